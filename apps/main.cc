@@ -1,0 +1,337 @@
+// The lcsim command line: run, validate, explain, list. Exit codes: 0 success, 2 bad input, 1 internal error.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "scenarios/catalog.h"
+#include "scenarios/scenario.h"
+#include "sim/error.h"
+
+namespace {
+
+using lcsim::InputError;
+
+constexpr const char* kVersion = "0.1.0";
+
+const char* kMainHelp = R"(lcsim: a discrete-event simulator of large-model (LLM) GPU clusters
+
+usage: lcsim <command> [options]
+
+commands:
+  run FILE        simulate a scenario; print a summary, write metrics.json, timeline.json and
+                  scenario.resolved.yaml
+  validate FILE   check a scenario without running it
+  explain [KEY]   keys of the scenario language: type, units, default and meaning
+  list [WHAT]     registered models and policies (accelerators, workloads, load-balancing, ...)
+
+options:
+  -h, --help      help (also: lcsim <command> --help)
+  --version       print the version
+
+exit codes: 0 success, 2 bad input (file, key or flag), 1 internal error
+)";
+
+const char* kRunHelp = R"(usage: lcsim run FILE [-o DIR] [--seed N] [--set KEY=VALUE ...] [--quiet]
+
+Simulates the scenario in FILE and prints a summary table.
+
+  -o, --output DIR   where to write metrics.json, timeline.json, scenario.resolved.yaml
+                     (default: out/<scenario name>)
+  --seed N           master random seed (same as --set simulation.seed=N)
+  --set KEY=VALUE    override one scenario key, e.g. --set cluster.nodes=16
+                     (repeatable; VALUE in YAML syntax, units required: --set cluster.fabric.nic_bandwidth=200Gb/s)
+  -q, --quiet        print nothing but errors
+  --no-progress      no progress bar (it shows only on a terminal, for runs over a second)
+)";
+
+const char* kValidateHelp = R"(usage: lcsim validate FILE [--set KEY=VALUE ...]
+
+Checks FILE (and the files it builds on) and reports every problem as file:line:col: key: message.
+)";
+
+const char* kExplainHelp = R"(usage: lcsim explain [KEY] [--markdown]
+
+Prints the scenario keys under KEY (all keys without one): type, units, default, allowed range, meaning.
+  --markdown   as a Markdown table (docs/scenarios.md is checked against this)
+)";
+
+const char* kListHelp = R"(usage: lcsim list [accelerators|workloads|load-balancing|topologies|fidelities]
+
+Prints every registered model and policy with a one-line description.
+)";
+
+struct Args {
+  std::vector<std::string> items;
+  size_t pos = 0;
+  bool done() const { return pos >= items.size(); }
+  const std::string& peek() const { return items[pos]; }
+  std::string next() { return items[pos++]; }
+  std::string value_of(const std::string& flag) {
+    if (done()) throw InputError("option " + flag + " needs a value (see lcsim run --help)");
+    return next();
+  }
+};
+
+bool is_help(const std::string& a) { return a == "-h" || a == "--help" || a == "help"; }
+
+[[noreturn]] void unknown_option(const std::string& cmd, const std::string& opt) {
+  throw InputError("unknown option '" + opt + "' for 'lcsim " + cmd + "' (see lcsim " + cmd + " --help)");
+}
+
+void write_file(const std::filesystem::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::binary);
+  if (!out) throw InputError("cannot write " + p.string());
+  out << text;
+}
+
+std::string fmt_value(double v) {
+  char buf[64];
+  const double a = std::abs(v);
+  if (v == 0) return "0";
+  if (v == std::floor(v) && a < 1e15) {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+    return buf;
+  }
+  if (a >= 1e6 || a < 1e-3) std::snprintf(buf, sizeof buf, "%.4g", v);
+  else if (a >= 1000) std::snprintf(buf, sizeof buf, "%.1f", v);
+  else std::snprintf(buf, sizeof buf, "%.4g", v);
+  return buf;
+}
+
+class ProgressBar {
+ public:
+  explicit ProgressBar(bool enabled) : enabled_(enabled && isatty(STDERR_FILENO)), start_(clock::now()) {}
+  void update(double fraction, double sim_s) {
+    if (!enabled_) return;
+    const double wall = std::chrono::duration<double>(clock::now() - start_).count();
+    if (wall < 1.0 || wall - last_ < 0.1) return;
+    last_ = wall;
+    const int width = 30, filled = static_cast<int>(fraction * width + 0.5);
+    std::fprintf(stderr, "\r[%.*s%*s] %3.0f%%  simulated %.4gs  wall %.1fs", filled,
+                 "##############################", width - filled, "", fraction * 100, sim_s, wall);
+    shown_ = true;
+  }
+  ~ProgressBar() {
+    if (shown_) std::fprintf(stderr, "\r%*s\r", 80, "");
+  }
+
+ private:
+  using clock = std::chrono::steady_clock;
+  bool enabled_;
+  clock::time_point start_;
+  double last_ = 0;
+  bool shown_ = false;
+};
+
+int cmd_run(Args& a) {
+  std::string file, out_dir;
+  std::vector<std::string> sets;
+  bool quiet = false, progress = true;
+  while (!a.done()) {
+    const std::string x = a.next();
+    if (is_help(x)) {
+      std::cout << kRunHelp;
+      return 0;
+    }
+    if (x == "-o" || x == "--output") out_dir = a.value_of(x);
+    else if (x == "--seed") {
+      const std::string v = a.value_of(x);
+      if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos) {
+        throw InputError("--seed expects a non-negative integer, got '" + v + "'");
+      }
+      sets.push_back("simulation.seed=" + v);
+    } else if (x == "--set") sets.push_back(a.value_of(x));
+    else if (x == "-q" || x == "--quiet") quiet = true;
+    else if (x == "--no-progress") progress = false;
+    else if (!x.empty() && x[0] == '-') unknown_option("run", x);
+    else if (file.empty()) file = x;
+    else throw InputError("lcsim run takes one scenario file; got a second one: '" + x + "'");
+  }
+  if (file.empty()) throw InputError("lcsim run needs a scenario file (see lcsim run --help)");
+  lcsim::Scenario sc = lcsim::load_scenario(file, sets);
+  if (out_dir.empty()) out_dir = "out/" + sc.name;
+  std::filesystem::create_directories(out_dir);
+  // Write the resolved input first: a run that fails can still be reproduced.
+  if (sc.outputs.resolved_scenario) write_file(std::filesystem::path(out_dir) / "scenario.resolved.yaml", lcsim::resolved_yaml(sc));
+
+  const auto wall_start = std::chrono::steady_clock::now();
+  lcsim::RunResult r;
+  {
+    ProgressBar bar(progress && !quiet);
+    lcsim::RunHooks hooks;
+    hooks.progress = [&bar](double f, double s) { bar.update(f, s); };
+    r = lcsim::run_scenario(sc, hooks);
+  }
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  if (sc.outputs.metrics) write_file(std::filesystem::path(out_dir) / "metrics.json", r.metrics.to_json());
+  if (sc.outputs.timeline) write_file(std::filesystem::path(out_dir) / "timeline.json", r.timeline_json);
+  if (quiet) return 0;
+  std::printf("lcsim %s: %s\n", kVersion, sc.name.c_str());
+  for (const auto& h : r.header) std::printf("  %s\n", h.c_str());
+  std::printf("\n  %-28s %14s   %s\n", "metric", "value", "meaning");
+  for (const auto& m : r.metrics.metrics()) {
+    std::printf("  %-28s %14s   %s\n", m.name.c_str(), fmt_value(m.value).c_str(), m.description.c_str());
+  }
+  if (!r.completed) std::printf("\n  warning: the horizon (simulation.horizon) ended the run before the workload finished\n");
+  std::printf("\n  wall time %.3f s, %llu events (%.3g events/s); outputs in %s/\n", wall,
+              static_cast<unsigned long long>(r.events), wall > 0 ? r.events / wall : 0.0, out_dir.c_str());
+  return 0;
+}
+
+int cmd_validate(Args& a) {
+  std::string file;
+  std::vector<std::string> sets;
+  while (!a.done()) {
+    const std::string x = a.next();
+    if (is_help(x)) {
+      std::cout << kValidateHelp;
+      return 0;
+    }
+    if (x == "--set") sets.push_back(a.value_of(x));
+    else if (!x.empty() && x[0] == '-') unknown_option("validate", x);
+    else if (file.empty()) file = x;
+    else throw InputError("lcsim validate takes one scenario file; got a second one: '" + x + "'");
+  }
+  if (file.empty()) throw InputError("lcsim validate needs a scenario file");
+  lcsim::Scenario sc = lcsim::load_scenario(file, sets);
+  std::printf("%s: ok (%s)\n", file.c_str(), sc.name.c_str());
+  return 0;
+}
+
+std::string cell(std::string s) {
+  for (size_t i = 0; (i = s.find('|', i)) != std::string::npos; i += 2) s.replace(i, 1, "\\|");
+  return s;
+}
+
+int cmd_explain(Args& a) {
+  std::string key;
+  bool markdown = false;
+  while (!a.done()) {
+    const std::string x = a.next();
+    if (is_help(x)) {
+      std::cout << kExplainHelp;
+      return 0;
+    }
+    if (x == "--markdown") markdown = true;
+    else if (!x.empty() && x[0] == '-') unknown_option("explain", x);
+    else key = x;
+  }
+  const auto docs = lcsim::describe_scenario_keys();
+  std::vector<lcsim::KeyDoc> hits;
+  for (const auto& d : docs) {
+    if (key.empty() || d.path == key || d.path.rfind(key + ".", 0) == 0) hits.push_back(d);
+  }
+  if (hits.empty()) {
+    std::vector<std::string> all;
+    for (const auto& d : docs) all.push_back(d.path);
+    const std::string guess = lcsim::did_you_mean(key, all);
+    throw InputError("no scenario key '" + key + "'" + (guess.empty() ? "" : "; did you mean '" + guess + "'?") +
+                     " (lcsim explain lists them all)");
+  }
+  if (markdown) {
+    std::printf("| key | type | default | allowed | meaning |\n|---|---|---|---|---|\n");
+    for (const auto& d : hits) {
+      if (d.type == "section") {
+        std::printf("| **%s** | section | | | %s |\n", d.path.c_str(), cell(d.help).c_str());
+        continue;
+      }
+      std::string allowed = d.range;
+      if (!d.units.empty()) allowed += (allowed.empty() ? "" : "; ") + std::string("units: ") + d.units;
+      std::printf("| `%s` | %s | %s | %s | %s |\n", d.path.c_str(), cell(d.type).c_str(),
+                  d.default_value.empty() ? "" : ("`" + d.default_value + "`").c_str(), cell(allowed).c_str(),
+                  cell(d.help).c_str());
+    }
+    return 0;
+  }
+  for (const auto& d : hits) {
+    if (d.type == "section") {
+      std::printf("%s:  (section) %s\n", d.path.c_str(), d.help.c_str());
+      continue;
+    }
+    std::printf("%s\n    %s. type: %s", d.path.c_str(), d.help.c_str(), d.type.c_str());
+    if (!d.default_value.empty()) std::printf("; default: %s", d.default_value.c_str());
+    if (!d.range.empty()) std::printf("; allowed: %s", d.range.c_str());
+    if (!d.units.empty()) std::printf("\n    units: %s", d.units.c_str());
+    std::printf("\n");
+  }
+  return 0;
+}
+
+template <class R>
+void list_registry(const R& r, const std::string& title) {
+  std::printf("%s:\n", title.c_str());
+  for (const auto& [name, e] : r.entries()) std::printf("  %-20s %s\n", name.c_str(), e.description.c_str());
+}
+
+int cmd_list(Args& a) {
+  std::string what;
+  while (!a.done()) {
+    const std::string x = a.next();
+    if (is_help(x)) {
+      std::cout << kListHelp;
+      return 0;
+    }
+    if (!x.empty() && x[0] == '-') unknown_option("list", x);
+    what = x;
+  }
+  const auto& c = lcsim::Catalog::get();
+  const std::vector<std::string> kinds = {"accelerators", "workloads", "load-balancing", "topologies", "fidelities"};
+  if (!what.empty() && std::find(kinds.begin(), kinds.end(), what) == kinds.end()) {
+    throw InputError(lcsim::unknown_name_message("list", what, kinds));
+  }
+  bool first = true;
+  auto section = [&](const std::string& k, auto& reg) {
+    if (!what.empty() && what != k) return;
+    if (!first) std::printf("\n");
+    first = false;
+    list_registry(reg, k);
+  };
+  section("accelerators", c.accelerators);
+  section("workloads", c.workloads);
+  section("load-balancing", c.load_balancers);
+  section("topologies", c.topologies);
+  section("fidelities", c.fidelities);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) a.items.emplace_back(argv[i]);
+  try {
+    if (a.done()) {
+      std::cerr << kMainHelp;
+      return 2;
+    }
+    const std::string cmd = a.next();
+    if (is_help(cmd)) {
+      std::cout << kMainHelp;
+      return 0;
+    }
+    if (cmd == "--version") {
+      std::printf("lcsim %s\n", kVersion);
+      return 0;
+    }
+    if (cmd == "run") return cmd_run(a);
+    if (cmd == "validate") return cmd_validate(a);
+    if (cmd == "explain") return cmd_explain(a);
+    if (cmd == "list") return cmd_list(a);
+    throw InputError(lcsim::unknown_name_message("command", cmd, {"explain", "list", "run", "validate"}));
+  } catch (const InputError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lcsim: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,82 @@
+#include "models/network/topology.h"
+
+#include <cstdio>
+
+namespace lcsim::net {
+
+void LeafSpineConfig::visit(Section& s) {
+  s.field("scale_up_bandwidth", scale_up_bandwidth,
+          "per-GPU, per-direction bandwidth inside a node's scale-up domain; 0 = the accelerator's own",
+          Range::at_least(0));
+  s.field("scale_up_latency", scale_up_latency, "latency of one scale-up hop (GPU to switch)", Range::at_least(0));
+  s.field("nic_bandwidth", nic_bandwidth, "bandwidth of each GPU's scale-out NIC, per direction", Range::positive());
+  s.field("ports_per_leaf", ports_per_leaf, "NIC ports attached to each leaf switch", Range::at_least(1));
+  s.field("spines", spines, "spine switches; each leaf has one uplink to each", Range::at_least(1));
+  s.field("uplink_bandwidth", uplink_bandwidth, "bandwidth of each leaf-to-spine link, per direction",
+          Range::positive());
+  s.field("link_latency", link_latency, "latency of one scale-out hop (cable and switch)", Range::at_least(0));
+}
+
+LeafSpine::LeafSpine(const LeafSpineConfig& config, uint32_t nodes, uint32_t gpus_per_node,
+                     Bandwidth default_scale_up)
+    : config_(config), nodes_(nodes), gpn_(gpus_per_node) {
+  const uint32_t n = nodes * gpus_per_node;
+  const uint32_t ppl = static_cast<uint32_t>(config.ports_per_leaf);
+  leaves_ = (n + ppl - 1) / ppl;
+  const Bandwidth su = config.scale_up_bandwidth.bps() > 0 ? config.scale_up_bandwidth : default_scale_up;
+  for (uint32_t e = 0; e < n; ++e) {
+    const std::string g = "n" + std::to_string(e / gpn_) + ".gpu" + std::to_string(e % gpn_);
+    su_up_.push_back(add(g + ".nvl_up", su, config.scale_up_latency, "scale_up"));
+    su_down_.push_back(add(g + ".nvl_down", su, config.scale_up_latency, "scale_up"));
+    nic_up_.push_back(add(g + ".nic_up", config.nic_bandwidth, config.link_latency, "nic"));
+    nic_down_.push_back(add(g + ".nic_down", config.nic_bandwidth, config.link_latency, "nic"));
+  }
+  if (leaves_ > 1) {
+    for (uint32_t l = 0; l < leaves_; ++l) {
+      for (int s = 0; s < config.spines; ++s) {
+        const std::string ls = "leaf" + std::to_string(l) + ".spine" + std::to_string(s);
+        leaf_up_.push_back(add(ls + ".up", config.uplink_bandwidth, config.link_latency, "spine"));
+        spine_down_.push_back(add(ls + ".down", config.uplink_bandwidth, config.link_latency, "spine"));
+      }
+    }
+  }
+}
+
+uint32_t LeafSpine::add(const std::string& name, Bandwidth bw, Duration lat, const std::string& tier) {
+  links_.push_back({name, bw, lat, tier});
+  return static_cast<uint32_t>(links_.size() - 1);
+}
+
+void LeafSpine::paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const {
+  out.clear();
+  if (node_of(src) == node_of(dst)) {
+    out.push_back({su_up_[src], su_down_[dst]});
+    return;
+  }
+  const uint32_t la = leaf_of(src), lb = leaf_of(dst);
+  if (la == lb) {
+    out.push_back({nic_up_[src], nic_down_[dst]});
+    return;
+  }
+  const uint32_t spines = static_cast<uint32_t>(config_.spines);
+  for (uint32_t s = 0; s < spines; ++s) {
+    out.push_back({nic_up_[src], leaf_up_[la * spines + s], spine_down_[lb * spines + s], nic_down_[dst]});
+  }
+}
+
+double LeafSpine::oversubscription() const {
+  return config_.ports_per_leaf * config_.nic_bandwidth.bps() / (config_.spines * config_.uplink_bandwidth.bps());
+}
+
+std::string LeafSpine::describe() const {
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "leaf_spine: %u nodes x %u GPUs; scale-up %s per GPU per direction; %u NICs at %s; %u leaves x "
+                "%d ports, %d spines at %s (oversubscription %.2g:1 when leaves are full)",
+                nodes_, gpn_, to_string(links_[su_up_[0]].bandwidth).c_str(), endpoint_count(),
+                to_string(config_.nic_bandwidth).c_str(), leaves_, config_.ports_per_leaf, config_.spines,
+                to_string(config_.uplink_bandwidth).c_str(), oversubscription());
+  return buf;
+}
+
+}  // namespace lcsim::net

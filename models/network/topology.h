@@ -1,0 +1,74 @@
+// Network topology: the links between accelerators and the equal-cost paths between any two of them.
+// Endpoint ids are global GPU ranks (node * gpus_per_node + local index). Link ids index links().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sim/config.h"
+#include "sim/registry.h"
+#include "sim/units.h"
+
+namespace lcsim::net {
+
+using Path = std::vector<uint32_t>;
+
+struct LinkInfo {
+  std::string name;
+  Bandwidth bandwidth;
+  Duration latency;
+  std::string tier;  // "scale_up", "nic", "spine"
+};
+
+class Topology {
+ public:
+  virtual ~Topology() = default;
+  virtual uint32_t endpoint_count() const = 0;
+  virtual uint32_t node_of(uint32_t endpoint) const = 0;
+  virtual const std::vector<LinkInfo>& links() const = 0;
+  /// Every equal-cost path from src to dst (src != dst), in a fixed order.
+  virtual void paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const = 0;
+  /// One line per tier: counts and bandwidths, for `lcsim run` summaries.
+  virtual std::string describe() const = 0;
+};
+
+/// Scale-up domain per node (each GPU has an up and a down link to a non-blocking switch, NVSwitch-style) and
+/// a two-tier leaf/spine scale-out fabric: every GPU has its own NIC; NIC ports fill leaves in order
+/// (ports_per_leaf each); every leaf has one uplink to every spine. Paths between leaves: one per spine.
+struct LeafSpineConfig {
+  Bandwidth scale_up_bandwidth;  // zero: the accelerator's own figure
+  Duration scale_up_latency = Duration::us(0.5);
+  Bandwidth nic_bandwidth = Bandwidth::gbits_per_s(400);
+  int ports_per_leaf = 32;
+  int spines = 32;
+  Bandwidth uplink_bandwidth = Bandwidth::gbits_per_s(400);
+  Duration link_latency = Duration::us(0.6);
+  void visit(Section& s);
+};
+
+class LeafSpine final : public Topology {
+ public:
+  /// `default_scale_up` is used when the config leaves scale_up_bandwidth at zero.
+  LeafSpine(const LeafSpineConfig& config, uint32_t nodes, uint32_t gpus_per_node, Bandwidth default_scale_up);
+  uint32_t endpoint_count() const override { return nodes_ * gpn_; }
+  uint32_t node_of(uint32_t e) const override { return e / gpn_; }
+  const std::vector<LinkInfo>& links() const override { return links_; }
+  void paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const override;
+  std::string describe() const override;
+
+  uint32_t leaf_of(uint32_t endpoint) const { return endpoint / config_.ports_per_leaf; }
+  uint32_t leaves() const { return leaves_; }
+  double oversubscription() const;
+
+ private:
+  uint32_t add(const std::string& name, Bandwidth bw, Duration lat, const std::string& tier);
+  LeafSpineConfig config_;
+  uint32_t nodes_, gpn_, leaves_;
+  std::vector<LinkInfo> links_;
+  std::vector<uint32_t> su_up_, su_down_, nic_up_, nic_down_;  // per endpoint
+  std::vector<uint32_t> leaf_up_, spine_down_;                  // [leaf * spines + spine]
+};
+
+}  // namespace lcsim::net

@@ -1,0 +1,132 @@
+#include "models/network/transfer.h"
+
+#include <algorithm>
+#include <memory>
+
+namespace lcsim::net {
+
+TransferModel::TransferModel(sim::Engine& engine, const Topology& topology, const policy::LoadBalancer& balancer,
+                             TransferOptions options)
+    : engine_(engine), topology_(topology), balancer_(balancer), options_(options) {
+  const size_t n = topology.links().size();
+  active_.assign(n, 0);
+  busy_since_.assign(n, Duration());
+  traced_.assign(n, -1);
+}
+
+void TransferModel::route(const std::vector<FlowRequest>& flows, std::vector<SubFlow>& out) {
+  out.clear();
+  path_store_.resize(flows.size());
+  for (size_t i = 0; i < flows.size(); ++i) {
+    const FlowRequest& f = flows[i];
+    LCSIM_ASSERT(f.src != f.dst, "flow from an endpoint to itself");
+    topology_.paths(f.src, f.dst, candidates_);
+    LCSIM_ASSERT(!candidates_.empty(), "no path between endpoints");
+    balancer_.choose({f.src, f.dst, f.label}, static_cast<uint32_t>(candidates_.size()), shares_);
+    auto& store = path_store_[i];
+    store.clear();
+    for (const auto& s : shares_) store.push_back(candidates_[s.path_index]);
+    for (size_t k = 0; k < shares_.size(); ++k) out.push_back({f.src, f.dst, f.size * shares_[k].fraction, &store[k]});
+  }
+}
+
+void TransferModel::account(const std::vector<FlowRequest>& flows) {
+  flows_started_ += flows.size();
+  for (const auto& f : flows) bytes_moved_ += f.size;
+}
+
+void TransferModel::links_busy(const Path& p) {
+  for (uint32_t l : p) {
+    if (active_[l]++ == 0) busy_since_[l] = engine_.now();
+  }
+}
+
+void TransferModel::links_idle(const Path& p) {
+  for (uint32_t l : p) {
+    LCSIM_ASSERT(active_[l] > 0, "link went idle twice");
+    if (--active_[l] != 0 || !options_.tracer || !options_.tracer->enabled()) continue;
+    if (traced_[l] < 0) {
+      traced_[l] = traced_count_ < options_.max_traced_links ? 1 : 0;
+      traced_count_ += traced_[l];
+    }
+    if (traced_[l] == 1) {
+      const LinkInfo& info = topology_.links()[l];
+      options_.tracer->span({"links (" + info.tier + ")", info.name, "busy", "link", busy_since_[l], engine_.now(),
+                             {{"bandwidth", to_string(info.bandwidth)}}});
+    }
+  }
+}
+
+void FlowTransfer::install(const std::vector<sim::HostId>& endpoint_hosts) {
+  LCSIM_ASSERT(endpoint_hosts.size() == topology_.endpoint_count(), "one host per endpoint");
+  hosts_ = endpoint_hosts;
+  for (const auto& l : topology_.links()) link_ids_.push_back(engine_.add_link(l.name, l.bandwidth, l.latency));
+}
+
+void FlowTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback done) {
+  LCSIM_ASSERT(!hosts_.empty() || topology_.endpoint_count() == 0, "FlowTransfer::install() not called");
+  std::vector<SubFlow> subs;
+  route(flows, subs);
+  account(flows);
+  if (subs.empty()) {
+    engine_.after(Duration(), std::move(done), sim::kCompletion);
+    return;
+  }
+  struct Pending {
+    size_t left;
+    sim::Callback done;
+  };
+  auto pending = std::make_shared<Pending>(Pending{subs.size(), std::move(done)});
+  std::vector<sim::LinkId> sim_path;
+  for (const SubFlow& s : subs) {
+    sim_path.clear();
+    for (uint32_t l : *s.path) sim_path.push_back(link_ids_[l]);
+    links_busy(*s.path);
+    Path path = *s.path;
+    engine_.flow(hosts_[s.src], hosts_[s.dst], s.size, sim_path, [this, pending, path = std::move(path)] {
+      links_idle(path);
+      if (--pending->left == 0) pending->done();
+    });
+  }
+}
+
+Duration AnalyticalTransfer::estimate(const std::vector<FlowRequest>& flows) {
+  std::vector<SubFlow> subs;
+  route(flows, subs);
+  return cost(subs);
+}
+
+Duration AnalyticalTransfer::cost(const std::vector<SubFlow>& subs) {
+  load_.assign(topology_.links().size(), 0.0);
+  double worst_latency = 0, worst_serialization = 0;
+  for (const SubFlow& s : subs) {
+    double latency = 0;
+    for (uint32_t l : *s.path) {
+      load_[l] += s.size.bytes();
+      latency += topology_.links()[l].latency.s();
+    }
+    worst_latency = std::max(worst_latency, latency);
+  }
+  for (size_t l = 0; l < load_.size(); ++l) {
+    if (load_[l] > 0) worst_serialization = std::max(worst_serialization, load_[l] / topology_.links()[l].bandwidth.bps());
+  }
+  return Duration::seconds(worst_latency + worst_serialization);
+}
+
+void AnalyticalTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback done) {
+  std::vector<SubFlow> subs;
+  route(flows, subs);
+  account(flows);
+  const Duration t = cost(subs);
+  auto paths = std::make_shared<std::vector<Path>>();
+  for (const SubFlow& s : subs) {
+    links_busy(*s.path);
+    paths->push_back(*s.path);
+  }
+  engine_.after(t, [this, paths, done = std::move(done)] {
+    for (const Path& p : *paths) links_idle(p);
+    done();
+  }, sim::kCompletion);
+}
+
+}  // namespace lcsim::net

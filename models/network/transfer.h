@@ -1,0 +1,99 @@
+// Transfer models: how long a batch of flows started together takes on the fabric. Both models route each flow
+// over the topology's equal-cost paths through a load-balancing policy and report busy links to the tracer.
+//   flow:       SimGrid max-min fair sharing over every link of every path, with everything else in flight.
+//   analytical: per-link load of this batch alone (time = max over links of bytes / bandwidth, plus the
+//               largest path latency); ignores other concurrent batches. Exact for a batch whose flows all
+//               share their bottleneck evenly (collective waves), and orders of magnitude cheaper.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/network/topology.h"
+#include "policies/load_balancing.h"
+#include "sim/engine.h"
+#include "sim/registry.h"
+#include "sim/trace.h"
+
+namespace lcsim::net {
+
+struct FlowRequest {
+  uint32_t src;
+  uint32_t dst;
+  Bytes size;
+  uint64_t label = 0;  // channel / connection number, seen by ECMP hashing
+};
+
+struct TransferOptions {
+  const Tracer* tracer = nullptr;
+  size_t max_traced_links = 32;  // busy-link tracks in the timeline (first links to carry traffic)
+};
+
+class TransferModel {
+ public:
+  TransferModel(sim::Engine& engine, const Topology& topology, const policy::LoadBalancer& balancer,
+                TransferOptions options);
+  virtual ~TransferModel() = default;
+  /// Starts all flows now; `done` runs once every one has arrived.
+  virtual void transfer(const std::vector<FlowRequest>& flows, sim::Callback done) = 0;
+
+  uint64_t flows_started() const { return flows_started_; }
+  Bytes bytes_moved() const { return bytes_moved_; }
+
+ protected:
+  struct SubFlow {
+    uint32_t src, dst;
+    Bytes size;
+    const Path* path;
+  };
+  /// Splits requests into per-path sub-flows by the load-balancing policy. Paths live in path_store_ until
+  /// the next call.
+  void route(const std::vector<FlowRequest>& flows, std::vector<SubFlow>& out);
+  void account(const std::vector<FlowRequest>& flows);
+  void links_busy(const Path& p);
+  void links_idle(const Path& p);
+
+  sim::Engine& engine_;
+  const Topology& topology_;
+  const policy::LoadBalancer& balancer_;
+  TransferOptions options_;
+  uint64_t flows_started_ = 0;
+  Bytes bytes_moved_;
+
+ private:
+  std::vector<std::vector<Path>> path_store_;
+  std::vector<Path> candidates_;
+  std::vector<policy::PathShare> shares_;
+  std::vector<uint32_t> active_;       // sub-flows in flight per link
+  std::vector<Duration> busy_since_;
+  std::vector<int> traced_;            // -1 unknown, 0 no, 1 yes
+  size_t traced_count_ = 0;
+};
+
+class FlowTransfer final : public TransferModel {
+ public:
+  using TransferModel::TransferModel;
+  /// Creates one SimGrid link per topology link; call once before the first transfer.
+  void install(const std::vector<sim::HostId>& endpoint_hosts);
+  void transfer(const std::vector<FlowRequest>& flows, sim::Callback done) override;
+
+ private:
+  std::vector<sim::HostId> hosts_;
+  std::vector<sim::LinkId> link_ids_;
+};
+
+class AnalyticalTransfer final : public TransferModel {
+ public:
+  using TransferModel::TransferModel;
+  void transfer(const std::vector<FlowRequest>& flows, sim::Callback done) override;
+  /// The time transfer() would take for these flows (no side effects).
+  Duration estimate(const std::vector<FlowRequest>& flows);
+
+ private:
+  Duration cost(const std::vector<SubFlow>& subs);
+  std::vector<double> load_;  // bytes per link, scratch
+};
+
+}  // namespace lcsim::net

@@ -1,0 +1,55 @@
+// Load-balancing policies: which of the equal-cost paths a flow takes. Pure functions of the flow and the
+// candidate set (no engine headers), so a real control plane can call the same code.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sim/registry.h"
+#include "sim/rng.h"
+
+namespace lcsim::policy {
+
+/// What a switch's hash sees of a flow: endpoints and a label (e.g. the collective channel / QP number, as
+/// collective libraries open several connections between the same pair).
+struct FlowKey {
+  uint32_t src = 0;
+  uint32_t dst = 0;
+  uint64_t label = 0;
+};
+
+/// A share of a flow's bytes sent over one candidate path.
+struct PathShare {
+  uint32_t path_index;
+  double fraction;
+};
+
+class LoadBalancer {
+ public:
+  virtual ~LoadBalancer() = default;
+  /// Splits a flow over `num_paths` equal-cost candidates (num_paths >= 1); fractions sum to 1.
+  virtual void choose(const FlowKey& key, uint32_t num_paths, std::vector<PathShare>& out) const = 0;
+};
+
+/// Per-flow ECMP: a seeded hash of (src, dst, label) picks one path; collisions are what they are.
+class EcmpHash final : public LoadBalancer {
+ public:
+  explicit EcmpHash(uint64_t hash_seed) : rng_(hash_seed) {}
+  void choose(const FlowKey& key, uint32_t num_paths, std::vector<PathShare>& out) const override;
+
+ private:
+  RngFactory rng_;
+};
+
+/// Per-packet spraying, modelled as the flow split evenly over every equal-cost path.
+class Spray final : public LoadBalancer {
+ public:
+  void choose(const FlowKey& key, uint32_t num_paths, std::vector<PathShare>& out) const override;
+};
+
+using LoadBalancerFactory = std::unique_ptr<LoadBalancer> (*)(uint64_t seed);
+void register_load_balancers(Registry<LoadBalancerFactory>& r);
+
+}  // namespace lcsim::policy

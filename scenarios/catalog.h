@@ -1,0 +1,21 @@
+// Every registered model and policy, filled by explicit register_*() calls in one place (catalog.cc).
+#pragma once
+
+#include "models/hardware/accelerator.h"
+#include "policies/load_balancing.h"
+#include "sim/registry.h"
+#include "workloads/workload.h"
+
+namespace lcsim {
+
+struct Catalog {
+  Registry<hw::AcceleratorFactory> accelerators{"accelerator"};
+  Registry<policy::LoadBalancerFactory> load_balancers{"load-balancing policy"};
+  Registry<wl::WorkloadFactory> workloads{"workload"};
+  Registry<int> topologies{"topology"};
+  Registry<int> fidelities{"fidelity"};
+
+  static const Catalog& get();
+};
+
+}  // namespace lcsim

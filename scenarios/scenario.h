@@ -1,0 +1,84 @@
+// A scenario: the cluster, the workload, the policies, the simulation settings and the outputs, read from one
+// YAML file (which may build on another through `base:`) plus command-line overrides; and the run that wires the
+// models together, drives the engine and collects the results.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/hardware/accelerator.h"
+#include "models/network/collectives.h"
+#include "models/network/topology.h"
+#include "sim/config.h"
+#include "sim/metrics.h"
+#include "workloads/workload.h"
+
+namespace lcsim {
+
+struct ClusterConfig {
+  std::string accelerator = "H100-SXM-80GB";
+  int nodes = 1;
+  int gpus_per_node = 8;
+  hw::ComputeEfficiency efficiency;
+  std::string topology = "leaf_spine";
+  net::LeafSpineConfig fabric;
+};
+
+struct PolicyConfig {
+  std::string load_balancing = "ecmp";
+  net::CollectiveConfig collectives;
+};
+
+struct SimulationConfig {
+  int64_t seed = 1;
+  std::string fidelity = "flow";
+  Duration horizon = Duration::seconds(30.0 * 86400);
+};
+
+struct OutputConfig {
+  bool metrics = true;
+  bool timeline = true;
+  bool resolved_scenario = true;
+  int timeline_ranks = 16;
+  int timeline_links = 32;
+};
+
+struct Scenario {
+  std::string name = "unnamed";
+  std::string description;
+  ClusterConfig cluster;
+  std::string workload_type = "gpt_data_parallel";
+  std::unique_ptr<wl::Workload> workload;
+  PolicyConfig policies;
+  SimulationConfig simulation;
+  OutputConfig outputs;
+};
+
+/// Reads a scenario file (following `base:`), applies "--set key=value" overrides, and checks every key.
+/// Throws InputError listing every problem found.
+Scenario load_scenario(const std::string& path, const std::vector<std::string>& overrides = {});
+/// The same from an already-built tree (for tests).
+Scenario parse_scenario(const ConfigValue& tree);
+/// Every key with its type, units, default and help.
+std::vector<KeyDoc> describe_scenario_keys();
+/// The fully resolved scenario (all defaults filled in) as YAML; loading it gives the same run.
+std::string resolved_yaml(Scenario& scenario);
+
+struct RunResult {
+  MetricSet metrics;
+  std::string timeline_json;  // empty when outputs.timeline is false
+  std::vector<std::string> header;  // what was simulated, one line each
+  bool completed = false;     // the workload finished before the horizon
+  uint64_t events = 0;
+};
+
+struct RunHooks {
+  std::function<void(double fraction, double sim_seconds)> progress;  // called now and then
+};
+
+/// Builds the models, runs the simulation and collects results. One per process (see sim/engine.h).
+RunResult run_scenario(Scenario& scenario, const RunHooks& hooks = {});
+
+}  // namespace lcsim

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages lcsim needs, only those missing. Idempotent; silent when all is there.
+set -euo pipefail
+pkgs=(
+  build-essential cmake ninja-build ccache pkg-config
+  libsimgrid-dev libyaml-cpp-dev libboost-graph-dev libtbb-dev
+  libprotobuf-dev protobuf-compiler libgtest-dev
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "lcsim: installing missing Debian packages: ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,58 @@
+// What a workload sees of a run: the engine, the accelerators and the collectives library; and what it gives
+// back: metrics and a progress fraction. Workloads are registered by name with their own config section.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/hardware/accelerator.h"
+#include "models/network/collectives.h"
+#include "sim/config.h"
+#include "sim/engine.h"
+#include "sim/metrics.h"
+#include "sim/registry.h"
+#include "sim/rng.h"
+#include "sim/trace.h"
+
+namespace lcsim::wl {
+
+struct Gpu {
+  uint32_t rank;
+  uint32_t node;
+  uint32_t local;  // index inside the node
+  const hw::AcceleratorSpec* part;
+  sim::HostId host;
+};
+
+struct RunContext {
+  sim::Engine& engine;
+  const std::vector<Gpu>& gpus;
+  const hw::ComputeEfficiency& efficiency;
+  net::Collectives& collectives;
+  const Tracer& tracer;
+  const RngFactory& rng;
+  uint32_t traced_ranks;  // ranks [0, traced_ranks) get timeline tracks
+};
+
+class Workload {
+ public:
+  virtual ~Workload() = default;
+  /// Declares (parse / describe / emit) the workload's keys.
+  virtual void visit(Section& s) = 0;
+  /// Checks the config against the cluster before anything runs; problems are reported through `s.error()`.
+  virtual void validate(const hw::AcceleratorSpec& part, uint32_t num_gpus, Section& s) = 0;
+  /// Schedules the workload's first events.
+  virtual void start(RunContext& ctx) = 0;
+  virtual void report(MetricSet& m) const = 0;
+  virtual double progress() const = 0;
+  /// One or two lines for the run summary header.
+  virtual std::string describe() const = 0;
+};
+
+using WorkloadFactory = std::unique_ptr<Workload> (*)();
+void register_workloads(Registry<WorkloadFactory>& r);
+
+}  // namespace lcsim::wl
