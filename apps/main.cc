@@ -158,6 +158,9 @@ int cmd_run(Args& a) {
   }
   if (file.empty()) throw InputError("lcsim run needs a scenario file (see lcsim run --help)");
   lcsim::Scenario sc = lcsim::load_scenario(file, sets);
+  if (!sc.has_workload) {
+    throw InputError(file + ": no workload section: nothing to run (a cluster-only file is meant as a base:)");
+  }
   if (out_dir.empty()) out_dir = "out/" + sc.name;
   std::filesystem::create_directories(out_dir);
   // Write the resolved input first: a run that fails can still be reproduced.
@@ -203,7 +206,7 @@ int cmd_validate(Args& a) {
   }
   if (file.empty()) throw InputError("lcsim validate needs a scenario file");
   lcsim::Scenario sc = lcsim::load_scenario(file, sets);
-  std::printf("%s: ok (%s)\n", file.c_str(), sc.name.c_str());
+  std::printf("%s: ok (%s%s)\n", file.c_str(), sc.name.c_str(), sc.has_workload ? "" : "; cluster only, no workload");
   return 0;
 }
 

@@ -52,14 +52,15 @@ void visit_scenario(Section& s, Scenario& sc) {
     o.field("resolved_scenario", out.resolved_scenario, "write scenario.resolved.yaml");
     o.field("timeline_ranks", out.timeline_ranks, "GPUs (lowest ranks first) with timeline tracks; 0 = all",
             Range::at_least(0));
-    o.field("timeline_links", out.timeline_links, "busy-link tracks in the timeline (first links used)",
+    o.field("timeline_links", out.timeline_links, "busy-link tracks per link tier in the timeline (first links used)",
             Range::at_least(0));
   });
 }
 
 void validate(Scenario& sc, const ConfigValue& tree, Diagnostics& diags) {
   const Catalog& cat = Catalog::get();
-  if (!sc.workload || !cat.accelerators.contains(sc.cluster.accelerator)) return;
+  // A file without a workload (a cluster to build on) has nothing to check it against.
+  if (!tree.find("workload") || !sc.workload || !cat.accelerators.contains(sc.cluster.accelerator)) return;
   const hw::AcceleratorSpec part = cat.accelerators.get(sc.cluster.accelerator).factory();
   const uint32_t gpus = static_cast<uint32_t>(sc.cluster.nodes) * static_cast<uint32_t>(sc.cluster.gpus_per_node);
   Section w = Section::parser(tree.find("workload"), "workload", &diags);
@@ -70,6 +71,7 @@ void validate(Scenario& sc, const ConfigValue& tree, Diagnostics& diags) {
 
 Scenario parse_scenario(const ConfigValue& tree) {
   Scenario sc;
+  sc.has_workload = tree.find("workload") != nullptr;
   Diagnostics diags;
   Section root = Section::parser(&tree, "", &diags);
   visit_scenario(root, sc);

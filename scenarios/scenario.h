@@ -42,7 +42,7 @@ struct OutputConfig {
   bool timeline = true;
   bool resolved_scenario = true;
   int timeline_ranks = 16;
-  int timeline_links = 32;
+  int timeline_links = 16;
 };
 
 struct Scenario {
@@ -51,6 +51,7 @@ struct Scenario {
   ClusterConfig cluster;
   std::string workload_type = "gpt_data_parallel";
   std::unique_ptr<wl::Workload> workload;
+  bool has_workload = false;  // the file (or a base) has a workload section; cluster-only files do not
   PolicyConfig policies;
   SimulationConfig simulation;
   OutputConfig outputs;

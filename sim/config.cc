@@ -39,6 +39,10 @@ std::string format_double(double v) {
   return buf;
 }
 
+std::string a_or_an(const std::string& noun) {
+  return (std::string("aeiou").find(noun.empty() ? 'x' : noun[0]) != std::string::npos ? "an " : "a ") + noun;
+}
+
 const char* kind_word(ConfigValue::Kind k) {
   switch (k) {
     case ConfigValue::Kind::kNull: return "nothing";
@@ -211,7 +215,7 @@ void Section::handle(const std::string& key, const std::string& help, Range rang
     return;
   }
   if (v->kind != ConfigValue::Kind::kScalar) {
-    diags_->add(v->location, path, "expected a " + codec.type + ", got " + kind_word(v->kind));
+    diags_->add(v->location, path, "expected " + a_or_an(codec.type) + ", got " + kind_word(v->kind));
     return;
   }
   if (auto err = codec.parse(v->scalar)) {

@@ -45,12 +45,13 @@ void TransferModel::links_idle(const Path& p) {
   for (uint32_t l : p) {
     LCSIM_ASSERT(active_[l] > 0, "link went idle twice");
     if (--active_[l] != 0 || !options_.tracer || !options_.tracer->enabled()) continue;
+    const LinkInfo& info = topology_.links()[l];
     if (traced_[l] < 0) {
-      traced_[l] = traced_count_ < options_.max_traced_links ? 1 : 0;
-      traced_count_ += traced_[l];
+      size_t& count = traced_per_tier_[info.tier];
+      traced_[l] = count < options_.max_traced_links ? 1 : 0;
+      count += static_cast<size_t>(traced_[l]);
     }
     if (traced_[l] == 1) {
-      const LinkInfo& info = topology_.links()[l];
       options_.tracer->span({"links (" + info.tier + ")", info.name, "busy", "link", busy_since_[l], engine_.now(),
                              {{"bandwidth", to_string(info.bandwidth)}}});
     }

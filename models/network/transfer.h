@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,7 +29,7 @@ struct FlowRequest {
 
 struct TransferOptions {
   const Tracer* tracer = nullptr;
-  size_t max_traced_links = 32;  // busy-link tracks in the timeline (first links to carry traffic)
+  size_t max_traced_links = 32;  // busy-link tracks per tier in the timeline (first links to carry traffic)
 };
 
 class TransferModel {
@@ -69,7 +70,7 @@ class TransferModel {
   std::vector<uint32_t> active_;       // sub-flows in flight per link
   std::vector<Duration> busy_since_;
   std::vector<int> traced_;            // -1 unknown, 0 no, 1 yes
-  size_t traced_count_ = 0;
+  std::map<std::string, size_t> traced_per_tier_;
 };
 
 class FlowTransfer final : public TransferModel {

@@ -1,0 +1,124 @@
+// The lcsim executable end to end: exit codes, outputs, and bit-for-bit determinism.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int code;
+  std::string out;  // stdout and stderr together
+};
+
+Result lcsim(const std::string& args) {
+  const std::string cmd = std::string(LCSIM_BINARY) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  Result r{-1, ""};
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("lcsim_cli_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+const std::string kDemo = "scenarios/examples/gpt-1.3b-dp-h100.yaml";
+
+TEST_F(Cli, RunWritesMetricsTimelineAndResolvedScenario) {
+  Result r = lcsim("run " + kDemo + " -o " + dir_.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("iteration_time_s"), std::string::npos);
+  EXPECT_NE(r.out.find("tflops_per_gpu"), std::string::npos);
+  const std::string metrics = slurp(dir_ / "metrics.json");
+  for (const char* key : {"\"iteration_time_s\"", "\"tokens_per_s\"", "\"tflops_per_gpu\"", "\"mfu\""}) {
+    EXPECT_NE(metrics.find(key), std::string::npos) << key;
+  }
+  const std::string timeline = slurp(dir_ / "timeline.json");
+  EXPECT_EQ(timeline.rfind("{\"displayTimeUnit\":\"ms\",\"traceEvents\":[", 0), 0u);
+  EXPECT_NE(timeline.find("\"gpu0 compute\""), std::string::npos);
+  EXPECT_NE(timeline.find("\"gpu0 comm\""), std::string::npos);
+  EXPECT_NE(timeline.find("links (nic)"), std::string::npos);
+  // The resolved scenario runs again to the same metrics.
+  Result again = lcsim("run " + (dir_ / "scenario.resolved.yaml").string() + " -q -o " + (dir_ / "again").string());
+  ASSERT_EQ(again.code, 0) << again.out;
+  EXPECT_EQ(slurp(dir_ / "again" / "metrics.json"), metrics);
+}
+
+TEST_F(Cli, SameSeedGivesByteIdenticalOutputs) {
+  for (const char* fidelity : {"flow", "analytical"}) {
+    const std::string common = "run " + kDemo + " -q --seed 42 --set simulation.fidelity=" + fidelity + " -o ";
+    ASSERT_EQ(lcsim(common + (dir_ / "a").string()).code, 0);
+    ASSERT_EQ(lcsim(common + (dir_ / "b").string()).code, 0);
+    for (const char* f : {"metrics.json", "timeline.json", "scenario.resolved.yaml"}) {
+      const std::string a = slurp(dir_ / "a" / f), b = slurp(dir_ / "b" / f);
+      EXPECT_FALSE(a.empty()) << f;
+      EXPECT_EQ(a, b) << fidelity << ": " << f << " differs between two runs with the same seed";
+    }
+  }
+}
+
+TEST_F(Cli, BadInputExitsWithTwoAndAClearMessage) {
+  Result r = lcsim("run tests/bad_input/unknown_key.yaml -o " + dir_.string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("unknown_key.yaml:2:3: cluster.nodse: unknown key 'nodse'; did you mean 'nodes'?"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(lcsim("run no-such-file.yaml").code, 2);
+  EXPECT_EQ(lcsim("run " + kDemo + " --frobnicate").code, 2);
+  EXPECT_EQ(lcsim("run " + kDemo + " --seed abc").code, 2);
+  EXPECT_EQ(lcsim("run " + kDemo + " --set nonsense").code, 2);
+  EXPECT_EQ(lcsim("frobnicate").code, 2);
+  EXPECT_EQ(lcsim("").code, 2);
+  Result typo = lcsim("rnu x.yaml");
+  EXPECT_EQ(typo.code, 2);
+  EXPECT_NE(typo.out.find("did you mean 'run'?"), std::string::npos) << typo.out;
+}
+
+TEST_F(Cli, HelpValidateExplainAndList) {
+  for (const char* cmd : {"--help", "run --help", "validate --help", "explain --help", "list --help"}) {
+    Result r = lcsim(cmd);
+    EXPECT_EQ(r.code, 0) << cmd;
+    EXPECT_NE(r.out.find("usage: lcsim"), std::string::npos) << cmd;
+  }
+  Result v = lcsim("validate " + kDemo);
+  EXPECT_EQ(v.code, 0) << v.out;
+  Result e = lcsim("explain cluster.fabric.nic_bandwidth");
+  EXPECT_EQ(e.code, 0);
+  EXPECT_NE(e.out.find("default: 400Gb/s"), std::string::npos) << e.out;
+  Result bad = lcsim("explain cluster.fabric.nic_bandwith");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.out.find("did you mean 'cluster.fabric.nic_bandwidth'?"), std::string::npos) << bad.out;
+  Result l = lcsim("list");
+  EXPECT_EQ(l.code, 0);
+  for (const char* name : {"H100-SXM-80GB", "gpt_data_parallel", "ecmp", "spray", "leaf_spine", "analytical"}) {
+    EXPECT_NE(l.out.find(name), std::string::npos) << name;
+  }
+  EXPECT_EQ(lcsim("list gizmos").code, 2);
+}
+
+}  // namespace

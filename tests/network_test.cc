@@ -1,0 +1,132 @@
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "models/network/collectives.h"
+#include "models/network/topology.h"
+#include "models/network/transfer.h"
+#include "policies/load_balancing.h"
+
+namespace lcsim::net {
+namespace {
+
+LeafSpineConfig small_fabric() {
+  LeafSpineConfig c;
+  c.ports_per_leaf = 16;  // two nodes of 8 GPUs per leaf
+  c.spines = 4;
+  return c;
+}
+
+TEST(LeafSpine, BuildsOneLinkPerDirectionAndEqualCostPathsPerSpine) {
+  LeafSpine t(small_fabric(), 4, 8, Bandwidth::gbytes_per_s(450));
+  EXPECT_EQ(t.endpoint_count(), 32u);
+  EXPECT_EQ(t.leaves(), 2u);
+  // 4 links per GPU (scale-up up/down, NIC up/down) + 2 per leaf-spine pair.
+  EXPECT_EQ(t.links().size(), 32u * 4 + 2u * 4 * 2);
+  std::vector<Path> p;
+  t.paths(0, 5, p);  // same node: scale-up
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].size(), 2u);
+  EXPECT_EQ(t.links()[p[0][0]].tier, "scale_up");
+  EXPECT_DOUBLE_EQ(t.links()[p[0][0]].bandwidth.bps(), 450e9);
+  t.paths(0, 8, p);  // other node, same leaf
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(t.links()[p[0][0]].tier, "nic");
+  t.paths(0, 16, p);  // other leaf: one path per spine
+  ASSERT_EQ(p.size(), 4u);
+  std::set<uint32_t> spine_links;
+  for (const auto& path : p) {
+    ASSERT_EQ(path.size(), 4u);
+    spine_links.insert(path[1]);
+  }
+  EXPECT_EQ(spine_links.size(), 4u);
+  EXPECT_DOUBLE_EQ(t.oversubscription(), 4.0);  // 16 ports x 400G down, 4 x 400G up
+}
+
+TEST(LoadBalancing, EcmpIsASeededDeterministicHashAndSprayUsesEveryPath) {
+  policy::EcmpHash a(7), b(7), c(8);
+  std::vector<policy::PathShare> x, y;
+  int differ = 0;
+  std::map<uint32_t, int> use;
+  for (uint32_t f = 0; f < 256; ++f) {
+    a.choose({f, f + 1, 0}, 16, x);
+    b.choose({f, f + 1, 0}, 16, y);
+    ASSERT_EQ(x.size(), 1u);
+    EXPECT_EQ(x[0].path_index, y[0].path_index);
+    EXPECT_DOUBLE_EQ(x[0].fraction, 1.0);
+    ++use[x[0].path_index];
+    c.choose({f, f + 1, 0}, 16, y);
+    differ += x[0].path_index != y[0].path_index;
+  }
+  EXPECT_EQ(use.size(), 16u);  // 256 flows reach every one of 16 paths
+  EXPECT_GT(differ, 128);      // another seed, another hash
+  policy::Spray s;
+  s.choose({0, 1, 0}, 4, x);
+  ASSERT_EQ(x.size(), 4u);
+  for (const auto& share : x) EXPECT_DOUBLE_EQ(share.fraction, 0.25);
+}
+
+TEST(Collectives, RingFlowsCarryTheRingVolumeAndUseEveryNicOnce) {
+  sim::Engine engine;
+  LeafSpine t(small_fabric(), 4, 8, Bandwidth::gbytes_per_s(450));
+  policy::Spray spray;
+  AnalyticalTransfer transfer(engine, t, spray, {});
+  Collectives coll(engine, t, transfer, {}, 8);
+  std::vector<uint32_t> ranks;
+  for (uint32_t r = 0; r < 32; ++r) ranks.push_back(r);
+  const Bytes size = Bytes::mib(256);
+  const auto flows = coll.ring_all_reduce_flows(ranks, size);
+  ASSERT_EQ(flows.size(), 32u * 8);
+  std::map<uint32_t, int> sends, receives, cross_node_sends;
+  for (const auto& f : flows) {
+    EXPECT_DOUBLE_EQ(f.size.bytes(), size.bytes() * 2 * 31 / 32 / 8);
+    ++sends[f.src];
+    ++receives[f.dst];
+    if (t.node_of(f.src) != t.node_of(f.dst)) ++cross_node_sends[f.src];
+  }
+  for (uint32_t r = 0; r < 32; ++r) {
+    EXPECT_EQ(sends[r], 8) << r;
+    EXPECT_EQ(receives[r], 8) << r;
+    EXPECT_EQ(cross_node_sends[r], 1) << "GPU " << r << " should leave its node in exactly one channel";
+  }
+}
+
+// On a contention-free pattern (one leaf: no spine to collide on) the SimGrid flow model and the analytical
+// model give the same all-reduce time, and both match 2(n-1)/n * S / B plus the latency terms.
+TEST(Collectives, FlowAndAnalyticalAgreeWithTheRingFormula) {
+  sim::Engine engine;
+  LeafSpineConfig cfg;
+  cfg.ports_per_leaf = 64;
+  LeafSpine t(cfg, 4, 8, Bandwidth::gbytes_per_s(450));
+  policy::EcmpHash ecmp(1);
+  std::vector<sim::HostId> hosts;
+  for (uint32_t i = 0; i < 32; ++i) hosts.push_back(engine.add_host("g" + std::to_string(i), FlopRate::tflops(1)));
+  FlowTransfer flow(engine, t, ecmp, {});
+  flow.install(hosts);
+  AnalyticalTransfer analytical(engine, t, ecmp, {});
+  CollectiveConfig cc;
+  Collectives by_flow(engine, t, flow, cc, 8), by_formula(engine, t, analytical, cc, 8);
+  std::vector<uint32_t> ranks;
+  for (uint32_t r = 0; r < 32; ++r) ranks.push_back(r);
+  const Bytes size = Bytes::gib(1);
+  double t_flow = -1, t_analytical = -1;
+  by_flow.all_reduce(ranks, size, [&] {
+    t_flow = engine.now().s();
+    const double start = t_flow;
+    by_formula.all_reduce(ranks, size, [&, start] { t_analytical = engine.now().s() - start; });
+  });
+  engine.run(Duration::seconds(1e9));
+  // Hand derivation: each channel's ring leaves every node once through a NIC (50 GB/s) and carries
+  // 2(n-1)/n * S / C; NVLink edges carry 7 of the 8 channels of a GPU at 450 GB/s, which is faster.
+  const double n = 32, C = 8, S = size.bytes();
+  const double nic = 2 * (n - 1) / n * S / C / 50e9;
+  const double nvl = 7 * 2 * (n - 1) / n * S / C / 450e9;
+  ASSERT_GT(nic, nvl);
+  const double latency = 8.4e-6 + 2 * (n - 1) * 3.4e-6 + 2 * 0.6e-6;  // base + steps + NIC up/down hops
+  EXPECT_NEAR(t_flow, latency + nic, 1e-6 * t_flow);
+  EXPECT_NEAR(t_analytical, t_flow, 1e-6 * t_flow);
+}
+
+}  // namespace
+}  // namespace lcsim::net

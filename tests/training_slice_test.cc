@@ -1,0 +1,158 @@
+// The first end-to-end slice against figures derived by hand from the model's definition:
+//   compute   = sum over kernels of max(FLOPs / (peak x eff), bytes / (HBM x eff)) + launch overhead
+//   all-reduce = base + 2(n-1) x step latency + NIC hop latencies + 2(n-1)/n x S / (C x B_nic)
+//   iteration = compute + all-reduce + optimizer   (no overlap), or less with overlap.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <map>
+#include <sstream>
+
+#include "scenarios/scenario.h"
+
+namespace lcsim {
+namespace {
+
+const char* kScenario = R"(
+name: slice
+cluster:
+  accelerator: H100-SXM-80GB
+  nodes: 2
+  gpus_per_node: 8
+  efficiency: {gemm: 0.8, attention: 0.5, memory: 0.9, kernel_launch: 5us}
+  fabric: {ports_per_leaf: 64, nic_bandwidth: 400Gb/s, link_latency: 0.6us}
+workload:
+  type: gpt_data_parallel
+  model: {num_layers: 2, hidden_size: 4096, num_attention_heads: 32, seq_length: 2048, vocab_size: 32768}
+  global_batch_size: 16
+  micro_batch_size: 1
+  overlap_grad_reduce: false
+outputs: {timeline: false}
+)";
+
+struct Hand {
+  double compute, allreduce, optimizer, params, model_flops;
+};
+
+// Everything below is written from the definitions, not from lcsim's code.
+Hand derive() {
+  const double P = 989.4e12, HBM = 3350e9, ge = 0.8, ae = 0.5, me = 0.9, launch = 5e-6;
+  const double L = 2, h = 4096, f = 4 * h, s = 2048, V = 32768, t = 1 * s, e = 2;
+  auto gemm = [&](double m, double n, double k) {
+    return std::max(2 * m * n * k / (P * ge), e * (m * k + k * n + m * n) / (HBM * me)) + launch;
+  };
+  auto mem = [&](double bytes) { return bytes / (HBM * me) + launch; };
+  const double attn_f = std::max(4 * t * s * h / (P * ae), e * 4 * t * h / (HBM * me)) + launch;
+  const double attn_b = std::max(8 * t * s * h / (P * ae), 2 * e * 4 * t * h / (HBM * me)) + launch;
+  const double gemms = gemm(t, 3 * h, h) + gemm(t, h, h) + gemm(t, f, h) + gemm(t, h, f);
+  // Five memory-bound kernels per layer: two layer norms (read + write), two residual adds (2 reads, 1 write),
+  // the GeLU (read + write of the MLP activation).
+  const double mem_f = mem(e * 2 * t * h) + mem(e * 3 * t * h) + mem(e * 2 * t * h) + mem(e * 2 * t * f) +
+                       mem(e * 3 * t * h);
+  const double mem_b = mem(2 * e * 2 * t * h) + mem(2 * e * 3 * t * h) + mem(2 * e * 2 * t * h) +
+                       mem(2 * e * 2 * t * f) + mem(2 * e * 3 * t * h);
+  const double layer_fwd = gemms + attn_f + mem_f;
+  const double layer_bwd = 2 * gemms + attn_b + mem_b;
+  const double emb = mem(e * 3 * t * h) + mem(2 * e * 3 * t * h);
+  const double head = mem(e * 2 * t * h) + gemm(t, V, h) + mem(4 * 2 * t * V) +           // forward
+                      mem(2 * e * 2 * t * h) + 2 * gemm(t, V, h) + mem(2 * 4 * 2 * t * V);  // backward
+  Hand r;
+  r.compute = L * (layer_fwd + layer_bwd) + emb + head;
+  r.params = L * (12 * h * h + 13 * h) + V * h + s * h + 2 * h;
+  r.optimizer = 30 * r.params / (HBM * me) + 4 * launch;
+  const double n = 16, C = 8, S = 4 * r.params, nic = 50e9;
+  r.allreduce = 8.4e-6 + 2 * (n - 1) * 3.4e-6 + 2 * 0.6e-6 + 2 * (n - 1) / n * S / (C * nic);
+  // Megatron: 72 B s L h^2 (1 + s/(6h)) + 6 B s h V, with B = 16 sequences.
+  r.model_flops = 72 * 16 * s * L * h * h * (1 + s / (6 * h)) + 6 * 16 * s * h * V;
+  return r;
+}
+
+RunResult run(const std::vector<std::string>& sets) {
+  ConfigValue tree = parse_yaml_text(kScenario, "slice.yaml");
+  for (const auto& s : sets) apply_override(tree, s);
+  Scenario sc = parse_scenario(tree);
+  return run_scenario(sc);
+}
+
+void expect_matches_hand_derivation(const RunResult& r) {
+  const Hand h = derive();
+  const auto& m = r.metrics;
+  ASSERT_TRUE(r.completed);
+  EXPECT_DOUBLE_EQ(m.get("parameters"), h.params);
+  EXPECT_NEAR(m.get("compute_time_s"), h.compute, 1e-9 * h.compute);
+  EXPECT_NEAR(m.get("optimizer_time_s"), h.optimizer, 1e-9 * h.optimizer);
+  EXPECT_NEAR(m.get("grad_allreduce_time_s"), h.allreduce, 1e-6 * h.allreduce)
+      << "expected 2(n-1)/n * S / (C * B) + latency = " << h.allreduce;
+  const double it = h.compute + h.allreduce + h.optimizer;
+  EXPECT_NEAR(m.get("iteration_time_s"), it, 1e-6 * it) << "expected compute + all-reduce + optimizer = " << it;
+  EXPECT_NEAR(m.get("model_flops_per_iteration"), h.model_flops, 1e-9 * h.model_flops);
+  EXPECT_NEAR(m.get("tokens_per_s"), 16 * 2048 / it, 1e-6 * 16 * 2048 / it);
+  EXPECT_NEAR(m.get("tflops_per_gpu"), h.model_flops / it / 16 / 1e12, 1e-5);
+  EXPECT_NEAR(m.get("mfu"), h.model_flops / it / 16 / 989.4e12, 1e-6);
+}
+
+TEST(TrainingSlice, FlowModelMatchesTheHandDerivedIteration) { expect_matches_hand_derivation(run({})); }
+
+TEST(TrainingSlice, AnalyticalModelMatchesTheHandDerivedIteration) {
+  expect_matches_hand_derivation(run({"simulation.fidelity=analytical"}));
+}
+
+TEST(TrainingSlice, OverlapHidesGradientReductionBehindBackward) {
+  const Hand h = derive();
+  // Small buckets (one layer's parameters each) so that reduction can start while backward runs.
+  RunResult r = run({"workload.overlap_grad_reduce=true", "workload.ddp_bucket_size=1000000"});
+  const auto& m = r.metrics;
+  const double serial = h.compute + h.allreduce + h.optimizer;
+  EXPECT_GT(m.get("grad_buckets"), 2);
+  EXPECT_LT(m.get("iteration_time_s"), serial);
+  EXPECT_GT(m.get("iteration_time_s"), h.compute + h.optimizer);
+  EXPECT_LT(m.get("exposed_comm_time_s"), m.get("grad_allreduce_time_s"));
+}
+
+// One simulation per process: runs `sets` in a forked child and returns its metrics.
+std::map<std::string, double> run_in_child(const std::vector<std::string>& sets) {
+  int fds[2];
+  EXPECT_EQ(pipe(fds), 0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    std::string out;
+    const RunResult r = run(sets);
+    for (const auto& m : r.metrics.metrics()) {
+      char buf[128];
+      std::snprintf(buf, sizeof buf, " %.17g\n", m.value);
+      out += m.name + buf;
+    }
+    if (write(fds[1], out.data(), out.size()) != static_cast<ssize_t>(out.size())) _exit(1);
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  std::map<std::string, double> metrics;
+  std::istringstream in(text);
+  std::string name;
+  double value;
+  while (in >> name >> value) metrics[name] = value;
+  return metrics;
+}
+
+TEST(TrainingSlice, GradientAccumulationRepeatsComputeNotCommunication) {
+  auto one = run_in_child({"simulation.fidelity=analytical"});
+  // Four micro-batches per GPU: compute x4, one all-reduce as before.
+  auto four = run_in_child({"simulation.fidelity=analytical", "workload.global_batch_size=64"});
+  ASSERT_TRUE(one.count("compute_time_s") && four.count("compute_time_s"));
+  EXPECT_NEAR(four["compute_time_s"], 4 * one["compute_time_s"], 1e-9);
+  EXPECT_NEAR(four["grad_allreduce_time_s"], one["grad_allreduce_time_s"], 1e-12);
+  EXPECT_GT(four["iteration_time_s"], one["iteration_time_s"] + 2.5 * one["compute_time_s"]);
+}
+
+}  // namespace
+}  // namespace lcsim

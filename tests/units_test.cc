@@ -1,0 +1,71 @@
+#include <gtest/gtest.h>
+
+#include "sim/units.h"
+
+namespace lcsim {
+namespace {
+
+double parse(const std::string& text, UnitKind kind) {
+  std::string err;
+  auto v = parse_quantity(text, kind, &err);
+  EXPECT_TRUE(v.has_value()) << text << ": " << err;
+  return v.value_or(-1);
+}
+
+std::string error_of(const std::string& text, UnitKind kind) {
+  std::string err;
+  EXPECT_FALSE(parse_quantity(text, kind, &err).has_value()) << text;
+  return err;
+}
+
+TEST(Units, ParsesEachKindIntoBaseUnits) {
+  EXPECT_DOUBLE_EQ(parse("1.5us", UnitKind::kDuration), 1.5e-6);
+  EXPECT_DOUBLE_EQ(parse("2 h", UnitKind::kDuration), 7200);
+  EXPECT_DOUBLE_EQ(parse("80GiB", UnitKind::kBytes), 80.0 * 1024 * 1024 * 1024);
+  EXPECT_DOUBLE_EQ(parse("80GB", UnitKind::kBytes), 80e9);
+  EXPECT_DOUBLE_EQ(parse("400Gb/s", UnitKind::kBandwidth), 50e9);
+  EXPECT_DOUBLE_EQ(parse("3.35TB/s", UnitKind::kBandwidth), 3.35e12);
+  EXPECT_DOUBLE_EQ(parse("989TFLOP/s", UnitKind::kFlopRate), 989e12);
+  EXPECT_DOUBLE_EQ(parse("6PFLOP", UnitKind::kFlops), 6e15);
+  EXPECT_DOUBLE_EQ(parse("700W", UnitKind::kPower), 700);
+}
+
+TEST(Units, SubUnitsGiveTheSameBitsWhicheverWayTheyAreWritten) {
+  EXPECT_EQ(parse("0.5us", UnitKind::kDuration), parse("500ns", UnitKind::kDuration));
+  EXPECT_EQ(parse("0.5us", UnitKind::kDuration), Duration::us(0.5).s());
+}
+
+TEST(Units, RejectsMissingAndWrongUnits) {
+  EXPECT_EQ(error_of("400", UnitKind::kBandwidth),
+            "missing unit in '400' (a bandwidth needs one of: b/s, Kb/s, Mb/s, Gb/s, Tb/s, B/s, KB/s, MB/s, GB/s, "
+            "TB/s, KiB/s, MiB/s, GiB/s)");
+  EXPECT_NE(error_of("400Gbps", UnitKind::kBandwidth).find("unknown bandwidth unit 'Gbps'"), std::string::npos);
+  EXPECT_NE(error_of("fast", UnitKind::kBandwidth).find("expected a bandwidth"), std::string::npos);
+  EXPECT_NE(error_of("3GB", UnitKind::kDuration).find("unknown duration unit 'GB'"), std::string::npos);
+}
+
+TEST(Units, FormatPicksAReadableUnitAndReadsBackExactly) {
+  EXPECT_EQ(format_quantity(1.5e-6, UnitKind::kDuration), "1.5us");
+  EXPECT_EQ(format_quantity(80.0 * 1073741824.0, UnitKind::kBytes), "80GiB");
+  EXPECT_EQ(format_quantity(50e9, UnitKind::kBandwidth), "400Gb/s");
+  EXPECT_EQ(format_quantity(450e9, UnitKind::kBandwidth), "450GB/s");
+  EXPECT_EQ(format_quantity(989.4e12, UnitKind::kFlopRate), "989.4TFLOP/s");
+  for (double v : {0.6e-6, 1.0 / 3.0, 123456.789e-9, 7.0 * 86400}) {
+    const std::string text = format_quantity(v, UnitKind::kDuration);
+    EXPECT_EQ(parse(text, UnitKind::kDuration), v) << text;
+  }
+}
+
+TEST(Units, ArithmeticKeepsKinds) {
+  const Duration t = Bytes::gb(1) / Bandwidth::gbytes_per_s(50);
+  EXPECT_DOUBLE_EQ(t.s(), 0.02);
+  const Duration c = Flops::of(989.4e12) / FlopRate::tflops(989.4);
+  EXPECT_DOUBLE_EQ(c.s(), 1.0);
+  const Bytes moved = Bandwidth::gbytes_per_s(2) * Duration::seconds(3);
+  EXPECT_DOUBLE_EQ(moved.bytes(), 6e9);
+  EXPECT_LT(Duration::ms(1), Duration::seconds(1));
+  EXPECT_DOUBLE_EQ((Duration::ms(3) - Duration::ms(1)).s(), 0.002);
+}
+
+}  // namespace
+}  // namespace lcsim
