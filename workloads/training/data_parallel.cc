@@ -221,7 +221,7 @@ void GptDataParallel::report(MetricSet& m) const {
   m.set("num_gpus", n, "GPUs in the run");
   m.set("parameters", model.total_params(), "model parameters");
   m.set("iterations", iters, "training iterations simulated");
-  m.set("iteration_time_s", it, "mean wall time of one training iteration");
+  m.set("iteration_time_s", it, "mean duration of one training iteration (simulated time)");
   m.set("tokens_per_iteration", tokens, "global_batch_size x seq_length");
   m.set("tokens_per_s", it > 0 ? tokens / it : 0.0, "training throughput");
   m.set("model_flops_per_iteration", model_flops_.flop(),
