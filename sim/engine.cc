@@ -58,6 +58,7 @@ struct Engine::Impl {
   ExplicitPathZone* zone = nullptr;
   bool sealed = false;
   std::vector<sg4::Host*> hosts;
+  std::vector<double> speed_factor;
   std::vector<sg4::Link*> links;
   std::priority_queue<Event, std::vector<Event>, EventLater> queue;
   uint64_t seq = 0;
@@ -135,6 +136,7 @@ void Engine::dispatch() {
 HostId Engine::add_host(const std::string& name, FlopRate speed) {
   LCSIM_ASSERT(!impl_->sealed, "resources must be created before the simulation starts");
   impl_->hosts.push_back(impl_->zone->get_iface()->create_host(name, speed.flop_per_s()));
+  impl_->speed_factor.push_back(1.0);
   return static_cast<HostId>(impl_->hosts.size() - 1);
 }
 
@@ -176,7 +178,13 @@ void Engine::exec(HostId host, Flops amount, Callback done) {
 
 void Engine::compute(HostId host, Duration d, Callback done) {
   LCSIM_ASSERT(host < impl_->hosts.size(), "unknown host");
-  exec(host, Flops::of(d.s() * impl_->hosts[host]->get_speed()), std::move(done));
+  ++activities_;
+  push(now() + d / impl_->speed_factor[host], kCompletion, std::move(done));
+}
+
+void Engine::set_speed_factor(HostId host, double factor) {
+  LCSIM_ASSERT(host < impl_->hosts.size() && factor > 0, "bad speed factor");
+  impl_->speed_factor[host] = factor;
 }
 
 void Engine::flow(HostId src, HostId dst, Bytes size, const std::vector<LinkId>& path, Callback done) {

@@ -53,8 +53,11 @@ class Engine {
   // --- Activities: `done` runs as an event (priority kCompletion) when the activity completes. ---
   /// Executes `amount` of work on `host`, sharing its speed with other execs there.
   void exec(HostId host, Flops amount, Callback done);
-  /// Occupies `host` for `d` at its full speed (longer if other execs share it).
+  /// A kernel of known duration `d` on `host` (a GPU stream runs one kernel at a time, so there is nothing to
+  /// share): a timer, scaled by the host's speed factor. No SimGrid activity, so it costs O(log events).
   void compute(HostId host, Duration d, Callback done);
+  /// Slows (factor < 1) or speeds up a host's compute() from now on: stragglers, throttling.
+  void set_speed_factor(HostId host, double factor);
   /// Moves `size` bytes from src to dst over exactly `path` (latency = sum of link latencies; rate from max-min
   /// sharing with every other flow on those links). An empty path completes after zero time.
   void flow(HostId src, HostId dst, Bytes size, const std::vector<LinkId>& path, Callback done);

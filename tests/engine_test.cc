@@ -39,20 +39,34 @@ TEST(Engine, HorizonStopsTheRun) {
   EXPECT_EQ(ran, 1);
 }
 
-TEST(Engine, ComputeTakesWorkOverSpeedAndSharesAHost) {
+TEST(Engine, ExecTakesWorkOverSpeedAndSharesAHost) {
   Engine e;
-  const HostId h = e.add_host("gpu", FlopRate::tflops(100));
+  const HostId h = e.add_host("cpu", FlopRate::tflops(100));
   double alone = -1, a = -1, b = -1;
   e.exec(h, Flops::of(100e12), [&] {
     alone = e.now().s();
     // Two execs on one host share its speed: each runs at half rate.
-    e.compute(h, Duration::seconds(1), [&] { a = e.now().s(); });
-    e.compute(h, Duration::seconds(1), [&] { b = e.now().s(); });
+    e.exec(h, Flops::of(100e12), [&] { a = e.now().s(); });
+    e.exec(h, Flops::of(100e12), [&] { b = e.now().s(); });
   });
   e.run(Duration::seconds(1e9));
   EXPECT_NEAR(alone, 1.0, 1e-9);
   EXPECT_NEAR(a, 3.0, 1e-9);
   EXPECT_NEAR(b, 3.0, 1e-9);
+}
+
+TEST(Engine, ComputeIsAKernelOfKnownDurationScaledBySpeedFactor) {
+  Engine e;
+  const HostId h = e.add_host("gpu", FlopRate::tflops(100));
+  double first = -1, slowed = -1;
+  e.compute(h, Duration::ms(2), [&] {
+    first = e.now().s();
+    e.set_speed_factor(h, 0.5);  // a straggler from now on
+    e.compute(h, Duration::ms(2), [&] { slowed = e.now().s(); });
+  });
+  e.run(Duration::seconds(1e9));
+  EXPECT_DOUBLE_EQ(first, 0.002);
+  EXPECT_DOUBLE_EQ(slowed, 0.006);
 }
 
 TEST(Engine, FlowTimeIsLatencyPlusSizeOverBandwidth) {

@@ -199,13 +199,14 @@ void GptDataParallel::try_optimizer() {
 }
 
 void GptDataParallel::optimizer_done(uint32_t /*rank*/) {
+  ++steps_done_;
   if (++ranks_done_ < all_ranks_.size()) return;
   iteration_times_.push_back(ctx_->engine.now() - iteration_start_);
   if (++iteration_ < config_.train_iters) begin_iteration();
 }
 
 double GptDataParallel::progress() const {
-  const double total = static_cast<double>(steps_.size()) * all_ranks_.size() * config_.train_iters;
+  const double total = static_cast<double>(steps_.size() + 1) * all_ranks_.size() * config_.train_iters;
   return total > 0 ? std::min(1.0, static_cast<double>(steps_done_) / total) : 0.0;
 }
 
