@@ -31,7 +31,7 @@ commands:
                   scenario.resolved.yaml
   validate FILE   check a scenario without running it
   explain [KEY]   keys of the scenario language: type, units, default and meaning
-  list [WHAT]     registered models and policies (accelerators, workloads, load-balancing, ...)
+  list [WHAT]     registered models and policies (accelerators, nodes, workloads, load-balancing, ...)
 
 options:
   -h, --help      help (also: lcsim <command> --help)
@@ -64,7 +64,7 @@ Prints the scenario keys under KEY (all keys without one): type, units, default,
   --markdown   as a Markdown table (docs/scenarios.md is checked against this)
 )";
 
-const char* kListHelp = R"(usage: lcsim list [accelerators|workloads|load-balancing|topologies|fidelities]
+const char* kListHelp = R"(usage: lcsim list [accelerators|nodes|workloads|load-balancing|topologies|fidelities]
 
 Prints every registered model and policy with a one-line description.
 )";
@@ -287,7 +287,8 @@ int cmd_list(Args& a) {
     what = x;
   }
   const auto& c = lcsim::Catalog::get();
-  const std::vector<std::string> kinds = {"accelerators", "workloads", "load-balancing", "topologies", "fidelities"};
+  const std::vector<std::string> kinds = {"accelerators", "nodes", "workloads", "load-balancing", "topologies",
+                                          "fidelities"};
   if (!what.empty() && std::find(kinds.begin(), kinds.end(), what) == kinds.end()) {
     throw InputError(lcsim::unknown_name_message("list", what, kinds));
   }
@@ -298,7 +299,25 @@ int cmd_list(Args& a) {
     first = false;
     list_registry(reg, k);
   };
-  section("accelerators", c.accelerators);
+  if (what.empty() || what == "accelerators") {
+    first = false;
+    std::printf("accelerators (dense peak bf16, HBM, scale-up per direction, TDP; confidence):\n");
+    for (const auto& p : lcsim::hw::PartCatalog::get().parts()) {
+      const auto bf16 = p.dense_peak.count(lcsim::hw::DType::kBf16) ? lcsim::to_string(p.dense_peak.at(lcsim::hw::DType::kBf16)) : "-";
+      std::printf("  %-20s %s %s, %s, %s at %s, %s, %s; %s\n", p.name.c_str(), p.vendor.c_str(), bf16.c_str(),
+                  lcsim::to_string(p.hbm_capacity).c_str(), lcsim::to_string(p.hbm_bandwidth).c_str(),
+                  lcsim::to_string(p.scale_up_bandwidth).c_str(), std::to_string(p.scale_up_domain).append("-way").c_str(),
+                  lcsim::to_string(p.tdp).c_str(), p.confidence.c_str());
+    }
+  }
+  if (what.empty() || what == "nodes") {
+    if (!first) std::printf("\n");
+    first = false;
+    std::printf("nodes:\n");
+    for (const auto& n : lcsim::hw::NodeCatalog::get().nodes()) {
+      std::printf("  %-20s %s\n", n.name.c_str(), n.description.c_str());
+    }
+  }
   section("workloads", c.workloads);
   section("load-balancing", c.load_balancers);
   section("topologies", c.topologies);

@@ -5,7 +5,6 @@ namespace lcsim {
 const Catalog& Catalog::get() {
   static const Catalog catalog = [] {
     Catalog c;
-    hw::register_accelerators(c.accelerators);
     policy::register_load_balancers(c.load_balancers);
     wl::register_workloads(c.workloads);
     c.topologies.add("leaf_spine", "scale-up domain per node plus a two-tier leaf/spine scale-out fabric", 0);

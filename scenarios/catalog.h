@@ -1,7 +1,7 @@
 // Every registered model and policy, filled by explicit register_*() calls in one place (catalog.cc).
+// Accelerator parts and node templates are data: hw::PartCatalog and hw::NodeCatalog.
 #pragma once
 
-#include "models/hardware/accelerator.h"
 #include "policies/load_balancing.h"
 #include "sim/registry.h"
 #include "workloads/workload.h"
@@ -9,7 +9,6 @@
 namespace lcsim {
 
 struct Catalog {
-  Registry<hw::AcceleratorFactory> accelerators{"accelerator"};
   Registry<policy::LoadBalancerFactory> load_balancers{"load-balancing policy"};
   Registry<wl::WorkloadFactory> workloads{"workload"};
   Registry<int> topologies{"topology"};

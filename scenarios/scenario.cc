@@ -8,6 +8,20 @@
 #include "sim/trace.h"
 
 namespace lcsim {
+
+std::vector<wl::Gpu> cluster_gpus(const ClusterConfig& cl) {
+  std::vector<wl::Gpu> gpus;
+  uint32_t node = 0;
+  for (const auto& pool : cl.pools) {
+    for (int k = 0; k < pool.count; ++k, ++node) {
+      for (int g = 0; g < pool.node.gpus; ++g) {
+        gpus.push_back({static_cast<uint32_t>(gpus.size()), node, static_cast<uint32_t>(g), &pool.node.accelerator});
+      }
+    }
+  }
+  return gpus;
+}
+
 namespace {
 
 void visit_scenario(Section& s, Scenario& sc) {
@@ -16,10 +30,44 @@ void visit_scenario(Section& s, Scenario& sc) {
   s.field("description", sc.description, "what the scenario is for");
   s.section("cluster", "the machines: accelerators, nodes and the network between them", [&](Section& c) {
     ClusterConfig& cl = sc.cluster;
-    c.choice("accelerator", cl.accelerator, cat.accelerators.names(), "accelerator part from the catalog (lcsim list)");
-    c.field("nodes", cl.nodes, "number of nodes", Range::at_least(1));
-    c.field("gpus_per_node", cl.gpus_per_node, "accelerators per node (one scale-up domain)", Range::between(1, 576));
-    c.section("efficiency", "achieved fractions of peak (calibration)", [&](Section& e) { cl.efficiency.visit(e); });
+    const bool parse = c.mode() == Section::Mode::kParse;
+    if (parse && c.has("pools")) cl.shorthand = false;
+    const bool emit = c.mode() == Section::Mode::kEmit;
+    if (!emit || cl.shorthand) {
+      c.custom(
+          "accelerator", "shorthand: the accelerator of every node; a catalog name (lcsim list accelerators) or a "
+          "mapping (base: NAME plus overrides, or a whole part)",
+          "name or mapping", cl.accelerator.name,
+          [&](const ConfigValue& v) { cl.accelerator = hw::PartCatalog::get().resolve(v, c.child_path("accelerator"), *c.diagnostics()); },
+          [&] { return hw::PartCatalog::get().to_config(cl.accelerator); });
+      c.field("nodes", cl.nodes, "shorthand: number of nodes", Range::at_least(1));
+      c.field("gpus_per_node", cl.gpus_per_node, "shorthand: accelerators per node (one scale-up domain)",
+              Range::between(1, 576));
+    }
+    if (!emit || !cl.shorthand) {
+      c.list("pools", "node pools (instead of the shorthand keys); mixing parts makes a heterogeneous cluster",
+             cl.pools, [](Section& p, PoolConfig& pool) {
+               p.field("name", pool.name, "pool name (default: the node template's)");
+               p.custom(
+                   "node", "node template (lcsim list nodes) or a mapping (base: NAME plus overrides)",
+                   "name or mapping", "hgx-h100",
+                   [&](const ConfigValue& v) {
+                     pool.node = hw::NodeCatalog::get().resolve(v, p.child_path("node"), *p.diagnostics());
+                   },
+                   [&] { return hw::NodeCatalog::get().to_config(pool.node); });
+               p.field("count", pool.count, "nodes in the pool", Range::at_least(1));
+               if (p.mode() == Section::Mode::kParse) {
+                 if (!p.has("node")) p.error_here("a pool needs a node (a template name or a mapping)");
+                 if (pool.name.empty()) pool.name = pool.node.name;
+               }
+             });
+    }
+    if (parse && c.has("pools")) {
+      for (const char* k : {"accelerator", "nodes", "gpus_per_node"}) {
+        if (c.has(k)) c.error(k, "give either pools or the shorthand keys (accelerator, nodes, gpus_per_node)");
+      }
+    }
+    const Catalog& cat = Catalog::get();
     c.choice("topology", cl.topology, cat.topologies.names(), "scale-out network topology");
     c.section("fabric", "link bandwidths, latencies and switch counts", [&](Section& f) { cl.fabric.visit(f); });
   });
@@ -45,6 +93,7 @@ void visit_scenario(Section& s, Scenario& sc) {
     m.choice("fidelity", sc.simulation.fidelity, cat.fidelities.names(), "network model");
     m.field("horizon", sc.simulation.horizon, "stop simulating at this simulated time", Range::positive());
   });
+  s.section("cost", "power, energy and money", [&](Section& c) { sc.cost.visit(c); });
   s.section("outputs", "what a run writes (lcsim run -o DIR)", [&](Section& o) {
     OutputConfig& out = sc.outputs;
     o.field("metrics", out.metrics, "write metrics.json");
@@ -57,14 +106,34 @@ void visit_scenario(Section& s, Scenario& sc) {
   });
 }
 
+/// The shorthand keys describe one pool of bare nodes: accelerators only, one 400 Gb/s compute NIC each, no
+/// host power (use a node template for whole-node power).
+void build_shorthand_pool(ClusterConfig& cl) {
+  if (!cl.shorthand) return;
+  PoolConfig pool;
+  pool.node.name = "bare-" + cl.accelerator.name;
+  pool.node.description = "accelerators only (shorthand cluster)";
+  pool.node.accelerator = cl.accelerator;
+  pool.node.gpus = cl.gpus_per_node;
+  pool.node.nics = {hw::NicGroup{cl.gpus_per_node, Bandwidth::gbits_per_s(400), "compute"}};
+  pool.name = "nodes";
+  pool.count = cl.nodes;
+  cl.pools = {pool};
+}
+
 void validate(Scenario& sc, const ConfigValue& tree, Diagnostics& diags) {
-  const Catalog& cat = Catalog::get();
+  for (size_t i = 0; i < sc.cluster.pools.size(); ++i) {
+    const auto& n = sc.cluster.pools[i].node;
+    if (sc.cluster.fabric.nic_bandwidth.bps() <= 0 && n.compute_nic_bandwidth_per_gpu().bps() <= 0) {
+      const ConfigValue* c = tree.find("cluster");
+      diags.add(c ? c->location : SourceLocation{}, "cluster.pools[" + std::to_string(i) + "].node",
+                "node '" + n.name + "' has no compute-plane NICs; add some or set cluster.fabric.nic_bandwidth");
+    }
+  }
   // A file without a workload (a cluster to build on) has nothing to check it against.
-  if (!tree.find("workload") || !sc.workload || !cat.accelerators.contains(sc.cluster.accelerator)) return;
-  const hw::AcceleratorSpec part = cat.accelerators.get(sc.cluster.accelerator).factory();
-  const uint32_t gpus = static_cast<uint32_t>(sc.cluster.nodes) * static_cast<uint32_t>(sc.cluster.gpus_per_node);
+  if (!tree.find("workload") || !sc.workload || !diags.empty()) return;
   Section w = Section::parser(tree.find("workload"), "workload", &diags);
-  sc.workload->validate(part, gpus, w);
+  sc.workload->validate(cluster_gpus(sc.cluster), w);
 }
 
 }  // namespace
@@ -76,6 +145,7 @@ Scenario parse_scenario(const ConfigValue& tree) {
   Section root = Section::parser(&tree, "", &diags);
   visit_scenario(root, sc);
   root.finish();
+  build_shorthand_pool(sc.cluster);
   if (diags.empty()) validate(sc, tree, diags);
   diags.throw_if_any();
   return sc;
@@ -109,21 +179,23 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   const Catalog& cat = Catalog::get();
   RunResult result;
   sim::Engine engine;
-  const hw::AcceleratorSpec part = cat.accelerators.get(sc.cluster.accelerator).factory();
-  const uint32_t nodes = static_cast<uint32_t>(sc.cluster.nodes);
-  const uint32_t gpn = static_cast<uint32_t>(sc.cluster.gpus_per_node);
-
-  std::vector<wl::Gpu> gpus;
+  std::vector<wl::Gpu> gpus = cluster_gpus(sc.cluster);
   std::vector<sim::HostId> hosts;
-  for (uint32_t n = 0; n < nodes; ++n) {
-    for (uint32_t g = 0; g < gpn; ++g) {
-      const sim::HostId h = engine.add_host("n" + std::to_string(n) + ".gpu" + std::to_string(g),
-                                            part.peak(hw::DType::kBf16));
-      gpus.push_back({n * gpn + g, n, g, &part, h});
-      hosts.push_back(h);
-    }
+  for (auto& g : gpus) {
+    g.host = engine.add_host("n" + std::to_string(g.node) + ".gpu" + std::to_string(g.local),
+                             g.part->dense_peak.begin()->second);
+    hosts.push_back(g.host);
   }
-  net::LeafSpine topology(sc.cluster.fabric, nodes, gpn, part.scale_up_bandwidth);
+  std::vector<net::NodeShape> shapes;
+  uint32_t min_gpus = ~0u;
+  for (const auto& pool : sc.cluster.pools) {
+    for (int k = 0; k < pool.count; ++k) {
+      shapes.push_back({static_cast<uint32_t>(pool.node.gpus), pool.node.accelerator.scale_up_bandwidth,
+                        pool.node.compute_nic_bandwidth_per_gpu()});
+    }
+    min_gpus = std::min(min_gpus, static_cast<uint32_t>(pool.node.gpus));
+  }
+  net::LeafSpine topology(sc.cluster.fabric, shapes);
 
   Tracer tracer;
   TimelineRecorder timeline;
@@ -139,15 +211,18 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   } else {
     transfer = std::make_unique<net::AnalyticalTransfer>(engine, topology, *balancer, topts);
   }
-  net::Collectives collectives(engine, topology, *transfer, sc.policies.collectives, gpn);
+  net::Collectives collectives(engine, topology, *transfer, sc.policies.collectives, min_gpus);
 
   const uint32_t traced = sc.outputs.timeline_ranks == 0 ? static_cast<uint32_t>(gpus.size())
                                                          : static_cast<uint32_t>(sc.outputs.timeline_ranks);
-  wl::RunContext ctx{engine, gpus, sc.cluster.efficiency, collectives, tracer, rng, traced};
+  wl::RunContext ctx{engine, gpus, collectives, tracer, rng, traced};
 
   char line[256];
-  std::snprintf(line, sizeof line, "cluster: %u nodes x %u %s = %zu GPUs", nodes, gpn, part.name.c_str(), gpus.size());
-  result.header.push_back(line);
+  for (const auto& pool : sc.cluster.pools) {
+    std::snprintf(line, sizeof line, "pool %s: %d x %s (%d x %s)", pool.name.c_str(), pool.count,
+                  pool.node.name.c_str(), pool.node.gpus, pool.node.accelerator.name.c_str());
+    result.header.push_back(line);
+  }
   result.header.push_back("network: " + topology.describe());
   result.header.push_back("workload: " + sc.workload->describe());
   std::snprintf(line, sizeof line, "model: %s network, %s load balancing, %s all-reduce in %u channels, seed %lld",
@@ -165,15 +240,28 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
 
   result.completed = sc.workload->progress() >= 1.0;
   sc.workload->report(result.metrics);
+  const Duration span = engine.last_event_time();
+  std::vector<hw::PoolUsage> usage;
+  for (const auto& pool : sc.cluster.pools) {
+    usage.push_back({&pool.node, pool.count, sc.workload->busy_fraction(&pool.node.accelerator)});
+  }
+  const double tokens_per_s = result.metrics.has("tokens_per_s") ? result.metrics.get("tokens_per_s") : 0.0;
+  hw::report_energy(result.metrics, hw::energy_over(usage, span, sc.cost), sc.cost, tokens_per_s, usage);
   result.events = engine.events_processed();
-  result.metrics.set("sim_time_s", engine.last_event_time().s(), "simulated time of the last event");
+  result.metrics.set("sim_time_s", span.s(), "simulated time of the last event");
   result.metrics.set("sim_events", static_cast<double>(engine.events_processed()), "engine events processed");
   result.metrics.set("network_flows", static_cast<double>(transfer->flows_started()), "flows started on the fabric");
   result.metrics.set("network_bytes", transfer->bytes_moved().bytes(), "bytes moved over the fabric");
   result.metrics.set("collectives", static_cast<double>(collectives.count()), "collective operations run");
   result.metrics.set("completed", result.completed ? 1.0 : 0.0, "1 if the workload finished before the horizon");
   result.metrics.set_label("scenario", sc.name);
-  result.metrics.set_label("accelerator", part.name);
+  std::string parts;
+  for (const auto& pool : sc.cluster.pools) {
+    if (parts.find(pool.node.accelerator.name) == std::string::npos) {
+      parts += (parts.empty() ? "" : ",") + pool.node.accelerator.name;
+    }
+  }
+  result.metrics.set_label("accelerator", parts);
   result.metrics.set_label("fidelity", sc.simulation.fidelity);
   if (sc.outputs.timeline) result.timeline_json = timeline.to_json();
   return result;

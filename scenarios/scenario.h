@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "models/hardware/accelerator.h"
+#include "models/hardware/catalog.h"
+#include "models/hardware/node.h"
+#include "models/hardware/power.h"
 #include "models/network/collectives.h"
 #include "models/network/topology.h"
 #include "sim/config.h"
@@ -17,11 +19,21 @@
 
 namespace lcsim {
 
+/// `count` identical nodes.
+struct PoolConfig {
+  std::string name;
+  hw::NodeSpec node;
+  int count = 1;
+};
+
+/// The machines. Either one pool given by the shorthand keys (accelerator, nodes, gpus_per_node: a bare node
+/// with accelerators only) or a list of pools of node templates (heterogeneous clusters).
 struct ClusterConfig {
-  std::string accelerator = "H100-SXM-80GB";
+  hw::AcceleratorSpec accelerator = hw::PartCatalog::get().part("H100-SXM-80GB");  // shorthand
   int nodes = 1;
   int gpus_per_node = 8;
-  hw::ComputeEfficiency efficiency;
+  std::vector<PoolConfig> pools;    // resolved: the shorthand becomes one pool
+  bool shorthand = true;            // the pools came from the shorthand keys
   std::string topology = "leaf_spine";
   net::LeafSpineConfig fabric;
 };
@@ -55,6 +67,7 @@ struct Scenario {
   PolicyConfig policies;
   SimulationConfig simulation;
   OutputConfig outputs;
+  hw::CostConfig cost;
 };
 
 /// Reads a scenario file (following `base:`), applies "--set key=value" overrides, and checks every key.
@@ -78,6 +91,9 @@ struct RunResult {
 struct RunHooks {
   std::function<void(double fraction, double sim_seconds)> progress;  // called now and then
 };
+
+/// The cluster's accelerators in rank order (pool by pool, node by node); hosts unset.
+std::vector<wl::Gpu> cluster_gpus(const ClusterConfig& cluster);
 
 /// Builds the models, runs the simulation and collects results. One per process (see sim/engine.h).
 RunResult run_scenario(Scenario& scenario, const RunHooks& hooks = {});

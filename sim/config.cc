@@ -188,6 +188,11 @@ void Section::error(const std::string& key, const std::string& message) {
   diags_->add(loc, child_path(key), message);
 }
 
+void Section::error_here(const std::string& message) {
+  if (mode_ != Mode::kParse) return;
+  diags_->add(node_ ? node_->location : SourceLocation{}, path_, message);
+}
+
 void Section::handle(const std::string& key, const std::string& help, Range range, const Codec& codec) {
   declared_.push_back(key);
   const std::string path = child_path(key);
@@ -286,6 +291,24 @@ Section& Section::section(const std::string& key, const std::string& help,
       child.finish();
       return *this;
     }
+  }
+  return *this;
+}
+
+Section& Section::custom(const std::string& key, const std::string& help, const std::string& type,
+                         const std::string& default_text, const std::function<void(const ConfigValue&)>& parse,
+                         const std::function<ConfigValue()>& emit) {
+  declared_.push_back(key);
+  switch (mode_) {
+    case Mode::kDescribe:
+      docs_->push_back({child_path(key), type, "", default_text, help, ""});
+      break;
+    case Mode::kEmit:
+      out_->set(key, emit());
+      break;
+    case Mode::kParse:
+      if (const ConfigValue* v = node_ ? node_->find(key) : nullptr) parse(*v);
+      break;
   }
   return *this;
 }

@@ -63,6 +63,9 @@ class Section {
   const std::string& path() const { return path_; }
   const ConfigValue* node() const { return node_; }
   bool has(const std::string& key) const { return node_ && node_->find(key) != nullptr; }
+  /// Where parse-mode problems go (null in other modes).
+  Diagnostics* diagnostics() const { return diags_; }
+  std::string child_path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
 
   template <class T>
   Section& field(const std::string& key, T& value, const std::string& help, Range range = {}) {
@@ -83,12 +86,62 @@ class Section {
   /// A nested mapping parsed by `fn(Section&)`.
   Section& section(const std::string& key, const std::string& help, const std::function<void(Section&)>& fn);
 
+  /// A list of mappings, each parsed into a T by `fn(Section&, T&)`. When the key is present the list replaces
+  /// `items`; describe mode documents one item under "key[]".
+  template <class T, class F>
+  Section& list(const std::string& key, const std::string& help, std::vector<T>& items, F fn) {
+    declared_.push_back(key);
+    const std::string path = child_path(key);
+    if (mode_ == Mode::kDescribe) {
+      docs_->push_back({path + "[]", "list", "", "", help, ""});
+      T item{};
+      Section child = describer(path + "[]", docs_);
+      fn(child, item);
+      return *this;
+    }
+    if (mode_ == Mode::kEmit) {
+      ConfigValue seq;
+      seq.kind = ConfigValue::Kind::kSeq;
+      for (auto& item : items) {
+        ConfigValue m;
+        Section child = emitter(path, &m);
+        fn(child, item);
+        seq.children.push_back(std::move(m));
+      }
+      out_->set(key, std::move(seq));
+      return *this;
+    }
+    const ConfigValue* v = node_ ? node_->find(key) : nullptr;
+    if (!v) return *this;
+    if (v->kind != ConfigValue::Kind::kSeq) {
+      error(key, "expected a list");
+      return *this;
+    }
+    items.clear();
+    for (size_t i = 0; i < v->children.size(); ++i) {
+      T item{};
+      Section child = parser(&v->children[i], path + "[" + std::to_string(i) + "]", diags_);
+      fn(child, item);
+      child.finish();
+      items.push_back(std::move(item));
+    }
+    return *this;
+  }
+
+  /// A value with its own shape (e.g. "a catalog name or a mapping"): `parse` gets the raw value when present,
+  /// `emit` returns the value to write. `type` and `default_text` are for describe mode.
+  Section& custom(const std::string& key, const std::string& help, const std::string& type,
+                  const std::string& default_text, const std::function<void(const ConfigValue&)>& parse,
+                  const std::function<ConfigValue()>& emit);
+
   /// Reports keys that no declaration consumed (with did-you-mean). Call once after all declarations.
   void finish();
 
   /// Stops finish() from reporting unknown keys (after an error that makes them meaningless).
   void skip_unknown_keys() { skip_unknown_ = true; }
 
+  /// Records an error against the section itself (its location and path).
+  void error_here(const std::string& message);
   /// Records an error against one of this section's keys (for cross-field checks).
   void error(const std::string& key, const std::string& message);
 
@@ -129,7 +182,6 @@ class Section {
   };
 
   Section(Mode mode, std::string path) : mode_(mode), path_(std::move(path)) {}
-  std::string child_path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
   void handle(const std::string& key, const std::string& help, Range range, const Codec& codec);
   static std::string range_text(const Range& r, const std::function<std::string(double)>& fmt);
 

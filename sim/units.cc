@@ -1,5 +1,6 @@
 #include "sim/units.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -140,8 +141,12 @@ std::string format_quantity(double v, UnitKind kind) {
   // The text must read back to the same bits (a resolved scenario repeats the run exactly): try the natural
   // unit, then the others, before falling back to 17 digits.
   if (exact(*natural, 12)) return buf;
-  for (const auto& u : us) {
-    if (&u != natural && std::abs(u.unapply(v)) >= 1e-3 && exact(u, 12)) return buf;
+  // Then the largest unit that writes it exactly with a number >= 1 ("80GB", "2039GB/s").
+  std::vector<const Unit*> by_size;
+  for (const auto& u : us) by_size.push_back(&u);
+  std::sort(by_size.begin(), by_size.end(), [](const Unit* a, const Unit* b) { return a->factor > b->factor; });
+  for (const Unit* u : by_size) {
+    if (u != natural && std::abs(u->unapply(v)) >= 1 && exact(*u, 12)) return buf;
   }
   exact(*natural, 17);
   return buf;

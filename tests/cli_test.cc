@@ -107,7 +107,7 @@ TEST_F(Cli, HelpValidateExplainAndList) {
   }
   Result v = lcsim("validate " + kDemo);
   EXPECT_EQ(v.code, 0) << v.out;
-  Result e = lcsim("explain cluster.fabric.nic_bandwidth");
+  Result e = lcsim("explain cluster.fabric.uplink_bandwidth");
   EXPECT_EQ(e.code, 0);
   EXPECT_NE(e.out.find("default: 400Gb/s"), std::string::npos) << e.out;
   Result bad = lcsim("explain cluster.fabric.nic_bandwith");
@@ -115,7 +115,7 @@ TEST_F(Cli, HelpValidateExplainAndList) {
   EXPECT_NE(bad.out.find("did you mean 'cluster.fabric.nic_bandwidth'?"), std::string::npos) << bad.out;
   Result l = lcsim("list");
   EXPECT_EQ(l.code, 0);
-  for (const char* name : {"H100-SXM-80GB", "gpt_data_parallel", "ecmp", "spray", "leaf_spine", "analytical"}) {
+  for (const char* name : {"H100-SXM-80GB", "MI300X", "hgx-h100", "gpt_data_parallel", "ecmp", "spray", "leaf_spine", "analytical"}) {
     EXPECT_NE(l.out.find(name), std::string::npos) << name;
   }
   EXPECT_EQ(lcsim("list gizmos").code, 2);

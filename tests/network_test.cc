@@ -11,6 +11,10 @@
 namespace lcsim::net {
 namespace {
 
+std::vector<NodeShape> uniform(uint32_t nodes, uint32_t gpus) {
+  return std::vector<NodeShape>(nodes, {gpus, Bandwidth::gbytes_per_s(450), Bandwidth::gbits_per_s(400)});
+}
+
 LeafSpineConfig small_fabric() {
   LeafSpineConfig c;
   c.ports_per_leaf = 16;  // two nodes of 8 GPUs per leaf
@@ -19,7 +23,7 @@ LeafSpineConfig small_fabric() {
 }
 
 TEST(LeafSpine, BuildsOneLinkPerDirectionAndEqualCostPathsPerSpine) {
-  LeafSpine t(small_fabric(), 4, 8, Bandwidth::gbytes_per_s(450));
+  LeafSpine t(small_fabric(), uniform(4, 8));
   EXPECT_EQ(t.endpoint_count(), 32u);
   EXPECT_EQ(t.leaves(), 2u);
   // 4 links per GPU (scale-up up/down, NIC up/down) + 2 per leaf-spine pair.
@@ -69,7 +73,7 @@ TEST(LoadBalancing, EcmpIsASeededDeterministicHashAndSprayUsesEveryPath) {
 
 TEST(Collectives, RingFlowsCarryTheRingVolumeAndUseEveryNicOnce) {
   sim::Engine engine;
-  LeafSpine t(small_fabric(), 4, 8, Bandwidth::gbytes_per_s(450));
+  LeafSpine t(small_fabric(), uniform(4, 8));
   policy::Spray spray;
   AnalyticalTransfer transfer(engine, t, spray, {});
   Collectives coll(engine, t, transfer, {}, 8);
@@ -98,7 +102,7 @@ TEST(Collectives, FlowAndAnalyticalAgreeWithTheRingFormula) {
   sim::Engine engine;
   LeafSpineConfig cfg;
   cfg.ports_per_leaf = 64;
-  LeafSpine t(cfg, 4, 8, Bandwidth::gbytes_per_s(450));
+  LeafSpine t(cfg, uniform(4, 8));
   policy::EcmpHash ecmp(1);
   std::vector<sim::HostId> hosts;
   for (uint32_t i = 0; i < 32; ++i) hosts.push_back(engine.add_host("g" + std::to_string(i), FlopRate::tflops(1)));

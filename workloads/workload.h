@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "models/hardware/accelerator.h"
+#include "models/hardware/power.h"
 #include "models/network/collectives.h"
 #include "sim/config.h"
 #include "sim/engine.h"
@@ -19,18 +20,18 @@
 
 namespace lcsim::wl {
 
+/// One accelerator as workloads see it. Everything reads per-device properties: clusters may mix parts.
 struct Gpu {
   uint32_t rank;
   uint32_t node;
   uint32_t local;  // index inside the node
   const hw::AcceleratorSpec* part;
-  sim::HostId host;
+  sim::HostId host = 0;  // set once the engine exists
 };
 
 struct RunContext {
   sim::Engine& engine;
   const std::vector<Gpu>& gpus;
-  const hw::ComputeEfficiency& efficiency;
   net::Collectives& collectives;
   const Tracer& tracer;
   const RngFactory& rng;
@@ -42,12 +43,15 @@ class Workload {
   virtual ~Workload() = default;
   /// Declares (parse / describe / emit) the workload's keys.
   virtual void visit(Section& s) = 0;
-  /// Checks the config against the cluster before anything runs; problems are reported through `s.error()`.
-  virtual void validate(const hw::AcceleratorSpec& part, uint32_t num_gpus, Section& s) = 0;
+  /// Checks the config against the cluster before anything runs (including whether it fits in memory);
+  /// problems are reported through `s.error()`.
+  virtual void validate(const std::vector<Gpu>& gpus, Section& s) = 0;
   /// Schedules the workload's first events.
   virtual void start(RunContext& ctx) = 0;
   virtual void report(MetricSet& m) const = 0;
   virtual double progress() const = 0;
+  /// Fraction of the run during which accelerators of this part computed (for power).
+  virtual double busy_fraction(const hw::AcceleratorSpec* part) const = 0;
   /// One or two lines for the run summary header.
   virtual std::string describe() const = 0;
 };

@@ -35,66 +35,52 @@ FlopRate AcceleratorSpec::peak(DType d) const {
   return it->second;
 }
 
-void ComputeEfficiency::visit(Section& s) {
-  s.field("gemm", gemm, "achieved fraction of the dense peak in large matrix multiplies", Range::fraction());
-  s.field("attention", attention, "achieved fraction of the dense peak in fused (flash) attention", Range::fraction());
-  s.field("memory", memory, "achieved fraction of HBM bandwidth in memory-bound kernels", Range::fraction());
-  s.field("kernel_launch", kernel_launch, "fixed overhead added to every kernel", Range::at_least(0));
+void KernelCalibration::visit(Section& s) {
+  s.field("gemm_efficiency", gemm_efficiency, "fraction of the dense peak reached by large, well-shaped GEMMs",
+          Range::fraction());
+  s.field("gemm_k_half", gemm_k_half,
+          "inner dimension k at which a GEMM reaches half its efficiency; 0 = no dependence on k",
+          Range::at_least(0));
+  s.field("gemm_tiling", gemm_tiling, "model tile and wave quantization of GEMMs (op_cost.h)");
+  s.field("attention_efficiency", attention_efficiency, "fraction of the dense peak in fused (flash) attention",
+          Range::fraction());
+  s.field("memory_efficiency", memory_efficiency, "fraction of HBM bandwidth reached by memory-bound kernels",
+          Range::fraction());
+  s.field("kernel_launch", kernel_launch, "fixed overhead of every kernel (launch and dependency gap)",
+          Range::at_least(0));
+  s.field("source", source, "where these parameters come from");
 }
 
-Duration op_time(const AcceleratorSpec& part, const ComputeEfficiency& eff, DType dtype, const OpWork& op) {
-  double compute_eff = 1.0;
-  switch (op.op_class) {
-    case OpClass::kGemm: compute_eff = eff.gemm; break;
-    case OpClass::kAttention: compute_eff = eff.attention; break;
-    case OpClass::kMemory: compute_eff = eff.gemm; break;  // any arithmetic in a memory-bound kernel
+void AcceleratorSpec::visit(Section& s) {
+  s.field("name", name, "part name, as scenarios refer to it");
+  s.field("vendor", vendor, "manufacturer");
+  s.section("dense_peak", "dense tensor-core peak per data type; 0 or absent = not supported", [&](Section& p) {
+    for (const auto& dn : dtype_names()) {
+      const DType d = parse_dtype(dn);
+      FlopRate r = supports(d) ? dense_peak.at(d) : FlopRate();
+      p.field(dn, r, dn + " peak", Range::at_least(0));
+      if (p.mode() == Section::Mode::kParse) {
+        if (r.flop_per_s() > 0) dense_peak[d] = r;
+        else dense_peak.erase(d);
+      }
+    }
+  });
+  s.field("compute_units", compute_units, "SMs, CUs or engines (for wave quantization)", Range::at_least(1));
+  s.field("hbm_capacity", hbm_capacity, "device memory", Range::positive());
+  s.field("hbm_bandwidth", hbm_bandwidth, "device memory bandwidth", Range::positive());
+  s.field("scale_up_bandwidth", scale_up_bandwidth, "scale-up (NVLink-class) bandwidth per device, per direction",
+          Range::positive());
+  s.field("scale_up_domain", scale_up_domain, "devices in one scale-up domain", Range::at_least(1));
+  s.field("tdp", tdp, "power when busy (thermal design power)", Range::positive());
+  s.field("idle_power", idle_power, "power when idle", Range::at_least(0));
+  s.choice("confidence", confidence, {"datasheet", "medium", "low"}, "how sure the numbers are");
+  s.section("calibration", "kernel-efficiency parameters (lcsim calibrate)", [&](Section& c) { calibration.visit(c); });
+  if (s.mode() == Section::Mode::kParse && dense_peak.empty()) {
+    s.error("dense_peak", "a part needs at least one data type with a peak rate");
   }
-  const Duration compute = op.flops / (part.peak(dtype) * compute_eff);
-  const Duration memory = op.bytes / (part.hbm_bandwidth * eff.memory);
-  return std::max(compute, memory) + eff.kernel_launch;
-}
-
-namespace {
-
-// NVIDIA H100 Tensor Core GPU datasheet (SXM5 column), dense figures = half the "with sparsity" ones.
-AcceleratorSpec h100_sxm_80gb() {
-  AcceleratorSpec a;
-  a.name = "H100-SXM-80GB";
-  a.dense_peak = {{DType::kFp32, FlopRate::tflops(66.9)},  {DType::kTf32, FlopRate::tflops(494.7)},
-                  {DType::kBf16, FlopRate::tflops(989.4)}, {DType::kFp16, FlopRate::tflops(989.4)},
-                  {DType::kFp8, FlopRate::tflops(1978.9)}, {DType::kInt8, FlopRate::tflops(1978.9)}};
-  a.hbm_capacity = Bytes::gb(80);
-  a.hbm_bandwidth = Bandwidth::gbytes_per_s(3350);
-  a.scale_up_bandwidth = Bandwidth::gbytes_per_s(450);  // NVLink 4: 900 GB/s bidirectional
-  a.scale_up_domain = 8;
-  a.tdp = Power::watts(700);
-  a.source = "NVIDIA H100 Tensor Core GPU datasheet (SXM5)";
-  return a;
-}
-
-// NVIDIA A100 Tensor Core GPU datasheet (80GB SXM column), dense figures.
-AcceleratorSpec a100_sxm_80gb() {
-  AcceleratorSpec a;
-  a.name = "A100-SXM-80GB";
-  a.dense_peak = {{DType::kFp32, FlopRate::tflops(19.5)}, {DType::kTf32, FlopRate::tflops(156)},
-                  {DType::kBf16, FlopRate::tflops(312)},  {DType::kFp16, FlopRate::tflops(312)},
-                  {DType::kInt8, FlopRate::tflops(624)}};
-  a.hbm_capacity = Bytes::gb(80);
-  a.hbm_bandwidth = Bandwidth::gbytes_per_s(2039);
-  a.scale_up_bandwidth = Bandwidth::gbytes_per_s(300);  // NVLink 3: 600 GB/s bidirectional
-  a.scale_up_domain = 8;
-  a.tdp = Power::watts(400);
-  a.source = "NVIDIA A100 Tensor Core GPU datasheet (80GB SXM)";
-  return a;
-}
-
-}  // namespace
-
-void register_accelerators(Registry<AcceleratorFactory>& r) {
-  r.add("H100-SXM-80GB", "NVIDIA H100 SXM5 80GB: 989.4 TFLOP/s dense bf16, 3.35 TB/s HBM3, NVLink 4",
-        &h100_sxm_80gb);
-  r.add("A100-SXM-80GB", "NVIDIA A100 SXM4 80GB: 312 TFLOP/s dense bf16, 2.04 TB/s HBM2e, NVLink 3",
-        &a100_sxm_80gb);
+  if (s.mode() == Section::Mode::kParse && idle_power > tdp) {
+    s.error("idle_power", "must not exceed tdp (" + to_string(tdp) + ")");
+  }
 }
 
 }  // namespace lcsim::hw

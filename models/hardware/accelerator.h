@@ -1,6 +1,7 @@
-// Accelerator model: datasheet peaks (dense FLOP rate per data type, HBM, scale-up link) and a roofline
-// operator cost: time = max(FLOPs / (peak x efficiency), bytes / (HBM bandwidth x efficiency)) + launch overhead.
-// Constants and their sources: docs/calibration.md. Efficiencies are placeholders until calibrated (issue 3).
+// Accelerator parts as data: datasheet peaks (dense FLOP rate per data type), memory, scale-up link, power, and
+// the calibrated kernel-efficiency parameters of the operator cost model (op_cost.h). Parts live in
+// models/hardware/catalog/accelerators/*.yaml (built into the binary); a scenario may derive its own
+// (`base: H100-SXM-80GB` plus overrides) or define one inline. Sources: docs/calibration.md.
 #pragma once
 
 #include <map>
@@ -8,7 +9,6 @@
 #include <vector>
 
 #include "sim/config.h"
-#include "sim/registry.h"
 #include "sim/units.h"
 
 namespace lcsim::hw {
@@ -20,45 +20,37 @@ std::string dtype_name(DType d);
 /// Bytes per element of a data type.
 double dtype_bytes(DType d);
 
-/// Datasheet description of one accelerator part.
-struct AcceleratorSpec {
-  std::string name;
-  std::map<DType, FlopRate> dense_peak;  // dense (no structured sparsity) tensor-core peaks
-  Bytes hbm_capacity;
-  Bandwidth hbm_bandwidth;
-  Bandwidth scale_up_bandwidth;  // per GPU, per direction (NVLink: half the bidirectional figure)
-  int scale_up_domain = 8;       // GPUs in one scale-up (NVLink) domain
-  Power tdp;
-  std::string source;            // where the numbers come from (short; details in docs/calibration.md)
-
-  /// Peak for a data type; InputError if the part has none (e.g. fp8 on A100).
-  FlopRate peak(DType d) const;
-};
-
-/// Achieved fractions of peak, by operator class (calibrated per part in a later issue).
-struct ComputeEfficiency {
-  double gemm = 0.75;
-  double attention = 0.55;
-  double memory = 0.85;
+/// Kernel-efficiency parameters of the operator cost model, fitted per part by `lcsim calibrate`.
+struct KernelCalibration {
+  double gemm_efficiency = 0.75;     // fraction of the dense peak reached by large, well-shaped GEMMs
+  double gemm_k_half = 0;            // inner dimension k at which a GEMM reaches half its efficiency (0: none)
+  bool gemm_tiling = true;           // model tile and wave quantization (see op_cost.h)
+  double attention_efficiency = 0.55;
+  double memory_efficiency = 0.85;   // fraction of HBM bandwidth reached by streaming kernels
   Duration kernel_launch = Duration::us(4);
+  std::string source = "default placeholder (not fitted)";
   void visit(Section& s);
 };
 
-enum class OpClass { kGemm, kAttention, kMemory };
+struct AcceleratorSpec {
+  std::string name;
+  std::string vendor;
+  std::map<DType, FlopRate> dense_peak;  // dense (no structured sparsity) tensor-core peaks; absent = unsupported
+  int compute_units = 1;                 // SMs / CUs / engines, for wave quantization
+  Bytes hbm_capacity;
+  Bandwidth hbm_bandwidth;
+  Bandwidth scale_up_bandwidth;  // per device, per direction (NVLink: half the bidirectional figure)
+  int scale_up_domain = 8;       // devices in one scale-up domain
+  Power tdp;
+  Power idle_power;
+  std::string confidence = "datasheet";  // datasheet, medium, low
+  KernelCalibration calibration;
 
-/// One kernel's work: FLOPs and HBM traffic.
-struct OpWork {
-  const char* name;
-  OpClass op_class;
-  Flops flops;
-  Bytes bytes;
+  /// Peak for a data type; InputError if the part has none (e.g. fp8 on A100).
+  FlopRate peak(DType d) const;
+  bool supports(DType d) const { return dense_peak.count(d) != 0; }
+  /// Declares every key (parse, describe, emit). Peaks are declared per data type; 0 = unsupported.
+  void visit(Section& s);
 };
-
-/// Roofline cost of one kernel on one accelerator.
-Duration op_time(const AcceleratorSpec& part, const ComputeEfficiency& eff, DType dtype, const OpWork& op);
-
-using AcceleratorFactory = AcceleratorSpec (*)();
-/// Built-in catalog: H100-SXM-80GB, A100-SXM-80GB.
-void register_accelerators(Registry<AcceleratorFactory>& r);
 
 }  // namespace lcsim::hw

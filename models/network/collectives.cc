@@ -20,15 +20,21 @@ Collectives::Collectives(sim::Engine& engine, const Topology& topology, Transfer
   channels_ = config_.channels > 0 ? static_cast<uint32_t>(config_.channels) : gpus_per_node;
 }
 
-Duration Collectives::ring_latency(size_t n) const {
-  return config_.base_latency + config_.step_latency * (2.0 * (static_cast<double>(n) - 1));
+namespace {
+double ring_steps(Collectives::Kind kind, size_t n) {
+  return (kind == Collectives::Kind::kAllReduce ? 2.0 : 1.0) * (static_cast<double>(n) - 1);
+}
+}  // namespace
+
+Duration Collectives::ring_latency(size_t n, Kind kind) const {
+  return config_.base_latency + config_.step_latency * ring_steps(kind, n);
 }
 
-std::vector<FlowRequest> Collectives::ring_all_reduce_flows(const std::vector<uint32_t>& ranks, Bytes size) const {
+std::vector<FlowRequest> Collectives::ring_flows(Kind kind, const std::vector<uint32_t>& ranks, Bytes size) const {
   std::vector<FlowRequest> flows;
   const size_t n = ranks.size();
   if (n < 2) return flows;
-  const Bytes per_edge = size * (2.0 * (n - 1) / n) / channels_;
+  const Bytes per_edge = size * (ring_steps(kind, n) / n) / channels_;
   // Group ranks by node (they arrive sorted by node).
   std::vector<std::vector<uint32_t>> groups;
   for (uint32_t r : ranks) {
@@ -47,15 +53,15 @@ std::vector<FlowRequest> Collectives::ring_all_reduce_flows(const std::vector<ui
   return flows;
 }
 
-void Collectives::all_reduce(const std::vector<uint32_t>& ranks, Bytes size, sim::Callback done) {
+void Collectives::run(Kind kind, const std::vector<uint32_t>& ranks, Bytes size, sim::Callback done) {
   ++count_;
   if (ranks.size() < 2 || size.bytes() <= 0) {
     engine_.after(Duration(), std::move(done), sim::kCompletion);
     return;
   }
   const Duration start = engine_.now();
-  auto flows = std::make_shared<std::vector<FlowRequest>>(ring_all_reduce_flows(ranks, size));
-  engine_.after(ring_latency(ranks.size()), [this, flows, start, done = std::move(done)]() mutable {
+  auto flows = std::make_shared<std::vector<FlowRequest>>(ring_flows(kind, ranks, size));
+  engine_.after(ring_latency(ranks.size(), kind), [this, flows, start, done = std::move(done)]() mutable {
     transfer_.transfer(*flows, [this, start, done = std::move(done)] {
       busy_ += engine_.now() - start;
       done();

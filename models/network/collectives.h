@@ -27,13 +27,30 @@ class Collectives {
   Collectives(sim::Engine& engine, const Topology& topology, TransferModel& transfer, CollectiveConfig config,
               uint32_t gpus_per_node);
 
-  /// All-reduce of `size` bytes (per rank) over `ranks` (endpoint ids, sorted by node); `done` when finished.
-  void all_reduce(const std::vector<uint32_t>& ranks, Bytes size, sim::Callback done);
+  enum class Kind { kAllReduce, kReduceScatter, kAllGather };
 
-  /// The aggregated flows of a ring all-reduce (for tests and the analytical model).
-  std::vector<FlowRequest> ring_all_reduce_flows(const std::vector<uint32_t>& ranks, Bytes size) const;
-  /// base_latency + 2(n-1) * step_latency.
-  Duration ring_latency(size_t ranks) const;
+  /// All-reduce of `size` bytes (per rank) over `ranks` (endpoint ids, sorted by node); `done` when finished.
+  void all_reduce(const std::vector<uint32_t>& ranks, Bytes size, sim::Callback done) {
+    run(Kind::kAllReduce, ranks, size, std::move(done));
+  }
+  /// Reduce-scatter of `size` bytes per rank (each rank ends with size/n reduced): one ring pass.
+  void reduce_scatter(const std::vector<uint32_t>& ranks, Bytes size, sim::Callback done) {
+    run(Kind::kReduceScatter, ranks, size, std::move(done));
+  }
+  /// All-gather to `size` bytes per rank (each contributes size/n): one ring pass.
+  void all_gather(const std::vector<uint32_t>& ranks, Bytes size, sim::Callback done) {
+    run(Kind::kAllGather, ranks, size, std::move(done));
+  }
+  void run(Kind kind, const std::vector<uint32_t>& ranks, Bytes size, sim::Callback done);
+
+  /// The aggregated flows of a ring collective: per edge and channel, (steps/n) * S / C bytes, where steps is
+  /// 2(n-1) for all-reduce and n-1 for reduce-scatter and all-gather.
+  std::vector<FlowRequest> ring_flows(Kind kind, const std::vector<uint32_t>& ranks, Bytes size) const;
+  std::vector<FlowRequest> ring_all_reduce_flows(const std::vector<uint32_t>& ranks, Bytes size) const {
+    return ring_flows(Kind::kAllReduce, ranks, size);
+  }
+  /// base_latency + steps * step_latency (steps = 2(n-1) for all-reduce).
+  Duration ring_latency(size_t ranks, Kind kind = Kind::kAllReduce) const;
   uint32_t channels() const { return channels_; }
 
   uint64_t count() const { return count_; }

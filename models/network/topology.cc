@@ -9,7 +9,9 @@ void LeafSpineConfig::visit(Section& s) {
           "per-GPU, per-direction bandwidth inside a node's scale-up domain; 0 = the accelerator's own",
           Range::at_least(0));
   s.field("scale_up_latency", scale_up_latency, "latency of one scale-up hop (GPU to switch)", Range::at_least(0));
-  s.field("nic_bandwidth", nic_bandwidth, "bandwidth of each GPU's scale-out NIC, per direction", Range::positive());
+  s.field("nic_bandwidth", nic_bandwidth,
+          "bandwidth of each GPU's scale-out NIC, per direction; 0 = the node's own compute-plane NICs",
+          Range::at_least(0));
   s.field("ports_per_leaf", ports_per_leaf, "NIC ports attached to each leaf switch", Range::at_least(1));
   s.field("spines", spines, "spine switches; each leaf has one uplink to each", Range::at_least(1));
   s.field("uplink_bandwidth", uplink_bandwidth, "bandwidth of each leaf-to-spine link, per direction",
@@ -17,20 +19,24 @@ void LeafSpineConfig::visit(Section& s) {
   s.field("link_latency", link_latency, "latency of one scale-out hop (cable and switch)", Range::at_least(0));
 }
 
-LeafSpine::LeafSpine(const LeafSpineConfig& config, uint32_t nodes, uint32_t gpus_per_node,
-                     Bandwidth default_scale_up)
-    : config_(config), nodes_(nodes), gpn_(gpus_per_node) {
-  const uint32_t n = nodes * gpus_per_node;
+LeafSpine::LeafSpine(const LeafSpineConfig& config, const std::vector<NodeShape>& nodes)
+    : config_(config), nodes_(nodes) {
+  for (uint32_t k = 0; k < nodes.size(); ++k) {
+    const Bandwidth su = config.scale_up_bandwidth.bps() > 0 ? config.scale_up_bandwidth : nodes[k].scale_up_bandwidth;
+    const Bandwidth nic = config.nic_bandwidth.bps() > 0 ? config.nic_bandwidth : nodes[k].nic_bandwidth;
+    LCSIM_ASSERT(su.bps() > 0 && nic.bps() > 0, "node without scale-up or NIC bandwidth");
+    for (uint32_t g = 0; g < nodes[k].gpus; ++g) {
+      const std::string name = "n" + std::to_string(k) + ".gpu" + std::to_string(g);
+      node_of_.push_back(k);
+      su_up_.push_back(add(name + ".nvl_up", su, config.scale_up_latency, "scale_up"));
+      su_down_.push_back(add(name + ".nvl_down", su, config.scale_up_latency, "scale_up"));
+      nic_up_.push_back(add(name + ".nic_up", nic, config.link_latency, "nic"));
+      nic_down_.push_back(add(name + ".nic_down", nic, config.link_latency, "nic"));
+    }
+  }
+  const uint32_t n = endpoint_count();
   const uint32_t ppl = static_cast<uint32_t>(config.ports_per_leaf);
   leaves_ = (n + ppl - 1) / ppl;
-  const Bandwidth su = config.scale_up_bandwidth.bps() > 0 ? config.scale_up_bandwidth : default_scale_up;
-  for (uint32_t e = 0; e < n; ++e) {
-    const std::string g = "n" + std::to_string(e / gpn_) + ".gpu" + std::to_string(e % gpn_);
-    su_up_.push_back(add(g + ".nvl_up", su, config.scale_up_latency, "scale_up"));
-    su_down_.push_back(add(g + ".nvl_down", su, config.scale_up_latency, "scale_up"));
-    nic_up_.push_back(add(g + ".nic_up", config.nic_bandwidth, config.link_latency, "nic"));
-    nic_down_.push_back(add(g + ".nic_down", config.nic_bandwidth, config.link_latency, "nic"));
-  }
   if (leaves_ > 1) {
     for (uint32_t l = 0; l < leaves_; ++l) {
       for (int s = 0; s < config.spines; ++s) {
@@ -65,16 +71,17 @@ void LeafSpine::paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const 
 }
 
 double LeafSpine::oversubscription() const {
-  return config_.ports_per_leaf * config_.nic_bandwidth.bps() / (config_.spines * config_.uplink_bandwidth.bps());
+  return config_.ports_per_leaf * links_[nic_up_.front()].bandwidth.bps() /
+         (config_.spines * config_.uplink_bandwidth.bps());
 }
 
 std::string LeafSpine::describe() const {
   char buf[512];
   std::snprintf(buf, sizeof buf,
-                "leaf_spine: %u nodes x %u GPUs; scale-up %s per GPU per direction; %u NICs at %s; %u leaves x "
+                "leaf_spine: %zu nodes, %u GPUs; scale-up %s per GPU per direction; %u NICs at %s; %u leaves x "
                 "%d ports, %d spines at %s (oversubscription %.2g:1 when leaves are full)",
-                nodes_, gpn_, to_string(links_[su_up_[0]].bandwidth).c_str(), endpoint_count(),
-                to_string(config_.nic_bandwidth).c_str(), leaves_, config_.ports_per_leaf, config_.spines,
+                nodes_.size(), endpoint_count(), to_string(links_[su_up_[0]].bandwidth).c_str(), endpoint_count(),
+                to_string(links_[nic_up_[0]].bandwidth).c_str(), leaves_, config_.ports_per_leaf, config_.spines,
                 to_string(config_.uplink_bandwidth).c_str(), oversubscription());
   return buf;
 }

@@ -38,9 +38,9 @@ class Topology {
 /// a two-tier leaf/spine scale-out fabric: every GPU has its own NIC; NIC ports fill leaves in order
 /// (ports_per_leaf each); every leaf has one uplink to every spine. Paths between leaves: one per spine.
 struct LeafSpineConfig {
-  Bandwidth scale_up_bandwidth;  // zero: the accelerator's own figure
+  Bandwidth scale_up_bandwidth;  // zero: each node's accelerator's own figure
   Duration scale_up_latency = Duration::us(0.5);
-  Bandwidth nic_bandwidth = Bandwidth::gbits_per_s(400);
+  Bandwidth nic_bandwidth;  // zero: each node's own compute-plane NIC bandwidth per GPU
   int ports_per_leaf = 32;
   int spines = 32;
   Bandwidth uplink_bandwidth = Bandwidth::gbits_per_s(400);
@@ -48,12 +48,19 @@ struct LeafSpineConfig {
   void visit(Section& s);
 };
 
+/// What the fabric needs to know of one node: its accelerators and their own link speeds (used where the fabric
+/// config leaves a bandwidth at zero).
+struct NodeShape {
+  uint32_t gpus;
+  Bandwidth scale_up_bandwidth;
+  Bandwidth nic_bandwidth;
+};
+
 class LeafSpine final : public Topology {
  public:
-  /// `default_scale_up` is used when the config leaves scale_up_bandwidth at zero.
-  LeafSpine(const LeafSpineConfig& config, uint32_t nodes, uint32_t gpus_per_node, Bandwidth default_scale_up);
-  uint32_t endpoint_count() const override { return nodes_ * gpn_; }
-  uint32_t node_of(uint32_t e) const override { return e / gpn_; }
+  LeafSpine(const LeafSpineConfig& config, const std::vector<NodeShape>& nodes);
+  uint32_t endpoint_count() const override { return static_cast<uint32_t>(node_of_.size()); }
+  uint32_t node_of(uint32_t e) const override { return node_of_[e]; }
   const std::vector<LinkInfo>& links() const override { return links_; }
   void paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const override;
   std::string describe() const override;
@@ -65,7 +72,9 @@ class LeafSpine final : public Topology {
  private:
   uint32_t add(const std::string& name, Bandwidth bw, Duration lat, const std::string& tier);
   LeafSpineConfig config_;
-  uint32_t nodes_, gpn_, leaves_;
+  std::vector<NodeShape> nodes_;
+  std::vector<uint32_t> node_of_;
+  uint32_t leaves_;
   std::vector<LinkInfo> links_;
   std::vector<uint32_t> su_up_, su_down_, nic_up_, nic_down_;  // per endpoint
   std::vector<uint32_t> leaf_up_, spine_down_;                  // [leaf * spines + spine]

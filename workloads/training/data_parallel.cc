@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
+#include <set>
 
 namespace lcsim::wl {
 
@@ -11,20 +13,61 @@ void DataParallelConfig::visit(Section& s) {
   s.field("micro_batch_size", micro_batch_size, "sequences per GPU per forward/backward pass", Range::at_least(1));
   s.choice("precision", precision, {"bf16", "fp16", "fp8"}, "data type of the matrix multiplies");
   s.field("overlap_grad_reduce", overlap_grad_reduce,
-          "all-reduce gradient buckets during backward instead of after it");
+          "reduce gradient buckets during backward instead of after it");
   s.field("ddp_bucket_size", ddp_bucket_size,
           "parameters per gradient bucket; 0 = Megatron's default max(40M, 1M x data-parallel size)",
           Range::at_least(0));
   s.field("accumulate_allreduce_grads_in_fp32", accumulate_allreduce_grads_in_fp32,
           "gradients reduced in fp32 (Megatron forces this on with bf16)");
+  s.field("use_distributed_optimizer", use_distributed_optimizer,
+          "shard optimizer states over data-parallel ranks (Megatron's distributed optimizer, ZeRO-1)");
+  s.field("zero_stage", zero_stage,
+          "ZeRO sharding over data-parallel ranks: 1 optimizer states, 2 also gradients (3 / FSDP: not yet "
+          "simulated)",
+          Range::between(0, 2));
+  s.choice("recompute_granularity", recompute_granularity, {"none", "selective", "full"},
+           "activation recomputation: full recomputes each layer's forward during backward");
+  s.field("use_flash_attn", use_flash_attn, "fused attention: no score matrix in memory");
+  s.field("memory_reserve", memory_reserve, "per-GPU memory kept for the CUDA context, NCCL, workspaces and "
+                                            "fragmentation",
+          Range::at_least(0));
   s.field("train_iters", train_iters, "iterations to simulate", Range::at_least(1));
 }
 
-void GptDataParallel::validate(const hw::AcceleratorSpec& part, uint32_t num_gpus, Section& s) {
-  if (!part.dense_peak.count(hw::parse_dtype(config_.precision))) {
-    s.error("precision", part.name + " has no " + config_.precision + " tensor cores");
+hw::MemoryFit GptDataParallel::memory_fit(const DataParallelConfig& c, const hw::AcceleratorSpec& part, int dp) {
+  hw::TrainingMemoryInput in;
+  const auto& m = c.model;
+  in.parameters = m.total_params();
+  in.data_parallel = dp;
+  in.zero_stage = c.shard_stage();
+  in.grad_bytes = c.accumulate_allreduce_grads_in_fp32 ? 4 : 2;
+  in.layers = m.num_layers;
+  in.micro_batch = c.micro_batch_size;
+  in.seq = m.seq_length;
+  in.hidden = m.hidden_size;
+  in.ffn = m.ffn();
+  in.heads = m.num_attention_heads;
+  in.vocab = m.vocab_size;
+  in.swiglu = m.swiglu;
+  in.flash_attention = c.use_flash_attn;
+  in.recompute = c.recompute_granularity;
+  in.runtime_reserve = c.memory_reserve;
+  double bucket = static_cast<double>(c.ddp_bucket_size);
+  if (bucket <= 0) bucket = std::max(40e6, 1e6 * dp);
+  // Two buckets in flight (one reducing, one filling), in the reduce dtype; no overlap: the contiguous grad
+  // buffer is reduced in place.
+  in.bucket = c.overlap_grad_reduce ? Bytes::of(2 * std::min(bucket, in.parameters) * in.grad_bytes) : Bytes();
+  return hw::training_memory(in, part.hbm_capacity);
+}
+
+void GptDataParallel::validate(const std::vector<Gpu>& gpus, Section& s) {
+  const int dp = static_cast<int>(gpus.size());
+  std::set<const hw::AcceleratorSpec*> parts;
+  for (const auto& g : gpus) parts.insert(g.part);
+  const hw::DType d = hw::parse_dtype(config_.precision);
+  for (const auto* part : parts) {
+    if (!part->supports(d)) s.error("precision", part->name + " has no " + config_.precision + " tensor cores");
   }
-  const int dp = static_cast<int>(num_gpus);
   const int per_step = config_.micro_batch_size * dp;
   if (config_.global_batch_size % per_step != 0) {
     s.error("global_batch_size", "must be a multiple of micro_batch_size x data-parallel size (" +
@@ -32,37 +75,65 @@ void GptDataParallel::validate(const hw::AcceleratorSpec& part, uint32_t num_gpu
                                      std::to_string(per_step) + "), got " +
                                      std::to_string(config_.global_batch_size));
   }
+  // Memory: every part must hold its share. Alternatives are tried one at a time for the suggestion.
+  for (const auto* part : parts) {
+    const hw::MemoryFit fit = memory_fit(*part, dp);
+    if (memory_.items.empty() || fit.capacity - fit.total < memory_.capacity - memory_.total) memory_ = fit;
+    if (fit.fits()) continue;
+    // Each change alone first; if none is enough, the changes one on top of the other.
+    std::vector<std::pair<std::string, std::function<void(DataParallelConfig&)>>> changes;
+    if (config_.shard_stage() < 1) changes.push_back({"use_distributed_optimizer: true", [](auto& c) { c.use_distributed_optimizer = true; }});
+    if (config_.shard_stage() < 2) changes.push_back({"zero_stage: 2", [](auto& c) { c.zero_stage = 2; }});
+    if (config_.recompute_granularity != "full") changes.push_back({"recompute_granularity: full", [](auto& c) { c.recompute_granularity = "full"; }});
+    if (config_.micro_batch_size > 1) changes.push_back({"micro_batch_size: 1", [](auto& c) { c.micro_batch_size = 1; }});
+    std::vector<std::pair<std::string, hw::MemoryFit>> alts;
+    bool any = false;
+    for (const auto& [label, change] : changes) {
+      DataParallelConfig c = config_;
+      change(c);
+      alts.push_back({label, memory_fit(c, *part, dp)});
+      any = any || alts.back().second.fits();
+    }
+    if (!any) {
+      DataParallelConfig c = config_;
+      std::string label;
+      for (const auto& [l, change] : changes) {
+        change(c);
+        label += (label.empty() ? "" : " + ") + l;
+        alts.push_back({label, memory_fit(c, *part, dp)});
+        if (alts.back().second.fits()) break;
+      }
+    }
+    s.error_here(hw::out_of_memory_message(part->name, fit, alts));
+  }
 }
 
 std::string GptDataParallel::describe() const {
   const auto& m = config_.model;
-  char buf[256];
-  std::snprintf(buf, sizeof buf, "GPT %.3gB params (%d layers, h=%d, seq %d), data parallel, global batch %d, micro %d, %s",
+  char buf[320];
+  std::snprintf(buf, sizeof buf,
+                "GPT %.3gB params (%d layers, h=%d, seq %d), data parallel, global batch %d, micro %d, %s%s%s",
                 m.total_params() / 1e9, m.num_layers, m.hidden_size, m.seq_length, config_.global_batch_size,
-                config_.micro_batch_size, config_.precision.c_str());
+                config_.micro_batch_size, config_.precision.c_str(),
+                config_.shard_stage() > 0 ? (", sharded optimizer (stage " + std::to_string(config_.shard_stage()) + ")").c_str() : "",
+                config_.recompute_granularity == "full" ? ", full recompute" : "");
   return buf;
 }
 
 void GptDataParallel::plan(const RunContext& ctx) {
   const auto& m = config_.model;
-  const auto& part = *ctx.gpus.front().part;
   dtype_ = hw::parse_dtype(config_.precision);
   const double e = hw::dtype_bytes(dtype_) < 2 ? 2 : hw::dtype_bytes(dtype_);  // fp8 GEMMs keep bf16 activations
   const int b = config_.micro_batch_size;
   const int dp = static_cast<int>(ctx.gpus.size());
   const int micro_batches = config_.global_batch_size / (b * dp);
   grad_bytes_per_param_ = config_.accumulate_allreduce_grads_in_fp32 ? 4 : 2;
+  const bool full_recompute = config_.recompute_granularity == "full";
 
-  const auto layer_f = layer_forward_ops(m, b, e), layer_b = backward_of(layer_f);
-  const auto emb_f = embedding_forward_ops(m, b, e), emb_b = backward_of(emb_f);
-  const auto head_f = head_forward_ops(m, b, e), head_b = backward_of(head_f);
-  const auto& eff = ctx.efficiency;
-  const Duration t_layer_f = total_time(layer_f, part, eff, dtype_), t_layer_b = total_time(layer_b, part, eff, dtype_);
-  const Duration t_emb_f = total_time(emb_f, part, eff, dtype_), t_emb_b = total_time(emb_b, part, eff, dtype_);
-  const Duration t_head_f = total_time(head_f, part, eff, dtype_), t_head_b = total_time(head_b, part, eff, dtype_);
-
-  const Flops fwd = total_flops(layer_f) * m.num_layers + total_flops(head_f) + total_flops(emb_f);
-  model_flops_ = fwd * 3.0 * static_cast<double>(micro_batches) * dp;
+  const auto layer_f = layer_forward_ops(m, b, e), layer_b = backward_of(layer_f, e);
+  const auto emb_f = embedding_forward_ops(m, b, e), emb_b = backward_of(emb_f, e);
+  const auto head_f = head_forward_ops(m, b, e), head_b = backward_of(head_f, e);
+  model_flops_ = Flops::of(3.0 * m.forward_model_flops(b) * micro_batches * dp);
 
   // Gradient buckets, in the order backward produces gradients: layers L..1, then embeddings.
   double bucket_params = static_cast<double>(config_.ddp_bucket_size);
@@ -82,24 +153,48 @@ void GptDataParallel::plan(const RunContext& ctx) {
   for (int l = m.num_layers; l >= 1; --l) add_params(m.layer_params(), l, false);
   add_params(m.embedding_params(), 0, true);
 
+  // The step sequence is the same on every GPU; its durations depend on the GPU's part.
+  enum Kind { kEmbF, kLayerF, kHead, kLayerB, kEmbB };
+  std::vector<Kind> kinds;
   steps_.clear();
-  compute_time_ = Duration();
   for (int mb = 0; mb < micro_batches; ++mb) {
     const bool last = mb == micro_batches - 1;
     const std::string tag = micro_batches > 1 ? " mb" + std::to_string(mb) : "";
-    steps_.push_back({"fwd embedding" + tag, t_emb_f});
-    for (int l = 1; l <= m.num_layers; ++l) steps_.push_back({"fwd layer " + std::to_string(l) + tag, t_layer_f});
-    steps_.push_back({"fwd+bwd output/loss" + tag, t_head_f + t_head_b});
-    for (int l = m.num_layers; l >= 1; --l) {
-      steps_.push_back({"bwd layer " + std::to_string(l) + tag, t_layer_b, last ? ready_after_layer[l] : -1});
+    steps_.push_back({"fwd embedding" + tag});
+    kinds.push_back(kEmbF);
+    for (int l = 1; l <= m.num_layers; ++l) {
+      steps_.push_back({"fwd layer " + std::to_string(l) + tag});
+      kinds.push_back(kLayerF);
     }
-    steps_.push_back({"bwd embedding" + tag, t_emb_b, last ? ready_after_layer[0] : -1});
+    steps_.push_back({"fwd+bwd output/loss" + tag});
+    kinds.push_back(kHead);
+    for (int l = m.num_layers; l >= 1; --l) {
+      steps_.push_back({(full_recompute ? "recompute+bwd layer " : "bwd layer ") + std::to_string(l) + tag,
+                        last ? ready_after_layer[l] : -1});
+      kinds.push_back(kLayerB);
+    }
+    steps_.push_back({"bwd embedding" + tag, last ? ready_after_layer[0] : -1});
+    kinds.push_back(kEmbB);
   }
-  for (const auto& s : steps_) compute_time_ += s.duration;
-  // Mixed-precision Adam per parameter: read fp32 grad, master, m, v (16 B); write master, m, v (12 B) and the
-  // low-precision weight copy (2 B). Memory bound; a handful of multi-tensor kernels.
-  const Bytes opt_bytes = Bytes::of(30.0 * m.total_params());
-  optimizer_time_ = opt_bytes / (part.hbm_bandwidth * eff.memory) + eff.kernel_launch * 4.0;
+  plans_.clear();
+  const double shard = config_.shard_stage() >= 1 ? 1.0 / dp : 1.0;
+  for (const auto& g : ctx.gpus) {
+    if (plans_.count(g.part)) continue;
+    const hw::AcceleratorSpec& part = *g.part;
+    const Duration lf = hw::total_time(layer_f, part, dtype_), lb = hw::total_time(layer_b, part, dtype_);
+    const Duration t[] = {hw::total_time(emb_f, part, dtype_), lf,
+                          hw::total_time(head_f, part, dtype_) + hw::total_time(head_b, part, dtype_),
+                          full_recompute ? lf + lb : lb, hw::total_time(emb_b, part, dtype_)};
+    PartPlan p;
+    for (Kind k : kinds) {
+      p.step_time.push_back(t[k]);
+      p.compute += t[k];
+    }
+    // Mixed-precision Adam per parameter: read fp32 grad, master, m, v (16 B); write master, m, v (12 B) and the
+    // low-precision weight copy (2 B). Memory bound; a handful of multi-tensor kernels. Sharded: 1/DP of it.
+    p.optimizer = hw::memory_time(part, Bytes::of(30.0 * m.total_params() * shard)) + part.calibration.kernel_launch * 3.0;
+    plans_[g.part] = std::move(p);
+  }
 }
 
 void GptDataParallel::start(RunContext& ctx) {
@@ -122,9 +217,8 @@ void GptDataParallel::begin_iteration() {
 
 void GptDataParallel::run_step(uint32_t rank, size_t i) {
   const Gpu& gpu = ctx_->gpus[rank];
-  const Step& step = steps_[i];
   const Duration start = ctx_->engine.now();
-  ctx_->engine.compute(gpu.host, step.duration, [this, rank, i, start] {
+  ctx_->engine.compute(gpu.host, plans_.at(gpu.part).step_time[i], [this, rank, i, start] {
     ++steps_done_;
     const Step& s = steps_[i];
     if (rank < ctx_->traced_ranks) {
@@ -143,6 +237,16 @@ void GptDataParallel::run_step(uint32_t rank, size_t i) {
   });
 }
 
+void GptDataParallel::trace_comm(const std::string& name, Duration start, Bytes size) const {
+  const uint32_t traced = std::min<uint32_t>(ctx_->traced_ranks, static_cast<uint32_t>(all_ranks_.size()));
+  for (uint32_t r = 0; r < traced; ++r) {
+    const Gpu& g = ctx_->gpus[r];
+    ctx_->tracer.span({"node" + std::to_string(g.node), "gpu" + std::to_string(g.local) + " comm", name, "comm",
+                       start, ctx_->engine.now(),
+                       {{"bytes", to_string(size)}, {"ranks", std::to_string(all_ranks_.size())}}});
+  }
+}
+
 void GptDataParallel::bucket_ready(int bucket) {
   comm_queue_.push_back(bucket);
   pump_comm();
@@ -154,20 +258,21 @@ void GptDataParallel::pump_comm() {
   comm_busy_ = true;
   const Bytes size = Bytes::of(buckets_[b].params * grad_bytes_per_param_);
   const Duration start = ctx_->engine.now();
-  ctx_->collectives.all_reduce(all_ranks_, size, [this, b, size, start] {
+  const bool sharded = config_.shard_stage() >= 1;
+  auto done = [this, b, size, start, sharded] {
     comm_busy_ = false;
     buckets_[b].reduced = true;
     comm_time_ += ctx_->engine.now() - start;
-    const uint32_t traced = std::min<uint32_t>(ctx_->traced_ranks, static_cast<uint32_t>(all_ranks_.size()));
-    for (uint32_t r = 0; r < traced; ++r) {
-      const Gpu& g = ctx_->gpus[r];
-      ctx_->tracer.span({"node" + std::to_string(g.node), "gpu" + std::to_string(g.local) + " comm",
-                         "all-reduce grads bucket " + std::to_string(b), "comm", start, ctx_->engine.now(),
-                         {{"bytes", to_string(size)}, {"ranks", std::to_string(all_ranks_.size())}}});
-    }
+    trace_comm((sharded ? "reduce-scatter grads bucket " : "all-reduce grads bucket ") + std::to_string(b), start,
+               size);
     pump_comm();
     try_optimizer();
-  });
+  };
+  if (sharded) {
+    ctx_->collectives.reduce_scatter(all_ranks_, size, std::move(done));
+  } else {
+    ctx_->collectives.all_reduce(all_ranks_, size, std::move(done));
+  }
 }
 
 void GptDataParallel::backward_done(uint32_t /*rank*/) {
@@ -180,14 +285,13 @@ void GptDataParallel::try_optimizer() {
   for (const auto& b : buckets_) {
     if (!b.reduced) return;
   }
-  const uint32_t waiting = ranks_waiting_;
+  // The last bucket closes with the last backward step, so every rank is waiting once all are reduced.
+  LCSIM_ASSERT(ranks_waiting_ == all_ranks_.size(), "gradients reduced before every rank finished backward");
   ranks_waiting_ = 0;
-  // Ranks are identical by construction: all wait, all start the optimizer now.
-  LCSIM_ASSERT(waiting == all_ranks_.size(), "ranks finished backward at different times");
   for (uint32_t r : all_ranks_) {
     const Gpu& gpu = ctx_->gpus[r];
     const Duration start = ctx_->engine.now();
-    ctx_->engine.compute(gpu.host, optimizer_time_, [this, r, start] {
+    ctx_->engine.compute(gpu.host, plans_.at(gpu.part).optimizer, [this, r, start] {
       if (r < ctx_->traced_ranks) {
         const Gpu& g = ctx_->gpus[r];
         ctx_->tracer.span({"node" + std::to_string(g.node), "gpu" + std::to_string(g.local) + " compute",
@@ -201,6 +305,21 @@ void GptDataParallel::try_optimizer() {
 void GptDataParallel::optimizer_done(uint32_t /*rank*/) {
   ++steps_done_;
   if (++ranks_done_ < all_ranks_.size()) return;
+  if (config_.shard_stage() < 1) {
+    gather_done();
+    return;
+  }
+  // Sharded optimizer: every rank updated its shard; gather the updated low-precision weights.
+  const Bytes size = Bytes::of(config_.model.total_params() * hw::dtype_bytes(dtype_ == hw::DType::kFp8 ? hw::DType::kBf16 : dtype_));
+  const Duration start = ctx_->engine.now();
+  ctx_->collectives.all_gather(all_ranks_, size, [this, size, start] {
+    comm_time_ += ctx_->engine.now() - start;
+    trace_comm("all-gather weights", start, size);
+    gather_done();
+  });
+}
+
+void GptDataParallel::gather_done() {
   iteration_times_.push_back(ctx_->engine.now() - iteration_start_);
   if (++iteration_ < config_.train_iters) begin_iteration();
 }
@@ -208,6 +327,15 @@ void GptDataParallel::optimizer_done(uint32_t /*rank*/) {
 double GptDataParallel::progress() const {
   const double total = static_cast<double>(steps_.size() + 1) * all_ranks_.size() * config_.train_iters;
   return total > 0 ? std::min(1.0, static_cast<double>(steps_done_) / total) : 0.0;
+}
+
+double GptDataParallel::busy_fraction(const hw::AcceleratorSpec* part) const {
+  auto it = plans_.find(part);
+  if (it == plans_.end() || iteration_times_.empty()) return 0.0;
+  Duration sum;
+  for (const auto& t : iteration_times_) sum += t;
+  const double it_s = sum.s() / static_cast<double>(iteration_times_.size());
+  return std::min(1.0, (it->second.compute + it->second.optimizer).s() / it_s);
 }
 
 void GptDataParallel::report(MetricSet& m) const {
@@ -218,7 +346,13 @@ void GptDataParallel::report(MetricSet& m) const {
   const double iters = static_cast<double>(iteration_times_.size());
   const double it = iters > 0 ? sum.s() / iters : 0.0;
   const double tokens = static_cast<double>(config_.global_batch_size) * model.seq_length;
-  const double peak = ctx_->gpus.front().part->peak(dtype_).flop_per_s();
+  double peak_sum = 0;
+  for (const auto& g : ctx_->gpus) peak_sum += g.part->peak(dtype_).flop_per_s();
+  Duration compute, optimizer;  // of the slowest part
+  for (const auto& [part, p] : plans_) {
+    compute = std::max(compute, p.compute);
+    optimizer = std::max(optimizer, p.optimizer);
+  }
   m.set("num_gpus", n, "GPUs in the run");
   m.set("parameters", model.total_params(), "model parameters");
   m.set("iterations", iters, "training iterations simulated");
@@ -227,21 +361,28 @@ void GptDataParallel::report(MetricSet& m) const {
   m.set("tokens_per_s", it > 0 ? tokens / it : 0.0, "training throughput");
   m.set("model_flops_per_iteration", model_flops_.flop(),
         "model FLOPs per iteration, all GPUs (Megatron accounting: 3 x forward)");
-  const double tflops = it > 0 ? model_flops_.flop() / it / n / 1e12 : 0.0;
-  m.set("tflops_per_gpu", tflops, "achieved model TFLOP/s per GPU");
-  m.set("mfu", tflops * 1e12 / peak, "model FLOPs utilization: achieved / dense peak of the precision");
-  m.set("compute_time_s", compute_time_.s(), "forward and backward kernel time per GPU per iteration");
-  m.set("optimizer_time_s", optimizer_time_.s(), "optimizer step time per GPU per iteration");
+  const double achieved = it > 0 ? model_flops_.flop() / it : 0.0;
+  m.set("tflops_per_gpu", achieved / n / 1e12, "achieved model TFLOP/s per GPU");
+  m.set("mfu", achieved / peak_sum, "model FLOPs utilization: achieved / dense peak of the precision, all GPUs");
+  m.set("compute_time_s", compute.s(), "forward and backward kernel time per GPU per iteration (slowest part)");
+  m.set("optimizer_time_s", optimizer.s(), "optimizer step time per GPU per iteration (slowest part)");
   m.set("grad_allreduce_time_s", iters > 0 ? comm_time_.s() / iters : 0.0,
-        "gradient all-reduce time per iteration (sum over buckets, overlapped or not)");
-  m.set("exposed_comm_time_s", std::max(0.0, it - compute_time_.s() - optimizer_time_.s()),
+        "gradient (and sharded-weight) collective time per iteration, summed, overlapped or not");
+  m.set("exposed_comm_time_s", std::max(0.0, it - compute.s() - optimizer.s()),
         "iteration time not covered by compute or the optimizer");
-  m.set("grad_buckets", static_cast<double>(buckets_.size()), "gradient all-reduce buckets per iteration");
-  m.set("grad_bytes_per_gpu", model.total_params() * grad_bytes_per_param_, "gradient bytes all-reduced per GPU");
+  m.set("grad_buckets", static_cast<double>(buckets_.size()), "gradient buckets per iteration");
+  m.set("grad_bytes_per_gpu", model.total_params() * grad_bytes_per_param_, "gradient bytes reduced per GPU");
+  m.set("memory_per_gpu_bytes", memory_.total.bytes(), "memory needed per GPU (part with the least headroom)");
+  m.set("memory_capacity_bytes", memory_.capacity.bytes(), "memory of that part");
+  for (const auto& item : memory_.items) {
+    std::string key = item.name;
+    std::replace(key.begin(), key.end(), ' ', '_');
+    m.set("memory_" + key + "_bytes", item.bytes.bytes(), "per-GPU memory: " + item.name);
+  }
 }
 
 void register_workloads(Registry<WorkloadFactory>& r) {
-  r.add("gpt_data_parallel", "GPT-style transformer, pure data parallel, bucketed gradient all-reduce",
+  r.add("gpt_data_parallel", "GPT-style transformer, pure data parallel, bucketed gradient reduction",
         []() -> std::unique_ptr<Workload> { return std::make_unique<GptDataParallel>(); });
 }
 

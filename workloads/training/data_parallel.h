@@ -1,13 +1,17 @@
 // Data-parallel training of a GPT-style model (every GPU holds the whole model): per micro-batch, forward and
-// backward layer by layer on each GPU's compute stream; in the last micro-batch, gradients are all-reduced in
+// backward layer by layer on each GPU's compute stream; in the last micro-batch, gradients are reduced in
 // buckets on the communication stream as backward produces them (overlap_grad_reduce, Megatron's bucketing:
-// max(40M, 1M x DP) parameters per bucket by default), or in one all-reduce after backward; then the
-// optimizer step (mixed-precision Adam, memory bound).
+// max(40M, 1M x DP) parameters per bucket by default), or in one collective after backward; then the optimizer
+// step (mixed-precision Adam, memory bound). With a sharded optimizer (use_distributed_optimizer or ZeRO-1/2)
+// gradients are reduce-scattered, each rank updates its shard, and the updated weights are all-gathered.
+// Mixed clusters: every GPU runs its own part's kernel times; collectives wait for the slowest.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
+#include "models/hardware/memory.h"
 #include "workloads/training/gpt_model.h"
 #include "workloads/workload.h"
 
@@ -21,27 +25,39 @@ struct DataParallelConfig {
   bool overlap_grad_reduce = false;
   int64_t ddp_bucket_size = 0;  // parameters per gradient bucket; 0 = Megatron's max(40M, 1M x DP)
   bool accumulate_allreduce_grads_in_fp32 = true;
+  bool use_distributed_optimizer = false;  // Megatron: optimizer states sharded over DP (ZeRO-1)
+  int zero_stage = 0;                      // DeepSpeed-style: 1 optimizer states, 2 + gradients
+  std::string recompute_granularity = "none";  // none, selective, full
+  bool use_flash_attn = true;
+  Bytes memory_reserve = Bytes::gib(2);  // CUDA context, NCCL buffers, workspaces, fragmentation
   int train_iters = 1;
   void visit(Section& s);
+  int shard_stage() const { return std::max(zero_stage, use_distributed_optimizer ? 1 : 0); }
 };
 
 class GptDataParallel final : public Workload {
  public:
   void visit(Section& s) override { config_.visit(s); }
-  void validate(const hw::AcceleratorSpec& part, uint32_t num_gpus, Section& s) override;
+  void validate(const std::vector<Gpu>& gpus, Section& s) override;
   void start(RunContext& ctx) override;
   void report(MetricSet& m) const override;
   double progress() const override;
+  double busy_fraction(const hw::AcceleratorSpec* part) const override;
   std::string describe() const override;
 
   const DataParallelConfig& config() const { return config_; }
-  DataParallelConfig& mutable_config() { return config_; }
+  /// Per-GPU memory of this workload on `part` with `dp` ranks (and the same with `c` instead of the config).
+  hw::MemoryFit memory_fit(const hw::AcceleratorSpec& part, int dp) const { return memory_fit(config_, part, dp); }
+  static hw::MemoryFit memory_fit(const DataParallelConfig& c, const hw::AcceleratorSpec& part, int dp);
 
  private:
   struct Step {
     std::string name;
-    Duration duration;
     int bucket_ready = -1;  // gradient bucket completed by this step, or -1
+  };
+  struct PartPlan {
+    std::vector<Duration> step_time;  // per step
+    Duration compute, optimizer;
   };
   struct Bucket {
     double params = 0;
@@ -55,12 +71,15 @@ class GptDataParallel final : public Workload {
   void backward_done(uint32_t rank);
   void try_optimizer();
   void optimizer_done(uint32_t rank);
+  void gather_done();
   void begin_iteration();
+  void trace_comm(const std::string& name, Duration start, Bytes size) const;
 
   DataParallelConfig config_;
   RunContext* ctx_ = nullptr;
   hw::DType dtype_ = hw::DType::kBf16;
   std::vector<Step> steps_;
+  std::map<const hw::AcceleratorSpec*, PartPlan> plans_;
   std::vector<Bucket> buckets_;
   std::vector<uint32_t> all_ranks_;
   std::vector<int> comm_queue_;
@@ -70,13 +89,12 @@ class GptDataParallel final : public Workload {
   uint32_t ranks_done_ = 0;
   int iteration_ = 0;
   Duration iteration_start_;
-  Duration optimizer_time_;
-  Duration compute_time_;  // per rank per iteration
   double grad_bytes_per_param_ = 4;
-  Flops model_flops_;      // per iteration, all GPUs
+  Flops model_flops_;  // per iteration, all GPUs
   std::vector<Duration> iteration_times_;
-  Duration comm_time_;     // summed over the run
+  Duration comm_time_;  // summed over the run
   uint64_t steps_done_ = 0;
+  hw::MemoryFit memory_;  // of the part with the least headroom
 };
 
 }  // namespace lcsim::wl

@@ -33,23 +33,29 @@ double GptModelConfig::embedding_params() const {
   return p;
 }
 
+double GptModelConfig::forward_model_flops(int b) const {
+  const double t = static_cast<double>(b) * seq_length, h = hidden_size, f = ffn(), s = seq_length;
+  const double layer = 2 * t * (4 * h * h + (swiglu ? 3 : 2) * h * f) + 4 * t * s * h;
+  return num_layers * layer + 2 * t * h * vocab_size;
+}
+
 namespace {
 hw::OpWork gemm(const char* name, double m, double n, double k, double e) {
-  return {name, hw::OpClass::kGemm, Flops::of(2 * m * n * k), Bytes::of(e * (m * k + k * n + m * n))};
+  return hw::gemm_op(name, {m, n, k, 1}, e);
 }
-hw::OpWork memory(const char* name, double elements, double e) {
-  return {name, hw::OpClass::kMemory, Flops(), Bytes::of(e * elements)};
-}
+hw::OpWork memory(const char* name, double elements, double e) { return hw::memory_op(name, Bytes::of(e * elements)); }
 }  // namespace
 
 std::vector<hw::OpWork> layer_forward_ops(const GptModelConfig& m, int b, double e) {
   const double t = static_cast<double>(b) * m.seq_length;  // tokens in the micro-batch
-  const double h = m.hidden_size, f = m.ffn(), s = m.seq_length;
+  const double h = m.hidden_size, f = m.ffn(), a = m.num_attention_heads;
   std::vector<hw::OpWork> ops;
   ops.push_back(memory("layernorm1", 2 * t * h, e));
   ops.push_back(gemm("qkv", t, 3 * h, h, e));
-  // Flash attention: Q K^T and softmax(.) V, scores counted in full (Megatron); reads Q, K, V, writes O.
-  ops.push_back({"attention", hw::OpClass::kAttention, Flops::of(4 * t * s * h), Bytes::of(e * 4 * t * h)});
+  // Flash attention over the causal mask.
+  ops.push_back(hw::attention_op("attention", {static_cast<double>(b), 1.0 * m.seq_length, 1.0 * m.seq_length, a, a,
+                                               h / a, true, false},
+                                 e));
   ops.push_back(gemm("attn_proj", t, h, h, e));
   ops.push_back(memory("residual1", 3 * t * h, e));
   ops.push_back(memory("layernorm2", 2 * t * h, e));
@@ -72,30 +78,28 @@ std::vector<hw::OpWork> head_forward_ops(const GptModelConfig& m, int b, double 
           memory("cross_entropy", 2 * t * m.vocab_size, 4)};
 }
 
-std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward) {
+std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, double e) {
   std::vector<hw::OpWork> out;
   for (const auto& op : forward) {
-    if (op.op_class == hw::OpClass::kGemm) {
-      out.push_back(op);  // input gradient
-      out.push_back(op);  // weight gradient
-    } else {
-      out.push_back({op.name, op.op_class, op.flops * 2, op.bytes * 2});
+    switch (op.op_class) {
+      case hw::OpClass::kGemm: {
+        const hw::GemmShape& g = op.gemm;
+        out.push_back(hw::gemm_op(op.name + "_dgrad", {g.m, g.k, g.n, g.batch}, e));  // dX = dY W^T
+        out.push_back(hw::gemm_op(op.name + "_wgrad", {g.k, g.n, g.m, g.batch}, e));  // dW = X^T dY
+        break;
+      }
+      case hw::OpClass::kAttention: {
+        hw::AttentionShape a = op.attention;
+        a.backward = true;
+        out.push_back(hw::attention_op(op.name + "_bwd", a, e));
+        break;
+      }
+      case hw::OpClass::kMemory:
+        out.push_back(hw::memory_op(op.name + "_bwd", op.bytes * 2));
+        break;
     }
   }
   return out;
-}
-
-Flops total_flops(const std::vector<hw::OpWork>& ops) {
-  Flops f;
-  for (const auto& op : ops) f += op.flops;
-  return f;
-}
-
-Duration total_time(const std::vector<hw::OpWork>& ops, const hw::AcceleratorSpec& part,
-                    const hw::ComputeEfficiency& eff, hw::DType dtype) {
-  Duration d;
-  for (const auto& op : ops) d += hw::op_time(part, eff, dtype, op);
-  return d;
 }
 
 }  // namespace lcsim::wl

@@ -1,12 +1,13 @@
 // GPT-style decoder transformer, configured with Megatron-LM's argument names, and its per-layer work
 // (FLOPs and HBM bytes per kernel) for one micro-batch. FLOPs follow Megatron's accounting (Narayanan et al.,
 // SC'21, and megatron/training/training.py num_floating_point_operations): attention scores counted in full,
-// backward = 2 x forward, so model FLOPs per iteration = 3 x forward FLOPs.
+// backward = 2 x forward, so model FLOPs per iteration = 3 x forward FLOPs (model_flops_per_layer). Kernel
+// time uses the kernels' real work instead (causal attention, a 2.5x flash-attention backward).
 #pragma once
 
 #include <vector>
 
-#include "models/hardware/accelerator.h"
+#include "models/hardware/op_cost.h"
 #include "sim/config.h"
 
 namespace lcsim::wl {
@@ -28,6 +29,9 @@ struct GptModelConfig {
   /// Word and position embeddings (plus an untied output layer) and the final layer norm.
   double embedding_params() const;
   double total_params() const { return num_layers * layer_params() + embedding_params(); }
+  /// Megatron's model FLOPs of one forward pass over `b` sequences: per layer 2*t*(4h^2 + 2hf [3hf gated])
+  /// + 4*t*s*h for attention (scores counted in full), plus the logits 2*t*h*V.
+  double forward_model_flops(int b) const;
 };
 
 /// Forward kernels of one transformer layer for a micro-batch of `b` sequences.
@@ -36,12 +40,8 @@ std::vector<hw::OpWork> layer_forward_ops(const GptModelConfig& m, int b, double
 std::vector<hw::OpWork> embedding_forward_ops(const GptModelConfig& m, int b, double elem_bytes);
 /// Forward kernels of the output layer (logits) and the cross-entropy loss.
 std::vector<hw::OpWork> head_forward_ops(const GptModelConfig& m, int b, double elem_bytes);
-/// Backward kernels of a forward set: each GEMM becomes two (input and weight gradients), each other kernel
-/// does twice the work.
-std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward);
-
-Flops total_flops(const std::vector<hw::OpWork>& ops);
-Duration total_time(const std::vector<hw::OpWork>& ops, const hw::AcceleratorSpec& part,
-                    const hw::ComputeEfficiency& eff, hw::DType dtype);
+/// Backward kernels of a forward set: each GEMM becomes two (input and weight gradients), attention its
+/// backward kernel, each memory-bound kernel moves twice the bytes.
+std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, double elem_bytes);
 
 }  // namespace lcsim::wl

@@ -1,0 +1,71 @@
+#include "models/hardware/memory.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace lcsim::hw {
+
+std::string gb(Bytes b) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f GB", b.bytes() / 1e9);
+  return buf;
+}
+
+MemoryFit training_memory(const TrainingMemoryInput& in, Bytes capacity) {
+  const double n = std::max(1, in.data_parallel);
+  const double p = in.parameters;
+  auto shard = [&](int stage) { return in.zero_stage >= stage ? 1.0 / n : 1.0; };
+  MemoryFit fit;
+  fit.capacity = capacity;
+  fit.items.push_back({"weights", Bytes::of(p * in.weight_bytes * shard(3))});
+  fit.items.push_back({"gradients", Bytes::of(p * in.grad_bytes * shard(2))});
+  fit.items.push_back({"optimizer states", Bytes::of(p * in.optimizer_bytes * shard(1))});
+
+  // Activations of one layer for one micro-batch (16-bit), Korthikanti et al. Table 2, generalised to any FFN
+  // width: attention block 11sbh (+5as^2b for the score matrix without flash attention), MLP 3sbh + 4sbf
+  // (gated MLPs keep one more f-wide tensor: 3sbh + 6sbf), two layer norms 4sbh. With f = 4h: 34sbh + 5as^2b.
+  const double s = in.seq, b = in.micro_batch, h = in.hidden, f = in.ffn, a = in.heads;
+  const double t = std::max(1, in.tensor_parallel);
+  const bool scores = !in.flash_attention && in.recompute == "none";
+  // Without sequence parallelism, layer norms and dropouts (10sbh) are replicated over the TP group.
+  const double replicated = 10 * s * b * h;
+  const double split = 8 * s * b * h + (in.swiglu ? 6 : 4) * s * b * f + (scores ? 5 * a * s * s * b : 0.0);
+  double per_layer = split / t + (in.sequence_parallel ? replicated / t : replicated);
+  if (in.recompute == "full") per_layer = 2 * s * b * h / (in.sequence_parallel ? t : 1.0);  // layer inputs only
+  double act = per_layer * in.layers * in.in_flight;
+  if (in.recompute == "full") act += split / t + replicated;  // one layer recomputed at a time
+  fit.items.push_back({"activations", Bytes::of(act)});
+  if (in.holds_output_layer) {
+    // bf16 logits plus their fp32 copy for the softmax cross-entropy, split over TP (vocab-parallel).
+    fit.items.push_back({"logits and loss", Bytes::of(6 * s * b * in.vocab / t)});
+  }
+  fit.items.push_back({"communication buffers", in.bucket});
+  fit.items.push_back({"runtime reserve", in.runtime_reserve});
+  std::stable_sort(fit.items.begin(), fit.items.end(),
+                   [](const MemoryItem& x, const MemoryItem& y) { return x.bytes > y.bytes; });
+  for (const auto& i : fit.items) fit.total += i.bytes;
+  return fit;
+}
+
+Bytes kv_cache_bytes(double layers, double tokens, double kv_heads, double head_dim, double elem_bytes) {
+  return Bytes::of(2 * layers * tokens * kv_heads * head_dim * elem_bytes);
+}
+
+std::string out_of_memory_message(const std::string& part, const MemoryFit& fit,
+                                  const std::vector<std::pair<std::string, MemoryFit>>& alternatives) {
+  std::string msg = "does not fit in memory: needs " + gb(fit.total) + " per GPU, " + part + " has " +
+                    gb(fit.capacity) + "; largest: ";
+  for (size_t i = 0; i < std::min<size_t>(3, fit.items.size()); ++i) {
+    msg += (i ? ", " : "") + fit.items[i].name + " " + gb(fit.items[i].bytes);
+  }
+  std::string fitting;
+  for (const auto& [label, alt] : alternatives) {
+    if (alt.fits()) fitting += (fitting.empty() ? "" : "; or ") + label + " (" + gb(alt.total) + ")";
+  }
+  msg += fitting.empty() ? "; nothing tried fits: use more GPUs per model replica (tensor or pipeline "
+                           "parallelism) or a part with more memory"
+                         : "; would fit with: " + fitting;
+  return msg;
+}
+
+}  // namespace lcsim::hw

@@ -1,0 +1,66 @@
+// Memory fit per GPU, checked before anything is simulated: weights, gradients, optimizer states (mixed-precision
+// Adam; ZeRO-1/2/3 / FSDP sharding over data parallelism), activations (no, selective or full recompute; flash
+// attention; tensor and sequence parallelism), temporary buffers and a runtime reserve; KV cache for inference.
+// Activation sizes follow Korthikanti et al., "Reducing Activation Recomputation in Large Transformer Models"
+// (MLSys 2023), Table 2 and section 4: per layer s*b*h*(34 + 5*a*s/h) bytes in 16-bit training without
+// parallelism; the 5as/h term is the attention matrix, absent with flash attention or selective recompute.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "sim/units.h"
+
+namespace lcsim::hw {
+
+struct TrainingMemoryInput {
+  double parameters = 0;       // parameters this GPU holds before ZeRO sharding
+  int data_parallel = 1;       // ranks that ZeRO shards over
+  int zero_stage = 0;          // 0: none, 1: optimizer states, 2: + gradients, 3: + weights (FSDP)
+  double weight_bytes = 2;     // per parameter (bf16)
+  double grad_bytes = 4;       // per parameter (fp32 main gradients in Megatron)
+  double optimizer_bytes = 12; // per parameter: fp32 master copy, Adam m and v
+  // Activations, per GPU:
+  int layers = 1;              // transformer layers on this GPU
+  double micro_batch = 1;      // sequences per micro-batch
+  double in_flight = 1;        // micro-batches whose activations are alive at once (pipeline schedules: more)
+  double seq = 2048;
+  double hidden = 4096;
+  double ffn = 16384;
+  double heads = 32;
+  double vocab = 50304;
+  bool swiglu = false;
+  bool flash_attention = true;
+  std::string recompute = "none";  // none, selective, full
+  int tensor_parallel = 1;
+  bool sequence_parallel = false;
+  bool holds_output_layer = true;  // the logits and loss live on this GPU
+  Bytes bucket;                    // communication bucket buffers in flight
+  Bytes runtime_reserve = Bytes::gib(2);  // CUDA context, NCCL buffers, library workspaces, fragmentation
+};
+
+struct MemoryItem {
+  std::string name;
+  Bytes bytes;
+};
+
+struct MemoryFit {
+  std::vector<MemoryItem> items;  // largest first
+  Bytes total;
+  Bytes capacity;
+  bool fits() const { return total <= capacity; }
+};
+
+MemoryFit training_memory(const TrainingMemoryInput& in, Bytes capacity);
+
+/// Inference KV cache: 2 (K and V) x layers x tokens x kv_heads x head_dim x bytes.
+Bytes kv_cache_bytes(double layers, double tokens, double kv_heads, double head_dim, double elem_bytes);
+
+/// "needs X GB per GPU, <part> has Y GB; largest: a, b, c; would fit with: ..." built from alternative inputs
+/// that the caller tried (each a label and its fit; those that fit are listed).
+std::string out_of_memory_message(const std::string& part, const MemoryFit& fit,
+                                  const std::vector<std::pair<std::string, MemoryFit>>& alternatives);
+
+std::string gb(Bytes b);  // "12.3 GB" (decimal, as datasheets state memory)
+
+}  // namespace lcsim::hw

@@ -1,0 +1,67 @@
+// Node model: the accelerators of one server or rack-scale domain and the host around them (CPUs, host
+// memory, PCIe, NICs and the network plane each attaches to, local NVMe, non-accelerator power). Templates live
+// in models/hardware/catalog/nodes/*.yaml; a scenario names one, derives one (`base:` plus overrides) or
+// defines one inline.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "models/hardware/accelerator.h"
+#include "sim/config_tree.h"
+
+namespace lcsim::hw {
+
+struct NicGroup {
+  int count = 8;
+  Bandwidth bandwidth = Bandwidth::gbits_per_s(400);
+  std::string plane = "compute";  // compute, storage, frontend, management
+  void visit(Section& s);
+};
+
+struct NodeSpec {
+  std::string name = "generic";
+  std::string description;
+  AcceleratorSpec accelerator;  // resolved part
+  int gpus = 8;
+  std::string cpu_model;
+  int cpu_cores = 0;
+  Bytes host_memory;
+  Bandwidth host_memory_bandwidth;
+  int pcie_generation = 5;
+  int pcie_lanes_per_gpu = 16;
+  int pcie_lanes_per_nic = 16;
+  std::vector<NicGroup> nics;
+  Bytes nvme_capacity;
+  Bandwidth nvme_read_bandwidth;
+  Bandwidth nvme_write_bandwidth;
+  Power overhead_power;       // everything but the accelerators (CPUs, NICs, fans, drives) when busy
+  Power overhead_idle_power;  // the same when idle
+  std::string source;
+
+  void visit(Section& s);
+  /// PCIe bandwidth per direction of `lanes` lanes of this node's generation (PCIe 3: ~0.985 GB/s per lane,
+  /// doubling per generation).
+  Bandwidth pcie_bandwidth(int lanes) const;
+  /// Compute-plane NIC bandwidth per accelerator (0 when the node has no compute-plane NICs).
+  Bandwidth compute_nic_bandwidth_per_gpu() const;
+};
+
+class NodeCatalog {
+ public:
+  static const NodeCatalog& get();
+  std::vector<std::string> names() const;
+  const NodeSpec& node(const std::string& name) const;
+  /// A scenario's node value: a template name, or a mapping (optionally `base: NAME` plus overrides).
+  NodeSpec resolve(const ConfigValue& value, const std::string& path, Diagnostics& diags) const;
+  const std::vector<NodeSpec>& nodes() const { return nodes_; }
+  /// Its template name when it equals that template, else the whole mapping.
+  ConfigValue to_config(const NodeSpec& spec) const;
+
+ private:
+  NodeCatalog();
+  std::vector<NodeSpec> nodes_;
+  std::vector<ConfigValue> trees_;
+};
+
+}  // namespace lcsim::hw

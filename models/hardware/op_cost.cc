@@ -1,0 +1,110 @@
+#include "models/hardware/op_cost.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace lcsim::hw {
+namespace {
+
+struct Tile {
+  double m, n, factor;
+};
+// Output tiles a GEMM library chooses from, with their efficiency relative to the largest. Assumed values
+// (typical CUTLASS/cuBLAS Hopper and Ampere tiles; smaller tiles reuse less data per load).
+constexpr Tile kTiles[] = {{128, 256, 1.0}, {128, 128, 0.92}, {64, 128, 0.8}, {64, 64, 0.6}};
+
+}  // namespace
+
+OpWork gemm_op(std::string name, const GemmShape& s, double e) {
+  OpWork op;
+  op.name = std::move(name);
+  op.op_class = OpClass::kGemm;
+  op.gemm = s;
+  op.flops = Flops::of(2 * s.m * s.n * s.k * s.batch);
+  op.bytes = Bytes::of(e * s.batch * (s.m * s.k + s.k * s.n + s.m * s.n));
+  return op;
+}
+
+OpWork attention_op(std::string name, const AttentionShape& s, double e) {
+  OpWork op;
+  op.name = std::move(name);
+  op.op_class = OpClass::kAttention;
+  op.attention = s;
+  double pairs = s.q_len * s.kv_len;
+  if (s.causal && s.q_len > 1) pairs *= 0.5;
+  const double fwd = 4 * s.batch * s.heads * pairs * s.head_dim;
+  op.flops = Flops::of(s.backward ? 2.5 * fwd : fwd);
+  // Q and O per query head, K and V per key/value head; backward reads them again and writes the gradients.
+  const double qo = 2 * s.batch * s.q_len * s.heads * s.head_dim;
+  const double kv = 2 * s.batch * s.kv_len * s.kv_heads * s.head_dim;
+  op.bytes = Bytes::of(e * (qo + kv) * (s.backward ? 2.0 : 1.0));
+  return op;
+}
+
+OpWork memory_op(std::string name, Bytes bytes) {
+  OpWork op;
+  op.name = std::move(name);
+  op.op_class = OpClass::kMemory;
+  op.bytes = bytes;
+  return op;
+}
+
+Duration memory_time(const AcceleratorSpec& part, Bytes bytes) {
+  const auto& c = part.calibration;
+  return bytes / (part.hbm_bandwidth * c.memory_efficiency) + c.kernel_launch;
+}
+
+Duration gemm_time(const AcceleratorSpec& part, DType dtype, const GemmShape& s) {
+  const auto& c = part.calibration;
+  const double e = dtype_bytes(dtype);
+  const Duration memory =
+      Bytes::of(e * s.batch * (s.m * s.k + s.k * s.n + s.m * s.n)) / (part.hbm_bandwidth * c.memory_efficiency);
+  const double k_factor = c.gemm_k_half > 0 ? s.k / (s.k + c.gemm_k_half) : 1.0;
+  const FlopRate rate = part.peak(dtype) * (c.gemm_efficiency * k_factor);
+  Duration compute;
+  if (!c.gemm_tiling) {
+    compute = Flops::of(2 * s.m * s.n * s.k * s.batch) / rate;
+  } else {
+    double best = std::numeric_limits<double>::infinity();
+    const double units = part.compute_units;
+    for (const Tile& t : kTiles) {
+      const double tiles = std::ceil(s.m / t.m) * std::ceil(s.n / t.n) * s.batch;
+      const double waves = std::ceil(tiles / units);
+      const double padded = 2 * waves * units * t.m * t.n * s.k;
+      best = std::min(best, padded / (rate.flop_per_s() * t.factor));
+    }
+    compute = Duration::seconds(best);
+  }
+  return std::max(compute, memory) + c.kernel_launch;
+}
+
+Duration attention_time(const AcceleratorSpec& part, DType dtype, const AttentionShape& s) {
+  const auto& c = part.calibration;
+  const OpWork op = attention_op("attention", s, dtype_bytes(dtype) < 2 ? 2 : dtype_bytes(dtype));
+  const Duration compute = op.flops / (part.peak(dtype) * c.attention_efficiency);
+  const Duration memory = op.bytes / (part.hbm_bandwidth * c.memory_efficiency);
+  return std::max(compute, memory) + c.kernel_launch;
+}
+
+Duration op_time(const AcceleratorSpec& part, DType dtype, const OpWork& op) {
+  switch (op.op_class) {
+    case OpClass::kGemm: return gemm_time(part, dtype, op.gemm);
+    case OpClass::kAttention: return attention_time(part, dtype, op.attention);
+    case OpClass::kMemory: return memory_time(part, op.bytes);
+  }
+  return Duration();
+}
+
+Duration total_time(const std::vector<OpWork>& ops, const AcceleratorSpec& part, DType dtype) {
+  Duration d;
+  for (const auto& op : ops) d += op_time(part, dtype, op);
+  return d;
+}
+
+Flops total_flops(const std::vector<OpWork>& ops) {
+  Flops f;
+  for (const auto& op : ops) f += op.flops;
+  return f;
+}
+
+}  // namespace lcsim::hw

@@ -1,0 +1,60 @@
+// Operator cost model: how long one kernel takes on one part.
+//   GEMM [m x k] x [k x n] (batch of them): the best of a few output tile shapes, each costing
+//     2 x waves x units x tile_m x tile_n x k / (peak x gemm_efficiency x tile_factor x k/(k + k_half))
+//   with waves = ceil(tiles / compute units) (tile and wave quantization: small and skinny matrices run far below
+//   peak), bounded below by the bytes moved at memory_efficiency x HBM bandwidth; plus kernel_launch.
+//   Attention (flash style): 4 b h q kv d FLOPs forward (half when causal), 2.5x that backward (the backward pass
+//   recomputes the scores), at attention_efficiency; decode against a KV length is bound by reading the cache.
+//   Memory-bound kernels (elementwise, norms, softmax, embedding, loss, optimizer): bytes / (HBM x efficiency).
+// Parameters: the part's KernelCalibration (fitted by `lcsim calibrate`); tile factors below are assumptions.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "models/hardware/accelerator.h"
+
+namespace lcsim::hw {
+
+struct GemmShape {
+  double m = 0, n = 0, k = 0;
+  double batch = 1;
+};
+
+struct AttentionShape {
+  double batch = 1;
+  double q_len = 1;     // query tokens per sequence (1 for decode)
+  double kv_len = 1;    // key/value tokens per sequence
+  double heads = 1;     // query heads
+  double kv_heads = 1;  // key/value heads (GQA: fewer than heads)
+  double head_dim = 128;
+  bool causal = true;
+  bool backward = false;
+};
+
+enum class OpClass { kGemm, kAttention, kMemory };
+
+/// One kernel's work. GEMMs and attention carry their shape; FLOPs and bytes are derived from it.
+struct OpWork {
+  std::string name;
+  OpClass op_class = OpClass::kMemory;
+  Flops flops;
+  Bytes bytes;
+  GemmShape gemm;
+  AttentionShape attention;
+};
+
+OpWork gemm_op(std::string name, const GemmShape& s, double elem_bytes);
+OpWork attention_op(std::string name, const AttentionShape& s, double elem_bytes);
+OpWork memory_op(std::string name, Bytes bytes);
+
+Duration gemm_time(const AcceleratorSpec& part, DType dtype, const GemmShape& s);
+Duration attention_time(const AcceleratorSpec& part, DType dtype, const AttentionShape& s);
+Duration memory_time(const AcceleratorSpec& part, Bytes bytes);
+Duration op_time(const AcceleratorSpec& part, DType dtype, const OpWork& op);
+
+/// The part's time for a list of kernels run one after another.
+Duration total_time(const std::vector<OpWork>& ops, const AcceleratorSpec& part, DType dtype);
+Flops total_flops(const std::vector<OpWork>& ops);
+
+}  // namespace lcsim::hw
