@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "models/hardware/calibration.h"
 #include "scenarios/catalog.h"
 #include "scenarios/scenario.h"
 #include "sim/error.h"
@@ -31,6 +32,7 @@ commands:
                   scenario.resolved.yaml
   validate FILE   check a scenario without running it
   explain [KEY]   keys of the scenario language: type, units, default and meaning
+  calibrate       fit an accelerator's kernel efficiencies to measured kernel times (CSV)
   list [WHAT]     registered models and policies (accelerators, nodes, workloads, load-balancing, ...)
 
 options:
@@ -62,6 +64,16 @@ const char* kExplainHelp = R"(usage: lcsim explain [KEY] [--markdown]
 
 Prints the scenario keys under KEY (all keys without one): type, units, default, allowed range, meaning.
   --markdown   as a Markdown table (docs/scenarios.md is checked against this)
+)";
+
+const char* kCalibrateHelp = R"(usage: lcsim calibrate --part NAME CSV [-o FILE] [--report FILE]
+
+Fits the kernel-efficiency parameters of accelerator NAME (lcsim list accelerators) to the measured kernel times
+in CSV (header: operator,dtype,m,n,k,time_us; operator gemm) and prints the model's error before and after.
+  -o FILE        write the fitted calibration (YAML); a scenario uses it as
+                 cluster.accelerator: {base: NAME, calibration_file: FILE}
+  --report FILE  write every measurement with the fitted model's prediction and error (Markdown)
+  --evaluate     do not fit: report the catalog calibration's error
 )";
 
 const char* kListHelp = R"(usage: lcsim list [accelerators|nodes|workloads|load-balancing|topologies|fidelities]
@@ -327,6 +339,62 @@ int cmd_list(Args& a) {
 
 }  // namespace
 
+int cmd_calibrate(Args& a) {
+  std::string part_name, csv, out, report;
+  bool evaluate_only = false;
+  while (!a.done()) {
+    const std::string x = a.next();
+    if (is_help(x)) {
+      std::cout << kCalibrateHelp;
+      return 0;
+    }
+    if (x == "--part") part_name = a.value_of(x);
+    else if (x == "-o" || x == "--output") out = a.value_of(x);
+    else if (x == "--report") report = a.value_of(x);
+    else if (x == "--evaluate") evaluate_only = true;
+    else if (!x.empty() && x[0] == '-') unknown_option("calibrate", x);
+    else if (csv.empty()) csv = x;
+    else throw InputError("lcsim calibrate takes one CSV file; got a second one: '" + x + "'");
+  }
+  if (part_name.empty() || csv.empty()) throw InputError("lcsim calibrate needs --part NAME and a CSV file");
+  const auto& part = lcsim::hw::PartCatalog::get().part(part_name);
+  const auto data = lcsim::hw::read_measurements(csv);
+  const auto before = lcsim::hw::evaluate(part, data);
+  const auto after = evaluate_only ? before : lcsim::hw::fit(part, data);
+  const auto& c = after.calibration;
+  std::printf("%s: %zu measurements from %s\n", part_name.c_str(), data.size(), csv.c_str());
+  std::printf("  fitted: gemm_efficiency %.4f, gemm_k_half %.1f, memory_efficiency %.4f, kernel_launch %s\n",
+              c.gemm_efficiency, c.gemm_k_half, c.memory_efficiency, lcsim::to_string(c.kernel_launch).c_str());
+  std::printf("  |error| before (catalog calibration): median %.1f%%, p90 %.1f%%, max %.1f%%\n",
+              100 * before.median_abs_error, 100 * before.p90_abs_error, 100 * before.max_abs_error);
+  std::printf("  |error| after fit:                    median %.1f%%, p90 %.1f%%, max %.1f%%\n",
+              100 * after.median_abs_error, 100 * after.p90_abs_error, 100 * after.max_abs_error);
+  if (!out.empty()) {
+    lcsim::hw::KernelCalibration cal = c;
+    char src[512];
+    std::snprintf(src, sizeof src, "fitted by lcsim calibrate to %s (%zu GEMMs): median |error| %.1f%%, p90 %.1f%%",
+                  std::filesystem::path(csv).filename().c_str(), data.size(), 100 * after.median_abs_error,
+                  100 * after.p90_abs_error);
+    cal.source = src;
+    write_file(out, lcsim::hw::calibration_yaml(part_name, cal));
+    std::printf("  wrote %s\n", out.c_str());
+  }
+  if (!report.empty()) {
+    std::string md = "| m | n | k | dtype | measured (us) | model (us) | error |\n|---:|---:|---:|---|---:|---:|---:|\n";
+    for (size_t i = 0; i < data.size(); ++i) {
+      char row[256];
+      const double meas = data[i].time.s() * 1e6, pred = after.predicted[i].s() * 1e6;
+      std::snprintf(row, sizeof row, "| %.0f | %.0f | %.0f | %s | %.1f | %.1f | %+.1f%% |\n", data[i].shape.m,
+                    data[i].shape.n, data[i].shape.k, lcsim::hw::dtype_name(data[i].dtype).c_str(), meas, pred,
+                    100 * (pred - meas) / meas);
+      md += row;
+    }
+    write_file(report, md);
+    std::printf("  wrote %s\n", report.c_str());
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) a.items.emplace_back(argv[i]);
@@ -348,7 +416,8 @@ int main(int argc, char** argv) {
     if (cmd == "validate") return cmd_validate(a);
     if (cmd == "explain") return cmd_explain(a);
     if (cmd == "list") return cmd_list(a);
-    throw InputError(lcsim::unknown_name_message("command", cmd, {"explain", "list", "run", "validate"}));
+    if (cmd == "calibrate") return cmd_calibrate(a);
+    throw InputError(lcsim::unknown_name_message("command", cmd, {"calibrate", "explain", "list", "run", "validate"}));
   } catch (const InputError& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 2;

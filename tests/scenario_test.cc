@@ -6,6 +6,8 @@
 #include <sstream>
 
 #include "scenarios/scenario.h"
+#include "test_support.h"
+#include <unistd.h>
 #include "workloads/training/data_parallel.h"
 
 namespace lcsim {
@@ -95,6 +97,92 @@ TEST(Docs, ScenarioReferenceMatchesExplain) {
   while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
   ASSERT_EQ(pclose(p), 0);
   EXPECT_EQ(table, out) << "regenerate the table: lcsim explain --markdown";
+}
+
+}  // namespace
+}  // namespace lcsim
+
+namespace lcsim {
+namespace {
+
+const char* kMixed = R"(
+name: mixed
+cluster:
+  pools:
+    - {node: hgx-h100, count: 1}
+    - {node: dgx-a100, count: 1}
+  fabric: {ports_per_leaf: 64}
+workload:
+  model: {num_layers: 4, hidden_size: 2048, num_attention_heads: 16, seq_length: 2048}
+  global_batch_size: 32
+  micro_batch_size: 2
+  overlap_grad_reduce: true
+simulation: {fidelity: analytical}
+outputs: {timeline: false}
+)";
+
+MetricSet run_yaml(const std::string& yaml, const std::vector<std::string>& sets) {
+  ConfigValue tree = parse_yaml_text(yaml, "mixed.yaml");
+  for (const auto& s : sets) apply_override(tree, s);
+  Scenario sc = parse_scenario(tree);
+  return run_scenario(sc).metrics;
+}
+
+TEST(Heterogeneous, MixedPoolsRunEachGpuOnItsOwnPartAndWaitForTheSlowest) {
+  Scenario sc = parse_scenario(parse_yaml_text(kMixed, "mixed.yaml"));
+  const auto gpus = cluster_gpus(sc.cluster);
+  ASSERT_EQ(gpus.size(), 16u);
+  EXPECT_EQ(gpus[0].part->name, "H100-SXM-80GB");
+  EXPECT_EQ(gpus[15].part->name, "A100-SXM-80GB");
+  auto mixed = testing::metrics_in_child([&] { return run_yaml(kMixed, {}); });
+  ASSERT_FALSE(mixed.count("child_failed"));
+  // All-H100 and all-A100 references of the same size.
+  const std::string h = "cluster.pools=[{node: hgx-h100, count: 2}]", a = "cluster.pools=[{node: dgx-a100, count: 2}]";
+  auto all_h = testing::metrics_in_child([&] { return run_yaml(kMixed, {h}); });
+  auto all_a = testing::metrics_in_child([&] { return run_yaml(kMixed, {a}); });
+  ASSERT_FALSE(all_h.count("child_failed") || all_a.count("child_failed"));
+  // The A100s set the pace: compute is theirs, and the iteration is far slower than on H100s alone.
+  EXPECT_DOUBLE_EQ(mixed["compute_time_s"], all_a["compute_time_s"]);
+  EXPECT_GT(mixed["iteration_time_s"], 2 * all_h["iteration_time_s"]);
+  EXPECT_GE(mixed["iteration_time_s"], all_a["compute_time_s"]);
+  // MFU is against the sum of both parts' peaks: between the two pure clusters'.
+  EXPECT_GT(mixed["mfu"], 0);
+  // Energy and cost are reported for every run.
+  EXPECT_GT(mixed["energy_mwh"], 0);
+  EXPECT_DOUBLE_EQ(mixed["gpu_hours"], 16 * mixed["sim_time_s"] / 3600);
+  EXPECT_GT(mixed["cost_total"], mixed["cost_gpu_hours"]);
+}
+
+TEST(Heterogeneous, ShorthandAndPoolsCannotBeMixed) {
+  ConfigValue tree = parse_yaml_text(kMixed, "m.yaml");
+  apply_override(tree, "cluster.gpus_per_node=4");
+  try {
+    parse_scenario(tree);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(), "error: --set 'cluster.gpus_per_node=4': cluster.gpus_per_node: give either pools or the "
+                           "shorthand keys (accelerator, nodes, gpus_per_node)");
+  }
+}
+
+TEST(Scenario, AcceleratorCanUseACalibrationFile) {
+  const auto dir = std::filesystem::temp_directory_path() / ("lcsim_cal_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "cal.yaml") << "part: H100-SXM-80GB\ncalibration:\n  gemm_efficiency: 0.5\n  kernel_launch: 9us\n";
+  std::ofstream(dir / "s.yaml") << "cluster:\n  accelerator: {base: H100-SXM-80GB, calibration_file: cal.yaml}\n";
+  Scenario sc = load_scenario((dir / "s.yaml").string());
+  EXPECT_DOUBLE_EQ(sc.cluster.accelerator.calibration.gemm_efficiency, 0.5);
+  EXPECT_DOUBLE_EQ(sc.cluster.accelerator.calibration.kernel_launch.s(), 9e-6);
+  EXPECT_DOUBLE_EQ(sc.cluster.pools[0].node.accelerator.calibration.gemm_efficiency, 0.5);
+  std::ofstream(dir / "t.yaml") << "cluster:\n  accelerator: {base: A100-SXM-80GB, calibration_file: cal.yaml}\n";
+  try {
+    load_scenario((dir / "t.yaml").string());
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("'cal.yaml' calibrates H100-SXM-80GB, not A100-SXM-80GB"), std::string::npos)
+        << e.what();
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

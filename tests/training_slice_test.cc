@@ -4,11 +4,10 @@
 //   all-reduce = base + 2(n-1) x step latency + NIC hop latencies + 2(n-1)/n x S / (C x B_nic)
 //   iteration = compute + all-reduce + optimizer   (no overlap), or less with overlap.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <map>
-#include <sstream>
+
+#include "test_support.h"
 
 #include "scenarios/scenario.h"
 
@@ -114,38 +113,8 @@ TEST(TrainingSlice, OverlapHidesGradientReductionBehindBackward) {
   EXPECT_LT(m.get("exposed_comm_time_s"), m.get("grad_allreduce_time_s"));
 }
 
-// One simulation per process: runs `sets` in a forked child and returns its metrics.
 std::map<std::string, double> run_in_child(const std::vector<std::string>& sets) {
-  int fds[2];
-  EXPECT_EQ(pipe(fds), 0);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    std::string out;
-    const RunResult r = run(sets);
-    for (const auto& m : r.metrics.metrics()) {
-      char buf[128];
-      std::snprintf(buf, sizeof buf, " %.17g\n", m.value);
-      out += m.name + buf;
-    }
-    if (write(fds[1], out.data(), out.size()) != static_cast<ssize_t>(out.size())) _exit(1);
-    _exit(0);
-  }
-  close(fds[1]);
-  std::string text;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fds[0], buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  std::map<std::string, double> metrics;
-  std::istringstream in(text);
-  std::string name;
-  double value;
-  while (in >> name >> value) metrics[name] = value;
-  return metrics;
+  return testing::metrics_in_child([&] { return run(sets).metrics; });
 }
 
 TEST(TrainingSlice, GradientAccumulationRepeatsComputeNotCommunication) {

@@ -1,6 +1,7 @@
 #include "models/hardware/catalog.h"
 
 #include <algorithm>
+#include <filesystem>
 
 namespace lcsim::hw {
 
@@ -98,6 +99,33 @@ AcceleratorSpec PartCatalog::resolve(const ConfigValue& value, const std::string
     }
   } else if (!value.find("name")) {
     diags.add(value.location, path + ".name", "an inline part needs a name (or base: NAME to derive one)");
+  }
+  // calibration_file: a file written by `lcsim calibrate`, relative to the file that names it.
+  if (const ConfigValue* cf = overlay.find("calibration_file")) {
+    std::filesystem::path file = cf->scalar;
+    if (file.is_relative() && !cf->location.file.empty() && cf->location.line > 0) {
+      file = std::filesystem::path(cf->location.file).parent_path() / file;
+    }
+    try {
+      const ConfigValue cal = load_yaml_file(file.string());
+      const ConfigValue* part = cal.find("part");
+      const ConfigValue* values = cal.find("calibration");
+      const ConfigValue* name = merged.find("name");
+      if (!values || !values->is_map()) {
+        diags.add(cf->location, path + ".calibration_file", "'" + cf->scalar + "' has no calibration mapping");
+      } else if (part && name && value.find("base") && part->scalar != value.find("base")->scalar) {
+        diags.add(cf->location, path + ".calibration_file",
+                  "'" + cf->scalar + "' calibrates " + part->scalar + ", not " + value.find("base")->scalar);
+      } else {
+        ConfigValue wrapper;
+        wrapper.kind = ConfigValue::Kind::kMap;
+        wrapper.set("calibration", *values);
+        merge_into(merged, wrapper);
+      }
+    } catch (const InputError& e) {
+      for (const auto& d : e.diagnostics()) diags.add(d);
+    }
+    std::erase_if(overlay.children, [](const ConfigValue& c) { return c.key == "calibration_file"; });
   }
   merge_into(merged, overlay);
   AcceleratorSpec spec;

@@ -69,8 +69,11 @@ Duration gemm_time(const AcceleratorSpec& part, DType dtype, const GemmShape& s)
     const double units = part.compute_units;
     for (const Tile& t : kTiles) {
       const double tiles = std::ceil(s.m / t.m) * std::ceil(s.n / t.n) * s.batch;
-      const double waves = std::ceil(tiles / units);
-      const double padded = 2 * waves * units * t.m * t.n * s.k;
+      // Split-K: with fewer tiles than units, the library splits the inner dimension (slices of >= 256) so that
+      // idle units take part.
+      const double splits = std::clamp(std::floor(units / tiles), 1.0, std::max(1.0, std::floor(s.k / 256)));
+      const double waves = std::ceil(tiles * splits / units);
+      const double padded = 2 * waves * units * t.m * t.n * (s.k / splits);
       best = std::min(best, padded / (rate.flop_per_s() * t.factor));
     }
     compute = Duration::seconds(best);

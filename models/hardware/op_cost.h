@@ -1,8 +1,9 @@
 // Operator cost model: how long one kernel takes on one part.
 //   GEMM [m x k] x [k x n] (batch of them): the best of a few output tile shapes, each costing
 //     2 x waves x units x tile_m x tile_n x k / (peak x gemm_efficiency x tile_factor x k/(k + k_half))
-//   with waves = ceil(tiles / compute units) (tile and wave quantization: small and skinny matrices run far below
-//   peak), bounded below by the bytes moved at memory_efficiency x HBM bandwidth; plus kernel_launch.
+//   with waves = ceil(tiles x splits / compute units) (tile and wave quantization: small and skinny matrices run
+//   far below peak; split-K spreads few tiles over idle units), bounded below by the bytes moved at
+//   memory_efficiency x HBM bandwidth; plus kernel_launch.
 //   Attention (flash style): 4 b h q kv d FLOPs forward (half when causal), 2.5x that backward (the backward pass
 //   recomputes the scores), at attention_efficiency; decode against a KV length is bound by reading the cache.
 //   Memory-bound kernels (elementwise, norms, softmax, embedding, loss, optimizer): bytes / (HBM x efficiency).

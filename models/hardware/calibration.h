@@ -1,0 +1,43 @@
+// Calibration: fit a part's kernel-efficiency parameters (KernelCalibration) to measured kernel times.
+// Measurements are a CSV with the header `operator,dtype,m,n,k,time_us` (operator: gemm; C[m x n] = A[m x k]
+// B[k x n]). The fit minimises the squared log error (relative error, so small and large kernels count alike)
+// with Nelder-Mead over gemm_efficiency, gemm_k_half, memory_efficiency and kernel_launch, from fixed starting
+// points: deterministic. `lcsim calibrate` writes the result as a YAML file that a scenario's accelerator can
+// name (`calibration_file:`).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "models/hardware/op_cost.h"
+
+namespace lcsim::hw {
+
+struct KernelMeasurement {
+  std::string op;  // "gemm"
+  DType dtype = DType::kBf16;
+  GemmShape shape;
+  Duration time;
+  int line = 0;  // in the CSV
+};
+
+/// Reads a measurement CSV; every bad row is an InputError "file:line: column: message" (all reported).
+std::vector<KernelMeasurement> read_measurements(const std::string& path);
+
+struct FitReport {
+  KernelCalibration calibration;
+  std::vector<Duration> predicted;  // per measurement
+  double median_abs_error = 0;      // relative: |predicted - measured| / measured
+  double p90_abs_error = 0;
+  double max_abs_error = 0;
+};
+
+/// Model error of `part` (with its current calibration) on the measurements.
+FitReport evaluate(const AcceleratorSpec& part, const std::vector<KernelMeasurement>& data);
+/// Fits part.calibration to the measurements (other fields of the calibration are kept).
+FitReport fit(const AcceleratorSpec& part, const std::vector<KernelMeasurement>& data);
+
+/// The calibration file: `part: NAME`, `calibration: {...}`.
+std::string calibration_yaml(const std::string& part_name, const KernelCalibration& c);
+
+}  // namespace lcsim::hw

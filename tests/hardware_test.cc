@@ -1,0 +1,266 @@
+// Accelerator and node models: the catalog, the operator cost model's roofline corners, the calibration fit,
+// memory fit and power.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+
+#include "models/hardware/calibration.h"
+#include "models/hardware/catalog.h"
+#include "models/hardware/memory.h"
+#include "models/hardware/node.h"
+#include "models/hardware/op_cost.h"
+#include "models/hardware/power.h"
+
+namespace lcsim::hw {
+namespace {
+
+TEST(Catalog, EveryPartLoadsWithItsDatasheetNumbers) {
+  const auto& cat = PartCatalog::get();
+  for (const char* name :
+       {"A100-SXM-80GB", "H100-SXM-80GB", "H200-SXM-141GB", "B200", "MI300X", "Gaudi3", "Ascend-910B"}) {
+    ASSERT_TRUE(cat.contains(name)) << name;
+    const auto& p = cat.part(name);
+    EXPECT_TRUE(p.supports(DType::kBf16)) << name;
+    EXPECT_GT(p.hbm_capacity.bytes(), 0) << name;
+    EXPECT_GT(p.hbm_bandwidth.bps(), 0) << name;
+    EXPECT_GT(p.scale_up_bandwidth.bps(), 0) << name;
+    EXPECT_GT(p.tdp.w(), p.idle_power.w()) << name;
+  }
+  const auto& h100 = cat.part("H100-SXM-80GB");
+  EXPECT_DOUBLE_EQ(h100.peak(DType::kBf16).flop_per_s(), 989.4e12);
+  EXPECT_DOUBLE_EQ(h100.peak(DType::kFp8).flop_per_s(), 1978.9e12);
+  EXPECT_DOUBLE_EQ(h100.hbm_bandwidth.bps(), 3.35e12);
+  EXPECT_DOUBLE_EQ(cat.part("H200-SXM-141GB").hbm_capacity.bytes(), 141e9);
+  EXPECT_DOUBLE_EQ(cat.part("MI300X").peak(DType::kBf16).flop_per_s(), 1307.4e12);
+  EXPECT_FALSE(cat.part("A100-SXM-80GB").supports(DType::kFp8));
+  EXPECT_THROW(cat.part("A100-SXM-80GB").peak(DType::kFp8), InputError);
+  EXPECT_THROW(cat.part("H100"), InputError);
+}
+
+TEST(Catalog, ScenariosDeriveAndDefineParts) {
+  const auto& cat = PartCatalog::get();
+  Diagnostics d;
+  ConfigValue derived = parse_yaml_text("base: H100-SXM-80GB\nhbm_capacity: 96GB\n", "s.yaml");
+  AcceleratorSpec p = cat.resolve(derived, "cluster.accelerator", d);
+  ASSERT_TRUE(d.empty()) << d.items().front().to_string();
+  EXPECT_DOUBLE_EQ(p.hbm_capacity.bytes(), 96e9);
+  EXPECT_DOUBLE_EQ(p.peak(DType::kBf16).flop_per_s(), 989.4e12);  // inherited
+  EXPECT_EQ(p.name, "H100-SXM-80GB (derived)");
+  ConfigValue inline_part = parse_yaml_text(
+      "name: X1\nvendor: lab\ndense_peak: {bf16: 100TFLOP/s}\nhbm_capacity: 16GB\nhbm_bandwidth: 1TB/s\n"
+      "scale_up_bandwidth: 100GB/s\ntdp: 300W\n",
+      "x.yaml");
+  AcceleratorSpec x = cat.resolve(inline_part, "a", d);
+  ASSERT_TRUE(d.empty());
+  EXPECT_EQ(x.name, "X1");
+  EXPECT_FALSE(x.supports(DType::kFp32));
+  ConfigValue bad = parse_yaml_text("base: H100-SXM-80GB\nhbm_capacty: 96GB\n", "b.yaml");
+  cat.resolve(bad, "cluster.accelerator", d);
+  ASSERT_EQ(d.items().size(), 1u);
+  EXPECT_EQ(d.items()[0].to_string(),
+            "b.yaml:2:1: cluster.accelerator.hbm_capacty: unknown key 'hbm_capacty'; did you mean 'hbm_capacity'? "
+            "(valid: calibration, compute_units, confidence, dense_peak, hbm_bandwidth, hbm_capacity, idle_power, "
+            "name, scale_up_bandwidth, scale_up_domain, tdp, vendor)");
+}
+
+TEST(Catalog, NodeTemplatesLoadWithTheirNetworkPlanes) {
+  const auto& nodes = NodeCatalog::get();
+  for (const char* name : {"hgx-h100", "hgx-h200", "dgx-a100", "gb200-nvl72", "mi300x-platform"}) {
+    const NodeSpec& n = nodes.node(name);
+    EXPECT_GT(n.gpus, 0) << name;
+    EXPECT_GT(n.compute_nic_bandwidth_per_gpu().bps(), 0) << name;
+    EXPECT_FALSE(n.accelerator.name.empty()) << name;
+  }
+  const NodeSpec& h = nodes.node("hgx-h100");
+  EXPECT_EQ(h.gpus, 8);
+  EXPECT_DOUBLE_EQ(h.compute_nic_bandwidth_per_gpu().bps(), 50e9);  // 8 x 400G for 8 GPUs
+  EXPECT_NEAR(h.pcie_bandwidth(16).bps(), 63.04e9, 1e6);              // Gen5 x16: 4 x 0.985 x 16 GB/s
+  const NodeSpec& rack = nodes.node("gb200-nvl72");
+  EXPECT_EQ(rack.gpus, 72);
+  EXPECT_EQ(rack.accelerator.scale_up_domain, 72);
+  EXPECT_DOUBLE_EQ(rack.accelerator.peak(DType::kBf16).flop_per_s(), 2500e12);
+  EXPECT_DOUBLE_EQ(nodes.node("dgx-a100").compute_nic_bandwidth_per_gpu().bps(), 25e9);
+}
+
+AcceleratorSpec plain_h100() {
+  AcceleratorSpec p = PartCatalog::get().part("H100-SXM-80GB");
+  p.calibration.gemm_efficiency = 0.8;
+  p.calibration.gemm_k_half = 0;
+  p.calibration.memory_efficiency = 0.9;
+  p.calibration.kernel_launch = Duration::us(2);
+  return p;
+}
+
+TEST(OpCost, LargeGemmIsComputeBoundAtTheCalibratedEfficiency) {
+  AcceleratorSpec p = plain_h100();
+  // 8448 x 8192 x 8192: 66 x 32 = 2112 tiles of 128x256 = 16 full waves of 132 SMs: no quantization loss.
+  const GemmShape s{8448, 8192, 8192, 1};
+  const double expected = 2 * s.m * s.n * s.k / (989.4e12 * 0.8) + 2e-6;
+  EXPECT_NEAR(gemm_time(p, DType::kBf16, s).s(), expected, 1e-9);
+  p.calibration.gemm_tiling = false;
+  EXPECT_NEAR(gemm_time(p, DType::kBf16, s).s(), expected, 1e-9);
+}
+
+TEST(OpCost, GemvAndElementwiseAreMemoryBound) {
+  const AcceleratorSpec p = plain_h100();
+  // m = 1: reading the 8192 x 8192 bf16 weight dominates.
+  const GemmShape v{1, 8192, 8192, 1};
+  const double bytes = 2.0 * (8192 + 8192.0 * 8192 + 8192);
+  EXPECT_NEAR(gemm_time(p, DType::kBf16, v).s(), bytes / (3.35e12 * 0.9) + 2e-6, 1e-9);
+  EXPECT_NEAR(memory_time(p, Bytes::gb(1)).s(), 1e9 / (3.35e12 * 0.9) + 2e-6, 1e-12);
+}
+
+TEST(OpCost, WaveQuantizationMakesOneTileTooManyCostAWave) {
+  const AcceleratorSpec p = plain_h100();
+  // 132 tiles of 128x256 fill one wave; 133 need two (the small-tile alternatives are slower still).
+  const Duration full = gemm_time(p, DType::kBf16, {128 * 12, 256 * 11, 8192, 1});
+  const Duration plus = gemm_time(p, DType::kBf16, {128 * 12 + 1, 256 * 11, 8192, 1});
+  EXPECT_GT(plus.s(), 1.3 * full.s());
+  // Small k costs efficiency when gemm_k_half is set.
+  AcceleratorSpec k = p;
+  k.calibration.gemm_k_half = 512;
+  EXPECT_GT(gemm_time(k, DType::kBf16, {8448, 8192, 512, 1}).s(),
+            1.9 * gemm_time(p, DType::kBf16, {8448, 8192, 512, 1}).s() - 4e-6);
+}
+
+TEST(OpCost, CausalAttentionDoesHalfTheScoresAndBackwardTwoAndAHalfTimes) {
+  AttentionShape a{1, 4096, 4096, 32, 8, 128, false, false};
+  const OpWork full = attention_op("a", a, 2);
+  a.causal = true;
+  const OpWork causal = attention_op("a", a, 2);
+  a.backward = true;
+  const OpWork back = attention_op("a", a, 2);
+  EXPECT_DOUBLE_EQ(full.flops.flop(), 4.0 * 4096 * 4096 * 32 * 128);
+  EXPECT_DOUBLE_EQ(causal.flops.flop(), 0.5 * full.flops.flop());
+  EXPECT_DOUBLE_EQ(back.flops.flop(), 2.5 * causal.flops.flop());
+  // Decode: one query against an 8K cache is bound by reading K and V (8 KV heads).
+  const AcceleratorSpec p = plain_h100();
+  AttentionShape d{64, 1, 8192, 32, 8, 128, true, false};
+  const double kv_bytes = 2.0 * (2 * 64 * 8192 * 8 * 128 + 2 * 64 * 1 * 32 * 128);
+  EXPECT_NEAR(attention_time(p, DType::kBf16, d).s(), kv_bytes / (3.35e12 * 0.9) + 2e-6, 1e-9);
+}
+
+TEST(Calibration, FitRecoversKnownParametersFromSyntheticData) {
+  AcceleratorSpec truth = PartCatalog::get().part("H100-SXM-80GB");
+  truth.calibration.gemm_efficiency = 0.71;
+  truth.calibration.gemm_k_half = 300;
+  truth.calibration.memory_efficiency = 0.83;
+  truth.calibration.kernel_launch = Duration::us(6);
+  std::vector<KernelMeasurement> data;
+  for (double m : {1.0, 8.0, 64.0, 256.0, 1024.0, 4096.0, 8192.0}) {
+    for (double nk : {1024.0, 4096.0, 12288.0}) {
+      for (double k : {128.0, 1024.0, 8192.0}) {
+        KernelMeasurement x;
+        x.op = "gemm";
+        x.shape = {m, nk, k, 1};
+        x.time = gemm_time(truth, DType::kBf16, x.shape);
+        data.push_back(x);
+      }
+    }
+  }
+  AcceleratorSpec start = truth;
+  start.calibration = KernelCalibration{};  // defaults: 0.75, no k dependence, 0.85, 4 us
+  const FitReport r = fit(start, data);
+  EXPECT_NEAR(r.calibration.gemm_efficiency, 0.71, 0.01);
+  EXPECT_NEAR(r.calibration.gemm_k_half, 300, 15);
+  EXPECT_NEAR(r.calibration.memory_efficiency, 0.83, 0.01);
+  EXPECT_NEAR(r.calibration.kernel_launch.s(), 6e-6, 0.3e-6);
+  EXPECT_LT(r.max_abs_error, 0.01);
+}
+
+// The shipped H100 and A100 calibrations against the published kernel timings they were fitted to.
+TEST(Calibration, CatalogCalibrationMatchesPublishedGemmTimings) {
+  for (const auto& [part, file] : {std::pair{"H100-SXM-80GB", "h100_gemm_vidur.csv"},
+                                   std::pair{"A100-SXM-80GB", "a100_gemm_vidur.csv"}}) {
+    const auto data =
+        read_measurements(std::string(LCSIM_SOURCE_DIR) + "/models/hardware/calibration/data/" + file);
+    ASSERT_GT(data.size(), 200u);
+    const FitReport r = evaluate(PartCatalog::get().part(part), data);
+    EXPECT_LT(r.median_abs_error, 0.07) << part;
+    EXPECT_LT(r.p90_abs_error, 0.20) << part;
+  }
+}
+
+TEST(Calibration, BadCsvRowsAreReportedWithTheirLine) {
+  const std::string path = ::testing::TempDir() + "bad_kernels.csv";
+  std::ofstream(path) << "operator,dtype,m,n,k,time_us\ngemm,bf16,1,2,3,4\nconv,bf16,1,2,3,4\ngemm,bf17,1,2,x,4\n";
+  try {
+    read_measurements(path);
+    FAIL();
+  } catch (const InputError& e) {
+    ASSERT_EQ(e.diagnostics().size(), 3u);
+    EXPECT_EQ(e.diagnostics()[0].to_string(), path + ":3:1: operator: unknown operator 'conv' (valid: gemm)");
+    EXPECT_EQ(e.diagnostics()[1].to_string(),
+              path + ":4:1: dtype: unknown dtype 'bf17'; did you mean 'bf16'? (valid: fp32, tf32, bf16, fp16, fp8, "
+                     "int8)");
+    EXPECT_EQ(e.diagnostics()[2].to_string(), path + ":4:1: k: expected a positive number, got 'x'");
+  }
+}
+
+TEST(Memory, MatchesThePublishedActivationAndStateFormulas) {
+  TrainingMemoryInput in;
+  in.parameters = 1e9;
+  in.layers = 10;
+  in.micro_batch = 2;
+  in.seq = 2048;
+  in.hidden = 4096;
+  in.ffn = 4 * 4096;
+  in.heads = 32;
+  in.flash_attention = false;
+  in.holds_output_layer = false;
+  in.runtime_reserve = Bytes();
+  auto item = [](const MemoryFit& f, const std::string& name) {
+    for (const auto& i : f.items) {
+      if (i.name == name) return i.bytes.bytes();
+    }
+    return -1.0;
+  };
+  const double s = 2048, b = 2, h = 4096, a = 32, L = 10;
+  MemoryFit f = training_memory(in, Bytes::gb(80));
+  // Korthikanti et al. Table 2, no parallelism: s b h (34 + 5 a s / h) per layer.
+  EXPECT_DOUBLE_EQ(item(f, "activations"), L * s * b * h * (34 + 5 * a * s / h));
+  EXPECT_DOUBLE_EQ(item(f, "weights"), 2e9);
+  EXPECT_DOUBLE_EQ(item(f, "gradients"), 4e9);
+  EXPECT_DOUBLE_EQ(item(f, "optimizer states"), 12e9);
+  in.flash_attention = true;
+  EXPECT_DOUBLE_EQ(item(training_memory(in, Bytes::gb(80)), "activations"), L * s * b * h * 34);
+  // Tensor parallel 8 with sequence parallelism: 34 s b h / t.
+  in.tensor_parallel = 8;
+  in.sequence_parallel = true;
+  EXPECT_DOUBLE_EQ(item(training_memory(in, Bytes::gb(80)), "activations"), L * s * b * h * 34 / 8);
+  in.tensor_parallel = 1;
+  in.sequence_parallel = false;
+  in.data_parallel = 8;
+  in.zero_stage = 1;
+  f = training_memory(in, Bytes::gb(80));
+  EXPECT_DOUBLE_EQ(item(f, "optimizer states"), 12e9 / 8);
+  EXPECT_DOUBLE_EQ(item(f, "gradients"), 4e9);
+  in.zero_stage = 3;
+  f = training_memory(in, Bytes::gb(80));
+  EXPECT_DOUBLE_EQ(item(f, "gradients"), 4e9 / 8);
+  EXPECT_DOUBLE_EQ(item(f, "weights"), 2e9 / 8);
+  EXPECT_TRUE(f.fits());
+  EXPECT_FALSE(training_memory(in, Bytes::gb(1)).fits());
+  // Inference KV cache: 2 x layers x tokens x kv_heads x head_dim x bytes.
+  EXPECT_DOUBLE_EQ(kv_cache_bytes(80, 4096, 8, 128, 2).bytes(), 2.0 * 80 * 4096 * 8 * 128 * 2);
+}
+
+TEST(Power, EnergyAndCostFollowBusyFractionPueAndPrices) {
+  const NodeSpec& node = NodeCatalog::get().node("hgx-h100");
+  CostConfig cost;
+  cost.pue = 1.25;
+  cost.price_per_gpu_hour = 3;
+  cost.price_per_kwh = 0.2;
+  const EnergyReport r = energy_over({{&node, 2, 0.5}}, Duration::seconds(3600), cost);
+  const double gpu_w = 70 + (700 - 70) * 0.5, host_w = 1500 + (4600 - 1500) * 0.5;
+  const double it_kwh = 2 * (8 * gpu_w + host_w) / 1000;
+  EXPECT_DOUBLE_EQ(r.gpu_hours, 16);
+  EXPECT_NEAR(r.it_energy_kwh, it_kwh, 1e-9);
+  EXPECT_NEAR(r.facility_energy_kwh, it_kwh * 1.25, 1e-9);
+  EXPECT_NEAR(r.cost_gpu_hours, 48, 1e-9);
+  EXPECT_NEAR(r.cost_energy, it_kwh * 1.25 * 0.2, 1e-9);
+}
+
+}  // namespace
+}  // namespace lcsim::hw

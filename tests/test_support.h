@@ -1,0 +1,56 @@
+// Test helpers. One simulation per process (SimGrid): tests that compare runs fork a child per run.
+#pragma once
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <string>
+
+#include "sim/metrics.h"
+
+namespace lcsim::testing {
+
+/// Runs `produce` in a forked child and returns the metrics it produced ({"child_failed": 1} if it failed).
+inline std::map<std::string, double> metrics_in_child(const std::function<MetricSet()>& produce) {
+  int fds[2];
+  if (pipe(fds) != 0) return {{"child_failed", 1}};
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    std::string out;
+    try {
+      const MetricSet m = produce();
+      for (const auto& x : m.metrics()) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, " %.17g\n", x.value);
+        out += x.name + buf;
+      }
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "child: %s\n", e.what());
+      _exit(1);
+    }
+    if (write(fds[1], out.data(), out.size()) != static_cast<ssize_t>(out.size())) _exit(1);
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return {{"child_failed", 1}};
+  std::map<std::string, double> metrics;
+  std::istringstream in(text);
+  std::string name;
+  double value;
+  while (in >> name >> value) metrics[name] = value;
+  return metrics;
+}
+
+}  // namespace lcsim::testing
