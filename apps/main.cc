@@ -242,8 +242,14 @@ int cmd_explain(Args& a) {
   }
   const auto docs = lcsim::describe_scenario_keys();
   std::vector<lcsim::KeyDoc> hits;
+  auto plain = [](std::string p) {  // "cluster.pools[].count" matches "cluster.pools.count"
+    for (size_t i; (i = p.find("[]")) != std::string::npos;) p.erase(i, 2);
+    return p;
+  };
+  const std::string want = plain(key);
   for (const auto& d : docs) {
-    if (key.empty() || d.path == key || d.path.rfind(key + ".", 0) == 0) hits.push_back(d);
+    const std::string p = plain(d.path);
+    if (want.empty() || p == want || p.rfind(want + ".", 0) == 0) hits.push_back(d);
   }
   if (hits.empty()) {
     std::vector<std::string> all;

@@ -134,6 +134,17 @@ class Section {
                   const std::string& default_text, const std::function<void(const ConfigValue&)>& parse,
                   const std::function<ConfigValue()>& emit);
 
+  /// Describe mode only: documents a key that some other code handles (e.g. `base:`).
+  void docs_note(const std::string& key, const std::string& type, const std::string& help) {
+    if (mode_ == Mode::kDescribe) docs_->push_back({child_path(key), type, "", "", help, ""});
+  }
+  /// Describe mode only: documents the mapping form of a custom() value (its keys under key.*).
+  void describe_mapping(const std::string& key, const std::function<void(Section&)>& fn) {
+    if (mode_ != Mode::kDescribe) return;
+    Section child = describer(child_path(key), docs_);
+    fn(child);
+  }
+
   /// Reports keys that no declaration consumed (with did-you-mean). Call once after all declarations.
   void finish();
 

@@ -23,6 +23,12 @@ void NodeSpec::visit(Section& s) {
         accelerator = PartCatalog::get().resolve(v, s.child_path("accelerator"), *s.diagnostics());
       },
       [&] { return PartCatalog::get().to_config(accelerator); });
+  s.describe_mapping("accelerator", [](Section& a) {
+    AcceleratorSpec example = PartCatalog::get().part("H100-SXM-80GB");
+    a.docs_note("base", "string", "a catalog part to start from; the other keys override it");
+    a.docs_note("calibration_file", "string", "a file written by lcsim calibrate (relative to this file)");
+    example.visit(a);
+  });
   if (s.mode() == Section::Mode::kParse && accelerator.name.empty()) {
     s.error_here("a node needs an accelerator (a catalog name or a mapping)");
   }
