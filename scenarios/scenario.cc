@@ -43,6 +43,7 @@ void visit_scenario(Section& s, Scenario& sc) {
       c.describe_mapping("accelerator", [](Section& a) {
         hw::AcceleratorSpec example = hw::PartCatalog::get().part("H100-SXM-80GB");
         a.docs_note("base", "string", "a catalog part to start from; the other keys override it");
+        a.docs_note("file", "string", "a part defined in its own YAML file (catalog format), relative to this file");
         a.docs_note("calibration_file", "string", "a file written by lcsim calibrate (relative to this file)");
         example.visit(a);
       });
@@ -78,7 +79,6 @@ void visit_scenario(Section& s, Scenario& sc) {
         if (c.has(k)) c.error(k, "give either pools or the shorthand keys (accelerator, nodes, gpus_per_node)");
       }
     }
-    const Catalog& cat = Catalog::get();
     c.choice("topology", cl.topology, cat.topologies.names(), "scale-out network topology");
     c.section("fabric", "link bandwidths, latencies and switch counts", [&](Section& f) { cl.fabric.visit(f); });
   });

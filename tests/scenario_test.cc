@@ -174,6 +174,14 @@ TEST(Scenario, AcceleratorCanUseACalibrationFile) {
   EXPECT_DOUBLE_EQ(sc.cluster.accelerator.calibration.gemm_efficiency, 0.5);
   EXPECT_DOUBLE_EQ(sc.cluster.accelerator.calibration.kernel_launch.s(), 9e-6);
   EXPECT_DOUBLE_EQ(sc.cluster.pools[0].node.accelerator.calibration.gemm_efficiency, 0.5);
+  // A part in its own file, with an override on top.
+  std::ofstream(dir / "gpu.yaml") << "name: LabGPU\nvendor: lab\ndense_peak: {bf16: 500TFLOP/s}\nhbm_capacity: 48GB\n"
+                                     "hbm_bandwidth: 2TB/s\nscale_up_bandwidth: 200GB/s\ntdp: 500W\n";
+  std::ofstream(dir / "u.yaml") << "cluster:\n  accelerator: {file: gpu.yaml, hbm_capacity: 64GB}\n";
+  Scenario lab = load_scenario((dir / "u.yaml").string());
+  EXPECT_EQ(lab.cluster.accelerator.name, "LabGPU");
+  EXPECT_DOUBLE_EQ(lab.cluster.accelerator.hbm_capacity.bytes(), 64e9);
+  EXPECT_DOUBLE_EQ(lab.cluster.accelerator.peak(hw::DType::kBf16).flop_per_s(), 500e12);
   std::ofstream(dir / "t.yaml") << "cluster:\n  accelerator: {base: A100-SXM-80GB, calibration_file: cal.yaml}\n";
   try {
     load_scenario((dir / "t.yaml").string());

@@ -75,7 +75,27 @@ AcceleratorSpec PartCatalog::resolve(const ConfigValue& value, const std::string
   merged.kind = ConfigValue::Kind::kMap;
   merged.location = value.location;
   ConfigValue overlay = value;
-  if (const ConfigValue* base = value.find("base")) {
+  auto relative = [](const ConfigValue& v) {
+    std::filesystem::path file = v.scalar;
+    if (file.is_relative() && !v.location.file.empty() && v.location.line > 0) {
+      file = std::filesystem::path(v.location.file).parent_path() / file;
+    }
+    return file;
+  };
+  // file: a part defined in its own YAML file (the catalog's format), relative to the file that names it.
+  if (const ConfigValue* file = value.find("file")) {
+    if (value.find("base")) {
+      diags.add(file->location, path + ".file", "give either file or base, not both");
+      return parts_.front();
+    }
+    try {
+      merged = load_yaml_file(relative(*file).string());
+    } catch (const InputError& e) {
+      for (const auto& d : e.diagnostics()) diags.add(d);
+      return parts_.front();
+    }
+    std::erase_if(overlay.children, [](const ConfigValue& c) { return c.key == "file"; });
+  } else if (const ConfigValue* base = value.find("base")) {
     bool found = false;
     for (size_t i = 0; i < parts_.size(); ++i) {
       if (base->is_scalar() && parts_[i].name == base->scalar) {
@@ -102,10 +122,7 @@ AcceleratorSpec PartCatalog::resolve(const ConfigValue& value, const std::string
   }
   // calibration_file: a file written by `lcsim calibrate`, relative to the file that names it.
   if (const ConfigValue* cf = overlay.find("calibration_file")) {
-    std::filesystem::path file = cf->scalar;
-    if (file.is_relative() && !cf->location.file.empty() && cf->location.line > 0) {
-      file = std::filesystem::path(cf->location.file).parent_path() / file;
-    }
+    const std::filesystem::path file = relative(*cf);
     try {
       const ConfigValue cal = load_yaml_file(file.string());
       const ConfigValue* part = cal.find("part");

@@ -26,6 +26,7 @@ void NodeSpec::visit(Section& s) {
   s.describe_mapping("accelerator", [](Section& a) {
     AcceleratorSpec example = PartCatalog::get().part("H100-SXM-80GB");
     a.docs_note("base", "string", "a catalog part to start from; the other keys override it");
+    a.docs_note("file", "string", "a part defined in its own YAML file (catalog format), relative to this file");
     a.docs_note("calibration_file", "string", "a file written by lcsim calibrate (relative to this file)");
     example.visit(a);
   });
