@@ -6,7 +6,7 @@ DEMO ?= scenarios/examples/gpt-1.3b-dp-h100.yaml
 GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 WERROR := $(if $(CI),ON,OFF)
 
-.PHONY: deps configure build demo test bench clean docs-check
+.PHONY: deps configure build demo test bench clean docs
 
 deps:
 	@bash scripts/install-deps.sh
@@ -29,3 +29,6 @@ bench: build
 
 clean:
 	rm -rf $(BUILD_DIR) out
+
+docs: build
+	bash scripts/update-docs.sh $(BUILD_DIR)
