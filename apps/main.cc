@@ -174,7 +174,11 @@ int cmd_run(Args& a) {
     throw InputError(file + ": no workload section: nothing to run (a cluster-only file is meant as a base:)");
   }
   if (out_dir.empty()) out_dir = "out/" + sc.name;
-  std::filesystem::create_directories(out_dir);
+  std::error_code ec;
+  std::filesystem::create_directories(out_dir, ec);
+  if (ec || !std::filesystem::is_directory(out_dir)) {
+    throw InputError("cannot use output directory '" + out_dir + "': " + (ec ? ec.message() : "not a directory"));
+  }
   // Write the resolved input first: a run that fails can still be reproduced.
   if (sc.outputs.resolved_scenario) write_file(std::filesystem::path(out_dir) / "scenario.resolved.yaml", lcsim::resolved_yaml(sc));
 

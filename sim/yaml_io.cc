@@ -118,6 +118,7 @@ ConfigValue parse_yaml_text(const std::string& text, const std::string& source_n
 }
 
 ConfigValue load_yaml_file(const std::string& path) {
+  if (std::filesystem::is_directory(path)) throw InputError({{{path, 0, 0}, "", "is a directory, not a YAML file"}});
   std::ifstream in(path);
   if (!in) throw InputError({{{path, 0, 0}, "", "cannot open file"}});
   std::stringstream ss;

@@ -93,6 +93,8 @@ TEST_F(Cli, BadInputExitsWithTwoAndAClearMessage) {
   EXPECT_EQ(lcsim("run " + kDemo + " --seed abc").code, 2);
   EXPECT_EQ(lcsim("run " + kDemo + " --set nonsense").code, 2);
   EXPECT_EQ(lcsim("frobnicate").code, 2);
+  EXPECT_EQ(lcsim("run scenarios").code, 2);                      // a directory
+  EXPECT_EQ(lcsim("run " + kDemo + " -q -o README.md").code, 2);  // an output "directory" that is a file
   EXPECT_EQ(lcsim("").code, 2);
   Result typo = lcsim("rnu x.yaml");
   EXPECT_EQ(typo.code, 2);
