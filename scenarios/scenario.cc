@@ -40,13 +40,7 @@ void visit_scenario(Section& s, Scenario& sc) {
           "name or mapping", cl.accelerator.name,
           [&](const ConfigValue& v) { cl.accelerator = hw::PartCatalog::get().resolve(v, c.child_path("accelerator"), *c.diagnostics()); },
           [&] { return hw::PartCatalog::get().to_config(cl.accelerator); });
-      c.describe_mapping("accelerator", [](Section& a) {
-        hw::AcceleratorSpec example = hw::PartCatalog::get().part("H100-SXM-80GB");
-        a.docs_note("base", "string", "a catalog part to start from; the other keys override it");
-        a.docs_note("file", "string", "a part defined in its own YAML file (catalog format), relative to this file");
-        a.docs_note("calibration_file", "string", "a file written by lcsim calibrate (relative to this file)");
-        example.visit(a);
-      });
+      hw::PartCatalog::get().describe_mapping(c, "accelerator");
       c.field("nodes", cl.nodes, "shorthand: number of nodes", Range::at_least(1));
       c.field("gpus_per_node", cl.gpus_per_node, "shorthand: accelerators per node (one scale-up domain)",
               Range::between(1, 576));
@@ -62,11 +56,7 @@ void visit_scenario(Section& s, Scenario& sc) {
                      pool.node = hw::NodeCatalog::get().resolve(v, p.child_path("node"), *p.diagnostics());
                    },
                    [&] { return hw::NodeCatalog::get().to_config(pool.node); });
-               p.describe_mapping("node", [](Section& n) {
-                 hw::NodeSpec example = hw::NodeCatalog::get().node("hgx-h100");
-                 n.docs_note("base", "string", "a node template to start from; the other keys override it");
-                 example.visit(n);
-               });
+               hw::NodeCatalog::get().describe_mapping(p, "node");
                p.field("count", pool.count, "nodes in the pool", Range::at_least(1));
                if (p.mode() == Section::Mode::kParse) {
                  if (!p.has("node")) p.error_here("a pool needs a node (a template name or a mapping)");

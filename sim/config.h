@@ -134,6 +134,10 @@ class Section {
                   const std::string& default_text, const std::function<void(const ConfigValue&)>& parse,
                   const std::function<ConfigValue()>& emit);
 
+  /// Describe mode only: appends already-made docs.
+  void add_docs(const std::vector<KeyDoc>& docs) {
+    if (mode_ == Mode::kDescribe) docs_->insert(docs_->end(), docs.begin(), docs.end());
+  }
   /// Describe mode only: documents a key that some other code handles (e.g. `base:`).
   void docs_note(const std::string& key, const std::string& type, const std::string& help) {
     if (mode_ == Mode::kDescribe) docs_->push_back({child_path(key), type, "", "", help, ""});

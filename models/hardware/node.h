@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "models/hardware/accelerator.h"
-#include "sim/config_tree.h"
+#include "models/hardware/spec_catalog.h"
 
 namespace lcsim::hw {
 
@@ -50,18 +50,19 @@ struct NodeSpec {
 class NodeCatalog {
  public:
   static const NodeCatalog& get();
-  std::vector<std::string> names() const;
-  const NodeSpec& node(const std::string& name) const;
-  /// A scenario's node value: a template name, or a mapping (optionally `base: NAME` plus overrides).
-  NodeSpec resolve(const ConfigValue& value, const std::string& path, Diagnostics& diags) const;
-  const std::vector<NodeSpec>& nodes() const { return nodes_; }
-  /// Its template name when it equals that template, else the whole mapping.
-  ConfigValue to_config(const NodeSpec& spec) const;
+  std::vector<std::string> names() const { return specs_.names(); }
+  const NodeSpec& node(const std::string& name) const { return specs_.get(name); }
+  const std::vector<NodeSpec>& nodes() const { return specs_.all(); }
+  /// A scenario's node value: a template name, or a mapping (`base: NAME` or `file: PATH` plus overrides).
+  NodeSpec resolve(const ConfigValue& value, const std::string& path, Diagnostics& diags) const {
+    return specs_.resolve(value, path, diags);
+  }
+  ConfigValue to_config(const NodeSpec& spec) const { return specs_.to_config(spec); }
+  void describe_mapping(Section& s, const std::string& key) const { specs_.describe_mapping(s, key); }
 
  private:
-  NodeCatalog();
-  std::vector<NodeSpec> nodes_;
-  std::vector<ConfigValue> trees_;
+  NodeCatalog() : specs_("nodes", "node template") {}
+  SpecCatalog<NodeSpec> specs_;
 };
 
 }  // namespace lcsim::hw
