@@ -192,7 +192,7 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   for (const auto& pool : sc.cluster.pools) {
     for (int k = 0; k < pool.count; ++k) {
       shapes.push_back({static_cast<uint32_t>(pool.node.gpus), pool.node.accelerator.scale_up_bandwidth,
-                        pool.node.compute_nic_bandwidth_per_gpu()});
+                        pool.node.compute_nic_bandwidth_per_gpu(), pool.node.accelerator.scale_up_reduction});
     }
     min_gpus = std::min(min_gpus, static_cast<uint32_t>(pool.node.gpus));
   }
@@ -226,7 +226,7 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   }
   result.header.push_back("network: " + topology.describe());
   result.header.push_back("workload: " + sc.workload->describe());
-  std::snprintf(line, sizeof line, "model: %s network, %s load balancing, %s all-reduce in %u channels, seed %lld",
+  std::snprintf(line, sizeof line, "model: %s network, %s load balancing, %s collectives (%u ring channels), seed %lld",
                 sc.simulation.fidelity.c_str(), sc.policies.load_balancing.c_str(),
                 sc.policies.collectives.algorithm.c_str(), collectives.channels(),
                 static_cast<long long>(sc.simulation.seed));

@@ -61,7 +61,7 @@ TEST(Catalog, ScenariosDeriveAndDefineParts) {
   EXPECT_EQ(d.items()[0].to_string(),
             "b.yaml:2:1: cluster.accelerator.hbm_capacty: unknown key 'hbm_capacty'; did you mean 'hbm_capacity'? "
             "(valid: calibration, compute_units, confidence, dense_peak, hbm_bandwidth, hbm_capacity, idle_power, "
-            "name, scale_up_bandwidth, scale_up_domain, tdp, vendor)");
+            "name, scale_up_bandwidth, scale_up_domain, scale_up_reduction, tdp, vendor)");
 }
 
 TEST(Catalog, NodeTemplatesLoadWithTheirNetworkPlanes) {

@@ -110,6 +110,7 @@ TEST(Collectives, FlowAndAnalyticalAgreeWithTheRingFormula) {
   flow.install(hosts);
   AnalyticalTransfer analytical(engine, t, ecmp, {});
   CollectiveConfig cc;
+  cc.algorithm = "ring";
   Collectives by_flow(engine, t, flow, cc, 8), by_formula(engine, t, analytical, cc, 8);
   std::vector<uint32_t> ranks;
   for (uint32_t r = 0; r < 32; ++r) ranks.push_back(r);

@@ -30,6 +30,7 @@ workload:
   global_batch_size: 16
   micro_batch_size: 1
   overlap_grad_reduce: false
+policies: {collectives: {algorithm: ring}}
 outputs: {timeline: false}
 )";
 

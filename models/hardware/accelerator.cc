@@ -71,6 +71,8 @@ void AcceleratorSpec::visit(Section& s) {
   s.field("scale_up_bandwidth", scale_up_bandwidth, "scale-up (NVLink-class) bandwidth per device, per direction",
           Range::positive());
   s.field("scale_up_domain", scale_up_domain, "devices in one scale-up domain", Range::at_least(1));
+  s.field("scale_up_reduction", scale_up_reduction,
+          "scale-up switches reduce in the network (NVLink SHARP, used by NCCL's NVLS algorithm)");
   s.field("tdp", tdp, "power when busy (thermal design power)", Range::positive());
   s.field("idle_power", idle_power, "power when idle", Range::at_least(0));
   s.choice("confidence", confidence, {"datasheet", "medium", "low"}, "how sure the numbers are");

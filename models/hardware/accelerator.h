@@ -41,6 +41,7 @@ struct AcceleratorSpec {
   Bandwidth hbm_bandwidth;
   Bandwidth scale_up_bandwidth;  // per device, per direction (NVLink: half the bidirectional figure)
   int scale_up_domain = 8;       // devices in one scale-up domain
+  bool scale_up_reduction = false;  // the scale-up switches reduce in the network (NVLink SHARP / NVLS)
   Power tdp;
   Power idle_power;
   std::string confidence = "datasheet";  // datasheet, medium, low

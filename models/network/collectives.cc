@@ -1,17 +1,24 @@
 #include "models/network/collectives.h"
 
+#include <cmath>
 #include <memory>
 
 namespace lcsim::net {
 
 void CollectiveConfig::visit(Section& s) {
-  s.choice("algorithm", algorithm, {"ring"}, "all-reduce algorithm (tree, hierarchical, in-switch: later)");
+  std::vector<std::string> algos = {"auto"};
+  for (const auto& a : policy::collective_algo_names()) algos.push_back(a);
+  s.choice("algorithm", algorithm, algos,
+           "collective algorithm; auto = per call, the fastest by the tuner's estimate (like NCCL's tuner)");
   s.field("channels", channels, "rings run in parallel, each with 1/channels of the data; 0 = GPUs per node",
           Range::at_least(0));
-  s.field("base_latency", base_latency, "fixed latency of one collective (NCCL ring/simple baseLat)",
+  s.field("base_latency", base_latency, "fixed latency of one collective phase (NCCL ring/simple baseLat)",
           Range::at_least(0));
-  s.field("step_latency", step_latency, "latency of each of the 2(n-1) ring steps (NCCL ring/simple hwLat)",
+  s.field("step_latency", step_latency, "latency of each algorithm step (NCCL ring/simple hwLat)",
           Range::at_least(0));
+  s.field("bandwidth_efficiency", bandwidth_efficiency,
+          "fraction of link bandwidth that collective traffic achieves (protocol overhead; calibrated)",
+          Range::fraction());
 }
 
 Collectives::Collectives(sim::Engine& engine, const Topology& topology, TransferModel& transfer,
@@ -20,53 +27,211 @@ Collectives::Collectives(sim::Engine& engine, const Topology& topology, Transfer
   channels_ = config_.channels > 0 ? static_cast<uint32_t>(config_.channels) : gpus_per_node;
 }
 
-namespace {
-double ring_steps(Collectives::Kind kind, size_t n) {
-  return (kind == Collectives::Kind::kAllReduce ? 2.0 : 1.0) * (static_cast<double>(n) - 1);
-}
-}  // namespace
-
-Duration Collectives::ring_latency(size_t n, Kind kind) const {
-  return config_.base_latency + config_.step_latency * ring_steps(kind, n);
+Duration Collectives::ring_latency(size_t n) const {
+  return config_.base_latency + config_.step_latency * (2.0 * (static_cast<double>(n) - 1));
 }
 
-std::vector<FlowRequest> Collectives::ring_flows(Kind kind, const std::vector<uint32_t>& ranks, Bytes size) const {
-  std::vector<FlowRequest> flows;
-  const size_t n = ranks.size();
-  if (n < 2) return flows;
-  const Bytes per_edge = size * (ring_steps(kind, n) / n) / channels_;
-  // Group ranks by node (they arrive sorted by node).
+std::vector<std::vector<uint32_t>> Collectives::by_node(const std::vector<uint32_t>& ranks) const {
   std::vector<std::vector<uint32_t>> groups;
   for (uint32_t r : ranks) {
     if (groups.empty() || topology_.node_of(groups.back().front()) != topology_.node_of(r)) groups.emplace_back();
     groups.back().push_back(r);
   }
-  std::vector<uint32_t> order;
-  for (uint32_t c = 0; c < channels_; ++c) {
-    order.clear();
-    for (const auto& g : groups) {
-      const size_t k = g.size();
-      for (size_t i = 0; i < k; ++i) order.push_back(g[(i + c) % k]);  // channel c enters each node at its GPU c
-    }
-    for (size_t i = 0; i < n; ++i) flows.push_back({order[i], order[(i + 1) % n], per_edge, c});
-  }
-  return flows;
+  return groups;
 }
 
-void Collectives::run(Kind kind, const std::vector<uint32_t>& ranks, Bytes size, sim::Callback done) {
+policy::CollectiveCase Collectives::describe(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size) const {
+  policy::CollectiveCase c;
+  c.op = op;
+  c.bytes = size.bytes();
+  c.ranks = static_cast<int>(ranks.size());
+  const auto groups = by_node(ranks);
+  c.nodes = static_cast<int>(groups.size());
+  c.ranks_per_node = static_cast<int>(groups.front().size());
+  for (const auto& g : groups) {
+    if (static_cast<int>(g.size()) != c.ranks_per_node) c.ranks_per_node = 0;  // uneven: no hierarchical
+  }
+  c.intra_bandwidth = topology_.scale_up_bandwidth(ranks.front()).bps() * config_.bandwidth_efficiency;
+  c.inter_bandwidth = topology_.nic_bandwidth(ranks.front()).bps() * config_.bandwidth_efficiency;
+  c.base_latency = config_.base_latency.s();
+  c.step_latency = config_.step_latency.s();
+  c.in_switch_reduction = true;
+  for (const auto& g : groups) c.in_switch_reduction = c.in_switch_reduction && topology_.in_switch_reduction(g.front());
+  return c;
+}
+
+CollectiveAlgo Collectives::algorithm_for(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size) const {
+  const policy::CollectiveCase c = describe(op, ranks, size);
+  if (config_.algorithm != "auto") {
+    const CollectiveAlgo pinned = policy::parse_algo(config_.algorithm);
+    if (policy::applies(pinned, c)) return pinned;
+  }
+  return policy::choose(c);
+}
+
+std::vector<FlowRequest> Collectives::ring_all_reduce_flows(const std::vector<uint32_t>& ranks, Bytes size) const {
+  return plan(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, ranks, size).front().flows;
+}
+
+std::vector<Collectives::Phase> Collectives::plan(CollectiveOp op, CollectiveAlgo algo,
+                                                  const std::vector<uint32_t>& ranks, Bytes size) const {
+  const double n = static_cast<double>(ranks.size());
+  const Duration base = config_.base_latency, step = config_.step_latency;
+  const double eff = config_.bandwidth_efficiency;
+  auto flow = [eff](uint32_t a, uint32_t b, Bytes s, uint64_t label) { return FlowRequest{a, b, s / eff, label}; };
+  const auto groups = by_node(ranks);
+  std::vector<Phase> phases;
+
+  // Ring order of channel c: each node's ranks rotated by c, so channel c enters every node at its c-th GPU.
+  auto ring_order = [&](uint32_t c) {
+    std::vector<uint32_t> order;
+    for (const auto& g : groups) {
+      for (size_t i = 0; i < g.size(); ++i) order.push_back(g[(i + c) % g.size()]);
+    }
+    return order;
+  };
+
+  switch (algo) {
+    case CollectiveAlgo::kRing: {
+      Phase p;
+      double steps = n - 1, volume = (n - 1) / n;
+      bool chain = false, reverse = false;
+      switch (op) {
+        case CollectiveOp::kAllReduce: steps = 2 * (n - 1); volume = 2 * (n - 1) / n; break;
+        case CollectiveOp::kBroadcast: volume = 1; chain = true; break;
+        case CollectiveOp::kReduce: volume = 1; chain = true; reverse = true; break;
+        case CollectiveOp::kAllToAll: {
+          p.latency = base + step;
+          for (uint32_t a : ranks) {
+            for (uint32_t b : ranks) {
+              if (a != b) p.flows.push_back(flow(a, b, size / n, 0));
+            }
+          }
+          return {p};
+        }
+        case CollectiveOp::kSendRecv: {
+          p.latency = base;
+          for (size_t i = 0; i < ranks.size(); ++i) {
+            p.flows.push_back(flow(ranks[i], ranks[(i + 1) % ranks.size()], size, 0));
+          }
+          return {p};
+        }
+        default: break;
+      }
+      p.latency = base + step * steps;
+      for (uint32_t c = 0; c < channels_; ++c) {
+        const auto order = ring_order(c);
+        const size_t edges = chain ? order.size() - 1 : order.size();
+        for (size_t i = 0; i < edges; ++i) {
+          const uint32_t a = order[i], b = order[(i + 1) % order.size()];
+          p.flows.push_back(reverse ? flow(b, a, size * volume / channels_, c) : flow(a, b, size * volume / channels_, c));
+        }
+      }
+      phases.push_back(std::move(p));
+      break;
+    }
+    case CollectiveAlgo::kTree: {
+      // Two binary trees over the nodes (the second mirrors the first), a chain inside each node from its
+      // leader; each tree reduces half the data up and broadcasts it down, pipelined: one wave.
+      Phase p;
+      const size_t N = groups.size();
+      const size_t k = groups.front().size();
+      p.latency = base + step * (2 * (std::log2(static_cast<double>(N)) + static_cast<double>(k) - 1));
+      const Bytes half = size / 2;
+      for (int t = 0; t < 2; ++t) {
+        auto node_at = [&](size_t i) -> const std::vector<uint32_t>& { return groups[t == 0 ? i : N - 1 - i]; };
+        auto leader = [&](size_t i) { const auto& g = node_at(i); return t == 0 ? g.front() : g.back(); };
+        for (size_t i = 1; i < N; ++i) {
+          const uint32_t child = leader(i), parent = leader((i - 1) / 2);
+          p.flows.push_back(flow(child, parent, half, t));
+          p.flows.push_back(flow(parent, child, half, t));
+        }
+        for (size_t i = 0; i < N; ++i) {
+          const auto& g = node_at(i);
+          for (size_t j = 0; j + 1 < g.size(); ++j) {
+            const uint32_t a = t == 0 ? g[j] : g[g.size() - 1 - j], b = t == 0 ? g[j + 1] : g[g.size() - 2 - j];
+            p.flows.push_back(flow(a, b, half, t));
+            p.flows.push_back(flow(b, a, half, t));
+          }
+        }
+      }
+      phases.push_back(std::move(p));
+      break;
+    }
+    case CollectiveAlgo::kHierarchical: {
+      const double k = static_cast<double>(groups.front().size()), N = static_cast<double>(groups.size());
+      Phase rs, ar, ag;
+      rs.latency = ag.latency = base + step * (k - 1);
+      ar.latency = base + step * (2 * (N - 1));
+      for (const auto& g : groups) {
+        for (uint32_t c = 0; c < channels_; ++c) {
+          for (size_t i = 0; i < g.size(); ++i) {
+            const uint32_t a = g[(i + c) % g.size()], b = g[(i + c + 1) % g.size()];
+            rs.flows.push_back(flow(a, b, size * ((k - 1) / k) / channels_, c));
+            ag.flows.push_back(flow(a, b, size * ((k - 1) / k) / channels_, c));
+          }
+        }
+      }
+      for (size_t j = 0; j < groups.front().size(); ++j) {  // rail j: the j-th GPU of every node
+        for (size_t i = 0; i < groups.size(); ++i) {
+          ar.flows.push_back(flow(groups[i][j], groups[(i + 1) % groups.size()][j], size / k * (2 * (N - 1) / N), j));
+        }
+      }
+      phases = {rs, ar, ag};
+      break;
+    }
+    case CollectiveAlgo::kNvls: {
+      // The switch reduces and multicasts: every GPU pushes its buffer up once and receives the result once.
+      Phase p;
+      p.latency = base + step * 2.0;
+      for (size_t i = 0; i < ranks.size(); ++i) p.flows.push_back(flow(ranks[i], ranks[(i + 1) % ranks.size()], size, 0));
+      phases.push_back(std::move(p));
+      break;
+    }
+    case CollectiveAlgo::kHalvingDoubling: {
+      const size_t levels = static_cast<size_t>(std::log2(n) + 0.5);
+      auto exchange = [&](size_t level, Duration lat) {  // level 1: partners n/2 apart, S/2 each way
+        Phase p;
+        p.latency = lat;
+        const size_t d = ranks.size() >> level;
+        for (size_t r = 0; r < ranks.size(); ++r) {
+          p.flows.push_back(flow(ranks[r], ranks[r ^ d], size / static_cast<double>(1u << level), 0));
+        }
+        return p;
+      };
+      const bool rs = op != CollectiveOp::kAllGather, ag = op != CollectiveOp::kReduceScatter;
+      if (rs) for (size_t l = 1; l <= levels; ++l) phases.push_back(exchange(l, l == 1 ? base + step : step));
+      if (ag) for (size_t l = levels; l >= 1; --l) phases.push_back(exchange(l, !rs && l == levels ? base + step : step));
+      break;
+    }
+  }
+  return phases;
+}
+
+void Collectives::run_phases(std::shared_ptr<std::vector<Phase>> phases, size_t i, Duration start,
+                             sim::Callback done) {
+  if (i == phases->size()) {
+    busy_ += engine_.now() - start;
+    done();
+    return;
+  }
+  engine_.after((*phases)[i].latency, [this, phases, i, start, done = std::move(done)]() mutable {
+    transfer_.transfer((*phases)[i].flows, [this, phases, i, start, done = std::move(done)]() mutable {
+      run_phases(phases, i + 1, start, std::move(done));
+    });
+  }, sim::kCompletion);
+}
+
+void Collectives::run(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size, sim::Callback done,
+                      std::optional<CollectiveAlgo> algo) {
   ++count_;
   if (ranks.size() < 2 || size.bytes() <= 0) {
     engine_.after(Duration(), std::move(done), sim::kCompletion);
     return;
   }
-  const Duration start = engine_.now();
-  auto flows = std::make_shared<std::vector<FlowRequest>>(ring_flows(kind, ranks, size));
-  engine_.after(ring_latency(ranks.size(), kind), [this, flows, start, done = std::move(done)]() mutable {
-    transfer_.transfer(*flows, [this, start, done = std::move(done)] {
-      busy_ += engine_.now() - start;
-      done();
-    });
-  }, sim::kCompletion);
+  const CollectiveAlgo a = algo ? *algo : algorithm_for(op, ranks, size);
+  auto phases = std::make_shared<std::vector<Phase>>(plan(op, a, ranks, size));
+  run_phases(phases, 0, engine_.now(), std::move(done));
 }
 
 }  // namespace lcsim::net

@@ -1,24 +1,36 @@
-// Collective operations on the fabric. Ring all-reduce in C channels (one ring per channel, each ring entering
-// and leaving a node through a different GPU and so a different NIC, as NCCL builds rings on rail-connected
-// nodes). Each ring edge is ONE aggregated flow carrying the whole pipelined volume 2(n-1)/n * S/C, so a
-// collective costs n*C flows whatever the message size; the 2(n-1) pipeline steps add a latency term
-// base_latency + 2(n-1) * step_latency (NCCL's own tuning model, src/graph/tuning.cc: ring/simple).
+// Collective operations on the fabric: all-reduce, reduce-scatter, all-gather, broadcast, reduce, all-to-all and
+// send/recv, by ring (C channels, one ring per channel, each entering and leaving a node through a different GPU
+// and so a different NIC, as NCCL builds rings on rail-connected nodes), double binary tree, hierarchical
+// (intra-node reduce-scatter, rail-aligned inter-node all-reduce, intra-node all-gather), in-switch reduction
+// (NVLS-class scale-up switches) and recursive halving-doubling. The algorithm is pinned by the scenario or
+// chosen per call by the tuner policy (policies/collective_tuner.h).
+//
+// A collective is a short plan of phases; each phase is a latency (base_latency + steps x step_latency, NCCL's
+// own model, src/graph/tuning.cc) followed by ONE wave of aggregated flows, each carrying an edge's whole
+// pipelined volume (a ring edge carries 2(n-1)/n x S/C for all-reduce). So a ring all-reduce costs n x C flows
+// whatever the size; a test shows it takes the same time as its 2(n-1) step-by-step waves on a small ring.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "models/network/transfer.h"
+#include "policies/collective_tuner.h"
 #include "sim/config.h"
 
 namespace lcsim::net {
 
+using policy::CollectiveAlgo;
+using policy::CollectiveOp;
+
 struct CollectiveConfig {
-  std::string algorithm = "ring";
-  int channels = 0;  // 0: one per GPU in a node (one ring per NIC rail)
+  std::string algorithm = "auto";  // auto (the tuner) or one of policy::collective_algo_names()
+  int channels = 0;                // 0: one per GPU in a node (one ring per NIC rail)
   Duration base_latency = Duration::us(8.4);
   Duration step_latency = Duration::us(3.4);
+  double bandwidth_efficiency = 1.0;  // fraction of link bandwidth a collective's flows achieve (protocol overhead)
   void visit(Section& s);
 };
 
@@ -27,36 +39,42 @@ class Collectives {
   Collectives(sim::Engine& engine, const Topology& topology, TransferModel& transfer, CollectiveConfig config,
               uint32_t gpus_per_node);
 
-  enum class Kind { kAllReduce, kReduceScatter, kAllGather };
+  struct Phase {
+    Duration latency;
+    std::vector<FlowRequest> flows;
+  };
 
-  /// All-reduce of `size` bytes (per rank) over `ranks` (endpoint ids, sorted by node); `done` when finished.
+  /// Runs `op` of `size` bytes (nccl-tests' size: the per-rank buffer; all-gather: the gathered output) over
+  /// `ranks` (endpoint ids, sorted by node); `done` when finished. `algo` pins an algorithm for this call.
+  void run(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size, sim::Callback done,
+           std::optional<CollectiveAlgo> algo = std::nullopt);
   void all_reduce(const std::vector<uint32_t>& ranks, Bytes size, sim::Callback done) {
-    run(Kind::kAllReduce, ranks, size, std::move(done));
+    run(CollectiveOp::kAllReduce, ranks, size, std::move(done));
   }
-  /// Reduce-scatter of `size` bytes per rank (each rank ends with size/n reduced): one ring pass.
   void reduce_scatter(const std::vector<uint32_t>& ranks, Bytes size, sim::Callback done) {
-    run(Kind::kReduceScatter, ranks, size, std::move(done));
+    run(CollectiveOp::kReduceScatter, ranks, size, std::move(done));
   }
-  /// All-gather to `size` bytes per rank (each contributes size/n): one ring pass.
   void all_gather(const std::vector<uint32_t>& ranks, Bytes size, sim::Callback done) {
-    run(Kind::kAllGather, ranks, size, std::move(done));
+    run(CollectiveOp::kAllGather, ranks, size, std::move(done));
   }
-  void run(Kind kind, const std::vector<uint32_t>& ranks, Bytes size, sim::Callback done);
 
-  /// The aggregated flows of a ring collective: per edge and channel, (steps/n) * S / C bytes, where steps is
-  /// 2(n-1) for all-reduce and n-1 for reduce-scatter and all-gather.
-  std::vector<FlowRequest> ring_flows(Kind kind, const std::vector<uint32_t>& ranks, Bytes size) const;
-  std::vector<FlowRequest> ring_all_reduce_flows(const std::vector<uint32_t>& ranks, Bytes size) const {
-    return ring_flows(Kind::kAllReduce, ranks, size);
-  }
-  /// base_latency + steps * step_latency (steps = 2(n-1) for all-reduce).
-  Duration ring_latency(size_t ranks, Kind kind = Kind::kAllReduce) const;
+  /// The algorithm run() would use: the pinned one when it applies, else the tuner's choice.
+  CollectiveAlgo algorithm_for(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size) const;
+  /// The phases of one call (for tests and the analytical model).
+  std::vector<Phase> plan(CollectiveOp op, CollectiveAlgo algo, const std::vector<uint32_t>& ranks, Bytes size) const;
+  std::vector<FlowRequest> ring_all_reduce_flows(const std::vector<uint32_t>& ranks, Bytes size) const;
+  /// base_latency + 2(n-1) x step_latency.
+  Duration ring_latency(size_t ranks) const;
   uint32_t channels() const { return channels_; }
 
   uint64_t count() const { return count_; }
   Duration busy_time() const { return busy_; }
 
  private:
+  policy::CollectiveCase describe(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size) const;
+  std::vector<std::vector<uint32_t>> by_node(const std::vector<uint32_t>& ranks) const;
+  void run_phases(std::shared_ptr<std::vector<Phase>> phases, size_t i, Duration start, sim::Callback done);
+
   sim::Engine& engine_;
   const Topology& topology_;
   TransferModel& transfer_;

@@ -32,6 +32,11 @@ class Topology {
   virtual void paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const = 0;
   /// One line per tier: counts and bandwidths, for `lcsim run` summaries.
   virtual std::string describe() const = 0;
+  /// An endpoint's own links: scale-up bandwidth and scale-out NIC bandwidth, per direction.
+  virtual Bandwidth scale_up_bandwidth(uint32_t endpoint) const = 0;
+  virtual Bandwidth nic_bandwidth(uint32_t endpoint) const = 0;
+  /// Whether the endpoint's scale-up switch can reduce in the network (NVLS-class).
+  virtual bool in_switch_reduction(uint32_t endpoint) const = 0;
 };
 
 /// Scale-up domain per node (each GPU has an up and a down link to a non-blocking switch, NVSwitch-style) and
@@ -54,6 +59,7 @@ struct NodeShape {
   uint32_t gpus;
   Bandwidth scale_up_bandwidth;
   Bandwidth nic_bandwidth;
+  bool in_switch_reduction = false;
 };
 
 class LeafSpine final : public Topology {
@@ -64,6 +70,9 @@ class LeafSpine final : public Topology {
   const std::vector<LinkInfo>& links() const override { return links_; }
   void paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const override;
   std::string describe() const override;
+  Bandwidth scale_up_bandwidth(uint32_t e) const override { return links_[su_up_[e]].bandwidth; }
+  Bandwidth nic_bandwidth(uint32_t e) const override { return links_[nic_up_[e]].bandwidth; }
+  bool in_switch_reduction(uint32_t e) const override { return nodes_[node_of_[e]].in_switch_reduction; }
 
   uint32_t leaf_of(uint32_t endpoint) const { return endpoint / config_.ports_per_leaf; }
   uint32_t leaves() const { return leaves_; }

@@ -1,0 +1,42 @@
+// Collective algorithm choice, like NCCL's tuner: every algorithm that applies gets a closed-form alpha-beta
+// estimate for the call (size, ranks, nodes, link bandwidths) and the fastest wins. Pure arithmetic (no engine),
+// so a real control plane can ask the same question. The estimates rank algorithms; the simulation then times
+// the chosen one on the fabric.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace lcsim::policy {
+
+enum class CollectiveOp { kAllReduce, kReduceScatter, kAllGather, kBroadcast, kReduce, kAllToAll, kSendRecv };
+enum class CollectiveAlgo { kRing, kTree, kHierarchical, kNvls, kHalvingDoubling };
+
+const std::vector<std::string>& collective_op_names();    // all_reduce, reduce_scatter, all_gather, broadcast, ...
+const std::vector<std::string>& collective_algo_names();  // ring, tree, hierarchical, nvls, halving_doubling
+std::string algo_name(CollectiveAlgo a);
+CollectiveOp parse_op(const std::string& name);      // asserts a valid name
+CollectiveAlgo parse_algo(const std::string& name);  // asserts a valid name
+
+/// What the tuner knows of one call.
+struct CollectiveCase {
+  CollectiveOp op = CollectiveOp::kAllReduce;
+  double bytes = 0;                // nccl-tests' size of the call
+  int ranks = 2;
+  int nodes = 1;
+  int ranks_per_node = 2;          // equal per node for hierarchical algorithms
+  double intra_bandwidth = 0;      // scale-up bytes/s per GPU per direction
+  double inter_bandwidth = 0;      // scale-out bytes/s per GPU per direction
+  double base_latency = 0;         // s per collective
+  double step_latency = 0;         // s per algorithm step
+  bool in_switch_reduction = false;  // NVLS-class scale-up switches on every node
+};
+
+/// Whether an algorithm implements this operation on this shape.
+bool applies(CollectiveAlgo a, const CollectiveCase& c);
+/// Alpha-beta estimate of one algorithm (seconds).
+double estimate(CollectiveAlgo a, const CollectiveCase& c);
+/// The applicable algorithm with the smallest estimate (ring on ties and when nothing else applies).
+CollectiveAlgo choose(const CollectiveCase& c);
+
+}  // namespace lcsim::policy
