@@ -193,9 +193,13 @@ int cmd_run(Args& a) {
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   if (sc.outputs.metrics) write_file(std::filesystem::path(out_dir) / "metrics.json", r.metrics.to_json());
   if (sc.outputs.timeline) write_file(std::filesystem::path(out_dir) / "timeline.json", r.timeline_json);
+  std::string table;
+  for (const auto& l : r.table) table += l + "\n";
+  if (!table.empty()) write_file(std::filesystem::path(out_dir) / "report.txt", table);
   if (quiet) return 0;
   std::printf("lcsim %s: %s\n", kVersion, sc.name.c_str());
   for (const auto& h : r.header) std::printf("  %s\n", h.c_str());
+  if (!table.empty()) std::printf("\n%s", table.c_str());
   std::printf("\n  %-28s %14s   %s\n", "metric", "value", "meaning");
   for (const auto& m : r.metrics.metrics()) {
     std::printf("  %-28s %14s   %s\n", m.name.c_str(), fmt_value(m.value).c_str(), m.description.c_str());

@@ -92,8 +92,8 @@ double estimate(CollectiveAlgo a, const CollectiveCase& c) {
 CollectiveAlgo choose(const CollectiveCase& c) {
   CollectiveAlgo best = CollectiveAlgo::kRing;
   double best_t = estimate(best, c);
-  for (CollectiveAlgo a : {CollectiveAlgo::kTree, CollectiveAlgo::kHierarchical, CollectiveAlgo::kNvls,
-                           CollectiveAlgo::kHalvingDoubling}) {
+  // NCCL's own algorithms only (halving-doubling is available when pinned).
+  for (CollectiveAlgo a : {CollectiveAlgo::kTree, CollectiveAlgo::kHierarchical, CollectiveAlgo::kNvls}) {
     if (!applies(a, c)) continue;
     const double t = estimate(a, c);
     if (t < best_t) {

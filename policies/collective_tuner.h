@@ -36,7 +36,8 @@ struct CollectiveCase {
 bool applies(CollectiveAlgo a, const CollectiveCase& c);
 /// Alpha-beta estimate of one algorithm (seconds).
 double estimate(CollectiveAlgo a, const CollectiveCase& c);
-/// The applicable algorithm with the smallest estimate (ring on ties and when nothing else applies).
+/// The applicable algorithm with the smallest estimate among NCCL's own (ring, tree, hierarchical as
+/// ring-over-rails, NVLS); ring on ties and when nothing else applies. Halving-doubling only when pinned.
 CollectiveAlgo choose(const CollectiveCase& c);
 
 }  // namespace lcsim::policy

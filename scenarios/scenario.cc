@@ -241,6 +241,7 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
 
   result.completed = sc.workload->progress() >= 1.0;
   sc.workload->report(result.metrics);
+  result.table = sc.workload->table();
   const Duration span = engine.last_event_time();
   std::vector<hw::PoolUsage> usage;
   for (const auto& pool : sc.cluster.pools) {

@@ -84,6 +84,7 @@ struct RunResult {
   MetricSet metrics;
   std::string timeline_json;  // empty when outputs.timeline is false
   std::vector<std::string> header;  // what was simulated, one line each
+  std::vector<std::string> table;   // the workload's own table (nccl-tests lines), if any
   bool completed = false;     // the workload finished before the horizon
   uint64_t events = 0;
 };

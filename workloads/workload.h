@@ -54,6 +54,8 @@ class Workload {
   virtual double busy_fraction(const hw::AcceleratorSpec* part) const = 0;
   /// One or two lines for the run summary header.
   virtual std::string describe() const = 0;
+  /// A table the front end prints after the run (and writes to report.txt); empty for most workloads.
+  virtual std::vector<std::string> table() const { return {}; }
 };
 
 using WorkloadFactory = std::unique_ptr<Workload> (*)();

@@ -381,9 +381,4 @@ void GptDataParallel::report(MetricSet& m) const {
   }
 }
 
-void register_workloads(Registry<WorkloadFactory>& r) {
-  r.add("gpt_data_parallel", "GPT-style transformer, pure data parallel, bucketed gradient reduction",
-        []() -> std::unique_ptr<Workload> { return std::make_unique<GptDataParallel>(); });
-}
-
 }  // namespace lcsim::wl

@@ -1,0 +1,156 @@
+// The collectives library: every algorithm's plan moves the bytes its definition says, aggregated ring flows take
+// as long as the step-by-step ring, the tuner's choices, and nccl-tests' bandwidth definitions.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "models/network/collectives.h"
+#include "models/network/topology.h"
+#include "models/network/transfer.h"
+#include "policies/collective_tuner.h"
+#include "policies/load_balancing.h"
+#include "workloads/benchmarks/nccl_tests.h"
+
+namespace lcsim::net {
+namespace {
+
+std::vector<NodeShape> nodes(uint32_t n, uint32_t gpus, bool nvls = false) {
+  return std::vector<NodeShape>(n, {gpus, Bandwidth::gbytes_per_s(450), Bandwidth::gbits_per_s(400), nvls});
+}
+
+std::vector<uint32_t> all(uint32_t n) {
+  std::vector<uint32_t> r;
+  for (uint32_t i = 0; i < n; ++i) r.push_back(i);
+  return r;
+}
+
+// Bytes each rank sends over the whole plan.
+std::map<uint32_t, double> sent(const std::vector<Collectives::Phase>& phases) {
+  std::map<uint32_t, double> out;
+  for (const auto& p : phases) {
+    for (const auto& f : p.flows) out[f.src] += f.size.bytes();
+  }
+  return out;
+}
+
+struct Fixture {
+  sim::Engine engine;
+  LeafSpine topo;
+  policy::Spray spray;
+  AnalyticalTransfer transfer;
+  Collectives coll;
+  explicit Fixture(std::vector<NodeShape> shapes, CollectiveConfig cc = {})
+      : topo(LeafSpineConfig{}, shapes), transfer(engine, topo, spray, {}), coll(engine, topo, transfer, cc, shapes[0].gpus) {}
+};
+
+TEST(Collectives, EveryAlgorithmSendsWhatItsDefinitionSays) {
+  Fixture f(nodes(4, 4, true));
+  const auto r = all(16);
+  const double S = 64e6, n = 16, k = 4, N = 4;
+  using A = CollectiveAlgo;
+  using O = CollectiveOp;
+  auto check = [&](O op, A a, double per_rank) {
+    const auto s = sent(f.coll.plan(op, a, r, Bytes::of(S)));
+    for (uint32_t i : r) EXPECT_NEAR(s.at(i), per_rank, 1e-6 * per_rank) << policy::algo_name(a) << " rank " << i;
+  };
+  check(O::kAllReduce, A::kRing, 2 * (n - 1) / n * S);
+  check(O::kReduceScatter, A::kRing, (n - 1) / n * S);
+  check(O::kAllGather, A::kRing, (n - 1) / n * S);
+  check(O::kAllToAll, A::kRing, (n - 1) / n * S);
+  check(O::kSendRecv, A::kRing, S);
+  // Reduce-scatter and all-gather inside the node, all-reduce of S/k over each rail.
+  check(O::kAllReduce, A::kHierarchical, 2 * (k - 1) / k * S + 2 * (N - 1) / N * S / k);
+  check(O::kAllReduce, A::kHalvingDoubling, 2 * (n - 1) / n * S);
+  // Broadcast: a chain per channel; every rank but the last of a chain forwards S/C per channel, S in all.
+  const auto b = sent(f.coll.plan(O::kBroadcast, A::kRing, r, Bytes::of(S)));
+  double total = 0;
+  for (const auto& [rank, bytes] : b) total += bytes;
+  EXPECT_NEAR(total, (n - 1) * S, 1e-6 * S);
+  // Tree: every tree edge carries half the data up and half down; 2 trees, 15 edges each.
+  const auto t = f.coll.plan(O::kAllReduce, A::kTree, r, Bytes::of(S));
+  double tree_bytes = 0;
+  for (const auto& fl : t.front().flows) tree_bytes += fl.size.bytes();
+  EXPECT_NEAR(tree_bytes, 2 * 15 * 2 * (S / 2), 1e-6 * S);
+}
+
+TEST(Collectives, NvlsMovesEachBufferOnceUpAndOnceDown) {
+  Fixture f(nodes(1, 8, true));
+  const auto p = f.coll.plan(CollectiveOp::kAllReduce, CollectiveAlgo::kNvls, all(8), Bytes::mib(64));
+  ASSERT_EQ(p.size(), 1u);
+  const auto s = sent(p);
+  for (uint32_t i = 0; i < 8; ++i) EXPECT_DOUBLE_EQ(s.at(i), Bytes::mib(64).bytes());
+}
+
+// A ring all-reduce run as its 2(n-1) real steps (each a wave of n flows of S/n) takes as long as the one wave of
+// aggregated flows, once the per-step latencies are accounted for.
+TEST(Collectives, AggregatedRingTakesAsLongAsTheStepByStepRing) {
+  sim::Engine engine;
+  LeafSpine topo(LeafSpineConfig{}, nodes(1, 8));
+  policy::Spray spray;
+  std::vector<sim::HostId> hosts;
+  for (uint32_t i = 0; i < 8; ++i) hosts.push_back(engine.add_host("g" + std::to_string(i), FlopRate::tflops(1)));
+  FlowTransfer flow(engine, topo, spray, {});
+  flow.install(hosts);
+  CollectiveConfig cc;
+  cc.algorithm = "ring";
+  cc.channels = 1;
+  cc.base_latency = Duration();
+  cc.step_latency = Duration();
+  Collectives coll(engine, topo, flow, cc, 8);
+  const Bytes S = Bytes::mib(256);
+  double aggregated = -1, stepwise = -1;
+  coll.all_reduce(all(8), S, [&] {
+    aggregated = engine.now().s();
+    auto step = std::make_shared<std::function<void(int)>>();
+    *step = [&, step](int i) {
+      if (i == 14) {
+        stepwise = engine.now().s() - aggregated;
+        return;
+      }
+      std::vector<FlowRequest> wave;
+      for (uint32_t r = 0; r < 8; ++r) wave.push_back({r, (r + 1) % 8, S / 8.0, 0});
+      flow.transfer(wave, [step, i] { (*step)(i + 1); });
+    };
+    (*step)(0);
+  });
+  engine.run(Duration::seconds(1e9));
+  // Each step pays the path latency (2 x 0.5 us) once; the aggregated wave pays it once in all.
+  const double hop = 2 * 0.5e-6;
+  EXPECT_NEAR(stepwise - 13 * hop, aggregated, 1e-9);
+  EXPECT_NEAR(aggregated, hop + 2 * 7.0 / 8 * S.bytes() / 450e9, 1e-9);
+}
+
+TEST(Tuner, ChoosesLikeNcclWouldForTheCommonShapes) {
+  policy::CollectiveCase c;
+  c.op = policy::CollectiveOp::kAllReduce;
+  c.intra_bandwidth = 450e9;
+  c.inter_bandwidth = 50e9;
+  c.base_latency = 8.4e-6;
+  c.step_latency = 3.4e-6;
+  // One H100 node: in-switch reduction wins.
+  c.ranks = 8, c.nodes = 1, c.ranks_per_node = 8, c.bytes = 64e6, c.in_switch_reduction = true;
+  EXPECT_EQ(policy::choose(c), policy::CollectiveAlgo::kNvls);
+  // One A100-class node: ring.
+  c.in_switch_reduction = false;
+  EXPECT_EQ(policy::choose(c), policy::CollectiveAlgo::kRing);
+  // 128 nodes: small messages go by tree (log latency), large ones by ring.
+  c.ranks = 1024, c.nodes = 128, c.bytes = 64e3;
+  EXPECT_EQ(policy::choose(c), policy::CollectiveAlgo::kTree);
+  c.bytes = 4e9;
+  EXPECT_EQ(policy::choose(c), policy::CollectiveAlgo::kRing);
+  EXPECT_FALSE(policy::applies(policy::CollectiveAlgo::kNvls, c));
+  c.ranks = 1000;
+  EXPECT_FALSE(policy::applies(policy::CollectiveAlgo::kHalvingDoubling, c));
+}
+
+TEST(NcclTests, BusBandwidthFactorsAreNcclTests) {
+  EXPECT_DOUBLE_EQ(wl::NcclTests::bus_factor("all_reduce", 8), 2.0 * 7 / 8);
+  EXPECT_DOUBLE_EQ(wl::NcclTests::bus_factor("all_gather", 8), 7.0 / 8);
+  EXPECT_DOUBLE_EQ(wl::NcclTests::bus_factor("reduce_scatter", 8), 7.0 / 8);
+  EXPECT_DOUBLE_EQ(wl::NcclTests::bus_factor("all_to_all", 8), 7.0 / 8);
+  EXPECT_DOUBLE_EQ(wl::NcclTests::bus_factor("broadcast", 8), 1.0);
+  EXPECT_DOUBLE_EQ(wl::NcclTests::bus_factor("send_recv", 2), 1.0);
+}
+
+}  // namespace
+}  // namespace lcsim::net
