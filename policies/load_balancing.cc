@@ -1,16 +1,43 @@
 #include "policies/load_balancing.h"
 
+#include <algorithm>
+#include <limits>
+
 namespace lcsim::policy {
 
-void EcmpHash::choose(const FlowKey& key, uint32_t num_paths, std::vector<PathShare>& out) const {
+void EcmpHash::choose(const FlowKey& key, const std::vector<Path>& paths, const LinkLoads* /*loads*/,
+                      std::vector<PathShare>& out) const {
   out.clear();
   const uint64_t h = rng_.hash("ecmp", key.src, key.dst, key.label);
-  out.push_back({static_cast<uint32_t>(h % num_paths), 1.0});
+  out.push_back({static_cast<uint32_t>(h % paths.size()), 1.0});
 }
 
-void Spray::choose(const FlowKey& /*key*/, uint32_t num_paths, std::vector<PathShare>& out) const {
+void Spray::choose(const FlowKey& /*key*/, const std::vector<Path>& paths, const LinkLoads* /*loads*/,
+                   std::vector<PathShare>& out) const {
   out.clear();
-  for (uint32_t i = 0; i < num_paths; ++i) out.push_back({i, 1.0 / num_paths});
+  const uint32_t n = static_cast<uint32_t>(paths.size());
+  for (uint32_t i = 0; i < n; ++i) out.push_back({i, 1.0 / n});
+}
+
+void Adaptive::choose(const FlowKey& key, const std::vector<Path>& paths, const LinkLoads* loads,
+                      std::vector<PathShare>& out) const {
+  out.clear();
+  const uint32_t n = static_cast<uint32_t>(paths.size());
+  const uint32_t start = static_cast<uint32_t>(rng_.hash("adaptive", key.src, key.dst, key.label) % n);
+  uint32_t best = start;
+  double best_load = std::numeric_limits<double>::infinity();
+  for (uint32_t k = 0; k < n; ++k) {
+    const uint32_t i = (start + k) % n;  // scan from the hashed path: ties keep the hash's choice
+    double worst = 0;
+    if (loads) {
+      for (uint32_t l : paths[i]) worst = std::max(worst, loads->load(l));
+    }
+    if (worst < best_load) {
+      best_load = worst;
+      best = i;
+    }
+  }
+  out.push_back({best, 1.0});
 }
 
 void register_load_balancers(Registry<LoadBalancerFactory>& r) {
@@ -18,6 +45,8 @@ void register_load_balancers(Registry<LoadBalancerFactory>& r) {
         [](uint64_t seed) -> std::unique_ptr<LoadBalancer> { return std::make_unique<EcmpHash>(seed); });
   r.add("spray", "per-packet spraying: every flow split evenly over all equal-cost paths",
         [](uint64_t) -> std::unique_ptr<LoadBalancer> { return std::make_unique<Spray>(); });
+  r.add("adaptive", "adaptive routing at flow start: the path whose busiest link carries the fewest flows",
+        [](uint64_t seed) -> std::unique_ptr<LoadBalancer> { return std::make_unique<Adaptive>(seed); });
 }
 
 }  // namespace lcsim::policy

@@ -26,18 +26,30 @@ struct PathShare {
   double fraction;
 };
 
+/// What a load-aware policy may read of the network: how busy a link is now (flows in flight on it).
+class LinkLoads {
+ public:
+  virtual ~LinkLoads() = default;
+  virtual double load(uint32_t link) const = 0;
+};
+
+using Path = std::vector<uint32_t>;  // link ids
+
 class LoadBalancer {
  public:
   virtual ~LoadBalancer() = default;
-  /// Splits a flow over `num_paths` equal-cost candidates (num_paths >= 1); fractions sum to 1.
-  virtual void choose(const FlowKey& key, uint32_t num_paths, std::vector<PathShare>& out) const = 0;
+  /// Splits a flow over the equal-cost candidate `paths` (at least one); fractions sum to 1. `loads` may be null
+  /// (then load-aware policies fall back to hashing).
+  virtual void choose(const FlowKey& key, const std::vector<Path>& paths, const LinkLoads* loads,
+                      std::vector<PathShare>& out) const = 0;
 };
 
 /// Per-flow ECMP: a seeded hash of (src, dst, label) picks one path; collisions are what they are.
 class EcmpHash final : public LoadBalancer {
  public:
   explicit EcmpHash(uint64_t hash_seed) : rng_(hash_seed) {}
-  void choose(const FlowKey& key, uint32_t num_paths, std::vector<PathShare>& out) const override;
+  void choose(const FlowKey& key, const std::vector<Path>& paths, const LinkLoads* loads,
+              std::vector<PathShare>& out) const override;
 
  private:
   RngFactory rng_;
@@ -46,7 +58,20 @@ class EcmpHash final : public LoadBalancer {
 /// Per-packet spraying, modelled as the flow split evenly over every equal-cost path.
 class Spray final : public LoadBalancer {
  public:
-  void choose(const FlowKey& key, uint32_t num_paths, std::vector<PathShare>& out) const override;
+  void choose(const FlowKey& key, const std::vector<Path>& paths, const LinkLoads* loads,
+              std::vector<PathShare>& out) const override;
+};
+
+/// Adaptive (flowlet-style, decided at flow start): the path whose busiest link carries the fewest flows now;
+/// ties broken by the ECMP hash, so equal states give equal choices.
+class Adaptive final : public LoadBalancer {
+ public:
+  explicit Adaptive(uint64_t hash_seed) : rng_(hash_seed) {}
+  void choose(const FlowKey& key, const std::vector<Path>& paths, const LinkLoads* loads,
+              std::vector<PathShare>& out) const override;
+
+ private:
+  RngFactory rng_;
 };
 
 using LoadBalancerFactory = std::unique_ptr<LoadBalancer> (*)(uint64_t seed);

@@ -1,6 +1,8 @@
 #include "scenarios/scenario.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <map>
 
 #include "models/network/transfer.h"
 #include "scenarios/catalog.h"
@@ -255,6 +257,22 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   result.metrics.set("network_flows", static_cast<double>(transfer->flows_started()), "flows started on the fabric");
   result.metrics.set("network_bytes", transfer->bytes_moved().bytes(), "bytes moved over the fabric");
   result.metrics.set("collectives", static_cast<double>(collectives.count()), "collective operations run");
+  // Link utilization per tier: bytes carried / (capacity x simulated time), over every link of the tier.
+  std::map<std::string, std::vector<double>> util;
+  const auto& links = topology.links();
+  for (size_t l = 0; l < links.size(); ++l) {
+    const double u = span.s() > 0 ? transfer->bytes_per_link()[l] / (links[l].bandwidth.bps() * span.s()) : 0.0;
+    util[links[l].tier].push_back(u);
+  }
+  for (auto& [tier, u] : util) {
+    std::sort(u.begin(), u.end());
+    double sum = 0;
+    for (double x : u) sum += x;
+    result.metrics.set("link_util_max_" + tier, u.back(), "busiest " + tier + " link: bytes / (capacity x run time)");
+    result.metrics.set("link_util_mean_" + tier, sum / u.size(), "mean utilization of " + tier + " links");
+    result.metrics.set("link_util_p99_" + tier, u[std::min(u.size() - 1, u.size() * 99 / 100)],
+                       "99th percentile utilization of " + tier + " links");
+  }
   result.metrics.set("completed", result.completed ? 1.0 : 0.0, "1 if the workload finished before the horizon");
   result.metrics.set_label("scenario", sc.name);
   std::string parts;

@@ -53,20 +53,21 @@ TEST(LoadBalancing, EcmpIsASeededDeterministicHashAndSprayUsesEveryPath) {
   std::vector<policy::PathShare> x, y;
   int differ = 0;
   std::map<uint32_t, int> use;
+  const std::vector<policy::Path> sixteen(16, policy::Path{0});
   for (uint32_t f = 0; f < 256; ++f) {
-    a.choose({f, f + 1, 0}, 16, x);
-    b.choose({f, f + 1, 0}, 16, y);
+    a.choose({f, f + 1, 0}, sixteen, nullptr, x);
+    b.choose({f, f + 1, 0}, sixteen, nullptr, y);
     ASSERT_EQ(x.size(), 1u);
     EXPECT_EQ(x[0].path_index, y[0].path_index);
     EXPECT_DOUBLE_EQ(x[0].fraction, 1.0);
     ++use[x[0].path_index];
-    c.choose({f, f + 1, 0}, 16, y);
+    c.choose({f, f + 1, 0}, sixteen, nullptr, y);
     differ += x[0].path_index != y[0].path_index;
   }
   EXPECT_EQ(use.size(), 16u);  // 256 flows reach every one of 16 paths
   EXPECT_GT(differ, 128);      // another seed, another hash
   policy::Spray s;
-  s.choose({0, 1, 0}, 4, x);
+  s.choose({0, 1, 0}, std::vector<policy::Path>(4, policy::Path{0}), nullptr, x);
   ASSERT_EQ(x.size(), 4u);
   for (const auto& share : x) EXPECT_DOUBLE_EQ(share.fraction, 0.25);
 }
@@ -131,6 +132,37 @@ TEST(Collectives, FlowAndAnalyticalAgreeWithTheRingFormula) {
   const double latency = 8.4e-6 + 2 * (n - 1) * 3.4e-6 + 2 * 0.6e-6;  // base + steps + NIC up/down hops
   EXPECT_NEAR(t_flow, latency + nic, 1e-6 * t_flow);
   EXPECT_NEAR(t_analytical, t_flow, 1e-6 * t_flow);
+}
+
+}  // namespace
+}  // namespace lcsim::net
+
+namespace lcsim::net {
+namespace {
+
+// Four flows from one leaf to another over four spines: ECMP may collide, adaptive sees the flows routed before
+// it and never puts two on one spine; spraying splits each over all four.
+TEST(LoadBalancing, AdaptiveSpreadsFlowsThatEcmpMayCollide) {
+  sim::Engine engine;
+  LeafSpineConfig cfg;
+  cfg.ports_per_leaf = 8;
+  cfg.spines = 4;
+  LeafSpine t(cfg, std::vector<NodeShape>(2, {8, Bandwidth::gbytes_per_s(450), Bandwidth::gbits_per_s(400)}));
+  policy::Adaptive adaptive(3);
+  AnalyticalTransfer transfer(engine, t, adaptive, {});
+  std::vector<FlowRequest> flows;
+  for (uint32_t i = 0; i < 4; ++i) flows.push_back({i, 8 + i, Bytes::gb(1), 0});
+  // One flow at a time, as separate transfers, like independent senders.
+  for (const auto& f : flows) transfer.transfer({f}, [] {});
+  std::set<uint32_t> spine_links_used;
+  for (size_t l = 0; l < t.links().size(); ++l) {
+    if (t.links()[l].tier == "spine" && transfer.bytes_per_link()[l] > 0) {
+      EXPECT_DOUBLE_EQ(transfer.bytes_per_link()[l], 1e9) << t.links()[l].name;
+      spine_links_used.insert(static_cast<uint32_t>(l));
+    }
+  }
+  EXPECT_EQ(spine_links_used.size(), 8u);  // 4 up + 4 down, one flow each
+  engine.run(Duration::seconds(1e9));
 }
 
 }  // namespace

@@ -195,3 +195,29 @@ TEST(Scenario, AcceleratorCanUseACalibrationFile) {
 
 }  // namespace
 }  // namespace lcsim
+
+namespace lcsim {
+namespace {
+
+// The load-balancing study's permutation: spraying reaches the non-blocking ideal on a 1:1 fabric; per-flow ECMP
+// collides on spine links and reaches less.
+TEST(Traffic, SprayingReachesTheIdealOnANonBlockingFabricAndEcmpDoesNot) {
+  auto spray = testing::metrics_in_child([] {
+    Scenario sc = load_scenario("scenarios/what-if/load-balancing.yaml", {"policies.load_balancing=spray"});
+    return run_scenario(sc).metrics;
+  });
+  auto ecmp = testing::metrics_in_child([] {
+    Scenario sc = load_scenario("scenarios/what-if/load-balancing.yaml", {"policies.load_balancing=ecmp"});
+    return run_scenario(sc).metrics;
+  });
+  ASSERT_FALSE(spray.count("child_failed") || ecmp.count("child_failed"));
+  EXPECT_DOUBLE_EQ(spray["flows"], 128);
+  // Ideal: 1 GiB at 50 GB/s per sender.
+  EXPECT_NEAR(spray["ideal_makespan_s"], 1073741824.0 / 50e9, 1e-12);
+  EXPECT_NEAR(spray["throughput_percent_of_ideal"], 100, 0.1);
+  EXPECT_LT(ecmp["throughput_percent_of_ideal"], 60);
+  EXPECT_GT(ecmp["link_util_max_spine"], ecmp["link_util_mean_spine"]);
+}
+
+}  // namespace
+}  // namespace lcsim

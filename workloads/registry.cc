@@ -1,5 +1,6 @@
 // Every workload, registered by name (called from scenarios/catalog.cc).
 #include "workloads/benchmarks/nccl_tests.h"
+#include "workloads/benchmarks/traffic.h"
 #include "workloads/training/data_parallel.h"
 
 namespace lcsim::wl {
@@ -9,6 +10,8 @@ void register_workloads(Registry<WorkloadFactory>& r) {
         []() -> std::unique_ptr<Workload> { return std::make_unique<GptDataParallel>(); });
   r.add("nccl_tests", "one collective over a range of sizes, printed as nccl-tests prints it",
         []() -> std::unique_ptr<Workload> { return std::make_unique<NcclTests>(); });
+  r.add("traffic", "synthetic flows for load-balancing studies: a permutation or an all-to-all of large flows",
+        []() -> std::unique_ptr<Workload> { return std::make_unique<Traffic>(); });
 }
 
 }  // namespace lcsim::wl

@@ -68,6 +68,9 @@ class Collectives {
   uint32_t channels() const { return channels_; }
 
   uint64_t count() const { return count_; }
+  /// The transfer model and topology underneath (for workloads that send plain flows).
+  TransferModel& transfer() { return transfer_; }
+  const Topology& topology() const { return topology_; }
   Duration busy_time() const { return busy_; }
 
  private:

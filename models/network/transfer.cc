@@ -10,6 +10,7 @@ TransferModel::TransferModel(sim::Engine& engine, const Topology& topology, cons
     : engine_(engine), topology_(topology), balancer_(balancer), options_(options) {
   const size_t n = topology.links().size();
   active_.assign(n, 0);
+  link_bytes_.assign(n, 0.0);
   busy_since_.assign(n, Duration());
   traced_.assign(n, -1);
 }
@@ -22,11 +23,15 @@ void TransferModel::route(const std::vector<FlowRequest>& flows, std::vector<Sub
     LCSIM_ASSERT(f.src != f.dst, "flow from an endpoint to itself");
     topology_.paths(f.src, f.dst, candidates_);
     LCSIM_ASSERT(!candidates_.empty(), "no path between endpoints");
-    balancer_.choose({f.src, f.dst, f.label}, static_cast<uint32_t>(candidates_.size()), shares_);
+    balancer_.choose({f.src, f.dst, f.label}, candidates_, this, shares_);
     auto& store = path_store_[i];
     store.clear();
     for (const auto& s : shares_) store.push_back(candidates_[s.path_index]);
-    for (size_t k = 0; k < shares_.size(); ++k) out.push_back({f.src, f.dst, f.size * shares_[k].fraction, &store[k]});
+    for (size_t k = 0; k < shares_.size(); ++k) {
+      out.push_back({f.src, f.dst, f.size * shares_[k].fraction, &store[k]});
+      links_busy(store[k]);
+      for (uint32_t l : store[k]) link_bytes_[l] += out.back().size.bytes();
+    }
   }
 }
 
@@ -38,6 +43,13 @@ void TransferModel::account(const std::vector<FlowRequest>& flows) {
 void TransferModel::links_busy(const Path& p) {
   for (uint32_t l : p) {
     if (active_[l]++ == 0) busy_since_[l] = engine_.now();
+  }
+}
+
+void TransferModel::unroute(const Path& p, Bytes size) {
+  for (uint32_t l : p) {
+    --active_[l];
+    link_bytes_[l] -= size.bytes();
   }
 }
 
@@ -82,7 +94,6 @@ void FlowTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback
   for (const SubFlow& s : subs) {
     sim_path.clear();
     for (uint32_t l : *s.path) sim_path.push_back(link_ids_[l]);
-    links_busy(*s.path);
     Path path = *s.path;
     engine_.flow(hosts_[s.src], hosts_[s.dst], s.size, sim_path, [this, pending, path = std::move(path)] {
       links_idle(path);
@@ -94,6 +105,7 @@ void FlowTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback
 Duration AnalyticalTransfer::estimate(const std::vector<FlowRequest>& flows) {
   std::vector<SubFlow> subs;
   route(flows, subs);
+  for (const SubFlow& s : subs) unroute(*s.path, s.size);
   return cost(subs);
 }
 
@@ -120,10 +132,7 @@ void AnalyticalTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Ca
   account(flows);
   const Duration t = cost(subs);
   auto paths = std::make_shared<std::vector<Path>>();
-  for (const SubFlow& s : subs) {
-    links_busy(*s.path);
-    paths->push_back(*s.path);
-  }
+  for (const SubFlow& s : subs) paths->push_back(*s.path);
   engine_.after(t, [this, paths, done = std::move(done)] {
     for (const Path& p : *paths) links_idle(p);
     done();

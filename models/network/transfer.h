@@ -32,7 +32,7 @@ struct TransferOptions {
   size_t max_traced_links = 32;  // busy-link tracks per tier in the timeline (first links to carry traffic)
 };
 
-class TransferModel {
+class TransferModel : public policy::LinkLoads {
  public:
   TransferModel(sim::Engine& engine, const Topology& topology, const policy::LoadBalancer& balancer,
                 TransferOptions options);
@@ -41,6 +41,10 @@ class TransferModel {
   virtual void transfer(const std::vector<FlowRequest>& flows, sim::Callback done) = 0;
 
   uint64_t flows_started() const { return flows_started_; }
+  /// Bytes each link has carried (or been assigned) so far.
+  const std::vector<double>& bytes_per_link() const { return link_bytes_; }
+  /// Flows in flight on a link now (what adaptive routing reads).
+  double load(uint32_t link) const override { return active_[link]; }
   Bytes bytes_moved() const { return bytes_moved_; }
 
  protected:
@@ -49,12 +53,14 @@ class TransferModel {
     Bytes size;
     const Path* path;
   };
-  /// Splits requests into per-path sub-flows by the load-balancing policy. Paths live in path_store_ until
-  /// the next call.
+  /// Splits requests into per-path sub-flows by the load-balancing policy and marks their links busy, one flow
+  /// after the other (so a load-aware policy sees the flows routed before). Paths live in path_store_ until the
+  /// next call.
   void route(const std::vector<FlowRequest>& flows, std::vector<SubFlow>& out);
   void account(const std::vector<FlowRequest>& flows);
   void links_busy(const Path& p);
   void links_idle(const Path& p);
+  void unroute(const Path& p, Bytes size);  // undoes route()'s marking without a trace (for estimates)
 
   sim::Engine& engine_;
   const Topology& topology_;
@@ -67,7 +73,8 @@ class TransferModel {
   std::vector<std::vector<Path>> path_store_;
   std::vector<Path> candidates_;
   std::vector<policy::PathShare> shares_;
-  std::vector<uint32_t> active_;       // sub-flows in flight per link
+  std::vector<double> link_bytes_;
+  std::vector<uint32_t> active_;       // sub-flows in flight per link (and routed, not yet started)
   std::vector<Duration> busy_since_;
   std::vector<int> traced_;            // -1 unknown, 0 no, 1 yes
   std::map<std::string, size_t> traced_per_tier_;
