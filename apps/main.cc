@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "models/hardware/calibration.h"
+#include "models/network/graph.h"
 #include "scenarios/catalog.h"
 #include "scenarios/scenario.h"
 #include "sim/error.h"
@@ -32,6 +33,7 @@ commands:
                   scenario.resolved.yaml
   validate FILE   check a scenario without running it
   explain [KEY]   keys of the scenario language: type, units, default and meaning
+  topology FILE   the cluster's network: counts, bisection bandwidth, oversubscription, diameter, GraphViz
   calibrate       fit an accelerator's kernel efficiencies to measured kernel times (CSV)
   list [WHAT]     registered models and policies (accelerators, nodes, workloads, load-balancing, ...)
 
@@ -74,6 +76,12 @@ in CSV (header: operator,dtype,m,n,k,time_us; operator gemm) and prints the mode
                  cluster.accelerator: {base: NAME, calibration_file: FILE}
   --report FILE  write every measurement with the fitted model's prediction and error (Markdown)
   --evaluate     do not fit: report the catalog calibration's error
+)";
+
+const char* kTopologyHelp = R"(usage: lcsim topology FILE [--dot FILE] [--set KEY=VALUE ...]
+
+Describes the cluster's network: devices and switches per kind, links per tier, bisection bandwidth,
+oversubscription and diameter; --dot writes it as a GraphViz graph (dot -Tsvg FILE > fabric.svg).
 )";
 
 const char* kListHelp = R"(usage: lcsim list [accelerators|nodes|workloads|load-balancing|topologies|fidelities]
@@ -409,6 +417,41 @@ int cmd_calibrate(Args& a) {
   return 0;
 }
 
+int cmd_topology(Args& a) {
+  std::string file, dot;
+  std::vector<std::string> sets;
+  while (!a.done()) {
+    const std::string x = a.next();
+    if (is_help(x)) {
+      std::cout << kTopologyHelp;
+      return 0;
+    }
+    if (x == "--dot") dot = a.value_of(x);
+    else if (x == "--set") sets.push_back(a.value_of(x));
+    else if (!x.empty() && x[0] == '-') unknown_option("topology", x);
+    else if (file.empty()) file = x;
+    else throw InputError("lcsim topology takes one scenario file; got a second one: '" + x + "'");
+  }
+  if (file.empty()) throw InputError("lcsim topology needs a scenario file");
+  lcsim::Scenario sc = lcsim::load_scenario(file, sets);
+  const auto fabric = lcsim::build_fabric(sc.cluster);
+  const lcsim::net::TopologyGraph graph(*fabric);
+  const auto r = graph.report();
+  std::printf("%s\n  %s\n\n  vertices:", sc.name.c_str(), fabric->describe().c_str());
+  for (const auto& [kind, count] : r.vertices_per_kind) std::printf(" %zu %s,", count, kind.c_str());
+  std::printf("\n  links (bidirectional):");
+  for (const auto& [tier, count] : r.links_per_tier) std::printf(" %zu %s,", count, tier.c_str());
+  std::printf("\n  bisection bandwidth: %s per direction\n  oversubscription: %.3g:1\n  diameter: %d hops GPU to GPU\n",
+              lcsim::to_string(r.bisection).c_str(), r.oversubscription, r.diameter_hops);
+  if (!dot.empty()) {
+    std::ofstream out(dot);
+    if (!out) throw InputError("cannot write " + dot);
+    graph.write_dot(out);
+    std::printf("  wrote %s\n", dot.c_str());
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) a.items.emplace_back(argv[i]);
@@ -431,7 +474,9 @@ int main(int argc, char** argv) {
     if (cmd == "explain") return cmd_explain(a);
     if (cmd == "list") return cmd_list(a);
     if (cmd == "calibrate") return cmd_calibrate(a);
-    throw InputError(lcsim::unknown_name_message("command", cmd, {"calibrate", "explain", "list", "run", "validate"}));
+    if (cmd == "topology") return cmd_topology(a);
+    throw InputError(
+        lcsim::unknown_name_message("command", cmd, {"calibrate", "explain", "list", "run", "topology", "validate"}));
   } catch (const InputError& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 2;

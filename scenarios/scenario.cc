@@ -178,6 +178,17 @@ std::string resolved_yaml(Scenario& scenario) {
                          "lcsim run on this file repeats the run.");
 }
 
+std::unique_ptr<net::LeafSpine> build_fabric(const ClusterConfig& cl) {
+  std::vector<net::NodeShape> shapes;
+  for (const auto& pool : cl.pools) {
+    for (int k = 0; k < pool.count; ++k) {
+      shapes.push_back({static_cast<uint32_t>(pool.node.gpus), pool.node.accelerator.scale_up_bandwidth,
+                        pool.node.compute_nic_bandwidth_per_gpu(), pool.node.accelerator.scale_up_reduction});
+    }
+  }
+  return std::make_unique<net::LeafSpine>(cl.fabric, shapes);
+}
+
 RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   const Catalog& cat = Catalog::get();
   RunResult result;
@@ -189,16 +200,10 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
                              g.part->dense_peak.begin()->second);
     hosts.push_back(g.host);
   }
-  std::vector<net::NodeShape> shapes;
+  std::unique_ptr<net::LeafSpine> fabric = build_fabric(sc.cluster);
+  const net::LeafSpine& topology = *fabric;
   uint32_t min_gpus = ~0u;
-  for (const auto& pool : sc.cluster.pools) {
-    for (int k = 0; k < pool.count; ++k) {
-      shapes.push_back({static_cast<uint32_t>(pool.node.gpus), pool.node.accelerator.scale_up_bandwidth,
-                        pool.node.compute_nic_bandwidth_per_gpu(), pool.node.accelerator.scale_up_reduction});
-    }
-    min_gpus = std::min(min_gpus, static_cast<uint32_t>(pool.node.gpus));
-  }
-  net::LeafSpine topology(sc.cluster.fabric, shapes);
+  for (const auto& pool : sc.cluster.pools) min_gpus = std::min(min_gpus, static_cast<uint32_t>(pool.node.gpus));
 
   Tracer tracer;
   TimelineRecorder timeline;

@@ -96,6 +96,9 @@ struct RunHooks {
 /// The cluster's accelerators in rank order (pool by pool, node by node); hosts unset.
 std::vector<wl::Gpu> cluster_gpus(const ClusterConfig& cluster);
 
+/// The scale-out fabric of a cluster (no engine needed: for `lcsim topology` and for runs).
+std::unique_ptr<net::LeafSpine> build_fabric(const ClusterConfig& cluster);
+
 /// Builds the models, runs the simulation and collects results. One per process (see sim/engine.h).
 RunResult run_scenario(Scenario& scenario, const RunHooks& hooks = {});
 

@@ -121,6 +121,18 @@ TEST_F(Cli, HelpValidateExplainAndList) {
     EXPECT_NE(l.out.find(name), std::string::npos) << name;
   }
   EXPECT_EQ(lcsim("list gizmos").code, 2);
+  // The load-balancing study's fabric: 128 NICs at 50 GB/s on 8 leaves, 16 spines, 1:1.
+  Result t = lcsim("topology scenarios/what-if/load-balancing.yaml --dot " + (dir_ / "f.dot").string());
+  EXPECT_EQ(t.code, 0) << t.out;
+  EXPECT_NE(t.out.find("128 gpu, 8 leaf, 16 scale_up_switch, 16 spine"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("bisection bandwidth: 3.2TB/s per direction"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("oversubscription: 1:1"), std::string::npos) << t.out;
+  EXPECT_NE(t.out.find("diameter: 4 hops"), std::string::npos) << t.out;
+  EXPECT_EQ(slurp(dir_ / "f.dot").rfind("graph G {", 0), 0u);
+  // 2:1 when half the spines go.
+  Result half = lcsim("topology scenarios/what-if/load-balancing.yaml --set cluster.fabric.spines=8");
+  EXPECT_NE(half.out.find("oversubscription: 2:1"), std::string::npos) << half.out;
+  EXPECT_NE(half.out.find("bisection bandwidth: 1.6TB/s"), std::string::npos) << half.out;
 }
 
 }  // namespace

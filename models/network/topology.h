@@ -75,6 +75,7 @@ class LeafSpine final : public Topology {
   bool in_switch_reduction(uint32_t e) const override { return nodes_[node_of_[e]].in_switch_reduction; }
 
   uint32_t leaf_of(uint32_t endpoint) const { return endpoint / config_.ports_per_leaf; }
+  const LeafSpineConfig& config() const { return config_; }
   uint32_t leaves() const { return leaves_; }
   double oversubscription() const;
 
