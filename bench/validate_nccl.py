@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Holds lcsim's nccl_tests workload against measured NCCL times on DGX A100 (../shared/data/calibration,
+from microsoft/vidur): for each configuration (ranks, GPUs per node) and each measured size from 1 MiB up, the
+measured median time next to lcsim's, and the error. Usage:
+    bench/validate_nccl.py [BUILD_DIR] [--set KEY=VALUE ...] [--markdown] [--collective all_reduce|send_recv]
+Prints a table per configuration and a summary (max and mean |error| from 16 MiB up)."""
+import csv, json, os, subprocess, sys, tempfile
+
+args = sys.argv[1:]
+build = "build"
+sets, markdown, collective = [], False, "all_reduce"
+i = 0
+while i < len(args):
+    if args[i] == "--set":
+        sets.append(args[i + 1]); i += 2
+    elif args[i] == "--markdown":
+        markdown = True; i += 1
+    elif args[i] == "--collective":
+        collective = args[i + 1]; i += 2
+    else:
+        build = args[i]; i += 1
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+data = os.path.join(root, "..", "shared", "data", "calibration", f"nccl_a100_dgx_{collective}.csv")
+rows = list(csv.DictReader(open(data)))
+configs = sorted({(int(r["num_workers"]), int(r["devices_per_node"])) for r in rows}, key=lambda c: (c[0] // c[1] > 1, c))
+MiB = 1 << 20
+targets = [1 * MiB, 2 * MiB, 4 * MiB, 8 * MiB, 16 * MiB, 24 * MiB, 32 * MiB, 48 * MiB, 64 * MiB]
+summary = []
+for ranks, per_node in configs:
+    measured = {int(r["size"]): float(r[f"time_stats.{collective}.median"]) * 1e-3
+                for r in rows if (int(r["num_workers"]), int(r["devices_per_node"])) == (ranks, per_node)}
+    sizes = sorted({min(measured, key=lambda s: abs(s - t)) for t in targets})
+    nodes = ranks // per_node
+    scenario = os.path.join(root, "scenarios", "validation", "nccl-a100-dgx.yaml")
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [os.path.join(build, "apps", "lcsim"), "run", scenario, "-q", "-o", out,
+               "--set", f"cluster.pools=[{{node: dgx-a100, count: {nodes}}}]",
+               "--set", f"workload.ranks={ranks}",
+               "--set", f"workload.operation={collective}",
+               "--set", "workload.sizes=[" + ", ".join(f"{s}B" for s in sizes) + "]"]
+        if per_node < 8:
+            cmd += ["--set", f"cluster.pools=[{{node: {{base: dgx-a100, gpus: {per_node}}}, count: {nodes}}}]"]
+        for s in sets:
+            cmd += ["--set", s]
+        subprocess.run(cmd, check=True)
+        report = open(os.path.join(out, "report.txt")).read().splitlines()
+    simulated = {}
+    for line in report:
+        if line.startswith("#"):
+            continue
+        f = line.split()
+        simulated[int(float(f[0]))] = float(f[5]) * 1e-6
+    title = f"{ranks} ranks, {per_node} per node ({nodes} node{'s' if nodes > 1 else ''})"
+    print(f"\n### {title}\n" if markdown else f"\n{title}")
+    print("| size (B) | measured (us) | lcsim (us) | error |" if markdown else f"{'size':>10} {'measured':>10} {'lcsim':>10} {'error':>8}")
+    if markdown:
+        print("|---:|---:|---:|---:|")
+    errs = []
+    for s in sizes:
+        m, p = measured[s], simulated[s]
+        e = (p - m) / m
+        if s >= 16 * MiB:
+            errs.append(abs(e))
+        print(f"| {s} | {m * 1e6:.1f} | {p * 1e6:.1f} | {100 * e:+.1f}% |" if markdown
+              else f"{s:>10} {m * 1e6:>10.1f} {p * 1e6:>10.1f} {100 * e:>+7.1f}%")
+    summary.append((title, max(errs), sum(errs) / len(errs)))
+print("\n| configuration | max abs error from 16 MiB | mean abs error from 16 MiB |" if markdown else "\nsummary (16 MiB and up)")
+if markdown:
+    print("|---|---:|---:|")
+for t, mx, mean in summary:
+    print(f"| {t} | {100 * mx:.1f}% | {100 * mean:.1f}% |" if markdown else f"  {t}: max {100 * mx:.1f}%, mean {100 * mean:.1f}%")
