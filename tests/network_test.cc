@@ -167,3 +167,43 @@ TEST(LoadBalancing, AdaptiveSpreadsFlowsThatEcmpMayCollide) {
 
 }  // namespace
 }  // namespace lcsim::net
+
+namespace lcsim::net {
+namespace {
+
+TEST(LeafSpine, RailOptimizedPutsEachRailOnItsOwnLeavesAndRingsStayOnRails) {
+  LeafSpineConfig cfg;
+  cfg.rail_optimized = true;
+  cfg.ports_per_leaf = 4;  // 4 nodes per leaf and rail
+  const auto shapes = std::vector<NodeShape>(8, {8, Bandwidth::gbytes_per_s(450), Bandwidth::gbits_per_s(400)});
+  LeafSpine t(cfg, shapes);
+  EXPECT_EQ(t.leaves(), 16u);  // 8 rails x 2 leaves
+  EXPECT_EQ(t.leaf_of(0), 0u);          // node 0, GPU 0: rail 0, first leaf
+  EXPECT_EQ(t.leaf_of(3), 6u);          // node 0, GPU 3: rail 3
+  EXPECT_EQ(t.leaf_of(4 * 8 + 3), 7u);  // node 4, GPU 3: rail 3, second leaf
+  std::vector<Path> p;
+  t.paths(3, 8 + 3, p);  // same rail, same leaf: NIC up, NIC down
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].size(), 2u);
+  t.paths(3, 8 + 4, p);  // another rail: through the spines
+  EXPECT_EQ(p.size(), static_cast<size_t>(cfg.spines));
+
+  sim::Engine engine;
+  policy::Spray spray;
+  AnalyticalTransfer transfer(engine, t, spray, {});
+  CollectiveConfig cc;
+  cc.algorithm = "ring";
+  Collectives coll(engine, t, transfer, cc, 8);
+  std::vector<uint32_t> ranks;
+  for (uint32_t r = 0; r < 64; ++r) ranks.push_back(r);
+  int cross = 0;
+  for (const auto& f : coll.ring_all_reduce_flows(ranks, Bytes::gib(1))) {
+    if (t.node_of(f.src) == t.node_of(f.dst)) continue;
+    ++cross;
+    EXPECT_EQ(f.src % 8, f.dst % 8) << "network hop " << f.src << " -> " << f.dst << " changes rail";
+  }
+  EXPECT_EQ(cross, 8 * 8);  // 8 channels x 8 node boundaries
+}
+
+}  // namespace
+}  // namespace lcsim::net

@@ -82,11 +82,16 @@ std::vector<Collectives::Phase> Collectives::plan(CollectiveOp op, CollectiveAlg
   const auto groups = by_node(ranks);
   std::vector<Phase> phases;
 
-  // Ring order of channel c: each node's ranks rotated by c, so channel c enters every node at its c-th GPU.
+  // Ring order of channel c: node k's ranks rotated to start at s_k = c - k, so the ring leaves node k from the
+  // GPU that enters node k+1 (s_k - 1 = s_{k+1}): the network hop stays on one rail, as NCCL lays rings out on
+  // rail-optimized fabrics. Over the channels every GPU leaves its node once.
   auto ring_order = [&](uint32_t c) {
     std::vector<uint32_t> order;
-    for (const auto& g : groups) {
-      for (size_t i = 0; i < g.size(); ++i) order.push_back(g[(i + c) % g.size()]);
+    for (size_t k = 0; k < groups.size(); ++k) {
+      const auto& g = groups[k];
+      const size_t m = g.size();
+      const size_t start = ((c % m) + m * groups.size() - (k % m)) % m;
+      for (size_t i = 0; i < m; ++i) order.push_back(g[(start + i) % m]);
     }
     return order;
   };

@@ -1,5 +1,6 @@
 #include "models/network/topology.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace lcsim::net {
@@ -17,6 +18,8 @@ void LeafSpineConfig::visit(Section& s) {
   s.field("uplink_bandwidth", uplink_bandwidth, "bandwidth of each leaf-to-spine link, per direction",
           Range::positive());
   s.field("link_latency", link_latency, "latency of one scale-out hop (cable and switch)", Range::at_least(0));
+  s.field("rail_optimized", rail_optimized,
+          "rail-optimized wiring: GPU i's NIC of every node goes to rail i's leaves (ports_per_leaf nodes per leaf)");
 }
 
 LeafSpine::LeafSpine(const LeafSpineConfig& config, const std::vector<NodeShape>& nodes)
@@ -36,7 +39,19 @@ LeafSpine::LeafSpine(const LeafSpineConfig& config, const std::vector<NodeShape>
   }
   const uint32_t n = endpoint_count();
   const uint32_t ppl = static_cast<uint32_t>(config.ports_per_leaf);
-  leaves_ = (n + ppl - 1) / ppl;
+  if (config.rail_optimized) {
+    // Rail r: the r-th GPU of every node; its NICs fill ceil(nodes / ppl) leaves of its own.
+    uint32_t rails = 0;
+    for (const auto& nd : nodes) rails = std::max(rails, nd.gpus);
+    const uint32_t per_rail = (static_cast<uint32_t>(nodes.size()) + ppl - 1) / ppl;
+    leaves_ = rails * per_rail;
+    for (uint32_t k = 0, e = 0; k < nodes.size(); ++k) {
+      for (uint32_t g = 0; g < nodes[k].gpus; ++g, ++e) leaf_of_.push_back(g * per_rail + k / ppl);
+    }
+  } else {
+    leaves_ = (n + ppl - 1) / ppl;
+    for (uint32_t e = 0; e < n; ++e) leaf_of_.push_back(e / ppl);
+  }
   if (leaves_ > 1) {
     for (uint32_t l = 0; l < leaves_; ++l) {
       for (int s = 0; s < config.spines; ++s) {
@@ -78,8 +93,9 @@ double LeafSpine::oversubscription() const {
 std::string LeafSpine::describe() const {
   char buf[512];
   std::snprintf(buf, sizeof buf,
-                "leaf_spine: %zu nodes, %u GPUs; scale-up %s per GPU per direction; %u NICs at %s; %u leaves x "
+                "leaf_spine%s: %zu nodes, %u GPUs; scale-up %s per GPU per direction; %u NICs at %s; %u leaves x "
                 "%d ports, %d spines at %s (oversubscription %.2g:1 when leaves are full)",
+                config_.rail_optimized ? " (rail-optimized)" : "",
                 nodes_.size(), endpoint_count(), to_string(links_[su_up_[0]].bandwidth).c_str(), endpoint_count(),
                 to_string(links_[nic_up_[0]].bandwidth).c_str(), leaves_, config_.ports_per_leaf, config_.spines,
                 to_string(config_.uplink_bandwidth).c_str(), oversubscription());

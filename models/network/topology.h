@@ -41,7 +41,8 @@ class Topology {
 
 /// Scale-up domain per node (each GPU has an up and a down link to a non-blocking switch, NVSwitch-style) and
 /// a two-tier leaf/spine scale-out fabric: every GPU has its own NIC; NIC ports fill leaves in order
-/// (ports_per_leaf each); every leaf has one uplink to every spine. Paths between leaves: one per spine.
+/// (ports_per_leaf each), or, rail-optimized, the NICs of GPU i of every node fill rail i's leaves; every leaf
+/// has one uplink to every spine. Paths between leaves: one per spine.
 struct LeafSpineConfig {
   Bandwidth scale_up_bandwidth;  // zero: each node's accelerator's own figure
   Duration scale_up_latency = Duration::us(0.5);
@@ -50,6 +51,7 @@ struct LeafSpineConfig {
   int spines = 32;
   Bandwidth uplink_bandwidth = Bandwidth::gbits_per_s(400);
   Duration link_latency = Duration::us(0.6);
+  bool rail_optimized = false;  // NIC i of every node on rail i's leaves (same-rail traffic stays on one leaf)
   void visit(Section& s);
 };
 
@@ -74,7 +76,7 @@ class LeafSpine final : public Topology {
   Bandwidth nic_bandwidth(uint32_t e) const override { return links_[nic_up_[e]].bandwidth; }
   bool in_switch_reduction(uint32_t e) const override { return nodes_[node_of_[e]].in_switch_reduction; }
 
-  uint32_t leaf_of(uint32_t endpoint) const { return endpoint / config_.ports_per_leaf; }
+  uint32_t leaf_of(uint32_t endpoint) const { return leaf_of_[endpoint]; }
   const LeafSpineConfig& config() const { return config_; }
   uint32_t leaves() const { return leaves_; }
   double oversubscription() const;
@@ -84,6 +86,7 @@ class LeafSpine final : public Topology {
   LeafSpineConfig config_;
   std::vector<NodeShape> nodes_;
   std::vector<uint32_t> node_of_;
+  std::vector<uint32_t> leaf_of_;
   uint32_t leaves_;
   std::vector<LinkInfo> links_;
   std::vector<uint32_t> su_up_, su_down_, nic_up_, nic_down_;  // per endpoint
