@@ -19,6 +19,12 @@ void Spray::choose(const FlowKey& /*key*/, const std::vector<Path>& paths, const
   for (uint32_t i = 0; i < n; ++i) out.push_back({i, 1.0 / n});
 }
 
+void Pinned::choose(const FlowKey& key, const std::vector<Path>& paths, const LinkLoads* /*loads*/,
+                    std::vector<PathShare>& out) const {
+  out.clear();
+  out.push_back({static_cast<uint32_t>(key.dst % paths.size()), 1.0});
+}
+
 void Adaptive::choose(const FlowKey& key, const std::vector<Path>& paths, const LinkLoads* loads,
                       std::vector<PathShare>& out) const {
   out.clear();
@@ -45,6 +51,8 @@ void register_load_balancers(Registry<LoadBalancerFactory>& r) {
         [](uint64_t seed) -> std::unique_ptr<LoadBalancer> { return std::make_unique<EcmpHash>(seed); });
   r.add("spray", "per-packet spraying: every flow split evenly over all equal-cost paths",
         [](uint64_t) -> std::unique_ptr<LoadBalancer> { return std::make_unique<Spray>(); });
+  r.add("pinned", "static routing: the path is chosen by the destination alone (destination-mod-k)",
+        [](uint64_t) -> std::unique_ptr<LoadBalancer> { return std::make_unique<Pinned>(); });
   r.add("adaptive", "adaptive routing at flow start: the path whose busiest link carries the fewest flows",
         [](uint64_t seed) -> std::unique_ptr<LoadBalancer> { return std::make_unique<Adaptive>(seed); });
 }

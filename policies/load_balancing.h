@@ -62,6 +62,14 @@ class Spray final : public LoadBalancer {
               std::vector<PathShare>& out) const override;
 };
 
+/// Static pinning (destination-mod-k, as fat-tree routing tables do): the path is a function of the
+/// destination alone, whatever the flow.
+class Pinned final : public LoadBalancer {
+ public:
+  void choose(const FlowKey& key, const std::vector<Path>& paths, const LinkLoads* loads,
+              std::vector<PathShare>& out) const override;
+};
+
 /// Adaptive (flowlet-style, decided at flow start): the path whose busiest link carries the fewest flows now;
 /// ties broken by the ECMP hash, so equal states give equal choices.
 class Adaptive final : public LoadBalancer {

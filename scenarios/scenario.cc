@@ -133,6 +133,18 @@ void validate(Scenario& sc, const ConfigValue& tree, Diagnostics& diags) {
                 "node '" + n.name + "' has no compute-plane NICs; add some or set cluster.fabric.nic_bandwidth");
     }
   }
+  if (!sc.cluster.fabric.failed.empty()) {
+    try {
+      build_fabric(sc.cluster);
+    } catch (const InputError& e) {
+      const ConfigValue* c = tree.find("cluster");
+      const ConfigValue* f = c ? c->find("fabric") : nullptr;
+      const ConfigValue* failed = f ? f->find("failed") : nullptr;
+      std::string msg = e.what();
+      msg = msg.substr(msg.find(": ", msg.find("failed")) + 2);
+      diags.add(failed ? failed->location : SourceLocation{}, "cluster.fabric.failed", msg);
+    }
+  }
   // A file without a workload (a cluster to build on) has nothing to check it against.
   if (!tree.find("workload") || !sc.workload || !diags.empty()) return;
   Section w = Section::parser(tree.find("workload"), "workload", &diags);
@@ -186,7 +198,14 @@ std::unique_ptr<net::LeafSpine> build_fabric(const ClusterConfig& cl) {
                         pool.node.compute_nic_bandwidth_per_gpu(), pool.node.accelerator.scale_up_reduction});
     }
   }
-  return std::make_unique<net::LeafSpine>(cl.fabric, shapes);
+  auto fabric = std::make_unique<net::LeafSpine>(cl.fabric, shapes);
+  for (const auto& name : cl.fabric.failed) {
+    if (!fabric->fail(name)) {
+      throw InputError("cluster.fabric.failed: no link or switch named '" + name +
+                       "' (switches: leaf0.., spine0..; links: leafL.spineS.up/down, nN.gpuG.nic_up/nic_down, ...)");
+    }
+  }
+  return fabric;
 }
 
 RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {

@@ -207,3 +207,39 @@ TEST(LeafSpine, RailOptimizedPutsEachRailOnItsOwnLeavesAndRingsStayOnRails) {
 
 }  // namespace
 }  // namespace lcsim::net
+
+namespace lcsim::net {
+namespace {
+
+TEST(Failures, FailedSpinesAndLinksLeaveThePathSetAndPinningFollowsTheDestination) {
+  LeafSpineConfig cfg;
+  cfg.ports_per_leaf = 8;
+  cfg.spines = 4;
+  LeafSpine t(cfg, std::vector<NodeShape>(2, {8, Bandwidth::gbytes_per_s(450), Bandwidth::gbits_per_s(400)}));
+  std::vector<Path> p;
+  t.paths(0, 8, p);
+  ASSERT_EQ(p.size(), 4u);
+  EXPECT_TRUE(t.fail("spine1"));
+  EXPECT_TRUE(t.fail("leaf1.spine3.down"));
+  EXPECT_FALSE(t.fail("spine9"));
+  t.paths(0, 8, p);
+  ASSERT_EQ(p.size(), 2u);  // spines 0 and 2 left
+  for (const auto& path : p) {
+    for (uint32_t l : path) EXPECT_TRUE(t.link_up(l)) << t.links()[l].name;
+  }
+  EXPECT_TRUE(t.fail("leaf0"));  // a leaf takes its NICs with it
+  t.paths(0, 8, p);
+  EXPECT_TRUE(p.empty());
+  t.paths(0, 1, p);  // same node: NVLink is untouched
+  EXPECT_EQ(p.size(), 1u);
+  policy::Pinned pinned;
+  std::vector<policy::PathShare> out;
+  const std::vector<policy::Path> four(4, policy::Path{0});
+  pinned.choose({1, 6, 0}, four, nullptr, out);
+  EXPECT_EQ(out[0].path_index, 2u);
+  pinned.choose({5, 6, 9}, four, nullptr, out);
+  EXPECT_EQ(out[0].path_index, 2u);  // same destination, same path
+}
+
+}  // namespace
+}  // namespace lcsim::net

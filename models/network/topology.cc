@@ -18,6 +18,28 @@ void LeafSpineConfig::visit(Section& s) {
   s.field("uplink_bandwidth", uplink_bandwidth, "bandwidth of each leaf-to-spine link, per direction",
           Range::positive());
   s.field("link_latency", link_latency, "latency of one scale-out hop (cable and switch)", Range::at_least(0));
+  s.custom(
+      "failed", "links (e.g. leaf0.spine3.up) or switches (spine3, leaf2) that are down; flows route around them",
+      "list of names", "[]",
+      [&](const ConfigValue& v) {
+        if (v.kind != ConfigValue::Kind::kSeq) {
+          s.error("failed", "expected a list of link or switch names, e.g. [spine3]");
+          return;
+        }
+        failed.clear();
+        for (const auto& c : v.children) failed.push_back(c.scalar);
+      },
+      [&] {
+        ConfigValue seq;
+        seq.kind = ConfigValue::Kind::kSeq;
+        for (const auto& f : failed) {
+          ConfigValue x;
+          x.kind = ConfigValue::Kind::kScalar;
+          x.scalar = f;
+          seq.children.push_back(x);
+        }
+        return seq;
+      });
   s.field("rail_optimized", rail_optimized,
           "rail-optimized wiring: GPU i's NIC of every node goes to rail i's leaves (ports_per_leaf nodes per leaf)");
 }
@@ -65,24 +87,55 @@ LeafSpine::LeafSpine(const LeafSpineConfig& config, const std::vector<NodeShape>
 
 uint32_t LeafSpine::add(const std::string& name, Bandwidth bw, Duration lat, const std::string& tier) {
   links_.push_back({name, bw, lat, tier});
+  up_.push_back(true);
   return static_cast<uint32_t>(links_.size() - 1);
 }
 
 void LeafSpine::paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const {
   out.clear();
+  auto add_if_up = [&](Path p) {
+    for (uint32_t l : p) {
+      if (!up_[l]) return;
+    }
+    out.push_back(std::move(p));
+  };
   if (node_of(src) == node_of(dst)) {
-    out.push_back({su_up_[src], su_down_[dst]});
+    add_if_up({su_up_[src], su_down_[dst]});
     return;
   }
   const uint32_t la = leaf_of(src), lb = leaf_of(dst);
   if (la == lb) {
-    out.push_back({nic_up_[src], nic_down_[dst]});
+    add_if_up({nic_up_[src], nic_down_[dst]});
     return;
   }
   const uint32_t spines = static_cast<uint32_t>(config_.spines);
   for (uint32_t s = 0; s < spines; ++s) {
-    out.push_back({nic_up_[src], leaf_up_[la * spines + s], spine_down_[lb * spines + s], nic_down_[dst]});
+    add_if_up({nic_up_[src], leaf_up_[la * spines + s], spine_down_[lb * spines + s], nic_down_[dst]});
   }
+}
+
+bool LeafSpine::fail(const std::string& name) {
+  bool found = false;
+  for (size_t l = 0; l < links_.size(); ++l) {
+    const std::string& n = links_[l].name;
+    // A switch name takes down every link whose name has it as a dot-separated part ("leaf2" in
+    // "leaf2.spine0.up", "spine3" in "leaf0.spine3.down").
+    const bool exact = n == name;
+    const bool part = (n.rfind(name + ".", 0) == 0 || n.find("." + name + ".") != std::string::npos) &&
+                      (name.rfind("leaf", 0) == 0 || name.rfind("spine", 0) == 0);
+    if (exact || part) {
+      up_[l] = false;
+      found = true;
+    }
+  }
+  // A leaf that is down also cuts its NICs.
+  if (found && name.rfind("leaf", 0) == 0 && name.find('.') == std::string::npos) {
+    const uint32_t leaf = static_cast<uint32_t>(std::stoul(name.substr(4)));
+    for (uint32_t e = 0; e < endpoint_count(); ++e) {
+      if (leaf_of_[e] == leaf) up_[nic_up_[e]] = up_[nic_down_[e]] = false;
+    }
+  }
+  return found;
 }
 
 double LeafSpine::oversubscription() const {

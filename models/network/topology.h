@@ -28,7 +28,8 @@ class Topology {
   virtual uint32_t endpoint_count() const = 0;
   virtual uint32_t node_of(uint32_t endpoint) const = 0;
   virtual const std::vector<LinkInfo>& links() const = 0;
-  /// Every equal-cost path from src to dst (src != dst), in a fixed order.
+  /// Every equal-cost path from src to dst (src != dst) over links that are up, in a fixed order; empty when
+  /// failures cut every path.
   virtual void paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const = 0;
   /// One line per tier: counts and bandwidths, for `lcsim run` summaries.
   virtual std::string describe() const = 0;
@@ -52,6 +53,7 @@ struct LeafSpineConfig {
   Bandwidth uplink_bandwidth = Bandwidth::gbits_per_s(400);
   Duration link_latency = Duration::us(0.6);
   bool rail_optimized = false;  // NIC i of every node on rail i's leaves (same-rail traffic stays on one leaf)
+  std::vector<std::string> failed;  // links ("leaf0.spine3.up") or switches ("spine3", "leaf2") that are down
   void visit(Section& s);
 };
 
@@ -77,6 +79,9 @@ class LeafSpine final : public Topology {
   bool in_switch_reduction(uint32_t e) const override { return nodes_[node_of_[e]].in_switch_reduction; }
 
   uint32_t leaf_of(uint32_t endpoint) const { return leaf_of_[endpoint]; }
+  /// Takes a link (by name) or a switch ("spineS", "leafL": all its scale-out links) down; false if no such name.
+  bool fail(const std::string& name);
+  bool link_up(uint32_t link) const { return up_[link]; }
   const LeafSpineConfig& config() const { return config_; }
   uint32_t leaves() const { return leaves_; }
   double oversubscription() const;
@@ -87,6 +92,7 @@ class LeafSpine final : public Topology {
   std::vector<NodeShape> nodes_;
   std::vector<uint32_t> node_of_;
   std::vector<uint32_t> leaf_of_;
+  std::vector<bool> up_;
   uint32_t leaves_;
   std::vector<LinkInfo> links_;
   std::vector<uint32_t> su_up_, su_down_, nic_up_, nic_down_;  // per endpoint

@@ -22,7 +22,10 @@ void TransferModel::route(const std::vector<FlowRequest>& flows, std::vector<Sub
     const FlowRequest& f = flows[i];
     LCSIM_ASSERT(f.src != f.dst, "flow from an endpoint to itself");
     topology_.paths(f.src, f.dst, candidates_);
-    LCSIM_ASSERT(!candidates_.empty(), "no path between endpoints");
+    if (candidates_.empty()) {
+      throw InputError("no path from GPU " + std::to_string(f.src) + " to GPU " + std::to_string(f.dst) +
+                       ": failures (cluster.fabric.failed) cut every one");
+    }
     balancer_.choose({f.src, f.dst, f.label}, candidates_, this, shares_);
     auto& store = path_store_[i];
     store.clear();
