@@ -243,3 +243,30 @@ TEST(Failures, FailedSpinesAndLinksLeaveThePathSetAndPinningFollowsTheDestinatio
 
 }  // namespace
 }  // namespace lcsim::net
+
+namespace lcsim::net {
+namespace {
+
+TEST(LeafSpine, MultiPlaneSplitsEachNicOverItsOwnFabrics) {
+  LeafSpineConfig cfg;
+  cfg.ports_per_leaf = 8;
+  cfg.spines = 4;
+  cfg.planes = 2;
+  LeafSpine t(cfg, std::vector<NodeShape>(2, {8, Bandwidth::gbytes_per_s(450), Bandwidth::gbits_per_s(400)}));
+  EXPECT_DOUBLE_EQ(t.nic_bandwidth(0).bps(), 50e9);  // the GPU's total, two 200G ports
+  std::vector<Path> p;
+  t.paths(0, 8, p);
+  ASSERT_EQ(p.size(), 8u);  // 4 spines in each of 2 planes
+  std::set<std::string> first_hops;
+  for (const auto& path : p) {
+    EXPECT_DOUBLE_EQ(t.links()[path.front()].bandwidth.bps(), 25e9);
+    first_hops.insert(t.links()[path.front()].name);
+  }
+  EXPECT_EQ(first_hops, (std::set<std::string>{"n0.gpu0.p0.nic_up", "n0.gpu0.p1.nic_up"}));
+  EXPECT_TRUE(t.fail("spine0"));  // spine 0 of every plane
+  t.paths(0, 8, p);
+  EXPECT_EQ(p.size(), 6u);
+}
+
+}  // namespace
+}  // namespace lcsim::net

@@ -15,7 +15,8 @@ struct TopologyGraph::Impl {
   Graph g;
   std::vector<size_t> gpus;
   double leaf_down = 0, leaf_up = 0;  // capacity of one (full) leaf
-  size_t leaves = 0;
+  size_t leaves = 0;  // per plane
+  uint32_t planes = 1;
   double uplink = 0;
   int spines = 0;
 };
@@ -31,23 +32,30 @@ TopologyGraph::TopologyGraph(const LeafSpine& t) : impl_(new Impl) {
       node_switch[t.node_of(e)] = boost::add_vertex({"n" + std::to_string(t.node_of(e)) + ".nvswitch", "scale_up_switch"}, g);
     }
   }
-  std::vector<size_t> leaves, spines;
-  for (uint32_t l = 0; l < t.leaves(); ++l) leaves.push_back(boost::add_vertex({"leaf" + std::to_string(l), "leaf"}, g));
   const auto& cfg = t.config();
-  if (t.leaves() > 1) {
-    for (int s = 0; s < cfg.spines; ++s) spines.push_back(boost::add_vertex({"spine" + std::to_string(s), "spine"}, g));
-  }
+  const uint32_t planes = t.planes();
   for (uint32_t e = 0; e < n; ++e) {
     boost::add_edge(impl_->gpus[e], node_switch[t.node_of(e)], {"scale_up", t.scale_up_bandwidth(e)}, g);
-    boost::add_edge(impl_->gpus[e], leaves[t.leaf_of(e)], {"nic", t.nic_bandwidth(e)}, g);
   }
-  for (size_t l = 0; l < leaves.size() && !spines.empty(); ++l) {
-    for (size_t s = 0; s < spines.size(); ++s) boost::add_edge(leaves[l], spines[s], {"spine", cfg.uplink_bandwidth}, g);
+  for (uint32_t p = 0; p < planes; ++p) {  // each plane: its own leaves and spines
+    const std::string prefix = planes > 1 ? "p" + std::to_string(p) + "." : "";
+    std::vector<size_t> leaves, spines;
+    for (uint32_t l = 0; l < t.leaves(); ++l) leaves.push_back(boost::add_vertex({prefix + "leaf" + std::to_string(l), "leaf"}, g));
+    if (t.leaves() > 1) {
+      for (int s = 0; s < cfg.spines; ++s) spines.push_back(boost::add_vertex({prefix + "spine" + std::to_string(s), "spine"}, g));
+    }
+    for (uint32_t e = 0; e < n; ++e) {
+      boost::add_edge(impl_->gpus[e], leaves[t.leaf_of(e)], {"nic", t.nic_bandwidth(e) / planes}, g);
+    }
+    for (size_t l = 0; l < leaves.size() && !spines.empty(); ++l) {
+      for (size_t s = 0; s < spines.size(); ++s) boost::add_edge(leaves[l], spines[s], {"spine", cfg.uplink_bandwidth}, g);
+    }
   }
-  impl_->leaves = leaves.size();
+  impl_->leaves = t.leaves();
+  impl_->planes = planes;
   impl_->uplink = cfg.uplink_bandwidth.bps();
   impl_->spines = cfg.spines;
-  impl_->leaf_down = cfg.ports_per_leaf * t.nic_bandwidth(0).bps();
+  impl_->leaf_down = cfg.ports_per_leaf * t.nic_bandwidth(0).bps() / planes;
   impl_->leaf_up = cfg.spines * cfg.uplink_bandwidth.bps();
 }
 
@@ -66,7 +74,8 @@ TopologyReport TopologyGraph::report() const {
   // Bisection: split the leaves in two halves; traffic between them crosses the spines (each leaf's uplinks) or,
   // with a single leaf, stays inside it (the leaf is non-blocking: half the NICs).
   if (impl_->leaves > 1) {
-    r.bisection = Bandwidth::bytes_per_s((impl_->leaves / 2) * std::min(impl_->leaf_up, impl_->leaf_down));
+    r.bisection =
+        Bandwidth::bytes_per_s(impl_->planes * (impl_->leaves / 2) * std::min(impl_->leaf_up, impl_->leaf_down));
     r.oversubscription = impl_->leaf_down / impl_->leaf_up;
   } else {
     double nic = 0;

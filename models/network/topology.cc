@@ -40,12 +40,24 @@ void LeafSpineConfig::visit(Section& s) {
         }
         return seq;
       });
+  s.field("planes", planes,
+          "scale-out planes: each GPU's NIC bandwidth split over this many ports, each port on its own leaves and "
+          "spines (multi-plane fabric)",
+          Range::between(1, 16));
   s.field("rail_optimized", rail_optimized,
           "rail-optimized wiring: GPU i's NIC of every node goes to rail i's leaves (ports_per_leaf nodes per leaf)");
 }
 
+uint32_t LeafSpine::local_of(uint32_t e) const {
+  uint32_t first = e;
+  while (first > 0 && node_of_[first - 1] == node_of_[e]) --first;
+  return e - first;
+}
+
 LeafSpine::LeafSpine(const LeafSpineConfig& config, const std::vector<NodeShape>& nodes)
     : config_(config), nodes_(nodes) {
+  planes_ = static_cast<uint32_t>(config.planes);
+  std::vector<Bandwidth> nic_bw;
   for (uint32_t k = 0; k < nodes.size(); ++k) {
     const Bandwidth su = config.scale_up_bandwidth.bps() > 0 ? config.scale_up_bandwidth : nodes[k].scale_up_bandwidth;
     const Bandwidth nic = config.nic_bandwidth.bps() > 0 ? config.nic_bandwidth : nodes[k].nic_bandwidth;
@@ -55,8 +67,17 @@ LeafSpine::LeafSpine(const LeafSpineConfig& config, const std::vector<NodeShape>
       node_of_.push_back(k);
       su_up_.push_back(add(name + ".nvl_up", su, config.scale_up_latency, "scale_up"));
       su_down_.push_back(add(name + ".nvl_down", su, config.scale_up_latency, "scale_up"));
-      nic_up_.push_back(add(name + ".nic_up", nic, config.link_latency, "nic"));
-      nic_down_.push_back(add(name + ".nic_down", nic, config.link_latency, "nic"));
+      nic_bw.push_back(nic / static_cast<double>(planes_));
+    }
+  }
+  const uint32_t endpoints = static_cast<uint32_t>(node_of_.size());
+  auto plane_prefix = [&](uint32_t p) { return planes_ > 1 ? "p" + std::to_string(p) + "." : std::string(); };
+  for (uint32_t p = 0; p < planes_; ++p) {
+    for (uint32_t e = 0; e < endpoints; ++e) {
+      const std::string name = "n" + std::to_string(node_of_[e]) + ".gpu" + std::to_string(local_of(e)) + "." +
+                               plane_prefix(p);
+      nic_up_.push_back(add(name + "nic_up", nic_bw[e], config.link_latency, "nic"));
+      nic_down_.push_back(add(name + "nic_down", nic_bw[e], config.link_latency, "nic"));
     }
   }
   const uint32_t n = endpoint_count();
@@ -75,11 +96,13 @@ LeafSpine::LeafSpine(const LeafSpineConfig& config, const std::vector<NodeShape>
     for (uint32_t e = 0; e < n; ++e) leaf_of_.push_back(e / ppl);
   }
   if (leaves_ > 1) {
-    for (uint32_t l = 0; l < leaves_; ++l) {
-      for (int s = 0; s < config.spines; ++s) {
-        const std::string ls = "leaf" + std::to_string(l) + ".spine" + std::to_string(s);
-        leaf_up_.push_back(add(ls + ".up", config.uplink_bandwidth, config.link_latency, "spine"));
-        spine_down_.push_back(add(ls + ".down", config.uplink_bandwidth, config.link_latency, "spine"));
+    for (uint32_t p = 0; p < planes_; ++p) {
+      for (uint32_t l = 0; l < leaves_; ++l) {
+        for (int s = 0; s < config.spines; ++s) {
+          const std::string ls = plane_prefix(p) + "leaf" + std::to_string(l) + ".spine" + std::to_string(s);
+          leaf_up_.push_back(add(ls + ".up", config.uplink_bandwidth, config.link_latency, "spine"));
+          spine_down_.push_back(add(ls + ".down", config.uplink_bandwidth, config.link_latency, "spine"));
+        }
       }
     }
   }
@@ -104,13 +127,16 @@ void LeafSpine::paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const 
     return;
   }
   const uint32_t la = leaf_of(src), lb = leaf_of(dst);
-  if (la == lb) {
-    add_if_up({nic_up_[src], nic_down_[dst]});
-    return;
-  }
-  const uint32_t spines = static_cast<uint32_t>(config_.spines);
-  for (uint32_t s = 0; s < spines; ++s) {
-    add_if_up({nic_up_[src], leaf_up_[la * spines + s], spine_down_[lb * spines + s], nic_down_[dst]});
+  const uint32_t n = endpoint_count(), spines = static_cast<uint32_t>(config_.spines);
+  for (uint32_t p = 0; p < planes_; ++p) {  // every plane is a fabric of its own: its paths are all equal-cost
+    const uint32_t up = nic_up_[p * n + src], down = nic_down_[p * n + dst];
+    if (la == lb) {
+      add_if_up({up, down});
+      continue;
+    }
+    for (uint32_t s = 0; s < spines; ++s) {
+      add_if_up({up, leaf_up_[(p * leaves_ + la) * spines + s], spine_down_[(p * leaves_ + lb) * spines + s], down});
+    }
   }
 }
 
@@ -131,8 +157,10 @@ bool LeafSpine::fail(const std::string& name) {
   // A leaf that is down also cuts its NICs.
   if (found && name.rfind("leaf", 0) == 0 && name.find('.') == std::string::npos) {
     const uint32_t leaf = static_cast<uint32_t>(std::stoul(name.substr(4)));
-    for (uint32_t e = 0; e < endpoint_count(); ++e) {
-      if (leaf_of_[e] == leaf) up_[nic_up_[e]] = up_[nic_down_[e]] = false;
+    for (uint32_t p = 0; p < planes_; ++p) {
+      for (uint32_t e = 0; e < endpoint_count(); ++e) {
+        if (leaf_of_[e] == leaf) up_[nic_up_[p * endpoint_count() + e]] = up_[nic_down_[p * endpoint_count() + e]] = false;
+      }
     }
   }
   return found;
@@ -140,17 +168,19 @@ bool LeafSpine::fail(const std::string& name) {
 
 double LeafSpine::oversubscription() const {
   return config_.ports_per_leaf * links_[nic_up_.front()].bandwidth.bps() /
-         (config_.spines * config_.uplink_bandwidth.bps());
+         (config_.spines * config_.uplink_bandwidth.bps());  // per plane; every plane is alike
 }
 
 std::string LeafSpine::describe() const {
   char buf[512];
   std::snprintf(buf, sizeof buf,
-                "leaf_spine%s: %zu nodes, %u GPUs; scale-up %s per GPU per direction; %u NICs at %s; %u leaves x "
+                "leaf_spine%s: %zu nodes, %u GPUs; scale-up %s per GPU per direction; %u NICs at %s%s; %u leaves x "
                 "%d ports, %d spines at %s (oversubscription %.2g:1 when leaves are full)",
                 config_.rail_optimized ? " (rail-optimized)" : "",
                 nodes_.size(), endpoint_count(), to_string(links_[su_up_[0]].bandwidth).c_str(), endpoint_count(),
-                to_string(links_[nic_up_[0]].bandwidth).c_str(), leaves_, config_.ports_per_leaf, config_.spines,
+                to_string(nic_bandwidth(0)).c_str(),
+                planes_ > 1 ? (" in " + std::to_string(planes_) + " planes").c_str() : "", leaves_ * planes_,
+                config_.ports_per_leaf, config_.spines * static_cast<int>(planes_),
                 to_string(config_.uplink_bandwidth).c_str(), oversubscription());
   return buf;
 }

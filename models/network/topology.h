@@ -53,6 +53,7 @@ struct LeafSpineConfig {
   Bandwidth uplink_bandwidth = Bandwidth::gbits_per_s(400);
   Duration link_latency = Duration::us(0.6);
   bool rail_optimized = false;  // NIC i of every node on rail i's leaves (same-rail traffic stays on one leaf)
+  int planes = 1;               // scale-out planes: each NIC split into this many ports, each on its own fabric
   std::vector<std::string> failed;  // links ("leaf0.spine3.up") or switches ("spine3", "leaf2") that are down
   void visit(Section& s);
 };
@@ -75,7 +76,7 @@ class LeafSpine final : public Topology {
   void paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const override;
   std::string describe() const override;
   Bandwidth scale_up_bandwidth(uint32_t e) const override { return links_[su_up_[e]].bandwidth; }
-  Bandwidth nic_bandwidth(uint32_t e) const override { return links_[nic_up_[e]].bandwidth; }
+  Bandwidth nic_bandwidth(uint32_t e) const override { return links_[nic_up_[e]].bandwidth * planes_; }
   bool in_switch_reduction(uint32_t e) const override { return nodes_[node_of_[e]].in_switch_reduction; }
 
   uint32_t leaf_of(uint32_t endpoint) const { return leaf_of_[endpoint]; }
@@ -83,20 +84,24 @@ class LeafSpine final : public Topology {
   bool fail(const std::string& name);
   bool link_up(uint32_t link) const { return up_[link]; }
   const LeafSpineConfig& config() const { return config_; }
-  uint32_t leaves() const { return leaves_; }
+  uint32_t leaves() const { return leaves_; }  // per plane
+  uint32_t planes() const { return planes_; }
   double oversubscription() const;
 
  private:
   uint32_t add(const std::string& name, Bandwidth bw, Duration lat, const std::string& tier);
+  uint32_t local_of(uint32_t endpoint) const;  // index inside its node
   LeafSpineConfig config_;
   std::vector<NodeShape> nodes_;
   std::vector<uint32_t> node_of_;
   std::vector<uint32_t> leaf_of_;
   std::vector<bool> up_;
   uint32_t leaves_;
+  uint32_t planes_ = 1;
   std::vector<LinkInfo> links_;
-  std::vector<uint32_t> su_up_, su_down_, nic_up_, nic_down_;  // per endpoint
-  std::vector<uint32_t> leaf_up_, spine_down_;                  // [leaf * spines + spine]
+  std::vector<uint32_t> su_up_, su_down_;                       // per endpoint
+  std::vector<uint32_t> nic_up_, nic_down_;                     // [plane * endpoints + endpoint]
+  std::vector<uint32_t> leaf_up_, spine_down_;                  // [(plane * leaves + leaf) * spines + spine]
 };
 
 }  // namespace lcsim::net
