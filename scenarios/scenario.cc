@@ -288,6 +288,17 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
     const double u = span.s() > 0 ? transfer->bytes_per_link()[l] / (links[l].bandwidth.bps() * span.s()) : 0.0;
     util[links[l].tier].push_back(u);
   }
+  // Per-plane throughput: bytes sent into each scale-out plane (NIC uplinks) over the run.
+  std::map<int, double> plane_bytes;
+  for (size_t l = 0; l < links.size(); ++l) {
+    if (links[l].tier == "nic" && links[l].name.find("nic_up") != std::string::npos) {
+      plane_bytes[links[l].plane] += transfer->bytes_per_link()[l];
+    }
+  }
+  for (const auto& [plane, bytes] : plane_bytes) {
+    result.metrics.set("plane" + std::to_string(plane) + "_throughput_bytes_per_s", span.s() > 0 ? bytes / span.s() : 0.0,
+                       "bytes GPUs sent into scale-out plane " + std::to_string(plane) + " / run time");
+  }
   for (auto& [tier, u] : util) {
     std::sort(u.begin(), u.end());
     double sum = 0;

@@ -217,6 +217,16 @@ TEST(Traffic, SprayingReachesTheIdealOnANonBlockingFabricAndEcmpDoesNot) {
   EXPECT_NEAR(spray["throughput_percent_of_ideal"], 100, 0.1);
   EXPECT_LT(ecmp["throughput_percent_of_ideal"], 60);
   EXPECT_GT(ecmp["link_util_max_spine"], ecmp["link_util_mean_spine"]);
+  // Two planes, sprayed: each plane carries half, and together all the bytes over the run.
+  auto planes = testing::metrics_in_child([] {
+    Scenario sc = load_scenario("scenarios/what-if/load-balancing.yaml",
+                                {"policies.load_balancing=spray", "cluster.fabric.planes=2"});
+    return run_scenario(sc).metrics;
+  });
+  ASSERT_FALSE(planes.count("child_failed"));
+  EXPECT_DOUBLE_EQ(planes["plane0_throughput_bytes_per_s"], planes["plane1_throughput_bytes_per_s"]);
+  EXPECT_NEAR(planes["plane0_throughput_bytes_per_s"] + planes["plane1_throughput_bytes_per_s"],
+              128 * 1073741824.0 / planes["sim_time_s"], 1e3);
 }
 
 }  // namespace

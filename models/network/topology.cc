@@ -76,8 +76,8 @@ LeafSpine::LeafSpine(const LeafSpineConfig& config, const std::vector<NodeShape>
     for (uint32_t e = 0; e < endpoints; ++e) {
       const std::string name = "n" + std::to_string(node_of_[e]) + ".gpu" + std::to_string(local_of(e)) + "." +
                                plane_prefix(p);
-      nic_up_.push_back(add(name + "nic_up", nic_bw[e], config.link_latency, "nic"));
-      nic_down_.push_back(add(name + "nic_down", nic_bw[e], config.link_latency, "nic"));
+      nic_up_.push_back(add(name + "nic_up", nic_bw[e], config.link_latency, "nic", static_cast<int>(p)));
+      nic_down_.push_back(add(name + "nic_down", nic_bw[e], config.link_latency, "nic", static_cast<int>(p)));
     }
   }
   const uint32_t n = endpoint_count();
@@ -100,16 +100,16 @@ LeafSpine::LeafSpine(const LeafSpineConfig& config, const std::vector<NodeShape>
       for (uint32_t l = 0; l < leaves_; ++l) {
         for (int s = 0; s < config.spines; ++s) {
           const std::string ls = plane_prefix(p) + "leaf" + std::to_string(l) + ".spine" + std::to_string(s);
-          leaf_up_.push_back(add(ls + ".up", config.uplink_bandwidth, config.link_latency, "spine"));
-          spine_down_.push_back(add(ls + ".down", config.uplink_bandwidth, config.link_latency, "spine"));
+          leaf_up_.push_back(add(ls + ".up", config.uplink_bandwidth, config.link_latency, "spine", static_cast<int>(p)));
+          spine_down_.push_back(add(ls + ".down", config.uplink_bandwidth, config.link_latency, "spine", static_cast<int>(p)));
         }
       }
     }
   }
 }
 
-uint32_t LeafSpine::add(const std::string& name, Bandwidth bw, Duration lat, const std::string& tier) {
-  links_.push_back({name, bw, lat, tier});
+uint32_t LeafSpine::add(const std::string& name, Bandwidth bw, Duration lat, const std::string& tier, int plane) {
+  links_.push_back({name, bw, lat, tier, plane});
   up_.push_back(true);
   return static_cast<uint32_t>(links_.size() - 1);
 }

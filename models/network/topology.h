@@ -20,6 +20,7 @@ struct LinkInfo {
   Bandwidth bandwidth;
   Duration latency;
   std::string tier;  // "scale_up", "nic", "spine"
+  int plane = -1;    // scale-out plane (0.. planes-1); -1 for scale-up links
 };
 
 class Topology {
@@ -89,7 +90,7 @@ class LeafSpine final : public Topology {
   double oversubscription() const;
 
  private:
-  uint32_t add(const std::string& name, Bandwidth bw, Duration lat, const std::string& tier);
+  uint32_t add(const std::string& name, Bandwidth bw, Duration lat, const std::string& tier, int plane = -1);
   uint32_t local_of(uint32_t endpoint) const;  // index inside its node
   LeafSpineConfig config_;
   std::vector<NodeShape> nodes_;
