@@ -128,6 +128,46 @@ class Section {
     return *this;
   }
 
+  /// A list of scalars (strings, numbers, quantities with units); when the key is present it replaces `items`.
+  template <class T>
+  Section& values(const std::string& key, std::vector<T>& items, const std::string& help) {
+    T probe{};
+    const Codec c = Codec::of(probe);
+    return custom(
+        key, help, "list of " + c.type, "[]",
+        [&, key](const ConfigValue& v) {
+          if (v.kind != ConfigValue::Kind::kSeq) {
+            error(key, "expected a list of " + c.type + " values, e.g. [a, b]");
+            return;
+          }
+          items.clear();
+          for (size_t i = 0; i < v.children.size(); ++i) {
+            T item{};
+            const Codec ci = Codec::of(item);
+            const auto& x = v.children[i];
+            const std::string path = child_path(key) + "[" + std::to_string(i) + "]";
+            if (!x.is_scalar()) {
+              diags_->add(x.location, path, "expected " + ci.type + ", got a list or mapping");
+            } else if (auto err = ci.parse(x.scalar)) {
+              diags_->add(x.location, path, *err);
+            } else {
+              items.push_back(item);
+            }
+          }
+        },
+        [&] {
+          ConfigValue seq;
+          seq.kind = ConfigValue::Kind::kSeq;
+          for (auto& item : items) {
+            ConfigValue x;
+            x.kind = ConfigValue::Kind::kScalar;
+            x.scalar = Codec::of(item).format();
+            seq.children.push_back(x);
+          }
+          return seq;
+        });
+  }
+
   /// A value with its own shape (e.g. "a catalog name or a mapping"): `parse` gets the raw value when present,
   /// `emit` returns the value to write. `type` and `default_text` are for describe mode.
   Section& custom(const std::string& key, const std::string& help, const std::string& type,

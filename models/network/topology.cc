@@ -18,28 +18,8 @@ void LeafSpineConfig::visit(Section& s) {
   s.field("uplink_bandwidth", uplink_bandwidth, "bandwidth of each leaf-to-spine link, per direction",
           Range::positive());
   s.field("link_latency", link_latency, "latency of one scale-out hop (cable and switch)", Range::at_least(0));
-  s.custom(
-      "failed", "links (e.g. leaf0.spine3.up) or switches (spine3, leaf2) that are down; flows route around them",
-      "list of names", "[]",
-      [&](const ConfigValue& v) {
-        if (v.kind != ConfigValue::Kind::kSeq) {
-          s.error("failed", "expected a list of link or switch names, e.g. [spine3]");
-          return;
-        }
-        failed.clear();
-        for (const auto& c : v.children) failed.push_back(c.scalar);
-      },
-      [&] {
-        ConfigValue seq;
-        seq.kind = ConfigValue::Kind::kSeq;
-        for (const auto& f : failed) {
-          ConfigValue x;
-          x.kind = ConfigValue::Kind::kScalar;
-          x.scalar = f;
-          seq.children.push_back(x);
-        }
-        return seq;
-      });
+  s.values("failed", failed,
+           "links (e.g. leaf0.spine3.up) or switches (spine3, leaf2) that are down; flows route around them");
   s.field("planes", planes,
           "scale-out planes: each GPU's NIC bandwidth split over this many ports, each port on its own leaves and "
           "spines (multi-plane fabric)",

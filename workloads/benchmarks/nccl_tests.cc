@@ -11,38 +11,13 @@ void NcclTestsConfig::visit(Section& s) {
   s.field("min_bytes", min_bytes, "smallest message (nccl-tests -b)", Range::positive());
   s.field("max_bytes", max_bytes, "largest message (nccl-tests -e)", Range::positive());
   s.field("step_factor", step_factor, "size multiplier between lines (nccl-tests -f)", Range{1.0, 1e9, true});
-  s.custom(
-      "sizes", "explicit message sizes (a list with units), instead of min_bytes, max_bytes and step_factor",
-      "list of bytes", "",
-      [&](const ConfigValue& v) {
-        if (v.kind != ConfigValue::Kind::kSeq) {
-          s.error("sizes", "expected a list of sizes, e.g. [1MiB, 16MiB]");
-          return;
-        }
-        sizes.clear();
-        for (size_t i = 0; i < v.children.size(); ++i) {
-          std::string err;
-          const auto b = v.children[i].is_scalar() ? parse_quantity(v.children[i].scalar, UnitKind::kBytes, &err)
-                                                   : std::nullopt;
-          if (!b || *b <= 0) {
-            s.diagnostics()->add(v.children[i].location, s.child_path("sizes") + "[" + std::to_string(i) + "]",
-                                 err.empty() ? "expected a positive size with a unit" : err);
-          } else {
-            sizes.push_back(Bytes::of(*b));
-          }
-        }
-      },
-      [&] {
-        ConfigValue seq;
-        seq.kind = ConfigValue::Kind::kSeq;
-        for (const Bytes& b : sizes) {
-          ConfigValue x;
-          x.kind = ConfigValue::Kind::kScalar;
-          x.scalar = to_string(b);
-          seq.children.push_back(x);
-        }
-        return seq;
-      });
+  s.values("sizes", sizes,
+           "explicit message sizes (a list with units), instead of min_bytes, max_bytes and step_factor");
+  if (s.mode() == Section::Mode::kParse) {
+    for (const Bytes& b : sizes) {
+      if (b.bytes() <= 0) s.error("sizes", "sizes must be positive, got '" + to_string(b) + "'");
+    }
+  }
   s.field("ranks", ranks, "ranks taking part; 0 = every GPU", Range::at_least(0));
   s.choice("placement", placement, {"pack", "spread"},
            "pack: ranks fill nodes in order; spread: one rank per node in turn");
