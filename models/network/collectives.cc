@@ -16,8 +16,11 @@ void CollectiveConfig::visit(Section& s) {
           Range::at_least(0));
   s.field("step_latency", step_latency, "latency of each algorithm step (NCCL ring/simple hwLat)",
           Range::at_least(0));
-  s.field("bandwidth_efficiency", bandwidth_efficiency,
-          "fraction of link bandwidth that collective traffic achieves (protocol overhead; calibrated)",
+  s.field("scale_up_efficiency", scale_up_efficiency,
+          "fraction of scale-up link bandwidth that collective traffic achieves (protocol overhead; calibrated)",
+          Range::fraction());
+  s.field("scale_out_efficiency", scale_out_efficiency,
+          "fraction of scale-out link bandwidth that collective traffic achieves (protocol overhead; calibrated)",
           Range::fraction());
 }
 
@@ -51,8 +54,8 @@ policy::CollectiveCase Collectives::describe(CollectiveOp op, const std::vector<
   for (const auto& g : groups) {
     if (static_cast<int>(g.size()) != c.ranks_per_node) c.ranks_per_node = 0;  // uneven: no hierarchical
   }
-  c.intra_bandwidth = topology_.scale_up_bandwidth(ranks.front()).bps() * config_.bandwidth_efficiency;
-  c.inter_bandwidth = topology_.nic_bandwidth(ranks.front()).bps() * config_.bandwidth_efficiency;
+  c.intra_bandwidth = topology_.scale_up_bandwidth(ranks.front()).bps() * config_.scale_up_efficiency;
+  c.inter_bandwidth = topology_.nic_bandwidth(ranks.front()).bps() * config_.scale_out_efficiency;
   c.base_latency = config_.base_latency.s();
   c.step_latency = config_.step_latency.s();
   c.in_switch_reduction = true;
@@ -77,8 +80,13 @@ std::vector<Collectives::Phase> Collectives::plan(CollectiveOp op, CollectiveAlg
                                                   const std::vector<uint32_t>& ranks, Bytes size) const {
   const double n = static_cast<double>(ranks.size());
   const Duration base = config_.base_latency, step = config_.step_latency;
-  const double eff = config_.bandwidth_efficiency;
-  auto flow = [eff](uint32_t a, uint32_t b, Bytes s, uint64_t label) { return FlowRequest{a, b, s / eff, label}; };
+  // A flow inside a node moves at scale_up_efficiency of its links, one between nodes at scale_out_efficiency:
+  // modelled as that many more bytes.
+  auto flow = [this](uint32_t a, uint32_t b, Bytes s, uint64_t label) {
+    const double eff = topology_.node_of(a) == topology_.node_of(b) ? config_.scale_up_efficiency
+                                                                     : config_.scale_out_efficiency;
+    return FlowRequest{a, b, s / eff, label};
+  };
   const auto groups = by_node(ranks);
   std::vector<Phase> phases;
 
