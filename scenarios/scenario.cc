@@ -73,6 +73,8 @@ void visit_scenario(Section& s, Scenario& sc) {
     }
     c.choice("topology", cl.topology, cat.topologies.names(), "scale-out network topology");
     c.section("fabric", "link bandwidths, latencies and switch counts", [&](Section& f) { cl.fabric.visit(f); });
+    c.section("flow_calibration", "size-dependent bandwidth and latency factors of every flow (as SimGrid's network "
+              "calibration)", [&](Section& f) { cl.flow_calibration.visit(f); });
   });
   s.section("workload", "what runs on the cluster", [&](Section& w) {
     const std::string before = sc.workload_type;
@@ -229,7 +231,7 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   if (sc.outputs.timeline) tracer.subscribe(&timeline);
   RngFactory rng(static_cast<uint64_t>(sc.simulation.seed));
   auto balancer = cat.load_balancers.get(sc.policies.load_balancing).factory(rng.hash("load_balancing", 0));
-  net::TransferOptions topts{&tracer, static_cast<size_t>(sc.outputs.timeline_links)};
+  net::TransferOptions topts{&tracer, static_cast<size_t>(sc.outputs.timeline_links), sc.cluster.flow_calibration};
   std::unique_ptr<net::TransferModel> transfer;
   if (sc.simulation.fidelity == "flow") {
     auto flow = std::make_unique<net::FlowTransfer>(engine, topology, *balancer, topts);

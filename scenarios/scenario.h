@@ -13,6 +13,7 @@
 #include "models/hardware/power.h"
 #include "models/network/collectives.h"
 #include "models/network/topology.h"
+#include "models/network/transfer.h"
 #include "sim/config.h"
 #include "sim/metrics.h"
 #include "workloads/workload.h"
@@ -36,6 +37,7 @@ struct ClusterConfig {
   bool shorthand = true;            // the pools came from the shorthand keys
   std::string topology = "leaf_spine";
   net::LeafSpineConfig fabric;
+  net::FlowCalibration flow_calibration;
 };
 
 struct PolicyConfig {

@@ -270,3 +270,40 @@ TEST(LeafSpine, MultiPlaneSplitsEachNicOverItsOwnFabrics) {
 
 }  // namespace
 }  // namespace lcsim::net
+
+namespace lcsim::net {
+namespace {
+
+TEST(FlowCalibration, SizeDependentFactorsSlowSmallFlowsAsConfigured) {
+  sim::Engine engine;
+  LeafSpineConfig cfg;
+  LeafSpine t(cfg, std::vector<NodeShape>(2, {8, Bandwidth::gbytes_per_s(450), Bandwidth::gbits_per_s(400)}));
+  policy::Spray spray;
+  TransferOptions opts;
+  opts.calibration.bandwidth_factors = {{Bytes(), 0.5}, {Bytes::mib(1), 0.9}};
+  opts.calibration.latency_factors = {{Bytes(), 3.0}, {Bytes::mib(1), 1.0}};
+  std::vector<sim::HostId> hosts;
+  for (uint32_t i = 0; i < 16; ++i) hosts.push_back(engine.add_host("g" + std::to_string(i), FlopRate::tflops(1)));
+  FlowTransfer flow(engine, t, spray, opts);
+  flow.install(hosts);
+  AnalyticalTransfer analytical(engine, t, spray, opts);
+  // GPU 0 -> GPU 8 (other node, same leaf): NIC up and down, 0.6 us each.
+  double small = -1, large = -1, small_a = -1;
+  flow.transfer({{0, 8, Bytes::kib(64), 0}}, [&] {
+    small = engine.now().s();
+    const double t0 = small;
+    flow.transfer({{0, 8, Bytes::mib(64), 0}}, [&, t0] {
+      large = engine.now().s() - t0;
+      const double t1 = engine.now().s();
+      analytical.transfer({{0, 8, Bytes::kib(64), 0}}, [&, t1] { small_a = engine.now().s() - t1; });
+    });
+  });
+  engine.run(Duration::seconds(1e9));
+  const double lat = 1.2e-6;
+  EXPECT_NEAR(small, 3 * lat + 65536 / (0.5 * 50e9), 1e-9);
+  EXPECT_NEAR(large, lat + 67108864 / (0.9 * 50e9), 1e-9);
+  EXPECT_NEAR(small_a, small, 1e-9);
+}
+
+}  // namespace
+}  // namespace lcsim::net

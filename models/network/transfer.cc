@@ -5,6 +5,35 @@
 
 namespace lcsim::net {
 
+void FlowCalibration::Step::visit(Section& s) {
+  s.field("min_size", min_size, "the factor applies to flows of at least this size", Range::at_least(0));
+  s.field("factor", factor, "the factor", Range::positive());
+}
+
+void FlowCalibration::visit(Section& s) {
+  s.list("bandwidth_factors", "steps of (min_size, factor): the fraction of bandwidth a flow of that size gets",
+         bandwidth_factors, [](Section& x, Step& step) { step.visit(x); });
+  s.list("latency_factors", "steps of (min_size, factor): the multiple of path latency a flow of that size pays",
+         latency_factors, [](Section& x, Step& step) { step.visit(x); });
+  if (s.mode() != Section::Mode::kParse) return;
+  for (const auto* steps : {&bandwidth_factors, &latency_factors}) {
+    for (size_t i = 1; i < steps->size(); ++i) {
+      if ((*steps)[i].min_size <= (*steps)[i - 1].min_size) {
+        s.error(steps == &bandwidth_factors ? "bandwidth_factors" : "latency_factors",
+                "steps must be in increasing min_size order");
+      }
+    }
+  }
+}
+
+double FlowCalibration::lookup(const std::vector<Step>& steps, Bytes size) {
+  double f = 1;
+  for (const auto& st : steps) {
+    if (size >= st.min_size) f = st.factor;
+  }
+  return f;
+}
+
 TransferModel::TransferModel(sim::Engine& engine, const Topology& topology, const policy::LoadBalancer& balancer,
                              TransferOptions options)
     : engine_(engine), topology_(topology), balancer_(balancer), options_(options) {
@@ -30,8 +59,12 @@ void TransferModel::route(const std::vector<FlowRequest>& flows, std::vector<Sub
     auto& store = path_store_[i];
     store.clear();
     for (const auto& s : shares_) store.push_back(candidates_[s.path_index]);
+    const double bw_factor = options_.calibration.bandwidth_factor(f.size);
+    const double lat_factor = options_.calibration.latency_factor(f.size);
     for (size_t k = 0; k < shares_.size(); ++k) {
-      out.push_back({f.src, f.dst, f.size * shares_[k].fraction, &store[k]});
+      Duration latency;
+      for (uint32_t l : store[k]) latency += topology_.links()[l].latency;
+      out.push_back({f.src, f.dst, f.size * shares_[k].fraction / bw_factor, &store[k], latency * (lat_factor - 1)});
       links_busy(store[k]);
       for (uint32_t l : store[k]) link_bytes_[l] += out.back().size.bytes();
     }
@@ -98,10 +131,18 @@ void FlowTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback
     sim_path.clear();
     for (uint32_t l : *s.path) sim_path.push_back(link_ids_[l]);
     Path path = *s.path;
-    engine_.flow(hosts_[s.src], hosts_[s.dst], s.size, sim_path, [this, pending, path = std::move(path)] {
+    auto on_done = [this, pending, path = std::move(path)] {
       links_idle(path);
       if (--pending->left == 0) pending->done();
-    });
+    };
+    if (s.extra_latency.s() > 0) {
+      engine_.after(s.extra_latency, [this, src = hosts_[s.src], dst = hosts_[s.dst], size = s.size, sim_path,
+                                      on_done = std::move(on_done)]() mutable {
+        engine_.flow(src, dst, size, sim_path, std::move(on_done));
+      });
+    } else {
+      engine_.flow(hosts_[s.src], hosts_[s.dst], s.size, sim_path, std::move(on_done));
+    }
   }
 }
 
@@ -116,7 +157,7 @@ Duration AnalyticalTransfer::cost(const std::vector<SubFlow>& subs) {
   load_.assign(topology_.links().size(), 0.0);
   double worst_latency = 0, worst_serialization = 0;
   for (const SubFlow& s : subs) {
-    double latency = 0;
+    double latency = s.extra_latency.s();
     for (uint32_t l : *s.path) {
       load_[l] += s.size.bytes();
       latency += topology_.links()[l].latency.s();

@@ -27,9 +27,29 @@ struct FlowRequest {
   uint64_t label = 0;  // channel / connection number, seen by ECMP hashing
 };
 
+/// Size-dependent calibration of flows, as SimGrid's own network calibration does: a flow of `size` bytes moves at
+/// bandwidth_factor(size) of the bandwidth it would get, and pays latency_factor(size) times its path latency.
+/// Each table is a list of (from this size up, factor) steps, smallest size first; no step = factor 1.
+struct FlowCalibration {
+  struct Step {
+    Bytes min_size;
+    double factor = 1;
+    void visit(Section& s);
+  };
+  std::vector<Step> bandwidth_factors;
+  std::vector<Step> latency_factors;
+  void visit(Section& s);
+  double bandwidth_factor(Bytes size) const { return lookup(bandwidth_factors, size); }
+  double latency_factor(Bytes size) const { return lookup(latency_factors, size); }
+
+ private:
+  static double lookup(const std::vector<Step>& steps, Bytes size);
+};
+
 struct TransferOptions {
   const Tracer* tracer = nullptr;
   size_t max_traced_links = 32;  // busy-link tracks per tier in the timeline (first links to carry traffic)
+  FlowCalibration calibration;
 };
 
 class TransferModel : public policy::LinkLoads {
@@ -50,8 +70,9 @@ class TransferModel : public policy::LinkLoads {
  protected:
   struct SubFlow {
     uint32_t src, dst;
-    Bytes size;
+    Bytes size;         // as the links see it: the flow's share / bandwidth factor
     const Path* path;
+    Duration extra_latency;  // (latency factor - 1) x path latency
   };
   /// Splits requests into per-path sub-flows by the load-balancing policy and marks their links busy, one flow
   /// after the other (so a load-aware policy sees the flows routed before). Paths live in path_store_ until the
