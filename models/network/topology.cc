@@ -34,33 +34,64 @@ uint32_t LeafSpine::local_of(uint32_t e) const {
   return e - first;
 }
 
+uint32_t Topology::add_vertex(const std::string& name, const std::string& kind) {
+  vertices_.push_back({name, kind});
+  return static_cast<uint32_t>(vertices_.size() - 1);
+}
+
+uint32_t Topology::add_link(const std::string& name, Bandwidth bw, Duration lat, const std::string& tier, int plane,
+                            uint32_t from, uint32_t to) {
+  links_.push_back({name, bw, lat, tier, plane, from, to});
+  up_.push_back(true);
+  return static_cast<uint32_t>(links_.size() - 1);
+}
+
+bool Topology::fail(const std::string& name) {
+  bool found = false;
+  // "spine3" also names "p1.spine3" (the same switch position in every plane).
+  auto matches = [&](const std::string& v) {
+    if (v == name) return true;
+    const size_t dot = v.find('.');
+    return v.size() > 1 && v[0] == 'p' && dot != std::string::npos && v.substr(dot + 1) == name &&
+           v.find_first_not_of("0123456789", 1) == dot;
+  };
+  for (size_t l = 0; l < links_.size(); ++l) {
+    if (links_[l].name == name || matches(vertices_[links_[l].from].name) || matches(vertices_[links_[l].to].name)) {
+      up_[l] = false;
+      found = true;
+    }
+  }
+  return found;
+}
+
 LeafSpine::LeafSpine(const LeafSpineConfig& config, const std::vector<NodeShape>& nodes)
     : config_(config), nodes_(nodes) {
   planes_ = static_cast<uint32_t>(config.planes);
-  std::vector<Bandwidth> nic_bw;
+  // Vertices: GPUs first (vertex id = endpoint id), then a scale-up switch per node.
   for (uint32_t k = 0; k < nodes.size(); ++k) {
-    const Bandwidth su = config.scale_up_bandwidth.bps() > 0 ? config.scale_up_bandwidth : nodes[k].scale_up_bandwidth;
-    const Bandwidth nic = config.nic_bandwidth.bps() > 0 ? config.nic_bandwidth : nodes[k].nic_bandwidth;
-    LCSIM_ASSERT(su.bps() > 0 && nic.bps() > 0, "node without scale-up or NIC bandwidth");
     for (uint32_t g = 0; g < nodes[k].gpus; ++g) {
-      const std::string name = "n" + std::to_string(k) + ".gpu" + std::to_string(g);
+      add_vertex("n" + std::to_string(k) + ".gpu" + std::to_string(g), "gpu");
       node_of_.push_back(k);
-      su_up_.push_back(add(name + ".nvl_up", su, config.scale_up_latency, "scale_up"));
-      su_down_.push_back(add(name + ".nvl_down", su, config.scale_up_latency, "scale_up"));
-      nic_bw.push_back(nic / static_cast<double>(planes_));
-    }
-  }
-  const uint32_t endpoints = static_cast<uint32_t>(node_of_.size());
-  auto plane_prefix = [&](uint32_t p) { return planes_ > 1 ? "p" + std::to_string(p) + "." : std::string(); };
-  for (uint32_t p = 0; p < planes_; ++p) {
-    for (uint32_t e = 0; e < endpoints; ++e) {
-      const std::string name = "n" + std::to_string(node_of_[e]) + ".gpu" + std::to_string(local_of(e)) + "." +
-                               plane_prefix(p);
-      nic_up_.push_back(add(name + "nic_up", nic_bw[e], config.link_latency, "nic", static_cast<int>(p)));
-      nic_down_.push_back(add(name + "nic_down", nic_bw[e], config.link_latency, "nic", static_cast<int>(p)));
     }
   }
   const uint32_t n = endpoint_count();
+  std::vector<uint32_t> node_switch;
+  for (uint32_t k = 0; k < nodes.size(); ++k) {
+    node_switch.push_back(add_vertex("n" + std::to_string(k) + ".nvswitch", "scale_up_switch"));
+  }
+  std::vector<Bandwidth> nic_bw;
+  for (uint32_t e = 0; e < n; ++e) {
+    const NodeShape& nd = nodes[node_of_[e]];
+    const Bandwidth su = config.scale_up_bandwidth.bps() > 0 ? config.scale_up_bandwidth : nd.scale_up_bandwidth;
+    const Bandwidth nic = config.nic_bandwidth.bps() > 0 ? config.nic_bandwidth : nd.nic_bandwidth;
+    LCSIM_ASSERT(su.bps() > 0 && nic.bps() > 0, "node without scale-up or NIC bandwidth");
+    const std::string name = vertices_[e].name;
+    const uint32_t sw = node_switch[node_of_[e]];
+    su_up_.push_back(add_link(name + ".nvl_up", su, config.scale_up_latency, "scale_up", -1, e, sw));
+    su_down_.push_back(add_link(name + ".nvl_down", su, config.scale_up_latency, "scale_up", -1, sw, e));
+    nic_bw.push_back(nic / static_cast<double>(planes_));
+  }
+  // Leaves: NICs fill them in order, or rail by rail.
   const uint32_t ppl = static_cast<uint32_t>(config.ports_per_leaf);
   if (config.rail_optimized) {
     // Rail r: the r-th GPU of every node; its NICs fill ceil(nodes / ppl) leaves of its own.
@@ -68,30 +99,37 @@ LeafSpine::LeafSpine(const LeafSpineConfig& config, const std::vector<NodeShape>
     for (const auto& nd : nodes) rails = std::max(rails, nd.gpus);
     const uint32_t per_rail = (static_cast<uint32_t>(nodes.size()) + ppl - 1) / ppl;
     leaves_ = rails * per_rail;
-    for (uint32_t k = 0, e = 0; k < nodes.size(); ++k) {
-      for (uint32_t g = 0; g < nodes[k].gpus; ++g, ++e) leaf_of_.push_back(g * per_rail + k / ppl);
-    }
+    for (uint32_t e = 0; e < n; ++e) leaf_of_.push_back(local_of(e) * per_rail + node_of_[e] / ppl);
   } else {
     leaves_ = (n + ppl - 1) / ppl;
     for (uint32_t e = 0; e < n; ++e) leaf_of_.push_back(e / ppl);
   }
-  if (leaves_ > 1) {
-    for (uint32_t p = 0; p < planes_; ++p) {
-      for (uint32_t l = 0; l < leaves_; ++l) {
-        for (int s = 0; s < config.spines; ++s) {
-          const std::string ls = plane_prefix(p) + "leaf" + std::to_string(l) + ".spine" + std::to_string(s);
-          leaf_up_.push_back(add(ls + ".up", config.uplink_bandwidth, config.link_latency, "spine", static_cast<int>(p)));
-          spine_down_.push_back(add(ls + ".down", config.uplink_bandwidth, config.link_latency, "spine", static_cast<int>(p)));
-        }
+  auto plane_prefix = [&](uint32_t p) { return planes_ > 1 ? "p" + std::to_string(p) + "." : std::string(); };
+  for (uint32_t p = 0; p < planes_; ++p) {
+    const int plane = static_cast<int>(p);
+    std::vector<uint32_t> leaf_v, spine_v;
+    for (uint32_t l = 0; l < leaves_; ++l) leaf_v.push_back(add_vertex(plane_prefix(p) + "leaf" + std::to_string(l), "leaf"));
+    if (leaves_ > 1) {
+      for (int s = 0; s < config.spines; ++s) {
+        spine_v.push_back(add_vertex(plane_prefix(p) + "spine" + std::to_string(s), "spine"));
+      }
+    }
+    for (uint32_t e = 0; e < n; ++e) {
+      const std::string name = vertices_[e].name + "." + plane_prefix(p);
+      const uint32_t leaf = leaf_v[leaf_of_[e]];
+      nic_up_.push_back(add_link(name + "nic_up", nic_bw[e], config.link_latency, "nic", plane, e, leaf));
+      nic_down_.push_back(add_link(name + "nic_down", nic_bw[e], config.link_latency, "nic", plane, leaf, e));
+    }
+    for (uint32_t l = 0; l < leaves_ && !spine_v.empty(); ++l) {
+      for (int s = 0; s < config.spines; ++s) {
+        const std::string ls = plane_prefix(p) + "leaf" + std::to_string(l) + ".spine" + std::to_string(s);
+        leaf_up_.push_back(
+            add_link(ls + ".up", config.uplink_bandwidth, config.link_latency, "spine", plane, leaf_v[l], spine_v[s]));
+        spine_down_.push_back(
+            add_link(ls + ".down", config.uplink_bandwidth, config.link_latency, "spine", plane, spine_v[s], leaf_v[l]));
       }
     }
   }
-}
-
-uint32_t LeafSpine::add(const std::string& name, Bandwidth bw, Duration lat, const std::string& tier, int plane) {
-  links_.push_back({name, bw, lat, tier, plane});
-  up_.push_back(true);
-  return static_cast<uint32_t>(links_.size() - 1);
 }
 
 void LeafSpine::paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const {
@@ -120,31 +158,6 @@ void LeafSpine::paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const 
   }
 }
 
-bool LeafSpine::fail(const std::string& name) {
-  bool found = false;
-  for (size_t l = 0; l < links_.size(); ++l) {
-    const std::string& n = links_[l].name;
-    // A switch name takes down every link whose name has it as a dot-separated part ("leaf2" in
-    // "leaf2.spine0.up", "spine3" in "leaf0.spine3.down").
-    const bool exact = n == name;
-    const bool part = (n.rfind(name + ".", 0) == 0 || n.find("." + name + ".") != std::string::npos) &&
-                      (name.rfind("leaf", 0) == 0 || name.rfind("spine", 0) == 0);
-    if (exact || part) {
-      up_[l] = false;
-      found = true;
-    }
-  }
-  // A leaf that is down also cuts its NICs.
-  if (found && name.rfind("leaf", 0) == 0 && name.find('.') == std::string::npos) {
-    const uint32_t leaf = static_cast<uint32_t>(std::stoul(name.substr(4)));
-    for (uint32_t p = 0; p < planes_; ++p) {
-      for (uint32_t e = 0; e < endpoint_count(); ++e) {
-        if (leaf_of_[e] == leaf) up_[nic_up_[p * endpoint_count() + e]] = up_[nic_down_[p * endpoint_count() + e]] = false;
-      }
-    }
-  }
-  return found;
-}
 
 double LeafSpine::oversubscription() const {
   return config_.ports_per_leaf * links_[nic_up_.front()].bandwidth.bps() /

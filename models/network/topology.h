@@ -15,30 +15,54 @@ namespace lcsim::net {
 
 using Path = std::vector<uint32_t>;
 
+struct VertexInfo {
+  std::string name;  // "n3.gpu5", "n3.nvswitch", "leaf2", "p1.spine0", or a switch named in the scenario
+  std::string kind;  // gpu, scale_up_switch, leaf, spine, switch
+};
+
+/// One direction of a link: from vertex -> to vertex.
 struct LinkInfo {
   std::string name;
   Bandwidth bandwidth;
   Duration latency;
-  std::string tier;  // "scale_up", "nic", "spine"
+  std::string tier;  // "scale_up", "nic", "spine", ...
   int plane = -1;    // scale-out plane (0.. planes-1); -1 for scale-up links
+  uint32_t from = 0, to = 0;
 };
 
+/// The network as vertices (GPUs first: vertex id = endpoint id) and directed links, which builders fill in.
+/// Endpoint ids are global GPU ranks, node by node.
 class Topology {
  public:
   virtual ~Topology() = default;
   virtual uint32_t endpoint_count() const = 0;
   virtual uint32_t node_of(uint32_t endpoint) const = 0;
-  virtual const std::vector<LinkInfo>& links() const = 0;
   /// Every equal-cost path from src to dst (src != dst) over links that are up, in a fixed order; empty when
   /// failures cut every path.
   virtual void paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const = 0;
   /// One line per tier: counts and bandwidths, for `lcsim run` summaries.
   virtual std::string describe() const = 0;
-  /// An endpoint's own links: scale-up bandwidth and scale-out NIC bandwidth, per direction.
+  /// An endpoint's own links: scale-up bandwidth and scale-out NIC bandwidth (all planes), per direction.
   virtual Bandwidth scale_up_bandwidth(uint32_t endpoint) const = 0;
   virtual Bandwidth nic_bandwidth(uint32_t endpoint) const = 0;
   /// Whether the endpoint's scale-up switch can reduce in the network (NVLS-class).
   virtual bool in_switch_reduction(uint32_t endpoint) const = 0;
+
+  const std::vector<VertexInfo>& vertices() const { return vertices_; }
+  const std::vector<LinkInfo>& links() const { return links_; }
+  bool link_up(uint32_t link) const { return up_[link]; }
+  /// Takes down a link (by name) or a vertex (every link touching it; "spine3" also matches "p1.spine3" in every
+  /// plane). False if nothing has that name.
+  bool fail(const std::string& name);
+
+ protected:
+  uint32_t add_vertex(const std::string& name, const std::string& kind);
+  uint32_t add_link(const std::string& name, Bandwidth bw, Duration lat, const std::string& tier, int plane,
+                    uint32_t from, uint32_t to);
+
+  std::vector<VertexInfo> vertices_;
+  std::vector<LinkInfo> links_;
+  std::vector<bool> up_;
 };
 
 /// Scale-up domain per node (each GPU has an up and a down link to a non-blocking switch, NVSwitch-style) and
@@ -73,7 +97,6 @@ class LeafSpine final : public Topology {
   LeafSpine(const LeafSpineConfig& config, const std::vector<NodeShape>& nodes);
   uint32_t endpoint_count() const override { return static_cast<uint32_t>(node_of_.size()); }
   uint32_t node_of(uint32_t e) const override { return node_of_[e]; }
-  const std::vector<LinkInfo>& links() const override { return links_; }
   void paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const override;
   std::string describe() const override;
   Bandwidth scale_up_bandwidth(uint32_t e) const override { return links_[su_up_[e]].bandwidth; }
@@ -81,25 +104,19 @@ class LeafSpine final : public Topology {
   bool in_switch_reduction(uint32_t e) const override { return nodes_[node_of_[e]].in_switch_reduction; }
 
   uint32_t leaf_of(uint32_t endpoint) const { return leaf_of_[endpoint]; }
-  /// Takes a link (by name) or a switch ("spineS", "leafL": all its scale-out links) down; false if no such name.
-  bool fail(const std::string& name);
-  bool link_up(uint32_t link) const { return up_[link]; }
   const LeafSpineConfig& config() const { return config_; }
   uint32_t leaves() const { return leaves_; }  // per plane
   uint32_t planes() const { return planes_; }
   double oversubscription() const;
 
  private:
-  uint32_t add(const std::string& name, Bandwidth bw, Duration lat, const std::string& tier, int plane = -1);
   uint32_t local_of(uint32_t endpoint) const;  // index inside its node
   LeafSpineConfig config_;
   std::vector<NodeShape> nodes_;
   std::vector<uint32_t> node_of_;
   std::vector<uint32_t> leaf_of_;
-  std::vector<bool> up_;
   uint32_t leaves_;
   uint32_t planes_ = 1;
-  std::vector<LinkInfo> links_;
   std::vector<uint32_t> su_up_, su_down_;                       // per endpoint
   std::vector<uint32_t> nic_up_, nic_down_;                     // [plane * endpoints + endpoint]
   std::vector<uint32_t> leaf_up_, spine_down_;                  // [(plane * leaves + leaf) * spines + spine]
