@@ -3,104 +3,109 @@
 #include <boost/graph/adjacency_list.hpp>
 #include <boost/graph/breadth_first_search.hpp>
 #include <boost/graph/graphviz.hpp>
+#include <boost/graph/push_relabel_max_flow.hpp>
 
 #include <algorithm>
 #include <map>
 
 namespace lcsim::net {
 
-using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::undirectedS, GraphVertex, GraphEdge>;
+struct EdgeProps {
+  std::string tier;
+  Bandwidth bandwidth;  // per direction
+};
+using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::undirectedS, VertexInfo, EdgeProps>;
 
 struct TopologyGraph::Impl {
+  const Topology& t;
   Graph g;
-  std::vector<size_t> gpus;
-  double leaf_down = 0, leaf_up = 0;  // capacity of one (full) leaf
-  size_t leaves = 0;  // per plane
-  uint32_t planes = 1;
-  double uplink = 0;
-  int spines = 0;
+  explicit Impl(const Topology& topo) : t(topo) {}
 };
 
-TopologyGraph::TopologyGraph(const LeafSpine& t) : impl_(new Impl) {
+TopologyGraph::TopologyGraph(const Topology& t) : impl_(std::make_unique<Impl>(t)) {
   Graph& g = impl_->g;
-  const uint32_t n = t.endpoint_count();
-  std::map<uint32_t, size_t> node_switch;
-  for (uint32_t e = 0; e < n; ++e) {
-    const size_t v = boost::add_vertex({"n" + std::to_string(t.node_of(e)) + ".gpu" + std::to_string(e), "gpu"}, g);
-    impl_->gpus.push_back(v);
-    if (!node_switch.count(t.node_of(e))) {
-      node_switch[t.node_of(e)] = boost::add_vertex({"n" + std::to_string(t.node_of(e)) + ".nvswitch", "scale_up_switch"}, g);
-    }
+  for (const auto& v : t.vertices()) boost::add_vertex(v, g);
+  for (const auto& l : t.links()) {
+    if (l.from < l.to) boost::add_edge(l.from, l.to, EdgeProps{l.tier, l.bandwidth}, g);  // one edge per pair
   }
-  const auto& cfg = t.config();
-  const uint32_t planes = t.planes();
-  for (uint32_t e = 0; e < n; ++e) {
-    boost::add_edge(impl_->gpus[e], node_switch[t.node_of(e)], {"scale_up", t.scale_up_bandwidth(e)}, g);
-  }
-  for (uint32_t p = 0; p < planes; ++p) {  // each plane: its own leaves and spines
-    const std::string prefix = planes > 1 ? "p" + std::to_string(p) + "." : "";
-    std::vector<size_t> leaves, spines;
-    for (uint32_t l = 0; l < t.leaves(); ++l) leaves.push_back(boost::add_vertex({prefix + "leaf" + std::to_string(l), "leaf"}, g));
-    if (t.leaves() > 1) {
-      for (int s = 0; s < cfg.spines; ++s) spines.push_back(boost::add_vertex({prefix + "spine" + std::to_string(s), "spine"}, g));
-    }
-    for (uint32_t e = 0; e < n; ++e) {
-      boost::add_edge(impl_->gpus[e], leaves[t.leaf_of(e)], {"nic", t.nic_bandwidth(e) / planes}, g);
-    }
-    for (size_t l = 0; l < leaves.size() && !spines.empty(); ++l) {
-      for (size_t s = 0; s < spines.size(); ++s) boost::add_edge(leaves[l], spines[s], {"spine", cfg.uplink_bandwidth}, g);
-    }
-  }
-  impl_->leaves = t.leaves();
-  impl_->planes = planes;
-  impl_->uplink = cfg.uplink_bandwidth.bps();
-  impl_->spines = cfg.spines;
-  impl_->leaf_down = cfg.ports_per_leaf * t.nic_bandwidth(0).bps() / planes;
-  impl_->leaf_up = cfg.spines * cfg.uplink_bandwidth.bps();
 }
 
-TopologyGraph::~TopologyGraph() { delete impl_; }
+TopologyGraph::~TopologyGraph() = default;
 
 size_t TopologyGraph::vertex_count() const { return boost::num_vertices(impl_->g); }
 
+namespace {
+
+// Max flow over the directed links (those that are up) from a set of GPUs to another.
+double max_flow(const Topology& t, const std::vector<uint32_t>& from, const std::vector<uint32_t>& to) {
+  using Traits = boost::adjacency_list_traits<boost::vecS, boost::vecS, boost::directedS>;
+  using FlowGraph = boost::adjacency_list<
+      boost::vecS, boost::vecS, boost::directedS, boost::no_property,
+      boost::property<boost::edge_capacity_t, double,
+                      boost::property<boost::edge_residual_capacity_t, double,
+                                      boost::property<boost::edge_reverse_t, Traits::edge_descriptor>>>>;
+  const size_t n = t.vertices().size();
+  FlowGraph f(n + 2);
+  auto cap = boost::get(boost::edge_capacity, f);
+  auto rev = boost::get(boost::edge_reverse, f);
+  auto add = [&](size_t a, size_t b, double c) {
+    auto e = boost::add_edge(a, b, f).first, r = boost::add_edge(b, a, f).first;
+    cap[e] = c;
+    cap[r] = 0;
+    rev[e] = r;
+    rev[r] = e;
+  };
+  for (size_t l = 0; l < t.links().size(); ++l) {
+    if (t.link_up(static_cast<uint32_t>(l))) add(t.links()[l].from, t.links()[l].to, t.links()[l].bandwidth.bps());
+  }
+  const size_t source = n, sink = n + 1;
+  for (uint32_t v : from) add(source, v, 1e30);
+  for (uint32_t v : to) add(v, sink, 1e30);
+  return boost::push_relabel_max_flow(f, source, sink);
+}
+
+}  // namespace
+
 TopologyReport TopologyGraph::report() const {
   const Graph& g = impl_->g;
+  const Topology& t = impl_->t;
   TopologyReport r;
   std::map<std::string, size_t> kinds, tiers;
   for (auto v : boost::make_iterator_range(boost::vertices(g))) ++kinds[g[v].kind];
   for (auto e : boost::make_iterator_range(boost::edges(g))) ++tiers[g[e].tier];
   r.vertices_per_kind.assign(kinds.begin(), kinds.end());
   r.links_per_tier.assign(tiers.begin(), tiers.end());
-  // Bisection: split the leaves in two halves; traffic between them crosses the spines (each leaf's uplinks) or,
-  // with a single leaf, stays inside it (the leaf is non-blocking: half the NICs).
-  if (impl_->leaves > 1) {
-    r.bisection =
-        Bandwidth::bytes_per_s(impl_->planes * (impl_->leaves / 2) * std::min(impl_->leaf_up, impl_->leaf_down));
-    r.oversubscription = impl_->leaf_down / impl_->leaf_up;
-  } else {
-    double nic = 0;
-    for (auto e : boost::make_iterator_range(boost::edges(g))) {
-      if (g[e].tier == "nic") nic += g[e].bandwidth.bps();
-    }
-    r.bisection = Bandwidth::bytes_per_s(nic / 2);
+
+  // Bisection over the scale-out network: the first half of the nodes' GPUs against the second half.
+  const uint32_t n = t.endpoint_count();
+  std::vector<uint32_t> a, b;
+  const uint32_t half_node = t.node_of(n - 1) / 2;
+  for (uint32_t e = 0; e < n; ++e) (t.node_of(e) <= half_node && t.node_of(n - 1) > 0 ? a : b).push_back(e);
+  if (a.empty()) {  // one node: split its GPUs
+    b.clear();
+    for (uint32_t e = 0; e < n; ++e) (e < n / 2 ? a : b).push_back(e);
   }
-  // Diameter over GPUs: BFS from one GPU per leaf (the fabric is symmetric per leaf), hop counts to every GPU.
-  std::vector<size_t> sources;
-  std::map<size_t, bool> leaf_seen;
-  for (size_t v : impl_->gpus) {
-    auto [adj, end] = boost::adjacent_vertices(v, g);
-    for (; adj != end; ++adj) {
-      if (g[*adj].kind == "leaf" && !leaf_seen[*adj]) {
-        leaf_seen[*adj] = true;
-        sources.push_back(v);
-      }
-    }
+  r.bisection = Bandwidth::bytes_per_s(max_flow(t, a, b));
+
+  // Oversubscription: per leaf, capacity down (to GPUs) over capacity up (to other switches).
+  double worst = 0;
+  std::vector<double> down(t.vertices().size(), 0), up(t.vertices().size(), 0);
+  for (const auto& l : t.links()) {
+    if (t.vertices()[l.from].kind == "gpu") down[l.to] += l.bandwidth.bps();
+    else if (t.vertices()[l.to].kind != "gpu" && t.vertices()[l.from].kind != "scale_up_switch") up[l.from] += l.bandwidth.bps();
   }
-  for (size_t s : sources) {
+  for (size_t v = 0; v < t.vertices().size(); ++v) {
+    if (t.vertices()[v].kind != "scale_up_switch" && down[v] > 0 && up[v] > 0) worst = std::max(worst, down[v] / up[v]);
+  }
+  r.oversubscription = worst > 0 ? worst : 1.0;
+
+  // Diameter: BFS from up to 64 GPUs spread over the ranks.
+  const uint32_t step = std::max<uint32_t>(1, n / 64);
+  for (uint32_t s = 0; s < n; s += step) {
     std::vector<int> dist(boost::num_vertices(g), 0);
     boost::breadth_first_search(
         g, s, boost::visitor(boost::make_bfs_visitor(boost::record_distances(dist.data(), boost::on_tree_edge()))));
-    for (size_t v : impl_->gpus) r.diameter_hops = std::max(r.diameter_hops, dist[v]);
+    for (uint32_t v = 0; v < n; ++v) r.diameter_hops = std::max(r.diameter_hops, dist[v]);
   }
   return r;
 }

@@ -1,8 +1,9 @@
-// The topology as a graph (Boost.Graph): devices and switches as vertices, each bidirectional link pair as one
-// edge. Used for what a network architect asks of a fabric (counts per tier, bisection bandwidth,
-// oversubscription, diameter) and for the GraphViz export; paths for flows still come from the builder.
+// The topology as a graph (Boost.Graph): every vertex and link a builder made (one undirected edge per link
+// pair). Answers what a network architect asks of a fabric (counts per kind and tier, bisection bandwidth,
+// oversubscription, diameter) and writes GraphViz; works for any Topology.
 #pragma once
 
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -11,28 +12,17 @@
 
 namespace lcsim::net {
 
-struct GraphVertex {
-  std::string name;
-  std::string kind;  // gpu, scale_up_switch, leaf, spine
-};
-
-struct GraphEdge {
-  std::string tier;
-  Bandwidth bandwidth;  // per direction
-};
-
 struct TopologyReport {
   std::vector<std::pair<std::string, size_t>> vertices_per_kind;
   std::vector<std::pair<std::string, size_t>> links_per_tier;  // bidirectional links
-  Bandwidth bisection;          // scale-out, per direction, across the worst half/half split of the leaves
-  double oversubscription = 1;  // leaf down / up capacity
-  int diameter_hops = 0;        // longest GPU-to-GPU shortest path, in links
+  Bandwidth bisection;          // max flow from the first half of the GPUs (by rank) to the second, per direction
+  double oversubscription = 1;  // leaf down / up capacity, worst leaf (1 when there are no leaves with uplinks)
+  int diameter_hops = 0;        // longest GPU-to-GPU shortest path, in links (BFS from up to 64 GPUs)
 };
 
 class TopologyGraph {
  public:
-  /// Builds the graph of a leaf/spine fabric.
-  explicit TopologyGraph(const LeafSpine& t);
+  explicit TopologyGraph(const Topology& t);
   ~TopologyGraph();
   TopologyReport report() const;
   void write_dot(std::ostream& out) const;
@@ -40,7 +30,7 @@ class TopologyGraph {
 
  private:
   struct Impl;
-  Impl* impl_;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace lcsim::net
