@@ -72,7 +72,10 @@ void visit_scenario(Section& s, Scenario& sc) {
       }
     }
     c.choice("topology", cl.topology, cat.topologies.names(), "scale-out network topology");
-    c.section("fabric", "link bandwidths, latencies and switch counts", [&](Section& f) { cl.fabric.visit(f); });
+    c.section("fabric", "link bandwidths, latencies and switch counts (leaf_spine; explicit uses its scale-up keys "
+              "and failed)", [&](Section& f) { cl.fabric.visit(f); });
+    c.section("explicit", "the scale-out network as switches and links (topology: explicit)",
+              [&](Section& x) { cl.explicit_topology.visit(x); });
     c.section("flow_calibration", "size-dependent bandwidth and latency factors of every flow (as SimGrid's network "
               "calibration)", [&](Section& f) { cl.flow_calibration.visit(f); });
   });
@@ -135,16 +138,19 @@ void validate(Scenario& sc, const ConfigValue& tree, Diagnostics& diags) {
                 "node '" + n.name + "' has no compute-plane NICs; add some or set cluster.fabric.nic_bandwidth");
     }
   }
-  if (!sc.cluster.fabric.failed.empty()) {
+  if (!sc.cluster.fabric.failed.empty() || sc.cluster.topology == "explicit") {
     try {
       build_fabric(sc.cluster);
     } catch (const InputError& e) {
-      const ConfigValue* c = tree.find("cluster");
-      const ConfigValue* f = c ? c->find("fabric") : nullptr;
-      const ConfigValue* failed = f ? f->find("failed") : nullptr;
-      std::string msg = e.what();
-      msg = msg.substr(msg.find(": ", msg.find("failed")) + 2);
-      diags.add(failed ? failed->location : SourceLocation{}, "cluster.fabric.failed", msg);
+      // "cluster.explicit.links: ..." or "cluster.fabric.failed: ...": report at that key.
+      std::string msg = std::string(e.what()).substr(std::string("error: ").size());
+      const std::string key = msg.substr(0, msg.find(':'));
+      const ConfigValue* v = tree.find("cluster");
+      for (const char* part : {"explicit", "fabric"}) {
+        if (key.find(std::string("cluster.") + part) == 0 && v) v = v->find(part);
+      }
+      const ConfigValue* leaf = v ? v->find(key.substr(key.rfind('.') + 1)) : nullptr;
+      diags.add(leaf ? leaf->location : SourceLocation{}, key, msg.substr(key.size() + 2));
     }
   }
   // A file without a workload (a cluster to build on) has nothing to check it against.
@@ -192,7 +198,7 @@ std::string resolved_yaml(Scenario& scenario) {
                          "lcsim run on this file repeats the run.");
 }
 
-std::unique_ptr<net::LeafSpine> build_fabric(const ClusterConfig& cl) {
+std::unique_ptr<net::Topology> build_fabric(const ClusterConfig& cl) {
   std::vector<net::NodeShape> shapes;
   for (const auto& pool : cl.pools) {
     for (int k = 0; k < pool.count; ++k) {
@@ -200,7 +206,12 @@ std::unique_ptr<net::LeafSpine> build_fabric(const ClusterConfig& cl) {
                         pool.node.compute_nic_bandwidth_per_gpu(), pool.node.accelerator.scale_up_reduction});
     }
   }
-  auto fabric = std::make_unique<net::LeafSpine>(cl.fabric, shapes);
+  std::unique_ptr<net::Topology> fabric;
+  if (cl.topology == "explicit") {
+    fabric = std::make_unique<net::ExplicitTopology>(cl.fabric, cl.explicit_topology, shapes);
+  } else {
+    fabric = std::make_unique<net::LeafSpine>(cl.fabric, shapes);
+  }
   for (const auto& name : cl.fabric.failed) {
     if (!fabric->fail(name)) {
       throw InputError("cluster.fabric.failed: no link or switch named '" + name +
@@ -221,8 +232,8 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
                              g.part->dense_peak.begin()->second);
     hosts.push_back(g.host);
   }
-  std::unique_ptr<net::LeafSpine> fabric = build_fabric(sc.cluster);
-  const net::LeafSpine& topology = *fabric;
+  std::unique_ptr<net::Topology> fabric = build_fabric(sc.cluster);
+  const net::Topology& topology = *fabric;
   uint32_t min_gpus = ~0u;
   for (const auto& pool : sc.cluster.pools) min_gpus = std::min(min_gpus, static_cast<uint32_t>(pool.node.gpus));
 

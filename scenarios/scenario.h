@@ -12,6 +12,7 @@
 #include "models/hardware/node.h"
 #include "models/hardware/power.h"
 #include "models/network/collectives.h"
+#include "models/network/explicit_topology.h"
 #include "models/network/topology.h"
 #include "models/network/transfer.h"
 #include "sim/config.h"
@@ -37,6 +38,7 @@ struct ClusterConfig {
   bool shorthand = true;            // the pools came from the shorthand keys
   std::string topology = "leaf_spine";
   net::LeafSpineConfig fabric;
+  net::ExplicitConfig explicit_topology;
   net::FlowCalibration flow_calibration;
 };
 
@@ -99,7 +101,7 @@ struct RunHooks {
 std::vector<wl::Gpu> cluster_gpus(const ClusterConfig& cluster);
 
 /// The scale-out fabric of a cluster (no engine needed: for `lcsim topology` and for runs).
-std::unique_ptr<net::LeafSpine> build_fabric(const ClusterConfig& cluster);
+std::unique_ptr<net::Topology> build_fabric(const ClusterConfig& cluster);
 
 /// Builds the models, runs the simulation and collects results. One per process (see sim/engine.h).
 RunResult run_scenario(Scenario& scenario, const RunHooks& hooks = {});

@@ -231,3 +231,57 @@ TEST(Traffic, SprayingReachesTheIdealOnANonBlockingFabricAndEcmpDoesNot) {
 
 }  // namespace
 }  // namespace lcsim
+
+namespace lcsim {
+namespace {
+
+// The same fabric written out as switches and links gives the same collective times as the leaf/spine builder.
+TEST(ExplicitTopology, MatchesTheEquivalentLeafSpine) {
+  std::string links;
+  for (int k = 0; k < 4; ++k) {
+    for (int g = 0; g < 8; ++g) {
+      links += "    - {a: n" + std::to_string(k) + ".gpu" + std::to_string(g) + ", b: leaf" + std::to_string(k / 2) +
+               "}\n";
+    }
+  }
+  for (int l = 0; l < 2; ++l) {
+    for (int s = 0; s < 4; ++s) links += "    - {a: leaf" + std::to_string(l) + ", b: spine" + std::to_string(s) + "}\n";
+  }
+  const std::string common =
+      "workload: {type: nccl_tests, operation: all_reduce, sizes: [64MiB, 1GiB]}\n"
+      "policies: {load_balancing: spray, collectives: {algorithm: ring}}\n"
+      "outputs: {timeline: false}\n";
+  const std::string explicit_yaml =
+      "cluster:\n  pools: [{node: hgx-h100, count: 4}]\n  topology: explicit\n  explicit:\n    switches:\n"
+      "    - {name: leaf0, kind: leaf}\n    - {name: leaf1, kind: leaf}\n    - {name: spine0, kind: spine}\n"
+      "    - {name: spine1, kind: spine}\n    - {name: spine2, kind: spine}\n    - {name: spine3, kind: spine}\n"
+      "    links:\n" + links + common;
+  const std::string leaf_spine_yaml =
+      "cluster:\n  pools: [{node: hgx-h100, count: 4}]\n  fabric: {ports_per_leaf: 16, spines: 4}\n" + common;
+  auto run = [](const std::string& yaml) {
+    return testing::metrics_in_child([yaml] {
+      Scenario sc = parse_scenario(parse_yaml_text(yaml, "t.yaml"));
+      return run_scenario(sc).metrics;
+    });
+  };
+  auto a = run(explicit_yaml), b = run(leaf_spine_yaml);
+  ASSERT_FALSE(a.count("child_failed") || b.count("child_failed"));
+  EXPECT_DOUBLE_EQ(a["time_at_max_size_s"], b["time_at_max_size_s"]);
+  EXPECT_DOUBLE_EQ(a["busbw_avg_bytes_per_s"], b["busbw_avg_bytes_per_s"]);
+  // A link to a switch that does not exist is an error at the links key.
+  try {
+    parse_scenario(parse_yaml_text(explicit_yaml + "", "t.yaml"));
+    std::string bad = explicit_yaml;
+    bad.replace(bad.find("b: spine3}"), 10, "b: spine9}");
+    parse_scenario(parse_yaml_text(bad, "bad.yaml"));
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.yaml:"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("cluster.explicit.links: no GPU or switch named 'spine9'; did you mean"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace lcsim

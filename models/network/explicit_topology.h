@@ -1,0 +1,54 @@
+// A topology given as nodes and links in the scenario: switches by name, links between GPUs ("n3.gpu5") and
+// switches, each bidirectional with its bandwidth, latency and tier. Every node keeps its scale-up switch
+// ("nK.nvswitch", built as for leaf_spine) and uses it inside the node. Paths between GPUs of different nodes are
+// all the shortest ones (fewest links) over scale-out links that are up, at most 64, found by breadth-first
+// search and cached per pair (apply failures before the first flow).
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "models/network/topology.h"
+
+namespace lcsim::net {
+
+struct ExplicitConfig {
+  struct Switch {
+    std::string name;
+    std::string kind = "switch";  // free text: leaf, spine, core, tor, ...
+    void visit(Section& s);
+  };
+  struct Link {
+    std::string a, b;
+    Bandwidth bandwidth = Bandwidth::gbits_per_s(400);
+    Duration latency = Duration::us(0.6);
+    std::string tier;  // empty: "nic" when one end is a GPU, "fabric" otherwise
+    void visit(Section& s);
+  };
+  std::vector<Switch> switches;
+  std::vector<Link> links;
+  void visit(Section& s);
+};
+
+class ExplicitTopology final : public Topology {
+ public:
+  /// `scale_up` supplies the scale-up latency and bandwidth override; InputError if a link names an unknown
+  /// vertex or a switch is named twice.
+  ExplicitTopology(const LeafSpineConfig& scale_up, const ExplicitConfig& config, const std::vector<NodeShape>& nodes);
+  uint32_t endpoint_count() const override { return static_cast<uint32_t>(node_of_.size()); }
+  uint32_t node_of(uint32_t e) const override { return node_of_[e]; }
+  void paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const override;
+  std::string describe() const override;
+  Bandwidth scale_up_bandwidth(uint32_t e) const override { return links_[su_up_[e]].bandwidth; }
+  Bandwidth nic_bandwidth(uint32_t e) const override;
+  bool in_switch_reduction(uint32_t e) const override { return nodes_[node_of_[e]].in_switch_reduction; }
+
+ private:
+  std::vector<NodeShape> nodes_;
+  std::vector<uint32_t> node_of_, su_up_, su_down_;
+  std::vector<std::vector<uint32_t>> out_links_;  // per vertex
+  mutable std::map<std::pair<uint32_t, uint32_t>, std::vector<Path>> cache_;
+};
+
+}  // namespace lcsim::net
