@@ -201,6 +201,7 @@ int cmd_run(Args& a) {
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   if (sc.outputs.metrics) write_file(std::filesystem::path(out_dir) / "metrics.json", r.metrics.to_json());
   if (sc.outputs.timeline) write_file(std::filesystem::path(out_dir) / "timeline.json", r.timeline_json);
+  if (!r.utilization_csv.empty()) write_file(std::filesystem::path(out_dir) / "link_utilization.csv", r.utilization_csv);
   std::string table;
   for (const auto& l : r.table) table += l + "\n";
   if (!table.empty()) write_file(std::filesystem::path(out_dir) / "report.txt", table);

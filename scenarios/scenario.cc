@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <map>
 
 #include "models/network/transfer.h"
@@ -110,6 +111,10 @@ void visit_scenario(Section& s, Scenario& sc) {
     o.field("timeline_ranks", out.timeline_ranks, "GPUs (lowest ranks first) with timeline tracks; 0 = all",
             Range::at_least(0));
     o.field("timeline_links", out.timeline_links, "busy-link tracks per link tier in the timeline (first links used)",
+            Range::at_least(0));
+    o.field("utilization_interval", out.utilization_interval,
+            "sample every link tier's mean and max utilization this often, into link_utilization.csv and timeline "
+            "counters; 0s = off",
             Range::at_least(0));
   });
 }
@@ -274,6 +279,32 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   if (hooks.progress) {
     wl::Workload* w = sc.workload.get();
     engine.set_progress_hook([&hooks, w, &engine] { hooks.progress(w->progress(), engine.now().s()); });
+  }
+  // Link utilization over time: every interval, each tier's mean and busiest link (current rate / capacity).
+  std::function<void()> sample;
+  if (sc.outputs.utilization_interval.s() > 0) {
+    result.utilization_csv = "time_s,tier,mean,max\n";
+    sample = [&] {
+      std::map<std::string, std::pair<double, std::pair<double, size_t>>> tiers;  // tier -> (max, (sum, n))
+      const auto& ls = topology.links();
+      for (size_t l = 0; l < ls.size(); ++l) {
+        const double u = transfer->current_rate(static_cast<uint32_t>(l)).bps() / ls[l].bandwidth.bps();
+        auto& t = tiers[ls[l].tier];
+        t.first = std::max(t.first, u);
+        t.second.first += u;
+        ++t.second.second;
+      }
+      for (const auto& [tier, t] : tiers) {
+        const double mean = t.second.first / static_cast<double>(t.second.second);
+        char row[128];
+        std::snprintf(row, sizeof row, "%.9g,%s,%.6g,%.6g\n", engine.now().s(), tier.c_str(), mean, t.first);
+        result.utilization_csv += row;
+        tracer.counter({"link utilization", tier + " mean", engine.now(), mean});
+        tracer.counter({"link utilization", tier + " max", engine.now(), t.first});
+      }
+      if (sc.workload->progress() < 1.0) engine.after(sc.outputs.utilization_interval, sample, sim::kLate);
+    };
+    engine.after(Duration(), sample, sim::kLate);
   }
   sc.workload->start(ctx);
   engine.run(sc.simulation.horizon);

@@ -59,6 +59,7 @@ struct OutputConfig {
   bool resolved_scenario = true;
   int timeline_ranks = 16;
   int timeline_links = 16;
+  Duration utilization_interval;  // sample link utilization this often (0: off)
 };
 
 struct Scenario {
@@ -89,6 +90,7 @@ struct RunResult {
   std::string timeline_json;  // empty when outputs.timeline is false
   std::vector<std::string> header;  // what was simulated, one line each
   std::vector<std::string> table;   // the workload's own table (nccl-tests lines), if any
+  std::string utilization_csv;      // time_s,tier,mean,max rows when outputs.utilization_interval is set
   bool completed = false;     // the workload finished before the horizon
   uint64_t events = 0;
 };

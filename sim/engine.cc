@@ -150,6 +150,11 @@ LinkId Engine::add_link(const std::string& name, Bandwidth bandwidth, Duration l
   return static_cast<LinkId>(impl_->links.size() - 1);
 }
 
+Bandwidth Engine::link_usage(LinkId link) const {
+  LCSIM_ASSERT(link < impl_->links.size(), "unknown link");
+  return Bandwidth::bytes_per_s(impl_->links[link]->get_usage());
+}
+
 size_t Engine::host_count() const { return impl_->hosts.size(); }
 size_t Engine::link_count() const { return impl_->links.size(); }
 

@@ -62,6 +62,9 @@ class Engine {
   /// sharing with every other flow on those links). An empty path completes after zero time.
   void flow(HostId src, HostId dst, Bytes size, const std::vector<LinkId>& path, Callback done);
 
+  /// Bytes per second the flows on a link move right now (SimGrid's max-min solution; exact with optim:Full).
+  Bandwidth link_usage(LinkId link) const;
+
   /// Runs until nothing is left to do, or simulated time reaches `horizon`.
   void run(Duration horizon);
   /// Called every few hundred events with the current simulated time (for progress display).

@@ -19,6 +19,15 @@ void TimelineRecorder::on_span(const SpanEvent& e) {
   spans_.push_back({Track{pid, t->second}, e});
 }
 
+void TimelineRecorder::on_counter(const CounterEvent& e) {
+  auto g = groups_.find(e.group);
+  if (g == groups_.end()) {
+    g = groups_.emplace(e.group, static_cast<int>(groups_.size()) + 1).first;
+    group_names_.push_back(e.group);
+  }
+  counters_.push_back({g->second, e});
+}
+
 std::string TimelineRecorder::to_json() const {
   std::string out = "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n";
   bool first = true;
@@ -53,6 +62,10 @@ std::string TimelineRecorder::to_json() const {
       s += "}";
     }
     line(s + "}");
+  }
+  for (const auto& [pid, c] : counters_) {
+    line("{\"ph\":\"C\",\"pid\":" + std::to_string(pid) + ",\"name\":" + json_escape(c.name) +
+         ",\"ts\":" + json_number(c.time.s() * 1e6) + ",\"args\":{\"value\":" + json_number(c.value) + "}}");
   }
   return out + "\n]}\n";
 }

@@ -24,10 +24,19 @@ struct SpanEvent {
   std::vector<std::pair<std::string, std::string>> args;
 };
 
+/// A sampled value over time (e.g. a link tier's utilization): one counter track per (group, name).
+struct CounterEvent {
+  std::string group;
+  std::string name;
+  Duration time;
+  double value;
+};
+
 class TraceSink {
  public:
   virtual ~TraceSink() = default;
   virtual void on_span(const SpanEvent& e) = 0;
+  virtual void on_counter(const CounterEvent&) {}
 };
 
 class Tracer {
@@ -36,6 +45,9 @@ class Tracer {
   bool enabled() const { return !sinks_.empty(); }
   void span(const SpanEvent& e) const {
     for (auto* s : sinks_) s->on_span(e);
+  }
+  void counter(const CounterEvent& e) const {
+    for (auto* s : sinks_) s->on_counter(e);
   }
 
  private:
@@ -47,6 +59,7 @@ class Tracer {
 class TimelineRecorder final : public TraceSink {
  public:
   void on_span(const SpanEvent& e) override;
+  void on_counter(const CounterEvent& e) override;
   std::string to_json() const;
   size_t span_count() const { return spans_.size(); }
 
@@ -56,6 +69,7 @@ class TimelineRecorder final : public TraceSink {
     int tid;
   };
   std::vector<std::pair<Track, SpanEvent>> spans_;
+  std::vector<std::pair<int, CounterEvent>> counters_;  // pid, event
   std::map<std::string, int> groups_;
   std::map<std::pair<int, std::string>, int> tracks_;
   std::vector<std::string> group_names_;

@@ -175,9 +175,18 @@ void AnalyticalTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Ca
   route(flows, subs);
   account(flows);
   const Duration t = cost(subs);
+  if (rate_.empty()) rate_.assign(topology_.links().size(), 0.0);
+  auto loads = std::make_shared<std::vector<std::pair<uint32_t, double>>>();  // link, rate of this batch
+  if (t.s() > 0) {
+    for (size_t l = 0; l < load_.size(); ++l) {
+      if (load_[l] > 0) loads->push_back({static_cast<uint32_t>(l), load_[l] / t.s()});
+    }
+  }
+  for (const auto& [l, r] : *loads) rate_[l] += r;
   auto paths = std::make_shared<std::vector<Path>>();
   for (const SubFlow& s : subs) paths->push_back(*s.path);
-  engine_.after(t, [this, paths, done = std::move(done)] {
+  engine_.after(t, [this, paths, loads, done = std::move(done)] {
+    for (const auto& [l, r] : *loads) rate_[l] -= r;
     for (const Path& p : *paths) links_idle(p);
     done();
   }, sim::kCompletion);

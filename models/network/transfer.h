@@ -61,6 +61,8 @@ class TransferModel : public policy::LinkLoads {
   virtual void transfer(const std::vector<FlowRequest>& flows, sim::Callback done) = 0;
 
   uint64_t flows_started() const { return flows_started_; }
+  /// Bytes per second a link carries now.
+  virtual Bandwidth current_rate(uint32_t link) const = 0;
   /// Bytes each link has carried (or been assigned) so far.
   const std::vector<double>& bytes_per_link() const { return link_bytes_; }
   /// Flows in flight on a link now (what adaptive routing reads).
@@ -107,6 +109,7 @@ class FlowTransfer final : public TransferModel {
   /// Creates one SimGrid link per topology link; call once before the first transfer.
   void install(const std::vector<sim::HostId>& endpoint_hosts);
   void transfer(const std::vector<FlowRequest>& flows, sim::Callback done) override;
+  Bandwidth current_rate(uint32_t link) const override { return engine_.link_usage(link_ids_[link]); }
 
  private:
   std::vector<sim::HostId> hosts_;
@@ -119,8 +122,13 @@ class AnalyticalTransfer final : public TransferModel {
   void transfer(const std::vector<FlowRequest>& flows, sim::Callback done) override;
   /// The time transfer() would take for these flows (no side effects).
   Duration estimate(const std::vector<FlowRequest>& flows);
+  /// Each batch moves its bytes evenly over its duration: a link's rate is the sum over the batches in flight.
+  Bandwidth current_rate(uint32_t link) const override {
+    return Bandwidth::bytes_per_s(rate_.empty() ? 0.0 : rate_[link]);
+  }
 
  private:
+  std::vector<double> rate_;  // bytes/s per link, from batches in flight
   Duration cost(const std::vector<SubFlow>& subs);
   std::vector<double> load_;  // bytes per link, scratch
 };
