@@ -307,3 +307,36 @@ TEST(FlowCalibration, SizeDependentFactorsSlowSmallFlowsAsConfigured) {
 
 }  // namespace
 }  // namespace lcsim::net
+
+namespace lcsim::net {
+namespace {
+
+TEST(LeafSpine, ThreeTiersRouteThroughPodsAndCores) {
+  LeafSpineConfig cfg;
+  cfg.tiers = 3;
+  cfg.ports_per_leaf = 8;   // one node per leaf
+  cfg.leaves_per_pod = 2;   // two nodes per pod
+  cfg.spines = 2;           // aggregation switches per pod
+  cfg.cores_per_spine = 3;  // 6 cores
+  LeafSpine t(cfg, std::vector<NodeShape>(8, {8, Bandwidth::gbytes_per_s(450), Bandwidth::gbits_per_s(400)}));
+  std::vector<Path> p;
+  t.paths(0, 8, p);  // node 0 -> node 1: same pod, other leaf: one path per aggregation switch
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(p[0].size(), 4u);
+  t.paths(0, 16, p);  // node 0 -> node 2: other pod: aggregation x core
+  ASSERT_EQ(p.size(), 6u);
+  for (const auto& path : p) {
+    ASSERT_EQ(path.size(), 6u);
+    EXPECT_EQ(t.links()[path[2]].tier, "core");
+    EXPECT_EQ(t.links()[path[2]].to, t.links()[path[3]].from);  // up to a core and down from the same core
+  }
+  size_t cores = 0;
+  for (const auto& v : t.vertices()) cores += v.kind == "core";
+  EXPECT_EQ(cores, 6u);
+  EXPECT_TRUE(t.fail("core0"));
+  t.paths(0, 16, p);
+  EXPECT_EQ(p.size(), 5u);
+}
+
+}  // namespace
+}  // namespace lcsim::net

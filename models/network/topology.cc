@@ -24,6 +24,15 @@ void LeafSpineConfig::visit(Section& s) {
           "scale-out planes: each GPU's NIC bandwidth split over this many ports, each port on its own leaves and "
           "spines (multi-plane fabric)",
           Range::between(1, 16));
+  s.field("tiers", tiers, "2: leaf/spine; 3: pods of leaves and aggregation switches (spines) under a core layer",
+          Range::between(2, 3));
+  s.field("leaves_per_pod", leaves_per_pod, "three tiers: leaves per pod", Range::at_least(1));
+  s.field("cores_per_spine", cores_per_spine,
+          "three tiers: core switches each aggregation switch connects to (aggregation switch s of every pod reaches "
+          "the same cores)",
+          Range::at_least(1));
+  s.field("core_bandwidth", core_bandwidth, "three tiers: bandwidth of each aggregation-to-core link",
+          Range::positive());
   s.field("rail_optimized", rail_optimized,
           "rail-optimized wiring: GPU i's NIC of every node goes to rail i's leaves (ports_per_leaf nodes per leaf)");
 }
@@ -105,13 +114,21 @@ LeafSpine::LeafSpine(const LeafSpineConfig& config, const std::vector<NodeShape>
     for (uint32_t e = 0; e < n; ++e) leaf_of_.push_back(e / ppl);
   }
   auto plane_prefix = [&](uint32_t p) { return planes_ > 1 ? "p" + std::to_string(p) + "." : std::string(); };
+  const bool three = config.tiers == 3;
+  const uint32_t lpp = static_cast<uint32_t>(config.leaves_per_pod);
+  pods_ = three ? (leaves_ + lpp - 1) / lpp : 1;
+  const uint32_t spines = static_cast<uint32_t>(config.spines), cps = static_cast<uint32_t>(config.cores_per_spine);
   for (uint32_t p = 0; p < planes_; ++p) {
     const int plane = static_cast<int>(p);
-    std::vector<uint32_t> leaf_v, spine_v;
+    std::vector<uint32_t> leaf_v, spine_v;  // spine_v: [pod * spines + s] (one pod with two tiers)
     for (uint32_t l = 0; l < leaves_; ++l) leaf_v.push_back(add_vertex(plane_prefix(p) + "leaf" + std::to_string(l), "leaf"));
     if (leaves_ > 1) {
-      for (int s = 0; s < config.spines; ++s) {
-        spine_v.push_back(add_vertex(plane_prefix(p) + "spine" + std::to_string(s), "spine"));
+      for (uint32_t pod = 0; pod < pods_; ++pod) {
+        for (uint32_t s = 0; s < spines; ++s) {
+          const std::string name = three ? "pod" + std::to_string(pod) + ".spine" + std::to_string(s)
+                                         : "spine" + std::to_string(s);
+          spine_v.push_back(add_vertex(plane_prefix(p) + name, "spine"));
+        }
       }
     }
     for (uint32_t e = 0; e < n; ++e) {
@@ -121,12 +138,27 @@ LeafSpine::LeafSpine(const LeafSpineConfig& config, const std::vector<NodeShape>
       nic_down_.push_back(add_link(name + "nic_down", nic_bw[e], config.link_latency, "nic", plane, leaf, e));
     }
     for (uint32_t l = 0; l < leaves_ && !spine_v.empty(); ++l) {
-      for (int s = 0; s < config.spines; ++s) {
+      for (uint32_t s = 0; s < spines; ++s) {
+        const uint32_t sv = spine_v[(three ? l / lpp : 0) * spines + s];
         const std::string ls = plane_prefix(p) + "leaf" + std::to_string(l) + ".spine" + std::to_string(s);
-        leaf_up_.push_back(
-            add_link(ls + ".up", config.uplink_bandwidth, config.link_latency, "spine", plane, leaf_v[l], spine_v[s]));
-        spine_down_.push_back(
-            add_link(ls + ".down", config.uplink_bandwidth, config.link_latency, "spine", plane, spine_v[s], leaf_v[l]));
+        leaf_up_.push_back(add_link(ls + ".up", config.uplink_bandwidth, config.link_latency, "spine", plane, leaf_v[l], sv));
+        spine_down_.push_back(add_link(ls + ".down", config.uplink_bandwidth, config.link_latency, "spine", plane, sv, leaf_v[l]));
+      }
+    }
+    if (three && pods_ > 1) {
+      // Core group s: the cores that aggregation switch s of every pod connects to.
+      std::vector<uint32_t> core_v;
+      for (uint32_t c = 0; c < spines * cps; ++c) core_v.push_back(add_vertex(plane_prefix(p) + "core" + std::to_string(c), "core"));
+      for (uint32_t pod = 0; pod < pods_; ++pod) {
+        for (uint32_t s = 0; s < spines; ++s) {
+          for (uint32_t c = 0; c < cps; ++c) {
+            const uint32_t sv = spine_v[pod * spines + s], cv = core_v[s * cps + c];
+            const std::string name = plane_prefix(p) + "pod" + std::to_string(pod) + ".spine" + std::to_string(s) +
+                                     ".core" + std::to_string(s * cps + c);
+            agg_up_.push_back(add_link(name + ".up", config.core_bandwidth, config.link_latency, "core", plane, sv, cv));
+            core_down_.push_back(add_link(name + ".down", config.core_bandwidth, config.link_latency, "core", plane, cv, sv));
+          }
+        }
       }
     }
   }
@@ -152,8 +184,18 @@ void LeafSpine::paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const 
       add_if_up({up, down});
       continue;
     }
+    const uint32_t lpp = static_cast<uint32_t>(config_.leaves_per_pod), cps = static_cast<uint32_t>(config_.cores_per_spine);
+    const uint32_t pa = config_.tiers == 3 ? la / lpp : 0, pb = config_.tiers == 3 ? lb / lpp : 0;
     for (uint32_t s = 0; s < spines; ++s) {
-      add_if_up({up, leaf_up_[(p * leaves_ + la) * spines + s], spine_down_[(p * leaves_ + lb) * spines + s], down});
+      const uint32_t lu = leaf_up_[(p * leaves_ + la) * spines + s], sd = spine_down_[(p * leaves_ + lb) * spines + s];
+      if (pa == pb) {
+        add_if_up({up, lu, sd, down});
+        continue;
+      }
+      for (uint32_t c = 0; c < cps; ++c) {  // up to a core of group s and down into the other pod
+        add_if_up({up, lu, agg_up_[((p * pods_ + pa) * spines + s) * cps + c],
+                   core_down_[((p * pods_ + pb) * spines + s) * cps + c], sd, down});
+      }
     }
   }
 }
@@ -167,9 +209,10 @@ double LeafSpine::oversubscription() const {
 std::string LeafSpine::describe() const {
   char buf[512];
   std::snprintf(buf, sizeof buf,
-                "leaf_spine%s: %zu nodes, %u GPUs; scale-up %s per GPU per direction; %u NICs at %s%s; %u leaves x "
+                "leaf_spine%s%s: %zu nodes, %u GPUs; scale-up %s per GPU per direction; %u NICs at %s%s; %u leaves x "
                 "%d ports, %d spines at %s (oversubscription %.2g:1 when leaves are full)",
                 config_.rail_optimized ? " (rail-optimized)" : "",
+                config_.tiers == 3 ? (" (3 tiers, " + std::to_string(pods_) + " pods)").c_str() : "",
                 nodes_.size(), endpoint_count(), to_string(links_[su_up_[0]].bandwidth).c_str(), endpoint_count(),
                 to_string(nic_bandwidth(0)).c_str(),
                 planes_ > 1 ? (" in " + std::to_string(planes_) + " planes").c_str() : "", leaves_ * planes_,

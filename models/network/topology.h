@@ -79,6 +79,10 @@ struct LeafSpineConfig {
   Duration link_latency = Duration::us(0.6);
   bool rail_optimized = false;  // NIC i of every node on rail i's leaves (same-rail traffic stays on one leaf)
   int planes = 1;               // scale-out planes: each NIC split into this many ports, each on its own fabric
+  int tiers = 2;                // 3: leaves grouped in pods; "spines" are each pod's aggregation switches
+  int leaves_per_pod = 8;       // three tiers: leaves in one pod
+  int cores_per_spine = 8;      // three tiers: core switches each aggregation switch connects to
+  Bandwidth core_bandwidth = Bandwidth::gbits_per_s(400);  // three tiers: aggregation-to-core links
   std::vector<std::string> failed;  // links ("leaf0.spine3.up") or switches ("spine3", "leaf2") that are down
   void visit(Section& s);
 };
@@ -120,6 +124,8 @@ class LeafSpine final : public Topology {
   std::vector<uint32_t> su_up_, su_down_;                       // per endpoint
   std::vector<uint32_t> nic_up_, nic_down_;                     // [plane * endpoints + endpoint]
   std::vector<uint32_t> leaf_up_, spine_down_;                  // [(plane * leaves + leaf) * spines + spine]
+  std::vector<uint32_t> agg_up_, core_down_;  // three tiers: [((plane * pods + pod) * spines + s) * cores_per_spine + c]
+  uint32_t pods_ = 1;
 };
 
 }  // namespace lcsim::net
