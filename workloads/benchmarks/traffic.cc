@@ -50,7 +50,10 @@ void Traffic::start(RunContext& ctx) {
       if (!any) break;
     }
     for (uint32_t i = 0; i < n; ++i) {
-      LCSIM_ASSERT(!bad(i), "could not build a permutation without self or same-node pairs");
+      if (bad(i)) {
+        throw InputError("workload.cross_node_only: found no permutation in which every GPU sends to another node "
+                         "(a node holds more than half the GPUs?); set cross_node_only: false");
+      }
       flows.push_back({i, dst[i], config_.flow_size, 0});
     }
   } else {
