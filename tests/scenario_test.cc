@@ -291,27 +291,14 @@ namespace lcsim {
 namespace {
 
 TEST(Outputs, LinkUtilizationIsSampledOverTime) {
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  const pid_t pid = fork();
-  if (pid == 0) {  // one simulation per process
-    close(fds[0]);
+  const auto out = testing::text_in_child([] {
     Scenario sc = load_scenario("scenarios/examples/nccl-tests-h100.yaml",
                                 {"workload.min_bytes=256MiB", "workload.max_bytes=256MiB",
                                  "outputs.utilization_interval=100us", "policies.load_balancing=spray"});
-    const std::string csv = run_scenario(sc).utilization_csv;
-    if (write(fds[1], csv.data(), csv.size()) != static_cast<ssize_t>(csv.size())) _exit(1);
-    _exit(0);
-  }
-  close(fds[1]);
-  std::string csv;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fds[0], buf, sizeof buf)) > 0) csv.append(buf, static_cast<size_t>(n));
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    return run_scenario(sc).utilization_csv;
+  });
+  ASSERT_TRUE(out.has_value());
+  const std::string& csv = *out;
   ASSERT_EQ(csv.rfind("time_s,tier,mean,max\n0,nic,0,0\n", 0), 0u) << csv.substr(0, 200);
   // During the 256 MiB ring all-reduce across two nodes the NICs are the bottleneck: some sample sees every NIC
   // busy at (close to) its full rate.

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -14,21 +15,16 @@
 
 namespace lcsim::testing {
 
-/// Runs `produce` in a forked child and returns the metrics it produced ({"child_failed": 1} if it failed).
-inline std::map<std::string, double> metrics_in_child(const std::function<MetricSet()>& produce) {
+/// Runs `produce` in a forked child and returns the text it produced; nullopt if the child failed.
+inline std::optional<std::string> text_in_child(const std::function<std::string()>& produce) {
   int fds[2];
-  if (pipe(fds) != 0) return {{"child_failed", 1}};
+  if (pipe(fds) != 0) return std::nullopt;
   const pid_t pid = fork();
   if (pid == 0) {
     close(fds[0]);
     std::string out;
     try {
-      const MetricSet m = produce();
-      for (const auto& x : m.metrics()) {
-        char buf[64];
-        std::snprintf(buf, sizeof buf, " %.17g\n", x.value);
-        out += x.name + buf;
-      }
+      out = produce();
     } catch (const std::exception& e) {
       std::fprintf(stderr, "child: %s\n", e.what());
       _exit(1);
@@ -44,9 +40,24 @@ inline std::map<std::string, double> metrics_in_child(const std::function<Metric
   close(fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return {{"child_failed", 1}};
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::nullopt;
+  return text;
+}
+
+/// Runs `produce` in a forked child and returns the metrics it produced ({"child_failed": 1} if it failed).
+inline std::map<std::string, double> metrics_in_child(const std::function<MetricSet()>& produce) {
+  const auto text = text_in_child([&] {
+    std::string out;
+    for (const auto& x : produce().metrics()) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, " %.17g\n", x.value);
+      out += x.name + buf;
+    }
+    return out;
+  });
+  if (!text) return {{"child_failed", 1}};
   std::map<std::string, double> metrics;
-  std::istringstream in(text);
+  std::istringstream in(*text);
   std::string name;
   double value;
   while (in >> name >> value) metrics[name] = value;
