@@ -48,7 +48,8 @@ inline std::optional<std::string> text_in_child(const std::function<std::string(
 inline std::map<std::string, double> metrics_in_child(const std::function<MetricSet()>& produce) {
   const auto text = text_in_child([&] {
     std::string out;
-    for (const auto& x : produce().metrics()) {
+    const MetricSet m = produce();
+    for (const auto& x : m.metrics()) {
       char buf[64];
       std::snprintf(buf, sizeof buf, " %.17g\n", x.value);
       out += x.name + buf;
