@@ -340,3 +340,34 @@ TEST(LeafSpine, ThreeTiersRouteThroughPodsAndCores) {
 
 }  // namespace
 }  // namespace lcsim::net
+
+namespace lcsim::net {
+namespace {
+
+TEST(LeafSpine, DualTorHomesEveryNicOnALeafPairThatSharesTheSpines) {
+  LeafSpineConfig cfg;
+  cfg.dual_tor = true;
+  cfg.ports_per_leaf = 8;
+  cfg.spines = 4;
+  LeafSpine t(cfg, std::vector<NodeShape>(2, {8, Bandwidth::gbytes_per_s(450), Bandwidth::gbits_per_s(400)}));
+  EXPECT_DOUBLE_EQ(t.nic_bandwidth(0).bps(), 50e9);  // two 200G ports
+  size_t leaves = 0, spines = 0;
+  for (const auto& v : t.vertices()) {
+    leaves += v.kind == "leaf";
+    spines += v.kind == "spine";
+  }
+  EXPECT_EQ(leaves, 4u);  // 2 pairs
+  EXPECT_EQ(spines, 4u);  // shared by both port sets
+  std::vector<Path> p;
+  t.paths(0, 8, p);  // other leaf pair: 2 ports x 4 spines x 2 ports
+  EXPECT_EQ(p.size(), 16u);
+  t.paths(0, 1, p);  // same node: scale-up
+  EXPECT_EQ(p.size(), 1u);
+  // Losing one leaf of a pair halves the ways in and out, but nothing is cut.
+  EXPECT_TRUE(t.fail("a.leaf0"));
+  t.paths(0, 8, p);
+  EXPECT_EQ(p.size(), 8u);
+}
+
+}  // namespace
+}  // namespace lcsim::net

@@ -24,6 +24,9 @@ void LeafSpineConfig::visit(Section& s) {
           "scale-out planes: each GPU's NIC bandwidth split over this many ports, each port on its own leaves and "
           "spines (multi-plane fabric)",
           Range::between(1, 16));
+  s.field("dual_tor", dual_tor,
+          "dual-homed NICs: each GPU's NIC bandwidth split over two ports, one to each leaf of a pair; both leaves "
+          "reach the same spines (not with planes)");
   s.field("tiers", tiers, "2: leaf/spine; 3: pods of leaves and aggregation switches (spines) under a core layer",
           Range::between(2, 3));
   s.field("leaves_per_pod", leaves_per_pod, "three tiers: leaves per pod", Range::at_least(1));
@@ -75,7 +78,8 @@ bool Topology::fail(const std::string& name) {
 
 LeafSpine::LeafSpine(const LeafSpineConfig& config, const std::vector<NodeShape>& nodes)
     : config_(config), nodes_(nodes) {
-  planes_ = static_cast<uint32_t>(config.planes);
+  // Dual-ToR uses the plane machinery with two port sets that share one set of spines.
+  planes_ = config.dual_tor ? 2 : static_cast<uint32_t>(config.planes);
   // Vertices: GPUs first (vertex id = endpoint id), then a scale-up switch per node.
   for (uint32_t k = 0; k < nodes.size(); ++k) {
     for (uint32_t g = 0; g < nodes[k].gpus; ++g) {
@@ -113,7 +117,11 @@ LeafSpine::LeafSpine(const LeafSpineConfig& config, const std::vector<NodeShape>
     leaves_ = (n + ppl - 1) / ppl;
     for (uint32_t e = 0; e < n; ++e) leaf_of_.push_back(e / ppl);
   }
-  auto plane_prefix = [&](uint32_t p) { return planes_ > 1 ? "p" + std::to_string(p) + "." : std::string(); };
+  auto plane_prefix = [&](uint32_t p) {
+    if (config.dual_tor) return std::string(p == 0 ? "a." : "b.");
+    return planes_ > 1 ? "p" + std::to_string(p) + "." : std::string();
+  };
+  std::vector<uint32_t> shared_spines;  // dual-ToR: the spines both port sets reach
   const bool three = config.tiers == 3;
   const uint32_t lpp = static_cast<uint32_t>(config.leaves_per_pod);
   pods_ = three ? (leaves_ + lpp - 1) / lpp : 1;
@@ -122,14 +130,17 @@ LeafSpine::LeafSpine(const LeafSpineConfig& config, const std::vector<NodeShape>
     const int plane = static_cast<int>(p);
     std::vector<uint32_t> leaf_v, spine_v;  // spine_v: [pod * spines + s] (one pod with two tiers)
     for (uint32_t l = 0; l < leaves_; ++l) leaf_v.push_back(add_vertex(plane_prefix(p) + "leaf" + std::to_string(l), "leaf"));
-    if (leaves_ > 1) {
+    if (config.dual_tor && p == 1) {
+      spine_v = shared_spines;
+    } else if (leaves_ > 1 || config.dual_tor) {
       for (uint32_t pod = 0; pod < pods_; ++pod) {
         for (uint32_t s = 0; s < spines; ++s) {
           const std::string name = three ? "pod" + std::to_string(pod) + ".spine" + std::to_string(s)
                                          : "spine" + std::to_string(s);
-          spine_v.push_back(add_vertex(plane_prefix(p) + name, "spine"));
+          spine_v.push_back(add_vertex(config.dual_tor ? name : plane_prefix(p) + name, "spine"));
         }
       }
+      shared_spines = spine_v;
     }
     for (uint32_t e = 0; e < n; ++e) {
       const std::string name = vertices_[e].name + "." + plane_prefix(p);
@@ -178,6 +189,23 @@ void LeafSpine::paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const 
   }
   const uint32_t la = leaf_of(src), lb = leaf_of(dst);
   const uint32_t n = endpoint_count(), spines = static_cast<uint32_t>(config_.spines);
+  if (config_.dual_tor) {
+    // Ports a and b of each NIC go to the two leaves of its pair. Same pair: straight through either leaf.
+    // Otherwise any port, any spine, any port: all four links long.
+    for (uint32_t pa = 0; pa < 2; ++pa) {
+      for (uint32_t pb = 0; pb < 2; ++pb) {
+        if (la == lb) {
+          if (pa == pb) add_if_up({nic_up_[pa * n + src], nic_down_[pb * n + dst]});
+          continue;
+        }
+        for (uint32_t s = 0; s < spines; ++s) {
+          add_if_up({nic_up_[pa * n + src], leaf_up_[(pa * leaves_ + la) * spines + s],
+                     spine_down_[(pb * leaves_ + lb) * spines + s], nic_down_[pb * n + dst]});
+        }
+      }
+    }
+    return;
+  }
   for (uint32_t p = 0; p < planes_; ++p) {  // every plane is a fabric of its own: its paths are all equal-cost
     const uint32_t up = nic_up_[p * n + src], down = nic_down_[p * n + dst];
     if (la == lb) {
@@ -215,8 +243,11 @@ std::string LeafSpine::describe() const {
                 config_.tiers == 3 ? (" (3 tiers, " + std::to_string(pods_) + " pods)").c_str() : "",
                 nodes_.size(), endpoint_count(), to_string(links_[su_up_[0]].bandwidth).c_str(), endpoint_count(),
                 to_string(nic_bandwidth(0)).c_str(),
-                planes_ > 1 ? (" in " + std::to_string(planes_) + " planes").c_str() : "", leaves_ * planes_,
-                config_.ports_per_leaf, config_.spines * static_cast<int>(planes_),
+                config_.dual_tor ? " dual-homed to leaf pairs"
+                : planes_ > 1    ? (" in " + std::to_string(planes_) + " planes").c_str()
+                                 : "",
+                leaves_ * planes_, config_.ports_per_leaf,
+                config_.spines * static_cast<int>(config_.dual_tor ? 1 : planes_),
                 to_string(config_.uplink_bandwidth).c_str(), oversubscription());
   return buf;
 }

@@ -79,6 +79,7 @@ struct LeafSpineConfig {
   Duration link_latency = Duration::us(0.6);
   bool rail_optimized = false;  // NIC i of every node on rail i's leaves (same-rail traffic stays on one leaf)
   int planes = 1;               // scale-out planes: each NIC split into this many ports, each on its own fabric
+  bool dual_tor = false;        // every NIC as two ports to a pair of leaves that share the spines
   int tiers = 2;                // 3: leaves grouped in pods; "spines" are each pod's aggregation switches
   int leaves_per_pod = 8;       // three tiers: leaves in one pod
   int cores_per_spine = 8;      // three tiers: core switches each aggregation switch connects to
