@@ -3,12 +3,17 @@
 from microsoft/vidur): for each configuration (ranks, GPUs per node) and each measured size from 1 MiB up, the
 measured median time next to lcsim's, and the error. Usage:
     bench/validate_nccl.py [BUILD_DIR] [--set KEY=VALUE ...] [--markdown] [--collective all_reduce|send_recv]
+    [--shared-nic GPU_GBPS,NODE_GBPS]
 Prints a table per configuration and a summary (max and mean |error| from 16 MiB up)."""
 import csv, json, os, subprocess, sys, tempfile
 
 args = sys.argv[1:]
 build = "build"
 sets, markdown, collective = [], False, "all_reduce"
+# The testbed's scale-out network, fitted to the 2-node rows (docs/validation.md): one NIC per node that all its
+# GPUs share (at most 160 Gb/s per node), each GPU reaching it at up to 47 Gb/s. --shared-nic 0,0 uses the
+# dgx-a100 template's own network instead (one NIC per GPU).
+shared_nic = (47.0, 160.0)
 i = 0
 while i < len(args):
     if args[i] == "--set":
@@ -17,6 +22,8 @@ while i < len(args):
         markdown = True; i += 1
     elif args[i] == "--collective":
         collective = args[i + 1]; i += 2
+    elif args[i] == "--shared-nic":
+        shared_nic = tuple(float(x) for x in args[i + 1].split(",")); i += 2
     else:
         build = args[i]; i += 1
 
@@ -41,6 +48,14 @@ for ranks, per_node in configs:
                "--set", "workload.sizes=[" + ", ".join(f"{s}B" for s in sizes) + "]"]
         if per_node < 8:
             cmd += ["--set", f"cluster.pools=[{{node: {{base: dgx-a100, gpus: {per_node}}}, count: {nodes}}}]"]
+        if shared_nic and shared_nic[0] > 0 and nodes > 1:
+            # Every GPU reaches its node's one NIC (per-GPU cap), the NIC reaches a switch (per-node cap).
+            gpu_gbps, node_gbps = shared_nic
+            switches = ["{name: sw, kind: leaf}"] + [f"{{name: n{k}.nic, kind: nic}}" for k in range(nodes)]
+            links = [f"{{a: n{k}.gpu{g}, b: n{k}.nic, bandwidth: {gpu_gbps}Gb/s}}" for k in range(nodes) for g in range(per_node)]
+            links += [f"{{a: n{k}.nic, b: sw, bandwidth: {node_gbps}Gb/s}}" for k in range(nodes)]
+            cmd += ["--set", "cluster.topology=explicit",
+                    "--set", "cluster.explicit={switches: [" + ", ".join(switches) + "], links: [" + ", ".join(links) + "]}"]
         for s in sets:
             cmd += ["--set", s]
         subprocess.run(cmd, check=True)
