@@ -147,15 +147,16 @@ void validate(Scenario& sc, const ConfigValue& tree, Diagnostics& diags) {
     try {
       build_fabric(sc.cluster);
     } catch (const InputError& e) {
-      // "cluster.explicit.links: ..." or "cluster.fabric.failed: ...": report at that key.
-      std::string msg = std::string(e.what()).substr(std::string("error: ").size());
-      const std::string key = msg.substr(0, msg.find(':'));
-      const ConfigValue* v = tree.find("cluster");
-      for (const char* part : {"explicit", "fabric"}) {
-        if (key.find(std::string("cluster.") + part) == 0 && v) v = v->find(part);
+      // The builders name the key at fault; report it where the scenario set that key.
+      for (const auto& d : e.diagnostics()) {
+        const ConfigValue* v = &tree;
+        for (size_t start = 0; v && start <= d.key_path.size();) {
+          const size_t dot = d.key_path.find('.', start);
+          v = v->find(d.key_path.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+          start = dot == std::string::npos ? d.key_path.size() + 1 : dot + 1;
+        }
+        diags.add(v ? v->location : SourceLocation{}, d.key_path, d.message);
       }
-      const ConfigValue* leaf = v ? v->find(key.substr(key.rfind('.') + 1)) : nullptr;
-      diags.add(leaf ? leaf->location : SourceLocation{}, key, msg.substr(key.size() + 2));
     }
   }
   // A file without a workload (a cluster to build on) has nothing to check it against.
@@ -219,8 +220,10 @@ std::unique_ptr<net::Topology> build_fabric(const ClusterConfig& cl) {
   }
   for (const auto& name : cl.fabric.failed) {
     if (!fabric->fail(name)) {
-      throw InputError("cluster.fabric.failed: no link or switch named '" + name +
-                       "' (switches: leaf0.., spine0..; links: leafL.spineS.up/down, nN.gpuG.nic_up/nic_down, ...)");
+      throw InputError({{SourceLocation{}, "cluster.fabric.failed",
+                         "no link or switch named '" + name +
+                             "' (switches: leaf0.., spine0..; links: leafL.spineS.up/down, nN.gpuG.nic_up/nic_down, "
+                             "...)"}});
     }
   }
   return fabric;

@@ -50,7 +50,9 @@ ExplicitTopology::ExplicitTopology(const LeafSpineConfig& scale_up, const Explic
     su_down_.push_back(add_link(vertices_[e].name + ".nvl_down", su, scale_up.scale_up_latency, "scale_up", -1, sw, e));
   }
   for (const auto& s : config.switches) {
-    if (by_name.count(s.name)) throw InputError("cluster.explicit.switches: '" + s.name + "' is named twice");
+    if (by_name.count(s.name)) {
+      throw InputError({{SourceLocation{}, "cluster.explicit.switches", "'" + s.name + "' is named twice"}});
+    }
     by_name[s.name] = add_vertex(s.name, s.kind);
   }
   std::vector<std::string> names;
@@ -59,8 +61,9 @@ ExplicitTopology::ExplicitTopology(const LeafSpineConfig& scale_up, const Explic
     for (const std::string* end : {&l.a, &l.b}) {
       if (!by_name.count(*end)) {
         const std::string guess = did_you_mean(*end, names);
-        throw InputError("cluster.explicit.links: no GPU or switch named '" + *end + "'" +
-                         (guess.empty() ? "" : "; did you mean '" + guess + "'?"));
+        throw InputError({{SourceLocation{}, "cluster.explicit.links",
+                           "no GPU or switch named '" + *end + "'" +
+                               (guess.empty() ? "" : "; did you mean '" + guess + "'?")}});
       }
     }
     const uint32_t a = by_name[l.a], b = by_name[l.b];
