@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
+#include <tuple>
 
 #include "models/network/collectives.h"
 #include "models/network/topology.h"
@@ -150,6 +152,32 @@ TEST(NcclTests, BusBandwidthFactorsAreNcclTests) {
   EXPECT_DOUBLE_EQ(wl::NcclTests::bus_factor("all_to_all", 8), 7.0 / 8);
   EXPECT_DOUBLE_EQ(wl::NcclTests::bus_factor("broadcast", 8), 1.0);
   EXPECT_DOUBLE_EQ(wl::NcclTests::bus_factor("send_recv", 2), 1.0);
+}
+
+}  // namespace
+}  // namespace lcsim::net
+
+namespace lcsim::net {
+namespace {
+
+TEST(Collectives, QueuePairsSplitOnlyConnectionsBetweenNodes) {
+  Fixture f(nodes(2, 8));  // one engine per process: both collectives share it
+  CollectiveConfig cc;
+  cc.qps_per_connection = 4;
+  Collectives four(f.engine, f.topo, f.transfer, cc, 8);
+  const auto split = four.plan(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, all(16), Bytes::mib(64));
+  const auto base = f.coll.plan(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, all(16), Bytes::mib(64));
+  size_t cross = 0, base_cross = 0;
+  std::set<std::tuple<uint32_t, uint32_t, uint64_t>> keys;
+  for (const auto& fl : base.front().flows) base_cross += f.topo.node_of(fl.src) != f.topo.node_of(fl.dst);
+  for (const auto& fl : split.front().flows) {
+    if (f.topo.node_of(fl.src) == f.topo.node_of(fl.dst)) continue;
+    ++cross;
+    EXPECT_TRUE(keys.insert({fl.src, fl.dst, fl.label}).second) << "two QPs with the same label";
+  }
+  EXPECT_EQ(cross, 4 * base_cross);
+  EXPECT_EQ(split.front().flows.size() - cross, base.front().flows.size() - base_cross);
+  EXPECT_EQ(sent(split), sent(base));  // same bytes per rank
 }
 
 }  // namespace

@@ -16,6 +16,10 @@ void CollectiveConfig::visit(Section& s) {
           Range::at_least(0));
   s.field("step_latency", step_latency, "latency of each algorithm step (NCCL ring/simple hwLat)",
           Range::at_least(0));
+  s.field("qps_per_connection", qps_per_connection,
+          "flows per connection between nodes (NCCL_IB_QPS_PER_CONNECTION): each carries an equal share and has its "
+          "own label, so ECMP hashes them apart",
+          Range::between(1, 64));
   s.field("scale_up_efficiency", scale_up_efficiency,
           "fraction of scale-up link bandwidth that collective traffic achieves (protocol overhead; calibrated)",
           Range::fraction());
@@ -216,6 +220,22 @@ std::vector<Collectives::Phase> Collectives::plan(CollectiveOp op, CollectiveAlg
       if (rs) for (size_t l = 1; l <= levels; ++l) phases.push_back(exchange(l, l == 1 ? base + step : step));
       if (ag) for (size_t l = levels; l >= 1; --l) phases.push_back(exchange(l, !rs && l == levels ? base + step : step));
       break;
+    }
+  }
+  // Connections between nodes open several queue pairs: split each such flow into equal parts with their own
+  // labels (so ECMP sees distinct flows).
+  const uint32_t q = static_cast<uint32_t>(config_.qps_per_connection);
+  if (q > 1) {
+    for (auto& p : phases) {
+      std::vector<FlowRequest> split;
+      for (const auto& f : p.flows) {
+        if (topology_.node_of(f.src) == topology_.node_of(f.dst)) {
+          split.push_back(f);
+          continue;
+        }
+        for (uint32_t i = 0; i < q; ++i) split.push_back({f.src, f.dst, f.size / q, f.label * q + i});
+      }
+      p.flows = std::move(split);
     }
   }
   return phases;

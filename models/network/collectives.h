@@ -30,6 +30,7 @@ struct CollectiveConfig {
   int channels = 0;                // 0: one per GPU in a node (one ring per NIC rail)
   Duration base_latency = Duration::us(8.4);
   Duration step_latency = Duration::us(3.4);
+  int qps_per_connection = 1;         // flows (RDMA queue pairs) per connection across nodes, each hashed apart
   double scale_up_efficiency = 1.0;   // fraction of scale-up bandwidth collective flows achieve (protocol overhead)
   double scale_out_efficiency = 1.0;  // the same across nodes
   void visit(Section& s);
