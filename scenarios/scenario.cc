@@ -208,8 +208,13 @@ std::unique_ptr<net::Topology> build_fabric(const ClusterConfig& cl) {
   std::vector<net::NodeShape> shapes;
   for (const auto& pool : cl.pools) {
     for (int k = 0; k < pool.count; ++k) {
+      std::map<std::string, Bandwidth> other;
+      for (const auto& g : pool.node.nics) {
+        if (g.plane != "compute") other[g.plane] += g.bandwidth * static_cast<double>(g.count);
+      }
       shapes.push_back({static_cast<uint32_t>(pool.node.gpus), pool.node.accelerator.scale_up_bandwidth,
-                        pool.node.compute_nic_bandwidth_per_gpu(), pool.node.accelerator.scale_up_reduction});
+                        pool.node.compute_nic_bandwidth_per_gpu(), pool.node.accelerator.scale_up_reduction,
+                        {other.begin(), other.end()}});
     }
   }
   std::unique_ptr<net::Topology> fabric;

@@ -124,7 +124,10 @@ TEST_F(Cli, HelpValidateExplainAndList) {
   // The load-balancing study's fabric: 128 NICs at 50 GB/s on 8 leaves, 16 spines, 1:1.
   Result t = lcsim("topology scenarios/what-if/load-balancing.yaml --dot " + (dir_ / "f.dot").string());
   EXPECT_EQ(t.code, 0) << t.out;
-  EXPECT_NE(t.out.find("128 gpu, 8 leaf, 16 scale_up_switch, 16 spine"), std::string::npos) << t.out;
+  for (const char* count : {"128 gpu,", " 8 leaf,", " 16 scale_up_switch,", " 16 spine,", " 16 host,",
+                            " 1 storage_switch,"}) {
+    EXPECT_NE(t.out.find(count), std::string::npos) << count << " in " << t.out;
+  }
   EXPECT_NE(t.out.find("bisection bandwidth: 3.2TB/s per direction"), std::string::npos) << t.out;
   EXPECT_NE(t.out.find("oversubscription: 1:1"), std::string::npos) << t.out;
   EXPECT_NE(t.out.find("diameter: 4 hops"), std::string::npos) << t.out;

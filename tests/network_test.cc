@@ -371,3 +371,32 @@ TEST(LeafSpine, DualTorHomesEveryNicOnALeafPairThatSharesTheSpines) {
 
 }  // namespace
 }  // namespace lcsim::net
+
+namespace lcsim::net {
+namespace {
+
+TEST(LeafSpine, HostNetworksAreSeparateFromTheComputeFabric) {
+  LeafSpineConfig cfg;
+  cfg.storage_servers = 2;
+  NodeShape shape{8, Bandwidth::gbytes_per_s(450), Bandwidth::gbits_per_s(400), false,
+                  {{"storage", Bandwidth::gbits_per_s(800)}, {"management", Bandwidth::gbits_per_s(1)}}};
+  LeafSpine t(cfg, std::vector<NodeShape>(2, shape));
+  std::map<std::string, int> kinds, tiers;
+  for (const auto& v : t.vertices()) ++kinds[v.kind];
+  for (const auto& l : t.links()) ++tiers[l.tier];
+  EXPECT_EQ(kinds["host"], 2);
+  EXPECT_EQ(kinds["storage_switch"], 1);
+  EXPECT_EQ(kinds["management_switch"], 1);
+  EXPECT_EQ(kinds["storage_server"], 2);
+  EXPECT_EQ(tiers["storage"], 2 * (2 + 2));  // two hosts and two servers, both directions
+  EXPECT_EQ(tiers["management"], 2 * 2);
+  // GPU traffic never touches them.
+  std::vector<Path> p;
+  t.paths(0, 8, p);
+  for (const auto& path : p) {
+    for (uint32_t l : path) EXPECT_TRUE(t.links()[l].tier == "nic" || t.links()[l].tier == "spine");
+  }
+}
+
+}  // namespace
+}  // namespace lcsim::net

@@ -299,7 +299,8 @@ TEST(Outputs, LinkUtilizationIsSampledOverTime) {
   });
   ASSERT_TRUE(out.has_value());
   const std::string& csv = *out;
-  ASSERT_EQ(csv.rfind("time_s,tier,mean,max\n0,nic,0,0\n", 0), 0u) << csv.substr(0, 200);
+  ASSERT_EQ(csv.rfind("time_s,tier,mean,max\n", 0), 0u) << csv.substr(0, 200);
+  EXPECT_NE(csv.find("\n0,nic,0,0\n"), std::string::npos) << "nothing moves at time 0";
   // During the 256 MiB ring all-reduce across two nodes the NICs are the bottleneck: some sample sees every NIC
   // busy at (close to) its full rate.
   std::istringstream in(csv);

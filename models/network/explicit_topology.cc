@@ -72,6 +72,7 @@ ExplicitTopology::ExplicitTopology(const LeafSpineConfig& scale_up, const Explic
     add_link(l.a + "->" + l.b, l.bandwidth, l.latency, tier, 0, a, b);
     add_link(l.b + "->" + l.a, l.bandwidth, l.latency, tier, 0, b, a);
   }
+  if (scale_up.host_networks) build_host_networks(scale_up, nodes);
   out_links_.assign(vertices_.size(), {});
   for (uint32_t l = 0; l < links_.size(); ++l) out_links_[links_[l].from].push_back(l);
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 
 namespace lcsim::net {
 
@@ -24,6 +25,12 @@ void LeafSpineConfig::visit(Section& s) {
           "scale-out planes: each GPU's NIC bandwidth split over this many ports, each port on its own leaves and "
           "spines (multi-plane fabric)",
           Range::between(1, 16));
+  s.field("host_networks", host_networks,
+          "also build each node template's other networks (storage, frontend, management): one non-blocking "
+          "switch per network, the node's host on it with its NICs of that plane");
+  s.field("storage_servers", storage_servers, "storage servers attached to the storage network", Range::at_least(0));
+  s.field("storage_server_bandwidth", storage_server_bandwidth, "network bandwidth of each storage server",
+          Range::positive());
   s.field("dual_tor", dual_tor,
           "dual-homed NICs: each GPU's NIC bandwidth split over two ports, one to each leaf of a pair; both leaves "
           "reach the same spines (not with planes)");
@@ -172,6 +179,34 @@ LeafSpine::LeafSpine(const LeafSpineConfig& config, const std::vector<NodeShape>
         }
       }
     }
+  }
+  if (config.host_networks) build_host_networks(config, nodes);
+}
+
+void Topology::build_host_networks(const LeafSpineConfig& config, const std::vector<NodeShape>& nodes) {
+  // One switch per network; each node's host joins the networks its template has NICs on.
+  std::map<std::string, uint32_t> switch_of;
+  auto network = [&](const std::string& name) {
+    auto it = switch_of.find(name);
+    if (it == switch_of.end()) it = switch_of.emplace(name, add_vertex(name + ".switch", name + "_switch")).first;
+    return it->second;
+  };
+  for (uint32_t k = 0; k < nodes.size(); ++k) {
+    if (nodes[k].host_networks.empty()) continue;
+    const uint32_t host = add_vertex("n" + std::to_string(k) + ".host", "host");
+    for (const auto& [net, bw] : nodes[k].host_networks) {
+      const uint32_t sw = network(net);
+      const std::string name = "n" + std::to_string(k) + ".host." + net;
+      add_link(name + "_up", bw, config.link_latency, net, -1, host, sw);
+      add_link(name + "_down", bw, config.link_latency, net, -1, sw, host);
+    }
+  }
+  for (int i = 0; i < config.storage_servers; ++i) {
+    const uint32_t server = add_vertex("storage" + std::to_string(i), "storage_server");
+    const uint32_t sw = network("storage");
+    const std::string name = "storage" + std::to_string(i);
+    add_link(name + ".up", config.storage_server_bandwidth, config.link_latency, "storage", -1, server, sw);
+    add_link(name + ".down", config.storage_server_bandwidth, config.link_latency, "storage", -1, sw, server);
   }
 }
 

@@ -59,6 +59,8 @@ class Topology {
   uint32_t add_vertex(const std::string& name, const std::string& kind);
   uint32_t add_link(const std::string& name, Bandwidth bw, Duration lat, const std::string& tier, int plane,
                     uint32_t from, uint32_t to);
+  /// The storage, frontend and management networks: a switch each, every node's host and the storage servers.
+  void build_host_networks(const struct LeafSpineConfig& config, const std::vector<struct NodeShape>& nodes);
 
   std::vector<VertexInfo> vertices_;
   std::vector<LinkInfo> links_;
@@ -85,6 +87,9 @@ struct LeafSpineConfig {
   int cores_per_spine = 8;      // three tiers: core switches each aggregation switch connects to
   Bandwidth core_bandwidth = Bandwidth::gbits_per_s(400);  // three tiers: aggregation-to-core links
   std::vector<std::string> failed;  // links ("leaf0.spine3.up") or switches ("spine3", "leaf2") that are down
+  bool host_networks = true;        // build the nodes' storage, frontend and management networks too
+  int storage_servers = 0;          // storage servers on the storage network
+  Bandwidth storage_server_bandwidth = Bandwidth::gbits_per_s(400);
   void visit(Section& s);
 };
 
@@ -95,6 +100,8 @@ struct NodeShape {
   Bandwidth scale_up_bandwidth;
   Bandwidth nic_bandwidth;
   bool in_switch_reduction = false;
+  /// The host's NICs on networks other than the compute fabric: (network, total bandwidth), e.g. storage.
+  std::vector<std::pair<std::string, Bandwidth>> host_networks = {};
 };
 
 class LeafSpine final : public Topology {
