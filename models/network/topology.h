@@ -30,43 +30,6 @@ struct LinkInfo {
   uint32_t from = 0, to = 0;
 };
 
-/// The network as vertices (GPUs first: vertex id = endpoint id) and directed links, which builders fill in.
-/// Endpoint ids are global GPU ranks, node by node.
-class Topology {
- public:
-  virtual ~Topology() = default;
-  virtual uint32_t endpoint_count() const = 0;
-  virtual uint32_t node_of(uint32_t endpoint) const = 0;
-  /// Every equal-cost path from src to dst (src != dst) over links that are up, in a fixed order; empty when
-  /// failures cut every path.
-  virtual void paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const = 0;
-  /// One line per tier: counts and bandwidths, for `lcsim run` summaries.
-  virtual std::string describe() const = 0;
-  /// An endpoint's own links: scale-up bandwidth and scale-out NIC bandwidth (all planes), per direction.
-  virtual Bandwidth scale_up_bandwidth(uint32_t endpoint) const = 0;
-  virtual Bandwidth nic_bandwidth(uint32_t endpoint) const = 0;
-  /// Whether the endpoint's scale-up switch can reduce in the network (NVLS-class).
-  virtual bool in_switch_reduction(uint32_t endpoint) const = 0;
-
-  const std::vector<VertexInfo>& vertices() const { return vertices_; }
-  const std::vector<LinkInfo>& links() const { return links_; }
-  bool link_up(uint32_t link) const { return up_[link]; }
-  /// Takes down a link (by name) or a vertex (every link touching it; "spine3" also matches "p1.spine3" in every
-  /// plane). False if nothing has that name.
-  bool fail(const std::string& name);
-
- protected:
-  uint32_t add_vertex(const std::string& name, const std::string& kind);
-  uint32_t add_link(const std::string& name, Bandwidth bw, Duration lat, const std::string& tier, int plane,
-                    uint32_t from, uint32_t to);
-  /// The storage, frontend and management networks: a switch each, every node's host and the storage servers.
-  void build_host_networks(const struct LeafSpineConfig& config, const std::vector<struct NodeShape>& nodes);
-
-  std::vector<VertexInfo> vertices_;
-  std::vector<LinkInfo> links_;
-  std::vector<bool> up_;
-};
-
 /// Scale-up domain per node (each GPU has an up and a down link to a non-blocking switch, NVSwitch-style) and
 /// a two-tier leaf/spine scale-out fabric: every GPU has its own NIC; NIC ports fill leaves in order
 /// (ports_per_leaf each), or, rail-optimized, the NICs of GPU i of every node fill rail i's leaves; every leaf
@@ -103,6 +66,45 @@ struct NodeShape {
   /// The host's NICs on networks other than the compute fabric: (network, total bandwidth), e.g. storage.
   std::vector<std::pair<std::string, Bandwidth>> host_networks = {};
 };
+
+/// The network as vertices (GPUs first: vertex id = endpoint id) and directed links, which builders fill in.
+/// Endpoint ids are global GPU ranks, node by node.
+class Topology {
+ public:
+  virtual ~Topology() = default;
+  virtual uint32_t endpoint_count() const = 0;
+  virtual uint32_t node_of(uint32_t endpoint) const = 0;
+  /// Every equal-cost path from src to dst (src != dst) over links that are up, in a fixed order; empty when
+  /// failures cut every path.
+  virtual void paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const = 0;
+  /// One line per tier: counts and bandwidths, for `lcsim run` summaries.
+  virtual std::string describe() const = 0;
+  /// An endpoint's own links: scale-up bandwidth and scale-out NIC bandwidth (all planes), per direction.
+  virtual Bandwidth scale_up_bandwidth(uint32_t endpoint) const = 0;
+  virtual Bandwidth nic_bandwidth(uint32_t endpoint) const = 0;
+  /// Whether the endpoint's scale-up switch can reduce in the network (NVLS-class).
+  virtual bool in_switch_reduction(uint32_t endpoint) const = 0;
+
+  const std::vector<VertexInfo>& vertices() const { return vertices_; }
+  const std::vector<LinkInfo>& links() const { return links_; }
+  bool link_up(uint32_t link) const { return up_[link]; }
+  /// Takes down a link (by name) or a vertex (every link touching it; "spine3" also matches "p1.spine3" in every
+  /// plane). False if nothing has that name.
+  bool fail(const std::string& name);
+
+ protected:
+  uint32_t add_vertex(const std::string& name, const std::string& kind);
+  uint32_t add_link(const std::string& name, Bandwidth bw, Duration lat, const std::string& tier, int plane,
+                    uint32_t from, uint32_t to);
+  /// The storage, frontend and management networks: a switch each, every node's host and the storage servers.
+  void build_host_networks(const LeafSpineConfig& config, const std::vector<NodeShape>& nodes);
+
+  std::vector<VertexInfo> vertices_;
+  std::vector<LinkInfo> links_;
+  std::vector<bool> up_;
+};
+
+
 
 class LeafSpine final : public Topology {
  public:
