@@ -134,11 +134,6 @@ TEST(Collectives, FlowAndAnalyticalAgreeWithTheRingFormula) {
   EXPECT_NEAR(t_analytical, t_flow, 1e-6 * t_flow);
 }
 
-}  // namespace
-}  // namespace lcsim::net
-
-namespace lcsim::net {
-namespace {
 
 // Four flows from one leaf to another over four spines: ECMP may collide, adaptive sees the flows routed before
 // it and never puts two on one spine; spraying splits each over all four.
@@ -147,7 +142,7 @@ TEST(LoadBalancing, AdaptiveSpreadsFlowsThatEcmpMayCollide) {
   LeafSpineConfig cfg;
   cfg.ports_per_leaf = 8;
   cfg.spines = 4;
-  LeafSpine t(cfg, std::vector<NodeShape>(2, {8, Bandwidth::gbytes_per_s(450), Bandwidth::gbits_per_s(400)}));
+  LeafSpine t(cfg, uniform(2, 8));
   policy::Adaptive adaptive(3);
   AnalyticalTransfer transfer(engine, t, adaptive, {});
   std::vector<FlowRequest> flows;
@@ -165,17 +160,12 @@ TEST(LoadBalancing, AdaptiveSpreadsFlowsThatEcmpMayCollide) {
   engine.run(Duration::seconds(1e9));
 }
 
-}  // namespace
-}  // namespace lcsim::net
-
-namespace lcsim::net {
-namespace {
 
 TEST(LeafSpine, RailOptimizedPutsEachRailOnItsOwnLeavesAndRingsStayOnRails) {
   LeafSpineConfig cfg;
   cfg.rail_optimized = true;
   cfg.ports_per_leaf = 4;  // 4 nodes per leaf and rail
-  const auto shapes = std::vector<NodeShape>(8, {8, Bandwidth::gbytes_per_s(450), Bandwidth::gbits_per_s(400)});
+  const auto shapes = uniform(8, 8);
   LeafSpine t(cfg, shapes);
   EXPECT_EQ(t.leaves(), 16u);  // 8 rails x 2 leaves
   EXPECT_EQ(t.leaf_of(0), 0u);          // node 0, GPU 0: rail 0, first leaf
@@ -205,17 +195,12 @@ TEST(LeafSpine, RailOptimizedPutsEachRailOnItsOwnLeavesAndRingsStayOnRails) {
   EXPECT_EQ(cross, 8 * 8);  // 8 channels x 8 node boundaries
 }
 
-}  // namespace
-}  // namespace lcsim::net
-
-namespace lcsim::net {
-namespace {
 
 TEST(Failures, FailedSpinesAndLinksLeaveThePathSetAndPinningFollowsTheDestination) {
   LeafSpineConfig cfg;
   cfg.ports_per_leaf = 8;
   cfg.spines = 4;
-  LeafSpine t(cfg, std::vector<NodeShape>(2, {8, Bandwidth::gbytes_per_s(450), Bandwidth::gbits_per_s(400)}));
+  LeafSpine t(cfg, uniform(2, 8));
   std::vector<Path> p;
   t.paths(0, 8, p);
   ASSERT_EQ(p.size(), 4u);
@@ -241,18 +226,13 @@ TEST(Failures, FailedSpinesAndLinksLeaveThePathSetAndPinningFollowsTheDestinatio
   EXPECT_EQ(out[0].path_index, 2u);  // same destination, same path
 }
 
-}  // namespace
-}  // namespace lcsim::net
-
-namespace lcsim::net {
-namespace {
 
 TEST(LeafSpine, MultiPlaneSplitsEachNicOverItsOwnFabrics) {
   LeafSpineConfig cfg;
   cfg.ports_per_leaf = 8;
   cfg.spines = 4;
   cfg.planes = 2;
-  LeafSpine t(cfg, std::vector<NodeShape>(2, {8, Bandwidth::gbytes_per_s(450), Bandwidth::gbits_per_s(400)}));
+  LeafSpine t(cfg, uniform(2, 8));
   EXPECT_DOUBLE_EQ(t.nic_bandwidth(0).bps(), 50e9);  // the GPU's total, two 200G ports
   std::vector<Path> p;
   t.paths(0, 8, p);
@@ -268,16 +248,11 @@ TEST(LeafSpine, MultiPlaneSplitsEachNicOverItsOwnFabrics) {
   EXPECT_EQ(p.size(), 6u);
 }
 
-}  // namespace
-}  // namespace lcsim::net
-
-namespace lcsim::net {
-namespace {
 
 TEST(FlowCalibration, SizeDependentFactorsSlowSmallFlowsAsConfigured) {
   sim::Engine engine;
   LeafSpineConfig cfg;
-  LeafSpine t(cfg, std::vector<NodeShape>(2, {8, Bandwidth::gbytes_per_s(450), Bandwidth::gbits_per_s(400)}));
+  LeafSpine t(cfg, uniform(2, 8));
   policy::Spray spray;
   TransferOptions opts;
   opts.calibration.bandwidth_factors = {{Bytes(), 0.5}, {Bytes::mib(1), 0.9}};
@@ -305,11 +280,6 @@ TEST(FlowCalibration, SizeDependentFactorsSlowSmallFlowsAsConfigured) {
   EXPECT_NEAR(small_a, small, 1e-9);
 }
 
-}  // namespace
-}  // namespace lcsim::net
-
-namespace lcsim::net {
-namespace {
 
 TEST(LeafSpine, ThreeTiersRouteThroughPodsAndCores) {
   LeafSpineConfig cfg;
@@ -318,7 +288,7 @@ TEST(LeafSpine, ThreeTiersRouteThroughPodsAndCores) {
   cfg.leaves_per_pod = 2;   // two nodes per pod
   cfg.spines = 2;           // aggregation switches per pod
   cfg.cores_per_spine = 3;  // 6 cores
-  LeafSpine t(cfg, std::vector<NodeShape>(8, {8, Bandwidth::gbytes_per_s(450), Bandwidth::gbits_per_s(400)}));
+  LeafSpine t(cfg, uniform(8, 8));
   std::vector<Path> p;
   t.paths(0, 8, p);  // node 0 -> node 1: same pod, other leaf: one path per aggregation switch
   ASSERT_EQ(p.size(), 2u);
@@ -338,18 +308,13 @@ TEST(LeafSpine, ThreeTiersRouteThroughPodsAndCores) {
   EXPECT_EQ(p.size(), 5u);
 }
 
-}  // namespace
-}  // namespace lcsim::net
-
-namespace lcsim::net {
-namespace {
 
 TEST(LeafSpine, DualTorHomesEveryNicOnALeafPairThatSharesTheSpines) {
   LeafSpineConfig cfg;
   cfg.dual_tor = true;
   cfg.ports_per_leaf = 8;
   cfg.spines = 4;
-  LeafSpine t(cfg, std::vector<NodeShape>(2, {8, Bandwidth::gbytes_per_s(450), Bandwidth::gbits_per_s(400)}));
+  LeafSpine t(cfg, uniform(2, 8));
   EXPECT_DOUBLE_EQ(t.nic_bandwidth(0).bps(), 50e9);  // two 200G ports
   size_t leaves = 0, spines = 0;
   for (const auto& v : t.vertices()) {
@@ -369,11 +334,6 @@ TEST(LeafSpine, DualTorHomesEveryNicOnALeafPairThatSharesTheSpines) {
   EXPECT_EQ(p.size(), 8u);
 }
 
-}  // namespace
-}  // namespace lcsim::net
-
-namespace lcsim::net {
-namespace {
 
 TEST(LeafSpine, HostNetworksAreSeparateFromTheComputeFabric) {
   LeafSpineConfig cfg;
