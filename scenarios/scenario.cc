@@ -265,10 +265,17 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
     transfer = std::make_unique<net::AnalyticalTransfer>(engine, topology, *balancer, topts);
   }
   net::Collectives collectives(engine, topology, *transfer, sc.policies.collectives, min_gpus);
+  // Intra-node collectives on the analytical model (private scale-up links), for workloads that ask for it.
+  std::unique_ptr<net::AnalyticalTransfer> scale_up_transfer;
+  std::unique_ptr<net::Collectives> scale_up;
+  if (sc.simulation.fidelity == "flow") {
+    scale_up_transfer = std::make_unique<net::AnalyticalTransfer>(engine, topology, *balancer, topts);
+    scale_up = std::make_unique<net::Collectives>(engine, topology, *scale_up_transfer, sc.policies.collectives, min_gpus);
+  }
 
   const uint32_t traced = sc.outputs.timeline_ranks == 0 ? static_cast<uint32_t>(gpus.size())
                                                          : static_cast<uint32_t>(sc.outputs.timeline_ranks);
-  wl::RunContext ctx{engine, gpus, collectives, tracer, rng, traced};
+  wl::RunContext ctx{engine, gpus, collectives, tracer, rng, traced, scale_up ? scale_up.get() : &collectives};
 
   char line[256];
   for (const auto& pool : sc.cluster.pools) {

@@ -2,12 +2,15 @@
 #include "workloads/benchmarks/nccl_tests.h"
 #include "workloads/benchmarks/traffic.h"
 #include "workloads/training/data_parallel.h"
+#include "workloads/training/megatron.h"
 
 namespace lcsim::wl {
 
 void register_workloads(Registry<WorkloadFactory>& r) {
   r.add("gpt_data_parallel", "GPT-style transformer, pure data parallel, bucketed gradient reduction",
         []() -> std::unique_ptr<Workload> { return std::make_unique<GptDataParallel>(); });
+  r.add("megatron", "Megatron-LM style training: tensor, sequence, context, expert, pipeline and data parallelism",
+        []() -> std::unique_ptr<Workload> { return std::make_unique<MegatronTraining>(); });
   r.add("nccl_tests", "one collective over a range of sizes, printed as nccl-tests prints it",
         []() -> std::unique_ptr<Workload> { return std::make_unique<NcclTests>(); });
   r.add("traffic", "synthetic flows for load-balancing studies: a permutation or an all-to-all of large flows",

@@ -36,6 +36,9 @@ struct RunContext {
   const Tracer& tracer;
   const RngFactory& rng;
   uint32_t traced_ranks;  // ranks [0, traced_ranks) get timeline tracks
+  /// Collectives inside one node on the analytical model (private scale-up links: no other node's traffic);
+  /// workloads with many small intra-node collectives use it in flow mode too. Null: use `collectives`.
+  net::Collectives* scale_up = nullptr;
 };
 
 class Workload {
@@ -56,6 +59,8 @@ class Workload {
   virtual std::string describe() const = 0;
   /// A table the front end prints after the run (and writes to report.txt); empty for most workloads.
   virtual std::vector<std::string> table() const { return {}; }
+  /// How ranks map onto GPUs (lcsim run --explain-placement), after validate(); empty where it means nothing.
+  virtual std::vector<std::string> explain_placement(const std::vector<Gpu>& /*gpus*/) const { return {}; }
 };
 
 using WorkloadFactory = std::unique_ptr<Workload> (*)();

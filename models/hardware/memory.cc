@@ -14,12 +14,14 @@ std::string gb(Bytes b) {
 MemoryFit training_memory(const TrainingMemoryInput& in, Bytes capacity) {
   const double n = std::max(1, in.data_parallel);
   const double p = in.parameters;
-  auto shard = [&](int stage) { return in.zero_stage >= stage ? 1.0 / n : 1.0; };
+  const double ne = std::max(1, in.expert_data_parallel), pe = in.expert_parameters;
+  // Parameters held after sharding at ZeRO stage `stage` or above: dense over data_parallel, experts over theirs.
+  auto held = [&](int stage) { return in.zero_stage >= stage ? p / n + pe / ne : p + pe; };
   MemoryFit fit;
   fit.capacity = capacity;
-  fit.items.push_back({"weights", Bytes::of(p * in.weight_bytes * shard(3))});
-  fit.items.push_back({"gradients", Bytes::of(p * in.grad_bytes * shard(2))});
-  fit.items.push_back({"optimizer states", Bytes::of(p * in.optimizer_bytes * shard(1))});
+  fit.items.push_back({"weights", Bytes::of(held(3) * in.weight_bytes)});
+  fit.items.push_back({"gradients", Bytes::of(held(2) * in.grad_bytes)});
+  fit.items.push_back({"optimizer states", Bytes::of(held(1) * in.optimizer_bytes)});
 
   // Activations of one layer for one micro-batch (16-bit), Korthikanti et al. Table 2, generalised to any FFN
   // width: attention block 11sbh (+5as^2b for the score matrix without flash attention), MLP 3sbh + 4sbf

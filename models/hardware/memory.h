@@ -14,8 +14,10 @@
 namespace lcsim::hw {
 
 struct TrainingMemoryInput {
-  double parameters = 0;       // parameters this GPU holds before ZeRO sharding
+  double parameters = 0;       // parameters this GPU holds before ZeRO sharding (experts apart)
   int data_parallel = 1;       // ranks that ZeRO shards over
+  double expert_parameters = 0;  // expert weights this GPU holds (MoE), sharded over expert_data_parallel
+  int expert_data_parallel = 1;
   int zero_stage = 0;          // 0: none, 1: optimizer states, 2: + gradients, 3: + weights (FSDP)
   double weight_bytes = 2;     // per parameter (bf16)
   double grad_bytes = 4;       // per parameter (fp32 main gradients in Megatron)

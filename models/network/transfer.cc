@@ -154,18 +154,22 @@ Duration AnalyticalTransfer::estimate(const std::vector<FlowRequest>& flows) {
 }
 
 Duration AnalyticalTransfer::cost(const std::vector<SubFlow>& subs) {
-  load_.assign(topology_.links().size(), 0.0);
+  // Only the links this batch touches are visited (a 16K-GPU fabric has ~10^5 links, a batch a few hundred).
+  if (load_.size() != topology_.links().size()) load_.assign(topology_.links().size(), 0.0);
+  for (uint32_t l : touched_) load_[l] = 0.0;
+  touched_.clear();
   double worst_latency = 0, worst_serialization = 0;
   for (const SubFlow& s : subs) {
     double latency = s.extra_latency.s();
     for (uint32_t l : *s.path) {
+      if (load_[l] == 0.0) touched_.push_back(l);
       load_[l] += s.size.bytes();
       latency += topology_.links()[l].latency.s();
     }
     worst_latency = std::max(worst_latency, latency);
   }
-  for (size_t l = 0; l < load_.size(); ++l) {
-    if (load_[l] > 0) worst_serialization = std::max(worst_serialization, load_[l] / topology_.links()[l].bandwidth.bps());
+  for (uint32_t l : touched_) {
+    worst_serialization = std::max(worst_serialization, load_[l] / topology_.links()[l].bandwidth.bps());
   }
   return Duration::seconds(worst_latency + worst_serialization);
 }
@@ -178,8 +182,8 @@ void AnalyticalTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Ca
   if (rate_.empty()) rate_.assign(topology_.links().size(), 0.0);
   auto loads = std::make_shared<std::vector<std::pair<uint32_t, double>>>();  // link, rate of this batch
   if (t.s() > 0) {
-    for (size_t l = 0; l < load_.size(); ++l) {
-      if (load_[l] > 0) loads->push_back({static_cast<uint32_t>(l), load_[l] / t.s()});
+    for (uint32_t l : touched_) {
+      if (load_[l] > 0) loads->push_back({l, load_[l] / t.s()});
     }
   }
   for (const auto& [l, r] : *loads) rate_[l] += r;

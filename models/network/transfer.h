@@ -130,7 +130,8 @@ class AnalyticalTransfer final : public TransferModel {
  private:
   std::vector<double> rate_;  // bytes/s per link, from batches in flight
   Duration cost(const std::vector<SubFlow>& subs);
-  std::vector<double> load_;  // bytes per link, scratch
+  std::vector<double> load_;         // bytes per link, scratch (zero outside touched_)
+  std::vector<uint32_t> touched_;    // links with a non-zero load_
 };
 
 }  // namespace lcsim::net

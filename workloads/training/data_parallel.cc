@@ -150,7 +150,7 @@ void GptDataParallel::plan(const RunContext& ctx) {
       filling = 0;
     }
   };
-  for (int l = m.num_layers; l >= 1; --l) add_params(m.layer_params(), l, false);
+  for (int l = m.num_layers; l >= 1; --l) add_params(m.layer_params(l - 1), l, false);
   add_params(m.embedding_params(), 0, true);
 
   // The step sequence is the same on every GPU; its durations depend on the GPU's part.

@@ -1,5 +1,7 @@
 #include "workloads/training/gpt_model.h"
 
+#include <algorithm>
+
 namespace lcsim::wl {
 
 void GptModelConfig::visit(Section& s) {
@@ -8,74 +10,183 @@ void GptModelConfig::visit(Section& s) {
   s.field("ffn_hidden_size", ffn_hidden_size, "MLP width; 0 = 4 x hidden_size", Range::at_least(0));
   s.field("num_attention_heads", num_attention_heads, "attention heads (must divide hidden_size)",
           Range::at_least(1));
+  s.field("group_query_attention", group_query_attention, "grouped-query attention: fewer key/value heads");
+  s.field("num_query_groups", num_query_groups,
+          "key/value heads with group_query_attention (must divide num_attention_heads); 0 = num_attention_heads",
+          Range::at_least(0));
+  s.field("kv_channels", kv_channels, "head dimension; 0 = hidden_size / num_attention_heads", Range::at_least(0));
   s.field("seq_length", seq_length, "tokens per sequence", Range::at_least(1));
   s.field("vocab_size", vocab_size, "vocabulary size (padded, as Megatron pads it)", Range::at_least(1));
   s.field("swiglu", swiglu, "gated MLP (three matrices) instead of GeLU (two)");
+  s.choice("normalization", normalization, {"LayerNorm", "RMSNorm"}, "norm layers (RMSNorm has no bias)");
+  s.choice("position_embedding_type", position_embedding_type, {"learned_absolute", "rope"},
+           "learned position embeddings (parameters) or rotary (none)");
+  s.field("add_bias_linear", add_bias_linear, "biases in the linear layers");
   s.field("untie_embeddings_and_output_weights", untie_embeddings_and_output_weights,
           "separate output-layer weights instead of reusing the word embeddings");
-  if (s.mode() == Section::Mode::kParse && hidden_size % num_attention_heads != 0) {
+  s.field("num_experts", num_experts, "routed experts per MoE layer; 0 = dense model", Range::at_least(0));
+  s.field("moe_router_topk", moe_router_topk, "experts each token is routed to", Range::at_least(1));
+  s.field("moe_ffn_hidden_size", moe_ffn_hidden_size, "width of one expert's MLP; 0 = ffn_hidden_size",
+          Range::at_least(0));
+  s.field("moe_shared_expert_intermediate_size", moe_shared_expert_intermediate_size,
+          "width of the shared expert every token passes through; 0 = none", Range::at_least(0));
+  s.field("moe_layer_freq", moe_layer_freq, "every n-th layer is an MoE layer (the others dense)",
+          Range::at_least(1));
+  if (s.mode() != Section::Mode::kParse) return;
+  if (kv_channels == 0 && hidden_size % num_attention_heads != 0) {
     s.error("num_attention_heads", "must divide hidden_size (" + std::to_string(hidden_size) + "), got " +
-                                       std::to_string(num_attention_heads));
+                                       std::to_string(num_attention_heads) + " (or set kv_channels)");
+  }
+  if (num_query_groups > 0 && !group_query_attention) {
+    s.error("num_query_groups", "takes effect only with group_query_attention: true");
+  }
+  if (num_attention_heads % query_groups() != 0) {
+    s.error("num_query_groups", "must divide num_attention_heads (" + std::to_string(num_attention_heads) +
+                                    "), got " + std::to_string(query_groups()));
+  }
+  if (num_experts > 0 && moe_router_topk > num_experts) {
+    s.error("moe_router_topk", "must be at most num_experts (" + std::to_string(num_experts) + "), got " +
+                                   std::to_string(moe_router_topk));
   }
 }
 
-double GptModelConfig::layer_params() const {
-  const double h = hidden_size, f = ffn();
-  const double attention = 3 * h * h + 3 * h + h * h + h;             // QKV and output projection
-  const double mlp = swiglu ? 3 * h * f : 2 * h * f + f + h;          // up (and gate), down
-  return attention + mlp + 4 * h;                                     // two layer norms
+int GptModelConfig::moe_layers() const {
+  if (num_experts == 0) return 0;
+  int n = 0;
+  for (int l = 0; l < num_layers; ++l) n += is_moe_layer(l) ? 1 : 0;
+  return n;
+}
+
+namespace {
+double norm_params(const GptModelConfig& m) { return m.normalization == "RMSNorm" ? m.hidden_size : 2.0 * m.hidden_size; }
+double mlp_params(const GptModelConfig& m, double f) {
+  const double h = m.hidden_size;
+  const double weights = (m.swiglu ? 3 : 2) * h * f;
+  return weights + (m.add_bias_linear ? (m.swiglu ? 2 * f : f) + h : 0.0);
+}
+}  // namespace
+
+double GptModelConfig::attention_params() const {
+  const double h = hidden_size, q = 1.0 * num_attention_heads * head_dim(), kv = 2.0 * query_groups() * head_dim();
+  return h * (q + kv) + q * h + (add_bias_linear ? q + kv + h : 0.0) + norm_params(*this);
+}
+
+double GptModelConfig::dense_mlp_params() const { return mlp_params(*this, ffn()) + norm_params(*this); }
+
+double GptModelConfig::expert_params() const { return mlp_params(*this, moe_ffn()); }
+
+double GptModelConfig::moe_mlp_params() const {
+  double p = 1.0 * num_experts * expert_params() + 1.0 * hidden_size * num_experts + norm_params(*this);
+  if (moe_shared_expert_intermediate_size > 0) p += mlp_params(*this, moe_shared_expert_intermediate_size);
+  return p;
+}
+
+double GptModelConfig::layer_params(int layer) const {
+  return attention_params() + (is_moe_layer(layer) ? moe_mlp_params() : dense_mlp_params());
 }
 
 double GptModelConfig::embedding_params() const {
   const double h = hidden_size;
-  double p = static_cast<double>(vocab_size) * h + static_cast<double>(seq_length) * h + 2 * h;
+  double p = static_cast<double>(vocab_size) * h + norm_params(*this);
+  if (position_embedding_type == "learned_absolute") p += static_cast<double>(seq_length) * h;
   if (untie_embeddings_and_output_weights) p += static_cast<double>(vocab_size) * h;
   return p;
 }
 
+double GptModelConfig::total_params() const {
+  double p = embedding_params();
+  for (int l = 0; l < num_layers; ++l) p += layer_params(l);
+  return p;
+}
+
+double GptModelConfig::active_params() const {
+  const double routed = (num_experts - std::min(num_experts, moe_router_topk)) * expert_params();
+  return total_params() - moe_layers() * routed;
+}
+
 double GptModelConfig::forward_model_flops(int b) const {
-  const double t = static_cast<double>(b) * seq_length, h = hidden_size, f = ffn(), s = seq_length;
-  const double layer = 2 * t * (4 * h * h + (swiglu ? 3 : 2) * h * f) + 4 * t * s * h;
-  return num_layers * layer + 2 * t * h * vocab_size;
+  const double t = static_cast<double>(b) * seq_length, h = hidden_size, s = seq_length;
+  const double a = num_attention_heads, g = query_groups(), q = a * head_dim();
+  // Per layer and token, forward (Megatron's count / 3): attention 4h^2 (1 + g/a + s/h) (q/h), MLP 4 h f k m.
+  const double attention = 4 * h * h * (1 + g / a + s / h) * (q / h);
+  const double gated = swiglu ? 1.5 : 1.0;
+  double mlp = 0;
+  for (int l = 0; l < num_layers; ++l) {
+    if (is_moe_layer(l)) {
+      mlp += 4 * h * moe_ffn() * moe_router_topk * gated + 4 * h * moe_shared_expert_intermediate_size * gated;
+    } else {
+      mlp += 4 * h * ffn() * gated;
+    }
+  }
+  return t * (num_layers * attention + mlp + 2 * h * vocab_size);
 }
 
 namespace {
-hw::OpWork gemm(const char* name, double m, double n, double k, double e) {
-  return hw::gemm_op(name, {m, n, k, 1}, e);
+hw::OpWork gemm(const char* name, double m, double n, double k, double e, double batch = 1) {
+  return hw::gemm_op(name, {m, n, k, batch}, e);
 }
 hw::OpWork memory(const char* name, double elements, double e) { return hw::memory_op(name, Bytes::of(e * elements)); }
 }  // namespace
 
-std::vector<hw::OpWork> layer_forward_ops(const GptModelConfig& m, int b, double e) {
-  const double t = static_cast<double>(b) * m.seq_length;  // tokens in the micro-batch
-  const double h = m.hidden_size, f = m.ffn(), a = m.num_attention_heads;
-  std::vector<hw::OpWork> ops;
-  ops.push_back(memory("layernorm1", 2 * t * h, e));
-  ops.push_back(gemm("qkv", t, 3 * h, h, e));
-  // Flash attention over the causal mask.
-  ops.push_back(hw::attention_op("attention", {static_cast<double>(b), 1.0 * m.seq_length, 1.0 * m.seq_length, a, a,
-                                               h / a, true, false},
-                                 e));
-  ops.push_back(gemm("attn_proj", t, h, h, e));
-  ops.push_back(memory("residual1", 3 * t * h, e));
-  ops.push_back(memory("layernorm2", 2 * t * h, e));
-  ops.push_back(gemm("mlp_up", t, m.swiglu ? 2 * f : f, h, e));
-  ops.push_back(memory(m.swiglu ? "swiglu" : "gelu", m.swiglu ? 3 * t * f : 2 * t * f, e));
-  ops.push_back(gemm("mlp_down", t, h, f, e));
-  ops.push_back(memory("residual2", 3 * t * h, e));
+std::vector<hw::OpWork> LayerOps::all() const {
+  std::vector<hw::OpWork> out;
+  for (const auto* g : {&norm1, &qkv, &attention, &norm2, &mlp, &residual}) out.insert(out.end(), g->begin(), g->end());
+  return out;
+}
+
+LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, const LayerShard& sh) {
+  const double tp = sh.tp, cp = sh.cp;
+  const double t = static_cast<double>(b) * m.seq_length / cp;  // tokens of the micro-batch on this CP rank
+  const double tn = sh.sp ? t / tp : t;                          // tokens the norms and residuals see
+  const double h = m.hidden_size, d = m.head_dim();
+  const double a = m.num_attention_heads / tp, g = std::max(1.0, m.query_groups() / tp);
+  LayerOps ops;
+  ops.norm1.push_back(memory("norm1", 2 * tn * h, e));
+  ops.qkv.push_back(gemm("qkv", t, (a + 2 * g) * d, h, e));
+  // Flash attention of this rank's queries against the whole causal sequence (context parallelism splits the
+  // sequence into load-balanced chunks: each rank does 1/cp of the causal work).
+  ops.attention.push_back(hw::attention_op(
+      "attention", {static_cast<double>(b), m.seq_length / cp, 1.0 * m.seq_length, a, g, d, true, false}, e));
+  ops.attention.push_back(gemm("attn_proj", t, h, a * d, e));
+  ops.norm2.push_back(memory("residual1", 3 * tn * h, e));
+  ops.norm2.push_back(memory("norm2", 2 * tn * h, e));
+  auto dense_mlp = [&](const char* up, const char* act, const char* down, double f, double tokens, double batch) {
+    ops.mlp.push_back(gemm(up, tokens, (m.swiglu ? 2 : 1) * f / tp, h, e, batch));
+    ops.mlp.push_back(memory(act, (m.swiglu ? 3 : 2) * tokens * batch * f / tp, e));
+    ops.mlp.push_back(gemm(down, tokens, h, f / tp, e, batch));
+  };
+  if (m.is_moe_layer(layer)) {
+    ops.norm2.push_back(gemm("router", tn, m.num_experts, h, e));
+    // Each of the num_experts / ep local experts sees ep x t x topk / num_experts tokens of its EP group (the
+    // experts are split over tp too, so tokens are gathered over tp): a grouped GEMM, as large as the busiest.
+    const double local = static_cast<double>(m.num_experts) / sh.ep;
+    const double tokens = sh.ep * t * m.moe_router_topk / m.num_experts * sh.moe_imbalance;
+    dense_mlp("expert_up", "expert_act", "expert_down", m.moe_ffn(), tokens, local);
+    if (m.moe_shared_expert_intermediate_size > 0) {
+      dense_mlp("shared_up", "shared_act", "shared_down", m.moe_shared_expert_intermediate_size, t, 1);
+    }
+  } else {
+    dense_mlp("mlp_up", m.swiglu ? "swiglu" : "gelu", "mlp_down", m.ffn(), t, 1);
+  }
+  ops.residual.push_back(memory("residual2", 3 * tn * h, e));
   return ops;
 }
 
-std::vector<hw::OpWork> embedding_forward_ops(const GptModelConfig& m, int b, double e) {
-  const double t = static_cast<double>(b) * m.seq_length;
+std::vector<hw::OpWork> layer_forward_ops(const GptModelConfig& m, int b, double e) {
+  return layer_forward(m, 0, b, e).all();
+}
+
+std::vector<hw::OpWork> embedding_forward_ops(const GptModelConfig& m, int b, double e, const LayerShard& sh) {
+  const double t = static_cast<double>(b) * m.seq_length / sh.cp;
   return {memory("embedding", 3 * t * m.hidden_size, e)};
 }
 
-std::vector<hw::OpWork> head_forward_ops(const GptModelConfig& m, int b, double e) {
-  const double t = static_cast<double>(b) * m.seq_length;
-  return {memory("final_layernorm", 2 * t * m.hidden_size, e), gemm("logits", t, m.vocab_size, m.hidden_size, e),
-          // fp32 softmax cross-entropy: read logits, write probabilities
-          memory("cross_entropy", 2 * t * m.vocab_size, 4)};
+std::vector<hw::OpWork> head_forward_ops(const GptModelConfig& m, int b, double e, const LayerShard& sh) {
+  const double t = static_cast<double>(b) * m.seq_length / sh.cp;
+  const double v = m.vocab_size / static_cast<double>(sh.tp);
+  return {memory("final_norm", 2 * (sh.sp ? t / sh.tp : t) * m.hidden_size, e), gemm("logits", t, v, m.hidden_size, e),
+          // fp32 softmax cross-entropy over this rank's vocabulary slice: read logits, write probabilities
+          memory("cross_entropy", 2 * t * v, 4)};
 }
 
 std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, double e) {

@@ -1,10 +1,15 @@
-// GPT-style decoder transformer, configured with Megatron-LM's argument names, and its per-layer work
-// (FLOPs and HBM bytes per kernel) for one micro-batch. FLOPs follow Megatron's accounting (Narayanan et al.,
-// SC'21, and megatron/training/training.py num_floating_point_operations): attention scores counted in full,
-// backward = 2 x forward, so model FLOPs per iteration = 3 x forward FLOPs (model_flops_per_layer). Kernel
-// time uses the kernels' real work instead (causal attention, a 2.5x flash-attention backward).
+// GPT-style decoder transformer, configured with Megatron-LM's argument names, and its per-layer work (FLOPs and
+// HBM bytes per kernel) for one micro-batch on one GPU of a tensor/context/expert-parallel group. Dense or
+// mixture-of-experts MLPs, multi-head or grouped-query attention, GeLU or SwiGLU, LayerNorm or RMSNorm.
+//
+// Model FLOPs follow Megatron-LM's own count (megatron/training/training.py, num_floating_point_operations;
+// Narayanan et al., SC'21, appendix): per layer and token 12 h^2 (1 + g/a + s/h) (q/h) for attention (scores
+// counted in full, not halved for the causal mask), 12 h f k m for the MLP (k experts routed to, m = 3/2 gated),
+// plus 6 h V for the logits, all times 3 for forward + backward, without recomputation. Kernel time uses the
+// kernels' real work instead (causal attention, a 2.5x flash-attention backward, the real GEMM shapes).
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "models/hardware/op_cost.h"
@@ -17,29 +22,72 @@ struct GptModelConfig {
   int hidden_size = 2048;
   int ffn_hidden_size = 0;  // 0: 4 x hidden_size
   int num_attention_heads = 16;
+  bool group_query_attention = false;
+  int num_query_groups = 0;  // key/value heads with group_query_attention; 0 = num_attention_heads
+  int kv_channels = 0;       // head dimension; 0 = hidden_size / num_attention_heads
   int seq_length = 2048;
   int vocab_size = 50304;
   bool swiglu = false;
+  std::string normalization = "LayerNorm";           // LayerNorm or RMSNorm
+  std::string position_embedding_type = "learned_absolute";  // learned_absolute or rope
+  bool add_bias_linear = true;
   bool untie_embeddings_and_output_weights = false;
+  // Mixture of experts (num_experts > 0: every moe_layer_freq-th layer's MLP is a set of experts).
+  int num_experts = 0;
+  int moe_router_topk = 2;
+  int moe_ffn_hidden_size = 0;  // 0: ffn_hidden_size
+  int moe_shared_expert_intermediate_size = 0;
+  int moe_layer_freq = 1;
   void visit(Section& s);
 
   int ffn() const { return ffn_hidden_size > 0 ? ffn_hidden_size : 4 * hidden_size; }
-  /// Parameters of one transformer layer (weights and biases, two layer norms).
-  double layer_params() const;
-  /// Word and position embeddings (plus an untied output layer) and the final layer norm.
+  int moe_ffn() const { return moe_ffn_hidden_size > 0 ? moe_ffn_hidden_size : ffn(); }
+  int query_groups() const { return group_query_attention && num_query_groups > 0 ? num_query_groups : num_attention_heads; }
+  int head_dim() const { return kv_channels > 0 ? kv_channels : hidden_size / num_attention_heads; }
+  bool is_moe_layer(int layer) const { return num_experts > 0 && layer % moe_layer_freq == 0; }  // layer from 0
+  int moe_layers() const;
+
+  /// Attention block parameters of one layer (QKV and output projection, biases, the first norm).
+  double attention_params() const;
+  /// Dense MLP parameters (and the second norm).
+  double dense_mlp_params() const;
+  /// MoE MLP parameters: the router, all experts, the shared expert (and the second norm).
+  double moe_mlp_params() const;
+  double expert_params() const;  // one routed expert
+  /// Parameters of layer `layer` (from 0), and of an average layer.
+  double layer_params(int layer) const;
+  double layer_params() const { return (num_layers * attention_params() + (num_layers - moe_layers()) * dense_mlp_params() + moe_layers() * moe_mlp_params()) / num_layers; }
+  /// Word (and learned position) embeddings, the final norm and an untied output layer.
   double embedding_params() const;
-  double total_params() const { return num_layers * layer_params() + embedding_params(); }
-  /// Megatron's model FLOPs of one forward pass over `b` sequences: per layer 2*t*(4h^2 + 2hf [3hf gated])
-  /// + 4*t*s*h for attention (scores counted in full), plus the logits 2*t*h*V.
+  double total_params() const;
+  /// Parameters one token passes through (MoE: only the routed experts).
+  double active_params() const;
+  /// Megatron's model FLOPs of one forward pass over `b` sequences (see the file comment); training counts 3x.
   double forward_model_flops(int b) const;
 };
 
-/// Forward kernels of one transformer layer for a micro-batch of `b` sequences.
+/// How one GPU holds a layer: tensor-parallel (column/row split, vocab-parallel embedding), sequence-parallel
+/// (norms and residuals on 1/tp of the tokens), context-parallel (1/cp of each sequence; attention against the
+/// whole causal sequence), expert-parallel (num_experts / ep experts per GPU; experts also split over tp).
+struct LayerShard {
+  int tp = 1, cp = 1, ep = 1;
+  bool sp = false;
+  double moe_imbalance = 1;  // busiest expert's tokens / mean
+};
+
+/// The forward kernels of one layer in the groups that tensor/expert-parallel communication separates:
+/// norm1 | qkv | attention + projection | residual + norm2 (+ router) | MLP or experts | residual.
+struct LayerOps {
+  std::vector<hw::OpWork> norm1, qkv, attention, norm2, mlp, residual;
+  std::vector<hw::OpWork> all() const;
+};
+LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double elem_bytes, const LayerShard& sh = {});
+/// Forward kernels of one (average dense) transformer layer, unsharded.
 std::vector<hw::OpWork> layer_forward_ops(const GptModelConfig& m, int b, double elem_bytes);
 /// Forward kernels of the embedding lookup.
-std::vector<hw::OpWork> embedding_forward_ops(const GptModelConfig& m, int b, double elem_bytes);
-/// Forward kernels of the output layer (logits) and the cross-entropy loss.
-std::vector<hw::OpWork> head_forward_ops(const GptModelConfig& m, int b, double elem_bytes);
+std::vector<hw::OpWork> embedding_forward_ops(const GptModelConfig& m, int b, double elem_bytes, const LayerShard& sh = {});
+/// Forward kernels of the final norm, the output layer (logits) and the cross-entropy loss.
+std::vector<hw::OpWork> head_forward_ops(const GptModelConfig& m, int b, double elem_bytes, const LayerShard& sh = {});
 /// Backward kernels of a forward set: each GEMM becomes two (input and weight gradients), attention its
 /// backward kernel, each memory-bound kernel moves twice the bytes.
 std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, double elem_bytes);

@@ -1,0 +1,193 @@
+// Megatron-LM-style training of a GPT-style model (dense or mixture-of-experts) with tensor (TP), sequence (SP),
+// context (CP), expert (EP), pipeline (PP, optionally interleaved) and data (DP) parallelism, configured with
+// Megatron-LM's own argument names (or a pasted Megatron command line, `megatron_args`).
+//
+// Each simulated rank runs its pipeline schedule (GPipe, 1F1B or interleaved 1F1B, as Megatron orders
+// micro-batches and model chunks) on a compute stream. A forward or backward pass of a model chunk is a short
+// list of segments: kernels (costed by the hardware model for this rank's shard of each GEMM, attention and
+// memory-bound op) followed by the collectives Megatron issues there: TP all-reduce, or all-gather and
+// reduce-scatter with SP; CP key/value exchange (overlapped with attention); EP token all-to-all dispatch and
+// combine (with a load-imbalance knob); full recomputation re-runs a layer's forward, collectives included,
+// before its backward. Activations and their gradients go between stages as point-to-point flows. Gradients are
+// reduced over the data-parallel (x context-parallel) ranks in buckets as the last micro-batch's backward
+// produces them (overlap_grad_reduce) or after it; expert gradients over the expert-data-parallel ranks; tied
+// embeddings between the first and last stage; then the optimizer step and, with the distributed optimizer, the
+// parameter all-gather (overlapped with the next forward with overlap_param_gather).
+//
+// Symmetry: ranks that are identical by construction (same part, same pipeline stage, no straggler) behave
+// identically, so by default one rank per pipeline stage is simulated and stands for the others: their
+// collectives on private scale-up links are run once; collectives and pipeline flows that cross nodes are run
+// for every group the stage has when the network model is the flow model, so contention between them is kept.
+// Mixed parts, stragglers or `symmetry: off` simulate every rank.
+// Memoization: iterations after the first repeat the first one's result while the cluster state (and so the
+// memo key) is unchanged; long runs step through them at one event per iteration.
+#pragma once
+
+#include <array>
+#include <map>
+#include <tuple>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "models/hardware/memory.h"
+#include "workloads/training/gpt_model.h"
+#include "workloads/training/placement.h"
+#include "workloads/workload.h"
+
+namespace lcsim::wl {
+
+struct MegatronConfig {
+  std::string megatron_args;  // a pasted Megatron-LM command line; keys written out below override it
+  GptModelConfig model;
+  int global_batch_size = 512;
+  int micro_batch_size = 1;
+  int tensor_model_parallel_size = 1;
+  int pipeline_model_parallel_size = 1;
+  int num_layers_per_virtual_pipeline_stage = 0;  // 0: no interleaving
+  int decoder_first_pipeline_num_layers = 0;      // 0: even split
+  int decoder_last_pipeline_num_layers = 0;
+  int context_parallel_size = 1;
+  int expert_model_parallel_size = 1;
+  bool sequence_parallel = false;
+  std::string pipeline_schedule = "auto";         // auto, gpipe, 1f1b, interleaved
+  std::string parallel_order = "tp-cp-ep-dp-pp";  // innermost first (Megatron's --order)
+  std::string precision = "bf16";
+  std::string recompute_granularity = "none";
+  bool use_distributed_optimizer = false;
+  bool overlap_grad_reduce = false;
+  bool overlap_param_gather = false;
+  bool tp_comm_overlap = false;
+  bool accumulate_allreduce_grads_in_fp32 = true;
+  int64_t ddp_bucket_size = 0;
+  bool use_flash_attn = true;
+  double moe_load_imbalance = 1.0;
+  Bytes memory_reserve = Bytes::gib(2);
+  int train_iters = 1;
+  std::string symmetry = "auto";  // auto: one rank per stage when ranks are identical; off: every rank
+  std::vector<int> straggler_ranks;
+  double straggler_slowdown = 1.0;
+
+  std::vector<std::string> ignored_args;  // from megatron_args, for the run header
+  void visit(Section& s);
+  void visit_keys(Section& s);
+  int virtual_stages() const;  // model chunks per pipeline rank
+  std::string schedule() const;  // the resolved pipeline schedule
+};
+
+class MegatronTraining final : public Workload {
+ public:
+  MegatronTraining();
+  ~MegatronTraining() override;
+  void visit(Section& s) override { config_.visit(s); }
+  void validate(const std::vector<Gpu>& gpus, Section& s) override;
+  void start(RunContext& ctx) override;
+  void report(MetricSet& m) const override;
+  double progress() const override;
+  double busy_fraction(const hw::AcceleratorSpec* part) const override;
+  std::string describe() const override;
+  std::vector<std::string> table() const override;
+  std::vector<std::string> explain_placement(const std::vector<Gpu>& gpus) const override;
+
+  const MegatronConfig& config() const { return config_; }
+
+  // --- the plan, public for tests ---
+  enum class Exposure { kTp, kCp, kEp, kPp, kDp, kBubble, kCount };
+  struct CommCall {
+    policy::CollectiveOp op;
+    GroupKind group;
+    Bytes size;
+    Exposure kind;
+    std::string name;
+  };
+  struct Segment {
+    Duration compute;
+    std::vector<CommCall> comms;  // run one after the other once the compute is done
+    bool overlap = false;         // the comms run alongside the next segment's compute
+    int bucket = -1;              // gradient bucket complete after this segment (in the last micro-batch)
+  };
+  struct Pass {
+    std::vector<Segment> segments;
+    Duration compute;
+  };
+  struct Bucket {
+    double dense_params = 0, expert_params = 0;  // per GPU
+    int chunk = 0;
+  };
+  struct StagePlan {
+    std::vector<Pass> forward, backward;  // per model chunk
+    std::vector<Bucket> buckets;
+    Duration optimizer;
+    double dense_params = 0, expert_params = 0;  // per GPU
+    hw::MemoryFit memory;
+  };
+  struct Task {
+    bool forward;
+    int micro_batch;
+    int chunk;
+  };
+  /// Megatron's order of forward and backward passes on pipeline rank `stage`.
+  static std::vector<Task> schedule(const std::string& kind, int stages, int stage, int micro_batches, int chunks);
+  /// Layers [first, last) of virtual pipeline stage v.
+  std::pair<int, int> layer_range(int v) const;
+  StagePlan plan_stage(const hw::AcceleratorSpec& part, int stage) const;
+  /// Megatron's model FLOPs per iteration (all GPUs).
+  double model_flops() const;
+
+ private:
+  struct RankState;
+  struct PendingCollective;
+  void build(const std::vector<Gpu>& gpus);
+  void begin_iteration();
+  void run_task(uint32_t sim);
+  void run_segment(uint32_t sim, size_t seg);
+  void after_compute(uint32_t sim, size_t seg);
+  void next_segment(uint32_t sim, size_t seg);
+  void task_done(uint32_t sim);
+  void deliver(uint32_t to_sim, int slot, bool forward, Duration producer_done);
+  void run_comms(uint32_t sim, const std::vector<CommCall>& comms, size_t i, sim::Callback done);
+  void collective(uint32_t sim, const CommCall& c, sim::Callback done);
+  void launch(uint32_t rank, const CommCall& c, const std::vector<uint32_t>& group, sim::Callback done);
+  void pump_dp(uint32_t sim);
+  void tasks_finished(uint32_t sim);
+  void maybe_optimizer(uint32_t sim);
+  void rank_done(uint32_t sim);
+  void wait(uint32_t sim, Exposure why);
+  void resume(uint32_t sim);
+  void iteration_done();
+  uint32_t sim_of(uint32_t rank) const;  // the simulated rank that stands for `rank`
+  bool traced(uint32_t sim) const;
+  void trace(uint32_t sim, const std::string& track, const std::string& name, const char* cat, Duration start) const;
+  const StagePlan& plan_of(uint32_t sim) const;
+
+  MegatronConfig config_;
+  RunContext* ctx_ = nullptr;
+  Placement placement_;
+  hw::DType dtype_ = hw::DType::kBf16;
+  int dp_ = 1, micro_batches_ = 1, chunks_ = 1;
+  bool symmetric_ = true;
+  bool flow_ = false;
+  std::vector<uint32_t> sim_ranks_;     // the ranks simulated
+  std::vector<int> sim_index_;          // rank -> index in sim_ranks_, -1 if represented
+  std::map<std::pair<const hw::AcceleratorSpec*, int>, StagePlan> plans_;
+  std::vector<std::vector<Task>> schedules_;  // per stage
+  std::vector<std::unique_ptr<RankState>> states_;
+  std::map<std::tuple<int, uint32_t, uint64_t>, std::unique_ptr<PendingCollective>> pending_;
+  std::map<std::tuple<int, uint32_t>, std::vector<uint32_t>> group_cache_;
+  std::map<std::tuple<int, int64_t, uint32_t, const void*>, Duration> local_cache_;  // scale-up collective times
+  std::map<std::pair<int, int>, std::vector<std::vector<uint32_t>>> mirror_cache_;   // (kind, stage) -> groups
+  std::map<std::pair<int, int>, std::vector<std::pair<uint32_t, uint32_t>>> p2p_cache_;  // stage pair -> flows
+  uint32_t done_ranks_ = 0;
+  Duration iteration_start_;
+  std::vector<Duration> iteration_times_;
+  int memoized_ = 0;
+  uint64_t tasks_done_ = 0, tasks_total_ = 0;
+  std::vector<double> breakdown_;  // seconds per Exposure (+ compute, optimizer), mean over simulated ranks
+  Duration compute_, optimizer_;   // mean per rank per iteration
+  hw::MemoryFit memory_;           // the stage with the least headroom
+  int memory_stage_ = 0;
+  std::vector<std::array<double, 9>> stage_rows_;  // per simulated rank: compute, opt, 6 waits, finish
+};
+
+}  // namespace lcsim::wl

@@ -1,0 +1,26 @@
+// Megatron-LM command lines imported as they are ("--num-layers 96 --hidden-size 12288 ... --bf16"): each
+// argument that changes performance becomes the `megatron` workload key of the same name (dashes to
+// underscores, model-shape arguments under model.); arguments with no bearing on speed or memory (learning rate,
+// data paths, logging, checkpointing, ...) are listed as ignored; any other argument is an error naming it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "sim/config_tree.h"
+
+namespace lcsim::wl {
+
+struct ImportedArgs {
+  ConfigValue tree;                  // a mapping of workload keys
+  std::vector<std::string> ignored;  // arguments accepted with no effect on the simulation
+};
+
+/// Parses `args` (a shell-style command line; backslash-newlines, a launcher and the script name before the
+/// first --argument are skipped). Errors (unknown argument, missing value) are InputErrors at `where`.
+ImportedArgs import_megatron_args(const std::string& args, const SourceLocation& where);
+
+/// The argument names (without the leading dashes) the importer understands, for documentation.
+std::vector<std::string> megatron_arg_names();
+
+}  // namespace lcsim::wl

@@ -1,0 +1,125 @@
+#include "workloads/training/placement.h"
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+
+namespace lcsim::wl {
+
+namespace {
+std::vector<std::string> split_order(const std::string& order) {
+  std::vector<std::string> out;
+  std::stringstream ss(order);
+  std::string tok;
+  while (std::getline(ss, tok, '-')) out.push_back(tok);
+  return out;
+}
+int dim_index(const std::string& t) {
+  if (t == "tp") return 0;
+  if (t == "cp") return 1;
+  if (t == "dp") return 2;
+  if (t == "pp") return 3;
+  return -1;
+}
+}  // namespace
+
+std::string Placement::check_order(const std::string& order) {
+  std::set<std::string> seen;
+  for (const auto& t : split_order(order)) {
+    if (t != "ep" && dim_index(t) < 0) {
+      return "unknown dimension '" + t + "' (allowed: tp, cp, ep, dp, pp, innermost first, joined by '-')";
+    }
+    if (!seen.insert(t).second) return "'" + t + "' appears twice";
+  }
+  for (const char* d : {"tp", "cp", "dp", "pp"}) {
+    if (!seen.count(d)) return std::string("'") + d + "' is missing (every one of tp, cp, dp, pp must appear)";
+  }
+  return "";
+}
+
+Placement::Placement(int tp, int cp, int dp, int pp, int ep, const std::string& order)
+    : tp_(tp), cp_(cp), dp_(dp), pp_(pp), ep_(ep), sizes_{tp, cp, dp, pp} {
+  uint32_t stride = 1;
+  for (const auto& t : split_order(order)) {
+    const int d = dim_index(t);
+    if (d < 0) continue;
+    stride_[d] = stride;
+    stride *= static_cast<uint32_t>(sizes_[d]);
+  }
+}
+
+Coord Placement::coord(uint32_t r) const {
+  auto at = [&](Dim d) { return static_cast<int>(r / stride_[static_cast<int>(d)] % sizes_[static_cast<int>(d)]); };
+  return {at(Dim::kTp), at(Dim::kCp), at(Dim::kDp), at(Dim::kPp)};
+}
+
+uint32_t Placement::rank(const Coord& c) const {
+  return c.tp * stride_[0] + c.cp * stride_[1] + c.dp * stride_[2] + c.pp * stride_[3];
+}
+
+std::vector<uint32_t> Placement::group(GroupKind kind, uint32_t r) const {
+  const Coord me = coord(r);
+  std::vector<uint32_t> out;
+  auto vary = [&](std::initializer_list<Dim> dims) {
+    // Every combination of the varied dimensions, the others fixed at this rank's coordinates.
+    std::vector<Coord> cs{me};
+    for (Dim d : dims) {
+      std::vector<Coord> next;
+      for (const Coord& c : cs) {
+        for (int i = 0; i < size(d); ++i) {
+          Coord x = c;
+          (d == Dim::kTp ? x.tp : d == Dim::kCp ? x.cp : d == Dim::kDp ? x.dp : x.pp) = i;
+          next.push_back(x);
+        }
+      }
+      cs = std::move(next);
+    }
+    for (const Coord& c : cs) out.push_back(rank(c));
+    std::sort(out.begin(), out.end());
+  };
+  switch (kind) {
+    case GroupKind::kTp: vary({Dim::kTp}); break;
+    case GroupKind::kCp: vary({Dim::kCp}); break;
+    case GroupKind::kDp: vary({Dim::kDp}); break;
+    case GroupKind::kDpCp: vary({Dim::kDp, Dim::kCp}); break;
+    case GroupKind::kPp: vary({Dim::kPp}); break;
+    case GroupKind::kEmbedding: {
+      Coord first = me, last = me;
+      first.pp = 0;
+      last.pp = pp_ - 1;
+      out = {rank(first), rank(last)};
+      if (pp_ == 1) out.pop_back();
+      break;
+    }
+    case GroupKind::kEp:
+    case GroupKind::kEdp: {
+      vary({Dim::kDp, Dim::kCp});  // the ranks sharing (tp, pp), sorted
+      const auto pos = static_cast<size_t>(std::find(out.begin(), out.end(), r) - out.begin());
+      const size_t e = static_cast<size_t>(ep_);
+      std::vector<uint32_t> g;
+      for (size_t i = 0; i < out.size(); ++i) {
+        const bool same = kind == GroupKind::kEp ? i / e == pos / e : i % e == pos % e;
+        if (same) g.push_back(out[i]);
+      }
+      out = std::move(g);
+      break;
+    }
+  }
+  return out;
+}
+
+const char* group_kind_name(GroupKind k) {
+  switch (k) {
+    case GroupKind::kTp: return "tp";
+    case GroupKind::kCp: return "cp";
+    case GroupKind::kDp: return "dp";
+    case GroupKind::kDpCp: return "dp-cp";
+    case GroupKind::kPp: return "pp";
+    case GroupKind::kEp: return "ep";
+    case GroupKind::kEdp: return "expert-dp";
+    case GroupKind::kEmbedding: return "embedding";
+  }
+  return "?";
+}
+
+}  // namespace lcsim::wl

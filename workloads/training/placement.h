@@ -1,0 +1,52 @@
+// Rank placement for Megatron-style parallelism: rank r of the job runs on GPU r of the cluster (GPUs numbered
+// node by node), and r decomposes into tensor (tp), context (cp), data (dp) and pipeline (pp) coordinates in a
+// configurable order, innermost first. Megatron-LM's default "tp-cp-ep-dp-pp" keeps tensor parallelism inside a
+// node (the scale-up domain) and gives the k-th GPU of every node the same tp coordinate, so data-parallel and
+// pipeline traffic between nodes stays on one rail.
+// Expert parallelism is carved out of the data-parallel ranks, as Megatron does for expert layers: the ranks that
+// share (tp, pp) are sorted by rank and cut into blocks of ep consecutive ranks (the EP groups); ranks at the same
+// offset in their blocks form the expert-data-parallel group that reduces expert gradients.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace lcsim::wl {
+
+enum class Dim { kTp = 0, kCp = 1, kDp = 2, kPp = 3 };
+
+/// Communicator kinds a rank belongs to.
+enum class GroupKind { kTp, kCp, kDp, kDpCp, kPp, kEp, kEdp, kEmbedding };  // kEmbedding: first and last stage
+
+struct Coord {
+  int tp = 0, cp = 0, dp = 0, pp = 0;
+  int operator[](Dim d) const { return d == Dim::kTp ? tp : d == Dim::kCp ? cp : d == Dim::kDp ? dp : pp; }
+};
+
+class Placement {
+ public:
+  /// `order` lists tp, cp, dp, pp (and optionally ep, which only marks Megatron's spelling) innermost first,
+  /// separated by '-'. Returns an error message for a bad order string, empty if fine.
+  static std::string check_order(const std::string& order);
+  Placement() = default;
+  Placement(int tp, int cp, int dp, int pp, int ep, const std::string& order);
+
+  int size() const { return tp_ * cp_ * dp_ * pp_; }
+  int size(Dim d) const { return sizes_[static_cast<int>(d)]; }
+  int ep() const { return ep_; }
+  Coord coord(uint32_t rank) const;
+  uint32_t rank(const Coord& c) const;
+  /// The ranks of `rank`'s communicator of this kind, sorted.
+  std::vector<uint32_t> group(GroupKind kind, uint32_t rank) const;
+
+ private:
+  int tp_ = 1, cp_ = 1, dp_ = 1, pp_ = 1, ep_ = 1;
+  std::array<int, 4> sizes_{1, 1, 1, 1};
+  std::array<uint32_t, 4> stride_{1, 1, 1, 1};
+};
+
+const char* group_kind_name(GroupKind k);
+
+}  // namespace lcsim::wl
