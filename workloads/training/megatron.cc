@@ -32,6 +32,8 @@ void MegatronConfig::visit(Section& s) {
       ignored_args = imported.ignored;
       ConfigValue merged = imported.tree;
       merge_into(merged, *s.node());
+      // `type` belongs to the enclosing workload section, which has consumed it already.
+      std::erase_if(merged.children, [](const ConfigValue& v) { return v.key == "type"; });
       Section inner = Section::parser(&merged, s.path(), s.diagnostics());
       visit_keys(inner);
       inner.finish();
@@ -624,7 +626,7 @@ std::vector<std::string> MegatronTraining::explain_placement(const std::vector<G
 
 struct MegatronTraining::PendingCollective {
   uint32_t arrived = 0;
-  std::vector<sim::Callback> waiters;
+  std::vector<std::pair<uint32_t, sim::Callback>> waiters;  // simulated rank, continuation
 };
 
 struct MegatronTraining::RankState {
@@ -968,14 +970,24 @@ void MegatronTraining::collective(uint32_t sim, const CommCall& c, sim::Callback
   const auto key = std::make_tuple(static_cast<int>(c.group), group.front(), seq);
   auto& slot = pending_[key];
   if (!slot) slot = std::make_unique<PendingCollective>();
-  slot->waiters.push_back(std::move(done));
+  slot->waiters.push_back({sim, std::move(done)});
   uint32_t members = 0;
   for (uint32_t r : group) members += sim_index_[r] >= 0 ? 1 : 0;
   if (++slot->arrived < members) return;
   auto waiters = std::move(slot->waiters);
   pending_.erase(key);
+  // Ranks that arrived early and blocked waited for their peers, not for the network: that is imbalance
+  // between ranks, counted with the bubble.
+  const Duration now = ctx_->engine.now();
+  for (const auto& [w, cb] : waiters) {
+    RankState& ws = *states_[w];
+    if (ws.waiting && ws.wait_start < now) {
+      ws.waits[static_cast<size_t>(Exposure::kBubble)] += now - ws.wait_start;
+      ws.wait_start = now;
+    }
+  }
   launch(st.rank, c, group, [waiters = std::move(waiters)] {
-    for (const auto& w : waiters) w();
+    for (const auto& w : waiters) w.second();
   });
 }
 

@@ -1,0 +1,366 @@
+// The Megatron-style training workload: schedules, placement, FLOP accounting, pipeline and parallelism behaviour,
+// symmetry (one rank per stage gives what simulating every rank gives), memoization, command-line import.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "test_support.h"
+
+#include "scenarios/scenario.h"
+#include "workloads/training/megatron.h"
+#include "workloads/training/megatron_args.h"
+#include "workloads/training/placement.h"
+
+namespace lcsim {
+namespace {
+
+using wl::Coord;
+using wl::GroupKind;
+using wl::MegatronTraining;
+using wl::Placement;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Schedules
+
+void expect_complete(const std::vector<MegatronTraining::Task>& tasks, int m, int chunks) {
+  std::set<std::tuple<bool, int, int>> seen;
+  std::map<std::pair<int, int>, size_t> forward_at;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const auto& t = tasks[i];
+    EXPECT_TRUE(seen.insert({t.forward, t.micro_batch, t.chunk}).second) << "task repeated at " << i;
+    if (t.forward) forward_at[{t.micro_batch, t.chunk}] = i;
+    else {
+      ASSERT_TRUE(forward_at.count({t.micro_batch, t.chunk})) << "backward before its forward at " << i;
+    }
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(2 * m * chunks));
+}
+
+TEST(MegatronSchedule, OneFOneBWarmsUpThenAlternates) {
+  const int p = 4, m = 8;
+  for (int stage = 0; stage < p; ++stage) {
+    const auto tasks = MegatronTraining::schedule("1f1b", p, stage, m, 1);
+    expect_complete(tasks, m, 1);
+    const int warmup = p - stage - 1;
+    for (int i = 0; i < warmup; ++i) EXPECT_TRUE(tasks[i].forward) << "stage " << stage << " task " << i;
+    // Steady state: forward, backward, forward, backward...
+    for (int i = 0; i < 2 * (m - warmup); ++i) EXPECT_EQ(tasks[warmup + i].forward, i % 2 == 0);
+  }
+  // The last stage never holds more than one micro-batch's activations.
+  const auto last = MegatronTraining::schedule("1f1b", p, p - 1, m, 1);
+  int alive = 0, most = 0;
+  for (const auto& t : last) most = std::max(most, alive += t.forward ? 1 : -1);
+  EXPECT_EQ(most, 1);
+}
+
+TEST(MegatronSchedule, GpipeRunsAllForwardsFirst) {
+  const auto tasks = MegatronTraining::schedule("gpipe", 4, 1, 6, 1);
+  expect_complete(tasks, 6, 1);
+  for (int i = 0; i < 6; ++i) EXPECT_TRUE(tasks[i].forward);
+}
+
+TEST(MegatronSchedule, InterleavedVisitsChunksInMegatronsOrder) {
+  const int p = 4, m = 8, v = 2;
+  for (int stage = 0; stage < p; ++stage) {
+    const auto tasks = MegatronTraining::schedule("interleaved", p, stage, m, v);
+    expect_complete(tasks, m, v);
+    const int warmup = (p - stage - 1) * 2 + (v - 1) * p;
+    for (int i = 0; i < warmup; ++i) EXPECT_TRUE(tasks[i].forward);
+    EXPECT_FALSE(tasks[warmup + 1].forward);
+  }
+  // Stage 0 forwards micro-batches 0..p-1 on chunk 0, then the same on chunk 1.
+  const auto t0 = MegatronTraining::schedule("interleaved", p, 0, m, v);
+  for (int k = 0; k < 2 * p; ++k) {
+    EXPECT_EQ(t0[k].micro_batch, k % p);
+    EXPECT_EQ(t0[k].chunk, k / p);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Placement
+
+TEST(MegatronPlacement, DefaultOrderKeepsTensorParallelInsideANode) {
+  const Placement pl(8, 1, 4, 2, 1, "tp-cp-ep-dp-pp");
+  EXPECT_EQ(pl.group(GroupKind::kTp, 0), (std::vector<uint32_t>{0, 1, 2, 3, 4, 5, 6, 7}));
+  EXPECT_EQ(pl.group(GroupKind::kDp, 3), (std::vector<uint32_t>{3, 11, 19, 27}));  // same GPU index: one rail
+  EXPECT_EQ(pl.group(GroupKind::kPp, 3), (std::vector<uint32_t>{3, 35}));
+  EXPECT_EQ(pl.group(GroupKind::kEmbedding, 35), (std::vector<uint32_t>{3, 35}));
+  for (uint32_t r = 0; r < 64; ++r) EXPECT_EQ(pl.rank(pl.coord(r)), r);
+}
+
+TEST(MegatronPlacement, OrderIsConfigurable) {
+  const Placement pl(2, 1, 4, 1, 1, "dp-tp-pp");
+  EXPECT_EQ(pl.group(GroupKind::kDp, 0), (std::vector<uint32_t>{0, 1, 2, 3}));
+  EXPECT_EQ(pl.group(GroupKind::kTp, 0), (std::vector<uint32_t>{0, 4}));
+  EXPECT_NE(Placement::check_order("tp-dp-pp"), "");  // cp missing
+  EXPECT_NE(Placement::check_order("tp-cp-dp-dp-pp"), "");
+  EXPECT_EQ(Placement::check_order("tp-cp-ep-dp-pp"), "");
+}
+
+TEST(MegatronPlacement, ExpertGroupsAreCutFromDataParallelRanks) {
+  const Placement pl(2, 1, 8, 1, 4, "tp-cp-ep-dp-pp");
+  // Ranks sharing tp 0: 0, 2, 4, ..., 14. EP blocks of 4 consecutive ones; expert-DP = same offset.
+  EXPECT_EQ(pl.group(GroupKind::kEp, 2), (std::vector<uint32_t>{0, 2, 4, 6}));
+  EXPECT_EQ(pl.group(GroupKind::kEp, 9), (std::vector<uint32_t>{9, 11, 13, 15}));
+  EXPECT_EQ(pl.group(GroupKind::kEdp, 2), (std::vector<uint32_t>{2, 10}));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Model accounting
+
+TEST(MegatronModel, FlopsFollowMegatronsFormula) {
+  // Megatron-LM training.py, written out independently: 12 B s L h^2 ((1 + g/a + s/h) q/h + (f/h) k m + V/(2Lh)).
+  wl::GptModelConfig m;
+  m.num_layers = 126, m.hidden_size = 16384, m.ffn_hidden_size = 53248, m.num_attention_heads = 128;
+  m.group_query_attention = true, m.num_query_groups = 8, m.seq_length = 8192, m.vocab_size = 128256;
+  m.swiglu = true;
+  const double B = 4, s = 8192, L = 126, h = 16384, a = 128, g = 8, f = 53248, V = 128256;
+  const double expect = 12 * B * s * L * h * h * ((1 + g / a + s / h) + (f / h) * 1.5 + V / (2 * L * h));
+  EXPECT_NEAR(3 * m.forward_model_flops(4), expect, 1e-12 * expect);
+  // GPT-3 175B with the SC'21 paper's expression (appendix), whose 96 B s L h^2 (1 + s/(6h) + V/(16 L h))
+  // counts a recomputed forward too; without it: 72 B s L h^2 (1 + s/(6h)) + 6 B s h V.
+  wl::GptModelConfig g3;
+  g3.num_layers = 96, g3.hidden_size = 12288, g3.num_attention_heads = 96, g3.seq_length = 2048, g3.vocab_size = 51200;
+  const double gh = 12288, gs = 2048, gl = 96, gv = 51200;
+  const double paper = 72 * 1 * gs * gl * gh * gh * (1 + gs / (6 * gh)) + 6 * 1 * gs * gh * gv;
+  EXPECT_NEAR(3 * g3.forward_model_flops(1), paper, 1e-12 * paper);
+  // Published sizes: GPT-3 "175B", Llama 3 "405B".
+  EXPECT_NEAR(g3.total_params() / 1e9, 175, 1.0);
+  m.normalization = "RMSNorm", m.position_embedding_type = "rope", m.add_bias_linear = false;
+  m.untie_embeddings_and_output_weights = true;
+  EXPECT_NEAR(m.total_params() / 1e9, 405, 2.0);
+}
+
+TEST(MegatronModel, MixtureOfExpertsCountsRoutedExpertsOnly) {
+  wl::GptModelConfig m;
+  m.num_layers = 4, m.hidden_size = 1024, m.num_attention_heads = 8, m.seq_length = 1024, m.vocab_size = 32000;
+  m.swiglu = true, m.add_bias_linear = false;
+  m.num_experts = 8, m.moe_router_topk = 2, m.moe_ffn_hidden_size = 2048;
+  const double expert = 3.0 * 1024 * 2048;
+  EXPECT_NEAR(m.total_params() - m.active_params(), 4 * 6 * expert, 1e-6);
+  wl::GptModelConfig dense = m;
+  dense.num_experts = 0, dense.ffn_hidden_size = 2 * 2048;  // two experts' worth of MLP per token
+  EXPECT_NEAR(m.forward_model_flops(1), dense.forward_model_flops(1), 1e-9 * dense.forward_model_flops(1));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Simulation
+
+const char* kBase = R"(
+name: mt
+cluster: {accelerator: H100-SXM-80GB, nodes: 4, gpus_per_node: 8,
+          fabric: {ports_per_leaf: 16, spines: 4, nic_bandwidth: 400Gb/s, uplink_bandwidth: 400Gb/s, rail_optimized: true}}
+workload:
+  type: megatron
+  model: {num_layers: 8, hidden_size: 2048, num_attention_heads: 16, seq_length: 2048, vocab_size: 32000}
+  global_batch_size: 32
+  micro_batch_size: 1
+  tensor_model_parallel_size: 2
+  pipeline_model_parallel_size: 4
+simulation: {fidelity: analytical}
+outputs: {timeline: false}
+)";
+
+std::map<std::string, double> run(const std::vector<std::string>& sets) {
+  return testing::metrics_in_child([&] {
+    ConfigValue tree = parse_yaml_text(kBase, "mt.yaml");
+    for (const auto& s : sets) apply_override(tree, s);
+    Scenario sc = parse_scenario(tree);
+    RunResult r = run_scenario(sc);
+    if (!r.completed) throw std::runtime_error("did not complete");
+    return r.metrics;
+  });
+}
+
+double breakdown_sum(std::map<std::string, double>& m) {
+  return m["time_compute_s"] + m["time_optimizer_s"] + m["time_exposed_tp_s"] + m["time_exposed_cp_s"] +
+         m["time_exposed_ep_s"] + m["time_exposed_pp_s"] + m["time_exposed_dp_s"] + m["time_pipeline_bubble_s"];
+}
+
+TEST(MegatronRun, BreakdownAddsUpToTheIteration) {
+  auto m = run({});
+  ASSERT_FALSE(m.count("child_failed"));
+  EXPECT_EQ(m["data_parallel"], 4);
+  EXPECT_EQ(m["micro_batches"], 8);
+  EXPECT_EQ(m["simulated_ranks"], 4);  // one per pipeline stage
+  EXPECT_NEAR(breakdown_sum(m), m["iteration_time_s"], 1e-9 * m["iteration_time_s"]);
+  EXPECT_GT(m["time_exposed_tp_s"], 0);
+  EXPECT_GT(m["time_exposed_dp_s"], 0);
+  EXPECT_GT(m["time_pipeline_bubble_s"], 0);
+}
+
+TEST(MegatronRun, OneRankPerStageGivesWhatEveryRankGives) {
+  for (const char* fidelity : {"analytical", "flow"}) {
+    const std::string f = std::string("simulation.fidelity=") + fidelity;
+    auto sym = run({f});
+    auto all = run({f, "workload.symmetry=off"});
+    ASSERT_FALSE(sym.count("child_failed") || all.count("child_failed"));
+    EXPECT_EQ(all["simulated_ranks"], 32);
+    EXPECT_NEAR(sym["iteration_time_s"], all["iteration_time_s"], 1e-3 * all["iteration_time_s"]) << fidelity;
+    EXPECT_NEAR(sym["time_exposed_dp_s"], all["time_exposed_dp_s"], 1e-2 * all["iteration_time_s"]) << fidelity;
+  }
+}
+
+TEST(MegatronRun, PipelineBubbleShrinksWithMicroBatchesAndInterleaving) {
+  // No tensor or data parallelism: the iteration is compute plus the bubble, (p - 1) / m of it for 1F1B.
+  // A small vocabulary keeps the output layer from unbalancing the last stage.
+  const std::vector<std::string> pure = {"workload.tensor_model_parallel_size=1", "cluster.nodes=1",
+                                         "cluster.gpus_per_node=4", "workload.model.vocab_size=1024"};
+  auto a = run(pure);
+  auto more = [&](std::vector<std::string> extra) {
+    auto s = pure;
+    s.insert(s.end(), extra.begin(), extra.end());
+    return run(s);
+  };
+  auto b = more({"workload.global_batch_size=64"});
+  auto c = more({"workload.num_layers_per_virtual_pipeline_stage=1"});
+  ASSERT_FALSE(a.count("child_failed") || b.count("child_failed") || c.count("child_failed"));
+  EXPECT_EQ(a["data_parallel"], 1);
+  const double frac_a = a["time_pipeline_bubble_s"] / a["time_compute_s"];
+  const double frac_b = b["time_pipeline_bubble_s"] / b["time_compute_s"];
+  const double frac_c = c["time_pipeline_bubble_s"] / c["time_compute_s"];
+  EXPECT_NEAR(frac_a, 3.0 / 32, 0.25 * 3.0 / 32);  // (p - 1) / m with m = 32; embedding and head unbalance it a bit
+  EXPECT_LT(frac_b, 0.6 * frac_a);
+  EXPECT_LT(frac_c, 0.7 * frac_a);  // two chunks per stage: about half the bubble
+  EXPECT_LT(c["iteration_time_s"], a["iteration_time_s"]);
+}
+
+TEST(MegatronRun, SequenceParallelAndOverlapChangeTensorParallelTime) {
+  auto plain = run({});
+  auto sp = run({"workload.sequence_parallel=true"});
+  auto overlap = run({"workload.sequence_parallel=true", "workload.tp_comm_overlap=true"});
+  ASSERT_FALSE(plain.count("child_failed") || sp.count("child_failed") || overlap.count("child_failed"));
+  EXPECT_LT(overlap["time_exposed_tp_s"], 0.5 * sp["time_exposed_tp_s"]);
+  EXPECT_LT(overlap["iteration_time_s"], sp["iteration_time_s"]);
+  // Sequence parallelism takes the norms to 1/TP of the tokens: less compute.
+  EXPECT_LT(sp["time_compute_s"], plain["time_compute_s"]);
+}
+
+TEST(MegatronRun, StragglerBreaksSymmetryAndSlowsEveryone) {
+  auto base = run({});
+  // Rank 25 is on the last stage, the slowest (it holds the output layer): its delay is everyone's.
+  auto slow = run({"workload.straggler_ranks=[25]", "workload.straggler_slowdown=1.5"});
+  ASSERT_FALSE(base.count("child_failed") || slow.count("child_failed"));
+  EXPECT_EQ(slow["simulated_ranks"], 32);
+  EXPECT_GT(slow["iteration_time_s"], 1.2 * base["iteration_time_s"]);
+}
+
+TEST(MegatronRun, LaterIterationsAreMemoized) {
+  auto one = run({});
+  auto many = run({"workload.train_iters=5000"});
+  ASSERT_FALSE(one.count("child_failed") || many.count("child_failed"));
+  EXPECT_EQ(many["iterations"], 5000);
+  EXPECT_EQ(many["iterations_memoized"], 4999);
+  EXPECT_DOUBLE_EQ(many["iteration_time_s"], one["iteration_time_s"]);
+  EXPECT_NEAR(many["sim_time_s"], 5000 * one["iteration_time_s"], 1e-6 * many["sim_time_s"]);
+}
+
+TEST(MegatronRun, ContextParallelSplitsTheSequence) {
+  auto base = run({"workload.pipeline_model_parallel_size=2"});
+  auto cp = run({"workload.pipeline_model_parallel_size=1", "workload.context_parallel_size=2"});
+  ASSERT_FALSE(base.count("child_failed") || cp.count("child_failed"));
+  EXPECT_EQ(cp["context_parallel"], 2);
+  EXPECT_GT(cp["time_exposed_cp_s"], 0);
+  EXPECT_LT(cp["memory_activations_bytes"], base["memory_activations_bytes"]);
+}
+
+TEST(MegatronRun, ExpertsExchangeTokensAndImbalanceCostsTime) {
+  const std::vector<std::string> moe = {"workload.model.num_experts=8", "workload.model.moe_router_topk=2",
+                                        "workload.model.moe_ffn_hidden_size=2048", "workload.sequence_parallel=true",
+                                        "workload.expert_model_parallel_size=4"};
+  auto a = run(moe);
+  auto b = moe;
+  b.push_back("workload.moe_load_imbalance=1.5");
+  auto c = run(b);
+  ASSERT_FALSE(a.count("child_failed") || c.count("child_failed"));
+  EXPECT_GT(a["time_exposed_ep_s"], 0);
+  EXPECT_GT(a["parameters"], a["active_parameters"]);
+  EXPECT_GT(c["iteration_time_s"], a["iteration_time_s"]);
+  EXPECT_GT(c["time_exposed_ep_s"], a["time_exposed_ep_s"]);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Input
+
+Scenario parse_with(const std::string& workload_yaml) {
+  std::string text = kBase;
+  text = text.substr(0, text.find("workload:")) + workload_yaml + "simulation: {fidelity: analytical}\n";
+  return parse_scenario(parse_yaml_text(text, "mt.yaml"));
+}
+
+TEST(MegatronInput, CommandLineImportEqualsWrittenKeys) {
+  Scenario a = parse_with(R"(workload:
+  type: megatron
+  megatron_args: >-
+    torchrun --nproc_per_node 8 pretrain_gpt.py --num-layers 8 --hidden-size 2048 --num-attention-heads 16
+    --seq-length 2048 --vocab-size 32000 --global-batch-size 32 --micro-batch-size 1
+    --tensor-model-parallel-size 2 --pipeline-model-parallel-size 4 --sequence-parallel --bf16
+    --lr 3e-4 --data-path /data/x --use-distributed-optimizer
+)");
+  auto* w = dynamic_cast<wl::MegatronTraining*>(a.workload.get());
+  ASSERT_NE(w, nullptr);
+  const auto& c = w->config();
+  EXPECT_EQ(c.model.num_layers, 8);
+  EXPECT_EQ(c.model.hidden_size, 2048);
+  EXPECT_EQ(c.tensor_model_parallel_size, 2);
+  EXPECT_EQ(c.pipeline_model_parallel_size, 4);
+  EXPECT_TRUE(c.sequence_parallel);
+  EXPECT_TRUE(c.use_distributed_optimizer);
+  EXPECT_EQ(c.ignored_args, (std::vector<std::string>{"--lr", "--data-path"}));
+  // A key written out overrides the command line.
+  Scenario b = parse_with(R"(workload:
+  type: megatron
+  megatron_args: "--num-layers 8 --hidden-size 2048 --num-attention-heads 16 --tensor-model-parallel-size 2"
+  tensor_model_parallel_size: 1
+)");
+  EXPECT_EQ(dynamic_cast<wl::MegatronTraining*>(b.workload.get())->config().tensor_model_parallel_size, 1);
+}
+
+TEST(MegatronInput, UnknownArgumentNamesItAndSuggests) {
+  try {
+    parse_with("workload:\n  type: megatron\n  megatron_args: \"--num-layer 8\"\n");
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("mt.yaml:"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("'--num-layer'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("did you mean '--num-layers'"), std::string::npos) << msg;
+  }
+}
+
+TEST(MegatronInput, OutOfMemorySuggestsWhatWouldFit) {
+  try {
+    Scenario sc = parse_with(R"(workload:
+  type: megatron
+  model: {num_layers: 32, hidden_size: 8192, num_attention_heads: 64, seq_length: 4096, vocab_size: 32000}
+  global_batch_size: 32
+  tensor_model_parallel_size: 2
+  pipeline_model_parallel_size: 1
+)");
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("does not fit in memory"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("pipeline stage 0"), std::string::npos) << msg;
+  }
+}
+
+TEST(MegatronInput, InconsistentParallelismIsAnError) {
+  for (const char* bad : {"  tensor_model_parallel_size: 3\n", "  global_batch_size: 30\n",
+                          "  expert_model_parallel_size: 2\n", "  parallel_order: tp-dp-pp\n",
+                          "  overlap_param_gather: true\n"}) {
+    EXPECT_THROW(
+        {
+          Scenario sc = parse_with(std::string("workload:\n  type: megatron\n  model: {num_layers: 8, hidden_size: "
+                                               "2048, num_attention_heads: 16, seq_length: 2048, vocab_size: 32000}\n  "
+                                               "pipeline_model_parallel_size: 4\n") + bad);
+        },
+        InputError)
+        << bad;
+  }
+}
+
+}  // namespace
+}  // namespace lcsim
