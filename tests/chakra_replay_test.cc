@@ -1,7 +1,9 @@
 // Chakra trace replay (workloads/traces/chakra_replay.h): the shared ASTRA-sim sets take exactly the time the
-// collectives library gives their collective, the real PyTorch trace replays whole, dependencies order nodes, and
-// broken or deadlocking traces end in an InputError that names the file and the node. Each simulation runs in a
-// child process (one SimGrid engine per process).
+// collectives library gives their collective, the real PyTorch trace replays whole, dependencies order nodes,
+// and broken or deadlocking traces end in an InputError that names the file and the node. Each simulation
+// runs in a child process (one SimGrid engine per process).
+#include "workloads/traces/chakra_replay.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -18,7 +20,6 @@
 #include "scenarios/scenario.h"
 #include "test_support.h"
 #include "workloads/traces/chakra.h"
-#include "workloads/traces/chakra_replay.h"
 
 namespace lcsim {
 namespace {
@@ -139,8 +140,10 @@ std::string error_of(const std::string& path, const std::vector<std::string>& ov
 
 double nccl_tests_time(const std::string& op, int ranks, const std::string& size, int nodes) {
   const std::string dir = test_dir();
-  const std::string path = scenario(dir, "  type: nccl_tests\n  operation: " + op + "\n  sizes: [" + size +
-                                             "]\n  ranks: " + std::to_string(ranks) + "\n", nodes);
+  const std::string path = scenario(dir,
+                                    "  type: nccl_tests\n  operation: " + op + "\n  sizes: [" + size +
+                                        "]\n  ranks: " + std::to_string(ranks) + "\n",
+                                    nodes);
   return run(path).at("time_at_max_size_s");
 }
 
@@ -163,18 +166,24 @@ void astra_set_takes_the_library_time(const std::string& op) {
   }
 }
 
-TEST(ChakraReplay, AstraAllReduceSetsTakeTheCollectivesLibraryTime) { astra_set_takes_the_library_time("all_reduce"); }
-TEST(ChakraReplay, AstraAllGatherSetsTakeTheCollectivesLibraryTime) { astra_set_takes_the_library_time("all_gather"); }
+TEST(ChakraReplay, AstraAllReduceSetsTakeTheCollectivesLibraryTime) {
+  astra_set_takes_the_library_time("all_reduce");
+}
+TEST(ChakraReplay, AstraAllGatherSetsTakeTheCollectivesLibraryTime) {
+  astra_set_takes_the_library_time("all_gather");
+}
 TEST(ChakraReplay, AstraReduceScatterSetsTakeTheCollectivesLibraryTime) {
   astra_set_takes_the_library_time("reduce_scatter");
 }
-TEST(ChakraReplay, AstraAllToAllSetsTakeTheCollectivesLibraryTime) { astra_set_takes_the_library_time("all_to_all"); }
+TEST(ChakraReplay, AstraAllToAllSetsTakeTheCollectivesLibraryTime) {
+  astra_set_takes_the_library_time("all_to_all");
+}
 
 TEST(ChakraReplay, CustomRingAllReduceSendsAndReceivesInOrder) {
-  // Each rank: 14 x (send 128 KiB to the next rank, then receive from the previous one), a 7 us reduction after
-  // each of the first 7 receives, every node waiting for the one before. All ranks move in step, every message
-  // goes over its own NVLink ports, so each send takes one isolated message's time and each receive finds its
-  // data already there.
+  // Each rank: 14 x (send 128 KiB to the next rank, then receive from the previous one), a 7 us reduction
+  // after each of the first 7 receives, every node waiting for the one before. All ranks move in step, every
+  // message goes over its own NVLink ports, so each send takes one isolated message's time and each receive
+  // finds its data already there.
   const std::string dir = test_dir();
   const auto m = run(scenario(dir, "  type: chakra_replay\n  trace: " + kAstra +
                                        "custom_ring_allreduce_8npus_1MB/custom_allreduce\n"));
@@ -244,7 +253,8 @@ TEST(ChakraReplay, PyTorchTraceReplaysWholeOnEightRanks) {
 
 TEST(ChakraReplay, PyTorchCtrlDependencyCycleIsReportedWithTheFix) {
   const std::string dir = test_dir();
-  const std::string err = error_of(scenario(dir, "  type: chakra_replay\n  trace: " + kPyTorch + "\n  ranks: 8\n"));
+  const std::string err =
+      error_of(scenario(dir, "  type: chakra_replay\n  trace: " + kPyTorch + "\n  ranks: 8\n"));
   EXPECT_NE(err.find("scenario.yaml:5:10: workload.trace: " + kPyTorch + ": dependency cycle: node "),
             std::string::npos)
       << err;
@@ -253,7 +263,8 @@ TEST(ChakraReplay, PyTorchCtrlDependencyCycleIsReportedWithTheFix) {
 
 TEST(ChakraReplay, ComputeModelRecostsKernels) {
   const std::string dir = test_dir();
-  const std::string path = scenario(dir, "  type: chakra_replay\n  trace: " + kPyTorch + "\n  dependencies: data\n");
+  const std::string path =
+      scenario(dir, "  type: chakra_replay\n  trace: " + kPyTorch + "\n  dependencies: data\n");
   const auto recorded = run(path);
   const auto model = run(path, {"workload.compute=model"});
   ASSERT_EQ(model.count("child_failed"), 0u);
@@ -261,7 +272,8 @@ TEST(ChakraReplay, ComputeModelRecostsKernels) {
   EXPECT_EQ(model.at("model_fallback_nodes"), 0) << "every kernel of this trace records its tensors";
   EXPECT_EQ(model.at("host_time_s"), recorded.at("host_time_s")) << "host operators keep their recorded time";
 
-  // A kernel with num_ops takes the part's roofline time; one with neither num_ops nor tensors its recorded one.
+  // A kernel with num_ops takes the part's roofline time; one with neither num_ops nor tensors its recorded
+  // one.
   write_trace(dir + "/k.et", {{0, "gemm", kComp, 1000, {}, {}, false, -1, -1, -1, 4'000'000'000'000},
                               {1, "unknown", kComp, 25, {0}}});
   const std::string tiny = scenario(dir, "  type: chakra_replay\n  trace: " + dir + "/k.et\n  ranks: 1\n");
@@ -323,8 +335,9 @@ TEST(ChakraReplay, TruncatedTraceAndDanglingDependencyAreInputErrors) {
 
   write_trace(dir + "/dangling.et", {{1, "A", kComp, 10}, {2, "B", kComp, 10, {1, 99}}});
   err = error_of(scenario(dir, "  type: chakra_replay\n  trace: " + dir + "/dangling.et\n"));
-  EXPECT_NE(err.find(dir + "/dangling.et: node 2 'B' has a data dependency on node 99, which is not in the trace"),
-            std::string::npos)
+  EXPECT_NE(
+      err.find(dir + "/dangling.et: node 2 'B' has a data dependency on node 99, which is not in the trace"),
+      std::string::npos)
       << err;
 
   // A ctrl dependency on an absent node (the real traces have many: parents left out) is dropped and counted.
@@ -342,15 +355,18 @@ TEST(ChakraReplay, BadKeysNameTheKeyAndTheAllowedRange) {
             std::string::npos)
       << err;
   err = error_of(scenario(dir, "  type: chakra_replay\n  trace: " + set + "\n  ranks: 10\n", 2));
-  EXPECT_NE(err.find("workload.ranks: the per-rank set has files for ranks 0..7; '" + set + ".8.et' is missing"),
+  EXPECT_NE(
+      err.find("workload.ranks: the per-rank set has files for ranks 0..7; '" + set + ".8.et' is missing"),
+      std::string::npos)
+      << err;
+  err = error_of(
+      scenario(dir, "  type: chakra_replay\n  trace: " + kAstra + "all_reduce/16npus_1MB/all_reduce\n"));
+  EXPECT_NE(err.find("workload.ranks: must be 0..8 (the cluster has 8 GPUs), got 16 files"),
             std::string::npos)
       << err;
-  err = error_of(scenario(dir, "  type: chakra_replay\n  trace: " + kAstra + "all_reduce/16npus_1MB/all_reduce\n"));
-  EXPECT_NE(err.find("workload.ranks: must be 0..8 (the cluster has 8 GPUs), got 16 files"), std::string::npos)
-      << err;
   err = error_of(scenario(dir, "  type: chakra_replay\n  trace: nowhere/x\n"));
-  EXPECT_NE(err.find("workload.trace: no trace file '" + fs::absolute(dir + "/nowhere/x").lexically_normal().string() +
-                     "', and no per-rank set"),
+  EXPECT_NE(err.find("workload.trace: no trace file '" +
+                     fs::absolute(dir + "/nowhere/x").lexically_normal().string() + "', and no per-rank set"),
             std::string::npos)
       << err << " (relative paths start at the scenario file)";
   err = error_of(scenario(dir, "  type: chakra_replay\n  trace: " + set + "\n  compute: guess\n"));
@@ -364,19 +380,24 @@ TEST(ChakraReplay, BadKeysNameTheKeyAndTheAllowedRange) {
 TEST(ChakraReplay, DeadlocksEndWithTheRankNodeAndWhatItWaitsFor) {
   const std::string dir = test_dir();
   // Rank 0 issues an all-reduce that rank 1 never issues.
-  write_trace(dir + "/a.0.et", {{1, "work", kComp, 5}, {2, "grads", kColl, 0, {1}, {}, false, kAllReduce, 4096}});
+  write_trace(dir + "/a.0.et",
+              {{1, "work", kComp, 5}, {2, "grads", kColl, 0, {1}, {}, false, kAllReduce, 4096}});
   write_trace(dir + "/a.1.et", {{1, "work", kComp, 5}});
   std::string err = error_of(scenario(dir, "  type: chakra_replay\n  trace: " + dir + "/a\n"));
-  EXPECT_NE(err.find("scenario.yaml:5:10: workload.trace: replay stopped at t=5e-06 s: deadlock: rank 0 node 2 "
-                     "'grads' (" + dir + "/a.0.et) waits in collective #1 (ALL_REDUCE, 4096 bytes) for rank 1, "
-                     "which never issued it"),
-            std::string::npos)
+  EXPECT_NE(
+      err.find("scenario.yaml:5:10: workload.trace: replay stopped at t=5e-06 s: deadlock: rank 0 node 2 "
+               "'grads' (" +
+               dir +
+               "/a.0.et) waits in collective #1 (ALL_REDUCE, 4096 bytes) for rank 1, "
+               "which never issued it"),
+      std::string::npos)
       << err;
   // Rank 1 waits for a message rank 0 never sends.
   write_trace(dir + "/b.0.et", {{1, "work", kComp, 5}});
   write_trace(dir + "/b.1.et", {{7, "in", kRecv, 0, {}, {}, false, -1, 64, 0}});
   err = error_of(scenario(dir, "  type: chakra_replay\n  trace: " + dir + "/b\n"));
-  EXPECT_NE(err.find("deadlock: rank 1 node 7 'in' (" + dir + "/b.1.et) waits for a message from rank 0 with tag 0, "
+  EXPECT_NE(err.find("deadlock: rank 1 node 7 'in' (" + dir +
+                     "/b.1.et) waits for a message from rank 0 with tag 0, "
                      "which rank 0 never sent"),
             std::string::npos)
       << err;
@@ -384,8 +405,10 @@ TEST(ChakraReplay, DeadlocksEndWithTheRankNodeAndWhatItWaitsFor) {
   write_trace(dir + "/c.0.et", {{1, "x", kColl, 0, {}, {}, false, kAllReduce, 4096}});
   write_trace(dir + "/c.1.et", {{1, "y", kColl, 0, {}, {}, false, kAllGather, 4096}});
   err = error_of(scenario(dir, "  type: chakra_replay\n  trace: " + dir + "/c\n"));
-  EXPECT_NE(err.find("collective #1 does not match across ranks: rank 1 issued node 1 'y' (ALL_GATHER, 4096 bytes)"),
-            std::string::npos)
+  EXPECT_NE(
+      err.find(
+          "collective #1 does not match across ranks: rank 1 issued node 1 'y' (ALL_GATHER, 4096 bytes)"),
+      std::string::npos)
       << err;
 }
 

@@ -15,15 +15,24 @@ namespace {
 
 // ChakraProtoMsg::NodeType and CollectiveCommType values (proto/et_def.proto).
 enum NodeType : int {
-  kInvalidNode = 0, kMetadataNode, kMemLoadNode, kMemStoreNode, kCompNode, kCommSendNode, kCommRecvNode,
-  kCommCollNode, kStorageNode, kBatchNode, kCheckpointNode
+  kInvalidNode = 0,
+  kMetadataNode,
+  kMemLoadNode,
+  kMemStoreNode,
+  kCompNode,
+  kCommSendNode,
+  kCommRecvNode,
+  kCommCollNode,
+  kStorageNode,
+  kBatchNode,
+  kCheckpointNode
 };
-constexpr std::array<const char*, 10> kCommTypeNames = {"ALL_REDUCE", "REDUCE", "ALL_GATHER", "GATHER",
-                                                        "SCATTER", "BROADCAST", "ALL_TO_ALL", "REDUCE_SCATTER",
-                                                        "REDUCE_SCATTER_BLOCK", "BARRIER"};
+constexpr std::array<const char*, 10> kCommTypeNames = {
+    "ALL_REDUCE", "REDUCE",         "ALL_GATHER",           "GATHER", "SCATTER", "BROADCAST",
+    "ALL_TO_ALL", "REDUCE_SCATTER", "REDUCE_SCATTER_BLOCK", "BARRIER"};
 
-// Where a node runs: no stream (zero time), the host (CPU) stream, the device compute stream (kernels and memory
-// nodes), a communication stream (collectives), or nowhere but the network (sends and receives).
+// Where a node runs: no stream (zero time), the host (CPU) stream, the device compute stream (kernels and
+// memory nodes), a communication stream (collectives), or nowhere but the network (sends and receives).
 enum class Kind : uint8_t { kInstant, kCpu, kCompute, kMemory, kCollective, kSend, kRecv };
 
 constexpr size_t kMaxProblemsPerFile = 10;
@@ -61,14 +70,15 @@ struct ChakraReplay::Graph {
 
 struct ChakraReplay::Rank {
   struct Stream {
-    std::set<std::tuple<double, uint64_t, uint32_t>> ready;  // (ready time, node id, op): ready order, ties by id
+    std::set<std::tuple<double, uint64_t, uint32_t>>
+        ready;  // (ready time, node id, op): ready order, ties by id
     bool busy = false;
   };
   uint32_t rank = 0;
   const Graph* g = nullptr;
   const Gpu* gpu = nullptr;
   std::shared_ptr<const std::vector<Duration>> times;  // per op: its time on its stream
-  uint64_t fallbacks = 0;                               // compute: model nodes timed as recorded
+  uint64_t fallbacks = 0;                              // compute: model nodes timed as recorded
   uint32_t iteration = 0;
   std::vector<uint32_t> pending;
   size_t left = 0;
@@ -87,16 +97,20 @@ void ChakraReplayConfig::visit(Section& s) {
   s.required("trace", trace,
              "Chakra execution trace: one .et file replayed on every rank, or the prefix P of a per-rank set "
              "P.0.et, P.1.et, ... (ASTRA-sim's convention); relative to this scenario file");
-  s.field("ranks", ranks,
-          "ranks replayed, trace rank r on GPU r; 0 = one per file of the set, or every GPU for a single file",
-          Range::at_least(0));
-  s.choice("compute", compute, {"recorded", "model"},
-           "device kernel times: recorded = each node's duration_micros; model = the part's cost model from the "
-           "node's num_ops and tensor bytes (the recorded time where the trace has neither)");
-  s.choice("precision", precision, hw::dtype_names(), "data type whose dense peak runs num_ops (compute: model)");
-  s.choice("dependencies", dependencies, {"data_and_ctrl", "data"},
-           "which dependencies a node waits for: data_deps and ctrl_deps, or data_deps only (for traces whose "
-           "ctrl_deps form cycles)");
+  s.field(
+      "ranks", ranks,
+      "ranks replayed, trace rank r on GPU r; 0 = one per file of the set, or every GPU for a single file",
+      Range::at_least(0));
+  s.choice(
+      "compute", compute, {"recorded", "model"},
+      "device kernel times: recorded = each node's duration_micros; model = the part's cost model from the "
+      "node's num_ops and tensor bytes (the recorded time where the trace has neither)");
+  s.choice("precision", precision, hw::dtype_names(),
+           "data type whose dense peak runs num_ops (compute: model)");
+  s.choice(
+      "dependencies", dependencies, {"data_and_ctrl", "data"},
+      "which dependencies a node waits for: data_deps and ctrl_deps, or data_deps only (for traces whose "
+      "ctrl_deps form cycles)");
   s.field("iterations", iterations, "times each rank replays its trace, back to back", Range::at_least(1));
 }
 
@@ -165,11 +179,14 @@ std::shared_ptr<ChakraReplay::Graph> prepare(const std::string& path, uint32_t r
     }
     Graph::Op& op = g->ops[i];
     switch (c.type) {
-      case kCompNode: op.kind = c.is_cpu_op ? Kind::kCpu : Kind::kCompute; break;
+      case kCompNode:
+        op.kind = c.is_cpu_op ? Kind::kCpu : Kind::kCompute;
+        break;
       case kMemLoadNode:
       case kMemStoreNode:
         op.kind = Kind::kMemory;
-        op.size = Bytes::of(static_cast<double>(c.tensor_size >= 0 ? c.tensor_size : std::max<int64_t>(c.tensor_bytes, 0)));
+        op.size = Bytes::of(
+            static_cast<double>(c.tensor_size >= 0 ? c.tensor_size : std::max<int64_t>(c.tensor_bytes, 0)));
         break;
       case kCommCollNode: {
         if (c.is_cpu_op) {  // the host side of a collective call (c10d::...): its recorded time on the CPU
@@ -181,13 +198,25 @@ std::shared_ptr<ChakraReplay::Graph> prepare(const std::string& path, uint32_t r
         op.size = Bytes::of(static_cast<double>(c.comm_size));
         op.group = 0;
         switch (c.comm_type) {
-          case 0: op.coll = net::CollectiveOp::kAllReduce; break;
-          case 1: op.coll = net::CollectiveOp::kReduce; break;
-          case 2: op.coll = net::CollectiveOp::kAllGather; break;
-          case 5: op.coll = net::CollectiveOp::kBroadcast; break;
-          case 6: op.coll = net::CollectiveOp::kAllToAll; break;
+          case 0:
+            op.coll = net::CollectiveOp::kAllReduce;
+            break;
+          case 1:
+            op.coll = net::CollectiveOp::kReduce;
+            break;
+          case 2:
+            op.coll = net::CollectiveOp::kAllGather;
+            break;
+          case 5:
+            op.coll = net::CollectiveOp::kBroadcast;
+            break;
+          case 6:
+            op.coll = net::CollectiveOp::kAllToAll;
+            break;
           case 7:
-          case 8: op.coll = net::CollectiveOp::kReduceScatter; break;
+          case 8:
+            op.coll = net::CollectiveOp::kReduceScatter;
+            break;
           case 9:  // a barrier: the smallest all-reduce
             op.coll = net::CollectiveOp::kAllReduce;
             op.size = Bytes::of(8);
@@ -199,8 +228,12 @@ std::shared_ptr<ChakraReplay::Graph> prepare(const std::string& path, uint32_t r
                            "scatter); supported: ALL_REDUCE, REDUCE, ALL_GATHER, BROADCAST, ALL_TO_ALL, "
                            "REDUCE_SCATTER, REDUCE_SCATTER_BLOCK, BARRIER");
             break;
-          case -1: problem(c, "is a device collective without a comm_type attribute"); break;
-          default: problem(c, "has comm_type " + std::to_string(c.comm_type) + ", which is not a CollectiveCommType (0..9)");
+          case -1:
+            problem(c, "is a device collective without a comm_type attribute");
+            break;
+          default:
+            problem(c, "has comm_type " + std::to_string(c.comm_type) +
+                           ", which is not a CollectiveCommType (0..9)");
         }
         if (c.comm_type != 9 && c.comm_size < 0) problem(c, "is a collective without a comm_size attribute");
         if (!c.pg_name.empty()) g->pg_names.insert(c.pg_name);
@@ -215,8 +248,8 @@ std::shared_ptr<ChakraReplay::Graph> prepare(const std::string& path, uint32_t r
         if (peer < 0) {
           problem(c, std::string("has no ") + key + " attribute");
         } else if (peer >= static_cast<int64_t>(ranks)) {
-          problem(c, std::string("has ") + key + " " + std::to_string(peer) + ", outside the replayed ranks 0.." +
-                         std::to_string(ranks - 1));
+          problem(c, std::string("has ") + key + " " + std::to_string(peer) +
+                         ", outside the replayed ranks 0.." + std::to_string(ranks - 1));
         }
         if (c.comm_size < 0) problem(c, "has no comm_size attribute");
         op.peer = static_cast<uint32_t>(std::max<int64_t>(peer, 0));
@@ -224,7 +257,8 @@ std::shared_ptr<ChakraReplay::Graph> prepare(const std::string& path, uint32_t r
         op.size = Bytes::of(static_cast<double>(std::max<int64_t>(c.comm_size, 0)));
         break;
       }
-      default: op.kind = Kind::kInstant;
+      default:
+        op.kind = Kind::kInstant;
     }
   }
   // Dependencies: unique (a dependency listed as data and ctrl counts once), then dependents by node.
@@ -239,7 +273,8 @@ std::shared_ptr<ChakraReplay::Graph> prepare(const std::string& path, uint32_t r
   for (size_t i = 0; i < n; ++i) g->first_dependent[i + 1] = g->first_dependent[i] + count[i + 1];
   g->dependents.resize(edges.size());
   std::vector<uint32_t> fill(g->first_dependent.begin(), g->first_dependent.end() - 1);
-  for (const auto& [to, from] : edges) g->dependents[fill[from]++] = to;  // edges sorted by dependent: ascending
+  for (const auto& [to, from] : edges)
+    g->dependents[fill[from]++] = to;  // edges sorted by dependent: ascending
   for (size_t i = 0; i < n; ++i) {
     if (g->ops[i].ndeps == 0) g->roots.push_back(static_cast<uint32_t>(i));
   }
@@ -283,9 +318,11 @@ std::shared_ptr<ChakraReplay::Graph> prepare(const std::string& path, uint32_t r
                          (ctrl_deps ? "; `dependencies: data` follows data_deps only" : ""));
     }
   }
-  for (size_t k = 0; k < problems.size() && k < kMaxProblemsPerFile; ++k) s.error("trace", path + ": " + problems[k]);
+  for (size_t k = 0; k < problems.size() && k < kMaxProblemsPerFile; ++k)
+    s.error("trace", path + ": " + problems[k]);
   if (problems.size() > kMaxProblemsPerFile) {
-    s.error("trace", path + ": and " + std::to_string(problems.size() - kMaxProblemsPerFile) + " more problems");
+    s.error("trace",
+            path + ": and " + std::to_string(problems.size() - kMaxProblemsPerFile) + " more problems");
   }
   return problems.empty() ? g : nullptr;
 }
@@ -313,8 +350,9 @@ void ChakraReplay::validate(const std::vector<Gpu>& gpus, Section& s) {
   const uint32_t g = static_cast<uint32_t>(gpus.size());
   uint32_t n = config_.ranks > 0 ? static_cast<uint32_t>(config_.ranks) : per_rank_files_ ? files : g;
   if (per_rank_files_ && n > files) {
-    s.error("ranks", "the per-rank set has files for ranks 0.." + std::to_string(files - 1) + "; '" + t + "." +
-                         std::to_string(files) + ".et' is missing (got ranks: " + std::to_string(n) + ")");
+    s.error("ranks", "the per-rank set has files for ranks 0.." + std::to_string(files - 1) + "; '" + t +
+                         "." + std::to_string(files) + ".et' is missing (got ranks: " + std::to_string(n) +
+                         ")");
     return;
   }
   if (n > g) {
@@ -376,12 +414,12 @@ void ChakraReplay::load(uint32_t n, Section& s) {
 }
 
 std::string ChakraReplay::describe() const {
-  const std::string where = per_rank_files_ ? "per-rank files " + config_.trace + ".<rank>.et"
-                                            : config_.trace + " on every rank";
+  const std::string where =
+      per_rank_files_ ? "per-rank files " + config_.trace + ".<rank>.et" : config_.trace + " on every rank";
   char buf[160];
   std::snprintf(buf, sizeof buf, "; %zu nodes per rank; compute %s; %d iteration%s",
-                graphs_.empty() ? size_t{0} : graphs_.front()->ops.size(), config_.compute.c_str(), config_.iterations,
-                config_.iterations == 1 ? "" : "s");
+                graphs_.empty() ? size_t{0} : graphs_.front()->ops.size(), config_.compute.c_str(),
+                config_.iterations, config_.iterations == 1 ? "" : "s");
   return "Chakra trace replay, " + std::to_string(ranks_) + " ranks: " + where + buf;
 }
 
@@ -397,7 +435,8 @@ void ChakraReplay::start(RunContext& ctx) {
   const bool model = config_.compute == "model";
   const hw::DType dtype = hw::parse_dtype(config_.precision);
   // Stream times per (trace file, part): replicated ranks of one part share them.
-  std::map<std::pair<std::string, std::string>, std::pair<std::shared_ptr<std::vector<Duration>>, uint64_t>> times;
+  std::map<std::pair<std::string, std::string>, std::pair<std::shared_ptr<std::vector<Duration>>, uint64_t>>
+      times;
   for (uint32_t r = 0; r < ranks_; ++r) {
     auto rank = std::make_unique<Rank>();
     rank->rank = r;
@@ -412,13 +451,16 @@ void ChakraReplay::start(RunContext& ctx) {
         const ChakraNode& c = rank->g->trace.nodes[i];
         const Duration recorded = Duration::us(static_cast<double>(c.duration_micros));
         switch (rank->g->ops[i].kind) {
-          case Kind::kCpu: (*t)[i] = recorded; break;
+          case Kind::kCpu:
+            (*t)[i] = recorded;
+            break;
           case Kind::kCompute:
             if (!model) {
               (*t)[i] = recorded;
             } else if (c.num_ops > 0 || c.tensor_bytes >= 0) {
-              (*t)[i] = hw::roofline_time(part, dtype, Flops::of(static_cast<double>(std::max<int64_t>(c.num_ops, 0))),
-                                          Bytes::of(static_cast<double>(std::max<int64_t>(c.tensor_bytes, 0))));
+              (*t)[i] = hw::roofline_time(
+                  part, dtype, Flops::of(static_cast<double>(std::max<int64_t>(c.num_ops, 0))),
+                  Bytes::of(static_cast<double>(std::max<int64_t>(c.tensor_bytes, 0))));
             } else {
               (*t)[i] = recorded;
               ++fallbacks;
@@ -427,7 +469,8 @@ void ChakraReplay::start(RunContext& ctx) {
           case Kind::kMemory:
             (*t)[i] = rank->g->ops[i].size / (part.hbm_bandwidth * part.calibration.memory_efficiency);
             break;
-          default: break;
+          default:
+            break;
         }
       }
       entry = {t, fallbacks};
@@ -475,8 +518,10 @@ void ChakraReplay::span(const Rank& r, uint32_t op, const std::string& track, Du
   const ChakraNode& c = r.g->trace.nodes[op];
   args.emplace_back("node", std::to_string(c.id));
   ctx_->tracer.span({"node" + std::to_string(r.gpu->node), "gpu" + std::to_string(r.gpu->local) + " " + track,
-                     c.name.empty() ? "node " + std::to_string(c.id) : c.name, track == "compute" ? "compute"
-                     : track == "cpu" ? "host" : "comm",
+                     c.name.empty() ? "node " + std::to_string(c.id) : c.name,
+                     track == "compute" ? "compute"
+                     : track == "cpu"   ? "host"
+                                        : "comm",
                      begin, ctx_->engine.now(), std::move(args)});
 }
 
@@ -507,13 +552,25 @@ void ChakraReplay::ready(uint32_t rank, uint32_t op) {
   const Graph::Op& o = r.g->ops[op];
   const auto key = std::make_tuple(ctx_->engine.now().s(), r.g->trace.nodes[op].id, op);
   switch (o.kind) {
-    case Kind::kInstant: complete(rank, op); return;
-    case Kind::kCpu: r.cpu.ready.insert(key); break;
+    case Kind::kInstant:
+      complete(rank, op);
+      return;
+    case Kind::kCpu:
+      r.cpu.ready.insert(key);
+      break;
     case Kind::kCompute:
-    case Kind::kMemory: r.gpu_stream.ready.insert(key); break;
-    case Kind::kCollective: r.comm[o.group].ready.insert(key); break;
-    case Kind::kSend: issue_send(r, op); return;
-    case Kind::kRecv: post_recv(r, op); return;
+    case Kind::kMemory:
+      r.gpu_stream.ready.insert(key);
+      break;
+    case Kind::kCollective:
+      r.comm[o.group].ready.insert(key);
+      break;
+    case Kind::kSend:
+      issue_send(r, op);
+      return;
+    case Kind::kRecv:
+      post_recv(r, op);
+      return;
   }
   dirty_.insert(rank);
 }
@@ -587,12 +644,14 @@ void ChakraReplay::issue_collective(Rank& r, uint32_t op) {
     if (other.comm_type != o.comm_type || other.size.bytes() != o.size.bytes()) {
       const ChakraNode& a = r.g->trace.nodes[op];
       const ChakraNode& b = run_[rank]->g->trace.nodes[x];
-      fail("collective #" + std::to_string(k + 1) + (group_names_[grp].empty() ? "" : " of group '" + group_names_[grp] + "'") +
-           " does not match across ranks: rank " + std::to_string(r.rank) + " issued node " + std::to_string(a.id) +
-           quoted_name(a) + " (" + kCommTypeNames[static_cast<size_t>(o.comm_type)] + ", " + bytes_text(o.size) +
-           ") in " + r.g->path + ", rank " + std::to_string(rank) + " issued node " + std::to_string(b.id) +
-           quoted_name(b) + " (" + kCommTypeNames[static_cast<size_t>(other.comm_type)] + ", " +
-           bytes_text(other.size) + ") in " + run_[rank]->g->path);
+      fail("collective #" + std::to_string(k + 1) +
+           (group_names_[grp].empty() ? "" : " of group '" + group_names_[grp] + "'") +
+           " does not match across ranks: rank " + std::to_string(r.rank) + " issued node " +
+           std::to_string(a.id) + quoted_name(a) + " (" + kCommTypeNames[static_cast<size_t>(o.comm_type)] +
+           ", " + bytes_text(o.size) + ") in " + r.g->path + ", rank " + std::to_string(rank) +
+           " issued node " + std::to_string(b.id) + quoted_name(b) + " (" +
+           kCommTypeNames[static_cast<size_t>(other.comm_type)] + ", " + bytes_text(other.size) + ") in " +
+           run_[rank]->g->path);
       return;
     }
   }
@@ -675,7 +734,8 @@ std::string ChakraReplay::deadlock_message() const {
   std::vector<std::string> lines;
   auto where = [&](const Rank& r, uint32_t op) {
     const ChakraNode& c = r.g->trace.nodes[op];
-    return "rank " + std::to_string(r.rank) + " node " + std::to_string(c.id) + quoted_name(c) + " (" + r.g->path + ")";
+    return "rank " + std::to_string(r.rank) + " node " + std::to_string(c.id) + quoted_name(c) + " (" +
+           r.g->path + ")";
   };
   for (const auto& rp : run_) {
     const Rank& r = *rp;
@@ -694,16 +754,16 @@ std::string ChakraReplay::deadlock_message() const {
       const Graph::Op& o = r.g->ops[op];
       lines.push_back(where(r, op) + " waits in collective #" + std::to_string(k + 1) +
                       (group_names_[grp].empty() ? "" : " of group '" + group_names_[grp] + "'") + " (" +
-                      kCommTypeNames[static_cast<size_t>(o.comm_type)] + ", " + bytes_text(o.size) + ") for rank" +
-                      (count == 1 ? " " : "s ") + missing + ", which never issued it");
+                      kCommTypeNames[static_cast<size_t>(o.comm_type)] + ", " + bytes_text(o.size) +
+                      ") for rank" + (count == 1 ? " " : "s ") + missing + ", which never issued it");
     }
   }
   for (const auto& [key, c] : channels_) {
     for (size_t i = c.head; i < c.waiting.size(); ++i) {
       const auto& [rank, op, posted] = c.waiting[i];
-      lines.push_back(where(*run_[rank], op) + " waits for a message from rank " + std::to_string(std::get<0>(key)) +
-                      " with tag " + std::to_string(std::get<2>(key)) + ", which rank " +
-                      std::to_string(std::get<0>(key)) + " never sent");
+      lines.push_back(where(*run_[rank], op) + " waits for a message from rank " +
+                      std::to_string(std::get<0>(key)) + " with tag " + std::to_string(std::get<2>(key)) +
+                      ", which rank " + std::to_string(std::get<0>(key)) + " never sent");
     }
   }
   if (lines.empty()) {  // not expected (the graphs are acyclic): name the first node that never started
@@ -711,8 +771,8 @@ std::string ChakraReplay::deadlock_message() const {
       if (rp->done) continue;
       for (size_t i = 0; i < rp->pending.size(); ++i) {
         if (rp->pending[i] > 0) {
-          lines.push_back(where(*rp, static_cast<uint32_t>(i)) + " waits on " + std::to_string(rp->pending[i]) +
-                          " dependencies that never finished");
+          lines.push_back(where(*rp, static_cast<uint32_t>(i)) + " waits on " +
+                          std::to_string(rp->pending[i]) + " dependencies that never finished");
           break;
         }
       }
@@ -768,7 +828,8 @@ void ChakraReplay::report(MetricSet& m) const {
   m.set("iteration_time_s", last.s() / iters, "replay_time_s / iterations");
   m.set("rank_finish_max_s", last.s(), "latest finish time of a rank");
   m.set("rank_finish_min_s", first.s(), "earliest finish time of a rank");
-  m.set("compute_time_s", compute.s(), "device compute-stream busy time of the busiest rank (kernels, memory nodes)");
+  m.set("compute_time_s", compute.s(),
+        "device compute-stream busy time of the busiest rank (kernels, memory nodes)");
   m.set("host_time_s", cpu.s(), "host (CPU) stream busy time of the busiest rank (is_cpu_op nodes)");
   m.set("comm_time_s", comm.s(), "time with a collective, send or receive outstanding, busiest rank");
   m.set("exposed_comm_time_s", exposed.s(),
@@ -782,11 +843,13 @@ void ChakraReplay::report(MetricSet& m) const {
   m.set("nodes_comm_recv", static_cast<double>(types[kCommRecvNode]), "COMM_RECV_NODE nodes executed");
   m.set("nodes_mem", static_cast<double>(types[kMemLoadNode] + types[kMemStoreNode]),
         "MEM_LOAD_NODE and MEM_STORE_NODE nodes executed");
-  m.set("nodes_other", static_cast<double>(all - types[kCompNode] - types[kCommCollNode] - types[kCommSendNode] -
-                                           types[kCommRecvNode] - types[kMemLoadNode] - types[kMemStoreNode]),
+  m.set("nodes_other",
+        static_cast<double>(all - types[kCompNode] - types[kCommCollNode] - types[kCommSendNode] -
+                            types[kCommRecvNode] - types[kMemLoadNode] - types[kMemStoreNode]),
         "other nodes executed (metadata, storage, ...: zero time)");
   m.set("nodes_host", static_cast<double>(host), "nodes run on the host stream (is_cpu_op), among the above");
-  m.set("collective_calls", static_cast<double>(collective_calls_), "collectives run, each once for its group");
+  m.set("collective_calls", static_cast<double>(collective_calls_),
+        "collectives run, each once for its group");
   m.set("p2p_messages", static_cast<double>(p2p_messages_), "point-to-point messages sent");
   m.set("model_fallback_nodes", static_cast<double>(fallbacks),
         "compute: model, kernels without num_ops or tensor sizes that kept their recorded time (all ranks)");
@@ -807,14 +870,16 @@ std::vector<std::string> ChakraReplay::table() const {
     const Rank& r = *run_[i];
     uint64_t nodes = 0;
     for (uint64_t t : r.by_type) nodes += t;
-    std::snprintf(line, sizeof line, "%7u  %10.4f  %10.4f  %10.4f  %10.4f  %10.4f  %6llu", r.rank, r.finish.s() * 1e3,
-                  r.compute_busy.s() * 1e3, r.cpu_busy.s() * 1e3, r.comm_busy.s() * 1e3, r.exposed.s() * 1e3,
-                  static_cast<unsigned long long>(nodes));
+    std::snprintf(line, sizeof line, "%7u  %10.4f  %10.4f  %10.4f  %10.4f  %10.4f  %6llu", r.rank,
+                  r.finish.s() * 1e3, r.compute_busy.s() * 1e3, r.cpu_busy.s() * 1e3, r.comm_busy.s() * 1e3,
+                  r.exposed.s() * 1e3, static_cast<unsigned long long>(nodes));
     out.push_back(line);
   }
-  if (run_.size() > shown) out.push_back("# ... " + std::to_string(run_.size() - shown) + " more ranks in metrics.json");
+  if (run_.size() > shown)
+    out.push_back("# ... " + std::to_string(run_.size() - shown) + " more ranks in metrics.json");
   std::snprintf(line, sizeof line, "# %llu collectives, %llu point-to-point messages",
-                static_cast<unsigned long long>(collective_calls_), static_cast<unsigned long long>(p2p_messages_));
+                static_cast<unsigned long long>(collective_calls_),
+                static_cast<unsigned long long>(p2p_messages_));
   out.push_back(line);
   return out;
 }

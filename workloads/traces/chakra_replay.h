@@ -1,10 +1,11 @@
-// Chakra execution-trace replay: every rank runs the nodes of its trace (one file replicated to every rank, or
-// the ASTRA-sim / Chakra per-rank set <prefix>.<rank>.et) as a dependency graph on the simulated cluster. Host
-// operators run on the rank's CPU stream and device kernels on its compute stream, one at a time in ready order;
-// collectives run through the collectives library on a communication stream per process group, in issue order,
-// the k-th collective of a group matched across the group's ranks; sends and receives are matched by
-// (source, destination, tag) in order and move their bytes over the fabric. Compute takes the recorded duration
-// or the part's cost model (num_ops FLOPs and tensor bytes). docs/chakra-replay.md has the rules and the limits.
+// Chakra execution-trace replay: every rank runs the nodes of its trace (one file replicated to every rank,
+// or the ASTRA-sim / Chakra per-rank set <prefix>.<rank>.et) as a dependency graph on the simulated cluster.
+// Host operators run on the rank's CPU stream and device kernels on its compute stream, one at a time in
+// ready order; collectives run through the collectives library on a communication stream per process group,
+// in issue order, the k-th collective of a group matched across the group's ranks; sends and receives are
+// matched by (source, destination, tag) in order and move their bytes over the fabric. Compute takes the
+// recorded duration or the part's cost model (num_ops FLOPs and tensor bytes). docs/chakra-replay.md has the
+// rules and the limits.
 #pragma once
 
 #include <cstdint>
@@ -21,10 +22,10 @@
 namespace lcsim::wl {
 
 struct ChakraReplayConfig {
-  std::string trace;                  // one file for every rank, or the prefix of <prefix>.<rank>.et
-  int ranks = 0;                      // 0: every file of the set, or every GPU for one replicated file
-  std::string compute = "recorded";   // recorded: duration_micros; model: the part's cost model
-  std::string precision = "bf16";     // data type whose peak runs num_ops (compute: model)
+  std::string trace;                 // one file for every rank, or the prefix of <prefix>.<rank>.et
+  int ranks = 0;                     // 0: every file of the set, or every GPU for one replicated file
+  std::string compute = "recorded";  // recorded: duration_micros; model: the part's cost model
+  std::string precision = "bf16";    // data type whose peak runs num_ops (compute: model)
   std::string dependencies = "data_and_ctrl";  // data_and_ctrl, or data: ctrl_deps ignored
   int iterations = 1;
   void visit(Section& s);
@@ -71,24 +72,25 @@ class ChakraReplay final : public Workload {
   bool per_rank_files_ = false;
   uint32_t ranks_ = 0;
   std::vector<std::shared_ptr<const Graph>> graphs_;  // per rank (shared when replicated)
-  std::vector<std::string> group_names_;               // process groups; "" = every rank
+  std::vector<std::string> group_names_;              // process groups; "" = every rank
   std::vector<std::vector<uint32_t>> group_ranks_;
 
   RunContext* ctx_ = nullptr;
   std::vector<std::unique_ptr<Rank>> run_;
   std::vector<std::pair<uint32_t, uint32_t>> work_;  // (rank, op) just ready
-  std::set<uint32_t> dirty_;                          // ranks whose streams may start something
+  std::set<uint32_t> dirty_;                         // ranks whose streams may start something
   struct Issued {
     std::vector<std::pair<uint32_t, uint32_t>> members;  // (rank, op), in arrival order
   };
   std::vector<std::map<uint64_t, Issued>> collectives_;  // per group: k-th collective -> who issued it
   struct Channel {
-    uint64_t arrived = 0;                                   // messages that arrived and wait for their receive
-    std::vector<std::tuple<uint32_t, uint32_t, Duration>> waiting;  // receives posted first (rank, op, posted)
+    uint64_t arrived = 0;  // messages that arrived and wait for their receive
+    std::vector<std::tuple<uint32_t, uint32_t, Duration>>
+        waiting;  // receives posted first (rank, op, posted)
     size_t head = 0;
   };
   std::map<std::tuple<uint32_t, uint32_t, int64_t>, Channel> channels_;  // (src, dst, tag)
-  uint64_t in_flight_ = 0;   // engine activities of the replay not yet completed
+  uint64_t in_flight_ = 0;  // engine activities of the replay not yet completed
   uint64_t nodes_done_ = 0;
   uint64_t nodes_total_ = 0;
   uint32_t ranks_done_ = 0;
