@@ -45,6 +45,39 @@ TEST(Chakra, ReadsEveryAstraMicrobenchmark) {
   EXPECT_GE(files, 30);
 }
 
+TEST(Chakra, ReadsHostOpsTensorsAndPointToPointAttributes) {
+  const ChakraTrace t = read_chakra_trace(kData + "chakra_pytorch_3664_nodes.0.et");
+  size_t cpu = 0, with_bytes = 0;
+  for (const auto& n : t.nodes) {
+    cpu += n.is_cpu_op;
+    with_bytes += n.tensor_bytes >= 0;
+  }
+  EXPECT_EQ(cpu, 2434u + 14u);  // host operators, the 14 c10d:: calls among them
+  EXPECT_EQ(with_bytes, 3664u);
+  // The first broadcast kernel reads one tensor of 53,120 floats.
+  for (const auto& n : t.nodes) {
+    if (n.id == 435) {
+      EXPECT_EQ(n.tensor_bytes, 53120 * 4);
+    }
+  }
+  const ChakraTrace ring =
+      read_chakra_trace(kData + "astra_microbenchmarks/custom_ring_allreduce_8npus_1MB/custom_allreduce.3.et");
+  ASSERT_GE(ring.nodes.size(), 2u);
+  EXPECT_EQ(ring.nodes[0].type, 5);  // COMM_SEND_NODE to the next rank
+  EXPECT_EQ(ring.nodes[0].comm_dst, 4);
+  EXPECT_EQ(ring.nodes[0].comm_tag, 0);
+  EXPECT_EQ(ring.nodes[1].type, 6);  // COMM_RECV_NODE from the previous one
+  EXPECT_EQ(ring.nodes[1].comm_src, 2);
+  EXPECT_EQ(ring.nodes[1].comm_size, 131072);
+}
+
+TEST(Chakra, TensorBytesFromExecutionTraceValues) {
+  EXPECT_EQ(chakra_tensor_bytes("[[4, 5, 0, 64, 4, 'cuda:0'], [290, 431, 0, 64, 4, 'cuda:0'], True]"), 512);
+  EXPECT_EQ(chakra_tensor_bytes("[[[1, 2, 0, 3, 8, 'cuda:0'], [3, 4, 0, 5, 2, 'cpu']], 0]"), 24 + 10);
+  EXPECT_EQ(chakra_tensor_bytes("[]"), 0);
+  EXPECT_EQ(chakra_tensor_bytes("[1, 2, 3, 4, 5, 6]"), 0);  // six numbers, no device: not a tensor
+}
+
 TEST(Chakra, TruncatedAndCorruptTracesNameFileOffsetAndNode) {
   std::ifstream in(kData + "chakra_pytorch_3664_nodes.0.et", std::ios::binary);
   std::stringstream ss;

@@ -98,6 +98,13 @@ Duration op_time(const AcceleratorSpec& part, DType dtype, const OpWork& op) {
   return Duration();
 }
 
+Duration roofline_time(const AcceleratorSpec& part, DType dtype, Flops flops, Bytes bytes) {
+  const auto& c = part.calibration;
+  const Duration compute = flops.flop() > 0 ? flops / (part.peak(dtype) * c.gemm_efficiency) : Duration();
+  const Duration memory = bytes / (part.hbm_bandwidth * c.memory_efficiency);
+  return std::max(compute, memory) + c.kernel_launch;
+}
+
 Duration total_time(const std::vector<OpWork>& ops, const AcceleratorSpec& part, DType dtype) {
   Duration d;
   for (const auto& op : ops) d += op_time(part, dtype, op);

@@ -53,6 +53,9 @@ Duration gemm_time(const AcceleratorSpec& part, DType dtype, const GemmShape& s)
 Duration attention_time(const AcceleratorSpec& part, DType dtype, const AttentionShape& s);
 Duration memory_time(const AcceleratorSpec& part, Bytes bytes);
 Duration op_time(const AcceleratorSpec& part, DType dtype, const OpWork& op);
+/// A kernel known only by its FLOPs and the bytes it moves (no shape, e.g. from an execution trace): the slower
+/// of flops at gemm_efficiency x peak and bytes at memory_efficiency x HBM bandwidth, plus kernel_launch.
+Duration roofline_time(const AcceleratorSpec& part, DType dtype, Flops flops, Bytes bytes);
 
 /// The part's time for a list of kernels run one after another.
 Duration total_time(const std::vector<OpWork>& ops, const AcceleratorSpec& part, DType dtype);

@@ -267,4 +267,13 @@ void Collectives::run(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes
   run_phases(phases, 0, engine_.now(), std::move(done));
 }
 
+void Collectives::send(uint32_t src, uint32_t dst, Bytes size, sim::Callback done) {
+  const double eff = topology_.node_of(src) == topology_.node_of(dst) ? config_.scale_up_efficiency
+                                                                         : config_.scale_out_efficiency;
+  std::vector<FlowRequest> flows{FlowRequest{src, dst, size / eff, 0}};
+  engine_.after(config_.base_latency, [this, flows = std::move(flows), done = std::move(done)]() mutable {
+    transfer_.transfer(flows, std::move(done));
+  }, sim::kCompletion);
+}
+
 }  // namespace lcsim::net

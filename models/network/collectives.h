@@ -60,6 +60,11 @@ class Collectives {
     run(CollectiveOp::kAllGather, ranks, size, std::move(done));
   }
 
+  /// One point-to-point message of `size` bytes from `src` to `dst` (an NCCL send matched with its receive):
+  /// base_latency, then one flow at the link tier's efficiency; `done` when the data has arrived. Not counted
+  /// in count() (not a collective).
+  void send(uint32_t src, uint32_t dst, Bytes size, sim::Callback done);
+
   /// The algorithm run() would use: the pinned one when it applies, else the tuner's choice.
   CollectiveAlgo algorithm_for(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size) const;
   /// The phases of one call (for tests and the analytical model).

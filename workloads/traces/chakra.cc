@@ -1,7 +1,10 @@
 #include "workloads/traces/chakra.h"
 
+#include <charconv>
 #include <fstream>
+#include <optional>
 #include <sstream>
+#include <string_view>
 
 #include "proto/et_def.pb.h"
 
@@ -34,7 +37,68 @@ int64_t int_attr(const ChakraProtoMsg::Node& n, const std::string& name) {
   return -1;
 }
 
+const ChakraProtoMsg::AttributeProto* find_attr(const ChakraProtoMsg::Node& n, const std::string& name) {
+  for (const auto& a : n.attr()) {
+    if (a.name() == name) return &a;
+  }
+  return nullptr;
+}
+
+bool bool_attr(const ChakraProtoMsg::Node& n, const std::string& name) {
+  const auto* a = find_attr(n, name);
+  if (!a) return false;
+  if (a->value_case() == ChakraProtoMsg::AttributeProto::kBoolVal) return a->bool_val();
+  return int_attr(n, name) > 0;
+}
+
+std::string string_attr(const ChakraProtoMsg::Node& n, const std::string& name) {
+  const auto* a = find_attr(n, name);
+  if (!a) return "";
+  if (a->value_case() == ChakraProtoMsg::AttributeProto::kStringVal) return a->string_val();
+  if (a->value_case() == ChakraProtoMsg::AttributeProto::kInt64Val) return std::to_string(a->int64_val());
+  return "";
+}
+
+// Whole decimal number (optionally negative) with surrounding spaces, or nullopt.
+std::optional<int64_t> integer(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  if (s.empty()) return std::nullopt;
+  int64_t v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
 }  // namespace
+
+int64_t chakra_tensor_bytes(const std::string& values) {
+  int64_t total = 0;
+  size_t open = std::string::npos;
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (values[i] == '[') {
+      open = i;
+    } else if (values[i] == ']' && open != std::string::npos) {
+      // An innermost list: a tensor when it has six items, five integers and a quoted device.
+      const std::string_view inner(values.data() + open + 1, i - open - 1);
+      std::vector<std::string_view> items;
+      size_t start = 0;
+      for (size_t j = 0; j <= inner.size(); ++j) {
+        if (j == inner.size() || inner[j] == ',') {
+          items.push_back(inner.substr(start, j - start));
+          start = j + 1;
+        }
+      }
+      if (items.size() == 6 && items[5].find('\'') != std::string_view::npos) {
+        const auto numel = integer(items[3]), itemsize = integer(items[4]);
+        bool ids = integer(items[0]) && integer(items[1]) && integer(items[2]);
+        if (ids && numel && itemsize && *numel >= 0 && *itemsize >= 0) total += *numel * *itemsize;
+      }
+      open = std::string::npos;
+    }
+  }
+  return total;
+}
 
 size_t ChakraTrace::count(int type) const {
   size_t n = 0;
@@ -81,6 +145,15 @@ ChakraTrace read_chakra_trace(const std::string& path) {
       c.comm_type = int_attr(n, "comm_type");
       c.comm_size = int_attr(n, "comm_size");
       c.num_ops = int_attr(n, "num_ops");
+      c.is_cpu_op = bool_attr(n, "is_cpu_op");
+      c.comm_src = int_attr(n, "comm_src");
+      c.comm_dst = int_attr(n, "comm_dst");
+      c.comm_tag = int_attr(n, "comm_tag");
+      c.pg_name = string_attr(n, "pg_name");
+      c.tensor_size = int_attr(n, "tensor_size");
+      if (!n.inputs().values().empty() || !n.outputs().values().empty()) {
+        c.tensor_bytes = chakra_tensor_bytes(n.inputs().values()) + chakra_tensor_bytes(n.outputs().values());
+      }
       trace.nodes.push_back(std::move(c));
       last = "after node id " + std::to_string(trace.nodes.back().id);
     }

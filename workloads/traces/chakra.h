@@ -19,6 +19,13 @@ struct ChakraNode {
   int64_t comm_type = -1;   // attribute comm_type (CollectiveCommType) for communication nodes
   int64_t comm_size = -1;   // attribute comm_size (bytes)
   int64_t num_ops = -1;     // attribute num_ops (compute nodes), -1 when absent
+  bool is_cpu_op = false;   // attribute is_cpu_op: a host-side operator (absent: a device operation)
+  int64_t comm_src = -1;    // attribute comm_src: the sending rank of a COMM_RECV_NODE
+  int64_t comm_dst = -1;    // attribute comm_dst: the receiving rank of a COMM_SEND_NODE
+  int64_t comm_tag = -1;    // attribute comm_tag: matches a send with its receive
+  std::string pg_name;      // attribute pg_name: the process group of a collective ("" = all ranks)
+  int64_t tensor_size = -1;   // attribute tensor_size (bytes; memory nodes), -1 when absent
+  int64_t tensor_bytes = -1;  // bytes of the input and output tensors (PyTorch ET IOInfo), -1 when not recorded
 };
 
 struct ChakraTrace {
@@ -29,5 +36,9 @@ struct ChakraTrace {
 
 /// Reads one rank's trace file.
 ChakraTrace read_chakra_trace(const std::string& path);
+
+/// Bytes of the tensors in a PyTorch execution-trace IOInfo `values` string: the sum of numel x itemsize over
+/// every [tensor_id, storage_id, offset, numel, itemsize, device] list in it (0 if it holds no tensor).
+int64_t chakra_tensor_bytes(const std::string& values);
 
 }  // namespace lcsim::wl
