@@ -55,6 +55,8 @@ Simulates the scenario in FILE and prints a summary table.
                      (repeatable; VALUE in YAML syntax, units required: --set cluster.fabric.nic_bandwidth=200Gb/s)
   -q, --quiet        print nothing but errors
   --no-progress      no progress bar (it shows only on a terminal, for runs over a second)
+  --explain-placement  print how ranks map onto GPUs (parallel groups, nodes, rails) before the run; also
+                     written to placement.txt
 )";
 
 const char* kValidateHelp = R"(usage: lcsim validate FILE [--set KEY=VALUE ...]
@@ -155,7 +157,7 @@ class ProgressBar {
 int cmd_run(Args& a) {
   std::string file, out_dir;
   std::vector<std::string> sets;
-  bool quiet = false, progress = true;
+  bool quiet = false, progress = true, placement = false;
   while (!a.done()) {
     const std::string x = a.next();
     if (is_help(x)) {
@@ -172,6 +174,7 @@ int cmd_run(Args& a) {
     } else if (x == "--set") sets.push_back(a.value_of(x));
     else if (x == "-q" || x == "--quiet") quiet = true;
     else if (x == "--no-progress") progress = false;
+    else if (x == "--explain-placement") placement = true;
     else if (!x.empty() && x[0] == '-') unknown_option("run", x);
     else if (file.empty()) file = x;
     else throw InputError("lcsim run takes one scenario file; got a second one: '" + x + "'");
@@ -189,6 +192,13 @@ int cmd_run(Args& a) {
   }
   // Write the resolved input first: a run that fails can still be reproduced.
   if (sc.outputs.resolved_scenario) write_file(std::filesystem::path(out_dir) / "scenario.resolved.yaml", lcsim::resolved_yaml(sc));
+  if (placement) {
+    std::string text;
+    for (const auto& l : sc.workload->explain_placement(lcsim::cluster_gpus(sc.cluster))) text += l + "\n";
+    if (text.empty()) text = "workload " + sc.workload_type + " places no ranks (nothing to explain)\n";
+    write_file(std::filesystem::path(out_dir) / "placement.txt", text);
+    if (!quiet) std::printf("%s\n", text.c_str());
+  }
 
   const auto wall_start = std::chrono::steady_clock::now();
   lcsim::RunResult r;

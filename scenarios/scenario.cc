@@ -89,7 +89,20 @@ void visit_scenario(Section& s, Scenario& sc) {
       return;
     }
     if (!sc.workload || sc.workload_type != before) sc.workload = cat.workloads.get(sc.workload_type).factory();
+    if (w.mode() == Section::Mode::kDescribe) {
+      w.add_docs({{"workload (type: " + sc.workload_type + ", the default)", "section", "", "",
+                   cat.workloads.get(sc.workload_type).description, ""}});
+    }
     sc.workload->visit(w);
+    if (w.mode() != Section::Mode::kDescribe) return;
+    // Every other workload type's keys, each under its own heading.
+    for (const std::string& type : cat.workloads.names()) {
+      if (type == sc.workload_type) continue;
+      std::vector<KeyDoc> docs{{"workload (type: " + type + ")", "section", "", "", cat.workloads.get(type).description, ""}};
+      Section other = Section::describer("workload", &docs);
+      cat.workloads.get(type).factory()->visit(other);
+      w.add_docs(docs);
+    }
   });
   s.section("policies", "scheduling, routing and collective-algorithm policies", [&](Section& p) {
     p.choice("load_balancing", sc.policies.load_balancing, cat.load_balancers.names(),
