@@ -145,8 +145,17 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
   ops.qkv.push_back(gemm("qkv", t, (a + 2 * g) * d, h, e));
   // Flash attention of this rank's queries against the whole causal sequence (context parallelism splits the
   // sequence into load-balanced chunks: each rank does 1/cp of the causal work).
-  ops.attention.push_back(hw::attention_op(
-      "attention", {static_cast<double>(b), m.seq_length / cp, 1.0 * m.seq_length, a, g, d, true, false}, e));
+  if (sh.flash) {
+    ops.attention.push_back(hw::attention_op(
+        "attention", {static_cast<double>(b), m.seq_length / cp, 1.0 * m.seq_length, a, g, d, true, false}, e));
+  } else {
+    // Unfused: the whole score matrix is computed and stored (scaled, masked, softmax, dropout in one fused
+    // kernel reading 2 B and writing 2 B plus a 1 B mask per score), then multiplied with the values.
+    const double q = m.seq_length / cp, k = m.seq_length, heads = b * a;
+    ops.attention.push_back(gemm("attn_scores", q, k, d, e, heads));
+    ops.attention.push_back(memory("attn_softmax", 5.0 / e * heads * q * k, e));
+    ops.attention.push_back(gemm("attn_values", q, d, k, e, heads));
+  }
   ops.attention.push_back(gemm("attn_proj", t, h, a * d, e));
   ops.norm2.push_back(memory("residual1", 3 * tn * h, e));
   ops.norm2.push_back(memory("norm2", 2 * tn * h, e));

@@ -73,6 +73,7 @@ struct LayerShard {
   int tp = 1, cp = 1, ep = 1;
   bool sp = false;
   double moe_imbalance = 1;  // busiest expert's tokens / mean
+  bool flash = true;         // fused (flash) attention; false: score GEMM, softmax/mask/dropout, value GEMM
 };
 
 /// The forward kernels of one layer in the groups that tensor/expert-parallel communication separates:

@@ -210,7 +210,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   const int tp = c.tensor_model_parallel_size, cp = c.context_parallel_size, ep = c.expert_model_parallel_size;
   const int pp = c.pipeline_model_parallel_size, V = pp * chunks_;
   const bool sp = c.sequence_parallel && tp > 1, tpc = tp > 1;
-  const LayerShard sh{tp, cp, ep, sp, c.moe_load_imbalance};
+  const LayerShard sh{tp, cp, ep, sp, c.moe_load_imbalance, c.use_flash_attn};
   const int b = c.micro_batch_size;
   const double e = 2;  // activations stay 16-bit (fp8 only inside the GEMMs)
   const double t = static_cast<double>(b) * m.seq_length / cp, h = m.hidden_size;
@@ -318,7 +318,10 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       }
       for (int i = 5; i >= 0; --i) {
         Segment s{TB(*groups[i]), {}, false, -1};
-        if (i == 2 && c.recompute_granularity == "selective" && !c.use_flash_attn) s.compute += T({ops.attention.front()});
+        if (i == 2 && c.recompute_granularity == "selective" && !c.use_flash_attn) {
+          // Selective recomputation redoes the attention core (everything but the output projection).
+          s.compute += T({ops.attention.begin(), ops.attention.end() - 1});
+        }
         if (i >= 1) {
           s.comms = slots[i - 1].bwd;
           s.overlap = slots[i - 1].overlap && !s.comms.empty();
@@ -994,20 +997,20 @@ void MegatronTraining::collective(uint32_t sim, const CommCall& c, sim::Callback
 void MegatronTraining::launch(uint32_t rank, const CommCall& c, const std::vector<uint32_t>& group, sim::Callback done) {
   bool local = true;
   for (uint32_t r : group) local = local && ctx_->gpus[r].node == ctx_->gpus[group.front()].node;
-  if (local && ctx_->scale_up) {
-    // Private scale-up links: the time depends only on the operation, size and the node's shape.
-    const Gpu& g0 = ctx_->gpus[group.front()];
-    const auto key = std::make_tuple(static_cast<int>(c.op) * 100000 + static_cast<int>(group.size()),
-                                     static_cast<int64_t>(c.size.bytes()),
-                                     g0.local * 4096 + ctx_->gpus[group.back()].local, static_cast<const void*>(g0.part));
-    auto it = local_cache_.find(key);
-    if (it != local_cache_.end()) {
+  // Without contention (private scale-up links, or the analytical model) a collective's time depends only on
+  // the operation, the group and the size: the first call is simulated, later ones reuse its time.
+  net::Collectives* coll = local && ctx_->scale_up ? ctx_->scale_up : &ctx_->collectives;
+  if (local ? ctx_->scale_up != nullptr : !flow_) {
+    const auto key = std::make_tuple(static_cast<int>(c.group) * 64 + static_cast<int>(c.op), static_cast<int64_t>(c.size.bytes()),
+                                     group.front(), group.back(), static_cast<uint32_t>(group.size()));
+    auto it = collective_cache_.find(key);
+    if (it != collective_cache_.end()) {
       ctx_->engine.after(it->second, std::move(done));
       return;
     }
     const Duration start = ctx_->engine.now();
-    ctx_->scale_up->run(c.op, group, c.size, [this, key, start, done = std::move(done)] {
-      local_cache_[key] = ctx_->engine.now() - start;
+    coll->run(c.op, group, c.size, [this, key, start, done = std::move(done)] {
+      collective_cache_[key] = ctx_->engine.now() - start;
       done();
     });
     return;

@@ -175,7 +175,8 @@ class MegatronTraining final : public Workload {
   std::vector<std::unique_ptr<RankState>> states_;
   std::map<std::tuple<int, uint32_t, uint64_t>, std::unique_ptr<PendingCollective>> pending_;
   std::map<std::tuple<int, uint32_t>, std::vector<uint32_t>> group_cache_;
-  std::map<std::tuple<int, int64_t, uint32_t, const void*>, Duration> local_cache_;  // scale-up collective times
+  // Times of contention-free collectives: (kind x op, size, first rank, last rank, ranks).
+  std::map<std::tuple<int, int64_t, uint32_t, uint32_t, uint32_t>, Duration> collective_cache_;
   std::map<std::pair<int, int>, std::vector<std::vector<uint32_t>>> mirror_cache_;   // (kind, stage) -> groups
   std::map<std::pair<int, int>, std::vector<std::pair<uint32_t, uint32_t>>> p2p_cache_;  // stage pair -> flows
   uint32_t done_ranks_ = 0;
