@@ -72,6 +72,9 @@ void MegatronConfig::visit_keys(Section& s) {
           Range::at_least(1));
   s.field("sequence_parallel", sequence_parallel,
           "norms and dropouts on 1/TP of the tokens; TP all-reduces become all-gather + reduce-scatter");
+  s.field("overlap_p2p_comm", overlap_p2p_comm,
+          "interleaved schedule: pipeline sends overlap the next pass (the non-interleaved schedules always wait "
+          "for their sends, as Megatron-LM's do)");
   s.choice("pipeline_schedule", pipeline_schedule, {"auto", "gpipe", "1f1b", "interleaved"},
            "auto: interleaved 1F1B with virtual stages, else 1F1B");
   s.field("parallel_order", parallel_order,
@@ -932,10 +935,20 @@ void MegatronTraining::task_done(uint32_t sim) {
         for (const auto& [a, b] : pit->second) flows.push_back({a, b, size, 0});
       }
       const Duration start = now;
-      ctx_->collectives.transfer().transfer(flows, [this, sim, to_sim, to_slot, fwd, start] {
+      // Megatron's non-interleaved schedules wait for their sends (batched isend/irecv, then wait); the
+      // interleaved one overlaps them with the next pass when overlap_p2p_comm is on.
+      const bool blocking = !(config_.overlap_p2p_comm && chunks_ > 1);
+      if (blocking) wait(sim, Exposure::kPp);
+      ctx_->collectives.transfer().transfer(flows, [this, sim, to_sim, to_slot, fwd, start, blocking] {
         trace(sim, "pp", fwd ? "send activations" : "send gradients", "comm", start);
         deliver(to_sim, to_slot, fwd, start);
+        if (blocking) {
+          resume(sim);
+          ++states_[sim]->task;
+          run_task(sim);
+        }
       });
+      if (blocking) return;
     }
   }
   ++st.task;

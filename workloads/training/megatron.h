@@ -52,6 +52,7 @@ struct MegatronConfig {
   int expert_model_parallel_size = 1;
   bool sequence_parallel = false;
   std::string pipeline_schedule = "auto";         // auto, gpipe, 1f1b, interleaved
+  bool overlap_p2p_comm = true;                   // interleaved only
   std::string parallel_order = "tp-cp-ep-dp-pp";  // innermost first (Megatron's --order)
   std::string precision = "bf16";
   std::string recompute_granularity = "none";
