@@ -281,6 +281,40 @@ TEST(MegatronRun, ExpertsExchangeTokensAndImbalanceCostsTime) {
   EXPECT_GT(c["time_exposed_ep_s"], a["time_exposed_ep_s"]);
 }
 
+TEST(MegatronRun, UnfusedAttentionCostsTimeAndMemory) {
+  auto flash = run({});
+  auto plain = run({"workload.use_flash_attn=false"});
+  ASSERT_FALSE(flash.count("child_failed") || plain.count("child_failed"));
+  EXPECT_GT(plain["time_compute_s"], flash["time_compute_s"]);
+  EXPECT_GT(plain["memory_activations_bytes"], flash["memory_activations_bytes"]);  // the score matrices
+}
+
+TEST(MegatronRun, OverlappedPipelineSendsNeverCostTime) {
+  const std::vector<std::string> interleaved = {"workload.num_layers_per_virtual_pipeline_stage=1"};
+  auto overlapped = run(interleaved);
+  auto blocking = interleaved;
+  blocking.push_back("workload.overlap_p2p_comm=false");
+  auto waits = run(blocking);
+  ASSERT_FALSE(overlapped.count("child_failed") || waits.count("child_failed"));
+  EXPECT_GT(waits["time_exposed_pp_s"], overlapped["time_exposed_pp_s"]);
+  EXPECT_GE(waits["iteration_time_s"], overlapped["iteration_time_s"]);
+}
+
+TEST(MegatronRun, PlacementShowsRailAlignment) {
+  const std::string text = *testing::text_in_child([] {
+    ConfigValue tree = parse_yaml_text(kBase, "mt.yaml");
+    Scenario sc = parse_scenario(tree);
+    std::string out;
+    for (const auto& l : sc.workload->explain_placement(cluster_gpus(sc.cluster))) out += l + "\n";
+    return out;
+  });
+  // TP 2 inside a node; DP groups (same tp, same pp) cross nodes on one rail with the default order.
+  EXPECT_NE(text.find("tp  groups: 16 of 2 ranks; inside one node: 16;"), std::string::npos) << text;
+  EXPECT_NE(text.find("dp  groups: 8 of 4 ranks; inside one node: 8;"), std::string::npos) << text;
+  EXPECT_NE(text.find("pp  groups: 8 of 4 ranks; inside one node: 0; across nodes on one rail: 8;"),
+            std::string::npos) << text;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Input
 

@@ -66,12 +66,18 @@ TEST(Scenario, ResolvedYamlReloadsToTheSameResolvedYaml) {
 TEST(Scenario, ExplainCoversEveryKeyWithHelp) {
   const auto docs = describe_scenario_keys();
   std::set<std::string> paths;
+  std::string type;  // each workload type's keys come under a "workload (type: X...)" heading
   for (const auto& d : docs) {
     EXPECT_FALSE(d.help.empty()) << d.path;
-    EXPECT_TRUE(paths.insert(d.path).second) << "described twice: " << d.path;
+    if (d.path.rfind("workload (type: ", 0) == 0) type = d.path;
+    const std::string key = d.path.rfind("workload.", 0) == 0 ? type + "/" + d.path : d.path;
+    EXPECT_TRUE(paths.insert(key).second) << "described twice: " << key;
   }
-  for (const char* key : {"base", "cluster.nodes", "cluster.fabric.nic_bandwidth", "workload.model.num_layers",
-                          "workload.global_batch_size", "policies.load_balancing", "simulation.seed",
+  EXPECT_TRUE(paths.count("workload (type: megatron)/workload.tensor_model_parallel_size"));
+  for (const char* key : {"base", "cluster.nodes", "cluster.fabric.nic_bandwidth",
+                          "workload (type: gpt_data_parallel, the default)/workload.model.num_layers",
+                          "workload (type: gpt_data_parallel, the default)/workload.global_batch_size",
+                          "policies.load_balancing", "simulation.seed",
                           "simulation.fidelity", "outputs.timeline"}) {
     EXPECT_TRUE(paths.count(key)) << key;
   }

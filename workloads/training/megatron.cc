@@ -718,6 +718,11 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
     tasks_total_ += st->tasks->size() + 1;
     states_.push_back(std::move(st));
   }
+  // What an iteration's result depends on besides the configuration: each simulated rank's part and speed.
+  memo_key_ = describe();
+  for (const auto& st : states_) {
+    memo_key_ += "|" + std::to_string(st->rank) + ":" + gpus[st->rank].part->name + ":" + std::to_string(st->slow);
+  }
 }
 
 void MegatronTraining::start(RunContext& ctx) {
@@ -1156,17 +1161,24 @@ void MegatronTraining::iteration_done() {
     row[8] = st->stage;
     stage_rows_.push_back(row);
   }
-  // Later iterations: the same cluster state gives the same iteration (memoized), one event each.
-  const int remaining = config_.train_iters - static_cast<int>(iteration_times_.size()) - memoized_;
-  if (remaining > 0) {
-    auto step = std::make_shared<std::function<void(int)>>();
-    *step = [this, it, step](int left) {
-      ++memoized_;
-      tasks_done_ += tasks_total_;
-      if (left > 1) ctx_->engine.after(it, [step, left] { (*step)(left - 1); });
-    };
-    ctx_->engine.after(it, [step, remaining] { (*step)(remaining); });
+  memo_[memo_key_] = it;
+  next_iteration();
+}
+
+void MegatronTraining::next_iteration() {
+  if (static_cast<int>(iteration_times_.size()) + memoized_ >= config_.train_iters) return;
+  // The same cluster state gives the same iteration: replay the memoized time, one event per iteration; a state
+  // not seen before is simulated.
+  auto hit = memo_.find(memo_key_);
+  if (hit == memo_.end()) {
+    begin_iteration();
+    return;
   }
+  ctx_->engine.after(hit->second, [this] {
+    ++memoized_;
+    tasks_done_ += tasks_total_;
+    next_iteration();
+  });
 }
 
 double MegatronTraining::progress() const {

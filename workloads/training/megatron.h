@@ -157,6 +157,7 @@ class MegatronTraining final : public Workload {
   void wait(uint32_t sim, Exposure why);
   void resume(uint32_t sim);
   void iteration_done();
+  void next_iteration();
   uint32_t sim_of(uint32_t rank) const;  // the simulated rank that stands for `rank`
   bool traced(uint32_t sim) const;
   void trace(uint32_t sim, const std::string& track, const std::string& name, const char* cat, Duration start) const;
@@ -184,6 +185,8 @@ class MegatronTraining final : public Workload {
   Duration iteration_start_;
   std::vector<Duration> iteration_times_;
   int memoized_ = 0;
+  std::string memo_key_;                 // the cluster state an iteration's result depends on
+  std::map<std::string, Duration> memo_; // iteration time per state
   uint64_t tasks_done_ = 0, tasks_total_ = 0;
   std::vector<double> breakdown_;  // seconds per Exposure (+ compute, optimizer), mean over simulated ranks
   Duration compute_, optimizer_;   // mean per rank per iteration

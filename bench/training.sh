@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Wall time, events and peak memory of the megatron workload at scale (docs/performance.md, "Training"):
+#   Llama 3 405B (TP 8, PP 16 interleaved, DP 128) on 16,384 H100s, analytical network, one rank per stage and
+#   every rank; the same layout with DP 8 on 1,024 GPUs on the flow model, both ways; GPT-3 175B on 1,024 A100s;
+#   the DeepSeek-V3-style MoE on 2,048 H800s.
+# Usage: bench/training.sh [BUILD_DIR]     (prints a Markdown table; each case runs once: runs are deterministic)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LCSIM=${1:-build}/apps/lcsim
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+have_time=0
+if /usr/bin/time -f "%M" true >/dev/null 2>&1; then have_time=1; fi
+
+metric() { sed -n "s/^ *\"$2\": *\([^,]*\),\{0,1\} *\$/\1/p" "$1" | head -n 1; }
+
+case_run() {  # NAME FILE ARGS...
+  local name=$1 file=$2
+  shift 2
+  local out=$TMP/$RANDOM t0 t1 rss="-"
+  t0=$EPOCHREALTIME
+  if ((have_time)); then
+    rss=$( { /usr/bin/time -f "%M" "$LCSIM" run "$file" -q --no-progress -o "$out" "$@" >/dev/null; } 2>&1 | tail -n 1)
+    rss=$(awk -v k="$rss" 'BEGIN { printf "%.0f", k / 1024 }')
+  else
+    "$LCSIM" run "$file" -q --no-progress -o "$out" "$@"
+  fi
+  t1=$EPOCHREALTIME
+  local m=$out/metrics.json
+  awk -v n="$name" -v a="$t0" -v b="$t1" -v ev="$(metric "$m" sim_events)" -v rss="$rss" \
+    -v ranks="$(metric "$m" simulated_ranks)" -v gpus="$(metric "$m" num_gpus)" -v it="$(metric "$m" iteration_time_s)" \
+    -v tf="$(metric "$m" tflops_per_gpu)" 'BEGIN {
+      printf "| %s | %d | %d | %.2f | %d | %s | %.4g | %.0f |\n", n, gpus, ranks, b - a, ev, rss, it, tf }'
+}
+
+echo "| case | GPUs | simulated ranks | wall time (s) | events | peak RSS (MiB) | iteration_time_s | TFLOP/s per GPU |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+L3=scenarios/training/llama3-405b-h100-16k.yaml
+case_run "Llama 3 405B, analytical, one rank per stage" $L3
+case_run "Llama 3 405B, analytical, every rank" $L3 --set workload.symmetry=off
+SMALL=(--set cluster.nodes=128 --set workload.global_batch_size=128)
+case_run "Llama 3 405B layout, DP 8, flow, one rank per stage" $L3 "${SMALL[@]}" --set simulation.fidelity=flow
+case_run "Llama 3 405B layout, DP 8, flow, every rank" $L3 "${SMALL[@]}" --set simulation.fidelity=flow --set workload.symmetry=off
+case_run "Llama 3 405B, analytical, 100,000 iterations (memoized)" $L3 --set workload.train_iters=100000
+case_run "GPT-3 175B, 1,024 A100, analytical" scenarios/training/gpt3-175b-a100-1024.yaml
+case_run "GPT-3 175B, 1,024 A100, flow" scenarios/training/gpt3-175b-a100-1024.yaml --set simulation.fidelity=flow
+case_run "DeepSeek-V3-style MoE, 2,048 H800, analytical" scenarios/training/deepseek-v3-h800-2048.yaml
