@@ -238,6 +238,13 @@ TEST(MegatronRun, SequenceParallelAndOverlapChangeTensorParallelTime) {
   EXPECT_LT(sp["time_compute_s"], plain["time_compute_s"]);
 }
 
+TEST(MegatronRun, SameInputSameMetricsBitForBit) {
+  auto a = run({"simulation.fidelity=flow", "policies.load_balancing=ecmp"});
+  auto b = run({"simulation.fidelity=flow", "policies.load_balancing=ecmp"});
+  ASSERT_FALSE(a.count("child_failed"));
+  EXPECT_EQ(a, b);
+}
+
 TEST(MegatronRun, StragglerBreaksSymmetryAndSlowsEveryone) {
   auto base = run({});
   // Rank 25 is on the last stage, the slowest (it holds the output layer): its delay is everyone's.

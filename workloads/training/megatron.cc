@@ -1257,6 +1257,36 @@ std::vector<std::string> MegatronTraining::table() const {
   }
   if (stage_rows_.size() > 64) out.push_back("  ... (" + std::to_string(stage_rows_.size() - 64) + " more)");
   if (symmetric_) out.push_back("  (one rank per pipeline stage simulated; the others are identical to it)");
+  // The operator graph of one layer as rank 0 runs it (its shard of every kernel), forward and backward.
+  const auto& c = config_;
+  const int tp = c.tensor_model_parallel_size;
+  const LayerShard sh{tp, c.context_parallel_size, c.expert_model_parallel_size, c.sequence_parallel && tp > 1,
+                      c.moe_load_imbalance, c.use_flash_attn};
+  const hw::AcceleratorSpec& part = *ctx_->gpus[0].part;
+  int first_dense = -1, first_moe = -1;
+  for (int l = c.model.num_layers - 1; l >= 0; --l) (c.model.is_moe_layer(l) ? first_moe : first_dense) = l;
+  for (int layer : {first_dense, first_moe}) {
+    if (layer < 0) continue;
+    const auto fwd = layer_forward(c.model, layer, c.micro_batch_size, 2, sh).all();
+    const auto bwd = backward_of(fwd, 2);
+    out.push_back("");
+    out.push_back(std::string("kernels of one ") + (c.model.is_moe_layer(layer) ? "MoE" : "dense") +
+                  " layer, one micro-batch, on rank 0 (" + part.name + ", its shard):");
+    out.push_back("  kernel                     GFLOP        MB   time (us)");
+    for (const auto* ops : {&fwd, &bwd}) {
+      Duration sum;
+      for (const auto& op : *ops) {
+        const Duration d = hw::op_time(part, dtype_, op);
+        sum += d;
+        std::snprintf(line, sizeof line, "  %-22s %9.2f %9.2f %11.1f", op.name.c_str(), op.flops.flop() / 1e9,
+                      op.bytes.bytes() / 1e6, d.s() * 1e6);
+        out.push_back(line);
+      }
+      std::snprintf(line, sizeof line, "  %-22s %9.2f %9s %11.1f", ops == &fwd ? "forward total" : "backward total",
+                    hw::total_flops(*ops).flop() / 1e9, "", sum.s() * 1e6);
+      out.push_back(line);
+    }
+  }
   return out;
 }
 
