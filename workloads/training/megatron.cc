@@ -78,7 +78,8 @@ void MegatronConfig::visit_keys(Section& s) {
   s.choice("pipeline_schedule", pipeline_schedule, {"auto", "gpipe", "1f1b", "interleaved"},
            "auto: interleaved 1F1B with virtual stages, else 1F1B");
   s.field("parallel_order", parallel_order,
-          "how ranks decompose, innermost first (Megatron's order): tp, cp, ep, dp, pp joined by '-'");
+          "how ranks decompose, innermost first (Megatron's order): tp, cp, ep, dp, pp joined by '-' (ep may be "
+          "left out; expert groups are always cut from the data x context-parallel ranks)");
   s.choice("precision", precision, {"bf16", "fp16", "fp8"}, "data type of the matrix multiplies");
   s.choice("recompute_granularity", recompute_granularity, {"none", "selective", "full"},
            "activation recomputation: selective recomputes attention's core, full each layer's forward");
