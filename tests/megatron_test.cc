@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
+#include <sstream>
 #include <map>
 #include <set>
 
@@ -357,6 +359,17 @@ TEST(MegatronInput, CommandLineImportEqualsWrittenKeys) {
   tensor_model_parallel_size: 1
 )");
   EXPECT_EQ(dynamic_cast<wl::MegatronTraining*>(b.workload.get())->config().tensor_model_parallel_size, 1);
+}
+
+TEST(MegatronInput, EveryKnownArgumentIsDocumented) {
+  std::ifstream in("docs/training.md");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string doc = ss.str();
+  ASSERT_FALSE(doc.empty());
+  for (const auto& names : {wl::megatron_arg_names(), wl::megatron_ignored_arg_names()}) {
+    for (const auto& n : names) EXPECT_NE(doc.find("`--" + n + "`"), std::string::npos) << n;
+  }
 }
 
 TEST(MegatronInput, UnknownArgumentNamesItAndSuggests) {

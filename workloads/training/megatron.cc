@@ -38,7 +38,8 @@ void MegatronConfig::visit(Section& s) {
       visit_keys(inner);
       inner.finish();
     } catch (const InputError& e) {
-      s.diagnostics()->add(raw->location, s.child_path("megatron_args"), e.what());
+      for (const auto& d : e.diagnostics()) s.diagnostics()->add(raw->location, s.child_path("megatron_args"), d.message);
+      if (e.diagnostics().empty()) s.diagnostics()->add(raw->location, s.child_path("megatron_args"), e.what());
     }
     s.skip_unknown_keys();
     return;

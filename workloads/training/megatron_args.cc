@@ -33,6 +33,8 @@ const std::map<std::string, ArgRule>& rules() {
     m["swiglu"] = {"model.swiglu", "true"};
     m["disable-bias-linear"] = {"model.add_bias_linear", "false"};
     m["untie-embeddings-and-output-weights"] = {"model.untie_embeddings_and_output_weights", "true"};
+    m["use-rotary-position-embeddings"] = {"model.position_embedding_type", "rope"};
+    m["no-position-embedding"] = {"model.position_embedding_type", "rope"};
     for (const char* k : {"global-batch-size", "micro-batch-size", "tensor-model-parallel-size",
                           "pipeline-model-parallel-size", "num-layers-per-virtual-pipeline-stage",
                           "context-parallel-size", "expert-model-parallel-size", "recompute-granularity",
@@ -72,16 +74,15 @@ const std::set<std::string>& ignored_values() {
       "exit-duration-in-mins", "loss-scale", "initial-loss-scale", "min-loss-scale", "loss-scale-window",
       "hysteresis", "attention-softmax-in-fp32", "moe-router-load-balancing-type", "moe-aux-loss-coeff",
       "moe-z-loss-coeff", "moe-token-dispatcher-type", "moe-grouped-gemm", "transformer-impl",
-      "recompute-method", "recompute-num-layers", "fp8-amax-history-len", "fp8-amax-compute-algo",
+      "fp8-amax-history-len", "fp8-amax-compute-algo",
       "ckpt-format", "timing-log-level", "data-parallel-random-init", "make-vocab-size-divisible-by",
       "tensorboard-log-interval", "log-throughput", "use-mcore-models", "no-masked-softmax-fusion",
       "no-bias-gelu-fusion", "no-bias-dropout-fusion", "no-gradient-accumulation-fusion",
-      "use-rotary-position-embeddings", "no-position-embedding", "apply-layernorm-1p",
+      "apply-layernorm-1p",
       "no-async-tensor-model-parallel-allreduce", "log-timers-to-tensorboard", "log-memory-to-tensorboard",
       "log-validation-ppl-to-tensorboard", "no-load-optim", "no-load-rng", "no-save-optim", "no-save-rng",
       "use-checkpoint-args", "mock-data", "moe-router-dtype", "cross-entropy-loss-fusion",
-      "manual-gc", "manual-gc-interval", "sequence-parallel-overlap", "check-for-nan-in-loss-and-grad",
-      "use-torch-fsdp2", "bias-swiglu-fusion", "no-rope-fusion", "calculate-per-token-loss"};
+      "manual-gc", "manual-gc-interval", "check-for-nan-in-loss-and-grad", "bias-swiglu-fusion", "no-rope-fusion", "calculate-per-token-loss"};
   return s;
 }
 
@@ -105,7 +106,13 @@ std::vector<std::string> tokenize(std::string text) {
 std::vector<std::string> megatron_arg_names() {
   std::vector<std::string> out;
   for (const auto& [k, r] : rules()) out.push_back(k);
+  out.push_back("recompute-method");
+  out.push_back("recompute-num-layers");
   return out;
+}
+
+std::vector<std::string> megatron_ignored_arg_names() {
+  return {ignored_values().begin(), ignored_values().end()};
 }
 
 ImportedArgs import_megatron_args(const std::string& args, const SourceLocation& where) {
@@ -118,7 +125,7 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     }
   }
   auto fail = [&](const std::string& msg) -> void {
-    throw InputError(msg);
+    throw InputError(std::vector<Diagnostic>{{where, "megatron_args", msg}});
   };
   ImportedArgs out;
   out.tree.kind = ConfigValue::Kind::kMap;
@@ -166,6 +173,16 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       }
       return false;
     };
+    if (name == "recompute-method" || name == "recompute-num-layers") {
+      // Uniform recomputation in groups of N layers recomputes every layer, as recompute_granularity: full
+      // does; block recomputes only the first N layers of each stage, which lcsim does not model.
+      if (!next_value()) fail("--" + name + " needs a value");
+      if (name == "recompute-method" && value != "uniform") {
+        fail("--recompute-method " + value + " (recomputing only some layers) is not modelled; use uniform");
+      }
+      out.ignored.push_back("--" + name + " (uniform: every layer)");
+      continue;
+    }
     if (auto it = rules().find(name); it != rules().end()) {
       if (it->second.flag_value) {
         put(it->second.key, it->second.flag_value);
@@ -181,7 +198,7 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       known.insert(known.end(), ignored_values().begin(), ignored_values().end());
       const std::string best = did_you_mean(name, known);
       fail("unknown Megatron argument '--" + name + "'" + (best.empty() ? "" : "; did you mean '--" + best + "'?") +
-           " (lcsim knows the arguments listed under `megatron_args` in docs/scenarios.md)");
+           " (the arguments lcsim knows are listed in docs/training.md)");
     }
   }
   return out;

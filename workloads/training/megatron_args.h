@@ -22,5 +22,7 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
 
 /// The argument names (without the leading dashes) the importer understands, for documentation.
 std::vector<std::string> megatron_arg_names();
+/// The arguments accepted and ignored (no effect on speed or memory), for documentation.
+std::vector<std::string> megatron_ignored_arg_names();
 
 }  // namespace lcsim::wl
