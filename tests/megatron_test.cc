@@ -324,6 +324,36 @@ TEST(MegatronRun, PlacementShowsRailAlignment) {
             std::string::npos) << text;
 }
 
+TEST(MegatronRun, ExpertTrafficShrinksWithFlexDispatchGroupLimitsAndOverlap) {
+  // EP 8 across the 4 nodes (data-parallel ranks outermost), 8 experts, top-4.
+  const std::vector<std::string> moe = {
+      "workload.model.num_experts=8", "workload.model.moe_router_topk=4", "workload.model.moe_ffn_hidden_size=2048",
+      "workload.tensor_model_parallel_size=1", "workload.expert_model_parallel_size=8",
+      "workload.parallel_order=tp-cp-pp-dp"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto sets = moe;
+    sets.insert(sets.end(), extra.begin(), extra.end());
+    return run(sets);
+  };
+  auto alltoall = with({});
+  auto flex = with({"workload.moe_token_dispatcher_type=flex"});
+  auto limited = with({"workload.moe_token_dispatcher_type=flex", "workload.model.moe_router_num_groups=4",
+                       "workload.model.moe_router_group_topk=2"});
+  auto limited_alltoall = with({"workload.model.moe_router_num_groups=4", "workload.model.moe_router_group_topk=2"});
+  auto overlapped = with({"workload.overlap_moe_expert_parallel_comm=true"});
+  for (auto* m : {&alltoall, &flex, &limited, &limited_alltoall, &overlapped}) ASSERT_FALSE(m->count("child_failed"));
+  ASSERT_GT(alltoall["time_exposed_ep_s"], 0);
+  // flex: distinct nodes among 4 experts over 4 nodes, 4 (1 - (3/4)^4) = 2.73 copies instead of 4.
+  EXPECT_LT(flex["time_exposed_ep_s"], 0.8 * alltoall["time_exposed_ep_s"]);
+  // at most 2 nodes: 2 (1 - (1/2)^4) = 1.875 copies.
+  EXPECT_LT(limited["time_exposed_ep_s"], 0.8 * flex["time_exposed_ep_s"]);
+  // Group limits alone do not change what the alltoall dispatcher sends.
+  EXPECT_DOUBLE_EQ(limited_alltoall["time_exposed_ep_s"], alltoall["time_exposed_ep_s"]);
+  EXPECT_LT(overlapped["time_exposed_ep_s"], 0.5 * alltoall["time_exposed_ep_s"]);
+  EXPECT_LT(overlapped["iteration_time_s"], alltoall["iteration_time_s"]);
+  EXPECT_NEAR(breakdown_sum(overlapped), overlapped["iteration_time_s"], 1e-9 * overlapped["iteration_time_s"]);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Input
 

@@ -32,7 +32,19 @@ void GptModelConfig::visit(Section& s) {
           "width of the shared expert every token passes through; 0 = none", Range::at_least(0));
   s.field("moe_layer_freq", moe_layer_freq, "every n-th layer is an MoE layer (the others dense)",
           Range::at_least(1));
+  s.field("moe_router_num_groups", moe_router_num_groups,
+          "group-limited routing: experts split into this many groups (lcsim takes a group to be a node of the "
+          "expert-parallel group); 0 = no limit", Range::at_least(0));
+  s.field("moe_router_group_topk", moe_router_group_topk,
+          "group-limited routing: each token's experts come from at most this many groups", Range::at_least(0));
   if (s.mode() != Section::Mode::kParse) return;
+  if ((moe_router_num_groups > 0) != (moe_router_group_topk > 0)) {
+    s.error("moe_router_group_topk", "moe_router_num_groups and moe_router_group_topk go together (both > 0)");
+  } else if (moe_router_num_groups > 0 && (num_experts % moe_router_num_groups != 0 ||
+                                           moe_router_group_topk > moe_router_num_groups)) {
+    s.error("moe_router_num_groups", "must divide num_experts (" + std::to_string(num_experts) +
+                                         ") and be at least moe_router_group_topk");
+  }
   if (kv_channels == 0 && hidden_size % num_attention_heads != 0) {
     s.error("num_attention_heads", "must divide hidden_size (" + std::to_string(hidden_size) + "), got " +
                                        std::to_string(num_attention_heads) + " (or set kv_channels)");

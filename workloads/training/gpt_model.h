@@ -38,6 +38,8 @@ struct GptModelConfig {
   int moe_ffn_hidden_size = 0;  // 0: ffn_hidden_size
   int moe_shared_expert_intermediate_size = 0;
   int moe_layer_freq = 1;
+  int moe_router_num_groups = 0;  // group-limited routing: experts in this many groups (one per node, as in
+  int moe_router_group_topk = 0;  // DeepSeek-V3), each token routed within this many of them; 0 = unlimited
   void visit(Section& s);
 
   int ffn() const { return ffn_hidden_size > 0 ? ffn_hidden_size : 4 * hidden_size; }

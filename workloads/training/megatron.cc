@@ -104,6 +104,12 @@ void MegatronConfig::visit_keys(Section& s) {
   s.field("moe_load_imbalance", moe_load_imbalance,
           "tokens of the busiest expert / mean (1 = perfect balance): expert GEMMs and token all-to-alls take "
           "this much longer", Range::at_least(1));
+  s.choice("moe_token_dispatcher_type", moe_token_dispatcher_type, {"alltoall", "flex"},
+           "alltoall: each token travels once per chosen expert; flex (DeepEP-style): once per destination node, "
+           "then over NVLink inside it");
+  s.field("overlap_moe_expert_parallel_comm", overlap_moe_expert_parallel_comm,
+          "expert-parallel all-to-alls run beside the compute (another micro-batch's work hides them, as 1F1B "
+          "all-to-all overlap or DualPipe do): waited for only at the end of each pass");
   s.field("memory_reserve", memory_reserve,
           "per-GPU memory kept for the CUDA context, NCCL, workspaces and fragmentation", Range::at_least(0));
   s.field("train_iters", train_iters,
@@ -222,7 +228,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   const Bytes act = Bytes::of(t * h * e);
   const double k = m.moe_router_topk, imb = c.moe_load_imbalance;
   const Bytes routed = Bytes::of(t * k * h * e * imb);                  // tokens gathered over TP for the experts
-  const Bytes dispatch = Bytes::of((sp ? t / tp : t) * k * h * e * imb);  // per rank, into the all-to-all
+  const Bytes dispatch = Bytes::of((sp ? t / tp : t) * k * h * e * imb * dispatch_factor_);  // per rank
   const Bytes kv = Bytes::of(2.0 * b * m.seq_length * std::max(1.0, 1.0 * m.query_groups() / tp) * m.head_dim() * e);
   auto T = [&](const std::vector<hw::OpWork>& ops) { return hw::total_time(ops, part, dtype_); };
   auto TB = [&](const std::vector<hw::OpWork>& ops) { return hw::total_time(backward_of(ops, e), part, dtype_); };
@@ -276,7 +282,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       }
     };
     if (v == 0) {
-      Segment s{T(embedding_forward_ops(m, b, e, sh)), {}, false, -1};
+      Segment s{T(embedding_forward_ops(m, b, e, sh)), {}, false, false, -1};
       if (tpc) s.comms.push_back(tp_call(row, "embedding"));
       F.segments.push_back(s);
     }
@@ -312,17 +318,19 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         slots[4] = row_slot("mlp output");
       }
       const std::vector<hw::OpWork>* groups[6] = {&ops.norm1, &ops.qkv, &ops.attention, &ops.norm2, &ops.mlp, &ops.residual};
+      const bool side = moe && c.overlap_moe_expert_parallel_comm;  // slots 3 and 4 hold the MoE traffic
       std::vector<Segment> fwd, bwd;
       for (int i = 0; i < 6; ++i) {
-        Segment s{T(*groups[i]), {}, false, -1};
+        Segment s{T(*groups[i]), {}, false, false, -1};
         if (i < 5) {
           s.comms = slots[i].fwd;
           s.overlap = slots[i].overlap && !s.comms.empty();
+          s.side = side && (i == 3 || i == 4) && !s.comms.empty();
         }
         fwd.push_back(s);
       }
       for (int i = 5; i >= 0; --i) {
-        Segment s{TB(*groups[i]), {}, false, -1};
+        Segment s{TB(*groups[i]), {}, false, false, -1};
         if (i == 2 && c.recompute_granularity == "selective" && !c.use_flash_attn) {
           // Selective recomputation redoes the attention core (everything but the output projection).
           s.compute += T({ops.attention.begin(), ops.attention.end() - 1});
@@ -330,6 +338,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         if (i >= 1) {
           s.comms = slots[i - 1].bwd;
           s.overlap = slots[i - 1].overlap && !s.comms.empty();
+          s.side = side && (i - 1 == 3 || i - 1 == 4) && !s.comms.empty();
         }
         bwd.push_back(s);
       }
@@ -341,12 +350,12 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       const auto head = head_forward_ops(m, b, e, sh);
       const std::vector<hw::OpWork> norm(head.begin(), head.begin() + 1), logits(head.begin() + 1, head.end());
       Slot s = column_slot("logits input");
-      Segment a{T(norm), s.fwd, false, -1}, z{T(logits), {}, false, -1};
+      Segment a{T(norm), s.fwd, false, false, -1}, z{T(logits), {}, false, false, -1};
       if (tpc) z.comms.push_back(call(CollectiveOp::kAllReduce, GroupKind::kTp, Bytes::of(12 * t), Exposure::kTp, "cross-entropy"));
       F.segments.push_back(a);
       F.segments.push_back(z);
-      B.segments.push_back({TB(logits), s.bwd, false, -1});
-      B.segments.push_back({TB(norm), {}, false, -1});
+      B.segments.push_back({TB(logits), s.bwd, false, false, -1});
+      B.segments.push_back({TB(norm), {}, false, false, -1});
       if (output_layer_here) add_params(1.0 * m.vocab_size * h / tp, 0, false);
     }
     for (int i = static_cast<int>(layer_bwd.size()) - 1; i >= 0; --i) {
@@ -364,10 +373,10 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       add_params(dense, expert, v != 0 && i == 0);
     }
     if (v == 0) {
-      Segment s{Duration(), {}, false, -1};
+      Segment s{Duration(), {}, false, false, -1};
       if (sp) s.comms.push_back(tp_call(CollectiveOp::kAllGather, "embedding (bwd)"));
       if (!s.comms.empty()) B.segments.push_back(s);
-      B.segments.push_back({TB(embedding_forward_ops(m, b, e, sh)), {}, false, -1});
+      B.segments.push_back({TB(embedding_forward_ops(m, b, e, sh)), {}, false, false, -1});
       add_params((m.embedding_params() - (m.untie_embeddings_and_output_weights ? 1.0 * m.vocab_size * h : 0.0)) / tp, 0, true);
     }
     for (const auto& s : F.segments) F.compute += s.compute;
@@ -502,6 +511,21 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
       s.error("expert_model_parallel_size", "must divide data x context parallel size (" + str(dp_ * cp) + ")");
     }
     if (tp > 1 && !c.sequence_parallel) s.error("sequence_parallel", "must be true with tensor parallelism and experts (as in Megatron-LM)");
+  }
+  // Token all-to-all volume. alltoall sends a token once per chosen expert (k copies, (G-1)/G of them to other
+  // nodes when the EP group spans G nodes); flex sends it once per destination node and forwards it over NVLink
+  // inside, so the network carries the expected number of distinct nodes among its k experts, D = n (1 - (1 -
+  // 1/n)^k) with n = G, or n = moe_router_group_topk nodes with group-limited routing: D / k of alltoall's bytes.
+  dispatch_factor_ = 1;
+  if (m.num_experts > 0 && ep > 1 && c.moe_token_dispatcher_type == "flex" && s.diagnostics()->empty()) {
+    const Placement pl(tp, cp, dp_, pp, ep, c.parallel_order);
+    std::set<uint32_t> nodes;
+    for (uint32_t r : pl.group(GroupKind::kEp, 0)) nodes.insert(gpus[r].node);
+    const double G = static_cast<double>(nodes.size()), k = m.moe_router_topk;
+    if (G > 1) {
+      const double reach = m.moe_router_num_groups > 0 ? std::min(G, 1.0 * m.moe_router_group_topk) : G;
+      dispatch_factor_ = reach * (1 - std::pow(1 - 1 / reach, k)) / k;
+    }
   }
   for (int r : c.straggler_ranks) {
     if (r < 0 || r >= n) s.error("straggler_ranks", "rank " + str(r) + " is outside 0.." + str(n - 1));
@@ -655,6 +679,10 @@ struct MegatronTraining::RankState {
   sim::Callback after_overlap;
   bool gather_pending = false;
   sim::Callback after_gather;
+  std::vector<const std::vector<CommCall>*> side_queue;  // expert all-to-alls beside the compute
+  size_t side_next = 0;
+  bool side_busy = false;
+  sim::Callback after_side;
   std::vector<int> dp_queue;
   size_t dp_next = 0;
   bool dp_busy = false;
@@ -851,6 +879,10 @@ void MegatronTraining::after_compute(uint32_t sim, size_t i) {
   }
   if (seg.comms.empty()) {
     next_segment(sim, i);
+  } else if (seg.side) {
+    st.side_queue.push_back(&seg.comms);
+    pump_side(sim);
+    next_segment(sim, i);
   } else if (seg.overlap) {
     st.overlap_pending = true;
     st.overlap_kind = seg.comms.front().kind;
@@ -865,7 +897,7 @@ void MegatronTraining::after_compute(uint32_t sim, size_t i) {
     run_comms(sim, seg.comms, 0, [this, sim, i] {
       resume(sim);
       next_segment(sim, i);
-    });
+    }, true);
   }
 }
 
@@ -893,6 +925,14 @@ void MegatronTraining::task_done(uint32_t sim) {
   if (st.gather_pending) {
     wait(sim, Exposure::kDp);
     st.after_gather = [this, sim] {
+      resume(sim);
+      task_done(sim);
+    };
+    return;
+  }
+  if (st.side_busy || st.side_next < st.side_queue.size()) {  // this pass's expert all-to-alls
+    wait(sim, Exposure::kEp);
+    st.after_side = [this, sim] {
       resume(sim);
       task_done(sim);
     };
@@ -962,20 +1002,21 @@ void MegatronTraining::task_done(uint32_t sim) {
   run_task(sim);
 }
 
-void MegatronTraining::run_comms(uint32_t sim, const std::vector<CommCall>& comms, size_t i, sim::Callback done) {
+void MegatronTraining::run_comms(uint32_t sim, const std::vector<CommCall>& comms, size_t i, sim::Callback done,
+                                 bool blocking) {
   if (i == comms.size()) {
     done();
     return;
   }
   RankState& st = *states_[sim];
-  if (st.waiting && i > 0) {  // a blocking chain: charge each collective to its own kind
+  if (blocking && st.waiting && i > 0) {  // a blocking chain: charge each collective to its own kind
     resume(sim);
     wait(sim, comms[i].kind);
   }
   const Duration start = ctx_->engine.now();
-  collective(sim, comms[i], [this, sim, &comms, i, start, done = std::move(done)]() mutable {
+  collective(sim, comms[i], [this, sim, &comms, i, start, blocking, done = std::move(done)]() mutable {
     trace(sim, comms[i].kind == Exposure::kDp ? "dp" : "comm", comms[i].name, "comm", start);
-    run_comms(sim, comms, i + 1, std::move(done));
+    run_comms(sim, comms, i + 1, std::move(done), blocking);
   });
 }
 
@@ -1058,6 +1099,20 @@ void MegatronTraining::launch(uint32_t rank, const CommCall& c, const std::vecto
     return;
   }
   ctx_->collectives.run(c.op, group, c.size, std::move(done));
+}
+
+void MegatronTraining::pump_side(uint32_t sim) {
+  RankState& st = *states_[sim];
+  if (st.side_busy || st.side_next >= st.side_queue.size()) return;
+  const std::vector<CommCall>* comms = st.side_queue[st.side_next];
+  st.side_busy = true;
+  run_comms(sim, *comms, 0, [this, sim] {
+    RankState& s = *states_[sim];
+    s.side_busy = false;
+    ++s.side_next;
+    pump_side(sim);
+    if (!s.side_busy && s.after_side) std::exchange(s.after_side, nullptr)();
+  });
 }
 
 void MegatronTraining::pump_dp(uint32_t sim) {

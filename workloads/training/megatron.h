@@ -64,6 +64,8 @@ struct MegatronConfig {
   int64_t ddp_bucket_size = 0;
   bool use_flash_attn = true;
   double moe_load_imbalance = 1.0;
+  std::string moe_token_dispatcher_type = "alltoall";  // alltoall: one copy per (token, expert); flex: per node
+  bool overlap_moe_expert_parallel_comm = false;
   Bytes memory_reserve = Bytes::gib(2);
   int train_iters = 1;
   std::string symmetry = "auto";  // auto: one rank per stage when ranks are identical; off: every rank
@@ -106,6 +108,7 @@ class MegatronTraining final : public Workload {
     Duration compute;
     std::vector<CommCall> comms;  // run one after the other once the compute is done
     bool overlap = false;         // the comms run alongside the next segment's compute
+    bool side = false;            // the comms run on the rank's side stream, waited for at the end of the pass
     int bucket = -1;              // gradient bucket complete after this segment (in the last micro-batch)
   };
   struct Pass {
@@ -147,7 +150,9 @@ class MegatronTraining final : public Workload {
   void next_segment(uint32_t sim, size_t seg);
   void task_done(uint32_t sim);
   void deliver(uint32_t to_sim, int slot, bool forward, Duration producer_done);
-  void run_comms(uint32_t sim, const std::vector<CommCall>& comms, size_t i, sim::Callback done);
+  void run_comms(uint32_t sim, const std::vector<CommCall>& comms, size_t i, sim::Callback done,
+                 bool blocking = false);
+  void pump_side(uint32_t sim);
   void collective(uint32_t sim, const CommCall& c, sim::Callback done);
   void launch(uint32_t rank, const CommCall& c, const std::vector<uint32_t>& group, sim::Callback done);
   void pump_dp(uint32_t sim);
@@ -168,6 +173,7 @@ class MegatronTraining final : public Workload {
   Placement placement_;
   hw::DType dtype_ = hw::DType::kBf16;
   int dp_ = 1, micro_batches_ = 1, chunks_ = 1;
+  double dispatch_factor_ = 1;  // token all-to-all bytes relative to one copy per (token, expert)
   bool symmetric_ = true;
   bool flow_ = false;
   std::vector<uint32_t> sim_ranks_;     // the ranks simulated

@@ -24,7 +24,8 @@ const std::map<std::string, ArgRule>& rules() {
     for (const char* k : {"num-layers", "hidden-size", "ffn-hidden-size", "num-attention-heads", "num-query-groups",
                           "kv-channels", "seq-length", "vocab-size", "normalization", "position-embedding-type",
                           "num-experts", "moe-router-topk", "moe-ffn-hidden-size",
-                          "moe-shared-expert-intermediate-size", "moe-layer-freq"}) {
+                          "moe-shared-expert-intermediate-size", "moe-layer-freq", "moe-router-num-groups",
+                          "moe-router-group-topk"}) {
       std::string key = k;
       std::replace(key.begin(), key.end(), '-', '_');
       m[k] = {"model." + key};
@@ -38,7 +39,7 @@ const std::map<std::string, ArgRule>& rules() {
     for (const char* k : {"global-batch-size", "micro-batch-size", "tensor-model-parallel-size",
                           "pipeline-model-parallel-size", "num-layers-per-virtual-pipeline-stage",
                           "context-parallel-size", "expert-model-parallel-size", "recompute-granularity",
-                          "train-iters"}) {
+                          "train-iters", "moe-token-dispatcher-type"}) {
       std::string key = k;
       std::replace(key.begin(), key.end(), '-', '_');
       m[k] = {key};
@@ -48,6 +49,7 @@ const std::map<std::string, ArgRule>& rules() {
     m["overlap-grad-reduce"] = {"overlap_grad_reduce", "true"};
     m["overlap-param-gather"] = {"overlap_param_gather", "true"};
     m["tp-comm-overlap"] = {"tp_comm_overlap", "true"};
+    m["overlap-moe-expert-parallel-comm"] = {"overlap_moe_expert_parallel_comm", "true"};
     m["accumulate-allreduce-grads-in-fp32"] = {"accumulate_allreduce_grads_in_fp32", "true"};
     m["use-flash-attn"] = {"use_flash_attn", "true"};
     m["recompute-activations"] = {"recompute_granularity", "selective"};
@@ -73,7 +75,7 @@ const std::set<std::string>& ignored_values() {
       "distributed-backend", "distributed-timeout-minutes", "data-cache-path", "num-workers", "exit-interval",
       "exit-duration-in-mins", "loss-scale", "initial-loss-scale", "min-loss-scale", "loss-scale-window",
       "hysteresis", "attention-softmax-in-fp32", "moe-router-load-balancing-type", "moe-aux-loss-coeff",
-      "moe-z-loss-coeff", "moe-token-dispatcher-type", "moe-grouped-gemm", "transformer-impl",
+      "moe-z-loss-coeff", "moe-grouped-gemm", "moe-enable-deepep", "transformer-impl",
       "fp8-amax-history-len", "fp8-amax-compute-algo",
       "ckpt-format", "timing-log-level", "data-parallel-random-init", "make-vocab-size-divisible-by",
       "tensorboard-log-interval", "log-throughput", "use-mcore-models", "no-masked-softmax-fusion",
