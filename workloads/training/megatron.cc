@@ -986,7 +986,7 @@ void MegatronTraining::task_done(uint32_t sim) {
       // interleaved one overlaps them with the next pass when overlap_p2p_comm is on.
       const bool blocking = !(config_.overlap_p2p_comm && chunks_ > 1);
       if (blocking) wait(sim, Exposure::kPp);
-      ctx_->collectives.transfer().transfer(flows, [this, sim, to_sim, to_slot, fwd, start, blocking] {
+      auto arrived = [this, sim, to_sim, to_slot, fwd, start, blocking] {
         trace(sim, "pp", fwd ? "send activations" : "send gradients", "comm", start);
         deliver(to_sim, to_slot, fwd, start);
         if (blocking) {
@@ -994,7 +994,32 @@ void MegatronTraining::task_done(uint32_t sim) {
           ++states_[sim]->task;
           run_task(sim);
         }
-      });
+      };
+      if (flows.size() == 1) {
+        ctx_->collectives.transfer().transfer(flows, std::move(arrived));
+      } else {
+        // Mirrored sends, one transfer each (they start together). The representative stands for a typical
+        // replica: it goes on when its own replica's sends (all its TP ranks) have arrived, while the other
+        // replicas' sends still load the links; their spread is measured.
+        const Coord me = placement_.coord(st.rank);
+        auto own_left = std::make_shared<size_t>(0);
+        auto left = std::make_shared<size_t>(flows.size());
+        auto first = std::make_shared<double>(-1.0);
+        auto cb = std::make_shared<sim::Callback>(std::move(arrived));
+        for (const auto& f : flows) {
+          const Coord x = placement_.coord(f.src);
+          const bool own = x.dp == me.dp && x.cp == me.cp;
+          *own_left += own ? 1 : 0;
+          ctx_->collectives.transfer().transfer({f}, [this, left, own_left, own, first, cb, start] {
+            const double at = ctx_->engine.now().s();
+            if (*first < 0) *first = at;
+            if (own && --*own_left == 0) (*cb)();
+            if (--*left == 0 && at > start.s()) {
+              mirror_spread_ = std::max(mirror_spread_, (at - *first) / (at - start.s()));
+            }
+          });
+        }
+      }
       if (blocking) return;
     }
   }
@@ -1089,11 +1114,19 @@ void MegatronTraining::launch(uint32_t rank, const CommCall& c, const std::vecto
                                   std::vector<std::vector<uint32_t>>(found.begin(), found.end())).first;
     }
     const auto& groups = mit->second;
+    // How far apart the copies finish tells whether they really are alike (ECMP collisions hit some groups).
     auto left = std::make_shared<size_t>(groups.size());
+    auto first = std::make_shared<double>(-1.0);
     auto cb = std::make_shared<sim::Callback>(std::move(done));
+    const double start = ctx_->engine.now().s();
     for (const auto& g : groups) {
-      ctx_->collectives.run(c.op, g, c.size, [left, cb] {
-        if (--*left == 0) (*cb)();
+      ctx_->collectives.run(c.op, g, c.size, [this, left, first, cb, start] {
+        const double now = ctx_->engine.now().s();
+        if (*first < 0) *first = now;
+        if (--*left == 0) {
+          if (now > start) mirror_spread_ = std::max(mirror_spread_, (now - *first) / (now - start));
+          (*cb)();
+        }
       });
     }
     return;
@@ -1287,6 +1320,10 @@ void MegatronTraining::report(MetricSet& m) const {
     m.set(k == 5 ? std::string("time_pipeline_bubble_s") : std::string("time_exposed_") + names[k] + "_s", v,
           std::string("per iteration, mean over ranks: ") + help[k] + (k < 5 ? " not hidden behind compute" : ""));
   }
+  m.set("symmetry_spread", mirror_spread_,
+        "flow model, one rank per stage: largest (last - first) / duration among the copies of a cross-node "
+        "collective or pipeline send run for every group; near 0 means the groups really are alike, large "
+        "values say that some groups are slower (ECMP collisions): check with symmetry: off");
   m.set("pipeline_bubble_ideal_fraction",
         (c.pipeline_model_parallel_size - 1.0) / (static_cast<double>(chunks_) * micro_batches_),
         "textbook bubble (p - 1) / (v m) of the schedule, relative to the ideal time, for reference");

@@ -173,7 +173,8 @@ class MegatronTraining final : public Workload {
   Placement placement_;
   hw::DType dtype_ = hw::DType::kBf16;
   int dp_ = 1, micro_batches_ = 1, chunks_ = 1;
-  double dispatch_factor_ = 1;  // token all-to-all bytes relative to one copy per (token, expert)
+  double dispatch_factor_ = 1;
+  double mirror_spread_ = 0;    // see the symmetry_spread metric  // token all-to-all bytes relative to one copy per (token, expert)
   bool symmetric_ = true;
   bool flow_ = false;
   std::vector<uint32_t> sim_ranks_;     // the ranks simulated
