@@ -13,7 +13,7 @@ sets, markdown, collective = [], False, "all_reduce"
 # The testbed's scale-out network, fitted to the 2-node rows (docs/validation.md): one NIC per node that all its
 # GPUs share (at most 160 Gb/s per node), each GPU reaching it at up to 47 Gb/s. --shared-nic 0,0 uses the
 # dgx-a100 template's own network instead (one NIC per GPU).
-shared_nic = (47.0, 160.0)
+shared_nic = (62.2, 215.0)
 i = 0
 while i < len(args):
     if args[i] == "--set":
