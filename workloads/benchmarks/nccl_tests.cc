@@ -93,9 +93,9 @@ void NcclTests::run_size(size_t i, int iteration, Duration start) {
   const auto choice = ctx_->collectives.choose(op, ranks_, size);
   const auto algo = choice.algo;
   // With protocols configured, the algorithm column says which one ran (ring/ll128), as NCCL_DEBUG=INFO would.
-  const std::string label = policy::algo_name(algo) + (ctx_->collectives.protocols_configured() && op != policy::CollectiveOp::kSendRecv
-                                                           ? "/" + ctx_->collectives.protocols()[choice.protocol].name
-                                                           : "");
+  const bool show_protocol = ctx_->collectives.protocols_configured() && op != policy::CollectiveOp::kSendRecv;
+  const std::string label =
+      policy::algo_name(algo) + (show_protocol ? "/" + ctx_->collectives.protocols()[choice.protocol].name : "");
   const Duration call_start = ctx_->engine.now();
   ctx_->collectives.run(op, ranks_, size, [this, i, iteration, start, size, algo, label, call_start] {
     if (ranks_.front() < ctx_->traced_ranks) {
