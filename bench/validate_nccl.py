@@ -11,9 +11,10 @@ args = sys.argv[1:]
 build = "build"
 sets, markdown, collective = [], False, "all_reduce"
 # The testbed's scale-out network, fitted to the 2-node rows (docs/validation.md): one NIC per node that all its
-# GPUs share (at most 160 Gb/s per node), each GPU reaching it at up to 47 Gb/s. --shared-nic 0,0 uses the
-# dgx-a100 template's own network instead (one NIC per GPU).
-shared_nic = (47.0, 160.0)
+# GPUs share (215 Gb/s per node: balances the 2 x 4 and 2 x 8 all-reduce rows), each GPU reaching it at up to
+# 62.2 Gb/s (send/recv 2 x 1; collectives get scale_out_efficiency 0.752 of it, all-reduce 2 x 1).
+# --shared-nic 0,0 uses the dgx-a100 template's own network instead (one NIC per GPU).
+shared_nic = (62.2, 215.0)
 i = 0
 while i < len(args):
     if args[i] == "--set":

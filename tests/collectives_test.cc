@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "models/network/collectives.h"
+#include "sim/config_tree.h"
 #include "models/network/topology.h"
 #include "models/network/transfer.h"
 #include "policies/collective_tuner.h"
@@ -178,6 +179,138 @@ TEST(Collectives, QueuePairsSplitOnlyConnectionsBetweenNodes) {
   EXPECT_EQ(cross, 4 * base_cross);
   EXPECT_EQ(split.front().flows.size() - cross, base.front().flows.size() - base_cross);
   EXPECT_EQ(sent(split), sent(base));  // same bytes per rank
+}
+
+}  // namespace
+}  // namespace lcsim::net
+
+namespace lcsim::net {
+namespace {
+
+// Two protocols like NCCL's on an NVLink node: a low-latency one with less bandwidth and a high-bandwidth one
+// with a larger fixed cost.
+CollectiveConfig two_protocols() {
+  CollectiveConfig cc;
+  cc.algorithm = "ring";
+  CollectiveProtocol ll128;
+  ll128.name = "ll128";
+  ll128.base_latency = Duration::us(30);
+  ll128.step_latency = Duration::us(2);
+  ll128.scale_up_efficiency = 0.5;
+  ll128.intra_node_only = true;
+  CollectiveProtocol simple;
+  simple.name = "simple";
+  simple.base_latency = Duration::us(60);
+  simple.step_latency = Duration::us(3);
+  simple.scale_up_efficiency = 0.65;
+  cc.protocols = {ll128, simple};
+  return cc;
+}
+
+TEST(Protocols, SmallMessagesTakeTheLowLatencyProtocolLargeOnesTheHighBandwidthOne) {
+  Fixture f(nodes(1, 8), two_protocols());
+  const auto r = all(8);
+  // Estimates: 30 + 14 x 2 + V / (0.5 B) against 60 + 14 x 3 + V / (0.65 B), V = 2 x 7/8 x S, B = 450 GB/s:
+  // equal at V = 44 us / (1/(0.5 B) - 1/(0.65 B)).
+  const double B = 450e9, V = 44e-6 / (1 / (0.5 * B) - 1 / (0.65 * B)), crossover = V / (2 * 7.0 / 8);
+  EXPECT_EQ(f.coll.choose(CollectiveOp::kAllReduce, r, Bytes::of(0.9 * crossover)).protocol, 0u);
+  EXPECT_EQ(f.coll.choose(CollectiveOp::kAllReduce, r, Bytes::of(1.1 * crossover)).protocol, 1u);
+  // The plan carries the chosen protocol's latency and moves bytes / its efficiency.
+  const Bytes S = Bytes::mib(64);
+  const auto ll = f.coll.plan(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, r, S, 0);
+  const auto simple = f.coll.plan(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, r, S, 1);
+  EXPECT_NEAR(ll.front().latency.s(), 30e-6 + 14 * 2e-6, 1e-12);
+  EXPECT_NEAR(simple.front().latency.s(), 60e-6 + 14 * 3e-6, 1e-12);
+  EXPECT_NEAR(sent(ll).at(0), 2 * 7.0 / 8 * S.bytes() / 0.5, 1e-3);
+  EXPECT_NEAR(sent(simple).at(0), 2 * 7.0 / 8 * S.bytes() / 0.65, 1e-3);
+  // Simulated, the small call is faster with ll128 and the large one with simple: the choice is the faster one.
+  auto time_of = [&](Bytes size, size_t proto) {
+    double t = 0;
+    for (const auto& p : f.coll.plan(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, r, size, proto)) {
+      t += p.latency.s() + f.transfer.estimate(p.flows).s();
+    }
+    return t;
+  };
+  EXPECT_LT(time_of(Bytes::mib(1), 0), time_of(Bytes::mib(1), 1));
+  EXPECT_GT(time_of(Bytes::mib(256), 0), time_of(Bytes::mib(256), 1));
+}
+
+TEST(Protocols, IntraNodeOnlyProtocolsAreNotUsedAcrossNodes) {
+  Fixture f(nodes(2, 8), two_protocols());
+  EXPECT_EQ(f.coll.choose(CollectiveOp::kAllReduce, all(8), Bytes::kib(64)).protocol, 0u);   // one node
+  EXPECT_EQ(f.coll.choose(CollectiveOp::kAllReduce, all(16), Bytes::kib(64)).protocol, 1u);  // two nodes
+}
+
+TEST(Protocols, WithoutProtocolsTheConfigLatenciesAndEfficienciesStand) {
+  CollectiveConfig cc;
+  cc.base_latency = Duration::us(5);
+  cc.step_latency = Duration::us(2);
+  cc.scale_up_efficiency = 0.8;
+  Fixture f(nodes(1, 4), cc);
+  ASSERT_EQ(f.coll.protocols().size(), 1u);
+  EXPECT_FALSE(f.coll.protocols_configured());
+  const auto p = f.coll.plan(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, all(4), Bytes::mib(8));
+  EXPECT_NEAR(p.front().latency.s(), 5e-6 + 6 * 2e-6, 1e-12);
+  EXPECT_NEAR(sent(p).at(0), 2 * 3.0 / 4 * Bytes::mib(8).bytes() / 0.8, 1e-3);
+  EXPECT_NEAR(f.coll.ring_latency(4).s(), 5e-6 + 6 * 2e-6, 1e-12);
+}
+
+TEST(PointToPoint, SendRecvHasItsOwnLatencyAndEfficiencies) {
+  CollectiveConfig cc = two_protocols();
+  cc.scale_out_efficiency = 0.75;
+  cc.p2p_latency = Duration::us(4);
+  cc.p2p_scale_up_efficiency = 0.8;
+  Fixture f(nodes(2, 2), cc);
+  const Bytes S = Bytes::mib(16);
+  // Ranks 0, 1 on node 0 and 2 on node 1: 0->1 inside the node, 1->2 and 2->0 across.
+  const auto p = f.coll.plan(CollectiveOp::kSendRecv, CollectiveAlgo::kRing, {0, 1, 2}, S, 1);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_NEAR(p.front().latency.s(), 4e-6, 1e-12);
+  ASSERT_EQ(p.front().flows.size(), 3u);
+  EXPECT_NEAR(p.front().flows[0].size.bytes(), S.bytes() / 0.8, 1e-3);   // p2p scale-up efficiency
+  EXPECT_NEAR(p.front().flows[1].size.bytes(), S.bytes() / 0.75, 1e-3);  // 0 = the collective scale-out one
+  // A ring collective on the same ranks uses the protocol's efficiency instead.
+  const auto ar = f.coll.plan(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, {0, 1}, S, 1);
+  EXPECT_NEAR(sent(ar).at(0), S.bytes() / 0.65, 1e-3);
+}
+
+struct ParsedCollectives {
+  CollectiveConfig config;
+  std::vector<std::string> errors;
+};
+
+ParsedCollectives parse_collectives(const std::string& yaml) {
+  ParsedCollectives out;
+  ConfigValue tree = parse_yaml_text(yaml, "c.yaml");
+  Diagnostics d;
+  Section root = Section::parser(&tree, "", &d);
+  root.section("collectives", "collectives", [&](Section& s) { out.config.visit(s); });
+  root.finish();
+  for (const auto& e : d.items()) out.errors.push_back(e.to_string());
+  return out;
+}
+
+TEST(Protocols, ParsedFromTheScenarioWithClearErrors) {
+  const auto ok = parse_collectives(
+      "collectives:\n  protocols:\n    - {name: ll128, base_latency: 30us, scale_up_efficiency: 0.5, "
+      "intra_node_only: true}\n    - {name: simple, step_latency: 3us}\n  p2p_scale_up_efficiency: 0.84\n");
+  ASSERT_TRUE(ok.errors.empty()) << ok.errors.front();
+  ASSERT_EQ(ok.config.protocols.size(), 2u);
+  EXPECT_TRUE(ok.config.protocols[0].intra_node_only);
+  EXPECT_NEAR(ok.config.protocols[0].base_latency.s(), 30e-6, 1e-12);
+  EXPECT_NEAR(ok.config.protocols[1].step_latency.s(), 3e-6, 1e-12);
+  EXPECT_DOUBLE_EQ(ok.config.p2p_scale_up_efficiency, 0.84);
+
+  const auto dup = parse_collectives("collectives:\n  protocols: [{name: a}, {name: a}]\n");
+  ASSERT_EQ(dup.errors.size(), 1u);
+  EXPECT_NE(dup.errors[0].find("two protocols are named 'a'"), std::string::npos) << dup.errors[0];
+  const auto intra = parse_collectives("collectives:\n  protocols: [{name: a, intra_node_only: true}]\n");
+  ASSERT_EQ(intra.errors.size(), 1u);
+  EXPECT_NE(intra.errors[0].find("every protocol is intra_node_only"), std::string::npos) << intra.errors[0];
+  const auto range = parse_collectives("collectives:\n  protocols: [{name: a, scale_up_efficiency: 1.5}]\n");
+  ASSERT_EQ(range.errors.size(), 1u);
+  EXPECT_NE(range.errors[0].find("collectives.protocols[0].scale_up_efficiency"), std::string::npos)
+      << range.errors[0];
 }
 
 }  // namespace

@@ -1,9 +1,28 @@
 #include "models/network/collectives.h"
 
 #include <cmath>
+#include <limits>
 #include <memory>
+#include <set>
 
 namespace lcsim::net {
+
+void CollectiveProtocol::visit(Section& s) {
+  s.field("name", name, "the protocol's name (shown in nccl_tests' algorithm column, e.g. simple, ll128, ll)");
+  s.field("base_latency", base_latency, "fixed latency of one collective phase with this protocol (NCCL baseLat)",
+          Range::at_least(0));
+  s.field("step_latency", step_latency, "latency of each algorithm step with this protocol (NCCL hwLat)",
+          Range::at_least(0));
+  s.field("scale_up_efficiency", scale_up_efficiency,
+          "fraction of scale-up bandwidth this protocol reaches; multiplies collectives.scale_up_efficiency",
+          Range::fraction());
+  s.field("scale_out_efficiency", scale_out_efficiency,
+          "fraction of scale-out bandwidth this protocol reaches; multiplies collectives.scale_out_efficiency",
+          Range::fraction());
+  s.field("intra_node_only", intra_node_only,
+          "only for calls inside one node (NCCL enables LL128 on A100 only when no network is on the path)");
+  if (s.mode() == Section::Mode::kParse && name.empty()) s.error("name", "must not be empty");
+}
 
 void CollectiveConfig::visit(Section& s) {
   std::vector<std::string> algos = {"auto"};
@@ -26,16 +45,48 @@ void CollectiveConfig::visit(Section& s) {
   s.field("scale_out_efficiency", scale_out_efficiency,
           "fraction of scale-out link bandwidth that collective traffic achieves (protocol overhead; calibrated)",
           Range::fraction());
+  s.list("protocols",
+         "NCCL-style protocols (e.g. ll128 and simple), each with its latencies and bandwidth efficiencies; every "
+         "call runs the fastest by the tuner's estimate. Empty: one protocol from base_latency and step_latency",
+         protocols, [](Section& x, CollectiveProtocol& p) { p.visit(x); });
+  s.field("p2p_latency", p2p_latency, "fixed latency of one point-to-point send/recv", Range::at_least(0));
+  s.field("p2p_scale_up_efficiency", p2p_scale_up_efficiency,
+          "fraction of scale-up bandwidth a send/recv achieves (no reduction, no ring); 0 = scale_up_efficiency",
+          Range::between(0, 1));
+  s.field("p2p_scale_out_efficiency", p2p_scale_out_efficiency,
+          "fraction of scale-out bandwidth a send/recv achieves; 0 = scale_out_efficiency", Range::between(0, 1));
+  if (s.mode() != Section::Mode::kParse || protocols.empty()) return;
+  std::set<std::string> names;
+  bool across_nodes = false;
+  for (const auto& p : protocols) {
+    if (!names.insert(p.name).second) s.error("protocols", "two protocols are named '" + p.name + "'");
+    across_nodes = across_nodes || !p.intra_node_only;
+  }
+  if (!across_nodes) s.error("protocols", "every protocol is intra_node_only: calls across nodes would have none");
 }
 
 Collectives::Collectives(sim::Engine& engine, const Topology& topology, TransferModel& transfer,
                          CollectiveConfig config, uint32_t gpus_per_node)
     : engine_(engine), topology_(topology), transfer_(transfer), config_(std::move(config)) {
   channels_ = config_.channels > 0 ? static_cast<uint32_t>(config_.channels) : gpus_per_node;
+  protocols_ = config_.protocols;
+  if (protocols_.empty()) {
+    CollectiveProtocol p;
+    p.base_latency = config_.base_latency;
+    p.step_latency = config_.step_latency;
+    protocols_.push_back(p);
+  }
 }
 
 Duration Collectives::ring_latency(size_t n) const {
-  return config_.base_latency + config_.step_latency * (2.0 * (static_cast<double>(n) - 1));
+  return protocols_.front().base_latency + protocols_.front().step_latency * (2.0 * (static_cast<double>(n) - 1));
+}
+
+double Collectives::p2p_efficiency(uint32_t a, uint32_t b) const {
+  if (topology_.node_of(a) == topology_.node_of(b)) {
+    return config_.p2p_scale_up_efficiency > 0 ? config_.p2p_scale_up_efficiency : config_.scale_up_efficiency;
+  }
+  return config_.p2p_scale_out_efficiency > 0 ? config_.p2p_scale_out_efficiency : config_.scale_out_efficiency;
 }
 
 std::vector<std::vector<uint32_t>> Collectives::by_node(const std::vector<uint32_t>& ranks) const {
@@ -47,7 +98,8 @@ std::vector<std::vector<uint32_t>> Collectives::by_node(const std::vector<uint32
   return groups;
 }
 
-policy::CollectiveCase Collectives::describe(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size) const {
+policy::CollectiveCase Collectives::describe(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size,
+                                             const CollectiveProtocol& p) const {
   policy::CollectiveCase c;
   c.op = op;
   c.bytes = size.bytes();
@@ -58,22 +110,56 @@ policy::CollectiveCase Collectives::describe(CollectiveOp op, const std::vector<
   for (const auto& g : groups) {
     if (static_cast<int>(g.size()) != c.ranks_per_node) c.ranks_per_node = 0;  // uneven: no hierarchical
   }
-  c.intra_bandwidth = topology_.scale_up_bandwidth(ranks.front()).bps() * config_.scale_up_efficiency;
-  c.inter_bandwidth = topology_.nic_bandwidth(ranks.front()).bps() * config_.scale_out_efficiency;
-  c.base_latency = config_.base_latency.s();
-  c.step_latency = config_.step_latency.s();
+  c.intra_bandwidth =
+      topology_.scale_up_bandwidth(ranks.front()).bps() * config_.scale_up_efficiency * p.scale_up_efficiency;
+  c.inter_bandwidth =
+      topology_.nic_bandwidth(ranks.front()).bps() * config_.scale_out_efficiency * p.scale_out_efficiency;
+  c.base_latency = p.base_latency.s();
+  c.step_latency = p.step_latency.s();
+  if (op == CollectiveOp::kSendRecv) {
+    c.intra_bandwidth = topology_.scale_up_bandwidth(ranks.front()).bps() *
+                        (config_.p2p_scale_up_efficiency > 0 ? config_.p2p_scale_up_efficiency : config_.scale_up_efficiency);
+    c.inter_bandwidth = topology_.nic_bandwidth(ranks.front()).bps() * (config_.p2p_scale_out_efficiency > 0
+                                                                           ? config_.p2p_scale_out_efficiency
+                                                                           : config_.scale_out_efficiency);
+    c.base_latency = config_.p2p_latency.s();
+  }
   c.in_switch_reduction = true;
   for (const auto& g : groups) c.in_switch_reduction = c.in_switch_reduction && topology_.in_switch_reduction(g.front());
   return c;
 }
 
 CollectiveAlgo Collectives::algorithm_for(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size) const {
-  const policy::CollectiveCase c = describe(op, ranks, size);
-  if (config_.algorithm != "auto") {
-    const CollectiveAlgo pinned = policy::parse_algo(config_.algorithm);
-    if (policy::applies(pinned, c)) return pinned;
+  return choose(op, ranks, size).algo;
+}
+
+Collectives::Choice Collectives::choose(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size,
+                                        std::optional<CollectiveAlgo> algo) const {
+  const bool one_node = by_node(ranks).size() == 1;
+  Choice best;
+  double best_t = std::numeric_limits<double>::infinity();
+  bool found = false;
+  for (size_t i = 0; i < protocols_.size(); ++i) {
+    if (protocols_[i].intra_node_only && !one_node) continue;
+    const policy::CollectiveCase c = describe(op, ranks, size, protocols_[i]);
+    CollectiveAlgo a = policy::choose(c);
+    if (algo) {
+      a = *algo;
+    } else if (config_.algorithm != "auto") {
+      const CollectiveAlgo pinned = policy::parse_algo(config_.algorithm);
+      if (policy::applies(pinned, c)) a = pinned;
+    }
+    const double t = policy::estimate(a, c);
+    if (!found || t < best_t) {
+      best = {a, i};
+      best_t = t;
+      found = true;
+    }
+    // Send/recv does not depend on the collective protocol: the first one that applies stands for all.
+    if (op == CollectiveOp::kSendRecv) break;
   }
-  return policy::choose(c);
+  LCSIM_ASSERT(found, "no collective protocol applies (validated: one is not intra_node_only)");
+  return best;
 }
 
 std::vector<FlowRequest> Collectives::ring_all_reduce_flows(const std::vector<uint32_t>& ranks, Bytes size) const {
@@ -81,14 +167,18 @@ std::vector<FlowRequest> Collectives::ring_all_reduce_flows(const std::vector<ui
 }
 
 std::vector<Collectives::Phase> Collectives::plan(CollectiveOp op, CollectiveAlgo algo,
-                                                  const std::vector<uint32_t>& ranks, Bytes size) const {
+                                                  const std::vector<uint32_t>& ranks, Bytes size,
+                                                  size_t protocol) const {
+  LCSIM_ASSERT(protocol < protocols_.size(), "no such collective protocol");
+  const CollectiveProtocol& proto = protocols_[protocol];
   const double n = static_cast<double>(ranks.size());
-  const Duration base = config_.base_latency, step = config_.step_latency;
-  // A flow inside a node moves at scale_up_efficiency of its links, one between nodes at scale_out_efficiency:
-  // modelled as that many more bytes.
-  auto flow = [this](uint32_t a, uint32_t b, Bytes s, uint64_t label) {
-    const double eff = topology_.node_of(a) == topology_.node_of(b) ? config_.scale_up_efficiency
-                                                                     : config_.scale_out_efficiency;
+  const Duration base = proto.base_latency, step = proto.step_latency;
+  // A flow inside a node moves at scale_up_efficiency of its links (times the protocol's), one between nodes at
+  // scale_out_efficiency: modelled as that many more bytes.
+  auto flow = [this, &proto](uint32_t a, uint32_t b, Bytes s, uint64_t label) {
+    const double eff = topology_.node_of(a) == topology_.node_of(b)
+                           ? config_.scale_up_efficiency * proto.scale_up_efficiency
+                           : config_.scale_out_efficiency * proto.scale_out_efficiency;
     return FlowRequest{a, b, s / eff, label};
   };
   const auto groups = by_node(ranks);
@@ -126,10 +216,11 @@ std::vector<Collectives::Phase> Collectives::plan(CollectiveOp op, CollectiveAlg
           }
           return {p};
         }
-        case CollectiveOp::kSendRecv: {
-          p.latency = base;
+        case CollectiveOp::kSendRecv: {  // every rank sends to the next: point-to-point, not the protocol's
+          p.latency = config_.p2p_latency;
           for (size_t i = 0; i < ranks.size(); ++i) {
-            p.flows.push_back(flow(ranks[i], ranks[(i + 1) % ranks.size()], size, 0));
+            const uint32_t a = ranks[i], b = ranks[(i + 1) % ranks.size()];
+            p.flows.push_back(FlowRequest{a, b, size / p2p_efficiency(a, b), 0});
           }
           return {p};
         }
@@ -262,16 +353,14 @@ void Collectives::run(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes
     engine_.after(Duration(), std::move(done), sim::kCompletion);
     return;
   }
-  const CollectiveAlgo a = algo ? *algo : algorithm_for(op, ranks, size);
-  auto phases = std::make_shared<std::vector<Phase>>(plan(op, a, ranks, size));
+  const Choice c = choose(op, ranks, size, algo);
+  auto phases = std::make_shared<std::vector<Phase>>(plan(op, c.algo, ranks, size, c.protocol));
   run_phases(phases, 0, engine_.now(), std::move(done));
 }
 
 void Collectives::send(uint32_t src, uint32_t dst, Bytes size, sim::Callback done) {
-  const double eff = topology_.node_of(src) == topology_.node_of(dst) ? config_.scale_up_efficiency
-                                                                         : config_.scale_out_efficiency;
-  std::vector<FlowRequest> flows{FlowRequest{src, dst, size / eff, 0}};
-  engine_.after(config_.base_latency, [this, flows = std::move(flows), done = std::move(done)]() mutable {
+  std::vector<FlowRequest> flows{FlowRequest{src, dst, size / p2p_efficiency(src, dst), 0}};
+  engine_.after(config_.p2p_latency, [this, flows = std::move(flows), done = std::move(done)]() mutable {
     transfer_.transfer(flows, std::move(done));
   }, sim::kCompletion);
 }

@@ -9,6 +9,15 @@
 // own model, src/graph/tuning.cc) followed by ONE wave of aggregated flows, each carrying an edge's whole
 // pipelined volume (a ring edge carries 2(n-1)/n x S/C for all-reduce). So a ring all-reduce costs n x C flows
 // whatever the size; a test shows it takes the same time as its 2(n-1) step-by-step waves on a small ring.
+//
+// Protocols (NCCL's LL, LL128, Simple): each has its own latencies and the fraction of link bandwidth it reaches
+// (LL128 spends 8 of every 128 bytes on flags and runs fewer threads; Simple has the highest bandwidth and the
+// highest fixed cost). Like NCCL's tuner, every call runs the (algorithm, protocol) pair with the smallest
+// estimated time, so small messages go by the low-latency protocol and large ones by the high-bandwidth one.
+// Without `protocols` there is one, built from base_latency, step_latency and the efficiencies.
+//
+// Point-to-point sends (NCCL send/recv) have their own latency and efficiencies: they copy without reducing and
+// without a ring's step-by-step dependency.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +34,16 @@ namespace lcsim::net {
 using policy::CollectiveAlgo;
 using policy::CollectiveOp;
 
+struct CollectiveProtocol {
+  std::string name = "simple";
+  Duration base_latency = Duration::us(8.4);
+  Duration step_latency = Duration::us(3.4);
+  double scale_up_efficiency = 1.0;   // multiplies CollectiveConfig::scale_up_efficiency
+  double scale_out_efficiency = 1.0;  // multiplies CollectiveConfig::scale_out_efficiency
+  bool intra_node_only = false;       // not used when a call spans nodes (NCCL: LL128 only over NVLink/PCIe)
+  void visit(Section& s);
+};
+
 struct CollectiveConfig {
   std::string algorithm = "auto";  // auto (the tuner) or one of policy::collective_algo_names()
   int channels = 0;                // 0: one per GPU in a node (one ring per NIC rail)
@@ -33,6 +52,10 @@ struct CollectiveConfig {
   int qps_per_connection = 1;         // flows (RDMA queue pairs) per connection across nodes, each hashed apart
   double scale_up_efficiency = 1.0;   // fraction of scale-up bandwidth collective flows achieve (protocol overhead)
   double scale_out_efficiency = 1.0;  // the same across nodes
+  std::vector<CollectiveProtocol> protocols;  // empty: one protocol from base_latency, step_latency (and 1.0, 1.0)
+  Duration p2p_latency = Duration::us(8.4);   // fixed latency of one send/recv
+  double p2p_scale_up_efficiency = 0;         // send/recv's fraction of scale-up bandwidth; 0 = scale_up_efficiency
+  double p2p_scale_out_efficiency = 0;        // the same across nodes; 0 = scale_out_efficiency
   void visit(Section& s);
 };
 
@@ -44,6 +67,11 @@ class Collectives {
   struct Phase {
     Duration latency;
     std::vector<FlowRequest> flows;
+  };
+  /// What one call runs: an algorithm and a protocol (an index into protocols()).
+  struct Choice {
+    CollectiveAlgo algo = CollectiveAlgo::kRing;
+    size_t protocol = 0;
   };
 
   /// Runs `op` of `size` bytes (nccl-tests' size: the per-rank buffer; all-gather: the gathered output) over
@@ -61,16 +89,25 @@ class Collectives {
   }
 
   /// One point-to-point message of `size` bytes from `src` to `dst` (an NCCL send matched with its receive):
-  /// base_latency, then one flow at the link tier's efficiency; `done` when the data has arrived. Not counted
+  /// p2p_latency, then one flow at the link tier's p2p efficiency; `done` when the data has arrived. Not counted
   /// in count() (not a collective).
   void send(uint32_t src, uint32_t dst, Bytes size, sim::Callback done);
 
   /// The algorithm run() would use: the pinned one when it applies, else the tuner's choice.
   CollectiveAlgo algorithm_for(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size) const;
-  /// The phases of one call (for tests and the analytical model).
-  std::vector<Phase> plan(CollectiveOp op, CollectiveAlgo algo, const std::vector<uint32_t>& ranks, Bytes size) const;
+  /// The algorithm and protocol run() would use: over the protocols that apply (intra_node_only ones only inside
+  /// one node) and the algorithms (`algo`, else the configured one when it applies, else all of NCCL's), the pair
+  /// with the smallest tuner estimate; the first protocol on ties.
+  Choice choose(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size,
+                std::optional<CollectiveAlgo> algo = std::nullopt) const;
+  /// The phases of one call (for tests and the analytical model), with protocol `protocol`.
+  std::vector<Phase> plan(CollectiveOp op, CollectiveAlgo algo, const std::vector<uint32_t>& ranks, Bytes size,
+                          size_t protocol = 0) const;
+  const std::vector<CollectiveProtocol>& protocols() const { return protocols_; }
+  /// Whether the scenario listed protocols (else the one default protocol stands for the old model).
+  bool protocols_configured() const { return !config_.protocols.empty(); }
   std::vector<FlowRequest> ring_all_reduce_flows(const std::vector<uint32_t>& ranks, Bytes size) const;
-  /// base_latency + 2(n-1) x step_latency.
+  /// base_latency + 2(n-1) x step_latency of the first protocol.
   Duration ring_latency(size_t ranks) const;
   uint32_t channels() const { return channels_; }
 
@@ -81,7 +118,9 @@ class Collectives {
   Duration busy_time() const { return busy_; }
 
  private:
-  policy::CollectiveCase describe(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size) const;
+  policy::CollectiveCase describe(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size,
+                                  const CollectiveProtocol& p) const;
+  double p2p_efficiency(uint32_t a, uint32_t b) const;
   std::vector<std::vector<uint32_t>> by_node(const std::vector<uint32_t>& ranks) const;
   void run_phases(std::shared_ptr<std::vector<Phase>> phases, size_t i, Duration start, sim::Callback done);
 
@@ -89,6 +128,7 @@ class Collectives {
   const Topology& topology_;
   TransferModel& transfer_;
   CollectiveConfig config_;
+  std::vector<CollectiveProtocol> protocols_;
   uint32_t channels_;
   uint64_t count_ = 0;
   Duration busy_;

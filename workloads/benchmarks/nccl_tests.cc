@@ -90,23 +90,28 @@ void NcclTests::run_size(size_t i, int iteration, Duration start) {
   if (i >= sizes_.size()) return;
   const Bytes size = sizes_[i];
   const auto op = policy::parse_op(config_.operation);
-  const auto algo = ctx_->collectives.algorithm_for(op, ranks_, size);
+  const auto choice = ctx_->collectives.choose(op, ranks_, size);
+  const auto algo = choice.algo;
+  // With protocols configured, the algorithm column says which one ran (ring/ll128), as NCCL_DEBUG=INFO would.
+  const bool show_protocol = ctx_->collectives.protocols_configured() && op != policy::CollectiveOp::kSendRecv;
+  const std::string label =
+      policy::algo_name(algo) + (show_protocol ? "/" + ctx_->collectives.protocols()[choice.protocol].name : "");
   const Duration call_start = ctx_->engine.now();
-  ctx_->collectives.run(op, ranks_, size, [this, i, iteration, start, size, algo, call_start] {
+  ctx_->collectives.run(op, ranks_, size, [this, i, iteration, start, size, algo, label, call_start] {
     if (ranks_.front() < ctx_->traced_ranks) {
       for (uint32_t r : ranks_) {
         if (r >= ctx_->traced_ranks) continue;
         const Gpu& g = ctx_->gpus[r];
         ctx_->tracer.span({"node" + std::to_string(g.node), "gpu" + std::to_string(g.local) + " comm",
                            config_.operation + " " + to_string(size), "comm", call_start, ctx_->engine.now(),
-                           {{"algorithm", policy::algo_name(algo)}}});
+                           {{"algorithm", label}}});
       }
     }
     if (iteration + 1 < config_.iterations) {
       run_size(i, iteration + 1, start);
       return;
     }
-    rows_.push_back({size, (ctx_->engine.now() - start) / config_.iterations, policy::algo_name(algo)});
+    rows_.push_back({size, (ctx_->engine.now() - start) / config_.iterations, label});
     run_size(i + 1, 0, ctx_->engine.now());
   }, algo);
 }
