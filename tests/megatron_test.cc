@@ -354,6 +354,32 @@ TEST(MegatronRun, ExpertTrafficShrinksWithFlexDispatchGroupLimitsAndOverlap) {
   EXPECT_NEAR(breakdown_sum(overlapped), overlapped["iteration_time_s"], 1e-9 * overlapped["iteration_time_s"]);
 }
 
+TEST(MegatronRun, FullyShardedDataParallelGathersEveryLayer) {
+  // Data-parallel ranks across the 4 nodes so that FSDP's gathers and reductions use the network.
+  const std::vector<std::string> across = {"workload.parallel_order=tp-cp-pp-dp", "simulation.fidelity=flow"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto sets = across;
+    sets.insert(sets.end(), extra.begin(), extra.end());
+    return run(sets);
+  };
+  auto ddp = with({});
+  auto zero1 = with({"workload.use_distributed_optimizer=true"});
+  auto fsdp = with({"workload.use_torch_fsdp2=true"});
+  auto fsdp_all = with({"workload.use_torch_fsdp2=true", "workload.symmetry=off"});
+  for (auto* m : {&ddp, &zero1, &fsdp, &fsdp_all}) ASSERT_FALSE(m->count("child_failed"));
+  // Weights and gradients sharded over the 4 data-parallel ranks; optimizer work as the distributed optimizer's.
+  EXPECT_NEAR(fsdp["memory_weights_bytes"], ddp["memory_weights_bytes"] / 4, 1e-6 * ddp["memory_weights_bytes"]);
+  EXPECT_NEAR(fsdp["memory_gradients_bytes"], ddp["memory_gradients_bytes"] / 4, 1e-6 * ddp["memory_gradients_bytes"]);
+  EXPECT_DOUBLE_EQ(fsdp["time_optimizer_s"], zero1["time_optimizer_s"]);
+  EXPECT_LT(fsdp["memory_per_gpu_bytes"], zero1["memory_per_gpu_bytes"]);
+  // Gathering every layer in every micro-batch (forward and backward) moves far more than one reduction.
+  EXPECT_GT(fsdp["time_exposed_dp_s"], ddp["time_exposed_dp_s"]);
+  EXPECT_GT(fsdp["network_bytes"], 4 * ddp["network_bytes"]);
+  EXPECT_NEAR(breakdown_sum(fsdp), fsdp["iteration_time_s"], 1e-9 * fsdp["iteration_time_s"]);
+  // One rank per stage gives what every rank gives.
+  EXPECT_NEAR(fsdp["iteration_time_s"], fsdp_all["iteration_time_s"], 1e-6 * fsdp["iteration_time_s"]);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Input
 
@@ -434,7 +460,8 @@ TEST(MegatronInput, OutOfMemorySuggestsWhatWouldFit) {
 TEST(MegatronInput, InconsistentParallelismIsAnError) {
   for (const char* bad : {"  tensor_model_parallel_size: 3\n", "  global_batch_size: 30\n",
                           "  expert_model_parallel_size: 2\n", "  parallel_order: tp-dp-pp\n",
-                          "  overlap_param_gather: true\n"}) {
+                          "  overlap_param_gather: true\n",
+                          "  use_torch_fsdp2: true\n  use_distributed_optimizer: true\n"}) {
     EXPECT_THROW(
         {
           Scenario sc = parse_with(std::string("workload:\n  type: megatron\n  model: {num_layers: 8, hidden_size: "

@@ -95,6 +95,11 @@ void MegatronConfig::visit_keys(Section& s) {
   s.field("tp_comm_overlap", tp_comm_overlap,
           "tensor-parallel all-gathers and reduce-scatters overlapped with the neighbouring GEMMs (needs "
           "sequence_parallel)");
+  s.field("use_torch_fsdp2", use_torch_fsdp2,
+          "fully sharded data parallelism (ZeRO-3 / FSDP2, as TorchTitan runs it): parameters, gradients and optimizer "
+          "states sharded over data x context parallelism; each layer's parameters all-gathered before its forward "
+          "and backward (the next layer's prefetched under the current one), its gradients reduce-scattered after "
+          "its backward");
   s.field("accumulate_allreduce_grads_in_fp32", accumulate_allreduce_grads_in_fp32,
           "gradients kept and reduced in fp32 (Megatron forces this on with bf16)");
   s.field("ddp_bucket_size", ddp_bucket_size,
@@ -129,6 +134,9 @@ void MegatronConfig::visit_keys(Section& s) {
     s.error("overlap_param_gather", "needs use_distributed_optimizer: true (as in Megatron-LM)");
   }
   if (tp_comm_overlap && !sequence_parallel) s.error("tp_comm_overlap", "needs sequence_parallel: true");
+  if (use_torch_fsdp2 && use_distributed_optimizer) {
+    s.error("use_torch_fsdp2", "and use_distributed_optimizer exclude each other (FSDP shards the optimizer too)");
+  }
   const std::string sched = schedule();
   if (sched == "interleaved" && virtual_stages() == 1) {
     s.error("pipeline_schedule", "interleaved needs num_layers_per_virtual_pipeline_stage (more than one model "
@@ -204,6 +212,12 @@ std::pair<int, int> MegatronTraining::layer_range(int v) const {
 }
 
 namespace {
+MegatronTraining::Segment make_segment(Duration compute, std::vector<MegatronTraining::CommCall> comms = {}) {
+  MegatronTraining::Segment s;
+  s.compute = compute;
+  s.comms = std::move(comms);
+  return s;
+}
 const char* op_word(CollectiveOp op) {
   switch (op) {
     case CollectiveOp::kAllReduce: return "all-reduce";
@@ -282,11 +296,12 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       }
     };
     if (v == 0) {
-      Segment s{T(embedding_forward_ops(m, b, e, sh)), {}, false, false, -1};
+      Segment s = make_segment(T(embedding_forward_ops(m, b, e, sh)));
       if (tpc) s.comms.push_back(tp_call(row, "embedding"));
       F.segments.push_back(s);
     }
     std::vector<std::vector<Segment>> layer_bwd;
+    std::vector<size_t> first_fwd, first_bwd(static_cast<size_t>(l1 - l0)), last_bwd(static_cast<size_t>(l1 - l0));
     for (int l = l0; l < l1; ++l) {
       const LayerOps ops = layer_forward(m, l, b, e, sh);
       const bool moe = m.is_moe_layer(l);
@@ -321,7 +336,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       const bool side = moe && c.overlap_moe_expert_parallel_comm;  // slots 3 and 4 hold the MoE traffic
       std::vector<Segment> fwd, bwd;
       for (int i = 0; i < 6; ++i) {
-        Segment s{T(*groups[i]), {}, false, false, -1};
+        Segment s = make_segment(T(*groups[i]));
         if (i < 5) {
           s.comms = slots[i].fwd;
           s.overlap = slots[i].overlap && !s.comms.empty();
@@ -330,7 +345,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         fwd.push_back(s);
       }
       for (int i = 5; i >= 0; --i) {
-        Segment s{TB(*groups[i]), {}, false, false, -1};
+        Segment s = make_segment(TB(*groups[i]));
         if (i == 2 && c.recompute_granularity == "selective" && !c.use_flash_attn) {
           // Selective recomputation redoes the attention core (everything but the output projection).
           s.compute += T({ops.attention.begin(), ops.attention.end() - 1});
@@ -343,6 +358,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         bwd.push_back(s);
       }
       if (c.recompute_granularity == "full") bwd.insert(bwd.begin(), fwd.begin(), fwd.end());
+      first_fwd.push_back(F.segments.size());
       F.segments.insert(F.segments.end(), fwd.begin(), fwd.end());
       layer_bwd.push_back(std::move(bwd));
     }
@@ -350,17 +366,19 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       const auto head = head_forward_ops(m, b, e, sh);
       const std::vector<hw::OpWork> norm(head.begin(), head.begin() + 1), logits(head.begin() + 1, head.end());
       Slot s = column_slot("logits input");
-      Segment a{T(norm), s.fwd, false, false, -1}, z{T(logits), {}, false, false, -1};
+      Segment a = make_segment(T(norm), s.fwd), z = make_segment(T(logits));
       if (tpc) z.comms.push_back(call(CollectiveOp::kAllReduce, GroupKind::kTp, Bytes::of(12 * t), Exposure::kTp, "cross-entropy"));
       F.segments.push_back(a);
       F.segments.push_back(z);
-      B.segments.push_back({TB(logits), s.bwd, false, false, -1});
-      B.segments.push_back({TB(norm), {}, false, false, -1});
+      B.segments.push_back(make_segment(TB(logits), s.bwd));
+      B.segments.push_back(make_segment(TB(norm)));
       if (output_layer_here) add_params(1.0 * m.vocab_size * h / tp, 0, false);
     }
     for (int i = static_cast<int>(layer_bwd.size()) - 1; i >= 0; --i) {
       const int l = l0 + i;
+      first_bwd[static_cast<size_t>(i)] = B.segments.size();
       B.segments.insert(B.segments.end(), layer_bwd[i].begin(), layer_bwd[i].end());
+      last_bwd[static_cast<size_t>(i)] = B.segments.size() - 1;
       const bool moe = m.is_moe_layer(l);
       double dense = m.attention_params() / tp;
       double expert = 0;
@@ -373,11 +391,55 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       add_params(dense, expert, v != 0 && i == 0);
     }
     if (v == 0) {
-      Segment s{Duration(), {}, false, false, -1};
+      Segment s = make_segment(Duration());
       if (sp) s.comms.push_back(tp_call(CollectiveOp::kAllGather, "embedding (bwd)"));
       if (!s.comms.empty()) B.segments.push_back(s);
-      B.segments.push_back({TB(embedding_forward_ops(m, b, e, sh)), {}, false, false, -1});
+      B.segments.push_back(make_segment(TB(embedding_forward_ops(m, b, e, sh))));
       add_params((m.embedding_params() - (m.untie_embeddings_and_output_weights ? 1.0 * m.vocab_size * h : 0.0)) / tp, 0, true);
+    }
+    if (c.use_torch_fsdp2 && l1 > l0) {
+      // FSDP: one unit per layer (the first also holds the embedding, the last the output layer). Forward
+      // gathers units 0..n-1, backward n-1..0, each prefetched as the previous unit starts computing; a unit's
+      // gradients are reduce-scattered when its backward is done.
+      const size_t n = static_cast<size_t>(l1 - l0);
+      const double gb = c.accumulate_allreduce_grads_in_fp32 ? 4 : 2;
+      const double edp = std::max(1, dp_ * cp / ep);
+      std::vector<std::vector<CommCall>> gather(n), reduce(n);
+      for (size_t j = 0; j < n; ++j) {
+        const int l = l0 + static_cast<int>(j);
+        double dense = m.attention_params() / tp, expert = 0;
+        if (m.is_moe_layer(l)) {
+          dense += (m.moe_mlp_params() - m.num_experts * m.expert_params()) / tp;
+          expert = 1.0 * m.num_experts / ep * m.expert_params() / tp;
+        } else {
+          dense += m.dense_mlp_params() / tp;
+        }
+        if (j == 0 && v == 0) dense += (m.embedding_params() - (m.untie_embeddings_and_output_weights ? 1.0 * m.vocab_size * h : 0.0)) / tp;
+        if (j == n - 1 && v == V - 1 && output_layer_here) dense += 1.0 * m.vocab_size * h / tp;
+        const std::string unit = " layer " + std::to_string(l);
+        gather[j].push_back({CollectiveOp::kAllGather, GroupKind::kDpCp, Bytes::of(dense * 2), Exposure::kDp, "fsdp all-gather" + unit, 1});
+        reduce[j].push_back({CollectiveOp::kReduceScatter, GroupKind::kDpCp, Bytes::of(dense * gb), Exposure::kDp, "fsdp reduce-scatter" + unit, 2});
+        if (expert > 0 && edp > 1) {
+          gather[j].push_back({CollectiveOp::kAllGather, GroupKind::kEdp, Bytes::of(expert * 2), Exposure::kDp, "fsdp expert all-gather" + unit, 1});
+          reduce[j].push_back({CollectiveOp::kReduceScatter, GroupKind::kEdp, Bytes::of(expert * gb), Exposure::kDp, "fsdp expert reduce-scatter" + unit, 2});
+        }
+      }
+      F.segments[0].prefetch.push_back(gather[0]);
+      F.segments[0].await = 1;
+      for (size_t j = 0; j < n; ++j) {
+        Segment& first = F.segments[first_fwd[j]];
+        first.await = static_cast<int>(j + 1);
+        if (j + 1 < n) first.prefetch.push_back(gather[j + 1]);
+      }
+      B.segments[0].prefetch.push_back(gather[n - 1]);
+      B.segments[0].await = 1;
+      for (size_t j = n; j-- > 0;) {
+        Segment& first = B.segments[first_bwd[j]];
+        first.await = static_cast<int>(n - j);
+        if (j > 0) first.prefetch.push_back(gather[j - 1]);
+        Segment& last = (j == 0 && v == 0) ? B.segments.back() : B.segments[last_bwd[j]];
+        last.reduce.insert(last.reduce.end(), reduce[j].begin(), reduce[j].end());
+      }
     }
     for (const auto& s : F.segments) F.compute += s.compute;
     for (const auto& s : B.segments) B.compute += s.compute;
@@ -391,8 +453,9 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   // Mixed-precision Adam: per parameter read fp32 grad, master, m, v (16 B), write master, m, v (12 B) and the
   // 16-bit weights (2 B): memory bound. The distributed optimizer updates 1/DP of them.
   const double edp = std::max(1, dp_ * cp / ep);
-  const double local = c.use_distributed_optimizer ? plan.dense_params / (dp_ * cp) + plan.expert_params / edp
-                                                   : plan.dense_params + plan.expert_params;
+  const bool sharded = c.use_distributed_optimizer || c.use_torch_fsdp2;
+  const double local = sharded ? plan.dense_params / (dp_ * cp) + plan.expert_params / edp
+                               : plan.dense_params + plan.expert_params;
   plan.optimizer = hw::memory_time(part, Bytes::of(30.0 * local)) + part.calibration.kernel_launch * 3.0;
 
   // Memory of this stage.
@@ -401,7 +464,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   in.expert_parameters = plan.expert_params;
   in.data_parallel = dp_ * cp;
   in.expert_data_parallel = static_cast<int>(edp);
-  in.zero_stage = c.use_distributed_optimizer ? 1 : 0;
+  in.zero_stage = c.use_torch_fsdp2 ? 3 : c.use_distributed_optimizer ? 1 : 0;
   in.grad_bytes = c.accumulate_allreduce_grads_in_fp32 ? 4 : 2;
   int layers = 0;
   for (int chunk = 0; chunk < chunks_; ++chunk) {
@@ -435,6 +498,11 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   double largest = 0;
   for (const auto& bk : plan.buckets) largest = std::max(largest, bk.dense_params + bk.expert_params);
   in.bucket = c.overlap_grad_reduce ? Bytes::of(2 * largest * in.grad_bytes) : Bytes();
+  if (c.use_torch_fsdp2) {
+    // Two layers' gathered parameters (the one computing and the prefetched one) and one layer's full gradients.
+    const double layer = m.layer_params() / tp;
+    in.bucket = Bytes::of(2 * layer * 2 + layer * in.grad_bytes);
+  }
   in.runtime_reserve = c.memory_reserve;
   plan.memory = hw::training_memory(in, part.hbm_capacity);
   return plan;
@@ -679,6 +747,14 @@ struct MegatronTraining::RankState {
   sim::Callback after_overlap;
   bool gather_pending = false;
   sim::Callback after_gather;
+  // FSDP streams: [0] parameter gathers (counted per pass), [1] gradient reduce-scatters.
+  std::vector<const std::vector<CommCall>*> fsdp_queue[2];
+  size_t fsdp_next[2] = {0, 0};
+  bool fsdp_busy[2] = {false, false};
+  int gathers_done = 0;
+  int gathers_issued = 0;
+  int await_target = 0;
+  sim::Callback after_fsdp_gather, after_fsdp_reduce;
   std::vector<const std::vector<CommCall>*> side_queue;  // expert all-to-alls beside the compute
   size_t side_next = 0;
   bool side_busy = false;
@@ -691,7 +767,7 @@ struct MegatronTraining::RankState {
   bool optimizer_started = false;
   Duration compute, optimizer, finish;
   std::array<Duration, static_cast<size_t>(Exposure::kCount)> waits{};
-  std::array<uint64_t, 8> seq{};  // collectives issued per group kind
+  std::array<uint64_t, 24> seq{};  // collectives issued per (group kind, stream)
 };
 
 MegatronTraining::MegatronTraining() = default;
@@ -831,6 +907,9 @@ void MegatronTraining::run_task(uint32_t sim) {
     return;
   }
   st.task_start = ctx_->engine.now();
+  st.gathers_done = st.gathers_issued = 0;
+  st.fsdp_queue[0].clear();
+  st.fsdp_next[0] = 0;
   run_segment(sim, 0);
 }
 
@@ -855,6 +934,49 @@ void MegatronTraining::run_segment(uint32_t sim, size_t i) {
   RankState& st = *states_[sim];
   const Task& t = (*st.tasks)[st.task];
   const Pass& pass = t.forward ? st.plan->forward[t.chunk] : st.plan->backward[t.chunk];
+  const Segment& seg = pass.segments[i];
+  for (const auto& item : seg.prefetch) {  // FSDP: gather ahead of use
+    st.fsdp_queue[0].push_back(&item);
+    ++st.gathers_issued;
+    pump_fsdp(sim, 0);
+  }
+  if (seg.await > st.gathers_done) {
+    wait(sim, Exposure::kDp);
+    st.await_target = seg.await;
+    st.after_fsdp_gather = [this, sim, i] {
+      resume(sim);
+      start_compute(sim, i);
+    };
+    return;
+  }
+  start_compute(sim, i);
+}
+
+void MegatronTraining::pump_fsdp(uint32_t sim, int stream) {
+  RankState& st = *states_[sim];
+  const size_t k = static_cast<size_t>(stream);
+  if (st.fsdp_busy[k] || st.fsdp_next[k] >= st.fsdp_queue[k].size()) return;
+  const std::vector<CommCall>* comms = st.fsdp_queue[k][st.fsdp_next[k]];
+  st.fsdp_busy[k] = true;
+  run_comms(sim, *comms, 0, [this, sim, k, stream] {
+    RankState& s = *states_[sim];
+    s.fsdp_busy[k] = false;
+    ++s.fsdp_next[k];
+    if (k == 0) {
+      ++s.gathers_done;
+      if (s.after_fsdp_gather && s.gathers_done >= s.await_target) std::exchange(s.after_fsdp_gather, nullptr)();
+    }
+    pump_fsdp(sim, stream);
+    if (k == 1 && !s.fsdp_busy[1] && s.fsdp_next[1] == s.fsdp_queue[1].size()) {
+      if (s.after_fsdp_reduce) std::exchange(s.after_fsdp_reduce, nullptr)();
+    }
+  });
+}
+
+void MegatronTraining::start_compute(uint32_t sim, size_t i) {
+  RankState& st = *states_[sim];
+  const Task& t = (*st.tasks)[st.task];
+  const Pass& pass = t.forward ? st.plan->forward[t.chunk] : st.plan->backward[t.chunk];
   const Duration d = pass.segments[i].compute * st.slow;
   st.compute += d;
   ctx_->engine.compute(ctx_->gpus[st.rank].host, d, [this, sim, i] { after_compute(sim, i); });
@@ -873,7 +995,12 @@ void MegatronTraining::after_compute(uint32_t sim, size_t i) {
   const Task& t = (*st.tasks)[st.task];
   const Pass& pass = t.forward ? st.plan->forward[t.chunk] : st.plan->backward[t.chunk];
   const Segment& seg = pass.segments[i];
-  if (!t.forward && seg.bucket >= 0 && config_.overlap_grad_reduce && t.micro_batch == micro_batches_ - 1) {
+  if (!seg.reduce.empty()) {  // FSDP: this unit's gradients are complete
+    st.fsdp_queue[1].push_back(&seg.reduce);
+    pump_fsdp(sim, 1);
+  }
+  if (!config_.use_torch_fsdp2 && !t.forward && seg.bucket >= 0 && config_.overlap_grad_reduce &&
+      t.micro_batch == micro_batches_ - 1) {
     st.dp_queue.push_back(seg.bucket);
     pump_dp(sim);
   }
@@ -1055,8 +1182,9 @@ void MegatronTraining::collective(uint32_t sim, const CommCall& c, sim::Callback
     done();
     return;
   }
-  const uint64_t seq = st.seq[static_cast<size_t>(c.group)]++;
-  const auto key = std::make_tuple(static_cast<int>(c.group), group.front(), seq);
+  const size_t counter = static_cast<size_t>(c.group) + 8 * static_cast<size_t>(c.stream);
+  const uint64_t seq = st.seq[counter]++;
+  const auto key = std::make_tuple(static_cast<int>(counter), group.front(), seq);
   auto& slot = pending_[key];
   if (!slot) slot = std::make_unique<PendingCollective>();
   slot->waiters.push_back({sim, std::move(done)});
@@ -1170,6 +1298,17 @@ void MegatronTraining::pump_dp(uint32_t sim) {
 void MegatronTraining::tasks_finished(uint32_t sim) {
   RankState& st = *states_[sim];
   st.finished_tasks = true;
+  if (config_.use_torch_fsdp2) {
+    // Gradients went out layer by layer: wait for the reduce stream, then the step.
+    st.buckets_done = st.plan->buckets.size();
+    wait(sim, Exposure::kDp);
+    if (st.fsdp_busy[1] || st.fsdp_next[1] < st.fsdp_queue[1].size()) {
+      st.after_fsdp_reduce = [this, sim] { maybe_optimizer(sim); };
+      return;
+    }
+    maybe_optimizer(sim);
+    return;
+  }
   if (!config_.overlap_grad_reduce) {
     for (size_t b = 0; b < st.plan->buckets.size(); ++b) st.dp_queue.push_back(static_cast<int>(b));
   }

@@ -61,6 +61,7 @@ struct MegatronConfig {
   bool overlap_param_gather = false;
   bool tp_comm_overlap = false;
   bool accumulate_allreduce_grads_in_fp32 = true;
+  bool use_torch_fsdp2 = false;  // fully sharded data parallelism: parameters gathered per layer
   int64_t ddp_bucket_size = 0;
   bool use_flash_attn = true;
   double moe_load_imbalance = 1.0;
@@ -103,6 +104,8 @@ class MegatronTraining final : public Workload {
     Bytes size;
     Exposure kind;
     std::string name;
+    int stream = 0;  // collectives are matched across ranks per (communicator, stream): 0 compute, 1 FSDP gathers,
+                     // 2 FSDP gradient reductions
   };
   struct Segment {
     Duration compute;
@@ -110,6 +113,12 @@ class MegatronTraining final : public Workload {
     bool overlap = false;         // the comms run alongside the next segment's compute
     bool side = false;            // the comms run on the rank's side stream, waited for at the end of the pass
     int bucket = -1;              // gradient bucket complete after this segment (in the last micro-batch)
+    // FSDP: parameter all-gathers this segment issues on the gather stream as its compute starts (prefetch),
+    // how many of the pass's gathers must be done before it computes, and the gradient reduce-scatters it
+    // issues on the reduce stream when it is done.
+    std::vector<std::vector<CommCall>> prefetch;
+    int await = 0;
+    std::vector<CommCall> reduce;
   };
   struct Pass {
     std::vector<Segment> segments;
@@ -153,6 +162,8 @@ class MegatronTraining final : public Workload {
   void run_comms(uint32_t sim, const std::vector<CommCall>& comms, size_t i, sim::Callback done,
                  bool blocking = false);
   void pump_side(uint32_t sim);
+  void start_compute(uint32_t sim, size_t seg);
+  void pump_fsdp(uint32_t sim, int stream);
   void collective(uint32_t sim, const CommCall& c, sim::Callback done);
   void launch(uint32_t rank, const CommCall& c, const std::vector<uint32_t>& group, sim::Callback done);
   void pump_dp(uint32_t sim);

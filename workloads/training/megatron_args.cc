@@ -46,6 +46,7 @@ const std::map<std::string, ArgRule>& rules() {
     }
     m["sequence-parallel"] = {"sequence_parallel", "true"};
     m["use-distributed-optimizer"] = {"use_distributed_optimizer", "true"};
+    m["use-torch-fsdp2"] = {"use_torch_fsdp2", "true"};
     m["overlap-grad-reduce"] = {"overlap_grad_reduce", "true"};
     m["overlap-param-gather"] = {"overlap_param_gather", "true"};
     m["tp-comm-overlap"] = {"tp_comm_overlap", "true"};
