@@ -123,6 +123,31 @@ TEST(Collectives, AggregatedRingTakesAsLongAsTheStepByStepRing) {
   EXPECT_NEAR(aggregated, hop + 2 * 7.0 / 8 * S.bytes() / 450e9, 1e-9);
 }
 
+TEST(Collectives, AllToAllvMovesEachPairsBytesAndTheBusiestReceiverSetsTheTime) {
+  Fixture f(nodes(2, 4));
+  const auto r = all(8);
+  const Bytes pair = Bytes::mib(8);
+  std::vector<std::vector<Bytes>> uniform(8, std::vector<Bytes>(8, pair)), hot = uniform;
+  for (auto& row : hot) row[0] = pair * 3.0;  // every rank sends rank 0 three times as much
+  double t_uniform = -1, t_a2a = -1, t_hot = -1;
+  f.coll.all_to_allv(r, uniform, [&] {
+    t_uniform = f.engine.now().s();
+    f.coll.run(CollectiveOp::kAllToAll, r, pair * 8.0, [&] {
+      t_a2a = f.engine.now().s() - t_uniform;
+      const double start = f.engine.now().s();
+      f.coll.all_to_allv(r, hot, [&, start] { t_hot = f.engine.now().s() - start; });
+    });
+  });
+  f.engine.run(Duration::seconds(1e9));
+  ASSERT_GT(t_uniform, 0);
+  // Equal sizes: the same flows as the all-to-all of the whole buffer.
+  EXPECT_NEAR(t_uniform, t_a2a, 1e-12);
+  // Rank 0's NIC now receives 3x from the other node: the time grows by nearly that much (latency is fixed).
+  EXPECT_GT(t_hot, 2.5 * t_uniform);
+  EXPECT_LT(t_hot, 3.0 * t_uniform);
+  EXPECT_EQ(f.coll.count(), 3u);
+}
+
 TEST(Tuner, ChoosesLikeNcclWouldForTheCommonShapes) {
   policy::CollectiveCase c;
   c.op = policy::CollectiveOp::kAllReduce;

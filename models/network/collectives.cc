@@ -358,6 +358,39 @@ void Collectives::run(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes
   run_phases(phases, 0, engine_.now(), std::move(done));
 }
 
+void Collectives::all_to_allv(const std::vector<uint32_t>& ranks, const std::vector<std::vector<Bytes>>& sizes,
+                              sim::Callback done) {
+  ++count_;
+  LCSIM_ASSERT(sizes.size() == ranks.size(), "all_to_allv: one row of sizes per rank");
+  Bytes largest;
+  for (const auto& row : sizes) {
+    LCSIM_ASSERT(row.size() == ranks.size(), "all_to_allv: one size per pair");
+    Bytes sum;
+    for (const Bytes& b : row) sum += b;
+    largest = std::max(largest, sum);
+  }
+  if (ranks.size() < 2 || largest.bytes() <= 0) {
+    engine_.after(Duration(), std::move(done), sim::kCompletion);
+    return;
+  }
+  const Choice c = choose(CollectiveOp::kAllToAll, ranks, largest, CollectiveAlgo::kRing);
+  const CollectiveProtocol& proto = protocols_[c.protocol];
+  auto phases = std::make_shared<std::vector<Phase>>(1);
+  Phase& p = phases->front();
+  p.latency = proto.base_latency + proto.step_latency;
+  for (size_t i = 0; i < ranks.size(); ++i) {
+    for (size_t j = 0; j < ranks.size(); ++j) {
+      if (i == j || sizes[i][j].bytes() <= 0) continue;
+      const uint32_t a = ranks[i], b = ranks[j];
+      const double eff = topology_.node_of(a) == topology_.node_of(b)
+                             ? config_.scale_up_efficiency * proto.scale_up_efficiency
+                             : config_.scale_out_efficiency * proto.scale_out_efficiency;
+      p.flows.push_back(FlowRequest{a, b, sizes[i][j] / eff, 0});
+    }
+  }
+  run_phases(phases, 0, engine_.now(), std::move(done));
+}
+
 void Collectives::send(uint32_t src, uint32_t dst, Bytes size, sim::Callback done) {
   std::vector<FlowRequest> flows{FlowRequest{src, dst, size / p2p_efficiency(src, dst), 0}};
   engine_.after(config_.p2p_latency, [this, flows = std::move(flows), done = std::move(done)]() mutable {

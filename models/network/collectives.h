@@ -88,6 +88,12 @@ class Collectives {
     run(CollectiveOp::kAllGather, ranks, size, std::move(done));
   }
 
+  /// All-to-all with a size per pair (NCCL's grouped sends, alltoallv): `sizes[i][j]` bytes from ranks[i] to
+  /// ranks[j]. One wave of flows after the all-to-all's latency, at the protocol the tuner picks for an all-to-all
+  /// of the largest row; `done` when every pair's data has arrived.
+  void all_to_allv(const std::vector<uint32_t>& ranks, const std::vector<std::vector<Bytes>>& sizes,
+                   sim::Callback done);
+
   /// One point-to-point message of `size` bytes from `src` to `dst` (an NCCL send matched with its receive):
   /// p2p_latency, then one flow at the link tier's p2p efficiency; `done` when the data has arrived. Not counted
   /// in count() (not a collective).
