@@ -458,18 +458,24 @@ TEST(MegatronInput, OutOfMemorySuggestsWhatWouldFit) {
 }
 
 TEST(MegatronInput, InconsistentParallelismIsAnError) {
-  for (const char* bad : {"  tensor_model_parallel_size: 3\n", "  global_batch_size: 30\n",
-                          "  expert_model_parallel_size: 2\n", "  parallel_order: tp-dp-pp\n",
-                          "  overlap_param_gather: true\n",
-                          "  use_torch_fsdp2: true\n  use_distributed_optimizer: true\n"}) {
-    EXPECT_THROW(
-        {
-          Scenario sc = parse_with(std::string("workload:\n  type: megatron\n  model: {num_layers: 8, hidden_size: "
-                                               "2048, num_attention_heads: 16, seq_length: 2048, vocab_size: 32000}\n  "
-                                               "pipeline_model_parallel_size: 4\n") + bad);
-        },
-        InputError)
-        << bad;
+  // Each case: extra keys, and the key the error must name.
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"  pipeline_model_parallel_size: 4\n  tensor_model_parallel_size: 3\n", "tensor_model_parallel_size"},
+      {"  pipeline_model_parallel_size: 4\n  global_batch_size: 30\n", "global_batch_size"},
+      {"  pipeline_model_parallel_size: 4\n  expert_model_parallel_size: 2\n", "expert_model_parallel_size"},
+      {"  pipeline_model_parallel_size: 4\n  parallel_order: tp-dp-pp\n", "parallel_order"},
+      {"  pipeline_model_parallel_size: 4\n  overlap_param_gather: true\n", "overlap_param_gather"},
+      {"  use_torch_fsdp2: true\n  use_distributed_optimizer: true\n", "use_torch_fsdp2"},
+      {"  num_layers_per_virtual_pipeline_stage: 2\n", "num_layers_per_virtual_pipeline_stage"},
+  };
+  for (const auto& [extra, key] : cases) {
+    try {
+      parse_with("workload:\n  type: megatron\n  model: {num_layers: 8, hidden_size: 2048, num_attention_heads: 16, "
+                 "seq_length: 2048, vocab_size: 32000}\n" + extra);
+      ADD_FAILURE() << "no error for: " << extra;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("workload." + key + ":"), std::string::npos) << e.what();
+    }
   }
 }
 

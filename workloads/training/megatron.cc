@@ -138,7 +138,9 @@ void MegatronConfig::visit_keys(Section& s) {
     s.error("use_torch_fsdp2", "and use_distributed_optimizer exclude each other (FSDP shards the optimizer too)");
   }
   const std::string sched = schedule();
-  if (sched == "interleaved" && virtual_stages() == 1) {
+  if (virtual_stages() > 1 && pipeline_model_parallel_size < 2) {
+    s.error("num_layers_per_virtual_pipeline_stage", "interleaving needs pipeline_model_parallel_size > 1");
+  } else if (sched == "interleaved" && virtual_stages() == 1) {
     s.error("pipeline_schedule", "interleaved needs num_layers_per_virtual_pipeline_stage (more than one model "
                                  "chunk per stage)");
   }
