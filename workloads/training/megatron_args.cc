@@ -21,29 +21,29 @@ struct ArgRule {
 const std::map<std::string, ArgRule>& rules() {
   static const std::map<std::string, ArgRule> r = [] {
     std::map<std::string, ArgRule> m;
-    for (const char* k : {"num-layers", "hidden-size", "ffn-hidden-size", "num-attention-heads", "num-query-groups",
-                          "kv-channels", "seq-length", "vocab-size", "normalization", "position-embedding-type",
-                          "num-experts", "moe-router-topk", "moe-ffn-hidden-size",
-                          "moe-shared-expert-intermediate-size", "moe-layer-freq", "moe-router-num-groups",
-                          "moe-router-group-topk"}) {
-      std::string key = k;
-      std::replace(key.begin(), key.end(), '-', '_');
-      m[k] = {"model." + key};
-    }
+    // Value arguments whose key is the argument's own name with underscores (under `prefix`).
+    auto same_name = [&m](const std::string& prefix, std::initializer_list<const char*> args) {
+      for (const char* k : args) {
+        std::string key = k;
+        std::replace(key.begin(), key.end(), '-', '_');
+        m[k] = {prefix + key};
+      }
+    };
+    same_name("model.", {"num-layers", "hidden-size", "ffn-hidden-size", "num-attention-heads", "num-query-groups",
+                         "kv-channels", "seq-length", "vocab-size", "normalization", "position-embedding-type",
+                         "num-experts", "moe-router-topk", "moe-ffn-hidden-size",
+                         "moe-shared-expert-intermediate-size", "moe-layer-freq", "moe-router-num-groups",
+                         "moe-router-group-topk"});
     m["group-query-attention"] = {"model.group_query_attention", "true"};
     m["swiglu"] = {"model.swiglu", "true"};
     m["disable-bias-linear"] = {"model.add_bias_linear", "false"};
     m["untie-embeddings-and-output-weights"] = {"model.untie_embeddings_and_output_weights", "true"};
     m["use-rotary-position-embeddings"] = {"model.position_embedding_type", "rope"};
     m["no-position-embedding"] = {"model.position_embedding_type", "rope"};
-    for (const char* k : {"global-batch-size", "micro-batch-size", "tensor-model-parallel-size",
-                          "pipeline-model-parallel-size", "num-layers-per-virtual-pipeline-stage",
-                          "context-parallel-size", "expert-model-parallel-size", "recompute-granularity",
-                          "train-iters", "moe-token-dispatcher-type"}) {
-      std::string key = k;
-      std::replace(key.begin(), key.end(), '-', '_');
-      m[k] = {key};
-    }
+    same_name("", {"global-batch-size", "micro-batch-size", "tensor-model-parallel-size",
+                   "pipeline-model-parallel-size", "num-layers-per-virtual-pipeline-stage", "context-parallel-size",
+                   "expert-model-parallel-size", "recompute-granularity", "train-iters",
+                   "moe-token-dispatcher-type"});
     m["sequence-parallel"] = {"sequence_parallel", "true"};
     m["use-distributed-optimizer"] = {"use_distributed_optimizer", "true"};
     m["use-torch-fsdp2"] = {"use_torch_fsdp2", "true"};
