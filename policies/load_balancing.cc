@@ -1,6 +1,7 @@
 #include "policies/load_balancing.h"
 
 #include <algorithm>
+#include <iterator>
 #include <limits>
 
 namespace lcsim::policy {
@@ -32,11 +33,23 @@ void Adaptive::choose(const FlowKey& key, const std::vector<Path>& paths, const 
   const uint32_t start = static_cast<uint32_t>(rng_.hash("adaptive", key.src, key.dst, key.label) % n);
   uint32_t best = start;
   double best_load = std::numeric_limits<double>::infinity();
+  // Links on every candidate path (the NICs, the first and last switch) cannot tell the paths apart; compared
+  // over them, a busy NIC would tie every path and the choice would fall back to the hash.
+  std::vector<uint32_t> common = paths[0];
+  std::sort(common.begin(), common.end());
+  for (uint32_t i = 1; i < n && !common.empty(); ++i) {
+    std::vector<uint32_t> p = paths[i], both;
+    std::sort(p.begin(), p.end());
+    std::set_intersection(common.begin(), common.end(), p.begin(), p.end(), std::back_inserter(both));
+    common.swap(both);
+  }
   for (uint32_t k = 0; k < n; ++k) {
     const uint32_t i = (start + k) % n;  // scan from the hashed path: ties keep the hash's choice
     double worst = 0;
     if (loads) {
-      for (uint32_t l : paths[i]) worst = std::max(worst, loads->load(l));
+      for (uint32_t l : paths[i]) {
+        if (!std::binary_search(common.begin(), common.end(), l)) worst = std::max(worst, loads->load(l));
+      }
     }
     if (worst < best_load) {
       best_load = worst;
