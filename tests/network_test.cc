@@ -160,6 +160,29 @@ TEST(LoadBalancing, AdaptiveSpreadsFlowsThatEcmpMayCollide) {
   engine.run(Duration::seconds(1e9));
 }
 
+// Eight flows from the same GPU to the other leaf over eight spines: they share its NIC on every path, so only
+// the spine links tell the paths apart. Compared on the busiest link of the whole path, every path ties on the
+// NIC and the choice falls back to the hash (8 flows in 8 bins collide with probability 99.8%); compared on the
+// links the paths do not share, each flow takes its own spine.
+TEST(LoadBalancing, AdaptiveIgnoresLinksEveryPathShares) {
+  sim::Engine engine;
+  LeafSpineConfig cfg;
+  cfg.ports_per_leaf = 8;
+  cfg.spines = 8;
+  LeafSpine t(cfg, uniform(2, 8));
+  policy::Adaptive adaptive(3);
+  AnalyticalTransfer transfer(engine, t, adaptive, {});
+  for (uint32_t i = 0; i < 8; ++i) transfer.transfer({{0, 8 + i, Bytes::gb(1), i}}, [] {});
+  int spine_links = 0;
+  for (size_t l = 0; l < t.links().size(); ++l) {
+    if (t.links()[l].tier == "spine" && transfer.bytes_per_link()[l] > 0) {
+      EXPECT_DOUBLE_EQ(transfer.bytes_per_link()[l], 1e9) << t.links()[l].name;
+      ++spine_links;
+    }
+  }
+  EXPECT_EQ(spine_links, 16);  // eight spines, up and down, one flow each
+  engine.run(Duration::seconds(1e9));
+}
 
 TEST(LeafSpine, RailOptimizedPutsEachRailOnItsOwnLeavesAndRingsStayOnRails) {
   LeafSpineConfig cfg;
