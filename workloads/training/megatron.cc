@@ -244,7 +244,9 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   const Bytes act = Bytes::of(t * h * e);
   const double k = m.moe_router_topk, imb = c.moe_load_imbalance;
   const Bytes routed = Bytes::of(t * k * h * e * imb);                  // tokens gathered over TP for the experts
-  const Bytes dispatch = Bytes::of((sp ? t / tp : t) * k * h * e * imb * dispatch_factor_);  // per rank
+  // Per rank into the token all-to-all, at perfect balance; with moe_load_imbalance the busiest expert rank
+  // receives (dispatch) and sends back (combine) that many times the mean, the others correspondingly less.
+  const Bytes dispatch = Bytes::of((sp ? t / tp : t) * k * h * e * dispatch_factor_);
   const Bytes kv = Bytes::of(2.0 * b * m.seq_length * std::max(1.0, 1.0 * m.query_groups() / tp) * m.head_dim() * e);
   auto T = [&](const std::vector<hw::OpWork>& ops) { return hw::total_time(ops, part, dtype_); };
   auto TB = [&](const std::vector<hw::OpWork>& ops) { return hw::total_time(backward_of(ops, e), part, dtype_); };
@@ -252,6 +254,12 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     return CommCall{op, g, size, x, std::string(group_kind_name(g)) + " " + op_word(op) + " " + what};
   };
   auto tp_call = [&](CollectiveOp op, const std::string& what) { return call(op, GroupKind::kTp, act, Exposure::kTp, what); };
+  auto a2a = [&](const std::string& what, bool sends) {
+    CommCall x = call(CollectiveOp::kAllToAll, GroupKind::kEp, dispatch, Exposure::kEp, what);
+    x.skew = std::min<double>(imb, ep);
+    x.skew_sends = sends;
+    return x;
+  };
   const CollectiveOp row = sp ? CollectiveOp::kReduceScatter : CollectiveOp::kAllReduce;
 
   // A comm slot between two compute groups: what forward and backward run there.
@@ -317,8 +325,8 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       slots[2] = row_slot("attention output");
       if (moe) {
         if (ep > 1) {
-          slots[3].fwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kEp, dispatch, Exposure::kEp, "dispatch"));
-          slots[4].bwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kEp, dispatch, Exposure::kEp, "combine (bwd)"));
+          slots[3].fwd.push_back(a2a("dispatch", false));
+          slots[4].bwd.push_back(a2a("combine (bwd)", false));
         }
         if (tpc) {
           slots[3].fwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kTp, routed, Exposure::kTp, "routed tokens"));
@@ -327,8 +335,8 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
           slots[4].bwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kTp, routed, Exposure::kTp, "expert output (bwd)"));
         }
         if (ep > 1) {
-          slots[4].fwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kEp, dispatch, Exposure::kEp, "combine"));
-          slots[3].bwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kEp, dispatch, Exposure::kEp, "dispatch (bwd)"));
+          slots[4].fwd.push_back(a2a("combine", true));
+          slots[3].bwd.push_back(a2a("dispatch (bwd)", true));
         }
       } else {
         slots[3] = column_slot("mlp input");
@@ -1217,15 +1225,16 @@ void MegatronTraining::launch(uint32_t rank, const CommCall& c, const std::vecto
   // the operation, the group and the size: the first call is simulated, later ones reuse its time.
   net::Collectives* coll = local && ctx_->scale_up ? ctx_->scale_up : &ctx_->collectives;
   if (local ? ctx_->scale_up != nullptr : !flow_) {
-    const auto key = std::make_tuple(static_cast<int>(c.group) * 64 + static_cast<int>(c.op), static_cast<int64_t>(c.size.bytes()),
-                                     group.front(), group.back(), static_cast<uint32_t>(group.size()));
+    const auto key = std::make_tuple(static_cast<int>(c.group) * 128 + static_cast<int>(c.op) * 2 + (c.skew_sends ? 1 : 0),
+                                     static_cast<int64_t>(c.size.bytes()), group.front(), group.back(),
+                                     static_cast<uint32_t>(group.size()), c.skew);
     auto it = collective_cache_.find(key);
     if (it != collective_cache_.end()) {
       ctx_->engine.after(it->second, std::move(done));
       return;
     }
     const Duration start = ctx_->engine.now();
-    coll->run(c.op, group, c.size, [this, key, start, done = std::move(done)] {
+    run_on(*coll, c, group, [this, key, start, done = std::move(done)] {
       collective_cache_[key] = ctx_->engine.now() - start;
       done();
     });
@@ -1250,7 +1259,7 @@ void MegatronTraining::launch(uint32_t rank, const CommCall& c, const std::vecto
     auto cb = std::make_shared<sim::Callback>(std::move(done));
     const double start = ctx_->engine.now().s();
     for (const auto& g : groups) {
-      ctx_->collectives.run(c.op, g, c.size, [this, left, first, cb, start] {
+      run_on(ctx_->collectives, c, g, [this, left, first, cb, start] {
         const double now = ctx_->engine.now().s();
         if (*first < 0) *first = now;
         if (--*left == 0) {
@@ -1261,7 +1270,24 @@ void MegatronTraining::launch(uint32_t rank, const CommCall& c, const std::vecto
     }
     return;
   }
-  ctx_->collectives.run(c.op, group, c.size, std::move(done));
+  run_on(ctx_->collectives, c, group, std::move(done));
+}
+
+void MegatronTraining::run_on(net::Collectives& coll, const CommCall& c, const std::vector<uint32_t>& group,
+                              sim::Callback done) {
+  if (c.op != CollectiveOp::kAllToAll || c.skew <= 1) {
+    coll.run(c.op, group, c.size, std::move(done));
+    return;
+  }
+  // An uneven all-to-all: the group's first rank is the busiest expert rank.
+  const size_t n = group.size();
+  const Bytes pair = c.size / static_cast<double>(n);
+  const double hot = c.skew, cold = (static_cast<double>(n) - hot) / static_cast<double>(n - 1);
+  std::vector<std::vector<Bytes>> sizes(n, std::vector<Bytes>(n));
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = 0; j < n; ++j) sizes[i][j] = pair * ((c.skew_sends ? i : j) == 0 ? hot : cold);
+  }
+  coll.all_to_allv(group, sizes, std::move(done));
 }
 
 void MegatronTraining::pump_side(uint32_t sim) {

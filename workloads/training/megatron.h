@@ -106,6 +106,8 @@ class MegatronTraining final : public Workload {
     std::string name;
     int stream = 0;  // collectives are matched across ranks per (communicator, stream): 0 compute, 1 FSDP gathers,
                      // 2 FSDP gradient reductions
+    double skew = 1;          // all-to-all: the group's first rank receives (or sends) this many times the mean
+    bool skew_sends = false;  // the first rank sends more (combine) instead of receiving more (dispatch)
   };
   struct Segment {
     Duration compute;
@@ -166,6 +168,7 @@ class MegatronTraining final : public Workload {
   void pump_fsdp(uint32_t sim, int stream);
   void collective(uint32_t sim, const CommCall& c, sim::Callback done);
   void launch(uint32_t rank, const CommCall& c, const std::vector<uint32_t>& group, sim::Callback done);
+  static void run_on(net::Collectives& coll, const CommCall& c, const std::vector<uint32_t>& group, sim::Callback done);
   void pump_dp(uint32_t sim);
   void tasks_finished(uint32_t sim);
   void maybe_optimizer(uint32_t sim);
@@ -196,7 +199,7 @@ class MegatronTraining final : public Workload {
   std::map<std::tuple<int, uint32_t, uint64_t>, std::unique_ptr<PendingCollective>> pending_;
   std::map<std::tuple<int, uint32_t>, std::vector<uint32_t>> group_cache_;
   // Times of contention-free collectives: (kind x op, size, first rank, last rank, ranks).
-  std::map<std::tuple<int, int64_t, uint32_t, uint32_t, uint32_t>, Duration> collective_cache_;
+  std::map<std::tuple<int, int64_t, uint32_t, uint32_t, uint32_t, double>, Duration> collective_cache_;
   std::map<std::pair<int, int>, std::vector<std::vector<uint32_t>>> mirror_cache_;   // (kind, stage) -> groups
   std::map<std::pair<int, int>, std::vector<std::pair<uint32_t, uint32_t>>> p2p_cache_;  // stage pair -> flows
   uint32_t done_ranks_ = 0;
