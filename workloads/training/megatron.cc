@@ -285,6 +285,17 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     return s;
   };
 
+  // Parameters one GPU holds (dense over TP; experts over EP and TP): per layer, the embedding (the input half
+  // of it when the output layer is untied) and the output layer.
+  auto layer_shard = [&](int l) {
+    if (!m.is_moe_layer(l)) return std::make_pair(m.attention_params() / tp + m.dense_mlp_params() / tp, 0.0);
+    return std::make_pair(m.attention_params() / tp + (m.moe_mlp_params() - m.num_experts * m.expert_params()) / tp,
+                          1.0 * m.num_experts / ep * m.expert_params() / tp);
+  };
+  const double embedding_shard =
+      (m.embedding_params() - (m.untie_embeddings_and_output_weights ? 1.0 * m.vocab_size * h : 0.0)) / tp;
+  const double output_shard = 1.0 * m.vocab_size * h / tp;
+
   StagePlan plan;
   const double bucket_limit =
       c.overlap_grad_reduce ? (c.ddp_bucket_size > 0 ? static_cast<double>(c.ddp_bucket_size)
@@ -382,22 +393,14 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       F.segments.push_back(z);
       B.segments.push_back(make_segment(TB(logits), s.bwd));
       B.segments.push_back(make_segment(TB(norm)));
-      if (output_layer_here) add_params(1.0 * m.vocab_size * h / tp, 0, false);
+      if (output_layer_here) add_params(output_shard, 0, false);
     }
     for (int i = static_cast<int>(layer_bwd.size()) - 1; i >= 0; --i) {
       const int l = l0 + i;
       first_bwd[static_cast<size_t>(i)] = B.segments.size();
       B.segments.insert(B.segments.end(), layer_bwd[i].begin(), layer_bwd[i].end());
       last_bwd[static_cast<size_t>(i)] = B.segments.size() - 1;
-      const bool moe = m.is_moe_layer(l);
-      double dense = m.attention_params() / tp;
-      double expert = 0;
-      if (moe) {
-        dense += (m.moe_mlp_params() - m.num_experts * m.expert_params()) / tp;
-        expert = 1.0 * m.num_experts / ep * m.expert_params() / tp;
-      } else {
-        dense += m.dense_mlp_params() / tp;
-      }
+      const auto [dense, expert] = layer_shard(l);
       add_params(dense, expert, v != 0 && i == 0);
     }
     if (v == 0) {
@@ -405,7 +408,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       if (sp) s.comms.push_back(tp_call(CollectiveOp::kAllGather, "embedding (bwd)"));
       if (!s.comms.empty()) B.segments.push_back(s);
       B.segments.push_back(make_segment(TB(embedding_forward_ops(m, b, e, sh))));
-      add_params((m.embedding_params() - (m.untie_embeddings_and_output_weights ? 1.0 * m.vocab_size * h : 0.0)) / tp, 0, true);
+      add_params(embedding_shard, 0, true);
     }
     if (c.use_torch_fsdp2 && l1 > l0) {
       // FSDP: one unit per layer (the first also holds the embedding, the last the output layer). Forward
@@ -417,15 +420,9 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       std::vector<std::vector<CommCall>> gather(n), reduce(n);
       for (size_t j = 0; j < n; ++j) {
         const int l = l0 + static_cast<int>(j);
-        double dense = m.attention_params() / tp, expert = 0;
-        if (m.is_moe_layer(l)) {
-          dense += (m.moe_mlp_params() - m.num_experts * m.expert_params()) / tp;
-          expert = 1.0 * m.num_experts / ep * m.expert_params() / tp;
-        } else {
-          dense += m.dense_mlp_params() / tp;
-        }
-        if (j == 0 && v == 0) dense += (m.embedding_params() - (m.untie_embeddings_and_output_weights ? 1.0 * m.vocab_size * h : 0.0)) / tp;
-        if (j == n - 1 && v == V - 1 && output_layer_here) dense += 1.0 * m.vocab_size * h / tp;
+        auto [dense, expert] = layer_shard(l);
+        if (j == 0 && v == 0) dense += embedding_shard;
+        if (j == n - 1 && v == V - 1 && output_layer_here) dense += output_shard;
         const std::string unit = " layer " + std::to_string(l);
         gather[j].push_back({CollectiveOp::kAllGather, GroupKind::kDpCp, Bytes::of(dense * 2), Exposure::kDp, "fsdp all-gather" + unit, 1});
         reduce[j].push_back({CollectiveOp::kReduceScatter, GroupKind::kDpCp, Bytes::of(dense * gb), Exposure::kDp, "fsdp reduce-scatter" + unit, 2});
@@ -467,6 +464,16 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   const double local = sharded ? plan.dense_params / (dp_ * cp) + plan.expert_params / edp
                                : plan.dense_params + plan.expert_params;
   plan.optimizer = hw::memory_time(part, Bytes::of(30.0 * local)) + part.calibration.kernel_launch * 3.0;
+  if (c.use_distributed_optimizer) {  // the updated 16-bit parameters, gathered back after the step
+    if (dp_ * cp > 1) {
+      plan.param_gather.push_back({CollectiveOp::kAllGather, GroupKind::kDpCp, Bytes::of(plan.dense_params * 2),
+                                   Exposure::kDp, "dp-cp all-gather params"});
+    }
+    if (plan.expert_params > 0 && edp > 1) {
+      plan.param_gather.push_back({CollectiveOp::kAllGather, GroupKind::kEdp, Bytes::of(plan.expert_params * 2),
+                                   Exposure::kDp, "expert-dp all-gather params"});
+    }
+  }
 
   // Memory of this stage.
   hw::TrainingMemoryInput in;
@@ -516,6 +523,17 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   in.runtime_reserve = c.memory_reserve;
   plan.memory = hw::training_memory(in, part.hbm_capacity);
   return plan;
+}
+
+std::pair<hw::MemoryFit, int> MegatronTraining::tightest_stage(const hw::AcceleratorSpec& part) const {
+  std::pair<hw::MemoryFit, int> worst;
+  for (int stage = 0; stage < config_.pipeline_model_parallel_size; ++stage) {
+    hw::MemoryFit f = plan_stage(part, stage).memory;
+    if (worst.first.items.empty() || f.capacity - f.total < worst.first.capacity - worst.first.total) {
+      worst = {std::move(f), stage};
+    }
+  }
+  return worst;
 }
 
 double MegatronTraining::model_flops() const {
@@ -618,12 +636,10 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
   // Memory: every stage on every part. Alternatives for the message are tried one at a time.
   memory_ = {};
   for (const auto* part : parts) {
-    for (int stage = 0; stage < pp; ++stage) {
-      const hw::MemoryFit fit = plan_stage(*part, stage).memory;
-      if (memory_.items.empty() || fit.capacity - fit.total < memory_.capacity - memory_.total) {
-        memory_ = fit;
-        memory_stage_ = stage;
-      }
+    const auto [fit, stage] = tightest_stage(*part);
+    if (memory_.items.empty() || fit.capacity - fit.total < memory_.capacity - memory_.total) {
+      memory_ = fit;
+      memory_stage_ = stage;
     }
   }
   if (!memory_.fits()) {
@@ -638,11 +654,7 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
     const MegatronConfig saved = c;
     auto fit_with = [&](MegatronConfig& x) {
       c = x;
-      hw::MemoryFit worst;
-      for (int stage = 0; stage < pp; ++stage) {
-        hw::MemoryFit f = plan_stage(*part, stage).memory;
-        if (worst.items.empty() || f.capacity - f.total < worst.capacity - worst.total) worst = f;
-      }
+      hw::MemoryFit worst = tightest_stage(*part).first;
       c = saved;
       return worst;
     };
@@ -783,12 +795,16 @@ struct MegatronTraining::RankState {
 MegatronTraining::MegatronTraining() = default;
 MegatronTraining::~MegatronTraining() = default;
 
+const MegatronTraining::Pass& MegatronTraining::current_pass(const RankState& st) const {
+  const Task& t = (*st.tasks)[st.task];
+  return t.forward ? st.plan->forward[static_cast<size_t>(t.chunk)] : st.plan->backward[static_cast<size_t>(t.chunk)];
+}
+
 uint32_t MegatronTraining::sim_of(uint32_t rank) const {
   if (sim_index_[rank] >= 0) return static_cast<uint32_t>(sim_index_[rank]);
   return static_cast<uint32_t>(sim_index_[placement_.rank({0, 0, 0, placement_.coord(rank).pp})]);
 }
 
-const MegatronTraining::StagePlan& MegatronTraining::plan_of(uint32_t sim) const { return *states_[sim]->plan; }
 
 bool MegatronTraining::traced(uint32_t sim) const { return sim < ctx_->traced_ranks; }
 
@@ -868,15 +884,9 @@ void MegatronTraining::begin_iteration() {
     RankState& st = *states_[i];
     if (config_.use_distributed_optimizer && config_.overlap_param_gather) {
       // Steady state: the previous step's updated parameters are gathered alongside the first forward pass.
-      auto gather = std::make_shared<std::vector<CommCall>>();
-      const double cp = config_.context_parallel_size;
-      if (dp_ * cp > 1) gather->push_back({CollectiveOp::kAllGather, GroupKind::kDpCp, Bytes::of(st.plan->dense_params * 2), Exposure::kDp, "dp-cp all-gather params"});
-      if (st.plan->expert_params > 0 && dp_ * cp / config_.expert_model_parallel_size > 1) {
-        gather->push_back({CollectiveOp::kAllGather, GroupKind::kEdp, Bytes::of(st.plan->expert_params * 2), Exposure::kDp, "expert-dp all-gather params"});
-      }
-      if (!gather->empty()) {
+      if (!st.plan->param_gather.empty()) {
         st.gather_pending = true;
-        run_comms(i, *gather, 0, [this, i, gather] {
+        run_comms(i, st.plan->param_gather, 0, [this, i] {
           RankState& s = *states_[i];
           s.gather_pending = false;
           if (s.after_gather) std::exchange(s.after_gather, nullptr)();
@@ -942,9 +952,7 @@ void MegatronTraining::deliver(uint32_t to, int slot, bool forward, Duration pro
 
 void MegatronTraining::run_segment(uint32_t sim, size_t i) {
   RankState& st = *states_[sim];
-  const Task& t = (*st.tasks)[st.task];
-  const Pass& pass = t.forward ? st.plan->forward[t.chunk] : st.plan->backward[t.chunk];
-  const Segment& seg = pass.segments[i];
+  const Segment& seg = current_pass(st).segments[i];
   for (const auto& item : seg.prefetch) {  // FSDP: gather ahead of use
     st.fsdp_queue[0].push_back(&item);
     ++st.gathers_issued;
@@ -985,9 +993,7 @@ void MegatronTraining::pump_fsdp(uint32_t sim, int stream) {
 
 void MegatronTraining::start_compute(uint32_t sim, size_t i) {
   RankState& st = *states_[sim];
-  const Task& t = (*st.tasks)[st.task];
-  const Pass& pass = t.forward ? st.plan->forward[t.chunk] : st.plan->backward[t.chunk];
-  const Duration d = pass.segments[i].compute * st.slow;
+  const Duration d = current_pass(st).segments[i].compute * st.slow;
   st.compute += d;
   ctx_->engine.compute(ctx_->gpus[st.rank].host, d, [this, sim, i] { after_compute(sim, i); });
 }
@@ -1003,8 +1009,7 @@ void MegatronTraining::after_compute(uint32_t sim, size_t i) {
     return;
   }
   const Task& t = (*st.tasks)[st.task];
-  const Pass& pass = t.forward ? st.plan->forward[t.chunk] : st.plan->backward[t.chunk];
-  const Segment& seg = pass.segments[i];
+  const Segment& seg = current_pass(st).segments[i];
   if (!seg.reduce.empty()) {  // FSDP: this unit's gradients are complete
     st.fsdp_queue[1].push_back(&seg.reduce);
     pump_fsdp(sim, 1);
@@ -1039,10 +1044,7 @@ void MegatronTraining::after_compute(uint32_t sim, size_t i) {
 }
 
 void MegatronTraining::next_segment(uint32_t sim, size_t i) {
-  RankState& st = *states_[sim];
-  const Task& t = (*st.tasks)[st.task];
-  const Pass& pass = t.forward ? st.plan->forward[t.chunk] : st.plan->backward[t.chunk];
-  if (i + 1 < pass.segments.size()) {
+  if (i + 1 < current_pass(*states_[sim]).segments.size()) {
     run_segment(sim, i + 1);
   } else {
     task_done(sim);
@@ -1140,20 +1142,15 @@ void MegatronTraining::task_done(uint32_t sim) {
         // replicas' sends still load the links; their spread is measured.
         const Coord me = placement_.coord(st.rank);
         auto own_left = std::make_shared<size_t>(0);
-        auto left = std::make_shared<size_t>(flows.size());
-        auto first = std::make_shared<double>(-1.0);
+        auto copies = std::make_shared<Copies>(Copies{flows.size(), -1.0, start.s()});
         auto cb = std::make_shared<sim::Callback>(std::move(arrived));
         for (const auto& f : flows) {
           const Coord x = placement_.coord(f.src);
           const bool own = x.dp == me.dp && x.cp == me.cp;
           *own_left += own ? 1 : 0;
-          ctx_->collectives.transfer().transfer({f}, [this, left, own_left, own, first, cb, start] {
-            const double at = ctx_->engine.now().s();
-            if (*first < 0) *first = at;
+          ctx_->collectives.transfer().transfer({f}, [this, own_left, own, copies, cb] {
             if (own && --*own_left == 0) (*cb)();
-            if (--*left == 0 && at > start.s()) {
-              mirror_spread_ = std::max(mirror_spread_, (at - *first) / (at - start.s()));
-            }
+            copy_arrived(*copies);
           });
         }
       }
@@ -1254,23 +1251,24 @@ void MegatronTraining::launch(uint32_t rank, const CommCall& c, const std::vecto
     }
     const auto& groups = mit->second;
     // How far apart the copies finish tells whether they really are alike (ECMP collisions hit some groups).
-    auto left = std::make_shared<size_t>(groups.size());
-    auto first = std::make_shared<double>(-1.0);
+    auto copies = std::make_shared<Copies>(Copies{groups.size(), -1.0, ctx_->engine.now().s()});
     auto cb = std::make_shared<sim::Callback>(std::move(done));
-    const double start = ctx_->engine.now().s();
     for (const auto& g : groups) {
-      run_on(ctx_->collectives, c, g, [this, left, first, cb, start] {
-        const double now = ctx_->engine.now().s();
-        if (*first < 0) *first = now;
-        if (--*left == 0) {
-          if (now > start) mirror_spread_ = std::max(mirror_spread_, (now - *first) / (now - start));
-          (*cb)();
-        }
+      run_on(ctx_->collectives, c, g, [this, copies, cb] {
+        if (copy_arrived(*copies)) (*cb)();
       });
     }
     return;
   }
   run_on(ctx_->collectives, c, group, std::move(done));
+}
+
+bool MegatronTraining::copy_arrived(Copies& c) {
+  const double now = ctx_->engine.now().s();
+  if (c.first < 0) c.first = now;
+  if (--c.left > 0) return false;
+  if (now > c.start) mirror_spread_ = std::max(mirror_spread_, (now - c.first) / (now - c.start));
+  return true;
 }
 
 void MegatronTraining::run_on(net::Collectives& coll, const CommCall& c, const std::vector<uint32_t>& group,
@@ -1357,18 +1355,10 @@ void MegatronTraining::maybe_optimizer(uint32_t sim) {
     s.optimizer += d;
     ctx_->engine.compute(ctx_->gpus[s.rank].host, d, [this, sim, start] {
       trace(sim, "compute", "optimizer step", "compute", start);
-      RankState& r = *states_[sim];
-      std::vector<CommCall> gather;
-      const double cp = config_.context_parallel_size;
-      if (config_.use_distributed_optimizer && !config_.overlap_param_gather) {
-        if (dp_ * cp > 1) gather.push_back({CollectiveOp::kAllGather, GroupKind::kDpCp, Bytes::of(r.plan->dense_params * 2), Exposure::kDp, "dp-cp all-gather params"});
-        if (r.plan->expert_params > 0 && dp_ * cp / config_.expert_model_parallel_size > 1) {
-          gather.push_back({CollectiveOp::kAllGather, GroupKind::kEdp, Bytes::of(r.plan->expert_params * 2), Exposure::kDp, "expert-dp all-gather params"});
-        }
-      }
-      auto comms = std::make_shared<std::vector<CommCall>>(std::move(gather));
-      if (!comms->empty()) wait(sim, Exposure::kDp);
-      run_comms(sim, *comms, 0, [this, sim, comms] {
+      static const std::vector<CommCall> kNone;
+      const std::vector<CommCall>& gather = config_.overlap_param_gather ? kNone : states_[sim]->plan->param_gather;
+      if (!gather.empty()) wait(sim, Exposure::kDp);
+      run_comms(sim, gather, 0, [this, sim] {
         resume(sim);
         rank_done(sim);
       });

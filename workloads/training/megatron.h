@@ -134,6 +134,7 @@ class MegatronTraining final : public Workload {
     std::vector<Pass> forward, backward;  // per model chunk
     std::vector<Bucket> buckets;
     Duration optimizer;
+    std::vector<CommCall> param_gather;  // distributed optimizer: after the step (or with the next forward)
     double dense_params = 0, expert_params = 0;  // per GPU
     hw::MemoryFit memory;
   };
@@ -147,6 +148,8 @@ class MegatronTraining final : public Workload {
   /// Layers [first, last) of virtual pipeline stage v.
   std::pair<int, int> layer_range(int v) const;
   StagePlan plan_stage(const hw::AcceleratorSpec& part, int stage) const;
+  /// The stage with the least memory headroom on `part`, and its fit.
+  std::pair<hw::MemoryFit, int> tightest_stage(const hw::AcceleratorSpec& part) const;
   /// Megatron's model FLOPs per iteration (all GPUs).
   double model_flops() const;
 
@@ -168,6 +171,15 @@ class MegatronTraining final : public Workload {
   void pump_fsdp(uint32_t sim, int stream);
   void collective(uint32_t sim, const CommCall& c, sim::Callback done);
   void launch(uint32_t rank, const CommCall& c, const std::vector<uint32_t>& group, sim::Callback done);
+  // Copies of one collective or send run for every group of a stage (flow model, symmetry): how many are still
+  // out, when the first arrived, when they started.
+  struct Copies {
+    size_t left;
+    double first;
+    double start;
+  };
+  /// Records one copy's arrival; true for the last, whose spread goes into symmetry_spread.
+  bool copy_arrived(Copies& c);
   static void run_on(net::Collectives& coll, const CommCall& c, const std::vector<uint32_t>& group, sim::Callback done);
   void pump_dp(uint32_t sim);
   void tasks_finished(uint32_t sim);
@@ -180,7 +192,7 @@ class MegatronTraining final : public Workload {
   uint32_t sim_of(uint32_t rank) const;  // the simulated rank that stands for `rank`
   bool traced(uint32_t sim) const;
   void trace(uint32_t sim, const std::string& track, const std::string& name, const char* cat, Duration start) const;
-  const StagePlan& plan_of(uint32_t sim) const;
+  const Pass& current_pass(const RankState& st) const;  // the pass the rank is running
 
   MegatronConfig config_;
   RunContext* ctx_ = nullptr;
