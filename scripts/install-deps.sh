@@ -4,7 +4,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake ninja-build ccache pkg-config
   libsimgrid-dev libyaml-cpp-dev libboost-graph-dev libtbb-dev
-  libprotobuf-dev protobuf-compiler libgtest-dev
+  libprotobuf-dev protobuf-compiler libgtest-dev nlohmann-json3-dev
 )
 missing=()
 for p in "${pkgs[@]}"; do
