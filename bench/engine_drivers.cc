@@ -51,7 +51,8 @@ struct Result {
 };
 
 Result run_callbacks(long n, long k, bool use_exec) {
-  lcsim::sim::Engine engine;
+  auto engine_owner = lcsim::sim::make_engine(use_exec ? "simgrid" : "queue");
+  lcsim::sim::Engine& engine = *engine_owner;
   std::vector<lcsim::sim::HostId> hosts;
   hosts.reserve(static_cast<size_t>(n));
   for (long i = 0; i < n; ++i) {

@@ -250,7 +250,9 @@ std::unique_ptr<net::Topology> build_fabric(const ClusterConfig& cl) {
 RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   const Catalog& cat = Catalog::get();
   RunResult result;
-  sim::Engine engine;
+  // The analytical fidelity needs only timers: lcsim's own event queue, no SimGrid (many runs per process).
+  std::unique_ptr<sim::Engine> engine_owner = sim::make_engine(sc.simulation.fidelity == "flow" ? "simgrid" : "queue");
+  sim::Engine& engine = *engine_owner;
   std::vector<wl::Gpu> gpus = cluster_gpus(sc.cluster);
   std::vector<sim::HostId> hosts;
   for (auto& g : gpus) {

@@ -1,227 +1,486 @@
+// The engine's shared part (slots and handles, the event heap, computes and host speed factors, state changes) and
+// the queue backend (lcsim's own clock and a max-min fluid solver for execs and flows). The simgrid backend is in
+// simgrid_engine.cc.
 #include "sim/engine.h"
 
-#include <simgrid/kernel/routing/NetPoint.hpp>
-#include <simgrid/kernel/routing/NetZoneImpl.hpp>
-#include <simgrid/kernel/Timer.hpp>
-#include <simgrid/s4u.hpp>
-
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
-#include <queue>
-#include <set>
-#include <unordered_map>
+#include <stdexcept>
 
 #include "sim/error.h"
 
 namespace lcsim::sim {
-namespace sg4 = simgrid::s4u;
-namespace sgr = simgrid::kernel::routing;
 
-namespace {
+// ---------------------------------------------------------------------------------------------------- Handle ----
 
-bool g_engine_created = false;
+bool Handle::pending() const { return engine_ && engine_->is_pending(*this); }
 
-/// A routing zone whose route for each flow is the path handed to it just before the flow starts. In maestro
-/// mode SimGrid computes the route synchronously inside Comm::start(), so the hand-over is race-free.
-class ExplicitPathZone final : public sgr::NetZoneImpl {
- public:
-  explicit ExplicitPathZone(const std::string& name) : NetZoneImpl(name) {}
-  void get_local_route(const sgr::NetPoint* /*src*/, const sgr::NetPoint* /*dst*/, sgr::Route* into,
-                       double* latency) override {
-    LCSIM_ASSERT(pending_ != nullptr, "SimGrid asked for a route outside Engine::flow()");
-    for (sg4::Link* l : *pending_) {
-      into->link_list_.push_back(l->get_impl());
-      if (latency) *latency += l->get_latency();
-    }
-  }
-  const std::vector<sg4::Link*>* pending_ = nullptr;
-};
-
-struct Event {
-  double time;
-  int priority;
-  uint64_t seq;
-  Callback cb;
-};
-struct EventLater {
-  bool operator()(const Event& a, const Event& b) const {
-    if (a.time != b.time) return a.time > b.time;
-    if (a.priority != b.priority) return a.priority > b.priority;
-    return a.seq > b.seq;
-  }
-};
-
-}  // namespace
-
-struct Engine::Impl {
-  std::unique_ptr<sg4::Engine> sg;
-  ExplicitPathZone* zone = nullptr;
-  bool sealed = false;
-  std::vector<sg4::Host*> hosts;
-  std::vector<double> speed_factor;
-  std::vector<sg4::Link*> links;
-  std::priority_queue<Event, std::vector<Event>, EventLater> queue;
-  uint64_t seq = 0;
-  std::set<double> armed;  // times for which a SimGrid timer is set
-  std::unordered_map<const sg4::Activity*, std::pair<sg4::ActivityPtr, Callback>> running;
-  std::vector<sg4::ActivityPtr> finished;  // released at the next dispatch, never inside SimGrid's callback
-  std::vector<sg4::Link*> path_buffer;
-};
-
-Engine::Engine() : impl_(std::make_unique<Impl>()) {
-  if (g_engine_created) {
-    throw std::logic_error(
-        "lcsim: a second simulation engine in one process; SimGrid keeps process-global state, so each "
-        "simulation runs in its own process");
-  }
-  g_engine_created = true;
-  static int argc = 2;
-  static char arg0[] = "lcsim";
-  static char arg1[] = "--log=root.thres:critical";
-  static char* argv[] = {arg0, arg1, nullptr};
-  impl_->sg = std::make_unique<sg4::Engine>(&argc, argv);
-  sg4::Engine::set_config("network/model:CM02");
-  sg4::Engine::set_config("network/optim:Full");
-  sg4::Engine::set_config("network/crosstraffic:0");
-  sg4::Engine::set_config("network/TCP-gamma:0");
-  impl_->zone = new ExplicitPathZone("lcsim");  // first zone: becomes SimGrid's root, owned by SimGrid
-  Impl* impl = impl_.get();
-  Engine* self = this;
-  sg4::Activity::on_completion_cb([impl, self](const sg4::Activity& a) {
-    auto it = impl->running.find(&a);
-    if (it == impl->running.end()) return;
-    Callback cb = std::move(it->second.second);
-    impl->finished.push_back(std::move(it->second.first));
-    impl->running.erase(it);
-    self->push(self->now(), kCompletion, std::move(cb));
-  });
+void Handle::cancel() const {
+  if (engine_) engine_->cancel(*this);
 }
+
+// ---------------------------------------------------------------------------------------------------- Engine ----
 
 Engine::~Engine() = default;
 
-Duration Engine::now() const { return Duration::seconds(sg4::Engine::get_clock()); }
+bool Engine::later(const Entry& a, const Entry& b) {
+  if (a.time != b.time) return a.time > b.time;
+  if (a.priority != b.priority) return a.priority > b.priority;
+  return a.seq > b.seq;
+}
 
-void Engine::push(Duration when, int priority, Callback cb) {
-  const double t = when.s();
-  LCSIM_ASSERT(t >= sg4::Engine::get_clock(), "event scheduled in the past");
-  impl_->queue.push(Event{t, priority, impl_->seq++, std::move(cb)});
-  if (impl_->armed.insert(t).second) {
-    simgrid::kernel::timer::Timer::set(t, [this, t] {
-      impl_->armed.erase(t);
-      dispatch();
-    });
+uint32_t Engine::new_slot(Kind kind, Callback cb, Callback failed) {
+  uint32_t s;
+  if (free_.empty()) {
+    s = static_cast<uint32_t>(slots_.size());
+    slots_.emplace_back();
+  } else {
+    s = free_.back();
+    free_.pop_back();
   }
+  Slot& x = slots_[s];
+  x.state = State::kPending;
+  x.kind = kind;
+  x.cb = std::move(cb);
+  x.failed = std::move(failed);
+  ++live_;
+  return s;
 }
 
-void Engine::at(Duration when, Callback cb, int priority) { push(when, priority, std::move(cb)); }
-
-void Engine::after(Duration delay, Callback cb, int priority) {
-  LCSIM_ASSERT(delay.s() >= 0, "negative delay");
-  push(now() + delay, priority, std::move(cb));
+void Engine::free_slot(uint32_t s) {
+  Slot& x = slots_[s];
+  ++x.gen;
+  x.state = State::kFree;
+  x.cb = nullptr;
+  x.failed = nullptr;
+  free_.push_back(s);
 }
 
-void Engine::dispatch() {
-  impl_->finished.clear();
-  const double t = sg4::Engine::get_clock();
-  while (!impl_->queue.empty() && impl_->queue.top().time <= t) {
-    Callback cb = std::move(const_cast<Event&>(impl_->queue.top()).cb);
-    impl_->queue.pop();
+void Engine::end_slot(uint32_t s) {
+  LCSIM_ASSERT(slots_[s].state == State::kPending, "ending a slot that is not pending");
+  if (slots_[s].kind == Kind::kCompute) forget_running(s);
+  --live_;
+  free_slot(s);
+}
+
+void Engine::forget_running(uint32_t s) {
+  auto& list = hosts_[slots_[s].host].computes;
+  const uint32_t i = slots_[s].backend_index;
+  LCSIM_ASSERT(i < list.size() && list[i] == s, "compute not on its host's list");
+  list[i] = list.back();
+  slots_[list[i]].backend_index = i;
+  list.pop_back();
+}
+
+void Engine::schedule(uint32_t s, double time, int priority) {
+  LCSIM_ASSERT(time >= now().s(), "event scheduled in the past");
+  const Entry e{time, priority, s, seq_++};
+  slots_[s].live_seq = e.seq;
+  heap_.push_back(e);
+  std::push_heap(heap_.begin(), heap_.end(), later);
+  on_scheduled(time);
+}
+
+double Engine::next_event_time() const {
+  return heap_.empty() ? std::numeric_limits<double>::infinity() : heap_.front().time;
+}
+
+void Engine::dispatch_until(double t) {
+  while (!heap_.empty() && heap_.front().time <= t) {
+    std::pop_heap(heap_.begin(), heap_.end(), later);
+    const Entry e = heap_.back();
+    heap_.pop_back();
+    Slot& x = slots_[e.slot];
+    if (x.state != State::kPending || x.live_seq != e.seq) continue;  // cancelled or re-timed
+    Callback cb = std::move(x.cb);
+    end_slot(e.slot);
     ++events_;
     last_event_time_ = t;
-    cb();
+    if (cb) cb();
     if (progress_hook_ && (events_ & 255) == 0) progress_hook_();
   }
 }
 
+bool Engine::is_pending(const Handle& h) const {
+  return h.slot_ < slots_.size() && slots_[h.slot_].gen == h.gen_ && slots_[h.slot_].state == State::kPending;
+}
+
+void Engine::cancel(const Handle& h) {
+  if (!is_pending(h)) return;
+  const Slot& x = slots_[h.slot_];
+  if (x.kind == Kind::kExec || x.kind == Kind::kFlow) stop_activity(h.slot_);
+  ++cancelled_;
+  end_slot(h.slot_);
+}
+
+Handle Engine::at(Duration when, Callback cb, int priority) {
+  const uint32_t s = new_slot(Kind::kTimer, std::move(cb), {});
+  schedule(s, when.s(), priority);
+  return handle(s);
+}
+
+Handle Engine::after(Duration delay, Callback cb, int priority) {
+  LCSIM_ASSERT(delay.s() >= 0, "negative delay");
+  return at(now() + delay, std::move(cb), priority);
+}
+
 HostId Engine::add_host(const std::string& name, FlopRate speed) {
-  LCSIM_ASSERT(!impl_->sealed, "resources must be created before the simulation starts");
-  impl_->hosts.push_back(impl_->zone->get_iface()->create_host(name, speed.flop_per_s()));
-  impl_->speed_factor.push_back(1.0);
-  return static_cast<HostId>(impl_->hosts.size() - 1);
+  hosts_.push_back(HostState{name, speed.flop_per_s(), 1.0, true, {}});
+  const HostId h = static_cast<HostId>(hosts_.size() - 1);
+  on_new_host(h);
+  return h;
 }
 
 LinkId Engine::add_link(const std::string& name, Bandwidth bandwidth, Duration latency) {
-  LCSIM_ASSERT(!impl_->sealed, "resources must be created before the simulation starts");
   LCSIM_ASSERT(bandwidth.bps() > 0, "link " + name + " has no bandwidth");
-  sg4::Link* l = impl_->zone->get_iface()->create_link(name, bandwidth.bps());
-  l->set_latency(latency.s());
-  l->seal();
-  impl_->links.push_back(l);
-  return static_cast<LinkId>(impl_->links.size() - 1);
+  links_.push_back(LinkState{name, bandwidth.bps(), latency.s(), true});
+  const LinkId l = static_cast<LinkId>(links_.size() - 1);
+  on_new_link(l);
+  return l;
 }
 
-Bandwidth Engine::link_usage(LinkId link) const {
-  LCSIM_ASSERT(link < impl_->links.size(), "unknown link");
-  return Bandwidth::bytes_per_s(impl_->links[link]->get_usage());
-}
+void Engine::activity_done(uint32_t s) { schedule(s, now().s(), kCompletion); }
 
-size_t Engine::host_count() const { return impl_->hosts.size(); }
-size_t Engine::link_count() const { return impl_->links.size(); }
-
-void Engine::seal() {
-  if (impl_->sealed) return;
-  for (auto* h : impl_->hosts) h->seal();
-  impl_->zone->get_iface()->seal();
-  impl_->sealed = true;
-}
-
-void Engine::exec(HostId host, Flops amount, Callback done) {
-  seal();
-  LCSIM_ASSERT(host < impl_->hosts.size(), "unknown host");
-  ++activities_;
-  if (amount.flop() <= 0) {
-    push(now(), kCompletion, std::move(done));
+void Engine::activity_failed(uint32_t s) {
+  ++failed_;
+  Slot& x = slots_[s];
+  if (!x.failed) {
+    end_slot(s);
     return;
   }
-  sg4::ExecPtr e = sg4::Exec::init();
-  e->set_host(impl_->hosts[host]);
-  e->set_flops_amount(amount.flop());
-  const sg4::Activity* key = e.get();
-  impl_->running.emplace(key, std::make_pair(sg4::ActivityPtr(e), std::move(done)));
-  e->start();
+  x.cb = std::move(x.failed);
+  x.failed = nullptr;
+  schedule(s, now().s(), kCompletion);
 }
 
-void Engine::compute(HostId host, Duration d, Callback done) {
-  LCSIM_ASSERT(host < impl_->hosts.size(), "unknown host");
+Handle Engine::exec(HostId host, Flops amount, Callback done, Callback failed) {
+  LCSIM_ASSERT(host < hosts_.size(), "unknown host");
   ++activities_;
-  push(now() + d / impl_->speed_factor[host], kCompletion, std::move(done));
+  const uint32_t s = new_slot(Kind::kExec, std::move(done), std::move(failed));
+  const Handle h = handle(s);
+  if (!hosts_[host].on) {
+    activity_failed(s);
+  } else if (amount.flop() <= 0) {
+    activity_done(s);
+  } else {
+    start_exec(s, host, amount.flop());
+  }
+  return h;
+}
+
+Handle Engine::compute(HostId host, Duration d, Callback done, Callback failed) {
+  LCSIM_ASSERT(host < hosts_.size(), "unknown host");
+  ++activities_;
+  const uint32_t s = new_slot(Kind::kTimer, std::move(done), std::move(failed));
+  const Handle h = handle(s);
+  HostState& hs = hosts_[host];
+  if (!hs.on) {
+    activity_failed(s);
+    return h;
+  }
+  Slot& x = slots_[s];
+  x.kind = Kind::kCompute;
+  x.host = host;
+  x.work_left = d.s();
+  x.since = now().s();
+  x.backend_index = static_cast<uint32_t>(hs.computes.size());
+  hs.computes.push_back(s);
+  schedule(s, (now() + d / hs.factor).s(), kCompletion);
+  return h;
+}
+
+Handle Engine::flow(HostId src, HostId dst, Bytes size, const std::vector<LinkId>& path, Callback done,
+                    Callback failed) {
+  LCSIM_ASSERT(src < hosts_.size() && dst < hosts_.size(), "unknown host");
+  ++activities_;
+  const uint32_t s = new_slot(Kind::kFlow, std::move(done), std::move(failed));
+  const Handle h = handle(s);
+  bool dead = !hosts_[src].on || !hosts_[dst].on;
+  for (LinkId l : path) {
+    LCSIM_ASSERT(l < links_.size(), "unknown link");
+    dead = dead || !links_[l].on;
+  }
+  if (dead) {
+    activity_failed(s);  // SimGrid would never report a flow started over a dead link: fail it here
+  } else if (path.empty() || src == dst) {
+    activity_done(s);
+  } else {
+    start_flow(s, src, dst, size.bytes(), path);
+  }
+  return h;
+}
+
+void Engine::retime_computes(HostId host, double old_factor) {
+  HostState& hs = hosts_[host];
+  const double t = now().s();
+  for (uint32_t s : hs.computes) {
+    Slot& x = slots_[s];
+    x.work_left = std::max(0.0, x.work_left - (t - x.since) * old_factor);
+    x.since = t;
+    schedule(s, t + x.work_left / hs.factor, kCompletion);
+  }
 }
 
 void Engine::set_speed_factor(HostId host, double factor) {
-  LCSIM_ASSERT(host < impl_->hosts.size() && factor > 0, "bad speed factor");
-  impl_->speed_factor[host] = factor;
+  LCSIM_ASSERT(host < hosts_.size() && factor > 0, "bad speed factor");
+  const double old = hosts_[host].factor;
+  hosts_[host].factor = factor;
+  if (old != factor && !hosts_[host].computes.empty()) retime_computes(host, old);
 }
 
-void Engine::flow(HostId src, HostId dst, Bytes size, const std::vector<LinkId>& path, Callback done) {
-  seal();
-  LCSIM_ASSERT(src < impl_->hosts.size() && dst < impl_->hosts.size(), "unknown host");
-  ++activities_;
-  if (path.empty() || src == dst) {
-    push(now(), kCompletion, std::move(done));
-    return;
+void Engine::fail_running(std::vector<uint32_t>& slots) {
+  const std::vector<uint32_t> failing = std::move(slots);
+  slots.clear();
+  for (uint32_t s : failing) {
+    slots_[s].kind = Kind::kTimer;  // off the host's list already
+    activity_failed(s);
   }
-  impl_->path_buffer.clear();
-  for (LinkId l : path) {
-    LCSIM_ASSERT(l < impl_->links.size(), "unknown link");
-    impl_->path_buffer.push_back(impl_->links[l]);
-  }
-  sg4::CommPtr c = sg4::Comm::sendto_init(impl_->hosts[src], impl_->hosts[dst]);
-  c->set_payload_size(static_cast<uint64_t>(size.bytes() + 0.5));
-  const sg4::Activity* key = c.get();
-  impl_->running.emplace(key, std::make_pair(sg4::ActivityPtr(c), std::move(done)));
-  impl_->zone->pending_ = &impl_->path_buffer;
-  c->start();
-  impl_->zone->pending_ = nullptr;
 }
 
-void Engine::run(Duration horizon) {
-  seal();
-  if (std::isinf(horizon.s())) {
-    impl_->sg->run();
-  } else {
-    impl_->sg->run_until(horizon.s());
+void Engine::set_host_on(HostId host, bool on) {
+  LCSIM_ASSERT(host < hosts_.size(), "unknown host");
+  if (hosts_[host].on == on) return;
+  hosts_[host].on = on;
+  if (!on) fail_running(hosts_[host].computes);
+  on_host_change(host);
+  for (auto* l : listeners_) l->on_host_changed(host);
+}
+
+void Engine::set_link_on(LinkId link, bool on) {
+  LCSIM_ASSERT(link < links_.size(), "unknown link");
+  if (links_[link].on == on) return;
+  links_[link].on = on;
+  on_link_change(link);
+  for (auto* l : listeners_) l->on_link_changed(link);
+}
+
+void Engine::set_link_bandwidth(LinkId link, Bandwidth bandwidth) {
+  LCSIM_ASSERT(link < links_.size() && bandwidth.bps() > 0, "bad link bandwidth");
+  if (links_[link].bandwidth == bandwidth.bps()) return;
+  links_[link].bandwidth = bandwidth.bps();
+  on_link_change(link);
+  for (auto* l : listeners_) l->on_link_changed(link);
+}
+
+// ----------------------------------------------------------------------------------------------- QueueEngine ----
+
+namespace {
+
+/// lcsim's own backend. Execs and flows are fluid activities: each crosses a set of resources (a host's speed, the
+/// links of a path) and gets its max-min fair share, recomputed by progressive filling whenever an activity starts
+/// or ends or a resource changes. A flow first waits its path latency, then joins the sharing (as SimGrid's CM02).
+class QueueEngine final : public Engine {
+ public:
+  Duration now() const override { return Duration::seconds(clock_); }
+  const char* backend() const override { return "queue"; }
+
+  Bandwidth link_usage(LinkId link) const override {
+    double sum = 0;
+    for (const Fluid& f : fluids_) {
+      if (!f.joined) continue;
+      for (uint32_t r : f.resources) sum += r == link ? f.rate : 0.0;
+    }
+    return Bandwidth::bytes_per_s(sum);
   }
-  impl_->finished.clear();
+
+  void run(Duration horizon) override {
+    while (!queue_empty()) {
+      const double t = next_event_time();
+      if (t > horizon.s()) break;
+      clock_ = t;
+      dispatch_until(t);
+    }
+  }
+
+ protected:
+  void on_new_host(HostId) override {}
+  void on_new_link(LinkId) override {}
+  void on_scheduled(double) override {}
+
+  void start_exec(uint32_t s, HostId host, double flops) override {
+    add_fluid(s, flops, {kHostBit | host}, 0.0);
+  }
+
+  void start_flow(uint32_t s, HostId src, HostId dst, double bytes, const std::vector<LinkId>& path) override {
+    double latency = 0;
+    std::vector<uint32_t> res(path.begin(), path.end());
+    for (LinkId l : path) latency += links_[l].latency;
+    res.push_back(kHostBit | kEndpointBit | src);
+    res.push_back(kHostBit | kEndpointBit | dst);
+    add_fluid(s, bytes, std::move(res), latency);
+  }
+
+  void stop_activity(uint32_t s) override {
+    advance();
+    for (size_t i = 0; i < fluids_.size(); ++i) {
+      if (fluids_[i].slot == s) {
+        fluids_.erase(fluids_.begin() + static_cast<std::ptrdiff_t>(i));
+        break;
+      }
+    }
+    resolve();
+  }
+
+  void on_link_change(LinkId link) override { fail_where(link, links_[link].on); }
+  void on_host_change(HostId host) override {
+    fail_where(kHostBit | host, hosts_[host].on);
+    fail_where(kHostBit | kEndpointBit | host, hosts_[host].on);
+  }
+
+ private:
+  static constexpr uint32_t kHostBit = 1u << 31;      // resource ids: links as they are, hosts with this bit
+  static constexpr uint32_t kEndpointBit = 1u << 30;  // a flow's end host: fails with it, shares nothing
+  struct Fluid {
+    uint32_t slot;
+    double left;
+    std::vector<uint32_t> resources;
+    bool joined;
+    double rate = 0;
+  };
+
+  double capacity(uint32_t r) const {
+    if (r & kEndpointBit) return std::numeric_limits<double>::infinity();
+    return (r & kHostBit) ? hosts_[r & ~kHostBit].speed : links_[r].bandwidth;
+  }
+
+  void add_fluid(uint32_t s, double amount, std::vector<uint32_t> res, double latency) {
+    advance();
+    fluids_.push_back({s, amount, std::move(res), latency <= 0});
+    if (latency > 0) {
+      // The flow joins the sharing once its latency has passed (an internal timer, ordered like any event).
+      at(now() + Duration::seconds(latency), [this, s] {
+        advance();
+        for (Fluid& f : fluids_) {
+          if (f.slot == s) f.joined = true;
+        }
+        resolve();
+      }, kCompletion);
+    }
+    resolve();
+  }
+
+  /// Moves every joined activity forward to now at its current rate.
+  void advance() {
+    const double dt = clock_ - last_;
+    last_ = clock_;
+    if (dt <= 0) return;
+    for (Fluid& f : fluids_) {
+      if (f.joined) f.left -= f.rate * dt;
+    }
+  }
+
+  /// Max-min fair rates by progressive filling, then the next completion as an internal event.
+  void resolve() {
+    std::vector<Fluid*> open;
+    for (Fluid& f : fluids_) {
+      f.rate = 0;
+      if (f.joined) open.push_back(&f);
+    }
+    std::map<uint32_t, std::pair<double, size_t>> res;  // resource -> (capacity left, open activities on it)
+    for (Fluid* f : open) {
+      for (uint32_t r : f->resources) {
+        if (!(r & kEndpointBit)) res.emplace(r, std::make_pair(capacity(r), size_t{0}));
+      }
+    }
+    while (!open.empty()) {
+      for (auto& [r, x] : res) x.second = 0;
+      for (Fluid* f : open) {
+        for (uint32_t r : f->resources) {
+          if (!(r & kEndpointBit)) ++res[r].second;
+        }
+      }
+      double share = std::numeric_limits<double>::infinity();
+      for (const auto& [r, x] : res) {
+        if (x.second > 0) share = std::min(share, x.first / static_cast<double>(x.second));
+      }
+      if (!std::isfinite(share)) break;  // nothing limits them (cannot happen for real paths)
+      std::vector<Fluid*> still;
+      for (Fluid* f : open) {
+        bool bottlenecked = false;
+        for (uint32_t r : f->resources) {
+          if (r & kEndpointBit) continue;
+          const auto& x = res[r];
+          if (x.first / static_cast<double>(x.second) <= share * (1 + 1e-12)) bottlenecked = true;
+        }
+        if (!bottlenecked) {
+          still.push_back(f);
+          continue;
+        }
+        f->rate = share;
+      }
+      for (Fluid* f : open) {
+        if (f->rate == 0) continue;
+        for (uint32_t r : f->resources) {
+          if (!(r & kEndpointBit)) res[r].first = std::max(0.0, res[r].first - f->rate);
+        }
+      }
+      if (still.size() == open.size()) break;  // zero capacities: they stay at rate 0
+      open = std::move(still);
+    }
+    next_.cancel();
+    double soonest = std::numeric_limits<double>::infinity();
+    for (const Fluid& f : fluids_) {
+      if (f.joined && f.rate > 0) soonest = std::min(soonest, std::max(0.0, f.left) / f.rate);
+    }
+    if (std::isfinite(soonest)) next_ = at(now() + Duration::seconds(soonest), [this] { complete(); }, kCompletion);
+  }
+
+  void complete() {
+    advance();
+    std::vector<Fluid> kept;
+    std::vector<uint32_t> done;
+    for (Fluid& f : fluids_) {
+      if (f.joined && (f.left <= 1e-9 || (f.rate > 0 && f.left / f.rate <= 1e-12))) {
+        done.push_back(f.slot);
+      } else {
+        kept.push_back(std::move(f));
+      }
+    }
+    fluids_ = std::move(kept);
+    for (uint32_t s : done) activity_done(s);
+    resolve();
+  }
+
+  /// Fails every activity using resource `r` when it went off; re-solves the sharing either way.
+  void fail_where(uint32_t r, bool on) {
+    advance();
+    if (!on) {
+      std::vector<Fluid> kept;
+      std::vector<uint32_t> failing;
+      for (Fluid& f : fluids_) {
+        if (std::count(f.resources.begin(), f.resources.end(), r)) {
+          failing.push_back(f.slot);
+        } else {
+          kept.push_back(std::move(f));
+        }
+      }
+      fluids_ = std::move(kept);
+      for (uint32_t s : failing) activity_failed(s);
+    }
+    resolve();
+  }
+
+  double clock_ = 0;
+  double last_ = 0;
+  std::vector<Fluid> fluids_;
+  Handle next_;
+};
+
+}  // namespace
+
+std::unique_ptr<Engine> make_simgrid_engine();  // simgrid_engine.cc
+
+std::unique_ptr<Engine> make_engine(const std::string& backend) {
+  if (backend == "queue") return std::make_unique<QueueEngine>();
+  if (backend == "simgrid") return make_simgrid_engine();
+  throw std::invalid_argument("unknown engine backend '" + backend + "' (valid: queue, simgrid)");
+}
+
+std::vector<std::pair<std::string, std::string>> engine_backends() {
+  return {{"queue", "lcsim's own event queue and max-min fluid solver; no global state, many per process"},
+          {"simgrid", "SimGrid 3.32 flow-level max-min sharing (CM02, optim:Full); one per process"}};
 }
 
 }  // namespace lcsim::sim

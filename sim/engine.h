@@ -1,14 +1,26 @@
-// The discrete-event engine facade. SimGrid 3.32 (S4U, maestro mode: no actors) is the kernel underneath; models
-// see only lcsim types: now(), at()/after(), and activities (exec on a compute resource, flow over an explicit
-// list of links) whose completion runs a callback as an event.
+// The discrete-event engine. Models see only lcsim types: now(), timers (at/after), and activities (a compute of
+// known duration, an exec of work on a shared host, a flow over an explicit list of links) whose completion runs
+// a callback as an event. Everything scheduled returns a Handle that can be queried and cancelled (ns-3's EventId,
+// SimGrid's Activity::cancel): a cancelled callback never runs.
 //
-// Ordering: every callback runs as an event ordered by (time, priority, sequence number), so same-time events
-// run in a defined order and runs are reproducible. SimGrid keeps process-global state: one Engine per process,
-// ever (a second one throws). Sweeps run one process per simulation.
+// Two backends, chosen by make_engine():
+//   queue:   lcsim's own event queue and a small max-min fluid solver for execs and flows. No SimGrid, no global
+//            state: any number of engines per process, one per thread (sweeps, search, the evaluate API).
+//   simgrid: SimGrid 3.32 (S4U, maestro mode: no actors) runs execs and flows, with its flow-level max-min sharing.
+//            SimGrid keeps process-global state: one such engine per process, ever (a second one throws).
+// The analytical fidelity runs on the queue backend, the flow fidelity on the simgrid backend.
 //
-// SimGrid settings pinned here (see docs/architecture.md and ../shared/simgrid-notes): network/model:CM02 (no
-// hidden latency/bandwidth factors), network/optim:Full (Lazy over-allocates shared links), crosstraffic:0,
-// TCP-gamma:0 (no TCP window cap on high-bandwidth, low-latency links).
+// Ordering: every callback runs as an event ordered by (time, priority, sequence number) on both backends, so
+// same-time events run in a defined order and runs are reproducible.
+//
+// State changes during a run, on both backends: links and hosts fail and recover, links change bandwidth, hosts
+// change speed. Activities in flight see them: a failed link fails every flow crossing it, a failed host every
+// compute, exec and flow on it; a bandwidth or speed change re-times what is running. An activity that fails runs
+// its `failed` callback (when given) instead of `done`.
+//
+// SimGrid settings pinned by the simgrid backend (see docs/architecture.md and ../shared/simgrid-notes):
+// network/model:CM02 (no hidden latency/bandwidth factors), network/optim:Full (Lazy over-allocates shared links),
+// crosstraffic:0, TCP-gamma:0 (no TCP window cap on high-bandwidth, low-latency links).
 #pragma once
 
 #include <cstdint>
@@ -28,64 +40,199 @@ using LinkId = uint32_t;
 /// Event priorities at equal time: lower runs first.
 enum Priority : int { kCompletion = 0, kDefault = 10, kLate = 100 };
 
+class Engine;
+
+/// A handle on something scheduled: a timer, a compute, an exec or a flow. Cheap to copy. Once the thing has run,
+/// failed or been cancelled, the handle is no longer pending (even after its slot is reused).
+class Handle {
+ public:
+  Handle() = default;
+  /// Scheduled or running, and its callback has not run yet.
+  bool pending() const;
+  /// Cancels it if pending: its callbacks never run, and a running activity stops using its resources now.
+  void cancel() const;
+  /// False for a default-constructed handle.
+  explicit operator bool() const { return engine_ != nullptr; }
+
+ private:
+  friend class Engine;
+  Handle(Engine* e, uint32_t slot, uint32_t gen) : engine_(e), slot_(slot), gen_(gen) {}
+  Engine* engine_ = nullptr;
+  uint32_t slot_ = 0;
+  uint32_t gen_ = 0;
+};
+
+/// Something that wants to hear about resource state changes (outputs, the network's routing).
+struct EngineListener {
+  virtual ~EngineListener() = default;
+  virtual void on_link_changed(LinkId /*link*/) {}
+  virtual void on_host_changed(HostId /*host*/) {}
+};
+
 class Engine {
  public:
-  Engine();
-  ~Engine();
+  virtual ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
   /// Current simulated time since the start of the run.
-  Duration now() const;
+  virtual Duration now() const = 0;
   /// Runs `cb` at absolute time `when` (>= now()).
-  void at(Duration when, Callback cb, int priority = kDefault);
+  Handle at(Duration when, Callback cb, int priority = kDefault);
   /// Runs `cb` after `delay` (>= 0).
-  void after(Duration delay, Callback cb, int priority = kDefault);
+  Handle after(Duration delay, Callback cb, int priority = kDefault);
 
-  // --- Resources: create them all before the first activity or run(). ---
+  // --- Resources. ---
   /// A compute resource (e.g. one GPU) that executes work at `speed` (FLOP/s of its work unit).
   HostId add_host(const std::string& name, FlopRate speed);
   /// A shared link; flows crossing it share its bandwidth max-min fairly.
   LinkId add_link(const std::string& name, Bandwidth bandwidth, Duration latency);
-  size_t host_count() const;
-  size_t link_count() const;
+  size_t host_count() const { return hosts_.size(); }
+  size_t link_count() const { return links_.size(); }
 
-  // --- Activities: `done` runs as an event (priority kCompletion) when the activity completes. ---
+  // --- Activities: `done` runs as an event (priority kCompletion) when the activity completes; `failed` (if
+  // given) when a resource it uses fails. ---
   /// Executes `amount` of work on `host`, sharing its speed with other execs there.
-  void exec(HostId host, Flops amount, Callback done);
-  /// A kernel of known duration `d` on `host` (a GPU stream runs one kernel at a time, so there is nothing to
-  /// share): a timer, scaled by the host's speed factor. No SimGrid activity, so it costs O(log events).
-  void compute(HostId host, Duration d, Callback done);
-  /// Slows (factor < 1) or speeds up a host's compute() from now on: stragglers, throttling.
-  void set_speed_factor(HostId host, double factor);
+  Handle exec(HostId host, Flops amount, Callback done, Callback failed = {});
+  /// A kernel of known duration `d` at speed factor 1 on `host` (a GPU stream runs one kernel at a time, so
+  /// there is nothing to share): a timer, re-timed when the host's speed factor changes. O(log events).
+  Handle compute(HostId host, Duration d, Callback done, Callback failed = {});
   /// Moves `size` bytes from src to dst over exactly `path` (latency = sum of link latencies; rate from max-min
   /// sharing with every other flow on those links). An empty path completes after zero time.
-  void flow(HostId src, HostId dst, Bytes size, const std::vector<LinkId>& path, Callback done);
+  Handle flow(HostId src, HostId dst, Bytes size, const std::vector<LinkId>& path, Callback done,
+              Callback failed = {});
 
-  /// Bytes per second the flows on a link move right now (SimGrid's max-min solution; exact with optim:Full).
-  Bandwidth link_usage(LinkId link) const;
+  // --- State changes (any time, also during the run). ---
+  /// Slows (factor < 1) or speeds up a host's compute() from now on, computes in flight included.
+  void set_speed_factor(HostId host, double factor);
+  /// A host fails (its computes, execs and flows fail; new ones fail at once) or recovers.
+  void set_host_on(HostId host, bool on);
+  bool host_on(HostId host) const { return hosts_.at(host).on; }
+  /// A link fails (flows crossing it fail; new ones over it fail at once) or recovers.
+  void set_link_on(LinkId link, bool on);
+  bool link_on(LinkId link) const { return links_.at(link).on; }
+  /// A link's capacity changes; flows in flight share the new bandwidth from now on.
+  void set_link_bandwidth(LinkId link, Bandwidth bandwidth);
+  Bandwidth link_bandwidth(LinkId link) const { return Bandwidth::bytes_per_s(links_.at(link).bandwidth); }
+  /// Bytes per second the flows on a link move right now (the max-min solution).
+  virtual Bandwidth link_usage(LinkId link) const = 0;
+
+  void add_listener(EngineListener* l) { listeners_.push_back(l); }
 
   /// Runs until nothing is left to do, or simulated time reaches `horizon`.
-  void run(Duration horizon);
+  virtual void run(Duration horizon) = 0;
   /// Called every few hundred events with the current simulated time (for progress display).
   void set_progress_hook(std::function<void()> hook) { progress_hook_ = std::move(hook); }
 
+  /// The backend's registered name ("queue" or "simgrid").
+  virtual const char* backend() const = 0;
   uint64_t events_processed() const { return events_; }
   /// Time of the last event run (the end of the simulated activity, even when run() stopped at a horizon).
   Duration last_event_time() const { return Duration::seconds(last_event_time_); }
   uint64_t activities_started() const { return activities_; }
+  uint64_t activities_failed() const { return failed_; }
+  uint64_t activities_cancelled() const { return cancelled_; }
+  /// Events scheduled and not yet run or cancelled.
+  size_t events_pending() const { return live_; }
+
+ protected:
+  Engine() = default;
+
+  enum class Kind : uint8_t { kTimer, kCompute, kExec, kFlow };
+  enum class State : uint8_t { kFree, kPending, kEnded };
+  struct Slot {
+    uint32_t gen = 0;
+    State state = State::kFree;
+    Kind kind = Kind::kTimer;
+    uint64_t live_seq = 0;  // the heap entry that fires this slot; older entries are stale
+    Callback cb;
+    Callback failed;
+    // compute: the host, and the work left at speed factor 1 when `since` was last set
+    HostId host = 0;
+    double work_left = 0;
+    double since = 0;
+    uint32_t backend_index = 0;  // exec/flow: the backend's own record
+  };
+  struct HostState {
+    std::string name;
+    double speed = 0;
+    double factor = 1;
+    bool on = true;
+    std::vector<uint32_t> computes;  // slots of computes in flight (unordered)
+  };
+  struct LinkState {
+    std::string name;
+    double bandwidth = 0;
+    double latency = 0;
+    bool on = true;
+  };
+
+  // --- For backends. ---
+  uint32_t new_slot(Kind kind, Callback cb, Callback failed);
+  /// Schedules the slot's callback (re-scheduling supersedes an earlier time).
+  void schedule(uint32_t slot, double time, int priority);
+  /// An exec or flow the backend ran to completion / saw fail: its callback runs as a kCompletion event now.
+  void activity_done(uint32_t slot);
+  void activity_failed(uint32_t slot);
+  /// Pops and runs every event due at or before `t`, advancing last_event_time; the backend owns the clock.
+  void dispatch_until(double t);
+  double next_event_time() const;  // +inf when the queue is empty
+  bool queue_empty() const { return heap_.empty(); }
+  Handle handle(uint32_t slot) { return Handle(this, slot, slots_[slot].gen); }
+  Slot& slot(uint32_t s) { return slots_[s]; }
+
+  // What differs between backends.
+  virtual void on_new_host(HostId host) = 0;
+  virtual void on_new_link(LinkId link) = 0;
+  /// A new event is due at `time` (the simgrid backend arms a timer).
+  virtual void on_scheduled(double time) = 0;
+  virtual void start_exec(uint32_t slot, HostId host, double flops) = 0;
+  virtual void start_flow(uint32_t slot, HostId src, HostId dst, double bytes, const std::vector<LinkId>& path) = 0;
+  /// Stops a running exec or flow (cancelled, or failed by a state change); no callback.
+  virtual void stop_activity(uint32_t slot) = 0;
+  virtual void on_link_change(LinkId link) = 0;  // bandwidth or state changed; running flows already failed
+  virtual void on_host_change(HostId host) = 0;  // state changed; running activities already failed
+
+  std::vector<HostState> hosts_;
+  std::vector<LinkState> links_;
+  /// Slots of running execs and flows, per resource (for failures).
+  std::vector<std::vector<uint32_t>> on_link_;
+  std::vector<std::vector<uint32_t>> on_host_;
 
  private:
-  struct Impl;
-  void push(Duration when, int priority, Callback cb);
-  void dispatch();
-  void seal();
+  friend class Handle;
+  struct Entry {
+    double time;
+    int priority;
+    uint32_t slot;
+    uint64_t seq;
+  };
+  static bool later(const Entry& a, const Entry& b);
+  bool is_pending(const Handle& h) const;
+  void cancel(const Handle& h);
+  void end_slot(uint32_t s);  // the slot's callback will not run any more: drop its state
+  void free_slot(uint32_t s);
+  void retime_computes(HostId host, double old_factor);
+  void fail_running(std::vector<uint32_t>& slots);
+  void forget_running(uint32_t s);
 
-  std::unique_ptr<Impl> impl_;
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> free_;
+  std::vector<Entry> heap_;
+  uint64_t seq_ = 0;
+  size_t live_ = 0;
+  std::vector<EngineListener*> listeners_;
   std::function<void()> progress_hook_;
   uint64_t events_ = 0;
   double last_event_time_ = 0;
   uint64_t activities_ = 0;
+  uint64_t failed_ = 0;
+  uint64_t cancelled_ = 0;
 };
+
+/// "queue" (lcsim's own event queue, no SimGrid) or "simgrid". Throws std::invalid_argument for another name.
+std::unique_ptr<Engine> make_engine(const std::string& backend);
+/// The registered backends with a one-line description each.
+std::vector<std::pair<std::string, std::string>> engine_backends();
 
 }  // namespace lcsim::sim

@@ -37,7 +37,8 @@ std::map<uint32_t, double> sent(const std::vector<Collectives::Phase>& phases) {
 }
 
 struct Fixture {
-  sim::Engine engine;
+  std::unique_ptr<sim::Engine> engine_owner = sim::make_engine("queue");
+  sim::Engine& engine = *engine_owner;
   LeafSpine topo;
   policy::Spray spray;
   AnalyticalTransfer transfer;
@@ -87,7 +88,8 @@ TEST(Collectives, NvlsMovesEachBufferOnceUpAndOnceDown) {
 // A ring all-reduce run as its 2(n-1) real steps (each a wave of n flows of S/n) takes as long as the one wave of
 // aggregated flows, once the per-step latencies are accounted for.
 TEST(Collectives, AggregatedRingTakesAsLongAsTheStepByStepRing) {
-  sim::Engine engine;
+  auto engine_owner = sim::make_engine("simgrid");
+  sim::Engine& engine = *engine_owner;
   LeafSpine topo(LeafSpineConfig{}, nodes(1, 8));
   policy::Spray spray;
   std::vector<sim::HostId> hosts;

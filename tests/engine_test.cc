@@ -1,8 +1,13 @@
-// The engine facade: event order, activity completion, and the SimGrid settings that keep max-min sharing
-// right (a shared link never carries more than its capacity; see ../shared/simgrid-notes, trap 1).
+// The engine on both backends (queue: lcsim's own; simgrid): event order, activity completion, max-min sharing (a
+// shared link never carries more than its capacity; see ../shared/simgrid-notes, trap 1), handles and cancellation,
+// and resources that fail, recover and change capacity while activities run.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <functional>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "sim/engine.h"
@@ -10,8 +15,14 @@
 namespace lcsim::sim {
 namespace {
 
-TEST(Engine, SameTimeEventsRunByPriorityThenInsertionOrder) {
-  Engine e;
+// Each test runs in its own process (gtest_discover_tests), so each may create its one SimGrid engine.
+class Backend : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::unique_ptr<Engine> owner_ = make_engine(GetParam());
+};
+
+TEST_P(Backend, SameTimeEventsRunByPriorityThenInsertionOrder) {
+  Engine& e = *owner_;
   std::vector<std::string> log;
   e.at(Duration::seconds(2), [&] { log.push_back("t2"); });
   e.at(Duration::seconds(1), [&] { log.push_back("t1 default a"); });
@@ -30,8 +41,8 @@ TEST(Engine, SameTimeEventsRunByPriorityThenInsertionOrder) {
   EXPECT_EQ(e.events_processed(), 6u);
 }
 
-TEST(Engine, HorizonStopsTheRun) {
-  Engine e;
+TEST_P(Backend, HorizonStopsTheRun) {
+  Engine& e = *owner_;
   int ran = 0;
   e.at(Duration::seconds(1), [&] { ++ran; });
   e.at(Duration::seconds(5), [&] { ++ran; });
@@ -39,8 +50,8 @@ TEST(Engine, HorizonStopsTheRun) {
   EXPECT_EQ(ran, 1);
 }
 
-TEST(Engine, ExecTakesWorkOverSpeedAndSharesAHost) {
-  Engine e;
+TEST_P(Backend, ExecTakesWorkOverSpeedAndSharesAHost) {
+  Engine& e = *owner_;
   const HostId h = e.add_host("cpu", FlopRate::tflops(100));
   double alone = -1, a = -1, b = -1;
   e.exec(h, Flops::of(100e12), [&] {
@@ -55,8 +66,8 @@ TEST(Engine, ExecTakesWorkOverSpeedAndSharesAHost) {
   EXPECT_NEAR(b, 3.0, 1e-9);
 }
 
-TEST(Engine, ComputeIsAKernelOfKnownDurationScaledBySpeedFactor) {
-  Engine e;
+TEST_P(Backend, ComputeIsAKernelOfKnownDurationScaledBySpeedFactor) {
+  Engine& e = *owner_;
   const HostId h = e.add_host("gpu", FlopRate::tflops(100));
   double first = -1, slowed = -1;
   e.compute(h, Duration::ms(2), [&] {
@@ -69,8 +80,8 @@ TEST(Engine, ComputeIsAKernelOfKnownDurationScaledBySpeedFactor) {
   EXPECT_DOUBLE_EQ(slowed, 0.006);
 }
 
-TEST(Engine, FlowTimeIsLatencyPlusSizeOverBandwidth) {
-  Engine e;
+TEST_P(Backend, FlowTimeIsLatencyPlusSizeOverBandwidth) {
+  Engine& e = *owner_;
   const HostId a = e.add_host("a", FlopRate::tflops(1)), b = e.add_host("b", FlopRate::tflops(1));
   const LinkId l1 = e.add_link("l1", Bandwidth::gbytes_per_s(50), Duration::us(1));
   const LinkId l2 = e.add_link("l2", Bandwidth::gbytes_per_s(100), Duration::us(2));
@@ -83,8 +94,8 @@ TEST(Engine, FlowTimeIsLatencyPlusSizeOverBandwidth) {
 // The pattern that breaks SimGrid's default Lazy update (simgrid-notes p3c): several flows start together and
 // share a first link, then split over two second links. With network/optim:Full the shared link is never
 // over-allocated and every flow ends when max-min says.
-TEST(Engine, SharedLinkNeverCarriesMoreThanItsCapacity) {
-  Engine e;
+TEST_P(Backend, SharedLinkNeverCarriesMoreThanItsCapacity) {
+  Engine& e = *owner_;
   const Bandwidth cap = Bandwidth::gbytes_per_s(50);
   std::vector<HostId> src, dst;
   for (int i = 0; i < 8; ++i) {
@@ -121,10 +132,172 @@ TEST(Engine, SharedLinkNeverCarriesMoreThanItsCapacity) {
   EXPECT_NEAR(end[8], 0.050 + 1.5e9 / 50e9 + lat, 1e-6);
 }
 
-TEST(Engine, OnlyOneEnginePerProcess) {
-  Engine first;
-  EXPECT_THROW(Engine second, std::logic_error);
+TEST(Engine, OnlyOneSimGridEnginePerProcess) {
+  auto first = make_engine("simgrid");
+  EXPECT_THROW(make_engine("simgrid"), std::logic_error);
 }
+
+TEST(Engine, UnknownBackendIsRefused) { EXPECT_THROW(make_engine("simgird"), std::invalid_argument); }
+
+TEST_P(Backend, CancelledTimerNeverRuns) {
+  Engine& e = *owner_;
+  std::vector<std::string> log;
+  Handle a = e.at(Duration::seconds(1), [&] { log.push_back("a"); });
+  Handle b = e.at(Duration::seconds(2), [&] { log.push_back("b"); });
+  EXPECT_TRUE(a.pending());
+  EXPECT_TRUE(b.pending());
+  EXPECT_FALSE(Handle().pending());
+  e.at(Duration::seconds(1.5), [&] {
+    log.push_back("cancel b");
+    b.cancel();
+    b.cancel();  // twice: no effect
+  });
+  e.run(Duration::seconds(10));
+  EXPECT_EQ(log, (std::vector<std::string>{"a", "cancel b"}));
+  EXPECT_FALSE(a.pending());
+  EXPECT_FALSE(b.pending());
+  EXPECT_EQ(e.events_pending(), 0u);
+  EXPECT_DOUBLE_EQ(e.last_event_time().s(), 1.5);
+  a.cancel();  // after it ran (and its slot may be reused): no effect on anything else
+}
+
+TEST_P(Backend, StaleHandleDoesNotCancelTheSlotsNextUser) {
+  Engine& e = *owner_;
+  int ran = 0;
+  Handle first = e.after(Duration::seconds(1), [&] { ++ran; });
+  e.run(Duration::seconds(2));
+  Handle second = e.after(Duration::seconds(1), [&] { ++ran; });  // may reuse first's slot
+  first.cancel();
+  EXPECT_TRUE(second.pending());
+  e.run(Duration::seconds(5));
+  EXPECT_EQ(ran, 2);
+}
+
+TEST_P(Backend, CancelledComputeAndFlowNeverReportAndFreeTheirResources) {
+  Engine& e = *owner_;
+  const HostId a = e.add_host("a", FlopRate::tflops(1)), b = e.add_host("b", FlopRate::tflops(1));
+  const LinkId l = e.add_link("l", Bandwidth::gbytes_per_s(10), Duration());
+  int reported = 0;
+  double other_done = -1;
+  Handle c = e.compute(a, Duration::ms(5), [&] { ++reported; }, [&] { ++reported; });
+  Handle f = e.flow(a, b, Bytes::gb(1), {l}, [&] { ++reported; }, [&] { ++reported; });
+  // A second flow shares the link with f (5 GB/s each) until f is cancelled at 50 ms, then has it alone.
+  e.flow(b, a, Bytes::gb(1), {l}, [&] { other_done = e.now().s(); });
+  e.at(Duration::ms(50), [&] {
+    EXPECT_TRUE(f.pending());
+    c.cancel();
+    f.cancel();
+  });
+  e.at(Duration::ms(1), [&] { c.cancel(); });
+  e.run(Duration::seconds(10));
+  EXPECT_EQ(reported, 0);
+  EXPECT_FALSE(c.pending());
+  EXPECT_FALSE(f.pending());
+  EXPECT_EQ(e.activities_cancelled() >= 2, true);
+  // 0.25 GB in the first 50 ms at 5 GB/s, the remaining 0.75 GB at 10 GB/s: 125 ms.
+  EXPECT_NEAR(other_done, 0.050 + 0.075, 1e-6);
+}
+
+TEST_P(Backend, ComputeInFlightSeesASpeedChange) {
+  Engine& e = *owner_;
+  const HostId h = e.add_host("gpu", FlopRate::tflops(100));
+  double done = -1;
+  e.compute(h, Duration::ms(10), [&] { done = e.now().s(); });
+  e.at(Duration::ms(4), [&] { e.set_speed_factor(h, 0.5); });  // 6 ms of work left, at half speed: 12 ms
+  e.run(Duration::seconds(1));
+  EXPECT_NEAR(done, 0.016, 1e-12);
+}
+
+TEST_P(Backend, LinkFailureFailsTheFlowsCrossingItAndNewOnesOverIt) {
+  Engine& e = *owner_;
+  const HostId a = e.add_host("a", FlopRate::tflops(1)), b = e.add_host("b", FlopRate::tflops(1));
+  const LinkId l1 = e.add_link("l1", Bandwidth::gbytes_per_s(10), Duration::us(1));
+  const LinkId l2 = e.add_link("l2", Bandwidth::gbytes_per_s(10), Duration::us(1));
+  double failed_at = -1, other_done = -1, late_failed = -1, after_repair = -1;
+  bool wrongly_done = false;
+  e.flow(a, b, Bytes::gb(1), {l1}, [&] { wrongly_done = true; }, [&] { failed_at = e.now().s(); });
+  e.flow(a, b, Bytes::gb(0.5), {l2}, [&] { other_done = e.now().s(); });
+  e.at(Duration::ms(20), [&] {
+    e.set_link_on(l1, false);
+    EXPECT_FALSE(e.link_on(l1));
+  });
+  e.at(Duration::ms(30), [&] {
+    e.flow(a, b, Bytes::gb(1), {l1}, [&] { wrongly_done = true; }, [&] { late_failed = e.now().s(); });
+  });
+  e.at(Duration::ms(40), [&] {
+    e.set_link_on(l1, true);
+    e.flow(a, b, Bytes::gb(0.1), {l1}, [&] { after_repair = e.now().s(); });
+  });
+  e.run(Duration::seconds(10));
+  EXPECT_FALSE(wrongly_done);
+  EXPECT_NEAR(failed_at, 0.020, 1e-9);
+  EXPECT_NEAR(late_failed, 0.030, 1e-9);
+  EXPECT_NEAR(other_done, 1e-6 + 0.05, 1e-9);  // the other link is untouched
+  EXPECT_NEAR(after_repair, 0.040 + 1e-6 + 0.01, 1e-9);
+  EXPECT_EQ(e.activities_failed(), 2u);
+}
+
+TEST_P(Backend, FlowInFlightSeesABandwidthChange) {
+  Engine& e = *owner_;
+  const HostId a = e.add_host("a", FlopRate::tflops(1)), b = e.add_host("b", FlopRate::tflops(1));
+  const LinkId l = e.add_link("l", Bandwidth::gbytes_per_s(10), Duration());
+  double done = -1;
+  e.flow(a, b, Bytes::gb(1), {l}, [&] { done = e.now().s(); });
+  // 0.5 GB in the first 50 ms; the link then degrades to 2.5 GB/s: 200 ms more.
+  e.at(Duration::ms(50), [&] { e.set_link_bandwidth(l, Bandwidth::gbytes_per_s(2.5)); });
+  e.run(Duration::seconds(10));
+  EXPECT_NEAR(done, 0.250, 1e-6);
+  EXPECT_DOUBLE_EQ(e.link_bandwidth(l).bps(), 2.5e9);
+}
+
+TEST_P(Backend, HostFailureFailsItsComputesExecsAndFlows) {
+  Engine& e = *owner_;
+  const HostId a = e.add_host("a", FlopRate::tflops(1)), b = e.add_host("b", FlopRate::tflops(1));
+  const LinkId l = e.add_link("l", Bandwidth::gbytes_per_s(10), Duration());
+  std::vector<std::string> log;
+  e.compute(a, Duration::ms(100), [&] { log.push_back("compute done"); }, [&] { log.push_back("compute failed"); });
+  e.exec(a, Flops::of(1e12), [&] { log.push_back("exec done"); }, [&] { log.push_back("exec failed"); });
+  e.flow(b, a, Bytes::gb(1), {l}, [&] { log.push_back("flow done"); }, [&] { log.push_back("flow failed"); });
+  e.compute(b, Duration::ms(10), [&] { log.push_back("b compute done"); });
+  e.at(Duration::ms(50), [&] { e.set_host_on(a, false); });
+  e.at(Duration::ms(60), [&] {
+    e.compute(a, Duration::ms(1), [&] { log.push_back("late done"); }, [&] { log.push_back("late failed"); });
+  });
+  e.run(Duration::seconds(10));
+  std::sort(log.begin(), log.end());
+  EXPECT_EQ(log, (std::vector<std::string>{"b compute done", "compute failed", "exec failed", "flow failed",
+                                           "late failed"}));
+  EXPECT_FALSE(e.host_on(a));
+}
+
+/// The queue backend has no global state: engines in several threads at once give the same answer as one alone.
+TEST(Engine, QueueEnginesRunInParallelThreads) {
+  auto simulate = [] {
+    auto e = make_engine("queue");
+    const HostId h = e->add_host("gpu", FlopRate::tflops(1));
+    double t = 0;
+    std::function<void(int)> step = [&](int left) {
+      if (left == 0) return;
+      e->compute(h, Duration::us(1.0 + left % 7), [&, left] {
+        t = e->now().s();
+        step(left - 1);
+      });
+    };
+    step(20000);
+    e->run(Duration::seconds(1e9));
+    return t;
+  };
+  const double alone = simulate();
+  std::vector<double> got(4, -1);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < got.size(); ++i) threads.emplace_back([&, i] { got[i] = simulate(); });
+  for (auto& th : threads) th.join();
+  for (double g : got) EXPECT_EQ(g, alone);
+  EXPECT_GT(alone, 0.0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engine, Backend, ::testing::Values("queue", "simgrid"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 }  // namespace
 }  // namespace lcsim::sim

@@ -73,7 +73,8 @@ TEST(LoadBalancing, EcmpIsASeededDeterministicHashAndSprayUsesEveryPath) {
 }
 
 TEST(Collectives, RingFlowsCarryTheRingVolumeAndUseEveryNicOnce) {
-  sim::Engine engine;
+  auto engine_owner = sim::make_engine("simgrid");
+  sim::Engine& engine = *engine_owner;
   LeafSpine t(small_fabric(), uniform(4, 8));
   policy::Spray spray;
   AnalyticalTransfer transfer(engine, t, spray, {});
@@ -100,7 +101,8 @@ TEST(Collectives, RingFlowsCarryTheRingVolumeAndUseEveryNicOnce) {
 // On a contention-free pattern (one leaf: no spine to collide on) the SimGrid flow model and the analytical
 // model give the same all-reduce time, and both match 2(n-1)/n * S / B plus the latency terms.
 TEST(Collectives, FlowAndAnalyticalAgreeWithTheRingFormula) {
-  sim::Engine engine;
+  auto engine_owner = sim::make_engine("simgrid");
+  sim::Engine& engine = *engine_owner;
   LeafSpineConfig cfg;
   cfg.ports_per_leaf = 64;
   LeafSpine t(cfg, uniform(4, 8));
@@ -138,7 +140,8 @@ TEST(Collectives, FlowAndAnalyticalAgreeWithTheRingFormula) {
 // Four flows from one leaf to another over four spines: ECMP may collide, adaptive sees the flows routed before
 // it and never puts two on one spine; spraying splits each over all four.
 TEST(LoadBalancing, AdaptiveSpreadsFlowsThatEcmpMayCollide) {
-  sim::Engine engine;
+  auto engine_owner = sim::make_engine("simgrid");
+  sim::Engine& engine = *engine_owner;
   LeafSpineConfig cfg;
   cfg.ports_per_leaf = 8;
   cfg.spines = 4;
@@ -165,7 +168,8 @@ TEST(LoadBalancing, AdaptiveSpreadsFlowsThatEcmpMayCollide) {
 // NIC and the choice falls back to the hash (8 flows in 8 bins collide with probability 99.8%); compared on the
 // links the paths do not share, each flow takes its own spine.
 TEST(LoadBalancing, AdaptiveIgnoresLinksEveryPathShares) {
-  sim::Engine engine;
+  auto engine_owner = sim::make_engine("simgrid");
+  sim::Engine& engine = *engine_owner;
   LeafSpineConfig cfg;
   cfg.ports_per_leaf = 8;
   cfg.spines = 8;
@@ -201,7 +205,8 @@ TEST(LeafSpine, RailOptimizedPutsEachRailOnItsOwnLeavesAndRingsStayOnRails) {
   t.paths(3, 8 + 4, p);  // another rail: through the spines
   EXPECT_EQ(p.size(), static_cast<size_t>(cfg.spines));
 
-  sim::Engine engine;
+  auto engine_owner = sim::make_engine("simgrid");
+  sim::Engine& engine = *engine_owner;
   policy::Spray spray;
   AnalyticalTransfer transfer(engine, t, spray, {});
   CollectiveConfig cc;
@@ -273,7 +278,8 @@ TEST(LeafSpine, MultiPlaneSplitsEachNicOverItsOwnFabrics) {
 
 
 TEST(FlowCalibration, SizeDependentFactorsSlowSmallFlowsAsConfigured) {
-  sim::Engine engine;
+  auto engine_owner = sim::make_engine("simgrid");
+  sim::Engine& engine = *engine_owner;
   LeafSpineConfig cfg;
   LeafSpine t(cfg, uniform(2, 8));
   policy::Spray spray;
