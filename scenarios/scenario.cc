@@ -261,7 +261,7 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
     hosts.push_back(g.host);
   }
   std::unique_ptr<net::Topology> fabric = build_fabric(sc.cluster);
-  const net::Topology& topology = *fabric;
+  net::Topology& topology = *fabric;
   uint32_t min_gpus = ~0u;
   for (const auto& pool : sc.cluster.pools) min_gpus = std::min(min_gpus, static_cast<uint32_t>(pool.node.gpus));
 

@@ -389,3 +389,79 @@ TEST(LeafSpine, HostNetworksAreSeparateFromTheComputeFabric) {
 
 }  // namespace
 }  // namespace lcsim::net
+
+namespace lcsim::net {
+namespace {
+
+// Runtime fabric changes, on both transfer models: a bandwidth change re-times a batch in flight, a failed switch
+// fails the batches crossing it, and later flows route around it.
+class FabricChange : public ::testing::TestWithParam<std::string> {
+ protected:
+  FabricChange() : topo_(small_fabric(), uniform(4, 8)) {
+    if (GetParam() == "flow") {
+      std::vector<sim::HostId> hosts;
+      for (uint32_t i = 0; i < topo_.endpoint_count(); ++i) {
+        hosts.push_back(engine_->add_host("g" + std::to_string(i), FlopRate::tflops(1)));
+      }
+      auto flow = std::make_unique<FlowTransfer>(*engine_, topo_, spray_, TransferOptions{});
+      flow->install(hosts);
+      transfer_ = std::move(flow);
+    } else {
+      transfer_ = std::make_unique<AnalyticalTransfer>(*engine_, topo_, spray_, TransferOptions{});
+    }
+  }
+  std::unique_ptr<sim::Engine> engine_ = sim::make_engine(GetParam() == "flow" ? "simgrid" : "queue");
+  LeafSpine topo_;
+  policy::Spray spray_;
+  std::unique_ptr<TransferModel> transfer_;
+};
+
+// GPU 0 (leaf 0) to GPU 16 (leaf 1): 1 GB sprayed over 4 spines, limited by GPU 0's 50 GB/s NIC: 20 ms.
+const FlowRequest kCrossLeaf{0, 16, Bytes::gb(1)};
+
+TEST_P(FabricChange, BandwidthDropRetimesABatchInFlight) {
+  const auto nic = topo_.find_links("n0.gpu0.nic_up");
+  ASSERT_EQ(nic.size(), 1u);
+  double done = -1;
+  transfer_->transfer({kCrossLeaf}, [&] { done = engine_->now().s(); });
+  // Half the bytes have crossed at 10 ms; the rest crosses the NIC at 25 GB/s: 20 ms more.
+  engine_->at(Duration::ms(10), [&] { transfer_->set_link_bandwidth(nic[0], Bandwidth::gbytes_per_s(25)); });
+  engine_->run(Duration::seconds(10));
+  EXPECT_NEAR(done, 0.030, 2e-5);
+  EXPECT_GT(done, 0.030);  // plus path latency
+}
+
+TEST_P(FabricChange, FailedSwitchFailsTheBatchAndLaterFlowsAvoidIt) {
+  const auto spine0 = topo_.find_links("spine0");
+  ASSERT_EQ(spine0.size(), 4u);  // up and down to each of 2 leaves
+  double failed_at = -1, retry_done = -1;
+  bool wrongly_done = false;
+  double spine0_bytes = -1;
+  transfer_->transfer({kCrossLeaf}, [&] { wrongly_done = true; }, [&] {
+    failed_at = engine_->now().s();
+    spine0_bytes = 0;
+    for (uint32_t l : spine0) spine0_bytes += transfer_->bytes_per_link()[l];
+    transfer_->transfer({kCrossLeaf}, [&] { retry_done = engine_->now().s(); });
+  });
+  engine_->at(Duration::ms(10), [&] {
+    for (uint32_t l : spine0) transfer_->set_link_up(l, false);
+  });
+  engine_->run(Duration::seconds(10));
+  EXPECT_FALSE(wrongly_done);
+  EXPECT_NEAR(failed_at, 0.010, 1e-9);
+  EXPECT_EQ(transfer_->batches_failed(), 1u);
+  // The retry is sprayed over the 3 spines left, still limited by the NIC: 20 ms, and spine 0 carries nothing more.
+  EXPECT_NEAR(retry_done, 0.030, 2e-5);
+  double after = 0;
+  for (uint32_t l : spine0) after += transfer_->bytes_per_link()[l];
+  EXPECT_EQ(after, spine0_bytes);
+  std::vector<Path> p;
+  topo_.paths(0, 16, p);
+  EXPECT_EQ(p.size(), 3u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Transfer, FabricChange, ::testing::Values("flow", "analytical"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+}  // namespace
+}  // namespace lcsim::net

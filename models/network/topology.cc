@@ -66,7 +66,13 @@ uint32_t Topology::add_link(const std::string& name, Bandwidth bw, Duration lat,
 }
 
 bool Topology::fail(const std::string& name) {
-  bool found = false;
+  const std::vector<uint32_t> links = find_links(name);
+  for (uint32_t l : links) up_[l] = false;
+  return !links.empty();
+}
+
+std::vector<uint32_t> Topology::find_links(const std::string& name) const {
+  std::vector<uint32_t> found;
   // "spine3" also names "p1.spine3" (the same switch position in every plane).
   auto matches = [&](const std::string& v) {
     if (v == name) return true;
@@ -76,8 +82,7 @@ bool Topology::fail(const std::string& name) {
   };
   for (size_t l = 0; l < links_.size(); ++l) {
     if (links_[l].name == name || matches(vertices_[links_[l].from].name) || matches(vertices_[links_[l].to].name)) {
-      up_[l] = false;
-      found = true;
+      found.push_back(static_cast<uint32_t>(l));
     }
   }
   return found;

@@ -88,9 +88,14 @@ class Topology {
   const std::vector<VertexInfo>& vertices() const { return vertices_; }
   const std::vector<LinkInfo>& links() const { return links_; }
   bool link_up(uint32_t link) const { return up_[link]; }
-  /// Takes down a link (by name) or a vertex (every link touching it; "spine3" also matches "p1.spine3" in every
-  /// plane). False if nothing has that name.
+  /// Every link a name stands for: a link's own name, or a vertex (every link touching it; "spine3" also matches
+  /// "p1.spine3" in every plane). Empty if nothing has that name.
+  std::vector<uint32_t> find_links(const std::string& name) const;
+  /// Takes down a link or a vertex by name (see find_links). False if nothing has that name.
   bool fail(const std::string& name);
+  /// Runtime state (the transfer models call these): paths() skips links that are down from now on.
+  void set_link_up(uint32_t link, bool up) { up_[link] = up; }
+  void set_link_bandwidth(uint32_t link, Bandwidth bandwidth) { links_[link].bandwidth = bandwidth; }
 
  protected:
   uint32_t add_vertex(const std::string& name, const std::string& kind);

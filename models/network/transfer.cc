@@ -34,7 +34,7 @@ double FlowCalibration::lookup(const std::vector<Step>& steps, Bytes size) {
   return f;
 }
 
-TransferModel::TransferModel(sim::Engine& engine, const Topology& topology, const policy::LoadBalancer& balancer,
+TransferModel::TransferModel(sim::Engine& engine, Topology& topology, const policy::LoadBalancer& balancer,
                              TransferOptions options)
     : engine_(engine), topology_(topology), balancer_(balancer), options_(options) {
   const size_t n = topology.links().size();
@@ -42,6 +42,19 @@ TransferModel::TransferModel(sim::Engine& engine, const Topology& topology, cons
   link_bytes_.assign(n, 0.0);
   busy_since_.assign(n, Duration());
   traced_.assign(n, -1);
+}
+
+void TransferModel::set_link_up(uint32_t link, bool up) {
+  LCSIM_ASSERT(link < topology_.links().size(), "unknown link");
+  if (topology_.link_up(link) == up) return;
+  topology_.set_link_up(link, up);
+  link_changed(link);
+}
+
+void TransferModel::set_link_bandwidth(uint32_t link, Bandwidth bandwidth) {
+  LCSIM_ASSERT(link < topology_.links().size() && bandwidth.bps() > 0, "bad link bandwidth");
+  topology_.set_link_bandwidth(link, bandwidth);
+  link_changed(link);
 }
 
 void TransferModel::route(const std::vector<FlowRequest>& flows, std::vector<SubFlow>& out) {
@@ -112,7 +125,7 @@ void FlowTransfer::install(const std::vector<sim::HostId>& endpoint_hosts) {
   for (const auto& l : topology_.links()) link_ids_.push_back(engine_.add_link(l.name, l.bandwidth, l.latency));
 }
 
-void FlowTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback done) {
+void FlowTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback done, sim::Callback failed) {
   LCSIM_ASSERT(!hosts_.empty() || topology_.endpoint_count() == 0, "FlowTransfer::install() not called");
   std::vector<SubFlow> subs;
   route(flows, subs);
@@ -121,29 +134,60 @@ void FlowTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback
     engine_.after(Duration(), std::move(done), sim::kCompletion);
     return;
   }
+  // The batch: its sub-flows (a timer first where a latency factor delays the start), which are still running,
+  // and whether a failure already ended it.
   struct Pending {
     size_t left;
-    sim::Callback done;
+    sim::Callback done, failed;
+    std::vector<sim::Handle> handles;
+    std::vector<Path> paths;
+    std::vector<bool> running;
+    bool dead = false;
   };
-  auto pending = std::make_shared<Pending>(Pending{subs.size(), std::move(done)});
+  auto pending = std::make_shared<Pending>();
+  pending->left = subs.size();
+  pending->done = std::move(done);
+  pending->failed = std::move(failed);
+  pending->handles.resize(subs.size());
+  pending->running.assign(subs.size(), true);
+  for (const SubFlow& s : subs) pending->paths.push_back(*s.path);
   std::vector<sim::LinkId> sim_path;
-  for (const SubFlow& s : subs) {
+  for (size_t k = 0; k < subs.size(); ++k) {
+    const SubFlow& s = subs[k];
     sim_path.clear();
     for (uint32_t l : *s.path) sim_path.push_back(link_ids_[l]);
-    Path path = *s.path;
-    auto on_done = [this, pending, path = std::move(path)] {
-      links_idle(path);
+    auto on_done = [this, pending, k] {
+      pending->running[k] = false;
+      links_idle(pending->paths[k]);
       if (--pending->left == 0) pending->done();
     };
+    auto on_failed = [this, pending] {
+      if (pending->dead) return;
+      pending->dead = true;
+      ++batches_failed_;
+      for (size_t j = 0; j < pending->handles.size(); ++j) {
+        pending->handles[j].cancel();
+        if (pending->running[j]) links_idle(pending->paths[j]);
+        pending->running[j] = false;
+      }
+      if (pending->failed) pending->failed();
+    };
     if (s.extra_latency.s() > 0) {
-      engine_.after(s.extra_latency, [this, src = hosts_[s.src], dst = hosts_[s.dst], size = s.size, sim_path,
-                                      on_done = std::move(on_done)]() mutable {
-        engine_.flow(src, dst, size, sim_path, std::move(on_done));
+      pending->handles[k] = engine_.after(s.extra_latency, [this, pending, k, src = hosts_[s.src], dst = hosts_[s.dst],
+                                                           size = s.size, sim_path, on_done, on_failed]() mutable {
+        pending->handles[k] = engine_.flow(src, dst, size, sim_path, std::move(on_done), std::move(on_failed));
       });
     } else {
-      engine_.flow(hosts_[s.src], hosts_[s.dst], s.size, sim_path, std::move(on_done));
+      pending->handles[k] = engine_.flow(hosts_[s.src], hosts_[s.dst], s.size, sim_path, std::move(on_done),
+                                         std::move(on_failed));
     }
   }
+}
+
+void FlowTransfer::link_changed(uint32_t link) {
+  const sim::LinkId l = link_ids_.at(link);
+  engine_.set_link_bandwidth(l, topology_.links()[link].bandwidth);
+  engine_.set_link_on(l, topology_.link_up(link));  // the engine fails the flows crossing it
 }
 
 Duration AnalyticalTransfer::estimate(const std::vector<FlowRequest>& flows) {
@@ -171,29 +215,88 @@ Duration AnalyticalTransfer::cost(const std::vector<SubFlow>& subs) {
   for (uint32_t l : touched_) {
     worst_serialization = std::max(worst_serialization, load_[l] / topology_.links()[l].bandwidth.bps());
   }
+  last_latency_ = Duration::seconds(worst_latency);
+  last_serialization_ = Duration::seconds(worst_serialization);
   return Duration::seconds(worst_latency + worst_serialization);
 }
 
-void AnalyticalTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback done) {
+void AnalyticalTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback done, sim::Callback failed) {
   std::vector<SubFlow> subs;
   route(flows, subs);
   account(flows);
   const Duration t = cost(subs);
   if (rate_.empty()) rate_.assign(topology_.links().size(), 0.0);
-  auto loads = std::make_shared<std::vector<std::pair<uint32_t, double>>>();  // link, rate of this batch
-  if (t.s() > 0) {
-    for (uint32_t l : touched_) {
-      if (load_[l] > 0) loads->push_back({l, load_[l] / t.s()});
-    }
+  const uint64_t id = next_batch_++;
+  Batch& b = batches_[id];
+  for (uint32_t l : touched_) {
+    if (load_[l] <= 0) continue;
+    b.loads.push_back({l, load_[l]});
+    if (t.s() > 0) b.rates.push_back({l, load_[l] / t.s()});
   }
-  for (const auto& [l, r] : *loads) rate_[l] += r;
-  auto paths = std::make_shared<std::vector<Path>>();
-  for (const SubFlow& s : subs) paths->push_back(*s.path);
-  engine_.after(t, [this, paths, loads, done = std::move(done)] {
-    for (const auto& [l, r] : *loads) rate_[l] -= r;
-    for (const Path& p : *paths) links_idle(p);
-    done();
-  }, sim::kCompletion);
+  for (const auto& [l, r] : b.rates) rate_[l] += r;
+  for (const SubFlow& s : subs) b.paths.push_back(*s.path);
+  b.latency = last_latency_;
+  b.serial_start = engine_.now();
+  b.serial_end = engine_.now() + last_serialization_;
+  b.done = std::move(done);
+  b.failed = std::move(failed);
+  b.timer = engine_.after(t, [this, id] { finish(id); }, sim::kCompletion);
+}
+
+void AnalyticalTransfer::finish(uint64_t id) {
+  auto it = batches_.find(id);
+  LCSIM_ASSERT(it != batches_.end(), "batch finished twice");
+  Batch b = std::move(it->second);
+  batches_.erase(it);
+  for (const auto& [l, r] : b.rates) rate_[l] -= r;
+  for (const Path& p : b.paths) links_idle(p);
+  b.done();
+}
+
+void AnalyticalTransfer::link_changed(uint32_t link) {
+  const Duration now = engine_.now();
+  const bool up = topology_.link_up(link);
+  std::vector<sim::Callback> failures;
+  for (auto it = batches_.begin(); it != batches_.end();) {
+    Batch& b = it->second;
+    bool crosses = false;
+    for (const Path& p : b.paths) crosses = crosses || std::find(p.begin(), p.end(), link) != p.end();
+    if (!crosses) {
+      ++it;
+      continue;
+    }
+    for (const auto& [l, r] : b.rates) rate_[l] -= r;
+    b.rates.clear();
+    if (!up) {  // the batch fails: its bytes never all arrive
+      b.timer.cancel();
+      for (const Path& p : b.paths) links_idle(p);
+      ++batches_failed_;
+      if (b.failed) failures.push_back(std::move(b.failed));
+      it = batches_.erase(it);
+      continue;
+    }
+    if (now < b.serial_end) {  // bytes still crossing: the rest moves at the new bandwidths
+      const double span = (b.serial_end - b.serial_start).s();
+      const double left = span > 0 ? (b.serial_end - now).s() / span : 0.0;
+      double serial = 0;
+      for (auto& [l, bytes] : b.loads) {
+        bytes *= left;
+        serial = std::max(serial, bytes / topology_.links()[l].bandwidth.bps());
+      }
+      b.serial_start = now;
+      b.serial_end = now + Duration::seconds(serial);
+      const double t = serial + b.latency.s();
+      if (t > 0) {
+        for (const auto& [l, bytes] : b.loads) b.rates.push_back({l, bytes / t});
+      }
+      for (const auto& [l, r] : b.rates) rate_[l] += r;
+      b.timer.cancel();
+      const uint64_t id = it->first;
+      b.timer = engine_.at(b.serial_end + b.latency, [this, id] { finish(id); }, sim::kCompletion);
+    }
+    ++it;
+  }
+  for (auto& f : failures) f();
 }
 
 }  // namespace lcsim::net

@@ -54,11 +54,18 @@ struct TransferOptions {
 
 class TransferModel : public policy::LinkLoads {
  public:
-  TransferModel(sim::Engine& engine, const Topology& topology, const policy::LoadBalancer& balancer,
+  TransferModel(sim::Engine& engine, Topology& topology, const policy::LoadBalancer& balancer,
                 TransferOptions options);
   virtual ~TransferModel() = default;
-  /// Starts all flows now; `done` runs once every one has arrived.
-  virtual void transfer(const std::vector<FlowRequest>& flows, sim::Callback done) = 0;
+  /// Starts all flows now; `done` runs once every one has arrived. If a link under one of them fails first, the
+  /// rest of the batch is cancelled and `failed` runs instead (when given; otherwise the batch just never ends).
+  virtual void transfer(const std::vector<FlowRequest>& flows, sim::Callback done, sim::Callback failed = {}) = 0;
+
+  // --- Runtime fabric changes. New flows route around links that are down (the topology's paths skip them);
+  // batches in flight over a link that goes down fail; a bandwidth change re-times the batches on that link. ---
+  void set_link_up(uint32_t link, bool up);
+  void set_link_bandwidth(uint32_t link, Bandwidth bandwidth);
+  uint64_t batches_failed() const { return batches_failed_; }
 
   uint64_t flows_started() const { return flows_started_; }
   /// Bytes per second a link carries now.
@@ -85,11 +92,15 @@ class TransferModel : public policy::LinkLoads {
   void links_idle(const Path& p);
   void unroute(const Path& p, Bytes size);  // undoes route()'s marking without a trace (for estimates)
 
+  /// What the model does about a link that changed (its topology entry already has the new state).
+  virtual void link_changed(uint32_t link) = 0;
+
   sim::Engine& engine_;
-  const Topology& topology_;
+  Topology& topology_;
   const policy::LoadBalancer& balancer_;
   TransferOptions options_;
   uint64_t flows_started_ = 0;
+  uint64_t batches_failed_ = 0;
   Bytes bytes_moved_;
 
  private:
@@ -108,10 +119,11 @@ class FlowTransfer final : public TransferModel {
   using TransferModel::TransferModel;
   /// Creates one SimGrid link per topology link; call once before the first transfer.
   void install(const std::vector<sim::HostId>& endpoint_hosts);
-  void transfer(const std::vector<FlowRequest>& flows, sim::Callback done) override;
+  void transfer(const std::vector<FlowRequest>& flows, sim::Callback done, sim::Callback failed = {}) override;
   Bandwidth current_rate(uint32_t link) const override { return engine_.link_usage(link_ids_[link]); }
 
  private:
+  void link_changed(uint32_t link) override;
   std::vector<sim::HostId> hosts_;
   std::vector<sim::LinkId> link_ids_;
 };
@@ -119,7 +131,7 @@ class FlowTransfer final : public TransferModel {
 class AnalyticalTransfer final : public TransferModel {
  public:
   using TransferModel::TransferModel;
-  void transfer(const std::vector<FlowRequest>& flows, sim::Callback done) override;
+  void transfer(const std::vector<FlowRequest>& flows, sim::Callback done, sim::Callback failed = {}) override;
   /// The time transfer() would take for these flows (no side effects).
   Duration estimate(const std::vector<FlowRequest>& flows);
   /// Each batch moves its bytes evenly over its duration: a link's rate is the sum over the batches in flight.
@@ -128,10 +140,27 @@ class AnalyticalTransfer final : public TransferModel {
   }
 
  private:
+  /// A batch in flight: its bytes per link, moved evenly over its serialization time, then its latency.
+  struct Batch {
+    sim::Handle timer;
+    std::vector<std::pair<uint32_t, double>> loads;  // link, bytes of this batch still to cross it
+    std::vector<std::pair<uint32_t, double>> rates;  // link, bytes/s this batch adds to it (current_rate)
+    std::vector<Path> paths;
+    Duration latency;        // the largest path latency, paid after the bytes have crossed
+    Duration serial_start;   // when the current serialization stretch began
+    Duration serial_end;     // when the bytes will have crossed at the current bandwidths
+    sim::Callback done, failed;
+  };
+  void link_changed(uint32_t link) override;
+  void finish(uint64_t id);
+
   std::vector<double> rate_;  // bytes/s per link, from batches in flight
+  std::map<uint64_t, Batch> batches_;
+  uint64_t next_batch_ = 0;
   Duration cost(const std::vector<SubFlow>& subs);
   std::vector<double> load_;         // bytes per link, scratch (zero outside touched_)
   std::vector<uint32_t> touched_;    // links with a non-zero load_
+  Duration last_latency_, last_serialization_;  // of the last cost() call
 };
 
 }  // namespace lcsim::net
