@@ -206,11 +206,18 @@ int cmd_run(Args& a) {
     ProgressBar bar(progress && !quiet);
     lcsim::RunHooks hooks;
     hooks.progress = [&bar](double f, double s) { bar.update(f, s); };
+    // The timeline streams to its file while the run goes.
+    std::ofstream timeline;
+    if (sc.outputs.timeline) {
+      const auto path = std::filesystem::path(out_dir) / "timeline.json";
+      timeline.open(path, std::ios::binary);
+      if (!timeline) throw InputError("cannot write '" + path.string() + "'");
+      hooks.timeline = &timeline;
+    }
     r = lcsim::run_scenario(sc, hooks);
   }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   if (sc.outputs.metrics) write_file(std::filesystem::path(out_dir) / "metrics.json", r.metrics.to_json());
-  if (sc.outputs.timeline) write_file(std::filesystem::path(out_dir) / "timeline.json", r.timeline_json);
   if (!r.utilization_csv.empty()) write_file(std::filesystem::path(out_dir) / "link_utilization.csv", r.utilization_csv);
   std::string table;
   for (const auto& l : r.table) table += l + "\n";

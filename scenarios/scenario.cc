@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <sstream>
 
 #include "models/network/transfer.h"
 #include "scenarios/catalog.h"
@@ -266,8 +267,17 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   for (const auto& pool : sc.cluster.pools) min_gpus = std::min(min_gpus, static_cast<uint32_t>(pool.node.gpus));
 
   Tracer tracer;
-  TimelineRecorder timeline;
-  if (sc.outputs.timeline) tracer.subscribe(&timeline);
+  std::ostringstream timeline_in_memory;
+  std::unique_ptr<TimelineWriter> timeline;
+  if (sc.outputs.timeline) {
+    TimelineLayout layout;
+    for (const auto& g : gpus) layout.gpu.push_back({g.node, g.local});
+    layout.link = [&topology](uint32_t l) {
+      return std::make_pair(topology.links()[l].tier, topology.links()[l].name);
+    };
+    timeline = std::make_unique<TimelineWriter>(hooks.timeline ? *hooks.timeline : timeline_in_memory, layout);
+    tracer.subscribe(timeline.get());
+  }
   RngFactory rng(static_cast<uint64_t>(sc.simulation.seed));
   auto balancer = cat.load_balancers.get(sc.policies.load_balancing).factory(rng.hash("load_balancing", 0));
   net::TransferOptions topts{&tracer, static_cast<size_t>(sc.outputs.timeline_links), sc.cluster.flow_calibration};
@@ -392,7 +402,10 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   }
   result.metrics.set_label("accelerator", parts);
   result.metrics.set_label("fidelity", sc.simulation.fidelity);
-  if (sc.outputs.timeline) result.timeline_json = timeline.to_json();
+  if (timeline) {
+    timeline->close();
+    if (!hooks.timeline) result.timeline_json = timeline_in_memory.str();
+  }
   return result;
 }
 

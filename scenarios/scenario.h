@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <ostream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -97,6 +98,8 @@ struct RunResult {
 
 struct RunHooks {
   std::function<void(double fraction, double sim_seconds)> progress;  // called now and then
+  /// Where timeline.json streams to while the run goes (bounded memory); null: into RunResult::timeline_json.
+  std::ostream* timeline = nullptr;
 };
 
 /// The cluster's accelerators in rank order (pool by pool, node by node); hosts unset.

@@ -1,73 +1,182 @@
 #include "sim/trace.h"
 
+#include <charconv>
+#include <cmath>
+
 #include "sim/json.h"
 
 namespace lcsim {
 
-void TimelineRecorder::on_span(const SpanEvent& e) {
-  auto g = groups_.find(e.group);
-  if (g == groups_.end()) {
-    g = groups_.emplace(e.group, static_cast<int>(groups_.size()) + 1).first;
-    group_names_.push_back(e.group);
+const char* span_row(SpanKind kind) {
+  switch (kind) {
+    case SpanKind::kCompute: return "compute";
+    case SpanKind::kComm: return "comm";
+    case SpanKind::kPipeline: return "pp";
+    case SpanKind::kDataParallel: return "dp";
+    case SpanKind::kHost: return "cpu";
+    case SpanKind::kSend: return "send";
+    case SpanKind::kRecv: return "recv";
+    case SpanKind::kLink: return "busy";
   }
-  const int pid = g->second;
-  auto t = tracks_.find({pid, e.track});
-  if (t == tracks_.end()) {
-    t = tracks_.emplace(std::make_pair(pid, e.track), static_cast<int>(tracks_.size()) + 1).first;
-    track_names_.push_back({{pid, t->second}, e.track});
-  }
-  spans_.push_back({Track{pid, t->second}, e});
+  return "?";
 }
 
-void TimelineRecorder::on_counter(const CounterEvent& e) {
-  auto g = groups_.find(e.group);
-  if (g == groups_.end()) {
-    g = groups_.emplace(e.group, static_cast<int>(groups_.size()) + 1).first;
-    group_names_.push_back(e.group);
+const char* span_category(SpanKind kind) {
+  switch (kind) {
+    case SpanKind::kCompute: return "compute";
+    case SpanKind::kHost: return "host";
+    case SpanKind::kLink: return "link";
+    default: return "comm";
   }
-  counters_.push_back({g->second, e});
 }
 
-std::string TimelineRecorder::to_json() const {
-  std::string out = "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n";
-  bool first = true;
-  auto line = [&](const std::string& s) {
-    out += (first ? "" : ",\n") + s;
-    first = false;
-  };
-  for (size_t i = 0; i < group_names_.size(); ++i) {
-    const std::string pid = std::to_string(i + 1);
-    line("{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":" + pid + ",\"args\":{\"name\":" +
-         json_escape(group_names_[i]) + "}}");
-    line("{\"ph\":\"M\",\"name\":\"process_sort_index\",\"pid\":" + pid + ",\"args\":{\"sort_index\":" + pid +
-         "}}");
+namespace {
+constexpr size_t kFlushAt = 1 << 20;
+}  // namespace
+
+TimelineWriter::TimelineWriter(std::ostream& out, TimelineLayout layout) : out_(out), layout_(std::move(layout)) {
+  gpu_tracks_.resize(layout_.gpu.size());
+  buf_.reserve(kFlushAt + 4096);
+  buf_ = "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n";
+}
+
+TimelineWriter::~TimelineWriter() { close(); }
+
+void TimelineWriter::close() {
+  if (closed_) return;
+  closed_ = true;
+  buf_ += "\n]}\n";
+  out_.write(buf_.data(), static_cast<std::streamsize>(buf_.size()));
+  out_.flush();
+  buf_.clear();
+}
+
+void TimelineWriter::begin_event() {
+  if (buf_.size() >= kFlushAt) {
+    out_.write(buf_.data(), static_cast<std::streamsize>(buf_.size()));
+    buf_.clear();
   }
-  for (const auto& [ids, name] : track_names_) {
-    const std::string pid = std::to_string(ids.first), tid = std::to_string(ids.second);
-    line("{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":" + pid + ",\"tid\":" + tid + ",\"args\":{\"name\":" +
-         json_escape(name) + "}}");
-    line("{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":" + pid + ",\"tid\":" + tid +
-         ",\"args\":{\"sort_index\":" + tid + "}}");
+  if (!first_) buf_ += ",\n";
+  first_ = false;
+}
+
+void TimelineWriter::number(double v) {
+  if (!std::isfinite(v)) {
+    buf_ += "null";
+    return;
   }
-  for (const auto& [track, e] : spans_) {
-    std::string s = "{\"ph\":\"X\",\"pid\":" + std::to_string(track.pid) + ",\"tid\":" + std::to_string(track.tid) +
-                    ",\"name\":" + json_escape(e.name) + ",\"cat\":" + json_escape(e.category) +
-                    ",\"ts\":" + json_number(e.start.s() * 1e6) + ",\"dur\":" +
-                    json_number((e.end - e.start).s() * 1e6);
-    if (!e.args.empty()) {
-      s += ",\"args\":{";
-      for (size_t i = 0; i < e.args.size(); ++i) {
-        s += (i ? "," : "") + json_escape(e.args[i].first) + ":" + json_escape(e.args[i].second);
-      }
-      s += "}";
+  char tmp[32];
+  const auto r = (v == std::floor(v) && std::abs(v) < 1e15) ? std::to_chars(tmp, tmp + sizeof tmp, v, std::chars_format::fixed)
+                                                             : std::to_chars(tmp, tmp + sizeof tmp, v);
+  buf_.append(tmp, r.ptr);
+}
+
+void TimelineWriter::string(std::string_view s) {
+  for (char c : s) {
+    if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
+      buf_ += json_escape(s);
+      return;
     }
-    line(s + "}");
   }
-  for (const auto& [pid, c] : counters_) {
-    line("{\"ph\":\"C\",\"pid\":" + std::to_string(pid) + ",\"name\":" + json_escape(c.name) +
-         ",\"ts\":" + json_number(c.time.s() * 1e6) + ",\"args\":{\"value\":" + json_number(c.value) + "}}");
+  buf_ += '"';
+  buf_ += s;
+  buf_ += '"';
+}
+
+int TimelineWriter::group_id(const std::string& group) {
+  for (const auto& [name, pid] : groups_) {
+    if (name == group) return pid;
   }
-  return out + "\n]}\n";
+  const int pid = static_cast<int>(groups_.size()) + 1;
+  groups_.push_back({group, pid});
+  const std::string p = std::to_string(pid);
+  begin_event();
+  buf_ += "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":" + p + ",\"args\":{\"name\":";
+  string(group);
+  buf_ += "}}";
+  begin_event();
+  buf_ += "{\"ph\":\"M\",\"name\":\"process_sort_index\",\"pid\":" + p + ",\"args\":{\"sort_index\":" + p + "}}";
+  return pid;
+}
+
+int TimelineWriter::new_track(int pid, const std::string& name) {
+  const int tid = next_tid_++;
+  const std::string p = std::to_string(pid), t = std::to_string(tid);
+  begin_event();
+  buf_ += "{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":" + p + ",\"tid\":" + t + ",\"args\":{\"name\":";
+  string(name);
+  buf_ += "}}";
+  begin_event();
+  buf_ += "{\"ph\":\"M\",\"name\":\"thread_sort_index\",\"pid\":" + p + ",\"tid\":" + t +
+          ",\"args\":{\"sort_index\":" + t + "}}";
+  return tid;
+}
+
+std::pair<int, int> TimelineWriter::gpu_track(uint32_t rank, SpanKind kind) {
+  auto& tracks = gpu_tracks_.at(rank);
+  if (tracks.empty()) tracks.assign(kSpanKinds, {0, 0});
+  auto& t = tracks[static_cast<size_t>(kind)];
+  if (t.first == 0) {
+    const auto [node, local] = layout_.gpu[rank];
+    t.first = group_id("node" + std::to_string(node));
+    t.second = new_track(t.first, "gpu" + std::to_string(local) + " " + span_row(kind));
+  }
+  return t;
+}
+
+std::pair<int, int> TimelineWriter::link_track(uint32_t link) {
+  auto& t = link_tracks_[link];
+  if (t.first == 0) {
+    const auto [tier, name] = layout_.link(link);
+    t.first = group_id("links (" + tier + ")");
+    t.second = new_track(t.first, name);
+  }
+  return t;
+}
+
+void TimelineWriter::on_span(const SpanEvent& e) {
+  if (closed_) return;
+  const auto [pid, tid] = e.kind == SpanKind::kLink ? link_track(e.rank) : gpu_track(e.rank, e.kind);
+  ++spans_;
+  begin_event();
+  buf_ += "{\"ph\":\"X\",\"pid\":";
+  number(pid);
+  buf_ += ",\"tid\":";
+  number(tid);
+  buf_ += ",\"name\":";
+  string(e.name);
+  buf_ += ",\"cat\":\"";
+  buf_ += span_category(e.kind);
+  buf_ += "\",\"ts\":";
+  number(e.start.s() * 1e6);
+  buf_ += ",\"dur\":";
+  number((e.end - e.start).s() * 1e6);
+  if (!e.args.empty()) {
+    buf_ += ",\"args\":{";
+    for (size_t i = 0; i < e.args.size(); ++i) {
+      if (i) buf_ += ",";
+      string(e.args[i].first);
+      buf_ += ":";
+      string(e.args[i].second);
+    }
+    buf_ += "}";
+  }
+  buf_ += "}";
+}
+
+void TimelineWriter::on_counter(const CounterEvent& e) {
+  if (closed_) return;
+  const int pid = group_id(e.group);
+  begin_event();
+  buf_ += "{\"ph\":\"C\",\"pid\":";
+  number(pid);
+  buf_ += ",\"name\":";
+  string(e.name);
+  buf_ += ",\"ts\":";
+  number(e.time.s() * 1e6);
+  buf_ += ",\"args\":{\"value\":";
+  number(e.value);
+  buf_ += "}}";
 }
 
 }  // namespace lcsim

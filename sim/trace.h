@@ -1,10 +1,22 @@
-// Typed simulation events (a span of work on a track) go to a Tracer; recorders subscribe to it. The timeline
-// recorder writes Chrome trace-event JSON, which opens in Perfetto (ui.perfetto.dev) and chrome://tracing.
-// Models never write files; the front end decides which recorders exist.
+// Observability: models and workloads emit typed events to a Tracer and never format or write anything; subscribers
+// (the streaming timeline writer, the utilization sampler, a future GUI) attach to the Tracer and decide what to keep.
+//
+// Events:
+//   SpanEvent:     a stretch of activity by one GPU rank (compute, communication, pipeline send, data-parallel
+//                  reduction, host work) or one link (busy), with the job, the bytes moved and the FLOPs computed;
+//                  `name` and `args` are detail that emitters fill only for ranks a subscriber wants in detail.
+//   CounterEvent:  a sampled value over time (a link tier's utilization).
+//   StateEvent:    a resource changed (a link or host went down or up, a link's bandwidth changed) or a job moved to
+//                  another phase (started, stopped, finished).
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
+#include <ostream>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -12,19 +24,28 @@
 
 namespace lcsim {
 
-/// A stretch of activity on one track: `group` is the process row (e.g. "node0"), `track` the thread row
-/// within it (e.g. "gpu3 compute").
+/// What a span is: it decides the timeline row and category.
+enum class SpanKind : uint8_t { kCompute, kComm, kPipeline, kDataParallel, kHost, kSend, kRecv, kLink };
+constexpr size_t kSpanKinds = 8;
+/// The timeline row of a GPU span of this kind ("compute", "comm", "pp", "dp", "cpu", "send", "recv"; "busy" for
+/// links).
+const char* span_row(SpanKind kind);
+/// Chrome trace-event category ("compute", "comm", "host", "link").
+const char* span_category(SpanKind kind);
+
 struct SpanEvent {
-  std::string group;
-  std::string track;
-  std::string name;
-  std::string category;  // "compute", "comm", "link", ...
+  SpanKind kind = SpanKind::kCompute;
+  uint32_t rank = 0;  // global GPU rank; for kLink the topology's link id
   Duration start;
   Duration end;
-  std::vector<std::pair<std::string, std::string>> args;
+  std::string_view name;  // what ran: "F3c1", "all-reduce 64MiB", "busy"
+  uint32_t job = 0;
+  double bytes = 0;  // moved (communication)
+  double flops = 0;  // computed
+  std::vector<std::pair<std::string, std::string>> args = {};  // extra detail for the timeline
 };
 
-/// A sampled value over time (e.g. a link tier's utilization): one counter track per (group, name).
+/// A sampled value over time: one counter track per (group, name).
 struct CounterEvent {
   std::string group;
   std::string name;
@@ -32,11 +53,22 @@ struct CounterEvent {
   double value;
 };
 
+struct StateEvent {
+  enum class What : uint8_t { kLinkDown, kLinkUp, kLinkBandwidth, kHostDown, kHostUp, kJobStarted, kJobStopped,
+                              kJobFinished };
+  What what;
+  uint32_t id = 0;  // link, host or job
+  Duration time;
+  double value = 0;  // kLinkBandwidth: bytes/s
+  std::string_view name = {};
+};
+
 class TraceSink {
  public:
   virtual ~TraceSink() = default;
-  virtual void on_span(const SpanEvent& e) = 0;
+  virtual void on_span(const SpanEvent&) {}
   virtual void on_counter(const CounterEvent&) {}
+  virtual void on_state(const StateEvent&) {}
 };
 
 class Tracer {
@@ -49,31 +81,54 @@ class Tracer {
   void counter(const CounterEvent& e) const {
     for (auto* s : sinks_) s->on_counter(e);
   }
+  void state(const StateEvent& e) const {
+    for (auto* s : sinks_) s->on_state(e);
+  }
 
  private:
   std::vector<TraceSink*> sinks_;
 };
 
-/// Collects spans and writes them as Chrome trace-event JSON ("X" events, microsecond timestamps, one pid
-/// per group and one tid per track, numbered in order of first appearance).
-class TimelineRecorder final : public TraceSink {
+/// Where spans go on the timeline: a GPU rank's node and index in it, a link's tier and name.
+struct TimelineLayout {
+  std::vector<std::pair<uint32_t, uint32_t>> gpu;     // rank -> (node, local index)
+  std::function<std::pair<std::string, std::string>(uint32_t)> link;  // link id -> (tier, name)
+};
+
+/// Streams Chrome trace-event JSON (opens in Perfetto, ui.perfetto.dev, and chrome://tracing) as events arrive:
+/// memory stays bounded by the number of tracks, not events. "X" events with microsecond timestamps; a process per
+/// node ("node3") or link tier ("links (spine)"), a thread per row ("gpu5 compute", a link's name), numbered in
+/// order of first appearance and named by metadata events written where they first appear. Numbers are written
+/// with the shortest text that reads back as the same double.
+class TimelineWriter final : public TraceSink {
  public:
+  TimelineWriter(std::ostream& out, TimelineLayout layout);
+  ~TimelineWriter() override;
   void on_span(const SpanEvent& e) override;
   void on_counter(const CounterEvent& e) override;
-  std::string to_json() const;
-  size_t span_count() const { return spans_.size(); }
+  /// Writes the closing bracket; no events after it. Called by the destructor if not before.
+  void close();
+  uint64_t spans_written() const { return spans_; }
 
  private:
-  struct Track {
-    int pid;
-    int tid;
-  };
-  std::vector<std::pair<Track, SpanEvent>> spans_;
-  std::vector<std::pair<int, CounterEvent>> counters_;  // pid, event
-  std::map<std::string, int> groups_;
-  std::map<std::pair<int, std::string>, int> tracks_;
-  std::vector<std::string> group_names_;
-  std::vector<std::pair<std::pair<int, int>, std::string>> track_names_;
+  int group_id(const std::string& group);
+  std::pair<int, int> gpu_track(uint32_t rank, SpanKind kind);
+  std::pair<int, int> link_track(uint32_t link);
+  int new_track(int pid, const std::string& name);
+  void begin_event();
+  void number(double v);
+  void string(std::string_view s);
+
+  std::ostream& out_;
+  TimelineLayout layout_;
+  std::string buf_;  // flushed to out_ in large writes
+  bool first_ = true;
+  bool closed_ = false;
+  uint64_t spans_ = 0;
+  std::vector<std::pair<std::string, int>> groups_;  // name -> pid (few: linear search is fastest)
+  std::vector<std::vector<std::pair<int, int>>> gpu_tracks_;  // rank -> per kind (pid, tid), 0 = not yet
+  std::map<uint32_t, std::pair<int, int>> link_tracks_;
+  int next_tid_ = 1;
 };
 
 }  // namespace lcsim

@@ -113,8 +113,8 @@ void TransferModel::links_idle(const Path& p) {
       count += static_cast<size_t>(traced_[l]);
     }
     if (traced_[l] == 1) {
-      options_.tracer->span({"links (" + info.tier + ")", info.name, "busy", "link", busy_since_[l], engine_.now(),
-                             {{"bandwidth", to_string(info.bandwidth)}}});
+      options_.tracer->span({.kind = SpanKind::kLink, .rank = l, .start = busy_since_[l], .end = engine_.now(),
+                             .name = "busy", .args = {{"bandwidth", to_string(info.bandwidth)}}});
     }
   }
 }

@@ -101,10 +101,9 @@ void NcclTests::run_size(size_t i, int iteration, Duration start) {
     if (ranks_.front() < ctx_->traced_ranks) {
       for (uint32_t r : ranks_) {
         if (r >= ctx_->traced_ranks) continue;
-        const Gpu& g = ctx_->gpus[r];
-        ctx_->tracer.span({"node" + std::to_string(g.node), "gpu" + std::to_string(g.local) + " comm",
-                           config_.operation + " " + to_string(size), "comm", call_start, ctx_->engine.now(),
-                           {{"algorithm", label}}});
+        const std::string name = config_.operation + " " + to_string(size);
+        ctx_->tracer.span({.kind = SpanKind::kComm, .rank = r, .start = call_start, .end = ctx_->engine.now(),
+                           .name = name, .bytes = size.bytes(), .args = {{"algorithm", label}}});
       }
     }
     if (iteration + 1 < config_.iterations) {

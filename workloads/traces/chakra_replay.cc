@@ -517,12 +517,14 @@ void ChakraReplay::span(const Rank& r, uint32_t op, const std::string& track, Du
   if (r.rank >= ctx_->traced_ranks || !ctx_->tracer.enabled()) return;
   const ChakraNode& c = r.g->trace.nodes[op];
   args.emplace_back("node", std::to_string(c.id));
-  ctx_->tracer.span({"node" + std::to_string(r.gpu->node), "gpu" + std::to_string(r.gpu->local) + " " + track,
-                     c.name.empty() ? "node " + std::to_string(c.id) : c.name,
-                     track == "compute" ? "compute"
-                     : track == "cpu"   ? "host"
-                                        : "comm",
-                     begin, ctx_->engine.now(), std::move(args)});
+  const std::string name = c.name.empty() ? "node " + std::to_string(c.id) : c.name;
+  const SpanKind kind = track == "compute" ? SpanKind::kCompute
+                        : track == "cpu"   ? SpanKind::kHost
+                        : track == "send"  ? SpanKind::kSend
+                        : track == "recv"  ? SpanKind::kRecv
+                                           : SpanKind::kComm;
+  ctx_->tracer.span({.kind = kind, .rank = r.rank, .start = begin, .end = ctx_->engine.now(), .name = name,
+                     .args = std::move(args)});
 }
 
 void ChakraReplay::complete(uint32_t rank, uint32_t op) {

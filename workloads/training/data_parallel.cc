@@ -222,9 +222,8 @@ void GptDataParallel::run_step(uint32_t rank, size_t i) {
     ++steps_done_;
     const Step& s = steps_[i];
     if (rank < ctx_->traced_ranks) {
-      const Gpu& g = ctx_->gpus[rank];
-      ctx_->tracer.span({"node" + std::to_string(g.node), "gpu" + std::to_string(g.local) + " compute", s.name,
-                         "compute", start, ctx_->engine.now(), {}});
+      ctx_->tracer.span({.kind = SpanKind::kCompute, .rank = rank, .start = start, .end = ctx_->engine.now(),
+                         .name = s.name});
     }
     if (s.bucket_ready >= 0 && ++buckets_[s.bucket_ready].ready_ranks == all_ranks_.size()) {
       bucket_ready(s.bucket_ready);
@@ -240,10 +239,9 @@ void GptDataParallel::run_step(uint32_t rank, size_t i) {
 void GptDataParallel::trace_comm(const std::string& name, Duration start, Bytes size) const {
   const uint32_t traced = std::min<uint32_t>(ctx_->traced_ranks, static_cast<uint32_t>(all_ranks_.size()));
   for (uint32_t r = 0; r < traced; ++r) {
-    const Gpu& g = ctx_->gpus[r];
-    ctx_->tracer.span({"node" + std::to_string(g.node), "gpu" + std::to_string(g.local) + " comm", name, "comm",
-                       start, ctx_->engine.now(),
-                       {{"bytes", to_string(size)}, {"ranks", std::to_string(all_ranks_.size())}}});
+    ctx_->tracer.span({.kind = SpanKind::kComm, .rank = r, .start = start, .end = ctx_->engine.now(), .name = name,
+                       .bytes = size.bytes(),
+                       .args = {{"bytes", to_string(size)}, {"ranks", std::to_string(all_ranks_.size())}}});
   }
 }
 
@@ -293,9 +291,8 @@ void GptDataParallel::try_optimizer() {
     const Duration start = ctx_->engine.now();
     ctx_->engine.compute(gpu.host, plans_.at(gpu.part).optimizer, [this, r, start] {
       if (r < ctx_->traced_ranks) {
-        const Gpu& g = ctx_->gpus[r];
-        ctx_->tracer.span({"node" + std::to_string(g.node), "gpu" + std::to_string(g.local) + " compute",
-                           "optimizer step", "compute", start, ctx_->engine.now(), {}});
+        ctx_->tracer.span({.kind = SpanKind::kCompute, .rank = r, .start = start, .end = ctx_->engine.now(),
+                           .name = "optimizer step"});
       }
       optimizer_done(r);
     });

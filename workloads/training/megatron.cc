@@ -811,9 +811,14 @@ bool MegatronTraining::traced(uint32_t sim) const { return sim < ctx_->traced_ra
 void MegatronTraining::trace(uint32_t sim, const std::string& track, const std::string& name, const char* cat,
                              Duration start) const {
   if (!traced(sim)) return;
-  const Gpu& g = ctx_->gpus[states_[sim]->rank];
-  ctx_->tracer.span({"node" + std::to_string(g.node), "gpu" + std::to_string(g.local) + " " + track, name, cat, start,
-                     ctx_->engine.now(), {{"rank", std::to_string(g.rank)}}});
+  const uint32_t rank = states_[sim]->rank;
+  const SpanKind kind = track == "compute" ? SpanKind::kCompute
+                        : track == "pp"    ? SpanKind::kPipeline
+                        : track == "dp"    ? SpanKind::kDataParallel
+                                           : SpanKind::kComm;
+  LCSIM_ASSERT(std::string_view(cat) == span_category(kind), "span category does not match its row");
+  ctx_->tracer.span({.kind = kind, .rank = rank, .start = start, .end = ctx_->engine.now(), .name = name,
+                     .args = {{"rank", std::to_string(rank)}}});
 }
 
 void MegatronTraining::build(const std::vector<Gpu>& gpus) {
