@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "models/hardware/memory.h"
+#include "workloads/rendezvous.h"
 #include "workloads/training/gpt_model.h"
 #include "workloads/training/megatron_config.h"
 #include "workloads/training/placement.h"
@@ -119,7 +120,6 @@ class MegatronTraining final : public Workload {
 
  private:
   struct RankState;
-  struct PendingCollective;
   void build(const std::vector<Gpu>& gpus);
   void begin_iteration();
   void run_task(uint32_t sim);
@@ -174,7 +174,10 @@ class MegatronTraining final : public Workload {
   std::map<std::pair<const hw::AcceleratorSpec*, int>, StagePlan> plans_;
   std::vector<std::vector<Task>> schedules_;  // per stage
   std::vector<std::unique_ptr<RankState>> states_;
-  std::map<std::tuple<int, uint32_t, uint64_t>, std::unique_ptr<PendingCollective>> pending_;
+  // Collectives waiting for their group's simulated ranks, by (group kind + 8 x stream, the group's first rank,
+  // sequence number on that communicator and stream); each rank brings its continuation.
+  using Pending = Rendezvous<std::tuple<int, uint32_t, uint64_t>, sim::Callback>;
+  Pending pending_;
   std::map<std::tuple<int, uint32_t>, std::vector<uint32_t>> group_cache_;
   // Times of contention-free collectives: (kind x op, size, first rank, last rank, ranks).
   std::map<std::tuple<int, int64_t, uint32_t, uint32_t, uint32_t, double>, Duration> collective_cache_;

@@ -65,26 +65,22 @@ void MegatronTraining::collective(uint32_t sim, const CommCall& c, sim::Callback
   const size_t counter = static_cast<size_t>(c.group) + 8 * static_cast<size_t>(c.stream);
   const uint64_t seq = st.seq[counter]++;
   const auto key = std::make_tuple(static_cast<int>(counter), group.front(), seq);
-  auto& slot = pending_[key];
-  if (!slot) slot = std::make_unique<PendingCollective>();
-  slot->waiters.push_back({sim, std::move(done)});
   uint32_t members = 0;
   for (uint32_t r : group) members += sim_index_[r] >= 0 ? 1 : 0;
-  if (++slot->arrived < members) return;
-  auto waiters = std::move(slot->waiters);
-  pending_.erase(key);
-  // Ranks that arrived early and blocked waited for their peers, not for the network: that is imbalance
-  // between ranks, counted with the bubble.
-  const Duration now = ctx_->engine.now();
-  for (const auto& [w, cb] : waiters) {
-    RankState& ws = *states_[w];
-    if (ws.waiting && ws.wait_start < now) {
-      ws.waits[static_cast<size_t>(Exposure::kBubble)] += now - ws.wait_start;
-      ws.wait_start = now;
+  pending_.arrive(key, sim, std::move(done), members, [&](Pending::Arrivals waiters) {
+    // Ranks that arrived early and blocked waited for their peers, not for the network: that is imbalance
+    // between ranks, counted with the bubble.
+    const Duration now = ctx_->engine.now();
+    for (const auto& w : waiters) {
+      RankState& ws = *states_[w.member];
+      if (ws.waiting && ws.wait_start < now) {
+        ws.waits[static_cast<size_t>(Exposure::kBubble)] += now - ws.wait_start;
+        ws.wait_start = now;
+      }
     }
-  }
-  launch(st.rank, c, group, [waiters = std::move(waiters)] {
-    for (const auto& w : waiters) w.second();
+    launch(st.rank, c, group, [waiters = std::move(waiters)] {
+      for (const auto& w : waiters) w.value();
+    });
   });
 }
 

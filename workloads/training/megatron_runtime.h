@@ -4,17 +4,11 @@
 
 #include <array>
 #include <cstdint>
-#include <utility>
 #include <vector>
 
 #include "workloads/training/megatron.h"
 
 namespace lcsim::wl {
-
-struct MegatronTraining::PendingCollective {
-  uint32_t arrived = 0;
-  std::vector<std::pair<uint32_t, sim::Callback>> waiters;  // simulated rank, continuation
-};
 
 struct MegatronTraining::RankState {
   uint32_t rank = 0;
