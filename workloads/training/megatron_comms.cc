@@ -1,5 +1,5 @@
-// MegatronTraining's collectives: chains of them on a rank's streams, the rendezvous of a group's simulated ranks,
-// contention-free memoization, and the mirrored copies that symmetry runs for the groups it does not simulate.
+// MegatronTraining's collectives: chains of them on a rank's streams, the rendezvous of a group's simulated
+// ranks, contention-free memoization, and the copies symmetry runs for the groups it does not simulate.
 #include <algorithm>
 #include <memory>
 #include <set>

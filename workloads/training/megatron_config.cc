@@ -1,5 +1,5 @@
-// MegatronTraining's configuration: its keys (MegatronConfig::visit), and validate(), which checks them against
-// the cluster, sizes data parallelism and the micro-batches, and stops a run that does not fit in memory.
+// MegatronTraining's configuration: its keys (MegatronConfig::visit), and validate(), which checks them
+// against the cluster, sizes data parallelism and micro-batches, and stops a run that does not fit in memory.
 #include "workloads/training/megatron_config.h"
 
 #include <algorithm>

@@ -1,5 +1,5 @@
-// MegatronTraining's runtime: the simulated ranks and their per-rank scheduler (passes, segments, pipeline sends,
-// gradient reduction and the optimizer step), iterations and their memoization.
+// MegatronTraining's runtime: the simulated ranks and their per-rank scheduler (passes, segments, pipeline
+// sends, gradient reduction and the optimizer step), iterations and their memoization.
 #include "workloads/training/megatron_runtime.h"
 
 #include <algorithm>
