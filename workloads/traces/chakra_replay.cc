@@ -430,7 +430,7 @@ void ChakraReplay::start(RunContext& ctx) {
   LCSIM_ASSERT(graphs_.size() == ranks_ && ranks_ > 0, "ChakraReplay::start before a successful validate()");
   ctx_ = &ctx;
   run_.clear();
-  collectives_.assign(group_names_.size(), {});
+  collectives_.clear();
   channels_.clear();
   const bool model = config_.compute == "model";
   const hw::DType dtype = hw::parse_dtype(config_.precision);
@@ -637,46 +637,43 @@ void ChakraReplay::issue_collective(Rank& r, uint32_t op) {
   ++r.comm_outstanding;
   const uint64_t k = r.issued[grp]++;
   r.comm_current[grp] = {op, ctx_->engine.now()};
-  Issued& entry = collectives_[grp][k];
-  entry.members.emplace_back(r.rank, op);
-  if (entry.members.size() < group_ranks_[grp].size()) return;
-  // Every rank of the group issued its k-th collective: they must agree on what it is.
-  for (const auto& [rank, x] : entry.members) {
-    const Graph::Op& other = run_[rank]->g->ops[x];
-    if (other.comm_type != o.comm_type || other.size.bytes() != o.size.bytes()) {
-      const ChakraNode& a = r.g->trace.nodes[op];
-      const ChakraNode& b = run_[rank]->g->trace.nodes[x];
-      fail("collective #" + std::to_string(k + 1) +
-           (group_names_[grp].empty() ? "" : " of group '" + group_names_[grp] + "'") +
-           " does not match across ranks: rank " + std::to_string(r.rank) + " issued node " +
-           std::to_string(a.id) + quoted_name(a) + " (" + kCommTypeNames[static_cast<size_t>(o.comm_type)] +
-           ", " + bytes_text(o.size) + ") in " + r.g->path + ", rank " + std::to_string(rank) +
-           " issued node " + std::to_string(b.id) + quoted_name(b) + " (" +
-           kCommTypeNames[static_cast<size_t>(other.comm_type)] + ", " + bytes_text(other.size) + ") in " +
-           run_[rank]->g->path);
-      return;
-    }
-  }
-  std::vector<std::pair<uint32_t, uint32_t>> members = std::move(entry.members);
-  collectives_[grp].erase(k);
-  ++collective_calls_;
-  ++in_flight_;
-  const Duration all_issued = ctx_->engine.now();
-  ctx_->collectives.run(o.coll, group_ranks_[grp], o.size, [this, grp, members, all_issued] {
-    --in_flight_;
+  collectives_.arrive({grp, k}, r.rank, op, group_ranks_[grp].size(), [&](Issued::Arrivals members) {
+    // Every rank of the group issued its k-th collective: they must agree on what it is.
     for (const auto& [rank, x] : members) {
-      Rank& m = *run_[rank];
-      account(m);
-      --m.comm_outstanding;
-      m.comm[grp].busy = false;
-      const Duration issued = m.comm_current[grp].second;
-      span(m, x, "comm", issued,
-           {{"bytes", bytes_text(m.g->ops[x].size)},
-            {"waited_for_peers_us", std::to_string((all_issued - issued).s() * 1e6)}});
-      complete(rank, x);
-      dirty_.insert(rank);
+      const Graph::Op& other = run_[rank]->g->ops[x];
+      if (other.comm_type != o.comm_type || other.size.bytes() != o.size.bytes()) {
+        const ChakraNode& a = r.g->trace.nodes[op];
+        const ChakraNode& b = run_[rank]->g->trace.nodes[x];
+        fail("collective #" + std::to_string(k + 1) +
+             (group_names_[grp].empty() ? "" : " of group '" + group_names_[grp] + "'") +
+             " does not match across ranks: rank " + std::to_string(r.rank) + " issued node " +
+             std::to_string(a.id) + quoted_name(a) + " (" + kCommTypeNames[static_cast<size_t>(o.comm_type)] +
+             ", " + bytes_text(o.size) + ") in " + r.g->path + ", rank " + std::to_string(rank) +
+             " issued node " + std::to_string(b.id) + quoted_name(b) + " (" +
+             kCommTypeNames[static_cast<size_t>(other.comm_type)] + ", " + bytes_text(other.size) + ") in " +
+             run_[rank]->g->path);
+        return;
+      }
     }
-    settle();
+    ++collective_calls_;
+    ++in_flight_;
+    const Duration all_issued = ctx_->engine.now();
+    ctx_->collectives.run(o.coll, group_ranks_[grp], o.size, [this, grp, members, all_issued] {
+      --in_flight_;
+      for (const auto& [rank, x] : members) {
+        Rank& m = *run_[rank];
+        account(m);
+        --m.comm_outstanding;
+        m.comm[grp].busy = false;
+        const Duration issued = m.comm_current[grp].second;
+        span(m, x, "comm", issued,
+             {{"bytes", bytes_text(m.g->ops[x].size)},
+              {"waited_for_peers_us", std::to_string((all_issued - issued).s() * 1e6)}});
+        complete(rank, x);
+        dirty_.insert(rank);
+      }
+      settle();
+    });
   });
 }
 
@@ -746,18 +743,14 @@ std::string ChakraReplay::deadlock_message() const {
       if (!r.comm[grp].busy) continue;
       const uint32_t op = r.comm_current[grp].first;
       const uint64_t k = r.issued[grp] - 1;
-      std::string missing;
-      size_t count = 0;
-      for (uint32_t m : group_ranks_[grp]) {
-        if (run_[m]->issued[grp] > k) continue;
-        if (++count <= 8) missing += (missing.empty() ? "" : ", ") + std::to_string(m);
-      }
-      if (count > 8) missing += " and " + std::to_string(count - 8) + " more";
+      const std::vector<uint32_t> missing =
+          collectives_.missing({static_cast<uint32_t>(grp), k}, group_ranks_[grp]);
       const Graph::Op& o = r.g->ops[op];
       lines.push_back(where(r, op) + " waits in collective #" + std::to_string(k + 1) +
                       (group_names_[grp].empty() ? "" : " of group '" + group_names_[grp] + "'") + " (" +
                       kCommTypeNames[static_cast<size_t>(o.comm_type)] + ", " + bytes_text(o.size) +
-                      ") for rank" + (count == 1 ? " " : "s ") + missing + ", which never issued it");
+                      ") for rank" + (missing.size() == 1 ? " " : "s ") + member_list(missing) +
+                      ", which never issued it");
     }
   }
   for (const auto& [key, c] : channels_) {

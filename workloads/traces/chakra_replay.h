@@ -14,8 +14,10 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
+#include "workloads/rendezvous.h"
 #include "workloads/traces/chakra.h"
 #include "workloads/workload.h"
 
@@ -79,10 +81,9 @@ class ChakraReplay final : public Workload {
   std::vector<std::unique_ptr<Rank>> run_;
   std::vector<std::pair<uint32_t, uint32_t>> work_;  // (rank, op) just ready
   std::set<uint32_t> dirty_;                         // ranks whose streams may start something
-  struct Issued {
-    std::vector<std::pair<uint32_t, uint32_t>> members;  // (rank, op), in arrival order
-  };
-  std::vector<std::map<uint64_t, Issued>> collectives_;  // per group: k-th collective -> who issued it
+  // (group, k): the ranks that issued the group's k-th collective, each with its op; run once all have.
+  using Issued = Rendezvous<std::pair<uint32_t, uint64_t>, uint32_t>;
+  Issued collectives_;
   struct Channel {
     uint64_t arrived = 0;  // messages that arrived and wait for their receive
     std::vector<std::tuple<uint32_t, uint32_t, Duration>>

@@ -145,7 +145,7 @@ void GptDataParallel::plan(const RunContext& ctx) {
   auto add_params = [&](double p, int where, bool last) {
     filling += p;
     if (filling >= bucket_params || last) {
-      buckets_.push_back({filling, 0, false});
+      buckets_.push_back({filling, false});
       ready_after_layer[where] = static_cast<int>(buckets_.size() - 1);
       filling = 0;
     }
@@ -207,10 +207,12 @@ void GptDataParallel::start(RunContext& ctx) {
 
 void GptDataParallel::begin_iteration() {
   iteration_start_ = ctx_->engine.now();
-  for (auto& b : buckets_) b = {b.params, 0, false};
+  for (auto& b : buckets_) b = {b.params, false};
+  grads_ready_.clear();
+  backward_.clear();
+  all_backward_done_ = false;
   comm_queue_.clear();
   next_comm_ = 0;
-  ranks_waiting_ = 0;
   ranks_done_ = 0;
   for (uint32_t r : all_ranks_) run_step(r, 0);
 }
@@ -225,8 +227,9 @@ void GptDataParallel::run_step(uint32_t rank, size_t i) {
       ctx_->tracer.span({.kind = SpanKind::kCompute, .rank = rank, .start = start, .end = ctx_->engine.now(),
                          .name = s.name});
     }
-    if (s.bucket_ready >= 0 && ++buckets_[s.bucket_ready].ready_ranks == all_ranks_.size()) {
-      bucket_ready(s.bucket_ready);
+    if (s.bucket_ready >= 0) {
+      grads_ready_.arrive(s.bucket_ready, rank, {}, all_ranks_.size(),
+                          [this, b = s.bucket_ready](const auto&) { bucket_ready(b); });
     }
     if (i + 1 < steps_.size()) {
       run_step(rank, i + 1);
@@ -273,19 +276,20 @@ void GptDataParallel::pump_comm() {
   }
 }
 
-void GptDataParallel::backward_done(uint32_t /*rank*/) {
-  ++ranks_waiting_;
+void GptDataParallel::backward_done(uint32_t rank) {
+  backward_.arrive(iteration_, rank, {}, all_ranks_.size(),
+                   [this](const auto&) { all_backward_done_ = true; });
   try_optimizer();
 }
 
 void GptDataParallel::try_optimizer() {
-  if (ranks_waiting_ == 0) return;
-  for (const auto& b : buckets_) {
-    if (!b.reduced) return;
-  }
+  bool reduced = true;
+  for (const auto& b : buckets_) reduced = reduced && b.reduced;
   // The last bucket closes with the last backward step, so every rank is waiting once all are reduced.
-  LCSIM_ASSERT(ranks_waiting_ == all_ranks_.size(), "gradients reduced before every rank finished backward");
-  ranks_waiting_ = 0;
+  LCSIM_ASSERT(!reduced || all_backward_done_ || backward_.arrived(iteration_) == 0,
+               "gradients reduced before every rank finished backward");
+  if (!all_backward_done_ || !reduced) return;
+  all_backward_done_ = false;
   for (uint32_t r : all_ranks_) {
     const Gpu& gpu = ctx_->gpus[r];
     const Duration start = ctx_->engine.now();

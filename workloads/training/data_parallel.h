@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "models/hardware/memory.h"
+#include "workloads/rendezvous.h"
 #include "workloads/training/gpt_model.h"
 #include "workloads/workload.h"
 
@@ -61,7 +62,6 @@ class GptDataParallel final : public Workload {
   };
   struct Bucket {
     double params = 0;
-    uint32_t ready_ranks = 0;
     bool reduced = false;
   };
   void plan(const RunContext& ctx);
@@ -85,7 +85,9 @@ class GptDataParallel final : public Workload {
   std::vector<int> comm_queue_;
   bool comm_busy_ = false;
   size_t next_comm_ = 0;
-  uint32_t ranks_waiting_ = 0;
+  Rendezvous<int> grads_ready_;     // per bucket: the ranks whose backward produced its gradients
+  Rendezvous<int> backward_;        // per iteration: the ranks done with backward
+  bool all_backward_done_ = false;  // every rank is, and waits for the optimizer step
   uint32_t ranks_done_ = 0;
   int iteration_ = 0;
   Duration iteration_start_;

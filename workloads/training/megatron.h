@@ -21,64 +21,29 @@
 // Mixed parts, stragglers or `symmetry: off` simulate every rank.
 // Memoization: iterations after the first repeat the first one's result while the cluster state (and so the
 // memo key) is unchanged; long runs step through them at one event per iteration.
+//
+// The code, by concern: megatron_config.{h,cc} (keys, validation against the cluster), megatron_schedule.cc
+// (pass order), megatron_plan.cc (per-stage plan and memory), megatron_runtime.{h,cc} (the simulated ranks'
+// scheduler, iterations, memoization), megatron_comms.cc (collectives, rendezvous, symmetry's mirrored copies),
+// megatron_report.cc (header, placement, metrics, table).
 #pragma once
 
 #include <array>
 #include <map>
-#include <tuple>
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "models/hardware/memory.h"
+#include "workloads/rendezvous.h"
 #include "workloads/training/gpt_model.h"
+#include "workloads/training/megatron_config.h"
 #include "workloads/training/placement.h"
 #include "workloads/workload.h"
 
 namespace lcsim::wl {
-
-struct MegatronConfig {
-  std::string megatron_args;  // a pasted Megatron-LM command line; keys written out below override it
-  GptModelConfig model;
-  int global_batch_size = 512;
-  int micro_batch_size = 1;
-  int tensor_model_parallel_size = 1;
-  int pipeline_model_parallel_size = 1;
-  int num_layers_per_virtual_pipeline_stage = 0;  // 0: no interleaving
-  int decoder_first_pipeline_num_layers = 0;      // 0: even split
-  int decoder_last_pipeline_num_layers = 0;
-  int context_parallel_size = 1;
-  int expert_model_parallel_size = 1;
-  bool sequence_parallel = false;
-  std::string pipeline_schedule = "auto";         // auto, gpipe, 1f1b, interleaved
-  bool overlap_p2p_comm = true;                   // interleaved only
-  std::string parallel_order = "tp-cp-ep-dp-pp";  // innermost first (Megatron's --order)
-  std::string precision = "bf16";
-  std::string recompute_granularity = "none";
-  bool use_distributed_optimizer = false;
-  bool overlap_grad_reduce = false;
-  bool overlap_param_gather = false;
-  bool tp_comm_overlap = false;
-  bool accumulate_allreduce_grads_in_fp32 = true;
-  bool use_torch_fsdp2 = false;  // fully sharded data parallelism: parameters gathered per layer
-  int64_t ddp_bucket_size = 0;
-  bool use_flash_attn = true;
-  double moe_load_imbalance = 1.0;
-  std::string moe_token_dispatcher_type = "alltoall";  // alltoall: one copy per (token, expert); flex: per node
-  bool overlap_moe_expert_parallel_comm = false;
-  Bytes memory_reserve = Bytes::gib(2);
-  int train_iters = 1;
-  std::string symmetry = "auto";  // auto: one rank per stage when ranks are identical; off: every rank
-  std::vector<int> straggler_ranks;
-  double straggler_slowdown = 1.0;
-
-  std::vector<std::string> ignored_args;  // from megatron_args, for the run header
-  void visit(Section& s);
-  void visit_keys(Section& s);
-  int virtual_stages() const;  // model chunks per pipeline rank
-  std::string schedule() const;  // the resolved pipeline schedule
-};
 
 class MegatronTraining final : public Workload {
  public:
@@ -155,7 +120,6 @@ class MegatronTraining final : public Workload {
 
  private:
   struct RankState;
-  struct PendingCollective;
   void build(const std::vector<Gpu>& gpus);
   void begin_iteration();
   void run_task(uint32_t sim);
@@ -180,6 +144,8 @@ class MegatronTraining final : public Workload {
   };
   /// Records one copy's arrival; true for the last, whose spread goes into symmetry_spread.
   bool copy_arrived(Copies& c);
+  /// "all-reduce", "all-gather", ...: how CommCall names spell an operation.
+  static const char* op_word(policy::CollectiveOp op);
   static void run_on(net::Collectives& coll, const CommCall& c, const std::vector<uint32_t>& group, sim::Callback done);
   void pump_dp(uint32_t sim);
   void tasks_finished(uint32_t sim);
@@ -191,7 +157,7 @@ class MegatronTraining final : public Workload {
   void next_iteration();
   uint32_t sim_of(uint32_t rank) const;  // the simulated rank that stands for `rank`
   bool traced(uint32_t sim) const;
-  void trace(uint32_t sim, const std::string& track, const std::string& name, const char* cat, Duration start) const;
+  void trace(uint32_t sim, SpanKind kind, const std::string& name, Duration start) const;
   const Pass& current_pass(const RankState& st) const;  // the pass the rank is running
 
   MegatronConfig config_;
@@ -199,8 +165,8 @@ class MegatronTraining final : public Workload {
   Placement placement_;
   hw::DType dtype_ = hw::DType::kBf16;
   int dp_ = 1, micro_batches_ = 1, chunks_ = 1;
-  double dispatch_factor_ = 1;
-  double mirror_spread_ = 0;    // see the symmetry_spread metric  // token all-to-all bytes relative to one copy per (token, expert)
+  double dispatch_factor_ = 1;  // token all-to-all bytes relative to one copy per (token, expert)
+  double mirror_spread_ = 0;    // see the symmetry_spread metric
   bool symmetric_ = true;
   bool flow_ = false;
   std::vector<uint32_t> sim_ranks_;     // the ranks simulated
@@ -208,7 +174,10 @@ class MegatronTraining final : public Workload {
   std::map<std::pair<const hw::AcceleratorSpec*, int>, StagePlan> plans_;
   std::vector<std::vector<Task>> schedules_;  // per stage
   std::vector<std::unique_ptr<RankState>> states_;
-  std::map<std::tuple<int, uint32_t, uint64_t>, std::unique_ptr<PendingCollective>> pending_;
+  // Collectives waiting for their group's simulated ranks, by (group kind + 8 x stream, the group's first rank,
+  // sequence number on that communicator and stream); each rank brings its continuation.
+  using Pending = Rendezvous<std::tuple<int, uint32_t, uint64_t>, sim::Callback>;
+  Pending pending_;
   std::map<std::tuple<int, uint32_t>, std::vector<uint32_t>> group_cache_;
   // Times of contention-free collectives: (kind x op, size, first rank, last rank, ranks).
   std::map<std::tuple<int, int64_t, uint32_t, uint32_t, uint32_t, double>, Duration> collective_cache_;

@@ -1,0 +1,193 @@
+// MegatronTraining's collectives: chains of them on a rank's streams, the rendezvous of a group's simulated
+// ranks, contention-free memoization, and the copies symmetry runs for the groups it does not simulate.
+#include <algorithm>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "workloads/training/megatron_runtime.h"
+
+namespace lcsim::wl {
+
+using policy::CollectiveOp;
+using Exposure = MegatronTraining::Exposure;
+
+void MegatronTraining::pump_fsdp(uint32_t sim, int stream) {
+  RankState& st = *states_[sim];
+  const size_t k = static_cast<size_t>(stream);
+  if (st.fsdp_busy[k] || st.fsdp_next[k] >= st.fsdp_queue[k].size()) return;
+  const std::vector<CommCall>* comms = st.fsdp_queue[k][st.fsdp_next[k]];
+  st.fsdp_busy[k] = true;
+  run_comms(sim, *comms, 0, [this, sim, k, stream] {
+    RankState& s = *states_[sim];
+    s.fsdp_busy[k] = false;
+    ++s.fsdp_next[k];
+    if (k == 0) {
+      ++s.gathers_done;
+      if (s.after_fsdp_gather && s.gathers_done >= s.await_target) std::exchange(s.after_fsdp_gather, nullptr)();
+    }
+    pump_fsdp(sim, stream);
+    if (k == 1 && !s.fsdp_busy[1] && s.fsdp_next[1] == s.fsdp_queue[1].size()) {
+      if (s.after_fsdp_reduce) std::exchange(s.after_fsdp_reduce, nullptr)();
+    }
+  });
+}
+
+void MegatronTraining::run_comms(uint32_t sim, const std::vector<CommCall>& comms, size_t i, sim::Callback done,
+                                 bool blocking) {
+  if (i == comms.size()) {
+    done();
+    return;
+  }
+  RankState& st = *states_[sim];
+  if (blocking && st.waiting && i > 0) {  // a blocking chain: charge each collective to its own kind
+    resume(sim);
+    wait(sim, comms[i].kind);
+  }
+  const Duration start = ctx_->engine.now();
+  collective(sim, comms[i], [this, sim, &comms, i, start, blocking, done = std::move(done)]() mutable {
+    trace(sim, comms[i].kind == Exposure::kDp ? SpanKind::kDataParallel : SpanKind::kComm, comms[i].name, start);
+    run_comms(sim, comms, i + 1, std::move(done), blocking);
+  });
+}
+
+void MegatronTraining::collective(uint32_t sim, const CommCall& c, sim::Callback done) {
+  RankState& st = *states_[sim];
+  const auto gkey = std::make_tuple(static_cast<int>(c.group), st.rank);
+  auto git = group_cache_.find(gkey);
+  if (git == group_cache_.end()) git = group_cache_.emplace(gkey, placement_.group(c.group, st.rank)).first;
+  const std::vector<uint32_t>& group = git->second;
+  if (group.size() < 2) {
+    done();
+    return;
+  }
+  const size_t counter = static_cast<size_t>(c.group) + 8 * static_cast<size_t>(c.stream);
+  const uint64_t seq = st.seq[counter]++;
+  const auto key = std::make_tuple(static_cast<int>(counter), group.front(), seq);
+  uint32_t members = 0;
+  for (uint32_t r : group) members += sim_index_[r] >= 0 ? 1 : 0;
+  pending_.arrive(key, sim, std::move(done), members, [&](Pending::Arrivals waiters) {
+    // Ranks that arrived early and blocked waited for their peers, not for the network: that is imbalance
+    // between ranks, counted with the bubble.
+    const Duration now = ctx_->engine.now();
+    for (const auto& w : waiters) {
+      RankState& ws = *states_[w.member];
+      if (ws.waiting && ws.wait_start < now) {
+        ws.waits[static_cast<size_t>(Exposure::kBubble)] += now - ws.wait_start;
+        ws.wait_start = now;
+      }
+    }
+    launch(st.rank, c, group, [waiters = std::move(waiters)] {
+      for (const auto& w : waiters) w.value();
+    });
+  });
+}
+
+void MegatronTraining::launch(uint32_t rank, const CommCall& c, const std::vector<uint32_t>& group, sim::Callback done) {
+  bool local = true;
+  for (uint32_t r : group) local = local && ctx_->gpus[r].node == ctx_->gpus[group.front()].node;
+  // Without contention (private scale-up links, or the analytical model) a collective's time depends only on
+  // the operation, the group and the size: the first call is simulated, later ones reuse its time.
+  net::Collectives* coll = local && ctx_->scale_up ? ctx_->scale_up : &ctx_->collectives;
+  if (local ? ctx_->scale_up != nullptr : !flow_) {
+    const auto key = std::make_tuple(static_cast<int>(c.group) * 128 + static_cast<int>(c.op) * 2 + (c.skew_sends ? 1 : 0),
+                                     static_cast<int64_t>(c.size.bytes()), group.front(), group.back(),
+                                     static_cast<uint32_t>(group.size()), c.skew);
+    auto it = collective_cache_.find(key);
+    if (it != collective_cache_.end()) {
+      ctx_->engine.after(it->second, std::move(done));
+      return;
+    }
+    const Duration start = ctx_->engine.now();
+    run_on(*coll, c, group, [this, key, start, done = std::move(done)] {
+      collective_cache_[key] = ctx_->engine.now() - start;
+      done();
+    });
+    return;
+  }
+  if (symmetric_ && flow_ && !local) {
+    // The same collective runs in every group of this kind on this stage: launch them all, finish with the last.
+    const int stage = c.group == GroupKind::kEmbedding ? 0 : placement_.coord(rank).pp;
+    auto mit = mirror_cache_.find({static_cast<int>(c.group), stage});
+    if (mit == mirror_cache_.end()) {
+      std::set<std::vector<uint32_t>> found;
+      for (uint32_t r = 0; r < ctx_->gpus.size(); ++r) {
+        if (placement_.coord(r).pp == stage) found.insert(placement_.group(c.group, r));
+      }
+      mit = mirror_cache_.emplace(std::make_pair(static_cast<int>(c.group), stage),
+                                  std::vector<std::vector<uint32_t>>(found.begin(), found.end())).first;
+    }
+    const auto& groups = mit->second;
+    // How far apart the copies finish tells whether they really are alike (ECMP collisions hit some groups).
+    auto copies = std::make_shared<Copies>(Copies{groups.size(), -1.0, ctx_->engine.now().s()});
+    auto cb = std::make_shared<sim::Callback>(std::move(done));
+    for (const auto& g : groups) {
+      run_on(ctx_->collectives, c, g, [this, copies, cb] {
+        if (copy_arrived(*copies)) (*cb)();
+      });
+    }
+    return;
+  }
+  run_on(ctx_->collectives, c, group, std::move(done));
+}
+
+bool MegatronTraining::copy_arrived(Copies& c) {
+  const double now = ctx_->engine.now().s();
+  if (c.first < 0) c.first = now;
+  if (--c.left > 0) return false;
+  if (now > c.start) mirror_spread_ = std::max(mirror_spread_, (now - c.first) / (now - c.start));
+  return true;
+}
+
+void MegatronTraining::run_on(net::Collectives& coll, const CommCall& c, const std::vector<uint32_t>& group,
+                              sim::Callback done) {
+  if (c.op != CollectiveOp::kAllToAll || c.skew <= 1) {
+    coll.run(c.op, group, c.size, std::move(done));
+    return;
+  }
+  // An uneven all-to-all: the group's first rank is the busiest expert rank.
+  const size_t n = group.size();
+  const Bytes pair = c.size / static_cast<double>(n);
+  const double hot = c.skew, cold = (static_cast<double>(n) - hot) / static_cast<double>(n - 1);
+  std::vector<std::vector<Bytes>> sizes(n, std::vector<Bytes>(n));
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = 0; j < n; ++j) sizes[i][j] = pair * ((c.skew_sends ? i : j) == 0 ? hot : cold);
+  }
+  coll.all_to_allv(group, sizes, std::move(done));
+}
+
+void MegatronTraining::pump_side(uint32_t sim) {
+  RankState& st = *states_[sim];
+  if (st.side_busy || st.side_next >= st.side_queue.size()) return;
+  const std::vector<CommCall>* comms = st.side_queue[st.side_next];
+  st.side_busy = true;
+  run_comms(sim, *comms, 0, [this, sim] {
+    RankState& s = *states_[sim];
+    s.side_busy = false;
+    ++s.side_next;
+    pump_side(sim);
+    if (!s.side_busy && s.after_side) std::exchange(s.after_side, nullptr)();
+  });
+}
+
+void MegatronTraining::pump_dp(uint32_t sim) {
+  RankState& st = *states_[sim];
+  if (st.dp_busy || st.dp_next >= st.dp_queue.size()) return;
+  const Bucket& b = st.plan->buckets[static_cast<size_t>(st.dp_queue[st.dp_next++])];
+  st.dp_busy = true;
+  const double gb = config_.accumulate_allreduce_grads_in_fp32 ? 4 : 2;
+  const CollectiveOp op = config_.use_distributed_optimizer ? CollectiveOp::kReduceScatter : CollectiveOp::kAllReduce;
+  auto comms = std::make_shared<std::vector<CommCall>>();
+  if (b.dense_params > 0) comms->push_back({op, GroupKind::kDpCp, Bytes::of(b.dense_params * gb), Exposure::kDp, std::string("dp-cp ") + op_word(op) + " grads"});
+  if (b.expert_params > 0) comms->push_back({op, GroupKind::kEdp, Bytes::of(b.expert_params * gb), Exposure::kDp, std::string("expert-dp ") + op_word(op) + " grads"});
+  run_comms(sim, *comms, 0, [this, sim, comms] {
+    RankState& s = *states_[sim];
+    s.dp_busy = false;
+    ++s.buckets_done;
+    pump_dp(sim);
+    maybe_optimizer(sim);
+  });
+}
+
+}  // namespace lcsim::wl

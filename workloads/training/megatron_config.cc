@@ -1,0 +1,294 @@
+// MegatronTraining's configuration: its keys (MegatronConfig::visit), and validate(), which checks them
+// against the cluster, sizes data parallelism and micro-batches, and stops a run that does not fit in memory.
+#include "workloads/training/megatron_config.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "workloads/training/megatron.h"
+#include "workloads/training/megatron_args.h"
+
+namespace lcsim::wl {
+
+void MegatronConfig::visit(Section& s) {
+  if (s.mode() == Section::Mode::kParse && s.has("megatron_args")) {
+    // The pasted command line first, then the keys written out on top of it; all parsed as one mapping.
+    const ConfigValue* raw = s.node()->find("megatron_args");
+    if (!raw->is_scalar()) {
+      s.error("megatron_args", "expected a Megatron-LM command line as one string");
+      s.skip_unknown_keys();
+      return;
+    }
+    try {
+      ImportedArgs imported = import_megatron_args(raw->scalar, raw->location);
+      ignored_args = imported.ignored;
+      ConfigValue merged = imported.tree;
+      merge_into(merged, *s.node());
+      // `type` belongs to the enclosing workload section, which has consumed it already.
+      std::erase_if(merged.children, [](const ConfigValue& v) { return v.key == "type"; });
+      Section inner = Section::parser(&merged, s.path(), s.diagnostics());
+      visit_keys(inner);
+      inner.finish();
+    } catch (const InputError& e) {
+      for (const auto& d : e.diagnostics()) s.diagnostics()->add(raw->location, s.child_path("megatron_args"), d.message);
+      if (e.diagnostics().empty()) s.diagnostics()->add(raw->location, s.child_path("megatron_args"), e.what());
+    }
+    s.skip_unknown_keys();
+    return;
+  }
+  visit_keys(s);
+}
+
+void MegatronConfig::visit_keys(Section& s) {
+  s.field("megatron_args", megatron_args,
+          "a Megatron-LM command line pasted as it is (\"--num-layers 96 --hidden-size 12288 ... --bf16\"); keys "
+          "written out here override it; arguments with no effect on speed or memory (learning rate, data, "
+          "logging, checkpoints) are listed as ignored in the run header, unknown ones are errors");
+  s.section("model", "model architecture (Megatron-LM argument names)", [this](Section& m) { model.visit(m); });
+  s.field("global_batch_size", global_batch_size, "sequences per iteration, all data-parallel ranks together",
+          Range::at_least(1));
+  s.field("micro_batch_size", micro_batch_size, "sequences per pipeline micro-batch", Range::at_least(1));
+  s.field("tensor_model_parallel_size", tensor_model_parallel_size,
+          "tensor-parallel ranks (TP): each layer's matrices split over them", Range::at_least(1));
+  s.field("pipeline_model_parallel_size", pipeline_model_parallel_size,
+          "pipeline stages (PP): layers split into consecutive stages", Range::at_least(1));
+  s.field("num_layers_per_virtual_pipeline_stage", num_layers_per_virtual_pipeline_stage,
+          "layers per model chunk for the interleaved schedule; 0 = one chunk per stage", Range::at_least(0));
+  s.field("decoder_first_pipeline_num_layers", decoder_first_pipeline_num_layers,
+          "layers on the first pipeline stage when the split is uneven; 0 = even split", Range::at_least(0));
+  s.field("decoder_last_pipeline_num_layers", decoder_last_pipeline_num_layers,
+          "layers on the last pipeline stage when the split is uneven; 0 = even split", Range::at_least(0));
+  s.field("context_parallel_size", context_parallel_size,
+          "context-parallel ranks (CP): each sequence split over them, keys/values exchanged", Range::at_least(1));
+  s.field("expert_model_parallel_size", expert_model_parallel_size,
+          "expert-parallel ranks (EP), carved out of data x context parallelism: experts split over them",
+          Range::at_least(1));
+  s.field("sequence_parallel", sequence_parallel,
+          "norms and dropouts on 1/TP of the tokens; TP all-reduces become all-gather + reduce-scatter");
+  s.field("overlap_p2p_comm", overlap_p2p_comm,
+          "interleaved schedule: pipeline sends overlap the next pass (the non-interleaved schedules always wait "
+          "for their sends, as Megatron-LM's do)");
+  s.choice("pipeline_schedule", pipeline_schedule, {"auto", "gpipe", "1f1b", "interleaved"},
+           "auto: interleaved 1F1B with virtual stages, else 1F1B");
+  s.field("parallel_order", parallel_order,
+          "how ranks decompose, innermost first (Megatron's order): tp, cp, ep, dp, pp joined by '-' (ep may be "
+          "left out; expert groups are always cut from the data x context-parallel ranks)");
+  s.choice("precision", precision, {"bf16", "fp16", "fp8"}, "data type of the matrix multiplies");
+  s.choice("recompute_granularity", recompute_granularity, {"none", "selective", "full"},
+           "activation recomputation: selective recomputes attention's core, full each layer's forward");
+  s.field("use_distributed_optimizer", use_distributed_optimizer,
+          "optimizer states sharded over data-parallel ranks: gradients reduce-scattered, parameters "
+          "all-gathered");
+  s.field("overlap_grad_reduce", overlap_grad_reduce,
+          "reduce gradient buckets during the last micro-batch's backward instead of after it");
+  s.field("overlap_param_gather", overlap_param_gather,
+          "all-gather updated parameters alongside the next iteration's first forward pass (distributed "
+          "optimizer)");
+  s.field("tp_comm_overlap", tp_comm_overlap,
+          "tensor-parallel all-gathers and reduce-scatters overlapped with the neighbouring GEMMs (needs "
+          "sequence_parallel)");
+  s.field("use_torch_fsdp2", use_torch_fsdp2,
+          "fully sharded data parallelism (ZeRO-3 / FSDP2, as TorchTitan runs it): parameters, gradients and optimizer "
+          "states sharded over data x context parallelism; each layer's parameters all-gathered before its forward "
+          "and backward (the next layer's prefetched under the current one), its gradients reduce-scattered after "
+          "its backward");
+  s.field("accumulate_allreduce_grads_in_fp32", accumulate_allreduce_grads_in_fp32,
+          "gradients kept and reduced in fp32 (Megatron forces this on with bf16)");
+  s.field("ddp_bucket_size", ddp_bucket_size,
+          "parameters per gradient bucket; 0 = Megatron's default max(40M, 1M x data-parallel size)",
+          Range::at_least(0));
+  s.field("use_flash_attn", use_flash_attn, "fused attention: no score matrix in memory");
+  s.field("moe_load_imbalance", moe_load_imbalance,
+          "tokens of the busiest expert / mean (1 = perfect balance): expert GEMMs and token all-to-alls take "
+          "this much longer", Range::at_least(1));
+  s.choice("moe_token_dispatcher_type", moe_token_dispatcher_type, {"alltoall", "flex"},
+           "alltoall: each token travels once per chosen expert; flex (DeepEP-style): once per destination node, "
+           "then over NVLink inside it");
+  s.field("overlap_moe_expert_parallel_comm", overlap_moe_expert_parallel_comm,
+          "expert-parallel all-to-alls run beside the compute (another micro-batch's work hides them, as 1F1B "
+          "all-to-all overlap or DualPipe do): waited for only at the end of each pass");
+  s.field("memory_reserve", memory_reserve,
+          "per-GPU memory kept for the CUDA context, NCCL, workspaces and fragmentation", Range::at_least(0));
+  s.field("train_iters", train_iters,
+          "iterations; the first is simulated, the rest repeat its result while the cluster state is unchanged",
+          Range::at_least(1));
+  s.choice("symmetry", symmetry, {"auto", "off"},
+           "auto: simulate one rank per pipeline stage when ranks are identical (same part, no straggler); off: "
+           "every rank");
+  s.values("straggler_ranks", straggler_ranks, "ranks whose kernels run straggler_slowdown times slower");
+  s.field("straggler_slowdown", straggler_slowdown, "kernel time factor of the straggler ranks",
+          Range::at_least(1));
+  if (s.mode() != Section::Mode::kParse) return;
+  if (!Placement::check_order(parallel_order).empty()) {
+    s.error("parallel_order", Placement::check_order(parallel_order));
+  }
+  if (overlap_param_gather && !use_distributed_optimizer) {
+    s.error("overlap_param_gather", "needs use_distributed_optimizer: true (as in Megatron-LM)");
+  }
+  if (tp_comm_overlap && !sequence_parallel) s.error("tp_comm_overlap", "needs sequence_parallel: true");
+  if (use_torch_fsdp2 && use_distributed_optimizer) {
+    s.error("use_torch_fsdp2", "and use_distributed_optimizer exclude each other (FSDP shards the optimizer too)");
+  }
+  const std::string sched = schedule();
+  if (virtual_stages() > 1 && pipeline_model_parallel_size < 2) {
+    s.error("num_layers_per_virtual_pipeline_stage", "interleaving needs pipeline_model_parallel_size > 1");
+  } else if (sched == "interleaved" && virtual_stages() == 1) {
+    s.error("pipeline_schedule", "interleaved needs num_layers_per_virtual_pipeline_stage (more than one model "
+                                 "chunk per stage)");
+  }
+  if (sched != "interleaved" && virtual_stages() > 1) {
+    s.error("pipeline_schedule", "'" + sched + "' runs one model chunk per stage; num_layers_per_virtual_"
+                                  "pipeline_stage asks for interleaving");
+  }
+}
+
+int MegatronConfig::virtual_stages() const {
+  if (num_layers_per_virtual_pipeline_stage <= 0) return 1;
+  const double per_stage = static_cast<double>(model.num_layers) / pipeline_model_parallel_size;
+  return std::max(1, static_cast<int>(std::lround(per_stage / num_layers_per_virtual_pipeline_stage)));
+}
+
+std::string MegatronConfig::schedule() const {
+  if (pipeline_schedule != "auto") return pipeline_schedule;
+  return virtual_stages() > 1 ? "interleaved" : "1f1b";
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+// ---------------------------------------------------------------------------------------------------------------
+// Validation against the cluster: parallel sizes, layer split, batch, experts, precision, and memory
+
+void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
+  auto& c = config_;
+  const auto& m = c.model;
+  const int n = static_cast<int>(gpus.size());
+  const int tp = c.tensor_model_parallel_size, pp = c.pipeline_model_parallel_size, cp = c.context_parallel_size;
+  const int ep = c.expert_model_parallel_size;
+  auto str = [](auto x) { return std::to_string(x); };
+  const int model_ranks = tp * pp * cp;
+  if (n % model_ranks != 0) {
+    s.error("tensor_model_parallel_size", "TP x PP x CP (" + str(tp) + " x " + str(pp) + " x " + str(cp) + " = " +
+                                              str(model_ranks) + ") must divide the cluster's " + str(n) + " GPUs");
+    return;
+  }
+  dp_ = n / model_ranks;
+  chunks_ = c.virtual_stages();
+  if (m.num_attention_heads % tp != 0) {
+    s.error("tensor_model_parallel_size", "must divide num_attention_heads (" + str(m.num_attention_heads) + ")");
+  }
+  if (m.query_groups() % tp != 0 && tp % m.query_groups() != 0) {
+    s.error("tensor_model_parallel_size", "and num_query_groups (" + str(m.query_groups()) + ") must divide one another");
+  }
+  {
+    const int first = c.decoder_first_pipeline_num_layers, last = c.decoder_last_pipeline_num_layers;
+    const int V = pp * chunks_, x = c.num_layers_per_virtual_pipeline_stage;
+    const int special = (first > 0) + (last > 0);
+    const int rest = m.num_layers - first - last;
+    const int middle = V - special;
+    const bool uneven = special > 0;
+    if (uneven && (V < 2 || rest < 0 || (middle > 0 && rest % middle != 0) || (middle == 0 && rest != 0))) {
+      s.error(first > 0 ? "decoder_first_pipeline_num_layers" : "decoder_last_pipeline_num_layers",
+              "the remaining " + str(rest) + " layers must split evenly over the other " + str(middle) +
+                  (chunks_ > 1 ? " model chunks" : " stages"));
+    } else if (uneven && x > 0 && middle > 0 && rest / middle != x) {
+      s.error("num_layers_per_virtual_pipeline_stage",
+              "the chunks between the first and last hold " + str(rest / middle) + " layers, not " + str(x));
+    } else if (!uneven && (m.num_layers % V != 0 || (x > 0 && m.num_layers != V * x))) {
+      s.error(x > 0 ? "num_layers_per_virtual_pipeline_stage" : "pipeline_model_parallel_size",
+              "num_layers (" + str(m.num_layers) + ") must split evenly into " + str(pp) + " stages" +
+                  (x > 0 ? " of chunks of " + str(x) + " layers" : "") +
+                  " (or set decoder_first/last_pipeline_num_layers)");
+    }
+  }
+  const int per_step = c.micro_batch_size * dp_;
+  if (c.global_batch_size % per_step != 0) {
+    s.error("global_batch_size", "must be a multiple of micro_batch_size x data-parallel size (" +
+                                     str(c.micro_batch_size) + " x " + str(dp_) + " = " + str(per_step) + "), got " +
+                                     str(c.global_batch_size));
+    return;
+  }
+  micro_batches_ = c.global_batch_size / per_step;
+  if (c.schedule() == "interleaved" && micro_batches_ % pp != 0) {
+    s.error("global_batch_size", "the interleaved schedule needs the number of micro-batches (" + str(micro_batches_) +
+                                     ") to be a multiple of pipeline_model_parallel_size (" + str(pp) + ")");
+  }
+  if (cp > 1 && m.seq_length % (2 * cp) != 0) {
+    s.error("context_parallel_size", "2 x CP must divide seq_length (" + str(m.seq_length) + ")");
+  }
+  if (ep > 1 && m.num_experts == 0) s.error("expert_model_parallel_size", "needs a mixture-of-experts model (model.num_experts)");
+  if (m.num_experts > 0) {
+    if (m.num_experts % ep != 0) s.error("expert_model_parallel_size", "must divide num_experts (" + str(m.num_experts) + ")");
+    if ((dp_ * cp) % ep != 0) {
+      s.error("expert_model_parallel_size", "must divide data x context parallel size (" + str(dp_ * cp) + ")");
+    }
+    if (tp > 1 && !c.sequence_parallel) s.error("sequence_parallel", "must be true with tensor parallelism and experts (as in Megatron-LM)");
+  }
+  // Token all-to-all volume. alltoall sends a token once per chosen expert (k copies, (G-1)/G of them to other
+  // nodes when the EP group spans G nodes); flex sends it once per destination node and forwards it over NVLink
+  // inside, so the network carries the expected number of distinct nodes among its k experts, D = n (1 - (1 -
+  // 1/n)^k) with n = G, or n = moe_router_group_topk nodes with group-limited routing: D / k of alltoall's bytes.
+  dispatch_factor_ = 1;
+  if (m.num_experts > 0 && ep > 1 && c.moe_token_dispatcher_type == "flex" && s.diagnostics()->empty()) {
+    const Placement pl(tp, cp, dp_, pp, ep, c.parallel_order);
+    std::set<uint32_t> nodes;
+    for (uint32_t r : pl.group(GroupKind::kEp, 0)) nodes.insert(gpus[r].node);
+    const double G = static_cast<double>(nodes.size()), k = m.moe_router_topk;
+    if (G > 1) {
+      const double reach = m.moe_router_num_groups > 0 ? std::min(G, 1.0 * m.moe_router_group_topk) : G;
+      dispatch_factor_ = reach * (1 - std::pow(1 - 1 / reach, k)) / k;
+    }
+  }
+  for (int r : c.straggler_ranks) {
+    if (r < 0 || r >= n) s.error("straggler_ranks", "rank " + str(r) + " is outside 0.." + str(n - 1));
+  }
+  dtype_ = hw::parse_dtype(c.precision);
+  std::set<const hw::AcceleratorSpec*> parts;
+  for (const auto& g : gpus) parts.insert(g.part);
+  for (const auto* part : parts) {
+    if (!part->supports(dtype_)) s.error("precision", part->name + " has no " + c.precision + " tensor cores");
+  }
+  if (s.diagnostics() && !s.diagnostics()->empty()) return;
+  // Memory: every stage on every part. Alternatives for the message are tried one at a time.
+  memory_ = {};
+  for (const auto* part : parts) {
+    const auto [fit, stage] = tightest_stage(*part);
+    if (memory_.items.empty() || fit.capacity - fit.total < memory_.capacity - memory_.total) {
+      memory_ = fit;
+      memory_stage_ = stage;
+    }
+  }
+  if (!memory_.fits()) {
+    std::vector<std::pair<std::string, std::function<void(MegatronConfig&)>>> changes;
+    if (!c.use_distributed_optimizer) changes.push_back({"use_distributed_optimizer: true", [](auto& x) { x.use_distributed_optimizer = true; }});
+    if (c.recompute_granularity != "full") changes.push_back({"recompute_granularity: full", [](auto& x) { x.recompute_granularity = "full"; }});
+    if (!c.sequence_parallel && tp > 1) changes.push_back({"sequence_parallel: true", [](auto& x) { x.sequence_parallel = true; }});
+    if (c.micro_batch_size > 1) changes.push_back({"micro_batch_size: 1", [](auto& x) { x.micro_batch_size = 1; }});
+    const hw::AcceleratorSpec* part = nullptr;
+    for (const auto* p : parts) part = part && part->hbm_capacity < p->hbm_capacity ? part : p;
+    std::vector<std::pair<std::string, hw::MemoryFit>> alts;
+    const MegatronConfig saved = c;
+    auto fit_with = [&](MegatronConfig& x) {
+      c = x;
+      hw::MemoryFit worst = tightest_stage(*part).first;
+      c = saved;
+      return worst;
+    };
+    MegatronConfig all = saved;
+    std::string label;
+    for (const auto& [l, change] : changes) {
+      MegatronConfig x = saved;
+      change(x);
+      alts.push_back({l, fit_with(x)});
+      change(all);
+      label += (label.empty() ? "" : " + ") + l;
+    }
+    if (changes.size() > 1) alts.push_back({label, fit_with(all)});
+    s.error_here("pipeline stage " + str(memory_stage_) + " " + hw::out_of_memory_message(part->name, memory_, alts));
+  }
+}
+
+}  // namespace lcsim::wl

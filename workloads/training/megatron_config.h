@@ -1,0 +1,57 @@
+// The `megatron` workload's configuration: Megatron-LM's argument names (or a pasted Megatron command line,
+// `megatron_args`), with their defaults; the keys and their checks are in megatron_config.cc.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sim/config.h"
+#include "sim/units.h"
+#include "workloads/training/gpt_model.h"
+
+namespace lcsim::wl {
+
+struct MegatronConfig {
+  std::string megatron_args;  // a pasted Megatron-LM command line; keys written out below override it
+  GptModelConfig model;
+  int global_batch_size = 512;
+  int micro_batch_size = 1;
+  int tensor_model_parallel_size = 1;
+  int pipeline_model_parallel_size = 1;
+  int num_layers_per_virtual_pipeline_stage = 0;  // 0: no interleaving
+  int decoder_first_pipeline_num_layers = 0;      // 0: even split
+  int decoder_last_pipeline_num_layers = 0;
+  int context_parallel_size = 1;
+  int expert_model_parallel_size = 1;
+  bool sequence_parallel = false;
+  std::string pipeline_schedule = "auto";         // auto, gpipe, 1f1b, interleaved
+  bool overlap_p2p_comm = true;                   // interleaved only
+  std::string parallel_order = "tp-cp-ep-dp-pp";  // innermost first (Megatron's --order)
+  std::string precision = "bf16";
+  std::string recompute_granularity = "none";
+  bool use_distributed_optimizer = false;
+  bool overlap_grad_reduce = false;
+  bool overlap_param_gather = false;
+  bool tp_comm_overlap = false;
+  bool accumulate_allreduce_grads_in_fp32 = true;
+  bool use_torch_fsdp2 = false;  // fully sharded data parallelism: parameters gathered per layer
+  int64_t ddp_bucket_size = 0;
+  bool use_flash_attn = true;
+  double moe_load_imbalance = 1.0;
+  std::string moe_token_dispatcher_type = "alltoall";  // alltoall: one copy per (token, expert); flex: per node
+  bool overlap_moe_expert_parallel_comm = false;
+  Bytes memory_reserve = Bytes::gib(2);
+  int train_iters = 1;
+  std::string symmetry = "auto";  // auto: one rank per stage when ranks are identical; off: every rank
+  std::vector<int> straggler_ranks;
+  double straggler_slowdown = 1.0;
+
+  std::vector<std::string> ignored_args;  // from megatron_args, for the run header
+  void visit(Section& s);
+  void visit_keys(Section& s);
+  int virtual_stages() const;  // model chunks per pipeline rank
+  std::string schedule() const;  // the resolved pipeline schedule
+};
+
+}  // namespace lcsim::wl

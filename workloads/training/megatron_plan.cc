@@ -1,0 +1,358 @@
+// MegatronTraining's plan of one pipeline stage: its layers, its forward and backward passes as segments of
+// kernels and collectives, FSDP units, gradient buckets, the optimizer step and the memory it needs.
+#include "workloads/training/megatron.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace lcsim::wl {
+
+using policy::CollectiveOp;
+using Exposure = MegatronTraining::Exposure;
+
+std::pair<int, int> MegatronTraining::layer_range(int v) const {
+  const int V = config_.pipeline_model_parallel_size * chunks_, L = config_.model.num_layers;
+  const int first = config_.decoder_first_pipeline_num_layers, last = config_.decoder_last_pipeline_num_layers;
+  // The first and last virtual stage may hold fewer layers (Megatron's uneven split; with interleaving lcsim
+  // applies it to the first and last model chunk); the others share the rest evenly.
+  const int special = (first > 0 ? 1 : 0) + (last > 0 ? 1 : 0);
+  const int middle = V - special;
+  const int per = middle > 0 ? (L - (first > 0 ? first : 0) - (last > 0 ? last : 0)) / middle : 0;
+  auto start = [&](int s) {
+    if (s <= 0) return 0;
+    return std::min(L, (first > 0 ? first : per) + (s - 1) * per);
+  };
+  return {start(v), v == V - 1 ? L : start(v + 1)};
+}
+
+namespace {
+MegatronTraining::Segment make_segment(Duration compute, std::vector<MegatronTraining::CommCall> comms = {}) {
+  MegatronTraining::Segment s;
+  s.compute = compute;
+  s.comms = std::move(comms);
+  return s;
+}
+}  // namespace
+
+const char* MegatronTraining::op_word(CollectiveOp op) {
+  switch (op) {
+    case CollectiveOp::kAllReduce: return "all-reduce";
+    case CollectiveOp::kAllGather: return "all-gather";
+    case CollectiveOp::kReduceScatter: return "reduce-scatter";
+    case CollectiveOp::kAllToAll: return "all-to-all";
+    default: return "collective";
+  }
+}
+
+MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSpec& part, int stage) const {
+  const auto& c = config_;
+  const auto& m = c.model;
+  const int tp = c.tensor_model_parallel_size, cp = c.context_parallel_size, ep = c.expert_model_parallel_size;
+  const int pp = c.pipeline_model_parallel_size, V = pp * chunks_;
+  const bool sp = c.sequence_parallel && tp > 1, tpc = tp > 1;
+  const LayerShard sh{tp, cp, ep, sp, c.moe_load_imbalance, c.use_flash_attn};
+  const int b = c.micro_batch_size;
+  const double e = 2;  // activations stay 16-bit (fp8 only inside the GEMMs)
+  const double t = static_cast<double>(b) * m.seq_length / cp, h = m.hidden_size;
+  const Bytes act = Bytes::of(t * h * e);
+  const double k = m.moe_router_topk, imb = c.moe_load_imbalance;
+  const Bytes routed = Bytes::of(t * k * h * e * imb);                  // tokens gathered over TP for the experts
+  // Per rank into the token all-to-all, at perfect balance; with moe_load_imbalance the busiest expert rank
+  // receives (dispatch) and sends back (combine) that many times the mean, the others correspondingly less.
+  const Bytes dispatch = Bytes::of((sp ? t / tp : t) * k * h * e * dispatch_factor_);
+  const Bytes kv = Bytes::of(2.0 * b * m.seq_length * std::max(1.0, 1.0 * m.query_groups() / tp) * m.head_dim() * e);
+  auto T = [&](const std::vector<hw::OpWork>& ops) { return hw::total_time(ops, part, dtype_); };
+  auto TB = [&](const std::vector<hw::OpWork>& ops) { return hw::total_time(backward_of(ops, e), part, dtype_); };
+  auto call = [&](CollectiveOp op, GroupKind g, Bytes size, Exposure x, const std::string& what) {
+    return CommCall{op, g, size, x, std::string(group_kind_name(g)) + " " + op_word(op) + " " + what};
+  };
+  auto tp_call = [&](CollectiveOp op, const std::string& what) { return call(op, GroupKind::kTp, act, Exposure::kTp, what); };
+  auto a2a = [&](const std::string& what, bool sends) {
+    CommCall x = call(CollectiveOp::kAllToAll, GroupKind::kEp, dispatch, Exposure::kEp, what);
+    x.skew = std::min<double>(imb, ep);
+    x.skew_sends = sends;
+    return x;
+  };
+  const CollectiveOp row = sp ? CollectiveOp::kReduceScatter : CollectiveOp::kAllReduce;
+
+  // A comm slot between two compute groups: what forward and backward run there.
+  struct Slot {
+    std::vector<CommCall> fwd, bwd;
+    bool overlap = false;
+  };
+  // Slot before a column-parallel layer (copy / all-gather) and after a row-parallel one (all-reduce / RS).
+  auto column_slot = [&](const std::string& what) {
+    Slot s;
+    if (!tpc) return s;
+    if (sp) s.fwd.push_back(tp_call(CollectiveOp::kAllGather, what));
+    s.bwd.push_back(tp_call(sp ? CollectiveOp::kReduceScatter : CollectiveOp::kAllReduce, what + " (bwd)"));
+    s.overlap = c.tp_comm_overlap;
+    return s;
+  };
+  auto row_slot = [&](const std::string& what) {
+    Slot s;
+    if (!tpc) return s;
+    s.fwd.push_back(tp_call(row, what));
+    if (sp) s.bwd.push_back(tp_call(CollectiveOp::kAllGather, what + " (bwd)"));
+    s.overlap = c.tp_comm_overlap;
+    return s;
+  };
+
+  // Parameters one GPU holds (dense over TP; experts over EP and TP): per layer, the embedding (the input half
+  // of it when the output layer is untied) and the output layer.
+  auto layer_shard = [&](int l) {
+    if (!m.is_moe_layer(l)) return std::make_pair(m.attention_params() / tp + m.dense_mlp_params() / tp, 0.0);
+    return std::make_pair(m.attention_params() / tp + (m.moe_mlp_params() - m.num_experts * m.expert_params()) / tp,
+                          1.0 * m.num_experts / ep * m.expert_params() / tp);
+  };
+  const double embedding_shard =
+      (m.embedding_params() - (m.untie_embeddings_and_output_weights ? 1.0 * m.vocab_size * h : 0.0)) / tp;
+  const double output_shard = 1.0 * m.vocab_size * h / tp;
+
+  StagePlan plan;
+  const double bucket_limit =
+      c.overlap_grad_reduce ? (c.ddp_bucket_size > 0 ? static_cast<double>(c.ddp_bucket_size)
+                                                     : std::max(40e6, 1e6 * dp_ * cp))
+                            : 1e300;
+  const bool output_layer_here = m.untie_embeddings_and_output_weights || pp > 1;
+  for (int chunk = 0; chunk < chunks_; ++chunk) {
+    const int v = chunk * pp + stage;
+    const auto [l0, l1] = layer_range(v);
+    Pass F, B;
+    Bucket filling{0, 0, chunk};
+    auto add_params = [&](double dense, double expert, bool close) {
+      filling.dense_params += dense;
+      filling.expert_params += expert;
+      if (filling.dense_params + filling.expert_params >= bucket_limit || close) {
+        plan.buckets.push_back(filling);
+        B.segments.back().bucket = static_cast<int>(plan.buckets.size() - 1);
+        filling = {0, 0, chunk};
+      }
+    };
+    if (v == 0) {
+      Segment s = make_segment(T(embedding_forward_ops(m, b, e, sh)));
+      if (tpc) s.comms.push_back(tp_call(row, "embedding"));
+      F.segments.push_back(s);
+    }
+    std::vector<std::vector<Segment>> layer_bwd;
+    std::vector<size_t> first_fwd, first_bwd(static_cast<size_t>(l1 - l0)), last_bwd(static_cast<size_t>(l1 - l0));
+    for (int l = l0; l < l1; ++l) {
+      const LayerOps ops = layer_forward(m, l, b, e, sh);
+      const bool moe = m.is_moe_layer(l);
+      Slot slots[5];
+      slots[0] = column_slot("qkv input");
+      if (cp > 1) {
+        slots[1].fwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kCp, kv * cp, Exposure::kCp, "keys/values"));
+        slots[1].bwd.push_back(call(CollectiveOp::kReduceScatter, GroupKind::kCp, kv * cp, Exposure::kCp, "keys/values (bwd)"));
+        slots[1].overlap = true;  // the ring exchange runs under the attention kernels
+      }
+      slots[2] = row_slot("attention output");
+      if (moe) {
+        if (ep > 1) {
+          slots[3].fwd.push_back(a2a("dispatch", false));
+          slots[4].bwd.push_back(a2a("combine (bwd)", false));
+        }
+        if (tpc) {
+          slots[3].fwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kTp, routed, Exposure::kTp, "routed tokens"));
+          slots[3].bwd.insert(slots[3].bwd.begin(), call(CollectiveOp::kReduceScatter, GroupKind::kTp, routed, Exposure::kTp, "routed tokens (bwd)"));
+          slots[4].fwd.push_back(call(CollectiveOp::kReduceScatter, GroupKind::kTp, routed, Exposure::kTp, "expert output"));
+          slots[4].bwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kTp, routed, Exposure::kTp, "expert output (bwd)"));
+        }
+        if (ep > 1) {
+          slots[4].fwd.push_back(a2a("combine", true));
+          slots[3].bwd.push_back(a2a("dispatch (bwd)", true));
+        }
+      } else {
+        slots[3] = column_slot("mlp input");
+        slots[4] = row_slot("mlp output");
+      }
+      const std::vector<hw::OpWork>* groups[6] = {&ops.norm1, &ops.qkv, &ops.attention, &ops.norm2, &ops.mlp, &ops.residual};
+      const bool side = moe && c.overlap_moe_expert_parallel_comm;  // slots 3 and 4 hold the MoE traffic
+      std::vector<Segment> fwd, bwd;
+      for (int i = 0; i < 6; ++i) {
+        Segment s = make_segment(T(*groups[i]));
+        if (i < 5) {
+          s.comms = slots[i].fwd;
+          s.overlap = slots[i].overlap && !s.comms.empty();
+          s.side = side && (i == 3 || i == 4) && !s.comms.empty();
+        }
+        fwd.push_back(s);
+      }
+      for (int i = 5; i >= 0; --i) {
+        Segment s = make_segment(TB(*groups[i]));
+        if (i == 2 && c.recompute_granularity == "selective" && !c.use_flash_attn) {
+          // Selective recomputation redoes the attention core (everything but the output projection).
+          s.compute += T({ops.attention.begin(), ops.attention.end() - 1});
+        }
+        if (i >= 1) {
+          s.comms = slots[i - 1].bwd;
+          s.overlap = slots[i - 1].overlap && !s.comms.empty();
+          s.side = side && (i - 1 == 3 || i - 1 == 4) && !s.comms.empty();
+        }
+        bwd.push_back(s);
+      }
+      if (c.recompute_granularity == "full") bwd.insert(bwd.begin(), fwd.begin(), fwd.end());
+      first_fwd.push_back(F.segments.size());
+      F.segments.insert(F.segments.end(), fwd.begin(), fwd.end());
+      layer_bwd.push_back(std::move(bwd));
+    }
+    if (v == V - 1) {
+      const auto head = head_forward_ops(m, b, e, sh);
+      const std::vector<hw::OpWork> norm(head.begin(), head.begin() + 1), logits(head.begin() + 1, head.end());
+      Slot s = column_slot("logits input");
+      Segment a = make_segment(T(norm), s.fwd), z = make_segment(T(logits));
+      if (tpc) z.comms.push_back(call(CollectiveOp::kAllReduce, GroupKind::kTp, Bytes::of(12 * t), Exposure::kTp, "cross-entropy"));
+      F.segments.push_back(a);
+      F.segments.push_back(z);
+      B.segments.push_back(make_segment(TB(logits), s.bwd));
+      B.segments.push_back(make_segment(TB(norm)));
+      if (output_layer_here) add_params(output_shard, 0, false);
+    }
+    for (int i = static_cast<int>(layer_bwd.size()) - 1; i >= 0; --i) {
+      const int l = l0 + i;
+      first_bwd[static_cast<size_t>(i)] = B.segments.size();
+      B.segments.insert(B.segments.end(), layer_bwd[i].begin(), layer_bwd[i].end());
+      last_bwd[static_cast<size_t>(i)] = B.segments.size() - 1;
+      const auto [dense, expert] = layer_shard(l);
+      add_params(dense, expert, v != 0 && i == 0);
+    }
+    if (v == 0) {
+      Segment s = make_segment(Duration());
+      if (sp) s.comms.push_back(tp_call(CollectiveOp::kAllGather, "embedding (bwd)"));
+      if (!s.comms.empty()) B.segments.push_back(s);
+      B.segments.push_back(make_segment(TB(embedding_forward_ops(m, b, e, sh))));
+      add_params(embedding_shard, 0, true);
+    }
+    if (c.use_torch_fsdp2 && l1 > l0) {
+      // FSDP: one unit per layer (the first also holds the embedding, the last the output layer). Forward
+      // gathers units 0..n-1, backward n-1..0, each prefetched as the previous unit starts computing; a unit's
+      // gradients are reduce-scattered when its backward is done.
+      const size_t n = static_cast<size_t>(l1 - l0);
+      const double gb = c.accumulate_allreduce_grads_in_fp32 ? 4 : 2;
+      const double edp = std::max(1, dp_ * cp / ep);
+      std::vector<std::vector<CommCall>> gather(n), reduce(n);
+      for (size_t j = 0; j < n; ++j) {
+        const int l = l0 + static_cast<int>(j);
+        auto [dense, expert] = layer_shard(l);
+        if (j == 0 && v == 0) dense += embedding_shard;
+        if (j == n - 1 && v == V - 1 && output_layer_here) dense += output_shard;
+        const std::string unit = " layer " + std::to_string(l);
+        gather[j].push_back({CollectiveOp::kAllGather, GroupKind::kDpCp, Bytes::of(dense * 2), Exposure::kDp, "fsdp all-gather" + unit, 1});
+        reduce[j].push_back({CollectiveOp::kReduceScatter, GroupKind::kDpCp, Bytes::of(dense * gb), Exposure::kDp, "fsdp reduce-scatter" + unit, 2});
+        if (expert > 0 && edp > 1) {
+          gather[j].push_back({CollectiveOp::kAllGather, GroupKind::kEdp, Bytes::of(expert * 2), Exposure::kDp, "fsdp expert all-gather" + unit, 1});
+          reduce[j].push_back({CollectiveOp::kReduceScatter, GroupKind::kEdp, Bytes::of(expert * gb), Exposure::kDp, "fsdp expert reduce-scatter" + unit, 2});
+        }
+      }
+      F.segments[0].prefetch.push_back(gather[0]);
+      F.segments[0].await = 1;
+      for (size_t j = 0; j < n; ++j) {
+        Segment& first = F.segments[first_fwd[j]];
+        first.await = static_cast<int>(j + 1);
+        if (j + 1 < n) first.prefetch.push_back(gather[j + 1]);
+      }
+      B.segments[0].prefetch.push_back(gather[n - 1]);
+      B.segments[0].await = 1;
+      for (size_t j = n; j-- > 0;) {
+        Segment& first = B.segments[first_bwd[j]];
+        first.await = static_cast<int>(n - j);
+        if (j > 0) first.prefetch.push_back(gather[j - 1]);
+        Segment& last = (j == 0 && v == 0) ? B.segments.back() : B.segments[last_bwd[j]];
+        last.reduce.insert(last.reduce.end(), reduce[j].begin(), reduce[j].end());
+      }
+    }
+    for (const auto& s : F.segments) F.compute += s.compute;
+    for (const auto& s : B.segments) B.compute += s.compute;
+    plan.forward.push_back(std::move(F));
+    plan.backward.push_back(std::move(B));
+  }
+  for (const auto& bk : plan.buckets) {
+    plan.dense_params += bk.dense_params;
+    plan.expert_params += bk.expert_params;
+  }
+  // Mixed-precision Adam: per parameter read fp32 grad, master, m, v (16 B), write master, m, v (12 B) and the
+  // 16-bit weights (2 B): memory bound. The distributed optimizer updates 1/DP of them.
+  const double edp = std::max(1, dp_ * cp / ep);
+  const bool sharded = c.use_distributed_optimizer || c.use_torch_fsdp2;
+  const double local = sharded ? plan.dense_params / (dp_ * cp) + plan.expert_params / edp
+                               : plan.dense_params + plan.expert_params;
+  plan.optimizer = hw::memory_time(part, Bytes::of(30.0 * local)) + part.calibration.kernel_launch * 3.0;
+  if (c.use_distributed_optimizer) {  // the updated 16-bit parameters, gathered back after the step
+    if (dp_ * cp > 1) {
+      plan.param_gather.push_back({CollectiveOp::kAllGather, GroupKind::kDpCp, Bytes::of(plan.dense_params * 2),
+                                   Exposure::kDp, "dp-cp all-gather params"});
+    }
+    if (plan.expert_params > 0 && edp > 1) {
+      plan.param_gather.push_back({CollectiveOp::kAllGather, GroupKind::kEdp, Bytes::of(plan.expert_params * 2),
+                                   Exposure::kDp, "expert-dp all-gather params"});
+    }
+  }
+
+  // Memory of this stage.
+  hw::TrainingMemoryInput in;
+  in.parameters = plan.dense_params;
+  in.expert_parameters = plan.expert_params;
+  in.data_parallel = dp_ * cp;
+  in.expert_data_parallel = static_cast<int>(edp);
+  in.zero_stage = c.use_torch_fsdp2 ? 3 : c.use_distributed_optimizer ? 1 : 0;
+  in.grad_bytes = c.accumulate_allreduce_grads_in_fp32 ? 4 : 2;
+  int layers = 0;
+  for (int chunk = 0; chunk < chunks_; ++chunk) {
+    const auto [l0, l1] = layer_range(chunk * pp + stage);
+    layers += l1 - l0;
+  }
+  in.layers = layers;
+  in.micro_batch = b;
+  const std::string sched = c.schedule();
+  double in_flight = micro_batches_;
+  if (sched == "1f1b") in_flight = std::min(micro_batches_, pp - stage);
+  if (sched == "interleaved") {
+    in_flight = std::min(1.0 * micro_batches_ * chunks_, (pp - stage - 1) * 2.0 + (chunks_ - 1) * pp + 1) / chunks_;
+  }
+  in.in_flight = in_flight;
+  in.seq = 1.0 * m.seq_length / cp;
+  in.hidden = h;
+  double ffn = 0;
+  for (int l = 0; l < m.num_layers; ++l) {
+    ffn += m.is_moe_layer(l) ? k * m.moe_ffn() * imb + m.moe_shared_expert_intermediate_size : m.ffn();
+  }
+  in.ffn = ffn / m.num_layers;
+  in.heads = m.num_attention_heads;
+  in.vocab = m.vocab_size;
+  in.swiglu = m.swiglu;
+  in.flash_attention = c.use_flash_attn;
+  in.recompute = c.recompute_granularity;
+  in.tensor_parallel = tp;
+  in.sequence_parallel = sp;
+  in.holds_output_layer = stage == pp - 1;
+  double largest = 0;
+  for (const auto& bk : plan.buckets) largest = std::max(largest, bk.dense_params + bk.expert_params);
+  in.bucket = c.overlap_grad_reduce ? Bytes::of(2 * largest * in.grad_bytes) : Bytes();
+  if (c.use_torch_fsdp2) {
+    // Two layers' gathered parameters (the one computing and the prefetched one) and one layer's full gradients.
+    const double layer = m.layer_params() / tp;
+    in.bucket = Bytes::of(2 * layer * 2 + layer * in.grad_bytes);
+  }
+  in.runtime_reserve = c.memory_reserve;
+  plan.memory = hw::training_memory(in, part.hbm_capacity);
+  return plan;
+}
+
+std::pair<hw::MemoryFit, int> MegatronTraining::tightest_stage(const hw::AcceleratorSpec& part) const {
+  std::pair<hw::MemoryFit, int> worst;
+  for (int stage = 0; stage < config_.pipeline_model_parallel_size; ++stage) {
+    hw::MemoryFit f = plan_stage(part, stage).memory;
+    if (worst.first.items.empty() || f.capacity - f.total < worst.first.capacity - worst.first.total) {
+      worst = {std::move(f), stage};
+    }
+  }
+  return worst;
+}
+
+double MegatronTraining::model_flops() const {
+  return 3.0 * config_.model.forward_model_flops(config_.global_batch_size);
+}
+
+}  // namespace lcsim::wl

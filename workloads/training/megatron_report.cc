@@ -1,0 +1,199 @@
+// MegatronTraining's reporting: the run header, the placement, progress, metrics and the per-rank table.
+#include <algorithm>
+#include <cstdio>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "workloads/training/megatron_runtime.h"
+
+namespace lcsim::wl {
+
+using policy::CollectiveOp;
+using Exposure = MegatronTraining::Exposure;
+
+std::string MegatronTraining::describe() const {
+  const auto& c = config_;
+  const auto& m = c.model;
+  char buf[512];
+  std::string extras;
+  if (c.sequence_parallel && c.tensor_model_parallel_size > 1) extras += ", SP";
+  if (c.use_distributed_optimizer) extras += ", distributed optimizer";
+  if (c.recompute_granularity != "none") extras += ", " + c.recompute_granularity + " recompute";
+  if (m.num_experts > 0) extras += ", " + std::to_string(m.num_experts) + " experts top-" + std::to_string(m.moe_router_topk);
+  std::snprintf(buf, sizeof buf,
+                "Megatron GPT %.4gB params (%d layers, h=%d, %d heads/%d kv, seq %d), TP %d CP %d PP %d (%s%s) DP %d "
+                "EP %d, global batch %d, micro %d (%d micro-batches), %s%s",
+                m.total_params() / 1e9, m.num_layers, m.hidden_size, m.num_attention_heads, m.query_groups(),
+                m.seq_length, c.tensor_model_parallel_size, c.context_parallel_size, c.pipeline_model_parallel_size,
+                c.schedule().c_str(), chunks_ > 1 ? (", " + std::to_string(chunks_) + " chunks").c_str() : "", dp_,
+                c.expert_model_parallel_size, c.global_batch_size, c.micro_batch_size, micro_batches_,
+                c.precision.c_str(), extras.c_str());
+  std::string out = buf;
+  if (!c.ignored_args.empty()) {
+    out += "\n  megatron_args ignored (no effect on speed or memory):";
+    for (const auto& a : c.ignored_args) out += " " + a;
+  }
+  return out;
+}
+
+std::vector<std::string> MegatronTraining::explain_placement(const std::vector<Gpu>& gpus) const {
+  const auto& c = config_;
+  Placement pl(c.tensor_model_parallel_size, c.context_parallel_size, dp_, c.pipeline_model_parallel_size,
+               c.expert_model_parallel_size, c.parallel_order);
+  std::vector<std::string> out;
+  char line[256];
+  std::snprintf(line, sizeof line, "placement: order %s (innermost first), TP %d x CP %d x DP %d x PP %d, EP %d",
+                c.parallel_order.c_str(), pl.size(Dim::kTp), pl.size(Dim::kCp), pl.size(Dim::kDp), pl.size(Dim::kPp),
+                pl.ep());
+  out.push_back(line);
+  std::vector<GroupKind> kinds = {GroupKind::kTp, GroupKind::kCp, GroupKind::kDp, GroupKind::kPp};
+  if (c.model.num_experts > 0) kinds.push_back(GroupKind::kEp);
+  for (GroupKind k : kinds) {
+    std::set<std::vector<uint32_t>> groups;
+    for (uint32_t r = 0; r < gpus.size(); ++r) groups.insert(pl.group(k, r));
+    size_t in_node = 0, on_rail = 0;
+    for (const auto& g : groups) {
+      bool same_node = true, same_rail = true;
+      for (uint32_t r : g) {
+        same_node = same_node && gpus[r].node == gpus[g.front()].node;
+        same_rail = same_rail && gpus[r].local == gpus[g.front()].local;
+      }
+      in_node += same_node;
+      on_rail += !same_node && same_rail;
+    }
+    std::snprintf(line, sizeof line, "  %-3s groups: %zu of %zu ranks; inside one node: %zu; across nodes on one rail: %zu; "
+                  "across nodes and rails: %zu",
+                  group_kind_name(k), groups.size(), groups.begin()->size(), in_node, on_rail,
+                  groups.size() - in_node - on_rail);
+    out.push_back(line);
+  }
+  out.push_back("  rank  node  gpu  tp  cp  dp  pp");
+  const uint32_t n = static_cast<uint32_t>(gpus.size());
+  for (uint32_t r = 0; r < n; ++r) {
+    if (n > 48 && r == 32) {
+      out.push_back("  ... (" + std::to_string(n - 40) + " more)");
+      r = n - 8;
+    }
+    const Coord co = pl.coord(r);
+    std::snprintf(line, sizeof line, "  %4u  %4u  %3u  %2d  %2d  %2d  %2d", r, gpus[r].node, gpus[r].local, co.tp, co.cp,
+                  co.dp, co.pp);
+    out.push_back(line);
+  }
+  return out;
+}
+
+double MegatronTraining::progress() const {
+  const double total = static_cast<double>(tasks_total_) * config_.train_iters;
+  return total > 0 ? std::min(1.0, static_cast<double>(tasks_done_) / total) : 0.0;
+}
+
+double MegatronTraining::busy_fraction(const hw::AcceleratorSpec* /*part*/) const {
+  if (iteration_times_.empty()) return 0.0;
+  return std::min(1.0, (compute_ + optimizer_).s() / iteration_times_.front().s());
+}
+
+void MegatronTraining::report(MetricSet& m) const {
+  const auto& c = config_;
+  const auto& model = c.model;
+  const double n = static_cast<double>(ctx_->gpus.size());
+  const double it = iteration_times_.empty() ? 0.0 : iteration_times_.front().s();
+  const double tokens = static_cast<double>(c.global_batch_size) * model.seq_length;
+  double peak = 0;
+  for (const auto& g : ctx_->gpus) peak += g.part->peak(dtype_).flop_per_s();
+  m.set("num_gpus", n, "GPUs in the run");
+  m.set("tensor_parallel", c.tensor_model_parallel_size, "TP size");
+  m.set("pipeline_parallel", c.pipeline_model_parallel_size, "PP size");
+  m.set("data_parallel", dp_, "DP size");
+  m.set("context_parallel", c.context_parallel_size, "CP size");
+  m.set("expert_parallel", c.expert_model_parallel_size, "EP size");
+  m.set("micro_batches", micro_batches_, "micro-batches per iteration per pipeline");
+  m.set("parameters", model.total_params(), "model parameters");
+  m.set("active_parameters", model.active_params(), "parameters a token passes through (MoE: routed experts only)");
+  m.set("simulated_ranks", static_cast<double>(states_.size()), "ranks simulated (the others are identical to one of them)");
+  m.set("iterations", static_cast<double>(iteration_times_.size() + static_cast<size_t>(memoized_)), "training iterations");
+  m.set("iterations_memoized", memoized_, "iterations that repeated the first one's result (same cluster state)");
+  m.set("iteration_time_s", it, "duration of one training iteration (simulated time)");
+  m.set("tokens_per_iteration", tokens, "global_batch_size x seq_length");
+  m.set("tokens_per_s", it > 0 ? tokens / it : 0.0, "training throughput");
+  m.set("model_flops_per_iteration", model_flops(), "Megatron-LM's model FLOPs per iteration, all GPUs");
+  const double achieved = it > 0 ? model_flops() / it : 0.0;
+  m.set("tflops_per_gpu", achieved / n / 1e12, "model TFLOP/s per GPU, counted as Megatron-LM counts them");
+  m.set("mfu", peak > 0 ? achieved / peak : 0.0, "model FLOPs utilization against the dense peak of the precision");
+  m.set("time_compute_s", compute_.s(), "per iteration, mean over ranks: forward, backward and recompute kernels");
+  m.set("time_optimizer_s", optimizer_.s(), "per iteration, mean over ranks: optimizer step");
+  const char* names[] = {"tp", "cp", "ep", "pp", "dp", "bubble"};
+  const char* help[] = {"tensor-parallel collectives", "context-parallel key/value exchange",
+                        "expert-parallel token all-to-alls", "pipeline sends (after the producer finished)",
+                        "data-parallel gradient reduction, embedding and parameter all-gather",
+                        "pipeline bubble: waiting for another stage's compute, and idle at the iteration's end"};
+  for (size_t k = 0; k < 6; ++k) {
+    const double v = breakdown_.empty() ? 0.0 : breakdown_[k];
+    m.set(k == 5 ? std::string("time_pipeline_bubble_s") : std::string("time_exposed_") + names[k] + "_s", v,
+          std::string("per iteration, mean over ranks: ") + help[k] + (k < 5 ? " not hidden behind compute" : ""));
+  }
+  m.set("symmetry_spread", mirror_spread_,
+        "flow model, one rank per stage: largest (last - first) / duration among the copies of a cross-node "
+        "collective or pipeline send run for every group; near 0 means the groups really are alike, large "
+        "values say that some groups are slower (ECMP collisions): check with symmetry: off");
+  m.set("pipeline_bubble_ideal_fraction",
+        (c.pipeline_model_parallel_size - 1.0) / (static_cast<double>(chunks_) * micro_batches_),
+        "textbook bubble (p - 1) / (v m) of the schedule, relative to the ideal time, for reference");
+  m.set("memory_per_gpu_bytes", memory_.total.bytes(), "memory needed per GPU (stage with the least headroom)");
+  m.set("memory_capacity_bytes", memory_.capacity.bytes(), "memory of that part");
+  m.set("memory_stage", memory_stage_, "pipeline stage with the least headroom");
+  for (const auto& item : memory_.items) {
+    std::string key = item.name;
+    std::replace(key.begin(), key.end(), ' ', '_');
+    m.set("memory_" + key + "_bytes", item.bytes.bytes(), "per-GPU memory: " + item.name);
+  }
+}
+
+std::vector<std::string> MegatronTraining::table() const {
+  std::vector<std::string> out;
+  char line[256];
+  out.push_back("time per iteration by simulated rank (ms): compute, optimizer, then exposed waits");
+  out.push_back("  rank stage  compute  optim     tp     cp     ep     pp     dp  bubble");
+  for (size_t i = 0; i < stage_rows_.size() && i < 64; ++i) {
+    const auto& r = stage_rows_[i];
+    std::snprintf(line, sizeof line, "  %4u %5d %8.2f %6.2f %6.2f %6.2f %6.2f %6.2f %6.2f %7.2f", states_[i]->rank,
+                  static_cast<int>(r[8]), r[0] * 1e3, r[1] * 1e3, r[2] * 1e3, r[3] * 1e3, r[4] * 1e3, r[5] * 1e3,
+                  r[6] * 1e3, r[7] * 1e3);
+    out.push_back(line);
+  }
+  if (stage_rows_.size() > 64) out.push_back("  ... (" + std::to_string(stage_rows_.size() - 64) + " more)");
+  if (symmetric_) out.push_back("  (one rank per pipeline stage simulated; the others are identical to it)");
+  // The operator graph of one layer as rank 0 runs it (its shard of every kernel), forward and backward.
+  const auto& c = config_;
+  const int tp = c.tensor_model_parallel_size;
+  const LayerShard sh{tp, c.context_parallel_size, c.expert_model_parallel_size, c.sequence_parallel && tp > 1,
+                      c.moe_load_imbalance, c.use_flash_attn};
+  const hw::AcceleratorSpec& part = *ctx_->gpus[0].part;
+  int first_dense = -1, first_moe = -1;
+  for (int l = c.model.num_layers - 1; l >= 0; --l) (c.model.is_moe_layer(l) ? first_moe : first_dense) = l;
+  for (int layer : {first_dense, first_moe}) {
+    if (layer < 0) continue;
+    const auto fwd = layer_forward(c.model, layer, c.micro_batch_size, 2, sh).all();
+    const auto bwd = backward_of(fwd, 2);
+    out.push_back("");
+    out.push_back(std::string("kernels of one ") + (c.model.is_moe_layer(layer) ? "MoE" : "dense") +
+                  " layer, one micro-batch, on rank 0 (" + part.name + ", its shard):");
+    out.push_back("  kernel                     GFLOP        MB   time (us)");
+    for (const auto* ops : {&fwd, &bwd}) {
+      Duration sum;
+      for (const auto& op : *ops) {
+        const Duration d = hw::op_time(part, dtype_, op);
+        sum += d;
+        std::snprintf(line, sizeof line, "  %-22s %9.2f %9.2f %11.1f", op.name.c_str(), op.flops.flop() / 1e9,
+                      op.bytes.bytes() / 1e6, d.s() * 1e6);
+        out.push_back(line);
+      }
+      std::snprintf(line, sizeof line, "  %-22s %9.2f %9s %11.1f", ops == &fwd ? "forward total" : "backward total",
+                    hw::total_flops(*ops).flop() / 1e9, "", sum.s() * 1e6);
+      out.push_back(line);
+    }
+  }
+  return out;
+}
+
+}  // namespace lcsim::wl

@@ -1,0 +1,473 @@
+// MegatronTraining's runtime: the simulated ranks and their per-rank scheduler (passes, segments, pipeline
+// sends, gradient reduction and the optimizer step), iterations and their memoization.
+#include "workloads/training/megatron_runtime.h"
+
+#include <algorithm>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace lcsim::wl {
+
+using policy::CollectiveOp;
+using Exposure = MegatronTraining::Exposure;
+
+MegatronTraining::MegatronTraining() = default;
+MegatronTraining::~MegatronTraining() = default;
+
+const MegatronTraining::Pass& MegatronTraining::current_pass(const RankState& st) const {
+  const Task& t = (*st.tasks)[st.task];
+  return t.forward ? st.plan->forward[static_cast<size_t>(t.chunk)] : st.plan->backward[static_cast<size_t>(t.chunk)];
+}
+
+uint32_t MegatronTraining::sim_of(uint32_t rank) const {
+  if (sim_index_[rank] >= 0) return static_cast<uint32_t>(sim_index_[rank]);
+  return static_cast<uint32_t>(sim_index_[placement_.rank({0, 0, 0, placement_.coord(rank).pp})]);
+}
+
+bool MegatronTraining::traced(uint32_t sim) const { return sim < ctx_->traced_ranks; }
+
+void MegatronTraining::trace(uint32_t sim, SpanKind kind, const std::string& name, Duration start) const {
+  if (!traced(sim)) return;
+  const uint32_t rank = states_[sim]->rank;
+  ctx_->tracer.span({.kind = kind, .rank = rank, .start = start, .end = ctx_->engine.now(), .name = name,
+                     .args = {{"rank", std::to_string(rank)}}});
+}
+
+void MegatronTraining::build(const std::vector<Gpu>& gpus) {
+  const auto& c = config_;
+  const int pp = c.pipeline_model_parallel_size;
+  placement_ = Placement(c.tensor_model_parallel_size, c.context_parallel_size, dp_, pp, c.expert_model_parallel_size,
+                         c.parallel_order);
+  std::set<const hw::AcceleratorSpec*> parts;
+  for (const auto& g : gpus) parts.insert(g.part);
+  symmetric_ = c.symmetry == "auto" && parts.size() == 1 && (c.straggler_ranks.empty() || c.straggler_slowdown == 1.0);
+  sim_ranks_.clear();
+  sim_index_.assign(gpus.size(), -1);
+  for (uint32_t r = 0; r < gpus.size(); ++r) {
+    const Coord co = placement_.coord(r);
+    if (symmetric_ && (co.tp != 0 || co.cp != 0 || co.dp != 0)) continue;
+    sim_index_[r] = static_cast<int>(sim_ranks_.size());
+    sim_ranks_.push_back(r);
+  }
+  schedules_.clear();
+  for (int s = 0; s < pp; ++s) schedules_.push_back(schedule(c.schedule(), pp, s, micro_batches_, chunks_));
+  states_.clear();
+  tasks_total_ = 0;
+  for (uint32_t r : sim_ranks_) {
+    auto st = std::make_unique<RankState>();
+    st->rank = r;
+    st->stage = placement_.coord(r).pp;
+    const auto key = std::make_pair(gpus[r].part, st->stage);
+    if (!plans_.count(key)) plans_[key] = plan_stage(*gpus[r].part, st->stage);
+    st->plan = &plans_[key];
+    st->tasks = &schedules_[st->stage];
+    if (std::find(c.straggler_ranks.begin(), c.straggler_ranks.end(), static_cast<int>(r)) != c.straggler_ranks.end()) {
+      st->slow = c.straggler_slowdown;
+    }
+    tasks_total_ += st->tasks->size() + 1;
+    states_.push_back(std::move(st));
+  }
+  // What an iteration's result depends on besides the configuration: each simulated rank's part and speed.
+  memo_key_ = describe();
+  for (const auto& st : states_) {
+    memo_key_ += "|" + std::to_string(st->rank) + ":" + gpus[st->rank].part->name + ":" + std::to_string(st->slow);
+  }
+}
+
+void MegatronTraining::start(RunContext& ctx) {
+  ctx_ = &ctx;
+  flow_ = dynamic_cast<net::FlowTransfer*>(&ctx.collectives.transfer()) != nullptr;
+  build(ctx.gpus);
+  begin_iteration();
+}
+
+void MegatronTraining::begin_iteration() {
+  iteration_start_ = ctx_->engine.now();
+  done_ranks_ = 0;
+  pending_.clear();
+  const size_t slots = static_cast<size_t>(micro_batches_ * chunks_);
+  for (uint32_t i = 0; i < states_.size(); ++i) {
+    RankState& st = *states_[i];
+    const StagePlan* plan = st.plan;
+    const auto* tasks = st.tasks;
+    const uint32_t rank = st.rank;
+    const int stage = st.stage;
+    const double slow = st.slow;
+    st = RankState{};
+    st.rank = rank, st.stage = stage, st.plan = plan, st.tasks = tasks, st.slow = slow;
+    for (int d = 0; d < 2; ++d) st.arrival[d].assign(slots, -1), st.producer[d].assign(slots, -1);
+  }
+  for (uint32_t i = 0; i < states_.size(); ++i) {
+    RankState& st = *states_[i];
+    if (config_.use_distributed_optimizer && config_.overlap_param_gather) {
+      // Steady state: the previous step's updated parameters are gathered alongside the first forward pass.
+      if (!st.plan->param_gather.empty()) {
+        st.gather_pending = true;
+        run_comms(i, st.plan->param_gather, 0, [this, i] {
+          RankState& s = *states_[i];
+          s.gather_pending = false;
+          if (s.after_gather) std::exchange(s.after_gather, nullptr)();
+        });
+      }
+    }
+    run_task(i);
+  }
+}
+
+void MegatronTraining::wait(uint32_t sim, Exposure why) {
+  RankState& st = *states_[sim];
+  st.waiting = true;
+  st.why = why;
+  st.wait_start = ctx_->engine.now();
+}
+
+void MegatronTraining::resume(uint32_t sim) {
+  RankState& st = *states_[sim];
+  if (!st.waiting) return;
+  st.waits[static_cast<size_t>(st.why)] += ctx_->engine.now() - st.wait_start;
+  st.waiting = false;
+}
+
+void MegatronTraining::run_task(uint32_t sim) {
+  RankState& st = *states_[sim];
+  if (st.task == st.tasks->size()) {
+    tasks_finished(sim);
+    return;
+  }
+  const Task& t = (*st.tasks)[st.task];
+  const int v = t.chunk * config_.pipeline_model_parallel_size + st.stage;
+  const size_t slot = static_cast<size_t>(t.micro_batch * chunks_ + t.chunk);
+  const bool needs_input = t.forward ? v > 0 : true;
+  if (needs_input && st.arrival[t.forward][slot] < 0) {
+    st.blocked_on_input = true;
+    st.wait_start = ctx_->engine.now();
+    return;
+  }
+  st.task_start = ctx_->engine.now();
+  st.gathers_done = st.gathers_issued = 0;
+  st.fsdp_queue[0].clear();
+  st.fsdp_next[0] = 0;
+  run_segment(sim, 0);
+}
+
+void MegatronTraining::deliver(uint32_t to, int slot, bool forward, Duration producer_done) {
+  RankState& st = *states_[to];
+  const double now = ctx_->engine.now().s();
+  st.arrival[forward][static_cast<size_t>(slot)] = now;
+  st.producer[forward][static_cast<size_t>(slot)] = producer_done.s();
+  if (!st.blocked_on_input) return;
+  const Task& t = (*st.tasks)[st.task];
+  if (t.forward != forward || t.micro_batch * chunks_ + t.chunk != slot) return;
+  st.blocked_on_input = false;
+  // Waiting for the producing stage to compute is the pipeline bubble; waiting for the transfer after it is
+  // exposed pipeline communication.
+  const double w = st.wait_start.s(), pd = producer_done.s();
+  st.waits[static_cast<size_t>(Exposure::kBubble)] += Duration::from_base(std::max(0.0, std::min(now, pd) - w));
+  st.waits[static_cast<size_t>(Exposure::kPp)] += Duration::from_base(std::max(0.0, now - std::max(w, pd)));
+  run_task(to);
+}
+
+void MegatronTraining::run_segment(uint32_t sim, size_t i) {
+  RankState& st = *states_[sim];
+  const Segment& seg = current_pass(st).segments[i];
+  for (const auto& item : seg.prefetch) {  // FSDP: gather ahead of use
+    st.fsdp_queue[0].push_back(&item);
+    ++st.gathers_issued;
+    pump_fsdp(sim, 0);
+  }
+  if (seg.await > st.gathers_done) {
+    wait(sim, Exposure::kDp);
+    st.await_target = seg.await;
+    st.after_fsdp_gather = [this, sim, i] {
+      resume(sim);
+      start_compute(sim, i);
+    };
+    return;
+  }
+  start_compute(sim, i);
+}
+
+
+void MegatronTraining::start_compute(uint32_t sim, size_t i) {
+  RankState& st = *states_[sim];
+  const Duration d = current_pass(st).segments[i].compute * st.slow;
+  st.compute += d;
+  ctx_->engine.compute(ctx_->gpus[st.rank].host, d, [this, sim, i] { after_compute(sim, i); });
+}
+
+void MegatronTraining::after_compute(uint32_t sim, size_t i) {
+  RankState& st = *states_[sim];
+  if (st.overlap_pending) {  // the previous segment's overlapped collectives are still running
+    wait(sim, st.overlap_kind);
+    st.after_overlap = [this, sim, i] {
+      resume(sim);
+      after_compute(sim, i);
+    };
+    return;
+  }
+  const Task& t = (*st.tasks)[st.task];
+  const Segment& seg = current_pass(st).segments[i];
+  if (!seg.reduce.empty()) {  // FSDP: this unit's gradients are complete
+    st.fsdp_queue[1].push_back(&seg.reduce);
+    pump_fsdp(sim, 1);
+  }
+  if (!config_.use_torch_fsdp2 && !t.forward && seg.bucket >= 0 && config_.overlap_grad_reduce &&
+      t.micro_batch == micro_batches_ - 1) {
+    st.dp_queue.push_back(seg.bucket);
+    pump_dp(sim);
+  }
+  if (seg.comms.empty()) {
+    next_segment(sim, i);
+  } else if (seg.side) {
+    st.side_queue.push_back(&seg.comms);
+    pump_side(sim);
+    next_segment(sim, i);
+  } else if (seg.overlap) {
+    st.overlap_pending = true;
+    st.overlap_kind = seg.comms.front().kind;
+    run_comms(sim, seg.comms, 0, [this, sim] {
+      RankState& s = *states_[sim];
+      s.overlap_pending = false;
+      if (s.after_overlap) std::exchange(s.after_overlap, nullptr)();
+    });
+    next_segment(sim, i);
+  } else {
+    wait(sim, seg.comms.front().kind);
+    run_comms(sim, seg.comms, 0, [this, sim, i] {
+      resume(sim);
+      next_segment(sim, i);
+    }, true);
+  }
+}
+
+void MegatronTraining::next_segment(uint32_t sim, size_t i) {
+  if (i + 1 < current_pass(*states_[sim]).segments.size()) {
+    run_segment(sim, i + 1);
+  } else {
+    task_done(sim);
+  }
+}
+
+void MegatronTraining::task_done(uint32_t sim) {
+  RankState& st = *states_[sim];
+  if (st.overlap_pending) {
+    wait(sim, st.overlap_kind);
+    st.after_overlap = [this, sim] {
+      resume(sim);
+      task_done(sim);
+    };
+    return;
+  }
+  if (st.gather_pending) {
+    wait(sim, Exposure::kDp);
+    st.after_gather = [this, sim] {
+      resume(sim);
+      task_done(sim);
+    };
+    return;
+  }
+  if (st.side_busy || st.side_next < st.side_queue.size()) {  // this pass's expert all-to-alls
+    wait(sim, Exposure::kEp);
+    st.after_side = [this, sim] {
+      resume(sim);
+      task_done(sim);
+    };
+    return;
+  }
+  const Task t = (*st.tasks)[st.task];
+  const int pp = config_.pipeline_model_parallel_size, V = pp * chunks_;
+  const int v = t.chunk * pp + st.stage;
+  const int slot = t.micro_batch * chunks_ + t.chunk;
+  if (traced(sim)) {  // the name is built only for ranks on the timeline
+    trace(sim, SpanKind::kCompute, std::string(t.forward ? "F" : "B") + std::to_string(t.micro_batch) +
+                                       (chunks_ > 1 ? "." + std::to_string(t.chunk) : ""), st.task_start);
+  }
+  ++tasks_done_;
+  const Duration now = ctx_->engine.now();
+  const int to_v = t.forward ? v + 1 : v - 1;
+  if (t.forward && v == V - 1) {
+    deliver(sim, slot, false, now);  // the loss: this micro-batch's backward may start here
+  } else if (to_v >= 0 && to_v < V) {
+    const int to_stage = to_v % pp, to_chunk = to_v / pp;
+    const int to_slot = t.micro_batch * chunks_ + to_chunk;
+    Coord co = placement_.coord(st.rank);
+    co.pp = to_stage;
+    const uint32_t dst = placement_.rank(co);
+    const uint32_t to_sim = sim_of(dst);
+    const bool fwd = t.forward;
+    if (to_stage == st.stage) {
+      deliver(to_sim, to_slot, fwd, now);
+    } else {
+      const auto& m = config_.model;
+      const double tp = config_.tensor_model_parallel_size, cp = config_.context_parallel_size;
+      // Each TP rank sends its 1/TP of the activations (sequence-parallel or Megatron's scatter/gather).
+      const Bytes size = Bytes::of(1.0 * config_.micro_batch_size * m.seq_length / cp * m.hidden_size * 2 / tp);
+      std::vector<net::FlowRequest> flows{{st.rank, dst, size, 0}};
+      const bool cross = ctx_->gpus[st.rank].node != ctx_->gpus[dst].node;
+      if (symmetric_ && flow_ && cross) {
+        // Every replica of this stage sends at the same moment: keep their contention.
+        auto pit = p2p_cache_.find({st.stage, to_stage});
+        if (pit == p2p_cache_.end()) {
+          std::vector<std::pair<uint32_t, uint32_t>> pairs;
+          for (uint32_t r = 0; r < ctx_->gpus.size(); ++r) {
+            Coord x = placement_.coord(r);
+            if (x.pp != st.stage || r == st.rank) continue;
+            x.pp = to_stage;
+            pairs.push_back({r, placement_.rank(x)});
+          }
+          pit = p2p_cache_.emplace(std::make_pair(st.stage, to_stage), std::move(pairs)).first;
+        }
+        for (const auto& [a, b] : pit->second) flows.push_back({a, b, size, 0});
+      }
+      const Duration start = now;
+      // Megatron's non-interleaved schedules wait for their sends (batched isend/irecv, then wait); the
+      // interleaved one overlaps them with the next pass when overlap_p2p_comm is on.
+      const bool blocking = !(config_.overlap_p2p_comm && chunks_ > 1);
+      if (blocking) wait(sim, Exposure::kPp);
+      auto arrived = [this, sim, to_sim, to_slot, fwd, start, blocking] {
+        trace(sim, SpanKind::kPipeline, fwd ? "send activations" : "send gradients", start);
+        deliver(to_sim, to_slot, fwd, start);
+        if (blocking) {
+          resume(sim);
+          ++states_[sim]->task;
+          run_task(sim);
+        }
+      };
+      if (flows.size() == 1) {
+        ctx_->collectives.transfer().transfer(flows, std::move(arrived));
+      } else {
+        // Mirrored sends, one transfer each (they start together). The representative stands for a typical
+        // replica: it goes on when its own replica's sends (all its TP ranks) have arrived, while the other
+        // replicas' sends still load the links; their spread is measured.
+        const Coord me = placement_.coord(st.rank);
+        auto own_left = std::make_shared<size_t>(0);
+        auto copies = std::make_shared<Copies>(Copies{flows.size(), -1.0, start.s()});
+        auto cb = std::make_shared<sim::Callback>(std::move(arrived));
+        for (const auto& f : flows) {
+          const Coord x = placement_.coord(f.src);
+          const bool own = x.dp == me.dp && x.cp == me.cp;
+          *own_left += own ? 1 : 0;
+          ctx_->collectives.transfer().transfer({f}, [this, own_left, own, copies, cb] {
+            if (own && --*own_left == 0) (*cb)();
+            copy_arrived(*copies);
+          });
+        }
+      }
+      if (blocking) return;
+    }
+  }
+  ++st.task;
+  run_task(sim);
+}
+
+void MegatronTraining::tasks_finished(uint32_t sim) {
+  RankState& st = *states_[sim];
+  st.finished_tasks = true;
+  if (config_.use_torch_fsdp2) {
+    // Gradients went out layer by layer: wait for the reduce stream, then the step.
+    st.buckets_done = st.plan->buckets.size();
+    wait(sim, Exposure::kDp);
+    if (st.fsdp_busy[1] || st.fsdp_next[1] < st.fsdp_queue[1].size()) {
+      st.after_fsdp_reduce = [this, sim] { maybe_optimizer(sim); };
+      return;
+    }
+    maybe_optimizer(sim);
+    return;
+  }
+  if (!config_.overlap_grad_reduce) {
+    for (size_t b = 0; b < st.plan->buckets.size(); ++b) st.dp_queue.push_back(static_cast<int>(b));
+  }
+  wait(sim, Exposure::kDp);
+  pump_dp(sim);
+  maybe_optimizer(sim);
+}
+
+void MegatronTraining::maybe_optimizer(uint32_t sim) {
+  RankState& st = *states_[sim];
+  if (!st.finished_tasks || st.optimizer_started || st.buckets_done < st.plan->buckets.size()) return;
+  st.optimizer_started = true;
+  auto step = [this, sim] {
+    RankState& s = *states_[sim];
+    resume(sim);
+    const Duration start = ctx_->engine.now();
+    const Duration d = s.plan->optimizer * s.slow;
+    s.optimizer += d;
+    ctx_->engine.compute(ctx_->gpus[s.rank].host, d, [this, sim, start] {
+      trace(sim, SpanKind::kCompute, "optimizer step", start);
+      static const std::vector<CommCall> kNone;
+      const std::vector<CommCall>& gather = config_.overlap_param_gather ? kNone : states_[sim]->plan->param_gather;
+      if (!gather.empty()) wait(sim, Exposure::kDp);
+      run_comms(sim, gather, 0, [this, sim] {
+        resume(sim);
+        rank_done(sim);
+      });
+    });
+  };
+  // Tied word embeddings: the first and last stage add their copies' gradients before the step.
+  const bool tied = !config_.model.untie_embeddings_and_output_weights && config_.pipeline_model_parallel_size > 1;
+  const int pp = config_.pipeline_model_parallel_size;
+  if (tied && (st.stage == 0 || st.stage == pp - 1)) {
+    const double gb = config_.accumulate_allreduce_grads_in_fp32 ? 4 : 2;
+    auto comms = std::make_shared<std::vector<CommCall>>(std::vector<CommCall>{
+        {CollectiveOp::kAllReduce, GroupKind::kEmbedding,
+         Bytes::of(1.0 * config_.model.vocab_size * config_.model.hidden_size / config_.tensor_model_parallel_size * gb),
+         Exposure::kDp, "embedding all-reduce grads"}});
+    run_comms(sim, *comms, 0, [step, comms] { step(); });
+  } else {
+    step();
+  }
+}
+
+void MegatronTraining::rank_done(uint32_t sim) {
+  RankState& st = *states_[sim];
+  st.finish = ctx_->engine.now();
+  ++tasks_done_;
+  if (++done_ranks_ == states_.size()) iteration_done();
+}
+
+void MegatronTraining::iteration_done() {
+  const Duration now = ctx_->engine.now();
+  const Duration it = now - iteration_start_;
+  iteration_times_.push_back(it);
+  // Breakdown, mean over simulated ranks (each stands for the same number of ranks): compute, optimizer, the
+  // exposed waits, and the idle time at the iteration's end counted with the bubble.
+  breakdown_.assign(static_cast<size_t>(Exposure::kCount), 0.0);
+  compute_ = optimizer_ = Duration();
+  stage_rows_.clear();
+  const double n = static_cast<double>(states_.size());
+  for (const auto& st : states_) {
+    st->waits[static_cast<size_t>(Exposure::kBubble)] += now - st->finish;
+    for (size_t k = 0; k < breakdown_.size(); ++k) breakdown_[k] += st->waits[k].s() / n;
+    compute_ += st->compute / n;
+    optimizer_ += st->optimizer / n;
+    std::array<double, 9> row{};
+    row[0] = st->compute.s();
+    row[1] = st->optimizer.s();
+    for (size_t k = 0; k < 6; ++k) row[2 + k] = st->waits[k].s();
+    row[8] = st->stage;
+    stage_rows_.push_back(row);
+  }
+  memo_[memo_key_] = it;
+  next_iteration();
+}
+
+void MegatronTraining::next_iteration() {
+  if (static_cast<int>(iteration_times_.size()) + memoized_ >= config_.train_iters) return;
+  // The same cluster state gives the same iteration: replay the memoized time, one event per iteration; a state
+  // not seen before is simulated.
+  auto hit = memo_.find(memo_key_);
+  if (hit == memo_.end()) {
+    begin_iteration();
+    return;
+  }
+  ctx_->engine.after(hit->second, [this] {
+    ++memoized_;
+    tasks_done_ += tasks_total_;
+    next_iteration();
+  });
+}
+
+}  // namespace lcsim::wl

@@ -1,0 +1,53 @@
+// Internals of the `megatron` workload shared by its runtime files (megatron_runtime.cc, megatron_comms.cc,
+// megatron_report.cc): what one simulated rank holds while an iteration runs. Not for use outside them.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "workloads/training/megatron.h"
+
+namespace lcsim::wl {
+
+struct MegatronTraining::RankState {
+  uint32_t rank = 0;
+  int stage = 0;
+  double slow = 1;
+  const StagePlan* plan = nullptr;
+  const std::vector<Task>* tasks = nullptr;
+  size_t task = 0;
+  Duration task_start;
+  std::vector<double> arrival[2], producer[2];  // [forward?]: per slot (micro-batch x chunk), seconds; <0: not yet
+  bool blocked_on_input = false;
+  Duration wait_start;
+  bool waiting = false;
+  Exposure why = Exposure::kTp;
+  bool overlap_pending = false;
+  Exposure overlap_kind = Exposure::kTp;
+  sim::Callback after_overlap;
+  bool gather_pending = false;
+  sim::Callback after_gather;
+  // FSDP streams: [0] parameter gathers (counted per pass), [1] gradient reduce-scatters.
+  std::vector<const std::vector<CommCall>*> fsdp_queue[2];
+  size_t fsdp_next[2] = {0, 0};
+  bool fsdp_busy[2] = {false, false};
+  int gathers_done = 0;
+  int gathers_issued = 0;
+  int await_target = 0;
+  sim::Callback after_fsdp_gather, after_fsdp_reduce;
+  std::vector<const std::vector<CommCall>*> side_queue;  // expert all-to-alls beside the compute
+  size_t side_next = 0;
+  bool side_busy = false;
+  sim::Callback after_side;
+  std::vector<int> dp_queue;
+  size_t dp_next = 0;
+  bool dp_busy = false;
+  size_t buckets_done = 0;
+  bool finished_tasks = false;
+  bool optimizer_started = false;
+  Duration compute, optimizer, finish;
+  std::array<Duration, static_cast<size_t>(Exposure::kCount)> waits{};
+  std::array<uint64_t, 24> seq{};  // collectives issued per (group kind, stream)
+};
+}  // namespace lcsim::wl
