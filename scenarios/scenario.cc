@@ -4,12 +4,14 @@
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "models/network/transfer.h"
 #include "scenarios/catalog.h"
 #include "sim/engine.h"
 #include "sim/trace.h"
+#include "workloads/job.h"
 
 namespace lcsim {
 
@@ -27,6 +29,41 @@ std::vector<wl::Gpu> cluster_gpus(const ClusterConfig& cl) {
 }
 
 namespace {
+
+void visit_rest(Section& s, Scenario& sc);
+
+/// A workload section: its type, then that type's own keys. `describe_all`: in describe mode, also every other
+/// type's keys, each under its own heading (for the top-level section; a job's section points there).
+void visit_workload(Section& w, std::string& type, std::unique_ptr<wl::Workload>& workload, bool describe_all) {
+  const Catalog& cat = Catalog::get();
+  const std::string before = type;
+  w.choice("type", type, cat.workloads.names(), "registered workload (lcsim list)");
+  const ConfigValue* t = w.node() ? w.node()->find("type") : nullptr;
+  if (w.mode() == Section::Mode::kParse && t && t->scalar != type) {
+    w.skip_unknown_keys();  // the type is wrong; its keys cannot be checked
+    return;
+  }
+  if (w.mode() == Section::Mode::kDescribe && !describe_all) {
+    w.skip_unknown_keys();
+    return;
+  }
+  if (!workload || type != before) workload = cat.workloads.get(type).factory();
+  if (w.mode() == Section::Mode::kDescribe) {
+    w.add_docs({{"workload (type: " + type + ", the default)", "section", "", "",
+                 cat.workloads.get(type).description, ""}});
+  }
+  workload->visit(w);
+  if (w.mode() != Section::Mode::kDescribe) return;
+  // Every other workload type's keys, each under its own heading.
+  for (const std::string& other_type : cat.workloads.names()) {
+    if (other_type == type) continue;
+    std::vector<KeyDoc> docs{{"workload (type: " + other_type + ")", "section", "", "",
+                              cat.workloads.get(other_type).description, ""}};
+    Section other = Section::describer("workload", &docs);
+    cat.workloads.get(other_type).factory()->visit(other);
+    w.add_docs(docs);
+  }
+}
 
 void visit_scenario(Section& s, Scenario& sc) {
   const Catalog& cat = Catalog::get();
@@ -81,30 +118,34 @@ void visit_scenario(Section& s, Scenario& sc) {
     c.section("flow_calibration", "size-dependent bandwidth and latency factors of every flow (as SimGrid's network "
               "calibration)", [&](Section& f) { cl.flow_calibration.visit(f); });
   });
-  s.section("workload", "what runs on the cluster", [&](Section& w) {
-    const std::string before = sc.workload_type;
-    w.choice("type", sc.workload_type, cat.workloads.names(), "registered workload (lcsim list)");
-    const ConfigValue* t = w.node() ? w.node()->find("type") : nullptr;
-    if (w.mode() == Section::Mode::kParse && t && t->scalar != sc.workload_type) {
-      w.skip_unknown_keys();  // the type is wrong; its keys cannot be checked
-      return;
-    }
-    if (!sc.workload || sc.workload_type != before) sc.workload = cat.workloads.get(sc.workload_type).factory();
-    if (w.mode() == Section::Mode::kDescribe) {
-      w.add_docs({{"workload (type: " + sc.workload_type + ", the default)", "section", "", "",
-                   cat.workloads.get(sc.workload_type).description, ""}});
-    }
-    sc.workload->visit(w);
-    if (w.mode() != Section::Mode::kDescribe) return;
-    // Every other workload type's keys, each under its own heading.
-    for (const std::string& type : cat.workloads.names()) {
-      if (type == sc.workload_type) continue;
-      std::vector<KeyDoc> docs{{"workload (type: " + type + ")", "section", "", "", cat.workloads.get(type).description, ""}};
-      Section other = Section::describer("workload", &docs);
-      cat.workloads.get(type).factory()->visit(other);
-      w.add_docs(docs);
-    }
-  });
+  // A resolved scenario keeps the form it was written in: workload (one job) or jobs.
+  const bool emit = s.mode() == Section::Mode::kEmit;
+  if (!emit || sc.jobs.empty()) {
+    s.section("workload", "what runs on the cluster (one job on every node; see jobs for several)",
+              [&](Section& w) { visit_workload(w, sc.workload_type, sc.workload, true); });
+  }
+  if (emit && sc.jobs.empty()) return visit_rest(s, sc);
+  s.list("jobs", "jobs sharing the cluster, each a workload on nodes of its own (instead of workload)", sc.jobs,
+         [&](Section& j, JobConfig& job) {
+           j.field("name", job.name, "job name: its metrics are prefixed with '<name>.'");
+           j.field("nodes", job.nodes, "nodes the job runs on; 0 = every node still free (of its pool)",
+                   Range::at_least(0));
+           j.field("pool", job.pool, "take the nodes from this pool (cluster.pools[].name) only; empty = any");
+           j.values("node_ids", job.node_ids,
+                    "exactly these nodes (indices over the cluster, pool by pool, from 0), in this rank order; "
+                    "instead of nodes and pool");
+           j.field("start", job.start, "when the job starts", Range::at_least(0));
+           j.section("workload", "what the job runs: the keys of the top-level workload section", [&](Section& w) {
+             if (w.mode() == Section::Mode::kParse && w.node()) job.workload_tree = *w.node();
+             visit_workload(w, job.workload_type, job.workload, false);
+           });
+           if (j.mode() == Section::Mode::kParse && !j.has("workload")) j.error_here("a job needs a workload");
+         });
+  visit_rest(s, sc);
+}
+
+void visit_rest(Section& s, Scenario& sc) {
+  const Catalog& cat = Catalog::get();
   s.section("policies", "scheduling, routing and collective-algorithm policies", [&](Section& p) {
     p.choice("load_balancing", sc.policies.load_balancing, cat.load_balancers.names(),
              "how flows are spread over equal-cost paths");
@@ -148,6 +189,85 @@ void build_shorthand_pool(ClusterConfig& cl) {
   cl.pools = {pool};
 }
 
+/// Gives each job its nodes, in the order the jobs are listed: the first free nodes (of its pool, if it names one).
+/// Jobs do not share nodes. Names must be unique.
+void allocate_jobs(Scenario& sc, const ConfigValue& list, Diagnostics& diags) {
+  struct NodeRef {
+    uint32_t first_gpu;
+    uint32_t gpus;
+    const std::string* pool;
+    bool taken = false;
+  };
+  std::vector<NodeRef> nodes;
+  uint32_t gpu = 0;
+  for (const auto& pool : sc.cluster.pools) {
+    for (int k = 0; k < pool.count; ++k) {
+      nodes.push_back({gpu, static_cast<uint32_t>(pool.node.gpus), &pool.name});
+      gpu += static_cast<uint32_t>(pool.node.gpus);
+    }
+  }
+  std::set<std::string> names;
+  for (size_t i = 0; i < sc.jobs.size(); ++i) {
+    JobConfig& job = sc.jobs[i];
+    const ConfigValue& item = list.children[i];
+    const std::string key = "jobs[" + std::to_string(i) + "]";
+    auto where = [&](const char* k) { return item.find(k) ? item.find(k)->location : item.location; };
+    if (job.name.empty()) job.name = "job" + std::to_string(i);
+    if (!names.insert(job.name).second) diags.add(where("name"), key + ".name", "two jobs named '" + job.name + "'");
+    bool pool_known = job.pool.empty();
+    for (const auto& p : sc.cluster.pools) pool_known = pool_known || p.name == job.pool;
+    if (!pool_known) {
+      std::string valid;
+      for (const auto& p : sc.cluster.pools) valid += (valid.empty() ? "" : ", ") + p.name;
+      diags.add(where("pool"), key + ".pool", "no pool named '" + job.pool + "' (pools: " + valid + ")");
+      continue;
+    }
+    if (!job.node_ids.empty()) {
+      if (job.nodes > 0 || !job.pool.empty()) {
+        diags.add(where("node_ids"), key + ".node_ids", "give node_ids or nodes/pool, not both");
+        continue;
+      }
+      for (int id : job.node_ids) {
+        if (id < 0 || static_cast<size_t>(id) >= nodes.size()) {
+          diags.add(where("node_ids"), key + ".node_ids",
+                    "no node " + std::to_string(id) + " (the cluster has nodes 0.." + std::to_string(nodes.size() - 1) +
+                        ")");
+          break;
+        }
+        NodeRef& n = nodes[static_cast<size_t>(id)];
+        if (n.taken) {
+          diags.add(where("node_ids"), key + ".node_ids",
+                    "node " + std::to_string(id) + " is already another job's (jobs do not share nodes)");
+          break;
+        }
+        n.taken = true;
+        for (uint32_t g = 0; g < n.gpus; ++g) job.allocation.push_back(n.first_gpu + g);
+      }
+      continue;
+    }
+    std::vector<NodeRef*> free;
+    size_t in_pool = 0;
+    for (auto& n : nodes) {
+      if (!job.pool.empty() && *n.pool != job.pool) continue;
+      ++in_pool;
+      if (!n.taken) free.push_back(&n);
+    }
+    const size_t want = job.nodes > 0 ? static_cast<size_t>(job.nodes) : free.size();
+    if (want == 0 || want > free.size()) {
+      diags.add(where("nodes"), key + ".nodes",
+                "asks for " + (job.nodes > 0 ? std::to_string(job.nodes) : std::string("the free")) + " node(s); " +
+                    std::to_string(free.size()) + " of " + std::to_string(in_pool) + " " +
+                    (job.pool.empty() ? std::string("") : "pool '" + job.pool + "' ") +
+                    "nodes are free (jobs do not share nodes)");
+      continue;
+    }
+    for (size_t k = 0; k < want; ++k) {
+      free[k]->taken = true;
+      for (uint32_t g = 0; g < free[k]->gpus; ++g) job.allocation.push_back(free[k]->first_gpu + g);
+    }
+  }
+}
+
 void validate(Scenario& sc, const ConfigValue& tree, Diagnostics& diags) {
   for (size_t i = 0; i < sc.cluster.pools.size(); ++i) {
     const auto& n = sc.cluster.pools[i].node;
@@ -173,8 +293,24 @@ void validate(Scenario& sc, const ConfigValue& tree, Diagnostics& diags) {
       }
     }
   }
+  if (tree.find("jobs") && tree.find("workload")) {
+    diags.add(tree.find("jobs")->location, "jobs", "give either workload (one job on every node) or jobs, not both");
+  }
+  if (!diags.empty()) return;
+  if (tree.find("jobs")) {
+    allocate_jobs(sc, *tree.find("jobs"), diags);
+    if (!diags.empty()) return;
+    const std::vector<wl::Gpu> all = cluster_gpus(sc.cluster);
+    for (size_t i = 0; i < sc.jobs.size(); ++i) {
+      JobConfig& job = sc.jobs[i];
+      if (!job.workload) continue;
+      Section w = Section::parser(&job.workload_tree, "jobs[" + std::to_string(i) + "].workload", &diags);
+      job.workload->validate(wl::Job::local_view(all, job.allocation), w);
+    }
+    return;
+  }
   // A file without a workload (a cluster to build on) has nothing to check it against.
-  if (!tree.find("workload") || !sc.workload || !diags.empty()) return;
+  if (!tree.find("workload") || !sc.workload) return;
   Section w = Section::parser(tree.find("workload"), "workload", &diags);
   sc.workload->validate(cluster_gpus(sc.cluster), w);
 }
@@ -183,7 +319,7 @@ void validate(Scenario& sc, const ConfigValue& tree, Diagnostics& diags) {
 
 Scenario parse_scenario(const ConfigValue& tree) {
   Scenario sc;
-  sc.has_workload = tree.find("workload") != nullptr;
+  sc.has_workload = tree.find("workload") != nullptr || tree.find("jobs") != nullptr;
   Diagnostics diags;
   Section root = Section::parser(&tree, "", &diags);
   visit_scenario(root, sc);
@@ -289,18 +425,59 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   } else {
     transfer = std::make_unique<net::AnalyticalTransfer>(engine, topology, *balancer, topts);
   }
-  net::Collectives collectives(engine, topology, *transfer, sc.policies.collectives, min_gpus);
   // Intra-node collectives on the analytical model (private scale-up links), for workloads that ask for it.
   std::unique_ptr<net::AnalyticalTransfer> scale_up_transfer;
-  std::unique_ptr<net::Collectives> scale_up;
   if (sc.simulation.fidelity == "flow") {
     scale_up_transfer = std::make_unique<net::AnalyticalTransfer>(engine, topology, *balancer, topts);
-    scale_up = std::make_unique<net::Collectives>(engine, topology, *scale_up_transfer, sc.policies.collectives, min_gpus);
   }
 
   const uint32_t traced = sc.outputs.timeline_ranks == 0 ? static_cast<uint32_t>(gpus.size())
                                                          : static_cast<uint32_t>(sc.outputs.timeline_ranks);
-  wl::RunContext ctx{engine, gpus, collectives, tracer, rng, traced, scale_up ? scale_up.get() : &collectives};
+  const wl::ClusterRuntime cluster{engine,  gpus,   topology, *transfer, scale_up_transfer.get(), sc.policies.collectives,
+                                   min_gpus, tracer, rng,      traced};
+  // The jobs: the single-workload form is one job on every GPU in rank order, started at 0.
+  const bool single = sc.jobs.empty();
+  std::vector<std::unique_ptr<wl::Job>> jobs;
+  std::vector<Duration> starts;
+  const Catalog& catalog = cat;
+  auto factory = [&catalog](const std::string& type, const ConfigValue* tree, std::vector<wl::Gpu> local) {
+    return [&catalog, type, tree = tree ? *tree : ConfigValue{}, local = std::move(local)] {
+      std::unique_ptr<wl::Workload> w = catalog.workloads.get(type).factory();
+      Diagnostics diags;
+      Section s = Section::parser(&tree, "workload", &diags);
+      w->visit(s);
+      s.finish();
+      Section v = Section::parser(&tree, "workload", &diags);
+      w->validate(local, v);
+      diags.throw_if_any();
+      return w;
+    };
+  };
+  if (single) {
+    std::vector<uint32_t> all(gpus.size());
+    for (uint32_t i = 0; i < all.size(); ++i) all[i] = i;
+    ConfigValue tree;
+    Section emit = Section::emitter("workload", &tree);
+    sc.workload->visit(emit);
+    jobs.push_back(std::make_unique<wl::Job>(sc.name, 1, all, *sc.workload,
+                                             factory(sc.workload_type, &tree, wl::Job::local_view(gpus, all)), cluster));
+    starts.push_back(Duration());
+  } else {
+    for (size_t i = 0; i < sc.jobs.size(); ++i) {
+      JobConfig& jc = sc.jobs[i];
+      jobs.push_back(std::make_unique<wl::Job>(jc.name, static_cast<uint32_t>(i + 1), jc.allocation, *jc.workload,
+                                               factory(jc.workload_type, &jc.workload_tree,
+                                                       wl::Job::local_view(gpus, jc.allocation)),
+                                               cluster));
+      starts.push_back(jc.start);
+    }
+  }
+  auto all_finished = [&jobs] {
+    for (const auto& j : jobs) {
+      if (!j->finished()) return false;
+    }
+    return true;
+  };
 
   char line[256];
   for (const auto& pool : sc.cluster.pools) {
@@ -309,16 +486,27 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
     result.header.push_back(line);
   }
   result.header.push_back("network: " + topology.describe());
-  result.header.push_back("workload: " + sc.workload->describe());
+  if (single) {
+    result.header.push_back("workload: " + sc.workload->describe());
+  } else {
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      std::snprintf(line, sizeof line, "job %s: %zu GPUs from t=%s: ", jobs[i]->name().c_str(),
+                    jobs[i]->allocation().size(), to_string(starts[i]).c_str());
+      result.header.push_back(line + jobs[i]->workload().describe());
+    }
+  }
   std::snprintf(line, sizeof line, "model: %s network, %s load balancing, %s collectives (%u ring channels), seed %lld",
                 sc.simulation.fidelity.c_str(), sc.policies.load_balancing.c_str(),
-                sc.policies.collectives.algorithm.c_str(), collectives.channels(),
+                sc.policies.collectives.algorithm.c_str(), jobs.front()->collectives().channels(),
                 static_cast<long long>(sc.simulation.seed));
   result.header.push_back(line);
 
   if (hooks.progress) {
-    wl::Workload* w = sc.workload.get();
-    engine.set_progress_hook([&hooks, w, &engine] { hooks.progress(w->progress(), engine.now().s()); });
+    engine.set_progress_hook([&hooks, &jobs, &engine] {
+      double sum = 0;
+      for (const auto& j : jobs) sum += j->finished() ? 1.0 : j->workload().progress();
+      hooks.progress(sum / static_cast<double>(jobs.size()), engine.now().s());
+    });
   }
   // Link utilization over time: every interval, each tier's mean and busiest link (current rate / capacity).
   std::function<void()> sample;
@@ -342,29 +530,76 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
         tracer.counter({"link utilization", tier + " mean", engine.now(), mean});
         tracer.counter({"link utilization", tier + " max", engine.now(), t.first});
       }
-      if (sc.workload->progress() < 1.0) engine.after(sc.outputs.utilization_interval, sample, sim::kLate);
+      if (!all_finished()) engine.after(sc.outputs.utilization_interval, sample, sim::kLate);
     };
     engine.after(Duration(), sample, sim::kLate);
   }
-  sc.workload->start(ctx);
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (starts[i].s() == 0) {
+      jobs[i]->start();
+    } else {
+      engine.at(starts[i], [job = jobs[i].get()] { job->start(); });
+    }
+  }
   engine.run(sc.simulation.horizon);
 
-  result.completed = sc.workload->progress() >= 1.0;
-  sc.workload->report(result.metrics);
-  result.table = sc.workload->table();
+  result.completed = all_finished();
   const Duration span = engine.last_event_time();
   std::vector<hw::PoolUsage> usage;
-  for (const auto& pool : sc.cluster.pools) {
-    usage.push_back({&pool.node, pool.count, sc.workload->busy_fraction(&pool.node.accelerator)});
+  double tokens_per_s = 0;
+  uint64_t collective_count = 0;
+  if (single) {
+    wl::Workload& w = jobs.front()->workload();
+    w.report(result.metrics);
+    result.table = w.table();
+    for (const auto& pool : sc.cluster.pools) usage.push_back({&pool.node, pool.count, w.busy_fraction(&pool.node.accelerator)});
+    tokens_per_s = result.metrics.has("tokens_per_s") ? result.metrics.get("tokens_per_s") : 0.0;
+    collective_count = jobs.front()->collectives().count();
+  } else {
+    // Per pool: the GPU-seconds each job kept that pool's accelerators busy, over the pool's GPU-seconds.
+    std::vector<double> busy(sc.cluster.pools.size(), 0.0);
+    std::vector<uint32_t> pool_of_gpu;
+    for (size_t p = 0; p < sc.cluster.pools.size(); ++p) {
+      for (int k = 0; k < sc.cluster.pools[p].count * sc.cluster.pools[p].node.gpus; ++k) pool_of_gpu.push_back(p);
+    }
+    for (const auto& job : jobs) {
+      wl::Workload& w = job->workload();
+      MetricSet m;
+      w.report(m);
+      for (const auto& x : m.metrics()) result.metrics.set(job->name() + "." + x.name, x.value, x.description);
+      for (const auto& l : w.table()) result.table.push_back(job->name() + ": " + l);
+      const bool ran = job->starts() > 0;
+      const Duration end = job->finished() ? job->finished_at() : span;
+      const double active = ran ? std::max(0.0, (end - job->started_at()).s()) : 0.0;
+      for (uint32_t r : job->allocation()) {
+        const auto& pool = sc.cluster.pools[pool_of_gpu[r]];
+        busy[pool_of_gpu[r]] += w.busy_fraction(&pool.node.accelerator) * active;
+      }
+      if (m.has("tokens_per_s")) tokens_per_s += m.get("tokens_per_s");
+      collective_count += job->collectives().count();
+      result.metrics.set(job->name() + ".job_start_s", ran ? job->started_at().s() : -1.0, "when the job started");
+      result.metrics.set(job->name() + ".job_end_s", job->finished() ? job->finished_at().s() : -1.0,
+                         "when the job finished (-1: it did not)");
+      result.metrics.set(job->name() + ".completed", job->finished() ? 1.0 : 0.0,
+                         "1 if the job finished before the horizon");
+    }
+    for (size_t p = 0; p < sc.cluster.pools.size(); ++p) {
+      const auto& pool = sc.cluster.pools[p];
+      const double gpu_seconds = static_cast<double>(pool.count * pool.node.gpus) * span.s();
+      usage.push_back({&pool.node, pool.count, gpu_seconds > 0 ? std::min(1.0, busy[p] / gpu_seconds) : 0.0});
+    }
+    size_t done = 0;
+    for (const auto& j : jobs) done += j->finished() ? 1 : 0;
+    result.metrics.set("jobs", static_cast<double>(jobs.size()), "jobs on the cluster");
+    result.metrics.set("jobs_completed", static_cast<double>(done), "jobs that finished before the horizon");
   }
-  const double tokens_per_s = result.metrics.has("tokens_per_s") ? result.metrics.get("tokens_per_s") : 0.0;
   hw::report_energy(result.metrics, hw::energy_over(usage, span, sc.cost), sc.cost, tokens_per_s, usage);
   result.events = engine.events_processed();
   result.metrics.set("sim_time_s", span.s(), "simulated time of the last event");
   result.metrics.set("sim_events", static_cast<double>(engine.events_processed()), "engine events processed");
   result.metrics.set("network_flows", static_cast<double>(transfer->flows_started()), "flows started on the fabric");
   result.metrics.set("network_bytes", transfer->bytes_moved().bytes(), "bytes moved over the fabric");
-  result.metrics.set("collectives", static_cast<double>(collectives.count()), "collective operations run");
+  result.metrics.set("collectives", static_cast<double>(collective_count), "collective operations run");
   // Link utilization per tier: bytes carried / (capacity x simulated time), over every link of the tier.
   std::map<std::string, std::vector<double>> util;
   const auto& links = topology.links();

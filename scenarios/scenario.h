@@ -63,13 +63,28 @@ struct OutputConfig {
   Duration utilization_interval;  // sample link utilization this often (0: off)
 };
 
+/// One job of a shared cluster: a workload on some of the nodes, from a start time.
+struct JobConfig {
+  std::string name;
+  std::string workload_type = "megatron";
+  std::unique_ptr<wl::Workload> workload;
+  ConfigValue workload_tree;  // the job's workload section as read (a restart parses a fresh workload from it)
+  int nodes = 0;              // 0: every node still free (of `pool`)
+  std::string pool;           // take nodes from this pool only; empty: any
+  std::vector<int> node_ids;  // exactly these nodes (global indices, pool by pool); overrides nodes and pool
+  Duration start;
+  std::vector<uint32_t> allocation;  // resolved: global GPU ranks, in the job's rank order
+};
+
 struct Scenario {
   std::string name = "unnamed";
   std::string description;
   ClusterConfig cluster;
+  /// The single-workload form (`workload:`): one job on every node. `jobs:` describes several instead.
   std::string workload_type = "gpt_data_parallel";
   std::unique_ptr<wl::Workload> workload;
-  bool has_workload = false;  // the file (or a base) has a workload section; cluster-only files do not
+  bool has_workload = false;  // the file (or a base) has a workload or jobs section; cluster-only files do not
+  std::vector<JobConfig> jobs;
   PolicyConfig policies;
   SimulationConfig simulation;
   OutputConfig outputs;
@@ -87,12 +102,14 @@ std::vector<KeyDoc> describe_scenario_keys();
 std::string resolved_yaml(Scenario& scenario);
 
 struct RunResult {
+  /// Cluster-wide metrics, and each job's own. The single-workload form reports its job's metrics here at the top
+  /// level (as before jobs existed); with `jobs:` each job's metrics are prefixed with "<job name>.".
   MetricSet metrics;
   std::string timeline_json;  // empty when outputs.timeline is false
   std::vector<std::string> header;  // what was simulated, one line each
   std::vector<std::string> table;   // the workload's own table (nccl-tests lines), if any
   std::string utilization_csv;      // time_s,tier,mean,max rows when outputs.utilization_interval is set
-  bool completed = false;     // the workload finished before the horizon
+  bool completed = false;     // every job finished before the horizon
   uint64_t events = 0;
 };
 

@@ -125,6 +125,24 @@ void apply_override(ConfigValue& root, const std::string& assignment) {
       }
       return;
     }
+    // "jobs[1]": an item of a list that is already there (lists are replaced whole otherwise).
+    if (const auto open = part.find('['); open != std::string::npos && part.back() == ']' && open > 0) {
+      const std::string key = part.substr(0, open), index = part.substr(open + 1, part.size() - open - 2);
+      ConfigValue* list = node->find(key);
+      if (!list || list->kind != ConfigValue::Kind::kSeq) {
+        throw InputError({{{where, 0, 0}, path, "'" + key + "' is not a list in this scenario, so '" + part +
+                                                    "' names nothing"}});
+      }
+      if (index.empty() || index.size() > 9 || index.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoul(index) >= list->children.size()) {
+        throw InputError({{{where, 0, 0}, path, "'" + key + "' has items 0.." +
+                                                    std::to_string(list->children.size() - 1) + "; got [" + index +
+                                                    "]"}});
+      }
+      node = &list->children[std::stoul(index)];
+      start = dot + 1;
+      continue;
+    }
     ConfigValue* next = node->find(part);
     if (!next) {
       ConfigValue fresh;

@@ -45,6 +45,7 @@ uint32_t Engine::new_slot(Kind kind, Callback cb, Callback failed) {
   x.kind = kind;
   x.cb = std::move(cb);
   x.failed = std::move(failed);
+  x.owner = owner_;
   ++live_;
   return s;
 }
@@ -55,6 +56,7 @@ void Engine::free_slot(uint32_t s) {
   x.state = State::kFree;
   x.cb = nullptr;
   x.failed = nullptr;
+  x.cleanup = nullptr;
   free_.push_back(s);
 }
 
@@ -95,10 +97,16 @@ void Engine::dispatch_until(double t) {
     Slot& x = slots_[e.slot];
     if (x.state != State::kPending || x.live_seq != e.seq) continue;  // cancelled or re-timed
     Callback cb = std::move(x.cb);
+    const Owner owner = x.owner;
     end_slot(e.slot);
     ++events_;
     last_event_time_ = t;
-    if (cb) cb();
+    if (cb) {
+      const Owner outer = owner_;
+      owner_ = owner;
+      cb();
+      owner_ = outer;
+    }
     if (progress_hook_ && (events_ & 255) == 0) progress_hook_();
   }
 }
@@ -109,10 +117,38 @@ bool Engine::is_pending(const Handle& h) const {
 
 void Engine::cancel(const Handle& h) {
   if (!is_pending(h)) return;
-  const Slot& x = slots_[h.slot_];
+  Slot& x = slots_[h.slot_];
   if (x.kind == Kind::kExec || x.kind == Kind::kFlow) stop_activity(h.slot_);
   ++cancelled_;
+  Callback cleanup = std::move(x.cleanup);
   end_slot(h.slot_);
+  if (cleanup) cleanup();
+}
+
+void Engine::on_cancel(const Handle& h, Callback cleanup) {
+  if (is_pending(h)) slots_[h.slot_].cleanup = std::move(cleanup);
+}
+
+void Engine::as_owner(Owner owner, const std::function<void()>& fn) {
+  const Owner outer = owner_;
+  owner_ = owner;
+  fn();
+  owner_ = outer;
+}
+
+size_t Engine::cancel_owned(Owner owner) {
+  size_t n = 0;
+  // Cleanups may cancel more of the owner's slots; sweep until none is left.
+  for (bool again = true; again;) {
+    again = false;
+    for (uint32_t s = 0; s < slots_.size(); ++s) {
+      if (slots_[s].state != State::kPending || slots_[s].owner != owner) continue;
+      cancel(handle(s));
+      ++n;
+      again = true;
+    }
+  }
+  return n;
 }
 
 Handle Engine::at(Duration when, Callback cb, int priority) {

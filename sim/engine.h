@@ -42,6 +42,11 @@ enum Priority : int { kCompletion = 0, kDefault = 10, kLate = 100 };
 
 class Engine;
 
+/// On whose behalf something is scheduled: 0 is the cluster itself, a job has its own id. Everything scheduled
+/// while an owner's callback runs belongs to that owner too, so a job's whole tree of activities can be cancelled
+/// at once (SimGrid kills an actor's activities the same way).
+using Owner = uint32_t;
+
 /// A handle on something scheduled: a timer, a compute, an exec or a flow. Cheap to copy. Once the thing has run,
 /// failed or been cancelled, the handle is no longer pending (even after its slot is reused).
 class Handle {
@@ -56,6 +61,11 @@ class Handle {
 
  private:
   friend class Engine;
+
+/// On whose behalf something is scheduled: 0 is the cluster itself, a job has its own id. Everything scheduled
+/// while an owner's callback runs belongs to that owner too, so a job's whole tree of activities can be cancelled
+/// at once (SimGrid kills an actor's activities the same way).
+using Owner = uint32_t;
   Handle(Engine* e, uint32_t slot, uint32_t gen) : engine_(e), slot_(slot), gen_(gen) {}
   Engine* engine_ = nullptr;
   uint32_t slot_ = 0;
@@ -119,6 +129,17 @@ class Engine {
 
   void add_listener(EngineListener* l) { listeners_.push_back(l); }
 
+  // --- Owners. ---
+  /// The owner of the callback running now (0 outside any).
+  Owner owner() const { return owner_; }
+  /// Runs `fn` on behalf of `owner`: what it schedules belongs to that owner.
+  void as_owner(Owner owner, const std::function<void()>& fn);
+  /// Cancels everything pending that `owner` scheduled (timers and activities, with their cleanup); returns how many.
+  size_t cancel_owned(Owner owner);
+  /// A cleanup that runs if `h` is cancelled (not when it runs or fails): models that keep state about what they
+  /// scheduled (links marked busy, rates in flight) undo it here.
+  void on_cancel(const Handle& h, Callback cleanup);
+
   /// Runs until nothing is left to do, or simulated time reaches `horizon`.
   virtual void run(Duration horizon) = 0;
   /// Called every few hundred events with the current simulated time (for progress display).
@@ -145,8 +166,10 @@ class Engine {
     State state = State::kFree;
     Kind kind = Kind::kTimer;
     uint64_t live_seq = 0;  // the heap entry that fires this slot; older entries are stale
+    Owner owner = 0;
     Callback cb;
     Callback failed;
+    Callback cleanup;  // runs if cancelled
     // compute: the host, and the work left at speed factor 1 when `since` was last set
     HostId host = 0;
     double work_left = 0;
@@ -228,6 +251,7 @@ class Engine {
   uint64_t activities_ = 0;
   uint64_t failed_ = 0;
   uint64_t cancelled_ = 0;
+  Owner owner_ = 0;
 };
 
 /// "queue" (lcsim's own event queue, no SimGrid) or "simgrid". Throws std::invalid_argument for another name.

@@ -56,12 +56,13 @@ std::string canonical_value(const json& v) {
   return v.dump();
 }
 
-/// Every shipped scenario that runs: scenarios/**/*.yaml with a workload (cluster files only define machines).
+/// Every shipped scenario that runs: scenarios/**/*.yaml with a workload or jobs (cluster files only define machines).
 std::vector<fs::path> shipped_scenarios() {
   std::vector<fs::path> out;
   for (const auto& e : fs::recursive_directory_iterator(kSource / "scenarios")) {
     if (e.path().extension() != ".yaml") continue;
-    if (slurp(e.path()).find("\nworkload:") == std::string::npos) continue;
+    const std::string text = slurp(e.path());
+    if (text.find("\nworkload:") == std::string::npos && text.find("\njobs:") == std::string::npos) continue;
     out.push_back(fs::relative(e.path(), kSource));
   }
   std::sort(out.begin(), out.end());

@@ -39,6 +39,13 @@ struct RunContext {
   /// Collectives inside one node on the analytical model (private scale-up links: no other node's traffic);
   /// workloads with many small intra-node collectives use it in flow mode too. Null: use `collectives`.
   net::Collectives* scale_up = nullptr;
+  /// The job this workload runs as (the engine owner of everything it schedules).
+  uint32_t job = 0;
+  /// Set by the job; the workload calls finish() once, when its work is done (or cannot go on).
+  sim::Callback finished = {};
+  void finish() const {
+    if (finished) finished();
+  }
 };
 
 class Workload {
@@ -49,7 +56,8 @@ class Workload {
   /// Checks the config against the cluster before anything runs (including whether it fits in memory);
   /// problems are reported through `s.error()`.
   virtual void validate(const std::vector<Gpu>& gpus, Section& s) = 0;
-  /// Schedules the workload's first events.
+  /// Schedules the workload's first events, from a clean state: a job that was stopped (everything it had
+  /// scheduled cancelled) is restarted by calling start() again. Calls ctx.finish() when its work is done.
   virtual void start(RunContext& ctx) = 0;
   virtual void report(MetricSet& m) const = 0;
   virtual double progress() const = 0;

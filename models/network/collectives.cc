@@ -129,12 +129,44 @@ policy::CollectiveCase Collectives::describe(CollectiveOp op, const std::vector<
   return c;
 }
 
+void Collectives::set_endpoints(std::vector<uint32_t> rank_to_endpoint) { endpoints_ = std::move(rank_to_endpoint); }
+
+uint32_t Collectives::endpoint(uint32_t rank) const {
+  if (endpoints_.empty()) return rank;
+  LCSIM_ASSERT(rank < endpoints_.size(), "rank outside the job's allocation");
+  return endpoints_[rank];
+}
+
+const std::vector<uint32_t>& Collectives::mapped(const std::vector<uint32_t>& ranks,
+                                                 std::vector<uint32_t>& scratch) const {
+  if (endpoints_.empty()) return ranks;
+  scratch.clear();
+  for (uint32_t r : ranks) scratch.push_back(endpoint(r));
+  return scratch;
+}
+
+void Collectives::transfer(std::vector<FlowRequest> flows, sim::Callback done, sim::Callback failed) {
+  if (!endpoints_.empty()) {
+    for (FlowRequest& f : flows) {
+      f.src = endpoint(f.src);
+      f.dst = endpoint(f.dst);
+    }
+  }
+  transfer_.transfer(flows, std::move(done), std::move(failed));
+}
+
 CollectiveAlgo Collectives::algorithm_for(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size) const {
   return choose(op, ranks, size).algo;
 }
 
 Collectives::Choice Collectives::choose(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size,
                                         std::optional<CollectiveAlgo> algo) const {
+  std::vector<uint32_t> scratch;
+  return choose_endpoints(op, mapped(ranks, scratch), size, algo);
+}
+
+Collectives::Choice Collectives::choose_endpoints(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size,
+                                                  std::optional<CollectiveAlgo> algo) const {
   const bool one_node = by_node(ranks).size() == 1;
   Choice best;
   double best_t = std::numeric_limits<double>::infinity();
@@ -169,6 +201,13 @@ std::vector<FlowRequest> Collectives::ring_all_reduce_flows(const std::vector<ui
 std::vector<Collectives::Phase> Collectives::plan(CollectiveOp op, CollectiveAlgo algo,
                                                   const std::vector<uint32_t>& ranks, Bytes size,
                                                   size_t protocol) const {
+  std::vector<uint32_t> scratch;
+  return plan_endpoints(op, algo, mapped(ranks, scratch), size, protocol);
+}
+
+std::vector<Collectives::Phase> Collectives::plan_endpoints(CollectiveOp op, CollectiveAlgo algo,
+                                                            const std::vector<uint32_t>& ranks, Bytes size,
+                                                            size_t protocol) const {
   LCSIM_ASSERT(protocol < protocols_.size(), "no such collective protocol");
   const CollectiveProtocol& proto = protocols_[protocol];
   const double n = static_cast<double>(ranks.size());
@@ -353,14 +392,18 @@ void Collectives::run(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes
     engine_.after(Duration(), std::move(done), sim::kCompletion);
     return;
   }
-  const Choice c = choose(op, ranks, size, algo);
-  auto phases = std::make_shared<std::vector<Phase>>(plan(op, c.algo, ranks, size, c.protocol));
+  std::vector<uint32_t> scratch;
+  const std::vector<uint32_t>& eps = mapped(ranks, scratch);
+  const Choice c = choose_endpoints(op, eps, size, algo);
+  auto phases = std::make_shared<std::vector<Phase>>(plan_endpoints(op, c.algo, eps, size, c.protocol));
   run_phases(phases, 0, engine_.now(), std::move(done));
 }
 
-void Collectives::all_to_allv(const std::vector<uint32_t>& ranks, const std::vector<std::vector<Bytes>>& sizes,
+void Collectives::all_to_allv(const std::vector<uint32_t>& job_ranks, const std::vector<std::vector<Bytes>>& sizes,
                               sim::Callback done) {
   ++count_;
+  std::vector<uint32_t> scratch;
+  const std::vector<uint32_t>& ranks = mapped(job_ranks, scratch);
   LCSIM_ASSERT(sizes.size() == ranks.size(), "all_to_allv: one row of sizes per rank");
   Bytes largest;
   for (const auto& row : sizes) {
@@ -373,7 +416,7 @@ void Collectives::all_to_allv(const std::vector<uint32_t>& ranks, const std::vec
     engine_.after(Duration(), std::move(done), sim::kCompletion);
     return;
   }
-  const Choice c = choose(CollectiveOp::kAllToAll, ranks, largest, CollectiveAlgo::kRing);
+  const Choice c = choose_endpoints(CollectiveOp::kAllToAll, ranks, largest, CollectiveAlgo::kRing);
   const CollectiveProtocol& proto = protocols_[c.protocol];
   auto phases = std::make_shared<std::vector<Phase>>(1);
   Phase& p = phases->front();
@@ -391,7 +434,8 @@ void Collectives::all_to_allv(const std::vector<uint32_t>& ranks, const std::vec
   run_phases(phases, 0, engine_.now(), std::move(done));
 }
 
-void Collectives::send(uint32_t src, uint32_t dst, Bytes size, sim::Callback done) {
+void Collectives::send(uint32_t src_rank, uint32_t dst_rank, Bytes size, sim::Callback done) {
+  const uint32_t src = endpoint(src_rank), dst = endpoint(dst_rank);
   std::vector<FlowRequest> flows{FlowRequest{src, dst, size / p2p_efficiency(src, dst), 0}};
   engine_.after(config_.p2p_latency, [this, flows = std::move(flows), done = std::move(done)]() mutable {
     transfer_.transfer(flows, std::move(done));

@@ -117,8 +117,15 @@ class Collectives {
   Duration ring_latency(size_t ranks) const;
   uint32_t channels() const { return channels_; }
 
+  /// A job's view: its ranks 0..n-1 stand for these topology endpoints (empty: ranks are endpoints). Every call
+  /// above takes job ranks; plan() returns flows between endpoints.
+  void set_endpoints(std::vector<uint32_t> rank_to_endpoint);
+  uint32_t endpoint(uint32_t rank) const;
+  /// Plain flows between job ranks (pipeline sends, traffic patterns) on the shared transfer model.
+  void transfer(std::vector<FlowRequest> flows, sim::Callback done, sim::Callback failed = {});
+
   uint64_t count() const { return count_; }
-  /// The transfer model and topology underneath (for workloads that send plain flows).
+  /// The transfer model and topology underneath.
   TransferModel& transfer() { return transfer_; }
   const Topology& topology() const { return topology_; }
   Duration busy_time() const { return busy_; }
@@ -127,6 +134,11 @@ class Collectives {
   policy::CollectiveCase describe(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size,
                                   const CollectiveProtocol& p) const;
   double p2p_efficiency(uint32_t a, uint32_t b) const;
+  const std::vector<uint32_t>& mapped(const std::vector<uint32_t>& ranks, std::vector<uint32_t>& scratch) const;
+  Choice choose_endpoints(CollectiveOp op, const std::vector<uint32_t>& endpoints, Bytes size,
+                          std::optional<CollectiveAlgo> algo) const;
+  std::vector<Phase> plan_endpoints(CollectiveOp op, CollectiveAlgo algo, const std::vector<uint32_t>& endpoints,
+                                    Bytes size, size_t protocol) const;
   std::vector<std::vector<uint32_t>> by_node(const std::vector<uint32_t>& ranks) const;
   void run_phases(std::shared_ptr<std::vector<Phase>> phases, size_t i, Duration start, sim::Callback done);
 
@@ -138,6 +150,7 @@ class Collectives {
   uint32_t channels_;
   uint64_t count_ = 0;
   Duration busy_;
+  std::vector<uint32_t> endpoints_;
 };
 
 }  // namespace lcsim::net

@@ -166,21 +166,29 @@ void FlowTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback
       pending->dead = true;
       ++batches_failed_;
       for (size_t j = 0; j < pending->handles.size(); ++j) {
-        pending->handles[j].cancel();
         if (pending->running[j]) links_idle(pending->paths[j]);
         pending->running[j] = false;
+        pending->handles[j].cancel();
       }
       if (pending->failed) pending->failed();
     };
+    // Cancelled from outside (the job that started it was stopped): the links it held are idle again.
+    auto on_cancelled = [this, pending, k] {
+      if (pending->running[k]) links_idle(pending->paths[k]);
+      pending->running[k] = false;
+    };
     if (s.extra_latency.s() > 0) {
       pending->handles[k] = engine_.after(s.extra_latency, [this, pending, k, src = hosts_[s.src], dst = hosts_[s.dst],
-                                                           size = s.size, sim_path, on_done, on_failed]() mutable {
+                                                           size = s.size, sim_path, on_done, on_failed,
+                                                           on_cancelled]() mutable {
         pending->handles[k] = engine_.flow(src, dst, size, sim_path, std::move(on_done), std::move(on_failed));
+        engine_.on_cancel(pending->handles[k], on_cancelled);
       });
     } else {
       pending->handles[k] = engine_.flow(hosts_[s.src], hosts_[s.dst], s.size, sim_path, std::move(on_done),
                                          std::move(on_failed));
     }
+    engine_.on_cancel(pending->handles[k], on_cancelled);
   }
 }
 
@@ -241,6 +249,22 @@ void AnalyticalTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Ca
   b.done = std::move(done);
   b.failed = std::move(failed);
   b.timer = engine_.after(t, [this, id] { finish(id); }, sim::kCompletion);
+  engine_.on_cancel(b.timer, [this, id] { abandon(id); });
+}
+
+void AnalyticalTransfer::abandon(uint64_t id) {
+  auto it = batches_.find(id);
+  if (it == batches_.end()) return;
+  for (const auto& [l, r] : it->second.rates) rate_[l] -= r;
+  for (const Path& p : it->second.paths) links_idle(p);
+  batches_.erase(it);
+}
+
+void AnalyticalTransfer::retime(uint64_t id, Batch& b, Duration when) {
+  engine_.on_cancel(b.timer, {});
+  b.timer.cancel();
+  b.timer = engine_.at(when, [this, id] { finish(id); }, sim::kCompletion);
+  engine_.on_cancel(b.timer, [this, id] { abandon(id); });
 }
 
 void AnalyticalTransfer::finish(uint64_t id) {
@@ -268,6 +292,7 @@ void AnalyticalTransfer::link_changed(uint32_t link) {
     for (const auto& [l, r] : b.rates) rate_[l] -= r;
     b.rates.clear();
     if (!up) {  // the batch fails: its bytes never all arrive
+      engine_.on_cancel(b.timer, {});
       b.timer.cancel();
       for (const Path& p : b.paths) links_idle(p);
       ++batches_failed_;
@@ -290,9 +315,7 @@ void AnalyticalTransfer::link_changed(uint32_t link) {
         for (const auto& [l, bytes] : b.loads) b.rates.push_back({l, bytes / t});
       }
       for (const auto& [l, r] : b.rates) rate_[l] += r;
-      b.timer.cancel();
-      const uint64_t id = it->first;
-      b.timer = engine_.at(b.serial_end + b.latency, [this, id] { finish(id); }, sim::kCompletion);
+      retime(it->first, b, b.serial_end + b.latency);
     }
     ++it;
   }

@@ -153,6 +153,8 @@ class AnalyticalTransfer final : public TransferModel {
   };
   void link_changed(uint32_t link) override;
   void finish(uint64_t id);
+  void abandon(uint64_t id);  // the batch's timer was cancelled from outside: undo its marks, no callback
+  void retime(uint64_t id, Batch& b, Duration when);
 
   std::vector<double> rate_;  // bytes/s per link, from batches in flight
   std::map<uint64_t, Batch> batches_;

@@ -87,7 +87,10 @@ void NcclTests::start(RunContext& ctx) {
 }
 
 void NcclTests::run_size(size_t i, int iteration, Duration start) {
-  if (i >= sizes_.size()) return;
+  if (i >= sizes_.size()) {
+    ctx_->finish();
+    return;
+  }
   const Bytes size = sizes_[i];
   const auto op = policy::parse_op(config_.operation);
   const auto choice = ctx_->collectives.choose(op, ranks_, size);

@@ -76,14 +76,15 @@ void Traffic::start(RunContext& ctx) {
   // Send one batch per flow so that each flow's completion is seen (the transfer model still sees them all in
   // flight together).
   for (size_t i = 0; i < flows.size(); ++i) {
-    ctx.collectives.transfer().transfer({flows[i]}, [this, i] {
+    ctx.collectives.transfer({flows[i]}, [this, i] {
       fct_[i] = (ctx_->engine.now() - start_).s();
       ++done_;
       end_ = ctx_->engine.now();
+      if (done_ == fct_.size()) ctx_->finish();
     });
   }
   for (uint32_t i = 0; i < n; ++i) {
-    const double nic = ctx.collectives.topology().nic_bandwidth(i).bps();
+    const double nic = ctx.collectives.topology().nic_bandwidth(ctx.collectives.endpoint(i)).bps();
     ideal_s_ = std::max(ideal_s_, per_sender[i] / nic);
   }
 }

@@ -530,7 +530,7 @@ void ChakraReplay::span(const Rank& r, uint32_t op, const std::string& track, Du
 void ChakraReplay::complete(uint32_t rank, uint32_t op) {
   Rank& r = *run_[rank];
   const ChakraNode& c = r.g->trace.nodes[op];
-  ++nodes_done_;
+  if (++nodes_done_ == nodes_total_) ctx_->finish();
   ++r.by_type[static_cast<size_t>(std::clamp(c.type, 0, 10))];
   r.host_ops += r.g->ops[op].kind == Kind::kCpu;
   for (uint32_t k = r.g->first_dependent[op]; k < r.g->first_dependent[op + 1]; ++k) {
@@ -727,6 +727,7 @@ void ChakraReplay::fail(const std::string& message) {
   char at[64];
   std::snprintf(at, sizeof at, "replay stopped at t=%.9g s: ", ctx_->engine.now().s());
   failure_ = at + message;
+  ctx_->finish();
 }
 
 std::string ChakraReplay::deadlock_message() const {

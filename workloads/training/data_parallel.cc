@@ -322,7 +322,11 @@ void GptDataParallel::optimizer_done(uint32_t /*rank*/) {
 
 void GptDataParallel::gather_done() {
   iteration_times_.push_back(ctx_->engine.now() - iteration_start_);
-  if (++iteration_ < config_.train_iters) begin_iteration();
+  if (++iteration_ < config_.train_iters) {
+    begin_iteration();
+  } else {
+    ctx_->finish();
+  }
 }
 
 double GptDataParallel::progress() const {

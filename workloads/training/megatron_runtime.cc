@@ -337,7 +337,7 @@ void MegatronTraining::task_done(uint32_t sim) {
         }
       };
       if (flows.size() == 1) {
-        ctx_->collectives.transfer().transfer(flows, std::move(arrived));
+        ctx_->collectives.transfer(flows, std::move(arrived));
       } else {
         // Mirrored sends, one transfer each (they start together). The representative stands for a typical
         // replica: it goes on when its own replica's sends (all its TP ranks) have arrived, while the other
@@ -350,7 +350,7 @@ void MegatronTraining::task_done(uint32_t sim) {
           const Coord x = placement_.coord(f.src);
           const bool own = x.dp == me.dp && x.cp == me.cp;
           *own_left += own ? 1 : 0;
-          ctx_->collectives.transfer().transfer({f}, [this, own_left, own, copies, cb] {
+          ctx_->collectives.transfer({f}, [this, own_left, own, copies, cb] {
             if (own && --*own_left == 0) (*cb)();
             copy_arrived(*copies);
           });
@@ -455,7 +455,10 @@ void MegatronTraining::iteration_done() {
 }
 
 void MegatronTraining::next_iteration() {
-  if (static_cast<int>(iteration_times_.size()) + memoized_ >= config_.train_iters) return;
+  if (static_cast<int>(iteration_times_.size()) + memoized_ >= config_.train_iters) {
+    ctx_->finish();
+    return;
+  }
   // The same cluster state gives the same iteration: replay the memoized time, one event per iteration; a state
   // not seen before is simulated.
   auto hit = memo_.find(memo_key_);

@@ -1,0 +1,215 @@
+// Many jobs on one cluster: allocation, jobs that run on their own GPUs as ranks 0..n-1, contention between jobs on
+// the flow model, explicit completion, and stop/restart with every pending activity cancelled.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "models/network/transfer.h"
+#include "policies/load_balancing.h"
+#include "scenarios/scenario.h"
+#include "sim/config_tree.h"
+#include "test_support.h"
+#include "workloads/benchmarks/nccl_tests.h"
+#include "workloads/job.h"
+
+namespace lcsim {
+namespace {
+
+Scenario from_text(const std::string& text, const std::vector<std::string>& overrides = {}) {
+  ConfigValue tree = parse_yaml_text(text, "test.yaml");
+  for (const auto& o : overrides) apply_override(tree, o);
+  return parse_scenario(tree);
+}
+
+const std::string kCluster = R"(
+name: jobs
+cluster:
+  pools:
+    - {name: big, node: hgx-h100, count: 4}
+    - {name: old, node: dgx-a100, count: 2}
+  fabric: {ports_per_leaf: 16, spines: 4}
+simulation: {fidelity: analytical}
+)";
+
+const std::string kNccl = "{type: nccl_tests, operation: all_reduce, min_bytes: 1MiB, max_bytes: 64MiB, step_factor: 8}";
+
+std::string error_of(const std::string& text) {
+  try {
+    from_text(text);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Jobs, NodesAreAllocatedInOrderFromTheirPool) {
+  Scenario sc = from_text(kCluster + "jobs:\n  - {name: a, nodes: 2, workload: " + kNccl + "}\n" +
+                          "  - {name: b, pool: old, workload: " + kNccl + "}\n" +
+                          "  - {name: c, workload: " + kNccl + "}\n");
+  ASSERT_EQ(sc.jobs.size(), 3u);
+  // a: nodes 0-1 (GPUs 0-15); b: every node of pool old (nodes 4-5, GPUs 32-47); c: what is left (nodes 2-3).
+  EXPECT_EQ(sc.jobs[0].allocation.front(), 0u);
+  EXPECT_EQ(sc.jobs[0].allocation.size(), 16u);
+  EXPECT_EQ(sc.jobs[1].allocation.front(), 32u);
+  EXPECT_EQ(sc.jobs[1].allocation.size(), 16u);
+  EXPECT_EQ(sc.jobs[2].allocation.front(), 16u);
+  EXPECT_EQ(sc.jobs[2].allocation.back(), 31u);
+  EXPECT_TRUE(sc.has_workload);
+}
+
+TEST(Jobs, AllocationErrorsNameTheJobAndWhatIsFree) {
+  EXPECT_NE(error_of(kCluster + "jobs:\n  - {nodes: 5, pool: big, workload: " + kNccl + "}\n")
+                .find("jobs[0].nodes: asks for 5 node(s); 4 of 4 pool 'big' nodes are free"),
+            std::string::npos);
+  EXPECT_NE(error_of(kCluster + "jobs:\n  - {node_ids: [0], workload: " + kNccl + "}\n  - {node_ids: [1, 0], workload: " +
+                     kNccl + "}\n")
+                .find("jobs[1].node_ids: node 0 is already another job's"),
+            std::string::npos);
+  EXPECT_NE(error_of(kCluster + "jobs:\n  - {pool: new, workload: " + kNccl + "}\n").find("no pool named 'new' (pools: big, old)"),
+            std::string::npos);
+  EXPECT_NE(error_of(kCluster + "jobs:\n  - {name: x, nodes: 1, workload: " + kNccl + "}\n  - {name: x, nodes: 1, workload: " +
+                     kNccl + "}\n")
+                .find("two jobs named 'x'"),
+            std::string::npos);
+  EXPECT_NE(error_of(kCluster + "workload: " + kNccl + "\njobs:\n  - {workload: " + kNccl + "}\n")
+                .find("give either workload"),
+            std::string::npos);
+  EXPECT_NE(error_of(kCluster + "jobs:\n  - {nodes: 1}\n").find("a job needs a workload"), std::string::npos);
+  // A job's workload is checked against its own GPUs: 32 ranks do not fit on one node.
+  EXPECT_NE(error_of(kCluster + "jobs:\n  - {nodes: 1, workload: {type: nccl_tests, ranks: 32}}\n").find("ranks"),
+            std::string::npos);
+}
+
+// The analytical model has no contention between batches, so a job on part of a cluster runs exactly as the same
+// workload alone on a cluster of its own size; here two jobs at once, each on two nodes of a four-node cluster.
+TEST(Jobs, AJobOnPartOfTheClusterRunsAsOnAClusterOfItsOwn) {
+  // Spraying: ECMP would hash the jobs' global endpoint ids onto other spines than the small cluster's.
+  const std::string four = "name: t\ncluster: {pools: [{node: hgx-h100, count: 4}], fabric: {ports_per_leaf: 16, spines: 4}}\n"
+                           "simulation: {fidelity: analytical}\npolicies: {load_balancing: spray}\n";
+  Scenario both = from_text(four + "jobs:\n  - {name: a, node_ids: [0, 2], workload: " + kNccl +
+                            "}\n  - {name: b, node_ids: [1, 3], workload: " + kNccl + "}\n");
+  const RunResult r = run_scenario(both);  // the queue backend: in-process, no SimGrid
+  Scenario alone = from_text("name: t\ncluster: {pools: [{node: hgx-h100, count: 2}], fabric: {ports_per_leaf: 8, spines: 4}}\n"
+                             "simulation: {fidelity: analytical}\npolicies: {load_balancing: spray}\nworkload: " +
+                             kNccl + "\n");
+  const RunResult a = run_scenario(alone);
+  EXPECT_TRUE(r.completed);
+  EXPECT_EQ(r.metrics.get("jobs_completed"), 2.0);
+  // Nodes 0 and 2 sit on different leaves, as do the two nodes of the small cluster (8-port leaves): the same
+  // paths, so the times agree exactly.
+  EXPECT_EQ(r.metrics.get("a.busbw_avg_bytes_per_s"), a.metrics.get("busbw_avg_bytes_per_s"));
+  EXPECT_EQ(r.metrics.get("b.busbw_avg_bytes_per_s"), a.metrics.get("busbw_avg_bytes_per_s"));
+  EXPECT_EQ(r.metrics.get("a.job_end_s"), a.metrics.get("sim_time_s"));
+  EXPECT_EQ(r.metrics.get("collectives"), 2 * a.metrics.get("collectives"));
+}
+
+// On the flow model, jobs whose rings cross the same spine uplinks slow each other down.
+TEST(Jobs, JobsContendForTheFabricOnTheFlowModel) {
+  auto run = [](const std::string& bench_start) {
+    return testing::metrics_in_child([&] {
+      Scenario sc = load_scenario("scenarios/examples/shared-cluster-jobs.yaml", {"jobs[1].start=" + bench_start});
+      return run_scenario(sc).metrics;
+    });
+  };
+  auto together = run("0.15s"), apart = run("10s");
+  ASSERT_FALSE(together.count("child_failed"));
+  ASSERT_FALSE(apart.count("child_failed"));
+  EXPECT_GT(together.at("train.iteration_time_s"), 1.2 * apart.at("train.iteration_time_s"));
+  EXPECT_LT(together.at("bench.busbw_avg_bytes_per_s"), 0.8 * apart.at("bench.busbw_avg_bytes_per_s"));
+  EXPECT_EQ(apart.at("bench.job_start_s"), 10.0);
+  EXPECT_EQ(together.at("jobs_completed"), 2.0);
+}
+
+TEST(Jobs, TheSingleWorkloadFormIsOneJobOnEveryNode) {
+  Scenario single = from_text(kCluster + "workload: " + kNccl + "\n");
+  Scenario listed = from_text(kCluster + "jobs:\n  - {name: only, workload: " + kNccl + "}\n");
+  const RunResult a = run_scenario(single), b = run_scenario(listed);
+  EXPECT_EQ(a.metrics.get("busbw_avg_bytes_per_s"), b.metrics.get("only.busbw_avg_bytes_per_s"));
+  EXPECT_EQ(a.metrics.get("energy_mwh"), b.metrics.get("energy_mwh"));
+  EXPECT_EQ(a.metrics.get("sim_time_s"), b.metrics.get("sim_time_s"));
+}
+
+// A job driven by hand: it reports completion itself, stop() cancels everything it has pending (nothing of it runs
+// afterwards), and restart() runs the work again from the beginning.
+class JobLifecycle : public ::testing::Test {
+ protected:
+  JobLifecycle()
+      : topo_(net::LeafSpineConfig{}, std::vector<net::NodeShape>(2, {8, Bandwidth::gbytes_per_s(450),
+                                                                      Bandwidth::gbits_per_s(400)})),
+        transfer_(*engine_, topo_, spray_, {}),
+        rng_(1) {
+    const auto& part = hw::PartCatalog::get().part("H100-SXM-80GB");
+    for (uint32_t r = 0; r < 16; ++r) {
+      gpus_.push_back({r, r / 8, r % 8, &part, engine_->add_host("g" + std::to_string(r), FlopRate::tflops(1))});
+    }
+    cluster_ = std::make_unique<wl::ClusterRuntime>(wl::ClusterRuntime{*engine_, gpus_, topo_, transfer_, nullptr,
+                                                                       config_, 8, tracer_, rng_, 0});
+  }
+  static std::unique_ptr<wl::Workload> nccl() {
+    auto w = std::make_unique<wl::NcclTests>();
+    ConfigValue tree = parse_yaml_text("{operation: all_reduce, min_bytes: 1MiB, max_bytes: 64MiB, step_factor: 8}", "test");
+    Diagnostics d;
+    Section s = Section::parser(&tree, "workload", &d);
+    w->visit(s);
+    s.finish();
+    d.throw_if_any();
+    return w;
+  }
+  std::unique_ptr<sim::Engine> engine_ = sim::make_engine("queue");
+  net::LeafSpine topo_;
+  policy::Spray spray_;
+  net::AnalyticalTransfer transfer_;
+  net::CollectiveConfig config_;
+  Tracer tracer_;
+  RngFactory rng_;
+  std::vector<wl::Gpu> gpus_;
+  std::unique_ptr<wl::ClusterRuntime> cluster_;
+};
+
+TEST_F(JobLifecycle, ReportsCompletionStopsAndRestarts) {
+  // How long the work takes undisturbed, on the upper node (ranks 8-15).
+  std::vector<uint32_t> upper;
+  for (uint32_t r = 8; r < 16; ++r) upper.push_back(r);
+  auto first = nccl();
+  wl::Job job("bench", 7, upper, *first, [] { return nccl(); }, *cluster_);
+  EXPECT_EQ(job.gpus().front().rank, 0u);  // the job sees its GPUs as ranks 0..7 on its node 0
+  EXPECT_EQ(job.gpus().front().node, 0u);
+  EXPECT_EQ(job.collectives().endpoint(0), 8u);
+  job.start();
+  engine_->run(Duration::seconds(100));
+  ASSERT_TRUE(job.finished());
+  const double alone = job.finished_at().s();
+  ASSERT_GT(alone, 0);
+
+  // Again: stopped halfway (nothing of it may run after that), restarted later, finished once.
+  auto second = nccl();
+  wl::Job again("bench2", 8, upper, *second, [] { return nccl(); }, *cluster_);
+  int finished_calls = 0;
+  again.on_finished([&] { ++finished_calls; });
+  const double t0 = engine_->now().s();
+  again.start();
+  size_t pending_after_stop = 1;
+  engine_->at(Duration::seconds(t0 + alone * 0.5), [&] {
+    EXPECT_EQ(again.state(), wl::Job::State::kRunning);
+    again.stop();
+    EXPECT_EQ(again.state(), wl::Job::State::kStopped);
+    pending_after_stop = engine_->events_pending();
+  });
+  engine_->at(Duration::seconds(t0 + 2 * alone), [&] {
+    EXPECT_FALSE(again.finished());  // nothing ran between stop and here
+    again.restart();
+  });
+  engine_->run(Duration::seconds(100));
+  EXPECT_EQ(pending_after_stop, 1u);  // only the restart timer was left
+  ASSERT_TRUE(again.finished());
+  EXPECT_EQ(finished_calls, 1);
+  EXPECT_EQ(again.starts(), 2u);
+  EXPECT_DOUBLE_EQ(again.started_at().s(), t0 + 2 * alone);
+  EXPECT_NEAR(again.finished_at().s() - again.started_at().s(), alone, 1e-12);
+  EXPECT_EQ(transfer_.current_rate(topo_.find_links("n1.gpu0.nic_up").at(0)).bps(), 0.0);  // nothing left behind
+  EXPECT_NE(&again.workload(), second.get());  // the restart ran a fresh workload
+}
+
+}  // namespace
+}  // namespace lcsim

@@ -1,0 +1,120 @@
+#include "workloads/job.h"
+
+namespace lcsim::wl {
+
+/// Re-labels a job's spans for the cluster's subscribers: job rank -> global rank, and the job's id.
+class Job::Forwarder final : public TraceSink {
+ public:
+  Forwarder(const Tracer& out, const std::vector<uint32_t>& allocation, uint32_t job)
+      : out_(out), allocation_(allocation), job_(job) {}
+  void on_span(const SpanEvent& e) override {
+    SpanEvent f = e;
+    if (f.kind != SpanKind::kLink) f.rank = allocation_.at(e.rank);
+    f.job = job_;
+    out_.span(f);
+  }
+  void on_counter(const CounterEvent& e) override { out_.counter(e); }
+  void on_state(const StateEvent& e) override { out_.state(e); }
+
+ private:
+  const Tracer& out_;
+  const std::vector<uint32_t>& allocation_;
+  uint32_t job_;
+};
+
+std::vector<Gpu> Job::local_view(const std::vector<Gpu>& cluster, const std::vector<uint32_t>& allocation) {
+  std::vector<Gpu> gpus;
+  std::vector<std::pair<uint32_t, uint32_t>> nodes;  // cluster node -> job node
+  for (uint32_t r : allocation) {
+    Gpu g = cluster.at(r);
+    uint32_t local_node = static_cast<uint32_t>(nodes.size());
+    for (const auto& [global, local] : nodes) {
+      if (global == g.node) local_node = local;
+    }
+    if (local_node == nodes.size()) nodes.push_back({g.node, local_node});
+    g.rank = static_cast<uint32_t>(gpus.size());
+    g.node = local_node;
+    gpus.push_back(g);
+  }
+  return gpus;
+}
+
+Job::Job(std::string name, uint32_t id, std::vector<uint32_t> gpus, Workload& first, Factory make,
+         const ClusterRuntime& cluster)
+    : name_(std::move(name)),
+      id_(id),
+      allocation_(std::move(gpus)),
+      make_(std::move(make)),
+      cluster_(cluster),
+      workload_(&first) {
+  LCSIM_ASSERT(id_ > 0, "job id 0 is the cluster's own");
+  gpus_ = local_view(cluster.gpus, allocation_);
+  // A job on the whole cluster in rank order needs no translation: its ranks are the fabric's endpoints.
+  bool identity = allocation_.size() == cluster.gpus.size();
+  for (uint32_t i = 0; identity && i < allocation_.size(); ++i) identity = allocation_[i] == i;
+  collectives_ = std::make_unique<net::Collectives>(cluster.engine, cluster.topology, cluster.transfer,
+                                                    cluster.collectives, cluster.gpus_per_node);
+  if (cluster.scale_up_transfer) {
+    scale_up_ = std::make_unique<net::Collectives>(cluster.engine, cluster.topology, *cluster.scale_up_transfer,
+                                                   cluster.collectives, cluster.gpus_per_node);
+  }
+  if (!identity) {
+    collectives_->set_endpoints(allocation_);
+    if (scale_up_) scale_up_->set_endpoints(allocation_);
+    tracer_ = std::make_unique<Tracer>();
+    if (cluster.tracer.enabled()) {
+      forwarder_ = std::make_unique<Forwarder>(cluster.tracer, allocation_, id_);
+      tracer_->subscribe(forwarder_.get());
+    }
+    rng_ = std::make_unique<RngFactory>(cluster.rng.hash("job", id_));
+  }
+}
+
+Job::~Job() = default;
+
+void Job::start() {
+  if (state_ == State::kRunning) stop();
+  if (starts_ > 0) {
+    owned_ = make_();
+    workload_ = owned_.get();
+  }
+  ++starts_;
+  state_ = State::kRunning;
+  started_at_ = cluster_.engine.now();
+  const uint32_t attempt = starts_;
+  ctx_ = std::make_unique<RunContext>(RunContext{
+      cluster_.engine, gpus_, *collectives_, tracer_ ? *tracer_ : cluster_.tracer, rng_ ? *rng_ : cluster_.rng,
+      cluster_.traced_ranks, scale_up_ ? scale_up_.get() : collectives_.get(), id_, [this, attempt] {
+        if (state_ != State::kRunning || attempt != starts_) return;
+        state_ = State::kFinished;
+        finished_at_ = cluster_.engine.now();
+        cluster_.tracer.state({StateEvent::What::kJobFinished, id_, finished_at_, 0, name_});
+        auto waiting = std::move(on_finished_);
+        on_finished_.clear();
+        for (auto& fn : waiting) fn();
+      }});
+  cluster_.tracer.state({StateEvent::What::kJobStarted, id_, started_at_, 0, name_});
+  cluster_.engine.as_owner(id_, [this] { workload_->start(*ctx_); });
+}
+
+void Job::stop() {
+  if (state_ != State::kRunning) return;
+  cluster_.engine.cancel_owned(id_);
+  state_ = State::kStopped;
+  cluster_.tracer.state({StateEvent::What::kJobStopped, id_, cluster_.engine.now(), 0, name_});
+}
+
+void Job::restart() {
+  stop();
+  start();
+}
+
+void Job::on_finished(std::function<void()> fn) {
+  if (state_ == State::kFinished) {
+    fn();
+  } else {
+    on_finished_.push_back(std::move(fn));
+  }
+}
+
+}  // namespace lcsim::wl
