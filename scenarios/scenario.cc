@@ -399,6 +399,10 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   }
   std::unique_ptr<net::Topology> fabric = build_fabric(sc.cluster);
   net::Topology& topology = *fabric;
+  // Hosts and storage servers are endpoints too (flows between them cross the storage/frontend networks).
+  for (uint32_t e = topology.endpoint_count(); e < topology.all_endpoint_count(); ++e) {
+    hosts.push_back(engine.add_host(topology.endpoint_name(e), FlopRate::per_s(1e12)));
+  }
   uint32_t min_gpus = ~0u;
   for (const auto& pool : sc.cluster.pools) min_gpus = std::min(min_gpus, static_cast<uint32_t>(pool.node.gpus));
 

@@ -465,3 +465,61 @@ INSTANTIATE_TEST_SUITE_P(Transfer, FabricChange, ::testing::Values("flow", "anal
 
 }  // namespace
 }  // namespace lcsim::net
+
+namespace lcsim::net {
+namespace {
+
+// Hosts and storage servers are endpoints: a checkpoint-sized flow from a node's host to a storage server crosses
+// the storage network at the slower of the two ports, on both transfer models; a GPU reaches neither yet.
+class ServiceEndpoints : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::unique_ptr<sim::Engine> engine_ = sim::make_engine(GetParam() == "flow" ? "simgrid" : "queue");
+  policy::Spray spray_;
+};
+
+TEST_P(ServiceEndpoints, HostsAndStorageServersAreEndpoints) {
+  LeafSpineConfig cfg = small_fabric();
+  cfg.storage_servers = 2;
+  cfg.storage_server_bandwidth = Bandwidth::gbits_per_s(800);
+  std::vector<NodeShape> shapes = uniform(2, 8);
+  for (auto& n : shapes) n.host_networks = {{"storage", Bandwidth::gbits_per_s(400)}, {"frontend", Bandwidth::gbits_per_s(200)}};
+  LeafSpine t(cfg, shapes);
+  EXPECT_EQ(t.service_endpoint_count(), 4u);  // two hosts, two servers
+  const uint32_t host0 = t.host_endpoint(0), host1 = t.host_endpoint(1), server = t.storage_endpoint(1);
+  EXPECT_EQ(t.endpoint_name(host0), "n0.host");
+  EXPECT_EQ(t.endpoint_name(server), "storage1");
+  std::vector<Path> p;
+  t.service_paths(host0, server, p);
+  EXPECT_EQ(p.size(), 1u);  // the storage network only
+  t.service_paths(host0, host1, p);
+  EXPECT_EQ(p.size(), 2u);  // storage and frontend
+  EXPECT_THROW(t.storage_endpoint(2), InputError);
+
+  sim::Engine* engine = engine_.get();
+  std::unique_ptr<TransferModel> tm;
+  if (GetParam() == "flow") {
+    std::vector<sim::HostId> hosts;
+    for (uint32_t i = 0; i < t.all_endpoint_count(); ++i) hosts.push_back(engine->add_host("e" + std::to_string(i), FlopRate::tflops(1)));
+    auto f = std::make_unique<FlowTransfer>(*engine, t, spray_, TransferOptions{});
+    f->install(hosts);
+    tm = std::move(f);
+  } else {
+    tm = std::make_unique<AnalyticalTransfer>(*engine, t, spray_, TransferOptions{});
+  }
+  double done = -1;
+  tm->transfer({{host0, server, Bytes::gb(1)}}, [&] { done = engine->now().s(); });
+  engine->run(Duration::seconds(10));
+  EXPECT_NEAR(done, 1e9 / 50e9 + 2 * cfg.link_latency.s(), 1e-9);  // the host's 400 Gb/s storage NIC
+  try {
+    tm->transfer({{0, server, Bytes::gb(1)}}, [] {});
+    ADD_FAILURE() << "a GPU reached a storage server";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("no path from gpu 0 to storage1"), std::string::npos) << e.what();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Transfer, ServiceEndpoints, ::testing::Values("flow", "analytical"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+}  // namespace
+}  // namespace lcsim::net

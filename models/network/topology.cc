@@ -196,22 +196,63 @@ void Topology::build_host_networks(const LeafSpineConfig& config, const std::vec
     if (it == switch_of.end()) it = switch_of.emplace(name, add_vertex(name + ".switch", name + "_switch")).first;
     return it->second;
   };
+  host_service_.assign(nodes.size(), -1);
   for (uint32_t k = 0; k < nodes.size(); ++k) {
     if (nodes[k].host_networks.empty()) continue;
     const uint32_t host = add_vertex("n" + std::to_string(k) + ".host", "host");
+    host_service_[k] = static_cast<int>(services_.size());
+    services_.push_back({host, {}});
     for (const auto& [net, bw] : nodes[k].host_networks) {
       const uint32_t sw = network(net);
       const std::string name = "n" + std::to_string(k) + ".host." + net;
-      add_link(name + "_up", bw, config.link_latency, net, -1, host, sw);
-      add_link(name + "_down", bw, config.link_latency, net, -1, sw, host);
+      const uint32_t up = add_link(name + "_up", bw, config.link_latency, net, -1, host, sw);
+      const uint32_t down = add_link(name + "_down", bw, config.link_latency, net, -1, sw, host);
+      services_.back().ports.push_back({net, {up, down}});
     }
   }
   for (int i = 0; i < config.storage_servers; ++i) {
     const uint32_t server = add_vertex("storage" + std::to_string(i), "storage_server");
     const uint32_t sw = network("storage");
     const std::string name = "storage" + std::to_string(i);
-    add_link(name + ".up", config.storage_server_bandwidth, config.link_latency, "storage", -1, server, sw);
-    add_link(name + ".down", config.storage_server_bandwidth, config.link_latency, "storage", -1, sw, server);
+    const uint32_t up =
+        add_link(name + ".up", config.storage_server_bandwidth, config.link_latency, "storage", -1, server, sw);
+    const uint32_t down =
+        add_link(name + ".down", config.storage_server_bandwidth, config.link_latency, "storage", -1, sw, server);
+    storage_service_.push_back(static_cast<uint32_t>(services_.size()));
+    services_.push_back({server, {{"storage", {up, down}}}});
+  }
+}
+
+uint32_t Topology::host_endpoint(uint32_t node) const {
+  if (node >= host_service_.size() || host_service_[node] < 0) {
+    throw InputError("node " + std::to_string(node) + " has no host on a storage, frontend or management network "
+                     "(its node template lists no such NICs, or cluster.fabric.host_networks is false)");
+  }
+  return endpoint_count() + static_cast<uint32_t>(host_service_[node]);
+}
+
+uint32_t Topology::storage_endpoint(uint32_t server) const {
+  if (server >= storage_service_.size()) {
+    throw InputError("no storage server " + std::to_string(server) + " (cluster.fabric.storage_servers is " +
+                     std::to_string(storage_service_.size()) + ")");
+  }
+  return endpoint_count() + storage_service_[server];
+}
+
+std::string Topology::endpoint_name(uint32_t e) const {
+  if (!is_service(e)) return "gpu " + std::to_string(e);
+  return vertices_.at(services_.at(e - endpoint_count()).vertex).name;
+}
+
+void Topology::service_paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const {
+  out.clear();
+  if (!is_service(src) || !is_service(dst) || src == dst) return;
+  const Service& a = services_.at(src - endpoint_count());
+  const Service& b = services_.at(dst - endpoint_count());
+  for (const auto& [net, pa] : a.ports) {
+    for (const auto& [net_b, pb] : b.ports) {
+      if (net == net_b && up_[pa.first] && up_[pb.second]) out.push_back({pa.first, pb.second});
+    }
   }
 }
 

@@ -85,6 +85,21 @@ class Topology {
   /// Whether the endpoint's scale-up switch can reduce in the network (NVLS-class).
   virtual bool in_switch_reduction(uint32_t endpoint) const = 0;
 
+  // --- Service endpoints: each node's host (on the node's storage, frontend and management networks) and each
+  // storage server, numbered after the GPUs (endpoint_count() + i). Flows between them cross their network's
+  // switch; a GPU does not reach them yet (its PCIe path to the host is not modelled). ---
+  uint32_t service_endpoint_count() const { return static_cast<uint32_t>(services_.size()); }
+  uint32_t all_endpoint_count() const { return endpoint_count() + service_endpoint_count(); }
+  bool is_service(uint32_t endpoint) const { return endpoint >= endpoint_count(); }
+  /// The endpoint of node `node`'s host; throws InputError if the node has no host networks.
+  uint32_t host_endpoint(uint32_t node) const;
+  /// The endpoint of storage server `server` (cluster.fabric.storage_servers); throws InputError if there is none.
+  uint32_t storage_endpoint(uint32_t server) const;
+  /// "n3.host", "storage0", or "gpu 17".
+  std::string endpoint_name(uint32_t endpoint) const;
+  /// Every path between two endpoints of which at least one is a service endpoint: one per network both are on.
+  void service_paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const;
+
   const std::vector<VertexInfo>& vertices() const { return vertices_; }
   const std::vector<LinkInfo>& links() const { return links_; }
   bool link_up(uint32_t link) const { return up_[link]; }
@@ -107,6 +122,15 @@ class Topology {
   std::vector<VertexInfo> vertices_;
   std::vector<LinkInfo> links_;
   std::vector<bool> up_;
+
+ private:
+  struct Service {
+    uint32_t vertex;
+    std::vector<std::pair<std::string, std::pair<uint32_t, uint32_t>>> ports;  // network -> (up link, down link)
+  };
+  std::vector<Service> services_;
+  std::vector<int> host_service_;  // per node: index into services_, -1 if none
+  std::vector<uint32_t> storage_service_;
 };
 
 

@@ -63,10 +63,16 @@ void TransferModel::route(const std::vector<FlowRequest>& flows, std::vector<Sub
   for (size_t i = 0; i < flows.size(); ++i) {
     const FlowRequest& f = flows[i];
     LCSIM_ASSERT(f.src != f.dst, "flow from an endpoint to itself");
-    topology_.paths(f.src, f.dst, candidates_);
+    const bool service = topology_.is_service(f.src) || topology_.is_service(f.dst);
+    if (service) {
+      topology_.service_paths(f.src, f.dst, candidates_);
+    } else {
+      topology_.paths(f.src, f.dst, candidates_);
+    }
     if (candidates_.empty()) {
-      throw InputError("no path from GPU " + std::to_string(f.src) + " to GPU " + std::to_string(f.dst) +
-                       ": failures (cluster.fabric.failed) cut every one");
+      throw InputError("no path from " + topology_.endpoint_name(f.src) + " to " + topology_.endpoint_name(f.dst) +
+                       (service ? ": they share no network that is up (a GPU reaches no host or storage server yet)"
+                                : ": failures (cluster.fabric.failed) cut every one"));
     }
     balancer_.choose({f.src, f.dst, f.label}, candidates_, this, shares_);
     auto& store = path_store_[i];
@@ -120,7 +126,9 @@ void TransferModel::links_idle(const Path& p) {
 }
 
 void FlowTransfer::install(const std::vector<sim::HostId>& endpoint_hosts) {
-  LCSIM_ASSERT(endpoint_hosts.size() == topology_.endpoint_count(), "one host per endpoint");
+  LCSIM_ASSERT(endpoint_hosts.size() == topology_.endpoint_count() ||
+                   endpoint_hosts.size() == topology_.all_endpoint_count(),
+               "one engine host per endpoint (GPUs, or GPUs and service endpoints)");
   hosts_ = endpoint_hosts;
   for (const auto& l : topology_.links()) link_ids_.push_back(engine_.add_link(l.name, l.bandwidth, l.latency));
 }
