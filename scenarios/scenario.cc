@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "models/network/transfer.h"
+#include "models/network/utilization.h"
 #include "scenarios/catalog.h"
 #include "sim/engine.h"
 #include "sim/trace.h"
@@ -512,31 +513,12 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
       hooks.progress(sum / static_cast<double>(jobs.size()), engine.now().s());
     });
   }
-  // Link utilization over time: every interval, each tier's mean and busiest link (current rate / capacity).
-  std::function<void()> sample;
+  // Link utilization over time (outputs.utilization_interval), sampled until every job has finished.
+  std::unique_ptr<net::UtilizationSampler> sampler;
   if (sc.outputs.utilization_interval.s() > 0) {
-    result.utilization_csv = "time_s,tier,mean,max\n";
-    sample = [&] {
-      std::map<std::string, std::pair<double, std::pair<double, size_t>>> tiers;  // tier -> (max, (sum, n))
-      const auto& ls = topology.links();
-      for (size_t l = 0; l < ls.size(); ++l) {
-        const double u = transfer->current_rate(static_cast<uint32_t>(l)).bps() / ls[l].bandwidth.bps();
-        auto& t = tiers[ls[l].tier];
-        t.first = std::max(t.first, u);
-        t.second.first += u;
-        ++t.second.second;
-      }
-      for (const auto& [tier, t] : tiers) {
-        const double mean = t.second.first / static_cast<double>(t.second.second);
-        char row[128];
-        std::snprintf(row, sizeof row, "%.9g,%s,%.6g,%.6g\n", engine.now().s(), tier.c_str(), mean, t.first);
-        result.utilization_csv += row;
-        tracer.counter({"link utilization", tier + " mean", engine.now(), mean});
-        tracer.counter({"link utilization", tier + " max", engine.now(), t.first});
-      }
-      if (!all_finished()) engine.after(sc.outputs.utilization_interval, sample, sim::kLate);
-    };
-    engine.after(Duration(), sample, sim::kLate);
+    sampler = std::make_unique<net::UtilizationSampler>(engine, topology, *transfer, tracer,
+                                                        sc.outputs.utilization_interval);
+    sampler->start([&all_finished] { return !all_finished(); });
   }
   for (size_t i = 0; i < jobs.size(); ++i) {
     if (starts[i].s() == 0) {
@@ -548,6 +530,7 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   engine.run(sc.simulation.horizon);
 
   result.completed = all_finished();
+  if (sampler) result.utilization_csv = sampler->csv();
   const Duration span = engine.last_event_time();
   std::vector<hw::PoolUsage> usage;
   double tokens_per_s = 0;
@@ -630,6 +613,7 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
     result.metrics.set("link_util_mean_" + tier, sum / u.size(), "mean utilization of " + tier + " links");
     result.metrics.set("link_util_p99_" + tier, u[std::min(u.size() - 1, u.size() * 99 / 100)],
                        "99th percentile utilization of " + tier + " links");
+    result.metrics.set_distribution("link_util_" + tier, u, "utilization of each " + tier + " link over the run");
   }
   result.metrics.set("completed", result.completed ? 1.0 : 0.0, "1 if the workload finished before the horizon");
   result.metrics.set_label("scenario", sc.name);

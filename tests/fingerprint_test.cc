@@ -90,6 +90,16 @@ Fingerprint take(const fs::path& scenario, const fs::path& out_dir, std::string*
   const json metrics = json::parse(slurp(out_dir / "metrics.json"));
   for (const auto& [k, v] : metrics.at("labels").items()) fp.lines.push_back({"label." + k, v.get<std::string>()});
   for (const auto& [k, v] : metrics.at("metrics").items()) fp.lines.push_back({"metric." + k, canonical_value(v)});
+  if (metrics.contains("distributions")) {
+    for (const auto& [k, d] : metrics.at("distributions").items()) {
+      for (const char* f : {"count", "mean", "min", "p50", "p90", "p99", "max"}) {
+        fp.lines.push_back({"distribution." + k + "." + f, canonical_value(d.at(f))});
+      }
+      std::string counts;
+      for (const auto& c : d.at("histogram").at("counts")) counts += (counts.empty() ? "" : ",") + canonical_value(c);
+      fp.lines.push_back({"distribution." + k + ".histogram", counts});
+    }
+  }
   if (fs::exists(out_dir / "timeline.json")) {
     const json tl = json::parse(slurp(out_dir / "timeline.json"));
     std::map<int64_t, std::string> processes;

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "sim/metrics.h"
 #include "sim/units.h"
 
 namespace lcsim {
@@ -65,6 +66,28 @@ TEST(Units, ArithmeticKeepsKinds) {
   EXPECT_DOUBLE_EQ(moved.bytes(), 6e9);
   EXPECT_LT(Duration::ms(1), Duration::seconds(1));
   EXPECT_DOUBLE_EQ((Duration::ms(3) - Duration::ms(1)).s(), 0.002);
+}
+
+TEST(Metrics, DistributionsKeepPercentilesAndAHistogram) {
+  MetricSet m;
+  std::vector<double> samples;
+  for (int i = 100; i >= 1; --i) samples.push_back(i);  // 1..100, in any order
+  m.set_distribution("fct_s", samples, "flow completion times", 4);
+  ASSERT_EQ(m.distributions().size(), 1u);
+  const auto& d = m.distributions().front();
+  EXPECT_EQ(d.count, 100u);
+  EXPECT_DOUBLE_EQ(d.mean, 50.5);
+  EXPECT_EQ(d.min, 1);
+  EXPECT_EQ(d.p50, 50);  // nearest rank
+  EXPECT_EQ(d.p90, 90);
+  EXPECT_EQ(d.p99, 99);
+  EXPECT_EQ(d.max, 100);
+  EXPECT_EQ(d.edges, (std::vector<double>{1, 25.75, 50.5, 75.25, 100}));
+  EXPECT_EQ(d.counts, (std::vector<size_t>{25, 25, 25, 25}));
+  const std::string json = m.to_json();
+  EXPECT_NE(json.find("\"distributions\": {\n    \"fct_s\": {\"count\": 100, \"mean\": 50.5"), std::string::npos) << json;
+  m.set_distribution("empty", {}, "nothing");
+  EXPECT_EQ(m.distributions().back().count, 0u);
 }
 
 }  // namespace

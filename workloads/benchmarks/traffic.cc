@@ -105,6 +105,7 @@ void Traffic::report(MetricSet& m) const {
     m.set("fct_mean_s", sum / f.size(), "mean flow completion time");
     m.set("fct_p99_s", f[std::min(f.size() - 1, f.size() * 99 / 100)], "99th percentile flow completion time");
     m.set("fct_max_s", f.back(), "slowest flow");
+    m.set_distribution("fct_s", fct_, "flow completion times");
   }
 }
 
