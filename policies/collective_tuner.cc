@@ -53,9 +53,12 @@ bool applies(CollectiveAlgo a, const CollectiveCase& c) {
   return false;
 }
 
-double estimate(CollectiveAlgo a, const CollectiveCase& c) {
-  const double n = c.ranks, N = c.nodes, k = c.ranks_per_node, S = c.bytes;
-  const double intra = c.intra_bandwidth, inter = c.inter_bandwidth;
+namespace {
+
+double estimate_s(CollectiveAlgo a, const CollectiveCase& c) {
+  const double n = c.ranks, N = c.nodes, k = c.ranks_per_node, S = c.bytes.bytes();
+  const double intra = c.intra_bandwidth.bps(), inter = c.inter_bandwidth.bps();
+  const double base_latency = c.base_latency.s(), step_latency = c.step_latency.s();
   // A ring's slowest edge: inside one node, the scale-up link; across nodes, one NIC per channel with k channels.
   const double ring_bw = N > 1 ? std::min(intra, k * inter) : intra;
   const double cross_bw = N > 1 ? std::min(intra, inter) : intra;
@@ -66,36 +69,40 @@ double estimate(CollectiveAlgo a, const CollectiveCase& c) {
       switch (c.op) {
         case CollectiveOp::kAllReduce: steps = steps_ar; volume = 2 * (n - 1) / n; break;
         case CollectiveOp::kBroadcast: case CollectiveOp::kReduce: volume = 1; break;
-        case CollectiveOp::kAllToAll: steps = 1; volume = (n - 1) / n; return c.base_latency + c.step_latency + volume * S / cross_bw;
-        case CollectiveOp::kSendRecv: return c.base_latency + S / cross_bw;
+        case CollectiveOp::kAllToAll: steps = 1; volume = (n - 1) / n; return base_latency + step_latency + volume * S / cross_bw;
+        case CollectiveOp::kSendRecv: return base_latency + S / cross_bw;
         default: break;
       }
-      return c.base_latency + steps * c.step_latency + volume * S / ring_bw;
+      return base_latency + steps * step_latency + volume * S / ring_bw;
     }
     case CollectiveAlgo::kTree:
       // Double binary tree across nodes, chains inside: reduce up and broadcast down, pipelined; each tree carries
       // half the data over one NIC per node in each direction.
-      return c.base_latency + 2 * (std::log2(N) + k - 1) * c.step_latency + S / std::min(intra, 2 * inter);
+      return base_latency + 2 * (std::log2(N) + k - 1) * step_latency + S / std::min(intra, 2 * inter);
     case CollectiveAlgo::kHierarchical:
-      return 3 * c.base_latency + (4 * (k - 1) + 2 * (N - 1)) * c.step_latency + 2 * (k - 1) / k * S / intra +
+      return 3 * base_latency + (4 * (k - 1) + 2 * (N - 1)) * step_latency + 2 * (k - 1) / k * S / intra +
              2 * (N - 1) / N * (S / k) / inter;
     case CollectiveAlgo::kNvls:
-      return c.base_latency + 2 * c.step_latency + S / intra;
+      return base_latency + 2 * step_latency + S / intra;
     case CollectiveAlgo::kHalvingDoubling: {
       const double factor = c.op == CollectiveOp::kAllReduce ? 2 : 1;
-      return c.base_latency + factor * std::log2(n) * c.step_latency + factor * (n - 1) / n * S / cross_bw;
+      return base_latency + factor * std::log2(n) * step_latency + factor * (n - 1) / n * S / cross_bw;
     }
   }
   return 0;
 }
 
+}  // namespace
+
+Duration estimate(CollectiveAlgo a, const CollectiveCase& c) { return Duration::seconds(estimate_s(a, c)); }
+
 CollectiveAlgo choose(const CollectiveCase& c) {
   CollectiveAlgo best = CollectiveAlgo::kRing;
-  double best_t = estimate(best, c);
+  double best_t = estimate_s(best, c);
   // NCCL's own algorithms only (halving-doubling is available when pinned).
   for (CollectiveAlgo a : {CollectiveAlgo::kTree, CollectiveAlgo::kHierarchical, CollectiveAlgo::kNvls}) {
     if (!applies(a, c)) continue;
-    const double t = estimate(a, c);
+    const double t = estimate_s(a, c);
     if (t < best_t) {
       best = a;
       best_t = t;

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "sim/units.h"
+
 namespace lcsim::policy {
 
 enum class CollectiveOp { kAllReduce, kReduceScatter, kAllGather, kBroadcast, kReduce, kAllToAll, kSendRecv };
@@ -18,24 +20,24 @@ std::string algo_name(CollectiveAlgo a);
 CollectiveOp parse_op(const std::string& name);      // asserts a valid name
 CollectiveAlgo parse_algo(const std::string& name);  // asserts a valid name
 
-/// What the tuner knows of one call.
+/// What the tuner knows of one call, in units (a control plane fills the same struct).
 struct CollectiveCase {
   CollectiveOp op = CollectiveOp::kAllReduce;
-  double bytes = 0;                // nccl-tests' size of the call
+  Bytes bytes;                     // nccl-tests' size of the call
   int ranks = 2;
   int nodes = 1;
   int ranks_per_node = 2;          // equal per node for hierarchical algorithms
-  double intra_bandwidth = 0;      // scale-up bytes/s per GPU per direction
-  double inter_bandwidth = 0;      // scale-out bytes/s per GPU per direction
-  double base_latency = 0;         // s per collective
-  double step_latency = 0;         // s per algorithm step
+  Bandwidth intra_bandwidth;       // scale-up, per GPU per direction
+  Bandwidth inter_bandwidth;       // scale-out, per GPU per direction
+  Duration base_latency;           // per collective
+  Duration step_latency;           // per algorithm step
   bool in_switch_reduction = false;  // NVLS-class scale-up switches on every node
 };
 
 /// Whether an algorithm implements this operation on this shape.
 bool applies(CollectiveAlgo a, const CollectiveCase& c);
-/// Alpha-beta estimate of one algorithm (seconds).
-double estimate(CollectiveAlgo a, const CollectiveCase& c);
+/// Alpha-beta estimate of one algorithm.
+Duration estimate(CollectiveAlgo a, const CollectiveCase& c);
 /// The applicable algorithm with the smallest estimate among NCCL's own (ring, tree, hierarchical as
 /// ring-over-rails, NVLS); ring on ties and when nothing else applies. Halving-doubling only when pinned.
 CollectiveAlgo choose(const CollectiveCase& c);

@@ -153,20 +153,20 @@ TEST(Collectives, AllToAllvMovesEachPairsBytesAndTheBusiestReceiverSetsTheTime) 
 TEST(Tuner, ChoosesLikeNcclWouldForTheCommonShapes) {
   policy::CollectiveCase c;
   c.op = policy::CollectiveOp::kAllReduce;
-  c.intra_bandwidth = 450e9;
-  c.inter_bandwidth = 50e9;
-  c.base_latency = 8.4e-6;
-  c.step_latency = 3.4e-6;
+  c.intra_bandwidth = Bandwidth::gbytes_per_s(450);
+  c.inter_bandwidth = Bandwidth::gbytes_per_s(50);
+  c.base_latency = Duration::us(8.4);
+  c.step_latency = Duration::us(3.4);
   // One H100 node: in-switch reduction wins.
-  c.ranks = 8, c.nodes = 1, c.ranks_per_node = 8, c.bytes = 64e6, c.in_switch_reduction = true;
+  c.ranks = 8, c.nodes = 1, c.ranks_per_node = 8, c.bytes = Bytes::of(64e6), c.in_switch_reduction = true;
   EXPECT_EQ(policy::choose(c), policy::CollectiveAlgo::kNvls);
   // One A100-class node: ring.
   c.in_switch_reduction = false;
   EXPECT_EQ(policy::choose(c), policy::CollectiveAlgo::kRing);
   // 128 nodes: small messages go by tree (log latency), large ones by ring.
-  c.ranks = 1024, c.nodes = 128, c.bytes = 64e3;
+  c.ranks = 1024, c.nodes = 128, c.bytes = Bytes::of(64e3);
   EXPECT_EQ(policy::choose(c), policy::CollectiveAlgo::kTree);
-  c.bytes = 4e9;
+  c.bytes = Bytes::of(4e9);
   EXPECT_EQ(policy::choose(c), policy::CollectiveAlgo::kRing);
   EXPECT_FALSE(policy::applies(policy::CollectiveAlgo::kNvls, c));
   c.ranks = 1000;

@@ -102,7 +102,7 @@ policy::CollectiveCase Collectives::describe(CollectiveOp op, const std::vector<
                                              const CollectiveProtocol& p) const {
   policy::CollectiveCase c;
   c.op = op;
-  c.bytes = size.bytes();
+  c.bytes = size;
   c.ranks = static_cast<int>(ranks.size());
   const auto groups = by_node(ranks);
   c.nodes = static_cast<int>(groups.size());
@@ -110,19 +110,20 @@ policy::CollectiveCase Collectives::describe(CollectiveOp op, const std::vector<
   for (const auto& g : groups) {
     if (static_cast<int>(g.size()) != c.ranks_per_node) c.ranks_per_node = 0;  // uneven: no hierarchical
   }
-  c.intra_bandwidth =
-      topology_.scale_up_bandwidth(ranks.front()).bps() * config_.scale_up_efficiency * p.scale_up_efficiency;
-  c.inter_bandwidth =
-      topology_.nic_bandwidth(ranks.front()).bps() * config_.scale_out_efficiency * p.scale_out_efficiency;
-  c.base_latency = p.base_latency.s();
-  c.step_latency = p.step_latency.s();
+  c.intra_bandwidth = Bandwidth::bytes_per_s(topology_.scale_up_bandwidth(ranks.front()).bps() *
+                                             config_.scale_up_efficiency * p.scale_up_efficiency);
+  c.inter_bandwidth = Bandwidth::bytes_per_s(topology_.nic_bandwidth(ranks.front()).bps() *
+                                             config_.scale_out_efficiency * p.scale_out_efficiency);
+  c.base_latency = p.base_latency;
+  c.step_latency = p.step_latency;
   if (op == CollectiveOp::kSendRecv) {
-    c.intra_bandwidth = topology_.scale_up_bandwidth(ranks.front()).bps() *
-                        (config_.p2p_scale_up_efficiency > 0 ? config_.p2p_scale_up_efficiency : config_.scale_up_efficiency);
-    c.inter_bandwidth = topology_.nic_bandwidth(ranks.front()).bps() * (config_.p2p_scale_out_efficiency > 0
-                                                                           ? config_.p2p_scale_out_efficiency
-                                                                           : config_.scale_out_efficiency);
-    c.base_latency = config_.p2p_latency.s();
+    c.intra_bandwidth = Bandwidth::bytes_per_s(
+        topology_.scale_up_bandwidth(ranks.front()).bps() *
+        (config_.p2p_scale_up_efficiency > 0 ? config_.p2p_scale_up_efficiency : config_.scale_up_efficiency));
+    c.inter_bandwidth = Bandwidth::bytes_per_s(
+        topology_.nic_bandwidth(ranks.front()).bps() *
+        (config_.p2p_scale_out_efficiency > 0 ? config_.p2p_scale_out_efficiency : config_.scale_out_efficiency));
+    c.base_latency = config_.p2p_latency;
   }
   c.in_switch_reduction = true;
   for (const auto& g : groups) c.in_switch_reduction = c.in_switch_reduction && topology_.in_switch_reduction(g.front());
@@ -181,7 +182,7 @@ Collectives::Choice Collectives::choose_endpoints(CollectiveOp op, const std::ve
       const CollectiveAlgo pinned = policy::parse_algo(config_.algorithm);
       if (policy::applies(pinned, c)) a = pinned;
     }
-    const double t = policy::estimate(a, c);
+    const double t = policy::estimate(a, c).s();
     if (!found || t < best_t) {
       best = {a, i};
       best_t = t;
