@@ -2,6 +2,7 @@
 // Accelerator parts and node templates are data: hw::PartCatalog and hw::NodeCatalog.
 #pragma once
 
+#include "models/network/registry.h"
 #include "policies/load_balancing.h"
 #include "sim/registry.h"
 #include "workloads/workload.h"
@@ -11,8 +12,8 @@ namespace lcsim {
 struct Catalog {
   Registry<policy::LoadBalancerFactory> load_balancers{"load-balancing policy"};
   Registry<wl::WorkloadFactory> workloads{"workload"};
-  Registry<int> topologies{"topology"};
-  Registry<int> fidelities{"fidelity"};
+  Registry<net::TopologyFactory> topologies{"topology"};
+  Registry<net::Fidelity> fidelities{"fidelity"};
 
   static const Catalog& get();
 };

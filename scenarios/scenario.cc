@@ -368,12 +368,8 @@ std::unique_ptr<net::Topology> build_fabric(const ClusterConfig& cl) {
                         {other.begin(), other.end()}});
     }
   }
-  std::unique_ptr<net::Topology> fabric;
-  if (cl.topology == "explicit") {
-    fabric = std::make_unique<net::ExplicitTopology>(cl.fabric, cl.explicit_topology, shapes);
-  } else {
-    fabric = std::make_unique<net::LeafSpine>(cl.fabric, shapes);
-  }
+  std::unique_ptr<net::Topology> fabric =
+      Catalog::get().topologies.get(cl.topology).factory({cl.fabric, cl.explicit_topology, shapes});
   for (const auto& name : cl.fabric.failed) {
     if (!fabric->fail(name)) {
       throw InputError({{SourceLocation{}, "cluster.fabric.failed",
@@ -389,7 +385,8 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   const Catalog& cat = Catalog::get();
   RunResult result;
   // The analytical fidelity needs only timers: lcsim's own event queue, no SimGrid (many runs per process).
-  std::unique_ptr<sim::Engine> engine_owner = sim::make_engine(sc.simulation.fidelity == "flow" ? "simgrid" : "queue");
+  const net::Fidelity& fidelity = cat.fidelities.get(sc.simulation.fidelity).factory;
+  std::unique_ptr<sim::Engine> engine_owner = sim::make_engine(fidelity.engine_backend);
   sim::Engine& engine = *engine_owner;
   std::vector<wl::Gpu> gpus = cluster_gpus(sc.cluster);
   std::vector<sim::HostId> hosts;
@@ -422,17 +419,10 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   RngFactory rng(static_cast<uint64_t>(sc.simulation.seed));
   auto balancer = cat.load_balancers.get(sc.policies.load_balancing).factory(rng.hash("load_balancing", 0));
   net::TransferOptions topts{&tracer, static_cast<size_t>(sc.outputs.timeline_links), sc.cluster.flow_calibration};
-  std::unique_ptr<net::TransferModel> transfer;
-  if (sc.simulation.fidelity == "flow") {
-    auto flow = std::make_unique<net::FlowTransfer>(engine, topology, *balancer, topts);
-    flow->install(hosts);
-    transfer = std::move(flow);
-  } else {
-    transfer = std::make_unique<net::AnalyticalTransfer>(engine, topology, *balancer, topts);
-  }
+  std::unique_ptr<net::TransferModel> transfer = fidelity.transfer(engine, topology, *balancer, topts, hosts);
   // Intra-node collectives on the analytical model (private scale-up links), for workloads that ask for it.
   std::unique_ptr<net::AnalyticalTransfer> scale_up_transfer;
-  if (sc.simulation.fidelity == "flow") {
+  if (fidelity.analytical_scale_up) {
     scale_up_transfer = std::make_unique<net::AnalyticalTransfer>(engine, topology, *balancer, topts);
   }
 

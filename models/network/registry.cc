@@ -1,0 +1,35 @@
+#include "models/network/registry.h"
+
+namespace lcsim::net {
+
+void register_topologies(Registry<TopologyFactory>& r) {
+  r.add("leaf_spine", "scale-up domain per node plus a two-tier leaf/spine scale-out fabric",
+        [](const TopologyInputs& in) -> std::unique_ptr<Topology> {
+          return std::make_unique<LeafSpine>(in.fabric, in.nodes);
+        });
+  r.add("explicit", "scale-up domain per node plus switches and links listed in the scenario",
+        [](const TopologyInputs& in) -> std::unique_ptr<Topology> {
+          return std::make_unique<ExplicitTopology>(in.fabric, in.explicit_topology, in.nodes);
+        });
+}
+
+void register_fidelities(Registry<Fidelity>& r) {
+  r.add("flow", "every flow shares links max-min fairly with all traffic in flight (SimGrid)",
+        Fidelity{"simgrid",
+                 [](sim::Engine& e, Topology& t, const policy::LoadBalancer& b, TransferOptions o,
+                    const std::vector<sim::HostId>& hosts) -> std::unique_ptr<TransferModel> {
+                   auto flow = std::make_unique<FlowTransfer>(e, t, b, std::move(o));
+                   flow->install(hosts);
+                   return flow;
+                 },
+                 true});
+  r.add("analytical", "alpha-beta per transfer from its own link loads; no cross-traffic (lcsim's own event queue)",
+        Fidelity{"queue",
+                 [](sim::Engine& e, Topology& t, const policy::LoadBalancer& b, TransferOptions o,
+                    const std::vector<sim::HostId>&) -> std::unique_ptr<TransferModel> {
+                   return std::make_unique<AnalyticalTransfer>(e, t, b, std::move(o));
+                 },
+                 false});
+}
+
+}  // namespace lcsim::net
