@@ -15,6 +15,7 @@
 
 #include "sim/config_tree.h"
 #include "sim/error.h"
+#include "sim/limits.h"
 #include "sim/units.h"
 
 namespace lcsim {
@@ -150,6 +151,10 @@ class Section {
               diags_->add(x.location, path, "expected " + ci.type + ", got a list or mapping");
             } else if (auto err = ci.parse(x.scalar)) {
               diags_->add(x.location, path, *err);
+            } else if (ci.number && std::abs(ci.number()) > ci.implicit_max) {
+              diags_->add(x.location, path,
+                          "must be at most " + ci.format_base(ci.implicit_max) + " in magnitude, got '" + x.scalar +
+                              "' " + limits::named(ci.implicit_limit, ci.format_base(ci.implicit_max)));
             } else {
               items.push_back(item);
             }
@@ -209,6 +214,8 @@ class Section {
     std::function<double()> number;  // for range checks; null if not numeric
     std::function<std::string(double)> format_base;  // a bound in the value's own units
     bool required = false;
+    double implicit_max = limits::kMaxQuantity;  // |value| bound for keys whose range has no upper end (see sim/limits.h)
+    std::string implicit_limit = "input.max_quantity";
 
     static Codec of(bool& v);
     static Codec of(int& v);

@@ -221,6 +221,12 @@ void Engine::run(Duration horizon) {
   } else {
     impl_->sg->run_until(horizon.s());
   }
+  // A horizon can stop the run with activities in flight: cancel them now, or SimGrid's teardown prints a
+  // backtrace for each one freed before its completion.
+  std::vector<sg4::ActivityPtr> unfinished;
+  for (auto& entry : impl_->running) unfinished.push_back(entry.second.first);
+  impl_->running.clear();
+  for (auto& a : unfinished) a->cancel();
   impl_->finished.clear();
 }
 
