@@ -13,7 +13,9 @@ pids=()
 for t in scenario chakra; do
   mkdir -p "$out/$t-corpus"
   cp tests/fuzz/seeds/$t/* "$out/$t-corpus/"
-  (cd "$out" && exec "../tests/fuzz/${t}_fuzzer" "$t-corpus" \
+  dict=()
+  [ -f "tests/fuzz/$t.dict" ] && dict=("-dict=$PWD/tests/fuzz/$t.dict")
+  (cd "$out" && exec "../tests/fuzz/${t}_fuzzer" "$t-corpus" "${dict[@]}" \
      -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
      -artifact_prefix="$t-" >"$t.log" 2>&1) &
   pids+=($!)

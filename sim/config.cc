@@ -243,6 +243,11 @@ void Section::handle(const std::string& key, const std::string& help, Range rang
   }
   if (!codec.number) return;
   const double x = codec.number();
+  if (!std::isfinite(x)) {
+    diags_->add(v->location, path, "number out of range in '" + v->scalar + "'");
+    codec.parse(previous);
+    return;
+  }
   if (!range.any()) {
     const bool low = range.min_exclusive ? !(x > range.min) : !(x >= range.min);
     if (low || x > range.max) {

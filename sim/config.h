@@ -225,20 +225,20 @@ class Section {
     template <class Q>
       requires requires(Q q) { unit_kind_of<Q>(); }
     static Codec of(Q& v) {
-      const UnitKind kind = unit_kind_of<Q>();
+      static constexpr UnitKind kind = unit_kind_of<Q>();
       Codec c;
       c.type = std::string(unit_kind_name(kind));
       for (const auto& s : unit_suffixes(kind)) c.units += (c.units.empty() ? "" : ", ") + s;
-      c.parse = [&v, kind](const std::string& text) -> std::optional<std::string> {
+      c.parse = [&v](const std::string& text) -> std::optional<std::string> {
         std::string err;
         auto parsed = parse_quantity(text, kind, &err);
         if (!parsed) return err;
         v = Q::from_base(*parsed);
         return std::nullopt;
       };
-      c.format = [&v, kind] { return format_quantity(v.value(), kind); };
+      c.format = [&v] { return format_quantity(v.value(), kind); };
       c.number = [&v] { return v.value(); };
-      c.format_base = [kind](double x) { return format_quantity(x, kind); };
+      c.format_base = [](double x) { return format_quantity(x, kind); };
       return c;
     }
   };
