@@ -6,7 +6,10 @@ DEMO ?= scenarios/examples/gpt-1.3b-dp-h100.yaml
 GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 WERROR := $(if $(CI),ON,OFF)
 
-.PHONY: deps configure build demo test bench clean docs
+SAN_DIR ?= build-san
+FUZZ_SECONDS ?= 60
+
+.PHONY: deps configure build demo test bench clean docs sanitize fuzz configure-san
 
 deps:
 	@bash scripts/install-deps.sh
@@ -24,11 +27,28 @@ demo: build
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
+# ASan + UBSan (clang, asserts on, -O1) in $(SAN_DIR), with libFuzzer coverage so that the fuzz targets share it.
+configure-san: deps
+	@test -f $(SAN_DIR)/CMakeCache.txt || CC=clang CXX=clang++ cmake -S . -B $(SAN_DIR) $(GENERATOR) \
+	  -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DLCSIM_WERROR=$(WERROR) \
+	  -DLCSIM_SANITIZE=address,undefined -DLCSIM_FUZZ=ON >/dev/null
+
+# The whole test suite under the sanitizers: any report fails the test that triggered it.
+sanitize: configure-san
+	@cmake --build $(SAN_DIR) -j $(JOBS)
+	cd $(SAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS)
+
+# Each libFuzzer target for FUZZ_SECONDS from its seeds (tests/fuzz/seeds/); fails on any finding.
+fuzz: configure-san
+	@cmake --build $(SAN_DIR) -j $(JOBS) --target fuzzers
+	bash scripts/fuzz.sh $(SAN_DIR) $(FUZZ_SECONDS)
+
 bench: build
 	bash bench/run.sh $(BUILD_DIR)
 
 clean:
-	rm -rf $(BUILD_DIR) out
+	rm -rf $(BUILD_DIR) $(SAN_DIR) out
 
 docs: build
 	bash scripts/update-docs.sh $(BUILD_DIR)

@@ -1,4 +1,5 @@
-// The lcsim command line: run, validate, explain, list. Exit codes: 0 success, 2 bad input, 1 internal error.
+// The lcsim command line: run, validate, explain, list. Exit codes: 0 success, 2 bad input, 3 the horizon cut
+// the run short, 1 internal error (a bug in lcsim; no input reaches it).
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +24,8 @@ namespace {
 using lcsim::InputError;
 
 constexpr const char* kVersion = "0.1.0";
+/// Exit codes: 0 done, 1 internal error (a bug in lcsim), 2 bad input, 3 the horizon cut the run short.
+constexpr int kExitIncomplete = 3;
 
 const char* kMainHelp = R"(lcsim: a discrete-event simulator of large-model (LLM) GPU clusters
 
@@ -41,7 +44,8 @@ options:
   -h, --help      help (also: lcsim <command> --help)
   --version       print the version
 
-exit codes: 0 success, 2 bad input (file, key or flag), 1 internal error
+exit codes: 0 success, 2 bad input (file, key or flag), 3 the run ended at simulation.horizon before the
+            workload finished (outputs written, completed: 0), 1 internal error (a bug in lcsim)
 )";
 
 const char* kRunHelp = R"(usage: lcsim run FILE [-o DIR] [--seed N] [--set KEY=VALUE ...] [--quiet]
@@ -49,11 +53,13 @@ const char* kRunHelp = R"(usage: lcsim run FILE [-o DIR] [--seed N] [--set KEY=V
 Simulates the scenario in FILE and prints a summary table.
 
   -o, --output DIR   where to write metrics.json, timeline.json, scenario.resolved.yaml
-                     (default: out/<scenario name>)
+                     (default: out/<scenario name>); a new or empty directory, or one holding an
+                     earlier run's outputs (lcsim will not write into /, a home or a source folder)
   --seed N           master random seed (same as --set simulation.seed=N)
   --set KEY=VALUE    override one scenario key, e.g. --set cluster.nodes=16
                      (repeatable; VALUE in YAML syntax, units required: --set cluster.fabric.nic_bandwidth=200Gb/s)
-  -q, --quiet        print nothing but errors
+  -q, --quiet        print nothing but errors and warnings (a run cut short by simulation.horizon
+                     still says so, and exits 3)
   --no-progress      no progress bar (it shows only on a terminal, for runs over a second)
   --explain-placement  print how ranks map onto GPUs (parallel groups, nodes, rails) before the run; also
                      written to placement.txt
@@ -107,6 +113,44 @@ bool is_help(const std::string& a) { return a == "-h" || a == "--help" || a == "
 
 [[noreturn]] void unknown_option(const std::string& cmd, const std::string& opt) {
   throw InputError("unknown option '" + opt + "' for 'lcsim " + cmd + "' (see lcsim " + cmd + " --help)");
+}
+
+/// A scenario name as one path component: no separators, no "." or "..", not empty.
+std::string safe_file_name(const std::string& name) {
+  std::string out;
+  for (char c : name.substr(0, 200)) out += (c == '/' || c == '\\' || c == '\0') ? '_' : c;
+  if (out.empty() || out == "." || out == "..") out = "unnamed";
+  return out;
+}
+
+/// An output directory is new, empty, or holds an earlier run's outputs; anything else (`/`, a home directory,
+/// a source tree) is refused rather than written into.
+void check_output_directory(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path p(dir);
+  const bool existed = fs::exists(p, ec);
+  if (ec) throw InputError("cannot use output directory '" + dir + "': " + ec.message());
+  if (existed) {
+    if (!fs::is_directory(p, ec)) throw InputError("cannot use output directory '" + dir + "': not a directory");
+    bool empty = true, earlier_run = false;
+    for (fs::directory_iterator it(p, ec), end; !ec && it != end; it.increment(ec)) {
+      empty = false;
+      const std::string f = it->path().filename().string();
+      if (f == "metrics.json" || f == "scenario.resolved.yaml") earlier_run = true;
+    }
+    if (ec) throw InputError("cannot use output directory '" + dir + "': " + ec.message());
+    if (!empty && !earlier_run) {
+      throw InputError("will not write into output directory '" + dir +
+                       "': it is not empty and holds no earlier lcsim outputs (metrics.json, "
+                       "scenario.resolved.yaml); give a new or empty directory");
+    }
+    return;
+  }
+  fs::create_directories(p, ec);
+  if (ec || !fs::is_directory(p, ec)) {
+    throw InputError("cannot use output directory '" + dir + "': " + (ec ? ec.message() : "not a directory"));
+  }
 }
 
 void write_file(const std::filesystem::path& p, const std::string& text) {
@@ -164,7 +208,10 @@ int cmd_run(Args& a) {
       std::cout << kRunHelp;
       return 0;
     }
-    if (x == "-o" || x == "--output") out_dir = a.value_of(x);
+    if (x == "-o" || x == "--output") {
+      out_dir = a.value_of(x);
+      if (out_dir.empty()) throw InputError("-o needs a directory name, got an empty one (leave -o out for out/<scenario name>)");
+    }
     else if (x == "--seed") {
       const std::string v = a.value_of(x);
       if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos) {
@@ -184,12 +231,8 @@ int cmd_run(Args& a) {
   if (!sc.has_workload) {
     throw InputError(file + ": no workload section: nothing to run (a cluster-only file is meant as a base:)");
   }
-  if (out_dir.empty()) out_dir = "out/" + sc.name;
-  std::error_code ec;
-  std::filesystem::create_directories(out_dir, ec);
-  if (ec || !std::filesystem::is_directory(out_dir)) {
-    throw InputError("cannot use output directory '" + out_dir + "': " + (ec ? ec.message() : "not a directory"));
-  }
+  if (out_dir.empty()) out_dir = "out/" + safe_file_name(sc.name);
+  check_output_directory(out_dir);
   // Write the resolved input first: a run that fails can still be reproduced.
   if (sc.outputs.resolved_scenario) write_file(std::filesystem::path(out_dir) / "scenario.resolved.yaml", lcsim::resolved_yaml(sc));
   if (placement) {
@@ -222,7 +265,14 @@ int cmd_run(Args& a) {
   std::string table;
   for (const auto& l : r.table) table += l + "\n";
   if (!table.empty()) write_file(std::filesystem::path(out_dir) / "report.txt", table);
-  if (quiet) return 0;
+  // A run the horizon cut short did not do its work: say so even with -q, and exit 3.
+  const char* kCutShort =
+      "warning: the horizon (simulation.horizon = %s) ended the run before the workload finished: its metrics "
+      "cover only part of the work (completed: 0 in metrics.json; exit code 3)\n";
+  if (quiet) {
+    if (!r.completed) std::fprintf(stderr, kCutShort, lcsim::to_string(sc.simulation.horizon).c_str());
+    return r.completed ? 0 : kExitIncomplete;
+  }
   std::printf("lcsim %s: %s\n", kVersion, sc.name.c_str());
   for (const auto& h : r.header) std::printf("  %s\n", h.c_str());
   if (!table.empty()) std::printf("\n%s", table.c_str());
@@ -230,9 +280,13 @@ int cmd_run(Args& a) {
   for (const auto& m : r.metrics.metrics()) {
     std::printf("  %-28s %14s   %s\n", m.name.c_str(), fmt_value(m.value).c_str(), m.description.c_str());
   }
-  if (!r.completed) std::printf("\n  warning: the horizon (simulation.horizon) ended the run before the workload finished\n");
   std::printf("\n  wall time %.3f s, %llu events (%.3g events/s); outputs in %s/\n", wall,
               static_cast<unsigned long long>(r.events), wall > 0 ? r.events / wall : 0.0, out_dir.c_str());
+  if (!r.completed) {
+    std::fflush(stdout);
+    std::fprintf(stderr, kCutShort, lcsim::to_string(sc.simulation.horizon).c_str());
+    return kExitIncomplete;
+  }
   return 0;
 }
 

@@ -11,6 +11,7 @@
 #include "models/network/utilization.h"
 #include "scenarios/catalog.h"
 #include "sim/engine.h"
+#include "sim/limits.h"
 #include "sim/trace.h"
 #include "workloads/job.h"
 
@@ -270,6 +271,15 @@ void allocate_jobs(Scenario& sc, const ConfigValue& list, Diagnostics& diags) {
 }
 
 void validate(Scenario& sc, const ConfigValue& tree, Diagnostics& diags) {
+  int64_t total_gpus = 0;
+  for (const auto& pool : sc.cluster.pools) total_gpus += int64_t{pool.count} * pool.node.gpus;
+  if (total_gpus > limits::kMaxClusterGpus) {
+    const ConfigValue* c = tree.find("cluster");
+    diags.add(c ? c->location : SourceLocation{}, "cluster",
+              "a cluster of " + std::to_string(total_gpus) + " accelerators, more than allowed " +
+                  limits::named("cluster.max_gpus", static_cast<uint64_t>(limits::kMaxClusterGpus)));
+    return;
+  }
   for (size_t i = 0; i < sc.cluster.pools.size(); ++i) {
     const auto& n = sc.cluster.pools[i].node;
     if (sc.cluster.fabric.nic_bandwidth.bps() <= 0 && n.compute_nic_bandwidth_per_gpu().bps() <= 0) {

@@ -1,5 +1,7 @@
 #include "sim/config.h"
 
+#include "sim/limits.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
@@ -109,6 +111,8 @@ Section::Codec Section::Codec::of(int& v) {
   c.format = [&v] { return std::to_string(v); };
   c.number = [&v] { return static_cast<double>(v); };
   c.format_base = [](double x) { return format_double(x); };
+  c.implicit_max = static_cast<double>(limits::kMaxInteger);
+  c.implicit_limit = "input.max_integer";
   return c;
 }
 
@@ -119,6 +123,8 @@ Section::Codec Section::Codec::of(int64_t& v) {
   c.format = [&v] { return std::to_string(v); };
   c.number = [&v] { return static_cast<double>(v); };
   c.format_base = [](double x) { return format_double(x); };
+  c.implicit_max = static_cast<double>(limits::kMaxInteger64);
+  c.implicit_limit = "input.max_integer64";
   return c;
 }
 
@@ -223,17 +229,41 @@ void Section::handle(const std::string& key, const std::string& help, Range rang
     diags_->add(v->location, path, "expected " + a_or_an(codec.type) + ", got " + kind_word(v->kind));
     return;
   }
-  if (auto err = codec.parse(v->scalar)) {
-    diags_->add(v->location, path, *err);
+  if (v->scalar.size() > limits::kMaxScalarBytes) {  // a tree built without yaml_io (tests, fuzzers)
+    diags_->add(v->location, path, "value longer than allowed " + limits::named("input.max_scalar_bytes", limits::kMaxScalarBytes));
     return;
   }
-  if (codec.number && !range.any()) {
-    const double x = codec.number();
+  // A value that fails its checks leaves the default in place, so that cross-field checks and anything run
+  // before the errors are reported never see it (a zero divisor, an overflowing size).
+  const std::string previous = codec.format();
+  if (auto err = codec.parse(v->scalar)) {
+    diags_->add(v->location, path, *err);
+    codec.parse(previous);
+    return;
+  }
+  if (!codec.number) return;
+  const double x = codec.number();
+  if (!std::isfinite(x)) {
+    diags_->add(v->location, path, "number out of range in '" + v->scalar + "'");
+    codec.parse(previous);
+    return;
+  }
+  if (!range.any()) {
     const bool low = range.min_exclusive ? !(x > range.min) : !(x >= range.min);
     if (low || x > range.max) {
       diags_->add(v->location, path,
                   "must be " + range_text(range, codec.format_base) + ", got '" + v->scalar + "'");
+      codec.parse(previous);
+      return;
     }
+  }
+  // Keys without an upper bound of their own still have one, so that products of user numbers stay exact and
+  // finite downstream.
+  if (std::isinf(range.max) && std::abs(x) > codec.implicit_max) {
+    diags_->add(v->location, path,
+                "must be at most " + codec.format_base(codec.implicit_max) + " in magnitude, got '" + v->scalar +
+                    "' " + limits::named(codec.implicit_limit, format_double(codec.implicit_max)));
+    codec.parse(previous);
   }
 }
 

@@ -15,6 +15,7 @@
 
 #include "sim/config_tree.h"
 #include "sim/error.h"
+#include "sim/limits.h"
 #include "sim/units.h"
 
 namespace lcsim {
@@ -150,6 +151,10 @@ class Section {
               diags_->add(x.location, path, "expected " + ci.type + ", got a list or mapping");
             } else if (auto err = ci.parse(x.scalar)) {
               diags_->add(x.location, path, *err);
+            } else if (ci.number && std::abs(ci.number()) > ci.implicit_max) {
+              diags_->add(x.location, path,
+                          "must be at most " + ci.format_base(ci.implicit_max) + " in magnitude, got '" + x.scalar +
+                              "' " + limits::named(ci.implicit_limit, ci.format_base(ci.implicit_max)));
             } else {
               items.push_back(item);
             }
@@ -209,6 +214,8 @@ class Section {
     std::function<double()> number;  // for range checks; null if not numeric
     std::function<std::string(double)> format_base;  // a bound in the value's own units
     bool required = false;
+    double implicit_max = limits::kMaxQuantity;  // |value| bound for keys whose range has no upper end (see sim/limits.h)
+    std::string implicit_limit = "input.max_quantity";
 
     static Codec of(bool& v);
     static Codec of(int& v);
@@ -218,20 +225,20 @@ class Section {
     template <class Q>
       requires requires(Q q) { unit_kind_of<Q>(); }
     static Codec of(Q& v) {
-      const UnitKind kind = unit_kind_of<Q>();
+      static constexpr UnitKind kind = unit_kind_of<Q>();
       Codec c;
       c.type = std::string(unit_kind_name(kind));
       for (const auto& s : unit_suffixes(kind)) c.units += (c.units.empty() ? "" : ", ") + s;
-      c.parse = [&v, kind](const std::string& text) -> std::optional<std::string> {
+      c.parse = [&v](const std::string& text) -> std::optional<std::string> {
         std::string err;
         auto parsed = parse_quantity(text, kind, &err);
         if (!parsed) return err;
         v = Q::from_base(*parsed);
         return std::nullopt;
       };
-      c.format = [&v, kind] { return format_quantity(v.value(), kind); };
+      c.format = [&v] { return format_quantity(v.value(), kind); };
       c.number = [&v] { return v.value(); };
-      c.format_base = [kind](double x) { return format_quantity(x, kind); };
+      c.format_base = [](double x) { return format_quantity(x, kind); };
       return c;
     }
   };

@@ -2,6 +2,8 @@
 #include <set>
 
 #include "sim/config_tree.h"
+#include "sim/input_file.h"
+#include "sim/limits.h"
 
 namespace lcsim {
 
@@ -52,13 +54,20 @@ void merge_into(ConfigValue& base, const ConfigValue& top) {
 namespace {
 
 ConfigValue load_layered_impl(const std::filesystem::path& path, std::vector<std::string>& chain) {
-  const std::string canonical = std::filesystem::weakly_canonical(path).string();
+  std::error_code ec;
+  std::string canonical = std::filesystem::weakly_canonical(path, ec).string();
+  if (ec) canonical = path.lexically_normal().string();
   for (const auto& c : chain) {
     if (c == canonical) {
       std::string cycle;
       for (const auto& x : chain) cycle += x + " -> ";
       throw InputError({{{path.string(), 0, 0}, "base", "scenarios build on each other in a cycle: " + cycle + canonical}});
     }
+  }
+  if (chain.size() >= static_cast<size_t>(limits::kMaxBaseChain)) {
+    throw InputError({{{path.string(), 0, 0}, "base",
+                       "more than " + std::to_string(limits::kMaxBaseChain) + " files build on each other " +
+                           limits::named("input.max_base_chain", limits::kMaxBaseChain)}});
   }
   chain.push_back(canonical);
   ConfigValue top = load_yaml_file(path.string());
@@ -70,10 +79,12 @@ ConfigValue load_layered_impl(const std::filesystem::path& path, std::vector<std
   if (!base_key->is_scalar()) throw InputError({{base_key->location, "base", "expected a file path"}});
   std::filesystem::path base_path = base_key->scalar;
   if (base_path.is_relative()) base_path = path.parent_path() / base_path;
-  if (!std::filesystem::exists(base_path)) {
+  const std::string problem = input_file_problem(base_path.string(), limits::kMaxFileBytes, "input.max_file_bytes");
+  if (problem == "file not found") {
     throw InputError({{base_key->location, "base", "file not found: '" + base_key->scalar + "' (looked for " +
                                                        base_path.lexically_normal().string() + ")"}});
   }
+  if (!problem.empty()) throw InputError({{base_key->location, "base", "'" + base_key->scalar + "': " + problem}});
   ConfigValue merged = load_layered_impl(base_path, chain);
   ConfigValue overlay = top;
   std::erase_if(overlay.children, [](const ConfigValue& c) { return c.key == "base"; });

@@ -74,6 +74,13 @@ class SimGridEngine final : public Engine {
     } else {
       sg_->run_until(horizon.s());
     }
+    // A horizon can stop the run with activities in flight: cancel them now, or SimGrid's teardown prints a
+    // backtrace for each one freed before its completion.
+    std::vector<sg4::ActivityPtr> unfinished;
+    for (auto& [slot, a] : by_slot_) unfinished.push_back(a);
+    by_slot_.clear();
+    running_.clear();
+    for (auto& a : unfinished) a->cancel();
     finished_.clear();
   }
 

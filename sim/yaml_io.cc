@@ -1,12 +1,12 @@
 // The one file that includes yaml-cpp: converts between YAML text and ConfigValue trees.
 #include <yaml-cpp/yaml.h>
 
-#include <filesystem>
-#include <fstream>
 #include <set>
 #include <sstream>
 
 #include "sim/config_tree.h"
+#include "sim/input_file.h"
+#include "sim/limits.h"
 
 namespace lcsim {
 namespace {
@@ -16,53 +16,124 @@ SourceLocation where(const YAML::Mark& m, const std::string& file, int line_offs
   return {file, m.line + 1 + line_offset, m.column + 1};
 }
 
-ConfigValue convert(const YAML::Node& n, const std::string& file, int line_offset, const std::string& path,
-                    Diagnostics& diags) {
-  ConfigValue v;
-  v.location = where(n.Mark(), file, line_offset);
-  switch (n.Type()) {
-    case YAML::NodeType::Undefined:
-    case YAML::NodeType::Null:
-      v.kind = ConfigValue::Kind::kNull;
-      break;
-    case YAML::NodeType::Scalar:
-      v.kind = ConfigValue::Kind::kScalar;
-      v.scalar = n.Scalar();
-      break;
-    case YAML::NodeType::Sequence: {
+/// Thrown inside the conversion when a limit is passed: the document is rejected at once, with one diagnostic.
+struct LimitExceeded {
+  Diagnostic diagnostic;
+};
+
+// YAML node tree -> ConfigValue tree, within the limits of sim/limits.h. yaml-cpp shares the node of an anchor
+// among its aliases, so a document of a few bytes can stand for an exponential tree ("billion laughs") or a
+// cyclic one (`a: &r [*r]`): both are caught here, by the value count and by the ancestors check.
+class Converter {
+ public:
+  Converter(const std::string& text, const std::string& file, int line_offset, Diagnostics& diags)
+      : text_(text), file_(file), line_offset_(line_offset), diags_(diags) {}
+
+  ConfigValue convert(const YAML::Node& n, const std::string& path) {
+    ConfigValue v;
+    v.location = where(n.Mark(), file_, line_offset_);
+    if (++values_ > limits::kMaxValues) {
+      fail(v.location, path,
+           "the document has more than " + std::to_string(limits::kMaxValues) +
+               " values (after expanding aliases) " + limits::named("input.max_values", limits::kMaxValues));
+    }
+    switch (n.Type()) {
+      case YAML::NodeType::Undefined:
+      case YAML::NodeType::Null:
+        v.kind = ConfigValue::Kind::kNull;
+        return v;
+      case YAML::NodeType::Scalar:
+        v.kind = ConfigValue::Kind::kScalar;
+        check_scalar(n, path);
+        v.scalar = n.Scalar();
+        return v;
+      case YAML::NodeType::Sequence:
+      case YAML::NodeType::Map:
+        break;
+    }
+    for (const auto& a : ancestors_) {
+      if (a.is(n)) fail(v.location, path, "an alias refers to a value that contains it (a cycle)");
+    }
+    if (static_cast<int>(ancestors_.size()) >= limits::kMaxDepth) {
+      fail(v.location, path,
+           "mappings and lists nested deeper than " + std::to_string(limits::kMaxDepth) + " levels " +
+               limits::named("input.max_depth", limits::kMaxDepth));
+    }
+    if (n.size() > limits::kMaxListItems) {
+      fail(v.location, path,
+           "a list or mapping of " + std::to_string(n.size()) + " items, more than allowed " +
+               limits::named("input.max_list_items", limits::kMaxListItems));
+    }
+    ancestors_.push_back(n);
+    if (n.Type() == YAML::NodeType::Sequence) {
       v.kind = ConfigValue::Kind::kSeq;
       int i = 0;
-      for (const auto& item : n) {
-        v.children.push_back(convert(item, file, line_offset, path + "[" + std::to_string(i++) + "]", diags));
-      }
-      break;
-    }
-    case YAML::NodeType::Map: {
+      for (const auto& item : n) v.children.push_back(convert(item, path + "[" + std::to_string(i++) + "]"));
+    } else {
       v.kind = ConfigValue::Kind::kMap;
       std::set<std::string> seen;
       for (const auto& kv : n) {
-        const SourceLocation kloc = where(kv.first.Mark(), file, line_offset);
+        const SourceLocation kloc = where(kv.first.Mark(), file_, line_offset_);
         if (!kv.first.IsScalar()) {
-          diags.add(kloc, path, "map keys must be plain names");
+          diags_.add(kloc, path, "map keys must be plain names");
           continue;
         }
+        check_scalar(kv.first, path);
         const std::string key = kv.first.Scalar();
         const std::string child_path = path.empty() ? key : path + "." + key;
         if (!seen.insert(key).second) {
-          diags.add(kloc, child_path, "duplicate key '" + key + "'");
+          diags_.add(kloc, child_path, "duplicate key '" + key + "'");
           continue;
         }
-        ConfigValue child = convert(kv.second, file, line_offset, child_path, diags);
+        ConfigValue child = convert(kv.second, child_path);
         child.key = key;
         child.key_location = kloc;
         if (child.kind == ConfigValue::Kind::kNull) child.location = kloc;
         v.children.push_back(std::move(child));
       }
-      break;
     }
+    ancestors_.pop_back();
+    return v;
   }
-  return v;
-}
+
+ private:
+  [[noreturn]] void fail(const SourceLocation& loc, const std::string& path, const std::string& message) {
+    throw LimitExceeded{{loc, path, message}};
+  }
+
+  void check_scalar(const YAML::Node& n, const std::string& path) {
+    const SourceLocation loc = where(n.Mark(), file_, line_offset_);
+    if (n.Scalar().size() > limits::kMaxScalarBytes) {
+      fail(loc, path,
+           "a value of " + std::to_string(n.Scalar().size()) + " bytes, longer than allowed " +
+               limits::named("input.max_scalar_bytes", limits::kMaxScalarBytes));
+    }
+    // yaml-cpp accepts a quoted string that runs to the end of the text; YAML does not.
+    const int pos = n.Mark().pos;
+    if (n.Mark().is_null() || pos < 0 || static_cast<size_t>(pos) >= text_.size()) return;
+    const char quote = text_[static_cast<size_t>(pos)];
+    if (quote != '"' && quote != '\'') return;
+    for (size_t i = static_cast<size_t>(pos) + 1; i < text_.size(); ++i) {
+      if (quote == '"' && text_[i] == '\\') {
+        ++i;
+      } else if (text_[i] == quote) {
+        if (quote == '\'' && i + 1 < text_.size() && text_[i + 1] == '\'') {
+          ++i;
+          continue;
+        }
+        return;
+      }
+    }
+    diags_.add(loc, path, std::string("invalid YAML: unterminated quoted string (no closing ") + quote + ")");
+  }
+
+  const std::string& text_;
+  const std::string& file_;
+  int line_offset_;
+  Diagnostics& diags_;
+  uint64_t values_ = 0;
+  std::vector<YAML::Node> ancestors_;
+};
 
 bool needs_quotes(const std::string& s) {
   if (s.empty()) return true;
@@ -105,6 +176,11 @@ void emit(const ConfigValue& v, int indent, std::ostringstream& os) {
 }  // namespace
 
 ConfigValue parse_yaml_text(const std::string& text, const std::string& source_name, int line_offset) {
+  if (text.size() > limits::kMaxFileBytes) {
+    throw InputError({{{source_name, 0, 0}, "",
+                       "text of " + std::to_string(text.size()) + " bytes is larger than allowed " +
+                           limits::named("input.max_file_bytes", limits::kMaxFileBytes)}});
+  }
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -112,18 +188,19 @@ ConfigValue parse_yaml_text(const std::string& text, const std::string& source_n
     throw InputError({{where(e.mark, source_name, line_offset), "", "invalid YAML: " + e.msg}});
   }
   Diagnostics diags;
-  ConfigValue v = convert(root, source_name, line_offset, "", diags);
+  Converter converter(text, source_name, line_offset, diags);
+  ConfigValue v;
+  try {
+    v = converter.convert(root, "");
+  } catch (const LimitExceeded& e) {
+    throw InputError({e.diagnostic});
+  }
   diags.throw_if_any();
   return v;
 }
 
 ConfigValue load_yaml_file(const std::string& path) {
-  if (std::filesystem::is_directory(path)) throw InputError({{{path, 0, 0}, "", "is a directory, not a YAML file"}});
-  std::ifstream in(path);
-  if (!in) throw InputError({{{path, 0, 0}, "", "cannot open file"}});
-  std::stringstream ss;
-  ss << in.rdbuf();
-  ConfigValue v = parse_yaml_text(ss.str(), path);
+  ConfigValue v = parse_yaml_text(read_input_file(path, limits::kMaxFileBytes, "input.max_file_bytes"), path);
   if (v.kind == ConfigValue::Kind::kNull) {
     v.kind = ConfigValue::Kind::kMap;  // an empty file is an empty scenario
     v.location = {path, 1, 1};

@@ -36,6 +36,18 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
+// Protocol-buffer wire format, enough to write a Chakra trace by hand.
+std::string varint(uint64_t v) {
+  std::string out;
+  for (; v >= 0x80; v >>= 7) out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+  out.push_back(static_cast<char>(v));
+  return out;
+}
+std::string field_varint(int field, uint64_t v) { return varint(static_cast<uint64_t>(field) << 3) + varint(v); }
+std::string field_bytes(int field, const std::string& b) {
+  return varint(static_cast<uint64_t>(field) << 3 | 2) + varint(b.size()) + b;
+}
+
 class Cli : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -136,6 +148,76 @@ TEST_F(Cli, HelpValidateExplainAndList) {
   Result half = lcsim("topology scenarios/what-if/load-balancing.yaml --set cluster.fabric.spines=8");
   EXPECT_NE(half.out.find("oversubscription: 2:1"), std::string::npos) << half.out;
   EXPECT_NE(half.out.find("bisection bandwidth: 1.6TB/s"), std::string::npos) << half.out;
+}
+
+TEST_F(Cli, HorizonThatCutsTheRunShortExitsThreeAndSaysSoEvenQuietly) {
+  // 1 ms of a 259 ms iteration: the run stops at the horizon with work in flight.
+  for (const char* quiet : {"", " -q"}) {
+    const fs::path out = dir_ / (std::string("h") + (quiet[0] ? "q" : ""));
+    Result r = lcsim("run " + kDemo + quiet + " --set simulation.horizon=1ms -o " + out.string());
+    EXPECT_EQ(r.code, 3) << r.out;
+    EXPECT_NE(r.out.find("warning: the horizon (simulation.horizon = 1ms) ended the run before the workload "
+                         "finished"),
+              std::string::npos)
+        << quiet << ": " << r.out;
+    const std::string metrics = slurp(out / "metrics.json");
+    EXPECT_NE(metrics.find("\"completed\": 0"), std::string::npos) << metrics;
+  }
+  // A Chakra all-reduce of 1 PiB (the largest a trace may name) is still in flight at a 1 s horizon. SimGrid's
+  // teardown printed a backtrace for each of its 16 unfinished flows, and the run exited 0.
+  const std::string node = field_varint(1, 1) + field_bytes(2, "ar") + field_varint(3, 7) +  // COMM_COLL_NODE
+                           field_bytes(10, field_bytes(1, "comm_type") + field_varint(9, 0)) +  // ALL_REDUCE
+                           field_bytes(10, field_bytes(1, "comm_size") + field_varint(9, uint64_t{1} << 50));
+  const std::string metadata = field_bytes(1, "0.0.4");
+  const std::string framed_meta = varint(metadata.size()) + metadata, framed_node = varint(node.size()) + node;
+  std::ofstream(dir_ / "big.et", std::ios::binary) << framed_meta << framed_node;
+  std::ofstream(dir_ / "big.yaml") << "name: big\ncluster: {accelerator: H100-SXM-80GB, nodes: 2, gpus_per_node: 8}\n"
+                                      "workload: {type: chakra_replay, trace: big.et, ranks: 16}\n";
+  Result big = lcsim("run " + (dir_ / "big.yaml").string() + " -q --set simulation.horizon=1s -o " +
+                     (dir_ / "big").string());
+  EXPECT_EQ(big.code, 3) << big.out;
+  for (const char* noise : {"Backtrace", "backtrace", "xbt_", "freed before"}) {
+    EXPECT_EQ(big.out.find(noise), std::string::npos) << noise << " in: " << big.out.substr(0, 2000);
+  }
+  EXPECT_NE(big.out.find("warning: the horizon (simulation.horizon = 1s) ended the run"), std::string::npos)
+      << big.out.substr(0, 2000);
+
+  Result done = lcsim("run " + kDemo + " -q -o " + (dir_ / "done").string());
+  EXPECT_EQ(done.code, 0) << done.out;
+  EXPECT_NE(slurp(dir_ / "done" / "metrics.json").find("\"completed\": 1"), std::string::npos);
+}
+
+TEST_F(Cli, OutputDirectoryMustBeNamedAndNewEmptyOrAnEarlierRun) {
+  Result empty = lcsim("run " + kDemo + " -q -o ''");
+  EXPECT_EQ(empty.code, 2) << empty.out;
+  EXPECT_NE(empty.out.find("-o needs a directory name, got an empty one"), std::string::npos) << empty.out;
+  Result root = lcsim("run " + kDemo + " -q -o /");
+  EXPECT_EQ(root.code, 2) << root.out;
+  EXPECT_NE(root.out.find("will not write into output directory '/': it is not empty and holds no earlier lcsim "
+                          "outputs"),
+            std::string::npos)
+      << root.out;
+  EXPECT_FALSE(fs::exists("/metrics.json"));
+  EXPECT_EQ(lcsim("run " + kDemo + " -q -o tests").code, 2);  // a source folder
+  // A new directory, then the same one again (an earlier run's outputs) are fine.
+  EXPECT_EQ(lcsim("run " + kDemo + " -q -o " + (dir_ / "again").string()).code, 0);
+  EXPECT_EQ(lcsim("run " + kDemo + " -q -o " + (dir_ / "again").string()).code, 0);
+}
+
+TEST_F(Cli, NoInputReachesExitOne) {
+  // Each of these used to end in an internal error (exit 1) or a crash; they are bad input (exit 2).
+  const std::string long_name(300, 'x');
+  const fs::path s = dir_ / "s.yaml";
+  std::ofstream(s) << "base: " << long_name << "/c.yaml\n";
+  Result r = lcsim("validate " + s.string());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("base: '" + long_name + "/c.yaml': cannot open: File name too long"), std::string::npos)
+      << r.out;
+  EXPECT_EQ(lcsim("validate /dev/zero").code, 2);
+  EXPECT_EQ(lcsim("run " + long_name + ".yaml").code, 2);
+  EXPECT_EQ(lcsim("run " + kDemo + " -q -o " + long_name).code, 2);
+  EXPECT_EQ(lcsim("calibrate --part H100-SXM-80GB /dev/zero").code, 2);
+  EXPECT_EQ(lcsim("calibrate --part H100-SXM-80GB " + long_name).code, 2);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // as long as the step-by-step ring, the tuner's choices, and nccl-tests' bandwidth definitions.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <set>
 #include <tuple>
@@ -104,19 +105,20 @@ TEST(Collectives, AggregatedRingTakesAsLongAsTheStepByStepRing) {
   Collectives coll(engine, topo, flow, cc, 8);
   const Bytes S = Bytes::mib(256);
   double aggregated = -1, stepwise = -1;
+  // The step-by-step ring: each wave starts the next. `step` lives here, past engine.run (a shared_ptr that
+  // captured itself leaked).
+  std::function<void(int)> step = [&](int i) {
+    if (i == 14) {
+      stepwise = engine.now().s() - aggregated;
+      return;
+    }
+    std::vector<FlowRequest> wave;
+    for (uint32_t r = 0; r < 8; ++r) wave.push_back({r, (r + 1) % 8, S / 8.0, 0});
+    flow.transfer(wave, [&step, i] { step(i + 1); });
+  };
   coll.all_reduce(all(8), S, [&] {
     aggregated = engine.now().s();
-    auto step = std::make_shared<std::function<void(int)>>();
-    *step = [&, step](int i) {
-      if (i == 14) {
-        stepwise = engine.now().s() - aggregated;
-        return;
-      }
-      std::vector<FlowRequest> wave;
-      for (uint32_t r = 0; r < 8; ++r) wave.push_back({r, (r + 1) % 8, S / 8.0, 0});
-      flow.transfer(wave, [step, i] { (*step)(i + 1); });
-    };
-    (*step)(0);
+    step(0);
   });
   engine.run(Duration::seconds(1e9));
   // Each step pays the path latency (2 x 0.5 us) once; the aggregated wave pays it once in all.

@@ -8,6 +8,9 @@
 #include <limits>
 #include <sstream>
 
+#include "sim/input_file.h"
+#include "sim/limits.h"
+
 namespace lcsim::hw {
 namespace {
 
@@ -35,8 +38,7 @@ bool parse_number(const std::string& s, double& v) {
 }  // namespace
 
 std::vector<KernelMeasurement> read_measurements(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError({{{path, 0, 0}, "", "cannot open file"}});
+  std::istringstream in(read_input_file(path, limits::kMaxFileBytes, "input.max_file_bytes"));
   const std::vector<std::string> header = {"operator", "dtype", "m", "n", "k", "time_us"};
   Diagnostics diags;
   std::vector<KernelMeasurement> out;

@@ -24,8 +24,18 @@ AcceleratorSpec PartCatalog::resolve(const ConfigValue& value, const std::string
     }
     const ConfigValue* cf = overlay.find("calibration_file");
     if (!cf) return;
+    const std::string where = relative_to_source(*cf).string();
+    const std::string problem =
+        cf->is_scalar() ? input_file_problem(where, limits::kMaxFileBytes, "input.max_file_bytes")
+                        : "expected a file path";
+    if (!problem.empty()) {
+      d.add(cf->location, p + ".calibration_file",
+            cf->is_scalar() ? "'" + cf->scalar + "': " + problem + " (looked for " + where + ")" : problem);
+      std::erase_if(overlay.children, [](const ConfigValue& c) { return c.key == "calibration_file"; });
+      return;
+    }
     try {
-      const ConfigValue cal = load_yaml_file(relative_to_source(*cf).string());
+      const ConfigValue cal = load_yaml_file(where);
       const ConfigValue* part = cal.find("part");
       const ConfigValue* values = cal.find("calibration");
       if (!values || !values->is_map()) {

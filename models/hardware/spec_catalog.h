@@ -12,6 +12,8 @@
 
 #include "sim/config.h"
 #include "sim/config_tree.h"
+#include "sim/input_file.h"
+#include "sim/limits.h"
 
 namespace lcsim::hw {
 
@@ -87,8 +89,17 @@ class SpecCatalog {
       return specs_.front();
     }
     if (file) {
+      const std::string where = relative_to_source(*file).string();
+      const std::string problem =
+          file->is_scalar() ? input_file_problem(where, limits::kMaxFileBytes, "input.max_file_bytes")
+                            : "expected a file path";
+      if (!problem.empty()) {
+        diags.add(file->location, path + ".file",
+                  file->is_scalar() ? "'" + file->scalar + "': " + problem + " (looked for " + where + ")" : problem);
+        return specs_.front();
+      }
       try {
-        merged = load_yaml_file(relative_to_source(*file).string());
+        merged = load_yaml_file(where);
       } catch (const InputError& e) {
         for (const auto& d : e.diagnostics()) diags.add(d);
         return specs_.front();

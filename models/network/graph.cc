@@ -6,6 +6,8 @@
 #include <boost/graph/push_relabel_max_flow.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <map>
 
 namespace lcsim::net {
@@ -36,19 +38,29 @@ size_t TopologyGraph::vertex_count() const { return boost::num_vertices(impl_->g
 
 namespace {
 
-// Max flow over the directed links (those that are up) from a set of GPUs to another.
+// Max flow over the directed links (those that are up) from a set of GPUs to another, in bytes/s. Capacities are
+// integers (Boost's push-relabel checks that the result is a flow, exactly; doubles with an "unlimited" of 1e30
+// fail that check), in units of `unit` bytes/s so that their sum fits in 62 bits whatever the bandwidths.
 double max_flow(const Topology& t, const std::vector<uint32_t>& from, const std::vector<uint32_t>& to) {
+  using Capacity = int64_t;
   using Traits = boost::adjacency_list_traits<boost::vecS, boost::vecS, boost::directedS>;
   using FlowGraph = boost::adjacency_list<
       boost::vecS, boost::vecS, boost::directedS, boost::no_property,
-      boost::property<boost::edge_capacity_t, double,
-                      boost::property<boost::edge_residual_capacity_t, double,
+      boost::property<boost::edge_capacity_t, Capacity,
+                      boost::property<boost::edge_residual_capacity_t, Capacity,
                                       boost::property<boost::edge_reverse_t, Traits::edge_descriptor>>>>;
   const size_t n = t.vertices().size();
+  double total = 0;
+  for (size_t l = 0; l < t.links().size(); ++l) {
+    if (t.link_up(static_cast<uint32_t>(l))) total += std::max(0.0, t.links()[l].bandwidth.bps());
+  }
+  double unit = 1;
+  while (total / unit > 0x1p60) unit *= 2;
+  const Capacity unlimited = static_cast<Capacity>(std::ceil(total / unit)) + 1;
   FlowGraph f(n + 2);
   auto cap = boost::get(boost::edge_capacity, f);
   auto rev = boost::get(boost::edge_reverse, f);
-  auto add = [&](size_t a, size_t b, double c) {
+  auto add = [&](size_t a, size_t b, Capacity c) {
     auto e = boost::add_edge(a, b, f).first, r = boost::add_edge(b, a, f).first;
     cap[e] = c;
     cap[r] = 0;
@@ -56,12 +68,14 @@ double max_flow(const Topology& t, const std::vector<uint32_t>& from, const std:
     rev[r] = e;
   };
   for (size_t l = 0; l < t.links().size(); ++l) {
-    if (t.link_up(static_cast<uint32_t>(l))) add(t.links()[l].from, t.links()[l].to, t.links()[l].bandwidth.bps());
+    if (!t.link_up(static_cast<uint32_t>(l))) continue;
+    add(t.links()[l].from, t.links()[l].to,
+        static_cast<Capacity>(std::llround(std::max(0.0, t.links()[l].bandwidth.bps()) / unit)));
   }
   const size_t source = n, sink = n + 1;
-  for (uint32_t v : from) add(source, v, 1e30);
-  for (uint32_t v : to) add(v, sink, 1e30);
-  return boost::push_relabel_max_flow(f, source, sink);
+  for (uint32_t v : from) add(source, v, unlimited);
+  for (uint32_t v : to) add(v, sink, unlimited);
+  return static_cast<double>(boost::push_relabel_max_flow(f, source, sink)) * unit;
 }
 
 }  // namespace

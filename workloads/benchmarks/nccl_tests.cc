@@ -100,7 +100,7 @@ void NcclTests::run_size(size_t i, int iteration, Duration start) {
   const std::string label =
       policy::algo_name(algo) + (show_protocol ? "/" + ctx_->collectives.protocols()[choice.protocol].name : "");
   const Duration call_start = ctx_->engine.now();
-  ctx_->collectives.run(op, ranks_, size, [this, i, iteration, start, size, algo, label, call_start] {
+  ctx_->collectives.run(op, ranks_, size, [this, i, iteration, start, size, label, call_start] {
     if (ranks_.front() < ctx_->traced_ranks) {
       for (uint32_t r : ranks_) {
         if (r >= ctx_->traced_ranks) continue;

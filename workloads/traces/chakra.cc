@@ -1,12 +1,14 @@
 #include "workloads/traces/chakra.h"
 
 #include <charconv>
-#include <fstream>
+#include <cmath>
+#include <cstdio>
 #include <optional>
-#include <sstream>
 #include <string_view>
 
 #include "proto/et_def.pb.h"
+#include "sim/input_file.h"
+#include "sim/limits.h"
 
 namespace lcsim::wl {
 namespace {
@@ -22,19 +24,62 @@ bool read_varint(const std::string& data, size_t& pos, uint64_t& value) {
   return false;
 }
 
-int64_t int_attr(const ChakraProtoMsg::Node& n, const std::string& name) {
+bool find_attr_any(const ChakraProtoMsg::Node& n, const std::string& name) {
+  for (const auto& a : n.attr()) {
+    if (a.name() == name) return true;
+  }
+  return false;
+}
+
+// An integer attribute: absent (-1), or its value; a value that is not a whole number in int64_t's range (a NaN,
+// an infinity, 1e300, 2.5, a uint64 above 2^63) is recorded in `bad` and read as absent.
+int64_t int_attr(const ChakraProtoMsg::Node& n, const std::string& name, std::vector<std::string>* bad = nullptr) {
   for (const auto& a : n.attr()) {
     if (a.name() != name) continue;
     switch (a.value_case()) {
       case ChakraProtoMsg::AttributeProto::kInt64Val: return a.int64_val();
       case ChakraProtoMsg::AttributeProto::kInt32Val: return a.int32_val();
-      case ChakraProtoMsg::AttributeProto::kUint64Val: return static_cast<int64_t>(a.uint64_val());
+      case ChakraProtoMsg::AttributeProto::kUint64Val:
+        if (a.uint64_val() <= static_cast<uint64_t>(INT64_MAX)) return static_cast<int64_t>(a.uint64_val());
+        if (bad) bad->push_back("has " + name + " " + std::to_string(a.uint64_val()) + ", too large");
+        return -1;
       case ChakraProtoMsg::AttributeProto::kUint32Val: return a.uint32_val();
-      case ChakraProtoMsg::AttributeProto::kDoubleVal: return static_cast<int64_t>(a.double_val());
-      default: return -1;
+      case ChakraProtoMsg::AttributeProto::kDoubleVal: {
+        const double d = a.double_val();
+        // 2^63 is the first double above int64_t's range.
+        if (std::isfinite(d) && d == std::floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0) {
+          return static_cast<int64_t>(d);
+        }
+        if (bad) {
+          char text[64];
+          std::snprintf(text, sizeof text, "%g", d);
+          bad->push_back("has " + name + " " + text + ", not a whole number");
+        }
+        return -1;
+      }
+      default:
+        if (bad) bad->push_back("has " + name + " of a non-numeric type");
+        return -1;
     }
   }
   return -1;
+}
+
+// A byte count attribute: absent (-1) or 0..limits::kMaxTraceBytes; anything else recorded in `bad`.
+int64_t bytes_attr(const ChakraProtoMsg::Node& n, const std::string& name, std::vector<std::string>& bad) {
+  const size_t before = bad.size();
+  const int64_t v = int_attr(n, name, &bad);
+  if (bad.size() > before) {
+    bad.back() += " (bytes: 0.." + std::to_string(limits::kMaxTraceBytes) + ")";
+    return -1;
+  }
+  if (v == -1 && !find_attr_any(n, name)) return -1;
+  if (v < 0 || v > limits::kMaxTraceBytes) {
+    bad.push_back("has " + name + " " + std::to_string(v) + ", outside 0.." + std::to_string(limits::kMaxTraceBytes) +
+                  " bytes " + limits::named("trace.max_bytes", static_cast<uint64_t>(limits::kMaxTraceBytes)));
+    return -1;
+  }
+  return v;
 }
 
 const ChakraProtoMsg::AttributeProto* find_attr(const ChakraProtoMsg::Node& n, const std::string& name) {
@@ -72,7 +117,7 @@ std::optional<int64_t> integer(std::string_view s) {
 
 }  // namespace
 
-int64_t chakra_tensor_bytes(const std::string& values) {
+std::optional<int64_t> chakra_tensor_bytes(const std::string& values) {
   int64_t total = 0;
   size_t open = std::string::npos;
   for (size_t i = 0; i < values.size(); ++i) {
@@ -88,11 +133,18 @@ int64_t chakra_tensor_bytes(const std::string& values) {
           items.push_back(inner.substr(start, j - start));
           start = j + 1;
         }
+        if (items.size() > 6) break;
       }
       if (items.size() == 6 && items[5].find('\'') != std::string_view::npos) {
         const auto numel = integer(items[3]), itemsize = integer(items[4]);
         bool ids = integer(items[0]) && integer(items[1]) && integer(items[2]);
-        if (ids && numel && itemsize && *numel >= 0 && *itemsize >= 0) total += *numel * *itemsize;
+        if (ids && numel && itemsize && *numel >= 0 && *itemsize >= 0) {
+          int64_t bytes = 0;
+          if (__builtin_mul_overflow(*numel, *itemsize, &bytes) || __builtin_add_overflow(total, bytes, &total) ||
+              total > limits::kMaxTraceBytes) {
+            return std::nullopt;
+          }
+        }
       }
       open = std::string::npos;
     }
@@ -107,11 +159,7 @@ size_t ChakraTrace::count(int type) const {
 }
 
 ChakraTrace read_chakra_trace(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError({{{path, 0, 0}, "", "cannot open trace"}});
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string data = ss.str();
+  const std::string data = read_input_file(path, limits::kMaxTraceFileBytes, "trace.max_file_bytes");
   ChakraTrace trace;
   size_t pos = 0;
   bool metadata = true;
@@ -142,17 +190,25 @@ ChakraTrace read_chakra_trace(const std::string& path) {
       c.ctrl_deps.assign(n.ctrl_deps().begin(), n.ctrl_deps().end());
       c.data_deps.assign(n.data_deps().begin(), n.data_deps().end());
       c.duration_micros = n.duration_micros();
-      c.comm_type = int_attr(n, "comm_type");
-      c.comm_size = int_attr(n, "comm_size");
-      c.num_ops = int_attr(n, "num_ops");
+      auto& bad = c.problems;
+      c.comm_type = int_attr(n, "comm_type", &bad);
+      c.comm_size = bytes_attr(n, "comm_size", bad);
+      c.num_ops = int_attr(n, "num_ops", &bad);
       c.is_cpu_op = bool_attr(n, "is_cpu_op");
-      c.comm_src = int_attr(n, "comm_src");
-      c.comm_dst = int_attr(n, "comm_dst");
-      c.comm_tag = int_attr(n, "comm_tag");
+      c.comm_src = int_attr(n, "comm_src", &bad);
+      c.comm_dst = int_attr(n, "comm_dst", &bad);
+      c.comm_tag = int_attr(n, "comm_tag", &bad);
       c.pg_name = string_attr(n, "pg_name");
-      c.tensor_size = int_attr(n, "tensor_size");
+      c.tensor_size = bytes_attr(n, "tensor_size", bad);
       if (!n.inputs().values().empty() || !n.outputs().values().empty()) {
-        c.tensor_bytes = chakra_tensor_bytes(n.inputs().values()) + chakra_tensor_bytes(n.outputs().values());
+        const auto in_bytes = chakra_tensor_bytes(n.inputs().values());
+        const auto out_bytes = chakra_tensor_bytes(n.outputs().values());
+        if (!in_bytes || !out_bytes || *in_bytes + *out_bytes > limits::kMaxTraceBytes) {
+          bad.push_back("has input and output tensors of more than " + std::to_string(limits::kMaxTraceBytes) +
+                        " bytes " + limits::named("trace.max_bytes", static_cast<uint64_t>(limits::kMaxTraceBytes)));
+        } else {
+          c.tensor_bytes = *in_bytes + *out_bytes;
+        }
       }
       trace.nodes.push_back(std::move(c));
       last = "after node id " + std::to_string(trace.nodes.back().id);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,7 @@ struct ChakraNode {
   std::string pg_name;      // attribute pg_name: the process group of a collective ("" = all ranks)
   int64_t tensor_size = -1;   // attribute tensor_size (bytes; memory nodes), -1 when absent
   int64_t tensor_bytes = -1;  // bytes of the input and output tensors (PyTorch ET IOInfo), -1 when not recorded
+  std::vector<std::string> problems;  // attributes out of range or of the wrong type ("has comm_size nan, ...")
 };
 
 struct ChakraTrace {
@@ -38,7 +40,8 @@ struct ChakraTrace {
 ChakraTrace read_chakra_trace(const std::string& path);
 
 /// Bytes of the tensors in a PyTorch execution-trace IOInfo `values` string: the sum of numel x itemsize over
-/// every [tensor_id, storage_id, offset, numel, itemsize, device] list in it (0 if it holds no tensor).
-int64_t chakra_tensor_bytes(const std::string& values);
+/// every [tensor_id, storage_id, offset, numel, itemsize, device] list in it (0 if it holds no tensor); nullopt
+/// when a product or the sum is over limits::kMaxTraceBytes (1 PiB) or would overflow.
+std::optional<int64_t> chakra_tensor_bytes(const std::string& values);
 
 }  // namespace lcsim::wl

@@ -157,6 +157,7 @@ std::shared_ptr<ChakraReplay::Graph> prepare(const std::string& path, uint32_t r
   g->ops.resize(n);
   for (size_t i = 0; i < n; ++i) {
     const ChakraNode& c = nodes[i];
+    for (const auto& bad : c.problems) problem(c, bad);
     auto add = [&](uint64_t dep, bool data) {
       if (dep == c.id) {
         ++g->dropped_deps;
@@ -235,7 +236,9 @@ std::shared_ptr<ChakraReplay::Graph> prepare(const std::string& path, uint32_t r
             problem(c, "has comm_type " + std::to_string(c.comm_type) +
                            ", which is not a CollectiveCommType (0..9)");
         }
-        if (c.comm_type != 9 && c.comm_size < 0) problem(c, "is a collective without a comm_size attribute");
+        if (c.comm_type != 9 && c.comm_size < 0 && c.problems.empty()) {
+          problem(c, "is a collective without a comm_size attribute");
+        }
         if (!c.pg_name.empty()) g->pg_names.insert(c.pg_name);
         break;
       }
@@ -251,7 +254,7 @@ std::shared_ptr<ChakraReplay::Graph> prepare(const std::string& path, uint32_t r
           problem(c, std::string("has ") + key + " " + std::to_string(peer) +
                          ", outside the replayed ranks 0.." + std::to_string(ranks - 1));
         }
-        if (c.comm_size < 0) problem(c, "has no comm_size attribute");
+        if (c.comm_size < 0 && c.problems.empty()) problem(c, "has no comm_size attribute");
         op.peer = static_cast<uint32_t>(std::max<int64_t>(peer, 0));
         op.tag = std::max<int64_t>(c.comm_tag, 0);
         op.size = Bytes::of(static_cast<double>(std::max<int64_t>(c.comm_size, 0)));

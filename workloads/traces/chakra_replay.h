@@ -95,7 +95,7 @@ class ChakraReplay final : public Workload {
   uint64_t nodes_done_ = 0;
   uint64_t nodes_total_ = 0;
   uint32_t ranks_done_ = 0;
-  uint64_t collective_calls_ = 0, p2p_messages_ = 0, model_fallbacks_ = 0;
+  uint64_t collective_calls_ = 0, p2p_messages_ = 0;
   std::string failure_;
   Duration failed_at_;
 };

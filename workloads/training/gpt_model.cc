@@ -5,6 +5,7 @@
 namespace lcsim::wl {
 
 void GptModelConfig::visit(Section& s) {
+  const size_t errors_before = s.diagnostics() ? s.diagnostics()->items().size() : 0;
   s.field("num_layers", num_layers, "transformer layers", Range::at_least(1));
   s.field("hidden_size", hidden_size, "model width h", Range::at_least(1));
   s.field("ffn_hidden_size", ffn_hidden_size, "MLP width; 0 = 4 x hidden_size", Range::at_least(0));
@@ -38,6 +39,8 @@ void GptModelConfig::visit(Section& s) {
   s.field("moe_router_group_topk", moe_router_group_topk,
           "group-limited routing: each token's experts come from at most this many groups", Range::at_least(0));
   if (s.mode() != Section::Mode::kParse) return;
+  // Cross-field checks only on values that passed their own (a rejected value keeps its default).
+  if (s.diagnostics()->items().size() > errors_before) return;
   if ((moe_router_num_groups > 0) != (moe_router_group_topk > 0)) {
     s.error("moe_router_group_topk", "moe_router_num_groups and moe_router_group_topk go together (both > 0)");
   } else if (moe_router_num_groups > 0 && (num_experts % moe_router_num_groups != 0 ||
