@@ -9,13 +9,16 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "models/hardware/calibration.h"
 #include "models/network/graph.h"
+#include "policies/collective_tuner.h"
 #include "scenarios/catalog.h"
 #include "scenarios/scenario.h"
+#include "sim/engine.h"
 #include "sim/error.h"
 
 namespace {
@@ -35,7 +38,7 @@ commands:
   explain [KEY]   keys of the scenario language: type, units, default and meaning
   topology FILE   the cluster's network: counts, bisection bandwidth, oversubscription, diameter, GraphViz
   calibrate       fit an accelerator's kernel efficiencies to measured kernel times (CSV)
-  list [WHAT]     registered models and policies (accelerators, nodes, workloads, load-balancing, ...)
+  list [GROUP]    registered names: accelerators, nodes, workloads, policies, models, ...
 
 options:
   -h, --help      help (also: lcsim <command> --help)
@@ -86,9 +89,19 @@ Describes the cluster's network: devices and switches per kind, links per tier, 
 oversubscription and diameter; --dot writes it as a GraphViz graph (dot -Tsvg FILE > fabric.svg).
 )";
 
-const char* kListHelp = R"(usage: lcsim list [accelerators|nodes|workloads|load-balancing|topologies|fidelities]
+const char* kListHelp = R"(usage: lcsim list [GROUP]
 
-Prints every registered model and policy with a one-line description.
+Prints every registered name with a one-line description; without GROUP, every group. Groups:
+  accelerators     catalog parts (cluster.accelerator, a node's accelerator)
+  nodes            node templates (cluster.pools[].node)
+  workloads        workload.type
+  load-balancing   policies.load_balancing
+  collectives      collective algorithms (policies.collectives.algorithm)
+  topologies       cluster.topology
+  fidelities       simulation.fidelity
+  engines          event engines behind the fidelities
+  policies         load-balancing and collectives
+  models           topologies, fidelities and engines
 )";
 
 struct Args {
@@ -321,10 +334,13 @@ int cmd_explain(Args& a) {
   return 0;
 }
 
+void list_entry(const std::string& name, const std::string& description) {
+  std::printf("  %-20s %s\n", name.c_str(), description.c_str());
+}
+
 template <class R>
-void list_registry(const R& r, const std::string& title) {
-  std::printf("%s:\n", title.c_str());
-  for (const auto& [name, e] : r.entries()) std::printf("  %-20s %s\n", name.c_str(), e.description.c_str());
+void list_registry(const R& r) {
+  for (const auto& [name, e] : r.entries()) list_entry(name, e.description);
 }
 
 int cmd_list(Args& a) {
@@ -339,21 +355,30 @@ int cmd_list(Args& a) {
     what = x;
   }
   const auto& c = lcsim::Catalog::get();
-  const std::vector<std::string> kinds = {"accelerators", "nodes", "workloads", "load-balancing", "topologies",
-                                          "fidelities"};
-  if (!what.empty() && std::find(kinds.begin(), kinds.end(), what) == kinds.end()) {
-    throw InputError(lcsim::unknown_name_message("list", what, kinds));
+  // Every group of registered names, in print order; `policies` and `models` name several groups.
+  const std::vector<std::string> groups = {"accelerators", "nodes",      "workloads",  "load-balancing",
+                                           "collectives",  "topologies", "fidelities", "engines"};
+  const std::map<std::string, std::vector<std::string>> aliases = {
+      {"policies", {"load-balancing", "collectives"}}, {"models", {"topologies", "fidelities", "engines"}}};
+  std::vector<std::string> valid = groups;
+  for (const auto& [alias, members] : aliases) valid.push_back(alias);
+  if (!what.empty() && std::find(valid.begin(), valid.end(), what) == valid.end()) {
+    throw InputError(lcsim::unknown_name_message("list group", what, valid));
   }
+  auto shown = [&](const std::string& g) {
+    if (what.empty() || what == g) return true;
+    auto it = aliases.find(what);
+    return it != aliases.end() && std::find(it->second.begin(), it->second.end(), g) != it->second.end();
+  };
   bool first = true;
-  auto section = [&](const std::string& k, auto& reg) {
-    if (!what.empty() && what != k) return;
+  auto heading = [&](const std::string& g, const std::string& title) {
+    if (!shown(g)) return false;
     if (!first) std::printf("\n");
     first = false;
-    list_registry(reg, k);
+    std::printf("%s:\n", title.c_str());
+    return true;
   };
-  if (what.empty() || what == "accelerators") {
-    first = false;
-    std::printf("accelerators (dense peak bf16, HBM, scale-up per direction, TDP; confidence):\n");
+  if (heading("accelerators", "accelerators (dense peak bf16, HBM, scale-up per direction, TDP; confidence)")) {
     for (const auto& p : lcsim::hw::PartCatalog::get().parts()) {
       const auto bf16 = p.dense_peak.count(lcsim::hw::DType::kBf16) ? lcsim::to_string(p.dense_peak.at(lcsim::hw::DType::kBf16)) : "-";
       std::printf("  %-20s %s %s, %s, %s at %s, %s, %s; %s\n", p.name.c_str(), p.vendor.c_str(), bf16.c_str(),
@@ -362,18 +387,21 @@ int cmd_list(Args& a) {
                   lcsim::to_string(p.tdp).c_str(), p.confidence.c_str());
     }
   }
-  if (what.empty() || what == "nodes") {
-    if (!first) std::printf("\n");
-    first = false;
-    std::printf("nodes:\n");
-    for (const auto& n : lcsim::hw::NodeCatalog::get().nodes()) {
-      std::printf("  %-20s %s\n", n.name.c_str(), n.description.c_str());
+  if (heading("nodes", "nodes (node templates: cluster.pools[].node)")) {
+    for (const auto& n : lcsim::hw::NodeCatalog::get().nodes()) list_entry(n.name, n.description);
+  }
+  if (heading("workloads", "workloads (workload.type)")) list_registry(c.workloads);
+  if (heading("load-balancing", "load-balancing (policies.load_balancing)")) list_registry(c.load_balancers);
+  if (heading("collectives", "collectives (policies.collectives.algorithm; auto: the tuner picks per call)")) {
+    for (const auto& name : lcsim::policy::collective_algo_names()) {
+      list_entry(name, lcsim::policy::algo_description(lcsim::policy::parse_algo(name)));
     }
   }
-  section("workloads", c.workloads);
-  section("load-balancing", c.load_balancers);
-  section("topologies", c.topologies);
-  section("fidelities", c.fidelities);
+  if (heading("topologies", "topologies (cluster.topology)")) list_registry(c.topologies);
+  if (heading("fidelities", "fidelities (simulation.fidelity)")) list_registry(c.fidelities);
+  if (heading("engines", "engines (event engines: flow runs on simgrid, analytical on queue)")) {
+    for (const auto& [name, description] : lcsim::sim::engine_backends()) list_entry(name, description);
+  }
   return 0;
 }
 

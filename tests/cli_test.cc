@@ -6,6 +6,9 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace {
 
@@ -136,6 +139,52 @@ TEST_F(Cli, HelpValidateExplainAndList) {
   Result half = lcsim("topology scenarios/what-if/load-balancing.yaml --set cluster.fabric.spines=8");
   EXPECT_NE(half.out.find("oversubscription: 2:1"), std::string::npos) << half.out;
   EXPECT_NE(half.out.find("bisection bandwidth: 1.6TB/s"), std::string::npos) << half.out;
+}
+
+TEST_F(Cli, ListCoversEveryRegisteredName) {
+  Result all = lcsim("list");
+  ASSERT_EQ(all.code, 0) << all.out;
+  // Every group, and every name in it, with a description after the name.
+  const std::vector<std::pair<std::string, std::vector<std::string>>> groups = {
+      {"accelerators", {"H100-SXM-80GB", "B200", "MI300X", "Gaudi3", "Ascend-910B"}},
+      {"nodes", {"hgx-h100", "dgx-a100", "gb200-nvl72", "mi300x-platform"}},
+      {"workloads", {"chakra_replay", "gpt_data_parallel", "megatron", "nccl_tests", "traffic"}},
+      {"load-balancing", {"adaptive", "ecmp", "pinned", "spray"}},
+      {"collectives", {"ring", "tree", "hierarchical", "nvls", "halving_doubling"}},
+      {"topologies", {"explicit", "leaf_spine"}},
+      {"fidelities", {"analytical", "flow"}},
+      {"engines", {"queue", "simgrid"}}};
+  for (const auto& [group, names] : groups) {
+    EXPECT_NE(("\n" + all.out).find("\n" + group + " ("), std::string::npos) << group << " missing from lcsim list";
+    Result one = lcsim("list " + group);
+    ASSERT_EQ(one.code, 0) << group << ": " << one.out;
+    EXPECT_EQ(one.out.rfind(group + " (", 0), 0u) << one.out;
+    for (const auto& name : names) {
+      const auto at = one.out.find("\n  " + name + " ");
+      ASSERT_NE(at, std::string::npos) << group << " lacks " << name << ":\n" << one.out;
+      const std::string line = one.out.substr(at + 3, one.out.find('\n', at + 1) - at - 3);
+      EXPECT_GT(line.size(), name.size() + 15) << "no description: '" << line << "'";
+      EXPECT_NE(all.out.find("\n  " + name + " "), std::string::npos) << name;
+    }
+  }
+  // The groups the README names together.
+  Result policies = lcsim("list policies");
+  ASSERT_EQ(policies.code, 0) << policies.out;
+  for (const char* name : {"ecmp", "spray", "ring", "nvls"}) EXPECT_NE(policies.out.find(name), std::string::npos);
+  EXPECT_EQ(policies.out.find("H100-SXM-80GB"), std::string::npos);
+  Result models = lcsim("list models");
+  ASSERT_EQ(models.code, 0) << models.out;
+  for (const char* name : {"leaf_spine", "analytical", "simgrid", "queue"}) {
+    EXPECT_NE(models.out.find(name), std::string::npos) << name;
+  }
+  EXPECT_EQ(models.out.find("ecmp"), std::string::npos);
+  // An unknown group: exit 2, a suggestion, and every valid group.
+  Result typo = lcsim("list polices");
+  EXPECT_EQ(typo.code, 2);
+  EXPECT_NE(typo.out.find("error: unknown list group 'polices'; did you mean 'policies'? (valid: accelerators, nodes, "
+                          "workloads, load-balancing, collectives, topologies, fidelities, engines, models, policies)"),
+            std::string::npos)
+      << typo.out;
 }
 
 }  // namespace
