@@ -293,10 +293,45 @@ int cmd_explain(Args& a) {
     for (size_t i; (i = p.find("[]")) != std::string::npos;) p.erase(i, 2);
     return p;
   };
+  // Keys of one workload type come after a heading "workload (type: X)": group[i] is the heading's index for
+  // them (-1 for keys every scenario has). A listing keeps the heading of every group it shows a key of, and
+  // tags each such key with its type, so the same key of two types is never ambiguous.
+  std::vector<int> group(docs.size(), -1);
+  std::vector<std::string> group_type(docs.size());
+  for (size_t i = 0, open = 0; i < docs.size(); ++i) {
+    const auto& d = docs[i];
+    const auto at = d.path.find(" (type: ");
+    if (d.type == "section" && at != std::string::npos) {
+      open = i + 1;  // 1-based while open, 0 when no heading is open
+      const auto end = d.path.find_first_of(",)", at + 8);
+      group_type[i] = d.path.substr(0, at) + " type: " + d.path.substr(at + 8, end - at - 8);
+      continue;
+    }
+    const std::string prefix = open ? docs[open - 1].path.substr(0, docs[open - 1].path.find(" (type: ")) + "." : "";
+    if (open && d.path.rfind(prefix, 0) == 0) {
+      group[i] = static_cast<int>(open - 1);
+      group_type[i] = group_type[open - 1];
+    } else {
+      open = 0;
+    }
+  }
   const std::string want = plain(key);
-  for (const auto& d : docs) {
+  std::vector<std::string> tags;  // per hit: "workload type: X" for a key of one type, else ""
+  int shown_heading = -1;
+  for (size_t i = 0; i < docs.size(); ++i) {
+    const auto& d = docs[i];
     const std::string p = plain(d.path);
-    if (want.empty() || p == want || p.rfind(want + ".", 0) == 0) hits.push_back(d);
+    const bool is_heading = group_type[i].size() && group[i] < 0;
+    if (is_heading && !want.empty()) continue;  // printed before its first key that matches
+    if (!(want.empty() || p == want || p.rfind(want + ".", 0) == 0)) continue;
+    if (is_heading) shown_heading = static_cast<int>(i);
+    if (group[i] >= 0 && group[i] != shown_heading) {
+      hits.push_back(docs[static_cast<size_t>(group[i])]);
+      tags.push_back("");
+      shown_heading = group[i];
+    }
+    hits.push_back(d);
+    tags.push_back(group[i] >= 0 ? group_type[i] : "");
   }
   if (hits.empty()) {
     std::vector<std::string> all;
@@ -320,12 +355,14 @@ int cmd_explain(Args& a) {
     }
     return 0;
   }
-  for (const auto& d : hits) {
+  for (size_t i = 0; i < hits.size(); ++i) {
+    const auto& d = hits[i];
     if (d.type == "section") {
       std::printf("%s:  (section) %s\n", d.path.c_str(), d.help.c_str());
       continue;
     }
-    std::printf("%s\n    %s. type: %s", d.path.c_str(), d.help.c_str(), d.type.c_str());
+    std::printf("%s%s\n    %s. type: %s", d.path.c_str(), tags[i].empty() ? "" : ("  (" + tags[i] + ")").c_str(),
+                d.help.c_str(), d.type.c_str());
     if (!d.default_value.empty()) std::printf("; default: %s", d.default_value.c_str());
     if (!d.range.empty()) std::printf("; allowed: %s", d.range.c_str());
     if (!d.units.empty()) std::printf("\n    units: %s", d.units.c_str());

@@ -187,4 +187,48 @@ TEST_F(Cli, ListCoversEveryRegisteredName) {
       << typo.out;
 }
 
+TEST_F(Cli, ExplainSaysWhichWorkloadTypeAKeyBelongsTo) {
+  // workload.precision exists in three workload types with different allowed values: each entry is preceded by
+  // its type's heading and tagged with the type.
+  Result r = lcsim("explain workload.precision");
+  ASSERT_EQ(r.code, 0) << r.out;
+  size_t from = 0, entries = 0;
+  for (const char* type : {"gpt_data_parallel, the default", "chakra_replay", "megatron"}) {
+    const std::string heading = std::string("workload (type: ") + type + "):  (section) ";
+    const auto h = r.out.find(heading, from);
+    ASSERT_NE(h, std::string::npos) << heading << " in\n" << r.out;
+    const std::string short_type = std::string(type).substr(0, std::string(type).find(','));
+    const std::string entry = "\nworkload.precision  (workload type: " + short_type + ")\n";
+    const auto e = r.out.find(entry, h);
+    ASSERT_NE(e, std::string::npos) << entry << " in\n" << r.out;
+    from = e + 1;
+    ++entries;
+  }
+  EXPECT_EQ(entries, 3u);
+  // Nothing untagged: every "workload.precision" line names its type.
+  for (size_t at = 0; (at = r.out.find("\nworkload.precision", at)) != std::string::npos; ++at) {
+    EXPECT_EQ(r.out.compare(at, 37, "\nworkload.precision  (workload type: "), 0) << r.out.substr(at, 60);
+  }
+  // The chakra_replay entry allows int8, the megatron one does not: the tags keep them apart.
+  const auto chakra = r.out.find("(workload type: chakra_replay)"), mega = r.out.find("(workload type: megatron)");
+  EXPECT_NE(r.out.substr(chakra, mega - chakra).find("int8"), std::string::npos);
+  EXPECT_EQ(r.out.substr(mega).find("int8"), std::string::npos);
+  // A key only one type has: that type's heading and nothing else.
+  Result tp = lcsim("explain workload.tensor_model_parallel_size");
+  ASSERT_EQ(tp.code, 0) << tp.out;
+  EXPECT_EQ(tp.out.rfind("workload (type: megatron):  (section) ", 0), 0u) << tp.out;
+  EXPECT_EQ(tp.out.find("gpt_data_parallel"), std::string::npos) << tp.out;
+  // Keys every scenario has carry no tag; the Markdown table keeps the headings too.
+  Result seed = lcsim("explain simulation.seed");
+  EXPECT_EQ(seed.out.rfind("simulation.seed\n", 0), 0u) << seed.out;
+  Result md = lcsim("explain workload.model.num_layers --markdown");
+  ASSERT_EQ(md.code, 0) << md.out;
+  const auto gpt = md.out.find("| **workload (type: gpt_data_parallel, the default)** | section |");
+  const auto meg = md.out.find("| **workload (type: megatron)** | section |");
+  ASSERT_NE(gpt, std::string::npos) << md.out;
+  ASSERT_NE(meg, std::string::npos) << md.out;
+  EXPECT_NE(md.out.find("| `workload.model.num_layers` |", gpt), std::string::npos);
+  EXPECT_NE(md.out.find("| `workload.model.num_layers` |", meg), std::string::npos);
+}
+
 }  // namespace
