@@ -231,4 +231,41 @@ TEST_F(Cli, ExplainSaysWhichWorkloadTypeAKeyBelongsTo) {
   EXPECT_NE(md.out.find("| `workload.model.num_layers` |", meg), std::string::npos);
 }
 
+// Each part and node template added for planning loads, is listed, and runs a small scenario.
+TEST_F(Cli, NewCatalogEntriesAreListedAndRun) {
+  Result acc = lcsim("list accelerators");
+  ASSERT_EQ(acc.code, 0);
+  for (const char* part : {"H800-SXM-80GB", "H20", "B300", "MI325X", "TPU-v5p"}) {
+    EXPECT_NE(acc.out.find(std::string("\n  ") + part + " "), std::string::npos) << part << " in\n" << acc.out;
+  }
+  Result nodes = lcsim("list nodes");
+  for (const char* node : {"gb300-nvl72", "tpu-v5p-cube"}) {
+    EXPECT_NE(nodes.out.find(std::string("\n  ") + node + " "), std::string::npos) << node;
+  }
+  const std::string workload =
+      "workload:\n  type: gpt_data_parallel\n"
+      "  model: {num_layers: 4, hidden_size: 1024, num_attention_heads: 8, seq_length: 1024, vocab_size: 32000}\n"
+      "  global_batch_size: 576\n  micro_batch_size: 1\nsimulation: {fidelity: analytical}\n"
+      "outputs: {timeline: false}\n";
+  const std::vector<std::pair<std::string, std::string>> clusters = {
+      {"H800-SXM-80GB", "cluster: {accelerator: H800-SXM-80GB, nodes: 2, gpus_per_node: 8}\n"},
+      {"H20", "cluster: {accelerator: H20, nodes: 2, gpus_per_node: 8}\n"},
+      {"B300", "cluster: {accelerator: B300, nodes: 2, gpus_per_node: 8}\n"},
+      {"MI325X", "cluster: {accelerator: MI325X, nodes: 2, gpus_per_node: 8}\n"},
+      {"TPU-v5p", "cluster: {accelerator: TPU-v5p, nodes: 2, gpus_per_node: 4}\n"},
+      {"GB300-GPU", "cluster: {pools: [{node: gb300-nvl72, count: 1}]}\n"},
+      {"TPU-v5p", "cluster: {pools: [{node: tpu-v5p-cube, count: 1}]}\n"}};
+  for (const auto& [part, cluster] : clusters) {
+    const fs::path file = dir_ / "part.yaml";
+    std::ofstream(file) << "name: part-check\n" << cluster << workload;
+    Result v = lcsim("validate " + file.string());
+    EXPECT_EQ(v.code, 0) << cluster << v.out;
+    Result run = lcsim("run " + file.string() + " -q -o " + (dir_ / "out").string());
+    ASSERT_EQ(run.code, 0) << cluster << run.out;
+    const std::string metrics = slurp(dir_ / "out" / "metrics.json");
+    EXPECT_NE(metrics.find("\"accelerator\": \"" + part + "\""), std::string::npos) << metrics.substr(0, 300);
+    EXPECT_NE(metrics.find("\"mfu\": 0."), std::string::npos) << cluster << metrics.substr(0, 600);
+  }
+}
+
 }  // namespace
