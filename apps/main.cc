@@ -10,13 +10,16 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "models/hardware/calibration.h"
 #include "models/network/graph.h"
+#include "policies/collective_tuner.h"
 #include "scenarios/catalog.h"
 #include "scenarios/scenario.h"
+#include "sim/engine.h"
 #include "sim/error.h"
 
 namespace {
@@ -38,7 +41,7 @@ commands:
   explain [KEY]   keys of the scenario language: type, units, default and meaning
   topology FILE   the cluster's network: counts, bisection bandwidth, oversubscription, diameter, GraphViz
   calibrate       fit an accelerator's kernel efficiencies to measured kernel times (CSV)
-  list [WHAT]     registered models and policies (accelerators, nodes, workloads, load-balancing, ...)
+  list [GROUP]    registered names: accelerators, nodes, workloads, policies, models, ...
 
 options:
   -h, --help      help (also: lcsim <command> --help)
@@ -92,9 +95,19 @@ Describes the cluster's network: devices and switches per kind, links per tier, 
 oversubscription and diameter; --dot writes it as a GraphViz graph (dot -Tsvg FILE > fabric.svg).
 )";
 
-const char* kListHelp = R"(usage: lcsim list [accelerators|nodes|workloads|load-balancing|topologies|fidelities]
+const char* kListHelp = R"(usage: lcsim list [GROUP]
 
-Prints every registered model and policy with a one-line description.
+Prints every registered name with a one-line description; without GROUP, every group. Groups:
+  accelerators     catalog parts (cluster.accelerator, a node's accelerator)
+  nodes            node templates (cluster.pools[].node)
+  workloads        workload.type
+  load-balancing   policies.load_balancing
+  collectives      collective algorithms (policies.collectives.algorithm)
+  topologies       cluster.topology
+  fidelities       simulation.fidelity
+  engines          event engines behind the fidelities
+  policies         load-balancing and collectives
+  models           topologies, fidelities and engines
 )";
 
 struct Args {
@@ -334,10 +347,45 @@ int cmd_explain(Args& a) {
     for (size_t i; (i = p.find("[]")) != std::string::npos;) p.erase(i, 2);
     return p;
   };
+  // Keys of one workload type come after a heading "workload (type: X)": group[i] is the heading's index for
+  // them (-1 for keys every scenario has). A listing keeps the heading of every group it shows a key of, and
+  // tags each such key with its type, so the same key of two types is never ambiguous.
+  std::vector<int> group(docs.size(), -1);
+  std::vector<std::string> group_type(docs.size());
+  for (size_t i = 0, open = 0; i < docs.size(); ++i) {
+    const auto& d = docs[i];
+    const auto at = d.path.find(" (type: ");
+    if (d.type == "section" && at != std::string::npos) {
+      open = i + 1;  // 1-based while open, 0 when no heading is open
+      const auto end = d.path.find_first_of(",)", at + 8);
+      group_type[i] = d.path.substr(0, at) + " type: " + d.path.substr(at + 8, end - at - 8);
+      continue;
+    }
+    const std::string prefix = open ? docs[open - 1].path.substr(0, docs[open - 1].path.find(" (type: ")) + "." : "";
+    if (open && d.path.rfind(prefix, 0) == 0) {
+      group[i] = static_cast<int>(open - 1);
+      group_type[i] = group_type[open - 1];
+    } else {
+      open = 0;
+    }
+  }
   const std::string want = plain(key);
-  for (const auto& d : docs) {
+  std::vector<std::string> tags;  // per hit: "workload type: X" for a key of one type, else ""
+  int shown_heading = -1;
+  for (size_t i = 0; i < docs.size(); ++i) {
+    const auto& d = docs[i];
     const std::string p = plain(d.path);
-    if (want.empty() || p == want || p.rfind(want + ".", 0) == 0) hits.push_back(d);
+    const bool is_heading = group_type[i].size() && group[i] < 0;
+    if (is_heading && !want.empty()) continue;  // printed before its first key that matches
+    if (!(want.empty() || p == want || p.rfind(want + ".", 0) == 0)) continue;
+    if (is_heading) shown_heading = static_cast<int>(i);
+    if (group[i] >= 0 && group[i] != shown_heading) {
+      hits.push_back(docs[static_cast<size_t>(group[i])]);
+      tags.push_back("");
+      shown_heading = group[i];
+    }
+    hits.push_back(d);
+    tags.push_back(group[i] >= 0 ? group_type[i] : "");
   }
   if (hits.empty()) {
     std::vector<std::string> all;
@@ -361,12 +409,14 @@ int cmd_explain(Args& a) {
     }
     return 0;
   }
-  for (const auto& d : hits) {
+  for (size_t i = 0; i < hits.size(); ++i) {
+    const auto& d = hits[i];
     if (d.type == "section") {
       std::printf("%s:  (section) %s\n", d.path.c_str(), d.help.c_str());
       continue;
     }
-    std::printf("%s\n    %s. type: %s", d.path.c_str(), d.help.c_str(), d.type.c_str());
+    std::printf("%s%s\n    %s. type: %s", d.path.c_str(), tags[i].empty() ? "" : ("  (" + tags[i] + ")").c_str(),
+                d.help.c_str(), d.type.c_str());
     if (!d.default_value.empty()) std::printf("; default: %s", d.default_value.c_str());
     if (!d.range.empty()) std::printf("; allowed: %s", d.range.c_str());
     if (!d.units.empty()) std::printf("\n    units: %s", d.units.c_str());
@@ -375,10 +425,13 @@ int cmd_explain(Args& a) {
   return 0;
 }
 
+void list_entry(const std::string& name, const std::string& description) {
+  std::printf("  %-20s %s\n", name.c_str(), description.c_str());
+}
+
 template <class R>
-void list_registry(const R& r, const std::string& title) {
-  std::printf("%s:\n", title.c_str());
-  for (const auto& [name, e] : r.entries()) std::printf("  %-20s %s\n", name.c_str(), e.description.c_str());
+void list_registry(const R& r) {
+  for (const auto& [name, e] : r.entries()) list_entry(name, e.description);
 }
 
 int cmd_list(Args& a) {
@@ -393,21 +446,30 @@ int cmd_list(Args& a) {
     what = x;
   }
   const auto& c = lcsim::Catalog::get();
-  const std::vector<std::string> kinds = {"accelerators", "nodes", "workloads", "load-balancing", "topologies",
-                                          "fidelities"};
-  if (!what.empty() && std::find(kinds.begin(), kinds.end(), what) == kinds.end()) {
-    throw InputError(lcsim::unknown_name_message("list", what, kinds));
+  // Every group of registered names, in print order; `policies` and `models` name several groups.
+  const std::vector<std::string> groups = {"accelerators", "nodes",      "workloads",  "load-balancing",
+                                           "collectives",  "topologies", "fidelities", "engines"};
+  const std::map<std::string, std::vector<std::string>> aliases = {
+      {"policies", {"load-balancing", "collectives"}}, {"models", {"topologies", "fidelities", "engines"}}};
+  std::vector<std::string> valid = groups;
+  for (const auto& [alias, members] : aliases) valid.push_back(alias);
+  if (!what.empty() && std::find(valid.begin(), valid.end(), what) == valid.end()) {
+    throw InputError(lcsim::unknown_name_message("list group", what, valid));
   }
+  auto shown = [&](const std::string& g) {
+    if (what.empty() || what == g) return true;
+    auto it = aliases.find(what);
+    return it != aliases.end() && std::find(it->second.begin(), it->second.end(), g) != it->second.end();
+  };
   bool first = true;
-  auto section = [&](const std::string& k, auto& reg) {
-    if (!what.empty() && what != k) return;
+  auto heading = [&](const std::string& g, const std::string& title) {
+    if (!shown(g)) return false;
     if (!first) std::printf("\n");
     first = false;
-    list_registry(reg, k);
+    std::printf("%s:\n", title.c_str());
+    return true;
   };
-  if (what.empty() || what == "accelerators") {
-    first = false;
-    std::printf("accelerators (dense peak bf16, HBM, scale-up per direction, TDP; confidence):\n");
+  if (heading("accelerators", "accelerators (dense peak bf16, HBM, scale-up per direction, TDP; confidence)")) {
     for (const auto& p : lcsim::hw::PartCatalog::get().parts()) {
       const auto bf16 = p.dense_peak.count(lcsim::hw::DType::kBf16) ? lcsim::to_string(p.dense_peak.at(lcsim::hw::DType::kBf16)) : "-";
       std::printf("  %-20s %s %s, %s, %s at %s, %s, %s; %s\n", p.name.c_str(), p.vendor.c_str(), bf16.c_str(),
@@ -416,18 +478,21 @@ int cmd_list(Args& a) {
                   lcsim::to_string(p.tdp).c_str(), p.confidence.c_str());
     }
   }
-  if (what.empty() || what == "nodes") {
-    if (!first) std::printf("\n");
-    first = false;
-    std::printf("nodes:\n");
-    for (const auto& n : lcsim::hw::NodeCatalog::get().nodes()) {
-      std::printf("  %-20s %s\n", n.name.c_str(), n.description.c_str());
+  if (heading("nodes", "nodes (node templates: cluster.pools[].node)")) {
+    for (const auto& n : lcsim::hw::NodeCatalog::get().nodes()) list_entry(n.name, n.description);
+  }
+  if (heading("workloads", "workloads (workload.type)")) list_registry(c.workloads);
+  if (heading("load-balancing", "load-balancing (policies.load_balancing)")) list_registry(c.load_balancers);
+  if (heading("collectives", "collectives (policies.collectives.algorithm; auto: the tuner picks per call)")) {
+    for (const auto& name : lcsim::policy::collective_algo_names()) {
+      list_entry(name, lcsim::policy::algo_description(lcsim::policy::parse_algo(name)));
     }
   }
-  section("workloads", c.workloads);
-  section("load-balancing", c.load_balancers);
-  section("topologies", c.topologies);
-  section("fidelities", c.fidelities);
+  if (heading("topologies", "topologies (cluster.topology)")) list_registry(c.topologies);
+  if (heading("fidelities", "fidelities (simulation.fidelity)")) list_registry(c.fidelities);
+  if (heading("engines", "engines (event engines: flow runs on simgrid, analytical on queue)")) {
+    for (const auto& [name, description] : lcsim::sim::engine_backends()) list_entry(name, description);
+  }
   return 0;
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Holds lcsim's nccl_tests workload against measured NCCL times on DGX A100 (../shared/data/calibration,
+"""Holds lcsim's nccl_tests workload against measured NCCL times on DGX A100 (data/calibration,
 from microsoft/vidur): for each configuration (ranks, GPUs per node) and each measured size from 1 MiB up, the
 measured median time next to lcsim's, and the error. Usage:
     bench/validate_nccl.py [BUILD_DIR] [--set KEY=VALUE ...] [--markdown] [--collective all_reduce|send_recv]
@@ -29,7 +29,7 @@ while i < len(args):
         build = args[i]; i += 1
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-data = os.path.join(root, "..", "shared", "data", "calibration", f"nccl_a100_dgx_{collective}.csv")
+data = os.path.join(root, "data", "calibration", f"nccl_a100_dgx_{collective}.csv")
 rows = list(csv.DictReader(open(data)))
 configs = sorted({(int(r["num_workers"]), int(r["devices_per_node"])) for r in rows}, key=lambda c: (c[0] // c[1] > 1, c))
 MiB = 1 << 20

@@ -20,6 +20,25 @@ const std::vector<std::string>& collective_algo_names() {
 
 std::string algo_name(CollectiveAlgo a) { return collective_algo_names()[static_cast<size_t>(a)]; }
 
+std::string algo_description(CollectiveAlgo a) {
+  switch (a) {
+    case CollectiveAlgo::kRing:
+      return "one ring per channel, each entering and leaving a node through a different GPU and NIC; every "
+             "operation";
+    case CollectiveAlgo::kTree:
+      return "double binary tree across nodes, chains inside (NCCL's tree); all-reduce over several nodes";
+    case CollectiveAlgo::kHierarchical:
+      return "intra-node reduce-scatter, rail-aligned inter-node all-reduce, intra-node all-gather; all-reduce, "
+             "equal GPUs per node";
+    case CollectiveAlgo::kNvls:
+      return "in-switch reduction on NVLS-class scale-up switches; all-reduce inside one node";
+    case CollectiveAlgo::kHalvingDoubling:
+      return "recursive halving-doubling; all-reduce, reduce-scatter, all-gather on a power-of-two rank count "
+             "(only when pinned)";
+  }
+  return "";
+}
+
 CollectiveOp parse_op(const std::string& name) {
   const auto& n = collective_op_names();
   auto it = std::find(n.begin(), n.end(), name);

@@ -17,6 +17,8 @@ enum class CollectiveAlgo { kRing, kTree, kHierarchical, kNvls, kHalvingDoubling
 const std::vector<std::string>& collective_op_names();    // all_reduce, reduce_scatter, all_gather, broadcast, ...
 const std::vector<std::string>& collective_algo_names();  // ring, tree, hierarchical, nvls, halving_doubling
 std::string algo_name(CollectiveAlgo a);
+/// One line on what the algorithm does and where it applies, for `lcsim list collectives`.
+std::string algo_description(CollectiveAlgo a);
 CollectiveOp parse_op(const std::string& name);      // asserts a valid name
 CollectiveAlgo parse_algo(const std::string& name);  // asserts a valid name
 

@@ -28,7 +28,7 @@ namespace fs = std::filesystem;
 using wl::ChakraTrace;
 using wl::read_chakra_trace;
 const std::string kData =
-    fs::path(std::string(LCSIM_SOURCE_DIR) + "/../shared/data/training/").lexically_normal().string();
+    fs::path(std::string(LCSIM_SOURCE_DIR) + "/data/training/").lexically_normal().string();
 const std::string kAstra = kData + "astra_microbenchmarks/";
 const std::string kPyTorch = kData + "chakra_pytorch_3664_nodes.0.et";
 

@@ -1,4 +1,4 @@
-// Chakra execution traces from ../shared/data/training parse with lcsim's own schema; broken files fail with
+// Chakra execution traces from data/training parse with lcsim's own schema; broken files fail with
 // the file, the byte offset and the last good node.
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 namespace lcsim::wl {
 namespace {
 
-const std::string kData = std::string(LCSIM_SOURCE_DIR) + "/../shared/data/training/";
+const std::string kData = std::string(LCSIM_SOURCE_DIR) + "/data/training/";
 constexpr int kCompNode = 4, kCommCollNode = 7;
 
 TEST(Chakra, ReadsTheRealPyTorchTrace) {

@@ -6,6 +6,9 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace {
 
@@ -218,6 +221,133 @@ TEST_F(Cli, NoInputReachesExitOne) {
   EXPECT_EQ(lcsim("run " + kDemo + " -q -o " + long_name).code, 2);
   EXPECT_EQ(lcsim("calibrate --part H100-SXM-80GB /dev/zero").code, 2);
   EXPECT_EQ(lcsim("calibrate --part H100-SXM-80GB " + long_name).code, 2);
+}
+
+TEST_F(Cli, ListCoversEveryRegisteredName) {
+  Result all = lcsim("list");
+  ASSERT_EQ(all.code, 0) << all.out;
+  // Every group, and every name in it, with a description after the name.
+  const std::vector<std::pair<std::string, std::vector<std::string>>> groups = {
+      {"accelerators", {"H100-SXM-80GB", "B200", "MI300X", "Gaudi3", "Ascend-910B"}},
+      {"nodes", {"hgx-h100", "dgx-a100", "gb200-nvl72", "mi300x-platform"}},
+      {"workloads", {"chakra_replay", "gpt_data_parallel", "megatron", "nccl_tests", "traffic"}},
+      {"load-balancing", {"adaptive", "ecmp", "pinned", "spray"}},
+      {"collectives", {"ring", "tree", "hierarchical", "nvls", "halving_doubling"}},
+      {"topologies", {"explicit", "leaf_spine"}},
+      {"fidelities", {"analytical", "flow"}},
+      {"engines", {"queue", "simgrid"}}};
+  for (const auto& [group, names] : groups) {
+    EXPECT_NE(("\n" + all.out).find("\n" + group + " ("), std::string::npos) << group << " missing from lcsim list";
+    Result one = lcsim("list " + group);
+    ASSERT_EQ(one.code, 0) << group << ": " << one.out;
+    EXPECT_EQ(one.out.rfind(group + " (", 0), 0u) << one.out;
+    for (const auto& name : names) {
+      const auto at = one.out.find("\n  " + name + " ");
+      ASSERT_NE(at, std::string::npos) << group << " lacks " << name << ":\n" << one.out;
+      const std::string line = one.out.substr(at + 3, one.out.find('\n', at + 1) - at - 3);
+      EXPECT_GT(line.size(), name.size() + 15) << "no description: '" << line << "'";
+      EXPECT_NE(all.out.find("\n  " + name + " "), std::string::npos) << name;
+    }
+  }
+  // The groups the README names together.
+  Result policies = lcsim("list policies");
+  ASSERT_EQ(policies.code, 0) << policies.out;
+  for (const char* name : {"ecmp", "spray", "ring", "nvls"}) EXPECT_NE(policies.out.find(name), std::string::npos);
+  EXPECT_EQ(policies.out.find("H100-SXM-80GB"), std::string::npos);
+  Result models = lcsim("list models");
+  ASSERT_EQ(models.code, 0) << models.out;
+  for (const char* name : {"leaf_spine", "analytical", "simgrid", "queue"}) {
+    EXPECT_NE(models.out.find(name), std::string::npos) << name;
+  }
+  EXPECT_EQ(models.out.find("ecmp"), std::string::npos);
+  // An unknown group: exit 2, a suggestion, and every valid group.
+  Result typo = lcsim("list polices");
+  EXPECT_EQ(typo.code, 2);
+  EXPECT_NE(typo.out.find("error: unknown list group 'polices'; did you mean 'policies'? (valid: accelerators, nodes, "
+                          "workloads, load-balancing, collectives, topologies, fidelities, engines, models, policies)"),
+            std::string::npos)
+      << typo.out;
+}
+
+TEST_F(Cli, ExplainSaysWhichWorkloadTypeAKeyBelongsTo) {
+  // workload.precision exists in three workload types with different allowed values: each entry is preceded by
+  // its type's heading and tagged with the type.
+  Result r = lcsim("explain workload.precision");
+  ASSERT_EQ(r.code, 0) << r.out;
+  size_t from = 0, entries = 0;
+  for (const char* type : {"gpt_data_parallel, the default", "chakra_replay", "megatron"}) {
+    const std::string heading = std::string("workload (type: ") + type + "):  (section) ";
+    const auto h = r.out.find(heading, from);
+    ASSERT_NE(h, std::string::npos) << heading << " in\n" << r.out;
+    const std::string short_type = std::string(type).substr(0, std::string(type).find(','));
+    const std::string entry = "\nworkload.precision  (workload type: " + short_type + ")\n";
+    const auto e = r.out.find(entry, h);
+    ASSERT_NE(e, std::string::npos) << entry << " in\n" << r.out;
+    from = e + 1;
+    ++entries;
+  }
+  EXPECT_EQ(entries, 3u);
+  // Nothing untagged: every "workload.precision" line names its type.
+  for (size_t at = 0; (at = r.out.find("\nworkload.precision", at)) != std::string::npos; ++at) {
+    EXPECT_EQ(r.out.compare(at, 37, "\nworkload.precision  (workload type: "), 0) << r.out.substr(at, 60);
+  }
+  // The chakra_replay entry allows int8, the megatron one does not: the tags keep them apart.
+  const auto chakra = r.out.find("(workload type: chakra_replay)"), mega = r.out.find("(workload type: megatron)");
+  EXPECT_NE(r.out.substr(chakra, mega - chakra).find("int8"), std::string::npos);
+  EXPECT_EQ(r.out.substr(mega).find("int8"), std::string::npos);
+  // A key only one type has: that type's heading and nothing else.
+  Result tp = lcsim("explain workload.tensor_model_parallel_size");
+  ASSERT_EQ(tp.code, 0) << tp.out;
+  EXPECT_EQ(tp.out.rfind("workload (type: megatron):  (section) ", 0), 0u) << tp.out;
+  EXPECT_EQ(tp.out.find("gpt_data_parallel"), std::string::npos) << tp.out;
+  // Keys every scenario has carry no tag; the Markdown table keeps the headings too.
+  Result seed = lcsim("explain simulation.seed");
+  EXPECT_EQ(seed.out.rfind("simulation.seed\n", 0), 0u) << seed.out;
+  Result md = lcsim("explain workload.model.num_layers --markdown");
+  ASSERT_EQ(md.code, 0) << md.out;
+  const auto gpt = md.out.find("| **workload (type: gpt_data_parallel, the default)** | section |");
+  const auto meg = md.out.find("| **workload (type: megatron)** | section |");
+  ASSERT_NE(gpt, std::string::npos) << md.out;
+  ASSERT_NE(meg, std::string::npos) << md.out;
+  EXPECT_NE(md.out.find("| `workload.model.num_layers` |", gpt), std::string::npos);
+  EXPECT_NE(md.out.find("| `workload.model.num_layers` |", meg), std::string::npos);
+}
+
+// Each part and node template added for planning loads, is listed, and runs a small scenario.
+TEST_F(Cli, NewCatalogEntriesAreListedAndRun) {
+  Result acc = lcsim("list accelerators");
+  ASSERT_EQ(acc.code, 0);
+  for (const char* part : {"H800-SXM-80GB", "H20", "B300", "MI325X", "TPU-v5p"}) {
+    EXPECT_NE(acc.out.find(std::string("\n  ") + part + " "), std::string::npos) << part << " in\n" << acc.out;
+  }
+  Result nodes = lcsim("list nodes");
+  for (const char* node : {"gb300-nvl72", "tpu-v5p-cube"}) {
+    EXPECT_NE(nodes.out.find(std::string("\n  ") + node + " "), std::string::npos) << node;
+  }
+  const std::string workload =
+      "workload:\n  type: gpt_data_parallel\n"
+      "  model: {num_layers: 4, hidden_size: 1024, num_attention_heads: 8, seq_length: 1024, vocab_size: 32000}\n"
+      "  global_batch_size: 576\n  micro_batch_size: 1\nsimulation: {fidelity: analytical}\n"
+      "outputs: {timeline: false}\n";
+  const std::vector<std::pair<std::string, std::string>> clusters = {
+      {"H800-SXM-80GB", "cluster: {accelerator: H800-SXM-80GB, nodes: 2, gpus_per_node: 8}\n"},
+      {"H20", "cluster: {accelerator: H20, nodes: 2, gpus_per_node: 8}\n"},
+      {"B300", "cluster: {accelerator: B300, nodes: 2, gpus_per_node: 8}\n"},
+      {"MI325X", "cluster: {accelerator: MI325X, nodes: 2, gpus_per_node: 8}\n"},
+      {"TPU-v5p", "cluster: {accelerator: TPU-v5p, nodes: 2, gpus_per_node: 4}\n"},
+      {"GB300-GPU", "cluster: {pools: [{node: gb300-nvl72, count: 1}]}\n"},
+      {"TPU-v5p", "cluster: {pools: [{node: tpu-v5p-cube, count: 1}]}\n"}};
+  for (const auto& [part, cluster] : clusters) {
+    const fs::path file = dir_ / "part.yaml";
+    std::ofstream(file) << "name: part-check\n" << cluster << workload;
+    Result v = lcsim("validate " + file.string());
+    EXPECT_EQ(v.code, 0) << cluster << v.out;
+    Result run = lcsim("run " + file.string() + " -q -o " + (dir_ / "out").string());
+    ASSERT_EQ(run.code, 0) << cluster << run.out;
+    const std::string metrics = slurp(dir_ / "out" / "metrics.json");
+    EXPECT_NE(metrics.find("\"accelerator\": \"" + part + "\""), std::string::npos) << metrics.substr(0, 300);
+    EXPECT_NE(metrics.find("\"mfu\": 0."), std::string::npos) << cluster << metrics.substr(0, 600);
+  }
 }
 
 }  // namespace

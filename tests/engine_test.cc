@@ -1,6 +1,6 @@
 // The engine on both backends (queue: lcsim's own; simgrid): event order, activity completion, max-min sharing (a
-// shared link never carries more than its capacity; see ../shared/simgrid-notes, trap 1), handles and cancellation,
-// and resources that fail, recover and change capacity while activities run.
+// shared link never carries more than its capacity, which SimGrid's default Lazy update broke: docs/architecture.md),
+// handles and cancellation, and resources that fail, recover and change capacity while activities run.
 #include <gtest/gtest.h>
 
 #include <algorithm>

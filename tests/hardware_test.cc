@@ -18,7 +18,8 @@ namespace {
 TEST(Catalog, EveryPartLoadsWithItsDatasheetNumbers) {
   const auto& cat = PartCatalog::get();
   for (const char* name :
-       {"A100-SXM-80GB", "H100-SXM-80GB", "H200-SXM-141GB", "B200", "MI300X", "Gaudi3", "Ascend-910B"}) {
+       {"A100-SXM-80GB", "H100-SXM-80GB", "H200-SXM-141GB", "H800-SXM-80GB", "H20", "B200", "B300", "MI300X",
+        "MI325X", "Gaudi3", "Ascend-910B", "TPU-v5p"}) {
     ASSERT_TRUE(cat.contains(name)) << name;
     const auto& p = cat.part(name);
     EXPECT_TRUE(p.supports(DType::kBf16)) << name;
@@ -36,6 +37,45 @@ TEST(Catalog, EveryPartLoadsWithItsDatasheetNumbers) {
   EXPECT_FALSE(cat.part("A100-SXM-80GB").supports(DType::kFp8));
   EXPECT_THROW(cat.part("A100-SXM-80GB").peak(DType::kFp8), InputError);
   EXPECT_THROW(cat.part("H100"), InputError);
+}
+
+TEST(Catalog, PartsPeoplePlanWithCarryTheirDatasheetNumbers) {
+  const auto& cat = PartCatalog::get();
+  // H800: H100's compute and memory, NVLink cut to 400 GB/s bidirectional.
+  const auto& h800 = cat.part("H800-SXM-80GB");
+  EXPECT_DOUBLE_EQ(h800.peak(DType::kBf16).flop_per_s(), 989.4e12);
+  EXPECT_DOUBLE_EQ(h800.scale_up_bandwidth.bps(), 200e9);
+  EXPECT_DOUBLE_EQ(h800.calibration.gemm_efficiency, cat.part("H100-SXM-80GB").calibration.gemm_efficiency);
+  // H20: 148 TFLOP/s dense BF16, 96 GB at 4 TB/s, full NVLink, 400 W.
+  const auto& h20 = cat.part("H20");
+  EXPECT_DOUBLE_EQ(h20.peak(DType::kBf16).flop_per_s(), 148e12);
+  EXPECT_DOUBLE_EQ(h20.peak(DType::kFp8).flop_per_s(), 296e12);
+  EXPECT_DOUBLE_EQ(h20.hbm_capacity.bytes(), 96e9);
+  EXPECT_DOUBLE_EQ(h20.hbm_bandwidth.bps(), 4e12);
+  EXPECT_DOUBLE_EQ(h20.scale_up_bandwidth.bps(), 450e9);
+  EXPECT_DOUBLE_EQ(h20.tdp.w(), 400);
+  // B300: B200's dense FP8/BF16, 270 GB usable, INT8 cut.
+  const auto& b300 = cat.part("B300");
+  EXPECT_DOUBLE_EQ(b300.peak(DType::kFp8).flop_per_s(), 4500e12);
+  EXPECT_DOUBLE_EQ(b300.peak(DType::kBf16).flop_per_s(), 2250e12);
+  EXPECT_DOUBLE_EQ(b300.peak(DType::kInt8).flop_per_s(), 150e12);
+  EXPECT_DOUBLE_EQ(b300.hbm_capacity.bytes(), 270e9);
+  EXPECT_DOUBLE_EQ(b300.tdp.w(), 1100);
+  // MI325X: MI300X's compute, 256 GB HBM3E at 6 TB/s, 1 kW.
+  const auto& mi325 = cat.part("MI325X");
+  EXPECT_DOUBLE_EQ(mi325.peak(DType::kBf16).flop_per_s(), cat.part("MI300X").peak(DType::kBf16).flop_per_s());
+  EXPECT_DOUBLE_EQ(mi325.hbm_capacity.bytes(), 256e9);
+  EXPECT_DOUBLE_EQ(mi325.hbm_bandwidth.bps(), 6e12);
+  EXPECT_DOUBLE_EQ(mi325.tdp.w(), 1000);
+  // TPU v5p: 459 TFLOP/s BF16, 95 GB at 2,765 GB/s, ICI 1,200 GB/s bidirectional, a pod of 8,960 chips.
+  const auto& tpu = cat.part("TPU-v5p");
+  EXPECT_EQ(tpu.vendor, "Google");
+  EXPECT_DOUBLE_EQ(tpu.peak(DType::kBf16).flop_per_s(), 459e12);
+  EXPECT_DOUBLE_EQ(tpu.hbm_capacity.bytes(), 95e9);
+  EXPECT_DOUBLE_EQ(tpu.hbm_bandwidth.bps(), 2765e9);
+  EXPECT_DOUBLE_EQ(tpu.scale_up_bandwidth.bps(), 600e9);
+  EXPECT_EQ(tpu.scale_up_domain, 8960);
+  EXPECT_FALSE(tpu.supports(DType::kFp32)) << "no published FP32 matrix rate";
 }
 
 TEST(Catalog, ScenariosDeriveAndDefineParts) {
@@ -66,7 +106,8 @@ TEST(Catalog, ScenariosDeriveAndDefineParts) {
 
 TEST(Catalog, NodeTemplatesLoadWithTheirNetworkPlanes) {
   const auto& nodes = NodeCatalog::get();
-  for (const char* name : {"hgx-h100", "hgx-h200", "dgx-a100", "gb200-nvl72", "mi300x-platform"}) {
+  for (const char* name :
+       {"hgx-h100", "hgx-h200", "dgx-a100", "gb200-nvl72", "gb300-nvl72", "mi300x-platform", "tpu-v5p-cube"}) {
     const NodeSpec& n = nodes.node(name);
     EXPECT_GT(n.gpus, 0) << name;
     EXPECT_GT(n.compute_nic_bandwidth_per_gpu().bps(), 0) << name;
@@ -81,6 +122,21 @@ TEST(Catalog, NodeTemplatesLoadWithTheirNetworkPlanes) {
   EXPECT_EQ(rack.accelerator.scale_up_domain, 72);
   EXPECT_DOUBLE_EQ(rack.accelerator.peak(DType::kBf16).flop_per_s(), 2500e12);
   EXPECT_DOUBLE_EQ(nodes.node("dgx-a100").compute_nic_bandwidth_per_gpu().bps(), 25e9);
+  // GB300 NVL72: 72 Blackwell Ultra GPUs in one NVLink domain, one 800G NIC each.
+  const NodeSpec& gb300 = nodes.node("gb300-nvl72");
+  EXPECT_EQ(gb300.gpus, 72);
+  EXPECT_EQ(gb300.accelerator.name, "GB300-GPU");
+  EXPECT_EQ(gb300.accelerator.scale_up_domain, 72);
+  EXPECT_DOUBLE_EQ(gb300.accelerator.peak(DType::kFp8).flop_per_s(), 5000e12);
+  EXPECT_DOUBLE_EQ(gb300.accelerator.hbm_capacity.bytes(), 279e9);
+  EXPECT_DOUBLE_EQ(gb300.accelerator.scale_up_bandwidth.bps(), 900e9);  // inherited from B300
+  EXPECT_DOUBLE_EQ(gb300.accelerator.tdp.w(), 1400);
+  EXPECT_DOUBLE_EQ(gb300.compute_nic_bandwidth_per_gpu().bps(), 100e9);
+  // A TPU v5p cube: 64 chips on ICI (the scale-up domain), 50 Gb/s of data-centre network per chip.
+  const NodeSpec& cube = nodes.node("tpu-v5p-cube");
+  EXPECT_EQ(cube.gpus, 64);
+  EXPECT_EQ(cube.accelerator.name, "TPU-v5p");
+  EXPECT_DOUBLE_EQ(cube.compute_nic_bandwidth_per_gpu().bps(), 50e9 / 8);
 }
 
 AcceleratorSpec plain_h100() {

@@ -417,6 +417,85 @@ TEST(MegatronInput, CommandLineImportEqualsWrittenKeys) {
   EXPECT_EQ(dynamic_cast<wl::MegatronTraining*>(b.workload.get())->config().tensor_model_parallel_size, 1);
 }
 
+TEST(MegatronInput, PastedTrainItersIsTheJobLengthNotTheSimulatedIterations) {
+  Scenario a = parse_with(R"(workload:
+  type: megatron
+  megatron_args: >-
+    pretrain_gpt.py --num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048
+    --vocab-size 32000 --global-batch-size 32 --micro-batch-size 1 --tensor-model-parallel-size 2
+    --pipeline-model-parallel-size 4 --bf16 --train-iters 500000
+)");
+  const auto& c = dynamic_cast<wl::MegatronTraining*>(a.workload.get())->config();
+  EXPECT_EQ(c.train_iters, 1) << "a pasted --train-iters must not become 500,000 simulated iterations";
+  EXPECT_EQ(c.job_train_iters, 500000);
+  const std::string header = a.workload->describe();
+  EXPECT_NE(header.find("\n  job: 500000 iterations (job_train_iters, Megatron's --train-iters); simulated: 1 "
+                        "(train_iters); job_time_days, job_gpu_hours and job_tokens extrapolate from the simulated "
+                        "iteration"),
+            std::string::npos)
+      << header;
+  EXPECT_TRUE(c.defaults_taken.empty()) << header;
+  // train_iters written beside the line is what is simulated.
+  Scenario b = parse_with(R"(workload:
+  type: megatron
+  megatron_args: "--num-layers 8 --hidden-size 2048 --num-attention-heads 16 --train-iters 500000"
+  train_iters: 3
+)");
+  EXPECT_EQ(dynamic_cast<wl::MegatronTraining*>(b.workload.get())->config().train_iters, 3);
+  EXPECT_NE(b.workload->describe().find("simulated: 3 (train_iters)"), std::string::npos);
+}
+
+TEST(MegatronRun, PastedTrainItersIsExtrapolatedNotSimulated) {
+  auto one = run({});
+  auto job = run({"workload.megatron_args=--train-iters 500000"});
+  ASSERT_FALSE(one.count("child_failed") || job.count("child_failed"));
+  EXPECT_EQ(one.count("job_iterations"), 0u) << "no job length, no job metrics";
+  EXPECT_EQ(job["iterations"], 1);
+  EXPECT_DOUBLE_EQ(job["iteration_time_s"], one["iteration_time_s"]);
+  EXPECT_DOUBLE_EQ(job["sim_time_s"], one["sim_time_s"]) << "the job's 500,000 iterations are not simulated";
+  EXPECT_DOUBLE_EQ(job["gpu_hours"], one["gpu_hours"]);
+  EXPECT_EQ(job["job_iterations"], 500000);
+  EXPECT_DOUBLE_EQ(job["job_tokens"], 500000.0 * 32 * 2048);  // global batch 32 x sequence 2048
+  EXPECT_NEAR(job["job_time_days"], 500000 * one["iteration_time_s"] / 86400, 1e-9 * job["job_time_days"]);
+  EXPECT_NEAR(job["job_gpu_hours"], 500000 * one["iteration_time_s"] * 32 / 3600, 1e-9 * job["job_gpu_hours"]);
+}
+
+TEST(MegatronInput, EssentialsAPastedLineLeavesOutAreNamed) {
+  const std::string line =
+      "--num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 --global-batch-size 32 "
+      "--micro-batch-size 1 --tensor-model-parallel-size 2 --bf16";
+  Scenario a = parse_with("workload:\n  type: megatron\n  megatron_args: \"" + line + "\"\n");
+  const auto& c = dynamic_cast<wl::MegatronTraining*>(a.workload.get())->config();
+  EXPECT_EQ(c.model.vocab_size, 50304);
+  ASSERT_EQ(c.defaults_taken.size(), 1u);
+  const std::string header = a.workload->describe();
+  EXPECT_NE(header.find("\n  megatron_args left out, lcsim's default taken: model.vocab_size = 50304 (Megatron-LM: "
+                        "from the tokenizer, padded to a multiple of 128 x TP; give --vocab-size)"),
+            std::string::npos)
+      << header;
+  // Given on the line, or written out beside it: nothing to name.
+  Scenario given = parse_with("workload:\n  type: megatron\n  megatron_args: \"" + line + " --vocab-size 32000\"\n");
+  EXPECT_TRUE(dynamic_cast<wl::MegatronTraining*>(given.workload.get())->config().defaults_taken.empty());
+  Scenario written = parse_with("workload:\n  type: megatron\n  megatron_args: \"" + line +
+                                "\"\n  model: {vocab_size: 32000}\n");
+  EXPECT_TRUE(dynamic_cast<wl::MegatronTraining*>(written.workload.get())->config().defaults_taken.empty());
+  EXPECT_EQ(written.workload->describe().find("default taken"), std::string::npos);
+  // A bare line: every essential is named, with the value used.
+  Scenario bare = parse_with("workload:\n  type: megatron\n  megatron_args: \"--tensor-model-parallel-size 2\"\n");
+  const auto& taken = dynamic_cast<wl::MegatronTraining*>(bare.workload.get())->config().defaults_taken;
+  std::string all;
+  for (const auto& t : taken) all += t + "\n";
+  EXPECT_EQ(taken.size(), 8u) << all;
+  for (const char* key : {"model.num_layers = 24 ", "model.hidden_size = 2048 ", "model.num_attention_heads = 16 ",
+                          "model.seq_length = 2048 ", "model.vocab_size = 50304 ", "global_batch_size = 512 ",
+                          "micro_batch_size = 1 ", "precision = bf16 (Megatron-LM: fp32 without --bf16"}) {
+    EXPECT_NE(all.find(key), std::string::npos) << key << " in\n" << all;
+  }
+  // A workload written out as keys (no pasted line) names nothing: its defaults are documented keys.
+  Scenario keys = parse_with("workload:\n  type: megatron\n  tensor_model_parallel_size: 2\n");
+  EXPECT_TRUE(dynamic_cast<wl::MegatronTraining*>(keys.workload.get())->config().defaults_taken.empty());
+}
+
 TEST(MegatronInput, EveryKnownArgumentIsDocumented) {
   std::ifstream in("docs/training.md");
   std::stringstream ss;

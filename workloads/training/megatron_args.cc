@@ -42,8 +42,9 @@ const std::map<std::string, ArgRule>& rules() {
     m["no-position-embedding"] = {"model.position_embedding_type", "rope"};
     same_name("", {"global-batch-size", "micro-batch-size", "tensor-model-parallel-size",
                    "pipeline-model-parallel-size", "num-layers-per-virtual-pipeline-stage", "context-parallel-size",
-                   "expert-model-parallel-size", "recompute-granularity", "train-iters",
-                   "moe-token-dispatcher-type"});
+                   "expert-model-parallel-size", "recompute-granularity", "moe-token-dispatcher-type"});
+    // The job's length, not the iterations to simulate: a pasted production line says --train-iters 500000.
+    m["train-iters"] = {"job_train_iters"};
     m["sequence-parallel"] = {"sequence_parallel", "true"};
     m["use-distributed-optimizer"] = {"use_distributed_optimizer", "true"};
     m["use-torch-fsdp2"] = {"use_torch_fsdp2", "true"};

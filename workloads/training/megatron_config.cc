@@ -33,6 +33,7 @@ void MegatronConfig::visit(Section& s) {
       Section inner = Section::parser(&merged, s.path(), s.diagnostics());
       visit_keys(inner);
       inner.finish();
+      name_defaults_taken(merged);
     } catch (const InputError& e) {
       for (const auto& d : e.diagnostics()) s.diagnostics()->add(raw->location, s.child_path("megatron_args"), d.message);
       if (e.diagnostics().empty()) s.diagnostics()->add(raw->location, s.child_path("megatron_args"), e.what());
@@ -41,6 +42,35 @@ void MegatronConfig::visit(Section& s) {
     return;
   }
   visit_keys(s);
+}
+
+void MegatronConfig::name_defaults_taken(const ConfigValue& given) {
+  // Keys a Megatron-LM run cannot do without, or whose lcsim default differs from Megatron-LM's own: when a pasted
+  // command line (and the keys written beside it) leaves one out, the run header names the value used.
+  auto has = [&given](const std::string& section, const std::string& key) {
+    const ConfigValue* node = section.empty() ? &given : given.find(section);
+    return node && node->find(key);
+  };
+  auto note = [this](const std::string& key, const std::string& value, const std::string& megatron) {
+    defaults_taken.push_back(key + " = " + value + " (Megatron-LM: " + megatron + ")");
+  };
+  defaults_taken.clear();
+  const auto str = [](int v) { return std::to_string(v); };
+  if (!has("model", "num_layers")) note("model.num_layers", str(model.num_layers), "required, --num-layers");
+  if (!has("model", "hidden_size")) note("model.hidden_size", str(model.hidden_size), "required, --hidden-size");
+  if (!has("model", "num_attention_heads")) {
+    note("model.num_attention_heads", str(model.num_attention_heads), "required, --num-attention-heads");
+  }
+  if (!has("model", "seq_length")) note("model.seq_length", str(model.seq_length), "required, --seq-length");
+  if (!has("model", "vocab_size")) {
+    note("model.vocab_size", str(model.vocab_size),
+         "from the tokenizer, padded to a multiple of 128 x TP; give --vocab-size");
+  }
+  if (!has("", "global_batch_size")) {
+    note("global_batch_size", str(global_batch_size), "micro-batch size x data-parallel size");
+  }
+  if (!has("", "micro_batch_size")) note("micro_batch_size", str(micro_batch_size), "required, --micro-batch-size");
+  if (!has("", "precision")) note("precision", precision, "fp32 without --bf16, --fp16 or --fp8-format");
 }
 
 void MegatronConfig::visit_keys(Section& s) {
@@ -114,8 +144,13 @@ void MegatronConfig::visit_keys(Section& s) {
   s.field("memory_reserve", memory_reserve,
           "per-GPU memory kept for the CUDA context, NCCL, workspaces and fragmentation", Range::at_least(0));
   s.field("train_iters", train_iters,
-          "iterations; the first is simulated, the rest repeat its result while the cluster state is unchanged",
+          "iterations to simulate; the first is simulated, the rest repeat its result while the cluster state is "
+          "unchanged",
           Range::at_least(1));
+  s.field("job_train_iters", job_train_iters,
+          "the whole job's iterations (Megatron's --train-iters lands here, not in train_iters): the job_* metrics "
+          "extrapolate its time, tokens and GPU-hours from the simulated iteration; 0 = no job length",
+          Range::at_least(0));
   s.choice("symmetry", symmetry, {"auto", "off"},
            "auto: simulate one rank per pipeline stage when ranks are identical (same part, no straggler); off: "
            "every rank");

@@ -43,13 +43,16 @@ struct MegatronConfig {
   bool overlap_moe_expert_parallel_comm = false;
   Bytes memory_reserve = Bytes::gib(2);
   int train_iters = 1;
+  int job_train_iters = 0;  // the whole job's iterations (Megatron's --train-iters), for job_* metrics; 0: none
   std::string symmetry = "auto";  // auto: one rank per stage when ranks are identical; off: every rank
   std::vector<int> straggler_ranks;
   double straggler_slowdown = 1.0;
 
   std::vector<std::string> ignored_args;  // from megatron_args, for the run header
+  std::vector<std::string> defaults_taken;  // essentials megatron_args left out: "key = value (Megatron: ...)"
   void visit(Section& s);
   void visit_keys(Section& s);
+  void name_defaults_taken(const ConfigValue& given);  // fills defaults_taken from the merged megatron_args keys
   int virtual_stages() const;  // model chunks per pipeline rank
   std::string schedule() const;  // the resolved pipeline schedule
 };

@@ -34,6 +34,17 @@ std::string MegatronTraining::describe() const {
     out += "\n  megatron_args ignored (no effect on speed or memory):";
     for (const auto& a : c.ignored_args) out += " " + a;
   }
+  if (!c.defaults_taken.empty()) {
+    out += "\n  megatron_args left out, lcsim's default taken:";
+    for (size_t i = 0; i < c.defaults_taken.size(); ++i) out += (i ? "; " : " ") + c.defaults_taken[i];
+  }
+  if (c.job_train_iters > 0) {
+    out += "\n  job: " + std::to_string(c.job_train_iters) +
+           " iterations (job_train_iters, Megatron's --train-iters); simulated: " + std::to_string(c.train_iters) +
+           " (train_iters); job_time_days, job_gpu_hours and job_tokens extrapolate from the simulated iteration";
+  } else if (c.train_iters > 1) {
+    out += "\n  iterations simulated: " + std::to_string(c.train_iters) + " (train_iters)";
+  }
   return out;
 }
 
@@ -114,6 +125,14 @@ void MegatronTraining::report(MetricSet& m) const {
   m.set("iterations", static_cast<double>(iteration_times_.size() + static_cast<size_t>(memoized_)), "training iterations");
   m.set("iterations_memoized", memoized_, "iterations that repeated the first one's result (same cluster state)");
   m.set("iteration_time_s", it, "duration of one training iteration (simulated time)");
+  if (c.job_train_iters > 0) {
+    const double job = c.job_train_iters;
+    m.set("job_iterations", job, "the whole job's iterations (job_train_iters); not simulated, extrapolated");
+    m.set("job_tokens", job * static_cast<double>(c.global_batch_size) * model.seq_length,
+          "tokens of the whole job: job_iterations x tokens_per_iteration");
+    m.set("job_time_days", job * it / 86400, "the whole job's duration at the simulated iteration time");
+    m.set("job_gpu_hours", job * it * n / 3600, "the whole job's GPU-hours at the simulated iteration time");
+  }
   m.set("tokens_per_iteration", tokens, "global_batch_size x seq_length");
   m.set("tokens_per_s", it > 0 ? tokens / it : 0.0, "training throughput");
   m.set("model_flops_per_iteration", model_flops(), "Megatron-LM's model FLOPs per iteration, all GPUs");
