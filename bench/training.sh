@@ -2,7 +2,7 @@
 # Wall time, events and peak memory of the megatron workload at scale (docs/performance.md, "Training"):
 #   Llama 3 405B (TP 8, PP 16 interleaved, DP 128) on 16,384 H100s, analytical network, one rank per stage and
 #   every rank; the same layout with DP 8 on 1,024 GPUs on the flow model, both ways; GPT-3 175B on 1,024 A100s;
-#   the DeepSeek-V3-style MoE on 2,048 H800s.
+#   the DeepSeek-V3-style MoE on 2,048 H800s; the 175B layout of the training-model issue on 256 A100s.
 # Usage: bench/training.sh [BUILD_DIR]     (prints a Markdown table; each case runs once: runs are deterministic)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,3 +45,8 @@ case_run "Llama 3 405B, analytical, 100,000 iterations (memoized)" $L3 --set wor
 case_run "GPT-3 175B, 1,024 A100, analytical" scenarios/training/gpt3-175b-a100-1024.yaml
 case_run "GPT-3 175B, 1,024 A100, flow" scenarios/training/gpt3-175b-a100-1024.yaml --set simulation.fidelity=flow
 case_run "DeepSeek-V3-style MoE, 2,048 H800, analytical" scenarios/training/deepseek-v3-h800-2048.yaml
+# The 175B layout of the training-model issue: TP 8, PP 8 with 6 interleaved chunks, DP 4, 192 micro-batches.
+L175=(--set 'cluster.pools[0].count=32' --set workload.pipeline_model_parallel_size=8
+      --set workload.num_layers_per_virtual_pipeline_stage=2 --set workload.global_batch_size=768)
+case_run "GPT-3 175B, TP8 PP8x6 DP4, 256 A100, analytical" scenarios/training/gpt3-175b-a100-1024.yaml "${L175[@]}"
+case_run "the same, no timeline" scenarios/training/gpt3-175b-a100-1024.yaml "${L175[@]}" --set outputs.timeline=false
