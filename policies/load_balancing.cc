@@ -13,11 +13,17 @@ void EcmpHash::choose(const FlowKey& key, const std::vector<Path>& paths, const 
   out.push_back({static_cast<uint32_t>(h % paths.size()), 1.0});
 }
 
-void Spray::choose(const FlowKey& /*key*/, const std::vector<Path>& paths, const LinkLoads* /*loads*/,
+void Spray::choose(const FlowKey& key, const std::vector<Path>& paths, const LinkLoads* /*loads*/,
                    std::vector<PathShare>& out) const {
   out.clear();
   const uint32_t n = static_cast<uint32_t>(paths.size());
-  for (uint32_t i = 0; i < n; ++i) out.push_back({i, 1.0 / n});
+  if (max_paths_ <= 0 || static_cast<uint32_t>(max_paths_) >= n) {
+    for (uint32_t i = 0; i < n; ++i) out.push_back({i, 1.0 / n});
+    return;
+  }
+  const uint32_t k = static_cast<uint32_t>(max_paths_);
+  const uint32_t first = static_cast<uint32_t>(rng_.hash("spray", key.src, key.dst, key.label) % n);
+  for (uint32_t i = 0; i < k; ++i) out.push_back({(first + i) % n, 1.0 / k});
 }
 
 void Pinned::choose(const FlowKey& key, const std::vector<Path>& paths, const LinkLoads* /*loads*/,
@@ -59,15 +65,39 @@ void Adaptive::choose(const FlowKey& key, const std::vector<Path>& paths, const 
   out.push_back({best, 1.0});
 }
 
+namespace {
+
+void hash_seed_key(Section& s, LoadBalancerParams& p) {
+  s.field("hash_seed", p.hash_seed, "seed of the path hash; 0 = derived from simulation.seed (set it to sweep hash "
+                                    "placements with everything else fixed)", Range::at_least(0));
+}
+uint64_t seed_of(const LoadBalancerParams& p, uint64_t derived) {
+  return p.hash_seed > 0 ? static_cast<uint64_t>(p.hash_seed) : derived;
+}
+
+}  // namespace
+
 void register_load_balancers(Registry<LoadBalancerFactory>& r) {
   r.add("ecmp", "per-flow ECMP: a seeded hash of (src, dst, channel) picks one equal-cost path",
-        [](uint64_t seed) -> std::unique_ptr<LoadBalancer> { return std::make_unique<EcmpHash>(seed); });
-  r.add("spray", "per-packet spraying: every flow split evenly over all equal-cost paths",
-        [](uint64_t) -> std::unique_ptr<LoadBalancer> { return std::make_unique<Spray>(); });
+        {hash_seed_key, [](const LoadBalancerParams& p, uint64_t seed) -> std::unique_ptr<LoadBalancer> {
+           return std::make_unique<EcmpHash>(seed_of(p, seed));
+         }});
+  r.add("spray", "per-packet spraying: every flow split evenly over all equal-cost paths (or max_paths of them)",
+        {[](Section& s, LoadBalancerParams& p) {
+           s.field("max_paths", p.max_paths, "equal-cost paths each flow is sprayed over; 0 = all",
+                   Range::at_least(0));
+           hash_seed_key(s, p);
+         },
+         [](const LoadBalancerParams& p, uint64_t seed) -> std::unique_ptr<LoadBalancer> {
+           return std::make_unique<Spray>(p.max_paths, seed_of(p, seed));
+         }});
   r.add("pinned", "static routing: the path is chosen by the destination alone (destination-mod-k)",
-        [](uint64_t) -> std::unique_ptr<LoadBalancer> { return std::make_unique<Pinned>(); });
+        {[](Section&, LoadBalancerParams&) {},
+         [](const LoadBalancerParams&, uint64_t) -> std::unique_ptr<LoadBalancer> { return std::make_unique<Pinned>(); }});
   r.add("adaptive", "adaptive routing at flow start: the path whose busiest link carries the fewest flows",
-        [](uint64_t seed) -> std::unique_ptr<LoadBalancer> { return std::make_unique<Adaptive>(seed); });
+        {hash_seed_key, [](const LoadBalancerParams& p, uint64_t seed) -> std::unique_ptr<LoadBalancer> {
+           return std::make_unique<Adaptive>(seed_of(p, seed));
+         }});
 }
 
 }  // namespace lcsim::policy

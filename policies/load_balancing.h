@@ -58,8 +58,15 @@ class EcmpHash final : public LoadBalancer {
 /// Per-packet spraying, modelled as the flow split evenly over every equal-cost path.
 class Spray final : public LoadBalancer {
  public:
+  /// `max_paths` > 0: each flow is sprayed over that many of its paths (consecutive, from a hashed start), as
+  /// when a NIC sprays over a limited set of queue pairs; 0: over every path.
+  explicit Spray(int max_paths = 0, uint64_t hash_seed = 0) : max_paths_(max_paths), rng_(hash_seed) {}
   void choose(const FlowKey& key, const std::vector<Path>& paths, const LinkLoads* loads,
               std::vector<PathShare>& out) const override;
+
+ private:
+  int max_paths_;
+  RngFactory rng_;
 };
 
 /// Static pinning (destination-mod-k, as fat-tree routing tables do): the path is a function of the
@@ -82,7 +89,21 @@ class Adaptive final : public LoadBalancer {
   RngFactory rng_;
 };
 
-using LoadBalancerFactory = std::unique_ptr<LoadBalancer> (*)(uint64_t seed);
+/// Every load-balancing policy's own keys (a typed slot, as SST's subcomponent parameters): each policy declares
+/// only those it reads. Written as `policies.load_balancing: {type: spray, max_paths: 4}`; a bare name takes
+/// every default.
+struct LoadBalancerParams {
+  int64_t hash_seed = 0;  // ecmp, spray, adaptive: the hash's seed; 0 = derived from simulation.seed
+  int max_paths = 0;      // spray: paths each flow is sprayed over; 0 = all
+  bool operator==(const LoadBalancerParams&) const = default;
+};
+
+/// A registered policy: how to read its keys and how to build it. `seed` is the hash seed derived from the
+/// scenario's seed (used unless hash_seed is set).
+struct LoadBalancerFactory {
+  void (*visit)(Section& s, LoadBalancerParams& p);
+  std::unique_ptr<LoadBalancer> (*make)(const LoadBalancerParams& p, uint64_t seed);
+};
 void register_load_balancers(Registry<LoadBalancerFactory>& r);
 
 }  // namespace lcsim::policy

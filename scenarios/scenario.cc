@@ -149,8 +149,67 @@ void visit_scenario(Section& s, Scenario& sc) {
 void visit_rest(Section& s, Scenario& sc) {
   const Catalog& cat = Catalog::get();
   s.section("policies", "scheduling, routing and collective-algorithm policies", [&](Section& p) {
-    p.choice("load_balancing", sc.policies.load_balancing, cat.load_balancers.names(),
-             "how flows are spread over equal-cost paths");
+    // A typed slot: a policy name, or {type: NAME, ...that policy's own keys}.
+    const auto& lbs = cat.load_balancers;
+    std::string names;
+    for (const auto& n : lbs.names()) names += (names.empty() ? "" : ", ") + n;
+    p.custom(
+        "load_balancing",
+        "how flows are spread over equal-cost paths: a policy name (" + names +
+            "), or a mapping {type: NAME, ...} with that policy's own keys",
+        "name or mapping", "ecmp",
+        [&](const ConfigValue& v) {
+          PolicyConfig& pc = sc.policies;
+          pc.load_balancer = {};
+          auto known = [&](const std::string& name, const ConfigValue& at) {
+            if (lbs.contains(name)) return true;
+            p.diagnostics()->add(at.location, p.child_path("load_balancing"),
+                                 unknown_name_message("value", name, lbs.names()));
+            return false;
+          };
+          if (v.is_scalar()) {
+            if (known(v.scalar, v)) pc.load_balancing = v.scalar;
+            return;
+          }
+          if (!v.is_map() || !v.find("type")) {
+            p.diagnostics()->add(v.location, p.child_path("load_balancing"),
+                                 "expected a policy name or a mapping with a type: {type: spray, max_paths: 4}");
+            return;
+          }
+          Section sub = Section::parser(&v, p.child_path("load_balancing"), p.diagnostics());
+          std::string type = pc.load_balancing;
+          sub.field("type", type, "the policy");
+          if (!known(type, *v.find("type"))) {
+            sub.skip_unknown_keys();
+            sub.finish();
+            return;
+          }
+          pc.load_balancing = type;
+          lbs.get(type).factory.visit(sub, pc.load_balancer);
+          sub.finish();
+        },
+        [&] {
+          ConfigValue out;
+          if (sc.policies.load_balancer == policy::LoadBalancerParams{}) {
+            out.kind = ConfigValue::Kind::kScalar;
+            out.scalar = sc.policies.load_balancing;
+            return out;
+          }
+          Section e = Section::emitter(p.child_path("load_balancing"), &out);
+          std::string type = sc.policies.load_balancing;
+          e.field("type", type, "the policy");
+          lbs.get(type).factory.visit(e, sc.policies.load_balancer);
+          return out;
+        });
+    for (const auto& [name, entry] : lbs.entries()) {
+      p.describe_mapping("load_balancing", [&, name = name, visit = entry.factory.visit](Section& d) {
+        policy::LoadBalancerParams defaults;
+        std::vector<KeyDoc> docs{{d.path() + " (type: " + name + ")", "section", "", "", entry.description, ""}};
+        Section keys = Section::describer(d.path(), &docs);
+        visit(keys, defaults);
+        d.add_docs(docs);
+      });
+    }
     p.section("collectives", "collective communication algorithms",
               [&](Section& c) { sc.policies.collectives.visit(c); });
   });
@@ -427,7 +486,8 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
     tracer.subscribe(timeline.get());
   }
   RngFactory rng(static_cast<uint64_t>(sc.simulation.seed));
-  auto balancer = cat.load_balancers.get(sc.policies.load_balancing).factory(rng.hash("load_balancing", 0));
+  auto balancer = cat.load_balancers.get(sc.policies.load_balancing)
+                      .factory.make(sc.policies.load_balancer, rng.hash("load_balancing", 0));
   net::TransferOptions topts{&tracer, static_cast<size_t>(sc.outputs.timeline_links), sc.cluster.flow_calibration};
   std::unique_ptr<net::TransferModel> transfer = fidelity.transfer(engine, topology, *balancer, topts, hosts);
   // Intra-node collectives on the analytical model (private scale-up links), for workloads that ask for it.

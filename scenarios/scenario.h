@@ -45,6 +45,7 @@ struct ClusterConfig {
 
 struct PolicyConfig {
   std::string load_balancing = "ecmp";
+  policy::LoadBalancerParams load_balancer;  // the policy's own keys (the mapping form of load_balancing)
   net::CollectiveConfig collectives;
 };
 

@@ -66,11 +66,14 @@ TEST(Scenario, ResolvedYamlReloadsToTheSameResolvedYaml) {
 TEST(Scenario, ExplainCoversEveryKeyWithHelp) {
   const auto docs = describe_scenario_keys();
   std::set<std::string> paths;
-  std::string type;  // each workload type's keys come under a "workload (type: X...)" heading
+  // Each workload type's keys come under a "workload (type: X...)" heading, each load-balancing policy's under
+  // "policies.load_balancing (type: X)": the same key may appear once per type.
+  std::string type;
   for (const auto& d : docs) {
     EXPECT_FALSE(d.help.empty()) << d.path;
-    if (d.path.rfind("workload (type: ", 0) == 0) type = d.path;
-    const std::string key = d.path.rfind("workload.", 0) == 0 ? type + "/" + d.path : d.path;
+    if (d.path.find(" (type: ") != std::string::npos) type = d.path;
+    const bool typed = d.path.rfind("workload.", 0) == 0 || d.path.rfind("policies.load_balancing.", 0) == 0;
+    const std::string key = typed ? type + "/" + d.path : d.path;
     EXPECT_TRUE(paths.insert(key).second) << "described twice: " << key;
   }
   EXPECT_TRUE(paths.count("workload (type: megatron)/workload.tensor_model_parallel_size"));
@@ -321,6 +324,56 @@ TEST(Outputs, LinkUtilizationIsSampledOverTime) {
   EXPECT_GT(rows, 10);
   EXPECT_GT(nic_peak, 0.95);
   EXPECT_LE(nic_peak, 1.0 + 1e-9);  // never above capacity
+}
+
+}  // namespace
+}  // namespace lcsim
+
+namespace lcsim {
+namespace {
+
+// Load-balancing policies are typed slots: a name, or {type: NAME, ...} with that policy's own keys only.
+TEST(Scenario, LoadBalancingPoliciesTakeTheirOwnKeys) {
+  const std::string file = "scenarios/what-if/load-balancing.yaml";
+  Scenario sc = load_scenario(file, {"policies.load_balancing={type: spray, max_paths: 2, hash_seed: 7}"});
+  EXPECT_EQ(sc.policies.load_balancing, "spray");
+  EXPECT_EQ(sc.policies.load_balancer.max_paths, 2);
+  EXPECT_EQ(sc.policies.load_balancer.hash_seed, 7);
+  // The resolved scenario keeps the mapping and reloads to the same policy.
+  const std::string yaml = resolved_yaml(sc);
+  EXPECT_NE(yaml.find("type: spray"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("max_paths: 2"), std::string::npos);
+  Scenario plain = load_scenario(file, {"policies.load_balancing=ecmp"});
+  EXPECT_EQ(plain.policies.load_balancer, policy::LoadBalancerParams{});
+  EXPECT_NE(resolved_yaml(plain).find("load_balancing: ecmp"), std::string::npos);
+  auto error_of = [&](const std::string& set) {
+    try {
+      load_scenario(file, {set});
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  // A key of another policy, a missing type, an unknown type.
+  EXPECT_NE(error_of("policies.load_balancing={type: pinned, max_paths: 2}")
+                .find("policies.load_balancing.max_paths: unknown key 'max_paths' (valid: type)"),
+            std::string::npos);
+  EXPECT_NE(error_of("policies.load_balancing={max_paths: 2}").find("expected a policy name or a mapping with a type"),
+            std::string::npos);
+  EXPECT_NE(error_of("policies.load_balancing={type: sprai}").find("did you mean 'spray'"), std::string::npos);
+}
+
+// Spraying each flow over two of its paths instead of all of them: the what-if scenario's traffic then collides on
+// the spines it hashed to, and takes much longer.
+TEST(Scenario, SprayingOverFewerPathsIsAPolicyKnob) {
+  auto makespan = [](const std::string& lb) {
+    return testing::metrics_in_child([&] {
+      Scenario sc = load_scenario("scenarios/what-if/load-balancing.yaml", {"policies.load_balancing=" + lb});
+      return run_scenario(sc).metrics;
+    }).at("makespan_s");
+  };
+  const double all = makespan("spray"), two = makespan("{type: spray, max_paths: 2}");
+  EXPECT_GT(two, 1.5 * all);
 }
 
 }  // namespace
