@@ -226,6 +226,14 @@ void visit_rest(Section& s, Scenario& sc) {
     o.field("resolved_scenario", out.resolved_scenario, "write scenario.resolved.yaml");
     o.field("timeline_ranks", out.timeline_ranks, "GPUs (lowest ranks first) with timeline tracks; 0 = all",
             Range::at_least(0));
+    o.values("timeline_kinds", out.timeline_kinds,
+             "span kinds written to the timeline, any of: compute, comm, pp, dp, host, send, recv, links; [] = all");
+    if (o.mode() == Section::Mode::kParse) {
+      for (const auto& k : out.timeline_kinds) {
+        SpanKind kind;
+        if (!parse_span_kind(k, &kind)) o.error("timeline_kinds", unknown_name_message("span kind", k, span_kind_names()));
+      }
+    }
     o.field("timeline_links", out.timeline_links, "busy-link tracks per link tier in the timeline (first links used)",
             Range::at_least(0));
     o.field("utilization_interval", out.utilization_interval,
@@ -482,7 +490,12 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
     layout.link = [&topology](uint32_t l) {
       return std::make_pair(topology.links()[l].tier, topology.links()[l].name);
     };
-    timeline = std::make_unique<TimelineWriter>(hooks.timeline ? *hooks.timeline : timeline_in_memory, layout);
+    std::vector<SpanKind> kinds;
+    for (const auto& k : sc.outputs.timeline_kinds) {
+      SpanKind kind;
+      if (parse_span_kind(k, &kind)) kinds.push_back(kind);
+    }
+    timeline = std::make_unique<TimelineWriter>(hooks.timeline ? *hooks.timeline : timeline_in_memory, layout, kinds);
     tracer.subscribe(timeline.get());
   }
   RngFactory rng(static_cast<uint64_t>(sc.simulation.seed));

@@ -61,6 +61,7 @@ struct OutputConfig {
   bool resolved_scenario = true;
   int timeline_ranks = 16;
   int timeline_links = 16;
+  std::vector<std::string> timeline_kinds;  // span kinds written to timeline.json; empty = all
   Duration utilization_interval;  // sample link utilization this often (0: off)
 };
 

@@ -30,11 +30,32 @@ const char* span_category(SpanKind kind) {
   }
 }
 
+const std::vector<std::string>& span_kind_names() {
+  static const std::vector<std::string> names = {"compute", "comm", "pp", "dp", "host", "send", "recv", "links"};
+  return names;
+}
+
+bool parse_span_kind(const std::string& name, SpanKind* kind) {
+  const auto& names = span_kind_names();
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == name) {
+      *kind = static_cast<SpanKind>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
 namespace {
 constexpr size_t kFlushAt = 1 << 20;
 }  // namespace
 
-TimelineWriter::TimelineWriter(std::ostream& out, TimelineLayout layout) : out_(out), layout_(std::move(layout)) {
+TimelineWriter::TimelineWriter(std::ostream& out, TimelineLayout layout, std::vector<SpanKind> kinds)
+    : out_(out), layout_(std::move(layout)) {
+  if (!kinds.empty()) {
+    kinds_mask_ = 0;
+    for (SpanKind k : kinds) kinds_mask_ |= 1u << static_cast<uint32_t>(k);
+  }
   gpu_tracks_.resize(layout_.gpu.size());
   buf_.reserve(kFlushAt + 4096);
   buf_ = "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n";
@@ -135,7 +156,7 @@ std::pair<int, int> TimelineWriter::link_track(uint32_t link) {
 }
 
 void TimelineWriter::on_span(const SpanEvent& e) {
-  if (closed_) return;
+  if (closed_ || !(kinds_mask_ & (1u << static_cast<uint32_t>(e.kind)))) return;
   const auto [pid, tid] = e.kind == SpanKind::kLink ? link_track(e.rank) : gpu_track(e.rank, e.kind);
   ++spans_;
   begin_event();

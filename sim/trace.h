@@ -32,6 +32,10 @@ constexpr size_t kSpanKinds = 8;
 const char* span_row(SpanKind kind);
 /// Chrome trace-event category ("compute", "comm", "host", "link").
 const char* span_category(SpanKind kind);
+/// The names users pick span kinds by (outputs.timeline_kinds): compute, comm, pp, dp, host, send, recv, links.
+const std::vector<std::string>& span_kind_names();
+/// The kind of one of those names; false if it is none of them.
+bool parse_span_kind(const std::string& name, SpanKind* kind);
 
 struct SpanEvent {
   SpanKind kind = SpanKind::kCompute;
@@ -102,7 +106,8 @@ struct TimelineLayout {
 /// with the shortest text that reads back as the same double.
 class TimelineWriter final : public TraceSink {
  public:
-  TimelineWriter(std::ostream& out, TimelineLayout layout);
+  /// `kinds`: the span kinds to write (empty: all).
+  TimelineWriter(std::ostream& out, TimelineLayout layout, std::vector<SpanKind> kinds = {});
   ~TimelineWriter() override;
   void on_span(const SpanEvent& e) override;
   void on_counter(const CounterEvent& e) override;
@@ -129,6 +134,7 @@ class TimelineWriter final : public TraceSink {
   std::vector<std::vector<std::pair<int, int>>> gpu_tracks_;  // rank -> per kind (pid, tid), 0 = not yet
   std::map<uint32_t, std::pair<int, int>> link_tracks_;
   int next_tid_ = 1;
+  uint32_t kinds_mask_ = ~0u;
 };
 
 }  // namespace lcsim

@@ -378,3 +378,32 @@ TEST(Scenario, SprayingOverFewerPathsIsAPolicyKnob) {
 
 }  // namespace
 }  // namespace lcsim
+
+namespace lcsim {
+namespace {
+
+// The user picks the timeline's detail: only the span kinds listed are written.
+TEST(Scenario, TimelineKindsChooseTheDetail) {
+  auto timeline = [](const std::vector<std::string>& sets) {
+    std::vector<std::string> all = {"simulation.fidelity=analytical"};
+    all.insert(all.end(), sets.begin(), sets.end());
+    Scenario sc = load_scenario(kExample, all);
+    return run_scenario(sc).timeline_json;  // analytical: in-process, no SimGrid
+  };
+  const std::string full = timeline({}), compute = timeline({"outputs.timeline_kinds=[compute]"});
+  EXPECT_NE(full.find("\"cat\":\"comm\""), std::string::npos);
+  EXPECT_NE(compute.find("\"cat\":\"compute\""), std::string::npos);
+  EXPECT_EQ(compute.find("\"cat\":\"comm\""), std::string::npos);
+  EXPECT_EQ(compute.find("\"cat\":\"link\""), std::string::npos);
+  EXPECT_LT(compute.size(), full.size());
+  try {
+    load_scenario(kExample, {"outputs.timeline_kinds=[compute, kernels]"});
+    ADD_FAILURE() << "an unknown span kind was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("outputs.timeline_kinds: unknown span kind 'kernels'"), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace lcsim
