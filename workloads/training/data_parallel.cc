@@ -68,7 +68,7 @@ void GptDataParallel::validate(const std::vector<Gpu>& gpus, Section& s) {
   for (const auto* part : parts) {
     if (!part->supports(d)) s.error("precision", part->name + " has no " + config_.precision + " tensor cores");
   }
-  const int per_step = config_.micro_batch_size * dp;
+  const int64_t per_step = int64_t{config_.micro_batch_size} * dp;  // up to 2^24 x 2^17: 64 bits
   if (config_.global_batch_size % per_step != 0) {
     s.error("global_batch_size", "must be a multiple of micro_batch_size x data-parallel size (" +
                                      std::to_string(config_.micro_batch_size) + " x " + std::to_string(dp) + " = " +

@@ -204,13 +204,16 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
   const int tp = c.tensor_model_parallel_size, pp = c.pipeline_model_parallel_size, cp = c.context_parallel_size;
   const int ep = c.expert_model_parallel_size;
   auto str = [](auto x) { return std::to_string(x); };
-  const int model_ranks = tp * pp * cp;
-  if (n % model_ranks != 0) {
+  // Each at most n (<= cluster.max_gpus) before they are multiplied: the product then fits in 64 bits.
+  const bool bounded = tp <= n && pp <= n && cp <= n;
+  const int64_t model_ranks = bounded ? int64_t{tp} * pp * cp : 0;
+  if (!bounded || n % model_ranks != 0) {
     s.error("tensor_model_parallel_size", "TP x PP x CP (" + str(tp) + " x " + str(pp) + " x " + str(cp) + " = " +
-                                              str(model_ranks) + ") must divide the cluster's " + str(n) + " GPUs");
+                                              (bounded ? str(model_ranks) : "more than " + str(n)) +
+                                              ") must divide the cluster's " + str(n) + " GPUs");
     return;
   }
-  dp_ = n / model_ranks;
+  dp_ = static_cast<int>(n / model_ranks);
   chunks_ = c.virtual_stages();
   if (m.num_attention_heads % tp != 0) {
     s.error("tensor_model_parallel_size", "must divide num_attention_heads (" + str(m.num_attention_heads) + ")");
@@ -239,14 +242,14 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
                   " (or set decoder_first/last_pipeline_num_layers)");
     }
   }
-  const int per_step = c.micro_batch_size * dp_;
+  const int64_t per_step = int64_t{c.micro_batch_size} * dp_;
   if (c.global_batch_size % per_step != 0) {
     s.error("global_batch_size", "must be a multiple of micro_batch_size x data-parallel size (" +
                                      str(c.micro_batch_size) + " x " + str(dp_) + " = " + str(per_step) + "), got " +
                                      str(c.global_batch_size));
     return;
   }
-  micro_batches_ = c.global_batch_size / per_step;
+  micro_batches_ = static_cast<int>(c.global_batch_size / per_step);
   if (c.schedule() == "interleaved" && micro_batches_ % pp != 0) {
     s.error("global_batch_size", "the interleaved schedule needs the number of micro-batches (" + str(micro_batches_) +
                                      ") to be a multiple of pipeline_model_parallel_size (" + str(pp) + ")");
