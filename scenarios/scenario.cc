@@ -201,10 +201,11 @@ void visit_rest(Section& s, Scenario& sc) {
           lbs.get(type).factory.visit(e, sc.policies.load_balancer);
           return out;
         });
-    for (const auto& [name, entry] : lbs.entries()) {
-      p.describe_mapping("load_balancing", [&, name = name, visit = entry.factory.visit](Section& d) {
+    for (const auto& kv : lbs.entries()) {
+      p.describe_mapping("load_balancing", [&, name = kv.first, description = kv.second.description,
+                                            visit = kv.second.factory.visit](Section& d) {
         policy::LoadBalancerParams defaults;
-        std::vector<KeyDoc> docs{{d.path() + " (type: " + name + ")", "section", "", "", entry.description, ""}};
+        std::vector<KeyDoc> docs{{d.path() + " (type: " + name + ")", "section", "", "", description, ""}};
         Section keys = Section::describer(d.path(), &docs);
         visit(keys, defaults);
         d.add_docs(docs);
