@@ -9,7 +9,7 @@ WERROR := $(if $(CI),ON,OFF)
 SAN_DIR ?= build-san
 FUZZ_SECONDS ?= 60
 
-.PHONY: deps configure build demo test bench clean docs sanitize fuzz configure-san
+.PHONY: deps configure build demo test bench clean docs fingerprints sanitize fuzz configure-san
 
 deps:
 	@bash scripts/install-deps.sh
@@ -52,3 +52,7 @@ clean:
 
 docs: build
 	bash scripts/update-docs.sh $(BUILD_DIR)
+
+# Rewrites tests/fingerprints/ after a change that moves numbers on purpose (say which and why in the commit).
+fingerprints: build
+	$(BUILD_DIR)/tests/update_fingerprints
