@@ -519,15 +519,20 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   std::vector<std::unique_ptr<wl::Job>> jobs;
   std::vector<Duration> starts;
   const Catalog& catalog = cat;
-  auto factory = [&catalog](const std::string& type, const ConfigValue* tree, std::vector<wl::Gpu> local) {
-    return [&catalog, type, tree = tree ? *tree : ConfigValue{}, local = std::move(local)] {
+  // A restart runs a fresh workload: the first one's configuration written out, read back and validated again
+  // (only when a restart happens).
+  auto fresh = [&catalog](const std::string& type, wl::Workload* first) -> wl::Job::Factory {
+    return [&catalog, type, first](const std::vector<wl::Gpu>& job_gpus) {
+      ConfigValue tree;
+      Section emit = Section::emitter("workload", &tree);
+      first->visit(emit);
       std::unique_ptr<wl::Workload> w = catalog.workloads.get(type).factory();
       Diagnostics diags;
       Section s = Section::parser(&tree, "workload", &diags);
       w->visit(s);
       s.finish();
       Section v = Section::parser(&tree, "workload", &diags);
-      w->validate(local, v);
+      w->validate(job_gpus, v);
       diags.throw_if_any();
       return w;
     };
@@ -535,19 +540,14 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   if (single) {
     std::vector<uint32_t> all(gpus.size());
     for (uint32_t i = 0; i < all.size(); ++i) all[i] = i;
-    ConfigValue tree;
-    Section emit = Section::emitter("workload", &tree);
-    sc.workload->visit(emit);
     jobs.push_back(std::make_unique<wl::Job>(sc.name, 1, all, *sc.workload,
-                                             factory(sc.workload_type, &tree, wl::Job::local_view(gpus, all)), cluster));
+                                             fresh(sc.workload_type, sc.workload.get()), cluster));
     starts.push_back(Duration());
   } else {
     for (size_t i = 0; i < sc.jobs.size(); ++i) {
       JobConfig& jc = sc.jobs[i];
       jobs.push_back(std::make_unique<wl::Job>(jc.name, static_cast<uint32_t>(i + 1), jc.allocation, *jc.workload,
-                                               factory(jc.workload_type, &jc.workload_tree,
-                                                       wl::Job::local_view(gpus, jc.allocation)),
-                                               cluster));
+                                               fresh(jc.workload_type, jc.workload.get()), cluster));
       starts.push_back(jc.start);
     }
   }

@@ -70,7 +70,7 @@ struct JobConfig {
   std::string name;
   std::string workload_type = "megatron";
   std::unique_ptr<wl::Workload> workload;
-  ConfigValue workload_tree;  // the job's workload section as read (a restart parses a fresh workload from it)
+  ConfigValue workload_tree;  // the job's workload section as read (errors found in validation point into it)
   int nodes = 0;              // 0: every node still free (of `pool`)
   std::string pool;           // take nodes from this pool only; empty: any
   std::vector<int> node_ids;  // exactly these nodes (global indices, pool by pool); overrides nodes and pool

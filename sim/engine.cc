@@ -281,7 +281,6 @@ void Engine::set_host_on(HostId host, bool on) {
   hosts_[host].on = on;
   if (!on) fail_running(hosts_[host].computes);
   on_host_change(host);
-  for (auto* l : listeners_) l->on_host_changed(host);
 }
 
 void Engine::set_link_on(LinkId link, bool on) {
@@ -289,7 +288,6 @@ void Engine::set_link_on(LinkId link, bool on) {
   if (links_[link].on == on) return;
   links_[link].on = on;
   on_link_change(link);
-  for (auto* l : listeners_) l->on_link_changed(link);
 }
 
 void Engine::set_link_bandwidth(LinkId link, Bandwidth bandwidth) {
@@ -297,7 +295,6 @@ void Engine::set_link_bandwidth(LinkId link, Bandwidth bandwidth) {
   if (links_[link].bandwidth == bandwidth.bps()) return;
   links_[link].bandwidth = bandwidth.bps();
   on_link_change(link);
-  for (auto* l : listeners_) l->on_link_changed(link);
 }
 
 // ----------------------------------------------------------------------------------------------- QueueEngine ----
@@ -350,12 +347,7 @@ class QueueEngine final : public Engine {
 
   void stop_activity(uint32_t s) override {
     advance();
-    for (size_t i = 0; i < fluids_.size(); ++i) {
-      if (fluids_[i].slot == s) {
-        fluids_.erase(fluids_.begin() + static_cast<std::ptrdiff_t>(i));
-        break;
-      }
-    }
+    take([s](const Fluid& f) { return f.slot == s; });
     resolve();
   }
 
@@ -463,19 +455,23 @@ class QueueEngine final : public Engine {
     if (std::isfinite(soonest)) next_ = at(now() + Duration::seconds(soonest), [this] { complete(); }, kCompletion);
   }
 
+  /// Removes the activities for which `pred` holds and returns their slots.
+  template <class Pred>
+  std::vector<uint32_t> take(Pred pred) {
+    std::vector<uint32_t> taken;
+    auto keep = std::stable_partition(fluids_.begin(), fluids_.end(), [&](const Fluid& f) { return !pred(f); });
+    for (auto it = keep; it != fluids_.end(); ++it) taken.push_back(it->slot);
+    fluids_.erase(keep, fluids_.end());
+    return taken;
+  }
+
   void complete() {
     advance();
-    std::vector<Fluid> kept;
-    std::vector<uint32_t> done;
-    for (Fluid& f : fluids_) {
-      if (f.joined && (f.left <= 1e-9 || (f.rate > 0 && f.left / f.rate <= 1e-12))) {
-        done.push_back(f.slot);
-      } else {
-        kept.push_back(std::move(f));
-      }
+    for (uint32_t s : take([](const Fluid& f) {
+           return f.joined && (f.left <= 1e-9 || (f.rate > 0 && f.left / f.rate <= 1e-12));
+         })) {
+      activity_done(s);
     }
-    fluids_ = std::move(kept);
-    for (uint32_t s : done) activity_done(s);
     resolve();
   }
 
@@ -483,17 +479,9 @@ class QueueEngine final : public Engine {
   void fail_where(uint32_t r, bool on) {
     advance();
     if (!on) {
-      std::vector<Fluid> kept;
-      std::vector<uint32_t> failing;
-      for (Fluid& f : fluids_) {
-        if (std::count(f.resources.begin(), f.resources.end(), r)) {
-          failing.push_back(f.slot);
-        } else {
-          kept.push_back(std::move(f));
-        }
+      for (uint32_t s : take([r](const Fluid& f) { return std::count(f.resources.begin(), f.resources.end(), r) > 0; })) {
+        activity_failed(s);
       }
-      fluids_ = std::move(kept);
-      for (uint32_t s : failing) activity_failed(s);
     }
     resolve();
   }

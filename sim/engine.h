@@ -72,13 +72,6 @@ using Owner = uint32_t;
   uint32_t gen_ = 0;
 };
 
-/// Something that wants to hear about resource state changes (outputs, the network's routing).
-struct EngineListener {
-  virtual ~EngineListener() = default;
-  virtual void on_link_changed(LinkId /*link*/) {}
-  virtual void on_host_changed(HostId /*host*/) {}
-};
-
 class Engine {
  public:
   virtual ~Engine();
@@ -126,8 +119,6 @@ class Engine {
   Bandwidth link_bandwidth(LinkId link) const { return Bandwidth::bytes_per_s(links_.at(link).bandwidth); }
   /// Bytes per second the flows on a link move right now (the max-min solution).
   virtual Bandwidth link_usage(LinkId link) const = 0;
-
-  void add_listener(EngineListener* l) { listeners_.push_back(l); }
 
   // --- Owners. ---
   /// The owner of the callback running now (0 outside any).
@@ -244,7 +235,6 @@ class Engine {
   std::vector<Entry> heap_;
   uint64_t seq_ = 0;
   size_t live_ = 0;
-  std::vector<EngineListener*> listeners_;
   std::function<void()> progress_hook_;
   uint64_t events_ = 0;
   double last_event_time_ = 0;

@@ -6,8 +6,8 @@
 //                  reduction, host work) or one link (busy), with the job, the bytes moved and the FLOPs computed;
 //                  `name` and `args` are detail that emitters fill only for ranks a subscriber wants in detail.
 //   CounterEvent:  a sampled value over time (a link tier's utilization).
-//   StateEvent:    a resource changed (a link or host went down or up, a link's bandwidth changed) or a job moved to
-//                  another phase (started, stopped, finished).
+//   StateEvent:    a link went down or up or changed bandwidth, or a job moved to another phase (started,
+//                  stopped, finished).
 #pragma once
 
 #include <cstdint>
@@ -58,10 +58,9 @@ struct CounterEvent {
 };
 
 struct StateEvent {
-  enum class What : uint8_t { kLinkDown, kLinkUp, kLinkBandwidth, kHostDown, kHostUp, kJobStarted, kJobStopped,
-                              kJobFinished };
+  enum class What : uint8_t { kLinkDown, kLinkUp, kLinkBandwidth, kJobStarted, kJobStopped, kJobFinished };
   What what;
-  uint32_t id = 0;  // link, host or job
+  uint32_t id = 0;  // the topology's link id, or the job id
   Duration time;
   double value = 0;  // kLinkBandwidth: bytes/s
   std::string_view name = {};

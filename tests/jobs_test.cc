@@ -172,7 +172,7 @@ TEST_F(JobLifecycle, ReportsCompletionStopsAndRestarts) {
   std::vector<uint32_t> upper;
   for (uint32_t r = 8; r < 16; ++r) upper.push_back(r);
   auto first = nccl();
-  wl::Job job("bench", 7, upper, *first, [] { return nccl(); }, *cluster_);
+  wl::Job job("bench", 7, upper, *first, [](const std::vector<wl::Gpu>&) { return nccl(); }, *cluster_);
   EXPECT_EQ(job.gpus().front().rank, 0u);  // the job sees its GPUs as ranks 0..7 on its node 0
   EXPECT_EQ(job.gpus().front().node, 0u);
   EXPECT_EQ(job.collectives().endpoint(0), 8u);
@@ -184,7 +184,7 @@ TEST_F(JobLifecycle, ReportsCompletionStopsAndRestarts) {
 
   // Again: stopped halfway (nothing of it may run after that), restarted later, finished once.
   auto second = nccl();
-  wl::Job again("bench2", 8, upper, *second, [] { return nccl(); }, *cluster_);
+  wl::Job again("bench2", 8, upper, *second, [](const std::vector<wl::Gpu>&) { return nccl(); }, *cluster_);
   int finished_calls = 0;
   again.on_finished([&] { ++finished_calls; });
   const double t0 = engine_->now().s();

@@ -75,7 +75,7 @@ Job::~Job() = default;
 void Job::start() {
   if (state_ == State::kRunning) stop();
   if (starts_ > 0) {
-    owned_ = make_();
+    owned_ = make_(gpus_);
     workload_ = owned_.get();
   }
   ++starts_;

@@ -33,7 +33,8 @@ struct ClusterRuntime {
 class Job {
  public:
   enum class State { kWaiting, kRunning, kStopped, kFinished };
-  using Factory = std::function<std::unique_ptr<Workload>()>;
+  /// A fresh, configured and validated workload for the job's GPUs (its local view).
+  using Factory = std::function<std::unique_ptr<Workload>(const std::vector<Gpu>& gpus)>;
 
   /// `gpus`: global ranks of the allocation, in the job's rank order. `id` > 0 (0 is the cluster itself).
   /// `first` is the configured, validated workload the first start runs (owned elsewhere); every restart runs a

@@ -48,12 +48,20 @@ void TransferModel::set_link_up(uint32_t link, bool up) {
   LCSIM_ASSERT(link < topology_.links().size(), "unknown link");
   if (topology_.link_up(link) == up) return;
   topology_.set_link_up(link, up);
+  if (options_.tracer) {
+    options_.tracer->state({up ? StateEvent::What::kLinkUp : StateEvent::What::kLinkDown, link, engine_.now(), 0,
+                            topology_.links()[link].name});
+  }
   link_changed(link);
 }
 
 void TransferModel::set_link_bandwidth(uint32_t link, Bandwidth bandwidth) {
   LCSIM_ASSERT(link < topology_.links().size() && bandwidth.bps() > 0, "bad link bandwidth");
   topology_.set_link_bandwidth(link, bandwidth);
+  if (options_.tracer) {
+    options_.tracer->state({StateEvent::What::kLinkBandwidth, link, engine_.now(), bandwidth.bps(),
+                            topology_.links()[link].name});
+  }
   link_changed(link);
 }
 
