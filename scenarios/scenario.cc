@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "models/hardware/energy_meter.h"
 #include "models/network/transfer.h"
 #include "models/network/utilization.h"
 #include "scenarios/catalog.h"
@@ -244,16 +245,50 @@ void visit_rest(Section& s, Scenario& sc) {
   });
 }
 
-/// The shorthand keys describe one pool of bare nodes: accelerators only, one 400 Gb/s compute NIC each, no
-/// host power (use a node template for whole-node power).
+/// Fabric switch ports in use, which draw power: the links leaving a switch vertex of the scale-out fabric (leaf,
+/// spine, core, or a switch of an explicit topology). Not counted: GPUs, scale-up switches (inside a node's power),
+/// hosts, storage servers, in-node PCIe parts, and the storage/frontend/management networks, which the topology
+/// models as one abstract switch each.
+int fabric_switch_ports(const net::Topology& topology) {
+  static const std::set<std::string> not_fabric = {"gpu", "scale_up_switch", "host", "storage_server", "nic",
+                                                   "pcie_switch", "cpu", "root_complex", "nvme"};
+  std::vector<bool> fabric;
+  for (const auto& v : topology.vertices()) {
+    const bool service = v.kind.size() > 7 && v.kind.compare(v.kind.size() - 7, 7, "_switch") == 0;
+    fabric.push_back(!service && !not_fabric.count(v.kind));
+  }
+  int ports = 0;
+  for (const auto& l : topology.links()) ports += fabric[l.from] ? 1 : 0;
+  return ports;
+}
+
+/// The shorthand keys describe one pool of nodes named after the part: its accelerators, one 400 Gb/s compute NIC
+/// each, and the rest of the node's power (CPUs, memory, NICs, fans) taken from the catalog's first node template
+/// with the same part, scaled per accelerator; a part no template holds gets the hgx-h100 template's ratio of host
+/// to accelerator power (busy 4.6 kW / 8 x 700 W, idle 1.5 kW / 8 x 700 W). The pool's description says which.
 void build_shorthand_pool(ClusterConfig& cl) {
   if (!cl.shorthand) return;
   PoolConfig pool;
   pool.node.name = "bare-" + cl.accelerator.name;
-  pool.node.description = "accelerators only (shorthand cluster)";
   pool.node.accelerator = cl.accelerator;
   pool.node.gpus = cl.gpus_per_node;
   pool.node.nics = {hw::NicGroup{cl.gpus_per_node, Bandwidth::gbits_per_s(400), "compute"}};
+  const hw::NodeSpec* like = nullptr;
+  for (const auto& n : hw::NodeCatalog::get().nodes()) {
+    if (!like && n.accelerator.name == cl.accelerator.name && n.gpus > 0) like = &n;
+  }
+  const double gpus = cl.gpus_per_node;
+  if (like) {
+    pool.node.overhead_power = Power::watts(like->overhead_power.w() * gpus / like->gpus);
+    pool.node.overhead_idle_power = Power::watts(like->overhead_idle_power.w() * gpus / like->gpus);
+    pool.node.description = "shorthand cluster: host power per accelerator from node template " + like->name;
+  } else {
+    const double tdp = cl.accelerator.tdp.w() * gpus;
+    pool.node.overhead_power = Power::watts(tdp * 4600.0 / 5600.0);
+    pool.node.overhead_idle_power = Power::watts(tdp * 1500.0 / 5600.0);
+    pool.node.description = "shorthand cluster: host power scaled from hgx-h100 (no template holds " +
+                            cl.accelerator.name + ")";
+  }
   pool.name = "nodes";
   pool.count = cl.nodes;
   cl.pools = {pool};
@@ -499,6 +534,11 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
     timeline = std::make_unique<TimelineWriter>(hooks.timeline ? *hooks.timeline : timeline_in_memory, layout, kinds);
     tracer.subscribe(timeline.get());
   }
+  // Energy by part and state: the meter integrates what every job reports each GPU did.
+  std::vector<hw::EnergyMeter::Pool> meter_pools;
+  for (const auto& pool : sc.cluster.pools) meter_pools.push_back({pool.name, &pool.node, pool.count});
+  hw::EnergyMeter energy(std::move(meter_pools));
+  tracer.subscribe(&energy);
   RngFactory rng(static_cast<uint64_t>(sc.simulation.seed));
   auto balancer = cat.load_balancers.get(sc.policies.load_balancing)
                       .factory.make(sc.policies.load_balancer, rng.hash("load_balancing", 0));
@@ -562,7 +602,7 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   for (const auto& pool : sc.cluster.pools) {
     std::snprintf(line, sizeof line, "pool %s: %d x %s (%d x %s)", pool.name.c_str(), pool.count,
                   pool.node.name.c_str(), pool.node.gpus, pool.node.accelerator.name.c_str());
-    result.header.push_back(line);
+    result.header.push_back(line + (sc.cluster.shorthand ? "; " + pool.node.description : std::string()));
   }
   result.header.push_back("network: " + topology.describe());
   if (single) {
@@ -606,23 +646,15 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   result.completed = all_finished();
   if (sampler) result.utilization_csv = sampler->csv();
   const Duration span = engine.last_event_time();
-  std::vector<hw::PoolUsage> usage;
   double tokens_per_s = 0;
   uint64_t collective_count = 0;
   if (single) {
     wl::Workload& w = jobs.front()->workload();
     w.report(result.metrics);
     result.table = w.table();
-    for (const auto& pool : sc.cluster.pools) usage.push_back({&pool.node, pool.count, w.busy_fraction(&pool.node.accelerator)});
     tokens_per_s = result.metrics.has("tokens_per_s") ? result.metrics.get("tokens_per_s") : 0.0;
     collective_count = jobs.front()->collectives().count();
   } else {
-    // Per pool: the GPU-seconds each job kept that pool's accelerators busy, over the pool's GPU-seconds.
-    std::vector<double> busy(sc.cluster.pools.size(), 0.0);
-    std::vector<uint32_t> pool_of_gpu;
-    for (size_t p = 0; p < sc.cluster.pools.size(); ++p) {
-      for (int k = 0; k < sc.cluster.pools[p].count * sc.cluster.pools[p].node.gpus; ++k) pool_of_gpu.push_back(p);
-    }
     for (const auto& job : jobs) {
       wl::Workload& w = job->workload();
       MetricSet m;
@@ -630,12 +662,6 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
       for (const auto& x : m.metrics()) result.metrics.set(job->name() + "." + x.name, x.value, x.description);
       for (const auto& l : w.table()) result.table.push_back(job->name() + ": " + l);
       const bool ran = job->starts() > 0;
-      const Duration end = job->finished() ? job->finished_at() : span;
-      const double active = ran ? std::max(0.0, (end - job->started_at()).s()) : 0.0;
-      for (uint32_t r : job->allocation()) {
-        const auto& pool = sc.cluster.pools[pool_of_gpu[r]];
-        busy[pool_of_gpu[r]] += w.busy_fraction(&pool.node.accelerator) * active;
-      }
       if (m.has("tokens_per_s")) tokens_per_s += m.get("tokens_per_s");
       collective_count += job->collectives().count();
       result.metrics.set(job->name() + ".job_start_s", ran ? job->started_at().s() : -1.0, "when the job started");
@@ -644,17 +670,14 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
       result.metrics.set(job->name() + ".completed", job->finished() ? 1.0 : 0.0,
                          "1 if the job finished before the horizon");
     }
-    for (size_t p = 0; p < sc.cluster.pools.size(); ++p) {
-      const auto& pool = sc.cluster.pools[p];
-      const double gpu_seconds = static_cast<double>(pool.count * pool.node.gpus) * span.s();
-      usage.push_back({&pool.node, pool.count, gpu_seconds > 0 ? std::min(1.0, busy[p] / gpu_seconds) : 0.0});
-    }
     size_t done = 0;
     for (const auto& j : jobs) done += j->finished() ? 1 : 0;
     result.metrics.set("jobs", static_cast<double>(jobs.size()), "jobs on the cluster");
     result.metrics.set("jobs_completed", static_cast<double>(done), "jobs that finished before the horizon");
   }
-  hw::report_energy(result.metrics, hw::energy_over(usage, span, sc.cost), sc.cost, tokens_per_s, usage);
+  const std::vector<hw::PoolUsage> usage = energy.usage(span);
+  const int ports = fabric_switch_ports(topology);
+  hw::report_energy(result.metrics, hw::energy_over(usage, ports, span, sc.cost), sc.cost, tokens_per_s, usage, ports);
   result.events = engine.events_processed();
   result.metrics.set("sim_time_s", span.s(), "simulated time of the last event");
   result.metrics.set("sim_events", static_cast<double>(engine.events_processed()), "engine events processed");

@@ -8,6 +8,9 @@
 //   CounterEvent:  a sampled value over time (a link tier's utilization).
 //   StateEvent:    a link went down or up or changed bandwidth, or a job moved to another phase (started,
 //                  stopped, finished).
+//   BusyEvent:     how long one GPU computed and communicated within a stretch of time (an iteration, a
+//                  collective): what the energy meter integrates. Workloads emit it for every GPU they stand for,
+//                  including ranks that symmetry or memoization did not simulate one by one.
 #pragma once
 
 #include <cstdint>
@@ -66,18 +69,38 @@ struct StateEvent {
   std::string_view name = {};
 };
 
+/// Within [start, end], GPU `rank` computed for `compute` and communicated (exposed: not hidden behind its own
+/// compute) for `comm`; the rest of the stretch it was idle. Stretches of one rank do not overlap.
+struct BusyEvent {
+  uint32_t rank = 0;  // global GPU rank (a job's rank before its forwarder relabels it)
+  uint32_t job = 0;
+  Duration start = {};
+  Duration end = {};
+  Duration compute = {};
+  Duration comm = {};
+};
+
 class TraceSink {
  public:
   virtual ~TraceSink() = default;
   virtual void on_span(const SpanEvent&) {}
   virtual void on_counter(const CounterEvent&) {}
   virtual void on_state(const StateEvent&) {}
+  virtual void on_busy(const BusyEvent&) {}
+  /// Whether this subscriber wants spans (emitters skip building them when nobody does).
+  virtual bool wants_spans() const { return true; }
 };
 
 class Tracer {
  public:
-  void subscribe(TraceSink* sink) { sinks_.push_back(sink); }
-  bool enabled() const { return !sinks_.empty(); }
+  void subscribe(TraceSink* sink) {
+    sinks_.push_back(sink);
+    spans_ = spans_ || sink->wants_spans();
+  }
+  /// Whether anyone wants spans: emitters build them only then.
+  bool enabled() const { return spans_; }
+  /// Whether anyone listens at all (states, busy accounting).
+  bool has_subscribers() const { return !sinks_.empty(); }
   void span(const SpanEvent& e) const {
     for (auto* s : sinks_) s->on_span(e);
   }
@@ -87,9 +110,13 @@ class Tracer {
   void state(const StateEvent& e) const {
     for (auto* s : sinks_) s->on_state(e);
   }
+  void busy(const BusyEvent& e) const {
+    for (auto* s : sinks_) s->on_busy(e);
+  }
 
  private:
   std::vector<TraceSink*> sinks_;
+  bool spans_ = false;
 };
 
 /// Where spans go on the timeline: a GPU rank's node and index in it, a link's tier and name.

@@ -10,6 +10,7 @@
 #include "models/hardware/memory.h"
 #include "models/hardware/node.h"
 #include "models/hardware/op_cost.h"
+#include "models/hardware/energy_meter.h"
 #include "models/hardware/power.h"
 
 namespace lcsim::hw {
@@ -308,14 +309,54 @@ TEST(Power, EnergyAndCostFollowBusyFractionPueAndPrices) {
   cost.pue = 1.25;
   cost.price_per_gpu_hour = 3;
   cost.price_per_kwh = 0.2;
-  const EnergyReport r = energy_over({{&node, 2, 0.5}}, Duration::seconds(3600), cost);
-  const double gpu_w = 70 + (700 - 70) * 0.5, host_w = 1500 + (4600 - 1500) * 0.5;
-  const double it_kwh = 2 * (8 * gpu_w + host_w) / 1000;
+  cost.comm_power_fraction = 0.4;
+  cost.switch_power = Power::watts(500);
+  cost.switch_radix = 50;
+  // Half the time computing, a fifth communicating, the rest idle; 150 fabric switch ports (3 switches' worth).
+  const EnergyReport r = energy_over({{&node, 2, 0.5, 0.2}}, 150, Duration::seconds(3600), cost);
+  const double comm_w = 70 + 0.4 * (700 - 70);
+  const double gpu_w = 700 * 0.5 + comm_w * 0.2 + 70 * 0.3;
+  const double host_w = 1500 + (4600 - 1500) * 0.7;
+  const double it_kwh = (2 * (8 * gpu_w + host_w) + 3 * 500) / 1000;
   EXPECT_DOUBLE_EQ(r.gpu_hours, 16);
+  EXPECT_NEAR(r.gpu_compute_kwh, 16 * 0.5 * 0.7, 1e-9);
+  EXPECT_NEAR(r.gpu_comm_kwh, 16 * 0.2 * comm_w / 1000, 1e-9);
+  EXPECT_NEAR(r.gpu_idle_kwh, 16 * 0.3 * 0.07, 1e-9);
+  EXPECT_NEAR(r.network_kwh, 1.5, 1e-9);
   EXPECT_NEAR(r.it_energy_kwh, it_kwh, 1e-9);
   EXPECT_NEAR(r.facility_energy_kwh, it_kwh * 1.25, 1e-9);
+  EXPECT_NEAR(r.average_power_kw, it_kwh * 1.25, 1e-9);
   EXPECT_NEAR(r.cost_gpu_hours, 48, 1e-9);
   EXPECT_NEAR(r.cost_energy, it_kwh * 1.25 * 0.2, 1e-9);
+}
+
+TEST(EnergyMeter, IntegratesBusyEventsPerGpuAndPool) {
+  const NodeSpec& h100 = NodeCatalog::get().node("hgx-h100");
+  const NodeSpec& a100 = NodeCatalog::get().node("dgx-a100");
+  EnergyMeter meter({{"h", &h100, 1}, {"a", &a100, 2}});  // GPUs 0-7 H100, 8-23 A100
+  Tracer tracer;
+  tracer.subscribe(&meter);
+  EXPECT_FALSE(tracer.enabled());  // the meter wants no spans: emitters skip building them
+  EXPECT_TRUE(tracer.has_subscribers());
+  // GPU 3 computes 4 s and communicates 2 s of [0, 10]; GPU 9 communicates 5 s; a stretch never counts more
+  // activity than its own length (compute first).
+  tracer.busy({.rank = 3, .start = Duration::seconds(0), .end = Duration::seconds(10), .compute = Duration::seconds(4),
+               .comm = Duration::seconds(2)});
+  tracer.busy({.rank = 9, .start = Duration::seconds(0), .end = Duration::seconds(10), .comm = Duration::seconds(5)});
+  tracer.busy({.rank = 10, .start = Duration::seconds(0), .end = Duration::seconds(1), .compute = Duration::seconds(3),
+               .comm = Duration::seconds(3)});
+  EXPECT_DOUBLE_EQ(meter.compute_s(3), 4);
+  EXPECT_DOUBLE_EQ(meter.comm_s(3), 2);
+  EXPECT_DOUBLE_EQ(meter.compute_s(10), 1);
+  EXPECT_DOUBLE_EQ(meter.comm_s(10), 0);
+  const auto u = meter.usage(Duration::seconds(10));
+  ASSERT_EQ(u.size(), 2u);
+  EXPECT_DOUBLE_EQ(u[0].busy_fraction, 4.0 / 80);
+  EXPECT_DOUBLE_EQ(u[0].comm_fraction, 2.0 / 80);
+  EXPECT_DOUBLE_EQ(u[1].busy_fraction, 1.0 / 160);
+  EXPECT_DOUBLE_EQ(u[1].comm_fraction, 5.0 / 160);
+  EXPECT_EQ(u[0].name, "h");
+  EXPECT_EQ(u[1].node, &a100);
 }
 
 }  // namespace

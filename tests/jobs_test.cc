@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <set>
 #include <string>
 
 #include "models/network/transfer.h"
@@ -209,6 +210,67 @@ TEST_F(JobLifecycle, ReportsCompletionStopsAndRestarts) {
   EXPECT_NEAR(again.finished_at().s() - again.started_at().s(), alone, 1e-12);
   EXPECT_EQ(transfer_.current_rate(topo_.find_links("n1.gpu0.nic_up").at(0)).bps(), 0.0);  // nothing left behind
   EXPECT_NE(&again.workload(), second.get());  // the restart ran a fresh workload
+}
+
+// Every event a job emits reaches the cluster's subscribers with the job's id and the cluster's ranks, whether the
+// job holds part of the cluster (ranks mapped) or all of it in order (ranks kept).
+TEST_F(JobLifecycle, EventsCarryTheJobAndClusterRanks) {
+  struct Recorder final : TraceSink {
+    std::vector<BusyEvent> busy;
+    void on_busy(const BusyEvent& e) override { busy.push_back(e); }
+    bool wants_spans() const override { return false; }
+  } rec;
+  tracer_.subscribe(&rec);
+  std::vector<uint32_t> upper, all;
+  for (uint32_t r = 0; r < 16; ++r) (r >= 8 ? upper : all).push_back(r);
+  for (uint32_t r = 8; r < 16; ++r) all.push_back(r);
+  auto a = nccl(), b = nccl();
+  wl::Job part("part", 3, upper, *a, [](const std::vector<wl::Gpu>&) { return nccl(); }, *cluster_);
+  part.start();
+  engine_->run(Duration::seconds(100));
+  ASSERT_FALSE(rec.busy.empty());
+  for (const auto& e : rec.busy) {
+    EXPECT_EQ(e.job, 3u);
+    EXPECT_GE(e.rank, 8u);
+    EXPECT_GT(e.comm.s(), 0);
+  }
+  rec.busy.clear();
+  wl::Job whole("whole", 4, all, *b, [](const std::vector<wl::Gpu>&) { return nccl(); }, *cluster_);
+  whole.start();
+  engine_->run(Duration::seconds(200));
+  ASSERT_FALSE(rec.busy.empty());
+  std::set<uint32_t> ranks;
+  for (const auto& e : rec.busy) {
+    EXPECT_EQ(e.job, 4u);
+    ranks.insert(e.rank);
+  }
+  EXPECT_EQ(ranks.size(), 16u);
+}
+
+// Energy is integrated per pool from what each GPU did: on a cluster of two parts, each job's GPUs are charged to
+// their own pool (communication time at the communicating power), and a pool nobody used draws idle power only.
+TEST(Jobs, EnergyIsChargedToThePoolsWhoseGpusWorked) {
+  Scenario sc = from_text(kCluster + "jobs:\n  - {name: a, pool: big, nodes: 2, workload: " + kNccl +
+                          "}\n  - {name: b, pool: old, workload: " + kNccl + "}\n");
+  const RunResult r = run_scenario(sc);
+  const MetricSet& m = r.metrics;
+  const double span = m.get("sim_time_s");
+  ASSERT_GT(span, 0);
+  // Pool big: 2 of its 4 nodes communicated for job a's whole run; pool old: all of its GPUs for job b's.
+  EXPECT_NEAR(m.get("gpu_comm_fraction_big"), 0.5 * m.get("a.job_end_s") / span, 1e-12);
+  EXPECT_NEAR(m.get("gpu_comm_fraction_old"), m.get("b.job_end_s") / span, 1e-12);
+  EXPECT_EQ(m.get("gpu_busy_fraction_big"), 0.0);  // collectives only: no compute
+  EXPECT_EQ(m.get("energy_gpu_compute_mwh"), 0.0);
+  EXPECT_GT(m.get("energy_gpu_comm_mwh"), 0.0);
+  EXPECT_NEAR(m.get("energy_it_mwh"),
+              m.get("energy_it_mwh_big") + m.get("energy_it_mwh_old") + m.get("energy_network_mwh"), 1e-15);
+  EXPECT_NEAR(m.get("energy_mwh"), 1.3 * m.get("energy_it_mwh"), 1e-15);
+  // The same jobs with job b left out: pool old idles, and costs idle power only.
+  Scenario idle = from_text(kCluster + "jobs:\n  - {name: a, pool: big, nodes: 2, workload: " + kNccl + "}\n");
+  const RunResult i = run_scenario(idle);
+  const double hours = i.metrics.get("sim_time_s") / 3600;
+  const double old_idle_kwh = 2 * (8 * 50.0 + 1200.0) * hours / 1000;  // dgx-a100: 50 W per idle GPU, 1.2 kW host
+  EXPECT_NEAR(i.metrics.get("energy_it_mwh_old") * 1000, old_idle_kwh, 1e-12);
 }
 
 }  // namespace

@@ -2,24 +2,33 @@
 
 namespace lcsim::wl {
 
-/// Re-labels a job's spans for the cluster's subscribers: job rank -> global rank, and the job's id.
+/// Re-labels a job's events for the cluster's subscribers: job rank -> global rank (unless the job's ranks are the
+/// cluster's own), and the job's id.
 class Job::Forwarder final : public TraceSink {
  public:
-  Forwarder(const Tracer& out, const std::vector<uint32_t>& allocation, uint32_t job)
-      : out_(out), allocation_(allocation), job_(job) {}
+  Forwarder(const Tracer& out, const std::vector<uint32_t>& allocation, uint32_t job, bool identity)
+      : out_(out), allocation_(allocation), job_(job), identity_(identity) {}
   void on_span(const SpanEvent& e) override {
     SpanEvent f = e;
-    if (f.kind != SpanKind::kLink) f.rank = allocation_.at(e.rank);
+    if (f.kind != SpanKind::kLink && !identity_) f.rank = allocation_.at(e.rank);
     f.job = job_;
     out_.span(f);
   }
   void on_counter(const CounterEvent& e) override { out_.counter(e); }
   void on_state(const StateEvent& e) override { out_.state(e); }
+  bool wants_spans() const override { return out_.enabled(); }
+  void on_busy(const BusyEvent& e) override {
+    BusyEvent f = e;
+    if (!identity_) f.rank = allocation_.at(e.rank);
+    f.job = job_;
+    out_.busy(f);
+  }
 
  private:
   const Tracer& out_;
   const std::vector<uint32_t>& allocation_;
   uint32_t job_;
+  bool identity_;
 };
 
 std::vector<Gpu> Job::local_view(const std::vector<Gpu>& cluster, const std::vector<uint32_t>& allocation) {
@@ -61,12 +70,14 @@ Job::Job(std::string name, uint32_t id, std::vector<uint32_t> gpus, Workload& fi
   if (!identity) {
     collectives_->set_endpoints(allocation_);
     if (scale_up_) scale_up_->set_endpoints(allocation_);
-    tracer_ = std::make_unique<Tracer>();
-    if (cluster.tracer.enabled()) {
-      forwarder_ = std::make_unique<Forwarder>(cluster.tracer, allocation_, id_);
-      tracer_->subscribe(forwarder_.get());
-    }
     rng_ = std::make_unique<RngFactory>(cluster.rng.hash("job", id_));
+  }
+  // Every event the job's workload emits reaches the cluster's subscribers through the forwarder, which names the
+  // job (and maps its ranks onto the cluster's).
+  tracer_ = std::make_unique<Tracer>();
+  if (cluster.tracer.has_subscribers()) {
+    forwarder_ = std::make_unique<Forwarder>(cluster.tracer, allocation_, id_, identity);
+    tracer_->subscribe(forwarder_.get());
   }
 }
 
@@ -83,7 +94,7 @@ void Job::start() {
   started_at_ = cluster_.engine.now();
   const uint32_t attempt = starts_;
   ctx_ = std::make_unique<RunContext>(RunContext{
-      cluster_.engine, gpus_, *collectives_, tracer_ ? *tracer_ : cluster_.tracer, rng_ ? *rng_ : cluster_.rng,
+      cluster_.engine, gpus_, *collectives_, *tracer_, rng_ ? *rng_ : cluster_.rng,
       cluster_.traced_ranks, scale_up_ ? scale_up_.get() : collectives_.get(), id_, [this, attempt] {
         if (state_ != State::kRunning || attempt != starts_) return;
         state_ = State::kFinished;

@@ -58,11 +58,11 @@ class Workload {
   virtual void validate(const std::vector<Gpu>& gpus, Section& s) = 0;
   /// Schedules the workload's first events, from a clean state: a job that was stopped (everything it had
   /// scheduled cancelled) is restarted by calling start() again. Calls ctx.finish() when its work is done.
+  /// Emits a BusyEvent (ctx.tracer.busy) for every GPU it runs on, covering its work: the energy meter counts a GPU
+  /// nobody reported on as idle.
   virtual void start(RunContext& ctx) = 0;
   virtual void report(MetricSet& m) const = 0;
   virtual double progress() const = 0;
-  /// Fraction of the run during which accelerators of this part computed (for power).
-  virtual double busy_fraction(const hw::AcceleratorSpec* part) const = 0;
   /// One or two lines for the run summary header.
   virtual std::string describe() const = 0;
   /// A table the front end prints after the run (and writes to report.txt); empty for most workloads.

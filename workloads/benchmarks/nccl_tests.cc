@@ -114,6 +114,10 @@ void NcclTests::run_size(size_t i, int iteration, Duration start) {
       return;
     }
     rows_.push_back({size, (ctx_->engine.now() - start) / config_.iterations, label});
+    // Power: every rank ran collective kernels for the whole size's calls.
+    for (uint32_t r : ranks_) {
+      ctx_->tracer.busy({.rank = r, .start = start, .end = ctx_->engine.now(), .comm = ctx_->engine.now() - start});
+    }
     run_size(i + 1, 0, ctx_->engine.now());
   }, algo);
 }

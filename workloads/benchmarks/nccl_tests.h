@@ -33,7 +33,6 @@ class NcclTests final : public Workload {
   void start(RunContext& ctx) override;
   void report(MetricSet& m) const override;
   double progress() const override;
-  double busy_fraction(const hw::AcceleratorSpec*) const override { return 0.0; }
   std::string describe() const override;
   std::vector<std::string> table() const override;
 

@@ -26,7 +26,6 @@ class Traffic final : public Workload {
   void start(RunContext& ctx) override;
   void report(MetricSet& m) const override;
   double progress() const override { return flows_ == 0 ? 0.0 : static_cast<double>(done_) / flows_; }
-  double busy_fraction(const hw::AcceleratorSpec*) const override { return 0.0; }
   std::string describe() const override;
 
  private:

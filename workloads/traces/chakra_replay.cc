@@ -31,6 +31,7 @@ std::string ChakraReplay::describe() const {
 void ChakraReplay::start(RunContext& ctx) {
   LCSIM_ASSERT(graphs_.size() == ranks_ && ranks_ > 0, "ChakraReplay::start before a successful validate()");
   ctx_ = &ctx;
+  started_ = ctx.engine.now();
   run_.clear();
   collectives_.clear();
   channels_.clear();
@@ -132,7 +133,10 @@ void ChakraReplay::span(const Rank& r, uint32_t op, const std::string& track, Du
 void ChakraReplay::complete(uint32_t rank, uint32_t op) {
   Rank& r = *run_[rank];
   const ChakraNode& c = r.g->trace.nodes[op];
-  if (++nodes_done_ == nodes_total_) ctx_->finish();
+  if (++nodes_done_ == nodes_total_) {
+    emit_busy();
+    ctx_->finish();
+  }
   ++r.by_type[static_cast<size_t>(std::clamp(c.type, 0, 10))];
   r.host_ops += r.g->ops[op].kind == Kind::kCpu;
   for (uint32_t k = r.g->first_dependent[op]; k < r.g->first_dependent[op + 1]; ++k) {
@@ -329,6 +333,7 @@ void ChakraReplay::fail(const std::string& message) {
   char at[64];
   std::snprintf(at, sizeof at, "replay stopped at t=%.9g s: ", ctx_->engine.now().s());
   failure_ = at + message;
+  emit_busy();
   ctx_->finish();
 }
 
@@ -391,15 +396,11 @@ double ChakraReplay::progress() const {
   return nodes_total_ == 0 ? 0.0 : static_cast<double>(nodes_done_) / static_cast<double>(nodes_total_);
 }
 
-double ChakraReplay::busy_fraction(const hw::AcceleratorSpec* part) const {
-  if (!ctx_) return 0.0;
-  Duration end;
-  for (const auto& r : run_) end = std::max(end, r->finish);
-  size_t gpus = 0;
-  for (const auto& g : ctx_->gpus) gpus += g.part == part;
-  double busy = 0;
-  for (const auto& r : run_) busy += r->gpu->part == part ? r->compute_busy.s() : 0.0;
-  return end.s() > 0 && gpus > 0 ? busy / (end.s() * static_cast<double>(gpus)) : 0.0;
+void ChakraReplay::emit_busy() const {
+  for (const auto& r : run_) {
+    ctx_->tracer.busy({.rank = r->rank, .start = started_, .end = ctx_->engine.now(), .compute = r->compute_busy,
+                       .comm = r->exposed});
+  }
 }
 
 void ChakraReplay::report(MetricSet& m) const {

@@ -43,7 +43,6 @@ class ChakraReplay final : public Workload {
   /// Throws InputError when the replay stopped on a deadlock or on collectives that do not match.
   void report(MetricSet& m) const override;
   double progress() const override;
-  double busy_fraction(const hw::AcceleratorSpec* part) const override;
   std::string describe() const override;
   std::vector<std::string> table() const override;
 
@@ -78,6 +77,9 @@ class ChakraReplay final : public Workload {
   std::vector<std::vector<uint32_t>> group_ranks_;
 
   RunContext* ctx_ = nullptr;
+  Duration started_;
+  /// Reports each rank's compute and exposed communication since the start (for power).
+  void emit_busy() const;
   std::vector<std::unique_ptr<Rank>> run_;
   std::vector<std::pair<uint32_t, uint32_t>> work_;  // (rank, op) just ready
   std::set<uint32_t> dirty_;                         // ranks whose streams may start something

@@ -321,7 +321,16 @@ void GptDataParallel::optimizer_done(uint32_t /*rank*/) {
 }
 
 void GptDataParallel::gather_done() {
-  iteration_times_.push_back(ctx_->engine.now() - iteration_start_);
+  const Duration now = ctx_->engine.now();
+  iteration_times_.push_back(now - iteration_start_);
+  // Power: each GPU computed its part's steps and optimizer; the rest of the iteration it sat in the gradient (and
+  // weight) collectives, waiting for them or for slower ranks inside them.
+  for (uint32_t r : all_ranks_) {
+    const PartPlan& p = plans_.at(ctx_->gpus[r].part);
+    const Duration compute = p.compute + p.optimizer;
+    ctx_->tracer.busy({.rank = r, .start = iteration_start_, .end = now, .compute = compute,
+                       .comm = now - iteration_start_ - compute});
+  }
   if (++iteration_ < config_.train_iters) {
     begin_iteration();
   } else {
@@ -332,15 +341,6 @@ void GptDataParallel::gather_done() {
 double GptDataParallel::progress() const {
   const double total = static_cast<double>(steps_.size() + 1) * all_ranks_.size() * config_.train_iters;
   return total > 0 ? std::min(1.0, static_cast<double>(steps_done_) / total) : 0.0;
-}
-
-double GptDataParallel::busy_fraction(const hw::AcceleratorSpec* part) const {
-  auto it = plans_.find(part);
-  if (it == plans_.end() || iteration_times_.empty()) return 0.0;
-  Duration sum;
-  for (const auto& t : iteration_times_) sum += t;
-  const double it_s = sum.s() / static_cast<double>(iteration_times_.size());
-  return std::min(1.0, (it->second.compute + it->second.optimizer).s() / it_s);
 }
 
 void GptDataParallel::report(MetricSet& m) const {

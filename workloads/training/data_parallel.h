@@ -43,7 +43,6 @@ class GptDataParallel final : public Workload {
   void start(RunContext& ctx) override;
   void report(MetricSet& m) const override;
   double progress() const override;
-  double busy_fraction(const hw::AcceleratorSpec* part) const override;
   std::string describe() const override;
 
   const DataParallelConfig& config() const { return config_; }

@@ -54,7 +54,6 @@ class MegatronTraining final : public Workload {
   void start(RunContext& ctx) override;
   void report(MetricSet& m) const override;
   double progress() const override;
-  double busy_fraction(const hw::AcceleratorSpec* part) const override;
   std::string describe() const override;
   std::vector<std::string> table() const override;
   std::vector<std::string> explain_placement(const std::vector<Gpu>& gpus) const override;
@@ -189,6 +188,10 @@ class MegatronTraining final : public Workload {
   int memoized_ = 0;
   std::string memo_key_;                 // the cluster state an iteration's result depends on
   std::map<std::string, Duration> memo_; // iteration time per state
+  /// Per simulated rank, what it did in an iteration (compute, exposed communication), per state: for power.
+  std::map<std::string, std::vector<std::pair<Duration, Duration>>> memo_busy_;
+  /// Reports what every GPU did over [start, end] (a GPU does what the simulated rank it stands for did).
+  void emit_busy(const std::vector<std::pair<Duration, Duration>>& busy, Duration start, Duration end) const;
   uint64_t tasks_done_ = 0, tasks_total_ = 0;
   std::vector<double> breakdown_;  // seconds per Exposure (+ compute, optimizer), mean over simulated ranks
   Duration compute_, optimizer_;   // mean per rank per iteration

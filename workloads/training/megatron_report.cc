@@ -99,11 +99,6 @@ double MegatronTraining::progress() const {
   return total > 0 ? std::min(1.0, static_cast<double>(tasks_done_) / total) : 0.0;
 }
 
-double MegatronTraining::busy_fraction(const hw::AcceleratorSpec* /*part*/) const {
-  if (iteration_times_.empty()) return 0.0;
-  return std::min(1.0, (compute_ + optimizer_).s() / iteration_times_.front().s());
-}
-
 void MegatronTraining::report(MetricSet& m) const {
   const auto& c = config_;
   const auto& model = c.model;

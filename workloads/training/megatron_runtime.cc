@@ -450,8 +450,28 @@ void MegatronTraining::iteration_done() {
     row[8] = st->stage;
     stage_rows_.push_back(row);
   }
+  // Power: each simulated rank's compute (with the optimizer) and exposed communication, for every GPU it stands
+  // for.
+  std::vector<std::pair<Duration, Duration>> busy;
+  for (const auto& st : states_) {
+    Duration comm;
+    for (Exposure k : {Exposure::kTp, Exposure::kCp, Exposure::kEp, Exposure::kPp, Exposure::kDp}) {
+      comm += st->waits[static_cast<size_t>(k)];
+    }
+    busy.push_back({st->compute + st->optimizer, comm});
+  }
+  emit_busy(busy, iteration_start_, now);
   memo_[memo_key_] = it;
+  memo_busy_[memo_key_] = std::move(busy);
   next_iteration();
+}
+
+void MegatronTraining::emit_busy(const std::vector<std::pair<Duration, Duration>>& busy, Duration start,
+                                 Duration end) const {
+  for (uint32_t r = 0; r < ctx_->gpus.size(); ++r) {
+    const auto& [compute, comm] = busy[sim_of(r)];
+    ctx_->tracer.busy({.rank = r, .start = start, .end = end, .compute = compute, .comm = comm});
+  }
 }
 
 void MegatronTraining::next_iteration() {
@@ -466,8 +486,10 @@ void MegatronTraining::next_iteration() {
     begin_iteration();
     return;
   }
-  ctx_->engine.after(hit->second, [this] {
+  const Duration start = ctx_->engine.now();
+  ctx_->engine.after(hit->second, [this, start] {
     ++memoized_;
+    emit_busy(memo_busy_.at(memo_key_), start, ctx_->engine.now());
     tasks_done_ += tasks_total_;
     next_iteration();
   });
