@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "eval/evaluate.h"
 #include "models/hardware/calibration.h"
 #include "models/network/graph.h"
 #include "policies/collective_tuner.h"
-#include "eval/evaluate.h"
 #include "scenarios/catalog.h"
 #include "scenarios/scenario.h"
 #include "sim/engine.h"
