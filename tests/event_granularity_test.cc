@@ -64,6 +64,9 @@ const std::vector<std::pair<std::string, std::string>> kCases = {
     {"scenarios/training/llama3-70b-h100-1024.yaml", "workload: {global_batch_size: 128}\n"},
     {"scenarios/training/llama3-405b-h100-16k.yaml", "workload: {global_batch_size: 2048}\n"},
     {"scenarios/training/deepseek-v3-h800-2048.yaml", "workload: {global_batch_size: 512}\n"},
+    // Context parallelism (overlapped key/value exchanges beside overlapped TP), the parameter gather and
+    // gradient buckets running beside the passes.
+    {"scenarios/training/llama3-70b-h100-1024.yaml", "workload: {global_batch_size: 128, context_parallel_size: 2}\n"},
     // Flow fidelity: TP on private NVLink folds, pipeline and data-parallel flows stay flows.
     {"scenarios/training/llama3-70b-h100-1024.yaml",
      "cluster: {nodes: 8}\nworkload: {global_batch_size: 16, pipeline_model_parallel_size: 2}\n"

@@ -4,6 +4,10 @@
 // The rule (docs/performance.md, "Event granularity"). A pass folds when, for the simulated rank running it:
 //  - symmetry is on (one simulated rank per stage: no other simulated rank shares its TP, CP or EP groups, so no
 //    rendezvous inside the pass waits for a peer), and FSDP (torch_fsdp2) is off;
+//  - no other stream of the rank has collectives in flight when the pass starts (gradient buckets, the parameter
+//    gather, expert all-to-alls): a collective started while the compute stream waits charges that wait to the
+//    bubble, which makes the inside of the pass observable; and no overlapped chain holds more than one collective
+//    (for the same reason);
 //  - every segment's collectives run on the compute stream, blocking or overlapped with the next segment's compute
 //    (not on the side stream, whose expert all-to-alls run beside several passes), there are no FSDP prefetches
 //    or reductions, and no gradient bucket completes inside it while gradients are being reduced (the last
@@ -67,6 +71,11 @@ MegatronTraining::FoldedPass* MegatronTraining::folded(uint32_t sim) {
       if (it == collective_cache_.end()) return &f;  // not run yet: the fine-grained path runs it and memoizes it
       out.comms.push_back({it->second, &c, static_cast<size_t>(c.group) + 8 * static_cast<size_t>(c.stream), true});
     }
+    // An overlapped chain of several collectives: the rank may be waiting for it when a later one starts, and a
+    // collective that starts while its rank waits charges the wait so far to the bubble (megatron_comms.cc).
+    size_t events = 0;
+    for (const auto& c : out.comms) events += c.event ? 1 : 0;
+    if (out.overlap && events > 1) return never();
     segs.push_back(std::move(out));
   }
   if (segs.empty()) return never();
@@ -83,6 +92,13 @@ bool MegatronTraining::fold_pass(uint32_t sim) {
   RankState& st = *states_[sim];
   const Task& t = (*st.tasks)[st.task];
   if (f->has_bucket && !t.forward && config_.overlap_grad_reduce && t.micro_batch == micro_batches_ - 1) return false;
+  // Another stream of the rank is running collectives (gradient buckets, the parameter gather, expert all-to-alls):
+  // each one it starts while the compute stream waits moves that wait to the bubble (megatron_comms.cc), so the
+  // inside of this pass is observable. It runs segment by segment.
+  if (st.dp_busy || st.dp_next < st.dp_queue.size() || st.gather_pending || st.side_busy ||
+      st.side_next < st.side_queue.size()) {
+    return false;
+  }
   int priority = sim::kCompletion;
   const Duration end = replay(sim, *f, ctx_->engine.now(), false, &priority);
   ctx_->engine.at(end, [this, f] { finish_fold(f->sim, *f); }, priority);
