@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "eval/evaluate.h"
 #include "models/hardware/calibration.h"
 #include "models/network/graph.h"
 #include "policies/collective_tuner.h"
@@ -257,21 +258,27 @@ int cmd_run(Args& a) {
   }
 
   const auto wall_start = std::chrono::steady_clock::now();
-  lcsim::RunResult r;
+  lcsim::Result r;
   {
     ProgressBar bar(progress && !quiet);
-    lcsim::RunHooks hooks;
-    hooks.progress = [&bar](double f, double s) { bar.update(f, s); };
+    lcsim::EvalOptions opts;
+    opts.progress = [&bar](double f, double s) { bar.update(f, s); };
     // The timeline streams to its file while the run goes.
     std::ofstream timeline;
     if (sc.outputs.timeline) {
       const auto path = std::filesystem::path(out_dir) / "timeline.json";
       timeline.open(path, std::ios::binary);
       if (!timeline) throw InputError("cannot write '" + path.string() + "'");
-      hooks.timeline = &timeline;
+      opts.timeline = true;
+      opts.timeline_out = &timeline;
     }
-    r = lcsim::run_scenario(sc, hooks);
+    r = lcsim::evaluate(static_cast<const lcsim::Scenario&>(sc), opts);
   }
+  if (r.status == lcsim::Result::Status::kError) {
+    if (r.internal_error) throw std::runtime_error(r.error);
+    throw InputError(r.error);
+  }
+  const bool completed = r.status == lcsim::Result::Status::kCompleted;
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   if (sc.outputs.metrics) write_file(std::filesystem::path(out_dir) / "metrics.json", r.metrics.to_json());
   if (!r.utilization_csv.empty()) write_file(std::filesystem::path(out_dir) / "link_utilization.csv", r.utilization_csv);
@@ -283,8 +290,8 @@ int cmd_run(Args& a) {
       "warning: the horizon (simulation.horizon = %s) ended the run before the workload finished: its metrics "
       "cover only part of the work (completed: 0 in metrics.json; exit code 3)\n";
   if (quiet) {
-    if (!r.completed) std::fprintf(stderr, kCutShort, lcsim::to_string(sc.simulation.horizon).c_str());
-    return r.completed ? 0 : kExitIncomplete;
+    if (!completed) std::fprintf(stderr, kCutShort, lcsim::to_string(sc.simulation.horizon).c_str());
+    return completed ? 0 : kExitIncomplete;
   }
   std::printf("lcsim %s: %s\n", kVersion, sc.name.c_str());
   for (const auto& h : r.header) std::printf("  %s\n", h.c_str());
@@ -295,7 +302,7 @@ int cmd_run(Args& a) {
   }
   std::printf("\n  wall time %.3f s, %llu events (%.3g events/s); outputs in %s/\n", wall,
               static_cast<unsigned long long>(r.events), wall > 0 ? r.events / wall : 0.0, out_dir.c_str());
-  if (!r.completed) {
+  if (!completed) {
     std::fflush(stdout);
     std::fprintf(stderr, kCutShort, lcsim::to_string(sc.simulation.horizon).c_str());
     return kExitIncomplete;

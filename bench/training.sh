@@ -4,6 +4,8 @@
 #   every rank; the same layout with DP 8 on 1,024 GPUs on the flow model, both ways; GPT-3 175B on 1,024 A100s;
 #   the DeepSeek-V3-style MoE on 2,048 H800s; the 175B layout of the training-model issue on 256 A100s.
 # Usage: bench/training.sh [BUILD_DIR]     (prints a Markdown table; each case runs once: runs are deterministic)
+# CPU user+sys is GNU time's %U + %S: on a machine busy with other work it is closer than wall time to what the run
+# takes alone. CASES=REGEX runs only the cases whose name matches.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LCSIM=${1:-build}/apps/lcsim
@@ -17,24 +19,26 @@ metric() { sed -n "s/^ *\"$2\": *\([^,]*\),\{0,1\} *\$/\1/p" "$1" | head -n 1; }
 case_run() {  # NAME FILE ARGS...
   local name=$1 file=$2
   shift 2
-  local out=$TMP/$RANDOM t0 t1 rss="-"
+  [[ -n "${CASES:-}" && ! "$name" =~ $CASES ]] && return 0
+  local out=$TMP/$RANDOM t0 t1 rss="-" cpu="-" m
   t0=$EPOCHREALTIME
   if ((have_time)); then
-    rss=$( { /usr/bin/time -f "%M" "$LCSIM" run "$file" -q --no-progress -o "$out" "$@" >/dev/null; } 2>&1 | tail -n 1)
-    rss=$(awk -v k="$rss" 'BEGIN { printf "%.0f", k / 1024 }')
+    m=$( { /usr/bin/time -f "%M %U %S" "$LCSIM" run "$file" -q --no-progress -o "$out" "$@" >/dev/null; } 2>&1 | tail -n 1)
+    rss=$(awk -v m="$m" 'BEGIN { split(m, x, " "); printf "%.0f", x[1] / 1024 }')
+    cpu=$(awk -v m="$m" 'BEGIN { split(m, x, " "); printf "%.2f", x[2] + x[3] }')
   else
     "$LCSIM" run "$file" -q --no-progress -o "$out" "$@"
   fi
   t1=$EPOCHREALTIME
   local m=$out/metrics.json
-  awk -v n="$name" -v a="$t0" -v b="$t1" -v ev="$(metric "$m" sim_events)" -v rss="$rss" \
+  awk -v n="$name" -v a="$t0" -v b="$t1" -v ev="$(metric "$m" sim_events)" -v rss="$rss" -v cpu="$cpu" \
     -v ranks="$(metric "$m" simulated_ranks)" -v gpus="$(metric "$m" num_gpus)" -v it="$(metric "$m" iteration_time_s)" \
     -v tf="$(metric "$m" tflops_per_gpu)" 'BEGIN {
-      printf "| %s | %d | %d | %.2f | %d | %s | %.4g | %.0f |\n", n, gpus, ranks, b - a, ev, rss, it, tf }'
+      printf "| %s | %d | %d | %.2f | %s | %d | %s | %.4g | %.0f |\n", n, gpus, ranks, b - a, cpu, ev, rss, it, tf }'
 }
 
-echo "| case | GPUs | simulated ranks | wall time (s) | events | peak RSS (MiB) | iteration_time_s | TFLOP/s per GPU |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| case | GPUs | simulated ranks | wall time (s) | CPU user+sys (s) | events | peak RSS (MiB) | iteration_time_s | TFLOP/s per GPU |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 L3=scenarios/training/llama3-405b-h100-16k.yaml
 case_run "Llama 3 405B, analytical, one rank per stage" $L3
 case_run "Llama 3 405B, analytical, every rank" $L3 --set workload.symmetry=off

@@ -219,6 +219,9 @@ void visit_rest(Section& s, Scenario& sc) {
     m.field("seed", sc.simulation.seed, "master random seed (same seed, same result)", Range::at_least(0));
     m.choice("fidelity", sc.simulation.fidelity, cat.fidelities.names(), "network model");
     m.field("horizon", sc.simulation.horizon, "stop simulating at this simulated time", Range::positive());
+    m.choice("event_granularity", sc.simulation.event_granularity, {"pass", "kernel"},
+             "pass: a training pass whose inside nothing else observes (contention-free collectives, no other "
+             "stream waiting) is one event, same results; kernel: an event per kernel and collective (slower)");
   });
   s.section("cost", "power, energy and money", [&](Section& c) { sc.cost.visit(c); });
   s.section("outputs", "what a run writes (lcsim run -o DIR)", [&](Section& o) {
@@ -236,6 +239,10 @@ void visit_rest(Section& s, Scenario& sc) {
         if (!parse_span_kind(k, &kind)) o.error("timeline_kinds", unknown_name_message("span kind", k, span_kind_names()));
       }
     }
+    o.choice("timeline_detail", out.timeline_detail, {"passes", "kernels"},
+             "passes: a training pass (forward or backward of a model chunk) is one span, with pipeline sends and "
+             "data-parallel work beside it; kernels: the collectives inside each pass get their own spans too "
+             "(a several times larger file)");
     o.field("timeline_links", out.timeline_links, "busy-link tracks per link tier in the timeline (first links used)",
             Range::at_least(0));
     o.field("utilization_interval", out.utilization_interval,
@@ -553,7 +560,8 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   const uint32_t traced = sc.outputs.timeline_ranks == 0 ? static_cast<uint32_t>(gpus.size())
                                                          : static_cast<uint32_t>(sc.outputs.timeline_ranks);
   const wl::ClusterRuntime cluster{engine,  gpus,   topology, *transfer, scale_up_transfer.get(), sc.policies.collectives,
-                                   min_gpus, tracer, rng,      traced};
+                                   min_gpus, tracer, rng,      traced,
+                                   sc.simulation.event_granularity == "kernel", sc.outputs.timeline_detail == "kernels"};
   // The jobs: the single-workload form is one job on every GPU in rank order, started at 0.
   const bool single = sc.jobs.empty();
   std::vector<std::unique_ptr<wl::Job>> jobs;

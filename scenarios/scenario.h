@@ -53,6 +53,7 @@ struct SimulationConfig {
   int64_t seed = 1;
   std::string fidelity = "flow";
   Duration horizon = Duration::seconds(30.0 * 86400);
+  std::string event_granularity = "pass";  // pass: fold what nothing observes; kernel: an event per kernel
 };
 
 struct OutputConfig {
@@ -62,6 +63,7 @@ struct OutputConfig {
   int timeline_ranks = 16;
   int timeline_links = 16;
   std::vector<std::string> timeline_kinds;  // span kinds written to timeline.json; empty = all
+  std::string timeline_detail = "passes";  // passes: a training pass is one span; kernels: its collectives get spans too
   Duration utilization_interval;  // sample link utilization this often (0: off)
 };
 

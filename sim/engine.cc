@@ -3,11 +3,16 @@
 // simgrid_engine.cc.
 #include "sim/engine.h"
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <stdexcept>
+#include <string>
 
 #include "sim/error.h"
 
@@ -494,11 +499,35 @@ class QueueEngine final : public Engine {
 
 }  // namespace
 
-std::unique_ptr<Engine> make_simgrid_engine();  // simgrid_engine.cc
+namespace {
+
+// The simgrid backend (simgrid_engine.cc) is a module loaded on first use: SimGrid and the ns-3 libraries it links
+// cost about 60 ms of dynamic loading and relocation per process (perf, docs/performance.md), which analytical
+// runs never need. LCSIM_SIMGRID_MODULE (environment) overrides where it is; the default is where the build put it.
+using SimGridFactory = Engine* (*)();
+
+SimGridFactory simgrid_factory() {
+  static std::mutex mutex;
+  static SimGridFactory factory = nullptr;
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (factory) return factory;
+  const char* env = std::getenv("LCSIM_SIMGRID_MODULE");
+  const std::string path = env && *env ? env : LCSIM_SIMGRID_MODULE;
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle) {
+    throw std::runtime_error("cannot load the SimGrid engine module (the flow fidelity) from '" + path +
+                             "': " + dlerror() + "; set LCSIM_SIMGRID_MODULE to the path of liblcsim_simgrid.so");
+  }
+  factory = reinterpret_cast<SimGridFactory>(dlsym(handle, "lcsim_make_simgrid_engine"));
+  if (!factory) throw std::runtime_error("'" + path + "' is not lcsim's SimGrid engine module");
+  return factory;
+}
+
+}  // namespace
 
 std::unique_ptr<Engine> make_engine(const std::string& backend) {
   if (backend == "queue") return std::make_unique<QueueEngine>();
-  if (backend == "simgrid") return make_simgrid_engine();
+  if (backend == "simgrid") return std::unique_ptr<Engine>(simgrid_factory()());
   throw std::invalid_argument("unknown engine backend '" + backend + "' (valid: queue, simgrid)");
 }
 

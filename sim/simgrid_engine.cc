@@ -194,6 +194,9 @@ class SimGridEngine final : public Engine {
 
 }  // namespace
 
-std::unique_ptr<Engine> make_simgrid_engine() { return std::make_unique<SimGridEngine>(); }
-
 }  // namespace lcsim::sim
+
+/// The module's one exported symbol (sim/engine.cc loads it with dlopen on the first simgrid engine).
+extern "C" __attribute__((visibility("default"))) lcsim::sim::Engine* lcsim_make_simgrid_engine() {
+  return new lcsim::sim::SimGridEngine();
+}

@@ -104,6 +104,8 @@ void Job::start() {
         on_finished_.clear();
         for (auto& fn : waiting) fn();
       }});
+  ctx_->fine_events = cluster_.fine_events;
+  ctx_->kernel_spans = cluster_.kernel_spans;
   cluster_.tracer.state({StateEvent::What::kJobStarted, id_, started_at_, 0, name_});
   cluster_.engine.as_owner(id_, [this] { workload_->start(*ctx_); });
 }

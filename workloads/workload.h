@@ -43,6 +43,10 @@ struct RunContext {
   uint32_t job = 0;
   /// Set by the job; the workload calls finish() once, when its work is done (or cannot go on).
   sim::Callback finished = {};
+  /// simulation.event_granularity is kernel: every kernel and collective its own event (no folded passes).
+  bool fine_events = false;
+  /// outputs.timeline_detail is kernels: collectives inside a pass get their own timeline spans.
+  bool kernel_spans = true;
   void finish() const {
     if (finished) finished();
   }

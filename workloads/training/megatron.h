@@ -119,6 +119,22 @@ class MegatronTraining final : public Workload {
 
  private:
   struct RankState;
+  struct FoldedPass;
+  /// Event granularity: runs the rank's current pass as one event when nothing observable happens inside it
+  /// (see megatron_fold.cc for the rule); false: the pass runs segment by segment.
+  bool fold_pass(uint32_t sim);
+  FoldedPass* folded(uint32_t sim);
+  void finish_fold(uint32_t sim, const FoldedPass& f);
+  /// Walks a folded pass from `start` as the fine-grained path would; returns its end and the priority of its
+  /// last event. `apply`: also charge compute and waits to the rank and write its spans.
+  Duration replay(uint32_t sim, const FoldedPass& f, Duration start, bool apply, int* priority);
+  using CollectiveKey = std::tuple<int, int64_t, uint32_t, uint32_t, uint32_t, double>;
+  /// Whether a collective over `group` is contention-free (private scale-up links, or the analytical model), so its
+  /// time depends only on its key and is memoized.
+  bool memoizable(const std::vector<uint32_t>& group) const;
+  static CollectiveKey collective_key(const CommCall& c, const std::vector<uint32_t>& group);
+  const std::vector<uint32_t>& group_of(GroupKind kind, uint32_t rank);
+  void trace_at(uint32_t sim, SpanKind kind, const std::string& name, Duration start, Duration end) const;
   void build(const std::vector<Gpu>& gpus);
   void begin_iteration();
   void run_task(uint32_t sim);
@@ -127,8 +143,10 @@ class MegatronTraining final : public Workload {
   void next_segment(uint32_t sim, size_t seg);
   void task_done(uint32_t sim);
   void deliver(uint32_t to_sim, int slot, bool forward, Duration producer_done);
+  /// Runs comms[i..] one after the other. `in_pass`: a pass's own collectives (TP, CP, EP), written to the
+  /// timeline only with kernel detail.
   void run_comms(uint32_t sim, const std::vector<CommCall>& comms, size_t i, sim::Callback done,
-                 bool blocking = false);
+                 bool blocking = false, bool in_pass = false);
   void pump_side(uint32_t sim);
   void start_compute(uint32_t sim, size_t seg);
   void pump_fsdp(uint32_t sim, int stream);
@@ -179,7 +197,11 @@ class MegatronTraining final : public Workload {
   Pending pending_;
   std::map<std::tuple<int, uint32_t>, std::vector<uint32_t>> group_cache_;
   // Times of contention-free collectives: (kind x op, size, first rank, last rank, ranks).
-  std::map<std::tuple<int, int64_t, uint32_t, uint32_t, uint32_t, double>, Duration> collective_cache_;
+  std::map<CollectiveKey, Duration> collective_cache_;
+  // Folded passes per simulated rank and (direction, chunk): index (sim x 2 + forward) x chunks + chunk.
+  std::vector<std::unique_ptr<FoldedPass>> folds_;
+  bool fold_ = true;          // simulation.event_granularity is pass
+  bool kernel_spans_ = true;  // outputs.timeline_detail is kernels
   std::map<std::pair<int, int>, std::vector<std::vector<uint32_t>>> mirror_cache_;   // (kind, stage) -> groups
   std::map<std::pair<int, int>, std::vector<std::pair<uint32_t, uint32_t>>> p2p_cache_;  // stage pair -> flows
   uint32_t done_ranks_ = 0;

@@ -35,7 +35,7 @@ void MegatronTraining::pump_fsdp(uint32_t sim, int stream) {
 }
 
 void MegatronTraining::run_comms(uint32_t sim, const std::vector<CommCall>& comms, size_t i, sim::Callback done,
-                                 bool blocking) {
+                                 bool blocking, bool in_pass) {
   if (i == comms.size()) {
     done();
     return;
@@ -46,18 +46,18 @@ void MegatronTraining::run_comms(uint32_t sim, const std::vector<CommCall>& comm
     wait(sim, comms[i].kind);
   }
   const Duration start = ctx_->engine.now();
-  collective(sim, comms[i], [this, sim, &comms, i, start, blocking, done = std::move(done)]() mutable {
-    trace(sim, comms[i].kind == Exposure::kDp ? SpanKind::kDataParallel : SpanKind::kComm, comms[i].name, start);
-    run_comms(sim, comms, i + 1, std::move(done), blocking);
+  collective(sim, comms[i], [this, sim, &comms, i, start, blocking, in_pass, done = std::move(done)]() mutable {
+    // A pass's own collectives are kernel-level detail (outputs.timeline_detail).
+    if (kernel_spans_ || !in_pass) {
+      trace(sim, comms[i].kind == Exposure::kDp ? SpanKind::kDataParallel : SpanKind::kComm, comms[i].name, start);
+    }
+    run_comms(sim, comms, i + 1, std::move(done), blocking, in_pass);
   });
 }
 
 void MegatronTraining::collective(uint32_t sim, const CommCall& c, sim::Callback done) {
   RankState& st = *states_[sim];
-  const auto gkey = std::make_tuple(static_cast<int>(c.group), st.rank);
-  auto git = group_cache_.find(gkey);
-  if (git == group_cache_.end()) git = group_cache_.emplace(gkey, placement_.group(c.group, st.rank)).first;
-  const std::vector<uint32_t>& group = git->second;
+  const std::vector<uint32_t>& group = group_of(c.group, st.rank);
   if (group.size() < 2) {
     done();
     return;
@@ -84,16 +84,33 @@ void MegatronTraining::collective(uint32_t sim, const CommCall& c, sim::Callback
   });
 }
 
+const std::vector<uint32_t>& MegatronTraining::group_of(GroupKind kind, uint32_t rank) {
+  const auto gkey = std::make_tuple(static_cast<int>(kind), rank);
+  auto git = group_cache_.find(gkey);
+  if (git == group_cache_.end()) git = group_cache_.emplace(gkey, placement_.group(kind, rank)).first;
+  return git->second;
+}
+
+bool MegatronTraining::memoizable(const std::vector<uint32_t>& group) const {
+  bool local = true;
+  for (uint32_t r : group) local = local && ctx_->gpus[r].node == ctx_->gpus[group.front()].node;
+  return local ? ctx_->scale_up != nullptr : !flow_;
+}
+
+MegatronTraining::CollectiveKey MegatronTraining::collective_key(const CommCall& c, const std::vector<uint32_t>& group) {
+  return std::make_tuple(static_cast<int>(c.group) * 128 + static_cast<int>(c.op) * 2 + (c.skew_sends ? 1 : 0),
+                         static_cast<int64_t>(c.size.bytes()), group.front(), group.back(),
+                         static_cast<uint32_t>(group.size()), c.skew);
+}
+
 void MegatronTraining::launch(uint32_t rank, const CommCall& c, const std::vector<uint32_t>& group, sim::Callback done) {
   bool local = true;
   for (uint32_t r : group) local = local && ctx_->gpus[r].node == ctx_->gpus[group.front()].node;
   // Without contention (private scale-up links, or the analytical model) a collective's time depends only on
   // the operation, the group and the size: the first call is simulated, later ones reuse its time.
   net::Collectives* coll = local && ctx_->scale_up ? ctx_->scale_up : &ctx_->collectives;
-  if (local ? ctx_->scale_up != nullptr : !flow_) {
-    const auto key = std::make_tuple(static_cast<int>(c.group) * 128 + static_cast<int>(c.op) * 2 + (c.skew_sends ? 1 : 0),
-                                     static_cast<int64_t>(c.size.bytes()), group.front(), group.back(),
-                                     static_cast<uint32_t>(group.size()), c.skew);
+  if (memoizable(group)) {
+    const CollectiveKey key = collective_key(c, group);
     auto it = collective_cache_.find(key);
     if (it != collective_cache_.end()) {
       ctx_->engine.after(it->second, std::move(done));
@@ -168,7 +185,7 @@ void MegatronTraining::pump_side(uint32_t sim) {
     ++s.side_next;
     pump_side(sim);
     if (!s.side_busy && s.after_side) std::exchange(s.after_side, nullptr)();
-  });
+  }, false, true);
 }
 
 void MegatronTraining::pump_dp(uint32_t sim) {

@@ -27,12 +27,17 @@ uint32_t MegatronTraining::sim_of(uint32_t rank) const {
   return static_cast<uint32_t>(sim_index_[placement_.rank({0, 0, 0, placement_.coord(rank).pp})]);
 }
 
-bool MegatronTraining::traced(uint32_t sim) const { return sim < ctx_->traced_ranks; }
+bool MegatronTraining::traced(uint32_t sim) const { return sim < ctx_->traced_ranks && ctx_->tracer.enabled(); }
 
 void MegatronTraining::trace(uint32_t sim, SpanKind kind, const std::string& name, Duration start) const {
+  trace_at(sim, kind, name, start, ctx_->engine.now());
+}
+
+void MegatronTraining::trace_at(uint32_t sim, SpanKind kind, const std::string& name, Duration start,
+                                Duration end) const {
   if (!traced(sim)) return;
   const uint32_t rank = states_[sim]->rank;
-  ctx_->tracer.span({.kind = kind, .rank = rank, .start = start, .end = ctx_->engine.now(), .name = name,
+  ctx_->tracer.span({.kind = kind, .rank = rank, .start = start, .end = end, .name = name,
                      .args = {{"rank", std::to_string(rank)}}});
 }
 
@@ -52,6 +57,7 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
     sim_index_[r] = static_cast<int>(sim_ranks_.size());
     sim_ranks_.push_back(r);
   }
+  folds_.clear();
   schedules_.clear();
   for (int s = 0; s < pp; ++s) schedules_.push_back(schedule(c.schedule(), pp, s, micro_batches_, chunks_));
   states_.clear();
@@ -80,6 +86,8 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
 void MegatronTraining::start(RunContext& ctx) {
   ctx_ = &ctx;
   flow_ = dynamic_cast<net::FlowTransfer*>(&ctx.collectives.transfer()) != nullptr;
+  fold_ = !ctx.fine_events;
+  kernel_spans_ = ctx.kernel_spans;
   build(ctx.gpus);
   begin_iteration();
 }
@@ -150,6 +158,7 @@ void MegatronTraining::run_task(uint32_t sim) {
   st.gathers_done = st.gathers_issued = 0;
   st.fsdp_queue[0].clear();
   st.fsdp_next[0] = 0;
+  if (fold_pass(sim)) return;
   run_segment(sim, 0);
 }
 
@@ -232,14 +241,14 @@ void MegatronTraining::after_compute(uint32_t sim, size_t i) {
       RankState& s = *states_[sim];
       s.overlap_pending = false;
       if (s.after_overlap) std::exchange(s.after_overlap, nullptr)();
-    });
+    }, false, true);
     next_segment(sim, i);
   } else {
     wait(sim, seg.comms.front().kind);
     run_comms(sim, seg.comms, 0, [this, sim, i] {
       resume(sim);
       next_segment(sim, i);
-    }, true);
+    }, true, true);
   }
 }
 

@@ -50,4 +50,24 @@ struct MegatronTraining::RankState {
   std::array<Duration, static_cast<size_t>(Exposure::kCount)> waits{};
   std::array<uint64_t, 24> seq{};  // collectives issued per (group kind, stream)
 };
+
+/// A folded pass (MegatronTraining::fold_pass): its segments with the times the fine-grained path takes for them.
+struct MegatronTraining::FoldedPass {
+  struct Comm {
+    Duration time;            // the collective's memoized time (0 and no event: a group of one, done at once)
+    const CommCall* call;
+    size_t counter;           // its rendezvous counter (group kind + 8 x stream)
+    bool event;               // the fine-grained path has an event for it
+  };
+  struct Seg {
+    Duration compute;
+    std::vector<Comm> comms;  // one after the other once the compute is done
+    bool overlap;             // alongside the next segment's compute (else blocking)
+  };
+  enum class State : int8_t { kUnknown, kFoldable, kNever };
+  State state = State::kUnknown;
+  uint32_t sim = 0;  // the simulated rank it belongs to (the end event's callback captures only this and the pass)
+  std::vector<Seg> segs;
+  bool has_bucket = false;  // a gradient bucket completes inside it (the last micro-batch's backward must not fold)
+};
 }  // namespace lcsim::wl

@@ -1,0 +1,135 @@
+// evaluate(): one scenario's run in process, on a copy of the scenario, with errors returned rather than thrown.
+#include "eval/evaluate.h"
+
+#include <atomic>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <utility>
+
+#include "scenarios/catalog.h"
+#include "sim/config.h"
+#include "sim/error.h"
+#include "workloads/job.h"
+
+namespace lcsim {
+
+namespace {
+
+/// Set by the first flow-fidelity evaluation of the process: SimGrid allows one engine per process.
+std::atomic<bool> g_simgrid_claimed{false};
+
+/// A fresh workload of `type` with the configuration of `from`, validated against `gpus` (what a job restart
+/// does in scenario.cc): written out through its visitor, read back, checked again.
+std::unique_ptr<wl::Workload> copy_workload(const std::string& type, const wl::Workload& from,
+                                            const std::vector<wl::Gpu>& gpus) {
+  ConfigValue tree;
+  Section emit = Section::emitter("workload", &tree);
+  // Emitting only reads the configuration; visit() is one function for parsing, describing and emitting.
+  const_cast<wl::Workload&>(from).visit(emit);
+  std::unique_ptr<wl::Workload> w = Catalog::get().workloads.get(type).factory();
+  Diagnostics diags;
+  Section s = Section::parser(&tree, "workload", &diags);
+  w->visit(s);
+  s.finish();
+  Section v = Section::parser(&tree, "workload", &diags);
+  w->validate(gpus, v);
+  diags.throw_if_any();
+  return w;
+}
+
+Result run(Scenario& sc, const EvalOptions& options) {
+  Result r;
+  try {
+    if (!sc.has_workload) {
+      throw InputError("scenario '" + sc.name + "' has no workload section: nothing to run");
+    }
+    if (uses_simgrid(sc) && g_simgrid_claimed.exchange(true)) {
+      throw InputError("scenario '" + sc.name + "': simulation.fidelity " + sc.simulation.fidelity +
+                       " runs on SimGrid, which allows one engine per process, and this process has run one; "
+                       "evaluate flow-fidelity scenarios one per process (analytical ones: any number, in parallel)");
+    }
+    sc.outputs.timeline = options.timeline;
+    RunHooks hooks;
+    hooks.progress = options.progress;
+    hooks.timeline = options.timeline ? options.timeline_out : nullptr;
+    RunResult rr = run_scenario(sc, hooks);
+    r.status = rr.completed ? Result::Status::kCompleted : Result::Status::kIncomplete;
+    if (!rr.completed) {
+      r.warnings.push_back("the horizon (simulation.horizon = " + to_string(sc.simulation.horizon) +
+                           ") ended the run before the workload finished: its metrics cover only part of the work");
+    }
+    r.metrics = std::move(rr.metrics);
+    r.header = std::move(rr.header);
+    r.table = std::move(rr.table);
+    r.timeline_json = std::move(rr.timeline_json);
+    r.utilization_csv = std::move(rr.utilization_csv);
+    r.events = rr.events;
+  } catch (const InputError& e) {
+    r = Result{};
+    r.error = e.what();
+  } catch (const std::exception& e) {
+    r = Result{};
+    r.error = e.what();
+    r.internal_error = true;
+  }
+  return r;
+}
+
+}  // namespace
+
+bool uses_simgrid(const Scenario& scenario) {
+  const auto& fidelities = Catalog::get().fidelities;
+  return fidelities.contains(scenario.simulation.fidelity) &&
+         std::strcmp(fidelities.get(scenario.simulation.fidelity).factory.engine_backend, "simgrid") == 0;
+}
+
+Scenario copy_scenario(const Scenario& from) {
+  Scenario sc;
+  sc.name = from.name;
+  sc.description = from.description;
+  sc.cluster = from.cluster;
+  sc.workload_type = from.workload_type;
+  sc.has_workload = from.has_workload;
+  sc.policies = from.policies;
+  sc.simulation = from.simulation;
+  sc.outputs = from.outputs;
+  sc.cost = from.cost;
+  if (from.workload) sc.workload = copy_workload(from.workload_type, *from.workload, cluster_gpus(from.cluster));
+  if (!from.jobs.empty()) {
+    const std::vector<wl::Gpu> all = cluster_gpus(from.cluster);
+    for (const JobConfig& j : from.jobs) {
+      JobConfig c;
+      c.name = j.name;
+      c.workload_type = j.workload_type;
+      c.workload_tree = j.workload_tree;
+      c.nodes = j.nodes;
+      c.pool = j.pool;
+      c.node_ids = j.node_ids;
+      c.start = j.start;
+      c.allocation = j.allocation;
+      if (j.workload) c.workload = copy_workload(j.workload_type, *j.workload, wl::Job::local_view(all, j.allocation));
+      sc.jobs.push_back(std::move(c));
+    }
+  }
+  return sc;
+}
+
+Result evaluate(const Scenario& scenario, const EvalOptions& options) {
+  Scenario sc;
+  try {
+    sc = copy_scenario(scenario);
+  } catch (const InputError& e) {
+    Result r;
+    r.error = e.what();
+    return r;
+  }
+  return run(sc, options);
+}
+
+Result evaluate(Scenario&& scenario, const EvalOptions& options) {
+  Scenario sc = std::move(scenario);
+  return run(sc, options);
+}
+
+}  // namespace lcsim

@@ -1,0 +1,60 @@
+// In-process evaluation: a scenario in, its metrics (and, when asked, its outputs) out, with no files and no exit.
+// The layer between the front ends (apps/: `lcsim run`, the sweep and search commands) and the scenario language
+// (scenarios/). Safe to call from several threads at once for scenarios on the analytical fidelity (lcsim's own
+// event queue: no global state). The flow fidelity runs on SimGrid, which keeps process-global state: one flow
+// evaluation per process; a second comes back as an error (run it in another process).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "scenarios/scenario.h"
+#include "sim/metrics.h"
+
+namespace lcsim {
+
+struct EvalOptions {
+  /// Produce the timeline: streamed to `timeline_out` if set, else kept in Result::timeline_json. Off by default
+  /// (an evaluation is for its metrics; the scenario's outputs.timeline is what `lcsim run` passes here).
+  bool timeline = false;
+  std::ostream* timeline_out = nullptr;
+  /// Called now and then with the fraction done and the simulated time (for a progress bar).
+  std::function<void(double fraction, double sim_seconds)> progress;
+};
+
+struct Result {
+  enum class Status {
+    kCompleted,   // every job finished
+    kIncomplete,  // simulation.horizon ended the run first: the metrics cover only part of the work
+    kError,       // the scenario could not run: `error` says why
+  };
+  Status status = Status::kError;
+  MetricSet metrics;
+  std::string error;                  // kError: the message, as `lcsim run` prints it
+  bool internal_error = false;        // kError: a bug in lcsim rather than a problem with the scenario
+  std::vector<std::string> warnings;  // e.g. the horizon cut the run short
+  std::vector<std::string> header;    // what was simulated, one line each
+  std::vector<std::string> table;     // the workload's own table, if any
+  std::string timeline_json;          // EvalOptions::timeline without timeline_out
+  std::string utilization_csv;        // outputs.utilization_interval set
+  uint64_t events = 0;                // engine events processed
+  bool ok() const { return status != Status::kError; }
+};
+
+/// Simulates `scenario` (loaded by load_scenario or parse_scenario) and returns its results. The scenario is not
+/// changed: the run works on its own copy, so one scenario may be evaluated by several threads at once.
+/// User mistakes found while running come back as Status::kError, never as an exception or an exit.
+Result evaluate(const Scenario& scenario, const EvalOptions& options = {});
+/// The same, running the scenario itself (no copy): for a front end that evaluates a scenario once.
+Result evaluate(Scenario&& scenario, const EvalOptions& options = {});
+
+/// A copy of a scenario that runs independently of it (its workloads configured and validated afresh).
+Scenario copy_scenario(const Scenario& scenario);
+
+/// Whether the scenario runs on the SimGrid engine (the flow fidelity): one such evaluation per process.
+bool uses_simgrid(const Scenario& scenario);
+
+}  // namespace lcsim

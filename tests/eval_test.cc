@@ -1,0 +1,160 @@
+// The in-process evaluation API (eval/): evaluate() gives what `lcsim run` writes; evaluations on several threads at
+// once give what sequential ones give, bit for bit; a scenario's error comes back as an error, never an exit; the
+// flow fidelity (SimGrid, one engine per process) is refused where it cannot run.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "eval/batch.h"
+#include "eval/evaluate.h"
+#include "scenarios/scenario.h"
+#include "sim/error.h"
+
+namespace lcsim {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kSource = LCSIM_SOURCE_DIR;
+const std::string k175b = kSource + "/scenarios/training/gpt3-175b-a100-1024.yaml";
+const std::string k70b = kSource + "/scenarios/training/llama3-70b-h100-1024.yaml";
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// Small variants of the shipped 175B scenario (fewer micro-batches), each a distinct layout.
+std::vector<std::vector<std::string>> variants() {
+  return {
+      {"workload.global_batch_size=128"},
+      {"workload.global_batch_size=128", "workload.pipeline_model_parallel_size=8"},
+      {"workload.global_batch_size=256", "workload.tensor_model_parallel_size=4"},
+      {"workload.global_batch_size=256", "workload.micro_batch_size=2"},
+      {"workload.global_batch_size=128", "workload.num_layers_per_virtual_pipeline_stage=2",
+       "workload.pipeline_model_parallel_size=8"},
+      {"workload.global_batch_size=128", "cluster.pools[0].count=64"},
+  };
+}
+
+TEST(Evaluate, MetricsEqualThoseOfLcsimRun) {
+  const fs::path dir = fs::temp_directory_path() / ("lcsim_eval_test_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  const std::vector<std::string> sets = {"workload.global_batch_size=128"};
+  const std::string cmd = std::string(LCSIM_BINARY) + " run " + k175b + " -q --set workload.global_batch_size=128 -o " +
+                          dir.string() + " > /dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  const Scenario sc = load_scenario(k175b, sets);
+  const Result r = evaluate(sc);
+  ASSERT_EQ(r.status, Result::Status::kCompleted) << r.error;
+  EXPECT_EQ(r.metrics.to_json(), slurp(dir / "metrics.json"));
+  EXPECT_GT(r.events, 0u);
+  EXPECT_TRUE(r.timeline_json.empty()) << "the timeline is off unless asked for";
+  // Asked for, it is the file `lcsim run` writes.
+  EvalOptions with_timeline;
+  with_timeline.timeline = true;
+  const Result t = evaluate(sc, with_timeline);
+  EXPECT_EQ(t.timeline_json, slurp(dir / "timeline.json"));
+  EXPECT_EQ(t.metrics.to_json(), r.metrics.to_json());
+  fs::remove_all(dir);
+}
+
+TEST(Evaluate, LeavesTheScenarioAsItWas) {
+  // Evaluating twice gives the same result: the run works on a copy (workloads keep state while they run).
+  const Scenario sc = load_scenario(k175b, {"workload.global_batch_size=128"});
+  const std::string first = evaluate(sc).metrics.to_json();
+  EXPECT_EQ(evaluate(sc).metrics.to_json(), first);
+}
+
+TEST(Evaluate, ThreadsGiveTheSameResultsAsSequentialRunsBitForBit) {
+  std::vector<Scenario> scenarios;
+  for (const auto& sets : variants()) scenarios.push_back(load_scenario(k175b, sets));
+  std::vector<std::string> sequential;
+  for (const auto& sc : scenarios) {
+    const Result r = evaluate(sc);
+    ASSERT_TRUE(r.ok()) << r.error;
+    sequential.push_back(r.metrics.to_json());
+  }
+  for (size_t i = 1; i < sequential.size(); ++i) EXPECT_NE(sequential[i], sequential[0]) << "variant " << i;
+  // oneTBB batch, several threads.
+  std::vector<const Scenario*> ptrs;
+  for (const auto& sc : scenarios) ptrs.push_back(&sc);
+  BatchOptions options;
+  options.threads = 4;
+  const std::vector<Result> batch = evaluate_batch(ptrs, options);
+  ASSERT_EQ(batch.size(), scenarios.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    ASSERT_TRUE(batch[i].ok()) << batch[i].error;
+    EXPECT_EQ(batch[i].metrics.to_json(), sequential[i]) << "variant " << i;
+  }
+  // Plain threads evaluating the same scenario at once.
+  std::vector<std::string> same(4);
+  std::vector<std::thread> threads;
+  for (size_t k = 0; k < same.size(); ++k) {
+    threads.emplace_back([&, k] { same[k] = evaluate(scenarios[4]).metrics.to_json(); });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& s : same) EXPECT_EQ(s, sequential[4]);
+}
+
+TEST(Evaluate, BatchBuildsScenariosOnWorkersAndReportsTheirErrors) {
+  BatchOptions options;
+  options.threads = 2;
+  const std::vector<Result> out = evaluate_batch(3, [](size_t i) {
+    if (i == 1) return load_scenario(k175b, {"workload.tensor_model_parallel_size=3"});
+    return load_scenario(k175b, {"workload.global_batch_size=" + std::to_string(128 * (i + 1))});
+  }, options);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_TRUE(out[0].ok()) << out[0].error;
+  EXPECT_TRUE(out[2].ok()) << out[2].error;
+  EXPECT_EQ(out[1].status, Result::Status::kError);
+  EXPECT_FALSE(out[1].internal_error);
+  EXPECT_NE(out[1].error.find("tensor_model_parallel_size"), std::string::npos) << out[1].error;
+  EXPECT_EQ(out[0].metrics.to_json(), evaluate(load_scenario(k175b, {"workload.global_batch_size=128"})).metrics.to_json());
+}
+
+TEST(Evaluate, AScenarioErrorComesBackAsAnError) {
+  // A cluster-only file (no workload) has nothing to run.
+  const Scenario cluster_only = load_scenario(kSource + "/scenarios/clusters/" +
+                                              fs::directory_iterator(kSource + "/scenarios/clusters")->path().filename().string());
+  ASSERT_FALSE(cluster_only.has_workload);
+  const Result r = evaluate(cluster_only);
+  EXPECT_EQ(r.status, Result::Status::kError);
+  EXPECT_FALSE(r.internal_error);
+  EXPECT_NE(r.error.find("no workload"), std::string::npos) << r.error;
+  EXPECT_TRUE(r.metrics.metrics().empty());
+}
+
+TEST(Evaluate, TheHorizonCuttingARunShortIsAWarning) {
+  const Result r = evaluate(load_scenario(k175b, {"workload.global_batch_size=128", "simulation.horizon=1ms"}));
+  EXPECT_EQ(r.status, Result::Status::kIncomplete);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("simulation.horizon"), std::string::npos);
+  EXPECT_EQ(r.metrics.get("completed"), 0.0);
+}
+
+TEST(Evaluate, FlowFidelityRunsOncePerProcessAndNeverInABatch) {
+  const Scenario flow = load_scenario(k70b, {"simulation.fidelity=flow", "cluster.nodes=8",
+                                             "workload.global_batch_size=16", "workload.pipeline_model_parallel_size=2",
+                                             "workload.tensor_model_parallel_size=8"});
+  ASSERT_TRUE(uses_simgrid(flow));
+  const std::vector<Result> batch = evaluate_batch({&flow});
+  EXPECT_EQ(batch[0].status, Result::Status::kError);
+  EXPECT_NE(batch[0].error.find("SimGrid"), std::string::npos) << batch[0].error;
+  const Result first = evaluate(flow);
+  EXPECT_TRUE(first.ok()) << first.error;
+  const Result second = evaluate(flow);
+  EXPECT_EQ(second.status, Result::Status::kError);
+  EXPECT_NE(second.error.find("one engine per process"), std::string::npos) << second.error;
+}
+
+}  // namespace
+}  // namespace lcsim

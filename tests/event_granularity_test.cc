@@ -1,0 +1,113 @@
+// Event granularity (workloads/training/megatron_fold.cc): folding a training pass into one event changes nothing
+// but the event count. Each Megatron scenario runs with simulation.event_granularity pass (the default) and kernel
+// (every kernel and collective its own event), timeline_detail kernels: every metric, every distribution and the
+// timeline's events (as data, tests/fingerprint.h) must be the same bit for bit, with fewer events for pass.
+// timeline_detail passes leaves the collectives inside passes off the timeline and changes no metric.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "fingerprint.h"
+
+namespace lcsim {
+namespace {
+
+namespace fs = std::filesystem;
+using fingerprint::Fingerprint;
+
+class EventGranularity : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("lcsim_granularity_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  /// The fingerprint of `base` (a shipped scenario) with `extra` YAML added on top.
+  Fingerprint run(const std::string& base, const std::string& tag, const std::string& extra) {
+    const fs::path file = dir_ / (tag + ".yaml");
+    std::ofstream(file) << "base: " << (fingerprint::kSource / base).string() << "\n" << extra;
+    std::string error;
+    Fingerprint fp = fingerprint::take(file, dir_ / tag, &error);
+    EXPECT_TRUE(error.empty()) << error;
+    return fp;
+  }
+  fs::path dir_;
+};
+
+std::string value(const Fingerprint& fp, const std::string& key) {
+  for (const auto& [k, v] : fp.lines) {
+    if (k == key) return v;
+  }
+  return "";
+}
+
+void expect_same_but_events(const Fingerprint& pass, const Fingerprint& kernel, const std::string& what) {
+  ASSERT_EQ(pass.lines.size(), kernel.lines.size()) << what;
+  for (size_t i = 0; i < pass.lines.size(); ++i) {
+    EXPECT_EQ(pass.lines[i].first, kernel.lines[i].first) << what;
+    if (pass.lines[i].first == "metric.sim_events" || pass.lines[i].first == "label.scenario") continue;
+    EXPECT_EQ(pass.lines[i].second, kernel.lines[i].second) << what << ": " << pass.lines[i].first;
+  }
+}
+
+// Fewer micro-batches than shipped, to keep the test short; the layouts (interleaving, sequence parallelism,
+// overlap, recomputation, MoE side streams) are the shipped ones.
+const std::vector<std::pair<std::string, std::string>> kCases = {
+    {"scenarios/training/gpt3-175b-a100-1024.yaml", "workload: {global_batch_size: 128}\n"},
+    {"scenarios/training/llama3-70b-h100-1024.yaml", "workload: {global_batch_size: 128}\n"},
+    {"scenarios/training/llama3-405b-h100-16k.yaml", "workload: {global_batch_size: 2048}\n"},
+    {"scenarios/training/deepseek-v3-h800-2048.yaml", "workload: {global_batch_size: 512}\n"},
+    // Context parallelism (overlapped key/value exchanges beside overlapped TP), the parameter gather and
+    // gradient buckets running beside the passes.
+    {"scenarios/training/llama3-70b-h100-1024.yaml", "workload: {global_batch_size: 128, context_parallel_size: 2}\n"},
+    // Flow fidelity: TP on private NVLink folds, pipeline and data-parallel flows stay flows.
+    {"scenarios/training/llama3-70b-h100-1024.yaml",
+     "cluster: {nodes: 8}\nworkload: {global_batch_size: 16, pipeline_model_parallel_size: 2}\n"
+     "simulation: {fidelity: flow, event_granularity: "},
+};
+
+/// The case's YAML with `granularity` (pass or kernel) and timeline detail kernels.
+std::string with(const std::string& extra, const std::string& granularity) {
+  const std::string open = "simulation: {fidelity: flow, event_granularity: ";
+  const std::string text = extra.find(open) != std::string::npos ? extra + granularity + "}\n"
+                                                                 : extra + "simulation: {event_granularity: " + granularity + "}\n";
+  return text + "outputs: {timeline_detail: kernels}\n";
+}
+
+TEST_F(EventGranularity, FoldingPassesChangesNothingButTheEventCount) {
+  int folded = 0;
+  for (size_t i = 0; i < kCases.size(); ++i) {
+    const auto& [base, extra] = kCases[i];
+    const std::string tag = "case" + std::to_string(i);
+    const Fingerprint pass = run(base, tag + "_pass", with(extra, "pass"));
+    const Fingerprint kernel = run(base, tag + "_kernel", with(extra, "kernel"));
+    expect_same_but_events(pass, kernel, base);
+    const double e_pass = std::stod(value(pass, "metric.sim_events")), e_kernel = std::stod(value(kernel, "metric.sim_events"));
+    EXPECT_LE(e_pass, e_kernel) << base;
+    folded += e_pass < e_kernel ? 1 : 0;
+  }
+  EXPECT_GE(folded, 3) << "most cases have passes to fold";
+}
+
+TEST_F(EventGranularity, PassDetailDropsOnlyTheCollectivesInsidePasses) {
+  const std::string base = "scenarios/training/gpt3-175b-a100-1024.yaml";
+  const std::string extra = "workload: {global_batch_size: 128}\n";
+  const Fingerprint kernels = run(base, "kernels", extra + "outputs: {timeline_detail: kernels}\n");
+  const Fingerprint passes = run(base, "passes", extra + "outputs: {timeline_detail: passes}\n");
+  for (size_t i = 0; i < kernels.lines.size(); ++i) {
+    const std::string& key = kernels.lines[i].first;
+    if (key.rfind("timeline.", 0) == 0 || key == "label.scenario") continue;
+    EXPECT_EQ(kernels.lines[i].second, passes.lines[i].second) << key;
+  }
+  EXPECT_LT(std::stod(value(passes, "timeline.events")), std::stod(value(kernels, "timeline.events")) / 2);
+}
+
+}  // namespace
+}  // namespace lcsim

@@ -1,0 +1,173 @@
+// MegatronTraining's event granularity: a forward or backward pass whose inside nothing else can observe runs as
+// one event whose end time is computed, instead of an event per segment compute and per collective.
+//
+// The rule (docs/performance.md, "Event granularity"). A pass folds when, for the simulated rank running it:
+//  - symmetry is on (one simulated rank per stage: no other simulated rank shares its TP, CP or EP groups, so no
+//    rendezvous inside the pass waits for a peer), and FSDP (torch_fsdp2) is off;
+//  - no other stream of the rank has collectives in flight when the pass starts (gradient buckets, the parameter
+//    gather, expert all-to-alls): a collective started while the compute stream waits charges that wait to the
+//    bubble, which makes the inside of the pass observable; and no overlapped chain holds more than one collective
+//    (for the same reason);
+//  - every segment's collectives run on the compute stream, blocking or overlapped with the next segment's compute
+//    (not on the side stream, whose expert all-to-alls run beside several passes), there are no FSDP prefetches
+//    or reductions, and no gradient bucket completes inside it while gradients are being reduced (the last
+//    micro-batch's backward with overlap_grad_reduce starts data-parallel work mid-pass);
+//  - every collective is contention-free, so its time is already memoized: on private scale-up links (a TP group
+//    inside one NVLink domain, on either fidelity) or anywhere on the analytical model. A collective that crosses
+//    nodes on the flow model shares links with other flows, so its pass keeps the fine-grained path;
+//  - each of those collectives has been run once already (its time is known).
+// Events then grow with stages x micro-batches x chunks, not with layers. The folded pass ends at exactly the time
+// the fine-grained path would reach (the same additions, in the same order) and charges the same compute and
+// exposed-communication time, so every metric is the same bit for bit; only sim_events drops.
+// simulation.event_granularity: kernel keeps the fine-grained path everywhere (for checking), and
+// outputs.timeline_detail: kernels writes the collectives inside folded passes as their own spans, with the times
+// the fine-grained path gives them.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sim/error.h"
+#include "workloads/training/megatron_runtime.h"
+
+namespace lcsim::wl {
+
+using Exposure = MegatronTraining::Exposure;
+
+MegatronTraining::FoldedPass* MegatronTraining::folded(uint32_t sim) {
+  RankState& st = *states_[sim];
+  const Task& t = (*st.tasks)[st.task];
+  const size_t per_rank = 2 * static_cast<size_t>(chunks_);
+  if (folds_.size() < states_.size() * per_rank) folds_.resize(states_.size() * per_rank);
+  std::unique_ptr<FoldedPass>& slot =
+      folds_[sim * per_rank + (t.forward ? static_cast<size_t>(chunks_) : 0) + static_cast<size_t>(t.chunk)];
+  if (!slot) {
+    slot = std::make_unique<FoldedPass>();
+    slot->sim = sim;
+  }
+  FoldedPass& f = *slot;
+  if (f.state != FoldedPass::State::kUnknown) return &f;
+  const auto never = [&f] {
+    f.state = FoldedPass::State::kNever;
+    f.segs.clear();
+    return &f;
+  };
+  if (!fold_ || !symmetric_ || config_.use_torch_fsdp2) return never();
+  std::vector<FoldedPass::Seg> segs;
+  bool has_bucket = false;
+  for (const Segment& seg : current_pass(st).segments) {
+    if (!seg.prefetch.empty() || seg.await > 0 || !seg.reduce.empty() || seg.side) return never();
+    has_bucket = has_bucket || seg.bucket >= 0;
+    FoldedPass::Seg out{seg.compute * st.slow, {}, seg.overlap};
+    for (const CommCall& c : seg.comms) {
+      const std::vector<uint32_t>& group = group_of(c.group, st.rank);
+      if (group.size() < 2) {  // a group of one: done at once, no event
+        out.comms.push_back({Duration(), &c, 0, false});
+        continue;
+      }
+      uint32_t members = 0;
+      for (uint32_t r : group) members += sim_index_[r] >= 0 ? 1 : 0;
+      if (members != 1 || !memoizable(group)) return never();
+      auto it = collective_cache_.find(collective_key(c, group));
+      if (it == collective_cache_.end()) return &f;  // not run yet: the fine-grained path runs it and memoizes it
+      out.comms.push_back({it->second, &c, static_cast<size_t>(c.group) + 8 * static_cast<size_t>(c.stream), true});
+    }
+    // An overlapped chain of several collectives: the rank may be waiting for it when a later one starts, and a
+    // collective that starts while its rank waits charges the wait so far to the bubble (megatron_comms.cc).
+    size_t events = 0;
+    for (const auto& c : out.comms) events += c.event ? 1 : 0;
+    if (out.overlap && events > 1) return never();
+    segs.push_back(std::move(out));
+  }
+  if (segs.empty()) return never();
+  f.segs = std::move(segs);
+  f.has_bucket = has_bucket;
+  f.state = FoldedPass::State::kFoldable;
+  return &f;
+}
+
+bool MegatronTraining::fold_pass(uint32_t sim) {
+  if (!fold_) return false;
+  const FoldedPass* f = folded(sim);
+  if (f->state != FoldedPass::State::kFoldable) return false;
+  RankState& st = *states_[sim];
+  const Task& t = (*st.tasks)[st.task];
+  if (f->has_bucket && !t.forward && config_.overlap_grad_reduce && t.micro_batch == micro_batches_ - 1) return false;
+  // Another stream of the rank is running collectives (gradient buckets, the parameter gather, expert all-to-alls):
+  // each one it starts while the compute stream waits moves that wait to the bubble (megatron_comms.cc), so the
+  // inside of this pass is observable. It runs segment by segment.
+  if (st.dp_busy || st.dp_next < st.dp_queue.size() || st.gather_pending || st.side_busy ||
+      st.side_next < st.side_queue.size()) {
+    return false;
+  }
+  int priority = sim::kCompletion;
+  const Duration end = replay(sim, *f, ctx_->engine.now(), false, &priority);
+  ctx_->engine.at(end, [this, f] { finish_fold(f->sim, *f); }, priority);
+  return true;
+}
+
+void MegatronTraining::finish_fold(uint32_t sim, const FoldedPass& f) {
+  int priority = 0;
+  const Duration end = replay(sim, f, states_[sim]->task_start, true, &priority);
+  LCSIM_ASSERT(end == ctx_->engine.now(), "a folded pass ended at another time than its steps add up to");
+  task_done(sim);
+}
+
+// The fine-grained path, step by step (megatron_runtime.cc: start_compute, after_compute, task_done; run_comms):
+// a compute ends at t + d (a completion event); an overlapped chain started at t is still pending when a compute
+// completes at or before its last collective's end (completions run before other events at the same time), and
+// then the rank waits for it, charged to the chain's first kind; a blocking chain charges each collective to its
+// own kind; the pass ends when the last segment's chain (if overlapped) is done.
+Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration start, bool apply, int* priority) {
+  RankState& st = *states_[sim];
+  const bool spans = apply && kernel_spans_ && traced(sim);
+  Duration t = start;
+  bool pending = false;  // an overlapped chain's last event has not run yet
+  Duration overlap_end;
+  Exposure overlap_kind = Exposure::kTp;
+  // Runs a chain of collectives from `from`; returns its end (each collective waits for the one before).
+  auto chain = [&](const FoldedPass::Seg& seg, Duration from, bool blocking, bool* any_event) {
+    Duration s = from;
+    for (const FoldedPass::Comm& c : seg.comms) {
+      const Duration begin = s;
+      if (c.event) {
+        s = s + c.time;
+        *any_event = true;
+        if (apply) ++st.seq[c.counter];
+      }
+      if (apply && blocking) st.waits[static_cast<size_t>(c.call->kind)] += s - begin;
+      if (spans) {
+        trace_at(sim, c.call->kind == Exposure::kDp ? SpanKind::kDataParallel : SpanKind::kComm, c.call->name, begin, s);
+      }
+    }
+    return s;
+  };
+  for (const FoldedPass::Seg& seg : f.segs) {
+    if (apply) st.compute += seg.compute;
+    t = t + seg.compute;
+    *priority = sim::kCompletion;
+    if (pending && overlap_end >= t) {  // the previous segment's overlapped chain is still running
+      if (apply) st.waits[static_cast<size_t>(overlap_kind)] += overlap_end - t;
+      t = overlap_end;
+      *priority = sim::kDefault;
+    }
+    pending = false;
+    if (seg.comms.empty()) continue;
+    bool any_event = false;
+    if (seg.overlap) {
+      overlap_kind = seg.comms.front().call->kind;
+      overlap_end = chain(seg, t, false, &any_event);
+      pending = any_event;
+    } else {
+      t = chain(seg, t, true, &any_event);
+      if (any_event) *priority = sim::kDefault;
+    }
+  }
+  if (pending) {  // the last segment's overlapped chain: the pass ends with it
+    if (apply) st.waits[static_cast<size_t>(overlap_kind)] += overlap_end - t;
+    t = overlap_end;
+    *priority = sim::kDefault;
+  }
+  return t;
+}
+
+}  // namespace lcsim::wl
