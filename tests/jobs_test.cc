@@ -81,6 +81,27 @@ TEST(Jobs, AllocationErrorsNameTheJobAndWhatIsFree) {
             std::string::npos);
 }
 
+// A load-balancing policy a run cannot act on is reported, not dropped: megatron on the analytical fidelity runs one
+// copy of each cross-node collective (the rest are reused), so spraying there changes little or nothing, and the
+// run says so once per job that cannot see it; the default policy, or a workload whose flows all run, says nothing.
+TEST(Jobs, APolicyTheWorkloadCannotSeeIsWarnedAbout) {
+  const std::string megatron =
+      "{type: megatron, model: {num_layers: 4, hidden_size: 1024, num_attention_heads: 8, seq_length: 1024, "
+      "vocab_size: 32000}, global_batch_size: 8, micro_batch_size: 1, tensor_model_parallel_size: 8}";
+  const std::string base = "name: w\ncluster: {pools: [{node: hgx-h100, count: 4}], fabric: {ports_per_leaf: 16, spines: 4}}\n"
+                           "simulation: {fidelity: analytical}\noutputs: {timeline: false}\n";
+  Scenario sprayed = from_text(base + "policies: {load_balancing: spray}\njobs:\n  - {name: train, nodes: 2, workload: " +
+                               megatron + "}\n  - {name: bench, nodes: 2, workload: " + kNccl + "}\n");
+  const RunResult r = run_scenario(sprayed);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("policies.load_balancing (spray) changes little or nothing for job train: on the "
+                               "analytical fidelity"),
+            std::string::npos)
+      << r.warnings[0];
+  Scenario by_default = from_text(base + "workload: " + megatron + "\n");
+  EXPECT_TRUE(run_scenario(by_default).warnings.empty());
+}
+
 // On the analytical model batches meet only on switch-to-switch links, so a job whose traffic stays under its own
 // leaf runs exactly as the same workload alone on a cluster of its own size; here two jobs at once, each on the two
 // nodes of one leaf of a four-node cluster. Placed across the leaves instead, the two jobs share the spine uplinks

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <initializer_list>
 #include <map>
 
 namespace lcsim::net {
@@ -390,16 +391,25 @@ void LeafSpine::paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const 
     add_if_up({su_up_[src], su_down_[dst]});
     return;
   }
-  scale_out_paths(src, dst, out);
-  add_pcie_hops(src, dst, out);
+  // The GPUs' PCIe hops start and end every scale-out path (built in place: this is the analytical model's hot
+  // path, every candidate of every flow).
+  const int64_t first = pcie_link(src, true), last = pcie_link(dst, false);
+  if ((first >= 0 && !up_[static_cast<uint32_t>(first)]) || (last >= 0 && !up_[static_cast<uint32_t>(last)])) return;
+  scale_out_paths(src, dst, first, last, out);
 }
 
-void LeafSpine::scale_out_paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const {
-  auto add_if_up = [&](Path p) {
+void LeafSpine::scale_out_paths(uint32_t src, uint32_t dst, int64_t first, int64_t last,
+                                std::vector<Path>& out) const {
+  auto add_if_up = [&](std::initializer_list<uint32_t> p) {
     for (uint32_t l : p) {
       if (!up_[l]) return;
     }
-    out.push_back(std::move(p));
+    Path q;
+    q.reserve(p.size() + 2);
+    if (first >= 0) q.push_back(static_cast<uint32_t>(first));
+    q.insert(q.end(), p.begin(), p.end());
+    if (last >= 0) q.push_back(static_cast<uint32_t>(last));
+    out.push_back(std::move(q));
   };
   const uint32_t la = leaf_of(src), lb = leaf_of(dst);
   const uint32_t n = endpoint_count(), spines = static_cast<uint32_t>(config_.spines);

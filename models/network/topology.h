@@ -197,7 +197,8 @@ class LeafSpine final : public Topology {
 
  private:
   uint32_t local_of(uint32_t endpoint) const;  // index inside its node
-  void scale_out_paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const;  // NIC to NIC
+  /// NIC to NIC, between the GPUs' PCIe links `first` and `last` (-1: none).
+  void scale_out_paths(uint32_t src, uint32_t dst, int64_t first, int64_t last, std::vector<Path>& out) const;
   LeafSpineConfig config_;
   std::vector<NodeShape> nodes_;
   std::vector<uint32_t> node_of_;
