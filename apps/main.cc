@@ -289,6 +289,7 @@ int cmd_run(Args& a) {
   const char* kCutShort =
       "warning: the horizon (simulation.horizon = %s) ended the run before the workload finished: its metrics "
       "cover only part of the work (completed: 0 in metrics.json; exit code 3)\n";
+  for (const auto& w : r.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   if (quiet) {
     if (!completed) std::fprintf(stderr, kCutShort, lcsim::to_string(sc.simulation.horizon).c_str());
     return completed ? 0 : kExitIncomplete;

@@ -483,9 +483,17 @@ std::unique_ptr<net::Topology> build_fabric(const ClusterConfig& cl) {
       for (const auto& g : pool.node.nics) {
         if (g.plane != "compute") other[g.plane] += g.bandwidth * static_cast<double>(g.count);
       }
-      shapes.push_back({static_cast<uint32_t>(pool.node.gpus), pool.node.accelerator.scale_up_bandwidth,
-                        pool.node.compute_nic_bandwidth_per_gpu(), pool.node.accelerator.scale_up_reduction,
-                        {other.begin(), other.end()}});
+      const hw::NodeSpec& n = pool.node;
+      // The path from each GPU to its NICs and host (PCIe switches, root complex, host memory), where the template
+      // gives the GPU a link.
+      net::HostIo io;
+      if (n.gpu_link_bandwidth().bps() > 0) {
+        io = {n.gpu_link_bandwidth(), n.compute_nic_pcie_per_gpu(), static_cast<uint32_t>(n.pcie_switch_count()),
+              n.pcie_uplink_bandwidth(), n.host_memory_bandwidth, n.pcie_latency};
+      }
+      shapes.push_back({static_cast<uint32_t>(n.gpus), n.accelerator.scale_up_bandwidth,
+                        n.compute_nic_bandwidth_per_gpu(), n.accelerator.scale_up_reduction,
+                        {other.begin(), other.end()}, io});
     }
   }
   std::unique_ptr<net::Topology> fabric =
@@ -652,6 +660,18 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   engine.run(sc.simulation.horizon);
 
   result.completed = all_finished();
+  // A load-balancing policy the scenario chose, on a run whose workload never lets flows of different groups
+  // meet: say so rather than drop it silently (issue 12.3).
+  if (sc.policies.load_balancing != "ecmp" || !(sc.policies.load_balancer == policy::LoadBalancerParams{})) {
+    for (const auto& j : jobs) {
+      if (j->workload().sees_path_collisions()) continue;
+      result.warnings.push_back(
+          "policies.load_balancing (" + sc.policies.load_balancing + ") changes little or nothing for " +
+          (single ? std::string("this run") : "job " + j->name()) + ": on the " + sc.simulation.fidelity +
+          " fidelity its workload simulates one copy of each cross-node collective and reuses its time, so flows "
+          "of different groups never meet on the fabric (simulation.fidelity: flow runs every copy)");
+    }
+  }
   if (sampler) result.utilization_csv = sampler->csv();
   const Duration span = engine.last_event_time();
   double tokens_per_s = 0;

@@ -114,6 +114,9 @@ struct RunResult {
   std::vector<std::string> table;   // the workload's own table (nccl-tests lines), if any
   std::string utilization_csv;      // time_s,tier,mean,max rows when outputs.utilization_interval is set
   bool completed = false;     // every job finished before the horizon
+  /// Settings the run could not honour, one line each (e.g. a load-balancing policy on a fidelity where the
+  /// workload's flows never meet): the front end prints them as warnings.
+  std::vector<std::string> warnings;
   uint64_t events = 0;
 };
 

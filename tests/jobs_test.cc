@@ -82,27 +82,56 @@ TEST(Jobs, AllocationErrorsNameTheJobAndWhatIsFree) {
             std::string::npos);
 }
 
-// The analytical model has no contention between batches, so a job on part of a cluster runs exactly as the same
-// workload alone on a cluster of its own size; here two jobs at once, each on two nodes of a four-node cluster.
+// A load-balancing policy a run cannot act on is reported, not dropped: megatron on the analytical fidelity runs one
+// copy of each cross-node collective (the rest are reused), so spraying there changes little or nothing, and the
+// run says so once per job that cannot see it; the default policy, or a workload whose flows all run, says nothing.
+TEST(Jobs, APolicyTheWorkloadCannotSeeIsWarnedAbout) {
+  const std::string megatron =
+      "{type: megatron, model: {num_layers: 4, hidden_size: 1024, num_attention_heads: 8, seq_length: 1024, "
+      "vocab_size: 32000}, global_batch_size: 8, micro_batch_size: 1, tensor_model_parallel_size: 8}";
+  const std::string base = "name: w\ncluster: {pools: [{node: hgx-h100, count: 4}], fabric: {ports_per_leaf: 16, spines: 4}}\n"
+                           "simulation: {fidelity: analytical}\noutputs: {timeline: false}\n";
+  Scenario sprayed = from_text(base + "policies: {load_balancing: spray}\njobs:\n  - {name: train, nodes: 2, workload: " +
+                               megatron + "}\n  - {name: bench, nodes: 2, workload: " + kNccl + "}\n");
+  const RunResult r = run_scenario(sprayed);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("policies.load_balancing (spray) changes little or nothing for job train: on the "
+                               "analytical fidelity"),
+            std::string::npos)
+      << r.warnings[0];
+  Scenario by_default = from_text(base + "workload: " + megatron + "\n");
+  EXPECT_TRUE(run_scenario(by_default).warnings.empty());
+}
+
+// On the analytical model batches meet only on switch-to-switch links, so a job whose traffic stays under its own
+// leaf runs exactly as the same workload alone on a cluster of its own size; here two jobs at once, each on the two
+// nodes of one leaf of a four-node cluster. Placed across the leaves instead, the two jobs share the spine uplinks
+// (each leaf's 16 x 400G NICs over 4 x 400G uplinks) and slow each other down, as on the flow model.
 TEST(Jobs, AJobOnPartOfTheClusterRunsAsOnAClusterOfItsOwn) {
-  // Spraying: ECMP would hash the jobs' global endpoint ids onto other spines than the small cluster's.
   const std::string four = "name: t\ncluster: {pools: [{node: hgx-h100, count: 4}], fabric: {ports_per_leaf: 16, spines: 4}}\n"
                            "simulation: {fidelity: analytical}\npolicies: {load_balancing: spray}\n";
-  Scenario both = from_text(four + "jobs:\n  - {name: a, node_ids: [0, 2], workload: " + kNccl +
-                            "}\n  - {name: b, node_ids: [1, 3], workload: " + kNccl + "}\n");
+  Scenario both = from_text(four + "jobs:\n  - {name: a, node_ids: [0, 1], workload: " + kNccl +
+                            "}\n  - {name: b, node_ids: [2, 3], workload: " + kNccl + "}\n");
   const RunResult r = run_scenario(both);  // the queue backend: in-process, no SimGrid
-  Scenario alone = from_text("name: t\ncluster: {pools: [{node: hgx-h100, count: 2}], fabric: {ports_per_leaf: 8, spines: 4}}\n"
+  Scenario alone = from_text("name: t\ncluster: {pools: [{node: hgx-h100, count: 2}], fabric: {ports_per_leaf: 16, spines: 4}}\n"
                              "simulation: {fidelity: analytical}\npolicies: {load_balancing: spray}\nworkload: " +
                              kNccl + "\n");
   const RunResult a = run_scenario(alone);
   EXPECT_TRUE(r.completed);
   EXPECT_EQ(r.metrics.get("jobs_completed"), 2.0);
-  // Nodes 0 and 2 sit on different leaves, as do the two nodes of the small cluster (8-port leaves): the same
-  // paths, so the times agree exactly.
+  // Nodes 0 and 1 share leaf 0, nodes 2 and 3 leaf 1, as the two nodes of the small cluster share its one leaf:
+  // the same paths, so the times agree exactly.
   EXPECT_EQ(r.metrics.get("a.busbw_avg_bytes_per_s"), a.metrics.get("busbw_avg_bytes_per_s"));
   EXPECT_EQ(r.metrics.get("b.busbw_avg_bytes_per_s"), a.metrics.get("busbw_avg_bytes_per_s"));
   EXPECT_EQ(r.metrics.get("a.job_end_s"), a.metrics.get("sim_time_s"));
   EXPECT_EQ(r.metrics.get("collectives"), 2 * a.metrics.get("collectives"));
+  // Across the leaves the jobs meet on the spines: together they take longer than one of them alone there.
+  Scenario crossed = from_text(four + "jobs:\n  - {name: a, node_ids: [0, 2], workload: " + kNccl +
+                               "}\n  - {name: b, node_ids: [1, 3], workload: " + kNccl + "}\n");
+  const RunResult x = run_scenario(crossed);
+  Scenario one = from_text(four + "jobs:\n  - {name: a, node_ids: [0, 2], workload: " + kNccl + "}\n");
+  const RunResult y = run_scenario(one);
+  EXPECT_GT(x.metrics.get("sim_time_s"), 1.2 * y.metrics.get("sim_time_s"));
 }
 
 // On the flow model, jobs whose rings cross the same spine uplinks slow each other down.

@@ -1,7 +1,7 @@
 // The first end-to-end slice against figures derived by hand from the model's definition:
 //   compute   = sum over kernels of max(FLOPs / (peak x eff), bytes / (HBM x eff)) + launch overhead
 //               (the part's calibration is set to the plain roofline: no tiling, no k dependence)
-//   all-reduce = base + 2(n-1) x step latency + NIC hop latencies + 2(n-1)/n x S / (C x B_nic)
+//   all-reduce = base + 2(n-1) x step latency + NIC and PCIe hop latencies + 2(n-1)/n x S / (C x B_nic)
 //   iteration = compute + all-reduce + optimizer   (no overlap), or less with overlap.
 #include <gtest/gtest.h>
 
@@ -66,7 +66,9 @@ Hand derive() {
   r.params = L * (12 * h * h + 13 * h) + V * h + s * h + 2 * h;
   r.optimizer = 30 * r.params / (HBM * me) + 4 * launch;
   const double n = 16, C = 8, S = 4 * r.params, nic = 50e9;
-  r.allreduce = 8.4e-6 + 2 * (n - 1) * 3.4e-6 + 2 * 0.6e-6 + 2 * (n - 1) / n * S / (C * nic);
+  // Latency: NIC up and down (0.6 us each) and the two GPUs' PCIe hops to their NICs (115 ns each, the default
+  // PCIe switch hop; docs/calibration.md).
+  r.allreduce = 8.4e-6 + 2 * (n - 1) * 3.4e-6 + 2 * 0.6e-6 + 2 * 0.115e-6 + 2 * (n - 1) / n * S / (C * nic);
   // Megatron: 72 B s L h^2 (1 + s/(6h)) + 6 B s h V, with B = 16 sequences.
   r.model_flops = 72 * 16 * s * L * h * h * (1 + s / (6 * h)) + 6 * 16 * s * h * V;
   return r;

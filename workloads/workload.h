@@ -73,6 +73,10 @@ class Workload {
   virtual std::vector<std::string> table() const { return {}; }
   /// How ranks map onto GPUs (lcsim run --explain-placement), after validate(); empty where it means nothing.
   virtual std::vector<std::string> explain_placement(const std::vector<Gpu>& /*gpus*/) const { return {}; }
+  /// Whether every flow that could meet another on the fabric was simulated at the same time as it (after
+  /// start()). False where the workload simulates representative copies and reuses their times (megatron on the
+  /// analytical fidelity): there the load-balancing policy decides little or nothing, and the run says so.
+  virtual bool sees_path_collisions() const { return true; }
 };
 
 using WorkloadFactory = std::unique_ptr<Workload> (*)();

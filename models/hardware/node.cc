@@ -35,6 +35,17 @@ void NodeSpec::visit(Section& s) {
   s.field("pcie_generation", pcie_generation, "PCIe generation of GPU and NIC slots", Range::between(3, 7));
   s.field("pcie_lanes_per_gpu", pcie_lanes_per_gpu, "PCIe lanes to each accelerator", Range::between(0, 32));
   s.field("pcie_lanes_per_nic", pcie_lanes_per_nic, "PCIe lanes to each NIC", Range::between(0, 32));
+  s.field("pcie_switches", pcie_switches,
+          "PCIe switches, each shared by gpus / pcie_switches accelerators and their compute NICs (GPU g on switch "
+          "g x pcie_switches / gpus) with one uplink to the host's root complex; 0 = one per accelerator",
+          Range::between(0, 576));
+  s.field("pcie_uplink_lanes", pcie_uplink_lanes, "PCIe lanes from each PCIe switch to the host's root complex",
+          Range::between(1, 64));
+  s.field("pcie_latency", pcie_latency, "latency of one PCIe hop (through a PCIe switch)", Range::at_least(0));
+  s.field("gpu_host_link_bandwidth", gpu_host_link_bandwidth,
+          "the accelerator's own link to the host where it is not PCIe (e.g. NVLink-C2C), per direction; 0 = "
+          "pcie_lanes_per_gpu of PCIe",
+          Range::at_least(0));
   s.list("nics", "NIC groups, each on one network plane", nics, [](Section& n, NicGroup& g) { g.visit(n); });
   s.field("nvme_capacity", nvme_capacity, "local NVMe capacity", Range::at_least(0));
   s.field("nvme_read_bandwidth", nvme_read_bandwidth, "local NVMe read bandwidth, all drives", Range::at_least(0));
@@ -57,6 +68,26 @@ Bandwidth NodeSpec::compute_nic_bandwidth_per_gpu() const {
     if (g.plane == "compute") total += g.count * g.bandwidth.bps();
   }
   return Bandwidth::bytes_per_s(total / gpus);
+}
+
+Bandwidth NodeSpec::gpu_link_bandwidth() const {
+  return gpu_host_link_bandwidth.bps() > 0 ? gpu_host_link_bandwidth : pcie_bandwidth(pcie_lanes_per_gpu);
+}
+
+Bandwidth NodeSpec::compute_nic_pcie_per_gpu() const {
+  int count = 0;
+  for (const auto& g : nics) {
+    if (g.plane == "compute") count += g.count;
+  }
+  return Bandwidth::bytes_per_s(pcie_bandwidth(pcie_lanes_per_nic).bps() * count / gpus);
+}
+
+Bandwidth NodeSpec::pcie_uplink_bandwidth() const {
+  if (gpu_host_link_bandwidth.bps() > 0) {
+    const int switches = pcie_switch_count();
+    return gpu_host_link_bandwidth * static_cast<double>((gpus + switches - 1) / switches);
+  }
+  return pcie_bandwidth(pcie_uplink_lanes);
 }
 
 const NodeCatalog& NodeCatalog::get() {

@@ -31,6 +31,14 @@ struct NodeSpec {
   int pcie_generation = 5;
   int pcie_lanes_per_gpu = 16;
   int pcie_lanes_per_nic = 16;
+  /// PCIe switches shared by GPU + NIC pairs: GPU g and its compute NICs sit on switch g * switches / gpus,
+  /// each switch has one uplink to the host's root complex. 0 = one per GPU.
+  int pcie_switches = 0;
+  int pcie_uplink_lanes = 16;                // lanes from each PCIe switch to the root complex
+  Duration pcie_latency = Duration::ns(115);  // one PCIe switch hop (Broadcom PEX89000 Gen5: 115 ns)
+  /// The accelerator's own link to the host where it is not PCIe (GB200's NVLink-C2C to Grace); 0 = PCIe
+  /// (pcie_lanes_per_gpu of pcie_generation).
+  Bandwidth gpu_host_link_bandwidth;
   std::vector<NicGroup> nics;
   Bytes nvme_capacity;
   Bandwidth nvme_read_bandwidth;
@@ -45,6 +53,15 @@ struct NodeSpec {
   Bandwidth pcie_bandwidth(int lanes) const;
   /// Compute-plane NIC bandwidth per accelerator (0 when the node has no compute-plane NICs).
   Bandwidth compute_nic_bandwidth_per_gpu() const;
+  /// Each accelerator's link to its PCIe switch (or its own host link); 0 when it has none.
+  Bandwidth gpu_link_bandwidth() const;
+  /// The PCIe bandwidth of one accelerator's share of the compute NICs (their own x16 slots), which caps its
+  /// NIC port; 0 when the node has no compute-plane NICs.
+  Bandwidth compute_nic_pcie_per_gpu() const;
+  /// Each PCIe switch's uplink to the root complex: pcie_uplink_lanes of PCIe, or, where the accelerator has
+  /// its own host link, that link times the accelerators on the switch.
+  Bandwidth pcie_uplink_bandwidth() const;
+  int pcie_switch_count() const { return pcie_switches > 0 ? pcie_switches : gpus; }
 };
 
 class NodeCatalog {

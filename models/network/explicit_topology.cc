@@ -72,6 +72,7 @@ ExplicitTopology::ExplicitTopology(const LeafSpineConfig& scale_up, const Explic
     add_link(l.a + "->" + l.b, l.bandwidth, l.latency, tier, 0, a, b);
     add_link(l.b + "->" + l.a, l.bandwidth, l.latency, tier, 0, b, a);
   }
+  build_host_io(nodes);
   if (scale_up.host_networks) build_host_networks(scale_up, nodes);
   out_links_.assign(vertices_.size(), {});
   for (uint32_t l = 0; l < links_.size(); ++l) out_links_[links_[l].from].push_back(l);
@@ -80,15 +81,16 @@ ExplicitTopology::ExplicitTopology(const LeafSpineConfig& scale_up, const Explic
 Bandwidth ExplicitTopology::nic_bandwidth(uint32_t e) const {
   Bandwidth total;
   for (uint32_t l : out_links_[e]) {
-    if (links_[l].tier != "scale_up") total += links_[l].bandwidth;
+    if (links_[l].tier != "scale_up" && links_[l].tier != "pcie") total += links_[l].bandwidth;
   }
-  return total;
+  return capped_by_pcie(e, total);
 }
 
 void ExplicitTopology::paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const {
   auto key = std::make_pair(src, dst);
   if (auto it = cache_.find(key); it != cache_.end()) {
     out = it->second;
+    if (node_of_[src] != node_of_[dst]) add_pcie_hops(src, dst, out);
     return;
   }
   out.clear();
@@ -109,7 +111,7 @@ void ExplicitTopology::paths(uint32_t src, uint32_t dst, std::vector<Path>& out)
     q.pop_front();
     if (v != src && vertices_[v].kind == "gpu") continue;
     for (uint32_t l : out_links_[v]) {
-      if (!up_[l] || links_[l].tier == "scale_up") continue;
+      if (!up_[l] || links_[l].tier == "scale_up" || links_[l].tier == "pcie") continue;
       const uint32_t w = links_[l].to;
       if (dist[w] < 0) {
         dist[w] = dist[v] + 1;
@@ -121,7 +123,7 @@ void ExplicitTopology::paths(uint32_t src, uint32_t dst, std::vector<Path>& out)
     std::vector<std::vector<uint32_t>> into(V);  // shortest-path DAG: links entering each vertex
     for (uint32_t l = 0; l < links_.size(); ++l) {
       const auto& k = links_[l];
-      if (up_[l] && k.tier != "scale_up" && dist[k.from] >= 0 && dist[k.to] == dist[k.from] + 1 &&
+      if (up_[l] && k.tier != "scale_up" && k.tier != "pcie" && dist[k.from] >= 0 && dist[k.to] == dist[k.from] + 1 &&
           (k.from == src || vertices_[k.from].kind != "gpu")) {
         into[k.to].push_back(l);
       }
@@ -143,6 +145,7 @@ void ExplicitTopology::paths(uint32_t src, uint32_t dst, std::vector<Path>& out)
     std::sort(out.begin(), out.end());
   }
   cache_[key] = out;
+  add_pcie_hops(src, dst, out);
 }
 
 std::string ExplicitTopology::describe() const {

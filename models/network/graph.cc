@@ -38,6 +38,10 @@ size_t TopologyGraph::vertex_count() const { return boost::num_vertices(impl_->g
 
 namespace {
 
+// The links between a node's GPUs and its host (PCIe, host memory): not part of the scale-out network the
+// bisection and oversubscription describe (through them a GPU would reach the storage network).
+bool host_side(const LinkInfo& l) { return l.tier == "pcie" || l.tier == "dram"; }
+
 // Max flow over the directed links (those that are up) from a set of GPUs to another, in bytes/s. Capacities are
 // integers (Boost's push-relabel checks that the result is a flow, exactly; doubles with an "unlimited" of 1e30
 // fail that check), in units of `unit` bytes/s so that their sum fits in 62 bits whatever the bandwidths.
@@ -68,7 +72,7 @@ double max_flow(const Topology& t, const std::vector<uint32_t>& from, const std:
     rev[r] = e;
   };
   for (size_t l = 0; l < t.links().size(); ++l) {
-    if (!t.link_up(static_cast<uint32_t>(l))) continue;
+    if (!t.link_up(static_cast<uint32_t>(l)) || host_side(t.links()[l])) continue;
     add(t.links()[l].from, t.links()[l].to,
         static_cast<Capacity>(std::llround(std::max(0.0, t.links()[l].bandwidth.bps()) / unit)));
   }
@@ -105,6 +109,7 @@ TopologyReport TopologyGraph::report() const {
   double worst = 0;
   std::vector<double> down(t.vertices().size(), 0), up(t.vertices().size(), 0);
   for (const auto& l : t.links()) {
+    if (host_side(l)) continue;
     if (t.vertices()[l.from].kind == "gpu") down[l.to] += l.bandwidth.bps();
     else if (t.vertices()[l.to].kind != "gpu" && t.vertices()[l.from].kind != "scale_up_switch") up[l.from] += l.bandwidth.bps();
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <initializer_list>
 #include <map>
 
 namespace lcsim::net {
@@ -108,7 +109,12 @@ LeafSpine::LeafSpine(const LeafSpineConfig& config, const std::vector<NodeShape>
   for (uint32_t e = 0; e < n; ++e) {
     const NodeShape& nd = nodes[node_of_[e]];
     const Bandwidth su = config.scale_up_bandwidth.bps() > 0 ? config.scale_up_bandwidth : nd.scale_up_bandwidth;
-    const Bandwidth nic = config.nic_bandwidth.bps() > 0 ? config.nic_bandwidth : nd.nic_bandwidth;
+    // The node's own NICs are capped by their PCIe slots; a fabric-wide nic_bandwidth is a what-if NIC (with
+    // whatever slot it needs).
+    Bandwidth nic = config.nic_bandwidth.bps() > 0 ? config.nic_bandwidth : nd.nic_bandwidth;
+    if (config.nic_bandwidth.bps() <= 0 && nd.io.nic_pcie.bps() > 0 && nd.io.nic_pcie.bps() < nic.bps()) {
+      nic = nd.io.nic_pcie;
+    }
     LCSIM_ASSERT(su.bps() > 0 && nic.bps() > 0, "node without scale-up or NIC bandwidth");
     const std::string name = vertices_[e].name;
     const uint32_t sw = node_switch[node_of_[e]];
@@ -185,29 +191,108 @@ LeafSpine::LeafSpine(const LeafSpineConfig& config, const std::vector<NodeShape>
       }
     }
   }
+  build_host_io(nodes);
   if (config.host_networks) build_host_networks(config, nodes);
 }
 
+void Topology::build_host_io(const std::vector<NodeShape>& nodes) {
+  host_service_.assign(nodes.size(), -1);
+  root_complex_.assign(nodes.size(), -1);
+  io_node_.assign(nodes.size(), false);
+  bool any = false;
+  for (const auto& nd : nodes) any = any || nd.io.gpu_link.bps() > 0;
+  if (!any) return;
+  constexpr uint32_t kNone = ~0u;
+  uint32_t first = 0;
+  for (uint32_t k = 0; k < nodes.size(); ++k) {
+    const NodeShape& nd = nodes[k];
+    const HostIo& io = nd.io;
+    if (io.gpu_link.bps() <= 0) {
+      for (uint32_t g = 0; g < nd.gpus; ++g) io_gpu_.push_back({kNone, kNone, kNone, kNone, 0});
+      first += nd.gpus;
+      continue;
+    }
+    LCSIM_ASSERT(io.switch_uplink.bps() > 0, "host I/O without a PCIe switch uplink bandwidth");
+    io_node_[k] = true;
+    const std::string node = "n" + std::to_string(k);
+    const uint32_t rc = add_vertex(node + ".cpu", "root_complex");
+    root_complex_[k] = rc;
+    host_service_[k] = static_cast<int>(services_.size());
+    services_.push_back({add_vertex(node + ".host", "host"), {}});
+    if (io.host_memory.bps() > 0) {
+      // One link for reads and writes: DRAM bandwidth is shared by both directions.
+      services_.back().memory = add_link(node + ".dram", io.host_memory, Duration(), "dram", -1, rc,
+                                         services_.back().vertex);
+    }
+    const uint32_t switches = std::min(nd.gpus, io.switches > 0 ? io.switches : nd.gpus);
+    std::vector<uint32_t> sw, up, down;
+    for (uint32_t s = 0; s < switches; ++s) {
+      const std::string name = node + ".pcie" + std::to_string(s);
+      sw.push_back(add_vertex(name, "pcie_switch"));
+      up.push_back(add_link(name + ".uplink_up", io.switch_uplink, io.latency, "pcie", -1, sw.back(), rc));
+      down.push_back(add_link(name + ".uplink_down", io.switch_uplink, io.latency, "pcie", -1, rc, sw.back()));
+    }
+    for (uint32_t g = 0; g < nd.gpus; ++g) {
+      const uint32_t e = first + g, s = g * switches / nd.gpus;
+      const std::string name = vertices_[e].name;
+      const uint32_t u = add_link(name + ".pcie_up", io.gpu_link, io.latency, "pcie", -1, e, sw[s]);
+      const uint32_t d = add_link(name + ".pcie_down", io.gpu_link, io.latency, "pcie", -1, sw[s], e);
+      io_gpu_.push_back({u, d, up[s], down[s], s});
+    }
+    first += nd.gpus;
+  }
+}
+
+int64_t Topology::pcie_link(uint32_t gpu, bool up) const {
+  if (io_gpu_.empty() || !io_node_[node_of(gpu)]) return -1;
+  return up ? io_gpu_[gpu].up : io_gpu_[gpu].down;
+}
+
+void Topology::add_pcie_hops(uint32_t src, uint32_t dst, std::vector<Path>& paths) const {
+  if (io_gpu_.empty()) return;
+  const bool a = io_node_[node_of(src)], b = io_node_[node_of(dst)];
+  if (!a && !b) return;
+  if ((a && !up_[io_gpu_[src].up]) || (b && !up_[io_gpu_[dst].down])) {
+    paths.clear();
+    return;
+  }
+  for (Path& p : paths) {
+    if (a) p.insert(p.begin(), io_gpu_[src].up);
+    if (b) p.push_back(io_gpu_[dst].down);
+  }
+}
+
+Bandwidth Topology::capped_by_pcie(uint32_t e, Bandwidth nic) const {
+  if (io_gpu_.empty() || !io_node_[node_of(e)]) return nic;
+  const Bandwidth pcie = links_[io_gpu_[e].up].bandwidth;
+  return pcie.bps() < nic.bps() ? pcie : nic;
+}
+
 void Topology::build_host_networks(const LeafSpineConfig& config, const std::vector<NodeShape>& nodes) {
-  // One switch per network; each node's host joins the networks its template has NICs on.
+  // One switch per network; each node's host joins the networks its template has NICs on (from its root
+  // complex where host I/O is modelled).
   std::map<std::string, uint32_t> switch_of;
   auto network = [&](const std::string& name) {
     auto it = switch_of.find(name);
     if (it == switch_of.end()) it = switch_of.emplace(name, add_vertex(name + ".switch", name + "_switch")).first;
     return it->second;
   };
-  host_service_.assign(nodes.size(), -1);
+  if (host_service_.size() != nodes.size()) host_service_.assign(nodes.size(), -1);
   for (uint32_t k = 0; k < nodes.size(); ++k) {
     if (nodes[k].host_networks.empty()) continue;
-    const uint32_t host = add_vertex("n" + std::to_string(k) + ".host", "host");
-    host_service_[k] = static_cast<int>(services_.size());
-    services_.push_back({host, {}});
+    if (host_service_[k] < 0) {
+      host_service_[k] = static_cast<int>(services_.size());
+      services_.push_back({add_vertex("n" + std::to_string(k) + ".host", "host"), {}});
+    }
+    Service& host = services_[static_cast<size_t>(host_service_[k])];
+    const uint32_t from =
+        k < root_complex_.size() && root_complex_[k] >= 0 ? static_cast<uint32_t>(root_complex_[k]) : host.vertex;
     for (const auto& [net, bw] : nodes[k].host_networks) {
       const uint32_t sw = network(net);
       const std::string name = "n" + std::to_string(k) + ".host." + net;
-      const uint32_t up = add_link(name + "_up", bw, config.link_latency, net, -1, host, sw);
-      const uint32_t down = add_link(name + "_down", bw, config.link_latency, net, -1, sw, host);
-      services_.back().ports.push_back({net, {up, down}});
+      const uint32_t up = add_link(name + "_up", bw, config.link_latency, net, -1, from, sw);
+      const uint32_t down = add_link(name + "_down", bw, config.link_latency, net, -1, sw, from);
+      host.ports.push_back({net, {up, down}});
     }
   }
   for (int i = 0; i < config.storage_servers; ++i) {
@@ -225,8 +310,9 @@ void Topology::build_host_networks(const LeafSpineConfig& config, const std::vec
 
 uint32_t Topology::host_endpoint(uint32_t node) const {
   if (node >= host_service_.size() || host_service_[node] < 0) {
-    throw InputError("node " + std::to_string(node) + " has no host on a storage, frontend or management network "
-                     "(its node template lists no such NICs, or cluster.fabric.host_networks is false)");
+    throw InputError("node " + std::to_string(node) + " has no host: its template models no PCIe path to the "
+                     "host and lists no storage, frontend or management NICs (or cluster.fabric.host_networks is "
+                     "false)");
   }
   return endpoint_count() + static_cast<uint32_t>(host_service_[node]);
 }
@@ -244,14 +330,51 @@ std::string Topology::endpoint_name(uint32_t e) const {
   return vertices_.at(services_.at(e - endpoint_count()).vertex).name;
 }
 
+bool Topology::attach(uint32_t e, int* service, Path* up, Path* down) const {
+  up->clear();
+  down->clear();
+  if (!is_service(e)) {  // a GPU: its PCIe link and its switch's uplink to the root complex
+    if (io_gpu_.empty() || !io_node_[node_of(e)]) return false;
+    const GpuIo& g = io_gpu_[e];
+    *service = host_service_[node_of(e)];
+    *up = {g.up, g.uplink_up};
+    *down = {g.uplink_down, g.down};
+    return true;
+  }
+  *service = static_cast<int>(e - endpoint_count());
+  const Service& s = services_.at(static_cast<size_t>(*service));
+  if (s.memory >= 0) *up = *down = {static_cast<uint32_t>(s.memory)};  // a host's memory, behind its root complex
+  return true;
+}
+
 void Topology::service_paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const {
   out.clear();
-  if (!is_service(src) || !is_service(dst) || src == dst) return;
-  const Service& a = services_.at(src - endpoint_count());
-  const Service& b = services_.at(dst - endpoint_count());
+  if (src == dst || (!is_service(src) && !is_service(dst))) return;
+  int sa = -1, sb = -1;
+  Path up_a, down_a, up_b, down_b;
+  if (!attach(src, &sa, &up_a, &down_a) || !attach(dst, &sb, &up_b, &down_b)) return;
+  auto add_if_up = [&](Path p) {
+    for (uint32_t l : p) {
+      if (!up_[l]) return;
+    }
+    out.push_back(std::move(p));
+  };
+  if (sa == sb) {  // a GPU and its own host: PCIe, root complex, memory
+    Path p = up_a;
+    p.insert(p.end(), down_b.begin(), down_b.end());
+    add_if_up(std::move(p));
+    return;
+  }
+  const Service& a = services_.at(static_cast<size_t>(sa));
+  const Service& b = services_.at(static_cast<size_t>(sb));
   for (const auto& [net, pa] : a.ports) {
     for (const auto& [net_b, pb] : b.ports) {
-      if (net == net_b && up_[pa.first] && up_[pb.second]) out.push_back({pa.first, pb.second});
+      if (net != net_b) continue;
+      Path p = up_a;
+      p.push_back(pa.first);
+      p.push_back(pb.second);
+      p.insert(p.end(), down_b.begin(), down_b.end());
+      add_if_up(std::move(p));
     }
   }
 }
@@ -268,6 +391,26 @@ void LeafSpine::paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const 
     add_if_up({su_up_[src], su_down_[dst]});
     return;
   }
+  // The GPUs' PCIe hops start and end every scale-out path (built in place: this is the analytical model's hot
+  // path, every candidate of every flow).
+  const int64_t first = pcie_link(src, true), last = pcie_link(dst, false);
+  if ((first >= 0 && !up_[static_cast<uint32_t>(first)]) || (last >= 0 && !up_[static_cast<uint32_t>(last)])) return;
+  scale_out_paths(src, dst, first, last, out);
+}
+
+void LeafSpine::scale_out_paths(uint32_t src, uint32_t dst, int64_t first, int64_t last,
+                                std::vector<Path>& out) const {
+  auto add_if_up = [&](std::initializer_list<uint32_t> p) {
+    for (uint32_t l : p) {
+      if (!up_[l]) return;
+    }
+    Path q;
+    q.reserve(p.size() + 2);
+    if (first >= 0) q.push_back(static_cast<uint32_t>(first));
+    q.insert(q.end(), p.begin(), p.end());
+    if (last >= 0) q.push_back(static_cast<uint32_t>(last));
+    out.push_back(std::move(q));
+  };
   const uint32_t la = leaf_of(src), lb = leaf_of(dst);
   const uint32_t n = endpoint_count(), spines = static_cast<uint32_t>(config_.spines);
   if (config_.dual_tor) {

@@ -56,6 +56,18 @@ struct LeafSpineConfig {
   void visit(Section& s);
 };
 
+/// The path between a node's accelerators and everything outside their scale-up domain: each GPU's link to its
+/// PCIe switch (PCIe x16, or the part's own host link), the NIC port behind that switch, each switch's uplink to
+/// the host's root complex, and host memory behind the root complex. Built only where `gpu_link` is set.
+struct HostIo {
+  Bandwidth gpu_link;       // each GPU <-> its PCIe switch, per direction; 0 = not modelled (NIC straight on the GPU)
+  Bandwidth nic_pcie;       // the PCIe bandwidth of a GPU's NICs (their own slots): caps its NIC port; 0 = no cap
+  uint32_t switches = 0;    // PCIe switches in the node (GPU g on switch g * switches / gpus); 0 = one per GPU
+  Bandwidth switch_uplink;  // each PCIe switch <-> the root complex
+  Bandwidth host_memory;    // the root complex <-> host DRAM, reads and writes together; 0 = no DRAM hop
+  Duration latency;         // one PCIe hop
+};
+
 /// What the fabric needs to know of one node: its accelerators and their own link speeds (used where the fabric
 /// config leaves a bandwidth at zero).
 struct NodeShape {
@@ -65,6 +77,7 @@ struct NodeShape {
   bool in_switch_reduction = false;
   /// The host's NICs on networks other than the compute fabric: (network, total bandwidth), e.g. storage.
   std::vector<std::pair<std::string, Bandwidth>> host_networks = {};
+  HostIo io = {};
 };
 
 /// The network as vertices (GPUs first: vertex id = endpoint id) and directed links, which builders fill in.
@@ -85,9 +98,12 @@ class Topology {
   /// Whether the endpoint's scale-up switch can reduce in the network (NVLS-class).
   virtual bool in_switch_reduction(uint32_t endpoint) const = 0;
 
-  // --- Service endpoints: each node's host (on the node's storage, frontend and management networks) and each
-  // storage server, numbered after the GPUs (endpoint_count() + i). Flows between them cross their network's
-  // switch; a GPU does not reach them yet (its PCIe path to the host is not modelled). ---
+  // --- Service endpoints: each node's host (its memory, behind the root complex; on the node's storage,
+  // frontend and management networks) and each storage server, numbered after the GPUs (endpoint_count() + i).
+  // Flows between them cross their network's switch. Where the node's host I/O is modelled (NodeShape::io), a
+  // GPU reaches them too: over its PCIe link and its switch's uplink to the root complex, then host memory (its
+  // own host) or the host's NIC on a network (GPUDirect to a storage server or another host); a host reaches a
+  // network from its memory. Staging through host memory is two flows: GPU -> own host, host -> server. ---
   uint32_t service_endpoint_count() const { return static_cast<uint32_t>(services_.size()); }
   uint32_t all_endpoint_count() const { return endpoint_count() + service_endpoint_count(); }
   bool is_service(uint32_t endpoint) const { return endpoint >= endpoint_count(); }
@@ -97,8 +113,13 @@ class Topology {
   uint32_t storage_endpoint(uint32_t server) const;
   /// "n3.host", "storage0", or "gpu 17".
   std::string endpoint_name(uint32_t endpoint) const;
-  /// Every path between two endpoints of which at least one is a service endpoint: one per network both are on.
+  /// Every path between two endpoints of which at least one is a service endpoint: GPU <-> its own host over
+  /// PCIe, else one per network both ends' hosts (or servers) are on.
   void service_paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const;
+  /// A GPU's PCIe link to its switch (up: towards the switch); -1 where host I/O is not modelled.
+  int64_t pcie_link(uint32_t gpu, bool up) const;
+  /// The PCIe switch a GPU sits on (index within its node); 0 where host I/O is not modelled.
+  uint32_t pcie_switch_of(uint32_t gpu) const { return io_gpu_.empty() ? 0 : io_gpu_[gpu].local_switch; }
 
   const std::vector<VertexInfo>& vertices() const { return vertices_; }
   const std::vector<LinkInfo>& links() const { return links_; }
@@ -117,7 +138,16 @@ class Topology {
   uint32_t add_link(const std::string& name, Bandwidth bw, Duration lat, const std::string& tier, int plane,
                     uint32_t from, uint32_t to);
   /// The storage, frontend and management networks: a switch each, every node's host and the storage servers.
+  /// Call after build_host_io.
   void build_host_networks(const LeafSpineConfig& config, const std::vector<NodeShape>& nodes);
+  /// Each node's PCIe switches, root complex and host memory (where NodeShape::io.gpu_link is set); GPUs are
+  /// vertices 0..n-1 in node order.
+  void build_host_io(const std::vector<NodeShape>& nodes);
+  /// Puts every GPU's PCIe hop around scale-out paths from src to dst (their first and last link), dropping all
+  /// of them when either PCIe link is down.
+  void add_pcie_hops(uint32_t src, uint32_t dst, std::vector<Path>& paths) const;
+  /// An endpoint's NIC port bandwidth, capped by its PCIe link where host I/O is modelled.
+  Bandwidth capped_by_pcie(uint32_t endpoint, Bandwidth nic) const;
 
   std::vector<VertexInfo> vertices_;
   std::vector<LinkInfo> links_;
@@ -127,10 +157,21 @@ class Topology {
   struct Service {
     uint32_t vertex;
     std::vector<std::pair<std::string, std::pair<uint32_t, uint32_t>>> ports;  // network -> (up link, down link)
+    int64_t memory = -1;  // a host's memory link (root complex <-> DRAM, both directions), -1 if none
   };
+  struct GpuIo {
+    uint32_t up, down;                  // GPU <-> its PCIe switch
+    uint32_t uplink_up, uplink_down;    // its switch <-> the root complex
+    uint32_t local_switch;
+  };
+  /// How an endpoint reaches the attachment point of its service's ports (the root complex): links up and down.
+  bool attach(uint32_t endpoint, int* service, Path* up, Path* down) const;
   std::vector<Service> services_;
   std::vector<int> host_service_;  // per node: index into services_, -1 if none
   std::vector<uint32_t> storage_service_;
+  std::vector<GpuIo> io_gpu_;             // per GPU; empty when no node models host I/O
+  std::vector<bool> io_node_;             // per node: host I/O modelled
+  std::vector<int64_t> root_complex_;     // per node: the root complex vertex, -1 if none
 };
 
 
@@ -143,7 +184,9 @@ class LeafSpine final : public Topology {
   void paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const override;
   std::string describe() const override;
   Bandwidth scale_up_bandwidth(uint32_t e) const override { return links_[su_up_[e]].bandwidth; }
-  Bandwidth nic_bandwidth(uint32_t e) const override { return links_[nic_up_[e]].bandwidth * planes_; }
+  Bandwidth nic_bandwidth(uint32_t e) const override {
+    return capped_by_pcie(e, links_[nic_up_[e]].bandwidth * static_cast<double>(planes_));
+  }
   bool in_switch_reduction(uint32_t e) const override { return nodes_[node_of_[e]].in_switch_reduction; }
 
   uint32_t leaf_of(uint32_t endpoint) const { return leaf_of_[endpoint]; }
@@ -154,6 +197,8 @@ class LeafSpine final : public Topology {
 
  private:
   uint32_t local_of(uint32_t endpoint) const;  // index inside its node
+  /// NIC to NIC, between the GPUs' PCIe links `first` and `last` (-1: none).
+  void scale_out_paths(uint32_t src, uint32_t dst, int64_t first, int64_t last, std::vector<Path>& out) const;
   LeafSpineConfig config_;
   std::vector<NodeShape> nodes_;
   std::vector<uint32_t> node_of_;

@@ -79,7 +79,8 @@ void TransferModel::route(const std::vector<FlowRequest>& flows, std::vector<Sub
     }
     if (candidates_.empty()) {
       throw InputError("no path from " + topology_.endpoint_name(f.src) + " to " + topology_.endpoint_name(f.dst) +
-                       (service ? ": they share no network that is up (a GPU reaches no host or storage server yet)"
+                       (service ? ": they share no network that is up (a GPU reaches hosts and storage servers only "
+                                  "where its node template models its PCIe path to the host)"
                                 : ": failures (cluster.fabric.failed) cut every one"));
     }
     balancer_.choose({f.src, f.dst, f.label}, candidates_, this, shares_);
@@ -221,9 +222,25 @@ Duration AnalyticalTransfer::estimate(const std::vector<FlowRequest>& flows) {
   return cost(subs);
 }
 
+void AnalyticalTransfer::prepare_links() {
+  const auto& links = topology_.links();
+  const auto& vertices = topology_.vertices();
+  load_.assign(links.size(), 0.0);
+  drained_at_.assign(links.size(), 0.0);
+  fabric_link_.assign(links.size(), false);
+  auto endpoint_side = [&](uint32_t v) {
+    const std::string& k = vertices[v].kind;
+    return k == "gpu" || k == "scale_up_switch" || k == "pcie_switch" || k == "root_complex" || k == "host" ||
+           k == "storage_server";
+  };
+  for (size_t l = 0; l < links.size(); ++l) {
+    fabric_link_[l] = !endpoint_side(links[l].from) && !endpoint_side(links[l].to);
+  }
+}
+
 Duration AnalyticalTransfer::cost(const std::vector<SubFlow>& subs) {
   // Only the links this batch touches are visited (a 16K-GPU fabric has ~10^5 links, a batch a few hundred).
-  if (load_.size() != topology_.links().size()) load_.assign(topology_.links().size(), 0.0);
+  if (load_.size() != topology_.links().size()) prepare_links();
   for (uint32_t l : touched_) load_[l] = 0.0;
   touched_.clear();
   double worst_latency = 0, worst_serialization = 0;
@@ -236,8 +253,11 @@ Duration AnalyticalTransfer::cost(const std::vector<SubFlow>& subs) {
     }
     worst_latency = std::max(worst_latency, latency);
   }
+  const double now = engine_.now().s();
   for (uint32_t l : touched_) {
-    worst_serialization = std::max(worst_serialization, load_[l] / topology_.links()[l].bandwidth.bps());
+    // On a fabric link, this batch's bytes queue behind those of batches routed over it before.
+    const double queued = fabric_link_[l] ? std::max(0.0, drained_at_[l] - now) : 0.0;
+    worst_serialization = std::max(worst_serialization, queued + load_[l] / topology_.links()[l].bandwidth.bps());
   }
   last_latency_ = Duration::seconds(worst_latency);
   last_serialization_ = Duration::seconds(worst_serialization);
@@ -252,8 +272,10 @@ void AnalyticalTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Ca
   if (rate_.empty()) rate_.assign(topology_.links().size(), 0.0);
   const uint64_t id = next_batch_++;
   Batch& b = batches_[id];
+  const double now = engine_.now().s();
   for (uint32_t l : touched_) {
     if (load_[l] <= 0) continue;
+    if (fabric_link_[l]) drained_at_[l] = std::max(drained_at_[l], now) + load_[l] / topology_.links()[l].bandwidth.bps();
     b.loads.push_back({l, load_[l]});
     if (t.s() > 0) b.rates.push_back({l, load_[l] / t.s()});
   }

@@ -1,9 +1,13 @@
 // Transfer models: how long a batch of flows started together takes on the fabric. Both models route each flow
 // over the topology's equal-cost paths through a load-balancing policy and report busy links to the tracer.
 //   flow:       SimGrid max-min fair sharing over every link of every path, with everything else in flight.
-//   analytical: per-link load of this batch alone (time = max over links of bytes / bandwidth, plus the
-//               largest path latency); ignores other concurrent batches. Exact for a batch whose flows all
-//               share their bottleneck evenly (collective waves), and orders of magnitude cheaper.
+//   analytical: per-link load of this batch (time = max over links of bytes / bandwidth, plus the largest path
+//               latency). Exact for a batch whose flows all share their bottleneck evenly (collective waves), and
+//               orders of magnitude cheaper. Concurrent batches meet only on switch-to-switch links (spine, core,
+//               an explicit fabric's), where the load-balancing policy decides which flows collide: each such link
+//               serves the bytes routed over it in turn (a batch's bytes there wait for those of earlier batches
+//               still queued), so flows ECMP hashes onto one uplink share it and sprayed ones spread. Links every
+//               path of a flow crosses (PCIe, NIC, scale-up) are the batch's own, as before.
 #pragma once
 
 #include <cstdint>
@@ -163,6 +167,12 @@ class AnalyticalTransfer final : public TransferModel {
   std::vector<double> load_;         // bytes per link, scratch (zero outside touched_)
   std::vector<uint32_t> touched_;    // links with a non-zero load_
   Duration last_latency_, last_serialization_;  // of the last cost() call
+  /// Switch-to-switch links (both ends neither an endpoint nor an endpoint's own switch): shared between batches.
+  std::vector<bool> fabric_link_;
+  /// Per fabric link: when it will have carried every byte routed over it so far, in seconds (a queue served at
+  /// the link's bandwidth).
+  std::vector<double> drained_at_;
+  void prepare_links();
 };
 
 }  // namespace lcsim::net

@@ -55,6 +55,9 @@ class MegatronTraining final : public Workload {
   void report(MetricSet& m) const override;
   double progress() const override;
   std::string describe() const override;
+  /// On the flow model every copy of a cross-node collective runs (symmetry mirrors them); on the analytical
+  /// model one copy runs and its time is reused.
+  bool sees_path_collisions() const override { return flow_; }
   std::vector<std::string> table() const override;
   std::vector<std::string> explain_placement(const std::vector<Gpu>& gpus) const override;
 
