@@ -412,6 +412,45 @@ TEST(Protocols, ParsedFromTheScenarioWithClearErrors) {
   ASSERT_EQ(range.errors.size(), 1u);
   EXPECT_NE(range.errors[0].find("collectives.protocols[0].scale_up_efficiency"), std::string::npos)
       << range.errors[0];
+  // A protocol's algorithms are registered names; some protocol must run rings across nodes.
+  const auto typo = parse_collectives("collectives:\n  protocols: [{name: a, algorithms: [rnig]}]\n");
+  ASSERT_FALSE(typo.errors.empty());
+  EXPECT_NE(typo.errors[0].find("collectives.protocols[0].algorithms"), std::string::npos) << typo.errors[0];
+  EXPECT_NE(typo.errors[0].find("did you mean 'ring'"), std::string::npos) << typo.errors[0];
+  const auto no_ring = parse_collectives("collectives:\n  protocols: [{name: n, algorithms: [nvls]}]\n");
+  ASSERT_EQ(no_ring.errors.size(), 1u);
+  EXPECT_NE(no_ring.errors[0].find("leaves out 'ring'"), std::string::npos) << no_ring.errors[0];
+}
+
+// A protocol that names its algorithms runs only those: with an NVLS-only protocol beside a ring protocol, NVLS
+// calls get the NVLS protocol's efficiency and rings the ring protocol's, and a pinned algorithm runs only with the
+// protocols that list it.
+TEST(Protocols, EachRunsOnlyTheAlgorithmsItNames) {
+  CollectiveConfig cc;
+  CollectiveProtocol ring, nvls;
+  ring.name = "simple";
+  ring.scale_up_efficiency = 0.8;
+  ring.algorithms = {"ring", "tree", "hierarchical", "halving_doubling"};
+  nvls.name = "nvls";
+  nvls.scale_up_efficiency = 0.6;
+  nvls.intra_node_only = true;
+  nvls.algorithms = {"nvls"};
+  cc.protocols = {ring, nvls};
+  Fixture f(nodes(1, 8, true), cc);
+  const auto big = Bytes::gib(1);
+  const auto auto_choice = f.coll.choose(CollectiveOp::kAllReduce, all(8), big);
+  EXPECT_EQ(auto_choice.algo, "nvls");  // 1/0.6 S beats 1.75/0.8 S
+  EXPECT_EQ(f.coll.protocols()[auto_choice.protocol].name, "nvls");
+  const auto pinned = f.coll.choose(CollectiveOp::kAllReduce, all(8), big, "ring");
+  EXPECT_EQ(pinned.algo, "ring");
+  EXPECT_EQ(f.coll.protocols()[pinned.protocol].name, "simple");
+  // Flow sizes carry each protocol's own efficiency.
+  const auto p = f.coll.plan(CollectiveOp::kAllReduce, "nvls", all(8), big, auto_choice.protocol);
+  EXPECT_NEAR(p.front().flows.front().size.bytes(), big.bytes() / 0.6, 1.0);
+  // On 2 GPUs the ring is faster (S/0.8 against S/0.6) and the tuner takes it.
+  EXPECT_EQ(f.coll.choose(CollectiveOp::kAllReduce, all(2), big).algo, "ring");
+  // Send/recv and all-to-all only rings implement: the ring protocol runs them.
+  EXPECT_EQ(f.coll.protocols()[f.coll.choose(CollectiveOp::kAllToAll, all(8), big).protocol].name, "simple");
 }
 
 }  // namespace
