@@ -492,9 +492,7 @@ int cmd_list(Args& a) {
   if (heading("workloads", "workloads (workload.type)")) list_registry(c.workloads);
   if (heading("load-balancing", "load-balancing (policies.load_balancing)")) list_registry(c.load_balancers);
   if (heading("collectives", "collectives (policies.collectives.algorithm; auto: the tuner picks per call)")) {
-    for (const auto& name : lcsim::policy::collective_algo_names()) {
-      list_entry(name, lcsim::policy::algo_description(lcsim::policy::parse_algo(name)));
-    }
+    list_registry(c.collective_algorithms);
   }
   if (heading("topologies", "topologies (cluster.topology)")) list_registry(c.topologies);
   if (heading("fidelities", "fidelities (simulation.fidelity)")) list_registry(c.fidelities);

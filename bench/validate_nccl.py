@@ -4,12 +4,18 @@ from microsoft/vidur): for each configuration (ranks, GPUs per node) and each me
 measured median time next to lcsim's, and the error. Usage:
     bench/validate_nccl.py [BUILD_DIR] [--set KEY=VALUE ...] [--markdown] [--collective all_reduce|send_recv]
     [--shared-nic GPU_GBPS,NODE_GBPS]
-Prints a table per configuration and a summary (max and mean |error| from 16 MiB up)."""
+Prints a table per configuration and a summary (max and mean |error| from 16 MiB up).
+
+    bench/validate_nccl.py [BUILD_DIR] --scaleup [--markdown] [--set KEY=VALUE ...]
+does the same for the scale-up calibration of H100, H200 and B200 (data/calibration/nccl_scaleup_all_reduce.csv:
+measured all-reduce bus bandwidth by system, ranks, algorithm and size): one scenario per part under
+scenarios/validation/, the algorithm pinned where the measurement forced it (NCCL_ALGO), else NCCL's and lcsim's
+own choice; summary: max and mean |error| of the time from 1 MiB up."""
 import csv, json, os, subprocess, sys, tempfile
 
 args = sys.argv[1:]
 build = "build"
-sets, markdown, collective = [], False, "all_reduce"
+sets, markdown, collective, scaleup = [], False, "all_reduce", False
 # The testbed's scale-out network, fitted to the 2-node rows (docs/validation.md): one NIC per node that all its
 # GPUs share (215 Gb/s per node: balances the 2 x 4 and 2 x 8 all-reduce rows), each GPU reaching it at up to
 # 62.2 Gb/s (send/recv 2 x 1; collectives get scale_out_efficiency 0.752 of it, all-reduce 2 x 1).
@@ -25,14 +31,82 @@ while i < len(args):
         collective = args[i + 1]; i += 2
     elif args[i] == "--shared-nic":
         shared_nic = tuple(float(x) for x in args[i + 1].split(",")); i += 2
+    elif args[i] == "--scaleup":
+        scaleup = True; i += 1
     else:
         build = args[i]; i += 1
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MiB = 1 << 20
+
+
+def run_lcsim(scenario, extra):
+    """Runs a scenario with --set overrides; returns {size: (time_s, algorithm column)} from its report."""
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [os.path.join(build, "apps", "lcsim"), "run", scenario, "-q", "-o", out]
+        for x in extra + sets:
+            cmd += ["--set", x]
+        subprocess.run(cmd, check=True)
+        report = open(os.path.join(out, "report.txt")).read().splitlines()
+    rows = {}
+    for line in report:
+        if line.startswith("#"):
+            continue
+        f = line.split()
+        rows[int(float(f[0]))] = (float(f[5]) * 1e-6, f[8] if len(f) > 8 else "")
+    return rows
+
+
+if scaleup:
+    # System -> (scenario, part); each (system, ranks, algorithm) group is one configuration.
+    scenarios = {"ND_H100_v5": "nccl-h100-hgx", "HGX_H100": "nccl-h100-hgx", "ND_H200_v5": "nccl-h200-hgx",
+                 "ND_GB200_v6": "nccl-b200-gb200"}
+    pinned = {"HGX_H100"}  # measured with NCCL_ALGO set: lcsim pins the same algorithm
+    data = list(csv.DictReader(open(os.path.join(root, "data", "calibration", "nccl_scaleup_all_reduce.csv"))))
+    groups = []
+    for r in data:
+        key = (r["system"], int(r["ranks"]), r["algorithm"])
+        if key not in groups:
+            groups.append(key)
+    summary = []
+    for system, ranks, algo in groups:
+        rows = [r for r in data if (r["system"], int(r["ranks"]), r["algorithm"]) == (system, ranks, algo)
+                and int(r["size_bytes"]) >= MiB]
+        sizes = [int(r["size_bytes"]) for r in rows]
+        extra = [f"workload.ranks={ranks}", "workload.sizes=[" + ", ".join(f"{x}B" for x in sizes) + "]"]
+        if system in pinned:
+            extra.append(f"policies.collectives.algorithm={algo}")
+        sim = run_lcsim(os.path.join(root, "scenarios", "validation", scenarios[system] + ".yaml"), extra)
+        how = f"NCCL_ALGO={algo}" if system in pinned else f"NCCL's choice ({algo} as published)"
+        title = f"{system}, {ranks} GPUs, {how}"
+        print(f"\n### {title}\n" if markdown else f"\n{title}")
+        print("| size (B) | measured busbw (GB/s) | lcsim busbw (GB/s) | lcsim ran | error (time) |" if markdown
+              else f"{'size':>12} {'measured':>9} {'lcsim':>9} {'ran':>12} {'error':>8}")
+        if markdown:
+            print("|---:|---:|---:|---|---:|")
+        errs = []
+        for r in rows:
+            size, busbw = int(r["size_bytes"]), float(r["busbw_gbps"])
+            factor = 2 * (ranks - 1) / ranks
+            measured_t = size * factor / (busbw * 1e9)
+            t, ran = sim[size]
+            e = (t - measured_t) / measured_t
+            errs.append(abs(e))
+            model_busbw = size * factor / t / 1e9
+            print(f"| {size} | {busbw:.1f} | {model_busbw:.1f} | {ran} | {100 * e:+.1f}% |" if markdown
+                  else f"{size:>12} {busbw:>9.1f} {model_busbw:>9.1f} {ran:>12} {100 * e:>+7.1f}%")
+        summary.append((title, len(errs), max(errs), sum(errs) / len(errs)))
+    print("\n| configuration | sizes | max abs error | mean abs error |" if markdown else "\nsummary (1 MiB and up)")
+    if markdown:
+        print("|---|---:|---:|---:|")
+    for t, count, mx, mean in summary:
+        print(f"| {t} | {count} | {100 * mx:.1f}% | {100 * mean:.1f}% |" if markdown
+              else f"  {t}: {count} sizes, max {100 * mx:.1f}%, mean {100 * mean:.1f}%")
+    sys.exit(0)
+
 data = os.path.join(root, "data", "calibration", f"nccl_a100_dgx_{collective}.csv")
 rows = list(csv.DictReader(open(data)))
 configs = sorted({(int(r["num_workers"]), int(r["devices_per_node"])) for r in rows}, key=lambda c: (c[0] // c[1] > 1, c))
-MiB = 1 << 20
 targets = [1 * MiB, 2 * MiB, 4 * MiB, 8 * MiB, 16 * MiB, 24 * MiB, 32 * MiB, 48 * MiB, 64 * MiB]
 summary = []
 for ranks, per_node in configs:

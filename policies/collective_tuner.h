@@ -1,9 +1,13 @@
 // Collective algorithm choice, like NCCL's tuner: every algorithm that applies gets a closed-form alpha-beta
 // estimate for the call (size, ranks, nodes, link bandwidths) and the fastest wins. Pure arithmetic (no engine),
 // so a real control plane can ask the same question. The estimates rank algorithms; the simulation then times
-// the chosen one on the fabric.
+// the chosen one on the fabric (models/network/collective_algorithms.h plans its phases).
+//
+// Each algorithm's cost side is a small class behind CollectiveCost (policies/collective_algorithms.h); the
+// network layer registers each by name with its planner (models/network/collective_algorithms.h).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,15 +16,9 @@
 namespace lcsim::policy {
 
 enum class CollectiveOp { kAllReduce, kReduceScatter, kAllGather, kBroadcast, kReduce, kAllToAll, kSendRecv };
-enum class CollectiveAlgo { kRing, kTree, kHierarchical, kNvls, kHalvingDoubling };
 
-const std::vector<std::string>& collective_op_names();    // all_reduce, reduce_scatter, all_gather, broadcast, ...
-const std::vector<std::string>& collective_algo_names();  // ring, tree, hierarchical, nvls, halving_doubling
-std::string algo_name(CollectiveAlgo a);
-/// One line on what the algorithm does and where it applies, for `lcsim list collectives`.
-std::string algo_description(CollectiveAlgo a);
-CollectiveOp parse_op(const std::string& name);      // asserts a valid name
-CollectiveAlgo parse_algo(const std::string& name);  // asserts a valid name
+const std::vector<std::string>& collective_op_names();  // all_reduce, reduce_scatter, all_gather, broadcast, ...
+CollectiveOp parse_op(const std::string& name);          // asserts a valid name
 
 /// What the tuner knows of one call, in units (a control plane fills the same struct).
 struct CollectiveCase {
@@ -36,12 +34,25 @@ struct CollectiveCase {
   bool in_switch_reduction = false;  // NVLS-class scale-up switches on every node
 };
 
-/// Whether an algorithm implements this operation on this shape.
-bool applies(CollectiveAlgo a, const CollectiveCase& c);
-/// Alpha-beta estimate of one algorithm.
-Duration estimate(CollectiveAlgo a, const CollectiveCase& c);
-/// The applicable algorithm with the smallest estimate among NCCL's own (ring, tree, hierarchical as
-/// ring-over-rails, NVLS); ring on ties and when nothing else applies. Halving-doubling only when pinned.
-CollectiveAlgo choose(const CollectiveCase& c);
+/// The cost side of one collective algorithm: which operations it implements, where it applies, and its
+/// alpha-beta estimate of a call. Stateless; one shared instance per algorithm.
+class CollectiveCost {
+ public:
+  virtual ~CollectiveCost() = default;
+  /// Whether the algorithm implements `op` at all (on some shape).
+  virtual bool supports(CollectiveOp op) const = 0;
+  /// Whether it implements this operation on this shape (rank count, nodes, switch support).
+  virtual bool applies(const CollectiveCase& c) const = 0;
+  /// Alpha-beta estimate of one call.
+  virtual Duration estimate(const CollectiveCase& c) const = 0;
+  /// Whether the tuner considers it when nothing is pinned (NCCL's own algorithms); else only when pinned.
+  virtual bool tuned() const { return true; }
+  /// On equal estimates the lower wins (NCCL's order: ring, tree, ring over rails, NVLS).
+  virtual int preference() const = 0;
+};
+
+/// The candidate (an index into `candidates`) with the smallest estimate among those that are tuned() and apply;
+/// none if none does. Ties keep the earlier one, so callers list candidates by preference() (ring first).
+std::optional<size_t> choose(const std::vector<const CollectiveCost*>& candidates, const CollectiveCase& c);
 
 }  // namespace lcsim::policy

@@ -9,6 +9,7 @@ const Catalog& Catalog::get() {
     wl::register_workloads(c.workloads);
     net::register_topologies(c.topologies);
     net::register_fidelities(c.fidelities);
+    net::register_collective_algorithms(c.collective_algorithms);
     return c;
   }();
   return catalog;

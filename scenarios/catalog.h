@@ -2,6 +2,7 @@
 // Accelerator parts and node templates are data: hw::PartCatalog and hw::NodeCatalog.
 #pragma once
 
+#include "models/network/collective_algorithms.h"
 #include "models/network/registry.h"
 #include "policies/load_balancing.h"
 #include "sim/registry.h"
@@ -14,6 +15,7 @@ struct Catalog {
   Registry<wl::WorkloadFactory> workloads{"workload"};
   Registry<net::TopologyFactory> topologies{"topology"};
   Registry<net::Fidelity> fidelities{"fidelity"};
+  net::CollectiveAlgorithms collective_algorithms{"collective algorithm"};
 
   static const Catalog& get();
 };

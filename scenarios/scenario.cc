@@ -436,6 +436,29 @@ void validate(Scenario& sc, const ConfigValue& tree, Diagnostics& diags) {
   sc.workload->validate(cluster_gpus(sc.cluster), w);
 }
 
+// Collectives that list no protocols take the accelerators' measured calibration (docs/calibration.md), when
+// every pool's part carries the same one (a mixed cluster keeps the defaults).
+void apply_collective_calibration(Scenario& sc) {
+  net::CollectiveConfig& cc = sc.policies.collectives;
+  if (!cc.part_calibration || !cc.protocols.empty() || sc.cluster.pools.empty()) return;
+  const hw::CollectiveCalibration& cal = sc.cluster.pools.front().node.accelerator.collectives;
+  if (cal.empty()) return;
+  for (const auto& pool : sc.cluster.pools) {
+    if (pool.node.accelerator.collectives.source != cal.source) return;
+  }
+  for (const auto& p : cal.protocols) {
+    net::CollectiveProtocol q;
+    q.name = p.name;
+    q.base_latency = p.base_latency;
+    q.step_latency = p.step_latency;
+    q.scale_up_efficiency = p.scale_up_efficiency;
+    q.intra_node_only = p.intra_node_only;
+    q.algorithms = p.algorithms;
+    cc.protocols.push_back(std::move(q));
+  }
+  if (cc.p2p_scale_up_efficiency <= 0) cc.p2p_scale_up_efficiency = cal.p2p_scale_up_efficiency;
+}
+
 }  // namespace
 
 Scenario parse_scenario(const ConfigValue& tree) {
@@ -446,6 +469,7 @@ Scenario parse_scenario(const ConfigValue& tree) {
   visit_scenario(root, sc);
   root.finish();
   build_shorthand_pool(sc.cluster);
+  apply_collective_calibration(sc);
   if (diags.empty()) validate(sc, tree, diags);
   diags.throw_if_any();
   return sc;

@@ -2,6 +2,7 @@
 // as long as the step-by-step ring, the tuner's choices, and nccl-tests' bandwidth definitions.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <set>
@@ -52,27 +53,26 @@ TEST(Collectives, EveryAlgorithmSendsWhatItsDefinitionSays) {
   Fixture f(nodes(4, 4, true));
   const auto r = all(16);
   const double S = 64e6, n = 16, k = 4, N = 4;
-  using A = CollectiveAlgo;
   using O = CollectiveOp;
-  auto check = [&](O op, A a, double per_rank) {
+  auto check = [&](O op, const std::string& a, double per_rank) {
     const auto s = sent(f.coll.plan(op, a, r, Bytes::of(S)));
-    for (uint32_t i : r) EXPECT_NEAR(s.at(i), per_rank, 1e-6 * per_rank) << policy::algo_name(a) << " rank " << i;
+    for (uint32_t i : r) EXPECT_NEAR(s.at(i), per_rank, 1e-6 * per_rank) << a << " rank " << i;
   };
-  check(O::kAllReduce, A::kRing, 2 * (n - 1) / n * S);
-  check(O::kReduceScatter, A::kRing, (n - 1) / n * S);
-  check(O::kAllGather, A::kRing, (n - 1) / n * S);
-  check(O::kAllToAll, A::kRing, (n - 1) / n * S);
-  check(O::kSendRecv, A::kRing, S);
+  check(O::kAllReduce, "ring", 2 * (n - 1) / n * S);
+  check(O::kReduceScatter, "ring", (n - 1) / n * S);
+  check(O::kAllGather, "ring", (n - 1) / n * S);
+  check(O::kAllToAll, "ring", (n - 1) / n * S);
+  check(O::kSendRecv, "ring", S);
   // Reduce-scatter and all-gather inside the node, all-reduce of S/k over each rail.
-  check(O::kAllReduce, A::kHierarchical, 2 * (k - 1) / k * S + 2 * (N - 1) / N * S / k);
-  check(O::kAllReduce, A::kHalvingDoubling, 2 * (n - 1) / n * S);
+  check(O::kAllReduce, "hierarchical", 2 * (k - 1) / k * S + 2 * (N - 1) / N * S / k);
+  check(O::kAllReduce, "halving_doubling", 2 * (n - 1) / n * S);
   // Broadcast: a chain per channel; every rank but the last of a chain forwards S/C per channel, S in all.
-  const auto b = sent(f.coll.plan(O::kBroadcast, A::kRing, r, Bytes::of(S)));
+  const auto b = sent(f.coll.plan(O::kBroadcast, "ring", r, Bytes::of(S)));
   double total = 0;
   for (const auto& [rank, bytes] : b) total += bytes;
   EXPECT_NEAR(total, (n - 1) * S, 1e-6 * S);
   // Tree: every tree edge carries half the data up and half down; 2 trees, 15 edges each.
-  const auto t = f.coll.plan(O::kAllReduce, A::kTree, r, Bytes::of(S));
+  const auto t = f.coll.plan(O::kAllReduce, "tree", r, Bytes::of(S));
   double tree_bytes = 0;
   for (const auto& fl : t.front().flows) tree_bytes += fl.size.bytes();
   EXPECT_NEAR(tree_bytes, 2 * 15 * 2 * (S / 2), 1e-6 * S);
@@ -80,7 +80,7 @@ TEST(Collectives, EveryAlgorithmSendsWhatItsDefinitionSays) {
 
 TEST(Collectives, NvlsMovesEachBufferOnceUpAndOnceDown) {
   Fixture f(nodes(1, 8, true));
-  const auto p = f.coll.plan(CollectiveOp::kAllReduce, CollectiveAlgo::kNvls, all(8), Bytes::mib(64));
+  const auto p = f.coll.plan(CollectiveOp::kAllReduce, "nvls", all(8), Bytes::mib(64));
   ASSERT_EQ(p.size(), 1u);
   const auto s = sent(p);
   for (uint32_t i = 0; i < 8; ++i) EXPECT_DOUBLE_EQ(s.at(i), Bytes::mib(64).bytes());
@@ -152,6 +152,22 @@ TEST(Collectives, AllToAllvMovesEachPairsBytesAndTheBusiestReceiverSetsTheTime) 
   EXPECT_EQ(f.coll.count(), 3u);
 }
 
+// The tuner over the registered algorithms, in the order Collectives hands them to it (by preference).
+std::string tuned(const policy::CollectiveCase& c) {
+  std::vector<std::pair<std::string, const policy::CollectiveCost*>> algos;
+  for (const auto& [name, e] : collective_algorithms().entries()) algos.emplace_back(name, e.factory.cost.get());
+  std::stable_sort(algos.begin(), algos.end(),
+                   [](const auto& a, const auto& b) { return a.second->preference() < b.second->preference(); });
+  std::vector<const policy::CollectiveCost*> costs;
+  for (const auto& a : algos) costs.push_back(a.second);
+  EXPECT_EQ(algos.front().first, "ring");
+  return algos[policy::choose(costs, c).value()].first;
+}
+
+bool applies(const std::string& algo, const policy::CollectiveCase& c) {
+  return collective_algorithms().get(algo).factory.cost->applies(c);
+}
+
 TEST(Tuner, ChoosesLikeNcclWouldForTheCommonShapes) {
   policy::CollectiveCase c;
   c.op = policy::CollectiveOp::kAllReduce;
@@ -161,18 +177,74 @@ TEST(Tuner, ChoosesLikeNcclWouldForTheCommonShapes) {
   c.step_latency = Duration::us(3.4);
   // One H100 node: in-switch reduction wins.
   c.ranks = 8, c.nodes = 1, c.ranks_per_node = 8, c.bytes = Bytes::of(64e6), c.in_switch_reduction = true;
-  EXPECT_EQ(policy::choose(c), policy::CollectiveAlgo::kNvls);
+  EXPECT_EQ(tuned(c), "nvls");
   // One A100-class node: ring.
   c.in_switch_reduction = false;
-  EXPECT_EQ(policy::choose(c), policy::CollectiveAlgo::kRing);
+  EXPECT_EQ(tuned(c), "ring");
   // 128 nodes: small messages go by tree (log latency), large ones by ring.
   c.ranks = 1024, c.nodes = 128, c.bytes = Bytes::of(64e3);
-  EXPECT_EQ(policy::choose(c), policy::CollectiveAlgo::kTree);
+  EXPECT_EQ(tuned(c), "tree");
   c.bytes = Bytes::of(4e9);
-  EXPECT_EQ(policy::choose(c), policy::CollectiveAlgo::kRing);
-  EXPECT_FALSE(policy::applies(policy::CollectiveAlgo::kNvls, c));
+  EXPECT_EQ(tuned(c), "ring");
+  EXPECT_FALSE(applies("nvls", c));
   c.ranks = 1000;
-  EXPECT_FALSE(policy::applies(policy::CollectiveAlgo::kHalvingDoubling, c));
+  EXPECT_FALSE(applies("halving_doubling", c));
+  // Halving-doubling is never the tuner's choice, even where it is the fastest estimate.
+  c.ranks = 8, c.nodes = 8, c.ranks_per_node = 1, c.bytes = Bytes::of(1e3), c.in_switch_reduction = false;
+  EXPECT_TRUE(applies("halving_doubling", c));
+  EXPECT_LT(collective_algorithms().get("halving_doubling").factory.cost->estimate(c),
+            collective_algorithms().get("ring").factory.cost->estimate(c));
+  EXPECT_NE(tuned(c), "halving_doubling");
+}
+
+TEST(CollectiveRegistry, EveryAlgorithmIsRegisteredWithADescriptionAndItsOperations) {
+  const auto& r = collective_algorithms();
+  EXPECT_EQ(r.names(), (std::vector<std::string>{"halving_doubling", "hierarchical", "nvls", "ring", "tree"}));
+  for (const auto& [name, e] : r.entries()) {
+    EXPECT_FALSE(e.description.empty()) << name;
+    ASSERT_TRUE(e.factory.cost && e.factory.planner) << name;
+  }
+  // Which operations each implements (ring: all of them; NVLS, tree, hierarchical: all-reduce only).
+  for (const auto& op : policy::collective_op_names()) {
+    const auto o = policy::parse_op(op);
+    EXPECT_TRUE(r.get("ring").factory.cost->supports(o)) << op;
+    EXPECT_EQ(r.get("nvls").factory.cost->supports(o), o == CollectiveOp::kAllReduce) << op;
+    EXPECT_EQ(r.get("tree").factory.cost->supports(o), o == CollectiveOp::kAllReduce) << op;
+  }
+  // An unknown name says which are valid.
+  try {
+    r.get("rnig");
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("did you mean 'ring'"), std::string::npos) << e.what();
+  }
+}
+
+TEST(CollectiveRegistry, TheScenarioKeyIsCheckedAgainstTheRegistry) {
+  ConfigValue root;
+  root.kind = ConfigValue::Kind::kMap;
+  ConfigValue v;
+  v.kind = ConfigValue::Kind::kScalar;
+  v.scalar = "nvsl";
+  root.set("algorithm", v);
+  Diagnostics diags;
+  CollectiveConfig cc;
+  Section s = Section::parser(&root, "policies.collectives", &diags);
+  cc.visit(s);
+  s.finish();
+  ASSERT_FALSE(diags.empty());
+  std::string text;
+  for (const auto& d : diags.items()) text += d.message + "\n";
+  EXPECT_NE(text.find("nvls"), std::string::npos) << text;
+  EXPECT_NE(text.find("halving_doubling"), std::string::npos) << text;
+  // A pinned name that applies runs; one that does not falls back to the tuner (ring on an A100-class node).
+  for (const auto& name : collective_algorithms().names()) {
+    CollectiveConfig pinned;
+    pinned.algorithm = name;
+    Fixture f(nodes(1, 8, true), pinned);
+    const std::string chosen = f.coll.algorithm_for(CollectiveOp::kAllReduce, all(8), Bytes::mib(64));
+    EXPECT_EQ(chosen, name == "tree" || name == "hierarchical" ? "nvls" : name) << name;
+  }
 }
 
 TEST(NcclTests, BusBandwidthFactorsAreNcclTests) {
@@ -195,8 +267,8 @@ TEST(Collectives, QueuePairsSplitOnlyConnectionsBetweenNodes) {
   CollectiveConfig cc;
   cc.qps_per_connection = 4;
   Collectives four(f.engine, f.topo, f.transfer, cc, 8);
-  const auto split = four.plan(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, all(16), Bytes::mib(64));
-  const auto base = f.coll.plan(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, all(16), Bytes::mib(64));
+  const auto split = four.plan(CollectiveOp::kAllReduce, "ring", all(16), Bytes::mib(64));
+  const auto base = f.coll.plan(CollectiveOp::kAllReduce, "ring", all(16), Bytes::mib(64));
   size_t cross = 0, base_cross = 0;
   std::set<std::tuple<uint32_t, uint32_t, uint64_t>> keys;
   for (const auto& fl : base.front().flows) base_cross += f.topo.node_of(fl.src) != f.topo.node_of(fl.dst);
@@ -246,8 +318,8 @@ TEST(Protocols, SmallMessagesTakeTheLowLatencyProtocolLargeOnesTheHighBandwidthO
   EXPECT_EQ(f.coll.choose(CollectiveOp::kAllReduce, r, Bytes::of(1.1 * crossover)).protocol, 1u);
   // The plan carries the chosen protocol's latency and moves bytes / its efficiency.
   const Bytes S = Bytes::mib(64);
-  const auto ll = f.coll.plan(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, r, S, 0);
-  const auto simple = f.coll.plan(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, r, S, 1);
+  const auto ll = f.coll.plan(CollectiveOp::kAllReduce, "ring", r, S, 0);
+  const auto simple = f.coll.plan(CollectiveOp::kAllReduce, "ring", r, S, 1);
   EXPECT_NEAR(ll.front().latency.s(), 30e-6 + 14 * 2e-6, 1e-12);
   EXPECT_NEAR(simple.front().latency.s(), 60e-6 + 14 * 3e-6, 1e-12);
   EXPECT_NEAR(sent(ll).at(0), 2 * 7.0 / 8 * S.bytes() / 0.5, 1e-3);
@@ -255,7 +327,7 @@ TEST(Protocols, SmallMessagesTakeTheLowLatencyProtocolLargeOnesTheHighBandwidthO
   // Simulated, the small call is faster with ll128 and the large one with simple: the choice is the faster one.
   auto time_of = [&](Bytes size, size_t proto) {
     double t = 0;
-    for (const auto& p : f.coll.plan(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, r, size, proto)) {
+    for (const auto& p : f.coll.plan(CollectiveOp::kAllReduce, "ring", r, size, proto)) {
       t += p.latency.s() + f.transfer.estimate(p.flows).s();
     }
     return t;
@@ -278,7 +350,7 @@ TEST(Protocols, WithoutProtocolsTheConfigLatenciesAndEfficienciesStand) {
   Fixture f(nodes(1, 4), cc);
   ASSERT_EQ(f.coll.protocols().size(), 1u);
   EXPECT_FALSE(f.coll.protocols_configured());
-  const auto p = f.coll.plan(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, all(4), Bytes::mib(8));
+  const auto p = f.coll.plan(CollectiveOp::kAllReduce, "ring", all(4), Bytes::mib(8));
   EXPECT_NEAR(p.front().latency.s(), 5e-6 + 6 * 2e-6, 1e-12);
   EXPECT_NEAR(sent(p).at(0), 2 * 3.0 / 4 * Bytes::mib(8).bytes() / 0.8, 1e-3);
   EXPECT_NEAR(f.coll.ring_latency(4).s(), 5e-6 + 6 * 2e-6, 1e-12);
@@ -292,14 +364,14 @@ TEST(PointToPoint, SendRecvHasItsOwnLatencyAndEfficiencies) {
   Fixture f(nodes(2, 2), cc);
   const Bytes S = Bytes::mib(16);
   // Ranks 0, 1 on node 0 and 2 on node 1: 0->1 inside the node, 1->2 and 2->0 across.
-  const auto p = f.coll.plan(CollectiveOp::kSendRecv, CollectiveAlgo::kRing, {0, 1, 2}, S, 1);
+  const auto p = f.coll.plan(CollectiveOp::kSendRecv, "ring", {0, 1, 2}, S, 1);
   ASSERT_EQ(p.size(), 1u);
   EXPECT_NEAR(p.front().latency.s(), 4e-6, 1e-12);
   ASSERT_EQ(p.front().flows.size(), 3u);
   EXPECT_NEAR(p.front().flows[0].size.bytes(), S.bytes() / 0.8, 1e-3);   // p2p scale-up efficiency
   EXPECT_NEAR(p.front().flows[1].size.bytes(), S.bytes() / 0.75, 1e-3);  // 0 = the collective scale-out one
   // A ring collective on the same ranks uses the protocol's efficiency instead.
-  const auto ar = f.coll.plan(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, {0, 1}, S, 1);
+  const auto ar = f.coll.plan(CollectiveOp::kAllReduce, "ring", {0, 1}, S, 1);
   EXPECT_NEAR(sent(ar).at(0), S.bytes() / 0.65, 1e-3);
 }
 
@@ -340,6 +412,45 @@ TEST(Protocols, ParsedFromTheScenarioWithClearErrors) {
   ASSERT_EQ(range.errors.size(), 1u);
   EXPECT_NE(range.errors[0].find("collectives.protocols[0].scale_up_efficiency"), std::string::npos)
       << range.errors[0];
+  // A protocol's algorithms are registered names; some protocol must run rings across nodes.
+  const auto typo = parse_collectives("collectives:\n  protocols: [{name: a, algorithms: [rnig]}]\n");
+  ASSERT_FALSE(typo.errors.empty());
+  EXPECT_NE(typo.errors[0].find("collectives.protocols[0].algorithms"), std::string::npos) << typo.errors[0];
+  EXPECT_NE(typo.errors[0].find("did you mean 'ring'"), std::string::npos) << typo.errors[0];
+  const auto no_ring = parse_collectives("collectives:\n  protocols: [{name: n, algorithms: [nvls]}]\n");
+  ASSERT_EQ(no_ring.errors.size(), 1u);
+  EXPECT_NE(no_ring.errors[0].find("leaves out 'ring'"), std::string::npos) << no_ring.errors[0];
+}
+
+// A protocol that names its algorithms runs only those: with an NVLS-only protocol beside a ring protocol, NVLS
+// calls get the NVLS protocol's efficiency and rings the ring protocol's, and a pinned algorithm runs only with the
+// protocols that list it.
+TEST(Protocols, EachRunsOnlyTheAlgorithmsItNames) {
+  CollectiveConfig cc;
+  CollectiveProtocol ring, nvls;
+  ring.name = "simple";
+  ring.scale_up_efficiency = 0.8;
+  ring.algorithms = {"ring", "tree", "hierarchical", "halving_doubling"};
+  nvls.name = "nvls";
+  nvls.scale_up_efficiency = 0.6;
+  nvls.intra_node_only = true;
+  nvls.algorithms = {"nvls"};
+  cc.protocols = {ring, nvls};
+  Fixture f(nodes(1, 8, true), cc);
+  const auto big = Bytes::gib(1);
+  const auto auto_choice = f.coll.choose(CollectiveOp::kAllReduce, all(8), big);
+  EXPECT_EQ(auto_choice.algo, "nvls");  // 1/0.6 S beats 1.75/0.8 S
+  EXPECT_EQ(f.coll.protocols()[auto_choice.protocol].name, "nvls");
+  const auto pinned = f.coll.choose(CollectiveOp::kAllReduce, all(8), big, "ring");
+  EXPECT_EQ(pinned.algo, "ring");
+  EXPECT_EQ(f.coll.protocols()[pinned.protocol].name, "simple");
+  // Flow sizes carry each protocol's own efficiency.
+  const auto p = f.coll.plan(CollectiveOp::kAllReduce, "nvls", all(8), big, auto_choice.protocol);
+  EXPECT_NEAR(p.front().flows.front().size.bytes(), big.bytes() / 0.6, 1.0);
+  // On 2 GPUs the ring is faster (S/0.8 against S/0.6) and the tuner takes it.
+  EXPECT_EQ(f.coll.choose(CollectiveOp::kAllReduce, all(2), big).algo, "ring");
+  // Send/recv and all-to-all only rings implement: the ring protocol runs them.
+  EXPECT_EQ(f.coll.protocols()[f.coll.choose(CollectiveOp::kAllToAll, all(8), big).protocol].name, "simple");
 }
 
 }  // namespace

@@ -77,6 +77,8 @@ void AcceleratorSpec::visit(Section& s) {
   s.field("idle_power", idle_power, "power when idle", Range::at_least(0));
   s.choice("confidence", confidence, {"datasheet", "medium", "low"}, "how sure the numbers are");
   s.section("calibration", "kernel-efficiency parameters (lcsim calibrate)", [&](Section& c) { calibration.visit(c); });
+  s.section("collectives", "measured scale-up collective calibration (NCCL protocols; bench/fit_nccl_scaleup.py)",
+            [&](Section& c) { collectives.visit(c); });
   if (s.mode() == Section::Mode::kParse && dense_peak.empty()) {
     s.error("dense_peak", "a part needs at least one data type with a peak rate");
   }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "models/hardware/collective_calibration.h"
 #include "sim/config.h"
 #include "sim/units.h"
 
@@ -46,6 +47,7 @@ struct AcceleratorSpec {
   Power idle_power;
   std::string confidence = "datasheet";  // datasheet, medium, low
   KernelCalibration calibration;
+  CollectiveCalibration collectives;  // measured scale-up collective protocols (empty: none)
 
   /// Peak for a data type; InputError if the part has none (e.g. fp8 on A100).
   FlopRate peak(DType d) const;

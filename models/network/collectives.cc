@@ -1,5 +1,6 @@
 #include "models/network/collectives.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -21,14 +22,28 @@ void CollectiveProtocol::visit(Section& s) {
           Range::fraction());
   s.field("intra_node_only", intra_node_only,
           "only for calls inside one node (NCCL enables LL128 on A100 only when no network is on the path)");
-  if (s.mode() == Section::Mode::kParse && name.empty()) s.error("name", "must not be empty");
+  s.values("algorithms", algorithms,
+           "the algorithms that run with this protocol (as NCCL's per-algorithm, per-protocol tables: e.g. an NVLS "
+           "protocol with its own efficiency); empty = every algorithm");
+  if (s.mode() != Section::Mode::kParse) return;
+  if (name.empty()) s.error("name", "must not be empty");
+  const auto& registered = collective_algorithms();
+  for (const auto& a : algorithms) {
+    if (!registered.contains(a)) s.error("algorithms", unknown_name_message("collective algorithm", a, registered.names()));
+  }
 }
 
 void CollectiveConfig::visit(Section& s) {
+  const auto& registered = collective_algorithms();
   std::vector<std::string> algos = {"auto"};
-  for (const auto& a : policy::collective_algo_names()) algos.push_back(a);
+  std::string described;  // each algorithm's description, as `lcsim explain` and `lcsim list collectives` show it
+  for (const auto& [name, e] : registered.entries()) {
+    algos.push_back(name);
+    described += "; " + name + ": " + e.description;
+  }
   s.choice("algorithm", algorithm, algos,
-           "collective algorithm; auto = per call, the fastest by the tuner's estimate (like NCCL's tuner)");
+           "collective algorithm; auto = per call, the fastest by the tuner's estimate (like NCCL's tuner); a name "
+           "pins it where it applies" + described);
   s.field("channels", channels, "rings run in parallel, each with 1/channels of the data; 0 = GPUs per node",
           Range::at_least(0));
   s.field("base_latency", base_latency, "fixed latency of one collective phase (NCCL ring/simple baseLat)",
@@ -49,6 +64,9 @@ void CollectiveConfig::visit(Section& s) {
          "NCCL-style protocols (e.g. ll128 and simple), each with its latencies and bandwidth efficiencies; every "
          "call runs the fastest by the tuner's estimate. Empty: one protocol from base_latency and step_latency",
          protocols, [](Section& x, CollectiveProtocol& p) { p.visit(x); });
+  s.field("part_calibration", part_calibration,
+          "without protocols here, use the accelerator's measured collective calibration (its catalog entry's "
+          "collectives: protocols and send/recv efficiency; docs/calibration.md); false: the built-in defaults");
   s.field("p2p_latency", p2p_latency, "fixed latency of one point-to-point send/recv", Range::at_least(0));
   s.field("p2p_scale_up_efficiency", p2p_scale_up_efficiency,
           "fraction of scale-up bandwidth a send/recv achieves (no reduction, no ring); 0 = scale_up_efficiency",
@@ -60,21 +78,45 @@ void CollectiveConfig::visit(Section& s) {
   bool across_nodes = false;
   for (const auto& p : protocols) {
     if (!names.insert(p.name).second) s.error("protocols", "two protocols are named '" + p.name + "'");
-    across_nodes = across_nodes || !p.intra_node_only;
+    const bool rings = p.algorithms.empty() || std::count(p.algorithms.begin(), p.algorithms.end(), "ring") > 0;
+    across_nodes = across_nodes || (!p.intra_node_only && rings);
   }
-  if (!across_nodes) s.error("protocols", "every protocol is intra_node_only: calls across nodes would have none");
+  if (!across_nodes) {
+    s.error("protocols", "no protocol runs rings across nodes: every protocol is intra_node_only or leaves out "
+                         "'ring', so calls across nodes and operations only rings implement would have none");
+  }
 }
 
 Collectives::Collectives(sim::Engine& engine, const Topology& topology, TransferModel& transfer,
                          CollectiveConfig config, uint32_t gpus_per_node)
     : engine_(engine), topology_(topology), transfer_(transfer), config_(std::move(config)) {
   channels_ = config_.channels > 0 ? static_cast<uint32_t>(config_.channels) : gpus_per_node;
+  for (const auto& [name, e] : collective_algorithms().entries()) algorithms_.push_back(&e);
+  std::stable_sort(algorithms_.begin(), algorithms_.end(), [](const auto* a, const auto* b) {
+    return a->factory.cost->preference() < b->factory.cost->preference();
+  });
+  for (const auto* e : algorithms_) costs_.push_back(e->factory.cost.get());
+  ring_ = algorithm_index("ring");
+  if (config_.algorithm != "auto") configured_ = algorithm_index(config_.algorithm);
   protocols_ = config_.protocols;
   if (protocols_.empty()) {
     CollectiveProtocol p;
     p.base_latency = config_.base_latency;
     p.step_latency = config_.step_latency;
     protocols_.push_back(p);
+  }
+  for (const auto& p : protocols_) {
+    std::vector<size_t> allowed;
+    std::vector<const policy::CollectiveCost*> costs;
+    for (size_t a = 0; a < algorithms_.size(); ++a) {
+      if (p.algorithms.empty() ||
+          std::find(p.algorithms.begin(), p.algorithms.end(), algorithms_[a]->name) != p.algorithms.end()) {
+        allowed.push_back(a);
+        costs.push_back(costs_[a]);
+      }
+    }
+    protocol_algorithms_.push_back(std::move(allowed));
+    protocol_costs_.push_back(std::move(costs));
   }
 }
 
@@ -156,203 +198,107 @@ void Collectives::transfer(std::vector<FlowRequest> flows, sim::Callback done, s
   transfer_.transfer(flows, std::move(done), std::move(failed));
 }
 
-CollectiveAlgo Collectives::algorithm_for(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size) const {
+size_t Collectives::algorithm_index(const std::string& name) const {
+  for (size_t i = 0; i < algorithms_.size(); ++i) {
+    if (algorithms_[i]->name == name) return i;
+  }
+  throw InputError(unknown_name_message("collective algorithm", name, collective_algorithms().names()));
+}
+
+std::string Collectives::algorithm_for(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size) const {
   return choose(op, ranks, size).algo;
 }
 
 Collectives::Choice Collectives::choose(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size,
-                                        std::optional<CollectiveAlgo> algo) const {
+                                        std::optional<std::string> algo) const {
   std::vector<uint32_t> scratch;
-  return choose_endpoints(op, mapped(ranks, scratch), size, algo);
+  std::optional<size_t> pinned;
+  if (algo) pinned = algorithm_index(*algo);
+  const IndexChoice c = choose_endpoints(op, mapped(ranks, scratch), size, pinned);
+  return {algorithms_[c.algo]->name, c.protocol};
 }
 
-Collectives::Choice Collectives::choose_endpoints(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size,
-                                                  std::optional<CollectiveAlgo> algo) const {
+Collectives::IndexChoice Collectives::choose_endpoints(CollectiveOp op, const std::vector<uint32_t>& ranks,
+                                                       Bytes size, std::optional<size_t> algo) const {
   const bool one_node = by_node(ranks).size() == 1;
-  Choice best;
-  double best_t = std::numeric_limits<double>::infinity();
-  bool found = false;
-  for (size_t i = 0; i < protocols_.size(); ++i) {
-    if (protocols_[i].intra_node_only && !one_node) continue;
-    const policy::CollectiveCase c = describe(op, ranks, size, protocols_[i]);
-    CollectiveAlgo a = policy::choose(c);
-    if (algo) {
-      a = *algo;
-    } else if (config_.algorithm != "auto") {
-      const CollectiveAlgo pinned = policy::parse_algo(config_.algorithm);
-      if (policy::applies(pinned, c)) a = pinned;
+  // Over the protocols that apply (intra_node_only ones only inside one node), the (algorithm, protocol) pair with
+  // the smallest estimate. `pin`: only that algorithm, with the protocols that run it (and, for the scenario's
+  // pin, only where it applies); none: the tuner's choice per protocol.
+  auto search = [&](std::optional<size_t> pin, bool must_apply) {
+    std::optional<IndexChoice> best;
+    double best_t = std::numeric_limits<double>::infinity();
+    for (size_t i = 0; i < protocols_.size(); ++i) {
+      if (protocols_[i].intra_node_only && !one_node) continue;
+      const auto& allowed = protocol_algorithms_[i];
+      const policy::CollectiveCase c = describe(op, ranks, size, protocols_[i]);
+      size_t a = 0;
+      if (pin) {
+        if (std::find(allowed.begin(), allowed.end(), *pin) == allowed.end()) continue;
+        if (must_apply && !costs_[*pin]->applies(c)) continue;
+        a = *pin;
+      } else {
+        const auto pick = policy::choose(protocol_costs_[i], c);
+        if (!pick) continue;  // nothing this protocol runs applies to the call
+        a = allowed[*pick];
+      }
+      const double t = costs_[a]->estimate(c).s();
+      if (!best || t < best_t) {
+        best = IndexChoice{a, i};
+        best_t = t;
+      }
+      // Send/recv does not depend on the collective protocol: the first one that applies stands for all.
+      if (op == CollectiveOp::kSendRecv) break;
     }
-    const double t = policy::estimate(a, c).s();
-    if (!found || t < best_t) {
-      best = {a, i};
-      best_t = t;
-      found = true;
-    }
-    // Send/recv does not depend on the collective protocol: the first one that applies stands for all.
-    if (op == CollectiveOp::kSendRecv) break;
+    return best;
+  };
+  std::optional<IndexChoice> best;
+  if (algo) {
+    best = search(algo, false);
+  } else {
+    if (configured_ < costs_.size()) best = search(configured_, true);  // the scenario's pin, where it applies
+    if (!best) best = search(std::nullopt, false);
   }
-  LCSIM_ASSERT(found, "no collective protocol applies (validated: one is not intra_node_only)");
-  return best;
+  LCSIM_ASSERT(best.has_value(), "no collective protocol runs this call (validated: one runs rings across nodes)");
+  return *best;
 }
 
 std::vector<FlowRequest> Collectives::ring_all_reduce_flows(const std::vector<uint32_t>& ranks, Bytes size) const {
-  return plan(CollectiveOp::kAllReduce, CollectiveAlgo::kRing, ranks, size).front().flows;
+  return plan(CollectiveOp::kAllReduce, "ring", ranks, size).front().flows;
 }
 
-std::vector<Collectives::Phase> Collectives::plan(CollectiveOp op, CollectiveAlgo algo,
+std::vector<Collectives::Phase> Collectives::plan(CollectiveOp op, const std::string& algo,
                                                   const std::vector<uint32_t>& ranks, Bytes size,
                                                   size_t protocol) const {
   std::vector<uint32_t> scratch;
-  return plan_endpoints(op, algo, mapped(ranks, scratch), size, protocol);
+  return plan_endpoints(op, algorithm_index(algo), mapped(ranks, scratch), size, protocol);
 }
 
-std::vector<Collectives::Phase> Collectives::plan_endpoints(CollectiveOp op, CollectiveAlgo algo,
+std::vector<Collectives::Phase> Collectives::plan_endpoints(CollectiveOp op, size_t algo,
                                                             const std::vector<uint32_t>& ranks, Bytes size,
                                                             size_t protocol) const {
   LCSIM_ASSERT(protocol < protocols_.size(), "no such collective protocol");
+  LCSIM_ASSERT(algo < algorithms_.size(), "no such collective algorithm");
   const CollectiveProtocol& proto = protocols_[protocol];
-  const double n = static_cast<double>(ranks.size());
-  const Duration base = proto.base_latency, step = proto.step_latency;
+  const auto groups = by_node(ranks);
   // A flow inside a node moves at scale_up_efficiency of its links (times the protocol's), one between nodes at
   // scale_out_efficiency: modelled as that many more bytes.
-  auto flow = [this, &proto](uint32_t a, uint32_t b, Bytes s, uint64_t label) {
-    const double eff = topology_.node_of(a) == topology_.node_of(b)
-                           ? config_.scale_up_efficiency * proto.scale_up_efficiency
-                           : config_.scale_out_efficiency * proto.scale_out_efficiency;
-    return FlowRequest{a, b, s / eff, label};
-  };
-  const auto groups = by_node(ranks);
-  std::vector<Phase> phases;
-
-  // Ring order of channel c: node k's ranks rotated to start at s_k = c - k, so the ring leaves node k from the
-  // GPU that enters node k+1 (s_k - 1 = s_{k+1}): the network hop stays on one rail, as NCCL lays rings out on
-  // rail-optimized fabrics. Over the channels every GPU leaves its node once.
-  auto ring_order = [&](uint32_t c) {
-    std::vector<uint32_t> order;
-    for (size_t k = 0; k < groups.size(); ++k) {
-      const auto& g = groups[k];
-      const size_t m = g.size();
-      const size_t start = ((c % m) + m * groups.size() - (k % m)) % m;
-      for (size_t i = 0; i < m; ++i) order.push_back(g[(start + i) % m]);
-    }
-    return order;
-  };
-
-  switch (algo) {
-    case CollectiveAlgo::kRing: {
-      Phase p;
-      double steps = n - 1, volume = (n - 1) / n;
-      bool chain = false, reverse = false;
-      switch (op) {
-        case CollectiveOp::kAllReduce: steps = 2 * (n - 1); volume = 2 * (n - 1) / n; break;
-        case CollectiveOp::kBroadcast: volume = 1; chain = true; break;
-        case CollectiveOp::kReduce: volume = 1; chain = true; reverse = true; break;
-        case CollectiveOp::kAllToAll: {
-          p.latency = base + step;
-          for (uint32_t a : ranks) {
-            for (uint32_t b : ranks) {
-              if (a != b) p.flows.push_back(flow(a, b, size / n, 0));
-            }
-          }
-          return {p};
-        }
-        case CollectiveOp::kSendRecv: {  // every rank sends to the next: point-to-point, not the protocol's
-          p.latency = config_.p2p_latency;
-          for (size_t i = 0; i < ranks.size(); ++i) {
-            const uint32_t a = ranks[i], b = ranks[(i + 1) % ranks.size()];
-            p.flows.push_back(FlowRequest{a, b, size / p2p_efficiency(a, b), 0});
-          }
-          return {p};
-        }
-        default: break;
-      }
-      p.latency = base + step * steps;
-      for (uint32_t c = 0; c < channels_; ++c) {
-        const auto order = ring_order(c);
-        const size_t edges = chain ? order.size() - 1 : order.size();
-        for (size_t i = 0; i < edges; ++i) {
-          const uint32_t a = order[i], b = order[(i + 1) % order.size()];
-          p.flows.push_back(reverse ? flow(b, a, size * volume / channels_, c) : flow(a, b, size * volume / channels_, c));
-        }
-      }
-      phases.push_back(std::move(p));
-      break;
-    }
-    case CollectiveAlgo::kTree: {
-      // Two binary trees over the nodes (the second mirrors the first), a chain inside each node from its
-      // leader; each tree reduces half the data up and broadcasts it down, pipelined: one wave.
-      Phase p;
-      const size_t N = groups.size();
-      const size_t k = groups.front().size();
-      p.latency = base + step * (2 * (std::log2(static_cast<double>(N)) + static_cast<double>(k) - 1));
-      const Bytes half = size / 2;
-      for (int t = 0; t < 2; ++t) {
-        auto node_at = [&](size_t i) -> const std::vector<uint32_t>& { return groups[t == 0 ? i : N - 1 - i]; };
-        auto leader = [&](size_t i) { const auto& g = node_at(i); return t == 0 ? g.front() : g.back(); };
-        for (size_t i = 1; i < N; ++i) {
-          const uint32_t child = leader(i), parent = leader((i - 1) / 2);
-          p.flows.push_back(flow(child, parent, half, t));
-          p.flows.push_back(flow(parent, child, half, t));
-        }
-        for (size_t i = 0; i < N; ++i) {
-          const auto& g = node_at(i);
-          for (size_t j = 0; j + 1 < g.size(); ++j) {
-            const uint32_t a = t == 0 ? g[j] : g[g.size() - 1 - j], b = t == 0 ? g[j + 1] : g[g.size() - 2 - j];
-            p.flows.push_back(flow(a, b, half, t));
-            p.flows.push_back(flow(b, a, half, t));
-          }
-        }
-      }
-      phases.push_back(std::move(p));
-      break;
-    }
-    case CollectiveAlgo::kHierarchical: {
-      const double k = static_cast<double>(groups.front().size()), N = static_cast<double>(groups.size());
-      Phase rs, ar, ag;
-      rs.latency = ag.latency = base + step * (k - 1);
-      ar.latency = base + step * (2 * (N - 1));
-      for (const auto& g : groups) {
-        for (uint32_t c = 0; c < channels_; ++c) {
-          for (size_t i = 0; i < g.size(); ++i) {
-            const uint32_t a = g[(i + c) % g.size()], b = g[(i + c + 1) % g.size()];
-            rs.flows.push_back(flow(a, b, size * ((k - 1) / k) / channels_, c));
-            ag.flows.push_back(flow(a, b, size * ((k - 1) / k) / channels_, c));
-          }
-        }
-      }
-      for (size_t j = 0; j < groups.front().size(); ++j) {  // rail j: the j-th GPU of every node
-        for (size_t i = 0; i < groups.size(); ++i) {
-          ar.flows.push_back(flow(groups[i][j], groups[(i + 1) % groups.size()][j], size / k * (2 * (N - 1) / N), j));
-        }
-      }
-      phases = {rs, ar, ag};
-      break;
-    }
-    case CollectiveAlgo::kNvls: {
-      // The switch reduces and multicasts: every GPU pushes its buffer up once and receives the result once.
-      Phase p;
-      p.latency = base + step * 2.0;
-      for (size_t i = 0; i < ranks.size(); ++i) p.flows.push_back(flow(ranks[i], ranks[(i + 1) % ranks.size()], size, 0));
-      phases.push_back(std::move(p));
-      break;
-    }
-    case CollectiveAlgo::kHalvingDoubling: {
-      const size_t levels = static_cast<size_t>(std::log2(n) + 0.5);
-      auto exchange = [&](size_t level, Duration lat) {  // level 1: partners n/2 apart, S/2 each way
-        Phase p;
-        p.latency = lat;
-        const size_t d = ranks.size() >> level;
-        for (size_t r = 0; r < ranks.size(); ++r) {
-          p.flows.push_back(flow(ranks[r], ranks[r ^ d], size / static_cast<double>(1u << level), 0));
-        }
-        return p;
-      };
-      const bool rs = op != CollectiveOp::kAllGather, ag = op != CollectiveOp::kReduceScatter;
-      if (rs) for (size_t l = 1; l <= levels; ++l) phases.push_back(exchange(l, l == 1 ? base + step : step));
-      if (ag) for (size_t l = levels; l >= 1; --l) phases.push_back(exchange(l, !rs && l == levels ? base + step : step));
-      break;
-    }
-  }
+  const PlanInput in{.op = op,
+                     .ranks = ranks,
+                     .groups = groups,
+                     .size = size,
+                     .base = proto.base_latency,
+                     .step = proto.step_latency,
+                     .channels = channels_,
+                     .topology = topology_,
+                     .scale_up_efficiency = config_.scale_up_efficiency * proto.scale_up_efficiency,
+                     .scale_out_efficiency = config_.scale_out_efficiency * proto.scale_out_efficiency,
+                     .p2p_latency = config_.p2p_latency,
+                     .p2p_scale_up_efficiency = config_.p2p_scale_up_efficiency > 0 ? config_.p2p_scale_up_efficiency
+                                                                                    : config_.scale_up_efficiency,
+                     .p2p_scale_out_efficiency = config_.p2p_scale_out_efficiency > 0
+                                                     ? config_.p2p_scale_out_efficiency
+                                                     : config_.scale_out_efficiency};
+  std::vector<Phase> phases = algorithms_[algo]->factory.planner->plan(in);
   // Connections between nodes open several queue pairs: split each such flow into equal parts with their own
   // labels (so ECMP sees distinct flows).
   const uint32_t q = static_cast<uint32_t>(config_.qps_per_connection);
@@ -387,7 +333,7 @@ void Collectives::run_phases(std::shared_ptr<std::vector<Phase>> phases, size_t 
 }
 
 void Collectives::run(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size, sim::Callback done,
-                      std::optional<CollectiveAlgo> algo) {
+                      std::optional<std::string> algo) {
   ++count_;
   if (ranks.size() < 2 || size.bytes() <= 0) {
     engine_.after(Duration(), std::move(done), sim::kCompletion);
@@ -395,7 +341,9 @@ void Collectives::run(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes
   }
   std::vector<uint32_t> scratch;
   const std::vector<uint32_t>& eps = mapped(ranks, scratch);
-  const Choice c = choose_endpoints(op, eps, size, algo);
+  std::optional<size_t> pinned;
+  if (algo) pinned = algorithm_index(*algo);
+  const IndexChoice c = choose_endpoints(op, eps, size, pinned);
   auto phases = std::make_shared<std::vector<Phase>>(plan_endpoints(op, c.algo, eps, size, c.protocol));
   run_phases(phases, 0, engine_.now(), std::move(done));
 }
@@ -417,7 +365,7 @@ void Collectives::all_to_allv(const std::vector<uint32_t>& job_ranks, const std:
     engine_.after(Duration(), std::move(done), sim::kCompletion);
     return;
   }
-  const Choice c = choose_endpoints(CollectiveOp::kAllToAll, ranks, largest, CollectiveAlgo::kRing);
+  const IndexChoice c = choose_endpoints(CollectiveOp::kAllToAll, ranks, largest, ring_);
   const CollectiveProtocol& proto = protocols_[c.protocol];
   auto phases = std::make_shared<std::vector<Phase>>(1);
   Phase& p = phases->front();

@@ -1,9 +1,9 @@
 // Collective operations on the fabric: all-reduce, reduce-scatter, all-gather, broadcast, reduce, all-to-all and
-// send/recv, by ring (C channels, one ring per channel, each entering and leaving a node through a different GPU
-// and so a different NIC, as NCCL builds rings on rail-connected nodes), double binary tree, hierarchical
-// (intra-node reduce-scatter, rail-aligned inter-node all-reduce, intra-node all-gather), in-switch reduction
-// (NVLS-class scale-up switches) and recursive halving-doubling. The algorithm is pinned by the scenario or
-// chosen per call by the tuner policy (policies/collective_tuner.h).
+// send/recv, by the algorithms registered by name in collective_algorithms.h (ring, with C channels, one ring per
+// channel, each entering and leaving a node through a different GPU and so a different NIC, as NCCL builds rings
+// on rail-connected nodes; double binary tree; hierarchical; in-switch reduction on NVLS-class scale-up switches;
+// recursive halving-doubling). The algorithm is pinned by the scenario or chosen per call by the tuner policy
+// (policies/collective_tuner.h) from each algorithm's cost model.
 //
 // A collective is a short plan of phases; each phase is a latency (base_latency + steps x step_latency, NCCL's
 // own model, src/graph/tuning.cc) followed by ONE wave of aggregated flows, each carrying an edge's whole
@@ -13,8 +13,10 @@
 // Protocols (NCCL's LL, LL128, Simple): each has its own latencies and the fraction of link bandwidth it reaches
 // (LL128 spends 8 of every 128 bytes on flags and runs fewer threads; Simple has the highest bandwidth and the
 // highest fixed cost). Like NCCL's tuner, every call runs the (algorithm, protocol) pair with the smallest
-// estimated time, so small messages go by the low-latency protocol and large ones by the high-bandwidth one.
-// Without `protocols` there is one, built from base_latency, step_latency and the efficiencies.
+// estimated time, so small messages go by the low-latency protocol and large ones by the high-bandwidth one. A
+// protocol may name the algorithms it runs (NCCL keeps a latency and bandwidth per pair: NVLS has its own).
+// Without `protocols` the scenario gets the accelerator's measured ones (part_calibration; the scenario layer
+// copies them in), else one built from base_latency, step_latency and the efficiencies.
 //
 // Point-to-point sends (NCCL send/recv) have their own latency and efficiencies: they copy without reducing and
 // without a ring's step-by-step dependency.
@@ -25,13 +27,13 @@
 #include <string>
 #include <vector>
 
+#include "models/network/collective_algorithms.h"
 #include "models/network/transfer.h"
 #include "policies/collective_tuner.h"
 #include "sim/config.h"
 
 namespace lcsim::net {
 
-using policy::CollectiveAlgo;
 using policy::CollectiveOp;
 
 struct CollectiveProtocol {
@@ -41,18 +43,21 @@ struct CollectiveProtocol {
   double scale_up_efficiency = 1.0;   // multiplies CollectiveConfig::scale_up_efficiency
   double scale_out_efficiency = 1.0;  // multiplies CollectiveConfig::scale_out_efficiency
   bool intra_node_only = false;       // not used when a call spans nodes (NCCL: LL128 only over NVLink/PCIe)
+  std::vector<std::string> algorithms;  // the algorithms that run with it (NCCL's per-(algorithm, protocol) table); empty = all
   void visit(Section& s);
 };
 
 struct CollectiveConfig {
-  std::string algorithm = "auto";  // auto (the tuner) or one of policy::collective_algo_names()
+  std::string algorithm = "auto";  // auto (the tuner) or a name in collective_algorithms()
   int channels = 0;                // 0: one per GPU in a node (one ring per NIC rail)
   Duration base_latency = Duration::us(8.4);
   Duration step_latency = Duration::us(3.4);
   int qps_per_connection = 1;         // flows (RDMA queue pairs) per connection across nodes, each hashed apart
   double scale_up_efficiency = 1.0;   // fraction of scale-up bandwidth collective flows achieve (protocol overhead)
   double scale_out_efficiency = 1.0;  // the same across nodes
-  std::vector<CollectiveProtocol> protocols;  // empty: one protocol from base_latency, step_latency (and 1.0, 1.0)
+  std::vector<CollectiveProtocol> protocols;  // empty: the part's calibration (part_calibration), else one protocol
+                                              // from base_latency, step_latency (and 1.0, 1.0)
+  bool part_calibration = true;  // without protocols: use the accelerator's measured collective calibration
   Duration p2p_latency = Duration::us(8.4);   // fixed latency of one send/recv
   double p2p_scale_up_efficiency = 0;         // send/recv's fraction of scale-up bandwidth; 0 = scale_up_efficiency
   double p2p_scale_out_efficiency = 0;        // the same across nodes; 0 = scale_out_efficiency
@@ -64,20 +69,18 @@ class Collectives {
   Collectives(sim::Engine& engine, const Topology& topology, TransferModel& transfer, CollectiveConfig config,
               uint32_t gpus_per_node);
 
-  struct Phase {
-    Duration latency;
-    std::vector<FlowRequest> flows;
-  };
-  /// What one call runs: an algorithm and a protocol (an index into protocols()).
+  using Phase = CollectivePhase;
+  /// What one call runs: an algorithm (its registered name) and a protocol (an index into protocols()).
   struct Choice {
-    CollectiveAlgo algo = CollectiveAlgo::kRing;
+    std::string algo = "ring";
     size_t protocol = 0;
   };
 
   /// Runs `op` of `size` bytes (nccl-tests' size: the per-rank buffer; all-gather: the gathered output) over
-  /// `ranks` (endpoint ids, sorted by node); `done` when finished. `algo` pins an algorithm for this call.
+  /// `ranks` (endpoint ids, sorted by node); `done` when finished. `algo` (a registered name) pins an algorithm
+  /// for this call.
   void run(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size, sim::Callback done,
-           std::optional<CollectiveAlgo> algo = std::nullopt);
+           std::optional<std::string> algo = std::nullopt);
   void all_reduce(const std::vector<uint32_t>& ranks, Bytes size, sim::Callback done) {
     run(CollectiveOp::kAllReduce, ranks, size, std::move(done));
   }
@@ -100,14 +103,15 @@ class Collectives {
   void send(uint32_t src, uint32_t dst, Bytes size, sim::Callback done);
 
   /// The algorithm run() would use: the pinned one when it applies, else the tuner's choice.
-  CollectiveAlgo algorithm_for(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size) const;
+  std::string algorithm_for(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size) const;
   /// The algorithm and protocol run() would use: over the protocols that apply (intra_node_only ones only inside
   /// one node) and the algorithms (`algo`, else the configured one when it applies, else all of NCCL's), the pair
   /// with the smallest tuner estimate; the first protocol on ties.
   Choice choose(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size,
-                std::optional<CollectiveAlgo> algo = std::nullopt) const;
-  /// The phases of one call (for tests and the analytical model), with protocol `protocol`.
-  std::vector<Phase> plan(CollectiveOp op, CollectiveAlgo algo, const std::vector<uint32_t>& ranks, Bytes size,
+                std::optional<std::string> algo = std::nullopt) const;
+  /// The phases of one call by algorithm `algo` (a registered name) and protocol `protocol` (for tests and the
+  /// analytical model).
+  std::vector<Phase> plan(CollectiveOp op, const std::string& algo, const std::vector<uint32_t>& ranks, Bytes size,
                           size_t protocol = 0) const;
   const std::vector<CollectiveProtocol>& protocols() const { return protocols_; }
   /// Whether the scenario listed protocols (else the one default protocol stands for the old model).
@@ -135,9 +139,15 @@ class Collectives {
                                   const CollectiveProtocol& p) const;
   double p2p_efficiency(uint32_t a, uint32_t b) const;
   const std::vector<uint32_t>& mapped(const std::vector<uint32_t>& ranks, std::vector<uint32_t>& scratch) const;
-  Choice choose_endpoints(CollectiveOp op, const std::vector<uint32_t>& endpoints, Bytes size,
-                          std::optional<CollectiveAlgo> algo) const;
-  std::vector<Phase> plan_endpoints(CollectiveOp op, CollectiveAlgo algo, const std::vector<uint32_t>& endpoints,
+  /// The index in algorithms_ of a registered name (an InputError naming the valid ones if none).
+  size_t algorithm_index(const std::string& name) const;
+  struct IndexChoice {
+    size_t algo = 0;
+    size_t protocol = 0;
+  };
+  IndexChoice choose_endpoints(CollectiveOp op, const std::vector<uint32_t>& endpoints, Bytes size,
+                               std::optional<size_t> algo) const;
+  std::vector<Phase> plan_endpoints(CollectiveOp op, size_t algo, const std::vector<uint32_t>& endpoints,
                                     Bytes size, size_t protocol) const;
   std::vector<std::vector<uint32_t>> by_node(const std::vector<uint32_t>& ranks) const;
   void run_phases(std::shared_ptr<std::vector<Phase>> phases, size_t i, Duration start, sim::Callback done);
@@ -147,6 +157,15 @@ class Collectives {
   TransferModel& transfer_;
   CollectiveConfig config_;
   std::vector<CollectiveProtocol> protocols_;
+  // The registered algorithms in the tuner's order of preference (ring first: the fallback), their cost models,
+  // and the configured one (npos: auto).
+  std::vector<const CollectiveAlgorithms::Entry*> algorithms_;
+  std::vector<const policy::CollectiveCost*> costs_;
+  // Per protocol: the algorithms it runs (indices into algorithms_, in the tuner's order) and their cost models.
+  std::vector<std::vector<size_t>> protocol_algorithms_;
+  std::vector<std::vector<const policy::CollectiveCost*>> protocol_costs_;
+  size_t ring_ = 0;
+  size_t configured_ = static_cast<size_t>(-1);
   uint32_t channels_;
   uint64_t count_ = 0;
   Duration busy_;

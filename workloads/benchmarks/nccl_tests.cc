@@ -94,11 +94,10 @@ void NcclTests::run_size(size_t i, int iteration, Duration start) {
   const Bytes size = sizes_[i];
   const auto op = policy::parse_op(config_.operation);
   const auto choice = ctx_->collectives.choose(op, ranks_, size);
-  const auto algo = choice.algo;
   // With protocols configured, the algorithm column says which one ran (ring/ll128), as NCCL_DEBUG=INFO would.
   const bool show_protocol = ctx_->collectives.protocols_configured() && op != policy::CollectiveOp::kSendRecv;
   const std::string label =
-      policy::algo_name(algo) + (show_protocol ? "/" + ctx_->collectives.protocols()[choice.protocol].name : "");
+      choice.algo + (show_protocol ? "/" + ctx_->collectives.protocols()[choice.protocol].name : "");
   const Duration call_start = ctx_->engine.now();
   ctx_->collectives.run(op, ranks_, size, [this, i, iteration, start, size, label, call_start] {
     if (ranks_.front() < ctx_->traced_ranks) {
@@ -119,7 +118,7 @@ void NcclTests::run_size(size_t i, int iteration, Duration start) {
       ctx_->tracer.busy({.rank = r, .start = start, .end = ctx_->engine.now(), .comm = ctx_->engine.now() - start});
     }
     run_size(i + 1, 0, ctx_->engine.now());
-  }, algo);
+  }, choice.algo);
 }
 
 double NcclTests::progress() const {

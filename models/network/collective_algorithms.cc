@@ -1,0 +1,169 @@
+#include "models/network/collective_algorithms.h"
+
+#include <cmath>
+
+#include "policies/collective_algorithms.h"
+
+namespace lcsim::net {
+
+std::vector<CollectivePhase> RingPlanner::plan(const PlanInput& in) const {
+  const auto& ranks = in.ranks;
+  const auto& groups = in.groups;
+  const double n = static_cast<double>(ranks.size());
+  const Bytes size = in.size;
+  CollectivePhase p;
+  double steps = n - 1, volume = (n - 1) / n;
+  bool chain = false, reverse = false;
+  switch (in.op) {
+    case CollectiveOp::kAllReduce: steps = 2 * (n - 1); volume = 2 * (n - 1) / n; break;
+    case CollectiveOp::kBroadcast: volume = 1; chain = true; break;
+    case CollectiveOp::kReduce: volume = 1; chain = true; reverse = true; break;
+    case CollectiveOp::kAllToAll: {
+      p.latency = in.base + in.step;
+      for (uint32_t a : ranks) {
+        for (uint32_t b : ranks) {
+          if (a != b) p.flows.push_back(in.flow(a, b, size / n, 0));
+        }
+      }
+      return {p};
+    }
+    case CollectiveOp::kSendRecv: {  // every rank sends to the next: point-to-point, not the protocol's
+      p.latency = in.p2p_latency;
+      for (size_t i = 0; i < ranks.size(); ++i) p.flows.push_back(in.p2p_flow(ranks[i], ranks[(i + 1) % ranks.size()], size));
+      return {p};
+    }
+    default: break;
+  }
+  // Ring order of channel c: node k's ranks rotated to start at s_k = c - k, so the ring leaves node k from the
+  // GPU that enters node k+1 (s_k - 1 = s_{k+1}): the network hop stays on one rail, as NCCL lays rings out on
+  // rail-optimized fabrics. Over the channels every GPU leaves its node once.
+  auto ring_order = [&](uint32_t c) {
+    std::vector<uint32_t> order;
+    for (size_t k = 0; k < groups.size(); ++k) {
+      const auto& g = groups[k];
+      const size_t m = g.size();
+      const size_t start = ((c % m) + m * groups.size() - (k % m)) % m;
+      for (size_t i = 0; i < m; ++i) order.push_back(g[(start + i) % m]);
+    }
+    return order;
+  };
+  p.latency = in.base + in.step * steps;
+  for (uint32_t c = 0; c < in.channels; ++c) {
+    const auto order = ring_order(c);
+    const size_t edges = chain ? order.size() - 1 : order.size();
+    for (size_t i = 0; i < edges; ++i) {
+      const uint32_t a = order[i], b = order[(i + 1) % order.size()];
+      const Bytes s = size * volume / in.channels;
+      p.flows.push_back(reverse ? in.flow(b, a, s, c) : in.flow(a, b, s, c));
+    }
+  }
+  return {p};
+}
+
+std::vector<CollectivePhase> TreePlanner::plan(const PlanInput& in) const {
+  const auto& groups = in.groups;
+  CollectivePhase p;
+  const size_t N = groups.size();
+  const size_t k = groups.front().size();
+  p.latency = in.base + in.step * (2 * (std::log2(static_cast<double>(N)) + static_cast<double>(k) - 1));
+  const Bytes half = in.size / 2;
+  for (int t = 0; t < 2; ++t) {
+    auto node_at = [&](size_t i) -> const std::vector<uint32_t>& { return groups[t == 0 ? i : N - 1 - i]; };
+    auto leader = [&](size_t i) { const auto& g = node_at(i); return t == 0 ? g.front() : g.back(); };
+    for (size_t i = 1; i < N; ++i) {
+      const uint32_t child = leader(i), parent = leader((i - 1) / 2);
+      p.flows.push_back(in.flow(child, parent, half, t));
+      p.flows.push_back(in.flow(parent, child, half, t));
+    }
+    for (size_t i = 0; i < N; ++i) {
+      const auto& g = node_at(i);
+      for (size_t j = 0; j + 1 < g.size(); ++j) {
+        const uint32_t a = t == 0 ? g[j] : g[g.size() - 1 - j], b = t == 0 ? g[j + 1] : g[g.size() - 2 - j];
+        p.flows.push_back(in.flow(a, b, half, t));
+        p.flows.push_back(in.flow(b, a, half, t));
+      }
+    }
+  }
+  return {p};
+}
+
+std::vector<CollectivePhase> HierarchicalPlanner::plan(const PlanInput& in) const {
+  const auto& groups = in.groups;
+  const Bytes size = in.size;
+  const double k = static_cast<double>(groups.front().size()), N = static_cast<double>(groups.size());
+  CollectivePhase rs, ar, ag;
+  rs.latency = ag.latency = in.base + in.step * (k - 1);
+  ar.latency = in.base + in.step * (2 * (N - 1));
+  for (const auto& g : groups) {
+    for (uint32_t c = 0; c < in.channels; ++c) {
+      for (size_t i = 0; i < g.size(); ++i) {
+        const uint32_t a = g[(i + c) % g.size()], b = g[(i + c + 1) % g.size()];
+        rs.flows.push_back(in.flow(a, b, size * ((k - 1) / k) / in.channels, c));
+        ag.flows.push_back(in.flow(a, b, size * ((k - 1) / k) / in.channels, c));
+      }
+    }
+  }
+  for (size_t j = 0; j < groups.front().size(); ++j) {  // rail j: the j-th GPU of every node
+    for (size_t i = 0; i < groups.size(); ++i) {
+      ar.flows.push_back(in.flow(groups[i][j], groups[(i + 1) % groups.size()][j], size / k * (2 * (N - 1) / N), j));
+    }
+  }
+  return {rs, ar, ag};
+}
+
+std::vector<CollectivePhase> NvlsPlanner::plan(const PlanInput& in) const {
+  CollectivePhase p;
+  p.latency = in.base + in.step * 2.0;
+  const auto& r = in.ranks;
+  for (size_t i = 0; i < r.size(); ++i) p.flows.push_back(in.flow(r[i], r[(i + 1) % r.size()], in.size, 0));
+  return {p};
+}
+
+std::vector<CollectivePhase> HalvingDoublingPlanner::plan(const PlanInput& in) const {
+  const auto& ranks = in.ranks;
+  const double n = static_cast<double>(ranks.size());
+  const size_t levels = static_cast<size_t>(std::log2(n) + 0.5);
+  auto exchange = [&](size_t level, Duration lat) {  // level 1: partners n/2 apart, S/2 each way
+    CollectivePhase p;
+    p.latency = lat;
+    const size_t d = ranks.size() >> level;
+    for (size_t r = 0; r < ranks.size(); ++r) {
+      p.flows.push_back(in.flow(ranks[r], ranks[r ^ d], in.size / static_cast<double>(1u << level), 0));
+    }
+    return p;
+  };
+  std::vector<CollectivePhase> phases;
+  const bool rs = in.op != CollectiveOp::kAllGather, ag = in.op != CollectiveOp::kReduceScatter;
+  if (rs) for (size_t l = 1; l <= levels; ++l) phases.push_back(exchange(l, l == 1 ? in.base + in.step : in.step));
+  if (ag) for (size_t l = levels; l >= 1; --l) phases.push_back(exchange(l, !rs && l == levels ? in.base + in.step : in.step));
+  return phases;
+}
+
+void register_collective_algorithms(CollectiveAlgorithms& r) {
+  r.add("ring",
+        "one ring per channel, each entering and leaving a node through a different GPU and NIC; every operation",
+        {std::make_shared<policy::RingCost>(), std::make_shared<RingPlanner>()});
+  r.add("tree", "double binary tree across nodes, chains inside (NCCL's tree); all-reduce over several nodes",
+        {std::make_shared<policy::TreeCost>(), std::make_shared<TreePlanner>()});
+  r.add("hierarchical",
+        "intra-node reduce-scatter, rail-aligned inter-node all-reduce, intra-node all-gather; all-reduce, equal "
+        "GPUs per node",
+        {std::make_shared<policy::HierarchicalCost>(), std::make_shared<HierarchicalPlanner>()});
+  r.add("nvls", "in-switch reduction on NVLS-class scale-up switches; all-reduce inside one node",
+        {std::make_shared<policy::NvlsCost>(), std::make_shared<NvlsPlanner>()});
+  r.add("halving_doubling",
+        "recursive halving-doubling; all-reduce, reduce-scatter, all-gather on a power-of-two rank count (only "
+        "when pinned)",
+        {std::make_shared<policy::HalvingDoublingCost>(), std::make_shared<HalvingDoublingPlanner>()});
+}
+
+const CollectiveAlgorithms& collective_algorithms() {
+  static const CollectiveAlgorithms algorithms = [] {
+    CollectiveAlgorithms r("collective algorithm");
+    register_collective_algorithms(r);
+    return r;
+  }();
+  return algorithms;
+}
+
+}  // namespace lcsim::net

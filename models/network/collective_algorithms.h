@@ -1,0 +1,99 @@
+// Collective algorithms registered by name: each pairs its cost model for the tuner (policy::CollectiveCost,
+// policies/collective_algorithms.h) with a planner that turns one call into phases of flows on the fabric. A
+// phase is a latency (base + steps x step, NCCL's own model) followed by ONE wave of aggregated flows, each
+// carrying an edge's whole pipelined volume. Collectives (collectives.h) chooses an algorithm and runs its plan.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "models/network/topology.h"
+#include "models/network/transfer.h"
+#include "policies/collective_tuner.h"
+#include "sim/registry.h"
+
+namespace lcsim::net {
+
+using policy::CollectiveOp;
+
+struct CollectivePhase {
+  Duration latency;
+  std::vector<FlowRequest> flows;
+};
+
+/// One call, as a planner sees it: endpoints sorted by node (and grouped by node), the protocol's latencies and
+/// the efficiencies that turn bytes into flow sizes.
+struct PlanInput {
+  CollectiveOp op = CollectiveOp::kAllReduce;
+  const std::vector<uint32_t>& ranks;
+  const std::vector<std::vector<uint32_t>>& groups;
+  Bytes size;
+  Duration base;  // the protocol's base latency
+  Duration step;  // the protocol's step latency
+  uint32_t channels = 1;
+  const Topology& topology;
+  double scale_up_efficiency = 1;   // collective flows inside a node (config x protocol)
+  double scale_out_efficiency = 1;  // the same between nodes
+  Duration p2p_latency;
+  double p2p_scale_up_efficiency = 1;
+  double p2p_scale_out_efficiency = 1;
+
+  /// A collective flow of `s` bytes from a to b at its tier's efficiency (modelled as that many more bytes).
+  FlowRequest flow(uint32_t a, uint32_t b, Bytes s, uint64_t label) const {
+    const double eff = topology.node_of(a) == topology.node_of(b) ? scale_up_efficiency : scale_out_efficiency;
+    return FlowRequest{a, b, s / eff, label};
+  }
+  /// A point-to-point flow (send/recv) at its tier's p2p efficiency.
+  FlowRequest p2p_flow(uint32_t a, uint32_t b, Bytes s) const {
+    const double eff = topology.node_of(a) == topology.node_of(b) ? p2p_scale_up_efficiency : p2p_scale_out_efficiency;
+    return FlowRequest{a, b, s / eff, 0};
+  }
+};
+
+/// The network side of one algorithm: the phases of one call. Only called for calls the cost side applies to
+/// (or that the caller pinned).
+class CollectivePlanner {
+ public:
+  virtual ~CollectivePlanner() = default;
+  virtual std::vector<CollectivePhase> plan(const PlanInput& in) const = 0;
+};
+
+/// Rings of C channels, each entering and leaving a node through a different GPU (and so NIC); every operation
+/// (all-to-all: one wave of pairwise flows; send/recv: every rank to the next).
+class RingPlanner final : public CollectivePlanner {
+ public:
+  std::vector<CollectivePhase> plan(const PlanInput& in) const override;
+};
+/// Two binary trees over the nodes (the second mirrors the first), chains inside nodes; one pipelined wave.
+class TreePlanner final : public CollectivePlanner {
+ public:
+  std::vector<CollectivePhase> plan(const PlanInput& in) const override;
+};
+/// Intra-node reduce-scatter ring, rail-aligned inter-node ring all-reduce, intra-node all-gather ring.
+class HierarchicalPlanner final : public CollectivePlanner {
+ public:
+  std::vector<CollectivePhase> plan(const PlanInput& in) const override;
+};
+/// The switch reduces and multicasts: every GPU pushes its buffer once and receives the result once.
+class NvlsPlanner final : public CollectivePlanner {
+ public:
+  std::vector<CollectivePhase> plan(const PlanInput& in) const override;
+};
+/// log2(n) pairwise exchange waves each way (reduce-scatter by halving, all-gather by doubling).
+class HalvingDoublingPlanner final : public CollectivePlanner {
+ public:
+  std::vector<CollectivePhase> plan(const PlanInput& in) const override;
+};
+
+/// A registered algorithm: its cost for the tuner and its planner.
+struct CollectiveAlgorithm {
+  std::shared_ptr<const policy::CollectiveCost> cost;
+  std::shared_ptr<const CollectivePlanner> planner;
+};
+using CollectiveAlgorithms = Registry<CollectiveAlgorithm>;
+void register_collective_algorithms(CollectiveAlgorithms& r);
+/// The algorithms, registered once by register_collective_algorithms (what Collectives and the config use).
+const CollectiveAlgorithms& collective_algorithms();
+
+}  // namespace lcsim::net

@@ -1,0 +1,81 @@
+#include "policies/collective_algorithms.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace lcsim::policy {
+namespace {
+
+bool power_of_two(int n) { return n > 0 && (n & (n - 1)) == 0; }
+
+// A ring's slowest edge: inside one node, the scale-up link; across nodes, one NIC per channel with k channels.
+double ring_bw(const CollectiveCase& c) {
+  const double intra = c.intra_bandwidth.bps(), inter = c.inter_bandwidth.bps();
+  return c.nodes > 1 ? std::min(intra, c.ranks_per_node * inter) : intra;
+}
+double cross_bw(const CollectiveCase& c) {
+  const double intra = c.intra_bandwidth.bps(), inter = c.inter_bandwidth.bps();
+  return c.nodes > 1 ? std::min(intra, inter) : intra;
+}
+
+}  // namespace
+
+Duration RingCost::estimate(const CollectiveCase& c) const {
+  const double n = c.ranks, S = c.bytes.bytes();
+  const double base_latency = c.base_latency.s(), step_latency = c.step_latency.s();
+  double steps = n - 1, volume = (n - 1) / n;
+  switch (c.op) {
+    case CollectiveOp::kAllReduce: steps = 2 * (n - 1); volume = 2 * (n - 1) / n; break;
+    case CollectiveOp::kBroadcast: case CollectiveOp::kReduce: volume = 1; break;
+    case CollectiveOp::kAllToAll:
+      return Duration::seconds(base_latency + step_latency + (n - 1) / n * S / cross_bw(c));
+    case CollectiveOp::kSendRecv: return Duration::seconds(base_latency + S / cross_bw(c));
+    default: break;
+  }
+  return Duration::seconds(base_latency + steps * step_latency + volume * S / ring_bw(c));
+}
+
+bool TreeCost::applies(const CollectiveCase& c) const { return supports(c.op) && c.nodes > 1; }
+
+Duration TreeCost::estimate(const CollectiveCase& c) const {
+  // Reduce up and broadcast down, pipelined; each tree carries half the data over one NIC per node in each
+  // direction.
+  const double N = c.nodes, k = c.ranks_per_node, S = c.bytes.bytes();
+  const double intra = c.intra_bandwidth.bps(), inter = c.inter_bandwidth.bps();
+  return Duration::seconds(c.base_latency.s() + 2 * (std::log2(N) + k - 1) * c.step_latency.s() +
+                           S / std::min(intra, 2 * inter));
+}
+
+bool HierarchicalCost::applies(const CollectiveCase& c) const {
+  return supports(c.op) && c.nodes > 1 && c.ranks_per_node > 1 && c.ranks == c.nodes * c.ranks_per_node;
+}
+
+Duration HierarchicalCost::estimate(const CollectiveCase& c) const {
+  const double N = c.nodes, k = c.ranks_per_node, S = c.bytes.bytes();
+  const double intra = c.intra_bandwidth.bps(), inter = c.inter_bandwidth.bps();
+  return Duration::seconds(3 * c.base_latency.s() + (4 * (k - 1) + 2 * (N - 1)) * c.step_latency.s() +
+                           2 * (k - 1) / k * S / intra + 2 * (N - 1) / N * (S / k) / inter);
+}
+
+bool NvlsCost::applies(const CollectiveCase& c) const {
+  return supports(c.op) && c.nodes == 1 && c.in_switch_reduction;
+}
+
+Duration NvlsCost::estimate(const CollectiveCase& c) const {
+  return Duration::seconds(c.base_latency.s() + 2 * c.step_latency.s() + c.bytes.bytes() / c.intra_bandwidth.bps());
+}
+
+bool HalvingDoublingCost::supports(CollectiveOp op) const {
+  return op == CollectiveOp::kAllReduce || op == CollectiveOp::kReduceScatter || op == CollectiveOp::kAllGather;
+}
+
+bool HalvingDoublingCost::applies(const CollectiveCase& c) const { return supports(c.op) && power_of_two(c.ranks); }
+
+Duration HalvingDoublingCost::estimate(const CollectiveCase& c) const {
+  const double n = c.ranks;
+  const double factor = c.op == CollectiveOp::kAllReduce ? 2 : 1;
+  return Duration::seconds(c.base_latency.s() + factor * std::log2(n) * c.step_latency.s() +
+                           factor * (n - 1) / n * c.bytes.bytes() / cross_bw(c));
+}
+
+}  // namespace lcsim::policy

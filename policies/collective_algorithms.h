@@ -1,0 +1,60 @@
+// The cost side of each collective algorithm (CollectiveCost, policies/collective_tuner.h): NCCL-style alpha-beta
+// estimates, one small class per algorithm. The network layer pairs each with its planner and registers both
+// under the algorithm's name (models/network/collective_algorithms.h).
+#pragma once
+
+#include "policies/collective_tuner.h"
+
+namespace lcsim::policy {
+
+/// One ring per channel; every operation. Inside one node the slowest edge is a scale-up link; across nodes,
+/// one NIC per channel with one channel per GPU of a node.
+class RingCost final : public CollectiveCost {
+ public:
+  bool supports(CollectiveOp) const override { return true; }
+  bool applies(const CollectiveCase&) const override { return true; }
+  Duration estimate(const CollectiveCase& c) const override;
+  int preference() const override { return 0; }
+};
+
+/// NCCL's double binary tree across nodes, chains inside; all-reduce over several nodes.
+class TreeCost final : public CollectiveCost {
+ public:
+  bool supports(CollectiveOp op) const override { return op == CollectiveOp::kAllReduce; }
+  bool applies(const CollectiveCase& c) const override;
+  Duration estimate(const CollectiveCase& c) const override;
+  int preference() const override { return 1; }
+};
+
+/// Intra-node reduce-scatter, rail-aligned inter-node all-reduce, intra-node all-gather; all-reduce with equal
+/// GPUs per node on several nodes.
+class HierarchicalCost final : public CollectiveCost {
+ public:
+  bool supports(CollectiveOp op) const override { return op == CollectiveOp::kAllReduce; }
+  bool applies(const CollectiveCase& c) const override;
+  Duration estimate(const CollectiveCase& c) const override;
+  int preference() const override { return 2; }
+};
+
+/// In-switch reduction (NVLink SHARP): every GPU pushes its buffer once and receives the result once; all-reduce
+/// inside one node whose scale-up switches reduce.
+class NvlsCost final : public CollectiveCost {
+ public:
+  bool supports(CollectiveOp op) const override { return op == CollectiveOp::kAllReduce; }
+  bool applies(const CollectiveCase& c) const override;
+  Duration estimate(const CollectiveCase& c) const override;
+  int preference() const override { return 3; }
+};
+
+/// Recursive halving-doubling on a power-of-two rank count; all-reduce, reduce-scatter, all-gather. Not one of
+/// NCCL's algorithms: only when pinned.
+class HalvingDoublingCost final : public CollectiveCost {
+ public:
+  bool supports(CollectiveOp op) const override;
+  bool applies(const CollectiveCase& c) const override;
+  Duration estimate(const CollectiveCase& c) const override;
+  bool tuned() const override { return false; }
+  int preference() const override { return 4; }
+};
+
+}  // namespace lcsim::policy
