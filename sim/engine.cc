@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "sim/error.h"
+#include "sim/flow_copies.h"
 
 namespace lcsim::sim {
 
@@ -248,6 +249,21 @@ Handle Engine::flow(HostId src, HostId dst, Bytes size, const std::vector<LinkId
   return h;
 }
 
+namespace {
+thread_local uint32_t t_flow_copies = 1;  // of the flow() call running now on this thread (an engine runs on one)
+}  // namespace
+
+Handle flow_copies(Engine& engine, HostId src, HostId dst, Bytes size, const std::vector<LinkId>& path,
+                   uint32_t copies, Callback done, Callback failed) {
+  LCSIM_ASSERT(copies >= 1, "a flow stands for at least one copy");
+  t_flow_copies = copies;
+  Handle h = engine.flow(src, dst, size, path, std::move(done), std::move(failed));
+  t_flow_copies = 1;
+  return h;
+}
+
+uint32_t starting_flow_copies() { return t_flow_copies; }
+
 void Engine::retime_computes(HostId host, double old_factor) {
   HostState& hs = hosts_[host];
   const double t = now().s();
@@ -333,16 +349,17 @@ class QueueEngine final : public Engine {
   void on_scheduled(double) override {}
 
   void start_exec(uint32_t s, HostId host, double flops) override {
-    add_fluid(s, flops, {kHostBit | host}, 0.0);
+    add_fluid(s, flops, {kHostBit | host}, 0.0, 1.0);
   }
 
   void start_flow(uint32_t s, HostId src, HostId dst, double bytes, const std::vector<LinkId>& path) override {
+    const uint32_t copies = starting_flow_copies();
     double latency = 0;
     std::vector<uint32_t> res(path.begin(), path.end());
     for (LinkId l : path) latency += links_[l].latency;
     res.push_back(kHostBit | kEndpointBit | src);
     res.push_back(kHostBit | kEndpointBit | dst);
-    add_fluid(s, bytes, std::move(res), latency);
+    add_fluid(s, copies == 1 ? bytes : bytes * copies, std::move(res), latency, static_cast<double>(copies));
   }
 
   void stop_activity(uint32_t s) override {
@@ -365,6 +382,7 @@ class QueueEngine final : public Engine {
     double left;
     std::vector<uint32_t> resources;
     bool joined;
+    double weight = 1;  // identical flows it stands for: counts that many times and gets that many shares
     double rate = 0;
   };
 
@@ -373,9 +391,9 @@ class QueueEngine final : public Engine {
     return (r & kHostBit) ? hosts_[r & ~kHostBit].speed : links_[r].bandwidth;
   }
 
-  void add_fluid(uint32_t s, double amount, std::vector<uint32_t> res, double latency) {
+  void add_fluid(uint32_t s, double amount, std::vector<uint32_t> res, double latency, double weight) {
     advance();
-    fluids_.push_back({s, amount, std::move(res), latency <= 0});
+    fluids_.push_back({s, amount, std::move(res), latency <= 0, weight});
     if (latency > 0) {
       // The flow joins the sharing once its latency has passed (an internal timer, ordered like any event).
       at(now() + Duration::seconds(latency), [this, s] {
@@ -406,22 +424,23 @@ class QueueEngine final : public Engine {
       f.rate = 0;
       if (f.joined) open.push_back(&f);
     }
-    std::map<uint32_t, std::pair<double, size_t>> res;  // resource -> (capacity left, open activities on it)
+    // resource -> (capacity left, open activities on it, each counted by its weight)
+    std::map<uint32_t, std::pair<double, double>> res;
     for (Fluid* f : open) {
       for (uint32_t r : f->resources) {
-        if (!(r & kEndpointBit)) res.emplace(r, std::make_pair(capacity(r), size_t{0}));
+        if (!(r & kEndpointBit)) res.emplace(r, std::make_pair(capacity(r), 0.0));
       }
     }
     while (!open.empty()) {
       for (auto& [r, x] : res) x.second = 0;
       for (Fluid* f : open) {
         for (uint32_t r : f->resources) {
-          if (!(r & kEndpointBit)) ++res[r].second;
+          if (!(r & kEndpointBit)) res[r].second += f->weight;
         }
       }
       double share = std::numeric_limits<double>::infinity();
       for (const auto& [r, x] : res) {
-        if (x.second > 0) share = std::min(share, x.first / static_cast<double>(x.second));
+        if (x.second > 0) share = std::min(share, x.first / x.second);
       }
       if (!std::isfinite(share)) break;  // nothing limits them (cannot happen for real paths)
       std::vector<Fluid*> still;
@@ -430,13 +449,13 @@ class QueueEngine final : public Engine {
         for (uint32_t r : f->resources) {
           if (r & kEndpointBit) continue;
           const auto& x = res[r];
-          if (x.first / static_cast<double>(x.second) <= share * (1 + 1e-12)) bottlenecked = true;
+          if (x.first / x.second <= share * (1 + 1e-12)) bottlenecked = true;
         }
         if (!bottlenecked) {
           still.push_back(f);
           continue;
         }
-        f->rate = share;
+        f->rate = f->weight == 1 ? share : share * f->weight;
       }
       for (Fluid* f : open) {
         if (f->rate == 0) continue;
