@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Flow fidelity at scale (docs/performance.md, "Flow fidelity at scale"): wall time, peak RSS and the simulated
+# Flow fidelity at scale (docs/performance.md, "Flow fidelity at scale"): wall and CPU time, peak RSS and the simulated
 # result of the three cases of the training-model issue's flow-at-scale part, each as a whole `lcsim run` process:
 #   ring:     one 64 MiB ring all-reduce (bench/ring-allreduce-flow.yaml: nccl_tests, ring pinned) on 512, 4,096
 #             and 16,384 H100s (the rail-optimized three-tier fabric of scenarios/training/llama3-405b-h100-16k.yaml);
@@ -24,22 +24,23 @@ metric() { sed -n "s/^ *\"$2\": *\([^,]*\),\{0,1\} *\$/\1/p" "$1" | head -n 1; }
 run() {
   local name=$1 key=$2 file=$3
   shift 3
-  local out=$TMP/$RANDOM rc=0 t0 t1 rss
+  local out=$TMP/$RANDOM t0 t1 rss cpu
   t0=$EPOCHREALTIME
-  rss=$( { /usr/bin/time -f "%M" timeout "$TIMEOUT_S" "$LCSIM" run "$file" -q --no-progress -o "$out" "$@" \
-           >/dev/null 2>"$TMP/err"; } 2>&1 | tail -n 1) || rc=$?
+  /usr/bin/time -o "$TMP/time" -f "%M %U" timeout "$TIMEOUT_S" "$LCSIM" run "$file" -q --no-progress -o "$out" "$@" \
+    >/dev/null 2>"$TMP/err" || true
   t1=$EPOCHREALTIME
+  read -r rss cpu < <(tail -n 1 "$TMP/time")
   if [[ ! -f $out/metrics.json ]]; then
-    printf '| %s | > %s (stopped) | - | - | - |\n' "$name" "$TIMEOUT_S"
+    printf '| %s | > %s (stopped) | %s | - | - | - |\n' "$name" "$TIMEOUT_S" "$cpu"
     return
   fi
-  awk -v n="$name" -v a="$t0" -v b="$t1" -v rss="$rss" -v ev="$(metric "$out/metrics.json" sim_events)" \
+  awk -v n="$name" -v a="$t0" -v b="$t1" -v rss="$rss" -v cpu="$cpu" -v ev="$(metric "$out/metrics.json" sim_events)" \
     -v r="$(metric "$out/metrics.json" "$key")" -v k="$key" 'BEGIN {
-      printf "| %s | %.2f | %.0f | %s | %s = %s |\n", n, b - a, rss / 1024, ev, k, r }'
+      printf "| %s | %.2f | %s | %.0f | %s | %s = %s |\n", n, b - a, cpu, rss / 1024, ev, k, r }'
 }
 
-echo "| case | wall time (s) | peak RSS (MiB) | events | result |"
-echo "|---|---:|---:|---:|---|"
+echo "| case | wall time (s) | CPU time (s) | peak RSS (MiB) | events | result |"
+echo "|---|---:|---:|---:|---:|---|"
 for c in $CASES; do
   case $c in
     ring)
