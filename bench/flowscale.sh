@@ -24,15 +24,18 @@ metric() { sed -n "s/^ *\"$2\": *\([^,]*\),\{0,1\} *\$/\1/p" "$1" | head -n 1; }
 run() {
   local name=$1 key=$2 file=$3
   shift 3
-  local out=$TMP/$RANDOM t0 t1 rss cpu
+  local out=$TMP/$RANDOM t0 t1 rss cpu rc=0
   t0=$EPOCHREALTIME
   /usr/bin/time -o "$TMP/time" -f "%M %U" timeout "$TIMEOUT_S" "$LCSIM" run "$file" -q --no-progress -o "$out" "$@" \
-    >/dev/null 2>"$TMP/err" || true
+    >/dev/null 2>"$TMP/err" || rc=$?
   t1=$EPOCHREALTIME
   read -r rss cpu < <(tail -n 1 "$TMP/time")
-  if [[ ! -f $out/metrics.json ]]; then
+  if ((rc == 124)); then
     printf '| %s | > %s (stopped) | %s | - | - | - |\n' "$name" "$TIMEOUT_S" "$cpu"
     return
+  elif [[ ! -f $out/metrics.json ]]; then
+    echo "bench/flowscale.sh: '$name' failed (exit $rc): $(head -n 1 "$TMP/err")" >&2
+    exit 1
   fi
   awk -v n="$name" -v a="$t0" -v b="$t1" -v rss="$rss" -v cpu="$cpu" -v ev="$(metric "$out/metrics.json" sim_events)" \
     -v r="$(metric "$out/metrics.json" "$key")" -v k="$key" 'BEGIN {
