@@ -15,6 +15,7 @@
 #include <string>
 
 #include "sim/error.h"
+#include "sim/flow_copies.h"
 
 namespace lcsim::sim {
 
@@ -233,7 +234,8 @@ Handle Engine::compute(HostId host, Duration d, Callback done, Callback failed) 
 }
 
 Handle Engine::flow(HostId src, HostId dst, Bytes size, const std::vector<LinkId>& path, Callback done,
-                    Callback failed) {
+                    Callback failed, uint32_t copies) {
+  LCSIM_ASSERT(copies >= 1, "a flow stands for at least one copy");
   LCSIM_ASSERT(src < hosts_.size() && dst < hosts_.size(), "unknown host");
   ++activities_;
   const uint32_t s = new_slot(Kind::kFlow, std::move(done), std::move(failed));
@@ -248,9 +250,14 @@ Handle Engine::flow(HostId src, HostId dst, Bytes size, const std::vector<LinkId
   } else if (path.empty() || src == dst) {
     activity_done(s);
   } else {
-    start_flow(s, src, dst, size.bytes(), path);
+    start_flow(s, src, dst, size.bytes(), path, copies);
   }
   return h;
+}
+
+Handle flow_copies(Engine& engine, HostId src, HostId dst, Bytes size, const std::vector<LinkId>& path,
+                   uint32_t copies, Callback done, Callback failed) {
+  return engine.flow(src, dst, size, path, std::move(done), std::move(failed), copies);
 }
 
 void Engine::retime_computes(HostId host, double old_factor) {
@@ -338,16 +345,17 @@ class QueueEngine final : public Engine {
   void on_scheduled(double) override {}
 
   void start_exec(uint32_t s, HostId host, double flops) override {
-    add_fluid(s, flops, {kHostBit | host}, 0.0);
+    add_fluid(s, flops, {kHostBit | host}, 0.0, 1.0);
   }
 
-  void start_flow(uint32_t s, HostId src, HostId dst, double bytes, const std::vector<LinkId>& path) override {
+  void start_flow(uint32_t s, HostId src, HostId dst, double bytes, const std::vector<LinkId>& path,
+                  uint32_t copies) override {
     double latency = 0;
     std::vector<uint32_t> res(path.begin(), path.end());
     for (LinkId l : path) latency += links_[l].latency;
     res.push_back(kHostBit | kEndpointBit | src);
     res.push_back(kHostBit | kEndpointBit | dst);
-    add_fluid(s, bytes, std::move(res), latency);
+    add_fluid(s, copies == 1 ? bytes : bytes * copies, std::move(res), latency, static_cast<double>(copies));
   }
 
   void stop_activity(uint32_t s) override {
@@ -370,6 +378,7 @@ class QueueEngine final : public Engine {
     double left;
     std::vector<uint32_t> resources;
     bool joined;
+    double weight = 1;  // identical flows it stands for: counts that many times and gets that many shares
     double rate = 0;
   };
 
@@ -378,9 +387,9 @@ class QueueEngine final : public Engine {
     return (r & kHostBit) ? hosts_[r & ~kHostBit].speed : links_[r].bandwidth;
   }
 
-  void add_fluid(uint32_t s, double amount, std::vector<uint32_t> res, double latency) {
+  void add_fluid(uint32_t s, double amount, std::vector<uint32_t> res, double latency, double weight) {
     advance();
-    fluids_.push_back({s, amount, std::move(res), latency <= 0});
+    fluids_.push_back({s, amount, std::move(res), latency <= 0, weight});
     if (latency > 0) {
       // The flow joins the sharing once its latency has passed (an internal timer, ordered like any event).
       at(now() + Duration::seconds(latency), [this, s] {
@@ -411,22 +420,23 @@ class QueueEngine final : public Engine {
       f.rate = 0;
       if (f.joined) open.push_back(&f);
     }
-    std::map<uint32_t, std::pair<double, size_t>> res;  // resource -> (capacity left, open activities on it)
+    // resource -> (capacity left, open activities on it, each counted by its weight)
+    std::map<uint32_t, std::pair<double, double>> res;
     for (Fluid* f : open) {
       for (uint32_t r : f->resources) {
-        if (!(r & kEndpointBit)) res.emplace(r, std::make_pair(capacity(r), size_t{0}));
+        if (!(r & kEndpointBit)) res.emplace(r, std::make_pair(capacity(r), 0.0));
       }
     }
     while (!open.empty()) {
       for (auto& [r, x] : res) x.second = 0;
       for (Fluid* f : open) {
         for (uint32_t r : f->resources) {
-          if (!(r & kEndpointBit)) ++res[r].second;
+          if (!(r & kEndpointBit)) res[r].second += f->weight;
         }
       }
       double share = std::numeric_limits<double>::infinity();
       for (const auto& [r, x] : res) {
-        if (x.second > 0) share = std::min(share, x.first / static_cast<double>(x.second));
+        if (x.second > 0) share = std::min(share, x.first / x.second);
       }
       if (!std::isfinite(share)) break;  // nothing limits them (cannot happen for real paths)
       std::vector<Fluid*> still;
@@ -435,13 +445,13 @@ class QueueEngine final : public Engine {
         for (uint32_t r : f->resources) {
           if (r & kEndpointBit) continue;
           const auto& x = res[r];
-          if (x.first / static_cast<double>(x.second) <= share * (1 + 1e-12)) bottlenecked = true;
+          if (x.first / x.second <= share * (1 + 1e-12)) bottlenecked = true;
         }
         if (!bottlenecked) {
           still.push_back(f);
           continue;
         }
-        f->rate = share;
+        f->rate = f->weight == 1 ? share : share * f->weight;
       }
       for (Fluid* f : open) {
         if (f->rate == 0) continue;

@@ -102,8 +102,10 @@ class Engine {
   Handle compute(HostId host, Duration d, Callback done, Callback failed = {});
   /// Moves `size` bytes from src to dst over exactly `path` (latency = sum of link latencies; rate from max-min
   /// sharing with every other flow on those links). An empty path completes after zero time.
+  /// `copies` > 1: the flow stands for that many identical flows started together (sim/flow_copies.h): it carries
+  /// copies x size bytes and counts copies times in the sharing of every link it crosses.
   Handle flow(HostId src, HostId dst, Bytes size, const std::vector<LinkId>& path, Callback done,
-              Callback failed = {});
+              Callback failed = {}, uint32_t copies = 1);
 
   // --- State changes (any time, also during the run). ---
   /// Slows (factor < 1) or speeds up a host's compute() from now on, computes in flight included.
@@ -201,7 +203,8 @@ class Engine {
   /// A new event is due at `time` (the simgrid backend arms a timer).
   virtual void on_scheduled(double time) = 0;
   virtual void start_exec(uint32_t slot, HostId host, double flops) = 0;
-  virtual void start_flow(uint32_t slot, HostId src, HostId dst, double bytes, const std::vector<LinkId>& path) = 0;
+  virtual void start_flow(uint32_t slot, HostId src, HostId dst, double bytes, const std::vector<LinkId>& path,
+                          uint32_t copies) = 0;
   /// Stops a running exec or flow (cancelled, or failed by a state change); no callback.
   virtual void stop_activity(uint32_t slot) = 0;
   virtual void on_link_change(LinkId link) = 0;  // bandwidth or state changed; running flows already failed

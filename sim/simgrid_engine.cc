@@ -1,6 +1,7 @@
 // The simgrid backend: SimGrid 3.32 in maestro mode (no actors) runs execs and flows with its flow-level max-min
 // sharing; lcsim's events ride on SimGrid timers (one per distinct event time). SimGrid types stay in this file.
 #include <simgrid/kernel/Timer.hpp>
+#include <simgrid/kernel/resource/NetworkModelIntf.hpp>
 #include <simgrid/kernel/routing/NetPoint.hpp>
 #include <simgrid/kernel/routing/NetZoneImpl.hpp>
 #include <simgrid/s4u.hpp>
@@ -9,9 +10,11 @@
 #include <set>
 #include <stdexcept>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "sim/engine.h"
 #include "sim/error.h"
+#include "sim/flow_copies.h"
 
 namespace lcsim::sim {
 namespace {
@@ -23,18 +26,33 @@ bool g_engine_created = false;
 
 /// A routing zone whose route for each flow is the path handed to it just before the flow starts. In maestro
 /// mode SimGrid computes the route synchronously inside Comm::start(), so the hand-over is race-free.
+///
+/// Weighted flows (sim::flow_copies with copies > 1): SimGrid 3.32's CM02 sets a flow's max-min sharing penalty to
+/// the latency of its route (with network/weight-S at CM02's 0), so a flow's share is proportional to
+/// 1 / route latency. A flow standing for k copies reports route latency L/k (penalty L/k: k shares) and gets
+/// latency factor L/(L/k) from the model's latency-factor callback, so that it still waits L before it moves.
 class ExplicitPathZone final : public sgr::NetZoneImpl {
  public:
   explicit ExplicitPathZone(const std::string& name) : NetZoneImpl(name) {}
   void get_local_route(const sgr::NetPoint* /*src*/, const sgr::NetPoint* /*dst*/, sgr::Route* into,
                        double* latency) override {
     LCSIM_ASSERT(pending_ != nullptr, "SimGrid asked for a route outside Engine::flow()");
+    double total = 0;
     for (sg4::Link* l : *pending_) {
       into->link_list_.push_back(l->get_impl());
-      if (latency) *latency += l->get_latency();
+      total += l->get_latency();
     }
+    if (copies_ > 1) {
+      LCSIM_ASSERT(total > 0, "a weighted flow needs a path with a positive latency");
+      const double reported = total / copies_;
+      latency_factor_ = total / reported;
+      total = reported;
+    }
+    if (latency) *latency += total;
   }
   const std::vector<sg4::Link*>* pending_ = nullptr;
+  double copies_ = 1;          // of the flow being started
+  double latency_factor_ = 1;  // handed to SimGrid's latency-factor callback for that flow
 };
 
 class SimGridEngine final : public Engine {
@@ -56,6 +74,10 @@ class SimGridEngine final : public Engine {
     sg4::Engine::set_config("network/crosstraffic:0");
     sg4::Engine::set_config("network/TCP-gamma:0");
     zone_ = new ExplicitPathZone("lcsim");  // first zone: becomes SimGrid's root, owned by SimGrid
+    // 1 for every flow but a weighted one (see ExplicitPathZone); multiplying a latency by 1.0 changes nothing.
+    zone_->get_iface()->get_network_model()->set_lat_factor_cb(
+        [this](double, const sg4::Host*, const sg4::Host*, const std::vector<sg4::Link*>&,
+               const std::unordered_set<sg4::NetZone*>&) { return zone_->latency_factor_; });
     sg4::Activity::on_completion_cb([this](const sg4::Activity& a) { completed(a); });
   }
 
@@ -117,16 +139,20 @@ class SimGridEngine final : public Engine {
     e->start();
   }
 
-  void start_flow(uint32_t s, HostId src, HostId dst, double bytes, const std::vector<LinkId>& path) override {
+  void start_flow(uint32_t s, HostId src, HostId dst, double bytes, const std::vector<LinkId>& path,
+                  uint32_t copies) override {
     seal();
     path_buffer_.clear();
     for (LinkId l : path) path_buffer_.push_back(sg_links_[l]);
     sg4::CommPtr c = sg4::Comm::sendto_init(sg_hosts_[src], sg_hosts_[dst]);
-    c->set_payload_size(static_cast<uint64_t>(bytes + 0.5));
+    c->set_payload_size(static_cast<uint64_t>(bytes + 0.5) * copies);
     track(s, c);
     zone_->pending_ = &path_buffer_;
+    zone_->copies_ = copies;
     c->start();
     zone_->pending_ = nullptr;
+    zone_->copies_ = 1;
+    zone_->latency_factor_ = 1;
   }
 
   void stop_activity(uint32_t s) override {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "sim/engine.h"
+#include "sim/flow_copies.h"
 
 namespace lcsim::sim {
 namespace {
@@ -130,6 +131,38 @@ TEST_P(Backend, SharedLinkNeverCarriesMoreThanItsCapacity) {
   EXPECT_GE(end[8], 4e9 / 50e9);
   // The background flow: 10 GB/s until 50 ms (0.5 GB), then alone on Y at 50 GB/s for the remaining 1.5 GB.
   EXPECT_NEAR(end[8], 0.050 + 1.5e9 / 50e9 + lat, 1e-6);
+}
+
+// k identical flows run as one weighted flow (sim/flow_copies.h): it must share like k separate flows. Three
+// copies of 1 GB over {U, X} and a 2 GB background flow over {W, X}, all with the same path latency: X (50 GB/s)
+// is everyone's bottleneck, so max-min gives each of the 4 flows 12.5 GB/s. The copies end together at
+// 1 GB / 12.5 GB/s = 80 ms; the background then has X alone for its last 1 GB, 20 ms more. (One unweighted
+// flow instead of three would get 25 GB/s and end at 40 ms.)
+TEST_P(Backend, IdenticalFlowsRunAsOneWeightedFlowShareLikeSeparateOnes) {
+  Engine& e = *owner_;
+  const HostId a = e.add_host("a", FlopRate::tflops(1)), b = e.add_host("b", FlopRate::tflops(1));
+  const HostId c = e.add_host("c", FlopRate::tflops(1)), d = e.add_host("d", FlopRate::tflops(1));
+  const LinkId x = e.add_link("X", Bandwidth::gbytes_per_s(50), Duration::us(1));
+  const LinkId u = e.add_link("U", Bandwidth::gbytes_per_s(60), Duration::us(1));
+  const LinkId w = e.add_link("W", Bandwidth::gbytes_per_s(1000), Duration::us(1));
+  int copies_done = 0;
+  double copies_end = -1, background_end = -1, x_usage = -1, u_usage = -1;
+  flow_copies(e, a, b, Bytes::gb(1), {u, x}, 3, [&] {
+    ++copies_done;
+    copies_end = e.now().s();
+  });
+  e.flow(c, d, Bytes::gb(2), {w, x}, [&] { background_end = e.now().s(); });
+  e.at(Duration::ms(10), [&] {
+    x_usage = e.link_usage(x).bps();
+    u_usage = e.link_usage(u).bps();
+  });
+  e.run(Duration::seconds(1e9));
+  const double lat = 2e-6;
+  EXPECT_EQ(copies_done, 1);
+  EXPECT_NEAR(copies_end, lat + 0.080, 1e-9);
+  EXPECT_NEAR(background_end, lat + 0.100, 1e-9);
+  EXPECT_NEAR(x_usage, 50e9, 1e3);    // full, never more
+  EXPECT_NEAR(u_usage, 37.5e9, 1e3);  // the three copies' 3 x 12.5 GB/s
 }
 
 TEST(Engine, OnlyOneSimGridEnginePerProcess) {

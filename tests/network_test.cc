@@ -139,6 +139,39 @@ TEST(Collectives, FlowAndAnalyticalAgreeWithTheRingFormula) {
 }
 
 
+// A wave of at least 4,096 sub-flows runs its identical ones as one weighted engine flow (sim/flow_copies.h; SimGrid
+// pays O(comms in flight) per completed comm). A ring all-reduce on 512 GPUs (64 nodes on one leaf, 8 channels)
+// is 4,096 flows: each NVLink pair carries 7 identical ones (512 engine flows) and every NIC one (512). The time is
+// still the ring formula's, and every link is idle again afterwards.
+TEST(Collectives, LargeWaveRunsIdenticalFlowsAsOneAndKeepsTheRingFormula) {
+  auto engine_owner = sim::make_engine("simgrid");
+  sim::Engine& engine = *engine_owner;
+  LeafSpineConfig cfg;
+  cfg.ports_per_leaf = 512;
+  LeafSpine t(cfg, uniform(64, 8));
+  policy::EcmpHash ecmp(1);
+  std::vector<sim::HostId> hosts;
+  for (uint32_t i = 0; i < 512; ++i) hosts.push_back(engine.add_host("g" + std::to_string(i), FlopRate::tflops(1)));
+  FlowTransfer flow(engine, t, ecmp, {});
+  flow.install(hosts);
+  CollectiveConfig cc;
+  cc.algorithm = "ring";
+  Collectives coll(engine, t, flow, cc, 8);
+  std::vector<uint32_t> ranks;
+  for (uint32_t r = 0; r < 512; ++r) ranks.push_back(r);
+  const Bytes size = Bytes::gib(1);
+  double t_flow = -1;
+  coll.all_reduce(ranks, size, [&] { t_flow = engine.now().s(); });
+  engine.run(Duration::seconds(1e9));
+  EXPECT_EQ(flow.flows_started(), 4096u);
+  EXPECT_EQ(engine.activities_started(), 1024u);  // 512 NVLink pairs x 7 copies as one, 512 NIC flows
+  const double n = 512, C = 8, S = size.bytes();
+  const double nic = 2 * (n - 1) / n * S / C / 50e9;
+  const double latency = 8.4e-6 + 2 * (n - 1) * 3.4e-6 + 2 * 0.6e-6;
+  EXPECT_NEAR(t_flow, latency + nic, 1e-6 * t_flow);
+  for (uint32_t l = 0; l < t.links().size(); ++l) EXPECT_EQ(flow.load(l), 0.0) << t.links()[l].name;
+}
+
 // Four flows from one leaf to another over four spines: ECMP may collide, adaptive sees the flows routed before
 // it and never puts two on one spine; spraying splits each over all four.
 TEST(LoadBalancing, AdaptiveSpreadsFlowsThatEcmpMayCollide) {

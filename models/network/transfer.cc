@@ -1,7 +1,10 @@
 #include "models/network/transfer.h"
 
 #include <algorithm>
+#include <map>
 #include <memory>
+
+#include "sim/flow_copies.h"
 
 namespace lcsim::net {
 
@@ -142,6 +145,30 @@ void FlowTransfer::install(const std::vector<sim::HostId>& endpoint_hosts) {
   for (const auto& l : topology_.links()) link_ids_.push_back(engine_.add_link(l.name, l.bandwidth, l.latency));
 }
 
+namespace {
+
+/// Batches of at least this many sub-flows start identical sub-flows as one weighted engine flow. SimGrid 3.32
+/// pays O(comms in flight) per completed comm (CommImpl::finish removes it from a std::list of every detached
+/// comm), so a wave of n comms costs O(n^2); smaller batches keep one engine flow per sub-flow, exactly as before
+/// (docs/performance.md, "Flow fidelity at scale").
+constexpr size_t kMergeFrom = 4096;
+
+/// What makes two sub-flows of one batch identical: the same ends, path, size and extra latency.
+struct SameFlow {
+  uint32_t src, dst;
+  double size, extra;
+  const Path* path;
+  bool operator<(const SameFlow& o) const {
+    if (src != o.src) return src < o.src;
+    if (dst != o.dst) return dst < o.dst;
+    if (size != o.size) return size < o.size;
+    if (extra != o.extra) return extra < o.extra;
+    return *path < *o.path;
+  }
+};
+
+}  // namespace
+
 void FlowTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback done, sim::Callback failed) {
   LCSIM_ASSERT(!hosts_.empty() || topology_.endpoint_count() == 0, "FlowTransfer::install() not called");
   std::vector<SubFlow> subs;
@@ -151,61 +178,95 @@ void FlowTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback
     engine_.after(Duration(), std::move(done), sim::kCompletion);
     return;
   }
-  // The batch: its sub-flows (a timer first where a latency factor delays the start), which are still running,
-  // and whether a failure already ended it.
+  // Groups of identical sub-flows (large batches only): max-min gives identical flows equal rates, so each group
+  // runs as one engine flow with `copies` shares. Groups keep the order of their first sub-flow.
+  std::vector<size_t> lead;        // per group: its first sub-flow
+  std::vector<uint32_t> copies;    // per group: how many sub-flows it stands for
+  if (subs.size() >= kMergeFrom) {
+    std::map<SameFlow, size_t> group_of;
+    for (size_t k = 0; k < subs.size(); ++k) {
+      const SubFlow& s = subs[k];
+      double latency = 0;
+      for (uint32_t l : *s.path) latency += topology_.links()[l].latency.s();
+      if (latency > 0) {  // a weighted flow needs a path latency (sim/flow_copies.h)
+        auto [it, fresh] = group_of.emplace(SameFlow{s.src, s.dst, s.size.bytes(), s.extra_latency.s(), s.path},
+                                            lead.size());
+        if (!fresh) {
+          ++copies[it->second];
+          continue;
+        }
+      }
+      lead.push_back(k);
+      copies.push_back(1);
+    }
+  } else {
+    for (size_t k = 0; k < subs.size(); ++k) lead.push_back(k);
+    copies.assign(subs.size(), 1);
+  }
+  // The batch: its engine flows (a timer first where a latency factor delays the start), which are still
+  // running, and whether a failure already ended it.
   struct Pending {
     size_t left;
     sim::Callback done, failed;
     std::vector<sim::Handle> handles;
     std::vector<Path> paths;
+    std::vector<uint32_t> copies;
     std::vector<bool> running;
     bool dead = false;
   };
   auto pending = std::make_shared<Pending>();
-  pending->left = subs.size();
+  const size_t n = lead.size();
+  pending->left = n;
   pending->done = std::move(done);
   pending->failed = std::move(failed);
-  pending->handles.resize(subs.size());
-  pending->running.assign(subs.size(), true);
-  for (const SubFlow& s : subs) pending->paths.push_back(*s.path);
+  pending->handles.resize(n);
+  pending->running.assign(n, true);
+  pending->copies = std::move(copies);
+  for (size_t k : lead) pending->paths.push_back(*subs[k].path);
+  // Each flow of a group marked its links busy once (route()); the group frees them once per flow.
+  auto idle = [this, pending](size_t g) {
+    for (uint32_t c = 0; c < pending->copies[g]; ++c) links_idle(pending->paths[g]);
+  };
   std::vector<sim::LinkId> sim_path;
-  for (size_t k = 0; k < subs.size(); ++k) {
-    const SubFlow& s = subs[k];
+  for (size_t g = 0; g < n; ++g) {
+    const SubFlow& s = subs[lead[g]];
+    const uint32_t k_copies = pending->copies[g];
     sim_path.clear();
     for (uint32_t l : *s.path) sim_path.push_back(link_ids_[l]);
-    auto on_done = [this, pending, k] {
-      pending->running[k] = false;
-      links_idle(pending->paths[k]);
+    auto on_done = [pending, idle, g] {
+      pending->running[g] = false;
+      idle(g);
       if (--pending->left == 0) pending->done();
     };
-    auto on_failed = [this, pending] {
+    auto on_failed = [this, pending, idle] {
       if (pending->dead) return;
       pending->dead = true;
       ++batches_failed_;
       for (size_t j = 0; j < pending->handles.size(); ++j) {
-        if (pending->running[j]) links_idle(pending->paths[j]);
+        if (pending->running[j]) idle(j);
         pending->running[j] = false;
         pending->handles[j].cancel();
       }
       if (pending->failed) pending->failed();
     };
     // Cancelled from outside (the job that started it was stopped): the links it held are idle again.
-    auto on_cancelled = [this, pending, k] {
-      if (pending->running[k]) links_idle(pending->paths[k]);
-      pending->running[k] = false;
+    auto on_cancelled = [pending, idle, g] {
+      if (pending->running[g]) idle(g);
+      pending->running[g] = false;
     };
     if (s.extra_latency.s() > 0) {
-      pending->handles[k] = engine_.after(s.extra_latency, [this, pending, k, src = hosts_[s.src], dst = hosts_[s.dst],
-                                                           size = s.size, sim_path, on_done, on_failed,
+      pending->handles[g] = engine_.after(s.extra_latency, [this, pending, g, src = hosts_[s.src], dst = hosts_[s.dst],
+                                                           size = s.size, sim_path, k_copies, on_done, on_failed,
                                                            on_cancelled]() mutable {
-        pending->handles[k] = engine_.flow(src, dst, size, sim_path, std::move(on_done), std::move(on_failed));
-        engine_.on_cancel(pending->handles[k], on_cancelled);
+        pending->handles[g] =
+            sim::flow_copies(engine_, src, dst, size, sim_path, k_copies, std::move(on_done), std::move(on_failed));
+        engine_.on_cancel(pending->handles[g], on_cancelled);
       });
     } else {
-      pending->handles[k] = engine_.flow(hosts_[s.src], hosts_[s.dst], s.size, sim_path, std::move(on_done),
-                                         std::move(on_failed));
+      pending->handles[g] = sim::flow_copies(engine_, hosts_[s.src], hosts_[s.dst], s.size, sim_path, k_copies,
+                                             std::move(on_done), std::move(on_failed));
     }
-    engine_.on_cancel(pending->handles[k], on_cancelled);
+    engine_.on_cancel(pending->handles[g], on_cancelled);
   }
 }
 

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Flow fidelity at scale (docs/performance.md, "Flow fidelity at scale"): wall and CPU time, peak RSS and the simulated
+# result of the three cases of the training-model issue's flow-at-scale part, each as a whole `lcsim run` process:
+#   ring:     one 64 MiB ring all-reduce (bench/ring-allreduce-flow.yaml: nccl_tests, ring pinned) on 512, 4,096
+#             and 16,384 H100s (the rail-optimized three-tier fabric of scenarios/training/llama3-405b-h100-16k.yaml);
+#   deepseek: one iteration of scenarios/training/deepseek-v3-h800-2048.yaml on the flow model;
+#   spray:    scenarios/training/llama3-70b-h100-1024.yaml on the flow model with ECMP and with spraying.
+# Each run stops after TIMEOUT_S (default 600) and is reported as such. Runs are deterministic: one run each.
+#
+#   bash bench/flowscale.sh [BUILD_DIR]        CASES="ring deepseek spray"  RING_GPUS="512 4096 16384"
+set -euo pipefail
+export LC_ALL=C
+cd "$(dirname "$0")/.."
+LCSIM=${1:-build}/apps/lcsim
+TIMEOUT_S=${TIMEOUT_S:-600}
+CASES=${CASES:-"ring deepseek spray"}
+RING_GPUS=${RING_GPUS:-"512 4096 16384"}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/lcsim-flowscale.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+
+metric() { sed -n "s/^ *\"$2\": *\([^,]*\),\{0,1\} *\$/\1/p" "$1" | head -n 1; }
+
+# run NAME RESULT_KEY FILE ARGS...: one whole process under GNU time and `timeout`
+run() {
+  local name=$1 key=$2 file=$3
+  shift 3
+  local out=$TMP/$RANDOM t0 t1 rss cpu rc=0
+  t0=$EPOCHREALTIME
+  /usr/bin/time -o "$TMP/time" -f "%M %U" timeout "$TIMEOUT_S" "$LCSIM" run "$file" -q --no-progress -o "$out" "$@" \
+    >/dev/null 2>"$TMP/err" || rc=$?
+  t1=$EPOCHREALTIME
+  read -r rss cpu < <(tail -n 1 "$TMP/time")
+  if ((rc == 124)); then
+    printf '| %s | > %s (stopped) | %s | - | - | - |\n' "$name" "$TIMEOUT_S" "$cpu"
+    return
+  elif [[ ! -f $out/metrics.json ]]; then
+    echo "bench/flowscale.sh: '$name' failed (exit $rc): $(head -n 1 "$TMP/err")" >&2
+    exit 1
+  fi
+  awk -v n="$name" -v a="$t0" -v b="$t1" -v rss="$rss" -v cpu="$cpu" -v ev="$(metric "$out/metrics.json" sim_events)" \
+    -v r="$(metric "$out/metrics.json" "$key")" -v k="$key" 'BEGIN {
+      printf "| %s | %.2f | %s | %.0f | %s | %s = %s |\n", n, b - a, cpu, rss / 1024, ev, k, r }'
+}
+
+echo "| case | wall time (s) | CPU time (s) | peak RSS (MiB) | events | result |"
+echo "|---|---:|---:|---:|---:|---|"
+for c in $CASES; do
+  case $c in
+    ring)
+      for g in $RING_GPUS; do
+        run "ring all-reduce 64 MiB, $g GPUs" time_at_max_size_s bench/ring-allreduce-flow.yaml \
+          --set cluster.nodes=$((g / 8))
+      done
+      ;;
+    deepseek)
+      run "DeepSeek-V3-style, 2,048 H800, flow" iteration_time_s scenarios/training/deepseek-v3-h800-2048.yaml \
+        --set simulation.fidelity=flow --set workload.train_iters=1
+      ;;
+    spray)
+      for lb in ecmp spray; do
+        run "Llama-3-70B, 1,024 H100, flow, $lb" iteration_time_s scenarios/training/llama3-70b-h100-1024.yaml \
+          --set simulation.fidelity=flow --set policies.load_balancing=$lb
+      done
+      ;;
+    *) echo "unknown case '$c' (valid: ring deepseek spray)" >&2; exit 2 ;;
+  esac
+done
