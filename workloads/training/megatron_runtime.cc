@@ -193,7 +193,12 @@ void MegatronTraining::run_segment(uint32_t sim, size_t i) {
 
 void MegatronTraining::start_compute(uint32_t sim, size_t i) {
   RankState& st = *states_[sim];
-  const Duration d = current_pass(st).segments[i].compute * st.slow;
+  Duration d = current_pass(st).segments[i].compute * st.slow;
+  // SM contention: a collective in flight beside these kernels (overlapped TP/CP, expert all-to-alls, bucketed
+  // gradient reductions, parameter gathers, FSDP) holds some of the compute units for its own kernels.
+  if (st.overlap_pending || st.side_busy || st.dp_busy || st.gather_pending || st.fsdp_busy[0] || st.fsdp_busy[1]) {
+    d = d * (1 / (1 - ctx_->gpus[st.rank].part->calibration.overlap_sm_share));
+  }
   st.compute += d;
   ctx_->engine.compute(ctx_->gpus[st.rank].host, d, [this, sim, i] { after_compute(sim, i); });
 }
