@@ -142,7 +142,7 @@ TEST(Jobs, JobsContendForTheFabricOnTheFlowModel) {
       return run_scenario(sc).metrics;
     });
   };
-  auto together = run("0.15s"), apart = run("10s");
+  auto together = run("0.18s"), apart = run("10s");
   ASSERT_FALSE(together.count("child_failed"));
   ASSERT_FALSE(apart.count("child_failed"));
   EXPECT_GT(together.at("train.iteration_time_s"), 1.2 * apart.at("train.iteration_time_s"));

@@ -10,6 +10,7 @@
 
 #include "test_support.h"
 
+#include "models/hardware/catalog.h"
 #include "scenarios/scenario.h"
 #include "workloads/training/megatron.h"
 #include "workloads/training/megatron_args.h"
@@ -268,7 +269,9 @@ TEST(MegatronRun, LaterIterationsAreMemoized) {
 
 TEST(MegatronRun, ContextParallelSplitsTheSequence) {
   auto base = run({"workload.pipeline_model_parallel_size=2"});
-  auto cp = run({"workload.pipeline_model_parallel_size=1", "workload.context_parallel_size=2"});
+  // The key/value all-gather before attention (the ring of the default p2p hides under the attention kernels).
+  auto cp = run({"workload.pipeline_model_parallel_size=1", "workload.context_parallel_size=2",
+                 "workload.cp_comm_type=allgather"});
   ASSERT_FALSE(base.count("child_failed") || cp.count("child_failed"));
   EXPECT_EQ(cp["context_parallel"], 2);
   EXPECT_GT(cp["time_exposed_cp_s"], 0);
@@ -434,7 +437,8 @@ TEST(MegatronInput, PastedTrainItersIsTheJobLengthNotTheSimulatedIterations) {
                         "iteration"),
             std::string::npos)
       << header;
-  EXPECT_TRUE(c.defaults_taken.empty()) << header;
+  ASSERT_EQ(c.defaults_taken.size(), 1u) << header;  // only the attention assumed (the line does not say)
+  EXPECT_EQ(c.defaults_taken[0].rfind("use_flash_attn = true", 0), 0u) << header;
   // train_iters written beside the line is what is simulated.
   Scenario b = parse_with(R"(workload:
   type: megatron
@@ -467,17 +471,18 @@ TEST(MegatronInput, EssentialsAPastedLineLeavesOutAreNamed) {
   Scenario a = parse_with("workload:\n  type: megatron\n  megatron_args: \"" + line + "\"\n");
   const auto& c = dynamic_cast<wl::MegatronTraining*>(a.workload.get())->config();
   EXPECT_EQ(c.model.vocab_size, 50304);
-  ASSERT_EQ(c.defaults_taken.size(), 1u);
+  ASSERT_EQ(c.defaults_taken.size(), 2u);  // the vocabulary and fused attention
   const std::string header = a.workload->describe();
   EXPECT_NE(header.find("\n  megatron_args left out, lcsim's default taken: model.vocab_size = 50304 (Megatron-LM: "
                         "from the tokenizer, padded to a multiple of 128 x TP; give --vocab-size)"),
             std::string::npos)
       << header;
   // Given on the line, or written out beside it: nothing to name.
-  Scenario given = parse_with("workload:\n  type: megatron\n  megatron_args: \"" + line + " --vocab-size 32000\"\n");
+  Scenario given = parse_with("workload:\n  type: megatron\n  megatron_args: \"" + line +
+                              " --vocab-size 32000 --attention-backend fused\"\n");
   EXPECT_TRUE(dynamic_cast<wl::MegatronTraining*>(given.workload.get())->config().defaults_taken.empty());
   Scenario written = parse_with("workload:\n  type: megatron\n  megatron_args: \"" + line +
-                                "\"\n  model: {vocab_size: 32000}\n");
+                                "\"\n  model: {vocab_size: 32000}\n  use_flash_attn: true\n");
   EXPECT_TRUE(dynamic_cast<wl::MegatronTraining*>(written.workload.get())->config().defaults_taken.empty());
   EXPECT_EQ(written.workload->describe().find("default taken"), std::string::npos);
   // A bare line: every essential is named, with the value used.
@@ -485,10 +490,11 @@ TEST(MegatronInput, EssentialsAPastedLineLeavesOutAreNamed) {
   const auto& taken = dynamic_cast<wl::MegatronTraining*>(bare.workload.get())->config().defaults_taken;
   std::string all;
   for (const auto& t : taken) all += t + "\n";
-  EXPECT_EQ(taken.size(), 8u) << all;
+  EXPECT_EQ(taken.size(), 9u) << all;
   for (const char* key : {"model.num_layers = 24 ", "model.hidden_size = 2048 ", "model.num_attention_heads = 16 ",
                           "model.seq_length = 2048 ", "model.vocab_size = 50304 ", "global_batch_size = 512 ",
-                          "micro_batch_size = 1 ", "precision = bf16 (Megatron-LM: fp32 without --bf16"}) {
+                          "micro_batch_size = 1 ", "precision = bf16 (Megatron-LM: fp32 without --bf16",
+                          "use_flash_attn = true (fused attention)"}) {
     EXPECT_NE(all.find(key), std::string::npos) << key << " in\n" << all;
   }
   // A workload written out as keys (no pasted line) names nothing: its defaults are documented keys.
@@ -517,6 +523,204 @@ TEST(MegatronInput, UnknownArgumentNamesItAndSuggests) {
     EXPECT_NE(msg.find("'--num-layer'"), std::string::npos) << msg;
     EXPECT_NE(msg.find("did you mean '--num-layers'"), std::string::npos) << msg;
   }
+}
+
+TEST(MegatronInput, EveryUnknownArgumentIsReportedAtItsColumn) {
+  // Columns (1-based) in the command line: --foo at 16, --bar at 43.
+  try {
+    parse_with("workload:\n  type: megatron\n  megatron_args: \"--num-layers 8 --foo 3 --hidden-size 2048 --bar\"\n");
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(e.diagnostics().size(), 2u) << msg;
+    EXPECT_NE(msg.find("at column 16 of the command line: unknown Megatron argument '--foo'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("at column 43 of the command line: unknown Megatron argument '--bar'"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("'3'"), std::string::npos) << "the unknown argument's value is not a problem of its own: " << msg;
+  }
+  // A multi-line (folded) line names the line too; a bad value is reported beside an unknown argument.
+  try {
+    parse_with("workload:\n  type: megatron\n  megatron_args: |\n    --num-layers 8\n    --attention-backend magic --baz\n");
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("at line 2 column 1 of the command line: unknown --attention-backend 'magic'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("auto, flash, fused, unfused, local"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("at line 2 column 27 of the command line: unknown Megatron argument '--baz'"), std::string::npos) << msg;
+  }
+}
+
+const wl::MegatronConfig& config_of(const Scenario& sc) {
+  return dynamic_cast<wl::MegatronTraining*>(sc.workload.get())->config();
+}
+
+TEST(MegatronInput, AttentionBackendAndTransformerImplDecideFusedAttention) {
+  const std::string line = "--num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 "
+                           "--vocab-size 32000 --global-batch-size 32 --micro-batch-size 1 --bf16 ";
+  auto parse = [&](const std::string& extra) {
+    return parse_with("workload:\n  type: megatron\n  megatron_args: \"" + line + extra + "\"\n");
+  };
+  EXPECT_FALSE(config_of(parse("--attention-backend unfused")).use_flash_attn);
+  EXPECT_FALSE(config_of(parse("--attention-backend local")).use_flash_attn);
+  EXPECT_TRUE(config_of(parse("--attention-backend fused")).use_flash_attn);
+  EXPECT_TRUE(config_of(parse("--attention-backend auto")).use_flash_attn);
+  EXPECT_FALSE(config_of(parse("--transformer-impl local")).use_flash_attn) << "Megatron's own layers: unfused";
+  EXPECT_TRUE(config_of(parse("--transformer-impl local --use-flash-attn")).use_flash_attn);
+  EXPECT_TRUE(config_of(parse("--transformer-impl transformer_engine")).use_flash_attn);
+  // The header says what the line asked for and what was run.
+  Scenario unfused = parse("--attention-backend unfused");
+  EXPECT_NE(unfused.workload->describe().find("megatron_args attention: --attention-backend unfused -> unfused attention"),
+            std::string::npos)
+      << unfused.workload->describe();
+  // Left out: the header names the assumption (fused attention, as Megatron-LM's default Transformer Engine path).
+  Scenario plain = parse("");
+  const auto& taken = config_of(plain).defaults_taken;
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0].rfind("use_flash_attn = true (fused attention) (Megatron-LM: --attention-backend auto", 0), 0u)
+      << taken[0];
+  EXPECT_NE(plain.workload->describe().find(", fused attention"), std::string::npos);
+}
+
+TEST(MegatronRun, UnfusedAttentionFromTheCommandLineCostsTimeAndMemory) {
+  auto fused_run = run({});
+  auto unfused_run = run({"workload.megatron_args=--attention-backend unfused"});
+  ASSERT_FALSE(fused_run.count("child_failed") || unfused_run.count("child_failed"));
+  EXPECT_GT(unfused_run["time_compute_s"], fused_run["time_compute_s"]);
+  EXPECT_GT(unfused_run["memory_per_gpu_bytes"], fused_run["memory_per_gpu_bytes"]);
+}
+
+TEST(MegatronInput, UnevenStagesAndVirtualStagesFromTheCommandLine) {
+  Scenario a = parse_with(R"(workload:
+  type: megatron
+  megatron_args: >-
+    --num-layers 10 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 --vocab-size 32000
+    --global-batch-size 32 --micro-batch-size 1 --tensor-model-parallel-size 2 --pipeline-model-parallel-size 4
+    --decoder-first-pipeline-num-layers 1 --decoder-last-pipeline-num-layers 1 --bf16
+)");
+  const auto* w = dynamic_cast<wl::MegatronTraining*>(a.workload.get());
+  EXPECT_EQ(w->config().decoder_first_pipeline_num_layers, 1);
+  EXPECT_EQ(w->layer_range(0), std::make_pair(0, 1));
+  EXPECT_EQ(w->layer_range(1), std::make_pair(1, 5));
+  EXPECT_EQ(w->layer_range(2), std::make_pair(5, 9));
+  EXPECT_EQ(w->layer_range(3), std::make_pair(9, 10));
+  Scenario v = parse_with(R"(workload:
+  type: megatron
+  megatron_args: >-
+    --num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 --vocab-size 32000
+    --global-batch-size 32 --micro-batch-size 1 --tensor-model-parallel-size 2 --pipeline-model-parallel-size 4
+    --num-virtual-stages-per-pipeline-rank 2 --no-overlap-p2p-communication --bf16
+)");
+  EXPECT_EQ(config_of(v).virtual_stages(), 2);
+  EXPECT_EQ(config_of(v).schedule(), "interleaved");
+  EXPECT_FALSE(config_of(v).overlap_p2p_comm);
+}
+
+TEST(MegatronRun, RecomputeMethodBlockRecomputesOnlyTheFirstLayers) {
+  // 8 layers on 4 stages: 2 per stage. uniform recomputes both, block 1 the first of each stage.
+  auto none = run({});
+  auto uniform = run({"workload.recompute_granularity=full"});
+  auto block = run({"workload.recompute_granularity=full", "workload.recompute_method=block",
+                    "workload.recompute_num_layers=1"});
+  auto groups = run({"workload.recompute_granularity=full", "workload.recompute_num_layers=2"});
+  for (auto* m : {&none, &uniform, &block, &groups}) ASSERT_FALSE(m->count("child_failed"));
+  EXPECT_LT(none["time_compute_s"], block["time_compute_s"]);
+  EXPECT_LT(block["time_compute_s"], uniform["time_compute_s"]);
+  EXPECT_DOUBLE_EQ(groups["time_compute_s"], uniform["time_compute_s"]) << "uniform groups recompute every layer";
+  // Memory: block keeps one layer's activations per stage; uniform in groups of 2 keeps fewer inputs but has two
+  // layers' activations back at once.
+  EXPECT_LT(uniform["memory_activations_bytes"], block["memory_activations_bytes"]);
+  EXPECT_LT(block["memory_activations_bytes"], none["memory_activations_bytes"]);
+  EXPECT_NE(uniform["memory_activations_bytes"], groups["memory_activations_bytes"]);
+}
+
+TEST(MegatronInput, RecomputeMethodFromTheCommandLine) {
+  // What Megatron requires with full recomputation.
+  Scenario sc = parse_with(R"(workload:
+  type: megatron
+  megatron_args: "--recompute-granularity full --recompute-method block --recompute-num-layers 1"
+)");
+  EXPECT_EQ(config_of(sc).recompute_method, "block");
+  EXPECT_EQ(config_of(sc).recompute_num_layers, 1);
+  EXPECT_EQ(config_of(sc).recomputed_layers(2), 1);
+}
+
+TEST(MegatronRun, ContextParallelCommTypes) {
+  const std::vector<std::string> cp = {"workload.context_parallel_size=2", "workload.pipeline_model_parallel_size=2"};
+  auto with = [&](const std::string& type) {
+    auto sets = cp;
+    sets.push_back("workload.cp_comm_type=" + type);
+    return run(sets);
+  };
+  auto p2p = with("p2p"), gather = with("allgather"), a2a = with("a2a"), hier = with("a2a+p2p");
+  for (auto* m : {&p2p, &gather, &a2a, &hier}) ASSERT_FALSE(m->count("child_failed"));
+  // The ring hides under attention; the all-gather waits for it; Ulysses all-to-alls are exposed too.
+  EXPECT_LT(p2p["time_exposed_cp_s"], gather["time_exposed_cp_s"]);
+  EXPECT_GT(a2a["time_exposed_cp_s"], 0);
+  EXPECT_NE(a2a["iteration_time_s"], gather["iteration_time_s"]);
+  EXPECT_DOUBLE_EQ(hier["iteration_time_s"], p2p["iteration_time_s"]) << "a2a+p2p is costed as its ring level";
+  // Ulysses splits the heads over CP.
+  try {
+    parse_with("workload:\n  type: megatron\n  model: {num_layers: 8, hidden_size: 2048, num_attention_heads: 6, "
+               "kv_channels: 128, seq_length: 2048, vocab_size: 32000}\n  context_parallel_size: 4\n"
+               "  tensor_model_parallel_size: 2\n  cp_comm_type: a2a\n");
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("workload.cp_comm_type:"), std::string::npos) << e.what();
+  }
+}
+
+TEST(MegatronRun, OverlappedCommunicationSlowsTheKernelsBesideIt) {
+  const std::vector<std::string> overlap = {"workload.sequence_parallel=true", "workload.tp_comm_overlap=true"};
+  auto contended = run(overlap);
+  auto sets = overlap;
+  sets.push_back("cluster.accelerator={base: H100-SXM-80GB, calibration: {overlap_sm_share: 0}}");
+  auto free = run(sets);
+  ASSERT_FALSE(contended.count("child_failed") || free.count("child_failed"));
+  EXPECT_GT(contended["time_compute_s"], free["time_compute_s"]);
+  // Kernels run 1 / (1 - 0.15) as long while a collective is beside them, never more.
+  EXPECT_LT(contended["time_compute_s"], free["time_compute_s"] / (1 - 0.15) * (1 + 1e-9));
+  // Without overlap nothing runs beside the kernels (the gradients are reduced after the backward).
+  auto plain = run({});
+  sets = {"cluster.accelerator={base: H100-SXM-80GB, calibration: {overlap_sm_share: 0}}"};
+  auto plain_free = run(sets);
+  EXPECT_DOUBLE_EQ(plain["time_compute_s"], plain_free["time_compute_s"]);
+}
+
+TEST(MegatronRun, DataParallelReductionIsExposedWithoutOverlap) {
+  // Without overlap_grad_reduce the buckets are reduced after the last backward: all of it is exposed; with it,
+  // part hides under the last backward (whose kernels then run slower beside it: SM contention).
+  auto after = run({});
+  auto overlapped = run({"workload.overlap_grad_reduce=true"});
+  ASSERT_FALSE(after.count("child_failed") || overlapped.count("child_failed"));
+  EXPECT_GT(after["time_exposed_dp_s"], overlapped["time_exposed_dp_s"]);
+  EXPECT_GT(overlapped["time_compute_s"], after["time_compute_s"]);
+}
+
+TEST(MegatronPlan, NonGemmKernelsAreCostedAtTheirFittedBandwidth) {
+  const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
+  wl::GptModelConfig m;
+  m.num_layers = 1, m.hidden_size = 4096, m.num_attention_heads = 32, m.seq_length = 4096, m.swiglu = true;
+  m.position_embedding_type = "rope";
+  const auto ops = wl::layer_forward(m, 0, 1, 2);
+  ASSERT_EQ(ops.qkv.size(), 2u) << "rotary embedding after the QKV GEMM";
+  EXPECT_EQ(ops.qkv[1].memory_kind, hw::MemoryKind::kRope);
+  EXPECT_EQ(ops.norm1[0].memory_kind, hw::MemoryKind::kNorm);
+  EXPECT_EQ(ops.mlp[1].memory_kind, hw::MemoryKind::kActivation);
+  // Norm: 4,096 tokens x 4,096 read and written in bf16 at the fitted fraction of HBM bandwidth, plus a launch.
+  const double bytes = 2.0 * 4096 * 4096 * 2;
+  EXPECT_NEAR(hw::op_time(part, hw::DType::kBf16, ops.norm1[0]).s(),
+              bytes / (3.35e12 * part.calibration.norm_efficiency) + part.calibration.kernel_launch.s(), 1e-12);
+  EXPECT_LT(part.calibration.norm_efficiency, part.calibration.memory_efficiency);
+  wl::GptModelConfig learned = m;
+  learned.position_embedding_type = "learned_absolute";
+  EXPECT_EQ(wl::layer_forward(learned, 0, 1, 2).qkv.size(), 1u);
+  // FP8 linear layers cast their input first: 4,096 x 4,096 elements read in bf16 and written in FP8.
+  wl::LayerShard fp8;
+  fp8.fp8 = true;
+  const auto cast = wl::layer_forward(m, 0, 1, 2, fp8);
+  ASSERT_EQ(cast.qkv.size(), 3u);
+  EXPECT_EQ(cast.qkv[0].name, "qkv_fp8_cast");
+  EXPECT_DOUBLE_EQ(cast.qkv[0].bytes.bytes(), 3.0 * 4096 * 4096);
+  EXPECT_EQ(cast.mlp.size(), ops.mlp.size() + 2);
 }
 
 TEST(MegatronInput, OutOfMemorySuggestsWhatWouldFit) {

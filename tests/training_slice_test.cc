@@ -20,7 +20,7 @@ cluster:
   accelerator:
     base: H100-SXM-80GB
     calibration: {gemm_efficiency: 0.8, gemm_k_half: 0, gemm_tiling: false, attention_efficiency: 0.5,
-                  memory_efficiency: 0.9, kernel_launch: 5us}
+                  memory_efficiency: 0.9, norm_efficiency: 0.45, activation_efficiency: 0.6, kernel_launch: 5us}
   nodes: 2
   gpus_per_node: 8
   fabric: {ports_per_leaf: 64, nic_bandwidth: 400Gb/s, link_latency: 0.6us}
@@ -46,21 +46,25 @@ Hand derive() {
     return std::max(2 * m * n * k / (P * ge), e * (m * k + k * n + m * n) / (HBM * me)) + launch;
   };
   auto mem = [&](double bytes) { return bytes / (HBM * me) + launch; };
+  // Norms and the activation stream at their own fractions of HBM bandwidth.
+  const double ne = 0.45, act = 0.6;
+  auto norm = [&](double bytes) { return bytes / (HBM * ne) + launch; };
+  auto gelu = [&](double bytes) { return bytes / (HBM * act) + launch; };
   // Causal flash attention: half of the 4tsh score FLOPs forward; the backward kernel does 2.5x the forward.
   const double attn_f = std::max(2 * t * s * h / (P * ae), e * 4 * t * h / (HBM * me)) + launch;
   const double attn_b = std::max(2.5 * 2 * t * s * h / (P * ae), 2 * e * 4 * t * h / (HBM * me)) + launch;
   const double gemms = gemm(t, 3 * h, h) + gemm(t, h, h) + gemm(t, f, h) + gemm(t, h, f);
   // Five memory-bound kernels per layer: two layer norms (read + write), two residual adds (2 reads, 1 write),
   // the GeLU (read + write of the MLP activation).
-  const double mem_f = mem(e * 2 * t * h) + mem(e * 3 * t * h) + mem(e * 2 * t * h) + mem(e * 2 * t * f) +
+  const double mem_f = norm(e * 2 * t * h) + mem(e * 3 * t * h) + norm(e * 2 * t * h) + gelu(e * 2 * t * f) +
                        mem(e * 3 * t * h);
-  const double mem_b = mem(2 * e * 2 * t * h) + mem(2 * e * 3 * t * h) + mem(2 * e * 2 * t * h) +
-                       mem(2 * e * 2 * t * f) + mem(2 * e * 3 * t * h);
+  const double mem_b = norm(2 * e * 2 * t * h) + mem(2 * e * 3 * t * h) + norm(2 * e * 2 * t * h) +
+                       gelu(2 * e * 2 * t * f) + mem(2 * e * 3 * t * h);
   const double layer_fwd = gemms + attn_f + mem_f;
   const double layer_bwd = 2 * gemms + attn_b + mem_b;
   const double emb = mem(e * 3 * t * h) + mem(2 * e * 3 * t * h);
-  const double head = mem(e * 2 * t * h) + gemm(t, V, h) + mem(4 * 2 * t * V) +           // forward
-                      mem(2 * e * 2 * t * h) + 2 * gemm(t, V, h) + mem(2 * 4 * 2 * t * V);  // backward
+  const double head = norm(e * 2 * t * h) + gemm(t, V, h) + mem(4 * 2 * t * V) +           // forward
+                      norm(2 * e * 2 * t * h) + 2 * gemm(t, V, h) + mem(2 * 4 * 2 * t * V);  // backward
   Hand r;
   r.compute = L * (layer_fwd + layer_bwd) + emb + head;
   r.params = L * (12 * h * h + 13 * h) + V * h + s * h + 2 * h;

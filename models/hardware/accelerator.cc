@@ -46,6 +46,17 @@ void KernelCalibration::visit(Section& s) {
           Range::fraction());
   s.field("memory_efficiency", memory_efficiency, "fraction of HBM bandwidth reached by memory-bound kernels",
           Range::fraction());
+  s.field("norm_efficiency", norm_efficiency,
+          "fraction of HBM bandwidth reached by layer/RMS norm kernels; 0 = memory_efficiency", Range::between(0, 1));
+  s.field("activation_efficiency", activation_efficiency,
+          "fraction of HBM bandwidth reached by activation kernels (GeLU, SwiGLU); 0 = memory_efficiency",
+          Range::between(0, 1));
+  s.field("rope_efficiency", rope_efficiency,
+          "fraction of HBM bandwidth reached by rotary-embedding kernels; 0 = memory_efficiency", Range::between(0, 1));
+  s.field("overlap_sm_share", overlap_sm_share,
+          "share of the compute units a collective running beside the kernels takes: kernels in flight with one "
+          "take 1 / (1 - share) as long (training workloads)",
+          Range::between(0, 0.9));
   s.field("kernel_launch", kernel_launch, "fixed overhead of every kernel (launch and dependency gap)",
           Range::at_least(0));
   s.field("source", source, "where these parameters come from");

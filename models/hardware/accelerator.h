@@ -28,6 +28,13 @@ struct KernelCalibration {
   bool gemm_tiling = true;           // model tile and wave quantization (see op_cost.h)
   double attention_efficiency = 0.55;
   double memory_efficiency = 0.85;   // fraction of HBM bandwidth reached by streaming kernels
+  // Memory-bound kernels that reach less than a streaming copy (fractions of HBM bandwidth; 0 = memory_efficiency):
+  double norm_efficiency = 0;        // layer / RMS norms (a reduction per token)
+  double activation_efficiency = 0;  // GeLU, SwiGLU (silu x mul)
+  double rope_efficiency = 0;        // rotary embedding of queries and keys
+  // Share of the compute units a collective running beside the kernels occupies (NCCL / DeepEP channels):
+  // kernels that run while one is in flight take 1 / (1 - share) as long.
+  double overlap_sm_share = 0.15;
   Duration kernel_launch = Duration::us(4);
   std::string source = "default placeholder (not fitted)";
   void visit(Section& s);

@@ -32,10 +32,17 @@ MemoryFit training_memory(const TrainingMemoryInput& in, Bytes capacity) {
   // Without sequence parallelism, layer norms and dropouts (10sbh) are replicated over the TP group.
   const double replicated = 10 * s * b * h;
   const double split = 8 * s * b * h + (in.swiglu ? 6 : 4) * s * b * f + (scores ? 5 * a * s * s * b : 0.0);
-  double per_layer = split / t + (in.sequence_parallel ? replicated / t : replicated);
-  if (in.recompute == "full") per_layer = 2 * s * b * h / (in.sequence_parallel ? t : 1.0);  // layer inputs only
+  const double per_layer = split / t + (in.sequence_parallel ? replicated / t : replicated);
   double act = per_layer * in.layers * in.in_flight;
-  if (in.recompute == "full") act += split / t + replicated;  // one layer recomputed at a time
+  if (in.recompute == "full") {
+    // Recomputed layers keep their inputs only (one per checkpoint); the rest keep everything; one group of
+    // recomputed layers has its activations back at a time.
+    const double recomputed = in.recomputed_layers < 0 ? in.layers : std::min<double>(in.layers, in.recomputed_layers);
+    const double checkpoints = in.checkpoints < 0 ? recomputed : in.checkpoints;
+    const double input = 2 * s * b * h / (in.sequence_parallel ? t : 1.0);
+    act = (input * checkpoints + per_layer * (in.layers - recomputed)) * in.in_flight;
+    if (recomputed > 0) act += std::max(1, in.recompute_group) * (split / t + replicated);
+  }
   fit.items.push_back({"activations", Bytes::of(act)});
   if (in.holds_output_layer) {
     // bf16 logits plus their fp32 copy for the softmax cross-entropy, split over TP (vocab-parallel).

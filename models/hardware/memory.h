@@ -34,6 +34,12 @@ struct TrainingMemoryInput {
   bool swiglu = false;
   bool flash_attention = true;
   std::string recompute = "none";  // none, selective, full
+  // Full recompute, by layer (Megatron's recompute_method): how many of `layers` are recomputed (-1: all), how
+  // many layer inputs are kept for them (-1: one per recomputed layer) and how many layers are recomputed
+  // together (their activations alive at once). The other layers keep all their activations.
+  double recomputed_layers = -1;
+  double checkpoints = -1;
+  int recompute_group = 1;
   int tensor_parallel = 1;
   bool sequence_parallel = false;
   bool holds_output_layer = true;  // the logits and loss live on this GPU

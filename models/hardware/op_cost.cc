@@ -41,17 +41,29 @@ OpWork attention_op(std::string name, const AttentionShape& s, double e) {
   return op;
 }
 
-OpWork memory_op(std::string name, Bytes bytes) {
+OpWork memory_op(std::string name, Bytes bytes, MemoryKind kind) {
   OpWork op;
   op.name = std::move(name);
   op.op_class = OpClass::kMemory;
+  op.memory_kind = kind;
   op.bytes = bytes;
   return op;
 }
 
-Duration memory_time(const AcceleratorSpec& part, Bytes bytes) {
+double memory_efficiency(const AcceleratorSpec& part, MemoryKind kind) {
   const auto& c = part.calibration;
-  return bytes / (part.hbm_bandwidth * c.memory_efficiency) + c.kernel_launch;
+  double e = 0;
+  switch (kind) {
+    case MemoryKind::kStreaming: break;
+    case MemoryKind::kNorm: e = c.norm_efficiency; break;
+    case MemoryKind::kActivation: e = c.activation_efficiency; break;
+    case MemoryKind::kRope: e = c.rope_efficiency; break;
+  }
+  return e > 0 ? e : c.memory_efficiency;
+}
+
+Duration memory_time(const AcceleratorSpec& part, Bytes bytes, MemoryKind kind) {
+  return bytes / (part.hbm_bandwidth * memory_efficiency(part, kind)) + part.calibration.kernel_launch;
 }
 
 Duration gemm_time(const AcceleratorSpec& part, DType dtype, const GemmShape& s) {
@@ -84,7 +96,10 @@ Duration gemm_time(const AcceleratorSpec& part, DType dtype, const GemmShape& s)
 Duration attention_time(const AcceleratorSpec& part, DType dtype, const AttentionShape& s) {
   const auto& c = part.calibration;
   const OpWork op = attention_op("attention", s, dtype_bytes(dtype) < 2 ? 2 : dtype_bytes(dtype));
-  const Duration compute = op.flops / (part.peak(dtype) * c.attention_efficiency);
+  // FP8 training keeps attention in 16 bits (Transformer Engine casts only the linear layers' GEMMs unless FP8
+  // attention is asked for, which lcsim does not model): its FLOPs run at the 16-bit peak.
+  const DType math = dtype == DType::kFp8 && part.supports(DType::kBf16) ? DType::kBf16 : dtype;
+  const Duration compute = op.flops / (part.peak(math) * c.attention_efficiency);
   const Duration memory = op.bytes / (part.hbm_bandwidth * c.memory_efficiency);
   return std::max(compute, memory) + c.kernel_launch;
 }
@@ -93,7 +108,7 @@ Duration op_time(const AcceleratorSpec& part, DType dtype, const OpWork& op) {
   switch (op.op_class) {
     case OpClass::kGemm: return gemm_time(part, dtype, op.gemm);
     case OpClass::kAttention: return attention_time(part, dtype, op.attention);
-    case OpClass::kMemory: return memory_time(part, op.bytes);
+    case OpClass::kMemory: return memory_time(part, op.bytes, op.memory_kind);
   }
   return Duration();
 }

@@ -5,8 +5,10 @@
 //   far below peak; split-K spreads few tiles over idle units), bounded below by the bytes moved at
 //   memory_efficiency x HBM bandwidth; plus kernel_launch.
 //   Attention (flash style): 4 b h q kv d FLOPs forward (half when causal), 2.5x that backward (the backward pass
-//   recomputes the scores), at attention_efficiency; decode against a KV length is bound by reading the cache.
-//   Memory-bound kernels (elementwise, norms, softmax, embedding, loss, optimizer): bytes / (HBM x efficiency).
+//   recomputes the scores), at attention_efficiency of the 16-bit peak (also in FP8 training: attention stays 16-bit);
+//   decode against a KV length is bound by reading the cache.
+//   Memory-bound kernels (elementwise, norms, softmax, embedding, loss, optimizer): bytes / (HBM x efficiency),
+//   with its own efficiency for norms, activations and rotary embeddings (fitted to measured kernel times).
 // Parameters: the part's KernelCalibration (fitted by `lcsim calibrate`); tile factors below are assumptions.
 #pragma once
 
@@ -34,11 +36,14 @@ struct AttentionShape {
 };
 
 enum class OpClass { kGemm, kAttention, kMemory };
+/// Memory-bound kernels by how close to a streaming copy they get (KernelCalibration's *_efficiency).
+enum class MemoryKind { kStreaming, kNorm, kActivation, kRope };
 
 /// One kernel's work. GEMMs and attention carry their shape; FLOPs and bytes are derived from it.
 struct OpWork {
   std::string name;
   OpClass op_class = OpClass::kMemory;
+  MemoryKind memory_kind = MemoryKind::kStreaming;
   Flops flops;
   Bytes bytes;
   GemmShape gemm;
@@ -47,11 +52,13 @@ struct OpWork {
 
 OpWork gemm_op(std::string name, const GemmShape& s, double elem_bytes);
 OpWork attention_op(std::string name, const AttentionShape& s, double elem_bytes);
-OpWork memory_op(std::string name, Bytes bytes);
+OpWork memory_op(std::string name, Bytes bytes, MemoryKind kind = MemoryKind::kStreaming);
 
 Duration gemm_time(const AcceleratorSpec& part, DType dtype, const GemmShape& s);
 Duration attention_time(const AcceleratorSpec& part, DType dtype, const AttentionShape& s);
-Duration memory_time(const AcceleratorSpec& part, Bytes bytes);
+Duration memory_time(const AcceleratorSpec& part, Bytes bytes, MemoryKind kind = MemoryKind::kStreaming);
+/// The fraction of HBM bandwidth a memory-bound kernel of `kind` reaches on `part`.
+double memory_efficiency(const AcceleratorSpec& part, MemoryKind kind);
 Duration op_time(const AcceleratorSpec& part, DType dtype, const OpWork& op);
 /// A kernel known only by its FLOPs and the bytes it moves (no shape, e.g. from an execution trace): the slower
 /// of flops at gemm_efficiency x peak and bytes at memory_efficiency x HBM bandwidth, plus kernel_launch.

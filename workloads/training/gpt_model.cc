@@ -140,7 +140,11 @@ namespace {
 hw::OpWork gemm(const char* name, double m, double n, double k, double e, double batch = 1) {
   return hw::gemm_op(name, {m, n, k, batch}, e);
 }
-hw::OpWork memory(const char* name, double elements, double e) { return hw::memory_op(name, Bytes::of(e * elements)); }
+hw::OpWork memory(const char* name, double elements, double e, hw::MemoryKind kind = hw::MemoryKind::kStreaming) {
+  return hw::memory_op(name, Bytes::of(e * elements), kind);
+}
+constexpr hw::MemoryKind kNorm = hw::MemoryKind::kNorm, kAct = hw::MemoryKind::kActivation,
+                         kRope = hw::MemoryKind::kRope;
 }  // namespace
 
 std::vector<hw::OpWork> LayerOps::all() const {
@@ -156,8 +160,16 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
   const double h = m.hidden_size, d = m.head_dim();
   const double a = m.num_attention_heads / tp, g = std::max(1.0, m.query_groups() / tp);
   LayerOps ops;
-  ops.norm1.push_back(memory("norm1", 2 * tn * h, e));
+  ops.norm1.push_back(memory("norm1", 2 * tn * h, e, kNorm));
+  // FP8 linear layers (Transformer Engine's recipe) cast their 16-bit input to FP8 before the GEMM (read 2 B, write
+  // 1 B per element); backward_of doubles it for the output gradient's cast and the FP8 transposes.
+  auto fp8_cast = [&](std::vector<hw::OpWork>& group, const char* name, double rows, double cols, double batch) {
+    if (sh.fp8) group.push_back(memory(name, 1.5 * rows * cols * batch, e));
+  };
+  fp8_cast(ops.qkv, "qkv_fp8_cast", t, h, 1);
   ops.qkv.push_back(gemm("qkv", t, (a + 2 * g) * d, h, e));
+  // Rotary embedding: queries and keys read and written once.
+  if (m.position_embedding_type == "rope") ops.qkv.push_back(memory("rope", 2 * t * (a + g) * d, e, kRope));
   // Flash attention of this rank's queries against the whole causal sequence (context parallelism splits the
   // sequence into load-balanced chunks: each rank does 1/cp of the causal work).
   if (sh.flash) {
@@ -171,12 +183,15 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
     ops.attention.push_back(memory("attn_softmax", 5.0 / e * heads * q * k, e));
     ops.attention.push_back(gemm("attn_values", q, d, k, e, heads));
   }
+  fp8_cast(ops.attention, "attn_proj_fp8_cast", t, a * d, 1);
   ops.attention.push_back(gemm("attn_proj", t, h, a * d, e));
   ops.norm2.push_back(memory("residual1", 3 * tn * h, e));
-  ops.norm2.push_back(memory("norm2", 2 * tn * h, e));
+  ops.norm2.push_back(memory("norm2", 2 * tn * h, e, kNorm));
   auto dense_mlp = [&](const char* up, const char* act, const char* down, double f, double tokens, double batch) {
+    fp8_cast(ops.mlp, "mlp_up_fp8_cast", tokens, h, batch);
     ops.mlp.push_back(gemm(up, tokens, (m.swiglu ? 2 : 1) * f / tp, h, e, batch));
-    ops.mlp.push_back(memory(act, (m.swiglu ? 3 : 2) * tokens * batch * f / tp, e));
+    ops.mlp.push_back(memory(act, (m.swiglu ? 3 : 2) * tokens * batch * f / tp, e, kAct));
+    fp8_cast(ops.mlp, "mlp_down_fp8_cast", tokens, f / tp, batch);
     ops.mlp.push_back(gemm(down, tokens, h, f / tp, e, batch));
   };
   if (m.is_moe_layer(layer)) {
@@ -208,7 +223,7 @@ std::vector<hw::OpWork> embedding_forward_ops(const GptModelConfig& m, int b, do
 std::vector<hw::OpWork> head_forward_ops(const GptModelConfig& m, int b, double e, const LayerShard& sh) {
   const double t = static_cast<double>(b) * m.seq_length / sh.cp;
   const double v = m.vocab_size / static_cast<double>(sh.tp);
-  return {memory("final_norm", 2 * (sh.sp ? t / sh.tp : t) * m.hidden_size, e), gemm("logits", t, v, m.hidden_size, e),
+  return {memory("final_norm", 2 * (sh.sp ? t / sh.tp : t) * m.hidden_size, e, kNorm), gemm("logits", t, v, m.hidden_size, e),
           // fp32 softmax cross-entropy over this rank's vocabulary slice: read logits, write probabilities
           memory("cross_entropy", 2 * t * v, 4)};
 }
@@ -230,7 +245,7 @@ std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, doub
         break;
       }
       case hw::OpClass::kMemory:
-        out.push_back(hw::memory_op(op.name + "_bwd", op.bytes * 2));
+        out.push_back(hw::memory_op(op.name + "_bwd", op.bytes * 2, op.memory_kind));
         break;
     }
   }

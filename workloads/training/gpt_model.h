@@ -76,6 +76,7 @@ struct LayerShard {
   bool sp = false;
   double moe_imbalance = 1;  // busiest expert's tokens / mean
   bool flash = true;         // fused (flash) attention; false: score GEMM, softmax/mask/dropout, value GEMM
+  bool fp8 = false;          // FP8 linear layers: each casts its input to FP8 first (a memory-bound kernel)
 };
 
 /// The forward kernels of one layer in the groups that tensor/expert-parallel communication separates:

@@ -143,6 +143,7 @@ class MegatronTraining final : public Workload {
   void run_task(uint32_t sim);
   void run_segment(uint32_t sim, size_t seg);
   void after_compute(uint32_t sim, size_t seg);
+  Duration beside_time(const RankState& st) const;  // time with a collective beside the kernels, so far
   void next_segment(uint32_t sim, size_t seg);
   void task_done(uint32_t sim);
   void deliver(uint32_t to_sim, int slot, bool forward, Duration producer_done);

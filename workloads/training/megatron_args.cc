@@ -42,7 +42,10 @@ const std::map<std::string, ArgRule>& rules() {
     m["no-position-embedding"] = {"model.position_embedding_type", "rope"};
     same_name("", {"global-batch-size", "micro-batch-size", "tensor-model-parallel-size",
                    "pipeline-model-parallel-size", "num-layers-per-virtual-pipeline-stage", "context-parallel-size",
-                   "expert-model-parallel-size", "recompute-granularity", "moe-token-dispatcher-type"});
+                   "expert-model-parallel-size", "recompute-granularity", "moe-token-dispatcher-type",
+                   "decoder-first-pipeline-num-layers", "decoder-last-pipeline-num-layers", "recompute-method",
+                   "recompute-num-layers", "cp-comm-type", "ddp-bucket-size", "num-virtual-stages-per-pipeline-rank",
+                   "expert-tensor-parallel-size"});
     // The job's length, not the iterations to simulate: a pasted production line says --train-iters 500000.
     m["train-iters"] = {"job_train_iters"};
     m["sequence-parallel"] = {"sequence_parallel", "true"};
@@ -54,6 +57,11 @@ const std::map<std::string, ArgRule>& rules() {
     m["overlap-moe-expert-parallel-comm"] = {"overlap_moe_expert_parallel_comm", "true"};
     m["accumulate-allreduce-grads-in-fp32"] = {"accumulate_allreduce_grads_in_fp32", "true"};
     m["use-flash-attn"] = {"use_flash_attn", "true"};
+    m["overlap-p2p-communication"] = {"overlap_p2p_comm", "true"};
+    m["no-overlap-p2p-communication"] = {"overlap_p2p_comm", "false"};
+    // --attention-backend and --transformer-impl decide use_flash_attn (below); their values are checked there.
+    m["attention-backend"] = {"use_flash_attn"};
+    m["transformer-impl"] = {"use_flash_attn"};
     m["recompute-activations"] = {"recompute_granularity", "selective"};
     m["bf16"] = {"precision", "bf16"};
     m["fp16"] = {"precision", "fp16"};
@@ -77,7 +85,7 @@ const std::set<std::string>& ignored_values() {
       "distributed-backend", "distributed-timeout-minutes", "data-cache-path", "num-workers", "exit-interval",
       "exit-duration-in-mins", "loss-scale", "initial-loss-scale", "min-loss-scale", "loss-scale-window",
       "hysteresis", "attention-softmax-in-fp32", "moe-router-load-balancing-type", "moe-aux-loss-coeff",
-      "moe-z-loss-coeff", "moe-grouped-gemm", "moe-enable-deepep", "transformer-impl",
+      "moe-z-loss-coeff", "moe-grouped-gemm", "moe-enable-deepep", "fp8-recipe", "moe-permute-fusion",
       "fp8-amax-history-len", "fp8-amax-compute-algo",
       "ckpt-format", "timing-log-level", "data-parallel-random-init", "make-vocab-size-divisible-by",
       "tensorboard-log-interval", "log-throughput", "use-mcore-models", "no-masked-softmax-fusion",
@@ -90,18 +98,41 @@ const std::set<std::string>& ignored_values() {
   return s;
 }
 
-std::vector<std::string> tokenize(std::string text) {
+// One word of the command line and where it starts in it (1-based line and column of the megatron_args text).
+struct Token {
+  std::string text;
+  int line = 1, column = 1;
+};
+
+std::vector<Token> tokenize(const std::string& text) {
   // Backslash-newline continuations and quotes as a shell would (no variables or escapes beyond that).
-  std::string clean;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '\\' && i + 1 < text.size() && (text[i + 1] == '\n' || text[i + 1] == '\r')) continue;
-    if (text[i] == '"' || text[i] == '\'') continue;
-    clean += text[i];
+  std::vector<Token> out;
+  Token cur;
+  bool in_word = false;
+  int line = 1, column = 1;
+  for (size_t i = 0; i < text.size(); ++i, ++column) {
+    const char c = text[i];
+    if (c == '\\' && i + 1 < text.size() && (text[i + 1] == '\n' || text[i + 1] == '\r')) continue;
+    if (c == '\n') {
+      if (in_word) out.push_back(cur);
+      in_word = false;
+      ++line;
+      column = 0;
+      continue;
+    }
+    if (c == ' ' || c == '\t' || c == '\r') {
+      if (in_word) out.push_back(cur);
+      in_word = false;
+      continue;
+    }
+    if (!in_word) {
+      cur = Token{"", line, column};
+      in_word = true;
+    }
+    if (c != '"' && c != '\'') cur.text += c;
   }
-  std::vector<std::string> out;
-  std::stringstream ss(clean);
-  std::string tok;
-  while (ss >> tok) out.push_back(tok);
+  if (in_word) out.push_back(cur);
+  std::erase_if(out, [](const Token& t) { return t.text.empty(); });
   return out;
 }
 
@@ -110,8 +141,6 @@ std::vector<std::string> tokenize(std::string text) {
 std::vector<std::string> megatron_arg_names() {
   std::vector<std::string> out;
   for (const auto& [k, r] : rules()) out.push_back(k);
-  out.push_back("recompute-method");
-  out.push_back("recompute-num-layers");
   return out;
 }
 
@@ -120,16 +149,22 @@ std::vector<std::string> megatron_ignored_arg_names() {
 }
 
 ImportedArgs import_megatron_args(const std::string& args, const SourceLocation& where) {
-  std::vector<std::string> toks = tokenize(args);
+  std::vector<Token> toks = tokenize(args);
   // Skip a launcher and the script: everything up to the last token naming a .py file, if any.
   for (size_t i = toks.size(); i-- > 0;) {
-    if (toks[i].size() > 3 && toks[i].substr(toks[i].size() - 3) == ".py") {
+    const std::string& t = toks[i].text;
+    if (t.size() > 3 && t.substr(t.size() - 3) == ".py") {
       toks.erase(toks.begin(), toks.begin() + static_cast<long>(i) + 1);
       break;
     }
   }
-  auto fail = [&](const std::string& msg) -> void {
-    throw InputError(std::vector<Diagnostic>{{where, "megatron_args", msg}});
+  // Every problem of the line is collected and reported at once, each with where it is in the line.
+  const bool multiline = args.find('\n') != std::string::npos;
+  std::vector<Diagnostic> problems;
+  auto fail = [&](const Token& at, const std::string& msg) {
+    const std::string pos = multiline ? "line " + std::to_string(at.line) + " column " + std::to_string(at.column)
+                                      : "column " + std::to_string(at.column);
+    problems.push_back({where, "megatron_args", "at " + pos + " of the command line: " + msg});
   };
   ImportedArgs out;
   out.tree.kind = ConfigValue::Kind::kMap;
@@ -158,9 +193,17 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     ConfigValue& set = node->set(parts.back(), v);
     set.key_location = where;
   };
+  // Attention: --use-flash-attn and --attention-backend say it outright; --transformer-impl local (Megatron's
+  // own layers) runs unfused attention unless one of them asks for flash.
+  bool attention_given = false;
+  std::string transformer_impl;
   for (size_t i = 0; i < toks.size(); ++i) {
-    const std::string& tok = toks[i];
-    if (tok.rfind("--", 0) != 0) fail("expected an --argument, got '" + tok + "'");
+    const Token& at = toks[i];
+    const std::string& tok = at.text;
+    if (tok.rfind("--", 0) != 0) {
+      fail(at, "expected an --argument, got '" + tok + "'");
+      continue;
+    }
     std::string name = tok.substr(2), value;
     bool has_value = false;
     if (auto eq = name.find('='); eq != std::string::npos) {
@@ -171,27 +214,43 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     std::replace(name.begin(), name.end(), '_', '-');
     auto next_value = [&]() -> bool {
       if (has_value) return true;
-      if (i + 1 < toks.size() && toks[i + 1].rfind("--", 0) != 0) {
-        value = toks[++i];
+      if (i + 1 < toks.size() && toks[i + 1].text.rfind("--", 0) != 0) {
+        value = toks[++i].text;
         return true;
       }
       return false;
     };
-    if (name == "recompute-method" || name == "recompute-num-layers") {
-      // Uniform recomputation in groups of N layers recomputes every layer, as recompute_granularity: full
-      // does; block recomputes only the first N layers of each stage, which lcsim does not model.
-      if (!next_value()) fail("--" + name + " needs a value");
-      if (name == "recompute-method" && value != "uniform") {
-        fail("--recompute-method " + value + " (recomputing only some layers) is not modelled; use uniform");
+    if (name == "attention-backend" || name == "transformer-impl") {
+      if (!next_value()) {
+        fail(at, "--" + name + " needs a value");
+        continue;
       }
-      out.ignored.push_back("--" + name + " (uniform: every layer)");
+      const std::vector<std::string> allowed =
+          name == "attention-backend" ? std::vector<std::string>{"auto", "flash", "fused", "unfused", "local"}
+                                      : std::vector<std::string>{"transformer_engine", "local"};
+      if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
+        fail(at, unknown_name_message("--" + name, value, allowed));
+        continue;
+      }
+      if (name == "transformer-impl") {
+        transformer_impl = value;
+      } else {
+        // auto picks flash or cuDNN fused attention (Transformer Engine); unfused and local compute the scores.
+        put("use_flash_attn", value == "unfused" || value == "local" ? "false" : "true");
+        attention_given = true;
+      }
+      out.assumed.push_back("--" + name + " " + value);
       continue;
     }
     if (auto it = rules().find(name); it != rules().end()) {
       if (it->second.flag_value) {
         put(it->second.key, it->second.flag_value);
+        if (it->second.key == "use_flash_attn") attention_given = true;
       } else {
-        if (!next_value()) fail("--" + name + " needs a value");
+        if (!next_value()) {
+          fail(at, "--" + name + " needs a value");
+          continue;
+        }
         put(it->second.key, name == "fp8-format" ? "fp8" : value);
       }
     } else if (ignored_values().count(name)) {
@@ -201,10 +260,15 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       std::vector<std::string> known = megatron_arg_names();
       known.insert(known.end(), ignored_values().begin(), ignored_values().end());
       const std::string best = did_you_mean(name, known);
-      fail("unknown Megatron argument '--" + name + "'" + (best.empty() ? "" : "; did you mean '--" + best + "'?") +
-           " (the arguments lcsim knows are listed in docs/training.md)");
+      fail(at, "unknown Megatron argument '--" + name + "'" + (best.empty() ? "" : "; did you mean '--" + best + "'?") +
+                   " (the arguments lcsim knows are listed in docs/training.md)");
+      // Its value, if any, is not an argument of its own.
+      if (!has_value && i + 1 < toks.size() && toks[i + 1].text.rfind("--", 0) != 0) ++i;
     }
   }
+  if (transformer_impl == "local" && !attention_given) put("use_flash_attn", "false");
+  out.attention_given = attention_given || transformer_impl == "local";
+  if (!problems.empty()) throw InputError(problems);
   return out;
 }
 

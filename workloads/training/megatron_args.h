@@ -14,10 +14,13 @@ namespace lcsim::wl {
 struct ImportedArgs {
   ConfigValue tree;                  // a mapping of workload keys
   std::vector<std::string> ignored;  // arguments accepted with no effect on the simulation
+  std::vector<std::string> assumed;  // --attention-backend / --transformer-impl as given, for the run header
+  bool attention_given = false;      // the line decides attention (flash or not)
 };
 
 /// Parses `args` (a shell-style command line; backslash-newlines, a launcher and the script name before the
-/// first --argument are skipped). Errors (unknown argument, missing value) are InputErrors at `where`.
+/// first --argument are skipped). Every error of the line (unknown argument, missing or bad value) is reported
+/// in one InputError at `where`, each naming its line (multi-line text) and column in the command line.
 ImportedArgs import_megatron_args(const std::string& args, const SourceLocation& where);
 
 /// The argument names (without the leading dashes) the importer understands, for documentation.

@@ -41,6 +41,14 @@ void MegatronTraining::run_comms(uint32_t sim, const std::vector<CommCall>& comm
     return;
   }
   RankState& st = *states_[sim];
+  if (i == 0 && !blocking) {  // beside the kernels: counted for SM contention (start_compute, after_compute)
+    if (st.beside++ == 0) st.beside_since = ctx_->engine.now();
+    done = [this, sim, next = std::move(done)] {
+      RankState& s = *states_[sim];
+      if (--s.beside == 0) s.beside_total += ctx_->engine.now() - s.beside_since;
+      next();
+    };
+  }
   if (blocking && st.waiting && i > 0) {  // a blocking chain: charge each collective to its own kind
     resume(sim);
     wait(sim, comms[i].kind);

@@ -26,6 +26,7 @@ void MegatronConfig::visit(Section& s) {
     try {
       ImportedArgs imported = import_megatron_args(raw->scalar, raw->location);
       ignored_args = imported.ignored;
+      assumed_args = imported.assumed;
       ConfigValue merged = imported.tree;
       merge_into(merged, *s.node());
       // `type` belongs to the enclosing workload section, which has consumed it already.
@@ -71,6 +72,15 @@ void MegatronConfig::name_defaults_taken(const ConfigValue& given) {
   }
   if (!has("", "micro_batch_size")) note("micro_batch_size", str(micro_batch_size), "required, --micro-batch-size");
   if (!has("", "precision")) note("precision", precision, "fp32 without --bf16, --fp16 or --fp8-format");
+  if (!has("", "use_flash_attn")) {
+    note("use_flash_attn", use_flash_attn ? "true (fused attention)" : "false (unfused attention)",
+         "--attention-backend auto: flash or cuDNN fused attention with --transformer-impl transformer_engine, the "
+         "default; unfused with --transformer-impl local or --attention-backend unfused");
+  }
+  if (recompute_granularity == "full" && !has("", "recompute_method")) {
+    note("recompute_method", recompute_method + ", recompute_num_layers = " + std::to_string(recompute_num_layers),
+         "required with --recompute-granularity full: --recompute-method uniform|block --recompute-num-layers N");
+  }
 }
 
 void MegatronConfig::visit_keys(Section& s) {
@@ -92,6 +102,12 @@ void MegatronConfig::visit_keys(Section& s) {
           "layers on the first pipeline stage when the split is uneven; 0 = even split", Range::at_least(0));
   s.field("decoder_last_pipeline_num_layers", decoder_last_pipeline_num_layers,
           "layers on the last pipeline stage when the split is uneven; 0 = even split", Range::at_least(0));
+  s.field("num_virtual_stages_per_pipeline_rank", num_virtual_stages_per_pipeline_rank,
+          "model chunks per pipeline rank (interleaving), instead of num_layers_per_virtual_pipeline_stage; 0 = "
+          "not given", Range::at_least(0));
+  s.field("expert_tensor_parallel_size", expert_tensor_parallel_size,
+          "tensor parallelism of the experts; 0 = tensor_model_parallel_size, the only split lcsim models",
+          Range::at_least(0));
   s.field("context_parallel_size", context_parallel_size,
           "context-parallel ranks (CP): each sequence split over them, keys/values exchanged", Range::at_least(1));
   s.field("expert_model_parallel_size", expert_model_parallel_size,
@@ -110,6 +126,18 @@ void MegatronConfig::visit_keys(Section& s) {
   s.choice("precision", precision, {"bf16", "fp16", "fp8"}, "data type of the matrix multiplies");
   s.choice("recompute_granularity", recompute_granularity, {"none", "selective", "full"},
            "activation recomputation: selective recomputes attention's core, full each layer's forward");
+  s.choice("recompute_method", recompute_method, {"uniform", "block"},
+           "full recompute: uniform keeps the input of every group of recompute_num_layers layers and recomputes "
+           "every layer (one group's activations alive at a time); block recomputes only the first "
+           "recompute_num_layers layers of each model chunk and keeps the others' activations");
+  s.field("recompute_num_layers", recompute_num_layers,
+          "full recompute: layers per uniform group, or layers recomputed per model chunk with block",
+          Range::at_least(0));
+  s.choice("cp_comm_type", cp_comm_type, {"p2p", "a2a", "allgather", "a2a+p2p"},
+           "context parallelism (Transformer Engine's kinds): p2p exchanges key/value chunks in a ring under the "
+           "attention kernels; allgather gathers keys/values before attention (not overlapped); a2a (Ulysses) "
+           "all-to-alls queries, keys and values to whole sequences of 1/CP of the heads and the output back (not "
+           "overlapped); a2a+p2p is costed as p2p (its all-to-all level inside the node is not modelled)");
   s.field("use_distributed_optimizer", use_distributed_optimizer,
           "optimizer states sharded over data-parallel ranks: gradients reduce-scattered, parameters "
           "all-gathered");
@@ -165,6 +193,18 @@ void MegatronConfig::visit_keys(Section& s) {
     s.error("overlap_param_gather", "needs use_distributed_optimizer: true (as in Megatron-LM)");
   }
   if (tp_comm_overlap && !sequence_parallel) s.error("tp_comm_overlap", "needs sequence_parallel: true");
+  if (recompute_granularity == "full" && recompute_num_layers < 1) {
+    s.error("recompute_num_layers", "must be at least 1 with recompute_granularity: full");
+  }
+  if (expert_tensor_parallel_size > 0 && expert_tensor_parallel_size != tensor_model_parallel_size) {
+    s.error("expert_tensor_parallel_size", "experts split differently from the dense layers (" +
+                                               std::to_string(expert_tensor_parallel_size) + " vs TP " +
+                                               std::to_string(tensor_model_parallel_size) +
+                                               ") is not modelled; use 0 or tensor_model_parallel_size");
+  }
+  if (num_virtual_stages_per_pipeline_rank > 0 && num_layers_per_virtual_pipeline_stage > 0) {
+    s.error("num_virtual_stages_per_pipeline_rank", "and num_layers_per_virtual_pipeline_stage exclude each other");
+  }
   if (use_torch_fsdp2 && use_distributed_optimizer) {
     s.error("use_torch_fsdp2", "and use_distributed_optimizer exclude each other (FSDP shards the optimizer too)");
   }
@@ -182,9 +222,16 @@ void MegatronConfig::visit_keys(Section& s) {
 }
 
 int MegatronConfig::virtual_stages() const {
+  if (num_virtual_stages_per_pipeline_rank > 0) return num_virtual_stages_per_pipeline_rank;
   if (num_layers_per_virtual_pipeline_stage <= 0) return 1;
   const double per_stage = static_cast<double>(model.num_layers) / pipeline_model_parallel_size;
   return std::max(1, static_cast<int>(std::lround(per_stage / num_layers_per_virtual_pipeline_stage)));
+}
+
+int MegatronConfig::recomputed_layers(int layers_in_chunk) const {
+  if (recompute_granularity != "full") return 0;
+  if (recompute_method == "block") return std::min(layers_in_chunk, recompute_num_layers);
+  return layers_in_chunk;
 }
 
 std::string MegatronConfig::schedule() const {
@@ -256,6 +303,10 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
   }
   if (cp > 1 && m.seq_length % (2 * cp) != 0) {
     s.error("context_parallel_size", "2 x CP must divide seq_length (" + str(m.seq_length) + ")");
+  }
+  if (cp > 1 && c.cp_comm_type == "a2a" && (m.num_attention_heads / tp) % cp != 0) {
+    s.error("cp_comm_type", "a2a splits the heads over CP: CP must divide the heads per TP rank (" +
+                                str(m.num_attention_heads / tp) + ")");
   }
   if (ep > 1 && m.num_experts == 0) s.error("expert_model_parallel_size", "needs a mixture-of-experts model (model.num_experts)");
   if (m.num_experts > 0) {

@@ -30,6 +30,11 @@ struct MegatronConfig {
   std::string parallel_order = "tp-cp-ep-dp-pp";  // innermost first (Megatron's --order)
   std::string precision = "bf16";
   std::string recompute_granularity = "none";
+  std::string recompute_method = "uniform";  // full recompute: uniform (groups of N layers) or block (first N)
+  int recompute_num_layers = 1;              // N; Megatron requires it with full recompute
+  std::string cp_comm_type = "p2p";          // p2p, a2a, allgather, a2a+p2p (Megatron's --cp-comm-type)
+  int num_virtual_stages_per_pipeline_rank = 0;  // another way to ask for interleaving; 0: not given
+  int expert_tensor_parallel_size = 0;       // 0: as tensor_model_parallel_size (the only split modelled)
   bool use_distributed_optimizer = false;
   bool overlap_grad_reduce = false;
   bool overlap_param_gather = false;
@@ -49,11 +54,15 @@ struct MegatronConfig {
   double straggler_slowdown = 1.0;
 
   std::vector<std::string> ignored_args;  // from megatron_args, for the run header
+  std::vector<std::string> assumed_args;  // --attention-backend / --transformer-impl as pasted, for the header
   std::vector<std::string> defaults_taken;  // essentials megatron_args left out: "key = value (Megatron: ...)"
   void visit(Section& s);
   void visit_keys(Section& s);
   void name_defaults_taken(const ConfigValue& given);  // fills defaults_taken from the merged megatron_args keys
   int virtual_stages() const;  // model chunks per pipeline rank
+  /// Layers [0, n) of a model chunk holding n layers whose forward is recomputed before its backward (full
+  /// recompute: every layer with the uniform method, the first recompute_num_layers with block; else none).
+  int recomputed_layers(int layers_in_chunk) const;
   std::string schedule() const;  // the resolved pipeline schedule
 };
 

@@ -52,7 +52,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   const int tp = c.tensor_model_parallel_size, cp = c.context_parallel_size, ep = c.expert_model_parallel_size;
   const int pp = c.pipeline_model_parallel_size, V = pp * chunks_;
   const bool sp = c.sequence_parallel && tp > 1, tpc = tp > 1;
-  const LayerShard sh{tp, cp, ep, sp, c.moe_load_imbalance, c.use_flash_attn};
+  const LayerShard sh{tp, cp, ep, sp, c.moe_load_imbalance, c.use_flash_attn, c.precision == "fp8"};
   const int b = c.micro_batch_size;
   const double e = 2;  // activations stay 16-bit (fp8 only inside the GEMMs)
   const double t = static_cast<double>(b) * m.seq_length / cp, h = m.hidden_size;
@@ -63,6 +63,11 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   // receives (dispatch) and sends back (combine) that many times the mean, the others correspondingly less.
   const Bytes dispatch = Bytes::of((sp ? t / tp : t) * k * h * e * dispatch_factor_);
   const Bytes kv = Bytes::of(2.0 * b * m.seq_length * std::max(1.0, 1.0 * m.query_groups() / tp) * m.head_dim() * e);
+  // Ulysses (cp_comm_type a2a): per rank, this rank's tokens' queries, keys and values of its TP heads in, and
+  // the attention output back.
+  const double heads_tp = 1.0 * m.num_attention_heads / tp, groups_tp = std::max(1.0, 1.0 * m.query_groups() / tp);
+  const Bytes qkv_a2a = Bytes::of(t * (heads_tp + 2 * groups_tp) * m.head_dim() * e);
+  const Bytes out_a2a = Bytes::of(t * heads_tp * m.head_dim() * e);
   auto T = [&](const std::vector<hw::OpWork>& ops) { return hw::total_time(ops, part, dtype_); };
   auto TB = [&](const std::vector<hw::OpWork>& ops) { return hw::total_time(backward_of(ops, e), part, dtype_); };
   auto call = [&](CollectiveOp op, GroupKind g, Bytes size, Exposure x, const std::string& what) {
@@ -143,10 +148,18 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       const bool moe = m.is_moe_layer(l);
       Slot slots[5];
       slots[0] = column_slot("qkv input");
-      if (cp > 1) {
+      if (cp > 1 && c.cp_comm_type == "a2a") {
+        // Ulysses: queries, keys and values all-to-all'd to whole sequences of 1/CP of the heads, the attention
+        // output back; neither overlaps (both are costed here, before the attention group, and in backward).
+        slots[1].fwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, qkv_a2a, Exposure::kCp, "q/k/v"));
+        slots[1].fwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, out_a2a, Exposure::kCp, "attention output"));
+        slots[1].bwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, out_a2a, Exposure::kCp, "attention output (bwd)"));
+        slots[1].bwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, qkv_a2a, Exposure::kCp, "q/k/v (bwd)"));
+      } else if (cp > 1) {
         slots[1].fwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kCp, kv * cp, Exposure::kCp, "keys/values"));
         slots[1].bwd.push_back(call(CollectiveOp::kReduceScatter, GroupKind::kCp, kv * cp, Exposure::kCp, "keys/values (bwd)"));
-        slots[1].overlap = true;  // the ring exchange runs under the attention kernels
+        // p2p (and a2a+p2p's ring level): the ring exchange runs under the attention kernels; allgather waits.
+        slots[1].overlap = c.cp_comm_type != "allgather";
       }
       slots[2] = row_slot("attention output");
       if (moe) {
@@ -193,7 +206,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         }
         bwd.push_back(s);
       }
-      if (c.recompute_granularity == "full") bwd.insert(bwd.begin(), fwd.begin(), fwd.end());
+      if (l - l0 < c.recomputed_layers(l1 - l0)) bwd.insert(bwd.begin(), fwd.begin(), fwd.end());
       first_fwd.push_back(F.segments.size());
       F.segments.insert(F.segments.end(), fwd.begin(), fwd.end());
       layer_bwd.push_back(std::move(bwd));
@@ -298,12 +311,19 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   in.expert_data_parallel = static_cast<int>(edp);
   in.zero_stage = c.use_torch_fsdp2 ? 3 : c.use_distributed_optimizer ? 1 : 0;
   in.grad_bytes = c.accumulate_allreduce_grads_in_fp32 ? 4 : 2;
-  int layers = 0;
+  int layers = 0, recomputed = 0, checkpoints = 0;
+  const int group = c.recompute_method == "uniform" ? std::max(1, c.recompute_num_layers) : 1;
   for (int chunk = 0; chunk < chunks_; ++chunk) {
     const auto [l0, l1] = layer_range(chunk * pp + stage);
     layers += l1 - l0;
+    const int r = c.recomputed_layers(l1 - l0);
+    recomputed += r;
+    checkpoints += (r + group - 1) / group;  // uniform: one input per group of layers; block: one per layer
   }
   in.layers = layers;
+  in.recomputed_layers = recomputed;
+  in.checkpoints = checkpoints;
+  in.recompute_group = std::min(group, std::max(1, recomputed));
   in.micro_batch = b;
   const std::string sched = c.schedule();
   double in_flight = micro_batches_;

@@ -203,12 +203,32 @@ void MegatronTraining::run_segment(uint32_t sim, size_t i) {
 void MegatronTraining::start_compute(uint32_t sim, size_t i) {
   RankState& st = *states_[sim];
   const Duration d = current_pass(st).segments[i].compute * st.slow;
+  st.segment_beside = beside_time(st);
+  st.contention_charged = false;
   st.compute += d;
   ctx_->engine.compute(ctx_->gpus[st.rank].host, d, [this, sim, i] { after_compute(sim, i); });
 }
 
+Duration MegatronTraining::beside_time(const RankState& st) const {
+  return st.beside_total + (st.beside > 0 ? ctx_->engine.now() - st.beside_since : Duration());
+}
+
 void MegatronTraining::after_compute(uint32_t sim, size_t i) {
   RankState& st = *states_[sim];
+  if (!st.contention_charged) {
+    // SM contention: for the part of the segment that collectives ran beside it (overlapped TP/CP, expert
+    // all-to-alls, gradient buckets, parameter gathers, FSDP), their kernels held overlap_sm_share of the SMs:
+    // the segment's kernels take that much longer.
+    st.contention_charged = true;
+    const double share = ctx_->gpus[st.rank].part->calibration.overlap_sm_share;
+    const Duration beside = beside_time(st) - st.segment_beside;
+    if (share > 0 && beside > Duration()) {
+      const Duration extra = beside * (share / (1 - share));
+      st.compute += extra;
+      ctx_->engine.compute(ctx_->gpus[st.rank].host, extra, [this, sim, i] { after_compute(sim, i); });
+      return;
+    }
+  }
   if (st.overlap_pending) {  // the previous segment's overlapped collectives are still running
     wait(sim, st.overlap_kind);
     st.after_overlap = [this, sim, i] {

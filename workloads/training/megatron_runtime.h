@@ -44,6 +44,11 @@ struct MegatronTraining::RankState {
   size_t dp_next = 0;
   bool dp_busy = false;
   size_t buckets_done = 0;
+  // Collectives running beside the kernels (SM contention): how many are in flight, since when, the time with at
+  // least one in flight so far, and that time when the current kernel segment started.
+  int beside = 0;
+  Duration beside_since, beside_total, segment_beside;
+  bool contention_charged = true;
   bool finished_tasks = false;
   bool optimizer_started = false;
   Duration compute, optimizer, finish;

@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Fits the memory-bound kernel efficiencies of the operator cost model (KernelCalibration's norm_efficiency,
+activation_efficiency, rope_efficiency; docs/calibration.md) to measured per-operator times.
+
+Data: data/calibration/vidur_{a100,h100}_layer_ops.csv, cut from microsoft/vidur's per-operator profiles of
+Llama-2 7B and 70B (data/README.md): median kernel times (ms) of the RMSNorm, the rotary embedding and the SwiGLU
+activation (silu x mul) by token count and tensor-parallel size, fp16, one GPU.
+Model (models/hardware/op_cost.cc, workloads/training/gpt_model.cc): time = bytes / (HBM bandwidth x efficiency)
++ kernel_launch, with the bytes lcsim counts for the kernel: norm 2 x tokens x h elements (read, write), rotary
+2 x tokens x (q + kv heads per GPU) x head dim, SwiGLU 3 x tokens x f / TP; 2 bytes each. kernel_launch and the
+bandwidth are the part's catalog values. One efficiency per kernel kind and part, least squares on log time
+(a golden-section search; deterministic), over the rows with at least MIN_TOKENS tokens.
+Usage: bench/fit_layer_ops.py [--min-tokens N]"""
+import csv, math, os, re, sys
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+min_tokens = int(sys.argv[sys.argv.index("--min-tokens") + 1]) if "--min-tokens" in sys.argv else 1024
+parts = {"a100": "a100-sxm-80gb.yaml", "h100": "h100-sxm-80gb.yaml"}
+
+
+def catalog(name):
+    text = open(os.path.join(root, "models/hardware/catalog/accelerators", name)).read()
+    bw = re.search(r"^hbm_bandwidth:\s*([\d.]+)(TB/s|GB/s)", text, re.M)
+    launch = re.search(r"^\s+kernel_launch:\s*([\d.]+)us", text, re.M)
+    return float(bw.group(1)) * (1e12 if bw.group(2) == "TB/s" else 1e9), float(launch.group(1)) * 1e-6
+
+
+def golden(f, lo, hi, iters=80):
+    g = (math.sqrt(5) - 1) / 2
+    a, b = lo, hi
+    for _ in range(iters):
+        c, d = b - g * (b - a), a + g * (b - a)
+        if f(c) < f(d):
+            b = d
+        else:
+            a = c
+    return (a + b) / 2
+
+
+for part, yaml_name in parts.items():
+    bw, launch = catalog(yaml_name)
+    rows = [r for r in csv.DictReader(open(os.path.join(root, f"data/calibration/vidur_{part}_layer_ops.csv")))
+            if int(r["num_tokens"]) >= min_tokens]
+    samples = {"norm": [], "rope": [], "activation": []}
+    for r in rows:
+        T, h, f = int(r["num_tokens"]), int(r["n_embd"]), int(r["n_expanded_embd"])
+        tp, heads, kv = int(r["num_tensor_parallel_workers"]), int(r["n_head"]), int(r["n_kv_head"])
+        d = h / heads
+        a, g = heads / tp, max(1.0, kv / tp)
+        samples["norm"].append((2 * T * h * 2, float(r["time_stats.input_layernorm.median"]) * 1e-3))
+        samples["rope"].append((2 * T * (a + g) * d * 2, float(r["time_stats.attn_rope.median"]) * 1e-3))
+        samples["activation"].append((3 * T * f / tp * 2, float(r["time_stats.mlp_act.median"]) * 1e-3))
+    for kind, data in samples.items():
+        loss = lambda e: sum(math.log((b / (bw * e) + launch) / t) ** 2 for b, t in data)
+        e = golden(loss, 0.05, 1.0)
+        errs = sorted(abs((b / (bw * e) + launch) / t - 1) for b, t in data)
+        print(f"{part} {kind:10s} efficiency {e:.3f}  ({len(data)} kernels; |error| median {errs[len(errs) // 2]:.1%}, "
+              f"p90 {errs[len(errs) * 9 // 10]:.1%}, max {errs[-1]:.1%})")
