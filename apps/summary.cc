@@ -137,7 +137,8 @@ std::string iteration_split(const JobMetrics& m) {
   return s;
 }
 
-void training_lines(const JobMetrics& m, const std::string& currency, std::vector<std::string>& out) {
+void training_lines(const JobMetrics& m, const hw::CostConfig& cost, std::vector<std::string>& out) {
+  const std::string& currency = cost.currency;
   const double gpus = m.get_or("num_gpus", 0);
   out.push_back(row("iteration", format_duration(m.get("iteration_time_s")) + ": " + iteration_split(m)));
   std::string tput = format_rate(m.get("tokens_per_s"), "tokens") + " on " + format_count(gpus) + " GPUs";
@@ -153,10 +154,15 @@ void training_lines(const JobMetrics& m, const std::string& currency, std::vecto
     out.push_back(row("memory per GPU", mem));
   }
   if (m.has("job_time_days")) {
-    out.push_back(row("whole job", format_count(m.get("job_iterations")) + " iterations (" +
-                                       format_count(m.get("job_tokens")) + " tokens): " +
-                                       format_duration(m.get("job_time_days") * 86400) + ", " +
-                                       format_count(m.get("job_gpu_hours")) + " GPU-hours"));
+    std::string job = format_count(m.get("job_iterations")) + " iterations (" + format_count(m.get("job_tokens")) +
+                      " tokens): " + format_duration(m.get("job_time_days") * 86400) + ", " +
+                      format_count(m.get("job_gpu_hours")) + " GPU-hours";
+    if (m.has("power_kw")) {  // at the run's mean facility power, priced as cost_total is (hw::report_energy)
+      const double kwh = m.get("power_kw") * m.get("job_time_days") * 24;
+      job += ", " + format_energy_mwh(kwh / 1000) + ", " +
+             format_money(m.get("job_gpu_hours") * cost.price_per_gpu_hour + kwh * cost.price_per_kwh, currency);
+    }
+    out.push_back(row("whole job", job));
   }
   if (m.has("budget_time_days")) {
     const double tokens = m.get("budget_time_days") * 86400 * m.get("tokens_per_s");
@@ -281,7 +287,7 @@ std::vector<std::string> short_summary(const Scenario& sc, const RunResult& r, c
   const JobMetrics all{r.metrics, ""};
   if (sc.jobs.empty()) {
     const std::string& type = sc.workload_type;
-    if (all.has("iteration_time_s") && all.has("tokens_per_s")) training_lines(all, currency, out);
+    if (all.has("iteration_time_s") && all.has("tokens_per_s")) training_lines(all, sc.cost, out);
     else if (type == "nccl_tests") nccl_lines(all, r, "", out);
     else if (type == "traffic") traffic_lines(all, out);
     else if (all.has("replay_time_s")) replay_lines(all, out);
@@ -289,8 +295,9 @@ std::vector<std::string> short_summary(const Scenario& sc, const RunResult& r, c
     const bool per_iteration = training && !all.has("budget_time_days") && !all.has("job_time_days");
     if (training) cost_line(all, "simulated run", currency, out);
     if (per_iteration) {
-      out.push_back(row("job length", "not given: cost.token_budget (tokens to train) gives the whole job's time, "
-                                      "GPU-hours, energy and cost"));
+      out.push_back(row("job length", std::string("not given: cost.token_budget (tokens to train)") +
+                                          (type == "megatron" ? " or workload.job_train_iters" : "") +
+                                          " gives the whole job's time, GPU-hours, energy and cost"));
     }
     add_confidence(status.confidence(parts_of(sc.cluster, {}), workload_kind(type, is_moe(all))));
   } else {

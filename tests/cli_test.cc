@@ -164,6 +164,11 @@ TEST_F(Cli, HorizonThatCutsTheRunShortExitsThreeAndSaysSoEvenQuietly) {
                          "finished"),
               std::string::npos)
         << quiet << ": " << r.out;
+    if (!quiet[0]) {
+      EXPECT_NE(r.out.find("\n  INCOMPLETE     simulation.horizon (1 ms) ended the run before the workload finished"),
+                std::string::npos)
+          << r.out;
+    }
     const std::string metrics = slurp(out / "metrics.json");
     EXPECT_NE(metrics.find("\"completed\": 0"), std::string::npos) << metrics;
   }

@@ -88,6 +88,25 @@ TEST(Summary, TokenBudgetGivesTheWholeJob) {
   EXPECT_EQ(text.find("job length"), std::string::npos) << text;
 }
 
+TEST(Summary, JobTrainItersGivesTheWholeJobAtTheRunsPower) {
+  Scenario sc = load_scenario(kSource + "/scenarios/examples/gpt-1.3b-dp-h100.yaml",
+                              {"simulation.fidelity=analytical", "outputs.timeline=false", "workload.type=megatron",
+                               "workload.job_train_iters=500000", "cost.price_per_gpu_hour=3", "cost.currency=EUR"});
+  const RunResult r = run_scenario(sc);
+  const std::string text = joined(short_summary(sc, r, ValidationStatus::builtin()));
+  expect_readable(text);
+  const auto& m = r.metrics;
+  // 500,000 iterations of 512 x 2,048 tokens; energy at the run's mean facility power, priced like cost_total.
+  const double kwh = m.get("power_kw") * m.get("job_time_days") * 24;
+  EXPECT_NE(text.find("whole job      500,000 iterations (524 B tokens): " +
+                      format_duration(m.get("job_time_days") * 86400) + ", " + format_count(m.get("job_gpu_hours")) +
+                      " GPU-hours, " + format_energy_mwh(kwh / 1000) + ", " +
+                      format_money(m.get("job_gpu_hours") * 3 + kwh * 0.10, "EUR") + "\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("job length"), std::string::npos) << text;
+}
+
 TEST(Summary, MixedPartsAreNotValidated) {
   Scenario sc = load_scenario(kSource + "/scenarios/examples/gpt-1.3b-mixed-h100-a100.yaml",
                               {"simulation.fidelity=analytical", "outputs.timeline=false"});
