@@ -108,10 +108,13 @@ std::string format_bandwidth(double bytes_per_s) {
 
 std::string format_flop_rate(double flop_per_s) {
   if (std::abs(flop_per_s) < 1000) return format_number(flop_per_s) + " FLOP/s";
-  return scaled(flop_per_s, 1000, {"FLOP/s", "kFLOP/s", "MFLOP/s", "GFLOP/s", "TFLOP/s", "PFLOP/s", "EFLOP/s"});
+  return scaled(flop_per_s, 1000,
+                {"FLOP/s", "kFLOP/s", "MFLOP/s", "GFLOP/s", "TFLOP/s", "PFLOP/s", "EFLOP/s"});
 }
 
-std::string format_rate(double per_s, const std::string& what) { return format_count(per_s) + " " + what + "/s"; }
+std::string format_rate(double per_s, const std::string& what) {
+  return format_count(per_s) + " " + what + "/s";
+}
 
 std::string format_percent(double fraction) {
   if (!std::isfinite(fraction)) return format_number(fraction);

@@ -6,7 +6,8 @@
 
 namespace lcsim::app {
 
-/// Three significant digits, no exponent for values a person meets (0.00123 to 999,999): 0.0123, 1.23, 123, 12,300.
+/// Three significant digits, no exponent for values a person meets (0.00123 to 999,999): 0.0123, 1.23, 123,
+/// 12,300.
 std::string format_number(double v);
 /// A count with thousands separators (1,048,576), or with a suffix from a million up (4.05 M, 2.1 B, 15.6 T).
 std::string format_count(double v);

@@ -1,6 +1,7 @@
 #include "apps/summary.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -40,18 +41,21 @@ struct NcclRow {
 };
 
 /// The data rows of the nccl-tests table a job wrote (its lines start with `prefix`); the operation in `op`.
-std::vector<NcclRow> nccl_rows(const std::vector<std::string>& table, const std::string& prefix, std::string* op) {
+std::vector<NcclRow> nccl_rows(const std::vector<std::string>& table, const std::string& prefix,
+                               std::string* op) {
   std::vector<NcclRow> rows;
   for (const auto& full : table) {
     if (full.rfind(prefix, 0) != 0) continue;
     const std::string line = full.substr(prefix.size());
     const std::string kTitle = "# nccl-tests-style ";
-    if (line.rfind(kTitle, 0) == 0) *op = line.substr(kTitle.size(), line.find(' ', kTitle.size()) - kTitle.size());
+    if (line.rfind(kTitle, 0) == 0)
+      *op = line.substr(kTitle.size(), line.find(' ', kTitle.size()) - kTitle.size());
     if (line.empty() || line[0] == '#') continue;
     std::istringstream in(line);
     NcclRow r;
     std::string count, type, redop, root, algbw;
-    if (in >> r.size_bytes >> count >> type >> redop >> root >> r.time_us >> algbw >> r.busbw_gbps >> r.algorithm) {
+    if (in >> r.size_bytes >> count >> type >> redop >> root >> r.time_us >> algbw >> r.busbw_gbps >>
+        r.algorithm) {
       rows.push_back(r);
     }
   }
@@ -76,7 +80,8 @@ std::vector<NcclRow> pick_sizes(const std::vector<NcclRow>& rows) {
 std::string busbw_list(const std::vector<NcclRow>& rows) {
   std::string s;
   for (const auto& r : pick_sizes(rows)) {
-    s += (s.empty() ? "" : ", ") + format_bytes_iec(r.size_bytes) + " " + format_bandwidth(r.busbw_gbps * 1e9);
+    s +=
+        (s.empty() ? "" : ", ") + format_bytes_iec(r.size_bytes) + " " + format_bandwidth(r.busbw_gbps * 1e9);
   }
   return s;
 }
@@ -88,18 +93,26 @@ std::string algorithm_ranges(const std::vector<NcclRow>& rows) {
     size_t j = i;
     while (j + 1 < rows.size() && rows[j + 1].algorithm == rows[i].algorithm) ++j;
     std::string range;
-    if (i == 0 && j + 1 == rows.size()) range = "at every size";
-    else if (i == 0) range = "up to " + format_bytes_iec(rows[j].size_bytes);
-    else if (j + 1 == rows.size()) range = "from " + format_bytes_iec(rows[i].size_bytes);
-    else range = format_bytes_iec(rows[i].size_bytes) + " to " + format_bytes_iec(rows[j].size_bytes);
+    if (i == 0 && j + 1 == rows.size())
+      range = "at every size";
+    else if (i == 0)
+      range = "up to " + format_bytes_iec(rows[j].size_bytes);
+    else if (j + 1 == rows.size())
+      range = "from " + format_bytes_iec(rows[i].size_bytes);
+    else
+      range = format_bytes_iec(rows[i].size_bytes) + " to " + format_bytes_iec(rows[j].size_bytes);
     s += (s.empty() ? "" : ", ") + rows[i].algorithm + " " + range;
     i = j + 1;
   }
   return s;
 }
 
+/// GPUs (or ranks) the workload ran on; 0 when it does not say.
+double run_gpus(const JobMetrics& m) { return m.get_or("num_gpus", m.get_or("ranks", 0)); }
+
 bool is_moe(const JobMetrics& m) {
-  return m.has("active_parameters") && m.has("parameters") && m.get("active_parameters") < m.get("parameters");
+  return m.has("active_parameters") && m.has("parameters") &&
+         m.get("active_parameters") < m.get("parameters");
 }
 
 /// The iteration split: what the time went to (both training workloads and trace replay).
@@ -113,7 +126,10 @@ std::string iteration_split(const JobMetrics& m) {
     for (const char* k : {"tp", "cp", "ep", "pp", "dp"}) {
       const double x = m.get_or(std::string("time_exposed_") + k + "_s", 0);
       exposed += x;
-      if (x > biggest_s) biggest_s = x, biggest = k;
+      if (x > biggest_s) {
+        biggest_s = x;
+        biggest = k;
+      }
     }
     std::string name = "exposed communication";
     if (biggest_s > 0) {
@@ -147,34 +163,38 @@ void training_lines(const JobMetrics& m, const hw::CostConfig& cost, std::vector
   out.push_back(row("throughput", tput));
   if (m.has("memory_per_gpu_bytes") && m.has("memory_capacity_bytes")) {
     const double need = m.get("memory_per_gpu_bytes"), have = m.get("memory_capacity_bytes");
-    std::string mem = format_bytes(need) + " of " + format_bytes(have) + " HBM (" + format_percent(need / have) + ")";
+    std::string mem =
+        format_bytes(need) + " of " + format_bytes(have) + " HBM (" + format_percent(need / have) + ")";
     if (m.has("pipeline_parallel") && m.get("pipeline_parallel") > 1 && m.has("memory_stage")) {
       mem += ", fullest on pipeline stage " + format_number(m.get("memory_stage"));
     }
     out.push_back(row("memory per GPU", mem));
   }
   if (m.has("job_time_days")) {
-    std::string job = format_count(m.get("job_iterations")) + " iterations (" + format_count(m.get("job_tokens")) +
+    std::string job = format_count(m.get("job_iterations")) + " iterations (" +
+                      format_count(m.get("job_tokens")) +
                       " tokens): " + format_duration(m.get("job_time_days") * 86400) + ", " +
                       format_count(m.get("job_gpu_hours")) + " GPU-hours";
     if (m.has("power_kw")) {  // at the run's mean facility power, priced as cost_total is (hw::report_energy)
       const double kwh = m.get("power_kw") * m.get("job_time_days") * 24;
-      job += ", " + format_energy_mwh(kwh / 1000) + ", " +
-             format_money(m.get("job_gpu_hours") * cost.price_per_gpu_hour + kwh * cost.price_per_kwh, currency);
+      job +=
+          ", " + format_energy_mwh(kwh / 1000) + ", " +
+          format_money(m.get("job_gpu_hours") * cost.price_per_gpu_hour + kwh * cost.price_per_kwh, currency);
     }
     out.push_back(row("whole job", job));
   }
   if (m.has("budget_time_days")) {
     const double tokens = m.get("budget_time_days") * 86400 * m.get("tokens_per_s");
-    out.push_back(row("token budget", format_count(tokens) + " tokens: " +
-                                          format_duration(m.get("budget_time_days") * 86400) + ", " +
-                                          format_count(m.get("budget_gpu_hours")) + " GPU-hours, " +
+    out.push_back(row("token budget", format_count(tokens) +
+                                          " tokens: " + format_duration(m.get("budget_time_days") * 86400) +
+                                          ", " + format_count(m.get("budget_gpu_hours")) + " GPU-hours, " +
                                           format_energy_mwh(m.get("budget_energy_mwh")) + ", " +
                                           format_money(m.get("budget_cost_total"), currency)));
   }
 }
 
-void nccl_lines(const JobMetrics& m, const RunResult& r, const std::string& table_prefix, std::vector<std::string>& out) {
+void nccl_lines(const JobMetrics& m, const RunResult& r, const std::string& table_prefix,
+                std::vector<std::string>& out) {
   std::string op = "collective";
   const auto rows = nccl_rows(r.table, table_prefix, &op);
   std::string what = op + " on " + format_count(m.get_or("ranks", 0)) + " ranks";
@@ -185,11 +205,12 @@ void nccl_lines(const JobMetrics& m, const RunResult& r, const std::string& tabl
   out.push_back(row("collective", what));
   if (rows.empty()) return;
   out.push_back(row("bus bandwidth", busbw_list(rows)));
-  const auto best = std::max_element(rows.begin(), rows.end(),
-                                     [](const NcclRow& a, const NcclRow& b) { return a.busbw_gbps < b.busbw_gbps; });
+  const auto best = std::max_element(rows.begin(), rows.end(), [](const NcclRow& a, const NcclRow& b) {
+    return a.busbw_gbps < b.busbw_gbps;
+  });
   out.push_back(row("peak", format_bandwidth(best->busbw_gbps * 1e9) + " bus bandwidth at " +
-                                format_bytes_iec(best->size_bytes) + " (" + format_duration(best->time_us * 1e-6) +
-                                " per call); mean over the sizes " +
+                                format_bytes_iec(best->size_bytes) + " (" +
+                                format_duration(best->time_us * 1e-6) + " per call); mean over the sizes " +
                                 format_bandwidth(m.get_or("busbw_avg_bytes_per_s", 0))));
   out.push_back(row("algorithm", algorithm_ranges(rows)));
 }
@@ -202,14 +223,17 @@ void traffic_lines(const JobMetrics& m, std::vector<std::string>& out) {
                                     "% of ideal (" + format_duration(m.get_or("ideal_makespan_s", 0)) +
                                     " with every sender at its NIC rate)"));
   std::string fct = "mean " + format_duration(m.get_or("fct_mean_s", 0));
-  if (const auto* d = m.distribution("fct_s")) fct += ", p50 " + format_duration(d->p50) + ", p90 " + format_duration(d->p90);
-  fct += ", p99 " + format_duration(m.get_or("fct_p99_s", 0)) + ", max " + format_duration(m.get_or("fct_max_s", 0));
+  if (const auto* d = m.distribution("fct_s"))
+    fct += ", p50 " + format_duration(d->p50) + ", p90 " + format_duration(d->p90);
+  fct += ", p99 " + format_duration(m.get_or("fct_p99_s", 0)) + ", max " +
+         format_duration(m.get_or("fct_max_s", 0));
   out.push_back(row("flow completion", fct));
 }
 
 void replay_lines(const JobMetrics& m, std::vector<std::string>& out) {
-  out.push_back(row("replay", format_duration(m.get("replay_time_s")) + " on " + format_count(m.get_or("ranks", 0)) +
-                                  " ranks (iteration " + format_duration(m.get_or("iteration_time_s", 0)) + ")"));
+  out.push_back(row("replay", format_duration(m.get("replay_time_s")) + " on " +
+                                  format_count(m.get_or("ranks", 0)) + " ranks (iteration " +
+                                  format_duration(m.get_or("iteration_time_s", 0)) + ")"));
   out.push_back(row("busiest rank", "compute " + format_duration(m.get_or("compute_time_s", 0)) + ", host " +
                                         format_duration(m.get_or("host_time_s", 0)) + ", communication " +
                                         format_duration(m.get_or("comm_time_s", 0)) + " (" +
@@ -220,28 +244,32 @@ void replay_lines(const JobMetrics& m, std::vector<std::string>& out) {
 }
 
 /// One line for one job of several: its kind, GPUs, span and headline numbers.
-std::string job_line(const JobMetrics& m, const std::string& type, const RunResult& r, const std::string& name,
-                     size_t gpus) {
-  std::string s = workload_kind(type, is_moe(m)) + " on " + format_count(static_cast<double>(gpus)) + " GPUs, ";
+std::string job_line(const JobMetrics& m, const std::string& type, const RunResult& r,
+                     const std::string& name, size_t gpus) {
+  std::string s =
+      workload_kind(type, is_moe(m)) + " on " + format_count(static_cast<double>(gpus)) + " GPUs, ";
   const double start = m.get_or("job_start_s", -1), end = m.get_or("job_end_s", -1);
   s += start < 0 ? "never started" : "from " + format_duration(start);
   s += end < 0 ? ", did not finish: " : " to " + format_duration(end) + ": ";
   if (m.has("iteration_time_s") && m.has("tokens_per_s")) {
-    s += "iteration " + format_duration(m.get("iteration_time_s")) + ", " + format_rate(m.get("tokens_per_s"), "tokens");
+    s += "iteration " + format_duration(m.get("iteration_time_s")) + ", " +
+         format_rate(m.get("tokens_per_s"), "tokens");
     if (m.has("mfu")) s += ", MFU " + format_percent(m.get("mfu"));
   } else if (type == "nccl_tests") {
     std::string op;
     const auto rows = nccl_rows(r.table, name + ": ", &op);
     s += op + " bus bandwidth " + busbw_list(rows);
   } else if (m.has("makespan_s")) {
-    s += "makespan " + format_duration(m.get("makespan_s")) + ", FCT p99 " + format_duration(m.get_or("fct_p99_s", 0));
+    s += "makespan " + format_duration(m.get("makespan_s")) + ", FCT p99 " +
+         format_duration(m.get_or("fct_p99_s", 0));
   } else if (m.has("replay_time_s")) {
     s += "replay " + format_duration(m.get("replay_time_s"));
   }
   return s;
 }
 
-void cost_line(const JobMetrics& m, const std::string& label, const std::string& currency, std::vector<std::string>& out) {
+void cost_line(const JobMetrics& m, const std::string& label, const std::string& currency,
+               std::vector<std::string>& out) {
   if (!m.has("power_kw")) return;
   out.push_back(row(label, format_power_kw(m.get("power_kw")) + " (facility, PUE included); " +
                                format_number(m.get("gpu_hours")) + " GPU-hours, " +
@@ -251,7 +279,8 @@ void cost_line(const JobMetrics& m, const std::string& label, const std::string&
 
 }  // namespace
 
-std::string run_header(const std::string& version, const std::string& name, const std::vector<std::string>& lines) {
+std::string run_header(const std::string& version, const std::string& name,
+                       const std::vector<std::string>& lines) {
   std::string s = "lcsim " + version + ": " + name + "\n";
   for (const auto& l : lines) s += "  " + l + "\n";
   return s;
@@ -265,20 +294,23 @@ std::vector<std::string> parts_of(const ClusterConfig& cluster, const std::vecto
   uint32_t first = 0;
   for (const auto& pool : cluster.pools) {
     const uint32_t n = static_cast<uint32_t>(pool.count * pool.node.gpus);
-    const bool used = ranks.empty() || std::any_of(ranks.begin(), ranks.end(),
-                                                   [first, n](uint32_t r) { return r >= first && r < first + n; });
+    const bool used = ranks.empty() || std::any_of(ranks.begin(), ranks.end(), [first, n](uint32_t r) {
+                        return r >= first && r < first + n;
+                      });
     if (used) add(pool.node.accelerator.name);
     first += n;
   }
   return parts;
 }
 
-std::vector<std::string> short_summary(const Scenario& sc, const RunResult& r, const ValidationStatus& status) {
+std::vector<std::string> short_summary(const Scenario& sc, const RunResult& r,
+                                       const ValidationStatus& status) {
   std::vector<std::string> out;
   const std::string& currency = sc.cost.currency;
   if (!r.completed) {
-    out.push_back(row("INCOMPLETE", "simulation.horizon (" + format_duration(sc.simulation.horizon.s()) +
-                                        ") ended the run before the workload finished: the numbers cover part of it"));
+    out.push_back(
+        row("INCOMPLETE", "simulation.horizon (" + format_duration(sc.simulation.horizon.s()) +
+                              ") ended the run before the workload finished: the numbers cover part of it"));
   }
   std::vector<std::string> confidence;
   auto add_confidence = [&confidence](const std::string& line) {
@@ -287,10 +319,14 @@ std::vector<std::string> short_summary(const Scenario& sc, const RunResult& r, c
   const JobMetrics all{r.metrics, ""};
   if (sc.jobs.empty()) {
     const std::string& type = sc.workload_type;
-    if (all.has("iteration_time_s") && all.has("tokens_per_s")) training_lines(all, sc.cost, out);
-    else if (type == "nccl_tests") nccl_lines(all, r, "", out);
-    else if (type == "traffic") traffic_lines(all, out);
-    else if (all.has("replay_time_s")) replay_lines(all, out);
+    if (all.has("iteration_time_s") && all.has("tokens_per_s"))
+      training_lines(all, sc.cost, out);
+    else if (type == "nccl_tests")
+      nccl_lines(all, r, "", out);
+    else if (type == "traffic")
+      traffic_lines(all, out);
+    else if (all.has("replay_time_s"))
+      replay_lines(all, out);
     const bool training = all.has("iteration_time_s") && all.has("tokens_per_s");
     const bool per_iteration = training && !all.has("budget_time_days") && !all.has("job_time_days");
     if (training) cost_line(all, "simulated run", currency, out);
@@ -299,19 +335,24 @@ std::vector<std::string> short_summary(const Scenario& sc, const RunResult& r, c
                                           (type == "megatron" ? " or workload.job_train_iters" : "") +
                                           " gives the whole job's time, GPU-hours, energy and cost"));
     }
-    add_confidence(status.confidence(parts_of(sc.cluster, {}), workload_kind(type, is_moe(all))));
+    add_confidence(status.confidence(parts_of(sc.cluster, {}), workload_kind(type, is_moe(all)),
+                                     run_gpus(all), all.get_or("parameters", 0)));
   } else {
     size_t done = 0;
     for (const auto& job : sc.jobs) {
       const JobMetrics m{r.metrics, job.name + "."};
-      out.push_back(row("job " + job.name, job_line(m, job.workload_type, r, job.name, job.allocation.size())));
+      out.push_back(
+          row("job " + job.name, job_line(m, job.workload_type, r, job.name, job.allocation.size())));
       done += m.get_or("completed", 0) > 0 ? 1 : 0;
-      add_confidence(job.name + ": " +
-                     status.confidence(parts_of(sc.cluster, job.allocation), workload_kind(job.workload_type, is_moe(m))));
+      add_confidence(
+          job.name + ": " +
+          status.confidence(parts_of(sc.cluster, job.allocation), workload_kind(job.workload_type, is_moe(m)),
+                            static_cast<double>(job.allocation.size()), m.get_or("parameters", 0)));
     }
     out.push_back(row("cluster", format_count(static_cast<double>(done)) + " of " +
-                                     format_count(static_cast<double>(sc.jobs.size())) + " jobs finished, in " +
-                                     format_duration(all.get_or("sim_time_s", 0)) + " simulated"));
+                                     format_count(static_cast<double>(sc.jobs.size())) +
+                                     " jobs finished, in " + format_duration(all.get_or("sim_time_s", 0)) +
+                                     " simulated"));
     cost_line(all, "energy, cost", currency, out);
   }
   for (const auto& c : confidence) out.push_back("Confidence: " + c);
@@ -327,8 +368,10 @@ std::string detail(const RunResult& r) {
   s += line;
   for (const auto& m : r.metrics.metrics()) {
     char value[64];  // whole numbers in full (bytes, counts), others to six digits
-    if (m.value == std::floor(m.value) && std::abs(m.value) < 1e15) std::snprintf(value, sizeof value, "%.0f", m.value);
-    else std::snprintf(value, sizeof value, "%.6g", m.value);
+    if (m.value == std::floor(m.value) && std::abs(m.value) < 1e15)
+      std::snprintf(value, sizeof value, "%.0f", m.value);
+    else
+      std::snprintf(value, sizeof value, "%.6g", m.value);
     std::snprintf(line, sizeof line, "  %-34s %16s   %s\n", m.name.c_str(), value, m.description.c_str());
     s += line;
   }

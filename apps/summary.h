@@ -1,6 +1,6 @@
 // What `lcsim run` prints: the run header (before the simulation starts), a short summary that answers the
-// scenario's question in units a person reads (about ten lines, chosen per workload kind), and the full detail
-// (every metric with its meaning, the workload's own tables) for --verbose and report.txt.
+// scenario's question in units a person reads (about ten lines, chosen per workload kind), and the full
+// detail (every metric with its meaning, the workload's own tables) for --verbose and report.txt.
 #pragma once
 
 #include <string>
@@ -12,12 +12,14 @@
 namespace lcsim::app {
 
 /// "lcsim VERSION: NAME" and the run's header lines, indented: what will be simulated.
-std::string run_header(const std::string& version, const std::string& name, const std::vector<std::string>& lines);
+std::string run_header(const std::string& version, const std::string& name,
+                       const std::vector<std::string>& lines);
 
-/// The short summary: result lines for the workload kind (training, collectives, traffic, trace replay; one line
-/// per job and cluster totals for several jobs), the job's length, time and cost where known, and one
+/// The short summary: result lines for the workload kind (training, collectives, traffic, trace replay; one
+/// line per job and cluster totals for several jobs), the job's length, time and cost where known, and one
 /// "Confidence:" line per scenario family from `status`.
-std::vector<std::string> short_summary(const Scenario& sc, const RunResult& r, const ValidationStatus& status);
+std::vector<std::string> short_summary(const Scenario& sc, const RunResult& r,
+                                       const ValidationStatus& status);
 
 /// Everything behind the summary: the workload's tables and every metric with its meaning.
 std::string detail(const RunResult& r);

@@ -10,7 +10,7 @@ TEST(Format, NumbersHaveThreeSignificantDigitsAndNoExponent) {
   EXPECT_EQ(format_number(0), "0");
   EXPECT_EQ(format_number(4.678106576286015), "4.68");
   EXPECT_EQ(format_number(42.506985472), "42.5");
-  EXPECT_EQ(format_number(80.0), "80");    // no trailing zeros
+  EXPECT_EQ(format_number(80.0), "80");  // no trailing zeros
   EXPECT_EQ(format_number(573.96), "574");
   EXPECT_EQ(format_number(999.96), "1,000");  // rounding that reaches the next decade
   EXPECT_EQ(format_number(5641.3), "5,641");  // whole numbers from 1,000 keep every digit

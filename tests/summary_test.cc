@@ -1,5 +1,5 @@
-// The short summary of a run, in process: the header reaches the caller before the simulation runs; the summary
-// answers in human units, with the run's own numbers, and says how far the family was validated.
+// The short summary of a run, in process: the header reaches the caller before the simulation runs; the
+// summary answers in human units, with the run's own numbers, and says how far the family was validated.
 #include "apps/summary.h"
 
 #include <gtest/gtest.h>
@@ -33,7 +33,8 @@ void expect_readable(const std::string& text) {
 }
 
 TEST(Summary, HeaderComesBeforeTheSimulationRuns) {
-  Scenario sc = load_scenario(kSource + "/scenarios/examples/nccl-tests-h100.yaml", {"outputs.timeline=false"});
+  Scenario sc =
+      load_scenario(kSource + "/scenarios/examples/nccl-tests-h100.yaml", {"outputs.timeline=false"});
   RunHooks hooks;
   std::vector<std::string> header;
   double progress_at_header = -1;
@@ -64,13 +65,15 @@ TEST(Summary, TrainingInHumanUnitsWithTheRunsOwnNumbers) {
             std::string::npos)
       << text;
   EXPECT_NE(text.find("throughput     " + format_rate(m.get("tokens_per_s"), "tokens") + " on 64 GPUs, " +
-                      format_flop_rate(m.get("tflops_per_gpu") * 1e12) + " per GPU, MFU " + format_percent(m.get("mfu"))),
+                      format_flop_rate(m.get("tflops_per_gpu") * 1e12) + " per GPU, MFU " +
+                      format_percent(m.get("mfu"))),
             std::string::npos)
       << text;
   // 42,506,985,472 bytes of the part's 80 GB (the memory plan does not depend on the simulation).
   EXPECT_NE(text.find("memory per GPU 42.5 GB of 80 GB HBM (53.1%)"), std::string::npos) << text;
   EXPECT_NE(text.find("job length     not given: cost.token_budget"), std::string::npos) << text;
-  EXPECT_NE(text.find("Confidence: H100 dense training: validated on 2 published runs"), std::string::npos) << text;
+  EXPECT_NE(text.find("Confidence: H100 dense training: validated on 2 published runs"), std::string::npos)
+      << text;
 }
 
 TEST(Summary, TokenBudgetGivesTheWholeJob) {
@@ -80,8 +83,8 @@ TEST(Summary, TokenBudgetGivesTheWholeJob) {
   const std::string text = joined(short_summary(sc, r, ValidationStatus::builtin()));
   expect_readable(text);
   const auto& m = r.metrics;
-  EXPECT_NE(text.find("token budget   300 B tokens: " + format_duration(m.get("budget_time_days") * 86400) + ", " +
-                      format_count(m.get("budget_gpu_hours")) + " GPU-hours, " +
+  EXPECT_NE(text.find("token budget   300 B tokens: " + format_duration(m.get("budget_time_days") * 86400) +
+                      ", " + format_count(m.get("budget_gpu_hours")) + " GPU-hours, " +
                       format_energy_mwh(m.get("budget_energy_mwh")) + ", USD "),
             std::string::npos)
       << text;
@@ -89,19 +92,21 @@ TEST(Summary, TokenBudgetGivesTheWholeJob) {
 }
 
 TEST(Summary, JobTrainItersGivesTheWholeJobAtTheRunsPower) {
-  Scenario sc = load_scenario(kSource + "/scenarios/examples/gpt-1.3b-dp-h100.yaml",
-                              {"simulation.fidelity=analytical", "outputs.timeline=false", "workload.type=megatron",
-                               "workload.job_train_iters=500000", "cost.price_per_gpu_hour=3", "cost.currency=EUR"});
+  Scenario sc =
+      load_scenario(kSource + "/scenarios/examples/gpt-1.3b-dp-h100.yaml",
+                    {"simulation.fidelity=analytical", "outputs.timeline=false", "workload.type=megatron",
+                     "workload.job_train_iters=500000", "cost.price_per_gpu_hour=3", "cost.currency=EUR"});
   const RunResult r = run_scenario(sc);
   const std::string text = joined(short_summary(sc, r, ValidationStatus::builtin()));
   expect_readable(text);
   const auto& m = r.metrics;
-  // 500,000 iterations of 512 x 2,048 tokens; energy at the run's mean facility power, priced like cost_total.
+  // 500,000 iterations of 512 x 2,048 tokens; energy at the run's mean facility power, priced like
+  // cost_total.
   const double kwh = m.get("power_kw") * m.get("job_time_days") * 24;
   EXPECT_NE(text.find("whole job      500,000 iterations (524 B tokens): " +
-                      format_duration(m.get("job_time_days") * 86400) + ", " + format_count(m.get("job_gpu_hours")) +
-                      " GPU-hours, " + format_energy_mwh(kwh / 1000) + ", " +
-                      format_money(m.get("job_gpu_hours") * 3 + kwh * 0.10, "EUR") + "\n"),
+                      format_duration(m.get("job_time_days") * 86400) + ", " +
+                      format_count(m.get("job_gpu_hours")) + " GPU-hours, " + format_energy_mwh(kwh / 1000) +
+                      ", " + format_money(m.get("job_gpu_hours") * 3 + kwh * 0.10, "EUR") + "\n"),
             std::string::npos)
       << text;
   EXPECT_EQ(text.find("job length"), std::string::npos) << text;

@@ -1,6 +1,6 @@
-// data/validation_status.yaml against docs/validation.md: every validation row belongs to exactly one family, and
-// each family's rows, sources, mean and max |error| are what the rows say. Also: the table compiled into lcsim is
-// the file's, and the summary's confidence line for a validated and a non-validated family.
+// data/validation_status.yaml against docs/validation.md: every validation row belongs to exactly one family,
+// and each family's rows, sources, mean and max |error| are what the rows say. Also: the table compiled into
+// lcsim is the file's, and the summary's confidence line for a validated and a non-validated family.
 #include "apps/validation_status.h"
 
 #include <gtest/gtest.h>
@@ -66,10 +66,10 @@ double percent(const std::string& cell) {  // "+12.8%" -> 12.8 (absolute)
 
 /// One validation row of docs/validation.md.
 struct DocRow {
-  std::string table;     // training or nccl
-  std::string first;     // its first cell
-  std::string heading;   // the "## " section it is in
-  std::string source;    // training: the source column
+  std::string table;    // training or nccl
+  std::string first;    // its first cell
+  std::string heading;  // the "## " section it is in
+  std::string source;   // training: the source column
   double mean = 0, max = 0;
 };
 
@@ -81,9 +81,12 @@ std::vector<DocRow> doc_rows(const std::string& doc) {
   std::string line, heading, table;
   while (std::getline(in, line)) {
     if (line.rfind("## ", 0) == 0) heading = line.substr(3);
-    if (line == kTraining) table = "training";
-    else if (line == kNccl) table = "nccl";
-    else if (line.rfind("|", 0) != 0) table.clear();
+    if (line == kTraining)
+      table = "training";
+    else if (line == kNccl)
+      table = "nccl";
+    else if (line.rfind("|", 0) != 0)
+      table.clear();
     else if (!table.empty() && line.rfind("|---", 0) != 0) {
       const auto c = cells(line);
       DocRow r{table, c.at(0), heading, "", 0, 0};
@@ -101,7 +104,8 @@ std::vector<DocRow> doc_rows(const std::string& doc) {
 }
 
 ValidationStatus from_file() {
-  return ValidationStatus::parse(slurp(kSource / "data/validation_status.yaml"), "data/validation_status.yaml");
+  return ValidationStatus::parse(slurp(kSource / "data/validation_status.yaml"),
+                                 "data/validation_status.yaml");
 }
 
 TEST(ValidationStatus, AgreesWithTheRowsOfDocsValidation) {
@@ -115,14 +119,16 @@ TEST(ValidationStatus, AgreesWithTheRowsOfDocsValidation) {
   };
   std::map<std::string, Seen> seen;
   for (const auto& r : rows) {
-    const std::string kind = r.table == "nccl" ? "collectives" : has_word(r.first, "MoE") ? "MoE training" : "dense training";
+    const std::string kind = r.table == "nccl"          ? "collectives"
+                             : has_word(r.first, "MoE") ? "MoE training"
+                                                        : "dense training";
     std::vector<const ValidationFamily*> owners;
     for (const auto& f : status.families()) {
       const std::string& where = r.table == "nccl" ? r.heading : r.first;
       if (f.doc_table == r.table && f.workload == kind && has_word(where, f.doc_part)) owners.push_back(&f);
     }
-    ASSERT_EQ(owners.size(), 1u) << "docs/validation.md row '" << r.first << "' (" << kind << ", section '" << r.heading
-                                 << "') belongs to " << owners.size()
+    ASSERT_EQ(owners.size(), 1u) << "docs/validation.md row '" << r.first << "' (" << kind << ", section '"
+                                 << r.heading << "') belongs to " << owners.size()
                                  << " families of data/validation_status.yaml; it must belong to exactly one "
                                     "(add a family whose doc_part names its part)";
     Seen& s = seen[owners[0]->family];
@@ -137,8 +143,10 @@ TEST(ValidationStatus, AgreesWithTheRowsOfDocsValidation) {
     const Seen& s = seen.at(f.family);
     const double mean = s.sum / s.rows;
     char expected[256];
-    std::snprintf(expected, sizeof expected, "docs/validation.md says: rows: %d, mean_abs_error_pct: %.1f, "
-                  "max_abs_error_pct: %.1f", s.rows, mean, s.max);
+    std::snprintf(expected, sizeof expected,
+                  "docs/validation.md says: rows: %d, mean_abs_error_pct: %.1f, "
+                  "max_abs_error_pct: %.1f",
+                  s.rows, mean, s.max);
     EXPECT_EQ(f.rows, s.rows) << expected;
     EXPECT_NEAR(f.mean_abs_error_pct, mean, 0.05 + 1e-9) << expected;
     EXPECT_NEAR(f.max_abs_error_pct, s.max, 1e-9) << expected;
@@ -165,16 +173,32 @@ TEST(ValidationStatus, ConfidenceForValidatedAndUnvalidatedFamilies) {
   const std::string a100 = status.confidence({"A100-SXM-80GB"}, "dense training");
   EXPECT_EQ(a100.rfind("A100 dense training: validated on 11 published runs (", 0), 0u) << a100;
   EXPECT_NE(a100.find("mean |error| 7.6%, max 14.5% (docs/validation.md)"), std::string::npos) << a100;
+  // A run outside the sizes the rows cover says so; one within 10% of them does not.
+  const std::string h100 = status.confidence({"H100-SXM-80GB"}, "dense training", 1024, 70.56e9);
+  EXPECT_NE(
+      h100.find("(docs/validation.md); this run is outside that range: 70.6 B parameters (validated: 405 B), "
+                "1,024 GPUs (validated: 8,192 to 16,384)"),
+      std::string::npos)
+      << h100;
+  EXPECT_EQ(status.confidence({"H100-SXM-80GB"}, "dense training", 16384, 405.85e9).find("outside"),
+            std::string::npos);
+  EXPECT_EQ(status.confidence({"H800-SXM-80GB"}, "MoE training", 2048, 721e9).find("outside"),
+            std::string::npos);
   const std::string moe = status.confidence({"H800-SXM-80GB"}, "MoE training");
   EXPECT_EQ(moe.rfind("H800 MoE training: validated on 1 published run (", 0), 0u) << moe;
   // The same part, another kind of work; another part; a mix of a validated and an unvalidated part.
   const std::string h100_nccl = status.confidence({"H100-SXM-80GB"}, "collectives");
   EXPECT_EQ(h100_nccl.rfind("not validated for H100-SXM-80GB collectives (docs/validation.md has A100 NCCL "
-                            "collectives 10.4% over 9 measured configurations)", 0), 0u)
+                            "collectives 10.4% over 9 measured configurations)",
+                            0),
+            0u)
       << h100_nccl;
-  EXPECT_EQ(status.confidence({"MI300X"}, "dense training").rfind("not validated for MI300X dense training", 0), 0u);
+  EXPECT_EQ(
+      status.confidence({"MI300X"}, "dense training").rfind("not validated for MI300X dense training", 0),
+      0u);
   EXPECT_EQ(status.confidence({"H100-SXM-80GB", "A100-SXM-80GB"}, "dense training")
-                .rfind("not validated for mixed H100-SXM-80GB + A100-SXM-80GB dense training", 0), 0u);
+                .rfind("not validated for mixed H100-SXM-80GB + A100-SXM-80GB dense training", 0),
+            0u);
   EXPECT_EQ(status.confidence({"H100-SXM-80GB"}, "trace replay"),
             "not validated for H100-SXM-80GB trace replay (nothing of this kind is in docs/validation.md)");
   EXPECT_EQ(workload_kind("megatron", true), "MoE training");
@@ -184,17 +208,32 @@ TEST(ValidationStatus, ConfidenceForValidatedAndUnvalidatedFamilies) {
 
 TEST(ValidationStatus, BadTableSaysFileLineAndKey) {
   try {
-    ValidationStatus::parse("families:\n  - family: X\n    parts: [A100-SXM-80GB]\n    workload: dense training\n"
-                            "    doc_table: training\n    doc_part: A100\n    rows: 1\n    mean_abs_error_pct: 1\n"
-                            "    max_abs_error_pct: 1\n    mean_error: 3\n",
-                            "status.yaml");
+    ValidationStatus::parse(
+        "families:\n  - family: X\n    parts: [A100-SXM-80GB]\n    workload: dense training\n"
+        "    doc_table: training\n    doc_part: A100\n    rows: 1\n    mean_abs_error_pct: 1\n"
+        "    max_abs_error_pct: 1\n    mean_error: 3\n",
+        "status.yaml");
     FAIL() << "an unknown key was accepted";
   } catch (const InputError& e) {
     const std::string what = e.what();
-    EXPECT_NE(what.find("status.yaml:10:5: families[0].mean_error: unknown key 'mean_error'"), std::string::npos)
+    EXPECT_NE(what.find("status.yaml:10:5: families[0].mean_error: unknown key 'mean_error'"),
+              std::string::npos)
         << what;
   }
-  EXPECT_THROW(ValidationStatus::parse("families:\n  - family: X\n    workload: training\n", "s.yaml"), InputError);
+  EXPECT_THROW(ValidationStatus::parse("families:\n  - family: X\n    workload: training\n", "s.yaml"),
+               InputError);
+  try {
+    ValidationStatus::parse(
+        "families:\n  - family: X\n    parts: [A100-SXM-80GB]\n    workload: dense training\n"
+        "    doc_table: training\n    doc_part: A100\n    rows: 1\n    mean_abs_error_pct: 1\n"
+        "    max_abs_error_pct: 1\n    gpus: [64, 8]\n",
+        "status.yaml");
+    FAIL() << "a reversed range was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("families[0].gpus: expected [lowest, highest], both positive"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace
