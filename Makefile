@@ -21,7 +21,9 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
-demo: build
+# The demo needs only the lcsim program, not the tests.
+demo: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target lcsim
 	$(BUILD_DIR)/apps/lcsim run $(DEMO) -o out/demo
 
 test: build

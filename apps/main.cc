@@ -14,6 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "apps/format.h"
+#include "apps/summary.h"
+#include "apps/validation_status.h"
 #include "eval/evaluate.h"
 #include "models/hardware/calibration.h"
 #include "models/network/graph.h"
@@ -36,8 +39,8 @@ const char* kMainHelp = R"(lcsim: a discrete-event simulator of large-model (LLM
 usage: lcsim <command> [options]
 
 commands:
-  run FILE        simulate a scenario; print a summary, write metrics.json, timeline.json and
-                  scenario.resolved.yaml
+  run FILE        simulate a scenario; print a short summary, write report.txt (every detail),
+                  metrics.json, timeline.json and scenario.resolved.yaml
   validate FILE   check a scenario without running it
   explain [KEY]   keys of the scenario language: type, units, default and meaning
   topology FILE   the cluster's network: counts, bisection bandwidth, oversubscription, diameter, GraphViz
@@ -52,16 +55,18 @@ exit codes: 0 success, 2 bad input (file, key or flag), 3 the run ended at simul
             workload finished (outputs written, completed: 0), 1 internal error (a bug in lcsim)
 )";
 
-const char* kRunHelp = R"(usage: lcsim run FILE [-o DIR] [--seed N] [--set KEY=VALUE ...] [--quiet]
+const char* kRunHelp = R"(usage: lcsim run FILE [-o DIR] [--seed N] [--set KEY=VALUE ...] [--verbose | --quiet]
 
-Simulates the scenario in FILE and prints a summary table.
+Simulates the scenario in FILE. Prints what will be simulated before it starts, then a short summary in
+units people read (with how far the result was validated), and writes every detail to DIR/report.txt.
 
-  -o, --output DIR   where to write metrics.json, timeline.json, scenario.resolved.yaml
+  -o, --output DIR   where to write report.txt, metrics.json, timeline.json, scenario.resolved.yaml
                      (default: out/<scenario name>); a new or empty directory, or one holding an
                      earlier run's outputs (lcsim will not write into /, a home or a source folder)
   --seed N           master random seed (same as --set simulation.seed=N)
   --set KEY=VALUE    override one scenario key, e.g. --set cluster.nodes=16
                      (repeatable; VALUE in YAML syntax, units required: --set cluster.fabric.nic_bandwidth=200Gb/s)
+  -v, --verbose      also print the detail (the workload's tables, every metric with its meaning)
   -q, --quiet        print nothing but errors and warnings (a run cut short by simulation.horizon
                      still says so, and exits 3)
   --no-progress      no progress bar (it shows only on a terminal, for runs over a second)
@@ -173,20 +178,6 @@ void write_file(const std::filesystem::path& p, const std::string& text) {
   out << text;
 }
 
-std::string fmt_value(double v) {
-  char buf[64];
-  const double a = std::abs(v);
-  if (v == 0) return "0";
-  if (v == std::floor(v) && a < 1e15) {
-    std::snprintf(buf, sizeof buf, "%.0f", v);
-    return buf;
-  }
-  if (a >= 1e6 || a < 1e-3) std::snprintf(buf, sizeof buf, "%.4g", v);
-  else if (a >= 1000) std::snprintf(buf, sizeof buf, "%.1f", v);
-  else std::snprintf(buf, sizeof buf, "%.4g", v);
-  return buf;
-}
-
 class ProgressBar {
  public:
   explicit ProgressBar(bool enabled) : enabled_(enabled && isatty(STDERR_FILENO)), start_(clock::now()) {}
@@ -215,7 +206,7 @@ class ProgressBar {
 int cmd_run(Args& a) {
   std::string file, out_dir;
   std::vector<std::string> sets;
-  bool quiet = false, progress = true, placement = false;
+  bool quiet = false, verbose = false, progress = true, placement = false;
   while (!a.done()) {
     const std::string x = a.next();
     if (is_help(x)) {
@@ -234,6 +225,7 @@ int cmd_run(Args& a) {
       sets.push_back("simulation.seed=" + v);
     } else if (x == "--set") sets.push_back(a.value_of(x));
     else if (x == "-q" || x == "--quiet") quiet = true;
+    else if (x == "-v" || x == "--verbose") verbose = true;
     else if (x == "--no-progress") progress = false;
     else if (x == "--explain-placement") placement = true;
     else if (!x.empty() && x[0] == '-') unknown_option("run", x);
@@ -263,6 +255,12 @@ int cmd_run(Args& a) {
     ProgressBar bar(progress && !quiet);
     lcsim::EvalOptions opts;
     opts.progress = [&bar](double f, double s) { bar.update(f, s); };
+    // What will be simulated, before the simulation starts.
+    opts.started = [quiet, &sc](const std::vector<std::string>& header) {
+      if (quiet) return;
+      std::printf("%s", lcsim::app::run_header(kVersion, sc.name, header).c_str());
+      std::fflush(stdout);
+    };
     // The timeline streams to its file while the run goes.
     std::ofstream timeline;
     if (sc.outputs.timeline) {
@@ -282,9 +280,12 @@ int cmd_run(Args& a) {
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   if (sc.outputs.metrics) write_file(std::filesystem::path(out_dir) / "metrics.json", r.metrics.to_json());
   if (!r.utilization_csv.empty()) write_file(std::filesystem::path(out_dir) / "link_utilization.csv", r.utilization_csv);
-  std::string table;
-  for (const auto& l : r.table) table += l + "\n";
-  if (!table.empty()) write_file(std::filesystem::path(out_dir) / "report.txt", table);
+  const auto summary = lcsim::app::short_summary(sc, r, lcsim::app::ValidationStatus::builtin());
+  std::string summary_text;
+  for (const auto& l : summary) summary_text += "  " + l + "\n";
+  const std::string detail = lcsim::app::detail(r);
+  write_file(std::filesystem::path(out_dir) / "report.txt",
+             lcsim::app::run_header(kVersion, sc.name, r.header) + "\n" + summary_text + "\n" + detail);
   // A run the horizon cut short did not do its work: say so even with -q, and exit 3.
   const char* kCutShort =
       "warning: the horizon (simulation.horizon = %s) ended the run before the workload finished: its metrics "
@@ -294,15 +295,11 @@ int cmd_run(Args& a) {
     if (!completed) std::fprintf(stderr, kCutShort, lcsim::to_string(sc.simulation.horizon).c_str());
     return completed ? 0 : kExitIncomplete;
   }
-  std::printf("lcsim %s: %s\n", kVersion, sc.name.c_str());
-  for (const auto& h : r.header) std::printf("  %s\n", h.c_str());
-  if (!table.empty()) std::printf("\n%s", table.c_str());
-  std::printf("\n  %-28s %14s   %s\n", "metric", "value", "meaning");
-  for (const auto& m : r.metrics.metrics()) {
-    std::printf("  %-28s %14s   %s\n", m.name.c_str(), fmt_value(m.value).c_str(), m.description.c_str());
-  }
-  std::printf("\n  wall time %.3f s, %llu events (%.3g events/s); outputs in %s/\n", wall,
-              static_cast<unsigned long long>(r.events), wall > 0 ? r.events / wall : 0.0, out_dir.c_str());
+  std::printf("\n%s", summary_text.c_str());
+  if (verbose) std::printf("\n%s", detail.c_str());
+  std::printf("\n  wall time %s, %s events; outputs in %s/ (report.txt: every detail%s)\n",
+              lcsim::app::format_duration(wall).c_str(), lcsim::app::format_count(static_cast<double>(r.events)).c_str(),
+              out_dir.c_str(), sc.outputs.timeline ? "; timeline.json: open in ui.perfetto.dev" : "");
   if (!completed) {
     std::fflush(stdout);
     std::fprintf(stderr, kCutShort, lcsim::to_string(sc.simulation.horizon).c_str());

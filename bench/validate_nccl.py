@@ -136,10 +136,10 @@ for ranks, per_node in configs:
         subprocess.run(cmd, check=True)
         report = open(os.path.join(out, "report.txt")).read().splitlines()
     simulated = {}
-    for line in report:
-        if line.startswith("#"):
-            continue
+    for line in report:  # report.txt: the nccl-tests table's rows (size, count, ..., time in us) among the rest
         f = line.split()
+        if line.startswith("#") or len(f) < 9 or not f[0].isdigit() or not f[1].isdigit():
+            continue
         simulated[int(float(f[0]))] = float(f[5]) * 1e-6
     title = f"{ranks} ranks, {per_node} per node ({nodes} node{'s' if nodes > 1 else ''})"
     print(f"\n### {title}\n" if markdown else f"\n{title}")

@@ -52,6 +52,7 @@ Result run(Scenario& sc, const EvalOptions& options) {
     sc.outputs.timeline = options.timeline;
     RunHooks hooks;
     hooks.progress = options.progress;
+    hooks.started = options.started;
     hooks.timeline = options.timeline ? options.timeline_out : nullptr;
     RunResult rr = run_scenario(sc, hooks);
     r.status = rr.completed ? Result::Status::kCompleted : Result::Status::kIncomplete;

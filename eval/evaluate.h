@@ -23,6 +23,8 @@ struct EvalOptions {
   std::ostream* timeline_out = nullptr;
   /// Called now and then with the fraction done and the simulated time (for a progress bar).
   std::function<void(double fraction, double sim_seconds)> progress;
+  /// Called with Result::header once the models are built, before the simulation starts.
+  std::function<void(const std::vector<std::string>& header)> started;
 };
 
 struct Result {

@@ -659,6 +659,7 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
                 sc.policies.collectives.algorithm.c_str(), jobs.front()->collectives().channels(),
                 static_cast<long long>(sc.simulation.seed));
   result.header.push_back(line);
+  if (hooks.started) hooks.started(result.header);
 
   if (hooks.progress) {
     engine.set_progress_hook([&hooks, &jobs, &engine] {

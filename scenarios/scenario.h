@@ -122,6 +122,8 @@ struct RunResult {
 
 struct RunHooks {
   std::function<void(double fraction, double sim_seconds)> progress;  // called now and then
+  /// Called with RunResult::header once the models are built, before the simulation starts.
+  std::function<void(const std::vector<std::string>& header)> started;
   /// Where timeline.json streams to while the run goes (bounded memory); null: into RunResult::timeline_json.
   std::ostream* timeline = nullptr;
 };

@@ -3,8 +3,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -67,8 +69,7 @@ const std::string kDemo = "scenarios/examples/gpt-1.3b-dp-h100.yaml";
 TEST_F(Cli, RunWritesMetricsTimelineAndResolvedScenario) {
   Result r = lcsim("run " + kDemo + " -o " + dir_.string());
   ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_NE(r.out.find("iteration_time_s"), std::string::npos);
-  EXPECT_NE(r.out.find("tflops_per_gpu"), std::string::npos);
+  EXPECT_NE(r.out.find("throughput"), std::string::npos) << r.out;
   const std::string metrics = slurp(dir_ / "metrics.json");
   for (const char* key : {"\"iteration_time_s\"", "\"tokens_per_s\"", "\"tflops_per_gpu\"", "\"mfu\""}) {
     EXPECT_NE(metrics.find(key), std::string::npos) << key;
@@ -163,6 +164,11 @@ TEST_F(Cli, HorizonThatCutsTheRunShortExitsThreeAndSaysSoEvenQuietly) {
                          "finished"),
               std::string::npos)
         << quiet << ": " << r.out;
+    if (!quiet[0]) {
+      EXPECT_NE(r.out.find("\n  INCOMPLETE     simulation.horizon (1 ms) ended the run before the workload finished"),
+                std::string::npos)
+          << r.out;
+    }
     const std::string metrics = slurp(out / "metrics.json");
     EXPECT_NE(metrics.find("\"completed\": 0"), std::string::npos) << metrics;
   }
@@ -351,3 +357,126 @@ TEST_F(Cli, NewCatalogEntriesAreListedAndRun) {
 }
 
 }  // namespace
+
+namespace {
+
+/// The lines of `out` from the one starting with `first` (after its indent) up to the next empty line, each with
+/// the newline before it.
+std::string block_from(const std::string& out, const std::string& first) {
+  const auto at = out.find("\n  " + first);
+  if (at == std::string::npos) return "";
+  const auto end = out.find("\n\n", at + 1);
+  return out.substr(at, end == std::string::npos ? std::string::npos : end - at + 1);
+}
+
+/// What the short summary must never show: raw byte counts and long digit runs, exponents, long decimals,
+/// metric names, "1 leaves".
+void expect_readable(const std::string& text) {
+  EXPECT_FALSE(std::regex_search(text, std::regex("[0-9]{7,}"))) << text;
+  EXPECT_FALSE(std::regex_search(text, std::regex("[0-9]e[-+]?[0-9]"))) << text;
+  EXPECT_FALSE(std::regex_search(text, std::regex("\\.0*[1-9][0-9]{3,}"))) << text;
+  EXPECT_FALSE(std::regex_search(text, std::regex("[a-z]_(s|bytes|per_s|mwh|kw)\\b"))) << text;
+  EXPECT_EQ(text.find("1 leaves"), std::string::npos) << text;
+}
+
+}  // namespace
+
+TEST_F(Cli, ShortSummaryFirstDetailBehindVerboseAndInReport) {
+  Result r = lcsim("run " + kDemo + " -o " + (dir_ / "a").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  // The header (what will be simulated), then the summary: about ten lines, every one a person reads.
+  const auto header = r.out.find("lcsim 0.1.0: gpt-1.3b-dp-h100-64\n  pool nodes: 8 x ");
+  const auto summary = r.out.find("\n  iteration      ");
+  ASSERT_NE(header, std::string::npos) << r.out;
+  ASSERT_NE(summary, std::string::npos) << r.out;
+  EXPECT_LT(header, summary);
+  EXPECT_NE(r.out.find("  workload: GPT 1.32B params"), std::string::npos) << r.out;
+  const std::string lines = block_from(r.out, "iteration      ");
+  for (const char* label : {"iteration      ", "throughput     ", "memory per GPU 42.5 GB of 80 GB HBM (53.1%)",
+                            "simulated run  ", "job length     ",
+                            "Confidence: H100 dense training: validated on 2 published runs"}) {
+    EXPECT_NE(lines.find(std::string("\n  ") + label), std::string::npos) << label << " in\n" << lines;
+  }
+  EXPECT_LE(std::count(lines.begin(), lines.end(), '\n'), 10) << lines;
+  expect_readable(r.out.substr(0, r.out.find("\n  wall time")));
+  EXPECT_EQ(r.out.find("memory_per_gpu_bytes"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("outputs in " + (dir_ / "a").string() + "/ (report.txt: every detail"), std::string::npos);
+
+  // report.txt: header, summary and every metric with its meaning, whole numbers in full; deterministic.
+  const std::string report = slurp(dir_ / "a" / "report.txt");
+  EXPECT_EQ(report.rfind("lcsim 0.1.0: gpt-1.3b-dp-h100-64\n", 0), 0u) << report;
+  EXPECT_NE(report.find(lines), std::string::npos) << report;
+  EXPECT_TRUE(std::regex_search(report, std::regex("\n  memory_per_gpu_bytes +42506985472   memory needed per GPU")))
+      << report;
+  EXPECT_NE(report.find("  link_util_max_spine "), std::string::npos) << report;
+  EXPECT_EQ(report.find("wall time"), std::string::npos);
+
+  // --verbose prints the same detail after the summary; -q prints nothing and still writes report.txt.
+  Result v = lcsim("run " + kDemo + " --verbose -o " + (dir_ / "v").string());
+  ASSERT_EQ(v.code, 0) << v.out;
+  const auto detail = v.out.find("42506985472   memory needed per GPU");
+  EXPECT_NE(detail, std::string::npos) << v.out;
+  EXPECT_LT(v.out.find("\n  iteration      "), detail);
+  EXPECT_EQ(slurp(dir_ / "v" / "report.txt"), report);
+  Result q = lcsim("run " + kDemo + " -q -o " + (dir_ / "q").string());
+  ASSERT_EQ(q.code, 0) << q.out;
+  EXPECT_EQ(q.out, "");
+  EXPECT_EQ(slurp(dir_ / "q" / "report.txt"), report);
+}
+
+TEST_F(Cli, SummaryPerWorkloadKind) {
+  // nccl-tests: bus bandwidth at a few sizes, in GB/s, and where the tuner switches algorithm; H100 collectives
+  // have no validation rows.
+  Result n = lcsim("run scenarios/examples/nccl-tests-h100.yaml -o " + (dir_ / "n").string());
+  ASSERT_EQ(n.code, 0) << n.out;
+  const std::string nccl = block_from(n.out, "collective     ");
+  EXPECT_NE(nccl.find("collective     all_reduce on 16 ranks, 28 sizes from 8 B to 1 GiB"), std::string::npos) << nccl;
+  EXPECT_TRUE(std::regex_search(nccl, std::regex("bus bandwidth  1 MiB [0-9.]+ GB/s, 16 MiB [0-9.]+ GB/s, 256 MiB "
+                                                 "[0-9.]+ GB/s, 1 GiB [0-9.]+ GB/s\n")))
+      << nccl;
+  EXPECT_TRUE(std::regex_search(nccl, std::regex("algorithm      tree up to [0-9]+ MiB, ring from [0-9]+ MiB\n"))) << nccl;
+  EXPECT_NE(nccl.find("Confidence: not validated for H100-SXM-80GB collectives (docs/validation.md has A100 NCCL "
+                      "collectives"),
+            std::string::npos)
+      << nccl;
+  expect_readable(nccl);
+  EXPECT_EQ(n.out.find("link_util_max_management"), std::string::npos) << n.out;
+  EXPECT_NE(slurp(dir_ / "n" / "report.txt").find("#       size         count      type"), std::string::npos);
+
+  // Traffic: flow completion time percentiles.
+  Result t = lcsim("run scenarios/what-if/load-balancing.yaml -o " + (dir_ / "t").string());
+  ASSERT_EQ(t.code, 0) << t.out;
+  const std::string traffic = block_from(t.out, "flows          ");
+  EXPECT_NE(traffic.find("makespan       85.9 ms, 25% of ideal (21.5 ms with every sender at its NIC rate)"),
+            std::string::npos)
+      << traffic;
+  EXPECT_TRUE(std::regex_search(traffic, std::regex("flow completion mean [0-9.]+ ms, p50 [0-9.]+ ms, p90 [0-9.]+ ms, "
+                                                    "p99 85.9 ms, max 85.9 ms\n")))
+      << traffic;
+  expect_readable(traffic);
+
+  // Several jobs: one line per job, then the cluster; a confidence line per job.
+  Result j = lcsim("run scenarios/examples/shared-cluster-jobs.yaml -o " + (dir_ / "j").string());
+  ASSERT_EQ(j.code, 0) << j.out;
+  const std::string jobs = block_from(j.out, "job train      ");
+  EXPECT_TRUE(std::regex_search(jobs, std::regex("job train      dense training on 32 GPUs, from 0 s to [0-9.]+ ms: "
+                                                 "iteration [0-9.]+ ms, [0-9.]+ M tokens/s, MFU [0-9.]+%\n")))
+      << jobs;
+  EXPECT_TRUE(std::regex_search(jobs, std::regex("job bench      collectives on 32 GPUs, from 150 ms to [0-9.]+ ms: "
+                                                 "all_reduce bus bandwidth 64 MiB [0-9.]+ GB/s, 256 MiB")))
+      << jobs;
+  EXPECT_NE(jobs.find("\n  cluster        2 of 2 jobs finished"), std::string::npos) << jobs;
+  EXPECT_NE(jobs.find("\n  Confidence: train: H100 dense training: validated"), std::string::npos) << jobs;
+  EXPECT_NE(jobs.find("\n  Confidence: bench: not validated for H100-SXM-80GB collectives"), std::string::npos) << jobs;
+  expect_readable(jobs);
+}
+
+TEST_F(Cli, ConfidenceOfAValidatedCollectivesFamily) {
+  // The DGX A100 NCCL scenario is the one docs/validation.md holds against vidur's measurements.
+  Result r = lcsim("run scenarios/validation/nccl-a100-dgx.yaml -o " + (dir_ / "a").string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("\n  Confidence: A100 NCCL collectives: validated on 9 measured configurations ("),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find(", mean |error| 10.4%, max 59.0% (docs/validation.md)\n"), std::string::npos) << r.out;
+}

@@ -459,10 +459,11 @@ double LeafSpine::oversubscription() const {
 }
 
 std::string LeafSpine::describe() const {
+  const int spines = config_.spines * static_cast<int>(config_.dual_tor ? 1 : planes_);
   char buf[512];
   std::snprintf(buf, sizeof buf,
-                "leaf_spine%s%s: %zu nodes, %u GPUs; scale-up %s per GPU per direction; %u NICs at %s%s; %u leaves x "
-                "%d ports, %d spines at %s (oversubscription %.2g:1 when leaves are full)",
+                "leaf_spine%s%s: %zu nodes, %u GPUs; scale-up %s per GPU per direction; %u NICs at %s%s; %u leaf "
+                "switch%s of %d ports, %d spine%s at %s (oversubscription %.2g:1 when leaves are full)",
                 config_.rail_optimized ? " (rail-optimized)" : "",
                 config_.tiers == 3 ? (" (3 tiers, " + std::to_string(pods_) + " pods)").c_str() : "",
                 nodes_.size(), endpoint_count(), to_string(links_[su_up_[0]].bandwidth).c_str(), endpoint_count(),
@@ -470,9 +471,8 @@ std::string LeafSpine::describe() const {
                 config_.dual_tor ? " dual-homed to leaf pairs"
                 : planes_ > 1    ? (" in " + std::to_string(planes_) + " planes").c_str()
                                  : "",
-                leaves_ * planes_, config_.ports_per_leaf,
-                config_.spines * static_cast<int>(config_.dual_tor ? 1 : planes_),
-                to_string(config_.uplink_bandwidth).c_str(), oversubscription());
+                leaves_ * planes_, leaves_ * planes_ == 1 ? "" : "es", config_.ports_per_leaf, spines,
+                spines == 1 ? "" : "s", to_string(config_.uplink_bandwidth).c_str(), oversubscription());
   return buf;
 }
 

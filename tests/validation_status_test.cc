@@ -1,0 +1,240 @@
+// data/validation_status.yaml against docs/validation.md: every validation row belongs to exactly one family,
+// and each family's rows, sources, mean and max |error| are what the rows say. Also: the table compiled into
+// lcsim is the file's, and the summary's confidence line for a validated and a non-validated family.
+#include "apps/validation_status.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "sim/error.h"
+
+namespace lcsim::app {
+namespace {
+
+namespace fs = std::filesystem;
+const fs::path kSource = LCSIM_SOURCE_DIR;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+std::vector<std::string> cells(const std::string& line) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (size_t i = 1; i < line.size(); ++i) {  // skip the leading '|'
+    if (line[i] == '|' && line[i - 1] != '\\') {
+      out.push_back(trim(cur));
+      cur.clear();
+    } else {
+      cur += line[i];
+    }
+  }
+  return out;
+}
+
+bool has_word(const std::string& text, const std::string& word) {
+  for (size_t at = text.find(word); at != std::string::npos; at = text.find(word, at + 1)) {
+    const bool left = at == 0 || !std::isalnum(static_cast<unsigned char>(text[at - 1]));
+    const size_t end = at + word.size();
+    const bool right = end >= text.size() || !std::isalnum(static_cast<unsigned char>(text[end]));
+    if (left && right) return true;
+  }
+  return false;
+}
+
+double percent(const std::string& cell) {  // "+12.8%" -> 12.8 (absolute)
+  return std::abs(std::stod(cell.substr(0, cell.find('%'))));
+}
+
+/// One validation row of docs/validation.md.
+struct DocRow {
+  std::string table;    // training or nccl
+  std::string first;    // its first cell
+  std::string heading;  // the "## " section it is in
+  std::string source;   // training: the source column
+  double mean = 0, max = 0;
+};
+
+std::vector<DocRow> doc_rows(const std::string& doc) {
+  const std::string kTraining = "| run | source | published | lcsim | unit | error |";
+  const std::string kNccl = "| configuration | max abs error from 16 MiB | mean abs error from 16 MiB |";
+  std::vector<DocRow> rows;
+  std::istringstream in(doc);
+  std::string line, heading, table;
+  while (std::getline(in, line)) {
+    if (line.rfind("## ", 0) == 0) heading = line.substr(3);
+    if (line == kTraining)
+      table = "training";
+    else if (line == kNccl)
+      table = "nccl";
+    else if (line.rfind("|", 0) != 0)
+      table.clear();
+    else if (!table.empty() && line.rfind("|---", 0) != 0) {
+      const auto c = cells(line);
+      DocRow r{table, c.at(0), heading, "", 0, 0};
+      if (table == "training") {
+        r.source = c.at(1);
+        r.mean = r.max = percent(c.at(5));
+      } else {
+        r.max = percent(c.at(1));
+        r.mean = percent(c.at(2));
+      }
+      rows.push_back(r);
+    }
+  }
+  return rows;
+}
+
+ValidationStatus from_file() {
+  return ValidationStatus::parse(slurp(kSource / "data/validation_status.yaml"),
+                                 "data/validation_status.yaml");
+}
+
+TEST(ValidationStatus, AgreesWithTheRowsOfDocsValidation) {
+  const ValidationStatus status = from_file();
+  const auto rows = doc_rows(slurp(kSource / "docs/validation.md"));
+  ASSERT_GE(rows.size(), 20u) << "docs/validation.md: expected its training and NCCL tables";
+  struct Seen {
+    int rows = 0;
+    double sum = 0, max = 0;
+    std::set<std::string> sources;
+  };
+  std::map<std::string, Seen> seen;
+  for (const auto& r : rows) {
+    const std::string kind = r.table == "nccl"          ? "collectives"
+                             : has_word(r.first, "MoE") ? "MoE training"
+                                                        : "dense training";
+    std::vector<const ValidationFamily*> owners;
+    for (const auto& f : status.families()) {
+      const std::string& where = r.table == "nccl" ? r.heading : r.first;
+      if (f.doc_table == r.table && f.workload == kind && has_word(where, f.doc_part)) owners.push_back(&f);
+    }
+    ASSERT_EQ(owners.size(), 1u) << "docs/validation.md row '" << r.first << "' (" << kind << ", section '"
+                                 << r.heading << "') belongs to " << owners.size()
+                                 << " families of data/validation_status.yaml; it must belong to exactly one "
+                                    "(add a family whose doc_part names its part)";
+    Seen& s = seen[owners[0]->family];
+    s.rows += 1;
+    s.sum += r.mean;
+    s.max = std::max(s.max, r.max);
+    if (!r.source.empty()) s.sources.insert(r.source);
+  }
+  for (const auto& f : status.families()) {
+    SCOPED_TRACE("family '" + f.family + "' of data/validation_status.yaml");
+    ASSERT_TRUE(seen.count(f.family)) << "no row of docs/validation.md belongs to it";
+    const Seen& s = seen.at(f.family);
+    const double mean = s.sum / s.rows;
+    char expected[256];
+    std::snprintf(expected, sizeof expected,
+                  "docs/validation.md says: rows: %d, mean_abs_error_pct: %.1f, "
+                  "max_abs_error_pct: %.1f",
+                  s.rows, mean, s.max);
+    EXPECT_EQ(f.rows, s.rows) << expected;
+    EXPECT_NEAR(f.mean_abs_error_pct, mean, 0.05 + 1e-9) << expected;
+    EXPECT_NEAR(f.max_abs_error_pct, s.max, 1e-9) << expected;
+    if (f.doc_table == "training") {
+      EXPECT_EQ(std::set<std::string>(f.sources.begin(), f.sources.end()), s.sources)
+          << "sources: the source column of its rows";
+    }
+  }
+}
+
+TEST(ValidationStatus, LcsimCarriesTheFileAsItIs) {
+  const ValidationStatus file = from_file();
+  const auto& built = ValidationStatus::builtin().families();
+  ASSERT_EQ(built.size(), file.families().size());
+  for (size_t i = 0; i < built.size(); ++i) {
+    EXPECT_EQ(built[i].family, file.families()[i].family);
+    EXPECT_EQ(built[i].rows, file.families()[i].rows);
+    EXPECT_EQ(built[i].mean_abs_error_pct, file.families()[i].mean_abs_error_pct);
+  }
+}
+
+TEST(ValidationStatus, ConfidenceForValidatedAndUnvalidatedFamilies) {
+  const ValidationStatus status = from_file();
+  const std::string a100 = status.confidence({"A100-SXM-80GB"}, "dense training");
+  EXPECT_EQ(a100.rfind("A100 dense training: validated on 11 published runs (", 0), 0u) << a100;
+  EXPECT_NE(a100.find("mean |error| 7.6%, max 14.5% (docs/validation.md)"), std::string::npos) << a100;
+  // A run outside the sizes the rows cover says so; one within 10% of them does not.
+  const std::string h100 = status.confidence({"H100-SXM-80GB"}, "dense training", 1024, 70.56e9);
+  EXPECT_NE(
+      h100.find("(docs/validation.md); this run is outside that range: 70.6 B parameters (validated: 405 B), "
+                "1,024 GPUs (validated: 8,192 to 16,384)"),
+      std::string::npos)
+      << h100;
+  EXPECT_EQ(status.confidence({"H100-SXM-80GB"}, "dense training", 16384, 405.85e9).find("outside"),
+            std::string::npos);
+  EXPECT_EQ(status.confidence({"H800-SXM-80GB"}, "MoE training", 2048, 721e9).find("outside"),
+            std::string::npos);
+  const std::string moe = status.confidence({"H800-SXM-80GB"}, "MoE training");
+  EXPECT_EQ(moe.rfind("H800 MoE training: validated on 1 published run (", 0), 0u) << moe;
+  // The same part, another kind of work; another part; a mix of a validated and an unvalidated part.
+  const std::string h100_nccl = status.confidence({"H100-SXM-80GB"}, "collectives");
+  EXPECT_EQ(h100_nccl.rfind("not validated for H100-SXM-80GB collectives (docs/validation.md has A100 NCCL "
+                            "collectives 10.4% over 9 measured configurations)",
+                            0),
+            0u)
+      << h100_nccl;
+  EXPECT_EQ(
+      status.confidence({"MI300X"}, "dense training").rfind("not validated for MI300X dense training", 0),
+      0u);
+  EXPECT_EQ(status.confidence({"H100-SXM-80GB", "A100-SXM-80GB"}, "dense training")
+                .rfind("not validated for mixed H100-SXM-80GB + A100-SXM-80GB dense training", 0),
+            0u);
+  EXPECT_EQ(status.confidence({"H100-SXM-80GB"}, "trace replay"),
+            "not validated for H100-SXM-80GB trace replay (nothing of this kind is in docs/validation.md)");
+  EXPECT_EQ(workload_kind("megatron", true), "MoE training");
+  EXPECT_EQ(workload_kind("gpt_data_parallel", false), "dense training");
+  EXPECT_EQ(workload_kind("nccl_tests", false), "collectives");
+}
+
+TEST(ValidationStatus, BadTableSaysFileLineAndKey) {
+  try {
+    ValidationStatus::parse(
+        "families:\n  - family: X\n    parts: [A100-SXM-80GB]\n    workload: dense training\n"
+        "    doc_table: training\n    doc_part: A100\n    rows: 1\n    mean_abs_error_pct: 1\n"
+        "    max_abs_error_pct: 1\n    mean_error: 3\n",
+        "status.yaml");
+    FAIL() << "an unknown key was accepted";
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("status.yaml:10:5: families[0].mean_error: unknown key 'mean_error'"),
+              std::string::npos)
+        << what;
+  }
+  EXPECT_THROW(ValidationStatus::parse("families:\n  - family: X\n    workload: training\n", "s.yaml"),
+               InputError);
+  try {
+    ValidationStatus::parse(
+        "families:\n  - family: X\n    parts: [A100-SXM-80GB]\n    workload: dense training\n"
+        "    doc_table: training\n    doc_part: A100\n    rows: 1\n    mean_abs_error_pct: 1\n"
+        "    max_abs_error_pct: 1\n    gpus: [64, 8]\n",
+        "status.yaml");
+    FAIL() << "a reversed range was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("families[0].gpus: expected [lowest, highest], both positive"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace lcsim::app
