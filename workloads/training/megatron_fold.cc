@@ -15,7 +15,9 @@
 //  - every collective is contention-free, so its time is already memoized: on private scale-up links (a TP group
 //    inside one NVLink domain, on either fidelity) or anywhere on the analytical model. A collective that crosses
 //    nodes on the flow model shares links with other flows, so its pass keeps the fine-grained path;
-//  - each of those collectives has been run once already (its time is known).
+//  - each of those collectives has been run once already (its time is known);
+//  - no collective is overlapped with the next segment's compute on a part with overlap_sm_share > 0 (the SM
+//    contention that after_compute charges is not replayed here yet).
 // Events then grow with stages x micro-batches x chunks, not with layers. The folded pass ends at exactly the time
 // the fine-grained path would reach (the same additions, in the same order) and charges the same compute and
 // exposed-communication time, so every metric is the same bit for bit; only sim_events drops.
@@ -76,6 +78,10 @@ MegatronTraining::FoldedPass* MegatronTraining::folded(uint32_t sim) {
     size_t events = 0;
     for (const auto& c : out.comms) events += c.event ? 1 : 0;
     if (out.overlap && events > 1) return never();
+    // A collective overlapped with the next segment's compute slows that compute (SM contention, charged in
+    // after_compute from the time the two ran together); replay() does not model it yet, so such passes keep the
+    // fine-grained path wherever the part's overlap_sm_share is set.
+    if (out.overlap && events > 0 && ctx_->gpus[st.rank].part->calibration.overlap_sm_share > 0) return never();
     segs.push_back(std::move(out));
   }
   if (segs.empty()) return never();
