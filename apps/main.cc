@@ -18,6 +18,7 @@
 #include "apps/summary.h"
 #include "apps/validation_status.h"
 #include "eval/evaluate.h"
+#include "models/failure/distribution.h"
 #include "models/hardware/calibration.h"
 #include "models/network/graph.h"
 #include "policies/collective_tuner.h"
@@ -452,10 +453,11 @@ int cmd_list(Args& a) {
   }
   const auto& c = lcsim::Catalog::get();
   // Every group of registered names, in print order; `policies` and `models` name several groups.
-  const std::vector<std::string> groups = {"accelerators", "nodes",      "workloads",  "load-balancing",
-                                           "collectives",  "topologies", "fidelities", "engines"};
+  const std::vector<std::string> groups = {"accelerators", "nodes",      "workloads",  "load-balancing", "collectives",
+                                           "topologies",   "fidelities", "engines",    "distributions"};
   const std::map<std::string, std::vector<std::string>> aliases = {
-      {"policies", {"load-balancing", "collectives"}}, {"models", {"topologies", "fidelities", "engines"}}};
+      {"policies", {"load-balancing", "collectives"}},
+      {"models", {"topologies", "fidelities", "engines", "distributions"}}};
   std::vector<std::string> valid = groups;
   for (const auto& [alias, members] : aliases) valid.push_back(alias);
   if (!what.empty() && std::find(valid.begin(), valid.end(), what) == valid.end()) {
@@ -495,6 +497,9 @@ int cmd_list(Args& a) {
   if (heading("fidelities", "fidelities (simulation.fidelity)")) list_registry(c.fidelities);
   if (heading("engines", "engines (event engines: flow runs on simgrid, analytical on queue)")) {
     for (const auto& [name, description] : lcsim::sim::engine_backends()) list_entry(name, description);
+  }
+  if (heading("distributions", "distributions (failure and repair times: models/failure, dist:)")) {
+    for (const auto& [name, description] : lcsim::failure::distribution_names()) list_entry(name, description);
   }
   return 0;
 }

@@ -241,7 +241,8 @@ TEST_F(Cli, ListCoversEveryRegisteredName) {
       {"collectives", {"ring", "tree", "hierarchical", "nvls", "halving_doubling"}},
       {"topologies", {"explicit", "leaf_spine"}},
       {"fidelities", {"analytical", "flow"}},
-      {"engines", {"queue", "simgrid"}}};
+      {"engines", {"queue", "simgrid"}},
+      {"distributions", {"exponential", "weibull", "lognormal", "fixed"}}};
   for (const auto& [group, names] : groups) {
     EXPECT_NE(("\n" + all.out).find("\n" + group + " ("), std::string::npos) << group << " missing from lcsim list";
     Result one = lcsim("list " + group);
@@ -262,7 +263,7 @@ TEST_F(Cli, ListCoversEveryRegisteredName) {
   EXPECT_EQ(policies.out.find("H100-SXM-80GB"), std::string::npos);
   Result models = lcsim("list models");
   ASSERT_EQ(models.code, 0) << models.out;
-  for (const char* name : {"leaf_spine", "analytical", "simgrid", "queue"}) {
+  for (const char* name : {"leaf_spine", "analytical", "simgrid", "queue", "weibull"}) {
     EXPECT_NE(models.out.find(name), std::string::npos) << name;
   }
   EXPECT_EQ(models.out.find("ecmp"), std::string::npos);
@@ -270,7 +271,8 @@ TEST_F(Cli, ListCoversEveryRegisteredName) {
   Result typo = lcsim("list polices");
   EXPECT_EQ(typo.code, 2);
   EXPECT_NE(typo.out.find("error: unknown list group 'polices'; did you mean 'policies'? (valid: accelerators, nodes, "
-                          "workloads, load-balancing, collectives, topologies, fidelities, engines, models, policies)"),
+                          "workloads, load-balancing, collectives, topologies, fidelities, engines, distributions, models, "
+                          "policies)"),
             std::string::npos)
       << typo.out;
 }
