@@ -93,9 +93,7 @@ TEST_F(EventGranularity, FoldingPassesChangesNothingButTheEventCount) {
     EXPECT_LE(e_pass, e_kernel) << base;
     folded += e_pass < e_kernel ? 1 : 0;
   }
-  // The A100 cases fold; H100 layouts with TP overlapped on a part whose collectives slow compute (SM contention,
-  // overlap_sm_share) keep the fine-grained path until the fold replays that contention.
-  EXPECT_GE(folded, 1) << "the A100 layouts have passes to fold";
+  EXPECT_GE(folded, 3) << "most cases have passes to fold";
 }
 
 TEST_F(EventGranularity, PassDetailDropsOnlyTheCollectivesInsidePasses) {

@@ -15,9 +15,9 @@
 //  - every collective is contention-free, so its time is already memoized: on private scale-up links (a TP group
 //    inside one NVLink domain, on either fidelity) or anywhere on the analytical model. A collective that crosses
 //    nodes on the flow model shares links with other flows, so its pass keeps the fine-grained path;
-//  - each of those collectives has been run once already (its time is known);
-//  - no collective is overlapped with the next segment's compute on a part with overlap_sm_share > 0 (the SM
-//    contention that after_compute charges is not replayed here yet).
+//  - each of those collectives has been run once already (its time is known).
+// SM contention (a compute that ran beside an overlapped chain takes longer, after_compute) is replayed with the
+// fine path's own additions.
 // Events then grow with stages x micro-batches x chunks, not with layers. The folded pass ends at exactly the time
 // the fine-grained path would reach (the same additions, in the same order) and charges the same compute and
 // exposed-communication time, so every metric is the same bit for bit; only sim_events drops.
@@ -78,10 +78,6 @@ MegatronTraining::FoldedPass* MegatronTraining::folded(uint32_t sim) {
     size_t events = 0;
     for (const auto& c : out.comms) events += c.event ? 1 : 0;
     if (out.overlap && events > 1) return never();
-    // A collective overlapped with the next segment's compute slows that compute (SM contention, charged in
-    // after_compute from the time the two ran together); replay() does not model it yet, so such passes keep the
-    // fine-grained path wherever the part's overlap_sm_share is set.
-    if (out.overlap && events > 0 && ctx_->gpus[st.rank].part->calibration.overlap_sm_share > 0) return never();
     segs.push_back(std::move(out));
   }
   if (segs.empty()) return never();
@@ -147,20 +143,50 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
     }
     return s;
   };
+  // SM contention (after_compute): a segment's compute that ran beside the previous segment's overlapped chain
+  // takes beside x share / (1 - share) longer, charged once, when the compute completes. `beside_total` is the
+  // rank's running sum of time with a collective beside the kernels; the fine path adds each chain's span to it when
+  // the chain ends, and measures a segment's beside time as the difference of that sum (plus the running chain's
+  // part) between the compute's start and end: the same additions are made here, in the same order.
+  const double share = ctx_->gpus[st.rank].part->calibration.overlap_sm_share;
+  Duration beside_total = st.beside_total;
+  Duration chain_start;
   for (const FoldedPass::Seg& seg : f.segs) {
     if (apply) st.compute += seg.compute;
+    // start_compute: the beside time so far (a chain started at this very time counts zero).
+    const Duration snapshot = pending ? beside_total + (t - chain_start) : beside_total + Duration();
     t = t + seg.compute;
     *priority = sim::kCompletion;
+    if (share > 0) {
+      Duration now_beside;
+      if (pending && overlap_end >= t) {  // the chain is still running when the compute completes
+        now_beside = beside_total + (t - chain_start);
+      } else {
+        if (pending) {  // it ended during the compute: its span joined the sum then
+          beside_total = beside_total + (overlap_end - chain_start);
+          pending = false;
+        }
+        now_beside = beside_total + Duration();
+      }
+      const Duration beside = now_beside - snapshot;
+      if (beside > Duration()) {
+        const Duration extra = beside * (share / (1 - share));
+        if (apply) st.compute += extra;
+        t = t + extra;
+      }
+    }
     if (pending && overlap_end >= t) {  // the previous segment's overlapped chain is still running
       if (apply) st.waits[static_cast<size_t>(overlap_kind)] += overlap_end - t;
       t = overlap_end;
       *priority = sim::kDefault;
     }
+    if (pending) beside_total = beside_total + (overlap_end - chain_start);
     pending = false;
     if (seg.comms.empty()) continue;
     bool any_event = false;
     if (seg.overlap) {
       overlap_kind = seg.comms.front().call->kind;
+      chain_start = t;
       overlap_end = chain(seg, t, false, &any_event);
       pending = any_event;
     } else {
@@ -172,7 +198,9 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
     if (apply) st.waits[static_cast<size_t>(overlap_kind)] += overlap_end - t;
     t = overlap_end;
     *priority = sim::kDefault;
+    beside_total = beside_total + (overlap_end - chain_start);
   }
+  if (apply) st.beside_total = beside_total;
   return t;
 }
 
