@@ -11,6 +11,7 @@
 #include "models/failure/distribution.h"
 #include "models/failure/fault_trace.h"
 #include "models/failure/fit.h"
+#include "models/failure/goodput.h"
 #include "models/failure/process.h"
 #include "policies/checkpoint_interval.h"
 #include "sim/error.h"
@@ -198,6 +199,69 @@ TEST(CheckpointInterval, DalyAndYoungSitAtTheOptimumOfDalysModel) {
   EXPECT_GT(policy::expected_wall_time(c, Duration::seconds(best_tau * 10), work).s() / best, 1.05);
   // A save that costs more than 2 M: checkpoint once per M.
   EXPECT_EQ(policy::daly_interval({Duration::seconds(100), {}, Duration::seconds(40)}).s(), 40);
+}
+
+Duration hours(double h) { return Duration::seconds(h * 3600); }
+
+TEST(Goodput, WithoutInterruptionsEttrIsOneMinusCheckpointOverhead) {
+  const RunPlan plan{hours(100), hours(10), hours(0.1), hours(0.5)};
+  const RunOutcome r = step_run(plan, {});
+  EXPECT_EQ(r.checkpoints, 10);
+  EXPECT_EQ(r.interruptions, 0);
+  EXPECT_NEAR(r.wall.s(), hours(101).s(), 1e-6);
+  EXPECT_NEAR(r.ettr(), 100.0 / 101.0, 1e-12);
+  EXPECT_NEAR(r.useful().s(), hours(100).s(), 1e-6);
+}
+
+TEST(Goodput, AnInterruptionLosesTheWorkSinceTheLastCheckpoint) {
+  const RunPlan plan{hours(100), hours(10), hours(0.1), hours(0.5)};
+  // Checkpoints complete at 10.1 h and 20.2 h; an interruption at 25 h loses the 4.8 h computed since 20.2 h.
+  const RunOutcome r = step_run(plan, {hours(25)});
+  EXPECT_EQ(r.interruptions, 1);
+  EXPECT_NEAR(r.lost_work.s(), hours(4.8).s(), 1e-6);
+  EXPECT_NEAR(r.restart_time.s(), hours(0.5).s(), 1e-9);
+  EXPECT_NEAR(r.wall.s(), hours(101 + 4.8 + 0.5).s(), 1e-6);
+  // During a save: the whole segment is lost, and the partial save counted; during a restart: it starts over.
+  const RunOutcome s = step_run(plan, {hours(10.05), hours(10.3)});
+  EXPECT_EQ(s.interruptions, 2);
+  EXPECT_NEAR(s.lost_work.s(), hours(10).s(), 1e-6);
+  EXPECT_NEAR(s.restart_time.s(), hours(0.25 + 0.5).s(), 1e-6);
+  EXPECT_NEAR(s.wall.s(), hours(101 + 10 + 0.05 + 0.25 + 0.5).s(), 1e-6);
+  // Without checkpoints an interruption loses everything so far.
+  const RunOutcome n = step_run({hours(100), Duration(), Duration(), hours(0.5)}, {hours(60)});
+  EXPECT_NEAR(n.lost_work.s(), hours(60).s(), 1e-6);
+  EXPECT_NEAR(n.wall.s(), hours(160.5).s(), 1e-6);
+}
+
+// Monte Carlo over Poisson interruptions: the mean wall time matches Daly's closed form, and a sweep of checkpoint
+// intervals (the same interruptions for every interval) is lowest near Daly's interval.
+TEST(Goodput, MonteCarloMatchesDalyAndItsIntervalIsTheSweepsOptimum) {
+  const policy::CheckpointCosts c{Duration::seconds(300), Duration::seconds(600), hours(8)};
+  const Duration work = hours(24 * 10);
+  const double daly = policy::daly_interval(c).s();
+  const int segments = static_cast<int>(std::lround(work.s() / daly));
+  const Duration tau = Duration::seconds(work.s() / segments);  // a whole number of segments, as Daly's model has
+  const auto arrivals = make_distribution(dist("exponential", c.mtbf));
+  const int runs = 400;
+  const std::vector<double> factors = {0.25, 0.5, 1, 2, 4};
+  std::vector<double> sum(factors.size(), 0.0);
+  double sum_tau = 0, sq_tau = 0;
+  for (int k = 0; k < runs; ++k) {
+    RandomStream s(1000 + k);
+    std::vector<Duration> at;
+    for (Duration t = arrivals->sample(s); t < hours(24 * 60); t += arrivals->sample(s)) at.push_back(t);
+    const double w = step_run({work, tau, c.save, c.restart}, at).wall.s();
+    sum_tau += w;
+    sq_tau += w * w;
+    for (size_t i = 0; i < factors.size(); ++i) {
+      sum[i] += step_run({work, Duration::seconds(daly * factors[i]), c.save, c.restart}, at).wall.s();
+    }
+  }
+  const double mean = sum_tau / runs, sd = std::sqrt(sq_tau / runs - mean * mean);
+  EXPECT_NEAR(mean, policy::expected_wall_time(c, tau, work).s(), 5 * sd / std::sqrt(runs));
+  const size_t best = static_cast<size_t>(std::min_element(sum.begin(), sum.end()) - sum.begin());
+  EXPECT_EQ(factors[best], 1.0) << "sweep means (h): " << sum[0] / runs / 3600 << " " << sum[1] / runs / 3600 << " "
+                                << sum[2] / runs / 3600 << " " << sum[3] / runs / 3600 << " " << sum[4] / runs / 3600;
 }
 
 }  // namespace
