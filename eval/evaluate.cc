@@ -56,6 +56,7 @@ Result run(Scenario& sc, const EvalOptions& options) {
     hooks.timeline = options.timeline ? options.timeline_out : nullptr;
     RunResult rr = run_scenario(sc, hooks);
     r.status = rr.completed ? Result::Status::kCompleted : Result::Status::kIncomplete;
+    r.warnings = std::move(rr.warnings);  // settings the run could not honour
     if (!rr.completed) {
       r.warnings.push_back("the horizon (simulation.horizon = " + to_string(sc.simulation.horizon) +
                            ") ended the run before the workload finished: its metrics cover only part of the work");
@@ -96,6 +97,7 @@ Scenario copy_scenario(const Scenario& from) {
   sc.simulation = from.simulation;
   sc.outputs = from.outputs;
   sc.cost = from.cost;
+  sc.reliability = from.reliability;
   if (from.workload) sc.workload = copy_workload(from.workload_type, *from.workload, cluster_gpus(from.cluster));
   if (!from.jobs.empty()) {
     const std::vector<wl::Gpu> all = cluster_gpus(from.cluster);

@@ -224,6 +224,8 @@ void visit_rest(Section& s, Scenario& sc) {
              "stream waiting) is one event, same results; kernel: an event per kernel and collective (slower)");
   });
   s.section("cost", "power, energy and money", [&](Section& c) { sc.cost.visit(c); });
+  s.section("reliability", "the whole training job with node failures, checkpoints and restarts",
+            [&](Section& r) { sc.reliability.visit(r); });
   s.section("outputs", "what a run writes (lcsim run -o DIR)", [&](Section& o) {
     OutputConfig& out = sc.outputs;
     o.field("metrics", out.metrics, "write metrics.json");
@@ -267,6 +269,13 @@ int fabric_switch_ports(const net::Topology& topology) {
   int ports = 0;
   for (const auto& l : topology.links()) ports += fabric[l.from] ? 1 : 0;
   return ports;
+}
+
+/// How many nodes the GPUs with these global ranks sit on.
+size_t nodes_of(const std::vector<wl::Gpu>& gpus, const std::vector<uint32_t>& ranks) {
+  std::set<uint32_t> nodes;
+  for (uint32_t r : ranks) nodes.insert(gpus[r].node);
+  return nodes.size();
 }
 
 /// The shorthand keys describe one pool of nodes named after the part: its accelerators, one 400 Gb/s compute NIC
@@ -731,6 +740,21 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   const std::vector<hw::PoolUsage> usage = energy.usage(span);
   const int ports = fabric_switch_ports(topology);
   hw::report_energy(result.metrics, hw::energy_over(usage, ports, span, sc.cost), sc.cost, tokens_per_s, usage, ports);
+  // The whole job with failures (reliability:), per job.
+  if (single) {
+    const auto w = report_reliability(sc.reliability, static_cast<int>(nodes_of(gpus, jobs.front()->allocation())),
+                                      static_cast<int>(gpus.size()), static_cast<uint64_t>(sc.simulation.seed), "",
+                                      result.metrics);
+    result.warnings.insert(result.warnings.end(), w.begin(), w.end());
+  } else {
+    for (const auto& job : jobs) {
+      const auto w = report_reliability(sc.reliability, static_cast<int>(nodes_of(gpus, job->allocation())),
+                                        static_cast<int>(job->allocation().size()),
+                                        static_cast<uint64_t>(sc.simulation.seed) ^ job->id(), job->name() + ".",
+                                        result.metrics);
+      for (const auto& x : w) result.warnings.push_back(job->name() + ": " + x);
+    }
+  }
   result.events = engine.events_processed();
   result.metrics.set("sim_time_s", span.s(), "simulated time of the last event");
   result.metrics.set("sim_events", static_cast<double>(engine.events_processed()), "engine events processed");

@@ -12,6 +12,7 @@
 #include "models/hardware/catalog.h"
 #include "models/hardware/node.h"
 #include "models/hardware/power.h"
+#include "scenarios/reliability.h"
 #include "models/network/collectives.h"
 #include "models/network/explicit_topology.h"
 #include "models/network/topology.h"
@@ -93,6 +94,7 @@ struct Scenario {
   SimulationConfig simulation;
   OutputConfig outputs;
   hw::CostConfig cost;
+  ReliabilityConfig reliability;
 };
 
 /// Reads a scenario file (following `base:`), applies "--set key=value" overrides, and checks every key.

@@ -1,0 +1,81 @@
+// The whole training job with failures (scenario key `reliability:`): metrics from the simulated iteration, node
+// failures and checkpoints; Daly's interval by default; no failures = checkpoint overhead only; the same seed gives
+// the same numbers; an unknown job length is a warning, not a guess.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+#include "eval/evaluate.h"
+#include "policies/checkpoint_interval.h"
+#include "scenarios/scenario.h"
+
+namespace lcsim {
+namespace {
+
+RunResult run(const std::string& file, const std::vector<std::string>& sets) {
+  Scenario sc = load_scenario(file, sets);
+  return run_scenario(sc);
+}
+
+const std::string k70b = "scenarios/training/llama3-70b-h100-1024.yaml";  // 128 nodes, a 15.6T-token budget
+
+TEST(Reliability, NodeFailuresInterruptTheJobAndDalysIntervalIsTheDefault) {
+  const RunResult r = run(k70b, {"reliability.enabled=true", "outputs.timeline=false"});
+  const MetricSet& m = r.metrics;
+  ASSERT_TRUE(m.has("reliability_ettr")) << (r.warnings.empty() ? "" : r.warnings.front());
+  const double mtbf_h = 239.0 * 24 / 128;
+  EXPECT_NEAR(m.get("reliability_job_mtbf_h"), mtbf_h, 1e-9);
+  const policy::CheckpointCosts c{Duration::seconds(60), Duration::seconds(600), Duration::seconds(mtbf_h * 3600)};
+  EXPECT_DOUBLE_EQ(m.get("reliability_checkpoint_interval_s"), policy::daly_interval(c).s());
+  EXPECT_GT(m.get("reliability_ettr"), 0.9);
+  EXPECT_LT(m.get("reliability_ettr"), 1.0);
+  EXPECT_GT(m.get("reliability_time_days"), m.get("budget_time_days"));
+  // Interruptions: Poisson at the job's failure rate over the wall time (5 standard errors over the 16 seeds).
+  const double expected = m.get("reliability_time_days") * 24 / mtbf_h;
+  EXPECT_NEAR(m.get("reliability_interruptions"), expected, 5 * std::sqrt(expected / 16) + 1);
+  EXPECT_EQ(m.get("reliability_finished_fraction"), 1.0);
+  EXPECT_GT(m.get("reliability_lost_gpu_hours"), 0.0);
+  // The same seed: the same numbers; another seed: other failures.
+  const RunResult again = run(k70b, {"reliability.enabled=true", "outputs.timeline=false"});
+  EXPECT_EQ(again.metrics.get("reliability_ettr"), m.get("reliability_ettr"));
+  const RunResult other = run(k70b, {"reliability.enabled=true", "outputs.timeline=false", "simulation.seed=7"});
+  EXPECT_NE(other.metrics.get("reliability_ettr"), m.get("reliability_ettr"));
+  // The in-process API (what lcsim run uses) runs a copy of the scenario: the section must come along.
+  const Result e = evaluate(load_scenario(k70b, {"reliability.enabled=true", "outputs.timeline=false"}));
+  ASSERT_TRUE(e.metrics.has("reliability_ettr"));
+  EXPECT_EQ(e.metrics.get("reliability_ettr"), m.get("reliability_ettr"));
+}
+
+TEST(Reliability, WithoutFailuresOnlyTheCheckpointsCost) {
+  const RunResult r = run(k70b, {"reliability={enabled: true, node_failures: {dist: exponential, mean: 1000000d}, "
+                                 "checkpoint_interval: 1h, checkpoint_save: 2min}",
+                                 "outputs.timeline=false"});
+  const MetricSet& m = r.metrics;
+  ASSERT_TRUE(m.has("reliability_ettr"));
+  const double work_h = m.get("budget_time_days") * 24;
+  const double saves = std::ceil(work_h);  // one after every hour of compute, and after the last part
+  EXPECT_NEAR(m.get("reliability_ettr"), work_h / (work_h + saves / 30), 1e-9);
+  EXPECT_EQ(m.get("reliability_interruptions"), 0.0);
+  EXPECT_EQ(m.get("reliability_ettr_ci95"), 0.0);
+}
+
+TEST(Reliability, AnUnknownJobLengthIsAWarning) {
+  const RunResult r = run("scenarios/examples/gpt-1.3b-dp-h100.yaml", {"reliability.enabled=true",
+                                                                       "outputs.timeline=false"});
+  EXPECT_FALSE(r.metrics.has("reliability_ettr"));
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings.front().find("the job's length is unknown"), std::string::npos);
+  // evaluate() (what lcsim run prints from) carries the run's warnings.
+  const Result e = evaluate(load_scenario(k70b, {"reliability.enabled=true", "outputs.timeline=false",
+                                                 "cost.token_budget=0"}));
+  ASSERT_TRUE(e.ok()) << e.error;
+  ASSERT_EQ(e.warnings.size(), 1u);
+  EXPECT_EQ(e.warnings.front(), r.warnings.front());
+  // Off by default: nothing at all.
+  const RunResult off = run(k70b, {"outputs.timeline=false"});
+  EXPECT_FALSE(off.metrics.has("reliability_ettr"));
+}
+
+}  // namespace
+}  // namespace lcsim
