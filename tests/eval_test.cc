@@ -3,6 +3,7 @@
 // flow fidelity (SimGrid, one engine per process) is refused where it cannot run.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -72,6 +73,29 @@ TEST(Evaluate, LeavesTheScenarioAsItWas) {
   const Scenario sc = load_scenario(k175b, {"workload.global_batch_size=128"});
   const std::string first = evaluate(sc).metrics.to_json();
   EXPECT_EQ(evaluate(sc).metrics.to_json(), first);
+}
+
+// evaluate() runs a copy of the scenario, made section by section: the copy must say everything the original says
+// (a section left out of copy_scenario would be silently dropped). Every shipped scenario, and one with every
+// optional section set.
+TEST(Evaluate, ACopyOfAScenarioResolvesToTheSameYaml) {
+  std::vector<Scenario> cases;
+  for (const auto& dir : {"scenarios/examples", "scenarios/training", "scenarios/validation", "scenarios/what-if"}) {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(dir)) {
+      if (e.path().extension() == ".yaml") files.push_back(e.path());
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) cases.push_back(load_scenario(f.string()));
+  }
+  cases.push_back(load_scenario(k175b, {"reliability={enabled: true, seeds: 3, checkpoint_interval: 2h}",
+                                        "cost.token_budget=1e12", "cost.pue=1.2", "simulation.seed=9",
+                                        "outputs.timeline=false"}));
+  ASSERT_GT(cases.size(), 10u);
+  for (Scenario& sc : cases) {
+    Scenario copy = copy_scenario(sc);
+    EXPECT_EQ(resolved_yaml(copy), resolved_yaml(sc)) << sc.name;
+  }
 }
 
 TEST(Evaluate, ThreadsGiveTheSameResultsAsSequentialRunsBitForBit) {
