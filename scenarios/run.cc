@@ -1,0 +1,348 @@
+// Running a scenario: the fabric, the engine and the transfer model it asks for, its jobs, the subscribers (timeline,
+// energy meter, utilization sampler), and the run's metrics: every job's own, energy by part and state, network and
+// link utilization, and the whole job with failures (reliability:).
+#include <algorithm>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "models/hardware/energy_meter.h"
+#include "models/network/transfer.h"
+#include "models/network/utilization.h"
+#include "scenarios/catalog.h"
+#include "scenarios/scenario.h"
+#include "sim/engine.h"
+#include "sim/limits.h"
+#include "sim/trace.h"
+#include "workloads/job.h"
+
+namespace lcsim {
+namespace {
+
+/// Fabric switch ports in use, which draw power: the links leaving a switch vertex of the scale-out fabric (leaf,
+/// spine, core, or a switch of an explicit topology). Not counted: GPUs, scale-up switches (inside a node's power),
+/// hosts, storage servers, in-node PCIe parts, and the storage/frontend/management networks, which the topology
+/// models as one abstract switch each.
+int fabric_switch_ports(const net::Topology& topology) {
+  static const std::set<std::string> not_fabric = {"gpu", "scale_up_switch", "host", "storage_server", "nic",
+                                                   "pcie_switch", "cpu", "root_complex", "nvme"};
+  std::vector<bool> fabric;
+  for (const auto& v : topology.vertices()) {
+    const bool service = v.kind.size() > 7 && v.kind.compare(v.kind.size() - 7, 7, "_switch") == 0;
+    fabric.push_back(!service && !not_fabric.count(v.kind));
+  }
+  int ports = 0;
+  for (const auto& l : topology.links()) ports += fabric[l.from] ? 1 : 0;
+  return ports;
+}
+
+/// How many nodes the GPUs with these global ranks sit on.
+size_t nodes_of(const std::vector<wl::Gpu>& gpus, const std::vector<uint32_t>& ranks) {
+  std::set<uint32_t> nodes;
+  for (uint32_t r : ranks) nodes.insert(gpus[r].node);
+  return nodes.size();
+}
+
+}  // namespace
+
+std::unique_ptr<net::Topology> build_fabric(const ClusterConfig& cl) {
+  std::vector<net::NodeShape> shapes;
+  for (const auto& pool : cl.pools) {
+    for (int k = 0; k < pool.count; ++k) {
+      std::map<std::string, Bandwidth> other;
+      for (const auto& g : pool.node.nics) {
+        if (g.plane != "compute") other[g.plane] += g.bandwidth * static_cast<double>(g.count);
+      }
+      const hw::NodeSpec& n = pool.node;
+      // The path from each GPU to its NICs and host (PCIe switches, root complex, host memory), where the template
+      // gives the GPU a link.
+      net::HostIo io;
+      if (n.gpu_link_bandwidth().bps() > 0) {
+        io = {n.gpu_link_bandwidth(), n.compute_nic_pcie_per_gpu(), static_cast<uint32_t>(n.pcie_switch_count()),
+              n.pcie_uplink_bandwidth(), n.host_memory_bandwidth, n.pcie_latency};
+      }
+      shapes.push_back({static_cast<uint32_t>(n.gpus), n.accelerator.scale_up_bandwidth,
+                        n.compute_nic_bandwidth_per_gpu(), n.accelerator.scale_up_reduction,
+                        {other.begin(), other.end()}, io});
+    }
+  }
+  std::unique_ptr<net::Topology> fabric =
+      Catalog::get().topologies.get(cl.topology).factory({cl.fabric, cl.explicit_topology, shapes});
+  for (const auto& name : cl.fabric.failed) {
+    if (!fabric->fail(name)) {
+      throw InputError({{SourceLocation{}, "cluster.fabric.failed",
+                         "no link or switch named '" + name +
+                             "' (switches: leaf0.., spine0..; links: leafL.spineS.up/down, nN.gpuG.nic_up/nic_down, "
+                             "...)"}});
+    }
+  }
+  return fabric;
+}
+
+RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
+  const Catalog& cat = Catalog::get();
+  RunResult result;
+  // The analytical fidelity needs only timers: lcsim's own event queue, no SimGrid (many runs per process).
+  const net::Fidelity& fidelity = cat.fidelities.get(sc.simulation.fidelity).factory;
+  std::unique_ptr<sim::Engine> engine_owner = sim::make_engine(fidelity.engine_backend);
+  sim::Engine& engine = *engine_owner;
+  std::vector<wl::Gpu> gpus = cluster_gpus(sc.cluster);
+  std::vector<sim::HostId> hosts;
+  for (auto& g : gpus) {
+    g.host = engine.add_host("n" + std::to_string(g.node) + ".gpu" + std::to_string(g.local),
+                             g.part->dense_peak.begin()->second);
+    hosts.push_back(g.host);
+  }
+  std::unique_ptr<net::Topology> fabric = build_fabric(sc.cluster);
+  net::Topology& topology = *fabric;
+  // Hosts and storage servers are endpoints too (flows between them cross the storage/frontend networks).
+  for (uint32_t e = topology.endpoint_count(); e < topology.all_endpoint_count(); ++e) {
+    hosts.push_back(engine.add_host(topology.endpoint_name(e), FlopRate::per_s(1e12)));
+  }
+  uint32_t min_gpus = ~0u;
+  for (const auto& pool : sc.cluster.pools) min_gpus = std::min(min_gpus, static_cast<uint32_t>(pool.node.gpus));
+
+  Tracer tracer;
+  std::ostringstream timeline_in_memory;
+  std::unique_ptr<TimelineWriter> timeline;
+  if (sc.outputs.timeline) {
+    TimelineLayout layout;
+    for (const auto& g : gpus) layout.gpu.push_back({g.node, g.local});
+    layout.link = [&topology](uint32_t l) {
+      return std::make_pair(topology.links()[l].tier, topology.links()[l].name);
+    };
+    std::vector<SpanKind> kinds;
+    for (const auto& k : sc.outputs.timeline_kinds) {
+      SpanKind kind;
+      if (parse_span_kind(k, &kind)) kinds.push_back(kind);
+    }
+    timeline = std::make_unique<TimelineWriter>(hooks.timeline ? *hooks.timeline : timeline_in_memory, layout, kinds);
+    tracer.subscribe(timeline.get());
+  }
+  // Energy by part and state: the meter integrates what every job reports each GPU did.
+  std::vector<hw::EnergyMeter::Pool> meter_pools;
+  for (const auto& pool : sc.cluster.pools) meter_pools.push_back({pool.name, &pool.node, pool.count});
+  hw::EnergyMeter energy(std::move(meter_pools));
+  tracer.subscribe(&energy);
+  RngFactory rng(static_cast<uint64_t>(sc.simulation.seed));
+  auto balancer = cat.load_balancers.get(sc.policies.load_balancing)
+                      .factory.make(sc.policies.load_balancer, rng.hash("load_balancing", 0));
+  net::TransferOptions topts{&tracer, static_cast<size_t>(sc.outputs.timeline_links), sc.cluster.flow_calibration};
+  std::unique_ptr<net::TransferModel> transfer = fidelity.transfer(engine, topology, *balancer, topts, hosts);
+  // Intra-node collectives on the analytical model (private scale-up links), for workloads that ask for it.
+  std::unique_ptr<net::AnalyticalTransfer> scale_up_transfer;
+  if (fidelity.analytical_scale_up) {
+    scale_up_transfer = std::make_unique<net::AnalyticalTransfer>(engine, topology, *balancer, topts);
+  }
+
+  const uint32_t traced = sc.outputs.timeline_ranks == 0 ? static_cast<uint32_t>(gpus.size())
+                                                         : static_cast<uint32_t>(sc.outputs.timeline_ranks);
+  const wl::ClusterRuntime cluster{engine,  gpus,   topology, *transfer, scale_up_transfer.get(), sc.policies.collectives,
+                                   min_gpus, tracer, rng,      traced,
+                                   sc.simulation.event_granularity == "kernel", sc.outputs.timeline_detail == "kernels"};
+  // The jobs: the single-workload form is one job on every GPU in rank order, started at 0.
+  const bool single = sc.jobs.empty();
+  std::vector<std::unique_ptr<wl::Job>> jobs;
+  std::vector<Duration> starts;
+  const Catalog& catalog = cat;
+  // A restart runs a fresh workload: the first one's configuration written out, read back and validated again
+  // (only when a restart happens).
+  auto fresh = [&catalog](const std::string& type, wl::Workload* first) -> wl::Job::Factory {
+    return [&catalog, type, first](const std::vector<wl::Gpu>& job_gpus) {
+      ConfigValue tree;
+      Section emit = Section::emitter("workload", &tree);
+      first->visit(emit);
+      std::unique_ptr<wl::Workload> w = catalog.workloads.get(type).factory();
+      Diagnostics diags;
+      Section s = Section::parser(&tree, "workload", &diags);
+      w->visit(s);
+      s.finish();
+      Section v = Section::parser(&tree, "workload", &diags);
+      w->validate(job_gpus, v);
+      diags.throw_if_any();
+      return w;
+    };
+  };
+  if (single) {
+    std::vector<uint32_t> all(gpus.size());
+    for (uint32_t i = 0; i < all.size(); ++i) all[i] = i;
+    jobs.push_back(std::make_unique<wl::Job>(sc.name, 1, all, *sc.workload,
+                                             fresh(sc.workload_type, sc.workload.get()), cluster));
+    starts.push_back(Duration());
+  } else {
+    for (size_t i = 0; i < sc.jobs.size(); ++i) {
+      JobConfig& jc = sc.jobs[i];
+      jobs.push_back(std::make_unique<wl::Job>(jc.name, static_cast<uint32_t>(i + 1), jc.allocation, *jc.workload,
+                                               fresh(jc.workload_type, jc.workload.get()), cluster));
+      starts.push_back(jc.start);
+    }
+  }
+  auto all_finished = [&jobs] {
+    for (const auto& j : jobs) {
+      if (!j->finished()) return false;
+    }
+    return true;
+  };
+
+  char line[256];
+  for (const auto& pool : sc.cluster.pools) {
+    std::snprintf(line, sizeof line, "pool %s: %d x %s (%d x %s)", pool.name.c_str(), pool.count,
+                  pool.node.name.c_str(), pool.node.gpus, pool.node.accelerator.name.c_str());
+    result.header.push_back(line + (sc.cluster.shorthand ? "; " + pool.node.description : std::string()));
+  }
+  result.header.push_back("network: " + topology.describe());
+  if (single) {
+    result.header.push_back("workload: " + sc.workload->describe());
+  } else {
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      std::snprintf(line, sizeof line, "job %s: %zu GPUs from t=%s: ", jobs[i]->name().c_str(),
+                    jobs[i]->allocation().size(), to_string(starts[i]).c_str());
+      result.header.push_back(line + jobs[i]->workload().describe());
+    }
+  }
+  std::snprintf(line, sizeof line, "model: %s network, %s load balancing, %s collectives (%u ring channels), seed %lld",
+                sc.simulation.fidelity.c_str(), sc.policies.load_balancing.c_str(),
+                sc.policies.collectives.algorithm.c_str(), jobs.front()->collectives().channels(),
+                static_cast<long long>(sc.simulation.seed));
+  result.header.push_back(line);
+  if (hooks.started) hooks.started(result.header);
+
+  if (hooks.progress) {
+    engine.set_progress_hook([&hooks, &jobs, &engine] {
+      double sum = 0;
+      for (const auto& j : jobs) sum += j->finished() ? 1.0 : j->workload().progress();
+      hooks.progress(sum / static_cast<double>(jobs.size()), engine.now().s());
+    });
+  }
+  // Link utilization over time (outputs.utilization_interval), sampled until every job has finished.
+  std::unique_ptr<net::UtilizationSampler> sampler;
+  if (sc.outputs.utilization_interval.s() > 0) {
+    sampler = std::make_unique<net::UtilizationSampler>(engine, topology, *transfer, tracer,
+                                                        sc.outputs.utilization_interval);
+    sampler->start([&all_finished] { return !all_finished(); });
+  }
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (starts[i].s() == 0) {
+      jobs[i]->start();
+    } else {
+      engine.at(starts[i], [job = jobs[i].get()] { job->start(); });
+    }
+  }
+  engine.run(sc.simulation.horizon);
+
+  result.completed = all_finished();
+  // A load-balancing policy the scenario chose, on a run whose workload never lets flows of different groups
+  // meet: say so rather than drop it silently (issue 12.3).
+  if (sc.policies.load_balancing != "ecmp" || !(sc.policies.load_balancer == policy::LoadBalancerParams{})) {
+    for (const auto& j : jobs) {
+      if (j->workload().sees_path_collisions()) continue;
+      result.warnings.push_back(
+          "policies.load_balancing (" + sc.policies.load_balancing + ") changes little or nothing for " +
+          (single ? std::string("this run") : "job " + j->name()) + ": on the " + sc.simulation.fidelity +
+          " fidelity its workload simulates one copy of each cross-node collective and reuses its time, so flows "
+          "of different groups never meet on the fabric (simulation.fidelity: flow runs every copy)");
+    }
+  }
+  if (sampler) result.utilization_csv = sampler->csv();
+  const Duration span = engine.last_event_time();
+  double tokens_per_s = 0;
+  uint64_t collective_count = 0;
+  if (single) {
+    wl::Workload& w = jobs.front()->workload();
+    w.report(result.metrics);
+    result.table = w.table();
+    tokens_per_s = result.metrics.has("tokens_per_s") ? result.metrics.get("tokens_per_s") : 0.0;
+    collective_count = jobs.front()->collectives().count();
+  } else {
+    for (const auto& job : jobs) {
+      wl::Workload& w = job->workload();
+      MetricSet m;
+      w.report(m);
+      for (const auto& x : m.metrics()) result.metrics.set(job->name() + "." + x.name, x.value, x.description);
+      for (const auto& l : w.table()) result.table.push_back(job->name() + ": " + l);
+      const bool ran = job->starts() > 0;
+      if (m.has("tokens_per_s")) tokens_per_s += m.get("tokens_per_s");
+      collective_count += job->collectives().count();
+      result.metrics.set(job->name() + ".job_start_s", ran ? job->started_at().s() : -1.0, "when the job started");
+      result.metrics.set(job->name() + ".job_end_s", job->finished() ? job->finished_at().s() : -1.0,
+                         "when the job finished (-1: it did not)");
+      result.metrics.set(job->name() + ".completed", job->finished() ? 1.0 : 0.0,
+                         "1 if the job finished before the horizon");
+    }
+    size_t done = 0;
+    for (const auto& j : jobs) done += j->finished() ? 1 : 0;
+    result.metrics.set("jobs", static_cast<double>(jobs.size()), "jobs on the cluster");
+    result.metrics.set("jobs_completed", static_cast<double>(done), "jobs that finished before the horizon");
+  }
+  const std::vector<hw::PoolUsage> usage = energy.usage(span);
+  const int ports = fabric_switch_ports(topology);
+  hw::report_energy(result.metrics, hw::energy_over(usage, ports, span, sc.cost), sc.cost, tokens_per_s, usage, ports);
+  // The whole job with failures (reliability:), per job.
+  if (single) {
+    const auto w = report_reliability(sc.reliability, static_cast<int>(nodes_of(gpus, jobs.front()->allocation())),
+                                      static_cast<int>(gpus.size()), static_cast<uint64_t>(sc.simulation.seed), "",
+                                      result.metrics);
+    result.warnings.insert(result.warnings.end(), w.begin(), w.end());
+  } else {
+    for (const auto& job : jobs) {
+      const auto w = report_reliability(sc.reliability, static_cast<int>(nodes_of(gpus, job->allocation())),
+                                        static_cast<int>(job->allocation().size()),
+                                        static_cast<uint64_t>(sc.simulation.seed) ^ job->id(), job->name() + ".",
+                                        result.metrics);
+      for (const auto& x : w) result.warnings.push_back(job->name() + ": " + x);
+    }
+  }
+  result.events = engine.events_processed();
+  result.metrics.set("sim_time_s", span.s(), "simulated time of the last event");
+  result.metrics.set("sim_events", static_cast<double>(engine.events_processed()), "engine events processed");
+  result.metrics.set("network_flows", static_cast<double>(transfer->flows_started()), "flows started on the fabric");
+  result.metrics.set("network_bytes", transfer->bytes_moved().bytes(), "bytes moved over the fabric");
+  result.metrics.set("collectives", static_cast<double>(collective_count), "collective operations run");
+  // Link utilization per tier: bytes carried / (capacity x simulated time), over every link of the tier.
+  std::map<std::string, std::vector<double>> util;
+  const auto& links = topology.links();
+  for (size_t l = 0; l < links.size(); ++l) {
+    const double u = span.s() > 0 ? transfer->bytes_per_link()[l] / (links[l].bandwidth.bps() * span.s()) : 0.0;
+    util[links[l].tier].push_back(u);
+  }
+  // Per-plane throughput: bytes sent into each scale-out plane (NIC uplinks) over the run.
+  std::map<int, double> plane_bytes;
+  for (size_t l = 0; l < links.size(); ++l) {
+    if (links[l].tier == "nic" && links[l].name.find("nic_up") != std::string::npos) {
+      plane_bytes[links[l].plane] += transfer->bytes_per_link()[l];
+    }
+  }
+  for (const auto& [plane, bytes] : plane_bytes) {
+    result.metrics.set("plane" + std::to_string(plane) + "_throughput_bytes_per_s", span.s() > 0 ? bytes / span.s() : 0.0,
+                       "bytes GPUs sent into scale-out plane " + std::to_string(plane) + " / run time");
+  }
+  for (auto& [tier, u] : util) {
+    std::sort(u.begin(), u.end());
+    double sum = 0;
+    for (double x : u) sum += x;
+    result.metrics.set("link_util_max_" + tier, u.back(), "busiest " + tier + " link: bytes / (capacity x run time)");
+    result.metrics.set("link_util_mean_" + tier, sum / u.size(), "mean utilization of " + tier + " links");
+    result.metrics.set("link_util_p99_" + tier, u[std::min(u.size() - 1, u.size() * 99 / 100)],
+                       "99th percentile utilization of " + tier + " links");
+    result.metrics.set_distribution("link_util_" + tier, u, "utilization of each " + tier + " link over the run");
+  }
+  result.metrics.set("completed", result.completed ? 1.0 : 0.0, "1 if the workload finished before the horizon");
+  result.metrics.set_label("scenario", sc.name);
+  std::string parts;
+  for (const auto& pool : sc.cluster.pools) {
+    if (parts.find(pool.node.accelerator.name) == std::string::npos) {
+      parts += (parts.empty() ? "" : ",") + pool.node.accelerator.name;
+    }
+  }
+  result.metrics.set_label("accelerator", parts);
+  result.metrics.set_label("fidelity", sc.simulation.fidelity);
+  if (timeline) {
+    timeline->close();
+    if (!hooks.timeline) result.timeline_json = timeline_in_memory.str();
+  }
+  return result;
+}
+
+}  // namespace lcsim
