@@ -18,4 +18,24 @@ Duration expected_wall_time(const CheckpointCosts& c, Duration interval, Duratio
                            interval.s());
 }
 
+Duration AdaptiveInterval::mtbf_after(int interruptions, Duration elapsed) const {
+  return Duration::seconds((prior_weight * prior.mtbf.s() + elapsed.s()) / (prior_weight + interruptions));
+}
+
+Duration AdaptiveInterval::interval_after(int interruptions, Duration elapsed) const {
+  CheckpointCosts c = prior;
+  c.mtbf = mtbf_after(interruptions, elapsed);
+  return daly_interval(c);
+}
+
+const std::vector<std::string>& checkpoint_policy_names() {
+  static const std::vector<std::string> n{"young", "daly", "adaptive"};
+  return n;
+}
+
+Duration checkpoint_interval(const std::string& policy, const CheckpointCosts& c, Duration fixed) {
+  if (fixed > Duration()) return fixed;
+  return policy == "young" ? young_interval(c) : daly_interval(c);
+}
+
 }  // namespace lcsim::policy

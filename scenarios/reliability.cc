@@ -4,8 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "models/failure/goodput.h"
-#include "models/failure/process.h"
+#include "models/failure/long_run.h"
 #include "policies/checkpoint_interval.h"
 #include "sim/rng.h"
 
@@ -18,21 +17,54 @@ failure::DistributionConfig ReliabilityConfig::default_node_failures() {
   return c;
 }
 
+std::vector<failure::ComponentClass> ReliabilityConfig::classes() const {
+  if (failures == "components") return components;
+  failure::ComponentClass node;
+  node.name = "node";
+  node.unit = "node";
+  node.mtbf = node_failures.mean;
+  node.dist = node_failures.dist;
+  node.shape = node_failures.shape;
+  node.repair = failure::default_component_classes().front().repair;
+  return {node};
+}
+
 void ReliabilityConfig::visit(Section& s) {
-  s.field("enabled", enabled, "step the whole training job through node failures, checkpoints and restarts");
-  s.section("node_failures", "time between faults of one node (default: exponential, mean 239 days, fitted from a "
-                             "production trace)",
+  s.field("enabled", enabled, "step the whole training job through failures, checkpoints and restarts");
+  s.choice("failures", failures, {"components", "node"},
+           "components: a process per component class (components:); node: one process per node (node_failures:)");
+  s.section("node_failures", "failures: node: time between faults of one node (default: exponential, mean 239 "
+                             "days, fitted from a production trace)",
             [&](Section& x) { node_failures.visit(x); });
+  s.section("components", "failures: components: one failure process per class (default rates: Llama 3 405B, "
+                          "16,384 H100s, 54 days)",
+            [&](Section& x) {
+              for (auto& c : components) {
+                x.section(c.name, "failures of " + c.name, [&c](Section& y) { c.visit(y); });
+              }
+            });
+  s.section("maintenance", "announced maintenance stops", [&](Section& x) { maintenance.visit(x); });
+  s.section("recovery", "detection, diagnosis and replacement phases of each interruption",
+            [&](Section& x) { recovery.visit(x); });
+  s.choice("checkpoint_policy", checkpoint_policy, policy::checkpoint_policy_names(),
+           "how the checkpoint interval is chosen when checkpoint_interval is 0s: young, daly (from the job's "
+           "configured failure rate and the save time), adaptive (Daly's from the rate observed so far)");
   s.field("checkpoint_interval", checkpoint_interval,
-          "compute between synchronous checkpoints; 0s = Daly's interval from the job's MTBF and the save time",
-          Range::at_least(0));
+          "compute between synchronous checkpoints; 0s = the checkpoint_policy's interval", Range::at_least(0));
+  // Checkpoint save and restart costs (the storage model may set these).
   s.field("checkpoint_save", checkpoint_save, "the job's time lost to one checkpoint save (assumed)",
           Range{0.0, std::numeric_limits<double>::infinity(), true});
-  s.field("restart", restart, "from an interruption to training again: detection, re-initialisation, restore "
-                              "(assumed)",
+  s.field("restart", restart, "after the replacement, to training again: communicator and framework "
+                              "re-initialisation, checkpoint restore (assumed)",
           Range::at_least(0));
+  s.field("spares", spares, "hot spare nodes (failed nodes rejoin the pool after repair); -1 = always one at hand",
+          Range::at_least(-1));
+  s.section("health_checks", "pre-flight health checks: catch a share of latent faults at a time cost per (re)start",
+            [&](Section& x) { health_checks.visit(x); });
   s.field("seeds", seeds, "Monte Carlo runs (each with its own failures); metrics are their means",
           Range{1, 10000, false});
+  s.field("threads", threads, "threads for the Monte Carlo runs; 0 = all cores (results do not depend on it)",
+          Range{0, 256, false});
 }
 
 std::vector<std::string> report_reliability(const ReliabilityConfig& c, int nodes, int gpus, uint64_t seed,
@@ -46,53 +78,106 @@ std::vector<std::string> report_reliability(const ReliabilityConfig& c, int node
             "workload.job_train_iters)"};
   }
   const Duration work = Duration::seconds(days * 86400);
-  const Duration job_mtbf = c.node_failures.mean / nodes;
+  failure::LongRunSpec spec;
+  spec.classes = c.classes();
+  spec.maintenance = c.maintenance;
+  if (c.failures == "node") spec.maintenance.enabled = false;
+  spec.gpus = gpus;
+  spec.nodes = nodes;
+  spec.seed = seed;
+  const double rate = failure::job_failure_rate(spec.classes, gpus, nodes);
+  const Duration job_mtbf = Duration::seconds(rate > 0 ? 1.0 / rate : std::numeric_limits<double>::max());
   const policy::CheckpointCosts costs{c.checkpoint_save, c.restart, job_mtbf};
-  const Duration interval = c.checkpoint_interval > Duration() ? c.checkpoint_interval : policy::daly_interval(costs);
-  failure::ProcessConfig pc;
-  pc.component = "node";
-  pc.count = nodes;
-  pc.time_to_failure = c.node_failures;
-  pc.repair.dist = "fixed";
-  pc.repair.mean = Duration::seconds(1);  // spares: the job does not wait for the repair
-  // Failures are drawn up to a horizon well past the failure-free run; a run still unfinished there is counted.
-  const Duration horizon = work * 20 + Duration::seconds(30 * 86400.0);
-  double ettr = 0, ettr2 = 0, wall = 0, wall2 = 0, interruptions = 0, lost = 0, ckpt = 0, finished = 0;
-  for (int s = 0; s < c.seeds; ++s) {
-    const RngFactory rng(mix64(seed ^ hash_name("reliability")) ^ static_cast<uint64_t>(s));
-    const failure::FailureProcess p(pc, rng);
-    std::vector<Duration> at;
-    for (const auto& e : p.events(horizon)) at.push_back(e.fail_at);
-    const failure::RunOutcome r = failure::step_run({work, interval, c.checkpoint_save, c.restart}, at, horizon);
-    ettr += r.ettr();
-    ettr2 += r.ettr() * r.ettr();
-    wall += r.wall.s() / 86400;
-    wall2 += (r.wall.s() / 86400) * (r.wall.s() / 86400);
-    interruptions += r.interruptions;
-    lost += r.lost_work.s() * gpus / 3600;
-    ckpt += r.wall.s() > 0 ? r.checkpoint_time.s() / r.wall.s() : 0.0;
-    finished += r.finished ? 1 : 0;
+  const Duration interval = policy::checkpoint_interval(c.checkpoint_policy, costs, c.checkpoint_interval);
+  spec.plan.work = work;
+  spec.plan.checkpoint_interval = interval;
+  spec.plan.checkpoint_save = c.checkpoint_save;
+  spec.plan.restart = c.restart + c.health_checks.cost();
+  spec.plan.recovery = c.recovery;
+  spec.plan.spares = c.spares;
+  spec.plan.causes = spec.classes.size() + 1;
+  if (c.checkpoint_policy == "adaptive" && c.checkpoint_interval <= Duration()) {
+    const policy::AdaptiveInterval adaptive{costs};
+    spec.plan.adapt = [adaptive](int n, Duration elapsed) { return adaptive.interval_after(n, elapsed); };
   }
-  const double n = c.seeds;
-  auto half = [n](double sum, double sq) {
-    const double mean = sum / n;
-    return n > 1 ? 1.96 * std::sqrt(std::max(0.0, (sq - n * mean * mean) / (n - 1)) / n) : 0.0;
+  if (c.health_checks.enabled) {
+    const policy::HealthCheckPolicy hc = c.health_checks;
+    spec.prevents = [hc](double latent, double found) { return hc.prevents(latent, found); };
+  }
+  // Failures are drawn up to a horizon well past the failure-free run; a run still unfinished there is counted.
+  spec.horizon = work * 20 + Duration::seconds(30 * 86400.0);
+  const std::vector<failure::JobOutcome> runs = failure::simulate_seeds(spec, c.seeds, c.threads);
+
+  auto stat = [&](auto f) {
+    std::vector<double> x;
+    x.reserve(runs.size());
+    for (const auto& r : runs) x.push_back(f(r));
+    return failure::mean_ci(x);
   };
-  m.set(prefix + "reliability_job_mtbf_h", job_mtbf.s() / 3600, "mean time between the job's interruptions: a node's "
-                                                                  "mean time between faults / its nodes");
-  m.set(prefix + "reliability_checkpoint_interval_s", interval.s(), "compute between checkpoints (Daly's interval "
-                                                                    "unless set)");
-  m.set(prefix + "reliability_ettr", ettr / n, "effective training time ratio: useful compute / wall time (mean over "
-                                               "seeds)");
-  m.set(prefix + "reliability_ettr_ci95", half(ettr, ettr2), "95% confidence half-width of reliability_ettr");
-  m.set(prefix + "reliability_time_days", wall / n, "the whole job's wall time with failures (mean over seeds)");
-  m.set(prefix + "reliability_time_days_ci95", half(wall, wall2), "95% confidence half-width of "
-                                                                  "reliability_time_days");
-  m.set(prefix + "reliability_interruptions", interruptions / n, "interruptions during the job (mean over seeds)");
-  m.set(prefix + "reliability_lost_gpu_hours", lost / n, "GPU-hours of compute redone after interruptions (mean)");
-  m.set(prefix + "reliability_checkpoint_overhead", ckpt / n, "share of wall time spent saving checkpoints (mean)");
-  m.set(prefix + "reliability_finished_fraction", finished / n, "share of seeds whose job finished before the "
-                                                                "failure horizon (20 x its failure-free length + 30 d)");
+  auto put = [&](const std::string& name, double v, const std::string& what) { m.set(prefix + name, v, what); };
+  const auto ettr = stat([](const failure::JobOutcome& r) { return r.ettr(); });
+  const auto wall = stat([](const failure::JobOutcome& r) { return r.wall.s() / 86400; });
+  const double g = gpus;
+  put("reliability_job_mtbf_h", job_mtbf.s() / 3600, "mean time between the job's unplanned interruptions: 1 / the "
+                                                      "sum of its components' failure rates");
+  put("reliability_checkpoint_interval_s", interval.s(), "compute between checkpoints (checkpoint_policy's unless set)");
+  put("reliability_ettr", ettr.mean, "effective training time ratio: useful compute / wall time (mean over seeds)");
+  put("reliability_ettr_ci95", ettr.ci95, "95% confidence half-width of reliability_ettr");
+  put("reliability_time_days", wall.mean, "the whole job's wall time with failures: time to train (mean over seeds)");
+  put("reliability_time_days_ci95", wall.ci95, "95% confidence half-width of reliability_time_days");
+  put("reliability_interruptions", stat([](const auto& r) { return double(r.interruptions); }).mean,
+      "unplanned interruptions during the job (mean over seeds)");
+  put("reliability_interruptions_ci95", stat([](const auto& r) { return double(r.interruptions); }).ci95,
+      "95% confidence half-width of reliability_interruptions");
+  put("reliability_prevented", stat([](const auto& r) { return double(r.prevented); }).mean,
+      "failures pre-flight health checks caught before they interrupted the job (mean)");
+  put("reliability_planned_stops", stat([](const auto& r) { return double(r.planned); }).mean,
+      "announced maintenance stops during the job (mean)");
+  put("reliability_lost_gpu_hours", stat([&](const auto& r) { return r.lost_work.s() * g / 3600; }).mean,
+      "GPU-hours of compute redone after interruptions (mean)");
+  put("reliability_down_gpu_hours", stat([&](const auto& r) { return r.down().s() * g / 3600; }).mean,
+      "GPU-hours the job's GPUs stood still: detection, diagnosis, waiting, swaps, restarts, maintenance (mean)");
+  put("reliability_checkpoint_overhead", stat([](const auto& r) {
+        return r.wall.s() > 0 ? r.checkpoint_time.s() / r.wall.s() : 0.0;
+      }).mean,
+      "share of wall time spent saving checkpoints (mean)");
+  put("reliability_finished_fraction", stat([](const auto& r) { return r.finished ? 1.0 : 0.0; }).mean,
+      "share of seeds whose job finished before the failure horizon (20 x its failure-free length + 30 d)");
+  const std::vector<std::pair<std::string, Duration failure::JobOutcome::*>> phases{
+      {"detection", &failure::JobOutcome::detection},     {"diagnosis", &failure::JobOutcome::diagnosis},
+      {"wait_spare", &failure::JobOutcome::wait_spare},   {"swap", &failure::JobOutcome::swap},
+      {"wait_repair", &failure::JobOutcome::wait_repair}, {"restart", &failure::JobOutcome::restart},
+      {"maintenance", &failure::JobOutcome::maintenance}};
+  for (const auto& ph : phases) {
+    const auto member = ph.second;
+    put("reliability_" + ph.first + "_h", stat([member](const auto& r) { return (r.*member).s() / 3600; }).mean,
+        "wall hours in the " + ph.first + " phase of recoveries (mean)");
+  }
+  // By cause: the classes, then planned maintenance.
+  for (size_t k = 0; k <= spec.classes.size(); ++k) {
+    const std::string name = k < spec.classes.size() ? spec.classes[k].name : "maintenance";
+    put("reliability_" + name + "_interruptions",
+        stat([k](const auto& r) { return double(r.by_cause[k].interruptions); }).mean,
+        name + (k < spec.classes.size() ? ": unplanned interruptions (mean)" : ": announced stops are "
+                                                                               "reliability_planned_stops; this is 0"));
+    put("reliability_" + name + "_lost_gpu_hours",
+        stat([k, g](const auto& r) { return (r.by_cause[k].lost_work + r.by_cause[k].downtime).s() * g / 3600; }).mean,
+        name + ": GPU-hours lost, compute redone plus downtime (mean)");
+  }
+  // Time to train, cost and energy: the GPUs are held for the whole wall time; compute energy grows with the work
+  // redone (idle power while down is not counted).
+  const double stretch = wall.mean * 86400 / work.s();
+  put("reliability_gpu_hours", wall.mean * 24 * g, "GPU-hours held for the whole run with failures (mean)");
+  if (m.has("budget_cost_total") && prefix.empty()) {
+    put("reliability_cost_total", m.get("budget_cost_total") * stretch,
+        "money for the whole run with failures: budget_cost_total x wall time / failure-free time");
+  }
+  if (m.has("budget_energy_mwh") && prefix.empty()) {
+    const double redo = stat([](const auto& r) { return r.lost_work.s(); }).mean / work.s();
+    put("reliability_energy_mwh", m.get("budget_energy_mwh") * (1 + redo),
+        "facility energy with failures: budget_energy_mwh x (1 + compute redone / compute); idle power while down "
+        "not counted");
+  }
   return {};
 }
 

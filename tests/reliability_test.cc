@@ -3,12 +3,17 @@
 // the same numbers; an unknown job length is a warning, not a guess.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "eval/evaluate.h"
 #include "policies/checkpoint_interval.h"
 #include "scenarios/scenario.h"
+#include "sim/error.h"
 
 namespace lcsim {
 namespace {
@@ -21,7 +26,7 @@ RunResult run(const std::string& file, const std::vector<std::string>& sets) {
 const std::string k70b = "scenarios/training/llama3-70b-h100-1024.yaml";  // 128 nodes, a 15.6T-token budget
 
 TEST(Reliability, NodeFailuresInterruptTheJobAndDalysIntervalIsTheDefault) {
-  const RunResult r = run(k70b, {"reliability.enabled=true", "outputs.timeline=false"});
+  const RunResult r = run(k70b, {"reliability.enabled=true", "reliability.failures=node", "outputs.timeline=false"});
   const MetricSet& m = r.metrics;
   ASSERT_TRUE(m.has("reliability_ettr")) << (r.warnings.empty() ? "" : r.warnings.front());
   const double mtbf_h = 239.0 * 24 / 128;
@@ -37,19 +42,21 @@ TEST(Reliability, NodeFailuresInterruptTheJobAndDalysIntervalIsTheDefault) {
   EXPECT_EQ(m.get("reliability_finished_fraction"), 1.0);
   EXPECT_GT(m.get("reliability_lost_gpu_hours"), 0.0);
   // The same seed: the same numbers; another seed: other failures.
-  const RunResult again = run(k70b, {"reliability.enabled=true", "outputs.timeline=false"});
+  const RunResult again = run(k70b, {"reliability.enabled=true", "reliability.failures=node", "outputs.timeline=false"});
   EXPECT_EQ(again.metrics.get("reliability_ettr"), m.get("reliability_ettr"));
-  const RunResult other = run(k70b, {"reliability.enabled=true", "outputs.timeline=false", "simulation.seed=7"});
+  const RunResult other = run(k70b, {"reliability.enabled=true", "reliability.failures=node", "outputs.timeline=false",
+                                     "simulation.seed=7"});
   EXPECT_NE(other.metrics.get("reliability_ettr"), m.get("reliability_ettr"));
   // The in-process API (what lcsim run uses) runs a copy of the scenario: the section must come along.
-  const Result e = evaluate(load_scenario(k70b, {"reliability.enabled=true", "outputs.timeline=false"}));
+  const Result e = evaluate(load_scenario(k70b, {"reliability.enabled=true", "reliability.failures=node",
+                                                 "outputs.timeline=false"}));
   ASSERT_TRUE(e.metrics.has("reliability_ettr"));
   EXPECT_EQ(e.metrics.get("reliability_ettr"), m.get("reliability_ettr"));
 }
 
 TEST(Reliability, WithoutFailuresOnlyTheCheckpointsCost) {
-  const RunResult r = run(k70b, {"reliability={enabled: true, node_failures: {dist: exponential, mean: 1000000d}, "
-                                 "checkpoint_interval: 1h, checkpoint_save: 2min}",
+  const RunResult r = run(k70b, {"reliability={enabled: true, failures: node, node_failures: {dist: exponential, "
+                                 "mean: 1000000d}, checkpoint_interval: 1h, checkpoint_save: 2min}",
                                  "outputs.timeline=false"});
   const MetricSet& m = r.metrics;
   ASSERT_TRUE(m.has("reliability_ettr"));
@@ -75,6 +82,63 @@ TEST(Reliability, AnUnknownJobLengthIsAWarning) {
   // Off by default: nothing at all.
   const RunResult off = run(k70b, {"outputs.timeline=false"});
   EXPECT_FALSE(off.metrics.has("reliability_ettr"));
+}
+
+TEST(Reliability, ComponentFailuresByCauseWithLlamaRates) {
+  const RunResult r = run(k70b, {"reliability.enabled=true", "outputs.timeline=false"});
+  const MetricSet& m = r.metrics;
+  ASSERT_TRUE(m.has("reliability_ettr"));
+  // 1,024 GPUs on 128 nodes at Llama 3's rates: 419 interruptions per 16 x this many GPUs in 54 days.
+  EXPECT_NEAR(m.get("reliability_job_mtbf_h"), 54.0 * 24 / 419 * 16, 1e-9);
+  double by_cause = 0;
+  for (const char* c : {"gpu", "hbm", "nic", "link", "switch", "host", "software", "filesystem"}) {
+    ASSERT_TRUE(m.has(std::string("reliability_") + c + "_interruptions")) << c;
+    by_cause += m.get(std::string("reliability_") + c + "_interruptions");
+  }
+  EXPECT_NEAR(by_cause, m.get("reliability_interruptions"), 1e-9);
+  EXPECT_EQ(m.get("reliability_filesystem_interruptions"), 0.0);  // off by default: no published rate
+  // GPUs and HBM cause most of them (Llama 3: 268 of 419).
+  EXPECT_GT(m.get("reliability_gpu_interruptions") + m.get("reliability_hbm_interruptions"),
+            0.5 * m.get("reliability_interruptions"));
+  EXPECT_GT(m.get("reliability_planned_stops"), 0.0);
+  EXPECT_GT(m.get("reliability_detection_h"), 0.0);
+  EXPECT_GT(m.get("reliability_cost_total"), m.get("budget_cost_total"));
+  // The thread count does not change a number.
+  const RunResult one = run(k70b, {"reliability.enabled=true", "reliability.threads=1", "outputs.timeline=false"});
+  EXPECT_EQ(one.metrics.get("reliability_ettr"), m.get("reliability_ettr"));
+  EXPECT_EQ(one.metrics.get("reliability_lost_gpu_hours"), m.get("reliability_lost_gpu_hours"));
+}
+
+TEST(Reliability, WithoutSparesTheJobWaitsForRepairs) {
+  const RunResult with = run(k70b, {"reliability.enabled=true", "reliability.seeds=4", "outputs.timeline=false"});
+  const RunResult none = run(k70b, {"reliability.enabled=true", "reliability.seeds=4", "reliability.spares=0",
+                                    "outputs.timeline=false"});
+  EXPECT_EQ(with.metrics.get("reliability_wait_repair_h"), 0.0);
+  EXPECT_GT(none.metrics.get("reliability_wait_repair_h"), 0.0);
+  EXPECT_LT(none.metrics.get("reliability_ettr"), with.metrics.get("reliability_ettr"));
+}
+
+TEST(Reliability, BadRatesAndDistributionsAreErrorsAtTheirLine) {
+  const std::string dir = ::testing::TempDir() + "reliability_bad_" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  const std::string file = dir + "/bad.yaml";
+  std::ofstream(file) << "base: " << std::filesystem::absolute(k70b).string() << "\n"
+                      << "reliability:\n"
+                      << "  enabled: true\n"
+                      << "  components:\n"
+                      << "    gpu: {mtbf: -3h}\n"
+                      << "    hbm: {dist: weibul}\n";
+  try {
+    load_scenario(file, {});
+    FAIL() << "accepted a negative mtbf";
+  } catch (const InputError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("bad.yaml:5:"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("reliability.components.gpu.mtbf"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("bad.yaml:6:"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("weibull"), std::string::npos) << msg;  // did you mean
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

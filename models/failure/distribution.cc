@@ -113,6 +113,8 @@ std::vector<std::pair<std::string, std::string>> distribution_names() {
   return out;
 }
 
+std::vector<std::string> distribution_names_only() { return registry().names(); }
+
 void DistributionConfig::visit(Section& s) {
   s.choice("dist", dist, registry().names(), "distribution of the times");
   s.field("mean", mean, "mean time", Range{0.0, std::numeric_limits<double>::infinity(), true});

@@ -36,5 +36,7 @@ class Distribution {
 std::unique_ptr<Distribution> make_distribution(const DistributionConfig& c);
 /// Registered names with a line each (lcsim list).
 std::vector<std::pair<std::string, std::string>> distribution_names();
+/// Just the registered names.
+std::vector<std::string> distribution_names_only();
 
 }  // namespace lcsim::failure

@@ -21,9 +21,11 @@ FailureProcess::FailureProcess(ProcessConfig config, const RngFactory& rng)
       repair_(make_distribution(config_.repair)) {
   // A draw per component from its own stream: which components are lemons depends on neither the horizon nor the
   // number of components.
+  lemon_.assign(static_cast<size_t>(config_.count), false);
+  if (config_.lemon_fraction <= 0) return;  // no draws needed: nobody is a lemon
   for (uint32_t i = 0; i < static_cast<uint32_t>(config_.count); ++i) {
     RandomStream s = rng_.stream("failure.lemon." + config_.component, i);
-    lemon_.push_back(config_.lemon_fraction > 0 && s.uniform() < config_.lemon_fraction);
+    lemon_[i] = s.uniform() < config_.lemon_fraction;
   }
 }
 

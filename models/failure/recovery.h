@@ -1,0 +1,89 @@
+// A training job stepped through its interruptions with explicit recovery phases: detection (heartbeat, collective
+// timeout or hang detector, by what failed), diagnosis (localising the faulty node: a time and a success rate; a
+// failed diagnosis costs a slower fallback search), replacement (a hot spare from a pool whose failed nodes come
+// back after their repair, or waiting for the repair), then restart (re-initialisation of communicators and
+// framework, restore). Announced maintenance saves a checkpoint first and loses nothing. Lost work is the compute
+// since the last completed checkpoint. Everything is accounted per cause and, on request, kept as phase spans for
+// the timeline. No engine: a two-month run is a loop over its interruptions and checkpoints (goodput.h is the
+// phase-less special case: restart only, spares unlimited).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "models/failure/components.h"
+#include "sim/config.h"
+#include "sim/rng.h"
+#include "sim/units.h"
+
+namespace lcsim::failure {
+
+/// Durations of the recovery phases (defaults: docs/calibration.md "Failures", most of them assumed).
+struct RecoveryConfig {
+  Duration heartbeat = Duration::seconds(60);            // a node's health agent misses its heartbeats
+  Duration collective_timeout = Duration::seconds(600);  // PyTorch's NCCL process-group timeout (10 min)
+  Duration hang_detector = Duration::seconds(600);       // no progress for this long
+  Duration diagnosis = Duration::seconds(300);           // localise the faulty node
+  double diagnosis_success = 0.9;                        // share found by the quick diagnosis
+  Duration diagnosis_fallback = Duration::seconds(1800); // the slow search when it is not
+  Duration swap = Duration::seconds(300);                // bring a spare node into the job
+  void visit(Section& s);
+  Duration detection(Detector d) const;
+};
+
+/// Phases of a recovery, as they show on the timeline.
+enum class Phase : uint8_t { kLost, kDetection, kDiagnosis, kWaitSpare, kSwap, kWaitRepair, kRestart, kMaintenance,
+                             kCheckpoint };
+const char* phase_name(Phase p);
+
+struct PhaseSpan {
+  Phase phase;
+  Duration start, end;
+  uint16_t cause;
+};
+
+struct JobPlan {
+  Duration work;                 // compute the job needs
+  Duration checkpoint_interval;  // compute between checkpoints; 0 = never
+  Duration checkpoint_save;      // the job's time lost per save
+  Duration restart;              // re-initialisation and restore, after the replacement
+  RecoveryConfig recovery;
+  int spares = -1;               // hot spare nodes; -1 = always one at hand
+  size_t causes = 0;             // number of causes (the classes + maintenance), for the per-cause tables
+  bool keep_spans = false;
+  size_t max_spans = 20000;
+  /// Adaptive interval: after each unplanned interruption, the interval for (interruptions so far, wall time so
+  /// far); empty = checkpoint_interval throughout.
+  std::function<Duration(int, Duration)> adapt;
+};
+
+struct CauseTotals {
+  int interruptions = 0;
+  Duration lost_work;  // compute redone
+  Duration downtime;   // detection to computing again (and a maintenance stop's save)
+};
+
+struct JobOutcome {
+  Duration wall;
+  Duration lost_work, checkpoint_time;
+  Duration detection, diagnosis, wait_spare, swap, wait_repair, restart, maintenance;
+  int interruptions = 0;  // unplanned
+  int planned = 0;        // maintenance stops
+  int checkpoints = 0;
+  int failed_diagnoses = 0;
+  int prevented = 0;  // failures a prevention policy caught before they happened, up to the job's end
+  Duration last_interval;  // the checkpoint interval in use at the end (adaptive policies move it)
+  bool finished = true;
+  std::vector<CauseTotals> by_cause;
+  std::vector<PhaseSpan> spans;
+  Duration down() const { return detection + diagnosis + wait_spare + swap + wait_repair + restart + maintenance; }
+  Duration useful() const { return wall - lost_work - checkpoint_time - down(); }
+  double ettr() const { return wall.s() > 0 ? useful().s() / wall.s() : 0.0; }
+};
+
+/// Runs `plan` against `events` (sorted by time); `rng` decides diagnoses. Gives up at `horizon`.
+JobOutcome run_job(const JobPlan& plan, const std::vector<Interruption>& events, RandomStream& rng,
+                   Duration horizon);
+
+}  // namespace lcsim::failure

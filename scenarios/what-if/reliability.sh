@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Whole-run reliability what-ifs for Llama 3 405B (scenarios/training/llama3-405b-h100-16k.yaml with a 15T-token
+# budget; the failure rates are Llama 3's own, docs/fault-tolerance.md), each printed as a side-by-side table:
+#   1. checkpoint interval sweep (0.25x .. 4x Daly's interval): the best wall time sits at Daly's interval;
+#   2. hot spares: none, a pool of 4 and 32 nodes, unlimited;
+#   3. pre-flight health checks off vs on (assumed knobs: 30% of faults latent, half found, 10 min per restart);
+#   4. the same job on 4,096 vs 16,384 GPUs: interruptions grow with scale.
+# Usage: scenarios/what-if/reliability.sh [BUILD_DIR] [SEEDS]   (SEEDS default 16)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bin=${1:-build}/apps/lcsim
+seeds=${2:-16}
+scenario=scenarios/training/llama3-405b-h100-16k.yaml
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+metric() { sed -n "s/^ *\"$2\": \([-0-9.e+]*\),\{0,1\}$/\1/p" "$1/metrics.json"; }
+run() {  # run DIR SET...
+  local d=$1; shift
+  local sets=()
+  for s in "$@"; do sets+=(--set "$s"); done
+  "$bin" run "$scenario" -q -o "$d" --set cost.token_budget=15e12 --set reliability.enabled=true \
+    --set reliability.seeds="$seeds" --set outputs.timeline=false "${sets[@]}" >/dev/null
+}
+row() {  # row LABEL DIR
+  printf '| %s | %.0f | %.4f +- %.4f | %.2f +- %.2f | %.1f | %.0f | %.0f | %.3f |\n' "$1" \
+    "$(metric "$2" reliability_checkpoint_interval_s)" "$(metric "$2" reliability_ettr)" \
+    "$(metric "$2" reliability_ettr_ci95)" "$(metric "$2" reliability_time_days)" \
+    "$(metric "$2" reliability_time_days_ci95)" "$(metric "$2" reliability_interruptions)" \
+    "$(metric "$2" reliability_lost_gpu_hours)" "$(metric "$2" reliability_down_gpu_hours)" \
+    "$(metric "$2" reliability_checkpoint_overhead)"
+}
+header() {
+  printf '\n%s\n\n| %s | interval (s) | ETTR | time to train (days) | interruptions | GPU-h redone | GPU-h down | checkpoint share |\n' "$1" "$2"
+  printf '|---|---:|---:|---:|---:|---:|---:|---:|\n'
+}
+run "$out/daly"
+daly=$(metric "$out/daly" reliability_checkpoint_interval_s)
+header "Checkpoint interval sweep (Daly's interval: ${daly} s)" "interval"
+for f in 0.25 0.5 1 2 4; do
+  s=$(awk -v d="$daly" -v f="$f" 'BEGIN { printf "%.0f", d * f }')
+  run "$out/x$f" "reliability.checkpoint_interval=${s}s"
+  row "${f} x Daly" "$out/x$f"
+done
+header "Hot spares" "spares"
+for n in 0 4 32 -1; do
+  run "$out/s$n" "reliability.spares=$n"
+  row "$([ "$n" = -1 ] && echo unlimited || echo "$n")" "$out/s$n"
+done
+header "Pre-flight health checks" "health checks"
+run "$out/hc" reliability.health_checks.enabled=true
+row "off" "$out/daly"
+row "on ($(metric "$out/hc" reliability_prevented | xargs printf '%.0f') failures prevented)" "$out/hc"
+header "Scale: the same 15T tokens on 4,096 vs 16,384 GPUs" "GPUs"
+run "$out/g4k" cluster.nodes=512
+row "4,096 ($(metric "$out/g4k" budget_time_days | xargs printf '%.1f') days failure-free)" "$out/g4k"
+row "16,384 ($(metric "$out/daly" budget_time_days | xargs printf '%.1f') days failure-free)" "$out/daly"
