@@ -5,16 +5,23 @@
 // the same numbers on 1 and 4 threads.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "models/failure/components.h"
 #include "models/failure/fault_trace.h"
 #include "models/failure/long_run.h"
 #include "models/failure/recovery.h"
+#include "models/failure/straggler.h"
 #include "models/failure/trace_classes.h"
 #include "policies/checkpoint_interval.h"
 #include "policies/health_check.h"
+#include "sim/error.h"
 
 namespace lcsim::failure {
 namespace {
@@ -315,6 +322,38 @@ TEST(TraceClasses, TheProductionTraceFitsPerClassAndReplays) {
   EXPECT_EQ(once.size(), t.faults.size());
   EXPECT_EQ(twice.size(), 2 * t.faults.size());
   for (size_t i = 1; i < twice.size(); ++i) ASSERT_LE(twice[i - 1].at, twice[i].at);
+}
+
+TEST(Stragglers, TheSlowestOfNWorkersSetsTheStep) {
+  // One worker: the mean (1). Two normal workers: E[max] = 1 + cv / sqrt(pi); Monte Carlo within 4 standard
+  // errors (sd of the max of two is below cv).
+  EXPECT_NEAR(sync_step_slowdown(0.05, 1, 1, 20000, 3), 1.0, 4 * 0.05 / std::sqrt(20000.0));
+  EXPECT_NEAR(sync_step_slowdown(0.05, 2, 1, 20000, 3), 1 + 0.05 / std::sqrt(M_PI), 4 * 0.05 / std::sqrt(20000.0));
+  // More workers, slower steps; a straggling node (1.3x) sets the pace.
+  EXPECT_GT(sync_step_slowdown(0.05, 1024, 1, 200, 3), sync_step_slowdown(0.05, 8, 1, 200, 3));
+  EXPECT_GT(sync_step_slowdown(0.05, 8, 1.3, 2000, 3), 1.3);
+}
+
+TEST(Stragglers, PaiWorkerSpreadsLoadAndBadRowsAreErrorsAtTheirLine) {
+  const WorkerSpread w = load_worker_spread("data/calibration/alibaba_pai2020_minibatch/job_1_norm.csv");
+  EXPECT_EQ(w.workers, 10);
+  EXPECT_EQ(w.steps, 300);
+  EXPECT_GT(w.cv, 0.0);
+  EXPECT_GT(w.max_over_mean, 1.0);
+  // The normal model with the measured cv, 10 workers, against the measured slowest / mean: printed for the docs.
+  std::printf("PAI job 1: cv %.4f, measured max/mean %.4f, model %.4f\n", w.cv, w.max_over_mean,
+              sync_step_slowdown(w.cv, 10, 1, 20000, 1));
+  const std::string dir = ::testing::TempDir() + "straggler_bad_" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  const std::string file = dir + "/bad.csv";
+  std::ofstream(file) << ",worker,gpu,time,batch_time_norm\n0,0,25,1,476\n1,1,25,1,-3\n";
+  try {
+    load_worker_spread(file);
+    FAIL() << "accepted a negative step time";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.csv:3"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
