@@ -17,6 +17,7 @@
 #include "apps/format.h"
 #include "apps/summary.h"
 #include "apps/validation_status.h"
+#include "apps/cmd_schedule.h"
 #include "eval/evaluate.h"
 #include "models/failure/distribution.h"
 #include "models/hardware/calibration.h"
@@ -47,6 +48,7 @@ commands:
   topology FILE   the cluster's network: counts, bisection bandwidth, oversubscription, diameter, GraphViz
   calibrate       fit an accelerator's kernel efficiencies to measured kernel times (CSV)
   list [GROUP]    registered names: accelerators, nodes, workloads, policies, models, ...
+  schedule        replay a cluster job trace under scheduling policies, side by side
 
 options:
   -h, --help      help (also: lcsim <command> --help)
@@ -619,6 +621,7 @@ int main(int argc, char** argv) {
     if (cmd == "list") return cmd_list(a);
     if (cmd == "calibrate") return cmd_calibrate(a);
     if (cmd == "topology") return cmd_topology(a);
+    if (cmd == "schedule") return lcsim::app::cmd_schedule({a.items.begin() + static_cast<long>(a.pos), a.items.end()});
     throw InputError(
         lcsim::unknown_name_message("command", cmd, {"calibrate", "explain", "list", "run", "topology", "validate"}));
   } catch (const InputError& e) {

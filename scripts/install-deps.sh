@@ -5,6 +5,7 @@ pkgs=(
   build-essential cmake ninja-build ccache pkg-config
   libsimgrid-dev libyaml-cpp-dev libboost-graph-dev libtbb-dev
   libprotobuf-dev protobuf-compiler libgtest-dev nlohmann-json3-dev
+  libgrpc++-dev protobuf-compiler-grpc  # optional: lcsim-policy-server (docs/scheduling.md)
   clang libclang-rt-14-dev  # the sanitizer build and the libFuzzer targets (make sanitize, make fuzz)
 )
 missing=()

@@ -1,0 +1,188 @@
+#include "apps/cmd_schedule.h"
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include "sim/config.h"
+#include "sim/error.h"
+#include "workloads/cluster/cluster_sim.h"
+
+namespace lcsim::app {
+
+const char* kScheduleHelp = R"(usage: lcsim schedule --trace FILE --pools SPEC [options]
+
+Replays a job trace (Philly CSV or lcsim's job CSV, docs/scheduling.md) on a cluster of GPU pools under each
+scheduling policy and prints one row per run: completion time, slowdown, queueing delay, utilization,
+fragmentation, placement and cost.
+
+  --trace FILE             the job trace
+  --pools SPEC             NAME:NODES[:GPUS_PER_NODE[:THROUGHPUT[:USD_PER_GPU_HOUR]]],... in node order,
+                           e.g. h100:125:8:2.0:4.0,a100:125:8:1.0:2.0 (defaults 8 GPUs, throughput 1, $0)
+  --policies LIST          comma-separated policy names (default: every one; lcsim schedule --list)
+  --estimate-error LIST    duration-estimate errors, e.g. 0,0.2,0.5: each job's estimate is its duration
+                           x U[1-e, 1+e] (default 0)
+  --quota TEAM=GPUS        a team's GPU quota (repeatable); Philly teams are its virtual clusters
+  --checkpoint SECONDS     cost of a preemption, paid on resume (default 60)
+  --ports-per-leaf N       GPUs (NIC ports) per leaf switch (default 32)
+  --rail-optimized         rail-optimized fabric: a node's leaf is its rail group
+  --tiers 2|3              fabric tiers (default 2); with 3, --leaves-per-pod N (default 8)
+  --limit N                only the first N jobs of the trace
+  --synthetic N            N jobs drawn from a mix fitted to the trace instead of the trace itself
+  --seed N                 seed for estimate errors and synthetic jobs (default 1)
+  --list                   the registered scheduling policies
+)";
+
+namespace {
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, sep)) out.push_back(item);
+  return out;
+}
+
+double number(const std::string& flag, const std::string& v, double lo, double hi) {
+  size_t used = 0;
+  double x = 0;
+  try {
+    x = std::stod(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != v.size() || v.empty() || !(x >= lo && x <= hi)) {
+    std::ostringstream msg;
+    msg << "option " << flag << ": expected a number in [" << lo << ", " << hi << "], got '" << v << "'";
+    throw InputError(msg.str());
+  }
+  return x;
+}
+uint32_t whole(const std::string& flag, const std::string& v, double lo, double hi) {
+  double x = number(flag, v, lo, hi);
+  if (x != static_cast<double>(static_cast<uint64_t>(x)))
+    throw InputError("option " + flag + ": expected a whole number, got '" + v + "'");
+  return static_cast<uint32_t>(x);
+}
+
+std::vector<cluster::PoolConfig> parse_pools(const std::string& spec) {
+  std::vector<cluster::PoolConfig> out;
+  for (const auto& item : split(spec, ',')) {
+    auto f = split(item, ':');
+    if (f.size() < 2 || f.size() > 5 || f[0].empty())
+      throw InputError("option --pools: expected NAME:NODES[:GPUS_PER_NODE[:THROUGHPUT[:USD_PER_GPU_HOUR]]], got '" +
+                       item + "'");
+    cluster::PoolConfig p;
+    p.name = f[0];
+    p.nodes = whole("--pools " + p.name + " nodes", f[1], 1, 1e6);
+    if (f.size() > 2) p.gpus_per_node = whole("--pools " + p.name + " GPUs per node", f[2], 1, 1024);
+    if (f.size() > 3) p.throughput = number("--pools " + p.name + " throughput", f[3], 1e-6, 1e6);
+    if (f.size() > 4) p.cost_per_gpu_hour = number("--pools " + p.name + " price", f[4], 0, 1e6);
+    for (const auto& q : out)
+      if (q.name == p.name) throw InputError("option --pools: pool '" + p.name + "' given twice");
+    out.push_back(p);
+  }
+  if (out.empty()) throw InputError("option --pools: no pools given");
+  return out;
+}
+
+}  // namespace
+
+int cmd_schedule(const std::vector<std::string>& args) {
+  Registry<policy::SchedulingPolicyFactory> registry("scheduling policy");
+  policy::register_scheduling_policies(registry);
+  std::string trace_path;
+  cluster::ClusterConfig config;
+  std::vector<std::string> policies;
+  std::vector<double> errors = {0};
+  cluster::SimOptions options;
+  size_t limit = 0, synthetic = 0;
+  bool have_pools = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> const std::string& {
+      if (i + 1 >= args.size()) throw InputError("option " + a + " needs a value (see lcsim schedule --help)");
+      return args[++i];
+    };
+    if (a == "-h" || a == "--help") {
+      std::cout << kScheduleHelp;
+      return 0;
+    } else if (a == "--list") {
+      for (const auto& [name, e] : registry.entries()) std::printf("  %-12s %s\n", name.c_str(), e.description.c_str());
+      return 0;
+    } else if (a == "--trace") {
+      trace_path = value();
+    } else if (a == "--pools") {
+      config.pools = parse_pools(value());
+      have_pools = true;
+    } else if (a == "--policies") {
+      policies = split(value(), ',');
+      for (const auto& p : policies) registry.get(p);  // unknown names fail here, with suggestions
+    } else if (a == "--estimate-error") {
+      errors.clear();
+      for (const auto& e : split(value(), ',')) errors.push_back(number("--estimate-error", e, 0, 0.99));
+      if (errors.empty()) throw InputError("option --estimate-error: no values given");
+    } else if (a == "--quota") {
+      auto kv = split(value(), '=');
+      if (kv.size() != 2 || kv[0].empty()) throw InputError("option --quota: expected TEAM=GPUS, got '" + args[i] + "'");
+      config.teams.push_back({kv[0], whole("--quota " + kv[0], kv[1], 1, 1e9)});
+    } else if (a == "--checkpoint") {
+      options.checkpoint_s = number(a, value(), 0, 1e9);
+    } else if (a == "--ports-per-leaf") {
+      config.fabric.ports_per_leaf = static_cast<int>(whole(a, value(), 1, 1e6));
+    } else if (a == "--rail-optimized") {
+      config.fabric.rail_optimized = true;
+    } else if (a == "--tiers") {
+      config.fabric.tiers = static_cast<int>(whole(a, value(), 2, 3));
+    } else if (a == "--leaves-per-pod") {
+      config.fabric.leaves_per_pod = static_cast<int>(whole(a, value(), 1, 1e6));
+    } else if (a == "--limit") {
+      limit = whole(a, value(), 1, 1e9);
+    } else if (a == "--synthetic") {
+      synthetic = whole(a, value(), 1, 1e8);
+    } else if (a == "--seed") {
+      options.seed = whole(a, value(), 0, 4e9);
+    } else {
+      throw InputError("unknown option '" + a + "' for 'lcsim schedule' (see lcsim schedule --help)");
+    }
+  }
+  if (trace_path.empty()) throw InputError("lcsim schedule: --trace FILE is required (see lcsim schedule --help)");
+  if (!have_pools) throw InputError("lcsim schedule: --pools SPEC is required (see lcsim schedule --help)");
+  if (policies.empty()) policies = registry.names();
+
+  cluster::JobTrace trace = cluster::read_job_trace(trace_path);
+  if (synthetic > 0) trace = cluster::synthesize_jobs(cluster::fit_job_mix(trace), synthetic, options.seed);
+  if (limit > 0 && trace.jobs.size() > limit) trace.jobs.resize(limit);
+  uint64_t gpus = 0;
+  for (const auto& p : config.pools) gpus += uint64_t{p.nodes} * p.gpus_per_node;
+  std::printf("%zu jobs from %s on %llu GPUs (", trace.jobs.size(), trace_path.c_str(),
+              static_cast<unsigned long long>(gpus));
+  for (size_t p = 0; p < config.pools.size(); ++p)
+    std::printf("%s%s: %u x %u, throughput %g", p ? "; " : "", config.pools[p].name.c_str(), config.pools[p].nodes,
+                config.pools[p].gpus_per_node, config.pools[p].throughput);
+  std::printf(")\n\n");
+  std::printf("| policy | est. error | JCT mean (h) | JCT p50 (h) | JCT p99 (h) | slowdown mean | slowdown p99 | "
+              "queue mean (h) | utilization | fragmentation | >8-GPU jobs on 1 leaf | preemptions | cost ($k) | "
+              "replay (s) |\n");
+  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  for (const auto& name : policies) {
+    for (double e : errors) {
+      auto policy = registry.get(name).factory();
+      options.estimate_error = e;
+      auto t0 = std::chrono::steady_clock::now();
+      auto result = cluster::simulate_cluster(config, trace, *policy, options);
+      double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      MetricSet m = result.metrics();
+      std::printf("| %s | %.0f%% | %.2f | %.3f | %.1f | %.2f | %.1f | %.2f | %.3f | %.3f | %.2f | %.0f | %.1f | %.2f |\n",
+                  name.c_str(), e * 100, m.get("jct_s_mean") / 3600, m.get("jct_s_p50") / 3600,
+                  m.get("jct_s_p99") / 3600, m.get("slowdown_mean"), m.get("slowdown_p99"),
+                  m.get("queue_delay_s_mean") / 3600, m.get("utilization"), m.get("fragmentation"),
+                  m.get("multi_node_jobs_one_leaf"), m.get("preemptions"), m.get("cost_usd") / 1000, wall);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
+
+}  // namespace lcsim::app

@@ -1,0 +1,378 @@
+#include "workloads/cluster/cluster_sim.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <queue>
+
+#include "sim/error.h"
+#include "sim/rng.h"
+
+namespace lcsim::cluster {
+
+using policy::ClusterSnapshot;
+using policy::NodeShare;
+
+policy::ClusterSnapshot build_cluster(const ClusterConfig& cluster) {
+  ClusterSnapshot s;
+  std::vector<net::NodeShape> shapes;
+  for (uint32_t p = 0; p < cluster.pools.size(); ++p) {
+    const auto& pc = cluster.pools[p];
+    s.pools.push_back({pc.name, pc.throughput, pc.cost_per_gpu_hour});
+    for (uint32_t n = 0; n < pc.nodes; ++n) {
+      s.nodes.push_back({p, pc.gpus_per_node, pc.gpus_per_node, 0, 0});
+      shapes.push_back({pc.gpus_per_node, Bandwidth::gbits_per_s(3600), Bandwidth::gbits_per_s(400)});
+    }
+  }
+  for (const auto& t : cluster.teams) s.teams.push_back({t.name, t.quota_gpus, 0});
+  if (s.nodes.empty()) return s;
+  // Leaf and pod of each node, as the fabric model wires it (GPU 0's NIC: its rail group when rail-optimized).
+  net::LeafSpineConfig fc = cluster.fabric;
+  fc.host_networks = false;
+  fc.planes = 1;
+  fc.dual_tor = false;
+  fc.failed.clear();
+  net::LeafSpine topo(fc, shapes);
+  uint32_t endpoint = 0;
+  for (auto& n : s.nodes) {
+    n.leaf = topo.leaf_of(endpoint);
+    n.pod = fc.tiers >= 3 ? n.leaf / static_cast<uint32_t>(std::max(fc.leaves_per_pod, 1)) : 0;
+    endpoint += n.gpus;
+  }
+  return s;
+}
+
+namespace {
+
+struct Completion {
+  double at;
+  uint64_t job;
+  uint32_t attempt;  // a preempted attempt's completion is stale (its attempt number moved on)
+  bool operator>(const Completion& o) const { return at != o.at ? at > o.at : job > o.job; }
+};
+
+struct JobState {
+  double remaining_ref_s = 0;  // work left, in seconds on a throughput-1.0 GPU
+  double estimate_s = 0;
+  double started_at = 0;
+  double overhead_s = 0;       // checkpoint restore due on the next start
+  uint32_t attempt = 0;
+  int32_t pool = -1;           // required pool
+  uint32_t team = 0;
+};
+
+class Replay {
+ public:
+  Replay(const ClusterConfig& c, const JobTrace& t, policy::SchedulingPolicy& p, const SimOptions& o)
+      : trace_(t), policy_(p), opt_(o), snap_(build_cluster(c)) {
+    result_.pools.resize(snap_.pools.size());
+    for (uint32_t p2 = 0; p2 < snap_.pools.size(); ++p2) result_.pools[p2].name = snap_.pools[p2].name;
+    for (const auto& n : snap_.nodes) result_.pools[n.pool].gpus += n.gpus, total_gpus_ += n.gpus;
+    free_total_ = total_gpus_;
+    check_jobs(c);
+  }
+
+  void run() {
+    const auto& jobs = trace_.jobs;
+    size_t next = 0;
+    if (!jobs.empty()) result_.start_s = last_t_ = jobs.front().submit_s;
+    while (next < jobs.size() || !done_.empty()) {
+      double t = next < jobs.size() ? jobs[next].submit_s : std::numeric_limits<double>::infinity();
+      if (!done_.empty()) t = std::min(t, done_.top().at);
+      advance(t);
+      while (!done_.empty() && done_.top().at <= t) {
+        Completion c = done_.top();
+        done_.pop();
+        if (c.attempt == state_[c.job].attempt && is_running(c.job)) finish(c.job, t);
+      }
+      while (next < jobs.size() && jobs[next].submit_s <= t) enqueue(jobs[next++].id);
+      if (!snap_.pending.empty()) schedule(t);
+    }
+    result_.end_s = last_t_;
+  }
+
+ private:
+  void check_jobs(const ClusterConfig& c) {
+    std::map<std::string, uint32_t> pool_index, team_index;
+    std::vector<uint32_t> pool_gpus(snap_.pools.size(), 0);
+    for (const auto& n : snap_.nodes) pool_gpus[n.pool] += n.gpus;
+    uint32_t largest = pool_gpus.empty() ? 0 : *std::max_element(pool_gpus.begin(), pool_gpus.end());
+    for (uint32_t p = 0; p < snap_.pools.size(); ++p) pool_index[snap_.pools[p].name] = p;
+    for (uint32_t i = 0; i < c.teams.size(); ++i) team_index[c.teams[i].name] = i;
+    std::vector<std::string> pool_names;
+    for (const auto& p : snap_.pools) pool_names.push_back(p.name);
+    Diagnostics diags;
+    RngFactory rng(opt_.seed);
+    state_.resize(trace_.jobs.size());
+    result_.jobs.resize(trace_.jobs.size());
+    for (const auto& j : trace_.jobs) {
+      LCSIM_ASSERT(j.id < trace_.jobs.size() && trace_.jobs[j.id].id == j.id, "trace jobs must be numbered in order");
+      SourceLocation at{trace_.file, static_cast<int>(j.line), static_cast<int>(j.gpus_column)};
+      JobState& st = state_[j.id];
+      uint32_t room = largest;
+      if (!j.gpu_type.empty()) {
+        auto it = pool_index.find(j.gpu_type);
+        if (it == pool_index.end()) {
+          if (diags.items().size() < 20) diags.add(at, "gpus", unknown_name_message("pool", j.gpu_type, pool_names));
+          continue;
+        }
+        st.pool = static_cast<int32_t>(it->second);
+        room = pool_gpus[it->second];
+      }
+      if (j.gpus > room && diags.items().size() < 20)
+        diags.add(at, "gpus", "job " + std::to_string(j.id) + " needs " + std::to_string(j.gpus) +
+                                  " GPUs; the largest pool it may use has " + std::to_string(room));
+      auto ti = team_index.find(j.team);
+      // Teams without a quota share one unlisted slot (index teams.size()), which the policy never limits.
+      st.team = ti == team_index.end() ? static_cast<uint32_t>(c.teams.size()) : ti->second;
+      if (ti != team_index.end() && c.teams[ti->second].quota_gpus > 0 && j.gpus > c.teams[ti->second].quota_gpus &&
+          diags.items().size() < 20)
+        diags.add(at, "gpus", "job " + std::to_string(j.id) + " needs " + std::to_string(j.gpus) +
+                                  " GPUs, more than team '" + j.team + "''s quota of " +
+                                  std::to_string(c.teams[ti->second].quota_gpus));
+      st.remaining_ref_s = j.duration_s;
+      double factor = 1.0;
+      if (opt_.estimate_error > 0) {
+        RandomStream r = rng.stream("cluster.estimate", j.id);
+        factor = 1.0 + opt_.estimate_error * (2.0 * r.uniform() - 1.0);
+      }
+      st.estimate_s = j.duration_s * factor;
+      JobRecord& rec = result_.jobs[j.id];
+      rec.id = j.id;
+      rec.gpus = j.gpus;
+      rec.submit_s = j.submit_s;
+    }
+    diags.throw_if_any();
+  }
+
+  bool is_running(uint64_t id) const { return running_index_.count(id) != 0; }
+
+  /// Integrates the time-weighted figures over [last_t_, t).
+  void advance(double t) {
+    double dt = t - last_t_;
+    if (dt > 0 && free_total_ > 0) {
+      frag_integral_ += dt * static_cast<double>(free_on_partial_) / static_cast<double>(free_total_);
+      if (!snap_.pending.empty()) idle_integral_ += dt;
+      time_with_free_ += dt;
+    }
+    if (dt > 0) last_t_ = t;
+  }
+
+  void enqueue(uint64_t id) {
+    const TraceJob& j = trace_.jobs[id];
+    const JobState& st = state_[id];
+    policy::PendingJob pj{id, j.submit_s, j.gpus, st.pool, j.priority, st.team, st.estimate_s};
+    auto pos = std::upper_bound(snap_.pending.begin(), snap_.pending.end(), pj, [](const auto& a, const auto& b) {
+      return a.submit_s != b.submit_s ? a.submit_s < b.submit_s : a.id < b.id;
+    });
+    snap_.pending.insert(pos, pj);
+  }
+
+  void change_node(uint32_t node, int64_t delta) {
+    auto& n = snap_.nodes[node];
+    auto partial = [&] { return n.free_gpus > 0 && n.free_gpus < n.gpus ? n.free_gpus : 0u; };
+    free_on_partial_ -= partial();
+    n.free_gpus = static_cast<uint32_t>(static_cast<int64_t>(n.free_gpus) + delta);
+    free_on_partial_ += partial();
+    free_total_ = static_cast<uint64_t>(static_cast<int64_t>(free_total_) + delta);
+  }
+
+  /// Takes a job off its GPUs (finished or preempted): accounting, snapshot, lanes.
+  policy::RunningJob release(uint64_t id, double t) {
+    size_t idx = running_index_.at(id);
+    policy::RunningJob r = std::move(snap_.running[idx]);
+    snap_.running.erase(snap_.running.begin() + static_cast<std::ptrdiff_t>(idx));
+    running_index_.erase(id);
+    for (auto& [jid, i] : running_index_)
+      if (i > idx) --i;
+    for (const auto& sh : r.placement) change_node(sh.node, sh.gpus);
+    if (r.team < snap_.teams.size()) snap_.teams[r.team].used_gpus -= r.gpus;
+    uint32_t pool = snap_.nodes[r.placement.front().node].pool;
+    double held = t - state_[id].started_at;
+    result_.jobs[id].run_s += held;
+    result_.pools[pool].busy_gpu_s += held * r.gpus;
+    result_.pools[pool].cost += held * r.gpus / 3600.0 * snap_.pools[pool].cost_per_gpu_hour;
+    busy_[pool] -= r.gpus;
+    emit_pool(pool, t);
+    return r;
+  }
+
+  void finish(uint64_t id, double t) {
+    release(id, t);
+    result_.jobs[id].end_s = t;
+    state_[id].remaining_ref_s = 0;
+    if (opt_.tracer) opt_.tracer->state({StateEvent::What::kJobFinished, static_cast<uint32_t>(id), Duration::seconds(t)});
+  }
+
+  void preempt(uint64_t id, double t) {
+    LCSIM_ASSERT(is_running(id), "policy preempted job " + std::to_string(id) + ", which is not running");
+    JobState& st = state_[id];
+    policy::RunningJob r = release(id, t);
+    double tp = snap_.pools[snap_.nodes[r.placement.front().node].pool].throughput;
+    double worked = std::max(0.0, t - st.started_at - st.overhead_s);
+    st.remaining_ref_s = std::max(0.0, st.remaining_ref_s - worked * tp);
+    st.estimate_s = std::max(0.0, st.estimate_s - worked * tp);
+    st.overhead_s = opt_.checkpoint_s;
+    ++st.attempt;
+    ++result_.jobs[id].preemptions;
+    if (opt_.tracer) opt_.tracer->state({StateEvent::What::kJobStopped, static_cast<uint32_t>(id), Duration::seconds(t)});
+    enqueue(id);
+  }
+
+  void start(const policy::Placement& p, double t) {
+    uint64_t id = p.job;
+    const TraceJob& j = trace_.jobs.at(id);
+    JobState& st = state_[id];
+    uint32_t sum = 0;
+    for (const auto& sh : p.shares) {
+      LCSIM_ASSERT(sh.node < snap_.nodes.size() && snap_.nodes[sh.node].free_gpus >= sh.gpus,
+                   "policy placed job " + std::to_string(id) + " on GPUs that are not free");
+      sum += sh.gpus;
+    }
+    LCSIM_ASSERT(sum == j.gpus && !p.shares.empty(), "policy placed job " + std::to_string(id) + " on " +
+                                                         std::to_string(sum) + " GPUs; it needs " +
+                                                         std::to_string(j.gpus) + " (gang: all or none)");
+    uint32_t pool = snap_.nodes[p.shares.front().node].pool;
+    for (const auto& sh : p.shares)
+      LCSIM_ASSERT(snap_.nodes[sh.node].pool == pool, "policy placed a job across pools");
+    LCSIM_ASSERT(st.pool < 0 || static_cast<uint32_t>(st.pool) == pool, "policy placed a job on another pool");
+    for (const auto& sh : p.shares) change_node(sh.node, -static_cast<int64_t>(sh.gpus));
+    double tp = snap_.pools[pool].throughput;
+    double run = st.remaining_ref_s / tp + st.overhead_s;
+    st.started_at = t;
+    JobRecord& rec = result_.jobs[id];
+    if (rec.first_start_s < 0) rec.first_start_s = t;
+    rec.pool = pool;
+    rec.ideal_run_s = j.duration_s / tp;
+    auto spread = policy::placement_spread(snap_, p.shares);
+    rec.leaves = spread.leaves;
+    rec.max_spine_hops = spread.max_spine_hops;
+    if (st.team < snap_.teams.size()) snap_.teams[st.team].used_gpus += j.gpus;
+    running_index_[id] = snap_.running.size();
+    snap_.running.push_back({id, j.gpus, j.priority, st.team, t, t + st.estimate_s / tp + st.overhead_s, true,
+                             p.shares});
+    done_.push({t + run, id, st.attempt});
+    busy_[pool] += j.gpus;
+    emit_pool(pool, t);
+    if (opt_.tracer) opt_.tracer->state({StateEvent::What::kJobStarted, static_cast<uint32_t>(id), Duration::seconds(t)});
+  }
+
+  void emit_pool(uint32_t pool, double t) {
+    if (!opt_.tracer) return;
+    opt_.tracer->counter({"pool", snap_.pools[pool].name + " busy GPUs", Duration::seconds(t), busy_[pool]});
+  }
+
+  void schedule(double t) {
+    if (free_total_ == 0 && snap_.running.empty()) return;
+    snap_.now_s = t;
+    ++result_.policy_calls;
+    policy::Decisions d = policy_.schedule(snap_);
+    for (uint64_t id : d.preempt) preempt(id, t);
+    if (d.start.empty()) return;
+    std::vector<uint64_t> started;
+    for (const auto& p : d.start) {
+      start(p, t);
+      started.push_back(p.job);
+    }
+    std::sort(started.begin(), started.end());
+    std::erase_if(snap_.pending, [&](const policy::PendingJob& pj) {
+      return std::binary_search(started.begin(), started.end(), pj.id);
+    });
+  }
+
+ public:
+  ClusterResult finish_result() {
+    if (time_with_free_ > 0) {
+      result_.fragmentation = frag_integral_ / time_with_free_;
+      result_.idle_while_waiting = idle_integral_ / time_with_free_;
+    }
+    return std::move(result_);
+  }
+
+ private:
+  const JobTrace& trace_;
+  policy::SchedulingPolicy& policy_;
+  SimOptions opt_;
+  ClusterSnapshot snap_;
+  ClusterResult result_;
+  std::vector<JobState> state_;
+  std::priority_queue<Completion, std::vector<Completion>, std::greater<>> done_;
+  std::map<uint64_t, size_t> running_index_;
+  std::map<uint32_t, double> busy_;
+  uint64_t total_gpus_ = 0, free_total_ = 0, free_on_partial_ = 0;
+  double last_t_ = 0, frag_integral_ = 0, idle_integral_ = 0, time_with_free_ = 0;
+};
+
+/// Nearest-rank percentile of sorted samples.
+double pct(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
+  return sorted[std::min(sorted.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
+}  // namespace
+
+ClusterResult simulate_cluster(const ClusterConfig& cluster, const JobTrace& trace, policy::SchedulingPolicy& policy,
+                               const SimOptions& options) {
+  Replay r(cluster, trace, policy, options);
+  r.run();
+  return r.finish_result();
+}
+
+MetricSet ClusterResult::metrics() const {
+  MetricSet m;
+  std::vector<double> jct, slow, wait, goodput;
+  double multi = 0, multi_one_leaf = 0, leaves = 0;
+  for (const auto& j : jobs) {
+    if (j.end_s < 0) continue;
+    jct.push_back(j.end_s - j.submit_s);
+    slow.push_back((j.end_s - j.submit_s) / std::max(j.ideal_run_s, 10.0));
+    wait.push_back(j.first_start_s - j.submit_s);
+    goodput.push_back(j.run_s > 0 ? std::min(1.0, j.ideal_run_s / j.run_s) : 1.0);
+    if (j.gpus > 8) {
+      multi += 1;
+      leaves += j.leaves;
+      if (j.leaves == 1) multi_one_leaf += 1;
+    }
+  }
+  auto stats = [&](const std::string& name, std::vector<double> v, const std::string& what) {
+    double mean = 0;
+    for (double x : v) mean += x;
+    mean = v.empty() ? 0 : mean / static_cast<double>(v.size());
+    std::sort(v.begin(), v.end());
+    m.set(name + "_mean", mean, "mean " + what);
+    m.set(name + "_p50", pct(v, 50), "median " + what);
+    m.set(name + "_p99", pct(v, 99), "99th percentile " + what);
+  };
+  m.set("jobs_completed", static_cast<double>(jct.size()), "jobs that finished");
+  stats("jct_s", jct, "job completion time (submission to end), s");
+  stats("slowdown", slow, "bounded slowdown: completion time / max(ideal run time, 10 s)");
+  stats("queue_delay_s", wait, "queueing delay (submission to first start), s");
+  double span = end_s - start_s, busy = 0, gpus = 0, cost = 0;
+  for (const auto& p : pools) {
+    m.set("utilization_" + p.name, span > 0 && p.gpus ? p.busy_gpu_s / (p.gpus * span) : 0,
+          "busy GPU-seconds / (GPUs x makespan) of pool " + p.name);
+    busy += p.busy_gpu_s;
+    gpus += p.gpus;
+    cost += p.cost;
+  }
+  m.set("utilization", span > 0 && gpus > 0 ? busy / (gpus * span) : 0, "busy GPU-seconds / (GPUs x makespan)");
+  m.set("makespan_s", span, "first submission to last completion, s");
+  m.set("fragmentation", fragmentation, "time-average share of free GPUs that sit on partly used nodes");
+  m.set("idle_while_waiting", idle_while_waiting, "share of the time with free GPUs during which jobs waited");
+  m.set("cost_usd", cost, "GPU-hours held x each pool's price");
+  double gp = 0;
+  for (double g : goodput) gp += g;
+  m.set("goodput_mean", goodput.empty() ? 0 : gp / static_cast<double>(goodput.size()),
+        "mean over jobs of ideal run time / time holding GPUs (preemption overheads lower it)");
+  double pre = 0;
+  for (const auto& j : jobs) pre += j.preemptions;
+  m.set("preemptions", pre, "jobs stopped for others (each resumes from a checkpoint)");
+  m.set("multi_node_jobs_one_leaf", multi > 0 ? multi_one_leaf / multi : 0,
+        "share of jobs over 8 GPUs placed under one leaf");
+  m.set("multi_node_leaves_mean", multi > 0 ? leaves / multi : 0, "mean leaves spanned by jobs over 8 GPUs");
+  m.set("policy_calls", static_cast<double>(policy_calls), "scheduling passes");
+  return m;
+}
+
+}  // namespace lcsim::cluster
