@@ -239,6 +239,75 @@ TEST(Calibration, CatalogCalibrationMatchesPublishedGemmTimings) {
   }
 }
 
+// FP8 GEMMs run further below their (2x) peak than 16-bit ones: the shipped fp8_gemm_efficiency against the
+// measured cuBLASLt FP8 table it was fitted to (Azure ND H100 v5 / ND H200 v5), and what the 16-bit efficiency
+// alone would predict there (too fast).
+TEST(Calibration, Fp8GemmEfficiencyMatchesMeasuredFp8Gemms) {
+  for (const auto& [part, file] : {std::pair{"H100-SXM-80GB", "h100_gemm_fp8_azure.csv"},
+                                   std::pair{"H200-SXM-141GB", "h200_gemm_fp8_azure.csv"}}) {
+    const auto data =
+        read_measurements(std::string(LCSIM_SOURCE_DIR) + "/models/hardware/calibration/data/" + file);
+    ASSERT_EQ(data.size(), 9u);
+    const AcceleratorSpec& shipped = PartCatalog::get().part(part);
+    EXPECT_LT(shipped.calibration.fp8_gemm_efficiency, shipped.calibration.gemm_efficiency) << part;
+    const FitReport r = evaluate(shipped, data);
+    EXPECT_LT(r.median_abs_error, 0.05) << part;
+    EXPECT_LT(r.max_abs_error, 0.30) << part;
+    // Refitting finds the shipped value (to the catalog's rounding).
+    EXPECT_NEAR(fit(shipped, data).calibration.fp8_gemm_efficiency, shipped.calibration.fp8_gemm_efficiency, 0.002)
+        << part;
+    AcceleratorSpec bf16_eff = shipped;
+    bf16_eff.calibration.fp8_gemm_efficiency = 0;  // FP8 at the 16-bit efficiency
+    EXPECT_GT(evaluate(bf16_eff, data).median_abs_error, 0.08) << part;
+    // 8192^3 at the FP8 peak x efficiency x k/(k + k_half) (16 waves of 128x256 tiles over 132 SMs: 2,112 tile
+    // slots for 2,048 tiles), plus the launch.
+    const Duration big = gemm_time(shipped, DType::kFp8, {8192, 8192, 8192, 1});
+    const double rate = 1978.9e12 * shipped.calibration.fp8_gemm_efficiency * 8192 / (8192 + 41.2);
+    EXPECT_NEAR(big.s(), 2.0 * 8192 * 8192 * 8192 * 2112 / 2048 / rate + 4.68e-6, 1e-8) << part;
+  }
+}
+
+// FlashAttention-2 forward + backward as flash-attention's benchmark counts it (causal, head dim 128, 16 heads,
+// batch 2, sequence 8,192; 3.5 x the causal forward FLOPs), measured on Azure ND H100 v5 and ND H200 v5: 327.9
+// and 329.3 TFLOP/s. The shipped attention_efficiency reproduces them (launch and memory terms included).
+TEST(Calibration, AttentionEfficiencyMatchesMeasuredFlashAttention2) {
+  for (const auto& [part, measured] : {std::pair{"H100-SXM-80GB", 327.9}, std::pair{"H200-SXM-141GB", 329.3}}) {
+    const AcceleratorSpec& p = PartCatalog::get().part(part);
+    AttentionShape a{2, 8192, 8192, 16, 16, 128, true, false};
+    const Duration fwd = attention_time(p, DType::kBf16, a);
+    a.backward = true;
+    const Duration bwd = attention_time(p, DType::kBf16, a);
+    const double flops = 3.5 * 4.0 * 2 * 8192.0 * 8192 * 16 * 128 / 2;
+    EXPECT_NEAR(flops / (fwd + bwd).s() / 1e12, measured, 0.02 * measured) << part;
+  }
+}
+
+// Synthetic FP8 timings from a known fp8_gemm_efficiency: the FP8-only fit recovers it and leaves the 16-bit
+// terms alone.
+TEST(Calibration, Fp8FitRecoversItsEfficiencyAndKeepsTheSixteenBitTerms) {
+  AcceleratorSpec truth = PartCatalog::get().part("H100-SXM-80GB");
+  truth.calibration.fp8_gemm_efficiency = 0.6;
+  std::vector<KernelMeasurement> data;
+  for (double n : {2048.0, 4096.0, 8192.0, 16384.0}) {
+    KernelMeasurement x;
+    x.op = "gemm";
+    x.dtype = DType::kFp8;
+    x.shape = {n, n, n, 1};
+    x.time = gemm_time(truth, DType::kFp8, x.shape);
+    data.push_back(x);
+  }
+  AcceleratorSpec start = truth;
+  start.calibration.fp8_gemm_efficiency = 0;
+  const FitReport r = fit(start, data);
+  EXPECT_NEAR(r.calibration.fp8_gemm_efficiency, 0.6, 1e-4);
+  EXPECT_EQ(r.calibration.gemm_efficiency, truth.calibration.gemm_efficiency);
+  EXPECT_EQ(r.calibration.gemm_k_half, truth.calibration.gemm_k_half);
+  EXPECT_LT(r.max_abs_error, 1e-4);
+  // 16-bit GEMMs do not see it.
+  EXPECT_EQ(gemm_time(truth, DType::kBf16, {8192, 8192, 8192, 1}).s(),
+            gemm_time(start, DType::kBf16, {8192, 8192, 8192, 1}).s());
+}
+
 TEST(Calibration, BadCsvRowsAreReportedWithTheirLine) {
   const std::string path = ::testing::TempDir() + "bad_kernels.csv";
   std::ofstream(path) << "operator,dtype,m,n,k,time_us\ngemm,bf16,1,2,3,4\nconv,bf16,1,2,3,4\ngemm,bf17,1,2,x,4\n";

@@ -38,6 +38,8 @@ FlopRate AcceleratorSpec::peak(DType d) const {
 void KernelCalibration::visit(Section& s) {
   s.field("gemm_efficiency", gemm_efficiency, "fraction of the dense peak reached by large, well-shaped GEMMs",
           Range::fraction());
+  s.field("fp8_gemm_efficiency", fp8_gemm_efficiency,
+          "fraction of the FP8 dense peak reached by large FP8 GEMMs; 0 = gemm_efficiency", Range::between(0, 1));
   s.field("gemm_k_half", gemm_k_half,
           "inner dimension k at which a GEMM reaches half its efficiency; 0 = no dependence on k",
           Range::at_least(0));

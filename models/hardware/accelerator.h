@@ -24,6 +24,7 @@ double dtype_bytes(DType d);
 /// Kernel-efficiency parameters of the operator cost model, fitted per part by `lcsim calibrate`.
 struct KernelCalibration {
   double gemm_efficiency = 0.75;     // fraction of the dense peak reached by large, well-shaped GEMMs
+  double fp8_gemm_efficiency = 0;    // the same for FP8 GEMMs (fraction of the FP8 peak); 0 = gemm_efficiency
   double gemm_k_half = 0;            // inner dimension k at which a GEMM reaches half its efficiency (0: none)
   bool gemm_tiling = true;           // model tile and wave quantization (see op_cost.h)
   double attention_efficiency = 0.55;

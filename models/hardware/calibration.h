@@ -34,7 +34,8 @@ struct FitReport {
 
 /// Model error of `part` (with its current calibration) on the measurements.
 FitReport evaluate(const AcceleratorSpec& part, const std::vector<KernelMeasurement>& data);
-/// Fits part.calibration to the measurements (other fields of the calibration are kept).
+/// Fits part.calibration to the measurements (other fields of the calibration are kept). Measurements that are all
+/// FP8 GEMMs fit fp8_gemm_efficiency alone, keeping the part's 16-bit GEMM terms (k_half, launch, memory).
 FitReport fit(const AcceleratorSpec& part, const std::vector<KernelMeasurement>& data);
 
 /// The calibration file: `part: NAME`, `calibration: {...}`.

@@ -62,6 +62,11 @@ double memory_efficiency(const AcceleratorSpec& part, MemoryKind kind) {
   return e > 0 ? e : c.memory_efficiency;
 }
 
+double gemm_efficiency(const AcceleratorSpec& part, DType dtype) {
+  const auto& c = part.calibration;
+  return dtype == DType::kFp8 && c.fp8_gemm_efficiency > 0 ? c.fp8_gemm_efficiency : c.gemm_efficiency;
+}
+
 Duration memory_time(const AcceleratorSpec& part, Bytes bytes, MemoryKind kind) {
   return bytes / (part.hbm_bandwidth * memory_efficiency(part, kind)) + part.calibration.kernel_launch;
 }
@@ -72,7 +77,7 @@ Duration gemm_time(const AcceleratorSpec& part, DType dtype, const GemmShape& s)
   const Duration memory =
       Bytes::of(e * s.batch * (s.m * s.k + s.k * s.n + s.m * s.n)) / (part.hbm_bandwidth * c.memory_efficiency);
   const double k_factor = c.gemm_k_half > 0 ? s.k / (s.k + c.gemm_k_half) : 1.0;
-  const FlopRate rate = part.peak(dtype) * (c.gemm_efficiency * k_factor);
+  const FlopRate rate = part.peak(dtype) * (gemm_efficiency(part, dtype) * k_factor);
   Duration compute;
   if (!c.gemm_tiling) {
     compute = Flops::of(2 * s.m * s.n * s.k * s.batch) / rate;
@@ -115,7 +120,7 @@ Duration op_time(const AcceleratorSpec& part, DType dtype, const OpWork& op) {
 
 Duration roofline_time(const AcceleratorSpec& part, DType dtype, Flops flops, Bytes bytes) {
   const auto& c = part.calibration;
-  const Duration compute = flops.flop() > 0 ? flops / (part.peak(dtype) * c.gemm_efficiency) : Duration();
+  const Duration compute = flops.flop() > 0 ? flops / (part.peak(dtype) * gemm_efficiency(part, dtype)) : Duration();
   const Duration memory = bytes / (part.hbm_bandwidth * c.memory_efficiency);
   return std::max(compute, memory) + c.kernel_launch;
 }

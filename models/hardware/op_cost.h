@@ -1,6 +1,7 @@
 // Operator cost model: how long one kernel takes on one part.
 //   GEMM [m x k] x [k x n] (batch of them): the best of a few output tile shapes, each costing
 //     2 x waves x units x tile_m x tile_n x k / (peak x gemm_efficiency x tile_factor x k/(k + k_half))
+//   (FP8 GEMMs: the FP8 peak x fp8_gemm_efficiency when the part has one: FP8 runs further below its peak)
 //   with waves = ceil(tiles x splits / compute units) (tile and wave quantization: small and skinny matrices run
 //   far below peak; split-K spreads few tiles over idle units), bounded below by the bytes moved at
 //   memory_efficiency x HBM bandwidth; plus kernel_launch.
@@ -57,6 +58,8 @@ OpWork memory_op(std::string name, Bytes bytes, MemoryKind kind = MemoryKind::kS
 Duration gemm_time(const AcceleratorSpec& part, DType dtype, const GemmShape& s);
 Duration attention_time(const AcceleratorSpec& part, DType dtype, const AttentionShape& s);
 Duration memory_time(const AcceleratorSpec& part, Bytes bytes, MemoryKind kind = MemoryKind::kStreaming);
+/// The fraction of the dense peak of `dtype` large GEMMs reach on `part` (fp8_gemm_efficiency for FP8, if set).
+double gemm_efficiency(const AcceleratorSpec& part, DType dtype);
 /// The fraction of HBM bandwidth a memory-bound kernel of `kind` reaches on `part`.
 double memory_efficiency(const AcceleratorSpec& part, MemoryKind kind);
 Duration op_time(const AcceleratorSpec& part, DType dtype, const OpWork& op);
