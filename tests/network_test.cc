@@ -495,6 +495,34 @@ TEST_P(FabricChange, FailedSwitchFailsTheBatchAndLaterFlowsAvoidIt) {
   EXPECT_EQ(p.size(), 3u);
 }
 
+// Candidate paths are cached per pair of endpoints (transfer.cc): a link that goes down or comes back, through the
+// transfer model or on the topology itself, changes the paths of the flows routed after it.
+TEST_P(FabricChange, RoutingFollowsLinksThatGoDownAndComeBack) {
+  const auto spine0 = topo_.find_links("spine0");
+  ASSERT_EQ(spine0.size(), 4u);
+  auto on_spine0 = [&] {
+    double bytes = 0;
+    for (uint32_t l : spine0) bytes += transfer_->bytes_per_link()[l];
+    return bytes;
+  };
+  double first = -1, while_down = -1;
+  transfer_->transfer({kCrossLeaf}, [] {});  // fills the cache for (0, 16): a quarter over spine 0
+  engine_->at(Duration::ms(100), [&] {
+    first = on_spine0();
+    for (uint32_t l : spine0) topo_.set_link_up(l, false);  // on the topology, not through the transfer model
+    transfer_->transfer({kCrossLeaf}, [] {});
+  });
+  engine_->at(Duration::ms(200), [&] {
+    while_down = on_spine0();
+    for (uint32_t l : spine0) transfer_->set_link_up(l, true);
+    transfer_->transfer({kCrossLeaf}, [] {});
+  });
+  engine_->run(Duration::seconds(10));
+  EXPECT_GT(first, 0);
+  EXPECT_EQ(while_down, first);                // the second flow avoided spine 0
+  EXPECT_DOUBLE_EQ(on_spine0(), 2 * first);  // the third used it again
+}
+
 INSTANTIATE_TEST_SUITE_P(Transfer, FabricChange, ::testing::Values("flow", "analytical"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 

@@ -63,12 +63,14 @@ uint32_t Topology::add_link(const std::string& name, Bandwidth bw, Duration lat,
                             uint32_t from, uint32_t to) {
   links_.push_back({name, bw, lat, tier, plane, from, to});
   up_.push_back(true);
+  ++up_version_;
   return static_cast<uint32_t>(links_.size() - 1);
 }
 
 bool Topology::fail(const std::string& name) {
   const std::vector<uint32_t> links = find_links(name);
   for (uint32_t l : links) up_[l] = false;
+  ++up_version_;
   return !links.empty();
 }
 

@@ -130,7 +130,12 @@ class Topology {
   /// Takes down a link or a vertex by name (see find_links). False if nothing has that name.
   bool fail(const std::string& name);
   /// Runtime state (the transfer models call these): paths() skips links that are down from now on.
-  void set_link_up(uint32_t link, bool up) { up_[link] = up; }
+  void set_link_up(uint32_t link, bool up) {
+    up_[link] = up;
+    ++up_version_;
+  }
+  /// Changes whenever a link goes up or down: paths() may differ after a change (transfer.cc caches them).
+  uint64_t up_version() const { return up_version_; }
   void set_link_bandwidth(uint32_t link, Bandwidth bandwidth) { links_[link].bandwidth = bandwidth; }
 
  protected:
@@ -152,6 +157,7 @@ class Topology {
   std::vector<VertexInfo> vertices_;
   std::vector<LinkInfo> links_;
   std::vector<bool> up_;
+  uint64_t up_version_ = 0;
 
  private:
   struct Service {

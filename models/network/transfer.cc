@@ -61,6 +61,7 @@ void TransferModel::set_link_up(uint32_t link, bool up) {
 void TransferModel::set_link_bandwidth(uint32_t link, Bandwidth bandwidth) {
   LCSIM_ASSERT(link < topology_.links().size() && bandwidth.bps() > 0, "bad link bandwidth");
   topology_.set_link_bandwidth(link, bandwidth);
+  if (link < bandwidth_text_.size()) bandwidth_text_[link].clear();
   if (options_.tracer) {
     options_.tracer->state({StateEvent::What::kLinkBandwidth, link, engine_.now(), bandwidth.bps(),
                             topology_.links()[link].name});
@@ -68,36 +69,61 @@ void TransferModel::set_link_bandwidth(uint32_t link, Bandwidth bandwidth) {
   link_changed(link);
 }
 
+namespace {
+/// The path cache's bound, in link ids held: ~64 MiB. Past it the cache starts again (batches in flight keep theirs).
+constexpr size_t kPathCacheLinks = size_t{16} << 20;
+}  // namespace
+
+const TransferModel::CandidatesPtr& TransferModel::candidates(uint32_t src, uint32_t dst) {
+  if (path_cache_version_ != topology_.up_version() || path_cache_links_ > kPathCacheLinks) {
+    path_cache_.clear();
+    path_cache_links_ = 0;
+    path_cache_version_ = topology_.up_version();
+  }
+  CandidatesPtr& slot = path_cache_[uint64_t{src} << 32 | dst];
+  if (slot) return slot;
+  const bool service = topology_.is_service(src) || topology_.is_service(dst);
+  if (service) {
+    topology_.service_paths(src, dst, candidates_);
+  } else {
+    topology_.paths(src, dst, candidates_);
+  }
+  if (candidates_.empty()) {
+    path_cache_.erase(uint64_t{src} << 32 | dst);
+    throw InputError("no path from " + topology_.endpoint_name(src) + " to " + topology_.endpoint_name(dst) +
+                     (service ? ": they share no network that is up (a GPU reaches hosts and storage servers only "
+                                "where its node template models its PCIe path to the host)"
+                              : ": failures (cluster.fabric.failed) cut every one"));
+  }
+  auto c = std::make_shared<Candidates>();
+  c->paths = candidates_;
+  for (const Path& p : c->paths) {
+    Duration latency;
+    for (uint32_t l : p) latency += topology_.links()[l].latency;
+    c->latency.push_back(latency);
+    path_cache_links_ += p.size();
+  }
+  slot = std::move(c);
+  return slot;
+}
+
 void TransferModel::route(const std::vector<FlowRequest>& flows, std::vector<SubFlow>& out) {
   out.clear();
-  path_store_.resize(flows.size());
+  routed_.resize(flows.size());
   for (size_t i = 0; i < flows.size(); ++i) {
     const FlowRequest& f = flows[i];
     LCSIM_ASSERT(f.src != f.dst, "flow from an endpoint to itself");
-    const bool service = topology_.is_service(f.src) || topology_.is_service(f.dst);
-    if (service) {
-      topology_.service_paths(f.src, f.dst, candidates_);
-    } else {
-      topology_.paths(f.src, f.dst, candidates_);
-    }
-    if (candidates_.empty()) {
-      throw InputError("no path from " + topology_.endpoint_name(f.src) + " to " + topology_.endpoint_name(f.dst) +
-                       (service ? ": they share no network that is up (a GPU reaches hosts and storage servers only "
-                                  "where its node template models its PCIe path to the host)"
-                                : ": failures (cluster.fabric.failed) cut every one"));
-    }
-    balancer_.choose({f.src, f.dst, f.label}, candidates_, this, shares_);
-    auto& store = path_store_[i];
-    store.clear();
-    for (const auto& s : shares_) store.push_back(candidates_[s.path_index]);
+    routed_[i] = candidates(f.src, f.dst);
+    const Candidates& c = *routed_[i];
+    balancer_.choose({f.src, f.dst, f.label}, c.paths, this, shares_);
     const double bw_factor = options_.calibration.bandwidth_factor(f.size);
     const double lat_factor = options_.calibration.latency_factor(f.size);
-    for (size_t k = 0; k < shares_.size(); ++k) {
-      Duration latency;
-      for (uint32_t l : store[k]) latency += topology_.links()[l].latency;
-      out.push_back({f.src, f.dst, f.size * shares_[k].fraction / bw_factor, &store[k], latency * (lat_factor - 1)});
-      links_busy(store[k]);
-      for (uint32_t l : store[k]) link_bytes_[l] += out.back().size.bytes();
+    for (const auto& share : shares_) {
+      const Path& path = c.paths[share.path_index];
+      out.push_back({f.src, f.dst, f.size * share.fraction / bw_factor, &path,
+                     c.latency[share.path_index] * (lat_factor - 1)});
+      links_busy(path);
+      for (uint32_t l : path) link_bytes_[l] += out.back().size.bytes();
     }
   }
 }
@@ -131,8 +157,11 @@ void TransferModel::links_idle(const Path& p) {
       count += static_cast<size_t>(traced_[l]);
     }
     if (traced_[l] == 1) {
+      if (bandwidth_text_.size() <= l) bandwidth_text_.resize(topology_.links().size());
+      std::string& text = bandwidth_text_[l];
+      if (text.empty()) text = to_string(info.bandwidth);
       options_.tracer->span({.kind = SpanKind::kLink, .rank = l, .start = busy_since_[l], .end = engine_.now(),
-                             .name = "busy", .args = {{"bandwidth", to_string(info.bandwidth)}}});
+                             .name = "busy", .args = {{"bandwidth", text}}});
     }
   }
 }
@@ -341,7 +370,8 @@ void AnalyticalTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Ca
     if (t.s() > 0) b.rates.push_back({l, load_[l] / t.s()});
   }
   for (const auto& [l, r] : b.rates) rate_[l] += r;
-  for (const SubFlow& s : subs) b.paths.push_back(*s.path);
+  for (const SubFlow& s : subs) b.paths.push_back(s.path);
+  b.keep = routed_;
   b.latency = last_latency_;
   b.serial_start = engine_.now();
   b.serial_end = engine_.now() + last_serialization_;
@@ -355,7 +385,7 @@ void AnalyticalTransfer::abandon(uint64_t id) {
   auto it = batches_.find(id);
   if (it == batches_.end()) return;
   for (const auto& [l, r] : it->second.rates) rate_[l] -= r;
-  for (const Path& p : it->second.paths) links_idle(p);
+  for (const Path* p : it->second.paths) links_idle(*p);
   batches_.erase(it);
 }
 
@@ -372,7 +402,7 @@ void AnalyticalTransfer::finish(uint64_t id) {
   Batch b = std::move(it->second);
   batches_.erase(it);
   for (const auto& [l, r] : b.rates) rate_[l] -= r;
-  for (const Path& p : b.paths) links_idle(p);
+  for (const Path* p : b.paths) links_idle(*p);
   b.done();
 }
 
@@ -383,7 +413,7 @@ void AnalyticalTransfer::link_changed(uint32_t link) {
   for (auto it = batches_.begin(); it != batches_.end();) {
     Batch& b = it->second;
     bool crosses = false;
-    for (const Path& p : b.paths) crosses = crosses || std::find(p.begin(), p.end(), link) != p.end();
+    for (const Path* p : b.paths) crosses = crosses || std::find(p->begin(), p->end(), link) != p->end();
     if (!crosses) {
       ++it;
       continue;
@@ -393,7 +423,7 @@ void AnalyticalTransfer::link_changed(uint32_t link) {
     if (!up) {  // the batch fails: its bytes never all arrive
       engine_.on_cancel(b.timer, {});
       b.timer.cancel();
-      for (const Path& p : b.paths) links_idle(p);
+      for (const Path* p : b.paths) links_idle(*p);
       ++batches_failed_;
       if (b.failed) failures.push_back(std::move(b.failed));
       it = batches_.erase(it);

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "models/network/topology.h"
@@ -87,10 +88,19 @@ class TransferModel : public policy::LinkLoads {
     const Path* path;
     Duration extra_latency;  // (latency factor - 1) x path latency
   };
+  /// A pair's equal-cost candidate paths and each one's latency (the sum over its links), computed once per pair
+  /// and kept until a link goes up or down (Topology::up_version) or the cache is full. Shared, so a batch in
+  /// flight keeps the paths its sub-flows point into.
+  struct Candidates {
+    std::vector<Path> paths;
+    std::vector<Duration> latency;
+  };
+  using CandidatesPtr = std::shared_ptr<const Candidates>;
   /// Splits requests into per-path sub-flows by the load-balancing policy and marks their links busy, one flow
-  /// after the other (so a load-aware policy sees the flows routed before). Paths live in path_store_ until the
-  /// next call.
+  /// after the other (so a load-aware policy sees the flows routed before). The sub-flows' paths point into
+  /// routed_, which holds each flow's candidates until the next call (copy it to keep them longer).
   void route(const std::vector<FlowRequest>& flows, std::vector<SubFlow>& out);
+  std::vector<CandidatesPtr> routed_;
   void account(const std::vector<FlowRequest>& flows);
   void links_busy(const Path& p);
   void links_idle(const Path& p);
@@ -108,13 +118,17 @@ class TransferModel : public policy::LinkLoads {
   Bytes bytes_moved_;
 
  private:
-  std::vector<std::vector<Path>> path_store_;
+  const CandidatesPtr& candidates(uint32_t src, uint32_t dst);
+  std::unordered_map<uint64_t, CandidatesPtr> path_cache_;  // key: src << 32 | dst; looked up, never iterated
+  size_t path_cache_links_ = 0;                             // link ids held by path_cache_ (its size bound)
+  uint64_t path_cache_version_ = 0;                         // the topology's up_version() it was filled at
   std::vector<Path> candidates_;
   std::vector<policy::PathShare> shares_;
   std::vector<double> link_bytes_;
   std::vector<uint32_t> active_;       // sub-flows in flight per link (and routed, not yet started)
   std::vector<Duration> busy_since_;
   std::vector<int> traced_;            // -1 unknown, 0 no, 1 yes
+  std::vector<std::string> bandwidth_text_;  // per traced link: to_string(its bandwidth), made once
   std::map<std::string, size_t> traced_per_tier_;
 };
 
@@ -149,7 +163,8 @@ class AnalyticalTransfer final : public TransferModel {
     sim::Handle timer;
     std::vector<std::pair<uint32_t, double>> loads;  // link, bytes of this batch still to cross it
     std::vector<std::pair<uint32_t, double>> rates;  // link, bytes/s this batch adds to it (current_rate)
-    std::vector<Path> paths;
+    std::vector<const Path*> paths;   // into `keep`
+    std::vector<CandidatesPtr> keep;
     Duration latency;        // the largest path latency, paid after the bytes have crossed
     Duration serial_start;   // when the current serialization stretch began
     Duration serial_end;     // when the bytes will have crossed at the current bandwidths
