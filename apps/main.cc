@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/cmd_sweep.h"
 #include "apps/format.h"
 #include "apps/summary.h"
 #include "apps/validation_status.h"
@@ -47,6 +48,7 @@ commands:
   topology FILE   the cluster's network: counts, bisection bandwidth, oversubscription, diameter, GraphViz
   calibrate       fit an accelerator's kernel efficiencies to measured kernel times (CSV)
   list [GROUP]    registered names: accelerators, nodes, workloads, policies, models, ...
+  sweep PLAN      many runs into a results database; also compare, results, search, plot (docs/sweeps.md)
 
 options:
   -h, --help      help (also: lcsim <command> --help)
@@ -619,6 +621,7 @@ int main(int argc, char** argv) {
     if (cmd == "list") return cmd_list(a);
     if (cmd == "calibrate") return cmd_calibrate(a);
     if (cmd == "topology") return cmd_topology(a);
+    if (const int rc = lcsim::app::sweep_command(a.items); rc >= 0) return rc;  // sweep, search, plot, ...
     throw InputError(
         lcsim::unknown_name_message("command", cmd, {"calibrate", "explain", "list", "run", "topology", "validate"}));
   } catch (const InputError& e) {

@@ -5,6 +5,8 @@ pkgs=(
   build-essential cmake ninja-build ccache pkg-config
   libsimgrid-dev libyaml-cpp-dev libboost-graph-dev libtbb-dev
   libprotobuf-dev protobuf-compiler libgtest-dev nlohmann-json3-dev
+  libsqlite3-dev gnuplot-nox  # lcsim sweep: results databases (SQLite); lcsim plot (gnuplot)
+  libopenmpi-dev openmpi-bin  # mpirun -n N lcsim sweep (optional: built only when CMake finds MPI)
   clang libclang-rt-14-dev  # the sanitizer build and the libFuzzer targets (make sanitize, make fuzz)
 )
 missing=()
