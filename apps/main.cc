@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/cmd_sweep.h"
 #include "apps/format.h"
 #include "apps/summary.h"
 #include "apps/validation_status.h"
@@ -49,6 +50,7 @@ commands:
   calibrate       fit an accelerator's kernel efficiencies to measured kernel times (CSV)
   list [GROUP]    registered names: accelerators, nodes, workloads, policies, models, ...
   schedule        replay a cluster job trace under scheduling policies, side by side
+  sweep PLAN      many runs into a results database; also compare, results, search, plot (docs/sweeps.md)
 
 options:
   -h, --help      help (also: lcsim <command> --help)
@@ -623,8 +625,10 @@ int main(int argc, char** argv) {
     if (cmd == "calibrate") return cmd_calibrate(a);
     if (cmd == "topology") return cmd_topology(a);
     if (cmd == "schedule") return lcsim::app::cmd_schedule({a.items.begin() + static_cast<long>(a.pos), a.items.end()});
+    if (const int rc = lcsim::app::sweep_command(a.items); rc >= 0) return rc;  // sweep, search, plot, ...
     throw InputError(
-        lcsim::unknown_name_message("command", cmd, {"calibrate", "explain", "list", "run", "topology", "validate"}));
+        lcsim::unknown_name_message("command", cmd, {"calibrate", "compare", "explain", "list", "plot", "results", "run",
+                                                   "schedule", "search", "sweep", "topology", "validate"}));
   } catch (const InputError& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 2;

@@ -6,6 +6,8 @@ pkgs=(
   libsimgrid-dev libyaml-cpp-dev libboost-graph-dev libtbb-dev
   libprotobuf-dev protobuf-compiler libgtest-dev nlohmann-json3-dev
   libgrpc++-dev protobuf-compiler-grpc  # optional: lcsim-policy-server (docs/scheduling.md)
+  libsqlite3-dev gnuplot-nox  # lcsim sweep: results databases (SQLite); lcsim plot (gnuplot)
+  libopenmpi-dev openmpi-bin  # mpirun -n N lcsim sweep (optional: built only when CMake finds MPI)
   clang libclang-rt-14-dev  # the sanitizer build and the libFuzzer targets (make sanitize, make fuzz)
 )
 missing=()

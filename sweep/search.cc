@@ -1,0 +1,230 @@
+// See search.h.
+#include "sweep/search.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+#include <tbb/partitioner.h>
+#include <tbb/task_arena.h>
+#include <thread>
+
+#include "eval/evaluate.h"
+#include "sim/config_tree.h"
+#include "sim/error.h"
+
+namespace lcsim::sweep {
+
+namespace {
+
+double number_at(const ConfigValue& root, const std::string& dotted, double fallback) {
+  const ConfigValue* v = &root;
+  size_t start = 0;
+  while (v) {
+    const size_t dot = dotted.find('.', start);
+    v = v->find(dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  if (!v || !v->is_scalar()) return fallback;
+  char* end = nullptr;
+  const double x = std::strtod(v->scalar.c_str(), &end);
+  return end == v->scalar.c_str() ? fallback : x;
+}
+
+std::string num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", v);
+  return buf;
+}
+
+}  // namespace
+
+double Candidate::metric(const std::string& name, double fallback) const {
+  for (const auto& [n, v] : metrics) {
+    if (n == name) return v;
+  }
+  return fallback;
+}
+
+SearchResult search(const std::string& path, const SearchSpace& space, const SearchOptions& options) {
+  ConfigValue tree = load_layered(path);
+  for (const auto& o : options.sets) apply_override(tree, o);
+  const Scenario base = parse_scenario(tree);
+  if (base.workload_type != "megatron") {
+    throw InputError("lcsim search: '" + path + "' has workload.type " + base.workload_type +
+                     "; search explores the parallel layouts of a megatron workload");
+  }
+  if (options.objective != "throughput" && options.objective != "time" && options.objective != "cost") {
+    throw InputError("--objective: expected throughput, time or cost, got '" + options.objective + "'");
+  }
+  const double gpus = static_cast<double>(cluster_gpus(base.cluster).size());
+  const double gbs = number_at(tree, "workload.global_batch_size", 1);
+  const double layers = number_at(tree, "workload.model.num_layers", 1);
+  SearchResult out;
+  std::vector<Candidate> todo;
+  for (int tp : space.tp) {
+    for (int pp : space.pp) {
+      for (int v : space.virtual_stages) {
+        for (int cp : space.cp) {
+          for (int mbs : space.micro_batch) {
+            for (const auto& rc : space.recompute) {
+              for (bool dopt : space.distributed_optimizer) {
+                ++out.enumerated;
+                Candidate c;
+                const double model = static_cast<double>(tp) * pp * cp;
+                const double dp = gpus / model;
+                c.layout = {{"tp", std::to_string(tp)}, {"pp", std::to_string(pp)}, {"vpp", std::to_string(v)},
+                            {"cp", std::to_string(cp)},  {"dp", num(dp)},
+                            {"mbs", std::to_string(mbs)}, {"recompute", rc},
+                            {"dist_opt", dopt ? "true" : "false"}};
+                c.overrides = {"simulation.fidelity=analytical",
+                               "workload.tensor_model_parallel_size=" + std::to_string(tp),
+                               "workload.pipeline_model_parallel_size=" + std::to_string(pp),
+                               "workload.context_parallel_size=" + std::to_string(cp),
+                               "workload.micro_batch_size=" + std::to_string(mbs),
+                               "workload.recompute_granularity=" + rc,
+                               std::string("workload.use_distributed_optimizer=") + (dopt ? "true" : "false"),
+                               "workload.num_layers_per_virtual_pipeline_stage=0",
+                               "workload.num_virtual_stages_per_pipeline_rank=" + std::to_string(v > 1 ? v : 0)};
+                // Overlapping the parameter all-gather needs the distributed optimizer (Megatron-LM's rule).
+                if (!dopt) c.overrides.push_back("workload.overlap_param_gather=false");
+                // Arithmetic pruning: each rule is one Megatron itself enforces at start-up.
+                std::string why;
+                if (std::fmod(gpus, model) != 0) why = "tp x pp x cp does not divide the GPUs";
+                else if (std::fmod(gbs, dp * mbs) != 0) why = "dp x micro-batch does not divide the global batch";
+                else if (std::fmod(layers, static_cast<double>(pp) * v) != 0) why = "pp x vpp does not divide the layers";
+                else if (v > 1 && pp == 1) why = "virtual stages need pipeline parallelism";
+                if (options.prune && !why.empty()) {
+                  ++out.pruned;
+                  c.status = "pruned";
+                  c.reason = why;
+                  out.rejected.push_back(std::move(c));
+                  continue;
+                }
+                todo.push_back(std::move(c));
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  const int threads = options.jobs > 0 ? options.jobs : static_cast<int>(std::thread::hardware_concurrency());
+  tbb::task_arena arena(std::max(1, threads));
+  arena.execute([&] {
+    tbb::parallel_for(tbb::blocked_range<size_t>(0, todo.size(), 1), [&](const tbb::blocked_range<size_t>& range) {
+      for (size_t i = range.begin(); i != range.end(); ++i) {
+        Candidate& c = todo[i];
+        std::optional<Scenario> sc;
+        try {
+          ConfigValue t = tree;
+          for (const auto& o : c.overrides) apply_override(t, o);
+          sc.emplace(parse_scenario(t));  // checks the memory fit and every rule: no simulation yet
+        } catch (const InputError& e) {
+          const std::string msg = e.what();
+          c.status = msg.find("does not fit in memory") != std::string::npos ? "does-not-fit" : "invalid";
+          c.reason = msg;
+          continue;
+        }
+        Result r = evaluate(std::move(*sc));
+        if (!r.ok()) {
+          c.status = "failed";
+          c.reason = r.error;
+          continue;
+        }
+        for (const auto& m : r.metrics.metrics()) c.metrics.emplace_back(m.name, m.value);
+        c.status = "ranked";
+      }
+    }, tbb::simple_partitioner());
+  });
+  // Objective and constraints.
+  const bool budget = !todo.empty() && std::any_of(todo.begin(), todo.end(), [](const Candidate& c) {
+    return c.metric("budget_time_days", -1) >= 0;
+  });
+  if ((options.deadline_days || options.budget) && !budget) {
+    throw InputError("--deadline and --budget need cost.token_budget in the scenario (the tokens to train)");
+  }
+  if (options.objective == "throughput") {
+    out.objective_metric = "tokens_per_s";
+  } else if (options.objective == "time") {
+    out.objective_metric = budget ? "budget_time_days" : "iteration_time_s";
+    out.higher_is_better = false;
+  } else {
+    out.objective_metric = budget ? "budget_cost_total" : "cost_total";
+    out.higher_is_better = false;
+  }
+  for (auto& c : todo) {
+    if (c.status == "ranked") {
+      ++out.simulated;
+      c.score = c.metric(out.objective_metric, std::nan(""));
+      if (options.deadline_days && c.metric("budget_time_days") > *options.deadline_days) {
+        c.status = "constraint";
+        c.reason = "takes " + num(c.metric("budget_time_days")) + " days, over the deadline";
+      } else if (options.budget && c.metric("budget_cost_total") > *options.budget) {
+        c.status = "constraint";
+        c.reason = "costs " + num(c.metric("budget_cost_total")) + ", over the budget";
+      }
+    }
+    if (c.status == "ranked") {
+      out.ranked.push_back(std::move(c));
+    } else {
+      if (c.status == "does-not-fit") ++out.does_not_fit;
+      else if (c.status == "constraint") ++out.constraint;
+      else if (c.status != "pruned") ++out.invalid;
+      out.rejected.push_back(std::move(c));
+    }
+  }
+  // Best first; ties broken by enumeration order (stable), so the ranking is deterministic.
+  std::stable_sort(out.ranked.begin(), out.ranked.end(), [&](const Candidate& a, const Candidate& b) {
+    return out.higher_is_better ? a.score > b.score : a.score < b.score;
+  });
+  return out;
+}
+
+std::string format_search(const SearchResult& r, size_t top) {
+  std::string s;
+  s += "candidates: " + std::to_string(r.enumerated) + " enumerated, " + std::to_string(r.pruned) +
+       " pruned by arithmetic, " + std::to_string(r.does_not_fit) + " do not fit in memory, " +
+       std::to_string(r.invalid) + " invalid, " + std::to_string(r.simulated) + " simulated" +
+       (r.constraint ? ", " + std::to_string(r.constraint) + " outside the constraints" : std::string()) + "\n";
+  if (r.ranked.empty()) return s + "no layout works\n";
+  s += "ranked by " + r.objective_metric + (r.higher_is_better ? " (higher is better)" : " (lower is better)") + ":\n";
+  s += "  rank  layout                                                                 " + r.objective_metric +
+       "  iteration_s  mfu    memory_GB\n";
+  for (size_t i = 0; i < r.ranked.size() && i < top; ++i) {
+    const Candidate& c = r.ranked[i];
+    std::string layout;
+    for (const auto& [k, v] : c.layout) layout += k + "=" + v + " ";
+    char line[400];
+    std::snprintf(line, sizeof line, "  %4zu  %-70s %12s  %11s  %5.3f  %9.1f\n", i + 1, layout.c_str(),
+                  num(c.score).c_str(), num(c.metric("iteration_time_s")).c_str(), c.metric("mfu"),
+                  c.metric("memory_per_gpu_bytes") / 1e9);
+    s += line;
+  }
+  if (r.ranked.size() >= 2) {
+    const Candidate& a = r.ranked[0];
+    const Candidate& b = r.ranked[1];
+    s += "why #1 wins over #2 (time per iteration, seconds):\n";
+    size_t shown = 0;
+    for (const auto& [name, va] : a.metrics) {
+      const bool timing = name == "iteration_time_s" || name.rfind("time_", 0) == 0 ||
+                          name == "pipeline_bubble_ideal_fraction" || name == "memory_per_gpu_bytes";
+      if (!timing) continue;
+      const double vb = b.metric(name, std::nan(""));
+      if (va == vb) continue;
+      char line[200];
+      std::snprintf(line, sizeof line, "  %-34s #1 %-11s #2 %-11s delta %+.4g\n", name.c_str(), num(va).c_str(),
+                    num(vb).c_str(), va - vb);
+      s += line;
+      ++shown;
+    }
+    if (shown == 0) {
+      s += "  it does not: both take the same time and memory in the model (a tie, kept in search order)\n";
+    }
+  }
+  return s;
+}
+
+}  // namespace lcsim::sweep
