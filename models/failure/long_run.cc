@@ -55,9 +55,12 @@ std::vector<JobOutcome> simulate_seeds(const LongRunSpec& spec, int n, int threa
 MeanCi mean_ci(const std::vector<double>& x) {
   MeanCi r;
   if (x.empty()) return r;
+  const auto [lo, hi] = std::minmax_element(x.begin(), x.end());
+  if (*lo == *hi) return {*lo, 0.0};  // every seed the same (no failures): exactly that, no spread
   const double n = static_cast<double>(x.size());
-  for (double v : x) r.mean += v / n;
-  if (x.size() < 2) return r;
+  double sum = 0;
+  for (double v : x) sum += v;
+  r.mean = sum / n;
   double ss = 0;
   for (double v : x) ss += (v - r.mean) * (v - r.mean);
   r.ci95 = 1.96 * std::sqrt(ss / (n - 1) / n);
