@@ -98,6 +98,8 @@ Scenario copy_scenario(const Scenario& from) {
   sc.outputs = from.outputs;
   sc.cost = from.cost;
   sc.reliability = from.reliability;
+  sc.checkpoint = from.checkpoint;
+  sc.dataset = from.dataset;
   if (from.workload) sc.workload = copy_workload(from.workload_type, *from.workload, cluster_gpus(from.cluster));
   if (!from.jobs.empty()) {
     const std::vector<wl::Gpu> all = cluster_gpus(from.cluster);

@@ -10,6 +10,7 @@ const Catalog& Catalog::get() {
     net::register_topologies(c.topologies);
     net::register_fidelities(c.fidelities);
     net::register_collective_algorithms(c.collective_algorithms);
+    storage::register_storage_tiers(c.storage_tiers);
     return c;
   }();
   return catalog;

@@ -4,6 +4,7 @@
 
 #include "models/network/collective_algorithms.h"
 #include "models/network/registry.h"
+#include "models/storage/tier.h"
 #include "policies/load_balancing.h"
 #include "sim/registry.h"
 #include "workloads/workload.h"
@@ -16,6 +17,7 @@ struct Catalog {
   Registry<net::TopologyFactory> topologies{"topology"};
   Registry<net::Fidelity> fidelities{"fidelity"};
   net::CollectiveAlgorithms collective_algorithms{"collective algorithm"};
+  Registry<storage::TierFactory> storage_tiers{"storage tier"};
 
   static const Catalog& get();
 };

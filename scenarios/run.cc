@@ -68,8 +68,14 @@ std::unique_ptr<net::Topology> build_fabric(const ClusterConfig& cl) {
                         {other.begin(), other.end()}, io});
     }
   }
+  // A parallel file system's servers sit on the storage network with their own NICs.
+  net::LeafSpineConfig fabric_config = cl.fabric;
+  if (cl.storage.parallel_fs.servers > 0) {
+    fabric_config.storage_servers = cl.storage.parallel_fs.servers;
+    fabric_config.storage_server_bandwidth = cl.storage.parallel_fs.server_network;
+  }
   std::unique_ptr<net::Topology> fabric =
-      Catalog::get().topologies.get(cl.topology).factory({cl.fabric, cl.explicit_topology, shapes});
+      Catalog::get().topologies.get(cl.topology).factory({fabric_config, cl.explicit_topology, shapes});
   for (const auto& name : cl.fabric.failed) {
     if (!fabric->fail(name)) {
       throw InputError({{SourceLocation{}, "cluster.fabric.failed",
@@ -279,15 +285,23 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   const std::vector<hw::PoolUsage> usage = energy.usage(span);
   const int ports = fabric_switch_ports(topology);
   hw::report_energy(result.metrics, hw::energy_over(usage, ports, span, sc.cost), sc.cost, tokens_per_s, usage, ports);
+  // Checkpoints and data loading over the storage (checkpoint:, dataset:); a checkpoint's cost feeds reliability.
+  std::map<const wl::Job*, ReliabilityConfig> reliability;
+  for (const auto& job : jobs) {
+    reliability[job.get()] = sc.reliability;
+    const auto w = report_storage(sc, topology, gpus, job->allocation(), single ? "" : job->name() + ".",
+                                  result.metrics, &reliability[job.get()]);
+    result.warnings.insert(result.warnings.end(), w.begin(), w.end());
+  }
   // The whole job with failures (reliability:), per job.
   if (single) {
-    const auto w = report_reliability(sc.reliability, static_cast<int>(nodes_of(gpus, jobs.front()->allocation())),
+    const auto w = report_reliability(reliability[jobs.front().get()], static_cast<int>(nodes_of(gpus, jobs.front()->allocation())),
                                       static_cast<int>(gpus.size()), static_cast<uint64_t>(sc.simulation.seed), "",
                                       result.metrics);
     result.warnings.insert(result.warnings.end(), w.begin(), w.end());
   } else {
     for (const auto& job : jobs) {
-      const auto w = report_reliability(sc.reliability, static_cast<int>(nodes_of(gpus, job->allocation())),
+      const auto w = report_reliability(reliability[job.get()], static_cast<int>(nodes_of(gpus, job->allocation())),
                                         static_cast<int>(job->allocation().size()),
                                         static_cast<uint64_t>(sc.simulation.seed) ^ job->id(), job->name() + ".",
                                         result.metrics);

@@ -116,6 +116,8 @@ void visit_scenario(Section& s, Scenario& sc) {
               [&](Section& x) { cl.explicit_topology.visit(x); });
     c.section("flow_calibration", "size-dependent bandwidth and latency factors of every flow (as SimGrid's network "
               "calibration)", [&](Section& f) { cl.flow_calibration.visit(f); });
+    c.section("storage", "the cluster's storage: parallel file system, object store, GPUDirect Storage "
+              "(docs/storage.md)", [&](Section& x) { cl.storage.visit(x); });
   });
   // A resolved scenario keeps the form it was written in: workload (one job) or jobs.
   const bool emit = s.mode() == Section::Mode::kEmit;
@@ -222,6 +224,10 @@ void visit_rest(Section& s, Scenario& sc) {
   s.section("cost", "power, energy and money", [&](Section& c) { sc.cost.visit(c); });
   s.section("reliability", "the whole training job with node failures, checkpoints and restarts",
             [&](Section& r) { sc.reliability.visit(r); });
+  s.section("checkpoint", "the training job's checkpoint levels, saved and restored over the cluster's storage",
+            [&](Section& x) { sc.checkpoint.visit(x); });
+  s.section("dataset", "where training reads its samples from, and whether loading keeps up",
+            [&](Section& x) { sc.dataset.visit(x); });
   s.section("outputs", "what a run writes (lcsim run -o DIR)", [&](Section& o) {
     OutputConfig& out = sc.outputs;
     o.field("metrics", out.metrics, "write metrics.json");
@@ -361,7 +367,56 @@ void allocate_jobs(Scenario& sc, const ConfigValue& list, Diagnostics& diags) {
   }
 }
 
+/// Checkpoint levels and the dataset name tiers the cluster must have (cluster.storage, node templates' NVMe).
+void check_storage(const Scenario& sc, const ConfigValue& tree, Diagnostics& diags) {
+  const storage::StorageConfig& st = sc.cluster.storage;
+  auto lacks = [&](const std::string& tier) -> std::string {
+    if (tier == "parallel_fs" && st.parallel_fs.servers <= 0) return "needs cluster.storage.parallel_fs.servers > 0";
+    if (tier == "object_store" && st.object_store.bandwidth.bps() <= 0) {
+      return "needs cluster.storage.object_store.bandwidth > 0";
+    }
+    if (tier == "local_nvme") {
+      for (const auto& pool : sc.cluster.pools) {
+        if (pool.node.nvme_read_bandwidth.bps() <= 0 || pool.node.nvme_write_bandwidth.bps() <= 0) {
+          return "needs NVMe drives: node template '" + pool.node.name + "' has no nvme_read/write_bandwidth";
+        }
+      }
+    }
+    if (tier == "peer_memory") {
+      int nodes = 0;
+      for (const auto& pool : sc.cluster.pools) nodes += pool.count;
+      if (nodes < 2) return "needs 2 nodes or more (a copy in another node's memory)";
+    }
+    return "";
+  };
+  auto where = [&](const char* section, const char* key, const ConfigValue* item) {
+    const ConfigValue* v = item ? item->find(key) : nullptr;
+    if (!v) v = item ? item : tree.find(section);
+    return v ? v->location : SourceLocation{};
+  };
+  const ConfigValue* levels = tree.find("checkpoint") ? tree.find("checkpoint")->find("levels") : nullptr;
+  for (size_t i = 0; i < sc.checkpoint.levels.size(); ++i) {
+    const std::string why = lacks(sc.checkpoint.levels[i].tier);
+    if (why.empty()) continue;
+    const ConfigValue* item = levels && i < levels->children.size() ? &levels->children[i] : nullptr;
+    diags.add(where("checkpoint", "tier", item), "checkpoint.levels[" + std::to_string(i) + "].tier",
+              "tier " + sc.checkpoint.levels[i].tier + " " + why);
+  }
+  const ConfigValue* ds = tree.find("dataset");
+  if (sc.dataset.enabled()) {
+    const std::string why = lacks(sc.dataset.source);
+    if (!why.empty()) diags.add(where("dataset", "source", ds), "dataset.source", "source " + sc.dataset.source + " " + why);
+  }
+  if (sc.dataset.staged && (st.object_store.bandwidth.bps() <= 0 || !sc.dataset.enabled() ||
+                            sc.dataset.source == "object_store" || sc.dataset.size.bytes() <= 0)) {
+    diags.add(where("dataset", "staged", ds), "dataset.staged",
+              "staging copies dataset.size bytes from the object store (cluster.storage.object_store.bandwidth > 0) "
+              "onto dataset.source (local_nvme or parallel_fs)");
+  }
+}
+
 void validate(Scenario& sc, const ConfigValue& tree, Diagnostics& diags) {
+  check_storage(sc, tree, diags);
   int64_t total_gpus = 0;
   for (const auto& pool : sc.cluster.pools) total_gpus += int64_t{pool.count} * pool.node.gpus;
   if (total_gpus > limits::kMaxClusterGpus) {

@@ -17,6 +17,8 @@
 #include "models/network/explicit_topology.h"
 #include "models/network/topology.h"
 #include "models/network/transfer.h"
+#include "models/storage/checkpoint.h"
+#include "models/storage/dataset.h"
 #include "sim/config.h"
 #include "sim/metrics.h"
 #include "workloads/workload.h"
@@ -42,6 +44,7 @@ struct ClusterConfig {
   net::LeafSpineConfig fabric;
   net::ExplicitConfig explicit_topology;
   net::FlowCalibration flow_calibration;
+  storage::StorageConfig storage;  // parallel file system, object store, GPUDirect Storage
 };
 
 struct PolicyConfig {
@@ -95,6 +98,8 @@ struct Scenario {
   OutputConfig outputs;
   hw::CostConfig cost;
   ReliabilityConfig reliability;
+  storage::CheckpointConfig checkpoint;
+  storage::DatasetConfig dataset;
 };
 
 /// Reads a scenario file (following `base:`), applies "--set key=value" overrides, and checks every key.
@@ -135,6 +140,13 @@ std::vector<wl::Gpu> cluster_gpus(const ClusterConfig& cluster);
 
 /// The scale-out fabric of a cluster (no engine needed: for `lcsim topology` and for runs).
 std::unique_ptr<net::Topology> build_fabric(const ClusterConfig& cluster);
+
+/// After a run: one job's checkpoint levels (checkpoint:) and data loading (dataset:) over the cluster's storage, as
+/// metrics (prefixed); sets `reliability`'s checkpoint_save from the last level when checkpoint.feed_reliability.
+/// Returns warnings (data loading that cannot keep up). scenarios/storage_run.cc.
+std::vector<std::string> report_storage(const Scenario& sc, const net::Topology& topology,
+                                        const std::vector<wl::Gpu>& gpus, const std::vector<uint32_t>& allocation,
+                                        const std::string& prefix, MetricSet& m, ReliabilityConfig* reliability);
 
 /// Builds the models, runs the simulation and collects results. One per process (see sim/engine.h).
 RunResult run_scenario(Scenario& scenario, const RunHooks& hooks = {});

@@ -1,0 +1,77 @@
+// Checkpoints of a training job: how many bytes each rank writes, and how long saving and restoring each level
+// takes when every rank does it at once over the cluster's links (PCIe, host memory, the storage network, the
+// storage servers' media), with max-min fair sharing of every resource on the way (the engine's fluid flows on a
+// private queue engine, so any fidelity gets the same answer). Levels: peer node memory, local NVMe, the parallel
+// file system, the object store; each synchronous (training waits for the whole save) or asynchronous (training
+// waits for a snapshot into host memory; the flush to the tier runs in the background). Restore: one reader per
+// data-parallel group reads the group's state and passes it down a chain to the other members (a pipelined
+// broadcast over the compute fabric).
+// Assumptions (docs/storage.md): the unique state is parameters x bytes_per_parameter (bf16 weights 2 + fp32 master
+// 4 + Adam m 4 + v 4 = 14, the memory model's defaults), spread evenly over every rank (fully parallel save, as
+// Megatron's distributed checkpointing deduplicates over data parallelism); Megatron rank order (tensor, then data,
+// then pipeline); a staged copy moves through bounce buffers in a pipeline (both legs at once).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "models/network/topology.h"
+#include "models/storage/tier.h"
+#include "sim/config.h"
+#include "sim/metrics.h"
+
+namespace lcsim::storage {
+
+struct CheckpointLevel {
+  std::string tier = "parallel_fs";  // peer_memory, local_nvme, parallel_fs, object_store
+  std::string mode = "sync";         // sync: training waits for the save; async: for a snapshot to host memory
+  int every = 1;                     // this level takes every Nth checkpoint
+  void visit(Section& s);
+};
+
+struct CheckpointConfig {
+  std::vector<CheckpointLevel> levels;  // empty: checkpoints are not modelled (reliability keeps its assumed cost)
+  double bytes_per_parameter = 14;
+  bool feed_reliability = true;  // reliability: uses the blocking time of the last level instead of checkpoint_save
+  void visit(Section& s);
+};
+
+/// The job whose state is saved: its ranks' global GPU endpoints (Megatron order) and its parallelism.
+struct CheckpointJob {
+  std::vector<uint32_t> endpoints;
+  double parameters = 0;
+  int tensor_parallel = 1, pipeline_parallel = 1, data_parallel = 1;
+};
+
+/// Per level: what one save and one restore cost the job.
+struct LevelCost {
+  std::string tier, mode;
+  int every = 1;
+  Bytes bytes;         // the whole job's checkpoint
+  Bytes per_rank;      // each rank's part
+  Duration save;       // from the start of the save until the last byte is on the tier
+  Duration blocking;   // what training waits: the save (sync) or the snapshot to host memory (async)
+  Duration restore;    // the readers' read plus the broadcast to the rest of each group
+  Duration restore_read, restore_broadcast;
+  std::string bottleneck;  // the resource that carried the most bytes per capacity in the save
+};
+
+struct CheckpointCost {
+  std::vector<LevelCost> levels;
+  /// What a reliability model needs: the last (most durable) level's blocking time, save and restore.
+  Duration blocking_s() const { return levels.empty() ? Duration() : levels.back().blocking; }
+  Duration save_s() const { return levels.empty() ? Duration() : levels.back().save; }
+  Duration restore_s() const { return levels.empty() ? Duration() : levels.back().restore; }
+};
+
+/// The job's checkpoint over the cluster. `nodes` gives each node's template (NVMe, DRAM), indexed by the
+/// topology's node numbers. Throws InputError when a level needs what the cluster lacks (a parallel file system
+/// without servers, peer memory on one node, ...), naming the key.
+CheckpointCost checkpoint_cost(const CheckpointConfig& config, const StorageConfig& storage,
+                               const net::Topology& topology, const std::vector<const hw::NodeSpec*>& nodes,
+                               const CheckpointJob& job);
+
+/// checkpoint_<tier>_{save,blocking,restore}_s, _bytes per level (prefixed).
+void report_checkpoints(const CheckpointCost& cost, const std::string& prefix, MetricSet& m);
+
+}  // namespace lcsim::storage

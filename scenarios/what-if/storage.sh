@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Storage what-ifs on scenarios/examples/storage-checkpoint-h100.yaml (16 DGX H100 nodes, four parallel file system
+# appliances, an object store), each printed as a side-by-side table:
+#   1. synchronous vs asynchronous checkpoints to the parallel file system: what training waits per save, the save
+#      itself, and the whole job's ETTR and checkpoint overhead with failures;
+#   2. GPUDirect Storage vs staging through host memory (CPU copy at host_copy_bandwidth): the save time;
+#   3. the dataset read from the remote object store vs staged onto the parallel file system first.
+# Usage: scenarios/what-if/storage.sh [BUILD_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bin=${1:-build}/apps/lcsim
+scenario=scenarios/examples/storage-checkpoint-h100.yaml
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+metric() { sed -n "s/^ *\"$2\": \([-0-9.e+]*\),\{0,1\}$/\1/p" "$1/metrics.json"; }
+div() { awk -v a="${1:-0}" -v b="$2" 'BEGIN { print a / b }'; }
+run() { local d=$out/$1; shift; "$bin" run "$scenario" -q -o "$d" --set outputs.timeline=false "$@" >/dev/null; }
+
+echo "## Synchronous vs asynchronous checkpoints (parallel file system, every checkpoint)"
+printf '| mode | blocking per save (s) | save (s) | restore (s) | ETTR | checkpoint overhead |\n|---|---:|---:|---:|---:|---:|\n'
+for mode in sync async; do
+  run "ckpt-$mode" --set "checkpoint.levels=[{tier: parallel_fs, mode: $mode}]"
+  d=$out/ckpt-$mode
+  printf '| %s | %.3f | %.3f | %.3f | %.5f | %.6f |\n' "$mode" "$(metric "$d" checkpoint_parallel_fs_blocking_s)" \
+    "$(metric "$d" checkpoint_parallel_fs_save_s)" "$(metric "$d" checkpoint_parallel_fs_restore_s)" \
+    "$(metric "$d" reliability_ettr)" "$(metric "$d" reliability_checkpoint_overhead)"
+done
+
+echo
+echo "## GPUDirect Storage vs staging through host memory (synchronous save to the parallel file system)"
+printf '| path | host CPU copy limit | save (s) | restore (s) |\n|---|---|---:|---:|\n'
+for gds in true false; do
+  for copy in 0GB/s 20GB/s 5GB/s; do
+    [ "$gds" = true ] && [ "$copy" != 0GB/s ] && continue
+    run "gds-$gds-$copy" --set "checkpoint.levels=[{tier: parallel_fs, mode: sync}]" \
+      --set cluster.storage.gpudirect=$gds --set cluster.storage.host_copy_bandwidth=$copy
+    d=$out/gds-$gds-$copy
+    printf '| %s | %s | %.3f | %.3f |\n' "$([ "$gds" = true ] && echo GPUDirect || echo 'staged via host')" \
+      "$([ "$copy" = 0GB/s ] && echo none || echo "$copy per host")" \
+      "$(metric "$d" checkpoint_parallel_fs_save_s)" "$(metric "$d" checkpoint_parallel_fs_restore_s)"
+  done
+done
+
+echo
+echo "## Dataset: remote object store vs staged onto the parallel file system (shuffled 8 KiB samples)"
+printf '| dataset | needed (GB/s) | delivered (GB/s) | slowdown | staging before the job (h) | staged over the site link (TB) |\n|---|---:|---:|---:|---:|---:|\n'
+run data-remote --set dataset.source=object_store
+run data-staged --set dataset.source=parallel_fs --set dataset.staged=true --set dataset.staging_link=100Gb/s
+for v in remote staged; do
+  d=$out/data-$v
+  st=$(metric "$d" data_staging_s); sb=$(metric "$d" data_staging_bytes)
+  printf '| %s | %.3f | %.3f | %.2f | %.2f | %.1f |\n' "$v" "$(div "$(metric "$d" data_needed_bytes_per_s)" 1e9)" \
+    "$(div "$(metric "$d" data_delivered_bytes_per_s)" 1e9)" "$(metric "$d" data_loading_slowdown)" \
+    "$(div "$st" 3600)" "$(div "$sb" 1e12)"
+done
