@@ -218,10 +218,12 @@ void InferenceServing::validate(const std::vector<wl::Gpu>& gpus, Section& s) {
   weight_bytes_per_gpu_ = cost.weight_bytes_per_gpu();
   kv_blocks_ = cost.kv_blocks();
   if (kv_blocks_ < 1) {
-    s.error("serving", "the weights take " + to_string(Bytes::of(weight_bytes_per_gpu_)) + " per GPU, more than " +
-                           std::to_string(sv.gpu_memory_utilization) + " x " + to_string(part.hbm_capacity) +
-                           " of HBM: no room for the KV cache; raise tensor_parallel or pipeline_parallel, or "
-                           "quantize the weights");
+    char buf[300];
+    std::snprintf(buf, sizeof buf,
+                  "the weights take %.1f GB per GPU, more than gpu_memory_utilization %g x %.1f GB of HBM: no room for "
+                  "the KV cache; raise tensor_parallel or pipeline_parallel, or quantize the weights",
+                  weight_bytes_per_gpu_ / 1e9, sv.gpu_memory_utilization, part.hbm_capacity.bytes() / 1e9);
+    s.error("serving", buf);
   }
   const auto& rq = config_.requests;
   for (const std::string* f : {&rq.trace, &rq.lengths_trace}) {
