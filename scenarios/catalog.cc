@@ -1,5 +1,7 @@
 #include "scenarios/catalog.h"
 
+#include "workloads/inference/serving.h"
+
 namespace lcsim {
 
 const Catalog& Catalog::get() {
@@ -7,6 +9,7 @@ const Catalog& Catalog::get() {
     Catalog c;
     policy::register_load_balancers(c.load_balancers);
     wl::register_workloads(c.workloads);
+    inf::register_inference_workloads(c.workloads);
     net::register_topologies(c.topologies);
     net::register_fidelities(c.fidelities);
     net::register_collective_algorithms(c.collective_algorithms);

@@ -293,6 +293,12 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
                                   result.metrics, &reliability[job.get()]);
     result.warnings.insert(result.warnings.end(), w.begin(), w.end());
   }
+  // Serving: what a million generated tokens cost (inference_serving reports generated_tokens).
+  if (single && result.metrics.has("generated_tokens") && result.metrics.get("generated_tokens") > 0) {
+    result.metrics.set("cost_per_million_tokens",
+                       result.metrics.get("cost_total") / result.metrics.get("generated_tokens") * 1e6,
+                       "cost_total / generated tokens x 10^6 (GPU-hours over the whole run and energy)");
+  }
   // The whole job with failures (reliability:), per job.
   if (single) {
     const auto w = report_reliability(reliability[jobs.front().get()], static_cast<int>(nodes_of(gpus, jobs.front()->allocation())),

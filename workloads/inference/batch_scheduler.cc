@@ -1,0 +1,134 @@
+#include "workloads/inference/batch_scheduler.h"
+
+#include <algorithm>
+
+#include "sim/error.h"
+
+namespace lcsim::inf {
+
+BatchScheduler::BatchScheduler(const Limits& limits) : limits_(limits), free_blocks_(limits.kv_blocks) {}
+
+bool BatchScheduler::add(const Request& r, uint32_t cached_tokens) {
+  LCSIM_ASSERT(cached_tokens < r.input_tokens, "a cached prefix must leave at least one prompt token to compute");
+  if (blocks_for(static_cast<uint64_t>(r.input_tokens) + r.output_tokens) > limits_.kv_blocks) return false;
+  if (!limits_.chunked_prefill && static_cast<int64_t>(r.input_tokens) > limits_.max_num_batched_tokens) return false;
+  uint32_t slot;
+  if (free_slots_.empty()) {
+    slot = static_cast<uint32_t>(seqs_.size());
+    seqs_.emplace_back();
+  } else {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  }
+  Seq& s = seqs_[slot];
+  s = Seq{};
+  s.id = r.id;
+  s.prompt = r.input_tokens;
+  s.output = r.output_tokens;
+  s.arrival_s = r.arrival_s;
+  s.computed = s.cached = cached_tokens;
+  waiting_.push_back(slot);
+  outstanding_ += static_cast<uint64_t>(r.input_tokens - cached_tokens) + r.output_tokens;
+  return true;
+}
+
+void BatchScheduler::release(uint32_t slot) {
+  free_blocks_ += seqs_[slot].blocks;
+  seqs_[slot].blocks = 0;
+}
+
+void BatchScheduler::preempt(uint32_t slot) {
+  release(slot);
+  Seq& s = seqs_[slot];
+  s.computed = 0;
+  ++s.preemptions;
+  ++preemptions_;
+  running_.erase(std::find(running_.begin(), running_.end(), slot));
+  waiting_.push_front(slot);
+}
+
+bool BatchScheduler::plan(Plan& out) {
+  out.batch.clear();
+  out.seqs.clear();
+  out.prefill_tokens = out.decode_tokens = 0;
+  int64_t budget = limits_.max_num_batched_tokens;
+  bool preempted = false;
+  // Running sequences first, oldest first; a sequence that needs a block takes one from the newest (preempting it).
+  for (size_t i = 0; i < running_.size() && budget > 0;) {
+    const uint32_t slot = running_[i];
+    Seq& s = seqs_[slot];
+    const int64_t remaining = s.total() - s.computed;
+    int64_t q = std::min(remaining, budget);
+    if (!limits_.chunked_prefill && q < remaining) {
+      ++i;
+      continue;
+    }
+    const int64_t need = blocks_for(s.computed + q) - s.blocks;
+    bool self_preempted = false;
+    while (need > free_blocks_) {
+      const uint32_t victim = running_.back();
+      preempted = true;
+      if (victim == slot) {
+        self_preempted = true;
+        preempt(victim);
+        break;
+      }
+      preempt(victim);
+    }
+    if (self_preempted) break;
+    free_blocks_ -= need;
+    s.blocks += need;
+    const bool emits = s.computed + q == s.total();
+    out.batch.push_back({static_cast<uint32_t>(q), s.computed, emits});
+    out.seqs.push_back(slot);
+    (s.computed + 1 == s.total() && q == 1 && s.generated > 0 ? out.decode_tokens : out.prefill_tokens) +=
+        static_cast<uint32_t>(q);
+    budget -= q;
+    ++i;
+  }
+  // Then waiting sequences, in order, while there is room (none after a preemption: memory is short).
+  while (!preempted && !waiting_.empty() && budget > 0 &&
+         static_cast<int64_t>(running_.size()) < limits_.max_num_seqs) {
+    const uint32_t slot = waiting_.front();
+    Seq& s = seqs_[slot];
+    const int64_t remaining = s.total() - s.computed;
+    const int64_t q = std::min(remaining, budget);
+    if (!limits_.chunked_prefill && q < remaining) break;
+    const int64_t need = blocks_for(s.computed + q) - s.blocks;
+    if (need > free_blocks_) break;
+    waiting_.pop_front();
+    running_.push_back(slot);
+    free_blocks_ -= need;
+    s.blocks += need;
+    out.batch.push_back({static_cast<uint32_t>(q), s.computed, s.computed + q == s.total()});
+    out.seqs.push_back(slot);
+    out.prefill_tokens += static_cast<uint32_t>(q);
+    budget -= q;
+  }
+  return !out.batch.empty();
+}
+
+void BatchScheduler::complete(const Plan& plan, double now_s, std::vector<FinishedRequest>& finished,
+                              std::vector<uint64_t>* prefilled) {
+  for (size_t k = 0; k < plan.seqs.size(); ++k) {
+    const uint32_t slot = plan.seqs[k];
+    Seq& s = seqs_[slot];
+    s.computed += plan.batch[k].new_tokens;
+    if (!plan.batch[k].emits) continue;
+    LCSIM_ASSERT(s.computed == s.total(), "a sequence emitted before its context was computed");
+    if (s.generated == 0) {
+      s.first_token_s = now_s;
+      outstanding_ -= s.prompt - s.cached;
+      if (prefilled) prefilled->push_back(s.id);
+    }
+    ++s.generated;
+    --outstanding_;
+    if (s.generated < s.output) continue;
+    finished.push_back({s.id, s.prompt, s.output, s.arrival_s, s.first_token_s, now_s, s.preemptions});
+    release(slot);
+    running_.erase(std::find(running_.begin(), running_.end(), slot));
+    free_slots_.push_back(slot);
+  }
+}
+
+}  // namespace lcsim::inf

@@ -1,0 +1,556 @@
+#include "workloads/inference/serving.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "models/hardware/spec_catalog.h"
+#include "sim/input_file.h"
+
+namespace lcsim::inf {
+
+void RequestsConfig::visit(Section& s) {
+  s.choice("source", source, {"trace", "synthetic"}, "replay a trace file, or generate arrivals");
+  s.field("trace", trace, "trace file (relative to this scenario file)");
+  s.choice("format", format, trace_format_names(),
+           "trace format: mooncake (JSONL), azure (LLM inference CSV), csv (arrival_s,input_tokens,output_tokens)");
+  s.field("rate_scale", rate_scale, "arrival rate multiplier (2 = arrivals twice as fast)", Range::positive());
+  s.field("window_start", window_start, "replay from this (scaled) arrival time; it becomes time 0",
+          Range::at_least(0));
+  s.field("window_end", window_end, "replay up to this (scaled) arrival time; 0s = to the end", Range::at_least(0));
+  s.field("max_requests", max_requests, "at most this many requests; 0 = all", Range::at_least(0));
+  s.section("arrival", "synthetic arrivals", [&](Section& a) {
+    a.choice("process", arrival.process, arrival_process_names(),
+             "poisson; gamma (bursty, inter-arrival CV = burstiness); diurnal (Poisson under a daily rate curve)");
+    a.field("rate", arrival.rate_per_s, "mean requests per second", Range::positive());
+    a.field("burstiness", arrival.burstiness, "gamma: coefficient of variation of inter-arrival times",
+            Range::positive());
+    a.field("diurnal_amplitude", arrival.diurnal_amplitude, "diurnal: rate swings by this share of the mean",
+            Range::between(0, 1));
+    a.field("diurnal_period", diurnal_period, "diurnal: length of one cycle", Range::positive());
+    a.field("diurnal_peak", diurnal_peak, "diurnal: time of the peak within the cycle", Range::at_least(0));
+    a.field("requests", arrival.requests, "how many requests to generate", Range::at_least(1));
+  });
+  s.field("lengths_trace", lengths_trace,
+          "synthetic: fit log-normal input and output lengths to this trace (format `format`); empty = fixed lengths");
+  s.field("input_tokens", input_tokens, "synthetic without lengths_trace: prompt tokens", Range::at_least(1));
+  s.field("output_tokens", output_tokens, "synthetic without lengths_trace: generated tokens", Range::at_least(1));
+  if (s.mode() != Section::Mode::kParse) return;
+  if (source == "trace" && trace.empty()) s.error("trace", "source: trace needs a trace file");
+  if (window_end.s() > 0 && window_end <= window_start) s.error("window_end", "must be after window_start (or 0s)");
+}
+
+void SloConfig::visit(Section& s) {
+  s.field("ttft", ttft, "time to first token a request must meet", Range::positive());
+  s.field("tpot", tpot, "time per output token (after the first) a request must meet", Range::positive());
+}
+
+void KvCacheConfig::visit(Section& s) {
+  s.field("prefix_caching", prefix_caching, "reuse cached prompt prefixes by the trace's hash_ids");
+  s.field("block_tokens", block_tokens, "tokens per hashed prefix block (Mooncake traces: 512)", Range::at_least(1));
+  s.choice("eviction", eviction, eviction_policy_names(),
+           "eviction in every tier: lru, fifo (oldest stored) or lfu (fewest hits, then least recent)");
+  s.field("hbm_share", hbm_share, "share of each instance's KV-cache blocks kept for cached prefixes",
+          Range::between(0, 0.9));
+  s.field("dram_capacity", dram_capacity, "host DRAM per instance for cached prefixes; 0 = no DRAM tier",
+          Range::at_least(0));
+  s.field("dram_bandwidth", dram_bandwidth, "host-to-GPU copy bandwidth per GPU (ND H100 v5: 51 GB/s measured)",
+          Range::positive());
+  s.field("ssd_capacity", ssd_capacity, "local NVMe per instance for cached prefixes; 0 = no SSD tier",
+          Range::at_least(0));
+  s.field("ssd_bandwidth", ssd_bandwidth, "SSD read bandwidth per GPU (ND H100 v5: 55.3 GB/s over 8 GPUs)",
+          Range::positive());
+  s.field("pool_capacity", pool_capacity, "pooled remote KV store shared by every instance; 0 = none",
+          Range::at_least(0));
+  s.field("pool_bandwidth", pool_bandwidth, "pool-to-GPU bandwidth per GPU; 0 = the GPU's NIC bandwidth",
+          Range::at_least(0));
+}
+
+const Registry<policy::RouterFactory>& request_routers() {
+  static const Registry<policy::RouterFactory> r = [] {
+    Registry<policy::RouterFactory> reg("request router");
+    policy::register_request_routers(reg);
+    return reg;
+  }();
+  return r;
+}
+
+void ServingWorkloadConfig::visit(Section& s) {
+  s.section("model", "the served model's shape", [&](Section& m) { model.visit(m); });
+  s.section("serving", "each instance's parallelism, quantization and batching", [&](Section& v) { serving.visit(v); });
+  s.field("instances", instances, "serving instances; 0 = as many as the allocation holds (GPUs / (TP x PP))",
+          Range::at_least(0));
+  s.choice("routing", routing, request_routers().names(), "request router (policies/request_routing.h)");
+  s.field("affinity_slack", affinity_slack,
+          "prefix_affinity: leave the prefix's instance when it has more than this x the least loaded one's tokens",
+          Range::at_least(1));
+  s.section("requests", "the request stream", [&](Section& r) { requests.visit(r); });
+  s.section("slo", "latency objectives for SLO attainment and goodput", [&](Section& o) { slo.visit(o); });
+  s.section("kv_cache", "prefix reuse across KV-cache tiers (HBM, DRAM, SSD, a shared pool)",
+            [&](Section& k) { kv_cache.visit(k); });
+}
+
+namespace {
+
+class Capped final : public RequestSource {
+ public:
+  Capped(std::unique_ptr<RequestSource> inner, uint64_t cap) : inner_(std::move(inner)), cap_(cap) {}
+  bool next(Request& r) override { return (cap_ == 0 || n_++ < cap_) && inner_->next(r); }
+
+ private:
+  std::unique_ptr<RequestSource> inner_;
+  uint64_t cap_, n_ = 0;
+};
+
+/// Nearest-rank percentile of sorted samples (as MetricSet's distributions compute them).
+double percentile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  const size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
+  return sorted[std::min(sorted.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
+std::string resolve(const Section& s, const std::string& section, const std::string& key) {
+  const ConfigValue* sec = s.node() ? s.node()->find(section) : nullptr;
+  const ConfigValue* v = sec ? sec->find(key) : nullptr;
+  if (!v || !v->is_scalar() || v->scalar.empty()) return "";
+  return std::filesystem::absolute(hw::relative_to_source(*v)).lexically_normal().string();
+}
+
+}  // namespace
+
+std::unique_ptr<RequestSource> open_requests(const RequestsConfig& c, const RngFactory& rng) {
+  std::unique_ptr<RequestSource> src;
+  if (c.source == "trace") {
+    src = open_trace(c.trace, c.format);
+  } else {
+    LengthFits fits;
+    if (c.lengths_trace.empty()) {
+      fits.input = {std::log(static_cast<double>(c.input_tokens)), 0, static_cast<double>(c.input_tokens)};
+      fits.output = {std::log(static_cast<double>(c.output_tokens)), 0, static_cast<double>(c.output_tokens)};
+    } else {
+      auto t = open_trace(c.lengths_trace, c.format);
+      fits = fit_lengths(*t);
+    }
+    ArrivalConfig a = c.arrival;
+    a.diurnal_period_s = c.diurnal_period.s();
+    a.diurnal_peak_s = c.diurnal_peak.s();
+    src = synthetic_requests(a, fits, rng.stream("inference.arrivals"));
+  }
+  if (c.rate_scale != 1 || c.window_start.s() > 0 || c.window_end.s() > 0) {
+    src = scale_and_window(std::move(src), c.rate_scale, c.window_start.s(), c.window_end.s());
+  }
+  if (c.max_requests > 0) src = std::make_unique<Capped>(std::move(src), static_cast<uint64_t>(c.max_requests));
+  return src;
+}
+
+struct InferenceServing::Instance {
+  Instance(const BatchScheduler::Limits& l, const InstanceCost& c) : sched(l), cost(c) {}
+  BatchScheduler sched;
+  InstanceCost cost;
+  std::vector<uint32_t> gpus;  // indices into ctx.gpus
+  bool busy = false;
+  double busy_since = 0, busy_s = 0;
+  uint64_t iterations = 0;
+  BatchScheduler::Plan plan;
+  std::vector<std::unique_ptr<KvTier>> tiers;  // HBM, DRAM, SSD (the pool is shared)
+  std::unique_ptr<PrefixCache> cache;
+  double counters[3] = {-1, -1, -1};  // last running, waiting, free blocks put on the timeline
+};
+
+InferenceServing::InferenceServing() = default;
+InferenceServing::~InferenceServing() = default;
+
+void InferenceServing::visit(Section& s) {
+  config_.visit(s);
+  if (s.mode() != Section::Mode::kParse) return;
+  if (auto p = resolve(s, "requests", "trace"); !p.empty()) config_.requests.trace = p;
+  if (auto p = resolve(s, "requests", "lengths_trace"); !p.empty()) config_.requests.lengths_trace = p;
+}
+
+void InferenceServing::validate(const std::vector<wl::Gpu>& gpus, Section& s) {
+  const auto& sv = config_.serving;
+  const auto& m = config_.model;
+  gpus_per_instance_ = sv.tensor_parallel * sv.pipeline_parallel;
+  const int fit = static_cast<int>(gpus.size()) / gpus_per_instance_;
+  if (fit < 1) {
+    s.error("serving", "an instance needs TP x PP = " + std::to_string(gpus_per_instance_) + " GPUs; the allocation has " +
+                           std::to_string(gpus.size()));
+    return;
+  }
+  if (config_.instances > fit) {
+    s.error("instances", std::to_string(config_.instances) + " instances of " + std::to_string(gpus_per_instance_) +
+                             " GPUs need " + std::to_string(config_.instances * gpus_per_instance_) +
+                             " GPUs; the allocation has " + std::to_string(gpus.size()));
+    return;
+  }
+  if (m.num_attention_heads % sv.tensor_parallel != 0) {
+    s.error("serving", "tensor_parallel " + std::to_string(sv.tensor_parallel) + " must divide num_attention_heads (" +
+                           std::to_string(m.num_attention_heads) + ")");
+  }
+  if (sv.pipeline_parallel > m.num_layers) s.error("serving", "pipeline_parallel exceeds num_layers");
+  const int n = config_.instances > 0 ? config_.instances : fit;
+  instance_count_ = n;
+  for (int i = 0; i < n; ++i) {
+    for (int t = 1; t < sv.tensor_parallel; ++t) {
+      const auto& a = gpus[static_cast<size_t>(i * gpus_per_instance_)];
+      const auto& b = gpus[static_cast<size_t>(i * gpus_per_instance_ + t)];
+      if (a.node != b.node) {
+        s.error("serving", "a tensor-parallel group must sit in one node: instance " + std::to_string(i) +
+                               " would span nodes " + std::to_string(a.node) + " and " + std::to_string(b.node));
+        return;
+      }
+    }
+  }
+  const hw::AcceleratorSpec& part = *gpus.front().part;
+  for (const auto& g : gpus) {
+    if (g.part != gpus.front().part) {
+      s.error("serving", "every instance runs on one part; the allocation mixes " + part.name + " and " + g.part->name);
+      return;
+    }
+  }
+  part_name_ = part.name;
+  if (!part.supports(hw::DType::kBf16)) {
+    s.error("serving", part.name + " has no bf16 peak");
+    return;
+  }
+  const InstanceCost cost(part, m, sv);
+  weight_bytes_per_gpu_ = cost.weight_bytes_per_gpu();
+  kv_blocks_ = cost.kv_blocks();
+  if (kv_blocks_ < 1) {
+    char buf[300];
+    std::snprintf(buf, sizeof buf,
+                  "the weights take %.1f GB per GPU, more than gpu_memory_utilization %g x %.1f GB of HBM: no room for "
+                  "the KV cache; raise tensor_parallel or pipeline_parallel, or quantize the weights",
+                  weight_bytes_per_gpu_ / 1e9, sv.gpu_memory_utilization, part.hbm_capacity.bytes() / 1e9);
+    s.error("serving", buf);
+  }
+  const auto& rq = config_.requests;
+  for (const std::string* f : {&rq.trace, &rq.lengths_trace}) {
+    if (f->empty() || (f == &rq.trace && rq.source != "trace")) continue;
+    const std::string problem = input_file_problem(*f, UINT64_MAX, "");
+    if (!problem.empty()) s.error("requests", *f + ": " + problem);
+  }
+}
+
+std::string InferenceServing::describe() const {
+  const auto& sv = config_.serving;
+  char buf[400];
+  std::snprintf(buf, sizeof buf, "inference serving: %.1fB-parameter model, %zu instances x %d %s (TP %d, PP %d), "
+                "weights %s, KV %s, %s routing, requests from %s",
+                config_.model.total_params() / 1e9, static_cast<size_t>(instance_count_),
+                gpus_per_instance_, part_name_.c_str(), sv.tensor_parallel, sv.pipeline_parallel,
+                sv.weight_dtype.c_str(), sv.kv_dtype.c_str(), config_.routing.c_str(),
+                config_.requests.source == "trace"
+                    ? (std::filesystem::path(config_.requests.trace).filename().string() + " (" +
+                       config_.requests.format + ")").c_str()
+                    : ("synthetic " + config_.requests.arrival.process).c_str());
+  return buf;
+}
+
+void InferenceServing::start(wl::RunContext& ctx) {
+  ctx_ = &ctx;
+  instances_.clear();
+  finished_.clear();
+  arrived_ = rejected_ = 0;
+  source_done_ = finished_called_ = false;
+  first_arrival_s_ = -1;
+  last_finish_s_ = 0;
+  const int n = config_.instances > 0 ? config_.instances
+                                      : static_cast<int>(ctx.gpus.size()) / gpus_per_instance_;
+  const InstanceCost cost(*ctx.gpus.front().part, config_.model, config_.serving);
+  const KvCacheConfig& kc = config_.kv_cache;
+  const bool prefix = kc.prefix_caching;
+  // Cached prefixes in HBM take their share of the KV cache away from running sequences.
+  const int64_t prefix_hbm_blocks = prefix ? static_cast<int64_t>(cost.kv_blocks() * kc.hbm_share) : 0;
+  BatchScheduler::Limits limits{config_.serving.max_num_seqs, config_.serving.max_num_batched_tokens,
+                                config_.serving.chunked_prefill, config_.serving.block_size,
+                                cost.kv_blocks() - prefix_hbm_blocks};
+  const double gpus = gpus_per_instance_;
+  const double block_bytes = cost.kv_bytes_per_token_per_gpu() * gpus * kc.block_tokens;  // the whole instance's
+  pool_.reset();
+  in_flight_ids_.clear();
+  prefix_tokens_saved_ = prefix_load_s_ = 0;
+  loading_ = 0;
+  if (prefix && kc.pool_capacity.bytes() > 0) {
+    double bw = kc.pool_bandwidth.bps();
+    if (bw <= 0) bw = ctx.collectives.topology().nic_bandwidth(ctx.collectives.endpoint(0)).bps();
+    pool_ = std::make_unique<KvTier>("pool", static_cast<uint64_t>(kc.pool_capacity.bytes() / block_bytes), kc.eviction,
+                                     bw * gpus, 0.0, true);
+  }
+  for (int i = 0; i < n; ++i) {
+    auto inst = std::make_unique<Instance>(limits, cost);
+    for (int g = 0; g < gpus_per_instance_; ++g) inst->gpus.push_back(static_cast<uint32_t>(i * gpus_per_instance_ + g));
+    if (prefix) {
+      const uint64_t hbm = static_cast<uint64_t>(prefix_hbm_blocks) * static_cast<uint64_t>(config_.serving.block_size) /
+                           static_cast<uint64_t>(kc.block_tokens);
+      inst->tiers.push_back(std::make_unique<KvTier>("hbm", hbm, kc.eviction, 0.0, 0.0, false));
+      inst->tiers.push_back(std::make_unique<KvTier>("dram", static_cast<uint64_t>(kc.dram_capacity.bytes() / block_bytes),
+                                                     kc.eviction, kc.dram_bandwidth.bps() * gpus, 0.0, false));
+      inst->tiers.push_back(std::make_unique<KvTier>("ssd", static_cast<uint64_t>(kc.ssd_capacity.bytes() / block_bytes),
+                                                     kc.eviction, kc.ssd_bandwidth.bps() * gpus, 0.0, false));
+      std::vector<KvTier*> view;
+      for (auto& t : inst->tiers) view.push_back(t.get());
+      if (pool_) view.push_back(pool_.get());
+      inst->cache = std::make_unique<PrefixCache>(view, block_bytes);
+    }
+    instances_.push_back(std::move(inst));
+  }
+  loads_.assign(static_cast<size_t>(n), {});
+  router_ = request_routers().get(config_.routing).factory({ctx.rng.seed(), config_.affinity_slack});
+  source_ = open_requests(config_.requests, ctx.rng);
+  if (source_->next(pending_)) {
+    ctx.engine.at(ctx.engine.now() + Duration::seconds(pending_.arrival_s), [this] { arrive(); });
+  } else {
+    source_done_ = true;
+    maybe_finish();
+  }
+}
+
+void InferenceServing::arrive() {
+  const double now = ctx_->engine.now().s();
+  if (first_arrival_s_ < 0) first_arrival_s_ = now;
+  ++arrived_;
+  const policy::RouteRequest rr{pending_.id, pending_.input_tokens, pending_.output_tokens, &pending_.hash_ids};
+  const uint32_t i = router_->route(rr, loads_);
+  LCSIM_ASSERT(i < instances_.size(), "router chose no instance");
+  Request r = pending_;
+  r.arrival_s = now;
+  Instance& inst = *instances_[i];
+  uint32_t cached = 0;
+  double load_s = 0;
+  if (inst.cache && !r.hash_ids.empty()) {
+    const PrefixCache::Lookup hit = inst.cache->lookup(r.hash_ids);
+    const uint64_t tokens = static_cast<uint64_t>(hit.blocks) * static_cast<uint64_t>(config_.kv_cache.block_tokens);
+    cached = static_cast<uint32_t>(std::min<uint64_t>(tokens, r.input_tokens - 1));
+    load_s = hit.load_s;
+    prefix_tokens_saved_ += cached;
+    prefix_load_s_ += load_s;
+    in_flight_ids_[r.id] = r.hash_ids;
+  }
+  if (load_s > 0) {
+    // The prefix's blocks come up from the lower tiers first; then the request joins the queue.
+    ++loading_;
+    ctx_->engine.after(Duration::seconds(load_s), [this, i, r, cached] {
+      --loading_;
+      admit(i, r, cached);
+    });
+  } else {
+    admit(i, r, cached);
+  }
+  const double base = ctx_->engine.now().s() - pending_.arrival_s;
+  if (source_->next(pending_)) {
+    ctx_->engine.at(Duration::seconds(std::max(now, base + pending_.arrival_s)), [this] { arrive(); });
+  } else {
+    source_done_ = true;
+    maybe_finish();
+  }
+}
+
+void InferenceServing::admit(uint32_t i, const Request& r, uint32_t cached_tokens) {
+  Instance& inst = *instances_[i];
+  if (inst.sched.add(r, cached_tokens)) {
+    loads_[i] = {inst.sched.outstanding_tokens(), static_cast<uint32_t>(inst.sched.running()),
+                 static_cast<uint32_t>(inst.sched.waiting())};
+    kick(i);
+  } else {
+    ++rejected_;
+    in_flight_ids_.erase(r.id);
+    maybe_finish();
+  }
+}
+
+void InferenceServing::kick(uint32_t i) {
+  Instance& inst = *instances_[i];
+  if (inst.busy) return;
+  inst.busy = true;
+  inst.busy_since = ctx_->engine.now().s();
+  step(i);
+}
+
+void InferenceServing::step(uint32_t i) {
+  Instance& inst = *instances_[i];
+  if (!inst.sched.plan(inst.plan)) {
+    inst.busy = false;
+    close_busy(i);
+    maybe_finish();
+    return;
+  }
+  const double t = inst.cost.iteration_seconds(inst.plan.batch);
+  ++inst.iterations;
+  const Duration start = ctx_->engine.now();
+  const uint32_t rank = ctx_->gpus[inst.gpus.front()].rank;
+  if (ctx_->tracer.enabled() && rank < ctx_->traced_ranks) {
+    const char* name = inst.plan.decode_tokens == 0 ? "prefill" : inst.plan.prefill_tokens == 0 ? "decode" : "mixed";
+    ctx_->tracer.span({SpanKind::kCompute, rank, start, start + Duration::seconds(t), name, ctx_->job, 0, 0,
+                       {{"sequences", std::to_string(inst.plan.batch.size())},
+                        {"prefill_tokens", std::to_string(inst.plan.prefill_tokens)},
+                        {"decode_tokens", std::to_string(inst.plan.decode_tokens)}}});
+    // Counters only when they change: most decode iterations leave them alone.
+    const double now_counters[3] = {static_cast<double>(inst.sched.running()),
+                                    static_cast<double>(inst.sched.waiting()),
+                                    static_cast<double>(inst.sched.free_blocks())};
+    static const char* const kCounterNames[3] = {"running", "waiting", "free KV blocks"};
+    for (int k = 0; k < 3; ++k) {
+      if (now_counters[k] == inst.counters[k]) continue;
+      inst.counters[k] = now_counters[k];
+      ctx_->tracer.counter({"instance " + std::to_string(i), kCounterNames[k], start, now_counters[k]});
+    }
+  }
+  ctx_->engine.after(Duration::seconds(t), [this, i] {
+    Instance& in = *instances_[i];
+    const size_t before = finished_.size();
+    prefilled_.clear();
+    in.sched.complete(in.plan, ctx_->engine.now().s(), finished_, in.cache ? &prefilled_ : nullptr);
+    if (finished_.size() > before) last_finish_s_ = ctx_->engine.now().s();
+    // A prompt's blocks are stored once its prefill is done (as Mooncake does), for the requests that follow.
+    for (uint64_t id : prefilled_) {
+      auto it = in_flight_ids_.find(id);
+      if (it == in_flight_ids_.end()) continue;
+      in.cache->store(it->second);
+      in_flight_ids_.erase(it);
+    }
+    loads_[i] = {in.sched.outstanding_tokens(), static_cast<uint32_t>(in.sched.running()),
+                 static_cast<uint32_t>(in.sched.waiting())};
+    step(i);
+  });
+}
+
+void InferenceServing::close_busy(uint32_t i) {
+  Instance& inst = *instances_[i];
+  const double now = ctx_->engine.now().s();
+  inst.busy_s += now - inst.busy_since;
+  if (!ctx_->tracer.has_subscribers() || now <= inst.busy_since) return;
+  const Duration a = Duration::seconds(inst.busy_since), b = Duration::seconds(now);
+  for (uint32_t g : inst.gpus) ctx_->tracer.busy({ctx_->gpus[g].rank, ctx_->job, a, b, b - a, {}});
+}
+
+void InferenceServing::maybe_finish() {
+  if (!source_done_ || finished_called_ || loading_ > 0) return;
+  for (const auto& inst : instances_) {
+    if (inst->busy || !inst->sched.idle()) return;
+  }
+  finished_called_ = true;
+  ctx_->finish();
+}
+
+double InferenceServing::progress() const {
+  if (arrived_ == 0) return source_done_ ? 1.0 : 0.0;
+  const double done = static_cast<double>(finished_.size() + rejected_) / static_cast<double>(arrived_);
+  return source_done_ ? done : 0.5 * done;
+}
+
+void InferenceServing::report(MetricSet& m) const {
+  std::vector<double> ttft, tpot, e2e;
+  double in_tokens = 0, out_tokens = 0, good = 0, good_tokens = 0;
+  uint64_t preempted = 0;
+  for (const auto& f : finished_) {
+    ttft.push_back(f.ttft());
+    e2e.push_back(f.e2e());
+    if (f.output_tokens > 1) tpot.push_back(f.tpot());
+    in_tokens += f.input_tokens;
+    out_tokens += f.output_tokens;
+    preempted += f.preemptions > 0;
+    if (f.ttft() <= config_.slo.ttft.s() && f.tpot() <= config_.slo.tpot.s()) {
+      good += 1;
+      good_tokens += f.output_tokens;
+    }
+  }
+  const double span = first_arrival_s_ < 0 ? 0.0 : last_finish_s_ - first_arrival_s_;
+  const double done = static_cast<double>(finished_.size());
+  m.set("requests_arrived", static_cast<double>(arrived_), "requests that reached the router");
+  m.set("requests_completed", done, "requests that generated all their tokens");
+  m.set("requests_rejected", static_cast<double>(rejected_),
+        "requests no instance can hold (KV cache too small, or a prompt over max_num_batched_tokens without chunked "
+        "prefill)");
+  m.set("requests_preempted", static_cast<double>(preempted), "completed requests preempted at least once");
+  m.set("serving_span_s", span, "first arrival to last completion");
+  m.set("requests_per_s", span > 0 ? done / span : 0.0, "completed requests / serving span");
+  m.set("tokens_per_s", span > 0 ? out_tokens / span : 0.0, "generated tokens / serving span");
+  m.set("input_tokens_per_s", span > 0 ? in_tokens / span : 0.0, "prompt tokens / serving span");
+  m.set("generated_tokens", out_tokens, "tokens generated by completed requests");
+  m.set("slo_attainment", done > 0 ? good / done : 0.0,
+        "share of completed requests that met both the TTFT and the TPOT objective");
+  m.set("goodput_requests_per_s", span > 0 ? good / span : 0.0, "requests that met the SLO / serving span");
+  m.set("goodput_tokens_per_s", span > 0 ? good_tokens / span : 0.0, "their generated tokens / serving span");
+  struct Named {
+    const char* name;
+    std::vector<double>* v;
+    const char* what;
+  };
+  for (const Named& d : {Named{"ttft", &ttft, "time to first token"}, Named{"tpot", &tpot, "time per output token"},
+                         Named{"e2e", &e2e, "end-to-end latency"}}) {
+    std::vector<double>& v = *d.v;
+    std::sort(v.begin(), v.end());
+    double sum = 0;
+    for (double x : v) sum += x;
+    const std::string n = d.name;
+    m.set(n + "_mean_s", v.empty() ? 0.0 : sum / static_cast<double>(v.size()), std::string("mean ") + d.what);
+    m.set(n + "_p50_s", percentile(v, 50), std::string("median ") + d.what);
+    m.set(n + "_p90_s", percentile(v, 90), std::string("90th percentile ") + d.what);
+    m.set(n + "_p99_s", percentile(v, 99), std::string("99th percentile ") + d.what);
+    if (!v.empty()) m.set_distribution(n + "_s", v, d.what);
+  }
+  double busy = 0, iterations = 0;
+  for (const auto& inst : instances_) {
+    busy += inst->busy_s;
+    iterations += static_cast<double>(inst->iterations);
+  }
+  m.set("gpu_utilization", span > 0 && !instances_.empty() ? busy / (span * static_cast<double>(instances_.size())) : 0.0,
+        "share of the serving span the instances' GPUs ran iterations");
+  m.set("iterations", iterations, "engine iterations (batches) over all instances");
+  m.set("kv_blocks_per_instance", static_cast<double>(kv_blocks_), "paged KV-cache blocks each instance holds");
+  if (config_.kv_cache.prefix_caching) {
+    double looked = 0;
+    std::vector<double> hits(4, 0);
+    const char* names[] = {"hbm", "dram", "ssd", "pool"};
+    for (const auto& inst : instances_) {
+      looked += static_cast<double>(inst->cache->looked_up);
+      for (size_t t = 0; t < 3; ++t) hits[t] += static_cast<double>(inst->tiers[t]->hits);
+    }
+    if (pool_) hits[3] = static_cast<double>(pool_->hits);
+    double all = 0;
+    for (size_t t = 0; t < 4; ++t) {
+      all += hits[t];
+      m.set(std::string("kv_hit_rate_") + names[t], looked > 0 ? hits[t] / looked : 0.0,
+            std::string("prefix blocks found in ") + names[t] + " / prefix blocks looked up");
+    }
+    m.set("kv_hit_rate", looked > 0 ? all / looked : 0.0, "prefix blocks found in any tier / looked up");
+    m.set("prefill_tokens_saved", prefix_tokens_saved_, "prompt tokens not computed thanks to cached prefixes");
+    m.set("prefix_load_s", prefix_load_s_, "time spent loading cached prefixes from DRAM, SSD and the pool (sum)");
+  }
+  m.set("weight_bytes_per_gpu", weight_bytes_per_gpu_, "model weights on each GPU");
+}
+
+std::vector<std::string> InferenceServing::table() const {
+  MetricSet m;
+  report(m);
+  char buf[300];
+  std::vector<std::string> out;
+  out.push_back("             mean       p50       p90       p99");
+  for (const char* n : {"ttft", "tpot", "e2e"}) {
+    const std::string k = n;
+    std::snprintf(buf, sizeof buf, "%-6s %9.4gs %9.4gs %9.4gs %9.4gs", n, m.get(k + "_mean_s"), m.get(k + "_p50_s"),
+                  m.get(k + "_p90_s"), m.get(k + "_p99_s"));
+    out.push_back(buf);
+  }
+  std::snprintf(buf, sizeof buf,
+                "%.0f of %.0f requests completed (%.0f rejected); %.4g requests/s, %.4g tokens/s; SLO (TTFT %s, TPOT %s) "
+                "met by %.1f%%, goodput %.4g requests/s; GPU utilization %.1f%%",
+                m.get("requests_completed"), m.get("requests_arrived"), m.get("requests_rejected"),
+                m.get("requests_per_s"), m.get("tokens_per_s"), to_string(config_.slo.ttft).c_str(),
+                to_string(config_.slo.tpot).c_str(), 100 * m.get("slo_attainment"),
+                m.get("goodput_requests_per_s"), 100 * m.get("gpu_utilization"));
+  out.push_back(buf);
+  return out;
+}
+
+}  // namespace lcsim::inf
+
+namespace lcsim::inf {
+void register_inference_workloads(Registry<wl::WorkloadFactory>& r) {
+  r.add("inference_serving",
+        "LLM serving: request traces or synthetic arrivals, routing, continuous batching, paged KV cache",
+        []() -> std::unique_ptr<wl::Workload> { return std::make_unique<InferenceServing>(); });
+}
+}  // namespace lcsim::inf

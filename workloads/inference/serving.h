@@ -1,0 +1,135 @@
+// The inference_serving workload: a deployment of identical serving instances (each TP x PP GPUs of its job's
+// allocation) replaying a request stream (a trace or synthetic arrivals), with a router in front
+// (policies/request_routing.h), continuous batching and a paged KV cache in each instance (batch_scheduler.h) and
+// iteration times from the hardware roofline (serving_model.h). Reports TTFT, TPOT and end-to-end latency, throughput,
+// SLO attainment and goodput, GPU utilization; batches go on the timeline as compute spans of each instance's first
+// GPU, with the instance's running and waiting sequences and free KV blocks as counters. docs/inference.md.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "policies/request_routing.h"
+#include "workloads/inference/batch_scheduler.h"
+#include "workloads/inference/kv_cache.h"
+#include "workloads/inference/request_trace.h"
+#include "workloads/inference/serving_model.h"
+#include "workloads/workload.h"
+
+namespace lcsim::inf {
+
+/// Where requests come from.
+struct RequestsConfig {
+  std::string source = "trace";  // trace, synthetic
+  std::string trace;             // path, relative to the scenario file
+  std::string format = "mooncake";
+  double rate_scale = 1;         // arrivals this many times as fast
+  Duration window_start;         // replay [window_start, window_end) of the (scaled) trace
+  Duration window_end;           // 0: to the end
+  int64_t max_requests = 0;      // 0: every request in the window
+  ArrivalConfig arrival;         // synthetic arrivals
+  Duration diurnal_period = Duration::seconds(86400);
+  Duration diurnal_peak = Duration::seconds(50400);
+  std::string lengths_trace;     // synthetic: fit lengths to this trace (format `format`); empty: fixed lengths
+  int input_tokens = 1024;       // synthetic without lengths_trace
+  int output_tokens = 128;
+  void visit(Section& s);
+};
+
+struct SloConfig {
+  Duration ttft = Duration::seconds(2);
+  Duration tpot = Duration::ms(100);
+  void visit(Section& s);
+};
+
+/// Prefix reuse across KV-cache tiers (kv_cache.h). Bandwidths are per GPU (an instance loads its TP x PP shards
+/// in parallel); 0 = from the cluster where lcsim models the path (the pool: the GPU's NIC).
+struct KvCacheConfig {
+  bool prefix_caching = false;
+  int block_tokens = 512;  // tokens per hashed prefix block (the Mooncake traces' 512)
+  std::string eviction = "lru";
+  double hbm_share = 0.3;  // share of each instance's KV-cache blocks kept for cached prefixes
+  Bytes dram_capacity;     // host memory per instance for cached prefixes (0: no DRAM tier)
+  Bandwidth dram_bandwidth = Bandwidth::gbytes_per_s(51);
+  Bytes ssd_capacity;      // local NVMe per instance (0: no SSD tier)
+  Bandwidth ssd_bandwidth = Bandwidth::gbytes_per_s(6.9);
+  Bytes pool_capacity;     // the pooled remote store, shared by every instance (0: none)
+  Bandwidth pool_bandwidth;  // 0: the GPU's NIC bandwidth
+  void visit(Section& s);
+};
+
+struct ServingWorkloadConfig {
+  ModelShape model;
+  ServingConfig serving;
+  int instances = 0;  // 0: as many as the allocation holds
+  std::string routing = "least_outstanding_tokens";
+  double affinity_slack = 2.0;
+  RequestsConfig requests;
+  SloConfig slo;
+  KvCacheConfig kv_cache;
+  void visit(Section& s);
+};
+
+/// The routers by name (policies/request_routing.h).
+const Registry<policy::RouterFactory>& request_routers();
+
+/// A request stream as configured (trace or synthetic, scaled and windowed, capped).
+std::unique_ptr<RequestSource> open_requests(const RequestsConfig& c, const RngFactory& rng);
+
+class InferenceServing final : public wl::Workload {
+ public:
+  InferenceServing();
+  ~InferenceServing() override;
+  void visit(Section& s) override;
+  void validate(const std::vector<wl::Gpu>& gpus, Section& s) override;
+  void start(wl::RunContext& ctx) override;
+  void report(MetricSet& m) const override;
+  double progress() const override;
+  std::string describe() const override;
+  std::vector<std::string> table() const override;
+
+  const ServingWorkloadConfig& config() const { return config_; }
+  const std::vector<FinishedRequest>& finished() const { return finished_; }
+
+ private:
+  struct Instance;
+  void arrive();
+  void admit(uint32_t i, const Request& r, uint32_t cached_tokens);
+  void kick(uint32_t i);
+  void step(uint32_t i);
+  void close_busy(uint32_t i);
+  void maybe_finish();
+
+  ServingWorkloadConfig config_;
+  wl::RunContext* ctx_ = nullptr;
+  std::vector<std::unique_ptr<Instance>> instances_;
+  std::unique_ptr<RequestSource> source_;
+  std::unique_ptr<policy::RequestRouter> router_;
+  std::vector<policy::InstanceLoad> loads_;
+  Request pending_;
+  bool source_done_ = false;
+  bool finished_called_ = false;
+  uint64_t arrived_ = 0, rejected_ = 0;
+  std::vector<FinishedRequest> finished_;
+  double first_arrival_s_ = -1, last_finish_s_ = 0;
+  int gpus_per_instance_ = 1;
+  int instance_count_ = 0;
+  int64_t kv_blocks_ = 0;
+  double weight_bytes_per_gpu_ = 0;
+  std::string part_name_;
+  // Prefix caching: the shared pool, each instance's tiers and cache, the hash ids of requests in flight.
+  std::unique_ptr<KvTier> pool_;
+  std::unordered_map<uint64_t, std::vector<uint64_t>> in_flight_ids_;  // looked up by request id only
+  double prefix_tokens_saved_ = 0, prefix_load_s_ = 0;
+  uint64_t loading_ = 0;  // requests whose prefix is still loading
+  std::vector<uint64_t> prefilled_;  // scratch: requests whose prefill just ended
+};
+
+}  // namespace lcsim::inf
+
+namespace lcsim::inf {
+/// Registers inference_serving (called from scenarios/catalog.cc, beside wl::register_workloads).
+void register_inference_workloads(Registry<wl::WorkloadFactory>& r);
+}  // namespace lcsim::inf

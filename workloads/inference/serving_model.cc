@@ -1,0 +1,142 @@
+#include "workloads/inference/serving_model.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace lcsim::inf {
+
+void ModelShape::visit(Section& s) {
+  s.field("num_layers", num_layers, "transformer layers (num_hidden_layers)", Range::at_least(1));
+  s.field("hidden_size", hidden_size, "model width (hidden_size)", Range::at_least(1));
+  s.field("num_attention_heads", num_attention_heads, "query heads (num_attention_heads)", Range::at_least(1));
+  s.field("num_kv_heads", num_kv_heads, "key/value heads (num_key_value_heads; GQA)", Range::at_least(1));
+  s.field("ffn_hidden_size", ffn_hidden_size, "gated MLP width per expert (intermediate_size)", Range::at_least(1));
+  s.field("vocab_size", vocab_size, "vocabulary (LM head rows)", Range::at_least(1));
+  s.field("num_experts", num_experts, "MoE routed experts per layer; 0 = dense", Range::at_least(0));
+  s.field("experts_per_token", experts_per_token, "MoE experts each token is routed to", Range::at_least(1));
+  if (s.mode() != Section::Mode::kParse) return;
+  if (hidden_size % num_attention_heads != 0) s.error("num_attention_heads", "must divide hidden_size");
+  if (num_attention_heads % num_kv_heads != 0) s.error("num_kv_heads", "must divide num_attention_heads");
+  if (num_experts > 0 && experts_per_token > num_experts) s.error("experts_per_token", "must be at most num_experts");
+}
+
+namespace {
+double attention_params(const ModelShape& m) {
+  const double h = m.hidden_size, kv = m.num_kv_heads * m.head_dim();
+  return h * h * 2 + 2 * h * kv;  // Q and O: h x h; K and V: h x kv
+}
+double mlp_params(const ModelShape& m) { return 3.0 * m.hidden_size * m.ffn_hidden_size; }  // gate, up, down
+}  // namespace
+
+double ModelShape::params_per_layer() const {
+  return attention_params(*this) + mlp_params(*this) * std::max(1, num_experts);
+}
+double ModelShape::active_params_per_layer() const {
+  return attention_params(*this) + mlp_params(*this) * (num_experts > 0 ? experts_per_token : 1);
+}
+double ModelShape::total_params() const {
+  return params_per_layer() * num_layers + 2.0 * vocab_size * hidden_size;
+}
+
+void ServingConfig::visit(Section& s) {
+  s.field("tensor_parallel", tensor_parallel, "GPUs one layer is split over (inside a node)", Range::at_least(1));
+  s.field("pipeline_parallel", pipeline_parallel, "stages the layers are split over", Range::at_least(1));
+  s.choice("weight_dtype", weight_dtype, quant_dtype_names(), "stored weight type (fp8/int8: W8A8; int4: W4A16)");
+  s.choice("kv_dtype", kv_dtype, quant_dtype_names(), "KV-cache element type");
+  s.field("block_size", block_size, "tokens per KV-cache block (paged attention)", Range::at_least(1));
+  s.field("gpu_memory_utilization", gpu_memory_utilization, "share of HBM for weights and KV cache",
+          Range::fraction());
+  s.field("max_num_seqs", max_num_seqs, "sequences in one batch at most", Range::at_least(1));
+  s.field("max_num_batched_tokens", max_num_batched_tokens, "tokens computed in one iteration at most",
+          Range::at_least(1));
+  s.field("chunked_prefill", chunked_prefill,
+          "split long prompts over iterations (else a prompt runs whole, and one longer than "
+          "max_num_batched_tokens is rejected)");
+}
+
+const std::vector<std::string>& quant_dtype_names() {
+  static const std::vector<std::string> names = {"bf16", "fp8", "int8", "int4"};
+  return names;
+}
+
+double quant_bytes(const std::string& dtype) {
+  if (dtype == "bf16") return 2;
+  if (dtype == "fp8" || dtype == "int8") return 1;
+  LCSIM_ASSERT(dtype == "int4", "unknown dtype " + dtype);
+  return 0.5;
+}
+
+InstanceCost::InstanceCost(const hw::AcceleratorSpec& part, const ModelShape& model, const ServingConfig& serving)
+    : part_(&part), model_(model), serving_(serving) {}
+
+double InstanceCost::weight_bytes_per_gpu() const {
+  return model_.total_params() * quant_bytes(serving_.weight_dtype) /
+         (serving_.tensor_parallel * serving_.pipeline_parallel);
+}
+
+double InstanceCost::kv_bytes_per_token_per_gpu() const {
+  const double per_layer = 2.0 * model_.num_kv_heads * model_.head_dim() * quant_bytes(serving_.kv_dtype);
+  return per_layer * model_.num_layers / (serving_.tensor_parallel * serving_.pipeline_parallel);
+}
+
+int64_t InstanceCost::kv_blocks() const {
+  const double free = part_->hbm_capacity.bytes() * serving_.gpu_memory_utilization - weight_bytes_per_gpu();
+  if (free <= 0) return 0;
+  return static_cast<int64_t>(std::floor(free / (kv_bytes_per_token_per_gpu() * serving_.block_size)));
+}
+
+FlopRate InstanceCost::gemm_peak() const {
+  const auto& w = serving_.weight_dtype;
+  if (w == "fp8" && part_->supports(hw::DType::kFp8)) return part_->peak(hw::DType::kFp8);
+  if (w == "int8" && part_->supports(hw::DType::kInt8)) return part_->peak(hw::DType::kInt8);
+  return part_->peak(hw::DType::kBf16);
+}
+
+IterationWork InstanceCost::work(const std::vector<BatchEntry>& batch) const {
+  IterationWork w;
+  const double tp = serving_.tensor_parallel;
+  const double layers = model_.num_layers;
+  const double h = model_.hidden_size, d = model_.head_dim();
+  const double kv_token_layer = 2.0 * model_.num_kv_heads / tp * d * quant_bytes(serving_.kv_dtype);
+  double attn = 0, kv_tokens = 0, emitting = 0;
+  for (const auto& e : batch) {
+    const double q = e.new_tokens, c = e.context;
+    w.tokens += e.new_tokens;
+    attn += q * c + q * (q + 1) / 2;
+    kv_tokens += c + q;
+    emitting += e.emits ? 1 : 0;
+  }
+  const double t = static_cast<double>(w.tokens);
+  const double wb = quant_bytes(serving_.weight_dtype);
+  w.linear_flops = 2 * t * model_.active_params_per_layer() * layers / tp + 2 * emitting * h * model_.vocab_size / tp;
+  w.attention_flops = 4 * (model_.num_attention_heads / tp) * d * layers * attn;
+  // Weights read once per iteration; an MoE layer reads only the experts its tokens reach (at most all of them).
+  double layer_params = model_.params_per_layer();
+  if (model_.num_experts > 0) {
+    const double experts_read = std::min<double>(model_.num_experts, t * model_.experts_per_token);
+    layer_params = model_.active_params_per_layer() + 3.0 * h * model_.ffn_hidden_size *
+                                                          (experts_read - model_.experts_per_token);
+    layer_params = std::max(layer_params, model_.active_params_per_layer());
+  }
+  w.bytes = (layer_params * layers + (emitting > 0 ? h * model_.vocab_size : 0.0)) * wb / tp +
+            kv_tokens * kv_token_layer * layers;
+  w.allreduce_bytes = serving_.tensor_parallel > 1 ? t * h * 2 : 0;
+  return w;
+}
+
+double InstanceCost::iteration_seconds(const IterationWork& w) const {
+  if (w.tokens == 0) return 0;
+  const auto& cal = part_->calibration;
+  const double compute = w.linear_flops / (gemm_peak().flop_per_s() * cal.gemm_efficiency) +
+                         w.attention_flops / (part_->peak(hw::DType::kBf16).flop_per_s() * cal.attention_efficiency);
+  const double memory = w.bytes / (part_->hbm_bandwidth.bps() * cal.memory_efficiency);
+  double t = std::max(compute, memory);
+  const double tp = serving_.tensor_parallel;
+  if (tp > 1) {
+    // Two ring all-reduces per layer (after attention and after the MLP): 2 (n-1)/n x size over each GPU's link.
+    t += 2.0 * model_.num_layers * 2 * (tp - 1) / tp * w.allreduce_bytes / part_->scale_up_bandwidth.bps();
+  }
+  return t + model_.num_layers * cal.kernel_launch.s();
+}
+
+}  // namespace lcsim::inf

@@ -1,0 +1,105 @@
+// What one serving instance costs: weights and KV-cache memory per GPU and the time of one engine iteration (a
+// batch of prefill chunks and decode steps) on the hardware model's roofline.
+//
+// Per iteration, per GPU of a TP group (PP stages run the layers one after another: PP divides memory, not time;
+// no micro-batch pipelining across stages):
+//   linear FLOPs   = 2 x tokens x params_per_layer x layers / TP  + 2 x sequences_emitting x hidden x vocab / TP
+//   attention FLOPs= 4 x heads/TP x head_dim x layers x sum_i (q_i c_i + q_i (q_i + 1) / 2)   (causal, q_i new tokens,
+//                    c_i tokens already in the cache)
+//   bytes          = weights / TP (every weight read once per iteration) + KV read (c_i) and written (q_i) per layer
+//   time           = max(linear / (peak(weight dtype) x gemm_efficiency) + attention / (peak(bf16) x
+//                    attention_efficiency), bytes / (HBM bandwidth x memory_efficiency))
+//                    + 2 x layers ring all-reduces of tokens x hidden x 2 B over the scale-up link (TP > 1)
+//                    + layers x kernel_launch
+// Activation traffic and the embedding lookup are left out (small next to weights and KV at serving sizes).
+// Quantized weights: fp8 and int8 GEMMs run at the part's fp8 / int8 peak when it has one (W8A8), else at bf16;
+// int4 is weight-only (W4A16: bf16 GEMMs, half a byte per weight read). KV in fp8 / int8 / int4 halves or
+// quarters the cache; attention still computes in 16 bit. Sources: docs/inference.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "models/hardware/accelerator.h"
+#include "sim/config.h"
+
+namespace lcsim::inf {
+
+/// A decoder-only transformer's shape (Hugging Face config names in the help texts).
+struct ModelShape {
+  int num_layers = 32;
+  int hidden_size = 4096;
+  int num_attention_heads = 32;
+  int num_kv_heads = 8;         // GQA; equal to heads for plain multi-head attention
+  int ffn_hidden_size = 14336;  // intermediate_size of the gated (SwiGLU) MLP
+  int vocab_size = 128256;
+  int num_experts = 0;          // MoE: routed experts per layer (0: dense)
+  int experts_per_token = 2;    // MoE: experts each token uses
+  void visit(Section& s);
+  double head_dim() const { return static_cast<double>(hidden_size) / num_attention_heads; }
+  /// Attention and MLP parameters of one layer (all experts for MoE).
+  double params_per_layer() const;
+  /// Parameters a token's forward pass multiplies with, per layer (MoE: only its experts).
+  double active_params_per_layer() const;
+  /// Every parameter: layers, input embedding and LM head.
+  double total_params() const;
+};
+
+/// How one instance serves (vLLM engine arguments in the help texts).
+struct ServingConfig {
+  int tensor_parallel = 1;
+  int pipeline_parallel = 1;
+  std::string weight_dtype = "bf16";  // bf16, fp8, int8, int4
+  std::string kv_dtype = "bf16";      // bf16, fp8, int8, int4
+  int block_size = 16;                // tokens per KV-cache block
+  double gpu_memory_utilization = 0.9;
+  int max_num_seqs = 256;
+  int max_num_batched_tokens = 8192;
+  bool chunked_prefill = true;
+  void visit(Section& s);
+};
+
+const std::vector<std::string>& quant_dtype_names();
+/// Bytes per element of bf16, fp8, int8, int4.
+double quant_bytes(const std::string& dtype);
+
+/// One sequence's share of an iteration: `new_tokens` computed with `context` tokens already cached.
+struct BatchEntry {
+  uint32_t new_tokens = 0;
+  uint32_t context = 0;
+  bool emits = false;  // ends its prompt (or is a decode step): runs the LM head and emits a token
+};
+
+/// The work of one iteration on one GPU of the instance.
+struct IterationWork {
+  double linear_flops = 0;
+  double attention_flops = 0;
+  double bytes = 0;
+  double allreduce_bytes = 0;  // per all-reduce (TP > 1)
+  uint64_t tokens = 0;
+};
+
+class InstanceCost {
+ public:
+  InstanceCost(const hw::AcceleratorSpec& part, const ModelShape& model, const ServingConfig& serving);
+  /// Weights held by each GPU.
+  double weight_bytes_per_gpu() const;
+  /// KV-cache bytes of one token on each GPU (its TP shard of the heads, its PP stage's layers).
+  double kv_bytes_per_token_per_gpu() const;
+  /// KV-cache blocks the instance holds (HBM x utilization - weights, per GPU, in blocks); 0 when weights fill it.
+  int64_t kv_blocks() const;
+  IterationWork work(const std::vector<BatchEntry>& batch) const;
+  double iteration_seconds(const IterationWork& w) const;
+  double iteration_seconds(const std::vector<BatchEntry>& batch) const { return iteration_seconds(work(batch)); }
+  /// The FLOP rate the GEMMs run at (the weight dtype's peak, or bf16's).
+  FlopRate gemm_peak() const;
+  const hw::AcceleratorSpec& part() const { return *part_; }
+
+ private:
+  const hw::AcceleratorSpec* part_;
+  ModelShape model_;
+  ServingConfig serving_;
+};
+
+}  // namespace lcsim::inf
