@@ -6,5 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 "${1:-build}"/apps/lcsim schedule --trace data/clusters/philly_jobs_pollux.csv \
-  --pools h100:32:8:2.0:4.0,a100:32:8:1.0:2.0 --ports-per-leaf 32 --policies predictive,backfill \
+  --pools a100:32:8:1.0:2.0,h100:32:8:2.0:3.0 --ports-per-leaf 32 --policies predictive,backfill \
   --estimate-error 0,0.2,0.5
