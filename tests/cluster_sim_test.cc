@@ -77,6 +77,35 @@ TEST(ClusterSim, PreemptedJobResumesFromItsCheckpointAndPaysTheOverhead) {
   EXPECT_DOUBLE_EQ(m.get("goodput_mean"), (100.0 / 110 + 1.0) / 2);
 }
 
+/// Keeps the job states and pool counters a replay emits.
+class Lanes final : public TraceSink {
+ public:
+  void on_state(const StateEvent& e) override {
+    const char* what = e.what == StateEvent::What::kJobStarted ? "start" : e.what == StateEvent::What::kJobStopped ? "stop" : "end";
+    log += std::string(what) + " " + std::to_string(e.id) + " @" + std::to_string(static_cast<int>(e.time.value())) + "; ";
+  }
+  void on_counter(const CounterEvent& e) override {
+    counters += e.name + "=" + std::to_string(static_cast<int>(e.value)) + " @" +
+                std::to_string(static_cast<int>(e.time.value())) + "; ";
+  }
+  std::string log, counters;
+};
+
+TEST(ClusterSim, EachJobHasALaneAndEachPoolABusyGpuCounter) {
+  JobTrace t = trace({job(0, 8, 100, 0), job(40, 8, 20, 5)});
+  Lanes lanes;
+  Tracer tracer;
+  tracer.subscribe(&lanes);
+  SimOptions o;
+  o.checkpoint_s = 10;
+  o.tracer = &tracer;
+  simulate_cluster(one_pool(1), t, *make("priority"), o);
+  EXPECT_EQ(lanes.log, "start 0 @0; stop 0 @40; start 1 @40; end 1 @60; start 0 @60; end 0 @130; ");
+  EXPECT_EQ(lanes.counters,
+            "gpu busy GPUs=8 @0; gpu busy GPUs=0 @40; gpu busy GPUs=8 @40; gpu busy GPUs=0 @60; gpu busy GPUs=8 @60; "
+            "gpu busy GPUs=0 @130; ");
+}
+
 TEST(ClusterSim, NodePositionsComeFromTheTopologyModel) {
   ClusterConfig c = one_pool(16);
   c.fabric.ports_per_leaf = 32;  // 4 nodes of 8 GPUs per leaf
