@@ -6,6 +6,7 @@ pkgs=(
   libsimgrid-dev libyaml-cpp-dev libboost-graph-dev libtbb-dev
   libprotobuf-dev protobuf-compiler libgtest-dev nlohmann-json3-dev
   clang libclang-rt-14-dev  # the sanitizer build and the libFuzzer targets (make sanitize, make fuzz)
+  qt6-base-dev qt6-svg-dev qt6-charts-dev fonts-dejavu-core  # lcsim-gui (optional in CMake) and its screenshot test
 )
 missing=()
 for p in "${pkgs[@]}"; do
