@@ -267,8 +267,8 @@ int cmd_run(Args& a) {
     std::ofstream timeline;
     if (sc.outputs.timeline) {
       opts.timeline = true;
-      opts.open_timeline = [&timeline, &out_dir](const std::string& file) -> std::ostream& {
-        const auto path = std::filesystem::path(out_dir) / file;
+      opts.open_timeline = [&timeline, &out_dir](const std::string& name) -> std::ostream& {
+        const auto path = std::filesystem::path(out_dir) / name;
         timeline.open(path, std::ios::binary);
         if (!timeline) throw InputError("cannot write '" + path.string() + "'");
         return timeline;
