@@ -266,14 +266,17 @@ int cmd_run(Args& a) {
       std::printf("%s", lcsim::app::run_header(kVersion, sc.name, header).c_str());
       std::fflush(stdout);
     };
-    // The timeline streams to its file while the run goes.
+    // The timeline streams to its file (timeline.json or timeline.pftrace: outputs.timeline_format) while the run
+    // goes.
     std::ofstream timeline;
     if (sc.outputs.timeline) {
-      const auto path = std::filesystem::path(out_dir) / "timeline.json";
-      timeline.open(path, std::ios::binary);
-      if (!timeline) throw InputError("cannot write '" + path.string() + "'");
       opts.timeline = true;
-      opts.timeline_out = &timeline;
+      opts.open_timeline = [&timeline, &out_dir](const std::string& name) -> std::ostream& {
+        const auto path = std::filesystem::path(out_dir) / name;
+        timeline.open(path, std::ios::binary);
+        if (!timeline) throw InputError("cannot write '" + path.string() + "'");
+        return timeline;
+      };
     }
     r = lcsim::evaluate(static_cast<const lcsim::Scenario&>(sc), opts);
   }
@@ -303,7 +306,7 @@ int cmd_run(Args& a) {
   if (verbose) std::printf("\n%s", detail.c_str());
   std::printf("\n  wall time %s, %s events; outputs in %s/ (report.txt: every detail%s)\n",
               lcsim::app::format_duration(wall).c_str(), lcsim::app::format_count(static_cast<double>(r.events)).c_str(),
-              out_dir.c_str(), sc.outputs.timeline ? "; timeline.json: open in ui.perfetto.dev" : "");
+              out_dir.c_str(), r.timeline_file.empty() ? "" : ("; " + r.timeline_file + ": open in ui.perfetto.dev").c_str());
   if (!completed) {
     std::fflush(stdout);
     std::fprintf(stderr, "%s", kCutShort);

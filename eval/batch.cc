@@ -25,6 +25,7 @@ Result refused_flow(const Scenario& sc) {
 EvalOptions batch_eval_options(const BatchOptions& options) {
   EvalOptions e = options.eval;
   e.timeline_out = nullptr;  // one stream for every thread would interleave
+  e.open_timeline = nullptr;
   e.progress = nullptr;
   return e;
 }

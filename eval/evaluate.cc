@@ -54,6 +54,7 @@ Result run(Scenario& sc, const EvalOptions& options) {
     hooks.progress = options.progress;
     hooks.started = options.started;
     hooks.timeline = options.timeline ? options.timeline_out : nullptr;
+    if (options.timeline) hooks.open_timeline = options.open_timeline;
     RunResult rr = run_scenario(sc, hooks);
     r.status = rr.completed ? Result::Status::kCompleted : Result::Status::kIncomplete;
     r.warnings = std::move(rr.warnings);  // settings the run could not honour
@@ -65,6 +66,8 @@ Result run(Scenario& sc, const EvalOptions& options) {
     r.header = std::move(rr.header);
     r.table = std::move(rr.table);
     r.timeline_json = std::move(rr.timeline_json);
+    r.timeline_pftrace = std::move(rr.timeline_pftrace);
+    r.timeline_file = std::move(rr.timeline_file);
     r.utilization_csv = std::move(rr.utilization_csv);
     r.events = rr.events;
   } catch (const InputError& e) {

@@ -21,6 +21,9 @@ struct EvalOptions {
   /// (an evaluation is for its metrics; the scenario's outputs.timeline is what `lcsim run` passes here).
   bool timeline = false;
   std::ostream* timeline_out = nullptr;
+  /// Opens timeline.json or timeline.pftrace (outputs.timeline_format decides) by name; takes precedence over
+  /// timeline_out.
+  std::function<std::ostream&(const std::string& file)> open_timeline;
   /// Called now and then with the fraction done and the simulated time (for a progress bar).
   std::function<void(double fraction, double sim_seconds)> progress;
   /// Called with Result::header once the models are built, before the simulation starts.
@@ -41,6 +44,8 @@ struct Result {
   std::vector<std::string> header;    // what was simulated, one line each
   std::vector<std::string> table;     // the workload's own table, if any
   std::string timeline_json;          // EvalOptions::timeline without timeline_out
+  std::string timeline_pftrace;       // the same, when the protobuf format was chosen
+  std::string timeline_file;          // "timeline.json" or "timeline.pftrace": which one was written
   std::string utilization_csv;        // outputs.utilization_interval set
   uint64_t events = 0;                // engine events processed
   bool ok() const { return status != Status::kError; }

@@ -16,6 +16,7 @@
 #include "sim/engine.h"
 #include "sim/limits.h"
 #include "sim/trace.h"
+#include "timeline/timeline_sink.h"
 #include "workloads/job.h"
 
 namespace lcsim {
@@ -111,8 +112,8 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   for (const auto& pool : sc.cluster.pools) min_gpus = std::min(min_gpus, static_cast<uint32_t>(pool.node.gpus));
 
   Tracer tracer;
-  std::ostringstream timeline_in_memory;
-  std::unique_ptr<TimelineWriter> timeline;
+  std::ostringstream timeline_in_memory, pftrace_in_memory;
+  std::unique_ptr<timeline::TimelineSink> timeline;
   if (sc.outputs.timeline) {
     TimelineLayout layout;
     for (const auto& g : gpus) layout.gpu.push_back({g.node, g.local});
@@ -124,7 +125,19 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
       SpanKind kind;
       if (parse_span_kind(k, &kind)) kinds.push_back(kind);
     }
-    timeline = std::make_unique<TimelineWriter>(hooks.timeline ? *hooks.timeline : timeline_in_memory, layout, kinds);
+    // Files through the front end's opener; a bare stream (json only) or memory otherwise.
+    timeline::Format format = timeline::Format::kAuto;
+    timeline::parse_format(sc.outputs.timeline_format, &format);
+    timeline::TimelineSink::Opener open = hooks.open_timeline;
+    if (!open) {
+      if (hooks.timeline) format = timeline::Format::kJson;
+      open = [&](const std::string& file) -> std::ostream& {
+        if (file == "timeline.pftrace") return pftrace_in_memory;
+        return hooks.timeline ? *hooks.timeline : timeline_in_memory;
+      };
+    }
+    timeline = std::make_unique<timeline::TimelineSink>(
+        format, static_cast<uint64_t>(sc.outputs.timeline_json_limit.bytes()), std::move(open), layout, kinds);
     tracer.subscribe(timeline.get());
   }
   // Energy by part and state: the meter integrates what every job reports each GPU did.
@@ -359,8 +372,11 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   result.metrics.set_label("accelerator", parts);
   result.metrics.set_label("fidelity", sc.simulation.fidelity);
   if (timeline) {
-    timeline->close();
-    if (!hooks.timeline) result.timeline_json = timeline_in_memory.str();
+    result.timeline_file = timeline->close();
+    if (!hooks.timeline && !hooks.open_timeline) {
+      result.timeline_json = timeline_in_memory.str();
+      result.timeline_pftrace = pftrace_in_memory.str();
+    }
   }
   return result;
 }

@@ -68,6 +68,8 @@ struct OutputConfig {
   int timeline_links = 16;
   std::vector<std::string> timeline_kinds;  // span kinds written to timeline.json; empty = all
   std::string timeline_detail = "passes";  // passes: a training pass is one span; kernels: its collectives get spans too
+  std::string timeline_format = "auto";    // json, protobuf (Perfetto), auto: json unless it passes timeline_json_limit
+  Bytes timeline_json_limit = Bytes::mib(256);
   Duration utilization_interval;  // sample link utilization this often (0: off)
 };
 
@@ -117,6 +119,8 @@ struct RunResult {
   /// level (as before jobs existed); with `jobs:` each job's metrics are prefixed with "<job name>.".
   MetricSet metrics;
   std::string timeline_json;  // empty when outputs.timeline is false
+  std::string timeline_pftrace;  // the Perfetto protobuf timeline, when kept in memory and that format was chosen
+  std::string timeline_file;     // which timeline was written: "timeline.json" or "timeline.pftrace" (empty: none)
   std::vector<std::string> header;  // what was simulated, one line each
   std::vector<std::string> table;   // the workload's own table (nccl-tests lines), if any
   std::string utilization_csv;      // time_s,tier,mean,max rows when outputs.utilization_interval is set
@@ -133,6 +137,9 @@ struct RunHooks {
   std::function<void(const std::vector<std::string>& header)> started;
   /// Where timeline.json streams to while the run goes (bounded memory); null: into RunResult::timeline_json.
   std::ostream* timeline = nullptr;
+  /// Opens a timeline file by name ("timeline.json" or "timeline.pftrace", as outputs.timeline_format decides) while
+  /// the run goes; set, it takes precedence over `timeline`. The stream stays valid until the run returns.
+  std::function<std::ostream&(const std::string& file)> open_timeline;
 };
 
 /// The cluster's accelerators in rank order (pool by pool, node by node); hosts unset.

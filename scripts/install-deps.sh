@@ -9,6 +9,7 @@ pkgs=(
   libsqlite3-dev gnuplot-nox  # lcsim sweep: results databases (SQLite); lcsim plot (gnuplot)
   libopenmpi-dev openmpi-bin  # mpirun -n N lcsim sweep (optional: built only when CMake finds MPI)
   clang libclang-rt-14-dev  # the sanitizer build and the libFuzzer targets (make sanitize, make fuzz)
+  qt6-base-dev qt6-svg-dev qt6-charts-dev fonts-dejavu-core  # lcsim-gui (optional in CMake) and its screenshot test
 )
 missing=()
 for p in "${pkgs[@]}"; do

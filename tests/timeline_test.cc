@@ -1,0 +1,280 @@
+// The timeline formats: the Perfetto protobuf writer against the schema (proto/perfetto_trace.proto, Perfetto's
+// field numbers), both formats read back to the same events, the auto choice, the readers' errors and the per-track
+// index the GUI draws from.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "proto/perfetto_trace.pb.h"
+#include "scenarios/scenario.h"
+#include "sim/error.h"
+#include "timeline/model.h"
+#include "timeline/perfetto_writer.h"
+#include "timeline/timeline_sink.h"
+
+namespace lcsim::timeline {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path temp_dir(const std::string& name) {
+  const fs::path d = fs::path(::testing::TempDir()) / ("timeline_test_" + name + "_" + std::to_string(getpid()));
+  fs::create_directories(d);
+  return d;
+}
+
+void write(const fs::path& p, const std::string& s) {
+  std::ofstream out(p, std::ios::binary);
+  out << s;
+}
+
+TimelineLayout small_layout() {
+  TimelineLayout l;
+  l.gpu = {{0, 0}, {0, 1}, {1, 0}, {1, 1}};
+  l.link = [](uint32_t id) { return std::make_pair(std::string(id < 10 ? "leaf" : "spine"), "link" + std::to_string(id)); };
+  return l;
+}
+
+// A few spans of every kind, odd names, args, durations that are not whole nanoseconds, and counters.
+void emit(TraceSink& s) {
+  const SpanKind kinds[] = {SpanKind::kCompute, SpanKind::kComm, SpanKind::kPipeline, SpanKind::kDataParallel,
+                            SpanKind::kHost, SpanKind::kSend, SpanKind::kRecv};
+  for (int i = 0; i < 40; ++i) {
+    SpanEvent e;
+    e.kind = kinds[i % 7];
+    e.rank = static_cast<uint32_t>(i % 4);
+    e.start = Duration::seconds(1e-3 * i + 1.0 / 3.0 * 1e-7);
+    e.end = e.start + Duration::seconds(2.5e-4 + 1e-10 * i);
+    const std::string name = i % 5 == 0 ? "all-reduce \"grad\" \xce\xbc" : "F" + std::to_string(i) + "c1";
+    e.name = name;
+    if (i % 3 == 0) e.args = {{"bytes", std::to_string(i * 1000)}, {"group", "dp\\" + std::to_string(i % 2)}};
+    s.on_span(e);
+  }
+  for (uint32_t link : {3u, 12u}) {
+    SpanEvent e;
+    e.kind = SpanKind::kLink;
+    e.rank = link;
+    e.start = Duration::us(5);
+    e.end = Duration::us(17.25);
+    e.name = "busy";
+    s.on_span(e);
+  }
+  for (int i = 0; i < 5; ++i) {
+    s.on_counter({"link utilization", "spine mean", Duration::ms(i), 0.1 * i});
+    s.on_counter({"link utilization", "spine max", Duration::ms(i), 0.2 * i + 0.05});
+  }
+}
+
+// Every track, slice and sample as text, in the model's order (tracks sorted by group and name).
+std::string dump(const Trace& t) {
+  std::vector<const Track*> tracks;
+  for (const auto& tr : t.tracks) tracks.push_back(&tr);
+  std::sort(tracks.begin(), tracks.end(), [](const Track* a, const Track* b) {
+    return std::tie(a->group, a->name, a->counter) < std::tie(b->group, b->name, b->counter);
+  });
+  std::ostringstream o;
+  for (const Track* tr : tracks) {
+    o << "[" << tr->group << "] " << tr->name << (tr->counter ? " (counter)" : "") << "\n";
+    for (const auto& s : tr->slices) {
+      o << "  " << s.start_ns << " +" << s.dur_ns << " " << t.str(s.name) << " cat=" << t.category_name(s.category);
+      for (const auto& [k, v] : t.slice_args(s)) o << " " << k << "=" << v;
+      o << "\n";
+    }
+    for (const auto& c : tr->samples) o << "  @" << c.time_ns << " = " << c.value << "\n";
+  }
+  return o.str();
+}
+
+TEST(Timeline, BothFormatsReadBackToTheSameEvents) {
+  const fs::path d = temp_dir("both");
+  {
+    std::ofstream json(d / "t.json", std::ios::binary), pf(d / "t.pftrace", std::ios::binary);
+    TimelineWriter jw(json, small_layout());
+    PerfettoWriter pw(pf, small_layout());
+    emit(jw);
+    emit(pw);
+  }
+  const Trace a = read_timeline((d / "t.json").string());
+  const Trace b = read_timeline((d / "t.pftrace").string());
+  EXPECT_EQ(a.format, "json");
+  EXPECT_EQ(b.format, "protobuf");
+  EXPECT_EQ(a.slice_count(), 42u);
+  EXPECT_EQ(a.sample_count(), 10u);
+  EXPECT_EQ(dump(a), dump(b));
+  // One value by hand: span 0 starts at 1/3 * 1e-7 s = 33.33 ns -> 33 ns and lasts 250 us.
+  ASSERT_NE(a.find("node0", "gpu0 compute"), nullptr);
+  const auto& gpu0 = *a.find("node0", "gpu0 compute");
+  ASSERT_FALSE(gpu0.slices.empty());
+  EXPECT_EQ(gpu0.slices[0].start_ns, 33);
+  EXPECT_EQ(gpu0.slices[0].dur_ns, 250000);
+  EXPECT_EQ(a.str(gpu0.slices[0].name), "all-reduce \"grad\" \xce\xbc");
+  EXPECT_EQ(a.begin_ns(), 0);  // the first counter sample
+  EXPECT_EQ(b.begin_ns(), 0);
+  fs::remove_all(d);
+}
+
+TEST(Timeline, PerfettoFileParsesWithTheSchemasFieldNumbers) {
+  std::ostringstream out;
+  {
+    PerfettoWriter w(out, small_layout());
+    emit(w);
+  }
+  perfetto::protos::Trace trace;
+  ASSERT_TRUE(trace.ParseFromString(out.str()));
+  int descriptors = 0, begins = 0, ends = 0, counters = 0;
+  std::map<uint64_t, perfetto::protos::TrackDescriptor> tracks;
+  for (const auto& p : trace.packet()) {
+    EXPECT_EQ(p.trusted_packet_sequence_id(), 1u);
+    EXPECT_TRUE(p.unknown_fields().empty());
+    if (p.has_track_descriptor()) {
+      ++descriptors;
+      tracks[p.track_descriptor().uuid()] = p.track_descriptor();
+    } else {
+      ASSERT_TRUE(p.has_track_event());
+      const auto& e = p.track_event();
+      ASSERT_TRUE(tracks.count(e.track_uuid())) << "event before its track is described";
+      if (e.type() == perfetto::protos::TrackEvent::TYPE_SLICE_BEGIN) ++begins;
+      if (e.type() == perfetto::protos::TrackEvent::TYPE_SLICE_END) ++ends;
+      if (e.type() == perfetto::protos::TrackEvent::TYPE_COUNTER) {
+        ++counters;
+        EXPECT_TRUE(tracks[e.track_uuid()].has_counter());
+        EXPECT_TRUE(e.has_double_counter_value());
+      }
+    }
+  }
+  EXPECT_EQ(trace.packet(0).sequence_flags(), 1u);  // SEQ_INCREMENTAL_STATE_CLEARED
+  EXPECT_EQ(begins, 42);
+  EXPECT_EQ(ends, 42);
+  EXPECT_EQ(counters, 10);
+  // Tracks: 4 GPUs x the kinds each got + 2 links + 2 counters, and their groups (2 nodes, 2 tiers, 1 counter group).
+  int rows = 0, groups = 0;
+  for (const auto& [uuid, t] : tracks) {
+    if (t.has_parent_uuid()) {
+      ++rows;
+      EXPECT_FALSE(tracks.at(t.parent_uuid()).has_parent_uuid());
+    } else {
+      ++groups;
+    }
+  }
+  EXPECT_EQ(groups, 5);
+  EXPECT_EQ(descriptors, rows + groups);
+  // The first slice as Perfetto would show it.
+  const auto& first = trace.packet(2);  // after node0 and node0/gpu0 compute
+  EXPECT_EQ(first.timestamp(), 33u);
+  EXPECT_EQ(first.track_event().name(), "all-reduce \"grad\" \xce\xbc");
+  EXPECT_EQ(first.track_event().categories(0), "compute");
+  ASSERT_EQ(first.track_event().debug_annotations_size(), 2);
+  EXPECT_EQ(first.track_event().debug_annotations(1).name(), "group");
+  EXPECT_EQ(first.track_event().debug_annotations(1).string_value(), "dp\\0");
+}
+
+TEST(Timeline, AutoFormatSwitchesToProtobufPastTheLimit) {
+  // emit() gives ~10 kB of JSON; 200 rounds pass 1 MiB, the granularity at which the JSON writer hands text over.
+  constexpr int kRounds = 200;
+  for (const uint64_t limit : {uint64_t{1} << 30, uint64_t{100000}}) {
+    std::map<std::string, std::ostringstream> files;
+    TimelineSink sink(Format::kAuto, limit, [&](const std::string& f) -> std::ostream& { return files[f]; },
+                      small_layout(), {});
+    for (int i = 0; i < kRounds; ++i) emit(sink);
+    const std::string written = sink.close();
+    ASSERT_EQ(files.size(), 1u);
+    const fs::path d = temp_dir("auto" + std::to_string(limit));
+    write(d / written, files.begin()->second.str());
+    const Trace t = read_timeline((d / written).string());
+    EXPECT_EQ(t.slice_count(), 42u * kRounds);
+    if (limit > 1000000) {
+      EXPECT_EQ(written, "timeline.json");
+    } else {
+      EXPECT_EQ(written, "timeline.pftrace");
+      std::ostringstream direct;
+      {
+        PerfettoWriter w(direct, small_layout());
+        for (int i = 0; i < kRounds; ++i) emit(w);
+      }
+      EXPECT_EQ(files.begin()->second.str(), direct.str()) << "switching mid-run must not lose or repeat packets";
+    }
+    fs::remove_all(d);
+  }
+}
+
+TEST(Timeline, ScenarioRunWrittenBothWaysReadsTheSame) {
+  const std::string ex = "scenarios/examples/gpt-1.3b-dp-h100.yaml";
+  const std::vector<std::string> common = {"cluster.nodes=2", "simulation.fidelity=analytical",
+                                           "outputs.timeline_ranks=0", "outputs.timeline_detail=kernels"};
+  auto run = [&](const std::string& format) {
+    auto o = common;
+    o.push_back("outputs.timeline_format=" + format);
+    Scenario sc = load_scenario(ex, o);
+    return run_scenario(sc);
+  };
+  const RunResult j = run("json"), p = run("protobuf");
+  EXPECT_EQ(j.timeline_file, "timeline.json");
+  EXPECT_EQ(p.timeline_file, "timeline.pftrace");
+  EXPECT_TRUE(p.timeline_json.empty());
+  const fs::path d = temp_dir("scenario");
+  write(d / "timeline.json", j.timeline_json);
+  write(d / "timeline.pftrace", p.timeline_pftrace);
+  const Trace a = read_timeline((d / "timeline.json").string());
+  const Trace b = read_timeline((d / "timeline.pftrace").string());
+  EXPECT_GT(a.slice_count(), 100u);
+  EXPECT_EQ(a.slice_count(), b.slice_count());
+  EXPECT_EQ(dump(a), dump(b));
+  EXPECT_LT(p.timeline_pftrace.size(), j.timeline_json.size() * 3 / 4) << "protobuf should be well under the JSON";
+  EXPECT_EQ(find_timeline(d.string()), (d / "timeline.pftrace").string());
+  fs::remove_all(d);
+}
+
+TEST(Timeline, BrokenFilesGiveAnErrorNamingFileAndPlace) {
+  const fs::path d = temp_dir("broken");
+  std::ostringstream out;
+  {
+    PerfettoWriter w(out, small_layout());
+    emit(w);
+  }
+  const std::string full = out.str();
+  write(d / "cut.pftrace", full.substr(0, full.size() - 7));
+  try {
+    read_timeline((d / "cut.pftrace").string());
+    FAIL() << "a truncated trace was read";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("cut.pftrace: byte "), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("truncated packet"), std::string::npos) << e.what();
+  }
+  write(d / "bad.json", "{\"traceEvents\":[{\"ph\":\"X\",\"name\":\"a\"}]}");
+  try {
+    read_timeline((d / "bad.json").string());
+    FAIL() << "an X event without ts was read";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.json: traceEvents[0]: an 'X' event needs a number 'ts'"),
+              std::string::npos)
+        << e.what();
+  }
+  write(d / "notjson.json", "{\"traceEvents\":[");
+  EXPECT_THROW(read_timeline((d / "notjson.json").string()), InputError);
+  EXPECT_THROW(read_timeline((d / "missing.json").string()), InputError);
+  fs::remove_all(d);
+}
+
+TEST(Timeline, TrackIndexFindsOverlappingSlices) {
+  Track t;
+  // [0,10) [5,100) [20,30) [40,45) [200,210)
+  for (auto [s, dur] : std::vector<std::pair<int64_t, int64_t>>{{0, 10}, {5, 95}, {20, 10}, {40, 5}, {200, 10}}) {
+    t.slices.push_back(Slice{s, dur, 0, 0, 0, 0});
+  }
+  t.max_dur_ns = 95;
+  auto [lo, hi] = t.visible(50, 60);  // only [5,100) overlaps; the range may include earlier candidates
+  size_t overlapping = 0;
+  for (size_t i = lo; i < hi; ++i) overlapping += t.slices[i].end_ns() > 50 && t.slices[i].start_ns <= 60;
+  EXPECT_EQ(overlapping, 1u);
+  EXPECT_LE(lo, 1u);
+  EXPECT_EQ(hi, 4u);  // [200,210) starts after 60
+  EXPECT_EQ(t.first_at(21), 3u);
+  EXPECT_EQ(t.first_at(21, 4), 4u);
+  EXPECT_EQ(t.first_at(1000), 5u);
+}
+
+}  // namespace
+}  // namespace lcsim::timeline

@@ -1,0 +1,109 @@
+// timeline.json (Chrome trace-event JSON) into the in-memory model.
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "sim/error.h"
+#include "timeline/model.h"
+
+namespace lcsim::timeline {
+
+namespace {
+
+using nlohmann::json;
+
+std::string text_of(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  return v.dump();
+}
+
+}  // namespace
+
+Trace read_json_timeline(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError("cannot read timeline '" + path + "'");
+  json doc;
+  try {
+    doc = json::parse(in);
+  } catch (const json::parse_error& e) {
+    throw InputError(path + ": not valid JSON (" + e.what() + ")");
+  }
+  const json* events = &doc;
+  if (doc.is_object()) {
+    auto it = doc.find("traceEvents");
+    if (it == doc.end() || !it->is_array()) throw InputError(path + ": no 'traceEvents' array");
+    events = &*it;
+  } else if (!doc.is_array()) {
+    throw InputError(path + ": expected a JSON object with 'traceEvents' or an array of events");
+  }
+  Trace trace;
+  trace.format = "json";
+  std::map<int64_t, std::string> processes;
+  std::map<std::pair<int64_t, int64_t>, std::string> threads;
+  std::map<std::pair<int64_t, int64_t>, size_t> thread_tracks;
+  size_t index = 0;
+  auto bad = [&](const std::string& what) {
+    return InputError(path + ": traceEvents[" + std::to_string(index) + "]: " + what);
+  };
+  auto group_of = [&](int64_t pid) {
+    auto it = processes.find(pid);
+    return it != processes.end() ? it->second : "pid " + std::to_string(pid);
+  };
+  auto thread_track = [&](int64_t pid, int64_t tid) {
+    auto it = thread_tracks.find({pid, tid});
+    if (it != thread_tracks.end()) return it->second;
+    auto n = threads.find({pid, tid});
+    const size_t t = trace.track(group_of(pid), n != threads.end() ? n->second : "tid " + std::to_string(tid), false);
+    thread_tracks[{pid, tid}] = t;
+    return t;
+  };
+  try {
+    for (const auto& e : *events) {
+      if (!e.is_object()) throw bad("expected an object");
+      const std::string ph = e.value("ph", "");
+      const int64_t pid = e.contains("pid") && e["pid"].is_number() ? e["pid"].get<int64_t>() : 0;
+      const int64_t tid = e.contains("tid") && e["tid"].is_number() ? e["tid"].get<int64_t>() : 0;
+      if (ph == "M") {
+        const std::string name = e.value("name", "");
+        const auto& args = e.contains("args") ? e["args"] : json::object();
+        if (name == "process_name") processes[pid] = args.value("name", "");
+        if (name == "thread_name") {
+          threads[{pid, tid}] = args.value("name", "");
+          thread_track(pid, tid);
+        }
+      } else if (ph == "X") {
+        if (!e.contains("ts") || !e["ts"].is_number()) throw bad("an 'X' event needs a number 'ts'");
+        Slice s;
+        s.start_ns = std::llround(e["ts"].get<double>() * 1e3);
+        s.dur_ns = e.contains("dur") && e["dur"].is_number() ? std::llround(e["dur"].get<double>() * 1e3) : 0;
+        s.name = trace.intern(e.value("name", ""));
+        s.category = trace.category(e.value("cat", ""));
+        if (e.contains("args") && e["args"].is_object() && !e["args"].empty()) {
+          std::vector<std::pair<uint32_t, uint32_t>> a;
+          for (const auto& [k, v] : e["args"].items()) a.push_back({trace.intern(k), trace.intern(text_of(v))});
+          trace.args.push_back(std::move(a));
+          s.args = static_cast<uint32_t>(trace.args.size());
+        }
+        trace.tracks[thread_track(pid, tid)].slices.push_back(s);
+      } else if (ph == "C") {
+        if (!e.contains("ts") || !e["ts"].is_number()) throw bad("a 'C' event needs a number 'ts'");
+        const auto& args = e.contains("args") ? e["args"] : json::object();
+        const std::string name = e.value("name", "");
+        for (const auto& [k, v] : args.items()) {
+          if (!v.is_number()) continue;
+          const size_t t = trace.track(group_of(pid), k == "value" ? name : name + " " + k, true);
+          trace.tracks[t].samples.push_back({std::llround(e["ts"].get<double>() * 1e3), v.get<double>()});
+        }
+      }
+      ++index;
+    }
+  } catch (const json::exception& e) {
+    throw bad(e.what());
+  }
+  trace.finish();
+  return trace;
+}
+
+}  // namespace lcsim::timeline

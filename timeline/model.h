@@ -1,0 +1,93 @@
+// A run's timeline in memory, whichever file it came from (timeline.json or timeline.pftrace): tracks grouped as
+// the writers group them (a node, a link tier, a counter group), each with its slices sorted by start and its
+// counter samples sorted by time. Shared by the tests, the load benchmark and lcsim-gui; no Qt.
+//
+// Slices are 24 bytes (names and categories interned, args in a side table) so that a 1 GB trace, ~10 M slices,
+// fits in a few hundred MB. Each track keeps its longest slice, so the slices that overlap a time window are found
+// by binary search (visible()), and the first slice starting at or after a time by first_at(): what the GUI's level
+// of detail needs to jump over slices that would land on a pixel already drawn.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace lcsim::timeline {
+
+struct Slice {
+  int64_t start_ns = 0;
+  int64_t dur_ns = 0;
+  uint32_t name = 0;      // Trace::str()
+  uint16_t category = 0;  // Trace::category_name()
+  uint16_t pad = 0;
+  uint32_t args = 0;  // 1 + index into Trace::args; 0: none
+  int64_t end_ns() const { return start_ns + dur_ns; }
+};
+
+struct CounterSample {
+  int64_t time_ns = 0;
+  double value = 0;
+};
+
+struct Track {
+  std::string group;  // "node3", "links (spine)", a counter group
+  std::string name;   // "gpu5 compute", a link's name, a counter's name
+  bool counter = false;
+  std::vector<Slice> slices;           // sorted by start (then by end, then name) after Trace::finish()
+  std::vector<CounterSample> samples;  // sorted by time
+  int64_t max_dur_ns = 0;
+  /// Index range [first, last) of the slices that overlap [t0, t1].
+  std::pair<size_t, size_t> visible(int64_t t0, int64_t t1) const;
+  /// Index of the first slice starting at or after t (slices.size() if none) from `from` on.
+  size_t first_at(int64_t t, size_t from = 0) const;
+};
+
+class Trace {
+ public:
+  Trace();
+  std::vector<Track> tracks;
+  std::vector<std::vector<std::pair<uint32_t, uint32_t>>> args;  // key, value (both Trace::str())
+  std::string format;  // "json" or "protobuf"
+
+  uint32_t intern(std::string_view s);
+  const std::string& str(uint32_t id) const { return strings_[id]; }
+  /// Categories have their own small table (at most 65,536; more all read as the last).
+  uint16_t category(std::string_view s);
+  const std::string& category_name(uint16_t id) const { return categories_[id]; }
+  size_t string_count() const { return strings_.size(); }
+  /// The track for (group, name), made on first use.
+  size_t track(const std::string& group, const std::string& name, bool counter);
+  /// The track for (group, name), or null.
+  const Track* find(const std::string& group, const std::string& name, bool counter = false) const;
+  /// Sorts every track and computes the time range; call once after reading.
+  void finish();
+  int64_t begin_ns() const { return begin_ns_; }
+  int64_t end_ns() const { return end_ns_; }
+  size_t slice_count() const;
+  size_t sample_count() const;
+  /// A slice's args as text pairs.
+  std::vector<std::pair<std::string, std::string>> slice_args(const Slice& s) const;
+
+ private:
+  std::vector<std::string> strings_;
+  std::vector<std::string> categories_;
+  std::unordered_map<std::string, uint32_t> ids_;
+  std::unordered_map<std::string, size_t> track_ids_;  // group + '\x1f' + name + counter flag
+  int64_t begin_ns_ = 0, end_ns_ = 0;
+};
+
+/// Reads timeline.json (Chrome trace events as lcsim writes them: "X", "C", "B"/"E" and "M" events; others are
+/// skipped). Throws InputError naming the file and what is wrong.
+Trace read_json_timeline(const std::string& path);
+/// Reads a Perfetto protobuf trace (track descriptors, slice begin/end and counter track events; other packets are
+/// skipped). Throws InputError naming the file and the byte offset of a broken packet.
+Trace read_perfetto_timeline(const std::string& path);
+/// Either format, told by the file's first byte ('{' or '[': JSON).
+Trace read_timeline(const std::string& path);
+/// The timeline file of a run's output folder: timeline.pftrace if there is one, else timeline.json; empty if none.
+std::string find_timeline(const std::string& run_dir);
+
+}  // namespace lcsim::timeline
