@@ -24,6 +24,8 @@
 #include "models/hardware/calibration.h"
 #include "models/network/graph.h"
 #include "policies/collective_tuner.h"
+#include "policies/request_routing.h"
+#include "policies/scheduling.h"
 #include "scenarios/catalog.h"
 #include "scenarios/scenario.h"
 #include "sim/engine.h"
@@ -282,7 +284,9 @@ int cmd_run(Args& a) {
   }
   if (r.status == lcsim::Result::Status::kError) {
     if (r.internal_error) throw std::runtime_error(r.error);
-    throw InputError(r.error);
+    // r.error is an InputError's text, already "error: ..."; InputError(string) would prefix it again.
+    const std::string prefix = "error: ";
+    throw InputError(r.error.rfind(prefix, 0) == 0 ? r.error.substr(prefix.size()) : r.error);
   }
   const bool completed = r.status == lcsim::Result::Status::kCompleted;
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
@@ -459,11 +463,12 @@ int cmd_list(Args& a) {
   }
   const auto& c = lcsim::Catalog::get();
   // Every group of registered names, in print order; `policies` and `models` name several groups.
-  const std::vector<std::string> groups = {"accelerators", "nodes",      "workloads",  "load-balancing", "collectives",
-                                           "topologies",   "fidelities", "engines",    "distributions"};
+  const std::vector<std::string> groups = {"accelerators", "nodes",         "workloads",     "load-balancing",
+                                           "collectives",  "routing",       "scheduling",    "topologies",
+                                           "fidelities",   "engines",       "distributions", "storage-tiers"};
   const std::map<std::string, std::vector<std::string>> aliases = {
-      {"policies", {"load-balancing", "collectives"}},
-      {"models", {"topologies", "fidelities", "engines", "distributions"}}};
+      {"policies", {"load-balancing", "collectives", "routing", "scheduling"}},
+      {"models", {"topologies", "fidelities", "engines", "distributions", "storage-tiers"}}};
   std::vector<std::string> valid = groups;
   for (const auto& [alias, members] : aliases) valid.push_back(alias);
   if (!what.empty() && std::find(valid.begin(), valid.end(), what) == valid.end()) {
@@ -499,6 +504,16 @@ int cmd_list(Args& a) {
   if (heading("collectives", "collectives (policies.collectives.algorithm; auto: the tuner picks per call)")) {
     list_registry(c.collective_algorithms);
   }
+  if (heading("routing", "routing (request routers of inference_serving: workload.routing)")) {
+    lcsim::Registry<lcsim::policy::RouterFactory> routers{"request router"};
+    lcsim::policy::register_request_routers(routers);
+    list_registry(routers);
+  }
+  if (heading("scheduling", "scheduling (cluster scheduling policies: lcsim schedule --policies)")) {
+    lcsim::Registry<lcsim::policy::SchedulingPolicyFactory> scheduling{"scheduling policy"};
+    lcsim::policy::register_scheduling_policies(scheduling);
+    list_registry(scheduling);
+  }
   if (heading("topologies", "topologies (cluster.topology)")) list_registry(c.topologies);
   if (heading("fidelities", "fidelities (simulation.fidelity)")) list_registry(c.fidelities);
   if (heading("engines", "engines (event engines: flow runs on simgrid, analytical on queue)")) {
@@ -506,6 +521,9 @@ int cmd_list(Args& a) {
   }
   if (heading("distributions", "distributions (failure and repair times: models/failure, dist:)")) {
     for (const auto& [name, description] : lcsim::failure::distribution_names()) list_entry(name, description);
+  }
+  if (heading("storage-tiers", "storage-tiers (storage tiers: cluster.storage, checkpoint.levels[].tier)")) {
+    list_registry(c.storage_tiers);
   }
   return 0;
 }

@@ -117,6 +117,28 @@ TEST_F(Cli, BadInputExitsWithTwoAndAClearMessage) {
   EXPECT_NE(typo.out.find("did you mean 'run'?"), std::string::npos) << typo.out;
 }
 
+// An input error found while the run goes (here a bad trace row, read as the trace streams) is printed once, with
+// one "error: " (it was printed as "error: error: ...").
+TEST_F(Cli, AnInputErrorFoundDuringTheRunIsPrintedOnce) {
+  const std::string root = fs::current_path().string();
+  {
+    std::ofstream t(dir_ / "t.jsonl");
+    t << "{\"timestamp\": 0, \"input_length\": 100, \"output_length\": 10, \"hash_ids\": [1]}\n"
+      << "{\"timestamp\": \"x\", \"input_length\": 5}\n";
+    std::ofstream y(dir_ / "s.yaml");
+    y << "base: " << root << "/scenarios/clusters/h100-8.yaml\n"
+      << "workload:\n  type: inference_serving\n"
+      << "  model: {num_layers: 32, hidden_size: 4096, num_attention_heads: 32, num_kv_heads: 8,\n"
+      << "          ffn_hidden_size: 14336, vocab_size: 128256}\n"
+      << "  requests: {source: trace, format: mooncake, trace: t.jsonl}\n";
+  }
+  Result r = lcsim("run " + (dir_ / "s.yaml").string() + " -q -o " + (dir_ / "out").string());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("error: " + (dir_ / "t.jsonl").string() + ":2: timestamp: expected a number"), std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("error: error:"), std::string::npos) << r.out;
+}
+
 TEST_F(Cli, HelpValidateExplainAndList) {
   for (const char* cmd : {"--help", "run --help", "validate --help", "explain --help", "list --help"}) {
     Result r = lcsim(cmd);
@@ -242,7 +264,10 @@ TEST_F(Cli, ListCoversEveryRegisteredName) {
       {"topologies", {"explicit", "leaf_spine"}},
       {"fidelities", {"analytical", "flow"}},
       {"engines", {"queue", "simgrid"}},
-      {"distributions", {"exponential", "weibull", "lognormal", "fixed"}}};
+      {"distributions", {"exponential", "weibull", "lognormal", "fixed"}},
+      {"routing", {"round_robin", "least_outstanding_tokens", "prefix_affinity"}},
+      {"scheduling", {"fifo", "backfill", "priority", "topology", "hetero", "predictive"}},
+      {"storage-tiers", {"hbm", "host_dram", "local_nvme", "parallel_fs", "object_store"}}};
   for (const auto& [group, names] : groups) {
     EXPECT_NE(("\n" + all.out).find("\n" + group + " ("), std::string::npos) << group << " missing from lcsim list";
     Result one = lcsim("list " + group);
@@ -259,11 +284,13 @@ TEST_F(Cli, ListCoversEveryRegisteredName) {
   // The groups the README names together.
   Result policies = lcsim("list policies");
   ASSERT_EQ(policies.code, 0) << policies.out;
-  for (const char* name : {"ecmp", "spray", "ring", "nvls"}) EXPECT_NE(policies.out.find(name), std::string::npos);
+  for (const char* name : {"ecmp", "spray", "ring", "nvls", "prefix_affinity", "backfill"}) {
+    EXPECT_NE(policies.out.find(name), std::string::npos) << name;
+  }
   EXPECT_EQ(policies.out.find("H100-SXM-80GB"), std::string::npos);
   Result models = lcsim("list models");
   ASSERT_EQ(models.code, 0) << models.out;
-  for (const char* name : {"leaf_spine", "analytical", "simgrid", "queue", "weibull"}) {
+  for (const char* name : {"leaf_spine", "analytical", "simgrid", "queue", "weibull", "parallel_fs"}) {
     EXPECT_NE(models.out.find(name), std::string::npos) << name;
   }
   EXPECT_EQ(models.out.find("ecmp"), std::string::npos);
@@ -271,8 +298,8 @@ TEST_F(Cli, ListCoversEveryRegisteredName) {
   Result typo = lcsim("list polices");
   EXPECT_EQ(typo.code, 2);
   EXPECT_NE(typo.out.find("error: unknown list group 'polices'; did you mean 'policies'? (valid: accelerators, nodes, "
-                          "workloads, load-balancing, collectives, topologies, fidelities, engines, distributions, models, "
-                          "policies)"),
+                          "workloads, load-balancing, collectives, routing, scheduling, topologies, fidelities, engines, "
+                          "distributions, storage-tiers, models, policies)"),
             std::string::npos)
       << typo.out;
 }
