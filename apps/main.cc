@@ -270,17 +270,26 @@ int cmd_run(Args& a) {
     };
     // The timeline streams to its file (timeline.json or timeline.pftrace: outputs.timeline_format) while the run
     // goes.
-    std::ofstream timeline;
+    // In auto format both files may be opened (timeline.json first; timeline.pftrace if the JSON grows past the
+    // limit): one stream each.
+    std::map<std::string, std::ofstream> timeline;
     if (sc.outputs.timeline) {
       opts.timeline = true;
       opts.open_timeline = [&timeline, &out_dir](const std::string& name) -> std::ostream& {
         const auto path = std::filesystem::path(out_dir) / name;
-        timeline.open(path, std::ios::binary);
-        if (!timeline) throw InputError("cannot write '" + path.string() + "'");
-        return timeline;
+        std::ofstream& f = timeline[name];
+        f.open(path, std::ios::binary);
+        if (!f) throw InputError("cannot write '" + path.string() + "'");
+        return f;
       };
     }
     r = lcsim::evaluate(static_cast<const lcsim::Scenario&>(sc), opts);
+  }
+  // Only the timeline the run chose stays: the other is a partial JSON left by an auto switch, or an earlier run's.
+  if (!r.timeline_file.empty()) {
+    for (const char* name : {"timeline.json", "timeline.pftrace"}) {
+      if (r.timeline_file != name) std::filesystem::remove(std::filesystem::path(out_dir) / name);
+    }
   }
   if (r.status == lcsim::Result::Status::kError) {
     if (r.internal_error) throw std::runtime_error(r.error);

@@ -374,8 +374,9 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   if (timeline) {
     result.timeline_file = timeline->close();
     if (!hooks.timeline && !hooks.open_timeline) {
-      result.timeline_json = timeline_in_memory.str();
-      result.timeline_pftrace = pftrace_in_memory.str();
+      // After an auto switch the JSON is partial: only the file named by close() is the timeline.
+      if (result.timeline_file == "timeline.json") result.timeline_json = std::move(timeline_in_memory).str();
+      else result.timeline_pftrace = std::move(pftrace_in_memory).str();
     }
   }
   return result;

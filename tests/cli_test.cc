@@ -139,6 +139,21 @@ TEST_F(Cli, AnInputErrorFoundDuringTheRunIsPrintedOnce) {
   EXPECT_EQ(r.out.find("error: error:"), std::string::npos) << r.out;
 }
 
+// outputs.timeline_format auto: past the limit the run switches to timeline.pftrace, and only that file stays (the
+// partial timeline.json is deleted); under it, only timeline.json (and a later run in the same folder leaves no
+// stale file of the other format).
+TEST_F(Cli, AutoTimelineKeepsOnlyTheChosenFile) {
+  const fs::path out = dir_ / "out";
+  Result big = lcsim("run " + kDemo + " -q --set outputs.timeline_json_limit=1KB -o " + out.string());
+  ASSERT_EQ(big.code, 0) << big.out;
+  EXPECT_TRUE(fs::exists(out / "timeline.pftrace"));
+  EXPECT_FALSE(fs::exists(out / "timeline.json"));
+  Result small = lcsim("run " + kDemo + " -q -o " + out.string());
+  ASSERT_EQ(small.code, 0) << small.out;
+  EXPECT_TRUE(fs::exists(out / "timeline.json"));
+  EXPECT_FALSE(fs::exists(out / "timeline.pftrace"));
+}
+
 TEST_F(Cli, HelpValidateExplainAndList) {
   for (const char* cmd : {"--help", "run --help", "validate --help", "explain --help", "list --help"}) {
     Result r = lcsim(cmd);

@@ -46,7 +46,7 @@ class PerfettoWriter final : public TraceSink {
   std::ostream* out_;
   TimelineLayout layout_;
   std::string buf_;
-  std::string pkt_, ev_, ann_;  // scratch buffers, reused
+  std::string pkt_, ev_, ann_, body_;  // scratch buffers, reused
   bool closed_ = false;
   bool first_packet_ = true;
   uint64_t spans_ = 0;

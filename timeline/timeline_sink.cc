@@ -25,7 +25,10 @@ TimelineSink::TimelineSink(Format format, uint64_t json_limit_bytes, Opener open
       decided_ = true;
       break;
     case Format::kAuto:
-      json_ = std::make_unique<TimelineWriter>(json_buf_, layout, kinds);
+      file_ = "timeline.json";
+      json_count_ = std::make_unique<CountingBuf>(open_(file_).rdbuf());
+      json_out_ = std::make_unique<std::ostream>(json_count_.get());
+      json_ = std::make_unique<TimelineWriter>(*json_out_, layout, kinds);
       pf_ = std::make_unique<PerfettoWriter>(pf_buf_, std::move(layout), std::move(kinds));
       break;
   }
@@ -39,12 +42,12 @@ TimelineSink::~TimelineSink() {
 }
 
 void TimelineSink::switch_to_protobuf() {
-  json_.reset();
-  json_buf_ = std::ostringstream();
+  json_.reset();  // the partial timeline.json is the caller's to delete (close() names timeline.pftrace)
+  json_out_->flush();
   file_ = "timeline.pftrace";
   std::ostream& out = open_(file_);
   pf_->redirect(pf_buf_);  // what the writer still holds goes to the buffer first
-  const std::string head = pf_buf_.str();
+  const std::string head = std::move(pf_buf_).str();
   out.write(head.data(), static_cast<std::streamsize>(head.size()));
   pf_buf_ = std::ostringstream();
   pf_->redirect(out);
@@ -55,29 +58,29 @@ void TimelineSink::on_span(const SpanEvent& e) {
   if (json_) json_->on_span(e);
   if (pf_) pf_->on_span(e);
   // The JSON writer hands its text over in 1 MiB pieces: the switch comes within 1 MiB past the limit.
-  if (!decided_ && static_cast<uint64_t>(json_buf_.tellp()) > limit_) switch_to_protobuf();
+  if (!decided_ && json_count_->count() > limit_) switch_to_protobuf();
 }
 
 void TimelineSink::on_counter(const CounterEvent& e) {
   if (json_) json_->on_counter(e);
   if (pf_) pf_->on_counter(e);
-  if (!decided_ && static_cast<uint64_t>(json_buf_.tellp()) > limit_) switch_to_protobuf();
+  if (!decided_ && json_count_->count() > limit_) switch_to_protobuf();
 }
 
 std::string TimelineSink::close() {
   if (!decided_) {
-    // Auto, and the JSON stayed under the limit: it is the timeline.
-    decided_ = true;
-    pf_.reset();
-    json_->close();
-    file_ = "timeline.json";
-    std::ostream& out = open_(file_);
-    const std::string text = json_buf_.str();
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    out.flush();
-    json_.reset();
+    json_->close();  // the last piece of text: the limit is checked on the whole JSON
+    if (json_count_->count() > limit_) {
+      switch_to_protobuf();
+    } else {
+      // Auto, and the JSON stayed under the limit: it is the timeline; the protobuf copy is dropped.
+      decided_ = true;
+      pf_.reset();
+      pf_buf_ = std::ostringstream();
+    }
   }
   if (json_) json_->close();
+  if (json_out_) json_out_->flush();
   if (pf_) pf_->close();
   return file_;
 }

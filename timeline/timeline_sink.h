@@ -1,9 +1,10 @@
 // The run's timeline output (outputs.timeline_format): Chrome trace-event JSON (timeline.json) for small runs, a
-// Perfetto protobuf trace (timeline.pftrace) for large ones, or `auto`: both are produced in memory until the JSON
-// passes outputs.timeline_json_limit; a run that stays under it gets timeline.json, a larger one switches to
-// streaming timeline.pftrace (what was buffered is written first) and drops the JSON. (The JSON writer hands its
-// text over in 1 MiB pieces, so the switch comes within 1 MiB past the limit.) Memory in auto mode is bounded
-// by the limit plus the protobuf's share of it (~1/3); json and protobuf stream with bounded memory throughout.
+// Perfetto protobuf trace (timeline.pftrace) for large ones, or `auto`: the JSON streams to timeline.json while a
+// protobuf copy is kept in memory, until the JSON passes outputs.timeline_json_limit; a run that stays under it
+// keeps timeline.json (the copy is dropped), a larger one switches to streaming timeline.pftrace (the copy is
+// written first) and the caller deletes the partial timeline.json (close() names the file chosen). (The JSON writer
+// hands its text over in 1 MiB pieces, so the switch comes within 1 MiB past the limit, or at close().) Memory in auto mode is
+// bounded by the protobuf's share of the limit (~0.56); json and protobuf stream with bounded memory throughout.
 #pragma once
 
 #include <cstdint>
@@ -42,7 +43,31 @@ class TimelineSink final : public TraceSink {
   Format format_;
   uint64_t limit_;
   Opener open_;
-  std::ostringstream json_buf_, pf_buf_;  // auto mode, until the decision
+  // Counts what the JSON writer hands over, on its way to the file (auto mode decides on it).
+  class CountingBuf final : public std::streambuf {
+   public:
+    explicit CountingBuf(std::streambuf* target) : target_(target) {}
+    uint64_t count() const { return count_; }
+
+   protected:
+    std::streamsize xsputn(const char* s, std::streamsize n) override {
+      count_ += static_cast<uint64_t>(n);
+      return target_->sputn(s, n);
+    }
+    int_type overflow(int_type c) override {
+      if (traits_type::eq_int_type(c, traits_type::eof())) return traits_type::not_eof(c);
+      ++count_;
+      return target_->sputc(traits_type::to_char_type(c));
+    }
+    int sync() override { return target_->pubsync(); }
+
+   private:
+    std::streambuf* target_;
+    uint64_t count_ = 0;
+  };
+  std::unique_ptr<CountingBuf> json_count_;
+  std::unique_ptr<std::ostream> json_out_;
+  std::ostringstream pf_buf_;  // auto mode: the protobuf copy, until the decision
   std::unique_ptr<TimelineWriter> json_;
   std::unique_ptr<PerfettoWriter> pf_;
   bool decided_ = false;
