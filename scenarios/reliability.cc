@@ -61,6 +61,9 @@ void ReliabilityConfig::visit(Section& s) {
           Range::at_least(-1));
   s.section("health_checks", "pre-flight health checks: catch a share of latent faults at a time cost per (re)start",
             [&](Section& x) { health_checks.visit(x); });
+  s.section("prediction", "failure prediction: a just-in-time checkpoint before a predicted failure; a false "
+                          "alarm costs a save",
+            [&](Section& x) { prediction.visit(x); });
   s.field("seeds", seeds, "Monte Carlo runs (each with its own failures); metrics are their means",
           Range{1, 10000, false});
   s.field("threads", threads, "threads for the Monte Carlo runs; 0 = all cores (results do not depend on it)",
@@ -104,6 +107,11 @@ std::vector<std::string> report_reliability(const ReliabilityConfig& c, int node
     const policy::HealthCheckPolicy hc = c.health_checks;
     spec.prevents = [hc](double latent, double found) { return hc.prevents(latent, found); };
   }
+  if (c.prediction.enabled && c.prediction.in_time(c.checkpoint_save)) {
+    const policy::FailurePredictionPolicy fp = c.prediction;
+    spec.predicts = [fp](double u) { return fp.predicts(u); };
+  }
+  spec.false_alarm_rate = c.prediction.false_alarm_rate(rate);
   // Failures are drawn up to a horizon well past the failure-free run; a run still unfinished there is counted.
   spec.horizon = work * 20 + Duration::seconds(30 * 86400.0);
   const std::vector<failure::JobOutcome> runs = failure::simulate_seeds(spec, c.seeds, c.threads);
@@ -131,6 +139,12 @@ std::vector<std::string> report_reliability(const ReliabilityConfig& c, int node
       "95% confidence half-width of reliability_interruptions");
   put("reliability_prevented", stat([](const auto& r) { return double(r.prevented); }).mean,
       "failures pre-flight health checks caught before they interrupted the job (mean)");
+  if (c.prediction.enabled) {
+    put("reliability_predicted", stat([](const auto& r) { return double(r.predicted); }).mean,
+        "failures announced in time: a checkpoint just before, no compute lost (mean)");
+    put("reliability_false_alarms", stat([](const auto& r) { return double(r.false_alarms); }).mean,
+        "the predictor's false alarms during the job: a checkpoint save each (mean)");
+  }
   put("reliability_planned_stops", stat([](const auto& r) { return double(r.planned); }).mean,
       "announced maintenance stops during the job (mean)");
   put("reliability_lost_gpu_hours", stat([&](const auto& r) { return r.lost_work.s() * g / 3600; }).mean,

@@ -13,6 +13,7 @@
 #include "models/failure/components.h"
 #include "models/failure/distribution.h"
 #include "models/failure/recovery.h"
+#include "policies/failure_prediction.h"
 #include "policies/health_check.h"
 #include "sim/config.h"
 #include "sim/metrics.h"
@@ -32,6 +33,7 @@ struct ReliabilityConfig {
   Duration restart = Duration::seconds(600);
   int spares = -1;  // hot spare nodes; -1 = a spare is always at hand
   policy::HealthCheckPolicy health_checks;
+  policy::FailurePredictionPolicy prediction;
   int seeds = 16;
   int threads = 0;  // Monte Carlo threads; 0 = all cores (the results do not depend on it)
   void visit(Section& s);

@@ -118,6 +118,27 @@ TEST(Reliability, WithoutSparesTheJobWaitsForRepairs) {
   EXPECT_LT(none.metrics.get("reliability_ettr"), with.metrics.get("reliability_ettr"));
 }
 
+TEST(Reliability, FailurePredictionKeysAndMetrics) {
+  const std::vector<std::string> base{"reliability.enabled=true", "reliability.seeds=4", "outputs.timeline=false"};
+  auto with = [&](std::vector<std::string> more) {
+    more.insert(more.begin(), base.begin(), base.end());
+    return run(k70b, more).metrics;
+  };
+  const MetricSet off = with({});
+  EXPECT_FALSE(off.has("reliability_predicted"));  // off by default: no metric, no number moves
+  const MetricSet perfect = with({"reliability.prediction={enabled: true, recall: 1, precision: 1}"});
+  EXPECT_EQ(perfect.get("reliability_lost_gpu_hours"), 0.0);
+  EXPECT_EQ(perfect.get("reliability_false_alarms"), 0.0);
+  EXPECT_GT(perfect.get("reliability_predicted"), 0.0);
+  EXPECT_GT(perfect.get("reliability_ettr"), off.get("reliability_ettr"));
+  // A lead shorter than the save: nothing predicted in time, but the false alarms still cost their saves.
+  const MetricSet late = with({"reliability.prediction={enabled: true, recall: 1, precision: 0.5, lead: 30s}"});
+  EXPECT_EQ(late.get("reliability_predicted"), 0.0);
+  EXPECT_GT(late.get("reliability_false_alarms"), 0.0);
+  EXPECT_THROW(with({"reliability.prediction.precision=0"}), InputError);
+  EXPECT_THROW(with({"reliability.prediction.recal=1"}), InputError);
+}
+
 TEST(Reliability, BadRatesAndDistributionsAreErrorsAtTheirLine) {
   const std::string dir = ::testing::TempDir() + "reliability_bad_" + std::to_string(::getpid());
   std::filesystem::create_directories(dir);

@@ -64,6 +64,8 @@ struct Interruption {
   Duration repair;  // how long the failed unit (or service) is out; maintenance: its duration
   uint32_t unit = 0;
   bool prevented = false;  // a policy caught it before it happened (long_run.h): skipped, counted
+  bool predicted = false;  // a predictor announced it in time: the job saved a checkpoint just before (long_run.h)
+  bool false_alarm = false;  // not a failure: a predictor's false alarm, which costs the job one save
 };
 
 /// Every interruption before `horizon` of a job of `gpus` GPUs on `nodes` nodes, by time (ties by cause, then

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
@@ -38,6 +39,30 @@ JobOutcome simulate_seed(const LongRunSpec& spec, int index) {
       const double latent = p.uniform(), found = p.uniform();
       e.prevented = spec.prevents(latent, found);
     }
+  }
+  if (spec.predicts) {
+    RandomStream p = rng.stream("failure.prediction");
+    for (Interruption& e : events) {
+      if (!e.planned) e.predicted = spec.predicts(p.uniform());
+    }
+  }
+  if (spec.false_alarm_rate > 0) {
+    RandomStream a = rng.stream("failure.false_alarms");
+    const double mean = 1.0 / spec.false_alarm_rate;
+    auto gap = [&a, mean] { return Duration::seconds(-mean * std::log1p(-a.uniform())); };
+    std::vector<Interruption> alarms;
+    for (Duration at = gap(); at < spec.horizon; at += gap()) {
+      Interruption x;
+      x.at = at;
+      x.false_alarm = true;
+      x.cause = static_cast<uint16_t>(spec.classes.size());
+      alarms.push_back(x);
+    }
+    std::vector<Interruption> merged;
+    merged.reserve(events.size() + alarms.size());
+    std::merge(events.begin(), events.end(), alarms.begin(), alarms.end(), std::back_inserter(merged),
+               [](const Interruption& x, const Interruption& y) { return x.at < y.at; });
+    events = std::move(merged);
   }
   RandomStream diag = rng.stream("failure.diagnosis");
   return run_job(spec.plan, events, diag, spec.horizon);

@@ -27,6 +27,11 @@ struct LongRunSpec {
   /// A policy that prevents some unplanned failures (pre-flight health checks), from two uniform draws per
   /// failure (stream `failure.prevention`, drawn whether or not a policy is set); empty = none prevented.
   std::function<bool(double, double)> prevents;
+  /// A failure predictor (policies/failure_prediction.h): whether an unplanned failure is announced in time, from
+  /// one uniform draw per failure (stream `failure.prediction`, only when set), and its false alarms per second
+  /// (a Poisson process, stream `failure.false_alarms`).
+  std::function<bool(double)> predicts;
+  double false_alarm_rate = 0;
 };
 
 /// One seed: its interruptions drawn from `failure.*` streams of RngFactory(seed, index), then the job stepped.

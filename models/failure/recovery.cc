@@ -63,7 +63,11 @@ class Stepper {
       const Duration segment =
           checkpoints ? std::min(interval_, plan_.work - done_) : plan_.work - done_;
       if (const Interruption* e = find(t_, t_ + segment, true)) {
-        if (e->planned && checkpoints) {
+        if (e->false_alarm) {
+          false_alarm(*e);
+        } else if (e->predicted) {
+          predicted_save(t_, *e);
+        } else if (e->planned && checkpoints) {
           maintenance_stop(*e);
         } else {
           lose(e->at - t_, e->cause);
@@ -76,6 +80,10 @@ class Stepper {
       t_ += segment;
       if (checkpoints) {
         if (const Interruption* e = find(t_, t_ + plan_.checkpoint_save, false)) {  // the save did not complete
+          if (e->predicted) {  // announced: the job saved earlier instead
+            predicted_save(begin, *e);
+            continue;
+          }
           out_.checkpoint_time += e->at - t_;
           lose(segment, e->cause);
           span(Phase::kLost, begin, t_, e->cause);
@@ -105,7 +113,7 @@ class Stepper {
         ++out_.prevented;
         continue;
       }
-      if (e.at < from || (e.planned && !planned)) continue;
+      if (e.at < from || ((e.planned || e.false_alarm) && !planned)) continue;
       return &e;
     }
     return nullptr;
@@ -141,6 +149,29 @@ class Stepper {
       add(p, d, e.cause);
       t_ += d;
     }
+  }
+
+  /// A predicted failure at e.at: the job computed from `begin` (its last checkpoint) until a save that ends at
+  /// the failure, then recovers from it having lost nothing.
+  void predicted_save(Duration begin, const Interruption& e) {
+    const Duration start = std::max(begin, e.at - plan_.checkpoint_save);
+    done_ += start - begin;
+    out_.checkpoint_time += e.at - start;
+    span(Phase::kCheckpoint, start, e.at, e.cause);
+    ++out_.checkpoints;
+    ++out_.predicted;
+    interrupted(e);
+  }
+
+  /// A false alarm: the job saves a checkpoint at once, then goes on.
+  void false_alarm(const Interruption& e) {
+    done_ += e.at - t_;
+    t_ = e.at;
+    span(Phase::kCheckpoint, t_, t_ + plan_.checkpoint_save, 0);
+    out_.checkpoint_time += plan_.checkpoint_save;
+    t_ += plan_.checkpoint_save;
+    ++out_.checkpoints;
+    ++out_.false_alarms;
   }
 
   void add(Phase p, Duration d, uint16_t cause) {

@@ -73,6 +73,8 @@ struct JobOutcome {
   int checkpoints = 0;
   int failed_diagnoses = 0;
   int prevented = 0;  // failures a prevention policy caught before they happened, up to the job's end
+  int predicted = 0;     // failures announced in time: a save just before, no compute lost
+  int false_alarms = 0;  // alarms not followed by a failure: a save each
   Duration last_interval;  // the checkpoint interval in use at the end (adaptive policies move it)
   bool finished = true;
   std::vector<CauseTotals> by_cause;

@@ -4,6 +4,7 @@
 #   1. checkpoint interval sweep (0.25x .. 4x Daly's interval): the best wall time sits at Daly's interval;
 #   2. hot spares: none, a pool of 4 and 32 nodes, unlimited;
 #   3. pre-flight health checks off vs on (assumed knobs: 30% of faults latent, half found, 10 min per restart);
+#   3b. failure prediction off vs recall/precision 0.5/0.5, 0.9/0.9, 1/1 (a just-in-time save per alarm);
 #   4. the same job on 4,096 vs 16,384 GPUs: interruptions grow with scale.
 # Usage: scenarios/what-if/reliability.sh [BUILD_DIR] [SEEDS]   (SEEDS default 16)
 set -euo pipefail
@@ -50,6 +51,13 @@ header "Pre-flight health checks" "health checks"
 run "$out/hc" reliability.health_checks.enabled=true
 row "off" "$out/daly"
 row "on ($(metric "$out/hc" reliability_prevented | xargs printf '%.0f') failures prevented)" "$out/hc"
+header "Failure prediction (assumed knobs: 10 min lead)" "recall / precision"
+row "off" "$out/daly"
+for rp in 0.5/0.5 0.9/0.9 1/1; do
+  run "$out/p${rp/\//_}" reliability.prediction.enabled=true "reliability.prediction.recall=${rp%/*}" \
+    "reliability.prediction.precision=${rp#*/}"
+  row "$rp ($(metric "$out/p${rp/\//_}" reliability_false_alarms | xargs printf '%.0f') false alarms)" "$out/p${rp/\//_}"
+done
 header "Scale: the same 15T tokens on 4,096 vs 16,384 GPUs" "GPUs"
 run "$out/g4k" cluster.nodes=512
 row "4,096 ($(metric "$out/g4k" budget_time_days | xargs printf '%.1f') days failure-free)" "$out/g4k"
