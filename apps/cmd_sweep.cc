@@ -1,6 +1,7 @@
 // lcsim sweep / compare / results: front ends over sweep/ (plans, the results database, the runner, statistics).
 #include "apps/cmd_sweep.h"
 
+#include "apps/cmd_plan.h"
 #include "apps/cmd_search.h"
 #include "apps/cmd_sweep_mpi.h"
 
@@ -395,6 +396,7 @@ int sweep_command(const std::vector<std::string>& argv) {
   if (argv.empty()) return -1;
   const std::string& cmd = argv[0];
   if (cmd == "search") return cmd_search({argv.begin() + 1, argv.end()});
+  if (cmd == "plan") return cmd_plan({argv.begin() + 1, argv.end()});
   if (cmd != "sweep" && cmd != "compare" && cmd != "results" && cmd != "plot") return -1;
   ArgList a;
   a.items.assign(argv.begin() + 1, argv.end());

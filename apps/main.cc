@@ -53,6 +53,7 @@ commands:
   list [GROUP]    registered names: accelerators, nodes, workloads, policies, models, ...
   schedule        replay a cluster job trace under scheduling policies, side by side
   sweep PLAN      many runs into a results database; also compare, results, search, plot (docs/sweeps.md)
+  plan SCENARIO   capacity planning: GPUs of which part, and layout, to train T tokens within D days (docs/sweeps.md)
 
 options:
   -h, --help      help (also: lcsim <command> --help)
@@ -657,7 +658,7 @@ int main(int argc, char** argv) {
     if (cmd == "schedule") return lcsim::app::cmd_schedule({a.items.begin() + static_cast<long>(a.pos), a.items.end()});
     if (const int rc = lcsim::app::sweep_command(a.items); rc >= 0) return rc;  // sweep, search, plot, ...
     throw InputError(
-        lcsim::unknown_name_message("command", cmd, {"calibrate", "compare", "explain", "list", "plot", "results", "run",
+        lcsim::unknown_name_message("command", cmd, {"calibrate", "compare", "explain", "list", "plan", "plot", "results", "run",
                                                    "schedule", "search", "sweep", "topology", "validate"}));
   } catch (const InputError& e) {
     std::fprintf(stderr, "%s\n", e.what());
