@@ -130,7 +130,8 @@ TEST_F(Cli, AnInputErrorFoundDuringTheRunIsPrintedOnce) {
       << "workload:\n  type: inference_serving\n"
       << "  model: {num_layers: 32, hidden_size: 4096, num_attention_heads: 32, num_kv_heads: 8,\n"
       << "          ffn_hidden_size: 14336, vocab_size: 128256}\n"
-      << "  requests: {source: trace, format: mooncake, trace: t.jsonl}\n";
+      << "  requests: {source: trace, format: mooncake, trace: t.jsonl}\n"
+      << "simulation: {fidelity: analytical}\n";
   }
   Result r = lcsim("run " + (dir_ / "s.yaml").string() + " -q -o " + (dir_ / "out").string());
   EXPECT_EQ(r.code, 2) << r.out;
