@@ -82,7 +82,7 @@ TEST(SweepPlot, UnknownColumnsAndMetricsAreNamed) {
 }
 
 TEST(SweepPlot, GnuplotWritesSvgAndPng) {
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) GTEST_SKIP() << "gnuplot not installed";
+  ASSERT_EQ(std::system("command -v gnuplot >/dev/null 2>&1"), 0) << "gnuplot missing: scripts/install-deps.sh installs it";
   namespace fs = std::filesystem;
   const fs::path dir = fs::path(::testing::TempDir()) / ("lcsim-plot-" + std::to_string(::getpid()));
   fs::create_directories(dir);

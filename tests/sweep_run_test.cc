@@ -227,7 +227,7 @@ TEST(SweepRun, AKilledSweepResumesWithoutDuplicateOrMissingRows) {
 }
 
 TEST(SweepRun, MpirunGathersExactlyTheLocalRows) {
-  if (shell("command -v mpirun").rc != 0) GTEST_SKIP() << "no mpirun (openmpi-bin)";
+  ASSERT_EQ(shell("command -v mpirun").rc, 0) << "no mpirun: scripts/install-deps.sh installs openmpi-bin";
   const std::string dir = temp_dir();
   const std::string plan = kDir + "grid.yaml";
   // Root may run mpirun in a container only when it says so; --oversubscribe: 2 ranks on any machine.
@@ -237,7 +237,7 @@ TEST(SweepRun, MpirunGathersExactlyTheLocalRows) {
   const std::string asan = env ? "ASAN_OPTIONS=" + std::string(env) + ":detect_leaks=0 " : "";
   const Shell m = shell(asan + "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -n 2 " +
                         kLcsim + " sweep " + plan + " -o " + dir + "/mpi.db --no-progress");
-  if (m.out.find("built without MPI") != std::string::npos) GTEST_SKIP() << "lcsim built without MPI";
+  ASSERT_EQ(m.out.find("built without MPI"), std::string::npos) << "lcsim was built without MPI: " << m.out;
   ASSERT_EQ(m.rc, 4) << m.out;  // the 4 failing points fail under MPI too
   EXPECT_NE(m.out.find("lcsim sweep (mpirun, 2 ranks): 16 points: 12 completed, 0 incomplete (horizon), 4 failed"),
             std::string::npos)
