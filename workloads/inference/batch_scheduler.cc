@@ -6,7 +6,8 @@
 
 namespace lcsim::inf {
 
-BatchScheduler::BatchScheduler(const Limits& limits) : limits_(limits), free_blocks_(limits.kv_blocks) {}
+BatchScheduler::BatchScheduler(const Limits& limits)
+    : limits_(limits), free_blocks_(limits.kv_blocks), free_swap_blocks_(limits.swap ? limits.swap_blocks : 0) {}
 
 bool BatchScheduler::add(const Request& r, uint32_t cached_tokens) {
   LCSIM_ASSERT(cached_tokens < r.input_tokens, "a cached prefix must leave at least one prompt token to compute");
@@ -37,10 +38,18 @@ void BatchScheduler::release(uint32_t slot) {
   seqs_[slot].blocks = 0;
 }
 
-void BatchScheduler::preempt(uint32_t slot) {
-  release(slot);
+void BatchScheduler::preempt(uint32_t slot, Plan& plan) {
   Seq& s = seqs_[slot];
-  s.computed = 0;
+  if (limits_.swap && s.blocks <= free_swap_blocks_) {
+    // Swap out: the blocks go to host memory and come back when it resumes; what it computed stays computed.
+    free_swap_blocks_ -= s.blocks;
+    plan.swap_out_blocks += s.blocks;
+    s.swapped = true;
+    ++swaps_;
+  } else {
+    s.computed = 0;
+  }
+  release(slot);
   ++s.preemptions;
   ++preemptions_;
   running_.erase(std::find(running_.begin(), running_.end(), slot));
@@ -51,6 +60,7 @@ bool BatchScheduler::plan(Plan& out) {
   out.batch.clear();
   out.seqs.clear();
   out.prefill_tokens = out.decode_tokens = 0;
+  out.swap_out_blocks = out.swap_in_blocks = 0;
   int64_t budget = limits_.max_num_batched_tokens;
   bool preempted = false;
   // Running sequences first, oldest first; a sequence that needs a block takes one from the newest (preempting it).
@@ -70,10 +80,10 @@ bool BatchScheduler::plan(Plan& out) {
       preempted = true;
       if (victim == slot) {
         self_preempted = true;
-        preempt(victim);
+        preempt(victim, out);
         break;
       }
-      preempt(victim);
+      preempt(victim, out);
     }
     if (self_preempted) break;
     free_blocks_ -= need;
@@ -96,13 +106,20 @@ bool BatchScheduler::plan(Plan& out) {
     if (!limits_.chunked_prefill && q < remaining) break;
     const int64_t need = blocks_for(s.computed + q) - s.blocks;
     if (need > free_blocks_) break;
+    if (s.swapped) {  // its blocks come back from host memory before the iteration runs
+      const int64_t back = blocks_for(s.computed);
+      out.swap_in_blocks += back;
+      free_swap_blocks_ += back;
+      s.swapped = false;
+    }
     waiting_.pop_front();
     running_.push_back(slot);
     free_blocks_ -= need;
     s.blocks += need;
     out.batch.push_back({static_cast<uint32_t>(q), s.computed, s.computed + q == s.total()});
     out.seqs.push_back(slot);
-    out.prefill_tokens += static_cast<uint32_t>(q);
+    (s.computed + 1 == s.total() && q == 1 && s.generated > 0 ? out.decode_tokens : out.prefill_tokens) +=
+        static_cast<uint32_t>(q);
     budget -= q;
   }
   return !out.batch.empty();

@@ -2,9 +2,12 @@
 // engine: plan() picks the next iteration's work, complete() applies it. Each iteration first gives every running
 // sequence its next tokens (a decode step, or the next chunk of its prompt) in admission order, then admits waiting
 // sequences while the batch has room (max_num_seqs, max_num_batched_tokens) and the paged KV cache has free blocks.
-// When a running sequence needs a block and none is free, the most recently admitted sequence is preempted by
-// recompute: its blocks are freed and it goes back to the head of the queue, to prefill its prompt and the tokens
-// it had generated again.
+// When a running sequence needs a block and none is free, the most recently admitted sequence is preempted: by
+// recompute (its blocks are freed and it goes back to the head of the queue, to prefill its prompt and the tokens
+// it had generated again) or, with Limits::swap, by swapping its blocks out to host memory (it goes back to the
+// head of the queue and, when admitted again, its blocks are swapped in and it goes on where it stopped; the
+// plan counts the blocks each way, the caller prices the copies). A swap that does not fit in the host's swap
+// space recomputes instead, as vLLM does.
 #pragma once
 
 #include <cstdint>
@@ -36,12 +39,17 @@ class BatchScheduler {
     bool chunked_prefill = true;
     int block_size = 16;
     int64_t kv_blocks = 0;
+    bool swap = false;         // preempt by swapping KV blocks to host memory (else by recompute)
+    int64_t swap_blocks = 0;   // host blocks for swapped-out sequences; when full, preemption recomputes
   };
   /// One planned iteration: what each scheduled sequence computes.
   struct Plan {
     std::vector<BatchEntry> batch;
     std::vector<uint32_t> seqs;  // slot of each entry
     uint32_t prefill_tokens = 0, decode_tokens = 0;
+    // KV blocks copied to host memory (preempted by swap) and back (swapped sequences resuming) before the
+    // iteration runs (vLLM's swap_out / swap_in).
+    int64_t swap_out_blocks = 0, swap_in_blocks = 0;
   };
 
   explicit BatchScheduler(const Limits& limits);
@@ -62,6 +70,10 @@ class BatchScheduler {
   size_t waiting() const { return waiting_.size(); }
   int64_t free_blocks() const { return free_blocks_; }
   uint64_t preemptions() const { return preemptions_; }
+  /// Preemptions that swapped (the rest recomputed).
+  uint64_t swaps() const { return swaps_; }
+  int64_t free_swap_blocks() const { return free_swap_blocks_; }
+  int block_size() const { return limits_.block_size; }
   bool idle() const { return running_.empty() && waiting_.empty(); }
 
  private:
@@ -71,10 +83,11 @@ class BatchScheduler {
     int64_t blocks = 0;
     double arrival_s = 0, first_token_s = -1;
     uint32_t preemptions = 0;
+    bool swapped = false;  // its blocks are in host memory: it resumes where it stopped
     uint32_t total() const { return prompt + generated; }  // tokens whose KV the next emitted token needs
   };
   int64_t blocks_for(uint64_t tokens) const { return static_cast<int64_t>((tokens + limits_.block_size - 1) / limits_.block_size); }
-  void preempt(uint32_t slot);
+  void preempt(uint32_t slot, Plan& plan);
   void release(uint32_t slot);
 
   Limits limits_;
@@ -85,6 +98,8 @@ class BatchScheduler {
   int64_t free_blocks_ = 0;
   uint64_t outstanding_ = 0;
   uint64_t preemptions_ = 0;
+  uint64_t swaps_ = 0;
+  int64_t free_swap_blocks_ = 0;
 };
 
 }  // namespace lcsim::inf

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "models/hardware/spec_catalog.h"
+#include "workloads/inference/preemption.h"
 #include "sim/input_file.h"
 
 namespace lcsim::inf {
@@ -89,6 +90,8 @@ void ServingWorkloadConfig::visit(Section& s) {
   s.section("slo", "latency objectives for SLO attainment and goodput", [&](Section& o) { slo.visit(o); });
   s.section("kv_cache", "prefix reuse across KV-cache tiers (HBM, DRAM, SSD, a shared pool)",
             [&](Section& k) { kv_cache.visit(k); });
+  s.section("disaggregation", "separate prefill and decode pools, the KV cache moving between them over the fabric",
+            [&](Section& d) { disaggregation.visit(d, request_routers().names()); });
 }
 
 namespace {
@@ -149,6 +152,9 @@ struct InferenceServing::Instance {
   BatchScheduler sched;
   InstanceCost cost;
   std::vector<uint32_t> gpus;  // indices into ctx.gpus
+  Role role = Role::kColocated;
+  HostPath host;  // preemption by swap: each GPU's path to host memory
+  double swap_bytes = 0, swap_s = 0;
   bool busy = false;
   double busy_since = 0, busy_s = 0;
   uint64_t iterations = 0;
@@ -171,33 +177,53 @@ void InferenceServing::visit(Section& s) {
 void InferenceServing::validate(const std::vector<wl::Gpu>& gpus, Section& s) {
   const auto& sv = config_.serving;
   const auto& m = config_.model;
+  const DisaggregationConfig& dg = config_.disaggregation;
   gpus_per_instance_ = sv.tensor_parallel * sv.pipeline_parallel;
   const int fit = static_cast<int>(gpus.size()) / gpus_per_instance_;
-  if (fit < 1) {
+  if (!dg.enabled() && fit < 1) {
     s.error("serving", "an instance needs TP x PP = " + std::to_string(gpus_per_instance_) + " GPUs; the allocation has " +
                            std::to_string(gpus.size()));
     return;
   }
-  if (config_.instances > fit) {
+  if (!dg.enabled() && config_.instances > fit) {
     s.error("instances", std::to_string(config_.instances) + " instances of " + std::to_string(gpus_per_instance_) +
                              " GPUs need " + std::to_string(config_.instances * gpus_per_instance_) +
                              " GPUs; the allocation has " + std::to_string(gpus.size()));
     return;
   }
-  if (m.num_attention_heads % sv.tensor_parallel != 0) {
-    s.error("serving", "tensor_parallel " + std::to_string(sv.tensor_parallel) + " must divide num_attention_heads (" +
-                           std::to_string(m.num_attention_heads) + ")");
+  if (dg.enabled() && config_.instances > 0) {
+    s.error("instances", "with disaggregation the pools set the instance counts (disaggregation.prefill_instances and "
+                         "decode_instances); leave instances at 0");
+    return;
+  }
+  std::string layout_problem;
+  slots_ = lay_out_instances(sv, dg, config_.instances, static_cast<int>(gpus.size()), layout_problem);
+  if (slots_.empty()) {
+    s.error(dg.enabled() ? "disaggregation" : "instances", layout_problem);
+    return;
+  }
+  front_ = 0;
+  while (front_ < slots_.size() && slots_[front_].role != Role::kDecode) ++front_;
+  for (const InstanceSlot& slot : slots_) {
+    const int tp = slot.serving.tensor_parallel;
+    if (m.num_attention_heads % tp != 0) {
+      s.error(dg.enabled() ? "disaggregation" : "serving",
+              std::string(dg.enabled() ? role_name(slot.role) + std::string(" pool: ") : "") + "tensor_parallel " +
+                  std::to_string(tp) + " must divide num_attention_heads (" + std::to_string(m.num_attention_heads) +
+                  ")");
+      return;
+    }
   }
   if (sv.pipeline_parallel > m.num_layers) s.error("serving", "pipeline_parallel exceeds num_layers");
-  const int n = config_.instances > 0 ? config_.instances : fit;
-  instance_count_ = n;
-  for (int i = 0; i < n; ++i) {
-    for (int t = 1; t < sv.tensor_parallel; ++t) {
-      const auto& a = gpus[static_cast<size_t>(i * gpus_per_instance_)];
-      const auto& b = gpus[static_cast<size_t>(i * gpus_per_instance_ + t)];
+  instance_count_ = static_cast<int>(slots_.size());
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    for (int t = 1; t < slots_[i].serving.tensor_parallel; ++t) {
+      const auto& a = gpus[static_cast<size_t>(slots_[i].first_gpu)];
+      const auto& b = gpus[static_cast<size_t>(slots_[i].first_gpu + t)];
       if (a.node != b.node) {
-        s.error("serving", "a tensor-parallel group must sit in one node: instance " + std::to_string(i) +
-                               " would span nodes " + std::to_string(a.node) + " and " + std::to_string(b.node));
+        s.error(dg.enabled() ? "disaggregation" : "serving",
+                "a tensor-parallel group must sit in one node: instance " + std::to_string(i) + " would span nodes " +
+                    std::to_string(a.node) + " and " + std::to_string(b.node));
         return;
       }
     }
@@ -214,16 +240,23 @@ void InferenceServing::validate(const std::vector<wl::Gpu>& gpus, Section& s) {
     s.error("serving", part.name + " has no bf16 peak");
     return;
   }
-  const InstanceCost cost(part, m, sv);
-  weight_bytes_per_gpu_ = cost.weight_bytes_per_gpu();
-  kv_blocks_ = cost.kv_blocks();
-  if (kv_blocks_ < 1) {
-    char buf[300];
-    std::snprintf(buf, sizeof buf,
-                  "the weights take %.1f GB per GPU, more than gpu_memory_utilization %g x %.1f GB of HBM: no room for "
-                  "the KV cache; raise tensor_parallel or pipeline_parallel, or quantize the weights",
-                  weight_bytes_per_gpu_ / 1e9, sv.gpu_memory_utilization, part.hbm_capacity.bytes() / 1e9);
-    s.error("serving", buf);
+  // Every pool's instances must leave room for the KV cache (the first instance's figures are the metrics').
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (i > 0 && slots_[i].role == slots_[i - 1].role) continue;
+    const InstanceCost cost(part, m, slots_[i].serving);
+    if (i == 0) {
+      weight_bytes_per_gpu_ = cost.weight_bytes_per_gpu();
+      kv_blocks_ = cost.kv_blocks();
+    }
+    if (cost.kv_blocks() < 1) {
+      char buf[300];
+      std::snprintf(buf, sizeof buf,
+                    "%sthe weights take %.1f GB per GPU, more than gpu_memory_utilization %g x %.1f GB of HBM: no room "
+                    "for the KV cache; raise tensor_parallel or pipeline_parallel, or quantize the weights",
+                    dg.enabled() ? (std::string(role_name(slots_[i].role)) + " pool: ").c_str() : "",
+                    cost.weight_bytes_per_gpu() / 1e9, sv.gpu_memory_utilization, part.hbm_capacity.bytes() / 1e9);
+      s.error(dg.enabled() ? "disaggregation" : "serving", buf);
+    }
   }
   const auto& rq = config_.requests;
   for (const std::string* f : {&rq.trace, &rq.lengths_trace}) {
@@ -245,7 +278,11 @@ std::string InferenceServing::describe() const {
                     ? (std::filesystem::path(config_.requests.trace).filename().string() + " (" +
                        config_.requests.format + ")").c_str()
                     : ("synthetic " + config_.requests.arrival.process).c_str());
-  return buf;
+  const DisaggregationConfig& dg = config_.disaggregation;
+  if (!dg.enabled() || slots_.empty()) return buf;
+  return std::string(buf) + "; disaggregated: " + std::to_string(dg.prefill_instances) + " prefill instances (TP " +
+         std::to_string(slots_.front().serving.tensor_parallel) + "), " + std::to_string(dg.decode_instances) +
+         " decode instances (TP " + std::to_string(slots_.back().serving.tensor_parallel) + ")";
 }
 
 void InferenceServing::start(wl::RunContext& ctx) {
@@ -256,33 +293,48 @@ void InferenceServing::start(wl::RunContext& ctx) {
   source_done_ = finished_called_ = false;
   first_arrival_s_ = -1;
   last_finish_s_ = 0;
-  const int n = config_.instances > 0 ? config_.instances
-                                      : static_cast<int>(ctx.gpus.size()) / gpus_per_instance_;
-  const InstanceCost cost(*ctx.gpus.front().part, config_.model, config_.serving);
+  const int n = static_cast<int>(slots_.size());
   const KvCacheConfig& kc = config_.kv_cache;
   const bool prefix = kc.prefix_caching;
-  // Cached prefixes in HBM take their share of the KV cache away from running sequences.
-  const int64_t prefix_hbm_blocks = prefix ? static_cast<int64_t>(cost.kv_blocks() * kc.hbm_share) : 0;
-  BatchScheduler::Limits limits{config_.serving.max_num_seqs, config_.serving.max_num_batched_tokens,
-                                config_.serving.chunked_prefill, config_.serving.block_size,
-                                cost.kv_blocks() - prefix_hbm_blocks};
-  const double gpus = gpus_per_instance_;
-  const double block_bytes = cost.kv_bytes_per_token_per_gpu() * gpus * kc.block_tokens;  // the whole instance's
   pool_.reset();
   in_flight_ids_.clear();
   prefix_tokens_saved_ = prefix_load_s_ = 0;
   loading_ = 0;
-  if (prefix && kc.pool_capacity.bytes() > 0) {
-    double bw = kc.pool_bandwidth.bps();
-    if (bw <= 0) bw = ctx.collectives.topology().nic_bandwidth(ctx.collectives.endpoint(0)).bps();
-    pool_ = std::make_unique<KvTier>("pool", static_cast<uint64_t>(kc.pool_capacity.bytes() / block_bytes), kc.eviction,
-                                     bw * gpus, 0.0, true);
-  }
+  handoffs_.clear();
+  in_transfer_ = 0;
+  transfer_s_.clear();
+  transfer_bytes_ = 0;
   for (int i = 0; i < n; ++i) {
+    const InstanceSlot& slot = slots_[static_cast<size_t>(i)];
+    const InstanceCost cost(*ctx.gpus.front().part, config_.model, slot.serving);
+    // Cached prefixes in HBM take their share of the KV cache away from running sequences (not on decode
+    // instances: prompts are looked up where they are prefilled).
+    const bool cached_here = prefix && slot.role != Role::kDecode;
+    const int64_t prefix_hbm_blocks = cached_here ? static_cast<int64_t>(cost.kv_blocks() * kc.hbm_share) : 0;
+    BatchScheduler::Limits limits{slot.serving.max_num_seqs, slot.serving.max_num_batched_tokens,
+                                  slot.serving.chunked_prefill, slot.serving.block_size,
+                                  cost.kv_blocks() - prefix_hbm_blocks};
+    limits.swap = slot.serving.preemption == "swap";
+    limits.swap_blocks = static_cast<int64_t>(slot.serving.swap_space.bytes() /
+                                              (cost.kv_bytes_per_token_per_gpu() * slot.serving.block_size));
+    const double gpus = slot.gpus();
+    const double block_bytes = cost.kv_bytes_per_token_per_gpu() * gpus * kc.block_tokens;  // the whole instance's
+    if (prefix && !pool_ && kc.pool_capacity.bytes() > 0) {
+      double bw = kc.pool_bandwidth.bps();
+      if (bw <= 0) bw = ctx.collectives.topology().nic_bandwidth(ctx.collectives.endpoint(0)).bps();
+      pool_ = std::make_unique<KvTier>("pool", static_cast<uint64_t>(kc.pool_capacity.bytes() / block_bytes),
+                                       kc.eviction, bw * gpus, 0.0, true);
+    }
     auto inst = std::make_unique<Instance>(limits, cost);
-    for (int g = 0; g < gpus_per_instance_; ++g) inst->gpus.push_back(static_cast<uint32_t>(i * gpus_per_instance_ + g));
-    if (prefix) {
-      const uint64_t hbm = static_cast<uint64_t>(prefix_hbm_blocks) * static_cast<uint64_t>(config_.serving.block_size) /
+    inst->role = slot.role;
+    for (int g = 0; g < slot.gpus(); ++g) inst->gpus.push_back(static_cast<uint32_t>(slot.first_gpu + g));
+    if (limits.swap) {
+      inst->host = host_path(ctx.collectives.topology(),
+                             ctx.collectives.endpoint(ctx.gpus[static_cast<size_t>(slot.first_gpu)].rank),
+                             kc.dram_bandwidth);
+    }
+    if (cached_here) {
+      const uint64_t hbm = static_cast<uint64_t>(prefix_hbm_blocks) * static_cast<uint64_t>(slot.serving.block_size) /
                            static_cast<uint64_t>(kc.block_tokens);
       inst->tiers.push_back(std::make_unique<KvTier>("hbm", hbm, kc.eviction, 0.0, 0.0, false));
       inst->tiers.push_back(std::make_unique<KvTier>("dram", static_cast<uint64_t>(kc.dram_capacity.bytes() / block_bytes),
@@ -296,8 +348,13 @@ void InferenceServing::start(wl::RunContext& ctx) {
     }
     instances_.push_back(std::move(inst));
   }
-  loads_.assign(static_cast<size_t>(n), {});
+  loads_.assign(front_, {});
+  decode_loads_.assign(static_cast<size_t>(n) - front_, {});
   router_ = request_routers().get(config_.routing).factory({ctx.rng.seed(), config_.affinity_slack});
+  decode_router_.reset();
+  if (config_.disaggregation.enabled()) {
+    decode_router_ = request_routers().get(config_.disaggregation.decode_routing).factory({ctx.rng.seed(), 1.0});
+  }
   source_ = open_requests(config_.requests, ctx.rng);
   if (source_->next(pending_)) {
     ctx.engine.at(ctx.engine.now() + Duration::seconds(pending_.arrival_s), [this] { arrive(); });
@@ -316,6 +373,11 @@ void InferenceServing::arrive() {
   LCSIM_ASSERT(i < instances_.size(), "router chose no instance");
   Request r = pending_;
   r.arrival_s = now;
+  if (decode_router_) {
+    // Disaggregated: the prefill pool computes the prompt and the first token only (hand_off() does the rest).
+    handoffs_[r.id] = {now, 0, r.input_tokens, r.output_tokens, 0};
+    r.output_tokens = 1;
+  }
   Instance& inst = *instances_[i];
   uint32_t cached = 0;
   double load_s = 0;
@@ -350,13 +412,71 @@ void InferenceServing::arrive() {
 void InferenceServing::admit(uint32_t i, const Request& r, uint32_t cached_tokens) {
   Instance& inst = *instances_[i];
   if (inst.sched.add(r, cached_tokens)) {
-    loads_[i] = {inst.sched.outstanding_tokens(), static_cast<uint32_t>(inst.sched.running()),
-                 static_cast<uint32_t>(inst.sched.waiting())};
+    update_load(i);
     kick(i);
   } else {
     ++rejected_;
     in_flight_ids_.erase(r.id);
+    handoffs_.erase(r.id);
     maybe_finish();
+  }
+}
+
+void InferenceServing::update_load(uint32_t i) {
+  const BatchScheduler& sched = instances_[i]->sched;
+  (i < front_ ? loads_[i] : decode_loads_[i - front_]) = {
+      sched.outstanding_tokens(), static_cast<uint32_t>(sched.running()), static_cast<uint32_t>(sched.waiting())};
+}
+
+void InferenceServing::hand_off(uint32_t from, const FinishedRequest& f) {
+  auto it = handoffs_.find(f.id);
+  LCSIM_ASSERT(it != handoffs_.end(), "a prefilled request the disaggregated pools do not know");
+  Handoff& h = it->second;
+  h.preemptions = f.preemptions;
+  if (h.output_tokens <= 1) {  // nothing left to decode: done at the prefill instance, nothing moves
+    finished_.push_back({f.id, h.input_tokens, h.output_tokens, h.arrival_s, f.first_token_s, f.finish_s, f.preemptions});
+    last_finish_s_ = f.finish_s;
+    handoffs_.erase(it);
+    return;
+  }
+  const policy::RouteRequest rr{f.id, h.input_tokens + 1, h.output_tokens - 1, nullptr};
+  const uint32_t to = front_ + decode_router_->route(rr, decode_loads_);
+  std::vector<uint32_t> src, dst;
+  for (uint32_t g : instances_[from]->gpus) src.push_back(ctx_->gpus[g].rank);
+  for (uint32_t g : instances_[to]->gpus) dst.push_back(ctx_->gpus[g].rank);
+  const double bytes = kv_bytes_per_token(config_.model, config_.serving.kv_dtype) * h.input_tokens;
+  transfer_bytes_ += bytes;
+  ++in_transfer_;
+  const double start = ctx_->engine.now().s();
+  const uint64_t id = f.id;
+  ctx_->collectives.transfer(kv_handoff_flows(src, dst, bytes), [this, id, to, start] {
+    --in_transfer_;
+    const double now = ctx_->engine.now().s();
+    transfer_s_.push_back(now - start);
+    Handoff& hh = handoffs_.at(id);
+    // The first token reaches the user with the KV cache at the decode instance (TTFT includes the transfer). The
+    // decode instance holds the prompt's KV and computes the first token's own as its first decode step.
+    hh.first_token_s = now;
+    Request r;
+    r.id = id;
+    r.arrival_s = now;
+    r.input_tokens = hh.input_tokens + 1;
+    r.output_tokens = hh.output_tokens - 1;
+    admit(to, r, hh.input_tokens);
+  });
+}
+
+void InferenceServing::fix_up_decoded(size_t first) {
+  for (size_t k = first; k < finished_.size(); ++k) {
+    FinishedRequest& f = finished_[k];
+    auto it = handoffs_.find(f.id);
+    LCSIM_ASSERT(it != handoffs_.end(), "a decoded request the disaggregated pools do not know");
+    f.input_tokens = it->second.input_tokens;
+    f.output_tokens = it->second.output_tokens;
+    f.arrival_s = it->second.arrival_s;
+    f.first_token_s = it->second.first_token_s;
+    f.preemptions += it->second.preemptions;
+    handoffs_.erase(it);
   }
 }
 
@@ -376,7 +496,17 @@ void InferenceServing::step(uint32_t i) {
     maybe_finish();
     return;
   }
-  const double t = inst.cost.iteration_seconds(inst.plan.batch);
+  double t = inst.cost.iteration_seconds(inst.plan.batch);
+  if (inst.plan.swap_out_blocks + inst.plan.swap_in_blocks > 0) {
+    // Preemption by swap: each GPU copies its shard of the blocks to host memory or back before the forward pass.
+    const double block = inst.cost.kv_bytes_per_token_per_gpu() * inst.sched.block_size();
+    const double out = static_cast<double>(inst.plan.swap_out_blocks) * block;
+    const double in = static_cast<double>(inst.plan.swap_in_blocks) * block;
+    const double copy_s = swap_seconds(inst.host, out, in);
+    inst.swap_bytes += (out + in) * static_cast<double>(inst.gpus.size());
+    inst.swap_s += copy_s;
+    t += copy_s;
+  }
   ++inst.iterations;
   const Duration start = ctx_->engine.now();
   const uint32_t rank = ctx_->gpus[inst.gpus.front()].rank;
@@ -401,7 +531,14 @@ void InferenceServing::step(uint32_t i) {
     Instance& in = *instances_[i];
     const size_t before = finished_.size();
     prefilled_.clear();
-    in.sched.complete(in.plan, ctx_->engine.now().s(), finished_, in.cache ? &prefilled_ : nullptr);
+    if (in.role == Role::kPrefill) {
+      prefill_done_.clear();
+      in.sched.complete(in.plan, ctx_->engine.now().s(), prefill_done_, in.cache ? &prefilled_ : nullptr);
+      for (const FinishedRequest& f : prefill_done_) hand_off(i, f);
+    } else {
+      in.sched.complete(in.plan, ctx_->engine.now().s(), finished_, in.cache ? &prefilled_ : nullptr);
+      if (in.role == Role::kDecode) fix_up_decoded(before);
+    }
     if (finished_.size() > before) last_finish_s_ = ctx_->engine.now().s();
     // A prompt's blocks are stored once its prefill is done (as Mooncake does), for the requests that follow.
     for (uint64_t id : prefilled_) {
@@ -410,8 +547,7 @@ void InferenceServing::step(uint32_t i) {
       in.cache->store(it->second);
       in_flight_ids_.erase(it);
     }
-    loads_[i] = {in.sched.outstanding_tokens(), static_cast<uint32_t>(in.sched.running()),
-                 static_cast<uint32_t>(in.sched.waiting())};
+    update_load(i);
     step(i);
   });
 }
@@ -426,7 +562,7 @@ void InferenceServing::close_busy(uint32_t i) {
 }
 
 void InferenceServing::maybe_finish() {
-  if (!source_done_ || finished_called_ || loading_ > 0) return;
+  if (!source_done_ || finished_called_ || loading_ > 0 || in_transfer_ > 0) return;
   for (const auto& inst : instances_) {
     if (inst->busy || !inst->sched.idle()) return;
   }
@@ -491,15 +627,29 @@ void InferenceServing::report(MetricSet& m) const {
     m.set(n + "_p99_s", percentile(v, 99), std::string("99th percentile ") + d.what);
     if (!v.empty()) m.set_distribution(n + "_s", v, d.what);
   }
-  double busy = 0, iterations = 0;
+  double busy = 0, iterations = 0, gpus = 0;
   for (const auto& inst : instances_) {
-    busy += inst->busy_s;
+    const double g = static_cast<double>(inst->gpus.size());
+    busy += inst->busy_s * g;
+    gpus += g;
     iterations += static_cast<double>(inst->iterations);
   }
-  m.set("gpu_utilization", span > 0 && !instances_.empty() ? busy / (span * static_cast<double>(instances_.size())) : 0.0,
+  m.set("gpu_utilization", span > 0 && gpus > 0 ? busy / (span * gpus) : 0.0,
         "share of the serving span the instances' GPUs ran iterations");
+  if (decode_router_) report_pools(m, span);
   m.set("iterations", iterations, "engine iterations (batches) over all instances");
   m.set("kv_blocks_per_instance", static_cast<double>(kv_blocks_), "paged KV-cache blocks each instance holds");
+  if (config_.serving.preemption == "swap") {
+    double swaps = 0, bytes = 0, seconds = 0;
+    for (const auto& inst : instances_) {
+      swaps += static_cast<double>(inst->sched.swaps());
+      bytes += inst->swap_bytes;
+      seconds += inst->swap_s;
+    }
+    m.set("kv_swaps", swaps, "preemptions that swapped KV blocks to host memory (the rest recomputed)");
+    m.set("kv_swap_bytes", bytes, "KV-cache bytes copied to host memory and back (all GPUs)");
+    m.set("kv_swap_s", seconds, "time iterations spent copying swapped KV blocks (sum over instances)");
+  }
   if (config_.kv_cache.prefix_caching) {
     double looked = 0;
     std::vector<double> hits(4, 0);
@@ -520,6 +670,38 @@ void InferenceServing::report(MetricSet& m) const {
     m.set("prefix_load_s", prefix_load_s_, "time spent loading cached prefixes from DRAM, SSD and the pool (sum)");
   }
   m.set("weight_bytes_per_gpu", weight_bytes_per_gpu_, "model weights on each GPU");
+}
+
+void InferenceServing::report_pools(MetricSet& m, double span) const {
+  for (Role role : {Role::kPrefill, Role::kDecode}) {
+    double busy = 0, iterations = 0, gpus = 0, n = 0, kv_blocks = 0;
+    for (const auto& inst : instances_) {
+      if (inst->role != role) continue;
+      const double g = static_cast<double>(inst->gpus.size());
+      busy += inst->busy_s * g;
+      gpus += g;
+      n += 1;
+      iterations += static_cast<double>(inst->iterations);
+      kv_blocks = static_cast<double>(inst->cost.kv_blocks());
+    }
+    const std::string p = std::string(role_name(role)) + "_pool_";
+    m.set(p + "instances", n, std::string("instances in the ") + role_name(role) + " pool");
+    m.set(p + "gpus", gpus, std::string("GPUs in the ") + role_name(role) + " pool");
+    m.set(p + "gpu_utilization", span > 0 && gpus > 0 ? busy / (span * gpus) : 0.0,
+          std::string("share of the serving span the ") + role_name(role) + " pool's GPUs ran iterations");
+    m.set(p + "iterations", iterations, std::string("engine iterations of the ") + role_name(role) + " pool");
+    m.set(p + "kv_blocks_per_instance", kv_blocks, std::string("paged KV-cache blocks of a ") + role_name(role) +
+                                                       " instance");
+  }
+  std::vector<double> t = transfer_s_;
+  std::sort(t.begin(), t.end());
+  double sum = 0;
+  for (double x : t) sum += x;
+  m.set("kv_transfers", static_cast<double>(t.size()), "KV-cache handoffs from the prefill to the decode pool");
+  m.set("kv_transfer_bytes", transfer_bytes_, "KV-cache bytes moved from the prefill to the decode pool");
+  m.set("kv_transfer_mean_s", t.empty() ? 0.0 : sum / static_cast<double>(t.size()), "mean KV-cache handoff time");
+  m.set("kv_transfer_p99_s", percentile(t, 99), "99th percentile KV-cache handoff time");
+  if (!t.empty()) m.set_distribution("kv_transfer_s", t, "KV-cache handoff time");
 }
 
 std::vector<std::string> InferenceServing::table() const {

@@ -13,6 +13,7 @@
 
 #include "policies/request_routing.h"
 #include "workloads/inference/batch_scheduler.h"
+#include "workloads/inference/disaggregation.h"
 #include "workloads/inference/kv_cache.h"
 #include "workloads/inference/request_trace.h"
 #include "workloads/inference/serving_model.h"
@@ -69,6 +70,7 @@ struct ServingWorkloadConfig {
   RequestsConfig requests;
   SloConfig slo;
   KvCacheConfig kv_cache;
+  DisaggregationConfig disaggregation;
   void visit(Section& s);
 };
 
@@ -101,6 +103,11 @@ class InferenceServing final : public wl::Workload {
   void step(uint32_t i);
   void close_busy(uint32_t i);
   void maybe_finish();
+  void update_load(uint32_t i);
+  // Disaggregation (disaggregation.h): a prefilled request's KV cache moves to a decode instance.
+  void hand_off(uint32_t from, const FinishedRequest& prefilled);
+  void fix_up_decoded(size_t first);
+  void report_pools(MetricSet& m, double span) const;
 
   ServingWorkloadConfig config_;
   wl::RunContext* ctx_ = nullptr;
@@ -125,6 +132,21 @@ class InferenceServing final : public wl::Workload {
   double prefix_tokens_saved_ = 0, prefix_load_s_ = 0;
   uint64_t loading_ = 0;  // requests whose prefix is still loading
   std::vector<uint64_t> prefilled_;  // scratch: requests whose prefill just ended
+  // Instances in allocation order; the router sees instances [0, front_) (colocated, or the prefill pool), the
+  // decode router the rest.
+  std::vector<InstanceSlot> slots_;
+  uint32_t front_ = 0;
+  std::unique_ptr<policy::RequestRouter> decode_router_;
+  std::vector<policy::InstanceLoad> decode_loads_;
+  struct Handoff {
+    double arrival_s = 0, first_token_s = 0;
+    uint32_t input_tokens = 0, output_tokens = 0, preemptions = 0;
+  };
+  std::unordered_map<uint64_t, Handoff> handoffs_;  // by request id: in the prefill pool, in transfer, decoding
+  std::vector<FinishedRequest> prefill_done_;       // scratch: prefill-pool requests whose first token came out
+  uint64_t in_transfer_ = 0;
+  std::vector<double> transfer_s_;
+  double transfer_bytes_ = 0;
 };
 
 }  // namespace lcsim::inf

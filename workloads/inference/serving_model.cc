@@ -52,6 +52,11 @@ void ServingConfig::visit(Section& s) {
   s.field("chunked_prefill", chunked_prefill,
           "split long prompts over iterations (else a prompt runs whole, and one longer than "
           "max_num_batched_tokens is rejected)");
+  s.choice("preemption", preemption, {"recompute", "swap"},
+           "when the KV cache runs out: recompute the newest sequence later, or swap its blocks to host memory "
+           "over the GPU's PCIe path and back");
+  s.field("swap_space", swap_space, "swap: host memory per GPU for swapped-out KV blocks (full: recompute)",
+          Range::at_least(0));
 }
 
 const std::vector<std::string>& quant_dtype_names() {

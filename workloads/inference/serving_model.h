@@ -57,6 +57,8 @@ struct ServingConfig {
   int max_num_seqs = 256;
   int max_num_batched_tokens = 8192;
   bool chunked_prefill = true;
+  std::string preemption = "recompute";  // recompute, swap (KV blocks to host memory over PCIe: preemption.h)
+  Bytes swap_space = Bytes::gib(4);      // host memory per GPU for swapped-out KV blocks (vLLM's swap_space)
   void visit(Section& s);
 };
 
