@@ -8,6 +8,7 @@ pkgs=(
   libgrpc++-dev protobuf-compiler-grpc  # optional: lcsim-policy-server (docs/scheduling.md)
   libsqlite3-dev gnuplot-nox  # lcsim sweep: results databases (SQLite); lcsim plot (gnuplot)
   libopenmpi-dev openmpi-bin  # mpirun -n N lcsim sweep (optional: built only when CMake finds MPI)
+  slurm-wlm munge  # the single-node Slurm job-array test (tests/slurm_sweep_test.sh starts its own daemons)
   clang libclang-rt-14-dev  # the sanitizer build and the libFuzzer targets (make sanitize, make fuzz)
   qt6-base-dev qt6-svg-dev qt6-charts-dev fonts-dejavu-core  # lcsim-gui (optional in CMake) and its screenshot test
 )

@@ -7,7 +7,6 @@
 #include <cstdio>
 
 #include "eval/evaluate.h"
-#include "models/hardware/catalog.h"
 #include "sim/config_tree.h"
 #include "sim/error.h"
 #include "sweep/stats.h"
@@ -15,20 +14,6 @@
 namespace lcsim::sweep {
 
 namespace {
-
-std::string resolve_part(const std::string& name) {
-  const hw::PartCatalog& cat = hw::PartCatalog::get();
-  if (cat.contains(name)) return name;
-  std::vector<std::string> hits;
-  for (const auto& n : cat.names()) {
-    if (n.rfind(name, 0) == 0) hits.push_back(n);
-  }
-  if (hits.size() == 1) return hits.front();
-  std::string all;
-  for (const auto& n : (hits.empty() ? cat.names() : hits)) all += (all.empty() ? "" : ", ") + n;
-  throw InputError("--parts: '" + name + "' " + (hits.empty() ? "is not in the part catalog" : "names several parts") +
-                   "; one of: " + all);
-}
 
 std::string fmt(double v, int digits = 4) {
   char b[64];

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "eval/evaluate.h"
+#include "models/hardware/catalog.h"
 #include "sim/config_tree.h"
 #include "sim/error.h"
 
@@ -39,7 +40,78 @@ std::string num(double v) {
   return buf;
 }
 
+// What the search varies, and what it knows of the scenario for the arithmetic pruning.
+struct Dims {
+  bool parts, gpus, ep;  // searched (shown in the layout and overridden) or the scenario's
+  int per_node;
+  double global_batch, layers, experts;
+};
+
+struct Choice {
+  const std::string& part;
+  int gpus, tp, pp, vpp, cp, ep, mbs;
+  const std::string& recompute;
+  bool dist_opt;
+};
+
+/// The candidate's layout and overrides; `reason` says why the arithmetic rules it out (empty when it passes).
+Candidate make_candidate(const Dims& d, const Choice& x) {
+  Candidate c;
+  const double gpus = x.gpus;
+  const double model = static_cast<double>(x.tp) * x.pp * x.cp;
+  const double dp = gpus / model;
+  auto str = [](int i) { return std::to_string(i); };
+  if (d.parts) c.layout.emplace_back("part", x.part);
+  if (d.gpus) c.layout.emplace_back("gpus", str(x.gpus));
+  c.layout.emplace_back("tp", str(x.tp));
+  c.layout.emplace_back("pp", str(x.pp));
+  c.layout.emplace_back("vpp", str(x.vpp));
+  c.layout.emplace_back("cp", str(x.cp));
+  if (d.ep) c.layout.emplace_back("ep", str(x.ep));
+  c.layout.emplace_back("dp", num(dp));
+  c.layout.emplace_back("mbs", str(x.mbs));
+  c.layout.emplace_back("recompute", x.recompute);
+  c.layout.emplace_back("dist_opt", x.dist_opt ? "true" : "false");
+  if (d.parts) c.overrides.push_back("cluster.accelerator=" + x.part);
+  if (d.gpus) c.overrides.push_back("cluster.nodes=" + str(x.gpus / d.per_node));
+  if (d.ep) c.overrides.push_back("workload.expert_model_parallel_size=" + str(x.ep));
+  c.overrides.push_back("simulation.fidelity=analytical");
+  c.overrides.push_back("workload.tensor_model_parallel_size=" + str(x.tp));
+  c.overrides.push_back("workload.pipeline_model_parallel_size=" + str(x.pp));
+  c.overrides.push_back("workload.context_parallel_size=" + str(x.cp));
+  c.overrides.push_back("workload.micro_batch_size=" + str(x.mbs));
+  c.overrides.push_back("workload.recompute_granularity=" + x.recompute);
+  c.overrides.push_back(std::string("workload.use_distributed_optimizer=") + (x.dist_opt ? "true" : "false"));
+  c.overrides.push_back("workload.num_layers_per_virtual_pipeline_stage=0");
+  c.overrides.push_back("workload.num_virtual_stages_per_pipeline_rank=" + str(x.vpp > 1 ? x.vpp : 0));
+  // Overlapping the parameter all-gather needs the distributed optimizer (Megatron-LM's rule).
+  if (!x.dist_opt) c.overrides.push_back("workload.overlap_param_gather=false");
+  // Arithmetic pruning: each rule is one Megatron itself enforces at start-up.
+  if (std::fmod(gpus, model) != 0) c.reason = "tp x pp x cp does not divide the GPUs";
+  else if (std::fmod(d.global_batch, dp * x.mbs) != 0) c.reason = "dp x micro-batch does not divide the global batch";
+  else if (std::fmod(d.layers, static_cast<double>(x.pp) * x.vpp) != 0) c.reason = "pp x vpp does not divide the layers";
+  else if (x.vpp > 1 && x.pp == 1) c.reason = "virtual stages need pipeline parallelism";
+  else if (x.ep > 1 && d.experts == 0) c.reason = "expert parallelism needs a mixture-of-experts model";
+  else if (d.experts > 0 && std::fmod(d.experts, x.ep) != 0) c.reason = "ep does not divide the experts";
+  else if (d.experts > 0 && std::fmod(dp * x.cp, x.ep) != 0) c.reason = "ep does not divide dp x cp";
+  return c;
+}
+
 }  // namespace
+
+std::string resolve_part(const std::string& name) {
+  const hw::PartCatalog& cat = hw::PartCatalog::get();
+  if (cat.contains(name)) return name;
+  std::vector<std::string> hits;
+  for (const auto& n : cat.names()) {
+    if (n.rfind(name, 0) == 0) hits.push_back(n);
+  }
+  if (hits.size() == 1) return hits.front();
+  std::string all;
+  for (const auto& n : (hits.empty() ? cat.names() : hits)) all += (all.empty() ? "" : ", ") + n;
+  throw InputError("--parts: '" + name + "' " + (hits.empty() ? "is not in the part catalog" : "names several parts") +
+                   "; one of: " + all);
+}
 
 double Candidate::metric(const std::string& name, double fallback) const {
   for (const auto& [n, v] : metrics) {
@@ -59,51 +131,56 @@ SearchResult search(const std::string& path, const SearchSpace& space, const Sea
   if (options.objective != "throughput" && options.objective != "time" && options.objective != "cost") {
     throw InputError("--objective: expected throughput, time or cost, got '" + options.objective + "'");
   }
-  const double gpus = static_cast<double>(cluster_gpus(base.cluster).size());
   const double gbs = number_at(tree, "workload.global_batch_size", 1);
   const double layers = number_at(tree, "workload.model.num_layers", 1);
+  const double experts = number_at(tree, "workload.model.num_experts", 0);
+  // GPU counts and parts: the shorthand cluster keys (cluster.nodes, cluster.accelerator) are what they set.
+  if ((!space.gpus.empty() || !space.parts.empty()) && !base.cluster.shorthand) {
+    throw InputError("lcsim search: '" + path +
+                     "' lists cluster.pools; --gpus and --parts need the shorthand "
+                     "cluster keys (accelerator, nodes, gpus_per_node)");
+  }
+  const int per_node = base.cluster.gpus_per_node;
+  for (int g : space.gpus) {
+    if (per_node <= 0 || g % per_node != 0) {
+      throw InputError("--gpus: " + std::to_string(g) + " is not a multiple of cluster.gpus_per_node (" +
+                       std::to_string(per_node) + ") of '" + path + "'");
+    }
+  }
+  std::vector<std::string> parts;
+  for (const auto& p : space.parts) parts.push_back(resolve_part(p));
+  const bool search_parts = !parts.empty(), search_gpus = !space.gpus.empty(), search_ep = !space.ep.empty();
+  if (!search_parts) parts.push_back(base.cluster.accelerator.name);
+  std::vector<int> gpu_counts = space.gpus;
+  if (!search_gpus) gpu_counts.push_back(static_cast<int>(cluster_gpus(base.cluster).size()));
+  std::vector<int> eps = space.ep;
+  if (!search_ep) eps.push_back(static_cast<int>(number_at(tree, "workload.expert_model_parallel_size", 1)));
   SearchResult out;
   std::vector<Candidate> todo;
-  for (int tp : space.tp) {
-    for (int pp : space.pp) {
-      for (int v : space.virtual_stages) {
-        for (int cp : space.cp) {
-          for (int mbs : space.micro_batch) {
-            for (const auto& rc : space.recompute) {
-              for (bool dopt : space.distributed_optimizer) {
-                ++out.enumerated;
-                Candidate c;
-                const double model = static_cast<double>(tp) * pp * cp;
-                const double dp = gpus / model;
-                c.layout = {{"tp", std::to_string(tp)}, {"pp", std::to_string(pp)}, {"vpp", std::to_string(v)},
-                            {"cp", std::to_string(cp)},  {"dp", num(dp)},
-                            {"mbs", std::to_string(mbs)}, {"recompute", rc},
-                            {"dist_opt", dopt ? "true" : "false"}};
-                c.overrides = {"simulation.fidelity=analytical",
-                               "workload.tensor_model_parallel_size=" + std::to_string(tp),
-                               "workload.pipeline_model_parallel_size=" + std::to_string(pp),
-                               "workload.context_parallel_size=" + std::to_string(cp),
-                               "workload.micro_batch_size=" + std::to_string(mbs),
-                               "workload.recompute_granularity=" + rc,
-                               std::string("workload.use_distributed_optimizer=") + (dopt ? "true" : "false"),
-                               "workload.num_layers_per_virtual_pipeline_stage=0",
-                               "workload.num_virtual_stages_per_pipeline_rank=" + std::to_string(v > 1 ? v : 0)};
-                // Overlapping the parameter all-gather needs the distributed optimizer (Megatron-LM's rule).
-                if (!dopt) c.overrides.push_back("workload.overlap_param_gather=false");
-                // Arithmetic pruning: each rule is one Megatron itself enforces at start-up.
-                std::string why;
-                if (std::fmod(gpus, model) != 0) why = "tp x pp x cp does not divide the GPUs";
-                else if (std::fmod(gbs, dp * mbs) != 0) why = "dp x micro-batch does not divide the global batch";
-                else if (std::fmod(layers, static_cast<double>(pp) * v) != 0) why = "pp x vpp does not divide the layers";
-                else if (v > 1 && pp == 1) why = "virtual stages need pipeline parallelism";
-                if (options.prune && !why.empty()) {
-                  ++out.pruned;
-                  c.status = "pruned";
-                  c.reason = why;
-                  out.rejected.push_back(std::move(c));
-                  continue;
+  const Dims dims{search_parts, search_gpus, search_ep, per_node, gbs, layers, experts};
+  for (const auto& part : parts) {
+    for (int g : gpu_counts) {
+      for (int tp : space.tp) {
+        for (int pp : space.pp) {
+          for (int v : space.virtual_stages) {
+            for (int cp : space.cp) {
+              for (int ep : eps) {
+                for (int mbs : space.micro_batch) {
+                  for (const auto& rc : space.recompute) {
+                    for (bool dopt : space.distributed_optimizer) {
+                      ++out.enumerated;
+                      Candidate c = make_candidate(dims, {part, g, tp, pp, v, cp, ep, mbs, rc, dopt});
+                      if (options.prune && !c.reason.empty()) {
+                        ++out.pruned;
+                        c.status = "pruned";
+                        out.rejected.push_back(std::move(c));
+                      } else {
+                        c.reason.clear();
+                        todo.push_back(std::move(c));
+                      }
+                    }
+                  }
                 }
-                todo.push_back(std::move(c));
               }
             }
           }
@@ -114,30 +191,33 @@ SearchResult search(const std::string& path, const SearchSpace& space, const Sea
   const int threads = options.jobs > 0 ? options.jobs : static_cast<int>(std::thread::hardware_concurrency());
   tbb::task_arena arena(std::max(1, threads));
   arena.execute([&] {
-    tbb::parallel_for(tbb::blocked_range<size_t>(0, todo.size(), 1), [&](const tbb::blocked_range<size_t>& range) {
-      for (size_t i = range.begin(); i != range.end(); ++i) {
-        Candidate& c = todo[i];
-        std::optional<Scenario> sc;
-        try {
-          ConfigValue t = tree;
-          for (const auto& o : c.overrides) apply_override(t, o);
-          sc.emplace(parse_scenario(t));  // checks the memory fit and every rule: no simulation yet
-        } catch (const InputError& e) {
-          const std::string msg = e.what();
-          c.status = msg.find("does not fit in memory") != std::string::npos ? "does-not-fit" : "invalid";
-          c.reason = msg;
-          continue;
-        }
-        Result r = evaluate(std::move(*sc));
-        if (!r.ok()) {
-          c.status = "failed";
-          c.reason = r.error;
-          continue;
-        }
-        for (const auto& m : r.metrics.metrics()) c.metrics.emplace_back(m.name, m.value);
-        c.status = "ranked";
-      }
-    }, tbb::simple_partitioner());
+    tbb::parallel_for(
+        tbb::blocked_range<size_t>(0, todo.size(), 1),
+        [&](const tbb::blocked_range<size_t>& range) {
+          for (size_t i = range.begin(); i != range.end(); ++i) {
+            Candidate& c = todo[i];
+            std::optional<Scenario> sc;
+            try {
+              ConfigValue t = tree;
+              for (const auto& o : c.overrides) apply_override(t, o);
+              sc.emplace(parse_scenario(t));  // checks the memory fit and every rule: no simulation yet
+            } catch (const InputError& e) {
+              const std::string msg = e.what();
+              c.status = msg.find("does not fit in memory") != std::string::npos ? "does-not-fit" : "invalid";
+              c.reason = msg;
+              continue;
+            }
+            Result r = evaluate(std::move(*sc));
+            if (!r.ok()) {
+              c.status = "failed";
+              c.reason = r.error;
+              continue;
+            }
+            for (const auto& m : r.metrics.metrics()) c.metrics.emplace_back(m.name, m.value);
+            c.status = "ranked";
+          }
+        },
+        tbb::simple_partitioner());
   });
   // Objective and constraints.
   const bool budget = !todo.empty() && std::any_of(todo.begin(), todo.end(), [](const Candidate& c) {

@@ -1,5 +1,6 @@
-// lcsim search: the best parallel layout (TP, PP, virtual stages, CP, DP, micro-batch, recompute, distributed
-// optimizer) of a Megatron training scenario on its cluster and global batch. Candidates that cannot work are
+// lcsim search: the best parallel layout (TP, PP, virtual stages, CP, EP, DP, micro-batch, recompute, distributed
+// optimizer) of a Megatron training scenario on its cluster and global batch, and optionally over GPU counts and
+// accelerator parts. Candidates that cannot work are
 // pruned before anything is simulated: first by arithmetic (the GPUs, the global batch and the layers must
 // divide), then by loading each candidate, which checks the memory fit (models/hardware/memory.*) and every
 // other rule of the workload; the survivors are simulated (analytical fidelity, in threads) and ranked.
@@ -20,6 +21,9 @@ struct SearchSpace {
   std::vector<int> micro_batch = {1, 2, 4};
   std::vector<std::string> recompute = {"none", "selective", "full"};
   std::vector<bool> distributed_optimizer = {false, true};
+  std::vector<int> ep;                  // expert-parallel sizes (MoE models); empty: the scenario's
+  std::vector<int> gpus;                // GPU counts (multiples of cluster.gpus_per_node); empty: the scenario's
+  std::vector<std::string> parts;       // catalog parts (or a prefix naming one); empty: the scenario's
 };
 
 struct SearchOptions {
@@ -53,6 +57,10 @@ struct SearchResult {
 /// Searches the layouts of the scenario in `path`. Throws InputError if the scenario cannot be read or is not
 /// a Megatron training workload.
 SearchResult search(const std::string& path, const SearchSpace& space, const SearchOptions& options);
+
+/// The catalog part that `name` names: itself, or the one part whose name starts with it (H200 ->
+/// H200-SXM-141GB). Throws InputError listing the candidates otherwise.
+std::string resolve_part(const std::string& name);
 
 /// The top N as a table, and why the best wins: its time breakdown against the runner-up.
 std::string format_search(const SearchResult& r, size_t top);

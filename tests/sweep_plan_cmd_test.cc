@@ -144,7 +144,9 @@ std::string lcsim(const std::string& args, int* rc) {
 TEST(SweepPlanCmd, BadFlagsExitTwoNamingTheFlag) {
   int rc = 0;
   const std::string base = kScenario + " --tokens 1e10 --days 5 ";
-  EXPECT_NE(lcsim(base + "--gpus 8,x", &rc).find("--gpus: expected a comma-separated list"), std::string::npos);
+  EXPECT_NE(lcsim(base + "--gpus 8,x", &rc).find("--gpus: expected GPU counts and ranges"), std::string::npos);
+  EXPECT_EQ(rc, 2);
+  EXPECT_NE(lcsim(base + "--gpus 16-8", &rc).find("--gpus: the range '16-8' ends below its start"), std::string::npos);
   EXPECT_EQ(rc, 2);
   EXPECT_NE(lcsim(base + "--gpus 8 --confidence 2", &rc).find("--confidence"), std::string::npos);
   EXPECT_EQ(rc, 2);
@@ -155,6 +157,22 @@ TEST(SweepPlanCmd, BadFlagsExitTwoNamingTheFlag) {
   EXPECT_EQ(rc, 2);
   EXPECT_NE(lcsim("--help", &rc).find("usage: lcsim plan"), std::string::npos);
   EXPECT_EQ(rc, 0);
+}
+
+// GPU-count ranges (the flag parsing lcsim plan shares with lcsim search): "8-16" doubles from 8 to 16, "8-24/8"
+// steps by 8; each plans exactly what the same counts listed one by one plan.
+TEST(SweepPlanCmd, GpuRangesPlanWhatTheListedCountsPlan) {
+  int rc = 0;
+  const std::string base = kScenario + " --tokens 1e10 --days 5 --tp 2 --pp 1 --vpp 1 --mbs 1 --recompute none "
+                                       "--dist-opt true -j 2 --gpus ";
+  const std::string listed = lcsim(base + "8,16", &rc);
+  ASSERT_EQ(rc, 0) << listed;
+  EXPECT_EQ(lcsim(base + "8-16", &rc), listed);
+  EXPECT_EQ(lcsim(base + "8-16/8", &rc), listed);
+  EXPECT_EQ(lcsim(base + "8-16/8,8", &rc), listed);  // duplicates dropped
+  const std::string three = lcsim(base + "8-24/8", &rc);
+  EXPECT_NE(three.find("24"), std::string::npos) << three;
+  EXPECT_EQ(lcsim(base + "8,16,24", &rc), three);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <set>
 
 #include "sim/error.h"
 #include "sweep/search.h"
@@ -85,6 +86,94 @@ TEST(SweepSearch, BadRequestsAreInputErrors) {
   s.pp = {1};
   EXPECT_THROW(search(kScenario, s, d), InputError);
   EXPECT_THROW(search(std::string(LCSIM_SOURCE_DIR) + "/tests/sweep/small.yaml", s, SearchOptions{}), InputError);
+}
+
+
+// The wider space: GPU counts, parts and expert parallelism (issue 15 item 5). The pruned search ranks exactly the
+// layouts that loading and simulating every candidate finds; each new dimension is pruned where it must be (EP
+// that does not divide the experts or DP x CP; no fit on the 80 GB part); the layout names the part, the GPU count
+// and EP; and each ranked candidate's numbers are those of the scenario run directly with its overrides.
+const std::string kMoe = std::string(LCSIM_SOURCE_DIR) + "/tests/sweep/moe-small.yaml";
+
+SearchSpace wide_space() {
+  SearchSpace s;
+  s.parts = {"H100-SXM-80GB", "H200"};  // a prefix naming one part
+  s.gpus = {8, 16};
+  s.ep = {1, 2, 4, 8, 16, 3};  // 3 does not divide the 16 experts
+  s.tp = {1, 2};
+  s.pp = {1, 2};
+  s.virtual_stages = {1};
+  s.micro_batch = {1, 2};
+  s.recompute = {"none"};
+  s.distributed_optimizer = {false, true};
+  return s;
+}
+
+TEST(SweepSearch, GpuCountsPartsAndExpertParallelismMatchExhaustiveEnumeration) {
+  SearchOptions pruned;
+  pruned.jobs = 2;
+  SearchOptions exhaustive = pruned;
+  exhaustive.prune = false;
+  const SearchResult p = search(kMoe, wide_space(), pruned);
+  const SearchResult e = search(kMoe, wide_space(), exhaustive);
+  EXPECT_EQ(p.enumerated, 2u * 2 * 6 * 2 * 2 * 2 * 2);
+  ASSERT_FALSE(p.ranked.empty());
+  ASSERT_EQ(p.ranked.size(), e.ranked.size());
+  for (size_t i = 0; i < p.ranked.size(); ++i) {
+    EXPECT_EQ(layout_of(p.ranked[i]), layout_of(e.ranked[i])) << i;
+    EXPECT_EQ(p.ranked[i].score, e.ranked[i].score) << i;
+  }
+  EXPECT_EQ(p.pruned + p.does_not_fit + p.invalid + p.ranked.size(), p.enumerated);
+  // Each new rule pruned something, and memory pruned something on the 80 GB part only.
+  size_t ep_experts = 0, ep_dp = 0, fit_h100 = 0, fit_h200 = 0;
+  for (const auto& c : p.rejected) {
+    if (c.reason == "ep does not divide the experts") ++ep_experts;
+    if (c.reason == "ep does not divide dp x cp") ++ep_dp;
+    if (c.status == "does-not-fit") (layout_of(c).find("part=H100-SXM-80GB") == 0 ? fit_h100 : fit_h200)++;
+  }
+  EXPECT_GT(ep_experts, 0u);
+  EXPECT_GT(ep_dp, 0u);  // e.g. EP 16 on 8 GPUs
+  EXPECT_GT(fit_h100, fit_h200);
+  // The layout names every searched dimension; both parts, both GPU counts and several EP sizes rank.
+  std::set<std::string> parts, gpus, eps;
+  for (const auto& c : p.ranked) {
+    for (const auto& [k, v] : c.layout) {
+      if (k == "part") parts.insert(v);
+      if (k == "gpus") gpus.insert(v);
+      if (k == "ep") eps.insert(v);
+    }
+  }
+  EXPECT_EQ(parts, (std::set<std::string>{"H100-SXM-80GB", "H200-SXM-141GB"}));
+  EXPECT_EQ(gpus, (std::set<std::string>{"8", "16"}));
+  EXPECT_GE(eps.size(), 3u);
+  // 16 GPUs beat 8 on throughput (the same global batch, twice the GPUs).
+  EXPECT_NE(layout_of(p.ranked.front()).find("gpus=16"), std::string::npos) << layout_of(p.ranked.front());
+  // Cost ranks every candidate by its own cost_total.
+  SearchOptions cost = pruned;
+  cost.objective = "cost";
+  const SearchResult c = search(kMoe, wide_space(), cost);
+  ASSERT_EQ(c.ranked.size(), p.ranked.size());
+  for (size_t i = 1; i < c.ranked.size(); ++i) EXPECT_LE(c.ranked[i - 1].score, c.ranked[i].score);
+  EXPECT_EQ(c.ranked.front().score, c.ranked.front().metric("cost_total"));
+}
+
+TEST(SweepSearch, WiderSpaceBadRequestsAreInputErrors) {
+  SearchSpace s = wide_space();
+  s.gpus = {12};  // not a multiple of the 8 GPUs per node
+  EXPECT_THROW(search(kMoe, s, SearchOptions{}), InputError);
+  s = wide_space();
+  s.parts = {"H1000"};
+  EXPECT_THROW(search(kMoe, s, SearchOptions{}), InputError);
+  // EP on a dense model is pruned (not an error): nothing with EP > 1 ranks.
+  SearchSpace d = small_space();
+  d.ep = {1, 2};
+  d.tp = {8};
+  d.pp = {1};
+  const SearchResult r = search(kScenario, d, SearchOptions{});
+  for (const auto& c : r.ranked) EXPECT_EQ(layout_of(c).find("ep=2"), std::string::npos);
+  size_t dense = 0;
+  for (const auto& c : r.rejected) dense += c.reason == "expert parallelism needs a mixture-of-experts model";
+  EXPECT_GT(dense, 0u);
 }
 
 }  // namespace
