@@ -2,7 +2,8 @@
 # Instruction counts (valgrind --tool=callgrind) of the speed cases of docs/performance.md: unlike wall or CPU time
 # they do not depend on what else the machine is doing, so two builds can be compared on a busy machine.
 # Usage: bench/callgrind.sh [BUILD_DIR] [OTHER_BUILD_DIR]   (prints a Markdown table; one column per build)
-#   - the 175B layout of the training-model issue as a whole `lcsim run` process, default outputs
+#   - the 175B layout of the training-model issue as a whole `lcsim run` process, default outputs, and the same with
+#     `outputs.timeline_format: json` (what the default `auto` format should cost for a run under its JSON limit)
 #   - `lcsim --version` (process start-up)
 #   - bench_eval_throughput 175b 5 1: five in-process evaluations of that layout (the per-evaluation figure is the
 #     count inside lcsim::evaluate_batch divided by 5; scenario loading is left out)
@@ -29,11 +30,14 @@ cg() {  # OUT-FILE COMMAND...
   valgrind --tool=callgrind --callgrind-out-file="$out" "$@" >/dev/null 2>&1
 }
 
-declare -A run ver eval
+declare -A run json ver eval
 for i in "${!BUILDS[@]}"; do
   b=${BUILDS[$i]}
   cg "$TMP/run$i" "$b/apps/lcsim" run scenarios/training/gpt3-175b-a100-1024.yaml -q --no-progress -o "$TMP/o$i" "${L175[@]}"
   run[$i]=$(total "$TMP/run$i")
+  cg "$TMP/json$i" "$b/apps/lcsim" run scenarios/training/gpt3-175b-a100-1024.yaml -q --no-progress -o "$TMP/j$i" \
+    "${L175[@]}" --set outputs.timeline_format=json
+  json[$i]=$(total "$TMP/json$i")
   cg "$TMP/ver$i" "$b/apps/lcsim" --version
   ver[$i]=$(total "$TMP/ver$i")
   cg "$TMP/eval$i" "$b/bench/bench_eval_throughput" 175b 5 1
@@ -53,5 +57,6 @@ row() {
   echo "$line"
 }
 row "175B layout, whole lcsim run process, default outputs" "${run[@]}"
+row "175B layout, whole lcsim run process, timeline_format: json" "${json[@]}"
 row "lcsim --version" "${ver[@]}"
 row "one in-process evaluation of the 175B layout (bench_eval_throughput 175b 5 1, per evaluation)" "${eval[@]}"

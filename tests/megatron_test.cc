@@ -208,9 +208,11 @@ TEST(MegatronRun, OneRankPerStageGivesWhatEveryRankGives) {
 
 TEST(MegatronRun, PipelineBubbleShrinksWithMicroBatchesAndInterleaving) {
   // No tensor or data parallelism: the iteration is compute plus the bubble, (p - 1) / m of it for 1F1B.
-  // A small vocabulary keeps the output layer from unbalancing the last stage.
+  // A small vocabulary keeps the output layer from unbalancing the last stage; so does a host that is never the
+  // limit (the output layer's short kernels would be host-bound: step_overhead_test.cc covers that).
   const std::vector<std::string> pure = {"workload.tensor_model_parallel_size=1", "cluster.nodes=1",
-                                         "cluster.gpus_per_node=4", "workload.model.vocab_size=1024"};
+                                         "cluster.gpus_per_node=4", "workload.model.vocab_size=1024",
+                                         "workload.host_op_time=0us"};
   auto a = run(pure);
   auto more = [&](std::vector<std::string> extra) {
     auto s = pure;
@@ -370,10 +372,12 @@ TEST(MegatronRun, FullyShardedDataParallelGathersEveryLayer) {
   auto fsdp = with({"workload.use_torch_fsdp2=true"});
   auto fsdp_all = with({"workload.use_torch_fsdp2=true", "workload.symmetry=off"});
   for (auto* m : {&ddp, &zero1, &fsdp, &fsdp_all}) ASSERT_FALSE(m->count("child_failed"));
-  // Weights and gradients sharded over the 4 data-parallel ranks; optimizer work as the distributed optimizer's.
+  // Weights and gradients sharded over the 4 data-parallel ranks; the update as the distributed optimizer's, but
+  // FSDP zeroes only its gradient shard where the distributed optimizer zeroes the whole buffer.
   EXPECT_NEAR(fsdp["memory_weights_bytes"], ddp["memory_weights_bytes"] / 4, 1e-6 * ddp["memory_weights_bytes"]);
   EXPECT_NEAR(fsdp["memory_gradients_bytes"], ddp["memory_gradients_bytes"] / 4, 1e-6 * ddp["memory_gradients_bytes"]);
-  EXPECT_DOUBLE_EQ(fsdp["time_optimizer_s"], zero1["time_optimizer_s"]);
+  EXPECT_LT(fsdp["time_optimizer_s"], zero1["time_optimizer_s"]);
+  EXPECT_LT(zero1["time_optimizer_s"], ddp["time_optimizer_s"]);
   EXPECT_LT(fsdp["memory_per_gpu_bytes"], zero1["memory_per_gpu_bytes"]);
   // Gathering every layer in every micro-batch (forward and backward) moves far more than one reduction.
   EXPECT_GT(fsdp["time_exposed_dp_s"], ddp["time_exposed_dp_s"]);

@@ -203,6 +203,25 @@ TEST(Timeline, AutoFormatSwitchesToProtobufPastTheLimit) {
   }
 }
 
+TEST(Timeline, AutoFormatReplaysOnlyTheKindsAskedFor) {
+  // The auto sink logs every event until the switch and replays it through the protobuf writer, which applies the
+  // kinds filter: the result is what protobuf with the same filter writes, and the JSON before it was filtered too.
+  constexpr int kRounds = 500;  // ~1.5 MB of filtered JSON: the switch comes mid-run
+  const std::vector<SpanKind> kinds = {SpanKind::kCompute, SpanKind::kSend};
+  std::map<std::string, std::ostringstream> files;
+  TimelineSink sink(Format::kAuto, 200000, [&](const std::string& f) -> std::ostream& { return files[f]; },
+                    small_layout(), kinds);
+  for (int i = 0; i < kRounds; ++i) emit(sink);
+  ASSERT_EQ(sink.close(), "timeline.pftrace");
+  std::ostringstream direct;
+  {
+    PerfettoWriter w(direct, small_layout(), kinds);
+    for (int i = 0; i < kRounds; ++i) emit(w);
+  }
+  EXPECT_EQ(files["timeline.pftrace"].str(), direct.str());
+  EXPECT_EQ(files["timeline.json"].str().find("gpu0 comm"), std::string::npos) << "filtered kinds stay out of the JSON";
+}
+
 TEST(Timeline, ScenarioRunWrittenBothWaysReadsTheSame) {
   const std::string ex = "scenarios/examples/gpt-1.3b-dp-h100.yaml";
   const std::vector<std::string> common = {"cluster.nodes=2", "simulation.fidelity=analytical",

@@ -1,6 +1,7 @@
 // The first end-to-end slice against figures derived by hand from the model's definition:
 //   compute   = sum over kernels of max(FLOPs / (peak x eff), bytes / (HBM x eff)) + launch overhead
-//               (the part's calibration is set to the plain roofline: no tiling, no k dependence)
+//               (the part's calibration is set to the plain roofline: no tiling, no k dependence), each step at
+//               least its kernels' host issue time
 //   all-reduce = base + 2(n-1) x step latency + NIC and PCIe hop latencies + 2(n-1)/n x S / (C x B_nic)
 //   iteration = compute + all-reduce + optimizer   (no overlap), or less with overlap.
 #include <gtest/gtest.h>
@@ -60,15 +61,21 @@ Hand derive() {
                        mem(e * 3 * t * h);
   const double mem_b = norm(2 * e * 2 * t * h) + mem(2 * e * 3 * t * h) + norm(2 * e * 2 * t * h) +
                        gelu(2 * e * 2 * t * f) + mem(2 * e * 3 * t * h);
-  const double layer_fwd = gemms + attn_f + mem_f;
-  const double layer_bwd = 2 * gemms + attn_b + mem_b;
-  const double emb = mem(e * 3 * t * h) + mem(2 * e * 3 * t * h);
-  const double head = norm(e * 2 * t * h) + gemm(t, V, h) + mem(4 * 2 * t * V) +           // forward
-                      norm(2 * e * 2 * t * h) + 2 * gemm(t, V, h) + mem(2 * 4 * 2 * t * V);  // backward
+  // The host issues every kernel at 23 us (workload.host_op_time): each step (a layer's forward or backward, the
+  // embedding's, the head's forward and backward) takes at least its kernels' issue time. Only the embedding's
+  // forward (one ~22 us kernel) is host-bound here.
+  const double issue = 23e-6;
+  auto host = [&](double gpu, int kernels) { return std::max(gpu, kernels * issue); };
+  const double layer_fwd = host(gemms + attn_f + mem_f, 10);
+  const double layer_bwd = host(2 * gemms + attn_b + mem_b, 14);
+  const double emb = host(mem(e * 3 * t * h), 1) + host(mem(2 * e * 3 * t * h), 1);
+  const double head = host(norm(e * 2 * t * h) + gemm(t, V, h) + mem(4 * 2 * t * V), 3) +             // forward
+                      host(norm(2 * e * 2 * t * h) + 2 * gemm(t, V, h) + mem(2 * 4 * 2 * t * V), 4);  // backward
   Hand r;
   r.compute = L * (layer_fwd + layer_bwd) + emb + head;
   r.params = L * (12 * h * h + 13 * h) + V * h + s * h + 2 * h;
-  r.optimizer = 30 * r.params / (HBM * me) + 4 * launch;
+  // Gradient norm (read 4 B), Adam (30 B), zeroing the gradients (write 4 B) per parameter; five kernels.
+  r.optimizer = (4 + 30 + 4) * r.params / (HBM * me) + 5 * launch;
   const double n = 16, C = 8, S = 4 * r.params, nic = 50e9;
   // Latency: NIC up and down (0.6 us each) and the two GPUs' PCIe hops to their NICs (115 ns each, the default
   // PCIe switch hop; docs/calibration.md).

@@ -1,5 +1,9 @@
 #include "timeline/timeline_sink.h"
 
+#include <cstring>
+#include <string_view>
+#include <utility>
+
 namespace lcsim::timeline {
 
 bool parse_format(const std::string& name, Format* format) {
@@ -29,7 +33,8 @@ TimelineSink::TimelineSink(Format format, uint64_t json_limit_bytes, Opener open
       json_count_ = std::make_unique<CountingBuf>(open_(file_).rdbuf());
       json_out_ = std::make_unique<std::ostream>(json_count_.get());
       json_ = std::make_unique<TimelineWriter>(*json_out_, layout, kinds);
-      pf_ = std::make_unique<PerfettoWriter>(pf_buf_, std::move(layout), std::move(kinds));
+      layout_ = std::move(layout);
+      kinds_ = std::move(kinds);
       break;
   }
 }
@@ -41,30 +46,93 @@ TimelineSink::~TimelineSink() {
   }
 }
 
+namespace {
+void put_piece(std::string& out, std::string_view piece) {
+  const auto n = static_cast<uint32_t>(piece.size());
+  out.append(reinterpret_cast<const char*>(&n), sizeof n);
+  out.append(piece);
+}
+// The next piece of an interned text at `at`, moving `at` past it.
+std::string_view next_piece(const std::string& text, size_t& at) {
+  uint32_t n = 0;
+  std::memcpy(&n, text.data() + at, sizeof n);
+  const std::string_view piece(text.data() + at + sizeof n, n);
+  at += sizeof n + n;
+  return piece;
+}
+}  // namespace
+
+uint32_t TimelineSink::intern() {
+  auto [it, added] = ids_.try_emplace(scratch_, static_cast<uint32_t>(texts_.size()));
+  if (added) texts_.push_back(&it->first);
+  return it->second;
+}
+
+void TimelineSink::log(const Logged& l) {
+  if (logged_ % kBlock == 0) blocks_.push_back(std::make_unique<Logged[]>(kBlock));
+  blocks_.back()[logged_ % kBlock] = l;
+  ++logged_;
+}
+
+void TimelineSink::clear_log() {
+  std::vector<std::unique_ptr<Logged[]>>().swap(blocks_);
+  logged_ = 0;
+  std::string().swap(scratch_);
+  std::unordered_map<std::string, uint32_t>().swap(ids_);
+  std::vector<const std::string*>().swap(texts_);
+}
+
 void TimelineSink::switch_to_protobuf() {
   json_.reset();  // the partial timeline.json is the caller's to delete (close() names timeline.pftrace)
   json_out_->flush();
   file_ = "timeline.pftrace";
-  std::ostream& out = open_(file_);
-  pf_->redirect(pf_buf_);  // what the writer still holds goes to the buffer first
-  const std::string head = std::move(pf_buf_).str();
-  out.write(head.data(), static_cast<std::streamsize>(head.size()));
-  pf_buf_ = std::ostringstream();
-  pf_->redirect(out);
+  pf_ = std::make_unique<PerfettoWriter>(open_(file_), std::move(layout_), std::move(kinds_));
+  // Replay the log: the writer sees the events in the order they came, so the file is what protobuf writes.
+  for (size_t i = 0; i < logged_; ++i) {
+    const Logged& l = blocks_[i / kBlock][i % kBlock];
+    const std::string& text = *texts_[l.text];
+    size_t at = 0;
+    if (l.counter) {
+      const std::string_view group = next_piece(text, at), name = next_piece(text, at);
+      pf_->on_counter({std::string(group), std::string(name), l.start, l.bytes});
+      continue;
+    }
+    SpanEvent e{.kind = l.kind, .rank = l.rank, .start = l.start, .end = l.end, .name = next_piece(text, at),
+                .job = l.job, .bytes = l.bytes, .flops = l.flops};
+    while (at < text.size()) {
+      const std::string_view key = next_piece(text, at), value = next_piece(text, at);
+      e.args.emplace_back(std::string(key), std::string(value));
+    }
+    pf_->on_span(e);
+  }
+  clear_log();
   decided_ = true;
 }
 
 void TimelineSink::on_span(const SpanEvent& e) {
   if (json_) json_->on_span(e);
   if (pf_) pf_->on_span(e);
+  if (decided_) return;
+  scratch_.clear();
+  put_piece(scratch_, e.name);
+  for (const auto& [key, value] : e.args) {
+    put_piece(scratch_, key);
+    put_piece(scratch_, value);
+  }
+  log({e.start, e.end, e.bytes, e.flops, e.rank, e.job, intern(), e.kind, false});
   // The JSON writer hands its text over in 1 MiB pieces: the switch comes within 1 MiB past the limit.
-  if (!decided_ && json_count_->count() > limit_) switch_to_protobuf();
+  if (json_count_->count() > limit_) switch_to_protobuf();
 }
 
 void TimelineSink::on_counter(const CounterEvent& e) {
   if (json_) json_->on_counter(e);
   if (pf_) pf_->on_counter(e);
-  if (!decided_ && json_count_->count() > limit_) switch_to_protobuf();
+  if (decided_) return;
+  scratch_.clear();
+  put_piece(scratch_, e.group);
+  put_piece(scratch_, e.name);
+  log({e.time, Duration(), e.value, 0, 0, 0, intern(), SpanKind::kCompute, true});
+  if (json_count_->count() > limit_) switch_to_protobuf();
 }
 
 std::string TimelineSink::close() {
@@ -73,10 +141,9 @@ std::string TimelineSink::close() {
     if (json_count_->count() > limit_) {
       switch_to_protobuf();
     } else {
-      // Auto, and the JSON stayed under the limit: it is the timeline; the protobuf copy is dropped.
+      // Auto, and the JSON stayed under the limit: it is the timeline; the log is dropped.
       decided_ = true;
-      pf_.reset();
-      pf_buf_ = std::ostringstream();
+      clear_log();
     }
   }
   if (json_) json_->close();

@@ -1,18 +1,21 @@
 // The run's timeline output (outputs.timeline_format): Chrome trace-event JSON (timeline.json) for small runs, a
-// Perfetto protobuf trace (timeline.pftrace) for large ones, or `auto`: the JSON streams to timeline.json while a
-// protobuf copy is kept in memory, until the JSON passes outputs.timeline_json_limit; a run that stays under it
-// keeps timeline.json (the copy is dropped), a larger one switches to streaming timeline.pftrace (the copy is
-// written first) and the caller deletes the partial timeline.json (close() names the file chosen). (The JSON writer
-// hands its text over in 1 MiB pieces, so the switch comes within 1 MiB past the limit, or at close().) Memory in auto mode is
-// bounded by the protobuf's share of the limit (~0.56); json and protobuf stream with bounded memory throughout.
+// Perfetto protobuf trace (timeline.pftrace) for large ones, or `auto`: the JSON streams to timeline.json while the
+// events so far are logged in a compact form (no protobuf is encoded), until the JSON passes
+// outputs.timeline_json_limit; a run that stays under it keeps timeline.json (the log is dropped), so auto costs
+// what json costs; a larger one switches to streaming timeline.pftrace (the log is replayed into it first: the file
+// is byte for byte what protobuf would have written) and the caller deletes the partial timeline.json (close()
+// names the file chosen). (The JSON writer hands its text over in 1 MiB pieces, so the switch comes within 1 MiB
+// past the limit, or at close().) Memory in auto mode is bounded by the log's share of the limit: 48 bytes per
+// event, plus each distinct name-and-arguments text once (a run repeats few), against ~130 bytes of JSON per span;
+// json and protobuf stream with bounded memory throughout.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <ostream>
-#include <sstream>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "sim/trace.h"
@@ -67,7 +70,27 @@ class TimelineSink final : public TraceSink {
   };
   std::unique_ptr<CountingBuf> json_count_;
   std::unique_ptr<std::ostream> json_out_;
-  std::ostringstream pf_buf_;  // auto mode: the protobuf copy, until the decision
+  // Auto mode, until the decision: every event so far, to replay into the protobuf writer at the switch. Each
+  // event's text (span name and arguments, or counter group and name) is interned: a run repeats few of them.
+  struct Logged {
+    Duration start, end;          // counters: start is the time
+    double bytes = 0, flops = 0;  // counters: bytes is the value
+    uint32_t rank = 0, job = 0;
+    uint32_t text = 0;            // index into texts_
+    SpanKind kind = SpanKind::kCompute;
+    bool counter = false;
+  };
+  static constexpr size_t kBlock = 4096;  // events per block of the log (blocks are never moved or copied)
+  void log(const Logged& l);
+  uint32_t intern();  // the id of scratch_'s text
+  void clear_log();
+  std::vector<std::unique_ptr<Logged[]>> blocks_;
+  size_t logged_ = 0;
+  std::string scratch_;  // the text being interned: pieces, each a 4-byte length and its bytes
+  std::unordered_map<std::string, uint32_t> ids_;
+  std::vector<const std::string*> texts_;  // by id (keys of ids_: stable)
+  TimelineLayout layout_;           // auto mode: for the protobuf writer made at the switch
+  std::vector<SpanKind> kinds_;
   std::unique_ptr<TimelineWriter> json_;
   std::unique_ptr<PerfettoWriter> pf_;
   bool decided_ = false;

@@ -5,6 +5,8 @@
 #include <functional>
 #include <set>
 
+#include "models/hardware/step_overhead.h"
+
 namespace lcsim::wl {
 
 void DataParallelConfig::visit(Section& s) {
@@ -30,6 +32,11 @@ void DataParallelConfig::visit(Section& s) {
   s.field("use_flash_attn", use_flash_attn, "fused attention: no score matrix in memory");
   s.field("memory_reserve", memory_reserve, "per-GPU memory kept for the CUDA context, NCCL, workspaces and "
                                             "fragmentation",
+          Range::at_least(0));
+  s.field("host_op_time", host_op_time,
+          "host (CPU) time to issue one kernel in eager-mode PyTorch: a group of n kernels takes at least n x it, "
+          "each layer's forward or backward is one group (measured: median of a PyTorch execution trace, "
+          "docs/calibration.md); 0 = the host is never the limit",
           Range::at_least(0));
   s.field("train_iters", train_iters, "iterations to simulate", Range::at_least(1));
 }
@@ -181,18 +188,19 @@ void GptDataParallel::plan(const RunContext& ctx) {
   for (const auto& g : ctx.gpus) {
     if (plans_.count(g.part)) continue;
     const hw::AcceleratorSpec& part = *g.part;
-    const Duration lf = hw::total_time(layer_f, part, dtype_), lb = hw::total_time(layer_b, part, dtype_);
-    const Duration t[] = {hw::total_time(emb_f, part, dtype_), lf,
-                          hw::total_time(head_f, part, dtype_) + hw::total_time(head_b, part, dtype_),
-                          full_recompute ? lf + lb : lb, hw::total_time(emb_b, part, dtype_)};
+    const hw::HostIssue host({config_.host_op_time});
+    auto T = [&](const std::vector<hw::OpWork>& ops) { return host.group_time(hw::total_time(ops, part, dtype_), ops.size()); };
+    const Duration lf = T(layer_f), lb = T(layer_b);
+    const Duration t[] = {T(emb_f), lf, T(head_f) + T(head_b), full_recompute ? lf + lb : lb, T(emb_b)};
     PartPlan p;
     for (Kind k : kinds) {
       p.step_time.push_back(t[k]);
       p.compute += t[k];
     }
-    // Mixed-precision Adam per parameter: read fp32 grad, master, m, v (16 B); write master, m, v (12 B) and the
-    // low-precision weight copy (2 B). Memory bound; a handful of multi-tensor kernels. Sharded: 1/DP of it.
-    p.optimizer = hw::memory_time(part, Bytes::of(30.0 * m.total_params() * shard)) + part.calibration.kernel_launch * 3.0;
+    // Gradient norm, mixed-precision Adam and zeroing the gradients (step_overhead.h); sharded: 1/DP of the
+    // update (and of the gradients with ZeRO-2).
+    const double grads = config_.shard_stage() >= 2 ? shard : 1.0;
+    p.optimizer = hw::optimizer_step_time(part, {m.total_params() * shard, m.total_params() * grads, grad_bytes_per_param_});
     plans_[g.part] = std::move(p);
   }
 }

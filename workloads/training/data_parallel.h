@@ -31,6 +31,7 @@ struct DataParallelConfig {
   std::string recompute_granularity = "none";  // none, selective, full
   bool use_flash_attn = true;
   Bytes memory_reserve = Bytes::gib(2);  // CUDA context, NCCL buffers, workspaces, fragmentation
+  Duration host_op_time = Duration::us(23);  // framework overhead per kernel (models/hardware/step_overhead.h)
   int train_iters = 1;
   void visit(Section& s);
   int shard_stage() const { return std::max(zero_stage, use_distributed_optimizer ? 1 : 0); }

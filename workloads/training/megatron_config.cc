@@ -171,6 +171,11 @@ void MegatronConfig::visit_keys(Section& s) {
           "all-to-all overlap or DualPipe do): waited for only at the end of each pass");
   s.field("memory_reserve", memory_reserve,
           "per-GPU memory kept for the CUDA context, NCCL, workspaces and fragmentation", Range::at_least(0));
+  s.field("host_op_time", host_op_time,
+          "host (CPU) time to issue one kernel in eager-mode PyTorch: a group of n kernels takes at least n x it, "
+          "and each pass after a pipeline receive waits one before its first kernel (measured: median of a PyTorch "
+          "execution trace, docs/calibration.md); 0 = the host is never the limit",
+          Range::at_least(0));
   s.field("train_iters", train_iters,
           "iterations to simulate; the first is simulated, the rest repeat its result while the cluster state is "
           "unchanged",

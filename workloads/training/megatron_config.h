@@ -47,6 +47,7 @@ struct MegatronConfig {
   std::string moe_token_dispatcher_type = "alltoall";  // alltoall: one copy per (token, expert); flex: per node
   bool overlap_moe_expert_parallel_comm = false;
   Bytes memory_reserve = Bytes::gib(2);
+  Duration host_op_time = Duration::us(23);  // framework overhead per kernel (models/hardware/step_overhead.h)
   int train_iters = 1;
   int job_train_iters = 0;  // the whole job's iterations (Megatron's --train-iters), for job_* metrics; 0: none
   std::string symmetry = "auto";  // auto: one rank per stage when ranks are identical; off: every rank

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "models/hardware/step_overhead.h"
+
 namespace lcsim::wl {
 
 using policy::CollectiveOp;
@@ -68,8 +70,10 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   const double heads_tp = 1.0 * m.num_attention_heads / tp, groups_tp = std::max(1.0, 1.0 * m.query_groups() / tp);
   const Bytes qkv_a2a = Bytes::of(t * (heads_tp + 2 * groups_tp) * m.head_dim() * e);
   const Bytes out_a2a = Bytes::of(t * heads_tp * m.head_dim() * e);
-  auto T = [&](const std::vector<hw::OpWork>& ops) { return hw::total_time(ops, part, dtype_); };
-  auto TB = [&](const std::vector<hw::OpWork>& ops) { return hw::total_time(backward_of(ops, e), part, dtype_); };
+  // Each group of kernels as the host issues them (step_overhead.h): never faster than its kernels' issue time.
+  const hw::HostIssue host({c.host_op_time});
+  auto T = [&](const std::vector<hw::OpWork>& ops) { return host.group_time(hw::total_time(ops, part, dtype_), ops.size()); };
+  auto TB = [&](const std::vector<hw::OpWork>& ops) { return T(backward_of(ops, e)); };
   auto call = [&](CollectiveOp op, GroupKind g, Bytes size, Exposure x, const std::string& what) {
     return CommCall{op, g, size, x, std::string(group_kind_name(g)) + " " + op_word(op) + " " + what};
   };
@@ -276,6 +280,12 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         last.reduce.insert(last.reduce.end(), reduce[j].begin(), reduce[j].end());
       }
     }
+    if (pp > 1) {
+      // Each pass follows the host's blocking pipeline receive: the GPU waits for the host to issue its first kernel.
+      for (Pass* p : {&F, &B}) {
+        if (!p->segments.empty()) p->segments.front().compute += host.pass_start();
+      }
+    }
     for (const auto& s : F.segments) F.compute += s.compute;
     for (const auto& s : B.segments) B.compute += s.compute;
     plan.forward.push_back(std::move(F));
@@ -291,7 +301,9 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   const bool sharded = c.use_distributed_optimizer || c.use_torch_fsdp2;
   const double local = sharded ? plan.dense_params / (dp_ * cp) + plan.expert_params / edp
                                : plan.dense_params + plan.expert_params;
-  plan.optimizer = hw::memory_time(part, Bytes::of(30.0 * local)) + part.calibration.kernel_launch * 3.0;
+  // With gradient norm and zeroing (step_overhead.h): the gradient buffer holds every local parameter (FSDP: 1/DP).
+  const double buffer = c.use_torch_fsdp2 ? local : plan.dense_params + plan.expert_params;
+  plan.optimizer = hw::optimizer_step_time(part, {local, buffer, c.accumulate_allreduce_grads_in_fp32 ? 4.0 : 2.0});
   if (c.use_distributed_optimizer) {  // the updated 16-bit parameters, gathered back after the step
     if (dp_ * cp > 1) {
       plan.param_gather.push_back({CollectiveOp::kAllGather, GroupKind::kDpCp, Bytes::of(plan.dense_params * 2),

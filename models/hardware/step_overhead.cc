@@ -1,0 +1,22 @@
+#include "models/hardware/step_overhead.h"
+
+#include <algorithm>
+
+#include "models/hardware/op_cost.h"
+
+namespace lcsim::hw {
+
+Duration HostIssue::group_time(Duration gpu, size_t kernels) const {
+  return std::max(gpu, config_.op_time * static_cast<double>(kernels));
+}
+
+Bytes optimizer_step_bytes(const OptimizerStep& s) {
+  return Bytes::of(s.updated_params * (s.grad_bytes + 30.0) + s.buffer_params * s.grad_bytes);
+}
+
+Duration optimizer_step_time(const AcceleratorSpec& part, const OptimizerStep& s) {
+  // memory_time counts one launch; four more kernels follow it.
+  return memory_time(part, optimizer_step_bytes(s)) + part.calibration.kernel_launch * 4.0;
+}
+
+}  // namespace lcsim::hw

@@ -1,0 +1,49 @@
+// What a training step costs beyond its layers' kernels (docs/calibration.md, "Framework overhead and the
+// optimizer step"):
+//  - HostIssue: in eager-mode PyTorch (Megatron-LM, FSDP) the CPU issues every kernel; a kernel cannot start
+//    before the host has issued it. A group of n kernels therefore takes at least n x op_time, however short the
+//    kernels, and a pass that starts after the host waited on the GPU (a pipeline receive) exposes one op_time
+//    before its first kernel runs. op_time is the host time of one kernel-issuing operator, measured on a PyTorch
+//    execution trace (median 23 us, mlcommons/chakra's feeder test trace; data/README.md).
+//  - OptimizerStep: mixed-precision Adam's passes over HBM, bound by memory: the gradient norm for clipping (read
+//    every gradient), the update (read fp32 gradient, master, m, v; write master, m, v and the 16-bit weights: 30 B
+//    per parameter) and zeroing the gradient buffer for the next step (Megatron-LM's clip_grad_norm_fp32 and
+//    zero_grad_buffer), each a handful of multi-tensor kernels.
+// Assumes the host keeps ahead of the GPU otherwise (no CPU contention, no Python garbage collection pauses).
+#pragma once
+
+#include <cstddef>
+
+#include "models/hardware/accelerator.h"
+#include "sim/units.h"
+
+namespace lcsim::hw {
+
+class HostIssue {
+ public:
+  struct Config {
+    Duration op_time = Duration::us(23);  // host time per kernel-issuing operator; 0 = the host is never the limit
+  };
+  explicit HostIssue(const Config& config) : config_(config) {}
+  /// A group of `kernels` kernels that take `gpu` on the device, issued back to back by the host.
+  Duration group_time(Duration gpu, size_t kernels) const;
+  /// Exposed at the start of a pass that follows a host synchronization (a blocking pipeline receive).
+  Duration pass_start() const { return config_.op_time; }
+
+ private:
+  Config config_;
+};
+
+struct OptimizerStep {
+  double updated_params = 0;  // parameters this GPU updates (1/DP of them with a sharded optimizer)
+  double buffer_params = 0;   // parameters in this GPU's gradient buffer (zeroed every step)
+  double grad_bytes = 4;      // bytes per gradient element (fp32 main gradients; 2 for bf16)
+};
+/// Bytes the step moves through HBM: gradient norm (updated x grad_bytes), Adam (updated x 30 B), zeroing
+/// (buffer x grad_bytes).
+Bytes optimizer_step_bytes(const OptimizerStep& s);
+/// Those bytes at the part's streaming efficiency, plus five kernel launches (norm, clip scale, the fused Adam,
+/// the 16-bit copy, the memset).
+Duration optimizer_step_time(const AcceleratorSpec& part, const OptimizerStep& s);
+
+}  // namespace lcsim::hw

@@ -1,0 +1,97 @@
+// Framework overhead and the optimizer step (models/hardware/step_overhead.h): the host's issue time per kernel,
+// the pass-start latency after a pipeline receive, and the optimizer's passes over HBM, each derived by hand.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "test_support.h"
+
+#include "models/hardware/catalog.h"
+#include "models/hardware/step_overhead.h"
+#include "scenarios/scenario.h"
+
+namespace lcsim {
+namespace {
+
+TEST(HostIssue, AGroupTakesAtLeastItsKernelsIssueTime) {
+  const hw::HostIssue host({Duration::us(23)});
+  // Three 10 us kernels: the host needs 3 x 23 us to issue them, so the GPU waits for it.
+  EXPECT_DOUBLE_EQ(host.group_time(Duration::us(30), 3).s(), Duration::us(69).s());
+  // Three kernels of 1 ms in all: the host runs ahead, the GPU time stands.
+  EXPECT_DOUBLE_EQ(host.group_time(Duration::ms(1), 3).s(), 1e-3);
+  EXPECT_DOUBLE_EQ(host.pass_start().s(), 23e-6);
+  // Off: the host is never the limit.
+  const hw::HostIssue off({Duration()});
+  EXPECT_DOUBLE_EQ(off.group_time(Duration::us(30), 3).s(), Duration::us(30).s());
+  EXPECT_DOUBLE_EQ(off.pass_start().s(), 0);
+}
+
+TEST(OptimizerStep, NormAdamAndZeroingAreMemoryBoundPasses) {
+  const hw::AcceleratorSpec& h100 = hw::PartCatalog::get().part("H100-SXM-80GB");
+  // 1B parameters, unsharded, fp32 gradients: norm reads 4 B, Adam moves 30 B, zeroing writes 4 B per parameter.
+  const hw::OptimizerStep plain{1e9, 1e9, 4};
+  EXPECT_DOUBLE_EQ(hw::optimizer_step_bytes(plain).bytes(), 38e9);
+  const double bw = 3.35e12 * h100.calibration.memory_efficiency;  // streaming kernels
+  const double launch = h100.calibration.kernel_launch.s();
+  EXPECT_NEAR(hw::optimizer_step_time(h100, plain).s(), 38e9 / bw + 5 * launch, 1e-12);
+  // Distributed optimizer over 8 ranks: norm and update on 1/8, the whole gradient buffer zeroed.
+  const hw::OptimizerStep sharded{1e9 / 8, 1e9, 4};
+  EXPECT_DOUBLE_EQ(hw::optimizer_step_bytes(sharded).bytes(), 1e9 / 8 * 34 + 4e9);
+  // bf16 gradients: half the norm and zeroing traffic.
+  EXPECT_DOUBLE_EQ(hw::optimizer_step_bytes({1e9, 1e9, 2}).bytes(), 34e9);
+}
+
+const char* kScenario = R"(
+name: host
+cluster: {accelerator: H100-SXM-80GB, nodes: 4, gpus_per_node: 8,
+          fabric: {ports_per_leaf: 16, spines: 4, nic_bandwidth: 400Gb/s, uplink_bandwidth: 400Gb/s}}
+workload:
+  type: megatron
+  model: {num_layers: 8, hidden_size: 2048, num_attention_heads: 16, seq_length: 2048, vocab_size: 32000}
+  global_batch_size: 16
+  micro_batch_size: 1
+  tensor_model_parallel_size: 2
+  pipeline_model_parallel_size: 4
+simulation: {fidelity: analytical}
+outputs: {timeline: false}
+)";
+
+std::map<std::string, double> run(const std::string& host_op_time) {
+  return testing::metrics_in_child([&] {
+    ConfigValue tree = parse_yaml_text(kScenario, "host.yaml");
+    apply_override(tree, "workload.host_op_time=" + host_op_time);
+    Scenario sc = parse_scenario(tree);
+    RunResult r = run_scenario(sc);
+    if (!r.completed) throw std::runtime_error("did not complete");
+    return r.metrics;
+  });
+}
+
+TEST(HostIssue, EveryPipelinePassWaitsForTheHostOnce) {
+  // 32 GPUs, TP 2, PP 4: DP 4, so 16 / 4 = 4 micro-batches and 8 passes per rank. With a host far faster than any kernel
+  // (1 ns per kernel) no group is host-bound and only the pass starts add up: 8 x 1 ns per rank.
+  auto off = run("0us"), fast = run("1ns"), measured = run("23us");
+  ASSERT_FALSE(off.count("child_failed") || fast.count("child_failed") || measured.count("child_failed"));
+  EXPECT_EQ(off["micro_batches"], 4);
+  EXPECT_NEAR(fast["time_compute_s"] - off["time_compute_s"], 8e-9, 1e-12);
+  // At the measured 23 us, groups of short kernels (a norm of 2,048 x 2,048 is ~17 us on H100) are host-bound:
+  // more than the 8 x 23 us of pass starts.
+  EXPECT_GT(measured["time_compute_s"] - off["time_compute_s"], 8 * 23e-6);
+  EXPECT_GT(measured["iteration_time_s"], off["iteration_time_s"]);
+}
+
+TEST(HostIssue, BadValueIsRejectedWithItsKey) {
+  ConfigValue tree = parse_yaml_text(kScenario, "host.yaml");
+  apply_override(tree, "workload.host_op_time=-1us");
+  try {
+    parse_scenario(tree);
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("workload.host_op_time"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace lcsim
