@@ -203,6 +203,7 @@ class Replay {
     std::vector<uint32_t> target = opt_.power->target_nodes(snap_);
     LCSIM_ASSERT(target.size() == snap_.pools.size(), "the power policy must give one target per pool");
     for (uint32_t p = 0; p < snap_.pools.size(); ++p) {
+      const uint64_t before = powered_gpus_[p];
       uint32_t powered = 0;
       for (uint32_t n = 0; n < snap_.nodes.size(); ++n) powered += snap_.nodes[n].pool == p && power_[n] != Power::kOff;
       for (uint32_t n = 0; n < snap_.nodes.size() && powered < target[p]; ++n) {
@@ -221,7 +222,7 @@ class Replay {
         powered_gpus_[p] -= node.gpus;
         --powered;
       }
-      if (opt_.tracer) {
+      if (opt_.tracer && powered_gpus_[p] != before) {
         opt_.tracer->counter({"pool", snap_.pools[p].name + " powered GPUs", Duration::seconds(t),
                               static_cast<double>(powered_gpus_[p])});
       }
