@@ -5,6 +5,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "policies/demand_forecast.h"
 #include "sim/config.h"
 #include "sim/error.h"
 #include "workloads/cluster/cluster_sim.h"
@@ -32,6 +33,13 @@ fragmentation, placement and cost.
   --synthetic N            N jobs drawn from a mix fitted to the trace instead of the trace itself
   --seed N                 seed for estimate errors and synthetic jobs (default 1)
   --list                   the registered scheduling policies
+  --power LIST             node power policies to compare, e.g. always-on,reactive,forecast (--list shows
+                           them): prints queueing delay, energy, powered share, boots and forecast error instead
+  --boot SECONDS           with --power: a node switched on takes this long before it runs jobs (default 300)
+  --gpu-watts SPEC         POOL=IDLE_W:BUSY_W,... per-GPU power for the energy column, e.g. a100=50:400
+  --job-classes SPEC       NAME:WEIGHT:POOL=THROUGHPUT/POOL=THROUGHPUT...,... a throughput matrix: each job gets a
+                           class at random by weight and runs at its class's speed on each pool (every pool
+                           named), e.g. lm:1:a100=1/h100=3,cnn:1:a100=1/h100=1.2 (for gavel, docs/scheduling.md)
 )";
 
 namespace {
@@ -89,6 +97,76 @@ std::vector<cluster::PoolConfig> parse_pools(const std::string& spec) {
 
 }  // namespace
 
+namespace {
+
+/// --job-classes NAME:WEIGHT:POOL=TP/POOL=TP,...: every pool named once per class.
+std::vector<cluster::JobClass> parse_job_classes(const std::string& spec,
+                                                 const std::vector<cluster::PoolConfig>& pools) {
+  const std::string expected = "expected NAME:WEIGHT:POOL=THROUGHPUT/POOL=THROUGHPUT... (every pool), got '";
+  std::vector<cluster::JobClass> out;
+  for (const auto& item : split(spec, ',')) {
+    auto f = split(item, ':');
+    if (f.size() != 3 || f[0].empty()) throw InputError("option --job-classes: " + expected + item + "'");
+    cluster::JobClass jc;
+    jc.name = f[0];
+    jc.weight = number("--job-classes " + f[0] + " weight", f[1], 1e-9, 1e9);
+    jc.throughput.assign(pools.size(), 0);
+    for (const auto& pt : split(f[2], '/')) {
+      auto kv = split(pt, '=');
+      if (kv.size() != 2) throw InputError("option --job-classes: " + expected + item + "'");
+      size_t p = 0;
+      while (p < pools.size() && pools[p].name != kv[0]) ++p;
+      if (p == pools.size()) {
+        throw InputError("option --job-classes: class '" + f[0] + "' names pool '" + kv[0] + "', not one of --pools");
+      }
+      jc.throughput[p] = number("--job-classes " + f[0] + " " + kv[0], kv[1], 1e-6, 1e6);
+    }
+    for (size_t p = 0; p < pools.size(); ++p) {
+      if (jc.throughput[p] == 0) {
+        throw InputError("option --job-classes: class '" + f[0] + "' gives no throughput for pool '" + pools[p].name +
+                         "'");
+      }
+    }
+    out.push_back(std::move(jc));
+  }
+  return out;
+}
+
+/// --power: each scheduling policy under each power policy (always-on: none).
+int power_table(const Registry<policy::SchedulingPolicyFactory>& registry,
+                const Registry<policy::PowerPolicyFactory>& power_registry, const std::vector<std::string>& policies,
+                const std::vector<std::string>& power, const cluster::ClusterConfig& config,
+                const cluster::JobTrace& trace, cluster::SimOptions options) {
+  std::printf("| policy | power | queue mean (h) | queue p99 (h) | JCT mean (h) | slowdown mean | energy (MWh) | "
+              "powered share | boots | forecast MAE (GPUs) | forecast MAPE | replay (s) |\n");
+  std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  for (const auto& name : policies) {
+    for (const auto& pw : power) {
+      auto policy = registry.get(name).factory();
+      std::unique_ptr<policy::PowerPolicy> pp;
+      if (pw != "always-on") pp = power_registry.get(pw).factory();
+      options.power = pp.get();
+      auto t0 = std::chrono::steady_clock::now();
+      auto result = cluster::simulate_cluster(config, trace, *policy, options);
+      double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      MetricSet m = result.metrics();
+      char mae[32] = "-", mape[32] = "-";
+      if (m.has("forecast_mape")) {
+        std::snprintf(mae, sizeof mae, "%.1f", m.get("forecast_mae_gpus"));
+        std::snprintf(mape, sizeof mape, "%.3f", m.get("forecast_mape"));
+      }
+      std::printf("| %s | %s | %.3f | %.2f | %.2f | %.2f | %.2f | %.3f | %.0f | %s | %s | %.2f |\n", name.c_str(),
+                  pw.c_str(), m.get("queue_delay_s_mean") / 3600, m.get("queue_delay_s_p99") / 3600,
+                  m.get("jct_s_mean") / 3600, m.get("slowdown_mean"), m.get("energy_kwh") / 1000,
+                  m.get("powered_share"), m.get("boots"), mae, mape, wall);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
 int cmd_schedule(const std::vector<std::string>& args) {
   Registry<policy::SchedulingPolicyFactory> registry("scheduling policy");
   policy::register_scheduling_policies(registry);
@@ -99,6 +177,11 @@ int cmd_schedule(const std::vector<std::string>& args) {
   cluster::SimOptions options;
   size_t limit = 0, synthetic = 0;
   bool have_pools = false;
+  Registry<policy::PowerPolicyFactory> power_registry("power policy");
+  policy::register_power_policies(power_registry);
+  std::vector<std::string> power;
+  std::vector<std::pair<std::string, std::pair<double, double>>> watts;
+  std::string classes_spec;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&]() -> const std::string& {
@@ -110,6 +193,9 @@ int cmd_schedule(const std::vector<std::string>& args) {
       return 0;
     } else if (a == "--list") {
       for (const auto& [name, e] : registry.entries()) std::printf("  %-12s %s\n", name.c_str(), e.description.c_str());
+      std::printf("power policies (--power):\n  %-12s %s\n", "always-on", "every node on all the time");
+      for (const auto& [name, e] : power_registry.entries())
+        std::printf("  %-12s %s\n", name.c_str(), e.description.c_str());
       return 0;
     } else if (a == "--trace") {
       trace_path = value();
@@ -143,6 +229,23 @@ int cmd_schedule(const std::vector<std::string>& args) {
       synthetic = whole(a, value(), 1, 1e8);
     } else if (a == "--seed") {
       options.seed = whole(a, value(), 0, 4e9);
+    } else if (a == "--power") {
+      power = split(value(), ',');
+      for (const auto& p : power) {
+        if (p != "always-on") power_registry.get(p);  // unknown names fail here, with suggestions
+      }
+    } else if (a == "--job-classes") {
+      classes_spec = value();
+    } else if (a == "--boot") {
+      options.boot_s = number(a, value(), 0, 1e7);
+    } else if (a == "--gpu-watts") {
+      for (const auto& item : split(value(), ',')) {
+        auto kv = split(item, '=');
+        auto w = kv.size() == 2 ? split(kv[1], ':') : std::vector<std::string>{};
+        if (w.size() != 2) throw InputError("option --gpu-watts: expected POOL=IDLE_W:BUSY_W, got '" + item + "'");
+        watts.push_back({kv[0], {number("--gpu-watts " + kv[0] + " idle", w[0], 0, 1e5),
+                                 number("--gpu-watts " + kv[0] + " busy", w[1], 0, 1e5)}});
+      }
     } else {
       throw InputError("unknown option '" + a + "' for 'lcsim schedule' (see lcsim schedule --help)");
     }
@@ -151,6 +254,14 @@ int cmd_schedule(const std::vector<std::string>& args) {
   if (!have_pools) throw InputError("lcsim schedule: --pools SPEC is required (see lcsim schedule --help)");
   if (policies.empty()) policies = registry.names();
 
+  for (const auto& [pool, w] : watts) {
+    bool found = false;
+    for (auto& p : config.pools) {
+      if (p.name == pool) p.idle_watts_per_gpu = w.first, p.busy_watts_per_gpu = w.second, found = true;
+    }
+    if (!found) throw InputError("option --gpu-watts: '" + pool + "' is not one of the --pools");
+  }
+  if (!classes_spec.empty()) config.job_classes = parse_job_classes(classes_spec, config.pools);
   cluster::JobTrace trace = cluster::read_job_trace(trace_path);
   if (synthetic > 0) trace = cluster::synthesize_jobs(cluster::fit_job_mix(trace), synthetic, options.seed);
   if (limit > 0 && trace.jobs.size() > limit) trace.jobs.resize(limit);
@@ -162,6 +273,7 @@ int cmd_schedule(const std::vector<std::string>& args) {
     std::printf("%s%s: %u x %u, throughput %g", p ? "; " : "", config.pools[p].name.c_str(), config.pools[p].nodes,
                 config.pools[p].gpus_per_node, config.pools[p].throughput);
   std::printf(")\n\n");
+  if (!power.empty()) return power_table(registry, power_registry, policies, power, config, trace, options);
   std::printf("| policy | est. error | JCT mean (h) | JCT p50 (h) | JCT p99 (h) | slowdown mean | slowdown p99 | "
               "queue mean (h) | utilization | fragmentation | >8-GPU jobs on 1 leaf | preemptions | cost ($k) | "
               "replay (s) |\n");

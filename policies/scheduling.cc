@@ -4,6 +4,8 @@
 #include <limits>
 #include <numeric>
 
+#include "policies/gavel.h"
+
 namespace lcsim::policy {
 namespace {
 
@@ -399,6 +401,7 @@ void register_scheduling_policies(Registry<SchedulingPolicyFactory>& r) {
       C{C::Order::kSubmit, true, false, C::Placer::kHetero, true});
   add("predictive", "shortest estimated job first, with EASY backfill on the estimates (topology placement)",
       C{C::Order::kShortestEstimate, true, false, C::Placer::kTopology, true});
+  register_gavel_policies(r);
 }
 
 }  // namespace lcsim::policy

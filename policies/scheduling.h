@@ -45,6 +45,7 @@ struct PendingJob {
   int32_t priority = 0;     // higher runs first under priority policies
   uint32_t team = 0;        // index into ClusterSnapshot::teams
   double estimate_s = 0;    // estimated run time on a throughput-1.0 GPU (what a user's time limit would say)
+  std::vector<double> throughput = {};  // per pool: its speed there (Gavel's throughput matrix); empty: the pools'
 };
 
 struct RunningJob {

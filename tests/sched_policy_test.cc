@@ -78,7 +78,8 @@ TEST(SchedPolicy, GangNeverStartsAPartialJob) {
   ClusterSnapshot s = cluster(4);  // 32 GPUs
   occupy(s, 100, {{0, 5}, {1, 5}, {2, 5}, {3, 5}}, 100);  // 12 free, 3 per node
   s.pending = {{1, 0, 16, -1, 0, 0, 10}, {2, 1, 12, -1, 0, 0, 10}};
-  for (const char* name : {"fifo", "backfill", "topology", "hetero", "predictive", "priority"}) {
+  for (const char* name :
+       {"fifo", "backfill", "topology", "hetero", "predictive", "priority", "gavel", "gavel-total"}) {
     Decisions d = make(name)->schedule(s);
     for (const auto& p : d.start) {
       uint32_t g = 0;

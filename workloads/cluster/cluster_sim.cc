@@ -59,36 +59,66 @@ struct JobState {
   uint32_t attempt = 0;
   int32_t pool = -1;           // required pool
   uint32_t team = 0;
+  int32_t job_class = -1;      // index into ClusterConfig::job_classes; -1: the pools' throughput
 };
 
 class Replay {
  public:
   Replay(const ClusterConfig& c, const JobTrace& t, policy::SchedulingPolicy& p, const SimOptions& o)
-      : trace_(t), policy_(p), opt_(o), snap_(build_cluster(c)) {
+      : trace_(t), policy_(p), opt_(o), snap_(build_cluster(c)), classes_(c.job_classes) {
+    for (const auto& jc : classes_) {
+      LCSIM_ASSERT(jc.throughput.size() == snap_.pools.size() && jc.weight > 0 &&
+                       std::all_of(jc.throughput.begin(), jc.throughput.end(), [](double x) { return x > 0; }),
+                   "job class '" + jc.name + "' needs a positive weight and one positive throughput per pool");
+    }
     result_.pools.resize(snap_.pools.size());
     for (uint32_t p2 = 0; p2 < snap_.pools.size(); ++p2) result_.pools[p2].name = snap_.pools[p2].name;
     for (const auto& n : snap_.nodes) result_.pools[n.pool].gpus += n.gpus, total_gpus_ += n.gpus;
     free_total_ = total_gpus_;
+    power_.assign(snap_.nodes.size(), Power::kOn);
+    powered_gpus_.assign(snap_.pools.size(), 0);
+    for (const auto& n : snap_.nodes) powered_gpus_[n.pool] += n.gpus;
     check_jobs(c);
   }
 
   void run() {
     const auto& jobs = trace_.jobs;
     size_t next = 0;
-    if (!jobs.empty()) result_.start_s = last_t_ = jobs.front().submit_s;
-    while (next < jobs.size() || !done_.empty()) {
-      double t = next < jobs.size() ? jobs[next].submit_s : std::numeric_limits<double>::infinity();
+    if (!jobs.empty()) result_.start_s = last_t_ = next_tick_ = jobs.front().submit_s;
+    const double inf = std::numeric_limits<double>::infinity();
+    // With a power policy, waiting jobs may wait for boots: the loop also runs on boot completions and ticks.
+    while (next < jobs.size() || !done_.empty() || (opt_.power && !snap_.pending.empty())) {
+      double t = next < jobs.size() ? jobs[next].submit_s : inf;
       if (!done_.empty()) t = std::min(t, done_.top().at);
+      if (opt_.power) {
+        if (!boots_.empty()) t = std::min(t, boots_.top().first);
+        t = std::min(t, next_tick_);
+      }
       advance(t);
       while (!done_.empty() && done_.top().at <= t) {
         Completion c = done_.top();
         done_.pop();
         if (c.attempt == state_[c.job].attempt && is_running(c.job)) finish(c.job, t);
       }
+      while (!boots_.empty() && boots_.top().first <= t) {
+        const uint32_t node = boots_.top().second;
+        boots_.pop();
+        power_[node] = Power::kOn;
+        change_node(node, snap_.nodes[node].gpus);
+      }
       while (next < jobs.size() && jobs[next].submit_s <= t) enqueue(jobs[next++].id);
       if (!snap_.pending.empty()) schedule(t);
+      if (opt_.power) {
+        if (t >= next_tick_) next_tick_ = t + opt_.tick_s;
+        apply_power(t);
+        // Waiting jobs with nothing running or booting can only wait for the power policy to change its mind:
+        // it must within a thousand passes (a stuck replay would otherwise tick forever).
+        stuck_ = !snap_.pending.empty() && snap_.running.empty() && boots_.empty() ? stuck_ + 1 : 0;
+        LCSIM_ASSERT(stuck_ < 1000, "the power policy leaves waiting jobs with no node to run on");
+      }
     }
     result_.end_s = last_t_;
+    if (opt_.power) result_.forecast = opt_.power->forecast_error();
   }
 
  private:
@@ -131,6 +161,19 @@ class Replay {
                                   " GPUs, more than team '" + j.team + "''s quota of " +
                                   std::to_string(c.teams[ti->second].quota_gpus));
       st.remaining_ref_s = j.duration_s;
+      if (!classes_.empty()) {
+        double total = 0;
+        for (const auto& jc : classes_) total += jc.weight;
+        double u = rng.stream("cluster.job_class", j.id).uniform() * total;
+        st.job_class = static_cast<int32_t>(classes_.size() - 1);
+        for (size_t k = 0; k < classes_.size(); ++k) {
+          if (u < classes_[k].weight) {
+            st.job_class = static_cast<int32_t>(k);
+            break;
+          }
+          u -= classes_[k].weight;
+        }
+      }
       double factor = 1.0;
       if (opt_.estimate_error > 0) {
         RandomStream r = rng.stream("cluster.estimate", j.id);
@@ -147,9 +190,51 @@ class Replay {
 
   bool is_running(uint64_t id) const { return running_index_.count(id) != 0; }
 
+  /// Job `id`'s speed on pool `pool`: its class's, or the pool's.
+  double throughput(uint64_t id, uint32_t pool) const {
+    const int32_t k = state_[id].job_class;
+    return k >= 0 ? classes_[static_cast<size_t>(k)].throughput[pool] : snap_.pools[pool].throughput;
+  }
+
+  /// Meets the power policy's per-pool node targets: off nodes boot (lowest index first) when too few are on or
+  /// booting; idle nodes (all GPUs free) switch off (highest index first) when too many are. Busy nodes stay on.
+  void apply_power(double t) {
+    snap_.now_s = t;
+    std::vector<uint32_t> target = opt_.power->target_nodes(snap_);
+    LCSIM_ASSERT(target.size() == snap_.pools.size(), "the power policy must give one target per pool");
+    for (uint32_t p = 0; p < snap_.pools.size(); ++p) {
+      const uint64_t before = powered_gpus_[p];
+      uint32_t powered = 0;
+      for (uint32_t n = 0; n < snap_.nodes.size(); ++n) powered += snap_.nodes[n].pool == p && power_[n] != Power::kOff;
+      for (uint32_t n = 0; n < snap_.nodes.size() && powered < target[p]; ++n) {
+        if (snap_.nodes[n].pool != p || power_[n] != Power::kOff) continue;
+        power_[n] = Power::kBooting;
+        boots_.push({t + opt_.boot_s, n});
+        powered_gpus_[p] += snap_.nodes[n].gpus;
+        ++result_.boots;
+        ++powered;
+      }
+      for (uint32_t n = static_cast<uint32_t>(snap_.nodes.size()); n-- > 0 && powered > target[p];) {
+        auto& node = snap_.nodes[n];
+        if (node.pool != p || power_[n] != Power::kOn || node.free_gpus != node.gpus) continue;
+        power_[n] = Power::kOff;
+        change_node(n, -static_cast<int64_t>(node.gpus));
+        powered_gpus_[p] -= node.gpus;
+        --powered;
+      }
+      if (opt_.tracer && powered_gpus_[p] != before) {
+        opt_.tracer->counter({"pool", snap_.pools[p].name + " powered GPUs", Duration::seconds(t),
+                              static_cast<double>(powered_gpus_[p])});
+      }
+    }
+  }
+
   /// Integrates the time-weighted figures over [last_t_, t).
   void advance(double t) {
     double dt = t - last_t_;
+    if (dt > 0) {
+      for (uint32_t p = 0; p < powered_gpus_.size(); ++p) result_.pools[p].powered_gpu_s += dt * powered_gpus_[p];
+    }
     if (dt > 0 && free_total_ > 0) {
       frag_integral_ += dt * static_cast<double>(free_on_partial_) / static_cast<double>(free_total_);
       if (!snap_.pending.empty()) idle_integral_ += dt;
@@ -161,7 +246,8 @@ class Replay {
   void enqueue(uint64_t id) {
     const TraceJob& j = trace_.jobs[id];
     const JobState& st = state_[id];
-    policy::PendingJob pj{id, j.submit_s, j.gpus, st.pool, j.priority, st.team, st.estimate_s};
+    policy::PendingJob pj{id, j.submit_s, j.gpus, st.pool, j.priority, st.team, st.estimate_s, {}};
+    if (st.job_class >= 0) pj.throughput = classes_[static_cast<size_t>(st.job_class)].throughput;
     auto pos = std::upper_bound(snap_.pending.begin(), snap_.pending.end(), pj, [](const auto& a, const auto& b) {
       return a.submit_s != b.submit_s ? a.submit_s < b.submit_s : a.id < b.id;
     });
@@ -208,7 +294,7 @@ class Replay {
     LCSIM_ASSERT(is_running(id), "policy preempted job " + std::to_string(id) + ", which is not running");
     JobState& st = state_[id];
     policy::RunningJob r = release(id, t);
-    double tp = snap_.pools[snap_.nodes[r.placement.front().node].pool].throughput;
+    double tp = throughput(id, snap_.nodes[r.placement.front().node].pool);
     double worked = std::max(0.0, t - st.started_at - st.overhead_s);
     st.remaining_ref_s = std::max(0.0, st.remaining_ref_s - worked * tp);
     st.estimate_s = std::max(0.0, st.estimate_s - worked * tp);
@@ -237,7 +323,7 @@ class Replay {
       LCSIM_ASSERT(snap_.nodes[sh.node].pool == pool, "policy placed a job across pools");
     LCSIM_ASSERT(st.pool < 0 || static_cast<uint32_t>(st.pool) == pool, "policy placed a job on another pool");
     for (const auto& sh : p.shares) change_node(sh.node, -static_cast<int64_t>(sh.gpus));
-    double tp = snap_.pools[pool].throughput;
+    double tp = throughput(id, pool);
     double run = st.remaining_ref_s / tp + st.overhead_s;
     st.started_at = t;
     JobRecord& rec = result_.jobs[id];
@@ -281,7 +367,13 @@ class Replay {
   }
 
  public:
-  ClusterResult finish_result() {
+  ClusterResult finish_result(const ClusterConfig& c) {
+    for (uint32_t p = 0; p < result_.pools.size() && p < c.pools.size(); ++p) {
+      auto& u = result_.pools[p];
+      const auto& pc = c.pools[p];
+      u.energy_j = u.powered_gpu_s * pc.idle_watts_per_gpu +
+                   u.busy_gpu_s * std::max(0.0, pc.busy_watts_per_gpu - pc.idle_watts_per_gpu);
+    }
     if (time_with_free_ > 0) {
       result_.fragmentation = frag_integral_ / time_with_free_;
       result_.idle_while_waiting = idle_integral_ / time_with_free_;
@@ -294,11 +386,18 @@ class Replay {
   policy::SchedulingPolicy& policy_;
   SimOptions opt_;
   ClusterSnapshot snap_;
+  std::vector<JobClass> classes_;
   ClusterResult result_;
   std::vector<JobState> state_;
   std::priority_queue<Completion, std::vector<Completion>, std::greater<>> done_;
   std::map<uint64_t, size_t> running_index_;
   std::map<uint32_t, double> busy_;
+  enum class Power : uint8_t { kOn, kOff, kBooting };
+  std::vector<Power> power_;             // per node
+  std::vector<uint64_t> powered_gpus_;   // per pool: GPUs on or booting
+  std::priority_queue<std::pair<double, uint32_t>, std::vector<std::pair<double, uint32_t>>, std::greater<>> boots_;
+  double next_tick_ = 0;
+  uint32_t stuck_ = 0;
   uint64_t total_gpus_ = 0, free_total_ = 0, free_on_partial_ = 0;
   double last_t_ = 0, frag_integral_ = 0, idle_integral_ = 0, time_with_free_ = 0;
 };
@@ -316,7 +415,7 @@ ClusterResult simulate_cluster(const ClusterConfig& cluster, const JobTrace& tra
                                const SimOptions& options) {
   Replay r(cluster, trace, policy, options);
   r.run();
-  return r.finish_result();
+  return r.finish_result(cluster);
 }
 
 MetricSet ClusterResult::metrics() const {
@@ -361,6 +460,16 @@ MetricSet ClusterResult::metrics() const {
   m.set("fragmentation", fragmentation, "time-average share of free GPUs that sit on partly used nodes");
   m.set("idle_while_waiting", idle_while_waiting, "share of the time with free GPUs during which jobs waited");
   m.set("cost_usd", cost, "GPU-hours held x each pool's price");
+  double energy = 0, powered = 0;
+  for (const auto& p : pools) energy += p.energy_j, powered += p.powered_gpu_s;
+  m.set("energy_kwh", energy / 3.6e6, "GPU energy: powered GPU-seconds x idle watts + busy x (busy - idle) watts");
+  m.set("powered_share", span > 0 && gpus > 0 ? powered / (gpus * span) : 0,
+        "powered (on or booting) GPU-seconds / (GPUs x makespan)");
+  m.set("boots", static_cast<double>(boots), "nodes switched on by the power policy");
+  if (forecast.bins > 0) {
+    m.set("forecast_mae_gpus", forecast.mae, "demand forecast: mean absolute error per hourly bin, GPUs");
+    m.set("forecast_mape", forecast.mape, "demand forecast: mean absolute error / mean demand");
+  }
   double gp = 0;
   for (double g : goodput) gp += g;
   m.set("goodput_mean", goodput.empty() ? 0 : gp / static_cast<double>(goodput.size()),

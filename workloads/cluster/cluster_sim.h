@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "models/network/topology.h"
+#include "policies/demand_forecast.h"
 #include "policies/scheduling.h"
 #include "sim/metrics.h"
 #include "sim/trace.h"
@@ -24,6 +25,8 @@ struct PoolConfig {
   uint32_t gpus_per_node = 8;
   double throughput = 1.0;       // relative to the trace's GPUs
   double cost_per_gpu_hour = 0;  // USD
+  double idle_watts_per_gpu = 0;  // a powered GPU with no job (energy metrics; 0: not counted)
+  double busy_watts_per_gpu = 0;  // a GPU running a job
 };
 
 struct TeamConfig {
@@ -31,8 +34,18 @@ struct TeamConfig {
   uint32_t quota_gpus = 0;  // 0: none
 };
 
+/// A kind of job with its own speed on each pool (a row of Gavel's throughput matrix). With classes, each job
+/// of the trace is given one at random by weight (stream cluster.job_class, by job id), as Gavel's simulations
+/// assign model types to Philly's jobs, and runs at its class's throughput instead of the pool's.
+struct JobClass {
+  std::string name;
+  double weight = 1;
+  std::vector<double> throughput = {};  // per pool, in pool order (> 0)
+};
+
 struct ClusterConfig {
   std::vector<PoolConfig> pools;  // nodes numbered pool by pool, in this order
+  std::vector<JobClass> job_classes;  // empty: every job runs at its pool's throughput
   net::LeafSpineConfig fabric;    // only the layout matters here: ports_per_leaf, rail_optimized, tiers, leaves_per_pod
   std::vector<TeamConfig> teams;  // jobs of teams not listed have no quota
 };
@@ -42,6 +55,12 @@ struct SimOptions {
   uint64_t seed = 1;
   double checkpoint_s = 60;     // a preempted job pays this on its next start (save + restore)
   Tracer* tracer = nullptr;     // per-job states (started, stopped, finished) and per-pool busy-GPU counters
+  /// Node power: with a power policy, nodes are switched on (taking boot_s before they take jobs) and idle nodes
+  /// off to meet its per-pool targets, asked after every scheduling pass and at least every tick_s while jobs
+  /// remain. Without one, every node is always on.
+  policy::PowerPolicy* power = nullptr;
+  double boot_s = 300;
+  double tick_s = 300;
 };
 
 struct JobRecord {
@@ -62,7 +81,9 @@ struct PoolUsage {
   std::string name;
   uint32_t gpus = 0;
   double busy_gpu_s = 0;
+  double powered_gpu_s = 0;  // GPU-seconds switched on or booting (always on: GPUs x makespan)
   double cost = 0;
+  double energy_j = 0;       // powered x idle watts + busy x (busy - idle) watts
 };
 
 struct ClusterResult {
@@ -72,8 +93,10 @@ struct ClusterResult {
   double fragmentation = 0;       // time-average share of free GPUs that sit on partly used nodes
   double idle_while_waiting = 0;  // time-average share of free GPUs idle while jobs wait
   uint64_t policy_calls = 0;
+  uint64_t boots = 0;                                  // nodes switched on by the power policy
+  policy::SeasonalForecaster::Error forecast;          // the power policy's demand forecast, where it has one
   /// JCT, slowdown (bounded at 10 s), queueing delay (mean, p50, p99), utilization per pool and overall,
-  /// fragmentation, cost, goodput, placement spread.
+  /// fragmentation, cost, goodput, placement spread; energy, powered share and boots; forecast error.
   MetricSet metrics() const;
 };
 
