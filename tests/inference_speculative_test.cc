@@ -99,6 +99,41 @@ TEST(InferenceSpeculative, TheSchedulerVerifiesKPlusOneTokensPerStep) {
   EXPECT_NEAR(9999.0 / steps, expected_tokens_per_step(4, 0.8), 0.05);
 }
 
+TEST(InferenceSpeculative, WithSwapPreemptionEveryBlockComesBack) {
+  // Four requests on 20 blocks of 16 tokens, drafts of 4 at alpha 0.6: sequences get preempted (swapped out with
+  // the blocks their computed tokens fill) and resume; when all are done every HBM and host block is free again.
+  BatchScheduler::Limits limits;
+  limits.kv_blocks = 20;
+  limits.swap = true;
+  limits.swap_blocks = 40;
+  limits.draft_tokens = 4;
+  limits.acceptance_rate = 0.6;
+  limits.seed = 3;
+  BatchScheduler s(limits);
+  for (uint64_t id = 0; id < 4; ++id) {
+    Request r;
+    r.id = id;
+    r.input_tokens = 40 + static_cast<uint32_t>(id) * 10;
+    r.output_tokens = 120;
+    ASSERT_TRUE(s.add(r));
+  }
+  BatchScheduler::Plan plan;
+  std::vector<FinishedRequest> done;
+  int64_t out = 0, in = 0;
+  double now = 0;
+  while (s.plan(plan)) {
+    out += plan.swap_out_blocks;
+    in += plan.swap_in_blocks;
+    s.complete(plan, now += 0.01, done);
+  }
+  ASSERT_EQ(done.size(), 4u);
+  for (const auto& f : done) EXPECT_EQ(f.output_tokens, 120u);
+  EXPECT_GT(s.swaps(), 0u);
+  EXPECT_EQ(in, out);
+  EXPECT_EQ(s.free_blocks(), 20);
+  EXPECT_EQ(s.free_swap_blocks(), 40);
+}
+
 TEST(InferenceSpeculative, DraftCostAndMemoryAreTheRoofline) {
   const hw::AcceleratorSpec part = datasheet_h100();
   ServingConfig sv;

@@ -44,10 +44,11 @@ void BatchScheduler::release(uint32_t slot) {
 
 void BatchScheduler::preempt(uint32_t slot, Plan& plan) {
   Seq& s = seqs_[slot];
-  if (limits_.swap && s.blocks <= free_swap_blocks_) {
+  const int64_t keep = blocks_for(s.computed);  // the blocks its computed tokens fill (not a step's rejected drafts)
+  if (limits_.swap && keep <= free_swap_blocks_) {
     // Swap out: the blocks go to host memory and come back when it resumes; what it computed stays computed.
-    free_swap_blocks_ -= s.blocks;
-    plan.swap_out_blocks += s.blocks;
+    free_swap_blocks_ -= keep;
+    plan.swap_out_blocks += keep;
     s.swapped = true;
     ++swaps_;
   } else {

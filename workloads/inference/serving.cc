@@ -487,10 +487,22 @@ void InferenceServing::hand_off(uint32_t from, const FinishedRequest& f) {
   ++in_transfer_;
   const double start = ctx_->engine.now().s();
   const uint64_t id = f.id;
-  ctx_->collectives.transfer(kv_handoff_flows(src, dst, bytes), [this, id, to, start] {
+  const uint32_t from_rank = src.front(), to_rank = dst.front();
+  ctx_->collectives.transfer(kv_handoff_flows(src, dst, bytes), [this, id, to, start, from_rank, to_rank, bytes] {
     --in_transfer_;
     const double now = ctx_->engine.now().s();
     transfer_s_.push_back(now - start);
+    if (ctx_->tracer.enabled()) {
+      // The handoff on the timeline: a send on the prefill instance's first GPU, a receive on the decode one's.
+      const Duration a = Duration::seconds(start), b = Duration::seconds(now);
+      const std::vector<std::pair<std::string, std::string>> args = {{"request", std::to_string(id)}};
+      if (from_rank < ctx_->traced_ranks) {
+        ctx_->tracer.span({SpanKind::kSend, from_rank, a, b, "KV handoff", ctx_->job, bytes, 0, args});
+      }
+      if (to_rank < ctx_->traced_ranks) {
+        ctx_->tracer.span({SpanKind::kRecv, to_rank, a, b, "KV handoff", ctx_->job, bytes, 0, args});
+      }
+    }
     Handoff& hh = handoffs_.at(id);
     // The first token reaches the user with the KV cache at the decode instance (TTFT includes the transfer). The
     // decode instance holds the prompt's KV and computes the first token's own as its first decode step.
