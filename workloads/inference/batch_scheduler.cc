@@ -3,11 +3,15 @@
 #include <algorithm>
 
 #include "sim/error.h"
+#include "workloads/inference/speculative.h"
 
 namespace lcsim::inf {
 
 BatchScheduler::BatchScheduler(const Limits& limits)
-    : limits_(limits), free_blocks_(limits.kv_blocks), free_swap_blocks_(limits.swap ? limits.swap_blocks : 0) {}
+    : limits_(limits),
+      free_blocks_(limits.kv_blocks),
+      free_swap_blocks_(limits.swap ? limits.swap_blocks : 0),
+      accept_rng_(limits.seed) {}
 
 bool BatchScheduler::add(const Request& r, uint32_t cached_tokens) {
   LCSIM_ASSERT(cached_tokens < r.input_tokens, "a cached prefix must leave at least one prompt token to compute");
@@ -40,10 +44,11 @@ void BatchScheduler::release(uint32_t slot) {
 
 void BatchScheduler::preempt(uint32_t slot, Plan& plan) {
   Seq& s = seqs_[slot];
-  if (limits_.swap && s.blocks <= free_swap_blocks_) {
+  const int64_t keep = blocks_for(s.computed);  // the blocks its computed tokens fill (not a step's rejected drafts)
+  if (limits_.swap && keep <= free_swap_blocks_) {
     // Swap out: the blocks go to host memory and come back when it resumes; what it computed stays computed.
-    free_swap_blocks_ -= s.blocks;
-    plan.swap_out_blocks += s.blocks;
+    free_swap_blocks_ -= keep;
+    plan.swap_out_blocks += keep;
     s.swapped = true;
     ++swaps_;
   } else {
@@ -73,6 +78,13 @@ bool BatchScheduler::plan(Plan& out) {
       ++i;
       continue;
     }
+    uint32_t drafts = 0;
+    if (limits_.draft_tokens > 0 && remaining == 1 && s.generated > 0) {
+      // Speculative decoding: verify up to k drafts with the last token, no more than the answer has left.
+      const int64_t left = static_cast<int64_t>(s.output) - s.generated - 1;
+      drafts = static_cast<uint32_t>(std::max<int64_t>(0, std::min({int64_t{limits_.draft_tokens}, left, budget - 1})));
+      q += drafts;
+    }
     const int64_t need = blocks_for(s.computed + q) - s.blocks;
     bool self_preempted = false;
     while (need > free_blocks_) {
@@ -88,10 +100,10 @@ bool BatchScheduler::plan(Plan& out) {
     if (self_preempted) break;
     free_blocks_ -= need;
     s.blocks += need;
-    const bool emits = s.computed + q == s.total();
-    out.batch.push_back({static_cast<uint32_t>(q), s.computed, emits});
+    const bool emits = s.computed + q - drafts == s.total();
+    out.batch.push_back({static_cast<uint32_t>(q), s.computed, emits, drafts});
     out.seqs.push_back(slot);
-    (s.computed + 1 == s.total() && q == 1 && s.generated > 0 ? out.decode_tokens : out.prefill_tokens) +=
+    (s.computed + 1 == s.total() && q - drafts == 1 && s.generated > 0 ? out.decode_tokens : out.prefill_tokens) +=
         static_cast<uint32_t>(q);
     budget -= q;
     ++i;
@@ -130,9 +142,18 @@ void BatchScheduler::complete(const Plan& plan, double now_s, std::vector<Finish
   for (size_t k = 0; k < plan.seqs.size(); ++k) {
     const uint32_t slot = plan.seqs[k];
     Seq& s = seqs_[slot];
+    const uint32_t drafts = plan.batch[k].drafts;
     s.computed += plan.batch[k].new_tokens;
     if (!plan.batch[k].emits) continue;
-    LCSIM_ASSERT(s.computed == s.total(), "a sequence emitted before its context was computed");
+    LCSIM_ASSERT(s.computed - drafts == s.total(), "a sequence emitted before its context was computed");
+    if (drafts > 0) {
+      // The drafts up to the first rejection are kept, with one token of the target's own; the rejected drafts'
+      // KV is dropped (their blocks stay with the sequence).
+      const uint32_t tokens = sample_step_tokens(drafts, limits_.acceptance_rate, accept_rng_);
+      s.computed -= drafts + 1 - tokens;
+      s.generated += tokens - 1;
+      outstanding_ -= tokens - 1;
+    }
     if (s.generated == 0) {
       s.first_token_s = now_s;
       outstanding_ -= s.prompt - s.cached;

@@ -7,13 +7,15 @@
 // it had generated again) or, with Limits::swap, by swapping its blocks out to host memory (it goes back to the
 // head of the queue and, when admitted again, its blocks are swapped in and it goes on where it stopped; the
 // plan counts the blocks each way, the caller prices the copies). A swap that does not fit in the host's swap
-// space recomputes instead, as vLLM does.
+// space recomputes instead, as vLLM does. With Limits::draft_tokens (speculative decoding, speculative.h) a decode
+// step verifies up to k drafts with the last token and emits 1 + the drafts accepted before the first rejection.
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <vector>
 
+#include "sim/rng.h"
 #include "workloads/inference/request_trace.h"
 #include "workloads/inference/serving_model.h"
 
@@ -41,6 +43,9 @@ class BatchScheduler {
     int64_t kv_blocks = 0;
     bool swap = false;         // preempt by swapping KV blocks to host memory (else by recompute)
     int64_t swap_blocks = 0;   // host blocks for swapped-out sequences; when full, preemption recomputes
+    int draft_tokens = 0;          // speculative decoding: drafts verified per decode step (k; 0 = off)
+    double acceptance_rate = 0;    // the chance each draft is accepted (alpha)
+    uint64_t seed = 1;             // the acceptance draws' stream
   };
   /// One planned iteration: what each scheduled sequence computes.
   struct Plan {
@@ -100,6 +105,7 @@ class BatchScheduler {
   uint64_t preemptions_ = 0;
   uint64_t swaps_ = 0;
   int64_t free_swap_blocks_ = 0;
+  RandomStream accept_rng_;
 };
 
 }  // namespace lcsim::inf

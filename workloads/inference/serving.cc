@@ -92,6 +92,8 @@ void ServingWorkloadConfig::visit(Section& s) {
             [&](Section& k) { kv_cache.visit(k); });
   s.section("disaggregation", "separate prefill and decode pools, the KV cache moving between them over the fabric",
             [&](Section& d) { disaggregation.visit(d, request_routers().names()); });
+  s.section("speculative", "speculative decoding with a draft model (decode steps verify draft tokens)",
+            [&](Section& v) { speculative.visit(v); });
 }
 
 namespace {
@@ -154,7 +156,8 @@ struct InferenceServing::Instance {
   std::vector<uint32_t> gpus;  // indices into ctx.gpus
   Role role = Role::kColocated;
   HostPath host;  // preemption by swap: each GPU's path to host memory
-  double swap_bytes = 0, swap_s = 0;
+  std::unique_ptr<InstanceCost> draft;  // speculative decoding: the draft model on the same GPUs
+  double swap_bytes = 0, swap_s = 0, draft_s = 0;
   bool busy = false;
   double busy_since = 0, busy_s = 0;
   uint64_t iterations = 0;
@@ -256,6 +259,27 @@ void InferenceServing::validate(const std::vector<wl::Gpu>& gpus, Section& s) {
                     dg.enabled() ? (std::string(role_name(slots_[i].role)) + " pool: ").c_str() : "",
                     cost.weight_bytes_per_gpu() / 1e9, sv.gpu_memory_utilization, part.hbm_capacity.bytes() / 1e9);
       s.error(dg.enabled() ? "disaggregation" : "serving", buf);
+      continue;
+    }
+    const SpeculativeConfig& sp = config_.speculative;
+    if (!sp.enabled() || slots_[i].role == Role::kPrefill) continue;
+    const int tp = slots_[i].serving.tensor_parallel;
+    if (sp.draft.num_attention_heads % tp != 0) {
+      s.error("speculative", "tensor_parallel " + std::to_string(tp) + " must divide the draft model's "
+                             "num_attention_heads (" + std::to_string(sp.draft.num_attention_heads) + ")");
+      continue;
+    }
+    const InstanceCost draft(part, sp.draft, slots_[i].serving);
+    const int64_t blocks = kv_blocks_with_draft(cost, draft, sv.gpu_memory_utilization, slots_[i].serving.block_size);
+    if (i == 0) kv_blocks_ = blocks;
+    if (blocks < 1) {
+      char buf[300];
+      std::snprintf(buf, sizeof buf,
+                    "the draft model's %.1f GB and the served model's %.1f GB of weights per GPU leave no room for the "
+                    "KV cache in gpu_memory_utilization %g x %.1f GB of HBM; use a smaller draft or more GPUs",
+                    draft.weight_bytes_per_gpu() / 1e9, cost.weight_bytes_per_gpu() / 1e9, sv.gpu_memory_utilization,
+                    part.hbm_capacity.bytes() / 1e9);
+      s.error("speculative", buf);
     }
   }
   const auto& rq = config_.requests;
@@ -311,9 +335,22 @@ void InferenceServing::start(wl::RunContext& ctx) {
     // instances: prompts are looked up where they are prefilled).
     const bool cached_here = prefix && slot.role != Role::kDecode;
     const int64_t prefix_hbm_blocks = cached_here ? static_cast<int64_t>(cost.kv_blocks() * kc.hbm_share) : 0;
+    // Speculative decoding: the draft model shares the GPUs (weights and its own KV cache) on decoding instances.
+    const bool speculates = config_.speculative.enabled() && slot.role != Role::kPrefill;
+    std::unique_ptr<InstanceCost> draft;
+    int64_t kv_blocks = cost.kv_blocks();
+    if (speculates) {
+      draft = std::make_unique<InstanceCost>(*ctx.gpus.front().part, config_.speculative.draft, slot.serving);
+      kv_blocks = kv_blocks_with_draft(cost, *draft, slot.serving.gpu_memory_utilization, slot.serving.block_size);
+    }
     BatchScheduler::Limits limits{slot.serving.max_num_seqs, slot.serving.max_num_batched_tokens,
                                   slot.serving.chunked_prefill, slot.serving.block_size,
-                                  cost.kv_blocks() - prefix_hbm_blocks};
+                                  kv_blocks - prefix_hbm_blocks};
+    if (speculates) {
+      limits.draft_tokens = config_.speculative.draft_tokens;
+      limits.acceptance_rate = config_.speculative.acceptance_rate;
+      limits.seed = ctx.rng.stream("inference.speculative", static_cast<uint64_t>(i)).next_u64();
+    }
     limits.swap = slot.serving.preemption == "swap";
     limits.swap_blocks = static_cast<int64_t>(slot.serving.swap_space.bytes() /
                                               (cost.kv_bytes_per_token_per_gpu() * slot.serving.block_size));
@@ -327,6 +364,7 @@ void InferenceServing::start(wl::RunContext& ctx) {
     }
     auto inst = std::make_unique<Instance>(limits, cost);
     inst->role = slot.role;
+    inst->draft = std::move(draft);
     for (int g = 0; g < slot.gpus(); ++g) inst->gpus.push_back(static_cast<uint32_t>(slot.first_gpu + g));
     if (limits.swap) {
       inst->host = host_path(ctx.collectives.topology(),
@@ -449,10 +487,22 @@ void InferenceServing::hand_off(uint32_t from, const FinishedRequest& f) {
   ++in_transfer_;
   const double start = ctx_->engine.now().s();
   const uint64_t id = f.id;
-  ctx_->collectives.transfer(kv_handoff_flows(src, dst, bytes), [this, id, to, start] {
+  const uint32_t from_rank = src.front(), to_rank = dst.front();
+  ctx_->collectives.transfer(kv_handoff_flows(src, dst, bytes), [this, id, to, start, from_rank, to_rank, bytes] {
     --in_transfer_;
     const double now = ctx_->engine.now().s();
     transfer_s_.push_back(now - start);
+    if (ctx_->tracer.enabled()) {
+      // The handoff on the timeline: a send on the prefill instance's first GPU, a receive on the decode one's.
+      const Duration a = Duration::seconds(start), b = Duration::seconds(now);
+      const std::vector<std::pair<std::string, std::string>> args = {{"request", std::to_string(id)}};
+      if (from_rank < ctx_->traced_ranks) {
+        ctx_->tracer.span({SpanKind::kSend, from_rank, a, b, "KV handoff", ctx_->job, bytes, 0, args});
+      }
+      if (to_rank < ctx_->traced_ranks) {
+        ctx_->tracer.span({SpanKind::kRecv, to_rank, a, b, "KV handoff", ctx_->job, bytes, 0, args});
+      }
+    }
     Handoff& hh = handoffs_.at(id);
     // The first token reaches the user with the KV cache at the decode instance (TTFT includes the transfer). The
     // decode instance holds the prompt's KV and computes the first token's own as its first decode step.
@@ -506,6 +556,11 @@ void InferenceServing::step(uint32_t i) {
     inst.swap_bytes += (out + in) * static_cast<double>(inst.gpus.size());
     inst.swap_s += copy_s;
     t += copy_s;
+  }
+  if (inst.draft) {
+    const double d = draft_seconds(*inst.draft, inst.plan.batch);
+    inst.draft_s += d;
+    t += d;
   }
   ++inst.iterations;
   const Duration start = ctx_->engine.now();
@@ -639,6 +694,14 @@ void InferenceServing::report(MetricSet& m) const {
   if (decode_router_) report_pools(m, span);
   m.set("iterations", iterations, "engine iterations (batches) over all instances");
   m.set("kv_blocks_per_instance", static_cast<double>(kv_blocks_), "paged KV-cache blocks each instance holds");
+  if (config_.speculative.enabled()) {
+    double draft = 0;
+    for (const auto& inst : instances_) draft += inst->draft_s;
+    m.set("draft_model_s", draft, "time iterations spent running the draft model (sum over instances)");
+    m.set("expected_tokens_per_step", expected_tokens_per_step(config_.speculative.draft_tokens,
+                                                               config_.speculative.acceptance_rate),
+          "speculative decoding: (1 - alpha^(k+1)) / (1 - alpha) tokens per decode step");
+  }
   if (config_.serving.preemption == "swap") {
     double swaps = 0, bytes = 0, seconds = 0;
     for (const auto& inst : instances_) {

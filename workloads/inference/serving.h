@@ -17,6 +17,7 @@
 #include "workloads/inference/kv_cache.h"
 #include "workloads/inference/request_trace.h"
 #include "workloads/inference/serving_model.h"
+#include "workloads/inference/speculative.h"
 #include "workloads/workload.h"
 
 namespace lcsim::inf {
@@ -71,6 +72,7 @@ struct ServingWorkloadConfig {
   SloConfig slo;
   KvCacheConfig kv_cache;
   DisaggregationConfig disaggregation;
+  SpeculativeConfig speculative;
   void visit(Section& s);
 };
 

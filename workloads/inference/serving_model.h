@@ -71,6 +71,7 @@ struct BatchEntry {
   uint32_t new_tokens = 0;
   uint32_t context = 0;
   bool emits = false;  // ends its prompt (or is a decode step): runs the LM head and emits a token
+  uint32_t drafts = 0;  // speculative decoding: draft tokens this decode step verifies (new_tokens = drafts + 1)
 };
 
 /// The work of one iteration on one GPU of the instance.
