@@ -24,6 +24,8 @@
 #include "models/hardware/calibration.h"
 #include "models/network/graph.h"
 #include "policies/collective_tuner.h"
+#include "policies/admission.h"
+#include "policies/autoscaling.h"
 #include "policies/request_routing.h"
 #include "policies/scheduling.h"
 #include "scenarios/catalog.h"
@@ -117,6 +119,9 @@ Prints every registered name with a one-line description; without GROUP, every g
   workloads        workload.type
   load-balancing   policies.load_balancing
   collectives      collective algorithms (policies.collectives.algorithm)
+  routing          request routers (inference_serving: workload.routing)
+  admission        admission policies (inference_serving: workload.admission.policy)
+  autoscaling      instance autoscalers (inference_serving: workload.autoscaling.policy)
   topologies       cluster.topology
   fidelities       simulation.fidelity
   engines          event engines behind the fidelities
@@ -474,10 +479,11 @@ int cmd_list(Args& a) {
   const auto& c = lcsim::Catalog::get();
   // Every group of registered names, in print order; `policies` and `models` name several groups.
   const std::vector<std::string> groups = {"accelerators", "nodes",         "workloads",     "load-balancing",
-                                           "collectives",  "routing",       "scheduling",    "topologies",
-                                           "fidelities",   "engines",       "distributions", "storage-tiers"};
+                                           "collectives",  "routing",       "admission",     "autoscaling",
+                                           "scheduling",   "topologies",    "fidelities",    "engines",
+                                           "distributions", "storage-tiers"};
   const std::map<std::string, std::vector<std::string>> aliases = {
-      {"policies", {"load-balancing", "collectives", "routing", "scheduling"}},
+      {"policies", {"load-balancing", "collectives", "routing", "admission", "autoscaling", "scheduling"}},
       {"models", {"topologies", "fidelities", "engines", "distributions", "storage-tiers"}}};
   std::vector<std::string> valid = groups;
   for (const auto& [alias, members] : aliases) valid.push_back(alias);
@@ -518,6 +524,16 @@ int cmd_list(Args& a) {
     lcsim::Registry<lcsim::policy::RouterFactory> routers{"request router"};
     lcsim::policy::register_request_routers(routers);
     list_registry(routers);
+  }
+  if (heading("admission", "admission (admission policies of inference_serving: workload.admission.policy)")) {
+    lcsim::Registry<lcsim::policy::AdmissionFactory> admission{"admission policy"};
+    lcsim::policy::register_admission_policies(admission);
+    list_registry(admission);
+  }
+  if (heading("autoscaling", "autoscaling (instance autoscalers of inference_serving: workload.autoscaling.policy)")) {
+    lcsim::Registry<lcsim::policy::AutoscalerFactory> autoscalers{"autoscaler"};
+    lcsim::policy::register_autoscalers(autoscalers);
+    list_registry(autoscalers);
   }
   if (heading("scheduling", "scheduling (cluster scheduling policies: lcsim schedule --policies)")) {
     lcsim::Registry<lcsim::policy::SchedulingPolicyFactory> scheduling{"scheduling policy"};

@@ -17,6 +17,7 @@
 #include "sim/limits.h"
 #include "sim/trace.h"
 #include "timeline/timeline_sink.h"
+#include "workloads/inference/serving.h"
 #include "workloads/job.h"
 
 namespace lcsim {
@@ -196,6 +197,20 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
       jobs.push_back(std::make_unique<wl::Job>(jc.name, static_cast<uint32_t>(i + 1), jc.allocation, *jc.workload,
                                                fresh(jc.workload_type, jc.workload.get()), cluster));
       starts.push_back(jc.start);
+    }
+  }
+  // Serving deployments that autoscale load weights from the storage tiers: the cluster's storage and their first
+  // GPU's node template.
+  for (auto& j : jobs) {
+    auto* serving = dynamic_cast<inf::InferenceServing*>(&j->workload());
+    if (!serving) continue;
+    uint32_t node = gpus.at(j->allocation().front()).node;
+    for (const auto& pool : sc.cluster.pools) {
+      if (node < static_cast<uint32_t>(pool.count)) {
+        serving->set_storage(sc.cluster.storage, pool.node);
+        break;
+      }
+      node -= static_cast<uint32_t>(pool.count);
     }
   }
   auto all_finished = [&jobs] {

@@ -282,6 +282,8 @@ TEST_F(Cli, ListCoversEveryRegisteredName) {
       {"engines", {"queue", "simgrid"}},
       {"distributions", {"exponential", "weibull", "lognormal", "fixed"}},
       {"routing", {"round_robin", "least_outstanding_tokens", "prefix_affinity"}},
+      {"admission", {"always", "max_queue", "slo_ttft"}},
+      {"autoscaling", {"none", "target_utilization", "concurrency"}},
       {"scheduling", {"fifo", "backfill", "priority", "topology", "hetero", "predictive"}},
       {"storage-tiers", {"hbm", "host_dram", "local_nvme", "parallel_fs", "object_store"}}};
   for (const auto& [group, names] : groups) {
@@ -300,7 +302,7 @@ TEST_F(Cli, ListCoversEveryRegisteredName) {
   // The groups the README names together.
   Result policies = lcsim("list policies");
   ASSERT_EQ(policies.code, 0) << policies.out;
-  for (const char* name : {"ecmp", "spray", "ring", "nvls", "prefix_affinity", "backfill"}) {
+  for (const char* name : {"ecmp", "spray", "ring", "nvls", "prefix_affinity", "slo_ttft", "concurrency", "backfill"}) {
     EXPECT_NE(policies.out.find(name), std::string::npos) << name;
   }
   EXPECT_EQ(policies.out.find("H100-SXM-80GB"), std::string::npos);
@@ -314,7 +316,8 @@ TEST_F(Cli, ListCoversEveryRegisteredName) {
   Result typo = lcsim("list polices");
   EXPECT_EQ(typo.code, 2);
   EXPECT_NE(typo.out.find("error: unknown list group 'polices'; did you mean 'policies'? (valid: accelerators, nodes, "
-                          "workloads, load-balancing, collectives, routing, scheduling, topologies, fidelities, engines, "
+                          "workloads, load-balancing, collectives, routing, admission, autoscaling, scheduling, topologies, "
+                          "fidelities, engines, "
                           "distributions, storage-tiers, models, policies)"),
             std::string::npos)
       << typo.out;

@@ -94,6 +94,10 @@ void ServingWorkloadConfig::visit(Section& s) {
             [&](Section& d) { disaggregation.visit(d, request_routers().names()); });
   s.section("speculative", "speculative decoding with a draft model (decode steps verify draft tokens)",
             [&](Section& v) { speculative.visit(v); });
+  s.section("admission", "which requests are served or rejected at the door (policies/admission.h)",
+            [&](Section& a) { admission.visit(a); });
+  s.section("autoscaling", "instances added and removed with the load, weights loaded from storage",
+            [&](Section& a) { autoscaling.visit(a); });
 }
 
 namespace {
@@ -219,6 +223,20 @@ void InferenceServing::validate(const std::vector<wl::Gpu>& gpus, Section& s) {
   }
   if (sv.pipeline_parallel > m.num_layers) s.error("serving", "pipeline_parallel exceeds num_layers");
   instance_count_ = static_cast<int>(slots_.size());
+  const auto& as = config_.autoscaling;
+  if (as.on() && dg.enabled()) {
+    s.error("autoscaling", "autoscaling and disaggregation together are not supported yet: turn one of them off");
+    return;
+  }
+  if (as.on() && std::max(as.max_instances, as.initial_instances) > instance_count_) {
+    s.error("autoscaling", "max_instances / initial_instances " +
+                               std::to_string(std::max(as.max_instances, as.initial_instances)) + " exceed the " +
+                               std::to_string(instance_count_) + " instances the deployment has (instances, or the allocation)");
+  }
+  if (as.on() && as.min_instances > instance_count_) {
+    s.error("autoscaling", "min_instances " + std::to_string(as.min_instances) + " exceeds the " +
+                               std::to_string(instance_count_) + " instances the deployment has");
+  }
   for (size_t i = 0; i < slots_.size(); ++i) {
     for (int t = 1; t < slots_[i].serving.tensor_parallel; ++t) {
       const auto& a = gpus[static_cast<size_t>(slots_[i].first_gpu)];
@@ -393,6 +411,49 @@ void InferenceServing::start(wl::RunContext& ctx) {
   if (config_.disaggregation.enabled()) {
     decode_router_ = request_routers().get(config_.disaggregation.decode_routing).factory({ctx.rng.seed(), 1.0});
   }
+  // Admission: the policy, and what it needs of each instance (prompt tokens queued, its prefill rate).
+  admission_.reset();
+  refused_ = 0;
+  prompt_left_.assign(static_cast<size_t>(n), 0);
+  prompt_of_.clear();
+  iteration_end_s_.assign(static_cast<size_t>(n), 0.0);
+  prefill_rate_.assign(static_cast<size_t>(n), 0.0);
+  if (config_.admission.policy != "always") {
+    const policy::AdmissionOptions ao{config_.slo.ttft.s(), config_.admission.ttft_slack,
+                                      static_cast<uint32_t>(config_.admission.max_queue)};
+    admission_ = admission_policies().get(config_.admission.policy).factory(ao);
+    const uint32_t chunk = static_cast<uint32_t>(slots_.front().serving.max_num_batched_tokens);
+    prefill_tokens_per_s_ = chunk / instances_.front()->cost.iteration_seconds(std::vector<BatchEntry>{{chunk, 0, true}});
+    prefill_rate_.assign(static_cast<size_t>(n), prefill_tokens_per_s_);
+  }
+  // Autoscaling: every instance exists; those beyond the initial count are off until the autoscaler starts them.
+  const auto& as = config_.autoscaling;
+  autoscaler_.reset();
+  scale_ups_ = scale_downs_ = 0;
+  arrived_at_tick_ = 0;
+  busy_at_tick_.assign(static_cast<size_t>(n), 0.0);
+  if (as.on()) {
+    const int max = as.max_instances > 0 ? as.max_instances : n;
+    const int initial = as.initial_instances > 0 ? as.initial_instances : as.min_instances;
+    fleet_.reset(n, initial);
+    autoscaler_ = autoscalers().get(as.policy).factory(
+        {static_cast<uint32_t>(as.min_instances), static_cast<uint32_t>(max), as.target_utilization,
+         as.target_concurrency, as.scale_up_cooldown.s(), as.scale_down_cooldown.s()});
+    if (!storage_ || !node_) {
+      throw InputError("autoscaling: the run gave the workload no cluster storage to load weights from");
+    }
+    const storage::TierContext tc{storage_, node_};
+    const auto tier = storage_tiers().get(as.weights_from).factory(tc);
+    if (tier->figures().read.bps() <= 0) {
+      throw InputError("autoscaling.weights_from: " + as.weights_from +
+                       " has no read bandwidth in this cluster (configure cluster.storage or the node's NVMe)");
+    }
+    startup_s_ = startup_seconds(*tier, Bytes::of(instances_.front()->cost.weight_bytes_per_gpu() * gpus_per_instance_),
+                                 as.weights_read_size, as.startup_overhead);
+    tick_ = ctx.engine.after(as.interval, [this] { scale(); });
+  } else {
+    fleet_.reset(n, n);
+  }
   source_ = open_requests(config_.requests, ctx.rng);
   if (source_->next(pending_)) {
     ctx.engine.at(ctx.engine.now() + Duration::seconds(pending_.arrival_s), [this] { arrive(); });
@@ -407,7 +468,7 @@ void InferenceServing::arrive() {
   if (first_arrival_s_ < 0) first_arrival_s_ = now;
   ++arrived_;
   const policy::RouteRequest rr{pending_.id, pending_.input_tokens, pending_.output_tokens, &pending_.hash_ids};
-  const uint32_t i = router_->route(rr, loads_);
+  const uint32_t i = route(rr);
   LCSIM_ASSERT(i < instances_.size(), "router chose no instance");
   Request r = pending_;
   r.arrival_s = now;
@@ -428,7 +489,10 @@ void InferenceServing::arrive() {
     prefix_load_s_ += load_s;
     in_flight_ids_[r.id] = r.hash_ids;
   }
-  if (load_s > 0) {
+  if (admission_ && !admitted(i, r, cached)) {
+    ++refused_;
+    in_flight_ids_.erase(r.id);
+  } else if (load_s > 0) {
     // The prefix's blocks come up from the lower tiers first; then the request joins the queue.
     ++loading_;
     ctx_->engine.after(Duration::seconds(load_s), [this, i, r, cached] {
@@ -450,6 +514,10 @@ void InferenceServing::arrive() {
 void InferenceServing::admit(uint32_t i, const Request& r, uint32_t cached_tokens) {
   Instance& inst = *instances_[i];
   if (inst.sched.add(r, cached_tokens)) {
+    if (admission_) {
+      prompt_left_[i] += r.input_tokens - cached_tokens;
+      prompt_of_[r.id] = r.input_tokens - cached_tokens;
+    }
     update_load(i);
     kick(i);
   } else {
@@ -543,6 +611,7 @@ void InferenceServing::step(uint32_t i) {
   if (!inst.sched.plan(inst.plan)) {
     inst.busy = false;
     close_busy(i);
+    if (fleet_.state(i) == InstanceState::kDraining) fleet_.set(i, InstanceState::kOff, ctx_->engine.now().s());
     maybe_finish();
     return;
   }
@@ -562,6 +631,7 @@ void InferenceServing::step(uint32_t i) {
     inst.draft_s += d;
     t += d;
   }
+  iteration_end_s_[i] = ctx_->engine.now().s() + t;
   ++inst.iterations;
   const Duration start = ctx_->engine.now();
   const uint32_t rank = ctx_->gpus[inst.gpus.front()].rank;
@@ -582,21 +652,31 @@ void InferenceServing::step(uint32_t i) {
       ctx_->tracer.counter({"instance " + std::to_string(i), kCounterNames[k], start, now_counters[k]});
     }
   }
+  if (admission_ && inst.sched.waiting() > 0) {
+    // A queue is left behind this iteration: its prompt tokens per second are what the queue gets now (decodes
+    // and the max_num_seqs limit take their share). An exponential average over such iterations.
+    prefill_rate_[i] = 0.9 * prefill_rate_[i] + 0.1 * inst.plan.prefill_tokens / t;
+  }
   ctx_->engine.after(Duration::seconds(t), [this, i] {
     Instance& in = *instances_[i];
     const size_t before = finished_.size();
     prefilled_.clear();
     if (in.role == Role::kPrefill) {
       prefill_done_.clear();
-      in.sched.complete(in.plan, ctx_->engine.now().s(), prefill_done_, in.cache ? &prefilled_ : nullptr);
+      in.sched.complete(in.plan, ctx_->engine.now().s(), prefill_done_, in.cache || admission_ ? &prefilled_ : nullptr);
       for (const FinishedRequest& f : prefill_done_) hand_off(i, f);
     } else {
-      in.sched.complete(in.plan, ctx_->engine.now().s(), finished_, in.cache ? &prefilled_ : nullptr);
+      in.sched.complete(in.plan, ctx_->engine.now().s(), finished_, in.cache || admission_ ? &prefilled_ : nullptr);
       if (in.role == Role::kDecode) fix_up_decoded(before);
     }
     if (finished_.size() > before) last_finish_s_ = ctx_->engine.now().s();
     // A prompt's blocks are stored once its prefill is done (as Mooncake does), for the requests that follow.
     for (uint64_t id : prefilled_) {
+      if (auto p = prompt_of_.find(id); p != prompt_of_.end()) {
+        prompt_left_[i] -= std::min<uint64_t>(prompt_left_[i], p->second);
+        prompt_of_.erase(p);
+      }
+      if (!in.cache) continue;
       auto it = in_flight_ids_.find(id);
       if (it == in_flight_ids_.end()) continue;
       in.cache->store(it->second);
@@ -622,12 +702,13 @@ void InferenceServing::maybe_finish() {
     if (inst->busy || !inst->sched.idle()) return;
   }
   finished_called_ = true;
+  tick_.cancel();
   ctx_->finish();
 }
 
 double InferenceServing::progress() const {
   if (arrived_ == 0) return source_done_ ? 1.0 : 0.0;
-  const double done = static_cast<double>(finished_.size() + rejected_) / static_cast<double>(arrived_);
+  const double done = static_cast<double>(finished_.size() + rejected_ + refused_) / static_cast<double>(arrived_);
   return source_done_ ? done : 0.5 * done;
 }
 
@@ -689,8 +770,13 @@ void InferenceServing::report(MetricSet& m) const {
     gpus += g;
     iterations += static_cast<double>(inst->iterations);
   }
-  m.set("gpu_utilization", span > 0 && gpus > 0 ? busy / (span * gpus) : 0.0,
-        "share of the serving span the instances' GPUs ran iterations");
+  // Under autoscaling the instances held change over time: busy GPU time over the GPU-seconds held.
+  const double held = autoscaler_ ? (fleet_.instance_seconds(last_finish_s_) -
+                                     first_arrival_s_ * fleet_.history().front().second) *
+                                        static_cast<double>(gpus_per_instance_)
+                                  : span * gpus;
+  m.set("gpu_utilization", span > 0 && held > 0 ? busy / held : 0.0,
+        "share of the serving span the instances' GPUs ran iterations (of the instances held, under autoscaling)");
   if (decode_router_) report_pools(m, span);
   m.set("iterations", iterations, "engine iterations (batches) over all instances");
   m.set("kv_blocks_per_instance", static_cast<double>(kv_blocks_), "paged KV-cache blocks each instance holds");
@@ -733,6 +819,116 @@ void InferenceServing::report(MetricSet& m) const {
     m.set("prefix_load_s", prefix_load_s_, "time spent loading cached prefixes from DRAM, SSD and the pool (sum)");
   }
   m.set("weight_bytes_per_gpu", weight_bytes_per_gpu_, "model weights on each GPU");
+  if (admission_) {
+    m.set("requests_refused", static_cast<double>(refused_), "requests the admission policy rejected");
+  }
+  if (admission_ || rejected_ > 0) {
+    m.set("rejection_rate",
+          arrived_ > 0 ? static_cast<double>(rejected_ + refused_) / static_cast<double>(arrived_) : 0.0,
+          "requests rejected (admission or capacity) / requests arrived");
+    m.set("slo_attainment_arrived", arrived_ > 0 ? good / static_cast<double>(arrived_) : 0.0,
+          "requests served within the SLO / requests arrived (a rejection counts as a miss)");
+  }
+  if (autoscaler_) {
+    const double end = std::max(last_finish_s_, ctx_ ? ctx_->engine.now().s() : 0.0);
+    double peak = 0;
+    for (const auto& h : fleet_.history()) peak = std::max(peak, static_cast<double>(h.second));
+    m.set("instance_seconds", fleet_.instance_seconds(end), "instance-seconds held (starting, active or draining)");
+    m.set("instances_mean", end > 0 ? fleet_.instance_seconds(end) / end : 0.0,
+          "instances held on average over the run");
+    m.set("instances_peak", peak, "active instances at most");
+    m.set("scale_ups", static_cast<double>(scale_ups_), "instances the autoscaler started");
+    m.set("scale_downs", static_cast<double>(scale_downs_), "instances the autoscaler drained");
+    m.set("instance_startup_s", startup_s_, "start-up time of a new instance (weights from storage + overhead)");
+  }
+}
+
+void InferenceServing::set_storage(const storage::StorageConfig& storage, const hw::NodeSpec& node) {
+  storage_ = &storage;
+  node_ = &node;
+}
+
+uint32_t InferenceServing::route(const policy::RouteRequest& rr) {
+  if (!autoscaler_) return router_->route(rr, loads_);
+  // The router sees the active instances only (starting ones have no weights yet, draining ones take no more).
+  route_loads_.clear();
+  route_map_.clear();
+  for (uint32_t i = 0; i < loads_.size(); ++i) {
+    if (fleet_.state(i) != InstanceState::kActive) continue;
+    route_loads_.push_back(loads_[i]);
+    route_map_.push_back(i);
+  }
+  LCSIM_ASSERT(!route_loads_.empty(), "autoscaling left no active instance");
+  return route_map_[router_->route(rr, route_loads_)];
+}
+
+bool InferenceServing::admitted(uint32_t i, const Request& r, uint32_t cached) {
+  const Instance& inst = *instances_[i];
+  const double now = ctx_->engine.now().s();
+  policy::AdmissionQueue q;
+  q.running = static_cast<uint32_t>(inst.sched.running());
+  q.waiting = static_cast<uint32_t>(inst.sched.waiting());
+  q.queued_prompt_tokens = prompt_left_[i];
+  q.prefill_tokens_per_s = prefill_rate_[i];
+  q.busy_for_s = inst.busy ? std::max(0.0, iteration_end_s_[i] - now) : 0.0;
+  return admission_->decide({r.input_tokens, r.output_tokens, cached}, q).admit;
+}
+
+double InferenceServing::busy_total(uint32_t i, double now) const {
+  const Instance& inst = *instances_[i];
+  return inst.busy_s + (inst.busy ? now - inst.busy_since : 0.0);
+}
+
+void InferenceServing::scale() {
+  const double now = ctx_->engine.now().s();
+  const double interval = config_.autoscaling.interval.s();
+  policy::ScalingSnapshot snap;
+  snap.now_s = now;
+  snap.active = fleet_.count(InstanceState::kActive);
+  snap.starting = fleet_.count(InstanceState::kStarting);
+  double busy = 0;
+  for (uint32_t i = 0; i < instances_.size(); ++i) {
+    const double b = busy_total(i, now);
+    if (fleet_.state(i) == InstanceState::kActive) {
+      busy += b - busy_at_tick_[i];
+      snap.in_flight += instances_[i]->sched.running() + instances_[i]->sched.waiting();
+    }
+    busy_at_tick_[i] = b;
+  }
+  snap.utilization = snap.active > 0 ? busy / (interval * snap.active) : 0.0;
+  snap.arrivals_per_s = static_cast<double>(arrived_ - arrived_at_tick_) / interval;
+  arrived_at_tick_ = arrived_;
+  const uint32_t want = autoscaler_->decide(snap);
+  uint32_t have = snap.active + snap.starting;
+  // Up: the lowest-numbered instances that are off (or draining: they are warm and stay) come up.
+  for (uint32_t i = 0; i < instances_.size() && have < want; ++i) {
+    if (fleet_.state(i) == InstanceState::kDraining) {
+      fleet_.set(i, InstanceState::kActive, now);
+    } else if (fleet_.state(i) == InstanceState::kOff) {
+      fleet_.set(i, InstanceState::kStarting, now);
+      ctx_->engine.after(Duration::seconds(startup_s_), [this, i] {
+        fleet_.set(i, InstanceState::kActive, ctx_->engine.now().s());
+        busy_at_tick_[i] = busy_total(i, ctx_->engine.now().s());
+      });
+    } else {
+      continue;
+    }
+    ++have;
+    ++scale_ups_;
+  }
+  // Down: the highest-numbered active instances drain (finish what they hold, take nothing new); one stays.
+  for (uint32_t i = static_cast<uint32_t>(instances_.size()); i-- > 0 && have > want;) {
+    if (fleet_.state(i) != InstanceState::kActive || fleet_.count(InstanceState::kActive) <= 1) continue;
+    Instance& inst = *instances_[i];
+    fleet_.set(i, inst.busy || !inst.sched.idle() ? InstanceState::kDraining : InstanceState::kOff, now);
+    --have;
+    ++scale_downs_;
+  }
+  if (ctx_->tracer.enabled()) {
+    ctx_->tracer.counter({"deployment", "active instances", ctx_->engine.now(),
+                          static_cast<double>(fleet_.count(InstanceState::kActive))});
+  }
+  if (!finished_called_) tick_ = ctx_->engine.after(config_.autoscaling.interval, [this] { scale(); });
 }
 
 void InferenceServing::report_pools(MetricSet& m, double span) const {

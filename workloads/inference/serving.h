@@ -14,6 +14,7 @@
 #include "policies/request_routing.h"
 #include "workloads/inference/batch_scheduler.h"
 #include "workloads/inference/disaggregation.h"
+#include "workloads/inference/fleet.h"
 #include "workloads/inference/kv_cache.h"
 #include "workloads/inference/request_trace.h"
 #include "workloads/inference/serving_model.h"
@@ -73,6 +74,8 @@ struct ServingWorkloadConfig {
   KvCacheConfig kv_cache;
   DisaggregationConfig disaggregation;
   SpeculativeConfig speculative;
+  AdmissionConfig admission;
+  AutoscalingConfig autoscaling;
   void visit(Section& s);
 };
 
@@ -96,6 +99,12 @@ class InferenceServing final : public wl::Workload {
 
   const ServingWorkloadConfig& config() const { return config_; }
   const std::vector<FinishedRequest>& finished() const { return finished_; }
+  /// The cluster's storage and the node template the deployment sits on (scenarios/run.cc, before start()): an
+  /// autoscaled instance loads its weights from there. Both outlive the run.
+  void set_storage(const storage::StorageConfig& storage, const hw::NodeSpec& node);
+  /// Autoscaling: (time, active instances) at every change; the start-up time of a new instance.
+  const Fleet& fleet() const { return fleet_; }
+  double startup_s() const { return startup_s_; }
 
  private:
   struct Instance;
@@ -110,6 +119,10 @@ class InferenceServing final : public wl::Workload {
   void hand_off(uint32_t from, const FinishedRequest& prefilled);
   void fix_up_decoded(size_t first);
   void report_pools(MetricSet& m, double span) const;
+  uint32_t route(const policy::RouteRequest& rr);
+  bool admitted(uint32_t i, const Request& r, uint32_t cached);
+  void scale();
+  double busy_total(uint32_t i, double now) const;
 
   ServingWorkloadConfig config_;
   wl::RunContext* ctx_ = nullptr;
@@ -149,6 +162,26 @@ class InferenceServing final : public wl::Workload {
   uint64_t in_transfer_ = 0;
   std::vector<double> transfer_s_;
   double transfer_bytes_ = 0;
+  // Admission: its policy, each instance's prompt tokens still to prefill, each request's uncached prompt.
+  std::unique_ptr<policy::AdmissionPolicy> admission_;
+  std::vector<uint64_t> prompt_left_;
+  std::unordered_map<uint64_t, uint32_t> prompt_of_;  // looked up by request id only
+  std::vector<double> iteration_end_s_;
+  double prefill_tokens_per_s_ = 0;  // a full prefill batch's rate
+  std::vector<double> prefill_rate_;  // each instance's: averaged over the iterations that left a queue
+  uint64_t refused_ = 0;  // rejected by the admission policy
+  // Autoscaling: the fleet's states, the policy, the storage the weights come from.
+  const storage::StorageConfig* storage_ = nullptr;
+  const hw::NodeSpec* node_ = nullptr;
+  Fleet fleet_;
+  std::unique_ptr<policy::Autoscaler> autoscaler_;
+  double startup_s_ = 0;
+  sim::Handle tick_;
+  std::vector<double> busy_at_tick_;
+  uint64_t arrived_at_tick_ = 0;
+  uint32_t scale_ups_ = 0, scale_downs_ = 0;
+  std::vector<policy::InstanceLoad> route_loads_;  // the active instances' loads, for the router
+  std::vector<uint32_t> route_map_;                // their indices
 };
 
 }  // namespace lcsim::inf

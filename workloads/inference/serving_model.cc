@@ -126,7 +126,40 @@ IterationWork InstanceCost::work(const std::vector<BatchEntry>& batch) const {
   w.bytes = (layer_params * layers + (emitting > 0 ? h * model_.vocab_size : 0.0)) * wb / tp +
             kv_tokens * kv_token_layer * layers;
   w.allreduce_bytes = serving_.tensor_parallel > 1 ? t * h * 2 : 0;
+  if (calibrated_kernels()) {
+    // Per token per layer, 2-byte activations (the bytes bench/fit_layer_ops.py fitted the efficiencies on):
+    // each RMSNorm reads and writes h; SwiGLU reads 2f / TP and writes f / TP; rotary reads and writes the TP
+    // rank's query and key heads; the residual add reads 2h and writes h.
+    const double f = model_.ffn_hidden_size * (model_.num_experts > 0 ? model_.experts_per_token : 1);
+    w.norm_bytes = t * layers * 2 * (2 * h * 2);
+    w.activation_bytes = t * layers * 3 * f / tp * 2;
+    w.rope_bytes = t * layers * 2 * (model_.num_attention_heads + model_.num_kv_heads) / tp * d * 2;
+    w.residual_bytes = t * layers * 3 * h * 2;
+  }
   return w;
+}
+
+bool InstanceCost::calibrated_kernels() const {
+  const auto& c = part_->calibration;
+  return c.norm_efficiency > 0 && c.activation_efficiency > 0 && c.rope_efficiency > 0;
+}
+
+namespace {
+// Kernels of one layer when the kernels between the GEMMs are costed: QKV, O, up (gate + up), down; two norms,
+// rotary, activation, residual add; attention.
+constexpr double kKernelsPerLayer = 10;
+}  // namespace
+
+double InstanceCost::layer_seconds_without_attention(uint64_t tokens) const {
+  ModelShape one = model_;
+  one.num_layers = 1;
+  const InstanceCost c(*part_, one, serving_);
+  IterationWork w = c.work(std::vector<BatchEntry>(tokens, BatchEntry{1, 0, false}));
+  w.attention_flops = 0;
+  w.allreduce_bytes = 0;  // the profile is one GPU's kernels: no all-reduce
+  w.bytes -= static_cast<double>(tokens) * c.kv_bytes_per_token_per_gpu();  // no KV traffic either
+  // The attention kernel's launch is not in the profile.
+  return c.iteration_seconds(w) - (calibrated_kernels() ? part_->calibration.kernel_launch.s() : 0.0);
 }
 
 double InstanceCost::iteration_seconds(const IterationWork& w) const {
@@ -141,7 +174,11 @@ double InstanceCost::iteration_seconds(const IterationWork& w) const {
     // Two ring all-reduces per layer (after attention and after the MLP): 2 (n-1)/n x size over each GPU's link.
     t += 2.0 * model_.num_layers * 2 * (tp - 1) / tp * w.allreduce_bytes / part_->scale_up_bandwidth.bps();
   }
-  return t + model_.num_layers * cal.kernel_launch.s();
+  if (!calibrated_kernels()) return t + model_.num_layers * cal.kernel_launch.s();
+  const double hbm = part_->hbm_bandwidth.bps();
+  t += w.norm_bytes / (hbm * cal.norm_efficiency) + w.activation_bytes / (hbm * cal.activation_efficiency) +
+       w.rope_bytes / (hbm * cal.rope_efficiency) + w.residual_bytes / (hbm * cal.memory_efficiency);
+  return t + model_.num_layers * kKernelsPerLayer * cal.kernel_launch.s();
 }
 
 }  // namespace lcsim::inf

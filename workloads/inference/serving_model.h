@@ -81,6 +81,10 @@ struct IterationWork {
   double bytes = 0;
   double allreduce_bytes = 0;  // per all-reduce (TP > 1)
   uint64_t tokens = 0;
+  // The memory-bound kernels between the GEMMs, every layer (16-bit activations): two RMSNorms, the rotary
+  // embedding of queries and keys, the SwiGLU activation, the residual add. Costed only on parts with fitted
+  // norm / activation / rope efficiencies (InstanceCost::calibrated_kernels()).
+  double norm_bytes = 0, activation_bytes = 0, rope_bytes = 0, residual_bytes = 0;
 };
 
 class InstanceCost {
@@ -95,6 +99,12 @@ class InstanceCost {
   IterationWork work(const std::vector<BatchEntry>& batch) const;
   double iteration_seconds(const IterationWork& w) const;
   double iteration_seconds(const std::vector<BatchEntry>& batch) const { return iteration_seconds(work(batch)); }
+  /// One layer without attention for `tokens` tokens (what vidur's mlp.csv profiles measure): the layer's GEMMs
+  /// on the roofline, its memory-bound kernels and launches. For the calibration check (docs/validation.md).
+  double layer_seconds_without_attention(uint64_t tokens) const;
+  /// Whether the part has fitted efficiencies for the kernels between the GEMMs (norms, activation, rotary): then
+  /// they, and one launch per kernel, are costed; else the plain roofline with one launch per layer.
+  bool calibrated_kernels() const;
   /// The FLOP rate the GEMMs run at (the weight dtype's peak, or bf16's).
   FlopRate gemm_peak() const;
   const hw::AcceleratorSpec& part() const { return *part_; }

@@ -1,0 +1,78 @@
+// Admission and autoscaling settings of a serving deployment, and the start-up time of a new instance. The
+// decisions themselves are policies (policies/admission.h, policies/autoscaling.h); this file holds what the
+// workload needs around them: their config sections, and how long an instance takes to come up, from loading its
+// weights out of a storage tier (models/storage/tier.h): weight bytes of the instance / the tier's read rate for
+// one client (the node the instance sits on), plus a fixed start-up overhead. docs/inference.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "models/storage/tier.h"
+#include "policies/admission.h"
+#include "policies/autoscaling.h"
+#include "sim/config.h"
+#include "sim/units.h"
+
+namespace lcsim::inf {
+
+struct AdmissionConfig {
+  std::string policy = "always";
+  double ttft_slack = 1.0;  // slo_ttft: reject above this x slo.ttft
+  int max_queue = 64;       // max_queue: waiting requests per instance at most
+  void visit(Section& s);
+};
+
+struct AutoscalingConfig {
+  std::string policy = "none";
+  int min_instances = 1;
+  int max_instances = 0;      // 0: as many as the allocation holds (or `instances`)
+  int initial_instances = 0;  // 0: min_instances
+  double target_utilization = 0.7;
+  double target_concurrency = 32;
+  Duration interval = Duration::seconds(10);
+  Duration scale_up_cooldown = Duration::seconds(30);
+  Duration scale_down_cooldown = Duration::seconds(120);
+  std::string weights_from = "local_nvme";  // storage tier a new instance loads its weights from
+  Bytes weights_read_size = Bytes::gib(4);  // bytes per read request (a safetensors shard)
+  Duration startup_overhead;                // engine start, memory profiling, CUDA graph capture: not modelled (0)
+  void visit(Section& s);
+  bool on() const { return policy != "none"; }
+};
+
+const std::vector<std::string>& weight_source_names();
+/// The policies by name (policies/admission.h, policies/autoscaling.h).
+const Registry<policy::AdmissionFactory>& admission_policies();
+const Registry<policy::AutoscalerFactory>& autoscalers();
+/// The storage tiers by name (models/storage/tier.h).
+const Registry<storage::TierFactory>& storage_tiers();  // local_nvme, parallel_fs, object_store
+
+/// Seconds for one instance to come up: `weights` (all of the instance's GPUs) over the tier's read rate for one
+/// client issuing `read_size` requests, plus `overhead`.
+double startup_seconds(const storage::StorageTier& tier, Bytes weights, Bytes read_size, Duration overhead);
+
+/// An instance of a deployment under autoscaling.
+enum class InstanceState : uint8_t { kOff, kStarting, kActive, kDraining };
+
+/// The instances' states and the count over time (for the metrics and tests).
+class Fleet {
+ public:
+  void reset(int instances, int active);
+  InstanceState state(uint32_t i) const { return states_[i]; }
+  void set(uint32_t i, InstanceState s, double now_s);
+  uint32_t count(InstanceState s) const;
+  size_t size() const { return states_.size(); }
+  /// (time, active instances), one entry per change.
+  const std::vector<std::pair<double, uint32_t>>& history() const { return history_; }
+  /// Instance-seconds active or starting (what a provider bills), up to `now_s`.
+  double instance_seconds(double now_s) const;
+
+ private:
+  std::vector<InstanceState> states_;
+  std::vector<std::pair<double, uint32_t>> history_;
+  double held_s_ = 0, since_s_ = 0;
+  uint32_t held_ = 0;  // active + starting + draining since since_s_
+};
+
+}  // namespace lcsim::inf
