@@ -14,6 +14,7 @@
 #include "policies/scheduling.h"
 #include "sim/metrics.h"
 #include "sim/trace.h"
+#include "workloads/cluster/job_speed.h"
 #include "workloads/cluster/job_trace.h"
 
 namespace lcsim::cluster {
@@ -42,6 +43,9 @@ struct SimOptions {
   uint64_t seed = 1;
   double checkpoint_s = 60;     // a preempted job pays this on its next start (save + restore)
   Tracer* tracer = nullptr;     // per-job states (started, stopped, finished) and per-pool busy-GPU counters
+  /// Jobs given as training workloads (TraceJob::workload) run at the speed this model gives for their
+  /// placement and the other running workload jobs (job_speed.h); required when the trace has such jobs.
+  JobSpeedModel* speed = nullptr;
 };
 
 struct JobRecord {
@@ -56,6 +60,9 @@ struct JobRecord {
   uint32_t preemptions = 0;
   uint32_t leaves = 0;       // leaves its last placement spanned
   uint32_t max_spine_hops = 0;
+  bool workload = false;     // a training workload (its speed from its placement), not a duration
+  double iterations = 0;
+  double alone_iteration_s = 0;  // workload: alone on a compact placement (the first nodes of its pool)
 };
 
 struct PoolUsage {
@@ -72,6 +79,7 @@ struct ClusterResult {
   double fragmentation = 0;       // time-average share of free GPUs that sit on partly used nodes
   double idle_while_waiting = 0;  // time-average share of free GPUs idle while jobs wait
   uint64_t policy_calls = 0;
+  uint64_t speed_evaluations = 0, speed_hits = 0;  // workload jobs: groups simulated / answered from the cache
   /// JCT, slowdown (bounded at 10 s), queueing delay (mean, p50, p99), utilization per pool and overall,
   /// fragmentation, cost, goodput, placement spread.
   MetricSet metrics() const;
