@@ -1,6 +1,7 @@
-// Duration-mode cluster simulation: replays a job trace on a cluster of GPU pools under a scheduling policy.
-// Each job holds its GPUs for its trace duration divided by its pool's throughput; nothing else is modelled
-// (no fabric contention: see docs/scheduling.md). Its own event loop (arrivals and completions in time order,
+// Cluster simulation: replays a job trace on a cluster of GPU pools under a scheduling policy. A duration job holds
+// its GPUs for its trace duration divided by its pool's throughput (no fabric contention); a training-workload job
+// runs its iterations at the speed a JobSpeedModel gives for its placement and the other running workload jobs,
+// re-timed whenever they change (job_speed.h; docs/scheduling.md). Its own event loop (arrivals and completions in time order,
 // completions first at equal times) calls the policy once per distinct event time with a ClusterSnapshot, so
 // 82K jobs replay in well under a second and the result does not depend on SimGrid.
 // Node positions in the fabric come from the topology model (net::LeafSpine): leaf (rail group) and pod.
