@@ -2,10 +2,14 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 
 #include "policies/demand_forecast.h"
+#include "apps/schedule_report.h"
+#include "apps/schedule_timeline.h"
+#include "scenarios/cluster_speed.h"
 #include "sim/config.h"
 #include "sim/error.h"
 #include "workloads/cluster/cluster_sim.h"
@@ -19,6 +23,9 @@ scheduling policy and prints one row per run: completion time, slowdown, queuein
 fragmentation, placement and cost.
 
   --trace FILE             the job trace
+  --cluster FILE           a scenario whose cluster (pools of node templates, fabric) the jobs run on, instead
+                           of --pools: jobs given as training workloads (job CSV columns workload, iterations)
+                           then run at the speed of their placement, contending on the fabric (flow model)
   --pools SPEC             NAME:NODES[:GPUS_PER_NODE[:THROUGHPUT[:USD_PER_GPU_HOUR]]],... in node order,
                            e.g. h100:125:8:2.0:4.0,a100:125:8:1.0:2.0 (defaults 8 GPUs, throughput 1, $0)
   --policies LIST          comma-separated policy names (default: every one; lcsim schedule --list)
@@ -29,6 +36,8 @@ fragmentation, placement and cost.
   --ports-per-leaf N       GPUs (NIC ports) per leaf switch (default 32)
   --rail-optimized         rail-optimized fabric: a node's leaf is its rail group
   --tiers 2|3              fabric tiers (default 2); with 3, --leaves-per-pod N (default 8)
+  --timeline DIR           write each run's timeline to DIR/POLICY[-eERROR].json (per-job and per-pool lanes;
+                           opens in ui.perfetto.dev and lcsim-gui; .pftrace past 256 MiB)
   --limit N                only the first N jobs of the trace
   --synthetic N            N jobs drawn from a mix fitted to the trace instead of the trace itself
   --seed N                 seed for estimate errors and synthetic jobs (default 1)
@@ -182,6 +191,8 @@ int cmd_schedule(const std::vector<std::string>& args) {
   std::vector<std::string> power;
   std::vector<std::pair<std::string, std::pair<double, double>>> watts;
   std::string classes_spec;
+  std::unique_ptr<ScenarioJobSpeed> speed;
+  std::string timeline_dir;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&]() -> const std::string& {
@@ -202,6 +213,10 @@ int cmd_schedule(const std::vector<std::string>& args) {
     } else if (a == "--pools") {
       config.pools = parse_pools(value());
       have_pools = true;
+    } else if (a == "--cluster") {
+      speed = std::make_unique<ScenarioJobSpeed>(value());
+    } else if (a == "--timeline") {
+      timeline_dir = value();
     } else if (a == "--policies") {
       policies = split(value(), ',');
       for (const auto& p : policies) registry.get(p);  // unknown names fail here, with suggestions
@@ -251,6 +266,14 @@ int cmd_schedule(const std::vector<std::string>& args) {
     }
   }
   if (trace_path.empty()) throw InputError("lcsim schedule: --trace FILE is required (see lcsim schedule --help)");
+  if (speed && have_pools) throw InputError("lcsim schedule: give --cluster FILE or --pools SPEC, not both");
+  if (speed) {
+    cluster::ClusterConfig c = speed->cluster_config();
+    config.pools = c.pools;
+    config.fabric = c.fabric;
+    options.speed = speed.get();
+    have_pools = true;
+  }
   if (!have_pools) throw InputError("lcsim schedule: --pools SPEC is required (see lcsim schedule --help)");
   if (policies.empty()) policies = registry.names();
 
@@ -278,13 +301,25 @@ int cmd_schedule(const std::vector<std::string>& args) {
               "queue mean (h) | utilization | fragmentation | >8-GPU jobs on 1 leaf | preemptions | cost ($k) | "
               "replay (s) |\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::vector<std::string> work_rows, timelines;
   for (const auto& name : policies) {
     for (double e : errors) {
       auto policy = registry.get(name).factory();
       options.estimate_error = e;
+      Tracer tracer;
+      std::unique_ptr<ScheduleTimeline> timeline;
+      if (!timeline_dir.empty()) {
+        std::filesystem::create_directories(timeline_dir);
+        std::string stem = timeline_dir + "/" + name;
+        if (errors.size() > 1) stem += "-e" + std::to_string(static_cast<int>(e * 100 + 0.5));
+        timeline = std::make_unique<ScheduleTimeline>(trace, stem);
+        tracer.subscribe(timeline.get());
+        options.tracer = &tracer;
+      }
       auto t0 = std::chrono::steady_clock::now();
       auto result = cluster::simulate_cluster(config, trace, *policy, options);
       double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (timeline) timelines.push_back(timeline->close()), options.tracer = nullptr;
       MetricSet m = result.metrics();
       std::printf("| %s | %.0f%% | %.2f | %.3f | %.1f | %.2f | %.1f | %.2f | %.3f | %.3f | %.2f | %.0f | %.1f | %.2f |\n",
                   name.c_str(), e * 100, m.get("jct_s_mean") / 3600, m.get("jct_s_p50") / 3600,
@@ -292,8 +327,11 @@ int cmd_schedule(const std::vector<std::string>& args) {
                   m.get("queue_delay_s_mean") / 3600, m.get("utilization"), m.get("fragmentation"),
                   m.get("multi_node_jobs_one_leaf"), m.get("preemptions"), m.get("cost_usd") / 1000, wall);
       std::fflush(stdout);
+      if (m.has("workload_jobs")) work_rows.push_back(workload_row(name, e, m));
     }
   }
+  print_workload_rows(work_rows);
+  for (const auto& t : timelines) std::printf("%stimeline: %s\n", &t == &timelines.front() ? "\n" : "", t.c_str());
   return 0;
 }
 

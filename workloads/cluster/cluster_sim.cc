@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <queue>
 
 #include "sim/error.h"
@@ -60,6 +61,12 @@ struct JobState {
   int32_t pool = -1;           // required pool
   uint32_t team = 0;
   int32_t job_class = -1;      // index into ClusterConfig::job_classes; -1: the pools' throughput
+  // Training workloads: iterations left, the current seconds per iteration, and since when it holds.
+  bool work = false;
+  uint32_t workload = 0;
+  double remaining_iters = 0;
+  double iter_s = 0;
+  double rate_since = 0;
 };
 
 class Replay {
@@ -71,6 +78,7 @@ class Replay {
                        std::all_of(jc.throughput.begin(), jc.throughput.end(), [](double x) { return x > 0; }),
                    "job class '" + jc.name + "' needs a positive weight and one positive throughput per pool");
     }
+    if (opt_.speed) speed_ = std::make_unique<SpeedCache>(snap_, *opt_.speed);
     result_.pools.resize(snap_.pools.size());
     for (uint32_t p2 = 0; p2 < snap_.pools.size(); ++p2) result_.pools[p2].name = snap_.pools[p2].name;
     for (const auto& n : snap_.nodes) result_.pools[n.pool].gpus += n.gpus, total_gpus_ += n.gpus;
@@ -116,6 +124,7 @@ class Replay {
         stuck_ = !snap_.pending.empty() && snap_.running.empty() && boots_.empty() ? stuck_ + 1 : 0;
         LCSIM_ASSERT(stuck_ < 1000, "the power policy leaves waiting jobs with no node to run on");
       }
+      if (retime_) retime(t);
     }
     result_.end_s = last_t_;
     if (opt_.power) result_.forecast = opt_.power->forecast_error();
@@ -174,18 +183,82 @@ class Replay {
           u -= classes_[k].weight;
         }
       }
+      if (!j.workload.empty() && !check_workload(j, at, diags)) continue;
       double factor = 1.0;
       if (opt_.estimate_error > 0) {
         RandomStream r = rng.stream("cluster.estimate", j.id);
         factor = 1.0 + opt_.estimate_error * (2.0 * r.uniform() - 1.0);
       }
-      st.estimate_s = j.duration_s * factor;
+      st.estimate_s = (st.work && j.duration_s <= 0 ? st.remaining_ref_s : j.duration_s) * factor;
       JobRecord& rec = result_.jobs[j.id];
+      rec.workload = st.work;
+      rec.iterations = static_cast<double>(j.iterations);
+      if (st.work) rec.alone_iteration_s = st.remaining_ref_s / static_cast<double>(j.iterations);
       rec.id = j.id;
       rec.gpus = j.gpus;
       rec.submit_s = j.submit_s;
     }
     diags.throw_if_any();
+  }
+
+  /// A training-workload job: its workload loaded, whole nodes, and its time alone on a compact placement (the
+  /// first nodes of its pool), which is its ideal run time and, without a duration_s, its estimate.
+  bool check_workload(const TraceJob& j, const SourceLocation& at, Diagnostics& diags) {
+    JobState& st = state_[j.id];
+    if (!speed_) {
+      if (diags.items().size() < 20)
+        diags.add(at, "workload", "job " + std::to_string(j.id) + " is a training workload (" + j.workload +
+                                      "); this replay has no model of workload speed (lcsim schedule --cluster FILE)");
+      return false;
+    }
+    uint32_t pool = st.pool >= 0 ? static_cast<uint32_t>(st.pool) : 0;
+    std::vector<policy::NodeShare> compact;
+    uint32_t left = j.gpus;
+    for (uint32_t n = 0; n < snap_.nodes.size() && left > 0; ++n) {
+      if (snap_.nodes[n].pool != pool) continue;
+      if (j.gpus % snap_.nodes[n].gpus != 0) {
+        if (diags.items().size() < 20)
+          diags.add(at, "gpus", "job " + std::to_string(j.id) + " is a training workload and needs whole nodes: " +
+                                    std::to_string(j.gpus) + " GPUs is not a multiple of pool '" +
+                                    snap_.pools[pool].name + "''s " + std::to_string(snap_.nodes[n].gpus) +
+                                    " GPUs per node");
+        return false;
+      }
+      compact.push_back({n, snap_.nodes[n].gpus});
+      left -= snap_.nodes[n].gpus;
+    }
+    if (left > 0) return true;  // too large: reported by the caller
+    st.work = true;
+    st.workload = opt_.speed->workload(j.workload);
+    st.remaining_iters = static_cast<double>(j.iterations);
+    double alone = speed_->iteration_s({RunningWork{j.id, st.workload, compact}}).front();
+    st.remaining_ref_s = alone * static_cast<double>(j.iterations);
+    return true;
+  }
+
+  /// The running workload jobs' iteration times changed (one started, finished or stopped): their progress so far
+  /// at the old rates, then new rates from the speed model and new completion times.
+  void retime(double t) {
+    retime_ = false;
+    std::vector<RunningWork> work;
+    for (const auto& r : snap_.running) {
+      if (!state_[r.id].work) continue;
+      JobState& st = state_[r.id];
+      if (st.iter_s > 0 && t > st.rate_since) st.remaining_iters -= (t - st.rate_since) / st.iter_s;
+      st.remaining_iters = std::max(0.0, st.remaining_iters);
+      st.rate_since = std::max(t, st.rate_since);
+      work.push_back({r.id, st.workload, r.placement});
+    }
+    if (work.empty()) return;
+    std::sort(work.begin(), work.end(), [](const auto& a, const auto& b) { return a.job < b.job; });
+    std::vector<double> its = speed_->iteration_s(work);
+    for (size_t k = 0; k < work.size(); ++k) {
+      JobState& st = state_[work[k].job];
+      if (its[k] == st.iter_s) continue;
+      st.iter_s = its[k];
+      ++st.attempt;  // the completion pushed at the old rate is stale
+      done_.push({st.rate_since + st.remaining_iters * st.iter_s, work[k].job, st.attempt});
+    }
   }
 
   bool is_running(uint64_t id) const { return running_index_.count(id) != 0; }
@@ -285,6 +358,7 @@ class Replay {
 
   void finish(uint64_t id, double t) {
     release(id, t);
+    if (state_[id].work) state_[id].remaining_iters = 0, state_[id].iter_s = 0, retime_ = true;
     result_.jobs[id].end_s = t;
     state_[id].remaining_ref_s = 0;
     if (opt_.tracer) opt_.tracer->state({StateEvent::What::kJobFinished, static_cast<uint32_t>(id), Duration::seconds(t)});
@@ -293,9 +367,12 @@ class Replay {
   void preempt(uint64_t id, double t) {
     LCSIM_ASSERT(is_running(id), "policy preempted job " + std::to_string(id) + ", which is not running");
     JobState& st = state_[id];
+    if (st.work && st.iter_s > 0 && t > st.rate_since)
+      st.remaining_iters = std::max(0.0, st.remaining_iters - (t - st.rate_since) / st.iter_s);
     policy::RunningJob r = release(id, t);
-    double tp = throughput(id, snap_.nodes[r.placement.front().node].pool);
+    double tp = st.work ? 1.0 : throughput(id, snap_.nodes[r.placement.front().node].pool);
     double worked = std::max(0.0, t - st.started_at - st.overhead_s);
+    if (st.work) st.iter_s = 0, retime_ = true;
     st.remaining_ref_s = std::max(0.0, st.remaining_ref_s - worked * tp);
     st.estimate_s = std::max(0.0, st.estimate_s - worked * tp);
     st.overhead_s = opt_.checkpoint_s;
@@ -322,14 +399,24 @@ class Replay {
     for (const auto& sh : p.shares)
       LCSIM_ASSERT(snap_.nodes[sh.node].pool == pool, "policy placed a job across pools");
     LCSIM_ASSERT(st.pool < 0 || static_cast<uint32_t>(st.pool) == pool, "policy placed a job on another pool");
+    if (st.work) {
+      for (const auto& sh : p.shares) {
+        if (sh.gpus != snap_.nodes[sh.node].gpus)
+          throw InputError({{SourceLocation{trace_.file, static_cast<int>(j.line), 0}, "workload",
+                             "job " + std::to_string(id) + " is a training workload and needs whole nodes; the "
+                             "policy gave it " + std::to_string(sh.gpus) + " of node " + std::to_string(sh.node) +
+                             "'s " + std::to_string(snap_.nodes[sh.node].gpus) +
+                             " GPUs (smaller duration jobs left the node part used)"}});
+      }
+    }
     for (const auto& sh : p.shares) change_node(sh.node, -static_cast<int64_t>(sh.gpus));
-    double tp = throughput(id, pool);
+    double tp = st.work ? 1.0 : throughput(id, pool);
     double run = st.remaining_ref_s / tp + st.overhead_s;
     st.started_at = t;
     JobRecord& rec = result_.jobs[id];
     if (rec.first_start_s < 0) rec.first_start_s = t;
     rec.pool = pool;
-    rec.ideal_run_s = j.duration_s / tp;
+    rec.ideal_run_s = st.work ? rec.alone_iteration_s * rec.iterations : j.duration_s / tp;
     auto spread = policy::placement_spread(snap_, p.shares);
     rec.leaves = spread.leaves;
     rec.max_spine_hops = spread.max_spine_hops;
@@ -337,7 +424,13 @@ class Replay {
     running_index_[id] = snap_.running.size();
     snap_.running.push_back({id, j.gpus, j.priority, st.team, t, t + st.estimate_s / tp + st.overhead_s, true,
                              p.shares});
-    done_.push({t + run, id, st.attempt});
+    if (st.work) {
+      st.iter_s = 0;
+      st.rate_since = t + st.overhead_s;  // iterations begin after the checkpoint restore
+      retime_ = true;
+    } else {
+      done_.push({t + run, id, st.attempt});
+    }
     busy_[pool] += j.gpus;
     emit_pool(pool, t);
     if (opt_.tracer) opt_.tracer->state({StateEvent::What::kJobStarted, static_cast<uint32_t>(id), Duration::seconds(t)});
@@ -378,6 +471,7 @@ class Replay {
       result_.fragmentation = frag_integral_ / time_with_free_;
       result_.idle_while_waiting = idle_integral_ / time_with_free_;
     }
+    if (speed_) result_.speed_evaluations = speed_->evaluations(), result_.speed_hits = speed_->hits();
     return std::move(result_);
   }
 
@@ -398,6 +492,8 @@ class Replay {
   std::priority_queue<std::pair<double, uint32_t>, std::vector<std::pair<double, uint32_t>>, std::greater<>> boots_;
   double next_tick_ = 0;
   uint32_t stuck_ = 0;
+  std::unique_ptr<SpeedCache> speed_;
+  bool retime_ = false;
   uint64_t total_gpus_ = 0, free_total_ = 0, free_on_partial_ = 0;
   double last_t_ = 0, frag_integral_ = 0, idle_integral_ = 0, time_with_free_ = 0;
 };
@@ -481,6 +577,20 @@ MetricSet ClusterResult::metrics() const {
         "share of jobs over 8 GPUs placed under one leaf");
   m.set("multi_node_leaves_mean", multi > 0 ? leaves / multi : 0, "mean leaves spanned by jobs over 8 GPUs");
   m.set("policy_calls", static_cast<double>(policy_calls), "scheduling passes");
+  double work = 0, stretch = 0;
+  for (const auto& j : jobs) {
+    if (!j.workload || j.end_s < 0 || j.ideal_run_s <= 0) continue;
+    work += 1;
+    stretch += j.run_s / j.ideal_run_s;
+  }
+  if (work > 0) {
+    m.set("workload_jobs", work, "jobs that ran as training workloads (speed from placement and contention)");
+    m.set("workload_stretch_mean", stretch / work,
+          "mean over workload jobs of time holding GPUs / time alone on a compact placement (placement and "
+          "fabric contention slow jobs down)");
+    m.set("speed_evaluations", static_cast<double>(speed_evaluations),
+          "groups of concurrent workload jobs simulated on the fabric (the rest answered from the cache)");
+  }
   return m;
 }
 

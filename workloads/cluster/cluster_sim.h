@@ -1,6 +1,7 @@
-// Duration-mode cluster simulation: replays a job trace on a cluster of GPU pools under a scheduling policy.
-// Each job holds its GPUs for its trace duration divided by its pool's throughput; nothing else is modelled
-// (no fabric contention: see docs/scheduling.md). Its own event loop (arrivals and completions in time order,
+// Cluster simulation: replays a job trace on a cluster of GPU pools under a scheduling policy. A duration job holds
+// its GPUs for its trace duration divided by its pool's throughput (no fabric contention); a training-workload job
+// runs its iterations at the speed a JobSpeedModel gives for its placement and the other running workload jobs,
+// re-timed whenever they change (job_speed.h; docs/scheduling.md). Its own event loop (arrivals and completions in time order,
 // completions first at equal times) calls the policy once per distinct event time with a ClusterSnapshot, so
 // 82K jobs replay in well under a second and the result does not depend on SimGrid.
 // Node positions in the fabric come from the topology model (net::LeafSpine): leaf (rail group) and pod.
@@ -15,6 +16,7 @@
 #include "policies/scheduling.h"
 #include "sim/metrics.h"
 #include "sim/trace.h"
+#include "workloads/cluster/job_speed.h"
 #include "workloads/cluster/job_trace.h"
 
 namespace lcsim::cluster {
@@ -61,6 +63,9 @@ struct SimOptions {
   policy::PowerPolicy* power = nullptr;
   double boot_s = 300;
   double tick_s = 300;
+  /// Jobs given as training workloads (TraceJob::workload) run at the speed this model gives for their
+  /// placement and the other running workload jobs (job_speed.h); required when the trace has such jobs.
+  JobSpeedModel* speed = nullptr;
 };
 
 struct JobRecord {
@@ -75,6 +80,9 @@ struct JobRecord {
   uint32_t preemptions = 0;
   uint32_t leaves = 0;       // leaves its last placement spanned
   uint32_t max_spine_hops = 0;
+  bool workload = false;     // a training workload (its speed from its placement), not a duration
+  double iterations = 0;
+  double alone_iteration_s = 0;  // workload: alone on a compact placement (the first nodes of its pool)
 };
 
 struct PoolUsage {
@@ -95,6 +103,7 @@ struct ClusterResult {
   uint64_t policy_calls = 0;
   uint64_t boots = 0;                                  // nodes switched on by the power policy
   policy::SeasonalForecaster::Error forecast;          // the power policy's demand forecast, where it has one
+  uint64_t speed_evaluations = 0, speed_hits = 0;  // workload jobs: groups simulated / answered from the cache
   /// JCT, slowdown (bounded at 10 s), queueing delay (mean, p50, p99), utilization per pool and overall,
   /// fragmentation, cost, goodput, placement spread; energy, powered share and boots; forecast error.
   MetricSet metrics() const;

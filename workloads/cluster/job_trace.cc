@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <numbers>
@@ -45,6 +46,13 @@ bool parse_int(const std::string& s, Int* out) {
   if (s.empty()) return false;
   auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
   return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+/// `name` relative to the directory of `file` (absolute names stay).
+std::string resolve_relative(const std::string& file, const std::string& name) {
+  std::filesystem::path n(name);
+  if (n.is_absolute()) return name;
+  return (std::filesystem::path(file).parent_path() / n).lexically_normal().string();
 }
 
 /// Days from 1970-01-01 of a civil date (proleptic Gregorian; H. Hinnant's algorithm).
@@ -171,7 +179,8 @@ JobTrace read_philly(CsvReader& r, const std::vector<std::string>& header) {
 }
 
 JobTrace read_plain(CsvReader& r, const std::vector<std::string>& header) {
-  const std::vector<std::string> known = {"submit_s", "gpus", "duration_s", "priority", "team", "kind"};
+  const std::vector<std::string> known = {"submit_s", "gpus",  "duration_s", "priority",
+                                         "team",     "kind",  "workload",   "iterations"};
   std::map<std::string, size_t> col;
   for (size_t i = 0; i < header.size(); ++i) {
     if (std::find(known.begin(), known.end(), header[i]) == known.end())
@@ -181,8 +190,13 @@ JobTrace read_plain(CsvReader& r, const std::vector<std::string>& header) {
     else
       col[header[i]] = i;
   }
-  for (const char* req : {"submit_s", "gpus", "duration_s"})
+  for (const char* req : {"submit_s", "gpus"})
     if (!col.count(req)) r.error(req, std::string("missing required column '") + req + "'");
+  // A job is a duration or a training workload (a scenario file, relative to the trace, run for some iterations).
+  if (!col.count("duration_s") && !col.count("workload"))
+    r.error("duration_s", "missing required column 'duration_s' (or 'workload' with 'iterations')");
+  if (col.count("workload") != col.count("iterations"))
+    r.error(col.count("workload") ? "iterations" : "workload", "columns 'workload' and 'iterations' go together");
   r.finish();
   JobTrace t{r.path(), {}};
   std::vector<std::string> f;
@@ -201,8 +215,26 @@ JobTrace read_plain(CsvReader& r, const std::vector<std::string>& header) {
     bool ok = true;
     if (!parse_double(*get("submit_s"), &j.submit_s) || j.submit_s < 0)
       r.error("submit_s", "expected seconds >= 0, got '" + *get("submit_s") + "'", at("submit_s")), ok = false;
-    if (!parse_double(*get("duration_s"), &j.duration_s) || j.duration_s < 0)
-      r.error("duration_s", "expected seconds >= 0, got '" + *get("duration_s") + "'", at("duration_s")), ok = false;
+    const std::string* wl = get("workload");
+    const bool has_workload = wl && !wl->empty();
+    if (has_workload) {
+      j.workload = resolve_relative(r.path(), *wl);
+      const std::string& it = *get("iterations");
+      if (!parse_int(it, &j.iterations) || j.iterations == 0)
+        r.error("iterations", "expected a whole number of training iterations >= 1, got '" + it + "'",
+                at("iterations")), ok = false;
+    } else if (const auto* it = get("iterations"); it && !it->empty()) {
+      r.error("iterations", "iterations without a workload (give the workload's scenario file)", at("iterations")),
+          ok = false;
+    }
+    const std::string* dur = get("duration_s");
+    if (dur && (!dur->empty() || !has_workload)) {
+      if (!parse_double(*dur, &j.duration_s) || j.duration_s < 0)
+        r.error("duration_s", "expected seconds >= 0" + std::string(has_workload ? " or empty" : "") + ", got '" +
+                                  *dur + "'", at("duration_s")), ok = false;
+    } else if (!dur && !has_workload) {
+      r.error("workload", "a job needs a duration_s or a workload", at("workload")), ok = false;
+    }
     std::string g = *get("gpus");
     size_t colon = g.find(':');
     if (colon != std::string::npos) {

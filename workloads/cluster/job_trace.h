@@ -22,6 +22,11 @@ struct TraceJob {
   int32_t priority = 0;
   std::string team;         // user or team (Philly: the virtual cluster)
   JobKind kind = JobKind::kTraining;
+  /// A training workload instead of a duration (its speed then depends on placement): a scenario file whose
+  /// `workload:` the job runs (path resolved against the trace's folder), for `iterations` iterations.
+  /// duration_s, if given, is then only the user's estimate.
+  std::string workload;
+  uint64_t iterations = 0;
   uint32_t line = 0;        // where it came from, for errors about it later
   uint32_t gpus_column = 0; // the column of its GPU count on that line
 };
@@ -37,7 +42,9 @@ JobTrace read_philly_trace(const std::string& path);
 
 /// lcsim's job CSV: a header naming the columns, in any order. Required: `submit_s`, `gpus` (a count, or
 /// `type:count` such as `h100:8`), `duration_s`. Optional: `priority` (integer), `team`, `kind`
-/// (training | inference). Lines starting with '#' and blank lines are skipped.
+/// (training | inference), `workload` + `iterations` (a scenario file, relative to the trace, and how many
+/// iterations of its workload the job runs: its speed then comes from its placement; duration_s may then be
+/// empty or an estimate). Lines starting with '#' and blank lines are skipped.
 JobTrace read_job_csv(const std::string& path);
 
 /// Either format, told apart by the header line.
