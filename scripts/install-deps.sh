@@ -10,6 +10,7 @@ pkgs=(
   libopenmpi-dev openmpi-bin  # mpirun -n N lcsim sweep (optional: built only when CMake finds MPI)
   clang libclang-rt-14-dev  # the sanitizer build and the libFuzzer targets (make sanitize, make fuzz)
   qt6-base-dev qt6-svg-dev qt6-charts-dev fonts-dejavu-core  # lcsim-gui (optional in CMake) and its screenshot test
+  libqt6opengl6-dev  # lcsim-gui's sweep chart: CMake finds Qt Charts only with Qt OpenGL's CMake files
 )
 missing=()
 for p in "${pkgs[@]}"; do
