@@ -1,6 +1,7 @@
 // bench_timeline_load: how long lcsim's timeline reader (timeline/, what lcsim-gui loads) takes on a large timeline.
 // Writes a synthetic one through the run's own writers (a training-like pattern: GPUs in nodes of 8, each with
-// compute, comm and dp rows of back-to-back spans, links with busy spans, two utilization counters), in the chosen
+// compute, comm and dp rows of back-to-back spans, each step's compute spans chained by flow edges across the GPUs,
+// links with busy spans, a utilization counter), in the chosen
 // format, until the file reaches the target size; then reads it back and prints sizes, times and rates.
 //
 //   bench_timeline_load FORMAT SIZE_MB [DIR]     FORMAT: protobuf | json; DIR default /tmp
@@ -60,6 +61,8 @@ int main(int argc, char** argv) {
           e.end = e.start + Duration::seconds(7e-5 + 1e-7 * (step % 13));
           e.name = names[(step + static_cast<uint64_t>(k)) % 5];
           if (k != SpanKind::kCompute) e.args = {{"bytes", std::to_string(67108864 >> (step % 4))}, {"group", "dp0"}};
+          // Dependency edges: each step's compute passes form a chain across the GPUs (a pipeline-like flow).
+          if (k == SpanKind::kCompute) e.flow = step + 1, e.flow_in = g > 0, e.flow_out = g + 1 < gpus;
           w->on_span(e);
           ++spans;
         }
@@ -85,11 +88,11 @@ int main(int argc, char** argv) {
   const timeline::Trace trace = timeline::read_timeline(path);
   const double read_cpu_s = static_cast<double>(std::clock() - c1) / CLOCKS_PER_SEC;
   const double read_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-  std::printf("format %s: %.1f MB, %llu spans written in %.1f s; read %zu slices, %zu samples, %zu tracks in %.2f s "
-              "(%.0f MB/s, %.2f M slices/s); read CPU time %.2f s (%.0f MB/s of CPU)\n",
+  std::printf("format %s: %.1f MB, %llu spans written in %.1f s; read %zu slices, %zu samples, %zu tracks, %zu flow "
+              "edges in %.2f s (%.0f MB/s, %.2f M slices/s); read CPU time %.2f s (%.0f MB/s of CPU)\n",
               format.c_str(), bytes / 1e6, static_cast<unsigned long long>(spans), write_s, trace.slice_count(),
-              trace.sample_count(), trace.tracks.size(), read_s, bytes / 1e6 / read_s, trace.slice_count() / 1e6 / read_s, read_cpu_s,
-              bytes / 1e6 / read_cpu_s);
+              trace.sample_count(), trace.tracks.size(), trace.flows.size(), read_s, bytes / 1e6 / read_s,
+              trace.slice_count() / 1e6 / read_s, read_cpu_s, bytes / 1e6 / read_cpu_s);
   std::filesystem::remove(path);
   return trace.slice_count() == spans ? 0 : 1;
 }

@@ -1,5 +1,6 @@
 #include "gui/main_window.h"
 
+#include <QAction>
 #include <QComboBox>
 #include <QFileDialog>
 #include <QHeaderView>
@@ -41,6 +42,9 @@ MainWindow::MainWindow() {
   tabs->addTab(details_, "Details");
   tabs->addTab(metrics_, "Metrics");
   tabs->addTab(bookmarks_, "Bookmarks");
+  sweep_ = new SweepChart;
+  tabs->addTab(sweep_, "Sweep");
+  tabs_ = tabs;
   auto* split = new QSplitter;
   split->addWidget(view_);
   split->addWidget(tabs);
@@ -54,11 +58,18 @@ MainWindow::MainWindow() {
   bar->addSeparator();
   bar->addAction("Fit", view_, &TimelineView::zoom_to_fit);
   auto* grouping = new QComboBox;
-  grouping->addItems({"group: node / link tier", "group: row kind"});
-  connect(grouping, &QComboBox::currentIndexChanged, this, [this](int i) {
-    view_->set_grouping(i == 0 ? TimelineView::Grouping::kTrace : TimelineView::Grouping::kKind);
-  });
+  grouping->addItems(TimelineView::grouping_names());
+  connect(grouping, &QComboBox::currentIndexChanged, this,
+          [this](int i) { view_->set_grouping(static_cast<TimelineView::Grouping>(i)); });
   bar->addWidget(grouping);
+  grouping_ = grouping;
+  critical_ = bar->addAction("Critical path");
+  critical_->setCheckable(true);
+  critical_->setToolTip("The chain of waits that ends at the selected slice (or the run's last compute slice)");
+  connect(critical_, &QAction::toggled, this, [this](bool on) {
+    view_->show_critical_path(on);
+    details_->setPlainText(view_->selection_details() + "\n" + view_->critical_path_text());
+  });
   lane_filter_ = new QLineEdit;
   lane_filter_->setPlaceholderText("lanes: node1 gpu3 spine comm");
   lane_filter_->setClearButtonEnabled(true);
@@ -80,7 +91,9 @@ MainWindow::MainWindow() {
   bar->addAction("Export PNG...", this, [this] { export_view(false); });
   bar->addAction("Export SVG...", this, [this] { export_view(true); });
 
-  connect(view_, &TimelineView::selection_changed, this, [this] { details_->setPlainText(view_->selection_details()); });
+  connect(view_, &TimelineView::selection_changed, this, [this] {
+    details_->setPlainText(view_->selection_details() + "\n" + view_->critical_path_text());
+  });
   connect(view_, &TimelineView::bookmarks_changed, this, &MainWindow::fill_bookmarks);
   connect(bookmarks_, &QListWidget::itemActivated, this,
           [this](QListWidgetItem* it) { view_->go_to_bookmark(static_cast<size_t>(bookmarks_->row(it))); });
@@ -107,6 +120,11 @@ void MainWindow::open_runs(const std::vector<std::string>& dirs) {
   view_->set_runs(ptrs);
   fill_metrics();
   details_->setPlainText(view_->selection_details());
+}
+
+void MainWindow::open_sweep(const std::string& path) {
+  sweep_->open(path);
+  tabs_->setCurrentWidget(sweep_);
 }
 
 void MainWindow::fill_metrics() {

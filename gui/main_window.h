@@ -9,11 +9,15 @@
 #include <vector>
 
 #include "gui/run_data.h"
+#include "gui/sweep_chart.h"
 #include "gui/timeline_view.h"
 
+class QAction;
+class QComboBox;
 class QLineEdit;
 class QListWidget;
 class QPlainTextEdit;
+class QTabWidget;
 class QTableWidget;
 
 namespace lcsim::gui {
@@ -25,11 +29,16 @@ class MainWindow : public QMainWindow {
   MainWindow();
   /// Opens one or two run folders (replacing what was open). Throws InputError if one does not load.
   void open_runs(const std::vector<std::string>& dirs);
+  /// Opens a sweep's result database (`lcsim sweep`'s .db) in the Sweep tab and shows it. Throws InputError.
+  void open_sweep(const std::string& path);
+  SweepChart* sweep_chart() { return sweep_; }
   TimelineView* view() { return view_; }
   QTableWidget* metrics_table() { return metrics_; }
   QPlainTextEdit* details() { return details_; }
   QLineEdit* lane_filter() { return lane_filter_; }
   QLineEdit* event_filter() { return event_filter_; }
+  QComboBox* grouping() { return grouping_; }
+  QAction* critical_path_action() { return critical_; }
 
  private:
   void fill_metrics();
@@ -45,6 +54,10 @@ class MainWindow : public QMainWindow {
   QLineEdit* lane_filter_;
   QLineEdit* event_filter_;
   QLineEdit* find_;
+  QComboBox* grouping_;
+  QTabWidget* tabs_;
+  SweepChart* sweep_;
+  QAction* critical_;
 };
 
 }  // namespace lcsim::gui

@@ -62,6 +62,8 @@ TimelineView::TimelineView(QWidget* parent) : QWidget(parent) {
 void TimelineView::set_runs(std::vector<const RunData*> runs) {
   runs_ = std::move(runs);
   sel_ = {};
+  crit_.clear();
+  crit_run_ = -1;
   collapsed_.clear();
   rebuild_rows();
   zoom_to_fit();
@@ -105,6 +107,11 @@ void TimelineView::pan(int dx, int dy) {
   emit view_changed();
 }
 
+QStringList TimelineView::grouping_names() {
+  return {"group: node / link tier", "group: row kind", "group: rack", "group: pipeline stage", "group: plane",
+          "group: job"};
+}
+
 void TimelineView::set_grouping(Grouping g) {
   grouping_ = g;
   collapsed_.clear();
@@ -136,6 +143,15 @@ QString TimelineView::group_key(int run, const timeline::Track& t) const {
   if (grouping_ == Grouping::kKind && !t.counter && t.group.rfind("node", 0) == 0) {
     const auto space = t.name.rfind(' ');
     g = QString::fromStdString(space == std::string::npos ? t.name : t.name.substr(space + 1));
+  }
+  const char* attr = grouping_ == Grouping::kRack    ? "rack"
+                     : grouping_ == Grouping::kStage ? "stage"
+                     : grouping_ == Grouping::kPlane ? "plane"
+                     : grouping_ == Grouping::kJob   ? "job"
+                                                     : nullptr;
+  if (attr) {
+    const std::string v = t.attr(attr);
+    g = v.empty() ? QString("(no %1)").arg(attr) : QString("%1 %2").arg(attr, QString::fromStdString(v));
   }
   return (runs_.size() > 1 ? QString("%1: ").arg(QChar('A' + run)) : QString()) + g;
 }
@@ -327,7 +343,8 @@ QString TimelineView::selection_details() const {
   for (const auto& [k, v] : tr.slice_args(s)) {
     out += QString("%1 %2\n").arg(QString::fromStdString(k).leftJustified(10), QString::fromStdString(v));
   }
-  // The trace carries no dependency edges; on a lane, a slice waits for the one before it.
+  out += dependency_text(tr, {static_cast<uint32_t>(sel_.track), static_cast<uint32_t>(sel_.slice)});
+  // On a lane, a slice also comes after the one before it (its stream is in order).
   if (sel_.slice > 0) {
     const auto& p = t.slices[sel_.slice - 1];
     out += QString("after      %1 (ended %2 before)\n")
@@ -503,6 +520,8 @@ void TimelineView::paint(QPainter& p, QSize size) {
     p.setPen(QColor(238, 238, 238));
     p.drawLine(0, y + r.h - 1, width, y + r.h - 1);
   }
+  p.setClipRect(kLabelWidth, kRulerHeight, width - kLabelWidth, height - kRulerHeight);
+  paint_edges(p, width);
   p.setClipping(false);
   p.setPen(QColor(180, 180, 180));
   p.drawLine(kLabelWidth - 1, kRulerHeight, kLabelWidth - 1, height);

@@ -9,6 +9,7 @@
 
 #include <QImage>
 #include <QString>
+#include <QStringList>
 #include <QWidget>
 #include <cstdint>
 #include <string>
@@ -24,7 +25,11 @@ class TimelineView : public QWidget {
   Q_OBJECT
 
  public:
-  enum class Grouping { kTrace, kKind };
+  /// kTrace: the trace's groups (node, link tier, counter group); kKind: row kind (compute, comm, dp, ...); the
+  /// rest: a lane attribute the run wrote (rack: the leaf a GPU's NIC is on; pipeline stage; a link's plane; job).
+  enum class Grouping { kTrace, kKind, kRack, kStage, kPlane, kJob };
+  /// The names the grouping combo box shows, in Grouping order.
+  static QStringList grouping_names();
   struct Selection {
     int run = -1;
     size_t track = 0;
@@ -71,6 +76,17 @@ class TimelineView : public QWidget {
   const Selection& selection() const { return sel_; }
   /// The selected slice's details as text (what, where, when, args, what came before and after it on its lane).
   QString selection_details() const;
+  /// The selected slice's dependencies (flow edges of the trace): what it waited on and what waited on it.
+  std::vector<timeline::SliceRef> selection_waited_on() const;
+  std::vector<timeline::SliceRef> selection_dependents() const;
+  /// Highlights the critical path ending at the selected slice (or, with nothing selected, at the last slice to end
+  /// on a compute lane of the first run): the slices in red outline, the steps between them as lines; false clears
+  /// it. Returns the path's length (0 if none).
+  size_t show_critical_path(bool on);
+  const std::vector<timeline::SliceRef>& critical_path() const { return crit_; }
+  int critical_path_run() const { return crit_run_; }
+  /// The critical path as text, one step a line ("lane  name  start  duration").
+  QString critical_path_text() const;
   /// The point of the widget where slice `slice` of `track` of `run` is drawn (its centre), or (-1,-1).
   QPoint slice_position(int run, size_t track, size_t slice) const;
 
@@ -111,6 +127,7 @@ class TimelineView : public QWidget {
   void paint_ruler(QPainter& p, int width);
   void paint_slices(QPainter& p, const Row& row, int y, int width);
   void paint_counter(QPainter& p, const Row& row, int y, int width);
+  void paint_edges(QPainter& p, int width);
   QString group_key(int run, const timeline::Track& t) const;
   bool lane_matches(int run, const timeline::Track& t) const;
   bool event_matches(const timeline::Trace& tr, const timeline::Slice& s) const;
@@ -130,6 +147,8 @@ class TimelineView : public QWidget {
   int scroll_y_ = 0;
   int content_height_ = 0;
   Selection sel_;
+  std::vector<timeline::SliceRef> crit_;
+  int crit_run_ = -1;
   std::vector<Bookmark> bookmarks_;
   QPoint drag_from_;
   bool dragging_ = false;
@@ -140,5 +159,8 @@ class TimelineView : public QWidget {
 QColor slice_color(const std::string& category, const std::string& name);
 /// A time in ns as text with a sensible unit ("1.25 ms").
 QString format_ns(double ns);
+/// "waited on" and "dependents" lines for a slice: its flow edges, each with the other slice's lane, name and the
+/// gap between them.
+QString dependency_text(const timeline::Trace& tr, timeline::SliceRef r);
 
 }  // namespace lcsim::gui

@@ -140,6 +140,17 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
     timeline = std::make_unique<timeline::TimelineSink>(
         format, static_cast<uint64_t>(sc.outputs.timeline_json_limit.bytes()), std::move(open), layout, kinds);
     tracer.subscribe(timeline.get());
+    // What the timeline groups lanes by besides node and tier: a GPU's rack (the leaf its first NIC port is on)
+    // and a link's plane. (Stages and jobs come from the workloads.)
+    std::vector<bool> racked(gpus.size(), false);
+    for (uint32_t l = 0; l < topology.links().size(); ++l) {
+      const net::LinkInfo& li = topology.links()[l];
+      if (li.plane >= 0) tracer.lane_attr({.link = true, .id = l, .key = "plane", .value = std::to_string(li.plane)});
+      if (li.tier == "nic" && li.from < gpus.size() && !racked[li.from]) {
+        racked[li.from] = true;
+        tracer.lane_attr({.link = false, .id = li.from, .key = "rack", .value = topology.vertices()[li.to].name});
+      }
+    }
   }
   // Energy by part and state: the meter integrates what every job reports each GPU did.
   std::vector<hw::EnergyMeter::Pool> meter_pools;

@@ -11,6 +11,7 @@ pkgs=(
   slurm-wlm munge  # the single-node Slurm job-array test (tests/slurm_sweep_test.sh starts its own daemons)
   clang libclang-rt-14-dev  # the sanitizer build and the libFuzzer targets (make sanitize, make fuzz)
   qt6-base-dev qt6-svg-dev qt6-charts-dev fonts-dejavu-core  # lcsim-gui (optional in CMake) and its screenshot test
+  libqt6opengl6-dev  # lcsim-gui's sweep chart: CMake finds Qt Charts only with Qt OpenGL's CMake files
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -141,6 +141,10 @@ std::pair<int, int> TimelineWriter::gpu_track(uint32_t rank, SpanKind kind) {
     const auto [node, local] = layout_.gpu[rank];
     t.first = group_id("node" + std::to_string(node));
     t.second = new_track(t.first, "gpu" + std::to_string(local) + " " + span_row(kind));
+    auto a = attrs_.find({false, rank});
+    if (a != attrs_.end()) {
+      for (const auto& [k, v] : a->second) write_attr(t.first, t.second, k, v);
+    }
   }
   return t;
 }
@@ -151,6 +155,10 @@ std::pair<int, int> TimelineWriter::link_track(uint32_t link) {
     const auto [tier, name] = layout_.link(link);
     t.first = group_id("links (" + tier + ")");
     t.second = new_track(t.first, name);
+    auto a = attrs_.find({true, link});
+    if (a != attrs_.end()) {
+      for (const auto& [k, v] : a->second) write_attr(t.first, t.second, k, v);
+    }
   }
   return t;
 }
@@ -172,6 +180,12 @@ void TimelineWriter::on_span(const SpanEvent& e) {
   number(e.start.s() * 1e6);
   buf_ += ",\"dur\":";
   number((e.end - e.start).s() * 1e6);
+  if (e.flow != 0) {  // Chrome's flow v2: the event binds to flow `bind_id`, ending (in) and/or starting (out) it
+    buf_ += ",\"bind_id\":";
+    buf_ += std::to_string(e.flow);
+    if (e.flow_in) buf_ += ",\"flow_in\":true";
+    if (e.flow_out) buf_ += ",\"flow_out\":true";
+  }
   if (!e.args.empty()) {
     buf_ += ",\"args\":{";
     for (size_t i = 0; i < e.args.size(); ++i) {
@@ -198,6 +212,32 @@ void TimelineWriter::on_counter(const CounterEvent& e) {
   buf_ += ",\"args\":{\"value\":";
   number(e.value);
   buf_ += "}}";
+}
+
+void TimelineWriter::write_attr(int pid, int tid, const std::string& key, const std::string& value) {
+  begin_event();
+  buf_ += "{\"ph\":\"M\",\"name\":\"lane_attr\",\"pid\":" + std::to_string(pid) + ",\"tid\":" + std::to_string(tid) +
+          ",\"args\":{";
+  string(key);
+  buf_ += ":";
+  string(value);
+  buf_ += "}}";
+}
+
+void TimelineWriter::on_lane_attr(const LaneAttrEvent& e) {
+  if (closed_) return;
+  attrs_[{e.link, e.id}].push_back({e.key, e.value});
+  // Lanes already there get it now; later ones when they appear.
+  if (e.link) {
+    auto it = link_tracks_.find(e.id);
+    if (it != link_tracks_.end() && it->second.first != 0) {
+      write_attr(it->second.first, it->second.second, e.key, e.value);
+    }
+  } else if (e.id < gpu_tracks_.size()) {
+    for (const auto& [pid, tid] : gpu_tracks_[e.id]) {
+      if (pid != 0) write_attr(pid, tid, e.key, e.value);
+    }
+  }
 }
 
 }  // namespace lcsim

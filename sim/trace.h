@@ -50,6 +50,22 @@ struct SpanEvent {
   double bytes = 0;  // moved (communication)
   double flops = 0;  // computed
   std::vector<std::pair<std::string, std::string>> args = {};  // extra detail for the timeline
+  /// A dependency chain this span is a step of (0: none), e.g. one micro-batch's passes through the pipeline
+  /// stages and the sends between them: the timeline draws an edge from each step with `flow_out` to the next step
+  /// of the same chain (in time) with `flow_in` (Perfetto flow events). Emitters set it only for traced spans.
+  uint64_t flow = 0;
+  bool flow_in = false;   // this span waited on the chain's previous step
+  bool flow_out = false;  // the chain's next step waits on this span
+};
+
+/// An attribute of a GPU rank's timeline lanes, or of a link's, that the timeline groups lanes by: "rack", "stage",
+/// "plane", "job". Emitted once (before or after the lanes appear); writers attach it to every lane of that rank or
+/// link.
+struct LaneAttrEvent {
+  bool link = false;  // `id` is the topology's link id, else a global GPU rank
+  uint32_t id = 0;
+  std::string key;
+  std::string value;
 };
 
 /// A sampled value over time: one counter track per (group, name).
@@ -87,6 +103,7 @@ class TraceSink {
   virtual void on_counter(const CounterEvent&) {}
   virtual void on_state(const StateEvent&) {}
   virtual void on_busy(const BusyEvent&) {}
+  virtual void on_lane_attr(const LaneAttrEvent&) {}
   /// Whether this subscriber wants spans (emitters skip building them when nobody does).
   virtual bool wants_spans() const { return true; }
 };
@@ -113,6 +130,9 @@ class Tracer {
   void busy(const BusyEvent& e) const {
     for (auto* s : sinks_) s->on_busy(e);
   }
+  void lane_attr(const LaneAttrEvent& e) const {
+    for (auto* s : sinks_) s->on_lane_attr(e);
+  }
 
  private:
   std::vector<TraceSink*> sinks_;
@@ -137,6 +157,9 @@ class TimelineWriter final : public TraceSink {
   ~TimelineWriter() override;
   void on_span(const SpanEvent& e) override;
   void on_counter(const CounterEvent& e) override;
+  /// Written as a "lane_attr" metadata event per lane of that rank or link ({"ph":"M","name":"lane_attr",
+  /// "args":{"stage":"1"}}), which Perfetto ignores and lcsim's reader attaches to the lane.
+  void on_lane_attr(const LaneAttrEvent& e) override;
   /// Writes the closing bracket; no events after it. Called by the destructor if not before.
   void close();
   uint64_t spans_written() const { return spans_; }
@@ -146,6 +169,7 @@ class TimelineWriter final : public TraceSink {
   std::pair<int, int> gpu_track(uint32_t rank, SpanKind kind);
   std::pair<int, int> link_track(uint32_t link);
   int new_track(int pid, const std::string& name);
+  void write_attr(int pid, int tid, const std::string& key, const std::string& value);
   void begin_event();
   void number(double v);
   void string(std::string_view s);
@@ -159,6 +183,7 @@ class TimelineWriter final : public TraceSink {
   std::vector<std::pair<std::string, int>> groups_;  // name -> pid (few: linear search is fastest)
   std::vector<std::vector<std::pair<int, int>>> gpu_tracks_;  // rank -> per kind (pid, tid), 0 = not yet
   std::map<uint32_t, std::pair<int, int>> link_tracks_;
+  std::map<std::pair<bool, uint32_t>, std::vector<std::pair<std::string, std::string>>> attrs_;  // (link, id)
   int next_tid_ = 1;
   uint32_t kinds_mask_ = ~0u;
 };

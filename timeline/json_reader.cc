@@ -1,6 +1,7 @@
 // timeline.json (Chrome trace-event JSON) into the in-memory model.
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -73,6 +74,10 @@ Trace read_json_timeline(const std::string& path) {
           threads[{pid, tid}] = args.value("name", "");
           thread_track(pid, tid);
         }
+        if (name == "lane_attr" && args.is_object()) {  // lcsim's lane attributes (rack, stage, plane, job)
+          Track& t = trace.tracks[thread_track(pid, tid)];
+          for (const auto& [k, v] : args.items()) t.attrs.push_back({k, text_of(v)});
+        }
       } else if (ph == "X") {
         if (!e.contains("ts") || !e["ts"].is_number()) throw bad("an 'X' event needs a number 'ts'");
         Slice s;
@@ -86,7 +91,17 @@ Trace read_json_timeline(const std::string& path) {
           trace.args.push_back(std::move(a));
           s.args = static_cast<uint32_t>(trace.args.size());
         }
-        trace.tracks[thread_track(pid, tid)].slices.push_back(s);
+        const size_t track = thread_track(pid, tid);
+        trace.tracks[track].slices.push_back(s);
+        // Flow v2: "bind_id" (a number or a string) with "flow_in" and/or "flow_out".
+        if (e.contains("bind_id") && (e.value("flow_in", false) || e.value("flow_out", false))) {
+          const auto& b = e["bind_id"];
+          uint64_t id = 0;
+          if (b.is_number_unsigned() || b.is_number_integer()) id = b.get<uint64_t>();
+          else if (b.is_string()) id = std::hash<std::string>()(b.get<std::string>());
+          else throw bad("'bind_id' must be a number or a string");
+          trace.add_flow_step(id, track, e.value("flow_in", false), e.value("flow_out", false));
+        }
       } else if (ph == "C") {
         if (!e.contains("ts") || !e["ts"].is_number()) throw bad("a 'C' event needs a number 'ts'");
         const auto& args = e.contains("args") ? e["args"] : json::object();

@@ -63,7 +63,27 @@ const Track* Trace::find(const std::string& group, const std::string& name, bool
   return it == track_ids_.end() ? nullptr : &tracks[it->second];
 }
 
+std::string Track::attr(const std::string& key) const {
+  for (const auto& [k, v] : attrs) {
+    if (k == key) return v;
+  }
+  return "";
+}
+
+void Trace::add_flow_step(uint64_t id, size_t track, bool in, bool out) {
+  // Its place for now; finish() takes its start, length and name once they are final (a protobuf slice gets its
+  // length at its end event).
+  steps_.push_back({id, static_cast<uint32_t>(track), static_cast<int64_t>(tracks[track].slices.size() - 1), 0, 0,
+                    in, out});
+}
+
 void Trace::finish() {
+  for (auto& st : steps_) {
+    const Slice& s = tracks[st.track].slices[static_cast<size_t>(st.start_ns)];
+    st.start_ns = s.start_ns;
+    st.dur_ns = s.dur_ns;
+    st.name = s.name;
+  }
   bool any = false;
   int64_t lo = 0, hi = 0;
   for (auto& t : tracks) {
@@ -88,6 +108,111 @@ void Trace::finish() {
   }
   begin_ns_ = lo;
   end_ns_ = hi;
+  resolve_flows();
+}
+
+void Trace::resolve_flows() {
+  // Each step to its slice's place after sorting (same start, length and name on its track).
+  struct Placed {
+    uint64_t id;
+    int64_t start_ns;
+    SliceRef ref;
+    bool in, out;
+  };
+  std::vector<Placed> placed;
+  placed.reserve(steps_.size());
+  for (const auto& st : steps_) {
+    const Track& t = tracks[st.track];
+    for (size_t i = t.first_at(st.start_ns); i < t.slices.size() && t.slices[i].start_ns == st.start_ns; ++i) {
+      if (t.slices[i].dur_ns == st.dur_ns && t.slices[i].name == st.name) {
+        placed.push_back({st.id, st.start_ns, {st.track, static_cast<uint32_t>(i)}, st.in, st.out});
+        break;
+      }
+    }
+  }
+  steps_.clear();
+  steps_.shrink_to_fit();
+  // A flow's steps in time order (ties: by lane): each step with `out` leads to the next one if it has `in`.
+  std::stable_sort(placed.begin(), placed.end(), [](const Placed& a, const Placed& b) {
+    if (a.id != b.id) return a.id < b.id;
+    if (a.start_ns != b.start_ns) return a.start_ns < b.start_ns;
+    return a.ref < b.ref;
+  });
+  flows.clear();
+  for (size_t i = 0; i + 1 < placed.size(); ++i) {
+    if (placed[i].id == placed[i + 1].id && placed[i].out && placed[i + 1].in) {
+      flows.push_back({placed[i].ref, placed[i + 1].ref, placed[i].id});
+    }
+  }
+  std::sort(flows.begin(), flows.end(), [](const FlowEdge& a, const FlowEdge& b) {
+    return a.from != b.from ? a.from < b.from : a.to < b.to;
+  });
+  by_to_.resize(flows.size());
+  for (uint32_t i = 0; i < by_to_.size(); ++i) by_to_[i] = i;
+  std::sort(by_to_.begin(), by_to_.end(), [this](uint32_t a, uint32_t b) {
+    return flows[a].to != flows[b].to ? flows[a].to < flows[b].to : flows[a].from < flows[b].from;
+  });
+}
+
+std::vector<SliceRef> Trace::waited_on(SliceRef r) const {
+  std::vector<SliceRef> out;
+  auto it = std::lower_bound(by_to_.begin(), by_to_.end(), r,
+                             [this](uint32_t e, const SliceRef& x) { return flows[e].to < x; });
+  for (; it != by_to_.end() && flows[*it].to == r; ++it) out.push_back(flows[*it].from);
+  return out;
+}
+
+std::vector<SliceRef> Trace::dependents(SliceRef r) const {
+  std::vector<SliceRef> out;
+  auto it = std::lower_bound(flows.begin(), flows.end(), r,
+                             [](const FlowEdge& e, const SliceRef& x) { return e.from < x; });
+  for (; it != flows.end() && it->from == r; ++it) out.push_back(it->to);
+  return out;
+}
+
+bool Trace::lane_predecessor(SliceRef r, SliceRef* out) const {
+  const Track& t = tracks[r.track];
+  const int64_t start = t.slices[r.slice].start_ns;
+  // Slices sorted by start: the nearest earlier ones; skip a few that overlap r (nested detail), take the latest end.
+  bool found = false;
+  int64_t best = 0;
+  size_t looked = 0;
+  for (size_t i = r.slice; i-- > 0 && looked < 64; ++looked) {
+    const Slice& s = t.slices[i];
+    if (s.end_ns() > start) continue;
+    if (!found || s.end_ns() > best) {
+      found = true;
+      best = s.end_ns();
+      *out = {r.track, static_cast<uint32_t>(i)};
+    }
+    if (found && s.end_ns() == start) break;
+  }
+  return found;
+}
+
+std::vector<SliceRef> critical_path(const Trace& trace, SliceRef end, int64_t since_ns) {
+  std::vector<SliceRef> path{end};
+  SliceRef cur = end;
+  const size_t limit = trace.slice_count();  // every step goes to an earlier end: no cycles, but be safe
+  while (path.size() <= limit) {
+    SliceRef best{};
+    bool found = false;
+    int64_t best_end = 0;
+    for (const SliceRef& f : trace.waited_on(cur)) {
+      const int64_t e = trace.slice(f).end_ns();
+      if (!found || e > best_end || (e == best_end && f < best)) best = f, best_end = e, found = true;
+    }
+    SliceRef lane;
+    if (trace.lane_predecessor(cur, &lane)) {
+      const int64_t e = trace.slice(lane).end_ns();
+      if (!found || e > best_end) best = lane, best_end = e, found = true;
+    }
+    if (!found || best_end < since_ns) break;
+    path.push_back(best);
+    cur = best;
+  }
+  std::reverse(path.begin(), path.end());
+  return path;
 }
 
 size_t Trace::slice_count() const {

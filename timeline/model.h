@@ -39,10 +39,29 @@ struct Track {
   std::vector<Slice> slices;           // sorted by start (then by end, then name) after Trace::finish()
   std::vector<CounterSample> samples;  // sorted by time
   int64_t max_dur_ns = 0;
+  /// What the lane belongs to besides its group ("rack", "stage", "plane", "job"; lane_attr events), file order.
+  std::vector<std::pair<std::string, std::string>> attrs = {};
+  /// The value of attribute `key`, or empty.
+  std::string attr(const std::string& key) const;
   /// Index range [first, last) of the slices that overlap [t0, t1].
   std::pair<size_t, size_t> visible(int64_t t0, int64_t t1) const;
   /// Index of the first slice starting at or after t (slices.size() if none) from `from` on.
   size_t first_at(int64_t t, size_t from = 0) const;
+};
+
+/// A slice by position: track index and index in its (sorted) slices.
+struct SliceRef {
+  uint32_t track = 0;
+  uint32_t slice = 0;
+  bool operator==(const SliceRef& o) const { return track == o.track && slice == o.slice; }
+  bool operator!=(const SliceRef& o) const { return !(*this == o); }
+  bool operator<(const SliceRef& o) const { return track != o.track ? track < o.track : slice < o.slice; }
+};
+
+/// A dependency edge read from the file's flow events: `to` waited on `from`.
+struct FlowEdge {
+  SliceRef from, to;
+  uint64_t id = 0;  // the flow (chain) id in the file
 };
 
 class Trace {
@@ -70,14 +89,44 @@ class Trace {
   size_t sample_count() const;
   /// A slice's args as text pairs.
   std::vector<std::pair<std::string, std::string>> slice_args(const Slice& s) const;
+  const Slice& slice(SliceRef r) const { return tracks[r.track].slices[r.slice]; }
+
+  /// Readers: the slice just added to `track` (its last) is a step of flow `id` (it ends the flow's previous
+  /// step's edge if `in`, starts one to the next step if `out`); resolved into `flows` by finish().
+  void add_flow_step(uint64_t id, size_t track, bool in, bool out);
+  /// The dependency edges, sorted by (from, to); each links a step of a flow with `out` to the flow's next step in
+  /// time if that one has `in`.
+  std::vector<FlowEdge> flows;
+  /// What `r` waited on (the sources of edges into it) and its dependents (the targets of edges out of it).
+  std::vector<SliceRef> waited_on(SliceRef r) const;
+  std::vector<SliceRef> dependents(SliceRef r) const;
+  /// The slice on r's lane that ended last at or before r started (what it came after on its stream), if any.
+  bool lane_predecessor(SliceRef r, SliceRef* out) const;
 
  private:
   std::vector<std::string> strings_;
   std::vector<std::string> categories_;
   std::unordered_map<std::string, uint32_t> ids_;
   std::unordered_map<std::string, size_t> track_ids_;  // group + '\x1f' + name + counter flag
+  void resolve_flows();
   int64_t begin_ns_ = 0, end_ns_ = 0;
+  struct FlowStep {
+    uint64_t id;
+    uint32_t track;
+    int64_t start_ns, dur_ns;  // start_ns holds the slice's index until finish()
+    uint32_t name;
+    bool in, out;
+  };
+  std::vector<FlowStep> steps_;
+  std::vector<uint32_t> by_to_;  // indices into flows sorted by (to, from)
 };
+
+/// The critical path ending at `end`: walking back from it, each step goes to the predecessor that finished last
+/// (its lane predecessor or a slice it waited on by a flow edge; a flow edge wins a tie), i.e. the one that decided
+/// when it could start; stops at a slice with no predecessor or one that ended before `since_ns`. Earliest first,
+/// `end` last. With every wait on the timeline (compute lanes and the flows between them) this is the longest path
+/// over the dependency DAG that ends at `end`.
+std::vector<SliceRef> critical_path(const Trace& trace, SliceRef end, int64_t since_ns = INT64_MIN);
 
 /// Reads timeline.json (Chrome trace events as lcsim writes them: "X", "C", "B"/"E" and "M" events; others are
 /// skipped). Throws InputError naming the file and what is wrong.

@@ -119,7 +119,13 @@ Trace read_perfetto_timeline(const std::string& path) {
         switch (e.type()) {
           case perfetto::protos::TrackEvent::TYPE_SLICE_BEGIN:
           case perfetto::protos::TrackEvent::TYPE_INSTANT: {
-            Track& t = trace.tracks[track_of(uuid)];
+            const size_t track = track_of(uuid);
+            Track& t = trace.tracks[track];
+            if (e.type() == perfetto::protos::TrackEvent::TYPE_INSTANT && e.name() == "lane_attr" &&
+                e.categories_size() && e.categories(0) == "lcsim.meta") {  // a lane attribute (rack, stage, ...)
+              for (const auto& d : e.debug_annotations()) t.attrs.push_back({d.name(), d.string_value()});
+              break;
+            }
             Slice s;
             s.start_ns = ts;
             s.name = trace.intern(e.name());
@@ -136,6 +142,9 @@ Trace read_perfetto_timeline(const std::string& path) {
               s.args = static_cast<uint32_t>(trace.args.size());
             }
             t.slices.push_back(s);
+            // Flows: an id in flow_ids leads on to the flow's next event; a terminating id ends it here.
+            for (uint64_t id : e.flow_ids()) trace.add_flow_step(id, track, true, true);
+            for (uint64_t id : e.terminating_flow_ids()) trace.add_flow_step(id, track, true, false);
             if (e.type() == perfetto::protos::TrackEvent::TYPE_SLICE_BEGIN) open[uuid].push_back(t.slices.size() - 1);
             break;
           }

@@ -47,8 +47,16 @@ constexpr uint32_t kTimestamp = 8, kSeqId = 10, kTrackEvent = 11, kSequenceFlags
 constexpr uint32_t kTdUuid = 1, kTdName = 2, kTdParent = 5, kTdCounter = 8;
 constexpr uint32_t kTeAnnotations = 4, kTeType = 9, kTeTrack = 11, kTeCategories = 22, kTeName = 23,
                    kTeDoubleCounter = 44;
+constexpr uint32_t kTeFlowIds = 47, kTeTerminatingFlowIds = 48;  // repeated fixed64
 constexpr uint32_t kDaString = 6, kDaName = 10;
-constexpr uint64_t kSliceBegin = 1, kSliceEnd = 2, kCounter = 4;
+constexpr uint64_t kSliceBegin = 1, kSliceEnd = 2, kInstant = 3, kCounter = 4;
+
+void fixed64_field(std::string& out, uint32_t field, uint64_t v) {
+  key(out, field, kFixed64);
+  char b[8];
+  std::memcpy(b, &v, 8);  // little-endian hosts only, as double_field
+  out.append(b, 8);
+}
 
 }  // namespace
 
@@ -134,6 +142,10 @@ uint64_t PerfettoWriter::gpu_track(uint32_t rank, SpanKind kind) {
     const auto [node, local] = layout_.gpu[rank];
     const uint64_t parent = group_track("node" + std::to_string(node));
     t = new_track(parent, "gpu" + std::to_string(local) + " " + span_row(kind), false);
+    auto a = attrs_.find({false, rank});
+    if (a != attrs_.end()) {
+      for (const auto& [k, v] : a->second) write_attr(t, k, v);
+    }
   }
   return t;
 }
@@ -144,6 +156,10 @@ uint64_t PerfettoWriter::link_track(uint32_t link) {
     const auto [tier, name] = layout_.link(link);
     const uint64_t parent = group_track("links (" + tier + ")");
     t = new_track(parent, name, false);
+    auto a = attrs_.find({true, link});
+    if (a != attrs_.end()) {
+      for (const auto& [k, v] : a->second) write_attr(t, k, v);
+    }
   }
   return t;
 }
@@ -161,6 +177,10 @@ void PerfettoWriter::on_span(const SpanEvent& e) {
   uint_field(ev, kTeTrack, track);
   bytes_field(ev, kTeName, e.name);
   bytes_field(ev, kTeCategories, span_category(e.kind));
+  if (e.flow != 0) {
+    // Perfetto links the events that carry a flow id in time order; a terminating id ends the chain there.
+    fixed64_field(ev, e.flow_out ? kTeFlowIds : kTeTerminatingFlowIds, e.flow);
+  }
   for (const auto& [k, v] : e.args) {
     ann_.clear();
     bytes_field(ann_, kDaName, k);
@@ -195,6 +215,39 @@ void PerfettoWriter::on_counter(const CounterEvent& e) {
   uint_field(body, kTimestamp, static_cast<uint64_t>(ns_from_seconds(e.time.s())));
   bytes_field(body, kTrackEvent, ev);
   packet(body);
+}
+
+// A lane attribute: an instant event at time 0 on the lane, named "lane_attr" in category "lcsim.meta", the key and
+// value as its one debug annotation (Perfetto shows it as a marker at 0; lcsim's reader attaches it to the lane).
+void PerfettoWriter::write_attr(uint64_t track, const std::string& k, const std::string& v) {
+  std::string& ev = ev_;
+  ev.clear();
+  uint_field(ev, kTeType, kInstant);
+  uint_field(ev, kTeTrack, track);
+  bytes_field(ev, kTeName, "lane_attr");
+  bytes_field(ev, kTeCategories, "lcsim.meta");
+  ann_.clear();
+  bytes_field(ann_, kDaName, k);
+  bytes_field(ann_, kDaString, v);
+  bytes_field(ev, kTeAnnotations, ann_);
+  std::string& body = body_;
+  body.clear();
+  uint_field(body, kTimestamp, 0);
+  bytes_field(body, kTrackEvent, ev);
+  packet(body);
+}
+
+void PerfettoWriter::on_lane_attr(const LaneAttrEvent& e) {
+  if (closed_) return;
+  attrs_[{e.link, e.id}].push_back({e.key, e.value});
+  if (e.link) {
+    auto it = link_tracks_.find(e.id);
+    if (it != link_tracks_.end() && it->second != 0) write_attr(it->second, e.key, e.value);
+  } else if (e.id < gpu_tracks_.size()) {
+    for (uint64_t t : gpu_tracks_[e.id]) {
+      if (t != 0) write_attr(t, e.key, e.value);
+    }
+  }
 }
 
 }  // namespace lcsim::timeline

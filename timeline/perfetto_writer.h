@@ -29,6 +29,7 @@ class PerfettoWriter final : public TraceSink {
   ~PerfettoWriter() override;
   void on_span(const SpanEvent& e) override;
   void on_counter(const CounterEvent& e) override;
+  void on_lane_attr(const LaneAttrEvent& e) override;
   /// Writes what is buffered; no events after it. Called by the destructor if not before.
   void close();
   /// From now on write to `out` (what is buffered goes to the old stream first).
@@ -41,6 +42,7 @@ class PerfettoWriter final : public TraceSink {
   uint64_t link_track(uint32_t link);
   uint64_t new_track(uint64_t parent, std::string_view name, bool counter);
   void packet(const std::string& body);
+  void write_attr(uint64_t track, const std::string& key, const std::string& value);
   void flush_if_full();
 
   std::ostream* out_;
@@ -55,6 +57,7 @@ class PerfettoWriter final : public TraceSink {
   std::vector<std::vector<uint64_t>> gpu_tracks_;          // rank -> per kind uuid, 0 = not yet
   std::map<uint32_t, uint64_t> link_tracks_;
   std::map<std::pair<std::string, std::string>, uint64_t> counter_tracks_;
+  std::map<std::pair<bool, uint32_t>, std::vector<std::pair<std::string, std::string>>> attrs_;  // (link, id)
   uint32_t kinds_mask_ = ~0u;
 };
 

@@ -135,6 +135,11 @@ void TimelineSink::on_counter(const CounterEvent& e) {
   if (json_count_->count() > limit_) switch_to_protobuf();
 }
 
+void TimelineSink::on_lane_attr(const LaneAttrEvent& e) {
+  if (json_) json_->on_lane_attr(e);
+  if (pf_) pf_->on_lane_attr(e);
+}
+
 std::string TimelineSink::close() {
   if (!decided_) {
     json_->close();  // the last piece of text: the limit is checked on the whole JSON

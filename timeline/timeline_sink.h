@@ -37,6 +37,7 @@ class TimelineSink final : public TraceSink {
   ~TimelineSink() override;
   void on_span(const SpanEvent& e) override;
   void on_counter(const CounterEvent& e) override;
+  void on_lane_attr(const LaneAttrEvent& e) override;
   /// Finishes the file; returns its name ("timeline.json" or "timeline.pftrace").
   std::string close();
 

@@ -12,8 +12,17 @@ class Job::Forwarder final : public TraceSink {
     SpanEvent f = e;
     if (f.kind != SpanKind::kLink && !identity_) f.rank = allocation_.at(e.rank);
     f.job = job_;
+    // Flow ids are the workload's own (an iteration's micro-batch): made unique across jobs and restarts.
+    if (f.flow != 0) f.flow = (static_cast<uint64_t>(job_) << 40) | (static_cast<uint64_t>(attempt & 0xff) << 32) |
+                             (f.flow & 0xffffffffu);
     out_.span(f);
   }
+  void on_lane_attr(const LaneAttrEvent& e) override {
+    LaneAttrEvent f = e;
+    if (!f.link && !identity_) f.id = allocation_.at(e.id);
+    out_.lane_attr(f);
+  }
+  uint32_t attempt = 1;
   void on_counter(const CounterEvent& e) override { out_.counter(e); }
   void on_state(const StateEvent& e) override { out_.state(e); }
   bool wants_spans() const override { return out_.enabled(); }
@@ -90,6 +99,10 @@ void Job::start() {
     workload_ = owned_.get();
   }
   ++starts_;
+  if (forwarder_) forwarder_->attempt = starts_;
+  if (starts_ == 1 && cluster_.tracer.enabled()) {  // the timeline groups lanes by job
+    for (uint32_t r : allocation_) cluster_.tracer.lane_attr({.link = false, .id = r, .key = "job", .value = name_});
+  }
   state_ = State::kRunning;
   started_at_ = cluster_.engine.now();
   const uint32_t attempt = starts_;

@@ -137,7 +137,9 @@ class MegatronTraining final : public Workload {
   bool memoizable(const std::vector<uint32_t>& group) const;
   static CollectiveKey collective_key(const CommCall& c, const std::vector<uint32_t>& group);
   const std::vector<uint32_t>& group_of(GroupKind kind, uint32_t rank);
-  void trace_at(uint32_t sim, SpanKind kind, const std::string& name, Duration start, Duration end) const;
+  /// `flow`: the dependency chain the span is a step of (SpanEvent::flow), with its in/out ends.
+  void trace_at(uint32_t sim, SpanKind kind, const std::string& name, Duration start, Duration end,
+                uint64_t flow = 0, bool flow_in = false, bool flow_out = false) const;
   void build(const std::vector<Gpu>& gpus);
   void begin_iteration();
   void run_task(uint32_t sim);
@@ -178,7 +180,11 @@ class MegatronTraining final : public Workload {
   void next_iteration();
   uint32_t sim_of(uint32_t rank) const;  // the simulated rank that stands for `rank`
   bool traced(uint32_t sim) const;
-  void trace(uint32_t sim, SpanKind kind, const std::string& name, Duration start) const;
+  void trace(uint32_t sim, SpanKind kind, const std::string& name, Duration start, uint64_t flow = 0,
+             bool flow_in = false, bool flow_out = false) const;
+  /// The timeline's dependency chain of one micro-batch of this iteration: its forward passes stage by stage, the
+  /// loss, its backward passes back to the first stage, and the sends between them.
+  uint64_t flow_id(int micro_batch) const;
   const Pass& current_pass(const RankState& st) const;  // the pass the rank is running
 
   MegatronConfig config_;

@@ -29,16 +29,24 @@ uint32_t MegatronTraining::sim_of(uint32_t rank) const {
 
 bool MegatronTraining::traced(uint32_t sim) const { return sim < ctx_->traced_ranks && ctx_->tracer.enabled(); }
 
-void MegatronTraining::trace(uint32_t sim, SpanKind kind, const std::string& name, Duration start) const {
-  trace_at(sim, kind, name, start, ctx_->engine.now());
+void MegatronTraining::trace(uint32_t sim, SpanKind kind, const std::string& name, Duration start, uint64_t flow,
+                             bool flow_in, bool flow_out) const {
+  trace_at(sim, kind, name, start, ctx_->engine.now(), flow, flow_in, flow_out);
 }
 
 void MegatronTraining::trace_at(uint32_t sim, SpanKind kind, const std::string& name, Duration start,
-                                Duration end) const {
+                                Duration end, uint64_t flow, bool flow_in, bool flow_out) const {
   if (!traced(sim)) return;
   const uint32_t rank = states_[sim]->rank;
   ctx_->tracer.span({.kind = kind, .rank = rank, .start = start, .end = end, .name = name,
-                     .args = {{"rank", std::to_string(rank)}}});
+                     .args = {{"rank", std::to_string(rank)}}, .flow = flow, .flow_in = flow_in,
+                     .flow_out = flow_out});
+}
+
+uint64_t MegatronTraining::flow_id(int micro_batch) const {
+  // Unique within the job (the job's forwarder adds the job and the attempt): iteration, then micro-batch.
+  const uint64_t iteration = iteration_times_.size() + static_cast<uint64_t>(memoized_);
+  return ((iteration & 0xffff) << 16 | (static_cast<uint64_t>(micro_batch) & 0xffff)) + 1;
 }
 
 void MegatronTraining::build(const std::vector<Gpu>& gpus) {
@@ -89,6 +97,11 @@ void MegatronTraining::start(RunContext& ctx) {
   fold_ = !ctx.fine_events;
   kernel_spans_ = ctx.kernel_spans;
   build(ctx.gpus);
+  if (ctx.tracer.enabled()) {  // the timeline groups lanes by pipeline stage
+    for (uint32_t r = 0; r < ctx.gpus.size() && r < ctx.traced_ranks; ++r) {
+      ctx.tracer.lane_attr({.link = false, .id = r, .key = "stage", .value = std::to_string(placement_.coord(r).pp)});
+    }
+  }
   begin_iteration();
 }
 
@@ -311,8 +324,11 @@ void MegatronTraining::task_done(uint32_t sim) {
   const int v = t.chunk * pp + st.stage;
   const int slot = t.micro_batch * chunks_ + t.chunk;
   if (traced(sim)) {  // the name is built only for ranks on the timeline
+    // The micro-batch's chain starts at its first forward pass and ends at its last backward pass.
+    const bool first = t.forward && v == 0, last = !t.forward && v == 0;
     trace(sim, SpanKind::kCompute, std::string(t.forward ? "F" : "B") + std::to_string(t.micro_batch) +
-                                       (chunks_ > 1 ? "." + std::to_string(t.chunk) : ""), st.task_start);
+                                       (chunks_ > 1 ? "." + std::to_string(t.chunk) : ""), st.task_start,
+          flow_id(t.micro_batch), !first, !last);
   }
   ++tasks_done_;
   const Duration now = ctx_->engine.now();
@@ -356,8 +372,9 @@ void MegatronTraining::task_done(uint32_t sim) {
       // interleaved one overlaps them with the next pass when overlap_p2p_comm is on.
       const bool blocking = !(config_.overlap_p2p_comm && chunks_ > 1);
       if (blocking) wait(sim, Exposure::kPp);
-      auto arrived = [this, sim, to_sim, to_slot, fwd, start, blocking] {
-        trace(sim, SpanKind::kPipeline, fwd ? "send activations" : "send gradients", start);
+      const uint64_t flow = traced(sim) ? flow_id(t.micro_batch) : 0;
+      auto arrived = [this, sim, to_sim, to_slot, fwd, start, blocking, flow] {
+        trace(sim, SpanKind::kPipeline, fwd ? "send activations" : "send gradients", start, flow, true, true);
         deliver(to_sim, to_slot, fwd, start);
         if (blocking) {
           resume(sim);
