@@ -4,9 +4,16 @@
 #include <cmath>
 #include <limits>
 
+#include <filesystem>
+
+#include "models/failure/fault_trace.h"
 #include "models/failure/long_run.h"
+#include "models/failure/straggler.h"
+#include "models/failure/trace_classes.h"
+#include "models/hardware/spec_catalog.h"
 #include "policies/checkpoint_interval.h"
 #include "sim/rng.h"
+#include "sim/trace.h"
 
 namespace lcsim {
 
@@ -17,8 +24,23 @@ failure::DistributionConfig ReliabilityConfig::default_node_failures() {
   return c;
 }
 
+void StragglerSettings::visit(Section& s) {
+  s.field("cv", cv, "per-worker step-time jitter (coefficient of variation across workers; the PAI 2020 trace "
+                    "measures 0.0584): every step waits for the slowest of the job's nodes; 0 = none",
+          Range::at_least(0));
+  s.field("node_mtbf", node_mtbf, "mean time between slow episodes of one node (a throttling GPU, a slow link); "
+                                  "0s = none (assumed)",
+          Range::at_least(0));
+  s.field("slow_factor", slow_factor, "a slow node's step time over the others': the whole job's pace",
+          Range{1, 1000, false});
+  s.field("duration", duration, "how long a slow episode lasts unless the node is evicted (assumed)",
+          Range::at_least(0));
+  s.section("evict", "detect-and-evict: swap a node out after after_steps slow steps (a save, the swap, a restart)",
+            [&](Section& x) { evict.visit(x); });
+}
+
 std::vector<failure::ComponentClass> ReliabilityConfig::classes() const {
-  if (failures == "components") return components;
+  if (failures == "components" || failures == "trace") return components;
   failure::ComponentClass node;
   node.name = "node";
   node.unit = "node";
@@ -31,8 +53,21 @@ std::vector<failure::ComponentClass> ReliabilityConfig::classes() const {
 
 void ReliabilityConfig::visit(Section& s) {
   s.field("enabled", enabled, "step the whole training job through failures, checkpoints and restarts");
-  s.choice("failures", failures, {"components", "node"},
-           "components: a process per component class (components:); node: one process per node (node_failures:)");
+  s.choice("failures", failures, {"components", "node", "trace"},
+           "components: a process per component class (components:); node: one process per node (node_failures:); "
+           "trace: the faults of failure_trace replayed as they are (each job node is one of the trace's servers)");
+  s.field("failure_trace", failure_trace, "failures: trace: a fault trace in the InfiniteHBD format (path relative "
+                                          "to this file; data/failures/infinitehbd_fault_trace.json ships with lcsim)");
+  if (s.mode() == Section::Mode::kParse && s.node()) {
+    const ConfigValue* v = s.node()->find("failure_trace");
+    if (v && v->is_scalar() && !v->scalar.empty()) {
+      failure_trace = std::filesystem::absolute(hw::relative_to_source(*v)).lexically_normal().string();
+    }
+    if (failures == "trace" && failure_trace.empty()) {
+      s.error("failure_trace", "failures: trace needs a fault trace file (e.g. data/failures/"
+                               "infinitehbd_fault_trace.json)");
+    }
+  }
   s.section("node_failures", "failures: node: time between faults of one node (default: exponential, mean 239 "
                              "days, fitted from a production trace)",
             [&](Section& x) { node_failures.visit(x); });
@@ -57,6 +92,14 @@ void ReliabilityConfig::visit(Section& s) {
   s.field("restart", restart, "after the replacement, to training again: communicator and framework "
                               "re-initialisation, checkpoint restore (assumed)",
           Range::at_least(0));
+  s.field("reinit", reinit, "the restart without the restore when checkpoint: gives the restore time: "
+                            "communicator and framework re-initialisation (assumed)",
+          Range::at_least(0));
+  s.section("elastic", "elastic shrink of data parallelism: with no spare at hand, go on at DP - 1 instead of "
+                       "waiting for the repair",
+            [&](Section& x) { elastic.visit(x); });
+  s.section("stragglers", "per-worker jitter and slow-node episodes in the step time, and detect-and-evict",
+            [&](Section& x) { stragglers.visit(x); });
   s.field("spares", spares, "hot spare nodes (failed nodes rejoin the pool after repair); -1 = always one at hand",
           Range::at_least(-1));
   s.section("health_checks", "pre-flight health checks: catch a share of latent faults at a time cost per (re)start",
@@ -70,8 +113,33 @@ void ReliabilityConfig::visit(Section& s) {
           Range{0, 256, false});
 }
 
+namespace {
+
+/// Seed 0's phases as timeline spans (SpanKind::kPhase, one row per job), on the run's wall-time axis.
+void trace_phases(const failure::LongRunSpec& spec, const Tracer* tracer, uint32_t job) {
+  failure::LongRunSpec one = spec;
+  one.plan.keep_spans = true;
+  const failure::JobOutcome o = failure::simulate_seed(one, 0);
+  for (const failure::PhaseSpan& p : o.spans) {
+    const std::string cause = p.cause < spec.classes.size() ? spec.classes[p.cause].name
+                              : p.cause == spec.classes.size() ? std::string("maintenance")
+                                                               : std::string("policy");
+    SpanEvent e{.kind = SpanKind::kPhase, .rank = job, .start = p.start, .end = p.end,
+                .name = failure::phase_name(p.phase), .job = job};
+    using failure::Phase;
+    if (p.phase != Phase::kCheckpoint && p.phase != Phase::kShrunk && p.phase != Phase::kSlow &&
+        p.phase != Phase::kEvict) {
+      e.args = {{"cause", cause}};
+    }
+    tracer->span(e);
+  }
+}
+
+}  // namespace
+
 std::vector<std::string> report_reliability(const ReliabilityConfig& c, int nodes, int gpus, uint64_t seed,
-                                            const std::string& prefix, MetricSet& m) {
+                                            const std::string& prefix, MetricSet& m, const Tracer* tracer,
+                                            uint32_t job) {
   if (!c.enabled) return {};
   double days = 0;
   if (m.has(prefix + "job_time_days")) days = m.get(prefix + "job_time_days");
@@ -88,14 +156,25 @@ std::vector<std::string> report_reliability(const ReliabilityConfig& c, int node
   spec.gpus = gpus;
   spec.nodes = nodes;
   spec.seed = seed;
-  const double rate = failure::job_failure_rate(spec.classes, gpus, nodes);
+  double rate = failure::job_failure_rate(spec.classes, gpus, nodes);
+  if (c.failures == "trace") {  // the real faults as they came, on the job's nodes; the rate is the replay's
+    const failure::FaultTrace trace = failure::load_fault_trace(c.failure_trace);
+    spec.replay = failure::trace_interruptions(trace, failure::kInfiniteHbdServers, spec.classes, nodes);
+    spec.replay_period = trace.span;
+    spec.maintenance.enabled = false;
+    rate = trace.span > Duration() ? static_cast<double>(spec.replay.size()) / trace.span.s() : 0.0;
+  }
   const Duration job_mtbf = Duration::seconds(rate > 0 ? 1.0 / rate : std::numeric_limits<double>::max());
-  const policy::CheckpointCosts costs{c.checkpoint_save, c.restart, job_mtbf};
+  // With checkpoint: storage the restart is re-initialisation plus the storage model's restore of the last level.
+  const bool from_storage = c.restore > Duration();
+  const Duration restart = from_storage ? c.reinit : c.restart;
+  const policy::CheckpointCosts costs{c.checkpoint_save, from_storage ? c.reinit + c.restore : c.restart, job_mtbf};
   const Duration interval = policy::checkpoint_interval(c.checkpoint_policy, costs, c.checkpoint_interval);
   spec.plan.work = work;
   spec.plan.checkpoint_interval = interval;
   spec.plan.checkpoint_save = c.checkpoint_save;
-  spec.plan.restart = c.restart + c.health_checks.cost();
+  spec.plan.restart = restart + c.health_checks.cost();
+  spec.plan.restore = c.restore;
   spec.plan.recovery = c.recovery;
   spec.plan.spares = c.spares;
   spec.plan.causes = spec.classes.size() + 1;
@@ -112,9 +191,34 @@ std::vector<std::string> report_reliability(const ReliabilityConfig& c, int node
     spec.predicts = [fp](double u) { return fp.predicts(u); };
   }
   spec.false_alarm_rate = c.prediction.false_alarm_rate(rate);
+  // Elastic shrink: each node out takes the data-parallel replicas it holds (at least one).
+  const int dp = static_cast<int>(m.has(prefix + "data_parallel") ? m.get(prefix + "data_parallel")
+                                                                  : m.has(prefix + "num_gpus") ? m.get(prefix + "num_gpus")
+                                                                                               : nodes);
+  if (c.elastic.enabled && dp > 0) {
+    // A node holds gpus_per_node / (TP x PP) whole replicas, or a part of one (then it takes that one).
+    const int model_parallel = std::max(1, gpus / dp);
+    const int per_node = std::max(1, gpus / std::max(1, nodes) / model_parallel);
+    const policy::ElasticPolicy el = c.elastic;
+    spec.plan.shrink = [el, dp, per_node](int out) { return el.share(dp, out * per_node); };
+  }
+  // Stragglers: jitter (the slowest of the job's nodes sets every step), slow-node episodes, eviction.
+  const StragglerSettings& sg = c.stragglers;
+  if (sg.cv > 0) {
+    spec.plan.step_slowdown = failure::sync_step_slowdown(sg.cv, nodes, 1.0, 4000, mix64(seed ^ hash_name("stragglers")));
+  }
+  if (sg.node_mtbf > Duration() && sg.slow_factor > 1) {
+    spec.slow_rate = nodes / sg.node_mtbf.s();
+    spec.slow_factor = sg.slow_factor;
+    spec.slow_duration = sg.duration;
+    const double iteration = m.has(prefix + "iteration_time_s") ? m.get(prefix + "iteration_time_s") : 0.0;
+    spec.plan.evict_after = sg.evict.detect_after(Duration::seconds(iteration) * spec.plan.step_slowdown, sg.slow_factor);
+    spec.plan.evict_cost = c.recovery.swap + spec.plan.restart + spec.plan.restore;
+  }
   // Failures are drawn up to a horizon well past the failure-free run; a run still unfinished there is counted.
   spec.horizon = work * 20 + Duration::seconds(30 * 86400.0);
   const std::vector<failure::JobOutcome> runs = failure::simulate_seeds(spec, c.seeds, c.threads);
+  if (tracer && tracer->enabled()) trace_phases(spec, tracer, job);
 
   auto stat = [&](auto f) {
     std::vector<double> x;
@@ -162,6 +266,30 @@ std::vector<std::string> report_reliability(const ReliabilityConfig& c, int node
       {"wait_spare", &failure::JobOutcome::wait_spare},   {"swap", &failure::JobOutcome::swap},
       {"wait_repair", &failure::JobOutcome::wait_repair}, {"restart", &failure::JobOutcome::restart},
       {"maintenance", &failure::JobOutcome::maintenance}};
+  if (from_storage) {
+    put("reliability_restore_h", stat([](const auto& r) { return r.restore.s() / 3600; }).mean,
+        "wall hours restoring checkpoints (the storage model's restore of the last level, after each restart; mean)");
+  }
+  if (c.elastic.enabled) {
+    put("reliability_shrinks", stat([](const auto& r) { return double(r.shrinks); }).mean,
+        "failures the job ran through at DP - k instead of waiting for a spare or the repair (mean)");
+    put("reliability_shrunk_h", stat([](const auto& r) { return r.shrunk.s() / 3600; }).mean,
+        "wall hours run with nodes out (mean)");
+    put("reliability_shrunk_loss_h", stat([](const auto& r) { return r.shrunk_loss.s() / 3600; }).mean,
+        "of those, the throughput missing: hours x (1 - share) (mean)");
+  }
+  if (sg.cv > 0 || spec.slow_rate > 0) {
+    put("reliability_step_slowdown", spec.plan.step_slowdown,
+        "wall time per unit of compute from per-worker jitter: E[slowest of the job's nodes] / mean");
+    put("reliability_slow_loss_h", stat([](const auto& r) { return r.slow_loss.s() / 3600; }).mean,
+        "wall hours lost to waiting for the slowest worker: jitter and slow nodes (mean)");
+  }
+  if (spec.slow_rate > 0) {
+    put("reliability_slow_episodes", stat([](const auto& r) { return double(r.slow_episodes); }).mean,
+        "slow-node episodes during the job (mean)");
+    put("reliability_evictions", stat([](const auto& r) { return double(r.evictions); }).mean,
+        "slow nodes evicted by detect-and-evict (mean)");
+  }
   for (const auto& ph : phases) {
     const auto member = ph.second;
     put("reliability_" + ph.first + "_h", stat([member](const auto& r) { return (r.*member).s() / 3600; }).mean,

@@ -342,14 +342,14 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   if (single) {
     const auto w = report_reliability(reliability[jobs.front().get()], static_cast<int>(nodes_of(gpus, jobs.front()->allocation())),
                                       static_cast<int>(gpus.size()), static_cast<uint64_t>(sc.simulation.seed), "",
-                                      result.metrics);
+                                      result.metrics, &tracer, jobs.front()->id());
     result.warnings.insert(result.warnings.end(), w.begin(), w.end());
   } else {
     for (const auto& job : jobs) {
       const auto w = report_reliability(reliability[job.get()], static_cast<int>(nodes_of(gpus, job->allocation())),
                                         static_cast<int>(job->allocation().size()),
                                         static_cast<uint64_t>(sc.simulation.seed) ^ job->id(), job->name() + ".",
-                                        result.metrics);
+                                        result.metrics, &tracer, job->id());
       for (const auto& x : w) result.warnings.push_back(job->name() + ": " + x);
     }
   }

@@ -236,7 +236,8 @@ void visit_rest(Section& s, Scenario& sc) {
     o.field("timeline_ranks", out.timeline_ranks, "GPUs (lowest ranks first) with timeline tracks; 0 = all",
             Range::at_least(0));
     o.values("timeline_kinds", out.timeline_kinds,
-             "span kinds written to the timeline, any of: compute, comm, pp, dp, host, send, recv, links; [] = all");
+             "span kinds written to the timeline, any of: compute, comm, pp, dp, host, send, recv, links, "
+             "reliability (a job's run with failures); [] = all");
     if (o.mode() == Section::Mode::kParse) {
       for (const auto& k : out.timeline_kinds) {
         SpanKind kind;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <map>
 
+#include "models/hardware/memory.h"
 #include "scenarios/catalog.h"
 #include "scenarios/scenario.h"
 
@@ -21,6 +22,25 @@ std::vector<const hw::NodeSpec*> node_specs(const ClusterConfig& cl) {
     for (int k = 0; k < pool.count; ++k) out.push_back(&pool.node);
   }
   return out;
+}
+
+/// The per-rank state the training memory model reported (memory_weights_bytes, memory_optimizer_states_bytes: the
+/// pipeline stage with the least headroom, taken for every rank). Whether it is sharded over data parallelism is
+/// read from the same figures: unsharded, optimizer bytes / weight bytes per rank is the memory model's 12 / 2
+/// (hw::TrainingMemoryInput) and weight bytes are 2 x parameters / (TP x PP); sharded over DP >= 2 they are at most
+/// half of that (a share under 3/4 counts as sharded).
+void per_rank_state(const MetricSet& m, const std::string& prefix, storage::CheckpointJob& job) {
+  const double w = metric_or(m, prefix + "memory_weights_bytes", 0);
+  const double o = metric_or(m, prefix + "memory_optimizer_states_bytes", 0);
+  if (!(w > 0) || !(o > 0)) return;
+  const hw::TrainingMemoryInput defaults;
+  job.weights_per_rank = Bytes::of(w);
+  job.optimizer_per_rank = Bytes::of(o);
+  const double replicated_weights =
+      job.parameters * defaults.weight_bytes / std::max(1, job.tensor_parallel * job.pipeline_parallel);
+  job.weights_sharded = job.data_parallel > 1 && w < 0.75 * replicated_weights;
+  job.optimizer_sharded = job.data_parallel > 1 && (o / defaults.optimizer_bytes) < 0.75 * (w / defaults.weight_bytes);
+  if (job.weights_sharded) job.optimizer_sharded = true;  // FSDP / ZeRO-3 shards everything
 }
 
 }  // namespace
@@ -51,10 +71,14 @@ std::vector<std::string> report_storage(const Scenario& sc, const net::Topology&
       job.parameters = params;
       job.tensor_parallel = static_cast<int>(metric_or(m, prefix + "tensor_parallel", 1));
       job.pipeline_parallel = static_cast<int>(metric_or(m, prefix + "pipeline_parallel", 1));
+      job.data_parallel = std::max(1, static_cast<int>(job.endpoints.size()) /
+                                          std::max(1, job.tensor_parallel * job.pipeline_parallel));
+      per_rank_state(m, prefix, job);
       const storage::CheckpointCost cost = storage::checkpoint_cost(sc.checkpoint, st, topology, specs, job);
       storage::report_checkpoints(cost, prefix, m);
       if (reliability && sc.checkpoint.feed_reliability) {
         reliability->checkpoint_save = std::max(cost.blocking_s(), Duration::seconds(1e-9));
+        reliability->restore = cost.restore_s();
       }
     }
   }

@@ -17,6 +17,7 @@ const char* span_row(SpanKind kind) {
     case SpanKind::kSend: return "send";
     case SpanKind::kRecv: return "recv";
     case SpanKind::kLink: return "busy";
+    case SpanKind::kPhase: return "phases";
   }
   return "?";
 }
@@ -26,12 +27,14 @@ const char* span_category(SpanKind kind) {
     case SpanKind::kCompute: return "compute";
     case SpanKind::kHost: return "host";
     case SpanKind::kLink: return "link";
+    case SpanKind::kPhase: return "reliability";
     default: return "comm";
   }
 }
 
 const std::vector<std::string>& span_kind_names() {
-  static const std::vector<std::string> names = {"compute", "comm", "pp", "dp", "host", "send", "recv", "links"};
+  static const std::vector<std::string> names = {"compute", "comm", "pp", "dp", "host", "send", "recv", "links",
+                                                   "reliability"};
   return names;
 }
 
@@ -163,9 +166,20 @@ std::pair<int, int> TimelineWriter::link_track(uint32_t link) {
   return t;
 }
 
+std::pair<int, int> TimelineWriter::phase_track(uint32_t job) {
+  auto& t = phase_tracks_[job];
+  if (t.first == 0) {
+    t.first = group_id("reliability");
+    t.second = new_track(t.first, "job" + std::to_string(job) + " " + span_row(SpanKind::kPhase));
+  }
+  return t;
+}
+
 void TimelineWriter::on_span(const SpanEvent& e) {
   if (closed_ || !(kinds_mask_ & (1u << static_cast<uint32_t>(e.kind)))) return;
-  const auto [pid, tid] = e.kind == SpanKind::kLink ? link_track(e.rank) : gpu_track(e.rank, e.kind);
+  const auto [pid, tid] = e.kind == SpanKind::kLink    ? link_track(e.rank)
+                          : e.kind == SpanKind::kPhase ? phase_track(e.rank)
+                                                       : gpu_track(e.rank, e.kind);
   ++spans_;
   begin_event();
   buf_ += "{\"ph\":\"X\",\"pid\":";

@@ -28,21 +28,24 @@
 namespace lcsim {
 
 /// What a span is: it decides the timeline row and category.
-enum class SpanKind : uint8_t { kCompute, kComm, kPipeline, kDataParallel, kHost, kSend, kRecv, kLink };
-constexpr size_t kSpanKinds = 8;
+/// kPhase: a phase of the whole training run with failures (lost work, detection, diagnosis, waiting, swap,
+/// restart, maintenance, checkpoint; scenarios/reliability.cc), one row per job ("rank" is the job id).
+enum class SpanKind : uint8_t { kCompute, kComm, kPipeline, kDataParallel, kHost, kSend, kRecv, kLink, kPhase };
+constexpr size_t kSpanKinds = 9;
 /// The timeline row of a GPU span of this kind ("compute", "comm", "pp", "dp", "cpu", "send", "recv"; "busy" for
-/// links).
+/// links; "phases" for a job's run phases).
 const char* span_row(SpanKind kind);
-/// Chrome trace-event category ("compute", "comm", "host", "link").
+/// Chrome trace-event category ("compute", "comm", "host", "link", "reliability").
 const char* span_category(SpanKind kind);
-/// The names users pick span kinds by (outputs.timeline_kinds): compute, comm, pp, dp, host, send, recv, links.
+/// The names users pick span kinds by (outputs.timeline_kinds): compute, comm, pp, dp, host, send, recv, links,
+/// reliability.
 const std::vector<std::string>& span_kind_names();
 /// The kind of one of those names; false if it is none of them.
 bool parse_span_kind(const std::string& name, SpanKind* kind);
 
 struct SpanEvent {
   SpanKind kind = SpanKind::kCompute;
-  uint32_t rank = 0;  // global GPU rank; for kLink the topology's link id
+  uint32_t rank = 0;  // global GPU rank; for kLink the topology's link id; for kPhase the job id
   Duration start;
   Duration end;
   std::string_view name;  // what ran: "F3c1", "all-reduce 64MiB", "busy"
@@ -168,6 +171,7 @@ class TimelineWriter final : public TraceSink {
   int group_id(const std::string& group);
   std::pair<int, int> gpu_track(uint32_t rank, SpanKind kind);
   std::pair<int, int> link_track(uint32_t link);
+  std::pair<int, int> phase_track(uint32_t job);
   int new_track(int pid, const std::string& name);
   void write_attr(int pid, int tid, const std::string& key, const std::string& value);
   void begin_event();
@@ -184,6 +188,7 @@ class TimelineWriter final : public TraceSink {
   std::vector<std::vector<std::pair<int, int>>> gpu_tracks_;  // rank -> per kind (pid, tid), 0 = not yet
   std::map<uint32_t, std::pair<int, int>> link_tracks_;
   std::map<std::pair<bool, uint32_t>, std::vector<std::pair<std::string, std::string>>> attrs_;  // (link, id)
+  std::map<uint32_t, std::pair<int, int>> phase_tracks_;
   int next_tid_ = 1;
   uint32_t kinds_mask_ = ~0u;
 };

@@ -164,9 +164,17 @@ uint64_t PerfettoWriter::link_track(uint32_t link) {
   return t;
 }
 
+uint64_t PerfettoWriter::phase_track(uint32_t job) {
+  auto& t = phase_tracks_[job];
+  if (t == 0) t = new_track(group_track("reliability"), "job" + std::to_string(job) + " " + span_row(SpanKind::kPhase), false);
+  return t;
+}
+
 void PerfettoWriter::on_span(const SpanEvent& e) {
   if (closed_ || !(kinds_mask_ & (1u << static_cast<uint32_t>(e.kind)))) return;
-  const uint64_t track = e.kind == SpanKind::kLink ? link_track(e.rank) : gpu_track(e.rank, e.kind);
+  const uint64_t track = e.kind == SpanKind::kLink    ? link_track(e.rank)
+                         : e.kind == SpanKind::kPhase ? phase_track(e.rank)
+                                                      : gpu_track(e.rank, e.kind);
   ++spans_;
   const int64_t start = ns_from_seconds(e.start.s());
   // The end as a JSON reader gets it: start + round(dur_us * 1000).

@@ -40,6 +40,7 @@ class PerfettoWriter final : public TraceSink {
   uint64_t group_track(const std::string& group);
   uint64_t gpu_track(uint32_t rank, SpanKind kind);
   uint64_t link_track(uint32_t link);
+  uint64_t phase_track(uint32_t job);
   uint64_t new_track(uint64_t parent, std::string_view name, bool counter);
   void packet(const std::string& body);
   void write_attr(uint64_t track, const std::string& key, const std::string& value);
@@ -56,6 +57,7 @@ class PerfettoWriter final : public TraceSink {
   std::vector<std::pair<std::string, uint64_t>> groups_;  // name -> uuid (few: linear search)
   std::vector<std::vector<uint64_t>> gpu_tracks_;          // rank -> per kind uuid, 0 = not yet
   std::map<uint32_t, uint64_t> link_tracks_;
+  std::map<uint32_t, uint64_t> phase_tracks_;
   std::map<std::pair<std::string, std::string>, uint64_t> counter_tracks_;
   std::map<std::pair<bool, uint32_t>, std::vector<std::pair<std::string, std::string>>> attrs_;  // (link, id)
   uint32_t kinds_mask_ = ~0u;

@@ -66,6 +66,8 @@ struct Interruption {
   bool prevented = false;  // a policy caught it before it happened (long_run.h): skipped, counted
   bool predicted = false;  // a predictor announced it in time: the job saved a checkpoint just before (long_run.h)
   bool false_alarm = false;  // not a failure: a predictor's false alarm, which costs the job one save
+  double slow_factor = 0;    // > 1: not a failure but a straggling node: every step this many times slower for
+                             // `repair` (recovery.h; evicted earlier by a detect-and-evict policy)
 };
 
 /// Every interruption before `horizon` of a job of `gpus` GPUs on `nodes` nodes, by time (ties by cause, then

@@ -64,6 +64,25 @@ JobOutcome simulate_seed(const LongRunSpec& spec, int index) {
                [](const Interruption& x, const Interruption& y) { return x.at < y.at; });
     events = std::move(merged);
   }
+  if (spec.slow_rate > 0 && spec.slow_factor > 1) {  // straggling nodes: episodes, not failures
+    RandomStream a = rng.stream("failure.stragglers");
+    const double mean = 1.0 / spec.slow_rate;
+    auto gap = [&a, mean] { return Duration::seconds(-mean * std::log1p(-a.uniform())); };
+    std::vector<Interruption> slow;
+    for (Duration at = gap(); at < spec.horizon; at += gap()) {
+      Interruption x;
+      x.at = at;
+      x.slow_factor = spec.slow_factor;
+      x.repair = spec.slow_duration;
+      x.cause = static_cast<uint16_t>(spec.classes.size());
+      slow.push_back(x);
+    }
+    std::vector<Interruption> merged;
+    merged.reserve(events.size() + slow.size());
+    std::merge(events.begin(), events.end(), slow.begin(), slow.end(), std::back_inserter(merged),
+               [](const Interruption& x, const Interruption& y) { return x.at < y.at; });
+    events = std::move(merged);
+  }
   RandomStream diag = rng.stream("failure.diagnosis");
   return run_job(spec.plan, events, diag, spec.horizon);
 }

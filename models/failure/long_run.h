@@ -32,6 +32,12 @@ struct LongRunSpec {
   /// (a Poisson process, stream `failure.false_alarms`).
   std::function<bool(double)> predicts;
   double false_alarm_rate = 0;
+  /// Straggling nodes (Interruption::slow_factor): episodes per second for the whole job (a Poisson process,
+  /// stream `failure.stragglers`, only when > 0), each making every step `slow_factor` x slower for
+  /// `slow_duration`.
+  double slow_rate = 0;
+  double slow_factor = 1;
+  Duration slow_duration;
 };
 
 /// One seed: its interruptions drawn from `failure.*` streams of RngFactory(seed, index), then the job stepped.

@@ -34,7 +34,7 @@ struct RecoveryConfig {
 
 /// Phases of a recovery, as they show on the timeline.
 enum class Phase : uint8_t { kLost, kDetection, kDiagnosis, kWaitSpare, kSwap, kWaitRepair, kRestart, kMaintenance,
-                             kCheckpoint };
+                             kCheckpoint, kRestore, kShrunk, kSlow, kEvict };
 const char* phase_name(Phase p);
 
 struct PhaseSpan {
@@ -47,7 +47,8 @@ struct JobPlan {
   Duration work;                 // compute the job needs
   Duration checkpoint_interval;  // compute between checkpoints; 0 = never
   Duration checkpoint_save;      // the job's time lost per save
-  Duration restart;              // re-initialisation and restore, after the replacement
+  Duration restart;              // re-initialisation (and restore, unless `restore` is set), after the replacement
+  Duration restore;              // reading the last checkpoint back (the storage model's), a phase after restart
   RecoveryConfig recovery;
   int spares = -1;               // hot spare nodes; -1 = always one at hand
   size_t causes = 0;             // number of causes (the classes + maintenance), for the per-cause tables
@@ -56,6 +57,18 @@ struct JobPlan {
   /// Adaptive interval: after each unplanned interruption, the interval for (interruptions so far, wall time so
   /// far); empty = checkpoint_interval throughout.
   std::function<Duration(int, Duration)> adapt;
+  /// Elastic shrink (policies/elastic.h): the share of full throughput with k nodes out when a failed node cannot
+  /// be replaced at once (no spare at hand); the job restarts without it and runs at that share until it (or a
+  /// spare) is back, then saves, re-forms at full size (restart + restore) and loses nothing. Empty, or a share
+  /// <= 0, = wait for the spare or the repair instead.
+  std::function<double(int)> shrink;
+  /// Stragglers: every synchronous step waits for the slowest worker, so wall time per unit of compute (>= 1).
+  double step_slowdown = 1;
+  /// Detect-and-evict (policies/straggler_eviction.h): a slow node (an Interruption with slow_factor > 1) is
+  /// evicted after running slow for `evict_after` (k slow steps): a checkpoint save, then `evict_cost` (the swap
+  /// and a restart); nothing lost. 0 = never evicted: the job runs slow until the episode ends.
+  Duration evict_after;
+  Duration evict_cost;
 };
 
 struct CauseTotals {
@@ -67,7 +80,15 @@ struct CauseTotals {
 struct JobOutcome {
   Duration wall;
   Duration lost_work, checkpoint_time;
-  Duration detection, diagnosis, wait_spare, swap, wait_repair, restart, maintenance;
+  Duration detection, diagnosis, wait_spare, swap, wait_repair, restart, maintenance, restore;
+  Duration shrunk;       // wall time run with nodes out (elastic shrink)
+  Duration shrunk_loss;  // of it, the throughput missing: shrunk x (1 - share)
+  Duration slow;         // wall time run with a straggling node (or with jitter: all of it)
+  Duration slow_loss;    // of it, the time lost to waiting for the slowest worker
+  Duration evicting;     // saves, swaps and restarts of evictions
+  int shrinks = 0;       // failures run through at reduced size instead of waiting
+  int slow_episodes = 0;
+  int evictions = 0;
   int interruptions = 0;  // unplanned
   int planned = 0;        // maintenance stops
   int checkpoints = 0;
@@ -79,8 +100,10 @@ struct JobOutcome {
   bool finished = true;
   std::vector<CauseTotals> by_cause;
   std::vector<PhaseSpan> spans;
-  Duration down() const { return detection + diagnosis + wait_spare + swap + wait_repair + restart + maintenance; }
-  Duration useful() const { return wall - lost_work - checkpoint_time - down(); }
+  Duration down() const {
+    return detection + diagnosis + wait_spare + swap + wait_repair + restart + maintenance + restore + evicting;
+  }
+  Duration useful() const { return wall - lost_work - checkpoint_time - down() - shrunk_loss - slow_loss; }
   double ettr() const { return wall.s() > 0 ? useful().s() / wall.s() : 0.0; }
 };
 

@@ -23,6 +23,10 @@ void CheckpointConfig::visit(Section& s) {
   s.list("levels", "checkpoint levels, from the fastest to the most durable (the last one is what a restart after "
                    "losing a node restores from)",
          levels, [](Section& l, CheckpointLevel& level) { level.visit(l); });
+  s.choice("state", state, {"memory_model", "parameters"},
+           "what each rank saves: memory_model: the weights and optimizer states the training memory model puts on "
+           "it (sharded by the distributed optimizer / ZeRO / FSDP; gradients are not saved), when the workload "
+           "reports them; parameters: parameters x bytes_per_parameter spread over every rank");
   s.field("bytes_per_parameter", bytes_per_parameter,
           "checkpointed bytes per model parameter: bf16 weights 2 + fp32 master 4 + Adam m 4 + v 4",
           Range::positive());
@@ -104,29 +108,30 @@ class CheckpointPlanner {
     }
   }
 
-  LevelCost cost(const CheckpointLevel& level, double unique_bytes) {
+  LevelCost cost(const CheckpointLevel& level, double unique_bytes, const std::vector<uint32_t>& writers) {
     LevelCost c;
     c.tier = level.tier;
     c.mode = level.mode;
     c.every = level.every;
     check(level);
-    const double n = static_cast<double>(job_.endpoints.size());
+    const double n = static_cast<double>(writers.size());
     c.bytes = Bytes::of(unique_bytes);
     c.per_rank = Bytes::of(unique_bytes / n);
+    c.writers = static_cast<int>(writers.size());
     const bool async = level.mode == "async";
     // GPUDirect where the tier can take it; the object store's client is always the host's CPU.
     const bool direct = !async && st_.gpudirect && level.tier != "object_store";
     if (async) {
       IoPhase snap(t_), flush(t_);
-      for (uint32_t g : job_.endpoints) snap.flow(to_own_host(snap, g), c.per_rank);
+      for (uint32_t g : writers) snap.flow(to_own_host(snap, g), c.per_rank);
       c.blocking = snap.run();
-      for (uint32_t g : job_.endpoints) from_host(flush, level.tier, g, c.per_rank, /*write=*/true);
+      for (uint32_t g : writers) from_host(flush, level.tier, g, c.per_rank, /*write=*/true);
       const Duration f = flush.run();
       c.save = c.blocking + f;
       c.bottleneck = flush.bottleneck();
     } else {
       IoPhase save(t_);
-      for (uint32_t g : job_.endpoints) {
+      for (uint32_t g : writers) {
         if (direct) {
           from_gpu(save, level.tier, g, c.per_rank, true);
         } else {  // staged: GPU -> bounce buffer in host memory, and host memory -> tier, pipelined
@@ -299,14 +304,40 @@ class CheckpointPlanner {
 
 }  // namespace
 
+CheckpointState checkpoint_state(const CheckpointConfig& config, const CheckpointJob& job) {
+  CheckpointState st;
+  const size_t n = job.endpoints.size();
+  if (config.state == "memory_model" && job.weights_per_rank.bytes() > 0) {
+    const int tp = std::max(1, job.tensor_parallel), pp = std::max(1, job.pipeline_parallel);
+    const int dp = std::max(1, static_cast<int>(n) / (tp * pp));
+    const Bytes w = job.weights_per_rank, o = job.optimizer_per_rank;
+    if (job.optimizer_sharded) {  // every rank: its optimizer shard and its share of the replicated weights
+      st.per_writer = o + (job.weights_sharded ? w : w / static_cast<double>(dp));
+      st.writers = job.endpoints;
+    } else {  // data-parallel rank 0 of each group writes the group's whole state
+      st.per_writer = w + o;
+      for (size_t i = 0; i < n; ++i) {
+        if ((i / static_cast<size_t>(tp)) % static_cast<size_t>(dp) == 0) st.writers.push_back(job.endpoints[i]);
+      }
+    }
+    return st;
+  }
+  st.writers = job.endpoints;
+  st.per_writer = Bytes::of(n > 0 ? job.parameters * config.bytes_per_parameter / static_cast<double>(n) : 0.0);
+  return st;
+}
+
 CheckpointCost checkpoint_cost(const CheckpointConfig& config, const StorageConfig& storage,
                                const net::Topology& topology, const std::vector<const hw::NodeSpec*>& nodes,
                                const CheckpointJob& job) {
   CheckpointCost out;
-  const double unique = job.parameters * config.bytes_per_parameter;
+  const CheckpointState st = checkpoint_state(config, job);
+  const bool from_memory = config.state == "memory_model" && job.weights_per_rank.bytes() > 0;
+  const double unique = from_memory ? st.per_writer.bytes() * static_cast<double>(st.writers.size())
+                                    : job.parameters * config.bytes_per_parameter;
   for (size_t i = 0; i < config.levels.size(); ++i) {
     CheckpointPlanner p(storage, topology, nodes, job, "checkpoint.levels[" + std::to_string(i) + "].tier");
-    out.levels.push_back(p.cost(config.levels[i], unique));
+    out.levels.push_back(p.cost(config.levels[i], unique, st.writers));
   }
   return out;
 }
@@ -316,7 +347,9 @@ void report_checkpoints(const CheckpointCost& cost, const std::string& prefix, M
     const std::string k = prefix + "checkpoint_" + c.tier + "_";
     const std::string what = " (" + c.tier + ", " + c.mode + ")";
     m.set(k + "bytes", c.bytes.bytes(), "the whole job's checkpoint" + what);
-    m.set(k + "per_rank_bytes", c.per_rank.bytes(), "each rank's part of the checkpoint" + what);
+    m.set(k + "per_rank_bytes", c.per_rank.bytes(), "each writing rank's part of the checkpoint" + what);
+    m.set(k + "writers", c.writers, "ranks that write the checkpoint (all, or data-parallel rank 0 of each group "
+                                    "without a sharded optimizer)" + what);
     m.set(k + "save_s", c.save.s(), "one save, until the last byte is on the tier, all ranks at once" + what);
     m.set(k + "blocking_s", c.blocking.s(), "what training waits per save: all of it (sync) or the snapshot to "
                                             "host memory (async)" + what);

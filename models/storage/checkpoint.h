@@ -31,6 +31,7 @@ struct CheckpointLevel {
 
 struct CheckpointConfig {
   std::vector<CheckpointLevel> levels;  // empty: checkpoints are not modelled (reliability keeps its assumed cost)
+  std::string state = "memory_model";  // memory_model: the memory model's per-rank state; parameters: x bytes_per_parameter
   double bytes_per_parameter = 14;
   bool feed_reliability = true;  // reliability: uses the blocking time of the last level instead of checkpoint_save
   void visit(Section& s);
@@ -41,6 +42,14 @@ struct CheckpointJob {
   std::vector<uint32_t> endpoints;
   double parameters = 0;
   int tensor_parallel = 1, pipeline_parallel = 1, data_parallel = 1;
+  /// From the training memory model (state: memory_model), what one rank holds; zero = parameters x
+  /// bytes_per_parameter spread over every rank. Sharded optimizer states (distributed optimizer / ZeRO-1+):
+  /// every rank writes its shard and 1 / DP of the replicated weights; otherwise data-parallel rank 0 of each
+  /// group writes the group's weights and optimizer states (Megatron's checkpoint without the distributed
+  /// optimizer) and the other ranks write nothing. Gradients are not saved (recomputed every step).
+  Bytes weights_per_rank, optimizer_per_rank;
+  bool optimizer_sharded = false;
+  bool weights_sharded = false;  // ZeRO-3 / FSDP: each rank holds (and writes) its own shard of the weights
 };
 
 /// Per level: what one save and one restore cost the job.
@@ -48,7 +57,8 @@ struct LevelCost {
   std::string tier, mode;
   int every = 1;
   Bytes bytes;         // the whole job's checkpoint
-  Bytes per_rank;      // each rank's part
+  Bytes per_rank;      // each writing rank's part
+  int writers = 0;     // ranks that write
   Duration save;       // from the start of the save until the last byte is on the tier
   Duration blocking;   // what training waits: the save (sync) or the snapshot to host memory (async)
   Duration restore;    // the readers' read plus the broadcast to the rest of each group
@@ -63,6 +73,13 @@ struct CheckpointCost {
   Duration save_s() const { return levels.empty() ? Duration() : levels.back().save; }
   Duration restore_s() const { return levels.empty() ? Duration() : levels.back().restore; }
 };
+
+/// Who writes what: the ranks that write (in the job's order) and each one's bytes.
+struct CheckpointState {
+  std::vector<uint32_t> writers;
+  Bytes per_writer;
+};
+CheckpointState checkpoint_state(const CheckpointConfig& config, const CheckpointJob& job);
 
 /// The job's checkpoint over the cluster. `nodes` gives each node's template (NVMe, DRAM), indexed by the
 /// topology's node numbers. Throws InputError when a level needs what the cluster lacks (a parallel file system

@@ -5,7 +5,10 @@
 #   2. hot spares: none, a pool of 4 and 32 nodes, unlimited;
 #   3. pre-flight health checks off vs on (assumed knobs: 30% of faults latent, half found, 10 min per restart);
 #   3b. failure prediction off vs recall/precision 0.5/0.5, 0.9/0.9, 1/1 (a just-in-time save per alarm);
-#   4. the same job on 4,096 vs 16,384 GPUs: interruptions grow with scale.
+#   4. the same job on 4,096 vs 16,384 GPUs: interruptions grow with scale;
+#   5. elastic shrink (go on at DP - 1 until the repair) vs waiting, with no spares and with a pool of 32;
+#   6. stragglers: per-worker jitter (PAI's cv) alone; slow-node episodes (assumed: once a year per node, 1.5x,
+#      6 h) with and without detect-and-evict (after 20 slow steps).
 # Usage: scenarios/what-if/reliability.sh [BUILD_DIR] [SEEDS]   (SEEDS default 16)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -62,3 +65,18 @@ header "Scale: the same 15T tokens on 4,096 vs 16,384 GPUs" "GPUs"
 run "$out/g4k" cluster.nodes=512
 row "4,096 ($(metric "$out/g4k" budget_time_days | xargs printf '%.1f') days failure-free)" "$out/g4k"
 row "16,384 ($(metric "$out/daly" budget_time_days | xargs printf '%.1f') days failure-free)" "$out/daly"
+header "Elastic shrink of data parallelism vs waiting for a spare or the repair" "spares, policy"
+for n in 0 32; do
+  run "$out/e$n" "reliability.spares=$n" reliability.elastic.enabled=true
+  row "$n, wait" "$out/s$n"
+  row "$n, elastic ($(metric "$out/e$n" reliability_shrinks | xargs printf '%.0f') shrinks)" "$out/e$n"
+done
+header "Stragglers (assumed episodes: once a year per node, 1.5x slower, 6 h)" "stragglers"
+slow=(reliability.stragglers.node_mtbf=365d reliability.stragglers.slow_factor=1.5)
+run "$out/sj" reliability.stragglers.cv=0.0584
+run "$out/st" "${slow[@]}"
+run "$out/ste" "${slow[@]}" reliability.stragglers.evict.enabled=true
+row "none" "$out/daly"
+row "jitter, PAI's cv 0.0584 (x$(metric "$out/sj" reliability_step_slowdown | xargs printf '%.3f') per step)" "$out/sj"
+row "slow nodes, kept ($(metric "$out/st" reliability_slow_episodes | xargs printf '%.0f') episodes)" "$out/st"
+row "slow nodes, evicted after 20 slow steps ($(metric "$out/ste" reliability_evictions | xargs printf '%.0f') evictions)" "$out/ste"
