@@ -6,6 +6,9 @@
 #   deepseek: one iteration of scenarios/training/deepseek-v3-h800-2048.yaml on the flow model;
 #   spray:    scenarios/training/llama3-70b-h100-1024.yaml on the flow model with ECMP and with spraying.
 # Each run stops after TIMEOUT_S (default 600) and is reported as such. Runs are deterministic: one run each.
+# CPU time is user + system (GNU time), the figure to read on a shared machine; wall time is the whole process.
+# `LCSIM_SIMGRID_KEEP_DETACHED=1 bash bench/flowscale.sh build` measures the same binary with SimGrid's detached-comm
+# bookkeeping left alone (the "before" of docs/performance.md; sim/simgrid_engine.cc, Undetacher).
 #
 #   bash bench/flowscale.sh [BUILD_DIR]        CASES="ring deepseek spray"  RING_GPUS="512 4096 16384"
 set -euo pipefail
@@ -24,12 +27,13 @@ metric() { sed -n "s/^ *\"$2\": *\([^,]*\),\{0,1\} *\$/\1/p" "$1" | head -n 1; }
 run() {
   local name=$1 key=$2 file=$3
   shift 3
-  local out=$TMP/$RANDOM t0 t1 rss cpu rc=0
+  local out=$TMP/$RANDOM t0 t1 rss user sys cpu rc=0
   t0=$EPOCHREALTIME
-  /usr/bin/time -o "$TMP/time" -f "%M %U" timeout "$TIMEOUT_S" "$LCSIM" run "$file" -q --no-progress -o "$out" "$@" \
+  /usr/bin/time -o "$TMP/time" -f "%M %U %S" timeout "$TIMEOUT_S" "$LCSIM" run "$file" -q --no-progress -o "$out" "$@" \
     >/dev/null 2>"$TMP/err" || rc=$?
   t1=$EPOCHREALTIME
-  read -r rss cpu < <(tail -n 1 "$TMP/time")
+  read -r rss user sys < <(tail -n 1 "$TMP/time")
+  cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
   if ((rc == 124)); then
     printf '| %s | > %s (stopped) | %s | - | - | - |\n' "$name" "$TIMEOUT_S" "$cpu"
     return

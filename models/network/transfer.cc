@@ -176,10 +176,11 @@ void FlowTransfer::install(const std::vector<sim::HostId>& endpoint_hosts) {
 
 namespace {
 
-/// Batches of at least this many sub-flows start identical sub-flows as one weighted engine flow. SimGrid 3.32
-/// pays O(comms in flight) per completed comm (CommImpl::finish removes it from a std::list of every detached
-/// comm), so a wave of n comms costs O(n^2); smaller batches keep one engine flow per sub-flow, exactly as before
-/// (docs/performance.md, "Flow fidelity at scale").
+/// Batches of at least this many sub-flows start identical sub-flows as one weighted engine flow: fewer comms in
+/// SimGrid's max-min system. (It was introduced when SimGrid 3.32 paid O(comms in flight) per completed comm; the
+/// simgrid backend now avoids that scan, sim/simgrid_engine.cc.) Smaller batches keep one engine flow per
+/// sub-flow; the threshold stays where it was, so the numbers do not move (docs/performance.md, "Flow fidelity at
+/// scale").
 constexpr size_t kMergeFrom = 4096;
 
 /// What makes two sub-flows of one batch identical: the same ends, path, size and extra latency.
