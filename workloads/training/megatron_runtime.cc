@@ -357,7 +357,8 @@ void MegatronTraining::task_done(uint32_t sim) {
       const bool blocking = !(config_.overlap_p2p_comm && chunks_ > 1);
       if (blocking) wait(sim, Exposure::kPp);
       auto arrived = [this, sim, to_sim, to_slot, fwd, start, blocking] {
-        trace(sim, SpanKind::kPipeline, fwd ? "send activations" : "send gradients", start);
+        // Checked first: "send activations" is longer than std::string's inline buffer (a heap copy per send).
+        if (traced(sim)) trace(sim, SpanKind::kPipeline, fwd ? "send activations" : "send gradients", start);
         deliver(to_sim, to_slot, fwd, start);
         if (blocking) {
           resume(sim);
@@ -366,7 +367,7 @@ void MegatronTraining::task_done(uint32_t sim) {
         }
       };
       if (flows.size() == 1) {
-        ctx_->collectives.transfer(flows, std::move(arrived));
+        ctx_->collectives.transfer(std::move(flows), std::move(arrived));
       } else {
         // Mirrored sends, one transfer each (they start together). The representative stands for a typical
         // replica: it goes on when its own replica's sends (all its TP ranks) have arrived, while the other
