@@ -364,6 +364,10 @@ void AnalyticalTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Ca
   const uint64_t id = next_batch_++;
   Batch& b = batches_[id];
   const double now = engine_.now().s();
+  // Sized once (growing them one push at a time cost several allocations per send).
+  b.loads.reserve(touched_.size());
+  if (t.s() > 0) b.rates.reserve(touched_.size());
+  b.paths.reserve(subs.size());
   for (uint32_t l : touched_) {
     if (load_[l] <= 0) continue;
     if (fabric_link_[l]) drained_at_[l] = std::max(drained_at_[l], now) + load_[l] / topology_.links()[l].bandwidth.bps();
@@ -372,7 +376,7 @@ void AnalyticalTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Ca
   }
   for (const auto& [l, r] : b.rates) rate_[l] += r;
   for (const SubFlow& s : subs) b.paths.push_back(s.path);
-  b.keep = routed_;
+  b.keep.swap(routed_);  // the batch takes the candidates (no copies of the shared pointers); route() refills routed_
   b.latency = last_latency_;
   b.serial_start = engine_.now();
   b.serial_end = engine_.now() + last_serialization_;

@@ -374,7 +374,10 @@ void MegatronTraining::task_done(uint32_t sim) {
       if (blocking) wait(sim, Exposure::kPp);
       const uint64_t flow = traced(sim) ? flow_id(t.micro_batch) : 0;
       auto arrived = [this, sim, to_sim, to_slot, fwd, start, blocking, flow] {
-        trace(sim, SpanKind::kPipeline, fwd ? "send activations" : "send gradients", start, flow, true, true);
+        // Checked first: "send activations" is longer than std::string's inline buffer (a heap copy per send).
+        if (traced(sim)) {
+          trace(sim, SpanKind::kPipeline, fwd ? "send activations" : "send gradients", start, flow, true, true);
+        }
         deliver(to_sim, to_slot, fwd, start);
         if (blocking) {
           resume(sim);
@@ -383,7 +386,7 @@ void MegatronTraining::task_done(uint32_t sim) {
         }
       };
       if (flows.size() == 1) {
-        ctx_->collectives.transfer(flows, std::move(arrived));
+        ctx_->collectives.transfer(std::move(flows), std::move(arrived));
       } else {
         // Mirrored sends, one transfer each (they start together). The representative stands for a typical
         // replica: it goes on when its own replica's sends (all its TP ranks) have arrived, while the other
