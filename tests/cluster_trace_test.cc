@@ -120,6 +120,15 @@ TEST(ClusterTrace, SyntheticMixFittedFromPhillyReproducesItsShape) {
   EXPECT_NEAR(s.mean_gpus, real.mean_gpus, 0.05 * real.mean_gpus);
   EXPECT_EQ(s.median_gpus, real.median_gpus);
   EXPECT_NEAR(std::log(s.median_duration_s), std::log(real.median_duration_s), 0.1);
+  // The mean duration too (it sets the load): a log-normal matched to Philly's median and IQR (sigma 2.3 to 5.7)
+  // has a mean hundreds of times the trace's and drew jobs of millions of hours. The standard error of a
+  // 50,000-job mean of these heavy-tailed durations is about 4% of it (the trace's sd is about 7x its mean), so
+  // 15% is over 3 standard errors; and no job is longer than the trace's longest.
+  EXPECT_NEAR(s.mean_duration_s, real.mean_duration_s, 0.15 * real.mean_duration_s);
+  double longest = 0, longest_syn = 0;
+  for (const auto& j : philly.jobs) longest = std::max(longest, j.duration_s);
+  for (const auto& j : syn.jobs) longest_syn = std::max(longest_syn, j.duration_s);
+  EXPECT_LE(longest_syn, longest);
   // Same seed, same jobs; another seed, other jobs.
   JobTrace again = synthesize_jobs(mix, 50000, 7);
   EXPECT_EQ(again.jobs[49999].submit_s, syn.jobs[49999].submit_s);

@@ -324,6 +324,10 @@ JobMix fit_job_mix(const JobTrace& trace) {
     mix.log_mean[c] = median(v);
     mix.log_sd[c] = (q(0.75) - q(0.25)) / 1.349;  // IQR of a normal = 1.349 sigma
     mix.median_duration_s[c] = median(durs[c]);
+    for (size_t k = 0; k <= JobMix::kDurationQuantiles; ++k) {
+      const double at = static_cast<double>(k) / JobMix::kDurationQuantiles * static_cast<double>(v.size() - 1);
+      mix.log_quantiles[c].push_back(v[static_cast<size_t>(std::llround(at))]);
+    }
   }
   return mix;
 }
@@ -355,10 +359,20 @@ JobTrace synthesize_jobs(const JobMix& mix, size_t count, uint64_t seed) {
       }
     }
     size_t c = size_class(j.gpus);
-    // Box-Muller on our own uniforms (std::normal_distribution differs across libraries).
-    double u1 = 1.0 - draws.uniform(), u2 = draws.uniform();
-    double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
-    j.duration_s = std::round(std::exp(mix.log_mean[c] + mix.log_sd[c] * z));
+    const std::vector<double>& lq = mix.log_quantiles[c];
+    if (lq.size() >= 2) {
+      // The class's empirical quantile function of log seconds, linear between its points.
+      const double at = draws.uniform() * static_cast<double>(lq.size() - 1);
+      const size_t k = std::min(static_cast<size_t>(at), lq.size() - 2);
+      const double f = at - static_cast<double>(k);
+      j.duration_s = std::round(std::exp(lq[k] + (lq[k + 1] - lq[k]) * f));
+    } else {
+      // A mix given by its log-normal parameters only. Box-Muller on our own uniforms (std::normal_distribution
+      // differs across libraries).
+      double u1 = 1.0 - draws.uniform(), u2 = draws.uniform();
+      double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
+      j.duration_s = std::round(std::exp(mix.log_mean[c] + mix.log_sd[c] * z));
+    }
     j.team = "synthetic";
     t.jobs.push_back(std::move(j));
   }

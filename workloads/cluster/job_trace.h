@@ -55,10 +55,16 @@ struct JobMix {
   double jobs_per_hour = 0;                  // mean arrival rate
   std::array<double, 24> hour_weight{};      // arrival rate by hour of day (of the trace's clock), mean 1
   std::vector<std::pair<uint32_t, double>> sizes;  // GPUs -> probability
-  /// Log-normal duration per size class (1 GPU, 2-7, 8, more than 8), matched to the median and interquartile
-  /// range of log seconds.
+  /// Log-normal summary per size class (1 GPU, 2-7, 8, more than 8), matched to the median and interquartile
+  /// range of log seconds: a description of the trace, not what synthesize_jobs draws from (Philly's log IQR
+  /// gives sigma 2.3 to 5.7, whose log-normal mean is hundreds of times the trace's).
   std::array<double, 4> log_mean{}, log_sd{};
   std::array<double, 4> median_duration_s{};
+  /// Durations are drawn from each class's empirical quantile function of log seconds: kDurationQuantiles + 1
+  /// points (0, 0.1%, ..., 100%), linear in between, so the median, the tail and the mean follow the trace and no
+  /// draw exceeds its longest job.
+  static constexpr size_t kDurationQuantiles = 1000;
+  std::array<std::vector<double>, 4> log_quantiles;
 };
 size_t size_class(uint32_t gpus);
 JobMix fit_job_mix(const JobTrace& trace);
