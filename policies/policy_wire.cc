@@ -49,6 +49,7 @@ void to_proto(const ClusterSnapshot& s, policy_api::ClusterSnapshot* out) {
     m->set_priority(j.priority);
     m->set_team(j.team);
     m->set_estimate_s(j.estimate_s);
+    for (double x : j.throughput) m->add_throughput(x);
   }
   for (const auto& r : s.running) {
     auto* m = out->add_running();
@@ -69,8 +70,10 @@ ClusterSnapshot from_proto(const policy_api::ClusterSnapshot& s) {
   for (const auto& p : s.pools()) out.pools.push_back({p.name(), p.throughput(), p.cost_per_gpu_hour()});
   for (const auto& n : s.nodes()) out.nodes.push_back({n.pool(), n.gpus(), n.free_gpus(), n.leaf(), n.pod()});
   for (const auto& t : s.teams()) out.teams.push_back({t.name(), t.quota_gpus(), t.used_gpus()});
-  for (const auto& j : s.pending())
-    out.pending.push_back({j.id(), j.submit_s(), j.gpus(), j.pool(), j.priority(), j.team(), j.estimate_s()});
+  for (const auto& j : s.pending()) {
+    out.pending.push_back({j.id(), j.submit_s(), j.gpus(), j.pool(), j.priority(), j.team(), j.estimate_s(),
+                           std::vector<double>(j.throughput().begin(), j.throughput().end())});
+  }
   for (const auto& r : s.running())
     out.running.push_back({r.id(), r.gpus(), r.priority(), r.team(), r.start_s(), r.estimated_end_s(),
                            r.preemptible(), shares_from(r.placement())});
@@ -105,6 +108,11 @@ std::string snapshot_problem(const ClusterSnapshot& s) {
     const auto& j = s.pending[i];
     if (j.pool >= static_cast<int64_t>(s.pools.size()) || j.pool < -1)
       return "pending[" + std::to_string(i) + "].pool " + std::to_string(j.pool) + " is not -1 or one of the " + p + " pools";
+    if (!j.throughput.empty() && j.throughput.size() != s.pools.size())
+      return "pending[" + std::to_string(i) + "].throughput has " + std::to_string(j.throughput.size()) +
+             " entries; expected none or one per pool (" + p + ")";
+    for (double x : j.throughput)
+      if (!(x > 0)) return "pending[" + std::to_string(i) + "].throughput entries must be > 0";
   }
   for (size_t i = 0; i < s.running.size(); ++i)
     for (const auto& sh : s.running[i].placement)
