@@ -140,6 +140,38 @@ TEST_F(Cli, AnInputErrorFoundDuringTheRunIsPrintedOnce) {
   EXPECT_EQ(r.out.find("error: error:"), std::string::npos) << r.out;
 }
 
+// lcsim validate reads a request trace to the end, so a bad row deep in it is found before any run (exit 2, its
+// file and line), and a good trace's row count is reported.
+TEST_F(Cli, ValidateReadsRequestTracesToTheEnd) {
+  const std::string root = fs::current_path().string();
+  {
+    std::ofstream t(dir_ / "t.jsonl");
+    for (int i = 0; i < 300; ++i)
+      t << "{\"timestamp\": " << i << ", \"input_length\": 100, \"output_length\": 10, \"hash_ids\": [1]}\n";
+    t << "{\"timestamp\": 300, \"input_length\": -4, \"output_length\": 10, \"hash_ids\": [1]}\n";
+    std::ofstream y(dir_ / "s.yaml");
+    y << "base: " << root << "/scenarios/clusters/h100-8.yaml\n"
+      << "workload:\n  type: inference_serving\n"
+      << "  model: {num_layers: 32, hidden_size: 4096, num_attention_heads: 32, num_kv_heads: 8,\n"
+      << "          ffn_hidden_size: 14336, vocab_size: 128256}\n"
+      << "  requests: {source: trace, format: mooncake, trace: t.jsonl}\n";
+  }
+  Result bad = lcsim("validate " + (dir_ / "s.yaml").string());
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_NE(bad.out.find((dir_ / "t.jsonl").string() + ":301: input_length"), std::string::npos) << bad.out;
+  Result good = lcsim("validate " + (dir_ / "s.yaml").string() + " --set workload.requests.max_requests=300");
+  // max_requests does not stop validation early: the whole file is read.
+  EXPECT_EQ(good.code, 2) << good.out;
+  {
+    std::ofstream t(dir_ / "t.jsonl");
+    for (int i = 0; i < 300; ++i)
+      t << "{\"timestamp\": " << i << ", \"input_length\": 100, \"output_length\": 10, \"hash_ids\": [1]}\n";
+  }
+  Result ok = lcsim("validate " + (dir_ / "s.yaml").string());
+  EXPECT_EQ(ok.code, 0) << ok.out;
+  EXPECT_NE(ok.out.find("t.jsonl: 300 requests read, no bad row"), std::string::npos) << ok.out;
+}
+
 // outputs.timeline_format auto: past the limit the run switches to timeline.pftrace, and only that file stays (the
 // partial timeline.json is deleted); under it, only timeline.json (and a later run in the same folder leaves no
 // stale file of the other format).

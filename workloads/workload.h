@@ -77,6 +77,10 @@ class Workload {
   /// start()). False where the workload simulates representative copies and reuses their times (megatron on the
   /// analytical fidelity): there the load-balancing policy decides little or nothing, and the run says so.
   virtual bool sees_path_collisions() const { return true; }
+  /// Reads to the end the input files the workload otherwise only streams while it runs (request traces), so that
+  /// `lcsim validate` finds their bad rows before a run: throws InputError naming the file and line. Returns one
+  /// line saying what was read; empty where there is nothing of the kind.
+  virtual std::string check_inputs() const { return {}; }
 };
 
 using WorkloadFactory = std::unique_ptr<Workload> (*)();

@@ -843,6 +843,18 @@ void InferenceServing::report(MetricSet& m) const {
   }
 }
 
+std::string InferenceServing::check_inputs() const {
+  const RequestsConfig& c = config_.requests;
+  const std::string& path = c.source == "trace" ? c.trace : c.lengths_trace;
+  if (path.empty()) return {};
+  // The whole file, as the run would read it (the reader throws at the first bad row, with its file and line).
+  std::unique_ptr<RequestSource> t = open_trace(path, c.format);
+  Request r;
+  uint64_t rows = 0;
+  while (t->next(r)) ++rows;
+  return path + ": " + std::to_string(rows) + " requests read, no bad row";
+}
+
 void InferenceServing::set_storage(const storage::StorageConfig& storage, const hw::NodeSpec& node) {
   storage_ = &storage;
   node_ = &node;

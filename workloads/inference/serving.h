@@ -95,6 +95,7 @@ class InferenceServing final : public wl::Workload {
   void report(MetricSet& m) const override;
   double progress() const override;
   std::string describe() const override;
+  std::string check_inputs() const override;
   std::vector<std::string> table() const override;
 
   const ServingWorkloadConfig& config() const { return config_; }
