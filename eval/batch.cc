@@ -30,18 +30,16 @@ EvalOptions batch_eval_options(const BatchOptions& options) {
   return e;
 }
 
-template <class Fn>
-void for_each_index(size_t count, int threads, Fn fn) {
+}  // namespace
+
+void for_each_index(size_t count, int threads, const std::function<void(size_t)>& fn) {
   tbb::task_arena arena(threads > 0 ? threads : tbb::task_arena::automatic);
   arena.execute([&] {
-    // One scenario per task: evaluations differ in cost by orders of magnitude, so let the scheduler balance.
     tbb::parallel_for(tbb::blocked_range<size_t>(0, count, 1), [&](const tbb::blocked_range<size_t>& r) {
       for (size_t i = r.begin(); i != r.end(); ++i) fn(i);
     }, tbb::simple_partitioner());
   });
 }
-
-}  // namespace
 
 std::vector<Result> evaluate_batch(const std::vector<const Scenario*>& scenarios, const BatchOptions& options) {
   std::vector<Result> out(scenarios.size());

@@ -14,6 +14,11 @@ struct BatchOptions {
   EvalOptions eval;  // applied to each evaluation (timeline_out and progress are not used: they would interleave)
 };
 
+/// Calls fn(i) for every i in [0, count) on oneTBB worker threads, one index per task (evaluations differ in cost
+/// by orders of magnitude, so the scheduler balances them); `threads` 0 means every core. Used by the batches below
+/// and by the sweep runner and the layout search.
+void for_each_index(size_t count, int threads, const std::function<void(size_t)>& fn);
+
 /// Evaluates every scenario, in parallel; results in input order. Scenarios on the flow fidelity (SimGrid, one
 /// engine per process) are refused: each comes back as an error saying so.
 std::vector<Result> evaluate_batch(const std::vector<const Scenario*>& scenarios, const BatchOptions& options = {});

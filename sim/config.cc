@@ -104,28 +104,25 @@ std::optional<std::string> parse_int(const std::string& t, I& v) {
 }
 }  // namespace
 
-Section::Codec Section::Codec::of(int& v) {
+template <class I>
+Section::Codec Section::Codec::integer(I& v, double max, const char* limit) {
   Codec c;
   c.type = "integer";
   c.parse = [&v](const std::string& t) { return parse_int(t, v); };
   c.format = [&v] { return std::to_string(v); };
   c.number = [&v] { return static_cast<double>(v); };
   c.format_base = [](double x) { return format_double(x); };
-  c.implicit_max = static_cast<double>(limits::kMaxInteger);
-  c.implicit_limit = "input.max_integer";
+  c.implicit_max = max;
+  c.implicit_limit = limit;
   return c;
 }
 
+Section::Codec Section::Codec::of(int& v) {
+  return integer(v, static_cast<double>(limits::kMaxInteger), "input.max_integer");
+}
+
 Section::Codec Section::Codec::of(int64_t& v) {
-  Codec c;
-  c.type = "integer";
-  c.parse = [&v](const std::string& t) { return parse_int(t, v); };
-  c.format = [&v] { return std::to_string(v); };
-  c.number = [&v] { return static_cast<double>(v); };
-  c.format_base = [](double x) { return format_double(x); };
-  c.implicit_max = static_cast<double>(limits::kMaxInteger64);
-  c.implicit_limit = "input.max_integer64";
-  return c;
+  return integer(v, static_cast<double>(limits::kMaxInteger64), "input.max_integer64");
 }
 
 Section::Codec Section::Codec::of(double& v) {

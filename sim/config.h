@@ -220,6 +220,8 @@ class Section {
     static Codec of(bool& v);
     static Codec of(int& v);
     static Codec of(int64_t& v);
+    template <class I>
+    static Codec integer(I& v, double max, const char* limit);  // int and int64_t: the same but for the limit
     static Codec of(double& v);
     static Codec of(std::string& v);
     template <class Q>

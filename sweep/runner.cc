@@ -17,12 +17,8 @@
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
-#include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
-#include <tbb/partitioner.h>
-#include <tbb/task_arena.h>
-#include <thread>
 
+#include "eval/batch.h"
 #include "eval/evaluate.h"
 #include "sim/error.h"
 #include "sim/rng.h"
@@ -221,23 +217,14 @@ RunSummary run_points(const std::vector<Point>& points, ResultsDb& db, const Run
   }
   Progress progress(todo.size(), sum.skipped, options.progress, options.progress_tty);
   std::mutex mu;
-  const int threads = options.jobs > 0 ? options.jobs : static_cast<int>(std::thread::hardware_concurrency());
-  tbb::task_arena arena(std::max(1, threads));
-  arena.execute([&] {
-    tbb::parallel_for(
-        tbb::blocked_range<size_t>(0, todo.size(), 1),
-        [&](const tbb::blocked_range<size_t>& range) {
-          for (size_t i = range.begin(); i != range.end(); ++i) {
-            PointRecord rec = run_point(*todo[i], options);
-            std::lock_guard<std::mutex> lock(mu);
-            db.record(rec);
-            if (rec.status == "completed") ++sum.completed;
-            else if (rec.status == "incomplete") ++sum.incomplete;
-            else ++sum.failed;
-            progress.point_done(rec);
-          }
-        },
-        tbb::simple_partitioner());
+  for_each_index(todo.size(), options.jobs, [&](size_t i) {
+    PointRecord rec = run_point(*todo[i], options);
+    std::lock_guard<std::mutex> lock(mu);
+    db.record(rec);
+    if (rec.status == "completed") ++sum.completed;
+    else if (rec.status == "incomplete") ++sum.incomplete;
+    else ++sum.failed;
+    progress.point_done(rec);
   });
   progress.finish();
   sum.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -4,12 +4,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <tbb/blocked_range.h>
-#include <tbb/parallel_for.h>
-#include <tbb/partitioner.h>
-#include <tbb/task_arena.h>
-#include <thread>
 
+#include "eval/batch.h"
 #include "eval/evaluate.h"
 #include "models/hardware/catalog.h"
 #include "sim/config_tree.h"
@@ -188,36 +184,27 @@ SearchResult search(const std::string& path, const SearchSpace& space, const Sea
       }
     }
   }
-  const int threads = options.jobs > 0 ? options.jobs : static_cast<int>(std::thread::hardware_concurrency());
-  tbb::task_arena arena(std::max(1, threads));
-  arena.execute([&] {
-    tbb::parallel_for(
-        tbb::blocked_range<size_t>(0, todo.size(), 1),
-        [&](const tbb::blocked_range<size_t>& range) {
-          for (size_t i = range.begin(); i != range.end(); ++i) {
-            Candidate& c = todo[i];
-            std::optional<Scenario> sc;
-            try {
-              ConfigValue t = tree;
-              for (const auto& o : c.overrides) apply_override(t, o);
-              sc.emplace(parse_scenario(t));  // checks the memory fit and every rule: no simulation yet
-            } catch (const InputError& e) {
-              const std::string msg = e.what();
-              c.status = msg.find("does not fit in memory") != std::string::npos ? "does-not-fit" : "invalid";
-              c.reason = msg;
-              continue;
-            }
-            Result r = evaluate(std::move(*sc));
-            if (!r.ok()) {
-              c.status = "failed";
-              c.reason = r.error;
-              continue;
-            }
-            for (const auto& m : r.metrics.metrics()) c.metrics.emplace_back(m.name, m.value);
-            c.status = "ranked";
-          }
-        },
-        tbb::simple_partitioner());
+  for_each_index(todo.size(), options.jobs, [&](size_t i) {
+    Candidate& c = todo[i];
+    std::optional<Scenario> sc;
+    try {
+      ConfigValue t = tree;
+      for (const auto& o : c.overrides) apply_override(t, o);
+      sc.emplace(parse_scenario(t));  // checks the memory fit and every rule: no simulation yet
+    } catch (const InputError& e) {
+      const std::string msg = e.what();
+      c.status = msg.find("does not fit in memory") != std::string::npos ? "does-not-fit" : "invalid";
+      c.reason = msg;
+      return;
+    }
+    Result r = evaluate(std::move(*sc));
+    if (!r.ok()) {
+      c.status = "failed";
+      c.reason = r.error;
+      return;
+    }
+    for (const auto& m : r.metrics.metrics()) c.metrics.emplace_back(m.name, m.value);
+    c.status = "ranked";
   });
   // Objective and constraints.
   const bool budget = !todo.empty() && std::any_of(todo.begin(), todo.end(), [](const Candidate& c) {
