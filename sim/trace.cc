@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 
 #include "sim/json.h"
 
@@ -90,8 +91,13 @@ void TimelineWriter::number(double v) {
     return;
   }
   char tmp[32];
-  const auto r = (v == std::floor(v) && std::abs(v) < 1e15) ? std::to_chars(tmp, tmp + sizeof tmp, v, std::chars_format::fixed)
-                                                             : std::to_chars(tmp, tmp + sizeof tmp, v);
+  const bool integral = v == std::floor(v) && std::abs(v) < 1e15;
+  // An integral value below 1e15 (< 2^53: exact in a double) prints in fixed notation as its integer's digits, so
+  // the integer conversion writes the same text at a fraction of the cost (pids, tids, whole microseconds); -0
+  // keeps its sign through the double path.
+  const auto r = integral && !std::signbit(v) ? std::to_chars(tmp, tmp + sizeof tmp, static_cast<int64_t>(v))
+                 : integral                   ? std::to_chars(tmp, tmp + sizeof tmp, v, std::chars_format::fixed)
+                                              : std::to_chars(tmp, tmp + sizeof tmp, v);
   buf_.append(tmp, r.ptr);
 }
 

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <charconv>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -296,6 +298,48 @@ TEST(Timeline, TrackIndexFindsOverlappingSlices) {
   EXPECT_EQ(t.first_at(21), 3u);
   EXPECT_EQ(t.first_at(21, 4), 4u);
   EXPECT_EQ(t.first_at(1000), 5u);
+}
+
+// TimelineWriter prints a whole number below 1e15 through the integer conversion (cheaper than the double one):
+// the text must be what the fixed-notation double conversion gives, and everything else keeps the shortest form.
+TEST(Timeline, JsonNumbersKeepTheirText) {
+  std::ostringstream out;
+  {
+    TimelineWriter w(out, small_layout());
+    SpanEvent e;
+    e.name = "F0";
+    e.start = Duration::seconds(0.5);                           // 500000 us: whole
+    e.end = Duration::seconds(0.75);                            // 250000 us: whole
+    w.on_span(e);
+    e.start = Duration::seconds(67108864);                      // 2^26 s = 67108864000000 us (< 1e15): whole
+    e.end = e.start + Duration::seconds(1.5e-6);                // not whole
+    w.on_span(e);
+    w.on_counter({"g", "zero", Duration(), -0.0});              // negative zero keeps its sign
+    w.on_counter({"g", "negative", Duration(), -7.0});
+    w.on_counter({"g", "big", Duration(), 1e15});               // 1e15 and up: the shortest form
+    w.on_counter({"g", "fraction", Duration(), 0.1});
+  }
+  const std::string text = out.str();
+  auto fixed = [](double v) {
+    char buf[64];
+    return std::string(buf, std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed).ptr);
+  };
+  auto shortest = [](double v) {
+    char buf[64];
+    return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+  };
+  EXPECT_NE(text.find("\"ts\":500000,\"dur\":250000"), std::string::npos) << text;
+  const double ts = 67108864.0 * 1e6;
+  ASSERT_EQ(ts, std::floor(ts));
+  EXPECT_NE(text.find("\"ts\":" + fixed(ts) + ","), std::string::npos) << text;
+  const Duration base = Duration::seconds(67108864);
+  const double dur = ((base + Duration::seconds(1.5e-6)) - base).s() * 1e6;
+  ASSERT_NE(dur, std::floor(dur));
+  EXPECT_NE(text.find("\"dur\":" + shortest(dur)), std::string::npos) << text;
+  EXPECT_NE(text.find("{\"value\":-0}"), std::string::npos) << text;
+  EXPECT_NE(text.find("{\"value\":-7}"), std::string::npos) << text;
+  EXPECT_NE(text.find("{\"value\":1e+15}"), std::string::npos) << text;
+  EXPECT_NE(text.find("{\"value\":0.1}"), std::string::npos) << text;
 }
 
 }  // namespace

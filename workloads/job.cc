@@ -9,7 +9,11 @@ class Job::Forwarder final : public TraceSink {
   Forwarder(const Tracer& out, const std::vector<uint32_t>& allocation, uint32_t job, bool identity)
       : out_(out), allocation_(allocation), job_(job), identity_(identity) {}
   void on_span(const SpanEvent& e) override {
-    SpanEvent f = e;
+    // Assigned into a span kept for it: the copy reuses the previous span's argument strings and vector (a fresh
+    // copy allocated and freed them for every span). Subscribers never emit spans back into the job, so the
+    // scratch span is not in use when the next one comes.
+    SpanEvent& f = scratch_;
+    f = e;
     if (f.kind != SpanKind::kLink && !identity_) f.rank = allocation_.at(e.rank);
     f.job = job_;
     // Flow ids are the workload's own (an iteration's micro-batch): made unique across jobs and restarts.
@@ -38,6 +42,7 @@ class Job::Forwarder final : public TraceSink {
   const std::vector<uint32_t>& allocation_;
   uint32_t job_;
   bool identity_;
+  SpanEvent scratch_;
 };
 
 std::vector<Gpu> Job::local_view(const std::vector<Gpu>& cluster, const std::vector<uint32_t>& allocation) {

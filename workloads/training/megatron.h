@@ -214,6 +214,19 @@ class MegatronTraining final : public Workload {
   bool kernel_spans_ = true;  // outputs.timeline_detail is kernels
   std::map<std::pair<int, int>, std::vector<std::vector<uint32_t>>> mirror_cache_;   // (kind, stage) -> groups
   std::map<std::pair<int, int>, std::vector<std::pair<uint32_t, uint32_t>>> p2p_cache_;  // stage pair -> flows
+  /// A pipeline send in flight: what its arrival does. Its callback holds only an index into sends_ (small enough
+  /// for std::function to keep without a heap allocation: one fewer per send); slots are reused.
+  struct Send {
+    uint32_t sim, to_sim;
+    int to_slot;
+    bool forward, blocking;
+    Duration start;
+    uint64_t flow;
+  };
+  std::vector<Send> sends_;
+  mutable SpanEvent span_;  // trace_at's span, reused (the tracer's subscribers do not keep it)
+  std::vector<uint32_t> free_sends_;
+  void send_arrived(uint32_t send);
   uint32_t done_ranks_ = 0;
   Duration iteration_start_;
   std::vector<Duration> iteration_times_;

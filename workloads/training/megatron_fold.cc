@@ -102,8 +102,18 @@ bool MegatronTraining::fold_pass(uint32_t sim) {
     return false;
   }
   int priority = sim::kCompletion;
-  const Duration end = replay(sim, *f, ctx_->engine.now(), false, &priority);
-  ctx_->engine.at(end, [this, f] { finish_fold(f->sim, *f); }, priority);
+  // One walk of the pass, applied now (its compute, waits, collective counters and beside time): nothing else
+  // touches them while the pass runs (no other stream of the rank is busy, checked above; the rank neither waits
+  // for input nor for a send), so adding them at the start makes the same additions in the same order as adding
+  // them at the end. Only kernel spans must wait for the end: the timeline keeps the fine path's order of spans,
+  // so a traced rank with outputs.timeline_detail: kernels walks the pass again there (finish_fold).
+  const bool spans_at_end = kernel_spans_ && traced(sim);
+  const Duration end = replay(sim, *f, ctx_->engine.now(), !spans_at_end, &priority);
+  if (spans_at_end) {
+    ctx_->engine.at(end, [this, f] { finish_fold(f->sim, *f); }, priority);
+  } else {
+    ctx_->engine.at(end, [this, sim] { task_done(sim); }, priority);
+  }
   return true;
 }
 

@@ -38,9 +38,19 @@ void MegatronTraining::trace_at(uint32_t sim, SpanKind kind, const std::string& 
                                 Duration end, uint64_t flow, bool flow_in, bool flow_out) const {
   if (!traced(sim)) return;
   const uint32_t rank = states_[sim]->rank;
-  ctx_->tracer.span({.kind = kind, .rank = rank, .start = start, .end = end, .name = name,
-                     .args = {{"rank", std::to_string(rank)}}, .flow = flow, .flow_in = flow_in,
-                     .flow_out = flow_out});
+  // Filled in place: its argument vector and strings are reused from the last span (no allocation per span).
+  SpanEvent& e = span_;
+  e.kind = kind;
+  e.rank = rank;
+  e.start = start;
+  e.end = end;
+  e.name = name;
+  if (e.args.size() != 1) e.args.assign(1, {"rank", ""});
+  e.args[0].second = std::to_string(rank);
+  e.flow = flow;
+  e.flow_in = flow_in;
+  e.flow_out = flow_out;
+  ctx_->tracer.span(e);
 }
 
 uint64_t MegatronTraining::flow_id(int micro_batch) const {
@@ -373,18 +383,16 @@ void MegatronTraining::task_done(uint32_t sim) {
       const bool blocking = !(config_.overlap_p2p_comm && chunks_ > 1);
       if (blocking) wait(sim, Exposure::kPp);
       const uint64_t flow = traced(sim) ? flow_id(t.micro_batch) : 0;
-      auto arrived = [this, sim, to_sim, to_slot, fwd, start, blocking, flow] {
-        // Checked first: "send activations" is longer than std::string's inline buffer (a heap copy per send).
-        if (traced(sim)) {
-          trace(sim, SpanKind::kPipeline, fwd ? "send activations" : "send gradients", start, flow, true, true);
-        }
-        deliver(to_sim, to_slot, fwd, start);
-        if (blocking) {
-          resume(sim);
-          ++states_[sim]->task;
-          run_task(sim);
-        }
-      };
+      uint32_t send;
+      if (free_sends_.empty()) {
+        send = static_cast<uint32_t>(sends_.size());
+        sends_.emplace_back();
+      } else {
+        send = free_sends_.back();
+        free_sends_.pop_back();
+      }
+      sends_[send] = {sim, to_sim, to_slot, fwd, blocking, start, flow};
+      auto arrived = [this, send] { send_arrived(send); };
       if (flows.size() == 1) {
         ctx_->collectives.transfer(std::move(flows), std::move(arrived));
       } else {
@@ -410,6 +418,22 @@ void MegatronTraining::task_done(uint32_t sim) {
   }
   ++st.task;
   run_task(sim);
+}
+
+void MegatronTraining::send_arrived(uint32_t send) {
+  const Send sd = sends_[send];
+  free_sends_.push_back(send);  // free before going on: the rank's next sends may reuse it
+  // Checked first: "send activations" is longer than std::string's inline buffer (a heap copy per send).
+  if (traced(sd.sim)) {
+    trace(sd.sim, SpanKind::kPipeline, sd.forward ? "send activations" : "send gradients", sd.start, sd.flow, true,
+          true);
+  }
+  deliver(sd.to_sim, sd.to_slot, sd.forward, sd.start);
+  if (sd.blocking) {
+    resume(sd.sim);
+    ++states_[sd.sim]->task;
+    run_task(sd.sim);
+  }
 }
 
 void MegatronTraining::tasks_finished(uint32_t sim) {
