@@ -33,6 +33,7 @@ fragmentation, placement and cost.
                            x U[1-e, 1+e] (default 0)
   --quota TEAM=GPUS        a team's GPU quota (repeatable); Philly teams are its virtual clusters
   --checkpoint SECONDS     cost of a preemption, paid on resume (default 60)
+  --gavel-round SECONDS    gavel-lp's round of time slicing (default 360, Gavel's 6 minutes)
   --ports-per-leaf N       GPUs (NIC ports) per leaf switch (default 32)
   --rail-optimized         rail-optimized fabric: a node's leaf is its rail group
   --tiers 2|3              fabric tiers (default 2); with 3, --leaves-per-pod N (default 8)
@@ -228,6 +229,11 @@ int cmd_schedule(const std::vector<std::string>& args) {
       auto kv = split(value(), '=');
       if (kv.size() != 2 || kv[0].empty()) throw InputError("option --quota: expected TEAM=GPUS, got '" + args[i] + "'");
       config.teams.push_back({kv[0], whole("--quota " + kv[0], kv[1], 1, 1e9)});
+    } else if (a == "--gavel-round") {
+      policy::SchedulingPolicyOptions po;
+      po.gavel_round_s = number(a, value(), 1, 1e7);
+      registry = Registry<policy::SchedulingPolicyFactory>("scheduling policy");
+      policy::register_scheduling_policies(registry, po);
     } else if (a == "--checkpoint") {
       options.checkpoint_s = number(a, value(), 0, 1e9);
     } else if (a == "--ports-per-leaf") {

@@ -1,7 +1,8 @@
 // lcsim-k8s-extender: a Kubernetes scheduler extender (kube-scheduler's `extenders:` webhook) answered by one of
 // lcsim's scheduling policies. A small HTTP/1.1 server of our own (one request per connection, loopback by
-// default): POST <prefix>/filter and POST <prefix>/prioritize with an ExtenderArgs JSON body
-// (policies/k8s_extender.h, docs/scheduling.md). Prints "listening on HOST:PORT" once ready; serves until killed.
+// default): POST <prefix>/filter and <prefix>/prioritize with an ExtenderArgs JSON body, <prefix>/bind and
+// <prefix>/preempt (policies/k8s_extender.h, policies/k8s_gang.h, docs/scheduling.md). Prints "listening on
+// HOST:PORT" once ready; serves until killed.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -11,11 +12,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <iostream>
 #include <memory>
 #include <string>
 
-#include "policies/k8s_extender.h"
+#include "apps/server_flags.h"
+#include "policies/k8s_gang.h"
 #include "sim/error.h"
 
 namespace {
@@ -28,7 +29,11 @@ failedNodes, error}; POST .../prioritize replies HostPriorityList [{host, score}
 puts the pod). Nodes' GPUs: status.allocatable nvidia.com/gpu, free ones in the annotation lcsim.io/free-gpus,
 fabric position in the labels lcsim.io/leaf and lcsim.io/pod; the pod's GPUs: its containers' nvidia.com/gpu
 limits. Configure kube-scheduler with nodeCacheCapable: false. Default --listen 127.0.0.1:0 (a free port); the
-chosen address is printed. See docs/scheduling.md.
+chosen address is printed.
+Pod groups (gangs): pods labelled lcsim.io/pod-group=NAME with the annotation lcsim.io/min-member=N are admitted
+all together or not at all; POST .../bind (ExtenderBindingArgs -> {Error}) takes a member's reserved slot and
+POST .../preempt (ExtenderPreemptionArgs -> {NodeNameToMetaVictims}) trims victims, never a gang member. The
+extender makes no API-server calls: bind checks and records. See docs/scheduling.md.
 )";
 
 bool send_all(int fd, const std::string& s) {
@@ -61,7 +66,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }
 
 /// Reads one request (headers, then Content-Length bytes of body) and answers it.
-void serve(int fd, lcsim::policy::SchedulingPolicy& policy) {
+void serve(int fd, lcsim::policy::K8sExtender& extender) {
   constexpr size_t kMaxRequest = 64u << 20;
   std::string data;
   char buf[65536];
@@ -101,53 +106,35 @@ void serve(int fd, lcsim::policy::SchedulingPolicy& policy) {
   }
   body.resize(length);
   try {
-    if (ends_with(path, "/filter")) return reply(fd, 200, "OK", lcsim::policy::extender_filter(body, policy));
-    if (ends_with(path, "/prioritize"))
-      return reply(fd, 200, "OK", lcsim::policy::extender_prioritize(body, policy));
+    if (ends_with(path, "/filter")) return reply(fd, 200, "OK", extender.filter(body));
+    if (ends_with(path, "/prioritize")) return reply(fd, 200, "OK", extender.prioritize(body));
+    if (ends_with(path, "/bind")) return reply(fd, 200, "OK", extender.bind(body));
+    if (ends_with(path, "/preempt")) return reply(fd, 200, "OK", extender.preempt(body));
   } catch (const lcsim::InputError& e) {
     return reply(fd, 400, "Bad Request", error_json(e.what()));
   }
-  reply(fd, 404, "Not Found", error_json("unknown path '" + path + "' (served: .../filter, .../prioritize)"));
+  reply(fd, 404, "Not Found", error_json("unknown path '" + path + "' (served: .../filter, .../prioritize, .../bind, .../preempt)"));
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string listen = "127.0.0.1:0", policy_name = "topology";
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      std::cout << kHelp;
-      return 0;
-    } else if (a == "--listen" && i + 1 < argc) {
-      listen = argv[++i];
-    } else if (a == "--policy" && i + 1 < argc) {
-      policy_name = argv[++i];
-    } else {
-      std::fprintf(stderr, "error: unknown option '%s' (see lcsim-k8s-extender --help)\n", a.c_str());
-      return 2;
-    }
-  }
+  lcsim::app::ServerFlags flags;
+  const int status = lcsim::app::parse_server_flags(argc, argv, {"lcsim-k8s-extender", kHelp, true, "topology"}, flags);
+  if (status >= 0) return status;
   lcsim::Registry<lcsim::policy::SchedulingPolicyFactory> registry("scheduling policy");
   lcsim::policy::register_scheduling_policies(registry);
-  std::unique_ptr<lcsim::policy::SchedulingPolicy> policy;
-  try {
-    policy = registry.get(policy_name).factory();
-  } catch (const lcsim::InputError& e) {
-    std::fprintf(stderr, "%s (--policy)\n", e.what());
-    return 2;
-  }
-  size_t colon = listen.rfind(':');
-  std::string host = colon == std::string::npos ? "" : listen.substr(0, colon);
+  std::unique_ptr<lcsim::policy::SchedulingPolicy> policy = registry.get(flags.policy).factory();
+  lcsim::policy::K8sExtender extender(*policy);  // pod groups' reservations live between requests
+  const std::string& listen = flags.listen;
+  const std::string& host = flags.host;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  char* end = nullptr;
-  unsigned long port = colon == std::string::npos ? 70000 : std::strtoul(listen.c_str() + colon + 1, &end, 10);
-  if (port > 65535 || (end && *end) || inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
+  if (inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
     std::fprintf(stderr, "error: --listen '%s': expected IPV4:PORT, e.g. 127.0.0.1:0\n", listen.c_str());
     return 2;
   }
-  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_port = htons(flags.port);
   int server = ::socket(AF_INET, SOCK_STREAM, 0);
   int one = 1;
   setsockopt(server, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -162,7 +149,7 @@ int main(int argc, char** argv) {
   for (;;) {
     int fd = ::accept(server, nullptr, nullptr);
     if (fd < 0) continue;
-    serve(fd, *policy);
+    serve(fd, extender);
     ::close(fd);
   }
 }

@@ -4,10 +4,12 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdio>
-#include <iostream>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
+#include "apps/server_flags.h"
 #include "policies/policy_wire.h"
 #include "proto/policy_api.grpc.pb.h"
 #include "sim/error.h"
@@ -16,7 +18,7 @@ namespace {
 
 const char* kHelp = R"(usage: lcsim-policy-server [--listen HOST:PORT]
 
-Serves lcsim's scheduling policies (fifo, backfill, priority, topology, hetero, predictive) over gRPC:
+Serves lcsim's scheduling policies (lcsim schedule --list) over gRPC, one instance of each for the server's life:
 service lcsim.policy_api.SchedulingPolicy, rpc Schedule(ScheduleRequest) returns (ScheduleReply)
 (proto/policy_api.proto, docs/scheduling.md). A bad request (an unknown policy, an inconsistent snapshot)
 gets a reply with `error` set. Default --listen 127.0.0.1:0 (a free port); the chosen address is printed.
@@ -34,7 +36,12 @@ class Service final : public lcsim::policy_api::SchedulingPolicy::Service {
         reply->set_error("bad snapshot: " + problem);
         return grpc::Status::OK;
       }
-      auto policy = registry_.get(request->policy()).factory();  // policies keep no state between calls
+      // One instance per policy for the server's life: a policy that keeps state between calls (gavel-lp's time
+      // per kind) sees the control plane's snapshots in order, as in the replay. Calls are served one at a time.
+      std::lock_guard<std::mutex> lock(mutex_);
+      const auto& entry = registry_.get(request->policy());
+      auto& policy = policies_[entry.name];
+      if (!policy) policy = entry.factory();
       lcsim::policy::to_proto(policy->schedule(snapshot), reply->mutable_decisions());
     } catch (const lcsim::InputError& e) {
       reply->set_error(e.what());
@@ -44,24 +51,17 @@ class Service final : public lcsim::policy_api::SchedulingPolicy::Service {
 
  private:
   lcsim::Registry<lcsim::policy::SchedulingPolicyFactory> registry_{"scheduling policy"};
+  std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<lcsim::policy::SchedulingPolicy>> policies_;
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string listen = "127.0.0.1:0";
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      std::cout << kHelp;
-      return 0;
-    } else if (a == "--listen" && i + 1 < argc) {
-      listen = argv[++i];
-    } else {
-      std::fprintf(stderr, "error: unknown option '%s' (see lcsim-policy-server --help)\n", a.c_str());
-      return 2;
-    }
-  }
+  lcsim::app::ServerFlags flags;
+  const int status = lcsim::app::parse_server_flags(argc, argv, {"lcsim-policy-server", kHelp, false, ""}, flags);
+  if (status >= 0) return status;
+  const std::string& listen = flags.listen;
   Service service;
   grpc::ServerBuilder builder;
   int port = 0;
@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: cannot listen on '%s'\n", listen.c_str());
     return 2;
   }
-  std::printf("listening on %s:%d\n", listen.substr(0, listen.rfind(':')).c_str(), port);
+  std::printf("listening on %s:%d\n", flags.host.c_str(), port);
   std::fflush(stdout);
   server->Wait();
   return 0;

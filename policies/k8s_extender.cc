@@ -1,5 +1,6 @@
 #include "policies/k8s_extender.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "sim/error.h"
@@ -96,7 +97,7 @@ const json& node_items(const json& args) {
 
 }  // namespace
 
-ExtenderRequest parse_extender_args(const std::string& body) {
+ExtenderRequest parse_extender_args(const std::string& body, const HeldGpus& held) {
   json args = parse(body);
   ExtenderRequest r;
   r.pod_gpus = pod_gpus(args.contains("pod") ? args["pod"] : json());
@@ -106,6 +107,8 @@ ExtenderRequest parse_extender_args(const std::string& body) {
   for (size_t i = 0; i < items.size(); ++i) {
     std::string name;
     r.snapshot.nodes.push_back(node_info(items[i], "nodes.items[" + std::to_string(i) + "]", name));
+    if (auto h = held.find(name); h != held.end())
+      r.snapshot.nodes.back().free_gpus -= std::min(r.snapshot.nodes.back().free_gpus, h->second);
     r.names.push_back(name);
   }
   PendingJob job;
@@ -113,6 +116,12 @@ ExtenderRequest parse_extender_args(const std::string& body) {
   job.gpus = r.pod_gpus;
   r.snapshot.pending.push_back(job);
   return r;
+}
+
+uint32_t pod_gpu_request(const std::string& pod_json) {
+  json pod = json::parse(pod_json, nullptr, false);
+  if (pod.is_discarded()) throw InputError("pod: not JSON");
+  return pod_gpus(pod);
 }
 
 std::vector<uint32_t> extender_ranking(const ExtenderRequest& r, SchedulingPolicy& policy) {
@@ -135,11 +144,11 @@ int64_t extender_score(size_t rank, size_t ranked) {
   return static_cast<int64_t>(below - below * (rank - 1) / (ranked - 1));
 }
 
-std::string extender_filter(const std::string& body, SchedulingPolicy& policy) {
+std::string extender_filter(const std::string& body, SchedulingPolicy& policy, const HeldGpus& held) {
   json out = json::object();
   try {
     json args = parse(body);
-    ExtenderRequest r = parse_extender_args(body);
+    ExtenderRequest r = parse_extender_args(body, held);
     std::vector<bool> fits(r.names.size(), r.pod_gpus == 0);
     for (uint32_t n : extender_ranking(r, policy)) fits[n] = true;
     const json& items = node_items(args);
@@ -163,8 +172,8 @@ std::string extender_filter(const std::string& body, SchedulingPolicy& policy) {
   return out.dump();
 }
 
-std::string extender_prioritize(const std::string& body, SchedulingPolicy& policy) {
-  ExtenderRequest r = parse_extender_args(body);
+std::string extender_prioritize(const std::string& body, SchedulingPolicy& policy, const HeldGpus& held) {
+  ExtenderRequest r = parse_extender_args(body, held);
   std::vector<int64_t> score(r.names.size(), 0);
   std::vector<uint32_t> order = extender_ranking(r, policy);
   for (size_t k = 0; k < order.size(); ++k) score[order[k]] = extender_score(k, order.size());

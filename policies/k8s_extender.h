@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -20,9 +21,15 @@ struct ExtenderRequest {
   uint32_t pod_gpus = 0;   // the pod's nvidia.com/gpu request (limits, else requests), summed over containers
 };
 
+/// GPUs per node name that are not free to this pod although the node says so (held for a pod group: k8s_gang.h).
+using HeldGpus = std::map<std::string, uint32_t>;
+
 /// Parses an ExtenderArgs JSON body. Throws InputError naming the field (e.g. "nodes.items[2].status.allocatable
-/// nvidia.com/gpu: '8k' is not a whole number") when it cannot be mapped.
-ExtenderRequest parse_extender_args(const std::string& body);
+/// nvidia.com/gpu: '8k' is not a whole number") when it cannot be mapped. `held` GPUs come off the nodes' free ones.
+ExtenderRequest parse_extender_args(const std::string& body, const HeldGpus& held = {});
+
+/// A pod's nvidia.com/gpu request (its containers' limits, else requests), from the pod's JSON.
+uint32_t pod_gpu_request(const std::string& pod_json);
 
 /// Nodes in the order `policy` picks them for the pod alone: its choice, then its choice with that node taken
 /// away, and so on. Only nodes that can hold the whole pod appear (a pod cannot span nodes).
@@ -37,7 +44,7 @@ int64_t extender_score(size_t rank, size_t ranked);
 /// The JSON replies: ExtenderFilterResult {nodes, nodenames, failedNodes, error} and HostPriorityList
 /// [{host, score}]. A body that cannot be mapped gets a filter result with `error` set, or (prioritize, which
 /// has no error field) throws InputError.
-std::string extender_filter(const std::string& body, SchedulingPolicy& policy);
-std::string extender_prioritize(const std::string& body, SchedulingPolicy& policy);
+std::string extender_filter(const std::string& body, SchedulingPolicy& policy, const HeldGpus& held = {});
+std::string extender_prioritize(const std::string& body, SchedulingPolicy& policy, const HeldGpus& held = {});
 
 }  // namespace lcsim::policy

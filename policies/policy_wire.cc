@@ -87,12 +87,14 @@ void to_proto(const Decisions& d, policy_api::Decisions* out) {
     m->set_job(p.job);
     shares_to(p.shares, m->mutable_shares());
   }
+  out->set_wake_s(d.wake_s);
 }
 
 Decisions from_proto(const policy_api::Decisions& d) {
   Decisions out;
   for (uint64_t id : d.preempt()) out.preempt.push_back(id);
   for (const auto& p : d.start()) out.start.push_back({p.job(), shares_from(p.shares())});
+  out.wake_s = d.wake_s();
   return out;
 }
 

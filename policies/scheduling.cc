@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "policies/gavel.h"
+#include "policies/gavel_rounds.h"
 
 namespace lcsim::policy {
 namespace {
@@ -385,7 +386,7 @@ Decisions QueueScheduler::schedule(const ClusterSnapshot& s) {
   return d;
 }
 
-void register_scheduling_policies(Registry<SchedulingPolicyFactory>& r) {
+void register_scheduling_policies(Registry<SchedulingPolicyFactory>& r, const SchedulingPolicyOptions& options) {
   using C = QueueSchedulerConfig;
   auto add = [&](const std::string& name, const std::string& description, C c) {
     r.add(name, description, [c] { return std::make_unique<QueueScheduler>(c); });
@@ -402,6 +403,7 @@ void register_scheduling_policies(Registry<SchedulingPolicyFactory>& r) {
   add("predictive", "shortest estimated job first, with EASY backfill on the estimates (topology placement)",
       C{C::Order::kShortestEstimate, true, false, C::Placer::kTopology, true});
   register_gavel_policies(r);
+  register_gavel_rounds_policy(r, options.gavel_round_s);
 }
 
 }  // namespace lcsim::policy

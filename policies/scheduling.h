@@ -84,6 +84,7 @@ struct Placement {
 struct Decisions {
   std::vector<uint64_t> preempt;   // running jobs to stop first (they return to the queue from a checkpoint)
   std::vector<Placement> start;    // in order; each fits in what is free after the preemptions and earlier starts
+  double wake_s = -1;              // call the policy again at this time even if nothing happens (rounds); -1: no
   bool operator==(const Decisions&) const = default;
 };
 
@@ -134,7 +135,12 @@ struct PlacementSpread {
 PlacementSpread placement_spread(const ClusterSnapshot& s, const std::vector<NodeShare>& shares);
 
 using SchedulingPolicyFactory = std::function<std::unique_ptr<SchedulingPolicy>()>;
-/// fifo, backfill, priority, topology, hetero, predictive (shortest estimate first + backfill).
-void register_scheduling_policies(Registry<SchedulingPolicyFactory>& r);
+/// Settings of the registered policies that a front end may change (lcsim schedule --gavel-round).
+struct SchedulingPolicyOptions {
+  double gavel_round_s = 360;  // gavel-lp's round length (Gavel's default: 6 minutes)
+};
+/// fifo, backfill, priority, topology, hetero, predictive (shortest estimate first + backfill), gavel, gavel-total,
+/// gavel-lp.
+void register_scheduling_policies(Registry<SchedulingPolicyFactory>& r, const SchedulingPolicyOptions& options = {});
 
 }  // namespace lcsim::policy

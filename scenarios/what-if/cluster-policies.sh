@@ -16,3 +16,8 @@ cd "$(dirname "$0")/../.."
 "${1:-build}"/apps/lcsim schedule --trace data/clusters/philly_jobs_pollux.csv \
   --pools a100:32:8:1.0:2.0,h100:32:8:2.0:3.0 --ports-per-leaf 32 --policies backfill,hetero,gavel,gavel-total \
   --job-classes lm:1:a100=1/h100=3,small:1:a100=1/h100=1.2
+# Gavel's LP with round-based time slicing (gavel-lp: 6-minute rounds, a preemption costs --checkpoint 60 s) against
+# the greedy integral approximation, with the same throughput matrix (docs/scheduling.md).
+"${1:-build}"/apps/lcsim schedule --trace data/clusters/philly_jobs_pollux.csv \
+  --pools a100:32:8:1.0:2.0,h100:32:8:2.0:3.0 --ports-per-leaf 32 --policies gavel,gavel-lp \
+  --job-classes lm:1:a100=1/h100=3,small:1:a100=1/h100=1.2

@@ -98,6 +98,9 @@ class Replay {
     while (next < jobs.size() || !done_.empty() || (opt_.power && !snap_.pending.empty())) {
       double t = next < jobs.size() ? jobs[next].submit_s : inf;
       if (!done_.empty()) t = std::min(t, done_.top().at);
+      // A policy that works in rounds (gavel-lp) asked to be called again then.
+      const bool woken = wake_ > last_t_ && wake_ <= t && !(snap_.pending.empty() && snap_.running.empty());
+      if (woken) t = wake_;
       if (opt_.power) {
         if (!boots_.empty()) t = std::min(t, boots_.top().first);
         t = std::min(t, next_tick_);
@@ -115,7 +118,7 @@ class Replay {
         change_node(node, snap_.nodes[node].gpus);
       }
       while (next < jobs.size() && jobs[next].submit_s <= t) enqueue(jobs[next++].id);
-      if (!snap_.pending.empty()) schedule(t);
+      if (!snap_.pending.empty() || (woken && !snap_.running.empty())) schedule(t);
       if (opt_.power) {
         if (t >= next_tick_) next_tick_ = t + opt_.tick_s;
         apply_power(t);
@@ -446,6 +449,7 @@ class Replay {
     snap_.now_s = t;
     ++result_.policy_calls;
     policy::Decisions d = policy_.schedule(snap_);
+    wake_ = d.wake_s;
     for (uint64_t id : d.preempt) preempt(id, t);
     if (d.start.empty()) return;
     std::vector<uint64_t> started;
@@ -491,6 +495,7 @@ class Replay {
   std::vector<uint64_t> powered_gpus_;   // per pool: GPUs on or booting
   std::priority_queue<std::pair<double, uint32_t>, std::vector<std::pair<double, uint32_t>>, std::greater<>> boots_;
   double next_tick_ = 0;
+  double wake_ = -1;  // the policy's Decisions::wake_s
   uint32_t stuck_ = 0;
   std::unique_ptr<SpeedCache> speed_;
   bool retime_ = false;

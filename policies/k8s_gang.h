@@ -1,0 +1,61 @@
+// The rest of the Kubernetes scheduler-extender protocol beyond filter/prioritize (k8s_extender.h): the `bind` and
+// `preempt` verbs, and gang admission of pod groups, with the state they need between calls (one instance per
+// extender server). Field names as in k8s.io/kube-scheduler/extender/v1 (docs/scheduling.md).
+//
+// Gangs: a pod labelled lcsim.io/pod-group=NAME with the annotation lcsim.io/min-member=N belongs to group
+// NAMESPACE/NAME of N members (each asking for the same GPUs). The first member filtered asks the policy to place
+// all N members at once on the candidate nodes (one at a time, each taking its GPUs). If all N fit, the group is
+// admitted and their nodes are reserved: members then pass the filter only on their group's reserved nodes, and
+// other pods see those GPUs as taken. If not, every node fails (all or none: no member gets a node while the
+// group cannot start whole). Bind consumes a member's reservation (refused for a member of a group that is not
+// admitted, or on a node its group holds no slot on); when all N are bound the group's reservation ends.
+//
+// Preempt trims kube-scheduler's victims per node: with the node's free GPUs (as last seen in a filter or
+// prioritize call), the fewest victims that make room (NumPDBViolations: kube-scheduler's count for all of them, an
+// upper bound), lowest priority first (then the most GPUs), never a member
+// of a pod group (evicting one member stops the whole gang): a node that needs one is dropped, as is a node where
+// evicting every victim would not make room.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "policies/k8s_extender.h"
+
+namespace lcsim::policy {
+
+class K8sExtender {
+ public:
+  explicit K8sExtender(SchedulingPolicy& policy) : policy_(policy) {}
+  /// ExtenderArgs -> ExtenderFilterResult / HostPriorityList (as k8s_extender.h, with gangs and reservations).
+  std::string filter(const std::string& body);
+  std::string prioritize(const std::string& body);
+  /// ExtenderBindingArgs {PodName, PodNamespace, PodUID, Node} -> ExtenderBindingResult {Error}.
+  std::string bind(const std::string& body);
+  /// ExtenderPreemptionArgs {Pod, NodeNameToVictims} -> ExtenderPreemptionResult {NodeNameToMetaVictims}.
+  /// InputError for a body that cannot be mapped (the result has no error field).
+  std::string preempt(const std::string& body);
+
+  struct Group {
+    uint32_t min_member = 0;
+    uint32_t pod_gpus = 0;
+    bool admitted = false;
+    std::vector<std::string> reserved;  // one node name per member not yet bound
+    std::set<std::string> bound;        // member pod UIDs bound so far
+  };
+  /// Pod groups with an admission or a member seen and not yet all bound, by NAMESPACE/NAME.
+  const std::map<std::string, Group>& groups() const { return groups_; }
+
+ private:
+  HeldGpus held_except(const std::string& group) const;
+  void remember(const ExtenderRequest& r);
+
+  SchedulingPolicy& policy_;
+  std::map<std::string, Group> groups_;
+  std::map<std::string, std::string> member_of_;  // pod UID -> group
+  std::map<std::string, uint32_t> last_free_;     // node -> free GPUs as last seen
+};
+
+}  // namespace lcsim::policy
