@@ -189,6 +189,7 @@ std::vector<std::string> report_reliability(const ReliabilityConfig& c, int node
   if (c.prediction.enabled && c.prediction.in_time(c.checkpoint_save)) {
     const policy::FailurePredictionPolicy fp = c.prediction;
     spec.predicts = [fp](double u) { return fp.predicts(u); };
+    spec.plan.migrate = fp.migrates();
   }
   spec.false_alarm_rate = c.prediction.false_alarm_rate(rate);
   // Elastic shrink: each node out takes the data-parallel replicas it holds (at least one).
@@ -248,6 +249,13 @@ std::vector<std::string> report_reliability(const ReliabilityConfig& c, int node
         "failures announced in time: a checkpoint just before, no compute lost (mean)");
     put("reliability_false_alarms", stat([](const auto& r) { return double(r.false_alarms); }).mean,
         "the predictor's false alarms during the job: a checkpoint save each (mean)");
+  }
+  if (c.prediction.migrates()) {
+    put("reliability_migrations", stat([](const auto& r) { return double(r.migrations); }).mean,
+        "moves off a node predicted to fail (true and false alarms with a spare at hand): a save, a swap and a "
+        "restart each (mean)");
+    put("reliability_migrate_h", stat([](const auto& r) { return r.migrating.s() / 3600; }).mean,
+        "wall hours spent migrating: swaps, restarts and restores of the migrations (mean)");
   }
   put("reliability_planned_stops", stat([](const auto& r) { return double(r.planned); }).mean,
       "announced maintenance stops during the job (mean)");

@@ -2,6 +2,9 @@
 // compute (a just-in-time save instead), also when it comes during a save; a false alarm costs exactly one save and
 // moves the last checkpoint; with recall 1 and precision 1 a whole Monte Carlo run loses no work and has no false
 // alarms; recall and precision set the predicted share and the false-alarm count within binomial / Poisson bounds.
+// Migration (action: migrate): a predicted node fault with a spare at hand loses nothing and costs a save and a
+// migration (swap + restart) instead of detection, diagnosis, swap and restart; without a spare, or for a software
+// fault, only the save; a false alarm costs a save and a migration.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -102,6 +105,85 @@ TEST(Prediction, PolicyKnobs) {
   EXPECT_TRUE(fp.in_time(Duration::seconds(60)));
 }
 
+// Migration, by hand: plan() has restart 600 s, the default swap 300 s, detection by collective timeout 600 s and
+// diagnosis 300 s (always successful): a missed or checkpoint-only fault costs 1,800 s down, a migration 900 s.
+constexpr double kMigration = 300 + 600;
+constexpr double kRecovery = 600 + 300 + 300 + 600;
+
+TEST(Migration, ATruePositiveWithASpareLosesNothingAndCostsOneMigration) {
+  JobPlan p = plan();
+  p.migrate = true;
+  const Duration at = h(2) + Duration::seconds(2 * kSave) + h(0.5);
+  RandomStream a(1), b(1);
+  const JobOutcome saved = run_job(plan(), {fault(at, true)}, a, days(10));
+  const JobOutcome moved = run_job(p, {fault(at, true)}, b, days(10));
+  EXPECT_DOUBLE_EQ(saved.down().s(), kRecovery);
+  EXPECT_EQ(moved.lost_work.s(), 0.0);
+  EXPECT_EQ(moved.predicted, 1);
+  EXPECT_EQ(moved.migrations, 1);
+  EXPECT_EQ(moved.interruptions, 0);  // the fault hits a node no longer in the job
+  EXPECT_DOUBLE_EQ(moved.migrating.s(), kMigration);
+  EXPECT_DOUBLE_EQ(moved.down().s(), kMigration);
+  EXPECT_EQ(moved.detection.s() + moved.diagnosis.s() + moved.swap.s() + moved.restart.s(), 0.0);
+  EXPECT_EQ(moved.checkpoints, 11);  // the just-in-time save counts, as without migration
+  EXPECT_DOUBLE_EQ(moved.wall.s(), p.work.s() + 11 * kSave + kMigration);
+  EXPECT_DOUBLE_EQ(saved.wall.s() - moved.wall.s(), kRecovery - kMigration);
+}
+
+TEST(Migration, NeedsASpareAtHand) {
+  JobPlan p = plan();
+  p.migrate = true;
+  const Duration at = h(2) + Duration::seconds(2 * kSave) + h(0.5);
+  // spares: 0 = no spare ever: only the just-in-time save, then the 10 h wait for the node's repair.
+  p.spares = 0;
+  RandomStream a(1);
+  const JobOutcome none = run_job(p, {fault(at, true)}, a, days(10));
+  EXPECT_EQ(none.migrations, 0);
+  EXPECT_EQ(none.interruptions, 1);
+  EXPECT_EQ(none.lost_work.s(), 0.0);
+  EXPECT_DOUBLE_EQ(none.wait_repair.s(), h(10).s());
+  // A pool of one whose spare went to an earlier (unpredicted) fault and is in repair for 10 h: no migration.
+  p.spares = 1;
+  const std::vector<Interruption> two{fault(h(0.5), false), fault(at, true)};
+  RandomStream b(1), c(1);
+  const JobOutcome dry = run_job(p, two, b, days(10));
+  EXPECT_EQ(dry.migrations, 0);
+  EXPECT_EQ(dry.interruptions, 2);
+  p.spares = 2;  // a second spare: the predicted fault is migrated, the first one recovered as usual
+  const JobOutcome spare = run_job(p, two, c, days(10));
+  EXPECT_EQ(spare.migrations, 1);
+  EXPECT_EQ(spare.interruptions, 1);
+  EXPECT_DOUBLE_EQ(spare.lost_work.s(), h(0.5).s());
+  EXPECT_DOUBLE_EQ(spare.down().s(), kRecovery + kMigration);
+}
+
+TEST(Migration, ASoftwareFaultIsNotMigrated) {
+  JobPlan p = plan();
+  p.migrate = true;
+  Interruption hang = fault(h(0.5), true);
+  hang.action = Action::kRestart;
+  RandomStream a(1);
+  const JobOutcome o = run_job(p, {hang}, a, days(10));
+  EXPECT_EQ(o.migrations, 0);
+  EXPECT_EQ(o.interruptions, 1);
+  EXPECT_EQ(o.lost_work.s(), 0.0);
+  EXPECT_DOUBLE_EQ(o.down().s(), 600 + 300 + 600);  // detection, diagnosis, restart: no swap
+}
+
+TEST(Migration, AFalseAlarmCostsASaveAndAMigration) {
+  JobPlan p = plan();
+  p.migrate = true;
+  RandomStream a(1);
+  const JobOutcome o = run_job(p, {alarm(h(0.25))}, a, days(10));
+  EXPECT_EQ(o.false_alarms, 1);
+  EXPECT_EQ(o.migrations, 1);
+  EXPECT_EQ(o.interruptions, 0);
+  EXPECT_EQ(o.checkpoints, 11);
+  EXPECT_DOUBLE_EQ(o.migrating.s(), kMigration);
+  EXPECT_DOUBLE_EQ(o.wall.s(), p.work.s() + 11 * kSave + kMigration);
+  EXPECT_EQ(o.lost_work.s(), 0.0);
+}
+
 LongRunSpec llama_like(const policy::FailurePredictionPolicy& fp) {
   LongRunSpec s;
   s.classes = default_component_classes();
@@ -135,6 +217,29 @@ TEST(Prediction, PerfectPredictionLosesNoWorkOverAWholeRun) {
     EXPECT_GT(with[i].predicted, 0);
     EXPECT_GT(without[i].lost_work.s(), 0.0);
     EXPECT_EQ(without[i].predicted, 0);
+    EXPECT_GT(with[i].ettr(), without[i].ettr());
+  }
+}
+
+TEST(Migration, PerfectPredictionWithMigrationBeatsCheckpointOnlyOverAWholeRun) {
+  policy::FailurePredictionPolicy fp;
+  fp.enabled = true;
+  fp.recall = 1;
+  fp.precision = 1;
+  LongRunSpec save_only = llama_like(fp);
+  fp.action = "migrate";
+  LongRunSpec move = llama_like(fp);
+  move.plan.migrate = fp.migrates();
+  ASSERT_TRUE(move.plan.migrate);
+  const auto with = simulate_seeds(move, 4, 0);
+  const auto without = simulate_seeds(save_only, 4, 0);
+  for (size_t i = 0; i < with.size(); ++i) {
+    EXPECT_EQ(with[i].lost_work.s(), 0.0);
+    EXPECT_GT(with[i].migrations, 0);
+    EXPECT_EQ(without[i].migrations, 0);
+    // The same failures (the streams do not depend on the action): the migrated ones no longer interrupt.
+    EXPECT_LT(with[i].interruptions, without[i].interruptions);
+    EXPECT_LT(with[i].down(), without[i].down());
     EXPECT_GT(with[i].ettr(), without[i].ettr());
   }
 }

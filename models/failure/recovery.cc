@@ -33,10 +33,10 @@ Duration RecoveryConfig::detection(Detector d) const {
 }
 
 const char* phase_name(Phase p) {
-  static constexpr std::array<const char*, 13> n{"lost work", "detection", "diagnosis", "waiting for a spare",
+  static constexpr std::array<const char*, 14> n{"lost work", "detection", "diagnosis", "waiting for a spare",
                                                   "swap in spare", "waiting for repair", "restart",
                                                   "maintenance", "checkpoint", "restore", "running shrunk",
-                                                  "running slow", "evict straggler"};
+                                                  "running slow", "evict straggler", "migrate"};
   return n[static_cast<size_t>(p)];
 }
 
@@ -74,7 +74,7 @@ class Stepper {
         if (e->false_alarm) {
           false_alarm(*e);
         } else if (e->predicted) {
-          predicted_save(t_, *e);
+          predicted_save(t_, *e, can_migrate(*e));
         } else if (e->planned && checkpoints) {
           maintenance_stop(*e);
         } else {
@@ -95,7 +95,7 @@ class Stepper {
       if (checkpoints) {
         if (const Interruption* e = find(t_, t_ + plan_.checkpoint_save, false)) {  // the save did not complete
           if (e->predicted) {  // announced: the job saved earlier instead
-            predicted_save(seg_begin_, *e);
+            predicted_save(seg_begin_, *e, can_migrate(*e));
             continue;
           }
           out_.checkpoint_time += e->at - t_;
@@ -296,8 +296,9 @@ class Stepper {
   }
 
   /// A predicted failure at e.at: the job computed from `begin` (its last checkpoint, or t_ when the pace changed
-  /// since) until a save that ends at the failure, then recovers from it having lost nothing.
-  void predicted_save(Duration begin, const Interruption& e) {
+  /// since) until a save that ends at the failure, then recovers from it having lost nothing, or, with `migrate`,
+  /// moves off the node instead (the failure does not interrupt the job).
+  void predicted_save(Duration begin, const Interruption& e, bool migrate) {
     const Duration start = std::max(begin, e.at - plan_.checkpoint_save);
     if (begin == t_) {
       advance(start);
@@ -311,11 +312,35 @@ class Stepper {
     span(Phase::kCheckpoint, start, e.at, e.cause);
     ++out_.checkpoints;
     ++out_.predicted;
-    interrupted(e);
+    if (!migrate) {
+      interrupted(e);
+      return;
+    }
+    if (plan_.spares > 0) in_repair_.push_back(e.at + e.repair);  // the spare's place: the failed node in repair
+    t_ = e.at;
+    seg_begin_ = t_;
+    migrate_now(e.cause);
   }
 
-  /// A false alarm: the job saves a checkpoint at once, then goes on.
+  /// Whether the job can move off the node an alarm names: migration on, a node's fault, a spare at hand now.
+  bool can_migrate(const Interruption& e) {
+    if (!plan_.migrate || (!e.false_alarm && e.action != Action::kSwap)) return false;
+    if (plan_.spares < 0) return true;
+    std::erase_if(in_repair_, [&](Duration back) { return back <= e.at; });
+    return static_cast<int>(in_repair_.size()) < plan_.spares;
+  }
+
+  /// Swap a spare in for the flagged node and restart from the checkpoint just saved; a failure during it
+  /// interrupts as any other.
+  void migrate_now(uint16_t cause) {
+    ++out_.migrations;
+    run_phases({{Phase::kMigrate, plan_.recovery.swap + plan_.restart + plan_.restore}}, cause);
+  }
+
+  /// A false alarm: the job saves a checkpoint at once, then goes on (or migrates off the healthy node: it rejoins
+  /// the spare pool).
   void false_alarm(const Interruption& e) {
+    const bool migrate = can_migrate(e);
     advance(e.at);
     commit();
     t_ = e.at;
@@ -325,6 +350,7 @@ class Stepper {
     seg_begin_ = t_;
     ++out_.checkpoints;
     ++out_.false_alarms;
+    if (migrate) migrate_now(kNoCause);
   }
 
   void add(Phase p, Duration d, uint16_t cause) {
@@ -338,6 +364,7 @@ class Stepper {
       case Phase::kMaintenance: out_.maintenance += d; break;
       case Phase::kCheckpoint: out_.checkpoint_time += d; break;
       case Phase::kRestore: out_.restore += d; break;
+      case Phase::kMigrate: out_.migrating += d; break;
       case Phase::kLost: case Phase::kShrunk: case Phase::kSlow: case Phase::kEvict: break;
     }
     if (cause < out_.by_cause.size()) out_.by_cause[cause].downtime += d;
@@ -393,14 +420,19 @@ class Stepper {
     }
     phases.push_back({Phase::kRestart, plan_.restart});
     if (plan_.restore > Duration()) phases.push_back({Phase::kRestore, plan_.restore});
+    run_phases(phases, e.cause);
+  }
+
+  /// The phases one after another from t_; a failure during them cuts them short and starts its own recovery.
+  void run_phases(const std::vector<std::pair<Phase, Duration>>& phases, uint16_t cause) {
     Duration end = t_;
     for (const auto& ph : phases) end += ph.second;
     const Interruption* again = find(t_, end, false);
     const Duration stop = again ? again->at : end;
     for (const auto& [p, d] : phases) {
       const Duration part = std::min(d, std::max(Duration(), stop - t_));
-      span(p, t_, t_ + part, e.cause);
-      add(p, part, e.cause);
+      span(p, t_, t_ + part, cause);
+      add(p, part, cause);
       t_ += part;
     }
     t_ = stop;

@@ -34,7 +34,7 @@ struct RecoveryConfig {
 
 /// Phases of a recovery, as they show on the timeline.
 enum class Phase : uint8_t { kLost, kDetection, kDiagnosis, kWaitSpare, kSwap, kWaitRepair, kRestart, kMaintenance,
-                             kCheckpoint, kRestore, kShrunk, kSlow, kEvict };
+                             kCheckpoint, kRestore, kShrunk, kSlow, kEvict, kMigrate };
 const char* phase_name(Phase p);
 
 struct PhaseSpan {
@@ -69,6 +69,13 @@ struct JobPlan {
   /// and a restart); nothing lost. 0 = never evicted: the job runs slow until the episode ends.
   Duration evict_after;
   Duration evict_cost;
+  /// Failure prediction with migration (policies/failure_prediction.h, action: migrate): on a predicted failure of
+  /// a node (action swap) the job saves just in time, then swaps the node for a spare and restarts (the `migrate`
+  /// phase: recovery.swap + restart + restore), without detection or diagnosis; the fault then hits a node no
+  /// longer in the job (it goes into repair, out of the spare pool). A false alarm costs a save and a migration (the
+  /// healthy node rejoins the pool). Needs a spare at hand (spares -1: always; a pool: one not in repair; 0: never):
+  /// without one, or for a fault that is not a node's (software, filesystem), only the just-in-time save.
+  bool migrate = false;
 };
 
 struct CauseTotals {
@@ -86,6 +93,7 @@ struct JobOutcome {
   Duration slow;         // wall time run with a straggling node (or with jitter: all of it)
   Duration slow_loss;    // of it, the time lost to waiting for the slowest worker
   Duration evicting;     // saves, swaps and restarts of evictions
+  Duration migrating;    // swaps and restarts of migrations before predicted failures (and false alarms)
   int shrinks = 0;       // failures run through at reduced size instead of waiting
   int slow_episodes = 0;
   int evictions = 0;
@@ -96,12 +104,14 @@ struct JobOutcome {
   int prevented = 0;  // failures a prevention policy caught before they happened, up to the job's end
   int predicted = 0;     // failures announced in time: a save just before, no compute lost
   int false_alarms = 0;  // alarms not followed by a failure: a save each
+  int migrations = 0;    // moves off a node predicted to fail (true and false alarms): a save and a migration each
   Duration last_interval;  // the checkpoint interval in use at the end (adaptive policies move it)
   bool finished = true;
   std::vector<CauseTotals> by_cause;
   std::vector<PhaseSpan> spans;
   Duration down() const {
-    return detection + diagnosis + wait_spare + swap + wait_repair + restart + maintenance + restore + evicting;
+    return detection + diagnosis + wait_spare + swap + wait_repair + restart + maintenance + restore + evicting +
+           migrating;
   }
   Duration useful() const { return wall - lost_work - checkpoint_time - down() - shrunk_loss - slow_loss; }
   double ettr() const { return wall.s() > 0 ? useful().s() / wall.s() : 0.0; }

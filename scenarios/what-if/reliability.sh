@@ -4,7 +4,8 @@
 #   1. checkpoint interval sweep (0.25x .. 4x Daly's interval): the best wall time sits at Daly's interval;
 #   2. hot spares: none, a pool of 4 and 32 nodes, unlimited;
 #   3. pre-flight health checks off vs on (assumed knobs: 30% of faults latent, half found, 10 min per restart);
-#   3b. failure prediction off vs recall/precision 0.5/0.5, 0.9/0.9, 1/1 (a just-in-time save per alarm);
+#   3b. failure prediction off vs recall/precision 0.5/0.5, 0.9/0.9, 1/1 (a just-in-time save per alarm), and
+#       the same with migration off the flagged node (a save and a swap + restart per alarm);
 #   4. the same job on 4,096 vs 16,384 GPUs: interruptions grow with scale;
 #   5. elastic shrink (go on at DP - 1 until the repair) vs waiting, with no spares and with a pool of 32;
 #   6. stragglers: per-worker jitter (PAI's cv) alone; slow-node episodes (assumed: once a year per node, 1.5x,
@@ -60,6 +61,12 @@ for rp in 0.5/0.5 0.9/0.9 1/1; do
   run "$out/p${rp/\//_}" reliability.prediction.enabled=true "reliability.prediction.recall=${rp%/*}" \
     "reliability.prediction.precision=${rp#*/}"
   row "$rp ($(metric "$out/p${rp/\//_}" reliability_false_alarms | xargs printf '%.0f') false alarms)" "$out/p${rp/\//_}"
+done
+for rp in 0.5/0.5 0.9/0.9 1/1; do  # the same alarms, and the job also moves off the flagged node
+  d="$out/m${rp/\//_}"
+  run "$d" reliability.prediction.enabled=true "reliability.prediction.recall=${rp%/*}" \
+    "reliability.prediction.precision=${rp#*/}" reliability.prediction.action=migrate
+  row "$rp, migrate ($(metric "$d" reliability_migrations | xargs printf '%.0f') migrations)" "$d"
 done
 header "Scale: the same 15T tokens on 4,096 vs 16,384 GPUs" "GPUs"
 run "$out/g4k" cluster.nodes=512

@@ -4,7 +4,8 @@
 #   1. synchronous vs asynchronous checkpoints to the parallel file system: what training waits per save, the save
 #      itself, and the whole job's ETTR and checkpoint overhead with failures;
 #   2. GPUDirect Storage vs staging through host memory (CPU copy at host_copy_bandwidth): the save time;
-#   3. the dataset read from the remote object store vs staged onto the parallel file system first.
+#   3. the dataset read from the remote object store vs staged onto the parallel file system first;
+#   4. a checkpoint save beside another job's storage traffic on the run's own network (storage-contention.yaml).
 # Usage: scenarios/what-if/storage.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -53,3 +54,16 @@ for v in remote staged; do
     "$(div "$(metric "$d" data_delivered_bytes_per_s)" 1e9)" "$(metric "$d" data_loading_slowdown)" \
     "$(div "$st" 3600)" "$(div "$sb" 1e12)"
 done
+
+echo
+echo "## A checkpoint beside another job's storage traffic, on the run's own network (storage-contention.yaml)"
+printf '| the other job | fidelity | ckpt save (s) | other job (s) |\n|---|---|---:|---:|\n'
+contend() {  # contend LABEL DIR SET...
+  local label=$1 d=$out/$2; shift 2
+  "$bin" run scenarios/what-if/storage-contention.yaml -q -o "$d" --set outputs.timeline=false "$@" >/dev/null
+  printf '| %s | %.4f | %.4f |\n' "$label" "$(metric "$d" ckpt.storage_io_time_s)" "$(metric "$d" other.storage_io_time_s)"
+}
+contend "saves at the same time | flow_queue" c-write
+contend "reads at the same time | flow_queue" c-read --set jobs[1].workload.op=read
+contend "saves 10 s later | flow_queue" c-later --set jobs[1].start=10s
+contend "saves at the same time | analytical" c-analytical --set simulation.fidelity=analytical
