@@ -4,7 +4,8 @@
 #   ring:     one 64 MiB ring all-reduce (bench/ring-allreduce-flow.yaml: nccl_tests, ring pinned) on 512, 4,096
 #             and 16,384 H100s (the rail-optimized three-tier fabric of scenarios/training/llama3-405b-h100-16k.yaml);
 #   deepseek: one iteration of scenarios/training/deepseek-v3-h800-2048.yaml on the flow model;
-#   spray:    scenarios/training/llama3-70b-h100-1024.yaml on the flow model with ECMP and with spraying.
+#   spray:    scenarios/training/llama3-70b-h100-1024.yaml on the flow model with ECMP, with spraying (one rate per
+#             sprayed flow, the default) and with spraying as independent per-path sub-flows (independent_paths).
 # Each run stops after TIMEOUT_S (default 600) and is reported as such. Runs are deterministic: one run each.
 # CPU time is user + system (GNU time), the figure to read on a shared machine; wall time is the whole process.
 # `LCSIM_SIMGRID_KEEP_DETACHED=1 bash bench/flowscale.sh build` measures the same binary with SimGrid's detached-comm
@@ -61,9 +62,9 @@ for c in $CASES; do
         --set simulation.fidelity=flow --set workload.train_iters=1
       ;;
     spray)
-      for lb in ecmp spray; do
+      for lb in ecmp spray "{type: spray, independent_paths: true}"; do
         run "Llama-3-70B, 1,024 H100, flow, $lb" iteration_time_s scenarios/training/llama3-70b-h100-1024.yaml \
-          --set simulation.fidelity=flow --set policies.load_balancing=$lb
+          --set simulation.fidelity=flow --set "policies.load_balancing=$lb"
       done
       ;;
     *) echo "unknown case '$c' (valid: ring deepseek spray)" >&2; exit 2 ;;

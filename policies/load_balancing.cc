@@ -86,10 +86,14 @@ void register_load_balancers(Registry<LoadBalancerFactory>& r) {
         {[](Section& s, LoadBalancerParams& p) {
            s.field("max_paths", p.max_paths, "equal-cost paths each flow is sprayed over; 0 = all",
                    Range::at_least(0));
+           s.field("independent_paths", p.independent_paths,
+                   "flow fidelity: each path's share is its own max-min flow, so shares on lightly loaded paths "
+                   "finish early (the model before Dec 2026); false: a flow's shares move at one rate, set by its "
+                   "most loaded path, as sprayed packets do (and one engine flow per flow instead of one per path)");
            hash_seed_key(s, p);
          },
          [](const LoadBalancerParams& p, uint64_t seed) -> std::unique_ptr<LoadBalancer> {
-           return std::make_unique<Spray>(p.max_paths, seed_of(p, seed));
+           return std::make_unique<Spray>(p.max_paths, seed_of(p, seed), p.independent_paths);
          }});
   r.add("pinned", "static routing: the path is chosen by the destination alone (destination-mod-k)",
         {[](Section&, LoadBalancerParams&) {},

@@ -42,6 +42,9 @@ class LoadBalancer {
   /// (then load-aware policies fall back to hashing).
   virtual void choose(const FlowKey& key, const std::vector<Path>& paths, const LinkLoads* loads,
                       std::vector<PathShare>& out) const = 0;
+  /// Whether a flow's shares move at one rate (per-packet splitting: every path's share arrives together), rather
+  /// than as independent sub-flows that each get their own fair rate. Only meaningful for equal shares.
+  virtual bool one_rate() const { return false; }
 };
 
 /// Per-flow ECMP: a seeded hash of (src, dst, label) picks one path; collisions are what they are.
@@ -60,12 +63,17 @@ class Spray final : public LoadBalancer {
  public:
   /// `max_paths` > 0: each flow is sprayed over that many of its paths (consecutive, from a hashed start), as
   /// when a NIC sprays over a limited set of queue pairs; 0: over every path.
-  explicit Spray(int max_paths = 0, uint64_t hash_seed = 0) : max_paths_(max_paths), rng_(hash_seed) {}
+  /// `independent_paths`: each path's share is its own max-min flow (shares on lightly loaded paths finish
+  /// early), the model before Dec 2026; otherwise the shares move at one rate (one_rate()).
+  explicit Spray(int max_paths = 0, uint64_t hash_seed = 0, bool independent_paths = false)
+      : max_paths_(max_paths), independent_paths_(independent_paths), rng_(hash_seed) {}
   void choose(const FlowKey& key, const std::vector<Path>& paths, const LinkLoads* loads,
               std::vector<PathShare>& out) const override;
+  bool one_rate() const override { return !independent_paths_; }
 
  private:
   int max_paths_;
+  bool independent_paths_;
   RngFactory rng_;
 };
 
@@ -95,6 +103,7 @@ class Adaptive final : public LoadBalancer {
 struct LoadBalancerParams {
   int64_t hash_seed = 0;  // ecmp, spray, adaptive: the hash's seed; 0 = derived from simulation.seed
   int max_paths = 0;      // spray: paths each flow is sprayed over; 0 = all
+  bool independent_paths = false;  // spray: each path's share its own max-min flow (flow fidelity)
   bool operator==(const LoadBalancerParams&) const = default;
 };
 

@@ -250,7 +250,40 @@ Handle Engine::flow(HostId src, HostId dst, Bytes size, const std::vector<LinkId
   } else if (path.empty() || src == dst) {
     activity_done(s);
   } else {
-    start_flow(s, src, dst, size.bytes(), path, copies);
+    start_flow(s, src, dst, size.bytes(), path, copies, -1.0);
+  }
+  return h;
+}
+
+Handle Engine::flow_spread(HostId src, HostId dst, Bytes size_per_path, const std::vector<std::vector<LinkId>>& paths,
+                           Callback done, Callback failed, uint32_t copies) {
+  LCSIM_ASSERT(!paths.empty(), "a sprayed flow needs at least one path");
+  if (paths.size() == 1) return flow(src, dst, size_per_path, paths[0], std::move(done), std::move(failed), copies);
+  LCSIM_ASSERT(copies >= 1, "a flow stands for at least one copy");
+  LCSIM_ASSERT(src < hosts_.size() && dst < hosts_.size(), "unknown host");
+  ++activities_;
+  const uint32_t s = new_slot(Kind::kFlow, std::move(done), std::move(failed));
+  const Handle h = handle(s);
+  bool dead = !hosts_[src].on || !hosts_[dst].on;
+  std::vector<LinkId> all;
+  double latency = 0;
+  for (const auto& path : paths) {
+    LCSIM_ASSERT(!path.empty(), "a sprayed flow's path is empty");
+    double path_latency = 0;
+    for (LinkId l : path) {
+      LCSIM_ASSERT(l < links_.size(), "unknown link");
+      dead = dead || !links_[l].on;
+      path_latency += links_[l].latency;
+      all.push_back(l);
+    }
+    latency = std::max(latency, path_latency);
+  }
+  if (dead) {
+    activity_failed(s);
+  } else if (src == dst) {
+    activity_done(s);
+  } else {
+    start_flow(s, src, dst, size_per_path.bytes(), all, copies, latency);
   }
   return h;
 }
@@ -349,10 +382,14 @@ class QueueEngine final : public Engine {
   }
 
   void start_flow(uint32_t s, HostId src, HostId dst, double bytes, const std::vector<LinkId>& path,
-                  uint32_t copies) override {
+                  uint32_t copies, double path_latency) override {
     double latency = 0;
     std::vector<uint32_t> res(path.begin(), path.end());
-    for (LinkId l : path) latency += links_[l].latency;
+    if (path_latency < 0) {
+      for (LinkId l : path) latency += links_[l].latency;
+    } else {
+      latency = path_latency;
+    }
     res.push_back(kHostBit | kEndpointBit | src);
     res.push_back(kHostBit | kEndpointBit | dst);
     add_fluid(s, copies == 1 ? bytes : bytes * copies, std::move(res), latency, static_cast<double>(copies));

@@ -106,6 +106,14 @@ class Engine {
   /// copies x size bytes and counts copies times in the sharing of every link it crosses.
   Handle flow(HostId src, HostId dst, Bytes size, const std::vector<LinkId>& path, Callback done,
               Callback failed = {}, uint32_t copies = 1);
+  /// Per-packet spraying: `size_per_path` bytes over each of `paths` (at least one, each non-empty), all paths
+  /// moving at one rate. Max-min sees one flow that consumes its rate once per path on every link, so a link
+  /// its k paths all cross (the NIC) counts it k times and a link one path crosses (a spine) once: the fair
+  /// rate of the whole is set by its most loaded path, as packets sprayed evenly are. It waits the largest path
+  /// latency, then joins the sharing; `done` runs when every path's bytes have arrived. `copies` as for flow().
+  /// (The same with one path is flow().)
+  Handle flow_spread(HostId src, HostId dst, Bytes size_per_path, const std::vector<std::vector<LinkId>>& paths,
+                     Callback done, Callback failed = {}, uint32_t copies = 1);
 
   // --- State changes (any time, also during the run). ---
   /// Slows (factor < 1) or speeds up a host's compute() from now on, computes in flight included.
@@ -203,8 +211,10 @@ class Engine {
   /// A new event is due at `time` (the simgrid backend arms a timer).
   virtual void on_scheduled(double time) = 0;
   virtual void start_exec(uint32_t slot, HostId host, double flops) = 0;
+  /// `path` may list a link more than once (flow_spread): it counts once per listing. `latency` < 0: the sum of
+  /// the path's link latencies; otherwise the latency the flow waits (flow_spread: one path's, not the sum).
   virtual void start_flow(uint32_t slot, HostId src, HostId dst, double bytes, const std::vector<LinkId>& path,
-                          uint32_t copies) = 0;
+                          uint32_t copies, double latency) = 0;
   /// Stops a running exec or flow (cancelled, or failed by a state change); no callback.
   virtual void stop_activity(uint32_t slot) = 0;
   virtual void on_link_change(LinkId link) = 0;  // bandwidth or state changed; running flows already failed

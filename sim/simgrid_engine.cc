@@ -47,6 +47,10 @@ class ExplicitPathZone final : public sgr::NetZoneImpl {
       into->link_list_.push_back(l->get_impl());
       total += l->get_latency();
     }
+    // A sprayed flow (Engine::flow_spread) lists each link once per path crossing it, which SimGrid's max-min
+    // system counts as that many units of consumption (System::expand adds up a variable's repeated
+    // constraint); its latency, and sharing penalty, is one path's, not the sum over the listing.
+    if (latency_override_ >= 0) total = latency_override_;
     if (copies_ > 1) {
       LCSIM_ASSERT(total > 0, "a weighted flow needs a path with a positive latency");
       const double reported = total / copies_;
@@ -57,6 +61,7 @@ class ExplicitPathZone final : public sgr::NetZoneImpl {
   }
   const std::vector<sg4::Link*>* pending_ = nullptr;
   double copies_ = 1;          // of the flow being started
+  double latency_override_ = -1;  // of the flow being started: its latency, when not the sum over its links
   double latency_factor_ = 1;  // handed to SimGrid's latency-factor callback for that flow
 };
 
@@ -198,7 +203,7 @@ class SimGridEngine final : public Engine {
   }
 
   void start_flow(uint32_t s, HostId src, HostId dst, double bytes, const std::vector<LinkId>& path,
-                  uint32_t copies) override {
+                  uint32_t copies, double latency) override {
     seal();
     path_buffer_.clear();
     for (LinkId l : path) path_buffer_.push_back(sg_links_[l]);
@@ -209,9 +214,11 @@ class SimGridEngine final : public Engine {
     track(s, c);
     zone_->pending_ = &path_buffer_;
     zone_->copies_ = copies;
+    zone_->latency_override_ = latency;
     c->start();
     zone_->pending_ = nullptr;
     zone_->copies_ = 1;
+    zone_->latency_override_ = -1;
     zone_->latency_factor_ = 1;
   }
 

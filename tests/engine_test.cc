@@ -165,6 +165,82 @@ TEST_P(Backend, IdenticalFlowsRunAsOneWeightedFlowShareLikeSeparateOnes) {
   EXPECT_NEAR(u_usage, 37.5e9, 1e3);  // the three copies' 3 x 12.5 GB/s
 }
 
+// A sprayed flow (Engine::flow_spread): two paths {N, S1} and {N, S2} from one NIC link N (100 GB/s) over two
+// spines S1, S2 (50 GB/s each); S1 also carries a 2 GB background flow (over {W, S1}), and a third flow T of 1 GB
+// uses N alone (over {N, V}). All paths have two links of 1 us. Max-min by hand, with the sprayed flow's paths at
+// one rate r (it consumes r on each spine and 2r on N):
+//   S1: r + background <= 50, two users -> 25 each;  N: 2r + T <= 100, three units -> 33.3;  S2: r <= 50.
+//   The tightest is S1: r = 25 and the background 25; N has 100 - 50 = 50 left for T, whose only other link is V.
+// So each path moves 25 GB/s (50 GB/s in all) and its 0.5 GB arrives after 20 ms; T (1 GB at 50 GB/s) ends at
+// 20 ms too; the background moved 0.5 GB by then and has S1 alone for its last 1.5 GB (30 ms more).
+// (As two independent sub-flows the unloaded path would get 37.5 GB/s, sharing N's 75 GB/s left with T, and end
+// at 13.3 ms, which packets sprayed evenly cannot do; T would get 37.5 GB/s until then.)
+TEST_P(Backend, SprayedFlowMovesAllItsPathsAtTheMostLoadedPathsRate) {
+  Engine& e = *owner_;
+  const HostId a = e.add_host("a", FlopRate::tflops(1)), b = e.add_host("b", FlopRate::tflops(1));
+  const HostId c = e.add_host("c", FlopRate::tflops(1)), d = e.add_host("d", FlopRate::tflops(1));
+  const HostId t1 = e.add_host("t1", FlopRate::tflops(1)), t2 = e.add_host("t2", FlopRate::tflops(1));
+  const LinkId n = e.add_link("N", Bandwidth::gbytes_per_s(100), Duration::us(1));
+  const LinkId s1 = e.add_link("S1", Bandwidth::gbytes_per_s(50), Duration::us(1));
+  const LinkId s2 = e.add_link("S2", Bandwidth::gbytes_per_s(50), Duration::us(1));
+  const LinkId w = e.add_link("W", Bandwidth::gbytes_per_s(1000), Duration::us(1));
+  const LinkId v = e.add_link("V", Bandwidth::gbytes_per_s(1000), Duration::us(1));
+  int spray_done = 0;
+  double spray_end = -1, background_end = -1, t_end = -1, n_usage = -1, s1_usage = -1, s2_usage = -1;
+  e.flow_spread(a, b, Bytes::gb(0.5), {{n, s1}, {n, s2}}, [&] {
+    ++spray_done;
+    spray_end = e.now().s();
+  });
+  e.flow(c, d, Bytes::gb(2), {w, s1}, [&] { background_end = e.now().s(); });
+  e.flow(t1, t2, Bytes::gb(1), {n, v}, [&] { t_end = e.now().s(); });
+  e.at(Duration::ms(10), [&] {
+    n_usage = e.link_usage(n).bps();
+    s1_usage = e.link_usage(s1).bps();
+    s2_usage = e.link_usage(s2).bps();
+  });
+  e.run(Duration::seconds(1e9));
+  const double lat = 2e-6;
+  EXPECT_EQ(spray_done, 1);
+  EXPECT_NEAR(spray_end, lat + 0.020, 1e-9);
+  EXPECT_NEAR(t_end, lat + 0.020, 1e-9);
+  EXPECT_NEAR(background_end, lat + 0.050, 1e-9);
+  EXPECT_NEAR(n_usage, 100e9, 1e3);  // 2 x 25 for the sprayed flow, 50 for T: full, never more
+  EXPECT_NEAR(s1_usage, 50e9, 1e3);
+  EXPECT_NEAR(s2_usage, 25e9, 1e3);  // the unloaded spine moves at the loaded one's rate
+}
+
+// Where its paths are equally loaded, a sprayed flow is exactly its sub-flows. Per copy of a small fabric: N
+// (80 GB/s) below two spines S1, S2 (50 GB/s), each spine also carrying a 1 GB side flow (over their own link W).
+// On one copy a flow is sprayed over {N, S1}, {N, S2}; on the other its two shares run as separate flows. By hand:
+// each spine has two users (25 GB/s each), N 2 x 25 <= 80, so every share moves 25 GB/s: 0.5 GB in 20 ms; the side
+// flows then have their spines alone for their last 0.5 GB (10 ms more).
+TEST_P(Backend, SprayedFlowOverEquallyLoadedPathsEqualsItsSubFlows) {
+  Engine& e = *owner_;
+  std::vector<HostId> h;
+  for (int i = 0; i < 12; ++i) h.push_back(e.add_host("h" + std::to_string(i), FlopRate::tflops(1)));
+  std::vector<LinkId> l;  // per copy: N, S1, S2, W
+  for (int i = 0; i < 8; ++i) {
+    const double gbps = i % 4 == 0 ? 80 : i % 4 == 3 ? 1000 : 50;
+    l.push_back(e.add_link("l" + std::to_string(i), Bandwidth::gbytes_per_s(gbps), Duration::us(1)));
+  }
+  std::vector<double> end(8, -1);
+  auto at_end = [&](int i) { return [&, i] { end[i] = e.now().s(); }; };
+  e.flow_spread(h[0], h[1], Bytes::gb(0.5), {{l[0], l[1]}, {l[0], l[2]}}, at_end(0));
+  e.flow(h[2], h[3], Bytes::gb(1), {l[3], l[1]}, at_end(1));
+  e.flow(h[4], h[5], Bytes::gb(1), {l[3], l[2]}, at_end(2));
+  e.flow(h[6], h[7], Bytes::gb(0.5), {l[4], l[5]}, at_end(3));
+  e.flow(h[6], h[7], Bytes::gb(0.5), {l[4], l[6]}, at_end(4));
+  e.flow(h[8], h[9], Bytes::gb(1), {l[7], l[5]}, at_end(5));
+  e.flow(h[10], h[11], Bytes::gb(1), {l[7], l[6]}, at_end(6));
+  e.run(Duration::seconds(1e9));
+  const double lat = 2e-6;
+  EXPECT_NEAR(end[0], lat + 0.020, 1e-9);
+  EXPECT_DOUBLE_EQ(end[0], end[3]);
+  EXPECT_DOUBLE_EQ(end[0], end[4]);
+  for (int i : {1, 2, 5, 6}) EXPECT_NEAR(end[i], lat + 0.030, 1e-9) << "side flow " << i;
+  EXPECT_DOUBLE_EQ(end[1], end[5]);
+}
+
 TEST(Engine, OnlyOneSimGridEnginePerProcess) {
   auto first = make_engine("simgrid");
   EXPECT_THROW(make_engine("simgrid"), std::logic_error);

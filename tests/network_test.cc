@@ -306,6 +306,48 @@ TEST(LeafSpine, MultiPlaneSplitsEachNicOverItsOwnFabrics) {
 }
 
 
+// A sprayed flow on the flow model is one engine flow over all its paths at one rate (Engine::flow_spread), or with
+// independent_paths one max-min sub-flow per path (the model before). GPU 0 sends 1 GB to GPU 16 (other leaf)
+// over the 4 spines (0.25 GB per path); four 4 GB flows from GPUs 1-4 to 17-20 all take the path through one spine,
+// so its two links have 5 users (the same 4-link path latency for all, so SimGrid's latency-weighted sharing is
+// even). By hand: that spine gives each user 50/5 = 10 GB/s; the NIC (50 GB/s) holds 4 x 10 for the sprayed flow at
+// one rate: 40 GB/s in all, 0.25 GB per path in 25 ms. As independent sub-flows the 3 other paths share the NIC's
+// 40 GB/s left (13.3 GB/s each: the NIC is full) and end at 18.75 ms, the loaded one at 25 ms too.
+TEST(FlowTransfer, SprayedFlowIsOneEngineFlowAtTheLoadedPathsRate) {
+  for (const bool independent : {false, true}) {
+    SCOPED_TRACE(independent ? "independent paths" : "one rate");
+    auto engine_owner = sim::make_engine("queue");
+    sim::Engine& engine = *engine_owner;
+    LeafSpine t(small_fabric(), uniform(4, 8));
+    policy::Spray spray(0, 0, independent);
+    std::vector<sim::HostId> hosts;
+    for (uint32_t i = 0; i < 32; ++i) hosts.push_back(engine.add_host("g" + std::to_string(i), FlopRate::tflops(1)));
+    FlowTransfer flow(engine, t, spray, {});
+    flow.install(hosts);  // engine link i is topology link i
+    std::vector<Path> p;
+    t.paths(0, 16, p);
+    ASSERT_EQ(p.size(), 4u);
+    const Path loaded = p[1];
+    for (uint32_t i = 1; i <= 4; ++i) {
+      t.paths(i, 16 + i, p);
+      const Path* through = nullptr;
+      for (const Path& q : p) through = q[1] == loaded[1] && q[2] == loaded[2] ? &q : through;
+      ASSERT_NE(through, nullptr);
+      engine.flow(hosts[i], hosts[16 + i], Bytes::gb(4), std::vector<sim::LinkId>(through->begin(), through->end()),
+                  [] {});
+    }
+    const size_t before = engine.activities_started();
+    double sprayed = -1, nic = -1;
+    flow.transfer({{0, 16, Bytes::gb(1), 0}}, [&] { sprayed = engine.now().s(); });
+    EXPECT_EQ(engine.activities_started() - before, independent ? 4u : 1u);
+    engine.at(Duration::ms(5), [&] { nic = flow.current_rate(loaded[0]).bps(); });
+    engine.run(Duration::seconds(1e9));
+    EXPECT_NEAR(sprayed, 4 * 0.6e-6 + 0.025, 1e-9);
+    EXPECT_NEAR(nic, independent ? 50e9 : 40e9, 1e3);
+    for (uint32_t l : loaded) EXPECT_EQ(flow.load(l), 0.0) << t.links()[l].name;
+  }
+}
+
 TEST(FlowCalibration, SizeDependentFactorsSlowSmallFlowsAsConfigured) {
   auto engine_owner = sim::make_engine("simgrid");
   sim::Engine& engine = *engine_owner;

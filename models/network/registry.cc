@@ -13,27 +13,25 @@ void register_topologies(Registry<TopologyFactory>& r) {
         });
 }
 
+namespace {
+
+/// The flow model (max-min sharing of every link on every path), whichever engine backend runs it.
+std::unique_ptr<TransferModel> make_flow(sim::Engine& e, Topology& t, const policy::LoadBalancer& b,
+                                         TransferOptions o, const std::vector<sim::HostId>& hosts) {
+  auto flow = std::make_unique<FlowTransfer>(e, t, b, std::move(o));
+  flow->install(hosts);
+  return flow;
+}
+
+}  // namespace
+
 void register_fidelities(Registry<Fidelity>& r) {
   r.add("flow", "every flow shares links max-min fairly with all traffic in flight (SimGrid)",
-        Fidelity{"simgrid",
-                 [](sim::Engine& e, Topology& t, const policy::LoadBalancer& b, TransferOptions o,
-                    const std::vector<sim::HostId>& hosts) -> std::unique_ptr<TransferModel> {
-                   auto flow = std::make_unique<FlowTransfer>(e, t, b, std::move(o));
-                   flow->install(hosts);
-                   return flow;
-                 },
-                 true});
+        Fidelity{"simgrid", make_flow, true});
   r.add("flow_queue",
         "the flow model (max-min sharing of every link) on lcsim's own event queue instead of SimGrid: many runs "
         "per process (the cluster scheduler's workload jobs)",
-        Fidelity{"queue",
-                 [](sim::Engine& e, Topology& t, const policy::LoadBalancer& b, TransferOptions o,
-                    const std::vector<sim::HostId>& hosts) -> std::unique_ptr<TransferModel> {
-                   auto flow = std::make_unique<FlowTransfer>(e, t, b, std::move(o));
-                   flow->install(hosts);
-                   return flow;
-                 },
-                 true});
+        Fidelity{"queue", make_flow, true});
   r.add("analytical", "alpha-beta per transfer from its own link loads; no cross-traffic (lcsim's own event queue)",
         Fidelity{"queue",
                  [](sim::Engine& e, Topology& t, const policy::LoadBalancer& b, TransferOptions o,

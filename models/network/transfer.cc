@@ -121,7 +121,7 @@ void TransferModel::route(const std::vector<FlowRequest>& flows, std::vector<Sub
     for (const auto& share : shares_) {
       const Path& path = c.paths[share.path_index];
       out.push_back({f.src, f.dst, f.size * share.fraction / bw_factor, &path,
-                     c.latency[share.path_index] * (lat_factor - 1)});
+                     c.latency[share.path_index] * (lat_factor - 1), static_cast<uint32_t>(i)});
       links_busy(path);
       for (uint32_t l : path) link_bytes_[l] += out.back().size.bytes();
     }
@@ -183,17 +183,21 @@ namespace {
 /// scale").
 constexpr size_t kMergeFrom = 4096;
 
-/// What makes two sub-flows of one batch identical: the same ends, path, size and extra latency.
+/// What makes two engine flows of one batch identical: the same ends, paths, size and extra latency.
 struct SameFlow {
   uint32_t src, dst;
   double size, extra;
-  const Path* path;
+  std::vector<const Path*> paths;
   bool operator<(const SameFlow& o) const {
     if (src != o.src) return src < o.src;
     if (dst != o.dst) return dst < o.dst;
     if (size != o.size) return size < o.size;
     if (extra != o.extra) return extra < o.extra;
-    return *path < *o.path;
+    if (paths.size() != o.paths.size()) return paths.size() < o.paths.size();
+    for (size_t i = 0; i < paths.size(); ++i) {
+      if (*paths[i] != *o.paths[i]) return *paths[i] < *o.paths[i];
+    }
+    return false;
   }
 };
 
@@ -208,30 +212,44 @@ void FlowTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback
     engine_.after(Duration(), std::move(done), sim::kCompletion);
     return;
   }
-  // Groups of identical sub-flows (large batches only): max-min gives identical flows equal rates, so each group
-  // runs as one engine flow with `copies` shares. Groups keep the order of their first sub-flow.
-  std::vector<size_t> lead;        // per group: its first sub-flow
-  std::vector<uint32_t> copies;    // per group: how many sub-flows it stands for
+  // Units, one engine flow each: a sub-flow, or (when the policy's shares move at one rate: spraying) all the
+  // equal shares of one flow, sprayed over their paths at one rate (Engine::flow_spread).
+  std::vector<std::pair<size_t, size_t>> units;  // [first, first + count) of subs
+  const bool one_rate = balancer_.one_rate();
+  for (size_t k = 0; k < subs.size();) {
+    size_t m = 1;
+    while (one_rate && k + m < subs.size() && subs[k + m].flow == subs[k].flow &&
+           subs[k + m].size == subs[k].size && subs[k + m].extra_latency == subs[k].extra_latency) {
+      ++m;
+    }
+    units.emplace_back(k, m);
+    k += m;
+  }
+  // Groups of identical units (large batches only): max-min gives identical flows equal rates, so each group
+  // runs as one engine flow with `copies` shares. Groups keep the order of their first unit.
+  std::vector<size_t> lead;        // per group: its first unit
+  std::vector<uint32_t> copies;    // per group: how many units it stands for
   if (subs.size() >= kMergeFrom) {
     std::map<SameFlow, size_t> group_of;
-    for (size_t k = 0; k < subs.size(); ++k) {
-      const SubFlow& s = subs[k];
+    for (size_t u = 0; u < units.size(); ++u) {
+      const SubFlow& s = subs[units[u].first];
       double latency = 0;
       for (uint32_t l : *s.path) latency += topology_.links()[l].latency.s();
       if (latency > 0) {  // a weighted flow needs a path latency (sim/flow_copies.h)
-        auto [it, fresh] = group_of.emplace(SameFlow{s.src, s.dst, s.size.bytes(), s.extra_latency.s(), s.path},
-                                            lead.size());
+        SameFlow key{s.src, s.dst, s.size.bytes(), s.extra_latency.s(), {}};
+        for (size_t j = 0; j < units[u].second; ++j) key.paths.push_back(subs[units[u].first + j].path);
+        auto [it, fresh] = group_of.emplace(std::move(key), lead.size());
         if (!fresh) {
           ++copies[it->second];
           continue;
         }
       }
-      lead.push_back(k);
+      lead.push_back(u);
       copies.push_back(1);
     }
   } else {
-    for (size_t k = 0; k < subs.size(); ++k) lead.push_back(k);
-    copies.assign(subs.size(), 1);
+    for (size_t u = 0; u < units.size(); ++u) lead.push_back(u);
+    copies.assign(units.size(), 1);
   }
   // The batch: its engine flows (a timer first where a latency factor delays the start), which are still
   // running, and whether a failure already ended it.
@@ -239,7 +257,7 @@ void FlowTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback
     size_t left;
     sim::Callback done, failed;
     std::vector<sim::Handle> handles;
-    std::vector<Path> paths;
+    std::vector<std::vector<Path>> paths;  // per group: the paths of one of its flows
     std::vector<uint32_t> copies;
     std::vector<bool> running;
     bool dead = false;
@@ -252,17 +270,25 @@ void FlowTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback
   pending->handles.resize(n);
   pending->running.assign(n, true);
   pending->copies = std::move(copies);
-  for (size_t k : lead) pending->paths.push_back(*subs[k].path);
-  // Each flow of a group marked its links busy once (route()); the group frees them once per flow.
-  auto idle = [this, pending](size_t g) {
-    for (uint32_t c = 0; c < pending->copies[g]; ++c) links_idle(pending->paths[g]);
-  };
-  std::vector<sim::LinkId> sim_path;
+  pending->paths.resize(n);
   for (size_t g = 0; g < n; ++g) {
-    const SubFlow& s = subs[lead[g]];
+    const auto [first, count] = units[lead[g]];
+    for (size_t j = 0; j < count; ++j) pending->paths[g].push_back(*subs[first + j].path);
+  }
+  // Each sub-flow of a group marked its links busy once (route()); the group frees them once per sub-flow.
+  auto idle = [this, pending](size_t g) {
+    for (uint32_t c = 0; c < pending->copies[g]; ++c) {
+      for (const Path& p : pending->paths[g]) links_idle(p);
+    }
+  };
+  for (size_t g = 0; g < n; ++g) {
+    const SubFlow& s = subs[units[lead[g]].first];
     const uint32_t k_copies = pending->copies[g];
-    sim_path.clear();
-    for (uint32_t l : *s.path) sim_path.push_back(link_ids_[l]);
+    std::vector<std::vector<sim::LinkId>> sim_paths;
+    for (const Path& p : pending->paths[g]) {
+      sim_paths.emplace_back();
+      for (uint32_t l : p) sim_paths.back().push_back(link_ids_[l]);
+    }
     auto on_done = [pending, idle, g] {
       pending->running[g] = false;
       idle(g);
@@ -284,17 +310,21 @@ void FlowTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback
       if (pending->running[g]) idle(g);
       pending->running[g] = false;
     };
+    auto start = [this, src = hosts_[s.src], dst = hosts_[s.dst], size = s.size, sim_paths = std::move(sim_paths),
+                  k_copies](sim::Callback ok, sim::Callback bad) {
+      if (sim_paths.size() == 1) {
+        return sim::flow_copies(engine_, src, dst, size, sim_paths[0], k_copies, std::move(ok), std::move(bad));
+      }
+      return engine_.flow_spread(src, dst, size, sim_paths, std::move(ok), std::move(bad), k_copies);
+    };
     if (s.extra_latency.s() > 0) {
-      pending->handles[g] = engine_.after(s.extra_latency, [this, pending, g, src = hosts_[s.src], dst = hosts_[s.dst],
-                                                           size = s.size, sim_path, k_copies, on_done, on_failed,
+      pending->handles[g] = engine_.after(s.extra_latency, [this, pending, g, start, on_done, on_failed,
                                                            on_cancelled]() mutable {
-        pending->handles[g] =
-            sim::flow_copies(engine_, src, dst, size, sim_path, k_copies, std::move(on_done), std::move(on_failed));
+        pending->handles[g] = start(std::move(on_done), std::move(on_failed));
         engine_.on_cancel(pending->handles[g], on_cancelled);
       });
     } else {
-      pending->handles[g] = sim::flow_copies(engine_, hosts_[s.src], hosts_[s.dst], s.size, sim_path, k_copies,
-                                             std::move(on_done), std::move(on_failed));
+      pending->handles[g] = start(std::move(on_done), std::move(on_failed));
     }
     engine_.on_cancel(pending->handles[g], on_cancelled);
   }

@@ -87,6 +87,7 @@ class TransferModel : public policy::LinkLoads {
     Bytes size;         // as the links see it: the flow's share / bandwidth factor
     const Path* path;
     Duration extra_latency;  // (latency factor - 1) x path latency
+    uint32_t flow = 0;       // index of its request in the batch
   };
   /// A pair's equal-cost candidate paths and each one's latency (the sum over its links), computed once per pair
   /// and kept until a link goes up or down (Topology::up_version) or the cache is full. Shared, so a batch in
