@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fits the scale-up collective calibration of H100, H200 and B200 (the `collectives:` section of their catalog
+"""Fits the scale-up collective calibration of H100, H200, B200 (and GB200 NVL72) and MI300X (the `collectives:` section of their catalog
 entries) to the measured NCCL all-reduce bus bandwidths in data/calibration/nccl_scaleup_all_reduce.csv, with the
 closed form lcsim's model reduces to inside one node (the flow model on a node's private links gives the same):
 
@@ -15,7 +15,7 @@ import csv, math, os
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROWS = list(csv.DictReader(open(os.path.join(ROOT, "data", "calibration", "nccl_scaleup_all_reduce.csv"))))
 MIB = 1 << 20
-LINK = {"H100": 450e9, "H200": 450e9, "GB200": 900e9}  # scale-up bandwidth per GPU per direction (catalog)
+LINK = {"H100": 450e9, "H200": 450e9, "GB200": 900e9, "MI300X": 448e9}  # scale-up bandwidth per GPU per direction (catalog)
 STEP = {"ll128": 1.9e-6, "simple": 3.4e-6, "nvls": 12.5e-6}
 
 
@@ -120,4 +120,19 @@ for gpu, system in (("H100", "ND_H100_v5"), ("H200", "ND_H200_v5")):
         t += targets([r for r in rows("HGX_H100", algo="nvls") if int(r["ranks"]) >= 5], ("nvls",))
     show(gpu, fit(gpu, ["ll128", "nvls"], t, simple))
 # GB200 (one ND GB200 v6 VM: 4 GPUs, ring by NCCL's choice), 1 MiB up: LL128 and Simple.
-show("B200 (GB200 data)", fit("GB200", ["ll128", "simple"], targets(rows("ND_GB200_v6"), ("ring",))))
+b200 = fit("GB200", ["ll128", "simple"], targets(rows("ND_GB200_v6"), ("ring",)))
+show("B200 (GB200 data)", b200)
+# GB200 NVL72 (72 GPUs of one rack, coreweave/nccl-tests#43, 512 MiB to 8 GiB; NVLS inferred: the rings fitted
+# above cannot reach the measured bus bandwidth): the NVLS protocol alone, the rings held.
+show("GB200 NVL72 (NVLS)", fit("GB200", ["nvls"], targets(rows("NVL72_GB200"), ("nvls",)), b200))
+# MI300X (one Azure ND MI300X v5 VM: 8 GPUs on a full Infinity Fabric mesh, RCCL's choice; no in-switch reduction,
+# so rings), 1 MiB up, with NCCL's NVLink step latencies (RCCL's own xGMI values not used). Simple alone: a second
+# (LL128) line does not help (fitted, it comes out at 5% of the link with a 106 us base: a stand-in for the curve's
+# bend, not a protocol), so none is claimed.
+mi300x = fit("MI300X", ["simple"], targets(rows("ND_MI300X_v5"), ("ring",)))
+show("MI300X", mi300x)
+for r in rows("ND_MI300X_v5"):
+    n, s = int(r["ranks"]), int(r["size_bytes"])
+    print(f"  {r['size_label']:>5s} measured {float(r['busbw_gbps']):6.1f} GB/s, model "
+          f"{s * 2 * (n - 1) / n / model_time(mi300x, LINK['MI300X'], n, s) / 1e9:6.1f} "
+          f"({100 * (model_time(mi300x, LINK['MI300X'], n, s) / measured_time(r) - 1):+.1f}% in time)")

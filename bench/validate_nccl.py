@@ -7,7 +7,7 @@ measured median time next to lcsim's, and the error. Usage:
 Prints a table per configuration and a summary (max and mean |error| from 16 MiB up).
 
     bench/validate_nccl.py [BUILD_DIR] --scaleup [--markdown] [--set KEY=VALUE ...]
-does the same for the scale-up calibration of H100, H200 and B200 (data/calibration/nccl_scaleup_all_reduce.csv:
+does the same for the scale-up calibration of H100, H200, B200, GB200 NVL72 and MI300X (data/calibration/nccl_scaleup_all_reduce.csv:
 measured all-reduce bus bandwidth by system, ranks, algorithm and size): one scenario per part under
 scenarios/validation/, the algorithm pinned where the measurement forced it (NCCL_ALGO), else NCCL's and lcsim's
 own choice; summary: max and mean |error| of the time from 1 MiB up."""
@@ -50,17 +50,21 @@ def run_lcsim(scenario, extra):
         report = open(os.path.join(out, "report.txt")).read().splitlines()
     rows = {}
     for line in report:
-        if line.startswith("#"):
-            continue
         f = line.split()
-        rows[int(float(f[0]))] = (float(f[5]) * 1e-6, f[8] if len(f) > 8 else "")
+        # the nccl-tests table's rows only (the report also holds a summary and the metrics)
+        if line.startswith("#") or len(f) < 8 or not f[0].isdigit():
+            continue
+        rows[int(f[0])] = (float(f[5]) * 1e-6, f[8] if len(f) > 8 else "")
     return rows
 
 
 if scaleup:
     # System -> (scenario, part); each (system, ranks, algorithm) group is one configuration.
     scenarios = {"ND_H100_v5": "nccl-h100-hgx", "HGX_H100": "nccl-h100-hgx", "ND_H200_v5": "nccl-h200-hgx",
-                 "ND_GB200_v6": "nccl-b200-gb200"}
+                 "ND_GB200_v6": "nccl-b200-gb200", "NVL72_GB200": "nccl-b200-gb200",
+                 "ND_MI300X_v5": "nccl-h100-hgx"}
+    system_sets = {"NVL72_GB200": ["cluster.pools=[{node: gb200-nvl72, count: 1}]"],  # the whole rack
+                   "ND_MI300X_v5": ["cluster.pools=[{node: mi300x-platform, count: 1}]"]}
     pinned = {"HGX_H100"}  # measured with NCCL_ALGO set: lcsim pins the same algorithm
     data = list(csv.DictReader(open(os.path.join(root, "data", "calibration", "nccl_scaleup_all_reduce.csv"))))
     groups = []
@@ -74,6 +78,7 @@ if scaleup:
                 and int(r["size_bytes"]) >= MiB]
         sizes = [int(r["size_bytes"]) for r in rows]
         extra = [f"workload.ranks={ranks}", "workload.sizes=[" + ", ".join(f"{x}B" for x in sizes) + "]"]
+        extra += system_sets.get(system, [])
         if system in pinned:
             extra.append(f"policies.collectives.algorithm={algo}")
         sim = run_lcsim(os.path.join(root, "scenarios", "validation", scenarios[system] + ".yaml"), extra)

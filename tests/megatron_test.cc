@@ -211,7 +211,7 @@ TEST(MegatronRun, PipelineBubbleShrinksWithMicroBatchesAndInterleaving) {
   // A small vocabulary keeps the output layer from unbalancing the last stage; so does a host that is never the
   // limit (the output layer's short kernels would be host-bound: step_overhead_test.cc covers that).
   const std::vector<std::string> pure = {"workload.tensor_model_parallel_size=1", "cluster.nodes=1",
-                                         "cluster.gpus_per_node=4", "workload.model.vocab_size=1024",
+                                         "cluster.gpus_per_node=4", "workload.model.vocab_size=256",
                                          "workload.host_op_time=0us"};
   auto a = run(pure);
   auto more = [&](std::vector<std::string> extra) {
@@ -725,6 +725,35 @@ TEST(MegatronPlan, NonGemmKernelsAreCostedAtTheirFittedBandwidth) {
   EXPECT_EQ(cast.qkv[0].name, "qkv_fp8_cast");
   EXPECT_DOUBLE_EQ(cast.qkv[0].bytes.bytes(), 3.0 * 4096 * 4096);
   EXPECT_EQ(cast.mlp.size(), ops.mlp.size() + 2);
+}
+
+// The loss, pass by pass as Megatron-LM's vocab-parallel cross-entropy runs it (unfused, its default), on one TP
+// rank's slice of a 4,096-token micro-batch over a 128,000-entry vocabulary split 4 ways: forward, cast bf16 -> fp32
+// (2 + 4 B per logit), max (4), subtract (8), exp (8), sum (4), divide (8) = 38 B; backward, scale (8) and cast back
+// (4 + 2) = 14 B. Before, one read and one write in fp32 (8 B) and twice that backward.
+TEST(MegatronPlan, CrossEntropyMovesTheBytesOfMegatronsPasses) {
+  wl::GptModelConfig m;
+  m.num_layers = 1, m.hidden_size = 4096, m.num_attention_heads = 32, m.seq_length = 4096, m.vocab_size = 128000;
+  wl::LayerShard sh;
+  sh.tp = 4;
+  const auto head = wl::head_forward_ops(m, 1, 2, sh);
+  ASSERT_EQ(head.size(), 3u);
+  EXPECT_EQ(head[2].name, wl::kCrossEntropy);
+  const double logits = 4096.0 * 128000 / 4;
+  EXPECT_DOUBLE_EQ(head[2].bytes.bytes(), 38 * logits);
+  const auto back = wl::backward_of(head, 2);
+  ASSERT_EQ(back.size(), 4u);  // norm, logits dgrad + wgrad, loss
+  EXPECT_EQ(back[3].name, std::string(wl::kCrossEntropy) + "_bwd");
+  EXPECT_DOUBLE_EQ(back[3].bytes.bytes(), 14 * logits);
+  EXPECT_DOUBLE_EQ(back[0].bytes.bytes(), 2 * head[0].bytes.bytes());  // other kernels: twice their forward
+  // fp32 logits are not cast: 32 B forward, 8 B backward.
+  EXPECT_DOUBLE_EQ(wl::cross_entropy_bytes_per_logit(4, false), 32);
+  EXPECT_DOUBLE_EQ(wl::cross_entropy_bytes_per_logit(4, true), 8);
+  // On H100 at the part's memory efficiency the loss of this micro-batch takes (38 + 14) B x 131M logits / HBM.
+  const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
+  const double t = hw::op_time(part, hw::DType::kBf16, head[2]).s() + hw::op_time(part, hw::DType::kBf16, back[3]).s();
+  EXPECT_NEAR(t, 52 * logits / (3.35e12 * part.calibration.memory_efficiency) + 2 * part.calibration.kernel_launch.s(),
+              1e-9);
 }
 
 TEST(MegatronInput, OutOfMemorySuggestsWhatWouldFit) {

@@ -69,8 +69,10 @@ Hand derive() {
   const double layer_fwd = host(gemms + attn_f + mem_f, 10);
   const double layer_bwd = host(2 * gemms + attn_b + mem_b, 14);
   const double emb = host(mem(e * 3 * t * h), 1) + host(mem(2 * e * 3 * t * h), 1);
-  const double head = host(norm(e * 2 * t * h) + gemm(t, V, h) + mem(4 * 2 * t * V), 3) +             // forward
-                      host(norm(2 * e * 2 * t * h) + 2 * gemm(t, V, h) + mem(2 * 4 * 2 * t * V), 4);  // backward
+  // The loss: Megatron's cross-entropy passes, 38 B per logit forward and 14 B backward with bf16 logits (cast to
+  // fp32 6, max 4, subtract 8, exp 8, sum 4, divide 8; scale 8, cast back 6).
+  const double head = host(norm(e * 2 * t * h) + gemm(t, V, h) + mem(38 * t * V), 3) +             // forward
+                      host(norm(2 * e * 2 * t * h) + 2 * gemm(t, V, h) + mem(14 * t * V), 4);  // backward
   Hand r;
   r.compute = L * (layer_fwd + layer_bwd) + emb + head;
   r.params = L * (12 * h * h + 13 * h) + V * h + s * h + 2 * h;

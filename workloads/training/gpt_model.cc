@@ -224,8 +224,18 @@ std::vector<hw::OpWork> head_forward_ops(const GptModelConfig& m, int b, double 
   const double t = static_cast<double>(b) * m.seq_length / sh.cp;
   const double v = m.vocab_size / static_cast<double>(sh.tp);
   return {memory("final_norm", 2 * (sh.sp ? t / sh.tp : t) * m.hidden_size, e, kNorm), gemm("logits", t, v, m.hidden_size, e),
-          // fp32 softmax cross-entropy over this rank's vocabulary slice: read logits, write probabilities
-          memory("cross_entropy", 2 * t * v, 4)};
+          // fp32 softmax cross-entropy over this rank's vocabulary slice, its passes as Megatron runs them
+          hw::memory_op(kCrossEntropy, Bytes::of(cross_entropy_bytes_per_logit(e, false) * t * v))};
+}
+
+double cross_entropy_bytes_per_logit(double e, bool backward) {
+  // Megatron-LM's vocab-parallel cross-entropy (megatron/core/tensor_parallel/cross_entropy.py, the unfused path,
+  // Megatron's default), per logit of the rank's slice. Forward: cast to fp32 (read e, write 4), max over the
+  // vocabulary (read 4), subtract the max in place (read 4, write 4), exp in place (4 + 4), sum (4), divide by the
+  // sum to keep the softmax for backward (4 + 4). Backward: scale by the loss gradient in place (4 + 4), and the
+  // autograd cast back to the logits' type (read 4, write e). fp32 logits skip both casts.
+  const double cast = e < 4 ? 4 + e : 0;
+  return backward ? 8 + cast : cast + 32;
 }
 
 std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, double e) {
@@ -245,6 +255,11 @@ std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, doub
         break;
       }
       case hw::OpClass::kMemory:
+        if (op.name == kCrossEntropy) {  // its backward is its own pass list, not twice the forward
+          const double logits = op.bytes.bytes() / cross_entropy_bytes_per_logit(e, false);
+          out.push_back(hw::memory_op(op.name + "_bwd", Bytes::of(logits * cross_entropy_bytes_per_logit(e, true))));
+          break;
+        }
         out.push_back(hw::memory_op(op.name + "_bwd", op.bytes * 2, op.memory_kind));
         break;
     }

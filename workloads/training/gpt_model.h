@@ -95,5 +95,10 @@ std::vector<hw::OpWork> head_forward_ops(const GptModelConfig& m, int b, double 
 /// Backward kernels of a forward set: each GEMM becomes two (input and weight gradients), attention its
 /// backward kernel, each memory-bound kernel moves twice the bytes.
 std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, double elem_bytes);
+/// The loss kernel's name in head_forward_ops (backward_of gives it its own backward bytes).
+inline constexpr const char* kCrossEntropy = "cross_entropy";
+/// Bytes the cross-entropy moves per logit of the rank's vocabulary slice, forward or backward, with logits of
+/// `elem_bytes` (Megatron-LM's unfused vocab-parallel cross-entropy; docs/calibration.md, "Workload constants").
+double cross_entropy_bytes_per_logit(double elem_bytes, bool backward);
 
 }  // namespace lcsim::wl
