@@ -140,8 +140,9 @@ void TimelineView::toggle_group(const QString& key) {
 
 QString TimelineView::group_key(int run, const timeline::Track& t) const {
   QString g = QString::fromStdString(t.group);
-  if (grouping_ == Grouping::kKind && !t.counter && t.group.rfind("node", 0) == 0) {
-    const auto space = t.name.rfind(' ');
+  if (grouping_ == Grouping::kKind && t.group.rfind("node", 0) == 0) {
+    // A GPU's lanes by row ("gpu3 compute" -> compute), its counters by what they count ("gpu3 HBM (GB)").
+    const auto space = t.counter ? t.name.find(' ') : t.name.rfind(' ');
     g = QString::fromStdString(space == std::string::npos ? t.name : t.name.substr(space + 1));
   }
   const char* attr = grouping_ == Grouping::kRack    ? "rack"
@@ -202,6 +203,9 @@ void TimelineView::rebuild_rows() {
         it = order.end() - 1;
       }
       members[static_cast<size_t>(it - order.begin())].push_back(i);
+    }
+    for (auto& m : members) {  // counters under the lanes of their group
+      std::stable_partition(m.begin(), m.end(), [&trace](size_t i) { return !trace.tracks[i].counter; });
     }
     for (size_t g = 0; g < order.size(); ++g) {
       const bool closed = std::find(collapsed_.begin(), collapsed_.end(), order[g]) != collapsed_.end();

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "models/hardware/energy_meter.h"
+#include "models/hardware/power_counter.h"
 #include "models/network/transfer.h"
 #include "models/network/utilization.h"
 #include "scenarios/catalog.h"
@@ -157,6 +158,22 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   for (const auto& pool : sc.cluster.pools) meter_pools.push_back({pool.name, &pool.node, pool.count});
   hw::EnergyMeter energy(std::move(meter_pools));
   tracer.subscribe(&energy);
+  // Each traced GPU's power as a counter in its node's group (outputs.timeline_counters), by the meter's states.
+  std::unique_ptr<hw::PowerCounter> power;
+  if (timeline) {
+    timeline->set_gpu_counters(sc.outputs.timeline_counters);
+    if (sc.outputs.timeline_counters) {
+      std::vector<hw::PowerCounter::Gpu> levels;
+      const double f = sc.cost.comm_power_fraction;
+      for (const auto& g : gpus) {
+        const double tdp = g.part->tdp.w(), idle = g.part->idle_power.w();
+        levels.push_back({"node" + std::to_string(g.node), "gpu" + std::to_string(g.local) + " power (W)", tdp,
+                          idle + f * (tdp - idle), idle});
+      }
+      power = std::make_unique<hw::PowerCounter>(tracer, std::move(levels));
+      tracer.subscribe(power.get());
+    }
+  }
   RngFactory rng(static_cast<uint64_t>(sc.simulation.seed));
   auto balancer = cat.load_balancers.get(sc.policies.load_balancing)
                       .factory.make(sc.policies.load_balancer, rng.hash("load_balancing", 0));
@@ -398,6 +415,7 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   result.metrics.set_label("accelerator", parts);
   result.metrics.set_label("fidelity", sc.simulation.fidelity);
   if (timeline) {
+    if (power) power->finish();
     result.timeline_file = timeline->close();
     if (!hooks.timeline && !hooks.open_timeline) {
       // After an auto switch the JSON is partial: only the file named by close() is the timeline.

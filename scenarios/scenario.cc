@@ -261,6 +261,12 @@ void visit_rest(Section& s, Scenario& sc) {
             "sample every link tier's mean and max utilization this often, into link_utilization.csv and timeline "
             "counters; 0s = off",
             Range::at_least(0));
+    o.field("timeline_counters", out.timeline_counters,
+            "counters under each traced GPU's lanes, sampled at changes only: its power (W, by the energy "
+            "accounting's states: computing, only communicating, idle), and for training its HBM in use (GB: the "
+            "memory fit's weights, gradients, optimizer states and buffers plus one micro-batch's activations per "
+            "micro-batch in flight) and its queued inputs (activations and gradients received that its schedule has "
+            "not reached yet); false = none");
   });
 }
 

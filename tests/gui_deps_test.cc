@@ -10,11 +10,13 @@
 #include <QDir>
 #include <QPlainTextEdit>
 #include <QtTest/QtTest>
+#include <fstream>
 
 #include "gui/main_window.h"
 #include "gui/run_data.h"
 #include "gui/sweep_chart.h"
 #include "gui/timeline_view.h"
+#include "sim/trace.h"
 #include "sweep/results_db.h"
 
 using lcsim::gui::MainWindow;
@@ -136,6 +138,55 @@ class GuiDepsTest : public QObject {
     QVERIFY(plain != marked);
     w.critical_path_action()->trigger();
     QVERIFY(v->critical_path().empty());
+  }
+
+  void draws_gpu_counters_under_their_lanes() {
+    // A run's timeline whose per-GPU counters (HBM, power) come first in the file, before the GPU's spans.
+    const QString dir = temp_path("counters");
+    QDir().mkpath(dir);
+    {
+      std::ofstream out((dir + "/timeline.json").toStdString(), std::ios::binary);
+      lcsim::TimelineLayout layout;
+      layout.gpu = {{0, 0}};
+      layout.link = [](uint32_t) { return std::make_pair(std::string("leaf"), std::string("l")); };
+      lcsim::TimelineWriter w(out, layout);
+      using lcsim::Duration;
+      w.on_counter({"node0", "gpu0 HBM (GB)", Duration::us(0), 30});
+      w.on_counter({"node0", "gpu0 HBM (GB)", Duration::us(50), 60});
+      w.on_span({.kind = lcsim::SpanKind::kCompute, .rank = 0, .start = Duration::us(0), .end = Duration::us(50),
+                 .name = "F0"});
+      w.on_span({.kind = lcsim::SpanKind::kComm, .rank = 0, .start = Duration::us(50), .end = Duration::us(80),
+                 .name = "all-reduce"});
+      w.on_counter({"node0", "gpu0 power (W)", Duration::us(0), 700});
+      w.on_counter({"node0", "gpu0 power (W)", Duration::us(50), 300});
+    }
+    MainWindow w;
+    w.resize(1000, 500);
+    w.open_runs({dir.toStdString()});
+    TimelineView* v = w.view();
+    // In the node's group, the lanes first, then the counters (in file order).
+    const auto lanes = v->lane_names();
+    QCOMPARE(static_cast<int>(lanes.size()), 4);
+    QCOMPARE(lanes[0], QString("A:node0/gpu0 compute"));
+    QCOMPARE(lanes[1], QString("A:node0/gpu0 comm"));
+    QCOMPARE(lanes[2], QString("A:node0/gpu0 HBM (GB)"));
+    QCOMPARE(lanes[3], QString("A:node0/gpu0 power (W)"));
+    // Grouped by kind: a GPU's counters by what they count, beside the row kinds.
+    v->set_grouping(TimelineView::Grouping::kKind);
+    const auto keys = v->group_keys();
+    for (const char* k : {"compute", "comm", "HBM (GB)", "power (W)"}) {
+      QVERIFY2(std::find(keys.begin(), keys.end(), QString(k)) != keys.end(), k);
+    }
+    // The counters are drawn: their fill colour below the slice lanes.
+    v->set_grouping(TimelineView::Grouping::kTrace);
+    v->resize(1000, 500);
+    v->zoom_to_fit();
+    const QImage img = v->render_image(QSize(1000, 500));
+    int fill = 0;
+    for (int y = 0; y < img.height(); ++y) {
+      for (int x = 0; x < img.width(); ++x) fill += img.pixel(x, y) == QColor(120, 190, 130).rgb();
+    }
+    QVERIFY2(fill > 500, qPrintable(QString("%1 counter pixels").arg(fill)));
   }
 
   void charts_a_sweep_database() {

@@ -14,6 +14,7 @@
 #include "scenarios/scenario.h"
 #include "sim/error.h"
 #include "timeline/model.h"
+#include "timeline_support.h"
 #include "timeline/perfetto_writer.h"
 #include "timeline/timeline_sink.h"
 
@@ -22,16 +23,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path temp_dir(const std::string& name) {
-  const fs::path d = fs::path(::testing::TempDir()) / ("timeline_test_" + name + "_" + std::to_string(getpid()));
-  fs::create_directories(d);
-  return d;
-}
-
-void write(const fs::path& p, const std::string& s) {
-  std::ofstream out(p, std::ios::binary);
-  out << s;
-}
+fs::path temp_dir(const std::string& name) { return support::temp_dir("timeline_test", name); }
+using support::write;
 
 TimelineLayout small_layout() {
   TimelineLayout l;

@@ -29,7 +29,7 @@ Trace::Trace() {
 }
 
 uint32_t Trace::intern(std::string_view s) {
-  auto it = ids_.find(std::string(s));
+  auto it = ids_.find(s);
   if (it != ids_.end()) return it->second;
   const auto id = static_cast<uint32_t>(strings_.size());
   strings_.emplace_back(s);
@@ -88,11 +88,17 @@ void Trace::finish() {
   int64_t lo = 0, hi = 0;
   for (auto& t : tracks) {
     // Stable: slices with the same start and length keep the file's order, the same in both formats.
-    std::stable_sort(t.slices.begin(), t.slices.end(), [](const Slice& a, const Slice& b) {
+    // (Writers emit a lane's slices in time order: checking first skips the sort.)
+    const auto by_start = [](const Slice& a, const Slice& b) {
       return a.start_ns != b.start_ns ? a.start_ns < b.start_ns : a.dur_ns < b.dur_ns;
-    });
-    std::stable_sort(t.samples.begin(), t.samples.end(),
-                     [](const CounterSample& a, const CounterSample& b) { return a.time_ns < b.time_ns; });
+    };
+    if (!std::is_sorted(t.slices.begin(), t.slices.end(), by_start)) {
+      std::stable_sort(t.slices.begin(), t.slices.end(), by_start);
+    }
+    const auto by_time = [](const CounterSample& a, const CounterSample& b) { return a.time_ns < b.time_ns; };
+    if (!std::is_sorted(t.samples.begin(), t.samples.end(), by_time)) {
+      std::stable_sort(t.samples.begin(), t.samples.end(), by_time);
+    }
     t.max_dur_ns = 0;
     for (const auto& s : t.slices) {
       t.max_dur_ns = std::max(t.max_dur_ns, s.dur_ns);
@@ -147,11 +153,13 @@ void Trace::resolve_flows() {
   std::sort(flows.begin(), flows.end(), [](const FlowEdge& a, const FlowEdge& b) {
     return a.from != b.from ? a.from < b.from : a.to < b.to;
   });
+  // Edges by (to, from), sorted by value (one key per edge) rather than through the index.
+  std::vector<std::pair<std::pair<uint64_t, uint64_t>, uint32_t>> keyed(flows.size());
+  const auto key = [](SliceRef r) { return static_cast<uint64_t>(r.track) << 32 | r.slice; };
+  for (uint32_t i = 0; i < flows.size(); ++i) keyed[i] = {{key(flows[i].to), key(flows[i].from)}, i};
+  std::sort(keyed.begin(), keyed.end());
   by_to_.resize(flows.size());
-  for (uint32_t i = 0; i < by_to_.size(); ++i) by_to_[i] = i;
-  std::sort(by_to_.begin(), by_to_.end(), [this](uint32_t a, uint32_t b) {
-    return flows[a].to != flows[b].to ? flows[a].to < flows[b].to : flows[a].from < flows[b].from;
-  });
+  for (uint32_t i = 0; i < by_to_.size(); ++i) by_to_[i] = keyed[i].second;
 }
 
 std::vector<SliceRef> Trace::waited_on(SliceRef r) const {

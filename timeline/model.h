@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -106,7 +107,11 @@ class Trace {
  private:
   std::vector<std::string> strings_;
   std::vector<std::string> categories_;
-  std::unordered_map<std::string, uint32_t> ids_;
+  struct Hash {  // lookups by string_view, without making a string
+    using is_transparent = void;
+    size_t operator()(std::string_view v) const { return std::hash<std::string_view>{}(v); }
+  };
+  std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>> ids_;
   std::unordered_map<std::string, size_t> track_ids_;  // group + '\x1f' + name + counter flag
   void resolve_flows();
   int64_t begin_ns_ = 0, end_ns_ = 0;

@@ -125,6 +125,10 @@ void TimelineSink::on_span(const SpanEvent& e) {
 }
 
 void TimelineSink::on_counter(const CounterEvent& e) {
+  if (!gpu_counters_ && e.group.size() > 4 && e.group.compare(0, 4, "node") == 0 &&
+      e.group.find_first_not_of("0123456789", 4) == std::string::npos) {
+    return;
+  }
   if (json_) json_->on_counter(e);
   if (pf_) pf_->on_counter(e);
   if (decided_) return;

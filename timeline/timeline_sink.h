@@ -38,6 +38,9 @@ class TimelineSink final : public TraceSink {
   void on_span(const SpanEvent& e) override;
   void on_counter(const CounterEvent& e) override;
   void on_lane_attr(const LaneAttrEvent& e) override;
+  /// false: drops the per-GPU counters (those in a node's group, "node3": HBM, power, queued inputs;
+  /// outputs.timeline_counters); other counters (link utilization) stay.
+  void set_gpu_counters(bool on) { gpu_counters_ = on; }
   /// Finishes the file; returns its name ("timeline.json" or "timeline.pftrace").
   std::string close();
 
@@ -95,6 +98,7 @@ class TimelineSink final : public TraceSink {
   std::unique_ptr<TimelineWriter> json_;
   std::unique_ptr<PerfettoWriter> pf_;
   bool decided_ = false;
+  bool gpu_counters_ = true;
   std::string file_;
 };
 

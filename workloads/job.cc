@@ -27,7 +27,19 @@ class Job::Forwarder final : public TraceSink {
     out_.lane_attr(f);
   }
   uint32_t attempt = 1;
-  void on_counter(const CounterEvent& e) override { out_.counter(e); }
+  /// Per-GPU counters are in their node's group ("node1"): the job's node, renamed to the cluster's.
+  void on_counter(const CounterEvent& e) override {
+    if (identity_ || e.group.size() <= 4 || e.group.compare(0, 4, "node") != 0 ||
+        e.group.find_first_not_of("0123456789", 4) != std::string::npos) {
+      out_.counter(e);
+      return;
+    }
+    const size_t local = std::stoul(e.group.substr(4));
+    CounterEvent f = e;
+    if (local < nodes.size()) f.group = "node" + std::to_string(nodes[local]);
+    out_.counter(f);
+  }
+  std::vector<uint32_t> nodes;  // the job's node -> the cluster's
   void on_state(const StateEvent& e) override { out_.state(e); }
   bool wants_spans() const override { return out_.enabled(); }
   void on_busy(const BusyEvent& e) override {
@@ -91,6 +103,10 @@ Job::Job(std::string name, uint32_t id, std::vector<uint32_t> gpus, Workload& fi
   tracer_ = std::make_unique<Tracer>();
   if (cluster.tracer.has_subscribers()) {
     forwarder_ = std::make_unique<Forwarder>(cluster.tracer, allocation_, id_, identity);
+    for (size_t r = 0; r < gpus_.size(); ++r) {
+      if (forwarder_->nodes.size() <= gpus_[r].node) forwarder_->nodes.resize(gpus_[r].node + 1);
+      forwarder_->nodes[gpus_[r].node] = cluster.gpus.at(allocation_[r]).node;
+    }
     tracer_->subscribe(forwarder_.get());
   }
 }

@@ -104,6 +104,7 @@ class MegatronTraining final : public Workload {
     std::vector<CommCall> param_gather;  // distributed optimizer: after the step (or with the next forward)
     double dense_params = 0, expert_params = 0;  // per GPU
     hw::MemoryFit memory;
+    double in_flight = 1;  // micro-batches whose activations the fit holds at once
   };
   struct Task {
     bool forward;
@@ -148,7 +149,8 @@ class MegatronTraining final : public Workload {
   Duration beside_time(const RankState& st) const;  // time with a collective beside the kernels, so far
   void next_segment(uint32_t sim, size_t seg);
   void task_done(uint32_t sim);
-  void deliver(uint32_t to_sim, int slot, bool forward, Duration producer_done);
+  /// `own`: the rank's own loss (the backward pass's input; not a queued input).
+  void deliver(uint32_t to_sim, int slot, bool forward, Duration producer_done, bool own = false);
   /// Runs comms[i..] one after the other. `in_pass`: a pass's own collectives (TP, CP, EP), written to the
   /// timeline only with kernel detail.
   void run_comms(uint32_t sim, const std::vector<CommCall>& comms, size_t i, sim::Callback done,
@@ -186,6 +188,13 @@ class MegatronTraining final : public Workload {
   /// loss, its backward passes back to the first stage, and the sends between them.
   uint64_t flow_id(int micro_batch) const;
   const Pass& current_pass(const RankState& st) const;  // the pass the rank is running
+  // Per-GPU counters of the traced ranks (megatron_counters.cc): HBM in use (the fit's static part, plus one
+  // micro-batch's activations of a model chunk from its forward pass's end to its backward pass's end) and
+  // queued inputs (received, not yet reached by the schedule).
+  void counters_begin(uint32_t sim);
+  void count_pass(uint32_t sim, bool forward);
+  void count_queued(uint32_t sim, int slot, bool forward, bool arrived);
+  void counter(uint32_t sim, const char* what, double value) const;
 
   MegatronConfig config_;
   RunContext* ctx_ = nullptr;

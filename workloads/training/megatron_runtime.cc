@@ -130,6 +130,7 @@ void MegatronTraining::begin_iteration() {
     st = RankState{};
     st.rank = rank, st.stage = stage, st.plan = plan, st.tasks = tasks, st.slow = slow;
     for (int d = 0; d < 2; ++d) st.arrival[d].assign(slots, -1), st.producer[d].assign(slots, -1);
+    counters_begin(i);
   }
   for (uint32_t i = 0; i < states_.size(); ++i) {
     RankState& st = *states_[i];
@@ -177,6 +178,7 @@ void MegatronTraining::run_task(uint32_t sim) {
     st.wait_start = ctx_->engine.now();
     return;
   }
+  if (needs_input) count_queued(sim, static_cast<int>(slot), t.forward, false);
   st.task_start = ctx_->engine.now();
   st.gathers_done = st.gathers_issued = 0;
   st.fsdp_queue[0].clear();
@@ -185,14 +187,17 @@ void MegatronTraining::run_task(uint32_t sim) {
   run_segment(sim, 0);
 }
 
-void MegatronTraining::deliver(uint32_t to, int slot, bool forward, Duration producer_done) {
+void MegatronTraining::deliver(uint32_t to, int slot, bool forward, Duration producer_done, bool own) {
   RankState& st = *states_[to];
   const double now = ctx_->engine.now().s();
   st.arrival[forward][static_cast<size_t>(slot)] = now;
   st.producer[forward][static_cast<size_t>(slot)] = producer_done.s();
-  if (!st.blocked_on_input) return;
-  const Task& t = (*st.tasks)[st.task];
-  if (t.forward != forward || t.micro_batch * chunks_ + t.chunk != slot) return;
+  const bool awaited = st.blocked_on_input && (*st.tasks)[st.task].forward == forward &&
+                       (*st.tasks)[st.task].micro_batch * chunks_ + (*st.tasks)[st.task].chunk == slot;
+  if (!awaited) {
+    if (!own) count_queued(to, slot, forward, true);  // waits for the schedule to reach it
+    return;
+  }
   st.blocked_on_input = false;
   // Waiting for the producing stage to compute is the pipeline bubble; waiting for the transfer after it is
   // exposed pipeline communication.
@@ -340,11 +345,12 @@ void MegatronTraining::task_done(uint32_t sim) {
                                        (chunks_ > 1 ? "." + std::to_string(t.chunk) : ""), st.task_start,
           flow_id(t.micro_batch), !first, !last);
   }
+  count_pass(sim, t.forward);
   ++tasks_done_;
   const Duration now = ctx_->engine.now();
   const int to_v = t.forward ? v + 1 : v - 1;
   if (t.forward && v == V - 1) {
-    deliver(sim, slot, false, now);  // the loss: this micro-batch's backward may start here
+    deliver(sim, slot, false, now, true);  // the loss: this micro-batch's backward may start here
   } else if (to_v >= 0 && to_v < V) {
     const int to_stage = to_v % pp, to_chunk = to_v / pp;
     const int to_slot = t.micro_batch * chunks_ + to_chunk;

@@ -54,6 +54,10 @@ struct MegatronTraining::RankState {
   Duration compute, optimizer, finish;
   std::array<Duration, static_cast<size_t>(Exposure::kCount)> waits{};
   std::array<uint64_t, 24> seq{};  // collectives issued per (group kind, stream)
+  // Timeline counters (traced ranks): HBM in use (bytes), inputs received and not yet started on (per slot).
+  double hbm = 0;
+  int queued = 0;
+  std::vector<char> waiting_input[2];
 };
 
 /// A folded pass (MegatronTraining::fold_pass): its segments with the times the fine-grained path takes for them.
