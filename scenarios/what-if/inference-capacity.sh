@@ -6,13 +6,8 @@
 #   2. A rate sweep on the Mooncake trace near saturation: throughput and goodput at the SLO with HBM-only prefix
 #      caching vs a 2 TiB pooled KV store (scenarios/what-if/inference-kv-tiers.yaml, 8 x H100).
 # Usage: scenarios/what-if/inference-capacity.sh [BUILD_DIR]
-set -euo pipefail
-export LC_ALL=C
-cd "$(dirname "$0")/../.."
-bin=${1:-build}/apps/lcsim
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-metric() { sed -n "s/^ *\"$2\": \([-0-9.e+]*\),\{0,1\}$/\1/p" "$1/metrics.json"; }
+# shellcheck source=scenarios/what-if/lib.sh
+. "$(dirname "$0")/lib.sh"
 target=0.90
 
 echo "Fewest GPUs meeting the SLO (2 s TTFT, 100 ms TPOT) for $(awk "BEGIN{print 100*$target}")% of the requests,"
@@ -27,7 +22,7 @@ for part in H100-SXM-80GB A100-SXM-80GB; do
     for tp in 1 2; do
       if (( gpus % tp != 0 )); then row="$row | | |"; continue; fi
       d=$out/$part-$gpus-$tp
-      "$bin" run scenarios/what-if/inference-gpu-count.yaml -q -o "$d" --set workload.instances=$((gpus / tp)) \
+      run_to "$d" scenarios/what-if/inference-gpu-count.yaml --set workload.instances=$((gpus / tp)) \
         --set workload.serving.tensor_parallel="$tp" --set cluster.accelerator="$part" --set cluster.nodes=2
       met=$(metric "$d" slo_attainment)
       row="$row | $(awk "BEGIN{printf \"%.1f\", 100*$met}") | $(printf '%.3f' "$(metric "$d" ttft_p90_s)") | $(printf '%.4f' "$(metric "$d" tpot_p90_s)")"
@@ -47,12 +42,12 @@ printf '| rate x | HBM only: requests/s | tokens/s | SLO met (%%) | goodput (req
 printf '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
 for x in 1.5 2 2.5 3 3.5 4 5 6; do
   a=$out/hbm-$x b=$out/pool-$x
-  "$bin" run scenarios/what-if/inference-kv-tiers.yaml -q -o "$a" --set workload.requests.rate_scale="$x"
-  "$bin" run scenarios/what-if/inference-kv-tiers.yaml -q -o "$b" --set workload.requests.rate_scale="$x" \
+  run_to "$a" scenarios/what-if/inference-kv-tiers.yaml --set workload.requests.rate_scale="$x"
+  run_to "$b" scenarios/what-if/inference-kv-tiers.yaml --set workload.requests.rate_scale="$x" \
     --set workload.kv_cache.pool_capacity=2TiB
   cells() {
     printf '%.2f | %.0f | %.1f | %.3f | %.3f | %.0f' "$(metric "$1" requests_per_s)" "$(metric "$1" tokens_per_s)" \
-      "$(awk "BEGIN{print 100*$(metric "$1" slo_attainment)}")" "$(metric "$1" goodput_requests_per_s)" \
+      "$(percent "$1" slo_attainment)" "$(metric "$1" goodput_requests_per_s)" \
       "$(metric "$1" ttft_p50_s)" "$(metric "$1" requests_preempted)"
   }
   printf '| %s | %s | %s | %+.0f%% |\n' "$x" "$(cells "$a")" "$(cells "$b")" \

@@ -4,20 +4,15 @@
 # then the 8 GPUs split into prefill and decode pools three ways, on the conversation trace at 16x its rate and the
 # code trace (long prompts, short answers) at 8x.
 # Usage: scenarios/what-if/inference-disaggregation.sh [BUILD_DIR]
-set -euo pipefail
-export LC_ALL=C
-cd "$(dirname "$0")/../.."
-bin=${1:-build}/apps/lcsim
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-metric() { sed -n "s/^ *\"$2\": \([-0-9.e+]*\),\{0,1\}$/\1/p" "$1/metrics.json"; }
+# shellcheck source=scenarios/what-if/lib.sh
+. "$(dirname "$0")/lib.sh"
 run() {  # name, then --set overrides
   local d=$out/$1
   shift
-  "$bin" run scenarios/what-if/inference-disaggregation.yaml -q -o "$d" "$@" >/dev/null
+  run_to "$d" scenarios/what-if/inference-disaggregation.yaml "$@"
   printf '| %s | %.1f | %.3f | %.3f | %.4f | %.4f | %.1f | %.2f | %s |\n' "$(basename "$d")" \
     "$(metric "$d" requests_per_s)" "$(metric "$d" ttft_p50_s)" "$(metric "$d" ttft_p99_s)" \
-    "$(metric "$d" tpot_p50_s)" "$(metric "$d" tpot_p99_s)" "$(awk "BEGIN{print 100*$(metric "$d" slo_attainment)}")" \
+    "$(metric "$d" tpot_p50_s)" "$(metric "$d" tpot_p99_s)" "$(percent "$d" slo_attainment)" \
     "$(metric "$d" goodput_requests_per_s)" \
     "$(metric "$d" kv_transfer_mean_s | awk '{printf "%.3f", 1000*$1} END {if (NR == 0) printf "-"}')"
 }

@@ -1,23 +1,19 @@
 #!/usr/bin/env bash
 # Inference what-ifs, each a side-by-side table (docs/inference.md has the measured tables):
 #   1. KV-cache tiers on the Mooncake conversation trace (scenarios/what-if/inference-kv-tiers.yaml): no prefix
-#      caching; HBM only; HBM + 64 GiB of host DRAM per instance; HBM + a 2 TiB pooled remote store.
+#      caching; HBM only; HBM + 64 GiB of host DRAM per instance; HBM + a 2 TiB pooled remote store (on the
+#      analytical and on the flow transfer model: the fetches share PCIe and the storage plane only on the latter).
 #   2. bf16 vs fp8 weights (and KV), the same trace and hardware, no prefix caching.
 # Usage: scenarios/what-if/inference.sh [BUILD_DIR]
-set -euo pipefail
-export LC_ALL=C
-cd "$(dirname "$0")/../.."
-bin=${1:-build}/apps/lcsim
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-metric() { sed -n "s/^ *\"$2\": \([-0-9.e+]*\),\{0,1\}$/\1/p" "$1/metrics.json"; }
+# shellcheck source=scenarios/what-if/lib.sh
+. "$(dirname "$0")/lib.sh"
 run() {  # name, then --set overrides
   local d=$out/$1
   shift
-  "$bin" run scenarios/what-if/inference-kv-tiers.yaml -q -o "$d" "$@"
+  run_to "$d" scenarios/what-if/inference-kv-tiers.yaml "$@"
   printf '| %s | %.1f | %.0f | %.3f | %.3f | %.4f | %.1f | %.3f | %.3f |\n' "$(basename "$d")" \
     "$(metric "$d" requests_per_s)" "$(metric "$d" tokens_per_s)" "$(metric "$d" ttft_p50_s)" \
-    "$(metric "$d" ttft_p99_s)" "$(metric "$d" tpot_p50_s)" "$(awk "BEGIN{print 100*$(metric "$d" slo_attainment)}")" \
+    "$(metric "$d" ttft_p99_s)" "$(metric "$d" tpot_p50_s)" "$(percent "$d" slo_attainment)" \
     "$(metric "$d" goodput_requests_per_s)" "$( (metric "$d" kv_hit_rate; echo 0) | head -1)"
 }
 header() {
@@ -30,6 +26,7 @@ run no-prefix-caching --set workload.kv_cache.prefix_caching=false
 run hbm-only
 run hbm+dram-64GiB --set workload.kv_cache.dram_capacity=64GiB
 run hbm+pool-2TiB --set workload.kv_cache.pool_capacity=2TiB
+run hbm+pool-2TiB-flow-model --set workload.kv_cache.pool_capacity=2TiB --set simulation.fidelity=flow
 echo
 echo "Weight and KV precision (the same trace and hardware, no prefix caching):"
 header

@@ -79,6 +79,8 @@ class BatchScheduler {
   uint64_t swaps() const { return swaps_; }
   int64_t free_swap_blocks() const { return free_swap_blocks_; }
   int block_size() const { return limits_.block_size; }
+  /// The request in a plan's slot (Plan::seqs).
+  uint64_t id_of(uint32_t slot) const { return seqs_[slot].id; }
   bool idle() const { return running_.empty() && waiting_.empty(); }
 
  private:

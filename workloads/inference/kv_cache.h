@@ -66,7 +66,7 @@ class PrefixCache {
   struct Lookup {
     uint32_t blocks = 0;                 // leading blocks found
     std::vector<uint32_t> per_tier;      // of which in each tier
-    double load_s = 0;                   // time to bring the lower tiers' blocks to HBM
+    double load_s = 0;  // uncontended estimate: per tier, latency + bytes / bandwidth (kv_fetch.h moves them)
   };
   /// The longest run of leading `ids` the tiers hold; moves (or copies) the hits to the first tier.
   Lookup lookup(const std::vector<uint64_t>& ids);
@@ -74,6 +74,7 @@ class PrefixCache {
   void store(const std::vector<uint64_t>& ids);
   uint64_t looked_up = 0;  // blocks asked for
   const std::vector<KvTier*>& tiers() const { return tiers_; }
+  double block_bytes() const { return block_bytes_; }
 
  private:
   void put(size_t tier, uint64_t id);

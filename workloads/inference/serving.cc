@@ -256,6 +256,12 @@ void InferenceServing::start(wl::RunContext& ctx) {
     }
     instances_.push_back(std::move(inst));
   }
+  set_up_fetcher();
+  timeline_.reset();
+  if (ctx.tracer.enabled() && config_.timeline_requests > 0) {
+    timeline_ = std::make_unique<RequestTimeline>(static_cast<uint64_t>(config_.timeline_requests), slots_.size(),
+                                                  ctx.job, ctx.traced_ranks);
+  }
   loads_.assign(front_, {});
   decode_loads_.assign(static_cast<size_t>(n) - front_, {});
   router_ = request_routers().get(config_.routing).factory({ctx.rng.seed(), config_.affinity_slack});
@@ -330,27 +336,25 @@ void InferenceServing::arrive() {
     r.output_tokens = 1;
   }
   Instance& inst = *instances_[i];
+  if (timeline_) timeline_->claim(ctx_->tracer, i, ctx_->gpus[inst.gpus.front()].rank, r.id, now);
   uint32_t cached = 0;
   double load_s = 0;
+  std::vector<uint32_t> per_tier;
   if (inst.cache && !r.hash_ids.empty()) {
     const PrefixCache::Lookup hit = inst.cache->lookup(r.hash_ids);
     const uint64_t tokens = static_cast<uint64_t>(hit.blocks) * static_cast<uint64_t>(config_.kv_cache.block_tokens);
     cached = static_cast<uint32_t>(std::min<uint64_t>(tokens, r.input_tokens - 1));
     load_s = hit.load_s;
+    per_tier = hit.per_tier;
     prefix_tokens_saved_ += cached;
-    prefix_load_s_ += load_s;
     in_flight_ids_[r.id] = r.hash_ids;
   }
   if (admission_ && !admitted(i, r, cached)) {
     ++refused_;
     in_flight_ids_.erase(r.id);
+    if (timeline_) timeline_->release(i, r.id);
   } else if (load_s > 0) {
-    // The prefix's blocks come up from the lower tiers first; then the request joins the queue.
-    ++loading_;
-    ctx_->engine.after(Duration::seconds(load_s), [this, i, r, cached] {
-      --loading_;
-      admit(i, r, cached);
-    });
+    fetch_prefix(i, r, cached, per_tier);  // the prefix's blocks come up from the lower tiers first
   } else {
     admit(i, r, cached);
   }
@@ -375,6 +379,7 @@ void InferenceServing::admit(uint32_t i, const Request& r, uint32_t cached_token
   } else {
     ++rejected_;
     in_flight_ids_.erase(r.id);
+    if (timeline_) timeline_->release(i, r.id);
     handoffs_.erase(r.id);
     maybe_finish();
   }
@@ -408,6 +413,7 @@ void InferenceServing::hand_off(uint32_t from, const FinishedRequest& f) {
   const double start = ctx_->engine.now().s();
   const uint64_t id = f.id;
   const uint32_t from_rank = src.front(), to_rank = dst.front();
+  if (timeline_) timeline_->handed_off(ctx_->tracer, from, from_rank, f.id, start);
   ctx_->collectives.transfer(kv_handoff_flows(src, dst, bytes), [this, id, to, start, from_rank, to_rank, bytes] {
     --in_transfer_;
     const double now = ctx_->engine.now().s();
@@ -432,6 +438,7 @@ void InferenceServing::hand_off(uint32_t from, const FinishedRequest& f) {
     r.arrival_s = now;
     r.input_tokens = hh.input_tokens + 1;
     r.output_tokens = hh.output_tokens - 1;
+    if (timeline_) timeline_->claim(ctx_->tracer, to, to_rank, id, now);
     admit(to, r, hh.input_tokens);
   });
 }
@@ -489,10 +496,12 @@ void InferenceServing::step(uint32_t i) {
   const uint32_t rank = ctx_->gpus[inst.gpus.front()].rank;
   if (ctx_->tracer.enabled() && rank < ctx_->traced_ranks) {
     const char* name = inst.plan.decode_tokens == 0 ? "prefill" : inst.plan.prefill_tokens == 0 ? "decode" : "mixed";
+    const uint64_t chain = timeline_ ? timeline_->chain_in(i, inst.sched, inst.plan) : 0;  // a traced request's
     ctx_->tracer.span({SpanKind::kCompute, rank, start, start + Duration::seconds(t), name, ctx_->job, 0, 0,
                        {{"sequences", std::to_string(inst.plan.batch.size())},
                         {"prefill_tokens", std::to_string(inst.plan.prefill_tokens)},
-                        {"decode_tokens", std::to_string(inst.plan.decode_tokens)}}});
+                        {"decode_tokens", std::to_string(inst.plan.decode_tokens)}},
+                       chain, chain != 0, chain != 0});
     // Counters only when they change: most decode iterations leave them alone.
     const double now_counters[3] = {static_cast<double>(inst.sched.running()),
                                     static_cast<double>(inst.sched.waiting()),
@@ -522,6 +531,10 @@ void InferenceServing::step(uint32_t i) {
       if (in.role == Role::kDecode) fix_up_decoded(before);
     }
     if (finished_.size() > before) last_finish_s_ = ctx_->engine.now().s();
+    if (timeline_) {
+      const uint32_t first = ctx_->gpus[in.gpus.front()].rank;
+      for (size_t k = before; k < finished_.size(); ++k) timeline_->finished(ctx_->tracer, i, first, finished_[k]);
+    }
     // A prompt's blocks are stored once its prefill is done (as Mooncake does), for the requests that follow.
     for (uint64_t id : prefilled_) {
       if (auto p = prompt_of_.find(id); p != prompt_of_.end()) {

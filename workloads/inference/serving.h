@@ -16,6 +16,8 @@
 #include "workloads/inference/disaggregation.h"
 #include "workloads/inference/fleet.h"
 #include "workloads/inference/kv_cache.h"
+#include "workloads/inference/kv_fetch.h"
+#include "workloads/inference/request_timeline.h"
 #include "workloads/inference/request_trace.h"
 #include "workloads/inference/serving_model.h"
 #include "workloads/inference/speculative.h"
@@ -60,6 +62,10 @@ struct KvCacheConfig {
   Bandwidth ssd_bandwidth = Bandwidth::gbytes_per_s(6.9);
   Bytes pool_capacity;     // the pooled remote store, shared by every instance (0: none)
   Bandwidth pool_bandwidth;  // 0: the GPU's NIC bandwidth
+  // Access latency of each tier below HBM, paid once per fetch before its bytes move (kv_fetch.h).
+  Duration dram_latency = Duration::us(6);
+  Duration ssd_latency = Duration::us(80);
+  Duration pool_latency = Duration::us(170);
   void visit(Section& s);
 };
 
@@ -76,6 +82,7 @@ struct ServingWorkloadConfig {
   SpeculativeConfig speculative;
   AdmissionConfig admission;
   AutoscalingConfig autoscaling;
+  int timeline_requests = 1000;  // requests traced on the timeline at most (request_timeline.h)
   void visit(Section& s);
 };
 
@@ -124,6 +131,9 @@ class InferenceServing final : public wl::Workload {
   bool admitted(uint32_t i, const Request& r, uint32_t cached);
   void scale();
   double busy_total(uint32_t i, double now) const;
+  // KV-cache tier fetches as flows on the run's transfer model (serving_kv.cc, kv_fetch.h).
+  void set_up_fetcher();
+  void fetch_prefix(uint32_t i, const Request& r, uint32_t cached, const std::vector<uint32_t>& per_tier);
 
   ServingWorkloadConfig config_;
   wl::RunContext* ctx_ = nullptr;
@@ -147,6 +157,8 @@ class InferenceServing final : public wl::Workload {
   std::unordered_map<uint64_t, std::vector<uint64_t>> in_flight_ids_;  // looked up by request id only
   double prefix_tokens_saved_ = 0, prefix_load_s_ = 0;
   uint64_t loading_ = 0;  // requests whose prefix is still loading
+  std::unique_ptr<KvFetcher> fetcher_;
+  std::unique_ptr<RequestTimeline> timeline_;  // traced requests (request_timeline.h); null when no one wants spans
   std::vector<uint64_t> prefilled_;  // scratch: requests whose prefill just ended
   // Instances in allocation order; the router sees instances [0, front_) (colocated, or the prefill pool), the
   // decode router the rest.

@@ -50,7 +50,9 @@ void KvCacheConfig::visit(Section& s) {
           Range::between(0, 0.9));
   s.field("dram_capacity", dram_capacity, "host DRAM per instance for cached prefixes; 0 = no DRAM tier",
           Range::at_least(0));
-  s.field("dram_bandwidth", dram_bandwidth, "host-to-GPU copy bandwidth per GPU (ND H100 v5: 51 GB/s measured)",
+  s.field("dram_bandwidth", dram_bandwidth,
+          "host-to-GPU copy bandwidth per GPU where the node models no PCIe path (else the path's links; ND H100 "
+          "v5: 51 GB/s measured)",
           Range::positive());
   s.field("ssd_capacity", ssd_capacity, "local NVMe per instance for cached prefixes; 0 = no SSD tier",
           Range::at_least(0));
@@ -58,8 +60,17 @@ void KvCacheConfig::visit(Section& s) {
           Range::positive());
   s.field("pool_capacity", pool_capacity, "pooled remote KV store shared by every instance; 0 = none",
           Range::at_least(0));
-  s.field("pool_bandwidth", pool_bandwidth, "pool-to-GPU bandwidth per GPU; 0 = the GPU's NIC bandwidth",
+  s.field("pool_bandwidth", pool_bandwidth,
+          "pool-to-GPU bandwidth per GPU where the fabric has no storage servers (with them, fetches are flows "
+          "from the servers); 0 = the GPU's NIC bandwidth",
           Range::at_least(0));
+  s.field("dram_latency", dram_latency,
+          "access latency of a fetch from host DRAM, before its bytes move (one cudaMemcpyAsync: 5-7 us measured)",
+          Range::at_least(0));
+  s.field("ssd_latency", ssd_latency, "access latency of a fetch from local NVMe (enterprise NVMe reads: 20-100 us)",
+          Range::at_least(0));
+  s.field("pool_latency", pool_latency,
+          "access latency of a fetch from the pooled store (NVMe over RoCE: 160-180 us)", Range::at_least(0));
 }
 
 const Registry<policy::RouterFactory>& request_routers() {
@@ -92,6 +103,10 @@ void ServingWorkloadConfig::visit(Section& s) {
             [&](Section& a) { admission.visit(a); });
   s.section("autoscaling", "instances added and removed with the load, weights loaded from storage",
             [&](Section& a) { autoscaling.visit(a); });
+  s.field("timeline_requests", timeline_requests,
+          "requests traced on the timeline at most (a span each, with edges to the batches that computed it; one "
+          "at a time per instance); 0 = none",
+          Range::at_least(0));
 }
 
 namespace {

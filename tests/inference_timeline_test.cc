@@ -1,0 +1,132 @@
+// Served requests on the timeline (workloads/inference/request_timeline.h), read back from a whole run in both
+// formats: each traced request is a span from arrival to last token with its TTFT nested, its chain of dependency
+// edges reaches every batch iteration that computed it, and workload.timeline_requests bounds how many are traced.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "scenarios/scenario.h"
+#include "timeline/model.h"
+
+namespace lcsim {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path test_dir() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const fs::path d = fs::path(::testing::TempDir()) /
+                     (std::string("inference_timeline_") + info->name() + "_" + std::to_string(getpid()));
+  fs::create_directories(d);
+  return d;
+}
+
+// One Llama-3-8B instance on one H100; four requests of 512 prompt tokens and 8 output tokens, 5 s apart (each is
+// done long before the next arrives).
+timeline::Trace run(const fs::path& d, const std::string& format, const std::vector<std::string>& sets) {
+  std::ofstream(d / "trace.csv") << "arrival_s,input_tokens,output_tokens\n0,512,8\n5,512,8\n10,512,8\n15,512,8\n";
+  std::ofstream(d / "scenario.yaml") << "base: " << LCSIM_SOURCE_DIR << "/scenarios/clusters/h100-8.yaml\n"
+                                     << R"(name: timeline-requests
+workload:
+  type: inference_serving
+  instances: 1
+  serving: {tensor_parallel: 1}
+  requests: {source: trace, trace: trace.csv, format: csv}
+)";
+  std::vector<std::string> all = {"simulation.fidelity=analytical", "outputs.timeline_format=" + format};
+  all.insert(all.end(), sets.begin(), sets.end());
+  Scenario sc = load_scenario((d / "scenario.yaml").string(), all);
+  const RunResult r = run_scenario(sc);
+  const fs::path file = d / (format == "json" ? "timeline.json" : "timeline.pftrace");
+  std::ofstream(file, std::ios::binary) << (format == "json" ? r.timeline_json : r.timeline_pftrace);
+  return timeline::read_timeline(file.string());
+}
+
+std::string arg(const timeline::Trace& t, const timeline::Slice& s, const std::string& key) {
+  for (const auto& [k, v] : t.slice_args(s)) {
+    if (k == key) return v;
+  }
+  return "";
+}
+
+class InferenceTimeline : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(InferenceTimeline, RequestsAreSpansWithEdgesToEveryBatchThatComputedThem) {
+  const fs::path d = test_dir();
+  const timeline::Trace t = run(d, GetParam(), {"workload.timeline_requests=3"});
+  // The requests' row: node 0, GPU 0's cpu lane; its iterations on GPU 0's compute lane.
+  uint32_t lane = UINT32_MAX, compute = UINT32_MAX;
+  for (uint32_t i = 0; i < t.tracks.size(); ++i) {
+    if (t.tracks[i].group == "node0" && t.tracks[i].name == "gpu0 cpu") lane = i;
+    if (t.tracks[i].group == "node0" && t.tracks[i].name == "gpu0 compute") compute = i;
+  }
+  ASSERT_NE(lane, UINT32_MAX);
+  ASSERT_NE(compute, UINT32_MAX);
+  std::map<std::string, timeline::SliceRef> requests, ttft, arrivals;
+  for (uint32_t k = 0; k < t.tracks[lane].slices.size(); ++k) {
+    const auto& s = t.tracks[lane].slices[k];
+    const std::string name = t.str(s.name);
+    (name == "TTFT" ? ttft : name == "arrival" ? arrivals : requests)[arg(t, s, "request")] = {lane, k};
+  }
+  // Three traced (the budget), the fourth not; each arrival marked where its request starts.
+  ASSERT_EQ(requests.size(), 3u);
+  ASSERT_EQ(ttft.size(), 3u);
+  ASSERT_EQ(arrivals.size(), 3u);
+  for (const auto& [id, ref] : arrivals) {
+    EXPECT_EQ(t.slice(ref).dur_ns, 0);
+    EXPECT_EQ(t.slice(ref).start_ns, t.slice(requests.at(id)).start_ns);
+  }
+  EXPECT_EQ(requests.count("3"), 0u);
+  for (const auto& [id, ref] : requests) {
+    const auto& s = t.slice(ref);
+    EXPECT_EQ(t.str(s.name), "request " + id);
+    EXPECT_EQ(arg(t, s, "output_tokens"), "8");
+    // The TTFT span starts with the request and lasts its TTFT (the arg, in ms, to 6 digits).
+    const auto& f = t.slice(ttft.at(id));
+    EXPECT_EQ(f.start_ns, s.start_ns);
+    EXPECT_LT(f.dur_ns, s.dur_ns);
+    EXPECT_NEAR(f.dur_ns / 1e6, std::stod(arg(t, s, "ttft_ms")), 1e-5 * f.dur_ns / 1e6 + 1e-6);
+    // Its chain: the request -> the prefill iteration -> 7 decode iterations, each on the compute lane, inside
+    // the request's span; the last ends with the request.
+    std::vector<timeline::SliceRef> chain;
+    timeline::SliceRef at = ref;
+    for (auto next = t.dependents(at); !next.empty(); next = t.dependents(at)) {
+      ASSERT_EQ(next.size(), 1u);
+      at = next.front();
+      chain.push_back(at);
+    }
+    ASSERT_EQ(chain.size(), 8u) << "request " << id;
+    EXPECT_EQ(t.str(t.slice(chain.front()).name), "prefill");
+    for (size_t k = 0; k < chain.size(); ++k) {
+      EXPECT_EQ(chain[k].track, compute);
+      EXPECT_GE(t.slice(chain[k]).start_ns, s.start_ns);
+      if (k > 0) {
+        EXPECT_EQ(t.str(t.slice(chain[k]).name), "decode");
+      }
+    }
+    EXPECT_EQ(t.slice(chain.back()).end_ns(), s.end_ns());
+  }
+  // No other edges: the untraced request's iterations are in no chain.
+  EXPECT_EQ(t.flows.size(), 3u * 8u);
+  fs::remove_all(d);
+}
+
+TEST_P(InferenceTimeline, NoRequestsTracedWithABudgetOfZero) {
+  const fs::path d = test_dir();
+  const timeline::Trace t = run(d, GetParam(), {"workload.timeline_requests=0"});
+  for (const auto& tr : t.tracks) EXPECT_NE(tr.name, "gpu0 cpu");
+  EXPECT_TRUE(t.flows.empty());
+  fs::remove_all(d);
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, InferenceTimeline, ::testing::Values("json", "protobuf"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+}  // namespace
+}  // namespace lcsim
