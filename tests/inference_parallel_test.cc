@@ -210,6 +210,10 @@ TEST(InferenceExpertParallel, BadSettingsAreErrors) {
   EXPECT_NE(error_of({"workload.model.num_experts=6"}).find("model.num_experts (6) over the tensor_parallel GPUs (4)"),
             std::string::npos);
   EXPECT_NE(error_of({"workload.serving.expert_load_imbalance=0.5"}).find("expert_load_imbalance"), std::string::npos);
+  EXPECT_NE(error_of({"workload.serving.tensor_parallel=1"}).find("it needs tensor_parallel > 1"), std::string::npos);
+  EXPECT_NE(error_of({"workload.serving.expert_parallel=false", "workload.serving.expert_load_imbalance=1.5"})
+                .find("expert_load_imbalance applies only with expert_parallel: true"),
+            std::string::npos);
 }
 
 }  // namespace

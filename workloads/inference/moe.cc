@@ -23,9 +23,13 @@
 namespace lcsim::inf {
 
 std::string expert_parallel_problem(const ModelShape& model, const ServingConfig& serving) {
-  if (!serving.expert_parallel) return {};
+  if (!serving.expert_parallel) {
+    if (serving.expert_load_imbalance != 1.0) return "expert_load_imbalance applies only with expert_parallel: true";
+    return {};
+  }
   if (model.num_experts == 0) return "expert_parallel needs an MoE model (model.num_experts > 0)";
   const int n = serving.tensor_parallel;
+  if (n < 2) return "expert_parallel spreads the experts over the tensor_parallel GPUs: it needs tensor_parallel > 1";
   if (model.num_experts % n != 0) {
     return "expert_parallel spreads model.num_experts (" + std::to_string(model.num_experts) +
            ") over the tensor_parallel GPUs (" + std::to_string(n) + "): it must divide them";
