@@ -7,7 +7,27 @@ namespace lcsim::policy {
 double predicted_ttft_s(const AdmissionRequest& r, const AdmissionQueue& q) {
   const double own = r.input_tokens > r.cached_tokens ? static_cast<double>(r.input_tokens - r.cached_tokens) : 0.0;
   if (q.prefill_tokens_per_s <= 0) return std::numeric_limits<double>::infinity();
-  return (static_cast<double>(q.queued_prompt_tokens) + own) / q.prefill_tokens_per_s + q.busy_for_s;
+  return (static_cast<double>(q.queued_prompt_tokens) + own) / q.prefill_tokens_per_s + q.busy_for_s + r.waited_s;
+}
+
+void DeferralQueue::push(const Entry& e) {
+  q_.push_back(e);
+  ++deferred_;
+}
+
+void DeferralQueue::pop_served() {
+  q_.pop_front();
+  ++served_;
+}
+
+std::vector<DeferralQueue::Entry> DeferralQueue::expire(double now_s) {
+  std::vector<Entry> out;
+  while (!q_.empty() && q_.front().deadline_s <= now_s) {
+    out.push_back(q_.front());
+    q_.pop_front();
+    ++timed_out_;
+  }
+  return out;
 }
 
 namespace {

@@ -8,11 +8,17 @@
 //             instance's prefill rate (tokens/s at a full prefill batch), plus the iteration now running. Serving
 //             a request that will miss its SLO anyway only delays the ones behind it (goodput-optimal admission,
 //             as in DistServe's and Llumnix's SLO-aware schedulers).
+// Deferral instead of rejection (DeferralQueue): a request a policy turns away can wait in the deployment's queue
+// with a deadline and be offered again (to the instance the router picks then) until a policy admits it or the
+// deadline passes (it times out: a 504 rather than a 429). A request offered again has waited: slo_ttft counts
+// the wait into its prediction, so it is admitted only if it can still meet the objective.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <deque>
 #include <string>
+#include <vector>
 
 #include "sim/registry.h"
 
@@ -32,6 +38,7 @@ struct AdmissionRequest {
   uint32_t input_tokens = 0;
   uint32_t output_tokens = 0;
   uint32_t cached_tokens = 0;  // prompt tokens found in the prefix cache (not computed)
+  double waited_s = 0;         // time it has waited deferred already (0 on arrival)
 };
 
 struct AdmissionDecision {
@@ -54,7 +61,34 @@ class AdmissionPolicy {
 using AdmissionFactory = std::unique_ptr<AdmissionPolicy> (*)(const AdmissionOptions&);
 void register_admission_policies(Registry<AdmissionFactory>& r);
 
-/// slo_ttft's prediction: (queued prompt tokens + the request's uncached prompt) / prefill rate + busy_for_s.
+/// slo_ttft's prediction: (queued prompt tokens + the request's uncached prompt) / prefill rate + busy_for_s, plus
+/// the time the request has waited deferred.
 double predicted_ttft_s(const AdmissionRequest& r, const AdmissionQueue& q);
+
+/// Requests waiting to be offered again, first come first served, each with its deadline. Every entry gets the
+/// same maximum wait, so the queue is in deadline order too.
+class DeferralQueue {
+ public:
+  struct Entry {
+    uint64_t id = 0;
+    double arrival_s = 0;
+    double deadline_s = 0;
+  };
+  void push(const Entry& e);
+  bool empty() const { return q_.empty(); }
+  size_t size() const { return q_.size(); }
+  const Entry& front() const { return q_.front(); }
+  /// The front was admitted: it leaves the queue (counted as served).
+  void pop_served();
+  /// Removes the entries whose deadline is at or before `now_s` (counted as timed out); returns them in order.
+  std::vector<Entry> expire(double now_s);
+  uint64_t deferred() const { return deferred_; }
+  uint64_t served() const { return served_; }
+  uint64_t timed_out() const { return timed_out_; }
+
+ private:
+  std::deque<Entry> q_;
+  uint64_t deferred_ = 0, served_ = 0, timed_out_ = 0;
+};
 
 }  // namespace lcsim::policy

@@ -13,6 +13,7 @@
 #include "models/network/transfer.h"
 #include "models/network/utilization.h"
 #include "scenarios/catalog.h"
+#include "scenarios/restart.h"
 #include "scenarios/scenario.h"
 #include "sim/engine.h"
 #include "sim/limits.h"
@@ -195,24 +196,8 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   std::vector<std::unique_ptr<wl::Job>> jobs;
   std::vector<Duration> starts;
   const Catalog& catalog = cat;
-  // A restart runs a fresh workload: the first one's configuration written out, read back and validated again
-  // (only when a restart happens).
-  auto fresh = [&catalog](const std::string& type, wl::Workload* first) -> wl::Job::Factory {
-    return [&catalog, type, first](const std::vector<wl::Gpu>& job_gpus) {
-      ConfigValue tree;
-      Section emit = Section::emitter("workload", &tree);
-      first->visit(emit);
-      std::unique_ptr<wl::Workload> w = catalog.workloads.get(type).factory();
-      Diagnostics diags;
-      Section s = Section::parser(&tree, "workload", &diags);
-      w->visit(s);
-      s.finish();
-      Section v = Section::parser(&tree, "workload", &diags);
-      w->validate(job_gpus, v);
-      diags.throw_if_any();
-      return w;
-    };
-  };
+  // A restart runs a fresh workload, wired to the run as the first (scenarios/restart.h).
+  auto fresh = [&catalog](const std::string& type, wl::Workload* first) { return restart_factory(catalog, type, first); };
   if (single) {
     std::vector<uint32_t> all(gpus.size());
     for (uint32_t i = 0; i < all.size(); ++i) all[i] = i;

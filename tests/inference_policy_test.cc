@@ -3,13 +3,16 @@
 // weights over a storage tier's bandwidth, and the instance count following a diurnal rate curve.
 #include <gtest/gtest.h>
 
+#include <numeric>
 #include <string>
 #include <vector>
 
 #include "policies/admission.h"
 #include "policies/autoscaling.h"
+#include "scenarios/restart.h"
 #include "scenarios/scenario.h"
 #include "sim/config_tree.h"
+#include "sim/error.h"
 #include "workloads/inference/serving.h"
 
 namespace lcsim::inf {
@@ -99,6 +102,36 @@ TEST(InferenceAutoscaling, RulesClampsAndCooldowns) {
   EXPECT_EQ(autoscaler("none", o)->decide(s), 2u);
 }
 
+TEST(InferenceAdmission, DeferredRequestsCountTheirWaitAndTimeOutInOrder) {
+  // The queue of the first test's accepted case: 1.65 s predicted on arrival. Offered again after 0.3 s of waiting
+  // it is 1.95 s, still in; after 0.4 s, 2.05 s: it must wait on.
+  policy::AdmissionQueue q;
+  q.prefill_tokens_per_s = 10000;
+  q.busy_for_s = 0.05;
+  q.queued_prompt_tokens = 15000;
+  auto slo = admission("slo_ttft", {2.0, 1.0, 64});
+  EXPECT_NEAR(slo->decide({1000, 100, 0, 0.3}, q).predicted_ttft_s, 1.95, 1e-12);
+  EXPECT_TRUE(slo->decide({1000, 100, 0, 0.3}, q).admit);
+  EXPECT_FALSE(slo->decide({1000, 100, 0, 0.4}, q).admit);
+  // The deferral queue: first come first served; entries leave at their deadline (in order) or when admitted.
+  policy::DeferralQueue d;
+  d.push({1, 0.0, 2.0});
+  d.push({2, 0.5, 2.5});
+  d.push({3, 0.7, 2.7});
+  EXPECT_EQ(d.front().id, 1u);
+  EXPECT_TRUE(d.expire(1.9).empty());
+  d.pop_served();
+  const auto gone = d.expire(2.6);
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_EQ(gone[0].id, 2u);
+  EXPECT_EQ(d.front().id, 3u);
+  EXPECT_EQ(d.expire(2.7).size(), 1u);
+  EXPECT_TRUE(d.empty());
+  EXPECT_EQ(d.deferred(), 3u);
+  EXPECT_EQ(d.served(), 1u);
+  EXPECT_EQ(d.timed_out(), 2u);
+}
+
 // One HGX H100 node (NVMe 52 GB/s read), Llama-3-8B on one GPU per instance.
 const std::string kDeployment = R"(
 name: autoscale
@@ -166,6 +199,61 @@ TEST(InferenceAutoscaling, InstancesFollowADiurnalLoad) {
   EXPECT_LT(r.metrics.get("instances_mean"), r.metrics.get("instances_peak"));
 }
 
+TEST(InferenceAutoscaling, ARestartedDeploymentKeepsItsStorageLink) {
+  // The run links the first deployment to the cluster's storage; a job's restart builds a fresh one from its
+  // configuration, which must load its autoscaled instances' weights from the same place (before the fix it had
+  // no link and start() threw "the run gave the workload no cluster storage").
+  Scenario sc = from_text(kDeployment);
+  auto* first = dynamic_cast<InferenceServing*>(sc.workload.get());
+  ASSERT_NE(first, nullptr);
+  EXPECT_FALSE(first->has_storage());
+  first->set_storage(sc.cluster.storage, sc.cluster.pools.front().node);
+  const std::vector<wl::Gpu> gpus = cluster_gpus(sc.cluster);
+  std::vector<uint32_t> all(gpus.size());
+  std::iota(all.begin(), all.end(), 0u);
+  std::unique_ptr<wl::Workload> again =
+      restart_factory(Catalog::get(), sc.workload_type, first)(wl::Job::local_view(gpus, all));
+  const auto* second = dynamic_cast<const InferenceServing*>(again.get());
+  ASSERT_NE(second, nullptr);
+  EXPECT_NE(second, first);
+  EXPECT_TRUE(second->has_storage());
+  EXPECT_EQ(second->config().autoscaling.policy, "concurrency");
+  EXPECT_EQ(second->config().autoscaling.max_instances, 8);
+}
+
+TEST(InferenceAutoscaling, DisaggregatedPoolsScaleEachOnItsOwnSignal) {
+  // Four prefill and four decode instances of one GPU. Requests of 512 prompt tokens and 512 generated: a prompt
+  // takes a few ms to prefill, its decode seconds, so at 8 requests/s about 0.1 requests are in flight in the
+  // prefill pool and some 30 in the decode pool. With a target of 4 in flight per instance the prefill pool stays
+  // at its one initial instance and the decode pool grows to all four.
+  const std::vector<std::string> o = {
+      "workload.autoscaling.policy=concurrency", "workload.autoscaling.max_instances=0",
+      "workload.disaggregation.prefill_instances=4", "workload.disaggregation.decode_instances=4",
+      "workload.requests.arrival.process=poisson", "workload.requests.arrival.rate=8",
+      "workload.requests.arrival.requests=1200", "workload.requests.input_tokens=512",
+      "workload.requests.output_tokens=512"};
+  Scenario sc = from_text(kDeployment, o);
+  const MetricSet m = run_scenario(sc).metrics;
+  EXPECT_EQ(m.get("requests_completed"), 1200);
+  EXPECT_EQ(m.get("prefill_instances_peak"), 1);
+  EXPECT_EQ(m.get("decode_instances_peak"), 4);
+  EXPECT_EQ(m.get("scale_ups"), 3);
+  const auto* w = dynamic_cast<const InferenceServing*>(sc.workload.get());
+  ASSERT_NE(w, nullptr);
+  // The prefill pool's first instance and the decode pool's first (instance 4) serve from the start; the decode
+  // pool's others come up after a start-up, the prefill pool's stay off.
+  EXPECT_EQ(w->fleet().history().front().second, 2u);
+  EXPECT_EQ(w->fleet().state(1), InstanceState::kOff);
+  // Limits hold per pool: five instances do not fit in a pool of four.
+  try {
+    from_text(kDeployment, {"workload.autoscaling.max_instances=5", "workload.disaggregation.prefill_instances=4",
+                            "workload.disaggregation.decode_instances=4"});
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("exceed the 4 instances of the smaller pool"), std::string::npos) << e.what();
+  }
+}
+
 TEST(InferenceAdmission, SloTtftTradesRejectionsForGoodputUnderOverload) {
   // Twice the load one instance can prefill: without admission the queue grows and most requests miss the SLO.
   const std::vector<std::string> overload = {"workload.autoscaling.policy=none", "workload.instances=1",
@@ -191,6 +279,42 @@ TEST(InferenceAdmission, SloTtftTradesRejectionsForGoodputUnderOverload) {
   EXPECT_GT(b.get("goodput_requests_per_s"), 10 * a.get("goodput_requests_per_s"));
   EXPECT_NEAR(b.get("slo_attainment_arrived"),
               b.get("slo_attainment") * b.get("requests_completed") / b.get("requests_arrived"), 1e-12);
+}
+
+TEST(InferenceAdmission, DeferralServesBurstsThatRejectionTurnsAway) {
+  // Bursty arrivals (inter-arrival CV 4) at 12 requests/s on one instance that prefills about 17/s: bursts overrun
+  // the TTFT objective, the gaps between them drain the queue. Rejection turns the burst's tail away; deferral
+  // holds it and serves what can still meet the objective once the burst has passed.
+  std::vector<std::string> o = {"workload.autoscaling.policy=none", "workload.instances=1",
+                                "workload.requests.arrival.process=gamma", "workload.requests.arrival.rate=12",
+                                "workload.requests.arrival.burstiness=4", "workload.requests.arrival.requests=2000",
+                                "workload.admission.policy=slo_ttft"};
+  Scenario reject = from_text(kDeployment, o);
+  const MetricSet a = run_scenario(reject).metrics;
+  o.push_back("workload.admission.on_refuse=defer");
+  Scenario defer = from_text(kDeployment, o);
+  const MetricSet b = run_scenario(defer).metrics;
+  ASSERT_GT(a.get("requests_refused"), 0);
+  EXPECT_FALSE(a.has("requests_deferred"));
+  // Deferred: none rejected outright; each deferred request is either served later or timed out.
+  EXPECT_EQ(b.get("requests_refused"), 0);
+  EXPECT_GT(b.get("requests_deferred"), 0);
+  EXPECT_GT(b.get("requests_deferred_served"), 0);
+  EXPECT_EQ(b.get("requests_deferred"), b.get("requests_deferred_served") + b.get("requests_timed_out"));
+  EXPECT_EQ(b.get("requests_completed") + b.get("requests_timed_out"), 2000);
+  // More requests served, and more of the arrivals inside the SLO, than by rejecting.
+  EXPECT_GT(b.get("requests_completed"), a.get("requests_completed"));
+  EXPECT_GT(b.get("slo_attainment_arrived"), a.get("slo_attainment_arrived"));
+}
+
+TEST(InferenceAdmission, DeferNeedsAPolicyThatRefuses) {
+  try {
+    from_text(kDeployment, {"workload.admission.on_refuse=defer"});
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("admission.on_refuse: defer needs a policy that refuses"), std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace

@@ -7,24 +7,12 @@
 
 #include "workloads/inference/batch_scheduler.h"
 #include "workloads/inference/speculative.h"
+#include "inference_support.h"
 
 namespace lcsim::inf {
 namespace {
 
-/// H100 SXM5 from the datasheet (989.4 dense BF16 TFLOP/s, 3.35 TB/s, 80 GB); efficiencies 1, no launch overhead.
-hw::AcceleratorSpec datasheet_h100() {
-  hw::AcceleratorSpec p;
-  p.name = "H100-datasheet";
-  p.dense_peak[hw::DType::kBf16] = FlopRate::tflops(989.4);
-  p.hbm_capacity = Bytes::gb(80);
-  p.hbm_bandwidth = Bandwidth::gbytes_per_s(3350);
-  p.scale_up_bandwidth = Bandwidth::gbytes_per_s(450);
-  p.calibration.gemm_efficiency = 1;
-  p.calibration.attention_efficiency = 1;
-  p.calibration.memory_efficiency = 1;
-  p.calibration.kernel_launch = Duration::seconds(0);
-  return p;
-}
+using support::datasheet_h100;
 
 TEST(InferenceSpeculative, ExpectedTokensPerStepIsTheFormula) {
   // k = 4, alpha = 0.8: (1 - 0.8^5) / 0.2 = (1 - 0.32768) / 0.2 = 3.3616.

@@ -13,6 +13,7 @@
 #include "workloads/inference/kv_cache.h"
 #include "workloads/inference/request_trace.h"
 #include "workloads/inference/serving_model.h"
+#include "inference_support.h"
 
 namespace lcsim::inf {
 namespace {
@@ -169,40 +170,9 @@ TEST(InferenceTrace, LengthsFittedFromATrace) {
   EXPECT_EQ(f.output.max, 1000);
 }
 
-/// H100 SXM5 80GB from NVIDIA's datasheet: 989.4 dense BF16 TFLOP/s (1,979 with sparsity), 1,979 dense FP8,
-/// 3.35 TB/s HBM3, 80 GB, NVLink 900 GB/s bidirectional. Efficiencies 1 and no launch overhead: the pure roofline.
-hw::AcceleratorSpec datasheet_h100() {
-  hw::AcceleratorSpec p;
-  p.name = "H100-datasheet";
-  p.dense_peak[hw::DType::kBf16] = FlopRate::tflops(989.4);
-  p.dense_peak[hw::DType::kFp8] = FlopRate::tflops(1978.9);
-  p.hbm_capacity = Bytes::gb(80);
-  p.hbm_bandwidth = Bandwidth::gbytes_per_s(3350);
-  p.scale_up_bandwidth = Bandwidth::gbytes_per_s(450);
-  p.calibration.gemm_efficiency = 1;
-  p.calibration.attention_efficiency = 1;
-  p.calibration.memory_efficiency = 1;
-  p.calibration.kernel_launch = Duration::seconds(0);
-  return p;
-}
-
-ModelShape llama3_8b() { return ModelShape{}; }  // the defaults: Llama-3-8B's config.json
-
-/// Runs one instance with no engine: plan, cost, complete, until every request has finished.
-std::vector<FinishedRequest> run_instance(const InstanceCost& cost, const ServingConfig& sv,
-                                          const std::vector<Request>& requests, BatchScheduler* out = nullptr) {
-  BatchScheduler s({sv.max_num_seqs, sv.max_num_batched_tokens, sv.chunked_prefill, sv.block_size, cost.kv_blocks()});
-  for (const auto& r : requests) EXPECT_TRUE(s.add(r));
-  std::vector<FinishedRequest> done;
-  BatchScheduler::Plan plan;
-  double now = 0;
-  while (s.plan(plan)) {
-    now += cost.iteration_seconds(plan.batch);
-    s.complete(plan, now, done);
-  }
-  if (out) *out = s;
-  return done;
-}
+using support::datasheet_h100;
+using support::llama3_8b;
+using support::run_instance;
 
 TEST(InferenceServingModel, SingleRequestTtftAndTpotAreTheRoofline) {
   const hw::AcceleratorSpec part = datasheet_h100();

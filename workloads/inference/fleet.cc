@@ -28,6 +28,14 @@ void AdmissionConfig::visit(Section& s) {
           Range::positive());
   s.field("max_queue", max_queue, "max_queue: reject when the instance has this many requests waiting",
           Range::at_least(0));
+  s.choice("on_refuse", on_refuse, {"reject", "defer"},
+           "what happens to a request the policy refuses: rejected at once, or deferred to the deployment's queue "
+           "and offered again after every iteration until admitted or max_defer has passed (timed out)");
+  s.field("max_defer", max_defer, "defer: the longest a request waits deferred; 0s = ttft_slack x slo.ttft",
+          Range::at_least(0));
+  if (s.mode() == Section::Mode::kParse && on_refuse == "defer" && policy == "always") {
+    s.error("on_refuse", "defer needs a policy that refuses (max_queue or slo_ttft); policy is 'always'");
+  }
 }
 
 void AutoscalingConfig::visit(Section& s) {
@@ -83,9 +91,13 @@ double startup_seconds(const storage::StorageTier& tier, Bytes weights, Bytes re
   return weights.bytes() / rate.bps() + overhead.s();
 }
 
-void Fleet::reset(int instances, int active) {
-  states_.assign(static_cast<size_t>(instances), InstanceState::kOff);
-  for (int i = 0; i < active && i < instances; ++i) states_[static_cast<size_t>(i)] = InstanceState::kActive;
+void Fleet::reset(int instances, int active) { reset({{instances, active}}); }
+
+void Fleet::reset(const std::vector<std::pair<int, int>>& pools) {
+  states_.clear();
+  for (const auto& [instances, active] : pools) {
+    for (int i = 0; i < instances; ++i) states_.push_back(i < active ? InstanceState::kActive : InstanceState::kOff);
+  }
   history_.assign(1, {0.0, count(InstanceState::kActive)});
   held_s_ = since_s_ = 0;
   held_ = count(InstanceState::kActive);
@@ -93,6 +105,10 @@ void Fleet::reset(int instances, int active) {
 
 uint32_t Fleet::count(InstanceState s) const {
   return static_cast<uint32_t>(std::count(states_.begin(), states_.end(), s));
+}
+
+uint32_t Fleet::count(InstanceState s, uint32_t first, uint32_t end) const {
+  return static_cast<uint32_t>(std::count(states_.begin() + first, states_.begin() + end, s));
 }
 
 void Fleet::set(uint32_t i, InstanceState s, double now_s) {

@@ -21,6 +21,8 @@ struct AdmissionConfig {
   std::string policy = "always";
   double ttft_slack = 1.0;  // slo_ttft: reject above this x slo.ttft
   int max_queue = 64;       // max_queue: waiting requests per instance at most
+  std::string on_refuse = "reject";  // reject, defer (wait in the deployment's queue until admitted or timed out)
+  Duration max_defer;                // defer: the longest wait; 0 = ttft_slack x slo.ttft
   void visit(Section& s);
 };
 
@@ -59,9 +61,13 @@ enum class InstanceState : uint8_t { kOff, kStarting, kActive, kDraining };
 class Fleet {
  public:
   void reset(int instances, int active);
+  /// Pools in order, each (instances, active at the start): its first `active` instances are active.
+  void reset(const std::vector<std::pair<int, int>>& pools);
   InstanceState state(uint32_t i) const { return states_[i]; }
   void set(uint32_t i, InstanceState s, double now_s);
   uint32_t count(InstanceState s) const;
+  /// Instances in [first, end) in state `s`.
+  uint32_t count(InstanceState s, uint32_t first, uint32_t end) const;
   size_t size() const { return states_.size(); }
   /// (time, active instances), one entry per change.
   const std::vector<std::pair<double, uint32_t>>& history() const { return history_; }

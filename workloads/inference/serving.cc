@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <utility>
 
 #include "models/hardware/spec_catalog.h"
 #include "workloads/inference/preemption.h"
@@ -74,20 +75,27 @@ void InferenceServing::validate(const std::vector<wl::Gpu>& gpus, Section& s) {
     }
   }
   if (sv.pipeline_parallel > m.num_layers) s.error("serving", "pipeline_parallel exceeds num_layers");
+  for (const InstanceSlot& slot : slots_) {
+    if (const std::string p = expert_parallel_problem(m, slot.serving); !p.empty()) {
+      s.error("serving", p);
+      return;
+    }
+  }
   instance_count_ = static_cast<int>(slots_.size());
   const auto& as = config_.autoscaling;
-  if (as.on() && dg.enabled()) {
-    s.error("autoscaling", "autoscaling and disaggregation together are not supported yet: turn one of them off");
-    return;
-  }
-  if (as.on() && std::max(as.max_instances, as.initial_instances) > instance_count_) {
+  // Under disaggregation each pool scales on its own (serving_scaling.cc): the limits hold per pool.
+  const int pool = dg.enabled() ? std::min(static_cast<int>(front_), instance_count_ - static_cast<int>(front_))
+                                : instance_count_;
+  const std::string pool_name = dg.enabled() ? " instances of the smaller pool" : " instances the deployment has";
+  if (as.on() && std::max(as.max_instances, as.initial_instances) > pool) {
     s.error("autoscaling", "max_instances / initial_instances " +
                                std::to_string(std::max(as.max_instances, as.initial_instances)) + " exceed the " +
-                               std::to_string(instance_count_) + " instances the deployment has (instances, or the allocation)");
+                               std::to_string(pool) + pool_name +
+                               (dg.enabled() ? "" : " (instances, or the allocation)"));
   }
-  if (as.on() && as.min_instances > instance_count_) {
+  if (as.on() && as.min_instances > pool) {
     s.error("autoscaling", "min_instances " + std::to_string(as.min_instances) + " exceeds the " +
-                               std::to_string(instance_count_) + " instances the deployment has");
+                               std::to_string(pool) + pool_name);
   }
   for (size_t i = 0; i < slots_.size(); ++i) {
     for (int t = 1; t < slots_[i].serving.tensor_parallel; ++t) {
@@ -272,6 +280,8 @@ void InferenceServing::start(wl::RunContext& ctx) {
   // Admission: the policy, and what it needs of each instance (prompt tokens queued, its prefill rate).
   admission_.reset();
   refused_ = 0;
+  deferral_ = {};
+  deferred_requests_.clear();
   prompt_left_.assign(static_cast<size_t>(n), 0);
   prompt_of_.clear();
   iteration_end_s_.assign(static_cast<size_t>(n), 0.0);
@@ -285,33 +295,7 @@ void InferenceServing::start(wl::RunContext& ctx) {
     prefill_rate_.assign(static_cast<size_t>(n), prefill_tokens_per_s_);
   }
   // Autoscaling: every instance exists; those beyond the initial count are off until the autoscaler starts them.
-  const auto& as = config_.autoscaling;
-  autoscaler_.reset();
-  scale_ups_ = scale_downs_ = 0;
-  arrived_at_tick_ = 0;
-  busy_at_tick_.assign(static_cast<size_t>(n), 0.0);
-  if (as.on()) {
-    const int max = as.max_instances > 0 ? as.max_instances : n;
-    const int initial = as.initial_instances > 0 ? as.initial_instances : as.min_instances;
-    fleet_.reset(n, initial);
-    autoscaler_ = autoscalers().get(as.policy).factory(
-        {static_cast<uint32_t>(as.min_instances), static_cast<uint32_t>(max), as.target_utilization,
-         as.target_concurrency, as.scale_up_cooldown.s(), as.scale_down_cooldown.s()});
-    if (!storage_ || !node_) {
-      throw InputError("autoscaling: the run gave the workload no cluster storage to load weights from");
-    }
-    const storage::TierContext tc{storage_, node_};
-    const auto tier = storage_tiers().get(as.weights_from).factory(tc);
-    if (tier->figures().read.bps() <= 0) {
-      throw InputError("autoscaling.weights_from: " + as.weights_from +
-                       " has no read bandwidth in this cluster (configure cluster.storage or the node's NVMe)");
-    }
-    startup_s_ = startup_seconds(*tier, Bytes::of(instances_.front()->cost.weight_bytes_per_gpu() * gpus_per_instance_),
-                                 as.weights_read_size, as.startup_overhead);
-    tick_ = ctx.engine.after(as.interval, [this] { scale(); });
-  } else {
-    fleet_.reset(n, n);
-  }
+  start_autoscaling();
   source_ = open_requests(config_.requests, ctx.rng);
   if (source_->next(pending_)) {
     ctx.engine.at(ctx.engine.now() + Duration::seconds(pending_.arrival_s), [this] { arrive(); });
@@ -325,18 +309,37 @@ void InferenceServing::arrive() {
   const double now = ctx_->engine.now().s();
   if (first_arrival_s_ < 0) first_arrival_s_ = now;
   ++arrived_;
-  const policy::RouteRequest rr{pending_.id, pending_.input_tokens, pending_.output_tokens, &pending_.hash_ids};
-  const uint32_t i = route(rr);
-  LCSIM_ASSERT(i < instances_.size(), "router chose no instance");
   Request r = pending_;
   r.arrival_s = now;
+  place(std::move(r));
+  const double base = ctx_->engine.now().s() - pending_.arrival_s;
+  if (source_->next(pending_)) {
+    ctx_->engine.at(Duration::seconds(std::max(now, base + pending_.arrival_s)), [this] { arrive(); });
+  } else {
+    source_done_ = true;
+    maybe_finish();
+  }
+}
+
+bool InferenceServing::place(Request r, bool again, double waited_s) {
+  const uint32_t output_tokens = r.output_tokens;  // before disaggregation cuts it to the prefill's one token
+  const policy::RouteRequest rr{r.id, r.input_tokens, r.output_tokens, &r.hash_ids};
+  const uint32_t i = route(rr);
+  LCSIM_ASSERT(i < instances_.size(), "router chose no instance");
   if (decode_router_) {
     // Disaggregated: the prefill pool computes the prompt and the first token only (hand_off() does the rest).
-    handoffs_[r.id] = {now, 0, r.input_tokens, r.output_tokens, 0};
+    handoffs_[r.id] = {r.arrival_s, 0, r.input_tokens, r.output_tokens, 0};
     r.output_tokens = 1;
   }
+  // A deferred request offered again: admitted on its whole prompt (no cache lookup until it is in), with its wait.
+  if (again && !admitted(i, r, 0, waited_s)) {
+    handoffs_.erase(r.id);
+    return false;
+  }
   Instance& inst = *instances_[i];
-  if (timeline_) timeline_->claim(ctx_->tracer, i, ctx_->gpus[inst.gpus.front()].rank, r.id, now);
+  if (timeline_) {
+    timeline_->claim(ctx_->tracer, i, ctx_->gpus[inst.gpus.front()].rank, r.id, ctx_->engine.now().s());
+  }
   uint32_t cached = 0;
   double load_s = 0;
   std::vector<uint32_t> per_tier;
@@ -349,22 +352,22 @@ void InferenceServing::arrive() {
     prefix_tokens_saved_ += cached;
     in_flight_ids_[r.id] = r.hash_ids;
   }
-  if (admission_ && !admitted(i, r, cached)) {
-    ++refused_;
+  if (admission_ && !again && !admitted(i, r, cached, 0.0)) {
     in_flight_ids_.erase(r.id);
     if (timeline_) timeline_->release(i, r.id);
+    handoffs_.erase(r.id);
+    if (config_.admission.on_refuse == "defer") {
+      r.output_tokens = output_tokens;
+      defer(r);
+    } else {
+      ++refused_;
+    }
   } else if (load_s > 0) {
     fetch_prefix(i, r, cached, per_tier);  // the prefix's blocks come up from the lower tiers first
   } else {
     admit(i, r, cached);
   }
-  const double base = ctx_->engine.now().s() - pending_.arrival_s;
-  if (source_->next(pending_)) {
-    ctx_->engine.at(Duration::seconds(std::max(now, base + pending_.arrival_s)), [this] { arrive(); });
-  } else {
-    source_done_ = true;
-    maybe_finish();
-  }
+  return true;
 }
 
 void InferenceServing::admit(uint32_t i, const Request& r, uint32_t cached_tokens) {
@@ -403,7 +406,9 @@ void InferenceServing::hand_off(uint32_t from, const FinishedRequest& f) {
     return;
   }
   const policy::RouteRequest rr{f.id, h.input_tokens + 1, h.output_tokens - 1, nullptr};
-  const uint32_t to = front_ + decode_router_->route(rr, decode_loads_);
+  const uint32_t to = route_decode(rr);
+  ++handed_off_;
+  ++instances_[to]->incoming;
   std::vector<uint32_t> src, dst;
   for (uint32_t g : instances_[from]->gpus) src.push_back(ctx_->gpus[g].rank);
   for (uint32_t g : instances_[to]->gpus) dst.push_back(ctx_->gpus[g].rank);
@@ -416,6 +421,7 @@ void InferenceServing::hand_off(uint32_t from, const FinishedRequest& f) {
   if (timeline_) timeline_->handed_off(ctx_->tracer, from, from_rank, f.id, start);
   ctx_->collectives.transfer(kv_handoff_flows(src, dst, bytes), [this, id, to, start, from_rank, to_rank, bytes] {
     --in_transfer_;
+    --instances_[to]->incoming;
     const double now = ctx_->engine.now().s();
     transfer_s_.push_back(now - start);
     if (ctx_->tracer.enabled()) {
@@ -470,7 +476,9 @@ void InferenceServing::step(uint32_t i) {
   if (!inst.sched.plan(inst.plan)) {
     inst.busy = false;
     close_busy(i);
-    if (fleet_.state(i) == InstanceState::kDraining) fleet_.set(i, InstanceState::kOff, ctx_->engine.now().s());
+    if (fleet_.state(i) == InstanceState::kDraining && inst.incoming == 0) {
+      fleet_.set(i, InstanceState::kOff, ctx_->engine.now().s());
+    }
     maybe_finish();
     return;
   }
@@ -492,6 +500,11 @@ void InferenceServing::step(uint32_t i) {
   }
   iteration_end_s_[i] = ctx_->engine.now().s() + t;
   ++inst.iterations;
+  if (config_.model.num_experts > 0) {  // expert load (moe.cc)
+    const IterationWork w = inst.cost.work(inst.plan.batch);
+    inst.expert_tokens += static_cast<double>(w.tokens);
+    inst.expert_rows += w.expert_rows;
+  }
   const Duration start = ctx_->engine.now();
   const uint32_t rank = ctx_->gpus[inst.gpus.front()].rank;
   if (ctx_->tracer.enabled() && rank < ctx_->traced_ranks) {
@@ -548,6 +561,7 @@ void InferenceServing::step(uint32_t i) {
       in_flight_ids_.erase(it);
     }
     update_load(i);
+    if (!deferral_.empty()) retry_deferred();
     step(i);
   });
 }
@@ -562,7 +576,7 @@ void InferenceServing::close_busy(uint32_t i) {
 }
 
 void InferenceServing::maybe_finish() {
-  if (!source_done_ || finished_called_ || loading_ > 0 || in_transfer_ > 0) return;
+  if (!source_done_ || finished_called_ || loading_ > 0 || in_transfer_ > 0 || !deferral_.empty()) return;
   for (const auto& inst : instances_) {
     if (inst->busy || !inst->sched.idle()) return;
   }
@@ -573,7 +587,8 @@ void InferenceServing::maybe_finish() {
 
 double InferenceServing::progress() const {
   if (arrived_ == 0) return source_done_ ? 1.0 : 0.0;
-  const double done = static_cast<double>(finished_.size() + rejected_ + refused_) / static_cast<double>(arrived_);
+  const double done = static_cast<double>(finished_.size() + rejected_ + refused_ + deferral_.timed_out()) /
+                      static_cast<double>(arrived_);
   return source_done_ ? done : 0.5 * done;
 }
 
@@ -594,21 +609,12 @@ void InferenceServing::set_storage(const storage::StorageConfig& storage, const 
   node_ = &node;
 }
 
-uint32_t InferenceServing::route(const policy::RouteRequest& rr) {
-  if (!autoscaler_) return router_->route(rr, loads_);
-  // The router sees the active instances only (starting ones have no weights yet, draining ones take no more).
-  route_loads_.clear();
-  route_map_.clear();
-  for (uint32_t i = 0; i < loads_.size(); ++i) {
-    if (fleet_.state(i) != InstanceState::kActive) continue;
-    route_loads_.push_back(loads_[i]);
-    route_map_.push_back(i);
-  }
-  LCSIM_ASSERT(!route_loads_.empty(), "autoscaling left no active instance");
-  return route_map_[router_->route(rr, route_loads_)];
+void InferenceServing::link_storage_like(const InferenceServing& first) {
+  storage_ = first.storage_;
+  node_ = first.node_;
 }
 
-bool InferenceServing::admitted(uint32_t i, const Request& r, uint32_t cached) {
+bool InferenceServing::admitted(uint32_t i, const Request& r, uint32_t cached, double waited_s) {
   const Instance& inst = *instances_[i];
   const double now = ctx_->engine.now().s();
   policy::AdmissionQueue q;
@@ -617,64 +623,7 @@ bool InferenceServing::admitted(uint32_t i, const Request& r, uint32_t cached) {
   q.queued_prompt_tokens = prompt_left_[i];
   q.prefill_tokens_per_s = prefill_rate_[i];
   q.busy_for_s = inst.busy ? std::max(0.0, iteration_end_s_[i] - now) : 0.0;
-  return admission_->decide({r.input_tokens, r.output_tokens, cached}, q).admit;
-}
-
-double InferenceServing::busy_total(uint32_t i, double now) const {
-  const Instance& inst = *instances_[i];
-  return inst.busy_s + (inst.busy ? now - inst.busy_since : 0.0);
-}
-
-void InferenceServing::scale() {
-  const double now = ctx_->engine.now().s();
-  const double interval = config_.autoscaling.interval.s();
-  policy::ScalingSnapshot snap;
-  snap.now_s = now;
-  snap.active = fleet_.count(InstanceState::kActive);
-  snap.starting = fleet_.count(InstanceState::kStarting);
-  double busy = 0;
-  for (uint32_t i = 0; i < instances_.size(); ++i) {
-    const double b = busy_total(i, now);
-    if (fleet_.state(i) == InstanceState::kActive) {
-      busy += b - busy_at_tick_[i];
-      snap.in_flight += instances_[i]->sched.running() + instances_[i]->sched.waiting();
-    }
-    busy_at_tick_[i] = b;
-  }
-  snap.utilization = snap.active > 0 ? busy / (interval * snap.active) : 0.0;
-  snap.arrivals_per_s = static_cast<double>(arrived_ - arrived_at_tick_) / interval;
-  arrived_at_tick_ = arrived_;
-  const uint32_t want = autoscaler_->decide(snap);
-  uint32_t have = snap.active + snap.starting;
-  // Up: the lowest-numbered instances that are off (or draining: they are warm and stay) come up.
-  for (uint32_t i = 0; i < instances_.size() && have < want; ++i) {
-    if (fleet_.state(i) == InstanceState::kDraining) {
-      fleet_.set(i, InstanceState::kActive, now);
-    } else if (fleet_.state(i) == InstanceState::kOff) {
-      fleet_.set(i, InstanceState::kStarting, now);
-      ctx_->engine.after(Duration::seconds(startup_s_), [this, i] {
-        fleet_.set(i, InstanceState::kActive, ctx_->engine.now().s());
-        busy_at_tick_[i] = busy_total(i, ctx_->engine.now().s());
-      });
-    } else {
-      continue;
-    }
-    ++have;
-    ++scale_ups_;
-  }
-  // Down: the highest-numbered active instances drain (finish what they hold, take nothing new); one stays.
-  for (uint32_t i = static_cast<uint32_t>(instances_.size()); i-- > 0 && have > want;) {
-    if (fleet_.state(i) != InstanceState::kActive || fleet_.count(InstanceState::kActive) <= 1) continue;
-    Instance& inst = *instances_[i];
-    fleet_.set(i, inst.busy || !inst.sched.idle() ? InstanceState::kDraining : InstanceState::kOff, now);
-    --have;
-    ++scale_downs_;
-  }
-  if (ctx_->tracer.enabled()) {
-    ctx_->tracer.counter({"deployment", "active instances", ctx_->engine.now(),
-                          static_cast<double>(fleet_.count(InstanceState::kActive))});
-  }
-  if (!finished_called_) tick_ = ctx_->engine.after(config_.autoscaling.interval, [this] { scale(); });
+  return admission_->decide({r.input_tokens, r.output_tokens, cached, waited_s}, q).admit;
 }
 
 }  // namespace lcsim::inf

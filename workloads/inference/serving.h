@@ -110,6 +110,9 @@ class InferenceServing final : public wl::Workload {
   /// The cluster's storage and the node template the deployment sits on (scenarios/run.cc, before start()): an
   /// autoscaled instance loads its weights from there. Both outlive the run.
   void set_storage(const storage::StorageConfig& storage, const hw::NodeSpec& node);
+  /// A restart's fresh deployment takes the first one's storage link (scenarios/restart.h).
+  void link_storage_like(const InferenceServing& first);
+  bool has_storage() const { return storage_ != nullptr && node_ != nullptr; }
   /// Autoscaling: (time, active instances) at every change; the start-up time of a new instance.
   const Fleet& fleet() const { return fleet_; }
   double startup_s() const { return startup_s_; }
@@ -128,8 +131,20 @@ class InferenceServing final : public wl::Workload {
   void fix_up_decoded(size_t first);
   void report_pools(MetricSet& m, double span) const;
   uint32_t route(const policy::RouteRequest& rr);
-  bool admitted(uint32_t i, const Request& r, uint32_t cached);
+  bool admitted(uint32_t i, const Request& r, uint32_t cached, double waited_s);
+  // Routes, looks up the prefix cache, asks admission and admits (or defers, or refuses) a request; a deferred one
+  // offered `again` after `waited_s` returns false when it must wait on.
+  bool place(Request r, bool again = false, double waited_s = 0);
+  // Deferral instead of rejection (serving_deferral.cc).
+  void defer(const Request& r);
+  void retry_deferred();
+  void expire_deferred();
+  // Autoscaling (serving_scaling.cc): each pool (colocated, or prefill and decode) on its own signal.
+  void start_autoscaling();
   void scale();
+  void scale_pool(uint32_t first, uint32_t end, policy::Autoscaler& autoscaler, uint64_t arrived,
+                  uint64_t& arrived_at_tick, uint32_t& peak);
+  uint32_t route_decode(const policy::RouteRequest& rr);
   double busy_total(uint32_t i, double now) const;
   // KV-cache tier fetches as flows on the run's transfer model (serving_kv.cc, kv_fetch.h).
   void set_up_fetcher();
@@ -183,6 +198,9 @@ class InferenceServing final : public wl::Workload {
   double prefill_tokens_per_s_ = 0;  // a full prefill batch's rate
   std::vector<double> prefill_rate_;  // each instance's: averaged over the iterations that left a queue
   uint64_t refused_ = 0;  // rejected by the admission policy
+  policy::DeferralQueue deferral_;  // admission.on_refuse: defer
+  std::unordered_map<uint64_t, Request> deferred_requests_;  // looked up by request id only
+  sim::Handle defer_timer_;
   // Autoscaling: the fleet's states, the policy, the storage the weights come from.
   const storage::StorageConfig* storage_ = nullptr;
   const hw::NodeSpec* node_ = nullptr;
@@ -193,6 +211,9 @@ class InferenceServing final : public wl::Workload {
   std::vector<double> busy_at_tick_;
   uint64_t arrived_at_tick_ = 0;
   uint32_t scale_ups_ = 0, scale_downs_ = 0;
+  std::unique_ptr<policy::Autoscaler> decode_autoscaler_;  // disaggregated: the decode pool's (autoscaler_: prefill)
+  uint64_t handed_off_ = 0, handed_off_at_tick_ = 0;        // requests sent to the decode pool: its arrivals
+  uint32_t front_peak_ = 0, decode_peak_ = 0;               // each pool's most active instances
   std::vector<policy::InstanceLoad> route_loads_;  // the active instances' loads, for the router
   std::vector<uint32_t> route_map_;                // their indices
 };

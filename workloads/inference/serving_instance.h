@@ -24,8 +24,10 @@ struct InferenceServing::Instance {
   std::unique_ptr<InstanceCost> draft;  // speculative decoding: the draft model on the same GPUs
   double swap_bytes = 0, swap_s = 0, draft_s = 0;
   bool busy = false;
+  uint32_t incoming = 0;  // disaggregated decode instance: KV handoffs on their way to it
   double busy_since = 0, busy_s = 0;
   uint64_t iterations = 0;
+  double expert_tokens = 0, expert_rows = 0;  // MoE: tokens and the busiest GPU's token-expert rows, summed
   BatchScheduler::Plan plan;
   std::vector<std::unique_ptr<KvTier>> tiers;  // HBM, DRAM, SSD (the pool is shared)
   std::unique_ptr<PrefixCache> cache;

@@ -57,6 +57,13 @@ void ServingConfig::visit(Section& s) {
            "over the GPU's PCIe path and back");
   s.field("swap_space", swap_space, "swap: host memory per GPU for swapped-out KV blocks (full: recompute)",
           Range::at_least(0));
+  s.field("expert_parallel", expert_parallel,
+          "MoE: spread whole experts over the tensor-parallel group (E / TP per GPU) with an all-to-all dispatch "
+          "and combine per layer, instead of splitting every expert TP ways (vLLM's enable_expert_parallel)");
+  s.field("expert_load_imbalance", expert_load_imbalance,
+          "expert_parallel: token-expert rows of the busiest GPU over the mean (1 = perfectly balanced, as after "
+          "expert load balancing)",
+          Range::at_least(1));
 }
 
 const std::vector<std::string>& quant_dtype_names() {
@@ -97,10 +104,10 @@ FlopRate InstanceCost::gemm_peak() const {
   return part_->peak(hw::DType::kBf16);
 }
 
-IterationWork InstanceCost::work(const std::vector<BatchEntry>& batch) const {
+IterationWork InstanceCost::work(const std::vector<BatchEntry>& batch, double layers, bool lm_head) const {
   IterationWork w;
+  w.layers = layers;
   const double tp = serving_.tensor_parallel;
-  const double layers = model_.num_layers;
   const double h = model_.hidden_size, d = model_.head_dim();
   const double kv_token_layer = 2.0 * model_.num_kv_heads / tp * d * quant_bytes(serving_.kv_dtype);
   double attn = 0, kv_tokens = 0, emitting = 0;
@@ -113,7 +120,9 @@ IterationWork InstanceCost::work(const std::vector<BatchEntry>& batch) const {
   }
   const double t = static_cast<double>(w.tokens);
   const double wb = quant_bytes(serving_.weight_dtype);
-  w.linear_flops = 2 * t * model_.active_params_per_layer() * layers / tp + 2 * emitting * h * model_.vocab_size / tp;
+  const bool head = lm_head && emitting > 0;
+  w.linear_flops = 2 * t * model_.active_params_per_layer() * layers / tp +
+                   (head ? 2 * emitting * h * model_.vocab_size / tp : 0.0);
   w.attention_flops = 4 * (model_.num_attention_heads / tp) * d * layers * attn;
   // Weights read once per iteration; an MoE layer reads only the experts its tokens reach (at most all of them).
   double layer_params = model_.params_per_layer();
@@ -123,16 +132,28 @@ IterationWork InstanceCost::work(const std::vector<BatchEntry>& batch) const {
                                                           (experts_read - model_.experts_per_token);
     layer_params = std::max(layer_params, model_.active_params_per_layer());
   }
-  w.bytes = (layer_params * layers + (emitting > 0 ? h * model_.vocab_size : 0.0)) * wb / tp +
+  w.bytes = (layer_params * layers + (head ? h * model_.vocab_size : 0.0)) * wb / tp +
             kv_tokens * kv_token_layer * layers;
+  w.expert_rows = t * (model_.num_experts > 0 ? model_.experts_per_token : 1) / tp;
+  if (expert_parallel()) {
+    // Attention (and the LM head) TP-sharded as above; the experts on the busiest GPU (moe.cc).
+    const double attn_params =
+        model_.active_params_per_layer() - model_.experts_per_token * 3.0 * h * model_.ffn_hidden_size;
+    w.linear_flops = 2 * t * attn_params * layers / tp + (head ? 2 * emitting * h * model_.vocab_size / tp : 0.0);
+    w.bytes = (attn_params * layers + (head ? h * model_.vocab_size : 0.0)) * wb / tp +
+              kv_tokens * kv_token_layer * layers;
+    add_experts(w, t, layers);
+  }
   w.allreduce_bytes = serving_.tensor_parallel > 1 ? t * h * 2 : 0;
   if (calibrated_kernels()) {
     // Per token per layer, 2-byte activations (the bytes bench/fit_layer_ops.py fitted the efficiencies on):
-    // each RMSNorm reads and writes h; SwiGLU reads 2f / TP and writes f / TP; rotary reads and writes the TP
-    // rank's query and key heads; the residual add reads 2h and writes h.
-    const double f = model_.ffn_hidden_size * (model_.num_experts > 0 ? model_.experts_per_token : 1);
+    // each RMSNorm reads and writes h; SwiGLU reads 2f and writes f per expert row on the GPU (TP-sharded: t / TP
+    // rows of f, or t x k / TP for MoE); rotary reads and writes the TP rank's query and key heads; the residual
+    // add reads 2h and writes h.
     w.norm_bytes = t * layers * 2 * (2 * h * 2);
-    w.activation_bytes = t * layers * 3 * f / tp * 2;
+    const double f = model_.ffn_hidden_size * (model_.num_experts > 0 ? model_.experts_per_token : 1);
+    w.activation_bytes = expert_parallel() ? w.expert_rows * layers * 3 * model_.ffn_hidden_size * 2
+                                           : t * layers * 3 * f / tp * 2;
     w.rope_bytes = t * layers * 2 * (model_.num_attention_heads + model_.num_kv_heads) / tp * d * 2;
     w.residual_bytes = t * layers * 3 * h * 2;
   }
@@ -165,20 +186,28 @@ double InstanceCost::layer_seconds_without_attention(uint64_t tokens) const {
 double InstanceCost::iteration_seconds(const IterationWork& w) const {
   if (w.tokens == 0) return 0;
   const auto& cal = part_->calibration;
+  const double layers = w.layers > 0 ? w.layers : model_.num_layers;
   const double compute = w.linear_flops / (gemm_peak().flop_per_s() * cal.gemm_efficiency) +
                          w.attention_flops / (part_->peak(hw::DType::kBf16).flop_per_s() * cal.attention_efficiency);
   const double memory = w.bytes / (part_->hbm_bandwidth.bps() * cal.memory_efficiency);
   double t = std::max(compute, memory);
   const double tp = serving_.tensor_parallel;
   if (tp > 1) {
-    // Two ring all-reduces per layer (after attention and after the MLP): 2 (n-1)/n x size over each GPU's link.
-    t += 2.0 * model_.num_layers * 2 * (tp - 1) / tp * w.allreduce_bytes / part_->scale_up_bandwidth.bps();
+    // Ring all-reduces of 2 (n-1)/n x size over each GPU's link: two per layer (after attention and after the
+    // MLP); with expert parallelism one (attention's, as a reduce-scatter before the dispatch and an all-gather
+    // after the combine) and the two all-to-alls.
+    if (expert_parallel()) {
+      const double allreduce = 2 * (tp - 1) / tp * w.allreduce_bytes / part_->scale_up_bandwidth.bps();
+      t += layers * (allreduce + 2 * alltoall_seconds(w.alltoall_bytes));
+    } else {
+      t += 2.0 * layers * 2 * (tp - 1) / tp * w.allreduce_bytes / part_->scale_up_bandwidth.bps();
+    }
   }
-  if (!calibrated_kernels()) return t + model_.num_layers * cal.kernel_launch.s();
+  if (!calibrated_kernels()) return t + layers * cal.kernel_launch.s();
   const double hbm = part_->hbm_bandwidth.bps();
   t += w.norm_bytes / (hbm * cal.norm_efficiency) + w.activation_bytes / (hbm * cal.activation_efficiency) +
        w.rope_bytes / (hbm * cal.rope_efficiency) + w.residual_bytes / (hbm * cal.memory_efficiency);
-  return t + model_.num_layers * kKernelsPerLayer * cal.kernel_launch.s();
+  return t + layers * kKernelsPerLayer * cal.kernel_launch.s();
 }
 
 }  // namespace lcsim::inf

@@ -1,8 +1,7 @@
 // What one serving instance costs: weights and KV-cache memory per GPU and the time of one engine iteration (a
 // batch of prefill chunks and decode steps) on the hardware model's roofline.
 //
-// Per iteration, per GPU of a TP group (PP stages run the layers one after another: PP divides memory, not time;
-// no micro-batch pipelining across stages):
+// Per iteration, per GPU of a TP group (for PP > 1, per stage and micro-batch: pipeline.cc):
 //   linear FLOPs   = 2 x tokens x params_per_layer x layers / TP  + 2 x sequences_emitting x hidden x vocab / TP
 //   attention FLOPs= 4 x heads/TP x head_dim x layers x sum_i (q_i c_i + q_i (q_i + 1) / 2)   (causal, q_i new tokens,
 //                    c_i tokens already in the cache)
@@ -11,6 +10,11 @@
 //                    attention_efficiency), bytes / (HBM bandwidth x memory_efficiency))
 //                    + 2 x layers ring all-reduces of tokens x hidden x 2 B over the scale-up link (TP > 1)
 //                    + layers x kernel_launch
+// Expert parallelism (MoE, serving.expert_parallel; moe.cc): the routed experts are spread whole over the TP group
+// (E / TP experts per GPU) instead of each expert being split TP ways; attention stays TP-sharded. The busiest GPU
+// computes expert_load_imbalance x t x k / TP token-expert rows and reads the experts they touch; the MLP all-reduce
+// gives way to an all-to-all dispatch and combine per MoE layer (collective model's all-to-all estimate).
+// Pipeline parallelism (pipeline.cc) runs the batch as PP micro-batches through the stages, overlapped in time.
 // Activation traffic and the embedding lookup are left out (small next to weights and KV at serving sizes).
 // Quantized weights: fp8 and int8 GEMMs run at the part's fp8 / int8 peak when it has one (W8A8), else at bf16;
 // int4 is weight-only (W4A16: bf16 GEMMs, half a byte per weight read). KV in fp8 / int8 / int4 halves or
@@ -59,8 +63,13 @@ struct ServingConfig {
   bool chunked_prefill = true;
   std::string preemption = "recompute";  // recompute, swap (KV blocks to host memory over PCIe: preemption.h)
   Bytes swap_space = Bytes::gib(4);      // host memory per GPU for swapped-out KV blocks (vLLM's swap_space)
+  bool expert_parallel = false;          // MoE: whole experts spread over the TP group (vLLM's enable_expert_parallel)
+  double expert_load_imbalance = 1.0;    // MoE with EP: the busiest GPU's token-expert rows over the mean
   void visit(Section& s);
 };
+
+/// Why `serving` cannot run `model` with expert parallelism (empty: it can, or EP is off). moe.cc.
+std::string expert_parallel_problem(const ModelShape& model, const ServingConfig& serving);
 
 const std::vector<std::string>& quant_dtype_names();
 /// Bytes per element of bf16, fp8, int8, int4.
@@ -80,6 +89,9 @@ struct IterationWork {
   double attention_flops = 0;
   double bytes = 0;
   double allreduce_bytes = 0;  // per all-reduce (TP > 1)
+  double alltoall_bytes = 0;   // expert parallelism: each GPU's buffer per all-to-all (dispatch, and again combine)
+  double expert_rows = 0;      // MoE: token-expert rows the busiest GPU computes per layer
+  double layers = 0;           // layers this work covers (0: the model's; a pipeline stage's share otherwise)
   uint64_t tokens = 0;
   // The memory-bound kernels between the GEMMs, every layer (16-bit activations): two RMSNorms, the rotary
   // embedding of queries and keys, the SwiGLU activation, the residual add. Costed only on parts with fitted
@@ -96,9 +108,20 @@ class InstanceCost {
   double kv_bytes_per_token_per_gpu() const;
   /// KV-cache blocks the instance holds (HBM x utilization - weights, per GPU, in blocks); 0 when weights fill it.
   int64_t kv_blocks() const;
-  IterationWork work(const std::vector<BatchEntry>& batch) const;
+  IterationWork work(const std::vector<BatchEntry>& batch) const { return work(batch, model_.num_layers, true); }
+  /// The work of `layers` layers (a pipeline stage's share), with the LM head when `lm_head` (the last stage).
+  IterationWork work(const std::vector<BatchEntry>& batch, double layers, bool lm_head) const;
+  /// One GPU's time for `w` (one pass over w.layers layers: no pipelining).
   double iteration_seconds(const IterationWork& w) const;
-  double iteration_seconds(const std::vector<BatchEntry>& batch) const { return iteration_seconds(work(batch)); }
+  /// The time of one iteration of `batch`: with PP > 1, the pipelined round (pipeline.cc).
+  double iteration_seconds(const std::vector<BatchEntry>& batch) const;
+  /// Expert parallelism: one all-to-all of `bytes` per GPU over the TP group (0 without EP). moe.cc.
+  double alltoall_seconds(double bytes) const;
+  /// PP > 1: one stage-to-stage send of `tokens` tokens' activations (16 bit). pipeline.cc.
+  double stage_send_seconds(uint64_t tokens) const;
+  bool expert_parallel() const { return serving_.expert_parallel && model_.num_experts > 0 && serving_.tensor_parallel > 1; }
+  const ServingConfig& serving() const { return serving_; }
+  const ModelShape& model() const { return model_; }
   /// One layer without attention for `tokens` tokens (what vidur's mlp.csv profiles measure): the layer's GEMMs
   /// on the roofline, its memory-bound kernels and launches. For the calibration check (docs/validation.md).
   double layer_seconds_without_attention(uint64_t tokens) const;
@@ -110,6 +133,8 @@ class InstanceCost {
   const hw::AcceleratorSpec& part() const { return *part_; }
 
  private:
+  /// The MoE layer's expert rows and weights read on the busiest GPU (moe.cc).
+  void add_experts(IterationWork& w, double tokens, double layers) const;
   const hw::AcceleratorSpec* part_;
   ModelShape model_;
   ServingConfig serving_;

@@ -96,6 +96,19 @@ void InferenceServing::report(MetricSet& m) const {
                                                                config_.speculative.acceptance_rate),
           "speculative decoding: (1 - alpha^(k+1)) / (1 - alpha) tokens per decode step");
   }
+  if (config_.model.num_experts > 0) {
+    double tokens = 0, rows = 0;
+    for (const auto& inst : instances_) {
+      tokens += inst->expert_tokens;
+      rows += inst->expert_rows;
+    }
+    const double k = config_.model.experts_per_token, e = config_.model.num_experts;
+    m.set("moe_tokens_per_expert", iterations > 0 ? tokens * k / e / iterations : 0.0,
+          "MoE: tokens routed to each expert of a layer per iteration (mean over iterations, balanced routing)");
+    m.set("moe_busiest_gpu_rows", iterations > 0 ? rows / iterations : 0.0,
+          "MoE: token-expert rows the busiest GPU of an instance computes per layer per iteration (mean; with "
+          "expert_parallel, expert_load_imbalance x the mean share)");
+  }
   if (config_.serving.preemption == "swap") {
     double swaps = 0, bytes = 0, seconds = 0;
     for (const auto& inst : instances_) {
@@ -136,6 +149,14 @@ void InferenceServing::report(MetricSet& m) const {
           "requests rejected (admission or capacity) / requests arrived");
     m.set("slo_attainment_arrived", arrived_ > 0 ? good / static_cast<double>(arrived_) : 0.0,
           "requests served within the SLO / requests arrived (a rejection counts as a miss)");
+    if (config_.admission.on_refuse == "defer") {
+      m.set("requests_deferred", static_cast<double>(deferral_.deferred()),
+            "requests the admission policy refused on arrival and deferred to the deployment's queue");
+      m.set("requests_deferred_served", static_cast<double>(deferral_.served()),
+            "deferred requests admitted later (their TTFT includes the wait)");
+      m.set("requests_timed_out", static_cast<double>(deferral_.timed_out()),
+            "deferred requests whose max_defer passed before any instance admitted them");
+    }
   }
   if (autoscaler_) {
     const double end = std::max(last_finish_s_, ctx_ ? ctx_->engine.now().s() : 0.0);
@@ -148,6 +169,10 @@ void InferenceServing::report(MetricSet& m) const {
     m.set("scale_ups", static_cast<double>(scale_ups_), "instances the autoscaler started");
     m.set("scale_downs", static_cast<double>(scale_downs_), "instances the autoscaler drained");
     m.set("instance_startup_s", startup_s_, "start-up time of a new instance (weights from storage + overhead)");
+    if (decode_autoscaler_) {
+      m.set("prefill_instances_peak", front_peak_, "disaggregated: active prefill instances at most");
+      m.set("decode_instances_peak", decode_peak_, "disaggregated: active decode instances at most");
+    }
   }
 }
 
