@@ -266,7 +266,8 @@ void visit_rest(Section& s, Scenario& sc) {
             "accounting's states: computing, only communicating, idle), and for training its HBM in use (GB: the "
             "memory fit's weights, gradients, optimizer states and buffers plus one micro-batch's activations per "
             "micro-batch in flight) and its queued inputs (activations and gradients received that its schedule has "
-            "not reached yet); false = none");
+            "not reached yet). Off by default: on the 175B layout they add half again to the timeline's size and a quarter "
+            "to a run's time; the GUI draws them when a run writes them");
   });
 }
 

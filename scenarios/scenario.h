@@ -71,7 +71,7 @@ struct OutputConfig {
   std::string timeline_format = "auto";    // json, protobuf (Perfetto), auto: json unless it passes timeline_json_limit
   Bytes timeline_json_limit = Bytes::mib(256);
   Duration utilization_interval;  // sample link utilization this often (0: off)
-  bool timeline_counters = true;   // per traced GPU: HBM in use, power, queued inputs
+  bool timeline_counters = false;  // per traced GPU: HBM in use, power, queued inputs (off: timeline size, speed)
 };
 
 /// One job of a shared cluster: a workload on some of the nodes, from a start time.

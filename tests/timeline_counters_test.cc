@@ -69,7 +69,7 @@ TEST(TimelineCounters, PowerFollowsComputeAndCommunicationSpans) {
 RunResult pipeline_run(const std::vector<std::string>& extra = {}) {
   std::vector<std::string> o = {"workload.tensor_model_parallel_size=2", "workload.pipeline_model_parallel_size=4",
                                 "workload.global_batch_size=4", "outputs.timeline_ranks=0",
-                                "outputs.timeline_format=json"};
+                                "outputs.timeline_format=json", "outputs.timeline_counters=true"};
   o.insert(o.end(), extra.begin(), extra.end());
   Scenario sc = load_scenario("scenarios/validation/train-h100.yaml", o);
   return run_scenario(sc);
@@ -181,7 +181,7 @@ jobs:
       micro_batch_size: 1
       precision: bf16
 simulation: {fidelity: analytical}
-outputs: {timeline_ranks: 0, timeline_format: json}
+outputs: {timeline_ranks: 0, timeline_format: json, timeline_counters: true}
 )");
   Scenario sc = load_scenario((d / "jobs.yaml").string());
   const RunResult r = run_scenario(sc);
