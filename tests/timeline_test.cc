@@ -217,6 +217,41 @@ TEST(Timeline, AutoFormatReplaysOnlyTheKindsAskedFor) {
   EXPECT_EQ(files["timeline.json"].str().find("gpu0 comm"), std::string::npos) << "filtered kinds stay out of the JSON";
 }
 
+TEST(Timeline, AutoFormatKeepsDependencyEdgesAcrossTheSwitch) {
+  // Spans of dependency chains logged before the switch keep their edges in the replay: the file is byte for byte
+  // what the protobuf writer makes of the same events, edges included.
+  auto chains = [](TraceSink& s) {
+    for (int i = 0; i < 3000; ++i) {
+      SpanEvent e;
+      e.kind = i % 2 ? SpanKind::kSend : SpanKind::kCompute;
+      e.rank = static_cast<uint32_t>(i % 4);
+      e.start = Duration::us(10.0 * i);
+      e.end = e.start + Duration::us(7);
+      e.name = "step";
+      e.flow = 1 + static_cast<uint64_t>(i / 6);  // six steps per chain
+      e.flow_in = i % 6 != 0;
+      e.flow_out = i % 6 != 5;
+      s.on_span(e);
+    }
+  };
+  std::map<std::string, std::ostringstream> files;
+  TimelineSink sink(Format::kAuto, 100000, [&](const std::string& f) -> std::ostream& { return files[f]; },
+                    small_layout(), {});
+  chains(sink);
+  ASSERT_EQ(sink.close(), "timeline.pftrace");
+  std::ostringstream direct;
+  {
+    PerfettoWriter w(direct, small_layout());
+    chains(w);
+  }
+  EXPECT_EQ(files["timeline.pftrace"].str(), direct.str());
+  const fs::path d = temp_dir("auto-edges");
+  write(d / "timeline.pftrace", files["timeline.pftrace"].str());
+  const Trace t = read_timeline((d / "timeline.pftrace").string());
+  EXPECT_EQ(t.flows.size(), 500u * 5) << "five edges per chain of six steps";
+  fs::remove_all(d);
+}
+
 TEST(Timeline, ScenarioRunWrittenBothWaysReadsTheSame) {
   const std::string ex = "scenarios/examples/gpt-1.3b-dp-h100.yaml";
   const std::vector<std::string> common = {"cluster.nodes=2", "simulation.fidelity=analytical",

@@ -98,7 +98,8 @@ void TimelineSink::switch_to_protobuf() {
       continue;
     }
     SpanEvent e{.kind = l.kind, .rank = l.rank, .start = l.start, .end = l.end, .name = next_piece(text, at),
-                .job = l.job, .bytes = l.bytes, .flops = l.flops};
+                .job = l.job, .bytes = l.bytes, .flops = l.flops, .flow = l.flow, .flow_in = l.flow_in,
+                .flow_out = l.flow_out};
     while (at < text.size()) {
       const std::string_view key = next_piece(text, at), value = next_piece(text, at);
       e.args.emplace_back(std::string(key), std::string(value));
@@ -119,7 +120,7 @@ void TimelineSink::on_span(const SpanEvent& e) {
     put_piece(scratch_, key);
     put_piece(scratch_, value);
   }
-  log({e.start, e.end, e.bytes, e.flops, e.rank, e.job, intern(), e.kind, false});
+  log({e.start, e.end, e.bytes, e.flops, e.rank, e.job, intern(), e.kind, false, e.flow_in, e.flow_out, e.flow});
   // The JSON writer hands its text over in 1 MiB pieces: the switch comes within 1 MiB past the limit.
   if (json_count_->count() > limit_) switch_to_protobuf();
 }

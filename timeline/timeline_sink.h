@@ -83,6 +83,8 @@ class TimelineSink final : public TraceSink {
     uint32_t text = 0;            // index into texts_
     SpanKind kind = SpanKind::kCompute;
     bool counter = false;
+    bool flow_in = false, flow_out = false;  // the span's dependency edges (SpanEvent::flow)
+    uint64_t flow = 0;
   };
   static constexpr size_t kBlock = 4096;  // events per block of the log (blocks are never moved or copied)
   void log(const Logged& l);
