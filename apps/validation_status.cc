@@ -55,7 +55,7 @@ ValidationStatus ValidationStatus::parse(const std::string& yaml_text, const std
            f.choice("workload", v.workload,
                     {"dense training", "MoE training", "collectives", "synthetic traffic", "trace replay"},
                     "workload kind");
-           f.choice("doc_table", v.doc_table, {"training", "nccl"},
+           f.choice("doc_table", v.doc_table, {"training", "nccl", "scaleup"},
                     "tables of docs/validation.md holding the rows");
            f.required("doc_part", v.doc_part, "how docs/validation.md names the part");
            f.field("evidence", v.evidence, "what one row is");

@@ -85,6 +85,7 @@ bool is_signed_percent(const std::string& cell) {
 std::vector<DocRow> doc_rows(const std::string& doc) {
   const std::string kTraining = "| run | part | source | group | published | lcsim | unit | error |";
   const std::string kNccl = "| configuration | max abs error from 16 MiB | mean abs error from 16 MiB |";
+  const std::string kScaleup = "| configuration | sizes | max abs error | mean abs error |";
   std::vector<DocRow> rows;
   std::istringstream in(doc);
   std::string line, heading, table;
@@ -94,6 +95,8 @@ std::vector<DocRow> doc_rows(const std::string& doc) {
       table = "training";
     else if (line == kNccl)
       table = "nccl";
+    else if (line == kScaleup)
+      table = "scaleup";
     else if (line.rfind("|", 0) != 0)
       table.clear();
     else if (!table.empty() && line.rfind("|---", 0) != 0) {
@@ -105,9 +108,12 @@ std::vector<DocRow> doc_rows(const std::string& doc) {
         r.source = c.at(2);
         r.group = c.at(3);
         r.mean = r.max = percent(c.at(7));
-      } else {
+      } else if (table == "nccl") {
         r.max = percent(c.at(1));
         r.mean = percent(c.at(2));
+      } else {
+        r.max = percent(c.at(2));
+        r.mean = percent(c.at(3));
       }
       rows.push_back(r);
     }
@@ -131,10 +137,13 @@ TEST(ValidationStatus, AgreesWithTheRowsOfDocsValidation) {
   };
   std::map<std::string, Seen> seen;
   for (const auto& r : rows) {
-    const std::string kind = r.table == "nccl" ? "collectives" : r.group == "MoE" ? "MoE training" : "dense training";
+    const std::string kind =
+        r.table != "training" ? "collectives" : r.group == "MoE" ? "MoE training" : "dense training";
     std::vector<const ValidationFamily*> owners;
     for (const auto& f : status.families()) {
-      const bool part = r.table == "nccl" ? has_word(r.heading, f.doc_part) : r.part == f.doc_part;
+      const bool part = r.table == "nccl"      ? has_word(r.heading, f.doc_part)
+                        : r.table == "scaleup" ? has_word(r.first, f.doc_part)
+                                               : r.part == f.doc_part;
       if (f.doc_table == r.table && f.workload == kind && part) owners.push_back(&f);
     }
     ASSERT_EQ(owners.size(), 1u) << "docs/validation.md row '" << r.first << "' (" << kind << ", section '"
@@ -197,12 +206,22 @@ TEST(ValidationStatus, ConfidenceForValidatedAndUnvalidatedFamilies) {
   const std::string moe = status.confidence({"H800-SXM-80GB"}, "MoE training");
   EXPECT_EQ(moe.rfind("H800 MoE training: validated on 1 published run (", 0), 0u) << moe;
   // The same part, another kind of work; another part; a mix of a validated and an unvalidated part.
-  const std::string h100_nccl = status.confidence({"H100-SXM-80GB"}, "collectives");
-  EXPECT_EQ(h100_nccl.rfind("not validated for H100-SXM-80GB collectives (docs/validation.md has A100 NCCL "
-                            "collectives 10.4% over 9 measured configurations)",
+  const std::string h800_nccl = status.confidence({"H800-SXM-80GB"}, "collectives");
+  EXPECT_EQ(h800_nccl.rfind("not validated for H800-SXM-80GB collectives (docs/validation.md has A100 NCCL "
+                            "collectives 10.4% over 9 measured configurations; H100 NCCL all-reduce in one node 4.0% "
+                            "over 15 measured configurations",
                             0),
             0u)
+      << h800_nccl;
+  // One-node all-reduce (the scale-up summary table): H100 is validated, and says the rows are fits.
+  const std::string h100_nccl = status.confidence({"H100-SXM-80GB"}, "collectives", 8);
+  EXPECT_EQ(h100_nccl.rfind("H100 NCCL all-reduce in one node: validated on 15 measured configurations (", 0), 0u)
       << h100_nccl;
+  EXPECT_NE(h100_nccl.find("fits, not independent checks"), std::string::npos) << h100_nccl;
+  EXPECT_NE(status.confidence({"H100-SXM-80GB"}, "collectives", 64).find("outside"), std::string::npos);
+  const std::string mi300x = status.confidence({"MI300X"}, "collectives");
+  EXPECT_EQ(mi300x.rfind("MI300X RCCL all-reduce in one node: validated on 1 measured configuration (", 0), 0u)
+      << mi300x;
   EXPECT_EQ(
       status.confidence({"MI300X"}, "dense training").rfind("not validated for MI300X dense training", 0),
       0u);
