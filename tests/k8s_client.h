@@ -5,49 +5,21 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include "child_server.h"
+
 namespace lcsim::policy {
 
-class ServerProcess {
+/// lcsim-k8s-extender serving `policy`, on a port it chose.
+class ServerProcess : public test_support::ChildServer {
  public:
-  explicit ServerProcess(const char* policy) {
-    int fds[2];
-    EXPECT_EQ(pipe(fds), 0);
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(fds[1], 1);
-      close(fds[0]);
-      execl(LCSIM_K8S_EXTENDER, LCSIM_K8S_EXTENDER, "--policy", policy, static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(fds[1]);
-    FILE* out = fdopen(fds[0], "r");
-    char line[256] = {0};
-    if (out && std::fgets(line, sizeof line, out)) {
-      std::string s(line);
-      port_ = std::atoi(s.c_str() + s.rfind(':') + 1);
-    }
-    if (out) std::fclose(out);
-  }
-  ~ServerProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  int port() const { return port_; }
-
- private:
-  pid_t pid_ = -1;
-  int port_ = 0;
+  explicit ServerProcess(const char* policy) : ChildServer({LCSIM_K8S_EXTENDER, "--policy", policy}) {}
 };
 
 struct Response {

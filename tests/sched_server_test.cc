@@ -3,12 +3,10 @@
 // must be the ones the simulator's policies made on the same snapshots during a replay of the Philly trace.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdio>
 
+#include "child_server.h"
 #include "proto/policy_api.grpc.pb.h"
 #include "workloads/cluster/cluster_sim.h"
 
@@ -17,37 +15,10 @@ namespace {
 
 namespace api = lcsim::policy_api;
 
-/// The server as a child process; its chosen port read from its first line of output.
-class ServerProcess {
+/// The server as a child process, on a loopback port it chose.
+class ServerProcess : public test_support::ChildServer {
  public:
-  ServerProcess() {
-    int fds[2];
-    EXPECT_EQ(pipe(fds), 0);
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(fds[1], 1);
-      close(fds[0]);
-      execl(LCSIM_POLICY_SERVER, LCSIM_POLICY_SERVER, "--listen", "127.0.0.1:0", static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(fds[1]);
-    FILE* out = fdopen(fds[0], "r");
-    char line[256] = {0};
-    if (out && std::fgets(line, sizeof line, out)) address_ = std::string(line).substr(13);  // "listening on "
-    while (!address_.empty() && (address_.back() == '\n' || address_.back() == '\r')) address_.pop_back();
-    if (out) std::fclose(out);
-  }
-  ~ServerProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  const std::string& address() const { return address_; }
-
- private:
-  pid_t pid_ = -1;
-  std::string address_;
+  ServerProcess() : ChildServer({LCSIM_POLICY_SERVER, "--listen", "127.0.0.1:0"}) {}
 };
 
 /// The client's own message building (not the server's policy_wire code).
