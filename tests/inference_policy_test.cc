@@ -254,6 +254,32 @@ TEST(InferenceAutoscaling, DisaggregatedPoolsScaleEachOnItsOwnSignal) {
   }
 }
 
+TEST(InferenceAutoscaling, UtilizationCountsEachPoolsOwnGpus) {
+  // Two prefill instances of TP 2 and four decode instances of one GPU, autoscaled between 2 and 2 per pool: the
+  // first two of each pool serve throughout, so 2 x 2 + 2 x 1 = 6 GPUs are held over the whole span. The deployment's
+  // utilization is the pools' busy GPU-seconds over those 6 GPUs' seconds; each pool's own figure is its busy
+  // GPU-seconds over its 4 GPUs (2 x 2 and 4 x 1). (Before the fix the held GPUs were counted at serving's TP 1
+  // per instance: 4, not 6.)
+  const std::vector<std::string> o = {
+      "workload.autoscaling.policy=concurrency", "workload.autoscaling.min_instances=2",
+      "workload.autoscaling.max_instances=2", "workload.disaggregation.prefill_instances=2",
+      "workload.disaggregation.prefill_tensor_parallel=2", "workload.disaggregation.decode_instances=4",
+      "workload.requests.arrival.process=poisson", "workload.requests.arrival.rate=8",
+      "workload.requests.arrival.requests=600", "workload.requests.input_tokens=512",
+      "workload.requests.output_tokens=512"};
+  Scenario sc = from_text(kDeployment, o);
+  const MetricSet m = run_scenario(sc).metrics;
+  EXPECT_EQ(m.get("requests_completed"), 600);
+  EXPECT_EQ(m.get("scale_ups"), 0);
+  EXPECT_EQ(m.get("scale_downs"), 0);
+  EXPECT_EQ(m.get("prefill_pool_gpus"), 4);
+  EXPECT_EQ(m.get("decode_pool_gpus"), 4);
+  const double busy_over_span =
+      4 * m.get("prefill_pool_gpu_utilization") + 4 * m.get("decode_pool_gpu_utilization");
+  ASSERT_GT(busy_over_span, 0);
+  EXPECT_NEAR(m.get("gpu_utilization"), busy_over_span / 6, 1e-9 * busy_over_span);
+}
+
 TEST(InferenceAdmission, SloTtftTradesRejectionsForGoodputUnderOverload) {
   // Twice the load one instance can prefill: without admission the queue grows and most requests miss the SLO.
   const std::vector<std::string> overload = {"workload.autoscaling.policy=none", "workload.instances=1",

@@ -101,6 +101,22 @@ void Fleet::reset(const std::vector<std::pair<int, int>>& pools) {
   history_.assign(1, {0.0, count(InstanceState::kActive)});
   held_s_ = since_s_ = 0;
   held_ = count(InstanceState::kActive);
+  gpus_.assign(states_.size(), 1.0);
+  held_gpu_s_ = 0;
+  count_held_gpus();
+  start_gpus_ = held_gpus_;
+}
+
+void Fleet::set_gpus(const std::vector<double>& gpus) {
+  LCSIM_ASSERT(gpus.size() == states_.size(), "one GPU count per instance");
+  gpus_ = gpus;
+  count_held_gpus();
+  start_gpus_ = held_gpus_;
+}
+
+void Fleet::count_held_gpus() {
+  held_gpus_ = 0;
+  for (size_t i = 0; i < states_.size(); ++i) held_gpus_ += states_[i] == InstanceState::kOff ? 0.0 : gpus_[i];
 }
 
 uint32_t Fleet::count(InstanceState s) const {
@@ -113,9 +129,11 @@ uint32_t Fleet::count(InstanceState s, uint32_t first, uint32_t end) const {
 
 void Fleet::set(uint32_t i, InstanceState s, double now_s) {
   held_s_ += held_ * (now_s - since_s_);
+  held_gpu_s_ += held_gpus_ * (now_s - since_s_);
   since_s_ = now_s;
   states_[i] = s;
   held_ = static_cast<uint32_t>(states_.size()) - count(InstanceState::kOff);
+  count_held_gpus();
   const uint32_t active = count(InstanceState::kActive);
   if (history_.back().second != active) {
     if (history_.back().first == now_s) {

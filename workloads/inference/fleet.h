@@ -73,12 +73,21 @@ class Fleet {
   const std::vector<std::pair<double, uint32_t>>& history() const { return history_; }
   /// Instance-seconds active or starting (what a provider bills), up to `now_s`.
   double instance_seconds(double now_s) const;
+  /// Each instance's GPUs (instances of a disaggregated deployment's pools differ); 1 each until set. Call after
+  /// reset(), before any set().
+  void set_gpus(const std::vector<double>& gpus);
+  /// GPU-seconds held (active, starting or draining) up to `now_s`, and the GPUs held at the start.
+  double gpu_seconds(double now_s) const { return held_gpu_s_ + held_gpus_ * (now_s - since_s_); }
+  double gpus_held_at_start() const { return start_gpus_; }
 
  private:
   std::vector<InstanceState> states_;
   std::vector<std::pair<double, uint32_t>> history_;
   double held_s_ = 0, since_s_ = 0;
   uint32_t held_ = 0;  // active + starting + draining since since_s_
+  std::vector<double> gpus_;  // per instance
+  double held_gpu_s_ = 0, held_gpus_ = 0, start_gpus_ = 0;
+  void count_held_gpus();
 };
 
 }  // namespace lcsim::inf

@@ -79,10 +79,9 @@ void InferenceServing::report(MetricSet& m) const {
     iterations += static_cast<double>(inst->iterations);
   }
   // Under autoscaling the instances held change over time: busy GPU time over the GPU-seconds held.
-  const double held = autoscaler_ ? (fleet_.instance_seconds(last_finish_s_) -
-                                     first_arrival_s_ * fleet_.history().front().second) *
-                                        static_cast<double>(gpus_per_instance_)
-                                  : span * gpus;
+  const double held = autoscaler_
+                          ? fleet_.gpu_seconds(last_finish_s_) - first_arrival_s_ * fleet_.gpus_held_at_start()
+                          : span * gpus;
   m.set("gpu_utilization", span > 0 && held > 0 ? busy / held : 0.0,
         "share of the serving span the instances' GPUs ran iterations (of the instances held, under autoscaling)");
   if (decode_router_) report_pools(m, span);

@@ -38,6 +38,9 @@ void InferenceServing::start_autoscaling() {
     fleet_.reset(n, initial);
     autoscaler_ = make(n);
   }
+  std::vector<double> gpus;
+  for (const auto& inst : instances_) gpus.push_back(static_cast<double>(inst->gpus.size()));
+  fleet_.set_gpus(gpus);
   front_peak_ = fleet_.count(InstanceState::kActive, 0, front_);
   decode_peak_ = fleet_.count(InstanceState::kActive, front_, static_cast<uint32_t>(n));
   if (!storage_ || !node_) {
