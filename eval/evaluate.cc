@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "scenarios/catalog.h"
+#include "scenarios/restart.h"
 #include "sim/config.h"
 #include "sim/error.h"
 #include "workloads/job.h"
@@ -18,25 +19,6 @@ namespace {
 
 /// Set by the first flow-fidelity evaluation of the process: SimGrid allows one engine per process.
 std::atomic<bool> g_simgrid_claimed{false};
-
-/// A fresh workload of `type` with the configuration of `from`, validated against `gpus` (what a job restart
-/// does in scenario.cc): written out through its visitor, read back, checked again.
-std::unique_ptr<wl::Workload> copy_workload(const std::string& type, const wl::Workload& from,
-                                            const std::vector<wl::Gpu>& gpus) {
-  ConfigValue tree;
-  Section emit = Section::emitter("workload", &tree);
-  // Emitting only reads the configuration; visit() is one function for parsing, describing and emitting.
-  const_cast<wl::Workload&>(from).visit(emit);
-  std::unique_ptr<wl::Workload> w = Catalog::get().workloads.get(type).factory();
-  Diagnostics diags;
-  Section s = Section::parser(&tree, "workload", &diags);
-  w->visit(s);
-  s.finish();
-  Section v = Section::parser(&tree, "workload", &diags);
-  w->validate(gpus, v);
-  diags.throw_if_any();
-  return w;
-}
 
 Result run(Scenario& sc, const EvalOptions& options) {
   Result r;
@@ -103,7 +85,9 @@ Scenario copy_scenario(const Scenario& from) {
   sc.reliability = from.reliability;
   sc.checkpoint = from.checkpoint;
   sc.dataset = from.dataset;
-  if (from.workload) sc.workload = copy_workload(from.workload_type, *from.workload, cluster_gpus(from.cluster));
+  if (from.workload) {
+    sc.workload = copy_workload(Catalog::get(), from.workload_type, *from.workload, cluster_gpus(from.cluster));
+  }
   if (!from.jobs.empty()) {
     const std::vector<wl::Gpu> all = cluster_gpus(from.cluster);
     for (const JobConfig& j : from.jobs) {
@@ -116,7 +100,9 @@ Scenario copy_scenario(const Scenario& from) {
       c.node_ids = j.node_ids;
       c.start = j.start;
       c.allocation = j.allocation;
-      if (j.workload) c.workload = copy_workload(j.workload_type, *j.workload, wl::Job::local_view(all, j.allocation));
+      if (j.workload) {
+        c.workload = copy_workload(Catalog::get(), j.workload_type, *j.workload, wl::Job::local_view(all, j.allocation));
+      }
       sc.jobs.push_back(std::move(c));
     }
   }

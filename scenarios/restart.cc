@@ -6,19 +6,26 @@
 
 namespace lcsim {
 
+std::unique_ptr<wl::Workload> copy_workload(const Catalog& catalog, const std::string& type, const wl::Workload& from,
+                                            const std::vector<wl::Gpu>& gpus) {
+  ConfigValue tree;
+  Section emit = Section::emitter("workload", &tree);
+  // Emitting only reads the configuration; visit() is one function for parsing, describing and emitting.
+  const_cast<wl::Workload&>(from).visit(emit);
+  std::unique_ptr<wl::Workload> w = catalog.workloads.get(type).factory();
+  Diagnostics diags;
+  Section s = Section::parser(&tree, "workload", &diags);
+  w->visit(s);
+  s.finish();
+  Section v = Section::parser(&tree, "workload", &diags);
+  w->validate(gpus, v);
+  diags.throw_if_any();
+  return w;
+}
+
 wl::Job::Factory restart_factory(const Catalog& catalog, const std::string& type, wl::Workload* first) {
   return [&catalog, type, first](const std::vector<wl::Gpu>& job_gpus) {
-    ConfigValue tree;
-    Section emit = Section::emitter("workload", &tree);
-    first->visit(emit);
-    std::unique_ptr<wl::Workload> w = catalog.workloads.get(type).factory();
-    Diagnostics diags;
-    Section s = Section::parser(&tree, "workload", &diags);
-    w->visit(s);
-    s.finish();
-    Section v = Section::parser(&tree, "workload", &diags);
-    w->validate(job_gpus, v);
-    diags.throw_if_any();
+    std::unique_ptr<wl::Workload> w = copy_workload(catalog, type, *first, job_gpus);
     // What the run gave the first workload besides its configuration.
     const auto* serving = dynamic_cast<const inf::InferenceServing*>(first);
     if (auto* again = dynamic_cast<inf::InferenceServing*>(w.get()); serving && again) again->link_storage_like(*serving);

@@ -3,12 +3,19 @@
 // the cluster's storage, which its autoscaler loads weights from). scenarios/run.cc builds every job with it.
 #pragma once
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "scenarios/catalog.h"
 #include "workloads/job.h"
 
 namespace lcsim {
+
+/// A fresh workload of `type` with the configuration of `from`: written out through its visitor, read back and
+/// validated again against `gpus`. Nothing else of `from` is carried over (see restart_factory).
+std::unique_ptr<wl::Workload> copy_workload(const Catalog& catalog, const std::string& type, const wl::Workload& from,
+                                            const std::vector<wl::Gpu>& gpus);
 
 /// The factory of `first`'s restarts (`type`: its workload type name). `first` outlives the factory.
 wl::Job::Factory restart_factory(const Catalog& catalog, const std::string& type, wl::Workload* first);
