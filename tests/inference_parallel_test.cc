@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "inference_support.h"
+#include "models/hardware/catalog.h"
 #include "scenarios/scenario.h"
 #include "sim/config_tree.h"
 #include "sim/error.h"
@@ -59,20 +60,25 @@ TEST(InferenceExpertParallel, ADecodeStepAndMemoryPerGpuByHand) {
   EXPECT_NEAR(w.bytes, bytes, 1);
   EXPECT_NEAR(w.linear_flops, flops, 1);
   EXPECT_GT(bytes / kHbm, (flops + w.attention_flops) / kPeak);
-  // Per layer: attention's all-reduce of 1 token x 4096 x 2 B (2 (n-1)/n x 8 KiB over NVLink), then the dispatch
-  // and the combine, each an all-to-all of the GPU's one row (8 KiB): latency + (n-1)/n x 8 KiB / NVLink.
-  const double allreduce = 8192.0 / kNvlink;
+  // Per layer: attention's all-reduce of 1 token x 4096 x 2 B as a reduce-scatter and an all-gather (ring on two
+  // GPUs, the default protocol of a part without a measured one: base + 1 step + (n-1)/n x 8 KiB over NVLink each),
+  // then the dispatch and the combine, each an all-to-all of the GPU's one row (8 KiB): latency + (n-1)/n x 8 KiB
+  // / NVLink.
+  const double half = kAllToAllLatency + 0.5 * 8192 / kNvlink;
   const double alltoall = kAllToAllLatency + 0.5 * 8192 / kNvlink;
   EXPECT_NEAR(cost.alltoall_seconds(8192), alltoall, 1e-15);
-  const double step = bytes / kHbm + kLayers * (allreduce + 2 * alltoall);
+  const double step = bytes / kHbm + kLayers * (2 * half + 2 * alltoall);
   EXPECT_NEAR(cost.iteration_seconds(decode), step, 1e-12);
-  EXPECT_NEAR(step, 4.5812e-3, 0.0001e-3);  // 3.82 ms of HBM reads + 0.76 ms of all-to-alls
+  EXPECT_NEAR(step, 5.3364e-3, 0.0001e-3);  // 3.82 ms of HBM reads + 1.51 ms of collectives (latency-bound)
 
-  // Without expert parallelism each GPU reads half of both experts (the same bytes) and all-reduces twice a layer.
+  // Without expert parallelism each GPU reads half of both experts (the same bytes) and all-reduces twice a layer,
+  // each a two-GPU ring all-reduce: base + 2 steps + 2 (n-1)/n x 8 KiB over NVLink.
   ServingConfig tp = ep;
   tp.expert_parallel = false;
   const InstanceCost plain(part, mixtral_8x7b(), tp);
   EXPECT_NEAR(plain.work(decode).bytes, bytes, 1);
+  const double allreduce = 8.4e-6 + 2 * 3.4e-6 + 8192.0 / kNvlink;
+  EXPECT_NEAR(plain.tp_collective_seconds(policy::CollectiveOp::kAllReduce, 8192), allreduce, 1e-15);
   EXPECT_NEAR(plain.iteration_seconds(decode), bytes / kHbm + 2 * kLayers * allreduce, 1e-12);
   EXPECT_DOUBLE_EQ(plain.weight_bytes_per_gpu(), cost.weight_bytes_per_gpu());
 }
@@ -214,6 +220,30 @@ TEST(InferenceExpertParallel, BadSettingsAreErrors) {
   EXPECT_NE(error_of({"workload.serving.expert_parallel=false", "workload.serving.expert_load_imbalance=1.5"})
                 .find("expert_load_imbalance applies only with expert_parallel: true"),
             std::string::npos);
+}
+
+
+// A TP group's collectives on a measured part take the collective model's estimate over the part's protocols
+// (tp_collective.cc), as the training model's tuner does: H100's catalog lists LL128 (8.4 us + 1.9 us a step, 0.704
+// of NVLink), Simple (8.4 + 3.4 us, 0.823) and NVLS (51.4 + 12.5 us, 0.598; in-switch reduction).
+TEST(InferenceTensorParallel, AllReducesTakeTheMeasuredProtocolsLatencyAndBandwidth) {
+  ServingConfig tp8;
+  tp8.tensor_parallel = 8;
+  const InstanceCost cost(hw::PartCatalog::get().part("H100-SXM-80GB"), mixtral_8x7b(), tp8);
+  const auto all_reduce = [&](double bytes) { return cost.tp_collective_seconds(policy::CollectiveOp::kAllReduce, bytes); };
+  // 1 MiB (a decode batch of 64 x 8,192 x 2 B): LL128's ring, 8.4 + 14 x 1.9 us + 1.75 x 1 MiB / (450 GB/s x 0.704)
+  // = 40.79 us (Simple's ring 60.95 us, NVLS 80.30 us).
+  EXPECT_NEAR(all_reduce(1048576), 8.4e-6 + 14 * 1.9e-6 + 1.75 * 1048576 / (450e9 * 0.704), 1e-12);
+  // 256 MiB (a long prefill chunk): NVLS, 51.4 + 2 x 12.5 us + 256 MiB / (450 GB/s x 0.598) = 1,073.9 us (Simple's
+  // ring 1,324.4 us, LL128's 1,517.8 us).
+  EXPECT_NEAR(all_reduce(268435456), 51.4e-6 + 2 * 12.5e-6 + 268435456 / (450e9 * 0.598), 1e-12);
+  // A decode step pays two per layer; TP 1 pays none.
+  const std::vector<BatchEntry> decode = {{1, 1000, true}};
+  ServingConfig one = tp8;
+  one.tensor_parallel = 1;
+  const IterationWork w = cost.work(decode);
+  EXPECT_GT(cost.iteration_seconds(w), 2 * 32 * all_reduce(w.allreduce_bytes));
+  EXPECT_EQ(InstanceCost(cost.part(), mixtral_8x7b(), one).tp_collective_seconds(policy::CollectiveOp::kAllReduce, 8192), 0);
 }
 
 }  // namespace

@@ -8,16 +8,14 @@
 //   expert FLOPs            = 2 x rows x 3 h f                    (gate, up, down of one whole expert per row)
 //   expert weights read     = min(E / n, rows) x 3 h f x weight bytes
 //   all-to-all buffer       = rows x h x 2 B                       (16-bit activations, dispatch and again combine)
-// and each all-to-all costs the collective model's estimate (policies/collective_algorithms.h, RingCost):
-// base + step latency + (n - 1) / n x buffer / scale-up bandwidth, with the collective model's default protocol
-// latencies (models/network/collectives.h). Attention's all-reduce stays (as a reduce-scatter before the dispatch
+// and each all-to-all costs the collective model's estimate for the part (tp_collective.cc; on a part without a
+// measured calibration the ring: base + step latency + (n - 1) / n x buffer / scale-up bandwidth, with the
+// collective model's default protocol latencies). Attention's all-reduce stays (as a reduce-scatter before the dispatch
 // and an all-gather after the combine, the same bytes); the MLP's all-reduce goes.
 #include <algorithm>
 #include <cmath>
 #include <string>
 
-#include "models/network/collectives.h"
-#include "policies/collective_algorithms.h"
 #include "workloads/inference/serving_model.h"
 
 namespace lcsim::inf {
@@ -50,19 +48,8 @@ void InstanceCost::add_experts(IterationWork& w, double tokens, double layers) c
 }
 
 double InstanceCost::alltoall_seconds(double bytes) const {
-  if (!expert_parallel() || bytes <= 0) return 0;
-  const net::CollectiveProtocol protocol;  // the collective model's default latencies
-  policy::CollectiveCase c;
-  c.op = policy::CollectiveOp::kAllToAll;
-  c.bytes = Bytes::of(bytes);
-  c.ranks = serving_.tensor_parallel;
-  c.nodes = 1;  // a TP group sits in one node
-  c.ranks_per_node = serving_.tensor_parallel;
-  c.intra_bandwidth = part_->scale_up_bandwidth;
-  c.inter_bandwidth = part_->scale_up_bandwidth;
-  c.base_latency = protocol.base_latency;
-  c.step_latency = protocol.step_latency;
-  return policy::RingCost().estimate(c).s();
+  if (!expert_parallel()) return 0;
+  return tp_collective_seconds(policy::CollectiveOp::kAllToAll, bytes);
 }
 
 }  // namespace lcsim::inf

@@ -193,14 +193,16 @@ double InstanceCost::iteration_seconds(const IterationWork& w) const {
   double t = std::max(compute, memory);
   const double tp = serving_.tensor_parallel;
   if (tp > 1) {
-    // Ring all-reduces of 2 (n-1)/n x size over each GPU's link: two per layer (after attention and after the
-    // MLP); with expert parallelism one (attention's, as a reduce-scatter before the dispatch and an all-gather
-    // after the combine) and the two all-to-alls.
+    // Per layer two all-reduces (after attention and after the MLP), each at the collective model's estimate for
+    // the part (tp_collective.cc: latency and bandwidth); with expert parallelism attention's as a reduce-scatter
+    // before the dispatch and an all-gather after the combine, and the two all-to-alls.
+    using policy::CollectiveOp;
     if (expert_parallel()) {
-      const double allreduce = 2 * (tp - 1) / tp * w.allreduce_bytes / part_->scale_up_bandwidth.bps();
-      t += layers * (allreduce + 2 * alltoall_seconds(w.alltoall_bytes));
+      t += layers * (tp_collective_seconds(CollectiveOp::kReduceScatter, w.allreduce_bytes) +
+                     tp_collective_seconds(CollectiveOp::kAllGather, w.allreduce_bytes) +
+                     2 * alltoall_seconds(w.alltoall_bytes));
     } else {
-      t += 2.0 * layers * 2 * (tp - 1) / tp * w.allreduce_bytes / part_->scale_up_bandwidth.bps();
+      t += 2.0 * layers * tp_collective_seconds(CollectiveOp::kAllReduce, w.allreduce_bytes);
     }
   }
   if (!calibrated_kernels()) return t + layers * cal.kernel_launch.s();

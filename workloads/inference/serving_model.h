@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "models/hardware/accelerator.h"
+#include "policies/collective_tuner.h"
 #include "sim/config.h"
 
 namespace lcsim::inf {
@@ -117,6 +118,9 @@ class InstanceCost {
   double iteration_seconds(const std::vector<BatchEntry>& batch) const;
   /// Expert parallelism: one all-to-all of `bytes` per GPU over the TP group (0 without EP). moe.cc.
   double alltoall_seconds(double bytes) const;
+  /// One collective `op` of `bytes` (nccl-tests' size) over the TP group in one node: the smallest estimate over
+  /// the part's measured protocols and the algorithms that apply (0 with TP 1). tp_collective.cc.
+  double tp_collective_seconds(policy::CollectiveOp op, double bytes) const;
   /// PP > 1: one stage-to-stage send of `tokens` tokens' activations (16 bit). pipeline.cc.
   double stage_send_seconds(uint64_t tokens) const;
   bool expert_parallel() const { return serving_.expert_parallel && model_.num_experts > 0 && serving_.tensor_parallel > 1; }
