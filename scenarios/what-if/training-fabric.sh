@@ -3,7 +3,7 @@
 # (TP 8, PP 16 interleaved, DP 8) on 1,024 H100s, flow network model, every rank simulated (so that replicas
 # drift apart as they would). Rail-optimized or not, two tiers, ECMP / spraying / adaptive routing; prints the
 # iteration and the exposed pipeline and data-parallel communication side by side.
-# Usage: scenarios/what-if/training-fabric.sh [BUILD_DIR]      (about 30 s)
+# Usage: scenarios/what-if/training-fabric.sh [BUILD_DIR]      (a few minutes)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=${1:-build}/apps/lcsim
