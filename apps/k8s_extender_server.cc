@@ -15,13 +15,15 @@
 #include <memory>
 #include <string>
 
+#include "apps/k8s_binding.h"
 #include "apps/server_flags.h"
 #include "policies/k8s_gang.h"
 #include "sim/error.h"
 
 namespace {
 
-const char* kHelp = R"(usage: lcsim-k8s-extender [--listen HOST:PORT] [--policy NAME]
+const char* kHelp = R"(usage: lcsim-k8s-extender [--listen HOST:PORT] [--policy NAME] [--api-server URL]
+                          [--reservation-timeout SECONDS]
 
 A Kubernetes scheduler extender answered by an lcsim scheduling policy (default topology; fifo, backfill,
 priority, topology, hetero, predictive). POST .../filter replies ExtenderFilterResult {nodes, nodenames,
@@ -32,8 +34,11 @@ limits. Configure kube-scheduler with nodeCacheCapable: false. Default --listen 
 chosen address is printed.
 Pod groups (gangs): pods labelled lcsim.io/pod-group=NAME with the annotation lcsim.io/min-member=N are admitted
 all together or not at all; POST .../bind (ExtenderBindingArgs -> {Error}) takes a member's reserved slot and
-POST .../preempt (ExtenderPreemptionArgs -> {NodeNameToMetaVictims}) trims victims, never a gang member. The
-extender makes no API-server calls: bind checks and records. See docs/scheduling.md.
+POST .../preempt (ExtenderPreemptionArgs -> {NodeNameToMetaVictims}) trims victims, never a gang member. An
+admitted group's reserved slots are released if its members have not all bound within --reservation-timeout
+(default 300 s). With --api-server http://HOST:PORT[/PREFIX] (e.g. `kubectl proxy`'s http://127.0.0.1:8001),
+bind also makes the pod's v1 Binding call there (set bindVerb in kube-scheduler's extender config); without
+it, bind checks and records only. See docs/scheduling.md.
 )";
 
 bool send_all(int fd, const std::string& s) {
@@ -120,12 +125,19 @@ void serve(int fd, lcsim::policy::K8sExtender& extender) {
 
 int main(int argc, char** argv) {
   lcsim::app::ServerFlags flags;
-  const int status = lcsim::app::parse_server_flags(argc, argv, {"lcsim-k8s-extender", kHelp, true, "topology"}, flags);
+  const int status = lcsim::app::parse_server_flags(argc, argv, {"lcsim-k8s-extender", kHelp, true, "topology", true}, flags);
   if (status >= 0) return status;
   lcsim::Registry<lcsim::policy::SchedulingPolicyFactory> registry("scheduling policy");
   lcsim::policy::register_scheduling_policies(registry);
   std::unique_ptr<lcsim::policy::SchedulingPolicy> policy = registry.get(flags.policy).factory();
-  lcsim::policy::K8sExtender extender(*policy);  // pod groups' reservations live between requests
+  lcsim::policy::K8sExtenderOptions options;
+  options.reservation_timeout_s = flags.reservation_timeout_s;
+  if (!flags.api_server.empty()) {
+    options.binder = [url = flags.api_server](const lcsim::policy::K8sBinding& b) {
+      return lcsim::app::post_k8s_binding(url, b);
+    };
+  }
+  lcsim::policy::K8sExtender extender(*policy, options);  // pod groups' reservations live between requests
   const std::string& listen = flags.listen;
   const std::string& host = flags.host;
   sockaddr_in addr{};

@@ -43,14 +43,33 @@ int parse_server_flags(int argc, const char* const* argv, const ServerFlagSpec& 
     const size_t eq = a.find('=');
     const bool inline_value = a.rfind("--", 0) == 0 && eq != std::string::npos;
     if (inline_value) value = a.substr(eq + 1), a = a.substr(0, eq);
-    const bool known = a == "--listen" || (a == "--policy" && spec.takes_policy);
+    const bool known = a == "--listen" || (a == "--policy" && spec.takes_policy) ||
+                       ((a == "--api-server" || a == "--reservation-timeout") && spec.takes_k8s);
     if (!known) return fail(spec, "unknown option '" + std::string(argv[i]) + "'");
     if (!inline_value) {
       if (i + 1 >= argc) return fail(spec, a + " needs a value");
       value = argv[++i];
     }
-    if (a == "--listen") out.listen = value;
-    else out.policy = value;
+    if (a == "--listen") {
+      out.listen = value;
+    } else if (a == "--policy") {
+      out.policy = value;
+    } else if (a == "--api-server") {
+      out.api_server = value;
+      const bool http = value.rfind("http://", 0) == 0, https = value.rfind("https://", 0) == 0;
+      std::string host;
+      uint16_t port = 0;
+      const std::string rest = http ? value.substr(7) : "";
+      if (!http || !split_listen(rest.substr(0, rest.find('/')), host, port) || port == 0)
+        return fail(spec, "--api-server '" + value + "': expected http://HOST:PORT[/PREFIX], e.g. " +
+                              "http://127.0.0.1:8001 (`kubectl proxy`)" +
+                              (https ? "; https is not spoken: run `kubectl proxy` and give its address" : ""));
+    } else {
+      char* end = nullptr;
+      out.reservation_timeout_s = std::strtod(value.c_str(), &end);
+      if (value.empty() || *end != '\0' || !(out.reservation_timeout_s > 0) || out.reservation_timeout_s > 1e9)
+        return fail(spec, "--reservation-timeout '" + value + "': expected seconds, a number > 0, e.g. 300");
+    }
   }
   if (!split_listen(out.listen, out.host, out.port))
     return fail(spec, "--listen '" + out.listen + "': expected HOST:PORT with PORT 0..65535, e.g. 127.0.0.1:0");

@@ -15,6 +15,7 @@ uint32_t pool_of(const ClusterSnapshot& s, const RunningJob& r) { return s.nodes
 /// One (job, kind) a round may pick, in Gavel's priority order.
 struct Candidate {
   double priority = 0;
+  double received_s = 0;  // the job's run time on every kind so far: equal priorities go to the job with least
   uint64_t job = 0;
   uint32_t kind = 0;
   uint32_t gpus = 0;
@@ -33,22 +34,30 @@ std::vector<double> GavelRoundsPolicy::time_on_pool(uint64_t job) const {
 }
 
 void GavelRoundsPolicy::account(const ClusterSnapshot& s) {
+  // Called for every event of the replay with hundreds of jobs running: a map lookup per job, no other container.
   const size_t pools = s.pools.size();
   const double dt = std::max(0.0, s.now_s - last_s_);
-  std::set<uint64_t> active;
+  ++calls_;
   for (const auto& r : s.running) {
-    active.insert(r.id);
     History& h = jobs_[r.id];
+    h.seen = calls_;
     if (h.on_pool_s.empty()) h.since_s = r.start_s, h.on_pool_s.assign(pools, 0);
     // Running now and since the last call (only this policy starts and stops jobs).
     h.on_pool_s[pool_of(s, r)] += std::min(dt, s.now_s - r.start_s);
   }
   for (const auto& p : s.pending) {
-    active.insert(p.id);
     History& h = jobs_[p.id];
+    h.seen = calls_;
     if (h.on_pool_s.empty()) h.since_s = s.now_s, h.on_pool_s.assign(pools, 0);
+    if (h.row.empty()) {
+      h.row.assign(pools, 0);
+      for (uint32_t k = 0; k < pools; ++k)
+        if (p.pool < 0 || static_cast<uint32_t>(p.pool) == k) h.row[k] = job_throughput(s, p, k);
+    }
   }
-  std::erase_if(jobs_, [&](const auto& kv) { return !active.count(kv.first); });
+  // Every job listed is in jobs_ now; more entries than that means some have left.
+  if (jobs_.size() != s.running.size() + s.pending.size())
+    std::erase_if(jobs_, [&](const auto& kv) { return kv.second.seen != calls_; });
   last_s_ = s.now_s;
 }
 
@@ -65,23 +74,22 @@ void GavelRoundsPolicy::solve(const ClusterSnapshot& s) {
     return t;
   };
   for (auto& [id, h] : jobs_) h.lp.clear();
-  // Running jobs: their row as they were seen waiting (kept in rows_), else the pools' throughput.
+  // Running jobs: their row as they were seen waiting, else the pools' throughput.
   for (const auto& r : s.running) {
     ids.push_back(r.id);
-    auto it = rows_.find(r.id);
+    const History& h = jobs_.at(r.id);
     PendingJob j;
     j.gpus = r.gpus;
-    in.throughput.push_back(it != rows_.end() ? it->second : row(j));
+    in.throughput.push_back(!h.row.empty() ? h.row : row(j));
     in.gpus.push_back(r.gpus);
   }
   for (size_t i = 0; i < s.pending.size() && i < c_.window; ++i) {
     const PendingJob& j = s.pending[i];
     ids.push_back(j.id);
-    in.throughput.push_back(row(j));
-    rows_[j.id] = in.throughput.back();
+    in.throughput.push_back(jobs_.at(j.id).row);
     in.gpus.push_back(j.gpus);
   }
-  const GavelLpResult lp = solve_gavel_lp(in);
+  const GavelLpResult lp = lp_.solve(in, c_.by_class, c_.reuse_lp);
   for (size_t i = 0; i < ids.size(); ++i) jobs_[ids[i]].lp = lp.fraction[i];
 }
 
@@ -89,14 +97,6 @@ Decisions GavelRoundsPolicy::schedule(const ClusterSnapshot& s) {
   Decisions d;
   const size_t pools = s.pools.size();
   account(s);
-  std::erase_if(rows_, [&](const auto& kv) { return !jobs_.count(kv.first); });
-  for (const auto& p : s.pending) {
-    if (rows_.count(p.id)) continue;
-    std::vector<double> t(pools, 0);
-    for (uint32_t k = 0; k < pools; ++k)
-      if (p.pool < 0 || static_cast<uint32_t>(p.pool) == k) t[k] = job_throughput(s, p, k);
-    rows_[p.id] = t;
-  }
   const bool round = next_round_s_ < 0 || s.now_s >= next_round_s_ - 1e-9;
   if (round) {
     solve(s);
@@ -112,16 +112,18 @@ Decisions GavelRoundsPolicy::schedule(const ClusterSnapshot& s) {
     const History& h = jobs_.at(id);
     std::vector<double> x = h.lp;
     if (x.empty()) {
-      x = rows_.at(id);
+      x = h.row;
       double sum = 0;
       for (double v : x) sum += v;
       for (double& v : x) v = sum > 0 ? v / sum : 0;
     }
     const double elapsed = s.now_s - h.since_s;
+    double received = 0;
+    for (double v : h.on_pool_s) received += v;
     for (uint32_t k = 0; k < pools; ++k) {
       if (x[k] <= 1e-9) continue;
       const double f = elapsed > 0 ? h.on_pool_s[k] / elapsed : 0;
-      cands.push_back({f > 1e-12 ? x[k] / f : 1e12 * x[k], id, k, gpus});
+      cands.push_back({f > 1e-12 ? x[k] / f : 1e12 * x[k], received, id, k, gpus});
     }
   };
   if (round)
@@ -129,6 +131,7 @@ Decisions GavelRoundsPolicy::schedule(const ClusterSnapshot& s) {
   for (size_t i = 0; i < s.pending.size() && i < c_.window; ++i) add(s.pending[i].id, s.pending[i].gpus);
   std::stable_sort(cands.begin(), cands.end(), [](const Candidate& a, const Candidate& b) {
     if (a.priority != b.priority) return a.priority > b.priority;
+    if (a.received_s != b.received_s) return a.received_s < b.received_s;
     return a.job != b.job ? a.job < b.job : a.kind < b.kind;
   });
 

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
+#include <utility>
 #include <nlohmann/json.hpp>
 
 #include "sim/error.h"
@@ -86,6 +88,27 @@ json filter_reply(const json& items, const ExtenderRequest& r, const std::vector
 
 }  // namespace
 
+K8sExtender::K8sExtender(SchedulingPolicy& policy, K8sExtenderOptions options)
+    : policy_(policy), options_(std::move(options)) {
+  if (!options_.clock) {
+    options_.clock = [] {
+      return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    };
+  }
+}
+
+void K8sExtender::expire() {
+  // The group stays, not admitted, with its members known: a late bind of one is refused, and the next member
+  // filtered asks for admission again (for the members not yet bound).
+  const double now = options_.clock();
+  for (auto& [name, g] : groups_) {
+    if (!g.admitted || now - g.admitted_s < options_.reservation_timeout_s) continue;
+    ++expired_;
+    g.admitted = false;
+    g.reserved.clear();
+  }
+}
+
 HeldGpus K8sExtender::held_except(const std::string& group) const {
   HeldGpus held;
   for (const auto& [name, g] : groups_) {
@@ -100,6 +123,7 @@ void K8sExtender::remember(const ExtenderRequest& r) {
 }
 
 std::string K8sExtender::filter(const std::string& body) {
+  expire();
   try {
     const json args = parse_object(body, "ExtenderArgs");
     const PodMeta pod = pod_meta(args.contains("pod") ? args["pod"] : json(), "pod");
@@ -140,6 +164,7 @@ std::string K8sExtender::filter(const std::string& body) {
       }
       g.admitted = true;
       g.reserved = slots;
+      g.admitted_s = options_.clock();
     }
     std::vector<bool> pass(r.names.size(), false);
     for (size_t i = 0; i < r.names.size(); ++i)
@@ -154,6 +179,7 @@ std::string K8sExtender::filter(const std::string& body) {
 }
 
 std::string K8sExtender::prioritize(const std::string& body) {
+  expire();
   const json args = parse_object(body, "ExtenderArgs");
   const PodMeta pod = pod_meta(args.contains("pod") ? args["pod"] : json(), "pod");
   auto g = groups_.find(pod.group);
@@ -176,6 +202,7 @@ std::string K8sExtender::prioritize(const std::string& body) {
 }
 
 std::string K8sExtender::bind(const std::string& body) {
+  expire();
   try {
     const json args = parse_object(body, "ExtenderBindingArgs");
     for (auto it = args.begin(); it != args.end(); ++it) {
@@ -191,8 +218,10 @@ std::string K8sExtender::bind(const std::string& body) {
     if (node.empty()) throw InputError("Node: missing (the node to bind pod " + name + " to)");
     if (ns.empty()) ns = "default";
     if (uid.empty()) uid = ns + "/" + name;
+    const K8sBinding binding{ns, name, text(field(args, "PodUID")), node};
+    auto call_api = [&] { return options_.binder ? options_.binder(binding) : std::string(); };
     auto m = member_of_.find(uid);
-    if (m == member_of_.end()) return json{{"Error", ""}}.dump();  // not in a pod group: nothing held for it
+    if (m == member_of_.end()) return json{{"Error", call_api()}}.dump();  // not in a pod group: nothing held
     auto g = groups_.find(m->second);
     if (g == groups_.end() || !g->second.admitted) {
       throw InputError("pod " + ns + "/" + name + ": its pod group " + m->second +
@@ -206,6 +235,7 @@ std::string K8sExtender::bind(const std::string& body) {
       throw InputError("pod " + ns + "/" + name + ": node " + node + " holds no reserved slot of pod group " +
                        m->second + " (reserved: " + (list.empty() ? "none left" : list) + ")");
     }
+    if (std::string error = call_api(); !error.empty()) return json{{"Error", error}}.dump();  // the slot stays
     slots.erase(slot);
     g->second.bound.insert(uid);
     member_of_.erase(m);
@@ -219,6 +249,7 @@ std::string K8sExtender::bind(const std::string& body) {
 }
 
 std::string K8sExtender::preempt(const std::string& body) {
+  expire();
   const json args = parse_object(body, "ExtenderPreemptionArgs");
   const json* pod_json = field(args, "Pod");
   if (!pod_json || !pod_json->is_object()) throw InputError("Pod: missing (the pod that would preempt)");

@@ -8,7 +8,14 @@
 // admitted and their nodes are reserved: members then pass the filter only on their group's reserved nodes, and
 // other pods see those GPUs as taken. If not, every node fails (all or none: no member gets a node while the
 // group cannot start whole). Bind consumes a member's reservation (refused for a member of a group that is not
-// admitted, or on a node its group holds no slot on); when all N are bound the group's reservation ends.
+// admitted, or on a node its group holds no slot on); when all N are bound the group's reservation ends. An admitted
+// group whose members have not all bound within the reservation timeout (default 300 s) loses its reserved slots
+// (kube-scheduler gave up on a member, or it was deleted): the group goes back to waiting for admission, needing
+// only its members not yet bound.
+//
+// Binding: with a binder (the extender's --api-server), bind makes kube-scheduler's call itself (the extender owns
+// binding when its bindVerb is set): the binder POSTs a v1 Binding; an API-server error is the reply's Error and
+// consumes no slot.
 //
 // Preempt trims kube-scheduler's victims per node: with the node's free GPUs (as last seen in a filter or
 // prioritize call), the fewest victims that make room (NumPDBViolations: kube-scheduler's count for all of them, an
@@ -17,6 +24,7 @@
 // evicting every victim would not make room.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -26,9 +34,22 @@
 
 namespace lcsim::policy {
 
+/// A pod's binding, as the API server's pods/binding subresource takes it.
+struct K8sBinding {
+  std::string pod_namespace, pod_name, pod_uid, node;
+};
+
+struct K8sExtenderOptions {
+  double reservation_timeout_s = 300;
+  /// Seconds on a monotonic clock (default: std::chrono::steady_clock); tests pass their own.
+  std::function<double()> clock = {};
+  /// Makes the API-server call for a binding; returns "" on success, else the error. Unset: bind records only.
+  std::function<std::string(const K8sBinding&)> binder = {};
+};
+
 class K8sExtender {
  public:
-  explicit K8sExtender(SchedulingPolicy& policy) : policy_(policy) {}
+  explicit K8sExtender(SchedulingPolicy& policy, K8sExtenderOptions options = {});
   /// ExtenderArgs -> ExtenderFilterResult / HostPriorityList (as k8s_extender.h, with gangs and reservations).
   std::string filter(const std::string& body);
   std::string prioritize(const std::string& body);
@@ -44,15 +65,21 @@ class K8sExtender {
     bool admitted = false;
     std::vector<std::string> reserved;  // one node name per member not yet bound
     std::set<std::string> bound;        // member pod UIDs bound so far
+    double admitted_s = 0;              // when the reservation was made (the options' clock)
   };
   /// Pod groups with an admission or a member seen and not yet all bound, by NAMESPACE/NAME.
   const std::map<std::string, Group>& groups() const { return groups_; }
+  /// Reservations released because their timeout passed, since start.
+  uint64_t expired() const { return expired_; }
 
  private:
   HeldGpus held_except(const std::string& group) const;
   void remember(const ExtenderRequest& r);
+  void expire();  // releases admitted groups' slots past the timeout; called first by every verb
 
   SchedulingPolicy& policy_;
+  K8sExtenderOptions options_;
+  uint64_t expired_ = 0;
   std::map<std::string, Group> groups_;
   std::map<std::string, std::string> member_of_;  // pod UID -> group
   std::map<std::string, uint32_t> last_free_;     // node -> free GPUs as last seen

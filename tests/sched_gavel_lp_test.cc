@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <random>
 
 #include "policies/gavel_lp.h"
 #include "policies/gavel_rounds.h"
@@ -48,6 +49,75 @@ TEST(GavelLp, OversubscribedKindsAreTimeShared) {
   // Restricting job 0 to kind 0 (throughput 0 on kind 1) gives it none of kind 1.
   in.throughput[0][1] = 0;
   EXPECT_EQ(solve_gavel_lp(in).fraction[0][1], 0.0);
+}
+
+TEST(GavelLp, ClassesGiveThePerJobOptimum) {
+  // Random matrices with few distinct rows (as Philly with two job classes has): the class LP reaches the same
+  // max-min and the same sum as one variable per job, its fractions are feasible, and the jobs of a class get the
+  // same fractions. Reordering the jobs gives each job the same answer (the class LP sees only the multiset).
+  std::mt19937_64 rng(16);
+  std::uniform_int_distribution<int> pick(0, 1 << 30);
+  for (int trial = 0; trial < 60; ++trial) {
+    const size_t kinds = 2 + static_cast<size_t>(pick(rng) % 2);
+    std::vector<std::vector<double>> rows;
+    for (int r = 0; r < 3; ++r) {
+      std::vector<double> row(kinds);
+      for (auto& v : row) v = pick(rng) % 7 == 0 ? 0.0 : 0.5 + (pick(rng) % 1000) / 250.0;
+      rows.push_back(row);
+    }
+    GavelLpInput in;
+    for (size_t k = 0; k < kinds; ++k) in.capacity.push_back(8.0 * (1 + pick(rng) % 4));
+    const size_t jobs = 3 + static_cast<size_t>(pick(rng) % 40);
+    const uint32_t sizes[] = {1, 1, 2, 4, 8, 16};
+    for (size_t j = 0; j < jobs; ++j) {
+      in.throughput.push_back(rows[static_cast<size_t>(pick(rng)) % rows.size()]);
+      in.gpus.push_back(sizes[pick(rng) % 6]);
+    }
+    const GavelLpResult per_job = solve_gavel_lp_per_job(in), by_class = solve_gavel_lp(in);
+    EXPECT_LE(by_class.classes, 18u);
+    EXPECT_NEAR(by_class.min_normalised, per_job.min_normalised, 1e-7 * (1 + per_job.min_normalised)) << trial;
+    double sum_c = 0, sum_j = 0;
+    std::vector<double> used(kinds, 0);
+    for (size_t j = 0; j < jobs; ++j) {
+      sum_c += by_class.normalised[j], sum_j += per_job.normalised[j];
+      double time = 0;
+      for (size_t k = 0; k < kinds; ++k) time += by_class.fraction[j][k], used[k] += in.gpus[j] * by_class.fraction[j][k];
+      EXPECT_LE(time, 1 + 1e-9) << trial << " job " << j;
+      if (time > 0) {
+        EXPECT_GE(by_class.normalised[j], by_class.min_normalised * (1 - 1e-6)) << trial << " job " << j;
+      }
+      for (size_t i = 0; i < j; ++i) {
+        if (in.throughput[i] == in.throughput[j] && in.gpus[i] == in.gpus[j]) {
+          EXPECT_EQ(by_class.fraction[i], by_class.fraction[j]) << trial << " jobs " << i << ", " << j;
+        }
+      }
+    }
+    EXPECT_NEAR(sum_c, sum_j, 1e-6 * (1 + sum_j)) << trial;
+    for (size_t k = 0; k < kinds; ++k) EXPECT_LE(used[k], in.capacity[k] * (1 + 1e-9)) << trial;
+    GavelLpInput rev = in;
+    std::reverse(rev.throughput.begin(), rev.throughput.end());
+    std::reverse(rev.gpus.begin(), rev.gpus.end());
+    const GavelLpResult r = solve_gavel_lp(rev);
+    for (size_t j = 0; j < jobs; ++j) EXPECT_EQ(r.fraction[jobs - 1 - j], by_class.fraction[j]) << trial;
+  }
+}
+
+TEST(GavelLp, SolverReusesTheSameClassesExactly) {
+  // The same multiset of rows (other ids, other order) is answered from the latest solution, bit for bit as a
+  // fresh solve; a changed count is solved again.
+  GavelLpInput a{{{1, 3}, {1, 1.2}, {1, 3}}, {1, 2, 1}, {16, 16}};
+  GavelLpInput b{{{1, 3}, {1, 3}, {1, 1.2}}, {1, 1, 2}, {16, 16}};
+  GavelLpSolver s;
+  const GavelLpResult ra = s.solve(a), rb = s.solve(b);
+  EXPECT_EQ(s.solved(), 1u);
+  EXPECT_EQ(s.reused(), 1u);
+  const GavelLpResult fresh = solve_gavel_lp(b);
+  EXPECT_EQ(rb.fraction, fresh.fraction);
+  EXPECT_EQ(rb.min_normalised, fresh.min_normalised);
+  EXPECT_EQ(ra.fraction[0], rb.fraction[0]);
+  b.gpus[2] = 4;
+  s.solve(b);
+  EXPECT_EQ(s.solved(), 2u);
 }
 
 /// Drives the policy round by round on a fixed set of jobs that never finish, applying its decisions as the
@@ -166,6 +236,41 @@ TEST(GavelRounds, InTheReplayJobsTakeTurnsAndPayTheCheckpoint) {
   EXPECT_GT(rl.policy_calls, 40u);  // woken at every round boundary
   auto again = make("gavel-lp");
   EXPECT_EQ(cluster::simulate_cluster(c, t, *again, o).metrics().get("jct_s_mean"), rl.metrics().get("jct_s_mean"));
+}
+
+TEST(GavelRounds, ReusingTheRoundsLpDecidesTheSame) {
+  // 60 jobs of three sizes and two classes on two pools, arriving in bursts: many rounds see the same classes and
+  // counts as the last solved LP and reuse it; every job starts, stops and ends exactly as when each round solves.
+  cluster::ClusterConfig c;
+  c.pools = {{"a100", 2, 8, 1.0, 2.0}, {"h100", 2, 8, 2.0, 3.0}};
+  c.job_classes = {{"lm", 1, {1, 3}}, {"small", 1, {1, 1.2}}};
+  cluster::JobTrace t{"bursts", {}};
+  for (int i = 0; i < 60; ++i) {
+    cluster::TraceJob j;
+    j.id = static_cast<uint64_t>(i);
+    j.submit_s = 7200.0 * (i / 20);
+    j.gpus = i % 3 == 0 ? 8 : i % 3 == 1 ? 4 : 1;
+    j.duration_s = 3000 + 500 * (i % 7);
+    j.line = static_cast<uint32_t>(i + 2);
+    t.jobs.push_back(j);
+  }
+  cluster::SimOptions o;
+  GavelRoundsConfig reuse, fresh;
+  fresh.reuse_lp = false;
+  GavelRoundsPolicy pr(reuse), pf(fresh);
+  const auto rr = cluster::simulate_cluster(c, t, pr, o);
+  const auto rf = cluster::simulate_cluster(c, t, pf, o);
+  EXPECT_GT(pr.lp_reused(), 5u);
+  EXPECT_EQ(pf.lp_reused(), 0u);
+  EXPECT_EQ(pr.lp_solved() + pr.lp_reused(), pf.lp_solved());
+  ASSERT_EQ(rr.jobs.size(), rf.jobs.size());
+  for (size_t i = 0; i < rr.jobs.size(); ++i) {
+    EXPECT_EQ(rr.jobs[i].first_start_s, rf.jobs[i].first_start_s) << i;
+    EXPECT_EQ(rr.jobs[i].end_s, rf.jobs[i].end_s) << i;
+    EXPECT_EQ(rr.jobs[i].preemptions, rf.jobs[i].preemptions) << i;
+    EXPECT_EQ(rr.jobs[i].pool, rf.jobs[i].pool) << i;
+  }
+  EXPECT_GT(rr.jobs.back().preemptions + rr.jobs.front().preemptions, 0u);
 }
 
 }  // namespace

@@ -53,6 +53,33 @@ TEST(ServerFlags, ValuesDefaultsAndMistakes) {
   EXPECT_NE(testing::internal::GetCapturedStderr().find("unknown option '--policy'"), std::string::npos);
 }
 
+TEST(ServerFlags, TheExtendersApiServerAndReservationTimeout) {
+  auto parse_k8s = [](std::vector<const char*> args, ServerFlags& out) {
+    args.insert(args.begin(), "server");
+    return parse_server_flags(static_cast<int>(args.size()), args.data(), {"server", "help\n", true, "topology", true},
+                              out);
+  };
+  ServerFlags f;
+  EXPECT_EQ(parse_k8s({}, f), -1);
+  EXPECT_EQ(f.api_server, "");
+  EXPECT_EQ(f.reservation_timeout_s, 300);
+  EXPECT_EQ(parse_k8s({"--api-server", "http://127.0.0.1:8001/k8s", "--reservation-timeout=90.5"}, f), -1);
+  EXPECT_EQ(f.api_server, "http://127.0.0.1:8001/k8s");
+  EXPECT_EQ(f.reservation_timeout_s, 90.5);
+  for (const auto& [args, message] : std::vector<std::pair<std::vector<const char*>, std::string>>{
+           {{"--api-server", "http://127.0.0.1"}, "expected http://HOST:PORT[/PREFIX]"},
+           {{"--api-server", "http://host:0"}, "expected http://HOST:PORT[/PREFIX]"},
+           {{"--reservation-timeout", "-1"}, "a number > 0"}}) {
+    testing::internal::CaptureStderr();
+    EXPECT_EQ(parse_k8s(args, f), 2) << message;
+    EXPECT_NE(testing::internal::GetCapturedStderr().find(message), std::string::npos) << message;
+  }
+  // The policy server takes neither.
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(parse({"--api-server", "http://127.0.0.1:8001"}, f), 2);
+  EXPECT_NE(testing::internal::GetCapturedStderr().find("unknown option '--api-server'"), std::string::npos);
+}
+
 TEST(ServerFlags, TheExtenderExitsWithTheMessage) {
   const std::string cmd = std::string(LCSIM_K8S_EXTENDER) + " --policy gavel-lpp 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
