@@ -4,6 +4,7 @@
 // for the snapshot into host memory and flushes in the background.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -102,6 +103,21 @@ TEST(CheckpointRun, AsyncSaveBlocksForTheSnapshotAndFlushesBehind) {
   // On the shipped template the flush (host memory, storage NICs, the storage plane) shares no link with the
   // training step's traffic (PCIe links to the compute NICs, the compute fabric): no slowdown.
   EXPECT_NEAR(m.get("checkpoint_run_iteration_during_flush_s"), m.get("checkpoint_run_iteration_clean_s"), 1e-12);
+}
+
+TEST(CheckpointRun, ReliabilityTakesTheMeasuredBlockingTime) {
+  // A save after every iteration: each flush outlasts the next iteration, so saves 2 and 3 wait for the previous
+  // flush before their snapshot, and training waits more per save than the estimate's snapshot alone.
+  const MetricSet m = run(scenario("async", 1, 4, "flow_queue",
+                                   "cost: {token_budget: 1e9}\n"
+                                   "reliability: {enabled: true, seeds: 1, checkpoint_policy: young}\n"));
+  const double measured = m.get("checkpoint_run_blocking_s");
+  const double estimate = m.get("checkpoint_parallel_fs_blocking_s");
+  EXPECT_GT(measured, 2 * estimate);
+  // Young's interval from the measured cost: sqrt(2 delta M).
+  const double mtbf = m.get("reliability_job_mtbf_h") * 3600;
+  EXPECT_NEAR(m.get("reliability_checkpoint_interval_s"), std::sqrt(2 * measured * mtbf),
+              std::sqrt(2 * measured * mtbf) * 1e-9);
 }
 
 TEST(CheckpointRun, LastLevelMustBeOnTheTopology) {
