@@ -190,7 +190,8 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
                                                          : static_cast<uint32_t>(sc.outputs.timeline_ranks);
   const wl::ClusterRuntime cluster{engine,  gpus,   topology, *transfer, scale_up_transfer.get(), sc.policies.collectives,
                                    min_gpus, tracer, rng,      traced,
-                                   sc.simulation.event_granularity == "kernel", sc.outputs.timeline_detail == "kernels"};
+                                   sc.simulation.event_granularity == "kernel", sc.outputs.timeline_detail == "kernels",
+                                   sc.checkpoint.run_every > 0 ? &sc.checkpoint : nullptr, &sc.cluster.storage};
   // The jobs: the single-workload form is one job on every GPU in rank order, started at 0.
   const bool single = sc.jobs.empty();
   std::vector<std::unique_ptr<wl::Job>> jobs;

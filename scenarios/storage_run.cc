@@ -76,8 +76,18 @@ std::vector<std::string> report_storage(const Scenario& sc, const net::Topology&
       per_rank_state(m, prefix, job);
       const storage::CheckpointCost cost = storage::checkpoint_cost(sc.checkpoint, st, topology, specs, job);
       storage::report_checkpoints(cost, prefix, m);
+      // In-run checkpoints (checkpoint.run_every): what training measurably waited per save on the run's own
+      // network, beside its collectives, replaces the estimate's blocking time.
+      const std::string saves = prefix + "checkpoint_run_saves";
+      const bool measured = sc.checkpoint.run_every > 0 && m.has(saves) && m.get(saves) > 0;
+      if (sc.checkpoint.run_every > 0 && !measured) {
+        warnings.push_back("checkpoint.run_every: the workload saved no checkpoint during the run (it needs more "
+                           "train_iters than run_every, and a workload that saves in-run: gpt_data_parallel)");
+      }
       if (reliability && sc.checkpoint.feed_reliability) {
-        reliability->checkpoint_save = std::max(cost.blocking_s(), Duration::seconds(1e-9));
+        const Duration blocking = measured ? Duration::seconds(m.get(prefix + "checkpoint_run_blocking_s"))
+                                           : cost.blocking_s();
+        reliability->checkpoint_save = std::max(blocking, Duration::seconds(1e-9));
         reliability->restore = cost.restore_s();
       }
     }

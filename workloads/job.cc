@@ -140,6 +140,8 @@ void Job::start() {
       }});
   ctx_->fine_events = cluster_.fine_events;
   ctx_->kernel_spans = cluster_.kernel_spans;
+  ctx_->checkpoint = cluster_.checkpoint;
+  ctx_->storage = cluster_.storage;
   cluster_.tracer.state({StateEvent::What::kJobStarted, id_, started_at_, 0, name_});
   cluster_.engine.as_owner(id_, [this] { workload_->start(*ctx_); });
 }

@@ -30,6 +30,8 @@ struct ClusterRuntime {
   uint32_t traced_ranks;  // each job's ranks [0, traced_ranks) get timeline tracks
   bool fine_events = false;  // simulation.event_granularity: kernel (RunContext::fine_events)
   bool kernel_spans = false;  // outputs.timeline_detail: kernels (RunContext::kernel_spans)
+  const storage::CheckpointConfig* checkpoint = nullptr;  // in-run checkpoints (RunContext::checkpoint)
+  const storage::StorageConfig* storage = nullptr;
 };
 
 class Job {

@@ -18,6 +18,11 @@
 #include "sim/rng.h"
 #include "sim/trace.h"
 
+namespace lcsim::storage {
+struct CheckpointConfig;
+struct StorageConfig;
+}  // namespace lcsim::storage
+
 namespace lcsim::wl {
 
 /// One accelerator as workloads see it. Everything reads per-device properties: clusters may mix parts.
@@ -47,6 +52,10 @@ struct RunContext {
   bool fine_events = false;
   /// outputs.timeline_detail is kernels: collectives inside a pass get their own timeline spans.
   bool kernel_spans = true;
+  /// In-run checkpoints (checkpoint.run_every > 0), for training workloads (workloads/training/checkpoint_saver.h);
+  /// null: none.
+  const storage::CheckpointConfig* checkpoint = nullptr;
+  const storage::StorageConfig* storage = nullptr;
   void finish() const {
     if (finished) finished();
   }

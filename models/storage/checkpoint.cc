@@ -32,6 +32,20 @@ void CheckpointConfig::visit(Section& s) {
           Range::positive());
   s.field("feed_reliability", feed_reliability,
           "reliability: takes the last level's blocking time as checkpoint_save (instead of its assumed value)");
+  s.field("run_every", run_every,
+          "in-run checkpoints: the training workload saves the last level every this many iterations (between "
+          "iterations, not after the last) as flows on the run's own network, beside its collectives (sync: "
+          "training waits for the save; async: for the snapshot, then the flush runs beside training); its "
+          "measured blocking time then feeds reliability. 0: none. Tiers parallel_fs and peer_memory",
+          Range::at_least(0));
+  if (s.mode() != Section::Mode::kParse || run_every == 0) return;
+  if (levels.empty()) {
+    s.error("run_every", "needs checkpoint.levels (the last level is what the run saves)");
+  } else if (levels.back().tier != "parallel_fs" && levels.back().tier != "peer_memory") {
+    s.error("run_every", "the last level's tier is " + levels.back().tier +
+                             ", which is not on the topology's links; in-run checkpoints save to parallel_fs or "
+                             "peer_memory");
+  }
 }
 
 namespace {

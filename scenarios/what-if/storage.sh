@@ -5,7 +5,9 @@
 #      itself, and the whole job's ETTR and checkpoint overhead with failures;
 #   2. GPUDirect Storage vs staging through host memory (CPU copy at host_copy_bandwidth): the save time;
 #   3. the dataset read from the remote object store vs staged onto the parallel file system first;
-#   4. a checkpoint save beside another job's storage traffic on the run's own network (storage-contention.yaml).
+#   4. a checkpoint save beside another job's storage traffic on the run's own network (storage-contention.yaml);
+#   5. checkpoints saved during a training run on its own network, sync vs async (checkpoint-in-run.yaml): what
+#      training waits per save, the flush, the iterations beside a flush against the others, and the ETTR.
 # Usage: scenarios/what-if/storage.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -67,3 +69,17 @@ contend "saves at the same time | flow_queue" c-write
 contend "reads at the same time | flow_queue" c-read --set jobs[1].workload.op=read
 contend "saves 10 s later | flow_queue" c-later --set jobs[1].start=10s
 contend "saves at the same time | analytical" c-analytical --set simulation.fidelity=analytical
+
+echo
+echo "## Checkpoints saved during the run, on its own network (checkpoint-in-run.yaml, flow_queue)"
+printf '| mode | blocking per save (s) | save (s) | iteration (s) | iteration beside a flush (s) | slowdown | ETTR |\n|---|---:|---:|---:|---:|---:|---:|\n'
+for mode in sync async; do
+  d=$out/inrun-$mode
+  "$bin" run scenarios/what-if/checkpoint-in-run.yaml -q -o "$d" --set outputs.timeline=false \
+    --set "checkpoint.levels=[{tier: parallel_fs, mode: $mode}]" >/dev/null
+  clean=$(metric "$d" checkpoint_run_iteration_clean_s); during=$(metric "$d" checkpoint_run_iteration_during_flush_s)
+  if [ "$mode" = sync ]; then during=-; slow=-; else
+    slow=$(printf '%.3f' "$(div "$during" "$clean")"); during=$(printf '%.4f' "$during"); fi
+  printf '| %s | %.4f | %.4f | %.4f | %s | %s | %.5f |\n' "$mode" "$(metric "$d" checkpoint_run_blocking_s)" \
+    "$(metric "$d" checkpoint_run_save_s)" "$clean" "$during" "$slow" "$(metric "$d" reliability_ettr)"
+done

@@ -210,11 +210,23 @@ void GptDataParallel::start(RunContext& ctx) {
   plan(ctx);
   all_ranks_.clear();
   for (const auto& g : ctx.gpus) all_ranks_.push_back(g.rank);
+  storage::CheckpointJob job;  // what each rank holds (the memory model), for in-run checkpoints
+  for (uint32_t r : all_ranks_) job.endpoints.push_back(ctx.collectives.endpoint(r));
+  job.parameters = config_.model.total_params();
+  job.data_parallel = static_cast<int>(all_ranks_.size());
+  for (const auto& item : memory_.items) {
+    if (item.name == "weights") job.weights_per_rank = item.bytes;
+    if (item.name == "optimizer states") job.optimizer_per_rank = item.bytes;
+  }
+  job.optimizer_sharded = config_.shard_stage() >= 1 && all_ranks_.size() > 1;
+  job.weights_sharded = config_.shard_stage() >= 3 && all_ranks_.size() > 1;
+  checkpoints_.setup(ctx, job);
   begin_iteration();
 }
 
 void GptDataParallel::begin_iteration() {
   iteration_start_ = ctx_->engine.now();
+  checkpoints_.iteration_started();
   for (auto& b : buckets_) b = {b.params, false};
   grads_ready_.clear();
   backward_.clear();
@@ -331,6 +343,7 @@ void GptDataParallel::optimizer_done(uint32_t /*rank*/) {
 void GptDataParallel::gather_done() {
   const Duration now = ctx_->engine.now();
   iteration_times_.push_back(now - iteration_start_);
+  checkpoints_.iteration_ended(now - iteration_start_);
   // Power: each GPU computed its part's steps and optimizer; the rest of the iteration it sat in the gradient (and
   // weight) collectives, waiting for them or for slower ranks inside them.
   for (uint32_t r : all_ranks_) {
@@ -340,9 +353,9 @@ void GptDataParallel::gather_done() {
                        .comm = now - iteration_start_ - compute});
   }
   if (++iteration_ < config_.train_iters) {
-    begin_iteration();
+    checkpoints_.after_iteration(iteration_, config_.train_iters, [this] { begin_iteration(); });
   } else {
-    ctx_->finish();
+    checkpoints_.at_end([this] { ctx_->finish(); });
   }
 }
 
@@ -387,6 +400,7 @@ void GptDataParallel::report(MetricSet& m) const {
   m.set("grad_bytes_per_gpu", model.total_params() * grad_bytes_per_param_, "gradient bytes reduced per GPU");
   m.set("memory_per_gpu_bytes", memory_.total.bytes(), "memory needed per GPU (part with the least headroom)");
   m.set("memory_capacity_bytes", memory_.capacity.bytes(), "memory of that part");
+  checkpoints_.report(m);
   for (const auto& item : memory_.items) {
     std::string key = item.name;
     std::replace(key.begin(), key.end(), ' ', '_');

@@ -13,6 +13,7 @@
 
 #include "models/hardware/memory.h"
 #include "workloads/rendezvous.h"
+#include "workloads/training/checkpoint_saver.h"
 #include "workloads/training/gpt_model.h"
 #include "workloads/workload.h"
 
@@ -97,6 +98,7 @@ class GptDataParallel final : public Workload {
   Duration comm_time_;  // summed over the run
   uint64_t steps_done_ = 0;
   hw::MemoryFit memory_;  // of the part with the least headroom
+  CheckpointSaver checkpoints_;  // in-run checkpoints (checkpoint.run_every)
 };
 
 }  // namespace lcsim::wl

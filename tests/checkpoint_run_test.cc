@@ -1,0 +1,140 @@
+// In-run checkpoints (checkpoint.run_every, workloads/training/checkpoint_saver.h): a data-parallel training job
+// saves its checkpoint between iterations as flows on the run's own network. Every time is derived by hand from the
+// links on the path: a synchronous save stops training for the bottleneck of its path; an asynchronous one stops it
+// for the snapshot into host memory and flushes in the background.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+
+#include "scenarios/scenario.h"
+#include "sim/error.h"
+
+namespace lcsim {
+namespace {
+
+namespace fs = std::filesystem;
+
+// 2 HGX H100 nodes (16 GPUs; each GPU's PCIe Gen5 x16 link and its switch's uplink 63.04 GB/s; host memory
+// 614 GB/s; 4 x 400 Gb/s = 200 GB/s of storage NICs per node) and one storage server whose port is 200 Gb/s =
+// 25 GB/s: the bottleneck of every save below. A small GPT, data parallel over the 16 GPUs; its checkpoint is
+// parameters x bytes_per_parameter (state: parameters, spread over every rank), scaled up so that path latencies
+// (microseconds) are negligible against the save.
+std::string scenario(const std::string& mode, int every, int iters, const std::string& fidelity,
+                     const std::string& extra = "") {
+  return "name: checkpoint-run\n"
+         "cluster:\n"
+         "  pools:\n"
+         "    - {node: hgx-h100, count: 2}\n"
+         "  fabric: {ports_per_leaf: 16, spines: 4, uplink_bandwidth: 400Gb/s}\n"
+         "  storage:\n"
+         "    parallel_fs: {servers: 1, server_network: 200Gb/s}\n"
+         "workload:\n"
+         "  type: gpt_data_parallel\n"
+         "  model: {num_layers: 2, hidden_size: 512, num_attention_heads: 8, seq_length: 512, vocab_size: 1024}\n"
+         "  global_batch_size: 16\n"
+         "  train_iters: " + std::to_string(iters) + "\n"
+         "checkpoint:\n"
+         "  levels: [{tier: parallel_fs, mode: " + mode + "}]\n"
+         "  state: parameters\n"
+         "  bytes_per_parameter: 140\n"
+         "  run_every: " + std::to_string(every) + "\n" + extra +
+         "simulation: {seed: 1, fidelity: " + fidelity + "}\n";
+}
+
+MetricSet run(const std::string& yaml, const std::string& tag = "") {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const fs::path dir = fs::path(::testing::TempDir()) /
+                       ("checkpoint_run_" + std::string(info->name()) + tag + "_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const fs::path file = dir / "scenario.yaml";
+  std::ofstream(file) << yaml;
+  Scenario sc = load_scenario(file.string(), {"outputs.timeline=false"});
+  const MetricSet m = run_scenario(sc).metrics;
+  fs::remove_all(dir);
+  return m;
+}
+
+constexpr double kPort = 25e9;    // the server's port, bytes/s
+constexpr double kPcie = 63.04e9; // a GPU's PCIe link (and its switch's uplink), bytes/s
+constexpr double kRel = 1e-3;     // path latencies: a few microseconds against milliseconds
+
+// The flow model on lcsim's queue (flow_queue) and on SimGrid (flow): one SimGrid engine per process, so only this
+// test runs it.
+TEST(CheckpointRun, SyncSaveStopsTrainingForItsBottleneck) {
+  for (const char* fidelity : {"flow_queue", "flow"}) {
+    const MetricSet m = run(scenario("sync", 1, 3, fidelity), fidelity);
+    const double bytes = m.get("parameters") * 140;
+    EXPECT_DOUBLE_EQ(m.get("checkpoint_run_bytes"), bytes);
+    EXPECT_EQ(m.get("checkpoint_run_saves"), 2) << "after iterations 1 and 2, not after the last";
+    // Every GPU's share striped to the one server: all of it through its 25 GB/s port.
+    EXPECT_NEAR(m.get("checkpoint_run_blocking_s"), bytes / kPort, bytes / kPort * kRel) << fidelity;
+    EXPECT_DOUBLE_EQ(m.get("checkpoint_run_save_s"), m.get("checkpoint_run_blocking_s"));
+    // Training waits: no iteration overlaps a save.
+    EXPECT_EQ(m.get("checkpoint_run_iterations_during_flush"), 0);
+  }
+}
+
+TEST(CheckpointRun, SyncSaveAddsToTheRunNotToIterations) {
+  const MetricSet with = run(scenario("sync", 1, 3, "flow_queue"), "with");
+  const MetricSet without = run(scenario("sync", 0, 3, "flow_queue"), "without");
+  EXPECT_FALSE(without.has("checkpoint_run_saves"));
+  EXPECT_NEAR(with.get("iteration_time_s"), without.get("iteration_time_s"), 1e-12);
+  // The run is longer by the two saves.
+  EXPECT_NEAR(with.get("sim_time_s") - without.get("sim_time_s"), 2 * with.get("checkpoint_run_blocking_s"), 1e-9);
+}
+
+TEST(CheckpointRun, AsyncSaveBlocksForTheSnapshotAndFlushesBehind) {
+  // One save, after iteration 4 of 8: the flush runs beside iterations 5.. (and the run ends once it has landed).
+  const MetricSet m = run(scenario("async", 4, 8, "flow_queue"));
+  const double bytes = m.get("parameters") * 140;
+  // Snapshot: each GPU's 1/16 over its own PCIe link and its switch's uplink (63.04 GB/s); a node's 8 GPUs into
+  // 614 GB/s of host memory (76.75 GB/s each) do not bind.
+  EXPECT_NEAR(m.get("checkpoint_run_blocking_s"), bytes / 16 / kPcie, bytes / 16 / kPcie * kRel);
+  // Flush: host memory -> storage NICs -> the one 25 GB/s server port.
+  EXPECT_NEAR(m.get("checkpoint_run_flush_s"), bytes / kPort, bytes / kPort * kRel);
+  EXPECT_NEAR(m.get("checkpoint_run_save_s"), m.get("checkpoint_run_blocking_s") + m.get("checkpoint_run_flush_s"),
+              1e-12);
+  EXPECT_EQ(m.get("checkpoint_run_saves"), 1);
+  EXPECT_GT(m.get("checkpoint_run_iterations_during_flush"), 0);
+  // On the shipped template the flush (host memory, storage NICs, the storage plane) shares no link with the
+  // training step's traffic (PCIe links to the compute NICs, the compute fabric): no slowdown.
+  EXPECT_NEAR(m.get("checkpoint_run_iteration_during_flush_s"), m.get("checkpoint_run_iteration_clean_s"), 1e-12);
+}
+
+TEST(CheckpointRun, ReliabilityTakesTheMeasuredBlockingTime) {
+  // A save after every iteration: each flush outlasts the next iteration, so saves 2 and 3 wait for the previous
+  // flush before their snapshot, and training waits more per save than the estimate's snapshot alone.
+  const MetricSet m = run(scenario("async", 1, 4, "flow_queue",
+                                   "cost: {token_budget: 1e9}\n"
+                                   "reliability: {enabled: true, seeds: 1, checkpoint_policy: young}\n"));
+  const double measured = m.get("checkpoint_run_blocking_s");
+  const double estimate = m.get("checkpoint_parallel_fs_blocking_s");
+  EXPECT_GT(measured, 2 * estimate);
+  // Young's interval from the measured cost: sqrt(2 delta M).
+  const double mtbf = m.get("reliability_job_mtbf_h") * 3600;
+  EXPECT_NEAR(m.get("reliability_checkpoint_interval_s"), std::sqrt(2 * measured * mtbf),
+              std::sqrt(2 * measured * mtbf) * 1e-9);
+}
+
+TEST(CheckpointRun, LastLevelMustBeOnTheTopology) {
+  const std::string yaml = "name: bad\n"
+                           "workload: {type: gpt_data_parallel}\n"
+                           "checkpoint:\n"
+                           "  levels: [{tier: local_nvme}]\n"
+                           "  run_every: 10\n";
+  try {
+    run(yaml);
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("checkpoint.run_every"), std::string::npos) << what;
+    EXPECT_NE(what.find("parallel_fs or peer_memory"), std::string::npos) << what;
+  }
+}
+
+}  // namespace
+}  // namespace lcsim
