@@ -756,6 +756,44 @@ TEST(MegatronPlan, CrossEntropyMovesTheBytesOfMegatronsPasses) {
               1e-9);
 }
 
+// plan_stage costs a layer once and reuses its segments for the next layers with the same kernels and MoE-ness
+// (megatron_plan.cc). With an MoE layer every other layer, each layer keeps its own kind's segments: MoE layers
+// dispatch tokens over EP (all-to-all) before their experts, dense ones do not, and their compute differs.
+TEST(MegatronPlan, AlternatingMoeLayersEachKeepTheirOwnSegments) {
+  Scenario sc = parse_with(R"(workload:
+  type: megatron
+  model: {num_layers: 8, hidden_size: 2048, num_attention_heads: 16, seq_length: 2048, vocab_size: 32000,
+          num_experts: 8, moe_router_topk: 2, moe_ffn_hidden_size: 1024, moe_layer_freq: 2}
+  global_batch_size: 32
+  micro_batch_size: 1
+  tensor_model_parallel_size: 2
+  expert_model_parallel_size: 2
+  sequence_parallel: true
+  pipeline_model_parallel_size: 2
+)");
+  const auto& w = dynamic_cast<const wl::MegatronTraining&>(*sc.workload);
+  const auto plan = w.plan_stage(hw::PartCatalog::get().part("H100-SXM-80GB"), 1);  // layers 4-7, then the head
+  ASSERT_EQ(plan.forward.size(), 1u);
+  const auto& segs = plan.forward[0].segments;
+  ASSERT_EQ(segs.size(), 4u * 6 + 2);
+  auto a2a = [](const wl::MegatronTraining::Segment& s) {
+    for (const auto& c : s.comms) {
+      if (c.op == policy::CollectiveOp::kAllToAll) return true;
+    }
+    return false;
+  };
+  for (size_t layer = 0; layer < 4; ++layer) {
+    const bool moe = layer % 2 == 0;  // layers 4 and 6
+    EXPECT_EQ(a2a(segs[layer * 6 + 3]), moe) << "layer " << 4 + layer;
+    for (size_t i = layer == 2 ? 1 : 0; i < 6; ++i) {  // (the pass's first segment also waits for the host)
+      const auto& same = segs[(layer % 2) * 6 + i];       // the first layer of its kind
+      EXPECT_EQ(segs[layer * 6 + i].compute, same.compute) << "layer " << 4 + layer << " segment " << i;
+      EXPECT_EQ(segs[layer * 6 + i].comms.size(), same.comms.size()) << "layer " << 4 + layer << " segment " << i;
+    }
+  }
+  EXPECT_NE(segs[4].compute, segs[6 + 4].compute) << "the MoE and the dense MLP cost differently";
+}
+
 TEST(MegatronInput, OutOfMemorySuggestsWhatWouldFit) {
   try {
     Scenario sc = parse_with(R"(workload:

@@ -531,6 +531,34 @@ TEST_P(FabricChange, FailedSwitchFailsTheBatchAndLaterFlowsAvoidIt) {
   EXPECT_EQ(p.size(), 3u);
 }
 
+// The analytical model keeps its batches in reused slots: batches that a failed link ends fail in the order they
+// started, whichever slots they took (here the later batch reuses the slot of one that finished).
+TEST(AnalyticalTransfer, BatchesAFailureEndsFailInTheOrderTheyStarted) {
+  std::unique_ptr<sim::Engine> engine = sim::make_engine("queue");
+  LeafSpine topo(small_fabric(), uniform(4, 8));
+  policy::Spray spray;
+  AnalyticalTransfer transfer(*engine, topo, spray, {});
+  const auto nic = topo.find_links("n0.gpu0.nic_up");
+  ASSERT_EQ(nic.size(), 1u);
+  std::vector<std::string> events;
+  transfer.transfer({{1, 17, Bytes::mb(1)}}, [&] { events.push_back("small done"); });   // slot 0, done at once
+  transfer.transfer({{0, 16, Bytes::gb(1)}}, [&] { events.push_back("first done"); },    // slot 1
+                    [&] { events.push_back("first failed"); });
+  engine->at(Duration::ms(1), [&] {
+    transfer.transfer({{0, 17, Bytes::gb(1)}}, [&] { events.push_back("second done"); },  // slot 0 again
+                      [&] { events.push_back("second failed"); });
+  });
+  engine->at(Duration::ms(10), [&] { transfer.set_link_up(nic[0], false); });
+  engine->run(Duration::seconds(10));
+  EXPECT_EQ(events, (std::vector<std::string>{"small done", "first failed", "second failed"}));
+  EXPECT_EQ(transfer.batches_failed(), 2u);
+  // Nothing is left marked busy or in flight on the links they held.
+  for (uint32_t l = 0; l < topo.links().size(); ++l) {
+    EXPECT_EQ(transfer.load(l), 0.0) << topo.links()[l].name;
+    EXPECT_NEAR(transfer.current_rate(l).bps(), 0.0, 1.0) << topo.links()[l].name;  // bytes/s, after additions
+  }
+}
+
 // Candidate paths are cached per pair of endpoints (transfer.cc): a link that goes down or comes back, through the
 // transfer model or on the topology itself, changes the paths of the flows routed after it.
 TEST_P(FabricChange, RoutingFollowsLinksThatGoDownAndComeBack) {

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "proto/perfetto_trace.pb.h"
 #include "scenarios/scenario.h"
@@ -368,6 +369,36 @@ TEST(Timeline, JsonNumbersKeepTheirText) {
   EXPECT_NE(text.find("{\"value\":-7}"), std::string::npos) << text;
   EXPECT_NE(text.find("{\"value\":1e+15}"), std::string::npos) << text;
   EXPECT_NE(text.find("{\"value\":0.1}"), std::string::npos) << text;
+}
+
+// The writer keeps the text of recent fractional values by bit pattern: every value still prints as the shortest
+// round-trip form, whether it comes again, shares a cache slot with another or evicts one (more distinct values
+// than slots, repeated in a different order, and values one bit apart).
+TEST(Timeline, JsonNumbersRepeatedOrNotPrintTheirShortestText) {
+  std::vector<double> values;
+  for (int i = 0; i < 3000; ++i) values.push_back(181.36921724323668 + 0.37 * i + 1e-9 * (i % 7));
+  for (int i = 0; i < 64; ++i) values.push_back(std::nextafter(values[static_cast<size_t>(i)], 1e300));
+  std::vector<double> order = values;
+  for (size_t i = 0; i < values.size(); ++i) order.push_back(values[(i * 7919) % values.size()]);
+  for (size_t i = 0; i < 500; ++i) order.push_back(values[i % 3]);
+  std::ostringstream out;
+  {
+    TimelineWriter w(out, small_layout());
+    for (double v : order) w.on_counter({"g", "c", Duration(), v});
+  }
+  const std::string text = out.str();
+  size_t at = 0, n = 0;
+  for (double v : order) {
+    ASSERT_NE(v, std::floor(v));
+    char buf[64];
+    const std::string want = "{\"value\":" + std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr) + "}";
+    at = text.find("{\"value\":", at);
+    ASSERT_NE(at, std::string::npos) << "value " << n << " missing";
+    ASSERT_EQ(text.compare(at, want.size(), want), 0) << "value " << n << ": " << text.substr(at, 40) << " != " << want;
+    at += want.size();
+    ++n;
+  }
+  EXPECT_EQ(n, order.size());
 }
 
 }  // namespace

@@ -23,6 +23,7 @@ namespace lcsim::hw {
 struct GemmShape {
   double m = 0, n = 0, k = 0;
   double batch = 1;
+  bool operator==(const GemmShape&) const = default;
 };
 
 struct AttentionShape {
@@ -34,6 +35,7 @@ struct AttentionShape {
   double head_dim = 128;
   bool causal = true;
   bool backward = false;
+  bool operator==(const AttentionShape&) const = default;
 };
 
 enum class OpClass { kGemm, kAttention, kMemory };
@@ -49,6 +51,7 @@ struct OpWork {
   Bytes bytes;
   GemmShape gemm;
   AttentionShape attention;
+  bool operator==(const OpWork&) const = default;  // same kernel: same cost (plan_stage reuses equal layers' plans)
 };
 
 OpWork gemm_op(std::string name, const GemmShape& s, double elem_bytes);

@@ -160,8 +160,15 @@ void TransferModel::links_idle(const Path& p) {
       if (bandwidth_text_.size() <= l) bandwidth_text_.resize(topology_.links().size());
       std::string& text = bandwidth_text_[l];
       if (text.empty()) text = to_string(info.bandwidth);
-      options_.tracer->span({.kind = SpanKind::kLink, .rank = l, .start = busy_since_[l], .end = engine_.now(),
-                             .name = "busy", .args = {{"bandwidth", text}}});
+      SpanEvent& e = busy_span_;
+      e.kind = SpanKind::kLink;
+      e.rank = l;
+      e.start = busy_since_[l];
+      e.end = engine_.now();
+      e.name = "busy";
+      if (e.args.size() != 1) e.args.assign(1, {"bandwidth", ""});
+      e.args[0].second = text;
+      options_.tracer->span(e);
     }
   }
 }
@@ -385,19 +392,40 @@ Duration AnalyticalTransfer::cost(const std::vector<SubFlow>& subs) {
   return Duration::seconds(worst_latency + worst_serialization);
 }
 
+uint32_t AnalyticalTransfer::take_slot() {
+  if (free_batches_.empty()) {
+    batches_.emplace_back();
+    return static_cast<uint32_t>(batches_.size() - 1);
+  }
+  const uint32_t slot = free_batches_.back();
+  free_batches_.pop_back();
+  return slot;
+}
+
+void AnalyticalTransfer::free_slot(uint32_t slot) {
+  Batch& b = batches_[slot];
+  b.live = false;
+  b.timer = {};
+  b.loads.clear();
+  b.rates.clear();
+  b.paths.clear();
+  b.keep.clear();  // releases the candidates; transfer() swaps the emptied vector into routed_ for the next batch
+  b.done = nullptr;
+  b.failed = nullptr;
+  free_batches_.push_back(slot);
+}
+
 void AnalyticalTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback done, sim::Callback failed) {
-  std::vector<SubFlow> subs;
+  std::vector<SubFlow>& subs = subs_;
   route(flows, subs);
   account(flows);
   const Duration t = cost(subs);
   if (rate_.empty()) rate_.assign(topology_.links().size(), 0.0);
-  const uint64_t id = next_batch_++;
-  Batch& b = batches_[id];
+  const uint32_t slot = take_slot();
+  Batch& b = batches_[slot];
+  b.id = next_batch_++;
+  b.live = true;
   const double now = engine_.now().s();
-  // Sized once (growing them one push at a time cost several allocations per send).
-  b.loads.reserve(touched_.size());
-  if (t.s() > 0) b.rates.reserve(touched_.size());
-  b.paths.reserve(subs.size());
   for (uint32_t l : touched_) {
     if (load_[l] <= 0) continue;
     if (fabric_link_[l]) drained_at_[l] = std::max(drained_at_[l], now) + load_[l] / topology_.links()[l].bandwidth.bps();
@@ -412,47 +440,52 @@ void AnalyticalTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Ca
   b.serial_end = engine_.now() + last_serialization_;
   b.done = std::move(done);
   b.failed = std::move(failed);
-  b.timer = engine_.after(t, [this, id] { finish(id); }, sim::kCompletion);
-  engine_.on_cancel(b.timer, [this, id] { abandon(id); });
+  b.timer = engine_.after(t, [this, slot] { finish(slot); }, sim::kCompletion);
+  engine_.on_cancel(b.timer, [this, slot] { abandon(slot); });
 }
 
-void AnalyticalTransfer::abandon(uint64_t id) {
-  auto it = batches_.find(id);
-  if (it == batches_.end()) return;
-  for (const auto& [l, r] : it->second.rates) rate_[l] -= r;
-  for (const Path* p : it->second.paths) links_idle(*p);
-  batches_.erase(it);
-}
-
-void AnalyticalTransfer::retime(uint64_t id, Batch& b, Duration when) {
-  engine_.on_cancel(b.timer, {});
-  b.timer.cancel();
-  b.timer = engine_.at(when, [this, id] { finish(id); }, sim::kCompletion);
-  engine_.on_cancel(b.timer, [this, id] { abandon(id); });
-}
-
-void AnalyticalTransfer::finish(uint64_t id) {
-  auto it = batches_.find(id);
-  LCSIM_ASSERT(it != batches_.end(), "batch finished twice");
-  Batch b = std::move(it->second);
-  batches_.erase(it);
+void AnalyticalTransfer::abandon(uint32_t slot) {
+  if (slot >= batches_.size() || !batches_[slot].live) return;
+  Batch& b = batches_[slot];
   for (const auto& [l, r] : b.rates) rate_[l] -= r;
   for (const Path* p : b.paths) links_idle(*p);
-  b.done();
+  free_slot(slot);
+}
+
+void AnalyticalTransfer::retime(uint32_t slot, Duration when) {
+  Batch& b = batches_[slot];
+  engine_.on_cancel(b.timer, {});
+  b.timer.cancel();
+  b.timer = engine_.at(when, [this, slot] { finish(slot); }, sim::kCompletion);
+  engine_.on_cancel(b.timer, [this, slot] { abandon(slot); });
+}
+
+void AnalyticalTransfer::finish(uint32_t slot) {
+  LCSIM_ASSERT(slot < batches_.size() && batches_[slot].live, "batch finished twice");
+  Batch& b = batches_[slot];
+  for (const auto& [l, r] : b.rates) rate_[l] -= r;
+  for (const Path* p : b.paths) links_idle(*p);
+  // The slot is free before the callback runs: what it starts may take it (or grow batches_).
+  sim::Callback done = std::move(b.done);
+  free_slot(slot);
+  done();
 }
 
 void AnalyticalTransfer::link_changed(uint32_t link) {
   const Duration now = engine_.now();
   const bool up = topology_.link_up(link);
   std::vector<sim::Callback> failures;
-  for (auto it = batches_.begin(); it != batches_.end();) {
-    Batch& b = it->second;
+  // The batches in flight in the order they started (as a map by id visited them before slots were reused).
+  std::vector<std::pair<uint64_t, uint32_t>> order;
+  for (uint32_t i = 0; i < batches_.size(); ++i) {
+    if (batches_[i].live) order.push_back({batches_[i].id, i});
+  }
+  std::sort(order.begin(), order.end());
+  for (const auto& [id, slot] : order) {
+    Batch& b = batches_[slot];
     bool crosses = false;
     for (const Path* p : b.paths) crosses = crosses || std::find(p->begin(), p->end(), link) != p->end();
-    if (!crosses) {
-      ++it;
-      continue;
-    }
+    if (!crosses) continue;
     for (const auto& [l, r] : b.rates) rate_[l] -= r;
     b.rates.clear();
     if (!up) {  // the batch fails: its bytes never all arrive
@@ -461,7 +494,7 @@ void AnalyticalTransfer::link_changed(uint32_t link) {
       for (const Path* p : b.paths) links_idle(*p);
       ++batches_failed_;
       if (b.failed) failures.push_back(std::move(b.failed));
-      it = batches_.erase(it);
+      free_slot(slot);
       continue;
     }
     if (now < b.serial_end) {  // bytes still crossing: the rest moves at the new bandwidths
@@ -479,9 +512,8 @@ void AnalyticalTransfer::link_changed(uint32_t link) {
         for (const auto& [l, bytes] : b.loads) b.rates.push_back({l, bytes / t});
       }
       for (const auto& [l, r] : b.rates) rate_[l] += r;
-      retime(it->first, b, b.serial_end + b.latency);
+      retime(slot, b.serial_end + b.latency);
     }
-    ++it;
   }
   for (auto& f : failures) f();
 }

@@ -131,6 +131,7 @@ class TransferModel : public policy::LinkLoads {
   std::vector<int> traced_;            // -1 unknown, 0 no, 1 yes
   std::vector<std::string> bandwidth_text_;  // per traced link: to_string(its bandwidth), made once
   std::map<std::string, size_t> traced_per_tier_;
+  SpanEvent busy_span_;  // links_idle()'s span, filled in place (its argument vector reused; subscribers copy)
 };
 
 class FlowTransfer final : public TransferModel {
@@ -159,8 +160,11 @@ class AnalyticalTransfer final : public TransferModel {
   }
 
  private:
-  /// A batch in flight: its bytes per link, moved evenly over its serialization time, then its latency.
+  /// A batch in flight: its bytes per link, moved evenly over its serialization time, then its latency. Batches
+  /// live in reused slots that keep their vectors' capacity (no allocation per send once the slots are warm).
   struct Batch {
+    uint64_t id = 0;    // order of creation: link_changed() visits the batches in flight in this order
+    bool live = false;  // in flight (false: a free slot)
     sim::Handle timer;
     std::vector<std::pair<uint32_t, double>> loads;  // link, bytes of this batch still to cross it
     std::vector<std::pair<uint32_t, double>> rates;  // link, bytes/s this batch adds to it (current_rate)
@@ -172,13 +176,17 @@ class AnalyticalTransfer final : public TransferModel {
     sim::Callback done, failed;
   };
   void link_changed(uint32_t link) override;
-  void finish(uint64_t id);
-  void abandon(uint64_t id);  // the batch's timer was cancelled from outside: undo its marks, no callback
-  void retime(uint64_t id, Batch& b, Duration when);
+  void finish(uint32_t slot);
+  void abandon(uint32_t slot);  // the batch's timer was cancelled from outside: undo its marks, no callback
+  void retime(uint32_t slot, Duration when);
+  uint32_t take_slot();
+  void free_slot(uint32_t slot);  // empties it, keeping its vectors' capacity
 
   std::vector<double> rate_;  // bytes/s per link, from batches in flight
-  std::map<uint64_t, Batch> batches_;
+  std::vector<Batch> batches_;          // slots, in flight or free
+  std::vector<uint32_t> free_batches_;  // free slots
   uint64_t next_batch_ = 0;
+  std::vector<SubFlow> subs_;  // transfer()'s sub-flows (reused)
   Duration cost(const std::vector<SubFlow>& subs);
   std::vector<double> load_;         // bytes per link, scratch (zero outside touched_)
   std::vector<uint32_t> touched_;    // links with a non-zero load_

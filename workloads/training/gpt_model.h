@@ -84,6 +84,7 @@ struct LayerShard {
 struct LayerOps {
   std::vector<hw::OpWork> norm1, qkv, attention, norm2, mlp, residual;
   std::vector<hw::OpWork> all() const;
+  bool operator==(const LayerOps&) const = default;
 };
 LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double elem_bytes, const LayerShard& sh = {});
 /// Forward kernels of one (average dense) transformer layer, unsharded.

@@ -126,6 +126,12 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
                                                      : std::max(40e6, 1e6 * dp_ * cp))
                             : 1e300;
   const bool output_layer_here = m.untie_embeddings_and_output_weights || pp > 1;
+  // The last layer planned, for the next one (see below).
+  struct PrevLayer {
+    bool valid = false, moe = false;
+    LayerOps ops;
+    std::vector<Segment> fwd, bwd;
+  } prev;
   for (int chunk = 0; chunk < chunks_; ++chunk) {
     const int v = chunk * pp + stage;
     const auto [l0, l1] = layer_range(v);
@@ -148,68 +154,74 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     std::vector<std::vector<Segment>> layer_bwd;
     std::vector<size_t> first_fwd, first_bwd(static_cast<size_t>(l1 - l0)), last_bwd(static_cast<size_t>(l1 - l0));
     for (int l = l0; l < l1; ++l) {
-      const LayerOps ops = layer_forward(m, l, b, e, sh);
+      LayerOps ops = layer_forward(m, l, b, e, sh);
       const bool moe = m.is_moe_layer(l);
-      Slot slots[5];
-      slots[0] = column_slot("qkv input");
-      if (cp > 1 && c.cp_comm_type == "a2a") {
-        // Ulysses: queries, keys and values all-to-all'd to whole sequences of 1/CP of the heads, the attention
-        // output back; neither overlaps (both are costed here, before the attention group, and in backward).
-        slots[1].fwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, qkv_a2a, Exposure::kCp, "q/k/v"));
-        slots[1].fwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, out_a2a, Exposure::kCp, "attention output"));
-        slots[1].bwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, out_a2a, Exposure::kCp, "attention output (bwd)"));
-        slots[1].bwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, qkv_a2a, Exposure::kCp, "q/k/v (bwd)"));
-      } else if (cp > 1) {
-        slots[1].fwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kCp, kv * cp, Exposure::kCp, "keys/values"));
-        slots[1].bwd.push_back(call(CollectiveOp::kReduceScatter, GroupKind::kCp, kv * cp, Exposure::kCp, "keys/values (bwd)"));
-        // p2p (and a2a+p2p's ring level): the ring exchange runs under the attention kernels; allgather waits.
-        slots[1].overlap = c.cp_comm_type != "allgather";
+      // A layer with the same kernels and MoE-ness as the last one planned has the same segments (nothing else
+      // below depends on the layer): they are reused rather than costed again.
+      if (!prev.valid || moe != prev.moe || !(ops == prev.ops)) {
+        Slot slots[5];
+        slots[0] = column_slot("qkv input");
+        if (cp > 1 && c.cp_comm_type == "a2a") {
+          // Ulysses: queries, keys and values all-to-all'd to whole sequences of 1/CP of the heads, the attention
+          // output back; neither overlaps (both are costed here, before the attention group, and in backward).
+          slots[1].fwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, qkv_a2a, Exposure::kCp, "q/k/v"));
+          slots[1].fwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, out_a2a, Exposure::kCp, "attention output"));
+          slots[1].bwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, out_a2a, Exposure::kCp, "attention output (bwd)"));
+          slots[1].bwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, qkv_a2a, Exposure::kCp, "q/k/v (bwd)"));
+        } else if (cp > 1) {
+          slots[1].fwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kCp, kv * cp, Exposure::kCp, "keys/values"));
+          slots[1].bwd.push_back(call(CollectiveOp::kReduceScatter, GroupKind::kCp, kv * cp, Exposure::kCp, "keys/values (bwd)"));
+          // p2p (and a2a+p2p's ring level): the ring exchange runs under the attention kernels; allgather waits.
+          slots[1].overlap = c.cp_comm_type != "allgather";
+        }
+        slots[2] = row_slot("attention output");
+        if (moe) {
+          if (ep > 1) {
+            slots[3].fwd.push_back(a2a("dispatch", false));
+            slots[4].bwd.push_back(a2a("combine (bwd)", false));
+          }
+          if (tpc) {
+            slots[3].fwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kTp, routed, Exposure::kTp, "routed tokens"));
+            slots[3].bwd.insert(slots[3].bwd.begin(), call(CollectiveOp::kReduceScatter, GroupKind::kTp, routed, Exposure::kTp, "routed tokens (bwd)"));
+            slots[4].fwd.push_back(call(CollectiveOp::kReduceScatter, GroupKind::kTp, routed, Exposure::kTp, "expert output"));
+            slots[4].bwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kTp, routed, Exposure::kTp, "expert output (bwd)"));
+          }
+          if (ep > 1) {
+            slots[4].fwd.push_back(a2a("combine", true));
+            slots[3].bwd.push_back(a2a("dispatch (bwd)", true));
+          }
+        } else {
+          slots[3] = column_slot("mlp input");
+          slots[4] = row_slot("mlp output");
+        }
+        const std::vector<hw::OpWork>* groups[6] = {&ops.norm1, &ops.qkv, &ops.attention, &ops.norm2, &ops.mlp, &ops.residual};
+        const bool side = moe && c.overlap_moe_expert_parallel_comm;  // slots 3 and 4 hold the MoE traffic
+        std::vector<Segment> fwd, bwd;
+        for (int i = 0; i < 6; ++i) {
+          Segment s = make_segment(T(*groups[i]));
+          if (i < 5) {
+            s.comms = slots[i].fwd;
+            s.overlap = slots[i].overlap && !s.comms.empty();
+            s.side = side && (i == 3 || i == 4) && !s.comms.empty();
+          }
+          fwd.push_back(s);
+        }
+        for (int i = 5; i >= 0; --i) {
+          Segment s = make_segment(TB(*groups[i]));
+          if (i == 2 && c.recompute_granularity == "selective" && !c.use_flash_attn) {
+            // Selective recomputation redoes the attention core (everything but the output projection).
+            s.compute += T({ops.attention.begin(), ops.attention.end() - 1});
+          }
+          if (i >= 1) {
+            s.comms = slots[i - 1].bwd;
+            s.overlap = slots[i - 1].overlap && !s.comms.empty();
+            s.side = side && (i - 1 == 3 || i - 1 == 4) && !s.comms.empty();
+          }
+          bwd.push_back(s);
+        }
+        prev = {true, moe, std::move(ops), std::move(fwd), std::move(bwd)};
       }
-      slots[2] = row_slot("attention output");
-      if (moe) {
-        if (ep > 1) {
-          slots[3].fwd.push_back(a2a("dispatch", false));
-          slots[4].bwd.push_back(a2a("combine (bwd)", false));
-        }
-        if (tpc) {
-          slots[3].fwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kTp, routed, Exposure::kTp, "routed tokens"));
-          slots[3].bwd.insert(slots[3].bwd.begin(), call(CollectiveOp::kReduceScatter, GroupKind::kTp, routed, Exposure::kTp, "routed tokens (bwd)"));
-          slots[4].fwd.push_back(call(CollectiveOp::kReduceScatter, GroupKind::kTp, routed, Exposure::kTp, "expert output"));
-          slots[4].bwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kTp, routed, Exposure::kTp, "expert output (bwd)"));
-        }
-        if (ep > 1) {
-          slots[4].fwd.push_back(a2a("combine", true));
-          slots[3].bwd.push_back(a2a("dispatch (bwd)", true));
-        }
-      } else {
-        slots[3] = column_slot("mlp input");
-        slots[4] = row_slot("mlp output");
-      }
-      const std::vector<hw::OpWork>* groups[6] = {&ops.norm1, &ops.qkv, &ops.attention, &ops.norm2, &ops.mlp, &ops.residual};
-      const bool side = moe && c.overlap_moe_expert_parallel_comm;  // slots 3 and 4 hold the MoE traffic
-      std::vector<Segment> fwd, bwd;
-      for (int i = 0; i < 6; ++i) {
-        Segment s = make_segment(T(*groups[i]));
-        if (i < 5) {
-          s.comms = slots[i].fwd;
-          s.overlap = slots[i].overlap && !s.comms.empty();
-          s.side = side && (i == 3 || i == 4) && !s.comms.empty();
-        }
-        fwd.push_back(s);
-      }
-      for (int i = 5; i >= 0; --i) {
-        Segment s = make_segment(TB(*groups[i]));
-        if (i == 2 && c.recompute_granularity == "selective" && !c.use_flash_attn) {
-          // Selective recomputation redoes the attention core (everything but the output projection).
-          s.compute += T({ops.attention.begin(), ops.attention.end() - 1});
-        }
-        if (i >= 1) {
-          s.comms = slots[i - 1].bwd;
-          s.overlap = slots[i - 1].overlap && !s.comms.empty();
-          s.side = side && (i - 1 == 3 || i - 1 == 4) && !s.comms.empty();
-        }
-        bwd.push_back(s);
-      }
+      std::vector<Segment> fwd = prev.fwd, bwd = prev.bwd;
       if (l - l0 < c.recomputed_layers(l1 - l0)) bwd.insert(bwd.begin(), fwd.begin(), fwd.end());
       first_fwd.push_back(F.segments.size());
       F.segments.insert(F.segments.end(), fwd.begin(), fwd.end());
