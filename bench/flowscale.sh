@@ -4,20 +4,24 @@
 #   ring:     one 64 MiB ring all-reduce (bench/ring-allreduce-flow.yaml: nccl_tests, ring pinned) on 512, 4,096
 #             and 16,384 H100s (the rail-optimized three-tier fabric of scenarios/training/llama3-405b-h100-16k.yaml);
 #   deepseek: one iteration of scenarios/training/deepseek-v3-h800-2048.yaml on the flow model;
+#   deepseek-small: the same with 16 layers (one per stage) and one micro-batch (global batch 128): 1/480 of the
+#             iteration's work, the case that finishes with and without coupling;
 #   spray:    scenarios/training/llama3-70b-h100-1024.yaml on the flow model with ECMP, with spraying (one rate per
 #             sprayed flow, the default) and with spraying as independent per-path sub-flows (independent_paths).
 # Each run stops after TIMEOUT_S (default 600) and is reported as such. Runs are deterministic: one run each.
 # CPU time is user + system (GNU time), the figure to read on a shared machine; wall time is the whole process.
 # `LCSIM_SIMGRID_KEEP_DETACHED=1 bash bench/flowscale.sh build` measures the same binary with SimGrid's detached-comm
-# bookkeeping left alone (the "before" of docs/performance.md; sim/simgrid_engine.cc, Undetacher).
+# bookkeeping left alone (the "before" of docs/performance.md; sim/simgrid_engine.cc, Undetacher);
+# LCSIM_FLOW_NO_COUPLING=1 runs every all-to-all flow as its own engine flow (no coupled classes), and
+# LCSIM_SIMGRID_SELECTIVE_UPDATE=1 re-solves only the touched part of SimGrid's max-min system at each event.
 #
-#   bash bench/flowscale.sh [BUILD_DIR]        CASES="ring deepseek spray"  RING_GPUS="512 4096 16384"
+#   bash bench/flowscale.sh [BUILD_DIR]        CASES="ring deepseek-small deepseek spray"  RING_GPUS="512 4096 16384"
 set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
 LCSIM=${1:-build}/apps/lcsim
 TIMEOUT_S=${TIMEOUT_S:-600}
-CASES=${CASES:-"ring deepseek spray"}
+CASES=${CASES:-"ring deepseek-small deepseek spray"}
 RING_GPUS=${RING_GPUS:-"512 4096 16384"}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/lcsim-flowscale.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
@@ -61,12 +65,17 @@ for c in $CASES; do
       run "DeepSeek-V3-style, 2,048 H800, flow" iteration_time_s scenarios/training/deepseek-v3-h800-2048.yaml \
         --set simulation.fidelity=flow --set workload.train_iters=1
       ;;
+    deepseek-small)
+      run "DeepSeek-V3-style, 2,048 H800, flow, 16 layers, 1 micro-batch" iteration_time_s \
+        scenarios/training/deepseek-v3-h800-2048.yaml --set simulation.fidelity=flow --set workload.train_iters=1 \
+        --set workload.global_batch_size=128 --set workload.model.num_layers=16
+      ;;
     spray)
       for lb in ecmp spray "{type: spray, independent_paths: true}"; do
         run "Llama-3-70B, 1,024 H100, flow, $lb" iteration_time_s scenarios/training/llama3-70b-h100-1024.yaml \
           --set simulation.fidelity=flow --set "policies.load_balancing=$lb"
       done
       ;;
-    *) echo "unknown case '$c' (valid: ring deepseek spray)" >&2; exit 2 ;;
+    *) echo "unknown case '$c' (valid: ring deepseek-small deepseek spray)" >&2; exit 2 ;;
   esac
 done

@@ -133,6 +133,13 @@ class SimGridEngine final : public Engine {
     sg_ = std::make_unique<sg4::Engine>(&argc, argv);
     sg4::Engine::set_config("network/model:CM02");
     sg4::Engine::set_config("network/optim:Full");
+    // LCSIM_SIMGRID_SELECTIVE_UPDATE (environment, any value): re-solve only the part of the max-min system that an
+    // event touched (the same equations: results were bit-identical wherever measured). Off by default: it saved
+    // 4-17% of the CPU time on rings and the DeepSeek-style slice and cost 0-17% on Llama-3-70B (noise-sized;
+    // docs/performance.md, "Coupled all-to-all classes and selective max-min updates").
+    if (std::getenv("LCSIM_SIMGRID_SELECTIVE_UPDATE") != nullptr) {
+      sg4::Engine::set_config("network/maxmin-selective-update:yes");
+    }
     sg4::Engine::set_config("network/crosstraffic:0");
     sg4::Engine::set_config("network/TCP-gamma:0");
     zone_ = new ExplicitPathZone("lcsim");  // first zone: becomes SimGrid's root, owned by SimGrid

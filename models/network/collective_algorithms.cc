@@ -22,7 +22,9 @@ std::vector<CollectivePhase> RingPlanner::plan(const PlanInput& in) const {
       p.latency = in.base + in.step;
       for (uint32_t a : ranks) {
         for (uint32_t b : ranks) {
-          if (a != b) p.flows.push_back(in.flow(a, b, size / n, 0));
+          if (a == b) continue;
+          p.flows.push_back(in.flow(a, b, size / n, 0));
+          p.flows.back().coupled = true;
         }
       }
       return {p};

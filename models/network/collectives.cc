@@ -377,7 +377,7 @@ void Collectives::all_to_allv(const std::vector<uint32_t>& job_ranks, const std:
       const double eff = topology_.node_of(a) == topology_.node_of(b)
                              ? config_.scale_up_efficiency * proto.scale_up_efficiency
                              : config_.scale_out_efficiency * proto.scale_out_efficiency;
-      p.flows.push_back(FlowRequest{a, b, sizes[i][j] / eff, 0});
+      p.flows.push_back(FlowRequest{a, b, sizes[i][j] / eff, 0, true});
     }
   }
   run_phases(phases, 0, engine_.now(), std::move(done));

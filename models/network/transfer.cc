@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <tuple>
 
 #include "sim/flow_copies.h"
 
@@ -232,30 +233,57 @@ void FlowTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback
     units.emplace_back(k, m);
     k += m;
   }
-  // Groups of identical units (large batches only): max-min gives identical flows equal rates, so each group
-  // runs as one engine flow with `copies` shares. Groups keep the order of their first unit.
-  std::vector<size_t> lead;        // per group: its first unit
-  std::vector<uint32_t> copies;    // per group: how many units it stands for
-  if (subs.size() >= kMergeFrom) {
+  // Groups of units that run as one engine flow. Large batches (kMergeFrom): identical units, since max-min gives
+  // identical flows equal rates, as one engine flow with `copies` shares. Coupled flows (an all-to-all's, at least
+  // options_.couple_from of them): every unit of one class (same size, extra latency and path latency) as one
+  // engine flow over all their paths at one rate. Groups keep the order of their first unit.
+  std::vector<std::vector<size_t>> members;  // per group: its units (the first leads)
+  std::vector<uint32_t> copies;              // per group: how many times each of its units counts
+  size_t n_coupled = 0;
+  for (const FlowRequest& f : flows) n_coupled += f.coupled ? 1 : 0;
+  const bool couple = n_coupled >= std::max<size_t>(options_.couple_from, 2);
+  auto unit_latency = [&](size_t u) {
+    double latency = 0;
+    for (size_t j = 0; j < units[u].second; ++j) {
+      double l = 0;
+      for (uint32_t link : *subs[units[u].first + j].path) l += topology_.links()[link].latency.s();
+      latency = std::max(latency, l);
+    }
+    return latency;
+  };
+  if (couple) {
+    std::map<std::tuple<double, double, double>, size_t> class_of;  // size, extra latency, path latency
+    for (size_t u = 0; u < units.size(); ++u) {
+      const SubFlow& s = subs[units[u].first];
+      if (flows[s.flow].coupled) {
+        auto [it, fresh] = class_of.emplace(std::make_tuple(s.size.bytes(), s.extra_latency.s(), unit_latency(u)),
+                                            members.size());
+        if (!fresh) {
+          members[it->second].push_back(u);
+          continue;
+        }
+      }
+      members.push_back({u});
+      copies.push_back(1);
+    }
+  } else if (subs.size() >= kMergeFrom) {
     std::map<SameFlow, size_t> group_of;
     for (size_t u = 0; u < units.size(); ++u) {
       const SubFlow& s = subs[units[u].first];
-      double latency = 0;
-      for (uint32_t l : *s.path) latency += topology_.links()[l].latency.s();
-      if (latency > 0) {  // a weighted flow needs a path latency (sim/flow_copies.h)
+      if (unit_latency(u) > 0) {  // a weighted flow needs a path latency (sim/flow_copies.h)
         SameFlow key{s.src, s.dst, s.size.bytes(), s.extra_latency.s(), {}};
         for (size_t j = 0; j < units[u].second; ++j) key.paths.push_back(subs[units[u].first + j].path);
-        auto [it, fresh] = group_of.emplace(std::move(key), lead.size());
+        auto [it, fresh] = group_of.emplace(std::move(key), members.size());
         if (!fresh) {
           ++copies[it->second];
           continue;
         }
       }
-      lead.push_back(u);
+      members.push_back({u});
       copies.push_back(1);
     }
   } else {
-    for (size_t u = 0; u < units.size(); ++u) lead.push_back(u);
+    for (size_t u = 0; u < units.size(); ++u) members.push_back({u});
     copies.assign(units.size(), 1);
   }
   // The batch: its engine flows (a timer first where a latency factor delays the start), which are still
@@ -270,7 +298,7 @@ void FlowTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback
     bool dead = false;
   };
   auto pending = std::make_shared<Pending>();
-  const size_t n = lead.size();
+  const size_t n = members.size();
   pending->left = n;
   pending->done = std::move(done);
   pending->failed = std::move(failed);
@@ -279,8 +307,10 @@ void FlowTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback
   pending->copies = std::move(copies);
   pending->paths.resize(n);
   for (size_t g = 0; g < n; ++g) {
-    const auto [first, count] = units[lead[g]];
-    for (size_t j = 0; j < count; ++j) pending->paths[g].push_back(*subs[first + j].path);
+    for (size_t u : members[g]) {
+      const auto [first, count] = units[u];
+      for (size_t j = 0; j < count; ++j) pending->paths[g].push_back(*subs[first + j].path);
+    }
   }
   // Each sub-flow of a group marked its links busy once (route()); the group frees them once per sub-flow.
   auto idle = [this, pending](size_t g) {
@@ -289,7 +319,7 @@ void FlowTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback
     }
   };
   for (size_t g = 0; g < n; ++g) {
-    const SubFlow& s = subs[units[lead[g]].first];
+    const SubFlow& s = subs[units[members[g].front()].first];
     const uint32_t k_copies = pending->copies[g];
     std::vector<std::vector<sim::LinkId>> sim_paths;
     for (const Path& p : pending->paths[g]) {

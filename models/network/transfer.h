@@ -30,6 +30,9 @@ struct FlowRequest {
   uint32_t dst;
   Bytes size;
   uint64_t label = 0;  // channel / connection number, seen by ECMP hashing
+  /// May move at one rate with the batch's other coupled flows of its size and path latency (an all-to-all's
+  /// flows: see TransferOptions::couple_from). Only the flow model reads it.
+  bool coupled = false;
 };
 
 /// Size-dependent calibration of flows, as SimGrid's own network calibration does: a flow of `size` bytes moves at
@@ -55,6 +58,12 @@ struct TransferOptions {
   const Tracer* tracer = nullptr;
   size_t max_traced_links = 32;  // busy-link tracks per tier in the timeline (first links to carry traffic)
   FlowCalibration calibration;
+  /// Flow model: a batch with at least this many coupled flows (FlowRequest::coupled: an all-to-all's) runs each
+  /// class of them (same size, extra latency and path latency) as one engine flow at one rate over all their
+  /// paths (Engine::flow_spread). Exact for the class's finish time when it has the links to itself (the most
+  /// loaded link sets every flow's max-min rate at c/n for the whole transfer either way); under other traffic
+  /// its flows off that link cannot speed up (docs/performance.md, "Coupled all-to-all classes").
+  size_t couple_from = 1024;
 };
 
 class TransferModel : public policy::LinkLoads {
