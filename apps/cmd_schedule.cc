@@ -325,6 +325,7 @@ int cmd_schedule(const std::vector<std::string>& args) {
       auto t0 = std::chrono::steady_clock::now();
       auto result = cluster::simulate_cluster(config, trace, *policy, options);
       double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      tracer.flush();  // a span a job held back (Tracer::span_held)
       if (timeline) timelines.push_back(timeline->close()), options.tracer = nullptr;
       MetricSet m = result.metrics();
       std::printf("| %s | %.0f%% | %.2f | %.3f | %.1f | %.2f | %.1f | %.2f | %.3f | %.3f | %.2f | %.0f | %.1f | %.2f |\n",

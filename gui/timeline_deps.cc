@@ -22,9 +22,11 @@ QString dependency_text(const timeline::Trace& tr, timeline::SliceRef r) {
   const auto& s = tr.slice(r);
   for (const auto& w : tr.waited_on(r)) {
     const auto& o = tr.slice(w);
-    out += QString("waited on  %1 on %2 (ended %3 before)\n")
+    // A collective's participant that arrived late ended after the collective began on this rank.
+    const bool late = o.end_ns() > s.start_ns;
+    out += QString(late ? "waited on  %1 on %2 (ended %3 after it began)\n" : "waited on  %1 on %2 (ended %3 before)\n")
                .arg(QString::fromStdString(tr.str(o.name)), lane_of(tr, w),
-                    format_ns(static_cast<double>(s.start_ns - o.end_ns())));
+                    format_ns(static_cast<double>(late ? o.end_ns() - s.start_ns : s.start_ns - o.end_ns())));
   }
   for (const auto& d : tr.dependents(r)) {
     const auto& o = tr.slice(d);

@@ -400,6 +400,7 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   }
   result.metrics.set_label("accelerator", parts);
   result.metrics.set_label("fidelity", sc.simulation.fidelity);
+  tracer.flush();  // a span a workload held back (Tracer::span_held)
   if (timeline) {
     if (power) power->finish();
     result.timeline_file = timeline->close();

@@ -202,6 +202,31 @@ std::pair<int, int> TimelineWriter::phase_track(uint32_t job) {
   return t;
 }
 
+void Tracer::span_held(const SpanEvent& e) const {
+  flush();
+  // Assigned into the slot kept for it: its strings and vectors are reused from the last held span.
+  held_.event = e;
+  held_.name.assign(e.name);
+  held_.event.name = held_.name;
+  held_.pending = true;
+  if (parent_) {
+    parent_->flush();
+    parent_->held_child_ = this;
+  }
+}
+
+void Tracer::flush_held() const {
+  held_.pending = false;  // first: a subscriber may emit in turn
+  if (parent_ && parent_->held_child_ == this) parent_->held_child_ = nullptr;
+  for (auto* s : sinks_) s->on_span(held_.event);
+}
+
+void Tracer::flush_child() const {
+  const Tracer* child = held_child_;
+  held_child_ = nullptr;
+  child->flush();
+}
+
 void TimelineWriter::on_span(const SpanEvent& e) {
   if (closed_ || !(kinds_mask_ & (1u << static_cast<uint32_t>(e.kind)))) return;
   const auto [pid, tid] = e.kind == SpanKind::kLink    ? link_track(e.rank)
@@ -238,6 +263,23 @@ void TimelineWriter::on_span(const SpanEvent& e) {
     buf_ += "}";
   }
   buf_ += "}";
+  // More chains: Chrome's flow v1, one event per step beside the slice ("s": starts an edge, "f": ends one, "t":
+  // both), at the slice's start on its lane, bound to the enclosing slice ("bp":"e").
+  for (const FlowStep& f : e.flows) {
+    if (!f.in && !f.out) continue;
+    begin_event();
+    buf_ += "{\"ph\":\"";
+    buf_ += f.in && f.out ? "t" : f.out ? "s" : "f";
+    buf_ += "\",\"id\":";
+    buf_ += std::to_string(f.id);
+    buf_ += ",\"pid\":";
+    number(pid);
+    buf_ += ",\"tid\":";
+    number(tid);
+    buf_ += ",\"name\":\"dep\",\"cat\":\"flow\",\"bp\":\"e\",\"ts\":";
+    number(e.start.s() * 1e6);
+    buf_ += "}";
+  }
 }
 
 void TimelineWriter::on_counter(const CounterEvent& e) {

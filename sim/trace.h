@@ -43,6 +43,13 @@ const std::vector<std::string>& span_kind_names();
 /// The kind of one of those names; false if it is none of them.
 bool parse_span_kind(const std::string& name, SpanKind* kind);
 
+/// One more dependency chain a span is a step of (see SpanEvent::flows).
+struct FlowStep {
+  uint64_t id = 0;
+  bool in = false;   // this span waited on the chain's previous step
+  bool out = false;  // the chain's next step waits on this span
+};
+
 struct SpanEvent {
   SpanKind kind = SpanKind::kCompute;
   uint32_t rank = 0;  // global GPU rank; for kLink the topology's link id; for kPhase the job id
@@ -59,6 +66,10 @@ struct SpanEvent {
   uint64_t flow = 0;
   bool flow_in = false;   // this span waited on the chain's previous step
   bool flow_out = false;  // the chain's next step waits on this span
+  /// Further chains beyond `flow`, for a span with several edges: a collective waits on every participant (one
+  /// two-step chain per edge: the participant's step with `out`, the collective's with `in`). Written after `flow`
+  /// (JSON: flow v1 "s"/"t"/"f" events beside the slice; protobuf: more `flow_ids` / `terminating_flow_ids`).
+  std::vector<FlowStep> flows = {};
 };
 
 /// An attribute of a GPU rank's timeline lanes, or of a link's, that the timeline groups lanes by: "rack", "stage",
@@ -122,24 +133,54 @@ class Tracer {
   /// Whether anyone listens at all (states, busy accounting).
   bool has_subscribers() const { return !sinks_.empty(); }
   void span(const SpanEvent& e) const {
+    flush();
     for (auto* s : sinks_) s->on_span(e);
   }
   void counter(const CounterEvent& e) const {
+    flush();
     for (auto* s : sinks_) s->on_counter(e);
   }
   void state(const StateEvent& e) const {
+    flush();
     for (auto* s : sinks_) s->on_state(e);
   }
   void busy(const BusyEvent& e) const {
+    flush();
     for (auto* s : sinks_) s->on_busy(e);
   }
   void lane_attr(const LaneAttrEvent& e) const {
+    flush();
     for (auto* s : sinks_) s->on_lane_attr(e);
   }
 
+  /// A span held back until the tracer's next event (or flush()), so that whoever acts next at the same moment
+  /// can still add flow steps to it (held_span()): a rank that ends a span and then joins a collective marks the
+  /// span as what the collective waited on. Subscribers see every event in the order it came.
+  void span_held(const SpanEvent& e) const;
+  /// The held span, or null.
+  SpanEvent* held_span() const { return held_.pending ? &held_.event : nullptr; }
+  /// Hands the held span, if any, to the subscribers. Whoever emits with span_held() flushes when done.
+  void flush() const {
+    if (held_child_) flush_child();
+    if (held_.pending) flush_held();
+  }
+  /// A job's own tracer forwards to the cluster's (`parent`): a span the job holds is handed on before any event
+  /// of the parent's, so the parent's subscribers see events in the order they came.
+  void set_parent(const Tracer* parent) { parent_ = parent; }
+
  private:
+  struct Held {
+    SpanEvent event;
+    std::string name;  // the held span's own copy of its name
+    bool pending = false;
+  };
+  void flush_held() const;
+  void flush_child() const;
   std::vector<TraceSink*> sinks_;
   bool spans_ = false;
+  mutable Held held_;
+  const Tracer* parent_ = nullptr;
+  mutable const Tracer* held_child_ = nullptr;  // a child tracer holding a span
 };
 
 /// Where spans go on the timeline: a GPU rank's node and index in it, a link's tier and name.

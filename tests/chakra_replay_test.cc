@@ -19,6 +19,7 @@
 #include "proto/et_def.pb.h"
 #include "scenarios/scenario.h"
 #include "test_support.h"
+#include "timeline/model.h"
 #include "workloads/traces/chakra.h"
 
 namespace lcsim {
@@ -321,6 +322,61 @@ TEST(ChakraReplay, DependenciesOrderNodesAcrossStreams) {
   EXPECT_NEAR(std::stod(text->substr(text->rfind(' ') + 1)), 190, 1e-6);
   // Without ctrl dependencies D is ready at 0 and runs first (id 4 before E's 5); B still ends at 150.
   EXPECT_NEAR(run(path, {"workload.dependencies=data"}).at("replay_time_s"), 150e-6, 1e-12);
+}
+
+// Every dependency edge of a run's timeline, read back from `format`'s file, as "lane:slice -> lane:slice" lines
+// (sorted), with the edge count first.
+std::string timeline_edges(const std::string& dir, const std::string& path, const std::string& format,
+                           std::vector<std::string> overrides = {}) {
+  overrides.push_back("outputs.timeline_format=" + format);
+  overrides.push_back("outputs.timeline_ranks=0");
+  const auto text = testing::text_in_child([&] {
+    Scenario sc = load_scenario(path, overrides);
+    const RunResult r = run_scenario(sc);
+    const std::string file = dir + "/timeline." + format;
+    std::ofstream(file, std::ios::binary) << (format == "json" ? r.timeline_json : r.timeline_pftrace);
+    const timeline::Trace t = timeline::read_timeline(file);
+    auto where = [&](timeline::SliceRef x) { return t.tracks[x.track].name + ":" + t.str(t.slice(x).name); };
+    std::vector<std::string> lines;
+    for (const auto& e : t.flows) lines.push_back(where(e.from) + " -> " + where(e.to));
+    std::sort(lines.begin(), lines.end());
+    std::string out = std::to_string(lines.size()) + "\n";
+    for (const auto& l : lines) out += l + "\n";
+    return out;
+  });
+  return text.value_or("child failed");
+}
+
+TEST(ChakraReplay, TimelineCarriesTheGraphsEdgesAndEachMessagesEdge) {
+  const std::string dir = test_dir();
+  // The trace of DependenciesOrderNodesAcrossStreams: B waited on A (data), D on C (ctrl); E on nothing.
+  write_trace(dir + "/d.et", {{1, "A", kComp, 100, {}, {}, true},
+                              {2, "B", kComp, 50, {1}},
+                              {3, "C", kComp, 30, {}, {}, true},
+                              {4, "D", kComp, 40, {}, {3}},
+                              {5, "E", kComp, 20}});
+  const std::string path = scenario(dir, "  type: chakra_replay\n  trace: " + dir + "/d.et\n  ranks: 1\n");
+  const std::string json = timeline_edges(dir, path, "json");
+  EXPECT_EQ(json,
+            "2\n"
+            "gpu0 cpu:A -> gpu0 compute:B\n"
+            "gpu0 cpu:C -> gpu0 compute:D\n");
+  EXPECT_EQ(timeline_edges(dir, path, "protobuf"), json);
+  // Without ctrl dependencies only the data edge is left.
+  EXPECT_EQ(timeline_edges(dir, path, "json", {"workload.dependencies=data"}), "1\ngpu0 cpu:A -> gpu0 compute:B\n");
+  // The custom ring all-reduce of CustomRingAllReduceSendsAndReceivesInOrder: on every rank a chain of 35 nodes
+  // (34 edges), and each of the 14 messages a rank sends is an edge from its send to the next rank's receive.
+  const std::string ring = scenario(dir, "  type: chakra_replay\n  trace: " + kAstra +
+                                             "custom_ring_allreduce_8npus_1MB/custom_allreduce\n");
+  const std::string edges = timeline_edges(dir, ring, "json");
+  EXPECT_EQ(edges.substr(0, edges.find('\n')), std::to_string(8 * 34 + 8 * 14));
+  size_t messages = 0;
+  for (size_t at = 0; (at = edges.find("gpu0 send:", at)) != std::string::npos; ++at) {
+    const size_t eol = edges.find('\n', at);
+    messages += edges.substr(at, eol - at).find("-> gpu1 recv:") != std::string::npos;
+  }
+  EXPECT_EQ(messages, 14u) << "rank 1 receives each of rank 0's messages";
+  EXPECT_EQ(timeline_edges(dir, ring, "protobuf"), edges);
 }
 
 TEST(ChakraReplay, TruncatedTraceAndDanglingDependencyAreInputErrors) {

@@ -107,7 +107,8 @@ inline Fingerprint take(const fs::path& scenario, const fs::path& out_dir, std::
     }
     std::vector<std::string> events;
     for (const auto& e : tl.at("traceEvents")) {
-      if (e.at("ph") == "M") continue;
+      // Metadata and flow events (a span's further dependency edges) are not hashed, as the flow keys are not.
+      if (e.at("ph") == "M" || e.at("ph") == "s" || e.at("ph") == "t" || e.at("ph") == "f") continue;
       std::string s = e.at("ph").get<std::string>() + "|" + processes[e.at("pid")] + "|";
       if (e.contains("tid")) s += threads[{e.at("pid"), e.at("tid")}];
       for (const char* k : {"name", "cat", "ts", "dur"}) {

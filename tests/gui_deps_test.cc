@@ -11,6 +11,7 @@
 #include <QPlainTextEdit>
 #include <QtTest/QtTest>
 #include <fstream>
+#include <set>
 
 #include "gui/main_window.h"
 #include "gui/run_data.h"
@@ -25,6 +26,7 @@ using lcsim::gui::TimelineView;
 namespace {
 
 const std::string kRunPp = std::string(LCSIM_SOURCE_DIR) + "/tests/gui/run-pp";
+const std::string kRunDp = std::string(LCSIM_SOURCE_DIR) + "/tests/gui/run-dp";
 
 QString temp_path(const QString& name) {
   const QString dir = QDir::tempPath() + QString("/gui_deps_test_%1").arg(getpid());
@@ -138,6 +140,40 @@ class GuiDepsTest : public QObject {
     QVERIFY(plain != marked);
     w.critical_path_action()->trigger();
     QVERIFY(v->critical_path().empty());
+  }
+
+  // run-dp: eight data-parallel ranks, every one simulated and traced: the first gradient collective on gpu0
+  // waited on every rank's backward pass, and the critical path through it goes to the one that ended last.
+  void selects_a_collective_and_sees_every_participant() {
+    MainWindow w;
+    w.resize(1400, 800);
+    w.open_runs({kRunDp});
+    TimelineView* v = w.view();
+    v->resize(1100, 700);
+    const auto run = lcsim::gui::load_run(kRunDp);
+    const lcsim::timeline::Track* dp = run.trace.find("node0", "gpu0 dp");
+    QVERIFY(dp != nullptr && !dp->slices.empty());
+    const size_t track = static_cast<size_t>(dp - run.trace.tracks.data());
+    const QPoint at = v->slice_position(0, track, 0);
+    QVERIFY(at.x() >= 0);
+    QVERIFY(v->select_at(at));
+    QCOMPARE(v->selection().track, track);
+    const auto waited = v->selection_waited_on();
+    QCOMPARE(waited.size(), size_t(8));
+    std::set<std::string> lanes;
+    int64_t last = 0;
+    for (const auto& r : waited) {
+      QCOMPARE(QString::fromStdString(run.trace.str(run.trace.slice(r).name)), QString("B0"));
+      lanes.insert(run.trace.tracks[r.track].name);
+      last = std::max(last, run.trace.slice(r).end_ns());
+    }
+    QCOMPARE(lanes.size(), size_t(8));
+    const QString text = w.details()->toPlainText();
+    QCOMPARE(text.count("waited on  B0"), 8);
+    w.critical_path_action()->trigger();
+    const auto path = v->critical_path();
+    QVERIFY(path.size() >= 2);
+    QCOMPARE(run.trace.slice(path[path.size() - 2]).end_ns(), last);
   }
 
   void draws_gpu_counters_under_their_lanes() {

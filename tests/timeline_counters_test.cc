@@ -191,10 +191,43 @@ outputs: {timeline_ranks: 0, timeline_format: json, timeline_counters: true}
     if (!tr.counter || tr.name.find("HBM") == std::string::npos) continue;
     ++hbm;
     EXPECT_EQ(tr.group, "node1") << tr.name;
-    // Beside the GPU's own lanes.
-    EXPECT_NE(t.find(tr.group, tr.name.substr(0, tr.name.find(' ')) + " compute"), nullptr) << tr.name;
+    // Beside the GPU's own lanes, with their attributes (grouped by stage or job, it goes with them).
+    const Track* lane = t.find(tr.group, tr.name.substr(0, tr.name.find(' ')) + " compute");
+    ASSERT_NE(lane, nullptr) << tr.name;
+    EXPECT_FALSE(tr.attr("stage").empty()) << tr.name;
+    EXPECT_EQ(tr.attr("stage"), lane->attr("stage")) << tr.name;
+    EXPECT_EQ(tr.attr("job"), "train") << tr.name;
+    EXPECT_EQ(tr.attr("rack"), lane->attr("rack")) << tr.name;
   }
   EXPECT_EQ(hbm, 4u) << "one per pipeline stage (the traced TP rank 0 of each)";
+  fs::remove_all(d);
+}
+
+// gpt_data_parallel (the 1.3B example cut to 2 GPUs and 4 layers, two micro-batches each): each GPU's HBM rises
+// by one layer's activations per forward layer step up to the memory fit's total and falls back per backward step.
+TEST(TimelineCounters, DataParallelRunCountsHbm) {
+  Scenario sc = load_scenario("scenarios/examples/gpt-1.3b-dp-h100.yaml",
+                              {"cluster.nodes=1", "cluster.gpus_per_node=2", "workload.model.num_layers=4",
+                               "workload.global_batch_size=4", "workload.micro_batch_size=1",
+                               "workload.train_iters=1", "outputs.timeline_ranks=0",
+                               "outputs.timeline_format=json", "outputs.timeline_counters=true"});
+  const RunResult r = run_scenario(sc);
+  const fs::path d = support::temp_dir("timeline_counters_test", "dp");
+  const Trace t = support::read_text(d, "timeline.json", r.timeline_json);
+  for (const char* gpu : {"gpu0", "gpu1"}) {
+    const Track* hbm = t.find("node0", std::string(gpu) + " HBM (GB)", true);
+    ASSERT_NE(hbm, nullptr) << gpu;
+    const auto [lo, hi] = min_max(*hbm);
+    EXPECT_NEAR(hi * 1e9, r.metrics.get("memory_per_gpu_bytes"), 1e-6 * hi * 1e9) << gpu;
+    EXPECT_NEAR((hi - lo) * 1e9, r.metrics.get("memory_activations_bytes"), 1e-6 * hi * 1e9) << gpu;
+    EXPECT_DOUBLE_EQ(hbm->samples.front().value, lo) << gpu;
+    EXPECT_NEAR(hbm->samples.back().value, lo, 1e-9) << gpu;
+    // Per micro-batch: 4 steps up, 4 down (and the first sample): one layer's activations each.
+    ASSERT_EQ(hbm->samples.size(), 1u + 2 * 8) << gpu;
+    for (size_t i = 1; i <= 4; ++i) {
+      EXPECT_NEAR(hbm->samples[i].value - hbm->samples[i - 1].value, (hi - lo) / 4, 1e-9) << gpu << " " << i;
+    }
+  }
   fs::remove_all(d);
 }
 

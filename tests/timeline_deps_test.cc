@@ -199,5 +199,183 @@ TEST(TimelineDeps, CriticalPathOfA1F1BPipelineIsItsBubbleChain) {
   fs::remove_all(d);
 }
 
+// A collective on three ranks: each rank's span before it (P0 0-10 us, P1 12-14 us: it arrived late, after the
+// collective had begun on the others, P2 0-8 us) leads to the collective's span on every rank (C0 10-20, C1
+// 14-20, C2 8-20): nine edges, each its own flow id; C1 also is a step of a chain (id 99) that goes on to X.
+void emit_collective(TraceSink& s) {
+  auto span = [&](SpanKind k, uint32_t rank, double t0, double t1, const char* name, std::vector<FlowStep> flows,
+                  uint64_t chain = 0, bool in = false, bool out = false) {
+    SpanEvent e;
+    e.kind = k;
+    e.rank = rank;
+    e.start = Duration::us(t0);
+    e.end = Duration::us(t1);
+    e.name = name;
+    e.flow = chain, e.flow_in = in, e.flow_out = out;
+    e.flows = std::move(flows);
+    s.on_span(e);
+  };
+  const auto edge = [](uint32_t from, uint32_t to) { return uint64_t{1000} + from * 3 + to; };
+  for (uint32_t i : {0u, 2u, 1u}) {
+    const double t0[] = {0, 12, 0}, t1[] = {10, 14, 8};
+    const char* names[] = {"P0", "P1", "P2"};
+    std::vector<FlowStep> out;
+    for (uint32_t r = 0; r < 3; ++r) out.push_back({edge(i, r), false, true});
+    span(SpanKind::kCompute, i, t0[i], t1[i], names[i], out);
+  }
+  for (uint32_t r = 0; r < 3; ++r) {
+    const double t0[] = {10, 14, 8};
+    const char* names[] = {"C0", "C1", "C2"};
+    std::vector<FlowStep> in;
+    for (uint32_t i = 0; i < 3; ++i) in.push_back({edge(i, r), true, false});
+    span(SpanKind::kDataParallel, r, t0[r], 20, names[r], in, r == 1 ? 99 : 0, false, r == 1);
+  }
+  span(SpanKind::kCompute, 1, 20, 30, "X", {}, 99, true, false);
+}
+
+TEST(TimelineDeps, ASpanWithSeveralFlowIdsReadsBackTheSameInBothFormats) {
+  const fs::path d = temp_dir("several");
+  {
+    std::ofstream json(d / "t.json", std::ios::binary), pf(d / "t.pftrace", std::ios::binary);
+    TimelineWriter jw(json, layout());
+    PerfettoWriter pw(pf, layout());
+    emit_collective(jw);
+    emit_collective(pw);
+  }
+  const Trace a = read_timeline((d / "t.json").string());
+  const Trace b = read_timeline((d / "t.pftrace").string());
+  EXPECT_EQ(a.slice_count(), 7u) << "flow events are not slices";
+  EXPECT_EQ(b.slice_count(), 7u);
+  std::string want;  // sorted
+  for (const char* p : {"node0/gpu0 compute:P0", "node0/gpu1 compute:P1", "node1/gpu0 compute:P2"}) {
+    for (const char* c : {"node0/gpu0 dp:C0", "node0/gpu1 dp:C1", "node1/gpu0 dp:C2"}) {
+      want += std::string(p) + " -> " + c + "\n";
+    }
+    if (p[9] == '1') want += "node0/gpu1 dp:C1 -> node0/gpu1 compute:X\n";
+  }
+  EXPECT_EQ(edges_and_attrs(a), want);
+  EXPECT_EQ(edges_and_attrs(b), want);
+  // What C0 waited on: every participant, P1 too (it began after C0 did); the critical path through it goes to
+  // the participant that arrived last.
+  const Track* dp0 = a.find("node0", "gpu0 dp");
+  ASSERT_NE(dp0, nullptr);
+  const SliceRef c0{static_cast<uint32_t>(dp0 - a.tracks.data()), 0};
+  std::vector<std::string> preds;
+  for (const auto& r : a.waited_on(c0)) preds.push_back(where(a, r));
+  std::sort(preds.begin(), preds.end());
+  EXPECT_EQ(preds, (std::vector<std::string>{"node0/gpu0 compute:P0", "node0/gpu1 compute:P1",
+                                             "node1/gpu0 compute:P2"}));
+  const auto path = critical_path(a, c0);
+  ASSERT_EQ(path.size(), 2u);
+  EXPECT_EQ(where(a, path[0]), "node0/gpu1 compute:P1");
+  // The JSON keeps one "X" event per span: the further ids are flow v1 events beside it; a span without them
+  // writes none.
+  std::ifstream in(d / "t.json");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t starts = 0, ends = 0;
+  for (size_t at = 0; (at = text.find("\"ph\":\"s\"", at)) != std::string::npos; ++at) ++starts;
+  for (size_t at = 0; (at = text.find("\"ph\":\"f\"", at)) != std::string::npos; ++at) ++ends;
+  EXPECT_EQ(starts, 9u);
+  EXPECT_EQ(ends, 9u);
+  fs::remove_all(d);
+}
+
+// What the subscribers of a tracer see, in order.
+struct Order final : TraceSink {
+  std::string seen;
+  void on_span(const SpanEvent& e) override {
+    seen += std::string(e.name) + "(" + std::to_string(e.flows.size()) + ") ";
+  }
+  void on_counter(const CounterEvent& e) override { seen += e.name + " "; }
+};
+
+// Forwards a child tracer's spans to a parent (as a job's forwarder does).
+struct Forward final : TraceSink {
+  const Tracer& to;
+  explicit Forward(const Tracer& t) : to(t) {}
+  void on_span(const SpanEvent& e) override { to.span(e); }
+};
+
+TEST(TimelineDeps, AHeldSpanKeepsItsPlaceAndTakesEdges) {
+  Tracer parent, child;
+  Order order;
+  parent.subscribe(&order);
+  Forward forward(parent);
+  child.subscribe(&forward);
+  child.set_parent(&parent);
+  SpanEvent e;
+  std::string name = "A";
+  e.name = name;
+  child.span_held(e);
+  name = "overwritten";  // the tracer keeps its own copy of the name
+  ASSERT_NE(child.held_span(), nullptr);
+  child.held_span()->flows.push_back({7, false, true});
+  EXPECT_EQ(order.seen, "") << "held";
+  parent.counter({"g", "C", Duration(), 1});  // an event of the parent's hands the child's held span on first
+  EXPECT_EQ(order.seen, "A(1) C ");
+  EXPECT_EQ(child.held_span(), nullptr);
+  e.name = "B";
+  child.span_held(e);
+  child.span_held(e);  // the next span hands the first on
+  EXPECT_EQ(order.seen, "A(1) C B(0) ");
+  child.flush();
+  EXPECT_EQ(order.seen, "A(1) C B(0) B(0) ");
+  parent.flush();  // nothing held any more
+  EXPECT_EQ(order.seen, "A(1) C B(0) B(0) ");
+}
+
+// Eight data-parallel ranks of train-h100.yaml's model (8 layers) on its node, every rank simulated and traced,
+// gradients reduced after the last backward pass and parameters gathered after the optimizer step: each
+// collective waited on every rank.
+RunResult dp_run(const std::string& format) {
+  Scenario sc = load_scenario(
+      "scenarios/validation/train-h100.yaml",
+      {"workload.tensor_model_parallel_size=1", "workload.pipeline_model_parallel_size=1",
+       "workload.model.num_layers=8", "workload.global_batch_size=8", "workload.symmetry=off",
+       "workload.overlap_grad_reduce=false", "workload.overlap_param_gather=false", "outputs.timeline_ranks=0",
+       "outputs.timeline_format=" + format});
+  return run_scenario(sc);
+}
+
+TEST(TimelineDeps, DataParallelCollectivesWaitOnEveryParticipant) {
+  const RunResult j = dp_run("json"), p = dp_run("protobuf");
+  const fs::path d = temp_dir("dp");
+  write(d / "timeline.json", j.timeline_json);
+  write(d / "timeline.pftrace", p.timeline_pftrace);
+  const Trace a = read_timeline((d / "timeline.json").string());
+  const Trace b = read_timeline((d / "timeline.pftrace").string());
+  EXPECT_EQ(edges_and_attrs(a), edges_and_attrs(b));
+  const Track* dp0 = a.find("node0", "gpu0 dp");
+  ASSERT_NE(dp0, nullptr);
+  ASSERT_GE(dp0->slices.size(), 2u);
+  const uint32_t lane = static_cast<uint32_t>(dp0 - a.tracks.data());
+  // The first gradient collective waited on each rank's backward pass (one micro-batch: B0), which ended as
+  // the rank arrived.
+  std::vector<std::string> preds;
+  for (const auto& r : a.waited_on({lane, 0})) {
+    preds.push_back(where(a, r));
+    EXPECT_LE(a.slice(r).end_ns(), dp0->slices[0].end_ns());
+  }
+  std::sort(preds.begin(), preds.end());
+  std::vector<std::string> want;
+  for (int g = 0; g < 8; ++g) want.push_back("node0/gpu" + std::to_string(g) + " compute:B0");
+  EXPECT_EQ(preds, want);
+  // The gradients go in one bucket; the next collective gathers the updated parameters: it waited on every rank's
+  // optimizer step.
+  ASSERT_EQ(a.str(dp0->slices[0].name), "dp-cp reduce-scatter grads");
+  ASSERT_EQ(a.str(dp0->slices[1].name), "dp-cp all-gather params");
+  preds.clear();
+  for (const auto& r : a.waited_on({lane, 1})) preds.push_back(where(a, r));
+  std::sort(preds.begin(), preds.end());
+  want.clear();
+  for (int g = 0; g < 8; ++g) want.push_back("node0/gpu" + std::to_string(g) + " compute:optimizer step");
+  EXPECT_EQ(preds, want);
+  // 8 x 8 edges into each of the two collectives, and one chain per rank's micro-batch (F0 -> B0): 136.
+  EXPECT_EQ(a.flows.size(), 2u * 64u + 8u);
+  // Each rank's backward pass: its dependents are the first collective on all eight ranks.
+  EXPECT_EQ(a.dependents(a.waited_on({lane, 0})[0]).size(), 8u);
+  fs::remove_all(d);
+}
+
 }  // namespace
 }  // namespace lcsim::timeline

@@ -102,6 +102,26 @@ Trace read_json_timeline(const std::string& path) {
           else throw bad("'bind_id' must be a number or a string");
           trace.add_flow_step(id, track, e.value("flow_in", false), e.value("flow_out", false));
         }
+      } else if (ph == "s" || ph == "t" || ph == "f") {
+        // Flow v1, as lcsim writes a span's further chains: bound to the slice on its lane that encloses "ts"
+        // (lcsim writes it right after its slice, at the slice's start: the latest such slice).
+        if (!e.contains("ts") || !e["ts"].is_number()) throw bad("a flow event ('" + ph + "') needs a number 'ts'");
+        if (!e.contains("id")) throw bad("a flow event ('" + ph + "') needs an 'id'");
+        const auto& b = e["id"];
+        uint64_t id = 0;
+        if (b.is_number_unsigned() || b.is_number_integer()) id = b.get<uint64_t>();
+        else if (b.is_string()) id = std::hash<std::string>()(b.get<std::string>());
+        else throw bad("a flow event's 'id' must be a number or a string");
+        const int64_t ts = std::llround(e["ts"].get<double>() * 1e3);
+        const size_t track = thread_track(pid, tid);
+        const auto& slices = trace.tracks[track].slices;
+        for (size_t i = slices.size(); i-- > 0;) {
+          if (slices[i].start_ns <= ts && ts <= slices[i].end_ns()) {
+            trace.add_flow_step(id, track, i, ph != "s", ph != "f");
+            break;
+          }
+          if (slices.size() - i >= 64) break;  // not one of lcsim's: nothing near to bind to
+        }
       } else if (ph == "C") {
         if (!e.contains("ts") || !e["ts"].is_number()) throw bad("a 'C' event needs a number 'ts'");
         const auto& args = e.contains("args") ? e["args"] : json::object();

@@ -71,10 +71,13 @@ std::string Track::attr(const std::string& key) const {
 }
 
 void Trace::add_flow_step(uint64_t id, size_t track, bool in, bool out) {
+  add_flow_step(id, track, tracks[track].slices.size() - 1, in, out);
+}
+
+void Trace::add_flow_step(uint64_t id, size_t track, size_t slice, bool in, bool out) {
   // Its place for now; finish() takes its start, length and name once they are final (a protobuf slice gets its
   // length at its end event).
-  steps_.push_back({id, static_cast<uint32_t>(track), static_cast<int64_t>(tracks[track].slices.size() - 1), 0, 0,
-                    in, out});
+  steps_.push_back({id, static_cast<uint32_t>(track), static_cast<int64_t>(slice), 0, 0, in, out});
 }
 
 void Trace::finish() {
@@ -114,7 +117,34 @@ void Trace::finish() {
   }
   begin_ns_ = lo;
   end_ns_ = hi;
+  inherit_gpu_attrs();
   resolve_flows();
+}
+
+void Trace::inherit_gpu_attrs() {
+  // A GPU's counters ("gpu3 HBM (GB)" in "node1") take the attributes of that GPU's lanes ("gpu3 compute" in
+  // "node1": stage, rack, job), so that views grouped by them put the counters with the GPU's lanes. The writers
+  // attach lane attributes to GPU lanes only (a counter event names its track, not its rank).
+  std::unordered_map<std::string, const Track*> gpus;  // group + '\x1f' + "gpu3" -> a lane of it with attributes
+  const auto gpu_of = [](const std::string& name) {
+    if (name.compare(0, 3, "gpu") != 0) return std::string();
+    const size_t sp = name.find(' ');
+    if (sp == std::string::npos || sp == 3 || name.find_first_not_of("0123456789", 3) != sp) return std::string();
+    return name.substr(0, sp);
+  };
+  for (const auto& t : tracks) {
+    if (t.counter || t.attrs.empty()) continue;
+    const std::string gpu = gpu_of(t.name);
+    if (!gpu.empty()) gpus.emplace(t.group + '\x1f' + gpu, &t);
+  }
+  if (gpus.empty()) return;
+  for (auto& t : tracks) {
+    if (!t.counter || !t.attrs.empty()) continue;
+    const std::string gpu = gpu_of(t.name);
+    if (gpu.empty()) continue;
+    auto it = gpus.find(t.group + '\x1f' + gpu);
+    if (it != gpus.end()) t.attrs = it->second->attrs;
+  }
 }
 
 void Trace::resolve_flows() {
@@ -138,9 +168,13 @@ void Trace::resolve_flows() {
   }
   steps_.clear();
   steps_.shrink_to_fit();
-  // A flow's steps in time order (ties: by lane): each step with `out` leads to the next one if it has `in`.
+  // A flow's steps in time order (ties: by lane): each step with `out` leads to the next one if it has `in`. A
+  // step that ends the flow (`in` only) comes after every step that goes on (Perfetto's terminating_flow_ids ends
+  // the flow where it is): a collective's edge from a participant that arrived after the collective began on this
+  // rank still links the two.
   std::stable_sort(placed.begin(), placed.end(), [](const Placed& a, const Placed& b) {
     if (a.id != b.id) return a.id < b.id;
+    if (a.out != b.out) return a.out;
     if (a.start_ns != b.start_ns) return a.start_ns < b.start_ns;
     return a.ref < b.ref;
   });

@@ -41,6 +41,7 @@ struct Track {
   std::vector<CounterSample> samples;  // sorted by time
   int64_t max_dur_ns = 0;
   /// What the lane belongs to besides its group ("rack", "stage", "plane", "job"; lane_attr events), file order.
+  /// A GPU's counter track takes the attributes of that GPU's lanes when the trace is read.
   std::vector<std::pair<std::string, std::string>> attrs = {};
   /// The value of attribute `key`, or empty.
   std::string attr(const std::string& key) const;
@@ -95,6 +96,8 @@ class Trace {
   /// Readers: the slice just added to `track` (its last) is a step of flow `id` (it ends the flow's previous
   /// step's edge if `in`, starts one to the next step if `out`); resolved into `flows` by finish().
   void add_flow_step(uint64_t id, size_t track, bool in, bool out);
+  /// The same for the slice at `slice` (its index in the track as read, before finish() sorts it).
+  void add_flow_step(uint64_t id, size_t track, size_t slice, bool in, bool out);
   /// The dependency edges, sorted by (from, to); each links a step of a flow with `out` to the flow's next step in
   /// time if that one has `in`.
   std::vector<FlowEdge> flows;
@@ -114,6 +117,7 @@ class Trace {
   std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>> ids_;
   std::unordered_map<std::string, size_t> track_ids_;  // group + '\x1f' + name + counter flag
   void resolve_flows();
+  void inherit_gpu_attrs();
   int64_t begin_ns_ = 0, end_ns_ = 0;
   struct FlowStep {
     uint64_t id;

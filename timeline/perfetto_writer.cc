@@ -189,6 +189,9 @@ void PerfettoWriter::on_span(const SpanEvent& e) {
     // Perfetto links the events that carry a flow id in time order; a terminating id ends the chain there.
     fixed64_field(ev, e.flow_out ? kTeFlowIds : kTeTerminatingFlowIds, e.flow);
   }
+  for (const FlowStep& f : e.flows) {  // more chains (a collective's edges from each participant)
+    if (f.in || f.out) fixed64_field(ev, f.out ? kTeFlowIds : kTeTerminatingFlowIds, f.id);
+  }
   for (const auto& [k, v] : e.args) {
     ann_.clear();
     bytes_field(ann_, kDaName, k);

@@ -80,6 +80,7 @@ void TimelineSink::clear_log() {
   std::string().swap(scratch_);
   std::unordered_map<std::string, uint32_t>().swap(ids_);
   std::vector<const std::string*>().swap(texts_);
+  std::vector<std::pair<size_t, FlowStep>>().swap(more_flows_);
 }
 
 void TimelineSink::switch_to_protobuf() {
@@ -88,6 +89,7 @@ void TimelineSink::switch_to_protobuf() {
   file_ = "timeline.pftrace";
   pf_ = std::make_unique<PerfettoWriter>(open_(file_), std::move(layout_), std::move(kinds_));
   // Replay the log: the writer sees the events in the order they came, so the file is what protobuf writes.
+  size_t more = 0;
   for (size_t i = 0; i < logged_; ++i) {
     const Logged& l = blocks_[i / kBlock][i % kBlock];
     const std::string& text = *texts_[l.text];
@@ -103,6 +105,9 @@ void TimelineSink::switch_to_protobuf() {
     while (at < text.size()) {
       const std::string_view key = next_piece(text, at), value = next_piece(text, at);
       e.args.emplace_back(std::string(key), std::string(value));
+    }
+    for (; more < more_flows_.size() && more_flows_[more].first == i; ++more) {
+      e.flows.push_back(more_flows_[more].second);
     }
     pf_->on_span(e);
   }
@@ -120,6 +125,7 @@ void TimelineSink::on_span(const SpanEvent& e) {
     put_piece(scratch_, key);
     put_piece(scratch_, value);
   }
+  for (const FlowStep& f : e.flows) more_flows_.push_back({logged_, f});
   log({e.start, e.end, e.bytes, e.flops, e.rank, e.job, intern(), e.kind, false, e.flow_in, e.flow_out, e.flow});
   // The JSON writer hands its text over in 1 MiB pieces: the switch comes within 1 MiB past the limit.
   if (json_count_->count() > limit_) switch_to_protobuf();

@@ -91,6 +91,7 @@ class TimelineSink final : public TraceSink {
   uint32_t intern();  // the id of scratch_'s text
   void clear_log();
   std::vector<std::unique_ptr<Logged[]>> blocks_;
+  std::vector<std::pair<size_t, FlowStep>> more_flows_;  // a logged span's further chains (SpanEvent::flows)
   size_t logged_ = 0;
   std::string scratch_;  // the text being interned: pieces, each a 4-byte length and its bytes
   std::unordered_map<std::string, uint32_t> ids_;

@@ -19,6 +19,10 @@ class Job::Forwarder final : public TraceSink {
     // Flow ids are the workload's own (an iteration's micro-batch): made unique across jobs and restarts.
     if (f.flow != 0) f.flow = (static_cast<uint64_t>(job_) << 40) | (static_cast<uint64_t>(attempt & 0xff) << 32) |
                              (f.flow & 0xffffffffu);
+    for (FlowStep& step : f.flows) {
+      step.id = (static_cast<uint64_t>(job_) << 40) | (static_cast<uint64_t>(attempt & 0xff) << 32) |
+                (step.id & 0xffffffffu);
+    }
     out_.span(f);
   }
   void on_lane_attr(const LaneAttrEvent& e) override {
@@ -101,6 +105,7 @@ Job::Job(std::string name, uint32_t id, std::vector<uint32_t> gpus, Workload& fi
   // Every event the job's workload emits reaches the cluster's subscribers through the forwarder, which names the
   // job (and maps its ranks onto the cluster's).
   tracer_ = std::make_unique<Tracer>();
+  tracer_->set_parent(&cluster.tracer);  // a span the workload holds back goes out before the cluster's next event
   if (cluster.tracer.has_subscribers()) {
     forwarder_ = std::make_unique<Forwarder>(cluster.tracer, allocation_, id_, identity);
     for (size_t r = 0; r < gpus_.size(); ++r) {
@@ -111,7 +116,9 @@ Job::Job(std::string name, uint32_t id, std::vector<uint32_t> gpus, Workload& fi
   }
 }
 
-Job::~Job() = default;
+Job::~Job() {
+  if (tracer_) tracer_->flush();
+}
 
 void Job::start() {
   if (state_ == State::kRunning) stop();
@@ -133,6 +140,7 @@ void Job::start() {
         if (state_ != State::kRunning || attempt != starts_) return;
         state_ = State::kFinished;
         finished_at_ = cluster_.engine.now();
+        tracer_->flush();
         cluster_.tracer.state({StateEvent::What::kJobFinished, id_, finished_at_, 0, name_});
         auto waiting = std::move(on_finished_);
         on_finished_.clear();
@@ -149,6 +157,7 @@ void Job::start() {
 void Job::stop() {
   if (state_ != State::kRunning) return;
   cluster_.engine.cancel_owned(id_);
+  tracer_->flush();
   state_ = State::kStopped;
   cluster_.tracer.state({StateEvent::What::kJobStopped, id_, cluster_.engine.now(), 0, name_});
 }

@@ -89,6 +89,17 @@ void ChakraReplay::start(RunContext& ctx) {
   }
   nodes_total_ = 0;
   for (const auto& r : run_) nodes_total_ += r->g->ops.size() * static_cast<uint64_t>(config_.iterations);
+  if (ctx.tracer.enabled()) {  // the traced ranks' dependency edges, looked up from the dependent's side
+    uint64_t base = 0;
+    for (auto& r : run_) {
+      if (r->rank >= ctx.traced_ranks) break;
+      const Graph& g = *r->g;
+      r->flow_base = base;
+      base += g.dependents.size() * static_cast<uint64_t>(config_.iterations);
+      r->released_by.assign(g.ops.size(), UINT32_MAX);
+    }
+    messages_traced_ = base;  // message edges come after the graphs' edges
+  }
   for (auto& r : run_) {
     for (size_t i = 0; i < r->pending.size(); ++i) r->pending[i] = r->g->ops[i].ndeps;
     r->left = r->g->ops.size();
@@ -115,9 +126,32 @@ void ChakraReplay::account(Rank& r) {
   r.last = now;
 }
 
+uint64_t ChakraReplay::message_flow(uint32_t src, uint32_t dst) {
+  if (src >= ctx_->traced_ranks || dst >= ctx_->traced_ranks || !ctx_->tracer.enabled()) return 0;
+  return 1 + (messages_traced_++ & 0xffffffffu);
+}
+
 void ChakraReplay::span(const Rank& r, uint32_t op, const std::string& track, Duration begin,
-                        std::vector<std::pair<std::string, std::string>> args) const {
+                        std::vector<std::pair<std::string, std::string>> args, uint64_t p2p, bool p2p_in) const {
   if (r.rank >= ctx_->traced_ranks || !ctx_->tracer.enabled()) return;
+  // The graph's edges that decided when an op could start, between ops that go on the timeline (instants do not):
+  // in from the dependency that released this op (the last of its dependencies to finish), out to each dependent
+  // this op releases (it is the dependent's last dependency still pending). A dense graph (a PyTorch trace's
+  // data dependencies) thus gives at most one edge per op.
+  std::vector<FlowStep> flows;
+  const Graph& g = *r.g;
+  const uint64_t iteration = r.iteration * static_cast<uint64_t>(g.dependents.size());
+  const auto id = [&](uint32_t k) { return 1 + ((r.flow_base + iteration + k) & 0xffffffffu); };
+  if (const uint32_t k = r.released_by[op]; k != UINT32_MAX) {
+    const auto from = static_cast<uint32_t>(std::upper_bound(g.first_dependent.begin(), g.first_dependent.end(), k) -
+                                            g.first_dependent.begin() - 1);
+    if (g.ops[from].kind != Kind::kInstant) flows.push_back({id(k), true, false});
+  }
+  for (uint32_t k = g.first_dependent[op]; k < g.first_dependent[op + 1]; ++k) {
+    const uint32_t d = g.dependents[k];
+    if (g.ops[d].kind != Kind::kInstant && r.pending[d] == 1) flows.push_back({id(k), false, true});
+  }
+  if (p2p != 0) flows.push_back({p2p, p2p_in, !p2p_in});
   const ChakraNode& c = r.g->trace.nodes[op];
   args.emplace_back("node", std::to_string(c.id));
   const std::string name = c.name.empty() ? "node " + std::to_string(c.id) : c.name;
@@ -127,7 +161,7 @@ void ChakraReplay::span(const Rank& r, uint32_t op, const std::string& track, Du
                         : track == "recv"  ? SpanKind::kRecv
                                            : SpanKind::kComm;
   ctx_->tracer.span({.kind = kind, .rank = r.rank, .start = begin, .end = ctx_->engine.now(), .name = name,
-                     .args = std::move(args)});
+                     .args = std::move(args), .flows = std::move(flows)});
 }
 
 void ChakraReplay::complete(uint32_t rank, uint32_t op) {
@@ -141,7 +175,10 @@ void ChakraReplay::complete(uint32_t rank, uint32_t op) {
   r.host_ops += r.g->ops[op].kind == Kind::kCpu;
   for (uint32_t k = r.g->first_dependent[op]; k < r.g->first_dependent[op + 1]; ++k) {
     const uint32_t d = r.g->dependents[k];
-    if (--r.pending[d] == 0) work_.emplace_back(rank, d);
+    if (--r.pending[d] == 0) {
+      work_.emplace_back(rank, d);
+      if (!r.released_by.empty()) r.released_by[d] = k;  // the timeline's edge into d (span())
+    }
   }
   if (--r.left > 0) return;
   if (++r.iteration < static_cast<uint32_t>(config_.iterations)) {
@@ -297,7 +334,8 @@ void ChakraReplay::issue_send(Rank& r, uint32_t op) {
     Rank& s = *run_[src];
     account(s);
     --s.comm_outstanding;
-    span(s, op, "send", begin, {{"to", std::to_string(dst)}});
+    const uint64_t flow = message_flow(src, dst);  // the receive waited on the send
+    span(s, op, "send", begin, {{"to", std::to_string(dst)}}, flow, false);
     complete(src, op);
     Channel& c = channels_[{src, dst, tag}];
     if (c.head < c.waiting.size()) {
@@ -305,10 +343,11 @@ void ChakraReplay::issue_send(Rank& r, uint32_t op) {
       Rank& d = *run_[rank];
       account(d);
       --d.comm_outstanding;
-      span(d, x, "recv", posted, {{"from", std::to_string(src)}});
+      span(d, x, "recv", posted, {{"from", std::to_string(src)}}, flow, true);
       complete(rank, x);
     } else {
       ++c.arrived;
+      if (flow != 0) c.arrived_flows.push_back(flow);
     }
     settle();
   });
@@ -319,7 +358,8 @@ void ChakraReplay::post_recv(Rank& r, uint32_t op) {
   Channel& c = channels_[{o.peer, r.rank, o.tag}];
   if (c.arrived > 0) {  // the message is already here
     --c.arrived;
-    span(r, op, "recv", ctx_->engine.now(), {{"from", std::to_string(o.peer)}});
+    const uint64_t flow = c.arrived_head < c.arrived_flows.size() ? c.arrived_flows[c.arrived_head++] : 0;
+    span(r, op, "recv", ctx_->engine.now(), {{"from", std::to_string(o.peer)}}, flow, true);
     complete(r.rank, op);
     return;
   }

@@ -65,8 +65,12 @@ class ChakraReplay final : public Workload {
   void account(Rank& r);
   void fail(const std::string& message);
   std::string deadlock_message() const;
+  /// `p2p`: a message's edge (send -> its receive), id and whether this is the receive.
   void span(const Rank& r, uint32_t op, const std::string& track, Duration begin,
-            std::vector<std::pair<std::string, std::string>> args = {}) const;
+            std::vector<std::pair<std::string, std::string>> args = {}, uint64_t p2p = 0, bool p2p_in = false) const;
+  /// The flow id of a message from `src` to `dst` (0 unless both ends are on the timeline).
+  uint64_t message_flow(uint32_t src, uint32_t dst);
+  uint64_t messages_traced_ = 0;
 
   ChakraReplayConfig config_;
   SourceLocation trace_location_;
@@ -88,6 +92,8 @@ class ChakraReplay final : public Workload {
   Issued collectives_;
   struct Channel {
     uint64_t arrived = 0;  // messages that arrived and wait for their receive
+    std::vector<uint64_t> arrived_flows;  // their flow ids (messages_flow), oldest first from arrived_head
+    size_t arrived_head = 0;
     std::vector<std::tuple<uint32_t, uint32_t, Duration>>
         waiting;  // receives posted first (rank, op, posted)
     size_t head = 0;

@@ -99,6 +99,11 @@ struct ChakraReplay::Rank {
   uint32_t comm_outstanding = 0;                            // collectives, sends and receives not finished
   Duration last, compute_busy, cpu_busy, comm_busy, exposed, finish;
   std::array<uint64_t, 11> by_type{};
+  // The timeline's dependency edges (traced ranks only): each op's edge from the dependency it waited on (the
+  // last of them to finish). Edge k of the graph (op -> dependents[k]) in iteration i is flow id
+  // 1 + flow_base + i x edges + k (32 bits, made unique across jobs by the job's forwarder).
+  uint64_t flow_base = 0;
+  std::vector<uint32_t> released_by;  // per op: the edge whose source finished last (UINT32_MAX: none)
   uint64_t host_ops = 0;
 };
 

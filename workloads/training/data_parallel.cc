@@ -170,14 +170,14 @@ void GptDataParallel::plan(const RunContext& ctx) {
     steps_.push_back({"fwd embedding" + tag});
     kinds.push_back(kEmbF);
     for (int l = 1; l <= m.num_layers; ++l) {
-      steps_.push_back({"fwd layer " + std::to_string(l) + tag});
+      steps_.push_back({"fwd layer " + std::to_string(l) + tag, -1, 1});
       kinds.push_back(kLayerF);
     }
     steps_.push_back({"fwd+bwd output/loss" + tag});
     kinds.push_back(kHead);
     for (int l = m.num_layers; l >= 1; --l) {
       steps_.push_back({(full_recompute ? "recompute+bwd layer " : "bwd layer ") + std::to_string(l) + tag,
-                        last ? ready_after_layer[l] : -1});
+                        last ? ready_after_layer[l] : -1, -1});
       kinds.push_back(kLayerB);
     }
     steps_.push_back({"bwd embedding" + tag, last ? ready_after_layer[0] : -1});
@@ -201,6 +201,15 @@ void GptDataParallel::plan(const RunContext& ctx) {
     // update (and of the gradients with ZeRO-2).
     const double grads = config_.shard_stage() >= 2 ? shard : 1.0;
     p.optimizer = hw::optimizer_step_time(part, {m.total_params() * shard, m.total_params() * grads, grad_bytes_per_param_});
+    // HBM on the timeline: the fit's activations (one micro-batch's) held layer by layer from each layer's forward
+    // step to its backward step.
+    const hw::MemoryFit fit = memory_fit(part, dp);
+    double activations = 0;
+    for (const auto& item : fit.items) {
+      if (item.name == "activations") activations += item.bytes.bytes();
+    }
+    p.hbm_static = fit.total.bytes() - activations;
+    p.hbm_layer = activations / std::max(1, m.num_layers);
     plans_[g.part] = std::move(p);
   }
 }
@@ -234,7 +243,19 @@ void GptDataParallel::begin_iteration() {
   comm_queue_.clear();
   next_comm_ = 0;
   ranks_done_ = 0;
+  const uint32_t traced = ctx_->tracer.enabled() ? std::min<uint32_t>(ctx_->traced_ranks, all_ranks_.size()) : 0;
+  hbm_.assign(traced, 0);
+  for (uint32_t r = 0; r < traced; ++r) {
+    hbm_[r] = plans_.at(ctx_->gpus[r].part).hbm_static;
+    count_hbm(r, hbm_[r]);
+  }
   for (uint32_t r : all_ranks_) run_step(r, 0);
+}
+
+void GptDataParallel::count_hbm(uint32_t rank, double bytes) const {
+  const Gpu& g = ctx_->gpus[rank];
+  ctx_->tracer.counter({"node" + std::to_string(g.node), "gpu" + std::to_string(g.local) + " HBM (GB)",
+                        ctx_->engine.now(), bytes / 1e9});
 }
 
 void GptDataParallel::run_step(uint32_t rank, size_t i) {
@@ -246,6 +267,10 @@ void GptDataParallel::run_step(uint32_t rank, size_t i) {
     if (rank < ctx_->traced_ranks) {
       ctx_->tracer.span({.kind = SpanKind::kCompute, .rank = rank, .start = start, .end = ctx_->engine.now(),
                          .name = s.name});
+    }
+    if (s.activations != 0 && rank < hbm_.size()) {
+      hbm_[rank] += s.activations * plans_.at(ctx_->gpus[rank].part).hbm_layer;
+      count_hbm(rank, hbm_[rank]);
     }
     if (s.bucket_ready >= 0) {
       grads_ready_.arrive(s.bucket_ready, rank, {}, all_ranks_.size(),

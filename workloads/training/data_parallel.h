@@ -56,10 +56,12 @@ class GptDataParallel final : public Workload {
   struct Step {
     std::string name;
     int bucket_ready = -1;  // gradient bucket completed by this step, or -1
+    int activations = 0;    // +1: a layer's forward pass keeps its activations; -1: its backward pass frees them
   };
   struct PartPlan {
     std::vector<Duration> step_time;  // per step
     Duration compute, optimizer;
+    double hbm_static = 0, hbm_layer = 0;  // the memory fit without its activations; one layer's activations
   };
   struct Bucket {
     double params = 0;
@@ -75,6 +77,8 @@ class GptDataParallel final : public Workload {
   void gather_done();
   void begin_iteration();
   void trace_comm(const std::string& name, Duration start, Bytes size) const;
+  /// A traced GPU's HBM counter ("gpu3 HBM (GB)" in its node's group), as Megatron's (megatron_counters.cc).
+  void count_hbm(uint32_t rank, double bytes) const;
 
   DataParallelConfig config_;
   RunContext* ctx_ = nullptr;
@@ -92,6 +96,7 @@ class GptDataParallel final : public Workload {
   uint32_t ranks_done_ = 0;
   int iteration_ = 0;
   Duration iteration_start_;
+  std::vector<double> hbm_;  // per traced rank: HBM in use
   double grad_bytes_per_param_ = 4;
   Flops model_flops_;  // per iteration, all GPUs
   std::vector<Duration> iteration_times_;

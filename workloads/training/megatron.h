@@ -158,7 +158,29 @@ class MegatronTraining final : public Workload {
   void pump_side(uint32_t sim);
   void start_compute(uint32_t sim, size_t seg);
   void pump_fsdp(uint32_t sim, int stream);
-  void collective(uint32_t sim, const CommCall& c, sim::Callback done);
+  /// A traced collective's dependency edges (docs/gui.md): the span each participant ended as it arrived leads to
+  /// the collective's span on every traced participant; edge (i -> r) of an n-rank group is flow id
+  /// base + i x n + r (bit 31 set: apart from the micro-batch chains).
+  struct CollectiveEdges {
+    uint64_t base = 0;
+    uint32_t n = 0;
+    std::vector<uint8_t> from;    // participant i's arrival span carries its edges (2: all but the one to itself)
+    std::vector<uint8_t> traced;  // participant i's span of this collective goes on the timeline
+  };
+  static uint64_t edge_id(const CollectiveEdges& e, uint32_t from, uint32_t to) {
+    return 0x80000000u | ((e.base + static_cast<uint64_t>(from) * e.n + to) & 0x7fffffffu);
+  }
+  struct EdgeTicket {  // one participant's part: filled at its arrival, read when its span is written
+    std::shared_ptr<CollectiveEdges> edges;
+    uint32_t index = 0;
+    SpanKind kind = SpanKind::kComm;  // the lane of the participant's span of the collective
+  };
+  /// `ticket`: the collective's span goes on the timeline; marks this rank's arrival.
+  void collective(uint32_t sim, const CommCall& c, sim::Callback done, EdgeTicket* ticket = nullptr);
+  void mark_arrival(uint32_t sim, const std::vector<uint32_t>& group, const std::tuple<int, uint32_t, uint64_t>& key,
+                    EdgeTicket* ticket);
+  /// The edges into a participant's span of the collective, for trace_at's next span.
+  void collective_flows(const EdgeTicket& ticket) const;
   void launch(uint32_t rank, const CommCall& c, const std::vector<uint32_t>& group, sim::Callback done);
   // Copies of one collective or send run for every group of a stage (flow model, symmetry): how many are still
   // out, when the first arrived, when they started.
@@ -186,7 +208,8 @@ class MegatronTraining final : public Workload {
              bool flow_in = false, bool flow_out = false) const;
   /// The timeline's dependency chain of one micro-batch of this iteration: its forward passes stage by stage, the
   /// loss, its backward passes back to the first stage, and the sends between them.
-  uint64_t flow_id(int micro_batch) const;
+  /// Each replica of the pipeline (a TP/CP/DP coordinate, when symmetry does not stand one for all) has its own.
+  uint64_t flow_id(uint32_t sim, int micro_batch) const;
   const Pass& current_pass(const RankState& st) const;  // the pass the rank is running
   // Per-GPU counters of the traced ranks (megatron_counters.cc): HBM in use (the fit's static part, plus one
   // micro-batch's activations of a model chunk from its forward pass's end to its backward pass's end) and
@@ -234,6 +257,9 @@ class MegatronTraining final : public Workload {
   };
   std::vector<Send> sends_;
   mutable SpanEvent span_;  // trace_at's span, reused (the tracer's subscribers do not keep it)
+  mutable std::vector<FlowStep> next_flows_;  // trace_at's next span's further chains (SpanEvent::flows)
+  std::map<std::tuple<int, uint32_t, uint64_t>, std::shared_ptr<CollectiveEdges>> open_edges_;  // by pending_'s key
+  uint64_t next_edge_ = 0;
   std::vector<uint32_t> free_sends_;
   void send_arrived(uint32_t send);
   uint32_t done_ranks_ = 0;

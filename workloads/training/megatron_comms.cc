@@ -54,16 +54,67 @@ void MegatronTraining::run_comms(uint32_t sim, const std::vector<CommCall>& comm
     wait(sim, comms[i].kind);
   }
   const Duration start = ctx_->engine.now();
-  collective(sim, comms[i], [this, sim, &comms, i, start, blocking, in_pass, done = std::move(done)]() mutable {
-    // A pass's own collectives are kernel-level detail (outputs.timeline_detail).
-    if (kernel_spans_ || !in_pass) {
-      trace(sim, comms[i].kind == Exposure::kDp ? SpanKind::kDataParallel : SpanKind::kComm, comms[i].name, start);
+  // A pass's own collectives are kernel-level detail (outputs.timeline_detail).
+  const bool on_timeline = kernel_spans_ || !in_pass;
+  auto ticket = on_timeline && traced(sim) ? std::make_shared<EdgeTicket>() : nullptr;
+  const SpanKind kind = comms[i].kind == Exposure::kDp ? SpanKind::kDataParallel : SpanKind::kComm;
+  if (ticket) ticket->kind = kind;
+  EdgeTicket* t = ticket.get();
+  collective(sim, comms[i], [this, sim, &comms, i, start, blocking, in_pass, on_timeline, kind,
+                             ticket = std::move(ticket), done = std::move(done)]() mutable {
+    if (on_timeline) {
+      if (ticket) collective_flows(*ticket);
+      trace(sim, kind, comms[i].name, start);
     }
     run_comms(sim, comms, i + 1, std::move(done), blocking, in_pass);
-  });
+  }, t);
 }
 
-void MegatronTraining::collective(uint32_t sim, const CommCall& c, sim::Callback done) {
+void MegatronTraining::mark_arrival(uint32_t sim, const std::vector<uint32_t>& group,
+                                    const std::tuple<int, uint32_t, uint64_t>& key, EdgeTicket* ticket) {
+  auto& edges = open_edges_[key];
+  const uint32_t n = static_cast<uint32_t>(group.size());
+  if (!edges) {  // the first arrival: the group's traced participants
+    edges = std::make_shared<CollectiveEdges>();
+    edges->n = n;
+    edges->base = next_edge_;
+    next_edge_ += static_cast<uint64_t>(n) * n;
+    edges->from.assign(n, 0);
+    edges->traced.assign(n, 0);
+    for (uint32_t j = 0; j < n; ++j) {
+      const int s = sim_index_[group[j]];
+      edges->traced[j] = s >= 0 && traced(static_cast<uint32_t>(s)) ? 1 : 0;
+    }
+  }
+  const uint32_t rank = states_[sim]->rank;
+  const uint32_t me = static_cast<uint32_t>(std::find(group.begin(), group.end(), rank) - group.begin());
+  ticket->edges = edges;
+  ticket->index = me;
+  // What the rank did last, if it ended just now (the pass, send or collective it came from), is what the others
+  // waited on; a rank that arrives from the middle of a pass (an overlapped bucket) has no such span.
+  SpanEvent* held = ctx_->tracer.held_span();
+  if (me < n && held && held->rank == rank && held->end == ctx_->engine.now() && held->kind != SpanKind::kLink &&
+      held->kind != SpanKind::kPhase) {
+    // Not to its own span when it came from the same lane: the lane's order says that already.
+    const bool self = held->kind != ticket->kind;
+    for (uint32_t r = 0; r < n; ++r) {
+      if (edges->traced[r] && (r != me || self)) held->flows.push_back({edge_id(*edges, me, r), false, true});
+    }
+    edges->from[me] = self ? 1 : 2;
+  }
+}
+
+void MegatronTraining::collective_flows(const EdgeTicket& ticket) const {
+  const CollectiveEdges* edges = ticket.edges.get();
+  if (!edges || ticket.index >= edges->n) return;
+  for (uint32_t i = 0; i < edges->n; ++i) {
+    if (edges->from[i] == 1 || (edges->from[i] == 2 && i != ticket.index)) {
+      next_flows_.push_back({edge_id(*edges, i, ticket.index), true, false});
+    }
+  }
+}
+
+void MegatronTraining::collective(uint32_t sim, const CommCall& c, sim::Callback done, EdgeTicket* ticket) {
   RankState& st = *states_[sim];
   const std::vector<uint32_t>& group = group_of(c.group, st.rank);
   if (group.size() < 2) {
@@ -75,7 +126,9 @@ void MegatronTraining::collective(uint32_t sim, const CommCall& c, sim::Callback
   const auto key = std::make_tuple(static_cast<int>(counter), group.front(), seq);
   uint32_t members = 0;
   for (uint32_t r : group) members += sim_index_[r] >= 0 ? 1 : 0;
+  if (ticket) mark_arrival(sim, group, key, ticket);
   pending_.arrive(key, sim, std::move(done), members, [&](Pending::Arrivals waiters) {
+    open_edges_.erase(key);  // every participant has its ticket
     // Ranks that arrived early and blocked waited for their peers, not for the network: that is imbalance
     // between ranks, counted with the bubble.
     const Duration now = ctx_->engine.now();

@@ -50,13 +50,26 @@ void MegatronTraining::trace_at(uint32_t sim, SpanKind kind, const std::string& 
   e.flow = flow;
   e.flow_in = flow_in;
   e.flow_out = flow_out;
-  ctx_->tracer.span(e);
+  e.flows.swap(next_flows_);
+  next_flows_.clear();
+  // Held until the tracer's next event: a collective the rank joins right now marks it as what it waited on.
+  ctx_->tracer.span_held(e);
 }
 
-uint64_t MegatronTraining::flow_id(int micro_batch) const {
-  // Unique within the job (the job's forwarder adds the job and the attempt): iteration, then micro-batch.
+uint64_t MegatronTraining::flow_id(uint32_t sim, int micro_batch) const {
+  // Unique within the job (the job's forwarder adds the job and the attempt): iteration, then micro-batch. Bit 31
+  // stays clear (the collectives' edges have it set, collective_flows); bit 30 marks the chains of replicas other
+  // than the first (TP, CP and DP rank 0: the only one with symmetry).
   const uint64_t iteration = iteration_times_.size() + static_cast<uint64_t>(memoized_);
-  return ((iteration & 0xffff) << 16 | (static_cast<uint64_t>(micro_batch) & 0xffff)) + 1;
+  const Coord co = placement_.coord(states_[sim]->rank);
+  const uint64_t tp = static_cast<uint64_t>(config_.tensor_model_parallel_size);
+  const uint64_t cp = static_cast<uint64_t>(config_.context_parallel_size);
+  const uint64_t replica = (static_cast<uint64_t>(co.dp) * cp + static_cast<uint64_t>(co.cp)) * tp +
+                           static_cast<uint64_t>(co.tp);
+  if (replica == 0) return ((iteration & 0x3fff) << 16 | (static_cast<uint64_t>(micro_batch) & 0xffff)) + 1;
+  const uint64_t replicas = tp * cp * static_cast<uint64_t>(dp_);
+  return 0x40000000u | (((iteration * replicas + replica) * static_cast<uint64_t>(micro_batches_) +
+                         static_cast<uint64_t>(micro_batch)) & 0x3fffffffu);
 }
 
 void MegatronTraining::build(const std::vector<Gpu>& gpus) {
@@ -338,14 +351,15 @@ void MegatronTraining::task_done(uint32_t sim) {
   const int pp = config_.pipeline_model_parallel_size, V = pp * chunks_;
   const int v = t.chunk * pp + st.stage;
   const int slot = t.micro_batch * chunks_ + t.chunk;
+  // The HBM counter first: the pass's span is held (Tracer::span_held) for a collective the rank may join now.
+  count_pass(sim, t.forward);
   if (traced(sim)) {  // the name is built only for ranks on the timeline
     // The micro-batch's chain starts at its first forward pass and ends at its last backward pass.
     const bool first = t.forward && v == 0, last = !t.forward && v == 0;
     trace(sim, SpanKind::kCompute, std::string(t.forward ? "F" : "B") + std::to_string(t.micro_batch) +
                                        (chunks_ > 1 ? "." + std::to_string(t.chunk) : ""), st.task_start,
-          flow_id(t.micro_batch), !first, !last);
+          flow_id(sim, t.micro_batch), !first, !last);
   }
-  count_pass(sim, t.forward);
   ++tasks_done_;
   const Duration now = ctx_->engine.now();
   const int to_v = t.forward ? v + 1 : v - 1;
@@ -388,7 +402,7 @@ void MegatronTraining::task_done(uint32_t sim) {
       // interleaved one overlaps them with the next pass when overlap_p2p_comm is on.
       const bool blocking = !(config_.overlap_p2p_comm && chunks_ > 1);
       if (blocking) wait(sim, Exposure::kPp);
-      const uint64_t flow = traced(sim) ? flow_id(t.micro_batch) : 0;
+      const uint64_t flow = traced(sim) ? flow_id(sim, t.micro_batch) : 0;
       uint32_t send;
       if (free_sends_.empty()) {
         send = static_cast<uint32_t>(sends_.size());
@@ -555,6 +569,7 @@ void MegatronTraining::emit_busy(const std::vector<std::pair<Duration, Duration>
 
 void MegatronTraining::next_iteration() {
   if (static_cast<int>(iteration_times_.size()) + memoized_ >= config_.train_iters) {
+    ctx_->tracer.flush();
     ctx_->finish();
     return;
   }
