@@ -6,15 +6,17 @@ lcsim once (`lcsim run SCENARIO --set ...`, analytical network model) and is com
 in its unit (see the file's header). Prints every row, then mean and max |error| overall, by group and by source,
 with the signed mean error of each (positive: lcsim is faster than the published run).
 
-Usage: bench/validate_training.py [BUILD_DIR] [--markdown] [--only NAME-PREFIX] [--jobs N]
-Rows run N at a time (default: the machine's cores); the whole file takes about a minute on 2 cores."""
+Usage: bench/validate_training.py [BUILD_DIR] [--markdown] [--only NAME-PREFIX] [--jobs N] [--set KEY=VALUE ...]
+Rows run N at a time (default: the machine's cores); the whole file takes about a minute on 2 cores.
+--set adds an override to every row that runs, after its family's and its own (a what-if, e.g. another
+attention kernel's calibration: docs/validation.md); the published tables use none."""
 import json, os, subprocess, sys, tempfile, time
 from concurrent.futures import ThreadPoolExecutor
 
 import yaml
 
 args = sys.argv[1:]
-build, markdown, only, jobs = "build", False, "", os.cpu_count() or 1
+build, markdown, only, jobs, extra = "build", False, "", os.cpu_count() or 1, []
 i = 0
 while i < len(args):
     if args[i] == "--markdown":
@@ -23,6 +25,8 @@ while i < len(args):
         only = args[i + 1]; i += 2
     elif args[i] == "--jobs":
         jobs = int(args[i + 1]); i += 2
+    elif args[i] == "--set":
+        extra.append(args[i + 1]); i += 2
     else:
         build = args[i]; i += 1
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,7 +40,7 @@ def simulate(row):
     fam = data["families"][row["family"]]
     out = tempfile.mkdtemp(prefix="lcsim-val-")
     cmd = [lcsim, "run", os.path.join(root, fam["scenario"]), "-q", "--no-progress", "-o", out]
-    for s in fam["set"] + row["set"]:
+    for s in fam["set"] + row["set"] + extra:
         cmd += ["--set", s]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:

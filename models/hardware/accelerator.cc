@@ -46,6 +46,18 @@ void KernelCalibration::visit(Section& s) {
   s.field("gemm_tiling", gemm_tiling, "model tile and wave quantization of GEMMs (op_cost.h)");
   s.field("attention_efficiency", attention_efficiency, "fraction of the dense peak in fused (flash) attention",
           Range::fraction());
+  s.field("attention_forward_efficiency", attention_forward_efficiency,
+          "flash attention's forward plateau at long sequences (fraction of the 16-bit peak; causal); its efficiency "
+          "at key/value length s is plateau x s / (s + attention_forward_seq_half); 0 = the flat "
+          "attention_efficiency for both passes",
+          Range::between(0, 1));
+  s.field("attention_forward_seq_half", attention_forward_seq_half,
+          "key/value tokens at which flash attention's forward reaches half its plateau", Range::at_least(0));
+  s.field("attention_backward_efficiency", attention_backward_efficiency,
+          "flash attention's backward plateau (fraction of the 16-bit peak); 0 = attention_forward_efficiency",
+          Range::between(0, 1));
+  s.field("attention_backward_seq_half", attention_backward_seq_half,
+          "key/value tokens at which flash attention's backward reaches half its plateau", Range::at_least(0));
   s.field("memory_efficiency", memory_efficiency, "fraction of HBM bandwidth reached by memory-bound kernels",
           Range::fraction());
   s.field("norm_efficiency", norm_efficiency,

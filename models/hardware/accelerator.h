@@ -27,7 +27,13 @@ struct KernelCalibration {
   double fp8_gemm_efficiency = 0;    // the same for FP8 GEMMs (fraction of the FP8 peak); 0 = gemm_efficiency
   double gemm_k_half = 0;            // inner dimension k at which a GEMM reaches half its efficiency (0: none)
   bool gemm_tiling = true;           // model tile and wave quantization (see op_cost.h)
-  double attention_efficiency = 0.55;
+  double attention_efficiency = 0.55;  // flat fraction of the 16-bit peak (parts without a measured curve)
+  // Flash attention against the key/value length s, where measured per direction (op_cost.h):
+  // efficiency = plateau x s / (s + seq_half). attention_forward_efficiency 0 = the flat attention_efficiency.
+  double attention_forward_efficiency = 0;   // causal forward's plateau (fraction of the 16-bit peak)
+  double attention_forward_seq_half = 0;     // key/value tokens at which the forward reaches half its plateau
+  double attention_backward_efficiency = 0;  // backward's plateau; 0 = attention_forward_efficiency
+  double attention_backward_seq_half = 0;    // the same for the backward
   double memory_efficiency = 0.85;   // fraction of HBM bandwidth reached by streaming kernels
   // Memory-bound kernels that reach less than a streaming copy (fractions of HBM bandwidth; 0 = memory_efficiency):
   double norm_efficiency = 0;        // layer / RMS norms (a reduction per token)

@@ -104,9 +104,18 @@ Duration attention_time(const AcceleratorSpec& part, DType dtype, const Attentio
   // FP8 training keeps attention in 16 bits (Transformer Engine casts only the linear layers' GEMMs unless FP8
   // attention is asked for, which lcsim does not model): its FLOPs run at the 16-bit peak.
   const DType math = dtype == DType::kFp8 && part.supports(DType::kBf16) ? DType::kBf16 : dtype;
-  const Duration compute = op.flops / (part.peak(math) * c.attention_efficiency);
+  const Duration compute = op.flops / (part.peak(math) * attention_efficiency(part, s));
   const Duration memory = op.bytes / (part.hbm_bandwidth * c.memory_efficiency);
   return std::max(compute, memory) + c.kernel_launch;
+}
+
+double attention_efficiency(const AcceleratorSpec& part, const AttentionShape& s) {
+  const auto& c = part.calibration;
+  if (c.attention_forward_efficiency <= 0) return c.attention_efficiency;
+  const bool own_backward = s.backward && c.attention_backward_efficiency > 0;
+  const double plateau = own_backward ? c.attention_backward_efficiency : c.attention_forward_efficiency;
+  const double half = own_backward ? c.attention_backward_seq_half : c.attention_forward_seq_half;
+  return plateau * s.kv_len / (s.kv_len + half);
 }
 
 Duration op_time(const AcceleratorSpec& part, DType dtype, const OpWork& op) {

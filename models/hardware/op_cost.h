@@ -7,6 +7,8 @@
 //   memory_efficiency x HBM bandwidth; plus kernel_launch.
 //   Attention (flash style): 4 b h q kv d FLOPs forward (half when causal), 2.5x that backward (the backward pass
 //   recomputes the scores), at attention_efficiency of the 16-bit peak (also in FP8 training: attention stays 16-bit);
+//   where the part has a measured curve, per pass and against the key/value length s:
+//   plateau x s / (s + seq_half) (short sequences amortize less of each tile's softmax work; docs/calibration.md);
 //   decode against a KV length is bound by reading the cache.
 //   Memory-bound kernels (elementwise, norms, softmax, embedding, loss, optimizer): bytes / (HBM x efficiency),
 //   with its own efficiency for norms, activations and rotary embeddings (fitted to measured kernel times).
@@ -60,6 +62,8 @@ OpWork memory_op(std::string name, Bytes bytes, MemoryKind kind = MemoryKind::kS
 
 Duration gemm_time(const AcceleratorSpec& part, DType dtype, const GemmShape& s);
 Duration attention_time(const AcceleratorSpec& part, DType dtype, const AttentionShape& s);
+/// Fraction of the 16-bit peak flash attention of this shape reaches (the part's curve, or its flat figure).
+double attention_efficiency(const AcceleratorSpec& part, const AttentionShape& s);
 Duration memory_time(const AcceleratorSpec& part, Bytes bytes, MemoryKind kind = MemoryKind::kStreaming);
 /// The fraction of the dense peak of `dtype` large GEMMs reach on `part` (fp8_gemm_efficiency for FP8, if set).
 double gemm_efficiency(const AcceleratorSpec& part, DType dtype);
