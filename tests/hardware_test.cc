@@ -105,6 +105,31 @@ TEST(Catalog, ScenariosDeriveAndDefineParts) {
             "name, scale_up_bandwidth, scale_up_domain, scale_up_reduction, tdp, vendor)");
 }
 
+// H100 carries a sequence-length attention curve; a derived part that sets only the flat attention_efficiency runs
+// at that figure (the curve would otherwise overrule it unseen), one that sets a curve of its own keeps the rest.
+TEST(Catalog, AFlatAttentionOverrideDropsTheBasesCurve) {
+  const auto& cat = PartCatalog::get();
+  Diagnostics d;
+  const AcceleratorSpec base = cat.resolve(parse_yaml_text("base: H100-SXM-80GB\n", "s.yaml"), "a", d);
+  ASSERT_GT(base.calibration.attention_forward_efficiency, 0);
+  ASSERT_GT(base.calibration.attention_backward_seq_half, 0);
+  const AcceleratorSpec flat =
+      cat.resolve(parse_yaml_text("base: H100-SXM-80GB\ncalibration: {attention_efficiency: 0.5}\n", "s.yaml"), "a", d);
+  ASSERT_TRUE(d.empty());
+  EXPECT_EQ(flat.calibration.attention_efficiency, 0.5);
+  EXPECT_EQ(flat.calibration.attention_forward_efficiency, 0);
+  EXPECT_EQ(flat.calibration.attention_forward_seq_half, 0);
+  EXPECT_EQ(flat.calibration.attention_backward_efficiency, 0);
+  EXPECT_EQ(flat.calibration.attention_backward_seq_half, 0);
+  EXPECT_EQ(flat.calibration.gemm_efficiency, base.calibration.gemm_efficiency);  // the rest inherited
+  const AcceleratorSpec curve = cat.resolve(
+      parse_yaml_text("base: H100-SXM-80GB\ncalibration: {attention_efficiency: 0.5, attention_forward_efficiency: 0.4}\n",
+                      "s.yaml"),
+      "a", d);
+  EXPECT_EQ(curve.calibration.attention_forward_efficiency, 0.4);
+  EXPECT_EQ(curve.calibration.attention_forward_seq_half, base.calibration.attention_forward_seq_half);
+}
+
 TEST(Catalog, NodeTemplatesLoadWithTheirNetworkPlanes) {
   const auto& nodes = NodeCatalog::get();
   for (const char* name :

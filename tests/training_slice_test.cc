@@ -21,7 +21,6 @@ cluster:
   accelerator:
     base: H100-SXM-80GB
     calibration: {gemm_efficiency: 0.8, gemm_k_half: 0, gemm_tiling: false, attention_efficiency: 0.5,
-                  attention_forward_efficiency: 0,
                   memory_efficiency: 0.9, norm_efficiency: 0.45, activation_efficiency: 0.6, kernel_launch: 5us}
   nodes: 2
   gpus_per_node: 8

@@ -44,7 +44,9 @@ void KernelCalibration::visit(Section& s) {
           "inner dimension k at which a GEMM reaches half its efficiency; 0 = no dependence on k",
           Range::at_least(0));
   s.field("gemm_tiling", gemm_tiling, "model tile and wave quantization of GEMMs (op_cost.h)");
-  s.field("attention_efficiency", attention_efficiency, "fraction of the dense peak in fused (flash) attention",
+  s.field("attention_efficiency", attention_efficiency,
+          "fraction of the dense peak in fused (flash) attention; a derived part (base: NAME) that sets it without "
+          "attention_forward_efficiency runs at this flat figure (the base's sequence-length curve is dropped)",
           Range::fraction());
   s.field("attention_forward_efficiency", attention_forward_efficiency,
           "flash attention's forward plateau at long sequences (fraction of the 16-bit peak; causal); its efficiency "

@@ -22,6 +22,16 @@ AcceleratorSpec PartCatalog::resolve(const ConfigValue& value, const std::string
       n.location = base->location;
       merged.set("name", n);
     }
+    // A derived part that sets the flat attention_efficiency without a curve of its own runs at that figure: the
+    // base's sequence-length curve (attention_forward_* / attention_backward_*) would otherwise overrule it unseen.
+    const ConfigValue* oc = overlay.find("calibration");
+    ConfigValue* mc = merged.find("calibration");
+    if (oc && mc && oc->is_map() && mc->is_map() && oc->find("attention_efficiency") &&
+        !oc->find("attention_forward_efficiency")) {
+      std::erase_if(mc->children, [](const ConfigValue& c) {
+        return c.key.starts_with("attention_forward_") || c.key.starts_with("attention_backward_");
+      });
+    }
     const ConfigValue* cf = overlay.find("calibration_file");
     if (!cf) return;
     const std::string where = relative_to_source(*cf).string();
