@@ -36,9 +36,14 @@ configure-san: deps
 	  -DLCSIM_SANITIZE=address,undefined -DLCSIM_FUZZ=ON >/dev/null
 
 # The whole test suite under the sanitizers: any report fails the test that triggered it.
+# intercept_tls_get_addr=0: clang 14's runtime (fixed only in later LLVM releases) takes a dynamic TLS block whose
+# address happens to sit at a glibc-2.19 header's offset in its page for one, reads a bogus range, and
+# LeakSanitizer's tracer dies at exit ("Tracer caught signal 11"; google/sanitizers#1322, #914). It hit
+# scenarios/what-if/load-balancing.yaml by layout chance on 2 Dec 2026. Static TLS, stacks,
+# registers and globals are still scanned for leaks.
 sanitize: configure-san
 	@cmake --build $(SAN_DIR) -j $(JOBS)
-	cd $(SAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	cd $(SAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:intercept_tls_get_addr=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS)
 
 # Each libFuzzer target for FUZZ_SECONDS from its seeds (tests/fuzz/seeds/); fails on any finding.
