@@ -1,19 +1,18 @@
 // The Megatron-style training workload: schedules, placement, FLOP accounting, pipeline and parallelism behaviour,
-// symmetry (one rank per stage gives what simulating every rank gives), memoization, command-line import.
+// symmetry (one rank per stage gives what simulating every rank gives), memoization, per-layer planning. The
+// command-line import and input checks are in megatron_input_test.cc.
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <fstream>
-#include <sstream>
 #include <map>
 #include <set>
 
+#include "megatron_support.h"
 #include "test_support.h"
 
 #include "models/hardware/catalog.h"
 #include "scenarios/scenario.h"
 #include "workloads/training/megatron.h"
-#include "workloads/training/megatron_args.h"
 #include "workloads/training/placement.h"
 
 namespace lcsim {
@@ -23,6 +22,9 @@ using wl::Coord;
 using wl::GroupKind;
 using wl::MegatronTraining;
 using wl::Placement;
+using megatron_support::kBase;
+using megatron_support::parse_with;
+using megatron_support::run;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Schedules
@@ -150,32 +152,6 @@ TEST(MegatronModel, MixtureOfExpertsCountsRoutedExpertsOnly) {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Simulation
-
-const char* kBase = R"(
-name: mt
-cluster: {accelerator: H100-SXM-80GB, nodes: 4, gpus_per_node: 8,
-          fabric: {ports_per_leaf: 16, spines: 4, nic_bandwidth: 400Gb/s, uplink_bandwidth: 400Gb/s, rail_optimized: true}}
-workload:
-  type: megatron
-  model: {num_layers: 8, hidden_size: 2048, num_attention_heads: 16, seq_length: 2048, vocab_size: 32000}
-  global_batch_size: 32
-  micro_batch_size: 1
-  tensor_model_parallel_size: 2
-  pipeline_model_parallel_size: 4
-simulation: {fidelity: analytical}
-outputs: {timeline: false}
-)";
-
-std::map<std::string, double> run(const std::vector<std::string>& sets) {
-  return testing::metrics_in_child([&] {
-    ConfigValue tree = parse_yaml_text(kBase, "mt.yaml");
-    for (const auto& s : sets) apply_override(tree, s);
-    Scenario sc = parse_scenario(tree);
-    RunResult r = run_scenario(sc);
-    if (!r.completed) throw std::runtime_error("did not complete");
-    return r.metrics;
-  });
-}
 
 double breakdown_sum(std::map<std::string, double>& m) {
   return m["time_compute_s"] + m["time_optimizer_s"] + m["time_exposed_tp_s"] + m["time_exposed_cp_s"] +
@@ -387,237 +363,6 @@ TEST(MegatronRun, FullyShardedDataParallelGathersEveryLayer) {
   EXPECT_NEAR(fsdp["iteration_time_s"], fsdp_all["iteration_time_s"], 1e-6 * fsdp["iteration_time_s"]);
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Input
-
-Scenario parse_with(const std::string& workload_yaml) {
-  std::string text = kBase;
-  text = text.substr(0, text.find("workload:")) + workload_yaml + "simulation: {fidelity: analytical}\n";
-  return parse_scenario(parse_yaml_text(text, "mt.yaml"));
-}
-
-TEST(MegatronInput, CommandLineImportEqualsWrittenKeys) {
-  Scenario a = parse_with(R"(workload:
-  type: megatron
-  megatron_args: >-
-    torchrun --nproc_per_node 8 pretrain_gpt.py --num-layers 8 --hidden-size 2048 --num-attention-heads 16
-    --seq-length 2048 --vocab-size 32000 --global-batch-size 32 --micro-batch-size 1
-    --tensor-model-parallel-size 2 --pipeline-model-parallel-size 4 --sequence-parallel --bf16
-    --lr 3e-4 --data-path /data/x --use-distributed-optimizer
-)");
-  auto* w = dynamic_cast<wl::MegatronTraining*>(a.workload.get());
-  ASSERT_NE(w, nullptr);
-  const auto& c = w->config();
-  EXPECT_EQ(c.model.num_layers, 8);
-  EXPECT_EQ(c.model.hidden_size, 2048);
-  EXPECT_EQ(c.tensor_model_parallel_size, 2);
-  EXPECT_EQ(c.pipeline_model_parallel_size, 4);
-  EXPECT_TRUE(c.sequence_parallel);
-  EXPECT_TRUE(c.use_distributed_optimizer);
-  EXPECT_EQ(c.ignored_args, (std::vector<std::string>{"--lr", "--data-path"}));
-  // A key written out overrides the command line.
-  Scenario b = parse_with(R"(workload:
-  type: megatron
-  megatron_args: "--num-layers 8 --hidden-size 2048 --num-attention-heads 16 --tensor-model-parallel-size 2"
-  tensor_model_parallel_size: 1
-)");
-  EXPECT_EQ(dynamic_cast<wl::MegatronTraining*>(b.workload.get())->config().tensor_model_parallel_size, 1);
-}
-
-TEST(MegatronInput, PastedTrainItersIsTheJobLengthNotTheSimulatedIterations) {
-  Scenario a = parse_with(R"(workload:
-  type: megatron
-  megatron_args: >-
-    pretrain_gpt.py --num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048
-    --vocab-size 32000 --global-batch-size 32 --micro-batch-size 1 --tensor-model-parallel-size 2
-    --pipeline-model-parallel-size 4 --bf16 --train-iters 500000
-)");
-  const auto& c = dynamic_cast<wl::MegatronTraining*>(a.workload.get())->config();
-  EXPECT_EQ(c.train_iters, 1) << "a pasted --train-iters must not become 500,000 simulated iterations";
-  EXPECT_EQ(c.job_train_iters, 500000);
-  const std::string header = a.workload->describe();
-  EXPECT_NE(header.find("\n  job: 500000 iterations (job_train_iters, Megatron's --train-iters); simulated: 1 "
-                        "(train_iters); job_time_days, job_gpu_hours and job_tokens extrapolate from the simulated "
-                        "iteration"),
-            std::string::npos)
-      << header;
-  ASSERT_EQ(c.defaults_taken.size(), 1u) << header;  // only the attention assumed (the line does not say)
-  EXPECT_EQ(c.defaults_taken[0].rfind("use_flash_attn = true", 0), 0u) << header;
-  // train_iters written beside the line is what is simulated.
-  Scenario b = parse_with(R"(workload:
-  type: megatron
-  megatron_args: "--num-layers 8 --hidden-size 2048 --num-attention-heads 16 --train-iters 500000"
-  train_iters: 3
-)");
-  EXPECT_EQ(dynamic_cast<wl::MegatronTraining*>(b.workload.get())->config().train_iters, 3);
-  EXPECT_NE(b.workload->describe().find("simulated: 3 (train_iters)"), std::string::npos);
-}
-
-TEST(MegatronRun, PastedTrainItersIsExtrapolatedNotSimulated) {
-  auto one = run({});
-  auto job = run({"workload.megatron_args=--train-iters 500000"});
-  ASSERT_FALSE(one.count("child_failed") || job.count("child_failed"));
-  EXPECT_EQ(one.count("job_iterations"), 0u) << "no job length, no job metrics";
-  EXPECT_EQ(job["iterations"], 1);
-  EXPECT_DOUBLE_EQ(job["iteration_time_s"], one["iteration_time_s"]);
-  EXPECT_DOUBLE_EQ(job["sim_time_s"], one["sim_time_s"]) << "the job's 500,000 iterations are not simulated";
-  EXPECT_DOUBLE_EQ(job["gpu_hours"], one["gpu_hours"]);
-  EXPECT_EQ(job["job_iterations"], 500000);
-  EXPECT_DOUBLE_EQ(job["job_tokens"], 500000.0 * 32 * 2048);  // global batch 32 x sequence 2048
-  EXPECT_NEAR(job["job_time_days"], 500000 * one["iteration_time_s"] / 86400, 1e-9 * job["job_time_days"]);
-  EXPECT_NEAR(job["job_gpu_hours"], 500000 * one["iteration_time_s"] * 32 / 3600, 1e-9 * job["job_gpu_hours"]);
-}
-
-TEST(MegatronInput, EssentialsAPastedLineLeavesOutAreNamed) {
-  const std::string line =
-      "--num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 --global-batch-size 32 "
-      "--micro-batch-size 1 --tensor-model-parallel-size 2 --bf16";
-  Scenario a = parse_with("workload:\n  type: megatron\n  megatron_args: \"" + line + "\"\n");
-  const auto& c = dynamic_cast<wl::MegatronTraining*>(a.workload.get())->config();
-  EXPECT_EQ(c.model.vocab_size, 50304);
-  ASSERT_EQ(c.defaults_taken.size(), 2u);  // the vocabulary and fused attention
-  const std::string header = a.workload->describe();
-  EXPECT_NE(header.find("\n  megatron_args left out, lcsim's default taken: model.vocab_size = 50304 (Megatron-LM: "
-                        "from the tokenizer, padded to a multiple of 128 x TP; give --vocab-size)"),
-            std::string::npos)
-      << header;
-  // Given on the line, or written out beside it: nothing to name.
-  Scenario given = parse_with("workload:\n  type: megatron\n  megatron_args: \"" + line +
-                              " --vocab-size 32000 --attention-backend fused\"\n");
-  EXPECT_TRUE(dynamic_cast<wl::MegatronTraining*>(given.workload.get())->config().defaults_taken.empty());
-  Scenario written = parse_with("workload:\n  type: megatron\n  megatron_args: \"" + line +
-                                "\"\n  model: {vocab_size: 32000}\n  use_flash_attn: true\n");
-  EXPECT_TRUE(dynamic_cast<wl::MegatronTraining*>(written.workload.get())->config().defaults_taken.empty());
-  EXPECT_EQ(written.workload->describe().find("default taken"), std::string::npos);
-  // A bare line: every essential is named, with the value used.
-  Scenario bare = parse_with("workload:\n  type: megatron\n  megatron_args: \"--tensor-model-parallel-size 2\"\n");
-  const auto& taken = dynamic_cast<wl::MegatronTraining*>(bare.workload.get())->config().defaults_taken;
-  std::string all;
-  for (const auto& t : taken) all += t + "\n";
-  EXPECT_EQ(taken.size(), 9u) << all;
-  for (const char* key : {"model.num_layers = 24 ", "model.hidden_size = 2048 ", "model.num_attention_heads = 16 ",
-                          "model.seq_length = 2048 ", "model.vocab_size = 50304 ", "global_batch_size = 512 ",
-                          "micro_batch_size = 1 ", "precision = bf16 (Megatron-LM: fp32 without --bf16",
-                          "use_flash_attn = true (fused attention)"}) {
-    EXPECT_NE(all.find(key), std::string::npos) << key << " in\n" << all;
-  }
-  // A workload written out as keys (no pasted line) names nothing: its defaults are documented keys.
-  Scenario keys = parse_with("workload:\n  type: megatron\n  tensor_model_parallel_size: 2\n");
-  EXPECT_TRUE(dynamic_cast<wl::MegatronTraining*>(keys.workload.get())->config().defaults_taken.empty());
-}
-
-TEST(MegatronInput, EveryKnownArgumentIsDocumented) {
-  std::ifstream in("docs/training.md");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string doc = ss.str();
-  ASSERT_FALSE(doc.empty());
-  for (const auto& names : {wl::megatron_arg_names(), wl::megatron_ignored_arg_names()}) {
-    for (const auto& n : names) EXPECT_NE(doc.find("`--" + n + "`"), std::string::npos) << n;
-  }
-}
-
-TEST(MegatronInput, UnknownArgumentNamesItAndSuggests) {
-  try {
-    parse_with("workload:\n  type: megatron\n  megatron_args: \"--num-layer 8\"\n");
-    FAIL() << "no error";
-  } catch (const InputError& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("mt.yaml:"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("'--num-layer'"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("did you mean '--num-layers'"), std::string::npos) << msg;
-  }
-}
-
-TEST(MegatronInput, EveryUnknownArgumentIsReportedAtItsColumn) {
-  // Columns (1-based) in the command line: --foo at 16, --bar at 43.
-  try {
-    parse_with("workload:\n  type: megatron\n  megatron_args: \"--num-layers 8 --foo 3 --hidden-size 2048 --bar\"\n");
-    FAIL() << "no error";
-  } catch (const InputError& e) {
-    const std::string msg = e.what();
-    EXPECT_EQ(e.diagnostics().size(), 2u) << msg;
-    EXPECT_NE(msg.find("at column 16 of the command line: unknown Megatron argument '--foo'"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("at column 43 of the command line: unknown Megatron argument '--bar'"), std::string::npos) << msg;
-    EXPECT_EQ(msg.find("'3'"), std::string::npos) << "the unknown argument's value is not a problem of its own: " << msg;
-  }
-  // A multi-line (folded) line names the line too; a bad value is reported beside an unknown argument.
-  try {
-    parse_with("workload:\n  type: megatron\n  megatron_args: |\n    --num-layers 8\n    --attention-backend magic --baz\n");
-    FAIL() << "no error";
-  } catch (const InputError& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("at line 2 column 1 of the command line: unknown --attention-backend 'magic'"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("auto, flash, fused, unfused, local"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("at line 2 column 27 of the command line: unknown Megatron argument '--baz'"), std::string::npos) << msg;
-  }
-}
-
-const wl::MegatronConfig& config_of(const Scenario& sc) {
-  return dynamic_cast<wl::MegatronTraining*>(sc.workload.get())->config();
-}
-
-TEST(MegatronInput, AttentionBackendAndTransformerImplDecideFusedAttention) {
-  const std::string line = "--num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 "
-                           "--vocab-size 32000 --global-batch-size 32 --micro-batch-size 1 --bf16 ";
-  auto parse = [&](const std::string& extra) {
-    return parse_with("workload:\n  type: megatron\n  megatron_args: \"" + line + extra + "\"\n");
-  };
-  EXPECT_FALSE(config_of(parse("--attention-backend unfused")).use_flash_attn);
-  EXPECT_FALSE(config_of(parse("--attention-backend local")).use_flash_attn);
-  EXPECT_TRUE(config_of(parse("--attention-backend fused")).use_flash_attn);
-  EXPECT_TRUE(config_of(parse("--attention-backend auto")).use_flash_attn);
-  EXPECT_FALSE(config_of(parse("--transformer-impl local")).use_flash_attn) << "Megatron's own layers: unfused";
-  EXPECT_TRUE(config_of(parse("--transformer-impl local --use-flash-attn")).use_flash_attn);
-  EXPECT_TRUE(config_of(parse("--transformer-impl transformer_engine")).use_flash_attn);
-  // The header says what the line asked for and what was run.
-  Scenario unfused = parse("--attention-backend unfused");
-  EXPECT_NE(unfused.workload->describe().find("megatron_args attention: --attention-backend unfused -> unfused attention"),
-            std::string::npos)
-      << unfused.workload->describe();
-  // Left out: the header names the assumption (fused attention, as Megatron-LM's default Transformer Engine path).
-  Scenario plain = parse("");
-  const auto& taken = config_of(plain).defaults_taken;
-  ASSERT_EQ(taken.size(), 1u);
-  EXPECT_EQ(taken[0].rfind("use_flash_attn = true (fused attention) (Megatron-LM: --attention-backend auto", 0), 0u)
-      << taken[0];
-  EXPECT_NE(plain.workload->describe().find(", fused attention"), std::string::npos);
-}
-
-TEST(MegatronRun, UnfusedAttentionFromTheCommandLineCostsTimeAndMemory) {
-  auto fused_run = run({});
-  auto unfused_run = run({"workload.megatron_args=--attention-backend unfused"});
-  ASSERT_FALSE(fused_run.count("child_failed") || unfused_run.count("child_failed"));
-  EXPECT_GT(unfused_run["time_compute_s"], fused_run["time_compute_s"]);
-  EXPECT_GT(unfused_run["memory_per_gpu_bytes"], fused_run["memory_per_gpu_bytes"]);
-}
-
-TEST(MegatronInput, UnevenStagesAndVirtualStagesFromTheCommandLine) {
-  Scenario a = parse_with(R"(workload:
-  type: megatron
-  megatron_args: >-
-    --num-layers 10 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 --vocab-size 32000
-    --global-batch-size 32 --micro-batch-size 1 --tensor-model-parallel-size 2 --pipeline-model-parallel-size 4
-    --decoder-first-pipeline-num-layers 1 --decoder-last-pipeline-num-layers 1 --bf16
-)");
-  const auto* w = dynamic_cast<wl::MegatronTraining*>(a.workload.get());
-  EXPECT_EQ(w->config().decoder_first_pipeline_num_layers, 1);
-  EXPECT_EQ(w->layer_range(0), std::make_pair(0, 1));
-  EXPECT_EQ(w->layer_range(1), std::make_pair(1, 5));
-  EXPECT_EQ(w->layer_range(2), std::make_pair(5, 9));
-  EXPECT_EQ(w->layer_range(3), std::make_pair(9, 10));
-  Scenario v = parse_with(R"(workload:
-  type: megatron
-  megatron_args: >-
-    --num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 --vocab-size 32000
-    --global-batch-size 32 --micro-batch-size 1 --tensor-model-parallel-size 2 --pipeline-model-parallel-size 4
-    --num-virtual-stages-per-pipeline-rank 2 --no-overlap-p2p-communication --bf16
-)");
-  EXPECT_EQ(config_of(v).virtual_stages(), 2);
-  EXPECT_EQ(config_of(v).schedule(), "interleaved");
-  EXPECT_FALSE(config_of(v).overlap_p2p_comm);
-}
-
 TEST(MegatronRun, RecomputeMethodBlockRecomputesOnlyTheFirstLayers) {
   // 8 layers on 4 stages: 2 per stage. uniform recomputes both, block 1 the first of each stage.
   auto none = run({});
@@ -634,17 +379,6 @@ TEST(MegatronRun, RecomputeMethodBlockRecomputesOnlyTheFirstLayers) {
   EXPECT_LT(uniform["memory_activations_bytes"], block["memory_activations_bytes"]);
   EXPECT_LT(block["memory_activations_bytes"], none["memory_activations_bytes"]);
   EXPECT_NE(uniform["memory_activations_bytes"], groups["memory_activations_bytes"]);
-}
-
-TEST(MegatronInput, RecomputeMethodFromTheCommandLine) {
-  // What Megatron requires with full recomputation.
-  Scenario sc = parse_with(R"(workload:
-  type: megatron
-  megatron_args: "--recompute-granularity full --recompute-method block --recompute-num-layers 1"
-)");
-  EXPECT_EQ(config_of(sc).recompute_method, "block");
-  EXPECT_EQ(config_of(sc).recompute_num_layers, 1);
-  EXPECT_EQ(config_of(sc).recomputed_layers(2), 1);
 }
 
 TEST(MegatronRun, ContextParallelCommTypes) {
@@ -792,45 +526,6 @@ TEST(MegatronPlan, AlternatingMoeLayersEachKeepTheirOwnSegments) {
     }
   }
   EXPECT_NE(segs[4].compute, segs[6 + 4].compute) << "the MoE and the dense MLP cost differently";
-}
-
-TEST(MegatronInput, OutOfMemorySuggestsWhatWouldFit) {
-  try {
-    Scenario sc = parse_with(R"(workload:
-  type: megatron
-  model: {num_layers: 32, hidden_size: 8192, num_attention_heads: 64, seq_length: 4096, vocab_size: 32000}
-  global_batch_size: 32
-  tensor_model_parallel_size: 2
-  pipeline_model_parallel_size: 1
-)");
-    FAIL() << "no error";
-  } catch (const InputError& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("does not fit in memory"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("pipeline stage 0"), std::string::npos) << msg;
-  }
-}
-
-TEST(MegatronInput, InconsistentParallelismIsAnError) {
-  // Each case: extra keys, and the key the error must name.
-  const std::vector<std::pair<std::string, std::string>> cases = {
-      {"  pipeline_model_parallel_size: 4\n  tensor_model_parallel_size: 3\n", "tensor_model_parallel_size"},
-      {"  pipeline_model_parallel_size: 4\n  global_batch_size: 30\n", "global_batch_size"},
-      {"  pipeline_model_parallel_size: 4\n  expert_model_parallel_size: 2\n", "expert_model_parallel_size"},
-      {"  pipeline_model_parallel_size: 4\n  parallel_order: tp-dp-pp\n", "parallel_order"},
-      {"  pipeline_model_parallel_size: 4\n  overlap_param_gather: true\n", "overlap_param_gather"},
-      {"  use_torch_fsdp2: true\n  use_distributed_optimizer: true\n", "use_torch_fsdp2"},
-      {"  num_layers_per_virtual_pipeline_stage: 2\n", "num_layers_per_virtual_pipeline_stage"},
-  };
-  for (const auto& [extra, key] : cases) {
-    try {
-      parse_with("workload:\n  type: megatron\n  model: {num_layers: 8, hidden_size: 2048, num_attention_heads: 16, "
-                 "seq_length: 2048, vocab_size: 32000}\n" + extra);
-      ADD_FAILURE() << "no error for: " << extra;
-    } catch (const InputError& e) {
-      EXPECT_NE(std::string(e.what()).find("workload." + key + ":"), std::string::npos) << e.what();
-    }
-  }
 }
 
 }  // namespace

@@ -1,0 +1,51 @@
+// Shared set-up of the Megatron workload's tests (megatron_test.cc: schedules, placement, accounting, runs;
+// megatron_input_test.cc: command-line import and input checks): a small TP 2 x PP 4 layout on 32 H100s, a run of
+// it with overrides in a child process, and a scenario parsed from another workload block.
+#pragma once
+
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "test_support.h"
+
+#include "scenarios/scenario.h"
+
+namespace lcsim::megatron_support {
+
+inline const char* kBase = R"(
+name: mt
+cluster: {accelerator: H100-SXM-80GB, nodes: 4, gpus_per_node: 8,
+          fabric: {ports_per_leaf: 16, spines: 4, nic_bandwidth: 400Gb/s, uplink_bandwidth: 400Gb/s, rail_optimized: true}}
+workload:
+  type: megatron
+  model: {num_layers: 8, hidden_size: 2048, num_attention_heads: 16, seq_length: 2048, vocab_size: 32000}
+  global_batch_size: 32
+  micro_batch_size: 1
+  tensor_model_parallel_size: 2
+  pipeline_model_parallel_size: 4
+simulation: {fidelity: analytical}
+outputs: {timeline: false}
+)";
+
+/// The metrics of kBase with `sets` applied, run in a child process (test_support.h).
+inline std::map<std::string, double> run(const std::vector<std::string>& sets) {
+  return testing::metrics_in_child([&] {
+    ConfigValue tree = parse_yaml_text(kBase, "mt.yaml");
+    for (const auto& s : sets) apply_override(tree, s);
+    Scenario sc = parse_scenario(tree);
+    RunResult r = run_scenario(sc);
+    if (!r.completed) throw std::runtime_error("did not complete");
+    return r.metrics;
+  });
+}
+
+/// kBase with its workload block replaced by `workload_yaml`, parsed.
+inline Scenario parse_with(const std::string& workload_yaml) {
+  std::string text = kBase;
+  text = text.substr(0, text.find("workload:")) + workload_yaml + "simulation: {fidelity: analytical}\n";
+  return parse_scenario(parse_yaml_text(text, "mt.yaml"));
+}
+
+}  // namespace lcsim::megatron_support
