@@ -107,39 +107,6 @@ class FakeApiServer {
   std::vector<Request> requests_;
 };
 
-/// Nodes n0..n3 of 8 GPUs, two per leaf, with the given free GPUs.
-json nodes(const std::vector<uint32_t>& free) {
-  json items = json::array();
-  for (size_t n = 0; n < free.size(); ++n) {
-    items.push_back({{"metadata",
-                      {{"name", "n" + std::to_string(n)},
-                       {"labels", {{"lcsim.io/leaf", std::to_string(n / 2)}}},
-                       {"annotations", {{"lcsim.io/free-gpus", std::to_string(free[n])}}}}},
-                     {"status", {{"allocatable", {{"nvidia.com/gpu", "8"}}}}}});
-  }
-  return {{"items", items}};
-}
-
-json pod(const std::string& name, uint32_t gpus, const std::string& group = "", const std::string& min = "") {
-  json meta = {{"name", name}, {"namespace", "ml"}, {"uid", "uid-" + name}};
-  if (!group.empty()) meta["labels"] = {{"lcsim.io/pod-group", group}};
-  if (!min.empty()) meta["annotations"] = {{"lcsim.io/min-member", min}};
-  return {{"metadata", meta},
-          {"spec",
-           {{"containers", json::array({{{"name", "main"},
-                                         {"resources", {{"limits", {{"nvidia.com/gpu", std::to_string(gpus)}}}}}}})}}}};
-}
-
-json binding(const std::string& name, const std::string& node) {
-  return {{"PodName", name}, {"PodNamespace", "ml"}, {"PodUID", "uid-" + name}, {"Node", node}};
-}
-
-std::set<std::string> passed(const json& filter_result) {
-  std::set<std::string> out;
-  for (const auto& n : filter_result["nodenames"]) out.insert(n.get<std::string>());
-  return out;
-}
-
 json call(int port, const std::string& verb, const json& body) {
   Response r = post(port, "/scheduler/" + verb, body.dump());
   EXPECT_EQ(r.status, 200) << verb << ": " << r.body;

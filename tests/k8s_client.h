@@ -8,9 +8,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <set>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "child_server.h"
 
@@ -54,6 +59,49 @@ inline Response post(int port, const std::string& path, const std::string& body,
   size_t e = data.find("\r\n\r\n");
   if (e != std::string::npos) r.body = data.substr(e + 4);
   return r;
+}
+
+
+// The Kubernetes objects the tests send (the scheduler-extender protocol's JSON).
+
+using nlohmann::json;
+
+/// Nodes n0..n3 of 8 GPUs, two per leaf, with the given free GPUs.
+inline json nodes(const std::vector<uint32_t>& free) {
+  json items = json::array();
+  for (size_t n = 0; n < free.size(); ++n) {
+    items.push_back({{"metadata",
+                      {{"name", "n" + std::to_string(n)},
+                       {"labels", {{"lcsim.io/leaf", std::to_string(n / 2)}}},
+                       {"annotations", {{"lcsim.io/free-gpus", std::to_string(free[n])}}}}},
+                     {"status", {{"allocatable", {{"nvidia.com/gpu", "8"}}}}}});
+  }
+  return {{"items", items}};
+}
+
+/// A pod asking for `gpus` GPUs, in pod group `group` of at least `min` members when given, at `priority`.
+inline json pod(const std::string& name, uint32_t gpus, const std::string& group = "", const std::string& min = "",
+                int priority = 0) {
+  json meta = {{"name", name}, {"namespace", "ml"}, {"uid", "uid-" + name}};
+  if (!group.empty()) meta["labels"] = {{"lcsim.io/pod-group", group}};
+  if (!min.empty()) meta["annotations"] = {{"lcsim.io/min-member", min}};
+  return {{"metadata", meta},
+          {"spec",
+           {{"priority", priority},
+            {"containers", json::array({{{"name", "main"},
+                                         {"resources", {{"limits", {{"nvidia.com/gpu", std::to_string(gpus)}}}}}}})}}}};
+}
+
+/// The nodes a filter call let through.
+inline std::set<std::string> passed(const json& filter_result) {
+  std::set<std::string> out;
+  for (const auto& n : filter_result["nodenames"]) out.insert(n.get<std::string>());
+  return out;
+}
+
+/// The extender's bind request for pod `name` on `node`.
+inline json binding(const std::string& name, const std::string& node) {
+  return {{"PodName", name}, {"PodNamespace", "ml"}, {"PodUID", "uid-" + name}, {"Node", node}};
 }
 
 }  // namespace lcsim::policy
