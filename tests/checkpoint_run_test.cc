@@ -5,18 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <string>
-#include <unistd.h>
 
+#include "scenario_text.h"
 #include "scenarios/scenario.h"
 #include "sim/error.h"
 
 namespace lcsim {
 namespace {
-
-namespace fs = std::filesystem;
 
 // 2 HGX H100 nodes (16 GPUs; each GPU's PCIe Gen5 x16 link and its switch's uplink 63.04 GB/s; host memory
 // 614 GB/s; 4 x 400 Gb/s = 200 GB/s of storage NICs per node) and one storage server whose port is 200 Gb/s =
@@ -46,16 +42,7 @@ std::string scenario(const std::string& mode, int every, int iters, const std::s
 }
 
 MetricSet run(const std::string& yaml, const std::string& tag = "") {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const fs::path dir = fs::path(::testing::TempDir()) /
-                       ("checkpoint_run_" + std::string(info->name()) + tag + "_" + std::to_string(getpid()));
-  fs::create_directories(dir);
-  const fs::path file = dir / "scenario.yaml";
-  std::ofstream(file) << yaml;
-  Scenario sc = load_scenario(file.string(), {"outputs.timeline=false"});
-  const MetricSet m = run_scenario(sc).metrics;
-  fs::remove_all(dir);
-  return m;
+  return testing::run_scenario_text(yaml, "checkpoint_run", tag);
 }
 
 constexpr double kPort = 25e9;    // the server's port, bytes/s

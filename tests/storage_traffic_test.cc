@@ -4,18 +4,14 @@
 // Every time is derived by hand from the links on the path.
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
 #include <string>
-#include <unistd.h>
 
+#include "scenario_text.h"
 #include "scenarios/scenario.h"
 #include "sim/error.h"
 
 namespace lcsim {
 namespace {
-
-namespace fs = std::filesystem;
 
 // 4 HGX H100 nodes (8 GPUs each: PCIe Gen5 x16 = 63 GB/s per GPU; 4 x 400 Gb/s = 200 GB/s of storage NICs per
 // node) and one storage server whose port is 200 Gb/s = 25 GB/s per direction: the bottleneck of every path below.
@@ -38,18 +34,7 @@ std::string scenario(const std::string& other, const std::string& fidelity = "fl
          "simulation: {seed: 1, fidelity: " + fidelity + "}\n";
 }
 
-MetricSet run(const std::string& yaml) {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const fs::path dir =
-      fs::path(::testing::TempDir()) / ("storage_traffic_" + std::string(info->name()) + "_" + std::to_string(getpid()));
-  fs::create_directories(dir);
-  const fs::path file = dir / "scenario.yaml";
-  std::ofstream(file) << yaml;
-  Scenario sc = load_scenario(file.string(), {"outputs.timeline=false"});
-  const MetricSet m = run_scenario(sc).metrics;
-  fs::remove_all(dir);
-  return m;
-}
+MetricSet run(const std::string& yaml) { return testing::run_scenario_text(yaml, "storage_traffic"); }
 
 constexpr double kAlone = 16e9 / 25e9;  // 0.64 s
 constexpr double kTol = 1e-4;           // path latencies: a few microseconds
