@@ -288,16 +288,21 @@ TEST(ChakraReplay, ComputeModelRecostsKernels) {
   EXPECT_LT(fp8.at("compute_time_s"), modelled.at("compute_time_s"));
 }
 
-TEST(ChakraReplay, DependenciesOrderNodesAcrossStreams) {
-  const std::string dir = test_dir();
-  // A (host, 100 us) -> B (kernel, 50 us) by a data dependency; C (host, 30 us) -ctrl-> D (kernel, 40 us);
-  // E (kernel, 20 us) depends on nothing and runs first on the compute stream.
+// One rank's trace in `dir`: A (host, 100 us) -> B (kernel, 50 us) by a data dependency; C (host, 30 us) -ctrl->
+// D (kernel, 40 us); E (kernel, 20 us) depends on nothing. Returns the scenario that replays it.
+std::string dependency_scenario(const std::string& dir) {
   write_trace(dir + "/d.et", {{1, "A", kComp, 100, {}, {}, true},
                               {2, "B", kComp, 50, {1}},
                               {3, "C", kComp, 30, {}, {}, true},
                               {4, "D", kComp, 40, {}, {3}},
                               {5, "E", kComp, 20}});
-  const std::string path = scenario(dir, "  type: chakra_replay\n  trace: " + dir + "/d.et\n  ranks: 1\n");
+  return scenario(dir, "  type: chakra_replay\n  trace: " + dir + "/d.et\n  ranks: 1\n");
+}
+
+TEST(ChakraReplay, DependenciesOrderNodesAcrossStreams) {
+  const std::string dir = test_dir();
+  // E depends on nothing and runs first on the compute stream.
+  const std::string path = dependency_scenario(dir);
   const auto text = testing::text_in_child([&] {
     Scenario sc = load_scenario(path);
     auto r = run_scenario(sc);
@@ -349,13 +354,8 @@ std::string timeline_edges(const std::string& dir, const std::string& path, cons
 
 TEST(ChakraReplay, TimelineCarriesTheGraphsEdgesAndEachMessagesEdge) {
   const std::string dir = test_dir();
-  // The trace of DependenciesOrderNodesAcrossStreams: B waited on A (data), D on C (ctrl); E on nothing.
-  write_trace(dir + "/d.et", {{1, "A", kComp, 100, {}, {}, true},
-                              {2, "B", kComp, 50, {1}},
-                              {3, "C", kComp, 30, {}, {}, true},
-                              {4, "D", kComp, 40, {}, {3}},
-                              {5, "E", kComp, 20}});
-  const std::string path = scenario(dir, "  type: chakra_replay\n  trace: " + dir + "/d.et\n  ranks: 1\n");
+  // B waited on A (data), D on C (ctrl); E on nothing.
+  const std::string path = dependency_scenario(dir);
   const std::string json = timeline_edges(dir, path, "json");
   EXPECT_EQ(json,
             "2\n"
