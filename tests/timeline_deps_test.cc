@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "scenarios/scenario.h"
 #include "timeline/model.h"
@@ -73,17 +74,21 @@ void emit(TraceSink& s) {
   s.on_lane_attr({false, 1, "stage", "1"});  // after gpu1's lanes exist
 }
 
-TEST(TimelineDeps, FlowsAndLaneAttributesReadBackTheSameInBothFormats) {
-  const fs::path d = temp_dir("both");
+// What `emit` writes, as timeline.json (a) and timeline.pftrace (b) in `d`, each read back.
+std::pair<Trace, Trace> both_formats(const fs::path& d, void (*emit_into)(TraceSink&)) {
   {
     std::ofstream json(d / "t.json", std::ios::binary), pf(d / "t.pftrace", std::ios::binary);
     TimelineWriter jw(json, layout());
     PerfettoWriter pw(pf, layout());
-    emit(jw);
-    emit(pw);
+    emit_into(jw);
+    emit_into(pw);
   }
-  const Trace a = read_timeline((d / "t.json").string());
-  const Trace b = read_timeline((d / "t.pftrace").string());
+  return {read_timeline((d / "t.json").string()), read_timeline((d / "t.pftrace").string())};
+}
+
+TEST(TimelineDeps, FlowsAndLaneAttributesReadBackTheSameInBothFormats) {
+  const fs::path d = temp_dir("both");
+  const auto [a, b] = both_formats(d, emit);
   EXPECT_EQ(a.slice_count(), 9u) << "attributes are not slices";
   EXPECT_EQ(b.slice_count(), 9u);
   EXPECT_EQ(edges_and_attrs(a), edges_and_attrs(b));
@@ -235,15 +240,7 @@ void emit_collective(TraceSink& s) {
 
 TEST(TimelineDeps, ASpanWithSeveralFlowIdsReadsBackTheSameInBothFormats) {
   const fs::path d = temp_dir("several");
-  {
-    std::ofstream json(d / "t.json", std::ios::binary), pf(d / "t.pftrace", std::ios::binary);
-    TimelineWriter jw(json, layout());
-    PerfettoWriter pw(pf, layout());
-    emit_collective(jw);
-    emit_collective(pw);
-  }
-  const Trace a = read_timeline((d / "t.json").string());
-  const Trace b = read_timeline((d / "t.pftrace").string());
+  const auto [a, b] = both_formats(d, emit_collective);
   EXPECT_EQ(a.slice_count(), 7u) << "flow events are not slices";
   EXPECT_EQ(b.slice_count(), 7u);
   std::string want;  // sorted
