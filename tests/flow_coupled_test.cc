@@ -3,6 +3,7 @@
 // checked against the per-flow run on a small fabric, on both engine backends.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,20 +36,37 @@ struct Outcome {
   size_t engine_flows = 0;
 };
 
+// The fabric of both tests: four nodes of 8 GPUs on one leaf (32 ports) with `spines` spines, ECMP, one host per
+// GPU, and the flow model over them coupling all-to-all classes of `couple_from` flows or more.
+struct Rig {
+  Rig(const std::string& backend, int spines, size_t couple_from)
+      : engine_owner(sim::make_engine(backend)), topology(config(spines), uniform(4, 8)) {
+    std::vector<sim::HostId> hosts;
+    for (uint32_t i = 0; i < 32; ++i) hosts.push_back(engine().add_host("g" + std::to_string(i), FlopRate::tflops(1)));
+    TransferOptions opts;
+    opts.couple_from = couple_from;
+    flow = std::make_unique<FlowTransfer>(engine(), topology, ecmp, opts);
+    flow->install(hosts);
+  }
+  static LeafSpineConfig config(int spines) {
+    LeafSpineConfig cfg;
+    cfg.ports_per_leaf = 32;
+    cfg.spines = spines;
+    return cfg;
+  }
+  sim::Engine& engine() { return *engine_owner; }
+
+  std::unique_ptr<sim::Engine> engine_owner;
+  LeafSpine topology;
+  policy::EcmpHash ecmp{1};
+  std::unique_ptr<FlowTransfer> flow;
+};
+
 Outcome all_to_all(const std::string& backend, size_t couple_from) {
-  auto engine_owner = sim::make_engine(backend);
-  sim::Engine& engine = *engine_owner;
-  LeafSpineConfig cfg;
-  cfg.ports_per_leaf = 32;
-  cfg.spines = 4;
-  LeafSpine t(cfg, uniform(4, 8));
-  policy::EcmpHash ecmp(1);
-  std::vector<sim::HostId> hosts;
-  for (uint32_t i = 0; i < 32; ++i) hosts.push_back(engine.add_host("g" + std::to_string(i), FlopRate::tflops(1)));
-  TransferOptions opts;
-  opts.couple_from = couple_from;
-  FlowTransfer flow(engine, t, ecmp, opts);
-  flow.install(hosts);
+  Rig rig(backend, 4, couple_from);
+  sim::Engine& engine = rig.engine();
+  const LeafSpine& t = rig.topology;
+  FlowTransfer& flow = *rig.flow;
   const std::vector<uint32_t> ranks{0, 1, 2, 8, 9, 10, 16};
   std::vector<FlowRequest> flows;
   for (uint32_t a : ranks) {
@@ -99,18 +117,10 @@ INSTANTIATE_TEST_SUITE_P(Backend, CoupledAllToAll, testing::Values("queue", "sim
 
 // The collectives library marks an all-to-all's flows coupled (and nothing else's).
 TEST(CoupledAllToAll, CollectivesMarkAllToAllFlowsOnly) {
-  auto engine_owner = sim::make_engine("queue");
-  sim::Engine& engine = *engine_owner;
-  LeafSpineConfig cfg;
-  cfg.ports_per_leaf = 32;
-  LeafSpine t(cfg, uniform(4, 8));
-  policy::EcmpHash ecmp(1);
-  std::vector<sim::HostId> hosts;
-  for (uint32_t i = 0; i < 32; ++i) hosts.push_back(engine.add_host("g" + std::to_string(i), FlopRate::tflops(1)));
-  TransferOptions opts;
-  opts.couple_from = 2;
-  FlowTransfer flow(engine, t, ecmp, opts);
-  flow.install(hosts);
+  Rig rig("queue", 32, 2);
+  sim::Engine& engine = rig.engine();
+  const LeafSpine& t = rig.topology;
+  FlowTransfer& flow = *rig.flow;
   Collectives coll(engine, t, flow, CollectiveConfig{}, 8);
   std::vector<uint32_t> ranks;
   for (uint32_t i = 0; i < 32; ++i) ranks.push_back(i);
