@@ -47,6 +47,15 @@ std::pair<size_t, size_t> find_slice(const lcsim::timeline::Trace& t, const std:
   return {0, SIZE_MAX};
 }
 
+// `run` opened in `w` at the size the tests' pixel positions assume; its timeline view.
+TimelineView* open_run(MainWindow& w, const std::string& run) {
+  w.resize(1400, 800);
+  w.open_runs({run});
+  TimelineView* v = w.view();
+  v->resize(1100, 700);
+  return v;
+}
+
 }  // namespace
 
 class GuiDepsTest : public QObject {
@@ -101,10 +110,7 @@ class GuiDepsTest : public QObject {
 
   void shows_dependencies_and_the_critical_path() {
     MainWindow w;
-    w.resize(1400, 800);
-    w.open_runs({kRunPp});
-    TimelineView* v = w.view();
-    v->resize(1100, 700);
+    TimelineView* v = open_run(w, kRunPp);
     const auto run = lcsim::gui::load_run(kRunPp);
     const auto [track, slice] = find_slice(run.trace, "0", "B3");
     QVERIFY(slice != SIZE_MAX);
@@ -146,10 +152,7 @@ class GuiDepsTest : public QObject {
   // waited on every rank's backward pass, and the critical path through it goes to the one that ended last.
   void selects_a_collective_and_sees_every_participant() {
     MainWindow w;
-    w.resize(1400, 800);
-    w.open_runs({kRunDp});
-    TimelineView* v = w.view();
-    v->resize(1100, 700);
+    TimelineView* v = open_run(w, kRunDp);
     const auto run = lcsim::gui::load_run(kRunDp);
     const lcsim::timeline::Track* dp = run.trace.find("node0", "gpu0 dp");
     QVERIFY(dp != nullptr && !dp->slices.empty());
