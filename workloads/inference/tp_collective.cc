@@ -51,11 +51,12 @@ double InstanceCost::tp_collective_seconds(policy::CollectiveOp op, double bytes
     c.inter_bandwidth = c.intra_bandwidth;
     c.base_latency = p.base_latency;
     c.step_latency = p.step_latency;
+    std::vector<const policy::CollectiveCost*> costs;
     for (const auto& [name, entry] : net::collective_algorithms().entries()) {
-      const policy::CollectiveCost& cost = *entry.factory.cost;
-      if (!runs(p.algorithms, name) || !cost.tuned() || !cost.applies(c)) continue;
-      best = std::min(best, cost.estimate(c).s());
+      if (runs(p.algorithms, name)) costs.push_back(entry.factory.cost.get());
     }
+    // The tuner's own choice among them (tuned algorithms that apply, the smallest estimate).
+    if (const auto pick = policy::choose(costs, c)) best = std::min(best, costs[*pick]->estimate(c).s());
   }
   LCSIM_ASSERT(best < std::numeric_limits<double>::infinity(), "no collective algorithm applies to a TP group");
   return best;
