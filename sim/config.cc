@@ -30,15 +30,11 @@ std::string join(const std::vector<std::string>& v) {
 }
 
 std::string format_double(double v) {
+  // The shortest text that reads back exactly, in plain notation unless the exponent form is shorter: 370, not
+  // 3.7e+02 (std::to_chars without a format).
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  // Prefer the shortest form that reads back exactly.
-  for (int p = 1; p <= 17; ++p) {
-    char shorter[40];
-    std::snprintf(shorter, sizeof shorter, "%.*g", p, v);
-    if (std::strtod(shorter, nullptr) == v) return shorter;
-  }
-  return buf;
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
 }
 
 std::string a_or_an(const std::string& noun) {
