@@ -186,8 +186,9 @@ TEST(ScaleUpCalibration, WithoutThePartCalibrationTheModelIsFarAboveTheMeasureme
   ASSERT_EQ(a100.policies.collectives.protocols.size(), 2u);
   EXPECT_EQ(a100.policies.collectives.protocols[0].name, "ll128");
   Scenario h100 = load_scenario("scenarios/validation/nccl-h100-hgx.yaml");
-  ASSERT_EQ(h100.policies.collectives.protocols.size(), 3u);
-  EXPECT_EQ(h100.policies.collectives.protocols[2].algorithms, std::vector<std::string>{"nvls"});
+  ASSERT_EQ(h100.policies.collectives.protocols.size(), 4u);
+  EXPECT_EQ(h100.policies.collectives.protocols[0].name, "ll");
+  EXPECT_EQ(h100.policies.collectives.protocols[3].algorithms, std::vector<std::string>{"nvls"});
 }
 
 }  // namespace
