@@ -280,6 +280,59 @@ TEST(Timeline, ScenarioRunWrittenBothWaysReadsTheSame) {
   fs::remove_all(d);
 }
 
+// The protobuf reader decodes windows of 65,536 packets in parallel and applies them in file order: a trace of
+// several windows (50,000 spans with args and edges: 100,000 slice packets and more) reads back to exactly what the
+// JSON reader makes of the same events, edges included; a bad field after the first window is reported at its byte.
+TEST(Timeline, ProtobufOfSeveralDecodeWindowsReadsAsJsonDoes) {
+  auto spans = [](TraceSink& s) {
+    for (int i = 0; i < 50000; ++i) {
+      SpanEvent e;
+      e.kind = i % 3 ? SpanKind::kCompute : SpanKind::kComm;
+      e.rank = static_cast<uint32_t>(i % 4);
+      e.start = Duration::us(3.0 * i);
+      e.end = e.start + Duration::us(2 + i % 5);
+      e.name = "op" + std::to_string(i % 97);
+      if (i % 7 == 0) e.args = {{"bytes", std::to_string(i)}, {"group", "tp" + std::to_string(i % 3)}};
+      e.flow = 1 + static_cast<uint64_t>(i / 4);  // four steps per chain
+      e.flow_in = i % 4 != 0;
+      e.flow_out = i % 4 != 3;
+      s.on_span(e);
+    }
+  };
+  const fs::path d = temp_dir("windows");
+  std::ostringstream pf;
+  {
+    std::ofstream json(d / "t.json", std::ios::binary);
+    TimelineWriter jw(json, small_layout());
+    PerfettoWriter pw(pf, small_layout());
+    spans(jw);
+    spans(pw);
+  }
+  write(d / "t.pftrace", pf.str());
+  const Trace a = read_timeline((d / "t.json").string());
+  const Trace b = read_timeline((d / "t.pftrace").string());
+  EXPECT_EQ(b.slice_count(), 50000u);
+  EXPECT_EQ(dump(a), dump(b));
+  ASSERT_EQ(b.flows.size(), 12500u * 3) << "three edges per chain of four steps";
+  ASSERT_EQ(a.flows.size(), b.flows.size());
+  for (size_t i = 0; i < a.flows.size(); ++i) {
+    EXPECT_EQ(a.slice(a.flows[i].from).start_ns, b.slice(b.flows[i].from).start_ns) << i;
+    EXPECT_EQ(a.slice(a.flows[i].to).start_ns, b.slice(b.flows[i].to).start_ns) << i;
+  }
+  // Field 2 with wire type 0 after every packet: the error names its byte, the file's old size.
+  write(d / "tail.pftrace", pf.str() + std::string("\x10\x01", 2));
+  try {
+    read_timeline((d / "tail.pftrace").string());
+    FAIL() << "a trace with a bad field was read";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("tail.pftrace: byte " + std::to_string(pf.str().size()) +
+                                         ": field 2 has wire type 0"),
+              std::string::npos)
+        << e.what();
+  }
+  fs::remove_all(d);
+}
+
 TEST(Timeline, BrokenFilesGiveAnErrorNamingFileAndPlace) {
   const fs::path d = temp_dir("broken");
   std::ostringstream out;

@@ -1,17 +1,27 @@
 // A Perfetto protobuf trace into the in-memory model. The file is a Trace message, i.e. a run of `packet = 1`
-// fields; it is read in 8 MiB chunks and each packet decoded on its own, so a trace of any size streams through
-// without a copy of the whole file.
+// fields. The file is mapped into memory and read in windows of packets: the packets of a window are decoded in
+// parallel (oneTBB; a decoded packet is plain data with views into the mapping), then applied to the model one by
+// one in file order, so the result and the first error reported are those of a sequential read.
 //
 // The decoder walks the wire format by hand (no generated message objects: they cost an allocation per string and
 // per annotation) and reads only the fields the model keeps, with the field numbers of proto/perfetto_trace.proto;
-// names, categories and annotation texts are looked up in the trace's tables as views into the chunk, so a slice
+// names, categories and annotation texts are looked up in the trace's tables as views into the file, so a slice
 // costs no allocation unless its text is new; identical argument lists are stored once. Everything else (unknown
 // fields, other packets) is skipped by wire type, as protobuf does.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include <tbb/parallel_for.h>
 
 #include "sim/error.h"
 #include "timeline/model.h"
@@ -20,7 +30,7 @@ namespace lcsim::timeline {
 
 namespace {
 
-constexpr size_t kChunk = 8 << 20;
+constexpr size_t kWindow = 1 << 16;  // packets decoded together, then applied
 
 // Field numbers: Perfetto's (proto/perfetto_trace.proto lists them; docs/gui.md says where they were checked).
 constexpr uint32_t kTimestamp = 8, kTrackEvent = 11, kTrackDescriptor = 60;
@@ -120,11 +130,209 @@ bool each_fixed64(const Fields& f, F&& use) {
   return true;
 }
 
+
+// One DebugAnnotation, decoded.
+struct Annotation {
+  std::string_view key, text;
+  int64_t int_value = 0;
+  double double_value = 0;
+  bool is_string = false, is_int = false;
+};
+
+// One TracePacket, decoded without touching the model (safe to run on several packets at once). Views point into the
+// file; annotations and flow ids live in the window's side tables.
+struct Packet {
+  enum Kind : uint8_t { kSkip, kDescriptor, kEvent, kBad };
+  Kind kind = kSkip;
+  int64_t ts = 0;
+  uint64_t uuid = 0;
+  // kDescriptor
+  uint64_t parent = 0;
+  bool has_parent = false, counter = false;
+  // both: the track's or the event's name
+  std::string_view name;
+  // kEvent
+  uint64_t type = 0;
+  std::string_view category;
+  double counter_value = 0;
+  uint32_t annotations = 0, flow_ids = 0, ending_ids = 0;  // counts; the lists are the window's, per packet
+};
+
+// A window of packets. Decoding packet i writes only slot i of each list.
+struct Window {
+  std::vector<std::pair<uint64_t, uint64_t>> spans;  // offset and length of each packet's bytes in the file
+  std::vector<uint64_t> headers;                     // file offset of each packet's header (for errors)
+  std::vector<Packet> packets;
+  std::vector<std::vector<Annotation>> annotations;  // per packet (most have none: no allocation)
+  std::vector<std::vector<uint64_t>> ids;            // per packet: flow ids, then terminating flow ids
+};
+
+bool decode_annotation(std::string_view bytes, Annotation* a) {
+  Fields d(bytes);
+  while (d.next()) {
+    if (d.field == kDaName && d.wire == kLength) a->key = d.bytes;
+    else if (d.field == kDaString && d.wire == kLength) a->text = d.bytes, a->is_string = true;
+    else if (d.field == kDaInt && d.wire == kVarint) a->int_value = static_cast<int64_t>(d.value), a->is_int = true;
+    else if (d.field == kDaDouble && d.wire == kFixed64) a->double_value = d.as_double();
+  }
+  return d.ok;
+}
+
+// Decodes packet `i` of `w` from `data`; a packet that does not parse becomes kBad.
+void decode(const char* data, Window& w, size_t i) {
+  Packet& out = w.packets[i];
+  out = Packet();
+  Fields pk(data + w.spans[i].first, static_cast<size_t>(w.spans[i].second));
+  std::string_view event, descriptor;
+  bool has_event = false, has_descriptor = false;
+  while (pk.next()) {
+    if (pk.field == kTimestamp && pk.wire == kVarint) out.ts = static_cast<int64_t>(pk.value);
+    else if (pk.field == kTrackEvent && pk.wire == kLength) event = pk.bytes, has_event = true;
+    else if (pk.field == kTrackDescriptor && pk.wire == kLength) descriptor = pk.bytes, has_descriptor = true;
+  }
+  if (!pk.ok) {
+    out.kind = Packet::kBad;
+    return;
+  }
+  if (has_descriptor) {
+    Fields f(descriptor);
+    while (f.next()) {
+      if (f.field == kTdUuid && f.wire == kVarint) out.uuid = f.value;
+      else if (f.field == kTdName && f.wire == kLength) out.name = f.bytes;
+      else if (f.field == kTdParent && f.wire == kVarint) out.parent = f.value, out.has_parent = true;
+      else if (f.field == kTdCounter && f.wire == kLength) out.counter = true;
+    }
+    out.kind = f.ok ? Packet::kDescriptor : Packet::kBad;
+    return;
+  }
+  if (!has_event) return;
+  Fields f(event);
+  bool has_category = false, double_counter = false;
+  std::string_view annotations[16];
+  size_t n_annotations = 0;
+  std::vector<std::string_view> more_annotations;
+  uint64_t flow_ids[8], ending_ids[8];
+  size_t n_flow = 0, n_ending = 0;
+  std::vector<uint64_t> more_flow, more_ending;
+  while (f.next()) {
+    switch (f.field) {
+      case kTeAnnotations:
+        if (f.wire != kLength) break;
+        if (n_annotations < 16) annotations[n_annotations++] = f.bytes;
+        else more_annotations.push_back(f.bytes);
+        break;
+      case kTeType:
+        if (f.wire == kVarint) out.type = f.value;
+        break;
+      case kTeTrack:
+        if (f.wire == kVarint) out.uuid = f.value;
+        break;
+      case kTeCategories:
+        if (f.wire == kLength && !has_category) out.category = f.bytes, has_category = true;
+        break;
+      case kTeName:
+        if (f.wire == kLength) out.name = f.bytes;
+        break;
+      case kTeCounter:
+        if (f.wire == kVarint && !double_counter) out.counter_value = static_cast<double>(static_cast<int64_t>(f.value));
+        break;
+      case kTeDoubleCounter:
+        if (f.wire == kFixed64) out.counter_value = f.as_double(), double_counter = true;
+        break;
+      case kTeFlowIds:
+      case kTeTerminatingFlowIds: {
+        const bool ending = f.field == kTeTerminatingFlowIds;
+        if (!each_fixed64(f, [&](uint64_t id) {
+              if (ending) n_ending < 8 ? void(ending_ids[n_ending++] = id) : more_ending.push_back(id);
+              else n_flow < 8 ? void(flow_ids[n_flow++] = id) : more_flow.push_back(id);
+            })) {
+          out.kind = Packet::kBad;
+          return;
+        }
+        break;
+      }
+      default: break;
+    }
+  }
+  if (!f.ok) {
+    out.kind = Packet::kBad;
+    return;
+  }
+  out.kind = Packet::kEvent;
+  if (n_flow + n_ending > 0) {
+    std::vector<uint64_t>& ids = w.ids[i];
+    ids.assign(flow_ids, flow_ids + n_flow);
+    ids.insert(ids.end(), more_flow.begin(), more_flow.end());
+    ids.insert(ids.end(), ending_ids, ending_ids + n_ending);
+    ids.insert(ids.end(), more_ending.begin(), more_ending.end());
+    out.flow_ids = static_cast<uint32_t>(n_flow + more_flow.size());
+    out.ending_ids = static_cast<uint32_t>(n_ending + more_ending.size());
+  }
+  // Annotations matter (and must parse) on slices and instants only.
+  if ((out.type == kSliceBegin || out.type == kInstant) && n_annotations > 0) {
+    std::vector<Annotation>& list = w.annotations[i];
+    list.resize(n_annotations + more_annotations.size());
+    for (size_t k = 0; k < list.size(); ++k) {
+      if (!decode_annotation(k < n_annotations ? annotations[k] : more_annotations[k - n_annotations], &list[k])) {
+        out.kind = Packet::kBad;
+        return;
+      }
+    }
+    out.annotations = static_cast<uint32_t>(list.size());
+  }
+}
+
+// The file's bytes: mapped, or read whole where it cannot be mapped.
+class FileBytes {
+ public:
+  explicit FileBytes(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw InputError("cannot read timeline '" + path + "'");
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+      size_ = static_cast<size_t>(st.st_size);
+      void* m = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (m != MAP_FAILED) {
+        ::madvise(m, size_, MADV_SEQUENTIAL);
+        map_ = static_cast<const char*>(m);
+      }
+    }
+    ::close(fd);
+    if (map_) return;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw InputError("cannot read timeline '" + path + "'");
+    copy_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    size_ = copy_.size();
+  }
+  ~FileBytes() {
+    if (map_) ::munmap(const_cast<char*>(map_), size_);
+  }
+  FileBytes(const FileBytes&) = delete;
+  FileBytes& operator=(const FileBytes&) = delete;
+  const char* data() const { return map_ ? map_ : copy_.data(); }
+  size_t size() const { return size_; }
+  /// The bytes before `end` will not be read again: their pages leave the process (its resident size stays that
+  /// of a window, not of the file).
+  void release_before(size_t end) {
+    if (!map_) return;
+    const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    const size_t upto = end / page * page;
+    if (upto > released_) ::madvise(const_cast<char*>(map_) + released_, upto - released_, MADV_DONTNEED);
+    released_ = std::max(released_, upto);
+  }
+
+ private:
+  const char* map_ = nullptr;
+  std::string copy_;
+  size_t size_ = 0, released_ = 0;
+};
+
 }  // namespace
 
 Trace read_perfetto_timeline(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError("cannot read timeline '" + path + "'");
+  FileBytes file(path);
+  const char* const data = file.data();
+  const size_t size = file.size();
   Trace trace;
   trace.format = "protobuf";
   std::unordered_map<uint64_t, Described> described;
@@ -138,26 +346,8 @@ Trace read_perfetto_timeline(const std::string& path) {
   std::unordered_map<std::string, uint32_t> arg_lists;  // an argument list's ids as bytes -> 1 + index in args
   std::vector<std::pair<uint32_t, uint32_t>> arg_ids;
   std::string arg_key;
-  std::vector<char> buf;
-  size_t begin = 0;  // first unread byte in buf
-  uint64_t file_offset = 0;  // of buf[begin]
-  bool eof = false;
-  auto refill = [&](size_t need) {
-    // Keeps buf[begin..] and reads until `need` bytes are available or the file ends.
-    if (begin > 0) {
-      buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(begin));
-      begin = 0;
-    }
-    while (!eof && buf.size() < need) {
-      const size_t old = buf.size();
-      buf.resize(old + std::max(kChunk, need - old));
-      in.read(buf.data() + old, static_cast<std::streamsize>(buf.size() - old));
-      buf.resize(old + static_cast<size_t>(in.gcount()));
-      if (!in) eof = true;
-    }
-  };
-  auto bad = [&](const std::string& what) {
-    return InputError(path + ": byte " + std::to_string(file_offset) + ": " + what +
+  auto bad = [&](uint64_t offset, const std::string& what) {
+    return InputError(path + ": byte " + std::to_string(offset) + ": " + what +
                       " (expected a Perfetto protobuf trace: a run of TracePacket fields)");
   };
   auto lane_of = [&](uint64_t uuid) -> Lane& {
@@ -179,130 +369,41 @@ Trace read_perfetto_timeline(const std::string& path) {
     last_lane = &it->second;
     return it->second;
   };
-  // Decodes one TracePacket; false if it does not parse.
-  auto packet = [&](const char* data, size_t size) -> bool {
-    Fields pk(data, size);
-    int64_t ts = 0;
-    std::string_view event, descriptor;
-    bool has_event = false, has_descriptor = false;
-    while (pk.next()) {
-      if (pk.field == kTimestamp && pk.wire == kVarint) ts = static_cast<int64_t>(pk.value);
-      else if (pk.field == kTrackEvent && pk.wire == kLength) event = pk.bytes, has_event = true;
-      else if (pk.field == kTrackDescriptor && pk.wire == kLength) descriptor = pk.bytes, has_descriptor = true;
-    }
-    if (!pk.ok) return false;
-    if (has_descriptor) {
-      Fields f(descriptor);
-      uint64_t uuid = 0, parent = 0;
-      bool has_parent = false, counter = false;
-      std::string_view name;
-      while (f.next()) {
-        if (f.field == kTdUuid && f.wire == kVarint) uuid = f.value;
-        else if (f.field == kTdName && f.wire == kLength) name = f.bytes;
-        else if (f.field == kTdParent && f.wire == kVarint) parent = f.value, has_parent = true;
-        else if (f.field == kTdCounter && f.wire == kLength) counter = true;
-      }
-      if (!f.ok) return false;
-      described[uuid] = {std::string(name), parent, counter};
+  // Applies decoded packet `i` of `w` to the model.
+  auto apply = [&](const Window& w, size_t i) {
+    const Packet& p = w.packets[i];
+    if (p.kind == Packet::kBad) throw bad(w.headers[i], "packet does not parse");
+    if (p.kind == Packet::kDescriptor) {
+      described[p.uuid] = {std::string(p.name), p.parent, p.counter};
       // A track with a parent is a row; one without, a group (it gets a row only if events land on it).
-      if (has_parent) lane_of(uuid);
-      return true;
+      if (p.has_parent) lane_of(p.uuid);
+      return;
     }
-    if (!has_event) return true;
-    Fields f(event);
-    uint64_t type = 0, uuid = 0;
-    std::string_view name, category;
-    bool has_category = false;
-    double counter_value = 0;
-    bool double_counter = false;
-    std::string_view annotations[16];
-    size_t n_annotations = 0;
-    std::vector<std::string_view> more_annotations;
-    uint64_t flow_ids[4], ending_ids[4];
-    size_t n_flow = 0, n_ending = 0;
-    std::vector<uint64_t> more_flow, more_ending;
-    while (f.next()) {
-      switch (f.field) {
-        case kTeAnnotations:
-          if (f.wire != kLength) break;
-          if (n_annotations < 16) annotations[n_annotations++] = f.bytes;
-          else more_annotations.push_back(f.bytes);
-          break;
-        case kTeType:
-          if (f.wire == kVarint) type = f.value;
-          break;
-        case kTeTrack:
-          if (f.wire == kVarint) uuid = f.value;
-          break;
-        case kTeCategories:
-          if (f.wire == kLength && !has_category) category = f.bytes, has_category = true;
-          break;
-        case kTeName:
-          if (f.wire == kLength) name = f.bytes;
-          break;
-        case kTeCounter:
-          if (f.wire == kVarint && !double_counter) counter_value = static_cast<double>(static_cast<int64_t>(f.value));
-          break;
-        case kTeDoubleCounter:
-          if (f.wire == kFixed64) counter_value = f.as_double(), double_counter = true;
-          break;
-        case kTeFlowIds:
-        case kTeTerminatingFlowIds: {
-          const bool ending = f.field == kTeTerminatingFlowIds;
-          if (!each_fixed64(f, [&](uint64_t id) {
-                if (ending) n_ending < 4 ? void(ending_ids[n_ending++] = id) : more_ending.push_back(id);
-                else n_flow < 4 ? void(flow_ids[n_flow++] = id) : more_flow.push_back(id);
-              })) {
-            return false;
-          }
-          break;
-        }
-        default: break;
-      }
-    }
-    if (!f.ok) return false;
-    switch (type) {
+    if (p.kind != Packet::kEvent) return;
+    switch (p.type) {
       case kSliceBegin:
       case kInstant: {
-        Lane& lane = lane_of(uuid);
+        Lane& lane = lane_of(p.uuid);
         Track& t = trace.tracks[lane.track];
-        const bool meta = type == kInstant && name == "lane_attr" && category == "lcsim.meta";
-        // Annotations: (name, value text) pairs.
+        const bool meta = p.type == kInstant && p.name == "lane_attr" && p.category == "lcsim.meta";
         arg_ids.clear();
-        bool annotations_ok = true;
-        auto annotation = [&](std::string_view a) {
-          Fields d(a);
-          std::string_view key, text;
-          bool is_string = false, is_int = false;
-          int64_t iv = 0;
-          double dv = 0;
-          while (d.next()) {
-            if (d.field == kDaName && d.wire == kLength) key = d.bytes;
-            else if (d.field == kDaString && d.wire == kLength) text = d.bytes, is_string = true;
-            else if (d.field == kDaInt && d.wire == kVarint) iv = static_cast<int64_t>(d.value), is_int = true;
-            else if (d.field == kDaDouble && d.wire == kFixed64) dv = d.as_double();
+        if (p.annotations > 0) {
+          for (const Annotation& a : w.annotations[i]) {
+            if (meta) {
+              t.attrs.push_back({std::string(a.key), std::string(a.text)});
+              continue;
+            }
+            const uint32_t v = a.is_string ? trace.intern(a.text)
+                               : a.is_int  ? trace.intern(std::to_string(a.int_value))
+                                           : trace.intern(std::to_string(a.double_value));
+            arg_ids.push_back({trace.intern(a.key), v});
           }
-          if (!d.ok) {
-            annotations_ok = false;
-            return;
-          }
-          if (meta) {
-            t.attrs.push_back({std::string(key), std::string(text)});
-            return;
-          }
-          const uint32_t v = is_string ? trace.intern(text)
-                             : is_int  ? trace.intern(std::to_string(iv))
-                                       : trace.intern(std::to_string(dv));
-          arg_ids.push_back({trace.intern(key), v});
-        };
-        for (size_t i = 0; i < n_annotations; ++i) annotation(annotations[i]);
-        for (auto a : more_annotations) annotation(a);
-        if (!annotations_ok) return false;
+        }
         if (meta) break;  // a lane attribute (rack, stage, ...), not a slice
         Slice s;
-        s.start_ns = ts;
-        s.name = trace.intern(name);
-        s.category = trace.category(category);
+        s.start_ns = p.ts;
+        s.name = trace.intern(p.name);
+        s.category = trace.category(p.category);
         if (!arg_ids.empty()) {
           arg_key.assign(reinterpret_cast<const char*>(arg_ids.data()), arg_ids.size() * sizeof(arg_ids[0]));
           auto [it, added] = arg_lists.try_emplace(arg_key, 0);
@@ -314,52 +415,77 @@ Trace read_perfetto_timeline(const std::string& path) {
         }
         t.slices.push_back(s);
         // Flows: an id in flow_ids leads on to the flow's next event; a terminating id ends it here.
-        for (size_t i = 0; i < n_flow; ++i) trace.add_flow_step(flow_ids[i], lane.track, true, true);
-        for (uint64_t id : more_flow) trace.add_flow_step(id, lane.track, true, true);
-        for (size_t i = 0; i < n_ending; ++i) trace.add_flow_step(ending_ids[i], lane.track, true, false);
-        for (uint64_t id : more_ending) trace.add_flow_step(id, lane.track, true, false);
-        if (type == kSliceBegin) lane.open.push_back(t.slices.size() - 1);
+        if (p.flow_ids + p.ending_ids > 0) {
+          const std::vector<uint64_t>& ids = w.ids[i];
+          for (uint32_t k = 0; k < p.flow_ids; ++k) trace.add_flow_step(ids[k], lane.track, true, true);
+          for (uint32_t k = p.flow_ids; k < ids.size(); ++k) trace.add_flow_step(ids[k], lane.track, true, false);
+        }
+        if (p.type == kSliceBegin) lane.open.push_back(t.slices.size() - 1);
         break;
       }
       case kSliceEnd: {
-        Lane& lane = lane_of(uuid);
-        if (lane.open.empty()) throw bad("SLICE_END on track " + std::to_string(uuid) + " with no open slice");
+        Lane& lane = lane_of(p.uuid);
+        if (lane.open.empty()) throw bad(w.headers[i], "SLICE_END on track " + std::to_string(p.uuid) + " with no open slice");
         Slice& s = trace.tracks[lane.track].slices[lane.open.back()];
-        s.dur_ns = ts - s.start_ns;
+        s.dur_ns = p.ts - s.start_ns;
         lane.open.pop_back();
         break;
       }
       case kCounter:
-        trace.tracks[lane_of(uuid).track].samples.push_back({ts, counter_value});
+        trace.tracks[lane_of(p.uuid).track].samples.push_back({p.ts, p.counter_value});
         break;
       default: break;
     }
-    return true;
   };
-  refill(kChunk);
-  while (begin < buf.size() || !eof) {
-    if (buf.size() - begin < 16 && !eof) refill(kChunk);
-    if (begin >= buf.size()) break;
-    size_t pos = begin;
-    uint64_t key = 0, len = 0;
-    bool ok = read_varint(buf.data(), buf.size(), &pos, &key) && read_varint(buf.data(), buf.size(), &pos, &len);
-    if (!ok && !eof) {
-      refill(buf.size() - begin + 16);
-      continue;
+  Window w;
+  size_t pos = 0;
+  while (pos < size) {
+    // Finds the next window's packets (field 1; other fields are skipped), up to the first malformed header,
+    // whose error comes after the packets before it have been applied.
+    w.spans.clear();
+    w.headers.clear();
+    std::string error;
+    uint64_t error_at = 0;
+    while (pos < size && w.spans.size() < kWindow) {
+      size_t at = pos;
+      uint64_t key = 0, len = 0;
+      if (!read_varint(data, size, &at, &key) || !read_varint(data, size, &at, &len)) {
+        error = "truncated packet header", error_at = pos;
+        break;
+      }
+      const uint32_t field = static_cast<uint32_t>(key >> 3), wire = static_cast<uint32_t>(key & 7);
+      if (wire != 2) {
+        error = "field " + std::to_string(field) + " has wire type " + std::to_string(wire), error_at = pos;
+        break;
+      }
+      if (len > (1ull << 31)) {
+        error = "packet of " + std::to_string(len) + " bytes", error_at = pos;
+        break;
+      }
+      if (size - at < len) {
+        error = "truncated packet (" + std::to_string(len) + " bytes announced)", error_at = pos;
+        break;
+      }
+      if (field == 1) {
+        w.spans.emplace_back(at, len);
+        w.headers.push_back(pos);
+      }
+      pos = at + static_cast<size_t>(len);
     }
-    if (!ok) throw bad("truncated packet header");
-    const uint32_t field = static_cast<uint32_t>(key >> 3), wire = static_cast<uint32_t>(key & 7);
-    if (wire != 2) throw bad("field " + std::to_string(field) + " has wire type " + std::to_string(wire));
-    if (len > (1ull << 31)) throw bad("packet of " + std::to_string(len) + " bytes");
-    const size_t header = pos - begin;
-    if (buf.size() - pos < len) {
-      if (eof) throw bad("truncated packet (" + std::to_string(len) + " bytes announced)");
-      refill(header + len);
-      continue;
-    }
-    if (field == 1 && !packet(buf.data() + pos, static_cast<size_t>(len))) throw bad("packet does not parse");
-    file_offset += header + len;
-    begin = pos + len;
+    const size_t n = w.spans.size();
+    w.packets.resize(n);
+    w.annotations.resize(n);
+    w.ids.resize(n);
+    tbb::parallel_for(tbb::blocked_range<size_t>(0, n, 512), [&](const tbb::blocked_range<size_t>& r) {
+      for (size_t i = r.begin(); i != r.end(); ++i) {
+        w.annotations[i].clear();
+        w.ids[i].clear();
+        decode(data, w, i);
+      }
+    });
+    for (size_t i = 0; i < n; ++i) apply(w, i);
+    if (!error.empty()) throw bad(error_at, error);
+    file.release_before(pos);
   }
   trace.finish();
   return trace;
