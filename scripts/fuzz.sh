@@ -10,7 +10,7 @@ seconds=${2:-60}
 out="$build/fuzz"
 rm -rf "$out" && mkdir -p "$out"
 pids=()
-for t in scenario chakra; do
+for t in scenario chakra timeline; do
   mkdir -p "$out/$t-corpus"
   cp tests/fuzz/seeds/$t/* "$out/$t-corpus/"
   dict=()
@@ -22,7 +22,7 @@ for t in scenario chakra; do
 done
 status=0
 i=0
-for t in scenario chakra; do
+for t in scenario chakra timeline; do
   wait "${pids[$i]}"; rc=$?; i=$((i + 1))
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$out/$t.log" | grep -o '[0-9]*$' || echo 0)
   cov=$(grep -o 'cov: [0-9]*' "$out/$t.log" | tail -1 | grep -o '[0-9]*' || echo 0)
