@@ -64,6 +64,25 @@ void emit(TraceSink& s) {
   }
 }
 
+// `n` spans on 4 GPUs in dependency chains of `chain` steps (each step waits on the one before). Plain: compute and
+// send spans named "step", 7 us every 10 us; varied: compute and comm spans of 2 to 6 us every 3 us, 97 names, args
+// on every seventh.
+void chained_spans(TraceSink& s, int n, int chain, bool varied) {
+  for (int i = 0; i < n; ++i) {
+    SpanEvent e;
+    e.kind = varied ? (i % 3 ? SpanKind::kCompute : SpanKind::kComm) : (i % 2 ? SpanKind::kSend : SpanKind::kCompute);
+    e.rank = static_cast<uint32_t>(i % 4);
+    e.start = Duration::us((varied ? 3.0 : 10.0) * i);
+    e.end = e.start + Duration::us(varied ? 2 + i % 5 : 7);
+    e.name = varied ? "op" + std::to_string(i % 97) : "step";
+    if (varied && i % 7 == 0) e.args = {{"bytes", std::to_string(i)}, {"group", "tp" + std::to_string(i % 3)}};
+    e.flow = 1 + static_cast<uint64_t>(i / chain);
+    e.flow_in = i % chain != 0;
+    e.flow_out = i % chain != chain - 1;
+    s.on_span(e);
+  }
+}
+
 // Every track, slice and sample as text, in the model's order (tracks sorted by group and name).
 std::string dump(const Trace& t) {
   std::vector<const Track*> tracks;
@@ -221,20 +240,7 @@ TEST(Timeline, AutoFormatReplaysOnlyTheKindsAskedFor) {
 TEST(Timeline, AutoFormatKeepsDependencyEdgesAcrossTheSwitch) {
   // Spans of dependency chains logged before the switch keep their edges in the replay: the file is byte for byte
   // what the protobuf writer makes of the same events, edges included.
-  auto chains = [](TraceSink& s) {
-    for (int i = 0; i < 3000; ++i) {
-      SpanEvent e;
-      e.kind = i % 2 ? SpanKind::kSend : SpanKind::kCompute;
-      e.rank = static_cast<uint32_t>(i % 4);
-      e.start = Duration::us(10.0 * i);
-      e.end = e.start + Duration::us(7);
-      e.name = "step";
-      e.flow = 1 + static_cast<uint64_t>(i / 6);  // six steps per chain
-      e.flow_in = i % 6 != 0;
-      e.flow_out = i % 6 != 5;
-      s.on_span(e);
-    }
-  };
+  auto chains = [](TraceSink& s) { chained_spans(s, 3000, 6, false); };
   std::map<std::string, std::ostringstream> files;
   TimelineSink sink(Format::kAuto, 100000, [&](const std::string& f) -> std::ostream& { return files[f]; },
                     small_layout(), {});
@@ -284,21 +290,7 @@ TEST(Timeline, ScenarioRunWrittenBothWaysReadsTheSame) {
 // several windows (50,000 spans with args and edges: 100,000 slice packets and more) reads back to exactly what the
 // JSON reader makes of the same events, edges included; a bad field after the first window is reported at its byte.
 TEST(Timeline, ProtobufOfSeveralDecodeWindowsReadsAsJsonDoes) {
-  auto spans = [](TraceSink& s) {
-    for (int i = 0; i < 50000; ++i) {
-      SpanEvent e;
-      e.kind = i % 3 ? SpanKind::kCompute : SpanKind::kComm;
-      e.rank = static_cast<uint32_t>(i % 4);
-      e.start = Duration::us(3.0 * i);
-      e.end = e.start + Duration::us(2 + i % 5);
-      e.name = "op" + std::to_string(i % 97);
-      if (i % 7 == 0) e.args = {{"bytes", std::to_string(i)}, {"group", "tp" + std::to_string(i % 3)}};
-      e.flow = 1 + static_cast<uint64_t>(i / 4);  // four steps per chain
-      e.flow_in = i % 4 != 0;
-      e.flow_out = i % 4 != 3;
-      s.on_span(e);
-    }
-  };
+  auto spans = [](TraceSink& s) { chained_spans(s, 50000, 4, true); };
   const fs::path d = temp_dir("windows");
   std::ostringstream pf;
   {
