@@ -25,7 +25,9 @@ fragmentation, placement and cost.
   --trace FILE             the job trace
   --cluster FILE           a scenario whose cluster (pools of node templates, fabric) the jobs run on, instead
                            of --pools: jobs given as training workloads (job CSV columns workload, iterations)
-                           then run at the speed of their placement, contending on the fabric (flow model)
+                           then run at the speed of their placement, contending on the fabric (flow model), and
+                           inference rows with a workload are serving deployments held for their duration_s,
+                           whose latency comes from the jobs they share links with (a table per serving job)
   --pools SPEC             NAME:NODES[:GPUS_PER_NODE[:THROUGHPUT[:USD_PER_GPU_HOUR]]],... in node order,
                            e.g. h100:125:8:2.0:4.0,a100:125:8:1.0:2.0 (defaults 8 GPUs, throughput 1, $0)
   --policies LIST          comma-separated policy names (default: every one; lcsim schedule --list)
@@ -37,6 +39,8 @@ fragmentation, placement and cost.
   --ports-per-leaf N       GPUs (NIC ports) per leaf switch (default 32)
   --rail-optimized         rail-optimized fabric: a node's leaf is its rail group
   --tiers 2|3              fabric tiers (default 2); with 3, --leaves-per-pod N (default 8)
+  --output DIR             write each run's metrics and per-job rows to DIR/POLICY[-eERROR].metrics.json and
+                           .jobs.csv (serving jobs' latency columns included)
   --timeline DIR           write each run's timeline to DIR/POLICY[-eERROR].json (per-job and per-pool lanes;
                            opens in ui.perfetto.dev and lcsim-gui; .pftrace past 256 MiB)
   --limit N                only the first N jobs of the trace
@@ -193,7 +197,7 @@ int cmd_schedule(const std::vector<std::string>& args) {
   std::vector<std::pair<std::string, std::pair<double, double>>> watts;
   std::string classes_spec;
   std::unique_ptr<ScenarioJobSpeed> speed;
-  std::string timeline_dir;
+  std::string timeline_dir, output_dir;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&]() -> const std::string& {
@@ -218,6 +222,8 @@ int cmd_schedule(const std::vector<std::string>& args) {
       speed = std::make_unique<ScenarioJobSpeed>(value());
     } else if (a == "--timeline") {
       timeline_dir = value();
+    } else if (a == "--output") {
+      output_dir = value();
     } else if (a == "--policies") {
       policies = split(value(), ',');
       for (const auto& p : policies) registry.get(p);  // unknown names fail here, with suggestions
@@ -307,18 +313,18 @@ int cmd_schedule(const std::vector<std::string>& args) {
               "queue mean (h) | utilization | fragmentation | >8-GPU jobs on 1 leaf | preemptions | cost ($k) | "
               "replay (s) |\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-  std::vector<std::string> work_rows, timelines;
+  std::vector<std::string> work_rows, serve_rows, timelines, files;
   for (const auto& name : policies) {
     for (double e : errors) {
       auto policy = registry.get(name).factory();
       options.estimate_error = e;
       Tracer tracer;
       std::unique_ptr<ScheduleTimeline> timeline;
+      std::string run_stem = name;
+      if (errors.size() > 1) run_stem += "-e" + std::to_string(static_cast<int>(e * 100 + 0.5));
       if (!timeline_dir.empty()) {
         std::filesystem::create_directories(timeline_dir);
-        std::string stem = timeline_dir + "/" + name;
-        if (errors.size() > 1) stem += "-e" + std::to_string(static_cast<int>(e * 100 + 0.5));
-        timeline = std::make_unique<ScheduleTimeline>(trace, stem);
+        timeline = std::make_unique<ScheduleTimeline>(trace, timeline_dir + "/" + run_stem);
         tracer.subscribe(timeline.get());
         options.tracer = &tracer;
       }
@@ -335,9 +341,16 @@ int cmd_schedule(const std::vector<std::string>& args) {
                   m.get("multi_node_jobs_one_leaf"), m.get("preemptions"), m.get("cost_usd") / 1000, wall);
       std::fflush(stdout);
       if (m.has("workload_jobs")) work_rows.push_back(workload_row(name, e, m));
+      for (auto& row : serving_rows(name, e, result)) serve_rows.push_back(std::move(row));
+      if (!output_dir.empty()) {
+        std::filesystem::create_directories(output_dir);
+        files.push_back(write_run_files(output_dir, run_stem, result));
+      }
     }
   }
   print_workload_rows(work_rows);
+  print_serving_rows(serve_rows);
+  for (const auto& f : files) std::printf("%soutputs: %s\n", &f == &files.front() ? "\n" : "", f.c_str());
   for (const auto& t : timelines) std::printf("%stimeline: %s\n", &t == &timelines.front() ? "\n" : "", t.c_str());
   return 0;
 }

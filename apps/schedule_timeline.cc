@@ -33,7 +33,7 @@ void ScheduleTimeline::on_state(const StateEvent& e) {
   if (e.id >= trace_.jobs.size()) return;
   const auto& j = trace_.jobs[e.id];
   const std::string lane = "job " + std::to_string(e.id) + " (" + std::to_string(j.gpus) + " GPUs" +
-                           (j.workload.empty() ? "" : ", workload") + ")";
+                           (j.workload.empty() ? "" : j.kind == cluster::JobKind::kInference ? ", serving" : ", workload") + ")";
   if (e.what == StateEvent::What::kJobStarted && !seen_[e.id]) {
     // The lane starts at the job's submission, at 0 GPUs: the gap to its first start is its queueing delay.
     seen_[e.id] = true;

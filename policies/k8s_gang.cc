@@ -106,6 +106,8 @@ void K8sExtender::expire() {
     ++expired_;
     g.admitted = false;
     g.reserved.clear();
+    for (const auto& [uid, group] : member_of_)
+      if (group == name) passed_.erase(uid);  // what its members passed was on slots now released
   }
 }
 
@@ -160,6 +162,7 @@ std::string K8sExtender::filter(const std::string& body) {
         const std::string why = "pod group " + pod.group + ": " + std::to_string(need) + " members of " +
                                 std::to_string(pod.gpus) + " " + "nvidia.com/gpu must start together; only " +
                                 std::to_string(slots.size()) + " fit now (all or none)";
+        passed_[pod.uid].clear();
         return filter_reply(items, r, std::vector<bool>(r.names.size(), false), why).dump();
       }
       g.admitted = true;
@@ -167,8 +170,12 @@ std::string K8sExtender::filter(const std::string& body) {
       g.admitted_s = options_.clock();
     }
     std::vector<bool> pass(r.names.size(), false);
-    for (size_t i = 0; i < r.names.size(); ++i)
+    std::set<std::string>& passed = passed_[pod.uid];
+    passed.clear();
+    for (size_t i = 0; i < r.names.size(); ++i) {
       pass[i] = std::find(g.reserved.begin(), g.reserved.end(), r.names[i]) != g.reserved.end();
+      if (pass[i]) passed.insert(r.names[i]);
+    }
     std::string slots;
     for (const auto& n : g.reserved) slots += (slots.empty() ? "" : ", ") + n;
     return filter_reply(items, r, pass, "pod group " + pod.group + " is admitted on its reserved nodes: " + slots)
@@ -235,10 +242,22 @@ std::string K8sExtender::bind(const std::string& body) {
       throw InputError("pod " + ns + "/" + name + ": node " + node + " holds no reserved slot of pod group " +
                        m->second + " (reserved: " + (list.empty() ? "none left" : list) + ")");
     }
+    // kube-scheduler binds a pod only on a node the extender's filter passed for it in this cycle: a member bound
+    // elsewhere (its filter never offered this slot, or failed everywhere before another member's admitted the
+    // group) skipped the extender's checks.
+    auto p = passed_.find(uid);
+    if (p == passed_.end() || !p->second.count(node)) {
+      std::string list;
+      if (p != passed_.end())
+        for (const auto& n : p->second) list += (list.empty() ? "" : ", ") + n;
+      throw InputError("pod " + ns + "/" + name + ": never passed a filter call on node " + node + " (its last " +
+                       "filter passed " + (list.empty() ? "no node" : list) + "); bind refused");
+    }
     if (std::string error = call_api(); !error.empty()) return json{{"Error", error}}.dump();  // the slot stays
     slots.erase(slot);
     g->second.bound.insert(uid);
     member_of_.erase(m);
+    passed_.erase(p);
     if (g->second.bound.size() >= g->second.min_member) {  // the whole gang is bound: nothing left to hold
       groups_.erase(g);
     }

@@ -8,7 +8,9 @@
 // admitted and their nodes are reserved: members then pass the filter only on their group's reserved nodes, and
 // other pods see those GPUs as taken. If not, every node fails (all or none: no member gets a node while the
 // group cannot start whole). Bind consumes a member's reservation (refused for a member of a group that is not
-// admitted, or on a node its group holds no slot on); when all N are bound the group's reservation ends. An admitted
+// admitted, on a node its group holds no slot on, or on a node the member's own last filter call did not pass);
+// when all N are bound the group's reservation ends. (A pod never filtered at all is unknown to the extender, as
+// the bind arguments carry no labels: it binds as a pod outside any group.) An admitted
 // group whose members have not all bound within the reservation timeout (default 300 s) loses its reserved slots
 // (kube-scheduler gave up on a member, or it was deleted): the group goes back to waiting for admission, needing
 // only its members not yet bound.
@@ -82,6 +84,7 @@ class K8sExtender {
   uint64_t expired_ = 0;
   std::map<std::string, Group> groups_;
   std::map<std::string, std::string> member_of_;  // pod UID -> group
+  std::map<std::string, std::set<std::string>> passed_;  // member pod UID -> nodes its last filter passed
   std::map<std::string, uint32_t> last_free_;     // node -> free GPUs as last seen
 };
 

@@ -1,6 +1,7 @@
 #include "scenarios/cluster_speed.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "scenarios/scenario.h"
 #include "sim/error.h"
@@ -64,21 +65,23 @@ uint32_t ScenarioJobSpeed::workload(const std::string& path) {
   if (!w || !w->is_map())
     throw InputError({{SourceLocation{path, 0, 0}, "workload",
                        "a job's workload file needs a workload: section (a megatron or gpt_data_parallel training "
-                       "workload)"}});
+                       "workload, or an inference_serving deployment)"}});
   const ConfigValue* type = w->find("type");
   std::string t = type && type->is_scalar() ? type->scalar : "gpt_data_parallel";
-  if (t != "megatron" && t != "gpt_data_parallel")
+  const bool serving = t == "inference_serving";
+  if (t != "megatron" && t != "gpt_data_parallel" && !serving)
     throw InputError({{type ? type->location : w->location, "workload.type",
-                       "a cluster job's workload must be a training workload (megatron or gpt_data_parallel), got '" +
-                           t + "'"}});
+                       "a cluster job's workload must be a training workload (megatron or gpt_data_parallel) or a "
+                       "serving deployment (inference_serving), got '" + t + "'"}});
   ConfigValue section = *w;
-  section.set("train_iters", scalar(std::to_string(options_.iterations)));
+  if (!serving) section.set("train_iters", scalar(std::to_string(options_.iterations)));
   names_.push_back(path);
   workloads_.push_back(std::move(section));
+  serving_.push_back(serving);
   return static_cast<uint32_t>(names_.size() - 1);
 }
 
-ConfigValue ScenarioJobSpeed::group_tree(const std::vector<cluster::RunningWork>& group) const {
+ConfigValue ScenarioJobSpeed::group_tree(const std::vector<cluster::RunningWork>& group, int iterations) const {
   ConfigValue tree = base_;
   ConfigValue jobs;
   jobs.kind = ConfigValue::Kind::kSeq;
@@ -90,7 +93,9 @@ ConfigValue ScenarioJobSpeed::group_tree(const std::vector<cluster::RunningWork>
     ids.kind = ConfigValue::Kind::kSeq;
     for (const auto& sh : w.placement) ids.children.push_back(scalar(std::to_string(sh.node)));
     job.set("node_ids", ids);
-    job.set("workload", workloads_[w.workload]);
+    ConfigValue section = workloads_[w.workload];
+    if (iterations > 0 && !serving_[w.workload]) section.set("train_iters", scalar(std::to_string(iterations)));
+    job.set("workload", section);
     jobs.children.push_back(std::move(job));
   }
   tree.set("jobs", jobs);
@@ -101,17 +106,50 @@ std::string ScenarioJobSpeed::group_yaml(const std::vector<cluster::RunningWork>
   return emit_yaml(group_tree(group));
 }
 
-std::vector<double> ScenarioJobSpeed::iteration_s(const std::vector<cluster::RunningWork>& group) {
-  Scenario sc = parse_scenario(group_tree(group));
+std::vector<cluster::JobSpeed> ScenarioJobSpeed::simulate(const std::vector<cluster::RunningWork>& group,
+                                                          int iterations, double* serving_span_s) const {
+  Scenario sc = parse_scenario(group_tree(group, iterations));
   RunResult r = run_scenario(sc);
-  std::vector<double> out;
+  std::vector<cluster::JobSpeed> out;
+  *serving_span_s = 0;
   for (const auto& w : group) {
-    const std::string key = job_name(w.job) + ".iteration_time_s";
-    if (!r.completed || !r.metrics.has(key))
-      throw InputError("cluster job " + std::to_string(w.job) + " (" + names_[w.workload] +
-                       "): its workload did not complete an iteration on its placement");
-    out.push_back(r.metrics.get(key));
+    const std::string p = job_name(w.job) + ".";
+    const bool serving = serving_[w.workload];
+    const std::string key = p + (serving ? "requests_completed" : "iteration_time_s");
+    if (!r.completed || !r.metrics.has(key) || (serving && r.metrics.get(key) <= 0))
+      throw InputError("cluster job " + std::to_string(w.job) + " (" + names_[w.workload] + "): its workload did not " +
+                       (serving ? "complete a request" : "complete an iteration") + " on its placement");
+    cluster::JobSpeed s;
+    s.serving = serving;
+    if (!serving) {
+      s.iteration_s = r.metrics.get(key);
+    } else {
+      auto get = [&](const char* name) { return r.metrics.has(p + name) ? r.metrics.get(p + name) : 0.0; };
+      s.latency = {get("ttft_p50_s"), get("ttft_p99_s"),        get("tpot_p50_s"),    get("tpot_p99_s"),
+                   get("kv_transfer_mean_s"), get("kv_transfer_p99_s"), get("slo_attainment")};
+      *serving_span_s = std::max(*serving_span_s, get("serving_span_s"));
+    }
+    out.push_back(s);
   }
+  return out;
+}
+
+std::vector<cluster::JobSpeed> ScenarioJobSpeed::speeds(const std::vector<cluster::RunningWork>& group) {
+  double span = 0;
+  std::vector<cluster::JobSpeed> out = simulate(group, options_.iterations, &span);
+  // Beside a deployment, the training jobs' first iterations cover only the start of its serving span: run again
+  // with enough iterations that every training job lasts the whole span (at most max_overlap_iterations).
+  int need = options_.iterations;
+  for (const auto& s : out)
+    if (!s.serving && span > 0) need = std::max(need, static_cast<int>(std::ceil(span / s.iteration_s)));
+  need = std::min(need, options_.max_overlap_iterations);
+  if (need > options_.iterations) out = simulate(group, need, &span);
+  return out;
+}
+
+std::vector<double> ScenarioJobSpeed::iteration_s(const std::vector<cluster::RunningWork>& group) {
+  std::vector<double> out;
+  for (const auto& s : speeds(group)) out.push_back(s.iteration_s);
   return out;
 }
 

@@ -244,5 +244,49 @@ TEST(K8sGangTimeout, AnAdmittedGroupsSlotsAreReleasedAfterTheTimeout) {
   EXPECT_EQ(passed(filter(pod("other", 8), free)).size(), 1u);
 }
 
+TEST(K8sGangBind, AMemberBindsOnlyOnANodeItsOwnFilterPassed) {
+  Registry<SchedulingPolicyFactory> registry("scheduling policy");
+  register_scheduling_policies(registry);
+  auto policy = registry.get("topology").factory();
+  K8sExtender ext(*policy);
+  auto filter = [&](const json& p, const json& node_list) {
+    return json::parse(ext.filter(json{{"pod", p}, {"nodes", node_list}}.dump()));
+  };
+  auto bind = [&](const std::string& pod_name, const std::string& node) {
+    return json::parse(ext.bind(binding(pod_name, node).dump()))["Error"].get<std::string>();
+  };
+  // Group g, two members of 8 GPUs, admitted on two of the four nodes by w0's filter; w0 binds on the first.
+  const std::set<std::string> slots = passed(filter(pod("w0", 8, "g", "2"), nodes({8, 8, 8, 8})));
+  ASSERT_EQ(slots.size(), 2u);
+  const std::string a = *slots.begin(), b = *slots.rbegin();
+  EXPECT_EQ(bind("w0", a), "");
+  // w1 is filtered on a node list without b (kube-scheduler's own predicates dropped it): nothing passes, so a bind
+  // on b, though b is g's slot, skipped the extender's check and is refused.
+  json without_b = nodes({8, 8, 8, 8});
+  auto& items = without_b["items"];
+  for (size_t i = 0; i < items.size(); ++i)
+    if (items[i]["metadata"]["name"] == b) items.erase(i);
+  EXPECT_TRUE(passed(filter(pod("w1", 8, "g", "2"), without_b)).empty());
+  std::string e = bind("w1", b);
+  EXPECT_NE(e.find("pod ml/w1: never passed a filter call on node " + b + " (its last filter passed no node)"),
+            std::string::npos)
+      << e;
+  // Filtered again with b offered, it passes there and binds.
+  EXPECT_EQ(passed(filter(pod("w1", 8, "g", "2"), nodes({8, 8, 8, 8}))), (std::set<std::string>{b}));
+  EXPECT_EQ(bind("w1", b), "");
+  EXPECT_EQ(ext.groups().count("ml/g"), 0u) << "the gang is bound whole";
+
+  // Group h: x0's filter fails everywhere (one node free, two members), then x1's admits the group. x0 never passed
+  // a filter on h's slots: its bind there is refused, until its own filter passes them.
+  EXPECT_TRUE(passed(filter(pod("x0", 8, "h", "2"), nodes({8, 0, 0, 0}))).empty());
+  const std::set<std::string> h = passed(filter(pod("x1", 8, "h", "2"), nodes({8, 8, 8, 8})));
+  ASSERT_EQ(h.size(), 2u);
+  e = bind("x0", *h.begin());
+  EXPECT_NE(e.find("never passed a filter call on node " + *h.begin()), std::string::npos) << e;
+  EXPECT_EQ(passed(filter(pod("x0", 8, "h", "2"), nodes({8, 8, 8, 8}))), h);
+  EXPECT_EQ(bind("x0", *h.begin()), "");
+  EXPECT_EQ(bind("x1", *h.rbegin()), "");
+}
+
 }  // namespace
 }  // namespace lcsim::policy

@@ -67,6 +67,11 @@ struct JobState {
   double remaining_iters = 0;
   double iter_s = 0;
   double rate_since = 0;
+  // Serving deployments (work too, so they join the groups): the latency of the group it runs in, since when.
+  bool serving = false;
+  ServingLatency latency;
+  uint32_t group_jobs = 0;  // 0: no latency yet this attempt
+  double latency_since = 0;
 };
 
 class Replay {
@@ -192,11 +197,13 @@ class Replay {
         RandomStream r = rng.stream("cluster.estimate", j.id);
         factor = 1.0 + opt_.estimate_error * (2.0 * r.uniform() - 1.0);
       }
-      st.estimate_s = (st.work && j.duration_s <= 0 ? st.remaining_ref_s : j.duration_s) * factor;
+      const bool training = st.work && !st.serving;
+      st.estimate_s = (training && j.duration_s <= 0 ? st.remaining_ref_s : j.duration_s) * factor;
       JobRecord& rec = result_.jobs[j.id];
-      rec.workload = st.work;
+      rec.workload = training;
+      rec.serving = st.serving;
       rec.iterations = static_cast<double>(j.iterations);
-      if (st.work) rec.alone_iteration_s = st.remaining_ref_s / static_cast<double>(j.iterations);
+      if (training) rec.alone_iteration_s = st.remaining_ref_s / static_cast<double>(j.iterations);
       rec.id = j.id;
       rec.gpus = j.gpus;
       rec.submit_s = j.submit_s;
@@ -204,13 +211,16 @@ class Replay {
     diags.throw_if_any();
   }
 
-  /// A training-workload job: its workload loaded, whole nodes, and its time alone on a compact placement (the
-  /// first nodes of its pool), which is its ideal run time and, without a duration_s, its estimate.
+  /// A workload job: its workload loaded and of its row's kind, whole nodes, and its figures alone on a compact
+  /// placement (the first nodes of its pool). Training: its iteration time there gives its ideal run time and,
+  /// without a duration_s, its estimate. Serving: its latency there is the reference its record is read against.
   bool check_workload(const TraceJob& j, const SourceLocation& at, Diagnostics& diags) {
     JobState& st = state_[j.id];
+    const bool inference = j.kind == JobKind::kInference;
     if (!speed_) {
       if (diags.items().size() < 20)
-        diags.add(at, "workload", "job " + std::to_string(j.id) + " is a training workload (" + j.workload +
+        diags.add(at, "workload", "job " + std::to_string(j.id) + " is a " +
+                                      (inference ? "serving deployment" : "training workload") + " (" + j.workload +
                                       "); this replay has no model of workload speed (lcsim schedule --cluster FILE)");
       return false;
     }
@@ -221,7 +231,7 @@ class Replay {
       if (snap_.nodes[n].pool != pool) continue;
       if (j.gpus % snap_.nodes[n].gpus != 0) {
         if (diags.items().size() < 20)
-          diags.add(at, "gpus", "job " + std::to_string(j.id) + " is a training workload and needs whole nodes: " +
+          diags.add(at, "gpus", "job " + std::to_string(j.id) + " is a workload job and needs whole nodes: " +
                                     std::to_string(j.gpus) + " GPUs is not a multiple of pool '" +
                                     snap_.pools[pool].name + "''s " + std::to_string(snap_.nodes[n].gpus) +
                                     " GPUs per node");
@@ -231,12 +241,36 @@ class Replay {
       left -= snap_.nodes[n].gpus;
     }
     if (left > 0) return true;  // too large: reported by the caller
-    st.work = true;
     st.workload = opt_.speed->workload(j.workload);
+    st.serving = opt_.speed->serving(st.workload);
+    if (st.serving != inference) {
+      const SourceLocation wat{at.file, at.line, static_cast<int>(j.workload_column)};
+      if (diags.items().size() < 20 && st.serving)
+        diags.add(wat, "kind", "job " + std::to_string(j.id) + "'s workload " + j.workload +
+                                   " is a serving deployment (inference_serving): give its row kind inference and a "
+                                   "duration_s (how long it serves), not iterations");
+      else if (diags.items().size() < 20)
+        diags.add(wat, "workload", "job " + std::to_string(j.id) + " is of kind inference, but its workload " +
+                                       j.workload + " is a training workload: an inference row's workload must be "
+                                       "an inference_serving deployment (or give the row kind training and iterations)");
+      return false;
+    }
+    st.work = true;
+    JobSpeed alone = speed_->speeds({RunningWork{j.id, st.workload, compact}}).front();
+    if (st.serving) {
+      result_.jobs[j.id].serving_record.alone = alone.latency;
+      return true;
+    }
     st.remaining_iters = static_cast<double>(j.iterations);
-    double alone = speed_->iteration_s({RunningWork{j.id, st.workload, compact}}).front();
-    st.remaining_ref_s = alone * static_cast<double>(j.iterations);
+    st.remaining_ref_s = alone.iteration_s * static_cast<double>(j.iterations);
     return true;
+  }
+
+  /// A serving job's latency since latency_since goes into its record (at a change of group, a stop or its end).
+  void close_latency(uint64_t id, double t) {
+    JobState& st = state_[id];
+    if (st.group_jobs > 0) result_.jobs[id].serving_record.add(st.latency, t - st.latency_since, st.group_jobs);
+    st.group_jobs = 0;
   }
 
   /// The running workload jobs' iteration times changed (one started, finished or stopped): their progress so far
@@ -247,6 +281,10 @@ class Replay {
     for (const auto& r : snap_.running) {
       if (!state_[r.id].work) continue;
       JobState& st = state_[r.id];
+      if (st.serving) {  // held for its duration: only its latency changes
+        work.push_back({r.id, st.workload, r.placement});
+        continue;
+      }
       if (st.iter_s > 0 && t > st.rate_since) st.remaining_iters -= (t - st.rate_since) / st.iter_s;
       st.remaining_iters = std::max(0.0, st.remaining_iters);
       st.rate_since = std::max(t, st.rate_since);
@@ -254,11 +292,17 @@ class Replay {
     }
     if (work.empty()) return;
     std::sort(work.begin(), work.end(), [](const auto& a, const auto& b) { return a.job < b.job; });
-    std::vector<double> its = speed_->iteration_s(work);
+    std::vector<JobSpeed> its = speed_->speeds(work);
     for (size_t k = 0; k < work.size(); ++k) {
       JobState& st = state_[work[k].job];
-      if (its[k] == st.iter_s) continue;
-      st.iter_s = its[k];
+      if (st.serving) {
+        if (st.group_jobs == its[k].group_jobs && st.latency == its[k].latency) continue;
+        close_latency(work[k].job, t);
+        st.latency = its[k].latency, st.group_jobs = its[k].group_jobs, st.latency_since = t;
+        continue;
+      }
+      if (its[k].iteration_s == st.iter_s) continue;
+      st.iter_s = its[k].iteration_s;
       ++st.attempt;  // the completion pushed at the old rate is stale
       done_.push({st.rate_since + st.remaining_iters * st.iter_s, work[k].job, st.attempt});
     }
@@ -361,6 +405,7 @@ class Replay {
 
   void finish(uint64_t id, double t) {
     release(id, t);
+    if (state_[id].serving) close_latency(id, t);
     if (state_[id].work) state_[id].remaining_iters = 0, state_[id].iter_s = 0, retime_ = true;
     result_.jobs[id].end_s = t;
     state_[id].remaining_ref_s = 0;
@@ -373,6 +418,7 @@ class Replay {
     if (st.work && st.iter_s > 0 && t > st.rate_since)
       st.remaining_iters = std::max(0.0, st.remaining_iters - (t - st.rate_since) / st.iter_s);
     policy::RunningJob r = release(id, t);
+    if (st.serving) close_latency(id, t);
     double tp = st.work ? 1.0 : throughput(id, snap_.nodes[r.placement.front().node].pool);
     double worked = std::max(0.0, t - st.started_at - st.overhead_s);
     if (st.work) st.iter_s = 0, retime_ = true;
@@ -406,7 +452,7 @@ class Replay {
       for (const auto& sh : p.shares) {
         if (sh.gpus != snap_.nodes[sh.node].gpus)
           throw InputError({{SourceLocation{trace_.file, static_cast<int>(j.line), 0}, "workload",
-                             "job " + std::to_string(id) + " is a training workload and needs whole nodes; the "
+                             "job " + std::to_string(id) + " is a workload job and needs whole nodes; the "
                              "policy gave it " + std::to_string(sh.gpus) + " of node " + std::to_string(sh.node) +
                              "'s " + std::to_string(snap_.nodes[sh.node].gpus) +
                              " GPUs (smaller duration jobs left the node part used)"}});
@@ -419,7 +465,7 @@ class Replay {
     JobRecord& rec = result_.jobs[id];
     if (rec.first_start_s < 0) rec.first_start_s = t;
     rec.pool = pool;
-    rec.ideal_run_s = st.work ? rec.alone_iteration_s * rec.iterations : j.duration_s / tp;
+    rec.ideal_run_s = st.work && !st.serving ? rec.alone_iteration_s * rec.iterations : j.duration_s / tp;
     auto spread = policy::placement_spread(snap_, p.shares);
     rec.leaves = spread.leaves;
     rec.max_spine_hops = spread.max_spine_hops;
@@ -427,12 +473,12 @@ class Replay {
     running_index_[id] = snap_.running.size();
     snap_.running.push_back({id, j.gpus, j.priority, st.team, t, t + st.estimate_s / tp + st.overhead_s, true,
                              p.shares});
-    if (st.work) {
+    if (st.work) retime_ = true;  // its group changed: new speeds (training) and latency (serving)
+    if (st.work && !st.serving) {
       st.iter_s = 0;
       st.rate_since = t + st.overhead_s;  // iterations begin after the checkpoint restore
-      retime_ = true;
     } else {
-      done_.push({t + run, id, st.attempt});
+      done_.push({t + run, id, st.attempt});  // a duration job, or a serving deployment held for its duration
     }
     busy_[pool] += j.gpus;
     emit_pool(pool, t);
@@ -508,6 +554,42 @@ double pct(const std::vector<double>& sorted, double p) {
   if (sorted.empty()) return 0;
   size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
   return sorted[std::min(sorted.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
+/// Serving deployments' figures: per job (`jobN.serving_*`) and over all of them.
+void serving_metrics(const std::vector<JobRecord>& jobs, MetricSet& m) {
+  double n = 0, ttft50 = 0, slo = 0, shared = 0, held = 0, ttft99 = 0, tpot99 = 0, kv99 = 0;
+  for (const auto& j : jobs) {
+    if (!j.serving || j.end_s < 0) continue;
+    const ServingRecord& r = j.serving_record;
+    const ServingLatency& l = r.lifetime;
+    n += 1;
+    ttft50 += l.ttft_p50_s, slo += l.slo_attainment, shared += r.shared_s, held += r.shared_s + r.alone_s;
+    ttft99 = std::max(ttft99, l.ttft_p99_s), tpot99 = std::max(tpot99, l.tpot_p99_s), kv99 = std::max(kv99, l.kv_p99_s);
+    const std::string p = "job" + std::to_string(j.id) + ".serving_";
+    const std::string life = " over its lifetime (time-weighted mean over the groups it ran in)";
+    const std::string worst = " over its lifetime (the worst of the groups it ran in)";
+    m.set(p + "ttft_p50_s", l.ttft_p50_s, "serving job: median time to first token" + life);
+    m.set(p + "ttft_p99_s", l.ttft_p99_s, "serving job: 99th percentile time to first token" + worst);
+    m.set(p + "tpot_p50_s", l.tpot_p50_s, "serving job: median time per output token" + life);
+    m.set(p + "tpot_p99_s", l.tpot_p99_s, "serving job: 99th percentile time per output token" + worst);
+    m.set(p + "kv_mean_s", l.kv_mean_s, "serving job: mean KV-cache handoff" + life);
+    m.set(p + "kv_p99_s", l.kv_p99_s, "serving job: 99th percentile KV-cache handoff" + worst);
+    m.set(p + "slo_attainment", l.slo_attainment, "serving job: share of requests meeting the SLO" + life);
+    m.set(p + "alone_ttft_p99_s", r.alone.ttft_p99_s, "serving job: TTFT p99 alone on a compact placement");
+    m.set(p + "alone_tpot_p99_s", r.alone.tpot_p99_s, "serving job: TPOT p99 alone on a compact placement");
+    m.set(p + "shared_s", r.shared_s, "serving job: seconds it ran beside other workload jobs sharing links");
+    m.set(p + "alone_s", r.alone_s, "serving job: seconds it ran with no workload job sharing its links");
+  }
+  if (n == 0) return;
+  m.set("serving_jobs", n, "serving deployments that ran (kind inference with a workload)");
+  m.set("serving_ttft_p50_s_mean", ttft50 / n, "mean over serving jobs of their lifetime median TTFT, s");
+  m.set("serving_ttft_p99_s_max", ttft99, "worst TTFT p99 of any serving job in any group it ran in, s");
+  m.set("serving_tpot_p99_s_max", tpot99, "worst TPOT p99 of any serving job in any group it ran in, s");
+  m.set("serving_kv_p99_s_max", kv99, "worst KV handoff p99 of any serving job in any group it ran in, s");
+  m.set("serving_slo_attainment_mean", slo / n, "mean over serving jobs of their lifetime SLO attainment");
+  m.set("serving_shared_share", held > 0 ? shared / held : 0,
+        "share of the serving jobs' time spent beside other workload jobs that share links with them");
 }
 
 }  // namespace
@@ -593,9 +675,11 @@ MetricSet ClusterResult::metrics() const {
     m.set("workload_stretch_mean", stretch / work,
           "mean over workload jobs of time holding GPUs / time alone on a compact placement (placement and "
           "fabric contention slow jobs down)");
+  }
+  serving_metrics(jobs, m);
+  if (work > 0 || m.has("serving_jobs"))
     m.set("speed_evaluations", static_cast<double>(speed_evaluations),
           "groups of concurrent workload jobs simulated on the fabric (the rest answered from the cache)");
-  }
   return m;
 }
 

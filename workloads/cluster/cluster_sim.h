@@ -64,7 +64,9 @@ struct SimOptions {
   double boot_s = 300;
   double tick_s = 300;
   /// Jobs given as training workloads (TraceJob::workload) run at the speed this model gives for their
-  /// placement and the other running workload jobs (job_speed.h); required when the trace has such jobs.
+  /// placement and the other running workload jobs (job_speed.h); serving deployments (inference rows with a
+  /// workload) hold their GPUs for their duration and get their latency from it; required when the trace has such
+  /// jobs.
   JobSpeedModel* speed = nullptr;
 };
 
@@ -83,6 +85,8 @@ struct JobRecord {
   bool workload = false;     // a training workload (its speed from its placement), not a duration
   double iterations = 0;
   double alone_iteration_s = 0;  // workload: alone on a compact placement (the first nodes of its pool)
+  bool serving = false;      // a serving deployment (kind inference with a workload): held for its duration
+  ServingRecord serving_record;  // serving: its latency over the groups it ran in
 };
 
 struct PoolUsage {
@@ -105,7 +109,8 @@ struct ClusterResult {
   policy::SeasonalForecaster::Error forecast;          // the power policy's demand forecast, where it has one
   uint64_t speed_evaluations = 0, speed_hits = 0;  // workload jobs: groups simulated / answered from the cache
   /// JCT, slowdown (bounded at 10 s), queueing delay (mean, p50, p99), utilization per pool and overall,
-  /// fragmentation, cost, goodput, placement spread; energy, powered share and boots; forecast error.
+  /// fragmentation, cost, goodput, placement spread; energy, powered share and boots; forecast error; serving
+  /// deployments' latency (over all of them, and per job as `jobN.serving_*`).
   MetricSet metrics() const;
 };
 

@@ -61,8 +61,29 @@ std::string SpeedCache::shape(const std::vector<RunningWork>& group) const {
   return key;
 }
 
-std::vector<double> SpeedCache::iteration_s(const std::vector<RunningWork>& running) {
-  std::vector<double> out(running.size(), 0);
+void ServingRecord::add(const ServingLatency& l, double seconds, uint32_t group_jobs) {
+  if (seconds <= 0) return;
+  const double before = shared_s + alone_s, total = before + seconds;
+  (group_jobs > 1 ? shared_s : alone_s) += seconds;
+  ++groups;
+  auto mean = [&](double& into, double x) { into = (into * before + x * seconds) / total; };
+  mean(lifetime.ttft_p50_s, l.ttft_p50_s);
+  mean(lifetime.tpot_p50_s, l.tpot_p50_s);
+  mean(lifetime.kv_mean_s, l.kv_mean_s);
+  mean(lifetime.slo_attainment, l.slo_attainment);
+  lifetime.ttft_p99_s = std::max(lifetime.ttft_p99_s, l.ttft_p99_s);
+  lifetime.tpot_p99_s = std::max(lifetime.tpot_p99_s, l.tpot_p99_s);
+  lifetime.kv_p99_s = std::max(lifetime.kv_p99_s, l.kv_p99_s);
+}
+
+std::vector<JobSpeed> JobSpeedModel::speeds(const std::vector<RunningWork>& group) {
+  std::vector<JobSpeed> out;
+  for (double t : iteration_s(group)) out.push_back({t, false, {}, 1});
+  return out;
+}
+
+std::vector<JobSpeed> SpeedCache::speeds(const std::vector<RunningWork>& running) {
+  std::vector<JobSpeed> out(running.size());
   for (const auto& members : groups(running)) {
     std::vector<RunningWork> group;
     for (size_t i : members) group.push_back(running[i]);
@@ -70,15 +91,24 @@ std::vector<double> SpeedCache::iteration_s(const std::vector<RunningWork>& runn
     auto it = cache_.find(key);
     if (it == cache_.end()) {
       ++evaluations_;
-      std::vector<double> t = model_.iteration_s(group);
+      std::vector<JobSpeed> t = model_.speeds(group);
       LCSIM_ASSERT(t.size() == group.size(), "job speed model answered for the wrong number of jobs");
-      for (double x : t) LCSIM_ASSERT(x > 0, "job speed model gave a non-positive iteration time");
+      for (auto& x : t) {
+        LCSIM_ASSERT(x.serving || x.iteration_s > 0, "job speed model gave a non-positive iteration time");
+        x.group_jobs = static_cast<uint32_t>(group.size());
+      }
       it = cache_.emplace(std::move(key), std::move(t)).first;
     } else {
       ++hits_;
     }
     for (size_t k = 0; k < members.size(); ++k) out[members[k]] = it->second[k];
   }
+  return out;
+}
+
+std::vector<double> SpeedCache::iteration_s(const std::vector<RunningWork>& running) {
+  std::vector<double> out;
+  for (const auto& s : speeds(running)) out.push_back(s.iteration_s);
   return out;
 }
 

@@ -195,8 +195,8 @@ JobTrace read_plain(CsvReader& r, const std::vector<std::string>& header) {
   // A job is a duration or a training workload (a scenario file, relative to the trace, run for some iterations).
   if (!col.count("duration_s") && !col.count("workload"))
     r.error("duration_s", "missing required column 'duration_s' (or 'workload' with 'iterations')");
-  if (col.count("workload") != col.count("iterations"))
-    r.error(col.count("workload") ? "iterations" : "workload", "columns 'workload' and 'iterations' go together");
+  if (col.count("iterations") && !col.count("workload"))
+    r.error("iterations", "column 'iterations' needs a 'workload' column (the training scenario it counts)");
   r.finish();
   JobTrace t{r.path(), {}};
   std::vector<std::string> f;
@@ -215,23 +215,46 @@ JobTrace read_plain(CsvReader& r, const std::vector<std::string>& header) {
     bool ok = true;
     if (!parse_double(*get("submit_s"), &j.submit_s) || j.submit_s < 0)
       r.error("submit_s", "expected seconds >= 0, got '" + *get("submit_s") + "'", at("submit_s")), ok = false;
+    if (const auto* p = get("kind"); p && !p->empty()) {
+      if (*p == "training") j.kind = JobKind::kTraining;
+      else if (*p == "inference") j.kind = JobKind::kInference;
+      else r.error("kind", "expected training or inference, got '" + *p + "'", at("kind")), ok = false;
+    }
     const std::string* wl = get("workload");
     const bool has_workload = wl && !wl->empty();
+    // A serving deployment (an inference row's workload) runs for its duration; a training workload for its
+    // iterations, its duration_s then only an estimate.
+    const bool serving = has_workload && j.kind == JobKind::kInference;
+    const std::string* its = get("iterations");
+    const bool has_iterations = its && !its->empty();
     if (has_workload) {
       j.workload = resolve_relative(r.path(), *wl);
-      const std::string& it = *get("iterations");
-      if (!parse_int(it, &j.iterations) || j.iterations == 0)
-        r.error("iterations", "expected a whole number of training iterations >= 1, got '" + it + "'",
+      j.workload_column = static_cast<uint32_t>(r.column(at("workload")));
+    }
+    if (serving && has_iterations) {
+      r.error("iterations", "an inference job's workload is a serving deployment that runs for its duration_s; it has "
+                            "no iterations (leave the column empty), got '" + *its + "'", at("iterations")), ok = false;
+    } else if (has_workload && !serving) {
+      if (!its)
+        r.error("iterations", "a training workload needs the 'iterations' column (how many iterations it runs)",
+                at("workload")), ok = false;
+      else if (!parse_int(*its, &j.iterations) || j.iterations == 0)
+        r.error("iterations", "expected a whole number of training iterations >= 1, got '" + *its + "'",
                 at("iterations")), ok = false;
-    } else if (const auto* it = get("iterations"); it && !it->empty()) {
+    } else if (!has_workload && has_iterations) {
       r.error("iterations", "iterations without a workload (give the workload's scenario file)", at("iterations")),
           ok = false;
     }
     const std::string* dur = get("duration_s");
-    if (dur && (!dur->empty() || !has_workload)) {
-      if (!parse_double(*dur, &j.duration_s) || j.duration_s < 0)
-        r.error("duration_s", "expected seconds >= 0" + std::string(has_workload ? " or empty" : "") + ", got '" +
-                                  *dur + "'", at("duration_s")), ok = false;
+    const bool estimate_only = has_workload && !serving;  // training workload: duration_s may be empty
+    if (serving && (!dur || dur->empty())) {
+      r.error("duration_s", "an inference job's serving workload needs duration_s (seconds the deployment holds "
+                            "its GPUs), got none", dur ? at("duration_s") : at("workload")), ok = false;
+    } else if (dur && (!dur->empty() || !estimate_only)) {
+      if (!parse_double(*dur, &j.duration_s) || j.duration_s < 0 || (serving && j.duration_s == 0))
+        r.error("duration_s", std::string(serving ? "expected seconds > 0" : "expected seconds >= 0") +
+                                  (estimate_only ? " or empty" : "") + ", got '" + *dur + "'", at("duration_s")),
+            ok = false;
     } else if (!dur && !has_workload) {
       r.error("workload", "a job needs a duration_s or a workload", at("workload")), ok = false;
     }
@@ -247,11 +270,6 @@ JobTrace read_plain(CsvReader& r, const std::vector<std::string>& header) {
     if (const auto* p = get("priority"); p && !p->empty() && !parse_int(*p, &j.priority))
       r.error("priority", "expected an integer, got '" + *p + "'", at("priority")), ok = false;
     if (const auto* p = get("team")) j.team = *p;
-    if (const auto* p = get("kind"); p && !p->empty()) {
-      if (*p == "training") j.kind = JobKind::kTraining;
-      else if (*p == "inference") j.kind = JobKind::kInference;
-      else r.error("kind", "expected training or inference, got '" + *p + "'", at("kind")), ok = false;
-    }
     j.gpus_column = static_cast<uint32_t>(r.column(at("gpus")));
     if (ok) t.jobs.push_back(std::move(j));
   }

@@ -22,13 +22,16 @@ struct TraceJob {
   int32_t priority = 0;
   std::string team;         // user or team (Philly: the virtual cluster)
   JobKind kind = JobKind::kTraining;
-  /// A training workload instead of a duration (its speed then depends on placement): a scenario file whose
-  /// `workload:` the job runs (path resolved against the trace's folder), for `iterations` iterations.
-  /// duration_s, if given, is then only the user's estimate.
+  /// A workload instead of a bare duration (path resolved against the trace's folder). Training (kind training):
+  /// a scenario whose `workload:` the job runs for `iterations` iterations, its speed from its placement;
+  /// duration_s, if given, is then only the user's estimate. Serving (kind inference): a scenario whose
+  /// inference_serving deployment holds its GPUs for duration_s (required; no iterations), its latency from its
+  /// placement and neighbours.
   std::string workload;
   uint64_t iterations = 0;
   uint32_t line = 0;        // where it came from, for errors about it later
   uint32_t gpus_column = 0; // the column of its GPU count on that line
+  uint32_t workload_column = 0;  // and of its workload (0: none)
 };
 
 struct JobTrace {
@@ -44,7 +47,8 @@ JobTrace read_philly_trace(const std::string& path);
 /// `type:count` such as `h100:8`), `duration_s`. Optional: `priority` (integer), `team`, `kind`
 /// (training | inference), `workload` + `iterations` (a scenario file, relative to the trace, and how many
 /// iterations of its workload the job runs: its speed then comes from its placement; duration_s may then be
-/// empty or an estimate). Lines starting with '#' and blank lines are skipped.
+/// empty or an estimate). An `inference` row's `workload` is a serving deployment that runs for its duration_s
+/// (required) and takes no iterations. Lines starting with '#' and blank lines are skipped.
 JobTrace read_job_csv(const std::string& path);
 
 /// Either format, told apart by the header line.
