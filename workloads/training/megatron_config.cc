@@ -75,7 +75,8 @@ void MegatronConfig::name_defaults_taken(const ConfigValue& given) {
   if (!has("", "use_flash_attn")) {
     note("use_flash_attn", use_flash_attn ? "true (fused attention)" : "false (unfused attention)",
          "--attention-backend auto: flash or cuDNN fused attention with --transformer-impl transformer_engine, the "
-         "default; unfused with --transformer-impl local or --attention-backend unfused");
+         "default (cuDNN on Hopper: lcsim's attention_backend auto); unfused with --transformer-impl local or "
+         "--attention-backend unfused");
   }
   if (recompute_granularity == "full" && !has("", "recompute_method")) {
     note("recompute_method", recompute_method + ", recompute_num_layers = " + std::to_string(recompute_num_layers),
@@ -160,6 +161,7 @@ void MegatronConfig::visit_keys(Section& s) {
           "parameters per gradient bucket; 0 = Megatron's default max(40M, 1M x data-parallel size)",
           Range::at_least(0));
   s.field("use_flash_attn", use_flash_attn, "fused attention: no score matrix in memory");
+  attention_backend_key(s, attention_backend);
   s.field("moe_load_imbalance", moe_load_imbalance,
           "tokens of the busiest expert / mean (1 = perfect balance): expert GEMMs and token all-to-alls take "
           "this much longer", Range::at_least(1));
@@ -345,6 +347,7 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
   for (const auto* part : parts) {
     if (!part->supports(dtype_)) s.error("precision", part->name + " has no " + c.precision + " tensor cores");
   }
+  attention_label_ = check_attention_backend(c.attention_backend, c.use_flash_attn, parts, s);
   if (s.diagnostics() && !s.diagnostics()->empty()) return;
   // Memory: every stage on every part. Alternatives for the message are tried one at a time.
   memory_ = {};

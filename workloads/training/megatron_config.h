@@ -43,6 +43,7 @@ struct MegatronConfig {
   bool use_torch_fsdp2 = false;  // fully sharded data parallelism: parameters gathered per layer
   int64_t ddp_bucket_size = 0;
   bool use_flash_attn = true;
+  std::string attention_backend = "auto";  // fused-attention kernel: auto (the part's default), flash2, flash3, cudnn
   double moe_load_imbalance = 1.0;
   std::string moe_token_dispatcher_type = "alltoall";  // alltoall: one copy per (token, expert); flex: per node
   bool overlap_moe_expert_parallel_comm = false;
