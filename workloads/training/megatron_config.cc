@@ -134,6 +134,11 @@ void MegatronConfig::visit_keys(Section& s) {
   s.field("recompute_num_layers", recompute_num_layers,
           "full recompute: layers per uniform group, or layers recomputed per model chunk with block",
           Range::at_least(0));
+  s.field("cp_repeat_kv", cp_repeat_kv,
+          "keys and values are expanded to one per query head before attention, so the context-parallel exchange "
+          "moves num_attention_heads / num_query_groups times the bytes (torchtitan's Llama: repeat_kv before "
+          "scaled_dot_product_attention, which PyTorch's context parallelism wraps); false = Megatron-LM, which "
+          "exchanges the query groups' keys and values");
   s.choice("cp_comm_type", cp_comm_type, {"p2p", "a2a", "allgather", "a2a+p2p"},
            "context parallelism (Transformer Engine's kinds): p2p exchanges key/value chunks in a ring under the "
            "attention kernels; allgather gathers keys/values before attention (not overlapped); a2a (Ulysses) "

@@ -33,6 +33,7 @@ struct MegatronConfig {
   std::string recompute_method = "uniform";  // full recompute: uniform (groups of N layers) or block (first N)
   int recompute_num_layers = 1;              // N; Megatron requires it with full recompute
   std::string cp_comm_type = "p2p";          // p2p, a2a, allgather, a2a+p2p (Megatron's --cp-comm-type)
+  bool cp_repeat_kv = false;  // keys/values expanded to the query heads before the CP exchange (torchtitan)
   int num_virtual_stages_per_pipeline_rank = 0;  // another way to ask for interleaving; 0: not given
   int expert_tensor_parallel_size = 0;       // 0: as tensor_model_parallel_size (the only split modelled)
   bool use_distributed_optimizer = false;

@@ -24,7 +24,7 @@ std::string MegatronTraining::describe() const {
   } else if (c.recompute_granularity != "none") {
     extras += ", " + c.recompute_granularity + " recompute";
   }
-  if (c.context_parallel_size > 1) extras += ", CP " + c.cp_comm_type;
+  if (c.context_parallel_size > 1) extras += ", CP " + c.cp_comm_type + (c.cp_repeat_kv ? " (keys/values per query head)" : "");
   extras += c.use_flash_attn ? ", fused attention (" + attention_label_ + ")" : ", unfused attention";
   if (m.num_experts > 0) extras += ", " + std::to_string(m.num_experts) + " experts top-" + std::to_string(m.moe_router_topk);
   std::snprintf(buf, sizeof buf,
