@@ -17,6 +17,16 @@ namespace {
 using megatron_support::parse_with;
 using megatron_support::run;
 
+// kBase on one DGX A100 node (8 GPUs, TP 2 PP 4), workload last so that keys can be appended.
+std::string kBaseA100() {
+  std::string text = megatron_support::kBase;
+  const std::string from = "cluster: {accelerator: H100-SXM-80GB, nodes: 4";
+  text.replace(text.find(from), from.size(), "cluster: {accelerator: A100-SXM-80GB, nodes: 1");
+  const auto w = text.find("workload:");
+  const auto sim = text.find("simulation:");
+  return text.substr(0, w) + text.substr(sim) + text.substr(w, sim - w);
+}
+
 const wl::MegatronConfig& config_of(const Scenario& sc) {
   return dynamic_cast<wl::MegatronTraining*>(sc.workload.get())->config();
 }
@@ -203,6 +213,82 @@ TEST(MegatronInput, AttentionBackendAndTransformerImplDecideFusedAttention) {
   EXPECT_EQ(taken[0].rfind("use_flash_attn = true (fused attention) (Megatron-LM: --attention-backend auto", 0), 0u)
       << taken[0];
   EXPECT_NE(plain.workload->describe().find(", fused attention"), std::string::npos);
+}
+
+// Which kernel a command line asks for: --attention-backend fused is Transformer Engine's cuDNN fused attention,
+// flash the flash-attn package (FlashAttention-2), auto Transformer Engine's own choice (lcsim: the part's default,
+// cuDNN on Hopper); --use-flash-attn asks for FlashAttention-2 unless --attention-backend names a kernel.
+TEST(MegatronInput, AttentionBackendArgumentsPickTheKernel) {
+  const std::string line = "--num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 "
+                           "--vocab-size 32000 --global-batch-size 32 --micro-batch-size 1 --bf16 ";
+  auto backend = [&](const std::string& extra) {
+    return config_of(parse_with("workload:\n  type: megatron\n  megatron_args: \"" + line + extra + "\"\n"))
+        .attention_backend;
+  };
+  EXPECT_EQ(backend(""), "auto");
+  EXPECT_EQ(backend("--attention-backend auto"), "auto");
+  EXPECT_EQ(backend("--attention-backend fused"), "cudnn");
+  EXPECT_EQ(backend("--attention-backend flash"), "flash2");
+  EXPECT_EQ(backend("--transformer-impl local --use-flash-attn"), "flash2");
+  EXPECT_EQ(backend("--use-flash-attn --attention-backend fused"), "cudnn");
+  EXPECT_EQ(backend("--attention-backend fused --use-flash-attn"), "cudnn");
+  // A key written beside the line overrides it; the header names the kernel run.
+  Scenario sc = parse_with("workload:\n  type: megatron\n  megatron_args: \"" + line +
+                           "--attention-backend flash\"\n  attention_backend: flash3\n");
+  EXPECT_EQ(config_of(sc).attention_backend, "flash3");
+  EXPECT_NE(sc.workload->describe().find(", fused attention (flash3)"), std::string::npos) << sc.workload->describe();
+  EXPECT_NE(sc.workload->describe().find("--attention-backend flash -> fused attention, attention_backend flash3"),
+            std::string::npos)
+      << sc.workload->describe();
+  EXPECT_NE(parse_with("workload:\n  type: megatron\n  megatron_args: \"" + line + "\"\n")
+                .workload->describe()
+                .find(", fused attention (cudnn)"),
+            std::string::npos);
+}
+
+// The key: an unknown kernel names file, line, key and the allowed list; a kernel not measured on the run's part
+// names the part and what it has; a kernel with unfused attention is a contradiction.
+TEST(MegatronInput, AttentionBackendKeyIsCheckedAgainstTheParts) {
+  auto error_of = [](const std::string& workload) -> std::string {
+    try {
+      parse_with(workload);
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  const std::string base = "workload:\n  type: megatron\n  model: {num_layers: 8, hidden_size: 2048, "
+                           "num_attention_heads: 16, seq_length: 2048, vocab_size: 32000}\n  global_batch_size: 32\n";
+  std::string msg = error_of(base + "  attention_backend: flash4\n");
+  EXPECT_NE(msg.find("mt.yaml:9:"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("attention_backend"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("auto, flash2, flash3, cudnn"), std::string::npos) << msg;
+  msg = error_of(base + "  use_flash_attn: false\n  attention_backend: cudnn\n");
+  EXPECT_NE(msg.find("'cudnn' needs use_flash_attn: true"), std::string::npos) << msg;
+  EXPECT_EQ(error_of(base + "  use_flash_attn: false\n"), "");
+  // On A100 (no measured kernel curve) only auto runs.
+  std::string a100 = kBaseA100();
+  try {
+    parse_scenario(parse_yaml_text(a100 + "  attention_backend: flash2\n", "a.yaml"));
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    msg = e.what();
+    EXPECT_NE(msg.find("a.yaml:"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("'flash2' has no measured curve on A100-SXM-80GB"), std::string::npos) << msg;
+  }
+  EXPECT_NO_THROW(parse_scenario(parse_yaml_text(a100, "a.yaml")));
+}
+
+// The kernel sets attention's cost: on the same layout FlashAttention-2 is slower than cuDNN (the default), which
+// is slower than FlashAttention-3 (1.6x and 1.8x FlashAttention-2 at 8K tokens, less at this run's 2,048).
+TEST(MegatronRun, AttentionBackendSetsAttentionsCost) {
+  auto fa2 = run({"workload.attention_backend=flash2"});
+  auto plain = run({});
+  auto cudnn = run({"workload.attention_backend=cudnn"});
+  auto fa3 = run({"workload.attention_backend=flash3"});
+  EXPECT_EQ(plain["time_compute_s"], cudnn["time_compute_s"]) << "auto is cudnn on H100";
+  EXPECT_GT(fa2["time_compute_s"], cudnn["time_compute_s"]);
+  EXPECT_GT(cudnn["time_compute_s"], fa3["time_compute_s"]);
 }
 
 TEST(MegatronRun, UnfusedAttentionFromTheCommandLineCostsTimeAndMemory) {

@@ -381,6 +381,28 @@ TEST(MegatronRun, RecomputeMethodBlockRecomputesOnlyTheFirstLayers) {
   EXPECT_NE(uniform["memory_activations_bytes"], groups["memory_activations_bytes"]);
 }
 
+// cp_repeat_kv (torchtitan repeats keys and values to the query heads before attention): with 16 heads in 4 groups
+// the CP all-gather moves 4x the bytes, the same as a model with a group per head (at these 2 MB sizes latency
+// makes the exposed time about 2x); with a group per head nothing changes.
+TEST(MegatronRun, RepeatedKeysAndValuesWidenTheContextParallelExchange) {
+  auto with = [](const std::vector<std::string>& extra) {
+    std::vector<std::string> sets = {"workload.context_parallel_size=2", "workload.pipeline_model_parallel_size=2",
+                                     "workload.cp_comm_type=allgather"};
+    sets.insert(sets.end(), extra.begin(), extra.end());
+    return run(sets);
+  };
+  const std::vector<std::string> gqa = {"workload.model.group_query_attention=true", "workload.model.num_query_groups=4"};
+  std::vector<std::string> gqa_repeat = gqa;
+  gqa_repeat.push_back("workload.cp_repeat_kv=true");
+  auto mha = with({}), mha_repeat = with({"workload.cp_repeat_kv=true"}), grouped = with(gqa),
+       grouped_repeat = with(gqa_repeat);
+  for (auto* m : {&mha, &mha_repeat, &grouped, &grouped_repeat}) ASSERT_FALSE(m->count("child_failed"));
+  EXPECT_DOUBLE_EQ(mha_repeat["iteration_time_s"], mha["iteration_time_s"]);
+  EXPECT_GT(grouped_repeat["time_exposed_cp_s"], 1.5 * grouped["time_exposed_cp_s"]);  // 4x bytes, plus latency
+  // The all-gather waits for nothing else: its exposed time is its bytes' time, the same as multi-head's.
+  EXPECT_NEAR(grouped_repeat["time_exposed_cp_s"], mha["time_exposed_cp_s"], 1e-9 * mha["time_exposed_cp_s"]);
+}
+
 TEST(MegatronRun, ContextParallelCommTypes) {
   const std::vector<std::string> cp = {"workload.context_parallel_size=2", "workload.pipeline_model_parallel_size=2"};
   auto with = [&](const std::string& type) {

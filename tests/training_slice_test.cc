@@ -133,6 +133,21 @@ std::map<std::string, double> run_in_child(const std::vector<std::string>& sets)
   return testing::metrics_in_child([&] { return run(sets).metrics; });
 }
 
+// gpt_data_parallel takes the attention kernel too. The part above sets a flat attention_efficiency (0.5; its
+// base's kernel name is dropped with its curve, its other measured kernels stay): attention_backend: flash3 costs
+// attention at FlashAttention-3's curve, forward 0.6618 x s / (s + 558) and backward 0.597 x s / (s + 418) of the
+// peak, so compute moves by exactly that difference over the 2 layers (launches cancel), by hand.
+TEST(TrainingSlice, AttentionBackendCostsAttentionAtItsKernelsCurve) {
+  auto flat = run_in_child({"simulation.fidelity=analytical"});
+  auto fa3 = run_in_child({"simulation.fidelity=analytical", "workload.attention_backend=flash3"});
+  ASSERT_TRUE(flat.count("compute_time_s") && fa3.count("compute_time_s"));
+  const double P = 989.4e12, s = 2048, h = 4096, fwd = 2 * s * s * h;  // causal: half of 4 s^2 h
+  auto at = [&](double flops, double efficiency) { return flops / (P * efficiency); };
+  const double flat_layer = at(fwd, 0.5) + at(2.5 * fwd, 0.5);
+  const double fa3_layer = at(fwd, 0.6618 * s / (s + 558)) + at(2.5 * fwd, 0.597 * s / (s + 418));
+  EXPECT_NEAR(flat["compute_time_s"] - fa3["compute_time_s"], 2 * (flat_layer - fa3_layer), 1e-9 * flat["compute_time_s"]);
+}
+
 TEST(TrainingSlice, GradientAccumulationRepeatsComputeNotCommunication) {
   auto one = run_in_child({"simulation.fidelity=analytical"});
   // Four micro-batches per GPU: compute x4, one all-reduce as before.

@@ -1,6 +1,7 @@
 #include "models/hardware/accelerator.h"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace lcsim::hw {
 
@@ -25,6 +26,73 @@ double dtype_bytes(DType d) {
     case DType::kFp8: case DType::kInt8: return 1;
   }
   return 4;
+}
+
+const std::vector<std::string>& attention_backend_kinds() {
+  static const std::vector<std::string> kinds = {"flash2", "flash3", "cudnn"};
+  return kinds;
+}
+
+void AttentionBackendCurve::visit(Section& s) {
+  s.choice("name", name, attention_backend_kinds(), "the kernel this curve was measured on");
+  s.field("forward_efficiency", forward_efficiency, "causal forward's plateau (fraction of the 16-bit peak)",
+          Range::between(0, 1));
+  s.field("forward_seq_half", forward_seq_half, "key/value tokens at which the forward reaches half its plateau",
+          Range::at_least(0));
+  s.field("backward_efficiency", backward_efficiency, "backward's plateau; 0 = forward_efficiency",
+          Range::between(0, 1));
+  s.field("backward_seq_half", backward_seq_half, "the same for the backward", Range::at_least(0));
+  if (s.mode() == Section::Mode::kParse && forward_efficiency <= 0) s.error("forward_efficiency", "must be positive");
+}
+
+std::vector<std::string> attention_backend_names(const AcceleratorSpec& part) {
+  std::vector<std::string> names;
+  if (!part.calibration.attention_backend.empty()) names.push_back(part.calibration.attention_backend);
+  for (const auto& b : part.calibration.attention_backends) {
+    if (std::find(names.begin(), names.end(), b.name) == names.end()) names.push_back(b.name);
+  }
+  return names;
+}
+
+std::string attention_backend_problem(const AcceleratorSpec& part, const std::string& backend) {
+  const auto& own = part.calibration;
+  if (backend == "auto" || backend == own.attention_backend) return "";
+  for (const auto& b : own.attention_backends) {
+    if (b.name == backend) return "";
+  }
+  std::string have;
+  for (const auto& n : attention_backend_names(part)) have += (have.empty() ? "" : ", ") + n;
+  return "'" + backend + "' has no measured curve on " + part.name + " (" +
+         (have.empty() ? "it has none: only auto, its flat attention_efficiency"
+                       : "measured: " + have + "; auto = " + own.attention_backend) +
+         ")";
+}
+
+AcceleratorSpec with_attention_backend(const AcceleratorSpec& part, const std::string& backend) {
+  if (const std::string problem = attention_backend_problem(part, backend); !problem.empty()) {
+    throw InputError("attention_backend: " + problem);
+  }
+  AcceleratorSpec p = part;
+  for (const auto& b : part.calibration.attention_backends) {
+    if (b.name != backend || backend == part.calibration.attention_backend) continue;
+    auto& c = p.calibration;
+    c.attention_backend = b.name;
+    c.attention_forward_efficiency = b.forward_efficiency;
+    c.attention_forward_seq_half = b.forward_seq_half;
+    c.attention_backward_efficiency = b.backward_efficiency;
+    c.attention_backward_seq_half = b.backward_seq_half;
+  }
+  return p;
+}
+
+std::string attention_backend_label(const AcceleratorSpec& part, const std::string& backend) {
+  const AcceleratorSpec p = with_attention_backend(part, backend);
+  if (!p.calibration.attention_backend.empty() && p.calibration.attention_forward_efficiency > 0) {
+    return p.calibration.attention_backend;
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "flat %.3g of peak", p.calibration.attention_efficiency);
+  return buf;
 }
 
 FlopRate AcceleratorSpec::peak(DType d) const {
@@ -60,6 +128,18 @@ void KernelCalibration::visit(Section& s) {
           Range::between(0, 1));
   s.field("attention_backward_seq_half", attention_backward_seq_half,
           "key/value tokens at which flash attention's backward reaches half its plateau", Range::at_least(0));
+  s.field("attention_backend", attention_backend,
+          "the fused-attention kernel the attention_* figures above describe, the part's default for a run's "
+          "attention_backend: auto (flash2, flash3, cudnn; empty = not a named kernel)");
+  if (s.mode() == Section::Mode::kParse && !attention_backend.empty()) {
+    const auto& k = attention_backend_kinds();
+    if (std::find(k.begin(), k.end(), attention_backend) == k.end()) {
+      s.error("attention_backend", unknown_name_message("attention backend", attention_backend, k));
+    }
+  }
+  s.list("attention_backends", "other fused-attention kernels measured on this part (a run picks one with the "
+         "workload's attention_backend)", attention_backends,
+         [](Section& x, AttentionBackendCurve& b) { b.visit(x); });
   s.field("memory_efficiency", memory_efficiency, "fraction of HBM bandwidth reached by memory-bound kernels",
           Range::fraction());
   s.field("norm_efficiency", norm_efficiency,

@@ -21,6 +21,17 @@ std::string dtype_name(DType d);
 /// Bytes per element of a data type.
 double dtype_bytes(DType d);
 
+/// One fused-attention kernel's measured curve on a part (op_cost.h `attention_efficiency`): per pass,
+/// efficiency = plateau x s / (s + seq_half) of the 16-bit peak at key/value length s.
+struct AttentionBackendCurve {
+  std::string name;  // one of attention_backend_kinds()
+  double forward_efficiency = 0, forward_seq_half = 0, backward_efficiency = 0, backward_seq_half = 0;
+  void visit(Section& s);
+};
+/// The fused-attention kernels lcsim has curves for: "flash2" (FlashAttention-2), "flash3" (FlashAttention-3),
+/// "cudnn" (cuDNN fused attention, Transformer Engine's FusedAttention).
+const std::vector<std::string>& attention_backend_kinds();
+
 /// Kernel-efficiency parameters of the operator cost model, fitted per part by `lcsim calibrate`.
 struct KernelCalibration {
   double gemm_efficiency = 0.75;     // fraction of the dense peak reached by large, well-shaped GEMMs
@@ -34,6 +45,9 @@ struct KernelCalibration {
   double attention_forward_seq_half = 0;     // key/value tokens at which the forward reaches half its plateau
   double attention_backward_efficiency = 0;  // backward's plateau; 0 = attention_forward_efficiency
   double attention_backward_seq_half = 0;    // the same for the backward
+  // The kernel the attention figures above describe: the part's default backend ("" = not a named kernel).
+  std::string attention_backend;
+  std::vector<AttentionBackendCurve> attention_backends;  // the other kernels measured on this part
   double memory_efficiency = 0.85;   // fraction of HBM bandwidth reached by streaming kernels
   // Memory-bound kernels that reach less than a streaming copy (fractions of HBM bandwidth; 0 = memory_efficiency):
   double norm_efficiency = 0;        // layer / RMS norms (a reduction per token)
@@ -69,5 +83,15 @@ struct AcceleratorSpec {
   /// Declares every key (parse, describe, emit). Peaks are declared per data type; 0 = unsupported.
   void visit(Section& s);
 };
+
+/// The backends a run may name on this part: its own (if named) first, then the other measured ones.
+std::vector<std::string> attention_backend_names(const AcceleratorSpec& part);
+/// Why a run cannot name `backend` on this part ("" = it can: auto, the part's own or a measured other).
+std::string attention_backend_problem(const AcceleratorSpec& part, const std::string& backend);
+/// The part with `backend`'s curve in place of its own attention figures. "auto" and the part's own backend
+/// return it unchanged; InputError naming the part and its measured backends if it has no such curve.
+AcceleratorSpec with_attention_backend(const AcceleratorSpec& part, const std::string& backend);
+/// What a run's attention costs follow on this part, for run headers: "cudnn", or "flat 0.55 of peak".
+std::string attention_backend_label(const AcceleratorSpec& part, const std::string& backend);
 
 }  // namespace lcsim::hw

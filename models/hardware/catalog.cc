@@ -23,13 +23,15 @@ AcceleratorSpec PartCatalog::resolve(const ConfigValue& value, const std::string
       merged.set("name", n);
     }
     // A derived part that sets the flat attention_efficiency without a curve of its own runs at that figure: the
-    // base's sequence-length curve (attention_forward_* / attention_backward_*) would otherwise overrule it unseen.
+    // base's sequence-length curve (attention_forward_* / attention_backward_*) would otherwise overrule it unseen,
+    // and it is no longer the base's named kernel (its other kernels stay for a run that names one).
     const ConfigValue* oc = overlay.find("calibration");
     ConfigValue* mc = merged.find("calibration");
     if (oc && mc && oc->is_map() && mc->is_map() && oc->find("attention_efficiency") &&
         !oc->find("attention_forward_efficiency")) {
       std::erase_if(mc->children, [](const ConfigValue& c) {
-        return c.key.starts_with("attention_forward_") || c.key.starts_with("attention_backward_");
+        return c.key.starts_with("attention_forward_") || c.key.starts_with("attention_backward_") ||
+               c.key == "attention_backend";
       });
     }
     const ConfigValue* cf = overlay.find("calibration_file");

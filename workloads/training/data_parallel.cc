@@ -30,6 +30,7 @@ void DataParallelConfig::visit(Section& s) {
   s.choice("recompute_granularity", recompute_granularity, {"none", "selective", "full"},
            "activation recomputation: full recomputes each layer's forward during backward");
   s.field("use_flash_attn", use_flash_attn, "fused attention: no score matrix in memory");
+  attention_backend_key(s, attention_backend);
   s.field("memory_reserve", memory_reserve, "per-GPU memory kept for the CUDA context, NCCL, workspaces and "
                                             "fragmentation",
           Range::at_least(0));
@@ -75,6 +76,7 @@ void GptDataParallel::validate(const std::vector<Gpu>& gpus, Section& s) {
   for (const auto* part : parts) {
     if (!part->supports(d)) s.error("precision", part->name + " has no " + config_.precision + " tensor cores");
   }
+  attention_label_ = check_attention_backend(config_.attention_backend, config_.use_flash_attn, parts, s);
   const int64_t per_step = int64_t{config_.micro_batch_size} * dp;  // up to 2^24 x 2^17: 64 bits
   if (config_.global_batch_size % per_step != 0) {
     s.error("global_batch_size", "must be a multiple of micro_batch_size x data-parallel size (" +
@@ -117,13 +119,14 @@ void GptDataParallel::validate(const std::vector<Gpu>& gpus, Section& s) {
 
 std::string GptDataParallel::describe() const {
   const auto& m = config_.model;
-  char buf[320];
+  char buf[400];
   std::snprintf(buf, sizeof buf,
-                "GPT %.3gB params (%d layers, h=%d, seq %d), data parallel, global batch %d, micro %d, %s%s%s",
+                "GPT %.3gB params (%d layers, h=%d, seq %d), data parallel, global batch %d, micro %d, %s%s%s, %s",
                 m.total_params() / 1e9, m.num_layers, m.hidden_size, m.seq_length, config_.global_batch_size,
                 config_.micro_batch_size, config_.precision.c_str(),
                 config_.shard_stage() > 0 ? (", sharded optimizer (stage " + std::to_string(config_.shard_stage()) + ")").c_str() : "",
-                config_.recompute_granularity == "full" ? ", full recompute" : "");
+                config_.recompute_granularity == "full" ? ", full recompute" : "",
+                config_.use_flash_attn ? ("fused attention (" + attention_label_ + ")").c_str() : "unfused attention");
   return buf;
 }
 
@@ -187,7 +190,7 @@ void GptDataParallel::plan(const RunContext& ctx) {
   const double shard = config_.shard_stage() >= 1 ? 1.0 / dp : 1.0;
   for (const auto& g : ctx.gpus) {
     if (plans_.count(g.part)) continue;
-    const hw::AcceleratorSpec& part = *g.part;
+    const hw::AcceleratorSpec part = hw::with_attention_backend(*g.part, config_.attention_backend);
     const hw::HostIssue host({config_.host_op_time});
     auto T = [&](const std::vector<hw::OpWork>& ops) { return host.group_time(hw::total_time(ops, part, dtype_), ops.size()); };
     const Duration lf = T(layer_f), lb = T(layer_b);

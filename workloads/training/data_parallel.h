@@ -31,6 +31,7 @@ struct DataParallelConfig {
   int zero_stage = 0;                      // DeepSpeed-style: 1 optimizer states, 2 + gradients
   std::string recompute_granularity = "none";  // none, selective, full
   bool use_flash_attn = true;
+  std::string attention_backend = "auto";  // fused-attention kernel: auto (the part's default), flash2, flash3, cudnn
   Bytes memory_reserve = Bytes::gib(2);  // CUDA context, NCCL buffers, workspaces, fragmentation
   Duration host_op_time = Duration::us(23);  // framework overhead per kernel (models/hardware/step_overhead.h)
   int train_iters = 1;
@@ -83,6 +84,7 @@ class GptDataParallel final : public Workload {
   DataParallelConfig config_;
   RunContext* ctx_ = nullptr;
   hw::DType dtype_ = hw::DType::kBf16;
+  std::string attention_label_;  // what attention follows (check_attention_backend), for the header
   std::vector<Step> steps_;
   std::map<const hw::AcceleratorSpec*, PartPlan> plans_;
   std::vector<Bucket> buckets_;

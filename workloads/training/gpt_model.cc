@@ -267,4 +267,33 @@ std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, doub
   return out;
 }
 
+void attention_backend_key(Section& s, std::string& value) {
+  std::vector<std::string> allowed = {"auto"};
+  for (const auto& k : hw::attention_backend_kinds()) allowed.push_back(k);
+  s.choice("attention_backend", value, allowed,
+           "fused-attention kernel whose measured curve costs attention: auto = the part's default (cudnn on "
+           "H100 / H200 / H800, Transformer Engine's choice under Megatron-LM; the flat attention_efficiency on "
+           "parts without a curve), flash2 = FlashAttention-2, flash3 = FlashAttention-3, cudnn = cuDNN fused "
+           "attention (docs/calibration.md)");
+}
+
+std::string check_attention_backend(const std::string& backend, bool fused,
+                                    const std::set<const hw::AcceleratorSpec*>& parts, Section& s) {
+  if (!fused) {
+    if (backend != "auto") s.error("attention_backend", "'" + backend + "' needs use_flash_attn: true (unfused "
+                                                        "attention computes the score matrix, no fused kernel)");
+    return "unfused";
+  }
+  std::string label;
+  for (const auto* part : parts) {
+    if (const std::string problem = hw::attention_backend_problem(*part, backend); !problem.empty()) {
+      s.error("attention_backend", problem);
+      continue;
+    }
+    const std::string l = hw::attention_backend_label(*part, backend);
+    if (label.find(l) == std::string::npos) label += (label.empty() ? "" : " / ") + l;
+  }
+  return label;
+}
+
 }  // namespace lcsim::wl

@@ -9,6 +9,7 @@
 // kernels' real work instead (causal attention, a 2.5x flash-attention backward, the real GEMM shapes).
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -101,5 +102,12 @@ inline constexpr const char* kCrossEntropy = "cross_entropy";
 /// Bytes the cross-entropy moves per logit of the rank's vocabulary slice, forward or backward, with logits of
 /// `elem_bytes` (Megatron-LM's unfused vocab-parallel cross-entropy; docs/calibration.md, "Workload constants").
 double cross_entropy_bytes_per_logit(double elem_bytes, bool backward);
+
+/// The training workloads' `attention_backend` key: auto (each part's default kernel) or a named one.
+void attention_backend_key(Section& s, std::string& value);
+/// Checks `backend` against every part (a curve measured there, and fused attention on); errors name the key.
+/// Returns what the run's attention follows, for its header ("cudnn"; per part, joined by " / ", when they differ).
+std::string check_attention_backend(const std::string& backend, bool fused,
+                                    const std::set<const hw::AcceleratorSpec*>& parts, Section& s);
 
 }  // namespace lcsim::wl

@@ -224,6 +224,7 @@ class MegatronTraining final : public Workload {
   Placement placement_;
   hw::DType dtype_ = hw::DType::kBf16;
   int dp_ = 1, micro_batches_ = 1, chunks_ = 1;
+  std::string attention_label_;  // what attention follows (check_attention_backend), for the header
   double dispatch_factor_ = 1;  // token all-to-all bytes relative to one copy per (token, expert)
   double mirror_spread_ = 0;    // see the symmetry_spread metric
   bool symmetric_ = true;

@@ -195,8 +195,8 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
   };
   // Attention: --use-flash-attn and --attention-backend say it outright; --transformer-impl local (Megatron's
   // own layers) runs unfused attention unless one of them asks for flash.
-  bool attention_given = false;
-  std::string transformer_impl;
+  bool attention_given = false, flash_flag = false;
+  std::string transformer_impl, backend;  // backend: lcsim's attention_backend from --attention-backend
   for (size_t i = 0; i < toks.size(); ++i) {
     const Token& at = toks[i];
     const std::string& tok = at.text;
@@ -235,8 +235,12 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       if (name == "transformer-impl") {
         transformer_impl = value;
       } else {
-        // auto picks flash or cuDNN fused attention (Transformer Engine); unfused and local compute the scores.
+        // Transformer Engine's backends: fused = cuDNN fused attention, flash = the flash-attn package
+        // (FlashAttention-2; FlashAttention-3 only where flash_attn_3 is installed), auto = its own choice, cuDNN
+        // on Hopper (lcsim's auto: each part's default). unfused and local compute the scores.
         put("use_flash_attn", value == "unfused" || value == "local" ? "false" : "true");
+        if (value == "flash") backend = "flash2";
+        if (value == "fused") backend = "cudnn";
         attention_given = true;
       }
       out.assumed.push_back("--" + name + " " + value);
@@ -245,7 +249,7 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     if (auto it = rules().find(name); it != rules().end()) {
       if (it->second.flag_value) {
         put(it->second.key, it->second.flag_value);
-        if (it->second.key == "use_flash_attn") attention_given = true;
+        if (it->second.key == "use_flash_attn") attention_given = flash_flag = true;
       } else {
         if (!next_value()) {
           fail(at, "--" + name + " needs a value");
@@ -267,6 +271,12 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     }
   }
   if (transformer_impl == "local" && !attention_given) put("use_flash_attn", "false");
+  // --use-flash-attn asks for the flash-attn package (FlashAttention-2) unless --attention-backend names one.
+  if (backend.empty() && flash_flag) {
+    backend = "flash2";
+    out.assumed.push_back("--use-flash-attn");
+  }
+  if (!backend.empty()) put("attention_backend", backend);
   out.attention_given = attention_given || transformer_impl == "local";
   if (!problems.empty()) throw InputError(problems);
   return out;

@@ -75,7 +75,8 @@ void MegatronConfig::name_defaults_taken(const ConfigValue& given) {
   if (!has("", "use_flash_attn")) {
     note("use_flash_attn", use_flash_attn ? "true (fused attention)" : "false (unfused attention)",
          "--attention-backend auto: flash or cuDNN fused attention with --transformer-impl transformer_engine, the "
-         "default; unfused with --transformer-impl local or --attention-backend unfused");
+         "default (cuDNN on Hopper: lcsim's attention_backend auto); unfused with --transformer-impl local or "
+         "--attention-backend unfused");
   }
   if (recompute_granularity == "full" && !has("", "recompute_method")) {
     note("recompute_method", recompute_method + ", recompute_num_layers = " + std::to_string(recompute_num_layers),
@@ -133,6 +134,11 @@ void MegatronConfig::visit_keys(Section& s) {
   s.field("recompute_num_layers", recompute_num_layers,
           "full recompute: layers per uniform group, or layers recomputed per model chunk with block",
           Range::at_least(0));
+  s.field("cp_repeat_kv", cp_repeat_kv,
+          "keys and values are expanded to one per query head before attention, so the context-parallel exchange "
+          "moves num_attention_heads / num_query_groups times the bytes (torchtitan's Llama: repeat_kv before "
+          "scaled_dot_product_attention, which PyTorch's context parallelism wraps); false = Megatron-LM, which "
+          "exchanges the query groups' keys and values");
   s.choice("cp_comm_type", cp_comm_type, {"p2p", "a2a", "allgather", "a2a+p2p"},
            "context parallelism (Transformer Engine's kinds): p2p exchanges key/value chunks in a ring under the "
            "attention kernels; allgather gathers keys/values before attention (not overlapped); a2a (Ulysses) "
@@ -160,6 +166,7 @@ void MegatronConfig::visit_keys(Section& s) {
           "parameters per gradient bucket; 0 = Megatron's default max(40M, 1M x data-parallel size)",
           Range::at_least(0));
   s.field("use_flash_attn", use_flash_attn, "fused attention: no score matrix in memory");
+  attention_backend_key(s, attention_backend);
   s.field("moe_load_imbalance", moe_load_imbalance,
           "tokens of the busiest expert / mean (1 = perfect balance): expert GEMMs and token all-to-alls take "
           "this much longer", Range::at_least(1));
@@ -345,6 +352,7 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
   for (const auto* part : parts) {
     if (!part->supports(dtype_)) s.error("precision", part->name + " has no " + c.precision + " tensor cores");
   }
+  attention_label_ = check_attention_backend(c.attention_backend, c.use_flash_attn, parts, s);
   if (s.diagnostics() && !s.diagnostics()->empty()) return;
   // Memory: every stage on every part. Alternatives for the message are tried one at a time.
   memory_ = {};

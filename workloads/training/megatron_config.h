@@ -33,6 +33,7 @@ struct MegatronConfig {
   std::string recompute_method = "uniform";  // full recompute: uniform (groups of N layers) or block (first N)
   int recompute_num_layers = 1;              // N; Megatron requires it with full recompute
   std::string cp_comm_type = "p2p";          // p2p, a2a, allgather, a2a+p2p (Megatron's --cp-comm-type)
+  bool cp_repeat_kv = false;  // keys/values expanded to the query heads before the CP exchange (torchtitan)
   int num_virtual_stages_per_pipeline_rank = 0;  // another way to ask for interleaving; 0: not given
   int expert_tensor_parallel_size = 0;       // 0: as tensor_model_parallel_size (the only split modelled)
   bool use_distributed_optimizer = false;
@@ -43,6 +44,7 @@ struct MegatronConfig {
   bool use_torch_fsdp2 = false;  // fully sharded data parallelism: parameters gathered per layer
   int64_t ddp_bucket_size = 0;
   bool use_flash_attn = true;
+  std::string attention_backend = "auto";  // fused-attention kernel: auto (the part's default), flash2, flash3, cudnn
   double moe_load_imbalance = 1.0;
   std::string moe_token_dispatcher_type = "alltoall";  // alltoall: one copy per (token, expert); flex: per node
   bool overlap_moe_expert_parallel_comm = false;

@@ -64,10 +64,13 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   // Per rank into the token all-to-all, at perfect balance; with moe_load_imbalance the busiest expert rank
   // receives (dispatch) and sends back (combine) that many times the mean, the others correspondingly less.
   const Bytes dispatch = Bytes::of((sp ? t / tp : t) * k * h * e * dispatch_factor_);
-  const Bytes kv = Bytes::of(2.0 * b * m.seq_length * std::max(1.0, 1.0 * m.query_groups() / tp) * m.head_dim() * e);
+  // Keys and values the CP exchange moves: one per query group, or one per query head where the framework
+  // repeats them before attention (cp_repeat_kv).
+  const double kv_heads = c.cp_repeat_kv ? m.num_attention_heads : m.query_groups();
+  const Bytes kv = Bytes::of(2.0 * b * m.seq_length * std::max(1.0, kv_heads / tp) * m.head_dim() * e);
   // Ulysses (cp_comm_type a2a): per rank, this rank's tokens' queries, keys and values of its TP heads in, and
   // the attention output back.
-  const double heads_tp = 1.0 * m.num_attention_heads / tp, groups_tp = std::max(1.0, 1.0 * m.query_groups() / tp);
+  const double heads_tp = 1.0 * m.num_attention_heads / tp, groups_tp = std::max(1.0, kv_heads / tp);
   const Bytes qkv_a2a = Bytes::of(t * (heads_tp + 2 * groups_tp) * m.head_dim() * e);
   const Bytes out_a2a = Bytes::of(t * heads_tp * m.head_dim() * e);
   // Each group of kernels as the host issues them (step_overhead.h): never faster than its kernels' issue time.

@@ -24,8 +24,8 @@ std::string MegatronTraining::describe() const {
   } else if (c.recompute_granularity != "none") {
     extras += ", " + c.recompute_granularity + " recompute";
   }
-  if (c.context_parallel_size > 1) extras += ", CP " + c.cp_comm_type;
-  extras += c.use_flash_attn ? ", fused attention" : ", unfused attention";
+  if (c.context_parallel_size > 1) extras += ", CP " + c.cp_comm_type + (c.cp_repeat_kv ? " (keys/values per query head)" : "");
+  extras += c.use_flash_attn ? ", fused attention (" + attention_label_ + ")" : ", unfused attention";
   if (m.num_experts > 0) extras += ", " + std::to_string(m.num_experts) + " experts top-" + std::to_string(m.moe_router_topk);
   std::snprintf(buf, sizeof buf,
                 "Megatron GPT %.4gB params (%d layers, h=%d, %d heads/%d kv, seq %d), TP %d CP %d PP %d (%s%s) DP %d "
@@ -43,7 +43,8 @@ std::string MegatronTraining::describe() const {
   if (!c.assumed_args.empty()) {
     out += "\n  megatron_args attention:";
     for (const auto& a : c.assumed_args) out += " " + a;
-    out += std::string(" -> ") + (c.use_flash_attn ? "fused (flash) attention" : "unfused attention (score matrix in memory)");
+    out += " -> " + (c.use_flash_attn ? "fused attention, attention_backend " + c.attention_backend + " (" + attention_label_ + ")"
+                                      : std::string("unfused attention (score matrix in memory)"));
   }
   if (!c.defaults_taken.empty()) {
     out += "\n  megatron_args left out, lcsim's default taken:";
@@ -193,7 +194,7 @@ std::vector<std::string> MegatronTraining::table() const {
   const int tp = c.tensor_model_parallel_size;
   const LayerShard sh{tp, c.context_parallel_size, c.expert_model_parallel_size, c.sequence_parallel && tp > 1,
                       c.moe_load_imbalance, c.use_flash_attn, c.precision == "fp8"};
-  const hw::AcceleratorSpec& part = *ctx_->gpus[0].part;
+  const hw::AcceleratorSpec part = hw::with_attention_backend(*ctx_->gpus[0].part, c.attention_backend);
   int first_dense = -1, first_moe = -1;
   for (int l = c.model.num_layers - 1; l >= 0; --l) (c.model.is_moe_layer(l) ? first_moe : first_dense) = l;
   for (int layer : {first_dense, first_moe}) {
