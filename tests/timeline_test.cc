@@ -199,6 +199,37 @@ TEST(Timeline, AutoFormatSwitchesToProtobufPastTheLimit) {
   }
 }
 
+TEST(Timeline, AutoFormatThatCanRerunKeepsNoLogAndAsksForTheRerunPastTheLimit) {
+  // emit() gives ~10 kB of JSON: 50 rounds stay under 1 MiB, 200 pass it (the JSON writer hands text over in 1 MiB
+  // pieces, so a run under 1 MiB learns its size only at close()).
+  for (const int rounds : {50, 200}) {
+    for (const uint64_t limit : {uint64_t{1} << 30, uint64_t{100000}}) {
+      std::map<std::string, std::ostringstream> files;
+      TimelineSink sink(Format::kAuto, limit, [&](const std::string& f) -> std::ostream& { return files[f]; },
+                        small_layout(), {});
+      sink.set_rerun_past_limit(true);
+      std::ostringstream plain;
+      TimelineWriter json(plain, small_layout());
+      bool rerun = false;
+      try {
+        for (int i = 0; i < rounds; ++i) {
+          emit(sink);
+          emit(json);
+        }
+        EXPECT_EQ(sink.close(), "timeline.json");
+      } catch (const TimelineSink::RerunAsProtobuf&) {
+        rerun = true;
+      }
+      json.close();
+      EXPECT_EQ(rerun, limit < plain.str().size()) << rounds << " rounds, limit " << limit;
+      // Never a protobuf file: the caller reruns with protobuf; under the limit the JSON is what json writes.
+      EXPECT_EQ(files.count("timeline.pftrace"), 0u);
+      if (!rerun) EXPECT_EQ(files["timeline.json"].str(), plain.str());
+      if (rerun) EXPECT_EQ(sink.close(), "timeline.json");  // the destructor's close after the throw: no second throw
+    }
+  }
+}
+
 TEST(Timeline, AutoFormatReplaysOnlyTheKindsAskedFor) {
   // The auto sink logs every event until the switch and replays it through the protobuf writer, which applies the
   // kinds filter: the result is what protobuf with the same filter writes, and the JSON before it was filtered too.

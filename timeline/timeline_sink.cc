@@ -115,10 +115,20 @@ void TimelineSink::switch_to_protobuf() {
   decided_ = true;
 }
 
+void TimelineSink::past_limit_rerun() {
+  if (json_count_->count() <= limit_) return;
+  decided_ = true;  // the partial timeline.json is the caller's to delete, as after a switch
+  throw RerunAsProtobuf{};
+}
+
 void TimelineSink::on_span(const SpanEvent& e) {
   if (json_) json_->on_span(e);
   if (pf_) pf_->on_span(e);
   if (decided_) return;
+  if (rerun_) {
+    past_limit_rerun();
+    return;
+  }
   scratch_.clear();
   put_piece(scratch_, e.name);
   for (const auto& [key, value] : e.args) {
@@ -139,6 +149,10 @@ void TimelineSink::on_counter(const CounterEvent& e) {
   if (json_) json_->on_counter(e);
   if (pf_) pf_->on_counter(e);
   if (decided_) return;
+  if (rerun_) {
+    past_limit_rerun();
+    return;
+  }
   scratch_.clear();
   put_piece(scratch_, e.group);
   put_piece(scratch_, e.name);
@@ -154,6 +168,7 @@ void TimelineSink::on_lane_attr(const LaneAttrEvent& e) {
 std::string TimelineSink::close() {
   if (!decided_) {
     json_->close();  // the last piece of text: the limit is checked on the whole JSON
+    if (rerun_) past_limit_rerun();
     if (json_count_->count() > limit_) {
       switch_to_protobuf();
     } else {
