@@ -81,6 +81,7 @@ void TimelineSink::clear_log() {
   std::unordered_map<std::string, uint32_t>().swap(ids_);
   std::vector<const std::string*>().swap(texts_);
   std::vector<std::pair<size_t, FlowStep>>().swap(more_flows_);
+  std::vector<std::pair<size_t, LaneAttrEvent>>().swap(lane_attrs_);
 }
 
 void TimelineSink::switch_to_protobuf() {
@@ -89,8 +90,9 @@ void TimelineSink::switch_to_protobuf() {
   file_ = "timeline.pftrace";
   pf_ = std::make_unique<PerfettoWriter>(open_(file_), std::move(layout_), std::move(kinds_));
   // Replay the log: the writer sees the events in the order they came, so the file is what protobuf writes.
-  size_t more = 0;
+  size_t more = 0, attr = 0;
   for (size_t i = 0; i < logged_; ++i) {
+    for (; attr < lane_attrs_.size() && lane_attrs_[attr].first == i; ++attr) pf_->on_lane_attr(lane_attrs_[attr].second);
     const Logged& l = blocks_[i / kBlock][i % kBlock];
     const std::string& text = *texts_[l.text];
     size_t at = 0;
@@ -111,6 +113,7 @@ void TimelineSink::switch_to_protobuf() {
     }
     pf_->on_span(e);
   }
+  for (; attr < lane_attrs_.size(); ++attr) pf_->on_lane_attr(lane_attrs_[attr].second);
   clear_log();
   decided_ = true;
 }
@@ -163,6 +166,9 @@ void TimelineSink::on_counter(const CounterEvent& e) {
 void TimelineSink::on_lane_attr(const LaneAttrEvent& e) {
   if (json_) json_->on_lane_attr(e);
   if (pf_) pf_->on_lane_attr(e);
+  // Logged for a switch too (the protobuf writer names and groups its tracks by them), in their place among the
+  // events.
+  if (!decided_ && !rerun_) lane_attrs_.push_back({logged_, e});
 }
 
 std::string TimelineSink::close() {

@@ -102,6 +102,7 @@ class TimelineSink final : public TraceSink {
   void clear_log();
   std::vector<std::unique_ptr<Logged[]>> blocks_;
   std::vector<std::pair<size_t, FlowStep>> more_flows_;  // a logged span's further chains (SpanEvent::flows)
+  std::vector<std::pair<size_t, LaneAttrEvent>> lane_attrs_;  // lane attributes, before the logged event of that index
   size_t logged_ = 0;
   std::string scratch_;  // the text being interned: pieces, each a 4-byte length and its bytes
   std::unordered_map<std::string, uint32_t> ids_;
