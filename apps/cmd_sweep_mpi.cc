@@ -14,8 +14,9 @@
 #include "sweep/results_db.h"
 
 #ifdef LCSIM_HAVE_MPI
-#define OMPI_SKIP_MPICXX 1  // the C API only (the C++ bindings warn under -Wextra)
-#include <mpi.h>
+#include <dlfcn.h>
+
+#include "apps/mpi_module.h"
 #endif
 
 namespace lcsim::app {
@@ -47,14 +48,31 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
+/// The MPI module (mpi_module.h), loaded on first use. LCSIM_MPI_MODULE (environment) overrides where it is; the
+/// default is where the build put it.
+const MpiApi& mpi() {
+  static const MpiApi* api = [] {
+    const char* env = std::getenv("LCSIM_MPI_MODULE");
+    const std::string path = env && *env ? env : LCSIM_MPI_MODULE;
+    void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+      throw InputError("lcsim sweep was started by mpirun, but lcsim cannot load its MPI module from '" + path +
+                       "': " + dlerror() + "; set LCSIM_MPI_MODULE to the path of liblcsim_mpi.so");
+    }
+    auto get = reinterpret_cast<const MpiApi* (*)()>(dlsym(handle, "lcsim_mpi_api"));
+    if (!get) throw InputError("'" + path + "' is not lcsim's MPI module (no lcsim_mpi_api)");
+    return get();
+  }();
+  return *api;
+}
+
 }  // namespace
 
 int mpi_sweep(const sweep::Plan& plan, const std::vector<sweep::Point>& points, const std::string& db_path,
               sweep::RunOptions options) {
-  MPI_Init(nullptr, nullptr);
-  int rank = 0, size = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  const MpiApi& m = mpi();
+  m.init();
+  const int rank = m.rank(), size = m.size();
   options.shard = {rank, size};
   if (rank != 0) options.progress = nullptr;  // one progress display, rank 0's share
   const std::string shard_path = db_path + ".rank-" + std::to_string(rank) + "-of-" + std::to_string(size);
@@ -75,15 +93,11 @@ int mpi_sweep(const sweep::Plan& plan, const std::vector<sweep::Point>& points, 
   }
   // Gather: every rank's shard file, as bytes, to rank 0.
   unsigned long long total[4];
-  MPI_Reduce(counts, total, 4, MPI_UNSIGNED_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
-  int any_bad = 0;
-  MPI_Allreduce(&bad, &any_bad, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  m.reduce_sum(counts, total, 4);
+  const int any_bad = m.allreduce_max(bad);
   int rc = 0;
   if (rank != 0) {
-    const std::string bytes = bad ? std::string() : slurp(shard_path);
-    unsigned long long n = bytes.size();
-    MPI_Send(&n, 1, MPI_UNSIGNED_LONG_LONG, 0, 1, MPI_COMM_WORLD);
-    if (n) MPI_Send(bytes.data(), static_cast<int>(n), MPI_CHAR, 0, 2, MPI_COMM_WORLD);
+    m.send_bytes(bad ? std::string() : slurp(shard_path), 0);
     if (bad) std::fprintf(stderr, "rank %d: %s\n", rank, problem.c_str());
   } else {
     try {
@@ -91,11 +105,8 @@ int mpi_sweep(const sweep::Plan& plan, const std::vector<sweep::Point>& points, 
       sweep::ResultsDb out(db_path);
       out.merge_from(shard_path);
       for (int r = 1; r < size; ++r) {
-        unsigned long long n = 0;
-        MPI_Recv(&n, 1, MPI_UNSIGNED_LONG_LONG, r, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        std::string bytes(n, '\0');
-        if (n) MPI_Recv(bytes.data(), static_cast<int>(n), MPI_CHAR, r, 2, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        if (!n) continue;
+        const std::string bytes = m.recv_bytes(r);
+        if (bytes.empty()) continue;
         const std::string recv_path = db_path + ".from-rank-" + std::to_string(r);
         {
           std::ofstream f(recv_path, std::ios::binary);
@@ -114,8 +125,8 @@ int mpi_sweep(const sweep::Plan& plan, const std::vector<sweep::Point>& points, 
     }
     if (any_bad) rc = 2;
   }
-  MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
-  MPI_Finalize();
+  rc = m.broadcast(rc);
+  m.finalize();
   return rc;
 }
 

@@ -30,7 +30,7 @@ cg() {  # OUT-FILE COMMAND...
   valgrind --tool=callgrind --callgrind-out-file="$out" "$@" >/dev/null 2>&1
 }
 
-declare -A run json ver eval
+declare -a run json ver eval  # indexed by build: an associative array would list them in hash order
 for i in "${!BUILDS[@]}"; do
   b=${BUILDS[$i]}
   cg "$TMP/run$i" "$b/apps/lcsim" run scenarios/training/gpt3-175b-a100-1024.yaml -q --no-progress -o "$TMP/o$i" "${L175[@]}"

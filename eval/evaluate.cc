@@ -20,7 +20,8 @@ namespace {
 /// Set by the first flow-fidelity evaluation of the process: SimGrid allows one engine per process.
 std::atomic<bool> g_simgrid_claimed{false};
 
-Result run(Scenario& sc, const EvalOptions& options) {
+/// `rerun`: the auto timeline keeps no log and run() throws TimelineRerun past its limit (RunHooks::timeline_rerun).
+Result run(Scenario& sc, const EvalOptions& options, bool rerun = false) {
   Result r;
   try {
     if (!sc.has_workload) {
@@ -37,6 +38,7 @@ Result run(Scenario& sc, const EvalOptions& options) {
     hooks.started = options.started;
     hooks.timeline = options.timeline ? options.timeline_out : nullptr;
     if (options.timeline) hooks.open_timeline = options.open_timeline;
+    hooks.timeline_rerun = rerun;
     RunResult rr = run_scenario(sc, hooks);
     r.status = rr.completed ? Result::Status::kCompleted : Result::Status::kIncomplete;
     r.warnings = std::move(rr.warnings);  // settings the run could not honour
@@ -118,7 +120,17 @@ Result evaluate(const Scenario& scenario, const EvalOptions& options) {
     r.error = e.what();
     return r;
   }
-  return run(sc, options);
+  try {
+    return run(sc, options, /*rerun=*/true);
+  } catch (const TimelineRerun&) {
+    // The auto timeline passed its JSON limit: the same run again, written as protobuf from its start (what the
+    // switch within a run writes, without logging every event for it). The header was announced already.
+    Scenario again = copy_scenario(scenario);
+    again.outputs.timeline_format = "protobuf";
+    EvalOptions o = options;
+    o.started = nullptr;
+    return run(again, o);
+  }
 }
 
 Result evaluate(Scenario&& scenario, const EvalOptions& options) {

@@ -54,8 +54,11 @@ struct Result {
 /// Simulates `scenario` (loaded by load_scenario or parse_scenario) and returns its results. The scenario is not
 /// changed: the run works on its own copy, so one scenario may be evaluated by several threads at once.
 /// User mistakes found while running come back as Status::kError, never as an exception or an exit.
+/// An analytical run with the auto timeline keeps no event log for a switch to protobuf: a run whose JSON passes
+/// outputs.timeline_json_limit is run again from a fresh copy with the protobuf format (RunHooks::timeline_rerun).
 Result evaluate(const Scenario& scenario, const EvalOptions& options = {});
-/// The same, running the scenario itself (no copy): for a front end that evaluates a scenario once.
+/// The same, running the scenario itself (no copy): for a front end that evaluates a scenario once. With no copy
+/// to run again, its auto timeline logs the events and switches within the run.
 Result evaluate(Scenario&& scenario, const EvalOptions& options = {});
 
 /// A copy of a scenario that runs independently of it (its workloads configured and validated afresh).

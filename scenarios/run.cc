@@ -3,6 +3,7 @@
 // link utilization, and the whole job with failures (reliability:).
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <set>
@@ -91,7 +92,21 @@ std::unique_ptr<net::Topology> build_fabric(const ClusterConfig& cl) {
   return fabric;
 }
 
+namespace {
+RunResult run_once(Scenario& sc, const RunHooks& hooks);
+}  // namespace
+
 RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
+  try {
+    return run_once(sc, hooks);
+  } catch (const timeline::TimelineSink::RerunAsProtobuf&) {
+    throw TimelineRerun{};
+  }
+}
+
+namespace {
+
+RunResult run_once(Scenario& sc, const RunHooks& hooks) {
   const Catalog& cat = Catalog::get();
   RunResult result;
   // The analytical fidelity needs only timers: lcsim's own event queue, no SimGrid (many runs per process).
@@ -141,6 +156,9 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
     }
     timeline = std::make_unique<timeline::TimelineSink>(
         format, static_cast<uint64_t>(sc.outputs.timeline_json_limit.bytes()), std::move(open), layout, kinds);
+    if (hooks.timeline_rerun && std::strcmp(fidelity.engine_backend, "queue") == 0) {
+      timeline->set_rerun_past_limit(true);
+    }
     tracer.subscribe(timeline.get());
     // What the timeline groups lanes by besides node and tier: a GPU's rack (the leaf its first NIC port is on)
     // and a link's plane. (Stages and jobs come from the workloads.)
@@ -412,5 +430,7 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   }
   return result;
 }
+
+}  // namespace
 
 }  // namespace lcsim

@@ -282,10 +282,7 @@ void build_shorthand_pool(ClusterConfig& cl) {
   pool.node.accelerator = cl.accelerator;
   pool.node.gpus = cl.gpus_per_node;
   pool.node.nics = {hw::NicGroup{cl.gpus_per_node, Bandwidth::gbits_per_s(400), "compute"}};
-  const hw::NodeSpec* like = nullptr;
-  for (const auto& n : hw::NodeCatalog::get().nodes()) {
-    if (!like && n.accelerator.name == cl.accelerator.name && n.gpus > 0) like = &n;
-  }
+  const hw::NodeSpec* like = hw::NodeCatalog::get().first_with_part(cl.accelerator.name);
   const double gpus = cl.gpus_per_node;
   if (like) {
     pool.node.overhead_power = Power::watts(like->overhead_power.w() * gpus / like->gpus);

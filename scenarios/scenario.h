@@ -141,7 +141,17 @@ struct RunHooks {
   /// Opens a timeline file by name ("timeline.json" or "timeline.pftrace", as outputs.timeline_format decides) while
   /// the run goes; set, it takes precedence over `timeline`. The stream stays valid until the run returns.
   std::function<std::ostream&(const std::string& file)> open_timeline;
+  /// outputs.timeline_format auto on the queue engine (the analytical fidelity): keep no event log for a switch to
+  /// protobuf; if the JSON passes outputs.timeline_json_limit, run_scenario throws TimelineRerun and the caller
+  /// runs a fresh copy of the scenario with timeline_format protobuf (eval/evaluate.cc does). Off: the sink logs
+  /// the events and switches within the run (SimGrid runs, which cannot run twice in a process, always do).
+  bool timeline_rerun = false;
 };
+
+/// Thrown by run_scenario with RunHooks::timeline_rerun when the auto timeline passed its JSON limit: run the
+/// scenario again (a fresh copy: this one's workload has run) with outputs.timeline_format protobuf. Not a
+/// std::exception.
+struct TimelineRerun {};
 
 /// The cluster's accelerators in rank order (pool by pool, node by node); hosts unset.
 std::vector<wl::Gpu> cluster_gpus(const ClusterConfig& cluster);

@@ -68,6 +68,38 @@ TEST(Evaluate, MetricsEqualThoseOfLcsimRun) {
   fs::remove_all(dir);
 }
 
+TEST(Evaluate, AnAutoTimelinePastItsLimitIsRerunAsWhatProtobufWrites) {
+  // The auto timeline of an analytical run keeps no event log: past outputs.timeline_json_limit the run is done
+  // again with protobuf (evaluate(const Scenario&)). The file must be what protobuf writes, and what the in-run
+  // switch writes (evaluate(Scenario&&) keeps the log and switches within the run); the metrics are the same.
+  const std::vector<std::string> sets = {"workload.global_batch_size=128", "outputs.timeline_json_limit=100KiB"};
+  EvalOptions with_timeline;
+  with_timeline.timeline = true;
+  const Scenario sc = load_scenario(k175b, sets);
+  ASSERT_EQ(sc.outputs.timeline_format, "auto");
+  int announced = 0;
+  EvalOptions counting = with_timeline;
+  counting.started = [&announced](const std::vector<std::string>&) { ++announced; };
+  const Result rerun = evaluate(sc, counting);
+  ASSERT_EQ(rerun.status, Result::Status::kCompleted) << rerun.error;
+  EXPECT_EQ(announced, 1) << "the rerun does not announce the run again";
+  EXPECT_EQ(rerun.timeline_file, "timeline.pftrace");
+  EXPECT_TRUE(rerun.timeline_json.empty());
+  EXPECT_GT(rerun.timeline_pftrace.size(), 100000u);
+  std::vector<std::string> proto_sets = sets;
+  proto_sets.push_back("outputs.timeline_format=protobuf");
+  const Result proto = evaluate(load_scenario(k175b, proto_sets), with_timeline);
+  EXPECT_EQ(rerun.timeline_pftrace, proto.timeline_pftrace);
+  const Result switched = evaluate(load_scenario(k175b, sets), with_timeline);  // an rvalue: the logged switch
+  EXPECT_EQ(switched.timeline_file, "timeline.pftrace");
+  EXPECT_EQ(rerun.timeline_pftrace, switched.timeline_pftrace);
+  EXPECT_EQ(rerun.metrics.to_json(), switched.metrics.to_json());
+  // Under the limit (the default 256 MiB, far above this run's JSON) it is the JSON.
+  const Result under = evaluate(load_scenario(k175b, {"workload.global_batch_size=128"}), with_timeline);
+  EXPECT_EQ(under.timeline_file, "timeline.json");
+  EXPECT_EQ(under.metrics.to_json(), rerun.metrics.to_json());
+}
+
 TEST(Evaluate, LeavesTheScenarioAsItWas) {
   // Evaluating twice gives the same result: the run works on a copy (workloads keep state while they run).
   const Scenario sc = load_scenario(k175b, {"workload.global_batch_size=128"});

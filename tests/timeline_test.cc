@@ -218,6 +218,68 @@ TEST(Timeline, AutoFormatSwitchesToProtobufPastTheLimit) {
   }
 }
 
+TEST(Timeline, AutoFormatSwitchKeepsTheLaneAttributesGivenBeforeIt) {
+  // Lane attributes (a GPU's rack and stage, a link's plane) name and group the protobuf writer's tracks; those
+  // given before the switch went to the JSON only, and the switched file lacked them (4,327 bytes short of what
+  // protobuf writes on the 175B layout of issue 10). They are logged with the events now.
+  constexpr int kRounds = 200;  // past 1 MiB: the switch comes mid-run
+  auto attrs = [](TraceSink& s, int round) {
+    s.on_lane_attr({.link = false, .id = static_cast<uint32_t>(round % 4), .key = "stage", .value = std::to_string(round % 3)});
+    if (round == 0) s.on_lane_attr({.link = true, .id = 12, .key = "plane", .value = "1"});
+  };
+  std::map<std::string, std::ostringstream> files;
+  TimelineSink sink(Format::kAuto, 100000, [&](const std::string& f) -> std::ostream& { return files[f]; },
+                    small_layout(), {});
+  std::ostringstream direct;
+  {
+    PerfettoWriter w(direct, small_layout());
+    for (int i = 0; i < kRounds; ++i) {
+      if (i % 50 == 0) {
+        attrs(sink, i);
+        attrs(w, i);
+      }
+      emit(sink);
+      emit(w);
+    }
+  }
+  ASSERT_EQ(sink.close(), "timeline.pftrace");
+  EXPECT_EQ(files["timeline.pftrace"].str(), direct.str());
+}
+
+TEST(Timeline, AutoFormatThatCanRerunKeepsNoLogAndAsksForTheRerunPastTheLimit) {
+  // emit() gives ~10 kB of JSON: 50 rounds stay under 1 MiB, 200 pass it (the JSON writer hands text over in 1 MiB
+  // pieces, so a run under 1 MiB learns its size only at close()).
+  for (const int rounds : {50, 200}) {
+    for (const uint64_t limit : {uint64_t{1} << 30, uint64_t{100000}}) {
+      std::map<std::string, std::ostringstream> files;
+      TimelineSink sink(Format::kAuto, limit, [&](const std::string& f) -> std::ostream& { return files[f]; },
+                        small_layout(), {});
+      sink.set_rerun_past_limit(true);
+      std::ostringstream plain;
+      TimelineWriter json(plain, small_layout());
+      bool rerun = false;
+      try {
+        for (int i = 0; i < rounds; ++i) {
+          emit(sink);
+          emit(json);
+        }
+        EXPECT_EQ(sink.close(), "timeline.json");
+      } catch (const TimelineSink::RerunAsProtobuf&) {
+        rerun = true;
+      }
+      json.close();
+      EXPECT_EQ(rerun, limit < plain.str().size()) << rounds << " rounds, limit " << limit;
+      // Never a protobuf file: the caller reruns with protobuf; under the limit the JSON is what json writes.
+      EXPECT_EQ(files.count("timeline.pftrace"), 0u);
+      if (rerun) {
+        EXPECT_EQ(sink.close(), "timeline.json");  // the destructor's close after the throw: no second throw
+      } else {
+        EXPECT_EQ(files["timeline.json"].str(), plain.str());
+      }
+    }
+  }
+}
+
 TEST(Timeline, AutoFormatReplaysOnlyTheKindsAskedFor) {
   // The auto sink logs every event until the switch and replays it through the protobuf writer, which applies the
   // kinds filter: the result is what protobuf with the same filter writes, and the JSON before it was filtered too.

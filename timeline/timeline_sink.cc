@@ -81,6 +81,7 @@ void TimelineSink::clear_log() {
   std::unordered_map<std::string, uint32_t>().swap(ids_);
   std::vector<const std::string*>().swap(texts_);
   std::vector<std::pair<size_t, FlowStep>>().swap(more_flows_);
+  std::vector<std::pair<size_t, LaneAttrEvent>>().swap(lane_attrs_);
 }
 
 void TimelineSink::switch_to_protobuf() {
@@ -89,8 +90,9 @@ void TimelineSink::switch_to_protobuf() {
   file_ = "timeline.pftrace";
   pf_ = std::make_unique<PerfettoWriter>(open_(file_), std::move(layout_), std::move(kinds_));
   // Replay the log: the writer sees the events in the order they came, so the file is what protobuf writes.
-  size_t more = 0;
+  size_t more = 0, attr = 0;
   for (size_t i = 0; i < logged_; ++i) {
+    for (; attr < lane_attrs_.size() && lane_attrs_[attr].first == i; ++attr) pf_->on_lane_attr(lane_attrs_[attr].second);
     const Logged& l = blocks_[i / kBlock][i % kBlock];
     const std::string& text = *texts_[l.text];
     size_t at = 0;
@@ -111,14 +113,25 @@ void TimelineSink::switch_to_protobuf() {
     }
     pf_->on_span(e);
   }
+  for (; attr < lane_attrs_.size(); ++attr) pf_->on_lane_attr(lane_attrs_[attr].second);
   clear_log();
   decided_ = true;
+}
+
+void TimelineSink::past_limit_rerun() {
+  if (json_count_->count() <= limit_) return;
+  decided_ = true;  // the partial timeline.json is the caller's to delete, as after a switch
+  throw RerunAsProtobuf{};
 }
 
 void TimelineSink::on_span(const SpanEvent& e) {
   if (json_) json_->on_span(e);
   if (pf_) pf_->on_span(e);
   if (decided_) return;
+  if (rerun_) {
+    past_limit_rerun();
+    return;
+  }
   scratch_.clear();
   put_piece(scratch_, e.name);
   for (const auto& [key, value] : e.args) {
@@ -139,6 +152,10 @@ void TimelineSink::on_counter(const CounterEvent& e) {
   if (json_) json_->on_counter(e);
   if (pf_) pf_->on_counter(e);
   if (decided_) return;
+  if (rerun_) {
+    past_limit_rerun();
+    return;
+  }
   scratch_.clear();
   put_piece(scratch_, e.group);
   put_piece(scratch_, e.name);
@@ -149,11 +166,15 @@ void TimelineSink::on_counter(const CounterEvent& e) {
 void TimelineSink::on_lane_attr(const LaneAttrEvent& e) {
   if (json_) json_->on_lane_attr(e);
   if (pf_) pf_->on_lane_attr(e);
+  // Logged for a switch too (the protobuf writer names and groups its tracks by them), in their place among the
+  // events.
+  if (!decided_ && !rerun_) lane_attrs_.push_back({logged_, e});
 }
 
 std::string TimelineSink::close() {
   if (!decided_) {
     json_->close();  // the last piece of text: the limit is checked on the whole JSON
+    if (rerun_) past_limit_rerun();
     if (json_count_->count() > limit_) {
       switch_to_protobuf();
     } else {

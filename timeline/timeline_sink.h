@@ -4,7 +4,8 @@
 // outputs.timeline_json_limit; a run that stays under it keeps timeline.json (the log is dropped), so auto costs
 // what json costs; a larger one switches to streaming timeline.pftrace (the log is replayed into it first: the file
 // is byte for byte what protobuf would have written) and the caller deletes the partial timeline.json (close()
-// names the file chosen). (The JSON writer hands its text over in 1 MiB pieces, so the switch comes within 1 MiB
+// names the file chosen). A run that can be run again keeps no log: past the limit the caller reruns it with
+// protobuf (set_rerun_past_limit). (The JSON writer hands its text over in 1 MiB pieces, so the switch comes within 1 MiB
 // past the limit, or at close().) Memory in auto mode is bounded by the log's share of the limit: 48 bytes per
 // event, plus each distinct name-and-arguments text once (a run repeats few), against ~130 bytes of JSON per span;
 // json and protobuf stream with bounded memory throughout.
@@ -43,9 +44,18 @@ class TimelineSink final : public TraceSink {
   void set_gpu_counters(bool on) { gpu_counters_ = on; }
   /// Finishes the file; returns its name ("timeline.json" or "timeline.pftrace").
   std::string close();
+  /// Auto mode for a run that can be run again in this process (the queue engine: deterministic, no SimGrid):
+  /// no log is kept; when the JSON passes the limit (during the run or at close()), the sink throws
+  /// RerunAsProtobuf and the caller runs the scenario again with the protobuf format, which writes what a switch
+  /// would have (the same events in the same order). The log cost about as many instructions as the JSON itself
+  /// (~70M of a 175B-layout run, docs/performance.md). Not derived from std::exception: nothing on the way up turns
+  /// it into an error.
+  struct RerunAsProtobuf {};
+  void set_rerun_past_limit(bool on) { rerun_ = on; }
 
  private:
   void switch_to_protobuf();
+  void past_limit_rerun();  // rerun mode: throws RerunAsProtobuf once the JSON is past the limit
 
   Format format_;
   uint64_t limit_;
@@ -92,6 +102,7 @@ class TimelineSink final : public TraceSink {
   void clear_log();
   std::vector<std::unique_ptr<Logged[]>> blocks_;
   std::vector<std::pair<size_t, FlowStep>> more_flows_;  // a logged span's further chains (SpanEvent::flows)
+  std::vector<std::pair<size_t, LaneAttrEvent>> lane_attrs_;  // lane attributes, before the logged event of that index
   size_t logged_ = 0;
   std::string scratch_;  // the text being interned: pieces, each a 4-byte length and its bytes
   std::unordered_map<std::string, uint32_t> ids_;
@@ -102,6 +113,7 @@ class TimelineSink final : public TraceSink {
   std::unique_ptr<PerfettoWriter> pf_;
   bool decided_ = false;
   bool gpu_counters_ = true;
+  bool rerun_ = false;
   std::string file_;
 };
 

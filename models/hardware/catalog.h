@@ -20,6 +20,8 @@ class PartCatalog {
   bool contains(const std::string& name) const { return specs_.contains(name); }
   const AcceleratorSpec& part(const std::string& name) const { return specs_.get(name); }
   const std::vector<AcceleratorSpec>& parts() const { return specs_.all(); }
+  /// Parts parsed so far (tests: a run parses the ones it uses).
+  size_t parsed() const { return specs_.parsed(); }
   /// A scenario's value for an accelerator. Problems go to `diags` under `path`.
   AcceleratorSpec resolve(const ConfigValue& value, const std::string& path, Diagnostics& diags) const;
   ConfigValue to_config(const AcceleratorSpec& spec) const { return specs_.to_config(spec); }

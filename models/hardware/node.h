@@ -70,6 +70,13 @@ class NodeCatalog {
   std::vector<std::string> names() const { return specs_.names(); }
   const NodeSpec& node(const std::string& name) const { return specs_.get(name); }
   const std::vector<NodeSpec>& nodes() const { return specs_.all(); }
+  /// The first template (catalog order) with this accelerator and at least one of it; parses templates only up to
+  /// it. nullptr if none.
+  const NodeSpec* first_with_part(const std::string& part) const {
+    return specs_.find_first([&](const NodeSpec& n) { return n.accelerator.name == part && n.gpus > 0; });
+  }
+  /// Templates parsed so far (tests: a run parses the ones it uses).
+  size_t parsed() const { return specs_.parsed(); }
   /// A scenario's node value: a template name, or a mapping (`base: NAME` or `file: PATH` plus overrides).
   NodeSpec resolve(const ConfigValue& value, const std::string& path, Diagnostics& diags) const {
     return specs_.resolve(value, path, diags);

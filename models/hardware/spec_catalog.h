@@ -2,12 +2,22 @@
 // models/hardware/catalog/, and the resolution of what a scenario says about one: a name, or a mapping that
 // starts from `base: NAME` or `file: PATH` (relative to the file naming it) and overrides keys. `Spec` needs a
 // `name` member and `visit(Section&)`.
+//
+// Entries are parsed on first use: a run reads the one or two parts and node templates it names, not all of them
+// (YAML parsing of the whole catalog was ~8% of the instructions of a 175B-layout run, docs/performance.md). An
+// entry's name is read from its file's top-level `name:` line without parsing it (checked against the parsed
+// spec when the entry is parsed); each entry is parsed once, under a std::call_once, so lookups from several
+// threads (eval/batch) are safe.
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
+#include <deque>
 #include <functional>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sim/config.h"
@@ -41,21 +51,28 @@ class SpecCatalog {
                                      const std::string& path, Diagnostics& diags)>;
 
   SpecCatalog(const std::string& folder, std::string what) : what_(std::move(what)) {
-    Diagnostics diags;
     for (const auto& f : embedded_catalog_files()) {
       const std::string path(f.path);
       if (path.rfind(folder + "/", 0) != 0) continue;
-      ConfigValue tree = parse_yaml_text(f.text, "models/hardware/catalog/" + path);
-      specs_.push_back(parse(tree, "", diags));
-      trees_.push_back(std::move(tree));
+      Entry& e = entries_.emplace_back();
+      e.file = "models/hardware/catalog/" + path;
+      e.text = f.text;
+      e.name = top_level_name(e.text, e.file);
     }
-    diags.throw_if_any();
   }
 
-  const std::vector<Spec>& all() const { return specs_; }
+  /// Every entry, parsed (all of them: for listings and searches over the catalog).
+  const std::vector<Spec>& all() const {
+    std::call_once(all_once_, [this] {
+      std::vector<Spec> out;
+      for (size_t i = 0; i < entries_.size(); ++i) out.push_back(entry(i).spec);
+      all_ = std::move(out);
+    });
+    return all_;
+  }
   std::vector<std::string> names() const {
     std::vector<std::string> out;
-    for (const auto& s : specs_) out.push_back(s.name);
+    for (const auto& e : entries_) out.push_back(e.name);
     std::sort(out.begin(), out.end());
     return out;
   }
@@ -64,7 +81,22 @@ class SpecCatalog {
   const Spec& get(const std::string& name) const {
     const int i = index(name);
     if (i < 0) throw InputError(unknown_name_message(what_, name, names()));
-    return specs_[static_cast<size_t>(i)];
+    return entry(static_cast<size_t>(i)).spec;
+  }
+  /// The first entry, in catalog order, for which `pred` holds; entries are parsed in that order only until it is
+  /// found. nullptr if none.
+  template <class Pred>
+  const Spec* find_first(Pred pred) const {
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      if (pred(entry(i).spec)) return &entry(i).spec;
+    }
+    return nullptr;
+  }
+  /// How many entries have been parsed so far (for tests: a run parses only what it uses).
+  size_t parsed() const {
+    size_t n = 0;
+    for (const auto& e : entries_) n += e.parsed.load() ? 1 : 0;
+    return n;
   }
 
   Spec resolve(const ConfigValue& value, const std::string& path, Diagnostics& diags,
@@ -72,11 +104,11 @@ class SpecCatalog {
     if (value.is_scalar()) {
       if (contains(value.scalar)) return get(value.scalar);
       diags.add(value.location, path, unknown_name_message(what_, value.scalar, names()));
-      return specs_.front();
+      return entry(0).spec;
     }
     if (!value.is_map()) {
       diags.add(value.location, path, "expected a " + what_ + " name or a mapping that defines one");
-      return specs_.front();
+      return entry(0).spec;
     }
     ConfigValue merged;
     merged.kind = ConfigValue::Kind::kMap;
@@ -86,7 +118,7 @@ class SpecCatalog {
     const ConfigValue* base = value.find("base");
     if (file && base) {
       diags.add(file->location, path + ".file", "give either file or base, not both");
-      return specs_.front();
+      return entry(0).spec;
     }
     if (file) {
       const std::string where = relative_to_source(*file).string();
@@ -96,22 +128,22 @@ class SpecCatalog {
       if (!problem.empty()) {
         diags.add(file->location, path + ".file",
                   file->is_scalar() ? "'" + file->scalar + "': " + problem + " (looked for " + where + ")" : problem);
-        return specs_.front();
+        return entry(0).spec;
       }
       try {
         merged = load_yaml_file(where);
       } catch (const InputError& e) {
         for (const auto& d : e.diagnostics()) diags.add(d);
-        return specs_.front();
+        return entry(0).spec;
       }
     } else if (base) {
       const int i = base->is_scalar() ? index(base->scalar) : -1;
       if (i < 0) {
         diags.add(base->location, path + ".base",
                   unknown_name_message(what_, base->is_scalar() ? base->scalar : "?", names()));
-        return specs_.front();
+        return entry(0).spec;
       }
-      merged = trees_[static_cast<size_t>(i)];
+      merged = entry(static_cast<size_t>(i)).tree;
     }
     std::erase_if(overlay.children, [](const ConfigValue& c) { return c.key == "base" || c.key == "file"; });
     if (prepare) prepare(value, merged, overlay, path, diags);
@@ -123,7 +155,7 @@ class SpecCatalog {
   ConfigValue to_config(const Spec& spec) const {
     const ConfigValue full = emit(spec);
     const int i = index(spec.name);
-    if (i >= 0 && emit_yaml(emit(specs_[static_cast<size_t>(i)])) == emit_yaml(full)) {
+    if (i >= 0 && emit_yaml(emit(entry(static_cast<size_t>(i)).spec)) == emit_yaml(full)) {
       ConfigValue name;
       name.kind = ConfigValue::Kind::kScalar;
       name.scalar = spec.name;
@@ -140,7 +172,7 @@ class SpecCatalog {
       m.docs_note("file", "string", "a YAML file (catalog format) to start from, relative to this file");
       std::vector<KeyDoc> docs;
       Section d = Section::describer(m.path(), &docs);
-      Spec example = specs_.front();
+      Spec example = entry(0).spec;
       example.visit(d);
       for (auto& doc : docs) doc.default_value.clear();
       m.add_docs(docs);
@@ -148,9 +180,59 @@ class SpecCatalog {
   }
 
  private:
+  struct Entry {
+    std::string file, name;  // name: the file's top-level `name:` value, read without parsing the file
+    const char* text = nullptr;
+    std::once_flag once;
+    std::atomic<bool> parsed{false};
+    ConfigValue tree;  // valid once parsed
+    Spec spec;
+  };
+
+  /// The value of the top-level (unindented) `name:` line of a catalog file, unquoted; InputError naming the file
+  /// if it has none.
+  static std::string top_level_name(const char* text, const std::string& file) {
+    const std::string_view t(text);
+    for (size_t at = 0; at < t.size();) {
+      const size_t end = std::min(t.find('\n', at), t.size());
+      std::string_view line = t.substr(at, end - at);
+      at = end + 1;
+      if (!line.starts_with("name:")) continue;
+      line.remove_prefix(5);
+      if (const size_t hash = line.find(" #"); hash != std::string_view::npos) line = line.substr(0, hash);
+      while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+      while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r')) line.remove_suffix(1);
+      if (line.size() >= 2 && (line.front() == '"' || line.front() == '\'') && line.back() == line.front()) {
+        line = line.substr(1, line.size() - 2);
+      }
+      if (!line.empty()) return std::string(line);
+      break;
+    }
+    throw InputError(file + ": a catalog entry needs a top-level `name:` line with its name on it");
+  }
+
+  /// Entry i, parsed on first use (once, whichever thread comes first; a failure is thrown to each caller).
+  const Entry& entry(size_t i) const {
+    Entry& e = entries_[i];
+    std::call_once(e.once, [&e] {
+      Diagnostics diags;
+      ConfigValue tree = parse_yaml_text(e.text, e.file);
+      Spec spec = parse(tree, "", diags);
+      diags.throw_if_any();
+      if (spec.name != e.name) {
+        throw InputError(e.file + ": the name read from its `name:` line ('" + e.name + "') is not the parsed name ('" +
+                         spec.name + "')");
+      }
+      e.tree = std::move(tree);
+      e.spec = std::move(spec);
+      e.parsed = true;
+    });
+    return e;
+  }
+
   int index(const std::string& name) const {
-    for (size_t i = 0; i < specs_.size(); ++i) {
-      if (specs_[i].name == name) return static_cast<int>(i);
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      if (entries_[i].name == name) return static_cast<int>(i);
     }
     return -1;
   }
@@ -169,8 +251,9 @@ class SpecCatalog {
   }
 
   std::string what_;
-  std::vector<Spec> specs_;
-  std::vector<ConfigValue> trees_;
+  mutable std::deque<Entry> entries_;  // a deque: entries hold a once_flag and never move
+  mutable std::once_flag all_once_;
+  mutable std::vector<Spec> all_;
 };
 
 }  // namespace lcsim::hw
