@@ -383,11 +383,13 @@ TEST(ChakraReplay, ACollectiveWaitsOnWhatReleasedEveryMembersCopy) {
   const std::string dir = test_dir();
   // Four ranks: rank r computes work<r> for 10 (r + 1) us, then two all-reduces in a row, then tail. Each
   // all-reduce starts when the last rank joins: every rank's copy waited on what released each member's copy
-  // (work<m> on rank m, then rank m's first all-reduce), one edge per member, its own rank's included.
+  // (work<m> on rank m, then rank m's first all-reduce), one edge per member, its own rank's included. On rank 0
+  // a metadata node (zero time, not on the timeline) sits between work0 and the all-reduce: work0 still counts.
   for (int r = 0; r < 4; ++r) {
     write_trace(dir + "/c." + std::to_string(r) + ".et",
                 {{1, "work" + std::to_string(r), kComp, static_cast<uint64_t>(10 * (r + 1))},
-                 {2, "ar", kColl, 0, {1}, {}, false, kAllReduce, 4096},
+                 {5, "meta", 1, 0, {1}},
+                 {2, "ar", kColl, 0, {r == 0 ? 5u : 1u}, {}, false, kAllReduce, 4096},
                  {3, "ar2", kColl, 0, {2}, {}, false, kAllReduce, 4096},
                  {4, "tail", kComp, 5, {3}}});
   }

@@ -135,6 +135,26 @@ uint64_t ChakraReplay::cross_rank_flow(uint64_t edge, uint32_t to) const {
   return 0x80000000u | ((edge * ctx_->traced_ranks + to) & 0x7fffffffu);
 }
 
+void ChakraReplay::member_flows(const Rank& r, uint32_t op, bool via_instant,
+                                std::vector<FlowStep>& flows) const {
+  // The copies of a collective this op releases, directly or through instant nodes it releases (they complete
+  // at once), wait on it on every traced member: the others', and its own when an instant node sits between
+  // (the graph's own edge is drawn between timed ops only).
+  const Graph& g = *r.g;
+  for (uint32_t k = g.first_dependent[op]; k < g.first_dependent[op + 1]; ++k) {
+    const uint32_t d = g.dependents[k];
+    if (r.pending[d] != 1) continue;
+    if (g.ops[d].kind == Kind::kInstant) {
+      member_flows(r, d, true, flows);
+    } else if (g.ops[d].kind == Kind::kCollective) {
+      for (uint32_t m : group_ranks_[g.ops[d].group]) {
+        if ((m != r.rank || via_instant) && m < ctx_->traced_ranks)
+          flows.push_back({cross_rank_flow(r.edge_index(k), m), false, true});
+      }
+    }
+  }
+}
+
 void ChakraReplay::span(const Rank& r, uint32_t op, const std::string& track, Duration begin,
                         std::vector<std::pair<std::string, std::string>> args, uint64_t p2p, bool p2p_in,
                         const std::vector<FlowStep>& joined) const {
@@ -154,15 +174,7 @@ void ChakraReplay::span(const Rank& r, uint32_t op, const std::string& track, Du
     if (g.ops[d].kind != Kind::kInstant && r.pending[d] == 1) flows.push_back({id(k), false, true});
   }
   if (p2p != 0) flows.push_back({p2p, p2p_in, !p2p_in});
-  // The other ranks' copies of a collective this op releases wait on it too: one edge to each traced member.
-  for (uint32_t k = g.first_dependent[op]; k < g.first_dependent[op + 1]; ++k) {
-    const Graph::Op& d = g.ops[g.dependents[k]];
-    if (d.kind != Kind::kCollective || r.pending[g.dependents[k]] != 1) continue;
-    for (uint32_t m : group_ranks_[d.group]) {
-      if (m != r.rank && m < ctx_->traced_ranks)
-        flows.push_back({cross_rank_flow(r.edge_index(k), m), false, true});
-    }
-  }
+  member_flows(r, op, false, flows);
   flows.insert(flows.end(), joined.begin(), joined.end());
   const ChakraNode& c = r.g->trace.nodes[op];
   args.emplace_back("node", std::to_string(c.id));
@@ -315,21 +327,28 @@ void ChakraReplay::issue_collective(Rank& r, uint32_t op) {
     const Duration all_issued = ctx_->engine.now();
     // Each traced member's copy waits on what released every other traced member's copy (its own edge is the
     // graph's): taken now, before a member's completion moves it to its next iteration.
-    std::vector<std::pair<uint32_t, uint64_t>> released;  // (member, its release edge's global index)
+    // (member, the global index of the edge that released its copy, whether instant nodes sit between that
+    // and the timed op that released them; member_flows() gave the timed op the same ids)
+    std::vector<std::tuple<uint32_t, uint64_t, bool>> released;
     for (const auto& [rank, x] : members) {
       const Rank& m = *run_[rank];
-      if (rank >= ctx_->traced_ranks || m.released_by.empty()) continue;
-      const uint32_t e = m.released_by[x];
-      if (e != UINT32_MAX && m.g->ops[m.g->source(e)].kind != Kind::kInstant)
-        released.emplace_back(rank, m.edge_index(e));
+      if (rank >= ctx_->traced_ranks || m.released_by.empty() || m.released_by[x] == UINT32_MAX) continue;
+      uint32_t from = m.g->source(m.released_by[x]);
+      bool via = false;
+      while (m.g->ops[from].kind == Kind::kInstant && m.released_by[from] != UINT32_MAX) {
+        from = m.g->source(m.released_by[from]);
+        via = true;
+      }
+      if (m.g->ops[from].kind != Kind::kInstant)
+        released.emplace_back(rank, m.edge_index(m.released_by[x]), via);
     }
     auto done = [this, grp, members, all_issued, released = std::move(released)] {
       --in_flight_;
       std::vector<FlowStep> joined;
       for (const auto& [rank, x] : members) {
         joined.clear();
-        for (const auto& [from, edge] : released) {
-          if (from != rank) joined.push_back({cross_rank_flow(edge, rank), true, false});
+        for (const auto& [from, edge, via] : released) {
+          if (from != rank || via) joined.push_back({cross_rank_flow(edge, rank), true, false});
         }
         Rank& m = *run_[rank];
         account(m);
