@@ -135,21 +135,25 @@ uint64_t ChakraReplay::cross_rank_flow(uint64_t edge, uint32_t to) const {
   return 0x80000000u | ((edge * ctx_->traced_ranks + to) & 0x7fffffffu);
 }
 
-void ChakraReplay::member_flows(const Rank& r, uint32_t op, bool via_instant,
-                                std::vector<FlowStep>& flows) const {
+void ChakraReplay::member_flows(const Rank& r, uint32_t op, std::vector<FlowStep>& flows) const {
   // The copies of a collective this op releases, directly or through instant nodes it releases (they complete
   // at once), wait on it on every traced member: the others', and its own when an instant node sits between
   // (the graph's own edge is drawn between timed ops only).
   const Graph& g = *r.g;
-  for (uint32_t k = g.first_dependent[op]; k < g.first_dependent[op + 1]; ++k) {
-    const uint32_t d = g.dependents[k];
-    if (r.pending[d] != 1) continue;
-    if (g.ops[d].kind == Kind::kInstant) {
-      member_flows(r, d, true, flows);
-    } else if (g.ops[d].kind == Kind::kCollective) {
-      for (uint32_t m : group_ranks_[g.ops[d].group]) {
-        if ((m != r.rank || via_instant) && m < ctx_->traced_ranks)
-          flows.push_back({cross_rank_flow(r.edge_index(k), m), false, true});
+  walk_.assign(1, op);  // the op, then the instant nodes it releases
+  while (!walk_.empty()) {
+    const uint32_t at = walk_.back();
+    walk_.pop_back();
+    for (uint32_t k = g.first_dependent[at]; k < g.first_dependent[at + 1]; ++k) {
+      const uint32_t d = g.dependents[k];
+      if (r.pending[d] != 1) continue;
+      if (g.ops[d].kind == Kind::kInstant) {
+        walk_.push_back(d);
+      } else if (g.ops[d].kind == Kind::kCollective) {
+        for (uint32_t m : group_ranks_[g.ops[d].group]) {
+          if ((m != r.rank || at != op) && m < ctx_->traced_ranks)
+            flows.push_back({cross_rank_flow(r.edge_index(k), m), false, true});
+        }
       }
     }
   }
@@ -174,7 +178,7 @@ void ChakraReplay::span(const Rank& r, uint32_t op, const std::string& track, Du
     if (g.ops[d].kind != Kind::kInstant && r.pending[d] == 1) flows.push_back({id(k), false, true});
   }
   if (p2p != 0) flows.push_back({p2p, p2p_in, !p2p_in});
-  member_flows(r, op, false, flows);
+  member_flows(r, op, flows);
   flows.insert(flows.end(), joined.begin(), joined.end());
   const ChakraNode& c = r.g->trace.nodes[op];
   args.emplace_back("node", std::to_string(c.id));

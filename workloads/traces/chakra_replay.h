@@ -76,8 +76,9 @@ class ChakraReplay final : public Workload {
   /// per (edge, member).
   uint64_t cross_rank_flow(uint64_t edge, uint32_t to) const;
   /// Adds to `flows` the edges from `op` (a timed op on traced rank `r`, about to complete) to every traced
-  /// member's copy of each collective it releases, also through instant nodes (`via_instant`: below one).
-  void member_flows(const Rank& r, uint32_t op, bool via_instant, std::vector<FlowStep>& flows) const;
+  /// member's copy of each collective it releases, also through instant nodes.
+  void member_flows(const Rank& r, uint32_t op, std::vector<FlowStep>& flows) const;
+  mutable std::vector<uint32_t> walk_;  // member_flows' nodes to visit
   /// The flow id of a message from `src` to `dst` (0 unless both ends are on the timeline).
   uint64_t message_flow(uint32_t src, uint32_t dst);
   uint64_t messages_traced_ = 0;
