@@ -334,7 +334,7 @@ TEST(ChakraReplay, DependenciesOrderNodesAcrossStreams) {
 std::string timeline_edges(const std::string& dir, const std::string& path, const std::string& format,
                            std::vector<std::string> overrides = {}) {
   overrides.push_back("outputs.timeline_format=" + format);
-  overrides.push_back("outputs.timeline_ranks=0");
+  overrides.insert(overrides.begin(), "outputs.timeline_ranks=0");  // the caller's may follow
   const auto text = testing::text_in_child([&] {
     Scenario sc = load_scenario(path, overrides);
     const RunResult r = run_scenario(sc);
@@ -377,6 +377,41 @@ TEST(ChakraReplay, TimelineCarriesTheGraphsEdgesAndEachMessagesEdge) {
   }
   EXPECT_EQ(messages, 14u) << "rank 1 receives each of rank 0's messages";
   EXPECT_EQ(timeline_edges(dir, ring, "protobuf"), edges);
+}
+
+TEST(ChakraReplay, ACollectiveWaitsOnWhatReleasedEveryMembersCopy) {
+  const std::string dir = test_dir();
+  // Four ranks: rank r computes work<r> for 10 (r + 1) us, then two all-reduces in a row, then tail. Each
+  // all-reduce starts when the last rank joins: every rank's copy waited on what released each member's copy
+  // (work<m> on rank m, then rank m's first all-reduce), one edge per member, its own rank's included. On rank 0
+  // a metadata node (zero time, not on the timeline) sits between work0 and the all-reduce: work0 still counts.
+  for (int r = 0; r < 4; ++r) {
+    write_trace(dir + "/c." + std::to_string(r) + ".et",
+                {{1, "work" + std::to_string(r), kComp, static_cast<uint64_t>(10 * (r + 1))},
+                 {5, "meta", 1, 0, {1}},
+                 {2, "ar", kColl, 0, {r == 0 ? 5u : 1u}, {}, false, kAllReduce, 4096},
+                 {3, "ar2", kColl, 0, {2}, {}, false, kAllReduce, 4096},
+                 {4, "tail", kComp, 5, {3}}});
+  }
+  const std::string path = scenario(dir, "  type: chakra_replay\n  trace: " + dir + "/c\n");
+  std::vector<std::string> lines;
+  for (int m = 0; m < 4; ++m) {
+    for (int r = 0; r < 4; ++r) {
+      const std::string from = "gpu" + std::to_string(m), to = "gpu" + std::to_string(r);
+      lines.push_back(from + " compute:work" + std::to_string(m) + " -> " + to + " comm:ar");
+      lines.push_back(from + " comm:ar -> " + to + " comm:ar2");
+    }
+    lines.push_back("gpu" + std::to_string(m) + " comm:ar2 -> gpu" + std::to_string(m) + " compute:tail");
+  }
+  std::sort(lines.begin(), lines.end());
+  std::string expected = std::to_string(lines.size()) + "\n";
+  for (const auto& l : lines) expected += l + "\n";
+  const std::string json = timeline_edges(dir, path, "json");
+  EXPECT_EQ(json, expected) << "16 edges into each all-reduce's four copies, 4 from ar2 to tail";
+  EXPECT_EQ(timeline_edges(dir, path, "protobuf"), json);
+  // With two ranks on the timeline, only edges between them: each copy on rank 0 or 1 waits on ranks 0 and 1.
+  const std::string two = timeline_edges(dir, path, "json", {"outputs.timeline_ranks=2"});
+  EXPECT_EQ(two.substr(0, two.find('\n')), std::to_string(2 * 2 + 2 * 2 + 2));
 }
 
 TEST(ChakraReplay, TruncatedTraceAndDanglingDependencyAreInputErrors) {

@@ -324,13 +324,15 @@ TEST(TimelineDeps, AHeldSpanKeepsItsPlaceAndTakesEdges) {
 // Eight data-parallel ranks of train-h100.yaml's model (8 layers) on its node, every rank simulated and traced,
 // gradients reduced after the last backward pass and parameters gathered after the optimizer step: each
 // collective waited on every rank.
-RunResult dp_run(const std::string& format) {
-  Scenario sc = load_scenario(
-      "scenarios/validation/train-h100.yaml",
-      {"workload.tensor_model_parallel_size=1", "workload.pipeline_model_parallel_size=1",
-       "workload.model.num_layers=8", "workload.global_batch_size=8", "workload.symmetry=off",
-       "workload.overlap_grad_reduce=false", "workload.overlap_param_gather=false", "outputs.timeline_ranks=0",
-       "outputs.timeline_format=" + format});
+RunResult dp_run(const std::string& format, const std::vector<std::string>& more = {}) {
+  std::vector<std::string> sets = {
+      "workload.tensor_model_parallel_size=1", "workload.pipeline_model_parallel_size=1",
+      "workload.model.num_layers=8",           "workload.global_batch_size=8",
+      "workload.symmetry=off",                 "workload.overlap_grad_reduce=false",
+      "workload.overlap_param_gather=false",   "outputs.timeline_ranks=0",
+      "outputs.timeline_format=" + format};
+  sets.insert(sets.end(), more.begin(), more.end());
+  Scenario sc = load_scenario("scenarios/validation/train-h100.yaml", sets);
   return run_scenario(sc);
 }
 
@@ -371,6 +373,52 @@ TEST(TimelineDeps, DataParallelCollectivesWaitOnEveryParticipant) {
   EXPECT_EQ(a.flows.size(), 2u * 64u + 8u);
   // Each rank's backward pass: its dependents are the first collective on all eight ranks.
   EXPECT_EQ(a.dependents(a.waited_on({lane, 0})[0]).size(), 8u);
+  fs::remove_all(d);
+}
+
+TEST(TimelineDeps, AnOverlappedBucketWaitsOnThePassThatFilledItOnEveryRank) {
+  // Gradient buckets of about one layer, reduced during the backward pass: each rank joins its first bucket's
+  // collective from the middle of its backward pass B0, which is what every rank's copy waited on. A later bucket
+  // that queued behind the one before it on the DP stream waited on that one last (on the other ranks: the rank's
+  // own is its lane predecessor) or, when the stream was free, on B0 again.
+  const std::vector<std::string> overlap = {"workload.overlap_grad_reduce=true", "workload.ddp_bucket_size=100000000"};
+  const RunResult j = dp_run("json", overlap), p = dp_run("protobuf", overlap);
+  const fs::path d = temp_dir("dp-overlap");
+  write(d / "timeline.json", j.timeline_json);
+  write(d / "timeline.pftrace", p.timeline_pftrace);
+  const Trace a = read_timeline((d / "timeline.json").string());
+  const Trace b = read_timeline((d / "timeline.pftrace").string());
+  EXPECT_EQ(edges_and_attrs(a), edges_and_attrs(b));
+  std::vector<std::string> want;
+  for (int g = 0; g < 8; ++g) want.push_back("node0/gpu" + std::to_string(g) + " compute:B0");
+  size_t buckets = 0, mid_pass = 0;
+  for (int g = 0; g < 8; ++g) {
+    const Track* dp = a.find("node0", "gpu" + std::to_string(g) + " dp");
+    ASSERT_NE(dp, nullptr);
+    const uint32_t lane = static_cast<uint32_t>(dp - a.tracks.data());
+    const size_t first = buckets;  // this rank's first bucket
+    for (uint32_t k = 0; k < dp->slices.size(); ++k) {
+      const Slice& c = dp->slices[k];
+      if (a.str(c.name).find("grads") == std::string::npos) continue;
+      std::vector<std::string> preds, previous;
+      for (const auto& r : a.waited_on({lane, k})) {
+        preds.push_back(where(a, r));
+        EXPECT_LE(a.slice(r).start_ns, c.start_ns);
+        mid_pass += a.slice(r).end_ns() > c.start_ns;
+      }
+      std::sort(preds.begin(), preds.end());
+      if (buckets++ == first || preds == want) {
+        EXPECT_EQ(preds, want) << "bucket " << k << " on gpu" << g;
+        continue;
+      }
+      for (int o = 0; o < 8; ++o) {
+        if (o != g) previous.push_back("node0/gpu" + std::to_string(o) + " dp:" + a.str(dp->slices[k - 1].name));
+      }
+      EXPECT_EQ(preds, previous) << "bucket " << k << " on gpu" << g;
+    }
+  }
+  EXPECT_GE(buckets, 8u * 2u) << "several buckets per rank";
+  EXPECT_GT(mid_pass, 0u) << "buckets start while B0 still runs";
   fs::remove_all(d);
 }
 

@@ -377,6 +377,7 @@ void InferenceServing::admit(uint32_t i, const Request& r, uint32_t cached_token
       prompt_left_[i] += r.input_tokens - cached_tokens;
       prompt_of_[r.id] = r.input_tokens - cached_tokens;
     }
+    sample_counters(i);
     update_load(i);
     kick(i);
   } else {
@@ -473,7 +474,9 @@ void InferenceServing::kick(uint32_t i) {
 
 void InferenceServing::step(uint32_t i) {
   Instance& inst = *instances_[i];
-  if (!inst.sched.plan(inst.plan)) {
+  const bool planned = inst.sched.plan(inst.plan);
+  sample_counters(i);
+  if (!planned) {
     inst.busy = false;
     close_busy(i);
     if (fleet_.state(i) == InstanceState::kDraining && inst.incoming == 0) {
@@ -515,16 +518,6 @@ void InferenceServing::step(uint32_t i) {
                         {"prefill_tokens", std::to_string(inst.plan.prefill_tokens)},
                         {"decode_tokens", std::to_string(inst.plan.decode_tokens)}},
                        chain, chain != 0, chain != 0});
-    // Counters only when they change: most decode iterations leave them alone.
-    const double now_counters[3] = {static_cast<double>(inst.sched.running()),
-                                    static_cast<double>(inst.sched.waiting()),
-                                    static_cast<double>(inst.sched.free_blocks())};
-    static const char* const kCounterNames[3] = {"running", "waiting", "free KV blocks"};
-    for (int k = 0; k < 3; ++k) {
-      if (now_counters[k] == inst.counters[k]) continue;
-      inst.counters[k] = now_counters[k];
-      ctx_->tracer.counter({"instance " + std::to_string(i), kCounterNames[k], start, now_counters[k]});
-    }
   }
   if (admission_ && inst.sched.waiting() > 0) {
     // A queue is left behind this iteration: its prompt tokens per second are what the queue gets now (decodes
@@ -543,6 +536,7 @@ void InferenceServing::step(uint32_t i) {
       in.sched.complete(in.plan, ctx_->engine.now().s(), finished_, in.cache || admission_ ? &prefilled_ : nullptr);
       if (in.role == Role::kDecode) fix_up_decoded(before);
     }
+    sample_counters(i);
     if (finished_.size() > before) last_finish_s_ = ctx_->engine.now().s();
     if (timeline_) {
       const uint32_t first = ctx_->gpus[in.gpus.front()].rank;
@@ -566,6 +560,30 @@ void InferenceServing::step(uint32_t i) {
   });
 }
 
+void InferenceServing::sample_counters(uint32_t i) {
+  Instance& inst = *instances_[i];
+  if (!ctx_->tracer.enabled() || ctx_->gpus[inst.gpus.front()].rank >= ctx_->traced_ranks) return;
+  const double now = ctx_->engine.now().s();
+  if (inst.sample_s >= 0 && inst.sample_s != now) emit_counters(i);
+  inst.sample_s = now;  // a later change at this moment replaces the values: one sample per moment
+  inst.sample[0] = static_cast<double>(inst.sched.running());
+  inst.sample[1] = static_cast<double>(inst.sched.waiting());
+  inst.sample[2] = static_cast<double>(inst.sched.free_blocks());
+}
+
+void InferenceServing::emit_counters(uint32_t i) {
+  Instance& inst = *instances_[i];
+  if (inst.sample_s < 0) return;
+  static const char* const kCounterNames[3] = {"running", "waiting", "free KV blocks"};
+  for (int k = 0; k < 3; ++k) {  // only what changed: most decode iterations leave the counters alone
+    if (inst.sample[k] == inst.counters[k]) continue;
+    inst.counters[k] = inst.sample[k];
+    ctx_->tracer.counter(
+        {"instance " + std::to_string(i), kCounterNames[k], Duration::seconds(inst.sample_s), inst.sample[k]});
+  }
+  inst.sample_s = -1;
+}
+
 void InferenceServing::close_busy(uint32_t i) {
   Instance& inst = *instances_[i];
   const double now = ctx_->engine.now().s();
@@ -581,6 +599,7 @@ void InferenceServing::maybe_finish() {
     if (inst->busy || !inst->sched.idle()) return;
   }
   finished_called_ = true;
+  for (uint32_t i = 0; i < instances_.size(); ++i) emit_counters(i);
   tick_.cancel();
   ctx_->finish();
 }

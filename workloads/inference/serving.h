@@ -124,6 +124,10 @@ class InferenceServing final : public wl::Workload {
   void kick(uint32_t i);
   void step(uint32_t i);
   void close_busy(uint32_t i);
+  /// The timeline's queue counters of instance `i` (running, waiting, free KV blocks) after a change: held
+  /// until time moves on, so that changes at one moment give one sample; emit_counters() writes the held one.
+  void sample_counters(uint32_t i);
+  void emit_counters(uint32_t i);
   void maybe_finish();
   void update_load(uint32_t i);
   // Disaggregation (disaggregation.h): a prefilled request's KV cache moves to a decode instance.

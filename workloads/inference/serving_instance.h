@@ -32,6 +32,8 @@ struct InferenceServing::Instance {
   std::vector<std::unique_ptr<KvTier>> tiers;  // HBM, DRAM, SSD (the pool is shared)
   std::unique_ptr<PrefixCache> cache;
   double counters[3] = {-1, -1, -1};  // last running, waiting, free blocks put on the timeline
+  double sample[3] = {};               // their values after the last change, at sample_s (-1: none pending)
+  double sample_s = -1;
 };
 
 }  // namespace lcsim::inf

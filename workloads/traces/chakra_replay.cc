@@ -131,8 +131,37 @@ uint64_t ChakraReplay::message_flow(uint32_t src, uint32_t dst) {
   return 1 + (messages_traced_++ & 0xffffffffu);
 }
 
+uint64_t ChakraReplay::cross_rank_flow(uint64_t edge, uint32_t to) const {
+  return 0x80000000u | ((edge * ctx_->traced_ranks + to) & 0x7fffffffu);
+}
+
+void ChakraReplay::member_flows(const Rank& r, uint32_t op, std::vector<FlowStep>& flows) const {
+  // The copies of a collective this op releases, directly or through instant nodes it releases (they complete
+  // at once), wait on it on every traced member: the others', and its own when an instant node sits between
+  // (the graph's own edge is drawn between timed ops only).
+  const Graph& g = *r.g;
+  walk_.assign(1, op);  // the op, then the instant nodes it releases
+  while (!walk_.empty()) {
+    const uint32_t at = walk_.back();
+    walk_.pop_back();
+    for (uint32_t k = g.first_dependent[at]; k < g.first_dependent[at + 1]; ++k) {
+      const uint32_t d = g.dependents[k];
+      if (r.pending[d] != 1) continue;
+      if (g.ops[d].kind == Kind::kInstant) {
+        walk_.push_back(d);
+      } else if (g.ops[d].kind == Kind::kCollective) {
+        for (uint32_t m : group_ranks_[g.ops[d].group]) {
+          if ((m != r.rank || at != op) && m < ctx_->traced_ranks)
+            flows.push_back({cross_rank_flow(r.edge_index(k), m), false, true});
+        }
+      }
+    }
+  }
+}
+
 void ChakraReplay::span(const Rank& r, uint32_t op, const std::string& track, Duration begin,
-                        std::vector<std::pair<std::string, std::string>> args, uint64_t p2p, bool p2p_in) const {
+                        std::vector<std::pair<std::string, std::string>> args, uint64_t p2p, bool p2p_in,
+                        const std::vector<FlowStep>& joined) const {
   if (r.rank >= ctx_->traced_ranks || !ctx_->tracer.enabled()) return;
   // The graph's edges that decided when an op could start, between ops that go on the timeline (instants do not):
   // in from the dependency that released this op (the last of its dependencies to finish), out to each dependent
@@ -140,18 +169,17 @@ void ChakraReplay::span(const Rank& r, uint32_t op, const std::string& track, Du
   // data dependencies) thus gives at most one edge per op.
   std::vector<FlowStep> flows;
   const Graph& g = *r.g;
-  const uint64_t iteration = r.iteration * static_cast<uint64_t>(g.dependents.size());
-  const auto id = [&](uint32_t k) { return 1 + ((r.flow_base + iteration + k) & 0xffffffffu); };
-  if (const uint32_t k = r.released_by[op]; k != UINT32_MAX) {
-    const auto from = static_cast<uint32_t>(std::upper_bound(g.first_dependent.begin(), g.first_dependent.end(), k) -
-                                            g.first_dependent.begin() - 1);
-    if (g.ops[from].kind != Kind::kInstant) flows.push_back({id(k), true, false});
+  const auto id = [&](uint32_t k) { return 1 + (r.edge_index(k) & 0xffffffffu); };
+  if (const uint32_t k = r.released_by[op]; k != UINT32_MAX && g.ops[g.source(k)].kind != Kind::kInstant) {
+    flows.push_back({id(k), true, false});
   }
   for (uint32_t k = g.first_dependent[op]; k < g.first_dependent[op + 1]; ++k) {
     const uint32_t d = g.dependents[k];
     if (g.ops[d].kind != Kind::kInstant && r.pending[d] == 1) flows.push_back({id(k), false, true});
   }
   if (p2p != 0) flows.push_back({p2p, p2p_in, !p2p_in});
+  member_flows(r, op, flows);
+  flows.insert(flows.end(), joined.begin(), joined.end());
   const ChakraNode& c = r.g->trace.nodes[op];
   args.emplace_back("node", std::to_string(c.id));
   const std::string name = c.name.empty() ? "node " + std::to_string(c.id) : c.name;
@@ -301,9 +329,31 @@ void ChakraReplay::issue_collective(Rank& r, uint32_t op) {
     ++collective_calls_;
     ++in_flight_;
     const Duration all_issued = ctx_->engine.now();
-    ctx_->collectives.run(o.coll, group_ranks_[grp], o.size, [this, grp, members, all_issued] {
+    // Each traced member's copy waits on what released every other traced member's copy (its own edge is the
+    // graph's): taken now, before a member's completion moves it to its next iteration.
+    // (member, the global index of the edge that released its copy, whether instant nodes sit between that
+    // and the timed op that released them; member_flows() gave the timed op the same ids)
+    std::vector<std::tuple<uint32_t, uint64_t, bool>> released;
+    for (const auto& [rank, x] : members) {
+      const Rank& m = *run_[rank];
+      if (rank >= ctx_->traced_ranks || m.released_by.empty() || m.released_by[x] == UINT32_MAX) continue;
+      uint32_t from = m.g->source(m.released_by[x]);
+      bool via = false;
+      while (m.g->ops[from].kind == Kind::kInstant && m.released_by[from] != UINT32_MAX) {
+        from = m.g->source(m.released_by[from]);
+        via = true;
+      }
+      if (m.g->ops[from].kind != Kind::kInstant)
+        released.emplace_back(rank, m.edge_index(m.released_by[x]), via);
+    }
+    auto done = [this, grp, members, all_issued, released = std::move(released)] {
       --in_flight_;
+      std::vector<FlowStep> joined;
       for (const auto& [rank, x] : members) {
+        joined.clear();
+        for (const auto& [from, edge, via] : released) {
+          if (from != rank || via) joined.push_back({cross_rank_flow(edge, rank), true, false});
+        }
         Rank& m = *run_[rank];
         account(m);
         --m.comm_outstanding;
@@ -311,12 +361,14 @@ void ChakraReplay::issue_collective(Rank& r, uint32_t op) {
         const Duration issued = m.comm_current[grp].second;
         span(m, x, "comm", issued,
              {{"bytes", bytes_text(m.g->ops[x].size)},
-              {"waited_for_peers_us", std::to_string((all_issued - issued).s() * 1e6)}});
+              {"waited_for_peers_us", std::to_string((all_issued - issued).s() * 1e6)}},
+             0, false, joined);
         complete(rank, x);
         dirty_.insert(rank);
       }
       settle();
-    });
+    };
+    ctx_->collectives.run(o.coll, group_ranks_[grp], o.size, std::move(done));
   });
 }
 

@@ -65,9 +65,20 @@ class ChakraReplay final : public Workload {
   void account(Rank& r);
   void fail(const std::string& message);
   std::string deadlock_message() const;
-  /// `p2p`: a message's edge (send -> its receive), id and whether this is the receive.
+  /// `p2p`: a message's edge (send -> its receive), id and whether this is the receive. `joined`: a
+  /// collective's edges from the other members' ops that released their copies of it.
   void span(const Rank& r, uint32_t op, const std::string& track, Duration begin,
-            std::vector<std::pair<std::string, std::string>> args = {}, uint64_t p2p = 0, bool p2p_in = false) const;
+            std::vector<std::pair<std::string, std::string>> args = {}, uint64_t p2p = 0, bool p2p_in = false,
+            const std::vector<FlowStep>& joined = {}) const;
+  /// The flow id of the edge from the op that released a member's copy of a collective (by the graph edge
+  /// whose index over the traced ranks and iterations is `edge`: Rank::edge_index) to traced rank `to`'s
+  /// copy: bit 31 set (the graph's and the messages' ids have it clear in any trace under 2^31 edges), one id
+  /// per (edge, member).
+  uint64_t cross_rank_flow(uint64_t edge, uint32_t to) const;
+  /// Adds to `flows` the edges from `op` (a timed op on traced rank `r`, about to complete) to every traced
+  /// member's copy of each collective it releases, also through instant nodes.
+  void member_flows(const Rank& r, uint32_t op, std::vector<FlowStep>& flows) const;
+  mutable std::vector<uint32_t> walk_;  // member_flows' nodes to visit
   /// The flow id of a message from `src` to `dst` (0 unless both ends are on the timeline).
   uint64_t message_flow(uint32_t src, uint32_t dst);
   uint64_t messages_traced_ = 0;

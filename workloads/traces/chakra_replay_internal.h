@@ -2,6 +2,7 @@
 // them): the node kinds, the per-trace dependency graph and the per-rank replay state.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstdio>
@@ -73,6 +74,11 @@ struct ChakraReplay::Graph {
   std::vector<uint32_t> first_dependent;  // dependents of op i: dependents[first_dependent[i] .. [i + 1])
   std::vector<uint32_t> dependents;
   std::vector<uint32_t> roots;
+  /// The op that edge `k` (an index into dependents) leaves from.
+  uint32_t source(uint32_t k) const {
+    return static_cast<uint32_t>(std::upper_bound(first_dependent.begin(), first_dependent.end(), k) -
+                                 first_dependent.begin() - 1);
+  }
   uint64_t dropped_deps = 0;  // ctrl deps on nodes not in the trace, and self-dependencies
   std::set<std::string> pg_names;
 };
@@ -104,6 +110,10 @@ struct ChakraReplay::Rank {
   // 1 + flow_base + i x edges + k (32 bits, made unique across jobs by the job's forwarder).
   uint64_t flow_base = 0;
   std::vector<uint32_t> released_by;  // per op: the edge whose source finished last (UINT32_MAX: none)
+  /// Edge k of the graph in the current iteration, numbered over every traced rank and iteration.
+  uint64_t edge_index(uint32_t k) const {
+    return flow_base + iteration * static_cast<uint64_t>(g->dependents.size()) + k;
+  }
   uint64_t host_ops = 0;
 };
 

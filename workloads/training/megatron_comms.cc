@@ -91,14 +91,21 @@ void MegatronTraining::mark_arrival(uint32_t sim, const std::vector<uint32_t>& g
   ticket->edges = edges;
   ticket->index = me;
   // What the rank did last, if it ended just now (the pass, send or collective it came from), is what the others
-  // waited on; a rank that arrives from the middle of a pass (an overlapped bucket) has no such span.
+  // waited on; a rank that arrives from the middle of a pass (an overlapped gradient bucket after the layer that
+  // completed it, an FSDP prefetch) came from that pass, whose span is written when it ends (task_done).
   SpanEvent* held = ctx_->tracer.held_span();
+  std::vector<FlowStep>* out = nullptr;
+  bool self = true;  // not to its own span when it came from the same lane: the lane's order says that already
   if (me < n && held && held->rank == rank && held->end == ctx_->engine.now() && held->kind != SpanKind::kLink &&
       held->kind != SpanKind::kPhase) {
-    // Not to its own span when it came from the same lane: the lane's order says that already.
-    const bool self = held->kind != ticket->kind;
+    out = &held->flows;
+    self = held->kind != ticket->kind;
+  } else if (me < n && states_[sim]->pass_open && traced(sim)) {
+    out = &states_[sim]->pass_flows;
+  }
+  if (out) {
     for (uint32_t r = 0; r < n; ++r) {
-      if (edges->traced[r] && (r != me || self)) held->flows.push_back({edge_id(*edges, me, r), false, true});
+      if (edges->traced[r] && (r != me || self)) out->push_back({edge_id(*edges, me, r), false, true});
     }
     edges->from[me] = self ? 1 : 2;
   }

@@ -193,6 +193,7 @@ void MegatronTraining::run_task(uint32_t sim) {
   }
   if (needs_input) count_queued(sim, static_cast<int>(slot), t.forward, false);
   st.task_start = ctx_->engine.now();
+  st.pass_open = true;
   st.gathers_done = st.gathers_issued = 0;
   st.fsdp_queue[0].clear();
   st.fsdp_next[0] = 0;
@@ -353,9 +354,12 @@ void MegatronTraining::task_done(uint32_t sim) {
   const int slot = t.micro_batch * chunks_ + t.chunk;
   // The HBM counter first: the pass's span is held (Tracer::span_held) for a collective the rank may join now.
   count_pass(sim, t.forward);
+  st.pass_open = false;
   if (traced(sim)) {  // the name is built only for ranks on the timeline
     // The micro-batch's chain starts at its first forward pass and ends at its last backward pass.
     const bool first = t.forward && v == 0, last = !t.forward && v == 0;
+    next_flows_.insert(next_flows_.end(), st.pass_flows.begin(), st.pass_flows.end());
+    st.pass_flows.clear();
     trace(sim, SpanKind::kCompute, std::string(t.forward ? "F" : "B") + std::to_string(t.micro_batch) +
                                        (chunks_ > 1 ? "." + std::to_string(t.chunk) : ""), st.task_start,
           flow_id(sim, t.micro_batch), !first, !last);

@@ -18,6 +18,8 @@ struct MegatronTraining::RankState {
   const std::vector<Task>* tasks = nullptr;
   size_t task = 0;
   Duration task_start;
+  bool pass_open = false;            // from the pass's start until its span is written (task_done)
+  std::vector<FlowStep> pass_flows;  // edges from the pass to collectives the rank joined in its middle
   std::vector<double> arrival[2], producer[2];  // [forward?]: per slot (micro-batch x chunk), seconds; <0: not yet
   bool blocked_on_input = false;
   Duration wait_start;
