@@ -12,18 +12,21 @@
 
 #include "scenarios/cluster_speed.h"
 #include "sim/error.h"
+#include "cluster_support.h"
 #include "workloads/cluster/cluster_sim.h"
 
 namespace lcsim::cluster {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace support;  // NOLINT(google-build-using-namespace): the cluster tests' helpers
 
-std::unique_ptr<policy::SchedulingPolicy> make(const std::string& name) {
-  Registry<policy::SchedulingPolicyFactory> r("scheduling policy");
-  policy::register_scheduling_policies(r);
-  return r.get(name).factory();
+TraceJob train(double submit, uint32_t gpus, uint64_t iterations) {
+  return support::training(submit, gpus, iterations, "train.yaml");
 }
+
+/// Jobs as a CSV trace gives them, the workload in column 9.
+JobTrace trace(std::vector<TraceJob> jobs) { return support::trace(std::move(jobs), 9); }
 
 /// Known answers: workloads named "serve*.yaml" are serving deployments. A training job takes 1 s per iteration
 /// alone and 2 s with a neighbour; a deployment's TTFT is p50 1 s / p99 2 s alone and 3 s / 5 s with a neighbour.
@@ -67,35 +70,11 @@ TraceJob serve(double submit, uint32_t gpus, double duration) {
   return j;
 }
 
-TraceJob train(double submit, uint32_t gpus, uint64_t iterations) {
-  TraceJob j;
-  j.submit_s = submit;
-  j.gpus = gpus;
-  j.workload = "train.yaml";
-  j.iterations = iterations;
-  return j;
-}
-
-JobTrace trace(std::vector<TraceJob> jobs) {
-  JobTrace t{"jobs.csv", std::move(jobs)};
-  for (size_t i = 0; i < t.jobs.size(); ++i) {
-    t.jobs[i].id = i, t.jobs[i].line = static_cast<uint32_t>(i + 2), t.jobs[i].workload_column = 9;
-  }
-  return t;
-}
-
-/// 4 nodes of 8 GPUs, 2 nodes per leaf.
-ClusterConfig four_nodes() {
-  ClusterConfig c;
-  c.pools.push_back({"gpu", 4, 8, 1.0, 0.0});
-  c.fabric.ports_per_leaf = 16;
-  return c;
-}
-
-fs::path temp_dir(const std::string& name) {
-  fs::path d = fs::path(::testing::TempDir()) / (name + "-" + std::to_string(getpid()));
-  fs::create_directories(d);
-  return d;
+/// The replay of `jobs` on four_nodes() under `policy`, with `model`'s known answers.
+ClusterResult replay(std::vector<TraceJob> jobs, const std::string& policy, KnownModel& model) {
+  SimOptions opt;
+  opt.speed = &model;
+  return simulate_cluster(four_nodes(), trace(std::move(jobs)), *make(policy), opt);
 }
 
 std::string error_of(const std::string& csv_text, const fs::path& d) {
@@ -171,9 +150,7 @@ TEST(ClusterServing, TheReplayKeepsATimeWeightedRecordPerServingJob) {
   // then 1 alone: ends 11 s. Job 0: 4 s alone (TTFT p50 1 s, p99 2 s), 6 s beside job 1 (3 s, 5 s): lifetime p50
   // (4 x 1 + 6 x 3) / 10 = 2.2 s, p99 the worst, 5 s; SLO attainment (4 x 1 + 6 x 0.5) / 10 = 0.7.
   KnownModel model;
-  SimOptions opt;
-  opt.speed = &model;
-  ClusterResult r = simulate_cluster(four_nodes(), trace({serve(0, 8, 10), train(4, 8, 4)}), *make("fifo"), opt);
+  ClusterResult r = replay({serve(0, 8, 10), train(4, 8, 4)}, "fifo", model);
   EXPECT_DOUBLE_EQ(r.jobs[0].end_s, 10);
   EXPECT_DOUBLE_EQ(r.jobs[1].end_s, 11);
   EXPECT_TRUE(r.jobs[0].serving);
@@ -201,15 +178,13 @@ TEST(ClusterServing, AServingJobNeverStartsOnPartOfItsGpus) {
   // Job 0 (training, 3 nodes, 5 iterations alone at 1 s) holds nodes 0-2 from 0 to 5 s. Job 1 serves on 2 nodes
   // from 1 s: one node is free, so it waits for both (gang: all or none) and starts at 5 s, ending at 5 + 20.
   KnownModel model;
-  SimOptions opt;
-  opt.speed = &model;
-  ClusterResult r = simulate_cluster(four_nodes(), trace({train(0, 24, 5), serve(1, 16, 20)}), *make("fifo"), opt);
+  ClusterResult r = replay({train(0, 24, 5), serve(1, 16, 20)}, "fifo", model);
   EXPECT_DOUBLE_EQ(r.jobs[0].end_s, 5);
   EXPECT_DOUBLE_EQ(r.jobs[1].first_start_s, 5);
   EXPECT_DOUBLE_EQ(r.jobs[1].end_s, 25);
   EXPECT_DOUBLE_EQ(r.jobs[1].serving_record.alone_s + r.jobs[1].serving_record.shared_s, 20);
   // Backfill may not start it early either: with nothing else queued it has the same start.
-  ClusterResult b = simulate_cluster(four_nodes(), trace({train(0, 24, 5), serve(1, 16, 20)}), *make("backfill"), opt);
+  ClusterResult b = replay({train(0, 24, 5), serve(1, 16, 20)}, "backfill", model);
   EXPECT_DOUBLE_EQ(b.jobs[1].first_start_s, 5);
 }
 
@@ -232,14 +207,6 @@ TEST(ClusterServing, MemoizationIncludesTheServingJob) {
   cache.speeds({{1, tw, {{0, 8}}}, {2, tw, {{1, 8}}}});
   EXPECT_EQ(cache.evaluations(), 2u);
   EXPECT_NE(cache.shape({{1, tw, {{0, 8}}}, {2, sw, {{1, 8}}}}), cache.shape({{1, tw, {{0, 8}}}, {2, tw, {{1, 8}}}}));
-}
-
-/// 4 HGX H100 nodes, 2 per leaf, 2 spines of 400 Gb/s: each leaf has 16 NIC ports and 2 uplinks (8:1).
-std::string small_cluster(const fs::path& d) {
-  std::ofstream(d / "cluster.yaml") << "cluster:\n  accelerator: H100-SXM-80GB\n  nodes: 4\n  gpus_per_node: 8\n"
-                                       "  fabric: {nic_bandwidth: 400Gb/s, ports_per_leaf: 16, spines: 2, "
-                                       "uplink_bandwidth: 400Gb/s}\nsimulation: {seed: 1, fidelity: flow}\n";
-  return (d / "cluster.yaml").string();
 }
 
 TEST(ClusterServing, ATrainingJobAndADeploymentAcrossTheSameSpineSlowEachOther) {

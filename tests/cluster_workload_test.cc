@@ -11,17 +11,17 @@
 
 #include "scenarios/cluster_speed.h"
 #include "sim/error.h"
+#include "cluster_support.h"
 #include "workloads/cluster/cluster_sim.h"
 
 namespace lcsim::cluster {
 namespace {
 
 namespace fs = std::filesystem;
+using namespace support;  // NOLINT(google-build-using-namespace): the cluster tests' helpers
 
-std::unique_ptr<policy::SchedulingPolicy> make(const std::string& name) {
-  Registry<policy::SchedulingPolicyFactory> r("scheduling policy");
-  policy::register_scheduling_policies(r);
-  return r.get(name).factory();
+TraceJob work(double submit, uint32_t gpus, uint64_t iterations) {
+  return support::training(submit, gpus, iterations, "w.yaml");
 }
 
 /// A known speed: `base_s` per iteration alone; each other job in the group adds `per_neighbour_s`.
@@ -39,29 +39,6 @@ class CountingModel final : public JobSpeedModel {
   std::vector<std::string> names;
   int calls = 0;
 };
-
-TraceJob work(double submit, uint32_t gpus, uint64_t iterations) {
-  TraceJob j;
-  j.submit_s = submit;
-  j.gpus = gpus;
-  j.workload = "w.yaml";
-  j.iterations = iterations;
-  return j;
-}
-
-JobTrace trace(std::vector<TraceJob> jobs) {
-  JobTrace t{"jobs.csv", std::move(jobs)};
-  for (size_t i = 0; i < t.jobs.size(); ++i) t.jobs[i].id = i, t.jobs[i].line = static_cast<uint32_t>(i + 2);
-  return t;
-}
-
-/// 4 nodes of 8 GPUs, 2 nodes per leaf.
-ClusterConfig four_nodes() {
-  ClusterConfig c;
-  c.pools.push_back({"gpu", 4, 8, 1.0, 0.0});
-  c.fabric.ports_per_leaf = 16;
-  return c;
-}
 
 TEST(ClusterWorkload, RunningJobsAreRetimedWhenTheSetChanges) {
   // 4 nodes, 2 per leaf; 1 s per iteration alone, 2 s while another job shares the leaf. First fit: job 0 (16
@@ -134,12 +111,6 @@ TEST(ClusterWorkload, BadWorkloadJobsGetClearErrors) {
   }
 }
 
-fs::path temp_dir(const std::string& name) {
-  fs::path d = fs::path(::testing::TempDir()) / (name + "-" + std::to_string(getpid()));
-  fs::create_directories(d);
-  return d;
-}
-
 TEST(ClusterWorkload, CsvJobsNameWorkloadsRelativeToTheTrace) {
   fs::path d = temp_dir("csv_workload");
   std::ofstream(d / "jobs.csv") << "submit_s,gpus,workload,iterations,duration_s\n0,16,w.yaml,100,\n1,8,,,30\n"
@@ -162,15 +133,6 @@ TEST(ClusterWorkload, CsvJobsNameWorkloadsRelativeToTheTrace) {
   EXPECT_TRUE(t.jobs[1].workload.empty());
   EXPECT_EQ(t.jobs[1].duration_s, 30);
   fs::remove_all(d);
-}
-
-/// 4 HGX H100 nodes, 2 per leaf, 2 spines of 400 Gb/s: each leaf has 16 NIC ports and 2 uplinks (8:1), so jobs
-/// that cross leaves share the uplinks.
-std::string small_cluster(const fs::path& d) {
-  std::ofstream(d / "cluster.yaml") << "cluster:\n  accelerator: H100-SXM-80GB\n  nodes: 4\n  gpus_per_node: 8\n"
-                                       "  fabric: {nic_bandwidth: 400Gb/s, ports_per_leaf: 16, spines: 2, "
-                                       "uplink_bandwidth: 400Gb/s}\nsimulation: {seed: 1, fidelity: flow}\n";
-  return (d / "cluster.yaml").string();
 }
 
 TEST(ClusterWorkload, JobsAcrossTheSameSpineLinksSlowEachOtherOnTheFlowModel) {

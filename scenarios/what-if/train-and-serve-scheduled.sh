@@ -11,14 +11,9 @@
 # (TTFT and TPOT p99, KV handoff mean and p99: p99s the worst group it ran in) and the time it shared a leaf.
 # docs/scheduling.md has the measured table.
 # Usage: scenarios/what-if/train-and-serve-scheduled.sh [BUILD_DIR]
-set -euo pipefail
-export LC_ALL=C
-cd "$(dirname "$0")/../.."
-bin=${1:-build}/apps/lcsim
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+. "$(dirname "$0")/lib.sh"
 dir=scenarios/cluster-serving
-metric() { sed -n "s/^ *\"$2\": \([-0-9.e+]*\),\{0,1\}$/\1/p" "$1" | head -1; }
+json_metric() { sed -n "s/^ *\"$2\": \([-0-9.e+]*\),\{0,1\}$/\1/p" "$1" | head -1; }  # FILE NAME
 row() {  # label, trace, cluster, policy
   local label=$1 d=$out/$4-$2
   "$bin" schedule --trace "$dir/$2" --cluster "$dir/$3" --policies "$4" --output "$d" >/dev/null
@@ -28,11 +23,11 @@ row() {  # label, trace, cluster, policy
   big=$(awk -F, '$1 == 1 { printf "%.3f", $6 / $7 }' "$d/$4.jobs.csv")
   leaves=$(awk -F, '$1 == 3 { print $10 }' "$d/$4.jobs.csv")
   printf '| %s | %.2f | %.3f | %s | %s | %.3f | %.3f | %.2f | %.2f | %.3f | %.1f | %.0f |\n' "$label" \
-    "$(awk "BEGIN{print $(metric "$m" jct_s_mean)/60}")" "$(metric "$m" workload_stretch_mean)" "$big" "$leaves" \
-    "$(metric "$m" job3.serving_ttft_p99_s)" "$(metric "$m" job3.serving_tpot_p99_s | awk '{print 1000*$1}')" \
-    "$(awk "BEGIN{print 1000*$(metric "$m" job3.serving_kv_mean_s)}")" \
-    "$(awk "BEGIN{print 1000*$(metric "$m" job3.serving_kv_p99_s)}")" "$(metric "$m" job3.serving_slo_attainment)" \
-    "$(awk "BEGIN{print $(metric "$m" job3.serving_shared_s)/60}")" "$(metric "$m" speed_evaluations)"
+    "$(awk "BEGIN{print $(json_metric "$m" jct_s_mean)/60}")" "$(json_metric "$m" workload_stretch_mean)" "$big" "$leaves" \
+    "$(json_metric "$m" job3.serving_ttft_p99_s)" "$(json_metric "$m" job3.serving_tpot_p99_s | awk '{print 1000*$1}')" \
+    "$(awk "BEGIN{print 1000*$(json_metric "$m" job3.serving_kv_mean_s)}")" \
+    "$(awk "BEGIN{print 1000*$(json_metric "$m" job3.serving_kv_p99_s)}")" "$(json_metric "$m" job3.serving_slo_attainment)" \
+    "$(awk "BEGIN{print $(json_metric "$m" job3.serving_shared_s)/60}")" "$(json_metric "$m" speed_evaluations)"
 }
 echo "GPT 350M on 6 nodes + Llama-3-8B disaggregated serving on 2 + 5 more jobs, 12 x HGX H100, 8:1 spine (flow model):"
 printf '| placement | JCT mean, all jobs (min) | training stretch mean | large job stretch | serving leaves |'

@@ -3,13 +3,7 @@
 # sharing the oversubscribed spine uplinks vs each job alone (serving starts after training has finished), and the
 # same pair placed on disjoint leaves. Prints one side-by-side table of both jobs' metrics (docs/inference.md).
 # Usage: scenarios/what-if/train-and-serve.sh [BUILD_DIR]
-set -euo pipefail
-export LC_ALL=C
-cd "$(dirname "$0")/../.."
-bin=${1:-build}/apps/lcsim
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-metric() { sed -n "s/^ *\"$2\": \([-0-9.e+]*\),\{0,1\}$/\1/p" "$1/metrics.json" | head -1; }
+. "$(dirname "$0")/lib.sh"
 run() {  # label, then --set overrides
   local label=$1 d=$out/run
   shift
