@@ -88,7 +88,11 @@ std::vector<std::string> report_storage(const Scenario& sc, const net::Topology&
         const Duration blocking = measured ? Duration::seconds(m.get(prefix + "checkpoint_run_blocking_s"))
                                            : cost.blocking_s();
         reliability->checkpoint_save = std::max(blocking, Duration::seconds(1e-9));
-        reliability->restore = cost.restore_s();
+        // The restore measured on the run's own network after training, when there is one, in place of the
+        // estimate's.
+        const std::string restore = prefix + "checkpoint_run_restore_s";
+        reliability->restore = m.has(restore) ? std::max(Duration::seconds(m.get(restore)), Duration::seconds(1e-9))
+                                              : cost.restore_s();
       }
     }
   }

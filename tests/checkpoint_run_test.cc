@@ -70,8 +70,45 @@ TEST(CheckpointRun, SyncSaveAddsToTheRunNotToIterations) {
   const MetricSet without = run(scenario("sync", 0, 3, "flow_queue"), "without");
   EXPECT_FALSE(without.has("checkpoint_run_saves"));
   EXPECT_NEAR(with.get("iteration_time_s"), without.get("iteration_time_s"), 1e-12);
-  // The run is longer by the two saves.
-  EXPECT_NEAR(with.get("sim_time_s") - without.get("sim_time_s"), 2 * with.get("checkpoint_run_blocking_s"), 1e-9);
+  // The run is longer by the two saves, and its last event comes after the restore that follows training; the
+  // restore is a measurement, not the run's traffic.
+  EXPECT_NEAR(with.get("sim_time_s") - without.get("sim_time_s"),
+              2 * with.get("checkpoint_run_blocking_s") + with.get("checkpoint_run_restore_s"), 1e-9);
+  EXPECT_NEAR(with.get("network_bytes") - without.get("network_bytes"), 2 * with.get("checkpoint_run_bytes"), 1e3);
+}
+
+// Restore after training, on the same network: the data-parallel group's reader (GPU 0 of node 0) reads the whole
+// checkpoint from the one server, through its 25 GB/s port (GPUDirect: then the node's 200 GB/s of storage NICs,
+// the 63.04 GB/s PCIe uplink and link; staged: into host memory, and host memory -> GPU at once, 63.04 GB/s); then
+// the chain broadcast 0 -> 1 -> ... -> 15 moves the whole checkpoint over every hop at once: NVLink inside a node
+// (450 GB/s), and one hop between the nodes, GPU 7 -> GPU 8, over their 400 Gb/s = 50 GB/s NICs (each behind a
+// 63.04 GB/s PCIe link), the broadcast's bottleneck (all 16 NICs on one leaf: no spine).
+TEST(CheckpointRun, RestoreIsTheReadBottleneckThenTheBroadcast) {
+  constexpr double kNic = 50e9;
+  // One SimGrid engine per process: the flow backend once, staged.
+  const std::pair<const char*, const char*> cases[] = {
+      {"flow_queue", "true"}, {"flow_queue", "false"}, {"flow", "false"}};
+  for (const auto& [fidelity, gds] : cases) {
+    const std::string tag = std::string(fidelity) + "-gds-" + gds;
+    std::string yaml = scenario("sync", 1, 2, fidelity,
+                                "cost: {token_budget: 1e9}\n"
+                                "reliability: {enabled: true, seeds: 1}\n");
+    const std::string server = "server_network: 200Gb/s}\n";
+    yaml.replace(yaml.find(server), server.size(), server + "    gpudirect: " + gds + "\n");
+    const MetricSet m = run(yaml, tag);
+    const double bytes = m.get("parameters") * 140;
+    EXPECT_EQ(m.get("checkpoint_run_restore_readers"), 1) << tag;
+    EXPECT_DOUBLE_EQ(m.get("checkpoint_run_restore_bytes"), bytes) << tag;
+    EXPECT_NEAR(m.get("checkpoint_run_restore_read_s"), bytes / kPort, bytes / kPort * kRel) << tag;
+    EXPECT_NEAR(m.get("checkpoint_run_restore_broadcast_s"), bytes / kNic, bytes / kNic * kRel) << tag;
+    EXPECT_NEAR(m.get("checkpoint_run_restore_s"), bytes / kPort + bytes / kNic,
+                (bytes / kPort + bytes / kNic) * kRel) << tag;
+    // In a quiet network the estimate on its private engine reads the same pattern over the same links.
+    EXPECT_NEAR(m.get("checkpoint_run_restore_s"), m.get("checkpoint_parallel_fs_restore_s"),
+                m.get("checkpoint_parallel_fs_restore_s") * kRel) << tag;
+    // Reliability restores for the measured time after every restart.
+    EXPECT_DOUBLE_EQ(m.get("reliability_restore_s"), m.get("checkpoint_run_restore_s")) << tag;
+  }
 }
 
 TEST(CheckpointRun, AsyncSaveBlocksForTheSnapshotAndFlushesBehind) {
@@ -83,6 +120,8 @@ TEST(CheckpointRun, AsyncSaveBlocksForTheSnapshotAndFlushesBehind) {
   EXPECT_NEAR(m.get("checkpoint_run_blocking_s"), bytes / 16 / kPcie, bytes / 16 / kPcie * kRel);
   // Flush: host memory -> storage NICs -> the one 25 GB/s server port.
   EXPECT_NEAR(m.get("checkpoint_run_flush_s"), bytes / kPort, bytes / kPort * kRel);
+  // The restore waits for the last flush: the run ends after both.
+  EXPECT_GT(m.get("checkpoint_run_restore_s"), bytes / kPort);
   EXPECT_NEAR(m.get("checkpoint_run_save_s"), m.get("checkpoint_run_blocking_s") + m.get("checkpoint_run_flush_s"),
               1e-12);
   EXPECT_EQ(m.get("checkpoint_run_saves"), 1);

@@ -21,6 +21,7 @@ void CheckpointSaver::setup(RunContext& ctx, const storage::CheckpointJob& job) 
   tier_ = c.levels.back().tier;
   mode_ = c.levels.back().mode;
   flows_ = storage::save_flows(c, *ctx.storage, ctx.collectives.topology(), job, c.levels.size() - 1);
+  restore_ = storage::restore_flows(c, *ctx.storage, ctx.collectives.topology(), job, c.levels.size() - 1);
 }
 
 void CheckpointSaver::iteration_started() {
@@ -88,10 +89,39 @@ void CheckpointSaver::save(const std::function<void()>& next) {
 
 void CheckpointSaver::at_end(const std::function<void()>& finish) {
   if (flushing_) {
-    after_flush_ = finish;
+    after_flush_ = [this, finish] { restore(finish); };
   } else {
-    finish();
+    restore(finish);
   }
+}
+
+void CheckpointSaver::restore(const std::function<void()>& finish) {
+  if (!enabled() || blocking_.empty()) {  // nothing saved, nothing to restore
+    finish();
+    return;
+  }
+  // The job's work is done: it finishes now, and the restore runs after it as a measurement (not part of the job's
+  // time, energy, throughput or the run's network counters).
+  finish();
+  const Duration start = ctx_->engine.now();
+  ctx_->collectives.transfer().transfer(restore_.read, [this, start] {
+    restore_read_ = ctx_->engine.now() - start;
+    span(SpanKind::kComm, "checkpoint restore: read from " + tier_, start,
+         restore_.group_bytes * static_cast<double>(restore_.readers));
+    const Duration cast = ctx_->engine.now();
+    auto done = [this, cast] {
+      restore_broadcast_ = ctx_->engine.now() - cast;
+      restored_ = true;
+      if (!restore_.broadcast.empty()) {
+        span(SpanKind::kComm, "checkpoint restore: broadcast to the group", cast, restore_.group_bytes);
+      }
+    };
+    if (restore_.broadcast.empty()) {
+      done();
+    } else {
+      ctx_->collectives.transfer().transfer(restore_.broadcast, done);
+    }
+  });
 }
 
 void CheckpointSaver::report(MetricSet& m) const {
@@ -111,6 +141,17 @@ void CheckpointSaver::report(MetricSet& m) const {
   m.set(k + "iteration_during_flush_s", mean(during_flush_),
         "mean time of the iterations that ran from start to end beside a flush" + what);
   m.set(k + "iteration_clean_s", mean(clean_), "mean time of the iterations no flush overlapped" + what);
+  if (!restored_) return;
+  const std::string after = " (after training and the last flush, this job idle, other jobs' traffic on; " + tier_ +
+                            ", on the run's own network)";
+  m.set(k + "restore_s", (restore_read_ + restore_broadcast_).s(),
+        "one restore of the last save: the read plus the broadcast" + after);
+  m.set(k + "restore_read_s", restore_read_.s(),
+        "restore: one reader per data-parallel group reads the group's state" + after);
+  m.set(k + "restore_broadcast_s", restore_broadcast_.s(),
+        "restore: chain broadcast from each reader to the rest of its group" + after);
+  m.set(k + "restore_readers", restore_.readers, "restore: ranks that read" + after);
+  m.set(k + "restore_bytes", restore_.group_bytes.bytes() * restore_.readers, "restore: bytes read" + after);
 }
 
 }  // namespace lcsim::wl
