@@ -66,7 +66,8 @@ std::unique_ptr<net::Topology> build_fabric(const ClusterConfig& cl) {
       net::HostIo io;
       if (n.gpu_link_bandwidth().bps() > 0) {
         io = {n.gpu_link_bandwidth(), n.compute_nic_pcie_per_gpu(), static_cast<uint32_t>(n.pcie_switch_count()),
-              n.pcie_uplink_bandwidth(), n.host_memory_bandwidth, n.pcie_latency};
+              n.pcie_uplink_bandwidth(), n.host_memory_bandwidth, n.pcie_latency,
+              n.storage_nic_attach == "gpu_nic"};
       }
       shapes.push_back({static_cast<uint32_t>(n.gpus), n.accelerator.scale_up_bandwidth,
                         n.compute_nic_bandwidth_per_gpu(), n.accelerator.scale_up_reduction,

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "scenario_text.h"
 #include "scenarios/scenario.h"
@@ -43,6 +44,17 @@ std::string scenario(const std::string& mode, int every, int iters, const std::s
 
 MetricSet run(const std::string& yaml, const std::string& tag = "") {
   return testing::run_scenario_text(yaml, "checkpoint_run", tag);
+}
+
+/// Running `yaml` throws an InputError whose text holds every one of `parts`.
+void expect_input_error(const std::string& yaml, const std::vector<std::string>& parts) {
+  try {
+    run(yaml);
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    for (const auto& p : parts) EXPECT_NE(what.find(p), std::string::npos) << what;
+  }
 }
 
 constexpr double kPort = 25e9;    // the server's port, bytes/s
@@ -131,6 +143,65 @@ TEST(CheckpointRun, AsyncSaveBlocksForTheSnapshotAndFlushesBehind) {
   EXPECT_NEAR(m.get("checkpoint_run_iteration_during_flush_s"), m.get("checkpoint_run_iteration_clean_s"), 1e-12);
 }
 
+// Converged NICs (node template storage_nic_attach: gpu_nic) against a storage NIC of its own: 2 one-GPU nodes (a
+// DGX H100 cut to one GPU, its PCIe switch and one 400 Gb/s = 50 GB/s compute NIC) and a file-system server whose
+// 1600 Gb/s port does not bind. One async save after iteration 6 of 12; its flush runs beside the iterations after.
+// The gradient all-reduce (ring, one channel, one flow per connection, after backward) sends one flow out of each
+// GPU's NIC port per step; with the converged NIC each host's flush sends one more through that same port.
+std::string nic_scenario(const std::string& attach) {
+  const std::string storage_nic = attach == "separate" ? ", {count: 1, bandwidth: 400Gb/s, plane: storage}" : "";
+  return "name: checkpoint-nic\n"
+         "cluster:\n"
+         "  pools:\n"
+         "    - node: {base: hgx-h100, gpus: 1, pcie_switches: 1, storage_nic_attach: " + attach + ",\n"
+         "             nics: [{count: 1, bandwidth: 400Gb/s, plane: compute}" + storage_nic + "]}\n"
+         "      count: 2\n"
+         "  storage:\n"
+         "    parallel_fs: {servers: 1, server_network: 1600Gb/s}\n"
+         "workload:\n"
+         "  type: gpt_data_parallel\n"
+         "  model: {num_layers: 4, hidden_size: 1024, num_attention_heads: 8, seq_length: 512, vocab_size: 1024}\n"
+         "  global_batch_size: 16\n"
+         "  train_iters: 12\n"
+         "checkpoint:\n"
+         "  levels: [{tier: parallel_fs, mode: async}]\n"
+         "  state: parameters\n"
+         "  bytes_per_parameter: 140\n"
+         "  run_every: 6\n"
+         "policies:\n"
+         "  collectives: {algorithm: ring, channels: 1, qps_per_connection: 1, part_calibration: false,\n"
+         "                scale_out_efficiency: 1}\n"
+         "simulation: {seed: 1, fidelity: flow_queue}\n";
+}
+
+// Max-min on the converged port: the all-reduce's flow and the flush's get half of it each, so the all-reduce's
+// two steps of S / 2 bytes (S: the gradient bytes per GPU) take S / 25 GB/s instead of S / 50 GB/s, and an
+// iteration beside the flush is longer than a clean one by S / 50 GB/s (the latencies are the same). With a storage
+// NIC of its own the flush shares no link with training: no slowdown at all.
+TEST(CheckpointRun, AFlushThroughAConvergedNicSlowsTheAllReduceByItsShareOfThePort) {
+  constexpr double kNic = 50e9;
+  const MetricSet conv = run(nic_scenario("gpu_nic"), "converged");
+  const MetricSet sep = run(nic_scenario("separate"), "separate");
+  for (const MetricSet* m : {&conv, &sep}) {
+    ASSERT_EQ(m->get("checkpoint_run_saves"), 1);
+    ASSERT_GE(m->get("checkpoint_run_iterations_during_flush"), 2) << "the flush outlasts several iterations";
+  }
+  const double s = conv.get("grad_bytes_per_gpu");
+  EXPECT_NEAR(conv.get("checkpoint_run_iteration_during_flush_s") - conv.get("checkpoint_run_iteration_clean_s"),
+              s / kNic, s / kNic * kRel);
+  EXPECT_NEAR(sep.get("checkpoint_run_iteration_during_flush_s"), sep.get("checkpoint_run_iteration_clean_s"), 1e-12);
+  // A clean iteration is the same on both: the NIC port is the all-reduce's alone.
+  EXPECT_NEAR(conv.get("checkpoint_run_iteration_clean_s"), sep.get("checkpoint_run_iteration_clean_s"), 1e-12);
+}
+
+// A converged node template that still lists storage NICs is an error naming the key.
+TEST(CheckpointRun, ConvergedNicWithStorageNicsIsAnError) {
+  std::string yaml = nic_scenario("gpu_nic");
+  const std::string nics = "plane: compute}";
+  yaml.replace(yaml.find(nics), nics.size(), nics + ", {count: 1, bandwidth: 400Gb/s, plane: storage}");
+  expect_input_error(yaml, {"storage_nic_attach", "storage-plane"});
+}
+
 TEST(CheckpointRun, ReliabilityTakesTheMeasuredBlockingTime) {
   // A save after every iteration: each flush outlasts the next iteration, so saves 2 and 3 wait for the previous
   // flush before their snapshot, and training waits more per save than the estimate's snapshot alone.
@@ -146,20 +217,49 @@ TEST(CheckpointRun, ReliabilityTakesTheMeasuredBlockingTime) {
               std::sqrt(2 * measured * mtbf) * 1e-9);
 }
 
-TEST(CheckpointRun, LastLevelMustBeOnTheTopology) {
+// Two levels, each at its own frequency: peer memory at every checkpoint, the file system at every second one
+// (checkpoints after iterations 1 to 4 of 5). Peer memory, GPUDirect: each node's 8 GPUs write half the checkpoint
+// to the other node's host memory through the node's 4 x 400 Gb/s = 200 GB/s of storage NICs (a GPU's share, 25
+// GB/s, is below its 63.04 GB/s PCIe link): bytes / 2 / 200 GB/s. The file system as before: bytes / 25 GB/s.
+TEST(CheckpointRun, EachLevelOnTheTopologySavesAtItsOwnFrequency) {
+  std::string yaml = scenario("sync", 1, 5, "flow_queue");
+  const std::string levels = "[{tier: parallel_fs, mode: sync}]";
+  yaml.replace(yaml.find(levels), levels.size(), "[{tier: peer_memory}, {tier: parallel_fs, every: 2}]");
+  const MetricSet m = run(yaml);
+  const double bytes = m.get("parameters") * 140, peer = bytes / 2 / 200e9, fs = bytes / kPort;
+  EXPECT_EQ(m.get("checkpoint_run_peer_memory_saves"), 4);
+  EXPECT_EQ(m.get("checkpoint_run_parallel_fs_saves"), 2);
+  EXPECT_NEAR(m.get("checkpoint_run_peer_memory_blocking_s"), peer, peer * kRel);
+  EXPECT_NEAR(m.get("checkpoint_run_parallel_fs_blocking_s"), fs, fs * kRel);
+  // The last level, unprefixed, is what reliability and the restore read.
+  EXPECT_EQ(m.get("checkpoint_run_saves"), 2);
+  EXPECT_DOUBLE_EQ(m.get("checkpoint_run_blocking_s"), m.get("checkpoint_run_parallel_fs_blocking_s"));
+  EXPECT_TRUE(m.has("checkpoint_run_restore_s"));
+}
+
+// A level off the topology (local NVMe) keeps the storage model's estimate; the one on it saves in-run. With the
+// last level off it, there is no in-run restore.
+TEST(CheckpointRun, ALevelOffTheTopologyKeepsTheEstimate) {
+  std::string yaml = scenario("sync", 1, 3, "flow_queue");
+  const std::string levels = "[{tier: parallel_fs, mode: sync}]";
+  yaml.replace(yaml.find(levels), levels.size(), "[{tier: parallel_fs}, {tier: local_nvme}]");
+  const MetricSet m = run(yaml);
+  const double fs = m.get("parameters") * 140 / kPort;
+  EXPECT_EQ(m.get("checkpoint_run_parallel_fs_saves"), 2);
+  EXPECT_NEAR(m.get("checkpoint_run_parallel_fs_blocking_s"), fs, fs * kRel);
+  EXPECT_FALSE(m.has("checkpoint_run_local_nvme_saves"));
+  EXPECT_FALSE(m.has("checkpoint_run_saves"));
+  EXPECT_FALSE(m.has("checkpoint_run_restore_s"));
+  EXPECT_GT(m.get("checkpoint_local_nvme_save_s"), 0) << "the estimate";
+}
+
+TEST(CheckpointRun, NoLevelOnTheTopologyIsAnError) {
   const std::string yaml = "name: bad\n"
                            "workload: {type: gpt_data_parallel}\n"
                            "checkpoint:\n"
                            "  levels: [{tier: local_nvme}]\n"
                            "  run_every: 10\n";
-  try {
-    run(yaml);
-    FAIL() << "expected an InputError";
-  } catch (const InputError& e) {
-    const std::string what = e.what();
-    EXPECT_NE(what.find("checkpoint.run_every"), std::string::npos) << what;
-    EXPECT_NE(what.find("parallel_fs or peer_memory"), std::string::npos) << what;
-  }
+  expect_input_error(yaml, {"checkpoint.run_every", "parallel_fs or peer_memory"});
 }
 
 }  // namespace
