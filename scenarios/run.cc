@@ -289,7 +289,9 @@ RunResult run_scenario(Scenario& sc, const RunHooks& hooks) {
   };
   std::optional<FabricCounters> at_end;
   auto take_counters = [&] {
-    if (!at_end) at_end = FabricCounters{transfer->bytes_per_link(), transfer->flows_started(), transfer->bytes_moved()};
+    if (!at_end) {
+      at_end = FabricCounters{transfer->bytes_per_link(), transfer->flows_started(), transfer->bytes_moved()};
+    }
   };
   for (const auto& j : jobs) {
     j->on_finished([&] {

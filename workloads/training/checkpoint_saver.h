@@ -1,14 +1,13 @@
 // In-run checkpoints of a training workload (checkpoint.run_every): between iterations, the job saves each
 // checkpoint level whose tier is on the topology (peer_memory, parallel_fs), at its own frequency, as flows on the
-// run's own transfer model (models/storage/checkpoint_flows.h), beside its own
-// collectives and every other job's traffic. Synchronous: training waits for the whole save. Asynchronous: training
-// waits for the snapshot into host memory, then the flush to the tier runs in the background while training goes
-// on (a save that comes while the previous flush is still running waits for it first, as Megatron's async save
-// does); the run finishes once the last flush has landed. Metrics say what each save cost training and how long
-// the iterations that overlapped a flush took against the others. After training (and the last flush), the job
-// restores the last level's save once (when that level saves in-run), on the same network, as a restart would (storage::restore_flows: one reader per
-// group, then a chain broadcast); other jobs' traffic goes on beside it, this job's training has stopped. The
-// restore's time is what reliability takes for a restart's restore. docs/storage.md.
+// run's own transfer model (models/storage/checkpoint_flows.h), beside its own collectives and every other job's
+// traffic. Synchronous: training waits for the whole save. Asynchronous: training waits for the snapshot into host
+// memory, then the flush to the tier runs in the background while training goes on (a save that comes while the
+// previous flush is still running waits for it first, as Megatron's async save does). Metrics say what each save
+// cost training and how long the iterations that overlapped a flush took against the others. After training (and
+// the last flush) the job finishes, then restores the last level's save once (when that level saves in-run) on
+// the same network, as a restart would (storage::restore_flows: one reader per group, then a chain broadcast),
+// beside any other job's traffic; reliability takes its time for a restart's restore. docs/storage.md.
 #pragma once
 
 #include <functional>
