@@ -4,7 +4,11 @@
 // for the snapshot into host memory and flushes in the background.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -121,6 +125,24 @@ TEST(CheckpointRun, RestoreIsTheReadBottleneckThenTheBroadcast) {
     // Reliability restores for the measured time after every restart.
     EXPECT_DOUBLE_EQ(m.get("reliability_restore_s"), m.get("checkpoint_run_restore_s")) << tag;
   }
+}
+
+// The restore shows on the timeline: its read and its broadcast on the comm row of each traced rank (all 16).
+TEST(CheckpointRun, TheRestoreShowsOnTheTimeline) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(::testing::TempDir()) / ("checkpoint_run_timeline_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "scenario.yaml") << scenario("sync", 1, 2, "flow_queue");
+  Scenario sc = load_scenario((dir / "scenario.yaml").string(), {});
+  const RunResult r = run_scenario(sc);
+  fs::remove_all(dir);
+  auto count = [&](const std::string& name) {
+    size_t n = 0;
+    for (size_t at = r.timeline_json.find(name); at != std::string::npos; at = r.timeline_json.find(name, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("\"checkpoint restore: read from parallel_fs\""), 16u);
+  EXPECT_EQ(count("\"checkpoint restore: broadcast to the group\""), 16u);
 }
 
 TEST(CheckpointRun, AsyncSaveBlocksForTheSnapshotAndFlushesBehind) {
