@@ -275,8 +275,15 @@ std::vector<std::string> report_reliability(const ReliabilityConfig& c, int node
       {"wait_repair", &failure::JobOutcome::wait_repair}, {"restart", &failure::JobOutcome::restart},
       {"maintenance", &failure::JobOutcome::maintenance}};
   if (from_storage) {
+    // Where one restore's time came from: measured on the run's own network (checkpoint.run_every), or the
+    // storage model's estimate.
+    const bool measured = m.has(prefix + "checkpoint_run_restore_s");
+    const std::string source = measured ? "measured on the run's own network after training "
+                                          "(checkpoint_run_restore_s)"
+                                        : "the storage model's estimate of the last level";
+    put("reliability_restore_s", c.restore.s(), "one checkpoint restore after each restart: " + source);
     put("reliability_restore_h", stat([](const auto& r) { return r.restore.s() / 3600; }).mean,
-        "wall hours restoring checkpoints (the storage model's restore of the last level, after each restart; mean)");
+        "wall hours restoring checkpoints (" + source + ", after each restart; mean)");
   }
   if (c.elastic.enabled) {
     put("reliability_shrinks", stat([](const auto& r) { return double(r.shrinks); }).mean,

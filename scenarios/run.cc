@@ -6,6 +6,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -66,7 +67,8 @@ std::unique_ptr<net::Topology> build_fabric(const ClusterConfig& cl) {
       net::HostIo io;
       if (n.gpu_link_bandwidth().bps() > 0) {
         io = {n.gpu_link_bandwidth(), n.compute_nic_pcie_per_gpu(), static_cast<uint32_t>(n.pcie_switch_count()),
-              n.pcie_uplink_bandwidth(), n.host_memory_bandwidth, n.pcie_latency};
+              n.pcie_uplink_bandwidth(), n.host_memory_bandwidth, n.pcie_latency,
+              n.storage_nic_attach == "gpu_nic"};
       }
       shapes.push_back({static_cast<uint32_t>(n.gpus), n.accelerator.scale_up_bandwidth,
                         n.compute_nic_bandwidth_per_gpu(), n.accelerator.scale_up_reduction,
@@ -296,7 +298,26 @@ RunResult run_once(Scenario& sc, const RunHooks& hooks) {
       engine.at(starts[i], [job = jobs[i].get()] { job->start(); });
     }
   }
+  // The fabric's counters when the last job finishes: what a job measures after its work (the in-run checkpoint
+  // restore) is not the run's traffic.
+  struct FabricCounters {
+    std::vector<double> link_bytes;
+    uint64_t flows = 0;
+    Bytes bytes;
+  };
+  std::optional<FabricCounters> at_end;
+  auto take_counters = [&] {
+    if (!at_end) {
+      at_end = FabricCounters{transfer->bytes_per_link(), transfer->flows_started(), transfer->bytes_moved()};
+    }
+  };
+  for (const auto& j : jobs) {
+    j->on_finished([&] {
+      if (all_finished()) take_counters();
+    });
+  }
   engine.run(sc.simulation.horizon);
+  take_counters();  // a job that did not finish: the counters at the end
 
   result.completed = all_finished();
   // A load-balancing policy the scenario chose, on a run whose workload never lets flows of different groups
@@ -312,7 +333,12 @@ RunResult run_once(Scenario& sc, const RunHooks& hooks) {
     }
   }
   if (sampler) result.utilization_csv = sampler->csv();
-  const Duration span = engine.last_event_time();
+  // The jobs' time: until the last one finished (a measurement a job runs after its work, such as the in-run
+  // checkpoint restore, is not part of it), or the last event if one did not finish.
+  Duration span = result.completed ? Duration() : engine.last_event_time();
+  for (const auto& j : jobs) {
+    if (result.completed) span = std::max(span, j->finished_at());
+  }
   double tokens_per_s = 0;
   uint64_t collective_count = 0;
   if (single) {
@@ -375,23 +401,23 @@ RunResult run_once(Scenario& sc, const RunHooks& hooks) {
     }
   }
   result.events = engine.events_processed();
-  result.metrics.set("sim_time_s", span.s(), "simulated time of the last event");
+  result.metrics.set("sim_time_s", engine.last_event_time().s(), "simulated time of the last event");
   result.metrics.set("sim_events", static_cast<double>(engine.events_processed()), "engine events processed");
-  result.metrics.set("network_flows", static_cast<double>(transfer->flows_started()), "flows started on the fabric");
-  result.metrics.set("network_bytes", transfer->bytes_moved().bytes(), "bytes moved over the fabric");
+  result.metrics.set("network_flows", static_cast<double>(at_end->flows), "flows started on the fabric");
+  result.metrics.set("network_bytes", at_end->bytes.bytes(), "bytes moved over the fabric");
   result.metrics.set("collectives", static_cast<double>(collective_count), "collective operations run");
   // Link utilization per tier: bytes carried / (capacity x simulated time), over every link of the tier.
   std::map<std::string, std::vector<double>> util;
   const auto& links = topology.links();
   for (size_t l = 0; l < links.size(); ++l) {
-    const double u = span.s() > 0 ? transfer->bytes_per_link()[l] / (links[l].bandwidth.bps() * span.s()) : 0.0;
+    const double u = span.s() > 0 ? at_end->link_bytes[l] / (links[l].bandwidth.bps() * span.s()) : 0.0;
     util[links[l].tier].push_back(u);
   }
   // Per-plane throughput: bytes sent into each scale-out plane (NIC uplinks) over the run.
   std::map<int, double> plane_bytes;
   for (size_t l = 0; l < links.size(); ++l) {
     if (links[l].tier == "nic" && links[l].name.find("nic_up") != std::string::npos) {
-      plane_bytes[links[l].plane] += transfer->bytes_per_link()[l];
+      plane_bytes[links[l].plane] += at_end->link_bytes[l];
     }
   }
   for (const auto& [plane, bytes] : plane_bytes) {

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "models/hardware/memory.h"
+#include "models/storage/checkpoint_flows.h"
 #include "scenarios/catalog.h"
 #include "scenarios/scenario.h"
 
@@ -80,7 +81,15 @@ std::vector<std::string> report_storage(const Scenario& sc, const net::Topology&
       // network, beside its collectives, replaces the estimate's blocking time.
       const std::string saves = prefix + "checkpoint_run_saves";
       const bool measured = sc.checkpoint.run_every > 0 && m.has(saves) && m.get(saves) > 0;
-      if (sc.checkpoint.run_every > 0 && !measured) {
+      for (size_t i = 0; sc.checkpoint.run_every > 0 && i < sc.checkpoint.levels.size(); ++i) {
+        const std::string& tier = sc.checkpoint.levels[i].tier;
+        if (storage::tier_on_topology(tier)) continue;
+        warnings.push_back("checkpoint.levels[" + std::to_string(i) + "] (" + tier + ") is not on the topology's "
+                           "links, so it is not saved during the run: its save and restore are the storage model's "
+                           "estimate (checkpoint_" + tier + "_*)" +
+                           (i + 1 == sc.checkpoint.levels.size() ? ", and so is reliability's checkpoint cost" : ""));
+      }
+      if (sc.checkpoint.run_every > 0 && !measured && storage::tier_on_topology(sc.checkpoint.levels.back().tier)) {
         warnings.push_back("checkpoint.run_every: the workload saved no checkpoint during the run (it needs more "
                            "train_iters than run_every, and a workload that saves in-run: gpt_data_parallel)");
       }
@@ -88,7 +97,11 @@ std::vector<std::string> report_storage(const Scenario& sc, const net::Topology&
         const Duration blocking = measured ? Duration::seconds(m.get(prefix + "checkpoint_run_blocking_s"))
                                            : cost.blocking_s();
         reliability->checkpoint_save = std::max(blocking, Duration::seconds(1e-9));
-        reliability->restore = cost.restore_s();
+        // The restore measured on the run's own network after training, when there is one, in place of the
+        // estimate's.
+        const std::string restore = prefix + "checkpoint_run_restore_s";
+        reliability->restore = m.has(restore) ? std::max(Duration::seconds(m.get(restore)), Duration::seconds(1e-9))
+                                              : cost.restore_s();
       }
     }
   }
@@ -101,7 +114,9 @@ std::vector<std::string> report_storage(const Scenario& sc, const net::Topology&
     const hw::NodeSpec& node = *specs.at(nodes.front());
     Bandwidth nic;
     for (const auto& g : node.nics) {
-      if (g.plane == "storage") nic += g.bandwidth * static_cast<double>(g.count);
+      // Converged NICs (storage_nic_attach: gpu_nic): the compute NICs carry the data too.
+      const std::string plane = node.storage_nic_attach == "gpu_nic" ? "compute" : "storage";
+      if (g.plane == plane) nic += g.bandwidth * static_cast<double>(g.count);
     }
     const storage::DataLoad d =
         storage::evaluate_dataset(sc.dataset, st, Catalog::get().storage_tiers, node, static_cast<int>(nodes.size()),

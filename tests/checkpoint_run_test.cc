@@ -4,8 +4,13 @@
 // for the snapshot into host memory and flushes in the background.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <string>
+#include <vector>
 
 #include "scenario_text.h"
 #include "scenarios/scenario.h"
@@ -45,6 +50,17 @@ MetricSet run(const std::string& yaml, const std::string& tag = "") {
   return testing::run_scenario_text(yaml, "checkpoint_run", tag);
 }
 
+/// Running `yaml` throws an InputError whose text holds every one of `parts`.
+void expect_input_error(const std::string& yaml, const std::vector<std::string>& parts) {
+  try {
+    run(yaml);
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    for (const auto& p : parts) EXPECT_NE(what.find(p), std::string::npos) << what;
+  }
+}
+
 constexpr double kPort = 25e9;    // the server's port, bytes/s
 constexpr double kPcie = 63.04e9; // a GPU's PCIe link (and its switch's uplink), bytes/s
 constexpr double kRel = 1e-3;     // path latencies: a few microseconds against milliseconds
@@ -70,8 +86,63 @@ TEST(CheckpointRun, SyncSaveAddsToTheRunNotToIterations) {
   const MetricSet without = run(scenario("sync", 0, 3, "flow_queue"), "without");
   EXPECT_FALSE(without.has("checkpoint_run_saves"));
   EXPECT_NEAR(with.get("iteration_time_s"), without.get("iteration_time_s"), 1e-12);
-  // The run is longer by the two saves.
-  EXPECT_NEAR(with.get("sim_time_s") - without.get("sim_time_s"), 2 * with.get("checkpoint_run_blocking_s"), 1e-9);
+  // The run is longer by the two saves, and its last event comes after the restore that follows training; the
+  // restore is a measurement, not the run's traffic.
+  EXPECT_NEAR(with.get("sim_time_s") - without.get("sim_time_s"),
+              2 * with.get("checkpoint_run_blocking_s") + with.get("checkpoint_run_restore_s"), 1e-9);
+  EXPECT_NEAR(with.get("network_bytes") - without.get("network_bytes"), 2 * with.get("checkpoint_run_bytes"), 1e3);
+}
+
+// Restore after training, on the same network: the data-parallel group's reader (GPU 0 of node 0) reads the whole
+// checkpoint from the one server, through its 25 GB/s port (GPUDirect: then the node's 200 GB/s of storage NICs,
+// the 63.04 GB/s PCIe uplink and link; staged: into host memory, and host memory -> GPU at once, 63.04 GB/s); then
+// the chain broadcast 0 -> 1 -> ... -> 15 moves the whole checkpoint over every hop at once: NVLink inside a node
+// (450 GB/s), and one hop between the nodes, GPU 7 -> GPU 8, over their 400 Gb/s = 50 GB/s NICs (each behind a
+// 63.04 GB/s PCIe link), the broadcast's bottleneck (all 16 NICs on one leaf: no spine).
+TEST(CheckpointRun, RestoreIsTheReadBottleneckThenTheBroadcast) {
+  constexpr double kNic = 50e9;
+  // One SimGrid engine per process: the flow backend once, staged.
+  const std::pair<const char*, const char*> cases[] = {
+      {"flow_queue", "true"}, {"flow_queue", "false"}, {"flow", "false"}};
+  for (const auto& [fidelity, gds] : cases) {
+    const std::string tag = std::string(fidelity) + "-gds-" + gds;
+    std::string yaml = scenario("sync", 1, 2, fidelity,
+                                "cost: {token_budget: 1e9}\n"
+                                "reliability: {enabled: true, seeds: 1}\n");
+    const std::string server = "server_network: 200Gb/s}\n";
+    yaml.replace(yaml.find(server), server.size(), server + "    gpudirect: " + gds + "\n");
+    const MetricSet m = run(yaml, tag);
+    const double bytes = m.get("parameters") * 140;
+    EXPECT_EQ(m.get("checkpoint_run_restore_readers"), 1) << tag;
+    EXPECT_DOUBLE_EQ(m.get("checkpoint_run_restore_bytes"), bytes) << tag;
+    EXPECT_NEAR(m.get("checkpoint_run_restore_read_s"), bytes / kPort, bytes / kPort * kRel) << tag;
+    EXPECT_NEAR(m.get("checkpoint_run_restore_broadcast_s"), bytes / kNic, bytes / kNic * kRel) << tag;
+    EXPECT_NEAR(m.get("checkpoint_run_restore_s"), bytes / kPort + bytes / kNic,
+                (bytes / kPort + bytes / kNic) * kRel) << tag;
+    // In a quiet network the estimate on its private engine reads the same pattern over the same links.
+    EXPECT_NEAR(m.get("checkpoint_run_restore_s"), m.get("checkpoint_parallel_fs_restore_s"),
+                m.get("checkpoint_parallel_fs_restore_s") * kRel) << tag;
+    // Reliability restores for the measured time after every restart.
+    EXPECT_DOUBLE_EQ(m.get("reliability_restore_s"), m.get("checkpoint_run_restore_s")) << tag;
+  }
+}
+
+// The restore shows on the timeline: its read and its broadcast on the comm row of each traced rank (all 16).
+TEST(CheckpointRun, TheRestoreShowsOnTheTimeline) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(::testing::TempDir()) / ("checkpoint_run_timeline_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "scenario.yaml") << scenario("sync", 1, 2, "flow_queue");
+  Scenario sc = load_scenario((dir / "scenario.yaml").string(), {});
+  const RunResult r = run_scenario(sc);
+  fs::remove_all(dir);
+  auto count = [&](const std::string& name) {
+    size_t n = 0;
+    for (size_t at = r.timeline_json.find(name); at != std::string::npos; at = r.timeline_json.find(name, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("\"checkpoint restore: read from parallel_fs\""), 16u);
+  EXPECT_EQ(count("\"checkpoint restore: broadcast to the group\""), 16u);
 }
 
 TEST(CheckpointRun, AsyncSaveBlocksForTheSnapshotAndFlushesBehind) {
@@ -83,6 +154,8 @@ TEST(CheckpointRun, AsyncSaveBlocksForTheSnapshotAndFlushesBehind) {
   EXPECT_NEAR(m.get("checkpoint_run_blocking_s"), bytes / 16 / kPcie, bytes / 16 / kPcie * kRel);
   // Flush: host memory -> storage NICs -> the one 25 GB/s server port.
   EXPECT_NEAR(m.get("checkpoint_run_flush_s"), bytes / kPort, bytes / kPort * kRel);
+  // The restore waits for the last flush: the run ends after both.
+  EXPECT_GT(m.get("checkpoint_run_restore_s"), bytes / kPort);
   EXPECT_NEAR(m.get("checkpoint_run_save_s"), m.get("checkpoint_run_blocking_s") + m.get("checkpoint_run_flush_s"),
               1e-12);
   EXPECT_EQ(m.get("checkpoint_run_saves"), 1);
@@ -90,6 +163,65 @@ TEST(CheckpointRun, AsyncSaveBlocksForTheSnapshotAndFlushesBehind) {
   // On the shipped template the flush (host memory, storage NICs, the storage plane) shares no link with the
   // training step's traffic (PCIe links to the compute NICs, the compute fabric): no slowdown.
   EXPECT_NEAR(m.get("checkpoint_run_iteration_during_flush_s"), m.get("checkpoint_run_iteration_clean_s"), 1e-12);
+}
+
+// Converged NICs (node template storage_nic_attach: gpu_nic) against a storage NIC of its own: 2 one-GPU nodes (a
+// DGX H100 cut to one GPU, its PCIe switch and one 400 Gb/s = 50 GB/s compute NIC) and a file-system server whose
+// 1600 Gb/s port does not bind. One async save after iteration 6 of 12; its flush runs beside the iterations after.
+// The gradient all-reduce (ring, one channel, one flow per connection, after backward) sends one flow out of each
+// GPU's NIC port per step; with the converged NIC each host's flush sends one more through that same port.
+std::string nic_scenario(const std::string& attach) {
+  const std::string storage_nic = attach == "separate" ? ", {count: 1, bandwidth: 400Gb/s, plane: storage}" : "";
+  return "name: checkpoint-nic\n"
+         "cluster:\n"
+         "  pools:\n"
+         "    - node: {base: hgx-h100, gpus: 1, pcie_switches: 1, storage_nic_attach: " + attach + ",\n"
+         "             nics: [{count: 1, bandwidth: 400Gb/s, plane: compute}" + storage_nic + "]}\n"
+         "      count: 2\n"
+         "  storage:\n"
+         "    parallel_fs: {servers: 1, server_network: 1600Gb/s}\n"
+         "workload:\n"
+         "  type: gpt_data_parallel\n"
+         "  model: {num_layers: 4, hidden_size: 1024, num_attention_heads: 8, seq_length: 512, vocab_size: 1024}\n"
+         "  global_batch_size: 16\n"
+         "  train_iters: 12\n"
+         "checkpoint:\n"
+         "  levels: [{tier: parallel_fs, mode: async}]\n"
+         "  state: parameters\n"
+         "  bytes_per_parameter: 140\n"
+         "  run_every: 6\n"
+         "policies:\n"
+         "  collectives: {algorithm: ring, channels: 1, qps_per_connection: 1, part_calibration: false,\n"
+         "                scale_out_efficiency: 1}\n"
+         "simulation: {seed: 1, fidelity: flow_queue}\n";
+}
+
+// Max-min on the converged port: the all-reduce's flow and the flush's get half of it each, so the all-reduce's
+// two steps of S / 2 bytes (S: the gradient bytes per GPU) take S / 25 GB/s instead of S / 50 GB/s, and an
+// iteration beside the flush is longer than a clean one by S / 50 GB/s (the latencies are the same). With a storage
+// NIC of its own the flush shares no link with training: no slowdown at all.
+TEST(CheckpointRun, AFlushThroughAConvergedNicSlowsTheAllReduceByItsShareOfThePort) {
+  constexpr double kNic = 50e9;
+  const MetricSet conv = run(nic_scenario("gpu_nic"), "converged");
+  const MetricSet sep = run(nic_scenario("separate"), "separate");
+  for (const MetricSet* m : {&conv, &sep}) {
+    ASSERT_EQ(m->get("checkpoint_run_saves"), 1);
+    ASSERT_GE(m->get("checkpoint_run_iterations_during_flush"), 2) << "the flush outlasts several iterations";
+  }
+  const double s = conv.get("grad_bytes_per_gpu");
+  EXPECT_NEAR(conv.get("checkpoint_run_iteration_during_flush_s") - conv.get("checkpoint_run_iteration_clean_s"),
+              s / kNic, s / kNic * kRel);
+  EXPECT_NEAR(sep.get("checkpoint_run_iteration_during_flush_s"), sep.get("checkpoint_run_iteration_clean_s"), 1e-12);
+  // A clean iteration is the same on both: the NIC port is the all-reduce's alone.
+  EXPECT_NEAR(conv.get("checkpoint_run_iteration_clean_s"), sep.get("checkpoint_run_iteration_clean_s"), 1e-12);
+}
+
+// A converged node template that still lists storage NICs is an error naming the key.
+TEST(CheckpointRun, ConvergedNicWithStorageNicsIsAnError) {
+  std::string yaml = nic_scenario("gpu_nic");
+  const std::string nics = "plane: compute}";
+  yaml.replace(yaml.find(nics), nics.size(), nics + ", {count: 1, bandwidth: 400Gb/s, plane: storage}");
+  expect_input_error(yaml, {"storage_nic_attach", "storage-plane"});
 }
 
 TEST(CheckpointRun, ReliabilityTakesTheMeasuredBlockingTime) {
@@ -107,20 +239,49 @@ TEST(CheckpointRun, ReliabilityTakesTheMeasuredBlockingTime) {
               std::sqrt(2 * measured * mtbf) * 1e-9);
 }
 
-TEST(CheckpointRun, LastLevelMustBeOnTheTopology) {
+// Two levels, each at its own frequency: peer memory at every checkpoint, the file system at every second one
+// (checkpoints after iterations 1 to 4 of 5). Peer memory, GPUDirect: each node's 8 GPUs write half the checkpoint
+// to the other node's host memory through the node's 4 x 400 Gb/s = 200 GB/s of storage NICs (a GPU's share, 25
+// GB/s, is below its 63.04 GB/s PCIe link): bytes / 2 / 200 GB/s. The file system as before: bytes / 25 GB/s.
+TEST(CheckpointRun, EachLevelOnTheTopologySavesAtItsOwnFrequency) {
+  std::string yaml = scenario("sync", 1, 5, "flow_queue");
+  const std::string levels = "[{tier: parallel_fs, mode: sync}]";
+  yaml.replace(yaml.find(levels), levels.size(), "[{tier: peer_memory}, {tier: parallel_fs, every: 2}]");
+  const MetricSet m = run(yaml);
+  const double bytes = m.get("parameters") * 140, peer = bytes / 2 / 200e9, fs = bytes / kPort;
+  EXPECT_EQ(m.get("checkpoint_run_peer_memory_saves"), 4);
+  EXPECT_EQ(m.get("checkpoint_run_parallel_fs_saves"), 2);
+  EXPECT_NEAR(m.get("checkpoint_run_peer_memory_blocking_s"), peer, peer * kRel);
+  EXPECT_NEAR(m.get("checkpoint_run_parallel_fs_blocking_s"), fs, fs * kRel);
+  // The last level, unprefixed, is what reliability and the restore read.
+  EXPECT_EQ(m.get("checkpoint_run_saves"), 2);
+  EXPECT_DOUBLE_EQ(m.get("checkpoint_run_blocking_s"), m.get("checkpoint_run_parallel_fs_blocking_s"));
+  EXPECT_TRUE(m.has("checkpoint_run_restore_s"));
+}
+
+// A level off the topology (local NVMe) keeps the storage model's estimate; the one on it saves in-run. With the
+// last level off it, there is no in-run restore.
+TEST(CheckpointRun, ALevelOffTheTopologyKeepsTheEstimate) {
+  std::string yaml = scenario("sync", 1, 3, "flow_queue");
+  const std::string levels = "[{tier: parallel_fs, mode: sync}]";
+  yaml.replace(yaml.find(levels), levels.size(), "[{tier: parallel_fs}, {tier: local_nvme}]");
+  const MetricSet m = run(yaml);
+  const double fs = m.get("parameters") * 140 / kPort;
+  EXPECT_EQ(m.get("checkpoint_run_parallel_fs_saves"), 2);
+  EXPECT_NEAR(m.get("checkpoint_run_parallel_fs_blocking_s"), fs, fs * kRel);
+  EXPECT_FALSE(m.has("checkpoint_run_local_nvme_saves"));
+  EXPECT_FALSE(m.has("checkpoint_run_saves"));
+  EXPECT_FALSE(m.has("checkpoint_run_restore_s"));
+  EXPECT_GT(m.get("checkpoint_local_nvme_save_s"), 0) << "the estimate";
+}
+
+TEST(CheckpointRun, NoLevelOnTheTopologyIsAnError) {
   const std::string yaml = "name: bad\n"
                            "workload: {type: gpt_data_parallel}\n"
                            "checkpoint:\n"
                            "  levels: [{tier: local_nvme}]\n"
                            "  run_every: 10\n";
-  try {
-    run(yaml);
-    FAIL() << "expected an InputError";
-  } catch (const InputError& e) {
-    const std::string what = e.what();
-    EXPECT_NE(what.find("checkpoint.run_every"), std::string::npos) << what;
-    EXPECT_NE(what.find("parallel_fs or peer_memory"), std::string::npos) << what;
-  }
+  expect_input_error(yaml, {"checkpoint.run_every", "parallel_fs or peer_memory"});
 }
 
 }  // namespace

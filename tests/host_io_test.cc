@@ -43,7 +43,8 @@ TEST_P(ServiceEndpoints, HostsAndStorageServersAreEndpoints) {
   t.service_paths(host0, server, p);
   EXPECT_EQ(p.size(), 1u);  // the storage network only
   t.service_paths(host0, host1, p);
-  EXPECT_EQ(p.size(), 2u);  // storage and frontend
+  EXPECT_EQ(p.size(), 1u);  // storage only: data between hosts stays off the frontend while both are on storage
+  EXPECT_EQ(t.links()[p[0][0]].name, "n0.host.storage_up");  // no host I/O here: no DRAM hop
   EXPECT_THROW(t.storage_endpoint(2), InputError);
 
   sim::Engine* engine = engine_.get();
@@ -178,6 +179,42 @@ TEST_P(HostIoPaths, GpuToStorageCrossesItsPcieLinkAndTheStoragePlane) {
   EXPECT_DOUBLE_EQ(carried("n0.host.storage_up"), 2e9);
   EXPECT_DOUBLE_EQ(carried("storage0.down"), 2e9);
   EXPECT_DOUBLE_EQ(carried("n0.dram"), 2e9);
+}
+
+// Converged NICs (node template storage_nic_attach: gpu_nic): no storage NIC on the root complex; the storage plane
+// is reached through each GPU's own compute NIC port. GPUDirect from a GPU crosses its PCIe link and its NIC port;
+// host memory goes down a PCIe switch's uplink to the NIC port of a GPU behind it (one way per NIC) and comes back
+// the same way; host to host (peer memory) takes any NIC out and any NIC in; the frontend keeps its own port.
+TEST(HostIo, ConvergedNicsCarryStorageThroughEachGpusNicPort) {
+  LeafSpineConfig cfg = small_fabric();
+  cfg.storage_servers = 1;
+  NodeShape n = io_node(2, 2, Bandwidth::gbits_per_s(400));
+  n.host_networks = {{"frontend", Bandwidth::gbits_per_s(200)}};
+  n.io.storage_on_gpu_nic = true;
+  LeafSpine t(cfg, std::vector<NodeShape>(2, n));
+  const uint32_t host0 = t.host_endpoint(0), host1 = t.host_endpoint(1), server = t.storage_endpoint(0);
+  using Names = std::vector<std::string>;
+  std::vector<Path> p;
+  t.service_paths(0, server, p);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(names(t, p[0]), (Names{"n0.gpu0.pcie_up", "n0.gpu0.nic_up", "storage0.down"}));
+  t.service_paths(host0, server, p);
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(names(t, p[0]), (Names{"n0.dram", "n0.pcie0.uplink_down", "n0.gpu0.nic_up", "storage0.down"}));
+  EXPECT_EQ(names(t, p[1]), (Names{"n0.dram", "n0.pcie1.uplink_down", "n0.gpu1.nic_up", "storage0.down"}));
+  t.service_paths(server, 3, p);  // a restore into GPU 1 of node 1
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(names(t, p[0]), (Names{"storage0.up", "n1.gpu1.nic_down", "n1.gpu1.pcie_down"}));
+  t.service_paths(server, host1, p);
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(names(t, p[1]), (Names{"storage0.up", "n1.gpu1.nic_down", "n1.pcie1.uplink_up", "n1.dram"}));
+  t.service_paths(host0, host1, p);  // 2 NICs out x 2 NICs in (the frontend only if storage were cut)
+  ASSERT_EQ(p.size(), 4u);
+  EXPECT_EQ(names(t, p[3]), (Names{"n0.dram", "n0.pcie1.uplink_down", "n0.gpu1.nic_up", "n1.gpu1.nic_down",
+                                   "n1.pcie1.uplink_up", "n1.dram"}));
+  t.service_paths(1, host0, p);  // a GPU and its own host: PCIe, as before
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(names(t, p[0]), (Names{"n0.gpu1.pcie_up", "n0.pcie1.uplink_up", "n0.dram"}));
 }
 
 // GPUs 0 and 1 share PCIe switch 0 (4 switches for 8 GPUs): copying to host memory together they share its uplink;

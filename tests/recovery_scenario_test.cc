@@ -98,6 +98,7 @@ TEST(RecoveryRestore, TheRestartTakesTheStorageModelsRestoreTime) {
   EXPECT_DOUBLE_EQ(m.get("checkpoint_parallel_fs_restore_s"),
                    m.get("checkpoint_parallel_fs_restore_read_s") + m.get("checkpoint_parallel_fs_restore_broadcast_s"));
   ASSERT_TRUE(m.has("reliability_restore_h"));
+  EXPECT_DOUBLE_EQ(m.get("reliability_restore_s"), m.get("checkpoint_parallel_fs_restore_s")) << "no in-run restore";
   // Each recovery and maintenance stop restores once (a failure during a recovery cuts it short): the mean restore
   // per stop is at most the restore time and close to it.
   const double stops = m.get("reliability_interruptions") + m.get("reliability_planned_stops");

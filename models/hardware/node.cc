@@ -47,6 +47,11 @@ void NodeSpec::visit(Section& s) {
           "pcie_lanes_per_gpu of PCIe",
           Range::at_least(0));
   s.list("nics", "NIC groups, each on one network plane", nics, [](Section& n, NicGroup& g) { g.visit(n); });
+  s.choice("storage_nic_attach", storage_nic_attach, {"separate", "gpu_nic"},
+           "where storage traffic leaves the node: separate: its storage-plane NICs on the host's root complex; "
+           "gpu_nic: converged, through each GPU's own compute NIC port behind its PCIe switch (one Ethernet NIC "
+           "for collectives and storage, as many clouds build it; host memory reaches it over the switch's "
+           "uplink), so storage I/O and collectives share that port");
   s.field("nvme_capacity", nvme_capacity, "local NVMe capacity", Range::at_least(0));
   s.field("nvme_read_bandwidth", nvme_read_bandwidth, "local NVMe read bandwidth, all drives", Range::at_least(0));
   s.field("nvme_write_bandwidth", nvme_write_bandwidth, "local NVMe write bandwidth, all drives",
@@ -55,6 +60,20 @@ void NodeSpec::visit(Section& s) {
           Range::at_least(0));
   s.field("overhead_idle_power", overhead_idle_power, "the same when idle", Range::at_least(0));
   s.field("source", source, "where the numbers come from");
+  if (s.mode() != Section::Mode::kParse || storage_nic_attach != "gpu_nic") return;
+  bool compute = false, storage = false;
+  for (const auto& g : nics) {
+    compute = compute || g.plane == "compute";
+    storage = storage || g.plane == "storage";
+  }
+  if (storage) {
+    s.error("storage_nic_attach", "gpu_nic sends storage traffic through the compute NICs, but nics lists a "
+                                  "storage-plane group: remove it, or use storage_nic_attach: separate");
+  } else if (!compute) {
+    s.error("storage_nic_attach", "gpu_nic needs compute-plane NICs in nics");
+  } else if (gpu_link_bandwidth().bps() <= 0) {
+    s.error("storage_nic_attach", "gpu_nic needs the GPU's PCIe path (pcie_lanes_per_gpu > 0)");
+  }
 }
 
 Bandwidth NodeSpec::pcie_bandwidth(int lanes) const {

@@ -40,6 +40,9 @@ struct NodeSpec {
   /// (pcie_lanes_per_gpu of pcie_generation).
   Bandwidth gpu_host_link_bandwidth;
   std::vector<NicGroup> nics;
+  /// Where storage traffic leaves the node: separate (its own storage-plane NICs on the root complex) or gpu_nic
+  /// (one converged NIC per GPU: storage goes through the GPU's own compute NIC port, behind its PCIe switch).
+  std::string storage_nic_attach = "separate";
   Bytes nvme_capacity;
   Bandwidth nvme_read_bandwidth;
   Bandwidth nvme_write_bandwidth;

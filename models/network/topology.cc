@@ -280,13 +280,26 @@ void Topology::build_host_networks(const LeafSpineConfig& config, const std::vec
     return it->second;
   };
   if (host_service_.size() != nodes.size()) host_service_.assign(nodes.size(), -1);
+  std::vector<uint32_t> first_gpu(nodes.size() + 1, 0);  // each node's first GPU endpoint (GPUs in node order)
+  for (size_t k = 0; k < nodes.size(); ++k) first_gpu[k + 1] = first_gpu[k] + nodes[k].gpus;
   for (uint32_t k = 0; k < nodes.size(); ++k) {
-    if (nodes[k].host_networks.empty()) continue;
+    if (nodes[k].host_networks.empty() && !nodes[k].io.storage_on_gpu_nic) continue;
     if (host_service_[k] < 0) {
       host_service_[k] = static_cast<int>(services_.size());
       services_.push_back({add_vertex("n" + std::to_string(k) + ".host", "host"), {}});
     }
     Service& host = services_[static_cast<size_t>(host_service_[k])];
+    if (nodes[k].io.storage_on_gpu_nic) {
+      const uint32_t first = first_gpu[k];
+      if (!io_node_[k] || nic_port(first, true) < 0) {
+        throw InputError("node " + std::to_string(k) + ": storage_nic_attach: gpu_nic needs the GPU's PCIe path to "
+                         "the host and a per-GPU compute NIC port (topology leaf_spine)");
+      }
+      host.converged = true;
+      host.first_gpu = first;
+      host.gpus = nodes[k].gpus;
+      network("storage");
+    }
     const uint32_t from =
         k < root_complex_.size() && root_complex_[k] >= 0 ? static_cast<uint32_t>(root_complex_[k]) : host.vertex;
     for (const auto& [net, bw] : nodes[k].host_networks) {
@@ -349,6 +362,33 @@ bool Topology::attach(uint32_t e, int* service, Path* up, Path* down) const {
   return true;
 }
 
+void Topology::storage_legs(uint32_t e, const Service& s, const Path& up, const Path& down,
+                            std::vector<std::pair<Path, Path>>& out) const {
+  out.clear();
+  auto nic = [&](uint32_t g, bool to_network) { return static_cast<uint32_t>(nic_port(g, to_network)); };
+  if (!is_service(e) && s.converged) {  // a GPU with a converged NIC: its PCIe link and its own NIC port
+    out.push_back({{io_gpu_[e].up, nic(e, true)}, {nic(e, false), io_gpu_[e].down}});
+    return;
+  }
+  if (s.converged) {  // its host: memory, a PCIe switch's uplink, that switch's GPU NIC port (one way per NIC)
+    for (uint32_t g = s.first_gpu; g < s.first_gpu + s.gpus; ++g) {
+      Path u = up, d = {nic(g, false), io_gpu_[g].uplink_up};
+      u.push_back(io_gpu_[g].uplink_down);
+      u.push_back(nic(g, true));
+      d.insert(d.end(), down.begin(), down.end());
+      out.push_back({std::move(u), std::move(d)});
+    }
+    return;
+  }
+  for (const auto& [net, port] : s.ports) {
+    if (net != "storage") continue;
+    Path u = up, d = {port.second};
+    u.push_back(port.first);
+    d.insert(d.end(), down.begin(), down.end());
+    out.push_back({std::move(u), std::move(d)});
+  }
+}
+
 void Topology::service_paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const {
   out.clear();
   if (src == dst || (!is_service(src) && !is_service(dst))) return;
@@ -369,9 +409,23 @@ void Topology::service_paths(uint32_t src, uint32_t dst, std::vector<Path>& out)
   }
   const Service& a = services_.at(static_cast<size_t>(sa));
   const Service& b = services_.at(static_cast<size_t>(sb));
+  // Data between hosts and servers goes over the storage network when both ends are on it (storage NICs or
+  // converged NIC ports: every way out x every way in); only otherwise over another network both are on (frontend,
+  // management), so a peer-memory checkpoint never lands on a 1 Gb/s management port.
+  std::vector<std::pair<Path, Path>> la, lb;
+  storage_legs(src, a, up_a, down_a, la);
+  storage_legs(dst, b, up_b, down_b, lb);
+  for (const auto& x : la) {
+    for (const auto& y : lb) {
+      Path p = x.first;
+      p.insert(p.end(), y.second.begin(), y.second.end());
+      add_if_up(std::move(p));
+    }
+  }
+  if (!out.empty()) return;
   for (const auto& [net, pa] : a.ports) {
     for (const auto& [net_b, pb] : b.ports) {
-      if (net != net_b) continue;
+      if (net != net_b || net == "storage") continue;
       Path p = up_a;
       p.push_back(pa.first);
       p.push_back(pb.second);

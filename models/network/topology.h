@@ -66,6 +66,9 @@ struct HostIo {
   Bandwidth switch_uplink;  // each PCIe switch <-> the root complex
   Bandwidth host_memory;    // the root complex <-> host DRAM, reads and writes together; 0 = no DRAM hop
   Duration latency;         // one PCIe hop
+  /// Converged NICs (node template storage_nic_attach: gpu_nic): the storage network is reached through each
+  /// GPU's own compute NIC port, not through storage NICs on the root complex.
+  bool storage_on_gpu_nic = false;
 };
 
 /// What the fabric needs to know of one node: its accelerators and their own link speeds (used where the fabric
@@ -116,6 +119,9 @@ class Topology {
   /// Every path between two endpoints of which at least one is a service endpoint: GPU <-> its own host over
   /// PCIe, else one per network both ends' hosts (or servers) are on.
   void service_paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const;
+  /// A GPU's compute NIC port (plane 0) towards the fabric (up) or from it; -1 where the topology has no
+  /// per-GPU port to offer (converged storage NICs need one).
+  virtual int64_t nic_port(uint32_t /*endpoint*/, bool /*up*/) const { return -1; }
   /// A GPU's PCIe link to its switch (up: towards the switch); -1 where host I/O is not modelled.
   int64_t pcie_link(uint32_t gpu, bool up) const;
   /// The PCIe switch a GPU sits on (index within its node); 0 where host I/O is not modelled.
@@ -164,7 +170,15 @@ class Topology {
     uint32_t vertex;
     std::vector<std::pair<std::string, std::pair<uint32_t, uint32_t>>> ports;  // network -> (up link, down link)
     int64_t memory = -1;  // a host's memory link (root complex <-> DRAM, both directions), -1 if none
+    /// A host whose storage traffic goes through its GPUs' compute NIC ports (HostIo::storage_on_gpu_nic): its
+    /// GPUs are endpoints first_gpu .. first_gpu + gpus - 1.
+    bool converged = false;
+    uint32_t first_gpu = 0, gpus = 0;
   };
+  /// The ways from endpoint e (its service s, its links up to and down from the attachment point) onto the
+  /// storage network and back: (links up to the network's switch, links down from it), one pair per port.
+  void storage_legs(uint32_t e, const Service& s, const Path& up, const Path& down,
+                    std::vector<std::pair<Path, Path>>& out) const;
   struct GpuIo {
     uint32_t up, down;                  // GPU <-> its PCIe switch
     uint32_t uplink_up, uplink_down;    // its switch <-> the root complex
@@ -194,6 +208,7 @@ class LeafSpine final : public Topology {
     return capped_by_pcie(e, links_[nic_up_[e]].bandwidth * static_cast<double>(planes_));
   }
   bool in_switch_reduction(uint32_t e) const override { return nodes_[node_of_[e]].in_switch_reduction; }
+  int64_t nic_port(uint32_t e, bool up) const override { return up ? nic_up_[e] : nic_down_[e]; }
 
   uint32_t leaf_of(uint32_t endpoint) const { return leaf_of_[endpoint]; }
   const LeafSpineConfig& config() const { return config_; }

@@ -33,18 +33,24 @@ void CheckpointConfig::visit(Section& s) {
   s.field("feed_reliability", feed_reliability,
           "reliability: takes the last level's blocking time as checkpoint_save (instead of its assumed value)");
   s.field("run_every", run_every,
-          "in-run checkpoints: the training workload saves the last level every this many iterations (between "
-          "iterations, not after the last) as flows on the run's own network, beside its collectives (sync: "
-          "training waits for the save; async: for the snapshot, then the flush runs beside training); its "
-          "measured blocking time then feeds reliability. 0: none. Tiers parallel_fs and peer_memory",
+          "in-run checkpoints: the training workload checkpoints every this many iterations (between iterations, "
+          "not after the last); each level on the topology's links (tiers parallel_fs and peer_memory) whose "
+          "`every` divides the checkpoint's number saves as flows on the run's own network, beside its collectives "
+          "(sync: training waits for the save; async: for the snapshot, then the flush runs beside training); "
+          "levels on local_nvme or object_store keep the storage model's estimate. The last level's measured "
+          "blocking time and its restore after training then feed reliability. 0: none",
           Range::at_least(0));
   if (s.mode() != Section::Mode::kParse || run_every == 0) return;
+  // Levels off the topology keep the storage model's estimate (a note in the report); with none on it, nothing
+  // could be saved in-run.
+  const bool any = std::any_of(levels.begin(), levels.end(), [](const CheckpointLevel& l) {
+    return l.tier == "parallel_fs" || l.tier == "peer_memory";
+  });
   if (levels.empty()) {
-    s.error("run_every", "needs checkpoint.levels (the last level is what the run saves)");
-  } else if (levels.back().tier != "parallel_fs" && levels.back().tier != "peer_memory") {
-    s.error("run_every", "the last level's tier is " + levels.back().tier +
-                             ", which is not on the topology's links; in-run checkpoints save to parallel_fs or "
-                             "peer_memory");
+    s.error("run_every", "needs checkpoint.levels (each level on the topology saves in-run)");
+  } else if (!any) {
+    s.error("run_every", "no level's tier is on the topology's links (" + levels.back().tier +
+                             "...); in-run checkpoints save to parallel_fs or peer_memory");
   }
 }
 

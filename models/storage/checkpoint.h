@@ -34,8 +34,9 @@ struct CheckpointConfig {
   std::string state = "memory_model";  // memory_model: the memory model's per-rank state; parameters: x bytes_per_parameter
   double bytes_per_parameter = 14;
   bool feed_reliability = true;  // reliability: uses the blocking time of the last level instead of checkpoint_save
-  /// In-run checkpoints: a training workload saves the last level every this many iterations as flows on the run's
-  /// own network (models/storage/checkpoint_flows.h); 0: none (only the estimate below).
+  /// In-run checkpoints: a training workload checkpoints every this many iterations; each level on the topology
+  /// saves as flows on the run's own network at its own `every` (models/storage/checkpoint_flows.h); 0: none (only
+  /// the estimate below).
   int run_every = 0;
   void visit(Section& s);
 };

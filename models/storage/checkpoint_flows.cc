@@ -6,60 +6,109 @@ namespace lcsim::storage {
 
 bool tier_on_topology(const std::string& tier) { return tier == "parallel_fs" || tier == "peer_memory"; }
 
+namespace {
+
+/// The job's nodes and a level's tier as flow ends, with the checks every save and restore makes.
+class TierFlows {
+ public:
+  TierFlows(const CheckpointLevel& level, const StorageConfig& storage, const net::Topology& t,
+            const CheckpointJob& job, size_t level_index)
+      : level_(level), storage_(storage), t_(t), key_("checkpoint.levels[" + std::to_string(level_index) + "].tier") {
+    if (!tier_on_topology(level.tier)) {
+      fail("tier " + level.tier + " is not on the topology's links, so a run cannot save to it (in-run checkpoints: "
+           "parallel_fs or peer_memory)");
+    }
+    if (level.tier == "parallel_fs" && storage.parallel_fs.servers <= 0) {
+      fail("tier parallel_fs needs cluster.storage.parallel_fs.servers > 0");
+    }
+    for (uint32_t e : job.endpoints) {  // in rank order (peer memory: each node saves to the next)
+      if (std::find(nodes_.begin(), nodes_.end(), t.node_of(e)) == nodes_.end()) nodes_.push_back(t.node_of(e));
+    }
+    if (level.tier == "peer_memory" && nodes_.size() < 2) fail("tier peer_memory needs a job on 2 nodes or more");
+  }
+  /// Every flow's ends must be connected: a template without a PCIe path to its host, or without a storage NIC,
+  /// cannot save or restore this way.
+  void add(std::vector<net::FlowRequest>& to, uint32_t src, uint32_t dst, Bytes size) {
+    t_.service_paths(src, dst, paths_);
+    if (paths_.empty()) {
+      fail("no path from " + t_.endpoint_name(src) + " to " + t_.endpoint_name(dst) +
+           " (the node template models no PCIe path to its host, or the host has no NIC on the storage network)");
+    }
+    to.push_back({src, dst, size, 0});
+  }
+  /// `size` bytes between `end` (a GPU or a host of node `node`) and the tier: the next node's host memory, or
+  /// striped over every file-system server. write: towards the tier.
+  void tier(std::vector<net::FlowRequest>& to, uint32_t end, uint32_t node, Bytes size, bool write) {
+    auto one = [&](uint32_t there, Bytes b) { write ? add(to, end, there, b) : add(to, there, end, b); };
+    if (level_.tier == "peer_memory") {
+      const size_t i = static_cast<size_t>(std::find(nodes_.begin(), nodes_.end(), node) - nodes_.begin());
+      one(t_.host_endpoint(nodes_[(i + 1) % nodes_.size()]), size);
+      return;
+    }
+    const int s = storage_.parallel_fs.servers;
+    for (int i = 0; i < s; ++i) one(t_.storage_endpoint(static_cast<uint32_t>(i)), size / static_cast<double>(s));
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& why) const { throw InputError({{SourceLocation{}, key_, why}}); }
+  const CheckpointLevel& level_;
+  const StorageConfig& storage_;
+  const net::Topology& t_;
+  std::string key_;
+  std::vector<uint32_t> nodes_;
+  std::vector<net::Path> paths_;
+};
+
+}  // namespace
+
 SaveFlows save_flows(const CheckpointConfig& config, const StorageConfig& storage, const net::Topology& t,
                      const CheckpointJob& job, size_t level_index) {
   const CheckpointLevel& level = config.levels.at(level_index);
-  const std::string key = "checkpoint.levels[" + std::to_string(level_index) + "].tier";
-  auto fail = [&](const std::string& why) { throw InputError({{SourceLocation{}, key, why}}); };
-  if (!tier_on_topology(level.tier)) {
-    fail("tier " + level.tier + " is not on the topology's links, so a run cannot save to it (in-run checkpoints: "
-         "parallel_fs or peer_memory)");
-  }
-  if (level.tier == "parallel_fs" && storage.parallel_fs.servers <= 0) {
-    fail("tier parallel_fs needs cluster.storage.parallel_fs.servers > 0");
-  }
-  std::vector<uint32_t> nodes;  // the job's nodes, in rank order (peer memory: each node saves to the next)
-  for (uint32_t e : job.endpoints) {
-    if (std::find(nodes.begin(), nodes.end(), t.node_of(e)) == nodes.end()) nodes.push_back(t.node_of(e));
-  }
-  if (level.tier == "peer_memory" && nodes.size() < 2) fail("tier peer_memory needs a job on 2 nodes or more");
-
+  TierFlows io(level, storage, t, job, level_index);
   const CheckpointState st = checkpoint_state(config, job);
   SaveFlows out;
   out.writers = static_cast<int>(st.writers.size());
   out.bytes = st.per_writer * static_cast<double>(st.writers.size());
   const bool async = level.mode == "async";
   const bool direct = !async && storage.gpudirect;
-  std::vector<net::Path> paths;
-  // Every flow's ends must be connected: a template without a PCIe path to its host, or without a storage NIC,
-  // cannot save this way.
-  auto add = [&](std::vector<net::FlowRequest>& to, uint32_t src, uint32_t dst, Bytes size) {
-    t.service_paths(src, dst, paths);
-    if (paths.empty()) {
-      fail("no path from " + t.endpoint_name(src) + " to " + t.endpoint_name(dst) +
-           " (the node template models no PCIe path to its host, or the host has no NIC on the storage network)");
-    }
-    to.push_back({src, dst, size, 0});
-  };
-  auto to_tier = [&](std::vector<net::FlowRequest>& to, uint32_t from, uint32_t node, Bytes size) {
-    if (level.tier == "peer_memory") {
-      const size_t i = static_cast<size_t>(std::find(nodes.begin(), nodes.end(), node) - nodes.begin());
-      add(to, from, t.host_endpoint(nodes[(i + 1) % nodes.size()]), size);
-      return;
-    }
-    const int s = storage.parallel_fs.servers;
-    for (int i = 0; i < s; ++i) add(to, from, t.storage_endpoint(static_cast<uint32_t>(i)), size / static_cast<double>(s));
-  };
   for (uint32_t g : st.writers) {
     const uint32_t node = t.node_of(g), host = t.host_endpoint(node);
     if (direct) {
-      to_tier(out.blocking, g, node, st.per_writer);
+      io.tier(out.blocking, g, node, st.per_writer, true);
     } else if (async) {
-      add(out.blocking, g, host, st.per_writer);
-      to_tier(out.background, host, node, st.per_writer);
+      io.add(out.blocking, g, host, st.per_writer);
+      io.tier(out.background, host, node, st.per_writer, true);
     } else {  // staged through bounce buffers: both legs at once
-      add(out.blocking, g, host, st.per_writer);
-      to_tier(out.blocking, host, node, st.per_writer);
+      io.add(out.blocking, g, host, st.per_writer);
+      io.tier(out.blocking, host, node, st.per_writer, true);
+    }
+  }
+  return out;
+}
+
+RestoreFlows restore_flows(const CheckpointConfig& config, const StorageConfig& storage, const net::Topology& t,
+                           const CheckpointJob& job, size_t level_index) {
+  const CheckpointLevel& level = config.levels.at(level_index);
+  TierFlows io(level, storage, t, job, level_index);
+  const CheckpointState st = checkpoint_state(config, job);
+  const int tp = std::max(1, job.tensor_parallel), pp = std::max(1, job.pipeline_parallel);
+  const int dp = std::max(1, static_cast<int>(job.endpoints.size()) / (tp * pp));
+  RestoreFlows out;
+  out.group_bytes = st.per_writer * static_cast<double>(st.writers.size()) / static_cast<double>(tp * pp);
+  for (int p = 0; p < pp; ++p) {
+    for (int x = 0; x < tp; ++x) {  // the group of tensor rank x in stage p (Megatron order: tensor, data, pipeline)
+      auto rank = [&](int d) { return job.endpoints.at(static_cast<size_t>(x + tp * (d + dp * p))); };
+      const uint32_t reader = rank(0), node = t.node_of(reader);
+      ++out.readers;
+      if (storage.gpudirect) {
+        io.tier(out.read, reader, node, out.group_bytes, false);
+      } else {  // staged: the tier into host memory and host memory into the GPU, pipelined
+        const uint32_t host = t.host_endpoint(node);
+        io.tier(out.read, host, node, out.group_bytes, false);
+        io.add(out.read, host, reader, out.group_bytes);
+      }
+      const uint64_t label = static_cast<uint64_t>(x + tp * p);  // groups spread over the paths
+      for (int d = 0; d + 1 < dp; ++d) out.broadcast.push_back({rank(d), rank(d + 1), out.group_bytes, label});
     }
   }
   return out;

@@ -4,7 +4,7 @@
 // whatever it shares links with. Who writes what comes from checkpoint_state() (models/storage/checkpoint.h).
 // Tiers: the parallel file system (every writer's part striped over every server) and peer memory (the next node's
 // host); local NVMe, the object store, the servers' media and the host's CPU copy are resources of the storage
-// model's own estimate, not links of the topology (docs/storage.md).
+// model's own estimate, not links of the topology (docs/storage.md). A restore is flows too (restore_flows()).
 #pragma once
 
 #include <string>
@@ -25,6 +25,18 @@ struct SaveFlows {
   int writers = 0;
 };
 
+/// One restore of a level, as a restart after losing a node reads it back (the pattern of checkpoint_cost()'s
+/// estimate): one reader per data-parallel group (its data-parallel rank 0) reads the group's state from the tier
+/// (GPUDirect: straight into the GPU; staged: tier -> the reader's host memory and host memory -> GPU at once),
+/// then each group passes it down a chain to its other members (rank d -> rank d + 1, all links at once: a
+/// pipelined broadcast over the compute fabric).
+struct RestoreFlows {
+  std::vector<net::FlowRequest> read;       // first
+  std::vector<net::FlowRequest> broadcast;  // after the read; empty when every group has one member
+  Bytes group_bytes;                        // what one group's reader reads (the whole state / (TP x PP))
+  int readers = 0;
+};
+
 /// Whether a level's tier can run as flows on the topology (parallel_fs, peer_memory).
 bool tier_on_topology(const std::string& tier);
 
@@ -32,5 +44,9 @@ bool tier_on_topology(const std::string& tier);
 /// order). Throws InputError naming checkpoint.levels[i].tier when the tier cannot be reached.
 SaveFlows save_flows(const CheckpointConfig& config, const StorageConfig& storage, const net::Topology& topology,
                      const CheckpointJob& job, size_t level);
+
+/// One restore of `level` by `job` (see RestoreFlows). Throws InputError as save_flows() does.
+RestoreFlows restore_flows(const CheckpointConfig& config, const StorageConfig& storage,
+                           const net::Topology& topology, const CheckpointJob& job, size_t level);
 
 }  // namespace lcsim::storage

@@ -6,8 +6,9 @@
 #   2. GPUDirect Storage vs staging through host memory (CPU copy at host_copy_bandwidth): the save time;
 #   3. the dataset read from the remote object store vs staged onto the parallel file system first;
 #   4. a checkpoint save beside another job's storage traffic on the run's own network (storage-contention.yaml);
-#   5. checkpoints saved during a training run on its own network, sync vs async (checkpoint-in-run.yaml): what
-#      training waits per save, the flush, the iterations beside a flush against the others, and the ETTR.
+#   5. checkpoints saved during a training run on its own network, sync vs async, and async through a converged NIC
+#      (storage_nic_attach: gpu_nic) vs a storage NIC of its own (checkpoint-in-run.yaml): what training waits per
+#      save, the save, the restore after training, the iterations beside a flush against the others, and the ETTR.
 # Usage: scenarios/what-if/storage.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -72,14 +73,19 @@ contend "saves at the same time | analytical" c-analytical --set simulation.fide
 
 echo
 echo "## Checkpoints saved during the run, on its own network (checkpoint-in-run.yaml, flow_queue)"
-printf '| mode | blocking per save (s) | save (s) | iteration (s) | iteration beside a flush (s) | slowdown | ETTR |\n|---|---:|---:|---:|---:|---:|---:|\n'
-for mode in sync async; do
-  d=$out/inrun-$mode
+printf '| mode | storage NIC | blocking per save (s) | save (s) | restore (s) | iteration (s) | iteration beside a flush (s) | slowdown | ETTR |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n'
+# Converged: each node's storage traffic through its GPUs' own 400 Gb/s compute NICs (no storage NICs).
+converged='cluster.pools=[{count: 4, node: {base: hgx-h100, storage_nic_attach: gpu_nic, nics: [{count: 8, bandwidth: 400Gb/s, plane: compute}, {count: 1, bandwidth: 1Gb/s, plane: management}]}}]'
+for row in "sync separate" "async separate" "async converged"; do
+  set -- $row; mode=$1; nic=$2
+  d=$out/inrun-$mode-$nic
+  extra=(); [ "$nic" = converged ] && extra=(--set "$converged")
   "$bin" run scenarios/what-if/checkpoint-in-run.yaml -q -o "$d" --set outputs.timeline=false \
-    --set "checkpoint.levels=[{tier: parallel_fs, mode: $mode}]" >/dev/null
+    --set "checkpoint.levels=[{tier: parallel_fs, mode: $mode}]" "${extra[@]}" >/dev/null
   clean=$(metric "$d" checkpoint_run_iteration_clean_s); during=$(metric "$d" checkpoint_run_iteration_during_flush_s)
   if [ "$mode" = sync ]; then during=-; slow=-; else
     slow=$(printf '%.3f' "$(div "$during" "$clean")"); during=$(printf '%.4f' "$during"); fi
-  printf '| %s | %.4f | %.4f | %.4f | %s | %s | %.5f |\n' "$mode" "$(metric "$d" checkpoint_run_blocking_s)" \
-    "$(metric "$d" checkpoint_run_save_s)" "$clean" "$during" "$slow" "$(metric "$d" reliability_ettr)"
+  printf '| %s | %s | %.4f | %.4f | %.4f | %.4f | %s | %s | %.5f |\n' "$mode" "$nic" \
+    "$(metric "$d" checkpoint_run_blocking_s)" "$(metric "$d" checkpoint_run_save_s)" \
+    "$(metric "$d" checkpoint_run_restore_s)" "$clean" "$during" "$slow" "$(metric "$d" reliability_ettr)"
 done
