@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Instruction counts (valgrind --tool=callgrind) of the speed cases of docs/performance.md: unlike wall or CPU time
+# Instruction counts (valgrind --tool=callgrind) of the speed cases of docs/performance-training.md: unlike wall or CPU time
 # they do not depend on what else the machine is doing, so two builds can be compared on a busy machine.
 # Usage: bench/callgrind.sh [BUILD_DIR] [OTHER_BUILD_DIR]   (prints a Markdown table; one column per build)
 #   - the 175B layout of the training-model issue as a whole `lcsim run` process, default outputs, and the same with

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Flow fidelity at scale (docs/performance.md, "Flow fidelity at scale"): wall and CPU time, peak RSS and the simulated
+# Flow fidelity at scale (docs/performance-flow.md, "Flow fidelity at scale"): wall and CPU time, peak RSS and the simulated
 # result of the three cases of the training-model issue's flow-at-scale part, each as a whole `lcsim run` process:
 #   ring:     one 64 MiB ring all-reduce (bench/ring-allreduce-flow.yaml: nccl_tests, ring pinned) on 512, 4,096
 #             and 16,384 H100s (the rail-optimized three-tier fabric of scenarios/training/llama3-405b-h100-16k.yaml);
@@ -11,7 +11,7 @@
 # Each run stops after TIMEOUT_S (default 600) and is reported as such. Runs are deterministic: one run each.
 # CPU time is user + system (GNU time), the figure to read on a shared machine; wall time is the whole process.
 # `LCSIM_SIMGRID_KEEP_DETACHED=1 bash bench/flowscale.sh build` measures the same binary with SimGrid's detached-comm
-# bookkeeping left alone (the "before" of docs/performance.md; sim/simgrid_engine.cc, Undetacher);
+# bookkeeping left alone (the "before" of docs/performance-flow.md; sim/simgrid_engine.cc, Undetacher);
 # LCSIM_FLOW_NO_COUPLING=1 runs every all-to-all flow as its own engine flow (no coupled classes), and
 # LCSIM_SIMGRID_SELECTIVE_UPDATE=1 re-solves only the touched part of SimGrid's max-min system at each event.
 #
