@@ -74,7 +74,8 @@ void chained_spans(TraceSink& s, int n, int chain, bool varied) {
     e.rank = static_cast<uint32_t>(i % 4);
     e.start = Duration::us((varied ? 3.0 : 10.0) * i);
     e.end = e.start + Duration::us(varied ? 2 + i % 5 : 7);
-    e.name = varied ? "op" + std::to_string(i % 97) : "step";
+    const std::string name = varied ? "op" + std::to_string(i % 97) : "step";  // e.name is a view of it
+    e.name = name;
     if (varied && i % 7 == 0) e.args = {{"bytes", std::to_string(i)}, {"group", "tp" + std::to_string(i % 3)}};
     e.flow = 1 + static_cast<uint64_t>(i / chain);
     e.flow_in = i % chain != 0;
