@@ -2,17 +2,15 @@
 // from the topology model, metrics, determinism, bad jobs.
 #include <gtest/gtest.h>
 
+#include "cluster_support.h"
 #include "sim/error.h"
 #include "workloads/cluster/cluster_sim.h"
 
 namespace lcsim::cluster {
 namespace {
 
-std::unique_ptr<policy::SchedulingPolicy> make(const std::string& name) {
-  Registry<policy::SchedulingPolicyFactory> r("scheduling policy");
-  policy::register_scheduling_policies(r);
-  return r.get(name).factory();
-}
+using support::make;
+using support::trace;
 
 ClusterConfig one_pool(uint32_t nodes) {
   ClusterConfig c;
@@ -27,12 +25,6 @@ TraceJob job(double submit, uint32_t gpus, double duration, int32_t priority = 0
   j.duration_s = duration;
   j.priority = priority;
   return j;
-}
-
-JobTrace trace(std::vector<TraceJob> jobs) {
-  JobTrace t{"hand-built", std::move(jobs)};
-  for (size_t i = 0; i < t.jobs.size(); ++i) t.jobs[i].id = i, t.jobs[i].line = static_cast<uint32_t>(i + 2);
-  return t;
 }
 
 TEST(ClusterSim, FifoAndBackfillTimelinesByHand) {

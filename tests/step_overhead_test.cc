@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "megatron_support.h"
 #include "test_support.h"
 
 #include "models/hardware/catalog.h"
@@ -43,30 +44,11 @@ TEST(OptimizerStep, NormAdamAndZeroingAreMemoryBoundPasses) {
   EXPECT_DOUBLE_EQ(hw::optimizer_step_bytes({1e9, 1e9, 2}).bytes(), 34e9);
 }
 
-const char* kScenario = R"(
-name: host
-cluster: {accelerator: H100-SXM-80GB, nodes: 4, gpus_per_node: 8,
-          fabric: {ports_per_leaf: 16, spines: 4, nic_bandwidth: 400Gb/s, uplink_bandwidth: 400Gb/s}}
-workload:
-  type: megatron
-  model: {num_layers: 8, hidden_size: 2048, num_attention_heads: 16, seq_length: 2048, vocab_size: 32000}
-  global_batch_size: 16
-  micro_batch_size: 1
-  tensor_model_parallel_size: 2
-  pipeline_model_parallel_size: 4
-simulation: {fidelity: analytical}
-outputs: {timeline: false}
-)";
-
+/// megatron_support's layout (4 HGX H100 nodes, TP 2, PP 4, 8 layers) with 16 sequences a step on a plain (not
+/// rail-optimized) fabric, the host issuing kernels at `host_op_time`.
 std::map<std::string, double> run(const std::string& host_op_time) {
-  return testing::metrics_in_child([&] {
-    ConfigValue tree = parse_yaml_text(kScenario, "host.yaml");
-    apply_override(tree, "workload.host_op_time=" + host_op_time);
-    Scenario sc = parse_scenario(tree);
-    RunResult r = run_scenario(sc);
-    if (!r.completed) throw std::runtime_error("did not complete");
-    return r.metrics;
-  });
+  return megatron_support::run({"workload.global_batch_size=16", "cluster.fabric.rail_optimized=false",
+                                "workload.host_op_time=" + host_op_time});
 }
 
 TEST(HostIssue, EveryPipelinePassWaitsForTheHostOnce) {
@@ -83,7 +65,7 @@ TEST(HostIssue, EveryPipelinePassWaitsForTheHostOnce) {
 }
 
 TEST(HostIssue, BadValueIsRejectedWithItsKey) {
-  ConfigValue tree = parse_yaml_text(kScenario, "host.yaml");
+  ConfigValue tree = parse_yaml_text(megatron_support::kBase, "mt.yaml");
   apply_override(tree, "workload.host_op_time=-1us");
   try {
     parse_scenario(tree);
