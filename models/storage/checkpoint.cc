@@ -164,29 +164,27 @@ class CheckpointPlanner {
     }
     // Restore: one reader per data-parallel group reads the group's state, then a chain broadcast.
     const int tp = std::max(1, job_.tensor_parallel), pp = std::max(1, job_.pipeline_parallel);
-    const int dp = std::max(1, static_cast<int>(job_.endpoints.size()) / (tp * pp));
     const Bytes group_state = Bytes::of(unique_bytes / (tp * pp));
     IoPhase read(t_), bcast(t_);
-    for (int p = 0; p < pp; ++p) {
-      for (int x = 0; x < tp; ++x) {
-        auto rank = [&](int d) { return job_.endpoints[static_cast<size_t>(x + tp * (d + dp * p))]; };
-        const uint32_t reader = rank(0);
-        if (st_.gpudirect && level.tier != "object_store") {
-          from_gpu(read, level.tier, reader, group_state, false);
-        } else {
-          std::vector<sim::LinkId> down;
-          read.path(down, first(reader_host(reader), reader));
-          read.flow(down, group_state);
-          from_host(read, level.tier, reader, group_state, false);
-        }
-        for (int d = 0; d + 1 < dp; ++d) {
-          std::vector<net::Path> paths;
-          t_.paths(rank(d), rank(d + 1), paths);
-          if (paths.empty()) continue;
-          std::vector<sim::LinkId> l;
-          bcast.path(l, paths[static_cast<size_t>(x + tp * p) % paths.size()]);  // groups spread over the paths
-          bcast.flow(l, group_state);
-        }
+    const auto groups = restore_groups(job_);
+    for (size_t g = 0; g < groups.size(); ++g) {
+      const std::vector<uint32_t>& chain = groups[g];
+      const uint32_t reader = chain.front();
+      if (st_.gpudirect && level.tier != "object_store") {
+        from_gpu(read, level.tier, reader, group_state, false);
+      } else {
+        std::vector<sim::LinkId> down;
+        read.path(down, first(reader_host(reader), reader));
+        read.flow(down, group_state);
+        from_host(read, level.tier, reader, group_state, false);
+      }
+      for (size_t d = 0; d + 1 < chain.size(); ++d) {
+        std::vector<net::Path> paths;
+        t_.paths(chain[d], chain[d + 1], paths);
+        if (paths.empty()) continue;
+        std::vector<sim::LinkId> l;
+        bcast.path(l, paths[g % paths.size()]);  // groups spread over the paths
+        bcast.flow(l, group_state);
       }
     }
     c.restore_read = read.run();
@@ -323,6 +321,19 @@ class CheckpointPlanner {
 };
 
 }  // namespace
+
+std::vector<std::vector<uint32_t>> restore_groups(const CheckpointJob& job) {
+  const int tp = std::max(1, job.tensor_parallel), pp = std::max(1, job.pipeline_parallel);
+  const int dp = std::max(1, static_cast<int>(job.endpoints.size()) / (tp * pp));
+  std::vector<std::vector<uint32_t>> groups;
+  for (int p = 0; p < pp; ++p) {
+    for (int x = 0; x < tp; ++x) {
+      groups.emplace_back();
+      for (int d = 0; d < dp; ++d) groups.back().push_back(job.endpoints.at(static_cast<size_t>(x + tp * (d + dp * p))));
+    }
+  }
+  return groups;
+}
 
 CheckpointState checkpoint_state(const CheckpointConfig& config, const CheckpointJob& job) {
   CheckpointState st;

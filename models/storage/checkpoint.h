@@ -84,6 +84,10 @@ struct CheckpointState {
   Bytes per_writer;
 };
 CheckpointState checkpoint_state(const CheckpointConfig& config, const CheckpointJob& job);
+/// What a restore reads and broadcasts over: the job's data-parallel groups, one per (pipeline stage, tensor rank),
+/// stage-major, each in chain order (its first rank reads, then passes the state down), as endpoints. Megatron's
+/// rank order: tensor, then data, then pipeline.
+std::vector<std::vector<uint32_t>> restore_groups(const CheckpointJob& job);
 
 /// The job's checkpoint over the cluster. `nodes` gives each node's template (NVMe, DRAM), indexed by the
 /// topology's node numbers. Throws InputError when a level needs what the cluster lacks (a parallel file system

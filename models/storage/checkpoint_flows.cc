@@ -92,23 +92,22 @@ RestoreFlows restore_flows(const CheckpointConfig& config, const StorageConfig& 
   TierFlows io(level, storage, t, job, level_index);
   const CheckpointState st = checkpoint_state(config, job);
   const int tp = std::max(1, job.tensor_parallel), pp = std::max(1, job.pipeline_parallel);
-  const int dp = std::max(1, static_cast<int>(job.endpoints.size()) / (tp * pp));
   RestoreFlows out;
   out.group_bytes = st.per_writer * static_cast<double>(st.writers.size()) / static_cast<double>(tp * pp);
-  for (int p = 0; p < pp; ++p) {
-    for (int x = 0; x < tp; ++x) {  // the group of tensor rank x in stage p (Megatron order: tensor, data, pipeline)
-      auto rank = [&](int d) { return job.endpoints.at(static_cast<size_t>(x + tp * (d + dp * p))); };
-      const uint32_t reader = rank(0), node = t.node_of(reader);
-      ++out.readers;
-      if (storage.gpudirect) {
-        io.tier(out.read, reader, node, out.group_bytes, false);
-      } else {  // staged: the tier into host memory and host memory into the GPU, pipelined
-        const uint32_t host = t.host_endpoint(node);
-        io.tier(out.read, host, node, out.group_bytes, false);
-        io.add(out.read, host, reader, out.group_bytes);
-      }
-      const uint64_t label = static_cast<uint64_t>(x + tp * p);  // groups spread over the paths
-      for (int d = 0; d + 1 < dp; ++d) out.broadcast.push_back({rank(d), rank(d + 1), out.group_bytes, label});
+  const auto groups = restore_groups(job);
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const std::vector<uint32_t>& chain = groups[g];
+    const uint32_t reader = chain.front(), node = t.node_of(reader);
+    ++out.readers;
+    if (storage.gpudirect) {
+      io.tier(out.read, reader, node, out.group_bytes, false);
+    } else {  // staged: the tier into host memory and host memory into the GPU, pipelined
+      const uint32_t host = t.host_endpoint(node);
+      io.tier(out.read, host, node, out.group_bytes, false);
+      io.add(out.read, host, reader, out.group_bytes);
+    }
+    for (size_t d = 0; d + 1 < chain.size(); ++d) {  // label g: groups spread over the paths
+      out.broadcast.push_back({chain[d], chain[d + 1], out.group_bytes, static_cast<uint64_t>(g)});
     }
   }
   return out;
