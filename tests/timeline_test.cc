@@ -415,6 +415,14 @@ TEST(Timeline, BrokenFilesGiveAnErrorNamingFileAndPlace) {
   }
   write(d / "notjson.json", "{\"traceEvents\":[");
   EXPECT_THROW(read_timeline((d / "notjson.json").string()), InputError);
+  // A number past double's range is nlohmann's out_of_range, not a parse_error: still the file's error.
+  write(d / "huge.json", "{\"traceEvents\":[{\"ph\":\"X\",\"ts\":1e999}]}");
+  try {
+    read_timeline((d / "huge.json").string());
+    FAIL() << "a number out of range was read";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("huge.json: not valid JSON"), std::string::npos) << e.what();
+  }
   EXPECT_THROW(read_timeline((d / "missing.json").string()), InputError);
   fs::remove_all(d);
 }

@@ -28,7 +28,7 @@ Trace read_json_timeline(const std::string& path) {
   json doc;
   try {
     doc = json::parse(in);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number such as 1e999
     throw InputError(path + ": not valid JSON (" + e.what() + ")");
   }
   const json* events = &doc;
