@@ -423,6 +423,43 @@ TEST(Timeline, BrokenFilesGiveAnErrorNamingFileAndPlace) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("huge.json: not valid JSON"), std::string::npos) << e.what();
   }
+  // Numbers that parse but do not fit the model: the event's error, not undefined behaviour.
+  write(d / "far.json", "{\"traceEvents\":[{\"ph\":\"X\",\"ts\":1,\"dur\":1},{\"ph\":\"X\",\"ts\":1e300}]}");
+  try {
+    read_timeline((d / "far.json").string());
+    FAIL() << "a time of 1e300 us was read";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("far.json: traceEvents[1]: 'ts' is out of range"), std::string::npos)
+        << e.what();
+  }
+  {
+    std::ostringstream far;
+    {
+      PerfettoWriter w(far, small_layout());
+      SpanEvent e;
+      e.kind = SpanKind::kCompute;
+      e.start = Duration::seconds(3e9);  // 3e18 ns: past the 2^61 ns the model holds
+      e.end = e.start + Duration::seconds(1);
+      e.name = "far";
+      w.on_span(e);
+    }
+    write(d / "far.pftrace", far.str());
+    try {
+      read_timeline((d / "far.pftrace").string());
+      FAIL() << "a timestamp of 3e18 ns was read";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("far.pftrace: byte "), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("is out of range"), std::string::npos) << e.what();
+    }
+  }
+  write(d / "pid.json", "{\"traceEvents\":[{\"ph\":\"X\",\"ts\":1,\"pid\":7.7e66}]}");
+  try {
+    read_timeline((d / "pid.json").string());
+    FAIL() << "a pid of 7.7e66 was read";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("pid.json: traceEvents[0]: 'pid' is out of range"), std::string::npos)
+        << e.what();
+  }
   EXPECT_THROW(read_timeline((d / "missing.json").string()), InputError);
   fs::remove_all(d);
 }

@@ -48,6 +48,23 @@ Trace read_json_timeline(const std::string& path) {
   auto bad = [&](const std::string& what) {
     return InputError(path + ": traceEvents[" + std::to_string(index) + "]: " + what);
   };
+  // Microseconds (a number) to ns, within the range the model holds.
+  auto time_ns = [&](const json& v, const char* key) {
+    const double ns = v.get<double>() * 1e3;
+    if (!(std::fabs(ns) <= static_cast<double>(kMaxAbsTimeNs))) {
+      throw bad(std::string("'") + key + "' is out of range (at most about 73 years either side of zero)");
+    }
+    return static_cast<int64_t>(std::llround(ns));
+  };
+  // 'pid' / 'tid': an integer (a whole number written as a float is taken); absent or another type: 0.
+  auto id_of = [&](const json& e, const char* key) -> int64_t {
+    auto it = e.find(key);
+    if (it == e.end() || !it->is_number()) return 0;
+    if (it->is_number_integer()) return it->get<int64_t>();
+    const double d = it->get<double>();
+    if (!(std::fabs(d) < 9.0e18)) throw bad(std::string("'") + key + "' is out of range");
+    return static_cast<int64_t>(d);
+  };
   auto group_of = [&](int64_t pid) {
     auto it = processes.find(pid);
     return it != processes.end() ? it->second : "pid " + std::to_string(pid);
@@ -64,8 +81,8 @@ Trace read_json_timeline(const std::string& path) {
     for (const auto& e : *events) {
       if (!e.is_object()) throw bad("expected an object");
       const std::string ph = e.value("ph", "");
-      const int64_t pid = e.contains("pid") && e["pid"].is_number() ? e["pid"].get<int64_t>() : 0;
-      const int64_t tid = e.contains("tid") && e["tid"].is_number() ? e["tid"].get<int64_t>() : 0;
+      const int64_t pid = id_of(e, "pid");
+      const int64_t tid = id_of(e, "tid");
       if (ph == "M") {
         const std::string name = e.value("name", "");
         const auto& args = e.contains("args") ? e["args"] : json::object();
@@ -81,8 +98,8 @@ Trace read_json_timeline(const std::string& path) {
       } else if (ph == "X") {
         if (!e.contains("ts") || !e["ts"].is_number()) throw bad("an 'X' event needs a number 'ts'");
         Slice s;
-        s.start_ns = std::llround(e["ts"].get<double>() * 1e3);
-        s.dur_ns = e.contains("dur") && e["dur"].is_number() ? std::llround(e["dur"].get<double>() * 1e3) : 0;
+        s.start_ns = time_ns(e["ts"], "ts");
+        s.dur_ns = e.contains("dur") && e["dur"].is_number() ? time_ns(e["dur"], "dur") : 0;
         s.name = trace.intern(e.value("name", ""));
         s.category = trace.category(e.value("cat", ""));
         if (e.contains("args") && e["args"].is_object() && !e["args"].empty()) {
@@ -112,7 +129,7 @@ Trace read_json_timeline(const std::string& path) {
         if (b.is_number_unsigned() || b.is_number_integer()) id = b.get<uint64_t>();
         else if (b.is_string()) id = std::hash<std::string>()(b.get<std::string>());
         else throw bad("a flow event's 'id' must be a number or a string");
-        const int64_t ts = std::llround(e["ts"].get<double>() * 1e3);
+        const int64_t ts = time_ns(e["ts"], "ts");
         const size_t track = thread_track(pid, tid);
         const auto& slices = trace.tracks[track].slices;
         for (size_t i = slices.size(); i-- > 0;) {
@@ -129,7 +146,7 @@ Trace read_json_timeline(const std::string& path) {
         for (const auto& [k, v] : args.items()) {
           if (!v.is_number()) continue;
           const size_t t = trace.track(group_of(pid), k == "value" ? name : name + " " + k, true);
-          trace.tracks[t].samples.push_back({std::llround(e["ts"].get<double>() * 1e3), v.get<double>()});
+          trace.tracks[t].samples.push_back({time_ns(e["ts"], "ts"), v.get<double>()});
         }
       }
       ++index;

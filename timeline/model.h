@@ -18,6 +18,10 @@
 
 namespace lcsim::timeline {
 
+/// Times the readers accept, in ns either side of zero (about 73 years): a slice's end and the differences the views
+/// take stay far inside int64. A file with a time beyond it is rejected as the file's error.
+constexpr int64_t kMaxAbsTimeNs = int64_t{1} << 61;
+
 struct Slice {
   int64_t start_ns = 0;
   int64_t dur_ns = 0;

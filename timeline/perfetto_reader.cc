@@ -380,6 +380,9 @@ Trace read_perfetto_timeline(const std::string& path) {
       return;
     }
     if (p.kind != Packet::kEvent) return;
+    if (p.ts < -kMaxAbsTimeNs || p.ts > kMaxAbsTimeNs) {
+      throw bad(w.headers[i], "timestamp " + std::to_string(p.ts) + " ns is out of range (at most 2^61 ns)");
+    }
     switch (p.type) {
       case kSliceBegin:
       case kInstant: {
