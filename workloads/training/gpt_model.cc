@@ -140,6 +140,12 @@ namespace {
 hw::OpWork gemm(const char* name, double m, double n, double k, double e, double batch = 1) {
   return hw::gemm_op(name, {m, n, k, batch}, e);
 }
+// A GEMM that FP8 training runs in 16 bits all the same: Megatron-LM's output layer and MoE router are not
+// Transformer Engine modules, so fp8_autocast leaves them in bf16; DeepSeek-V3 keeps its output head and gating
+// in BF16 (report, section 3.3.1); torchtitan's float8 conversion skips the output layer.
+hw::OpWork gemm_16bit(const char* name, double m, double n, double k, double e) {
+  return hw::gemm_op(name, {m, n, k, 1, true}, e);
+}
 hw::OpWork memory(const char* name, double elements, double e, hw::MemoryKind kind = hw::MemoryKind::kStreaming) {
   return hw::memory_op(name, Bytes::of(e * elements), kind);
 }
@@ -195,7 +201,7 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
     ops.mlp.push_back(gemm(down, tokens, h, f / tp, e, batch));
   };
   if (m.is_moe_layer(layer)) {
-    ops.norm2.push_back(gemm("router", tn, m.num_experts, h, e));
+    ops.norm2.push_back(gemm_16bit("router", tn, m.num_experts, h, e));
     // Each of the num_experts / ep local experts sees ep x t x topk / num_experts tokens of its EP group (the
     // experts are split over tp too, so tokens are gathered over tp): a grouped GEMM, as large as the busiest.
     const double local = static_cast<double>(m.num_experts) / sh.ep;
@@ -223,7 +229,7 @@ std::vector<hw::OpWork> embedding_forward_ops(const GptModelConfig& m, int b, do
 std::vector<hw::OpWork> head_forward_ops(const GptModelConfig& m, int b, double e, const LayerShard& sh) {
   const double t = static_cast<double>(b) * m.seq_length / sh.cp;
   const double v = m.vocab_size / static_cast<double>(sh.tp);
-  return {memory("final_norm", 2 * (sh.sp ? t / sh.tp : t) * m.hidden_size, e, kNorm), gemm("logits", t, v, m.hidden_size, e),
+  return {memory("final_norm", 2 * (sh.sp ? t / sh.tp : t) * m.hidden_size, e, kNorm), gemm_16bit("logits", t, v, m.hidden_size, e),
           // fp32 softmax cross-entropy over this rank's vocabulary slice, its passes as Megatron runs them
           hw::memory_op(kCrossEntropy, Bytes::of(cross_entropy_bytes_per_logit(e, false) * t * v))};
 }
@@ -244,8 +250,8 @@ std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, doub
     switch (op.op_class) {
       case hw::OpClass::kGemm: {
         const hw::GemmShape& g = op.gemm;
-        out.push_back(hw::gemm_op(op.name + "_dgrad", {g.m, g.k, g.n, g.batch}, e));  // dX = dY W^T
-        out.push_back(hw::gemm_op(op.name + "_wgrad", {g.k, g.n, g.m, g.batch}, e));  // dW = X^T dY
+        out.push_back(hw::gemm_op(op.name + "_dgrad", {g.m, g.k, g.n, g.batch, g.keep_16bit}, e));  // dX = dY W^T
+        out.push_back(hw::gemm_op(op.name + "_wgrad", {g.k, g.n, g.m, g.batch, g.keep_16bit}, e));  // dW = X^T dY
         break;
       }
       case hw::OpClass::kAttention: {
