@@ -1,6 +1,7 @@
 #include "workloads/training/gpt_model.h"
 
 #include <algorithm>
+#include <string_view>
 
 namespace lcsim::wl {
 
@@ -167,12 +168,16 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
   const double a = m.num_attention_heads / tp, g = std::max(1.0, m.query_groups() / tp);
   LayerOps ops;
   ops.norm1.push_back(memory("norm1", 2 * tn * h, e, kNorm));
-  // FP8 linear layers (Transformer Engine's recipe) cast their 16-bit input to FP8 before the GEMM (read 2 B, write
-  // 1 B per element); backward_of doubles it for the output gradient's cast and the FP8 transposes.
-  auto fp8_cast = [&](std::vector<hw::OpWork>& group, const char* name, double rows, double cols, double batch) {
-    if (sh.fp8) group.push_back(memory(name, 1.5 * rows * cols * batch, e));
+  // FP8 linear layers (Transformer Engine's recipe, docs/calibration.md): a GEMM's 16-bit input is cast to FP8 and
+  // transposed for the weight gradient in one kernel (read e, write 1 + 1 B per element); where a LayerNorm feeds
+  // the GEMM inside one module (QKV, and the dense MLP's first GEMM), the norm writes FP8 itself (1 B less) and only
+  // the transpose follows (1 + 1 B): 1 B per element more than the 16-bit norm. backward_of casts and transposes
+  // the output gradient (fp8_cast_bytes_per_gradient per element of the GEMM's output).
+  auto fp8_cast = [&](std::vector<hw::OpWork>& group, const char* name, double rows, double cols, double batch,
+                      bool after_norm = false) {
+    if (sh.fp8) group.push_back(hw::memory_op(name, Bytes::of((after_norm ? 1 : e + 2) * rows * cols * batch)));
   };
-  fp8_cast(ops.qkv, "qkv_fp8_cast", t, h, 1);
+  fp8_cast(ops.qkv, "qkv_fp8_cast", t, h, 1, true);
   ops.qkv.push_back(gemm("qkv", t, (a + 2 * g) * d, h, e));
   // Rotary embedding: queries and keys read and written once.
   if (m.position_embedding_type == "rope") ops.qkv.push_back(memory("rope", 2 * t * (a + g) * d, e, kRope));
@@ -193,8 +198,9 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
   ops.attention.push_back(gemm("attn_proj", t, h, a * d, e));
   ops.norm2.push_back(memory("residual1", 3 * tn * h, e));
   ops.norm2.push_back(memory("norm2", 2 * tn * h, e, kNorm));
-  auto dense_mlp = [&](const char* up, const char* act, const char* down, double f, double tokens, double batch) {
-    fp8_cast(ops.mlp, "mlp_up_fp8_cast", tokens, h, batch);
+  auto dense_mlp = [&](const char* up, const char* act, const char* down, double f, double tokens, double batch,
+                       bool after_norm) {
+    fp8_cast(ops.mlp, "mlp_up_fp8_cast", tokens, h, batch, after_norm);
     ops.mlp.push_back(gemm(up, tokens, (m.swiglu ? 2 : 1) * f / tp, h, e, batch));
     ops.mlp.push_back(memory(act, (m.swiglu ? 3 : 2) * tokens * batch * f / tp, e, kAct));
     fp8_cast(ops.mlp, "mlp_down_fp8_cast", tokens, f / tp, batch);
@@ -206,12 +212,12 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
     // experts are split over tp too, so tokens are gathered over tp): a grouped GEMM, as large as the busiest.
     const double local = static_cast<double>(m.num_experts) / sh.ep;
     const double tokens = sh.ep * t * m.moe_router_topk / m.num_experts * sh.moe_imbalance;
-    dense_mlp("expert_up", "expert_act", "expert_down", m.moe_ffn(), tokens, local);
+    dense_mlp("expert_up", "expert_act", "expert_down", m.moe_ffn(), tokens, local, false);
     if (m.moe_shared_expert_intermediate_size > 0) {
-      dense_mlp("shared_up", "shared_act", "shared_down", m.moe_shared_expert_intermediate_size, t, 1);
+      dense_mlp("shared_up", "shared_act", "shared_down", m.moe_shared_expert_intermediate_size, t, 1, false);
     }
   } else {
-    dense_mlp("mlp_up", m.swiglu ? "swiglu" : "gelu", "mlp_down", m.ffn(), t, 1);
+    dense_mlp("mlp_up", m.swiglu ? "swiglu" : "gelu", "mlp_down", m.ffn(), t, 1, true);
   }
   ops.residual.push_back(memory("residual2", 3 * tn * h, e));
   return ops;
@@ -244,9 +250,23 @@ double cross_entropy_bytes_per_logit(double e, bool backward) {
   return backward ? 8 + cast : cast + 32;
 }
 
+bool is_fp8_cast(const hw::OpWork& op) {
+  constexpr std::string_view suffix = "_fp8_cast";
+  return op.op_class == hw::OpClass::kMemory && op.name.size() > suffix.size() &&
+         std::string_view(op.name).substr(op.name.size() - suffix.size()) == suffix;
+}
+
 std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, double e) {
   std::vector<hw::OpWork> out;
-  for (const auto& op : forward) {
+  for (size_t i = 0; i < forward.size(); ++i) {
+    const hw::OpWork& op = forward[i];
+    if (is_fp8_cast(op) && i + 1 < forward.size() && forward[i + 1].op_class == hw::OpClass::kGemm) {
+      // The output gradient of the GEMM the cast feeds, cast and transposed (Transformer Engine's
+      // fp8_cast_transpose on grad_output): read e, write 1 + 1 B per element.
+      const hw::GemmShape& g = forward[i + 1].gemm;
+      out.push_back(hw::memory_op(op.name + "_bwd", Bytes::of((e + 2) * g.m * g.n * g.batch)));
+      continue;
+    }
     switch (op.op_class) {
       case hw::OpClass::kGemm: {
         const hw::GemmShape& g = op.gemm;
