@@ -73,6 +73,7 @@ Duration memory_time(const AcceleratorSpec& part, Bytes bytes, MemoryKind kind) 
 
 Duration gemm_time(const AcceleratorSpec& part, DType dtype, const GemmShape& s) {
   const auto& c = part.calibration;
+  if (s.keep_16bit && dtype == DType::kFp8 && part.supports(DType::kBf16)) dtype = DType::kBf16;
   const double e = dtype_bytes(dtype);
   const Duration memory =
       Bytes::of(e * s.batch * (s.m * s.k + s.k * s.n + s.m * s.n)) / (part.hbm_bandwidth * c.memory_efficiency);

@@ -25,6 +25,9 @@ namespace lcsim::hw {
 struct GemmShape {
   double m = 0, n = 0, k = 0;
   double batch = 1;
+  // A GEMM FP8 training leaves in 16 bits (the output layer, the MoE router: docs/calibration.md, "FP8 training:
+  // what stays in 16 bits"); in an FP8 run it costs at the 16-bit peak and efficiency.
+  bool keep_16bit = false;
   bool operator==(const GemmShape&) const = default;
 };
 

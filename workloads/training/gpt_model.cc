@@ -1,6 +1,7 @@
 #include "workloads/training/gpt_model.h"
 
 #include <algorithm>
+#include <string_view>
 
 namespace lcsim::wl {
 
@@ -140,6 +141,12 @@ namespace {
 hw::OpWork gemm(const char* name, double m, double n, double k, double e, double batch = 1) {
   return hw::gemm_op(name, {m, n, k, batch}, e);
 }
+// A GEMM that FP8 training runs in 16 bits all the same: Megatron-LM's output layer and MoE router are not
+// Transformer Engine modules, so fp8_autocast leaves them in bf16; DeepSeek-V3 keeps its output head and gating
+// in BF16 (report, section 3.3.1); torchtitan's float8 conversion skips the output layer.
+hw::OpWork gemm_16bit(const char* name, double m, double n, double k, double e) {
+  return hw::gemm_op(name, {m, n, k, 1, true}, e);
+}
 hw::OpWork memory(const char* name, double elements, double e, hw::MemoryKind kind = hw::MemoryKind::kStreaming) {
   return hw::memory_op(name, Bytes::of(e * elements), kind);
 }
@@ -161,12 +168,16 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
   const double a = m.num_attention_heads / tp, g = std::max(1.0, m.query_groups() / tp);
   LayerOps ops;
   ops.norm1.push_back(memory("norm1", 2 * tn * h, e, kNorm));
-  // FP8 linear layers (Transformer Engine's recipe) cast their 16-bit input to FP8 before the GEMM (read 2 B, write
-  // 1 B per element); backward_of doubles it for the output gradient's cast and the FP8 transposes.
-  auto fp8_cast = [&](std::vector<hw::OpWork>& group, const char* name, double rows, double cols, double batch) {
-    if (sh.fp8) group.push_back(memory(name, 1.5 * rows * cols * batch, e));
+  // FP8 linear layers (Transformer Engine's recipe, docs/calibration.md): a GEMM's 16-bit input is cast to FP8 and
+  // transposed for the weight gradient in one kernel (read e, write 1 + 1 B per element); where a LayerNorm feeds
+  // the GEMM inside one module (QKV, and the dense MLP's first GEMM), the norm writes FP8 itself (1 B less) and only
+  // the transpose follows (1 + 1 B): 1 B per element more than the 16-bit norm. backward_of casts and transposes
+  // the output gradient (fp8_cast_bytes_per_gradient per element of the GEMM's output).
+  auto fp8_cast = [&](std::vector<hw::OpWork>& group, const char* name, double rows, double cols, double batch,
+                      bool after_norm = false) {
+    if (sh.fp8) group.push_back(hw::memory_op(name, Bytes::of((after_norm ? 1 : e + 2) * rows * cols * batch)));
   };
-  fp8_cast(ops.qkv, "qkv_fp8_cast", t, h, 1);
+  fp8_cast(ops.qkv, "qkv_fp8_cast", t, h, 1, true);
   ops.qkv.push_back(gemm("qkv", t, (a + 2 * g) * d, h, e));
   // Rotary embedding: queries and keys read and written once.
   if (m.position_embedding_type == "rope") ops.qkv.push_back(memory("rope", 2 * t * (a + g) * d, e, kRope));
@@ -187,25 +198,26 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
   ops.attention.push_back(gemm("attn_proj", t, h, a * d, e));
   ops.norm2.push_back(memory("residual1", 3 * tn * h, e));
   ops.norm2.push_back(memory("norm2", 2 * tn * h, e, kNorm));
-  auto dense_mlp = [&](const char* up, const char* act, const char* down, double f, double tokens, double batch) {
-    fp8_cast(ops.mlp, "mlp_up_fp8_cast", tokens, h, batch);
+  auto dense_mlp = [&](const char* up, const char* act, const char* down, double f, double tokens, double batch,
+                       bool after_norm) {
+    fp8_cast(ops.mlp, "mlp_up_fp8_cast", tokens, h, batch, after_norm);
     ops.mlp.push_back(gemm(up, tokens, (m.swiglu ? 2 : 1) * f / tp, h, e, batch));
     ops.mlp.push_back(memory(act, (m.swiglu ? 3 : 2) * tokens * batch * f / tp, e, kAct));
     fp8_cast(ops.mlp, "mlp_down_fp8_cast", tokens, f / tp, batch);
     ops.mlp.push_back(gemm(down, tokens, h, f / tp, e, batch));
   };
   if (m.is_moe_layer(layer)) {
-    ops.norm2.push_back(gemm("router", tn, m.num_experts, h, e));
+    ops.norm2.push_back(gemm_16bit("router", tn, m.num_experts, h, e));
     // Each of the num_experts / ep local experts sees ep x t x topk / num_experts tokens of its EP group (the
     // experts are split over tp too, so tokens are gathered over tp): a grouped GEMM, as large as the busiest.
     const double local = static_cast<double>(m.num_experts) / sh.ep;
     const double tokens = sh.ep * t * m.moe_router_topk / m.num_experts * sh.moe_imbalance;
-    dense_mlp("expert_up", "expert_act", "expert_down", m.moe_ffn(), tokens, local);
+    dense_mlp("expert_up", "expert_act", "expert_down", m.moe_ffn(), tokens, local, false);
     if (m.moe_shared_expert_intermediate_size > 0) {
-      dense_mlp("shared_up", "shared_act", "shared_down", m.moe_shared_expert_intermediate_size, t, 1);
+      dense_mlp("shared_up", "shared_act", "shared_down", m.moe_shared_expert_intermediate_size, t, 1, false);
     }
   } else {
-    dense_mlp("mlp_up", m.swiglu ? "swiglu" : "gelu", "mlp_down", m.ffn(), t, 1);
+    dense_mlp("mlp_up", m.swiglu ? "swiglu" : "gelu", "mlp_down", m.ffn(), t, 1, true);
   }
   ops.residual.push_back(memory("residual2", 3 * tn * h, e));
   return ops;
@@ -223,7 +235,7 @@ std::vector<hw::OpWork> embedding_forward_ops(const GptModelConfig& m, int b, do
 std::vector<hw::OpWork> head_forward_ops(const GptModelConfig& m, int b, double e, const LayerShard& sh) {
   const double t = static_cast<double>(b) * m.seq_length / sh.cp;
   const double v = m.vocab_size / static_cast<double>(sh.tp);
-  return {memory("final_norm", 2 * (sh.sp ? t / sh.tp : t) * m.hidden_size, e, kNorm), gemm("logits", t, v, m.hidden_size, e),
+  return {memory("final_norm", 2 * (sh.sp ? t / sh.tp : t) * m.hidden_size, e, kNorm), gemm_16bit("logits", t, v, m.hidden_size, e),
           // fp32 softmax cross-entropy over this rank's vocabulary slice, its passes as Megatron runs them
           hw::memory_op(kCrossEntropy, Bytes::of(cross_entropy_bytes_per_logit(e, false) * t * v))};
 }
@@ -238,14 +250,28 @@ double cross_entropy_bytes_per_logit(double e, bool backward) {
   return backward ? 8 + cast : cast + 32;
 }
 
+bool is_fp8_cast(const hw::OpWork& op) {
+  constexpr std::string_view suffix = "_fp8_cast";
+  return op.op_class == hw::OpClass::kMemory && op.name.size() > suffix.size() &&
+         std::string_view(op.name).substr(op.name.size() - suffix.size()) == suffix;
+}
+
 std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, double e) {
   std::vector<hw::OpWork> out;
-  for (const auto& op : forward) {
+  for (size_t i = 0; i < forward.size(); ++i) {
+    const hw::OpWork& op = forward[i];
+    if (is_fp8_cast(op) && i + 1 < forward.size() && forward[i + 1].op_class == hw::OpClass::kGemm) {
+      // The output gradient of the GEMM the cast feeds, cast and transposed (Transformer Engine's
+      // fp8_cast_transpose on grad_output): read e, write 1 + 1 B per element.
+      const hw::GemmShape& g = forward[i + 1].gemm;
+      out.push_back(hw::memory_op(op.name + "_bwd", Bytes::of((e + 2) * g.m * g.n * g.batch)));
+      continue;
+    }
     switch (op.op_class) {
       case hw::OpClass::kGemm: {
         const hw::GemmShape& g = op.gemm;
-        out.push_back(hw::gemm_op(op.name + "_dgrad", {g.m, g.k, g.n, g.batch}, e));  // dX = dY W^T
-        out.push_back(hw::gemm_op(op.name + "_wgrad", {g.k, g.n, g.m, g.batch}, e));  // dW = X^T dY
+        out.push_back(hw::gemm_op(op.name + "_dgrad", {g.m, g.k, g.n, g.batch, g.keep_16bit}, e));  // dX = dY W^T
+        out.push_back(hw::gemm_op(op.name + "_wgrad", {g.k, g.n, g.m, g.batch, g.keep_16bit}, e));  // dW = X^T dY
         break;
       }
       case hw::OpClass::kAttention: {

@@ -94,8 +94,11 @@ std::vector<hw::OpWork> layer_forward_ops(const GptModelConfig& m, int b, double
 std::vector<hw::OpWork> embedding_forward_ops(const GptModelConfig& m, int b, double elem_bytes, const LayerShard& sh = {});
 /// Forward kernels of the final norm, the output layer (logits) and the cross-entropy loss.
 std::vector<hw::OpWork> head_forward_ops(const GptModelConfig& m, int b, double elem_bytes, const LayerShard& sh = {});
+/// An FP8 cast kernel of layer_forward (name ending in "_fp8_cast"), followed there by the GEMM it feeds.
+bool is_fp8_cast(const hw::OpWork& op);
 /// Backward kernels of a forward set: each GEMM becomes two (input and weight gradients), attention its
-/// backward kernel, each memory-bound kernel moves twice the bytes.
+/// backward kernel, an FP8 cast the cast and transpose of its GEMM's output gradient, each other memory-bound
+/// kernel moves twice the bytes.
 std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, double elem_bytes);
 /// The loss kernel's name in head_forward_ops (backward_of gives it its own backward bytes).
 inline constexpr const char* kCrossEntropy = "cross_entropy";
