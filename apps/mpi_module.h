@@ -1,7 +1,7 @@
 // The MPI calls `lcsim sweep` makes under mpirun, behind a table of functions that apps/mpi_module.cc fills in a
 // module of its own (liblcsim_mpi.so, loaded with dlopen by cmd_sweep_mpi.cc only when the process was started by
 // mpirun). Linked into lcsim itself, OpenMPI's libraries (libmpi, open-rte, open-pal, hwloc, libevent, udev) were
-// loaded and relocated by every lcsim process, for one command that needs them (docs/performance.md).
+// loaded and relocated by every lcsim process, for one command that needs them (docs/performance-training.md).
 #pragma once
 
 #include <string>

@@ -15,7 +15,7 @@
 //
 // The actor mode hands "--cfg=contexts/guard-size:0" to sg4::Engine by default: with guard pages every actor
 // stack costs extra memory mappings, and beyond about 10^4 actors the process can abort on vm.max_map_count
-// (docs/performance.md). Extra --cfg=... arguments go to sg4::Engine too (the later one wins).
+// (docs/performance-flow.md). Extra --cfg=... arguments go to sg4::Engine too (the later one wins).
 //
 // Prints one line: mode N K wall_s peak_rss_mib sim_end_s (wall time from before engine creation to the end
 // of run(); peak RSS from getrusage ru_maxrss; sim_end_s is the simulated end time, the same in every mode).

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Callbacks (lcsim's engine facade, no actors; compute() timers, or SimGrid Execs via exec()) vs one SimGrid actor per
 # GPU: N simulated GPUs x K sequential compute activities, one process per (mode, N) (SimGrid allows one engine per
-# process). Prints a Markdown table; progress goes to stderr. See bench/engine_drivers.cc and docs/performance.md.
+# process). Prints a Markdown table; progress goes to stderr. See bench/engine_drivers.cc and docs/performance-flow.md.
 #
 #   bash bench/engine_drivers.sh [BUILD_DIR]       (default: build; needs the bench_engine_drivers target built)
 #

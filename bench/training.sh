@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Wall time, events and peak memory of the megatron workload at scale (docs/performance.md, "Training"):
+# Wall time, events and peak memory of the megatron workload at scale (docs/performance-training.md, "Training at
+# scale"):
 #   Llama 3 405B (TP 8, PP 16 interleaved, DP 128) on 16,384 H100s, analytical network, one rank per stage and
 #   every rank; the same layout with DP 8 on 1,024 GPUs on the flow model, both ways; GPT-3 175B on 1,024 A100s;
 #   the DeepSeek-V3-style MoE on 2,048 H800s; the 175B layout of the training-model issue on 256 A100s.

@@ -549,7 +549,7 @@ class QueueEngine final : public Engine {
 namespace {
 
 // The simgrid backend (simgrid_engine.cc) is a module loaded on first use: SimGrid and the ns-3 libraries it links
-// cost about 60 ms of dynamic loading and relocation per process (perf, docs/performance.md), which analytical
+// cost about 60 ms of dynamic loading and relocation per process (perf, docs/performance-training.md), which analytical
 // runs never need. LCSIM_SIMGRID_MODULE (environment) overrides where it is; the default is where the build put it.
 using SimGridFactory = Engine* (*)();
 

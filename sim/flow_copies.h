@@ -2,7 +2,7 @@
 // same ends, path, size and start time equal rates at every instant, so k such flows move exactly like one flow
 // of k x size bytes that counts k times on every link it crosses (and gets k shares). That is what a collective's
 // wave is full of (the 7 of 8 ring channels that cross one NVLink pair), and what SimGrid 3.32 pays for per comm:
-// each completed comm costs O(comms in flight) (docs/performance.md, "Flow fidelity at scale").
+// each completed comm costs O(comms in flight) (docs/performance-flow.md, "Flow fidelity at scale").
 //
 // Equal to the separate flows in exact arithmetic; the floating-point sums of the sharing can round differently
 // in the last bits. On the simgrid backend the path must have a positive latency (the weight rides on it: see

@@ -69,7 +69,8 @@ class ExplicitPathZone final : public sgr::NetZoneImpl {
 /// and appends the comm to the maestro actor's activity list (a std::list), and CommImpl::finish() then takes it off
 /// with std::list::remove, a scan of every detached comm in flight. So each completion costs O(flows in flight) and
 /// a wave of n flows O(n^2): 83% of a 4,096-GPU ring all-reduce (perf); a standalone wave of 32,768 comms ran 381 s
-/// with it and 2.8 s without (docs/performance.md, "Flow fidelity at scale"). lcsim keeps every flow's CommPtr until it completes and never needs the maestro list
+/// with it and 2.8 s without (docs/performance-flow.md, "Flow fidelity at scale").
+/// lcsim keeps every flow's CommPtr until it completes and never needs the maestro list
 /// (it cancels what is left itself at the end of run()), so right after sendto_init this takes the comm back off
 /// the list (it is the last entry: sendto_init has just appended it) and clears the flag, as if it had never been
 /// detached. Nothing else in 3.32 reads the flag for a running host-to-host comm (CommImpl::cancel only for one
@@ -136,7 +137,7 @@ class SimGridEngine final : public Engine {
     // LCSIM_SIMGRID_SELECTIVE_UPDATE (environment, any value): re-solve only the part of the max-min system that an
     // event touched (the same equations: results were bit-identical wherever measured). Off by default: it saved
     // 4-17% of the CPU time on rings and the DeepSeek-style slice and cost 0-17% on Llama-3-70B (noise-sized;
-    // docs/performance.md, "Coupled all-to-all classes and selective max-min updates").
+    // docs/performance-flow.md, "Coupled all-to-all classes and selective max-min updates").
     if (std::getenv("LCSIM_SIMGRID_SELECTIVE_UPDATE") != nullptr) {
       sg4::Engine::set_config("network/maxmin-selective-update:yes");
     }

@@ -1,5 +1,5 @@
-// Waves of many flows on the simgrid backend, the pattern the flow fidelity at scale is made of (docs/performance.md,
-// "Flow fidelity at scale"): the backend takes each comm off SimGrid 3.32's maestro activity list as it creates it
+// Waves of many flows on the simgrid backend, the pattern the flow fidelity at scale is made of
+// (docs/performance-flow.md, "Flow fidelity at scale"): the backend takes each comm off SimGrid 3.32's maestro activity list as it creates it
 // (sim/simgrid_engine.cc, Undetacher), which turned each completion's O(flows in flight) scan into O(1). These tests
 // check that the flows still complete, fail and cancel exactly as SimGrid alone and lcsim's own solver say: the
 // same wave runs on the simgrid backend as shipped, on the simgrid backend with SimGrid's own bookkeeping left alone

@@ -48,8 +48,8 @@ class TimelineSink final : public TraceSink {
   /// no log is kept; when the JSON passes the limit (during the run or at close()), the sink throws
   /// RerunAsProtobuf and the caller runs the scenario again with the protobuf format, which writes what a switch
   /// would have (the same events in the same order). The log cost about as many instructions as the JSON itself
-  /// (~70M of a 175B-layout run, docs/performance.md). Not derived from std::exception: nothing on the way up turns
-  /// it into an error.
+  /// (~70M of a 175B-layout run, docs/performance-training.md). Not derived from std::exception: nothing on the
+  /// way up turns it into an error.
   struct RerunAsProtobuf {};
   void set_rerun_past_limit(bool on) { rerun_ = on; }
 

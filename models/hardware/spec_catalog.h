@@ -4,10 +4,10 @@
 // `name` member and `visit(Section&)`.
 //
 // Entries are parsed on first use: a run reads the one or two parts and node templates it names, not all of them
-// (YAML parsing of the whole catalog was ~8% of the instructions of a 175B-layout run, docs/performance.md). An
-// entry's name is read from its file's top-level `name:` line without parsing it (checked against the parsed
-// spec when the entry is parsed); each entry is parsed once, under a std::call_once, so lookups from several
-// threads (eval/batch) are safe.
+// (YAML parsing of the whole catalog was ~8% of the instructions of a 175B-layout run,
+// docs/performance-training.md). An entry's name is read from its file's top-level `name:` line without parsing
+// it (checked against the parsed spec when the entry is parsed); each entry is parsed once, under a
+// std::call_once, so lookups from several threads (eval/batch) are safe.
 #pragma once
 
 #include <algorithm>

@@ -22,7 +22,7 @@ namespace {
 std::unique_ptr<TransferModel> make_flow(sim::Engine& e, Topology& t, const policy::LoadBalancer& b,
                                          TransferOptions o, const std::vector<sim::HostId>& hosts) {
   // LCSIM_FLOW_NO_COUPLING (environment, any value): every all-to-all flow runs as its own engine flow, to measure
-  // what coupling changes (bench/flowscale.sh; docs/performance.md, "Coupled all-to-all classes").
+  // what coupling changes (bench/flowscale.sh; docs/performance-flow.md, "Coupled all-to-all classes").
   if (std::getenv("LCSIM_FLOW_NO_COUPLING") != nullptr) o.couple_from = std::numeric_limits<size_t>::max();
   auto flow = std::make_unique<FlowTransfer>(e, t, b, std::move(o));
   flow->install(hosts);

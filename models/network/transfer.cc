@@ -187,7 +187,7 @@ namespace {
 /// Batches of at least this many sub-flows start identical sub-flows as one weighted engine flow: fewer comms in
 /// SimGrid's max-min system. (It was introduced when SimGrid 3.32 paid O(comms in flight) per completed comm; the
 /// simgrid backend now avoids that scan, sim/simgrid_engine.cc.) Smaller batches keep one engine flow per
-/// sub-flow; the threshold stays where it was, so the numbers do not move (docs/performance.md, "Flow fidelity at
+/// sub-flow; the threshold stays where it was, so the numbers do not move (docs/performance-flow.md, "Flow fidelity at
 /// scale").
 constexpr size_t kMergeFrom = 4096;
 

@@ -62,7 +62,7 @@ struct TransferOptions {
   /// class of them (same size, extra latency and path latency) as one engine flow at one rate over all their
   /// paths (Engine::flow_spread). Exact for the class's finish time when it has the links to itself (the most
   /// loaded link sets every flow's max-min rate at c/n for the whole transfer either way); under other traffic
-  /// its flows off that link cannot speed up (docs/performance.md, "Coupled all-to-all classes").
+  /// its flows off that link cannot speed up (docs/performance-flow.md, "Coupled all-to-all classes").
   size_t couple_from = 1024;
 };
 

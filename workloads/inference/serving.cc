@@ -121,6 +121,10 @@ void InferenceServing::validate(const std::vector<wl::Gpu>& gpus, Section& s) {
     s.error("serving", part.name + " has no bf16 peak");
     return;
   }
+  if (const std::string problem = hw::attention_backend_problem(part, sv.attention_backend); !problem.empty()) {
+    s.error("serving", "attention_backend: " + problem);
+    return;
+  }
   // Every pool's instances must leave room for the KV cache (the first instance's figures are the metrics').
   for (size_t i = 0; i < slots_.size(); ++i) {
     if (i > 0 && slots_[i].role == slots_[i - 1].role) continue;

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "models/hardware/op_cost.h"
+#include "workloads/training/gpt_model.h"
+
 namespace lcsim::inf {
 
 void ModelShape::visit(Section& s) {
@@ -64,6 +67,7 @@ void ServingConfig::visit(Section& s) {
           "expert_parallel: token-expert rows of the busiest GPU over the mean (1 = perfectly balanced, as after "
           "expert load balancing)",
           Range::at_least(1));
+  wl::attention_backend_key(s, attention_backend);
 }
 
 const std::vector<std::string>& quant_dtype_names() {
@@ -79,7 +83,8 @@ double quant_bytes(const std::string& dtype) {
 }
 
 InstanceCost::InstanceCost(const hw::AcceleratorSpec& part, const ModelShape& model, const ServingConfig& serving)
-    : part_(&part), model_(model), serving_(serving) {}
+    : part_(&part), attention_part_(hw::with_attention_backend(part, serving.attention_backend)), model_(model),
+      serving_(serving) {}
 
 double InstanceCost::weight_bytes_per_gpu() const {
   return model_.total_params() * quant_bytes(serving_.weight_dtype) /
@@ -110,11 +115,22 @@ IterationWork InstanceCost::work(const std::vector<BatchEntry>& batch, double la
   const double tp = serving_.tensor_parallel;
   const double h = model_.hidden_size, d = model_.head_dim();
   const double kv_token_layer = 2.0 * model_.num_kv_heads / tp * d * quant_bytes(serving_.kv_dtype);
+  const double attn_flops_per_pair = 4 * (model_.num_attention_heads / tp) * d * layers;
+  const double attn_peak = part_->peak(hw::DType::kBf16).flop_per_s();
   double attn = 0, kv_tokens = 0, emitting = 0;
   for (const auto& e : batch) {
     const double q = e.new_tokens, c = e.context;
     w.tokens += e.new_tokens;
-    attn += q * c + q * (q + 1) / 2;
+    const double pairs = q * c + q * (q + 1) / 2;
+    attn += pairs;
+    // A prefill chunk runs flash attention over its c + q keys: the part's curve at that length, as in training
+    // (op_cost.h). A decode step (one new token after a cached context, or a speculative verification) is a
+    // different, memory-bound kernel: its few FLOPs keep the flat attention_efficiency.
+    const bool decode = e.drafts > 0 || (e.new_tokens == 1 && e.context > 0);
+    const hw::AttentionShape shape{.q_len = q, .kv_len = c + q};
+    const double eff = decode ? attention_part_.calibration.attention_efficiency
+                              : hw::attention_efficiency(attention_part_, shape);
+    w.attention_seconds += attn_flops_per_pair * pairs / (attn_peak * eff);
     kv_tokens += c + q;
     emitting += e.emits ? 1 : 0;
   }
@@ -123,7 +139,7 @@ IterationWork InstanceCost::work(const std::vector<BatchEntry>& batch, double la
   const bool head = lm_head && emitting > 0;
   w.linear_flops = 2 * t * model_.active_params_per_layer() * layers / tp +
                    (head ? 2 * emitting * h * model_.vocab_size / tp : 0.0);
-  w.attention_flops = 4 * (model_.num_attention_heads / tp) * d * layers * attn;
+  w.attention_flops = attn_flops_per_pair * attn;
   // Weights read once per iteration; an MoE layer reads only the experts its tokens reach (at most all of them).
   double layer_params = model_.params_per_layer();
   if (model_.num_experts > 0) {
@@ -177,6 +193,7 @@ double InstanceCost::layer_seconds_without_attention(uint64_t tokens) const {
   const InstanceCost c(*part_, one, serving_);
   IterationWork w = c.work(std::vector<BatchEntry>(tokens, BatchEntry{1, 0, false}));
   w.attention_flops = 0;
+  w.attention_seconds = 0;
   w.allreduce_bytes = 0;  // the profile is one GPU's kernels: no all-reduce
   w.bytes -= static_cast<double>(tokens) * c.kv_bytes_per_token_per_gpu();  // no KV traffic either
   // The attention kernel's launch is not in the profile.
@@ -187,8 +204,7 @@ double InstanceCost::iteration_seconds(const IterationWork& w) const {
   if (w.tokens == 0) return 0;
   const auto& cal = part_->calibration;
   const double layers = w.layers > 0 ? w.layers : model_.num_layers;
-  const double compute = w.linear_flops / (gemm_peak().flop_per_s() * cal.gemm_efficiency) +
-                         w.attention_flops / (part_->peak(hw::DType::kBf16).flop_per_s() * cal.attention_efficiency);
+  const double compute = w.linear_flops / (gemm_peak().flop_per_s() * cal.gemm_efficiency) + w.attention_seconds;
   const double memory = w.bytes / (part_->hbm_bandwidth.bps() * cal.memory_efficiency);
   double t = std::max(compute, memory);
   const double tp = serving_.tensor_parallel;

@@ -6,8 +6,11 @@
 //   attention FLOPs= 4 x heads/TP x head_dim x layers x sum_i (q_i c_i + q_i (q_i + 1) / 2)   (causal, q_i new tokens,
 //                    c_i tokens already in the cache)
 //   bytes          = weights / TP (every weight read once per iteration) + KV read (c_i) and written (q_i) per layer
-//   time           = max(linear / (peak(weight dtype) x gemm_efficiency) + attention / (peak(bf16) x
-//                    attention_efficiency), bytes / (HBM bandwidth x memory_efficiency))
+//   time           = max(linear / (peak(weight dtype) x gemm_efficiency) + sum_i attention_i / (peak(bf16) x
+//                    eff_i), bytes / (HBM bandwidth x memory_efficiency)), where a prefill chunk's eff_i is the
+//                    part's flash-attention curve at key/value length c_i + q_i (op_cost.h attention_efficiency,
+//                    serving.attention_backend's kernel; the curve training uses) and a decode step's the flat
+//                    attention_efficiency
 //                    + 2 x layers ring all-reduces of tokens x hidden x 2 B over the scale-up link (TP > 1)
 //                    + layers x kernel_launch
 // Expert parallelism (MoE, serving.expert_parallel; moe.cc): the routed experts are spread whole over the TP group
@@ -66,6 +69,7 @@ struct ServingConfig {
   Bytes swap_space = Bytes::gib(4);      // host memory per GPU for swapped-out KV blocks (vLLM's swap_space)
   bool expert_parallel = false;          // MoE: whole experts spread over the TP group (vLLM's enable_expert_parallel)
   double expert_load_imbalance = 1.0;    // MoE with EP: the busiest GPU's token-expert rows over the mean
+  std::string attention_backend = "auto";  // prefill's fused-attention kernel: auto (the part's default), flash2, ...
   void visit(Section& s);
 };
 
@@ -88,6 +92,7 @@ struct BatchEntry {
 struct IterationWork {
   double linear_flops = 0;
   double attention_flops = 0;
+  double attention_seconds = 0;  // attention_flops at the kernel's efficiency per sequence (see work())
   double bytes = 0;
   double allreduce_bytes = 0;  // per all-reduce (TP > 1)
   double alltoall_bytes = 0;   // expert parallelism: each GPU's buffer per all-to-all (dispatch, and again combine)
@@ -140,6 +145,7 @@ class InstanceCost {
   /// The MoE layer's expert rows and weights read on the busiest GPU (moe.cc).
   void add_experts(IterationWork& w, double tokens, double layers) const;
   const hw::AcceleratorSpec* part_;
+  hw::AcceleratorSpec attention_part_;  // the part with serving.attention_backend's curve (hw::with_attention_backend)
   ModelShape model_;
   ServingConfig serving_;
 };

@@ -106,7 +106,8 @@ inline constexpr const char* kCrossEntropy = "cross_entropy";
 /// `elem_bytes` (Megatron-LM's unfused vocab-parallel cross-entropy; docs/calibration.md, "Workload constants").
 double cross_entropy_bytes_per_logit(double elem_bytes, bool backward);
 
-/// The training workloads' `attention_backend` key: auto (each part's default kernel) or a named one.
+/// The `attention_backend` key (the training workloads; inference_serving's serving section): auto (each part's
+/// default kernel) or a named one.
 void attention_backend_key(Section& s, std::string& value);
 /// Checks `backend` against every part (a curve measured there, and fused attention on); errors name the key.
 /// Returns what the run's attention follows, for its header ("cudnn"; per part, joined by " / ", when they differ).

@@ -1,7 +1,8 @@
 // MegatronTraining's event granularity: a forward or backward pass whose inside nothing else can observe runs as
 // one event whose end time is computed, instead of an event per segment compute and per collective.
 //
-// The rule (docs/performance.md, "Event granularity"). A pass folds when, for the simulated rank running it:
+// The rule (docs/performance-training.md, "Event granularity and the in-process API"). A pass folds when, for
+// the simulated rank running it:
 //  - symmetry is on (one simulated rank per stage: no other simulated rank shares its TP, CP or EP groups, so no
 //    rendezvous inside the pass waits for a peer), and FSDP (torch_fsdp2) is off;
 //  - no other stream of the rank has collectives in flight when the pass starts (gradient buckets, the parameter
