@@ -87,11 +87,13 @@ Scenario copy_scenario(const Scenario& from) {
   sc.reliability = from.reliability;
   sc.checkpoint = from.checkpoint;
   sc.dataset = from.dataset;
+  // Validated against the copy's own cluster (equal to the original's): what validation keeps for the run (a
+  // Megatron workload's stage plans, by part) then names the parts the run will use.
   if (from.workload) {
-    sc.workload = copy_workload(Catalog::get(), from.workload_type, *from.workload, cluster_gpus(from.cluster));
+    sc.workload = copy_workload(Catalog::get(), from.workload_type, *from.workload, cluster_gpus(sc.cluster));
   }
   if (!from.jobs.empty()) {
-    const std::vector<wl::Gpu> all = cluster_gpus(from.cluster);
+    const std::vector<wl::Gpu> all = cluster_gpus(sc.cluster);
     for (const JobConfig& j : from.jobs) {
       JobConfig c;
       c.name = j.name;

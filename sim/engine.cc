@@ -87,7 +87,9 @@ void Engine::schedule(uint32_t s, double time, int priority) {
   const Entry e{time, priority, s, seq_++};
   slots_[s].live_seq = e.seq;
   heap_.push_back(e);
-  std::push_heap(heap_.begin(), heap_.end(), later);
+  // A lambda, not `later` itself: a function pointer passed to the heap algorithms is called, not inlined. The
+  // order is the same: (time, priority, seq) is a total order, so events pop in one order whatever the heap does.
+  std::push_heap(heap_.begin(), heap_.end(), [](const Entry& a, const Entry& b) { return later(a, b); });
   on_scheduled(time);
 }
 
@@ -97,7 +99,7 @@ double Engine::next_event_time() const {
 
 void Engine::dispatch_until(double t) {
   while (!heap_.empty() && heap_.front().time <= t) {
-    std::pop_heap(heap_.begin(), heap_.end(), later);
+    std::pop_heap(heap_.begin(), heap_.end(), [](const Entry& a, const Entry& b) { return later(a, b); });
     const Entry e = heap_.back();
     heap_.pop_back();
     Slot& x = slots_[e.slot];

@@ -161,6 +161,26 @@ TEST(Evaluate, ThreadsGiveTheSameResultsAsSequentialRunsBitForBit) {
   for (const auto& s : same) EXPECT_EQ(s, sequential[4]);
 }
 
+// A Megatron workload's validation (the memory fit) keeps its stage plans for the run only where the attention
+// backend leaves the part as it is: on H100 (its own kernel cuDNN) `auto` and `cudnn` reuse them, flash2 and flash3
+// are planned again with their own curves, so their compute differs (it would equal cuDNN's with the kept plans).
+// evaluate() of a copy (validated against the copy's cluster) gives what the scenario's own run gives.
+TEST(Evaluate, KeptStagePlansFollowTheAttentionBackend) {
+  auto compute = [](const std::string& backend) {
+    const std::vector<std::string> sets = {"workload.attention_backend=" + backend, "workload.global_batch_size=128"};
+    const Scenario sc = load_scenario(k70b, sets);
+    const Result copied = evaluate(sc);
+    const Result own = evaluate(load_scenario(k70b, sets));
+    EXPECT_TRUE(copied.ok() && own.ok()) << copied.error << own.error;
+    EXPECT_EQ(copied.metrics.to_json(), own.metrics.to_json()) << backend;
+    return copied.metrics.get("time_compute_s");
+  };
+  const double cudnn = compute("cudnn");
+  EXPECT_EQ(compute("auto"), cudnn);
+  EXPECT_NE(compute("flash2"), cudnn);
+  EXPECT_NE(compute("flash3"), cudnn);
+}
+
 TEST(Evaluate, BatchBuildsScenariosOnWorkersAndReportsTheirErrors) {
   BatchOptions options;
   options.threads = 2;

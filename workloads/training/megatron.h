@@ -117,7 +117,9 @@ class MegatronTraining final : public Workload {
   std::pair<int, int> layer_range(int v) const;
   StagePlan plan_stage(const hw::AcceleratorSpec& part, int stage) const;
   /// The stage with the least memory headroom on `part`, and its fit.
-  std::pair<hw::MemoryFit, int> tightest_stage(const hw::AcceleratorSpec& part) const;
+  /// `keep`: also store each stage's plan in `*keep` (in stage order).
+  std::pair<hw::MemoryFit, int> tightest_stage(const hw::AcceleratorSpec& part,
+                                               std::vector<StagePlan>* keep = nullptr) const;
   /// Megatron's model FLOPs per iteration (all GPUs).
   double model_flops() const;
 
@@ -129,6 +131,7 @@ class MegatronTraining final : public Workload {
   bool fold_pass(uint32_t sim);
   FoldedPass* folded(uint32_t sim);
   void finish_fold(uint32_t sim, const FoldedPass& f);
+  static void flatten(FoldedPass& f);  // FoldedPass::steps, when the pass is plain
   /// Walks a folded pass from `start` as the fine-grained path would; returns its end and the priority of its
   /// last event. `apply`: also charge compute and waits to the rank and write its spans.
   Duration replay(uint32_t sim, const FoldedPass& f, Duration start, bool apply, int* priority);
@@ -231,6 +234,8 @@ class MegatronTraining final : public Workload {
   bool flow_ = false;
   std::vector<uint32_t> sim_ranks_;     // the ranks simulated
   std::vector<int> sim_index_;          // rank -> index in sim_ranks_, -1 if represented
+  // Per (part, stage). validate() keeps the plans its memory fit made where they are the run's (the attention
+  // backend leaves the part as it is), so build() does not plan those stages again.
   std::map<std::pair<const hw::AcceleratorSpec*, int>, StagePlan> plans_;
   std::vector<std::vector<Task>> schedules_;  // per stage
   std::vector<std::unique_ptr<RankState>> states_;

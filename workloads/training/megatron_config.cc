@@ -14,6 +14,19 @@
 
 namespace lcsim::wl {
 
+namespace {
+
+/// Whether hw::with_attention_backend(part, backend) changes the part: it applies another measured backend's curve
+/// when `backend` names one that is not the part's own (models/hardware/accelerator.cc).
+bool backend_changes_part(const hw::AcceleratorSpec& part, const std::string& backend) {
+  for (const auto& b : part.calibration.attention_backends) {
+    if (b.name == backend && backend != part.calibration.attention_backend) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 void MegatronConfig::visit(Section& s) {
   if (s.mode() == Section::Mode::kParse && s.has("megatron_args")) {
     // The pasted command line first, then the keys written out on top of it; all parsed as one mapping.
@@ -356,12 +369,18 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
   if (s.diagnostics() && !s.diagnostics()->empty()) return;
   // Memory: every stage on every part. Alternatives for the message are tried one at a time.
   memory_ = {};
+  plans_.clear();
   for (const auto* part : parts) {
-    const auto [fit, stage] = tightest_stage(*part);
+    std::vector<StagePlan> kept;
+    const auto [fit, stage] = tightest_stage(*part, &kept);
     if (memory_.items.empty() || fit.capacity - fit.total < memory_.capacity - memory_.total) {
       memory_ = fit;
       memory_stage_ = stage;
     }
+    // The run plans each stage on the part with its attention backend applied (build()); where that leaves the
+    // part as it is, these plans are the run's.
+    if (backend_changes_part(*part, c.attention_backend)) continue;
+    for (size_t st = 0; st < kept.size(); ++st) plans_[{part, static_cast<int>(st)}] = std::move(kept[st]);
   }
   if (!memory_.fits()) {
     std::vector<std::pair<std::string, std::function<void(MegatronConfig&)>>> changes;

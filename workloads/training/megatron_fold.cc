@@ -84,8 +84,30 @@ MegatronTraining::FoldedPass* MegatronTraining::folded(uint32_t sim) {
   if (segs.empty()) return never();
   f.segs = std::move(segs);
   f.has_bucket = has_bucket;
+  flatten(f);
   f.state = FoldedPass::State::kFoldable;
   return &f;
+}
+
+void MegatronTraining::flatten(FoldedPass& f) {
+  f.plain = true;
+  f.steps.clear();
+  for (const FoldedPass::Seg& seg : f.segs) {
+    if (seg.overlap && !seg.comms.empty()) {
+      f.plain = false;
+      f.steps.clear();
+      return;
+    }
+    f.steps.push_back({seg.compute, 0, 0, FoldedPass::kCompute});
+    bool any_event = false;
+    for (const FoldedPass::Comm& c : seg.comms) {
+      f.steps.push_back({c.time, static_cast<uint32_t>(c.counter), static_cast<uint8_t>(c.call->kind),
+                         c.event ? FoldedPass::kComm : FoldedPass::kInstant});
+      any_event = any_event || c.event;
+    }
+    // replay(): a compute's completion, then a blocking chain's last collective (an event) if it has one.
+    f.plain_priority = any_event ? sim::kDefault : sim::kCompletion;
+  }
 }
 
 bool MegatronTraining::fold_pass(uint32_t sim) {
@@ -133,6 +155,26 @@ void MegatronTraining::finish_fold(uint32_t sim, const FoldedPass& f) {
 Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration start, bool apply, int* priority) {
   RankState& st = *states_[sim];
   const bool spans = apply && kernel_spans_ && traced(sim);
+  if (f.plain && apply && !spans) {
+    // Nothing overlaps: no chain is ever pending, so SM contention adds nothing and the beside time is unchanged;
+    // what remains are the general walk's own additions, in its order, over the flat list of steps.
+    Duration t = start;
+    for (const FoldedPass::Step& s : f.steps) {
+      if (s.what == FoldedPass::kCompute) {
+        st.compute += s.time;
+        t = t + s.time;
+        continue;
+      }
+      const Duration begin = t;
+      if (s.what == FoldedPass::kComm) {
+        t = t + s.time;
+        ++st.seq[s.counter];
+      }
+      st.waits[s.kind] += t - begin;
+    }
+    *priority = f.plain_priority;
+    return t;
+  }
   Duration t = start;
   bool pending = false;  // an overlapped chain's last event has not run yet
   Duration overlap_end;

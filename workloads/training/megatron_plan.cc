@@ -388,13 +388,16 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   return plan;
 }
 
-std::pair<hw::MemoryFit, int> MegatronTraining::tightest_stage(const hw::AcceleratorSpec& part) const {
+std::pair<hw::MemoryFit, int> MegatronTraining::tightest_stage(const hw::AcceleratorSpec& part,
+                                                               std::vector<StagePlan>* keep) const {
   std::pair<hw::MemoryFit, int> worst;
   for (int stage = 0; stage < config_.pipeline_model_parallel_size; ++stage) {
-    hw::MemoryFit f = plan_stage(part, stage).memory;
+    StagePlan plan = plan_stage(part, stage);
+    const hw::MemoryFit& f = plan.memory;
     if (worst.first.items.empty() || f.capacity - f.total < worst.first.capacity - worst.first.total) {
-      worst = {std::move(f), stage};
+      worst = {f, stage};
     }
+    if (keep) keep->push_back(std::move(plan));
   }
   return worst;
 }

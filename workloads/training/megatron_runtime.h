@@ -80,5 +80,17 @@ struct MegatronTraining::FoldedPass {
   uint32_t sim = 0;  // the simulated rank it belongs to (the end event's callback captures only this and the pass)
   std::vector<Seg> segs;
   bool has_bucket = false;  // a gradient bucket completes inside it (the last micro-batch's backward must not fold)
+  /// No segment's collectives overlap the next compute: nothing runs beside the kernels, so the pass is a plain
+  /// sequence of additions, kept flat in `steps` for replay's fast path (the same additions in the same order).
+  struct Step {
+    Duration time;     // a compute's duration, or a collective's memoized time
+    uint32_t counter;  // a collective: its rendezvous counter
+    uint8_t kind;      // a collective: its Exposure (what its blocking time is charged to)
+    uint8_t what;      // kCompute, kComm (an event on the fine path) or kInstant (a group of one)
+  };
+  static constexpr uint8_t kCompute = 0, kComm = 1, kInstant = 2;
+  bool plain = false;
+  std::vector<Step> steps;
+  int plain_priority = 0;  // the priority of the pass's last event on the fine path
 };
 }  // namespace lcsim::wl
