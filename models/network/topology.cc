@@ -291,9 +291,20 @@ void Topology::build_host_networks(const LeafSpineConfig& config, const std::vec
     Service& host = services_[static_cast<size_t>(host_service_[k])];
     if (nodes[k].io.storage_on_gpu_nic) {
       const uint32_t first = first_gpu[k];
-      if (!io_node_[k] || nic_port(first, true) < 0) {
+      if (!io_node_[k]) {
         throw InputError("node " + std::to_string(k) + ": storage_nic_attach: gpu_nic needs the GPU's PCIe path to "
-                         "the host and a per-GPU compute NIC port (topology leaf_spine)");
+                         "the host (pcie_lanes_per_gpu > 0)");
+      }
+      std::vector<uint32_t> ports;
+      for (uint32_t g = first; g < first_gpu[k + 1]; ++g) {
+        nic_ports(g, true, ports);
+        if (ports.empty()) {
+          throw InputError({{SourceLocation{}, "cluster.explicit.links",
+                             "n" + std::to_string(k) + ".gpu" + std::to_string(g - first) +
+                                 " has no link of its own to the fabric, and its node's template has "
+                                 "storage_nic_attach: gpu_nic (storage goes through each GPU's own NIC port): link "
+                                 "it to a switch, or use storage_nic_attach: separate"}});
+        }
       }
       host.converged = true;
       host.first_gpu = first;
@@ -365,18 +376,24 @@ bool Topology::attach(uint32_t e, int* service, Path* up, Path* down) const {
 void Topology::storage_legs(uint32_t e, const Service& s, const Path& up, const Path& down,
                             std::vector<std::pair<Path, Path>>& out) const {
   out.clear();
-  auto nic = [&](uint32_t g, bool to_network) { return static_cast<uint32_t>(nic_port(g, to_network)); };
-  if (!is_service(e) && s.converged) {  // a GPU with a converged NIC: its PCIe link and its own NIC port
-    out.push_back({{io_gpu_[e].up, nic(e, true)}, {nic(e, false), io_gpu_[e].down}});
+  std::vector<uint32_t> ups, downs;
+  if (!is_service(e) && s.converged) {  // a GPU with a converged NIC: its PCIe link and its own NIC ports
+    nic_ports(e, true, ups);
+    nic_ports(e, false, downs);
+    for (size_t i = 0; i < ups.size(); ++i) out.push_back({{io_gpu_[e].up, ups[i]}, {downs[i], io_gpu_[e].down}});
     return;
   }
-  if (s.converged) {  // its host: memory, a PCIe switch's uplink, that switch's GPU NIC port (one way per NIC)
+  if (s.converged) {  // its host: memory, a PCIe switch's uplink, that switch's GPU's NIC ports (one way each)
     for (uint32_t g = s.first_gpu; g < s.first_gpu + s.gpus; ++g) {
-      Path u = up, d = {nic(g, false), io_gpu_[g].uplink_up};
-      u.push_back(io_gpu_[g].uplink_down);
-      u.push_back(nic(g, true));
-      d.insert(d.end(), down.begin(), down.end());
-      out.push_back({std::move(u), std::move(d)});
+      nic_ports(g, true, ups);
+      nic_ports(g, false, downs);
+      for (size_t i = 0; i < ups.size(); ++i) {
+        Path u = up, d = {downs[i], io_gpu_[g].uplink_up};
+        u.push_back(io_gpu_[g].uplink_down);
+        u.push_back(ups[i]);
+        d.insert(d.end(), down.begin(), down.end());
+        out.push_back({std::move(u), std::move(d)});
+      }
     }
     return;
   }
@@ -433,6 +450,12 @@ void Topology::service_paths(uint32_t src, uint32_t dst, std::vector<Path>& out)
       add_if_up(std::move(p));
     }
   }
+}
+
+void LeafSpine::nic_ports(uint32_t e, bool up, std::vector<uint32_t>& out) const {
+  out.clear();
+  const std::vector<uint32_t>& ports = up ? nic_up_ : nic_down_;
+  for (uint32_t p = 0; p < planes_; ++p) out.push_back(ports[p * endpoint_count() + e]);
 }
 
 void LeafSpine::paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const {

@@ -119,9 +119,10 @@ class Topology {
   /// Every path between two endpoints of which at least one is a service endpoint: GPU <-> its own host over
   /// PCIe, else one per network both ends' hosts (or servers) are on.
   void service_paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const;
-  /// A GPU's compute NIC port (plane 0) towards the fabric (up) or from it; -1 where the topology has no
-  /// per-GPU port to offer (converged storage NICs need one).
-  virtual int64_t nic_port(uint32_t /*endpoint*/, bool /*up*/) const { return -1; }
+  /// A GPU's compute NIC ports towards the fabric (up) or from it, one per port (leaf_spine: one per plane;
+  /// explicit: each of the GPU's own links), in the same order both ways; none where the topology has no per-GPU
+  /// port to offer. Converged storage NICs send a GPU's storage traffic over them.
+  virtual void nic_ports(uint32_t /*endpoint*/, bool /*up*/, std::vector<uint32_t>& out) const { out.clear(); }
   /// A GPU's PCIe link to its switch (up: towards the switch); -1 where host I/O is not modelled.
   int64_t pcie_link(uint32_t gpu, bool up) const;
   /// The PCIe switch a GPU sits on (index within its node); 0 where host I/O is not modelled.
@@ -208,7 +209,7 @@ class LeafSpine final : public Topology {
     return capped_by_pcie(e, links_[nic_up_[e]].bandwidth * static_cast<double>(planes_));
   }
   bool in_switch_reduction(uint32_t e) const override { return nodes_[node_of_[e]].in_switch_reduction; }
-  int64_t nic_port(uint32_t e, bool up) const override { return up ? nic_up_[e] : nic_down_[e]; }
+  void nic_ports(uint32_t e, bool up, std::vector<uint32_t>& out) const override;
 
   uint32_t leaf_of(uint32_t endpoint) const { return leaf_of_[endpoint]; }
   const LeafSpineConfig& config() const { return config_; }
