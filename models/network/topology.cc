@@ -311,6 +311,11 @@ void Topology::build_host_networks(const LeafSpineConfig& config, const std::vec
       host.gpus = nodes[k].gpus;
       network("storage");
     }
+    if (config.host_copy.bps() > 0) {  // the CPU's copy into and out of its bounce buffers, both ways together
+      const std::string node = "n" + std::to_string(k);
+      host.copy = add_link(node + ".cpu_copy", config.host_copy, Duration(), "cpu_copy", -1, host.vertex,
+                           add_vertex(node + ".copy", "cpu"));
+    }
     const uint32_t from =
         k < root_complex_.size() && root_complex_[k] >= 0 ? static_cast<uint32_t>(root_complex_[k]) : host.vertex;
     for (const auto& [net, bw] : nodes[k].host_networks) {
@@ -331,7 +336,26 @@ void Topology::build_host_networks(const LeafSpineConfig& config, const std::vec
         add_link(name + ".down", config.storage_server_bandwidth, config.link_latency, "storage", -1, sw, server);
     storage_service_.push_back(static_cast<uint32_t>(services_.size()));
     services_.push_back({server, {{"storage", {up, down}}}});
+    // The server's drives behind its port, where their rates are given.
+    Service& srv = services_.back();
+    const Bandwidth read = config.storage_server_read, write = config.storage_server_write;
+    if (read.bps() > 0 || write.bps() > 0) {
+      const uint32_t drives = add_vertex(name + ".drives", "nvme");
+      if (write.bps() > 0) srv.media_write = add_link(name + ".media_write", write, Duration(), "storage_media", -1, server, drives);
+      if (read.bps() > 0) srv.media_read = add_link(name + ".media_read", read, Duration(), "storage_media", -1, drives, server);
+    }
   }
+}
+
+int64_t Topology::storage_media_link(uint32_t server, bool write) const {
+  if (server >= storage_service_.size()) return -1;
+  const Service& s = services_[storage_service_[server]];
+  return write ? s.media_write : s.media_read;
+}
+
+int64_t Topology::host_copy_link(uint32_t node) const {
+  if (node >= host_service_.size() || host_service_[node] < 0) return -1;
+  return services_[static_cast<size_t>(host_service_[node])].copy;
 }
 
 uint32_t Topology::host_endpoint(uint32_t node) const {
@@ -426,6 +450,15 @@ void Topology::service_paths(uint32_t src, uint32_t dst, std::vector<Path>& out)
   }
   const Service& a = services_.at(static_cast<size_t>(sa));
   const Service& b = services_.at(static_cast<size_t>(sb));
+  // A server's drives: behind its port, read at the start of what it sends, written at the end of what it
+  // receives. A host's CPU copy between its memory and the network: the sending host's (the receiving host's when
+  // a server sends; between two hosts only the sender's: the receiving NIC writes into memory by DMA). A GPU's
+  // own bytes (GPUDirect) never cross a CPU copy.
+  const bool from_server = is_service(src) && vertices_[a.vertex].kind == "storage_server";
+  if (a.media_read >= 0) up_a.insert(up_a.begin(), static_cast<uint32_t>(a.media_read));
+  if (is_service(src) && a.copy >= 0) up_a.push_back(static_cast<uint32_t>(a.copy));
+  if (b.media_write >= 0) down_b.push_back(static_cast<uint32_t>(b.media_write));
+  if (from_server && is_service(dst) && b.copy >= 0) down_b.insert(down_b.begin(), static_cast<uint32_t>(b.copy));
   // Data between hosts and servers goes over the storage network when both ends are on it (storage NICs or
   // converged NIC ports: every way out x every way in); only otherwise over another network both are on (frontend,
   // management), so a peer-memory checkpoint never lands on a 1 Gb/s management port.

@@ -53,6 +53,10 @@ struct LeafSpineConfig {
   bool host_networks = true;        // build the nodes' storage, frontend and management networks too
   int storage_servers = 0;          // storage servers on the storage network
   Bandwidth storage_server_bandwidth = Bandwidth::gbits_per_s(400);
+  // Set by the scenario from cluster.storage, not keys of cluster.fabric: each storage server's drives behind its
+  // port, reads and writes (0: the port is the limit), and each host's CPU copy between its memory and a network
+  // (staging through bounce buffers; 0: no limit).
+  Bandwidth storage_server_read, storage_server_write, host_copy;
   void visit(Section& s);
 };
 
@@ -123,6 +127,10 @@ class Topology {
   /// explicit: each of the GPU's own links), in the same order both ways; none where the topology has no per-GPU
   /// port to offer. Converged storage NICs send a GPU's storage traffic over them.
   virtual void nic_ports(uint32_t /*endpoint*/, bool /*up*/, std::vector<uint32_t>& out) const { out.clear(); }
+  /// Storage server `server`'s drives (write: the link into them), or node `node`'s host CPU copy: the link, -1
+  /// where the topology has none (LeafSpineConfig::storage_server_read/write, host_copy).
+  int64_t storage_media_link(uint32_t server, bool write) const;
+  int64_t host_copy_link(uint32_t node) const;
   /// A GPU's PCIe link to its switch (up: towards the switch); -1 where host I/O is not modelled.
   int64_t pcie_link(uint32_t gpu, bool up) const;
   /// The PCIe switch a GPU sits on (index within its node); 0 where host I/O is not modelled.
@@ -170,6 +178,8 @@ class Topology {
   struct Service {
     uint32_t vertex;
     std::vector<std::pair<std::string, std::pair<uint32_t, uint32_t>>> ports;  // network -> (up link, down link)
+    /// A server's drives (read: out of them, write: into them) and a host's CPU copy (both directions), -1: none.
+    int64_t media_read = -1, media_write = -1, copy = -1;
     int64_t memory = -1;  // a host's memory link (root complex <-> DRAM, both directions), -1 if none
     /// A host whose storage traffic goes through its GPUs' compute NIC ports (HostIo::storage_on_gpu_nic): its
     /// GPUs are endpoints first_gpu .. first_gpu + gpus - 1.

@@ -235,6 +235,7 @@ class CheckpointPlanner {
   }
   /// A server's drives behind its port, where they are set (0: the port is the limit).
   void media(IoPhase& io, uint32_t server, bool write, std::vector<sim::LinkId>& l) {
+    if (t_.storage_media_link(server, write) >= 0) return;  // a link of the topology: on the path already
     const ParallelFsConfig& fs = st_.parallel_fs;
     const Bandwidth m = write ? fs.server_write : fs.server_read;
     if (m.bps() > 0) {
@@ -246,7 +247,10 @@ class CheckpointPlanner {
     return io.resource("n" + std::to_string(node(g)) + (write ? ".nvme_write" : ".nvme_read"),
                        write ? n.nvme_write_bandwidth : n.nvme_read_bandwidth);
   }
-  void cpu_copy(IoPhase& io, uint32_t g, std::vector<sim::LinkId>& l) {
+  /// `networked`: the copy is onto the topology's network (parallel_fs, peer memory), whose paths carry the
+  /// host's copy link where the topology has one.
+  void cpu_copy(IoPhase& io, uint32_t g, std::vector<sim::LinkId>& l, bool networked) {
+    if (networked && t_.host_copy_link(node(g)) >= 0) return;
     if (st_.host_copy_bandwidth.bps() > 0) {
       l.push_back(io.resource("n" + std::to_string(node(g)) + ".cpu_copy", st_.host_copy_bandwidth));
     }
@@ -286,7 +290,7 @@ class CheckpointPlanner {
       for (int i = 0; i < s; ++i) {
         const uint32_t srv = t_.storage_endpoint(static_cast<uint32_t>(i));
         std::vector<sim::LinkId> l;
-        cpu_copy(io, g, l);
+        cpu_copy(io, g, l, true);
         if (!write) media(io, static_cast<uint32_t>(i), false, l);
         io.path(l, write ? first(host, srv) : first(srv, host));
         if (write) media(io, static_cast<uint32_t>(i), true, l);
@@ -295,7 +299,7 @@ class CheckpointPlanner {
       return;
     }
     std::vector<sim::LinkId> l;
-    cpu_copy(io, g, l);
+    cpu_copy(io, g, l, tier == "peer_memory");
     if (tier == "peer_memory") {
       io.path(l, write ? first(host, peer_of(g)) : first(peer_of(g), host));
     } else if (tier == "local_nvme") {
