@@ -80,7 +80,10 @@ std::unique_ptr<net::Topology> build_fabric(const ClusterConfig& cl) {
   if (cl.storage.parallel_fs.servers > 0) {
     fabric_config.storage_servers = cl.storage.parallel_fs.servers;
     fabric_config.storage_server_bandwidth = cl.storage.parallel_fs.server_network;
+    fabric_config.storage_server_read = cl.storage.parallel_fs.server_read;
+    fabric_config.storage_server_write = cl.storage.parallel_fs.server_write;
   }
+  fabric_config.host_copy = cl.storage.host_copy_bandwidth;  // staging: each host's CPU copy, a link of the topology
   std::unique_ptr<net::Topology> fabric =
       Catalog::get().topologies.get(cl.topology).factory({fabric_config, cl.explicit_topology, shapes});
   for (const auto& name : cl.fabric.failed) {

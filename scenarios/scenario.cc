@@ -450,8 +450,13 @@ void validate(Scenario& sc, const ConfigValue& tree, Diagnostics& diags) {
     try {
       build_fabric(sc.cluster);
     } catch (const InputError& e) {
-      // The builders name the key at fault; report it where the scenario set that key.
+      // The builders name the key at fault (and where it was set, when they know); report it where the scenario
+      // set that key.
       for (const auto& d : e.diagnostics()) {
+        if (d.location.line > 0) {
+          diags.add(d.location, d.key_path, d.message);
+          continue;
+        }
         const ConfigValue* v = &tree;
         for (size_t start = 0; v && start <= d.key_path.size();) {
           const size_t dot = d.key_path.find('.', start);

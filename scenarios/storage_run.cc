@@ -91,7 +91,7 @@ std::vector<std::string> report_storage(const Scenario& sc, const net::Topology&
       }
       if (sc.checkpoint.run_every > 0 && !measured && storage::tier_on_topology(sc.checkpoint.levels.back().tier)) {
         warnings.push_back("checkpoint.run_every: the workload saved no checkpoint during the run (it needs more "
-                           "train_iters than run_every, and a workload that saves in-run: gpt_data_parallel)");
+                           "train_iters than run_every, and a workload that saves in-run: gpt_data_parallel or megatron)");
       }
       if (reliability && sc.checkpoint.feed_reliability) {
         const Duration blocking = measured ? Duration::seconds(m.get(prefix + "checkpoint_run_blocking_s"))

@@ -170,16 +170,21 @@ TEST(CheckpointRun, AsyncSaveBlocksForTheSnapshotAndFlushesBehind) {
 // 1600 Gb/s port does not bind. One async save after iteration 6 of 12; its flush runs beside the iterations after.
 // The gradient all-reduce (ring, one channel, one flow per connection, after backward) sends one flow out of each
 // GPU's NIC port per step; with the converged NIC each host's flush sends one more through that same port.
-std::string nic_scenario(const std::string& attach) {
+/// `count` one-GPU nodes (an HGX H100 cut to one GPU and its PCIe switch, one 400 Gb/s compute NIC and, `separate`,
+/// one 400 Gb/s storage NIC) and one file-system server with a `port` port.
+std::string one_gpu_cluster(const std::string& attach, int count, const std::string& port) {
   const std::string storage_nic = attach == "separate" ? ", {count: 1, bandwidth: 400Gb/s, plane: storage}" : "";
-  return "name: checkpoint-nic\n"
-         "cluster:\n"
+  return "cluster:\n"
          "  pools:\n"
          "    - node: {base: hgx-h100, gpus: 1, pcie_switches: 1, storage_nic_attach: " + attach + ",\n"
          "             nics: [{count: 1, bandwidth: 400Gb/s, plane: compute}" + storage_nic + "]}\n"
-         "      count: 2\n"
+         "      count: " + std::to_string(count) + "\n"
          "  storage:\n"
-         "    parallel_fs: {servers: 1, server_network: 1600Gb/s}\n"
+         "    parallel_fs: {servers: 1, server_network: " + port + "}\n";
+}
+
+std::string nic_scenario(const std::string& attach) {
+  return "name: checkpoint-nic\n" + one_gpu_cluster(attach, 2, "1600Gb/s") +
          "workload:\n"
          "  type: gpt_data_parallel\n"
          "  model: {num_layers: 4, hidden_size: 1024, num_attention_heads: 8, seq_length: 512, vocab_size: 1024}\n"
@@ -273,6 +278,123 @@ TEST(CheckpointRun, ALevelOffTheTopologyKeepsTheEstimate) {
   EXPECT_FALSE(m.has("checkpoint_run_saves"));
   EXPECT_FALSE(m.has("checkpoint_run_restore_s"));
   EXPECT_GT(m.get("checkpoint_local_nvme_save_s"), 0) << "the estimate";
+}
+
+// --- Megatron jobs (workloads/training/megatron_checkpoint.cc) ---
+// 4 one-GPU nodes (an HGX H100 cut to one GPU, its PCIe switch (63.04 GB/s), one 400 Gb/s = 50 GB/s compute NIC
+// and, `separate`, one 400 Gb/s storage NIC; `gpu_nic`: the compute NIC carries storage too) and one file-system
+// server whose 6400 Gb/s port does not bind: each rank's save is limited by its node's 50 GB/s NIC alone. Megatron
+// TP 1 x PP 2 x DP 2: ranks 0, 1 hold stage 0 (data-parallel ranks 0 and 1), ranks 2, 3 stage 1.
+// Model (LayerNorm, biases, learned positions, tied embeddings; h = 2048, 4 layers, vocab 1024, seq 512), by hand:
+// a layer: attention 4h^2 + 6h (QKV 3h^2 + 3h, projection h^2 + h, norm 2h) + MLP 8h^2 + 7h (2 x 4h^2, biases
+// 4h + h, norm 2h) = 12h^2 + 13h = 50,358,272; the embedding: vocab h + seq h + the final norm 2h = 3,149,824.
+// Stage 0 holds the embedding and layers 0-1: P0 = 103,866,368; stage 1 layers 2-3 and the tied output copy
+// (vocab h = 2,097,152): P1 = 102,813,696. Per rank the memory model holds 2 B of weights and 12 B of optimizer
+// states per parameter (the optimizer's over DP with the distributed optimizer).
+constexpr double kP0 = 2 * (12.0 * 2048 * 2048 + 13 * 2048) + (1024.0 * 2048 + 512 * 2048 + 2 * 2048);
+constexpr double kP1 = 2 * (12.0 * 2048 * 2048 + 13 * 2048) + 1024.0 * 2048;
+constexpr double kNic50 = 50e9;
+
+std::string megatron_scenario(const std::string& attach, const std::string& mode, int every, int iters,
+                              const std::string& extra = "") {
+  return "name: checkpoint-megatron\n" + one_gpu_cluster(attach, 4, "6400Gb/s") +
+         "    gpudirect: true\n"
+         "workload:\n"
+         "  type: megatron\n"
+         "  model: {num_layers: 4, hidden_size: 2048, num_attention_heads: 16, seq_length: 512, vocab_size: 1024}\n"
+         "  global_batch_size: 16\n"
+         "  micro_batch_size: 1\n"
+         "  tensor_model_parallel_size: 1\n"
+         "  pipeline_model_parallel_size: 2\n"
+         "  train_iters: " + std::to_string(iters) + "\n" + extra +
+         "checkpoint:\n"
+         "  levels: [{tier: parallel_fs, mode: " + mode + "}]\n"
+         "  run_every: " + std::to_string(every) + "\n"
+         "simulation: {seed: 1, fidelity: flow_queue}\n";
+}
+
+// Synchronous saves, the state from the Megatron layout. With the distributed optimizer every rank writes its
+// optimizer shard and half of its stage's weights: 12 P / 2 + 2 P / 2 = 7 P (ranks 0, 1: 7 P0; ranks 2, 3: 7 P1),
+// each through its own node's NIC: the save takes 7 P0 / 50 GB/s. Without it data-parallel rank 0 of each stage
+// (ranks 0 and 2) writes its stage's 14 P: 14 P0 / 50 GB/s, twice as long, the same bytes.
+TEST(CheckpointRun, MegatronSavesItsLayoutsShardsAtTheBottleneckOfTheirPaths) {
+  const MetricSet sharded = run(megatron_scenario("separate", "sync", 1, 3, "  use_distributed_optimizer: true\n"),
+                                "sharded");
+  const MetricSet whole = run(megatron_scenario("separate", "sync", 1, 3), "whole");
+  const double bytes = 14 * (kP0 + kP1);
+  for (const MetricSet* m : {&sharded, &whole}) {
+    EXPECT_EQ(m->get("checkpoint_run_saves"), 2) << "after iterations 1 and 2, not after the last";
+    EXPECT_NEAR(m->get("checkpoint_run_bytes"), bytes, 1);
+    EXPECT_EQ(m->get("checkpoint_run_iterations_during_flush"), 0);
+  }
+  EXPECT_NEAR(sharded.get("checkpoint_run_blocking_s"), 7 * kP0 / kNic50, 7 * kP0 / kNic50 * kRel);
+  EXPECT_NEAR(whole.get("checkpoint_run_blocking_s"), 14 * kP0 / kNic50, 14 * kP0 / kNic50 * kRel);
+  EXPECT_DOUBLE_EQ(whole.get("checkpoint_run_save_s"), whole.get("checkpoint_run_blocking_s"));
+}
+
+// Sync saves stop training between iterations: the iterations are the same as without checkpoints (the first
+// simulated, the rest replayed from the memo) and the run is longer by the saves and the restore after it.
+TEST(CheckpointRun, MegatronSyncSavesAddToTheRunNotToIterations) {
+  const MetricSet with = run(megatron_scenario("separate", "sync", 2, 5), "with");
+  const MetricSet without = run(megatron_scenario("separate", "sync", 0, 5), "without");
+  EXPECT_FALSE(without.has("checkpoint_run_saves"));
+  EXPECT_EQ(with.get("checkpoint_run_saves"), 2);
+  EXPECT_DOUBLE_EQ(with.get("iteration_time_s"), without.get("iteration_time_s"));
+  EXPECT_EQ(with.get("iterations_memoized"), 4) << "no flush: every iteration after the first is replayed";
+  EXPECT_NEAR(with.get("checkpoint_run_iteration_clean_s"), with.get("iteration_time_s"), 1e-12);
+  EXPECT_NEAR(with.get("sim_time_s") - without.get("sim_time_s"),
+              2 * with.get("checkpoint_run_blocking_s") + with.get("checkpoint_run_restore_s"), 1e-9);
+}
+
+// The restore after training, by hand: one reader per data-parallel group (ranks 0 and 2, each on its own node)
+// reads its stage's 14 P through its node's 50 GB/s storage NIC (GPUDirect), then passes it to the group's other
+// rank (1 and 3) over the 50 GB/s compute NICs: 14 P0 / 50 GB/s twice. Reliability restores for that time.
+TEST(CheckpointRun, MegatronRestoresOneReadPerGroupThenTheBroadcast) {
+  const MetricSet m = run(megatron_scenario("separate", "sync", 1, 2,
+                                            "  use_distributed_optimizer: true\n"
+                                            "cost: {token_budget: 1e9}\n"
+                                            "reliability: {enabled: true, seeds: 1}\n"));
+  const double t = 14 * kP0 / kNic50;
+  EXPECT_EQ(m.get("checkpoint_run_restore_readers"), 2);
+  EXPECT_NEAR(m.get("checkpoint_run_restore_bytes"), 14 * (kP0 + kP1), 1);
+  EXPECT_NEAR(m.get("checkpoint_run_restore_read_s"), t, t * kRel);
+  EXPECT_NEAR(m.get("checkpoint_run_restore_broadcast_s"), t, t * kRel);
+  EXPECT_DOUBLE_EQ(m.get("reliability_restore_s"), m.get("checkpoint_run_restore_s"));
+}
+
+// An asynchronous save after iteration 3 of 14 (state: parameters, 140 B each, so the flush of 140 x parameters /
+// 4 per rank at 50 GB/s outlasts several iterations). Through a converged NIC the flush shares each node's one
+// NIC port with the pipeline sends and the data-parallel gradient reduction: the iterations beside it are
+// simulated (not replayed from the memo) and slower than the memoized clean one. With a storage NIC of its own
+// the flush shares no link with training: the iterations beside it take the clean time.
+TEST(CheckpointRun, MegatronIterationsBesideAFlushAreSimulatedAndSlowedOnlyByAConvergedNic) {
+  const std::string state = "  state: parameters\n  bytes_per_parameter: 140\n";
+  auto yaml = [&](const std::string& attach) {
+    std::string y = megatron_scenario(attach, "async", 3, 14);
+    const std::string every = "  run_every: 3\n";
+    y.replace(y.find(every), every.size(), every + state);
+    return y;
+  };
+  const MetricSet conv = run(yaml("gpu_nic"), "converged");
+  const MetricSet sep = run(yaml("separate"), "separate");
+  for (const MetricSet* m : {&conv, &sep}) {
+    ASSERT_EQ(m->get("checkpoint_run_saves"), 4);
+    ASSERT_GE(m->get("checkpoint_run_iterations_during_flush"), 2) << "the flush outlasts several iterations";
+    // Simulated: the first iteration, and every iteration a flush overlapped in whole or in part.
+    EXPECT_EQ(m->get("iterations") - m->get("iterations_memoized"),
+              1 + m->get("checkpoint_run_iterations_during_flush") +
+                  m->get("checkpoint_run_iterations_partly_during_flush"));
+    EXPECT_DOUBLE_EQ(m->get("checkpoint_run_iteration_clean_s"), m->get("iteration_time_s"));
+  }
+  // Separate NIC: the flush (host memory, the storage NIC, the storage plane) is 140 x parameters / 4 per node at
+  // 50 GB/s; converged: it shares the NIC, so it is at least as long.
+  const double flush = 140 * sep.get("parameters") / 4 / kNic50;
+  EXPECT_NEAR(sep.get("checkpoint_run_flush_s"), flush, flush * kRel);
+  EXPECT_GE(conv.get("checkpoint_run_flush_s"), flush * (1 - kRel));
+  EXPECT_GT(conv.get("checkpoint_run_iteration_during_flush_s"),
+            conv.get("checkpoint_run_iteration_clean_s") * 1.01);
+  EXPECT_NEAR(sep.get("checkpoint_run_iteration_during_flush_s"), sep.get("checkpoint_run_iteration_clean_s"), 1e-12);
+  EXPECT_NEAR(conv.get("checkpoint_run_iteration_clean_s"), sep.get("checkpoint_run_iteration_clean_s"), 1e-12);
 }
 
 TEST(CheckpointRun, NoLevelOnTheTopologyIsAnError) {

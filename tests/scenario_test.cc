@@ -279,7 +279,7 @@ TEST(ExplicitTopology, MatchesTheEquivalentLeafSpine) {
   ASSERT_FALSE(a.count("child_failed") || b.count("child_failed"));
   EXPECT_DOUBLE_EQ(a["time_at_max_size_s"], b["time_at_max_size_s"]);
   EXPECT_DOUBLE_EQ(a["busbw_avg_bytes_per_s"], b["busbw_avg_bytes_per_s"]);
-  // A link to a switch that does not exist is an error at the links key.
+  // A link to a switch that does not exist is an error at that link's end, with its file:line.
   try {
     parse_scenario(parse_yaml_text(explicit_yaml + "", "t.yaml"));
     std::string bad = explicit_yaml;
@@ -288,7 +288,10 @@ TEST(ExplicitTopology, MatchesTheEquivalentLeafSpine) {
     FAIL();
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("bad.yaml:"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("cluster.explicit.links: no GPU or switch named 'spine9'; did you mean"),
+    // The entry at fault, where it was set: links[35] (32 GPU links, then leaf0 -> spine0..3), on line 48 (the
+    // links start on line 13), its b at column 21.
+    EXPECT_NE(std::string(e.what()).find("bad.yaml:48:21: cluster.explicit.links[35].b: no GPU or switch named "
+                                         "'spine9'; did you mean"),
               std::string::npos)
         << e.what();
   }

@@ -2,6 +2,11 @@
 // from the bottleneck of its path (bytes crossing the busiest resource / its capacity, plus the path's latency).
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <memory>
+#include <set>
+
+#include "models/network/explicit_topology.h"
 #include "models/network/topology.h"
 #include "models/storage/checkpoint.h"
 #include "models/storage/dataset.h"
@@ -191,6 +196,122 @@ TEST(Checkpoint, MissingTierNamesItsKey) {
     FAIL();
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("checkpoint.levels[0].tier"), std::string::npos) << e.what();
+  }
+}
+
+// Converged NICs (node template storage_nic_attach: gpu_nic) on every kind of topology: two 2-GPU nodes with no
+// storage NICs; each GPU's storage traffic, and its host's, leaves through that GPU's own compute NIC ports (one per
+// plane on leaf_spine, each of its own links on an explicit topology) and through no other GPU's. Found by hand
+// from the links' names and ends, not from the topology's own port lists.
+struct ConvergedCase {
+  std::string name;
+  std::function<std::unique_ptr<net::Topology>(const std::vector<net::NodeShape>&)> build;
+  int ports;  // NIC ports per GPU
+};
+
+net::NodeShape converged_node() {
+  net::NodeShape n{2, Bandwidth::gbytes_per_s(450), Bandwidth::gbits_per_s(400), false, {}};
+  n.io = {Bandwidth::gbytes_per_s(63.04), Bandwidth(), 2, Bandwidth::gbytes_per_s(63.04),
+          Bandwidth::gbytes_per_s(600), Duration::ns(115), /*storage_on_gpu_nic=*/true};
+  return n;
+}
+
+std::vector<ConvergedCase> converged_cases() {
+  auto leaf_spine = [](std::function<void(net::LeafSpineConfig&)> set) {
+    return [set](const std::vector<net::NodeShape>& nodes) -> std::unique_ptr<net::Topology> {
+      net::LeafSpineConfig c = fabric(1);
+      set(c);
+      return std::make_unique<net::LeafSpine>(c, nodes);
+    };
+  };
+  auto explicit_tor = [](const std::vector<net::NodeShape>& nodes) -> std::unique_ptr<net::Topology> {
+    net::ExplicitConfig x;  // every GPU on two top-of-rack switches, the two joined
+    x.switches = {{"tor0", "tor", {}}, {"tor1", "tor", {}}};
+    for (int k = 0; k < 2; ++k) {
+      for (int g = 0; g < 2; ++g) {
+        for (int t = 0; t < 2; ++t) {
+          net::ExplicitConfig::Link l;
+          l.a = "n" + std::to_string(k) + ".gpu" + std::to_string(g);
+          l.b = "tor" + std::to_string(t);
+          x.links.push_back(l);
+        }
+      }
+    }
+    net::ExplicitConfig::Link spine;
+    spine.a = "tor0";
+    spine.b = "tor1";
+    x.links.push_back(spine);
+    return std::make_unique<net::ExplicitTopology>(fabric(1), x, nodes);
+  };
+  return {
+      {"leaf_spine", leaf_spine([](auto&) {}), 1},
+      {"two planes", leaf_spine([](auto& c) { c.planes = 2; }), 2},
+      {"four planes, rail-optimised", leaf_spine([](auto& c) { c.planes = 4; c.rail_optimized = true; }), 4},
+      {"three tiers", leaf_spine([](auto& c) { c.tiers = 3; c.leaves_per_pod = 1; c.cores_per_spine = 1; }), 1},
+      {"explicit, two ToRs", explicit_tor, 2},
+  };
+}
+
+/// The (GPU, link) pairs of the scale-out links leaving a GPU (up) or entering it on `paths`.
+std::set<std::pair<uint32_t, uint32_t>> gpu_ports(const net::Topology& t, const std::vector<net::Path>& paths,
+                                                  bool up) {
+  std::set<std::pair<uint32_t, uint32_t>> out;
+  for (const auto& p : paths) {
+    for (uint32_t l : p) {
+      const net::LinkInfo& li = t.links()[l];
+      const uint32_t gpu = up ? li.from : li.to;
+      if (gpu < t.endpoint_count() && li.tier != "pcie" && li.tier != "scale_up") out.insert({gpu, l});
+    }
+  }
+  return out;
+}
+
+TEST(ConvergedNic, EveryGpuReachesStorageThroughItsOwnPortsOnEveryTopologyKind) {
+  for (const ConvergedCase& c : converged_cases()) {
+    const auto t = c.build(std::vector<net::NodeShape>(2, converged_node()));
+    const uint32_t server = t->storage_endpoint(0);
+    std::vector<net::Path> paths;
+    // Each GPU of node 1 (GPUDirect): one way per port of its own, both directions, through no other GPU's.
+    for (uint32_t g = 2; g < 4; ++g) {
+      t->service_paths(g, server, paths);
+      EXPECT_EQ(paths.size(), static_cast<size_t>(c.ports)) << c.name;
+      const auto ups = gpu_ports(*t, paths, true);
+      EXPECT_EQ(ups.size(), static_cast<size_t>(c.ports)) << c.name;
+      for (const auto& [gpu, link] : ups) EXPECT_EQ(gpu, g) << c.name << ": " << t->links()[link].name;
+      t->service_paths(server, g, paths);
+      const auto downs = gpu_ports(*t, paths, false);
+      EXPECT_EQ(downs.size(), static_cast<size_t>(c.ports)) << c.name;
+      for (const auto& [gpu, link] : downs) EXPECT_EQ(gpu, g) << c.name;
+    }
+    // Node 0's host (a flush from host memory): one way per port of each of its GPUs.
+    t->service_paths(t->host_endpoint(0), server, paths);
+    EXPECT_EQ(paths.size(), static_cast<size_t>(2 * c.ports)) << c.name;
+    const auto ups = gpu_ports(*t, paths, true);
+    EXPECT_EQ(ups.size(), static_cast<size_t>(2 * c.ports)) << c.name;
+    std::set<uint32_t> gpus;
+    for (const auto& [gpu, link] : ups) gpus.insert(gpu);
+    EXPECT_EQ(gpus, (std::set<uint32_t>{0, 1})) << c.name;
+  }
+}
+
+// An explicit topology whose GPU has no link of its own cannot carry that GPU's converged storage traffic: an
+// error naming the key.
+TEST(ConvergedNic, AnExplicitGpuWithoutALinkIsAnError) {
+  net::ExplicitConfig x;
+  x.switches = {{"tor0", "tor", {}}};
+  for (const char* gpu : {"n0.gpu0", "n0.gpu1", "n1.gpu0"}) {  // n1.gpu1 left out
+    net::ExplicitConfig::Link l;
+    l.a = gpu;
+    l.b = "tor0";
+    x.links.push_back(l);
+  }
+  try {
+    net::ExplicitTopology t(fabric(1), x, std::vector<net::NodeShape>(2, converged_node()));
+    FAIL();
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("cluster.explicit.links"), std::string::npos) << what;
+    EXPECT_NE(what.find("n1.gpu1 has no link of its own"), std::string::npos) << what;
   }
 }
 

@@ -79,6 +79,47 @@ TEST(StorageTraffic, TheAnalyticalModelSeesTheSameCapacitiesWithoutCrossTraffic)
   EXPECT_NEAR(run(scenario(kOtherWrites, "analytical")).get("ckpt.storage_io_time_s"), kAlone, kTol);
 }
 
+// The servers' drives and the hosts' CPU copy are links of the topology (cluster.storage.parallel_fs.server_read /
+// server_write, host_copy_bandwidth), so storage traffic shares them like any other link. `storage` replaces the
+// one-server file system line.
+std::string with_storage(const std::string& yaml, const std::string& storage) {
+  std::string y = yaml;
+  const std::string fs = "    parallel_fs: {servers: 1, server_network: 200Gb/s}\n";
+  return y.replace(y.find(fs), fs.size(), storage);
+}
+
+// A 1600 Gb/s (200 GB/s) port that does not bind, drives that write at 10 GB/s and read at 20 GB/s: the save alone
+// writes 16 GB into the drives in 1.6 s; beside the other job's 16 GB they share the 10 GB/s: 3.2 s each; beside
+// the other job's read (the drives' read side, 16 GB / 20 GB/s = 0.8 s) it is unchanged. The analytical model has
+// the same drives: 1.6 s alone.
+TEST(StorageTraffic, TheServersDrivesAreLinksThatEveryTransferShares) {
+  const std::string drives =
+      "    parallel_fs: {servers: 1, server_network: 1600Gb/s, server_write: 10GB/s, server_read: 20GB/s}\n";
+  EXPECT_NEAR(run(with_storage(scenario(kOtherLater), drives)).get("ckpt.storage_io_time_s"), 1.6, kTol);
+  const MetricSet writes = run(with_storage(scenario(kOtherWrites), drives));
+  EXPECT_NEAR(writes.get("ckpt.storage_io_time_s"), 3.2, kTol);
+  EXPECT_NEAR(writes.get("other.storage_io_time_s"), 3.2, kTol);
+  const MetricSet reads = run(with_storage(scenario(kOtherReads), drives));
+  EXPECT_NEAR(reads.get("ckpt.storage_io_time_s"), 1.6, kTol);
+  EXPECT_NEAR(reads.get("other.storage_io_time_s"), 0.8, kTol);
+  EXPECT_NEAR(run(with_storage(scenario(kOtherLater, "analytical"), drives)).get("ckpt.storage_io_time_s"), 1.6, kTol);
+}
+
+// Staged through host memory with a CPU copy of 5 GB/s per host: each of the save's two hosts copies its 8 GB in
+// 1.6 s (the 25 GB/s port would take 0.64 s). The other job, staged the same way, copies on its own hosts' CPUs, so
+// beside it both saves still take 1.6 s (the port then carries 32 GB in 1.6 s, 20 GB/s, under its 25). GPUDirect
+// crosses no CPU copy: 0.64 s.
+TEST(StorageTraffic, StagedSavesCrossTheirOwnHostsCpuCopy) {
+  const std::string copy = "    parallel_fs: {servers: 1, server_network: 200Gb/s}\n    host_copy_bandwidth: 5GB/s\n";
+  EXPECT_NEAR(run(with_storage(scenario(kOtherLater, "flow_queue", "host"), copy)).get("ckpt.storage_io_time_s"), 1.6,
+              kTol);
+  const std::string other_staged = "    workload: {type: storage_io, op: write, path: host, size_per_gpu: 1GB}\n";
+  const MetricSet both = run(with_storage(scenario(other_staged, "flow_queue", "host"), copy));
+  EXPECT_NEAR(both.get("ckpt.storage_io_time_s"), 1.6, kTol);
+  EXPECT_NEAR(both.get("other.storage_io_time_s"), 1.6, kTol);
+  EXPECT_NEAR(run(with_storage(scenario(kOtherLater), copy)).get("ckpt.storage_io_time_s"), kAlone, kTol);
+}
+
 TEST(StorageTraffic, NoStorageServersIsAnError) {
   std::string yaml = scenario(kOtherWrites);
   yaml.replace(yaml.find("    parallel_fs: {servers: 1, server_network: 200Gb/s}\n"),

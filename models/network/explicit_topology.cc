@@ -7,14 +7,32 @@
 
 namespace lcsim::net {
 
+namespace {
+
+ExplicitConfig::Where where(const Section& s, const std::string& key) {
+  const ConfigValue* v = s.node() ? s.node()->find(key) : nullptr;
+  return {v ? v->location : s.node() ? s.node()->location : SourceLocation{}, s.child_path(key)};
+}
+
+[[noreturn]] void fail_at(const ExplicitConfig::Where& w, const std::string& message) {
+  throw InputError({{w.location, w.key, message}});
+}
+
+}  // namespace
+
 void ExplicitConfig::Switch::visit(Section& s) {
   s.required("name", name, "switch name, as links refer to it");
   s.field("kind", kind, "what the switch is (leaf, spine, core, ...): for reports");
+  if (s.mode() == Section::Mode::kParse) where = ::lcsim::net::where(s, "name");
 }
 
 void ExplicitConfig::Link::visit(Section& s) {
   s.required("a", a, "one end: a switch name or a GPU (nK.gpuG)");
   s.required("b", b, "the other end");
+  if (s.mode() == Section::Mode::kParse) {
+    where_a = ::lcsim::net::where(s, "a");
+    where_b = ::lcsim::net::where(s, "b");
+  }
   s.field("bandwidth", bandwidth, "bandwidth per direction", Range::positive());
   s.field("latency", latency, "latency per direction", Range::at_least(0));
   s.field("tier", tier, "tier for metrics; empty: nic when one end is a GPU, fabric otherwise");
@@ -50,28 +68,36 @@ ExplicitTopology::ExplicitTopology(const LeafSpineConfig& scale_up, const Explic
     su_down_.push_back(add_link(vertices_[e].name + ".nvl_down", su, scale_up.scale_up_latency, "scale_up", -1, sw, e));
   }
   for (const auto& s : config.switches) {
-    if (by_name.count(s.name)) {
-      throw InputError({{SourceLocation{}, "cluster.explicit.switches", "'" + s.name + "' is named twice"}});
-    }
+    if (by_name.count(s.name)) fail_at(s.where, "'" + s.name + "' is named twice");
     by_name[s.name] = add_vertex(s.name, s.kind);
   }
   std::vector<std::string> names;
   for (const auto& [name, id] : by_name) names.push_back(name);
   for (const auto& l : config.links) {
-    for (const std::string* end : {&l.a, &l.b}) {
+    for (const auto& [end, w] : {std::make_pair(&l.a, &l.where_a), std::make_pair(&l.b, &l.where_b)}) {
       if (!by_name.count(*end)) {
         const std::string guess = did_you_mean(*end, names);
-        throw InputError({{SourceLocation{}, "cluster.explicit.links",
-                           "no GPU or switch named '" + *end + "'" +
-                               (guess.empty() ? "" : "; did you mean '" + guess + "'?")}});
+        fail_at(*w, "no GPU or switch named '" + *end + "'" + (guess.empty() ? "" : "; did you mean '" + guess + "'?"));
       }
     }
     const uint32_t a = by_name[l.a], b = by_name[l.b];
     const bool to_gpu = vertices_[a].kind == "gpu" || vertices_[b].kind == "gpu";
     const std::string tier = !l.tier.empty() ? l.tier : to_gpu ? "nic" : "fabric";
-    add_link(l.a + "->" + l.b, l.bandwidth, l.latency, tier, 0, a, b);
-    add_link(l.b + "->" + l.a, l.bandwidth, l.latency, tier, 0, b, a);
+    const uint32_t ab = add_link(l.a + "->" + l.b, l.bandwidth, l.latency, tier, 0, a, b);
+    const uint32_t ba = add_link(l.b + "->" + l.a, l.bandwidth, l.latency, tier, 0, b, a);
+    gpu_up_.resize(n);
+    gpu_down_.resize(n);
+    if (a < n) {  // a GPU's own link: one of its NIC ports
+      gpu_up_[a].push_back(ab);
+      gpu_down_[a].push_back(ba);
+    }
+    if (b < n) {
+      gpu_up_[b].push_back(ba);
+      gpu_down_[b].push_back(ab);
+    }
   }
+  gpu_up_.resize(n);
+  gpu_down_.resize(n);
   build_host_io(nodes);
   if (scale_up.host_networks) build_host_networks(scale_up, nodes);
   out_links_.assign(vertices_.size(), {});

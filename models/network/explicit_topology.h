@@ -14,9 +14,16 @@
 namespace lcsim::net {
 
 struct ExplicitConfig {
+  /// Where an entry's key was set in the scenario (file:line, and the key's path), for errors found when the
+  /// topology is built.
+  struct Where {
+    SourceLocation location;
+    std::string key;
+  };
   struct Switch {
     std::string name;
     std::string kind = "switch";  // free text: leaf, spine, core, tor, ...
+    Where where;                  // of its name
     void visit(Section& s);
   };
   struct Link {
@@ -24,6 +31,7 @@ struct ExplicitConfig {
     Bandwidth bandwidth = Bandwidth::gbits_per_s(400);
     Duration latency = Duration::us(0.6);
     std::string tier;  // empty: "nic" when one end is a GPU, "fabric" otherwise
+    Where where_a, where_b;
     void visit(Section& s);
   };
   std::vector<Switch> switches;
@@ -43,11 +51,15 @@ class ExplicitTopology final : public Topology {
   Bandwidth scale_up_bandwidth(uint32_t e) const override { return links_[su_up_[e]].bandwidth; }
   Bandwidth nic_bandwidth(uint32_t e) const override;
   bool in_switch_reduction(uint32_t e) const override { return nodes_[node_of_[e]].in_switch_reduction; }
+  void nic_ports(uint32_t e, bool up, std::vector<uint32_t>& out) const override {
+    out = up ? gpu_up_[e] : gpu_down_[e];
+  }
 
  private:
   std::vector<NodeShape> nodes_;
   std::vector<uint32_t> node_of_, su_up_, su_down_;
   std::vector<std::vector<uint32_t>> out_links_;  // per vertex
+  std::vector<std::vector<uint32_t>> gpu_up_, gpu_down_;  // per GPU: its own links from it and to it, paired
   mutable std::map<std::pair<uint32_t, uint32_t>, std::vector<Path>> cache_;
 };
 

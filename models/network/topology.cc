@@ -291,14 +291,30 @@ void Topology::build_host_networks(const LeafSpineConfig& config, const std::vec
     Service& host = services_[static_cast<size_t>(host_service_[k])];
     if (nodes[k].io.storage_on_gpu_nic) {
       const uint32_t first = first_gpu[k];
-      if (!io_node_[k] || nic_port(first, true) < 0) {
+      if (!io_node_[k]) {
         throw InputError("node " + std::to_string(k) + ": storage_nic_attach: gpu_nic needs the GPU's PCIe path to "
-                         "the host and a per-GPU compute NIC port (topology leaf_spine)");
+                         "the host (pcie_lanes_per_gpu > 0)");
+      }
+      std::vector<uint32_t> ports;
+      for (uint32_t g = first; g < first_gpu[k + 1]; ++g) {
+        nic_ports(g, true, ports);
+        if (ports.empty()) {
+          throw InputError({{SourceLocation{}, "cluster.explicit.links",
+                             "n" + std::to_string(k) + ".gpu" + std::to_string(g - first) +
+                                 " has no link of its own to the fabric, and its node's template has "
+                                 "storage_nic_attach: gpu_nic (storage goes through each GPU's own NIC port): link "
+                                 "it to a switch, or use storage_nic_attach: separate"}});
+        }
       }
       host.converged = true;
       host.first_gpu = first;
       host.gpus = nodes[k].gpus;
       network("storage");
+    }
+    if (config.host_copy.bps() > 0) {  // the CPU's copy into and out of its bounce buffers, both ways together
+      const std::string node = "n" + std::to_string(k);
+      host.copy = add_link(node + ".cpu_copy", config.host_copy, Duration(), "cpu_copy", -1, host.vertex,
+                           add_vertex(node + ".copy", "cpu"));
     }
     const uint32_t from =
         k < root_complex_.size() && root_complex_[k] >= 0 ? static_cast<uint32_t>(root_complex_[k]) : host.vertex;
@@ -320,7 +336,26 @@ void Topology::build_host_networks(const LeafSpineConfig& config, const std::vec
         add_link(name + ".down", config.storage_server_bandwidth, config.link_latency, "storage", -1, sw, server);
     storage_service_.push_back(static_cast<uint32_t>(services_.size()));
     services_.push_back({server, {{"storage", {up, down}}}});
+    // The server's drives behind its port, where their rates are given.
+    Service& srv = services_.back();
+    const Bandwidth read = config.storage_server_read, write = config.storage_server_write;
+    if (read.bps() > 0 || write.bps() > 0) {
+      const uint32_t drives = add_vertex(name + ".drives", "nvme");
+      if (write.bps() > 0) srv.media_write = add_link(name + ".media_write", write, Duration(), "storage_media", -1, server, drives);
+      if (read.bps() > 0) srv.media_read = add_link(name + ".media_read", read, Duration(), "storage_media", -1, drives, server);
+    }
   }
+}
+
+int64_t Topology::storage_media_link(uint32_t server, bool write) const {
+  if (server >= storage_service_.size()) return -1;
+  const Service& s = services_[storage_service_[server]];
+  return write ? s.media_write : s.media_read;
+}
+
+int64_t Topology::host_copy_link(uint32_t node) const {
+  if (node >= host_service_.size() || host_service_[node] < 0) return -1;
+  return services_[static_cast<size_t>(host_service_[node])].copy;
 }
 
 uint32_t Topology::host_endpoint(uint32_t node) const {
@@ -365,18 +400,24 @@ bool Topology::attach(uint32_t e, int* service, Path* up, Path* down) const {
 void Topology::storage_legs(uint32_t e, const Service& s, const Path& up, const Path& down,
                             std::vector<std::pair<Path, Path>>& out) const {
   out.clear();
-  auto nic = [&](uint32_t g, bool to_network) { return static_cast<uint32_t>(nic_port(g, to_network)); };
-  if (!is_service(e) && s.converged) {  // a GPU with a converged NIC: its PCIe link and its own NIC port
-    out.push_back({{io_gpu_[e].up, nic(e, true)}, {nic(e, false), io_gpu_[e].down}});
+  std::vector<uint32_t> ups, downs;
+  if (!is_service(e) && s.converged) {  // a GPU with a converged NIC: its PCIe link and its own NIC ports
+    nic_ports(e, true, ups);
+    nic_ports(e, false, downs);
+    for (size_t i = 0; i < ups.size(); ++i) out.push_back({{io_gpu_[e].up, ups[i]}, {downs[i], io_gpu_[e].down}});
     return;
   }
-  if (s.converged) {  // its host: memory, a PCIe switch's uplink, that switch's GPU NIC port (one way per NIC)
+  if (s.converged) {  // its host: memory, a PCIe switch's uplink, that switch's GPU's NIC ports (one way each)
     for (uint32_t g = s.first_gpu; g < s.first_gpu + s.gpus; ++g) {
-      Path u = up, d = {nic(g, false), io_gpu_[g].uplink_up};
-      u.push_back(io_gpu_[g].uplink_down);
-      u.push_back(nic(g, true));
-      d.insert(d.end(), down.begin(), down.end());
-      out.push_back({std::move(u), std::move(d)});
+      nic_ports(g, true, ups);
+      nic_ports(g, false, downs);
+      for (size_t i = 0; i < ups.size(); ++i) {
+        Path u = up, d = {downs[i], io_gpu_[g].uplink_up};
+        u.push_back(io_gpu_[g].uplink_down);
+        u.push_back(ups[i]);
+        d.insert(d.end(), down.begin(), down.end());
+        out.push_back({std::move(u), std::move(d)});
+      }
     }
     return;
   }
@@ -409,6 +450,15 @@ void Topology::service_paths(uint32_t src, uint32_t dst, std::vector<Path>& out)
   }
   const Service& a = services_.at(static_cast<size_t>(sa));
   const Service& b = services_.at(static_cast<size_t>(sb));
+  // A server's drives: behind its port, read at the start of what it sends, written at the end of what it
+  // receives. A host's CPU copy between its memory and the network: the sending host's (the receiving host's when
+  // a server sends; between two hosts only the sender's: the receiving NIC writes into memory by DMA). A GPU's
+  // own bytes (GPUDirect) never cross a CPU copy.
+  const bool from_server = is_service(src) && vertices_[a.vertex].kind == "storage_server";
+  if (a.media_read >= 0) up_a.insert(up_a.begin(), static_cast<uint32_t>(a.media_read));
+  if (is_service(src) && a.copy >= 0) up_a.push_back(static_cast<uint32_t>(a.copy));
+  if (b.media_write >= 0) down_b.push_back(static_cast<uint32_t>(b.media_write));
+  if (from_server && is_service(dst) && b.copy >= 0) down_b.insert(down_b.begin(), static_cast<uint32_t>(b.copy));
   // Data between hosts and servers goes over the storage network when both ends are on it (storage NICs or
   // converged NIC ports: every way out x every way in); only otherwise over another network both are on (frontend,
   // management), so a peer-memory checkpoint never lands on a 1 Gb/s management port.
@@ -433,6 +483,12 @@ void Topology::service_paths(uint32_t src, uint32_t dst, std::vector<Path>& out)
       add_if_up(std::move(p));
     }
   }
+}
+
+void LeafSpine::nic_ports(uint32_t e, bool up, std::vector<uint32_t>& out) const {
+  out.clear();
+  const std::vector<uint32_t>& ports = up ? nic_up_ : nic_down_;
+  for (uint32_t p = 0; p < planes_; ++p) out.push_back(ports[p * endpoint_count() + e]);
 }
 
 void LeafSpine::paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const {

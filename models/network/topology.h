@@ -53,6 +53,10 @@ struct LeafSpineConfig {
   bool host_networks = true;        // build the nodes' storage, frontend and management networks too
   int storage_servers = 0;          // storage servers on the storage network
   Bandwidth storage_server_bandwidth = Bandwidth::gbits_per_s(400);
+  // Set by the scenario from cluster.storage, not keys of cluster.fabric: each storage server's drives behind its
+  // port, reads and writes (0: the port is the limit), and each host's CPU copy between its memory and a network
+  // (staging through bounce buffers; 0: no limit).
+  Bandwidth storage_server_read, storage_server_write, host_copy;
   void visit(Section& s);
 };
 
@@ -119,9 +123,14 @@ class Topology {
   /// Every path between two endpoints of which at least one is a service endpoint: GPU <-> its own host over
   /// PCIe, else one per network both ends' hosts (or servers) are on.
   void service_paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const;
-  /// A GPU's compute NIC port (plane 0) towards the fabric (up) or from it; -1 where the topology has no
-  /// per-GPU port to offer (converged storage NICs need one).
-  virtual int64_t nic_port(uint32_t /*endpoint*/, bool /*up*/) const { return -1; }
+  /// A GPU's compute NIC ports towards the fabric (up) or from it, one per port (leaf_spine: one per plane;
+  /// explicit: each of the GPU's own links), in the same order both ways; none where the topology has no per-GPU
+  /// port to offer. Converged storage NICs send a GPU's storage traffic over them.
+  virtual void nic_ports(uint32_t /*endpoint*/, bool /*up*/, std::vector<uint32_t>& out) const { out.clear(); }
+  /// Storage server `server`'s drives (write: the link into them), or node `node`'s host CPU copy: the link, -1
+  /// where the topology has none (LeafSpineConfig::storage_server_read/write, host_copy).
+  int64_t storage_media_link(uint32_t server, bool write) const;
+  int64_t host_copy_link(uint32_t node) const;
   /// A GPU's PCIe link to its switch (up: towards the switch); -1 where host I/O is not modelled.
   int64_t pcie_link(uint32_t gpu, bool up) const;
   /// The PCIe switch a GPU sits on (index within its node); 0 where host I/O is not modelled.
@@ -169,6 +178,8 @@ class Topology {
   struct Service {
     uint32_t vertex;
     std::vector<std::pair<std::string, std::pair<uint32_t, uint32_t>>> ports;  // network -> (up link, down link)
+    /// A server's drives (read: out of them, write: into them) and a host's CPU copy (both directions), -1: none.
+    int64_t media_read = -1, media_write = -1, copy = -1;
     int64_t memory = -1;  // a host's memory link (root complex <-> DRAM, both directions), -1 if none
     /// A host whose storage traffic goes through its GPUs' compute NIC ports (HostIo::storage_on_gpu_nic): its
     /// GPUs are endpoints first_gpu .. first_gpu + gpus - 1.
@@ -208,7 +219,7 @@ class LeafSpine final : public Topology {
     return capped_by_pcie(e, links_[nic_up_[e]].bandwidth * static_cast<double>(planes_));
   }
   bool in_switch_reduction(uint32_t e) const override { return nodes_[node_of_[e]].in_switch_reduction; }
-  int64_t nic_port(uint32_t e, bool up) const override { return up ? nic_up_[e] : nic_down_[e]; }
+  void nic_ports(uint32_t e, bool up, std::vector<uint32_t>& out) const override;
 
   uint32_t leaf_of(uint32_t endpoint) const { return leaf_of_[endpoint]; }
   const LeafSpineConfig& config() const { return config_; }

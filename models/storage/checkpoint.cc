@@ -128,47 +128,48 @@ class CheckpointPlanner {
     }
   }
 
-  LevelCost cost(const CheckpointLevel& level, double unique_bytes, const std::vector<uint32_t>& writers) {
+  LevelCost cost(const CheckpointLevel& level, const CheckpointState& st) {
     LevelCost c;
     c.tier = level.tier;
     c.mode = level.mode;
     c.every = level.every;
     check(level);
-    const double n = static_cast<double>(writers.size());
-    c.bytes = Bytes::of(unique_bytes);
-    c.per_rank = Bytes::of(unique_bytes / n);
+    const std::vector<uint32_t>& writers = st.writers;
+    c.bytes = st.total;
+    c.per_rank = st.per_writer;
     c.writers = static_cast<int>(writers.size());
     const bool async = level.mode == "async";
     // GPUDirect where the tier can take it; the object store's client is always the host's CPU.
     const bool direct = !async && st_.gpudirect && level.tier != "object_store";
     if (async) {
       IoPhase snap(t_), flush(t_);
-      for (uint32_t g : writers) snap.flow(to_own_host(snap, g), c.per_rank);
+      for (size_t k = 0; k < writers.size(); ++k) snap.flow(to_own_host(snap, writers[k]), st.sizes[k]);
       c.blocking = snap.run();
-      for (uint32_t g : writers) from_host(flush, level.tier, g, c.per_rank, /*write=*/true);
+      for (size_t k = 0; k < writers.size(); ++k) from_host(flush, level.tier, writers[k], st.sizes[k], /*write=*/true);
       const Duration f = flush.run();
       c.save = c.blocking + f;
       c.bottleneck = flush.bottleneck();
     } else {
       IoPhase save(t_);
-      for (uint32_t g : writers) {
+      for (size_t k = 0; k < writers.size(); ++k) {
+        const uint32_t g = writers[k];
         if (direct) {
-          from_gpu(save, level.tier, g, c.per_rank, true);
+          from_gpu(save, level.tier, g, st.sizes[k], true);
         } else {  // staged: GPU -> bounce buffer in host memory, and host memory -> tier, pipelined
-          save.flow(to_own_host(save, g), c.per_rank);
-          from_host(save, level.tier, g, c.per_rank, true);
+          save.flow(to_own_host(save, g), st.sizes[k]);
+          from_host(save, level.tier, g, st.sizes[k], true);
         }
       }
       c.save = c.blocking = save.run();
       c.bottleneck = save.bottleneck();
     }
     // Restore: one reader per data-parallel group reads the group's state, then a chain broadcast.
-    const int tp = std::max(1, job_.tensor_parallel), pp = std::max(1, job_.pipeline_parallel);
-    const Bytes group_state = Bytes::of(unique_bytes / (tp * pp));
     IoPhase read(t_), bcast(t_);
     const auto groups = restore_groups(job_);
+    const std::vector<Bytes> group_bytes = restore_group_bytes(st, groups);
     for (size_t g = 0; g < groups.size(); ++g) {
       const std::vector<uint32_t>& chain = groups[g];
+      const Bytes group_state = group_bytes[g];
       const uint32_t reader = chain.front();
       if (st_.gpudirect && level.tier != "object_store") {
         from_gpu(read, level.tier, reader, group_state, false);
@@ -234,6 +235,7 @@ class CheckpointPlanner {
   }
   /// A server's drives behind its port, where they are set (0: the port is the limit).
   void media(IoPhase& io, uint32_t server, bool write, std::vector<sim::LinkId>& l) {
+    if (t_.storage_media_link(server, write) >= 0) return;  // a link of the topology: on the path already
     const ParallelFsConfig& fs = st_.parallel_fs;
     const Bandwidth m = write ? fs.server_write : fs.server_read;
     if (m.bps() > 0) {
@@ -245,7 +247,10 @@ class CheckpointPlanner {
     return io.resource("n" + std::to_string(node(g)) + (write ? ".nvme_write" : ".nvme_read"),
                        write ? n.nvme_write_bandwidth : n.nvme_read_bandwidth);
   }
-  void cpu_copy(IoPhase& io, uint32_t g, std::vector<sim::LinkId>& l) {
+  /// `networked`: the copy is onto the topology's network (parallel_fs, peer memory), whose paths carry the
+  /// host's copy link where the topology has one.
+  void cpu_copy(IoPhase& io, uint32_t g, std::vector<sim::LinkId>& l, bool networked) {
+    if (networked && t_.host_copy_link(node(g)) >= 0) return;
     if (st_.host_copy_bandwidth.bps() > 0) {
       l.push_back(io.resource("n" + std::to_string(node(g)) + ".cpu_copy", st_.host_copy_bandwidth));
     }
@@ -285,7 +290,7 @@ class CheckpointPlanner {
       for (int i = 0; i < s; ++i) {
         const uint32_t srv = t_.storage_endpoint(static_cast<uint32_t>(i));
         std::vector<sim::LinkId> l;
-        cpu_copy(io, g, l);
+        cpu_copy(io, g, l, true);
         if (!write) media(io, static_cast<uint32_t>(i), false, l);
         io.path(l, write ? first(host, srv) : first(srv, host));
         if (write) media(io, static_cast<uint32_t>(i), true, l);
@@ -294,7 +299,7 @@ class CheckpointPlanner {
       return;
     }
     std::vector<sim::LinkId> l;
-    cpu_copy(io, g, l);
+    cpu_copy(io, g, l, tier == "peer_memory");
     if (tier == "peer_memory") {
       io.path(l, write ? first(host, peer_of(g)) : first(peer_of(g), host));
     } else if (tier == "local_nvme") {
@@ -338,24 +343,44 @@ std::vector<std::vector<uint32_t>> restore_groups(const CheckpointJob& job) {
 CheckpointState checkpoint_state(const CheckpointConfig& config, const CheckpointJob& job) {
   CheckpointState st;
   const size_t n = job.endpoints.size();
-  if (config.state == "memory_model" && job.weights_per_rank.bytes() > 0) {
+  const bool per_rank = !job.rank_weights.empty();
+  if (config.state == "memory_model" && (per_rank || job.weights_per_rank.bytes() > 0)) {
     const int tp = std::max(1, job.tensor_parallel), pp = std::max(1, job.pipeline_parallel);
     const int dp = std::max(1, static_cast<int>(n) / (tp * pp));
-    const Bytes w = job.weights_per_rank, o = job.optimizer_per_rank;
-    if (job.optimizer_sharded) {  // every rank: its optimizer shard and its share of the replicated weights
-      st.per_writer = o + (job.weights_sharded ? w : w / static_cast<double>(dp));
-      st.writers = job.endpoints;
-    } else {  // data-parallel rank 0 of each group writes the group's whole state
-      st.per_writer = w + o;
-      for (size_t i = 0; i < n; ++i) {
-        if ((i / static_cast<size_t>(tp)) % static_cast<size_t>(dp) == 0) st.writers.push_back(job.endpoints[i]);
+    for (size_t i = 0; i < n; ++i) {
+      const Bytes w = per_rank ? job.rank_weights.at(i) : job.weights_per_rank;
+      const Bytes o = per_rank ? job.rank_optimizer.at(i) : job.optimizer_per_rank;
+      if (job.optimizer_sharded) {  // every rank: its optimizer shard and its share of the replicated weights
+        st.writers.push_back(job.endpoints[i]);
+        st.sizes.push_back(o + (job.weights_sharded ? w : w / static_cast<double>(dp)));
+      } else if ((i / static_cast<size_t>(tp)) % static_cast<size_t>(dp) == 0) {
+        // data-parallel rank 0 of each group writes the group's whole state
+        st.writers.push_back(job.endpoints[i]);
+        st.sizes.push_back(w + o);
       }
     }
-    return st;
+  } else {
+    st.writers = job.endpoints;
+    const Bytes each = Bytes::of(n > 0 ? job.parameters * config.bytes_per_parameter / static_cast<double>(n) : 0.0);
+    st.sizes.assign(n, each);
   }
-  st.writers = job.endpoints;
-  st.per_writer = Bytes::of(n > 0 ? job.parameters * config.bytes_per_parameter / static_cast<double>(n) : 0.0);
+  for (const Bytes& b : st.sizes) st.total += b;
+  st.per_writer = st.writers.empty() ? Bytes() : st.total / static_cast<double>(st.writers.size());
   return st;
+}
+
+std::vector<Bytes> restore_group_bytes(const CheckpointState& state, const std::vector<std::vector<uint32_t>>& groups) {
+  std::map<uint32_t, Bytes> wrote;
+  for (size_t i = 0; i < state.writers.size(); ++i) wrote[state.writers[i]] += state.sizes[i];
+  std::vector<Bytes> out;
+  for (const auto& g : groups) {
+    out.emplace_back();
+    for (uint32_t e : g) {
+      const auto it = wrote.find(e);
+      if (it != wrote.end()) out.back() += it->second;
+    }
+  }
+  return out;
 }
 
 CheckpointCost checkpoint_cost(const CheckpointConfig& config, const StorageConfig& storage,
@@ -363,12 +388,9 @@ CheckpointCost checkpoint_cost(const CheckpointConfig& config, const StorageConf
                                const CheckpointJob& job) {
   CheckpointCost out;
   const CheckpointState st = checkpoint_state(config, job);
-  const bool from_memory = config.state == "memory_model" && job.weights_per_rank.bytes() > 0;
-  const double unique = from_memory ? st.per_writer.bytes() * static_cast<double>(st.writers.size())
-                                    : job.parameters * config.bytes_per_parameter;
   for (size_t i = 0; i < config.levels.size(); ++i) {
     CheckpointPlanner p(storage, topology, nodes, job, "checkpoint.levels[" + std::to_string(i) + "].tier");
-    out.levels.push_back(p.cost(config.levels[i], unique, st.writers));
+    out.levels.push_back(p.cost(config.levels[i], st));
   }
   return out;
 }

@@ -52,6 +52,10 @@ struct CheckpointJob {
   /// group writes the group's weights and optimizer states (Megatron's checkpoint without the distributed
   /// optimizer) and the other ranks write nothing. Gradients are not saved (recomputed every step).
   Bytes weights_per_rank, optimizer_per_rank;
+  /// Per endpoint (in the order of `endpoints`), where ranks hold different parts of the model (Megatron: each
+  /// pipeline stage its own layers, the first and last the embeddings): what that rank holds. Empty: every rank
+  /// holds weights_per_rank and optimizer_per_rank.
+  std::vector<Bytes> rank_weights, rank_optimizer;
   bool optimizer_sharded = false;
   bool weights_sharded = false;  // ZeRO-3 / FSDP: each rank holds (and writes) its own shard of the weights
 };
@@ -81,13 +85,17 @@ struct CheckpointCost {
 /// Who writes what: the ranks that write (in the job's order) and each one's bytes.
 struct CheckpointState {
   std::vector<uint32_t> writers;
-  Bytes per_writer;
+  std::vector<Bytes> sizes;  // per writer
+  Bytes total;               // the whole job's checkpoint
+  Bytes per_writer;          // total / writers
 };
 CheckpointState checkpoint_state(const CheckpointConfig& config, const CheckpointJob& job);
 /// What a restore reads and broadcasts over: the job's data-parallel groups, one per (pipeline stage, tensor rank),
 /// stage-major, each in chain order (its first rank reads, then passes the state down), as endpoints. Megatron's
 /// rank order: tensor, then data, then pipeline.
 std::vector<std::vector<uint32_t>> restore_groups(const CheckpointJob& job);
+/// What each of restore_groups(job) reads: the bytes its members wrote.
+std::vector<Bytes> restore_group_bytes(const CheckpointState& state, const std::vector<std::vector<uint32_t>>& groups);
 
 /// The job's checkpoint over the cluster. `nodes` gives each node's template (NVMe, DRAM), indexed by the
 /// topology's node numbers. Throws InputError when a level needs what the cluster lacks (a parallel file system

@@ -68,19 +68,20 @@ SaveFlows save_flows(const CheckpointConfig& config, const StorageConfig& storag
   const CheckpointState st = checkpoint_state(config, job);
   SaveFlows out;
   out.writers = static_cast<int>(st.writers.size());
-  out.bytes = st.per_writer * static_cast<double>(st.writers.size());
+  out.bytes = st.total;
   const bool async = level.mode == "async";
   const bool direct = !async && storage.gpudirect;
-  for (uint32_t g : st.writers) {
-    const uint32_t node = t.node_of(g), host = t.host_endpoint(node);
+  for (size_t k = 0; k < st.writers.size(); ++k) {
+    const uint32_t g = st.writers[k], node = t.node_of(g), host = t.host_endpoint(node);
+    const Bytes size = st.sizes[k];
     if (direct) {
-      io.tier(out.blocking, g, node, st.per_writer, true);
+      io.tier(out.blocking, g, node, size, true);
     } else if (async) {
-      io.add(out.blocking, g, host, st.per_writer);
-      io.tier(out.background, host, node, st.per_writer, true);
+      io.add(out.blocking, g, host, size);
+      io.tier(out.background, host, node, size, true);
     } else {  // staged through bounce buffers: both legs at once
-      io.add(out.blocking, g, host, st.per_writer);
-      io.tier(out.blocking, host, node, st.per_writer, true);
+      io.add(out.blocking, g, host, size);
+      io.tier(out.blocking, host, node, size, true);
     }
   }
   return out;
@@ -91,23 +92,25 @@ RestoreFlows restore_flows(const CheckpointConfig& config, const StorageConfig& 
   const CheckpointLevel& level = config.levels.at(level_index);
   TierFlows io(level, storage, t, job, level_index);
   const CheckpointState st = checkpoint_state(config, job);
-  const int tp = std::max(1, job.tensor_parallel), pp = std::max(1, job.pipeline_parallel);
   RestoreFlows out;
-  out.group_bytes = st.per_writer * static_cast<double>(st.writers.size()) / static_cast<double>(tp * pp);
   const auto groups = restore_groups(job);
+  const std::vector<Bytes> group_bytes = restore_group_bytes(st, groups);
   for (size_t g = 0; g < groups.size(); ++g) {
     const std::vector<uint32_t>& chain = groups[g];
     const uint32_t reader = chain.front(), node = t.node_of(reader);
+    const Bytes size = group_bytes[g];
     ++out.readers;
+    out.bytes += size;
+    out.group_bytes = std::max(out.group_bytes, size);
     if (storage.gpudirect) {
-      io.tier(out.read, reader, node, out.group_bytes, false);
+      io.tier(out.read, reader, node, size, false);
     } else {  // staged: the tier into host memory and host memory into the GPU, pipelined
       const uint32_t host = t.host_endpoint(node);
-      io.tier(out.read, host, node, out.group_bytes, false);
-      io.add(out.read, host, reader, out.group_bytes);
+      io.tier(out.read, host, node, size, false);
+      io.add(out.read, host, reader, size);
     }
     for (size_t d = 0; d + 1 < chain.size(); ++d) {  // label g: groups spread over the paths
-      out.broadcast.push_back({chain[d], chain[d + 1], out.group_bytes, static_cast<uint64_t>(g)});
+      out.broadcast.push_back({chain[d], chain[d + 1], size, static_cast<uint64_t>(g)});
     }
   }
   return out;

@@ -33,7 +33,8 @@ struct SaveFlows {
 struct RestoreFlows {
   std::vector<net::FlowRequest> read;       // first
   std::vector<net::FlowRequest> broadcast;  // after the read; empty when every group has one member
-  Bytes group_bytes;                        // what one group's reader reads (the whole state / (TP x PP))
+  Bytes group_bytes;                        // what the largest group's reader reads (its stage's state / TP)
+  Bytes bytes;                              // what every reader reads, together
   int readers = 0;
 };
 

@@ -7,7 +7,8 @@
 #   3. the dataset read from the remote object store vs staged onto the parallel file system first;
 #   4. a checkpoint save beside another job's storage traffic on the run's own network (storage-contention.yaml);
 #   5. checkpoints saved during a training run on its own network, sync vs async, and async through a converged NIC
-#      (storage_nic_attach: gpu_nic) vs a storage NIC of its own (checkpoint-in-run.yaml): what training waits per
+#      (storage_nic_attach: gpu_nic) vs a storage NIC of its own (checkpoint-in-run.yaml), for the data-parallel GPT
+#      job and the same model as a Megatron job (TP 2 x PP 2 x DP 8, distributed optimizer): what training waits per
 #      save, the save, the restore after training, the iterations beside a flush against the others, and the ETTR.
 # Usage: scenarios/what-if/storage.sh [BUILD_DIR]
 set -euo pipefail
@@ -73,19 +74,23 @@ contend "saves at the same time | analytical" c-analytical --set simulation.fide
 
 echo
 echo "## Checkpoints saved during the run, on its own network (checkpoint-in-run.yaml, flow_queue)"
-printf '| mode | storage NIC | blocking per save (s) | save (s) | restore (s) | iteration (s) | iteration beside a flush (s) | slowdown | ETTR |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n'
+printf '| workload | mode | storage NIC | blocking per save (s) | save (s) | restore (s) | iteration (s) | iteration beside a flush (s) | slowdown | ETTR |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n'
 # Converged: each node's storage traffic through its GPUs' own 400 Gb/s compute NICs (no storage NICs).
 converged='cluster.pools=[{count: 4, node: {base: hgx-h100, storage_nic_attach: gpu_nic, nics: [{count: 8, bandwidth: 400Gb/s, plane: compute}, {count: 1, bandwidth: 1Gb/s, plane: management}]}}]'
-for row in "sync separate" "async separate" "async converged"; do
-  set -- $row; mode=$1; nic=$2
-  d=$out/inrun-$mode-$nic
-  extra=(); [ "$nic" = converged ] && extra=(--set "$converged")
+# The same model and batch as a Megatron job: TP 2 x PP 2 x DP 8, 4 micro-batches of 2 per pipeline.
+megatron='workload={type: megatron, model: {num_layers: 24, hidden_size: 2048, num_attention_heads: 16, seq_length: 2048, vocab_size: 50304}, global_batch_size: 64, micro_batch_size: 2, tensor_model_parallel_size: 2, pipeline_model_parallel_size: 2, use_distributed_optimizer: true, overlap_grad_reduce: true, train_iters: 7}'
+for row in "gpt sync separate" "gpt async separate" "gpt async converged" \
+           "megatron sync separate" "megatron async separate" "megatron async converged"; do
+  set -- $row; wl=$1; mode=$2; nic=$3
+  d=$out/inrun-$wl-$mode-$nic
+  extra=(); [ "$nic" = converged ] && extra+=(--set "$converged")
+  [ "$wl" = megatron ] && extra+=(--set "$megatron")
   "$bin" run scenarios/what-if/checkpoint-in-run.yaml -q -o "$d" --set outputs.timeline=false \
     --set "checkpoint.levels=[{tier: parallel_fs, mode: $mode}]" "${extra[@]}" >/dev/null
   clean=$(metric "$d" checkpoint_run_iteration_clean_s); during=$(metric "$d" checkpoint_run_iteration_during_flush_s)
   if [ "$mode" = sync ]; then during=-; slow=-; else
     slow=$(printf '%.3f' "$(div "$during" "$clean")"); during=$(printf '%.4f' "$during"); fi
-  printf '| %s | %s | %.4f | %.4f | %.4f | %.4f | %s | %s | %.5f |\n' "$mode" "$nic" \
+  printf '| %s | %s | %s | %.4f | %.4f | %.4f | %.4f | %s | %s | %.5f |\n' "$wl" "$mode" "$nic" \
     "$(metric "$d" checkpoint_run_blocking_s)" "$(metric "$d" checkpoint_run_save_s)" \
     "$(metric "$d" checkpoint_run_restore_s)" "$clean" "$during" "$slow" "$(metric "$d" reliability_ettr)"
 done

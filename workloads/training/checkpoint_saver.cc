@@ -14,6 +14,7 @@ double mean(const std::vector<double>& v) {
 }  // namespace
 
 void CheckpointSaver::setup(RunContext& ctx, const storage::CheckpointJob& job) {
+  *this = CheckpointSaver();  // a job started again (a restart) starts over
   ctx_ = &ctx;
   if (!ctx.checkpoint || !ctx.storage || ctx.checkpoint->run_every <= 0 || ctx.checkpoint->levels.empty()) return;
   const storage::CheckpointConfig& c = *ctx.checkpoint;
@@ -128,7 +129,7 @@ void CheckpointSaver::restore(const std::function<void()>& finish) {
   ctx_->collectives.transfer().transfer(restore_.read, [this, &tier, start] {
     restore_read_ = ctx_->engine.now() - start;
     span(SpanKind::kComm, "checkpoint restore: read from " + tier, tier, start,
-         restore_.group_bytes * static_cast<double>(restore_.readers));
+         restore_.bytes);
     const Duration cast = ctx_->engine.now();
     auto done = [this, &tier, cast] {
       restore_broadcast_ = ctx_->engine.now() - cast;
@@ -182,7 +183,7 @@ void CheckpointSaver::report(MetricSet& m) const {
   m.set(k + "restore_broadcast_s", restore_broadcast_.s(),
         "restore: chain broadcast from each reader to the rest of its group" + after);
   m.set(k + "restore_readers", restore_.readers, "restore: ranks that read" + after);
-  m.set(k + "restore_bytes", restore_.group_bytes.bytes() * restore_.readers, "restore: bytes read" + after);
+  m.set(k + "restore_bytes", restore_.bytes.bytes(), "restore: bytes read" + after);
 }
 
 }  // namespace lcsim::wl

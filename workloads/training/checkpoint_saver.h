@@ -26,6 +26,11 @@ class CheckpointSaver {
   /// At the start and end of every iteration (to tell the ones a flush overlapped).
   void iteration_started();
   void iteration_ended(Duration length);
+  /// A flush is in flight: an iteration now would share links with it (a workload that replays memoized
+  /// iterations simulates this one instead).
+  bool flushing() const { return flushing_; }
+  /// The iteration that last ended ran with no flush at any time in it (its time may be memoized).
+  bool last_iteration_quiet() const { return !started_flushing_ && flush_changes_ == changes_at_start_; }
   /// After `done` iterations of `total`: every run_every iterations (not after the last) a checkpoint; each level
   /// on the topology whose `every` divides the checkpoint's number saves, one after the other, then `next`.
   void after_iteration(int done, int total, const std::function<void()>& next);

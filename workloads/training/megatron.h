@@ -20,12 +20,14 @@
 // for every group the stage has when the network model is the flow model, so contention between them is kept.
 // Mixed parts, stragglers or `symmetry: off` simulate every rank.
 // Memoization: iterations after the first repeat the first one's result while the cluster state (and so the
-// memo key) is unchanged; long runs step through them at one event per iteration.
+// memo key) is unchanged; long runs step through them at one event per iteration. An iteration that runs while
+// an in-run checkpoint's flush is in flight (checkpoint.run_every, megatron_checkpoint.cc) is simulated, and its
+// time is not memoized.
 //
 // The code, by concern: megatron_config.{h,cc} (keys, validation against the cluster), megatron_schedule.cc
 // (pass order), megatron_plan.cc (per-stage plan and memory), megatron_runtime.{h,cc} (the simulated ranks'
 // scheduler, iterations, memoization), megatron_comms.cc (collectives, rendezvous, symmetry's mirrored copies),
-// megatron_report.cc (header, placement, metrics, table).
+// megatron_report.cc (header, placement, metrics, table), megatron_checkpoint.cc (in-run checkpoints).
 #pragma once
 
 #include <array>
@@ -38,6 +40,7 @@
 
 #include "models/hardware/memory.h"
 #include "workloads/rendezvous.h"
+#include "workloads/training/checkpoint_saver.h"
 #include "workloads/training/gpt_model.h"
 #include "workloads/training/megatron_config.h"
 #include "workloads/training/placement.h"
@@ -205,6 +208,11 @@ class MegatronTraining final : public Workload {
   void resume(uint32_t sim);
   void iteration_done();
   void next_iteration();
+  /// The next iteration: simulated, or the memoized one replayed when the cluster state was seen before and no
+  /// checkpoint flush is in flight.
+  void start_iteration();
+  /// In-run checkpoints (megatron_checkpoint.cc): the job's state per rank, from each stage's memory fit.
+  void setup_checkpoints();
   uint32_t sim_of(uint32_t rank) const;  // the simulated rank that stands for `rank`
   bool traced(uint32_t sim) const;
   void trace(uint32_t sim, SpanKind kind, const std::string& name, Duration start, uint64_t flow = 0,
@@ -283,6 +291,7 @@ class MegatronTraining final : public Workload {
   Duration compute_, optimizer_;   // mean per rank per iteration
   hw::MemoryFit memory_;           // the stage with the least headroom
   int memory_stage_ = 0;
+  CheckpointSaver checkpoints_;    // in-run checkpoints (checkpoint.run_every)
   std::vector<std::array<double, 9>> stage_rows_;  // per simulated rank: compute, opt, 6 waits, finish
 };
 

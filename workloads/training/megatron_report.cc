@@ -173,6 +173,7 @@ void MegatronTraining::report(MetricSet& m) const {
     std::replace(key.begin(), key.end(), ' ', '_');
     m.set("memory_" + key + "_bytes", item.bytes.bytes(), "per-GPU memory: " + item.name);
   }
+  checkpoints_.report(m);
 }
 
 std::vector<std::string> MegatronTraining::table() const {

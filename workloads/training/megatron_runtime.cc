@@ -120,6 +120,7 @@ void MegatronTraining::start(RunContext& ctx) {
   fold_ = !ctx.fine_events;
   kernel_spans_ = ctx.kernel_spans;
   build(ctx.gpus);
+  setup_checkpoints();
   if (ctx.tracer.enabled()) {  // the timeline groups lanes by pipeline stage
     for (uint32_t r = 0; r < ctx.gpus.size() && r < ctx.traced_ranks; ++r) {
       ctx.tracer.lane_attr({.link = false, .id = r, .key = "stage", .value = std::to_string(placement_.coord(r).pp)});
@@ -130,6 +131,7 @@ void MegatronTraining::start(RunContext& ctx) {
 
 void MegatronTraining::begin_iteration() {
   iteration_start_ = ctx_->engine.now();
+  checkpoints_.iteration_started();
   done_ranks_ = 0;
   pending_.clear();
   const size_t slots = static_cast<size_t>(micro_batches_ * chunks_);
@@ -558,8 +560,11 @@ void MegatronTraining::iteration_done() {
     busy.push_back({st->compute + st->optimizer, comm});
   }
   emit_busy(busy, iteration_start_, now);
-  memo_[memo_key_] = it;
-  memo_busy_[memo_key_] = std::move(busy);
+  checkpoints_.iteration_ended(it);
+  if (checkpoints_.last_iteration_quiet()) {  // an iteration beside a checkpoint flush is not the clean one
+    memo_[memo_key_] = it;
+    memo_busy_[memo_key_] = std::move(busy);
+  }
   next_iteration();
 }
 
@@ -572,23 +577,32 @@ void MegatronTraining::emit_busy(const std::vector<std::pair<Duration, Duration>
 }
 
 void MegatronTraining::next_iteration() {
-  if (static_cast<int>(iteration_times_.size()) + memoized_ >= config_.train_iters) {
-    ctx_->tracer.flush();
-    ctx_->finish();
+  const int done = static_cast<int>(iteration_times_.size()) + memoized_;
+  if (done >= config_.train_iters) {
+    checkpoints_.at_end([this] {  // once the last checkpoint flush has landed
+      ctx_->tracer.flush();
+      ctx_->finish();
+    });
     return;
   }
+  checkpoints_.after_iteration(done, config_.train_iters, [this] { start_iteration(); });
+}
+
+void MegatronTraining::start_iteration() {
   // The same cluster state gives the same iteration: replay the memoized time, one event per iteration; a state
-  // not seen before is simulated.
+  // not seen before, or one with a checkpoint flush on the links, is simulated.
   auto hit = memo_.find(memo_key_);
-  if (hit == memo_.end()) {
+  if (hit == memo_.end() || checkpoints_.flushing()) {
     begin_iteration();
     return;
   }
   const Duration start = ctx_->engine.now();
+  checkpoints_.iteration_started();
   ctx_->engine.after(hit->second, [this, start] {
     ++memoized_;
     emit_busy(memo_busy_.at(memo_key_), start, ctx_->engine.now());
     tasks_done_ += tasks_total_;
+    checkpoints_.iteration_ended(ctx_->engine.now() - start);
     next_iteration();
   });
 }

@@ -1,0 +1,47 @@
+// MegatronTraining's in-run checkpoints (checkpoint.run_every): what each rank saves, from its pipeline stage's
+// memory fit (its shard of the weights over TP x PP and, with the distributed optimizer or FSDP, of the optimizer
+// states over DP x CP), for the CheckpointSaver (workloads/training/checkpoint_saver.h) that saves each level as
+// flows on the run's own transfer model between iterations and restores the last save after training. The
+// iterations a flush overlaps are simulated, never replayed from the memo (start_iteration, megatron_runtime.cc).
+#include "workloads/training/megatron_runtime.h"
+
+namespace lcsim::wl {
+
+void MegatronTraining::setup_checkpoints() {
+  const auto& c = config_;
+  const int tp = c.tensor_model_parallel_size, cp = c.context_parallel_size, pp = c.pipeline_model_parallel_size;
+  storage::CheckpointJob job;
+  job.parameters = c.model.total_params();
+  job.tensor_parallel = tp;
+  job.pipeline_parallel = pp;
+  job.data_parallel = dp_ * cp;  // context-parallel ranks hold the same weights: they save as data parallelism
+  // The checkpoint's rank order (models/storage/checkpoint.h): tensor, then data (x context), then pipeline.
+  for (int p = 0; p < pp; ++p) {
+    for (int d = 0; d < dp_; ++d) {
+      for (int x = 0; x < cp; ++x) {
+        for (int t = 0; t < tp; ++t) {
+          const uint32_t r = placement_.rank({t, x, d, p});
+          job.endpoints.push_back(ctx_->collectives.endpoint(r));
+          const auto key = std::make_pair(ctx_->gpus[r].part, p);
+          auto it = plans_.find(key);
+          if (it == plans_.end()) {
+            const hw::AcceleratorSpec part = hw::with_attention_backend(*ctx_->gpus[r].part, c.attention_backend);
+            it = plans_.emplace(key, plan_stage(part, p)).first;
+          }
+          Bytes w, o;
+          for (const auto& item : it->second.memory.items) {
+            if (item.name == "weights") w = item.bytes;
+            if (item.name == "optimizer states") o = item.bytes;
+          }
+          job.rank_weights.push_back(w);
+          job.rank_optimizer.push_back(o);
+        }
+      }
+    }
+  }
+  job.optimizer_sharded = (c.use_distributed_optimizer || c.use_torch_fsdp2) && job.data_parallel > 1;
+  job.weights_sharded = c.use_torch_fsdp2 && job.data_parallel > 1;
+  checkpoints_.setup(*ctx_, job);
+}
+
+}  // namespace lcsim::wl
