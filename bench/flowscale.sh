@@ -6,6 +6,7 @@
 #   deepseek: one iteration of scenarios/training/deepseek-v3-h800-2048.yaml on the flow model;
 #   deepseek-small: the same with 16 layers (one per stage) and one micro-batch (global batch 128): 1/480 of the
 #             iteration's work, the case that finishes with and without coupling;
+#   deepseek-2mb: all 61 layers and 2 micro-batches per pipeline (global batch 256): 1/60 of the iteration;
 #   spray:    scenarios/training/llama3-70b-h100-1024.yaml on the flow model with ECMP, with spraying (one rate per
 #             sprayed flow, the default) and with spraying as independent per-path sub-flows (independent_paths).
 # Each run stops after TIMEOUT_S (default 600) and is reported as such. Runs are deterministic: one run each.
@@ -15,7 +16,7 @@
 # LCSIM_FLOW_NO_COUPLING=1 runs every all-to-all flow as its own engine flow (no coupled classes), and
 # LCSIM_SIMGRID_SELECTIVE_UPDATE=1 re-solves only the touched part of SimGrid's max-min system at each event.
 #
-#   bash bench/flowscale.sh [BUILD_DIR]        CASES="ring deepseek-small deepseek spray"  RING_GPUS="512 4096 16384"
+#   bash bench/flowscale.sh [BUILD_DIR]        CASES="ring deepseek-small deepseek-2mb deepseek spray"  RING_GPUS="512 4096 16384"
 set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
@@ -70,12 +71,17 @@ for c in $CASES; do
         scenarios/training/deepseek-v3-h800-2048.yaml --set simulation.fidelity=flow --set workload.train_iters=1 \
         --set workload.global_batch_size=128 --set workload.model.num_layers=16
       ;;
+    deepseek-2mb)
+      run "DeepSeek-V3-style, 2,048 H800, flow, 2 micro-batches" iteration_time_s \
+        scenarios/training/deepseek-v3-h800-2048.yaml --set simulation.fidelity=flow --set workload.train_iters=1 \
+        --set workload.global_batch_size=256
+      ;;
     spray)
       for lb in ecmp spray "{type: spray, independent_paths: true}"; do
         run "Llama-3-70B, 1,024 H100, flow, $lb" iteration_time_s scenarios/training/llama3-70b-h100-1024.yaml \
           --set simulation.fidelity=flow --set "policies.load_balancing=$lb"
       done
       ;;
-    *) echo "unknown case '$c' (valid: ring deepseek-small deepseek spray)" >&2; exit 2 ;;
+    *) echo "unknown case '$c' (valid: ring deepseek-small deepseek-2mb deepseek spray)" >&2; exit 2 ;;
   esac
 done

@@ -45,6 +45,10 @@ class LoadBalancer {
   /// Whether a flow's shares move at one rate (per-packet splitting: every path's share arrives together), rather
   /// than as independent sub-flows that each get their own fair rate. Only meaningful for equal shares.
   virtual bool one_rate() const { return false; }
+  /// Whether choose() reads `loads` (so the same flow may take another path when the network is busier): a
+  /// policy that does not is a function of the flow and its candidate paths, which lets a transfer model reuse
+  /// a batch's routes.
+  virtual bool reads_loads() const { return false; }
 };
 
 /// Per-flow ECMP: a seeded hash of (src, dst, label) picks one path; collisions are what they are.
@@ -92,6 +96,7 @@ class Adaptive final : public LoadBalancer {
   explicit Adaptive(uint64_t hash_seed) : rng_(hash_seed) {}
   void choose(const FlowKey& key, const std::vector<Path>& paths, const LinkLoads* loads,
               std::vector<PathShare>& out) const override;
+  bool reads_loads() const override { return true; }
 
  private:
   RngFactory rng_;

@@ -252,7 +252,7 @@ Handle Engine::flow(HostId src, HostId dst, Bytes size, const std::vector<LinkId
   } else if (path.empty() || src == dst) {
     activity_done(s);
   } else {
-    start_flow(s, src, dst, size.bytes(), path, copies, -1.0);
+    start_flow(s, src, dst, size.bytes(), path, nullptr, copies, -1.0);
   }
   return h;
 }
@@ -285,7 +285,31 @@ Handle Engine::flow_spread(HostId src, HostId dst, Bytes size_per_path, const st
   } else if (src == dst) {
     activity_done(s);
   } else {
-    start_flow(s, src, dst, size_per_path.bytes(), all, copies, latency);
+    start_flow(s, src, dst, size_per_path.bytes(), all, nullptr, copies, latency);
+  }
+  return h;
+}
+
+Handle Engine::flow_spread(HostId src, HostId dst, Bytes size_per_path, const std::vector<LinkId>& links,
+                           const std::vector<uint32_t>& crossings, Duration latency, Callback done, Callback failed,
+                           uint32_t copies) {
+  LCSIM_ASSERT(!links.empty() && links.size() == crossings.size(), "one crossing count per link of a sprayed flow");
+  LCSIM_ASSERT(copies >= 1, "a flow stands for at least one copy");
+  LCSIM_ASSERT(src < hosts_.size() && dst < hosts_.size(), "unknown host");
+  ++activities_;
+  const uint32_t s = new_slot(Kind::kFlow, std::move(done), std::move(failed));
+  const Handle h = handle(s);
+  bool dead = !hosts_[src].on || !hosts_[dst].on;
+  for (size_t i = 0; i < links.size(); ++i) {
+    LCSIM_ASSERT(links[i] < links_.size() && crossings[i] >= 1, "unknown link, or a link no path crosses");
+    dead = dead || !links_[links[i]].on;
+  }
+  if (dead) {
+    activity_failed(s);
+  } else if (src == dst) {
+    activity_done(s);
+  } else {
+    start_flow(s, src, dst, size_per_path.bytes(), links, &crossings, copies, std::max(0.0, latency.s()));
   }
   return h;
 }
@@ -360,7 +384,7 @@ class QueueEngine final : public Engine {
     double sum = 0;
     for (const Fluid& f : fluids_) {
       if (!f.joined) continue;
-      for (uint32_t r : f.resources) sum += r == link ? f.rate : 0.0;
+      for (size_t i = 0; i < f.resources.size(); ++i) sum += f.resources[i] == link ? f.rate * f.use(i) : 0.0;
     }
     return Bandwidth::bytes_per_s(sum);
   }
@@ -380,11 +404,11 @@ class QueueEngine final : public Engine {
   void on_scheduled(double) override {}
 
   void start_exec(uint32_t s, HostId host, double flops) override {
-    add_fluid(s, flops, {kHostBit | host}, 0.0, 1.0);
+    add_fluid(s, flops, {kHostBit | host}, 0.0, 1.0, {});
   }
 
   void start_flow(uint32_t s, HostId src, HostId dst, double bytes, const std::vector<LinkId>& path,
-                  uint32_t copies, double path_latency) override {
+                  const std::vector<uint32_t>* crossings, uint32_t copies, double path_latency) override {
     double latency = 0;
     std::vector<uint32_t> res(path.begin(), path.end());
     if (path_latency < 0) {
@@ -394,7 +418,13 @@ class QueueEngine final : public Engine {
     }
     res.push_back(kHostBit | kEndpointBit | src);
     res.push_back(kHostBit | kEndpointBit | dst);
-    add_fluid(s, copies == 1 ? bytes : bytes * copies, std::move(res), latency, static_cast<double>(copies));
+    std::vector<double> uses;
+    if (crossings) {
+      uses.assign(crossings->begin(), crossings->end());
+      uses.resize(res.size(), 1.0);
+    }
+    add_fluid(s, copies == 1 ? bytes : bytes * copies, std::move(res), latency, static_cast<double>(copies),
+              std::move(uses));
   }
 
   void stop_activity(uint32_t s) override {
@@ -418,7 +448,9 @@ class QueueEngine final : public Engine {
     std::vector<uint32_t> resources;
     bool joined;
     double weight = 1;  // identical flows it stands for: counts that many times and gets that many shares
+    std::vector<double> uses;  // per resource: how many times it counts there (empty: once each)
     double rate = 0;
+    double use(size_t i) const { return uses.empty() ? 1.0 : uses[i]; }
   };
 
   double capacity(uint32_t r) const {
@@ -426,9 +458,10 @@ class QueueEngine final : public Engine {
     return (r & kHostBit) ? hosts_[r & ~kHostBit].speed : links_[r].bandwidth;
   }
 
-  void add_fluid(uint32_t s, double amount, std::vector<uint32_t> res, double latency, double weight) {
+  void add_fluid(uint32_t s, double amount, std::vector<uint32_t> res, double latency, double weight,
+                 std::vector<double> uses) {
     advance();
-    fluids_.push_back({s, amount, std::move(res), latency <= 0, weight});
+    fluids_.push_back({s, amount, std::move(res), latency <= 0, weight, std::move(uses)});
     if (latency > 0) {
       // The flow joins the sharing once its latency has passed (an internal timer, ordered like any event).
       at(now() + Duration::seconds(latency), [this, s] {
@@ -469,8 +502,9 @@ class QueueEngine final : public Engine {
     while (!open.empty()) {
       for (auto& [r, x] : res) x.second = 0;
       for (Fluid* f : open) {
-        for (uint32_t r : f->resources) {
-          if (!(r & kEndpointBit)) res[r].second += f->weight;
+        for (size_t i = 0; i < f->resources.size(); ++i) {
+          const uint32_t r = f->resources[i];
+          if (!(r & kEndpointBit)) res[r].second += f->uses.empty() ? f->weight : f->weight * f->uses[i];
         }
       }
       double share = std::numeric_limits<double>::infinity();
@@ -494,8 +528,9 @@ class QueueEngine final : public Engine {
       }
       for (Fluid* f : open) {
         if (f->rate == 0) continue;
-        for (uint32_t r : f->resources) {
-          if (!(r & kEndpointBit)) res[r].first = std::max(0.0, res[r].first - f->rate);
+        for (size_t i = 0; i < f->resources.size(); ++i) {
+          const uint32_t r = f->resources[i];
+          if (!(r & kEndpointBit)) res[r].first = std::max(0.0, res[r].first - f->rate * f->use(i));
         }
       }
       if (still.size() == open.size()) break;  // zero capacities: they stay at rate 0

@@ -114,6 +114,14 @@ class Engine {
   /// (The same with one path is flow().)
   Handle flow_spread(HostId src, HostId dst, Bytes size_per_path, const std::vector<std::vector<LinkId>>& paths,
                      Callback done, Callback failed = {}, uint32_t copies = 1);
+  /// The same activity with its paths given by the links they cross: `links` lists each link once and
+  /// `crossings[i]` (>= 1) is how many of the paths cross links[i], so links[i] counts crossings[i] times in the
+  /// sharing (a weighted max-min element, as listing it that many times would); `latency` is what it waits before
+  /// it joins the sharing (flow_spread: its largest path latency). O(distinct links) to start, where the path
+  /// lists are O(paths x hops): what a coupled all-to-all class of thousands of flows needs.
+  Handle flow_spread(HostId src, HostId dst, Bytes size_per_path, const std::vector<LinkId>& links,
+                     const std::vector<uint32_t>& crossings, Duration latency, Callback done, Callback failed = {},
+                     uint32_t copies = 1);
 
   // --- State changes (any time, also during the run). ---
   /// Slows (factor < 1) or speeds up a host's compute() from now on, computes in flight included.
@@ -211,10 +219,11 @@ class Engine {
   /// A new event is due at `time` (the simgrid backend arms a timer).
   virtual void on_scheduled(double time) = 0;
   virtual void start_exec(uint32_t slot, HostId host, double flops) = 0;
-  /// `path` may list a link more than once (flow_spread): it counts once per listing. `latency` < 0: the sum of
-  /// the path's link latencies; otherwise the latency the flow waits (flow_spread: one path's, not the sum).
+  /// `path` may list a link more than once (flow_spread): it counts once per listing. `crossings` (null: 1 each)
+  /// gives each listed link's count instead (the weighted flow_spread: each link listed once). `latency` < 0: the
+  /// sum of the path's link latencies; otherwise the latency the flow waits (flow_spread: one path's, not the sum).
   virtual void start_flow(uint32_t slot, HostId src, HostId dst, double bytes, const std::vector<LinkId>& path,
-                          uint32_t copies, double latency) = 0;
+                          const std::vector<uint32_t>* crossings, uint32_t copies, double latency) = 0;
   /// Stops a running exec or flow (cancelled, or failed by a state change); no callback.
   virtual void stop_activity(uint32_t slot) = 0;
   virtual void on_link_change(LinkId link) = 0;  // bandwidth or state changed; running flows already failed

@@ -1,6 +1,7 @@
 // The simgrid backend: SimGrid 3.32 in maestro mode (no actors) runs execs and flows with its flow-level max-min
 // sharing; lcsim's events ride on SimGrid timers (one per distinct event time). SimGrid types stay in this file.
 #include <simgrid/kernel/Timer.hpp>
+#include <simgrid/kernel/resource/Model.hpp>
 #include <simgrid/kernel/resource/NetworkModelIntf.hpp>
 #include <simgrid/kernel/routing/NetPoint.hpp>
 #include <simgrid/kernel/routing/NetZoneImpl.hpp>
@@ -118,6 +119,62 @@ class Undetacher {
   bool enabled_ = library_is_3_32() && std::getenv("LCSIM_SIMGRID_KEEP_DETACHED") == nullptr;
 };
 
+/// Weighted max-min elements for Engine::flow_spread(links, crossings): a link that k paths of one sprayed or coupled
+/// flow cross counts k times in the sharing. SimGrid 3.32's CM02 model gives every link of a route consumption weight
+/// 1, and `lmm::System::expand` merges a link listed k times into one element of weight 1 + ... + 1 = k, but it finds
+/// the element by a linear search of the variable's elements for every listing (O(listings x links): 11% of the
+/// DeepSeek-style slice, docs/performance-flow.md) and reserves room for one element per listing. So the route lists
+/// each link once, and right after the comm starts this sets each element's weight to its count: the state that
+/// listing the link k times would have left (the weight k, exactly; max_consumption_weight 1; concurrency 1 either
+/// way), before any solve reads it.
+///
+/// The lmm classes are not in the installed headers: the comm's action is the last one of the network model's
+/// started set (Action's constructor appends it), and in Debian 12's libsimgrid 3.32 a Variable keeps its elements in
+/// a std::vector at 0x20, an Element is 0x50 bytes with its variable at 0x38 and consumption weight at 0x40 (read off
+/// the library's System::expand and System::expand_add_to_elem). Every comm checks what it can: the action's model
+/// and cost, one element per listed link, each pointing back at the variable with weight 1. Where a check fails
+/// (another SimGrid build), or LCSIM_SIMGRID_LIST_CROSSINGS is set, the route lists each link k times instead:
+/// SimGrid then sums the same weights itself, slower.
+class ElementWeights {
+ public:
+  /// Whether to start the comm over each link once and call set() after it started.
+  bool enabled() const { return enabled_; }
+  /// Sets the weights of the comm just started over `route` (each link once); false (and switched off for the rest of
+  /// the run) where the library's layout is not the expected one: the caller must then restart it listing links.
+  bool set(simgrid::kernel::resource::Model* model, double cost, size_t route_size, const std::vector<uint32_t>& k) {
+    using simgrid::kernel::resource::Action;
+    auto* started = model->get_started_action_set();
+    Action* action = started->empty() ? nullptr : &started->back();
+    char* var = action ? reinterpret_cast<char*>(action->get_variable()) : nullptr;
+    bool ok = action != nullptr && action->get_model() == model && action->get_cost() == cost && var != nullptr;
+    char* first = nullptr;
+    if (ok) {
+      first = *reinterpret_cast<char**>(var + kElementsOffset);
+      char* last = *reinterpret_cast<char**>(var + kElementsOffset + sizeof(char*));
+      ok = first != nullptr && static_cast<size_t>(last - first) == route_size * kElementSize;
+    }
+    for (size_t i = 0; ok && i < route_size; ++i) {
+      char* elem = first + i * kElementSize;
+      ok = *reinterpret_cast<char**>(elem + kVariableOffset) == var &&
+           *reinterpret_cast<double*>(elem + kWeightOffset) == 1.0;
+    }
+    if (!ok) {
+      enabled_ = false;
+      return false;
+    }
+    for (size_t i = 0; i < route_size; ++i) *reinterpret_cast<double*>(first + i * kElementSize + kWeightOffset) = k[i];
+    return true;
+  }
+
+ private:
+  static constexpr size_t kElementsOffset = 0x20;
+  static constexpr size_t kElementSize = 0x50;
+  static constexpr size_t kVariableOffset = 0x38;
+  static constexpr size_t kWeightOffset = 0x40;
+  bool enabled_ = SIMGRID_VERSION_MAJOR == 3 && SIMGRID_VERSION_MINOR == 32 &&
+                  std::getenv("LCSIM_SIMGRID_LIST_CROSSINGS") == nullptr;
+};
+
 class SimGridEngine final : public Engine {
  public:
   SimGridEngine() {
@@ -211,14 +268,20 @@ class SimGridEngine final : public Engine {
   }
 
   void start_flow(uint32_t s, HostId src, HostId dst, double bytes, const std::vector<LinkId>& path,
-                  uint32_t copies, double latency) override {
+                  const std::vector<uint32_t>* crossings, uint32_t copies, double latency) override {
     seal();
+    const bool weighted = crossings != nullptr && weights_.enabled();
     path_buffer_.clear();
-    for (LinkId l : path) path_buffer_.push_back(sg_links_[l]);
+    for (size_t i = 0; i < path.size(); ++i) {
+      // Without element weights, a link that k paths cross is listed k times (SimGrid sums them).
+      const uint32_t times = crossings == nullptr || weighted ? 1 : (*crossings)[i];
+      for (uint32_t j = 0; j < times; ++j) path_buffer_.push_back(sg_links_[path[i]]);
+    }
     sg4::CommPtr c = sg4::Comm::sendto_init(sg_hosts_[src], sg_hosts_[dst]);
     undetach_(*c);
     flow_ends_[s] = {src, dst};
-    c->set_payload_size(static_cast<uint64_t>(bytes + 0.5) * copies);
+    const uint64_t payload = static_cast<uint64_t>(bytes + 0.5) * copies;
+    c->set_payload_size(payload);
     track(s, c);
     zone_->pending_ = &path_buffer_;
     zone_->copies_ = copies;
@@ -228,6 +291,11 @@ class SimGridEngine final : public Engine {
     zone_->copies_ = 1;
     zone_->latency_override_ = -1;
     zone_->latency_factor_ = 1;
+    if (weighted && !weights_.set(network_model(), static_cast<double>(payload), path_buffer_.size(), *crossings)) {
+      // Not the expected library layout (checked on every comm): start this one again listing each link k times.
+      stop_activity(s);
+      start_flow(s, src, dst, bytes, path, crossings, copies, latency);
+    }
   }
 
   void stop_activity(uint32_t s) override {
@@ -276,6 +344,13 @@ class SimGridEngine final : public Engine {
   }
 
  private:
+  /// The network model as a resource::Model (a cross-cast from its public interface; both are its bases).
+  simgrid::kernel::resource::Model* network_model() {
+    if (!model_) model_ = dynamic_cast<simgrid::kernel::resource::Model*>(zone_->get_iface()->get_network_model());
+    LCSIM_ASSERT(model_ != nullptr, "SimGrid's network model is not a resource::Model");
+    return model_;
+  }
+
   void track(uint32_t s, const sg4::ActivityPtr& a) {
     running_.emplace(a.get(), s);
     by_slot_.emplace(s, a);
@@ -315,6 +390,8 @@ class SimGridEngine final : public Engine {
   std::vector<sg4::ActivityPtr> finished_;
   std::vector<sg4::Link*> path_buffer_;
   Undetacher undetach_;
+  ElementWeights weights_;
+  simgrid::kernel::resource::Model* model_ = nullptr;
   std::unordered_map<uint32_t, std::pair<HostId, HostId>> flow_ends_;  // running flows' ends, by slot
 };
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <string>
@@ -239,6 +240,90 @@ TEST_P(Backend, SprayedFlowOverEquallyLoadedPathsEqualsItsSubFlows) {
   EXPECT_DOUBLE_EQ(end[0], end[4]);
   for (int i : {1, 2, 5, 6}) EXPECT_NEAR(end[i], lat + 0.030, 1e-9) << "side flow " << i;
   EXPECT_DOUBLE_EQ(end[1], end[5]);
+}
+
+// A sprayed flow given by its links and how many of its paths cross each (the weighted flow_spread) is the same
+// activity as listing every path. The fabric of SprayedFlowMovesAllItsPathsAtTheMostLoadedPathsRate, with the
+// sprayed flow as {N x 2, S1 x 1, S2 x 1} and its latency one path's (2 us): the same numbers by hand.
+TEST_P(Backend, WeightedSprayedFlowEqualsItsListedPaths) {
+  Engine& e = *owner_;
+  const HostId a = e.add_host("a", FlopRate::tflops(1)), b = e.add_host("b", FlopRate::tflops(1));
+  const HostId c = e.add_host("c", FlopRate::tflops(1)), d = e.add_host("d", FlopRate::tflops(1));
+  const HostId t1 = e.add_host("t1", FlopRate::tflops(1)), t2 = e.add_host("t2", FlopRate::tflops(1));
+  const LinkId n = e.add_link("N", Bandwidth::gbytes_per_s(100), Duration::us(1));
+  const LinkId s1 = e.add_link("S1", Bandwidth::gbytes_per_s(50), Duration::us(1));
+  const LinkId s2 = e.add_link("S2", Bandwidth::gbytes_per_s(50), Duration::us(1));
+  const LinkId w = e.add_link("W", Bandwidth::gbytes_per_s(1000), Duration::us(1));
+  const LinkId v = e.add_link("V", Bandwidth::gbytes_per_s(1000), Duration::us(1));
+  int spray_done = 0;
+  double spray_end = -1, background_end = -1, t_end = -1, n_usage = -1, s2_usage = -1;
+  e.flow_spread(a, b, Bytes::gb(0.5), {n, s1, s2}, {2, 1, 1}, Duration::us(2), [&] {
+    ++spray_done;
+    spray_end = e.now().s();
+  });
+  e.flow(c, d, Bytes::gb(2), {w, s1}, [&] { background_end = e.now().s(); });
+  e.flow(t1, t2, Bytes::gb(1), {n, v}, [&] { t_end = e.now().s(); });
+  e.at(Duration::ms(10), [&] {
+    n_usage = e.link_usage(n).bps();
+    s2_usage = e.link_usage(s2).bps();
+  });
+  e.run(Duration::seconds(1e9));
+  const double lat = 2e-6;
+  EXPECT_EQ(spray_done, 1);
+  EXPECT_NEAR(spray_end, lat + 0.020, 1e-9);
+  EXPECT_NEAR(t_end, lat + 0.020, 1e-9);
+  EXPECT_NEAR(background_end, lat + 0.050, 1e-9);
+  EXPECT_NEAR(n_usage, 100e9, 1e3);  // 2 x 25 for the sprayed flow (its weight 2 there), 50 for T
+  EXPECT_NEAR(s2_usage, 25e9, 1e3);
+}
+
+// A link counted k times takes k shares of it. One link A (100 GB/s, 1 us) carries a flow W counted 3 times there
+// (1 GB "per path") and a plain flow P of 2 GB. By hand: W's rate r counts 3r on A, so the fair share is
+// 100 / (3 + 1) = 25 GB/s each (W uses 75 of A): W ends after 40 ms; P has moved 1 GB by then and moves its last GB
+// alone at 100 GB/s (10 ms more). Listing A three times (flow_spread over {A}, {A}, {A}) gives the same.
+struct ThreeShares {
+  double w_end = -1, p_end = -1, usage = -1;
+};
+ThreeShares three_shares(Engine& e, bool weighted) {
+  const HostId a = e.add_host("a", FlopRate::tflops(1)), b = e.add_host("b", FlopRate::tflops(1));
+  const LinkId link = e.add_link("A", Bandwidth::gbytes_per_s(100), Duration::us(1));
+  ThreeShares r;
+  auto w_done = [&] { r.w_end = e.now().s(); };
+  if (weighted) {
+    e.flow_spread(a, b, Bytes::gb(1), {link}, {3}, Duration::us(1), w_done);
+  } else {
+    e.flow_spread(a, b, Bytes::gb(1), {{link}, {link}, {link}}, w_done);
+  }
+  e.flow(a, b, Bytes::gb(2), {link}, [&] { r.p_end = e.now().s(); });
+  e.at(Duration::ms(10), [&] { r.usage = e.link_usage(link).bps(); });
+  e.run(Duration::seconds(1e9));
+  return r;
+}
+
+TEST_P(Backend, LinkCountedThreeTimesTakesThreeShares) {
+  const ThreeShares r = three_shares(*owner_, true);
+  EXPECT_NEAR(r.w_end, 1e-6 + 0.040, 1e-9);
+  EXPECT_NEAR(r.p_end, 1e-6 + 0.050, 1e-9);
+  EXPECT_NEAR(r.usage, 100e9, 1e3);
+}
+
+TEST_P(Backend, LinkListedThreeTimesTakesThreeShares) {
+  const ThreeShares r = three_shares(*owner_, false);
+  EXPECT_NEAR(r.w_end, 1e-6 + 0.040, 1e-9);
+  EXPECT_NEAR(r.p_end, 1e-6 + 0.050, 1e-9);
+  EXPECT_NEAR(r.usage, 100e9, 1e3);
+}
+
+// The simgrid backend sets SimGrid's element weights itself (sim/simgrid_engine.cc, ElementWeights); with
+// LCSIM_SIMGRID_LIST_CROSSINGS it lists each link k times instead and SimGrid sums them: the same answer.
+TEST(Engine, SimGridListingCrossingsGivesTheSameShares) {
+  setenv("LCSIM_SIMGRID_LIST_CROSSINGS", "1", 1);
+  auto e = make_engine("simgrid");
+  const ThreeShares r = three_shares(*e, true);
+  unsetenv("LCSIM_SIMGRID_LIST_CROSSINGS");
+  EXPECT_NEAR(r.w_end, 1e-6 + 0.040, 1e-9);
+  EXPECT_NEAR(r.p_end, 1e-6 + 0.050, 1e-9);
+  EXPECT_NEAR(r.usage, 100e9, 1e3);
 }
 
 TEST(Engine, OnlyOneSimGridEnginePerProcess) {

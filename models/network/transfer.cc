@@ -148,229 +148,38 @@ void TransferModel::unroute(const Path& p, Bytes size) {
 }
 
 void TransferModel::links_idle(const Path& p) {
-  for (uint32_t l : p) {
-    LCSIM_ASSERT(active_[l] > 0, "link went idle twice");
-    if (--active_[l] != 0 || !options_.tracer || !options_.tracer->enabled()) continue;
-    const LinkInfo& info = topology_.links()[l];
-    if (traced_[l] < 0) {
-      size_t& count = traced_per_tier_[info.tier];
-      traced_[l] = count < options_.max_traced_links ? 1 : 0;
-      count += static_cast<size_t>(traced_[l]);
-    }
-    if (traced_[l] == 1) {
-      if (bandwidth_text_.size() <= l) bandwidth_text_.resize(topology_.links().size());
-      std::string& text = bandwidth_text_[l];
-      if (text.empty()) text = to_string(info.bandwidth);
-      SpanEvent& e = busy_span_;
-      e.kind = SpanKind::kLink;
-      e.rank = l;
-      e.start = busy_since_[l];
-      e.end = engine_.now();
-      e.name = "busy";
-      if (e.args.size() != 1) e.args.assign(1, {"bandwidth", ""});
-      e.args[0].second = text;
-      options_.tracer->span(e);
-    }
-  }
+  for (uint32_t l : p) link_idle(l, 1);
 }
 
-void FlowTransfer::install(const std::vector<sim::HostId>& endpoint_hosts) {
-  LCSIM_ASSERT(endpoint_hosts.size() == topology_.endpoint_count() ||
-                   endpoint_hosts.size() == topology_.all_endpoint_count(),
-               "one engine host per endpoint (GPUs, or GPUs and service endpoints)");
-  hosts_ = endpoint_hosts;
-  for (const auto& l : topology_.links()) link_ids_.push_back(engine_.add_link(l.name, l.bandwidth, l.latency));
+void TransferModel::link_busy(uint32_t l, uint32_t count, Bytes each) {
+  if (active_[l] == 0 && count > 0) busy_since_[l] = engine_.now();
+  active_[l] += count;
+  for (uint32_t i = 0; i < count; ++i) link_bytes_[l] += each.bytes();  // one sub-flow at a time, as route() adds
 }
 
-namespace {
-
-/// Batches of at least this many sub-flows start identical sub-flows as one weighted engine flow: fewer comms in
-/// SimGrid's max-min system. (It was introduced when SimGrid 3.32 paid O(comms in flight) per completed comm; the
-/// simgrid backend now avoids that scan, sim/simgrid_engine.cc.) Smaller batches keep one engine flow per
-/// sub-flow; the threshold stays where it was, so the numbers do not move (docs/performance-flow.md, "Flow fidelity at
-/// scale").
-constexpr size_t kMergeFrom = 4096;
-
-/// What makes two engine flows of one batch identical: the same ends, paths, size and extra latency.
-struct SameFlow {
-  uint32_t src, dst;
-  double size, extra;
-  std::vector<const Path*> paths;
-  bool operator<(const SameFlow& o) const {
-    if (src != o.src) return src < o.src;
-    if (dst != o.dst) return dst < o.dst;
-    if (size != o.size) return size < o.size;
-    if (extra != o.extra) return extra < o.extra;
-    if (paths.size() != o.paths.size()) return paths.size() < o.paths.size();
-    for (size_t i = 0; i < paths.size(); ++i) {
-      if (*paths[i] != *o.paths[i]) return *paths[i] < *o.paths[i];
-    }
-    return false;
+void TransferModel::link_idle(uint32_t l, uint32_t count) {
+  LCSIM_ASSERT(active_[l] >= count, "link went idle twice");
+  active_[l] -= count;
+  if (active_[l] != 0 || !options_.tracer || !options_.tracer->enabled()) return;
+  const LinkInfo& info = topology_.links()[l];
+  if (traced_[l] < 0) {
+    size_t& traced = traced_per_tier_[info.tier];
+    traced_[l] = traced < options_.max_traced_links ? 1 : 0;
+    traced += static_cast<size_t>(traced_[l]);
   }
-};
-
-}  // namespace
-
-void FlowTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback done, sim::Callback failed) {
-  LCSIM_ASSERT(!hosts_.empty() || topology_.endpoint_count() == 0, "FlowTransfer::install() not called");
-  std::vector<SubFlow> subs;
-  route(flows, subs);
-  account(flows);
-  if (subs.empty()) {
-    engine_.after(Duration(), std::move(done), sim::kCompletion);
-    return;
-  }
-  // Units, one engine flow each: a sub-flow, or (when the policy's shares move at one rate: spraying) all the
-  // equal shares of one flow, sprayed over their paths at one rate (Engine::flow_spread).
-  std::vector<std::pair<size_t, size_t>> units;  // [first, first + count) of subs
-  const bool one_rate = balancer_.one_rate();
-  for (size_t k = 0; k < subs.size();) {
-    size_t m = 1;
-    while (one_rate && k + m < subs.size() && subs[k + m].flow == subs[k].flow &&
-           subs[k + m].size == subs[k].size && subs[k + m].extra_latency == subs[k].extra_latency) {
-      ++m;
-    }
-    units.emplace_back(k, m);
-    k += m;
-  }
-  // Groups of units that run as one engine flow. Large batches (kMergeFrom): identical units, since max-min gives
-  // identical flows equal rates, as one engine flow with `copies` shares. Coupled flows (an all-to-all's, at least
-  // options_.couple_from of them): every unit of one class (same size, extra latency and path latency) as one
-  // engine flow over all their paths at one rate. Groups keep the order of their first unit.
-  std::vector<std::vector<size_t>> members;  // per group: its units (the first leads)
-  std::vector<uint32_t> copies;              // per group: how many times each of its units counts
-  size_t n_coupled = 0;
-  for (const FlowRequest& f : flows) n_coupled += f.coupled ? 1 : 0;
-  const bool couple = n_coupled >= std::max<size_t>(options_.couple_from, 2);
-  auto unit_latency = [&](size_t u) {
-    double latency = 0;
-    for (size_t j = 0; j < units[u].second; ++j) {
-      double l = 0;
-      for (uint32_t link : *subs[units[u].first + j].path) l += topology_.links()[link].latency.s();
-      latency = std::max(latency, l);
-    }
-    return latency;
-  };
-  if (couple) {
-    std::map<std::tuple<double, double, double>, size_t> class_of;  // size, extra latency, path latency
-    for (size_t u = 0; u < units.size(); ++u) {
-      const SubFlow& s = subs[units[u].first];
-      if (flows[s.flow].coupled) {
-        auto [it, fresh] = class_of.emplace(std::make_tuple(s.size.bytes(), s.extra_latency.s(), unit_latency(u)),
-                                            members.size());
-        if (!fresh) {
-          members[it->second].push_back(u);
-          continue;
-        }
-      }
-      members.push_back({u});
-      copies.push_back(1);
-    }
-  } else if (subs.size() >= kMergeFrom) {
-    std::map<SameFlow, size_t> group_of;
-    for (size_t u = 0; u < units.size(); ++u) {
-      const SubFlow& s = subs[units[u].first];
-      if (unit_latency(u) > 0) {  // a weighted flow needs a path latency (sim/flow_copies.h)
-        SameFlow key{s.src, s.dst, s.size.bytes(), s.extra_latency.s(), {}};
-        for (size_t j = 0; j < units[u].second; ++j) key.paths.push_back(subs[units[u].first + j].path);
-        auto [it, fresh] = group_of.emplace(std::move(key), members.size());
-        if (!fresh) {
-          ++copies[it->second];
-          continue;
-        }
-      }
-      members.push_back({u});
-      copies.push_back(1);
-    }
-  } else {
-    for (size_t u = 0; u < units.size(); ++u) members.push_back({u});
-    copies.assign(units.size(), 1);
-  }
-  // The batch: its engine flows (a timer first where a latency factor delays the start), which are still
-  // running, and whether a failure already ended it.
-  struct Pending {
-    size_t left;
-    sim::Callback done, failed;
-    std::vector<sim::Handle> handles;
-    std::vector<std::vector<Path>> paths;  // per group: the paths of one of its flows
-    std::vector<uint32_t> copies;
-    std::vector<bool> running;
-    bool dead = false;
-  };
-  auto pending = std::make_shared<Pending>();
-  const size_t n = members.size();
-  pending->left = n;
-  pending->done = std::move(done);
-  pending->failed = std::move(failed);
-  pending->handles.resize(n);
-  pending->running.assign(n, true);
-  pending->copies = std::move(copies);
-  pending->paths.resize(n);
-  for (size_t g = 0; g < n; ++g) {
-    for (size_t u : members[g]) {
-      const auto [first, count] = units[u];
-      for (size_t j = 0; j < count; ++j) pending->paths[g].push_back(*subs[first + j].path);
-    }
-  }
-  // Each sub-flow of a group marked its links busy once (route()); the group frees them once per sub-flow.
-  auto idle = [this, pending](size_t g) {
-    for (uint32_t c = 0; c < pending->copies[g]; ++c) {
-      for (const Path& p : pending->paths[g]) links_idle(p);
-    }
-  };
-  for (size_t g = 0; g < n; ++g) {
-    const SubFlow& s = subs[units[members[g].front()].first];
-    const uint32_t k_copies = pending->copies[g];
-    std::vector<std::vector<sim::LinkId>> sim_paths;
-    for (const Path& p : pending->paths[g]) {
-      sim_paths.emplace_back();
-      for (uint32_t l : p) sim_paths.back().push_back(link_ids_[l]);
-    }
-    auto on_done = [pending, idle, g] {
-      pending->running[g] = false;
-      idle(g);
-      if (--pending->left == 0) pending->done();
-    };
-    auto on_failed = [this, pending, idle] {
-      if (pending->dead) return;
-      pending->dead = true;
-      ++batches_failed_;
-      for (size_t j = 0; j < pending->handles.size(); ++j) {
-        if (pending->running[j]) idle(j);
-        pending->running[j] = false;
-        pending->handles[j].cancel();
-      }
-      if (pending->failed) pending->failed();
-    };
-    // Cancelled from outside (the job that started it was stopped): the links it held are idle again.
-    auto on_cancelled = [pending, idle, g] {
-      if (pending->running[g]) idle(g);
-      pending->running[g] = false;
-    };
-    auto start = [this, src = hosts_[s.src], dst = hosts_[s.dst], size = s.size, sim_paths = std::move(sim_paths),
-                  k_copies](sim::Callback ok, sim::Callback bad) {
-      if (sim_paths.size() == 1) {
-        return sim::flow_copies(engine_, src, dst, size, sim_paths[0], k_copies, std::move(ok), std::move(bad));
-      }
-      return engine_.flow_spread(src, dst, size, sim_paths, std::move(ok), std::move(bad), k_copies);
-    };
-    if (s.extra_latency.s() > 0) {
-      pending->handles[g] = engine_.after(s.extra_latency, [this, pending, g, start, on_done, on_failed,
-                                                           on_cancelled]() mutable {
-        pending->handles[g] = start(std::move(on_done), std::move(on_failed));
-        engine_.on_cancel(pending->handles[g], on_cancelled);
-      });
-    } else {
-      pending->handles[g] = start(std::move(on_done), std::move(on_failed));
-    }
-    engine_.on_cancel(pending->handles[g], on_cancelled);
-  }
-}
-
-void FlowTransfer::link_changed(uint32_t link) {
-  const sim::LinkId l = link_ids_.at(link);
-  engine_.set_link_bandwidth(l, topology_.links()[link].bandwidth);
-  engine_.set_link_on(l, topology_.link_up(link));  // the engine fails the flows crossing it
+  if (traced_[l] != 1) return;
+  if (bandwidth_text_.size() <= l) bandwidth_text_.resize(topology_.links().size());
+  std::string& text = bandwidth_text_[l];
+  if (text.empty()) text = to_string(info.bandwidth);
+  SpanEvent& e = busy_span_;
+  e.kind = SpanKind::kLink;
+  e.rank = l;
+  e.start = busy_since_[l];
+  e.end = engine_.now();
+  e.name = "busy";
+  if (e.args.size() != 1) e.args.assign(1, {"bandwidth", ""});
+  e.args[0].second = text;
+  options_.tracer->span(e);
 }
 
 Duration AnalyticalTransfer::estimate(const std::vector<FlowRequest>& flows) {

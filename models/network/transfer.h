@@ -114,6 +114,10 @@ class TransferModel : public policy::LinkLoads {
   void account(const std::vector<FlowRequest>& flows);
   void links_busy(const Path& p);
   void links_idle(const Path& p);
+  /// `count` more sub-flows of `each` bytes are routed over `link` (what route() marks for each of their paths,
+  /// link by link), and `count` of them have ended (links_idle()).
+  void link_busy(uint32_t link, uint32_t count, Bytes each);
+  void link_idle(uint32_t link, uint32_t count);
   void unroute(const Path& p, Bytes size);  // undoes route()'s marking without a trace (for estimates)
 
   /// What the model does about a link that changed (its topology entry already has the new state).
@@ -155,6 +159,24 @@ class FlowTransfer final : public TransferModel {
   void link_changed(uint32_t link) override;
   std::vector<sim::HostId> hosts_;
   std::vector<sim::LinkId> link_ids_;
+  /// Scratch of transfer() for a coupled class: per topology link, its entry in the class's link list, valid where
+  /// link_stamp_ holds the class's stamp (so nothing is cleared between classes).
+  std::vector<uint32_t> link_entry_;
+  std::vector<uint64_t> link_stamp_;
+  uint64_t stamp_ = 0;
+  /// Coupled batches routed before, by a hash of their flows (transfer.cc): an all-to-all repeated with the same
+  /// ranks and sizes reuses its routes and classes while the routes cannot change (the topology's links up as
+  /// they were, a policy that does not read loads).
+  struct Plan;
+  /// Routes the batch (marking its links busy) and groups it into engine flows.
+  std::shared_ptr<const Plan> make_plan(const std::vector<FlowRequest>& flows, bool couple);
+  /// The kept plan of this batch, its links marked busy again; null where none is kept.
+  std::shared_ptr<const Plan> kept_plan(const std::vector<FlowRequest>& flows, uint64_t key);
+  /// Starts the plan's engine flows: `done` once all have arrived, `failed` if one fails first.
+  void launch(std::shared_ptr<const Plan> plan, sim::Callback done, sim::Callback failed);
+  std::unordered_map<uint64_t, std::shared_ptr<const Plan>> plans_;
+  uint64_t plans_version_ = 0;
+  size_t plans_size_ = 0;
 };
 
 class AnalyticalTransfer final : public TransferModel {
