@@ -239,7 +239,9 @@ std::shared_ptr<const FlowTransfer::Plan> FlowTransfer::make_plan(const std::vec
     group.size = s.size;
     group.extra_latency = s.extra_latency;
     group.copies = copies[g];
-    if (!couple || members[g].size() < 2) {
+    // One path: the engine flow takes it as it is. Several (a sprayed flow's paths, a coupled class's): each link
+    // once with the number of paths crossing it (Engine::flow_spread(links, crossings)), not a copy of every path.
+    if (members[g].size() == 1 && units[members[g].front()].second == 1) {
       for (size_t u : members[g]) {
         for (size_t j = 0; j < units[u].second; ++j) {
           const Path& p = *subs[units[u].first + j].path;
