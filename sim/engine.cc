@@ -261,15 +261,9 @@ Handle Engine::flow_spread(HostId src, HostId dst, Bytes size_per_path, const st
                            Callback done, Callback failed, uint32_t copies) {
   LCSIM_ASSERT(!paths.empty(), "a sprayed flow needs at least one path");
   if (paths.size() == 1) return flow(src, dst, size_per_path, paths[0], std::move(done), std::move(failed), copies);
-  LCSIM_ASSERT(copies >= 1, "a flow stands for at least one copy");
-  LCSIM_ASSERT(src < hosts_.size() && dst < hosts_.size(), "unknown host");
-  ++activities_;
-  const uint32_t s = new_slot(Kind::kFlow, std::move(done), std::move(failed));
-  const Handle h = handle(s);
-  bool dead = !hosts_[src].on || !hosts_[dst].on;
   // Each link once, in the order of its first listing, with the number of paths that cross it: the weighted
-  // element that listing it that many times leaves (flow_spread(links, crossings)), without the backend merging
-  // the repeats one listing at a time (a link all 32 paths of a sprayed flow cross is listed 32 times).
+  // element that listing it that many times leaves, without the backend merging the repeats one listing at a time
+  // (a link all 32 paths of a sprayed flow cross is listed 32 times). It waits its largest path latency.
   std::vector<std::pair<LinkId, uint32_t>> listed;  // (link, position of its first listing)
   double latency = 0;
   for (const auto& path : paths) {
@@ -277,37 +271,30 @@ Handle Engine::flow_spread(HostId src, HostId dst, Bytes size_per_path, const st
     double path_latency = 0;
     for (LinkId l : path) {
       LCSIM_ASSERT(l < links_.size(), "unknown link");
-      dead = dead || !links_[l].on;
       path_latency += links_[l].latency;
       listed.emplace_back(l, static_cast<uint32_t>(listed.size()));
     }
     latency = std::max(latency, path_latency);
   }
-  if (dead) {
-    activity_failed(s);
-  } else if (src == dst) {
-    activity_done(s);
-  } else {
-    std::sort(listed.begin(), listed.end());
-    std::vector<std::pair<uint32_t, std::pair<LinkId, uint32_t>>> first;  // (first position, (link, crossings))
-    for (size_t i = 0; i < listed.size();) {
-      size_t j = i;
-      while (j < listed.size() && listed[j].first == listed[i].first) ++j;
-      first.push_back({listed[i].second, {listed[i].first, static_cast<uint32_t>(j - i)}});
-      i = j;
-    }
-    std::sort(first.begin(), first.end());
-    std::vector<LinkId> links;
-    std::vector<uint32_t> crossings;
-    links.reserve(first.size());
-    crossings.reserve(first.size());
-    for (const auto& [pos, lc] : first) {
-      links.push_back(lc.first);
-      crossings.push_back(lc.second);
-    }
-    start_flow(s, src, dst, size_per_path.bytes(), links, &crossings, copies, latency);
+  std::sort(listed.begin(), listed.end());
+  std::vector<std::pair<uint32_t, std::pair<LinkId, uint32_t>>> first;  // (first position, (link, crossings))
+  for (size_t i = 0; i < listed.size();) {
+    size_t j = i;
+    while (j < listed.size() && listed[j].first == listed[i].first) ++j;
+    first.push_back({listed[i].second, {listed[i].first, static_cast<uint32_t>(j - i)}});
+    i = j;
   }
-  return h;
+  std::sort(first.begin(), first.end());
+  std::vector<LinkId> links;
+  std::vector<uint32_t> crossings;
+  links.reserve(first.size());
+  crossings.reserve(first.size());
+  for (const auto& [pos, lc] : first) {
+    links.push_back(lc.first);
+    crossings.push_back(lc.second);
+  }
+  return flow_spread(src, dst, size_per_path, links, crossings, Duration::seconds(latency), std::move(done),
+                     std::move(failed), copies);
 }
 
 Handle Engine::flow_spread(HostId src, HostId dst, Bytes size_per_path, const std::vector<LinkId>& links,

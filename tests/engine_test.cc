@@ -176,8 +176,12 @@ TEST_P(Backend, IdenticalFlowsRunAsOneWeightedFlowShareLikeSeparateOnes) {
 // 20 ms too; the background moved 0.5 GB by then and has S1 alone for its last 1.5 GB (30 ms more).
 // (As two independent sub-flows the unloaded path would get 37.5 GB/s, sharing N's 75 GB/s left with T, and end
 // at 13.3 ms, which packets sprayed evenly cannot do; T would get 37.5 GB/s until then.)
-TEST_P(Backend, SprayedFlowMovesAllItsPathsAtTheMostLoadedPathsRate) {
-  Engine& e = *owner_;
+// The rig above: `spray(a, b, n, s1, s2, done)` starts the sprayed flow; returns what the test checks.
+struct SprayRig {
+  int spray_done = 0;
+  double spray_end = -1, background_end = -1, t_end = -1, n_usage = -1, s1_usage = -1, s2_usage = -1;
+};
+SprayRig run_spray_rig(Engine& e, const std::function<void(HostId, HostId, LinkId, LinkId, LinkId, Callback)>& spray) {
   const HostId a = e.add_host("a", FlopRate::tflops(1)), b = e.add_host("b", FlopRate::tflops(1));
   const HostId c = e.add_host("c", FlopRate::tflops(1)), d = e.add_host("d", FlopRate::tflops(1));
   const HostId t1 = e.add_host("t1", FlopRate::tflops(1)), t2 = e.add_host("t2", FlopRate::tflops(1));
@@ -186,28 +190,38 @@ TEST_P(Backend, SprayedFlowMovesAllItsPathsAtTheMostLoadedPathsRate) {
   const LinkId s2 = e.add_link("S2", Bandwidth::gbytes_per_s(50), Duration::us(1));
   const LinkId w = e.add_link("W", Bandwidth::gbytes_per_s(1000), Duration::us(1));
   const LinkId v = e.add_link("V", Bandwidth::gbytes_per_s(1000), Duration::us(1));
-  int spray_done = 0;
-  double spray_end = -1, background_end = -1, t_end = -1, n_usage = -1, s1_usage = -1, s2_usage = -1;
-  e.flow_spread(a, b, Bytes::gb(0.5), {{n, s1}, {n, s2}}, [&] {
-    ++spray_done;
-    spray_end = e.now().s();
+  SprayRig r;
+  spray(a, b, n, s1, s2, [&] {
+    ++r.spray_done;
+    r.spray_end = e.now().s();
   });
-  e.flow(c, d, Bytes::gb(2), {w, s1}, [&] { background_end = e.now().s(); });
-  e.flow(t1, t2, Bytes::gb(1), {n, v}, [&] { t_end = e.now().s(); });
+  e.flow(c, d, Bytes::gb(2), {w, s1}, [&] { r.background_end = e.now().s(); });
+  e.flow(t1, t2, Bytes::gb(1), {n, v}, [&] { r.t_end = e.now().s(); });
   e.at(Duration::ms(10), [&] {
-    n_usage = e.link_usage(n).bps();
-    s1_usage = e.link_usage(s1).bps();
-    s2_usage = e.link_usage(s2).bps();
+    r.n_usage = e.link_usage(n).bps();
+    r.s1_usage = e.link_usage(s1).bps();
+    r.s2_usage = e.link_usage(s2).bps();
   });
   e.run(Duration::seconds(1e9));
+  return r;
+}
+
+void expect_spray_rig_by_hand(const SprayRig& r) {
   const double lat = 2e-6;
-  EXPECT_EQ(spray_done, 1);
-  EXPECT_NEAR(spray_end, lat + 0.020, 1e-9);
-  EXPECT_NEAR(t_end, lat + 0.020, 1e-9);
-  EXPECT_NEAR(background_end, lat + 0.050, 1e-9);
-  EXPECT_NEAR(n_usage, 100e9, 1e3);  // 2 x 25 for the sprayed flow, 50 for T: full, never more
-  EXPECT_NEAR(s1_usage, 50e9, 1e3);
-  EXPECT_NEAR(s2_usage, 25e9, 1e3);  // the unloaded spine moves at the loaded one's rate
+  EXPECT_EQ(r.spray_done, 1);
+  EXPECT_NEAR(r.spray_end, lat + 0.020, 1e-9);
+  EXPECT_NEAR(r.t_end, lat + 0.020, 1e-9);
+  EXPECT_NEAR(r.background_end, lat + 0.050, 1e-9);
+  EXPECT_NEAR(r.n_usage, 100e9, 1e3);  // 2 x 25 for the sprayed flow, 50 for T: full, never more
+  EXPECT_NEAR(r.s1_usage, 50e9, 1e3);
+  EXPECT_NEAR(r.s2_usage, 25e9, 1e3);  // the unloaded spine moves at the loaded one's rate
+}
+
+TEST_P(Backend, SprayedFlowMovesAllItsPathsAtTheMostLoadedPathsRate) {
+  Engine& e = *owner_;
+  expect_spray_rig_by_hand(run_spray_rig(e, [&](HostId a, HostId b, LinkId n, LinkId s1, LinkId s2, Callback done) {
+    e.flow_spread(a, b, Bytes::gb(0.5), {{n, s1}, {n, s2}}, std::move(done));
+  }));
 }
 
 // Where its paths are equally loaded, a sprayed flow is exactly its sub-flows. Per copy of a small fabric: N
@@ -247,34 +261,9 @@ TEST_P(Backend, SprayedFlowOverEquallyLoadedPathsEqualsItsSubFlows) {
 // sprayed flow as {N x 2, S1 x 1, S2 x 1} and its latency one path's (2 us): the same numbers by hand.
 TEST_P(Backend, WeightedSprayedFlowEqualsItsListedPaths) {
   Engine& e = *owner_;
-  const HostId a = e.add_host("a", FlopRate::tflops(1)), b = e.add_host("b", FlopRate::tflops(1));
-  const HostId c = e.add_host("c", FlopRate::tflops(1)), d = e.add_host("d", FlopRate::tflops(1));
-  const HostId t1 = e.add_host("t1", FlopRate::tflops(1)), t2 = e.add_host("t2", FlopRate::tflops(1));
-  const LinkId n = e.add_link("N", Bandwidth::gbytes_per_s(100), Duration::us(1));
-  const LinkId s1 = e.add_link("S1", Bandwidth::gbytes_per_s(50), Duration::us(1));
-  const LinkId s2 = e.add_link("S2", Bandwidth::gbytes_per_s(50), Duration::us(1));
-  const LinkId w = e.add_link("W", Bandwidth::gbytes_per_s(1000), Duration::us(1));
-  const LinkId v = e.add_link("V", Bandwidth::gbytes_per_s(1000), Duration::us(1));
-  int spray_done = 0;
-  double spray_end = -1, background_end = -1, t_end = -1, n_usage = -1, s2_usage = -1;
-  e.flow_spread(a, b, Bytes::gb(0.5), {n, s1, s2}, {2, 1, 1}, Duration::us(2), [&] {
-    ++spray_done;
-    spray_end = e.now().s();
-  });
-  e.flow(c, d, Bytes::gb(2), {w, s1}, [&] { background_end = e.now().s(); });
-  e.flow(t1, t2, Bytes::gb(1), {n, v}, [&] { t_end = e.now().s(); });
-  e.at(Duration::ms(10), [&] {
-    n_usage = e.link_usage(n).bps();
-    s2_usage = e.link_usage(s2).bps();
-  });
-  e.run(Duration::seconds(1e9));
-  const double lat = 2e-6;
-  EXPECT_EQ(spray_done, 1);
-  EXPECT_NEAR(spray_end, lat + 0.020, 1e-9);
-  EXPECT_NEAR(t_end, lat + 0.020, 1e-9);
-  EXPECT_NEAR(background_end, lat + 0.050, 1e-9);
-  EXPECT_NEAR(n_usage, 100e9, 1e3);  // 2 x 25 for the sprayed flow (its weight 2 there), 50 for T
-  EXPECT_NEAR(s2_usage, 25e9, 1e3);
+  expect_spray_rig_by_hand(run_spray_rig(e, [&](HostId a, HostId b, LinkId n, LinkId s1, LinkId s2, Callback done) {
+    e.flow_spread(a, b, Bytes::gb(0.5), {n, s1, s2}, {2, 1, 1}, Duration::us(2), std::move(done));
+  }));
 }
 
 // A link counted k times takes k shares of it. One link A (100 GB/s, 1 us) carries a flow W counted 3 times there
