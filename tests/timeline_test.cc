@@ -388,6 +388,16 @@ TEST(Timeline, ProtobufOfSeveralDecodeWindowsReadsAsJsonDoes) {
   fs::remove_all(d);
 }
 
+// Reading `file` fails with an InputError whose message holds every one of `parts`.
+void expect_read_error(const fs::path& file, std::initializer_list<const char*> parts) {
+  try {
+    read_timeline(file.string());
+    ADD_FAILURE() << file << " was read";
+  } catch (const InputError& e) {
+    for (const char* part : parts) EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+  }
+}
+
 TEST(Timeline, BrokenFilesGiveAnErrorNamingFileAndPlace) {
   const fs::path d = temp_dir("broken");
   std::ostringstream out;
@@ -397,69 +407,31 @@ TEST(Timeline, BrokenFilesGiveAnErrorNamingFileAndPlace) {
   }
   const std::string full = out.str();
   write(d / "cut.pftrace", full.substr(0, full.size() - 7));
-  try {
-    read_timeline((d / "cut.pftrace").string());
-    FAIL() << "a truncated trace was read";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("cut.pftrace: byte "), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("truncated packet"), std::string::npos) << e.what();
-  }
+  expect_read_error(d / "cut.pftrace", {"cut.pftrace: byte ", "truncated packet"});
   write(d / "bad.json", "{\"traceEvents\":[{\"ph\":\"X\",\"name\":\"a\"}]}");
-  try {
-    read_timeline((d / "bad.json").string());
-    FAIL() << "an X event without ts was read";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("bad.json: traceEvents[0]: an 'X' event needs a number 'ts'"),
-              std::string::npos)
-        << e.what();
-  }
+  expect_read_error(d / "bad.json", {"bad.json: traceEvents[0]: an 'X' event needs a number 'ts'"});
   write(d / "notjson.json", "{\"traceEvents\":[");
-  EXPECT_THROW(read_timeline((d / "notjson.json").string()), InputError);
+  expect_read_error(d / "notjson.json", {"notjson.json: not valid JSON"});
   // A number past double's range is nlohmann's out_of_range, not a parse_error: still the file's error.
   write(d / "huge.json", "{\"traceEvents\":[{\"ph\":\"X\",\"ts\":1e999}]}");
-  try {
-    read_timeline((d / "huge.json").string());
-    FAIL() << "a number out of range was read";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("huge.json: not valid JSON"), std::string::npos) << e.what();
-  }
+  expect_read_error(d / "huge.json", {"huge.json: not valid JSON"});
   // Numbers that parse but do not fit the model: the event's error, not undefined behaviour.
   write(d / "far.json", "{\"traceEvents\":[{\"ph\":\"X\",\"ts\":1,\"dur\":1},{\"ph\":\"X\",\"ts\":1e300}]}");
-  try {
-    read_timeline((d / "far.json").string());
-    FAIL() << "a time of 1e300 us was read";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("far.json: traceEvents[1]: 'ts' is out of range"), std::string::npos)
-        << e.what();
-  }
-  {
-    std::ostringstream far;
-    {
-      PerfettoWriter w(far, small_layout());
-      SpanEvent e;
-      e.kind = SpanKind::kCompute;
-      e.start = Duration::seconds(3e9);  // 3e18 ns: past the 2^61 ns the model holds
-      e.end = e.start + Duration::seconds(1);
-      e.name = "far";
-      w.on_span(e);
-    }
-    write(d / "far.pftrace", far.str());
-    try {
-      read_timeline((d / "far.pftrace").string());
-      FAIL() << "a timestamp of 3e18 ns was read";
-    } catch (const InputError& e) {
-      EXPECT_NE(std::string(e.what()).find("far.pftrace: byte "), std::string::npos) << e.what();
-      EXPECT_NE(std::string(e.what()).find("is out of range"), std::string::npos) << e.what();
-    }
-  }
+  expect_read_error(d / "far.json", {"far.json: traceEvents[1]: 'ts' is out of range"});
   write(d / "pid.json", "{\"traceEvents\":[{\"ph\":\"X\",\"ts\":1,\"pid\":7.7e66}]}");
-  try {
-    read_timeline((d / "pid.json").string());
-    FAIL() << "a pid of 7.7e66 was read";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("pid.json: traceEvents[0]: 'pid' is out of range"), std::string::npos)
-        << e.what();
+  expect_read_error(d / "pid.json", {"pid.json: traceEvents[0]: 'pid' is out of range"});
+  std::ostringstream far;
+  {
+    PerfettoWriter w(far, small_layout());
+    SpanEvent e;
+    e.kind = SpanKind::kCompute;
+    e.start = Duration::seconds(3e9);  // 3e18 ns: past the 2^61 ns the model holds
+    e.end = e.start + Duration::seconds(1);
+    e.name = "far";
+    w.on_span(e);
   }
+  write(d / "far.pftrace", far.str());
+  expect_read_error(d / "far.pftrace", {"far.pftrace: byte ", "is out of range"});
   EXPECT_THROW(read_timeline((d / "missing.json").string()), InputError);
   fs::remove_all(d);
 }
