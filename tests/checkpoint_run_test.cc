@@ -397,6 +397,39 @@ TEST(CheckpointRun, MegatronIterationsBesideAFlushAreSimulatedAndSlowedOnlyByACo
   EXPECT_NEAR(conv.get("checkpoint_run_iteration_clean_s"), sep.get("checkpoint_run_iteration_clean_s"), 1e-12);
 }
 
+// Mixture of experts: TP 1, PP 1, DP 4, EP 2 on the 4 one-GPU nodes: ranks 0 and 2 hold experts 0-1 of every
+// layer, ranks 1 and 3 experts 2-3 (Megatron's expert groups: consecutive ranks of the data-parallel dimension), so
+// each expert's weights are replicated over 2 ranks, the dense ones over 4. Every parameter is saved exactly once:
+// 14 B x all parameters, whatever the optimizer. Experts: 4 per layer, each 2 h f + f + h with f = h = 2048
+// (GeLU, biases), 4 layers: E = 16 x 8,392,704. With the distributed optimizer every rank writes a quarter of the
+// whole (the dense weights over 4, its experts' over 2, its optimizer shard): 14 P / 4 through its 50 GB/s NIC.
+// Without it, rank 0 writes the dense state and experts 0-1 (14 (P - E / 2)), rank 1 experts 2-3 (14 E / 2).
+TEST(CheckpointRun, MegatronMoeSavesEveryExpertOnce) {
+  auto moe = [](const std::string& extra) {
+    return "name: checkpoint-moe\n" + one_gpu_cluster("separate", 4, "6400Gb/s") +
+           "    gpudirect: true\n"
+           "workload:\n"
+           "  type: megatron\n"
+           "  model: {num_layers: 4, hidden_size: 2048, num_attention_heads: 16, seq_length: 512, vocab_size: 1024,\n"
+           "          num_experts: 4, moe_ffn_hidden_size: 2048, moe_router_topk: 2}\n"
+           "  global_batch_size: 16\n"
+           "  micro_batch_size: 1\n"
+           "  expert_model_parallel_size: 2\n"
+           "  train_iters: 2\n" + extra +
+           "checkpoint:\n"
+           "  levels: [{tier: parallel_fs, mode: sync}]\n"
+           "  run_every: 1\n"
+           "simulation: {seed: 1, fidelity: flow_queue}\n";
+  };
+  const MetricSet sharded = run(moe("  use_distributed_optimizer: true\n"), "moe-sharded");
+  const MetricSet whole = run(moe(""), "moe-whole");
+  const double p = sharded.get("parameters"), e = 16 * (2.0 * 2048 * 2048 + 2 * 2048);
+  for (const MetricSet* m : {&sharded, &whole}) EXPECT_NEAR(m->get("checkpoint_run_bytes"), 14 * p, 1);
+  EXPECT_NEAR(sharded.get("checkpoint_run_blocking_s"), 14 * p / 4 / kNic50, 14 * p / 4 / kNic50 * kRel);
+  const double first = 14 * (p - e / 2) / kNic50;
+  EXPECT_NEAR(whole.get("checkpoint_run_blocking_s"), first, first * kRel);
+}
+
 TEST(CheckpointRun, NoLevelOnTheTopologyIsAnError) {
   const std::string yaml = "name: bad\n"
                            "workload: {type: gpt_data_parallel}\n"

@@ -11,12 +11,16 @@ std::string gb(Bytes b) {
   return buf;
 }
 
+std::pair<double, double> held_parameters(const TrainingMemoryInput& in, int stage) {
+  if (in.zero_stage < stage) return {in.parameters, in.expert_parameters};
+  return {in.parameters / std::max(1, in.data_parallel), in.expert_parameters / std::max(1, in.expert_data_parallel)};
+}
+
 MemoryFit training_memory(const TrainingMemoryInput& in, Bytes capacity) {
-  const double n = std::max(1, in.data_parallel);
-  const double p = in.parameters;
-  const double ne = std::max(1, in.expert_data_parallel), pe = in.expert_parameters;
-  // Parameters held after sharding at ZeRO stage `stage` or above: dense over data_parallel, experts over theirs.
-  auto held = [&](int stage) { return in.zero_stage >= stage ? p / n + pe / ne : p + pe; };
+  auto held = [&](int stage) {
+    const auto [dense, expert] = held_parameters(in, stage);
+    return dense + expert;
+  };
   MemoryFit fit;
   fit.capacity = capacity;
   fit.items.push_back({"weights", Bytes::of(held(3) * in.weight_bytes)});

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sim/units.h"
@@ -60,6 +61,10 @@ struct MemoryFit {
 };
 
 MemoryFit training_memory(const TrainingMemoryInput& in, Bytes capacity);
+
+/// Parameters one GPU holds after sharding at ZeRO stage `stage` or above (weights 3, gradients 2, optimizer
+/// states 1): {dense over data_parallel, experts over expert_data_parallel}; below `stage`, all of them.
+std::pair<double, double> held_parameters(const TrainingMemoryInput& in, int stage);
 
 /// Inference KV cache: 2 (K and V) x layers x tokens x kv_heads x head_dim x bytes.
 Bytes kv_cache_bytes(double layers, double tokens, double kv_heads, double head_dim, double elem_bytes);

@@ -347,16 +347,25 @@ CheckpointState checkpoint_state(const CheckpointConfig& config, const Checkpoin
   if (config.state == "memory_model" && (per_rank || job.weights_per_rank.bytes() > 0)) {
     const int tp = std::max(1, job.tensor_parallel), pp = std::max(1, job.pipeline_parallel);
     const int dp = std::max(1, static_cast<int>(n) / (tp * pp));
+    const bool experts = !job.rank_expert_weights.empty();
+    const double edp = std::max(1, job.expert_data_parallel);
     for (size_t i = 0; i < n; ++i) {
       const Bytes w = per_rank ? job.rank_weights.at(i) : job.weights_per_rank;
       const Bytes o = per_rank ? job.rank_optimizer.at(i) : job.optimizer_per_rank;
+      const Bytes we = experts ? job.rank_expert_weights.at(i) : Bytes();
+      const Bytes oe = experts ? job.rank_expert_optimizer.at(i) : Bytes();
+      const bool first_replica = !experts || job.rank_expert_replica.at(i) == 0;
       if (job.optimizer_sharded) {  // every rank: its optimizer shard and its share of the replicated weights
         st.writers.push_back(job.endpoints[i]);
-        st.sizes.push_back(o + (job.weights_sharded ? w : w / static_cast<double>(dp)));
+        st.sizes.push_back(o + (job.weights_sharded ? w : (w - we) / static_cast<double>(dp) + we / edp));
       } else if ((i / static_cast<size_t>(tp)) % static_cast<size_t>(dp) == 0) {
-        // data-parallel rank 0 of each group writes the group's whole state
+        // data-parallel rank 0 of each group writes the group's whole dense state, and its own experts' when it
+        // is their first replica
         st.writers.push_back(job.endpoints[i]);
-        st.sizes.push_back(w + o);
+        st.sizes.push_back(first_replica ? w + o : (w - we) + (o - oe));
+      } else if (experts && first_replica && we + oe > Bytes()) {  // the first replica of other experts writes them
+        st.writers.push_back(job.endpoints[i]);
+        st.sizes.push_back(we + oe);
       }
     }
   } else {

@@ -56,6 +56,14 @@ struct CheckpointJob {
   /// pipeline stage its own layers, the first and last the embeddings): what that rank holds. Empty: every rank
   /// holds weights_per_rank and optimizer_per_rank.
   std::vector<Bytes> rank_weights, rank_optimizer;
+  /// Mixture of experts (Megatron's expert parallelism), per endpoint: the part of rank_weights / rank_optimizer
+  /// that is the rank's own experts, and the rank's index in its expert-data-parallel group (the ranks that hold
+  /// the same experts); expert weights are replicated over that group (expert_data_parallel ranks), not over DP.
+  /// Empty: no experts. Every expert is saved once: sharded, each rank writes 1 / expert_data_parallel of its
+  /// experts' weights; otherwise the group's replica 0 writes its experts' weights and optimizer states.
+  std::vector<Bytes> rank_expert_weights, rank_expert_optimizer;
+  std::vector<int> rank_expert_replica;
+  int expert_data_parallel = 1;
   bool optimizer_sharded = false;
   bool weights_sharded = false;  // ZeRO-3 / FSDP: each rank holds (and writes) its own shard of the weights
 };

@@ -1,8 +1,12 @@
 // MegatronTraining's in-run checkpoints (checkpoint.run_every): what each rank saves, from its pipeline stage's
 // memory fit (its shard of the weights over TP x PP and, with the distributed optimizer or FSDP, of the optimizer
-// states over DP x CP), for the CheckpointSaver (workloads/training/checkpoint_saver.h) that saves each level as
-// flows on the run's own transfer model between iterations and restores the last save after training. The
-// iterations a flush overlaps are simulated, never replayed from the memo (start_iteration, megatron_runtime.cc).
+// states over DP x CP; a MoE rank's experts over their expert-data-parallel group), for the CheckpointSaver
+// (workloads/training/checkpoint_saver.h) that saves each level as flows on the run's own transfer model between
+// iterations and restores the last save after training. The iterations a flush overlaps are simulated, never
+// replayed from the memo (start_iteration, megatron_runtime.cc).
+#include <algorithm>
+
+#include "models/hardware/memory.h"
 #include "workloads/training/megatron_runtime.h"
 
 namespace lcsim::wl {
@@ -15,6 +19,9 @@ void MegatronTraining::setup_checkpoints() {
   job.tensor_parallel = tp;
   job.pipeline_parallel = pp;
   job.data_parallel = dp_ * cp;  // context-parallel ranks hold the same weights: they save as data parallelism
+  // Experts are replicated over the expert-data-parallel group (DP x CP / EP ranks), not over DP x CP.
+  const bool moe = c.model.num_experts > 0;
+  job.expert_data_parallel = std::max(1, dp_ * cp / c.expert_model_parallel_size);
   // The checkpoint's rank order (models/storage/checkpoint.h): tensor, then data (x context), then pipeline.
   for (int p = 0; p < pp; ++p) {
     for (int d = 0; d < dp_; ++d) {
@@ -35,6 +42,23 @@ void MegatronTraining::setup_checkpoints() {
           }
           job.rank_weights.push_back(w);
           job.rank_optimizer.push_back(o);
+          if (moe) {  // the experts' part of each, in the memory fit's own sharding
+            const StagePlan& plan = it->second;
+            hw::TrainingMemoryInput in;
+            in.parameters = plan.dense_params;
+            in.expert_parameters = plan.expert_params;
+            in.data_parallel = dp_ * cp;
+            in.expert_data_parallel = job.expert_data_parallel;
+            in.zero_stage = c.use_torch_fsdp2 ? 3 : c.use_distributed_optimizer ? 1 : 0;
+            auto expert_part = [&](Bytes b, int stage) {
+              const auto [dense, expert] = hw::held_parameters(in, stage);
+              return dense + expert > 0 ? b * (expert / (dense + expert)) : Bytes();
+            };
+            job.rank_expert_weights.push_back(expert_part(w, 3));
+            job.rank_expert_optimizer.push_back(expert_part(o, 1));
+            const std::vector<uint32_t> same = placement_.group(GroupKind::kEdp, r);
+            job.rank_expert_replica.push_back(static_cast<int>(std::find(same.begin(), same.end(), r) - same.begin()));
+          }
         }
       }
     }
