@@ -53,7 +53,8 @@ row() {
   local name=$1
   shift
   local line="| $name |"
-  for v in "$@"; do line+=" $(printf "%'d" "$v") |"; done
+  # thousands separators by hand: printf's %'d groups only in a locale that defines grouping (not C/POSIX)
+  for v in "$@"; do line+=" $(sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|,\)/\1,\2\3/' -e 'ta' <<<"$v") |"; done
   echo "$line"
 }
 row "175B layout, whole lcsim run process, default outputs" "${run[@]}"
