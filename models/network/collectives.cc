@@ -188,14 +188,17 @@ const std::vector<uint32_t>& Collectives::mapped(const std::vector<uint32_t>& ra
   return scratch;
 }
 
-void Collectives::transfer(std::vector<FlowRequest> flows, sim::Callback done, sim::Callback failed) {
-  if (!endpoints_.empty()) {
-    for (FlowRequest& f : flows) {
-      f.src = endpoint(f.src);
-      f.dst = endpoint(f.dst);
-    }
+void Collectives::transfer(const std::vector<FlowRequest>& flows, sim::Callback done, sim::Callback failed) {
+  if (endpoints_.empty()) {
+    transfer_.transfer(flows, std::move(done), std::move(failed));
+    return;
   }
-  transfer_.transfer(flows, std::move(done), std::move(failed));
+  mapped_flows_ = flows;  // keeps its capacity: no allocation per call once warm
+  for (FlowRequest& f : mapped_flows_) {
+    f.src = endpoint(f.src);
+    f.dst = endpoint(f.dst);
+  }
+  transfer_.transfer(mapped_flows_, std::move(done), std::move(failed));
 }
 
 size_t Collectives::algorithm_index(const std::string& name) const {

@@ -126,7 +126,7 @@ class Collectives {
   void set_endpoints(std::vector<uint32_t> rank_to_endpoint);
   uint32_t endpoint(uint32_t rank) const;
   /// Plain flows between job ranks (pipeline sends, traffic patterns) on the shared transfer model.
-  void transfer(std::vector<FlowRequest> flows, sim::Callback done, sim::Callback failed = {});
+  void transfer(const std::vector<FlowRequest>& flows, sim::Callback done, sim::Callback failed = {});
 
   uint64_t count() const { return count_; }
   /// The transfer model and topology underneath.
@@ -170,6 +170,7 @@ class Collectives {
   uint64_t count_ = 0;
   Duration busy_;
   std::vector<uint32_t> endpoints_;
+  std::vector<FlowRequest> mapped_flows_;  // transfer()'s flows between endpoints (reused)
 };
 
 }  // namespace lcsim::net

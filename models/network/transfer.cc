@@ -1,6 +1,7 @@
 #include "models/network/transfer.h"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <tuple>
@@ -123,10 +124,14 @@ void TransferModel::route(const std::vector<FlowRequest>& flows, std::vector<Sub
       const Path& path = c.paths[share.path_index];
       out.push_back({f.src, f.dst, f.size * share.fraction / bw_factor, &path,
                      c.latency[share.path_index] * (lat_factor - 1), static_cast<uint32_t>(i)});
-      links_busy(path);
-      for (uint32_t l : path) link_bytes_[l] += out.back().size.bytes();
+      mark(out.back());
     }
   }
+}
+
+void TransferModel::mark(const SubFlow& s) {
+  links_busy(*s.path);
+  for (uint32_t l : *s.path) link_bytes_[l] += s.size.bytes();
 }
 
 void TransferModel::account(const std::vector<FlowRequest>& flows) {
@@ -148,7 +153,10 @@ void TransferModel::unroute(const Path& p, Bytes size) {
 }
 
 void TransferModel::links_idle(const Path& p) {
-  for (uint32_t l : p) link_idle(l, 1);
+  for (uint32_t l : p) {  // link_idle(l, 1), its common case inline: the link still busy, or no timeline
+    LCSIM_ASSERT(active_[l] >= 1, "link went idle twice");
+    if (--active_[l] == 0 && options_.tracer && options_.tracer->enabled()) link_idle(l, 0);  // its busy span
+  }
 }
 
 void TransferModel::link_busy(uint32_t l, uint32_t count, Bytes each) {
@@ -210,7 +218,7 @@ Duration AnalyticalTransfer::cost(const std::vector<SubFlow>& subs) {
   if (load_.size() != topology_.links().size()) prepare_links();
   for (uint32_t l : touched_) load_[l] = 0.0;
   touched_.clear();
-  double worst_latency = 0, worst_serialization = 0;
+  double worst_latency = 0;
   for (const SubFlow& s : subs) {
     double latency = s.extra_latency.s();
     for (uint32_t l : *s.path) {
@@ -220,11 +228,18 @@ Duration AnalyticalTransfer::cost(const std::vector<SubFlow>& subs) {
     }
     worst_latency = std::max(worst_latency, latency);
   }
+  loads_.clear();
+  for (uint32_t l : touched_) loads_.push_back({l, load_[l]});
+  return timed(loads_, worst_latency);
+}
+
+Duration AnalyticalTransfer::timed(const LinkLoadList& loads, double worst_latency) {
   const double now = engine_.now().s();
-  for (uint32_t l : touched_) {
+  double worst_serialization = 0;
+  for (const auto& [l, load] : loads) {
     // On a fabric link, this batch's bytes queue behind those of batches routed over it before.
     const double queued = fabric_link_[l] ? std::max(0.0, drained_at_[l] - now) : 0.0;
-    worst_serialization = std::max(worst_serialization, queued + load_[l] / topology_.links()[l].bandwidth.bps());
+    worst_serialization = std::max(worst_serialization, queued + load / topology_.links()[l].bandwidth.bps());
   }
   last_latency_ = Duration::seconds(worst_latency);
   last_serialization_ = Duration::seconds(worst_serialization);
@@ -254,22 +269,62 @@ void AnalyticalTransfer::free_slot(uint32_t slot) {
   free_batches_.push_back(slot);
 }
 
+namespace {
+/// Kept one-flow routes (AnalyticalTransfer::kept_) before the table starts again: a few hundred bytes each.
+constexpr size_t kKeptRoutes = size_t{1} << 16;
+}  // namespace
+
+size_t AnalyticalTransfer::KeptKeyHash::operator()(const KeptKey& k) const {
+  uint64_t size = 0;
+  std::memcpy(&size, &k.size, sizeof size);
+  uint64_t h = (uint64_t{k.src} << 32 | k.dst) * 0x9e3779b97f4a7c15ULL;
+  h = (h ^ (h >> 29) ^ k.label) * 0xbf58476d1ce4e5b9ULL;
+  h = (h ^ (h >> 31) ^ size) * 0x94d049bb133111ebULL;
+  return static_cast<size_t>(h ^ (h >> 32));
+}
+
 void AnalyticalTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback done, sim::Callback failed) {
-  std::vector<SubFlow>& subs = subs_;
-  route(flows, subs);
+  // A policy that does not read loads routes a flow the same way while the links stay up as they are.
+  const bool keep = flows.size() == 1 && !balancer_.reads_loads();
+  if (keep) {
+    if (kept_version_ != topology_.up_version() || kept_.size() >= kKeptRoutes) {
+      kept_.clear();
+      kept_version_ = topology_.up_version();
+    }
+    const FlowRequest& f = flows.front();
+    const auto it = kept_.find({f.src, f.dst, f.label, f.size.bytes()});
+    if (it != kept_.end()) {  // route()'s marks, account(), then cost()'s time from the kept loads
+      const Kept& k = it->second;
+      for (const SubFlow& s : k.subs) mark(s);
+      routed_.assign(1, k.candidates);
+      account(flows);
+      start(k.subs, k.loads, timed(k.loads, k.latency), std::move(done), std::move(failed));
+      return;
+    }
+  }
+  route(flows, subs_);
   account(flows);
-  const Duration t = cost(subs);
+  const Duration t = cost(subs_);
+  if (keep) {
+    const FlowRequest& f = flows.front();
+    kept_[{f.src, f.dst, f.label, f.size.bytes()}] = Kept{routed_.front(), subs_, loads_, last_latency_.s()};
+  }
+  start(subs_, loads_, t, std::move(done), std::move(failed));
+}
+
+void AnalyticalTransfer::start(const std::vector<SubFlow>& subs, const LinkLoadList& loads, Duration t,
+                               sim::Callback done, sim::Callback failed) {
   if (rate_.empty()) rate_.assign(topology_.links().size(), 0.0);
   const uint32_t slot = take_slot();
   Batch& b = batches_[slot];
   b.id = next_batch_++;
   b.live = true;
   const double now = engine_.now().s();
-  for (uint32_t l : touched_) {
-    if (load_[l] <= 0) continue;
-    if (fabric_link_[l]) drained_at_[l] = std::max(drained_at_[l], now) + load_[l] / topology_.links()[l].bandwidth.bps();
-    b.loads.push_back({l, load_[l]});
-    if (t.s() > 0) b.rates.push_back({l, load_[l] / t.s()});
+  for (const auto& [l, load] : loads) {
+    if (load <= 0) continue;
+    if (fabric_link_[l]) drained_at_[l] = std::max(drained_at_[l], now) + load / topology_.links()[l].bandwidth.bps();
+    b.loads.push_back({l, load});
+    if (t.s() > 0) b.rates.push_back({l, load / t.s()});
   }
   for (const auto& [l, r] : b.rates) rate_[l] += r;
   for (const SubFlow& s : subs) b.paths.push_back(s.path);

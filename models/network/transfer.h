@@ -112,6 +112,8 @@ class TransferModel : public policy::LinkLoads {
   void route(const std::vector<FlowRequest>& flows, std::vector<SubFlow>& out);
   std::vector<CandidatesPtr> routed_;
   void account(const std::vector<FlowRequest>& flows);
+  /// route()'s marks for one sub-flow: its path's links busy, its bytes added to each link's count.
+  void mark(const SubFlow& s);
   void links_busy(const Path& p);
   void links_idle(const Path& p);
   /// `count` more sub-flows of `each` bytes are routed over `link` (what route() marks for each of their paths,
@@ -218,10 +220,41 @@ class AnalyticalTransfer final : public TransferModel {
   std::vector<uint32_t> free_batches_;  // free slots
   uint64_t next_batch_ = 0;
   std::vector<SubFlow> subs_;  // transfer()'s sub-flows (reused)
+  using LinkLoadList = std::vector<std::pair<uint32_t, double>>;  // link, bytes of the batch over it
+  /// Sets loads_ (the batch's links in the order first touched, each with its load) and returns timed()'s time.
   Duration cost(const std::vector<SubFlow>& subs);
+  /// The batch's time from its links' loads and its largest path latency: the bytes of the most loaded link,
+  /// behind what a fabric link still has queued, plus the latency. Sets last_latency_ and last_serialization_.
+  Duration timed(const LinkLoadList& loads, double worst_latency);
+  /// Starts the routed batch (subs, routed_, the loads and time from cost() or a kept route): its slot, the
+  /// fabric-link queues, the per-link rates, and its completion timer.
+  void start(const std::vector<SubFlow>& subs, const LinkLoadList& loads, Duration t, sim::Callback done,
+             sim::Callback failed);
   std::vector<double> load_;         // bytes per link, scratch (zero outside touched_)
   std::vector<uint32_t> touched_;    // links with a non-zero load_
+  LinkLoadList loads_;               // of the last cost() call
   Duration last_latency_, last_serialization_;  // of the last cost() call
+  /// A one-flow batch's route kept by (source, destination, label, size) while routes cannot change (the
+  /// topology's links up as they were, a policy that does not read loads): its sub-flows, its links' loads and
+  /// its largest path latency are what route() and cost() would compute again. Only the fabric-link queues and
+  /// the bandwidths are read at each transfer. Pipeline sends repeat a few such batches thousands of times.
+  struct KeptKey {
+    uint32_t src, dst;
+    uint64_t label;
+    double size;
+    bool operator==(const KeptKey&) const = default;
+  };
+  struct KeptKeyHash {
+    size_t operator()(const KeptKey& k) const;
+  };
+  struct Kept {
+    CandidatesPtr candidates;
+    std::vector<SubFlow> subs;
+    LinkLoadList loads;
+    double latency = 0;
+  };
+  std::unordered_map<KeptKey, Kept, KeptKeyHash> kept_;  // looked up, never iterated
+  uint64_t kept_version_ = 0;                           // the topology's up_version() it was filled at
   /// Switch-to-switch links (both ends neither an endpoint nor an endpoint's own switch): shared between batches.
   std::vector<bool> fabric_link_;
   /// Per fabric link: when it will have carried every byte routed over it so far, in seconds (a queue served at

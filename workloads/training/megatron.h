@@ -275,6 +275,7 @@ class MegatronTraining final : public Workload {
   std::map<std::tuple<int, uint32_t, uint64_t>, std::shared_ptr<CollectiveEdges>> open_edges_;  // by pending_'s key
   uint64_t next_edge_ = 0;
   std::vector<uint32_t> free_sends_;
+  std::vector<net::FlowRequest> send_flows_;  // a pipeline send's flows (reused: no allocation per send)
   void send_arrived(uint32_t send);
   uint32_t done_ranks_ = 0;
   Duration iteration_start_;

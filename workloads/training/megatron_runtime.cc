@@ -386,7 +386,8 @@ void MegatronTraining::task_done(uint32_t sim) {
       const double tp = config_.tensor_model_parallel_size, cp = config_.context_parallel_size;
       // Each TP rank sends its 1/TP of the activations (sequence-parallel or Megatron's scatter/gather).
       const Bytes size = Bytes::of(1.0 * config_.micro_batch_size * m.seq_length / cp * m.hidden_size * 2 / tp);
-      std::vector<net::FlowRequest> flows{{st.rank, dst, size, 0}};
+      std::vector<net::FlowRequest>& flows = send_flows_;
+      flows.assign(1, {st.rank, dst, size, 0});
       const bool cross = ctx_->gpus[st.rank].node != ctx_->gpus[dst].node;
       if (symmetric_ && flow_ && cross) {
         // Every replica of this stage sends at the same moment: keep their contention.
@@ -420,7 +421,7 @@ void MegatronTraining::task_done(uint32_t sim) {
       sends_[send] = {sim, to_sim, to_slot, fwd, blocking, start, flow};
       auto arrived = [this, send] { send_arrived(send); };
       if (flows.size() == 1) {
-        ctx_->collectives.transfer(std::move(flows), std::move(arrived));
+        ctx_->collectives.transfer(flows, std::move(arrived));
       } else {
         // Mirrored sends, one transfer each (they start together). The representative stands for a typical
         // replica: it goes on when its own replica's sends (all its TP ranks) have arrived, while the other
