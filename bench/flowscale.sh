@@ -23,6 +23,9 @@ cd "$(dirname "$0")/.."
 LCSIM=${1:-build}/apps/lcsim
 TIMEOUT_S=${TIMEOUT_S:-600}
 CASES=${CASES:-"ring deepseek-small deepseek spray"}
+# The slices run fewer micro-batches than DualPipe (the scenario's schedule) needs (2 x PP = 32): they keep 1F1B with
+# the all-to-alls beside each pass, the scenario's schedule before it ran DualPipe.
+SLICE_SCHEDULE="--set workload.pipeline_schedule=1f1b --set workload.overlap_moe_expert_parallel_comm=true"
 RING_GPUS=${RING_GPUS:-"512 4096 16384"}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/lcsim-flowscale.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
@@ -69,12 +72,12 @@ for c in $CASES; do
     deepseek-small)
       run "DeepSeek-V3-style, 2,048 H800, flow, 16 layers, 1 micro-batch" iteration_time_s \
         scenarios/training/deepseek-v3-h800-2048.yaml --set simulation.fidelity=flow --set workload.train_iters=1 \
-        --set workload.global_batch_size=128 --set workload.model.num_layers=16
+        --set workload.global_batch_size=128 --set workload.model.num_layers=16 $SLICE_SCHEDULE
       ;;
     deepseek-2mb)
       run "DeepSeek-V3-style, 2,048 H800, flow, 2 micro-batches" iteration_time_s \
         scenarios/training/deepseek-v3-h800-2048.yaml --set simulation.fidelity=flow --set workload.train_iters=1 \
-        --set workload.global_batch_size=256
+        --set workload.global_batch_size=256 $SLICE_SCHEDULE
       ;;
     spray)
       for lb in ecmp spray "{type: spray, independent_paths: true}"; do

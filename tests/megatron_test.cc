@@ -83,6 +83,41 @@ TEST(MegatronSchedule, InterleavedVisitsChunksInMegatronsOrder) {
   }
 }
 
+// Multi-latent attention with DeepSeek-V3's sizes (report section 4.2: 128 heads of 128 plus a 64-wide rotary part,
+// values of 128, key/value latent 512, query bottleneck 1,536): per layer the HF checkpoint's q_a_proj 7168 x 1536,
+// q_a_layernorm 1536, q_b_proj 1536 x 24576, kv_a_proj_with_mqa 7168 x 576, kv_a_layernorm 512, kv_b_proj 512 x
+// 32768, o_proj 16384 x 7168: 187,107,328 parameters, plus the layer's input norm (7,168). The kernels' GEMMs do
+// 2 FLOPs per projection weight and token; the score and value kernel does 2 s (192 + 128) a per token, halved for
+// the causal mask, the count Megatron-LM's MLA branch uses.
+TEST(MegatronModel, MultiLatentAttentionCountsDeepSeekV3sProjections) {
+  wl::GptModelConfig m;
+  m.num_layers = 1, m.hidden_size = 7168, m.num_attention_heads = 128, m.seq_length = 4096, m.vocab_size = 129280;
+  m.normalization = "RMSNorm", m.position_embedding_type = "rope", m.add_bias_linear = false;
+  m.multi_latent_attention = true, m.q_lora_rank = 1536, m.kv_lora_rank = 512;
+  m.qk_head_dim = 128, m.qk_pos_emb_head_dim = 64, m.v_head_dim = 128;
+  const double projections = 7168.0 * 1536 + 1536 + 1536.0 * 24576 + 7168.0 * 576 + 512 + 512.0 * 32768 + 16384.0 * 7168;
+  EXPECT_DOUBLE_EQ(projections, 187107328.0);
+  EXPECT_DOUBLE_EQ(m.attention_params(), projections + 7168);
+  const wl::LayerOps ops = wl::layer_forward(m, 0, 1, 2);
+  double gemm = 0, attention = 0;
+  for (const auto* group : {&ops.qkv, &ops.attention}) {
+    for (const auto& op : *group) {
+      if (op.op_class == hw::OpClass::kGemm) gemm += op.flops.value();
+      if (op.op_class == hw::OpClass::kAttention) attention += op.flops.value();
+    }
+  }
+  const double t = 4096;
+  EXPECT_NEAR(gemm, 2 * t * (projections - 1536 - 512), 1e-9 * gemm);
+  EXPECT_NEAR(attention, 2 * t * 4096 * (192 + 128) * 128 / 2, 0.01 * attention);
+  // Megatron-LM's model FLOPs (training.py, num_floating_point_operations, multi_latent_attention): per token and
+  // layer 3 x 2 (projections + s a (192 + 128) / 2), plus the MLP (12 h f x 3/2 for one dense SwiGLU of 18,432) and
+  // the logits.
+  m.ffn_hidden_size = 18432, m.swiglu = true;
+  const double expect = 3 * 2 * t * (projections + 4096.0 * 128 * (192 + 128) / 2) + 12 * t * 7168.0 * 18432 * 1.5 +
+                        6 * t * 7168.0 * 129280;
+  EXPECT_NEAR(3 * m.forward_model_flops(1), expect, 1e-12 * expect);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Placement
 

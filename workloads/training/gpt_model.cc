@@ -39,6 +39,19 @@ void GptModelConfig::visit(Section& s) {
           "expert-parallel group); 0 = no limit", Range::at_least(0));
   s.field("moe_router_group_topk", moe_router_group_topk,
           "group-limited routing: each token's experts come from at most this many groups", Range::at_least(0));
+  s.field("multi_latent_attention", multi_latent_attention,
+          "multi-latent attention (DeepSeek-V2/V3): low-rank query and key/value projections, queries and keys of "
+          "qk_head_dim + qk_pos_emb_head_dim per head, values of v_head_dim (kv_channels and group_query_attention "
+          "do not apply)");
+  s.field("q_lora_rank", q_lora_rank, "multi-latent attention: rank of the query bottleneck; 0 = none",
+          Range::at_least(0));
+  s.field("kv_lora_rank", kv_lora_rank, "multi-latent attention: rank of the key/value latent", Range::at_least(1));
+  s.field("qk_head_dim", qk_head_dim, "multi-latent attention: query/key head dimension without the rotary part",
+          Range::at_least(1));
+  s.field("qk_pos_emb_head_dim", qk_pos_emb_head_dim,
+          "multi-latent attention: the rotary part of each query/key head (the key's shared by all heads)",
+          Range::at_least(0));
+  s.field("v_head_dim", v_head_dim, "multi-latent attention: value head dimension", Range::at_least(1));
   if (s.mode() != Section::Mode::kParse) return;
   // Cross-field checks only on values that passed their own (a rejected value keeps its default).
   if (s.diagnostics()->items().size() > errors_before) return;
@@ -52,6 +65,9 @@ void GptModelConfig::visit(Section& s) {
   if (kv_channels == 0 && hidden_size % num_attention_heads != 0) {
     s.error("num_attention_heads", "must divide hidden_size (" + std::to_string(hidden_size) + "), got " +
                                        std::to_string(num_attention_heads) + " (or set kv_channels)");
+  }
+  if (multi_latent_attention && group_query_attention) {
+    s.error("group_query_attention", "and multi_latent_attention exclude each other (as in Megatron-LM)");
   }
   if (num_query_groups > 0 && !group_query_attention) {
     s.error("num_query_groups", "takes effect only with group_query_attention: true");
@@ -82,7 +98,19 @@ double mlp_params(const GptModelConfig& m, double f) {
 }
 }  // namespace
 
+double GptModelConfig::mla_projection_params() const {
+  // Megatron-LM's count (megatron/training/training.py, num_floating_point_operations, multi_latent_attention):
+  // the query path (with its bottleneck's norm), the key/value latent with its norm and the shared rotary key, the
+  // output projection.
+  const double h = hidden_size, a = num_attention_heads, qk = qk_head_dim + qk_pos_emb_head_dim;
+  const double norm = normalization == "RMSNorm" ? 1 : 2;
+  const double q = q_lora_rank > 0 ? q_lora_rank * (h + a * qk + norm) : h * a * qk;
+  return q + kv_lora_rank * (h + a * (qk_head_dim + v_head_dim) + norm) + h * qk_pos_emb_head_dim +
+         a * v_head_dim * h;
+}
+
 double GptModelConfig::attention_params() const {
+  if (multi_latent_attention) return mla_projection_params() + norm_params(*this);
   const double h = hidden_size, q = 1.0 * num_attention_heads * head_dim(), kv = 2.0 * query_groups() * head_dim();
   return h * (q + kv) + q * h + (add_bias_linear ? q + kv + h : 0.0) + norm_params(*this);
 }
@@ -124,7 +152,12 @@ double GptModelConfig::forward_model_flops(int b) const {
   const double t = static_cast<double>(b) * seq_length, h = hidden_size, s = seq_length;
   const double a = num_attention_heads, g = query_groups(), q = a * head_dim();
   // Per layer and token, forward (Megatron's count / 3): attention 4h^2 (1 + g/a + s/h) (q/h), MLP 4 h f k m.
-  const double attention = 4 * h * h * (1 + g / a + s / h) * (q / h);
+  // Multi-latent attention, as Megatron-LM counts it: 2 FLOPs per projection parameter, and the scores and values
+  // against the whole sequence, halved for the causal mask (its MLA branch halves them; the MHA branch does not).
+  const double attention =
+      multi_latent_attention
+          ? 2 * mla_projection_params() + s * a * (qk_head_dim + qk_pos_emb_head_dim) + s * a * v_head_dim
+          : 4 * h * h * (1 + g / a + s / h) * (q / h);
   const double gated = swiglu ? 1.5 : 1.0;
   double mlp = 0;
   for (int l = 0; l < num_layers; ++l) {
@@ -178,24 +211,52 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
     if (sh.fp8) group.push_back(hw::memory_op(name, Bytes::of((after_norm ? 1 : e + 2) * rows * cols * batch)));
   };
   fp8_cast(ops.qkv, "qkv_fp8_cast", t, h, 1, true);
-  ops.qkv.push_back(gemm("qkv", t, (a + 2 * g) * d, h, e));
-  // Rotary embedding: queries and keys read and written once.
-  if (m.position_embedding_type == "rope") ops.qkv.push_back(memory("rope", 2 * t * (a + g) * d, e, kRope));
+  // Attention's value width per head (the projection's input is a x it) and the fused kernel's head dimension.
+  double v_dim = d, kernel_dim = d, kernel_groups = g;
+  if (m.multi_latent_attention) {
+    // Multi-latent attention (DeepSeek-V2/V3; Megatron-LM's MLASelfAttention): the down projections (to the query
+    // bottleneck and to the key/value latent plus the shared rotary key) whole on every TP rank, their norms, the
+    // up projections split over the heads; rotary embedding on the queries' and the shared key's rotary parts.
+    const double qk = m.qk_head_dim + m.qk_pos_emb_head_dim, rope = m.qk_pos_emb_head_dim, kv = m.kv_lora_rank;
+    if (m.q_lora_rank > 0) {
+      ops.qkv.push_back(gemm("q_down", t, m.q_lora_rank, h, e));
+      ops.qkv.push_back(memory("q_norm", 2 * t * m.q_lora_rank, e, kNorm));
+      fp8_cast(ops.qkv, "q_up_fp8_cast", t, m.q_lora_rank, 1);
+      ops.qkv.push_back(gemm("q_up", t, a * qk, m.q_lora_rank, e));
+    } else {
+      ops.qkv.push_back(gemm("q_proj", t, a * qk, h, e));
+    }
+    ops.qkv.push_back(gemm("kv_down", t, kv + rope, h, e));
+    ops.qkv.push_back(memory("kv_norm", 2 * t * kv, e, kNorm));
+    fp8_cast(ops.qkv, "kv_up_fp8_cast", t, kv, 1);
+    ops.qkv.push_back(gemm("kv_up", t, a * (m.qk_head_dim + m.v_head_dim), kv, e));
+    ops.qkv.push_back(memory("rope", 2 * t * (a + 1) * rope, e, kRope));
+    // The kernel's scores run at the query/key width and its values at the value width: one head dimension of
+    // their mean does the same FLOPs. Every head has its own keys and values.
+    v_dim = m.v_head_dim;
+    kernel_dim = (qk + m.v_head_dim) / 2;
+    kernel_groups = a;
+  } else {
+    ops.qkv.push_back(gemm("qkv", t, (a + 2 * g) * d, h, e));
+    // Rotary embedding: queries and keys read and written once.
+    if (m.position_embedding_type == "rope") ops.qkv.push_back(memory("rope", 2 * t * (a + g) * d, e, kRope));
+  }
   // Flash attention of this rank's queries against the whole causal sequence (context parallelism splits the
   // sequence into load-balanced chunks: each rank does 1/cp of the causal work).
   if (sh.flash) {
     ops.attention.push_back(hw::attention_op(
-        "attention", {static_cast<double>(b), m.seq_length / cp, 1.0 * m.seq_length, a, g, d, true, false}, e));
+        "attention",
+        {static_cast<double>(b), m.seq_length / cp, 1.0 * m.seq_length, a, kernel_groups, kernel_dim, true, false}, e));
   } else {
     // Unfused: the whole score matrix is computed and stored (scaled, masked, softmax, dropout in one fused
     // kernel reading 2 B and writing 2 B plus a 1 B mask per score), then multiplied with the values.
     const double q = m.seq_length / cp, k = m.seq_length, heads = b * a;
-    ops.attention.push_back(gemm("attn_scores", q, k, d, e, heads));
+    ops.attention.push_back(gemm("attn_scores", q, k, m.multi_latent_attention ? m.qk_head_dim + m.qk_pos_emb_head_dim : d, e, heads));
     ops.attention.push_back(memory("attn_softmax", 5.0 / e * heads * q * k, e));
-    ops.attention.push_back(gemm("attn_values", q, d, k, e, heads));
+    ops.attention.push_back(gemm("attn_values", q, v_dim, k, e, heads));
   }
-  fp8_cast(ops.attention, "attn_proj_fp8_cast", t, a * d, 1);
-  ops.attention.push_back(gemm("attn_proj", t, h, a * d, e));
+  fp8_cast(ops.attention, "attn_proj_fp8_cast", t, a * v_dim, 1);
+  ops.attention.push_back(gemm("attn_proj", t, h, a * v_dim, e));
   ops.norm2.push_back(memory("residual1", 3 * tn * h, e));
   ops.norm2.push_back(memory("norm2", 2 * tn * h, e, kNorm));
   auto dense_mlp = [&](const char* up, const char* act, const char* down, double f, double tokens, double batch,

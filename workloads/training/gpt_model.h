@@ -41,6 +41,15 @@ struct GptModelConfig {
   int moe_layer_freq = 1;
   int moe_router_num_groups = 0;  // group-limited routing: experts in this many groups (one per node, as in
   int moe_router_group_topk = 0;  // DeepSeek-V3), each token routed within this many of them; 0 = unlimited
+  // Multi-latent attention (DeepSeek-V2/V3; Megatron-LM's --multi-latent-attention and its arguments): queries
+  // through a q_lora_rank bottleneck (0: a plain projection), keys and values from a kv_lora_rank latent; per head
+  // queries and keys of qk_head_dim + qk_pos_emb_head_dim (the rotary part), values of v_head_dim.
+  bool multi_latent_attention = false;
+  int q_lora_rank = 0;
+  int kv_lora_rank = 32;  // Megatron-LM's defaults
+  int qk_head_dim = 128;
+  int qk_pos_emb_head_dim = 64;
+  int v_head_dim = 128;
   void visit(Section& s);
 
   int ffn() const { return ffn_hidden_size > 0 ? ffn_hidden_size : 4 * hidden_size; }
@@ -52,6 +61,8 @@ struct GptModelConfig {
 
   /// Attention block parameters of one layer (QKV and output projection, biases, the first norm).
   double attention_params() const;
+  /// Multi-latent attention's projections of one layer (query, key/value latent with its norms, output).
+  double mla_projection_params() const;
   /// Dense MLP parameters (and the second norm).
   double dense_mlp_params() const;
   /// MoE MLP parameters: the router, all experts, the shared expert (and the second norm).

@@ -85,6 +85,7 @@ class MegatronTraining final : public Workload {
     bool overlap = false;         // the comms run alongside the next segment's compute
     bool side = false;            // the comms run on the rank's side stream, waited for at the end of the pass
     int bucket = -1;              // gradient bucket complete after this segment (in the last micro-batch)
+    Duration weight;              // backward: the part of `compute` that is weight gradients (GEMMs' wgrad)
     // FSDP: parameter all-gathers this segment issues on the gather stream as its compute starts (prefetch),
     // how many of the pass's gathers must be done before it computes, and the gradient reduce-scatters it
     // issues on the reduce stream when it is done.
@@ -102,23 +103,55 @@ class MegatronTraining final : public Workload {
   };
   struct StagePlan {
     std::vector<Pass> forward, backward;  // per model chunk
+    // DualPipe: per chunk, the backward of input gradients only and the deferred weight gradients; per (forward
+    // chunk x 2 + backward chunk), an F&B pair with its expert all-to-alls beside the pair's compute.
+    std::vector<Pass> backward_input, weight, pairs;
     std::vector<Bucket> buckets;
     Duration optimizer;
     std::vector<CommCall> param_gather;  // distributed optimizer: after the step (or with the next forward)
+    std::vector<CommCall> copies_reduce;  // DualPipe: the two copies of each stage add their gradients
     double dense_params = 0, expert_params = 0;  // per GPU
     hw::MemoryFit memory;
     double in_flight = 1;  // micro-batches whose activations the fit holds at once
   };
+  /// What a backward pass computes: all of it, only the input gradients (the weight gradients deferred to a later
+  /// kWeight task, zero-bubble style), or only those deferred weight gradients.
+  enum class Part : int8_t { kWhole, kInput, kWeight };
   struct Task {
-    bool forward;
-    int micro_batch;
+    bool forward;     // a forward pass, or an F&B pair (forward first)
+    int micro_batch;  // the forward's micro-batch (the backward's when !forward)
     int chunk;
+    Part part = Part::kWhole;  // backward (or a pair's backward half)
+    int b_micro_batch = -1;    // DualPipe's F&B pair: the backward half's micro-batch and chunk (-1: no pair)
+    int b_chunk = 0;
+    bool pair() const { return b_micro_batch >= 0; }
+    bool has_backward() const { return pair() || !forward; }
+    int backward_micro_batch() const { return pair() ? b_micro_batch : micro_batch; }
+    int backward_chunk() const { return pair() ? b_chunk : chunk; }
   };
-  /// Megatron's order of forward and backward passes on pipeline rank `stage`.
+  /// The order of forward and backward passes on pipeline rank `stage`: Megatron's (gpipe, 1f1b, interleaved), or
+  /// DualPipe's (DeepSeek-V3 report section 3.2.1; megatron_schedule.cc).
   static std::vector<Task> schedule(const std::string& kind, int stages, int stage, int micro_batches, int chunks);
+  /// Micro-batches that are in flight on rank `stage` at the schedule's peak, in units of an average layer's
+  /// activations (each task's chunk weighted by `chunk_layers`): activations live from a forward pass until the
+  /// backward pass (or its deferred weight gradients) that frees them; a pair counts its forward before its
+  /// backward frees anything.
+  static double peak_in_flight(const std::vector<Task>& tasks, const std::vector<int>& chunk_layers);
+  /// The model's virtual stage that model chunk `chunk` of pipeline rank `stage` holds: chunk x PP + stage
+  /// (interleaved), or DualPipe's stage (chunk 0) and PP - 1 - stage (chunk 1).
+  int virtual_stage(int stage, int chunk) const;
+  int model_stages() const;  // virtual stages of the model (PP x chunks; DualPipe: PP, each held twice)
+  /// The (pipeline rank, chunk) that runs virtual stage v for micro-batches going the way of `chunk`.
+  std::pair<int, int> place_of(int v, int chunk) const;
+  /// The last micro-batch whose backward goes through model chunk `chunk` (its weight gradients complete the
+  /// gradient buckets of that chunk).
+  int last_micro_batch(int chunk) const;
   /// Layers [first, last) of virtual pipeline stage v.
   std::pair<int, int> layer_range(int v) const;
   StagePlan plan_stage(const hw::AcceleratorSpec& part, int stage) const;
+  /// DualPipe's passes of a planned stage (StagePlan::backward_input, weight, pairs); `pass_start`: the host's
+  /// wait after a pipeline receive that each pass's first segment carries.
+  void plan_dualpipe(StagePlan& plan, Duration pass_start) const;
   /// The stage with the least memory headroom on `part`, and its fit.
   /// `keep`: also store each stage's plan in `*keep` (in stage order).
   std::pair<hw::MemoryFit, int> tightest_stage(const hw::AcceleratorSpec& part,
@@ -222,6 +255,10 @@ class MegatronTraining final : public Workload {
   /// Each replica of the pipeline (a TP/CP/DP coordinate, when symmetry does not stand one for all) has its own.
   uint64_t flow_id(uint32_t sim, int micro_batch) const;
   const Pass& current_pass(const RankState& st) const;  // the pass the rank is running
+  /// The task's weight gradients complete its chunk's gradient buckets (its backward is that chunk's last).
+  bool completes_buckets(const Task& t) const;
+  /// The first input the rank's current task still waits for: activations (forward) or gradients, and their slot.
+  bool missing_input(const RankState& st, bool* forward, size_t* slot) const;
   // Per-GPU counters of the traced ranks (megatron_counters.cc): HBM in use (the fit's static part, plus one
   // micro-batch's activations of a model chunk from its forward pass's end to its backward pass's end) and
   // queued inputs (received, not yet reached by the schedule).
@@ -235,6 +272,7 @@ class MegatronTraining final : public Workload {
   Placement placement_;
   hw::DType dtype_ = hw::DType::kBf16;
   int dp_ = 1, micro_batches_ = 1, chunks_ = 1;
+  bool dualpipe_ = false;  // the schedule is DualPipe (set by validate(), with chunks_)
   std::string attention_label_;  // what attention follows (check_attention_backend), for the header
   double dispatch_factor_ = 1;  // token all-to-all bytes relative to one copy per (token, expert)
   double mirror_spread_ = 0;    // see the symmetry_spread metric
@@ -247,7 +285,7 @@ class MegatronTraining final : public Workload {
   std::map<std::pair<const hw::AcceleratorSpec*, int>, StagePlan> plans_;
   std::vector<std::vector<Task>> schedules_;  // per stage
   std::vector<std::unique_ptr<RankState>> states_;
-  // Collectives waiting for their group's simulated ranks, by (group kind + 8 x stream, the group's first rank,
+  // Collectives waiting for their group's simulated ranks, by (group kind + kGroupKinds x stream, the group's first rank,
   // sequence number on that communicator and stream); each rank brings its continuation.
   using Pending = Rendezvous<std::tuple<int, uint32_t, uint64_t>, sim::Callback>;
   Pending pending_;
@@ -277,6 +315,9 @@ class MegatronTraining final : public Workload {
   std::vector<uint32_t> free_sends_;
   std::vector<net::FlowRequest> send_flows_;  // a pipeline send's flows (reused: no allocation per send)
   void send_arrived(uint32_t send);
+  /// Sends the pass's output of `micro_batch` to (pipeline rank, chunk) `to`: activations (`forward`) or gradients.
+  /// A blocking send counts in the rank's sends_open.
+  void send_output(uint32_t sim, int micro_batch, std::pair<int, int> to, bool forward);
   uint32_t done_ranks_ = 0;
   Duration iteration_start_;
   std::vector<Duration> iteration_times_;

@@ -33,8 +33,10 @@ const std::map<std::string, ArgRule>& rules() {
                          "kv-channels", "seq-length", "vocab-size", "normalization", "position-embedding-type",
                          "num-experts", "moe-router-topk", "moe-ffn-hidden-size",
                          "moe-shared-expert-intermediate-size", "moe-layer-freq", "moe-router-num-groups",
-                         "moe-router-group-topk"});
+                         "moe-router-group-topk", "q-lora-rank", "kv-lora-rank", "qk-head-dim", "qk-pos-emb-head-dim",
+                         "v-head-dim"});
     m["group-query-attention"] = {"model.group_query_attention", "true"};
+    m["multi-latent-attention"] = {"model.multi_latent_attention", "true"};
     m["swiglu"] = {"model.swiglu", "true"};
     m["disable-bias-linear"] = {"model.add_bias_linear", "false"};
     m["untie-embeddings-and-output-weights"] = {"model.untie_embeddings_and_output_weights", "true"};

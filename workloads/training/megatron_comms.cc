@@ -128,7 +128,7 @@ void MegatronTraining::collective(uint32_t sim, const CommCall& c, sim::Callback
     done();
     return;
   }
-  const size_t counter = static_cast<size_t>(c.group) + 8 * static_cast<size_t>(c.stream);
+  const size_t counter = static_cast<size_t>(c.group) + kGroupKinds * static_cast<size_t>(c.stream);
   const uint64_t seq = st.seq[counter]++;
   const auto key = std::make_tuple(static_cast<int>(counter), group.front(), seq);
   uint32_t members = 0;

@@ -132,8 +132,12 @@ void MegatronConfig::visit_keys(Section& s) {
   s.field("overlap_p2p_comm", overlap_p2p_comm,
           "interleaved schedule: pipeline sends overlap the next pass (the non-interleaved schedules always wait "
           "for their sends, as Megatron-LM's do)");
-  s.choice("pipeline_schedule", pipeline_schedule, {"auto", "gpipe", "1f1b", "interleaved"},
-           "auto: interleaved 1F1B with virtual stages, else 1F1B");
+  s.choice("pipeline_schedule", pipeline_schedule, {"auto", "gpipe", "1f1b", "interleaved", "dualpipe"},
+           "auto: interleaved 1F1B with virtual stages, else 1F1B; dualpipe: DeepSeek-V3's bidirectional schedule "
+           "(not in Megatron-LM: no command-line flag sets it): each rank holds stages r and PP-1-r, micro-batches "
+           "enter from both ends, forward and backward passes of two micro-batches run as pairs with their expert "
+           "all-to-alls beside the pair's compute, and some backward passes defer their weight gradients "
+           "(zero-bubble); needs an even PP and an even number of micro-batches, at least 2 x PP");
   s.field("parallel_order", parallel_order,
           "how ranks decompose, innermost first (Megatron's order): tp, cp, ep, dp, pp joined by '-' (ep may be "
           "left out; expert groups are always cut from the data x context-parallel ranks)");
@@ -234,6 +238,21 @@ void MegatronConfig::visit_keys(Section& s) {
     s.error("use_torch_fsdp2", "and use_distributed_optimizer exclude each other (FSDP shards the optimizer too)");
   }
   const std::string sched = schedule();
+  if (sched == "dualpipe") {
+    const std::string why = "dualpipe holds two model chunks per rank, stages r and PP-1-r";
+    if (pipeline_model_parallel_size < 2 || pipeline_model_parallel_size % 2 != 0) {
+      s.error("pipeline_model_parallel_size", "dualpipe needs an even number of pipeline stages (rank r pairs with "
+                                              "rank PP-1-r), got " + std::to_string(pipeline_model_parallel_size));
+    }
+    if (num_layers_per_virtual_pipeline_stage > 0) s.error("num_layers_per_virtual_pipeline_stage", why + "; no interleaving");
+    if (num_virtual_stages_per_pipeline_rank > 0) s.error("num_virtual_stages_per_pipeline_rank", why + "; no interleaving");
+    if (overlap_moe_expert_parallel_comm) {
+      s.error("overlap_moe_expert_parallel_comm", "dualpipe overlaps the expert all-to-alls of its forward-backward "
+                                                  "pairs itself (its single passes do not overlap them): leave it out");
+    }
+    if (use_torch_fsdp2) s.error("use_torch_fsdp2", "and dualpipe together are not modelled");
+    return;
+  }
   if (virtual_stages() > 1 && pipeline_model_parallel_size < 2) {
     s.error("num_layers_per_virtual_pipeline_stage", "interleaving needs pipeline_model_parallel_size > 1");
   } else if (sched == "interleaved" && virtual_stages() == 1) {
@@ -247,6 +266,7 @@ void MegatronConfig::visit_keys(Section& s) {
 }
 
 int MegatronConfig::virtual_stages() const {
+  if (pipeline_schedule == "dualpipe") return 2;
   if (num_virtual_stages_per_pipeline_rank > 0) return num_virtual_stages_per_pipeline_rank;
   if (num_layers_per_virtual_pipeline_stage <= 0) return 1;
   const double per_stage = static_cast<double>(model.num_layers) / pipeline_model_parallel_size;
@@ -287,6 +307,7 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
   }
   dp_ = static_cast<int>(n / model_ranks);
   chunks_ = c.virtual_stages();
+  dualpipe_ = c.schedule() == "dualpipe";
   if (m.num_attention_heads % tp != 0) {
     s.error("tensor_model_parallel_size", "must divide num_attention_heads (" + str(m.num_attention_heads) + ")");
   }
@@ -295,7 +316,7 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
   }
   {
     const int first = c.decoder_first_pipeline_num_layers, last = c.decoder_last_pipeline_num_layers;
-    const int V = pp * chunks_, x = c.num_layers_per_virtual_pipeline_stage;
+    const int V = model_stages(), x = c.num_layers_per_virtual_pipeline_stage;
     const int special = (first > 0) + (last > 0);
     const int rest = m.num_layers - first - last;
     const int middle = V - special;
@@ -303,7 +324,7 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
     if (uneven && (V < 2 || rest < 0 || (middle > 0 && rest % middle != 0) || (middle == 0 && rest != 0))) {
       s.error(first > 0 ? "decoder_first_pipeline_num_layers" : "decoder_last_pipeline_num_layers",
               "the remaining " + str(rest) + " layers must split evenly over the other " + str(middle) +
-                  (chunks_ > 1 ? " model chunks" : " stages"));
+                  (V > pp ? " model chunks" : " stages"));
     } else if (uneven && x > 0 && middle > 0 && rest / middle != x) {
       s.error("num_layers_per_virtual_pipeline_stage",
               "the chunks between the first and last hold " + str(rest / middle) + " layers, not " + str(x));
@@ -322,6 +343,11 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
     return;
   }
   micro_batches_ = static_cast<int>(c.global_batch_size / per_step);
+  if (c.schedule() == "dualpipe" && (micro_batches_ % 2 != 0 || micro_batches_ < 2 * pp)) {
+    s.error("global_batch_size", "dualpipe needs an even number of micro-batches, at least 2 x PP = " + str(2 * pp) +
+                                     " (half enter at each end, at least PP each), got " + str(micro_batches_) +
+                                     " (global_batch_size / (micro_batch_size x data-parallel size))");
+  }
   if (c.schedule() == "interleaved" && micro_batches_ % pp != 0) {
     s.error("global_batch_size", "the interleaved schedule needs the number of micro-batches (" + str(micro_batches_) +
                                      ") to be a multiple of pipeline_model_parallel_size (" + str(pp) + ")");

@@ -35,14 +35,20 @@
 namespace lcsim::wl {
 
 using Exposure = MegatronTraining::Exposure;
+using Part = MegatronTraining::Part;
 
 MegatronTraining::FoldedPass* MegatronTraining::folded(uint32_t sim) {
   RankState& st = *states_[sim];
   const Task& t = (*st.tasks)[st.task];
-  const size_t per_rank = 2 * static_cast<size_t>(chunks_);
+  // Per chunk: backward, forward, input gradients, weight gradients; then the F&B pairs (forward x backward chunk).
+  const size_t n = static_cast<size_t>(chunks_), per_rank = n * (4 + n);
   if (folds_.size() < states_.size() * per_rank) folds_.resize(states_.size() * per_rank);
-  std::unique_ptr<FoldedPass>& slot =
-      folds_[sim * per_rank + (t.forward ? static_cast<size_t>(chunks_) : 0) + static_cast<size_t>(t.chunk)];
+  const size_t kind = t.pair() ? 4 * n + static_cast<size_t>(t.chunk) * n + static_cast<size_t>(t.b_chunk)
+                      : t.forward            ? n + static_cast<size_t>(t.chunk)
+                      : t.part == Part::kInput  ? 2 * n + static_cast<size_t>(t.chunk)
+                      : t.part == Part::kWeight ? 3 * n + static_cast<size_t>(t.chunk)
+                                                : static_cast<size_t>(t.chunk);
+  std::unique_ptr<FoldedPass>& slot = folds_[sim * per_rank + kind];
   if (!slot) {
     slot = std::make_unique<FoldedPass>();
     slot->sim = sim;
@@ -72,7 +78,7 @@ MegatronTraining::FoldedPass* MegatronTraining::folded(uint32_t sim) {
       if (members != 1 || !memoizable(group)) return never();
       auto it = collective_cache_.find(collective_key(c, group));
       if (it == collective_cache_.end()) return &f;  // not run yet: the fine-grained path runs it and memoizes it
-      out.comms.push_back({it->second, &c, static_cast<size_t>(c.group) + 8 * static_cast<size_t>(c.stream), true});
+      out.comms.push_back({it->second, &c, static_cast<size_t>(c.group) + kGroupKinds * static_cast<size_t>(c.stream), true});
     }
     // An overlapped chain of several collectives: the rank may be waiting for it when a later one starts, and a
     // collective that starts while its rank waits charges the wait so far to the bubble (megatron_comms.cc).
@@ -116,7 +122,7 @@ bool MegatronTraining::fold_pass(uint32_t sim) {
   if (f->state != FoldedPass::State::kFoldable) return false;
   RankState& st = *states_[sim];
   const Task& t = (*st.tasks)[st.task];
-  if (f->has_bucket && !t.forward && config_.overlap_grad_reduce && t.micro_batch == micro_batches_ - 1) return false;
+  if (f->has_bucket && config_.overlap_grad_reduce && completes_buckets(t)) return false;
   // Another stream of the rank is running collectives (gradient buckets, the parameter gather, expert all-to-alls):
   // each one it starts while the compute stream waits moves that wait to the bubble (megatron_comms.cc), so the
   // inside of this pass is observable. It runs segment by segment.

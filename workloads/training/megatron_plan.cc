@@ -14,8 +14,31 @@ namespace lcsim::wl {
 using policy::CollectiveOp;
 using Exposure = MegatronTraining::Exposure;
 
+int MegatronTraining::model_stages() const {
+  const int pp = config_.pipeline_model_parallel_size;
+  return dualpipe_ ? pp : pp * chunks_;
+}
+
+int MegatronTraining::virtual_stage(int stage, int chunk) const {
+  const int pp = config_.pipeline_model_parallel_size;
+  if (dualpipe_) return chunk == 0 ? stage : pp - 1 - stage;
+  return chunk * pp + stage;
+}
+
+std::pair<int, int> MegatronTraining::place_of(int v, int chunk) const {
+  const int pp = config_.pipeline_model_parallel_size;
+  if (dualpipe_) return {chunk == 0 ? v : pp - 1 - v, chunk};
+  return {v % pp, v / pp};
+}
+
+int MegatronTraining::last_micro_batch(int chunk) const {
+  // DualPipe: micro-batches 0..m/2-1 go through chunk 0, the others through chunk 1.
+  if (dualpipe_) return chunk == 0 ? micro_batches_ / 2 - 1 : micro_batches_ - 1;
+  return micro_batches_ - 1;
+}
+
 std::pair<int, int> MegatronTraining::layer_range(int v) const {
-  const int V = config_.pipeline_model_parallel_size * chunks_, L = config_.model.num_layers;
+  const int V = model_stages(), L = config_.model.num_layers;
   const int first = config_.decoder_first_pipeline_num_layers, last = config_.decoder_last_pipeline_num_layers;
   // The first and last virtual stage may hold fewer layers (Megatron's uneven split; with interleaving lcsim
   // applies it to the first and last model chunk); the others share the rest evenly.
@@ -52,7 +75,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   const auto& c = config_;
   const auto& m = c.model;
   const int tp = c.tensor_model_parallel_size, cp = c.context_parallel_size, ep = c.expert_model_parallel_size;
-  const int pp = c.pipeline_model_parallel_size, V = pp * chunks_;
+  const int pp = c.pipeline_model_parallel_size, V = model_stages();
   const bool sp = c.sequence_parallel && tp > 1, tpc = tp > 1;
   const LayerShard sh{tp, cp, ep, sp, c.moe_load_imbalance, c.use_flash_attn, c.precision == "fp8"};
   const int b = c.micro_batch_size;
@@ -77,6 +100,12 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   const hw::HostIssue host({c.host_op_time});
   auto T = [&](const std::vector<hw::OpWork>& ops) { return host.group_time(hw::total_time(ops, part, dtype_), ops.size()); };
   auto TB = [&](const std::vector<hw::OpWork>& ops) { return T(backward_of(ops, e)); };
+  // The weight-gradient GEMMs of a backward group (what a zero-bubble schedule defers), at most the group's time.
+  auto TW = [&](const std::vector<hw::OpWork>& ops) {
+    std::vector<hw::OpWork> w = backward_of(ops, e);
+    std::erase_if(w, [](const hw::OpWork& op) { return !op.name.ends_with("_wgrad"); });
+    return w.empty() ? Duration() : std::min(T(w), TB(ops));
+  };
   auto call = [&](CollectiveOp op, GroupKind g, Bytes size, Exposure x, const std::string& what) {
     return CommCall{op, g, size, x, std::string(group_kind_name(g)) + " " + op_word(op) + " " + what};
   };
@@ -136,7 +165,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     std::vector<Segment> fwd, bwd;
   } prev;
   for (int chunk = 0; chunk < chunks_; ++chunk) {
-    const int v = chunk * pp + stage;
+    const int v = virtual_stage(stage, chunk);
     const auto [l0, l1] = layer_range(v);
     Pass F, B;
     Bucket filling{0, 0, chunk};
@@ -211,6 +240,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         }
         for (int i = 5; i >= 0; --i) {
           Segment s = make_segment(TB(*groups[i]));
+          s.weight = TW(*groups[i]);
           if (i == 2 && c.recompute_granularity == "selective" && !c.use_flash_attn) {
             // Selective recomputation redoes the attention core (everything but the output projection).
             s.compute += T({ops.attention.begin(), ops.attention.end() - 1});
@@ -239,6 +269,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       F.segments.push_back(a);
       F.segments.push_back(z);
       B.segments.push_back(make_segment(TB(logits), s.bwd));
+      B.segments.back().weight = TW(logits);
       B.segments.push_back(make_segment(TB(norm)));
       if (output_layer_here) add_params(output_shard, 0, false);
     }
@@ -306,6 +337,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     plan.forward.push_back(std::move(F));
     plan.backward.push_back(std::move(B));
   }
+  if (dualpipe_) plan_dualpipe(plan, pp > 1 ? host.pass_start() : Duration());
   for (const auto& bk : plan.buckets) {
     plan.dense_params += bk.dense_params;
     plan.expert_params += bk.expert_params;
@@ -319,6 +351,15 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   // With gradient norm and zeroing (step_overhead.h): the gradient buffer holds every local parameter (FSDP: 1/DP).
   const double buffer = c.use_torch_fsdp2 ? local : plan.dense_params + plan.expert_params;
   plan.optimizer = hw::optimizer_step_time(part, {local, buffer, c.accumulate_allreduce_grads_in_fp32 ? 4.0 : 2.0});
+  if (dualpipe_) {
+    // DualPipe: ranks r and PP-1-r hold the same two stages (as chunks 0 and 1, swapped), and the copies' gradients
+    // are added before the step: after the data-parallel reduction, each rank adds the part it updates (its shard
+    // with a sharded optimizer), with the rank of the other copy (the DualPipe repository's example adds them the
+    // same way, rank r with rank PP-1-r).
+    plan.copies_reduce.push_back({CollectiveOp::kAllReduce, GroupKind::kMirror,
+                                  Bytes::of(local * (c.accumulate_allreduce_grads_in_fp32 ? 4.0 : 2.0)), Exposure::kDp,
+                                  "stage-copies all-reduce grads"});
+  }
   if (c.use_distributed_optimizer) {  // the updated 16-bit parameters, gathered back after the step
     if (dp_ * cp > 1) {
       plan.param_gather.push_back({CollectiveOp::kAllGather, GroupKind::kDpCp, Bytes::of(plan.dense_params * 2),
@@ -340,8 +381,12 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   in.grad_bytes = c.accumulate_allreduce_grads_in_fp32 ? 4 : 2;
   int layers = 0, recomputed = 0, checkpoints = 0;
   const int group = c.recompute_method == "uniform" ? std::max(1, c.recompute_num_layers) : 1;
+  std::vector<int> chunk_layers;
+  bool holds_output_layer = false;
   for (int chunk = 0; chunk < chunks_; ++chunk) {
-    const auto [l0, l1] = layer_range(chunk * pp + stage);
+    const auto [l0, l1] = layer_range(virtual_stage(stage, chunk));
+    chunk_layers.push_back(l1 - l0);
+    holds_output_layer = holds_output_layer || virtual_stage(stage, chunk) == V - 1;
     layers += l1 - l0;
     const int r = c.recomputed_layers(l1 - l0);
     recomputed += r;
@@ -358,6 +403,9 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   if (sched == "interleaved") {
     in_flight = std::min(1.0 * micro_batches_ * chunks_, (pp - stage - 1) * 2.0 + (chunks_ - 1) * pp + 1) / chunks_;
   }
+  // DualPipe: counted from its order (PP + 1 micro-batches of a stage at the peak with equal stages, the DualPipe
+  // README's figure), each chunk weighted by its layers.
+  if (dualpipe_) in_flight = peak_in_flight(schedule(sched, pp, stage, micro_batches_, chunks_), chunk_layers);
   in.in_flight = in_flight;
   in.seq = 1.0 * m.seq_length / cp;
   in.hidden = h;
@@ -373,7 +421,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   in.recompute = c.recompute_granularity;
   in.tensor_parallel = tp;
   in.sequence_parallel = sp;
-  in.holds_output_layer = stage == pp - 1;
+  in.holds_output_layer = holds_output_layer;
   double largest = 0;
   for (const auto& bk : plan.buckets) largest = std::max(largest, bk.dense_params + bk.expert_params);
   in.bucket = c.overlap_grad_reduce ? Bytes::of(2 * largest * in.grad_bytes) : Bytes();
@@ -386,6 +434,55 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   plan.memory = hw::training_memory(in, part.hbm_capacity);
   plan.in_flight = in_flight;
   return plan;
+}
+
+void MegatronTraining::plan_dualpipe(StagePlan& plan, Duration pass_start) const {
+  const size_t chunks = plan.forward.size();
+  plan.backward_input.clear();
+  plan.weight.clear();
+  plan.pairs.clear();
+  for (size_t c = 0; c < chunks; ++c) {
+    // Input gradients only: the weight-gradient GEMMs are left out, and with them the gradient buckets.
+    Pass in = plan.backward[c], w;
+    in.compute = Duration();
+    Duration pending;
+    for (Segment& s : in.segments) {
+      s.compute -= s.weight;
+      in.compute += s.compute;
+      pending += s.weight;
+      // The deferred weight gradients, one segment per gradient bucket they complete (none in between).
+      if (s.bucket >= 0) {
+        w.segments.push_back(make_segment(pending));
+        w.segments.back().bucket = s.bucket;
+        w.compute += pending;
+        pending = Duration();
+      }
+      s.weight = Duration();
+      s.bucket = -1;
+    }
+    if (pending > Duration() || w.segments.empty()) {
+      w.segments.push_back(make_segment(pending));
+      w.compute += pending;
+    }
+    plan.backward_input.push_back(std::move(in));
+    plan.weight.push_back(std::move(w));
+  }
+  // F&B pairs: the forward's segments, then the backward's (one receive before both: the backward's pass start is
+  // not paid twice); each expert all-to-all runs beside the pair's compute, waited for at the pair's end.
+  for (size_t f = 0; f < chunks; ++f) {
+    for (size_t b = 0; b < chunks; ++b) {
+      Pass p = plan.forward[f];
+      const Pass& back = plan.backward[b];
+      p.segments.insert(p.segments.end(), back.segments.begin(), back.segments.end());
+      p.segments[plan.forward[f].segments.size()].compute -= pass_start;
+      p.compute += back.compute - pass_start;
+      for (Segment& s : p.segments) {
+        const bool ep = std::any_of(s.comms.begin(), s.comms.end(), [](const CommCall& x) { return x.kind == Exposure::kEp; });
+        if (ep) s.side = true, s.overlap = false;
+      }
+      plan.pairs.push_back(std::move(p));
+    }
+  }
 }
 
 std::pair<hw::MemoryFit, int> MegatronTraining::tightest_stage(const hw::AcceleratorSpec& part,

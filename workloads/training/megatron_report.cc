@@ -162,9 +162,13 @@ void MegatronTraining::report(MetricSet& m) const {
         "flow model, one rank per stage: largest (last - first) / duration among the copies of a cross-node "
         "collective or pipeline send run for every group; near 0 means the groups really are alike, large "
         "values say that some groups are slower (ECMP collisions): check with symmetry: off");
+  // DualPipe: its README's (p/2 - 1)(F&B + B - 3W) over m (F + B), with F : B : W = 1 : 2 : 1 and F&B = F + B.
+  const double p = c.pipeline_model_parallel_size;
   m.set("pipeline_bubble_ideal_fraction",
-        (c.pipeline_model_parallel_size - 1.0) / (static_cast<double>(chunks_) * micro_batches_),
-        "textbook bubble (p - 1) / (v m) of the schedule, relative to the ideal time, for reference");
+        dualpipe_ ? (p - 2) / (3.0 * micro_batches_) : (p - 1) / (static_cast<double>(chunks_) * micro_batches_),
+        "textbook bubble of the schedule, relative to the ideal time, for reference: (p - 1) / (v m); DualPipe "
+        "(p/2 - 1)(F&B + B - 3W) / (m (F + B)) = (p - 2) / (3 m) with backward = 2 x forward, weight gradients = "
+        "forward, and a pair's time F + B");
   m.set("memory_per_gpu_bytes", memory_.total.bytes(), "memory needed per GPU (stage with the least headroom)");
   m.set("memory_capacity_bytes", memory_.capacity.bytes(), "memory of that part");
   m.set("memory_stage", memory_stage_, "pipeline stage with the least headroom");

@@ -13,13 +13,36 @@ namespace lcsim::wl {
 
 using policy::CollectiveOp;
 using Exposure = MegatronTraining::Exposure;
+using Part = MegatronTraining::Part;
 
 MegatronTraining::MegatronTraining() = default;
 MegatronTraining::~MegatronTraining() = default;
 
 const MegatronTraining::Pass& MegatronTraining::current_pass(const RankState& st) const {
   const Task& t = (*st.tasks)[st.task];
-  return t.forward ? st.plan->forward[static_cast<size_t>(t.chunk)] : st.plan->backward[static_cast<size_t>(t.chunk)];
+  const auto c = static_cast<size_t>(t.chunk);
+  if (t.pair()) return st.plan->pairs[c * 2 + static_cast<size_t>(t.b_chunk)];
+  if (t.forward) return st.plan->forward[c];
+  if (t.part == Part::kInput) return st.plan->backward_input[c];
+  if (t.part == Part::kWeight) return st.plan->weight[c];
+  return st.plan->backward[c];
+}
+
+bool MegatronTraining::completes_buckets(const Task& t) const {
+  return t.has_backward() && t.part != Part::kInput && t.backward_micro_batch() == last_micro_batch(t.backward_chunk());
+}
+
+bool MegatronTraining::missing_input(const RankState& st, bool* forward, size_t* slot) const {
+  const Task& t = (*st.tasks)[st.task];
+  if (t.forward && virtual_stage(st.stage, t.chunk) > 0) {  // the activations from the previous stage
+    const size_t s = static_cast<size_t>(t.micro_batch * chunks_ + t.chunk);
+    if (st.arrival[1][s] < 0) return *forward = true, *slot = s, true;
+  }
+  if (t.has_backward() && t.part != Part::kWeight) {  // the gradients from the next stage (or the own loss)
+    const size_t s = static_cast<size_t>(t.backward_micro_batch() * chunks_ + t.backward_chunk());
+    if (st.arrival[0][s] < 0) return *forward = false, *slot = s, true;
+  }
+  return false;
 }
 
 uint32_t MegatronTraining::sim_of(uint32_t rank) const {
@@ -184,16 +207,18 @@ void MegatronTraining::run_task(uint32_t sim) {
     tasks_finished(sim);
     return;
   }
-  const Task& t = (*st.tasks)[st.task];
-  const int v = t.chunk * config_.pipeline_model_parallel_size + st.stage;
-  const size_t slot = static_cast<size_t>(t.micro_batch * chunks_ + t.chunk);
-  const bool needs_input = t.forward ? v > 0 : true;
-  if (needs_input && st.arrival[t.forward][slot] < 0) {
+  bool forward = false;
+  size_t slot = 0;
+  if (missing_input(st, &forward, &slot)) {
     st.blocked_on_input = true;
     st.wait_start = ctx_->engine.now();
     return;
   }
-  if (needs_input) count_queued(sim, static_cast<int>(slot), t.forward, false);
+  const Task& t = (*st.tasks)[st.task];
+  if (t.forward && virtual_stage(st.stage, t.chunk) > 0) count_queued(sim, t.micro_batch * chunks_ + t.chunk, true, false);
+  if (t.has_backward() && t.part != Part::kWeight) {
+    count_queued(sim, t.backward_micro_batch() * chunks_ + t.backward_chunk(), false, false);
+  }
   st.task_start = ctx_->engine.now();
   st.pass_open = true;
   st.gathers_done = st.gathers_issued = 0;
@@ -206,10 +231,13 @@ void MegatronTraining::run_task(uint32_t sim) {
 void MegatronTraining::deliver(uint32_t to, int slot, bool forward, Duration producer_done, bool own) {
   RankState& st = *states_[to];
   const double now = ctx_->engine.now().s();
+  // Awaited: the first input the blocked pass still misses (an F&B pair may miss two, one after the other).
+  bool missing_forward = false;
+  size_t missing_slot = 0;
+  const bool awaited = st.blocked_on_input && missing_input(st, &missing_forward, &missing_slot) &&
+                       missing_forward == forward && missing_slot == static_cast<size_t>(slot);
   st.arrival[forward][static_cast<size_t>(slot)] = now;
   st.producer[forward][static_cast<size_t>(slot)] = producer_done.s();
-  const bool awaited = st.blocked_on_input && (*st.tasks)[st.task].forward == forward &&
-                       (*st.tasks)[st.task].micro_batch * chunks_ + (*st.tasks)[st.task].chunk == slot;
   if (!awaited) {
     if (!own) count_queued(to, slot, forward, true);  // waits for the schedule to reach it
     return;
@@ -287,8 +315,7 @@ void MegatronTraining::after_compute(uint32_t sim, size_t i) {
     st.fsdp_queue[1].push_back(&seg.reduce);
     pump_fsdp(sim, 1);
   }
-  if (!config_.use_torch_fsdp2 && !t.forward && seg.bucket >= 0 && config_.overlap_grad_reduce &&
-      t.micro_batch == micro_batches_ - 1) {
+  if (!config_.use_torch_fsdp2 && seg.bucket >= 0 && config_.overlap_grad_reduce && completes_buckets(t)) {
     st.dp_queue.push_back(seg.bucket);
     pump_dp(sim);
   }
@@ -351,100 +378,129 @@ void MegatronTraining::task_done(uint32_t sim) {
     return;
   }
   const Task t = (*st.tasks)[st.task];
-  const int pp = config_.pipeline_model_parallel_size, V = pp * chunks_;
-  const int v = t.chunk * pp + st.stage;
-  const int slot = t.micro_batch * chunks_ + t.chunk;
+  const int V = model_stages();
+  const int v = virtual_stage(st.stage, t.chunk), bv = virtual_stage(st.stage, t.backward_chunk());
   // The HBM counter first: the pass's span is held (Tracer::span_held) for a collective the rank may join now.
-  count_pass(sim, t.forward);
+  if (t.forward) count_pass(sim, true);
+  if (t.has_backward() && t.part != Part::kInput) count_pass(sim, false);
   st.pass_open = false;
   if (traced(sim)) {  // the name is built only for ranks on the timeline
-    // The micro-batch's chain starts at its first forward pass and ends at its last backward pass.
-    const bool first = t.forward && v == 0, last = !t.forward && v == 0;
+    // The micro-batch's chain starts at its first forward pass and ends at its last backward pass. An F&B pair is
+    // a step of both micro-batches' chains.
     next_flows_.insert(next_flows_.end(), st.pass_flows.begin(), st.pass_flows.end());
     st.pass_flows.clear();
-    trace(sim, SpanKind::kCompute, std::string(t.forward ? "F" : "B") + std::to_string(t.micro_batch) +
-                                       (chunks_ > 1 ? "." + std::to_string(t.chunk) : ""), st.task_start,
-          flow_id(sim, t.micro_batch), !first, !last);
+    auto name = [this](bool forward, int mb, int chunk, Part part) {
+      return std::string(forward ? "F" : part == Part::kInput ? "B" : part == Part::kWeight ? "W" : "B") +
+             std::to_string(mb) + (chunks_ > 1 ? "." + std::to_string(chunk) : "") +
+             (part == Part::kInput ? " (input grads)" : "");
+    };
+    const int mb = t.pair() ? t.micro_batch : t.backward_micro_batch();
+    std::string what = name(t.forward, t.micro_batch, t.chunk, t.forward ? Part::kWhole : t.part);
+    if (t.pair()) {
+      what += " + " + name(false, t.b_micro_batch, t.b_chunk, Part::kWhole);
+      next_flows_.push_back({flow_id(sim, t.b_micro_batch), true, bv != 0});
+    }
+    // Deferred weight gradients are no step of the chain (nothing waits on them).
+    const bool first = t.forward && v == 0, last = !t.forward && bv == 0;
+    trace(sim, SpanKind::kCompute, what, st.task_start, t.part == Part::kWeight && !t.forward ? 0 : flow_id(sim, mb),
+          !first, !last);
   }
   ++tasks_done_;
   const Duration now = ctx_->engine.now();
-  const int to_v = t.forward ? v + 1 : v - 1;
-  if (t.forward && v == V - 1) {
-    deliver(sim, slot, false, now, true);  // the loss: this micro-batch's backward may start here
-  } else if (to_v >= 0 && to_v < V) {
-    const int to_stage = to_v % pp, to_chunk = to_v / pp;
-    const int to_slot = t.micro_batch * chunks_ + to_chunk;
-    Coord co = placement_.coord(st.rank);
-    co.pp = to_stage;
-    const uint32_t dst = placement_.rank(co);
-    const uint32_t to_sim = sim_of(dst);
-    const bool fwd = t.forward;
-    if (to_stage == st.stage) {
-      deliver(to_sim, to_slot, fwd, now);
+  st.sends_open = 0;
+  // Its outputs: the forward's activations to the next stage (the loss to its own backward at the last one), the
+  // backward's input gradients to the previous stage.
+  if (t.forward) {
+    const int slot = t.micro_batch * chunks_ + t.chunk;
+    if (v == V - 1) {
+      deliver(sim, slot, false, now, true);  // the loss: this micro-batch's backward may start here
     } else {
-      const auto& m = config_.model;
-      const double tp = config_.tensor_model_parallel_size, cp = config_.context_parallel_size;
-      // Each TP rank sends its 1/TP of the activations (sequence-parallel or Megatron's scatter/gather).
-      const Bytes size = Bytes::of(1.0 * config_.micro_batch_size * m.seq_length / cp * m.hidden_size * 2 / tp);
-      std::vector<net::FlowRequest>& flows = send_flows_;
-      flows.assign(1, {st.rank, dst, size, 0});
-      const bool cross = ctx_->gpus[st.rank].node != ctx_->gpus[dst].node;
-      if (symmetric_ && flow_ && cross) {
-        // Every replica of this stage sends at the same moment: keep their contention.
-        auto pit = p2p_cache_.find({st.stage, to_stage});
-        if (pit == p2p_cache_.end()) {
-          std::vector<std::pair<uint32_t, uint32_t>> pairs;
-          for (uint32_t r = 0; r < ctx_->gpus.size(); ++r) {
-            Coord x = placement_.coord(r);
-            if (x.pp != st.stage || r == st.rank) continue;
-            x.pp = to_stage;
-            pairs.push_back({r, placement_.rank(x)});
-          }
-          pit = p2p_cache_.emplace(std::make_pair(st.stage, to_stage), std::move(pairs)).first;
-        }
-        for (const auto& [a, b] : pit->second) flows.push_back({a, b, size, 0});
-      }
-      const Duration start = now;
-      // Megatron's non-interleaved schedules wait for their sends (batched isend/irecv, then wait); the
-      // interleaved one overlaps them with the next pass when overlap_p2p_comm is on.
-      const bool blocking = !(config_.overlap_p2p_comm && chunks_ > 1);
-      if (blocking) wait(sim, Exposure::kPp);
-      const uint64_t flow = traced(sim) ? flow_id(sim, t.micro_batch) : 0;
-      uint32_t send;
-      if (free_sends_.empty()) {
-        send = static_cast<uint32_t>(sends_.size());
-        sends_.emplace_back();
-      } else {
-        send = free_sends_.back();
-        free_sends_.pop_back();
-      }
-      sends_[send] = {sim, to_sim, to_slot, fwd, blocking, start, flow};
-      auto arrived = [this, send] { send_arrived(send); };
-      if (flows.size() == 1) {
-        ctx_->collectives.transfer(flows, std::move(arrived));
-      } else {
-        // Mirrored sends, one transfer each (they start together). The representative stands for a typical
-        // replica: it goes on when its own replica's sends (all its TP ranks) have arrived, while the other
-        // replicas' sends still load the links; their spread is measured.
-        const Coord me = placement_.coord(st.rank);
-        auto own_left = std::make_shared<size_t>(0);
-        auto copies = std::make_shared<Copies>(Copies{flows.size(), -1.0, start.s()});
-        auto cb = std::make_shared<sim::Callback>(std::move(arrived));
-        for (const auto& f : flows) {
-          const Coord x = placement_.coord(f.src);
-          const bool own = x.dp == me.dp && x.cp == me.cp;
-          *own_left += own ? 1 : 0;
-          ctx_->collectives.transfer({f}, [this, own_left, own, copies, cb] {
-            if (own && --*own_left == 0) (*cb)();
-            copy_arrived(*copies);
-          });
-        }
-      }
-      if (blocking) return;
+      send_output(sim, t.micro_batch, place_of(v + 1, t.chunk), true);
     }
   }
+  if (t.has_backward() && t.part != Part::kWeight && bv > 0) {
+    send_output(sim, t.backward_micro_batch(), place_of(bv - 1, t.backward_chunk()), false);
+  }
+  if (st.sends_open > 0) return;  // goes on when they have arrived (send_arrived)
   ++st.task;
   run_task(sim);
+}
+
+void MegatronTraining::send_output(uint32_t sim, int micro_batch, std::pair<int, int> to, bool fwd) {
+  RankState& st = *states_[sim];
+  const Duration now = ctx_->engine.now();
+  const auto [to_stage, to_chunk] = to;
+  const int to_slot = micro_batch * chunks_ + to_chunk;
+  Coord co = placement_.coord(st.rank);
+  co.pp = to_stage;
+  const uint32_t dst = placement_.rank(co);
+  const uint32_t to_sim = sim_of(dst);
+  if (to_stage == st.stage) {
+    deliver(to_sim, to_slot, fwd, now);
+    return;
+  }
+  const auto& m = config_.model;
+  const double tp = config_.tensor_model_parallel_size, cp = config_.context_parallel_size;
+  // Each TP rank sends its 1/TP of the activations (sequence-parallel or Megatron's scatter/gather).
+  const Bytes size = Bytes::of(1.0 * config_.micro_batch_size * m.seq_length / cp * m.hidden_size * 2 / tp);
+  std::vector<net::FlowRequest>& flows = send_flows_;
+  flows.assign(1, {st.rank, dst, size, 0});
+  const bool cross = ctx_->gpus[st.rank].node != ctx_->gpus[dst].node;
+  if (symmetric_ && flow_ && cross) {
+    // Every replica of this stage sends at the same moment: keep their contention.
+    auto pit = p2p_cache_.find({st.stage, to_stage});
+    if (pit == p2p_cache_.end()) {
+      std::vector<std::pair<uint32_t, uint32_t>> pairs;
+      for (uint32_t r = 0; r < ctx_->gpus.size(); ++r) {
+        Coord x = placement_.coord(r);
+        if (x.pp != st.stage || r == st.rank) continue;
+        x.pp = to_stage;
+        pairs.push_back({r, placement_.rank(x)});
+      }
+      pit = p2p_cache_.emplace(std::make_pair(st.stage, to_stage), std::move(pairs)).first;
+    }
+    for (const auto& [a, b] : pit->second) flows.push_back({a, b, size, 0});
+  }
+  const Duration start = now;
+  // Megatron's non-interleaved schedules wait for their sends (batched isend/irecv, then wait); the interleaved
+  // one overlaps them with the next pass when overlap_p2p_comm is on. DualPipe waits for them before its next
+  // pass (DualPipe.step commits and waits for its sends with the next pass's receives).
+  const bool blocking = !(config_.overlap_p2p_comm && chunks_ > 1 && !dualpipe_);
+  if (blocking) {
+    wait(sim, Exposure::kPp);
+    ++st.sends_open;
+  }
+  const uint64_t flow = traced(sim) ? flow_id(sim, micro_batch) : 0;
+  uint32_t send;
+  if (free_sends_.empty()) {
+    send = static_cast<uint32_t>(sends_.size());
+    sends_.emplace_back();
+  } else {
+    send = free_sends_.back();
+    free_sends_.pop_back();
+  }
+  sends_[send] = {sim, to_sim, to_slot, fwd, blocking, start, flow};
+  auto arrived = [this, send] { send_arrived(send); };
+  if (flows.size() == 1) {
+    ctx_->collectives.transfer(flows, std::move(arrived));
+    return;
+  }
+  // Mirrored sends, one transfer each (they start together). The representative stands for a typical
+  // replica: it goes on when its own replica's sends (all its TP ranks) have arrived, while the other
+  // replicas' sends still load the links; their spread is measured.
+  const Coord me = placement_.coord(st.rank);
+  auto own_left = std::make_shared<size_t>(0);
+  auto copies = std::make_shared<Copies>(Copies{flows.size(), -1.0, start.s()});
+  auto cb = std::make_shared<sim::Callback>(std::move(arrived));
+  for (const auto& f : flows) {
+    const Coord x = placement_.coord(f.src);
+    const bool own = x.dp == me.dp && x.cp == me.cp;
+    *own_left += own ? 1 : 0;
+    ctx_->collectives.transfer({f}, [this, own_left, own, copies, cb] {
+      if (own && --*own_left == 0) (*cb)();
+      copy_arrived(*copies);
+    });
+  }
 }
 
 void MegatronTraining::send_arrived(uint32_t send) {
@@ -456,7 +512,7 @@ void MegatronTraining::send_arrived(uint32_t send) {
           true);
   }
   deliver(sd.to_sim, sd.to_slot, sd.forward, sd.start);
-  if (sd.blocking) {
+  if (sd.blocking && --states_[sd.sim]->sends_open == 0) {
     resume(sd.sim);
     ++states_[sd.sim]->task;
     run_task(sd.sim);
@@ -506,18 +562,21 @@ void MegatronTraining::maybe_optimizer(uint32_t sim) {
       });
     });
   };
-  // Tied word embeddings: the first and last stage add their copies' gradients before the step.
+  // Tied word embeddings: the first and last stage add their copies' gradients before the step; DualPipe's two
+  // copies of each stage do the same.
   const bool tied = !config_.model.untie_embeddings_and_output_weights && config_.pipeline_model_parallel_size > 1;
   const int pp = config_.pipeline_model_parallel_size;
+  auto comms = std::make_shared<std::vector<CommCall>>(st.plan->copies_reduce);
   if (tied && (st.stage == 0 || st.stage == pp - 1)) {
     const double gb = config_.accumulate_allreduce_grads_in_fp32 ? 4 : 2;
-    auto comms = std::make_shared<std::vector<CommCall>>(std::vector<CommCall>{
-        {CollectiveOp::kAllReduce, GroupKind::kEmbedding,
+    comms->insert(comms->begin(), CommCall{CollectiveOp::kAllReduce, GroupKind::kEmbedding,
          Bytes::of(1.0 * config_.model.vocab_size * config_.model.hidden_size / config_.tensor_model_parallel_size * gb),
-         Exposure::kDp, "embedding all-reduce grads"}});
-    run_comms(sim, *comms, 0, [step, comms] { step(); });
-  } else {
+         Exposure::kDp, "embedding all-reduce grads"});
+  }
+  if (comms->empty()) {
     step();
+  } else {
+    run_comms(sim, *comms, 0, [step, comms] { step(); });
   }
 }
 

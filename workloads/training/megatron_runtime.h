@@ -18,6 +18,7 @@ struct MegatronTraining::RankState {
   const std::vector<Task>* tasks = nullptr;
   size_t task = 0;
   Duration task_start;
+  int sends_open = 0;                // the pass's blocking sends not yet arrived
   bool pass_open = false;            // from the pass's start until its span is written (task_done)
   std::vector<FlowStep> pass_flows;  // edges from the pass to collectives the rank joined in its middle
   std::vector<double> arrival[2], producer[2];  // [forward?]: per slot (micro-batch x chunk), seconds; <0: not yet
@@ -55,7 +56,7 @@ struct MegatronTraining::RankState {
   bool optimizer_started = false;
   Duration compute, optimizer, finish;
   std::array<Duration, static_cast<size_t>(Exposure::kCount)> waits{};
-  std::array<uint64_t, 24> seq{};  // collectives issued per (group kind, stream)
+  std::array<uint64_t, 3 * kGroupKinds> seq{};  // collectives issued per (group kind, stream)
   // Timeline counters (traced ranks): HBM in use (bytes), inputs received and not yet started on (per slot).
   double hbm = 0;
   int queued = 0;
@@ -67,7 +68,7 @@ struct MegatronTraining::FoldedPass {
   struct Comm {
     Duration time;            // the collective's memoized time (0 and no event: a group of one, done at once)
     const CommCall* call;
-    size_t counter;           // its rendezvous counter (group kind + 8 x stream)
+    size_t counter;           // its rendezvous counter (group kind + kGroupKinds x stream)
     bool event;               // the fine-grained path has an event for it
   };
   struct Seg {

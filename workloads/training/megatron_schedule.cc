@@ -1,14 +1,113 @@
-// Megatron-LM's per-rank order of forward and backward passes: GPipe, 1F1B and interleaved 1F1B.
+// The per-rank order of forward and backward passes: Megatron-LM's GPipe, 1F1B and interleaved 1F1B, and
+// DeepSeek-V3's DualPipe.
 #include "workloads/training/megatron.h"
 
 #include <algorithm>
+#include <deque>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace lcsim::wl {
 
+namespace {
+
+// DualPipe (DeepSeek-V3 technical report, arXiv 2412.19437, section 3.2.1 and figure 5; the order of the public
+// deepseek-ai/DualPipe repository's DualPipe.step, its eight steps below). Rank r of P holds model stage r (chunk
+// 0: micro-batches 0..N-1 enter at rank 0) and stage P-1-r (chunk 1: micro-batches N..2N-1 enter at rank P-1).
+// Phase 0 is the direction in which r lies in the first half of the pipeline (chunk 0 on ranks below P/2, chunk
+// 1 above). Backward passes marked zero-bubble compute input gradients only; their weight gradients run later as
+// W tasks, first in, first out.
+std::vector<MegatronTraining::Task> dualpipe(int P, int r, int m) {
+  using Task = MegatronTraining::Task;
+  using Part = MegatronTraining::Part;
+  const int half = P / 2, h = std::min(r, P - 1 - r), n = m / 2;
+  const int second = r >= half ? 1 : 0;
+  const bool middle = h == half - 1;
+  int next_f[2] = {0, 0}, next_b[2] = {0, 0};
+  std::deque<std::pair<int, int>> weights;  // zero-bubble backward passes whose weight gradients wait
+  std::vector<Task> out;
+  auto chunk = [&](int phase) { return phase ^ second; };
+  auto f = [&](int phase) {
+    const int c = chunk(phase);
+    return Task{true, c * n + next_f[c]++, c};
+  };
+  auto b = [&](int phase, bool zb) {
+    const int c = chunk(phase), mb = c * n + next_b[c]++;
+    if (zb) weights.push_back({mb, c});
+    return Task{false, mb, c, zb ? Part::kInput : Part::kWhole};
+  };
+  auto w = [&] {
+    const auto [mb, c] = weights.front();
+    weights.pop_front();
+    out.push_back(Task{false, mb, c, Part::kWeight});
+  };
+  auto pair = [&](int fp, int bp) {
+    Task t = f(fp);
+    const Task back = b(bp, false);
+    t.b_micro_batch = back.micro_batch;
+    t.b_chunk = back.chunk;
+    out.push_back(t);
+  };
+  for (int i = 0; i < (half - h - 1) * 2; ++i) out.push_back(f(0));  // 1: nF0
+  for (int i = 0; i < h + 1; ++i) {                                   // 2: nF0F1
+    out.push_back(f(0));
+    out.push_back(f(1));
+  }
+  for (int i = 0; i < half - h - 1; ++i) {  // 3: nB1W1F1 (zero bubble)
+    out.push_back(b(1, true));
+    w();
+    out.push_back(f(1));
+  }
+  for (int i = 0; i < n - P + h + 1; ++i) {  // 4: nF0B1F1B0, the main step: F&B pairs
+    if (i == 0 && middle) {  // the middle ranks do not overlap their first pair (a smaller bubble)
+      out.push_back(f(0));
+      out.push_back(b(1, false));
+    } else {
+      pair(0, 1);
+    }
+    pair(1, 0);
+  }
+  for (int i = 0; i < half - h - 1; ++i) {  // 5: nB1F1B0
+    out.push_back(b(1, false));
+    pair(1, 0);
+  }
+  bool zb = false;  // 6: nB1B0, the second half zero bubble
+  for (int i = 0; i < h + 1; ++i) {
+    if (i == (h + 1) / 2 && h % 2 == 1) zb = true;
+    out.push_back(b(1, zb));
+    if (i == (h + 1) / 2 && h % 2 == 0) zb = true;
+    out.push_back(b(0, zb));
+  }
+  for (int i = 0; i < half - h - 1; ++i) {  // 7: nWB0 (zero bubble)
+    w();
+    out.push_back(b(0, true));
+  }
+  while (!weights.empty()) w();  // 8: nW
+  return out;
+}
+
+}  // namespace
+
+double MegatronTraining::peak_in_flight(const std::vector<Task>& tasks, const std::vector<int>& chunk_layers) {
+  std::vector<double> live(chunk_layers.size(), 0.0);
+  double now = 0, peak = 0, layers = 0;
+  for (int l : chunk_layers) layers += l;
+  auto add = [&](int chunk, double d) {
+    live[static_cast<size_t>(chunk)] += d;
+    now += d * chunk_layers[static_cast<size_t>(chunk)];
+    peak = std::max(peak, now);
+  };
+  for (const Task& t : tasks) {
+    if (t.forward) add(t.chunk, 1);
+    if (t.has_backward() && t.part != Part::kInput) add(t.backward_chunk(), -1);
+  }
+  return layers > 0 ? peak / layers : 0;
+}
+
 std::vector<MegatronTraining::Task> MegatronTraining::schedule(const std::string& kind, int stages, int stage,
                                                                int m, int chunks) {
+  if (kind == "dualpipe") return dualpipe(stages, stage, m);
   std::vector<Task> out;
   if (kind == "gpipe") {
     for (int i = 0; i < m; ++i) out.push_back({true, i, 0});

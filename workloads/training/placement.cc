@@ -91,6 +91,14 @@ std::vector<uint32_t> Placement::group(GroupKind kind, uint32_t r) const {
       if (pp_ == 1) out.pop_back();
       break;
     }
+    case GroupKind::kMirror: {
+      Coord other = me;
+      other.pp = pp_ - 1 - me.pp;
+      out = {r};
+      if (other.pp != me.pp) out.push_back(rank(other));
+      std::sort(out.begin(), out.end());
+      break;
+    }
     case GroupKind::kEp:
     case GroupKind::kEdp: {
       vary({Dim::kDp, Dim::kCp});  // the ranks sharing (tp, pp), sorted
@@ -118,6 +126,7 @@ const char* group_kind_name(GroupKind k) {
     case GroupKind::kEp: return "ep";
     case GroupKind::kEdp: return "expert-dp";
     case GroupKind::kEmbedding: return "embedding";
+    case GroupKind::kMirror: return "stage-copies";
   }
   return "?";
 }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -18,7 +19,9 @@ namespace lcsim::wl {
 enum class Dim { kTp = 0, kCp = 1, kDp = 2, kPp = 3 };
 
 /// Communicator kinds a rank belongs to.
-enum class GroupKind { kTp, kCp, kDp, kDpCp, kPp, kEp, kEdp, kEmbedding };  // kEmbedding: first and last stage
+/// kEmbedding: the first and last stage; kMirror: stages s and PP-1-s (DualPipe's two copies of a stage).
+enum class GroupKind { kTp, kCp, kDp, kDpCp, kPp, kEp, kEdp, kEmbedding, kMirror };
+inline constexpr size_t kGroupKinds = 9;
 
 struct Coord {
   int tp = 0, cp = 0, dp = 0, pp = 0;
