@@ -104,6 +104,9 @@ in CSV (header: operator,dtype,m,n,k,time_us; operator gemm) and prints the mode
                  cluster.accelerator: {base: NAME, calibration_file: FILE}
   --report FILE  write every measurement with the fitted model's prediction and error (Markdown)
   --evaluate     do not fit: report the catalog calibration's error
+  --sustained-from US
+                 fit gemm_sustained_efficiency alone (the 16-bit throughput ceiling of long GEMMs) to the
+                 measurements that ran US microseconds or longer, keeping the part's other terms
 )";
 
 const char* kTopologyHelp = R"(usage: lcsim topology FILE [--dot FILE] [--set KEY=VALUE ...]
@@ -569,6 +572,7 @@ int cmd_list(Args& a) {
 int cmd_calibrate(Args& a) {
   std::string part_name, csv, out, report;
   bool evaluate_only = false;
+  double sustained_from_us = 0;
   while (!a.done()) {
     const std::string x = a.next();
     if (is_help(x)) {
@@ -579,7 +583,14 @@ int cmd_calibrate(Args& a) {
     else if (x == "-o" || x == "--output") out = a.value_of(x);
     else if (x == "--report") report = a.value_of(x);
     else if (x == "--evaluate") evaluate_only = true;
-    else if (!x.empty() && x[0] == '-') unknown_option("calibrate", x);
+    else if (x == "--sustained-from") {
+      const std::string v = a.value_of(x);
+      char* end = nullptr;
+      sustained_from_us = std::strtod(v.c_str(), &end);
+      if (end == v.c_str() || *end != '\0' || !(sustained_from_us > 0)) {
+        throw InputError("lcsim calibrate --sustained-from: '" + v + "' is not a positive number of microseconds");
+      }
+    } else if (!x.empty() && x[0] == '-') unknown_option("calibrate", x);
     else if (csv.empty()) csv = x;
     else throw InputError("lcsim calibrate takes one CSV file; got a second one: '" + x + "'");
   }
@@ -587,12 +598,16 @@ int cmd_calibrate(Args& a) {
   const auto& part = lcsim::hw::PartCatalog::get().part(part_name);
   const auto data = lcsim::hw::read_measurements(csv);
   const auto before = lcsim::hw::evaluate(part, data);
-  const auto after = evaluate_only ? before : lcsim::hw::fit(part, data);
+  const lcsim::Duration from = lcsim::Duration::us(sustained_from_us);
+  const auto after = evaluate_only           ? before
+                     : sustained_from_us > 0 ? lcsim::hw::fit_sustained(part, data, from)
+                                             : lcsim::hw::fit(part, data);
   const auto& c = after.calibration;
   std::printf("%s: %zu measurements from %s\n", part_name.c_str(), data.size(), csv.c_str());
   std::printf("  fitted: gemm_efficiency %.4f, gemm_k_half %.1f, memory_efficiency %.4f, kernel_launch %s\n",
               c.gemm_efficiency, c.gemm_k_half, c.memory_efficiency, lcsim::to_string(c.kernel_launch).c_str());
   if (c.fp8_gemm_efficiency > 0) std::printf("  fp8_gemm_efficiency %.4f\n", c.fp8_gemm_efficiency);
+  if (c.gemm_sustained_efficiency > 0) std::printf("  gemm_sustained_efficiency %.4f\n", c.gemm_sustained_efficiency);
   std::printf("  |error| before (catalog calibration): median %.1f%%, p90 %.1f%%, max %.1f%%\n",
               100 * before.median_abs_error, 100 * before.p90_abs_error, 100 * before.max_abs_error);
   std::printf("  |error| after fit:                    median %.1f%%, p90 %.1f%%, max %.1f%%\n",

@@ -1,7 +1,7 @@
 // The first end-to-end slice against figures derived by hand from the model's definition:
 //   compute   = sum over kernels of max(FLOPs / (peak x eff), bytes / (HBM x eff)) + launch overhead
-//               (the part's calibration is set to the plain roofline: no tiling, no k dependence), each step at
-//               least its kernels' host issue time
+//               (the part's calibration is set to the plain roofline: no tiling, no k dependence, no sustained
+//               ceiling), each step at least its kernels' host issue time
 //   all-reduce = base + 2(n-1) x step latency + NIC and PCIe hop latencies + 2(n-1)/n x S / (C x B_nic)
 //   iteration = compute + all-reduce + optimizer   (no overlap), or less with overlap.
 #include <gtest/gtest.h>
@@ -20,8 +20,9 @@ name: slice
 cluster:
   accelerator:
     base: H100-SXM-80GB
-    calibration: {gemm_efficiency: 0.8, gemm_k_half: 0, gemm_tiling: false, attention_efficiency: 0.5,
-                  memory_efficiency: 0.9, norm_efficiency: 0.45, activation_efficiency: 0.6, kernel_launch: 5us}
+    calibration: {gemm_efficiency: 0.8, gemm_k_half: 0, gemm_tiling: false, gemm_sustained_efficiency: 0,
+                  attention_efficiency: 0.5, memory_efficiency: 0.9, norm_efficiency: 0.45, activation_efficiency: 0.6,
+                  kernel_launch: 5us}
   nodes: 2
   gpus_per_node: 8
   fabric: {ports_per_leaf: 64, nic_bandwidth: 400Gb/s, link_latency: 0.6us}

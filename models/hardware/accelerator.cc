@@ -111,6 +111,10 @@ void KernelCalibration::visit(Section& s) {
   s.field("gemm_k_half", gemm_k_half,
           "inner dimension k at which a GEMM reaches half its efficiency; 0 = no dependence on k",
           Range::at_least(0));
+  s.field("gemm_sustained_efficiency", gemm_sustained_efficiency,
+          "ceiling on 16-bit GEMM throughput (fraction of the 16-bit dense peak) that long GEMMs, which run at the "
+          "part's sustained clock, do not exceed whatever their tiling; 0 = none (docs/calibration.md)",
+          Range::between(0, 1));
   s.field("gemm_tiling", gemm_tiling, "model tile and wave quantization of GEMMs (op_cost.h)");
   s.field("attention_efficiency", attention_efficiency,
           "fraction of the dense peak in fused (flash) attention; a derived part (base: NAME) that sets it without "

@@ -37,6 +37,9 @@ struct KernelCalibration {
   double gemm_efficiency = 0.75;     // fraction of the dense peak reached by large, well-shaped GEMMs
   double fp8_gemm_efficiency = 0;    // the same for FP8 GEMMs (fraction of the FP8 peak); 0 = gemm_efficiency
   double gemm_k_half = 0;            // inner dimension k at which a GEMM reaches half its efficiency (0: none)
+  // Ceiling on 16-bit GEMM throughput in kernels long enough to run at the part's sustained (power-limited) clock,
+  // as a fraction of the 16-bit peak; a GEMM takes at least FLOPs / (peak x this). 0 = no ceiling (op_cost.h).
+  double gemm_sustained_efficiency = 0;
   bool gemm_tiling = true;           // model tile and wave quantization (see op_cost.h)
   double attention_efficiency = 0.55;  // flat fraction of the 16-bit peak (parts without a measured curve)
   // Flash attention against the key/value length s, where measured per direction (op_cost.h):

@@ -5,9 +5,11 @@
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <sstream>
 
+#include "sim/error.h"
 #include "sim/input_file.h"
 #include "sim/limits.h"
 
@@ -187,12 +189,13 @@ Point nelder_mead(const std::function<double(const Point&)>& f, Point start, dou
 
 }  // namespace
 
-// FP8 GEMMs only: fp8_gemm_efficiency alone, by golden-section search on the squared log error (the part's other
-// terms, fitted on 16-bit GEMMs, are kept: one measured table of a few large FP8 shapes cannot pin down four).
-static FitReport fit_fp8(const AcceleratorSpec& part, const std::vector<KernelMeasurement>& data) {
-  auto f = [&](double eff) {
+// One term alone (`term` of the part's calibration), by golden-section search on the squared log error over
+// [lo, hi]; the part's other terms are kept.
+static FitReport fit_one(const AcceleratorSpec& part, const std::vector<KernelMeasurement>& data,
+                         double KernelCalibration::*term, double lo, double hi) {
+  auto f = [&](double value) {
     AcceleratorSpec p = part;
-    p.calibration.fp8_gemm_efficiency = eff;
+    p.calibration.*term = value;
     double sum = 0;
     for (const auto& m : data) {
       const double e = std::log(gemm_time(p, m.dtype, m.shape).s() / m.time.s());
@@ -201,7 +204,7 @@ static FitReport fit_fp8(const AcceleratorSpec& part, const std::vector<KernelMe
     return sum;
   };
   const double g = (std::sqrt(5.0) - 1) / 2;
-  double a = 0.05, b = 1.0, x1 = b - g * (b - a), x2 = a + g * (b - a), f1 = f(x1), f2 = f(x2);
+  double a = lo, b = hi, x1 = b - g * (b - a), x2 = a + g * (b - a), f1 = f(x1), f2 = f(x2);
   for (int i = 0; i < 100; ++i) {
     if (f1 < f2) {
       b = x2; x2 = x1; f2 = f1; x1 = b - g * (b - a); f1 = f(x1);
@@ -210,14 +213,28 @@ static FitReport fit_fp8(const AcceleratorSpec& part, const std::vector<KernelMe
     }
   }
   AcceleratorSpec fitted = part;
-  fitted.calibration.fp8_gemm_efficiency = (a + b) / 2;
+  fitted.calibration.*term = (a + b) / 2;
+  return evaluate(fitted, data);
+}
+
+FitReport fit_sustained(const AcceleratorSpec& part, const std::vector<KernelMeasurement>& data, Duration from) {
+  std::vector<KernelMeasurement> longer;
+  std::copy_if(data.begin(), data.end(), std::back_inserter(longer),
+               [&](const KernelMeasurement& m) { return m.time >= from; });
+  if (longer.empty()) throw InputError("no measured kernel runs " + to_string(from) + " or longer");
+  AcceleratorSpec fitted = part;
+  fitted.calibration.gemm_sustained_efficiency =
+      fit_one(part, longer, &KernelCalibration::gemm_sustained_efficiency, 0.05, 1.0).calibration
+          .gemm_sustained_efficiency;
   return evaluate(fitted, data);
 }
 
 FitReport fit(const AcceleratorSpec& part, const std::vector<KernelMeasurement>& data) {
   const bool all_fp8 = !data.empty() && std::all_of(data.begin(), data.end(),
                                                     [](const KernelMeasurement& m) { return m.dtype == DType::kFp8; });
-  if (all_fp8) return fit_fp8(part, data);
+  // FP8 GEMMs only: fp8_gemm_efficiency alone (one measured table of a few large FP8 shapes cannot pin down four
+  // terms; the 16-bit k_half, launch and memory terms are kept).
+  if (all_fp8) return fit_one(part, data, &KernelCalibration::fp8_gemm_efficiency, 0.05, 1.0);
   auto f = [&](const Point& x) { return loss(part, data, x); };
   // A few fixed starting points (efficiency ~0.5/0.8, k_half 64/512, memory 0.8, launch 2/8 us); keep the best.
   Point best{};

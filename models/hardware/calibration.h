@@ -37,6 +37,9 @@ FitReport evaluate(const AcceleratorSpec& part, const std::vector<KernelMeasurem
 /// Fits part.calibration to the measurements (other fields of the calibration are kept). Measurements that are all
 /// FP8 GEMMs fit fp8_gemm_efficiency alone, keeping the part's 16-bit GEMM terms (k_half, launch, memory).
 FitReport fit(const AcceleratorSpec& part, const std::vector<KernelMeasurement>& data);
+/// Fits gemm_sustained_efficiency alone to the measurements that ran `from` or longer (the part's other terms
+/// kept); the report covers every measurement.
+FitReport fit_sustained(const AcceleratorSpec& part, const std::vector<KernelMeasurement>& data, Duration from);
 
 /// The calibration file: `part: NAME`, `calibration: {...}`.
 std::string calibration_yaml(const std::string& part_name, const KernelCalibration& c);

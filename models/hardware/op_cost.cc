@@ -67,6 +67,12 @@ double gemm_efficiency(const AcceleratorSpec& part, DType dtype) {
   return dtype == DType::kFp8 && c.fp8_gemm_efficiency > 0 ? c.fp8_gemm_efficiency : c.gemm_efficiency;
 }
 
+double gemm_sustained_efficiency(const AcceleratorSpec& part, DType dtype) {
+  const double ceiling = part.calibration.gemm_sustained_efficiency;
+  const bool sixteen_bit = dtype == DType::kBf16 || dtype == DType::kFp16;
+  return sixteen_bit && ceiling > 0 ? ceiling : 1.0;
+}
+
 Duration memory_time(const AcceleratorSpec& part, Bytes bytes, MemoryKind kind) {
   return bytes / (part.hbm_bandwidth * memory_efficiency(part, kind)) + part.calibration.kernel_launch;
 }
@@ -96,7 +102,10 @@ Duration gemm_time(const AcceleratorSpec& part, DType dtype, const GemmShape& s)
     }
     compute = Duration::seconds(best);
   }
-  return std::max(compute, memory) + c.kernel_launch;
+  // Long GEMMs run at the sustained clock: no tiling beats the part's sustained 16-bit ceiling.
+  const Duration sustained = Flops::of(2 * s.m * s.n * s.k * s.batch) /
+                             (part.peak(dtype) * gemm_sustained_efficiency(part, dtype));
+  return std::max({compute, sustained, memory}) + c.kernel_launch;
 }
 
 Duration attention_time(const AcceleratorSpec& part, DType dtype, const AttentionShape& s) {
@@ -130,7 +139,8 @@ Duration op_time(const AcceleratorSpec& part, DType dtype, const OpWork& op) {
 
 Duration roofline_time(const AcceleratorSpec& part, DType dtype, Flops flops, Bytes bytes) {
   const auto& c = part.calibration;
-  const Duration compute = flops.flop() > 0 ? flops / (part.peak(dtype) * gemm_efficiency(part, dtype)) : Duration();
+  const double eff = std::min(gemm_efficiency(part, dtype), gemm_sustained_efficiency(part, dtype));
+  const Duration compute = flops.flop() > 0 ? flops / (part.peak(dtype) * eff) : Duration();
   const Duration memory = bytes / (part.hbm_bandwidth * c.memory_efficiency);
   return std::max(compute, memory) + c.kernel_launch;
 }

@@ -4,7 +4,9 @@
 //   (FP8 GEMMs: the FP8 peak x fp8_gemm_efficiency when the part has one: FP8 runs further below its peak)
 //   with waves = ceil(tiles x splits / compute units) (tile and wave quantization: small and skinny matrices run
 //   far below peak; split-K spreads few tiles over idle units), bounded below by the bytes moved at
-//   memory_efficiency x HBM bandwidth; plus kernel_launch.
+//   memory_efficiency x HBM bandwidth, and below by FLOPs / (16-bit peak x gemm_sustained_efficiency) where the
+//   part has one (16-bit only: long GEMMs run at the sustained, power-limited clock; docs/calibration.md); plus
+//   kernel_launch.
 //   Attention (flash style): 4 b h q kv d FLOPs forward (half when causal), 2.5x that backward (the backward pass
 //   recomputes the scores), at attention_efficiency of the 16-bit peak (also in FP8 training: attention stays 16-bit);
 //   where the part has a measured curve, per pass and against the key/value length s:
@@ -70,6 +72,9 @@ double attention_efficiency(const AcceleratorSpec& part, const AttentionShape& s
 Duration memory_time(const AcceleratorSpec& part, Bytes bytes, MemoryKind kind = MemoryKind::kStreaming);
 /// The fraction of the dense peak of `dtype` large GEMMs reach on `part` (fp8_gemm_efficiency for FP8, if set).
 double gemm_efficiency(const AcceleratorSpec& part, DType dtype);
+/// The ceiling on the fraction of the dense peak of `dtype` that long GEMMs reach (gemm_sustained_efficiency for
+/// 16-bit types where the part has one; 1 otherwise).
+double gemm_sustained_efficiency(const AcceleratorSpec& part, DType dtype);
 /// The fraction of HBM bandwidth a memory-bound kernel of `kind` reaches on `part`.
 double memory_efficiency(const AcceleratorSpec& part, MemoryKind kind);
 Duration op_time(const AcceleratorSpec& part, DType dtype, const OpWork& op);
