@@ -5,16 +5,20 @@ closed form lcsim's model reduces to inside one node (the flow model on a node's
 the two scale-up hop latencies a transfer crosses, 1 us in all):
 
     ring:  hops + base + 2(n-1) x step + 2(n-1)/n x S / (link x eff)
-    nvls:  hops + base + 2 x step + S / (link x eff)
+    nvls:  hops + base + steps(S) x step + S / (link x eff)
 
-per protocol; a call takes the fastest (algorithm, protocol) pair its protocols allow, as the tuner does. Step
-latencies are NCCL's own (src/graph/tuning.cc, hwLat NVLink: Ring LL 0.6 us, LL128 1.9 us, Simple 3.4 us; NVLS
-Simple 25 us, split over lcsim's two NVLS steps); base latencies and efficiencies are fitted (least squares of log
-error, Nelder-Mead from fixed starts: deterministic). Below 1 MiB the measured times sit on a latency floor that
-NCCL's LL protocol serves (few channels at small sizes, so its fitted bandwidth is a small share of the link): an
-`ll` line is fitted there, the other protocols held. Prints the fitted constants and, per part, the error of the
-fit at every measured size. Usage: bench/fit_nccl_scaleup.py"""
-import csv, math, os
+per protocol; a call takes the fastest (algorithm, protocol) pair its protocols allow, as the tuner does. NVLS's
+steps(S) follow NCCL's chunking (src/enqueue.cc): the call moves in rounds of channels x n chunks (NVLS_NCHANNELS
+16, chunk 128 KiB halved to 64/32/16 KiB for calls below 64/8/2 rounds' worth) and pays one step per round up to
+NCCL_STEPS = 8 rounds in flight (policy::nvls_steps in policies/collective_algorithms.cc; nvls_steps below is the
+same); without chunk channels (GB200 NVL72, measured only from 512 MiB) two steps. Ring step latencies are NCCL's
+own (src/graph/tuning.cc, hwLat NVLink: Ring LL 0.6 us, LL128 1.9 us, Simple 3.4 us); on Hopper the ring LL128
+line is NCCL's own too (baseLat 14.0 us, 0.92 of the Simple ring's bandwidth: tuning.cc), since NCCL never runs it on
+one NVLS node; base latencies, efficiencies and NVLS's step are fitted (least squares of log error, Nelder-Mead from
+fixed starts: deterministic). Prints the fitted constants and, per part, the error of the fit at every measured size
+with the (algorithm/protocol) it picks. Usage: bench/fit_nccl_scaleup.py [--old] (--old: the previous H100/H200
+constants, as shipped before the chunked NVLS model, for the before/after table)"""
+import csv, math, os, sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROWS = list(csv.DictReader(open(os.path.join(ROOT, "data", "calibration", "nccl_scaleup_all_reduce.csv"))))
@@ -24,6 +28,19 @@ LINK = {"H100": 450e9, "H200": 450e9, "GB200": 900e9, "MI300X": 448e9}  # scale-
 # the topology's scale_up_latency, 0.5 us each (models/network/topology.h).
 HOPS = 2 * 0.5e-6
 STEP = {"ll": 0.6e-6, "ll128": 1.9e-6, "simple": 3.4e-6, "nvls": 12.5e-6}
+NVLS_CHANNELS = 16  # NCCL_NVLS_NCHANNELS' default (src/transport/nvls.cc), "NVLS_NCHANNELS 16" in NCCL's H100 logs
+STEPS_IN_FLIGHT = 8  # NCCL_STEPS
+
+
+def nvls_steps(s, n, channels, max_chunk=131072):
+    """policy::nvls_steps: rounds of channels x n chunks, one step each up to NCCL_STEPS; 0 channels: two steps."""
+    if channels <= 0:
+        return 2
+    ops, c = channels * n, max_chunk
+    if s < 64 * ops * c and c > 65536: c = 65536
+    if s < 8 * ops * c and c > 32768: c = 32768
+    if s < 2 * ops * c and c > 16384: c = 16384
+    return min(max(1, math.ceil(s / (ops * c))), STEPS_IN_FLIGHT)
 
 
 def measured_time(r):
@@ -31,19 +48,26 @@ def measured_time(r):
     return s * 2 * (n - 1) / n / (float(r["busbw_gbps"]) * 1e9)
 
 
-def model_time(protos, link, n, s, algos=("ring", "nvls")):
-    """protos: {name: (base_s, eff)}; ll, ll128 and simple run rings, nvls runs NVLS."""
-    best = math.inf
-    for name, (base, eff) in protos.items():
+def model_choice(protos, link, n, s, algos=("ring", "nvls")):
+    """(time, "algorithm/protocol") of the fastest pair. protos: {name: (base_s, eff[, step_s, chunk channels])};
+    ll, ll128 and simple run rings, nvls runs NVLS (only above two GPUs, as NCCL)."""
+    best = (math.inf, "")
+    for name, p in protos.items():
+        base, eff = p[0], p[1]
+        step = p[2] if len(p) > 2 else STEP[name]
         algo = "nvls" if name == "nvls" else "ring"
-        if algo not in algos:
+        if algo not in algos or (algo == "nvls" and n <= 2):
             continue
         if algo == "ring":
-            t = HOPS + base + 2 * (n - 1) * STEP[name] + 2 * (n - 1) / n * s / (link * eff)
+            t = HOPS + base + 2 * (n - 1) * step + 2 * (n - 1) / n * s / (link * eff)
         else:
-            t = HOPS + base + 2 * STEP[name] + s / (link * eff)
-        best = min(best, t)
+            t = HOPS + base + nvls_steps(s, n, p[3] if len(p) > 3 else 0) * step + s / (link * eff)
+        best = min(best, (t, f"{algo}/{name}"))
     return best
+
+
+def model_time(protos, link, n, s, algos=("ring", "nvls")):
+    return model_choice(protos, link, n, s, algos)[0]
 
 
 def nelder_mead(f, x0, step=0.3, iters=600):
@@ -76,27 +100,48 @@ def nelder_mead(f, x0, step=0.3, iters=600):
     return pts[i], vals[i]
 
 
-def decode(x, names):
-    # per protocol: log(base in us), logit(eff)
-    return {n: (math.exp(x[2 * i]) * 1e-6, 1 / (1 + math.exp(-x[2 * i + 1]))) for i, n in enumerate(names)}
+# Ring LL moves at most half the Simple ring's bus bandwidth in NCCL's model (tuning.cc: busBw x .5 for ring LL; a
+# quarter in newer releases): its fitted efficiency is kept below 0.5 x 0.823.
+EFF_CAP = {"ll": 0.5 * 0.823}
 
 
-def fit(gpu, names, targets, fixed=None):
-    """targets: [(n, size, measured_s, algos)]. fixed: protocols kept as given (not fitted)."""
+def decode(x, names, chunked=True):
+    # per protocol: log(base in us), logit(eff); a chunked nvls also log(step in us) and its chunk channels (not
+    # fitted); an unchunked one keeps NCCL's 2 x 12.5 us steps
+    out, i = {}, 0
+    for n in names:
+        out[n] = (math.exp(x[i]) * 1e-6, EFF_CAP.get(n, 1.0) / (1 + math.exp(-x[i + 1])))
+        i += 2
+        if n == "nvls" and chunked:
+            out[n] += (math.exp(x[i]) * 1e-6, NVLS_CHANNELS)
+            i += 1
+    return out
+
+
+def start(names, b0, e0, chunked=True):
+    x = []
+    for n in names:
+        x += [b0, e0] + ([math.log(5.0)] if n == "nvls" and chunked else [])
+    return x
+
+
+def fit(gpu, names, targets, fixed=None, chunked=True):
+    """targets: [(n, size, measured_s, algos)]. fixed: protocols kept as given (not fitted). chunked: NVLS with
+    chunk channels and a fitted step (else two steps of 12.5 us)."""
     fixed = fixed or {}
     def loss(x):
         protos = dict(fixed)
-        protos.update(decode(x, names))
+        protos.update(decode(x, names, chunked))
         return sum(math.log(model_time(protos, LINK[gpu], n, s, a) / t) ** 2 for n, s, t, a in targets) / len(targets)
     best = None
     for b0 in (math.log(5.0), math.log(30.0)):
         for e0 in (0.0, 1.5):
-            x, v = nelder_mead(loss, [b0, e0] * len(names))
+            x, v = nelder_mead(loss, start(names, b0, e0, chunked), iters=600 * len(names))
             x, v = nelder_mead(loss, x, 0.05)
             if best is None or v < best[1]:
                 best = (x, v)
     protos = dict(fixed)
-    protos.update(decode(best[0], names))
+    protos.update(decode(best[0], names, chunked))
     return protos
 
 
@@ -112,9 +157,11 @@ def targets(rs, algos):
 
 def show(gpu, protos):
     print(f"{gpu}:")
-    for name, (base, eff) in protos.items():
-        print(f"  {name:7s} base_latency {base * 1e6:.1f}us step_latency {STEP[name] * 1e6:.1f}us "
-              f"scale_up_efficiency {eff:.3f}")
+    for name, p in protos.items():
+        step = p[2] if len(p) > 2 else STEP[name]
+        extra = f" chunk_channels {p[3]}" if len(p) > 3 and p[3] else ""
+        print(f"  {name:7s} base_latency {p[0] * 1e6:.1f}us step_latency {step * 1e6:.2f}us "
+              f"scale_up_efficiency {p[1]:.3f}{extra}")
 
 
 def errors(gpu, protos, system):
@@ -122,26 +169,35 @@ def errors(gpu, protos, system):
     out = []
     for r in rows(system, min_size=0):
         n, s = int(r["ranks"]), int(r["size_bytes"])
-        out.append((r["size_label"], 100 * (model_time(protos, LINK[gpu], n, s) / measured_time(r) - 1)))
-    print(f"  {system}: " + " ".join(f"{label} {e:+.1f}%" for label, e in out))
-    small = [abs(e) for (label, e), r in zip(out, rows(system, min_size=0)) if int(r["size_bytes"]) < MIB]
-    print(f"  mean |error| below 1 MiB {sum(small) / len(small):.1f}%, all sizes "
-          f"{sum(abs(e) for _, e in out) / len(out):.1f}%")
+        t, ran = model_choice(protos, LINK[gpu], n, s)
+        out.append((r["size_label"], 100 * (t / measured_time(r) - 1), ran))
+    print(f"  {system}: " + " ".join(f"{label} {e:+.1f}% ({ran})" for label, e, ran in out))
+    small = [abs(e) for (label, e, _), r in zip(out, rows(system, min_size=0)) if int(r["size_bytes"]) < MIB]
+    below = f"{sum(small) / len(small):.1f}%" if small else "(none measured)"
+    print(f"  mean |error| below 1 MiB {below}, all sizes "
+          f"{sum(abs(e) for _, e, _ in out) / len(out):.1f}%, max {max(abs(e) for _, e, _ in out):.1f}%")
 
 
-# Ring on H100 (NCCL_ALGO=RING, 2..8 GPUs, nvidia/nccl#1455): the Simple protocol's efficiency. Then the NVLS and
-# LL128 protocols on the Azure ND H100 v5 all-reduce (NVLS by default, 8 GPUs, 1 MiB up) with NVLS forced rows
-# of 5..8 GPUs (#1455), Simple held; then LL below 1 MiB, the rest held. On H200 an LL line does not help: the
-# LL128 line's fitted base (2.4 us) already sits on the measured floor (within 7% from 1 KiB), so none is claimed.
+# Ring on H100 (NCCL_ALGO=RING, 2..8 GPUs, nvidia/nccl#1455): the Simple protocol's efficiency. Then, on the Azure
+# ND H100 v5 all-reduce (8 GPUs, NCCL's own choice, 1 KiB to 8 GiB) with the NVLS forced rows of 5..8 GPUs (#1455),
+# ring LL and chunked NVLS together, every size (Simple held; ring LL128 at NCCL's own constants: NCCL never runs it
+# on one NVLS node, and with them the tuner agrees). H200: the same with H100's Simple ring, NVLS alone (its curve is
+# flat at ~30 us from 1 KiB: a ring LL line, fitted, is never the fastest and is not claimed).
 ring_h100 = targets(rows("HGX_H100", algo="ring"), ("ring",))
-simple = fit("H100", ["simple"], ring_h100)
+simple = {"simple": (8.4e-6, fit("H100", ["simple"], ring_h100)["simple"][1])}  # NCCL's ring Simple baseLat 8.4 us
+OLD = {"H100": {"ll": (15.9e-6, 0.015), "ll128": (7.4e-6, 0.704), "simple": (8.4e-6, 0.823), "nvls": (50.4e-6, 0.598)},
+       "H200": {"ll128": (1.4e-6, 0.674), "simple": (8.4e-6, 0.823), "nvls": (45.9e-6, 0.601)}}
 for gpu, system in (("H100", "ND_H100_v5"), ("H200", "ND_H200_v5")):
-    t = targets(rows(system), ("ring", "nvls"))
+    if "--old" in sys.argv:
+        show(gpu + " (before: unchunked NVLS, fitted LL128)", OLD[gpu])
+        errors(gpu, OLD[gpu], system)
+        continue
+    t = targets(rows(system, min_size=0), ("ring", "nvls"))
     if gpu == "H100":
         t += targets([r for r in rows("HGX_H100", algo="nvls") if int(r["ranks"]) >= 5], ("nvls",))
-    protos = fit(gpu, ["ll128", "nvls"], t, simple)
-    if gpu == "H100":
-        protos = fit(gpu, ["ll"], targets(rows(system, min_size=0, below=MIB), ("ring", "nvls")), protos)
+    held = dict(simple)
+    held["ll128"] = (14.0e-6, 0.92 * simple["simple"][1])
+    protos = fit(gpu, ["ll", "nvls"] if gpu == "H100" else ["nvls"], t, held)
     show(gpu, protos)
     errors(gpu, protos, system)
 # GB200 (one ND GB200 v6 VM: 4 GPUs, ring by NCCL's choice), every size from 1 KiB: LL128 and Simple. (Fitted from
@@ -152,7 +208,11 @@ show("B200 (GB200 data)", b200)
 errors("GB200", b200, "ND_GB200_v6")
 # GB200 NVL72 (72 GPUs of one rack, coreweave/nccl-tests#43, 512 MiB to 8 GiB; NVLS inferred: the rings fitted
 # above cannot reach the measured bus bandwidth): the NVLS protocol alone, the rings held.
-show("GB200 NVL72 (NVLS)", fit("GB200", ["nvls"], targets(rows("NVL72_GB200"), ("nvls",)), b200))
+# Unchunked (two steps): from 512 MiB up every call is past NCCL_STEPS rounds, so the measured sizes cannot tell a
+# chunked model's step from its base.
+nvl72 = fit("GB200", ["nvls"], targets(rows("NVL72_GB200"), ("nvls",)), b200, chunked=False)
+show("GB200 NVL72 (NVLS)", nvl72)
+errors("GB200", nvl72, "NVL72_GB200")
 # MI300X (one Azure ND MI300X v5 VM: 8 GPUs on a full Infinity Fabric mesh, RCCL's choice; no in-switch reduction,
 # so rings), 1 MiB up, with NCCL's NVLink step latencies (RCCL's own xGMI values not used). Simple from 1 MiB (a
 # second, LL128, line does not help there: fitted, it comes out at 5% of the link with a 106 us base, a stand-in for

@@ -57,12 +57,26 @@ Duration HierarchicalCost::estimate(const CollectiveCase& c) const {
                            2 * (k - 1) / k * S / intra + 2 * (N - 1) / N * (S / k) / inter);
 }
 
+double nvls_steps(Bytes bytes, int ranks, int channels, Bytes max_chunk) {
+  if (channels <= 0) return 2;
+  constexpr double kStepsInFlight = 8;  // NCCL_STEPS: rounds a channel keeps in flight
+  const double S = bytes.bytes(), ops = static_cast<double>(channels) * ranks;  // NCCL's concurrentOps
+  double chunk = max_chunk.bytes();
+  if (S < 64 * ops * chunk && chunk > 65536) chunk = 65536;
+  if (S < 8 * ops * chunk && chunk > 32768) chunk = 32768;
+  if (S < 2 * ops * chunk && chunk > 16384) chunk = 16384;
+  const double rounds = std::max(1.0, std::ceil(S / (ops * chunk)));
+  return std::min(rounds, kStepsInFlight);
+}
+
 bool NvlsCost::applies(const CollectiveCase& c) const {
-  return supports(c.op) && c.nodes == 1 && c.in_switch_reduction;
+  return supports(c.op) && c.nodes == 1 && c.ranks > 2 && c.in_switch_reduction;
 }
 
 Duration NvlsCost::estimate(const CollectiveCase& c) const {
-  return Duration::seconds(c.base_latency.s() + 2 * c.step_latency.s() + c.bytes.bytes() / c.intra_bandwidth.bps());
+  const double steps = nvls_steps(c.bytes, c.ranks, c.chunk_channels, c.max_chunk);
+  return Duration::seconds(c.base_latency.s() + steps * c.step_latency.s() +
+                           c.bytes.bytes() / c.intra_bandwidth.bps());
 }
 
 bool HalvingDoublingCost::supports(CollectiveOp op) const {

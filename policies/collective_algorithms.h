@@ -36,8 +36,18 @@ class HierarchicalCost final : public CollectiveCost {
   int preference() const override { return 2; }
 };
 
+/// NVLS's latency steps for one all-reduce of `bytes` over `ranks` GPUs of one node, split over `channels` (NCCL's
+/// nvlsChannels). As NCCL's enqueue.cc does, the call moves in rounds of channels x ranks (NVLS heads) chunks; the
+/// chunk is `max_chunk` (NCCL_NVLS_CHUNKSIZE), halved to 64 KiB below 64 rounds' worth, 32 KiB below 8 and 16 KiB
+/// below 2; each round pays one step latency until NCCL_STEPS (8) rounds are in flight, after which the rounds'
+/// latencies overlap their transfers. So every call up to one round (2 MiB on 8 H100s) costs the same latency (the
+/// plateau of measured NVLS curves), and the step count grows with the size up to 8. channels 0: two steps (the
+/// unchunked model: push once, receive once).
+double nvls_steps(Bytes bytes, int ranks, int channels, Bytes max_chunk);
+
 /// In-switch reduction (NVLink SHARP): every GPU pushes its buffer once and receives the result once; all-reduce
-/// inside one node whose scale-up switches reduce.
+/// inside one node of more than two GPUs whose scale-up switches reduce (NCCL enables NVLS only above two GPUs,
+/// src/transport/nvls.cc). Costs base + nvls_steps x step + bytes over its bandwidth.
 class NvlsCost final : public CollectiveCost {
  public:
   bool supports(CollectiveOp op) const override { return op == CollectiveOp::kAllReduce; }

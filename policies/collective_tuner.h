@@ -32,6 +32,8 @@ struct CollectiveCase {
   Duration base_latency;           // per collective
   Duration step_latency;           // per algorithm step
   bool in_switch_reduction = false;  // NVLS-class scale-up switches on every node
+  int chunk_channels = 0;            // NVLS: channels a call is split over (0: not chunked, two steps)
+  Bytes max_chunk = Bytes::of(131072);  // NVLS: largest chunk one channel moves per round per GPU
 };
 
 /// The cost side of one collective algorithm: which operations it implements, where it applies, and its

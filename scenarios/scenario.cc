@@ -507,6 +507,8 @@ void apply_collective_calibration(Scenario& sc) {
     q.scale_up_efficiency = p.scale_up_efficiency;
     q.intra_node_only = p.intra_node_only;
     q.algorithms = p.algorithms;
+    q.chunk_channels = p.chunk_channels;
+    q.max_chunk = p.max_chunk;
     cc.protocols.push_back(std::move(q));
   }
   if (cc.p2p_scale_up_efficiency <= 0) cc.p2p_scale_up_efficiency = cal.p2p_scale_up_efficiency;

@@ -150,15 +150,35 @@ TEST(ScaleUpCalibration, Gb200Nvl72RackAsMeasuredWithNvls) {
 }
 
 // NCCL_ALGO=RING on 2 to 8 H100s (nvidia/nccl#1455): the Simple ring reaches the same bus bandwidth at every
-// count; pinned NVLS on 5 to 8 GPUs as measured.
+// count; pinned NVLS on 5 to 8 GPUs as measured, and on 2 the ring's figure, as NCCL runs no NVLS on two GPUs
+// (src/transport/nvls.cc): lcsim's pin falls back to the ring there.
 TEST(ScaleUpCalibration, H100PinnedRingAndNvlsAsMeasured) {
   for (const auto& m : measured()) {
-    if (m.system != "HGX_H100" || (m.algorithm == "nvls" && m.ranks < 5)) continue;
+    if (m.system != "HGX_H100" || (m.algorithm == "nvls" && m.ranks > 2 && m.ranks < 5)) continue;
     const auto sim = run("nccl-h100-hgx", m.ranks, {m.size}, {"policies.collectives.algorithm=" + m.algorithm});
     const double busbw = m.size * bus_factor(m.ranks) / sim.at(m.size).time_s / 1e9;
     EXPECT_NEAR(busbw / m.busbw_gbps, 1.0, kTarget) << m.algorithm << " on " << m.ranks << " GPUs: lcsim " << busbw;
-    EXPECT_EQ(sim.at(m.size).algorithm.substr(0, m.algorithm.size()), m.algorithm);
+    const std::string ran = m.ranks == 2 ? "ring/simple" : m.algorithm;
+    EXPECT_EQ(sim.at(m.size).algorithm.substr(0, ran.size()), ran) << m.algorithm << " on " << m.ranks << " GPUs";
   }
+}
+
+// On one 8-GPU NVLS node NCCL's tuner (src/graph/tuning.cc) runs ring LL for small calls and NVLS from there on,
+// never ring LL128. lcsim's does the same on the fitted H100 calibration, switching between 32 and 64 KiB where the
+// measured curve leaves LL's line for NVLS's ~42 us plateau; and from 64 KiB to 2 MiB (the plateau: one round of
+// NVLS chunks) within the target, where the unchunked model ran 12-16% fast. H200 (flat ~30 us from 1 KiB) runs
+// NVLS at every measured size.
+TEST(ScaleUpCalibration, TheTunerRunsRingLlThenNvlsOnEightHoppersAsNcclDoes) {
+  const double KiB = 1024, MiB = 1 << 20;
+  const auto h100 = run("nccl-h100-hgx", 8, {16 * KiB, 32 * KiB, 64 * KiB, 256 * KiB, 2 * MiB, 16 * MiB, 1024 * MiB});
+  EXPECT_EQ(h100.at(16 * KiB).algorithm, "ring/ll");
+  EXPECT_EQ(h100.at(32 * KiB).algorithm, "ring/ll");
+  for (double s : {64 * KiB, 256 * KiB, 2 * MiB, 16 * MiB, 1024 * MiB}) {
+    EXPECT_EQ(h100.at(s).algorithm, "nvls/nvls") << s;
+  }
+  expect_within_target("ND_H100_v5", "nccl-h100-hgx", {64 * KiB, 128 * KiB, 256 * KiB, 512 * KiB, 1 * MiB, 2 * MiB});
+  const auto h200 = run("nccl-h200-hgx", 8, {1 * KiB, 64 * KiB, 8 * MiB, 8192 * MiB});
+  for (const auto& [size, sim] : h200) EXPECT_EQ(sim.algorithm, "nvls/nvls") << size;
 }
 
 // The tuner follows the data: on 8 H100s NVLS wins at large sizes (measured 480 against the ring's 367.5 GB/s),

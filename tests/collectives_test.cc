@@ -12,6 +12,7 @@
 #include "sim/config_tree.h"
 #include "models/network/topology.h"
 #include "models/network/transfer.h"
+#include "policies/collective_algorithms.h"
 #include "policies/collective_tuner.h"
 #include "policies/load_balancing.h"
 #include "workloads/benchmarks/nccl_tests.h"
@@ -451,6 +452,73 @@ TEST(Protocols, EachRunsOnlyTheAlgorithmsItNames) {
   EXPECT_EQ(f.coll.choose(CollectiveOp::kAllReduce, all(2), big).algo, "ring");
   // Send/recv and all-to-all only rings implement: the ring protocol runs them.
   EXPECT_EQ(f.coll.protocols()[f.coll.choose(CollectiveOp::kAllToAll, all(8), big).protocol].name, "simple");
+}
+
+// NVLS's steps by hand, from NCCL's chunking (src/enqueue.cc) on 8 GPUs and 16 channels: 128 concurrent chunks a
+// round; the chunk is 16 KiB below 2 x 128 x 32 KiB = 8 MiB, 32 KiB below 8 x 128 x 64 KiB = 64 MiB, 64 KiB below
+// 64 x 128 x 128 KiB = 1 GiB, else 128 KiB; one step per round, at most 8 (NCCL_STEPS).
+TEST(Nvls, StepsFollowNcclsChunkingByHand) {
+  const Bytes c = Bytes::kib(128);
+  auto steps = [&](Bytes s, int ranks = 8, int channels = 16) { return policy::nvls_steps(s, ranks, channels, c); };
+  EXPECT_EQ(steps(Bytes::kib(64)), 1);                       // 16 KiB chunks: 2 MiB a round
+  EXPECT_EQ(steps(Bytes::mib(2)), 1);                        // exactly one round
+  EXPECT_EQ(steps(Bytes::of(2 * 1048576.0 + 1)), 2);         // one byte more: a second round
+  EXPECT_EQ(steps(Bytes::mib(4)), 2);                        // 16 KiB: 2 rounds
+  EXPECT_EQ(steps(Bytes::mib(8)), 2);                        // 32 KiB (8 MiB is not below 8 MiB): 4 MiB a round
+  EXPECT_EQ(steps(Bytes::mib(16)), 4);                       // 32 KiB: 4 rounds
+  EXPECT_EQ(steps(Bytes::mib(64)), 8);                       // 64 KiB: 8 MiB a round, 8 rounds
+  EXPECT_EQ(steps(Bytes::gib(1)), 8);                        // 128 KiB: 64 rounds, 8 in flight
+  EXPECT_EQ(steps(Bytes::mib(4), 4), 2);                     // 4 GPUs: 64 chunks of 32 KiB a round
+  EXPECT_EQ(steps(Bytes::mib(3), 4), 3);                     // 16 KiB: 1 MiB a round
+  EXPECT_EQ(steps(Bytes::gib(1), 8, 0), 2);                  // no chunk channels: push once, receive once
+}
+
+// A chunked NVLS protocol (30 us base, 6 us a step, 0.6 of 450 GB/s, 16 channels) on one 8-GPU node: the plan's
+// latency is base + steps x step and its flows carry each buffer once at the protocol's efficiency; the tuner's
+// estimate adds the bytes once over 0.6 x 450 GB/s. 1 MiB and 2 MiB cost the same latency (one round: the plateau).
+TEST(Nvls, ACallCostsBasePlusOneStepPerRoundPlusItsBytesOnce) {
+  CollectiveConfig cc;
+  CollectiveProtocol simple, nvls;
+  simple.algorithms = {"ring"};
+  nvls.name = "nvls";
+  nvls.base_latency = Duration::us(30);
+  nvls.step_latency = Duration::us(6);
+  nvls.scale_up_efficiency = 0.6;
+  nvls.chunk_channels = 16;
+  nvls.intra_node_only = true;
+  nvls.algorithms = {"nvls"};
+  cc.protocols = {simple, nvls};
+  Fixture f(nodes(1, 8, true), cc);
+  const std::vector<std::pair<Bytes, double>> cases = {
+      {Bytes::mib(1), 36}, {Bytes::mib(2), 36}, {Bytes::mib(4), 42}, {Bytes::mib(16), 54}, {Bytes::gib(1), 78}};
+  for (const auto& [size, latency_us] : cases) {
+    const auto p = f.coll.plan(CollectiveOp::kAllReduce, "nvls", all(8), size, 1);
+    ASSERT_EQ(p.size(), 1u);
+    EXPECT_NEAR(p.front().latency.s() * 1e6, latency_us, 1e-9) << size.bytes();
+    EXPECT_NEAR(p.front().flows.front().size.bytes(), size.bytes() / 0.6, 1e-6 * size.bytes());
+  }
+  policy::CollectiveCase c;
+  c.ranks = 8, c.nodes = 1, c.ranks_per_node = 8, c.in_switch_reduction = true, c.bytes = Bytes::mib(1);
+  c.intra_bandwidth = Bandwidth::gbytes_per_s(450 * 0.6);
+  c.base_latency = Duration::us(30), c.step_latency = Duration::us(6), c.chunk_channels = 16;
+  const double estimate_us = collective_algorithms().get("nvls").factory.cost->estimate(c).s() * 1e6;
+  EXPECT_NEAR(estimate_us, 36 + 1048576 / 270e9 * 1e6, 1e-9);
+}
+
+// NCCL enables NVLS only above two GPUs (src/transport/nvls.cc): on 2 the tuner cannot pick it and a scenario's
+// pin falls back to the tuner's ring; on 3 it applies.
+TEST(Nvls, NeverOnTwoGpus) {
+  policy::CollectiveCase c;
+  c.nodes = 1, c.in_switch_reduction = true;
+  c.ranks = c.ranks_per_node = 2;
+  EXPECT_FALSE(applies("nvls", c));
+  c.ranks = c.ranks_per_node = 3;
+  EXPECT_TRUE(applies("nvls", c));
+  CollectiveConfig cc;
+  cc.algorithm = "nvls";
+  Fixture f(nodes(1, 8, true), cc);
+  EXPECT_EQ(f.coll.choose(CollectiveOp::kAllReduce, all(2), Bytes::gib(1)).algo, "ring");
+  EXPECT_EQ(f.coll.choose(CollectiveOp::kAllReduce, all(3), Bytes::gib(1)).algo, "nvls");
 }
 
 }  // namespace

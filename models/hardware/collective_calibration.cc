@@ -11,6 +11,10 @@ void CollectiveProtocolCalibration::visit(Section& s) {
           Range::fraction());
   s.field("intra_node_only", intra_node_only, "only for calls inside one node (calibrated inside a node only)");
   s.values("algorithms", algorithms, "the collective algorithms that run with it; empty = every algorithm");
+  s.field("chunk_channels", chunk_channels,
+          "NVLS only: channels a call is split over (NCCL's nvlsChannels); 0 = two steps", Range::at_least(0));
+  s.field("max_chunk", max_chunk, "NVLS only: largest chunk per channel and GPU per round (NCCL_NVLS_CHUNKSIZE)",
+          Range::positive());
   if (s.mode() == Section::Mode::kParse && name.empty()) s.error("name", "must not be empty");
 }
 

@@ -20,6 +20,8 @@ struct CollectiveProtocolCalibration {
   double scale_up_efficiency = 1.0;
   bool intra_node_only = false;
   std::vector<std::string> algorithms;  // empty = every algorithm
+  int chunk_channels = 0;               // NVLS: channels a call is split over; 0 = two steps
+  Bytes max_chunk = Bytes::kib(128);    // NVLS: largest chunk per channel and GPU per round
   void visit(Section& s);
 };
 

@@ -115,8 +115,9 @@ std::vector<CollectivePhase> HierarchicalPlanner::plan(const PlanInput& in) cons
 
 std::vector<CollectivePhase> NvlsPlanner::plan(const PlanInput& in) const {
   CollectivePhase p;
-  p.latency = in.base + in.step * 2.0;
   const auto& r = in.ranks;
+  const int n = static_cast<int>(r.size());
+  p.latency = in.base + in.step * policy::nvls_steps(in.size, n, in.chunk_channels, in.max_chunk);
   for (size_t i = 0; i < r.size(); ++i) p.flows.push_back(in.flow(r[i], r[(i + 1) % r.size()], in.size, 0));
   return {p};
 }

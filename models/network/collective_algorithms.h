@@ -33,6 +33,8 @@ struct PlanInput {
   Duration step;  // the protocol's step latency
   uint32_t channels = 1;
   const Topology& topology;
+  int chunk_channels = 0;               // the protocol's NVLS channels (policy::nvls_steps)
+  Bytes max_chunk = Bytes::kib(128);    // the protocol's largest NVLS chunk
   double scale_up_efficiency = 1;   // collective flows inside a node (config x protocol)
   double scale_out_efficiency = 1;  // the same between nodes
   Duration p2p_latency;
@@ -75,7 +77,8 @@ class HierarchicalPlanner final : public CollectivePlanner {
  public:
   std::vector<CollectivePhase> plan(const PlanInput& in) const override;
 };
-/// The switch reduces and multicasts: every GPU pushes its buffer once and receives the result once.
+/// The switch reduces and multicasts: every GPU pushes its buffer once and receives the result once, after
+/// base + policy::nvls_steps x step (the rounds of chunks NCCL splits the call into).
 class NvlsPlanner final : public CollectivePlanner {
  public:
   std::vector<CollectivePhase> plan(const PlanInput& in) const override;

@@ -25,6 +25,13 @@ void CollectiveProtocol::visit(Section& s) {
   s.values("algorithms", algorithms,
            "the algorithms that run with this protocol (as NCCL's per-algorithm, per-protocol tables: e.g. an NVLS "
            "protocol with its own efficiency); empty = every algorithm");
+  s.field("chunk_channels", chunk_channels,
+          "NVLS only: the channels a call is split over (NCCL's nvlsChannels); it then moves in rounds of "
+          "chunk_channels x GPUs chunks and pays one step_latency per round, up to 8 (NCCL_STEPS); 0 = two steps",
+          Range::at_least(0));
+  s.field("max_chunk", max_chunk,
+          "NVLS only: the largest chunk per channel and GPU in a round (NCCL_NVLS_CHUNKSIZE); smaller calls use "
+          "64, 32 or 16 KiB as NCCL does", Range::positive());
   if (s.mode() != Section::Mode::kParse) return;
   if (name.empty()) s.error("name", "must not be empty");
   const auto& registered = collective_algorithms();
@@ -158,6 +165,8 @@ policy::CollectiveCase Collectives::describe(CollectiveOp op, const std::vector<
                                              config_.scale_out_efficiency * p.scale_out_efficiency);
   c.base_latency = p.base_latency;
   c.step_latency = p.step_latency;
+  c.chunk_channels = p.chunk_channels;
+  c.max_chunk = p.max_chunk;
   if (op == CollectiveOp::kSendRecv) {
     c.intra_bandwidth = Bandwidth::bytes_per_s(
         topology_.scale_up_bandwidth(ranks.front()).bps() *
@@ -293,6 +302,8 @@ std::vector<Collectives::Phase> Collectives::plan_endpoints(CollectiveOp op, siz
                      .step = proto.step_latency,
                      .channels = channels_,
                      .topology = topology_,
+                     .chunk_channels = proto.chunk_channels,
+                     .max_chunk = proto.max_chunk,
                      .scale_up_efficiency = config_.scale_up_efficiency * proto.scale_up_efficiency,
                      .scale_out_efficiency = config_.scale_out_efficiency * proto.scale_out_efficiency,
                      .p2p_latency = config_.p2p_latency,

@@ -44,6 +44,8 @@ struct CollectiveProtocol {
   double scale_out_efficiency = 1.0;  // multiplies CollectiveConfig::scale_out_efficiency
   bool intra_node_only = false;       // not used when a call spans nodes (NCCL: LL128 only over NVLink/PCIe)
   std::vector<std::string> algorithms;  // the algorithms that run with it (NCCL's per-(algorithm, protocol) table); empty = all
+  int chunk_channels = 0;               // NVLS: channels a call is split over (NCCL nvlsChannels); 0 = two steps
+  Bytes max_chunk = Bytes::kib(128);    // NVLS: largest chunk per channel and GPU per round (NCCL_NVLS_CHUNKSIZE)
   void visit(Section& s);
 };
 
