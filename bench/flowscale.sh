@@ -16,6 +16,9 @@
 # LCSIM_FLOW_NO_COUPLING=1 runs every all-to-all flow as its own engine flow (no coupled classes), and
 # LCSIM_SIMGRID_SELECTIVE_UPDATE=1 re-solves only the touched part of SimGrid's max-min system at each event.
 #
+# FIDELITY=flow_queue runs every case on lcsim's own max-min solver (the queue backend) instead of SimGrid (`flow`,
+# the default): the same flow model and, to rounding, the same results (docs/performance-flow.md).
+#
 #   bash bench/flowscale.sh [BUILD_DIR]        CASES="ring deepseek-small deepseek-2mb deepseek spray"  RING_GPUS="512 4096 16384"
 set -euo pipefail
 export LC_ALL=C
@@ -23,9 +26,7 @@ cd "$(dirname "$0")/.."
 LCSIM=${1:-build}/apps/lcsim
 TIMEOUT_S=${TIMEOUT_S:-600}
 CASES=${CASES:-"ring deepseek-small deepseek spray"}
-# The slices run fewer micro-batches than DualPipe (the scenario's schedule) needs (2 x PP = 32): they keep 1F1B with
-# the all-to-alls beside each pass, the scenario's schedule before it ran DualPipe.
-SLICE_SCHEDULE="--set workload.pipeline_schedule=1f1b --set workload.overlap_moe_expert_parallel_comm=true"
+FIDELITY=${FIDELITY:-flow}
 RING_GPUS=${RING_GPUS:-"512 4096 16384"}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/lcsim-flowscale.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
@@ -62,27 +63,27 @@ for c in $CASES; do
     ring)
       for g in $RING_GPUS; do
         run "ring all-reduce 64 MiB, $g GPUs" time_at_max_size_s bench/ring-allreduce-flow.yaml \
-          --set cluster.nodes=$((g / 8))
+          --set cluster.nodes=$((g / 8)) --set simulation.fidelity=$FIDELITY
       done
       ;;
     deepseek)
-      run "DeepSeek-V3-style, 2,048 H800, flow" iteration_time_s scenarios/training/deepseek-v3-h800-2048.yaml \
-        --set simulation.fidelity=flow --set workload.train_iters=1
+      run "DeepSeek-V3-style, 2,048 H800, $FIDELITY" iteration_time_s scenarios/training/deepseek-v3-h800-2048.yaml \
+        --set simulation.fidelity=$FIDELITY --set workload.train_iters=1
       ;;
     deepseek-small)
-      run "DeepSeek-V3-style, 2,048 H800, flow, 16 layers, 1 micro-batch" iteration_time_s \
-        scenarios/training/deepseek-v3-h800-2048.yaml --set simulation.fidelity=flow --set workload.train_iters=1 \
-        --set workload.global_batch_size=128 --set workload.model.num_layers=16 $SLICE_SCHEDULE
+      run "DeepSeek-V3-style, 2,048 H800, $FIDELITY, 16 layers, 1 micro-batch" iteration_time_s \
+        scenarios/training/deepseek-v3-h800-2048.yaml --set simulation.fidelity=$FIDELITY --set workload.train_iters=1 \
+        --set workload.global_batch_size=128 --set workload.model.num_layers=16
       ;;
     deepseek-2mb)
-      run "DeepSeek-V3-style, 2,048 H800, flow, 2 micro-batches" iteration_time_s \
-        scenarios/training/deepseek-v3-h800-2048.yaml --set simulation.fidelity=flow --set workload.train_iters=1 \
-        --set workload.global_batch_size=256 $SLICE_SCHEDULE
+      run "DeepSeek-V3-style, 2,048 H800, $FIDELITY, 2 micro-batches" iteration_time_s \
+        scenarios/training/deepseek-v3-h800-2048.yaml --set simulation.fidelity=$FIDELITY --set workload.train_iters=1 \
+        --set workload.global_batch_size=256
       ;;
     spray)
       for lb in ecmp spray "{type: spray, independent_paths: true}"; do
-        run "Llama-3-70B, 1,024 H100, flow, $lb" iteration_time_s scenarios/training/llama3-70b-h100-1024.yaml \
-          --set simulation.fidelity=flow --set "policies.load_balancing=$lb"
+        run "Llama-3-70B, 1,024 H100, $FIDELITY, $lb" iteration_time_s scenarios/training/llama3-70b-h100-1024.yaml \
+          --set simulation.fidelity=$FIDELITY --set "policies.load_balancing=$lb"
       done
       ;;
     *) echo "unknown case '$c' (valid: ring deepseek-small deepseek-2mb deepseek spray)" >&2; exit 2 ;;

@@ -1,6 +1,6 @@
 // The engine's shared part (slots and handles, the event heap, computes and host speed factors, state changes) and
-// the queue backend (lcsim's own clock and a max-min fluid solver for execs and flows). The simgrid backend is in
-// simgrid_engine.cc.
+// make_engine(). The queue backend (lcsim's own clock and max-min solver) is in queue_engine.cc, the simgrid backend
+// in simgrid_engine.cc.
 #include "sim/engine.h"
 
 #include <dlfcn.h>
@@ -9,13 +9,13 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
-#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 
 #include "sim/error.h"
 #include "sim/flow_copies.h"
+#include "sim/queue_engine.h"
 
 namespace lcsim::sim {
 
@@ -375,221 +375,6 @@ void Engine::set_link_bandwidth(LinkId link, Bandwidth bandwidth) {
   on_link_change(link);
 }
 
-// ----------------------------------------------------------------------------------------------- QueueEngine ----
-
-namespace {
-
-/// lcsim's own backend. Execs and flows are fluid activities: each crosses a set of resources (a host's speed, the
-/// links of a path) and gets its max-min fair share, recomputed by progressive filling whenever an activity starts
-/// or ends or a resource changes. A flow first waits its path latency, then joins the sharing (as SimGrid's CM02).
-class QueueEngine final : public Engine {
- public:
-  Duration now() const override { return Duration::seconds(clock_); }
-  const char* backend() const override { return "queue"; }
-
-  Bandwidth link_usage(LinkId link) const override {
-    double sum = 0;
-    for (const Fluid& f : fluids_) {
-      if (!f.joined) continue;
-      for (size_t i = 0; i < f.resources.size(); ++i) sum += f.resources[i] == link ? f.rate * f.use(i) : 0.0;
-    }
-    return Bandwidth::bytes_per_s(sum);
-  }
-
-  void run(Duration horizon) override {
-    while (!queue_empty()) {
-      const double t = next_event_time();
-      if (t > horizon.s()) break;
-      clock_ = t;
-      dispatch_until(t);
-    }
-  }
-
- protected:
-  void on_new_host(HostId) override {}
-  void on_new_link(LinkId) override {}
-  void on_scheduled(double) override {}
-
-  void start_exec(uint32_t s, HostId host, double flops) override {
-    add_fluid(s, flops, {kHostBit | host}, 0.0, 1.0, {});
-  }
-
-  void start_flow(uint32_t s, HostId src, HostId dst, double bytes, const std::vector<LinkId>& path,
-                  const std::vector<uint32_t>* crossings, uint32_t copies, double path_latency) override {
-    double latency = 0;
-    std::vector<uint32_t> res(path.begin(), path.end());
-    if (path_latency < 0) {
-      for (LinkId l : path) latency += links_[l].latency;
-    } else {
-      latency = path_latency;
-    }
-    res.push_back(kHostBit | kEndpointBit | src);
-    res.push_back(kHostBit | kEndpointBit | dst);
-    std::vector<double> uses;
-    if (crossings) {
-      uses.assign(crossings->begin(), crossings->end());
-      uses.resize(res.size(), 1.0);
-    }
-    add_fluid(s, copies == 1 ? bytes : bytes * copies, std::move(res), latency, static_cast<double>(copies),
-              std::move(uses));
-  }
-
-  void stop_activity(uint32_t s) override {
-    advance();
-    take([s](const Fluid& f) { return f.slot == s; });
-    resolve();
-  }
-
-  void on_link_change(LinkId link) override { fail_where(link, links_[link].on); }
-  void on_host_change(HostId host) override {
-    fail_where(kHostBit | host, hosts_[host].on);
-    fail_where(kHostBit | kEndpointBit | host, hosts_[host].on);
-  }
-
- private:
-  static constexpr uint32_t kHostBit = 1u << 31;      // resource ids: links as they are, hosts with this bit
-  static constexpr uint32_t kEndpointBit = 1u << 30;  // a flow's end host: fails with it, shares nothing
-  struct Fluid {
-    uint32_t slot;
-    double left;
-    std::vector<uint32_t> resources;
-    bool joined;
-    double weight = 1;  // identical flows it stands for: counts that many times and gets that many shares
-    std::vector<double> uses;  // per resource: how many times it counts there (empty: once each)
-    double rate = 0;
-    double use(size_t i) const { return uses.empty() ? 1.0 : uses[i]; }
-  };
-
-  double capacity(uint32_t r) const {
-    if (r & kEndpointBit) return std::numeric_limits<double>::infinity();
-    return (r & kHostBit) ? hosts_[r & ~kHostBit].speed : links_[r].bandwidth;
-  }
-
-  void add_fluid(uint32_t s, double amount, std::vector<uint32_t> res, double latency, double weight,
-                 std::vector<double> uses) {
-    advance();
-    fluids_.push_back({s, amount, std::move(res), latency <= 0, weight, std::move(uses)});
-    if (latency > 0) {
-      // The flow joins the sharing once its latency has passed (an internal timer, ordered like any event).
-      at(now() + Duration::seconds(latency), [this, s] {
-        advance();
-        for (Fluid& f : fluids_) {
-          if (f.slot == s) f.joined = true;
-        }
-        resolve();
-      }, kCompletion);
-    }
-    resolve();
-  }
-
-  /// Moves every joined activity forward to now at its current rate.
-  void advance() {
-    const double dt = clock_ - last_;
-    last_ = clock_;
-    if (dt <= 0) return;
-    for (Fluid& f : fluids_) {
-      if (f.joined) f.left -= f.rate * dt;
-    }
-  }
-
-  /// Max-min fair rates by progressive filling, then the next completion as an internal event.
-  void resolve() {
-    std::vector<Fluid*> open;
-    for (Fluid& f : fluids_) {
-      f.rate = 0;
-      if (f.joined) open.push_back(&f);
-    }
-    // resource -> (capacity left, open activities on it, each counted by its weight)
-    std::map<uint32_t, std::pair<double, double>> res;
-    for (Fluid* f : open) {
-      for (uint32_t r : f->resources) {
-        if (!(r & kEndpointBit)) res.emplace(r, std::make_pair(capacity(r), 0.0));
-      }
-    }
-    while (!open.empty()) {
-      for (auto& [r, x] : res) x.second = 0;
-      for (Fluid* f : open) {
-        for (size_t i = 0; i < f->resources.size(); ++i) {
-          const uint32_t r = f->resources[i];
-          if (!(r & kEndpointBit)) res[r].second += f->uses.empty() ? f->weight : f->weight * f->uses[i];
-        }
-      }
-      double share = std::numeric_limits<double>::infinity();
-      for (const auto& [r, x] : res) {
-        if (x.second > 0) share = std::min(share, x.first / x.second);
-      }
-      if (!std::isfinite(share)) break;  // nothing limits them (cannot happen for real paths)
-      std::vector<Fluid*> still;
-      for (Fluid* f : open) {
-        bool bottlenecked = false;
-        for (uint32_t r : f->resources) {
-          if (r & kEndpointBit) continue;
-          const auto& x = res[r];
-          if (x.first / x.second <= share * (1 + 1e-12)) bottlenecked = true;
-        }
-        if (!bottlenecked) {
-          still.push_back(f);
-          continue;
-        }
-        f->rate = f->weight == 1 ? share : share * f->weight;
-      }
-      for (Fluid* f : open) {
-        if (f->rate == 0) continue;
-        for (size_t i = 0; i < f->resources.size(); ++i) {
-          const uint32_t r = f->resources[i];
-          if (!(r & kEndpointBit)) res[r].first = std::max(0.0, res[r].first - f->rate * f->use(i));
-        }
-      }
-      if (still.size() == open.size()) break;  // zero capacities: they stay at rate 0
-      open = std::move(still);
-    }
-    next_.cancel();
-    double soonest = std::numeric_limits<double>::infinity();
-    for (const Fluid& f : fluids_) {
-      if (f.joined && f.rate > 0) soonest = std::min(soonest, std::max(0.0, f.left) / f.rate);
-    }
-    if (std::isfinite(soonest)) next_ = at(now() + Duration::seconds(soonest), [this] { complete(); }, kCompletion);
-  }
-
-  /// Removes the activities for which `pred` holds and returns their slots.
-  template <class Pred>
-  std::vector<uint32_t> take(Pred pred) {
-    std::vector<uint32_t> taken;
-    auto keep = std::stable_partition(fluids_.begin(), fluids_.end(), [&](const Fluid& f) { return !pred(f); });
-    for (auto it = keep; it != fluids_.end(); ++it) taken.push_back(it->slot);
-    fluids_.erase(keep, fluids_.end());
-    return taken;
-  }
-
-  void complete() {
-    advance();
-    for (uint32_t s : take([](const Fluid& f) {
-           return f.joined && (f.left <= 1e-9 || (f.rate > 0 && f.left / f.rate <= 1e-12));
-         })) {
-      activity_done(s);
-    }
-    resolve();
-  }
-
-  /// Fails every activity using resource `r` when it went off; re-solves the sharing either way.
-  void fail_where(uint32_t r, bool on) {
-    advance();
-    if (!on) {
-      for (uint32_t s : take([r](const Fluid& f) { return std::count(f.resources.begin(), f.resources.end(), r) > 0; })) {
-        activity_failed(s);
-      }
-    }
-    resolve();
-  }
-
-  double clock_ = 0;
-  double last_ = 0;
-  std::vector<Fluid> fluids_;
-  Handle next_;
-};
-
-}  // namespace
-
 namespace {
 
 // The simgrid backend (simgrid_engine.cc) is a module loaded on first use: SimGrid and the ns-3 libraries it links
@@ -617,7 +402,7 @@ SimGridFactory simgrid_factory() {
 }  // namespace
 
 std::unique_ptr<Engine> make_engine(const std::string& backend) {
-  if (backend == "queue") return std::make_unique<QueueEngine>();
+  if (backend == "queue") return make_queue_engine();
   if (backend == "simgrid") return std::unique_ptr<Engine>(simgrid_factory()());
   throw std::invalid_argument("unknown engine backend '" + backend + "' (valid: queue, simgrid)");
 }

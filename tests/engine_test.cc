@@ -93,6 +93,32 @@ TEST_P(Backend, FlowTimeIsLatencyPlusSizeOverBandwidth) {
   EXPECT_NEAR(done, 3e-6 + 1e9 / 50e9, 1e-9);  // no TCP-gamma cap, no hidden latency/bandwidth factors
 }
 
+// SimGrid's CM02 (network/weight-S 0) gives a flow the sharing penalty of its route latency, so flows sharing a
+// bottleneck get shares in inverse proportion to their latencies (RTT-fair), not equal ones; the queue backend does
+// the same. Link A (100 GB/s, 1 us) under F1 = {A, B1 (1 us)} (L = 2 us) and F2 = {A, B2 (3 us)} (L = 4 us), 1 GB
+// each. By hand: F1 joins at 2 us and has A alone until F2 joins at 4 us (0.2 MB moved); then F1 gets
+// 100 x (1/2) / (1/2 + 1/4) = 66.7 GB/s and F2 33.3: F1's last 1e9 - 2e5 B take 15 ms - 3 us, so it ends at
+// 15.001 ms; F2 has moved 0.5 GB - 0.1 MB by then and moves the rest alone: 5 ms + 1 us more, ending at 20.002 ms.
+TEST_P(Backend, SharesGoInverselyWithRouteLatency) {
+  Engine& e = *owner_;
+  const HostId a = e.add_host("a", FlopRate::tflops(1)), b = e.add_host("b", FlopRate::tflops(1));
+  const LinkId shared = e.add_link("A", Bandwidth::gbytes_per_s(100), Duration::us(1));
+  const LinkId b1 = e.add_link("B1", Bandwidth::gbytes_per_s(1000), Duration::us(1));
+  const LinkId b2 = e.add_link("B2", Bandwidth::gbytes_per_s(1000), Duration::us(3));
+  double end1 = -1, end2 = -1, usage_b1 = -1, usage_b2 = -1;
+  e.flow(a, b, Bytes::gb(1), {shared, b1}, [&] { end1 = e.now().s(); });
+  e.flow(a, b, Bytes::gb(1), {shared, b2}, [&] { end2 = e.now().s(); });
+  e.at(Duration::ms(1), [&] {
+    usage_b1 = e.link_usage(b1).bps();
+    usage_b2 = e.link_usage(b2).bps();
+  });
+  e.run(Duration::seconds(1e9));
+  EXPECT_NEAR(end1, 0.015001, 1e-9);
+  EXPECT_NEAR(end2, 0.020002, 1e-9);
+  EXPECT_NEAR(usage_b1, 100e9 * 2 / 3, 1e3);
+  EXPECT_NEAR(usage_b2, 100e9 / 3, 1e3);
+}
+
 // The pattern that breaks SimGrid's default Lazy update (simgrid-notes p3c): several flows start together and
 // share a first link, then split over two second links. With network/optim:Full the shared link is never
 // over-allocated and every flow ends when max-min says.

@@ -464,12 +464,13 @@ TEST(LeafSpine, HostNetworksAreSeparateFromTheComputeFabric) {
 namespace lcsim::net {
 namespace {
 
-// Runtime fabric changes, on both transfer models: a bandwidth change re-times a batch in flight, a failed switch
-// fails the batches crossing it, and later flows route around it.
+// Runtime fabric changes, on both transfer models (the flow model on both engine backends: `flow` on SimGrid,
+// `flow_queue` on lcsim's own solver): a bandwidth change re-times a batch in flight, a failed switch fails the
+// batches crossing it, and later flows route around it.
 class FabricChange : public ::testing::TestWithParam<std::string> {
  protected:
   FabricChange() : topo_(small_fabric(), uniform(4, 8)) {
-    if (GetParam() == "flow") {
+    if (GetParam() != "analytical") {
       std::vector<sim::HostId> hosts;
       for (uint32_t i = 0; i < topo_.endpoint_count(); ++i) {
         hosts.push_back(engine_->add_host("g" + std::to_string(i), FlopRate::tflops(1)));
@@ -587,83 +588,7 @@ TEST_P(FabricChange, RoutingFollowsLinksThatGoDownAndComeBack) {
   EXPECT_DOUBLE_EQ(on_spine0(), 2 * first);  // the third used it again
 }
 
-// A policy that routes as `inner` does but says it reads loads: the analytical model then routes every flow again
-// instead of reusing a kept route (AnalyticalTransfer::kept_), which gives the reference to compare against.
-class RoutesEveryFlow final : public policy::LoadBalancer {
- public:
-  explicit RoutesEveryFlow(const policy::LoadBalancer& inner) : inner_(inner) {}
-  void choose(const policy::FlowKey& key, const std::vector<Path>& paths, const policy::LinkLoads* loads,
-              std::vector<policy::PathShare>& out) const override {
-    inner_.choose(key, paths, loads, out);
-  }
-  bool one_rate() const override { return inner_.one_rate(); }
-  bool reads_loads() const override { return true; }
-
- private:
-  const policy::LoadBalancer& inner_;
-};
-
-// Pipeline-like sends: the same few (source, destination, label, size) flows repeated many times, overlapping on
-// the spine links (whose queues make each send's time depend on the sends before it), with two spines failing
-// and coming back midway. A one-flow batch's kept route must give every send the time, and every link the bytes,
-// that routing it again gives: bit for bit, with ECMP (one path) and spraying (four).
-TEST(AnalyticalTransfer, KeptRoutesTimeRepeatedSendsAsRoutingEachOneAgain) {
-  struct Outcome {
-    std::vector<double> done;
-    std::vector<double> link_bytes;
-    uint64_t failed = 0;
-  };
-  auto run = [](const policy::LoadBalancer& balancer) {
-    std::unique_ptr<sim::Engine> engine = sim::make_engine("queue");
-    LeafSpine topo(small_fabric(), uniform(4, 8));
-    AnalyticalTransfer transfer(*engine, topo, balancer, {});
-    const auto spine1 = topo.find_links("spine1");
-    const auto spine2 = topo.find_links("spine2");
-    Outcome out;
-    out.done.assign(400, -1);
-    for (uint32_t i = 0; i < 400; ++i) {
-      // 8 sources on leaf 0 to 8 destinations on leaf 1 and back, 3 sizes, 2 labels: 96 distinct flows.
-      const uint32_t a = (i * 5) % 8, b = 16 + (i * 3) % 8;
-      const bool back = (i / 7) % 2 == 1;
-      const FlowRequest f{back ? b : a, back ? a : b, Bytes::mb(1.0 + static_cast<double>(i % 3) * 7.5), i % 2};
-      engine->at(Duration::us(37.0 * i), [&, f, i] {
-        transfer.transfer({f}, [&, i] { out.done[i] = engine->now().s(); }, [] {});
-      });
-    }
-    engine->at(Duration::ms(4), [&] {
-      for (uint32_t l : spine1) transfer.set_link_up(l, false);
-    });
-    engine->at(Duration::ms(6), [&] {
-      for (uint32_t l : spine2) topo.set_link_up(l, false);  // on the topology, not through the transfer model
-    });
-    engine->at(Duration::ms(9), [&] {
-      for (uint32_t l : spine1) transfer.set_link_up(l, true);
-      for (uint32_t l : spine2) transfer.set_link_up(l, true);
-    });
-    engine->run(Duration::seconds(10));
-    out.link_bytes = transfer.bytes_per_link();
-    out.failed = transfer.batches_failed();
-    return out;
-  };
-  policy::EcmpHash ecmp(3);
-  policy::Spray spray;
-  for (const policy::LoadBalancer* policy : {static_cast<const policy::LoadBalancer*>(&ecmp),
-                                             static_cast<const policy::LoadBalancer*>(&spray)}) {
-    const Outcome kept = run(*policy);
-    const Outcome routed = run(RoutesEveryFlow(*policy));
-    EXPECT_GT(kept.failed, 0u);  // the failure hit sends in flight
-    EXPECT_EQ(kept.failed, routed.failed);
-    size_t finished = 0;
-    for (size_t i = 0; i < kept.done.size(); ++i) {
-      EXPECT_EQ(kept.done[i], routed.done[i]) << "send " << i;  // bit for bit, not near
-      finished += kept.done[i] >= 0 ? 1 : 0;
-    }
-    EXPECT_EQ(finished + kept.failed, kept.done.size());
-    EXPECT_EQ(kept.link_bytes, routed.link_bytes);
-  }
-}
-
-INSTANTIATE_TEST_SUITE_P(Transfer, FabricChange, ::testing::Values("flow", "analytical"),
+INSTANTIATE_TEST_SUITE_P(Transfer, FabricChange, ::testing::Values("flow", "flow_queue", "analytical"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 }  // namespace

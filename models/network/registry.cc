@@ -35,8 +35,8 @@ void register_fidelities(Registry<Fidelity>& r) {
   r.add("flow", "every flow shares links max-min fairly with all traffic in flight (SimGrid)",
         Fidelity{"simgrid", make_flow, true});
   r.add("flow_queue",
-        "the flow model (max-min sharing of every link) on lcsim's own event queue instead of SimGrid: many runs "
-        "per process (the cluster scheduler's workload jobs)",
+        "the flow model on lcsim's own event queue and max-min solver instead of SimGrid: SimGrid's sharing to "
+        "rounding, one solve per instant; much faster on large runs (MoE all-to-alls) and many runs per process",
         Fidelity{"queue", make_flow, true});
   r.add("analytical", "alpha-beta per transfer from its own link loads; no cross-traffic (lcsim's own event queue)",
         Fidelity{"queue",
