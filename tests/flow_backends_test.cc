@@ -22,7 +22,11 @@ std::map<std::string, double> deepseek_slice(const std::string& fidelity) {
     ConfigValue tree = load_yaml_file(std::string(LCSIM_SOURCE_DIR) + "/scenarios/training/deepseek-v3-h800-2048.yaml");
     for (const std::string& set : {"simulation.fidelity=" + fidelity, std::string("workload.train_iters=1"),
                                    std::string("workload.global_batch_size=128"),
-                                   std::string("workload.model.num_layers=16")}) {
+                                   std::string("workload.model.num_layers=16"),
+                                   // one micro-batch is fewer than DualPipe (the scenario's schedule) needs: 1F1B
+                                   // with the all-to-alls beside each pass, as bench/flowscale.sh's slices run
+                                   std::string("workload.pipeline_schedule=1f1b"),
+                                   std::string("workload.overlap_moe_expert_parallel_comm=true")}) {
       apply_override(tree, set);
     }
     Scenario sc = parse_scenario(tree);
