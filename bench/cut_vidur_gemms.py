@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """Cuts the training-size GEMMs out of vidur's per-operator profiles (docs/calibration.md, "Long GEMMs").
 
-Reads the repository's shared copy of microsoft/vidur's MLP profiles (../shared/data/calibration/vidur_compute/
-{part}_<model>_mlp.csv, MIT; data/README.md there) and writes models/hardware/calibration/data/
+Reads microsoft/vidur's MLP profiles (data/profiling/compute/{part}/<org>/<model>/mlp.csv at commit 7d47513, MIT,
+as named DIR/{part}_<model>_mlp.csv: the project's shared data folder's calibration/vidur_compute holds them; this
+repository keeps only the cut) and writes models/hardware/calibration/data/
 {part}_gemm_vidur_large.csv (`operator,dtype,m,n,k,time_us`, what `lcsim calibrate` reads): every row of 2,048 to
 4,096 tokens becomes its four projection GEMMs (models/hardware/calibration/data/README.md, "Op -> GEMM mapping"):
 fused QKV T x (a + 2g)d/t x h, attention output T x h x ad/t, up (gate + up when the model is gated) T x f/t (x2) x h,
 down T x h x f/t, with the op's median time (ms x 1000). One row per model, TP, op and token count (the first when
 a file repeats one). With --provenance also writes the rows' model, TP, op, token count, min/max and source file.
 
-Usage: bench/cut_vidur_gemms.py h100|a100 [--provenance FILE] [--shared DIR]"""
+Usage: bench/cut_vidur_gemms.py h100|a100 --profiles DIR [--provenance FILE]"""
 import csv, glob, os, sys
 
 args = sys.argv[1:]
@@ -17,15 +18,17 @@ if not args or args[0] not in ("h100", "a100"):
     sys.exit(__doc__)
 part, provenance = args[0], None
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-shared = os.path.join(root, "..", "shared", "data", "calibration", "vidur_compute")
+shared = None
 i = 1
 while i < len(args):
     if args[i] == "--provenance":
         provenance = args[i + 1]; i += 2
-    elif args[i] == "--shared":
+    elif args[i] == "--profiles":
         shared = args[i + 1]; i += 2
     else:
         sys.exit(f"unknown argument '{args[i]}'\n" + __doc__)
+if shared is None:
+    sys.exit("bench/cut_vidur_gemms.py: --profiles DIR is required (the folder of vidur's {part}_<model>_mlp.csv)\n" + __doc__)
 MIN_TOKENS = 2048
 
 out_path = os.path.join(root, "models", "hardware", "calibration", "data", f"{part}_gemm_vidur_large.csv")
