@@ -49,7 +49,7 @@ void MegatronTraining::setup_checkpoints() {
             in.expert_parameters = plan.expert_params;
             in.data_parallel = dp_ * cp;
             in.expert_data_parallel = job.expert_data_parallel;
-            in.zero_stage = c.use_torch_fsdp2 ? 3 : c.use_distributed_optimizer ? 1 : 0;
+            in.zero_stage = c.zero_stage();
             auto expert_part = [&](Bytes b, int stage) {
               const auto [dense, expert] = hw::held_parameters(in, stage);
               return dense + expert > 0 ? b * (expert / (dense + expert)) : Bytes();

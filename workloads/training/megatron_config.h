@@ -42,6 +42,8 @@ struct MegatronConfig {
   bool tp_comm_overlap = false;
   bool accumulate_allreduce_grads_in_fp32 = true;
   bool use_torch_fsdp2 = false;  // fully sharded data parallelism: parameters gathered per layer
+  /// The ZeRO stage these flags amount to (hw::TrainingMemoryInput::zero_stage): FSDP 3, distributed optimizer 1.
+  int zero_stage() const { return use_torch_fsdp2 ? 3 : use_distributed_optimizer ? 1 : 0; }
   int64_t ddp_bucket_size = 0;
   bool use_flash_attn = true;
   std::string attention_backend = "auto";  // fused-attention kernel: auto (the part's default), flash2, flash3, cudnn

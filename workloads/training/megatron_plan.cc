@@ -377,7 +377,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   in.expert_parameters = plan.expert_params;
   in.data_parallel = dp_ * cp;
   in.expert_data_parallel = static_cast<int>(edp);
-  in.zero_stage = c.use_torch_fsdp2 ? 3 : c.use_distributed_optimizer ? 1 : 0;
+  in.zero_stage = c.zero_stage();
   in.grad_bytes = c.accumulate_allreduce_grads_in_fp32 ? 4 : 2;
   int layers = 0, recomputed = 0, checkpoints = 0;
   const int group = c.recompute_method == "uniform" ? std::max(1, c.recompute_num_layers) : 1;
