@@ -4,11 +4,14 @@
 // SimGrid's Activity::cancel): a cancelled callback never runs.
 //
 // Two backends, chosen by make_engine():
-//   queue:   lcsim's own event queue and a small max-min fluid solver for execs and flows. No SimGrid, no global
-//            state: any number of engines per process, one per thread (sweeps, search, the evaluate API).
+//   queue:   lcsim's own event queue and max-min solver for execs and flows (sim/queue_engine.cc): SimGrid 3.32's
+//            sharing as lcsim pins it (shares weighted by route latency, its rounding and completion order), solved
+//            once per instant. No SimGrid, no global state: any number of engines per process, one per thread
+//            (sweeps, search, the evaluate API).
 //   simgrid: SimGrid 3.32 (S4U, maestro mode: no actors) runs execs and flows, with its flow-level max-min sharing.
 //            SimGrid keeps process-global state: one such engine per process, ever (a second one throws).
-// The analytical fidelity runs on the queue backend, the flow fidelity on the simgrid backend.
+// The analytical fidelity runs on the queue backend, the flow fidelity on the simgrid backend (the reference), and
+// flow_queue runs the flow model on the queue backend (equal to SimGrid's results to ~1e-13, several times faster).
 //
 // Ordering: every callback runs as an event ordered by (time, priority, sequence number) on both backends, so
 // same-time events run in a defined order and runs are reproducible.
@@ -62,10 +65,6 @@ class Handle {
  private:
   friend class Engine;
 
-/// On whose behalf something is scheduled: 0 is the cluster itself, a job has its own id. Everything scheduled
-/// while an owner's callback runs belongs to that owner too, so a job's whole tree of activities can be cancelled
-/// at once (SimGrid kills an actor's activities the same way).
-using Owner = uint32_t;
   Handle(Engine* e, uint32_t slot, uint32_t gen) : engine_(e), slot_(slot), gen_(gen) {}
   Engine* engine_ = nullptr;
   uint32_t slot_ = 0;
