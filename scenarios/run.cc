@@ -378,7 +378,7 @@ RunResult run_once(Scenario& sc, const RunHooks& hooks) {
   std::map<const wl::Job*, ReliabilityConfig> reliability;
   for (const auto& job : jobs) {
     reliability[job.get()] = sc.reliability;
-    const auto w = report_storage(sc, topology, gpus, job->allocation(), single ? "" : job->name() + ".",
+    const auto w = report_storage(sc, topology, gpus, job->allocation(), job->workload().checkpoint_ranks(), single ? "" : job->name() + ".",
                                   result.metrics, &reliability[job.get()]);
     result.warnings.insert(result.warnings.end(), w.begin(), w.end());
   }

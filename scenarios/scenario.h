@@ -161,10 +161,12 @@ std::unique_ptr<net::Topology> build_fabric(const ClusterConfig& cluster);
 
 /// After a run: one job's checkpoint levels (checkpoint:) and data loading (dataset:) over the cluster's storage, as
 /// metrics (prefixed); sets `reliability`'s checkpoint_save from the last level when checkpoint.feed_reliability.
-/// Returns warnings (data loading that cannot keep up). scenarios/storage_run.cc.
+/// `ranks`: what each rank saves, where the workload says (Workload::checkpoint_ranks); null: the job-wide figures
+/// of its memory metrics. Returns warnings (data loading that cannot keep up). scenarios/storage_run.cc.
 std::vector<std::string> report_storage(const Scenario& sc, const net::Topology& topology,
                                         const std::vector<wl::Gpu>& gpus, const std::vector<uint32_t>& allocation,
-                                        const std::string& prefix, MetricSet& m, ReliabilityConfig* reliability);
+                                        const storage::CheckpointJob* ranks, const std::string& prefix, MetricSet& m,
+                                        ReliabilityConfig* reliability);
 
 /// Builds the models, runs the simulation and collects results. One per process (see sim/engine.h).
 RunResult run_scenario(Scenario& scenario, const RunHooks& hooks = {});

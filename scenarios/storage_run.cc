@@ -48,7 +48,8 @@ void per_rank_state(const MetricSet& m, const std::string& prefix, storage::Chec
 
 std::vector<std::string> report_storage(const Scenario& sc, const net::Topology& topology,
                                         const std::vector<wl::Gpu>& gpus, const std::vector<uint32_t>& allocation,
-                                        const std::string& prefix, MetricSet& m, ReliabilityConfig* reliability) {
+                                        const storage::CheckpointJob* ranks, const std::string& prefix, MetricSet& m,
+                                        ReliabilityConfig* reliability) {
   std::vector<std::string> warnings;
   const storage::StorageConfig& st = sc.cluster.storage;
   const std::vector<const hw::NodeSpec*> specs = node_specs(sc.cluster);
@@ -68,13 +69,17 @@ std::vector<std::string> report_storage(const Scenario& sc, const net::Topology&
       warnings.push_back("checkpoint: the workload reports no parameter count, so no checkpoint metrics");
     } else {
       storage::CheckpointJob job;
-      for (uint32_t r : allocation) job.endpoints.push_back(r);
-      job.parameters = params;
-      job.tensor_parallel = static_cast<int>(metric_or(m, prefix + "tensor_parallel", 1));
-      job.pipeline_parallel = static_cast<int>(metric_or(m, prefix + "pipeline_parallel", 1));
-      job.data_parallel = std::max(1, static_cast<int>(job.endpoints.size()) /
-                                          std::max(1, job.tensor_parallel * job.pipeline_parallel));
-      per_rank_state(m, prefix, job);
+      if (ranks && !ranks->endpoints.empty()) {  // the workload's own rank-by-rank state (each stage, its experts)
+        job = *ranks;
+      } else {
+        for (uint32_t r : allocation) job.endpoints.push_back(r);
+        job.parameters = params;
+        job.tensor_parallel = static_cast<int>(metric_or(m, prefix + "tensor_parallel", 1));
+        job.pipeline_parallel = static_cast<int>(metric_or(m, prefix + "pipeline_parallel", 1));
+        job.data_parallel = std::max(1, static_cast<int>(job.endpoints.size()) /
+                                            std::max(1, job.tensor_parallel * job.pipeline_parallel));
+        per_rank_state(m, prefix, job);
+      }
       const storage::CheckpointCost cost = storage::checkpoint_cost(sc.checkpoint, st, topology, specs, job);
       storage::report_checkpoints(cost, prefix, m);
       // In-run checkpoints (checkpoint.run_every): what training measurably waited per save on the run's own

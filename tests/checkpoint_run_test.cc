@@ -432,6 +432,36 @@ TEST(CheckpointRun, MegatronMoeSavesEveryExpertOnce) {
   EXPECT_NEAR(sharded.get("checkpoint_run_blocking_s"), 14 * p / 4 / kNic50, 14 * p / 4 / kNic50 * kRel);
   const double first = 14 * (p - e / 2) / kNic50;
   EXPECT_NEAR(whole.get("checkpoint_run_blocking_s"), first, first * kRel);
+  // The post-run estimate (checkpoint_<tier>_*) takes the same rank-by-rank state: every expert once, and the
+  // largest writer's share (a quarter of the whole; without the distributed optimizer, rank 0's dense state and
+  // half the experts) as its per-writer figure's basis.
+  for (const MetricSet* m : {&sharded, &whole}) EXPECT_NEAR(m->get("checkpoint_parallel_fs_bytes"), 14 * p, 1);
+  EXPECT_EQ(sharded.get("checkpoint_parallel_fs_writers"), 4);
+  EXPECT_EQ(whole.get("checkpoint_parallel_fs_writers"), 2);
+}
+
+// The post-run estimate of a pipeline whose stages differ (the first holds the embedding, the last the tied output
+// layer's copy of it, as Megatron keeps and saves it; the vocabulary is large enough to matter) sums each stage's
+// own state, as the in-run save does: 14 B x (every parameter + the copy, V h = 65,536 x 1,024). It took the
+// tightest stage's figures (one layer and the embedding) for every rank before: 4 x that, far more.
+TEST(CheckpointRun, MegatronEstimateSumsEachPipelineStagesOwnState) {
+  const std::string yaml = "name: checkpoint-pp\n" + one_gpu_cluster("separate", 4, "6400Gb/s") +
+                           "    gpudirect: true\n"
+                           "workload:\n"
+                           "  type: megatron\n"
+                           "  model: {num_layers: 4, hidden_size: 1024, num_attention_heads: 16, seq_length: 512,\n"
+                           "          vocab_size: 65536}\n"
+                           "  global_batch_size: 8\n"
+                           "  micro_batch_size: 1\n"
+                           "  pipeline_model_parallel_size: 4\n"
+                           "  train_iters: 1\n"
+                           "checkpoint:\n"
+                           "  levels: [{tier: parallel_fs, mode: sync}]\n"
+                           "simulation: {seed: 1, fidelity: flow_queue}\n";
+  const MetricSet m = run(yaml, "checkpoint-pp");
+  const double p = m.get("parameters");
+  EXPECT_NEAR(m.get("checkpoint_parallel_fs_bytes"), 14 * (p + 65536.0 * 1024), 1);
+  EXPECT_EQ(m.get("checkpoint_parallel_fs_writers"), 4);
 }
 
 TEST(CheckpointRun, NoLevelOnTheTopologyIsAnError) {

@@ -20,6 +20,7 @@
 
 namespace lcsim::storage {
 struct CheckpointConfig;
+struct CheckpointJob;
 struct StorageConfig;
 }  // namespace lcsim::storage
 
@@ -90,6 +91,10 @@ class Workload {
   /// `lcsim validate` finds their bad rows before a run: throws InputError naming the file and line. Returns one
   /// line saying what was read; empty where there is nothing of the kind.
   virtual std::string check_inputs() const { return {}; }
+  /// What each rank saves in a checkpoint, rank by rank, where the workload knows it better than the job-wide
+  /// figures of its metrics (pipeline stages of different sizes, experts replicated over their own group): the
+  /// post-run checkpoint estimate (scenarios/storage_run.cc) uses it. After start(); null where the workload has none.
+  virtual const storage::CheckpointJob* checkpoint_ranks() const { return nullptr; }
 };
 
 using WorkloadFactory = std::unique_ptr<Workload> (*)();

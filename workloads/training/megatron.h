@@ -61,6 +61,7 @@ class MegatronTraining final : public Workload {
   /// On the flow model every copy of a cross-node collective runs (symmetry mirrors them); on the analytical
   /// model one copy runs and its time is reused.
   bool sees_path_collisions() const override { return flow_; }
+  const storage::CheckpointJob* checkpoint_ranks() const override { return ctx_ ? &checkpoint_job_ : nullptr; }
   std::vector<std::string> table() const override;
   std::vector<std::string> explain_placement(const std::vector<Gpu>& gpus) const override;
 
@@ -334,6 +335,7 @@ class MegatronTraining final : public Workload {
   hw::MemoryFit memory_;           // the stage with the least headroom
   int memory_stage_ = 0;
   CheckpointSaver checkpoints_;    // in-run checkpoints (checkpoint.run_every)
+  storage::CheckpointJob checkpoint_job_;  // what each rank saves (setup_checkpoints), for both of them
   std::vector<std::array<double, 9>> stage_rows_;  // per simulated rank: compute, opt, 6 waits, finish
 };
 

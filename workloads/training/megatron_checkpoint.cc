@@ -65,7 +65,8 @@ void MegatronTraining::setup_checkpoints() {
   }
   job.optimizer_sharded = (c.use_distributed_optimizer || c.use_torch_fsdp2) && job.data_parallel > 1;
   job.weights_sharded = c.use_torch_fsdp2 && job.data_parallel > 1;
-  checkpoints_.setup(*ctx_, job);
+  checkpoint_job_ = std::move(job);
+  checkpoints_.setup(*ctx_, checkpoint_job_);
 }
 
 }  // namespace lcsim::wl
