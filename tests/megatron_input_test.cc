@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "megatron_support.h"
+#include "models/hardware/catalog.h"
 #include "workloads/training/megatron.h"
 #include "workloads/training/megatron_args.h"
 
@@ -372,6 +373,83 @@ TEST(MegatronInput, InconsistentParallelismIsAnError) {
     } catch (const InputError& e) {
       EXPECT_NE(std::string(e.what()).find("workload." + key + ":"), std::string::npos) << e.what();
     }
+  }
+}
+
+// Megatron-LM's --account-for-embedding-in-pipeline-split / --account-for-loss-in-pipeline-split (the split Llama 3
+// describes in its section 3.3.2): 6 layers + the embedding's and the loss's places = 8 places, over PP 2 with one
+// layer per chunk = 4 chunks per rank, 8 virtual stages of one place each. Virtual stage 0 holds the embedding
+// alone, 1-6 one layer each, 7 the output layer and loss alone.
+TEST(MegatronInput, EmbeddingAndLossTakeALayersPlaceInThePipelineSplit) {
+  const std::string model =
+      "--num-layers 6 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 --vocab-size 32000 "
+      "--untie-embeddings-and-output-weights --global-batch-size 32 --micro-batch-size 1 "
+      "--tensor-model-parallel-size 2 --pipeline-model-parallel-size 2 --num-layers-per-virtual-pipeline-stage 1 --bf16";
+  Scenario a = parse_with("workload:\n  type: megatron\n  megatron_args: \"" + model +
+                          " --account-for-embedding-in-pipeline-split --account-for-loss-in-pipeline-split\"\n");
+  const auto& w = dynamic_cast<const wl::MegatronTraining&>(*a.workload);
+  EXPECT_TRUE(w.config().account_for_embedding_in_pipeline_split && w.config().account_for_loss_in_pipeline_split);
+  EXPECT_EQ(w.config().virtual_stages(), 4);
+  const std::vector<std::pair<int, int>> want = {{0, 0}, {0, 1}, {1, 2}, {2, 3}, {3, 4}, {4, 5}, {5, 6}, {6, 6}};
+  for (int v = 0; v < 8; ++v) EXPECT_EQ(w.layer_range(v), want[static_cast<size_t>(v)]) << "virtual stage " << v;
+  const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
+  const auto p0 = w.plan_stage(part, 0), p1 = w.plan_stage(part, 1);
+  EXPECT_EQ(p0.forward[0].segments.size(), 1u) << "the first chunk: the embedding alone";
+  EXPECT_EQ(p1.forward[3].segments.size(), 2u) << "the last chunk: final norm and logits alone";
+  // Every parameter is in exactly one gradient bucket, as with the even split of the same model (3 chunks of one
+  // layer per rank): the output layer of a last chunk with no layer too.
+  Scenario even = parse_with("workload:\n  type: megatron\n  megatron_args: \"" + model + "\"\n");
+  const auto& e = dynamic_cast<const wl::MegatronTraining&>(*even.workload);
+  const double flagged = p0.dense_params + p1.dense_params;
+  const double plain = e.plan_stage(part, 0).dense_params + e.plan_stage(part, 1).dense_params;
+  EXPECT_NEAR(flagged, plain, 1e-12 * plain);
+  EXPECT_NEAR(plain, w.config().model.total_params() / 2, 1e-12 * plain) << "TP 2 holds half of every matrix";
+  // With uneven first/last stage sizes as well: one way only, as Megatron-LM requires; places that do not split.
+  try {
+    parse_with("workload:\n  type: megatron\n  megatron_args: \"" + model +
+               " --account-for-loss-in-pipeline-split --decoder-first-pipeline-num-layers 1\"\n");
+    FAIL() << "no error";
+  } catch (const InputError& x) {
+    EXPECT_NE(std::string(x.what()).find("workload.account_for_loss_in_pipeline_split:"), std::string::npos) << x.what();
+  }
+  try {
+    parse_with("workload:\n  type: megatron\n  megatron_args: \"" + model + " --account-for-loss-in-pipeline-split\"\n");
+    FAIL() << "no error";
+  } catch (const InputError& x) {
+    EXPECT_NE(std::string(x.what()).find("7 with the embedding/loss places"), std::string::npos) << x.what();
+  }
+}
+
+// The all-gather CP exchange (Llama 3's, section 3.3.2: "we first all-gather the key (K) and value (V) tensors")
+// gathers the whole sequence's keys and values of this rank's query groups, each CP rank contributing its part:
+// 4 groups over TP 2 = 2 per rank, 128 wide, 4,096 tokens, keys and values, 2 bytes: 2 x 4096 x 2 x 128 x 2 =
+// 4,194,304 bytes (Collectives sizes an all-gather by its output), the backward's reduce-scatter the same.
+TEST(MegatronPlan, TheContextParallelAllGatherMovesTheSequencesKeysAndValuesOnce) {
+  Scenario sc = parse_with(R"(workload:
+  type: megatron
+  model: {num_layers: 8, hidden_size: 2048, num_attention_heads: 16, group_query_attention: true, num_query_groups: 4,
+          seq_length: 4096, vocab_size: 32000}
+  global_batch_size: 32
+  tensor_model_parallel_size: 2
+  pipeline_model_parallel_size: 2
+  context_parallel_size: 2
+  cp_comm_type: allgather
+)");
+  const auto& w = dynamic_cast<const wl::MegatronTraining&>(*sc.workload);
+  const auto plan = w.plan_stage(hw::PartCatalog::get().part("H100-SXM-80GB"), 0);
+  using X = wl::MegatronTraining::Exposure;
+  std::vector<std::pair<policy::CollectiveOp, double>> seen;
+  for (const auto* pass : {&plan.forward[0], &plan.backward[0]}) {
+    for (const auto& s : pass->segments) {
+      for (const auto& c : s.comms) {
+        if (c.kind == X::kCp) seen.push_back({c.op, c.size.bytes()});
+      }
+    }
+  }
+  ASSERT_EQ(seen.size(), 8u) << "4 layers: an all-gather forward and a reduce-scatter backward each";
+  for (const auto& [op, bytes] : seen) {
+    EXPECT_TRUE(op == policy::CollectiveOp::kAllGather || op == policy::CollectiveOp::kReduceScatter);
+    EXPECT_DOUBLE_EQ(bytes, 4194304.0);
   }
 }
 

@@ -57,6 +57,8 @@ const std::map<std::string, ArgRule>& rules() {
     m["overlap-param-gather"] = {"overlap_param_gather", "true"};
     m["tp-comm-overlap"] = {"tp_comm_overlap", "true"};
     m["overlap-moe-expert-parallel-comm"] = {"overlap_moe_expert_parallel_comm", "true"};
+    m["account-for-embedding-in-pipeline-split"] = {"account_for_embedding_in_pipeline_split", "true"};
+    m["account-for-loss-in-pipeline-split"] = {"account_for_loss_in_pipeline_split", "true"};
     m["accumulate-allreduce-grads-in-fp32"] = {"accumulate_allreduce_grads_in_fp32", "true"};
     m["use-flash-attn"] = {"use_flash_attn", "true"};
     m["overlap-p2p-communication"] = {"overlap_p2p_comm", "true"};

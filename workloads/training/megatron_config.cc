@@ -116,6 +116,12 @@ void MegatronConfig::visit_keys(Section& s) {
           "layers on the first pipeline stage when the split is uneven; 0 = even split", Range::at_least(0));
   s.field("decoder_last_pipeline_num_layers", decoder_last_pipeline_num_layers,
           "layers on the last pipeline stage when the split is uneven; 0 = even split", Range::at_least(0));
+  s.field("account_for_embedding_in_pipeline_split", account_for_embedding_in_pipeline_split,
+          "the input embedding counts as one layer in the pipeline split (Megatron-LM's flag): the first model chunk "
+          "holds one transformer layer fewer (none with one layer per chunk: the embedding alone)");
+  s.field("account_for_loss_in_pipeline_split", account_for_loss_in_pipeline_split,
+          "the output layer and loss count as one layer in the pipeline split (Megatron-LM's flag): the last model "
+          "chunk holds one transformer layer fewer (none with one layer per chunk: the output layer and loss alone)");
   s.field("num_virtual_stages_per_pipeline_rank", num_virtual_stages_per_pipeline_rank,
           "model chunks per pipeline rank (interleaving), instead of num_layers_per_virtual_pipeline_stage; 0 = "
           "not given", Range::at_least(0));
@@ -234,6 +240,13 @@ void MegatronConfig::visit_keys(Section& s) {
   if (num_virtual_stages_per_pipeline_rank > 0 && num_layers_per_virtual_pipeline_stage > 0) {
     s.error("num_virtual_stages_per_pipeline_rank", "and num_layers_per_virtual_pipeline_stage exclude each other");
   }
+  if ((account_for_embedding_in_pipeline_split || account_for_loss_in_pipeline_split) &&
+      (decoder_first_pipeline_num_layers > 0 || decoder_last_pipeline_num_layers > 0)) {
+    s.error(account_for_embedding_in_pipeline_split ? "account_for_embedding_in_pipeline_split"
+                                                    : "account_for_loss_in_pipeline_split",
+            "and decoder_first/last_pipeline_num_layers exclude each other (as in Megatron-LM): give the uneven "
+            "split one way");
+  }
   if (use_torch_fsdp2 && use_distributed_optimizer) {
     s.error("use_torch_fsdp2", "and use_distributed_optimizer exclude each other (FSDP shards the optimizer too)");
   }
@@ -269,7 +282,7 @@ int MegatronConfig::virtual_stages() const {
   if (pipeline_schedule == "dualpipe") return 2;
   if (num_virtual_stages_per_pipeline_rank > 0) return num_virtual_stages_per_pipeline_rank;
   if (num_layers_per_virtual_pipeline_stage <= 0) return 1;
-  const double per_stage = static_cast<double>(model.num_layers) / pipeline_model_parallel_size;
+  const double per_stage = static_cast<double>(split_layers()) / pipeline_model_parallel_size;
   return std::max(1, static_cast<int>(std::lround(per_stage / num_layers_per_virtual_pipeline_stage)));
 }
 
@@ -328,10 +341,12 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
     } else if (uneven && x > 0 && middle > 0 && rest / middle != x) {
       s.error("num_layers_per_virtual_pipeline_stage",
               "the chunks between the first and last hold " + str(rest / middle) + " layers, not " + str(x));
-    } else if (!uneven && (m.num_layers % V != 0 || (x > 0 && m.num_layers != V * x))) {
+    } else if (!uneven && (c.split_layers() % V != 0 || (x > 0 && c.split_layers() != V * x))) {
+      const bool counted = c.split_layers() != m.num_layers;
       s.error(x > 0 ? "num_layers_per_virtual_pipeline_stage" : "pipeline_model_parallel_size",
-              "num_layers (" + str(m.num_layers) + ") must split evenly into " + str(pp) + " stages" +
-                  (x > 0 ? " of chunks of " + str(x) + " layers" : "") +
+              "num_layers (" + str(m.num_layers) + (counted ? ", " + str(c.split_layers()) + " with the embedding/loss places" : "") +
+                  ") must split evenly into " + str(pp) + " stages" +
+                  (x > 0 ? " of chunks of " + str(x) + " layers" : V > pp ? " of " + str(V / pp) + " chunks" : "") +
                   " (or set decoder_first/last_pipeline_num_layers)");
     }
   }

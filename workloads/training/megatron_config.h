@@ -22,6 +22,12 @@ struct MegatronConfig {
   int num_layers_per_virtual_pipeline_stage = 0;  // 0: no interleaving
   int decoder_first_pipeline_num_layers = 0;      // 0: even split
   int decoder_last_pipeline_num_layers = 0;
+  bool account_for_embedding_in_pipeline_split = false;  // the input embedding takes one layer's place
+  bool account_for_loss_in_pipeline_split = false;       // the output layer and loss take one layer's place
+  /// Layer places the pipeline split divides: num_layers plus one for each of the two flags above.
+  int split_layers() const {
+    return model.num_layers + (account_for_embedding_in_pipeline_split ? 1 : 0) + (account_for_loss_in_pipeline_split ? 1 : 0);
+  }
   int context_parallel_size = 1;
   int expert_model_parallel_size = 1;
   bool sequence_parallel = false;

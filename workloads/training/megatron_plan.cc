@@ -40,6 +40,13 @@ int MegatronTraining::last_micro_batch(int chunk) const {
 std::pair<int, int> MegatronTraining::layer_range(int v) const {
   const int V = model_stages(), L = config_.model.num_layers;
   const int first = config_.decoder_first_pipeline_num_layers, last = config_.decoder_last_pipeline_num_layers;
+  if (config_.split_layers() != L) {
+    // Megatron's account_for_embedding/loss_in_pipeline_split: the embedding and the loss take one layer's place
+    // each at the two ends of an even split of split_layers() places; a chunk may be left with no layer.
+    const int per = config_.split_layers() / V, shift = config_.account_for_embedding_in_pipeline_split ? 1 : 0;
+    auto at = [&](int s) { return std::clamp(s * per - shift, 0, L); };
+    return {at(v), v == V - 1 ? L : at(v + 1)};
+  }
   // The first and last virtual stage may hold fewer layers (Megatron's uneven split; with interleaving lcsim
   // applies it to the first and last model chunk); the others share the rest evenly.
   const int special = (first > 0 ? 1 : 0) + (last > 0 ? 1 : 0);
@@ -88,7 +95,8 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   // receives (dispatch) and sends back (combine) that many times the mean, the others correspondingly less.
   const Bytes dispatch = Bytes::of((sp ? t / tp : t) * k * h * e * dispatch_factor_);
   // Keys and values the CP exchange moves: one per query group, or one per query head where the framework
-  // repeats them before attention (cp_repeat_kv).
+  // repeats them before attention (cp_repeat_kv), for the whole sequence: the all-gather's output (Collectives
+  // sizes an all-gather by what it gathers), each rank contributing its 1/CP; the ring moves as many bytes.
   const double kv_heads = c.cp_repeat_kv ? m.num_attention_heads : m.query_groups();
   const Bytes kv = Bytes::of(2.0 * b * m.seq_length * std::max(1.0, kv_heads / tp) * m.head_dim() * e);
   // Ulysses (cp_comm_type a2a): per rank, this rank's tokens' queries, keys and values of its TP heads in, and
@@ -201,8 +209,8 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
           slots[1].bwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, out_a2a, Exposure::kCp, "attention output (bwd)"));
           slots[1].bwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, qkv_a2a, Exposure::kCp, "q/k/v (bwd)"));
         } else if (cp > 1) {
-          slots[1].fwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kCp, kv * cp, Exposure::kCp, "keys/values"));
-          slots[1].bwd.push_back(call(CollectiveOp::kReduceScatter, GroupKind::kCp, kv * cp, Exposure::kCp, "keys/values (bwd)"));
+          slots[1].fwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kCp, kv, Exposure::kCp, "keys/values"));
+          slots[1].bwd.push_back(call(CollectiveOp::kReduceScatter, GroupKind::kCp, kv, Exposure::kCp, "keys/values (bwd)"));
           // p2p (and a2a+p2p's ring level): the ring exchange runs under the attention kernels; allgather waits.
           slots[1].overlap = c.cp_comm_type != "allgather";
         }
@@ -271,7 +279,8 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       B.segments.push_back(make_segment(TB(logits), s.bwd));
       B.segments.back().weight = TW(logits);
       B.segments.push_back(make_segment(TB(norm)));
-      if (output_layer_here) add_params(output_shard, 0, false);
+      // A last chunk with no layer (account_for_loss_in_pipeline_split) closes its bucket here.
+      if (output_layer_here || l1 == l0) add_params(output_layer_here ? output_shard : 0, 0, l1 == l0 && v != 0);
     }
     for (int i = static_cast<int>(layer_bwd.size()) - 1; i >= 0; --i) {
       const int l = l0 + i;
