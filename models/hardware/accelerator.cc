@@ -108,6 +108,12 @@ void KernelCalibration::visit(Section& s) {
           Range::fraction());
   s.field("fp8_gemm_efficiency", fp8_gemm_efficiency,
           "fraction of the FP8 dense peak reached by large FP8 GEMMs; 0 = gemm_efficiency", Range::between(0, 1));
+  s.field("fp8_split_accumulation_slowdown", fp8_split_accumulation_slowdown,
+          "how many times as long an FP8 GEMM takes when it promotes its partial sums to FP32 (cuBLASLt "
+          "fast accumulation off, as Transformer Engine and torchao run training's input- and "
+          "weight-gradient GEMMs) as the fast-accumulating GEMMs fp8_gemm_efficiency was measured with; "
+          "1 = the same (docs/calibration.md)",
+          Range::between(1, 4));
   s.field("gemm_k_half", gemm_k_half,
           "inner dimension k at which a GEMM reaches half its efficiency; 0 = no dependence on k",
           Range::at_least(0));

@@ -36,6 +36,10 @@ const std::vector<std::string>& attention_backend_kinds();
 struct KernelCalibration {
   double gemm_efficiency = 0.75;     // fraction of the dense peak reached by large, well-shaped GEMMs
   double fp8_gemm_efficiency = 0;    // the same for FP8 GEMMs (fraction of the FP8 peak); 0 = gemm_efficiency
+  // FP8 GEMMs that accumulate with periodic promotion to FP32 (cuBLASLt's FAST_ACCUM off: training's
+  // input- and weight-gradient GEMMs) take this many times as long as fast-accumulating ones, which
+  // fp8_gemm_efficiency was measured with. 1 = no difference (op_cost.h, docs/calibration.md).
+  double fp8_split_accumulation_slowdown = 1;
   double gemm_k_half = 0;            // inner dimension k at which a GEMM reaches half its efficiency (0: none)
   // Ceiling on 16-bit GEMM throughput in kernels long enough to run at the part's sustained (power-limited) clock,
   // as a fraction of the 16-bit peak; a GEMM takes at least FLOPs / (peak x this). 0 = no ceiling (op_cost.h).

@@ -1,7 +1,9 @@
 // Operator cost model: how long one kernel takes on one part.
 //   GEMM [m x k] x [k x n] (batch of them): the best of a few output tile shapes, each costing
 //     2 x waves x units x tile_m x tile_n x k / (peak x gemm_efficiency x tile_factor x k/(k + k_half))
-//   (FP8 GEMMs: the FP8 peak x fp8_gemm_efficiency when the part has one: FP8 runs further below its peak)
+//   (FP8 GEMMs: the FP8 peak x fp8_gemm_efficiency when the part has one: FP8 runs further below its
+//   peak; an FP8 GEMM that accumulates with promotion to FP32, training's input- and weight-gradient
+//   GEMMs, at that rate / fp8_split_accumulation_slowdown)
 //   with waves = ceil(tiles x splits / compute units) (tile and wave quantization: small and skinny matrices run
 //   far below peak; split-K spreads few tiles over idle units), bounded below by the bytes moved at
 //   memory_efficiency x HBM bandwidth, and below by FLOPs / (16-bit peak x gemm_sustained_efficiency) where the
@@ -30,6 +32,11 @@ struct GemmShape {
   // A GEMM FP8 training leaves in 16 bits (the output layer, the MoE router: docs/calibration.md, "FP8 training:
   // what stays in 16 bits"); in an FP8 run it costs at the 16-bit peak and efficiency.
   bool keep_16bit = false;
+  // Accumulates with periodic promotion to FP32 when it runs in FP8 (cuBLASLt's
+  // CUBLASLT_MATMUL_DESC_FAST_ACCUM off): Transformer Engine's input- and weight-gradient GEMMs
+  // (_2X_ACC_DGRAD, _2X_ACC_WGRAD) and torchao float8's backward GEMMs (use_fast_accum only in the
+  // forward); backward_of sets it.
+  bool split_accumulation = false;
   bool operator==(const GemmShape&) const = default;
 };
 

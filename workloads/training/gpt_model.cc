@@ -205,10 +205,20 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
   // transposed for the weight gradient in one kernel (read e, write 1 + 1 B per element); where a LayerNorm feeds
   // the GEMM inside one module (QKV, and the dense MLP's first GEMM), the norm writes FP8 itself (1 B less) and only
   // the transpose follows (1 + 1 B): 1 B per element more than the 16-bit norm. backward_of casts and transposes
-  // the output gradient (fp8_cast_bytes_per_gradient per element of the GEMM's output).
+  // the output gradient (fp8_cast_bytes_per_gradient per element of the GEMM's output). Current (tensorwise)
+  // scaling needs the tensor's amax before it can cast: one more kernel reads the 16-bit input first (e B per
+  // element), and no norm can write FP8 itself; backward_of gives the output gradient the same pass.
   auto fp8_cast = [&](std::vector<hw::OpWork>& group, const char* name, double rows, double cols, double batch,
                       bool after_norm = false) {
-    if (sh.fp8) group.push_back(hw::memory_op(name, Bytes::of((after_norm ? 1 : e + 2) * rows * cols * batch)));
+    if (!sh.fp8) return;
+    const double elements = rows * cols * batch;
+    if (sh.fp8_current_scaling) {
+      const std::string_view cast(name);
+      const std::string amax = std::string(cast.substr(0, cast.size() - 5)) + "_amax";  // "_cast" -> "_amax"
+      group.push_back(hw::memory_op(amax, Bytes::of(e * elements)));
+      after_norm = false;
+    }
+    group.push_back(hw::memory_op(name, Bytes::of((after_norm ? 1 : e + 2) * elements)));
   };
   fp8_cast(ops.qkv, "qkv_fp8_cast", t, h, 1, true);
   // Attention's value width per head (the projection's input is a x it) and the fused kernel's head dimension.
@@ -311,16 +321,27 @@ double cross_entropy_bytes_per_logit(double e, bool backward) {
   return backward ? 8 + cast : cast + 32;
 }
 
-bool is_fp8_cast(const hw::OpWork& op) {
-  constexpr std::string_view suffix = "_fp8_cast";
+namespace {
+bool memory_op_ending(const hw::OpWork& op, std::string_view suffix) {
   return op.op_class == hw::OpClass::kMemory && op.name.size() > suffix.size() &&
          std::string_view(op.name).substr(op.name.size() - suffix.size()) == suffix;
 }
+}  // namespace
+
+bool is_fp8_cast(const hw::OpWork& op) { return memory_op_ending(op, "_fp8_cast"); }
+bool is_fp8_amax(const hw::OpWork& op) { return memory_op_ending(op, "_fp8_amax"); }
 
 std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, double e) {
   std::vector<hw::OpWork> out;
   for (size_t i = 0; i < forward.size(); ++i) {
     const hw::OpWork& op = forward[i];
+    if (is_fp8_amax(op) && i + 2 < forward.size() && is_fp8_cast(forward[i + 1]) &&
+        forward[i + 2].op_class == hw::OpClass::kGemm) {
+      // Current scaling: the amax of the output gradient of the GEMM the cast feeds (read e B per element).
+      const hw::GemmShape& g = forward[i + 2].gemm;
+      out.push_back(hw::memory_op(op.name + "_bwd", Bytes::of(e * g.m * g.n * g.batch)));
+      continue;
+    }
     if (is_fp8_cast(op) && i + 1 < forward.size() && forward[i + 1].op_class == hw::OpClass::kGemm) {
       // The output gradient of the GEMM the cast feeds, cast and transposed (Transformer Engine's
       // fp8_cast_transpose on grad_output): read e, write 1 + 1 B per element.
@@ -331,8 +352,11 @@ std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, doub
     switch (op.op_class) {
       case hw::OpClass::kGemm: {
         const hw::GemmShape& g = op.gemm;
-        out.push_back(hw::gemm_op(op.name + "_dgrad", {g.m, g.k, g.n, g.batch, g.keep_16bit}, e));  // dX = dY W^T
-        out.push_back(hw::gemm_op(op.name + "_wgrad", {g.k, g.n, g.m, g.batch, g.keep_16bit}, e));  // dW = X^T dY
+        // dX = dY W^T and dW = X^T dY. Both accumulate with promotion to FP32 in FP8 training (Transformer
+        // Engine's _2X_ACC_DGRAD / _2X_ACC_WGRAD, torchao's backward use_fast_accum=False; docs/calibration.md).
+        const bool split = true;
+        out.push_back(hw::gemm_op(op.name + "_dgrad", {g.m, g.k, g.n, g.batch, g.keep_16bit, split}, e));
+        out.push_back(hw::gemm_op(op.name + "_wgrad", {g.k, g.n, g.m, g.batch, g.keep_16bit, split}, e));
         break;
       }
       case hw::OpClass::kAttention: {

@@ -89,6 +89,10 @@ struct LayerShard {
   double moe_imbalance = 1;  // busiest expert's tokens / mean
   bool flash = true;         // fused (flash) attention; false: score GEMM, softmax/mask/dropout, value GEMM
   bool fp8 = false;          // FP8 linear layers: each casts its input to FP8 first (a memory-bound kernel)
+  // FP8 current (tensorwise, dynamic) scaling: each cast waits for an amax pass over its input (Transformer
+  // Engine's Float8CurrentScaling, Megatron-LM's --fp8-recipe tensorwise, torchao float8's dynamic tensorwise
+  // recipe); false: delayed scaling (the amax of earlier iterations, computed inside the cast).
+  bool fp8_current_scaling = false;
 };
 
 /// The forward kernels of one layer in the groups that tensor/expert-parallel communication separates:
@@ -107,9 +111,11 @@ std::vector<hw::OpWork> embedding_forward_ops(const GptModelConfig& m, int b, do
 std::vector<hw::OpWork> head_forward_ops(const GptModelConfig& m, int b, double elem_bytes, const LayerShard& sh = {});
 /// An FP8 cast kernel of layer_forward (name ending in "_fp8_cast"), followed there by the GEMM it feeds.
 bool is_fp8_cast(const hw::OpWork& op);
+/// Current scaling's amax pass before an FP8 cast (name ending in "_fp8_amax"), followed by the cast.
+bool is_fp8_amax(const hw::OpWork& op);
 /// Backward kernels of a forward set: each GEMM becomes two (input and weight gradients), attention its
-/// backward kernel, an FP8 cast the cast and transpose of its GEMM's output gradient, each other memory-bound
-/// kernel moves twice the bytes.
+/// backward kernel, an FP8 cast (and its amax pass) the cast and transpose (and amax) of its GEMM's output
+/// gradient, each other memory-bound kernel moves twice the bytes.
 std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, double elem_bytes);
 /// The loss kernel's name in head_forward_ops (backward_of gives it its own backward bytes).
 inline constexpr const char* kCrossEntropy = "cross_entropy";

@@ -148,6 +148,11 @@ void MegatronConfig::visit_keys(Section& s) {
           "how ranks decompose, innermost first (Megatron's order): tp, cp, ep, dp, pp joined by '-' (ep may be "
           "left out; expert groups are always cut from the data x context-parallel ranks)");
   s.choice("precision", precision, {"bf16", "fp16", "fp8"}, "data type of the matrix multiplies");
+  s.choice("fp8_recipe", fp8_recipe, {"delayed", "tensorwise"},
+           "FP8 scaling (precision: fp8): delayed = scales from earlier iterations' amax, computed inside each "
+           "cast (Megatron-LM's default --fp8-recipe, Transformer Engine's DelayedScaling); tensorwise = current "
+           "scaling, an amax pass over each tensor before its cast (Transformer Engine's Float8CurrentScaling, "
+           "torchao float8's dynamic tensorwise recipe; docs/calibration.md)");
   s.choice("recompute_granularity", recompute_granularity, {"none", "selective", "full"},
            "activation recomputation: selective recomputes attention's core, full each layer's forward");
   s.choice("recompute_method", recompute_method, {"uniform", "block"},
@@ -295,6 +300,14 @@ int MegatronConfig::recomputed_layers(int layers_in_chunk) const {
 std::string MegatronConfig::schedule() const {
   if (pipeline_schedule != "auto") return pipeline_schedule;
   return virtual_stages() > 1 ? "interleaved" : "1f1b";
+}
+
+LayerShard MegatronConfig::layer_shard() const {
+  const int tp = tensor_model_parallel_size;
+  LayerShard sh{tp, context_parallel_size, expert_model_parallel_size, sequence_parallel && tp > 1,
+                moe_load_imbalance, use_flash_attn, precision == "fp8"};
+  sh.fp8_current_scaling = sh.fp8 && fp8_recipe == "tensorwise";
+  return sh;
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ struct MegatronConfig {
   bool overlap_p2p_comm = true;                   // interleaved only
   std::string parallel_order = "tp-cp-ep-dp-pp";  // innermost first (Megatron's --order)
   std::string precision = "bf16";
+  std::string fp8_recipe = "delayed";  // FP8 scaling: delayed (Megatron's default) or tensorwise (current scaling)
   std::string recompute_granularity = "none";
   std::string recompute_method = "uniform";  // full recompute: uniform (groups of N layers) or block (first N)
   int recompute_num_layers = 1;              // N; Megatron requires it with full recompute
@@ -75,6 +76,8 @@ struct MegatronConfig {
   /// recompute: every layer with the uniform method, the first recompute_num_layers with block; else none).
   int recomputed_layers(int layers_in_chunk) const;
   std::string schedule() const;  // the resolved pipeline schedule
+  /// How one GPU holds a layer under these settings (parallel splits, attention kind, FP8 and its scaling).
+  LayerShard layer_shard() const;
 };
 
 }  // namespace lcsim::wl

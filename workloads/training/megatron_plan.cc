@@ -84,7 +84,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   const int tp = c.tensor_model_parallel_size, cp = c.context_parallel_size, ep = c.expert_model_parallel_size;
   const int pp = c.pipeline_model_parallel_size, V = model_stages();
   const bool sp = c.sequence_parallel && tp > 1, tpc = tp > 1;
-  const LayerShard sh{tp, cp, ep, sp, c.moe_load_imbalance, c.use_flash_attn, c.precision == "fp8"};
+  const LayerShard sh = c.layer_shard();
   const int b = c.micro_batch_size;
   const double e = 2;  // activations stay 16-bit (fp8 only inside the GEMMs)
   const double t = static_cast<double>(b) * m.seq_length / cp, h = m.hidden_size;

@@ -196,9 +196,7 @@ std::vector<std::string> MegatronTraining::table() const {
   if (symmetric_) out.push_back("  (one rank per pipeline stage simulated; the others are identical to it)");
   // The operator graph of one layer as rank 0 runs it (its shard of every kernel), forward and backward.
   const auto& c = config_;
-  const int tp = c.tensor_model_parallel_size;
-  const LayerShard sh{tp, c.context_parallel_size, c.expert_model_parallel_size, c.sequence_parallel && tp > 1,
-                      c.moe_load_imbalance, c.use_flash_attn, c.precision == "fp8"};
+  const LayerShard sh = c.layer_shard();
   const hw::AcceleratorSpec part = hw::with_attention_backend(*ctx_->gpus[0].part, c.attention_backend);
   int first_dense = -1, first_moe = -1;
   for (int l = c.model.num_layers - 1; l >= 0; --l) (c.model.is_moe_layer(l) ? first_moe : first_dense) = l;

@@ -1,0 +1,149 @@
+// FP8 training as Transformer Engine and torchao run it on Hopper (docs/calibration.md, "FP8 training"): the
+// input- and weight-gradient GEMMs accumulate with promotion to FP32 (cuBLASLt fast accumulation off), slower
+// than the fast-accumulating GEMMs fp8_gemm_efficiency was measured on; current (tensorwise) scaling reads each
+// cast tensor once more for its amax.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "megatron_support.h"
+#include "test_support.h"
+
+#include "models/hardware/catalog.h"
+#include "models/hardware/op_cost.h"
+#include "scenarios/scenario.h"
+#include "workloads/training/gpt_model.h"
+#include "workloads/training/megatron.h"
+
+namespace lcsim {
+namespace {
+
+using megatron_support::parse_with;
+
+// QKV of 4,096 tokens on H100 (4096 x 12288 x 4096, compute-bound: 32 x 48 = 1,536 tiles of 128x256 in 12 waves
+// of 132 SMs). Fast accumulation (the forward GEMM): the FP8 peak x fp8_gemm_efficiency x k/(k + k_half). Split
+// accumulation (its gradient GEMMs' mode): the same work at that rate / fp8_split_accumulation_slowdown. 16-bit
+// GEMMs and the GEMMs an FP8 run keeps in 16 bits have no accumulation mode to lose.
+TEST(Fp8Training, SplitAccumulationGemmsRunSlowerByThePartsMeasuredFactor) {
+  const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
+  const double slowdown = part.calibration.fp8_split_accumulation_slowdown;
+  EXPECT_GT(slowdown, 1.0);
+  const double launch = part.calibration.kernel_launch.s();
+  const double rate = 1978.9e12 * part.calibration.fp8_gemm_efficiency * 4096 / (4096 + part.calibration.gemm_k_half);
+  const double padded = 2.0 * 12 * 132 * 128 * 256 * 4096;
+  hw::GemmShape fast{4096, 12288, 4096, 1};
+  hw::GemmShape split = fast;
+  split.split_accumulation = true;
+  EXPECT_NEAR(hw::gemm_time(part, hw::DType::kFp8, fast).s() - launch, padded / rate, 1e-9);
+  EXPECT_NEAR(hw::gemm_time(part, hw::DType::kFp8, split).s() - launch, slowdown * padded / rate, 1e-9);
+  EXPECT_EQ(hw::gemm_time(part, hw::DType::kBf16, split), hw::gemm_time(part, hw::DType::kBf16, fast));
+  hw::GemmShape kept = split;
+  kept.keep_16bit = true;
+  EXPECT_EQ(hw::gemm_time(part, hw::DType::kFp8, kept), hw::gemm_time(part, hw::DType::kBf16, fast));
+  // Hopper parts carry the factor (H200 and H800: H100's); a part without an FP8 fit keeps 1.
+  for (const char* hopper : {"H200-SXM-141GB", "H800-SXM-80GB"}) {
+    EXPECT_EQ(hw::PartCatalog::get().part(hopper).calibration.fp8_split_accumulation_slowdown, slowdown) << hopper;
+  }
+  EXPECT_EQ(hw::PartCatalog::get().part("A100-SXM-80GB").calibration.fp8_split_accumulation_slowdown, 1.0);
+}
+
+// backward_of marks both gradient GEMMs of every GEMM (Transformer Engine's _2X_ACC_DGRAD and _2X_ACC_WGRAD,
+// torchao's use_fast_accum=False outside the forward); the forward GEMMs stay fast-accumulating.
+TEST(Fp8Training, GradientGemmsAccumulateWithPromotionForwardOnesDoNot) {
+  wl::GptModelConfig m;
+  m.num_layers = 1, m.hidden_size = 1024, m.num_attention_heads = 8, m.seq_length = 1024;
+  wl::LayerShard fp8;
+  fp8.fp8 = true;
+  const auto fwd = wl::layer_forward(m, 0, 1, 2, fp8).all();
+  const auto bwd = wl::backward_of(fwd, 2);
+  int forward_gemms = 0, gradient_gemms = 0;
+  for (const auto& op : fwd) {
+    if (op.op_class != hw::OpClass::kGemm) continue;
+    EXPECT_FALSE(op.gemm.split_accumulation) << op.name;
+    ++forward_gemms;
+  }
+  for (const auto& op : bwd) {
+    if (op.op_class != hw::OpClass::kGemm) continue;
+    EXPECT_TRUE(op.gemm.split_accumulation) << op.name;
+    ++gradient_gemms;
+  }
+  EXPECT_EQ(forward_gemms, 4);  // qkv, attn_proj, mlp_up, mlp_down
+  EXPECT_EQ(gradient_gemms, 2 * forward_gemms);
+}
+
+// Current (tensorwise) scaling, by hand on a 4,096-token micro-batch (h 4,096, 32 heads of 128: QKV out 3 x 4,096;
+// GeLU MLP f = 4h): before each cast an amax pass reads the 16-bit input (2 B per element), and the cast itself is
+// a full cast + transpose (2 + 1 + 1 B) even after a norm, which cannot write FP8 before the amax is known (delayed
+// scaling: 1 B there). Backward: the output gradient's amax (2 B per element of the GEMM's output) before its cast
+// and transpose (4 B, as with delayed scaling).
+TEST(Fp8Training, CurrentScalingReadsEachCastTensorOnceMoreForItsAmax) {
+  wl::GptModelConfig m;
+  m.num_layers = 1, m.hidden_size = 4096, m.num_attention_heads = 32, m.seq_length = 4096, m.swiglu = false;
+  wl::LayerShard current;
+  current.fp8 = true;
+  current.fp8_current_scaling = true;
+  const auto fwd = wl::layer_forward(m, 0, 1, 2, current).all();
+  const auto bwd = wl::backward_of(fwd, 2);
+  const double tok = 4096, h = 4096, f = 4 * h;
+  ASSERT_EQ(m.ffn(), f);
+  const std::map<std::string, std::pair<double, double>> expected = {  // forward bytes, backward bytes
+      {"qkv_fp8_amax", {2 * tok * h, 2 * tok * 3 * h}},
+      {"qkv_fp8_cast", {4 * tok * h, 4 * tok * 3 * h}},
+      {"attn_proj_fp8_amax", {2 * tok * h, 2 * tok * h}},
+      {"attn_proj_fp8_cast", {4 * tok * h, 4 * tok * h}},
+      {"mlp_up_fp8_amax", {2 * tok * h, 2 * tok * f}},
+      {"mlp_up_fp8_cast", {4 * tok * h, 4 * tok * f}},
+      {"mlp_down_fp8_amax", {2 * tok * f, 2 * tok * h}},
+      {"mlp_down_fp8_cast", {4 * tok * f, 4 * tok * h}}};
+  std::map<std::string, int> seen;
+  for (const auto& op : fwd) {
+    if (!wl::is_fp8_amax(op) && !wl::is_fp8_cast(op)) continue;
+    ASSERT_TRUE(expected.count(op.name)) << op.name;
+    EXPECT_DOUBLE_EQ(op.bytes.bytes(), expected.at(op.name).first) << op.name;
+    ++seen[op.name];
+  }
+  for (const auto& op : bwd) {
+    const std::string name = op.name.size() > 4 ? op.name.substr(0, op.name.size() - 4) : "";
+    if (!expected.count(name) || op.name != name + "_bwd") continue;
+    EXPECT_DOUBLE_EQ(op.bytes.bytes(), expected.at(name).second) << op.name;
+    ++seen[op.name];
+  }
+  EXPECT_EQ(seen.size(), 2 * expected.size());
+  for (const auto& [name, n] : seen) EXPECT_EQ(n, 1) << name;
+  // Delayed scaling (the default) has no amax pass.
+  wl::LayerShard delayed;
+  delayed.fp8 = true;
+  for (const auto& op : wl::layer_forward(m, 0, 1, 2, delayed).all()) EXPECT_FALSE(wl::is_fp8_amax(op)) << op.name;
+}
+
+// The workload key: fp8_recipe (delayed by default, Megatron-LM's default) reaches the layer plan only in FP8 runs;
+// an unknown recipe is an error that names the key, its line and the allowed values.
+TEST(Fp8Training, Fp8RecipeKeyChoosesCurrentScalingOnlyForFp8Runs) {
+  const char* workload = R"(workload:
+  type: megatron
+  model: {num_layers: 2, hidden_size: 1024, num_attention_heads: 8, seq_length: 1024, vocab_size: 32000}
+  global_batch_size: 32
+  micro_batch_size: 1
+)";
+  auto shard = [&](const std::string& extra) {
+    Scenario sc = parse_with(workload + extra);
+    return dynamic_cast<const wl::MegatronTraining&>(*sc.workload).config().layer_shard();
+  };
+  EXPECT_FALSE(shard("  precision: fp8\n").fp8_current_scaling);
+  EXPECT_TRUE(shard("  precision: fp8\n  fp8_recipe: tensorwise\n").fp8_current_scaling);
+  EXPECT_FALSE(shard("  fp8_recipe: tensorwise\n").fp8_current_scaling);
+  try {
+    shard("  precision: fp8\n  fp8_recipe: mxfp8\n");
+    ADD_FAILURE() << "an unknown recipe was accepted";
+  } catch (const InputError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("mt.yaml:"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("fp8_recipe"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("tensorwise"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("delayed"), std::string::npos) << msg;
+  }
+}
+
+}  // namespace
+}  // namespace lcsim
