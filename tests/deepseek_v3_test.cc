@@ -82,6 +82,28 @@ TEST(DeepSeekV3Model, FirstDenseLayersHaveNoExpertsAndTheirOwnWidth) {
   EXPECT_DOUBLE_EQ(m.forward_model_flops(1) - all_moe.forward_model_flops(1), 1024.0 * 4 * 1024 * 1.5 * (4096 - 1536));
 }
 
+// The report's model (section 4.2): "671B total parameters, of which 37B are activated for each token". The main
+// model by hand: embedding and untied head 2 x 129,280 x 7,168 + the final norm; 61 attention blocks of 187,114,496
+// (MLA projections and the norm); 3 dense MLPs of 3 x 7,168 x 18,432 + 7,168; 58 MoE MLPs of 257 experts (routed and
+// shared) of 3 x 7,168 x 2,048, the router 7,168 x 256 and the norm. The MTP module is counted apart.
+TEST(DeepSeekV3Model, TheReportsModelHas671BParametersAnd37BActive) {
+  wl::GptModelConfig m;
+  m.num_layers = 61, m.hidden_size = 7168, m.num_attention_heads = 128, m.seq_length = 4096, m.vocab_size = 129280;
+  m.swiglu = true, m.normalization = "RMSNorm", m.position_embedding_type = "rope", m.add_bias_linear = false;
+  m.untie_embeddings_and_output_weights = true, m.ffn_hidden_size = 18432, m.moe_first_dense_layers = 3;
+  m.multi_latent_attention = true, m.q_lora_rank = 1536, m.kv_lora_rank = 512;
+  m.num_experts = 256, m.moe_router_topk = 8, m.moe_ffn_hidden_size = 2048, m.moe_shared_expert_intermediate_size = 2048;
+  const double expert = 3.0 * 7168 * 2048;
+  const double main = 2.0 * 129280 * 7168 + 7168 + 61 * 187114496.0 + 3 * (3.0 * 7168 * 18432 + 7168) +
+                      58 * (257 * expert + 7168.0 * 256 + 7168);
+  EXPECT_DOUBLE_EQ(m.total_params(), main);
+  EXPECT_NEAR(m.total_params(), 671e9, 0.1e9);
+  EXPECT_NEAR(m.active_params(), main - 58 * 248 * expert, 1);
+  EXPECT_NEAR(m.active_params(), 37.5e9, 0.1e9);
+  m.mtp_num_layers = 1;  // its own: three norms, the 2h x h projection and one MoE layer
+  EXPECT_DOUBLE_EQ(m.total_params() - main, 3 * 7168 + 2.0 * 7168 * 7168 + 187114496.0 + 257 * expert + 7168.0 * 256 + 7168);
+}
+
 // One MTP module on kBase (h 2,048, 16 heads, LayerNorm with biases, GeLU 4h, 8 layers on PP 4, TP 2).
 TEST(DeepSeekV3Model, MtpAddsALayerItsProjectionAndTheLogitsOnce) {
   Scenario with = parse_sets({"workload.model.mtp_num_layers=1"}), without = parse_sets({});
