@@ -145,7 +145,7 @@ void MegatronConfig::visit_keys(Section& s) {
   s.choice("recompute_granularity", recompute_granularity, {"none", "selective", "full"},
            "activation recomputation: selective recomputes attention's core, full each layer's forward");
   s.values("recompute_modules", recompute_modules,
-           "selective recompute, Megatron-LM's --recompute-modules: core_attn (unfused attention's score matrix; "
+           "selective recompute, Megatron-LM's --recompute-modules (default [core_attn]): core_attn (unfused attention's score matrix; "
            "fused attention keeps none), layernorm (norm outputs recomputed from their inputs), mla_up_proj "
            "(multi-latent attention's queries, keys and values rebuilt from the latents: the up projections, their "
            "norms and rotary embedding run again), moe_act (the experts' activation function run again); the "
