@@ -4,6 +4,7 @@
 // FP8 saved activations (section 3.3.3). Every expected number is worked out by hand from the layer's shapes.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -242,6 +243,35 @@ TEST(DeepSeekV3Memory, RecomputedModulesAndFp8ActivationsPerGpuByHand) {
   EXPECT_NEAR((d.backward[0].compute - p.backward[0].compute).s(), 2 * one.s(), 1e-9 * one.s() + 1e-12);
 }
 
+// FP8 dispatch (section 3.3.3): the tokens into the experts and the gradients into their down projections move in
+// FP8 with a 4 B scale per 128 elements; the combine and the dispatch's backward stay BF16. One micro-batch of 2,048
+// tokens, top 2, h 2,048: 2,048 x 2 x 2,048 x 2 B = 16,777,216 B per rank in 16 bits, x 1.03125 / 2 in FP8.
+TEST(DeepSeekV3Comms, Fp8DispatchHalvesTheTokensToTheExpertsOnly) {
+  const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
+  auto sizes = [&](const std::vector<std::string>& more) {
+    Scenario sc = parse_sets(small_mla(more));
+    const auto plan = dynamic_cast<const MegatronTraining&>(*sc.workload).plan_stage(part, 1);
+    std::map<std::string, double> out;
+    for (const auto* pass : {&plan.forward[0], &plan.backward[0]}) {
+      for (const auto& seg : pass->segments) {
+        for (const auto& c : seg.comms) {
+          if (c.op == policy::CollectiveOp::kAllToAll) out[c.name.substr(c.name.find(" all-to-all ") + 12)] = c.size.bytes();
+        }
+      }
+    }
+    return out;
+  };
+  const auto bf16 = sizes({}), fp8 = sizes({"workload.moe_fp8_dispatch=true"});
+  ASSERT_EQ(bf16.size(), 4u);
+  for (const char* what : {"dispatch", "combine", "dispatch (bwd)", "combine (bwd)"}) {
+    EXPECT_DOUBLE_EQ(bf16.at(what), 2048.0 * 2 * 2048 * 2) << what;
+  }
+  EXPECT_DOUBLE_EQ(fp8.at("dispatch"), 2048.0 * 2 * 2048 * 1.03125);
+  EXPECT_DOUBLE_EQ(fp8.at("combine (bwd)"), 2048.0 * 2 * 2048 * 1.03125);
+  EXPECT_DOUBLE_EQ(fp8.at("combine"), bf16.at("combine"));
+  EXPECT_DOUBLE_EQ(fp8.at("dispatch (bwd)"), bf16.at("dispatch (bwd)"));
+}
+
 TEST(DeepSeekV3Input, BadSettingsNameTheKeyAndWhatIsAllowed) {
   auto error_of = [](const std::vector<std::string>& sets) -> std::string {
     try {
@@ -264,6 +294,8 @@ TEST(DeepSeekV3Input, BadSettingsNameTheKeyAndWhatIsAllowed) {
   EXPECT_NE(fp8.find("fp8_saved_activations: needs precision: fp8 (got bf16)"), std::string::npos) << fp8;
   const std::string dense = error_of({"workload.model.num_experts=8", "workload.model.moe_first_dense_layers=8"});
   EXPECT_NE(dense.find("moe_first_dense_layers: must be less than num_layers (8), got 8"), std::string::npos) << dense;
+  const std::string fp8_dispatch = error_of({"workload.moe_fp8_dispatch=true"});
+  EXPECT_NE(fp8_dispatch.find("moe_fp8_dispatch: needs precision: fp8 (got bf16)"), std::string::npos) << fp8_dispatch;
   const std::string moment = error_of({"workload.exp_avg_dtype=fp8"});
   EXPECT_NE(moment.find("exp_avg_dtype"), std::string::npos) << moment;
   // In the file: its name and the key's line.

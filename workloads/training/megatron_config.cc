@@ -206,6 +206,10 @@ void MegatronConfig::visit_keys(Section& s) {
   s.choice("moe_token_dispatcher_type", moe_token_dispatcher_type, {"alltoall", "flex"},
            "alltoall: each token travels once per chosen expert; flex (DeepEP-style): once per destination node, "
            "then over NVLink inside it");
+  s.field("moe_fp8_dispatch", moe_fp8_dispatch,
+          "with precision: fp8, the tokens dispatched to the experts and the output gradients sent back to them (the "
+          "combine's backward) travel in FP8 with one fp32 scale per 128 elements (1 + 4/128 B per element); the "
+          "combine and the dispatch's backward stay 16-bit (DeepSeek-V3, report section 3.3.3)");
   s.field("overlap_moe_expert_parallel_comm", overlap_moe_expert_parallel_comm,
           "expert-parallel all-to-alls run beside the compute (another micro-batch's work hides them, as 1F1B "
           "all-to-all overlap or DualPipe do): waited for only at the end of each pass");
@@ -257,6 +261,9 @@ void MegatronConfig::visit_keys(Section& s) {
   if (recompute_modules != std::vector<std::string>{"core_attn"} && recompute_granularity != "selective") {
     s.error("recompute_modules", "takes effect only with recompute_granularity: selective (got " +
                                      recompute_granularity + ")");
+  }
+  if (moe_fp8_dispatch && precision != "fp8") {
+    s.error("moe_fp8_dispatch", "needs precision: fp8 (got " + precision + ")");
   }
   if (fp8_saved_activations && precision != "fp8") {
     s.error("fp8_saved_activations", "needs precision: fp8 (got " + precision + ")");

@@ -59,6 +59,7 @@ struct MegatronConfig {
   double moe_load_imbalance = 1.0;
   std::string moe_token_dispatcher_type = "alltoall";  // alltoall: one copy per (token, expert); flex: per node
   bool overlap_moe_expert_parallel_comm = false;
+  bool moe_fp8_dispatch = false;  // tokens to the experts and their gradients in FP8 (DeepSeek-V3, section 3.3.3)
   Bytes memory_reserve = Bytes::gib(2);
   Duration host_op_time = Duration::us(23);  // framework overhead per kernel (models/hardware/step_overhead.h)
   int train_iters = 1;

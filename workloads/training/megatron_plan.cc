@@ -89,6 +89,9 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   // Per rank into the token all-to-all, at perfect balance; with moe_load_imbalance the busiest expert rank
   // receives (dispatch) and sends back (combine) that many times the mean, the others correspondingly less.
   const Bytes dispatch = Bytes::of((sp ? t / tp : t) * k * h * e * dispatch_factor_);
+  // FP8 dispatch (moe_fp8_dispatch): 1 B per element and a 4 B scale per 1 x 128 tile (DeepSeek-V3, section 3.3.3:
+  // the activations before the up-projections and the gradients before the down-projections; combines in BF16).
+  const Bytes dispatch_fp8 = c.moe_fp8_dispatch ? dispatch * ((1 + 4.0 / 128) / e) : dispatch;
   // Keys and values the CP exchange moves: one per query group, or one per query head where the framework
   // repeats them before attention (cp_repeat_kv).
   const double kv_heads = c.cp_repeat_kv ? m.num_attention_heads : m.query_groups();
@@ -112,8 +115,8 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     return CommCall{op, g, size, x, std::string(group_kind_name(g)) + " " + op_word(op) + " " + what};
   };
   auto tp_call = [&](CollectiveOp op, const std::string& what) { return call(op, GroupKind::kTp, act, Exposure::kTp, what); };
-  auto a2a = [&](const std::string& what, bool sends) {
-    CommCall x = call(CollectiveOp::kAllToAll, GroupKind::kEp, dispatch, Exposure::kEp, what);
+  auto a2a = [&](const std::string& what, bool sends, Bytes size) {
+    CommCall x = call(CollectiveOp::kAllToAll, GroupKind::kEp, size, Exposure::kEp, what);
     x.skew = std::min<double>(imb, ep);
     x.skew_sends = sends;
     return x;
@@ -198,8 +201,8 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       slots[2] = row_slot("attention output");
       if (moe) {
         if (ep > 1) {
-          slots[3].fwd.push_back(a2a("dispatch", false));
-          slots[4].bwd.push_back(a2a("combine (bwd)", false));
+          slots[3].fwd.push_back(a2a("dispatch", false, dispatch_fp8));
+          slots[4].bwd.push_back(a2a("combine (bwd)", false, dispatch_fp8));
         }
         if (tpc) {
           slots[3].fwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kTp, routed, Exposure::kTp, "routed tokens"));
@@ -208,8 +211,8 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
           slots[4].bwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kTp, routed, Exposure::kTp, "expert output (bwd)"));
         }
         if (ep > 1) {
-          slots[4].fwd.push_back(a2a("combine", true));
-          slots[3].bwd.push_back(a2a("dispatch (bwd)", true));
+          slots[4].fwd.push_back(a2a("combine", true, dispatch));
+          slots[3].bwd.push_back(a2a("dispatch (bwd)", true, dispatch));
         }
       } else {
         slots[3] = column_slot("mlp input");
