@@ -34,8 +34,10 @@ MemoryFit training_memory(const TrainingMemoryInput& in, Bytes capacity) {
   const double t = std::max(1, in.tensor_parallel);
   const bool scores = !in.flash_attention && in.recompute == "none";
   // Without sequence parallelism, layer norms and dropouts (10sbh) are replicated over the TP group.
-  const double replicated = 10 * s * b * h;
-  const double split = 8 * s * b * h + (in.swiglu ? 6 : 4) * s * b * f + (scores ? 5 * a * s * s * b : 0.0);
+  const bool by_tensor = in.layer_split >= 0;
+  const double replicated = by_tensor ? s * b * in.layer_whole : 10 * s * b * h;
+  const double split = (by_tensor ? s * b * in.layer_split : 8 * s * b * h + (in.swiglu ? 6 : 4) * s * b * f) +
+                       (scores ? 5 * a * s * s * b : 0.0);
   const double per_layer = split / t + (in.sequence_parallel ? replicated / t : replicated);
   double act = per_layer * in.layers * in.in_flight;
   if (in.recompute == "full") {
@@ -49,8 +51,9 @@ MemoryFit training_memory(const TrainingMemoryInput& in, Bytes capacity) {
   }
   fit.items.push_back({"activations", Bytes::of(act)});
   if (in.holds_output_layer) {
-    // bf16 logits plus their fp32 copy for the softmax cross-entropy, split over TP (vocab-parallel).
-    fit.items.push_back({"logits and loss", Bytes::of(6 * s * b * in.vocab / t)});
+    // bf16 logits plus their fp32 copy for the softmax cross-entropy, split over TP (vocab-parallel), for the
+    // main output layer and each multi-token-prediction module's.
+    fit.items.push_back({"logits and loss", Bytes::of(6 * s * b * in.vocab / t * in.output_heads)});
   }
   fit.items.push_back({"communication buffers", in.bucket});
   fit.items.push_back({"runtime reserve", in.runtime_reserve});

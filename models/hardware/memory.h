@@ -34,6 +34,10 @@ struct TrainingMemoryInput {
   double vocab = 50304;
   bool swiglu = false;
   bool flash_attention = true;
+  // One layer's activations tensor by tensor (workloads/training/layer_activations.h), bytes per token: kept
+  // whole on every TP rank (split over TP with sequence parallelism) and split over TP; < 0: the closed form.
+  double layer_whole = -1;
+  double layer_split = -1;
   std::string recompute = "none";  // none, selective, full
   // Full recompute, by layer (Megatron's recompute_method): how many of `layers` are recomputed (-1: all), how
   // many layer inputs are kept for them (-1: one per recomputed layer) and how many layers are recomputed
@@ -44,6 +48,7 @@ struct TrainingMemoryInput {
   int tensor_parallel = 1;
   bool sequence_parallel = false;
   bool holds_output_layer = true;  // the logits and loss live on this GPU
+  double output_heads = 1;         // logits alive at once there (1 + multi-token-prediction modules)
   Bytes bucket;                    // communication bucket buffers in flight
   Bytes runtime_reserve = Bytes::gib(2);  // CUDA context, NCCL buffers, library workspaces, fragmentation
 };

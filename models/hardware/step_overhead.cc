@@ -11,7 +11,7 @@ Duration HostIssue::group_time(Duration gpu, size_t kernels) const {
 }
 
 Bytes optimizer_step_bytes(const OptimizerStep& s) {
-  return Bytes::of(s.updated_params * (s.grad_bytes + 30.0) + s.buffer_params * s.grad_bytes);
+  return Bytes::of(s.updated_params * (s.grad_bytes + 14.0 + 2 * s.moment_bytes) + s.buffer_params * s.grad_bytes);
 }
 
 Duration optimizer_step_time(const AcceleratorSpec& part, const OptimizerStep& s) {

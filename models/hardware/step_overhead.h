@@ -38,8 +38,11 @@ struct OptimizerStep {
   double updated_params = 0;  // parameters this GPU updates (1/DP of them with a sharded optimizer)
   double buffer_params = 0;   // parameters in this GPU's gradient buffer (zeroed every step)
   double grad_bytes = 4;      // bytes per gradient element (fp32 main gradients; 2 for bf16)
+  double moment_bytes = 8;    // Adam's two moments per parameter (fp32: 8; bf16: 4)
 };
-/// Bytes the step moves through HBM: gradient norm (updated x grad_bytes), Adam (updated x 30 B), zeroing
+/// Bytes the step moves through HBM: gradient norm (updated x grad_bytes), Adam (updated x 30 B with fp32
+/// moments: read the gradient, master weight and moments, write the master and moments and the 16-bit weight;
+/// each moment read and written in its own type), zeroing
 /// (buffer x grad_bytes).
 Bytes optimizer_step_bytes(const OptimizerStep& s);
 /// Those bytes at the part's streaming efficiency, plus five kernel launches (norm, clip scale, the fused Adam,

@@ -34,6 +34,9 @@ void GptModelConfig::visit(Section& s) {
           "width of the shared expert every token passes through; 0 = none", Range::at_least(0));
   s.field("moe_layer_freq", moe_layer_freq, "every n-th layer is an MoE layer (the others dense)",
           Range::at_least(1));
+  s.field("moe_first_dense_layers", moe_first_dense_layers,
+          "the first n layers have a dense MLP of ffn_hidden_size whatever moe_layer_freq says (DeepSeek-V3's "
+          "first_k_dense_replace: 3; Megatron-LM writes it --moe-layer-freq '([0]*3+[1]*58)')", Range::at_least(0));
   s.field("moe_router_num_groups", moe_router_num_groups,
           "group-limited routing: experts split into this many groups (lcsim takes a group to be a node of the "
           "expert-parallel group); 0 = no limit", Range::at_least(0));
@@ -52,6 +55,10 @@ void GptModelConfig::visit(Section& s) {
           "multi-latent attention: the rotary part of each query/key head (the key's shared by all heads)",
           Range::at_least(0));
   s.field("v_head_dim", v_head_dim, "multi-latent attention: value head dimension", Range::at_least(1));
+  s.field("mtp_num_layers", mtp_num_layers,
+          "multi-token prediction modules (DeepSeek-V3: 1): each runs, on the last pipeline stage after the output "
+          "layer, two norms, a 2h -> h projection, one transformer layer of the last layer's kind and the shared "
+          "output layer and loss again; 0 = none", Range::at_least(0));
   if (s.mode() != Section::Mode::kParse) return;
   // Cross-field checks only on values that passed their own (a rejected value keeps its default).
   if (s.diagnostics()->items().size() > errors_before) return;
@@ -61,6 +68,10 @@ void GptModelConfig::visit(Section& s) {
                                            moe_router_group_topk > moe_router_num_groups)) {
     s.error("moe_router_num_groups", "must divide num_experts (" + std::to_string(num_experts) +
                                          ") and be at least moe_router_group_topk");
+  }
+  if (moe_first_dense_layers > 0 && moe_first_dense_layers >= num_layers) {
+    s.error("moe_first_dense_layers", "must be less than num_layers (" + std::to_string(num_layers) + "), got " +
+                                          std::to_string(moe_first_dense_layers));
   }
   if (kv_channels == 0 && hidden_size % num_attention_heads != 0) {
     s.error("num_attention_heads", "must divide hidden_size (" + std::to_string(hidden_size) + "), got " +
@@ -137,15 +148,19 @@ double GptModelConfig::embedding_params() const {
   return p;
 }
 
+double GptModelConfig::mtp_params() const {
+  return 3 * norm_params(*this) + 2.0 * hidden_size * hidden_size + layer_params(num_layers);
+}
+
 double GptModelConfig::total_params() const {
-  double p = embedding_params();
+  double p = embedding_params() + mtp_num_layers * mtp_params();
   for (int l = 0; l < num_layers; ++l) p += layer_params(l);
   return p;
 }
 
 double GptModelConfig::active_params() const {
   const double routed = (num_experts - std::min(num_experts, moe_router_topk)) * expert_params();
-  return total_params() - moe_layers() * routed;
+  return total_params() - (moe_layers() + (is_moe_layer(num_layers) ? mtp_num_layers : 0)) * routed;
 }
 
 double GptModelConfig::forward_model_flops(int b) const {
@@ -159,15 +174,18 @@ double GptModelConfig::forward_model_flops(int b) const {
           ? 2 * mla_projection_params() + s * a * (qk_head_dim + qk_pos_emb_head_dim) + s * a * v_head_dim
           : 4 * h * h * (1 + g / a + s / h) * (q / h);
   const double gated = swiglu ? 1.5 : 1.0;
-  double mlp = 0;
-  for (int l = 0; l < num_layers; ++l) {
+  // Multi-token prediction, as Megatron-LM counts it: each module's layer like the others, its norms and
+  // projection 2 (3h + 2h^2) per token, and the logits once more.
+  const int layers = num_layers + mtp_num_layers;
+  double mlp = 2.0 * mtp_num_layers * (3 * h + 2 * h * h);
+  for (int l = 0; l < layers; ++l) {
     if (is_moe_layer(l)) {
       mlp += 4 * h * moe_ffn() * moe_router_topk * gated + 4 * h * moe_shared_expert_intermediate_size * gated;
     } else {
       mlp += 4 * h * ffn() * gated;
     }
   }
-  return t * (num_layers * attention + mlp + 2 * h * vocab_size);
+  return t * (layers * attention + mlp + 2 * h * vocab_size * (1 + mtp_num_layers));
 }
 
 namespace {
@@ -301,6 +319,18 @@ std::vector<hw::OpWork> layer_forward_ops(const GptModelConfig& m, int b, double
 std::vector<hw::OpWork> embedding_forward_ops(const GptModelConfig& m, int b, double e, const LayerShard& sh) {
   const double t = static_cast<double>(b) * m.seq_length / sh.cp;
   return {memory("embedding", 3 * t * m.hidden_size, e)};
+}
+
+std::vector<hw::OpWork> mtp_input_forward_ops(const GptModelConfig& m, int b, double e, const LayerShard& sh) {
+  const double t = static_cast<double>(b) * m.seq_length / sh.cp, h = m.hidden_size;
+  const double tn = sh.sp ? t / sh.tp : t;
+  std::vector<hw::OpWork> ops = embedding_forward_ops(m, b, e, sh);
+  ops.push_back(memory("mtp_enorm", 2 * tn * h, e, kNorm));
+  ops.push_back(memory("mtp_hnorm", 2 * tn * h, e, kNorm));
+  ops.push_back(memory("mtp_concat", 4 * tn * h, e));
+  if (sh.fp8) ops.push_back(hw::memory_op("mtp_proj_fp8_cast", Bytes::of((e + 2) * t * 2 * h)));
+  ops.push_back(gemm("mtp_proj", t, h / sh.tp, 2 * h, e));
+  return ops;
 }
 
 std::vector<hw::OpWork> head_forward_ops(const GptModelConfig& m, int b, double e, const LayerShard& sh) {

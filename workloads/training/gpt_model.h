@@ -39,6 +39,7 @@ struct GptModelConfig {
   int moe_ffn_hidden_size = 0;  // 0: ffn_hidden_size
   int moe_shared_expert_intermediate_size = 0;
   int moe_layer_freq = 1;
+  int moe_first_dense_layers = 0;  // the first n layers dense whatever moe_layer_freq says (DeepSeek-V3: 3)
   int moe_router_num_groups = 0;  // group-limited routing: experts in this many groups (one per node, as in
   int moe_router_group_topk = 0;  // DeepSeek-V3), each token routed within this many of them; 0 = unlimited
   // Multi-latent attention (DeepSeek-V2/V3; Megatron-LM's --multi-latent-attention and its arguments): queries
@@ -50,13 +51,22 @@ struct GptModelConfig {
   int qk_head_dim = 128;
   int qk_pos_emb_head_dim = 64;
   int v_head_dim = 128;
+  // Multi-token prediction (DeepSeek-V3, section 2.2; Megatron-LM's --mtp-num-layers): after the output layer,
+  // each of mtp_num_layers modules normalises the previous depth's hidden state and the next token's embedding,
+  // projects their concatenation (2h -> h), runs one transformer layer (of the last layer's kind) and the output
+  // layer and loss again. The embedding and output layer are the main model's (shared, no parameters of their own).
+  int mtp_num_layers = 0;
   void visit(Section& s);
 
   int ffn() const { return ffn_hidden_size > 0 ? ffn_hidden_size : 4 * hidden_size; }
   int moe_ffn() const { return moe_ffn_hidden_size > 0 ? moe_ffn_hidden_size : ffn(); }
   int query_groups() const { return group_query_attention && num_query_groups > 0 ? num_query_groups : num_attention_heads; }
   int head_dim() const { return kv_channels > 0 ? kv_channels : hidden_size / num_attention_heads; }
-  bool is_moe_layer(int layer) const { return num_experts > 0 && layer % moe_layer_freq == 0; }  // layer from 0
+  /// Layer `layer` (from 0) has experts; an MTP module's layer (layer >= num_layers) is of the last layer's kind.
+  bool is_moe_layer(int layer) const {
+    if (layer >= num_layers) layer = num_layers - 1;
+    return num_experts > 0 && layer >= moe_first_dense_layers && layer % moe_layer_freq == 0;
+  }
   int moe_layers() const;
 
   /// Attention block parameters of one layer (QKV and output projection, biases, the first norm).
@@ -74,6 +84,9 @@ struct GptModelConfig {
   /// Word (and learned position) embeddings, the final norm and an untied output layer.
   double embedding_params() const;
   double total_params() const;
+  /// One MTP module's own parameters: its two input norms, the 2h -> h projection, its transformer layer and its
+  /// final norm (the embedding and output layer are shared with the main model).
+  double mtp_params() const;
   /// Parameters one token passes through (MoE: only the routed experts).
   double active_params() const;
   /// Megatron's model FLOPs of one forward pass over `b` sequences (see the file comment); training counts 3x.
@@ -107,6 +120,9 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double elem_by
 std::vector<hw::OpWork> layer_forward_ops(const GptModelConfig& m, int b, double elem_bytes);
 /// Forward kernels of the embedding lookup.
 std::vector<hw::OpWork> embedding_forward_ops(const GptModelConfig& m, int b, double elem_bytes, const LayerShard& sh = {});
+/// Forward kernels of one multi-token-prediction module's input: the next tokens' embedding lookup, the two
+/// norms (embedding and previous hidden state), their concatenation and the 2h -> h projection (FP8 with fp8).
+std::vector<hw::OpWork> mtp_input_forward_ops(const GptModelConfig& m, int b, double elem_bytes, const LayerShard& sh = {});
 /// Forward kernels of the final norm, the output layer (logits) and the cross-entropy loss.
 std::vector<hw::OpWork> head_forward_ops(const GptModelConfig& m, int b, double elem_bytes, const LayerShard& sh = {});
 /// An FP8 cast kernel of layer_forward (name ending in "_fp8_cast"), followed there by the GEMM it feeds.

@@ -34,7 +34,7 @@ const std::map<std::string, ArgRule>& rules() {
                          "num-experts", "moe-router-topk", "moe-ffn-hidden-size",
                          "moe-shared-expert-intermediate-size", "moe-layer-freq", "moe-router-num-groups",
                          "moe-router-group-topk", "q-lora-rank", "kv-lora-rank", "qk-head-dim", "qk-pos-emb-head-dim",
-                         "v-head-dim"});
+                         "v-head-dim", "mtp-num-layers"});
     m["group-query-attention"] = {"model.group_query_attention", "true"};
     m["multi-latent-attention"] = {"model.multi_latent_attention", "true"};
     m["swiglu"] = {"model.swiglu", "true"};
@@ -47,7 +47,7 @@ const std::map<std::string, ArgRule>& rules() {
                    "expert-model-parallel-size", "recompute-granularity", "moe-token-dispatcher-type",
                    "decoder-first-pipeline-num-layers", "decoder-last-pipeline-num-layers", "recompute-method",
                    "recompute-num-layers", "cp-comm-type", "ddp-bucket-size", "num-virtual-stages-per-pipeline-rank",
-                   "expert-tensor-parallel-size"});
+                   "expert-tensor-parallel-size", "exp-avg-dtype", "exp-avg-sq-dtype"});
     // The job's length, not the iterations to simulate: a pasted production line says --train-iters 500000.
     m["train-iters"] = {"job_train_iters"};
     m["sequence-parallel"] = {"sequence_parallel", "true"};

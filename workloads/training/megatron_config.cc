@@ -155,6 +155,16 @@ void MegatronConfig::visit_keys(Section& s) {
            "torchao float8's dynamic tensorwise recipe; docs/calibration.md)");
   s.choice("recompute_granularity", recompute_granularity, {"none", "selective", "full"},
            "activation recomputation: selective recomputes attention's core, full each layer's forward");
+  s.values("recompute_modules", recompute_modules,
+           "selective recompute, Megatron-LM's --recompute-modules (default [core_attn]): core_attn (unfused attention's score matrix; "
+           "fused attention keeps none), layernorm (norm outputs recomputed from their inputs), mla_up_proj "
+           "(multi-latent attention's queries, keys and values rebuilt from the latents: the up projections, their "
+           "norms and rotary embedding run again), moe_act (the experts' activation function run again); the "
+           "recomputed kernels' forward time is added to their backward, their tensors leave the memory fit "
+           "(DeepSeek-V3: [layernorm, mla_up_proj, moe_act], report sections 3.2.3 and 3.3.3)");
+  s.field("fp8_saved_activations", fp8_saved_activations,
+          "linear layers keep their saved inputs, and experts their activation function's input, in FP8 (1 B) "
+          "for backward (DeepSeek-V3, report section 3.3.3; needs precision: fp8)");
   s.choice("recompute_method", recompute_method, {"uniform", "block"},
            "full recompute: uniform keeps the input of every group of recompute_num_layers layers and recomputes "
            "every layer (one group's activations alive at a time); block recomputes only the first "
@@ -190,6 +200,12 @@ void MegatronConfig::visit_keys(Section& s) {
           "its backward");
   s.field("accumulate_allreduce_grads_in_fp32", accumulate_allreduce_grads_in_fp32,
           "gradients kept and reduced in fp32 (Megatron forces this on with bf16)");
+  for (auto [key, value] : {std::pair{"exp_avg_dtype", &exp_avg_dtype}, std::pair{"exp_avg_sq_dtype", &exp_avg_sq_dtype}}) {
+    s.choice(key, *value, {"fp32", "bf16", "fp16"},
+             "Adam's first (exp_avg) or second (exp_avg_sq) moment kept in this type (Megatron-LM's "
+             "precision-aware optimizer; DeepSeek-V3 keeps both in BF16, report section 3.3.3): memory and the "
+             "optimizer step's bytes; master weights stay fp32");
+  }
   s.field("ddp_bucket_size", ddp_bucket_size,
           "parameters per gradient bucket; 0 = Megatron's default max(40M, 1M x data-parallel size)",
           Range::at_least(0));
@@ -201,6 +217,10 @@ void MegatronConfig::visit_keys(Section& s) {
   s.choice("moe_token_dispatcher_type", moe_token_dispatcher_type, {"alltoall", "flex"},
            "alltoall: each token travels once per chosen expert; flex (DeepEP-style): once per destination node, "
            "then over NVLink inside it");
+  s.field("moe_fp8_dispatch", moe_fp8_dispatch,
+          "with precision: fp8, the tokens dispatched to the experts and the output gradients sent back to them (the "
+          "combine's backward) travel in FP8 with one fp32 scale per 128 elements (1 + 4/128 B per element); the "
+          "combine and the dispatch's backward stay 16-bit (DeepSeek-V3, report section 3.3.3)");
   s.field("overlap_moe_expert_parallel_comm", overlap_moe_expert_parallel_comm,
           "expert-parallel all-to-alls run beside the compute (another micro-batch's work hides them, as 1F1B "
           "all-to-all overlap or DualPipe do): waited for only at the end of each pass");
@@ -235,6 +255,29 @@ void MegatronConfig::visit_keys(Section& s) {
   if (tp_comm_overlap && !sequence_parallel) s.error("tp_comm_overlap", "needs sequence_parallel: true");
   if (recompute_granularity == "full" && recompute_num_layers < 1) {
     s.error("recompute_num_layers", "must be at least 1 with recompute_granularity: full");
+  }
+  for (size_t i = 0; i < recompute_modules.size(); ++i) {
+    const std::string& mod = recompute_modules[i];
+    static const std::vector<std::string> known = {"core_attn", "layernorm", "mla_up_proj", "moe_act"};
+    const std::string item = "item " + std::to_string(i) + ": ";
+    if (std::find(known.begin(), known.end(), mod) == known.end()) {
+      s.error("recompute_modules", item + unknown_name_message("recompute module", mod, known) +
+                                       "; Megatron-LM's mlp, moe and shared_experts are not modelled");
+    } else if (mod == "mla_up_proj" && !model.multi_latent_attention) {
+      s.error("recompute_modules", item + "mla_up_proj needs model.multi_latent_attention: true");
+    } else if (mod == "moe_act" && model.num_experts == 0) {
+      s.error("recompute_modules", item + "moe_act needs an MoE model (model.num_experts > 0)");
+    }
+  }
+  if (recompute_modules != std::vector<std::string>{"core_attn"} && recompute_granularity != "selective") {
+    s.error("recompute_modules", "takes effect only with recompute_granularity: selective (got " +
+                                     recompute_granularity + ")");
+  }
+  if (moe_fp8_dispatch && precision != "fp8") {
+    s.error("moe_fp8_dispatch", "needs precision: fp8 (got " + precision + ")");
+  }
+  if (fp8_saved_activations && precision != "fp8") {
+    s.error("fp8_saved_activations", "needs precision: fp8 (got " + precision + ")");
   }
   if (expert_tensor_parallel_size > 0 && expert_tensor_parallel_size != tensor_model_parallel_size) {
     s.error("expert_tensor_parallel_size", "experts split differently from the dense layers (" +
@@ -281,6 +324,16 @@ void MegatronConfig::visit_keys(Section& s) {
     s.error("pipeline_schedule", "'" + sched + "' runs one model chunk per stage; num_layers_per_virtual_"
                                   "pipeline_stage asks for interleaving");
   }
+}
+
+bool MegatronConfig::recomputes(const std::string& module) const {
+  return recompute_granularity == "selective" &&
+         std::find(recompute_modules.begin(), recompute_modules.end(), module) != recompute_modules.end();
+}
+
+double MegatronConfig::moment_bytes() const {
+  auto size = [](const std::string& type) { return type == "fp32" ? 4.0 : 2.0; };
+  return size(exp_avg_dtype) + size(exp_avg_sq_dtype);
 }
 
 int MegatronConfig::virtual_stages() const {

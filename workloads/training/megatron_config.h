@@ -39,6 +39,11 @@ struct MegatronConfig {
   std::string recompute_granularity = "none";
   std::string recompute_method = "uniform";  // full recompute: uniform (groups of N layers) or block (first N)
   int recompute_num_layers = 1;              // N; Megatron requires it with full recompute
+  // Selective recompute: what is recomputed (Megatron-LM's --recompute-modules): core_attn, layernorm,
+  // mla_up_proj, moe_act.
+  std::vector<std::string> recompute_modules = {"core_attn"};
+  bool recomputes(const std::string& module) const;  // selective, and `module` listed
+  bool fp8_saved_activations = false;  // linear layers' saved inputs in FP8 (DeepSeek-V3, section 3.3.3)
   std::string cp_comm_type = "p2p";          // p2p, a2a, allgather, a2a+p2p (Megatron's --cp-comm-type)
   bool cp_repeat_kv = false;  // keys/values expanded to the query heads before the CP exchange (torchtitan)
   int num_virtual_stages_per_pipeline_rank = 0;  // another way to ask for interleaving; 0: not given
@@ -48,6 +53,10 @@ struct MegatronConfig {
   bool overlap_param_gather = false;
   bool tp_comm_overlap = false;
   bool accumulate_allreduce_grads_in_fp32 = true;
+  std::string exp_avg_dtype = "fp32";     // Adam's first moment (Megatron-LM's precision-aware optimizer)
+  std::string exp_avg_sq_dtype = "fp32";  // and second moment
+  /// Bytes per parameter of Adam's two moments.
+  double moment_bytes() const;
   bool use_torch_fsdp2 = false;  // fully sharded data parallelism: parameters gathered per layer
   /// The ZeRO stage these flags amount to (hw::TrainingMemoryInput::zero_stage): FSDP 3, distributed optimizer 1.
   int zero_stage() const { return use_torch_fsdp2 ? 3 : use_distributed_optimizer ? 1 : 0; }
@@ -57,6 +66,7 @@ struct MegatronConfig {
   double moe_load_imbalance = 1.0;
   std::string moe_token_dispatcher_type = "alltoall";  // alltoall: one copy per (token, expert); flex: per node
   bool overlap_moe_expert_parallel_comm = false;
+  bool moe_fp8_dispatch = false;  // tokens to the experts and their gradients in FP8 (DeepSeek-V3, section 3.3.3)
   Bytes memory_reserve = Bytes::gib(2);
   Duration host_op_time = Duration::us(23);  // framework overhead per kernel (models/hardware/step_overhead.h)
   int train_iters = 1;

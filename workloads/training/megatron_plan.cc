@@ -3,11 +3,13 @@
 #include "workloads/training/megatron.h"
 
 #include <algorithm>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "models/hardware/step_overhead.h"
+#include "workloads/training/layer_activations.h"
 
 namespace lcsim::wl {
 
@@ -94,6 +96,9 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   // Per rank into the token all-to-all, at perfect balance; with moe_load_imbalance the busiest expert rank
   // receives (dispatch) and sends back (combine) that many times the mean, the others correspondingly less.
   const Bytes dispatch = Bytes::of((sp ? t / tp : t) * k * h * e * dispatch_factor_);
+  // FP8 dispatch (moe_fp8_dispatch): 1 B per element and a 4 B scale per 1 x 128 tile (DeepSeek-V3, section 3.3.3:
+  // the activations before the up-projections and the gradients before the down-projections; combines in BF16).
+  const Bytes dispatch_fp8 = c.moe_fp8_dispatch ? dispatch * ((1 + 4.0 / 128) / e) : dispatch;
   // Keys and values the CP exchange moves: one per query group, or one per query head where the framework
   // repeats them before attention (cp_repeat_kv), for the whole sequence: the all-gather's output (Collectives
   // sizes an all-gather by what it gathers), each rank contributing its 1/CP; the ring moves as many bytes.
@@ -118,8 +123,8 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     return CommCall{op, g, size, x, std::string(group_kind_name(g)) + " " + op_word(op) + " " + what};
   };
   auto tp_call = [&](CollectiveOp op, const std::string& what) { return call(op, GroupKind::kTp, act, Exposure::kTp, what); };
-  auto a2a = [&](const std::string& what, bool sends) {
-    CommCall x = call(CollectiveOp::kAllToAll, GroupKind::kEp, dispatch, Exposure::kEp, what);
+  auto a2a = [&](const std::string& what, bool sends, Bytes size) {
+    CommCall x = call(CollectiveOp::kAllToAll, GroupKind::kEp, size, Exposure::kEp, what);
     x.skew = std::min<double>(imb, ep);
     x.skew_sends = sends;
     return x;
@@ -172,6 +177,90 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     LayerOps ops;
     std::vector<Segment> fwd, bwd;
   } prev;
+  // Kernels that selective recompute runs again (recompute_modules), by name (gpt_model.cc's layer_forward).
+  std::set<std::string> rerun;
+  if (c.recomputes("layernorm")) rerun.insert({"norm1", "norm2"});
+  if (c.recomputes("mla_up_proj")) {
+    rerun.insert({"q_norm", "q_up_fp8_cast", "q_up", "kv_norm", "kv_up_fp8_cast", "kv_up", "rope"});
+  }
+  if (c.recomputes("moe_act")) rerun.insert({"expert_act", "shared_act"});
+  // The segments of layer `l` (from 0; an MTP module's layer: num_layers), in `prev`. A layer with the same kernels
+  // and MoE-ness as the last one planned has the same segments (nothing else below depends on the layer): they
+  // are reused rather than costed again.
+  auto plan_layer = [&](int l) {
+    LayerOps ops = layer_forward(m, l, b, e, sh);
+    const bool moe = m.is_moe_layer(l);
+    if (!prev.valid || moe != prev.moe || !(ops == prev.ops)) {
+      Slot slots[5];
+      slots[0] = column_slot("qkv input");
+      if (cp > 1 && c.cp_comm_type == "a2a") {
+        // Ulysses: queries, keys and values all-to-all'd to whole sequences of 1/CP of the heads, the attention
+        // output back; neither overlaps (both are costed here, before the attention group, and in backward).
+        slots[1].fwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, qkv_a2a, Exposure::kCp, "q/k/v"));
+        slots[1].fwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, out_a2a, Exposure::kCp, "attention output"));
+        slots[1].bwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, out_a2a, Exposure::kCp, "attention output (bwd)"));
+        slots[1].bwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, qkv_a2a, Exposure::kCp, "q/k/v (bwd)"));
+      } else if (cp > 1) {
+        slots[1].fwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kCp, kv, Exposure::kCp, "keys/values"));
+        slots[1].bwd.push_back(call(CollectiveOp::kReduceScatter, GroupKind::kCp, kv, Exposure::kCp, "keys/values (bwd)"));
+        // p2p (and a2a+p2p's ring level): the ring exchange runs under the attention kernels; allgather waits.
+        slots[1].overlap = c.cp_comm_type != "allgather";
+      }
+      slots[2] = row_slot("attention output");
+      if (moe) {
+        if (ep > 1) {
+          slots[3].fwd.push_back(a2a("dispatch", false, dispatch_fp8));
+          slots[4].bwd.push_back(a2a("combine (bwd)", false, dispatch_fp8));
+        }
+        if (tpc) {
+          slots[3].fwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kTp, routed, Exposure::kTp, "routed tokens"));
+          slots[3].bwd.insert(slots[3].bwd.begin(), call(CollectiveOp::kReduceScatter, GroupKind::kTp, routed, Exposure::kTp, "routed tokens (bwd)"));
+          slots[4].fwd.push_back(call(CollectiveOp::kReduceScatter, GroupKind::kTp, routed, Exposure::kTp, "expert output"));
+          slots[4].bwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kTp, routed, Exposure::kTp, "expert output (bwd)"));
+        }
+        if (ep > 1) {
+          slots[4].fwd.push_back(a2a("combine", true, dispatch));
+          slots[3].bwd.push_back(a2a("dispatch (bwd)", true, dispatch));
+        }
+      } else {
+        slots[3] = column_slot("mlp input");
+        slots[4] = row_slot("mlp output");
+      }
+      const std::vector<hw::OpWork>* groups[6] = {&ops.norm1, &ops.qkv, &ops.attention, &ops.norm2, &ops.mlp, &ops.residual};
+      const bool side = moe && c.overlap_moe_expert_parallel_comm;  // slots 3 and 4 hold the MoE traffic
+      std::vector<Segment> fwd, bwd;
+      for (int i = 0; i < 6; ++i) {
+        Segment s = make_segment(T(*groups[i]));
+        if (i < 5) {
+          s.comms = slots[i].fwd;
+          s.overlap = slots[i].overlap && !s.comms.empty();
+          s.side = side && (i == 3 || i == 4) && !s.comms.empty();
+        }
+        fwd.push_back(s);
+      }
+      for (int i = 5; i >= 0; --i) {
+        Segment s = make_segment(TB(*groups[i]));
+        s.weight = TW(*groups[i]);
+        if (i == 2 && c.recomputes("core_attn") && !c.use_flash_attn) {
+          // Selective recomputation redoes the attention core (everything but the output projection).
+          s.compute += T({ops.attention.begin(), ops.attention.end() - 1});
+        }
+        // The other recomputed modules: their kernels' forward runs again before the group's backward.
+        std::vector<hw::OpWork> again;
+        for (const auto& op : *groups[i]) {
+          if (rerun.contains(op.name)) again.push_back(op);
+        }
+        if (!again.empty()) s.compute += T(again);
+        if (i >= 1) {
+          s.comms = slots[i - 1].bwd;
+          s.overlap = slots[i - 1].overlap && !s.comms.empty();
+          s.side = side && (i - 1 == 3 || i - 1 == 4) && !s.comms.empty();
+        }
+        bwd.push_back(s);
+      }
+      prev = {true, moe, std::move(ops), std::move(fwd), std::move(bwd)};
+    }
+  };
   for (int chunk = 0; chunk < chunks_; ++chunk) {
     const int v = virtual_stage(stage, chunk);
     const auto [l0, l1] = layer_range(v);
@@ -194,74 +283,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     std::vector<std::vector<Segment>> layer_bwd;
     std::vector<size_t> first_fwd, first_bwd(static_cast<size_t>(l1 - l0)), last_bwd(static_cast<size_t>(l1 - l0));
     for (int l = l0; l < l1; ++l) {
-      LayerOps ops = layer_forward(m, l, b, e, sh);
-      const bool moe = m.is_moe_layer(l);
-      // A layer with the same kernels and MoE-ness as the last one planned has the same segments (nothing else
-      // below depends on the layer): they are reused rather than costed again.
-      if (!prev.valid || moe != prev.moe || !(ops == prev.ops)) {
-        Slot slots[5];
-        slots[0] = column_slot("qkv input");
-        if (cp > 1 && c.cp_comm_type == "a2a") {
-          // Ulysses: queries, keys and values all-to-all'd to whole sequences of 1/CP of the heads, the attention
-          // output back; neither overlaps (both are costed here, before the attention group, and in backward).
-          slots[1].fwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, qkv_a2a, Exposure::kCp, "q/k/v"));
-          slots[1].fwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, out_a2a, Exposure::kCp, "attention output"));
-          slots[1].bwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, out_a2a, Exposure::kCp, "attention output (bwd)"));
-          slots[1].bwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, qkv_a2a, Exposure::kCp, "q/k/v (bwd)"));
-        } else if (cp > 1) {
-          slots[1].fwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kCp, kv, Exposure::kCp, "keys/values"));
-          slots[1].bwd.push_back(call(CollectiveOp::kReduceScatter, GroupKind::kCp, kv, Exposure::kCp, "keys/values (bwd)"));
-          // p2p (and a2a+p2p's ring level): the ring exchange runs under the attention kernels; allgather waits.
-          slots[1].overlap = c.cp_comm_type != "allgather";
-        }
-        slots[2] = row_slot("attention output");
-        if (moe) {
-          if (ep > 1) {
-            slots[3].fwd.push_back(a2a("dispatch", false));
-            slots[4].bwd.push_back(a2a("combine (bwd)", false));
-          }
-          if (tpc) {
-            slots[3].fwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kTp, routed, Exposure::kTp, "routed tokens"));
-            slots[3].bwd.insert(slots[3].bwd.begin(), call(CollectiveOp::kReduceScatter, GroupKind::kTp, routed, Exposure::kTp, "routed tokens (bwd)"));
-            slots[4].fwd.push_back(call(CollectiveOp::kReduceScatter, GroupKind::kTp, routed, Exposure::kTp, "expert output"));
-            slots[4].bwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kTp, routed, Exposure::kTp, "expert output (bwd)"));
-          }
-          if (ep > 1) {
-            slots[4].fwd.push_back(a2a("combine", true));
-            slots[3].bwd.push_back(a2a("dispatch (bwd)", true));
-          }
-        } else {
-          slots[3] = column_slot("mlp input");
-          slots[4] = row_slot("mlp output");
-        }
-        const std::vector<hw::OpWork>* groups[6] = {&ops.norm1, &ops.qkv, &ops.attention, &ops.norm2, &ops.mlp, &ops.residual};
-        const bool side = moe && c.overlap_moe_expert_parallel_comm;  // slots 3 and 4 hold the MoE traffic
-        std::vector<Segment> fwd, bwd;
-        for (int i = 0; i < 6; ++i) {
-          Segment s = make_segment(T(*groups[i]));
-          if (i < 5) {
-            s.comms = slots[i].fwd;
-            s.overlap = slots[i].overlap && !s.comms.empty();
-            s.side = side && (i == 3 || i == 4) && !s.comms.empty();
-          }
-          fwd.push_back(s);
-        }
-        for (int i = 5; i >= 0; --i) {
-          Segment s = make_segment(TB(*groups[i]));
-          s.weight = TW(*groups[i]);
-          if (i == 2 && c.recompute_granularity == "selective" && !c.use_flash_attn) {
-            // Selective recomputation redoes the attention core (everything but the output projection).
-            s.compute += T({ops.attention.begin(), ops.attention.end() - 1});
-          }
-          if (i >= 1) {
-            s.comms = slots[i - 1].bwd;
-            s.overlap = slots[i - 1].overlap && !s.comms.empty();
-            s.side = side && (i - 1 == 3 || i - 1 == 4) && !s.comms.empty();
-          }
-          bwd.push_back(s);
-        }
-        prev = {true, moe, std::move(ops), std::move(fwd), std::move(bwd)};
-      }
+      plan_layer(l);
       std::vector<Segment> fwd = prev.fwd, bwd = prev.bwd;
       if (l - l0 < c.recomputed_layers(l1 - l0)) bwd.insert(bwd.begin(), fwd.begin(), fwd.end());
       first_fwd.push_back(F.segments.size());
@@ -274,11 +296,37 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       Slot s = column_slot("logits input");
       Segment a = make_segment(T(norm), s.fwd), z = make_segment(T(logits));
       if (tpc) z.comms.push_back(call(CollectiveOp::kAllReduce, GroupKind::kTp, Bytes::of(12 * t), Exposure::kTp, "cross-entropy"));
+      auto head_bwd = [&] {
+        B.segments.push_back(make_segment(TB(logits), s.bwd));
+        B.segments.back().weight = TW(logits);
+        B.segments.push_back(make_segment(TB(norm)));
+      };
       F.segments.push_back(a);
       F.segments.push_back(z);
-      B.segments.push_back(make_segment(TB(logits), s.bwd));
-      B.segments.back().weight = TW(logits);
-      B.segments.push_back(make_segment(TB(norm)));
+      if (m.mtp_num_layers > 0) {
+        // Multi-token prediction modules after the main loss (gpt_model.h), each its input (embedding, norms,
+        // projection), one layer of the last layer's kind (recomputed as the chunk's first layer would be) and the
+        // output layer and loss; backward runs them last module first, before the main output layer's backward.
+        const auto input = mtp_input_forward_ops(m, b, e, sh);
+        plan_layer(m.num_layers);
+        std::vector<Segment> layer_fwd = prev.fwd, layer_bwd_mtp = prev.bwd;
+        if (c.recomputed_layers(1) > 0) layer_bwd_mtp.insert(layer_bwd_mtp.begin(), layer_fwd.begin(), layer_fwd.end());
+        const auto [dense, expert] = layer_shard(m.num_layers);
+        for (int d = 0; d < m.mtp_num_layers; ++d) {
+          F.segments.push_back(make_segment(T(input)));
+          F.segments.insert(F.segments.end(), layer_fwd.begin(), layer_fwd.end());
+          F.segments.push_back(a);
+          F.segments.push_back(z);
+        }
+        for (int d = 0; d < m.mtp_num_layers; ++d) {
+          head_bwd();
+          B.segments.insert(B.segments.end(), layer_bwd_mtp.begin(), layer_bwd_mtp.end());
+          B.segments.push_back(make_segment(TB(input)));
+          B.segments.back().weight = TW(input);
+          add_params(dense + (m.mtp_params() - m.layer_params(m.num_layers)) / tp, expert, false);
+        }
+      }
+      head_bwd();
       // A last chunk with no layer (account_for_loss_in_pipeline_split) closes its bucket here.
       if (output_layer_here || l1 == l0) add_params(output_layer_here ? output_shard : 0, 0, l1 == l0 && v != 0);
     }
@@ -359,7 +407,8 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
                                : plan.dense_params + plan.expert_params;
   // With gradient norm and zeroing (step_overhead.h): the gradient buffer holds every local parameter (FSDP: 1/DP).
   const double buffer = c.use_torch_fsdp2 ? local : plan.dense_params + plan.expert_params;
-  plan.optimizer = hw::optimizer_step_time(part, {local, buffer, c.accumulate_allreduce_grads_in_fp32 ? 4.0 : 2.0});
+  plan.optimizer =
+      hw::optimizer_step_time(part, {local, buffer, c.accumulate_allreduce_grads_in_fp32 ? 4.0 : 2.0, c.moment_bytes()});
   if (dualpipe_) {
     // DualPipe: ranks r and PP-1-r hold the same two stages (as chunks 0 and 1, swapped), and the copies' gradients
     // are added before the step: after the data-parallel reduction, each rank adds the part it updates (its shard
@@ -388,18 +437,25 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   in.expert_data_parallel = static_cast<int>(edp);
   in.zero_stage = c.zero_stage();
   in.grad_bytes = c.accumulate_allreduce_grads_in_fp32 ? 4 : 2;
+  in.optimizer_bytes = 4 + c.moment_bytes();  // fp32 master weights and Adam's moments
   int layers = 0, recomputed = 0, checkpoints = 0;
   const int group = c.recompute_method == "uniform" ? std::max(1, c.recompute_num_layers) : 1;
   std::vector<int> chunk_layers;
   bool holds_output_layer = false;
   for (int chunk = 0; chunk < chunks_; ++chunk) {
     const auto [l0, l1] = layer_range(virtual_stage(stage, chunk));
-    chunk_layers.push_back(l1 - l0);
-    holds_output_layer = holds_output_layer || virtual_stage(stage, chunk) == V - 1;
+    const bool last = virtual_stage(stage, chunk) == V - 1;
+    chunk_layers.push_back(l1 - l0 + (last ? m.mtp_num_layers : 0));
+    holds_output_layer = holds_output_layer || last;
     layers += l1 - l0;
     const int r = c.recomputed_layers(l1 - l0);
     recomputed += r;
     checkpoints += (r + group - 1) / group;  // uniform: one input per group of layers; block: one per layer
+    if (last && m.mtp_num_layers > 0) {  // each MTP module's layer, recomputed alone as plan_stage runs it
+      layers += m.mtp_num_layers;
+      recomputed += c.recomputed_layers(1) * m.mtp_num_layers;
+      checkpoints += c.recomputed_layers(1) * m.mtp_num_layers;
+    }
   }
   in.layers = layers;
   in.recomputed_layers = recomputed;
@@ -427,10 +483,24 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   in.vocab = m.vocab_size;
   in.swiglu = m.swiglu;
   in.flash_attention = c.use_flash_attn;
-  in.recompute = c.recompute_granularity;
+  // Selective recompute without core_attn keeps an unfused attention's score matrix, as no recompute does.
+  in.recompute = c.recompute_granularity == "selective" && !c.recomputes("core_attn") ? "none" : c.recompute_granularity;
+  // Tensor by tensor (layer_activations.h) where the closed form does not apply: multi-latent attention, modules
+  // recomputed beyond the attention core, FP8 saved activations. Averaged over the model's layers as ffn is.
+  const ActivationOptions opts{c.recomputes("layernorm"), c.recomputes("mla_up_proj"), c.recomputes("moe_act"),
+                               c.fp8_saved_activations, imb};
+  if (m.multi_latent_attention || opts.recompute_norms || opts.recompute_moe_act || opts.fp8_saved) {
+    in.layer_whole = in.layer_split = 0;
+    for (int l = 0; l < m.num_layers; ++l) {
+      const LayerActivations a = layer_activations(m, l, opts);
+      in.layer_whole += a.whole / m.num_layers;
+      in.layer_split += a.split / m.num_layers;
+    }
+  }
   in.tensor_parallel = tp;
   in.sequence_parallel = sp;
   in.holds_output_layer = holds_output_layer;
+  in.output_heads = 1 + m.mtp_num_layers;
   double largest = 0;
   for (const auto& bk : plan.buckets) largest = std::max(largest, bk.dense_params + bk.expert_params);
   in.bucket = c.overlap_grad_reduce ? Bytes::of(2 * largest * in.grad_bytes) : Bytes();

@@ -23,6 +23,11 @@ std::string MegatronTraining::describe() const {
     extras += ", full recompute (" + c.recompute_method + " " + std::to_string(c.recompute_num_layers) + ")";
   } else if (c.recompute_granularity != "none") {
     extras += ", " + c.recompute_granularity + " recompute";
+    if (c.recompute_modules != std::vector<std::string>{"core_attn"}) {  // the default stays as it was written
+      std::string modules;
+      for (const auto& mod : c.recompute_modules) modules += (modules.empty() ? "" : " ") + mod;
+      extras += " (" + modules + ")";
+    }
   }
   if (c.context_parallel_size > 1) extras += ", CP " + c.cp_comm_type + (c.cp_repeat_kv ? " (keys/values per query head)" : "");
   extras += c.use_flash_attn ? ", fused attention (" + attention_label_ + ")" : ", unfused attention";

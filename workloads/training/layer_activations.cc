@@ -1,0 +1,50 @@
+#include "workloads/training/layer_activations.h"
+
+namespace lcsim::wl {
+
+LayerActivations layer_activations(const GptModelConfig& m, int layer, const ActivationOptions& o) {
+  // e: a 16-bit tensor; c: a linear layer's saved input (1 B with FP8 caching, DeepSeek-V3 section 3.3.3).
+  const double e = 2, c = o.fp8_saved ? 1 : 2, h = m.hidden_size, a = m.num_attention_heads;
+  LayerActivations out;
+  // Two norm inputs (the residual stream), two dropout masks (1 B each; Megatron-LM's default dropout), and the
+  // two norm outputs, the inputs of the attention and MLP projections, unless the norms are recomputed.
+  out.whole = 2 * e * h + 2 * h + (o.recompute_norms ? 0 : 2 * c * h);
+  if (m.multi_latent_attention) {
+    // The down projections' outputs, whole on every TP rank: each latent as its norm's input, the norm's output
+    // as the up projection's input (recomputed with the norms or the up projections, as DeepSeek-V3 recomputes
+    // "all RMSNorm operations and MLA up-projections", section 3.2.3), and the shared rotary key.
+    const bool up = o.recompute_norms || o.recompute_mla_up;
+    for (const double rank : {static_cast<double>(m.q_lora_rank), static_cast<double>(m.kv_lora_rank)}) {
+      if (rank > 0) out.whole += e * rank + (up ? 0 : c * rank);
+    }
+    out.whole += e * m.qk_pos_emb_head_dim;
+    // Fused attention keeps its queries, keys and values (rebuilt from the latents when the up projections are
+    // recomputed) and its output, also the output projection's input: with FP8 caching DeepSeek-V3 keeps it in
+    // "a customized E5M6 data format" (12 bits, 1.5 B; section 3.3.3), as the attention's backward needs it too.
+    const double qk = m.qk_head_dim + m.qk_pos_emb_head_dim, out_bytes = o.fp8_saved ? 1.5 : e;
+    out.split += (o.recompute_mla_up ? 0 : e * a * (2 * qk + m.v_head_dim)) + out_bytes * a * m.v_head_dim;
+  } else {
+    const double d = m.head_dim(), g = m.query_groups();
+    out.split += e * (a + 2 * g) * d + e * a * d;
+  }
+  const double up_width = m.swiglu ? 2 : 1;
+  if (!m.is_moe_layer(layer)) {
+    // The first MLP GEMM's output (the activation's input) and the activation's output (the second's input).
+    const double f = m.ffn();
+    out.split += e * up_width * f + c * f;
+    return out;
+  }
+  // Experts: the router's probabilities (fp32), then per routed copy of a token the expert's input (the first
+  // GEMM's), the activation's input (FP8 with FP8 caching: DeepSeek-V3 caches "the inputs of the SwiGLU operator"
+  // in FP8), its output unless recomputed (moe_act) and the expert's output (the combine weights it by the
+  // router's probability, whose gradient needs it); the shared expert as a dense MLP on the norm's output.
+  const double f = m.moe_ffn(), k = m.moe_router_topk * o.moe_imbalance;
+  out.split += 4.0 * m.num_experts;
+  out.split += k * (c * h + c * up_width * f + (o.recompute_moe_act ? 0 : c * f) + e * h);
+  if (const double fs = m.moe_shared_expert_intermediate_size; fs > 0) {
+    out.split += c * up_width * fs + (o.recompute_moe_act ? 0 : c * fs);
+  }
+  return out;
+}
+
+}  // namespace lcsim::wl

@@ -1,0 +1,29 @@
+// Activation bytes one transformer layer keeps for its backward pass, tensor by tensor (per token of a
+// micro-batch), for the memory fit when recomputation is by module or saved activations are FP8, and for
+// multi-latent attention, whose widths Korthikanti et al.'s closed form (models/hardware/memory.h) does not know.
+// With no module recomputed, 16-bit saved tensors and plain multi-head attention it gives that closed form:
+// 10h kept whole on every TP rank (two norm inputs, their outputs, two dropout masks) and 8h + 4f (GeLU) or
+// 8h + 6f (SwiGLU) split over TP.
+#pragma once
+
+#include "workloads/training/gpt_model.h"
+
+namespace lcsim::wl {
+
+struct ActivationOptions {
+  bool recompute_norms = false;     // Megatron-LM's recompute module `layernorm`: norm outputs not kept
+  bool recompute_mla_up = false;    // `mla_up_proj`: queries, keys and values rebuilt from the latents
+  bool recompute_moe_act = false;   // `moe_act`: the experts' SwiGLU/GeLU outputs not kept
+  bool fp8_saved = false;           // linear layers' saved inputs (and the experts' SwiGLU inputs) in FP8
+  double moe_imbalance = 1;         // busiest expert's tokens / mean
+};
+
+struct LayerActivations {
+  double whole = 0;  // bytes per token kept whole on every tensor-parallel rank (without sequence parallelism)
+  double split = 0;  // bytes per token split over tensor parallelism
+};
+
+/// What layer `layer` (from 0; an MTP module's layer: num_layers) keeps per token for backward.
+LayerActivations layer_activations(const GptModelConfig& m, int layer, const ActivationOptions& o);
+
+}  // namespace lcsim::wl
