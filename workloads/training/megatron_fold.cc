@@ -164,10 +164,12 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
   if (f.plain && apply && !spans) {
     // Nothing overlaps: no chain is ever pending, so SM contention adds nothing and the beside time is unchanged;
     // what remains are the general walk's own additions, in its order, over the flat list of steps.
-    Duration t = start;
+    // The rank's compute sum is kept in a local while the loop runs (the same additions in the same order; a store
+    // per step otherwise, as the steps could alias it for the compiler).
+    Duration t = start, compute = st.compute;
     for (const FoldedPass::Step& s : f.steps) {
       if (s.what == FoldedPass::kCompute) {
-        st.compute += s.time;
+        compute += s.time;
         t = t + s.time;
         continue;
       }
@@ -178,6 +180,7 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
       }
       st.waits[s.kind] += t - begin;
     }
+    st.compute = compute;
     *priority = f.plain_priority;
     return t;
   }
