@@ -116,7 +116,8 @@ void MegatronTraining::flatten(FoldedPass& f) {
   }
 }
 
-bool MegatronTraining::fold_pass(uint32_t sim) {
+// Once per pass (18K per evaluation of the 175B layout): flattened, as send_arrived (sim/engine.cc, dispatch_until).
+[[gnu::flatten]] bool MegatronTraining::fold_pass(uint32_t sim) {
   if (!fold_) return false;
   const FoldedPass* f = folded(sim);
   if (f->state != FoldedPass::State::kFoldable) return false;

@@ -512,7 +512,7 @@ void MegatronTraining::send_output(uint32_t sim, int micro_batch, std::pair<int,
   }
 }
 
-void MegatronTraining::send_arrived(uint32_t send) {
+[[gnu::flatten]] void MegatronTraining::send_arrived(uint32_t send) {
   const Send sd = sends_[send];
   free_sends_.push_back(send);  // free before going on: the rank's next sends may reuse it
   // Checked first: "send activations" is longer than std::string's inline buffer (a heap copy per send).
