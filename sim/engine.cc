@@ -49,8 +49,10 @@ uint32_t Engine::new_slot(Kind kind, Callback cb, Callback failed) {
   Slot& x = slots_[s];
   x.state = State::kPending;
   x.kind = kind;
-  x.cb = std::move(cb);
-  x.failed = std::move(failed);
+  // A free slot's callbacks are empty (free_slot): swapping them in costs less than a move-assignment, which makes
+  // and destroys a temporary std::function; the arguments take the empty ones.
+  x.cb.swap(cb);
+  if (failed) x.failed.swap(failed);
   x.owner = owner_;
   ++live_;
   return s;
@@ -97,7 +99,10 @@ double Engine::next_event_time() const {
   return heap_.empty() ? std::numeric_limits<double>::infinity() : heap_.front().time;
 }
 
-void Engine::dispatch_until(double t) {
+// dispatch_until, at and after run once per event (43K per evaluation of the 175B layout): [[gnu::flatten]] inlines
+// what they call in this file (slot, heap, std::function handling): fewer instructions per event, counted in
+// docs/performance-training.md. Inlining changes no arithmetic (without -march there is no FMA to contract into).
+[[gnu::flatten]] void Engine::dispatch_until(double t) {
   while (!heap_.empty() && heap_.front().time <= t) {
     std::pop_heap(heap_.begin(), heap_.end(), [](const Entry& a, const Entry& b) { return later(a, b); });
     const Entry e = heap_.back();
@@ -159,13 +164,13 @@ size_t Engine::cancel_owned(Owner owner) {
   return n;
 }
 
-Handle Engine::at(Duration when, Callback cb, int priority) {
+[[gnu::flatten]] Handle Engine::at(Duration when, Callback cb, int priority) {
   const uint32_t s = new_slot(Kind::kTimer, std::move(cb), {});
   schedule(s, when.s(), priority);
   return handle(s);
 }
 
-Handle Engine::after(Duration delay, Callback cb, int priority) {
+[[gnu::flatten]] Handle Engine::after(Duration delay, Callback cb, int priority) {
   LCSIM_ASSERT(delay.s() >= 0, "negative delay");
   return at(now() + delay, std::move(cb), priority);
 }

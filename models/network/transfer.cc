@@ -283,7 +283,9 @@ size_t AnalyticalTransfer::KeptKeyHash::operator()(const KeptKey& k) const {
   return static_cast<size_t>(h ^ (h >> 32));
 }
 
-void AnalyticalTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback done, sim::Callback failed) {
+// Once per pipeline send (18K per evaluation of the 175B layout), as finish(): flattened (engine.cc, dispatch_until).
+[[gnu::flatten]] void AnalyticalTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback done,
+                                                   sim::Callback failed) {
   // A policy that does not read loads routes a flow the same way while the links stay up as they are.
   const bool keep = flows.size() == 1 && !balancer_.reads_loads();
   if (keep) {
@@ -319,19 +321,25 @@ void AnalyticalTransfer::start(const std::vector<SubFlow>& subs, const LinkLoadL
   Batch& b = batches_[slot];
   b.id = next_batch_++;
   b.live = true;
-  const double now = engine_.now().s();
+  const Duration at = engine_.now();
+  const double now = at.s(), span = t.s();
+  const auto& links = topology_.links();
+  // One pass over the links: each link's rate gets the same additions, in the same order, as in a second loop.
   for (const auto& [l, load] : loads) {
     if (load <= 0) continue;
-    if (fabric_link_[l]) drained_at_[l] = std::max(drained_at_[l], now) + load / topology_.links()[l].bandwidth.bps();
+    if (fabric_link_[l]) drained_at_[l] = std::max(drained_at_[l], now) + load / links[l].bandwidth.bps();
     b.loads.push_back({l, load});
-    if (t.s() > 0) b.rates.push_back({l, load / t.s()});
+    if (span > 0) {
+      const double r = load / span;
+      b.rates.push_back({l, r});
+      rate_[l] += r;
+    }
   }
-  for (const auto& [l, r] : b.rates) rate_[l] += r;
   for (const SubFlow& s : subs) b.paths.push_back(s.path);
   b.keep.swap(routed_);  // the batch takes the candidates (no copies of the shared pointers); route() refills routed_
   b.latency = last_latency_;
-  b.serial_start = engine_.now();
-  b.serial_end = engine_.now() + last_serialization_;
+  b.serial_start = at;
+  b.serial_end = at + last_serialization_;
   b.done = std::move(done);
   b.failed = std::move(failed);
   b.timer = engine_.after(t, [this, slot] { finish(slot); }, sim::kCompletion);
@@ -354,7 +362,7 @@ void AnalyticalTransfer::retime(uint32_t slot, Duration when) {
   engine_.on_cancel(b.timer, [this, slot] { abandon(slot); });
 }
 
-void AnalyticalTransfer::finish(uint32_t slot) {
+[[gnu::flatten]] void AnalyticalTransfer::finish(uint32_t slot) {
   LCSIM_ASSERT(slot < batches_.size() && batches_[slot].live, "batch finished twice");
   Batch& b = batches_[slot];
   for (const auto& [l, r] : b.rates) rate_[l] -= r;

@@ -140,13 +140,30 @@ class MegatronTraining final : public Workload {
   static double peak_in_flight(const std::vector<Task>& tasks, const std::vector<int>& chunk_layers);
   /// The model's virtual stage that model chunk `chunk` of pipeline rank `stage` holds: chunk x PP + stage
   /// (interleaved), or DualPipe's stage (chunk 0) and PP - 1 - stage (chunk 1).
-  int virtual_stage(int stage, int chunk) const;
-  int model_stages() const;  // virtual stages of the model (PP x chunks; DualPipe: PP, each held twice)
+  /// (Inline, as the three below: the runtime asks them several times per pass and per pipeline send.)
+  int virtual_stage(int stage, int chunk) const {
+    const int pp = config_.pipeline_model_parallel_size;
+    if (dualpipe_) return chunk == 0 ? stage : pp - 1 - stage;
+    return chunk * pp + stage;
+  }
+  /// Virtual stages of the model (PP x chunks; DualPipe: PP, each held twice).
+  int model_stages() const {
+    const int pp = config_.pipeline_model_parallel_size;
+    return dualpipe_ ? pp : pp * chunks_;
+  }
   /// The (pipeline rank, chunk) that runs virtual stage v for micro-batches going the way of `chunk`.
-  std::pair<int, int> place_of(int v, int chunk) const;
+  std::pair<int, int> place_of(int v, int chunk) const {
+    const int pp = config_.pipeline_model_parallel_size;
+    if (dualpipe_) return {chunk == 0 ? v : pp - 1 - v, chunk};
+    return {v % pp, v / pp};
+  }
   /// The last micro-batch whose backward goes through model chunk `chunk` (its weight gradients complete the
-  /// gradient buckets of that chunk).
-  int last_micro_batch(int chunk) const;
+  /// gradient buckets of that chunk). DualPipe: micro-batches 0..m/2-1 go through chunk 0, the others through
+  /// chunk 1.
+  int last_micro_batch(int chunk) const {
+    if (dualpipe_) return chunk == 0 ? micro_batches_ / 2 - 1 : micro_batches_ - 1;
+    return micro_batches_ - 1;
+  }
   /// Layers [first, last) of virtual pipeline stage v.
   std::pair<int, int> layer_range(int v) const;
   StagePlan plan_stage(const hw::AcceleratorSpec& part, int stage) const;
@@ -248,7 +265,7 @@ class MegatronTraining final : public Workload {
   /// In-run checkpoints (megatron_checkpoint.cc): the job's state per rank, from each stage's memory fit.
   void setup_checkpoints();
   uint32_t sim_of(uint32_t rank) const;  // the simulated rank that stands for `rank`
-  bool traced(uint32_t sim) const;
+  bool traced(uint32_t sim) const { return sim < ctx_->traced_ranks && ctx_->tracer.enabled(); }
   void trace(uint32_t sim, SpanKind kind, const std::string& name, Duration start, uint64_t flow = 0,
              bool flow_in = false, bool flow_out = false) const;
   /// The timeline's dependency chain of one micro-batch of this iteration: its forward passes stage by stage, the
@@ -315,6 +332,11 @@ class MegatronTraining final : public Workload {
   uint64_t next_edge_ = 0;
   std::vector<uint32_t> free_sends_;
   std::vector<net::FlowRequest> send_flows_;  // a pipeline send's flows (reused: no allocation per send)
+  /// Made once by build(): per simulated rank and pipeline rank (sim x PP + stage), the rank its sends to that stage
+  /// go to (its own coordinates, that stage), whether it is on another node, and the bytes each TP rank sends.
+  std::vector<uint32_t> send_dst_;
+  std::vector<char> send_cross_;
+  Bytes send_size_;
   void send_arrived(uint32_t send);
   /// Sends the pass's output of `micro_batch` to (pipeline rank, chunk) `to`: activations (`forward`) or gradients.
   /// A blocking send counts in the rank's sends_open.

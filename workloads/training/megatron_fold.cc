@@ -116,7 +116,8 @@ void MegatronTraining::flatten(FoldedPass& f) {
   }
 }
 
-bool MegatronTraining::fold_pass(uint32_t sim) {
+// Once per pass (18K per evaluation of the 175B layout): flattened, as send_arrived (sim/engine.cc, dispatch_until).
+[[gnu::flatten]] bool MegatronTraining::fold_pass(uint32_t sim) {
   if (!fold_) return false;
   const FoldedPass* f = folded(sim);
   if (f->state != FoldedPass::State::kFoldable) return false;
@@ -164,10 +165,12 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
   if (f.plain && apply && !spans) {
     // Nothing overlaps: no chain is ever pending, so SM contention adds nothing and the beside time is unchanged;
     // what remains are the general walk's own additions, in its order, over the flat list of steps.
-    Duration t = start;
+    // The rank's compute sum is kept in a local while the loop runs (the same additions in the same order; a store
+    // per step otherwise, as the steps could alias it for the compiler).
+    Duration t = start, compute = st.compute;
     for (const FoldedPass::Step& s : f.steps) {
       if (s.what == FoldedPass::kCompute) {
-        st.compute += s.time;
+        compute += s.time;
         t = t + s.time;
         continue;
       }
@@ -178,6 +181,7 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
       }
       st.waits[s.kind] += t - begin;
     }
+    st.compute = compute;
     *priority = f.plain_priority;
     return t;
   }

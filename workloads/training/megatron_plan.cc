@@ -16,29 +16,6 @@ namespace lcsim::wl {
 using policy::CollectiveOp;
 using Exposure = MegatronTraining::Exposure;
 
-int MegatronTraining::model_stages() const {
-  const int pp = config_.pipeline_model_parallel_size;
-  return dualpipe_ ? pp : pp * chunks_;
-}
-
-int MegatronTraining::virtual_stage(int stage, int chunk) const {
-  const int pp = config_.pipeline_model_parallel_size;
-  if (dualpipe_) return chunk == 0 ? stage : pp - 1 - stage;
-  return chunk * pp + stage;
-}
-
-std::pair<int, int> MegatronTraining::place_of(int v, int chunk) const {
-  const int pp = config_.pipeline_model_parallel_size;
-  if (dualpipe_) return {chunk == 0 ? v : pp - 1 - v, chunk};
-  return {v % pp, v / pp};
-}
-
-int MegatronTraining::last_micro_batch(int chunk) const {
-  // DualPipe: micro-batches 0..m/2-1 go through chunk 0, the others through chunk 1.
-  if (dualpipe_) return chunk == 0 ? micro_batches_ / 2 - 1 : micro_batches_ - 1;
-  return micro_batches_ - 1;
-}
-
 std::pair<int, int> MegatronTraining::layer_range(int v) const {
   const int V = model_stages(), L = config_.model.num_layers;
   const int first = config_.decoder_first_pipeline_num_layers, last = config_.decoder_last_pipeline_num_layers;

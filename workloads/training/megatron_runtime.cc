@@ -50,8 +50,6 @@ uint32_t MegatronTraining::sim_of(uint32_t rank) const {
   return static_cast<uint32_t>(sim_index_[placement_.rank({0, 0, 0, placement_.coord(rank).pp})]);
 }
 
-bool MegatronTraining::traced(uint32_t sim) const { return sim < ctx_->traced_ranks && ctx_->tracer.enabled(); }
-
 void MegatronTraining::trace(uint32_t sim, SpanKind kind, const std::string& name, Duration start, uint64_t flow,
                              bool flow_in, bool flow_out) const {
   trace_at(sim, kind, name, start, ctx_->engine.now(), flow, flow_in, flow_out);
@@ -130,6 +128,22 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
     tasks_total_ += st->tasks->size() + 1;
     states_.push_back(std::move(st));
   }
+  // Where each simulated rank's pipeline sends go (send_output), and their size: each TP rank sends its 1/TP of
+  // the activations (sequence-parallel or Megatron's scatter/gather).
+  send_dst_.assign(states_.size() * static_cast<size_t>(pp), 0);
+  send_cross_.assign(send_dst_.size(), 0);
+  for (size_t i = 0; i < states_.size(); ++i) {
+    for (int s = 0; s < pp; ++s) {
+      Coord co = placement_.coord(states_[i]->rank);
+      co.pp = s;
+      const uint32_t dst = placement_.rank(co);
+      const size_t route = i * static_cast<size_t>(pp) + static_cast<size_t>(s);
+      send_dst_[route] = dst;
+      send_cross_[route] = gpus[states_[i]->rank].node != gpus[dst].node;
+    }
+  }
+  const double tp = c.tensor_model_parallel_size, cp = c.context_parallel_size;
+  send_size_ = Bytes::of(1.0 * c.micro_batch_size * c.model.seq_length / cp * c.model.hidden_size * 2 / tp);
   // What an iteration's result depends on besides the configuration: each simulated rank's part and speed.
   memo_key_ = describe();
   for (const auto& st : states_) {
@@ -431,22 +445,17 @@ void MegatronTraining::send_output(uint32_t sim, int micro_batch, std::pair<int,
   const Duration now = ctx_->engine.now();
   const auto [to_stage, to_chunk] = to;
   const int to_slot = micro_batch * chunks_ + to_chunk;
-  Coord co = placement_.coord(st.rank);
-  co.pp = to_stage;
-  const uint32_t dst = placement_.rank(co);
+  const size_t route = sim * static_cast<size_t>(config_.pipeline_model_parallel_size) + static_cast<size_t>(to_stage);
+  const uint32_t dst = send_dst_[route];  // this rank's coordinates on stage to_stage (build())
   const uint32_t to_sim = sim_of(dst);
   if (to_stage == st.stage) {
     deliver(to_sim, to_slot, fwd, now);
     return;
   }
-  const auto& m = config_.model;
-  const double tp = config_.tensor_model_parallel_size, cp = config_.context_parallel_size;
-  // Each TP rank sends its 1/TP of the activations (sequence-parallel or Megatron's scatter/gather).
-  const Bytes size = Bytes::of(1.0 * config_.micro_batch_size * m.seq_length / cp * m.hidden_size * 2 / tp);
+  const Bytes size = send_size_;
   std::vector<net::FlowRequest>& flows = send_flows_;
   flows.assign(1, {st.rank, dst, size, 0});
-  const bool cross = ctx_->gpus[st.rank].node != ctx_->gpus[dst].node;
-  if (symmetric_ && flow_ && cross) {
+  if (symmetric_ && flow_ && send_cross_[route] != 0) {
     // Every replica of this stage sends at the same moment: keep their contention.
     auto pit = p2p_cache_.find({st.stage, to_stage});
     if (pit == p2p_cache_.end()) {
@@ -503,7 +512,7 @@ void MegatronTraining::send_output(uint32_t sim, int micro_batch, std::pair<int,
   }
 }
 
-void MegatronTraining::send_arrived(uint32_t send) {
+[[gnu::flatten]] void MegatronTraining::send_arrived(uint32_t send) {
   const Send sd = sends_[send];
   free_sends_.push_back(send);  // free before going on: the rank's next sends may reuse it
   // Checked first: "send activations" is longer than std::string's inline buffer (a heap copy per send).
