@@ -144,6 +144,12 @@ void MegatronConfig::visit_keys(Section& s) {
   s.choice("precision", precision, {"bf16", "fp16", "fp8"}, "data type of the matrix multiplies");
   s.choice("recompute_granularity", recompute_granularity, {"none", "selective", "full"},
            "activation recomputation: selective recomputes attention's core, full each layer's forward");
+  s.field("selective_ac_option", selective_ac_option,
+          "with recompute_granularity: selective, what is recomputed: megatron (Megatron-LM: the attention core); "
+          "op (torchtitan's op-level policy: each layer keeps its input, the outputs of its 1st, 3rd, 5th... "
+          "matrix multiply and of the attention kernel, and recomputes the rest before its backward); or a "
+          "positive integer N (torchtitan's layer-level policy: every Nth layer recomputed whole, the others "
+          "keep all their activations)");
   s.choice("recompute_method", recompute_method, {"uniform", "block"},
            "full recompute: uniform keeps the input of every group of recompute_num_layers layers and recomputes "
            "every layer (one group's activations alive at a time); block recomputes only the first "
@@ -177,6 +183,12 @@ void MegatronConfig::visit_keys(Section& s) {
           "states sharded over data x context parallelism; each layer's parameters all-gathered before its forward "
           "and backward (the next layer's prefetched under the current one), its gradients reduce-scattered after "
           "its backward");
+  s.field("fsdp_version", fsdp_version,
+          "with use_torch_fsdp2: 2 = PyTorch's fully_shard (per-parameter sharding: each gather is copied out of "
+          "the all-gather buffer into the parameters, each gradient reduction copied in with chunk_cat; torchtitan); "
+          "1 = FullyShardedDataParallel's flat parameter (gathered in place, reduced from the flat gradient; "
+          "Composer / llm-foundry). Both keep the fp32 parameter shard as the optimizer's master copy",
+          Range::between(1, 2));
   s.field("accumulate_allreduce_grads_in_fp32", accumulate_allreduce_grads_in_fp32,
           "gradients kept and reduced in fp32 (Megatron forces this on with bf16)");
   s.field("ddp_bucket_size", ddp_bucket_size,
@@ -234,6 +246,10 @@ void MegatronConfig::visit_keys(Section& s) {
   if (num_virtual_stages_per_pipeline_rank > 0 && num_layers_per_virtual_pipeline_stage > 0) {
     s.error("num_virtual_stages_per_pipeline_rank", "and num_layers_per_virtual_pipeline_stage exclude each other");
   }
+  if (selective_ac_option != "megatron" && selective_ac_option != "op" && selective_ac_every() == 0) {
+    s.error("selective_ac_option", "'" + selective_ac_option + "' is none of megatron, op or a positive integer "
+                                   "(every Nth layer recomputed)");
+  }
   if (use_torch_fsdp2 && use_distributed_optimizer) {
     s.error("use_torch_fsdp2", "and use_distributed_optimizer exclude each other (FSDP shards the optimizer too)");
   }
@@ -273,7 +289,18 @@ int MegatronConfig::virtual_stages() const {
   return std::max(1, static_cast<int>(std::lround(per_stage / num_layers_per_virtual_pipeline_stage)));
 }
 
+int MegatronConfig::selective_ac_every() const {
+  const std::string& o = selective_ac_option;
+  if (o.empty() || o.size() > 6 || !std::all_of(o.begin(), o.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+    return 0;
+  }
+  return std::stoi(o);
+}
+
 int MegatronConfig::recomputed_layers(int layers_in_chunk) const {
+  // torchtitan's layer-level policy wraps every Nth block in a full checkpoint (its count runs over the model;
+  // here over each chunk: the same with one chunk per rank).
+  if (recompute_granularity == "selective" && selective_ac_every() > 0) return layers_in_chunk / selective_ac_every();
   if (recompute_granularity != "full") return 0;
   if (recompute_method == "block") return std::min(layers_in_chunk, recompute_num_layers);
   return layers_in_chunk;

@@ -30,6 +30,9 @@ struct MegatronConfig {
   std::string parallel_order = "tp-cp-ep-dp-pp";  // innermost first (Megatron's --order)
   std::string precision = "bf16";
   std::string recompute_granularity = "none";
+  // selective recompute: megatron (the attention core), op (torchtitan's op-level policy) or a positive integer N
+  // (torchtitan's layer-level policy: every Nth layer fully recomputed, the others keep everything).
+  std::string selective_ac_option = "megatron";
   std::string recompute_method = "uniform";  // full recompute: uniform (groups of N layers) or block (first N)
   int recompute_num_layers = 1;              // N; Megatron requires it with full recompute
   std::string cp_comm_type = "p2p";          // p2p, a2a, allgather, a2a+p2p (Megatron's --cp-comm-type)
@@ -42,6 +45,7 @@ struct MegatronConfig {
   bool tp_comm_overlap = false;
   bool accumulate_allreduce_grads_in_fp32 = true;
   bool use_torch_fsdp2 = false;  // fully sharded data parallelism: parameters gathered per layer
+  int fsdp_version = 2;  // 2: fully_shard's per-parameter sharding (torchtitan); 1: FSDP1's flat parameter
   /// The ZeRO stage these flags amount to (hw::TrainingMemoryInput::zero_stage): FSDP 3, distributed optimizer 1.
   int zero_stage() const { return use_torch_fsdp2 ? 3 : use_distributed_optimizer ? 1 : 0; }
   int64_t ddp_bucket_size = 0;
@@ -68,6 +72,9 @@ struct MegatronConfig {
   /// Layers [0, n) of a model chunk holding n layers whose forward is recomputed before its backward (full
   /// recompute: every layer with the uniform method, the first recompute_num_layers with block; else none).
   int recomputed_layers(int layers_in_chunk) const;
+  /// torchtitan's layer-level selective checkpointing: N of selective_ac_option = N, else 0.
+  int selective_ac_every() const;
+  bool op_selective_ac() const { return recompute_granularity == "selective" && selective_ac_option == "op"; }
   std::string schedule() const;  // the resolved pipeline schedule
 };
 

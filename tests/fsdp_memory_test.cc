@@ -1,0 +1,124 @@
+// What PyTorch FSDP and torchtitan's selective activation checkpointing keep in memory and cost, against numbers
+// worked out by hand: torchtitan's op-level policy (hw::op_sac_saved_bytes), its layer-level policy, FSDP's fp32
+// parameter shard as the master copy, FSDP1's and FSDP2's unsharded buffers and FSDP2's copy-out.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "megatron_support.h"
+#include "models/hardware/memory.h"
+
+namespace lcsim {
+namespace {
+
+using megatron_support::parse_with;
+using megatron_support::run;
+
+hw::TrainingMemoryInput small_layer(bool swiglu) {
+  hw::TrainingMemoryInput in;
+  in.seq = 8, in.micro_batch = 1, in.hidden = 4, in.ffn = 12, in.heads = 2, in.kv_heads = 1, in.swiglu = swiglu;
+  return in;
+}
+
+TEST(FsdpMemory, OpLevelCheckpointingKeepsTheInputOddMatmulsAndTheAttentionOutput) {
+  // Gated MLP: matmul widths wq 4, wk 2, wv 2, wo 4, w1 12, w3 12, w2 4; kept: wq, wv, w1, w2 = 22, the
+  // attention output 4 and the layer input 4: 30 x s b = 240 elements of 2 B, and the fp32 log-sum-exp of
+  // 2 heads x 8 tokens (64 B): 544 B.
+  EXPECT_DOUBLE_EQ(hw::op_sac_saved_bytes(small_layer(true)), 544);
+  // Plain MLP: wq 4, wk 2, wv 2, wo 4, fc1 12, fc2 4; kept wq, wv, fc1 = 18, + 4 + 4 = 26 x 8 x 2 B + 64 B.
+  EXPECT_DOUBLE_EQ(hw::op_sac_saved_bytes(small_layer(false)), 480);
+  // Three layers, one micro-batch in flight: each keeps 544 B; the layer in backward has the rest of its
+  // activations back: 8sbh + 6sbf + 10sbh = 256 + 576 + 320 = 1,152 B, of which 544 were kept.
+  hw::TrainingMemoryInput in = small_layer(true);
+  in.layers = 3, in.recompute = "op", in.runtime_reserve = Bytes();
+  const hw::MemoryFit fit = hw::training_memory(in, Bytes::gib(1));
+  double act = -1;
+  for (const auto& item : fit.items) act = item.name == "activations" ? item.bytes.bytes() : act;
+  EXPECT_DOUBLE_EQ(act, 3 * 544 + (1152 - 544));
+}
+
+TEST(FsdpMemory, FsdpKeepsTheFp32ShardAsTheMasterCopy) {
+  // kBase: TP 2 x PP 4 on 32 GPUs, so 4 data-parallel ranks. DDP holds 2 B of bf16 weights and 12 B of optimizer
+  // state (fp32 master, m, v) per parameter; FSDP's shard is the fp32 parameter (4 B / 4 ranks) and Adam adds m
+  // and v (8 B / 4); gradients fp32 either way (4 B, / 4 with FSDP).
+  auto ddp = run({});
+  auto fsdp = run({"workload.use_torch_fsdp2=true"});
+  for (auto* m : {&ddp, &fsdp}) ASSERT_FALSE(m->count("child_failed"));
+  const double w = ddp["memory_weights_bytes"];
+  EXPECT_NEAR(fsdp["memory_weights_bytes"], w / 2, 1e-9 * w);
+  EXPECT_NEAR(fsdp["memory_optimizer_states_bytes"], ddp["memory_optimizer_states_bytes"] / 6, 1e-9 * w);
+  EXPECT_NEAR(fsdp["memory_gradients_bytes"], ddp["memory_gradients_bytes"] / 4, 1e-9 * w);
+}
+
+TEST(FsdpMemory, UnshardedBuffersOfFsdp1AndFsdp2) {
+  // One layer of kBase: 12h^2 + 13h = 50,358,272 parameters (q/k/v, projection, MLP, biases, two layer norms),
+  // 25,179,136 per TP rank. Per layer FSDP2 holds 2 gathered units (2 x 2 B), the unsharded bf16 gradients
+  // (2 B), the reduce-scatter input in the reduce dtype and the prefetched unit's all-gather output (2 B); FSDP1
+  // gathers into its flat parameter (no all-gather output) and casts its flat gradient only to reduce in fp32.
+  const double layer = 25179136;
+  auto v2 = run({"workload.use_torch_fsdp2=true"});
+  auto v1 = run({"workload.use_torch_fsdp2=true", "workload.fsdp_version=1"});
+  auto v1_bf16 = run({"workload.use_torch_fsdp2=true", "workload.fsdp_version=1",
+                      "workload.accumulate_allreduce_grads_in_fp32=false"});
+  for (auto* m : {&v1, &v2, &v1_bf16}) ASSERT_FALSE(m->count("child_failed"));
+  const std::string key = "memory_communication_buffers_bytes";
+  EXPECT_NEAR(v2[key] - v1[key], 2 * layer, 1);
+  EXPECT_NEAR(v1[key] - v1_bf16[key], 4 * layer, 1);
+  // Without the root unit's parameters (the first or last stage holds them), a middle stage's buffers are the
+  // per-layer ones alone: FSDP1 with bf16 reductions 6 B per parameter.
+  auto mid = run({"workload.use_torch_fsdp2=true", "workload.fsdp_version=1",
+                  "workload.accumulate_allreduce_grads_in_fp32=false", "workload.pipeline_model_parallel_size=1",
+                  "workload.model.untie_embeddings_and_output_weights=false"});
+  ASSERT_FALSE(mid.count("child_failed"));
+  // The root unit: the embedding (32,000 x 2,048 + 2,048 x 2,048 positions), tied to the output layer, and the
+  // final layer norm (weight and bias, 2 x 2,048), / TP 2.
+  const double root = (32000.0 * 2048 + 2048.0 * 2048 + 2 * 2048) / 2;
+  EXPECT_NEAR(mid[key], 6 * layer + 2 * root, 1);
+  // FSDP2's copy-out of every gather runs on the compute stream: it takes longer than FSDP1 with the same reduce.
+  EXPECT_GT(v2["iteration_time_s"], v1["iteration_time_s"]);
+}
+
+TEST(SelectiveAc, LayerLevelPolicyRecomputesEveryNthLayer) {
+  // 8 layers on 4 stages: 2 per stage. torchtitan's selective_ac_option 2 recomputes one of them whole, as
+  // Megatron's block method with one layer does: the same time and memory.
+  auto every2 = run({"workload.recompute_granularity=selective", "workload.selective_ac_option=2"});
+  auto block1 = run({"workload.recompute_granularity=full", "workload.recompute_method=block",
+                     "workload.recompute_num_layers=1"});
+  auto none = run({});
+  for (auto* m : {&every2, &block1, &none}) ASSERT_FALSE(m->count("child_failed"));
+  EXPECT_DOUBLE_EQ(every2["iteration_time_s"], block1["iteration_time_s"]);
+  EXPECT_DOUBLE_EQ(every2["memory_activations_bytes"], block1["memory_activations_bytes"]);
+  EXPECT_GT(every2["iteration_time_s"], none["iteration_time_s"]);
+  EXPECT_LT(every2["memory_activations_bytes"], none["memory_activations_bytes"]);
+}
+
+TEST(SelectiveAc, OpLevelPolicySitsBetweenNoneAndFull) {
+  auto none = run({});
+  auto op = run({"workload.recompute_granularity=selective", "workload.selective_ac_option=op"});
+  auto full = run({"workload.recompute_granularity=full"});
+  for (auto* m : {&none, &op, &full}) ASSERT_FALSE(m->count("child_failed"));
+  // It redoes the norms, wk, rope, wo, the activation and the residual add, not the GEMMs it kept nor attention.
+  EXPECT_GT(op["iteration_time_s"], none["iteration_time_s"]);
+  EXPECT_LT(op["iteration_time_s"], full["iteration_time_s"]);
+  EXPECT_LT(op["memory_activations_bytes"], none["memory_activations_bytes"]);
+  EXPECT_GT(op["memory_activations_bytes"], full["memory_activations_bytes"]);
+}
+
+TEST(SelectiveAc, AnUnknownOptionNamesTheKeyTheFileAndWhatIsAllowed) {
+  for (const char* bad : {"sometimes", "0", "-2", "2.5"}) {
+    try {
+      parse_with(std::string("workload:\n  type: megatron\n  model: {num_layers: 8, hidden_size: 2048, "
+                             "num_attention_heads: 16, seq_length: 2048, vocab_size: 32000}\n  "
+                             "recompute_granularity: selective\n  selective_ac_option: '") + bad + "'\n");
+      ADD_FAILURE() << "no error for " << bad;
+    } catch (const InputError& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("mt.yaml:"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("workload.selective_ac_option:"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("megatron, op or a positive integer"), std::string::npos) << msg;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace lcsim
