@@ -36,7 +36,16 @@ void MegatronTraining::pump_fsdp(uint32_t sim, int stream) {
   };
   const Duration prep = comms->front().prep;
   if (prep > Duration()) {
-    ctx_->engine.after(prep, [start, done = std::move(done)]() mutable { start(std::move(done)); });
+    ctx_->engine.after(prep, [this, sim, start, done = std::move(done)]() mutable {
+      // A pass blocked on this unit waited for FSDP's copies, not for its peers: charged to what it waits for
+      // before the rendezvous (which counts the time a rank waited before its collective started as imbalance).
+      RankState& s = *states_[sim];
+      if (s.waiting) {
+        resume(sim);
+        wait(sim, s.why);
+      }
+      start(std::move(done));
+    });
   } else {
     start(std::move(done));
   }
