@@ -120,5 +120,29 @@ TEST(SelectiveAc, AnUnknownOptionNamesTheKeyTheFileAndWhatIsAllowed) {
   }
 }
 
+TEST(FsdpMemory, PytorchsLossOnFp32LogitsKeepsTwelveBytesPerLogit) {
+  // One stage (it holds the output layer): 2,048 tokens x 32,000 logits / TP 2 = 32.768M logits per GPU; Megatron's
+  // fused loss keeps 6 B of each (bf16 logits, fp32 softmax), PyTorch's cross_entropy on upcast logits 12 B (the
+  // fp32 log-softmax, its gradient and the input gradient at the start of backward).
+  auto megatron = run({"workload.pipeline_model_parallel_size=1"});
+  auto torch = run({"workload.pipeline_model_parallel_size=1", "workload.cross_entropy=torch_fp32"});
+  for (auto* m : {&megatron, &torch}) ASSERT_FALSE(m->count("child_failed"));
+  EXPECT_DOUBLE_EQ(megatron["memory_logits_and_loss_bytes"], 6 * 32768000.0);
+  EXPECT_DOUBLE_EQ(torch["memory_logits_and_loss_bytes"], 12 * 32768000.0);
+  EXPECT_DOUBLE_EQ(torch["iteration_time_s"], megatron["iteration_time_s"]);
+}
+
+TEST(FsdpMemory, AnFsdpVersionOtherThanOneOrTwoNamesTheKey) {
+  try {
+    parse_with("workload:\n  type: megatron\n  model: {num_layers: 8, hidden_size: 2048, num_attention_heads: 16, "
+               "seq_length: 2048, vocab_size: 32000}\n  use_torch_fsdp2: true\n  fsdp_version: 3\n");
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("mt.yaml:"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("workload.fsdp_version"), std::string::npos) << msg;
+  }
+}
+
 }  // namespace
 }  // namespace lcsim

@@ -54,8 +54,9 @@ MemoryFit training_memory(const TrainingMemoryInput& in, Bytes capacity) {
   }
   fit.items.push_back({"activations", Bytes::of(act)});
   if (in.holds_output_layer) {
-    // bf16 logits plus their fp32 copy for the softmax cross-entropy, split over TP (vocab-parallel).
-    fit.items.push_back({"logits and loss", Bytes::of(6 * s * b * in.vocab / t)});
+    // Megatron: bf16 logits plus their fp32 copy for the softmax cross-entropy, split over TP (vocab-parallel);
+    // logit_bytes says what another loss keeps per logit.
+    fit.items.push_back({"logits and loss", Bytes::of(in.logit_bytes * s * b * in.vocab / t)});
   }
   fit.items.push_back({"communication buffers", in.bucket});
   fit.items.push_back({"runtime reserve", in.runtime_reserve});

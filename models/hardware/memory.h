@@ -48,6 +48,7 @@ struct TrainingMemoryInput {
   int tensor_parallel = 1;
   bool sequence_parallel = false;
   bool holds_output_layer = true;  // the logits and loss live on this GPU
+  double logit_bytes = 6;          // per logit at the loss's peak: 6 Megatron's fused loss, 12 PyTorch's on fp32
   Bytes bucket;                    // communication bucket buffers in flight
   Bytes runtime_reserve = Bytes::gib(2);  // CUDA context, NCCL buffers, library workspaces, fragmentation
 };

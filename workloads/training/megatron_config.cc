@@ -195,6 +195,11 @@ void MegatronConfig::visit_keys(Section& s) {
           "parameters per gradient bucket; 0 = Megatron's default max(40M, 1M x data-parallel size)",
           Range::at_least(0));
   s.field("use_flash_attn", use_flash_attn, "fused attention: no score matrix in memory");
+  s.choice("cross_entropy", cross_entropy, {"megatron", "torch_fp32"},
+           "the loss, for its memory: megatron = Megatron-LM's vocab-parallel cross entropy (bf16 logits and an fp32 "
+           "softmax, 6 B per logit); torch_fp32 = the logits upcast to fp32 and PyTorch's cross_entropy (torchtitan's "
+           "Llama: output(h).float(); log_softmax keeps its fp32 output, and the first step of the backward holds it, "
+           "its gradient and the input gradient: 12 B per logit). Its time is costed as Megatron's either way");
   attention_backend_key(s, attention_backend);
   s.field("moe_load_imbalance", moe_load_imbalance,
           "tokens of the busiest expert / mean (1 = perfect balance): expert GEMMs and token all-to-alls take "

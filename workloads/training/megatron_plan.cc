@@ -484,6 +484,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   in.tensor_parallel = tp;
   in.sequence_parallel = sp;
   in.holds_output_layer = holds_output_layer;
+  in.logit_bytes = c.cross_entropy == "torch_fp32" ? 12 : 6;
   double largest = 0;
   for (const auto& bk : plan.buckets) largest = std::max(largest, bk.dense_params + bk.expert_params);
   in.bucket = c.overlap_grad_reduce ? Bytes::of(2 * largest * in.grad_bytes) : Bytes();
