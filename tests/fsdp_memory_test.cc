@@ -78,6 +78,25 @@ TEST(FsdpMemory, UnshardedBuffersOfFsdp1AndFsdp2) {
   EXPECT_GT(v2["iteration_time_s"], v1["iteration_time_s"]);
 }
 
+TEST(FsdpMemory, Fsdp2CopiesEveryGatherOutOnTheComputeStream) {
+  // One stage (TP 2, DP 16, 2 micro-batches), SM contention off so that only kernels count as compute. FSDP1 and
+  // FSDP2 differ in compute by FSDP2's copy-out alone (their copy-in and fp32 gradient copy are the same bytes, on
+  // the collectives' streams): each micro-batch gathers every unit in forward and again in backward, and each
+  // copy-out reads and writes 2 B per unit parameter. Units: 8 layers of L = 25,179,136 parameters per TP rank,
+  // the first with the root's E = (32,000 x 2,048 + 2,048 x 2,048 + 2 x 2,048) / 2 = 34,867,200. H100 copies
+  // stream at 0.8711 of 3.35 TB/s plus 4.68 us per kernel (its catalog calibration, docs/calibration.md).
+  const std::vector<std::string> base = {"cluster.accelerator={base: H100-SXM-80GB, calibration: {overlap_sm_share: 0}}",
+                                         "workload.pipeline_model_parallel_size=1", "workload.use_torch_fsdp2=true"};
+  auto v2 = run(base);
+  auto with_v1 = base;
+  with_v1.push_back("workload.fsdp_version=1");
+  auto v1 = run(with_v1);
+  for (auto* m : {&v1, &v2}) ASSERT_FALSE(m->count("child_failed"));
+  const double L = 25179136, E = 34867200, bw = 3.35e12 * 0.8711, launch = 4.68e-6;
+  const double copy_out = 7 * (4 * L / bw + launch) + (4 * (L + E) / bw + launch);
+  EXPECT_NEAR(v2["time_compute_s"] - v1["time_compute_s"], 2 * 2 * copy_out, 1e-9);
+}
+
 TEST(SelectiveAc, LayerLevelPolicyRecomputesEveryNthLayer) {
   // 8 layers on 4 stages: 2 per stage. torchtitan's selective_ac_option 2 recomputes one of them whole, as
   // Megatron's block method with one layer does: the same time and memory.
