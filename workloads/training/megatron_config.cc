@@ -189,6 +189,11 @@ void MegatronConfig::visit_keys(Section& s) {
           "1 = FullyShardedDataParallel's flat parameter (gathered in place, reduced from the flat gradient; "
           "Composer / llm-foundry). Both keep the fp32 parameter shard as the optimizer's master copy",
           Range::between(1, 2));
+  s.field("fsdp_limit_all_gathers", fsdp_limit_all_gathers,
+          "fsdp_version 1: FullyShardedDataParallel's limit_all_gathers (PyTorch's default since 2.1, llm-foundry's "
+          "yamls): the host waits on a CUDA event before issuing each all-gather, and launches it 235 us after the "
+          "event (measured in pytorch/pytorch#108234), so each gather starts that much later; FSDP2 limits its "
+          "gathers with stream waits: no effect");
   s.field("accumulate_allreduce_grads_in_fp32", accumulate_allreduce_grads_in_fp32,
           "gradients kept and reduced in fp32 (Megatron forces this on with bf16)");
   s.field("ddp_bucket_size", ddp_bucket_size,

@@ -46,6 +46,7 @@ struct MegatronConfig {
   bool accumulate_allreduce_grads_in_fp32 = true;
   bool use_torch_fsdp2 = false;  // fully sharded data parallelism: parameters gathered per layer
   int fsdp_version = 2;  // 2: fully_shard's per-parameter sharding (torchtitan); 1: FSDP1's flat parameter
+  bool fsdp_limit_all_gathers = true;  // FSDP1's rate limiter (a CPU synchronization before each all-gather)
   /// The ZeRO stage these flags amount to (hw::TrainingMemoryInput::zero_stage): FSDP 3, distributed optimizer 1.
   int zero_stage() const { return use_torch_fsdp2 ? 3 : use_distributed_optimizer ? 1 : 0; }
   int64_t ddp_bucket_size = 0;

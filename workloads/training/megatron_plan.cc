@@ -160,7 +160,11 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   auto fsdp_copies = [&](double params) {
     const double gb = c.accumulate_allreduce_grads_in_fp32 ? 4 : 2, shard = params / (dp_ * cp);
     const bool fsdp2 = c.fsdp_version == 2;
-    const Duration copy_in = hw::memory_time(part, Bytes::of(shard * (4 + 2)));
+    // FSDP1's rate limiter synchronizes the host on the event of the unit two gathers back and launches the next
+    // all-gather 235 us after it is met ("there is an 235 us overhead between the time the synchronization is met
+    // and the time a new all-gather is launched", pytorch/pytorch#108234, measured on FSDP1's CPU-sync limiter).
+    const Duration limiter = !fsdp2 && c.fsdp_limit_all_gathers ? Duration::us(235) : Duration();
+    const Duration copy_in = hw::memory_time(part, Bytes::of(shard * (4 + 2))) + limiter;
     const Duration grad_in = fsdp2 || gb != 2 ? hw::memory_time(part, Bytes::of(params * (2 + gb))) : Duration();
     const Duration copy_out = fsdp2 ? host.group_time(hw::memory_time(part, Bytes::of(params * 2 * 2)), 1) : Duration();
     return std::make_tuple(copy_in, grad_in, copy_out);
