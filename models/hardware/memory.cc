@@ -40,6 +40,11 @@ MemoryFit training_memory(const TrainingMemoryInput& in, Bytes capacity) {
                        (scores ? 5 * a * s * s * b : 0.0);
   const double per_layer = split / t + (in.sequence_parallel ? replicated / t : replicated);
   double act = per_layer * in.layers * in.in_flight;
+  if (in.recompute == "op") {
+    // Every layer keeps what the op-level policy saves; the layer being back-propagated has the rest recomputed.
+    const double saved = op_sac_saved_bytes(in);
+    act = saved * in.layers * in.in_flight + std::max(0.0, per_layer - saved);
+  }
   if (in.recompute == "full") {
     // Recomputed layers keep their inputs only (one per checkpoint); the rest keep everything; one group of
     // recomputed layers has its activations back at a time.
@@ -51,9 +56,10 @@ MemoryFit training_memory(const TrainingMemoryInput& in, Bytes capacity) {
   }
   fit.items.push_back({"activations", Bytes::of(act)});
   if (in.holds_output_layer) {
-    // bf16 logits plus their fp32 copy for the softmax cross-entropy, split over TP (vocab-parallel), for the
-    // main output layer and each multi-token-prediction module's.
-    fit.items.push_back({"logits and loss", Bytes::of(6 * s * b * in.vocab / t * in.output_heads)});
+    // bf16 logits plus their fp32 copy for the softmax cross-entropy (Megatron; logit_bytes says what another
+    // loss keeps per logit), split over TP (vocab-parallel), for the main output layer and each
+    // multi-token-prediction module's.
+    fit.items.push_back({"logits and loss", Bytes::of(in.logit_bytes * s * b * in.vocab / t * in.output_heads)});
   }
   fit.items.push_back({"communication buffers", in.bucket});
   fit.items.push_back({"runtime reserve", in.runtime_reserve});
@@ -61,6 +67,28 @@ MemoryFit training_memory(const TrainingMemoryInput& in, Bytes capacity) {
                    [](const MemoryItem& x, const MemoryItem& y) { return x.bytes > y.bytes; });
   for (const auto& i : fit.items) fit.total += i.bytes;
   return fit;
+}
+
+double op_sac_saved_bytes(const TrainingMemoryInput& in) {
+  const double s = in.seq, b = in.micro_batch, h = in.hidden, f = in.ffn, a = in.heads;
+  const double kv = in.kv_heads > 0 ? in.kv_heads : a;
+  const double t = std::max(1, in.tensor_parallel);
+  const bool sp = in.sequence_parallel && t > 1;
+  // Output widths of the layer's matrix multiplies in the order they run (torchtitan's Llama: Attention.forward
+  // calls wq, wk, wv, then wo; FeedForward.forward w2(silu(w1(x)) * w3(x))). Column-parallel outputs are split
+  // over TP; the row-parallel ones (wo, w2) are whole partial sums before their reduction.
+  std::vector<double> mm = {h / t, h * kv / a / t, h * kv / a / t, h};
+  if (in.swiglu) {
+    mm.insert(mm.end(), {f / t, f / t, h});
+  } else {
+    mm.insert(mm.end(), {f / t, h});
+  }
+  double kept = 0;
+  for (size_t i = 0; i < mm.size(); i += 2) kept += mm[i];  // the 1st, 3rd, ... (1-based odd counts)
+  kept += h / t;                                            // the attention kernel's output
+  kept += sp ? 2 * h / t : 0.0;                             // reduce_scatter_tensor outputs (sequence parallel)
+  kept += sp ? h / t : h;                                   // the checkpointed layer's input
+  return 2 * s * b * kept + 4 * b * (a / t) * s;            // 16-bit tensors; the fp32 log-sum-exp
 }
 
 Bytes kv_cache_bytes(double layers, double tokens, double kv_heads, double head_dim, double elem_bytes) {

@@ -31,6 +31,7 @@ struct TrainingMemoryInput {
   double hidden = 4096;
   double ffn = 16384;
   double heads = 32;
+  double kv_heads = 0;         // key/value heads (grouped-query attention); 0 = heads
   double vocab = 50304;
   bool swiglu = false;
   bool flash_attention = true;
@@ -38,7 +39,10 @@ struct TrainingMemoryInput {
   // whole on every TP rank (split over TP with sequence parallelism) and split over TP; < 0: the closed form.
   double layer_whole = -1;
   double layer_split = -1;
-  std::string recompute = "none";  // none, selective, full
+  // none, selective (Megatron's: the attention core), full, or op (torchtitan's op-level selective activation
+  // checkpointing: each layer keeps its input, every other matrix multiply's output and the attention output;
+  // op_sac_saved_bytes).
+  std::string recompute = "none";
   // Full recompute, by layer (Megatron's recompute_method): how many of `layers` are recomputed (-1: all), how
   // many layer inputs are kept for them (-1: one per recomputed layer) and how many layers are recomputed
   // together (their activations alive at once). The other layers keep all their activations.
@@ -49,6 +53,7 @@ struct TrainingMemoryInput {
   bool sequence_parallel = false;
   bool holds_output_layer = true;  // the logits and loss live on this GPU
   double output_heads = 1;         // logits alive at once there (1 + multi-token-prediction modules)
+  double logit_bytes = 6;          // per logit at the loss's peak: 6 Megatron's fused loss, 12 PyTorch's on fp32
   Bytes bucket;                    // communication bucket buffers in flight
   Bytes runtime_reserve = Bytes::gib(2);  // CUDA context, NCCL buffers, library workspaces, fragmentation
 };
@@ -66,6 +71,14 @@ struct MemoryFit {
 };
 
 MemoryFit training_memory(const TrainingMemoryInput& in, Bytes capacity);
+
+/// Bytes one layer keeps for its backward under torchtitan's op-level selective activation checkpointing, for one
+/// micro-batch: the layer's input, the outputs of the 1st, 3rd, 5th... matrix multiply in the order the layer runs
+/// them (wq, wk, wv, wo, then w1, w3, w2 for a gated MLP or fc1, fc2), and the attention kernel's output with its
+/// fp32 log-sum-exp. torchtitan (commit 9dec370, torchtitan/parallelisms/parallelize_llama.py): `_save_list`
+/// holds aten.mm, the flash / efficient SDPA ops and reduce_scatter_tensor; `_custom_policy` saves them "except
+/// every second mm" (the mm counter restarts with each layer's checkpoint context).
+double op_sac_saved_bytes(const TrainingMemoryInput& in);
 
 /// Parameters one GPU holds after sharding at ZeRO stage `stage` or above (weights 3, gradients 2, optimizer
 /// states 1): {dense over data_parallel, experts over expert_data_parallel}; below `stage`, all of them.

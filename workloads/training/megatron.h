@@ -79,6 +79,7 @@ class MegatronTraining final : public Workload {
                      // 2 FSDP gradient reductions
     double skew = 1;          // all-to-all: the group's first rank receives (or sends) this many times the mean
     bool skew_sends = false;  // the first rank sends more (combine) instead of receiving more (dispatch)
+    Duration prep = Duration();  // FSDP: copy kernels on the collective's own stream before it (copy-in, chunk_cat, casts)
   };
   struct Segment {
     Duration compute;

@@ -19,7 +19,9 @@ void MegatronTraining::pump_fsdp(uint32_t sim, int stream) {
   if (st.fsdp_busy[k] || st.fsdp_next[k] >= st.fsdp_queue[k].size()) return;
   const std::vector<CommCall>* comms = st.fsdp_queue[k][st.fsdp_next[k]];
   st.fsdp_busy[k] = true;
-  run_comms(sim, *comms, 0, [this, sim, k, stream] {
+  // The stream's own copy kernels (CommCall::prep) run first, then its collectives.
+  auto start = [this, sim, comms](sim::Callback done) { run_comms(sim, *comms, 0, std::move(done)); };
+  sim::Callback done = [this, sim, k, stream] {
     RankState& s = *states_[sim];
     s.fsdp_busy[k] = false;
     ++s.fsdp_next[k];
@@ -31,7 +33,22 @@ void MegatronTraining::pump_fsdp(uint32_t sim, int stream) {
     if (k == 1 && !s.fsdp_busy[1] && s.fsdp_next[1] == s.fsdp_queue[1].size()) {
       if (s.after_fsdp_reduce) std::exchange(s.after_fsdp_reduce, nullptr)();
     }
-  });
+  };
+  const Duration prep = comms->front().prep;
+  if (prep > Duration()) {
+    ctx_->engine.after(prep, [this, sim, start, done = std::move(done)]() mutable {
+      // A pass blocked on this unit waited for FSDP's copies, not for its peers: charged to what it waits for
+      // before the rendezvous (which counts the time a rank waited before its collective started as imbalance).
+      RankState& s = *states_[sim];
+      if (s.waiting) {
+        resume(sim);
+        wait(sim, s.why);
+      }
+      start(std::move(done));
+    });
+  } else {
+    start(std::move(done));
+  }
 }
 
 void MegatronTraining::run_comms(uint32_t sim, const std::vector<CommCall>& comms, size_t i, sim::Callback done,

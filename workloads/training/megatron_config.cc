@@ -165,6 +165,12 @@ void MegatronConfig::visit_keys(Section& s) {
   s.field("fp8_saved_activations", fp8_saved_activations,
           "linear layers keep their saved inputs, and experts their activation function's input, in FP8 (1 B) "
           "for backward (DeepSeek-V3, report section 3.3.3; needs precision: fp8)");
+  s.field("selective_ac_option", selective_ac_option,
+          "with recompute_granularity: selective, what is recomputed: megatron (Megatron-LM: the attention core); "
+          "op (torchtitan's op-level policy: each layer keeps its input, the outputs of its 1st, 3rd, 5th... "
+          "matrix multiply and of the attention kernel, and recomputes the rest before its backward); or a "
+          "positive integer N (torchtitan's layer-level policy: every Nth layer recomputed whole, the others "
+          "keep all their activations)");
   s.choice("recompute_method", recompute_method, {"uniform", "block"},
            "full recompute: uniform keeps the input of every group of recompute_num_layers layers and recomputes "
            "every layer (one group's activations alive at a time); block recomputes only the first "
@@ -198,6 +204,17 @@ void MegatronConfig::visit_keys(Section& s) {
           "states sharded over data x context parallelism; each layer's parameters all-gathered before its forward "
           "and backward (the next layer's prefetched under the current one), its gradients reduce-scattered after "
           "its backward");
+  s.field("fsdp_version", fsdp_version,
+          "with use_torch_fsdp2: 2 = PyTorch's fully_shard (per-parameter sharding: each gather is copied out of "
+          "the all-gather buffer into the parameters, each gradient reduction copied in with chunk_cat; torchtitan); "
+          "1 = FullyShardedDataParallel's flat parameter (gathered in place, reduced from the flat gradient; "
+          "Composer / llm-foundry). Both keep the fp32 parameter shard as the optimizer's master copy",
+          Range::between(1, 2));
+  s.field("fsdp_limit_all_gathers", fsdp_limit_all_gathers,
+          "fsdp_version 1: FullyShardedDataParallel's limit_all_gathers (PyTorch's default since 2.1, llm-foundry's "
+          "yamls): the host waits on a CUDA event before issuing each all-gather, and launches it 235 us after the "
+          "event (measured in pytorch/pytorch#108234), so each gather starts that much later; FSDP2 limits its "
+          "gathers with stream waits: no effect");
   s.field("accumulate_allreduce_grads_in_fp32", accumulate_allreduce_grads_in_fp32,
           "gradients kept and reduced in fp32 (Megatron forces this on with bf16)");
   for (auto [key, value] : {std::pair{"exp_avg_dtype", &exp_avg_dtype}, std::pair{"exp_avg_sq_dtype", &exp_avg_sq_dtype}}) {
@@ -210,6 +227,11 @@ void MegatronConfig::visit_keys(Section& s) {
           "parameters per gradient bucket; 0 = Megatron's default max(40M, 1M x data-parallel size)",
           Range::at_least(0));
   s.field("use_flash_attn", use_flash_attn, "fused attention: no score matrix in memory");
+  s.choice("cross_entropy", cross_entropy, {"megatron", "torch_fp32"},
+           "the loss, for its memory: megatron = Megatron-LM's vocab-parallel cross entropy (bf16 logits and an fp32 "
+           "softmax, 6 B per logit); torch_fp32 = the logits upcast to fp32 and PyTorch's cross_entropy (torchtitan's "
+           "Llama: output(h).float(); log_softmax keeps its fp32 output, and the first step of the backward holds it, "
+           "its gradient and the input gradient: 12 B per logit). Its time is costed as Megatron's either way");
   attention_backend_key(s, attention_backend);
   s.field("moe_load_imbalance", moe_load_imbalance,
           "tokens of the busiest expert / mean (1 = perfect balance): expert GEMMs and token all-to-alls take "
@@ -295,6 +317,10 @@ void MegatronConfig::visit_keys(Section& s) {
             "and decoder_first/last_pipeline_num_layers exclude each other (as in Megatron-LM): give the uneven "
             "split one way");
   }
+  if (selective_ac_option != "megatron" && selective_ac_option != "op" && selective_ac_every() == 0) {
+    s.error("selective_ac_option", "'" + selective_ac_option + "' is none of megatron, op or a positive integer "
+                                   "(every Nth layer recomputed)");
+  }
   if (use_torch_fsdp2 && use_distributed_optimizer) {
     s.error("use_torch_fsdp2", "and use_distributed_optimizer exclude each other (FSDP shards the optimizer too)");
   }
@@ -327,7 +353,7 @@ void MegatronConfig::visit_keys(Section& s) {
 }
 
 bool MegatronConfig::recomputes(const std::string& module) const {
-  return recompute_granularity == "selective" &&
+  return recompute_granularity == "selective" && selective_ac_option == "megatron" &&
          std::find(recompute_modules.begin(), recompute_modules.end(), module) != recompute_modules.end();
 }
 
@@ -344,7 +370,18 @@ int MegatronConfig::virtual_stages() const {
   return std::max(1, static_cast<int>(std::lround(per_stage / num_layers_per_virtual_pipeline_stage)));
 }
 
+int MegatronConfig::selective_ac_every() const {
+  const std::string& o = selective_ac_option;
+  if (o.empty() || o.size() > 6 || !std::all_of(o.begin(), o.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+    return 0;
+  }
+  return std::stoi(o);
+}
+
 int MegatronConfig::recomputed_layers(int layers_in_chunk) const {
+  // torchtitan's layer-level policy wraps every Nth block in a full checkpoint (its count runs over the model;
+  // here over each chunk: the same with one chunk per rank).
+  if (recompute_granularity == "selective" && selective_ac_every() > 0) return layers_in_chunk / selective_ac_every();
   if (recompute_granularity != "full") return 0;
   if (recompute_method == "block") return std::min(layers_in_chunk, recompute_num_layers);
   return layers_in_chunk;

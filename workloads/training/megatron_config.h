@@ -37,12 +37,15 @@ struct MegatronConfig {
   std::string precision = "bf16";
   std::string fp8_recipe = "delayed";  // FP8 scaling: delayed (Megatron's default) or tensorwise (current scaling)
   std::string recompute_granularity = "none";
+  // selective recompute: megatron (the attention core), op (torchtitan's op-level policy) or a positive integer N
+  // (torchtitan's layer-level policy: every Nth layer fully recomputed, the others keep everything).
+  std::string selective_ac_option = "megatron";
   std::string recompute_method = "uniform";  // full recompute: uniform (groups of N layers) or block (first N)
   int recompute_num_layers = 1;              // N; Megatron requires it with full recompute
   // Selective recompute: what is recomputed (Megatron-LM's --recompute-modules): core_attn, layernorm,
   // mla_up_proj, moe_act.
   std::vector<std::string> recompute_modules = {"core_attn"};
-  bool recomputes(const std::string& module) const;  // selective, and `module` listed
+  bool recomputes(const std::string& module) const;  // Megatron's selective, and `module` listed
   bool fp8_saved_activations = false;  // linear layers' saved inputs in FP8 (DeepSeek-V3, section 3.3.3)
   std::string cp_comm_type = "p2p";          // p2p, a2a, allgather, a2a+p2p (Megatron's --cp-comm-type)
   bool cp_repeat_kv = false;  // keys/values expanded to the query heads before the CP exchange (torchtitan)
@@ -58,10 +61,13 @@ struct MegatronConfig {
   /// Bytes per parameter of Adam's two moments.
   double moment_bytes() const;
   bool use_torch_fsdp2 = false;  // fully sharded data parallelism: parameters gathered per layer
+  int fsdp_version = 2;  // 2: fully_shard's per-parameter sharding (torchtitan); 1: FSDP1's flat parameter
+  bool fsdp_limit_all_gathers = true;  // FSDP1's rate limiter (a CPU synchronization before each all-gather)
   /// The ZeRO stage these flags amount to (hw::TrainingMemoryInput::zero_stage): FSDP 3, distributed optimizer 1.
   int zero_stage() const { return use_torch_fsdp2 ? 3 : use_distributed_optimizer ? 1 : 0; }
   int64_t ddp_bucket_size = 0;
   bool use_flash_attn = true;
+  std::string cross_entropy = "megatron";  // megatron (fused, vocab-parallel) or torch_fp32 (torchtitan)
   std::string attention_backend = "auto";  // fused-attention kernel: auto (the part's default), flash2, flash3, cudnn
   double moe_load_imbalance = 1.0;
   std::string moe_token_dispatcher_type = "alltoall";  // alltoall: one copy per (token, expert); flex: per node
@@ -85,6 +91,9 @@ struct MegatronConfig {
   /// Layers [0, n) of a model chunk holding n layers whose forward is recomputed before its backward (full
   /// recompute: every layer with the uniform method, the first recompute_num_layers with block; else none).
   int recomputed_layers(int layers_in_chunk) const;
+  /// torchtitan's layer-level selective checkpointing: N of selective_ac_option = N, else 0.
+  int selective_ac_every() const;
+  bool op_selective_ac() const { return recompute_granularity == "selective" && selective_ac_option == "op"; }
   std::string schedule() const;  // the resolved pipeline schedule
   /// How one GPU holds a layer under these settings (parallel splits, attention kind, FP8 and its scaling).
   LayerShard layer_shard() const;

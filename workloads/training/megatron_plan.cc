@@ -108,6 +108,58 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   };
   const CollectiveOp row = sp ? CollectiveOp::kReduceScatter : CollectiveOp::kAllReduce;
 
+  // torchtitan's op-level selective checkpointing (hw::op_sac_saved_bytes says what it keeps): before a layer's
+  // backward, its forward runs again up to the last tensor the backward needs (PyTorch's non-reentrant checkpoint
+  // stops there), every kernel but the saved ones: the norms and residual add, the wk part of the fused q/k/v
+  // GEMM, rope, the output projection (wo), the w3 half of a gated MLP's up GEMM, the activation; not the
+  // attention kernel (saved), wq, wv, w1 / fc1 (saved), nor the down GEMM and last residual (after the stop).
+  auto op_sac_recompute = [&](const LayerOps& ops) {
+    std::vector<hw::OpWork> redo(ops.norm1.begin(), ops.norm1.end());
+    redo.insert(redo.end(), ops.norm2.begin(), ops.norm2.end());
+    Duration part_gemms;
+    const double a = m.num_attention_heads, g = m.query_groups();
+    for (const auto& op : ops.qkv) {
+      if (op.name == "qkv") {
+        part_gemms += T({op}) * (g / (a + 2 * g));
+      } else {
+        redo.push_back(op);
+      }
+    }
+    for (const auto& op : ops.attention) {
+      if (op.op_class != hw::OpClass::kAttention) redo.push_back(op);
+    }
+    const auto up = std::find_if(ops.mlp.begin(), ops.mlp.end(), [](const hw::OpWork& op) { return op.op_class == hw::OpClass::kGemm; });
+    for (auto it = ops.mlp.begin(); it != ops.mlp.end(); ++it) {
+      if (it == up) {
+        if (m.swiglu) part_gemms += T({*it}) * 0.5;
+      } else if (it->op_class != hw::OpClass::kGemm && it->name != "mlp_down_fp8_cast") {
+        redo.push_back(*it);
+      }
+    }
+    return T(redo) + part_gemms;
+  };
+
+  // FSDP's copies around one unit's collectives, memory-bound kernels over the bytes they move, for a unit of
+  // `params` (this TP rank's): {copy-in before the all-gather, on its stream: the fp32 shard cast into the 16-bit
+  // all-gather input (FSDP2 foreach_all_gather; FSDP1 _use_low_precision_shard); before the reduce-scatter, on
+  // its stream: FSDP2's chunk_cat of the 16-bit unsharded gradients into the reduce dtype's input, FSDP1's cast of
+  // its flat gradient only where the reduce dtype is not 16-bit; copy-out after the all-gather, on the compute
+  // stream: FSDP2's split_with_sizes_copy of the gathered buffer into the parameters (FSDP1 gathers into its flat
+  // parameter: none)}. No gradient division kernel: with fp32 or bf16 reductions FSDP2 divides inside NCCL
+  // (ReduceOp.AVG / PREMUL_SUM, _get_gradient_divide_factors).
+  auto fsdp_copies = [&](double params) {
+    const double gb = c.accumulate_allreduce_grads_in_fp32 ? 4 : 2, shard = params / (dp_ * cp);
+    const bool fsdp2 = c.fsdp_version == 2;
+    // FSDP1's rate limiter synchronizes the host on the event of the unit two gathers back and launches the next
+    // all-gather 235 us after it is met ("there is an 235 us overhead between the time the synchronization is met
+    // and the time a new all-gather is launched", pytorch/pytorch#108234, measured on FSDP1's CPU-sync limiter).
+    const Duration limiter = !fsdp2 && c.fsdp_limit_all_gathers ? Duration::us(235) : Duration();
+    const Duration copy_in = hw::memory_time(part, Bytes::of(shard * (4 + 2))) + limiter;
+    const Duration grad_in = fsdp2 || gb != 2 ? hw::memory_time(part, Bytes::of(params * (2 + gb))) : Duration();
+    const Duration copy_out = fsdp2 ? host.group_time(hw::memory_time(part, Bytes::of(params * 2 * 2)), 1) : Duration();
+    return std::make_tuple(copy_in, grad_in, copy_out);
+  };
+
   // A comm slot between two compute groups: what forward and backward run there.
   struct Slot {
     std::vector<CommCall> fwd, bwd;
@@ -235,6 +287,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         }
         bwd.push_back(s);
       }
+      if (c.op_selective_ac()) bwd.insert(bwd.begin(), make_segment(op_sac_recompute(ops)));
       prev = {true, moe, std::move(ops), std::move(fwd), std::move(bwd)};
     }
   };
@@ -330,6 +383,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       const double gb = c.accumulate_allreduce_grads_in_fp32 ? 4 : 2;
       const double edp = std::max(1, dp_ * cp / ep);
       std::vector<std::vector<CommCall>> gather(n), reduce(n);
+      std::vector<Duration> unpack(n);  // copy-out on the compute stream, before the unit's first kernel
       for (size_t j = 0; j < n; ++j) {
         const int l = l0 + static_cast<int>(j);
         auto [dense, expert] = layer_shard(l);
@@ -338,6 +392,10 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         const std::string unit = " layer " + std::to_string(l);
         gather[j].push_back({CollectiveOp::kAllGather, GroupKind::kDpCp, Bytes::of(dense * 2), Exposure::kDp, "fsdp all-gather" + unit, 1});
         reduce[j].push_back({CollectiveOp::kReduceScatter, GroupKind::kDpCp, Bytes::of(dense * gb), Exposure::kDp, "fsdp reduce-scatter" + unit, 2});
+        const auto [copy_in, grad_in, copy_out] = fsdp_copies(dense);
+        gather[j].front().prep = copy_in;
+        reduce[j].front().prep = grad_in;
+        unpack[j] = copy_out;
         if (expert > 0 && edp > 1) {
           gather[j].push_back({CollectiveOp::kAllGather, GroupKind::kEdp, Bytes::of(expert * 2), Exposure::kDp, "fsdp expert all-gather" + unit, 1});
           reduce[j].push_back({CollectiveOp::kReduceScatter, GroupKind::kEdp, Bytes::of(expert * gb), Exposure::kDp, "fsdp expert reduce-scatter" + unit, 2});
@@ -345,16 +403,20 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       }
       F.segments[0].prefetch.push_back(gather[0]);
       F.segments[0].await = 1;
+      F.segments[0].compute += unpack[0];
       for (size_t j = 0; j < n; ++j) {
         Segment& first = F.segments[first_fwd[j]];
         first.await = static_cast<int>(j + 1);
+        if (j > 0) first.compute += unpack[j];
         if (j + 1 < n) first.prefetch.push_back(gather[j + 1]);
       }
       B.segments[0].prefetch.push_back(gather[n - 1]);
       B.segments[0].await = 1;
+      B.segments[0].compute += unpack[n - 1];
       for (size_t j = n; j-- > 0;) {
         Segment& first = B.segments[first_bwd[j]];
         first.await = static_cast<int>(n - j);
+        if (j + 1 < n) first.compute += unpack[j];
         if (j > 0) first.prefetch.push_back(gather[j - 1]);
         Segment& last = (j == 0 && v == 0) ? B.segments.back() : B.segments[last_bwd[j]];
         last.reduce.insert(last.reduce.end(), reduce[j].begin(), reduce[j].end());
@@ -416,7 +478,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   in.grad_bytes = c.accumulate_allreduce_grads_in_fp32 ? 4 : 2;
   in.optimizer_bytes = 4 + c.moment_bytes();  // fp32 master weights and Adam's moments
   int layers = 0, recomputed = 0, checkpoints = 0;
-  const int group = c.recompute_method == "uniform" ? std::max(1, c.recompute_num_layers) : 1;
+  const int group = c.recompute_granularity == "full" && c.recompute_method == "uniform" ? std::max(1, c.recompute_num_layers) : 1;
   std::vector<int> chunk_layers;
   bool holds_output_layer = false;
   for (int chunk = 0; chunk < chunks_; ++chunk) {
@@ -478,13 +540,36 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   in.sequence_parallel = sp;
   in.holds_output_layer = holds_output_layer;
   in.output_heads = 1 + m.mtp_num_layers;
+  // torchtitan's selective checkpointing: op level, or every Nth layer recomputed whole.
+  if (c.op_selective_ac()) in.recompute = "op";
+  if (c.recompute_granularity == "selective" && c.selective_ac_every() > 0) in.recompute = "full";
+  in.kv_heads = m.query_groups();
+  in.logit_bytes = c.cross_entropy == "torch_fp32" ? 12 : 6;
   double largest = 0;
   for (const auto& bk : plan.buckets) largest = std::max(largest, bk.dense_params + bk.expert_params);
   in.bucket = c.overlap_grad_reduce ? Bytes::of(2 * largest * in.grad_bytes) : Bytes();
   if (c.use_torch_fsdp2) {
-    // Two layers' gathered parameters (the one computing and the prefetched one) and one layer's full gradients.
-    const double layer = m.layer_params() / tp;
-    in.bucket = Bytes::of(2 * layer * 2 + layer * in.grad_bytes);
+    // PyTorch FSDP (1 and 2, with MixedPrecision / MixedPrecisionPolicy param_dtype bf16) shards the fp32
+    // parameters themselves: the shard is the optimizer's master copy (4 B), Adam adds m and v (8 B), the sharded
+    // gradient is fp32 (FSDP2's reduce-scatter output in reduce_dtype; FSDP1 casts it back to the parameter's
+    // dtype, _cast_grad_to_param_dtype).
+    in.weight_bytes = 4;
+    in.optimizer_bytes = 8;
+    in.grad_bytes = 4;
+    // Unsharded 16-bit buffers of one unit (a layer) at the peak, in backward: the unit computing and the one
+    // prefetched (at most two all-gathers in flight: FSDP2 prefetches one unit, FSDP1's limit_all_gathers rate
+    // limiter lets the host run two ahead), the unit's unsharded 16-bit gradients and, where it is a separate
+    // buffer, the reduce-scatter input in the reduce dtype (FSDP2's chunk_cat output; FSDP1's cast flat gradient
+    // when reducing in fp32), plus FSDP2's all-gather output of the prefetched unit until its copy-out.
+    const double layer = m.layer_params() / tp, gb = c.accumulate_allreduce_grads_in_fp32 ? 4 : 2;
+    const bool fsdp2 = c.fsdp_version == 2;
+    double per_layer = 2 * 2 + 2 + (fsdp2 || gb != 2 ? gb : 0.0) + (fsdp2 ? 2 : 0.0);
+    // The root unit (embedding, final norm, output layer) is never resharded between forward and backward (FSDP2's
+    // lazy_init sets the root's post_forward_mesh_info to None; FSDP1's _post_forward_reshard skips the root).
+    bool first = false;
+    for (int chunk = 0; chunk < chunks_; ++chunk) first = first || virtual_stage(stage, chunk) == 0;
+    const double root = (first ? embedding_shard : 0.0) + (holds_output_layer && output_layer_here ? output_shard : 0.0);
+    in.bucket = Bytes::of(per_layer * layer + 2 * root);
   }
   in.runtime_reserve = c.memory_reserve;
   plan.memory = hw::training_memory(in, part.hbm_capacity);
