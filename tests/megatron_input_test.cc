@@ -337,6 +337,44 @@ TEST(MegatronInput, RecomputeMethodFromTheCommandLine) {
   EXPECT_EQ(config_of(sc).recomputed_layers(2), 1);
 }
 
+// Megatron-LM's --moe-layer-freq as DeepSeek-V3's launch writes it (3 dense layers, then MoE ones) and
+// --recompute-modules with its list of names; a pattern lcsim cannot hold, a pattern whose length is not
+// --num-layers, and a misspelt module are errors naming what is wrong.
+TEST(MegatronInput, MoeLayerPatternAndRecomputeModulesFromTheCommandLine) {
+  const std::string moe = "--num-layers 8 --hidden-size 1024 --num-attention-heads 16 --seq-length 512 "
+                          "--vocab-size 1024 --num-experts 4 --moe-router-topk 2 --global-batch-size 32 "
+                          "--micro-batch-size 1 --recompute-granularity selective ";
+  Scenario sc = parse_with("workload:\n  type: megatron\n  megatron_args: \"" + moe +
+                           "--moe-layer-freq '([0]*3+[1]*5)' --recompute-modules layernorm moe_act\"\n");
+  const wl::MegatronConfig& c = config_of(sc);
+  EXPECT_EQ(c.model.moe_first_dense_layers, 3);
+  EXPECT_EQ(c.model.moe_layer_freq, 1);
+  for (int l = 0; l < 8; ++l) EXPECT_EQ(c.model.is_moe_layer(l), l >= 3) << l;
+  EXPECT_EQ(c.recompute_modules, (std::vector<std::string>{"layernorm", "moe_act"}));
+  EXPECT_TRUE(c.recomputes("moe_act"));
+  EXPECT_FALSE(c.recomputes("core_attn"));
+  // An integer keeps its meaning.
+  EXPECT_EQ(config_of(parse_with("workload:\n  type: megatron\n  megatron_args: \"" + moe + "--moe-layer-freq 2\"\n"))
+                .model.moe_layer_freq,
+            2);
+  auto error_of = [&](const std::string& tail) {
+    try {
+      parse_with("workload:\n  type: megatron\n  megatron_args: \"" + moe + tail + "\"\n");
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string interleaved = error_of("--moe-layer-freq '[1,0,1,0,1,0,1,0]'");
+  EXPECT_NE(interleaved.find("--moe-layer-freq '[1,0,1,0,1,0,1,0]'"), std::string::npos) << interleaved;
+  EXPECT_NE(interleaved.find("other layer patterns are not modelled"), std::string::npos) << interleaved;
+  const std::string length = error_of("--moe-layer-freq '([0]*3+[1]*58)'");
+  EXPECT_NE(length.find("lists 61 layers but --num-layers is 8"), std::string::npos) << length;
+  const std::string typo = error_of("--recompute-modules layernorn");
+  EXPECT_NE(typo.find("recompute_modules"), std::string::npos) << typo;
+  EXPECT_NE(typo.find("did you mean 'layernorm'"), std::string::npos) << typo;
+}
+
 TEST(MegatronInput, OutOfMemorySuggestsWhatWouldFit) {
   try {
     Scenario sc = parse_with(R"(workload:

@@ -32,7 +32,7 @@ const std::map<std::string, ArgRule>& rules() {
     same_name("model.", {"num-layers", "hidden-size", "ffn-hidden-size", "num-attention-heads", "num-query-groups",
                          "kv-channels", "seq-length", "vocab-size", "normalization", "position-embedding-type",
                          "num-experts", "moe-router-topk", "moe-ffn-hidden-size",
-                         "moe-shared-expert-intermediate-size", "moe-layer-freq", "moe-router-num-groups",
+                         "moe-shared-expert-intermediate-size", "moe-router-num-groups",
                          "moe-router-group-topk", "q-lora-rank", "kv-lora-rank", "qk-head-dim", "qk-pos-emb-head-dim",
                          "v-head-dim", "mtp-num-layers"});
     m["group-query-attention"] = {"model.group_query_attention", "true"};
@@ -140,11 +140,33 @@ std::vector<Token> tokenize(const std::string& text) {
   return out;
 }
 
+// Megatron-LM's --moe-layer-freq: an integer (every n-th layer MoE), or a Python list expression that lcsim reads in
+// the one shape it can hold, `[0]*N+[1]*M` with or without brackets around it (N dense layers, then M MoE ones:
+// DeepSeek-V3's '([0]*3+[1]*58)'). Sets `dense` to N and `moe` to M; false for any other expression.
+bool moe_layer_pattern(std::string v, int& dense, int& moe) {
+  std::erase_if(v, [](char c) { return c == ' '; });
+  if (v.size() > 2 && v.front() == '(' && v.back() == ')') v = v.substr(1, v.size() - 2);
+  auto count = [](const std::string& text, const std::string& head, int& n) {
+    if (text.rfind(head, 0) != 0 || text.size() == head.size()) return false;
+    const std::string digits = text.substr(head.size());
+    if (digits.size() > 6 || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return false;
+    n = std::stoi(digits);
+    return true;
+  };
+  const auto plus = v.find('+');
+  if (plus == std::string::npos) return false;
+  return count(v.substr(0, plus), "[0]*", dense) && count(v.substr(plus + 1), "[1]*", moe) && moe > 0;
+}
+
 }  // namespace
 
 std::vector<std::string> megatron_arg_names() {
   std::vector<std::string> out;
   for (const auto& [k, r] : rules()) out.push_back(k);
+  out.push_back("moe-layer-freq");
+  out.push_back("recompute-modules");
+  std::sort(out.begin(), out.end());
   return out;
 }
 
@@ -197,6 +219,21 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     ConfigValue& set = node->set(parts.back(), v);
     set.key_location = where;
   };
+  auto put_list = [&](const std::string& key, const std::vector<std::string>& items) {
+    ConfigValue v;
+    v.kind = ConfigValue::Kind::kSeq;
+    v.location = where;
+    for (const std::string& item : items) {
+      ConfigValue c;
+      c.kind = ConfigValue::Kind::kScalar;
+      c.scalar = item;
+      c.location = where;
+      v.children.push_back(c);
+    }
+    out.tree.set(key, v).key_location = where;
+  };
+  int pattern_layers = -1;  // N + M of a --moe-layer-freq pattern, checked against --num-layers at the end
+  const Token* pattern_at = nullptr;
   // Attention: --use-flash-attn and --attention-backend say it outright; --transformer-impl local (Megatron's
   // own layers) runs unfused attention unless one of them asks for flash.
   bool attention_given = false, flash_flag = false;
@@ -250,6 +287,34 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       out.assumed.push_back("--" + name + " " + value);
       continue;
     }
+    if (name == "recompute-modules") {
+      // nargs='*': the module names up to the next argument (checked as the recompute_modules key is).
+      std::vector<std::string> modules;
+      if (has_value) modules.push_back(value);
+      while (i + 1 < toks.size() && toks[i + 1].text.rfind("--", 0) != 0) modules.push_back(toks[++i].text);
+      put_list("recompute_modules", modules);
+      continue;
+    }
+    if (name == "moe-layer-freq") {
+      if (!next_value()) {
+        fail(at, "--moe-layer-freq needs a value");
+        continue;
+      }
+      int dense = 0, moe = 0;
+      if (!value.empty() && std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        put("model.moe_layer_freq", value);
+      } else if (moe_layer_pattern(value, dense, moe)) {
+        put("model.moe_first_dense_layers", std::to_string(dense));
+        put("model.moe_layer_freq", "1");
+        pattern_layers = dense + moe;
+        pattern_at = &at;
+      } else {
+        fail(at, "--moe-layer-freq '" + value + "': lcsim reads an integer (every n-th layer MoE) or Megatron's "
+                 "list expression of N dense layers then M MoE layers, '([0]*N+[1]*M)'; other layer patterns are "
+                 "not modelled");
+      }
+      continue;
+    }
     if (auto it = rules().find(name); it != rules().end()) {
       if (it->second.flag_value) {
         put(it->second.key, it->second.flag_value);
@@ -272,6 +337,14 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
                    " (the arguments lcsim knows are listed in docs/training.md)");
       // Its value, if any, is not an argument of its own.
       if (!has_value && i + 1 < toks.size() && toks[i + 1].text.rfind("--", 0) != 0) ++i;
+    }
+  }
+  if (pattern_at) {
+    const ConfigValue* model = out.tree.find("model");
+    const ConfigValue* layers = model ? model->find("num_layers") : nullptr;
+    if (layers && layers->scalar != std::to_string(pattern_layers)) {
+      fail(*pattern_at, "--moe-layer-freq lists " + std::to_string(pattern_layers) + " layers but --num-layers is " +
+                            layers->scalar + " (Megatron requires them equal)");
     }
   }
   if (transformer_impl == "local" && !attention_given) put("use_flash_attn", "false");
