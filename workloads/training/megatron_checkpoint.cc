@@ -21,7 +21,7 @@ void MegatronTraining::setup_checkpoints() {
   job.data_parallel = dp_ * cp;  // context-parallel ranks hold the same weights: they save as data parallelism
   // Experts are replicated over the expert-data-parallel group (DP x CP / EP ranks), not over DP x CP.
   const bool moe = c.model.num_experts > 0;
-  job.expert_data_parallel = std::max(1, dp_ * cp / c.expert_model_parallel_size);
+  job.expert_data_parallel = c.expert_data_parallel(dp_);
   // The checkpoint's rank order (models/storage/checkpoint.h): tensor, then data (x context), then pipeline.
   for (int p = 0; p < pp; ++p) {
     for (int d = 0; d < dp_; ++d) {

@@ -2,6 +2,7 @@
 // `megatron_args`), with their defaults; the keys and their checks are in megatron_config.cc.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -65,6 +66,10 @@ struct MegatronConfig {
   bool fsdp_limit_all_gathers = true;  // FSDP1's rate limiter (a CPU synchronization before each all-gather)
   /// The ZeRO stage these flags amount to (hw::TrainingMemoryInput::zero_stage): FSDP 3, distributed optimizer 1.
   int zero_stage() const { return use_torch_fsdp2 ? 3 : use_distributed_optimizer ? 1 : 0; }
+  /// Ranks that hold the same experts (Megatron's expert-data-parallel group): data x context parallelism over EP.
+  int expert_data_parallel(int data_parallel) const {
+    return std::max(1, data_parallel * context_parallel_size / expert_model_parallel_size);
+  }
   int64_t ddp_bucket_size = 0;
   bool use_flash_attn = true;
   std::string cross_entropy = "megatron";  // megatron (fused, vocab-parallel) or torch_fp32 (torchtitan)

@@ -381,7 +381,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       // gradients are reduce-scattered when its backward is done.
       const size_t n = static_cast<size_t>(l1 - l0);
       const double gb = c.accumulate_allreduce_grads_in_fp32 ? 4 : 2;
-      const double edp = std::max(1, dp_ * cp / ep);
+      const double edp = c.expert_data_parallel(dp_);
       std::vector<std::vector<CommCall>> gather(n), reduce(n);
       std::vector<Duration> unpack(n);  // copy-out on the compute stream, before the unit's first kernel
       for (size_t j = 0; j < n; ++j) {
@@ -440,7 +440,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   }
   // Mixed-precision Adam: per parameter read fp32 grad, master, m, v (16 B), write master, m, v (12 B) and the
   // 16-bit weights (2 B): memory bound. The distributed optimizer updates 1/DP of them.
-  const double edp = std::max(1, dp_ * cp / ep);
+  const double edp = c.expert_data_parallel(dp_);
   const bool sharded = c.use_distributed_optimizer || c.use_torch_fsdp2;
   const double local = sharded ? plan.dense_params / (dp_ * cp) + plan.expert_params / edp
                                : plan.dense_params + plan.expert_params;
