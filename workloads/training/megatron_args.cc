@@ -147,10 +147,9 @@ bool moe_layer_pattern(std::string v, int& dense, int& moe) {
   std::erase_if(v, [](char c) { return c == ' '; });
   if (v.size() > 2 && v.front() == '(' && v.back() == ')') v = v.substr(1, v.size() - 2);
   auto count = [](const std::string& text, const std::string& head, int& n) {
-    if (text.rfind(head, 0) != 0 || text.size() == head.size()) return false;
+    if (text.rfind(head, 0) != 0) return false;
     const std::string digits = text.substr(head.size());
-    if (digits.size() > 6 || !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      return false;
+    if (digits.size() > 6 || !all_digits(digits)) return false;
     n = std::stoi(digits);
     return true;
   };
@@ -301,7 +300,7 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
         continue;
       }
       int dense = 0, moe = 0;
-      if (!value.empty() && std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      if (all_digits(value)) {
         put("model.moe_layer_freq", value);
       } else if (moe_layer_pattern(value, dense, moe)) {
         put("model.moe_first_dense_layers", std::to_string(dense));

@@ -4,12 +4,19 @@
 // data paths, logging, checkpointing, ...) are listed as ignored; any other argument is an error naming it.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "sim/config_tree.h"
 
 namespace lcsim::wl {
+
+/// Whether `text` is a non-empty run of decimal digits (a count written as text: a command-line value, a key that
+/// takes a word or a number).
+inline bool all_digits(const std::string& text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
 
 struct ImportedArgs {
   ConfigValue tree;                  // a mapping of workload keys

@@ -278,7 +278,7 @@ void MegatronTraining::pump_dp(uint32_t sim) {
   if (st.dp_busy || st.dp_next >= st.dp_queue.size()) return;
   const Bucket& b = st.plan->buckets[static_cast<size_t>(st.dp_queue[st.dp_next++])];
   st.dp_busy = true;
-  const double gb = config_.accumulate_allreduce_grads_in_fp32 ? 4 : 2;
+  const double gb = config_.grad_bytes();
   const CollectiveOp op = config_.use_distributed_optimizer ? CollectiveOp::kReduceScatter : CollectiveOp::kAllReduce;
   auto comms = std::make_shared<std::vector<CommCall>>();
   if (b.dense_params > 0) comms->push_back({op, GroupKind::kDpCp, Bytes::of(b.dense_params * gb), Exposure::kDp, std::string("dp-cp ") + op_word(op) + " grads"});

@@ -372,9 +372,7 @@ int MegatronConfig::virtual_stages() const {
 
 int MegatronConfig::selective_ac_every() const {
   const std::string& o = selective_ac_option;
-  if (o.empty() || o.size() > 6 || !std::all_of(o.begin(), o.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
-    return 0;
-  }
+  if (o.size() > 6 || !all_digits(o)) return 0;
   return std::stoi(o);
 }
 

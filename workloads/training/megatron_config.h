@@ -66,6 +66,8 @@ struct MegatronConfig {
   bool fsdp_limit_all_gathers = true;  // FSDP1's rate limiter (a CPU synchronization before each all-gather)
   /// The ZeRO stage these flags amount to (hw::TrainingMemoryInput::zero_stage): FSDP 3, distributed optimizer 1.
   int zero_stage() const { return use_torch_fsdp2 ? 3 : use_distributed_optimizer ? 1 : 0; }
+  /// Bytes per gradient element as kept and reduced: fp32 with accumulate_allreduce_grads_in_fp32, else 16-bit.
+  double grad_bytes() const { return accumulate_allreduce_grads_in_fp32 ? 4 : 2; }
   /// Ranks that hold the same experts (Megatron's expert-data-parallel group): data x context parallelism over EP.
   int expert_data_parallel(int data_parallel) const {
     return std::max(1, data_parallel * context_parallel_size / expert_model_parallel_size);

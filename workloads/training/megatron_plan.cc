@@ -148,7 +148,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   // parameter: none)}. No gradient division kernel: with fp32 or bf16 reductions FSDP2 divides inside NCCL
   // (ReduceOp.AVG / PREMUL_SUM, _get_gradient_divide_factors).
   auto fsdp_copies = [&](double params) {
-    const double gb = c.accumulate_allreduce_grads_in_fp32 ? 4 : 2, shard = params / (dp_ * cp);
+    const double gb = c.grad_bytes(), shard = params / (dp_ * cp);
     const bool fsdp2 = c.fsdp_version == 2;
     // FSDP1's rate limiter synchronizes the host on the event of the unit two gathers back and launches the next
     // all-gather 235 us after it is met ("there is an 235 us overhead between the time the synchronization is met
@@ -380,7 +380,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       // gathers units 0..n-1, backward n-1..0, each prefetched as the previous unit starts computing; a unit's
       // gradients are reduce-scattered when its backward is done.
       const size_t n = static_cast<size_t>(l1 - l0);
-      const double gb = c.accumulate_allreduce_grads_in_fp32 ? 4 : 2;
+      const double gb = c.grad_bytes();
       const double edp = c.expert_data_parallel(dp_);
       std::vector<std::vector<CommCall>> gather(n), reduce(n);
       std::vector<Duration> unpack(n);  // copy-out on the compute stream, before the unit's first kernel
@@ -447,14 +447,14 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   // With gradient norm and zeroing (step_overhead.h): the gradient buffer holds every local parameter (FSDP: 1/DP).
   const double buffer = c.use_torch_fsdp2 ? local : plan.dense_params + plan.expert_params;
   plan.optimizer =
-      hw::optimizer_step_time(part, {local, buffer, c.accumulate_allreduce_grads_in_fp32 ? 4.0 : 2.0, c.moment_bytes()});
+      hw::optimizer_step_time(part, {local, buffer, c.grad_bytes(), c.moment_bytes()});
   if (dualpipe_) {
     // DualPipe: ranks r and PP-1-r hold the same two stages (as chunks 0 and 1, swapped), and the copies' gradients
     // are added before the step: after the data-parallel reduction, each rank adds the part it updates (its shard
     // with a sharded optimizer), with the rank of the other copy (the DualPipe repository's example adds them the
     // same way, rank r with rank PP-1-r).
     plan.copies_reduce.push_back({CollectiveOp::kAllReduce, GroupKind::kMirror,
-                                  Bytes::of(local * (c.accumulate_allreduce_grads_in_fp32 ? 4.0 : 2.0)), Exposure::kDp,
+                                  Bytes::of(local * c.grad_bytes()), Exposure::kDp,
                                   "stage-copies all-reduce grads"});
   }
   if (c.use_distributed_optimizer) {  // the updated 16-bit parameters, gathered back after the step
@@ -475,7 +475,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   in.data_parallel = dp_ * cp;
   in.expert_data_parallel = static_cast<int>(edp);
   in.zero_stage = c.zero_stage();
-  in.grad_bytes = c.accumulate_allreduce_grads_in_fp32 ? 4 : 2;
+  in.grad_bytes = c.grad_bytes();
   in.optimizer_bytes = 4 + c.moment_bytes();  // fp32 master weights and Adam's moments
   int layers = 0, recomputed = 0, checkpoints = 0;
   const int group = c.recompute_granularity == "full" && c.recompute_method == "uniform" ? std::max(1, c.recompute_num_layers) : 1;
@@ -522,8 +522,14 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   in.vocab = m.vocab_size;
   in.swiglu = m.swiglu;
   in.flash_attention = c.use_flash_attn;
-  // Selective recompute without core_attn keeps an unfused attention's score matrix, as no recompute does.
-  in.recompute = c.recompute_granularity == "selective" && !c.recomputes("core_attn") ? "none" : c.recompute_granularity;
+  // What the activations follow: torchtitan's op-level selective checkpointing ("op"), its every-Nth-layer policy
+  // (those layers recomputed whole: "full"), Megatron's selective without core_attn (keeps an unfused attention's
+  // score matrix, as no recompute does: "none"), else the granularity itself.
+  const bool selective = c.recompute_granularity == "selective";
+  in.recompute = c.op_selective_ac()                         ? "op"
+                 : selective && c.selective_ac_every() > 0  ? "full"
+                 : selective && !c.recomputes("core_attn")  ? "none"
+                                                            : c.recompute_granularity;
   // Tensor by tensor (layer_activations.h) where the closed form does not apply: multi-latent attention, modules
   // recomputed beyond the attention core, FP8 saved activations. Averaged over the model's layers as ffn is.
   const ActivationOptions opts{c.recomputes("layernorm"), c.recomputes("mla_up_proj"), c.recomputes("moe_act"),
@@ -540,9 +546,6 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   in.sequence_parallel = sp;
   in.holds_output_layer = holds_output_layer;
   in.output_heads = 1 + m.mtp_num_layers;
-  // torchtitan's selective checkpointing: op level, or every Nth layer recomputed whole.
-  if (c.op_selective_ac()) in.recompute = "op";
-  if (c.recompute_granularity == "selective" && c.selective_ac_every() > 0) in.recompute = "full";
   in.kv_heads = m.query_groups();
   in.logit_bytes = c.cross_entropy == "torch_fp32" ? 12 : 6;
   double largest = 0;
@@ -561,7 +564,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     // limiter lets the host run two ahead), the unit's unsharded 16-bit gradients and, where it is a separate
     // buffer, the reduce-scatter input in the reduce dtype (FSDP2's chunk_cat output; FSDP1's cast flat gradient
     // when reducing in fp32), plus FSDP2's all-gather output of the prefetched unit until its copy-out.
-    const double layer = m.layer_params() / tp, gb = c.accumulate_allreduce_grads_in_fp32 ? 4 : 2;
+    const double layer = m.layer_params() / tp, gb = c.grad_bytes();
     const bool fsdp2 = c.fsdp_version == 2;
     double per_layer = 2 * 2 + 2 + (fsdp2 || gb != 2 ? gb : 0.0) + (fsdp2 ? 2 : 0.0);
     // The root unit (embedding, final norm, output layer) is never resharded between forward and backward (FSDP2's

@@ -577,7 +577,7 @@ void MegatronTraining::maybe_optimizer(uint32_t sim) {
   const int pp = config_.pipeline_model_parallel_size;
   auto comms = std::make_shared<std::vector<CommCall>>(st.plan->copies_reduce);
   if (tied && (st.stage == 0 || st.stage == pp - 1)) {
-    const double gb = config_.accumulate_allreduce_grads_in_fp32 ? 4 : 2;
+    const double gb = config_.grad_bytes();
     comms->insert(comms->begin(), CommCall{CollectiveOp::kAllReduce, GroupKind::kEmbedding,
          Bytes::of(1.0 * config_.model.vocab_size * config_.model.hidden_size / config_.tensor_model_parallel_size * gb),
          Exposure::kDp, "embedding all-reduce grads"});
