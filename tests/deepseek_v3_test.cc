@@ -23,18 +23,8 @@ namespace {
 
 using wl::MegatronTraining;
 
-Scenario parse_sets(const std::vector<std::string>& sets) {
-  ConfigValue tree = parse_yaml_text(megatron_support::kBase, "mt.yaml");
-  for (const auto& s : sets) apply_override(tree, s);
-  return parse_scenario(tree);
-}
-
-double item(const hw::MemoryFit& f, const std::string& name) {
-  for (const auto& i : f.items) {
-    if (i.name == name) return i.bytes.bytes();
-  }
-  return -1.0;
-}
+using megatron_support::parse_sets;
+const auto& item = megatron_support::memory_item;
 
 double flops(const std::vector<hw::OpWork>& ops) {
   double sum = 0;
@@ -174,19 +164,22 @@ TEST(DeepSeekV3Memory, MlaMoeLayerKeepsWhatTheReportSays) {
   m.multi_latent_attention = true, m.q_lora_rank = 1536, m.kv_lora_rank = 512;
   m.qk_head_dim = 128, m.qk_pos_emb_head_dim = 64, m.v_head_dim = 128;
   m.num_experts = 256, m.moe_router_topk = 8, m.moe_ffn_hidden_size = 2048, m.moe_shared_expert_intermediate_size = 2048;
-  // Nothing recomputed, 16-bit: norms 4h in, 4h out, masks 2h; latents 2 x 1,536 and 2 x 512 twice (norm input
-  // and output) and the rotary key 2 x 64. Split: q, k (128 x 192 each) and v (128 x 128) at 2 B, the output
-  // (128 x 128) at 2 B, router 4 x 256, per routed copy (x 8) input 2h, SwiGLU input 2 x 2 x 2,048, output 2 x 2,048,
-  // expert output 2h; shared expert 2 x 2 x 2,048 + 2 x 2,048.
+  // Nothing recomputed, 16-bit, Megatron's default dropout: norms 4h in, 4h out, masks 2h; latents 2 x 1,536 and
+  // 2 x 512 twice (norm input and output) and the rotary key 2 x 64. Split: q, k (128 x 192 each) and v (128 x 128)
+  // at 2 B, the output (128 x 128) at 2 B, router 4 x 256, per routed copy (x 8) input 2h, SwiGLU input
+  // 2 x 2 x 2,048, output 2 x 2,048, its probability 4 (no expert output: the probability weights the SwiGLU's
+  // output); shared expert 2 x 2 x 2,048 + 2 x 2,048.
   const wl::LayerActivations plain = wl::layer_activations(m, 5, {});
   EXPECT_DOUBLE_EQ(plain.whole, 10 * 7168.0 + 4 * 1536 + 4 * 512 + 128);
   EXPECT_DOUBLE_EQ(plain.split, 2 * 128.0 * (2 * 192 + 128) + 2 * 128.0 * 128 + 1024 +
-                                    8 * (2 * 7168.0 + 8192 + 4096 + 2 * 7168) + 8192 + 4096);
-  // The report's run: norms and up-projections recomputed (latents kept as the norms' inputs), the experts' SwiGLU
-  // output recomputed, linear inputs and the SwiGLU input in FP8 (1 B), the attention output in E5M6 (1.5 B).
+                                    8 * (2 * 7168.0 + 8192 + 4096 + 4) + 8192 + 4096);
+  // The report's run: no dropout (no masks), norms and up-projections recomputed (latents kept as the norms'
+  // inputs), the experts' SwiGLU output recomputed, linear inputs and the SwiGLU input in FP8 (1 B), the attention
+  // output in E5M6 (1.5 B).
+  m.hidden_dropout = 0;
   const wl::LayerActivations ds = wl::layer_activations(m, 5, {true, true, true, true, 1});
-  EXPECT_DOUBLE_EQ(ds.whole, 6 * 7168.0 + 2 * 1536 + 2 * 512 + 128);
-  EXPECT_DOUBLE_EQ(ds.split, 1.5 * 128 * 128 + 1024 + 8 * (7168.0 + 4096 + 2 * 7168) + 4096);
+  EXPECT_DOUBLE_EQ(ds.whole, 4 * 7168.0 + 2 * 1536 + 2 * 512 + 128);
+  EXPECT_DOUBLE_EQ(ds.split, 1.5 * 128 * 128 + 1024 + 8 * (7168.0 + 4096 + 4) + 4096);
 }
 
 // A small MLA + MoE layout on kBase without TP (PP 4, DP 8, EP 4; 1F1B: stage 1 holds 2 layers and 3 of the 4
@@ -214,13 +207,14 @@ TEST(DeepSeekV3Memory, RecomputedModulesAndFp8ActivationsPerGpuByHand) {
   ASSERT_DOUBLE_EQ(p.in_flight, 3);
   // Per token and layer, x 2,048 tokens x 2 layers x 3 micro-batches.
   // Plain: whole 10h + 4 x 512 + 4 x 256 + 2 x 32 = 23,616; split q, k (16 x 96) and v (16 x 64) at 2 B = 8,192,
-  // output 2,048, router 32, 2 routed copies of 2h + 2 x 2 x 1,024 + 2 x 1,024 + 2h = 14,336, shared 6,144.
-  const double plain_token = 23616 + 8192 + 2048 + 32 + 2 * 14336 + 6144;
+  // output 2,048, router 32, 2 routed copies of 2h + 2 x 2 x 1,024 + 2 x 1,024 + 4 (probability) = 10,244, shared
+  // 6,144.
+  const double plain_token = 23616 + 8192 + 2048 + 32 + 2 * 10244 + 6144;
   EXPECT_DOUBLE_EQ(item(p.memory, "activations"), plain_token * 2048 * 2 * 3);
   // DeepSeek's: whole 6h + 2 x 512 + 2 x 256 + 2 x 32 = 13,888; split output 1.5 x 16 x 64 = 1,536 (E5M6),
-  // router 32, 2 copies of h + 2 x 1,024 + 2h = 8,192 (FP8 input and SwiGLU input, its output recomputed), shared
-  // 2,048.
-  const double ds_token = 13888 + 1536 + 32 + 2 * 8192 + 2048;
+  // router 32, 2 copies of h + 2 x 1,024 + 4 = 4,100 (FP8 input and SwiGLU input, its output recomputed, the
+  // probability), shared 2,048.
+  const double ds_token = 13888 + 1536 + 32 + 2 * 4100 + 2048;
   EXPECT_DOUBLE_EQ(item(d.memory, "activations"), ds_token * 2048 * 2 * 3);
   // Time: the backward runs the recomputed kernels' forward again; the forward is unchanged.
   EXPECT_EQ(d.forward[0].compute, p.forward[0].compute);

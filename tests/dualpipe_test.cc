@@ -162,11 +162,7 @@ std::vector<std::string> dualpipe_sets(std::vector<std::string> more = {}) {
   return more;
 }
 
-Scenario parse_sets(const std::vector<std::string>& sets) {
-  ConfigValue tree = parse_yaml_text(megatron_support::kBase, "mt.yaml");
-  for (const auto& s : sets) apply_override(tree, s);
-  return parse_scenario(tree);
-}
+using megatron_support::parse_sets;
 
 // Memory: rank 1 of PP 4 holds stages 1 and 2, twice 1F1B's parameters, and PP + 1 micro-batches of activations
 // of a stage (the README: 2x parameters, PP + 1 activations); rank 0 holds the embedding and the output layer.
@@ -183,12 +179,7 @@ TEST(DualPipePlan, RanksHoldTwoStagesAndPpPlusOneMicroBatches) {
   EXPECT_DOUBLE_EQ(d0.dense_params, o0.dense_params + o3.dense_params);
   EXPECT_DOUBLE_EQ(d1.in_flight, 2.5);  // PP + 1 = 5 stages' worth, of a rank holding two
   EXPECT_DOUBLE_EQ(o1.in_flight, 3);  // 1F1B's stage 1: PP - 1
-  auto item = [](const hw::MemoryFit& f, const std::string& name) {
-    for (const auto& i : f.items) {
-      if (i.name == name) return i.bytes.bytes();
-    }
-    return -1.0;
-  };
+  const auto& item = megatron_support::memory_item;
   EXPECT_DOUBLE_EQ(item(d1.memory, "weights"), 2 * item(o1.memory, "weights"));
   // Activations: 5 micro-batches of a 2-layer stage against 3 of 2 layers.
   EXPECT_NEAR(item(d1.memory, "activations") / item(o1.memory, "activations"), 5.0 / 3, 1e-12);

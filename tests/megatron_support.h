@@ -10,6 +10,7 @@
 
 #include "test_support.h"
 
+#include "models/hardware/memory.h"
 #include "scenarios/scenario.h"
 
 namespace lcsim::megatron_support {
@@ -39,6 +40,21 @@ inline std::map<std::string, double> run(const std::vector<std::string>& sets) {
     if (!r.completed) throw std::runtime_error("did not complete");
     return r.metrics;
   });
+}
+
+/// kBase with `sets` applied, parsed (not run).
+inline Scenario parse_sets(const std::vector<std::string>& sets) {
+  ConfigValue tree = parse_yaml_text(kBase, "mt.yaml");
+  for (const auto& s : sets) apply_override(tree, s);
+  return parse_scenario(tree);
+}
+
+/// Bytes of the memory fit's item `name` (-1: no such item).
+inline double memory_item(const hw::MemoryFit& f, const std::string& name) {
+  for (const auto& i : f.items) {
+    if (i.name == name) return i.bytes.bytes();
+  }
+  return -1.0;
 }
 
 /// kBase with its workload block replaced by `workload_yaml`, parsed.

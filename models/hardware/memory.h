@@ -54,7 +54,8 @@ struct TrainingMemoryInput {
   bool holds_output_layer = true;  // the logits and loss live on this GPU
   double output_heads = 1;         // logits alive at once there (1 + multi-token-prediction modules)
   double logit_bytes = 6;          // per logit at the loss's peak: 6 Megatron's fused loss, 12 PyTorch's on fp32
-  Bytes bucket;                    // communication bucket buffers in flight
+  Bytes bucket;                    // communication buffers of their own (FSDP's unsharded units; Megatron's
+                                   // buckets are views of the gradient buffer: none)
   Bytes runtime_reserve = Bytes::gib(2);  // CUDA context, NCCL buffers, library workspaces, fragmentation
 };
 

@@ -60,11 +60,8 @@ hw::MemoryFit GptDataParallel::memory_fit(const DataParallelConfig& c, const hw:
   in.flash_attention = c.use_flash_attn;
   in.recompute = c.recompute_granularity;
   in.runtime_reserve = c.memory_reserve;
-  double bucket = static_cast<double>(c.ddp_bucket_size);
-  if (bucket <= 0) bucket = std::max(40e6, 1e6 * dp);
-  // Two buckets in flight (one reducing, one filling), in the reduce dtype; no overlap: the contiguous grad
-  // buffer is reduced in place.
-  in.bucket = c.overlap_grad_reduce ? Bytes::of(2 * std::min(bucket, in.parameters) * in.grad_bytes) : Bytes();
+  // No bucket buffers, with overlap or without: Megatron-LM's buckets are views of the contiguous gradient buffer,
+  // all-reduced in place (param_and_grad_buffer.py; docs/calibration.md, Memory).
   return hw::training_memory(in, part.hbm_capacity);
 }
 

@@ -20,6 +20,10 @@ void GptModelConfig::visit(Section& s) {
   s.field("seq_length", seq_length, "tokens per sequence", Range::at_least(1));
   s.field("vocab_size", vocab_size, "vocabulary size (padded, as Megatron pads it)", Range::at_least(1));
   s.field("swiglu", swiglu, "gated MLP (three matrices) instead of GeLU (two)");
+  s.field("hidden_dropout", hidden_dropout,
+          "dropout probability after the attention and MLP blocks (Megatron-LM's default 0.1); each keeps a 1-byte "
+          "mask per element for backward, none at 0 (Llama 3, DeepSeek-V3 train without dropout)",
+          Range::between(0, 1));
   s.choice("normalization", normalization, {"LayerNorm", "RMSNorm"}, "norm layers (RMSNorm has no bias)");
   s.choice("position_embedding_type", position_embedding_type, {"learned_absolute", "rope"},
            "learned position embeddings (parameters) or rotary (none)");

@@ -29,6 +29,9 @@ struct GptModelConfig {
   int seq_length = 2048;
   int vocab_size = 50304;
   bool swiglu = false;
+  // Dropout probability after the attention and MLP blocks (Megatron-LM's --hidden-dropout, default 0.1): with 0,
+  // PyTorch's dropout returns its input and keeps no mask (ATen's native/Dropout.cpp), so the memory fit counts none.
+  double hidden_dropout = 0.1;
   std::string normalization = "LayerNorm";           // LayerNorm or RMSNorm
   std::string position_embedding_type = "learned_absolute";  // learned_absolute or rope
   bool add_bias_linear = true;

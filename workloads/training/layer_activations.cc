@@ -6,9 +6,10 @@ LayerActivations layer_activations(const GptModelConfig& m, int layer, const Act
   // e: a 16-bit tensor; c: a linear layer's saved input (1 B with FP8 caching, DeepSeek-V3 section 3.3.3).
   const double e = 2, c = o.fp8_saved ? 1 : 2, h = m.hidden_size, a = m.num_attention_heads;
   LayerActivations out;
-  // Two norm inputs (the residual stream), two dropout masks (1 B each; Megatron-LM's default dropout), and the
-  // two norm outputs, the inputs of the attention and MLP projections, unless the norms are recomputed.
-  out.whole = 2 * e * h + 2 * h + (o.recompute_norms ? 0 : 2 * c * h);
+  // Two norm inputs (the residual stream), two dropout masks (1 B each) unless the dropout is 0 (PyTorch's dropout
+  // then returns its input: ATen native/Dropout.cpp, `if (p == 0 || !train ...) return input`), and the two norm
+  // outputs, the inputs of the attention and MLP projections, unless the norms are recomputed.
+  out.whole = 2 * e * h + (m.hidden_dropout > 0 ? 2 * h : 0.0) + (o.recompute_norms ? 0 : 2 * c * h);
   if (m.multi_latent_attention) {
     // The down projections' outputs, whole on every TP rank: each latent as its norm's input, the norm's output
     // as the up projection's input (recomputed with the norms or the up projections, as DeepSeek-V3 recomputes
@@ -24,7 +25,10 @@ LayerActivations layer_activations(const GptModelConfig& m, int layer, const Act
     const double qk = m.qk_head_dim + m.qk_pos_emb_head_dim, out_bytes = o.fp8_saved ? 1.5 : e;
     out.split += (o.recompute_mla_up ? 0 : e * a * (2 * qk + m.v_head_dim)) + out_bytes * a * m.v_head_dim;
   } else {
-    const double d = m.head_dim(), g = m.query_groups();
+    // Queries, keys and values as the attention kernel saves them, and its output (the output projection's input).
+    // A fused kernel takes grouped-query keys and values at their own width (flash-attn's and cuDNN's GQA); the
+    // unfused path repeats them to every head first (Megatron-LM's DotProductAttention, repeat_interleave).
+    const double d = m.head_dim(), g = o.fused_attention ? m.query_groups() : a;
     out.split += e * (a + 2 * g) * d + e * a * d;
   }
   const double up_width = m.swiglu ? 2 : 1;
@@ -36,11 +40,13 @@ LayerActivations layer_activations(const GptModelConfig& m, int layer, const Act
   }
   // Experts: the router's probabilities (fp32), then per routed copy of a token the expert's input (the first
   // GEMM's), the activation's input (FP8 with FP8 caching: DeepSeek-V3 caches "the inputs of the SwiGLU operator"
-  // in FP8), its output unless recomputed (moe_act) and the expert's output (the combine weights it by the
-  // router's probability, whose gradient needs it); the shared expert as a dense MLP on the norm's output.
+  // in FP8), its output unless recomputed (moe_act) and the copy's probability (fp32). Megatron-core's experts
+  // weight the activation's output by that probability (experts.py, activation_func_with_probs; the unpermute then
+  // only sums), so the expert's output is not kept for the probability's gradient; the shared expert as a dense MLP
+  // on the norm's output.
   const double f = m.moe_ffn(), k = m.moe_router_topk * o.moe_imbalance;
   out.split += 4.0 * m.num_experts;
-  out.split += k * (c * h + c * up_width * f + (o.recompute_moe_act ? 0 : c * f) + e * h);
+  out.split += k * (c * h + c * up_width * f + (o.recompute_moe_act ? 0 : c * f) + 4);
   if (const double fs = m.moe_shared_expert_intermediate_size; fs > 0) {
     out.split += c * up_width * fs + (o.recompute_moe_act ? 0 : c * fs);
   }

@@ -1,9 +1,10 @@
 // Activation bytes one transformer layer keeps for its backward pass, tensor by tensor (per token of a
 // micro-batch), for the memory fit when recomputation is by module or saved activations are FP8, and for
 // multi-latent attention, whose widths Korthikanti et al.'s closed form (models/hardware/memory.h) does not know.
-// With no module recomputed, 16-bit saved tensors and plain multi-head attention it gives that closed form:
-// 10h kept whole on every TP rank (two norm inputs, their outputs, two dropout masks) and 8h + 4f (GeLU) or
-// 8h + 6f (SwiGLU) split over TP.
+// With no module recomputed, 16-bit saved tensors, dropout and plain multi-head attention it gives that closed
+// form: 10h kept whole on every TP rank (two norm inputs, their outputs, two dropout masks) and 8h + 4f (GeLU) or
+// 8h + 6f (SwiGLU) split over TP. Without dropout the masks are not kept (8h whole); with grouped-query attention
+// a fused attention kernel keeps keys and values at their own width (2h x groups / heads each).
 #pragma once
 
 #include "workloads/training/gpt_model.h"
@@ -16,6 +17,7 @@ struct ActivationOptions {
   bool recompute_moe_act = false;   // `moe_act`: the experts' SwiGLU/GeLU outputs not kept
   bool fp8_saved = false;           // linear layers' saved inputs (and the experts' SwiGLU inputs) in FP8
   double moe_imbalance = 1;         // busiest expert's tokens / mean
+  bool fused_attention = true;      // flash / cuDNN attention: keys and values kept at the key/value heads' width
 };
 
 struct LayerActivations {

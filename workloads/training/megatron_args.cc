@@ -38,6 +38,7 @@ const std::map<std::string, ArgRule>& rules() {
     m["group-query-attention"] = {"model.group_query_attention", "true"};
     m["multi-latent-attention"] = {"model.multi_latent_attention", "true"};
     m["swiglu"] = {"model.swiglu", "true"};
+    m["hidden-dropout"] = {"model.hidden_dropout"};
     m["disable-bias-linear"] = {"model.add_bias_linear", "false"};
     m["untie-embeddings-and-output-weights"] = {"model.untie_embeddings_and_output_weights", "true"};
     m["use-rotary-position-embeddings"] = {"model.position_embedding_type", "rope"};
@@ -82,7 +83,7 @@ const std::set<std::string>& ignored_values() {
       "lr", "min-lr", "lr-decay-style", "lr-decay-iters", "lr-decay-samples", "lr-warmup-iters",
       "lr-warmup-samples", "lr-warmup-fraction", "lr-warmup-init", "weight-decay", "start-weight-decay",
       "end-weight-decay", "clip-grad", "adam-beta1", "adam-beta2", "adam-eps", "init-method-std",
-      "attention-dropout", "hidden-dropout", "data-path", "train-data-path", "valid-data-path", "test-data-path",
+      "attention-dropout", "data-path", "train-data-path", "valid-data-path", "test-data-path",
       "split", "tokenizer-type", "tokenizer-model", "vocab-file", "merge-file", "save", "load", "save-interval",
       "eval-interval", "eval-iters", "log-interval", "tensorboard-dir", "wandb-project", "wandb-exp-name",
       "seed", "train-samples", "max-position-embeddings", "rotary-base", "rotary-percent", "norm-epsilon",

@@ -501,15 +501,11 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   in.checkpoints = checkpoints;
   in.recompute_group = std::min(group, std::max(1, recomputed));
   in.micro_batch = b;
-  const std::string sched = c.schedule();
-  double in_flight = micro_batches_;
-  if (sched == "1f1b") in_flight = std::min(micro_batches_, pp - stage);
-  if (sched == "interleaved") {
-    in_flight = std::min(1.0 * micro_batches_ * chunks_, (pp - stage - 1) * 2.0 + (chunks_ - 1) * pp + 1) / chunks_;
-  }
-  // DualPipe: counted from its order (PP + 1 micro-batches of a stage at the peak with equal stages, the DualPipe
-  // README's figure), each chunk weighted by its layers.
-  if (dualpipe_) in_flight = peak_in_flight(schedule(sched, pp, stage, micro_batches_, chunks_), chunk_layers);
+  // Micro-batches in flight, counted from the schedule's order with each chunk weighted by its layers: 1F1B
+  // min(M, PP - stage); interleaved Megatron's warm-up of (PP - stage - 1) x 2 + (V - 1) x PP chunk passes plus the
+  // first steady forward, whose extra passes (beyond whole micro-batches) fall on the first chunks, so a chunk that
+  // holds only the embedding adds nothing; DualPipe PP + 1 micro-batches of a stage with equal stages (its README).
+  const double in_flight = peak_in_flight(schedule(c.schedule(), pp, stage, micro_batches_, chunks_), chunk_layers);
   in.in_flight = in_flight;
   in.seq = 1.0 * m.seq_length / cp;
   in.hidden = h;
@@ -530,27 +526,30 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
                  : selective && c.selective_ac_every() > 0  ? "full"
                  : selective && !c.recomputes("core_attn")  ? "none"
                                                             : c.recompute_granularity;
-  // Tensor by tensor (layer_activations.h) where the closed form does not apply: multi-latent attention, modules
-  // recomputed beyond the attention core, FP8 saved activations. Averaged over the model's layers as ffn is.
+  // Tensor by tensor (layer_activations.h): it knows what the closed form does not (multi-latent attention,
+  // modules recomputed beyond the attention core, FP8 saved activations, grouped-query keys and values, no dropout)
+  // and equals it otherwise. Averaged over the model's layers as ffn is.
   const ActivationOptions opts{c.recomputes("layernorm"), c.recomputes("mla_up_proj"), c.recomputes("moe_act"),
-                               c.fp8_saved_activations, imb};
-  if (m.multi_latent_attention || opts.recompute_norms || opts.recompute_moe_act || opts.fp8_saved) {
-    in.layer_whole = in.layer_split = 0;
-    for (int l = 0; l < m.num_layers; ++l) {
-      const LayerActivations a = layer_activations(m, l, opts);
-      in.layer_whole += a.whole / m.num_layers;
-      in.layer_split += a.split / m.num_layers;
-    }
+                               c.fp8_saved_activations, imb, c.use_flash_attn};
+  in.layer_whole = in.layer_split = 0;
+  for (int l = 0; l < m.num_layers; ++l) {  // whole bytes summed, divided once: exact where the layers are alike
+    const LayerActivations a = layer_activations(m, l, opts);
+    in.layer_whole += a.whole;
+    in.layer_split += a.split;
   }
+  in.layer_whole /= m.num_layers;
+  in.layer_split /= m.num_layers;
   in.tensor_parallel = tp;
   in.sequence_parallel = sp;
   in.holds_output_layer = holds_output_layer;
   in.output_heads = 1 + m.mtp_num_layers;
   in.kv_heads = m.query_groups();
   in.logit_bytes = c.cross_entropy == "torch_fp32" ? 12 : 6;
-  double largest = 0;
-  for (const auto& bk : plan.buckets) largest = std::max(largest, bk.dense_params + bk.expert_params);
-  in.bucket = c.overlap_grad_reduce ? Bytes::of(2 * largest * in.grad_bytes) : Bytes();
+  // No separate bucket buffers: Megatron-LM's buckets are views of the contiguous gradient (and parameter) buffer,
+  // reduced and gathered in place (param_and_grad_buffer.py: reduce_scatter_tensor(local_data_view,
+  // bucket.grad_data), all_reduce(bucket.grad_data), all-gather into bucket.param_data); NCCL's own buffers are in
+  // the runtime reserve.
+  in.bucket = Bytes();
   if (c.use_torch_fsdp2) {
     // PyTorch FSDP (1 and 2, with MixedPrecision / MixedPrecisionPolicy param_dtype bf16) shards the fp32
     // parameters themselves: the shard is the optimizer's master copy (4 B), Adam adds m and v (8 B), the sharded
