@@ -81,5 +81,20 @@ TEST(ActivationMemory, MegatronStageCountsNarrowKeysAndValuesAndNoMasks) {
   EXPECT_DOUBLE_EQ(item(a.memory, "activations"), 45056.0 * 2048 * 2 * 3);
 }
 
+// Megatron-LM's --hidden-dropout is read (it was accepted and ignored): a pasted Llama-style line with 0.0 keeps no
+// masks; without the argument Megatron's default 0.1 applies.
+TEST(ActivationMemory, HiddenDropoutFromTheCommandLine) {
+  const std::string line = "--num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 "
+                           "--global-batch-size 32 --micro-batch-size 1 --tensor-model-parallel-size 2 "
+                           "--pipeline-model-parallel-size 4";
+  auto dropout = [&](const std::string& more) {
+    const std::string workload = "workload:\n  type: megatron\n  megatron_args: \"" + line + more + "\"\n";
+    Scenario sc = megatron_support::parse_with(workload);
+    return dynamic_cast<const MegatronTraining&>(*sc.workload).config().model.hidden_dropout;
+  };
+  EXPECT_DOUBLE_EQ(dropout(" --hidden-dropout 0.0"), 0);
+  EXPECT_DOUBLE_EQ(dropout(""), 0.1);
+}
+
 }  // namespace
 }  // namespace lcsim

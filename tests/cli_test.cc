@@ -472,7 +472,7 @@ TEST_F(Cli, ShortSummaryFirstDetailBehindVerboseAndInReport) {
   EXPECT_LT(header, summary);
   EXPECT_NE(r.out.find("  workload: GPT 1.32B params"), std::string::npos) << r.out;
   const std::string lines = block_from(r.out, "iteration      ");
-  for (const char* label : {"iteration      ", "throughput     ", "memory per GPU 42.5 GB of 80 GB HBM (53.1%)",
+  for (const char* label : {"iteration      ", "throughput     ", "memory per GPU 42 GB of 80 GB HBM (52.5%)",
                             "simulated run  ", "job length     ",
                             "Confidence: H100 dense training: validated on 19 published runs"}) {
     EXPECT_NE(lines.find(std::string("\n  ") + label), std::string::npos) << label << " in\n" << lines;
@@ -486,7 +486,7 @@ TEST_F(Cli, ShortSummaryFirstDetailBehindVerboseAndInReport) {
   const std::string report = slurp(dir_ / "a" / "report.txt");
   EXPECT_EQ(report.rfind("lcsim 0.1.0: gpt-1.3b-dp-h100-64\n", 0), 0u) << report;
   EXPECT_NE(report.find(lines), std::string::npos) << report;
-  EXPECT_TRUE(std::regex_search(report, std::regex("\n  memory_per_gpu_bytes +42506985472   memory needed per GPU")))
+  EXPECT_TRUE(std::regex_search(report, std::regex("\n  memory_per_gpu_bytes +41994985472   memory needed per GPU")))
       << report;
   EXPECT_NE(report.find("  link_util_max_spine "), std::string::npos) << report;
   EXPECT_EQ(report.find("wall time"), std::string::npos);
@@ -494,7 +494,7 @@ TEST_F(Cli, ShortSummaryFirstDetailBehindVerboseAndInReport) {
   // --verbose prints the same detail after the summary; -q prints nothing and still writes report.txt.
   Result v = lcsim("run " + kDemo + " --verbose -o " + (dir_ / "v").string());
   ASSERT_EQ(v.code, 0) << v.out;
-  const auto detail = v.out.find("42506985472   memory needed per GPU");
+  const auto detail = v.out.find("41994985472   memory needed per GPU");
   EXPECT_NE(detail, std::string::npos) << v.out;
   EXPECT_LT(v.out.find("\n  iteration      "), detail);
   EXPECT_EQ(slurp(dir_ / "v" / "report.txt"), report);
