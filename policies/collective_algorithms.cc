@@ -69,6 +69,8 @@ double nvls_steps(Bytes bytes, int ranks, int channels, Bytes max_chunk) {
   return std::min(rounds, kStepsInFlight);
 }
 
+double nvls_traffic(int ranks) { return (ranks + 1.0) / ranks; }
+
 bool NvlsCost::applies(const CollectiveCase& c) const {
   return supports(c.op) && c.nodes == 1 && c.ranks > 2 && c.in_switch_reduction;
 }
@@ -76,7 +78,7 @@ bool NvlsCost::applies(const CollectiveCase& c) const {
 Duration NvlsCost::estimate(const CollectiveCase& c) const {
   const double steps = nvls_steps(c.bytes, c.ranks, c.chunk_channels, c.max_chunk);
   return Duration::seconds(c.base_latency.s() + steps * c.step_latency.s() +
-                           c.bytes.bytes() / c.intra_bandwidth.bps());
+                           nvls_traffic(c.ranks) * c.bytes.bytes() / c.intra_bandwidth.bps());
 }
 
 bool HalvingDoublingCost::supports(CollectiveOp op) const {

@@ -45,9 +45,18 @@ class HierarchicalCost final : public CollectiveCost {
 /// unchunked model: push once, receive once).
 double nvls_steps(Bytes bytes, int ranks, int channels, Bytes max_chunk);
 
-/// In-switch reduction (NVLink SHARP): every GPU pushes its buffer once and receives the result once; all-reduce
-/// inside one node of more than two GPUs whose scale-up switches reduce (NCCL enables NVLS only above two GPUs,
-/// src/transport/nvls.cc). Costs base + nvls_steps x step + bytes over its bandwidth.
+/// The bytes one NVLS all-reduce moves over each GPU's link, each direction, per byte of the call: (n+1)/n. The
+/// switch's reduce-read pulls every GPU's whole buffer (S out) and returns each GPU its reduced 1/n share (S/n in);
+/// the multicast store sends that share back (S/n out) and delivers every share to every GPU (S in): S + S/n each
+/// way (NVIDIA/nccl#1083: NVLS reduce-scatter sends S and receives S/n, all-gather the reverse; nccl-tests#212 and
+/// PR #239, NCCL's maintainer: NVLS algorithm bandwidth = link bandwidth x n/(n+1)). So NVLS's edge over a ring
+/// (2(n-1)/n) grows with n: equal at 3 GPUs, 1.25x at 4, 1.56x at 8.
+double nvls_traffic(int ranks);
+
+/// In-switch reduction (NVLink SHARP): every GPU pushes its buffer through the switch once and receives the result
+/// once (nvls_traffic); all-reduce inside one node of more than two GPUs whose scale-up switches reduce (NCCL
+/// enables NVLS only above two GPUs, src/transport/nvls.cc). Costs base + nvls_steps x step + nvls_traffic x bytes
+/// over its bandwidth.
 class NvlsCost final : public CollectiveCost {
  public:
   bool supports(CollectiveOp op) const override { return op == CollectiveOp::kAllReduce; }

@@ -79,12 +79,36 @@ TEST(Collectives, EveryAlgorithmSendsWhatItsDefinitionSays) {
   EXPECT_NEAR(tree_bytes, 2 * 15 * 2 * (S / 2), 1e-6 * S);
 }
 
-TEST(Collectives, NvlsMovesEachBufferOnceUpAndOnceDown) {
+// NVLS moves each buffer up through the switch once and the result down once, plus its own share's round trip
+// (the reduce-read returns S/n, the multicast store sends S/n): S + S/n each way, 9/8 S on 8 GPUs, 5/4 S on 4.
+TEST(Collectives, NvlsMovesEachBufferOnceUpAndOnceDownPlusItsOwnShare) {
   Fixture f(nodes(1, 8, true));
   const auto p = f.coll.plan(CollectiveOp::kAllReduce, "nvls", all(8), Bytes::mib(64));
   ASSERT_EQ(p.size(), 1u);
   const auto s = sent(p);
-  for (uint32_t i = 0; i < 8; ++i) EXPECT_DOUBLE_EQ(s.at(i), Bytes::mib(64).bytes());
+  for (uint32_t i = 0; i < 8; ++i) EXPECT_DOUBLE_EQ(s.at(i), Bytes::mib(64).bytes() * 9 / 8);
+  const auto s4 = sent(f.coll.plan(CollectiveOp::kAllReduce, "nvls", all(4), Bytes::mib(64)));
+  for (uint32_t i = 0; i < 4; ++i) EXPECT_DOUBLE_EQ(s4.at(i), Bytes::mib(64).bytes() * 5 / 4);
+}
+
+// The tuner's NVLS estimate at zero latencies, by hand: (n+1)/n x S over the link, against a ring's 2(n-1)/n x S.
+// On 3 GPUs both move 4/3 S; on 4 NVLS moves 5/4 S against 3/2 S (1.2x); on 8, 9/8 against 7/4 (1.56x): nccl-tests'
+// bus bandwidth (2(n-1)/n x S / t) of NVLS is 2(n-1)/(n+1) of its link bandwidth (NCCL's maintainer: algorithm
+// bandwidth = link x n/(n+1), nccl-tests#212).
+TEST(Nvls, MovesItsOwnShareBackSoItsEdgeOverTheRingGrowsWithTheGpuCount) {
+  policy::CollectiveCase c;
+  c.nodes = 1, c.in_switch_reduction = true, c.bytes = Bytes::gib(1);
+  c.intra_bandwidth = Bandwidth::gbytes_per_s(450);
+  const double S = Bytes::gib(1).bytes(), B = 450e9;
+  const auto& nvls = *collective_algorithms().get("nvls").factory.cost;
+  const auto& ring = *collective_algorithms().get("ring").factory.cost;
+  for (int n : {3, 4, 5, 8}) {
+    c.ranks = c.ranks_per_node = n;
+    EXPECT_NEAR(nvls.estimate(c).s(), (n + 1.0) / n * S / B, 1e-12) << n;
+    EXPECT_NEAR(ring.estimate(c).s() / nvls.estimate(c).s(), 2.0 * (n - 1) / (n + 1), 1e-12) << n;
+  }
+  c.ranks = c.ranks_per_node = 3;
+  EXPECT_NEAR(ring.estimate(c).s(), nvls.estimate(c).s(), 1e-12);
 }
 
 // A ring all-reduce run as its 2(n-1) real steps (each a wave of n flows of S/n) takes as long as the one wave of
@@ -440,15 +464,15 @@ TEST(Protocols, EachRunsOnlyTheAlgorithmsItNames) {
   Fixture f(nodes(1, 8, true), cc);
   const auto big = Bytes::gib(1);
   const auto auto_choice = f.coll.choose(CollectiveOp::kAllReduce, all(8), big);
-  EXPECT_EQ(auto_choice.algo, "nvls");  // 1/0.6 S beats 1.75/0.8 S
+  EXPECT_EQ(auto_choice.algo, "nvls");  // 1.125/0.6 S beats 1.75/0.8 S
   EXPECT_EQ(f.coll.protocols()[auto_choice.protocol].name, "nvls");
   const auto pinned = f.coll.choose(CollectiveOp::kAllReduce, all(8), big, "ring");
   EXPECT_EQ(pinned.algo, "ring");
   EXPECT_EQ(f.coll.protocols()[pinned.protocol].name, "simple");
   // Flow sizes carry each protocol's own efficiency.
   const auto p = f.coll.plan(CollectiveOp::kAllReduce, "nvls", all(8), big, auto_choice.protocol);
-  EXPECT_NEAR(p.front().flows.front().size.bytes(), big.bytes() / 0.6, 1.0);
-  // On 2 GPUs the ring is faster (S/0.8 against S/0.6) and the tuner takes it.
+  EXPECT_NEAR(p.front().flows.front().size.bytes(), big.bytes() * 9 / 8 / 0.6, 1.0);
+  // On 2 GPUs NVLS does not run (NCCL: above two GPUs only) and the tuner takes the ring.
   EXPECT_EQ(f.coll.choose(CollectiveOp::kAllReduce, all(2), big).algo, "ring");
   // Send/recv and all-to-all only rings implement: the ring protocol runs them.
   EXPECT_EQ(f.coll.protocols()[f.coll.choose(CollectiveOp::kAllToAll, all(8), big).protocol].name, "simple");
@@ -474,8 +498,9 @@ TEST(Nvls, StepsFollowNcclsChunkingByHand) {
 }
 
 // A chunked NVLS protocol (30 us base, 6 us a step, 0.6 of 450 GB/s, 16 channels) on one 8-GPU node: the plan's
-// latency is base + steps x step and its flows carry each buffer once at the protocol's efficiency; the tuner's
-// estimate adds the bytes once over 0.6 x 450 GB/s. 1 MiB and 2 MiB cost the same latency (one round: the plateau).
+// latency is base + steps x step and its flows carry each buffer once (and its own share back: 9/8 of it) at the
+// protocol's efficiency; the tuner's estimate adds 9/8 of the bytes over 0.6 x 450 GB/s. 1 MiB and 2 MiB cost the
+// same latency (one round: the plateau).
 TEST(Nvls, ACallCostsBasePlusOneStepPerRoundPlusItsBytesOnce) {
   CollectiveConfig cc;
   CollectiveProtocol simple, nvls;
@@ -495,14 +520,14 @@ TEST(Nvls, ACallCostsBasePlusOneStepPerRoundPlusItsBytesOnce) {
     const auto p = f.coll.plan(CollectiveOp::kAllReduce, "nvls", all(8), size, 1);
     ASSERT_EQ(p.size(), 1u);
     EXPECT_NEAR(p.front().latency.s() * 1e6, latency_us, 1e-9) << size.bytes();
-    EXPECT_NEAR(p.front().flows.front().size.bytes(), size.bytes() / 0.6, 1e-6 * size.bytes());
+    EXPECT_NEAR(p.front().flows.front().size.bytes(), size.bytes() * 9 / 8 / 0.6, 1e-6 * size.bytes());
   }
   policy::CollectiveCase c;
   c.ranks = 8, c.nodes = 1, c.ranks_per_node = 8, c.in_switch_reduction = true, c.bytes = Bytes::mib(1);
   c.intra_bandwidth = Bandwidth::gbytes_per_s(450 * 0.6);
   c.base_latency = Duration::us(30), c.step_latency = Duration::us(6), c.chunk_channels = 16;
   const double estimate_us = collective_algorithms().get("nvls").factory.cost->estimate(c).s() * 1e6;
-  EXPECT_NEAR(estimate_us, 36 + 1048576 / 270e9 * 1e6, 1e-9);
+  EXPECT_NEAR(estimate_us, 36 + 9.0 / 8 * 1048576 / 270e9 * 1e6, 1e-9);
 }
 
 // NCCL enables NVLS only above two GPUs (src/transport/nvls.cc): on 2 the tuner cannot pick it and a scenario's

@@ -118,7 +118,8 @@ std::vector<CollectivePhase> NvlsPlanner::plan(const PlanInput& in) const {
   const auto& r = in.ranks;
   const int n = static_cast<int>(r.size());
   p.latency = in.base + in.step * policy::nvls_steps(in.size, n, in.chunk_channels, in.max_chunk);
-  for (size_t i = 0; i < r.size(); ++i) p.flows.push_back(in.flow(r[i], r[(i + 1) % r.size()], in.size, 0));
+  const Bytes each = in.size * policy::nvls_traffic(n);  // through the switch, each way (S + S/n)
+  for (size_t i = 0; i < r.size(); ++i) p.flows.push_back(in.flow(r[i], r[(i + 1) % r.size()], each, 0));
   return {p};
 }
 

@@ -77,8 +77,9 @@ class HierarchicalPlanner final : public CollectivePlanner {
  public:
   std::vector<CollectivePhase> plan(const PlanInput& in) const override;
 };
-/// The switch reduces and multicasts: every GPU pushes its buffer once and receives the result once, after
-/// base + policy::nvls_steps x step (the rounds of chunks NCCL splits the call into).
+/// The switch reduces and multicasts: every GPU pushes its buffer once and receives the result once (with its own
+/// share's round trip: policy::nvls_traffic, (n+1)/n of the buffer each way), after base + policy::nvls_steps x
+/// step (the rounds of chunks NCCL splits the call into).
 class NvlsPlanner final : public CollectivePlanner {
  public:
   std::vector<CollectivePhase> plan(const PlanInput& in) const override;
