@@ -31,6 +31,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -54,6 +55,9 @@ class MegatronTraining final : public Workload {
   ~MegatronTraining() override;
   void visit(Section& s) override { config_.visit(s); }
   void validate(const std::vector<Gpu>& gpus, Section& s) override;
+  /// validate() takes over from's stage plans (and their memory fits) where they are the copy's: the memory check
+  /// then plans no stage again (megatron_config.cc).
+  void validate_like(const Workload& from, const std::vector<Gpu>& from_gpus) override;
   void start(RunContext& ctx) override;
   void report(MetricSet& m) const override;
   double progress() const override;
@@ -173,8 +177,9 @@ class MegatronTraining final : public Workload {
   void plan_dualpipe(StagePlan& plan, Duration pass_start) const;
   /// The stage with the least memory headroom on `part`, and its fit.
   /// `keep`: also store each stage's plan in `*keep` (in stage order).
-  std::pair<hw::MemoryFit, int> tightest_stage(const hw::AcceleratorSpec& part,
-                                               std::vector<StagePlan>* keep = nullptr) const;
+  /// `reuse`: where it gives a stage's plan, that plan is taken (copied) instead of planning the stage.
+  std::pair<hw::MemoryFit, int> tightest_stage(const hw::AcceleratorSpec& part, std::vector<StagePlan>* keep = nullptr,
+                                               const std::function<const StagePlan*(int stage)>& reuse = {}) const;
   /// Megatron's model FLOPs per iteration (all GPUs).
   double model_flops() const;
 
@@ -302,6 +307,10 @@ class MegatronTraining final : public Workload {
   // Per (part, stage). validate() keeps the plans its memory fit made where they are the run's (the attention
   // backend leaves the part as it is), so build() does not plan those stages again.
   std::map<std::pair<const hw::AcceleratorSpec*, int>, StagePlan> plans_;
+  // validate_like(): the workload this one copies and the GPUs it was validated against; validate() reads and clears
+  // them.
+  const MegatronTraining* like_ = nullptr;
+  const std::vector<Gpu>* like_gpus_ = nullptr;
   std::vector<std::vector<Task>> schedules_;  // per stage
   std::vector<std::unique_ptr<RankState>> states_;
   // Collectives waiting for their group's simulated ranks, by (group kind + kGroupKinds x stream, the group's first rank,
