@@ -72,6 +72,29 @@ int fabric_switch_ports(const net::Topology& topology) {
 }
 
 
+FabricTables fabric_tables(const net::Topology& topology) {
+  FabricTables t;
+  t.switch_ports = fabric_switch_ports(topology);
+  const auto& links = topology.links();
+  std::map<std::string, uint32_t> index;
+  for (const auto& l : links) index.emplace(l.tier, 0);
+  for (auto& [tier, i] : index) {
+    i = static_cast<uint32_t>(t.tiers.size());
+    t.tiers.push_back(tier);
+  }
+  t.tier_links.assign(t.tiers.size(), 0);
+  std::map<int, std::vector<uint32_t>> uplinks;
+  for (uint32_t l = 0; l < links.size(); ++l) {
+    t.tier_of.push_back(index.at(links[l].tier));
+    ++t.tier_links[t.tier_of.back()];
+    if (links[l].tier == "nic" && links[l].name.find("nic_up") != std::string::npos) {
+      uplinks[links[l].plane].push_back(l);
+    }
+  }
+  t.plane_uplinks.assign(uplinks.begin(), uplinks.end());
+  return t;
+}
+
 SharedFabric FabricCache::get(const ClusterConfig& cluster) {
   FabricInputs in = fabric_inputs(cluster);
   std::lock_guard<std::mutex> lock(mutex_);
@@ -81,7 +104,7 @@ SharedFabric FabricCache::get(const ClusterConfig& cluster) {
   SharedFabric built;
   built.topology = build_fabric(in);
   built.topology->freeze();
-  built.switch_ports = fabric_switch_ports(*built.topology);
+  built.tables = std::make_shared<const FabricTables>(fabric_tables(*built.topology));
   ++builds_;
   if (kept_.size() >= kKept) kept_.erase(kept_.begin());
   kept_.emplace_back(std::move(in), built);

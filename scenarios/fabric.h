@@ -38,10 +38,22 @@ std::unique_ptr<net::Topology> build_fabric(const FabricInputs& inputs);
 /// models as one abstract switch each.
 int fabric_switch_ports(const net::Topology& topology);
 
-/// A fabric a run uses without building it, and its switch ports.
+/// What a run's metrics read of a fabric's links, grouped once per fabric (no string keys per link per run).
+struct FabricTables {
+  int switch_ports = 0;            // fabric_switch_ports
+  std::vector<std::string> tiers;  // every link tier, in name order
+  std::vector<uint32_t> tier_of;   // per link: its tier's index in `tiers`
+  std::vector<size_t> tier_links;  // per tier: its links
+  /// The GPUs' NIC uplinks (tier nic, named *nic_up*) by scale-out plane: planes in order, links in id order.
+  std::vector<std::pair<int, std::vector<uint32_t>>> plane_uplinks;
+};
+FabricTables fabric_tables(const net::Topology& topology);
+
+/// A fabric a run uses, and its tables.
 struct SharedFabric {
-  std::shared_ptr<net::Topology> topology;  // frozen (Topology::freeze): read-only, safe to read from many threads
-  int switch_ports = 0;
+  /// Shared: frozen (Topology::freeze), read-only, safe to read from many threads.
+  std::shared_ptr<net::Topology> topology;
+  std::shared_ptr<const FabricTables> tables;
 };
 
 /// Fabrics built once per distinct FabricInputs and shared between runs, on any threads. A fabric is frozen once

@@ -67,8 +67,10 @@ RunResult run_once(Scenario& sc, const RunHooks& hooks) {
     hosts.push_back(g.host);
   }
   // The fabric: shared with other runs of an equal one (read-only), or this run's own.
-  SharedFabric fabric = hooks.fabrics ? hooks.fabrics->get(sc.cluster) : SharedFabric{build_fabric(sc.cluster), -1};
+  SharedFabric fabric = hooks.fabrics ? hooks.fabrics->get(sc.cluster) : SharedFabric{build_fabric(sc.cluster), nullptr};
   net::Topology& topology = *fabric.topology;
+  if (!fabric.tables) fabric.tables = std::make_shared<const FabricTables>(fabric_tables(topology));
+  const FabricTables& tables = *fabric.tables;
   // Hosts and storage servers are endpoints too (flows between them cross the storage/frontend networks).
   for (uint32_t e = topology.endpoint_count(); e < topology.all_endpoint_count(); ++e) {
     hosts.push_back(engine.add_host(topology.endpoint_name(e), FlopRate::per_s(1e12)));
@@ -314,7 +316,7 @@ RunResult run_once(Scenario& sc, const RunHooks& hooks) {
     result.metrics.set("jobs_completed", static_cast<double>(done), "jobs that finished before the horizon");
   }
   const std::vector<hw::PoolUsage> usage = energy.usage(span);
-  const int ports = fabric.switch_ports >= 0 ? fabric.switch_ports : fabric_switch_ports(topology);
+  const int ports = tables.switch_ports;
   hw::report_energy(result.metrics, hw::energy_over(usage, ports, span, sc.cost), sc.cost, tokens_per_s, usage, ports);
   // Checkpoints and data loading over the storage (checkpoint:, dataset:); a checkpoint's cost feeds reliability.
   std::map<const wl::Job*, ReliabilityConfig> reliability;
@@ -351,25 +353,25 @@ RunResult run_once(Scenario& sc, const RunHooks& hooks) {
   result.metrics.set("network_flows", static_cast<double>(at_end->flows), "flows started on the fabric");
   result.metrics.set("network_bytes", at_end->bytes.bytes(), "bytes moved over the fabric");
   result.metrics.set("collectives", static_cast<double>(collective_count), "collective operations run");
-  // Link utilization per tier: bytes carried / (capacity x simulated time), over every link of the tier.
-  std::map<std::string, std::vector<double>> util;
+  // Link utilization per tier: bytes carried / (capacity x simulated time), over every link of the tier (tiers in
+  // name order, links in id order within each: the tables the fabric's links were grouped in once).
+  std::vector<std::vector<double>> util(tables.tiers.size());
+  for (size_t t = 0; t < util.size(); ++t) util[t].reserve(tables.tier_links[t]);
   const auto& links = topology.links();
   for (size_t l = 0; l < links.size(); ++l) {
     const double u = span.s() > 0 ? at_end->link_bytes[l] / (links[l].bandwidth.bps() * span.s()) : 0.0;
-    util[links[l].tier].push_back(u);
+    util[tables.tier_of[l]].push_back(u);
   }
   // Per-plane throughput: bytes sent into each scale-out plane (NIC uplinks) over the run.
-  std::map<int, double> plane_bytes;
-  for (size_t l = 0; l < links.size(); ++l) {
-    if (links[l].tier == "nic" && links[l].name.find("nic_up") != std::string::npos) {
-      plane_bytes[links[l].plane] += at_end->link_bytes[l];
-    }
-  }
-  for (const auto& [plane, bytes] : plane_bytes) {
+  for (const auto& [plane, uplinks] : tables.plane_uplinks) {
+    double bytes = 0;
+    for (uint32_t l : uplinks) bytes += at_end->link_bytes[l];
     result.metrics.set("plane" + std::to_string(plane) + "_throughput_bytes_per_s", span.s() > 0 ? bytes / span.s() : 0.0,
                        "bytes GPUs sent into scale-out plane " + std::to_string(plane) + " / run time");
   }
-  for (auto& [tier, u] : util) {
+  for (size_t t = 0; t < util.size(); ++t) {
+    const std::string& tier = tables.tiers[t];
+    std::vector<double>& u = util[t];
     std::sort(u.begin(), u.end());
     double sum = 0;
     for (double x : u) sum += x;
@@ -377,7 +379,7 @@ RunResult run_once(Scenario& sc, const RunHooks& hooks) {
     result.metrics.set("link_util_mean_" + tier, sum / u.size(), "mean utilization of " + tier + " links");
     result.metrics.set("link_util_p99_" + tier, u[std::min(u.size() - 1, u.size() * 99 / 100)],
                        "99th percentile utilization of " + tier + " links");
-    result.metrics.set_distribution("link_util_" + tier, u, "utilization of each " + tier + " link over the run");
+    result.metrics.set_distribution("link_util_" + tier, std::move(u), "utilization of each " + tier + " link over the run");
   }
   result.metrics.set("completed", result.completed ? 1.0 : 0.0, "1 if the workload finished before the horizon");
   result.metrics.set_label("scenario", sc.name);

@@ -127,7 +127,7 @@ TEST(SharedSetup, ASharedFabricIsReadOnly) {
   EXPECT_THROW(f.topology->set_link_bandwidth(0, Bandwidth::gbits_per_s(1)), std::logic_error);
   EXPECT_THROW(f.topology->fail("spine3"), std::logic_error);
   EXPECT_TRUE(f.topology->link_up(0));
-  EXPECT_EQ(f.switch_ports, fabric_switch_ports(*build_fabric(sc.cluster)));
+  EXPECT_EQ(f.tables->switch_ports, fabric_switch_ports(*build_fabric(sc.cluster)));
   EXPECT_FALSE(build_fabric(sc.cluster)->frozen());
   // A cluster the builder rejects comes back as its error, and nothing is kept for it.
   const Scenario bad = load(k175b, {});
