@@ -311,7 +311,10 @@ class MegatronTraining final : public Workload {
   // them.
   const MegatronTraining* like_ = nullptr;
   const std::vector<Gpu>* like_gpus_ = nullptr;
-  std::vector<std::vector<Task>> schedules_;  // per stage
+  // Per stage: made by validate() once the layout fits (a copy's validate() shares the original's: validate_like),
+  // else by build(). Never changed after it is made: copies on several threads read it at once.
+  std::shared_ptr<const std::vector<std::vector<Task>>> schedules_;
+  std::shared_ptr<const std::vector<std::vector<Task>>> make_schedules() const;
   std::vector<std::unique_ptr<RankState>> states_;
   // Collectives waiting for their group's simulated ranks, by (group kind + kGroupKinds x stream, the group's first rank,
   // sequence number on that communicator and stream); each rank brings its continuation.

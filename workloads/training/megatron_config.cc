@@ -577,7 +577,10 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
     }
     if (changes.size() > 1) alts.push_back({label, fit_with(all)});
     s.error_here("pipeline stage " + str(memory_stage_) + " " + hw::out_of_memory_message(part->name, memory_, alts));
+    return;
   }
+  // The pass order of every stage, for the run: a copy shares the original's (the same configuration).
+  schedules_ = like && like->schedules_ ? like->schedules_ : make_schedules();
 }
 
 }  // namespace lcsim::wl
