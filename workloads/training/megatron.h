@@ -177,9 +177,10 @@ class MegatronTraining final : public Workload {
   void plan_dualpipe(StagePlan& plan, Duration pass_start) const;
   /// The stage with the least memory headroom on `part`, and its fit.
   /// `keep`: also store each stage's plan in `*keep` (in stage order).
-  /// `reuse`: where it gives a stage's plan, that plan is taken (copied) instead of planning the stage.
-  std::pair<hw::MemoryFit, int> tightest_stage(const hw::AcceleratorSpec& part, std::vector<StagePlan>* keep = nullptr,
-                                               const std::function<const StagePlan*(int stage)>& reuse = {}) const;
+  /// `reuse`: where it gives a stage's plan, that plan is taken (shared) instead of planning the stage.
+  using PlanPtr = std::shared_ptr<const StagePlan>;
+  std::pair<hw::MemoryFit, int> tightest_stage(const hw::AcceleratorSpec& part, std::vector<PlanPtr>* keep = nullptr,
+                                               const std::function<PlanPtr(int stage)>& reuse = {}) const;
   /// Megatron's model FLOPs per iteration (all GPUs).
   double model_flops() const;
 
@@ -306,7 +307,8 @@ class MegatronTraining final : public Workload {
   std::vector<int> sim_index_;          // rank -> index in sim_ranks_, -1 if represented
   // Per (part, stage). validate() keeps the plans its memory fit made where they are the run's (the attention
   // backend leaves the part as it is), so build() does not plan those stages again.
-  std::map<std::pair<const hw::AcceleratorSpec*, int>, StagePlan> plans_;
+  // Immutable once made: a copy's validate() shares them with the original (validate_like).
+  std::map<std::pair<const hw::AcceleratorSpec*, int>, PlanPtr> plans_;
   // validate_like(): the workload this one copies and the GPUs it was validated against; validate() reads and clears
   // them.
   const MegatronTraining* like_ = nullptr;

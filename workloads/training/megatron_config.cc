@@ -534,11 +534,11 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
     like = nullptr;
   }
   for (const auto* part : parts) {
-    std::vector<StagePlan> kept;
-    auto reuse = [&, from = like ? like_part.at(part) : nullptr](int stage) -> const StagePlan* {
+    std::vector<PlanPtr> kept;
+    auto reuse = [&, from = like ? like_part.at(part) : nullptr](int stage) -> PlanPtr {
       if (!like) return nullptr;
       const auto it = like->plans_.find({from, stage});
-      return it == like->plans_.end() ? nullptr : &it->second;
+      return it == like->plans_.end() ? nullptr : it->second;
     };
     const auto [fit, stage] = tightest_stage(*part, &kept, reuse);
     if (memory_.items.empty() || fit.capacity - fit.total < memory_.capacity - memory_.total) {

@@ -118,8 +118,11 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
     st->rank = r;
     st->stage = placement_.coord(r).pp;
     const auto key = std::make_pair(gpus[r].part, st->stage);
-    if (!plans_.count(key)) plans_[key] = plan_stage(hw::with_attention_backend(*gpus[r].part, c.attention_backend), st->stage);
-    st->plan = &plans_[key];
+    if (!plans_.count(key)) {
+      plans_[key] = std::make_shared<const StagePlan>(
+          plan_stage(hw::with_attention_backend(*gpus[r].part, c.attention_backend), st->stage));
+    }
+    st->plan = plans_[key].get();
     st->tasks = &(*schedules_)[st->stage];
     if (std::find(c.straggler_ranks.begin(), c.straggler_ranks.end(), static_cast<int>(r)) != c.straggler_ranks.end()) {
       st->slow = c.straggler_slowdown;
