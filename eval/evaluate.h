@@ -64,7 +64,9 @@ struct Result {
 };
 
 /// Simulates `scenario` (loaded by load_scenario or parse_scenario) and returns its results. The scenario is not
-/// changed: the run works on its own copy, so one scenario may be evaluated by several threads at once.
+/// changed: the run works on its own copy, so one scenario may be evaluated by several threads at once. The copy
+/// takes over what the scenario's validation computed (Workload::validate_like): a scenario changed in place after
+/// it was loaded is not validated again; parse it again instead.
 /// User mistakes found while running come back as Status::kError, never as an exception or an exit.
 /// An analytical run with the auto timeline keeps no event log for a switch to protobuf: a run whose JSON passes
 /// outputs.timeline_json_limit is run again from a fresh copy with the protobuf format (RunHooks::timeline_rerun).
