@@ -22,8 +22,10 @@ Result refused_flow(const Scenario& sc) {
   return r;
 }
 
-EvalOptions batch_eval_options(const BatchOptions& options) {
+/// `shared`: the batch's own context, where the options give none (the batch's evaluations share its fabrics).
+EvalOptions batch_eval_options(const BatchOptions& options, EvalContext& shared) {
   EvalOptions e = options.eval;
+  if (!e.context) e.context = &shared;
   e.timeline_out = nullptr;  // one stream for every thread would interleave
   e.open_timeline = nullptr;
   e.progress = nullptr;
@@ -43,7 +45,8 @@ void for_each_index(size_t count, int threads, const std::function<void(size_t)>
 
 std::vector<Result> evaluate_batch(const std::vector<const Scenario*>& scenarios, const BatchOptions& options) {
   std::vector<Result> out(scenarios.size());
-  const EvalOptions e = batch_eval_options(options);
+  EvalContext shared;
+  const EvalOptions e = batch_eval_options(options, shared);
   for_each_index(scenarios.size(), options.threads, [&](size_t i) {
     const Scenario& sc = *scenarios[i];
     out[i] = uses_simgrid(sc) ? refused_flow(sc) : evaluate(sc, e);
@@ -54,7 +57,8 @@ std::vector<Result> evaluate_batch(const std::vector<const Scenario*>& scenarios
 std::vector<Result> evaluate_batch(size_t count, const std::function<Scenario(size_t)>& make,
                                    const BatchOptions& options) {
   std::vector<Result> out(count);
-  const EvalOptions e = batch_eval_options(options);
+  EvalContext shared;
+  const EvalOptions e = batch_eval_options(options, shared);
   for_each_index(count, options.threads, [&](size_t i) {
     try {
       Scenario sc = make(i);

@@ -11,7 +11,8 @@ namespace lcsim {
 
 struct BatchOptions {
   int threads = 0;  // worker threads; 0: oneTBB's default (every core)
-  EvalOptions eval;  // applied to each evaluation (timeline_out and progress are not used: they would interleave)
+  EvalOptions eval;  // applied to each evaluation (timeline_out and progress are not used: they would interleave);
+                     // eval.context null: the batch shares one context of its own between its evaluations
 };
 
 /// Calls fn(i) for every i in [0, count) on oneTBB worker threads, one index per task (evaluations differ in cost

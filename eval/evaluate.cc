@@ -39,6 +39,7 @@ Result run(Scenario& sc, const EvalOptions& options, bool rerun = false) {
     hooks.timeline = options.timeline ? options.timeline_out : nullptr;
     if (options.timeline) hooks.open_timeline = options.open_timeline;
     hooks.timeline_rerun = rerun;
+    hooks.fabrics = options.context ? &options.context->fabrics : nullptr;
     RunResult rr = run_scenario(sc, hooks);
     r.status = rr.completed ? Result::Status::kCompleted : Result::Status::kIncomplete;
     r.warnings = std::move(rr.warnings);  // settings the run could not honour
@@ -88,12 +89,14 @@ Scenario copy_scenario(const Scenario& from) {
   sc.checkpoint = from.checkpoint;
   sc.dataset = from.dataset;
   // Validated against the copy's own cluster (equal to the original's): what validation keeps for the run (a
-  // Megatron workload's stage plans, by part) then names the parts the run will use.
+  // Megatron workload's stage plans, by part) then names the parts the run will use. The original's validation
+  // is taken over where the workload can (Workload::validate_like: the same configuration on equal parts).
   if (from.workload) {
-    sc.workload = copy_workload(Catalog::get(), from.workload_type, *from.workload, cluster_gpus(sc.cluster));
+    const std::vector<wl::Gpu> from_gpus = cluster_gpus(from.cluster);
+    sc.workload = copy_workload(Catalog::get(), from.workload_type, *from.workload, cluster_gpus(sc.cluster), &from_gpus);
   }
   if (!from.jobs.empty()) {
-    const std::vector<wl::Gpu> all = cluster_gpus(sc.cluster);
+    const std::vector<wl::Gpu> all = cluster_gpus(sc.cluster), from_all = cluster_gpus(from.cluster);
     for (const JobConfig& j : from.jobs) {
       JobConfig c;
       c.name = j.name;
@@ -105,7 +108,9 @@ Scenario copy_scenario(const Scenario& from) {
       c.start = j.start;
       c.allocation = j.allocation;
       if (j.workload) {
-        c.workload = copy_workload(Catalog::get(), j.workload_type, *j.workload, wl::Job::local_view(all, j.allocation));
+        const std::vector<wl::Gpu> from_gpus = wl::Job::local_view(from_all, j.allocation);
+        c.workload = copy_workload(Catalog::get(), j.workload_type, *j.workload, wl::Job::local_view(all, j.allocation),
+                                   &from_gpus);
       }
       sc.jobs.push_back(std::move(c));
     }

@@ -11,12 +11,24 @@
 #include <string>
 #include <vector>
 
+#include "scenarios/fabric.h"
 #include "scenarios/scenario.h"
 #include "sim/metrics.h"
 
 namespace lcsim {
 
+/// What evaluations share, each part built once and read-only after (or guarded): the fabric of each distinct
+/// cluster (scenarios/fabric.h: built on the first evaluation of a cluster whose fabric inputs no earlier one had,
+/// frozen, and kept). Safe to use from several threads at once; results are those of evaluations without it, bit
+/// for bit. evaluate_batch makes one per batch when its options give none; a front end that evaluates many
+/// scenarios of few clusters one by one passes its own (EvalOptions::context).
+struct EvalContext {
+  FabricCache fabrics;
+};
+
 struct EvalOptions {
+  /// Shared set-up (see EvalContext); null: the evaluation builds everything for itself. Not owned.
+  EvalContext* context = nullptr;
   /// Produce the timeline: streamed to `timeline_out` if set, else kept in Result::timeline_json. Off by default
   /// (an evaluation is for its metrics; the scenario's outputs.timeline is what `lcsim run` passes here).
   bool timeline = false;
@@ -52,7 +64,9 @@ struct Result {
 };
 
 /// Simulates `scenario` (loaded by load_scenario or parse_scenario) and returns its results. The scenario is not
-/// changed: the run works on its own copy, so one scenario may be evaluated by several threads at once.
+/// changed: the run works on its own copy, so one scenario may be evaluated by several threads at once. The copy
+/// takes over what the scenario's validation computed (Workload::validate_like): a scenario changed in place after
+/// it was loaded is not validated again; parse it again instead.
 /// User mistakes found while running come back as Status::kError, never as an exception or an exit.
 /// An analytical run with the auto timeline keeps no event log for a switch to protobuf: a run whose JSON passes
 /// outputs.timeline_json_limit is run again from a fresh copy with the protobuf format (RunHooks::timeline_rerun).

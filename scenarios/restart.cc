@@ -7,7 +7,7 @@
 namespace lcsim {
 
 std::unique_ptr<wl::Workload> copy_workload(const Catalog& catalog, const std::string& type, const wl::Workload& from,
-                                            const std::vector<wl::Gpu>& gpus) {
+                                            const std::vector<wl::Gpu>& gpus, const std::vector<wl::Gpu>* from_gpus) {
   ConfigValue tree;
   Section emit = Section::emitter("workload", &tree);
   // Emitting only reads the configuration; visit() is one function for parsing, describing and emitting.
@@ -18,6 +18,7 @@ std::unique_ptr<wl::Workload> copy_workload(const Catalog& catalog, const std::s
   w->visit(s);
   s.finish();
   Section v = Section::parser(&tree, "workload", &diags);
+  if (from_gpus) w->validate_like(from, *from_gpus);
   w->validate(gpus, v);
   diags.throw_if_any();
   return w;

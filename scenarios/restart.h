@@ -13,9 +13,12 @@
 namespace lcsim {
 
 /// A fresh workload of `type` with the configuration of `from`: written out through its visitor, read back and
-/// validated again against `gpus`. Nothing else of `from` is carried over (see restart_factory).
+/// validated again against `gpus`. Nothing else of `from` is carried over (see restart_factory), except with
+/// `from_gpus`: `from` is validated and never started, against those GPUs, equal to `gpus` rank for rank (a copy
+/// of the same cluster), and the validation may take over what from's computed (Workload::validate_like).
 std::unique_ptr<wl::Workload> copy_workload(const Catalog& catalog, const std::string& type, const wl::Workload& from,
-                                            const std::vector<wl::Gpu>& gpus);
+                                            const std::vector<wl::Gpu>& gpus,
+                                            const std::vector<wl::Gpu>* from_gpus = nullptr);
 
 /// The factory of `first`'s restarts (`type`: its workload type name). `first` outlives the factory.
 wl::Job::Factory restart_factory(const Catalog& catalog, const std::string& type, wl::Workload* first);

@@ -15,6 +15,7 @@
 #include "models/network/transfer.h"
 #include "models/network/utilization.h"
 #include "scenarios/catalog.h"
+#include "scenarios/fabric.h"
 #include "scenarios/restart.h"
 #include "scenarios/scenario.h"
 #include "sim/engine.h"
@@ -27,23 +28,6 @@
 namespace lcsim {
 namespace {
 
-/// Fabric switch ports in use, which draw power: the links leaving a switch vertex of the scale-out fabric (leaf,
-/// spine, core, or a switch of an explicit topology). Not counted: GPUs, scale-up switches (inside a node's power),
-/// hosts, storage servers, in-node PCIe parts, and the storage/frontend/management networks, which the topology
-/// models as one abstract switch each.
-int fabric_switch_ports(const net::Topology& topology) {
-  static const std::set<std::string> not_fabric = {"gpu", "scale_up_switch", "host", "storage_server", "nic",
-                                                   "pcie_switch", "cpu", "root_complex", "nvme"};
-  std::vector<bool> fabric;
-  for (const auto& v : topology.vertices()) {
-    const bool service = v.kind.size() > 7 && v.kind.compare(v.kind.size() - 7, 7, "_switch") == 0;
-    fabric.push_back(!service && !not_fabric.count(v.kind));
-  }
-  int ports = 0;
-  for (const auto& l : topology.links()) ports += fabric[l.from] ? 1 : 0;
-  return ports;
-}
-
 /// How many nodes the GPUs with these global ranks sit on.
 size_t nodes_of(const std::vector<wl::Gpu>& gpus, const std::vector<uint32_t>& ranks) {
   std::set<uint32_t> nodes;
@@ -53,49 +37,6 @@ size_t nodes_of(const std::vector<wl::Gpu>& gpus, const std::vector<uint32_t>& r
 
 }  // namespace
 
-std::unique_ptr<net::Topology> build_fabric(const ClusterConfig& cl) {
-  std::vector<net::NodeShape> shapes;
-  for (const auto& pool : cl.pools) {
-    for (int k = 0; k < pool.count; ++k) {
-      std::map<std::string, Bandwidth> other;
-      for (const auto& g : pool.node.nics) {
-        if (g.plane != "compute") other[g.plane] += g.bandwidth * static_cast<double>(g.count);
-      }
-      const hw::NodeSpec& n = pool.node;
-      // The path from each GPU to its NICs and host (PCIe switches, root complex, host memory), where the template
-      // gives the GPU a link.
-      net::HostIo io;
-      if (n.gpu_link_bandwidth().bps() > 0) {
-        io = {n.gpu_link_bandwidth(), n.compute_nic_pcie_per_gpu(), static_cast<uint32_t>(n.pcie_switch_count()),
-              n.pcie_uplink_bandwidth(), n.host_memory_bandwidth, n.pcie_latency,
-              n.storage_nic_attach == "gpu_nic"};
-      }
-      shapes.push_back({static_cast<uint32_t>(n.gpus), n.accelerator.scale_up_bandwidth,
-                        n.compute_nic_bandwidth_per_gpu(), n.accelerator.scale_up_reduction,
-                        {other.begin(), other.end()}, io});
-    }
-  }
-  // A parallel file system's servers sit on the storage network with their own NICs.
-  net::LeafSpineConfig fabric_config = cl.fabric;
-  if (cl.storage.parallel_fs.servers > 0) {
-    fabric_config.storage_servers = cl.storage.parallel_fs.servers;
-    fabric_config.storage_server_bandwidth = cl.storage.parallel_fs.server_network;
-    fabric_config.storage_server_read = cl.storage.parallel_fs.server_read;
-    fabric_config.storage_server_write = cl.storage.parallel_fs.server_write;
-  }
-  fabric_config.host_copy = cl.storage.host_copy_bandwidth;  // staging: each host's CPU copy, a link of the topology
-  std::unique_ptr<net::Topology> fabric =
-      Catalog::get().topologies.get(cl.topology).factory({fabric_config, cl.explicit_topology, shapes});
-  for (const auto& name : cl.fabric.failed) {
-    if (!fabric->fail(name)) {
-      throw InputError({{SourceLocation{}, "cluster.fabric.failed",
-                         "no link or switch named '" + name +
-                             "' (switches: leaf0.., spine0..; links: leafL.spineS.up/down, nN.gpuG.nic_up/nic_down, "
-                             "...)"}});
-    }
-  }
-  return fabric;
-}
 
 namespace {
 RunResult run_once(Scenario& sc, const RunHooks& hooks);
@@ -125,8 +66,11 @@ RunResult run_once(Scenario& sc, const RunHooks& hooks) {
                              g.part->dense_peak.begin()->second);
     hosts.push_back(g.host);
   }
-  std::unique_ptr<net::Topology> fabric = build_fabric(sc.cluster);
-  net::Topology& topology = *fabric;
+  // The fabric: shared with other runs of an equal one (read-only), or this run's own.
+  SharedFabric fabric = hooks.fabrics ? hooks.fabrics->get(sc.cluster) : SharedFabric{build_fabric(sc.cluster), nullptr};
+  net::Topology& topology = *fabric.topology;
+  if (!fabric.tables) fabric.tables = std::make_shared<const FabricTables>(fabric_tables(topology));
+  const FabricTables& tables = *fabric.tables;
   // Hosts and storage servers are endpoints too (flows between them cross the storage/frontend networks).
   for (uint32_t e = topology.endpoint_count(); e < topology.all_endpoint_count(); ++e) {
     hosts.push_back(engine.add_host(topology.endpoint_name(e), FlopRate::per_s(1e12)));
@@ -372,7 +316,7 @@ RunResult run_once(Scenario& sc, const RunHooks& hooks) {
     result.metrics.set("jobs_completed", static_cast<double>(done), "jobs that finished before the horizon");
   }
   const std::vector<hw::PoolUsage> usage = energy.usage(span);
-  const int ports = fabric_switch_ports(topology);
+  const int ports = tables.switch_ports;
   hw::report_energy(result.metrics, hw::energy_over(usage, ports, span, sc.cost), sc.cost, tokens_per_s, usage, ports);
   // Checkpoints and data loading over the storage (checkpoint:, dataset:); a checkpoint's cost feeds reliability.
   std::map<const wl::Job*, ReliabilityConfig> reliability;
@@ -409,25 +353,25 @@ RunResult run_once(Scenario& sc, const RunHooks& hooks) {
   result.metrics.set("network_flows", static_cast<double>(at_end->flows), "flows started on the fabric");
   result.metrics.set("network_bytes", at_end->bytes.bytes(), "bytes moved over the fabric");
   result.metrics.set("collectives", static_cast<double>(collective_count), "collective operations run");
-  // Link utilization per tier: bytes carried / (capacity x simulated time), over every link of the tier.
-  std::map<std::string, std::vector<double>> util;
+  // Link utilization per tier: bytes carried / (capacity x simulated time), over every link of the tier (tiers in
+  // name order, links in id order within each: the tables the fabric's links were grouped in once).
+  std::vector<std::vector<double>> util(tables.tiers.size());
+  for (size_t t = 0; t < util.size(); ++t) util[t].reserve(tables.tier_links[t]);
   const auto& links = topology.links();
   for (size_t l = 0; l < links.size(); ++l) {
     const double u = span.s() > 0 ? at_end->link_bytes[l] / (links[l].bandwidth.bps() * span.s()) : 0.0;
-    util[links[l].tier].push_back(u);
+    util[tables.tier_of[l]].push_back(u);
   }
   // Per-plane throughput: bytes sent into each scale-out plane (NIC uplinks) over the run.
-  std::map<int, double> plane_bytes;
-  for (size_t l = 0; l < links.size(); ++l) {
-    if (links[l].tier == "nic" && links[l].name.find("nic_up") != std::string::npos) {
-      plane_bytes[links[l].plane] += at_end->link_bytes[l];
-    }
-  }
-  for (const auto& [plane, bytes] : plane_bytes) {
+  for (const auto& [plane, uplinks] : tables.plane_uplinks) {
+    double bytes = 0;
+    for (uint32_t l : uplinks) bytes += at_end->link_bytes[l];
     result.metrics.set("plane" + std::to_string(plane) + "_throughput_bytes_per_s", span.s() > 0 ? bytes / span.s() : 0.0,
                        "bytes GPUs sent into scale-out plane " + std::to_string(plane) + " / run time");
   }
-  for (auto& [tier, u] : util) {
+  for (size_t t = 0; t < util.size(); ++t) {
+    const std::string& tier = tables.tiers[t];
+    std::vector<double>& u = util[t];
     std::sort(u.begin(), u.end());
     double sum = 0;
     for (double x : u) sum += x;
@@ -435,7 +379,7 @@ RunResult run_once(Scenario& sc, const RunHooks& hooks) {
     result.metrics.set("link_util_mean_" + tier, sum / u.size(), "mean utilization of " + tier + " links");
     result.metrics.set("link_util_p99_" + tier, u[std::min(u.size() - 1, u.size() * 99 / 100)],
                        "99th percentile utilization of " + tier + " links");
-    result.metrics.set_distribution("link_util_" + tier, u, "utilization of each " + tier + " link over the run");
+    result.metrics.set_distribution("link_util_" + tier, std::move(u), "utilization of each " + tier + " link over the run");
   }
   result.metrics.set("completed", result.completed ? 1.0 : 0.0, "1 if the workload finished before the horizon");
   result.metrics.set_label("scenario", sc.name);

@@ -25,6 +25,8 @@
 
 namespace lcsim {
 
+class FabricCache;
+
 /// `count` identical nodes.
 struct PoolConfig {
   std::string name;
@@ -146,6 +148,9 @@ struct RunHooks {
   /// runs a fresh copy of the scenario with timeline_format protobuf (eval/evaluate.cc does). Off: the sink logs
   /// the events and switches within the run (SimGrid runs, which cannot run twice in a process, always do).
   bool timeline_rerun = false;
+  /// Fabrics shared between runs (read-only; scenarios/fabric.h): the run takes its cluster's from here, built once
+  /// per distinct fabric. Null: the run builds its own.
+  FabricCache* fabrics = nullptr;
 };
 
 /// Thrown by run_scenario with RunHooks::timeline_rerun when the auto timeline passed its JSON limit: run the

@@ -14,6 +14,7 @@ struct SourceLocation {
   int line = 0;    // 1-based; 0 when unknown
   int column = 0;  // 1-based; 0 when unknown
   std::string to_string() const;
+  bool operator==(const SourceLocation&) const = default;
 };
 
 /// One problem with the user's input.

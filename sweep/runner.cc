@@ -166,7 +166,7 @@ std::vector<std::pair<std::string, double>> read_metrics_json(const std::string&
   return out;
 }
 
-PointRecord run_point(const Point& p, const RunOptions& options) {
+PointRecord run_point(const Point& p, const RunOptions& options, EvalContext* shared) {
   const auto t0 = std::chrono::steady_clock::now();
   PointRecord rec;
   rec.id = static_cast<int64_t>(p.id);
@@ -186,7 +186,9 @@ PointRecord run_point(const Point& p, const RunOptions& options) {
         run_child(p, options, rec);
       }
     } else {
-      Result r = evaluate(std::move(sc));
+      EvalOptions eval;
+      eval.context = shared;  // the sweep's points share their clusters' fabrics
+      Result r = evaluate(std::move(sc), eval);
       if (r.ok()) {
         rec.status = r.status == Result::Status::kCompleted ? "completed" : "incomplete";
         for (const auto& m : r.metrics.metrics()) rec.metrics.emplace_back(m.name, m.value);
@@ -217,8 +219,9 @@ RunSummary run_points(const std::vector<Point>& points, ResultsDb& db, const Run
   }
   Progress progress(todo.size(), sum.skipped, options.progress, options.progress_tty);
   std::mutex mu;
+  EvalContext shared;
   for_each_index(todo.size(), options.jobs, [&](size_t i) {
-    PointRecord rec = run_point(*todo[i], options);
+    PointRecord rec = run_point(*todo[i], options, &shared);
     std::lock_guard<std::mutex> lock(mu);
     db.record(rec);
     if (rec.status == "completed") ++sum.completed;

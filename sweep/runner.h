@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "eval/evaluate.h"
 #include "sweep/plan.h"
 #include "sweep/results_db.h"
 
@@ -40,7 +41,8 @@ struct RunSummary {
 
 /// Runs one point (no database): loads its scenario, evaluates it in process (analytical) or in a child
 /// process (flow), and returns its record. Never throws for a problem with the point: it becomes the error.
-PointRecord run_point(const Point& point, const RunOptions& options);
+/// `shared`: what in-process evaluations share (their clusters' fabrics; eval/evaluate.h), or null.
+PointRecord run_point(const Point& point, const RunOptions& options, EvalContext* shared = nullptr);
 
 /// Runs every point of `points` this shard owns that `db` does not hold yet, recording each as it finishes.
 RunSummary run_points(const std::vector<Point>& points, ResultsDb& db, const RunOptions& options);

@@ -184,6 +184,9 @@ SearchResult search(const std::string& path, const SearchSpace& space, const Sea
       }
     }
   }
+  EvalContext shared;  // the candidates share their cluster's fabric
+  EvalOptions eval;
+  eval.context = &shared;
   for_each_index(todo.size(), options.jobs, [&](size_t i) {
     Candidate& c = todo[i];
     std::optional<Scenario> sc;
@@ -197,7 +200,7 @@ SearchResult search(const std::string& path, const SearchSpace& space, const Sea
       c.reason = msg;
       return;
     }
-    Result r = evaluate(std::move(*sc));
+    Result r = evaluate(std::move(*sc), eval);
     if (!r.ok()) {
       c.status = "failed";
       c.reason = r.error;

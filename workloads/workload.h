@@ -70,6 +70,13 @@ class Workload {
   /// Checks the config against the cluster before anything runs (including whether it fits in memory);
   /// problems are reported through `s.error()`.
   virtual void validate(const std::vector<Gpu>& gpus, Section& s) = 0;
+  /// Called on a copy before its validate(): `from` is a validated, never-started workload of the same type whose
+  /// configuration this one was read from (written out and read back), validated against `from_gpus`, and
+  /// validate() is about to get GPUs equal to those, rank for rank (a copy of the same cluster: equal parts at other
+  /// addresses). validate() may then take over what from's validation computed instead of computing it again; both
+  /// must stay alive and unchanged until it returns. Reads `from` only: copies may be made from one workload on
+  /// several threads at once. Default: nothing taken over.
+  virtual void validate_like(const Workload& /*from*/, const std::vector<Gpu>& /*from_gpus*/) {}
   /// Schedules the workload's first events, from a clean state: a job that was stopped (everything it had
   /// scheduled cancelled) is restarted by calling start() again. Calls ctx.finish() when its work is done.
   /// Emits a BusyEvent (ctx.tracer.busy) for every GPU it runs on, covering its work: the energy meter counts a GPU

@@ -19,12 +19,14 @@ struct ExplicitConfig {
   struct Where {
     SourceLocation location;
     std::string key;
+    bool operator==(const Where&) const = default;
   };
   struct Switch {
     std::string name;
     std::string kind = "switch";  // free text: leaf, spine, core, tor, ...
     Where where;                  // of its name
     void visit(Section& s);
+    bool operator==(const Switch&) const = default;
   };
   struct Link {
     std::string a, b;
@@ -33,10 +35,12 @@ struct ExplicitConfig {
     std::string tier;  // empty: "nic" when one end is a GPU, "fabric" otherwise
     Where where_a, where_b;
     void visit(Section& s);
+    bool operator==(const Link&) const = default;
   };
   std::vector<Switch> switches;
   std::vector<Link> links;
   void visit(Section& s);
+  bool operator==(const ExplicitConfig&) const = default;  // every field: fabrics are shared by equal inputs
 };
 
 class ExplicitTopology final : public Topology {

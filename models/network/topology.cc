@@ -68,6 +68,7 @@ uint32_t Topology::add_link(const std::string& name, Bandwidth bw, Duration lat,
 }
 
 bool Topology::fail(const std::string& name) {
+  LCSIM_ASSERT(!frozen_, "a shared fabric is read-only: fail() on a frozen topology");
   const std::vector<uint32_t> links = find_links(name);
   for (uint32_t l : links) up_[l] = false;
   ++up_version_;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "sim/config.h"
+#include "sim/error.h"
 #include "sim/registry.h"
 #include "sim/units.h"
 
@@ -58,6 +59,7 @@ struct LeafSpineConfig {
   // (staging through bounce buffers; 0: no limit).
   Bandwidth storage_server_read, storage_server_write, host_copy;
   void visit(Section& s);
+  bool operator==(const LeafSpineConfig&) const = default;  // every field: fabrics are shared by equal inputs
 };
 
 /// The path between a node's accelerators and everything outside their scale-up domain: each GPU's link to its
@@ -73,6 +75,7 @@ struct HostIo {
   /// Converged NICs (node template storage_nic_attach: gpu_nic): the storage network is reached through each
   /// GPU's own compute NIC port, not through storage NICs on the root complex.
   bool storage_on_gpu_nic = false;
+  bool operator==(const HostIo&) const = default;
 };
 
 /// What the fabric needs to know of one node: its accelerators and their own link speeds (used where the fabric
@@ -85,6 +88,7 @@ struct NodeShape {
   /// The host's NICs on networks other than the compute fabric: (network, total bandwidth), e.g. storage.
   std::vector<std::pair<std::string, Bandwidth>> host_networks = {};
   HostIo io = {};
+  bool operator==(const NodeShape&) const = default;
 };
 
 /// The network as vertices (GPUs first: vertex id = endpoint id) and directed links, which builders fill in.
@@ -146,12 +150,20 @@ class Topology {
   bool fail(const std::string& name);
   /// Runtime state (the transfer models call these): paths() skips links that are down from now on.
   void set_link_up(uint32_t link, bool up) {
+    LCSIM_ASSERT(!frozen_, "a shared fabric is read-only: set_link_up on a frozen topology");
     up_[link] = up;
     ++up_version_;
   }
   /// Changes whenever a link goes up or down: paths() may differ after a change (transfer.cc caches them).
   uint64_t up_version() const { return up_version_; }
-  void set_link_bandwidth(uint32_t link, Bandwidth bandwidth) { links_[link].bandwidth = bandwidth; }
+  void set_link_bandwidth(uint32_t link, Bandwidth bandwidth) {
+    LCSIM_ASSERT(!frozen_, "a shared fabric is read-only: set_link_bandwidth on a frozen topology");
+    links_[link].bandwidth = bandwidth;
+  }
+  /// Makes the topology read-only from now on: fail(), set_link_up() and set_link_bandwidth() become internal
+  /// errors. A fabric shared between runs (scenarios/fabric_cache.h), possibly on several threads, is frozen.
+  void freeze() { frozen_ = true; }
+  bool frozen() const { return frozen_; }
 
  protected:
   uint32_t add_vertex(const std::string& name, const std::string& kind);
@@ -173,6 +185,7 @@ class Topology {
   std::vector<LinkInfo> links_;
   std::vector<bool> up_;
   uint64_t up_version_ = 0;
+  bool frozen_ = false;
 
  private:
   struct Service {

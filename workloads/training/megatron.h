@@ -31,6 +31,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -54,6 +55,9 @@ class MegatronTraining final : public Workload {
   ~MegatronTraining() override;
   void visit(Section& s) override { config_.visit(s); }
   void validate(const std::vector<Gpu>& gpus, Section& s) override;
+  /// validate() takes over from's stage plans (and their memory fits) where they are the copy's: the memory check
+  /// then plans no stage again (megatron_config.cc).
+  void validate_like(const Workload& from, const std::vector<Gpu>& from_gpus) override;
   void start(RunContext& ctx) override;
   void report(MetricSet& m) const override;
   double progress() const override;
@@ -173,8 +177,10 @@ class MegatronTraining final : public Workload {
   void plan_dualpipe(StagePlan& plan, Duration pass_start) const;
   /// The stage with the least memory headroom on `part`, and its fit.
   /// `keep`: also store each stage's plan in `*keep` (in stage order).
-  std::pair<hw::MemoryFit, int> tightest_stage(const hw::AcceleratorSpec& part,
-                                               std::vector<StagePlan>* keep = nullptr) const;
+  /// `reuse`: where it gives a stage's plan, that plan is taken (shared) instead of planning the stage.
+  using PlanPtr = std::shared_ptr<const StagePlan>;
+  std::pair<hw::MemoryFit, int> tightest_stage(const hw::AcceleratorSpec& part, std::vector<PlanPtr>* keep = nullptr,
+                                               const std::function<PlanPtr(int stage)>& reuse = {}) const;
   /// Megatron's model FLOPs per iteration (all GPUs).
   double model_flops() const;
 
@@ -301,8 +307,16 @@ class MegatronTraining final : public Workload {
   std::vector<int> sim_index_;          // rank -> index in sim_ranks_, -1 if represented
   // Per (part, stage). validate() keeps the plans its memory fit made where they are the run's (the attention
   // backend leaves the part as it is), so build() does not plan those stages again.
-  std::map<std::pair<const hw::AcceleratorSpec*, int>, StagePlan> plans_;
-  std::vector<std::vector<Task>> schedules_;  // per stage
+  // Immutable once made: a copy's validate() shares them with the original (validate_like).
+  std::map<std::pair<const hw::AcceleratorSpec*, int>, PlanPtr> plans_;
+  // validate_like(): the workload this one copies and the GPUs it was validated against; validate() reads and clears
+  // them.
+  const MegatronTraining* like_ = nullptr;
+  const std::vector<Gpu>* like_gpus_ = nullptr;
+  // Per stage: made by validate() once the layout fits (a copy's validate() shares the original's: validate_like),
+  // else by build(). Never changed after it is made: copies on several threads read it at once.
+  std::shared_ptr<const std::vector<std::vector<Task>>> schedules_;
+  std::shared_ptr<const std::vector<std::vector<Task>>> make_schedules() const;
   std::vector<std::unique_ptr<RankState>> states_;
   // Collectives waiting for their group's simulated ranks, by (group kind + kGroupKinds x stream, the group's first rank,
   // sequence number on that communicator and stream); each rank brings its continuation.

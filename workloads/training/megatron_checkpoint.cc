@@ -33,17 +33,17 @@ void MegatronTraining::setup_checkpoints() {
           auto it = plans_.find(key);
           if (it == plans_.end()) {
             const hw::AcceleratorSpec part = hw::with_attention_backend(*ctx_->gpus[r].part, c.attention_backend);
-            it = plans_.emplace(key, plan_stage(part, p)).first;
+            it = plans_.emplace(key, std::make_shared<const StagePlan>(plan_stage(part, p))).first;
           }
           Bytes w, o;
-          for (const auto& item : it->second.memory.items) {
+          for (const auto& item : it->second->memory.items) {
             if (item.name == "weights") w = item.bytes;
             if (item.name == "optimizer states") o = item.bytes;
           }
           job.rank_weights.push_back(w);
           job.rank_optimizer.push_back(o);
           if (moe) {  // the experts' part of each, in the memory fit's own sharding
-            const StagePlan& plan = it->second;
+            const StagePlan& plan = *it->second;
             hw::TrainingMemoryInput in;
             in.parameters = plan.dense_params;
             in.expert_parameters = plan.expert_params;

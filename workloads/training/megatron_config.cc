@@ -403,7 +403,17 @@ LayerShard MegatronConfig::layer_shard() const {
 // ---------------------------------------------------------------------------------------------------------------
 // Validation against the cluster: parallel sizes, layer split, batch, experts, precision, and memory
 
+void MegatronTraining::validate_like(const Workload& from, const std::vector<Gpu>& from_gpus) {
+  like_ = dynamic_cast<const MegatronTraining*>(&from);
+  like_gpus_ = &from_gpus;
+}
+
 void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
+  // The workload this one copies (validate_like), for this call only.
+  const MegatronTraining* like = like_;
+  const std::vector<Gpu>* like_gpus = like_gpus_;
+  like_ = nullptr;
+  like_gpus_ = nullptr;
   auto& c = config_;
   const auto& m = c.model;
   const int n = static_cast<int>(gpus.size());
@@ -512,9 +522,25 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
   // Memory: every stage on every part. Alternatives for the message are tried one at a time.
   memory_ = {};
   plans_.clear();
+  // A copy of a validated, never-started workload (validate_like) takes over its plans: the same configuration on
+  // equal parts plans every stage the same. Each part here stands for the part of the same ranks there.
+  std::map<const hw::AcceleratorSpec*, const hw::AcceleratorSpec*> like_part;
+  if (like && !like->ctx_ && like_gpus && like_gpus->size() == gpus.size()) {
+    for (size_t r = 0; r < gpus.size() && like; ++r) {
+      const auto [it, added] = like_part.emplace(gpus[r].part, (*like_gpus)[r].part);
+      if (!added && it->second != (*like_gpus)[r].part) like = nullptr;  // not a copy of that cluster
+    }
+  } else {
+    like = nullptr;
+  }
   for (const auto* part : parts) {
-    std::vector<StagePlan> kept;
-    const auto [fit, stage] = tightest_stage(*part, &kept);
+    std::vector<PlanPtr> kept;
+    auto reuse = [&, from = like ? like_part.at(part) : nullptr](int stage) -> PlanPtr {
+      if (!like) return nullptr;
+      const auto it = like->plans_.find({from, stage});
+      return it == like->plans_.end() ? nullptr : it->second;
+    };
+    const auto [fit, stage] = tightest_stage(*part, &kept, reuse);
     if (memory_.items.empty() || fit.capacity - fit.total < memory_.capacity - memory_.total) {
       memory_ = fit;
       memory_stage_ = stage;
@@ -551,7 +577,10 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
     }
     if (changes.size() > 1) alts.push_back({label, fit_with(all)});
     s.error_here("pipeline stage " + str(memory_stage_) + " " + hw::out_of_memory_message(part->name, memory_, alts));
+    return;
   }
+  // The pass order of every stage, for the run: a copy shares the original's (the same configuration).
+  schedules_ = like && like->schedules_ ? like->schedules_ : make_schedules();
 }
 
 }  // namespace lcsim::wl

@@ -628,12 +628,13 @@ void MegatronTraining::plan_dualpipe(StagePlan& plan, Duration pass_start) const
   }
 }
 
-std::pair<hw::MemoryFit, int> MegatronTraining::tightest_stage(const hw::AcceleratorSpec& part,
-                                                               std::vector<StagePlan>* keep) const {
+std::pair<hw::MemoryFit, int> MegatronTraining::tightest_stage(
+    const hw::AcceleratorSpec& part, std::vector<PlanPtr>* keep, const std::function<PlanPtr(int stage)>& reuse) const {
   std::pair<hw::MemoryFit, int> worst;
   for (int stage = 0; stage < config_.pipeline_model_parallel_size; ++stage) {
-    StagePlan plan = plan_stage(part, stage);
-    const hw::MemoryFit& f = plan.memory;
+    PlanPtr known = reuse ? reuse(stage) : nullptr;
+    PlanPtr plan = known ? std::move(known) : std::make_shared<const StagePlan>(plan_stage(part, stage));
+    const hw::MemoryFit& f = plan->memory;
     if (worst.first.items.empty() || f.capacity - f.total < worst.first.capacity - worst.first.total) {
       worst = {f, stage};
     }

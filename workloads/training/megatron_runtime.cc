@@ -110,8 +110,7 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
     sim_ranks_.push_back(r);
   }
   folds_.clear();
-  schedules_.clear();
-  for (int s = 0; s < pp; ++s) schedules_.push_back(schedule(c.schedule(), pp, s, micro_batches_, chunks_));
+  if (!schedules_) schedules_ = make_schedules();  // validate() made it, where the layout fits
   states_.clear();
   tasks_total_ = 0;
   for (uint32_t r : sim_ranks_) {
@@ -119,9 +118,12 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
     st->rank = r;
     st->stage = placement_.coord(r).pp;
     const auto key = std::make_pair(gpus[r].part, st->stage);
-    if (!plans_.count(key)) plans_[key] = plan_stage(hw::with_attention_backend(*gpus[r].part, c.attention_backend), st->stage);
-    st->plan = &plans_[key];
-    st->tasks = &schedules_[st->stage];
+    if (!plans_.count(key)) {
+      plans_[key] = std::make_shared<const StagePlan>(
+          plan_stage(hw::with_attention_backend(*gpus[r].part, c.attention_backend), st->stage));
+    }
+    st->plan = plans_[key].get();
+    st->tasks = &(*schedules_)[st->stage];
     if (std::find(c.straggler_ranks.begin(), c.straggler_ranks.end(), static_cast<int>(r)) != c.straggler_ranks.end()) {
       st->slow = c.straggler_slowdown;
     }

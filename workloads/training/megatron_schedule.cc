@@ -105,6 +105,13 @@ double MegatronTraining::peak_in_flight(const std::vector<Task>& tasks, const st
   return layers > 0 ? peak / layers : 0;
 }
 
+std::shared_ptr<const std::vector<std::vector<MegatronTraining::Task>>> MegatronTraining::make_schedules() const {
+  const int pp = config_.pipeline_model_parallel_size;
+  auto out = std::make_shared<std::vector<std::vector<Task>>>();
+  for (int s = 0; s < pp; ++s) out->push_back(schedule(config_.schedule(), pp, s, micro_batches_, chunks_));
+  return out;
+}
+
 std::vector<MegatronTraining::Task> MegatronTraining::schedule(const std::string& kind, int stages, int stage,
                                                                int m, int chunks) {
   if (kind == "dualpipe") return dualpipe(stages, stage, m);
