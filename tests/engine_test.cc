@@ -53,8 +53,8 @@ struct LogSink final : EventSink {
   void cancelled(uint64_t tag) override { log->push_back("cancelled " + std::to_string(tag)); }
 };
 
-TEST_P(Backend, PostedEventsRunInTheSameOrderAsCallbacks) {
-  Engine& e = *owner_;
+/// Posts typed events beside callbacks (one cancelled by its handle, one with its owner), runs, returns the log.
+std::vector<std::string> posted_log(Engine& e) {
   std::vector<std::string> log;
   LogSink sink(&log, &e);
   e.at(Duration::seconds(1), [&] { log.push_back("cb a"); });
@@ -70,11 +70,23 @@ TEST_P(Backend, PostedEventsRunInTheSameOrderAsCallbacks) {
   e.as_owner(9, [&] { e.post(Duration::seconds(3), &sink, 6); });
   EXPECT_EQ(e.cancel_owned(9), 1u);
   e.run(Duration::seconds(1e9));
-  EXPECT_EQ(log, (std::vector<std::string>{"cancelled 5", "cancelled 6", "fire 4 owner 7", "fire 2 owner 0", "cb a",
-                                           "fire 1 owner 0", "cb b", "fire 3 owner 0"}));
   EXPECT_EQ(e.events_processed(), 6u);
   EXPECT_EQ(e.activities_cancelled(), 2u);
   EXPECT_EQ(e.events_pending(), 0u);
+  return log;
+}
+
+const std::vector<std::string> kPostedOrder = {"cancelled 5", "cancelled 6", "fire 4 owner 7", "fire 2 owner 0",
+                                               "cb a", "fire 1 owner 0", "cb b", "fire 3 owner 0"};
+
+TEST_P(Backend, PostedEventsRunInTheSameOrderAsCallbacks) { EXPECT_EQ(posted_log(*owner_), kPostedOrder); }
+
+// The check switch (Engine::set_typed_events(false)): the same posts as callbacks through at() and on_cancel().
+TEST_P(Backend, PostedEventsAsCallbacksGiveTheSameLog) {
+  Engine::set_typed_events(false);
+  const std::vector<std::string> log = posted_log(*owner_);
+  Engine::set_typed_events(true);
+  EXPECT_EQ(log, kPostedOrder);
 }
 
 TEST_P(Backend, HorizonStopsTheRun) {
