@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -65,6 +66,7 @@ void Engine::free_slot(uint32_t s) {
   x.cb = nullptr;
   x.failed = nullptr;
   x.cleanup = nullptr;
+  x.sink = nullptr;
   free_.push_back(s);
 }
 
@@ -109,8 +111,20 @@ double Engine::next_event_time() const {
     heap_.pop_back();
     Slot& x = slots_[e.slot];
     if (x.state != State::kPending || x.live_seq != e.seq) continue;  // cancelled or re-timed
-    Callback cb = std::move(x.cb);
     const Owner owner = x.owner;
+    if (EventSink* sink = x.sink) {  // post(): no callback to move or destroy
+      const uint64_t tag = x.tag;
+      end_slot(e.slot);
+      ++events_;
+      last_event_time_ = t;
+      const Owner outer = owner_;
+      owner_ = owner;
+      sink->fire(tag);
+      owner_ = outer;
+      if (progress_hook_ && (events_ & 255) == 0) progress_hook_();
+      continue;
+    }
+    Callback cb = std::move(x.cb);
     end_slot(e.slot);
     ++events_;
     last_event_time_ = t;
@@ -133,6 +147,12 @@ void Engine::cancel(const Handle& h) {
   Slot& x = slots_[h.slot_];
   if (x.kind == Kind::kExec || x.kind == Kind::kFlow) stop_activity(h.slot_);
   ++cancelled_;
+  if (EventSink* sink = x.sink) {
+    const uint64_t tag = x.tag;
+    end_slot(h.slot_);
+    sink->cancelled(tag);
+    return;
+  }
   Callback cleanup = std::move(x.cleanup);
   end_slot(h.slot_);
   if (cleanup) cleanup();
@@ -166,6 +186,38 @@ size_t Engine::cancel_owned(Owner owner) {
 
 [[gnu::flatten]] Handle Engine::at(Duration when, Callback cb, int priority) {
   const uint32_t s = new_slot(Kind::kTimer, std::move(cb), {});
+  schedule(s, when.s(), priority);
+  return handle(s);
+}
+
+namespace {
+std::atomic<bool> typed_events{true};
+}  // namespace
+
+void Engine::set_typed_events(bool on) { typed_events.store(on); }
+
+[[gnu::flatten]] Handle Engine::post(Duration when, EventSink* sink, uint64_t tag, int priority) {
+  if (!typed_events.load(std::memory_order_relaxed)) {
+    const Handle h = at(when, [sink, tag] { sink->fire(tag); }, priority);
+    on_cancel(h, [sink, tag] { sink->cancelled(tag); });
+    return h;
+  }
+  // new_slot() without callbacks to swap in (a free slot's are empty already).
+  uint32_t s;
+  if (free_.empty()) {
+    s = static_cast<uint32_t>(slots_.size());
+    slots_.emplace_back();
+  } else {
+    s = free_.back();
+    free_.pop_back();
+  }
+  Slot& x = slots_[s];
+  x.state = State::kPending;
+  x.kind = Kind::kTimer;
+  x.owner = owner_;
+  x.sink = sink;
+  x.tag = tag;
+  ++live_;
   schedule(s, when.s(), priority);
   return handle(s);
 }

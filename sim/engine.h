@@ -45,6 +45,19 @@ enum Priority : int { kCompletion = 0, kDefault = 10, kLate = 100 };
 
 class Engine;
 
+/// A model's own kind of timer, run without a std::function (Engine::post): the engine calls fire(tag) when it is
+/// due, in the same (time, priority, sequence) order as every other event, and cancelled(tag) instead of a cleanup
+/// if it is cancelled before. For the events that run tens of thousands of times per evaluation (a folded pass's
+/// end, an analytical batch's completion): nothing is built, moved or destroyed per event.
+class EventSink {
+ public:
+  virtual void fire(uint64_t tag) = 0;
+  virtual void cancelled(uint64_t /*tag*/) {}
+
+ protected:
+  ~EventSink() = default;
+};
+
 /// On whose behalf something is scheduled: 0 is the cluster itself, a job has its own id. Everything scheduled
 /// while an owner's callback runs belongs to that owner too, so a job's whole tree of activities can be cancelled
 /// at once (SimGrid kills an actor's activities the same way).
@@ -83,6 +96,13 @@ class Engine {
   Handle at(Duration when, Callback cb, int priority = kDefault);
   /// Runs `cb` after `delay` (>= 0).
   Handle after(Duration delay, Callback cb, int priority = kDefault);
+  /// Runs `sink->fire(tag)` at absolute time `when` (>= now()): the same event as at() (the same slot, handle,
+  /// owner and order), with a typed target instead of a callback.
+  Handle post(Duration when, EventSink* sink, uint64_t tag, int priority = kDefault);
+  /// For checking (tests/typed_events_test.cc): false makes post() schedule a callback through at() that calls
+  /// the sink (and a cleanup that calls cancelled()), as models scheduled these events before post() existed.
+  /// Process-wide, true by default; set it before any engine runs.
+  static void set_typed_events(bool on);
 
   // --- Resources. ---
   /// A compute resource (e.g. one GPU) that executes work at `speed` (FLOP/s of its work unit).
@@ -178,6 +198,8 @@ class Engine {
     Callback cb;
     Callback failed;
     Callback cleanup;  // runs if cancelled
+    EventSink* sink = nullptr;  // post(): fire(tag) instead of cb, cancelled(tag) instead of cleanup
+    uint64_t tag = 0;
     // compute: the host, and the work left at speed factor 1 when `since` was last set
     HostId host = 0;
     double work_left = 0;

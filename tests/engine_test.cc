@@ -43,6 +43,52 @@ TEST_P(Backend, SameTimeEventsRunByPriorityThenInsertionOrder) {
   EXPECT_EQ(e.events_processed(), 6u);
 }
 
+// Engine::post: a typed event takes its place in the same (time, priority, sequence) order as at()'s callbacks,
+// counts as an event, keeps the owner it was scheduled under, and a cancelled one calls cancelled(tag), never fire.
+struct LogSink final : EventSink {
+  std::vector<std::string>* log;
+  Engine* engine;
+  explicit LogSink(std::vector<std::string>* l, Engine* e) : log(l), engine(e) {}
+  void fire(uint64_t tag) override { log->push_back("fire " + std::to_string(tag) + " owner " + std::to_string(engine->owner())); }
+  void cancelled(uint64_t tag) override { log->push_back("cancelled " + std::to_string(tag)); }
+};
+
+/// Posts typed events beside callbacks (one cancelled by its handle, one with its owner), runs, returns the log.
+std::vector<std::string> posted_log(Engine& e) {
+  std::vector<std::string> log;
+  LogSink sink(&log, &e);
+  e.at(Duration::seconds(1), [&] { log.push_back("cb a"); });
+  e.post(Duration::seconds(1), &sink, 1);
+  e.at(Duration::seconds(1), [&] { log.push_back("cb b"); });
+  e.post(Duration::seconds(1), &sink, 2, kCompletion);
+  e.post(Duration::seconds(1), &sink, 3, kLate);
+  e.as_owner(7, [&] { e.post(Duration::seconds(0.5), &sink, 4); });
+  const Handle gone = e.post(Duration::seconds(0.75), &sink, 5);
+  EXPECT_TRUE(gone.pending());
+  gone.cancel();
+  EXPECT_FALSE(gone.pending());
+  e.as_owner(9, [&] { e.post(Duration::seconds(3), &sink, 6); });
+  EXPECT_EQ(e.cancel_owned(9), 1u);
+  e.run(Duration::seconds(1e9));
+  EXPECT_EQ(e.events_processed(), 6u);
+  EXPECT_EQ(e.activities_cancelled(), 2u);
+  EXPECT_EQ(e.events_pending(), 0u);
+  return log;
+}
+
+const std::vector<std::string> kPostedOrder = {"cancelled 5", "cancelled 6", "fire 4 owner 7", "fire 2 owner 0",
+                                               "cb a", "fire 1 owner 0", "cb b", "fire 3 owner 0"};
+
+TEST_P(Backend, PostedEventsRunInTheSameOrderAsCallbacks) { EXPECT_EQ(posted_log(*owner_), kPostedOrder); }
+
+// The check switch (Engine::set_typed_events(false)): the same posts as callbacks through at() and on_cancel().
+TEST_P(Backend, PostedEventsAsCallbacksGiveTheSameLog) {
+  Engine::set_typed_events(false);
+  const std::vector<std::string> log = posted_log(*owner_);
+  Engine::set_typed_events(true);
+  EXPECT_EQ(log, kPostedOrder);
+}
+
 TEST_P(Backend, HorizonStopsTheRun) {
   Engine& e = *owner_;
   int ran = 0;

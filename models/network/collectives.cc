@@ -197,17 +197,22 @@ const std::vector<uint32_t>& Collectives::mapped(const std::vector<uint32_t>& ra
   return scratch;
 }
 
-void Collectives::transfer(const std::vector<FlowRequest>& flows, sim::Callback done, sim::Callback failed) {
-  if (endpoints_.empty()) {
-    transfer_.transfer(flows, std::move(done), std::move(failed));
-    return;
-  }
+const std::vector<FlowRequest>& Collectives::mapped(const std::vector<FlowRequest>& flows) {
+  if (endpoints_.empty()) return flows;
   mapped_flows_ = flows;  // keeps its capacity: no allocation per call once warm
   for (FlowRequest& f : mapped_flows_) {
     f.src = endpoint(f.src);
     f.dst = endpoint(f.dst);
   }
-  transfer_.transfer(mapped_flows_, std::move(done), std::move(failed));
+  return mapped_flows_;
+}
+
+void Collectives::transfer(const std::vector<FlowRequest>& flows, sim::Callback done, sim::Callback failed) {
+  transfer_.transfer(mapped(flows), std::move(done), std::move(failed));
+}
+
+void Collectives::transfer_to(const std::vector<FlowRequest>& flows, sim::EventSink* done, uint64_t tag) {
+  transfer_.transfer_to(mapped(flows), done, tag);
 }
 
 size_t Collectives::algorithm_index(const std::string& name) const {

@@ -129,6 +129,8 @@ class Collectives {
   uint32_t endpoint(uint32_t rank) const;
   /// Plain flows between job ranks (pipeline sends, traffic patterns) on the shared transfer model.
   void transfer(const std::vector<FlowRequest>& flows, sim::Callback done, sim::Callback failed = {});
+  /// The same, with `done->fire(tag)` when they have arrived (TransferModel::transfer_to).
+  void transfer_to(const std::vector<FlowRequest>& flows, sim::EventSink* done, uint64_t tag);
 
   uint64_t count() const { return count_; }
   /// The transfer model and topology underneath.
@@ -173,6 +175,8 @@ class Collectives {
   Duration busy_;
   std::vector<uint32_t> endpoints_;
   std::vector<FlowRequest> mapped_flows_;  // transfer()'s flows between endpoints (reused)
+  /// transfer()'s flows with job ranks mapped to endpoints (mapped_flows_), or `flows` itself when ranks are endpoints.
+  const std::vector<FlowRequest>& mapped(const std::vector<FlowRequest>& flows);
 };
 
 }  // namespace lcsim::net

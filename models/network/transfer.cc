@@ -266,6 +266,8 @@ void AnalyticalTransfer::free_slot(uint32_t slot) {
   b.keep.clear();  // releases the candidates; transfer() swaps the emptied vector into routed_ for the next batch
   b.done = nullptr;
   b.failed = nullptr;
+  b.done_sink = nullptr;
+  b.kept.reset();
   free_batches_.push_back(slot);
 }
 
@@ -284,8 +286,16 @@ size_t AnalyticalTransfer::KeptKeyHash::operator()(const KeptKey& k) const {
 }
 
 // Once per pipeline send (18K per evaluation of the 175B layout), as finish(): flattened (engine.cc, dispatch_until).
-[[gnu::flatten]] void AnalyticalTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback done,
-                                                   sim::Callback failed) {
+void AnalyticalTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback done, sim::Callback failed) {
+  begin(flows, std::move(done), std::move(failed), nullptr, 0);
+}
+
+void AnalyticalTransfer::transfer_to(const std::vector<FlowRequest>& flows, sim::EventSink* done, uint64_t tag) {
+  begin(flows, {}, {}, done, tag);
+}
+
+[[gnu::flatten]] void AnalyticalTransfer::begin(const std::vector<FlowRequest>& flows, sim::Callback done,
+                                                sim::Callback failed, sim::EventSink* sink, uint64_t tag) {
   // A policy that does not read loads routes a flow the same way while the links stay up as they are.
   const bool keep = flows.size() == 1 && !balancer_.reads_loads();
   if (keep) {
@@ -296,11 +306,10 @@ size_t AnalyticalTransfer::KeptKeyHash::operator()(const KeptKey& k) const {
     const FlowRequest& f = flows.front();
     const auto it = kept_.find({f.src, f.dst, f.label, f.size.bytes()});
     if (it != kept_.end()) {  // route()'s marks, account(), then cost()'s time from the kept loads
-      const Kept& k = it->second;
+      const Kept& k = *it->second;
       for (const SubFlow& s : k.subs) mark(s);
-      routed_.assign(1, k.candidates);
       account(flows);
-      start(k.subs, k.loads, timed(k.loads, k.latency), std::move(done), std::move(failed));
+      start(k.subs, k.loads, timed(k.loads, k.latency), std::move(done), std::move(failed), sink, tag, &it->second);
       return;
     }
   }
@@ -309,13 +318,15 @@ size_t AnalyticalTransfer::KeptKeyHash::operator()(const KeptKey& k) const {
   const Duration t = cost(subs_);
   if (keep) {
     const FlowRequest& f = flows.front();
-    kept_[{f.src, f.dst, f.label, f.size.bytes()}] = Kept{routed_.front(), subs_, loads_, last_latency_.s()};
+    kept_[{f.src, f.dst, f.label, f.size.bytes()}] =
+        std::make_shared<const Kept>(Kept{routed_.front(), subs_, loads_, last_latency_.s()});
   }
-  start(subs_, loads_, t, std::move(done), std::move(failed));
+  start(subs_, loads_, t, std::move(done), std::move(failed), sink, tag, nullptr);
 }
 
 void AnalyticalTransfer::start(const std::vector<SubFlow>& subs, const LinkLoadList& loads, Duration t,
-                               sim::Callback done, sim::Callback failed) {
+                               sim::Callback done, sim::Callback failed, sim::EventSink* sink, uint64_t tag,
+                               const std::shared_ptr<const Kept>* kept) {
   if (rate_.empty()) rate_.assign(topology_.links().size(), 0.0);
   const uint32_t slot = take_slot();
   Batch& b = batches_[slot];
@@ -325,49 +336,85 @@ void AnalyticalTransfer::start(const std::vector<SubFlow>& subs, const LinkLoadL
   const double now = at.s(), span = t.s();
   const auto& links = topology_.links();
   // One pass over the links: each link's rate gets the same additions, in the same order, as in a second loop.
+  // A batch from a kept route reads its loads, rates and paths from the kept route later (release, unkeep): the
+  // same values (a rate is load / span either way), with nothing copied per send.
   for (const auto& [l, load] : loads) {
     if (load <= 0) continue;
     if (fabric_link_[l]) drained_at_[l] = std::max(drained_at_[l], now) + load / links[l].bandwidth.bps();
-    b.loads.push_back({l, load});
+    if (!kept) b.loads.push_back({l, load});
     if (span > 0) {
       const double r = load / span;
-      b.rates.push_back({l, r});
+      if (!kept) b.rates.push_back({l, r});
       rate_[l] += r;
     }
   }
-  for (const SubFlow& s : subs) b.paths.push_back(s.path);
-  b.keep.swap(routed_);  // the batch takes the candidates (no copies of the shared pointers); route() refills routed_
+  if (kept) {
+    b.kept = *kept;
+    b.span = span;
+  } else {
+    for (const SubFlow& s : subs) b.paths.push_back(s.path);
+    b.keep.swap(routed_);  // the batch takes the candidates (no copies of the shared pointers); route() refills routed_
+  }
   b.latency = last_latency_;
   b.serial_start = at;
   b.serial_end = at + last_serialization_;
   b.done = std::move(done);
   b.failed = std::move(failed);
-  b.timer = engine_.after(t, [this, slot] { finish(slot); }, sim::kCompletion);
-  engine_.on_cancel(b.timer, [this, slot] { abandon(slot); });
+  b.done_sink = sink;
+  b.done_tag = tag;
+  // A typed timer (fire: finish, cancelled: abandon): the same event as engine_.after(t, ...) at now() + t.
+  b.timer = engine_.post(engine_.now() + t, this, slot, sim::kCompletion);
 }
 
 void AnalyticalTransfer::abandon(uint32_t slot) {
   if (slot >= batches_.size() || !batches_[slot].live) return;
-  Batch& b = batches_[slot];
+  release(batches_[slot]);
+  free_slot(slot);
+}
+
+void AnalyticalTransfer::release(const Batch& b) {
+  if (b.kept) {  // start()'s rates, recomputed in its order (load / span: the same quotients), and its paths
+    for (const auto& [l, load] : b.kept->loads) {
+      if (load > 0 && b.span > 0) rate_[l] -= load / b.span;
+    }
+    for (const SubFlow& s : b.kept->subs) links_idle(*s.path);
+    return;
+  }
   for (const auto& [l, r] : b.rates) rate_[l] -= r;
   for (const Path* p : b.paths) links_idle(*p);
-  free_slot(slot);
+}
+
+void AnalyticalTransfer::unkeep(Batch& b) {
+  if (!b.kept) return;
+  for (const auto& [l, load] : b.kept->loads) {
+    if (load <= 0) continue;
+    b.loads.push_back({l, load});
+    if (b.span > 0) b.rates.push_back({l, load / b.span});
+  }
+  for (const SubFlow& s : b.kept->subs) b.paths.push_back(s.path);
+  b.keep.assign(1, b.kept->candidates);
+  b.kept.reset();
 }
 
 void AnalyticalTransfer::retime(uint32_t slot, Duration when) {
   Batch& b = batches_[slot];
-  engine_.on_cancel(b.timer, {});
+  retiming_ = true;
   b.timer.cancel();
-  b.timer = engine_.at(when, [this, slot] { finish(slot); }, sim::kCompletion);
-  engine_.on_cancel(b.timer, [this, slot] { abandon(slot); });
+  retiming_ = false;
+  b.timer = engine_.post(when, this, slot, sim::kCompletion);
 }
 
 [[gnu::flatten]] void AnalyticalTransfer::finish(uint32_t slot) {
   LCSIM_ASSERT(slot < batches_.size() && batches_[slot].live, "batch finished twice");
   Batch& b = batches_[slot];
-  for (const auto& [l, r] : b.rates) rate_[l] -= r;
-  for (const Path* p : b.paths) links_idle(*p);
+  release(b);
   // The slot is free before the callback runs: what it starts may take it (or grow batches_).
+  if (sim::EventSink* sink = b.done_sink) {
+    const uint64_t tag = b.done_tag;
+    free_slot(slot);
+    sink->fire(tag);
+    return;
+  }
   sim::Callback done = std::move(b.done);
   free_slot(slot);
   done();
@@ -385,14 +432,16 @@ void AnalyticalTransfer::link_changed(uint32_t link) {
   std::sort(order.begin(), order.end());
   for (const auto& [id, slot] : order) {
     Batch& b = batches_[slot];
+    unkeep(b);
     bool crosses = false;
     for (const Path* p : b.paths) crosses = crosses || std::find(p->begin(), p->end(), link) != p->end();
     if (!crosses) continue;
     for (const auto& [l, r] : b.rates) rate_[l] -= r;
     b.rates.clear();
     if (!up) {  // the batch fails: its bytes never all arrive
-      engine_.on_cancel(b.timer, {});
+      retiming_ = true;
       b.timer.cancel();
+      retiming_ = false;
       for (const Path* p : b.paths) links_idle(*p);
       ++batches_failed_;
       if (b.failed) failures.push_back(std::move(b.failed));

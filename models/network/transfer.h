@@ -74,6 +74,11 @@ class TransferModel : public policy::LinkLoads {
   /// Starts all flows now; `done` runs once every one has arrived. If a link under one of them fails first, the
   /// rest of the batch is cancelled and `failed` runs instead (when given; otherwise the batch just never ends).
   virtual void transfer(const std::vector<FlowRequest>& flows, sim::Callback done, sim::Callback failed = {}) = 0;
+  /// The same, with `done->fire(tag)` once every flow has arrived instead of a callback (no `failed`: a failed batch
+  /// never ends). The analytical model calls it straight from its completion event, with no std::function.
+  virtual void transfer_to(const std::vector<FlowRequest>& flows, sim::EventSink* done, uint64_t tag) {
+    transfer(flows, [done, tag] { done->fire(tag); });
+  }
 
   // --- Runtime fabric changes. New flows route around links that are down (the topology's paths skip them);
   // batches in flight over a link that goes down fail; a bandwidth change re-times the batches on that link. ---
@@ -181,10 +186,16 @@ class FlowTransfer final : public TransferModel {
   size_t plans_size_ = 0;
 };
 
-class AnalyticalTransfer final : public TransferModel {
+class AnalyticalTransfer final : public TransferModel, public sim::EventSink {
  public:
   using TransferModel::TransferModel;
   void transfer(const std::vector<FlowRequest>& flows, sim::Callback done, sim::Callback failed = {}) override;
+  void transfer_to(const std::vector<FlowRequest>& flows, sim::EventSink* done, uint64_t tag) override;
+  /// The engine's: a batch's completion timer (Engine::post, tag = its slot) fired, or was cancelled from outside.
+  void fire(uint64_t slot) override { finish(static_cast<uint32_t>(slot)); }
+  void cancelled(uint64_t slot) override {
+    if (!retiming_) abandon(static_cast<uint32_t>(slot));
+  }
   /// The time transfer() would take for these flows (no side effects).
   Duration estimate(const std::vector<FlowRequest>& flows);
   /// Each batch moves its bytes evenly over its duration: a link's rate is the sum over the batches in flight.
@@ -193,47 +204,7 @@ class AnalyticalTransfer final : public TransferModel {
   }
 
  private:
-  /// A batch in flight: its bytes per link, moved evenly over its serialization time, then its latency. Batches
-  /// live in reused slots that keep their vectors' capacity (no allocation per send once the slots are warm).
-  struct Batch {
-    uint64_t id = 0;    // order of creation: link_changed() visits the batches in flight in this order
-    bool live = false;  // in flight (false: a free slot)
-    sim::Handle timer;
-    std::vector<std::pair<uint32_t, double>> loads;  // link, bytes of this batch still to cross it
-    std::vector<std::pair<uint32_t, double>> rates;  // link, bytes/s this batch adds to it (current_rate)
-    std::vector<const Path*> paths;   // into `keep`
-    std::vector<CandidatesPtr> keep;
-    Duration latency;        // the largest path latency, paid after the bytes have crossed
-    Duration serial_start;   // when the current serialization stretch began
-    Duration serial_end;     // when the bytes will have crossed at the current bandwidths
-    sim::Callback done, failed;
-  };
-  void link_changed(uint32_t link) override;
-  void finish(uint32_t slot);
-  void abandon(uint32_t slot);  // the batch's timer was cancelled from outside: undo its marks, no callback
-  void retime(uint32_t slot, Duration when);
-  uint32_t take_slot();
-  void free_slot(uint32_t slot);  // empties it, keeping its vectors' capacity
-
-  std::vector<double> rate_;  // bytes/s per link, from batches in flight
-  std::vector<Batch> batches_;          // slots, in flight or free
-  std::vector<uint32_t> free_batches_;  // free slots
-  uint64_t next_batch_ = 0;
-  std::vector<SubFlow> subs_;  // transfer()'s sub-flows (reused)
   using LinkLoadList = std::vector<std::pair<uint32_t, double>>;  // link, bytes of the batch over it
-  /// Sets loads_ (the batch's links in the order first touched, each with its load) and returns timed()'s time.
-  Duration cost(const std::vector<SubFlow>& subs);
-  /// The batch's time from its links' loads and its largest path latency: the bytes of the most loaded link,
-  /// behind what a fabric link still has queued, plus the latency. Sets last_latency_ and last_serialization_.
-  Duration timed(const LinkLoadList& loads, double worst_latency);
-  /// Starts the routed batch (subs, routed_, the loads and time from cost() or a kept route): its slot, the
-  /// fabric-link queues, the per-link rates, and its completion timer.
-  void start(const std::vector<SubFlow>& subs, const LinkLoadList& loads, Duration t, sim::Callback done,
-             sim::Callback failed);
-  std::vector<double> load_;         // bytes per link, scratch (zero outside touched_)
-  std::vector<uint32_t> touched_;    // links with a non-zero load_
-  LinkLoadList loads_;               // of the last cost() call
-  Duration last_latency_, last_serialization_;  // of the last cost() call
   /// A one-flow batch's route kept by (source, destination, label, size) while routes cannot change (the
   /// topology's links up as they were, a policy that does not read loads): its sub-flows, its links' loads and
   /// its largest path latency are what route() and cost() would compute again. Only the fabric-link queues and
@@ -253,7 +224,63 @@ class AnalyticalTransfer final : public TransferModel {
     LinkLoadList loads;
     double latency = 0;
   };
-  std::unordered_map<KeptKey, Kept, KeptKeyHash> kept_;  // looked up, never iterated
+  /// A batch in flight: its bytes per link, moved evenly over its serialization time, then its latency. Batches
+  /// live in reused slots that keep their vectors' capacity (no allocation per send once the slots are warm).
+  struct Batch {
+    uint64_t id = 0;    // order of creation: link_changed() visits the batches in flight in this order
+    bool live = false;  // in flight (false: a free slot)
+    sim::Handle timer;
+    std::vector<std::pair<uint32_t, double>> loads;  // link, bytes of this batch still to cross it
+    std::vector<std::pair<uint32_t, double>> rates;  // link, bytes/s this batch adds to it (current_rate)
+    std::vector<const Path*> paths;   // into `keep`
+    std::vector<CandidatesPtr> keep;
+    Duration latency;        // the largest path latency, paid after the bytes have crossed
+    Duration serial_start;   // when the current serialization stretch began
+    Duration serial_end;     // when the bytes will have crossed at the current bandwidths
+    sim::Callback done, failed;
+    sim::EventSink* done_sink = nullptr;  // transfer_to(): done_sink->fire(done_tag) instead of `done`
+    uint64_t done_tag = 0;
+    /// Started from a kept route: its loads, rates (load / span) and paths are the kept route's, read from there
+    /// instead of copied into loads, rates and paths (unkeep() copies them where a link change needs them).
+    std::shared_ptr<const Kept> kept;
+    double span = 0;  // the batch's time when it started, in seconds (its rates' divisor)
+  };
+  /// A kept batch's loads, rates and paths copied into its own vectors, as start() fills them for other batches.
+  void unkeep(Batch& b);
+  /// What finish() and abandon() undo: the batch's rates, then its links busy.
+  void release(const Batch& b);
+  /// transfer() and transfer_to(): route (or take the kept route), then start().
+  void begin(const std::vector<FlowRequest>& flows, sim::Callback done, sim::Callback failed, sim::EventSink* sink,
+             uint64_t tag);
+  bool retiming_ = false;  // a timer cancelled by retime() or a failure: no abandon()
+  void link_changed(uint32_t link) override;
+  void finish(uint32_t slot);
+  void abandon(uint32_t slot);  // the batch's timer was cancelled from outside: undo its marks, no callback
+  void retime(uint32_t slot, Duration when);
+  uint32_t take_slot();
+  void free_slot(uint32_t slot);  // empties it, keeping its vectors' capacity
+
+  std::vector<double> rate_;  // bytes/s per link, from batches in flight
+  std::vector<Batch> batches_;          // slots, in flight or free
+  std::vector<uint32_t> free_batches_;  // free slots
+  uint64_t next_batch_ = 0;
+  std::vector<SubFlow> subs_;  // transfer()'s sub-flows (reused)
+  /// Sets loads_ (the batch's links in the order first touched, each with its load) and returns timed()'s time.
+  Duration cost(const std::vector<SubFlow>& subs);
+  /// The batch's time from its links' loads and its largest path latency: the bytes of the most loaded link,
+  /// behind what a fabric link still has queued, plus the latency. Sets last_latency_ and last_serialization_.
+  Duration timed(const LinkLoadList& loads, double worst_latency);
+  /// Starts the routed batch (subs, routed_, the loads and time from cost() or a kept route): its slot, the
+  /// fabric-link queues, the per-link rates, and its completion timer.
+  /// `kept`: the kept route the batch starts from (subs and loads are its), or null.
+  void start(const std::vector<SubFlow>& subs, const LinkLoadList& loads, Duration t, sim::Callback done,
+             sim::Callback failed, sim::EventSink* sink, uint64_t tag, const std::shared_ptr<const Kept>* kept);
+  std::vector<double> load_;         // bytes per link, scratch (zero outside touched_)
+  std::vector<uint32_t> touched_;    // links with a non-zero load_
+  LinkLoadList loads_;               // of the last cost() call
+  Duration last_latency_, last_serialization_;  // of the last cost() call
+  /// Shared with the batches in flight that started from them (Batch::kept).
+  std::unordered_map<KeptKey, std::shared_ptr<const Kept>, KeptKeyHash> kept_;  // looked up, never iterated
   uint64_t kept_version_ = 0;                           // the topology's up_version() it was filled at
   /// Switch-to-switch links (both ends neither an endpoint nor an endpoint's own switch): shared between batches.
   std::vector<bool> fabric_link_;

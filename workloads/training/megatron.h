@@ -49,7 +49,7 @@
 
 namespace lcsim::wl {
 
-class MegatronTraining final : public Workload {
+class MegatronTraining final : public Workload, public sim::EventSink {
  public:
   MegatronTraining();
   ~MegatronTraining() override;
@@ -61,6 +61,10 @@ class MegatronTraining final : public Workload {
   void start(RunContext& ctx) override;
   void report(MetricSet& m) const override;
   double progress() const override;
+  /// The engine's: the typed events of the hot path (Engine::post, Collectives::transfer_to): a folded pass's end
+  /// (kFoldEnd | simulated rank: task_done) and a pipeline send's arrival (kSendArrived | send: send_arrived).
+  void fire(uint64_t tag) override;
+  static constexpr uint64_t kFoldEnd = 0, kSendArrived = uint64_t{1} << 32;
   std::string describe() const override;
   /// On the flow model every copy of a cross-node collective runs (symmetry mirrors them); on the analytical
   /// model one copy runs and its time is reused.

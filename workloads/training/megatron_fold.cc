@@ -142,7 +142,7 @@ void MegatronTraining::flatten(FoldedPass& f) {
   if (spans_at_end) {
     ctx_->engine.at(end, [this, f] { finish_fold(f->sim, *f); }, priority);
   } else {
-    ctx_->engine.at(end, [this, sim] { task_done(sim); }, priority);
+    ctx_->engine.post(end, this, kFoldEnd | sim, priority);  // fire(): task_done(sim)
   }
   return true;
 }

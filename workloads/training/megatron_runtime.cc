@@ -491,11 +491,11 @@ void MegatronTraining::send_output(uint32_t sim, int micro_batch, std::pair<int,
     free_sends_.pop_back();
   }
   sends_[send] = {sim, to_sim, to_slot, fwd, blocking, start, flow};
-  auto arrived = [this, send] { send_arrived(send); };
   if (flows.size() == 1) {
-    ctx_->collectives.transfer(flows, std::move(arrived));
+    ctx_->collectives.transfer_to(flows, this, kSendArrived | send);  // fire(): send_arrived(send)
     return;
   }
+  auto arrived = [this, send] { send_arrived(send); };
   // Mirrored sends, one transfer each (they start together). The representative stands for a typical
   // replica: it goes on when its own replica's sends (all its TP ranks) have arrived, while the other
   // replicas' sends still load the links; their spread is measured.
@@ -511,6 +511,15 @@ void MegatronTraining::send_output(uint32_t sim, int micro_batch, std::pair<int,
       if (own && --*own_left == 0) (*cb)();
       copy_arrived(*copies);
     });
+  }
+}
+
+void MegatronTraining::fire(uint64_t tag) {
+  const uint32_t index = static_cast<uint32_t>(tag);
+  if (tag & kSendArrived) {
+    send_arrived(index);
+  } else {
+    task_done(index);
   }
 }
 
