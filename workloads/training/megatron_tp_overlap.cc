@@ -4,7 +4,8 @@
 //  - ring_exchange AG+GEMM (CommOverlapP2PBase::split_overlap_ag): the GEMM in TP chunks of tokens; chunk i is
 //    computed while the chunk it holds goes to the next rank (a point-to-point send on the copy engines), chunk
 //    i+1 waits for its arrival. The first chunk is the rank's own: no exchange is exposed unless one outlasts a
-//    chunk GEMM; each chunk GEMM is TP times smaller (the GEMM model's wave quantization prices it).
+//    chunk GEMM; each chunk GEMM is TP times smaller (the GEMM model's wave quantization prices it, over the
+//    chunks that run at once on TE's 3 compute streams).
 //  - pipeline GEMM+RS (CommOverlapBase::split_overlap_rs): the GEMM in num_splits chunks of tokens, each chunk's
 //    reduce-scatter (num_sm SMs) beside the next chunk's GEMM; the last chunk's reduce-scatter is exposed.
 //  - ring_exchange GEMM+RS (CommOverlapP2PBase::split_overlap_rs): TP chunks, each chunk's partial output sent to
@@ -103,45 +104,50 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
     cur = {};
     cur.share = share;
   };
-  auto chunk = [](hw::OpWork g, double parts) {
-    g.gemm.m /= parts;
-    return g;
+  // One of `parts` chunks of tokens of the GEMM `g`. The chunks run on min(3, parts) compute streams
+  // (_NUM_MAX_UB_STREAMS; each chunk waits only for its own input), so their tiles share waves: a chunk costs
+  // 1/s of s chunks priced as one batched GEMM (one launch each).
+  auto add_chunk = [&](const hw::OpWork& g, int parts, const hw::AcceleratorSpec& where) {
+    const int streams = std::min(3, parts);
+    hw::OpWork batch = g;
+    batch.gemm.m /= parts;
+    batch.gemm.batch *= streams;
+    const Duration launch = where.calibration.kernel_launch;
+    cur.kernels += (hw::op_time(where, dtype_, batch) - launch) * (1.0 / streams) + launch;
+    ++cur.n;
   };
 
   // AG+GEMM, ring exchange: `g`'s input (rows: tokens, columns: its k) gathered chunk by chunk beside the GEMM.
   // What is open runs before the GEMM; the last chunk stays open.
   auto ring_ag = [&](const TpOverlapLayer& l, const hw::OpWork& g, const std::string& what) {
-    const hw::OpWork part_gemm = chunk(g, tp);
     const CommCall step = comm(CollectiveOp::kSendRecv, g.gemm.m / tp * g.gemm.k, l.fp8_buf, what);
     close({step}, true, beside(l));
     for (int i = 0; i + 1 < tp; ++i) {
-      add(part_gemm, on(l));
+      add_chunk(g, tp, on(l));
       const bool more = i + 2 < tp;  // steps 0..TP-2: step i+1 goes beside chunk i+1
       close(more ? std::vector<CommCall>{step} : std::vector<CommCall>{}, true, beside(l));
     }
-    add(part_gemm, on(l));
+    add_chunk(g, tp, on(l));
   };
   // GEMM+RS: `g`'s output (rows: tokens, columns: its n) reduce-scattered over TP. What is open runs before the
   // GEMM (in the first chunk's segment); the segment after it starts open.
   auto gemm_rs = [&](const TpOverlapLayer& l, const hw::OpWork& g, const std::string& what) {
     if (l.method == "pipeline") {
       const int n = l.num_splits;
-      const hw::OpWork part_gemm = chunk(g, n);
       const CommCall rs = comm(CollectiveOp::kReduceScatter, g.gemm.m / n * g.gemm.n, l.fp8_buf, what);
       for (int i = 0; i < n; ++i) {
-        add(part_gemm, on(l));
+        add_chunk(g, n, on(l));
         close({rs}, i + 1 < n, beside(l));  // the last chunk's reduce-scatter is exposed
       }
       return;
     }
-    const hw::OpWork part_gemm = chunk(g, tp);
     const double elements = g.gemm.m / tp * g.gemm.n;  // one chunk of the output
     const CommCall send = comm(CollectiveOp::kSendRecv, elements, l.fp8_buf, what);
     for (int i = 0; i + 1 < tp; ++i) {
-      add(part_gemm, on(l));
+      add_chunk(g, tp, on(l));
       close({send}, true, beside(l));
     }
-    add(part_gemm, on(l));
+    add_chunk(g, tp, on(l));
     close({}, true, -1);  // the last (own) chunk, beside the last send
     // The TP partial outputs (FP8 or 16-bit) summed into the 16-bit output: read TP chunks, write one.
     const double in = fp8 && l.fp8_buf ? 1 : e;
