@@ -200,5 +200,26 @@ TEST(TpOverlap, TheOverlapsOwnSmShareReplacesThePartsInARun) {
   EXPECT_LT(c.at("sim_events"), d.at("sim_events"));
 }
 
+// Each ring-exchange step is exposed by exactly what it outlasts the chunk GEMM beside it. With a send/recv latency
+// far above any chunk GEMM of this layout (h 2,048: microseconds), every step is exposed and adding 1 ms to the
+// latency adds 1 ms per step to the iteration and to the exposed TP time, nothing else: per layer and micro-batch
+// 4 steps at TP 2 (QKV and first MLP GEMM forward, the projection's and second MLP GEMM's input gradients
+// backward), 8 layers x 2 micro-batches (PP 1, DP 16, global batch 32): 64 ms.
+TEST(TpOverlap, EachRingStepIsExposedByWhatItOutlastsItsChunkGemm) {
+  const std::vector<std::string> layout = {"workload.sequence_parallel=true", "workload.tp_comm_overlap=true",
+                                           "workload.pipeline_model_parallel_size=1"};
+  auto with_latency = [&](const char* latency) {
+    std::vector<std::string> sets = layout;
+    sets.push_back(std::string("policies.collectives.p2p_latency=") + latency);
+    return run(sets);
+  };
+  const auto one = with_latency("1ms"), two = with_latency("2ms");
+  ASSERT_FALSE(one.count("child_failed") || two.count("child_failed"));
+  ASSERT_EQ(one.at("micro_batches"), 2);
+  EXPECT_NEAR(two.at("iteration_time_s") - one.at("iteration_time_s"), 64e-3, 1e-9);
+  EXPECT_NEAR(two.at("time_exposed_tp_s") - one.at("time_exposed_tp_s"), 64e-3, 1e-9);
+  EXPECT_EQ(two.at("time_compute_s"), one.at("time_compute_s"));
+}
+
 }  // namespace
 }  // namespace lcsim
