@@ -200,6 +200,21 @@ TEST(TpOverlap, TheOverlapsOwnSmShareReplacesThePartsInARun) {
   EXPECT_LT(c.at("sim_events"), d.at("sim_events"));
 }
 
+// A wrong setting names its key, what was given and what is allowed; every one is reported.
+TEST(TpOverlap, BadSettingsNameTheKeyAndWhatIsAllowed) {
+  std::string error = "no error";
+  try {
+    parse_with(layer_yaml("  tp_comm_overlap_cfg: {qkv_fprop: {method: pipeline}, proj_fprop: {num_splits: 0, nums_sm: 3}}\n"));
+  } catch (const InputError& e) {
+    error = e.what();
+  }
+  for (const char* part : {"workload.tp_comm_overlap_cfg.qkv_fprop.method: unknown value 'pipeline' (valid: ring_exchange)",
+                           "workload.tp_comm_overlap_cfg.proj_fprop.num_splits: must be >= 1, got '0'",
+                           "proj_fprop.nums_sm: unknown key 'nums_sm'; did you mean 'num_sm'?"}) {
+    EXPECT_NE(error.find(part), std::string::npos) << error;
+  }
+}
+
 // Each ring-exchange step is exposed by exactly what it outlasts the chunk GEMM beside it. With a send/recv latency
 // far above any chunk GEMM of this layout (h 2,048: microseconds), every step is exposed and adding 1 ms to the
 // latency adds 1 ms per step to the iteration and to the exposed TP time, nothing else: per layer and micro-batch
