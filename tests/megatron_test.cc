@@ -249,7 +249,10 @@ TEST(MegatronRun, SequenceParallelAndOverlapChangeTensorParallelTime) {
   auto overlap = run({"workload.sequence_parallel=true", "workload.tp_comm_overlap=true"});
   ASSERT_FALSE(plain.count("child_failed") || sp.count("child_failed") || overlap.count("child_failed"));
   EXPECT_LT(overlap["time_exposed_tp_s"], 0.5 * sp["time_exposed_tp_s"]);
-  EXPECT_LT(overlap["iteration_time_s"], sp["iteration_time_s"]);
+  // Transformer Engine's overlap is not free (docs/training.md, "TP communication overlap"): its GEMMs run in chunks
+  // and with an SM margin. On this small layer (h 2,048, 2,048 tokens) that costs more than the ~8 MB collectives
+  // it hides: the iteration is not faster.
+  EXPECT_GT(overlap["time_compute_s"], sp["time_compute_s"]);
   // Sequence parallelism takes the norms to 1/TP of the tokens: less compute.
   EXPECT_LT(sp["time_compute_s"], plain["time_compute_s"]);
 }
@@ -465,7 +468,9 @@ TEST(MegatronRun, ContextParallelCommTypes) {
 }
 
 TEST(MegatronRun, OverlappedCommunicationSlowsTheKernelsBesideIt) {
-  const std::vector<std::string> overlap = {"workload.sequence_parallel=true", "workload.tp_comm_overlap=true"};
+  // Gradient buckets reduced beside the last backward (tp_comm_overlap's GEMMs take Transformer Engine's own SM
+  // share instead: tests/tp_overlap_test.cc).
+  const std::vector<std::string> overlap = {"workload.overlap_grad_reduce=true"};
   auto contended = run(overlap);
   auto sets = overlap;
   sets.push_back("cluster.accelerator={base: H100-SXM-80GB, calibration: {overlap_sm_share: 0}}");

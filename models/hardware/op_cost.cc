@@ -111,6 +111,13 @@ Duration gemm_time(const AcceleratorSpec& part, DType dtype, const GemmShape& s)
   return std::max({compute, sustained, memory}) + c.kernel_launch;
 }
 
+AcceleratorSpec with_compute_units(const AcceleratorSpec& part, int units) {
+  AcceleratorSpec fewer = part;
+  fewer.compute_units = units;
+  for (auto& [dtype, rate] : fewer.dense_peak) rate = rate * (1.0 * units / part.compute_units);
+  return fewer;
+}
+
 Duration attention_time(const AcceleratorSpec& part, DType dtype, const AttentionShape& s) {
   const auto& c = part.calibration;
   const OpWork op = attention_op("attention", s, dtype_bytes(dtype) < 2 ? 2 : dtype_bytes(dtype));

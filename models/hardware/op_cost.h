@@ -89,6 +89,11 @@ Duration op_time(const AcceleratorSpec& part, DType dtype, const OpWork& op);
 /// of flops at gemm_efficiency x peak and bytes at memory_efficiency x HBM bandwidth, plus kernel_launch.
 Duration roofline_time(const AcceleratorSpec& part, DType dtype, Flops flops, Bytes bytes);
 
+/// The part as a kernel confined to `units` of its compute units sees it (a GEMM launched with an SM margin beside
+/// communication kernels: Transformer Engine's set_sm_margin): that many units for wave quantization, each peak in
+/// proportion. Nothing else changes (HBM bandwidth, calibration).
+AcceleratorSpec with_compute_units(const AcceleratorSpec& part, int units);
+
 /// The part's time for a list of kernels run one after another.
 Duration total_time(const std::vector<OpWork>& ops, const AcceleratorSpec& part, DType dtype);
 Flops total_flops(const std::vector<OpWork>& ops);

@@ -96,6 +96,10 @@ class MegatronTraining final : public Workload, public sim::EventSink {
     bool side = false;            // the comms run on the rank's side stream, waited for at the end of the pass
     int bucket = -1;              // gradient bucket complete after this segment (in the last micro-batch)
     Duration weight;              // backward: the part of `compute` that is weight gradients (GEMMs' wgrad)
+    // SM contention: the share of the SMs the collectives running beside this segment's compute take (the
+    // overlapped GEMMs of tp_comm_overlap: Transformer Engine's num_sm, 0 where the GEMM's time already has its
+    // SM margin or the exchange runs on the copy engines); < 0: the part's overlap_sm_share.
+    double sm_share = -1;
     // FSDP: parameter all-gathers this segment issues on the gather stream as its compute starts (prefetch),
     // how many of the pass's gathers must be done before it computes, and the gradient reduce-scatters it
     // issues on the reduce stream when it is done.
@@ -176,6 +180,16 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// Layers [first, last) of virtual pipeline stage v.
   std::pair<int, int> layer_range(int v) const;
   StagePlan plan_stage(const hw::AcceleratorSpec& part, int stage) const;
+  /// The context-parallel exchange of a layer (before attention, and its backward after attention's backward),
+  /// overlapped with the next segment's compute where `overlap`.
+  struct TeCp {
+    std::vector<CommCall> fwd, bwd;
+    bool overlap = false;
+  };
+  /// tp_comm_overlap on a dense layer: its forward and backward segments with the four linear layers' TP
+  /// collectives run as Transformer Engine's userbuffers run them (tp_comm_overlap_cfg; megatron_tp_overlap.cc).
+  void plan_te_layer(const hw::AcceleratorSpec& part, const LayerOps& ops, const TeCp& cp, std::vector<Segment>& fwd,
+                     std::vector<Segment>& bwd) const;
   /// DualPipe's passes of a planned stage (StagePlan::backward_input, weight, pairs); `pass_start`: the host's
   /// wait after a pipeline receive that each pass's first segment carries.
   void plan_dualpipe(StagePlan& plan, Duration pass_start) const;

@@ -197,8 +197,12 @@ void MegatronConfig::visit_keys(Section& s) {
           "all-gather updated parameters alongside the next iteration's first forward pass (distributed "
           "optimizer)");
   s.field("tp_comm_overlap", tp_comm_overlap,
-          "tensor-parallel all-gathers and reduce-scatters overlapped with the neighbouring GEMMs (needs "
-          "sequence_parallel)");
+          "tensor-parallel all-gathers and reduce-scatters overlapped with the GEMMs that produce or consume them, "
+          "in chunks, as Transformer Engine's userbuffers run them (tp_comm_overlap_cfg; needs sequence_parallel)");
+  s.section("tp_comm_overlap_cfg",
+            "with tp_comm_overlap: how Transformer Engine runs each overlapped GEMM (its userbuffers ub_cfgs; NeMo's "
+            "tp_comm_overlap_cfg), Transformer Engine's defaults unless set",
+            [this](Section& t) { tp_comm_overlap_cfg.visit(t); });
   s.field("use_torch_fsdp2", use_torch_fsdp2,
           "fully sharded data parallelism (ZeRO-3 / FSDP2, as TorchTitan runs it): parameters, gradients and optimizer "
           "states sharded over data x context parallelism; each layer's parameters all-gathered before its forward "

@@ -10,6 +10,7 @@
 #include "sim/config.h"
 #include "sim/units.h"
 #include "workloads/training/gpt_model.h"
+#include "workloads/training/tp_overlap.h"
 
 namespace lcsim::wl {
 
@@ -56,6 +57,7 @@ struct MegatronConfig {
   bool overlap_grad_reduce = false;
   bool overlap_param_gather = false;
   bool tp_comm_overlap = false;
+  TpOverlapConfig tp_comm_overlap_cfg;  // Transformer Engine's userbuffers settings per overlapped GEMM
   bool accumulate_allreduce_grads_in_fp32 = true;
   std::string exp_avg_dtype = "fp32";     // Adam's first moment (Megatron-LM's precision-aware optimizer)
   std::string exp_avg_sq_dtype = "fp32";  // and second moment

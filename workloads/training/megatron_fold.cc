@@ -66,7 +66,8 @@ MegatronTraining::FoldedPass* MegatronTraining::folded(uint32_t sim) {
   for (const Segment& seg : current_pass(st).segments) {
     if (!seg.prefetch.empty() || seg.await > 0 || !seg.reduce.empty() || seg.side) return never();
     has_bucket = has_bucket || seg.bucket >= 0;
-    FoldedPass::Seg out{seg.compute * st.slow, {}, seg.overlap};
+    const double part_share = ctx_->gpus[st.rank].part->calibration.overlap_sm_share;
+    FoldedPass::Seg out{seg.compute * st.slow, {}, seg.overlap, seg.sm_share >= 0 ? seg.sm_share : part_share};
     for (const CommCall& c : seg.comms) {
       const std::vector<uint32_t>& group = group_of(c.group, st.rank);
       if (group.size() < 2) {  // a group of one: done at once, no event
@@ -211,7 +212,6 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
   // rank's running sum of time with a collective beside the kernels; the fine path adds each chain's span to it when
   // the chain ends, and measures a segment's beside time as the difference of that sum (plus the running chain's
   // part) between the compute's start and end: the same additions are made here, in the same order.
-  const double share = ctx_->gpus[st.rank].part->calibration.overlap_sm_share;
   Duration beside_total = st.beside_total;
   Duration chain_start;
   for (const FoldedPass::Seg& seg : f.segs) {
@@ -220,7 +220,7 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
     const Duration snapshot = pending ? beside_total + (t - chain_start) : beside_total + Duration();
     t = t + seg.compute;
     *priority = sim::kCompletion;
-    if (share > 0) {
+    if (const double share = seg.share; share > 0) {
       Duration now_beside;
       if (pending && overlap_end >= t) {  // the chain is still running when the compute completes
         now_beside = beside_total + (t - chain_start);

@@ -53,6 +53,7 @@ const char* MegatronTraining::op_word(CollectiveOp op) {
     case CollectiveOp::kAllGather: return "all-gather";
     case CollectiveOp::kReduceScatter: return "reduce-scatter";
     case CollectiveOp::kAllToAll: return "all-to-all";
+    case CollectiveOp::kSendRecv: return "send/recv";
     default: return "collective";
   }
 }
@@ -258,7 +259,11 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       const std::vector<hw::OpWork>* groups[6] = {&ops.norm1, &ops.qkv, &ops.attention, &ops.norm2, &ops.mlp, &ops.residual};
       const bool side = moe && c.overlap_moe_expert_parallel_comm;  // slots 3 and 4 hold the MoE traffic
       std::vector<Segment> fwd, bwd;
-      for (int i = 0; i < 6; ++i) {
+      // Transformer Engine's comm+GEMM overlap on the dense layers it covers (its four linear layers; MoE and
+      // multi-latent attention layers keep the overlap below).
+      const bool te = sp && c.tp_comm_overlap && !moe && !m.multi_latent_attention;
+      if (te) plan_te_layer(part, ops, {slots[1].fwd, slots[1].bwd, slots[1].overlap}, fwd, bwd);
+      for (int i = 0; i < 6 && !te; ++i) {
         Segment s = make_segment(T(*groups[i]));
         if (i < 5) {
           s.comms = slots[i].fwd;
@@ -267,7 +272,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         }
         fwd.push_back(s);
       }
-      for (int i = 5; i >= 0; --i) {
+      for (int i = 5; i >= 0 && !te; --i) {
         Segment s = make_segment(TB(*groups[i]));
         s.weight = TW(*groups[i]);
         if (i == 2 && c.recomputes("core_attn") && !c.use_flash_attn) {

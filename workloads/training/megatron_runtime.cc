@@ -308,7 +308,8 @@ void MegatronTraining::after_compute(uint32_t sim, size_t i) {
     // all-to-alls, gradient buckets, parameter gathers, FSDP), their kernels held overlap_sm_share of the SMs:
     // the segment's kernels take that much longer.
     st.contention_charged = true;
-    const double share = ctx_->gpus[st.rank].part->calibration.overlap_sm_share;
+    const double own = current_pass(st).segments[i].sm_share;
+    const double share = own >= 0 ? own : ctx_->gpus[st.rank].part->calibration.overlap_sm_share;
     const Duration beside = beside_time(st) - st.segment_beside;
     if (share > 0 && beside > Duration()) {
       const Duration extra = beside * (share / (1 - share));

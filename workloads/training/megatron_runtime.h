@@ -75,6 +75,7 @@ struct MegatronTraining::FoldedPass {
     Duration compute;
     std::vector<Comm> comms;  // one after the other once the compute is done
     bool overlap;             // alongside the next segment's compute (else blocking)
+    double share;             // SM share of the collectives beside its compute (Segment::sm_share, resolved)
   };
   enum class State : int8_t { kUnknown, kFoldable, kNever };
   State state = State::kUnknown;

@@ -1,0 +1,230 @@
+// MegatronTraining's plan of a dense layer under tp_comm_overlap: its four linear layers run their tensor-parallel
+// collectives as Transformer Engine's userbuffers run them (transformer_engine/common/comm_gemm_overlap/
+// comm_gemm_overlap.cpp; the settings per GEMM in tp_overlap.h), counted mechanism by mechanism:
+//  - ring_exchange AG+GEMM (CommOverlapP2PBase::split_overlap_ag): the GEMM in TP chunks of tokens; chunk i is
+//    computed while the chunk it holds goes to the next rank (a point-to-point send on the copy engines), chunk
+//    i+1 waits for its arrival. The first chunk is the rank's own: no exchange is exposed unless one outlasts a
+//    chunk GEMM; each chunk GEMM is TP times smaller (the GEMM model's wave quantization prices it, over the
+//    chunks that run at once on TE's 3 compute streams).
+//  - pipeline GEMM+RS (CommOverlapBase::split_overlap_rs): the GEMM in num_splits chunks of tokens, each chunk's
+//    reduce-scatter (num_sm SMs) beside the next chunk's GEMM; the last chunk's reduce-scatter is exposed.
+//  - ring_exchange GEMM+RS (CommOverlapP2PBase::split_overlap_rs): TP chunks, each chunk's partial output sent to
+//    the rank that owns it beside the next chunk's GEMM (the last chunk is the rank's own), then a kernel adds
+//    the TP partial outputs (reduce_bf16 / reduce_fp8_in_bf16_out), exposed.
+//  - bulk (CommOverlapBase::bulk_overlap): a column-parallel layer's backward all-gathers its saved input (for
+//    the weight gradient) beside the input-gradient GEMM and reduce-scatters that GEMM's output beside the
+//    weight-gradient GEMM; each waits for its collective at its end.
+// The SMs the communication takes: with set_sm_margin the GEMM runs on the others (its time on that many SMs,
+// peak scaled, waves quantized on them) and nothing more is charged; without, the collective's num_sm share is
+// the SM-contention charge of the kernels beside it (Segment::sm_share); ring exchanges run on copy engines.
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "models/hardware/step_overhead.h"
+#include "sim/error.h"
+#include "workloads/training/megatron.h"
+
+namespace lcsim::wl {
+
+using policy::CollectiveOp;
+
+namespace {
+// A group's GEMM `name`: the kernels before its input casts, the casts (FP8: amax and cast-transpose), the GEMM,
+// the kernels after it.
+struct GemmSplit {
+  std::vector<hw::OpWork> pre, casts;
+  hw::OpWork gemm;
+  std::vector<hw::OpWork> post;
+};
+GemmSplit split_at(const std::vector<hw::OpWork>& group, const std::string& name) {
+  const auto it = std::find_if(group.begin(), group.end(), [&](const hw::OpWork& op) { return op.name == name; });
+  LCSIM_ASSERT(it != group.end(), "the layer has no GEMM " + name);
+  auto c = it;
+  while (c != group.begin() && (is_fp8_cast(*(c - 1)) || is_fp8_amax(*(c - 1)))) --c;
+  return {{group.begin(), c}, {c, it}, *it, {it + 1, group.end()}};
+}
+}  // namespace
+
+void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const LayerOps& ops, const TeCp& cp,
+                                     std::vector<Segment>& fwd, std::vector<Segment>& bwd) const {
+  const auto& c = config_;
+  const auto& u = c.tp_comm_overlap_cfg;
+  const int tp = c.tensor_model_parallel_size;
+  const double e = 2;
+  const bool fp8 = dtype_ == hw::DType::kFp8;
+  const hw::HostIssue host({c.host_op_time});
+
+  // The part as a GEMM with an SM margin sees it: the SMs the communication leaves, the peak in proportion.
+  std::map<int, hw::AcceleratorSpec> fewer;
+  auto on = [&](const TpOverlapLayer& l) -> const hw::AcceleratorSpec& {
+    if (!l.set_sm_margin || l.num_sm <= 0) return part;
+    const int left = std::max(1, part.compute_units - l.num_sm);
+    auto it = fewer.find(left);
+    if (it == fewer.end()) it = fewer.emplace(left, hw::with_compute_units(part, left)).first;
+    return it->second;
+  };
+  // The share of the SMs the collective takes from the kernels beside it (none: copy engines, or the margin).
+  auto beside = [&](const TpOverlapLayer& l) {
+    return l.method == "ring_exchange" || l.set_sm_margin ? 0.0 : 1.0 * l.num_sm / part.compute_units;
+  };
+  auto comm = [&](CollectiveOp op, double elements, bool fp8_buf, const std::string& what) {
+    return CommCall{op, GroupKind::kTp, Bytes::of(elements * (fp8 && fp8_buf ? 1 : e)), Exposure::kTp,
+                    std::string(group_kind_name(GroupKind::kTp)) + " " + op_word(op) + " " + what};
+  };
+
+  // The segment being filled: its kernels (issued back to back by the host) and the SM share beside it.
+  struct Open {
+    Duration kernels, weight;
+    size_t n = 0;
+    double share = -1;
+  } cur;
+  std::vector<Segment>* out = &fwd;
+  auto add = [&](const hw::OpWork& op, const hw::AcceleratorSpec& where) {
+    const Duration d = hw::op_time(where, dtype_, op);
+    cur.kernels += d;
+    ++cur.n;
+    if (op.name.ends_with("_wgrad")) cur.weight += d;
+  };
+  auto add_all = [&](const std::vector<hw::OpWork>& list) {
+    for (const auto& op : list) add(op, part);
+  };
+  // Ends the segment with `comms` after its kernels (beside the next segment's compute if `overlap`, which then
+  // has `next_share` of the SMs taken).
+  auto close = [&](std::vector<CommCall> comms, bool overlap, double next_share) {
+    Segment s;
+    s.compute = host.group_time(cur.kernels, cur.n);
+    s.comms = std::move(comms);
+    s.overlap = overlap && !s.comms.empty();
+    s.weight = std::min(cur.weight, s.compute);
+    s.sm_share = cur.share;
+    const double share = s.overlap ? next_share : -1;
+    if (cur.n > 0 || !s.comms.empty()) out->push_back(std::move(s));
+    cur = {};
+    cur.share = share;
+  };
+  // One of `parts` chunks of tokens of the GEMM `g`. The chunks run on min(3, parts) compute streams
+  // (_NUM_MAX_UB_STREAMS; each chunk waits only for its own input), so their tiles share waves: a chunk costs
+  // 1/s of s chunks priced as one batched GEMM (one launch each).
+  auto add_chunk = [&](const hw::OpWork& g, int parts, const hw::AcceleratorSpec& where) {
+    const int streams = std::min(3, parts);
+    hw::OpWork batch = g;
+    batch.gemm.m /= parts;
+    batch.gemm.batch *= streams;
+    const Duration launch = where.calibration.kernel_launch;
+    cur.kernels += (hw::op_time(where, dtype_, batch) - launch) * (1.0 / streams) + launch;
+    ++cur.n;
+  };
+
+  // AG+GEMM, ring exchange: `g`'s input (rows: tokens, columns: its k) gathered chunk by chunk beside the GEMM.
+  // What is open runs before the GEMM; the last chunk stays open.
+  auto ring_ag = [&](const TpOverlapLayer& l, const hw::OpWork& g, const std::string& what) {
+    const CommCall step = comm(CollectiveOp::kSendRecv, g.gemm.m / tp * g.gemm.k, l.fp8_buf, what);
+    close({step}, true, beside(l));
+    for (int i = 0; i + 1 < tp; ++i) {
+      add_chunk(g, tp, on(l));
+      const bool more = i + 2 < tp;  // steps 0..TP-2: step i+1 goes beside chunk i+1
+      close(more ? std::vector<CommCall>{step} : std::vector<CommCall>{}, true, beside(l));
+    }
+    add_chunk(g, tp, on(l));
+  };
+  // GEMM+RS: `g`'s output (rows: tokens, columns: its n) reduce-scattered over TP. What is open runs before the
+  // GEMM (in the first chunk's segment); the segment after it starts open.
+  auto gemm_rs = [&](const TpOverlapLayer& l, const hw::OpWork& g, const std::string& what) {
+    if (l.method == "pipeline") {
+      const int n = l.num_splits;
+      const CommCall rs = comm(CollectiveOp::kReduceScatter, g.gemm.m / n * g.gemm.n, l.fp8_buf, what);
+      for (int i = 0; i < n; ++i) {
+        add_chunk(g, n, on(l));
+        close({rs}, i + 1 < n, beside(l));  // the last chunk's reduce-scatter is exposed
+      }
+      return;
+    }
+    const double elements = g.gemm.m / tp * g.gemm.n;  // one chunk of the output
+    const CommCall send = comm(CollectiveOp::kSendRecv, elements, l.fp8_buf, what);
+    for (int i = 0; i + 1 < tp; ++i) {
+      add_chunk(g, tp, on(l));
+      close({send}, true, beside(l));
+    }
+    add_chunk(g, tp, on(l));
+    close({}, true, -1);  // the last (own) chunk, beside the last send
+    // The TP partial outputs (FP8 or 16-bit) summed into the 16-bit output: read TP chunks, write one.
+    const double in = fp8 && l.fp8_buf ? 1 : e;
+    add(hw::memory_op(g.name + "_rs_reduce", Bytes::of(elements * (tp * in + e))), part);
+  };
+  // Bulk, backward of a column-parallel layer: its saved input all-gathered beside dgrad, dgrad's output
+  // reduce-scattered beside wgrad. `dgrad` and `wgrad` are backward_of's GEMMs of the forward GEMM `g`.
+  auto bulk = [&](const TpOverlapLayer& ag, const TpOverlapLayer& rs, const hw::OpWork& g, const hw::OpWork& dgrad,
+                  const hw::OpWork& wgrad, const std::string& what) {
+    const double elements = g.gemm.m * g.gemm.k;  // the layer's input, all tokens
+    close({comm(CollectiveOp::kAllGather, elements, ag.fp8_buf, what + " input (bwd)")}, true, beside(ag));
+    add(dgrad, on(ag));
+    close({comm(CollectiveOp::kReduceScatter, elements, rs.fp8_buf, what + " (bwd)")}, true, beside(rs));
+    add(wgrad, on(rs));
+    close({}, false, -1);
+  };
+  // Forward kernels of `group` that selective recompute runs again before its backward (recompute_modules).
+  auto rerun = [&](const std::vector<hw::OpWork>& group) {
+    for (const auto& op : group) {
+      if ((op.name == "norm1" || op.name == "norm2") && c.recomputes("layernorm")) add(op, part);
+    }
+  };
+
+  const GemmSplit qkv = split_at(ops.qkv, "qkv"), proj = split_at(ops.attention, "attn_proj");
+  const GemmSplit fc1 = split_at(ops.mlp, "mlp_up"), fc2 = split_at(fc1.post, "mlp_down");
+
+  // Forward.
+  add_all(ops.norm1);
+  add_all(qkv.casts);
+  ring_ag(u.qkv_fprop, qkv.gemm, "qkv input");
+  add_all(qkv.post);
+  if (!cp.fwd.empty()) close(cp.fwd, cp.overlap, -1);
+  add_all(proj.pre);
+  add_all(proj.casts);
+  gemm_rs(u.proj_fprop, proj.gemm, "attention output");
+  add_all(ops.norm2);
+  add_all(fc1.casts);
+  ring_ag(u.fc1_fprop, fc1.gemm, "mlp input");
+  add_all(fc2.pre);
+  add_all(fc2.casts);
+  gemm_rs(u.fc2_fprop, fc2.gemm, "mlp output");
+  add_all(ops.residual);
+  close({}, false, -1);
+
+  // Backward: each GEMM's output-gradient casts, then its input and weight gradients (backward_of's order).
+  out = &bwd;
+  auto grads = [&](const GemmSplit& s) {
+    std::vector<hw::OpWork> in = s.casts;
+    in.push_back(s.gemm);
+    std::vector<hw::OpWork> b = backward_of(in, e);
+    return b;  // [casts..., dgrad, wgrad]
+  };
+  add_all(backward_of(ops.residual, e));
+  const auto b2 = grads(fc2);
+  add_all({b2.begin(), b2.end() - 2});
+  ring_ag(u.fc2_dgrad, b2[b2.size() - 2], "mlp output (bwd)");
+  add(b2.back(), part);
+  add_all(backward_of(fc2.pre, e));
+  const auto b1 = grads(fc1);
+  add_all({b1.begin(), b1.end() - 2});
+  bulk(u.fc1_dgrad, u.fc1_wgrad, fc1.gemm, b1[b1.size() - 2], b1.back(), "mlp input");
+  rerun(ops.norm2);
+  add_all(backward_of(ops.norm2, e));
+  const auto bp = grads(proj);
+  add_all({bp.begin(), bp.end() - 2});
+  ring_ag(u.proj_dgrad, bp[bp.size() - 2], "attention output (bwd)");
+  add(bp.back(), part);
+  if (c.recomputes("core_attn") && !c.use_flash_attn) add_all(proj.pre);  // the attention core again
+  add_all(backward_of(proj.pre, e));
+  if (!cp.bwd.empty()) close(cp.bwd, cp.overlap, -1);
+  add_all(backward_of(qkv.post, e));
+  const auto bq = grads(qkv);
+  add_all({bq.begin(), bq.end() - 2});
+  bulk(u.qkv_dgrad, u.qkv_wgrad, qkv.gemm, bq[bq.size() - 2], bq.back(), "qkv input");
+  rerun(ops.norm1);
+  add_all(backward_of(ops.norm1, e));
+  close({}, false, -1);
+}
+
+}  // namespace lcsim::wl
