@@ -38,7 +38,7 @@ bool Engine::later(const Entry& a, const Entry& b) {
   return a.seq > b.seq;
 }
 
-uint32_t Engine::new_slot(Kind kind, Callback cb, Callback failed) {
+uint32_t Engine::take_slot() {
   uint32_t s;
   if (free_.empty()) {
     s = static_cast<uint32_t>(slots_.size());
@@ -47,6 +47,11 @@ uint32_t Engine::new_slot(Kind kind, Callback cb, Callback failed) {
     s = free_.back();
     free_.pop_back();
   }
+  return s;
+}
+
+uint32_t Engine::new_slot(Kind kind, Callback cb, Callback failed) {
+  const uint32_t s = take_slot();
   Slot& x = slots_[s];
   x.state = State::kPending;
   x.kind = kind;
@@ -203,14 +208,7 @@ void Engine::set_typed_events(bool on) { typed_events.store(on); }
     return h;
   }
   // new_slot() without callbacks to swap in (a free slot's are empty already).
-  uint32_t s;
-  if (free_.empty()) {
-    s = static_cast<uint32_t>(slots_.size());
-    slots_.emplace_back();
-  } else {
-    s = free_.back();
-    free_.pop_back();
-  }
+  const uint32_t s = take_slot();
   Slot& x = slots_[s];
   x.state = State::kPending;
   x.kind = Kind::kTimer;

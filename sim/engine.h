@@ -221,6 +221,8 @@ class Engine {
   };
 
   // --- For backends. ---
+  // A free slot's index (one reused, or a new one at the end).
+  inline uint32_t take_slot();
   uint32_t new_slot(Kind kind, Callback cb, Callback failed);
   /// Schedules the slot's callback (re-scheduling supersedes an earlier time).
   void schedule(uint32_t slot, double time, int priority);
