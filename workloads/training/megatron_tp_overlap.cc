@@ -194,34 +194,33 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
 
   // Backward: each GEMM's output-gradient casts, then its input and weight gradients (backward_of's order).
   out = &bwd;
+  // Adds the backward of `s`'s casts and returns its GEMM's input and weight gradients (backward_of gives
+  // [casts..., dgrad, wgrad]).
   auto grads = [&](const GemmSplit& s) {
     std::vector<hw::OpWork> in = s.casts;
     in.push_back(s.gemm);
-    std::vector<hw::OpWork> b = backward_of(in, e);
-    return b;  // [casts..., dgrad, wgrad]
+    const std::vector<hw::OpWork> b = backward_of(in, e);
+    add_all({b.begin(), b.end() - 2});
+    return std::make_pair(b[b.size() - 2], b.back());
   };
   add_all(backward_of(ops.residual, e));
-  const auto b2 = grads(fc2);
-  add_all({b2.begin(), b2.end() - 2});
-  ring_ag(u.fc2_dgrad, b2[b2.size() - 2], "mlp output (bwd)");
-  add(b2.back(), part);
+  const auto [fc2_dgrad, fc2_wgrad] = grads(fc2);
+  ring_ag(u.fc2_dgrad, fc2_dgrad, "mlp output (bwd)");
+  add(fc2_wgrad, part);
   add_all(backward_of(fc2.pre, e));
-  const auto b1 = grads(fc1);
-  add_all({b1.begin(), b1.end() - 2});
-  bulk(u.fc1_dgrad, u.fc1_wgrad, fc1.gemm, b1[b1.size() - 2], b1.back(), "mlp input");
+  const auto [fc1_dgrad, fc1_wgrad] = grads(fc1);
+  bulk(u.fc1_dgrad, u.fc1_wgrad, fc1.gemm, fc1_dgrad, fc1_wgrad, "mlp input");
   rerun(ops.norm2);
   add_all(backward_of(ops.norm2, e));
-  const auto bp = grads(proj);
-  add_all({bp.begin(), bp.end() - 2});
-  ring_ag(u.proj_dgrad, bp[bp.size() - 2], "attention output (bwd)");
-  add(bp.back(), part);
+  const auto [proj_dgrad, proj_wgrad] = grads(proj);
+  ring_ag(u.proj_dgrad, proj_dgrad, "attention output (bwd)");
+  add(proj_wgrad, part);
   if (c.recomputes("core_attn") && !c.use_flash_attn) add_all(proj.pre);  // the attention core again
   add_all(backward_of(proj.pre, e));
   if (!cp.bwd.empty()) close(cp.bwd, cp.overlap, -1);
   add_all(backward_of(qkv.post, e));
-  const auto bq = grads(qkv);
-  add_all({bq.begin(), bq.end() - 2});
-  bulk(u.qkv_dgrad, u.qkv_wgrad, qkv.gemm, bq[bq.size() - 2], bq.back(), "qkv input");
+  const auto [qkv_dgrad, qkv_wgrad] = grads(qkv);
+  bulk(u.qkv_dgrad, u.qkv_wgrad, qkv.gemm, qkv_dgrad, qkv_wgrad, "qkv input");
   rerun(ops.norm1);
   add_all(backward_of(ops.norm1, e));
   close({}, false, -1);
