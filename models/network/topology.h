@@ -161,7 +161,7 @@ class Topology {
     links_[link].bandwidth = bandwidth;
   }
   /// Makes the topology read-only from now on: fail(), set_link_up() and set_link_bandwidth() become internal
-  /// errors. A fabric shared between runs (scenarios/fabric_cache.h), possibly on several threads, is frozen.
+  /// errors. A fabric shared between runs (scenarios/fabric.h), possibly on several threads, is frozen.
   void freeze() { frozen_ = true; }
   bool frozen() const { return frozen_; }
 

@@ -100,6 +100,7 @@ class MegatronTraining final : public Workload, public sim::EventSink {
     // overlapped GEMMs of tp_comm_overlap: Transformer Engine's num_sm, 0 where the GEMM's time already has its
     // SM margin or the exchange runs on the copy engines); < 0: the part's overlap_sm_share.
     double sm_share = -1;
+    double share_or(double part_share) const { return sm_share >= 0 ? sm_share : part_share; }
     // FSDP: parameter all-gathers this segment issues on the gather stream as its compute starts (prefetch),
     // how many of the pass's gathers must be done before it computes, and the gradient reduce-scatters it
     // issues on the reduce stream when it is done.

@@ -66,8 +66,8 @@ MegatronTraining::FoldedPass* MegatronTraining::folded(uint32_t sim) {
   for (const Segment& seg : current_pass(st).segments) {
     if (!seg.prefetch.empty() || seg.await > 0 || !seg.reduce.empty() || seg.side) return never();
     has_bucket = has_bucket || seg.bucket >= 0;
-    const double part_share = ctx_->gpus[st.rank].part->calibration.overlap_sm_share;
-    FoldedPass::Seg out{seg.compute * st.slow, {}, seg.overlap, seg.sm_share >= 0 ? seg.sm_share : part_share};
+    const double share = seg.share_or(ctx_->gpus[st.rank].part->calibration.overlap_sm_share);
+    FoldedPass::Seg out{seg.compute * st.slow, {}, seg.overlap, share};
     for (const CommCall& c : seg.comms) {
       const std::vector<uint32_t>& group = group_of(c.group, st.rank);
       if (group.size() < 2) {  // a group of one: done at once, no event

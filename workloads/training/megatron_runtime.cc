@@ -110,7 +110,7 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
     sim_ranks_.push_back(r);
   }
   folds_.clear();
-  if (!schedules_) schedules_ = make_schedules();  // validate() made it, where the layout fits
+  if (!schedules_) schedules_ = make_schedules();  // validate() made it, where it got as far as the memory fit
   states_.clear();
   tasks_total_ = 0;
   for (uint32_t r : sim_ranks_) {
@@ -308,8 +308,8 @@ void MegatronTraining::after_compute(uint32_t sim, size_t i) {
     // all-to-alls, gradient buckets, parameter gathers, FSDP), their kernels held overlap_sm_share of the SMs:
     // the segment's kernels take that much longer.
     st.contention_charged = true;
-    const double own = current_pass(st).segments[i].sm_share;
-    const double share = own >= 0 ? own : ctx_->gpus[st.rank].part->calibration.overlap_sm_share;
+    const double share =
+        current_pass(st).segments[i].share_or(ctx_->gpus[st.rank].part->calibration.overlap_sm_share);
     const Duration beside = beside_time(st) - st.segment_beside;
     if (share > 0 && beside > Duration()) {
       const Duration extra = beside * (share / (1 - share));
