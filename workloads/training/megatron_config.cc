@@ -537,6 +537,9 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
   } else {
     like = nullptr;
   }
+  // The pass order of every stage, for the memory fit's micro-batches in flight (plan_stage) and for the run: a
+  // copy shares the original's (the same configuration).
+  schedules_ = like && like->schedules_ ? like->schedules_ : make_schedules();
   for (const auto* part : parts) {
     std::vector<PlanPtr> kept;
     auto reuse = [&, from = like ? like_part.at(part) : nullptr](int stage) -> PlanPtr {
@@ -583,8 +586,6 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
     s.error_here("pipeline stage " + str(memory_stage_) + " " + hw::out_of_memory_message(part->name, memory_, alts));
     return;
   }
-  // The pass order of every stage, for the run: a copy shares the original's (the same configuration).
-  schedules_ = like && like->schedules_ ? like->schedules_ : make_schedules();
 }
 
 }  // namespace lcsim::wl

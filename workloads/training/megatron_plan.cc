@@ -510,7 +510,11 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   // min(M, PP - stage); interleaved Megatron's warm-up of (PP - stage - 1) x 2 + (V - 1) x PP chunk passes plus the
   // first steady forward, whose extra passes (beyond whole micro-batches) fall on the first chunks, so a chunk that
   // holds only the embedding adds nothing; DualPipe PP + 1 micro-batches of a stage with equal stages (its README).
-  const double in_flight = peak_in_flight(schedule(c.schedule(), pp, stage, micro_batches_, chunks_), chunk_layers);
+  // The stage's pass order: validate()'s (made before the memory fit), else made here.
+  std::vector<Task> own;
+  const std::vector<Task>& order =
+      schedules_ ? (*schedules_)[stage] : (own = schedule(c.schedule(), pp, stage, micro_batches_, chunks_));
+  const double in_flight = peak_in_flight(order, chunk_layers);
   in.in_flight = in_flight;
   in.seq = 1.0 * m.seq_length / cp;
   in.hidden = h;
