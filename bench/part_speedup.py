@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Where lcsim's speed-up of one part over another comes from, against a published pair of runs
+(docs/validation.md, "Is the dense H100 optimism H100-specific?").
+
+Runs pairs of rows of bench/training_validation.yaml (the same model on two parts, each with its family's and
+its own settings, as bench/validate_training.py runs them) and splits each run's iteration into what its kernels
+cost by kind, from lcsim's own report (report.txt: one layer's kernels, forward and backward, on rank 0):
+  gemm        the layer's GEMMs (forward, input and weight gradients; the recomputed forward with full recompute)
+  attention   the fused attention kernel, forward and backward
+  memory      norms, activation, residual adds (memory-bound kernels)
+  rest        the rest of compute: embedding, output layer and loss, FSDP's copies on the compute stream, the host's
+              issue floor where it binds (time_compute_s minus the three above)
+  exposed     exposed communication (data-parallel gathers and reduce-scatters not hidden)
+  optimizer   the optimizer step
+Then prints, per component, the slow part's time over the fast part's, lcsim's speed-up against the published one,
+and the fast part's component times that would close the gap if that component alone carried it.
+
+Usage: bench/part_speedup.py [BUILD_DIR] [--set KEY=VALUE ...]   (the pairs are PAIRS below)"""
+import json, os, re, subprocess, sys, tempfile
+
+import yaml
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+args = sys.argv[1:]
+build, extra = "build", []
+i = 0
+while i < len(args):
+    if args[i] == "--set":
+        extra.append(args[i + 1]); i += 2
+    else:
+        build = args[i]; i += 1
+lcsim = os.path.join(root, build, "apps", "lcsim")
+data = yaml.safe_load(open(os.path.join(root, "bench", "training_validation.yaml")))
+rows = {r["name"]: r for r in data["rows"]}
+
+# (model, fast part's row, slow part's row): llm-foundry's H100 and A100 80GB tables, sequence 2,048.
+PAIRS = [
+    ("MPT-3B", "MPT-3B (FSDP16, 16 H100)", "MPT-3B (FSDP8, 8 A100)"),
+    ("MPT-7B", "MPT-7B (FSDP8, 8 H100)", "MPT-7B (FSDP8, 8 A100)"),
+    ("MPT-13B", "MPT-13B (FSDP8, 8 H100)", "MPT-13B (FSDP8, 8 A100)"),
+    ("MPT-30B", "MPT-30B (FSDP8, 8 H100, full recompute)", "MPT-30B (FSDP8, 8 A100, full recompute)"),
+    ("MPT-70B/32", "MPT-70B (FSDP32, 32 H100, full recompute)", "MPT-70B (FSDP32, 32 A100, full recompute, PURE)"),
+    ("MPT-70B/64", "MPT-70B (FSDP64, 64 H100, full recompute)", "MPT-70B (FSDP64, 64 A100, full recompute, PURE)"),
+]
+KINDS = ("gemm", "attention", "memory", "rest", "exposed", "optimizer")
+
+
+def kind(kernel):
+    if kernel.startswith("attention"):
+        return "attention"
+    if re.match(r"(qkv|attn_proj|mlp_up|mlp_down)(_dgrad|_wgrad)?$", kernel):
+        return "gemm"
+    return "memory"
+
+
+def run(name):
+    row = rows[name]
+    fam = data["families"][row["family"]]
+    out = tempfile.mkdtemp(prefix="lcsim-speedup-")
+    cmd = [lcsim, "run", os.path.join(root, fam["scenario"]), "-q", "--no-progress", "-o", out]
+    for s in fam["set"] + row["set"] + extra:
+        cmd += ["--set", s]
+    subprocess.run(cmd, check=True, capture_output=True)
+    m = json.load(open(os.path.join(out, "metrics.json")))["metrics"]
+    fwd = {k: 0.0 for k in KINDS}
+    bwd = {k: 0.0 for k in KINDS}
+    section = None
+    for line in open(os.path.join(out, "report.txt")):
+        if line.startswith("kernels of one dense layer"):
+            section = fwd
+            continue
+        f = line.split()
+        if section is None or len(f) < 4 or f[0] == "kernel":
+            continue
+        if f[0] == "forward":
+            section = bwd
+        elif f[0] == "backward":
+            break
+        else:
+            section[kind(f[0])] += float(f[-1]) * 1e-6
+    res = {k: 0.0 for k in KINDS}
+    wl = yaml.safe_load(open(os.path.join(out, "scenario.resolved.yaml")))["workload"]
+    recompute = wl.get("recompute_granularity") == "full"
+    passes = m["micro_batches"] * wl["model"]["num_layers"]
+    for k in ("gemm", "attention", "memory"):
+        res[k] = passes * ((2 if recompute else 1) * fwd[k] + bwd[k])
+    res["rest"] = m["time_compute_s"] - sum(res[k] for k in ("gemm", "attention", "memory"))
+    res["exposed"] = sum(m[f"time_exposed_{x}_s"] for x in ("tp", "cp", "ep", "pp", "dp")) + m["time_pipeline_bubble_s"]
+    res["optimizer"] = m["time_optimizer_s"]
+    it = m["iteration_time_s"]
+    tokens = m["tokens_per_iteration"] / row["gpus"]  # per GPU per iteration
+    return res, it, tokens, m
+
+
+print("| model | part | iteration (s) | " + " | ".join(KINDS) + " | published (s) | lcsim tok/s/GPU vs published |")
+print("|---|---|---:|" + "---:|" * len(KINDS) + "---:|---:|")
+summary = []
+for model, fast, slow in PAIRS:
+    got = {}
+    for label, name in (("fast", fast), ("slow", slow)):
+        res, it, tokens, m = run(name)
+        pub_it = tokens / rows[name]["measured"]  # the published run's seconds for this run's tokens per GPU
+        got[label] = (res, it, tokens, pub_it)
+        print(f"| {model} | {rows[name]['part']} | {it:.3f} | " + " | ".join(f"{res[k]:.3f}" for k in KINDS) +
+              f" | {pub_it:.3f} | {it and (tokens / it) / rows[name]['measured'] - 1:+.1%} |")
+    (rf, itf, tf, pf), (rs, its, ts, ps) = got["fast"], got["slow"]
+    # Per token, so that pairs with different batches per GPU compare: seconds per token per GPU.
+    sim = (its / ts) / (itf / tf)
+    pub = (ps / ts) / (pf / tf)
+    ratios = {k: (rs[k] / ts) / (rf[k] / tf) if rf[k] > 0 else float("nan") for k in KINDS}
+    # What the fast part would need: its published time per token minus lcsim's other components, per component.
+    need = {}
+    for k in ("gemm", "attention", "memory", "rest"):
+        other = itf - rf[k]
+        need[k] = (pf - other) / rf[k] if rf[k] > 0 else float("nan")
+    summary.append((model, sim, pub, ratios, need))
+
+print()
+print("| model | lcsim speed-up | published | excess | " + " | ".join(f"{k} ratio" for k in KINDS) +
+      " | x needed on gemm / attention / memory / rest alone |")
+print("|---|---:|---:|---:|" + "---:|" * len(KINDS) + "---|")
+for model, sim, pub, ratios, need in summary:
+    print(f"| {model} | {sim:.2f} | {pub:.2f} | {sim / pub - 1:+.1%} | " + " | ".join(f"{ratios[k]:.2f}" for k in KINDS) +
+          " | " + " / ".join(f"{need[k]:.2f}" for k in ("gemm", "attention", "memory", "rest")) + " |")
