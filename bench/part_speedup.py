@@ -13,23 +13,59 @@ cost by kind, from lcsim's own report (report.txt: one layer's kernels, forward 
   exposed     exposed communication (data-parallel gathers and reduce-scatters not hidden)
   optimizer   the optimizer step
 Then prints, per component, the slow part's time over the fast part's, lcsim's speed-up against the published one,
-and the fast part's component times that would close the gap if that component alone carried it.
+and the fast part's component times that would close the gap if that component alone carried it. Last, for the
+models that a table lists at two micro-batch counts on one part (LAYOUTS below), it solves
+  seconds per iteration per GPU = a x tokens per GPU + c x micro-batches
+for the published runs and for lcsim's: a is the cost per token, c a fixed cost per micro-batch (per layer-pass:
+c over layers x passes, passes 3 with full recompute, 2 without).
 
-Usage: bench/part_speedup.py [BUILD_DIR] [--set KEY=VALUE ...]   (the pairs are PAIRS below)"""
-import json, os, re, subprocess, sys, tempfile
+With --vidur DIR (the shared data's calibration/vidur_compute: vidur's per-operator profiles of the same models on
+A100 and H100) it prints instead, per model and operator, the median A100 / H100 time ratio of the rows both parts
+measured with at least 2,048 tokens: what isolated kernels say the speed-up is.
+
+Usage: bench/part_speedup.py [BUILD_DIR] [--set KEY=VALUE ...]   (the pairs are PAIRS below)
+       bench/part_speedup.py --vidur ../shared/data/calibration/vidur_compute"""
+import csv, glob, json, os, re, statistics, subprocess, sys, tempfile
 
 import yaml
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 args = sys.argv[1:]
-build, extra = "build", []
+build, extra, vidur = "build", [], None
 i = 0
 while i < len(args):
-    if args[i] == "--set":
+    if args[i] == "--vidur":
+        vidur = args[i + 1]; i += 2
+    elif args[i] == "--set":
         extra.append(args[i + 1]); i += 2
     else:
         build = args[i]; i += 1
 lcsim = os.path.join(root, build, "apps", "lcsim")
+
+
+def vidur_ratios(folder):
+    """Median A100 / H100 time per operator over the rows (shape, tokens, TP) both parts profiled, >= 2,048 tokens."""
+    for a100 in sorted(glob.glob(os.path.join(folder, "a100_*_mlp.csv"))):
+        h100 = a100.replace("a100_", "h100_")
+        if not os.path.exists(h100):
+            continue
+        ids = lambda r: tuple(v for k, v in r.items() if not k.startswith("time_stats"))
+        fast = {ids(r): r for r in csv.DictReader(open(h100))}
+        ratios = {}
+        for r in csv.DictReader(open(a100)):
+            h = fast.get(ids(r))
+            if h is None or float(r["num_tokens"]) < 2048:
+                continue
+            for k in r:
+                if k.endswith(".median") and float(r[k] or 0) > 0 and float(h[k] or 0) > 0:
+                    ratios.setdefault(k.split(".")[1], []).append(float(r[k]) / float(h[k]))
+        model = os.path.basename(a100)[5:-8]
+        print(f"{model:28s} " + ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in ratios.items()))
+
+
+if vidur:
+    vidur_ratios(vidur)
+    sys.exit(0)
 data = yaml.safe_load(open(os.path.join(root, "bench", "training_validation.yaml")))
 rows = {r["name"]: r for r in data["rows"]}
 
@@ -41,6 +77,12 @@ PAIRS = [
     ("MPT-30B", "MPT-30B (FSDP8, 8 H100, full recompute)", "MPT-30B (FSDP8, 8 A100, full recompute)"),
     ("MPT-70B/32", "MPT-70B (FSDP32, 32 H100, full recompute)", "MPT-70B (FSDP32, 32 A100, full recompute, PURE)"),
     ("MPT-70B/64", "MPT-70B (FSDP64, 64 H100, full recompute)", "MPT-70B (FSDP64, 64 A100, full recompute, PURE)"),
+]
+# (model, part, layout with more micro-batches, layout with fewer): the same model at two micro-batch counts.
+LAYOUTS = [
+    ("MPT-30B", "H100", "MPT-30B (FSDP8, 8 H100, full recompute)", "MPT-30B (FSDP32, 32 H100, full recompute)"),
+    ("MPT-70B", "H100", "MPT-70B (FSDP32, 32 H100, full recompute)", "MPT-70B (FSDP64, 64 H100, full recompute)"),
+    ("MPT-70B", "A100", "MPT-70B (FSDP32, 32 A100, full recompute, PURE)", "MPT-70B (FSDP64, 64 A100, full recompute, PURE)"),
 ]
 KINDS = ("gemm", "attention", "memory", "rest", "exposed", "optimizer")
 
@@ -122,3 +164,23 @@ print("|---|---:|---:|---:|" + "---:|" * len(KINDS) + "---|")
 for model, sim, pub, ratios, need in summary:
     print(f"| {model} | {sim:.2f} | {pub:.2f} | {sim / pub - 1:+.1%} | " + " | ".join(f"{ratios[k]:.2f}" for k in KINDS) +
           " | " + " / ".join(f"{need[k]:.2f}" for k in ("gemm", "attention", "memory", "rest")) + " |")
+
+print()
+print("| model | part | per token: published / lcsim (ms) | per micro-batch: published / lcsim (s) | missing per layer-pass (ms) |")
+print("|---|---|---:|---:|---:|")
+for model, part, many, few in LAYOUTS:
+    passes = 3 if "workload.recompute_granularity=full" in rows[many]["set"] else 2
+    layers = next(int(x.split("=")[1]) for x in rows[many]["set"] if x.startswith("workload.model.num_layers="))
+    runs = {name: run(name) for name in (many, few)}
+    fits = []
+    for label in ("published", "lcsim"):
+        eq = []
+        for name in (many, few):
+            res, it, tokens, m = runs[name]
+            eq.append((tokens, m["micro_batches"], tokens / rows[name]["measured"] if label == "published" else it))
+        (t1, n1, y1), (t2, n2, y2) = eq
+        c = (y1 * t2 - y2 * t1) / (n1 * t2 - n2 * t1)
+        fits.append(((y1 - c * n1) / t1, c))
+    (ap, cp), (al, cl) = fits
+    print(f"| {model} | {part} | {ap * 1e3:.4f} / {al * 1e3:.4f} ({al / ap - 1:+.1%}) | {cp:.3f} / {cl:.3f} | "
+          f"{(cp - cl) / (layers * passes) * 1e3:.2f} |")
