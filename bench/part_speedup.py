@@ -19,13 +19,13 @@ models that a table lists at two micro-batch counts on one part (LAYOUTS below),
 for the published runs and for lcsim's: a is the cost per token, c a fixed cost per micro-batch (per layer-pass:
 c over layers x passes, passes 3 with full recompute, 2 without).
 
-With --vidur DIR (the shared data's calibration/vidur_compute: vidur's per-operator profiles of the same models on
-A100 and H100) it prints instead, per model and operator, the median A100 / H100 time ratio of the rows both parts
-measured with at least 2,048 tokens: what isolated kernels say the speed-up is.
+With --vidur it prints instead, per model and operator, the median A100 / H100 time ratio of vidur's per-operator
+profiles (data/calibration/vidur_serving_layers.csv: one layer's kernels of the same models on both parts) over the
+shapes both parts measured with at least 2,048 tokens: what isolated kernels say the speed-up is.
 
 Usage: bench/part_speedup.py [BUILD_DIR] [--set KEY=VALUE ...]   (the pairs are PAIRS below)
-       bench/part_speedup.py --vidur ../shared/data/calibration/vidur_compute"""
-import csv, glob, json, os, re, statistics, subprocess, sys, tempfile
+       bench/part_speedup.py --vidur"""
+import csv, json, os, re, statistics, subprocess, sys, tempfile
 
 import yaml
 
@@ -35,7 +35,8 @@ build, extra, vidur = "build", [], None
 i = 0
 while i < len(args):
     if args[i] == "--vidur":
-        vidur = args[i + 1]; i += 2
+        vidur = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "calibration",
+                             "vidur_serving_layers.csv"); i += 1
     elif args[i] == "--set":
         extra.append(args[i + 1]); i += 2
     else:
@@ -43,24 +44,23 @@ while i < len(args):
 lcsim = os.path.join(root, build, "apps", "lcsim")
 
 
-def vidur_ratios(folder):
-    """Median A100 / H100 time per operator over the rows (shape, tokens, TP) both parts profiled, >= 2,048 tokens."""
-    for a100 in sorted(glob.glob(os.path.join(folder, "a100_*_mlp.csv"))):
-        h100 = a100.replace("a100_", "h100_")
-        if not os.path.exists(h100):
+def vidur_ratios(path):
+    """Median A100 / H100 time per operator over the shapes (model, tokens, TP) both parts profiled, >= 2,048 tokens."""
+    rows_by = {}
+    for r in csv.DictReader(open(path)):
+        if float(r["num_tokens"]) >= 2048:
+            rows_by.setdefault(r["part"], {})[(r["model"], r["num_tokens"], r["num_tensor_parallel_workers"])] = r
+    slow, fast = rows_by["A100-SXM-80GB"], rows_by["H100-SXM-80GB"]
+    ratios = {}
+    for key, r in slow.items():
+        h = fast.get(key)
+        if h is None:
             continue
-        ids = lambda r: tuple(v for k, v in r.items() if not k.startswith("time_stats"))
-        fast = {ids(r): r for r in csv.DictReader(open(h100))}
-        ratios = {}
-        for r in csv.DictReader(open(a100)):
-            h = fast.get(ids(r))
-            if h is None or float(r["num_tokens"]) < 2048:
-                continue
-            for k in r:
-                if k.endswith(".median") and float(r[k] or 0) > 0 and float(h[k] or 0) > 0:
-                    ratios.setdefault(k.split(".")[1], []).append(float(r[k]) / float(h[k]))
-        model = os.path.basename(a100)[5:-8]
-        print(f"{model:28s} " + ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in ratios.items()))
+        for k in r:
+            if k.endswith("_ms") and float(r[k]) > 0 and float(h[k]) > 0:
+                ratios.setdefault(key[0], {}).setdefault(k[:-3], []).append(float(r[k]) / float(h[k]))
+    for model, ops in sorted(ratios.items()):
+        print(f"{model:28s} " + ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in ops.items()))
 
 
 if vidur:
