@@ -195,7 +195,8 @@ void AcceleratorSpec::visit(Section& s) {
   s.field("scale_up_domain", scale_up_domain, "devices in one scale-up domain", Range::at_least(1));
   s.field("scale_up_reduction", scale_up_reduction,
           "scale-up switches reduce in the network (NVLink SHARP, used by NCCL's NVLS algorithm)");
-  s.field("tdp", tdp, "power when busy (thermal design power)", Range::positive());
+  s.field("tdp", tdp, "power when busy (thermal design power); also the highest power_limit the part accepts",
+          Range::positive());
   s.field("idle_power", idle_power, "power when idle", Range::at_least(0));
   s.field("power_limit", power_limit,
           "board power limit (nvidia-smi -pl): compute-bound kernels (GEMMs, attention) run at the clock it sustains, "
