@@ -134,7 +134,7 @@ RunResult run_once(Scenario& sc, const RunHooks& hooks) {
       std::vector<hw::PowerCounter::Gpu> levels;
       const double f = sc.cost.comm_power_fraction;
       for (const auto& g : gpus) {
-        const double tdp = g.part->tdp.w(), idle = g.part->idle_power.w();
+        const double tdp = g.part->power_cap().w(), idle = g.part->idle_power.w();  // tdp, or its power limit
         levels.push_back({"node" + std::to_string(g.node), "gpu" + std::to_string(g.local) + " power (W)", tdp,
                           idle + f * (tdp - idle), idle});
       }
@@ -205,7 +205,14 @@ RunResult run_once(Scenario& sc, const RunHooks& hooks) {
   for (const auto& pool : sc.cluster.pools) {
     std::snprintf(line, sizeof line, "pool %s: %d x %s (%d x %s)", pool.name.c_str(), pool.count,
                   pool.node.name.c_str(), pool.node.gpus, pool.node.accelerator.name.c_str());
-    result.header.push_back(line + (sc.cluster.shorthand ? "; " + pool.node.description : std::string()));
+    std::string h = line + (sc.cluster.shorthand ? "; " + pool.node.description : std::string());
+    const hw::AcceleratorSpec& part = pool.node.accelerator;
+    if (part.power_cap() < part.tdp) {
+      std::snprintf(line, sizeof line, "; power limit %s of %s: compute clock %.3f of its clock at the TDP",
+                    to_string(part.power_cap()).c_str(), to_string(part.tdp).c_str(), part.compute_clock_fraction());
+      h += line;
+    }
+    result.header.push_back(h);
   }
   result.header.push_back("network: " + topology.describe());
   if (single) {

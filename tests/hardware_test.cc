@@ -103,7 +103,8 @@ TEST(Catalog, ScenariosDeriveAndDefineParts) {
   EXPECT_EQ(d.items()[0].to_string(),
             "b.yaml:2:1: cluster.accelerator.hbm_capacty: unknown key 'hbm_capacty'; did you mean 'hbm_capacity'? "
             "(valid: calibration, collectives, compute_units, confidence, dense_peak, hbm_bandwidth, hbm_capacity, idle_power, "
-            "name, scale_up_bandwidth, scale_up_domain, scale_up_reduction, tdp, vendor)");
+            "min_power_limit, name, power_clock, power_limit, scale_up_bandwidth, scale_up_domain, scale_up_reduction, "
+            "tdp, vendor)");
 }
 
 // H100 carries a sequence-length attention curve; a derived part that sets only the flat attention_efficiency runs

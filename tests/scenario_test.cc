@@ -411,3 +411,33 @@ TEST(Scenario, TimelineKindsChooseTheDetail) {
 
 }  // namespace
 }  // namespace lcsim
+
+namespace lcsim {
+namespace {
+
+TEST(Scenario, PowerLimitWhatIfSlowsOnlyComputeAndCapsEveryGpusPower) {
+  // scenarios/what-if/power-limit.yaml ships at 500 W; the same run at the H100's 700 W TDP for comparison.
+  const std::string file = "scenarios/what-if/power-limit.yaml";
+  Scenario capped = load_scenario(file);
+  Scenario full = load_scenario(file, {"cluster.accelerator={base: H100-SXM-80GB, power_limit: 700W}"});
+  ASSERT_EQ(capped.cluster.pools.at(0).node.accelerator.power_cap().w(), 500);
+  const MetricSet c = run_scenario(capped).metrics, f = run_scenario(full).metrics;
+  // Compute-bound kernels take 1 / 0.826 = 1.211 times as long, memory-bound ones no longer: the compute time grows
+  // by more than nothing and less than that; the exposed TP and DP communication does not change.
+  const double slower = c.get("time_compute_s") / f.get("time_compute_s");
+  EXPECT_GT(slower, 1.10);
+  EXPECT_LT(slower, 1 / 0.826);
+  EXPECT_NEAR(c.get("time_exposed_tp_s"), f.get("time_exposed_tp_s"), 1e-12);
+  EXPECT_NEAR(c.get("time_exposed_dp_s"), f.get("time_exposed_dp_s"), 1e-12);
+  EXPECT_GT(c.get("iteration_time_s"), f.get("iteration_time_s"));
+  // No GPU is charged above its cap: the GPUs' energy is at most 64 x 500 W x the iteration (and 700 W uncapped).
+  for (const auto& [m, cap] : {std::pair{&c, 500.0}, std::pair{&f, 700.0}}) {
+    const double gpu_wh = 1e6 * (m->get("energy_gpu_compute_mwh") + m->get("energy_gpu_comm_mwh") +
+                                 m->get("energy_gpu_idle_mwh"));
+    EXPECT_LE(gpu_wh, 64 * cap * m->get("iteration_time_s") / 3600 * (1 + 1e-12)) << cap;
+  }
+  EXPECT_LT(c.get("power_kw"), f.get("power_kw"));  // the point of a cap: a lower draw
+}
+
+}  // namespace
+}  // namespace lcsim

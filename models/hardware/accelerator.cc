@@ -103,6 +103,11 @@ FlopRate AcceleratorSpec::peak(DType d) const {
   return it->second;
 }
 
+double AcceleratorSpec::compute_clock_fraction() const {
+  if (power_cap() == tdp) return 1.0;
+  return DvfsPowerCurve(power_clock).clock_fraction(power_cap().w() / tdp.w());
+}
+
 void KernelCalibration::visit(Section& s) {
   s.field("gemm_efficiency", gemm_efficiency, "fraction of the dense peak reached by large, well-shaped GEMMs",
           Range::fraction());
@@ -190,8 +195,20 @@ void AcceleratorSpec::visit(Section& s) {
   s.field("scale_up_domain", scale_up_domain, "devices in one scale-up domain", Range::at_least(1));
   s.field("scale_up_reduction", scale_up_reduction,
           "scale-up switches reduce in the network (NVLink SHARP, used by NCCL's NVLS algorithm)");
-  s.field("tdp", tdp, "power when busy (thermal design power)", Range::positive());
+  s.field("tdp", tdp, "power when busy (thermal design power); also the highest power_limit the part accepts",
+          Range::positive());
   s.field("idle_power", idle_power, "power when idle", Range::at_least(0));
+  s.field("power_limit", power_limit,
+          "board power limit (nvidia-smi -pl): compute-bound kernels (GEMMs, attention) run at the clock it sustains, "
+          "memory-bound ones and collectives at full speed, and a computing GPU draws it instead of tdp; between "
+          "min_power_limit and tdp; 0 = tdp (docs/calibration.md, \"Power limits\")",
+          Range::at_least(0));
+  s.field("min_power_limit", min_power_limit,
+          "the lowest power_limit the part accepts (nvidia-smi's Min Power Limit); 0 = not known: idle_power",
+          Range::at_least(0));
+  s.section("power_clock", "how the compute clock follows power_limit: power fraction p = linear_share x + (1 - "
+            "linear_share) x^exponent at clock fraction x, both of their values at tdp (power_limit.h)",
+            [&](Section& c) { power_clock.visit(c); });
   s.choice("confidence", confidence, {"datasheet", "medium", "low"}, "how sure the numbers are");
   s.section("calibration", "kernel-efficiency parameters (lcsim calibrate)", [&](Section& c) { calibration.visit(c); });
   s.section("collectives", "measured scale-up collective calibration (NCCL protocols; bench/fit_nccl_scaleup.py)",
@@ -201,6 +218,15 @@ void AcceleratorSpec::visit(Section& s) {
   }
   if (s.mode() == Section::Mode::kParse && idle_power > tdp) {
     s.error("idle_power", "must not exceed tdp (" + to_string(tdp) + ")");
+  }
+  if (s.mode() == Section::Mode::kParse && power_limit.w() > 0) {
+    const Power lowest = min_power_limit.w() > 0 ? min_power_limit : idle_power;
+    if (power_limit > tdp || power_limit < lowest) {
+      s.error("power_limit", "must be between " + to_string(lowest) + " (" +
+                                 (min_power_limit.w() > 0 ? "min_power_limit" : "idle_power: no min_power_limit") +
+                                 ") and " + to_string(tdp) + " (tdp), the limits " + name + " accepts; got " +
+                                 to_string(power_limit));
+    }
   }
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "models/hardware/collective_calibration.h"
+#include "models/hardware/power_limit.h"
 #include "sim/config.h"
 #include "sim/units.h"
 
@@ -78,8 +79,11 @@ struct AcceleratorSpec {
   Bandwidth scale_up_bandwidth;  // per device, per direction (NVLink: half the bidirectional figure)
   int scale_up_domain = 8;       // devices in one scale-up domain
   bool scale_up_reduction = false;  // the scale-up switches reduce in the network (NVLink SHARP / NVLS)
-  Power tdp;
+  Power tdp;         // power when busy; also the highest power limit the part accepts (its default limit)
   Power idle_power;
+  Power power_limit;      // board power limit (nvidia-smi -pl); 0 = tdp (power_limit.h)
+  Power min_power_limit;  // the lowest limit the part accepts; 0 = not known (then idle_power)
+  DvfsPowerCurve::Config power_clock;  // how the compute clock follows the power limit
   std::string confidence = "datasheet";  // datasheet, medium, low
   KernelCalibration calibration;
   CollectiveCalibration collectives;  // measured scale-up collective protocols (empty: none)
@@ -87,6 +91,11 @@ struct AcceleratorSpec {
   /// Peak for a data type; InputError if the part has none (e.g. fp8 on A100).
   FlopRate peak(DType d) const;
   bool supports(DType d) const { return dense_peak.count(d) != 0; }
+  /// The power limit in force: power_limit where set, else tdp. A computing GPU draws this (power.h).
+  Power power_cap() const { return power_limit.w() > 0 && power_limit < tdp ? power_limit : tdp; }
+  /// The clock of compute-bound kernels (GEMMs, attention) under power_cap(), as a fraction of their clock at TDP:
+  /// 1 exactly without a limit below TDP (power_limit.h).
+  double compute_clock_fraction() const;
   /// Declares every key (parse, describe, emit). Peaks are declared per data type; 0 = unsupported.
   void visit(Section& s);
 };

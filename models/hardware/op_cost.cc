@@ -87,7 +87,9 @@ Duration gemm_time(const AcceleratorSpec& part, DType dtype, const GemmShape& s)
   // An FP8 GEMM that promotes its partial sums to FP32 runs slower than the fast-accumulating ones measured.
   const double accumulation =
       dtype == DType::kFp8 && s.split_accumulation ? 1 / c.fp8_split_accumulation_slowdown : 1.0;
-  const FlopRate rate = part.peak(dtype) * (gemm_efficiency(part, dtype) * k_factor * accumulation);
+  // Under a power limit the compute clock, and with it every compute rate, falls (power_limit.h); 1 without one.
+  const double clock = part.compute_clock_fraction();
+  const FlopRate rate = part.peak(dtype) * (gemm_efficiency(part, dtype) * k_factor * accumulation) * clock;
   Duration compute;
   if (!c.gemm_tiling) {
     compute = Flops::of(2 * s.m * s.n * s.k * s.batch) / rate;
@@ -107,7 +109,7 @@ Duration gemm_time(const AcceleratorSpec& part, DType dtype, const GemmShape& s)
   }
   // Long GEMMs run at the sustained clock: no tiling beats the part's sustained 16-bit ceiling.
   const Duration sustained = Flops::of(2 * s.m * s.n * s.k * s.batch) /
-                             (part.peak(dtype) * gemm_sustained_efficiency(part, dtype));
+                             (part.peak(dtype) * gemm_sustained_efficiency(part, dtype) * clock);
   return std::max({compute, sustained, memory}) + c.kernel_launch;
 }
 
@@ -124,7 +126,7 @@ Duration attention_time(const AcceleratorSpec& part, DType dtype, const Attentio
   // FP8 training keeps attention in 16 bits (Transformer Engine casts only the linear layers' GEMMs unless FP8
   // attention is asked for, which lcsim does not model): its FLOPs run at the 16-bit peak.
   const DType math = dtype == DType::kFp8 && part.supports(DType::kBf16) ? DType::kBf16 : dtype;
-  const Duration compute = op.flops / (part.peak(math) * attention_efficiency(part, s));
+  const Duration compute = op.flops / (part.peak(math) * attention_efficiency(part, s) * part.compute_clock_fraction());
   const Duration memory = op.bytes / (part.hbm_bandwidth * c.memory_efficiency);
   return std::max(compute, memory) + c.kernel_launch;
 }
@@ -150,7 +152,8 @@ Duration op_time(const AcceleratorSpec& part, DType dtype, const OpWork& op) {
 Duration roofline_time(const AcceleratorSpec& part, DType dtype, Flops flops, Bytes bytes) {
   const auto& c = part.calibration;
   const double eff = std::min(gemm_efficiency(part, dtype), gemm_sustained_efficiency(part, dtype));
-  const Duration compute = flops.flop() > 0 ? flops / (part.peak(dtype) * eff) : Duration();
+  const Duration compute =
+      flops.flop() > 0 ? flops / (part.peak(dtype) * eff * part.compute_clock_fraction()) : Duration();
   const Duration memory = bytes / (part.hbm_bandwidth * c.memory_efficiency);
   return std::max(compute, memory) + c.kernel_launch;
 }

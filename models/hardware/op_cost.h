@@ -16,6 +16,8 @@
 //   decode against a KV length is bound by reading the cache.
 //   Memory-bound kernels (elementwise, norms, softmax, embedding, loss, optimizer): bytes / (HBM x efficiency),
 //   with its own efficiency for norms, activations and rotary embeddings (fitted to measured kernel times).
+//   Under a power limit below TDP (AcceleratorSpec::power_limit) every compute rate above (GEMMs, attention,
+//   roofline compute) is multiplied by the part's compute_clock_fraction(); memory-bound terms are not (power_limit.h).
 // Parameters: the part's KernelCalibration (fitted by `lcsim calibrate`); tile factors below are assumptions.
 #pragma once
 

@@ -14,7 +14,8 @@ void CostConfig::visit(Section& s) {
                                         "of them at the simulated throughput; 0 = off",
           Range::at_least(0));
   s.field("comm_power_fraction", comm_power_fraction,
-          "a GPU that communicates without computing draws idle_power + this x (tdp - idle_power) (assumed: no "
+          "a GPU that communicates without computing draws idle_power + this x (tdp - idle_power), power_limit in "
+          "place of tdp where the part has one (assumed: no "
           "public measurement; docs/calibration.md)",
           Range::between(0, 1));
   s.field("switch_power", switch_power,
@@ -32,8 +33,9 @@ EnergyReport energy_over(const std::vector<PoolUsage>& pools, int switch_ports, 
     const double gpus = static_cast<double>(p.nodes) * p.node->gpus;
     const double busy = std::clamp(p.busy_fraction, 0.0, 1.0);
     const double comm = std::clamp(p.comm_fraction, 0.0, 1.0 - busy);
-    const double comm_w = a.idle_power.w() + cost.comm_power_fraction * (a.tdp.w() - a.idle_power.w());
-    const double compute_kwh = gpus * busy * hours * a.tdp.w() / 1000.0;
+    const double cap = a.power_cap().w();  // tdp, or the power limit below it: no state draws more
+    const double comm_w = a.idle_power.w() + cost.comm_power_fraction * (cap - a.idle_power.w());
+    const double compute_kwh = gpus * busy * hours * cap / 1000.0;
     const double comm_kwh = gpus * comm * hours * comm_w / 1000.0;
     const double idle_kwh = gpus * (1.0 - busy - comm) * hours * a.idle_power.w() / 1000.0;
     const double host_w = p.node->overhead_idle_power.w() +

@@ -1,7 +1,8 @@
 // Power, energy and cost, by part and by state (the way SimGrid's host-energy plugin integrates a host's power
 // over its load). An accelerator draws its `tdp` while it computes, `idle_power + comm_power_fraction x (tdp -
 // idle_power)` while it only communicates (NCCL kernels keep some SMs and the memory busy), and `idle_power` the
-// rest of the time. The rest of a node (CPUs, memory, NICs, fans, drives) draws `overhead_idle_power` plus
+// rest of the time; under a power limit below TDP (AcceleratorSpec::power_limit, power_limit.h) the limit takes the
+// place of `tdp` in both, so a capped GPU never draws above its cap. The rest of a node (CPUs, memory, NICs, fans, drives) draws `overhead_idle_power` plus
 // (`overhead_power` - `overhead_idle_power`) x the fraction of time its accelerators are active. The fabric's
 // switches draw `switch_power` each, all the time. The facility multiplies IT energy by the PUE. Money:
 // GPU-hours x price per GPU-hour (rental or amortized capital) and facility energy x price per kWh.

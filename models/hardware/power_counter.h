@@ -1,6 +1,6 @@
 // Per-GPU power over time as timeline counters, by the same states the energy accounting charges (power.h): a GPU
-// draws its `tdp` while it computes, `idle_power + comm_power_fraction x (tdp - idle_power)` while it only
-// communicates, `idle_power` otherwise. A trace subscriber: it keeps the compute and communication spans of each
+// draws its `tdp` (or its power limit below it) while it computes, `idle_power + comm_power_fraction x (tdp -
+// idle_power)` while it only communicates, `idle_power` otherwise. A trace subscriber: it keeps the compute and communication spans of each
 // GPU on the timeline, and when the workload closes a stretch of that GPU's time (a BusyEvent: an iteration, a busy
 // stretch of an inference instance) it turns them into a step function over the stretch and emits a sample at each
 // change of state only. A stretch without spans (a memoized iteration) gets one sample: the stretch's average power
