@@ -32,10 +32,52 @@ void Handle::cancel() const {
 
 Engine::~Engine() = default;
 
-bool Engine::later(const Entry& a, const Entry& b) {
-  if (a.time != b.time) return a.time > b.time;
-  if (a.priority != b.priority) return a.priority > b.priority;
-  return a.seq > b.seq;
+namespace {
+// heap_key(): the sequence number in the low 40 bits (10^12 events scheduled), the priority above them, offset to be
+// non-negative, in 24 bits (the kinds of kPriority are a few small numbers).
+constexpr int kSeqBits = 40;
+constexpr int64_t kPriorityOffset = int64_t{1} << 23;
+}  // namespace
+
+uint64_t Engine::heap_key(int priority, uint64_t seq) {
+  LCSIM_ASSERT(priority >= -kPriorityOffset && priority < kPriorityOffset, "event priority out of range");
+  LCSIM_ASSERT(seq < (uint64_t{1} << kSeqBits), "more than 2^40 events scheduled in one run");
+  return static_cast<uint64_t>(priority + kPriorityOffset) << kSeqBits | seq;
+}
+
+void Engine::heap_push(const Entry& e) {
+  size_t i = heap_.size();
+  heap_.push_back(e);
+  while (i > 0) {
+    const size_t parent = (i - 1) / 4;
+    if (!before(e, heap_[parent])) break;
+    heap_[i] = heap_[parent];
+    i = parent;
+  }
+  heap_[i] = e;
+}
+
+Engine::Entry Engine::heap_pop() {
+  const Entry top = heap_.front();
+  const Entry last = heap_.back();
+  heap_.pop_back();
+  const size_t n = heap_.size();
+  if (n == 0) return top;
+  size_t i = 0;
+  for (;;) {
+    const size_t first = 4 * i + 1;
+    if (first >= n) break;
+    size_t best = first;
+    const size_t end = std::min(first + 4, n);
+    for (size_t c = first + 1; c < end; ++c) {
+      if (before(heap_[c], heap_[best])) best = c;
+    }
+    if (!before(heap_[best], last)) break;
+    heap_[i] = heap_[best];
+    i = best;
+  }
+  heap_[i] = last;
+  return top;
 }
 
 uint32_t Engine::take_slot() {
@@ -93,12 +135,9 @@ void Engine::forget_running(uint32_t s) {
 
 void Engine::schedule(uint32_t s, double time, int priority) {
   LCSIM_ASSERT(time >= now().s(), "event scheduled in the past");
-  const Entry e{time, priority, s, seq_++};
-  slots_[s].live_seq = e.seq;
-  heap_.push_back(e);
-  // A lambda, not `later` itself: a function pointer passed to the heap algorithms is called, not inlined. The
-  // order is the same: (time, priority, seq) is a total order, so events pop in one order whatever the heap does.
-  std::push_heap(heap_.begin(), heap_.end(), [](const Entry& a, const Entry& b) { return later(a, b); });
+  const Entry e{time, heap_key(priority, seq_++), s};
+  slots_[s].live_seq = e.key;
+  heap_push(e);
   on_scheduled(time);
 }
 
@@ -111,11 +150,9 @@ double Engine::next_event_time() const {
 // docs/performance-training.md. Inlining changes no arithmetic (without -march there is no FMA to contract into).
 [[gnu::flatten]] void Engine::dispatch_until(double t) {
   while (!heap_.empty() && heap_.front().time <= t) {
-    std::pop_heap(heap_.begin(), heap_.end(), [](const Entry& a, const Entry& b) { return later(a, b); });
-    const Entry e = heap_.back();
-    heap_.pop_back();
+    const Entry e = heap_pop();
     Slot& x = slots_[e.slot];
-    if (x.state != State::kPending || x.live_seq != e.seq) continue;  // cancelled or re-timed
+    if (x.state != State::kPending || x.live_seq != e.key) continue;  // cancelled or re-timed
     const Owner owner = x.owner;
     if (EventSink* sink = x.sink) {  // post(): no callback to move or destroy
       const uint64_t tag = x.tag;

@@ -193,7 +193,7 @@ class Engine {
     uint32_t gen = 0;
     State state = State::kFree;
     Kind kind = Kind::kTimer;
-    uint64_t live_seq = 0;  // the heap entry that fires this slot; older entries are stale
+    uint64_t live_seq = 0;  // the key of the heap entry that fires this slot; older entries are stale
     Owner owner = 0;
     Callback cb;
     Callback failed;
@@ -260,13 +260,21 @@ class Engine {
 
  private:
   friend class Handle;
+  /// A heap entry: (time, priority, sequence number) with priority and sequence packed into one key that orders
+  /// as the pair does (heap_key), so that ties in time cost one more comparison, not two.
   struct Entry {
     double time;
-    int priority;
+    uint64_t key;
     uint32_t slot;
-    uint64_t seq;
   };
-  static bool later(const Entry& a, const Entry& b);
+  static bool before(const Entry& a, const Entry& b) {
+    return a.time < b.time || (a.time == b.time && a.key < b.key);
+  }
+  static uint64_t heap_key(int priority, uint64_t seq);
+  /// A 4-ary min-heap on before() (half the levels of a binary one; moves instead of swaps). (time, priority,
+  /// sequence) is a total order, so events leave it in one order whatever its shape.
+  void heap_push(const Entry& e);
+  Entry heap_pop();
   bool is_pending(const Handle& h) const;
   void cancel(const Handle& h);
   void end_slot(uint32_t s);  // the slot's callback will not run any more: drop its state

@@ -551,6 +551,59 @@ TEST(Engine, QueueEnginesRunInParallelThreads) {
   EXPECT_GT(alone, 0.0);
 }
 
+// The event heap (4-ary, priority and sequence packed into one key): thousands of events at a few distinct times,
+// with priorities from far below kCompletion to far above kLate, some cancelled and some scheduled from inside
+// events, run in exactly the order a sort by (time, priority, order of scheduling) gives.
+TEST(Engine, ManyEventsRunInTimePriorityThenSchedulingOrder) {
+  auto e = make_engine("queue");
+  struct Ev {
+    double time;
+    int priority;
+    int order;  // order of scheduling
+  };
+  std::vector<Ev> expected;
+  std::vector<int> ran;
+  uint64_t x = 12345;
+  auto next = [&x] { return x = x * 6364136223846793005ULL + 1442695040888963407ULL, x >> 33; };
+  const int priorities[] = {-5000000, -3, kCompletion, kDefault, kLate, 7000000};
+  int order = 0;
+  auto add = [&](double time, bool cancel) {
+    const int priority = priorities[next() % 6];
+    const int me = order++;
+    const Handle h = e->at(Duration::seconds(time), [&ran, me] { ran.push_back(me); }, priority);
+    if (cancel) {
+      h.cancel();
+    } else {
+      expected.push_back({time, priority, me});
+    }
+  };
+  for (int i = 0; i < 3000; ++i) add(static_cast<double>(next() % 40), next() % 7 == 0);
+  // From inside an event at t = 10: more at 11, 12, 40 and 41, scheduled after all the others.
+  e->at(Duration::seconds(10), [&] {
+    ran.push_back(-1);
+    for (int i = 0; i < 50; ++i) add(11.0 + static_cast<double>(next() % 2) + (i % 10 == 0 ? 29 : 0), false);
+  }, kLate + 1);
+  e->run(Duration::seconds(1e9));
+  std::stable_sort(expected.begin(), expected.end(), [](const Ev& a, const Ev& b) {
+    return a.time != b.time ? a.time < b.time : a.priority < b.priority;  // stable: scheduling order on ties
+  });
+  // The nested events were scheduled after every other: they run after those of their time and priority. The
+  // event that scheduled them (t = 10, kLate + 1, not in `expected`) runs after every t = 10 event of priority
+  // kLate + 1 or less (it was scheduled after them) and before those of a higher priority value.
+  std::vector<int> want;
+  bool marker = false;
+  for (const Ev& ev : expected) {
+    if (!marker && (ev.time > 10 || (ev.time == 10 && ev.priority > kLate + 1))) {
+      want.push_back(-1);
+      marker = true;
+    }
+    want.push_back(ev.order);
+  }
+  EXPECT_EQ(ran, want);
+  EXPECT_EQ(e->events_processed(), want.size());
+  EXPECT_THROW(e->at(Duration::seconds(50), [] {}, 1 << 24), std::logic_error);  // outside the key's 24 bits
+}
+
 INSTANTIATE_TEST_SUITE_P(Engine, Backend, ::testing::Values("queue", "simgrid"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 

@@ -131,6 +131,11 @@ class Collectives {
   void transfer(const std::vector<FlowRequest>& flows, sim::Callback done, sim::Callback failed = {});
   /// The same, with `done->fire(tag)` when they have arrived (TransferModel::transfer_to).
   void transfer_to(const std::vector<FlowRequest>& flows, sim::EventSink* done, uint64_t tag);
+  /// One flow, with the caller's memo of its route (TransferModel::RouteMemo): a pipeline send.
+  void transfer_to(FlowRequest flow, sim::EventSink* done, uint64_t tag, TransferModel::RouteMemo* memo) {
+    if (!endpoints_.empty()) flow.src = endpoint(flow.src), flow.dst = endpoint(flow.dst);
+    transfer_.transfer_to(flow, done, tag, memo);
+  }
 
   uint64_t count() const { return count_; }
   /// The transfer model and topology underneath.

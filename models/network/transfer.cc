@@ -130,8 +130,14 @@ void TransferModel::route(const std::vector<FlowRequest>& flows, std::vector<Sub
 }
 
 void TransferModel::mark(const SubFlow& s) {
-  links_busy(*s.path);
-  for (uint32_t l : *s.path) link_bytes_[l] += s.size.bytes();
+  // links_busy(), then the bytes per link, in one walk: the two touch different arrays, so each gets the same
+  // additions in the same order.
+  const Duration now = engine_.now();
+  const double bytes = s.size.bytes();
+  for (uint32_t l : *s.path) {
+    if (active_[l]++ == 0) busy_since_[l] = now;
+    link_bytes_[l] += bytes;
+  }
 }
 
 void TransferModel::account(const std::vector<FlowRequest>& flows) {
@@ -140,8 +146,9 @@ void TransferModel::account(const std::vector<FlowRequest>& flows) {
 }
 
 void TransferModel::links_busy(const Path& p) {
+  const Duration now = engine_.now();
   for (uint32_t l : p) {
-    if (active_[l]++ == 0) busy_since_[l] = engine_.now();
+    if (active_[l]++ == 0) busy_since_[l] = now;
   }
 }
 
@@ -153,9 +160,10 @@ void TransferModel::unroute(const Path& p, Bytes size) {
 }
 
 void TransferModel::links_idle(const Path& p) {
+  const bool spans = options_.tracer && options_.tracer->enabled();
   for (uint32_t l : p) {  // link_idle(l, 1), its common case inline: the link still busy, or no timeline
     LCSIM_ASSERT(active_[l] >= 1, "link went idle twice");
-    if (--active_[l] == 0 && options_.tracer && options_.tracer->enabled()) link_idle(l, 0);  // its busy span
+    if (--active_[l] == 0 && spans) link_idle(l, 0);  // its busy span
   }
 }
 
@@ -202,7 +210,7 @@ void AnalyticalTransfer::prepare_links() {
   const auto& vertices = topology_.vertices();
   load_.assign(links.size(), 0.0);
   drained_at_.assign(links.size(), 0.0);
-  fabric_link_.assign(links.size(), false);
+  fabric_link_.assign(links.size(), 0);
   auto endpoint_side = [&](uint32_t v) {
     const std::string& k = vertices[v].kind;
     return k == "gpu" || k == "scale_up_switch" || k == "pcie_switch" || k == "root_complex" || k == "host" ||
@@ -267,8 +275,19 @@ void AnalyticalTransfer::free_slot(uint32_t slot) {
   b.done = nullptr;
   b.failed = nullptr;
   b.done_sink = nullptr;
-  b.kept.reset();
+  drop_kept(b);
   free_batches_.push_back(slot);
+}
+
+void AnalyticalTransfer::drop_kept(Batch& b) {
+  Kept* k = b.kept;
+  if (!k) return;
+  b.kept = nullptr;
+  if (--k->live != 0 || !k->retired) return;
+  const auto it = std::find_if(retired_.begin(), retired_.end(), [k](const auto& r) { return r.get() == k; });
+  LCSIM_ASSERT(it != retired_.end(), "a retired kept route is not in retired_");
+  std::swap(*it, retired_.back());
+  retired_.pop_back();
 }
 
 namespace {
@@ -285,6 +304,21 @@ size_t AnalyticalTransfer::KeptKeyHash::operator()(const KeptKey& k) const {
   return static_cast<size_t>(h ^ (h >> 32));
 }
 
+AnalyticalTransfer::Kept* AnalyticalTransfer::find_kept(const KeptKey& key) {
+  if (kept_version_ != topology_.up_version() || kept_.size() >= kKeptRoutes) {
+    for (auto& [k, route] : kept_) {  // routes batches in flight still read wait for the last of them (drop_kept)
+      if (route->live == 0) continue;
+      route->retired = true;
+      retired_.push_back(std::move(route));
+    }
+    kept_.clear();
+    kept_version_ = topology_.up_version();
+    ++kept_epoch_;
+  }
+  const auto it = kept_.find(key);
+  return it == kept_.end() ? nullptr : it->second.get();
+}
+
 // Once per pipeline send (18K per evaluation of the 175B layout), as finish(): flattened (engine.cc, dispatch_until).
 void AnalyticalTransfer::transfer(const std::vector<FlowRequest>& flows, sim::Callback done, sim::Callback failed) {
   begin(flows, std::move(done), std::move(failed), nullptr, 0);
@@ -294,22 +328,31 @@ void AnalyticalTransfer::transfer_to(const std::vector<FlowRequest>& flows, sim:
   begin(flows, {}, {}, done, tag);
 }
 
-[[gnu::flatten]] void AnalyticalTransfer::begin(const std::vector<FlowRequest>& flows, sim::Callback done,
-                                                sim::Callback failed, sim::EventSink* sink, uint64_t tag) {
+[[gnu::flatten]] void AnalyticalTransfer::transfer_to(const FlowRequest& flow, sim::EventSink* done, uint64_t tag,
+                                                      RouteMemo* memo) {
+  flow_.assign(1, flow);
+  // The memo's route, where it is still kept (the same epoch of kept_, the links up as they were) and is this
+  // flow's: what begin() would find in kept_.
+  if (memo && memo->route && memo->epoch == kept_epoch_ && kept_version_ == topology_.up_version()) {
+    Kept& k = *static_cast<Kept*>(const_cast<void*>(memo->route));
+    if (k.key == KeptKey{flow.src, flow.dst, flow.label, flow.size.bytes()}) {
+      start_kept(flow_, k, {}, {}, done, tag);
+      return;
+    }
+  }
+  begin(flow_, {}, {}, done, tag, memo);
+}
+
+[[gnu::flatten]] void AnalyticalTransfer::begin(const std::vector<FlowRequest>& flows, sim::Callback&& done,
+                                                sim::Callback&& failed, sim::EventSink* sink, uint64_t tag,
+                                                RouteMemo* memo) {
   // A policy that does not read loads routes a flow the same way while the links stay up as they are.
   const bool keep = flows.size() == 1 && !balancer_.reads_loads();
   if (keep) {
-    if (kept_version_ != topology_.up_version() || kept_.size() >= kKeptRoutes) {
-      kept_.clear();
-      kept_version_ = topology_.up_version();
-    }
     const FlowRequest& f = flows.front();
-    const auto it = kept_.find({f.src, f.dst, f.label, f.size.bytes()});
-    if (it != kept_.end()) {  // route()'s marks, account(), then cost()'s time from the kept loads
-      const Kept& k = *it->second;
-      for (const SubFlow& s : k.subs) mark(s);
-      account(flows);
-      start(k.subs, k.loads, timed(k.loads, k.latency), std::move(done), std::move(failed), sink, tag, &it->second);
+    if (Kept* k = find_kept({f.src, f.dst, f.label, f.size.bytes()})) {
+      if (memo) *memo = {k, kept_epoch_};
+      start_kept(flows, *k, std::move(done), std::move(failed), sink, tag);
       return;
     }
   }
@@ -318,15 +361,24 @@ void AnalyticalTransfer::transfer_to(const std::vector<FlowRequest>& flows, sim:
   const Duration t = cost(subs_);
   if (keep) {
     const FlowRequest& f = flows.front();
-    kept_[{f.src, f.dst, f.label, f.size.bytes()}] =
-        std::make_shared<const Kept>(Kept{routed_.front(), subs_, loads_, last_latency_.s()});
+    const KeptKey key{f.src, f.dst, f.label, f.size.bytes()};
+    auto& route = kept_[key];
+    route.reset(new Kept{key, routed_.front(), subs_, loads_, last_latency_.s()});
+    if (memo) *memo = {route.get(), kept_epoch_};
   }
   start(subs_, loads_, t, std::move(done), std::move(failed), sink, tag, nullptr);
 }
 
+void AnalyticalTransfer::start_kept(const std::vector<FlowRequest>& flows, Kept& k, sim::Callback&& done,
+                                    sim::Callback&& failed, sim::EventSink* sink, uint64_t tag) {
+  for (const SubFlow& s : k.subs) mark(s);
+  account(flows);
+  start(k.subs, k.loads, timed(k.loads, k.latency), std::move(done), std::move(failed), sink, tag, &k);
+}
+
 void AnalyticalTransfer::start(const std::vector<SubFlow>& subs, const LinkLoadList& loads, Duration t,
-                               sim::Callback done, sim::Callback failed, sim::EventSink* sink, uint64_t tag,
-                               const std::shared_ptr<const Kept>* kept) {
+                               sim::Callback&& done, sim::Callback&& failed, sim::EventSink* sink, uint64_t tag,
+                               Kept* kept) {
   if (rate_.empty()) rate_.assign(topology_.links().size(), 0.0);
   const uint32_t slot = take_slot();
   Batch& b = batches_[slot];
@@ -349,7 +401,8 @@ void AnalyticalTransfer::start(const std::vector<SubFlow>& subs, const LinkLoadL
     }
   }
   if (kept) {
-    b.kept = *kept;
+    b.kept = kept;
+    ++kept->live;
     b.span = span;
   } else {
     for (const SubFlow& s : subs) b.paths.push_back(s.path);
@@ -358,12 +411,12 @@ void AnalyticalTransfer::start(const std::vector<SubFlow>& subs, const LinkLoadL
   b.latency = last_latency_;
   b.serial_start = at;
   b.serial_end = at + last_serialization_;
-  b.done = std::move(done);
-  b.failed = std::move(failed);
+  if (done) b.done = std::move(done);  // a free slot's are empty: nothing to move for transfer_to()
+  if (failed) b.failed = std::move(failed);
   b.done_sink = sink;
   b.done_tag = tag;
   // A typed timer (fire: finish, cancelled: abandon): the same event as engine_.after(t, ...) at now() + t.
-  b.timer = engine_.post(engine_.now() + t, this, slot, sim::kCompletion);
+  b.timer = engine_.post(at + t, this, slot, sim::kCompletion);
 }
 
 void AnalyticalTransfer::abandon(uint32_t slot) {
@@ -393,7 +446,7 @@ void AnalyticalTransfer::unkeep(Batch& b) {
   }
   for (const SubFlow& s : b.kept->subs) b.paths.push_back(s.path);
   b.keep.assign(1, b.kept->candidates);
-  b.kept.reset();
+  drop_kept(b);
 }
 
 void AnalyticalTransfer::retime(uint32_t slot, Duration when) {

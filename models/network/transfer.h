@@ -79,6 +79,18 @@ class TransferModel : public policy::LinkLoads {
   virtual void transfer_to(const std::vector<FlowRequest>& flows, sim::EventSink* done, uint64_t tag) {
     transfer(flows, [done, tag] { done->fire(tag); });
   }
+  /// A caller's memo of where a one-flow batch it repeats (a pipeline send between the same two ranks) was routed:
+  /// filled by the first transfer_to() given it, then read instead of looking the route up again. Opaque; a stale
+  /// or mismatched memo is detected and refilled, so a wrong one costs a lookup, never a wrong route.
+  struct RouteMemo {
+    const void* route = nullptr;
+    uint64_t epoch = 0;
+  };
+  /// transfer_to() of the one flow `flow`, with the caller's memo of its route (the analytical model keeps routes;
+  /// the flow model ignores the memo).
+  virtual void transfer_to(const FlowRequest& flow, sim::EventSink* done, uint64_t tag, RouteMemo* /*memo*/) {
+    transfer_to(std::vector<FlowRequest>{flow}, done, tag);
+  }
 
   // --- Runtime fabric changes. New flows route around links that are down (the topology's paths skip them);
   // batches in flight over a link that goes down fail; a bandwidth change re-times the batches on that link. ---
@@ -191,6 +203,7 @@ class AnalyticalTransfer final : public TransferModel, public sim::EventSink {
   using TransferModel::TransferModel;
   void transfer(const std::vector<FlowRequest>& flows, sim::Callback done, sim::Callback failed = {}) override;
   void transfer_to(const std::vector<FlowRequest>& flows, sim::EventSink* done, uint64_t tag) override;
+  void transfer_to(const FlowRequest& flow, sim::EventSink* done, uint64_t tag, RouteMemo* memo) override;
   /// The engine's: a batch's completion timer (Engine::post, tag = its slot) fired, or was cancelled from outside.
   void fire(uint64_t slot) override { finish(static_cast<uint32_t>(slot)); }
   void cancelled(uint64_t slot) override {
@@ -219,10 +232,15 @@ class AnalyticalTransfer final : public TransferModel, public sim::EventSink {
     size_t operator()(const KeptKey& k) const;
   };
   struct Kept {
+    KeptKey key;
     CandidatesPtr candidates;
     std::vector<SubFlow> subs;
     LinkLoadList loads;
     double latency = 0;
+    /// Batches in flight that started from it (Batch::kept), counted without atomics (a model is one thread's):
+    /// a kept route dropped from kept_ while some are in flight waits in retired_ until the last one ends.
+    uint32_t live = 0;
+    bool retired = false;
   };
   /// A batch in flight: its bytes per link, moved evenly over its serialization time, then its latency. Batches
   /// live in reused slots that keep their vectors' capacity (no allocation per send once the slots are warm).
@@ -242,16 +260,24 @@ class AnalyticalTransfer final : public TransferModel, public sim::EventSink {
     uint64_t done_tag = 0;
     /// Started from a kept route: its loads, rates (load / span) and paths are the kept route's, read from there
     /// instead of copied into loads, rates and paths (unkeep() copies them where a link change needs them).
-    std::shared_ptr<const Kept> kept;
+    /// Counted in the route's `live` (no shared pointer: an atomic count per send otherwise).
+    Kept* kept = nullptr;
     double span = 0;  // the batch's time when it started, in seconds (its rates' divisor)
   };
   /// A kept batch's loads, rates and paths copied into its own vectors, as start() fills them for other batches.
   void unkeep(Batch& b);
   /// What finish() and abandon() undo: the batch's rates, then its links busy.
   void release(const Batch& b);
-  /// transfer() and transfer_to(): route (or take the kept route), then start().
-  void begin(const std::vector<FlowRequest>& flows, sim::Callback done, sim::Callback failed, sim::EventSink* sink,
-             uint64_t tag);
+  /// transfer() and transfer_to(): route (or take the kept route), then start(). `memo`: transfer_to()'s of one flow.
+  void begin(const std::vector<FlowRequest>& flows, sim::Callback&& done, sim::Callback&& failed, sim::EventSink* sink,
+             uint64_t tag, RouteMemo* memo = nullptr);
+  /// The kept route of a one-flow batch, or null (after emptying kept_ where the links changed or it is full).
+  Kept* find_kept(const KeptKey& key);
+  /// Starts a one-flow batch from its kept route: route()'s marks, account(), cost()'s time from the kept loads.
+  void start_kept(const std::vector<FlowRequest>& flows, Kept& k, sim::Callback&& done, sim::Callback&& failed,
+                  sim::EventSink* sink, uint64_t tag);
+  /// The batch no longer reads its kept route; a retired route is freed with its last batch.
+  void drop_kept(Batch& b);
   bool retiming_ = false;  // a timer cancelled by retime() or a failure: no abandon()
   void link_changed(uint32_t link) override;
   void finish(uint32_t slot);
@@ -265,6 +291,7 @@ class AnalyticalTransfer final : public TransferModel, public sim::EventSink {
   std::vector<uint32_t> free_batches_;  // free slots
   uint64_t next_batch_ = 0;
   std::vector<SubFlow> subs_;  // transfer()'s sub-flows (reused)
+  std::vector<FlowRequest> flow_;  // transfer_to()'s one flow as a batch (reused)
   /// Sets loads_ (the batch's links in the order first touched, each with its load) and returns timed()'s time.
   Duration cost(const std::vector<SubFlow>& subs);
   /// The batch's time from its links' loads and its largest path latency: the bytes of the most loaded link,
@@ -273,17 +300,20 @@ class AnalyticalTransfer final : public TransferModel, public sim::EventSink {
   /// Starts the routed batch (subs, routed_, the loads and time from cost() or a kept route): its slot, the
   /// fabric-link queues, the per-link rates, and its completion timer.
   /// `kept`: the kept route the batch starts from (subs and loads are its), or null.
-  void start(const std::vector<SubFlow>& subs, const LinkLoadList& loads, Duration t, sim::Callback done,
-             sim::Callback failed, sim::EventSink* sink, uint64_t tag, const std::shared_ptr<const Kept>* kept);
+  void start(const std::vector<SubFlow>& subs, const LinkLoadList& loads, Duration t, sim::Callback&& done,
+             sim::Callback&& failed, sim::EventSink* sink, uint64_t tag, Kept* kept);
   std::vector<double> load_;         // bytes per link, scratch (zero outside touched_)
   std::vector<uint32_t> touched_;    // links with a non-zero load_
   LinkLoadList loads_;               // of the last cost() call
   Duration last_latency_, last_serialization_;  // of the last cost() call
-  /// Shared with the batches in flight that started from them (Batch::kept).
-  std::unordered_map<KeptKey, std::shared_ptr<const Kept>, KeptKeyHash> kept_;  // looked up, never iterated
+  /// Read by the batches in flight that started from them (Batch::kept, Kept::live).
+  std::unordered_map<KeptKey, std::unique_ptr<Kept>, KeptKeyHash> kept_;  // looked up; iterated only to empty it
   uint64_t kept_version_ = 0;                           // the topology's up_version() it was filled at
+  uint64_t kept_epoch_ = 1;                             // how many times kept_ was started (RouteMemo::epoch)
+  std::vector<std::unique_ptr<Kept>> retired_;          // out of kept_, with batches in flight
   /// Switch-to-switch links (both ends neither an endpoint nor an endpoint's own switch): shared between batches.
-  std::vector<bool> fabric_link_;
+  /// Bytes, not std::vector<bool>: read once per link of every send.
+  std::vector<uint8_t> fabric_link_;
   /// Per fabric link: when it will have carried every byte routed over it so far, in seconds (a queue served at
   /// the link's bandwidth).
   std::vector<double> drained_at_;

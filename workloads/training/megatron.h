@@ -307,8 +307,15 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   // micro-batch's activations of a model chunk from its forward pass's end to its backward pass's end) and
   // queued inputs (received, not yet reached by the schedule).
   void counters_begin(uint32_t sim);
-  void count_pass(uint32_t sim, bool forward);
-  void count_queued(uint32_t sim, int slot, bool forward, bool arrived);
+  // (Inline: asked several times per pass and per send, mostly for ranks that are not traced.)
+  void count_pass(uint32_t sim, bool forward) {
+    if (traced(sim)) count_pass_traced(sim, forward);
+  }
+  void count_queued(uint32_t sim, int slot, bool forward, bool arrived) {
+    if (traced(sim)) count_queued_traced(sim, slot, forward, arrived);
+  }
+  void count_pass_traced(uint32_t sim, bool forward);
+  void count_queued_traced(uint32_t sim, int slot, bool forward, bool arrived);
   void counter(uint32_t sim, const char* what, double value) const;
 
   MegatronConfig config_;
@@ -370,6 +377,8 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// go to (its own coordinates, that stage), whether it is on another node, and the bytes each TP rank sends.
   std::vector<uint32_t> send_dst_;
   std::vector<char> send_cross_;
+  /// Per route (as send_dst_): the transfer model's memo of where that one-flow send went (refilled each build()).
+  std::vector<net::TransferModel::RouteMemo> send_memo_;
   Bytes send_size_;
   void send_arrived(uint32_t send);
   /// Sends the pass's output of `micro_batch` to (pipeline rank, chunk) `to`: activations (`forward`) or gradients.

@@ -38,8 +38,7 @@ void MegatronTraining::counters_begin(uint32_t sim) {
   counter(sim, "queued inputs", 0);
 }
 
-void MegatronTraining::count_pass(uint32_t sim, bool forward) {
-  if (!traced(sim)) return;
+void MegatronTraining::count_pass_traced(uint32_t sim, bool forward) {
   RankState& st = *states_[sim];
   double activations = 0;
   for (const auto& item : st.plan->memory.items) {
@@ -50,8 +49,7 @@ void MegatronTraining::count_pass(uint32_t sim, bool forward) {
   counter(sim, "HBM (GB)", st.hbm / 1e9);
 }
 
-void MegatronTraining::count_queued(uint32_t sim, int slot, bool forward, bool arrived) {
-  if (!traced(sim)) return;
+void MegatronTraining::count_queued_traced(uint32_t sim, int slot, bool forward, bool arrived) {
   RankState& st = *states_[sim];
   char& w = st.waiting_input[forward][static_cast<size_t>(slot)];
   if (arrived == (w != 0)) return;

@@ -139,7 +139,8 @@ void MegatronTraining::flatten(FoldedPass& f) {
   // them at the end. Only kernel spans must wait for the end: the timeline keeps the fine path's order of spans,
   // so a traced rank with outputs.timeline_detail: kernels walks the pass again there (finish_fold).
   const bool spans_at_end = kernel_spans_ && traced(sim);
-  const Duration end = replay(sim, *f, ctx_->engine.now(), !spans_at_end, &priority);
+  // From the pass's start: now (run_task set it just before calling here), without another virtual now().
+  const Duration end = replay(sim, *f, st.task_start, !spans_at_end, &priority);
   if (spans_at_end) {
     ctx_->engine.at(end, [this, f] { finish_fold(f->sim, *f); }, priority);
   } else {

@@ -134,6 +134,7 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
   // the activations (sequence-parallel or Megatron's scatter/gather).
   send_dst_.assign(states_.size() * static_cast<size_t>(pp), 0);
   send_cross_.assign(send_dst_.size(), 0);
+  send_memo_.assign(send_dst_.size(), {});
   for (size_t i = 0; i < states_.size(); ++i) {
     for (int s = 0; s < pp; ++s) {
       Coord co = placement_.coord(states_[i]->rank);
@@ -278,7 +279,7 @@ void MegatronTraining::run_segment(uint32_t sim, size_t i) {
   if (seg.await > st.gathers_done) {
     wait(sim, Exposure::kDp);
     st.await_target = seg.await;
-    st.after_fsdp_gather = [this, sim, i] {
+    st.after_fsdp_gather = [this, sim, i = static_cast<uint32_t>(i)] {
       resume(sim);
       start_compute(sim, i);
     };
@@ -294,7 +295,9 @@ void MegatronTraining::start_compute(uint32_t sim, size_t i) {
   st.segment_beside = beside_time(st);
   st.contention_charged = false;
   st.compute += d;
-  ctx_->engine.compute(ctx_->gpus[st.rank].host, d, [this, sim, i] { after_compute(sim, i); });
+  // The segment as 32 bits: (this, sim, segment) fits in the std::function's own 16 bytes (no allocation per event).
+  const auto seg = static_cast<uint32_t>(i);
+  ctx_->engine.compute(ctx_->gpus[st.rank].host, d, [this, sim, seg] { after_compute(sim, seg); });
 }
 
 Duration MegatronTraining::beside_time(const RankState& st) const {
@@ -314,13 +317,14 @@ void MegatronTraining::after_compute(uint32_t sim, size_t i) {
     if (share > 0 && beside > Duration()) {
       const Duration extra = beside * (share / (1 - share));
       st.compute += extra;
-      ctx_->engine.compute(ctx_->gpus[st.rank].host, extra, [this, sim, i] { after_compute(sim, i); });
+      const auto seg = static_cast<uint32_t>(i);  // as in start_compute
+      ctx_->engine.compute(ctx_->gpus[st.rank].host, extra, [this, sim, seg] { after_compute(sim, seg); });
       return;
     }
   }
   if (st.overlap_pending) {  // the previous segment's overlapped collectives are still running
     wait(sim, st.overlap_kind);
-    st.after_overlap = [this, sim, i] {
+    st.after_overlap = [this, sim, i = static_cast<uint32_t>(i)] {
       resume(sim);
       after_compute(sim, i);
     };
@@ -353,7 +357,7 @@ void MegatronTraining::after_compute(uint32_t sim, size_t i) {
     next_segment(sim, i);
   } else {
     wait(sim, seg.comms.front().kind);
-    run_comms(sim, seg.comms, 0, [this, sim, i] {
+    run_comms(sim, seg.comms, 0, [this, sim, i = static_cast<uint32_t>(i)] {
       resume(sim);
       next_segment(sim, i);
     }, true, true);
@@ -456,9 +460,11 @@ void MegatronTraining::send_output(uint32_t sim, int micro_batch, std::pair<int,
     return;
   }
   const Bytes size = send_size_;
+  // One flow, unless the flow model must see every replica's copy of it (below).
+  const bool mirrored = symmetric_ && flow_ && send_cross_[route] != 0;
   std::vector<net::FlowRequest>& flows = send_flows_;
-  flows.assign(1, {st.rank, dst, size, 0});
-  if (symmetric_ && flow_ && send_cross_[route] != 0) {
+  if (mirrored) {
+    flows.assign(1, {st.rank, dst, size, 0});
     // Every replica of this stage sends at the same moment: keep their contention.
     auto pit = p2p_cache_.find({st.stage, to_stage});
     if (pit == p2p_cache_.end()) {
@@ -492,8 +498,9 @@ void MegatronTraining::send_output(uint32_t sim, int micro_batch, std::pair<int,
     free_sends_.pop_back();
   }
   sends_[send] = {sim, to_sim, to_slot, fwd, blocking, start, flow};
-  if (flows.size() == 1) {
-    ctx_->collectives.transfer_to(flows, this, kSendArrived | send);  // fire(): send_arrived(send)
+  if (!mirrored || flows.size() == 1) {  // fire(): send_arrived(send); the route found once per (rank, stage)
+    ctx_->collectives.transfer_to(net::FlowRequest{st.rank, dst, size, 0}, this, kSendArrived | send,
+                                  &send_memo_[route]);
     return;
   }
   auto arrived = [this, send] { send_arrived(send); };
