@@ -204,7 +204,7 @@ TEST(ScaleUpCalibration, TheTunerPicksNvlsOnlyWhereItWasMeasuredToWin) {
 // 24 channels), so the two public 8-GPU figures check it: "830+" GB/s on 8 B200 (NVIDIA/nccl#1807) and 845 on 8 B300
 // (NVIDIA/nccl#2140), each a large-size NVLS bus bandwidth. By hand at 8 GiB: 14/9 x 0.594 x 900 = 832 GB/s, less
 // the latencies (33.4 + 8 x 6.08 us + 1 us of hops on ~18 ms): about 828. B300 carries B200's line (same NVLink 5
-// and switch); its ring, pinned, against the 695 GB/s #2140 measured: 0.725 x 900 = 652 (-6%). Before the line,
+// and switch); its ring, pinned, against the 695 GB/s #2140 measured: 0.725 x 900 = 652 (7% slow). Before the line,
 // rings only: 652 GB/s, 21% below 830.
 TEST(ScaleUpCalibration, EightBlackwellGpusRunTheDerivedNvlsLineAtTheReportedFigures) {
   const double s = 8192.0 * (1 << 20);

@@ -140,8 +140,8 @@ double Collectives::p2p_scale_out_efficiency() const {
 }
 
 double Collectives::p2p_efficiency(uint32_t a, uint32_t b) const {
-  if (topology_.node_of(a) == topology_.node_of(b)) return p2p_scale_up_efficiency() * topology_.scale_up_pair_share(a, b);
-  return p2p_scale_out_efficiency();
+  if (topology_.node_of(a) != topology_.node_of(b)) return p2p_scale_out_efficiency();
+  return p2p_scale_up_efficiency() * topology_.scale_up_pair_share(a, b);
 }
 
 std::vector<std::vector<uint32_t>> Collectives::by_node(const std::vector<uint32_t>& ranks) const {
@@ -175,8 +175,8 @@ policy::CollectiveCase Collectives::describe(CollectiveOp op, const std::vector<
   c.max_chunk = p.max_chunk;
   if (op == CollectiveOp::kSendRecv) {  // each rank to the next: inside a meshed node over one link
     const double pair = ranks.size() > 1 ? topology_.scale_up_pair_share(ranks[0], ranks[1]) : 1.0;
-    c.intra_bandwidth =
-        Bandwidth::bytes_per_s(topology_.scale_up_bandwidth(ranks.front()).bps() * p2p_scale_up_efficiency() * pair);
+    const double up = topology_.scale_up_bandwidth(ranks.front()).bps();
+    c.intra_bandwidth = Bandwidth::bytes_per_s(up * p2p_scale_up_efficiency() * pair);
     c.inter_bandwidth = Bandwidth::bytes_per_s(topology_.nic_bandwidth(ranks.front()).bps() * p2p_scale_out_efficiency());
     c.base_latency = config_.p2p_latency;
   }
