@@ -187,6 +187,7 @@ def errors(gpu, protos, system):
 ring_h100 = targets(rows("HGX_H100", algo="ring"), ("ring",))
 simple = {"simple": (8.4e-6, fit("H100", ["simple"], ring_h100)["simple"][1])}  # NCCL's ring Simple baseLat 8.4 us
 # (NVLS's old efficiencies x 9/8: they were fitted with NVLS moving S, and the model now moves 9/8 S on 8 GPUs.)
+FITTED = {}  # the Hopper fits, by part (H100's NVLS line is carried to Blackwell below)
 OLD = {"H100": {"ll": (15.9e-6, 0.015), "ll128": (7.4e-6, 0.704), "simple": (8.4e-6, 0.823), "nvls": (50.4e-6, 0.598 * 9 / 8)},
        "H200": {"ll128": (1.4e-6, 0.674), "simple": (8.4e-6, 0.823), "nvls": (45.9e-6, 0.601 * 9 / 8)}}
 for gpu, system in (("H100", "ND_H100_v5"), ("H200", "ND_H200_v5")):
@@ -203,6 +204,7 @@ for gpu, system in (("H100", "ND_H100_v5"), ("H200", "ND_H200_v5")):
     protos = fit(gpu, ["ll", "nvls"] if gpu == "H100" else ["nvls"], t, held)
     show(gpu, protos)
     errors(gpu, protos, system)
+    FITTED[gpu] = protos
 # GB200 (one ND GB200 v6 VM: 4 GPUs, ring by NCCL's choice), every size from 1 KiB: LL128 and Simple. (Fitted from
 # 1 MiB only, LL128 came out with no base latency and 21% of the link, 26-32% fast below 1 MiB; from 1 KiB its
 # base is the measured floor. A third, LL, line changes no size by more than 3%: not claimed.)
@@ -216,6 +218,28 @@ errors("GB200", b200, "ND_GB200_v6")
 nvl72 = fit("GB200", ["nvls"], targets(rows("NVL72_GB200"), ("nvls",)), b200, chunked=False)
 show("GB200 NVL72 (NVLS)", nvl72)
 errors("GB200", nvl72, "NVL72_GB200")
+# B200 in one 8-GPU HGX/DGX node (and B300: the same NVLink 5 and switch, NCCL's Blackwell index): no measured
+# table, so its NVLS line is DERIVED, not fitted (docs/calibration.md, low confidence): H100's fitted line (as the
+# catalog rounds it) with its efficiency x NCCL's own Blackwell/Hopper NVLS efficiency (src/tuning/nvls.cc,
+# nvlsEfficiency 0.74 / 0.85), NCCL's 24 single-node Blackwell NVLS channels (src/transport/nvls.cc,
+# NVLS_NCHANNELS_SM100_NVL), H100's base and step. Checked, not fitted, against the two 8-GPU reports at large
+# sizes: "830+" GB/s on 8 B200 (NVIDIA/nccl#1807, NCCL 2.27.1, the size not given) and 845 on 8 B300 (#2140).
+if "--old" not in sys.argv:
+    h100_nvls = FITTED["H100"]["nvls"]
+    base, eff, step = round(h100_nvls[0] * 1e6, 1) * 1e-6, round(h100_nvls[1], 3), round(h100_nvls[2] * 1e6, 2) * 1e-6
+    b200_nvls = dict(b200)
+    b200_nvls["nvls"] = (base, round(eff * 0.74 / 0.85, 3), step, 24)
+    show("B200 8-GPU NVLS (derived: H100's line x 0.74/0.85, 24 channels)", {"nvls": b200_nvls["nvls"]})
+    for gb in (1, 8):
+        s_ = gb << 30
+        t, ran = model_choice(b200_nvls, LINK["GB200"], 8, s_)
+        busbw = s_ * 2 * 7 / 8 / t / 1e9
+        print(f"  8 GPUs, {gb} GiB: {ran} {busbw:.0f} GB/s bus bandwidth; against 830 (nccl#1807, B200) "
+              f"{100 * (busbw / 830 - 1):+.1f}%, 845 (nccl#2140, B300) {100 * (busbw / 845 - 1):+.1f}%")
+    for n in (2, 3, 4, 5, 8):
+        print(f"  {n} GPUs: " + ", ".join(f"{label} {model_choice(b200_nvls, LINK['GB200'], n, sz)[1]}"
+                                        for label, sz in (("64 KiB", 65536), ("1 MiB", MIB), ("16 MiB", 16 * MIB),
+                                                          ("1 GiB", 1 << 30))))
 # MI300X (one Azure ND MI300X v5 VM: 8 GPUs on a full Infinity Fabric mesh, RCCL's choice; no in-switch reduction,
 # so rings), 1 MiB up, with NCCL's NVLink step latencies (RCCL's own xGMI values not used). Simple from 1 MiB (a
 # second, LL128, line does not help there: fitted, it comes out at 5% of the link with a 106 us base, a stand-in for

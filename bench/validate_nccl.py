@@ -10,7 +10,8 @@ Prints a table per configuration and a summary (max and mean |error| from 16 MiB
 does the same for the scale-up calibration of H100, H200, B200, GB200 NVL72 and MI300X (data/calibration/nccl_scaleup_all_reduce.csv:
 measured all-reduce bus bandwidth by system, ranks, algorithm and size): one scenario per part under
 scenarios/validation/, the algorithm pinned where the measurement forced it (NCCL_ALGO), else NCCL's and lcsim's
-own choice; summary: max and mean |error| of the time at every measured size (1 KiB up)."""
+own choice; summary: max and mean |error| of the time at every measured size (1 KiB up). Then the unfitted checks
+against single published figures without a table (8 x B200 and B300 at large sizes: docs/validation-nccl.md)."""
 import csv, json, os, subprocess, sys, tempfile
 
 args = sys.argv[1:]
@@ -100,6 +101,26 @@ if scaleup:
             print(f"| {size} | {busbw:.1f} | {model_busbw:.1f} | {ran} | {100 * e:+.1f}% |" if markdown
                   else f"{size:>12} {busbw:>9.1f} {model_busbw:>9.1f} {ran:>12} {100 * e:>+7.1f}%")
         summary.append((title, len(errs), max(errs), sum(errs) / len(errs)))
+    # Checks against single published figures (no table, no size: each a large-size bus bandwidth), not fitted:
+    # (title, node, ranks, pinned algorithm or None, measured busbw GB/s, source). Run at 8 GiB.
+    checks = [("8 x B200, NCCL's choice", "B200", 8, None, 830.0, "NVIDIA/nccl#1807 (\"830+\")"),
+              ("8 x B300, NCCL's choice", "B300", 8, None, 845.0, "NVIDIA/nccl#2140"),
+              ("8 x B300, NCCL_ALGO=ring", "B300", 8, "ring", 695.0, "NVIDIA/nccl#2140")]
+    print("\n### Unfitted checks: one published figure each, at 8 GiB\n" if markdown else "\nunfitted checks (8 GiB)")
+    if markdown:
+        print("| configuration | measured busbw (GB/s) | lcsim busbw (GB/s) | lcsim ran | error (time) | source |")
+        print("|---|---:|---:|---|---:|---|")
+    for title, part, ranks, algo, busbw, source in checks:
+        size = 8 << 30
+        extra = [f"workload.ranks={ranks}", f"workload.sizes=[{size}B]",
+                 f"cluster.pools=[{{node: {{base: hgx-h100, accelerator: {part}}}, count: 1}}]"]
+        if algo:
+            extra.append(f"policies.collectives.algorithm={algo}")
+        t, ran = run_lcsim(os.path.join(root, "scenarios", "validation", "nccl-b200-gb200.yaml"), extra)[size]
+        model = size * 2 * (ranks - 1) / ranks / t / 1e9
+        e = busbw / model - 1
+        print(f"| {title} | {busbw:.1f} | {model:.1f} | {ran} | {100 * e:+.1f}% | {source} |" if markdown
+              else f"  {title}: measured {busbw:.1f}, lcsim {model:.1f} ({ran}), {100 * e:+.1f}% ({source})")
     print("\n| configuration | sizes | max abs error | mean abs error |" if markdown else "\nsummary (every measured size)")
     if markdown:
         print("|---|---:|---:|---:|")

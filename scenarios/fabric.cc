@@ -28,7 +28,8 @@ FabricInputs fabric_inputs(const ClusterConfig& cl) {
     }
     const net::NodeShape shape{static_cast<uint32_t>(n.gpus), n.accelerator.scale_up_bandwidth,
                                n.compute_nic_bandwidth_per_gpu(), n.accelerator.scale_up_reduction,
-                               {other.begin(), other.end()}, io};
+                               {other.begin(), other.end()}, io,
+                               static_cast<uint32_t>(n.accelerator.scale_up_links())};
     in.nodes.insert(in.nodes.end(), static_cast<size_t>(std::max(pool.count, 0)), shape);  // the pool's nodes alike
   }
   // A parallel file system's servers sit on the storage network with their own NICs.

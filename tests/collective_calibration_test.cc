@@ -188,7 +188,7 @@ TEST(ScaleUpCalibration, TheTunerRunsRingLlThenNvlsOnEightHoppersAsNcclDoes) {
 }
 
 // The tuner follows the data: on 8 H100s NVLS wins at large sizes (measured 480 against the ring's 367.5 GB/s),
-// on 2 the ring does (NVLS is no faster there); B200 has no NVLS measurement and never runs it.
+// on 2 the ring does (NVLS is no faster there); the 4 GPUs of a GB200 tray run rings, as measured.
 TEST(ScaleUpCalibration, TheTunerPicksNvlsOnlyWhereItWasMeasuredToWin) {
   const double big = 2048.0 * (1 << 20);
   EXPECT_EQ(run("nccl-h100-hgx", 8, {big}).at(big).algorithm, "nvls/nvls");
@@ -197,6 +197,112 @@ TEST(ScaleUpCalibration, TheTunerPicksNvlsOnlyWhereItWasMeasuredToWin) {
   // 0.823): the tuner runs the ring, as measured (nccl#1455: ~367 GB/s up to 4 GPUs).
   EXPECT_EQ(run("nccl-h100-hgx", 3, {big}).at(big).algorithm, "ring/simple");
   for (double s : kSizes) EXPECT_EQ(run("nccl-b200-gb200", 4, {s}).at(s).algorithm.substr(0, 5), "ring/") << s;
+}
+
+// Eight Blackwell GPUs in one HGX node (the hgx-h100 template with the part swapped: 8 GPUs on one NVLink switch).
+// B200's NVLS line is derived, not fitted (H100's line x NCCL's Blackwell/Hopper NVLS efficiency, 0.74/0.85: 0.594;
+// 24 channels), so the two public 8-GPU figures check it: "830+" GB/s on 8 B200 (NVIDIA/nccl#1807) and 845 on 8 B300
+// (NVIDIA/nccl#2140), each a large-size NVLS bus bandwidth. By hand at 8 GiB: 14/9 x 0.594 x 900 = 832 GB/s, less
+// the latencies (33.4 + 8 x 6.08 us + 1 us of hops on ~18 ms): about 828. B300 carries B200's line (same NVLink 5
+// and switch); its ring, pinned, against the 695 GB/s #2140 measured: 0.725 x 900 = 652 (7% slow). Before the line,
+// rings only: 652 GB/s, 21% below 830.
+TEST(ScaleUpCalibration, EightBlackwellGpusRunTheDerivedNvlsLineAtTheReportedFigures) {
+  const double s = 8192.0 * (1 << 20);
+  auto busbw = [&](const std::string& part, std::vector<std::string> extra = {}) {
+    extra.push_back("cluster.pools=[{node: {base: hgx-h100, accelerator: " + part + "}, count: 1}]");
+    const auto sim = run("nccl-b200-gb200", 8, {s}, extra);
+    return std::make_pair(s * bus_factor(8) / sim.at(s).time_s / 1e9, sim.at(s).algorithm);
+  };
+  const auto [b200, b200_ran] = busbw("B200");
+  EXPECT_EQ(b200_ran, "nvls/nvls");
+  EXPECT_NEAR(b200 / 830, 1.0, 0.03) << b200;  // nccl#1807: "830+"
+  EXPECT_GT(b200, 1.2 * 0.725 * 900);           // the ring's ceiling, which the plain B200 ran before
+  const auto [b300, b300_ran] = busbw("B300");
+  EXPECT_EQ(b300_ran, "nvls/nvls");
+  EXPECT_NEAR(b300 / 845, 1.0, 0.03) << b300;  // nccl#2140: NVLS 845
+  const auto [ring, ring_ran] = busbw("B300", {"policies.collectives.algorithm=ring"});
+  EXPECT_EQ(ring_ran, "ring/simple");
+  EXPECT_NEAR(ring / 695, 1.0, kTarget) << ring;  // nccl#2140: ring 695
+}
+
+// Where NCCL runs NVLS (src/transport/nvls.cc: only above two GPUs of a node; src/tuning/nvls.cc: Simple protocol
+// only, and across nodes only with CollNet), lcsim's tuner may pick the B200 line; where NCCL cannot, it never does.
+// Inside that, the data decide, as on H100: on 8 GPUs NVLS from a few MiB (below, ring LL128's lower latency wins),
+// on 4 the ring (NVLS moves 5/4 of the buffer at 0.594 against the ring's 3/2 at 0.725: 2.10 against 2.07 link-bytes
+// per byte), on 5 NVLS at large sizes (6/5 at 0.594 = 2.02 against 8/5 at 0.725 = 2.21).
+TEST(ScaleUpCalibration, TheTunerRunsB200sNvlsWhereNcclCan) {
+  const double KiB = 1024, MiB = 1 << 20, GiB = 1024 * MiB;
+  const std::string node = "{node: {base: hgx-h100, accelerator: B200}, count: ";
+  auto ran = [&](int ranks, double size, int nodes = 1) {
+    return run("nccl-b200-gb200", ranks, {size}, {"cluster.pools=[" + node + std::to_string(nodes) + "}]"})
+        .at(size)
+        .algorithm;
+  };
+  EXPECT_EQ(ran(8, 64 * KiB).substr(0, 5), "ring/");
+  for (double size : {16 * MiB, 1 * GiB, 8 * GiB}) EXPECT_EQ(ran(8, size), "nvls/nvls") << size;
+  EXPECT_EQ(ran(5, 1 * GiB), "nvls/nvls");
+  for (double size : {64 * KiB, 16 * MiB, 1 * GiB}) {
+    EXPECT_EQ(ran(2, size).substr(0, 5), "ring/") << size;  // NCCL: no NVLS on two GPUs
+    EXPECT_EQ(ran(4, size).substr(0, 5), "ring/") << size;
+    EXPECT_NE(ran(16, size, 2), "nvls/nvls") << size;  // two nodes: NVLS is inside a node only
+  }
+}
+
+// Which Blackwell part runs which NVLS line (docs/calibration.md): B300 (HGX B300: NVLink 5 at 900 GB/s, the same
+// switch, NCCL's Blackwell index) carries B200's derived 8-GPU line; the GB200 NVL72 rack keeps the line fitted on
+// a whole rack (unchunked, 0.504; unchanged by B200's new line, which it overrides), and so does its 4-GPU tray and
+// the GB300 NVL72 rack (the same 72-GPU NVLink 5 domain; B300's 8-GPU line would put 72 GPUs 23% above the rack
+// measured).
+TEST(ScaleUpCalibration, BlackwellPartsCarryTheNvlsLineOfTheirNvlinkDomain) {
+  auto protocols = [](const std::string& pool) {
+    Scenario sc = load_scenario("scenarios/validation/nccl-b200-gb200.yaml", {"cluster.pools=[" + pool + "]"});
+    return sc.policies.collectives.protocols;
+  };
+  auto nvls = [](const std::vector<net::CollectiveProtocol>& ps) {
+    const auto it = std::find_if(ps.begin(), ps.end(), [](const auto& p) { return p.name == "nvls"; });
+    EXPECT_NE(it, ps.end());
+    return it == ps.end() ? net::CollectiveProtocol{} : *it;
+  };
+  auto same = [](const net::CollectiveProtocol& a, const net::CollectiveProtocol& b) {
+    return a.base_latency == b.base_latency && a.step_latency == b.step_latency &&
+           a.scale_up_efficiency == b.scale_up_efficiency && a.chunk_channels == b.chunk_channels &&
+           a.max_chunk == b.max_chunk && a.algorithms == b.algorithms && a.intra_node_only == b.intra_node_only;
+  };
+  const auto b200 = nvls(protocols("{node: {base: hgx-h100, accelerator: B200}, count: 1}"));
+  const auto h100 = nvls(protocols("{node: hgx-h100, count: 1}"));
+  EXPECT_EQ(b200.chunk_channels, 24);  // NCCL's NVLS_NCHANNELS_SM100_NVL
+  EXPECT_EQ(b200.base_latency, h100.base_latency);
+  EXPECT_EQ(b200.step_latency, h100.step_latency);
+  EXPECT_NEAR(b200.scale_up_efficiency, h100.scale_up_efficiency * 0.74 / 0.85, 5e-4);
+  EXPECT_TRUE(same(nvls(protocols("{node: {base: hgx-h100, accelerator: B300}, count: 1}")), b200));
+  const auto rack = nvls(protocols("{node: gb200-nvl72, count: 1}"));
+  EXPECT_EQ(rack.chunk_channels, 0);  // unchunked: fitted from 512 MiB up only
+  EXPECT_DOUBLE_EQ(rack.scale_up_efficiency, 0.504);
+  EXPECT_NEAR(rack.base_latency.s(), 585.2e-6, 1e-12);
+  EXPECT_TRUE(same(nvls(protocols("{node: {base: gb200-nvl72, gpus: 4}, count: 1}")), rack));
+  EXPECT_TRUE(same(nvls(protocols("{node: gb300-nvl72, count: 1}")), rack));
+}
+
+// MI300X's eight GPUs are a full Infinity Fabric mesh with no switch: one 64 GB/s link (per direction) between any
+// two, of which AMD measures ~48 GB/s usable (ROCm blog, "Understanding RCCL Bandwidth and xGMI Performance on AMD
+// Instinct MI300X"). So a pair's send/recv moves at 48 GB/s, not at the GPU's 448 GB/s aggregate: by hand, 1 GiB in
+// 8.4 us (p2p latency) + 1 us (two scale-up hops) + 2^30 B / 48 GB/s = 22.38 ms. Every rank sending to the next (8
+// ranks) uses 8 different links: the same time. Two GPUs of a node cut to two keep their one link. On NVSwitch
+// (H100) a pair gets the whole port: 0.823 x 450 GB/s.
+TEST(ScaleUpCalibration, Mi300xSendRecvMovesOverThePairsOneXgmiLink) {
+  const double s = 1024.0 * (1 << 20);
+  auto time = [&](const std::string& node, int ranks) {
+    return run("nccl-h100-hgx", ranks, {s}, {"cluster.pools=[{node: " + node + ", count: 1}]",
+                                             "workload.operation=send_recv"})
+        .at(s)
+        .time_s;
+  };
+  const double by_hand = 9.4e-6 + s / 48e9;
+  EXPECT_NEAR(time("mi300x-platform", 2), by_hand, 1e-4 * by_hand);
+  EXPECT_NEAR(time("mi300x-platform", 8), by_hand, 1e-4 * by_hand);
+  EXPECT_NEAR(time("{base: mi300x-platform, gpus: 2}", 2), by_hand, 1e-4 * by_hand);
+  const double h100 = 9.4e-6 + s / (0.823 * 450e9);
+  EXPECT_NEAR(time("hgx-h100", 2), h100, 1e-4 * h100);
 }
 
 // Without the part's calibration (the built-in defaults: full link bandwidth, NCCL's model latencies) the same

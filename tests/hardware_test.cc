@@ -103,8 +103,26 @@ TEST(Catalog, ScenariosDeriveAndDefineParts) {
   EXPECT_EQ(d.items()[0].to_string(),
             "b.yaml:2:1: cluster.accelerator.hbm_capacty: unknown key 'hbm_capacty'; did you mean 'hbm_capacity'? "
             "(valid: calibration, collectives, compute_units, confidence, dense_peak, hbm_bandwidth, hbm_capacity, idle_power, "
-            "min_power_limit, name, power_clock, power_limit, scale_up_bandwidth, scale_up_domain, scale_up_reduction, "
-            "tdp, vendor)");
+            "min_power_limit, name, power_clock, power_limit, scale_up_bandwidth, scale_up_domain, scale_up_mesh, "
+            "scale_up_reduction, tdp, vendor)");
+}
+
+// MI300X and MI325X are switchless Infinity Fabric meshes (one link to each of the other 7 GPUs); NVSwitch parts are
+// not. A mesh of one device is refused, naming the key.
+TEST(Catalog, InfinityFabricPartsAreMeshesOfOneLinkPerPair) {
+  const auto& cat = PartCatalog::get();
+  EXPECT_EQ(cat.part("MI300X").scale_up_links(), 7);
+  EXPECT_EQ(cat.part("MI325X").scale_up_links(), 7);
+  EXPECT_EQ(cat.part("H100-SXM-80GB").scale_up_links(), 0);
+  EXPECT_EQ(cat.part("B200").scale_up_links(), 0);
+  Diagnostics d;
+  ConfigValue one = parse_yaml_text("base: MI300X\nscale_up_domain: 1\n", "m.yaml");
+  cat.resolve(one, "cluster.accelerator", d);
+  ASSERT_EQ(d.items().size(), 1u);
+  const std::string e = d.items()[0].to_string();
+  EXPECT_NE(e.find("cluster.accelerator.scale_up_mesh: a mesh needs a scale_up_domain of at least 2 devices (it is 1)"),
+            std::string::npos)
+      << e;
 }
 
 // H100 carries a sequence-length attention curve; a derived part that sets only the flat attention_efficiency runs

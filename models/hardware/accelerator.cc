@@ -195,6 +195,10 @@ void AcceleratorSpec::visit(Section& s) {
   s.field("scale_up_domain", scale_up_domain, "devices in one scale-up domain", Range::at_least(1));
   s.field("scale_up_reduction", scale_up_reduction,
           "scale-up switches reduce in the network (NVLink SHARP, used by NCCL's NVLS algorithm)");
+  s.field("scale_up_mesh", scale_up_mesh,
+          "the scale-up domain is a full mesh of point-to-point links without a switch (AMD Infinity Fabric): one "
+          "link of scale_up_bandwidth / (scale_up_domain - 1) between any two devices, so a pair's send/recv is "
+          "bounded by that link; false = switched (NVSwitch): a pair gets the whole scale_up_bandwidth");
   s.field("tdp", tdp, "power when busy (thermal design power); also the highest power_limit the part accepts",
           Range::positive());
   s.field("idle_power", idle_power, "power when idle", Range::at_least(0));
@@ -215,6 +219,10 @@ void AcceleratorSpec::visit(Section& s) {
             [&](Section& c) { collectives.visit(c); });
   if (s.mode() == Section::Mode::kParse && dense_peak.empty()) {
     s.error("dense_peak", "a part needs at least one data type with a peak rate");
+  }
+  if (s.mode() == Section::Mode::kParse && scale_up_mesh && scale_up_domain < 2) {
+    s.error("scale_up_mesh", "a mesh needs a scale_up_domain of at least 2 devices (it is " +
+                                 std::to_string(scale_up_domain) + ")");
   }
   if (s.mode() == Section::Mode::kParse && idle_power > tdp) {
     s.error("idle_power", "must not exceed tdp (" + to_string(tdp) + ")");

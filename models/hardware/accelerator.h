@@ -79,6 +79,12 @@ struct AcceleratorSpec {
   Bandwidth scale_up_bandwidth;  // per device, per direction (NVLink: half the bidirectional figure)
   int scale_up_domain = 8;       // devices in one scale-up domain
   bool scale_up_reduction = false;  // the scale-up switches reduce in the network (NVLink SHARP / NVLS)
+  // The scale-up domain is a full mesh of point-to-point links, no switch (AMD Infinity Fabric / xGMI): each device
+  // has one link to each of the other scale_up_domain - 1, each scale_up_bandwidth / (scale_up_domain - 1), so a
+  // pair's send/recv moves over one link; false: switched (NVSwitch), a pair gets the device's whole bandwidth.
+  bool scale_up_mesh = false;
+  /// Point-to-point links per device on a mesh (scale_up_domain - 1); 0 when switched.
+  int scale_up_links() const { return scale_up_mesh ? scale_up_domain - 1 : 0; }
   Power tdp;         // power when busy; also the highest power limit the part accepts (its default limit)
   Power idle_power;
   Power power_limit;      // board power limit (nvidia-smi -pl); 0 = tdp (power_limit.h)

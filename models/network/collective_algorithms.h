@@ -46,9 +46,12 @@ struct PlanInput {
     const double eff = topology.node_of(a) == topology.node_of(b) ? scale_up_efficiency : scale_out_efficiency;
     return FlowRequest{a, b, s / eff, label};
   }
-  /// A point-to-point flow (send/recv) at its tier's p2p efficiency.
+  /// A point-to-point flow (send/recv) at its tier's p2p efficiency; inside a meshed node over the pair's one link
+  /// (Topology::scale_up_pair_share).
   FlowRequest p2p_flow(uint32_t a, uint32_t b, Bytes s) const {
-    const double eff = topology.node_of(a) == topology.node_of(b) ? p2p_scale_up_efficiency : p2p_scale_out_efficiency;
+    const double eff = topology.node_of(a) == topology.node_of(b)
+                           ? p2p_scale_up_efficiency * topology.scale_up_pair_share(a, b)
+                           : p2p_scale_out_efficiency;
     return FlowRequest{a, b, s / eff, 0};
   }
 };

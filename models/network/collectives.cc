@@ -131,11 +131,17 @@ Duration Collectives::ring_latency(size_t n) const {
   return protocols_.front().base_latency + protocols_.front().step_latency * (2.0 * (static_cast<double>(n) - 1));
 }
 
-double Collectives::p2p_efficiency(uint32_t a, uint32_t b) const {
-  if (topology_.node_of(a) == topology_.node_of(b)) {
-    return config_.p2p_scale_up_efficiency > 0 ? config_.p2p_scale_up_efficiency : config_.scale_up_efficiency;
-  }
+double Collectives::p2p_scale_up_efficiency() const {
+  return config_.p2p_scale_up_efficiency > 0 ? config_.p2p_scale_up_efficiency : config_.scale_up_efficiency;
+}
+
+double Collectives::p2p_scale_out_efficiency() const {
   return config_.p2p_scale_out_efficiency > 0 ? config_.p2p_scale_out_efficiency : config_.scale_out_efficiency;
+}
+
+double Collectives::p2p_efficiency(uint32_t a, uint32_t b) const {
+  if (topology_.node_of(a) != topology_.node_of(b)) return p2p_scale_out_efficiency();
+  return p2p_scale_up_efficiency() * topology_.scale_up_pair_share(a, b);
 }
 
 std::vector<std::vector<uint32_t>> Collectives::by_node(const std::vector<uint32_t>& ranks) const {
@@ -167,13 +173,11 @@ policy::CollectiveCase Collectives::describe(CollectiveOp op, const std::vector<
   c.step_latency = p.step_latency;
   c.chunk_channels = p.chunk_channels;
   c.max_chunk = p.max_chunk;
-  if (op == CollectiveOp::kSendRecv) {
-    c.intra_bandwidth = Bandwidth::bytes_per_s(
-        topology_.scale_up_bandwidth(ranks.front()).bps() *
-        (config_.p2p_scale_up_efficiency > 0 ? config_.p2p_scale_up_efficiency : config_.scale_up_efficiency));
-    c.inter_bandwidth = Bandwidth::bytes_per_s(
-        topology_.nic_bandwidth(ranks.front()).bps() *
-        (config_.p2p_scale_out_efficiency > 0 ? config_.p2p_scale_out_efficiency : config_.scale_out_efficiency));
+  if (op == CollectiveOp::kSendRecv) {  // each rank to the next: inside a meshed node over one link
+    const double pair = ranks.size() > 1 ? topology_.scale_up_pair_share(ranks[0], ranks[1]) : 1.0;
+    const double up = topology_.scale_up_bandwidth(ranks.front()).bps();
+    c.intra_bandwidth = Bandwidth::bytes_per_s(up * p2p_scale_up_efficiency() * pair);
+    c.inter_bandwidth = Bandwidth::bytes_per_s(topology_.nic_bandwidth(ranks.front()).bps() * p2p_scale_out_efficiency());
     c.base_latency = config_.p2p_latency;
   }
   c.in_switch_reduction = true;
@@ -312,11 +316,8 @@ std::vector<Collectives::Phase> Collectives::plan_endpoints(CollectiveOp op, siz
                      .scale_up_efficiency = config_.scale_up_efficiency * proto.scale_up_efficiency,
                      .scale_out_efficiency = config_.scale_out_efficiency * proto.scale_out_efficiency,
                      .p2p_latency = config_.p2p_latency,
-                     .p2p_scale_up_efficiency = config_.p2p_scale_up_efficiency > 0 ? config_.p2p_scale_up_efficiency
-                                                                                    : config_.scale_up_efficiency,
-                     .p2p_scale_out_efficiency = config_.p2p_scale_out_efficiency > 0
-                                                     ? config_.p2p_scale_out_efficiency
-                                                     : config_.scale_out_efficiency};
+                     .p2p_scale_up_efficiency = p2p_scale_up_efficiency(),
+                     .p2p_scale_out_efficiency = p2p_scale_out_efficiency()};
   std::vector<Phase> phases = algorithms_[algo]->factory.planner->plan(in);
   // Connections between nodes open several queue pairs: split each such flow into equal parts with their own
   // labels (so ECMP sees distinct flows).

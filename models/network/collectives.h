@@ -19,7 +19,8 @@
 // copies them in), else one built from base_latency, step_latency and the efficiencies.
 //
 // Point-to-point sends (NCCL send/recv) have their own latency and efficiencies: they copy without reducing and
-// without a ring's step-by-step dependency.
+// without a ring's step-by-step dependency. Inside a node whose scale-up domain is a switchless mesh (MI300X's
+// xGMI), a pair's send moves over the one link between the two GPUs (Topology::scale_up_pair_share).
 #pragma once
 
 #include <cstdint>
@@ -146,7 +147,12 @@ class Collectives {
  private:
   policy::CollectiveCase describe(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size,
                                   const CollectiveProtocol& p) const;
+  /// Send/recv's efficiency between a and b: p2p_scale_up_efficiency inside a node (times the pair's share of a
+  /// meshed node's scale-up bandwidth: one link), p2p_scale_out_efficiency between nodes; each falls back to the
+  /// collective efficiency when 0.
   double p2p_efficiency(uint32_t a, uint32_t b) const;
+  double p2p_scale_up_efficiency() const;
+  double p2p_scale_out_efficiency() const;
   const std::vector<uint32_t>& mapped(const std::vector<uint32_t>& ranks, std::vector<uint32_t>& scratch) const;
   /// The index in algorithms_ of a registered name (an InputError naming the valid ones if none).
   size_t algorithm_index(const std::string& name) const;

@@ -55,6 +55,7 @@ class ExplicitTopology final : public Topology {
   Bandwidth scale_up_bandwidth(uint32_t e) const override { return links_[su_up_[e]].bandwidth; }
   Bandwidth nic_bandwidth(uint32_t e) const override;
   bool in_switch_reduction(uint32_t e) const override { return nodes_[node_of_[e]].in_switch_reduction; }
+  uint32_t scale_up_links(uint32_t e) const override { return nodes_[node_of_[e]].scale_up_links; }
   void nic_ports(uint32_t e, bool up, std::vector<uint32_t>& out) const override {
     out = up ? gpu_up_[e] : gpu_down_[e];
   }

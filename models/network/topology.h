@@ -88,6 +88,10 @@ struct NodeShape {
   /// The host's NICs on networks other than the compute fabric: (network, total bandwidth), e.g. storage.
   std::vector<std::pair<std::string, Bandwidth>> host_networks = {};
   HostIo io = {};
+  /// Point-to-point scale-up links per GPU where the domain is a switchless full mesh (xGMI: one link to each other
+  /// GPU, scale_up_bandwidth / scale_up_links each); 0 = switched. The scale-up tier is still built as one port per
+  /// GPU; what a pair can use is Topology::scale_up_pair_share.
+  uint32_t scale_up_links = 0;
   bool operator==(const NodeShape&) const = default;
 };
 
@@ -108,6 +112,14 @@ class Topology {
   virtual Bandwidth nic_bandwidth(uint32_t endpoint) const = 0;
   /// Whether the endpoint's scale-up switch can reduce in the network (NVLS-class).
   virtual bool in_switch_reduction(uint32_t endpoint) const = 0;
+  /// The endpoint node's mesh links per GPU (NodeShape::scale_up_links; 0: switched, or no such node).
+  virtual uint32_t scale_up_links(uint32_t /*endpoint*/) const { return 0; }
+  /// The share of a GPU's scale-up bandwidth one pair can use: 1 / links between two GPUs of one meshed node (one
+  /// link each), else 1 (a switch gives a pair the whole port; across nodes the scale-up tier is not the pair's).
+  double scale_up_pair_share(uint32_t a, uint32_t b) const {
+    const uint32_t links = node_of(a) == node_of(b) ? scale_up_links(a) : 0;
+    return links > 0 ? 1.0 / links : 1.0;
+  }
 
   // --- Service endpoints: each node's host (its memory, behind the root complex; on the node's storage,
   // frontend and management networks) and each storage server, numbered after the GPUs (endpoint_count() + i).
@@ -232,6 +244,7 @@ class LeafSpine final : public Topology {
     return capped_by_pcie(e, links_[nic_up_[e]].bandwidth * static_cast<double>(planes_));
   }
   bool in_switch_reduction(uint32_t e) const override { return nodes_[node_of_[e]].in_switch_reduction; }
+  uint32_t scale_up_links(uint32_t e) const override { return nodes_[node_of_[e]].scale_up_links; }
   void nic_ports(uint32_t e, bool up, std::vector<uint32_t>& out) const override;
 
   uint32_t leaf_of(uint32_t endpoint) const { return leaf_of_[endpoint]; }
