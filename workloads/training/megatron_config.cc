@@ -14,18 +14,19 @@
 
 namespace lcsim::wl {
 
-namespace {
+hw::AcceleratorSpec MegatronConfig::kernels_on(const hw::AcceleratorSpec& part) const {
+  return hw::with_fp8_gemm_backend(hw::with_attention_backend(part, attention_backend), fp8_gemm_backend);
+}
 
-/// Whether hw::with_attention_backend(part, backend) changes the part: it applies another measured backend's curve
-/// when `backend` names one that is not the part's own (models/hardware/accelerator.cc).
-bool backend_changes_part(const hw::AcceleratorSpec& part, const std::string& backend) {
+/// hw::with_attention_backend applies another measured backend's curve when attention_backend names one that is
+/// not the part's own (models/hardware/accelerator.cc); any fp8_gemm_backend but auto replaces the GEMM terms.
+bool MegatronConfig::kernels_change(const hw::AcceleratorSpec& part) const {
+  if (fp8_gemm_backend != "auto") return true;
   for (const auto& b : part.calibration.attention_backends) {
-    if (b.name == backend && backend != part.calibration.attention_backend) return true;
+    if (b.name == attention_backend && attention_backend != part.calibration.attention_backend) return true;
   }
   return false;
 }
-
-}  // namespace
 
 void MegatronConfig::visit(Section& s) {
   if (s.mode() == Section::Mode::kParse && s.has("megatron_args")) {
@@ -237,6 +238,12 @@ void MegatronConfig::visit_keys(Section& s) {
            "Llama: output(h).float(); log_softmax keeps its fp32 output, and the first step of the backward holds it, "
            "its gradient and the input gradient: 12 B per logit). Its time is costed as Megatron's either way");
   attention_backend_key(s, attention_backend);
+  s.choice("fp8_gemm_backend", fp8_gemm_backend, hw::fp8_gemm_backend_kinds(),
+           "the FP8 GEMM kernels (precision: fp8): auto = the part's fp8_gemm_efficiency (cuBLASLt, as Transformer "
+           "Engine and torchao call it; gradient GEMMs slower by fp8_split_accumulation_slowdown); deepgemm = "
+           "DeepSeek's DeepGEMM with fine-grained (1 x 128, 128 x 128) scaling, at the part's deepgemm_efficiency "
+           "and deepgemm_k_half fitted to its measured H800 table, every GEMM promoting to FP32 as measured "
+           "(docs/calibration.md)");
   s.field("moe_load_imbalance", moe_load_imbalance,
           "tokens of the busiest expert / mean (1 = perfect balance): expert GEMMs and token all-to-alls take "
           "this much longer", Range::at_least(1));
@@ -522,6 +529,16 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
     if (!part->supports(dtype_)) s.error("precision", part->name + " has no " + c.precision + " tensor cores");
   }
   attention_label_ = check_attention_backend(c.attention_backend, c.use_flash_attn, parts, s);
+  if (c.fp8_gemm_backend != "auto" && c.precision != "fp8") {
+    s.error("fp8_gemm_backend", "'" + c.fp8_gemm_backend + "' runs FP8 GEMMs: needs precision: fp8 (got " +
+                                    c.precision + ")");
+  } else {
+    for (const auto* part : parts) {
+      if (const std::string problem = hw::fp8_gemm_backend_problem(*part, c.fp8_gemm_backend); !problem.empty()) {
+        s.error("fp8_gemm_backend", problem);
+      }
+    }
+  }
   if (s.diagnostics() && !s.diagnostics()->empty()) return;
   // Memory: every stage on every part. Alternatives for the message are tried one at a time.
   memory_ = {};
@@ -552,9 +569,9 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
       memory_ = fit;
       memory_stage_ = stage;
     }
-    // The run plans each stage on the part with its attention backend applied (build()); where that leaves the
+    // The run plans each stage on the part with its kernels applied (build(): kernels_on); where that leaves the
     // part as it is, these plans are the run's.
-    if (backend_changes_part(*part, c.attention_backend)) continue;
+    if (c.kernels_change(*part)) continue;
     for (size_t st = 0; st < kept.size(); ++st) plans_[{part, static_cast<int>(st)}] = std::move(kept[st]);
   }
   if (!memory_.fits()) {
