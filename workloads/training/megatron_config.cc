@@ -254,6 +254,12 @@ void MegatronConfig::visit_keys(Section& s) {
           "with precision: fp8, the tokens dispatched to the experts and the output gradients sent back to them (the "
           "combine's backward) travel in FP8 with one fp32 scale per 128 elements (1 + 4/128 B per element); the "
           "combine and the dispatch's backward stay 16-bit (DeepSeek-V3, report section 3.3.3)");
+  s.field("moe_flex_network_efficiency", moe_flex_network_efficiency,
+          "with moe_token_dispatcher_type: flex across nodes, the share of the NIC's line rate its all-to-alls reach: "
+          "DeepEP's normal kernels on H800 with CX7 400 Gb/s at EP 64 moved 46 GB/s (dispatch) and 45 GB/s "
+          "(combine) per GPU counted once per destination node, 7/8 of it over the network: 0.80 of 50 GB/s "
+          "(DeepEP README, February 2025; 0.87-0.89 after its April 2025 update; docs/calibration.md)",
+          Range::fraction());
   s.field("overlap_moe_expert_parallel_comm", overlap_moe_expert_parallel_comm,
           "expert-parallel all-to-alls run beside the compute (another micro-batch's work hides them, as 1F1B "
           "all-to-all overlap or DualPipe do): waited for only at the end of each pass");
@@ -507,7 +513,8 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
   // Token all-to-all volume. alltoall sends a token once per chosen expert (k copies, (G-1)/G of them to other
   // nodes when the EP group spans G nodes); flex sends it once per destination node and forwards it over NVLink
   // inside, so the network carries the expected number of distinct nodes among its k experts, D = n (1 - (1 -
-  // 1/n)^k) with n = G, or n = moe_router_group_topk nodes with group-limited routing: D / k of alltoall's bytes.
+  // 1/n)^k) with n = G, or n = moe_router_group_topk nodes with group-limited routing: D / k of alltoall's bytes,
+  // at moe_flex_network_efficiency of the line rate (DeepEP's measured share; costed as that many more bytes).
   dispatch_factor_ = 1;
   if (m.num_experts > 0 && ep > 1 && c.moe_token_dispatcher_type == "flex" && s.diagnostics()->empty()) {
     const Placement pl(tp, cp, dp_, pp, ep, c.parallel_order);
@@ -516,7 +523,7 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
     const double G = static_cast<double>(nodes.size()), k = m.moe_router_topk;
     if (G > 1) {
       const double reach = m.moe_router_num_groups > 0 ? std::min(G, 1.0 * m.moe_router_group_topk) : G;
-      dispatch_factor_ = reach * (1 - std::pow(1 - 1 / reach, k)) / k;
+      dispatch_factor_ = reach * (1 - std::pow(1 - 1 / reach, k)) / k / c.moe_flex_network_efficiency;
     }
   }
   for (int r : c.straggler_ranks) {

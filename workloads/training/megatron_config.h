@@ -83,6 +83,9 @@ struct MegatronConfig {
   std::string moe_token_dispatcher_type = "alltoall";  // alltoall: one copy per (token, expert); flex: per node
   bool overlap_moe_expert_parallel_comm = false;
   bool moe_fp8_dispatch = false;  // tokens to the experts and their gradients in FP8 (DeepSeek-V3, section 3.3.3)
+  // Share of the NIC's line rate the flex (DeepEP) dispatcher's all-to-alls reach between nodes (DeepEP's measured
+  // normal kernels on H800: docs/calibration.md, expert all-to-all).
+  double moe_flex_network_efficiency = 0.80;
   Bytes memory_reserve = Bytes::gib(2);
   Duration host_op_time = Duration::us(23);  // framework overhead per kernel (models/hardware/step_overhead.h)
   int train_iters = 1;
