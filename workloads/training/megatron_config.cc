@@ -242,8 +242,8 @@ void MegatronConfig::visit_keys(Section& s) {
            "the FP8 GEMM kernels (precision: fp8): auto = the part's fp8_gemm_efficiency (cuBLASLt, as Transformer "
            "Engine and torchao call it; gradient GEMMs slower by fp8_split_accumulation_slowdown); deepgemm = "
            "DeepSeek's DeepGEMM with fine-grained (1 x 128, 128 x 128) scaling, at the part's deepgemm_efficiency "
-           "and deepgemm_k_half fitted to its measured H800 table, every GEMM promoting to FP32 as measured "
-           "(docs/calibration.md)");
+           "and deepgemm_k_half fitted to its measured H800 table (input gradients at that rate: its kernels promote "
+           "as measured), weight gradients deepgemm_wgrad_slowdown longer (docs/calibration.md)");
   s.field("moe_load_imbalance", moe_load_imbalance,
           "tokens of the busiest expert / mean (1 = perfect balance): expert GEMMs and token all-to-alls take "
           "this much longer", Range::at_least(1));
