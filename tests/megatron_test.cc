@@ -355,9 +355,10 @@ TEST(MegatronRun, ExpertTrafficShrinksWithFlexDispatchGroupLimitsAndOverlap) {
     return run(sets);
   };
   auto alltoall = with({});
-  auto flex = with({"workload.moe_token_dispatcher_type=flex"});
-  auto limited = with({"workload.moe_token_dispatcher_type=flex", "workload.model.moe_router_num_groups=4",
-                       "workload.model.moe_router_group_topk=2"});
+  // The copies alone: flex at the full line rate (its default is DeepEP's measured share, tests/deepep_test.cc).
+  auto flex = with({"workload.moe_token_dispatcher_type=flex", "workload.moe_flex_network_efficiency=1"});
+  auto limited = with({"workload.moe_token_dispatcher_type=flex", "workload.moe_flex_network_efficiency=1",
+                       "workload.model.moe_router_num_groups=4", "workload.model.moe_router_group_topk=2"});
   auto limited_alltoall = with({"workload.model.moe_router_num_groups=4", "workload.model.moe_router_group_topk=2"});
   auto overlapped = with({"workload.overlap_moe_expert_parallel_comm=true"});
   for (auto* m : {&alltoall, &flex, &limited, &limited_alltoall, &overlapped}) ASSERT_FALSE(m->count("child_failed"));

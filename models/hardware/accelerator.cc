@@ -95,6 +95,37 @@ std::string attention_backend_label(const AcceleratorSpec& part, const std::stri
   return buf;
 }
 
+const std::vector<std::string>& fp8_gemm_backend_kinds() {
+  static const std::vector<std::string> kinds = {"auto", "deepgemm"};
+  return kinds;
+}
+
+std::string fp8_gemm_backend_problem(const AcceleratorSpec& part, const std::string& backend) {
+  if (backend == "auto") return "";
+  if (backend != "deepgemm") return unknown_name_message("fp8_gemm_backend", backend, fp8_gemm_backend_kinds());
+  if (!part.supports(DType::kFp8)) return "'deepgemm' runs FP8 GEMMs and " + part.name + " has no FP8 tensor cores";
+  if (part.calibration.deepgemm_efficiency <= 0) {
+    return "'deepgemm' was not measured on " + part.name + " (its calibration has no deepgemm_efficiency; "
+           "only auto)";
+  }
+  return "";
+}
+
+AcceleratorSpec with_fp8_gemm_backend(const AcceleratorSpec& part, const std::string& backend) {
+  if (const std::string problem = fp8_gemm_backend_problem(part, backend); !problem.empty()) {
+    throw InputError("fp8_gemm_backend: " + problem);
+  }
+  AcceleratorSpec p = part;
+  if (backend == "deepgemm") {
+    auto& c = p.calibration;
+    c.fp8_gemm_efficiency = c.deepgemm_efficiency;
+    c.fp8_gemm_k_half = c.deepgemm_k_half;
+    c.fp8_split_accumulation_slowdown = 1;  // its measured kernels promote to FP32 already
+    c.fp8_wgrad_slowdown = c.deepgemm_wgrad_slowdown > 0 ? c.deepgemm_wgrad_slowdown : 1;
+  }
+  return p;
+}
+
 FlopRate AcceleratorSpec::peak(DType d) const {
   auto it = dense_peak.find(d);
   if (it == dense_peak.end()) {
@@ -119,9 +150,29 @@ void KernelCalibration::visit(Section& s) {
           "weight-gradient GEMMs) as the fast-accumulating GEMMs fp8_gemm_efficiency was measured with; "
           "1 = the same (docs/calibration.md)",
           Range::between(1, 4));
+  s.field("fp8_wgrad_slowdown", fp8_wgrad_slowdown,
+          "the same for FP8 weight-gradient GEMMs alone; 0 = fp8_split_accumulation_slowdown "
+          "(fp8_gemm_backend: deepgemm sets deepgemm_wgrad_slowdown here)",
+          Range::between(0, 4));
   s.field("gemm_k_half", gemm_k_half,
           "inner dimension k at which a GEMM reaches half its efficiency; 0 = no dependence on k",
           Range::at_least(0));
+  s.field("fp8_gemm_k_half", fp8_gemm_k_half,
+          "gemm_k_half of FP8 GEMMs; 0 = gemm_k_half (fp8_gemm_backend: deepgemm sets deepgemm_k_half here)",
+          Range::at_least(0));
+  s.field("deepgemm_efficiency", deepgemm_efficiency,
+          "fraction of the FP8 dense peak DeepSeek's DeepGEMM fine-grained-scaling FP8 GEMMs reach (with "
+          "deepgemm_k_half; fitted to its measured H800 table, docs/calibration.md); used by runs with "
+          "fp8_gemm_backend: deepgemm; 0 = not measured on this part",
+          Range::between(0, 1));
+  s.field("deepgemm_k_half", deepgemm_k_half,
+          "inner dimension k at which DeepGEMM's FP8 GEMMs reach half their efficiency (its promotion every 128 "
+          "elements of k and its per-tile set-up weigh on short k)",
+          Range::at_least(0));
+  s.field("deepgemm_wgrad_slowdown", deepgemm_wgrad_slowdown,
+          "how many times as long DeepGEMM's weight-gradient kernels (FP32 output, scales along the token axis) "
+          "take as its forward rate gives at their shape (fitted to their measured H800 table); 0 = 1",
+          Range::between(0, 4));
   s.field("gemm_sustained_efficiency", gemm_sustained_efficiency,
           "ceiling on 16-bit GEMM throughput (fraction of the 16-bit dense peak) that long GEMMs, which run at the "
           "part's sustained clock, do not exceed whatever their tiling; 0 = none (docs/calibration.md)",

@@ -41,7 +41,18 @@ struct KernelCalibration {
   // input- and weight-gradient GEMMs) take this many times as long as fast-accumulating ones, which
   // fp8_gemm_efficiency was measured with. 1 = no difference (op_cost.h, docs/calibration.md).
   double fp8_split_accumulation_slowdown = 1;
+  // The same for the weight-gradient GEMMs alone; 0 = fp8_split_accumulation_slowdown (op_cost.h).
+  double fp8_wgrad_slowdown = 0;
   double gemm_k_half = 0;            // inner dimension k at which a GEMM reaches half its efficiency (0: none)
+  double fp8_gemm_k_half = 0;        // the same for FP8 GEMMs; 0 = gemm_k_half
+  // FP8 GEMMs with fine-grained scaling as DeepSeek's DeepGEMM runs them (1 x 128 activation and 128 x 128 weight
+  // scales, partial sums promoted to FP32 on CUDA cores every 128 elements of k, in every GEMM): fraction of the
+  // FP8 peak and k_half fitted to its measured H800 table (docs/calibration.md). The workload key
+  // fp8_gemm_backend: deepgemm puts them in place of fp8_gemm_efficiency and fp8_gemm_k_half, with no
+  // split-accumulation slowdown (the measured kernels promote already). 0 = not measured on this part.
+  double deepgemm_efficiency = 0;
+  double deepgemm_k_half = 0;
+  double deepgemm_wgrad_slowdown = 0;  // its weight-gradient kernels against that rate at their shape (0 = 1)
   // Ceiling on 16-bit GEMM throughput in kernels long enough to run at the part's sustained (power-limited) clock,
   // as a fraction of the 16-bit peak; a GEMM takes at least FLOPs / (peak x this). 0 = no ceiling (op_cost.h).
   double gemm_sustained_efficiency = 0;
@@ -115,5 +126,14 @@ std::string attention_backend_problem(const AcceleratorSpec& part, const std::st
 AcceleratorSpec with_attention_backend(const AcceleratorSpec& part, const std::string& backend);
 /// What a run's attention costs follow on this part, for run headers: "cudnn", or "flat 0.55 of peak".
 std::string attention_backend_label(const AcceleratorSpec& part, const std::string& backend);
+
+/// The FP8 GEMM kernel libraries a training run may name: "auto" (the part's fp8_gemm_efficiency: cuBLASLt, as
+/// Transformer Engine and torchao call it) and "deepgemm" (DeepSeek's fine-grained-scaling kernels).
+const std::vector<std::string>& fp8_gemm_backend_kinds();
+/// Why a run cannot name `backend` for its FP8 GEMMs on this part ("" = it can).
+std::string fp8_gemm_backend_problem(const AcceleratorSpec& part, const std::string& backend);
+/// The part with `backend`'s FP8 GEMM terms in place of its own ("auto": unchanged); InputError naming the part
+/// where the backend was not measured on it.
+AcceleratorSpec with_fp8_gemm_backend(const AcceleratorSpec& part, const std::string& backend);
 
 }  // namespace lcsim::hw

@@ -83,10 +83,12 @@ Duration gemm_time(const AcceleratorSpec& part, DType dtype, const GemmShape& s)
   const double e = dtype_bytes(dtype);
   const Duration memory =
       Bytes::of(e * s.batch * (s.m * s.k + s.k * s.n + s.m * s.n)) / (part.hbm_bandwidth * c.memory_efficiency);
-  const double k_factor = c.gemm_k_half > 0 ? s.k / (s.k + c.gemm_k_half) : 1.0;
+  const double k_half = dtype == DType::kFp8 && c.fp8_gemm_k_half > 0 ? c.fp8_gemm_k_half : c.gemm_k_half;
+  const double k_factor = k_half > 0 ? s.k / (s.k + k_half) : 1.0;
   // An FP8 GEMM that promotes its partial sums to FP32 runs slower than the fast-accumulating ones measured.
-  const double accumulation =
-      dtype == DType::kFp8 && s.split_accumulation ? 1 / c.fp8_split_accumulation_slowdown : 1.0;
+  const double slowdown =
+      s.weight_gradient && c.fp8_wgrad_slowdown > 0 ? c.fp8_wgrad_slowdown : c.fp8_split_accumulation_slowdown;
+  const double accumulation = dtype == DType::kFp8 && s.split_accumulation ? 1 / slowdown : 1.0;
   // Under a power limit the compute clock, and with it every compute rate, falls (power_limit.h); 1 without one.
   const double clock = part.compute_clock_fraction();
   const FlopRate rate = part.peak(dtype) * (gemm_efficiency(part, dtype) * k_factor * accumulation) * clock;

@@ -3,7 +3,8 @@
 //     2 x waves x units x tile_m x tile_n x k / (peak x gemm_efficiency x tile_factor x k/(k + k_half))
 //   (FP8 GEMMs: the FP8 peak x fp8_gemm_efficiency when the part has one: FP8 runs further below its
 //   peak; an FP8 GEMM that accumulates with promotion to FP32, training's input- and weight-gradient
-//   GEMMs, at that rate / fp8_split_accumulation_slowdown)
+//   GEMMs, at that rate / fp8_split_accumulation_slowdown; FP8 GEMMs take fp8_gemm_k_half where the part or the
+//   run's fp8_gemm_backend sets one)
 //   with waves = ceil(tiles x splits / compute units) (tile and wave quantization: small and skinny matrices run
 //   far below peak; split-K spreads few tiles over idle units), bounded below by the bytes moved at
 //   memory_efficiency x HBM bandwidth, and below by FLOPs / (16-bit peak x gemm_sustained_efficiency) where the
@@ -39,6 +40,10 @@ struct GemmShape {
   // (_2X_ACC_DGRAD, _2X_ACC_WGRAD) and torchao float8's backward GEMMs (use_fast_accum only in the
   // forward); backward_of sets it.
   bool split_accumulation = false;
+  // The weight gradient dW = X^T dY (backward_of sets it): in FP8 runs it takes fp8_wgrad_slowdown where the part
+  // or the run's fp8_gemm_backend sets one (DeepGEMM's measured weight-gradient kernels), else as the other
+  // split-accumulation GEMMs.
+  bool weight_gradient = false;
   bool operator==(const GemmShape&) const = default;
 };
 

@@ -390,7 +390,7 @@ std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, doub
         // Engine's _2X_ACC_DGRAD / _2X_ACC_WGRAD, torchao's backward use_fast_accum=False; docs/calibration.md).
         const bool split = true;
         out.push_back(hw::gemm_op(op.name + "_dgrad", {g.m, g.k, g.n, g.batch, g.keep_16bit, split}, e));
-        out.push_back(hw::gemm_op(op.name + "_wgrad", {g.k, g.n, g.m, g.batch, g.keep_16bit, split}, e));
+        out.push_back(hw::gemm_op(op.name + "_wgrad", {g.k, g.n, g.m, g.batch, g.keep_16bit, split, true}, e));
         break;
       }
       case hw::OpClass::kAttention: {

@@ -32,7 +32,7 @@ void MegatronTraining::setup_checkpoints() {
           const auto key = std::make_pair(ctx_->gpus[r].part, p);
           auto it = plans_.find(key);
           if (it == plans_.end()) {
-            const hw::AcceleratorSpec part = hw::with_attention_backend(*ctx_->gpus[r].part, c.attention_backend);
+            const hw::AcceleratorSpec part = c.kernels_on(*ctx_->gpus[r].part);
             it = plans_.emplace(key, std::make_shared<const StagePlan>(plan_stage(part, p))).first;
           }
           Bytes w, o;

@@ -14,18 +14,19 @@
 
 namespace lcsim::wl {
 
-namespace {
+hw::AcceleratorSpec MegatronConfig::kernels_on(const hw::AcceleratorSpec& part) const {
+  return hw::with_fp8_gemm_backend(hw::with_attention_backend(part, attention_backend), fp8_gemm_backend);
+}
 
-/// Whether hw::with_attention_backend(part, backend) changes the part: it applies another measured backend's curve
-/// when `backend` names one that is not the part's own (models/hardware/accelerator.cc).
-bool backend_changes_part(const hw::AcceleratorSpec& part, const std::string& backend) {
+/// hw::with_attention_backend applies another measured backend's curve when attention_backend names one that is
+/// not the part's own (models/hardware/accelerator.cc); any fp8_gemm_backend but auto replaces the GEMM terms.
+bool MegatronConfig::kernels_change(const hw::AcceleratorSpec& part) const {
+  if (fp8_gemm_backend != "auto") return true;
   for (const auto& b : part.calibration.attention_backends) {
-    if (b.name == backend && backend != part.calibration.attention_backend) return true;
+    if (b.name == attention_backend && attention_backend != part.calibration.attention_backend) return true;
   }
   return false;
 }
-
-}  // namespace
 
 void MegatronConfig::visit(Section& s) {
   if (s.mode() == Section::Mode::kParse && s.has("megatron_args")) {
@@ -237,6 +238,12 @@ void MegatronConfig::visit_keys(Section& s) {
            "Llama: output(h).float(); log_softmax keeps its fp32 output, and the first step of the backward holds it, "
            "its gradient and the input gradient: 12 B per logit). Its time is costed as Megatron's either way");
   attention_backend_key(s, attention_backend);
+  s.choice("fp8_gemm_backend", fp8_gemm_backend, hw::fp8_gemm_backend_kinds(),
+           "the FP8 GEMM kernels (precision: fp8): auto = the part's fp8_gemm_efficiency (cuBLASLt, as Transformer "
+           "Engine and torchao call it; gradient GEMMs slower by fp8_split_accumulation_slowdown); deepgemm = "
+           "DeepSeek's DeepGEMM with fine-grained (1 x 128, 128 x 128) scaling, at the part's deepgemm_efficiency "
+           "and deepgemm_k_half fitted to its measured H800 table (input gradients at that rate: its kernels promote "
+           "as measured), weight gradients deepgemm_wgrad_slowdown longer (docs/calibration.md)");
   s.field("moe_load_imbalance", moe_load_imbalance,
           "tokens of the busiest expert / mean (1 = perfect balance): expert GEMMs and token all-to-alls take "
           "this much longer", Range::at_least(1));
@@ -247,6 +254,12 @@ void MegatronConfig::visit_keys(Section& s) {
           "with precision: fp8, the tokens dispatched to the experts and the output gradients sent back to them (the "
           "combine's backward) travel in FP8 with one fp32 scale per 128 elements (1 + 4/128 B per element); the "
           "combine and the dispatch's backward stay 16-bit (DeepSeek-V3, report section 3.3.3)");
+  s.field("moe_flex_network_efficiency", moe_flex_network_efficiency,
+          "with moe_token_dispatcher_type: flex across nodes, the share of the NIC's line rate its all-to-alls reach: "
+          "DeepEP's normal kernels on H800 with CX7 400 Gb/s at EP 64 moved 46 GB/s (dispatch) and 45 GB/s "
+          "(combine) per GPU counted once per destination node, 7/8 of it over the network: 0.80 of 50 GB/s "
+          "(DeepEP README, February 2025; 0.87-0.89 after its April 2025 update; docs/calibration.md)",
+          Range::fraction());
   s.field("overlap_moe_expert_parallel_comm", overlap_moe_expert_parallel_comm,
           "expert-parallel all-to-alls run beside the compute (another micro-batch's work hides them, as 1F1B "
           "all-to-all overlap or DualPipe do): waited for only at the end of each pass");
@@ -500,7 +513,8 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
   // Token all-to-all volume. alltoall sends a token once per chosen expert (k copies, (G-1)/G of them to other
   // nodes when the EP group spans G nodes); flex sends it once per destination node and forwards it over NVLink
   // inside, so the network carries the expected number of distinct nodes among its k experts, D = n (1 - (1 -
-  // 1/n)^k) with n = G, or n = moe_router_group_topk nodes with group-limited routing: D / k of alltoall's bytes.
+  // 1/n)^k) with n = G, or n = moe_router_group_topk nodes with group-limited routing: D / k of alltoall's bytes,
+  // at moe_flex_network_efficiency of the line rate (DeepEP's measured share; costed as that many more bytes).
   dispatch_factor_ = 1;
   if (m.num_experts > 0 && ep > 1 && c.moe_token_dispatcher_type == "flex" && s.diagnostics()->empty()) {
     const Placement pl(tp, cp, dp_, pp, ep, c.parallel_order);
@@ -509,7 +523,7 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
     const double G = static_cast<double>(nodes.size()), k = m.moe_router_topk;
     if (G > 1) {
       const double reach = m.moe_router_num_groups > 0 ? std::min(G, 1.0 * m.moe_router_group_topk) : G;
-      dispatch_factor_ = reach * (1 - std::pow(1 - 1 / reach, k)) / k;
+      dispatch_factor_ = reach * (1 - std::pow(1 - 1 / reach, k)) / k / c.moe_flex_network_efficiency;
     }
   }
   for (int r : c.straggler_ranks) {
@@ -522,6 +536,16 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
     if (!part->supports(dtype_)) s.error("precision", part->name + " has no " + c.precision + " tensor cores");
   }
   attention_label_ = check_attention_backend(c.attention_backend, c.use_flash_attn, parts, s);
+  if (c.fp8_gemm_backend != "auto" && c.precision != "fp8") {
+    s.error("fp8_gemm_backend", "'" + c.fp8_gemm_backend + "' runs FP8 GEMMs: needs precision: fp8 (got " +
+                                    c.precision + ")");
+  } else {
+    for (const auto* part : parts) {
+      if (const std::string problem = hw::fp8_gemm_backend_problem(*part, c.fp8_gemm_backend); !problem.empty()) {
+        s.error("fp8_gemm_backend", problem);
+      }
+    }
+  }
   if (s.diagnostics() && !s.diagnostics()->empty()) return;
   // Memory: every stage on every part. Alternatives for the message are tried one at a time.
   memory_ = {};
@@ -552,9 +576,9 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
       memory_ = fit;
       memory_stage_ = stage;
     }
-    // The run plans each stage on the part with its attention backend applied (build()); where that leaves the
+    // The run plans each stage on the part with its kernels applied (build(): kernels_on); where that leaves the
     // part as it is, these plans are the run's.
-    if (backend_changes_part(*part, c.attention_backend)) continue;
+    if (c.kernels_change(*part)) continue;
     for (size_t st = 0; st < kept.size(); ++st) plans_[{part, static_cast<int>(st)}] = std::move(kept[st]);
   }
   if (!memory_.fits()) {

@@ -78,10 +78,14 @@ struct MegatronConfig {
   bool use_flash_attn = true;
   std::string cross_entropy = "megatron";  // megatron (fused, vocab-parallel) or torch_fp32 (torchtitan)
   std::string attention_backend = "auto";  // fused-attention kernel: auto (the part's default), flash2, flash3, cudnn
+  std::string fp8_gemm_backend = "auto";   // FP8 GEMM kernels: auto (cuBLASLt's measured rate), deepgemm
   double moe_load_imbalance = 1.0;
   std::string moe_token_dispatcher_type = "alltoall";  // alltoall: one copy per (token, expert); flex: per node
   bool overlap_moe_expert_parallel_comm = false;
   bool moe_fp8_dispatch = false;  // tokens to the experts and their gradients in FP8 (DeepSeek-V3, section 3.3.3)
+  // Share of the NIC's line rate the flex (DeepEP) dispatcher's all-to-alls reach between nodes (DeepEP's measured
+  // normal kernels on H800: docs/calibration.md, expert all-to-all).
+  double moe_flex_network_efficiency = 0.80;
   Bytes memory_reserve = Bytes::gib(2);
   Duration host_op_time = Duration::us(23);  // framework overhead per kernel (models/hardware/step_overhead.h)
   int train_iters = 1;
@@ -106,6 +110,10 @@ struct MegatronConfig {
   std::string schedule() const;  // the resolved pipeline schedule
   /// How one GPU holds a layer under these settings (parallel splits, attention kind, FP8 and its scaling).
   LayerShard layer_shard() const;
+  /// The part as this run's kernels see it: its attention_backend's curve and its fp8_gemm_backend's GEMM terms.
+  hw::AcceleratorSpec kernels_on(const hw::AcceleratorSpec& part) const;
+  /// Whether kernels_on changes the part (another measured kernel than the part's own).
+  bool kernels_change(const hw::AcceleratorSpec& part) const;
 };
 
 }  // namespace lcsim::wl

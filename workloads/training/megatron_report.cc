@@ -32,6 +32,7 @@ std::string MegatronTraining::describe() const {
   if (c.context_parallel_size > 1) extras += ", CP " + c.cp_comm_type + (c.cp_repeat_kv ? " (keys/values per query head)" : "");
   extras += c.use_flash_attn ? ", fused attention (" + attention_label_ + ")" : ", unfused attention";
   if (m.num_experts > 0) extras += ", " + std::to_string(m.num_experts) + " experts top-" + std::to_string(m.moe_router_topk);
+  if (c.fp8_gemm_backend != "auto") extras += ", FP8 GEMMs " + c.fp8_gemm_backend;
   std::snprintf(buf, sizeof buf,
                 "Megatron GPT %.4gB params (%d layers, h=%d, %d heads/%d kv, seq %d), TP %d CP %d PP %d (%s%s) DP %d "
                 "EP %d, global batch %d, micro %d (%d micro-batches), %s%s",
@@ -202,7 +203,7 @@ std::vector<std::string> MegatronTraining::table() const {
   // The operator graph of one layer as rank 0 runs it (its shard of every kernel), forward and backward.
   const auto& c = config_;
   const LayerShard sh = c.layer_shard();
-  const hw::AcceleratorSpec part = hw::with_attention_backend(*ctx_->gpus[0].part, c.attention_backend);
+  const hw::AcceleratorSpec part = c.kernels_on(*ctx_->gpus[0].part);
   int first_dense = -1, first_moe = -1;
   for (int l = c.model.num_layers - 1; l >= 0; --l) (c.model.is_moe_layer(l) ? first_moe : first_dense) = l;
   for (int layer : {first_dense, first_moe}) {

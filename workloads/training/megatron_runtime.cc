@@ -120,7 +120,7 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
     const auto key = std::make_pair(gpus[r].part, st->stage);
     if (!plans_.count(key)) {
       plans_[key] = std::make_shared<const StagePlan>(
-          plan_stage(hw::with_attention_backend(*gpus[r].part, c.attention_backend), st->stage));
+          plan_stage(c.kernels_on(*gpus[r].part), st->stage));
     }
     st->plan = plans_[key].get();
     st->tasks = &(*schedules_)[st->stage];
