@@ -117,6 +117,33 @@ TEST(Fp8Training, CurrentScalingReadsEachCastTensorOnceMoreForItsAmax) {
   for (const auto& op : wl::layer_forward(m, 0, 1, 2, delayed).all()) EXPECT_FALSE(wl::is_fp8_amax(op)) << op.name;
 }
 
+// Transformer Engine caches each FP8 weight and its transpose across micro-batches (is_first_microbatch): once per
+// iteration, every FP8 GEMM's weight is read in 16 bits and written as FP8 and FP8 transposed (2 + 1 + 1 B). By hand
+// on megatron_support's layout (TP 2, PP 4: 2 layers of h 2,048 per stage, GeLU f = 4h): QKV 2,048 x 3,072, the
+// projection 1,024 x 2,048, MLP up 2,048 x 4,096 and down 4,096 x 2,048 per TP rank, 12h^2 / 2 = 25,165,824 weights
+// per layer, 50,331,648 per stage: 201.3 MB at H100's 3.35 TB/s x memory_efficiency, plus 8 launches (one per
+// weight). The step carries it; bf16 runs have none, and it does not grow with the micro-batches (8 per DP rank or 1).
+TEST(Fp8Training, TransformerEngineCastsEachFp8WeightOncePerIteration) {
+  const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
+  const double weights = 2 * 12.0 * 2048 * 2048 / 2;
+  EXPECT_DOUBLE_EQ(weights, 50331648.0);
+  const double by_hand = 4 * weights / (3.35e12 * part.calibration.memory_efficiency) +
+                         8 * part.calibration.kernel_launch.s();
+  auto bf16 = megatron_support::run({});
+  auto fp8 = megatron_support::run({"workload.precision=fp8"});
+  auto fp8_one = megatron_support::run({"workload.precision=fp8", "workload.global_batch_size=4"});
+  EXPECT_NEAR(fp8["time_optimizer_s"] - bf16["time_optimizer_s"], by_hand, 1e-9);
+  EXPECT_DOUBLE_EQ(fp8_one["time_optimizer_s"], fp8["time_optimizer_s"]);
+  // The helper counts the four linear weights of a layer, not the unfused attention's activation GEMMs.
+  wl::GptModelConfig m;
+  m.num_layers = 1, m.hidden_size = 2048, m.num_attention_heads = 16, m.seq_length = 2048;
+  wl::LayerShard sh;
+  sh.tp = 2, sh.fp8 = true, sh.flash = false;
+  int gemms = 0;
+  EXPECT_DOUBLE_EQ(wl::fp8_gemm_weight_elements(wl::layer_forward(m, 0, 1, 2, sh).all(), &gemms), weights / 2);
+  EXPECT_EQ(gemms, 4);
+}
+
 // The workload key: fp8_recipe (delayed by default, Megatron-LM's default) reaches the layer plan only in FP8 runs;
 // an unknown recipe is an error that names the key, its line and the allowed values.
 TEST(Fp8Training, Fp8RecipeKeyChoosesCurrentScalingOnlyForFp8Runs) {

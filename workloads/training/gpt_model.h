@@ -132,6 +132,13 @@ std::vector<hw::OpWork> head_forward_ops(const GptModelConfig& m, int b, double 
 bool is_fp8_cast(const hw::OpWork& op);
 /// Current scaling's amax pass before an FP8 cast (name ending in "_fp8_amax"), followed by the cast.
 bool is_fp8_amax(const hw::OpWork& op);
+/// Elements of the weights of a forward set's FP8 GEMMs (k x n x batch of each GEMM not kept in 16 bits): what
+/// Transformer Engine casts and transposes to FP8 once per iteration, on its first micro-batch (a linear module's
+/// `is_first_microbatch`; later micro-batches reuse the cached FP8 weight and its transpose).
+double fp8_gemm_weight_elements(const std::vector<hw::OpWork>& forward, int* gemms = nullptr);
+/// Bytes per weight element of that cast: read the 16-bit weight (e), write the FP8 weight and its transpose (1 + 1;
+/// TE's fp8_cast_transpose_fused).
+inline double fp8_weight_cast_bytes_per_element(double elem_bytes) { return elem_bytes + 2; }
 /// Backward kernels of a forward set: each GEMM becomes two (input and weight gradients), attention its
 /// backward kernel, an FP8 cast (and its amax pass) the cast and transpose (and amax) of its GEMM's output
 /// gradient, each other memory-bound kernel moves twice the bytes.

@@ -217,6 +217,12 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   // The segments of layer `l` (from 0; an MTP module's layer: num_layers), in `prev`. A layer with the same kernels
   // and MoE-ness as the last one planned has the same segments (nothing else below depends on the layer): they
   // are reused rather than costed again.
+  // Transformer Engine's FP8 weight cache (Megatron-core's TE layers get is_first_microbatch): each FP8 GEMM's weight
+  // is cast and transposed on the first micro-batch of the iteration only. FSDP2's float8 (torchao) and DeepGEMM's
+  // block-quantized weights are cast their own ways, not modelled.
+  const bool te_weight_cache = sh.fp8 && !c.use_torch_fsdp2 && c.fp8_gemm_backend != "deepgemm";
+  double fp8_weights = 0;  // elements cast per iteration on this stage
+  int fp8_weight_casts = 0;
   auto plan_layer = [&](int l) {
     LayerOps ops = layer_forward(m, l, b, e, sh);
     const bool moe = m.is_moe_layer(l);
@@ -319,6 +325,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     std::vector<size_t> first_fwd, first_bwd(static_cast<size_t>(l1 - l0)), last_bwd(static_cast<size_t>(l1 - l0));
     for (int l = l0; l < l1; ++l) {
       plan_layer(l);
+      if (te_weight_cache) fp8_weights += fp8_gemm_weight_elements(prev.ops.all(), &fp8_weight_casts);
       std::vector<Segment> fwd = prev.fwd, bwd = prev.bwd;
       if (l - l0 < c.recomputed_layers(l1 - l0)) bwd.insert(bwd.begin(), fwd.begin(), fwd.end());
       first_fwd.push_back(F.segments.size());
@@ -453,6 +460,10 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   const double buffer = c.use_torch_fsdp2 ? local : plan.dense_params + plan.expert_params;
   plan.optimizer =
       hw::optimizer_step_time(part, {local, buffer, c.grad_bytes(), c.moment_bytes()});
+  if (fp8_weight_casts > 0) {  // once per iteration, costed with the step (each a streaming kernel)
+    plan.optimizer += hw::memory_time(part, Bytes::of(fp8_weight_cast_bytes_per_element(e) * fp8_weights)) +
+                      part.calibration.kernel_launch * (fp8_weight_casts - 1.0);
+  }
   if (dualpipe_) {
     // DualPipe: ranks r and PP-1-r hold the same two stages (as chunks 0 and 1, swapped), and the copies' gradients
     // are added before the step: after the data-parallel reduction, each rank adds the part it updates (its shard
