@@ -78,8 +78,8 @@ TEST(FsdpMemory, UnshardedBuffersOfFsdp1AndFsdp2) {
 
 TEST(FsdpMemory, Fsdp2CopiesEveryGatherOutOnTheComputeStream) {
   // One stage (TP 2, DP 16, 2 micro-batches), SM contention off so that only kernels count as compute. FSDP1 and
-  // FSDP2 differ in compute by FSDP2's copy-out alone (their copy-in and fp32 gradient copy are the same bytes, on
-  // the collectives' streams): each micro-batch gathers every unit in forward and again in backward, and each
+  // FSDP2 differ in compute by FSDP2's copy-out alone (their copy-in and fp32 gradient copy are the same bytes, and
+  // FSDP1's gradient divisions run beside them, all on the collectives' streams): each micro-batch gathers every unit in forward and again in backward, and each
   // copy-out reads and writes 2 B per unit parameter. Units: 8 layers of L = 25,179,136 parameters per TP rank,
   // the first with the root's E = (32,000 x 2,048 + 2,048 x 2,048 + 2 x 2,048) / 2 = 34,867,200. H100 copies
   // stream at 0.8711 of 3.35 TB/s plus 4.68 us per kernel (its catalog calibration, docs/calibration.md).

@@ -276,9 +276,12 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
   // Flash attention of this rank's queries against the whole causal sequence (context parallelism splits the
   // sequence into load-balanced chunks: each rank does 1/cp of the causal work).
   if (sh.flash) {
+    // Packed copies of the queries, keys and values (this rank's heads) for flash-attn's varlen kernel.
+    if (sh.unpad) ops.attention.push_back(memory(kAttnUnpad, 2 * t * (a * kernel_dim + 2 * kernel_groups * kernel_dim), e));
     ops.attention.push_back(hw::attention_op(
         "attention",
         {static_cast<double>(b), m.seq_length / cp, 1.0 * m.seq_length, a, kernel_groups, kernel_dim, true, false}, e));
+    if (sh.unpad) ops.attention.push_back(memory(kAttnPad, 3 * t * a * v_dim, e));  // zero-fill + scatter
   } else {
     // Unfused: the whole score matrix is computed and stored (scaled, masked, softmax, dropout in one fused
     // kernel reading 2 B and writing 2 B plus a 1 B mask per score), then multiplied with the values.
@@ -415,6 +418,10 @@ std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, doub
         if (op.name == kCrossEntropy) {  // its backward is its own pass list, not twice the forward
           const double logits = op.bytes.bytes() / cross_entropy_bytes_per_logit(e, false);
           out.push_back(hw::memory_op(op.name + "_bwd", Bytes::of(logits * cross_entropy_bytes_per_logit(e, true))));
+          break;
+        }
+        if (op.name == kAttnUnpad || op.name == kAttnPad) {  // zero-fill + scatter (3e of 2e), gather (2e of 3e)
+          out.push_back(hw::memory_op(op.name + "_bwd", op.bytes * (op.name == kAttnUnpad ? 1.5 : 2.0 / 3.0), op.memory_kind));
           break;
         }
         out.push_back(hw::memory_op(op.name + "_bwd", op.bytes * 2, op.memory_kind));

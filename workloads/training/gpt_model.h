@@ -109,6 +109,10 @@ struct LayerShard {
   // Engine's Float8CurrentScaling, Megatron-LM's --fp8-recipe tensorwise, torchao float8's dynamic tensorwise
   // recipe); false: delayed scaling (the amax of earlier iterations, computed inside the cast).
   bool fp8_current_scaling = false;
+  // flash-attn's variable-length path as llm-foundry's flash_attn_fn calls it (attention_unpad): queries, keys and
+  // values gathered into packed copies before the kernel (bert_padding.unpad_input), the output scattered back
+  // into a zeroed padded tensor after it (pad_input); each copy's backward is the mirror image.
+  bool unpad = false;
 };
 
 /// The forward kernels of one layer in the groups that tensor/expert-parallel communication separates:
@@ -143,6 +147,12 @@ inline double fp8_weight_cast_bytes_per_element(double elem_bytes) { return elem
 /// backward kernel, an FP8 cast (and its amax pass) the cast and transpose (and amax) of its GEMM's output
 /// gradient, each other memory-bound kernel moves twice the bytes.
 std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, double elem_bytes);
+/// attention_unpad's copies in layer_forward (backward_of gives each its own backward bytes): the gather of the
+/// queries, keys and values into packed tensors (read e, write e B per element; backward: zero-fill, then scatter
+/// the gradient, 3e) and the output's scatter into a zeroed padded tensor (zero-fill e, read e, write e; backward:
+/// gather, 2e).
+inline constexpr const char* kAttnUnpad = "attn_unpad";
+inline constexpr const char* kAttnPad = "attn_pad";
 /// The loss kernel's name in head_forward_ops (backward_of gives it its own backward bytes).
 inline constexpr const char* kCrossEntropy = "cross_entropy";
 /// Bytes the cross-entropy moves per logit of the rank's vocabulary slice, forward or backward, with logits of

@@ -184,6 +184,13 @@ void MegatronConfig::visit_keys(Section& s) {
           "moves num_attention_heads / num_query_groups times the bytes (torchtitan's Llama: repeat_kv before "
           "scaled_dot_product_attention, which PyTorch's context parallelism wraps); false = Megatron-LM, which "
           "exchanges the query groups' keys and values");
+  s.field("attention_unpad", attention_unpad,
+          "fused attention through flash-attn's variable-length kernel as llm-foundry's flash_attn_fn calls it "
+          "(MPT; attn_impl: flash): before the kernel, bert_padding.unpad_input gathers the queries, keys and "
+          "values into packed copies; after it, pad_input scatters the output into a zeroed padded tensor; in "
+          "backward the gradients take the mirror copies. Memory-bound kernels per layer and pass, in bytes per "
+          "element of 16-bit (2 B) tensors: forward 4 per query/key/value element and 6 per output element, "
+          "backward 6 and 4 (needs use_flash_attn)");
   s.choice("cp_comm_type", cp_comm_type, {"p2p", "a2a", "allgather", "a2a+p2p"},
            "context parallelism (Transformer Engine's kinds): p2p exchanges key/value chunks in a ring under the "
            "attention kernels; allgather gathers keys/values before attention (not overlapped); a2a (Ulysses) "
@@ -334,6 +341,10 @@ void MegatronConfig::visit_keys(Section& s) {
             "and decoder_first/last_pipeline_num_layers exclude each other (as in Megatron-LM): give the uneven "
             "split one way");
   }
+  if (attention_unpad && !use_flash_attn) {
+    s.error("attention_unpad", "needs fused attention (use_flash_attn: true): the copies surround flash-attn's "
+                               "variable-length kernel");
+  }
   if (selective_ac_option != "megatron" && selective_ac_option != "op" && selective_ac_every() == 0) {
     s.error("selective_ac_option", "'" + selective_ac_option + "' is none of megatron, op or a positive integer "
                                    "(every Nth layer recomputed)");
@@ -412,6 +423,7 @@ LayerShard MegatronConfig::layer_shard() const {
   LayerShard sh{tp, context_parallel_size, expert_model_parallel_size, sequence_parallel && tp > 1,
                 moe_load_imbalance, use_flash_attn, precision == "fp8"};
   sh.fp8_current_scaling = sh.fp8 && fp8_recipe == "tensorwise";
+  sh.unpad = attention_unpad;
   return sh;
 }
 

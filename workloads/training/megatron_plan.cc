@@ -146,8 +146,11 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   // its stream: FSDP2's chunk_cat of the 16-bit unsharded gradients into the reduce dtype's input, FSDP1's cast of
   // its flat gradient only where the reduce dtype is not 16-bit; copy-out after the all-gather, on the compute
   // stream: FSDP2's split_with_sizes_copy of the gathered buffer into the parameters (FSDP1 gathers into its flat
-  // parameter: none)}. No gradient division kernel: with fp32 or bf16 reductions FSDP2 divides inside NCCL
-  // (ReduceOp.AVG / PREMUL_SUM, _get_gradient_divide_factors).
+  // parameter: none)}. No gradient division kernel in FSDP2: with fp32 or bf16 reductions it divides inside NCCL
+  // (ReduceOp.AVG / PREMUL_SUM, _get_gradient_divide_factors). FSDP1's default communication hook divides in two
+  // kernels on the same stream (reduce_scatter_hook in torch/distributed/algorithms/_comm_hooks/default_hooks.py:
+  // grad.div_(gradient_predivide_factor) on the unsharded gradient in the reduce dtype before the reduce-scatter,
+  // output.div_(gradient_postdivide_factor) on the shard after it; the pre-divide factor is > 1 for any DP >= 2).
   auto fsdp_copies = [&](double params) {
     const double gb = c.grad_bytes(), shard = params / (dp_ * cp);
     const bool fsdp2 = c.fsdp_version == 2;
@@ -156,7 +159,9 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     // and the time a new all-gather is launched", pytorch/pytorch#108234, measured on FSDP1's CPU-sync limiter).
     const Duration limiter = !fsdp2 && c.fsdp_limit_all_gathers ? Duration::us(235) : Duration();
     const Duration copy_in = hw::memory_time(part, Bytes::of(shard * (4 + 2))) + limiter;
-    const Duration grad_in = fsdp2 || gb != 2 ? hw::memory_time(part, Bytes::of(params * (2 + gb))) : Duration();
+    const Duration grad_in = (fsdp2 || gb != 2 ? hw::memory_time(part, Bytes::of(params * (2 + gb))) : Duration()) +
+                             (fsdp2 ? Duration() : hw::memory_time(part, Bytes::of(params * 2 * gb)) +
+                                                       hw::memory_time(part, Bytes::of(shard * 2 * gb)));
     const Duration copy_out = fsdp2 ? host.group_time(hw::memory_time(part, Bytes::of(params * 2 * 2)), 1) : Duration();
     return std::make_tuple(copy_in, grad_in, copy_out);
   };
