@@ -109,6 +109,12 @@ struct LayerShard {
   // Engine's Float8CurrentScaling, Megatron-LM's --fp8-recipe tensorwise, torchao float8's dynamic tensorwise
   // recipe); false: delayed scaling (the amax of earlier iterations, computed inside the cast).
   bool fp8_current_scaling = false;
+  // Context parallelism's attention (cp > 1, cp_attention.h): how the keys/values are exchanged (cp_comm_type; a2a
+  // runs one whole-sequence kernel), whose implementation (PyTorch's context_parallel or Transformer Engine's) and
+  // whether the kernel sees the keys/values repeated to every query head (cp_repeat_kv).
+  std::string cp_comm_type = "p2p";
+  bool cp_pytorch = false;
+  bool cp_repeat_kv = false;
 };
 
 /// The forward kernels of one layer in the groups that tensor/expert-parallel communication separates:

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "models/hardware/step_overhead.h"
+#include "workloads/training/cp_attention.h"
 #include "workloads/training/layer_activations.h"
 
 namespace lcsim::wl {
@@ -581,6 +582,10 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     for (int chunk = 0; chunk < chunks_; ++chunk) first = first || virtual_stage(stage, chunk) == 0;
     const double root = (first ? embedding_shard : 0.0) + (holds_output_layer && output_layer_here ? output_shard : 0.0);
     in.bucket = Bytes::of(per_layer * layer + 2 * root);
+  }
+  if (cp > 1 && c.cp_comm_type != "a2a" && c.use_flash_attn) {
+    in.cp_buffers = cp_kv_buffers({cp, c.cp_comm_type, c.cp_implementation == "pytorch", 1.0 * b, 1.0 * m.seq_length,
+                                   heads_tp, groups_tp, 1.0 * m.head_dim()}, e);
   }
   in.runtime_reserve = c.memory_reserve;
   plan.memory = hw::training_memory(in, part.hbm_capacity);
