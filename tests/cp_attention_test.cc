@@ -110,13 +110,15 @@ TEST(CpAttention, AllGatherRunsOneBottomRightCausalCallPerLocalChunk) {
   EXPECT_DOUBLE_EQ(pairs(ops[0]) + pairs(ops[1]), 8192.0 * 8192 / 2 / 4);
 }
 
-// The exchange's buffers (a local K/V chunk: 2 x 8,192/4 tokens x 1 head x 128 x 2 B = 1 MiB).
+// The exchange's buffers (a local K/V chunk: 2 x 8,192/4 tokens x 1 head x 128 x 2 B = 1 MiB): Transformer
+// Engine's ring 4 chunks, its all-gather the gathered sequence and its gradients (2 x CP chunks).
 TEST(CpAttention, KeyValueBuffersPerImplementation) {
   const double local = 2 * 2048.0 * 128 * 2;
   EXPECT_DOUBLE_EQ(cp_kv_buffers(shape(4, "p2p", false), 2).bytes(), 4 * local);
   EXPECT_DOUBLE_EQ(cp_kv_buffers(shape(4, "allgather", false), 2).bytes(), 2 * 4 * local);
-  EXPECT_DOUBLE_EQ(cp_kv_buffers(shape(4, "allgather", true), 2).bytes(), 4 * local + 2 * 2 * local * 2);
-  EXPECT_DOUBLE_EQ(cp_kv_buffers(shape(4, "p2p", true), 2).bytes(), 2 * local + 2 * 2 * local * 2);
+  // PyTorch's are not at the peak: torchtitan's published peaks stay flat from CP 1 to 8.
+  EXPECT_DOUBLE_EQ(cp_kv_buffers(shape(4, "allgather", true), 2).bytes(), 0);
+  EXPECT_DOUBLE_EQ(cp_kv_buffers(shape(4, "p2p", true), 2).bytes(), 0);
 }
 
 }  // namespace

@@ -55,9 +55,9 @@ hw::OpWork cp_merge_backward(const hw::OpWork& merge, const hw::AttentionShape& 
 /// The key/value buffers the exchange holds beside the activations while a layer's attention runs (its backward
 /// the peak): Transformer Engine's ring two local K/V chunks in flight (send, receive) and two dK/dV chunks in
 /// backward; its all-gather the whole sequence's K/V and, in backward, their gradients at that size before the
-/// reduce-scatter; PyTorch's ring two local chunks (p2p) or the gathered sequence (allgather), plus its fp32 dK/dV
-/// accumulator and rotating buffer (2 x 2 local chunks at 4 B). A local chunk is 2 x batch x S/CP x kv_heads x
-/// head_dim x elem_bytes. Derived from the algorithms' structure, not measured.
+/// reduce-scatter. A local chunk is 2 x batch x S/CP x kv_heads x head_dim x elem_bytes. Derived from the
+/// algorithms' structure, not measured. PyTorch's: none at the peak (torchtitan's measured peaks do not grow with
+/// CP; cp_attention.cc).
 Bytes cp_kv_buffers(const CpAttentionInput& in, double elem_bytes);
 
 /// Whether `name` is one of the merge kernels above.
