@@ -127,8 +127,8 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         redo.push_back(op);
       }
     }
-    for (const auto& op : ops.attention) {
-      if (op.op_class != hw::OpClass::kAttention) redo.push_back(op);
+    for (const auto& op : ops.attention) {  // CP's merges are inside the saved attention op (cp_attention.h)
+      if (op.op_class != hw::OpClass::kAttention && !is_cp_merge(op.name)) redo.push_back(op);
     }
     const auto up = std::find_if(ops.mlp.begin(), ops.mlp.end(), [](const hw::OpWork& op) { return op.op_class == hw::OpClass::kGemm; });
     for (auto it = ops.mlp.begin(); it != ops.mlp.end(); ++it) {
