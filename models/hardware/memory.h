@@ -56,6 +56,7 @@ struct TrainingMemoryInput {
   double logit_bytes = 6;          // per logit at the loss's peak: 6 Megatron's fused loss, 12 PyTorch's on fp32
   Bytes bucket;                    // communication buffers of their own (FSDP's unsharded units; Megatron's
                                    // buckets are views of the gradient buffer: none)
+  Bytes cp_buffers;                // context parallelism's key/value exchange buffers (one layer's, at its peak)
   Bytes runtime_reserve = Bytes::gib(2);  // CUDA context, NCCL buffers, library workspaces, fragmentation
 };
 

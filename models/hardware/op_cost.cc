@@ -31,7 +31,7 @@ OpWork attention_op(std::string name, const AttentionShape& s, double e) {
   op.op_class = OpClass::kAttention;
   op.attention = s;
   double pairs = s.q_len * s.kv_len;
-  if (s.causal && s.q_len > 1) pairs *= 0.5;
+  if (s.causal && s.q_len > 1) pairs = s.bottom_right ? pairs - 0.5 * s.q_len * s.q_len : 0.5 * pairs;
   const double fwd = 4 * s.batch * s.heads * pairs * s.head_dim;
   op.flops = Flops::of(s.backward ? 2.5 * fwd : fwd);
   // Q and O per query head, K and V per key/value head; backward reads them again and writes the gradients.

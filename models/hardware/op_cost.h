@@ -56,6 +56,10 @@ struct AttentionShape {
   double head_dim = 128;
   bool causal = true;
   bool backward = false;
+  // Causal with the mask aligned to the bottom right (q_len < kv_len: the queries are the last q_len positions of
+  // the keys, as Transformer Engine's all-gather context parallelism calls it, "padding_causal_bottom_right"):
+  // q x kv - q^2 / 2 pairs instead of half of q x kv.
+  bool bottom_right = false;
   bool operator==(const AttentionShape&) const = default;
 };
 

@@ -1,5 +1,7 @@
 #include "workloads/training/gpt_model.h"
 
+#include "workloads/training/cp_attention.h"
+
 #include <algorithm>
 #include <string_view>
 
@@ -273,9 +275,16 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
     // Rotary embedding: queries and keys read and written once.
     if (m.position_embedding_type == "rope") ops.qkv.push_back(memory("rope", 2 * t * (a + g) * d, e, kRope));
   }
-  // Flash attention of this rank's queries against the whole causal sequence (context parallelism splits the
-  // sequence into load-balanced chunks: each rank does 1/cp of the causal work).
-  if (sh.flash) {
+  // Flash attention of this rank's queries against the whole causal sequence. Context parallelism splits the
+  // sequence into load-balanced chunks (each rank does 1/cp of the causal work): Ulysses (a2a) in one kernel of
+  // 1/cp of the heads over the whole sequence (costed as this rank's queries against it: the same FLOPs and key
+  // length); the ring and all-gather kinds in the calls and merges the frameworks make (cp_attention.h).
+  if (sh.flash && cp > 1 && sh.cp_comm_type != "a2a") {
+    const double kernel_kv = sh.cp_repeat_kv ? a : kernel_groups;
+    const auto calls = cp_attention_forward(
+        {sh.cp, sh.cp_comm_type, sh.cp_pytorch, static_cast<double>(b), 1.0 * m.seq_length, a, kernel_kv, kernel_dim}, e);
+    ops.attention.insert(ops.attention.end(), calls.begin(), calls.end());
+  } else if (sh.flash) {
     // Packed copies of the queries, keys and values (this rank's heads) for flash-attn's varlen kernel.
     if (sh.unpad) ops.attention.push_back(memory(kAttnUnpad, 2 * t * (a * kernel_dim + 2 * kernel_groups * kernel_dim), e));
     ops.attention.push_back(hw::attention_op(
@@ -415,6 +424,10 @@ std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, doub
         break;
       }
       case hw::OpClass::kMemory:
+        if (is_cp_merge(op.name) && i > 0 && forward[i - 1].op_class == hw::OpClass::kAttention) {
+          out.push_back(cp_merge_backward(op, forward[i - 1].attention, e));  // the step's gradient accumulation
+          break;
+        }
         if (op.name == kCrossEntropy) {  // its backward is its own pass list, not twice the forward
           const double logits = op.bytes.bytes() / cross_entropy_bytes_per_logit(e, false);
           out.push_back(hw::memory_op(op.name + "_bwd", Bytes::of(logits * cross_entropy_bytes_per_logit(e, true))));

@@ -113,6 +113,12 @@ struct LayerShard {
   // values gathered into packed copies before the kernel (bert_padding.unpad_input), the output scattered back
   // into a zeroed padded tensor after it (pad_input); each copy's backward is the mirror image.
   bool unpad = false;
+  // Context parallelism's attention (cp > 1, cp_attention.h): how the keys/values are exchanged (cp_comm_type; a2a
+  // runs one whole-sequence kernel), whose implementation (PyTorch's context_parallel or Transformer Engine's) and
+  // whether the kernel sees the keys/values repeated to every query head (cp_repeat_kv).
+  std::string cp_comm_type = "p2p";
+  bool cp_pytorch = false;
+  bool cp_repeat_kv = false;
 };
 
 /// The forward kernels of one layer in the groups that tensor/expert-parallel communication separates:

@@ -196,6 +196,11 @@ void MegatronConfig::visit_keys(Section& s) {
            "attention kernels; allgather gathers keys/values before attention (not overlapped); a2a (Ulysses) "
            "all-to-alls queries, keys and values to whole sequences of 1/CP of the heads and the output back (not "
            "overlapped); a2a+p2p is costed as p2p (its all-to-all level inside the node is not modelled)");
+  s.choice("cp_implementation", cp_implementation, {"transformer_engine", "pytorch"},
+           "whose context parallelism runs attention: transformer_engine (Megatron-LM, NeMo: one fused-attention "
+           "call per ring step merged by one fused correction kernel; allgather: one call per local query chunk) or "
+           "pytorch (torchtitan's context_parallel: a ring of SDPA calls for p2p and allgather alike, merged in fp32 "
+           "by eager elementwise kernels, gradients accumulated in fp32)");
   s.field("use_distributed_optimizer", use_distributed_optimizer,
           "optimizer states sharded over data-parallel ranks: gradients reduce-scattered, parameters "
           "all-gathered");
@@ -424,6 +429,9 @@ LayerShard MegatronConfig::layer_shard() const {
                 moe_load_imbalance, use_flash_attn, precision == "fp8"};
   sh.fp8_current_scaling = sh.fp8 && fp8_recipe == "tensorwise";
   sh.unpad = attention_unpad;
+  sh.cp_comm_type = cp_comm_type;
+  sh.cp_pytorch = cp_implementation == "pytorch";
+  sh.cp_repeat_kv = cp_repeat_kv;
   return sh;
 }
 
@@ -509,6 +517,10 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
   }
   if (cp > 1 && m.seq_length % (2 * cp) != 0) {
     s.error("context_parallel_size", "2 x CP must divide seq_length (" + str(m.seq_length) + ")");
+  }
+  if (cp > 1 && c.cp_implementation == "pytorch" && (c.cp_comm_type == "a2a" || c.cp_comm_type == "a2a+p2p")) {
+    s.error("cp_comm_type", "'" + c.cp_comm_type + "' is Transformer Engine's; PyTorch's context parallelism "
+            "(cp_implementation: pytorch) runs a ring: p2p or allgather");
   }
   if (cp > 1 && c.cp_comm_type == "a2a" && (m.num_attention_heads / tp) % cp != 0) {
     s.error("cp_comm_type", "a2a splits the heads over CP: CP must divide the heads per TP rank (" +

@@ -52,6 +52,9 @@ struct MegatronConfig {
   std::string cp_comm_type = "p2p";          // p2p, a2a, allgather, a2a+p2p (Megatron's --cp-comm-type)
   bool cp_repeat_kv = false;  // keys/values expanded to the query heads before the CP exchange (torchtitan)
   bool attention_unpad = false;  // flash-attn's varlen path with llm-foundry's unpad/pad copies around it
+  // Whose context parallelism runs attention: transformer_engine (Megatron-LM, NeMo) or pytorch (torchtitan's
+  // torch.distributed.tensor.experimental.context_parallel); cp_attention.h says what each costs.
+  std::string cp_implementation = "transformer_engine";
   int num_virtual_stages_per_pipeline_rank = 0;  // another way to ask for interleaving; 0: not given
   int expert_tensor_parallel_size = 0;       // 0: as tensor_model_parallel_size (the only split modelled)
   bool use_distributed_optimizer = false;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "models/hardware/step_overhead.h"
+#include "workloads/training/cp_attention.h"
 #include "workloads/training/layer_activations.h"
 
 namespace lcsim::wl {
@@ -126,8 +127,8 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         redo.push_back(op);
       }
     }
-    for (const auto& op : ops.attention) {
-      if (op.op_class != hw::OpClass::kAttention) redo.push_back(op);
+    for (const auto& op : ops.attention) {  // CP's merges are inside the saved attention op (cp_attention.h)
+      if (op.op_class != hw::OpClass::kAttention && !is_cp_merge(op.name)) redo.push_back(op);
     }
     const auto up = std::find_if(ops.mlp.begin(), ops.mlp.end(), [](const hw::OpWork& op) { return op.op_class == hw::OpClass::kGemm; });
     for (auto it = ops.mlp.begin(); it != ops.mlp.end(); ++it) {
@@ -597,6 +598,10 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     for (int chunk = 0; chunk < chunks_; ++chunk) first = first || virtual_stage(stage, chunk) == 0;
     const double root = (first ? embedding_shard : 0.0) + (holds_output_layer && output_layer_here ? output_shard : 0.0);
     in.bucket = Bytes::of(per_layer * layer + 2 * root);
+  }
+  if (cp > 1 && c.cp_comm_type != "a2a" && c.use_flash_attn) {
+    in.cp_buffers = cp_kv_buffers({cp, c.cp_comm_type, c.cp_implementation == "pytorch", 1.0 * b, 1.0 * m.seq_length,
+                                   heads_tp, groups_tp, 1.0 * m.head_dim()}, e);
   }
   in.runtime_reserve = c.memory_reserve;
   plan.memory = hw::training_memory(in, part.hbm_capacity);
