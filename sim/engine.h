@@ -244,7 +244,7 @@ class Engine {
   /// A new event is due at `time` (the simgrid backend arms a timer).
   /// Called only where notify_scheduled_ is set (the queue backend has nothing to do: a virtual call per event less).
   virtual void on_scheduled(double time) = 0;
-  /// The clock of now() (see there) where external_clock_ is false.
+  /// now() where external_clock_ is set (simgrid: SimGrid's clock); unused otherwise.
   virtual Duration external_now() const { return Duration::seconds(clock_); }
   virtual void start_exec(uint32_t slot, HostId host, double flops) = 0;
   /// `path` may list a link more than once (flow_spread): it counts once per listing. `crossings` (null: 1 each)
