@@ -138,7 +138,7 @@ void Engine::schedule(uint32_t s, double time, int priority) {
   const Entry e{time, heap_key(priority, seq_++), s};
   slots_[s].live_seq = e.key;
   heap_push(e);
-  on_scheduled(time);
+  if (notify_scheduled_) on_scheduled(time);
 }
 
 double Engine::next_event_time() const {

@@ -38,7 +38,7 @@ constexpr double kSurfPrecision = 1e-9;    // SimGrid 3.32 surf/precision (defau
 
 class QueueEngine final : public Engine {
  public:
-  Duration now() const override { return Duration::seconds(clock_); }
+  QueueEngine() { notify_scheduled_ = false; }  // on_scheduled has nothing to do; now() reads Engine::clock_
   const char* backend() const override { return "queue"; }
 
   /// The rates of the last solve (what SimGrid's Link::get_usage reads): a flow started since has none yet.
@@ -409,7 +409,6 @@ class QueueEngine final : public Engine {
     light_rou_.pop_back();
   }
 
-  double clock_ = 0;
   std::vector<Var> vars_;
   std::vector<uint32_t> slot_var_;  // slot -> index in vars_ (kNone: none)
   uint64_t seq_ = 0;

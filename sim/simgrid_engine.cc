@@ -184,6 +184,7 @@ class SimGridEngine final : public Engine {
           "simulation runs in its own process (the queue backend has no such limit)");
     }
     g_engine_created = true;
+    external_clock_ = true;  // now() is SimGrid's clock; on_scheduled arms its timers (notify_scheduled_)
     static int argc = 2;
     static char arg0[] = "lcsim";
     static char arg1[] = "--log=root.thres:critical";
@@ -208,7 +209,7 @@ class SimGridEngine final : public Engine {
     sg4::Activity::on_completion_cb([this](const sg4::Activity& a) { completed(a); });
   }
 
-  Duration now() const override { return Duration::seconds(sg4::Engine::get_clock()); }
+  Duration external_now() const override { return Duration::seconds(sg4::Engine::get_clock()); }
   const char* backend() const override { return "simgrid"; }
 
   Bandwidth link_usage(LinkId link) const override {

@@ -604,6 +604,34 @@ TEST(Engine, ManyEventsRunInTimePriorityThenSchedulingOrder) {
   EXPECT_THROW(e->at(Duration::seconds(50), [] {}, 1 << 24), std::logic_error);  // outside the key's 24 bits
 }
 
+// now() is not virtual (sim/engine.h): the queue backend's clock is Engine::clock_, the simgrid backend's is SimGrid's
+// (external_now). Either way it reads the time of the event running, in a timer, a typed event and a compute's
+// completion alike, and an event scheduled before it is refused (schedule() checks against the same clock).
+TEST_P(Backend, NowIsTheTimeOfTheEventRunningAndThePastIsRefused) {
+  Engine& e = *owner_;
+  const HostId h = e.add_host("gpu", FlopRate::tflops(100));
+  std::vector<std::string> log;
+  LogSink sink(&log, &e);
+  std::vector<double> seen;
+  EXPECT_EQ(e.now().s(), 0.0);
+  e.at(Duration::seconds(1.5), [&] {
+    seen.push_back(e.now().s());
+    e.post(e.now() + Duration::seconds(0.25), &sink, 1);  // fires at 1.75
+    e.compute(h, Duration::ms(2), [&] {
+      seen.push_back(e.now().s());  // 1.5 + 0.002
+      EXPECT_THROW(e.at(e.now() - Duration::seconds(1), [] {}), std::logic_error);
+    });
+  });
+  e.at(Duration::seconds(1.75), [&] { seen.push_back(e.now().s()); });
+  e.run(Duration::seconds(1e9));
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_DOUBLE_EQ(seen[0], 1.5);
+  EXPECT_DOUBLE_EQ(seen[1], 1.502);
+  EXPECT_DOUBLE_EQ(seen[2], 1.75);
+  EXPECT_EQ(log, (std::vector<std::string>{"fire 1 owner 0"}));
+  EXPECT_EQ(e.last_event_time().s(), 1.75);
+}
+
 INSTANTIATE_TEST_SUITE_P(Engine, Backend, ::testing::Values("queue", "simgrid"),
                          [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
