@@ -3,6 +3,7 @@
 // Each TEST runs in its own process (ctest), so the catalogs start unparsed in each.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <thread>
 #include <vector>
@@ -52,12 +53,17 @@ TEST(CatalogLazy, AScenarioParsesOnlyThePartsAndTemplatesItUses) {
 }
 
 TEST(CatalogLazy, AShorthandClusterParsesTemplatesOnlyUpToTheFirstWithItsPart) {
-  // hgx-h100 is the fourth template in catalog order (dgx-a100, gb200-nvl72, gb300-nvl72, hgx-h100, ...).
+  // The shorthand's host power comes from the first template (catalog order) holding the H100, hgx-h100: the
+  // templates before it in names() and it are parsed, none after it. Its place is read, not assumed (a new
+  // template may sort before it: hgx-b200 does).
   const std::vector<std::string> names = hw::NodeCatalog::get().names();
+  const auto at = std::find(names.begin(), names.end(), "hgx-h100");
+  ASSERT_NE(at, names.end());
+  ASSERT_LT(at + 1, names.end()) << "a template after hgx-h100 shows that parsing stops there";
   const Scenario sc = load_scenario("scenarios/examples/gpt-1.3b-dp-h100.yaml", {});
   EXPECT_NE(sc.cluster.pools.at(0).node.description.find("node template hgx-h100"), std::string::npos)
       << sc.cluster.pools.at(0).node.description;
-  EXPECT_LT(hw::NodeCatalog::get().parsed(), names.size());
+  EXPECT_EQ(hw::NodeCatalog::get().parsed(), static_cast<size_t>(at - names.begin()) + 1);
 }
 
 TEST(CatalogLazy, LookupsFromSeveralThreadsGetTheSameEntries) {

@@ -232,7 +232,7 @@ TEST(ScaleUpCalibration, EightBlackwellGpusRunTheDerivedNvlsLineAtTheReportedFig
 // per byte), on 5 NVLS at large sizes (6/5 at 0.594 = 2.02 against 8/5 at 0.725 = 2.21).
 TEST(ScaleUpCalibration, TheTunerRunsB200sNvlsWhereNcclCan) {
   const double KiB = 1024, MiB = 1 << 20, GiB = 1024 * MiB;
-  const std::string node = "{node: {base: hgx-h100, accelerator: B200}, count: ";
+  const std::string node = "{node: hgx-b200, count: ";
   auto ran = [&](int ranks, double size, int nodes = 1) {
     return run("nccl-b200-gb200", ranks, {size}, {"cluster.pools=[" + node + std::to_string(nodes) + "}]"})
         .at(size)
@@ -268,7 +268,7 @@ TEST(ScaleUpCalibration, BlackwellPartsCarryTheNvlsLineOfTheirNvlinkDomain) {
            a.scale_up_efficiency == b.scale_up_efficiency && a.chunk_channels == b.chunk_channels &&
            a.max_chunk == b.max_chunk && a.algorithms == b.algorithms && a.intra_node_only == b.intra_node_only;
   };
-  const auto b200 = nvls(protocols("{node: {base: hgx-h100, accelerator: B200}, count: 1}"));
+  const auto b200 = nvls(protocols("{node: hgx-b200, count: 1}"));
   const auto h100 = nvls(protocols("{node: hgx-h100, count: 1}"));
   EXPECT_EQ(b200.chunk_channels, 24);  // NCCL's NVLS_NCHANNELS_SM100_NVL
   EXPECT_EQ(b200.base_latency, h100.base_latency);

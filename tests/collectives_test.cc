@@ -391,8 +391,9 @@ TEST(PointToPoint, SendRecvHasItsOwnLatencyAndEfficiencies) {
   // Ranks 0, 1 on node 0 and 2 on node 1: 0->1 inside the node, 1->2 and 2->0 across.
   const auto p = f.coll.plan(CollectiveOp::kSendRecv, "ring", {0, 1, 2}, S, 1);
   ASSERT_EQ(p.size(), 1u);
-  EXPECT_NEAR(p.front().latency.s(), 4e-6, 1e-12);
+  EXPECT_EQ(p.front().latency.s(), 0) << "the latency travels with each flow (P2pCost::flow), as a pipeline send's";
   ASSERT_EQ(p.front().flows.size(), 3u);
+  for (const auto& fl : p.front().flows) EXPECT_NEAR(fl.latency.s(), 4e-6, 1e-12);
   EXPECT_NEAR(p.front().flows[0].size.bytes(), S.bytes() / 0.8, 1e-3);   // p2p scale-up efficiency
   EXPECT_NEAR(p.front().flows[1].size.bytes(), S.bytes() / 0.75, 1e-3);  // 0 = the collective scale-out one
   // A ring collective on the same ranks uses the protocol's efficiency instead.

@@ -153,7 +153,7 @@ TEST(Catalog, AFlatAttentionOverrideDropsTheBasesCurve) {
 TEST(Catalog, NodeTemplatesLoadWithTheirNetworkPlanes) {
   const auto& nodes = NodeCatalog::get();
   for (const char* name :
-       {"hgx-h100", "hgx-h200", "dgx-a100", "gb200-nvl72", "gb300-nvl72", "mi300x-platform", "tpu-v5p-cube"}) {
+       {"hgx-h100", "hgx-h200", "hgx-b200", "dgx-a100", "gb200-nvl72", "gb300-nvl72", "mi300x-platform", "tpu-v5p-cube"}) {
     const NodeSpec& n = nodes.node(name);
     EXPECT_GT(n.gpus, 0) << name;
     EXPECT_GT(n.compute_nic_bandwidth_per_gpu().bps(), 0) << name;
@@ -163,6 +163,16 @@ TEST(Catalog, NodeTemplatesLoadWithTheirNetworkPlanes) {
   EXPECT_EQ(h.gpus, 8);
   EXPECT_DOUBLE_EQ(h.compute_nic_bandwidth_per_gpu().bps(), 50e9);  // 8 x 400G for 8 GPUs
   EXPECT_NEAR(h.pcie_bandwidth(16).bps(), 63.04e9, 1e6);              // Gen5 x16: 4 x 0.985 x 16 GB/s
+  // HGX B200 (DGX B200 user guide): 8 B200s on NVLink 5 (900 GB/s each way), a 400G ConnectX-7 per GPU behind
+  // Gen5 x16, 14.3 kW in all (8 x 1,000 W of GPUs and 6.3 kW of the rest), 2 x 56 cores.
+  const NodeSpec& b = nodes.node("hgx-b200");
+  EXPECT_EQ(b.gpus, 8);
+  EXPECT_EQ(b.accelerator.name, "B200");
+  EXPECT_DOUBLE_EQ(b.accelerator.scale_up_bandwidth.bps(), 900e9);
+  EXPECT_DOUBLE_EQ(b.compute_nic_bandwidth_per_gpu().bps(), 50e9);
+  EXPECT_NEAR(b.compute_nic_pcie_per_gpu().bps(), 63.04e9, 1e6);
+  EXPECT_DOUBLE_EQ(b.overhead_power.w() + b.gpus * b.accelerator.tdp.w(), 14300);
+  EXPECT_EQ(b.cpu_cores, 112);
   const NodeSpec& rack = nodes.node("gb200-nvl72");
   EXPECT_EQ(rack.gpus, 72);
   EXPECT_EQ(rack.accelerator.scale_up_domain, 72);

@@ -29,9 +29,11 @@ std::vector<CollectivePhase> RingPlanner::plan(const PlanInput& in) const {
       }
       return {p};
     }
-    case CollectiveOp::kSendRecv: {  // every rank sends to the next: point-to-point, not the protocol's
-      p.latency = in.p2p_latency;
-      for (size_t i = 0; i < ranks.size(); ++i) p.flows.push_back(in.p2p_flow(ranks[i], ranks[(i + 1) % ranks.size()], size));
+    case CollectiveOp::kSendRecv: {  // every rank sends to the next: point-to-point, not the protocol's; each flow
+      // carries the send/recv latency (P2pCost::flow), as a pipeline send does
+      for (size_t i = 0; i < ranks.size(); ++i) {
+        p.flows.push_back(in.p2p.flow(in.topology, ranks[i], ranks[(i + 1) % ranks.size()], size));
+      }
       return {p};
     }
     default: break;

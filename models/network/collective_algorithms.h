@@ -22,6 +22,23 @@ struct CollectivePhase {
   std::vector<FlowRequest> flows;
 };
 
+/// The cost of one point-to-point send/recv (NCCL send matched with its receive): its fixed latency and the
+/// fraction of its link tier's bandwidth it reaches. Every send/recv of the simulator is costed by flow(): nccl_tests'
+/// send_recv (RingPlanner), Collectives::send and send_to (pipeline sends, Chakra's point-to-point ops).
+struct P2pCost {
+  Duration latency;
+  double scale_up_efficiency = 1;
+  double scale_out_efficiency = 1;
+  /// The flow of `s` bytes from endpoint a to b: s / efficiency bytes (inside a meshed node over the pair's one link,
+  /// Topology::scale_up_pair_share), carrying the latency (FlowRequest::latency: paid with the flow, no event).
+  FlowRequest flow(const Topology& topology, uint32_t a, uint32_t b, Bytes s) const {
+    const double eff = topology.node_of(a) == topology.node_of(b)
+                           ? scale_up_efficiency * topology.scale_up_pair_share(a, b)
+                           : scale_out_efficiency;
+    return FlowRequest{a, b, s / eff, 0, false, latency};
+  }
+};
+
 /// One call, as a planner sees it: endpoints sorted by node (and grouped by node), the protocol's latencies and
 /// the efficiencies that turn bytes into flow sizes.
 struct PlanInput {
@@ -37,22 +54,12 @@ struct PlanInput {
   Bytes max_chunk = Bytes::kib(128);    // the protocol's largest NVLS chunk
   double scale_up_efficiency = 1;   // collective flows inside a node (config x protocol)
   double scale_out_efficiency = 1;  // the same between nodes
-  Duration p2p_latency;
-  double p2p_scale_up_efficiency = 1;
-  double p2p_scale_out_efficiency = 1;
+  P2pCost p2p;  // send/recv's latency and efficiencies
 
   /// A collective flow of `s` bytes from a to b at its tier's efficiency (modelled as that many more bytes).
   FlowRequest flow(uint32_t a, uint32_t b, Bytes s, uint64_t label) const {
     const double eff = topology.node_of(a) == topology.node_of(b) ? scale_up_efficiency : scale_out_efficiency;
     return FlowRequest{a, b, s / eff, label};
-  }
-  /// A point-to-point flow (send/recv) at its tier's p2p efficiency; inside a meshed node over the pair's one link
-  /// (Topology::scale_up_pair_share).
-  FlowRequest p2p_flow(uint32_t a, uint32_t b, Bytes s) const {
-    const double eff = topology.node_of(a) == topology.node_of(b)
-                           ? p2p_scale_up_efficiency * topology.scale_up_pair_share(a, b)
-                           : p2p_scale_out_efficiency;
-    return FlowRequest{a, b, s / eff, 0};
   }
 };
 

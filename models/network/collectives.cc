@@ -106,6 +106,9 @@ Collectives::Collectives(sim::Engine& engine, const Topology& topology, Transfer
   ring_ = algorithm_index("ring");
   if (config_.algorithm != "auto") configured_ = algorithm_index(config_.algorithm);
   protocols_ = config_.protocols;
+  p2p_ = {config_.p2p_latency,
+          config_.p2p_scale_up_efficiency > 0 ? config_.p2p_scale_up_efficiency : config_.scale_up_efficiency,
+          config_.p2p_scale_out_efficiency > 0 ? config_.p2p_scale_out_efficiency : config_.scale_out_efficiency};
   if (protocols_.empty()) {
     CollectiveProtocol p;
     p.base_latency = config_.base_latency;
@@ -129,19 +132,6 @@ Collectives::Collectives(sim::Engine& engine, const Topology& topology, Transfer
 
 Duration Collectives::ring_latency(size_t n) const {
   return protocols_.front().base_latency + protocols_.front().step_latency * (2.0 * (static_cast<double>(n) - 1));
-}
-
-double Collectives::p2p_scale_up_efficiency() const {
-  return config_.p2p_scale_up_efficiency > 0 ? config_.p2p_scale_up_efficiency : config_.scale_up_efficiency;
-}
-
-double Collectives::p2p_scale_out_efficiency() const {
-  return config_.p2p_scale_out_efficiency > 0 ? config_.p2p_scale_out_efficiency : config_.scale_out_efficiency;
-}
-
-double Collectives::p2p_efficiency(uint32_t a, uint32_t b) const {
-  if (topology_.node_of(a) != topology_.node_of(b)) return p2p_scale_out_efficiency();
-  return p2p_scale_up_efficiency() * topology_.scale_up_pair_share(a, b);
 }
 
 std::vector<std::vector<uint32_t>> Collectives::by_node(const std::vector<uint32_t>& ranks) const {
@@ -176,9 +166,9 @@ policy::CollectiveCase Collectives::describe(CollectiveOp op, const std::vector<
   if (op == CollectiveOp::kSendRecv) {  // each rank to the next: inside a meshed node over one link
     const double pair = ranks.size() > 1 ? topology_.scale_up_pair_share(ranks[0], ranks[1]) : 1.0;
     const double up = topology_.scale_up_bandwidth(ranks.front()).bps();
-    c.intra_bandwidth = Bandwidth::bytes_per_s(up * p2p_scale_up_efficiency() * pair);
-    c.inter_bandwidth = Bandwidth::bytes_per_s(topology_.nic_bandwidth(ranks.front()).bps() * p2p_scale_out_efficiency());
-    c.base_latency = config_.p2p_latency;
+    c.intra_bandwidth = Bandwidth::bytes_per_s(up * p2p_.scale_up_efficiency * pair);
+    c.inter_bandwidth = Bandwidth::bytes_per_s(topology_.nic_bandwidth(ranks.front()).bps() * p2p_.scale_out_efficiency);
+    c.base_latency = p2p_.latency;
   }
   c.in_switch_reduction = true;
   for (const auto& g : groups) c.in_switch_reduction = c.in_switch_reduction && topology_.in_switch_reduction(g.front());
@@ -315,9 +305,7 @@ std::vector<Collectives::Phase> Collectives::plan_endpoints(CollectiveOp op, siz
                      .max_chunk = proto.max_chunk,
                      .scale_up_efficiency = config_.scale_up_efficiency * proto.scale_up_efficiency,
                      .scale_out_efficiency = config_.scale_out_efficiency * proto.scale_out_efficiency,
-                     .p2p_latency = config_.p2p_latency,
-                     .p2p_scale_up_efficiency = p2p_scale_up_efficiency(),
-                     .p2p_scale_out_efficiency = p2p_scale_out_efficiency()};
+                     .p2p = p2p_};
   std::vector<Phase> phases = algorithms_[algo]->factory.planner->plan(in);
   // Connections between nodes open several queue pairs: split each such flow into equal parts with their own
   // labels (so ECMP sees distinct flows).
@@ -404,11 +392,7 @@ void Collectives::all_to_allv(const std::vector<uint32_t>& job_ranks, const std:
 }
 
 void Collectives::send(uint32_t src_rank, uint32_t dst_rank, Bytes size, sim::Callback done) {
-  const uint32_t src = endpoint(src_rank), dst = endpoint(dst_rank);
-  std::vector<FlowRequest> flows{FlowRequest{src, dst, size / p2p_efficiency(src, dst), 0}};
-  engine_.after(config_.p2p_latency, [this, flows = std::move(flows), done = std::move(done)]() mutable {
-    transfer_.transfer(flows, std::move(done));
-  }, sim::kCompletion);
+  transfer_.transfer({p2p_flow(src_rank, dst_rank, size)}, std::move(done));
 }
 
 }  // namespace lcsim::net

@@ -101,9 +101,21 @@ class Collectives {
                    sim::Callback done);
 
   /// One point-to-point message of `size` bytes from `src` to `dst` (an NCCL send matched with its receive):
-  /// p2p_latency, then one flow at the link tier's p2p efficiency; `done` when the data has arrived. Not counted
-  /// in count() (not a collective).
+  /// p2p_latency and one flow at the link tier's p2p efficiency (p2p().flow(): what nccl_tests' send_recv runs per
+  /// pair); `done` when the data has arrived. Not counted in count() (not a collective).
   void send(uint32_t src, uint32_t dst, Bytes size, sim::Callback done);
+  /// The same send with `done->fire(tag)` on arrival and the caller's memo of its route (a pipeline send: no
+  /// std::function, one event per send).
+  void send_to(uint32_t src, uint32_t dst, Bytes size, sim::EventSink* done, uint64_t tag,
+               TransferModel::RouteMemo* memo) {
+    transfer_.transfer_to(p2p_flow(src, dst, size), done, tag, memo);
+  }
+  /// Send/recv's calibrated cost: p2p_latency and the p2p efficiencies (each falling back to the collective one).
+  const P2pCost& p2p() const { return p2p_; }
+  /// The flow of a send of `size` bytes between job ranks src and dst (p2p().flow() between their endpoints).
+  FlowRequest p2p_flow(uint32_t src, uint32_t dst, Bytes size) const {
+    return p2p_.flow(topology_, endpoint(src), endpoint(dst), size);
+  }
 
   /// The algorithm run() would use: the pinned one when it applies, else the tuner's choice.
   std::string algorithm_for(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size) const;
@@ -132,11 +144,6 @@ class Collectives {
   void transfer(const std::vector<FlowRequest>& flows, sim::Callback done, sim::Callback failed = {});
   /// The same, with `done->fire(tag)` when they have arrived (TransferModel::transfer_to).
   void transfer_to(const std::vector<FlowRequest>& flows, sim::EventSink* done, uint64_t tag);
-  /// One flow, with the caller's memo of its route (TransferModel::RouteMemo): a pipeline send.
-  void transfer_to(FlowRequest flow, sim::EventSink* done, uint64_t tag, TransferModel::RouteMemo* memo) {
-    if (!endpoints_.empty()) flow.src = endpoint(flow.src), flow.dst = endpoint(flow.dst);
-    transfer_.transfer_to(flow, done, tag, memo);
-  }
 
   uint64_t count() const { return count_; }
   /// The transfer model and topology underneath.
@@ -147,12 +154,6 @@ class Collectives {
  private:
   policy::CollectiveCase describe(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size,
                                   const CollectiveProtocol& p) const;
-  /// Send/recv's efficiency between a and b: p2p_scale_up_efficiency inside a node (times the pair's share of a
-  /// meshed node's scale-up bandwidth: one link), p2p_scale_out_efficiency between nodes; each falls back to the
-  /// collective efficiency when 0.
-  double p2p_efficiency(uint32_t a, uint32_t b) const;
-  double p2p_scale_up_efficiency() const;
-  double p2p_scale_out_efficiency() const;
   const std::vector<uint32_t>& mapped(const std::vector<uint32_t>& ranks, std::vector<uint32_t>& scratch) const;
   /// The index in algorithms_ of a registered name (an InputError naming the valid ones if none).
   size_t algorithm_index(const std::string& name) const;
@@ -172,6 +173,7 @@ class Collectives {
   TransferModel& transfer_;
   CollectiveConfig config_;
   std::vector<CollectiveProtocol> protocols_;
+  P2pCost p2p_;
   // The registered algorithms in the tuner's order of preference (ring first: the fallback), their cost models,
   // and the configured one (npos: auto).
   std::vector<const CollectiveAlgorithms::Entry*> algorithms_;

@@ -78,7 +78,7 @@ bool same_flows(const std::vector<FlowRequest>& a, const std::vector<FlowRequest
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
     if (a[i].src != b[i].src || a[i].dst != b[i].dst || a[i].size != b[i].size || a[i].label != b[i].label ||
-        a[i].coupled != b[i].coupled) {
+        a[i].coupled != b[i].coupled || a[i].latency != b[i].latency) {
       return false;
     }
   }

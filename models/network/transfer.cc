@@ -123,7 +123,7 @@ void TransferModel::route(const std::vector<FlowRequest>& flows, std::vector<Sub
     for (const auto& share : shares_) {
       const Path& path = c.paths[share.path_index];
       out.push_back({f.src, f.dst, f.size * share.fraction / bw_factor, &path,
-                     c.latency[share.path_index] * (lat_factor - 1), static_cast<uint32_t>(i)});
+                     c.latency[share.path_index] * (lat_factor - 1) + f.latency, static_cast<uint32_t>(i)});
       mark(out.back());
     }
   }
@@ -335,7 +335,7 @@ void AnalyticalTransfer::transfer_to(const std::vector<FlowRequest>& flows, sim:
   // flow's: what begin() would find in kept_.
   if (memo && memo->route && memo->epoch == kept_epoch_ && kept_version_ == topology_.up_version()) {
     Kept& k = *static_cast<Kept*>(const_cast<void*>(memo->route));
-    if (k.key == KeptKey{flow.src, flow.dst, flow.label, flow.size.bytes()}) {
+    if (k.key == KeptKey{flow.src, flow.dst, flow.label, flow.size.bytes(), flow.latency.s()}) {
       start_kept(flow_, k, {}, {}, done, tag);
       return;
     }
@@ -350,7 +350,7 @@ void AnalyticalTransfer::transfer_to(const std::vector<FlowRequest>& flows, sim:
   const bool keep = flows.size() == 1 && !balancer_.reads_loads();
   if (keep) {
     const FlowRequest& f = flows.front();
-    if (Kept* k = find_kept({f.src, f.dst, f.label, f.size.bytes()})) {
+    if (Kept* k = find_kept({f.src, f.dst, f.label, f.size.bytes(), f.latency.s()})) {
       if (memo) *memo = {k, kept_epoch_};
       start_kept(flows, *k, std::move(done), std::move(failed), sink, tag);
       return;
@@ -361,7 +361,7 @@ void AnalyticalTransfer::transfer_to(const std::vector<FlowRequest>& flows, sim:
   const Duration t = cost(subs_);
   if (keep) {
     const FlowRequest& f = flows.front();
-    const KeptKey key{f.src, f.dst, f.label, f.size.bytes()};
+    const KeptKey key{f.src, f.dst, f.label, f.size.bytes(), f.latency.s()};
     auto& route = kept_[key];
     route.reset(new Kept{key, routed_.front(), subs_, loads_, last_latency_.s()});
     if (memo) *memo = {route.get(), kept_epoch_};

@@ -33,6 +33,10 @@ struct FlowRequest {
   /// May move at one rate with the batch's other coupled flows of its size and path latency (an all-to-all's
   /// flows: see TransferOptions::couple_from). Only the flow model reads it.
   bool coupled = false;
+  /// A fixed latency paid before its bytes move, on top of its path's (a send/recv's protocol latency,
+  /// Collectives::p2p_flow): no event of its own; the analytical model adds it to the batch's latency, the flow model
+  /// starts the flow that much later.
+  Duration latency = {};
 };
 
 /// Size-dependent calibration of flows, as SimGrid's own network calibration does: a flow of `size` bytes moves at
@@ -112,7 +116,7 @@ class TransferModel : public policy::LinkLoads {
     uint32_t src, dst;
     Bytes size;         // as the links see it: the flow's share / bandwidth factor
     const Path* path;
-    Duration extra_latency;  // (latency factor - 1) x path latency
+    Duration extra_latency;  // (latency factor - 1) x path latency, plus the request's own latency
     uint32_t flow = 0;       // index of its request in the batch
   };
   /// A pair's equal-cost candidate paths and each one's latency (the sum over its links), computed once per pair
@@ -226,6 +230,7 @@ class AnalyticalTransfer final : public TransferModel, public sim::EventSink {
     uint32_t src, dst;
     uint64_t label;
     double size;
+    double latency;  // the request's own (FlowRequest::latency), in seconds
     bool operator==(const KeptKey&) const = default;
   };
   struct KeptKeyHash {

@@ -193,7 +193,7 @@ void MegatronConfig::visit_keys(Section& s) {
           "backward 6 and 4 (needs use_flash_attn)");
   s.choice("cp_comm_type", cp_comm_type, {"p2p", "a2a", "allgather", "a2a+p2p"},
            "context parallelism (Transformer Engine's kinds): p2p exchanges key/value chunks in a ring under the "
-           "attention kernels; allgather gathers keys/values before attention (not overlapped); a2a (Ulysses) "
+           "attention kernels (CP - 1 rounds of send/recv at the calibrated point-to-point cost); allgather gathers keys/values before attention (not overlapped); a2a (Ulysses) "
            "all-to-alls queries, keys and values to whole sequences of 1/CP of the heads and the output back (not "
            "overlapped); a2a+p2p is costed as p2p (its all-to-all level inside the node is not modelled)");
   s.choice("cp_implementation", cp_implementation, {"transformer_engine", "pytorch"},

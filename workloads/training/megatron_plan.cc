@@ -242,11 +242,18 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         slots[1].fwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, out_a2a, Exposure::kCp, "attention output"));
         slots[1].bwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, out_a2a, Exposure::kCp, "attention output (bwd)"));
         slots[1].bwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, qkv_a2a, Exposure::kCp, "q/k/v (bwd)"));
-      } else if (cp > 1) {
+      } else if (cp > 1 && c.cp_comm_type == "allgather") {  // waits for the gathered keys and values
         slots[1].fwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kCp, kv, Exposure::kCp, "keys/values"));
         slots[1].bwd.push_back(call(CollectiveOp::kReduceScatter, GroupKind::kCp, kv, Exposure::kCp, "keys/values (bwd)"));
-        // p2p (and a2a+p2p's ring level): the ring exchange runs under the attention kernels; allgather waits.
-        slots[1].overlap = c.cp_comm_type != "allgather";
+      } else if (cp > 1) {
+        // p2p (and a2a+p2p's ring level): Transformer Engine's ring, CP - 1 rounds in which every rank sends its
+        // neighbour one rank's keys and values (batch_isend_irecv: NCCL send/recv at its calibrated cost), under the
+        // attention kernels; the backward sends as many bytes back round by round.
+        for (int i = 1; i < cp; ++i) {
+          slots[1].fwd.push_back(call(CollectiveOp::kSendRecv, GroupKind::kCp, kv / cp, Exposure::kCp, "keys/values"));
+          slots[1].bwd.push_back(call(CollectiveOp::kSendRecv, GroupKind::kCp, kv / cp, Exposure::kCp, "keys/values (bwd)"));
+        }
+        slots[1].overlap = true;
       }
       slots[2] = row_slot("attention output");
       if (moe) {

@@ -498,9 +498,10 @@ void MegatronTraining::send_output(uint32_t sim, int micro_batch, std::pair<int,
     free_sends_.pop_back();
   }
   sends_[send] = {sim, to_sim, to_slot, fwd, blocking, start, flow};
+  // Each send is an NCCL send/recv at its calibrated latency and efficiency (Collectives::send_to, what nccl_tests'
+  // send_recv runs per pair).
   if (!mirrored || flows.size() == 1) {  // fire(): send_arrived(send); the route found once per (rank, stage)
-    ctx_->collectives.transfer_to(net::FlowRequest{st.rank, dst, size, 0}, this, kSendArrived | send,
-                                  &send_memo_[route]);
+    ctx_->collectives.send_to(st.rank, dst, size, this, kSendArrived | send, &send_memo_[route]);
     return;
   }
   auto arrived = [this, send] { send_arrived(send); };
@@ -515,7 +516,7 @@ void MegatronTraining::send_output(uint32_t sim, int micro_batch, std::pair<int,
     const Coord x = placement_.coord(f.src);
     const bool own = x.dp == me.dp && x.cp == me.cp;
     *own_left += own ? 1 : 0;
-    ctx_->collectives.transfer({f}, [this, own_left, own, copies, cb] {
+    ctx_->collectives.send(f.src, f.dst, f.size, [this, own_left, own, copies, cb] {
       if (own && --*own_left == 0) (*cb)();
       copy_arrived(*copies);
     });
