@@ -74,23 +74,28 @@ TEST(CpAttention, Cp4RingStepListAndItsTimeOnH100ByHand) {
 
 // PyTorch's ring (torchtitan): the same calls for p2p and allgather alike, merged in fp32 by eager kernels
 // (38 B per output element per step) after step 0's cast (12 B once); backward accumulates the step's dq and
-// dk/dv in fp32 (10 B per element) and casts back (6 B per element).
+// dk/dv in fp32 (10 B per element) and casts back (6 B per element). Its copies (_attention.py): key/value
+// contiguous() once and a torch.cat of the pair before each step but the last (2 x 2 B per element of the local
+// pair, 2 x 4,096 x 1 x 128); in backward the same, fp32 zero-fills of dq, dk, dv (4 B), step 0's accumulation
+// (10 B), and per step the fp32 dk/dv rebuilt by _partial_update's cat and cat again for the next rank (8 B each).
 TEST(CpAttention, PytorchRingMergesInFp32AndAccumulatesGradientsInFp32) {
   for (const std::string comm : {"p2p", "allgather"}) {
     const auto ops = cp_attention_forward(shape(2, comm, true), 2);
     ASSERT_EQ(ops.size(), 4u) << comm;
-    const double q = 4096.0 * 4 * 128;
+    const double q = 4096.0 * 4 * 128, pair = 2 * 4096.0 * 128;
     EXPECT_EQ(ops[1].name, kCpMergeTorchCast);
-    EXPECT_DOUBLE_EQ(ops[1].bytes.bytes(), 12 * q);
+    EXPECT_DOUBLE_EQ(ops[1].bytes.bytes(), 12 * q + 4 * pair);  // casts; contiguous()
     EXPECT_EQ(ops[3].name, kCpMergeTorch);
-    EXPECT_DOUBLE_EQ(ops[3].bytes.bytes(), 38 * q);
+    EXPECT_DOUBLE_EQ(ops[3].bytes.bytes(), 38 * q + 4 * pair);  // merge; step 0's torch.cat
     const auto bwd = backward_of(ops, 2);
     ASSERT_EQ(bwd.size(), 4u);
     EXPECT_TRUE(bwd[0].attention.backward);
-    // Cast: dq (4,096 x 4 x 128) and the local dk, dv (2 x 4,096 x 1 x 128) back to 16 bits.
-    EXPECT_DOUBLE_EQ(bwd[1].bytes.bytes(), 6 * (q + 2 * 4096.0 * 128));
-    // Step 1: dq and the received chunk's dk, dv (2 x 2,048 x 1 x 128) accumulated in fp32.
-    EXPECT_DOUBLE_EQ(bwd[3].bytes.bytes(), 10 * (q + 2 * 2048.0 * 128));
+    // Once: zero-fills 4, step 0's accumulation 10, final casts 6 B per element of dq and the pair's dk, dv;
+    // step 0's fp32 cat for the exchange 8 and contiguous() 4 B per pair element.
+    EXPECT_DOUBLE_EQ(bwd[1].bytes.bytes(), (4 + 10 + 6) * (q + pair) + 8 * pair + 4 * pair);
+    // Step 1: dq and the used half's dk, dv (2 x 2,048 x 1 x 128) accumulated in fp32; the pair's fp32 dk/dv
+    // rebuilt and cat for the next rank (2 x 8 B), its keys/values cat (4 B) per pair element.
+    EXPECT_DOUBLE_EQ(bwd[3].bytes.bytes(), 10 * (q + pair / 2) + 16 * pair + 4 * pair);
   }
   // Transformer Engine's accumulation in 16 bits: 3 x 2 B per element.
   const auto te = backward_of(cp_attention_forward(shape(2, "p2p", false), 2), 2);

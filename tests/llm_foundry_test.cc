@@ -101,22 +101,36 @@ TEST(AttentionUnpad, GroupedKeysAndValuesAreCopiedAtTheirWidth) {
   EXPECT_DOUBLE_EQ(bytes_of(fwd, "attn_pad"), 6.0 * 2048 * 4096);
 }
 
-// The scenario key reaches the plan, and without fused attention it is an error naming the key.
-TEST(AttentionUnpad, KeyNeedsFusedAttention) {
-  auto unpad = [](const Scenario& sc) {
-    return dynamic_cast<const wl::MegatronTraining&>(*sc.workload).config().layer_shard().unpad;
-  };
-  EXPECT_TRUE(unpad(megatron_support::parse_sets({"workload.attention_unpad=true"})));
-  EXPECT_FALSE(unpad(megatron_support::parse_sets({})));
+bool unpad_of(const Scenario& sc) {
+  return dynamic_cast<const wl::MegatronTraining&>(*sc.workload).config().layer_shard().unpad;
+}
+
+// `sets` with attention_unpad on are rejected with a message naming where the key was set and each of `needles`.
+void expect_unpad_rejected(std::vector<std::string> sets, const std::vector<std::string>& needles) {
+  sets.insert(sets.begin(), "workload.attention_unpad=true");
   try {
-    megatron_support::parse_sets({"workload.attention_unpad=true", "workload.use_flash_attn=false"});
+    megatron_support::parse_sets(sets);
     FAIL() << "no error";
   } catch (const InputError& e) {
     const std::string msg = e.what();
     EXPECT_NE(msg.find("--set 'workload.attention_unpad=true'"), std::string::npos) << msg;  // where it was set
-    EXPECT_NE(msg.find("attention_unpad"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("use_flash_attn"), std::string::npos) << msg;
+    for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << n << " in " << msg;
   }
+}
+
+// The scenario key reaches the plan, and without fused attention it is an error naming the key.
+TEST(AttentionUnpad, KeyNeedsFusedAttention) {
+  EXPECT_TRUE(unpad_of(megatron_support::parse_sets({"workload.attention_unpad=true"})));
+  EXPECT_FALSE(unpad_of(megatron_support::parse_sets({})));
+  expect_unpad_rejected({"workload.use_flash_attn=false"}, {"attention_unpad", "use_flash_attn"});
+}
+
+// With context parallelism the key is an error naming it and the CP size, not silently dropped: the CP path's
+// per-step kernels (cp_attention.h) take no padding copies, and llm-foundry's flash_attn_fn has no CP.
+TEST(AttentionUnpad, KeyIsRejectedWithContextParallelism) {
+  expect_unpad_rejected({"workload.context_parallel_size=2"}, {"attention_unpad", "context_parallel_size 2"});
+  // CP 1 keeps the copies (the key works as before).
+  EXPECT_TRUE(unpad_of(megatron_support::parse_sets({"workload.attention_unpad=true", "workload.context_parallel_size=1"})));
 }
 
 // Run whole, the copies make the iteration slower (they are memory-bound kernels on the compute stream), and by

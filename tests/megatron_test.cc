@@ -443,6 +443,29 @@ TEST(MegatronRun, RepeatedKeysAndValuesWidenTheContextParallelExchange) {
   EXPECT_NEAR(grouped_repeat["time_exposed_cp_s"], mha["time_exposed_cp_s"], 1e-9 * mha["time_exposed_cp_s"]);
 }
 
+// PyTorch's ring (cp_implementation: pytorch, _attention.py) issues its all-gather before the first attention step
+// and waits for it only at the second, and in backward gathers again and sends the fp32 key/value gradients on
+// under the steps: only the last gradient send is waited for. Transformer Engine's all-gather (Llama 3's) waits
+// before attention and reduce-scatters after it. With attention long enough to cover the exchange (32K tokens),
+// PyTorch's exposed CP time is its last sends' alone: below TE's, above none, and larger when the keys and values
+// are repeated to the query heads' width (4 groups to 16 heads: 4x the bytes).
+TEST(MegatronRun, PytorchContextParallelWaitsOnlyForItsLastGradientSend) {
+  auto with = [](const std::string& impl, bool repeat) {
+    std::vector<std::string> sets = {"workload.context_parallel_size=2", "workload.pipeline_model_parallel_size=2",
+                                     "workload.cp_comm_type=allgather", "workload.model.seq_length=32768",
+                                     "workload.global_batch_size=8", "workload.recompute_granularity=full",
+                                     "workload.model.group_query_attention=true", "workload.model.num_query_groups=4",
+                                     "workload.cp_implementation=" + impl};
+    if (repeat) sets.push_back("workload.cp_repeat_kv=true");
+    return run(sets);
+  };
+  auto te = with("transformer_engine", false), torch = with("pytorch", false), wide = with("pytorch", true);
+  for (auto* m : {&te, &torch, &wide}) ASSERT_FALSE(m->count("child_failed"));
+  EXPECT_GT(torch["time_exposed_cp_s"], 0);
+  EXPECT_LT(torch["time_exposed_cp_s"], te["time_exposed_cp_s"]);
+  EXPECT_GT(wide["time_exposed_cp_s"], 1.5 * torch["time_exposed_cp_s"]);  // 4x the fp32 bytes, plus latency
+}
+
 TEST(MegatronRun, ContextParallelCommTypes) {
   const std::vector<std::string> cp = {"workload.context_parallel_size=2", "workload.pipeline_model_parallel_size=2"};
   auto with = [&](const std::string& type) {

@@ -19,6 +19,14 @@
 //    Backward (backward_of): each step's attention backward; Transformer Engine accumulates dq and dk/dv in 16 bits
 //    (dq.add_, dkv.add_: 3 x 2 B per element), PyTorch in fp32 (grad_query += grad_query_: 4 + 2 + 4 B per element,
 //    grad_key/grad_value likewise), and casts the fp32 gradients back to 16 bits at the end (4 + 2 B).
+//    PyTorch's copies around its calls (torch/distributed/tensor/experimental/_attention.py, read for this model):
+//    forward, key/value contiguous() once and a torch.cat of the key/value pair before each step but the last
+//    (2e B per element of the local pair); backward, the same copies again, the fp32 zero-fills of dq, dk, dv, step
+//    0's accumulation, per step the _partial_update rebuild of the pair's fp32 dk/dv (torch.cat) and the torch.cat
+//    of dk/dv sent on to the next rank (4 + 4 B per element each). Its exchange (megatron_plan.cc): the rotater's
+//    keys/values under the steps (allgather: one all-gather issued before step 0 and waited for at step 1; p2p,
+//    PyTorch's alltoall rotater: a send per step), again in backward, where the fp32 dk/dv also travel the ring,
+//    one send per step, the last one waited for after the final step.
 //  - All-gather (Transformer Engine's AttnFuncWithCPAndKVAllGather; the Llama 3 paper's method): the whole
 //    sequence's keys/values gathered, then one causal call per local query chunk against the keys/values up to
 //    its end, mask aligned to the bottom right: rank 0, the slowest (its first call is the shortest), runs
@@ -34,8 +42,8 @@
 namespace lcsim::wl {
 
 inline constexpr const char* kCpMergeTe = "cp_merge";              // Transformer Engine's fused correction
-inline constexpr const char* kCpMergeTorch = "cp_merge_sdpa";      // PyTorch's _SDPAMerger, eager
-inline constexpr const char* kCpMergeTorchCast = "cp_merge_sdpa_cast";  // its fp32 <-> 16-bit casts, once
+inline constexpr const char* kCpMergeTorch = "cp_merge_sdpa";      // PyTorch's _SDPAMerger, eager, and a K/V copy
+inline constexpr const char* kCpMergeTorchCast = "cp_merge_sdpa_cast";  // its fp32 <-> 16-bit casts and copies, once
 
 struct CpAttentionInput {
   int cp = 2;
@@ -49,7 +57,7 @@ struct CpAttentionInput {
 std::vector<hw::OpWork> cp_attention_forward(const CpAttentionInput& in, double elem_bytes);
 
 /// The backward of a merge kernel `merge` (one of the kCpMerge* names) whose attention step is `step`: the
-/// gradient accumulation (and, for kCpMergeTorchCast, the final casts) of that step.
+/// gradient accumulation (and, for kCpMergeTorchCast, the final casts) of that step; PyTorch's with its copies.
 hw::OpWork cp_merge_backward(const hw::OpWork& merge, const hw::AttentionShape& step, double elem_bytes);
 
 /// The key/value buffers the exchange holds beside the activations while a layer's attention runs (its backward

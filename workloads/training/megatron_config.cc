@@ -193,14 +193,16 @@ void MegatronConfig::visit_keys(Section& s) {
           "backward 6 and 4 (needs use_flash_attn)");
   s.choice("cp_comm_type", cp_comm_type, {"p2p", "a2a", "allgather", "a2a+p2p"},
            "context parallelism (Transformer Engine's kinds): p2p exchanges key/value chunks in a ring under the "
-           "attention kernels (CP - 1 rounds of send/recv at the calibrated point-to-point cost); allgather gathers keys/values before attention (not overlapped); a2a (Ulysses) "
+           "attention kernels (CP - 1 rounds of send/recv at the calibrated point-to-point cost); allgather gathers keys/values before attention (not overlapped; PyTorch's under its calls, cp_implementation); a2a (Ulysses) "
            "all-to-alls queries, keys and values to whole sequences of 1/CP of the heads and the output back (not "
            "overlapped); a2a+p2p is costed as p2p (its all-to-all level inside the node is not modelled)");
   s.choice("cp_implementation", cp_implementation, {"transformer_engine", "pytorch"},
            "whose context parallelism runs attention: transformer_engine (Megatron-LM, NeMo: one fused-attention "
            "call per ring step merged by one fused correction kernel; allgather: one call per local query chunk) or "
            "pytorch (torchtitan's context_parallel: a ring of SDPA calls for p2p and allgather alike, merged in fp32 "
-           "by eager elementwise kernels, gradients accumulated in fp32)");
+           "by eager elementwise kernels with its key/value copies, gradients accumulated in fp32; its exchange runs "
+           "under the calls, and in backward the fp32 key/value gradients go round the ring too, the last send "
+           "waited for)");
   s.field("use_distributed_optimizer", use_distributed_optimizer,
           "optimizer states sharded over data-parallel ranks: gradients reduce-scattered, parameters "
           "all-gathered");
@@ -349,6 +351,13 @@ void MegatronConfig::visit_keys(Section& s) {
   if (attention_unpad && !use_flash_attn) {
     s.error("attention_unpad", "needs fused attention (use_flash_attn: true): the copies surround flash-attn's "
                                "variable-length kernel");
+  } else if (attention_unpad && context_parallel_size > 1) {
+    // llm-foundry's flash_attn_fn, whose copies the key models, has no context parallelism, and the CP path runs
+    // its own per-step calls (cp_attention.h) that take no varlen copies: rejected rather than silently dropped.
+    s.error("attention_unpad", "is not modelled with context parallelism (context_parallel_size " +
+                                   std::to_string(context_parallel_size) +
+                                   "): llm-foundry's flash_attn_fn has no context parallelism and the CP attention "
+                                   "steps take no padding copies; use context_parallel_size: 1 or drop attention_unpad");
   }
   if (selective_ac_option != "megatron" && selective_ac_option != "op" && selective_ac_every() == 0) {
     s.error("selective_ac_option", "'" + selective_ac_option + "' is none of megatron, op or a positive integer "

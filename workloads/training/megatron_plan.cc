@@ -101,6 +101,15 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   auto call = [&](CollectiveOp op, GroupKind g, Bytes size, Exposure x, const std::string& what) {
     return CommCall{op, g, size, x, std::string(group_kind_name(g)) + " " + op_word(op) + " " + what};
   };
+  // PyTorch's rotater (cp_attention.h): allgather, one all-gather of the sequence's keys/values; p2p (its alltoall
+  // rotater, a permute to the next rank), CP - 1 sends of one rank's pair.
+  auto pytorch_kv_exchange = [&](std::vector<CommCall>& to, const std::string& what) {
+    if (c.cp_comm_type == "allgather") {
+      to.push_back(call(CollectiveOp::kAllGather, GroupKind::kCp, kv, Exposure::kCp, what));
+      return;
+    }
+    for (int i = 1; i < cp; ++i) to.push_back(call(CollectiveOp::kSendRecv, GroupKind::kCp, kv / cp, Exposure::kCp, what));
+  };
   auto tp_call = [&](CollectiveOp op, const std::string& what) { return call(op, GroupKind::kTp, act, Exposure::kTp, what); };
   auto a2a = [&](const std::string& what, bool sends, Bytes size) {
     CommCall x = call(CollectiveOp::kAllToAll, GroupKind::kEp, size, Exposure::kEp, what);
@@ -171,6 +180,8 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   struct Slot {
     std::vector<CommCall> fwd, bwd;
     bool overlap = false;
+    int overlap_bwd = -1;  // the backward's own setting where it differs (-1: overlap)
+    bool bwd_overlaps() const { return overlap_bwd < 0 ? overlap : overlap_bwd == 1; }
   };
   // Slot before a column-parallel layer (copy / all-gather) and after a row-parallel one (all-reduce / RS).
   auto column_slot = [&](const std::string& what) {
@@ -242,6 +253,14 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         slots[1].fwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, out_a2a, Exposure::kCp, "attention output"));
         slots[1].bwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, out_a2a, Exposure::kCp, "attention output (bwd)"));
         slots[1].bwd.push_back(call(CollectiveOp::kAllToAll, GroupKind::kCp, qkv_a2a, Exposure::kCp, "q/k/v (bwd)"));
+      } else if (cp > 1 && c.cp_implementation == "pytorch") {
+        // PyTorch's ring (cp_attention.h): its keys/values under the attention steps, forward (the all-gather is
+        // issued before step 0 and waited for at step 1; the fp32 gradients' sends are below, with slot 2).
+        pytorch_kv_exchange(slots[1].fwd, "keys/values");
+        slots[1].overlap = true;
+        slots[1].bwd.push_back(call(CollectiveOp::kSendRecv, GroupKind::kCp, kv / cp * (4 / e), Exposure::kCp,
+                                    "key/value gradients, last (bwd)"));
+        slots[1].overlap_bwd = 0;  // waited for after the last step
       } else if (cp > 1 && c.cp_comm_type == "allgather") {  // waits for the gathered keys and values
         slots[1].fwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kCp, kv, Exposure::kCp, "keys/values"));
         slots[1].bwd.push_back(call(CollectiveOp::kReduceScatter, GroupKind::kCp, kv, Exposure::kCp, "keys/values (bwd)"));
@@ -256,6 +275,18 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         slots[1].overlap = true;
       }
       slots[2] = row_slot("attention output");
+      if (cp > 1 && c.cp_implementation == "pytorch" && c.cp_comm_type != "a2a") {
+        // Backward: the keys/values exchanged again and the fp32 dk/dv sent on after each step but the last, all
+        // under the attention backward's steps: issued before its segment (slot 2's backward comms precede it).
+        // Where slot 2 holds TP traffic that is not overlapped, they stay exposed with it.
+        const bool free = slots[2].bwd.empty() || slots[2].bwd_overlaps();
+        pytorch_kv_exchange(slots[2].bwd, "keys/values (bwd)");
+        for (int i = 1; i < cp; ++i) {
+          slots[2].bwd.push_back(call(CollectiveOp::kSendRecv, GroupKind::kCp, kv / cp * (4 / e), Exposure::kCp,
+                                      "key/value gradients (bwd)"));
+        }
+        if (free) slots[2].overlap_bwd = 1;
+      }
       if (moe) {
         if (ep > 1) {
           slots[3].fwd.push_back(a2a("dispatch", false, dispatch_fp8));
@@ -306,7 +337,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         if (!again.empty()) s.compute += T(again);
         if (i >= 1) {
           s.comms = slots[i - 1].bwd;
-          s.overlap = slots[i - 1].overlap && !s.comms.empty();
+          s.overlap = slots[i - 1].bwd_overlaps() && !s.comms.empty();
           s.side = side && (i - 1 == 3 || i - 1 == 4) && !s.comms.empty();
         }
         bwd.push_back(s);
