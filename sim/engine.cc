@@ -189,19 +189,29 @@ void Engine::cancel(const Handle& h) {
   Slot& x = slots_[h.slot_];
   if (x.kind == Kind::kExec || x.kind == Kind::kFlow) stop_activity(h.slot_);
   ++cancelled_;
-  if (EventSink* sink = x.sink) {
-    const uint64_t tag = x.tag;
-    end_slot(h.slot_);
-    sink->cancelled(tag);
-    return;
-  }
+  EventSink* sink = x.sink;
+  const uint64_t tag = x.tag;
   Callback cleanup = std::move(x.cleanup);
   end_slot(h.slot_);
+  if (sink) sink->cancelled(tag);
   if (cleanup) cleanup();
 }
 
+// Honoured for every kind of event (engine.h): a posted event's sink gets cancelled(tag) first, then the cleanup
+// runs (it was dropped before 3 Dec 2026); given twice for one handle, both run, in the order given (post() with
+// typed events off gives its own first: the same order as typed).
 void Engine::on_cancel(const Handle& h, Callback cleanup) {
-  if (is_pending(h)) slots_[h.slot_].cleanup = std::move(cleanup);
+  if (!is_pending(h) || !cleanup) return;
+  Callback& kept = slots_[h.slot_].cleanup;
+  if (!kept) {
+    kept = std::move(cleanup);
+    return;
+  }
+  // A second cleanup (or one after post()'s own, where typed events are off): both run, the first first.
+  kept = [first = std::move(kept), second = std::move(cleanup)] {
+    first();
+    second();
+  };
 }
 
 void Engine::as_owner(Owner owner, const std::function<void()>& fn) {

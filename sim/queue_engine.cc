@@ -67,6 +67,7 @@ class QueueEngine final : public Engine {
         for (const auto& [seq, s] : done) activity_done(s);
         dispatch_until(t);
       }
+      run_timers(horizon.s());
     }
   }
 
@@ -262,6 +263,20 @@ class QueueEngine final : public Engine {
   }
 
   /// Moves every joined activity forward to `t` at its rate (SimGrid's update_remains, with its snapping).
+  /// The loop above while nothing shares (no exec or flow running or waiting to join, nothing to solve or report):
+  /// each instant is then its events alone, and this runs them without the sharing's steps, which would do nothing
+  /// (advance() only moves the clock, join_due() and take_finished() have nothing to take). The analytical fidelity
+  /// runs every event here: ~37K instants per evaluation of the 175B layout. Returns as soon as an event starts
+  /// sharing, the next activity end is due, or the horizon or the last event is reached.
+  void run_timers(double horizon) {
+    while (!dirty_ && vars_.empty() && joins_.empty() && finished_.empty()) {
+      const double t = next_event_time();
+      if (!(t <= horizon) || next_done_ <= t) return;
+      clock_ = t;
+      dispatch_until(t);
+    }
+  }
+
   void advance(double t) {
     const double dt = t - clock_;
     clock_ = t;

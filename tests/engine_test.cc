@@ -89,6 +89,53 @@ TEST_P(Backend, PostedEventsAsCallbacksGiveTheSameLog) {
   EXPECT_EQ(log, kPostedOrder);
 }
 
+// on_cancel() is honoured for a posted event as for a callback: the sink's cancelled(tag) runs first, then the
+// cleanup; a second cleanup given for one handle runs after the first; an event that runs runs none of them, and a
+// cleanup given after the end is dropped. (Before 3 Dec 2026 a posted event's cleanup was silently ignored.)
+std::vector<std::string> cancel_cleanup_log(Engine& e) {
+  std::vector<std::string> log;
+  LogSink sink(&log, &e);
+  const Handle posted = e.post(Duration::seconds(1), &sink, 1);
+  e.on_cancel(posted, [&] { log.push_back("cleanup 1"); });
+  e.on_cancel(posted, [&] { log.push_back("cleanup 1 again"); });
+  const Handle timer = e.at(Duration::seconds(1), [&] { log.push_back("cb"); });
+  e.on_cancel(timer, [&] { log.push_back("cleanup timer"); });
+  e.on_cancel(timer, [&] { log.push_back("cleanup timer again"); });
+  const Handle runs = e.post(Duration::seconds(2), &sink, 2);
+  e.on_cancel(runs, [&] { log.push_back("cleanup 2"); });
+  e.as_owner(5, [&] {
+    const Handle owned = e.post(Duration::seconds(3), &sink, 3);
+    e.on_cancel(owned, [&] { log.push_back("cleanup 3"); });
+  });
+  e.at(Duration::seconds(0.5), [&] {
+    posted.cancel();
+    timer.cancel();
+    EXPECT_EQ(e.cancel_owned(5), 1u);
+    posted.cancel();  // no longer pending: nothing runs again
+    e.on_cancel(posted, [&] { log.push_back("too late"); });
+  });
+  e.run(Duration::seconds(1e9));
+  EXPECT_EQ(e.events_processed(), 2u);  // the canceller and post 2
+  EXPECT_EQ(e.activities_cancelled(), 3u);
+  EXPECT_EQ(e.events_pending(), 0u);
+  return log;
+}
+
+const std::vector<std::string> kCancelCleanupOrder = {"cancelled 1",   "cleanup 1",  "cleanup 1 again",
+                                                      "cleanup timer", "cleanup timer again",
+                                                      "cancelled 3",   "cleanup 3",  "fire 2 owner 0"};
+
+TEST_P(Backend, CancellingAPostedEventRunsItsSinkThenItsCleanups) {
+  EXPECT_EQ(cancel_cleanup_log(*owner_), kCancelCleanupOrder);
+}
+
+TEST_P(Backend, CancellingAPostedEventAsCallbacksRunsTheSame) {
+  Engine::set_typed_events(false);
+  const std::vector<std::string> log = cancel_cleanup_log(*owner_);
+  Engine::set_typed_events(true);
+  EXPECT_EQ(log, kCancelCleanupOrder);
+}
+
 TEST_P(Backend, HorizonStopsTheRun) {
   Engine& e = *owner_;
   int ran = 0;

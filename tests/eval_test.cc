@@ -16,6 +16,7 @@
 #include "eval/evaluate.h"
 #include "scenarios/scenario.h"
 #include "sim/error.h"
+#include "workloads/training/megatron.h"
 
 namespace lcsim {
 namespace {
@@ -128,6 +129,29 @@ TEST(Evaluate, ACopyOfAScenarioResolvesToTheSameYaml) {
     Scenario copy = copy_scenario(sc);
     EXPECT_EQ(resolved_yaml(copy), resolved_yaml(sc)) << sc.name;
   }
+}
+
+// evaluate(const Scenario&) runs a copy whose Megatron configuration was written out and read back: what a pasted
+// command line set (ignored arguments, the job's length) survives, and the run is the original's, bit for bit.
+// (Its header loses the "megatron_args left out, lcsim's default taken" line: written out, every key reads as given.
+// Known, 3 Dec 2026; the fix is to copy the configuration without the round trip: docs/performance-training-2.md.)
+TEST(Evaluate, ACopiedMegatronWorkloadKeepsWhatItsCommandLineSaid) {
+  const std::vector<std::string> sets = {"workload.global_batch_size=128",
+                                         "workload.megatron_args=--lr 3e-4 --data-path /d --train-iters 500000"};
+  const Scenario sc = load_scenario(k175b, sets);
+  const Scenario copy = copy_scenario(sc);
+  const auto& from = dynamic_cast<const wl::MegatronTraining&>(*sc.workload).config();
+  const auto& to = dynamic_cast<const wl::MegatronTraining&>(*copy.workload).config();
+  EXPECT_EQ(from.ignored_args, (std::vector<std::string>{"--lr", "--data-path"}));
+  EXPECT_EQ(to.ignored_args, from.ignored_args);
+  EXPECT_EQ(to.assumed_args, from.assumed_args);
+  EXPECT_EQ(from.job_train_iters, 500000);
+  EXPECT_EQ(to.job_train_iters, 500000);
+  const Result a = evaluate(sc);  // a copy of sc
+  ASSERT_TRUE(a.ok()) << a.error;
+  const Result b = evaluate(load_scenario(k175b, sets));  // sc itself, as `lcsim run` runs it
+  EXPECT_EQ(a.metrics.to_json(), b.metrics.to_json());
+  EXPECT_EQ(a.metrics.get("job_iterations"), 500000);
 }
 
 TEST(Evaluate, ThreadsGiveTheSameResultsAsSequentialRunsBitForBit) {

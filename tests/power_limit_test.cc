@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
+#include <thread>
+#include <vector>
 
 #include "models/hardware/catalog.h"
 #include "models/hardware/node.h"
@@ -78,6 +81,49 @@ TEST(PowerLimit, LimitAtTheTdpChangesNothingBitForBit) {
   EXPECT_EQ(attention_time(at_tdp, DType::kBf16, a), attention_time(full, DType::kBf16, a));
   EXPECT_EQ(roofline_time(at_tdp, DType::kBf16, Flops::of(1e12), Bytes::gb(1)),
             roofline_time(full, DType::kBf16, Flops::of(1e12), Bytes::gb(1)));
+}
+
+// Every op cost of a capped part asks compute_clock_fraction(), which keeps what it solved (per thread, by the
+// bisection's inputs) instead of bisecting the curve again per op. Kept or solved afresh, it is the bisection's
+// value, and every op cost is the same bit for bit: each op is costed first on a fresh thread (nothing kept) and
+// again here after the clocks of a dozen other limits went through the memo (more than it keeps).
+TEST(PowerLimit, KeptClockGivesTheSameOpCostsBitForBitAsAFreshBisection) {
+  const AcceleratorSpec capped = capped_h100(500);
+  const double x = DvfsPowerCurve(capped.power_clock).clock_fraction(500.0 / 700.0);
+  std::vector<std::function<Duration(const AcceleratorSpec&)>> ops;
+  for (const GemmShape& g : {GemmShape{8192, 14336, 4096}, GemmShape{128, 256, 64}, GemmShape{4096, 4096, 512}}) {
+    ops.push_back([g](const AcceleratorSpec& p) { return gemm_time(p, DType::kBf16, g); });
+    ops.push_back([g](const AcceleratorSpec& p) { return gemm_time(p, DType::kFp8, g); });
+  }
+  ops.push_back([](const AcceleratorSpec& p) {
+    return attention_time(p, DType::kBf16, AttentionShape{.batch = 1, .q_len = 8192, .kv_len = 8192, .heads = 32,
+                                                          .kv_heads = 8});
+  });
+  ops.push_back([](const AcceleratorSpec& p) {
+    return roofline_time(p, DType::kBf16, Flops::of(1e12), Bytes::gb(1));
+  });
+  std::vector<Duration> fresh(ops.size());
+  double fresh_x = 0;
+  std::thread([&] { fresh_x = capped.compute_clock_fraction(); }).join();
+  for (size_t i = 0; i < ops.size(); ++i) std::thread([&, i] { fresh[i] = ops[i](capped); }).join();
+  EXPECT_EQ(fresh_x, x);
+  for (int w = 205; w < 700; w += 40) {
+    EXPECT_EQ(capped_h100(w).compute_clock_fraction(), DvfsPowerCurve(capped.power_clock).clock_fraction(w / 700.0))
+        << w;
+  }
+  for (int round = 0; round < 2; ++round) {  // the first asks again after the memo turned over; the second hits
+    EXPECT_EQ(capped.compute_clock_fraction(), x);
+    for (size_t i = 0; i < ops.size(); ++i) EXPECT_EQ(ops[i](capped), fresh[i]) << "op " << i;
+  }
+  // What is kept is keyed by what the bisection reads: another limit, or another curve, is solved for itself.
+  AcceleratorSpec steeper = capped;
+  steeper.power_clock.exponent = 20;
+  EXPECT_EQ(steeper.compute_clock_fraction(), DvfsPowerCurve(steeper.power_clock).clock_fraction(500.0 / 700.0));
+  EXPECT_NE(steeper.compute_clock_fraction(), x);
+  AcceleratorSpec lower = capped;
+  lower.power_limit = Power::watts(300);
+  EXPECT_EQ(lower.compute_clock_fraction(), DvfsPowerCurve(lower.power_clock).clock_fraction(300.0 / 700.0));
+  EXPECT_EQ(capped.compute_clock_fraction(), x);
 }
 
 TEST(PowerLimit, CappedGpuIsNeverChargedAboveItsCap) {

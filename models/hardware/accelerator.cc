@@ -1,6 +1,7 @@
 #include "models/hardware/accelerator.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 
 namespace lcsim::hw {
@@ -134,9 +135,32 @@ FlopRate AcceleratorSpec::peak(DType d) const {
   return it->second;
 }
 
+namespace {
+// compute_clock_fraction() as this thread solved it last, by everything the bisection reads (the power fraction and
+// the curve): every op cost of a capped part asks it (each GEMM, attention and roofline term of a plan), and the
+// bisection is 60 pow() calls. A hit returns what the bisection returned for the same inputs, so op costs are the
+// same bit for bit; per thread, so evaluations on several threads share nothing; a few entries, for clusters of
+// several capped parts. (Not a field of the part: that changes accelerator.h, which most of the tree includes;
+// docs/performance-training-2.md.)
+struct SolvedClock {
+  double p = -1, linear_share = 0, exponent = 0, fraction = 0;
+};
+constexpr size_t kSolvedClocks = 8;
+thread_local std::array<SolvedClock, kSolvedClocks> solved_clocks;
+thread_local size_t next_solved_clock = 0;
+}  // namespace
+
 double AcceleratorSpec::compute_clock_fraction() const {
   if (power_cap() == tdp) return 1.0;
-  return DvfsPowerCurve(power_clock).clock_fraction(power_cap().w() / tdp.w());
+  const double p = power_cap().w() / tdp.w();
+  for (const SolvedClock& c : solved_clocks) {
+    if (c.p == p && c.linear_share == power_clock.linear_share && c.exponent == power_clock.exponent) {
+      return c.fraction;
+    }
+  }
+  const double x = DvfsPowerCurve(power_clock).clock_fraction(p);
+  solved_clocks[next_solved_clock++ % kSolvedClocks] = {p, power_clock.linear_share, power_clock.exponent, x};
+  return x;
 }
 
 void KernelCalibration::visit(Section& s) {
