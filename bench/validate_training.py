@@ -40,7 +40,8 @@ def simulate(row):
     fam = data["families"][row["family"]]
     out = tempfile.mkdtemp(prefix="lcsim-val-")
     cmd = [lcsim, "run", os.path.join(root, fam["scenario"]), "-q", "--no-progress", "-o", out]
-    for s in fam["set"] + row["set"] + extra:
+    # A nested list (a YAML alias to settings several rows share) is spliced in place.
+    for s in [x for item in fam["set"] + row["set"] + extra for x in (item if isinstance(item, list) else [item])]:
         cmd += ["--set", s]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:

@@ -26,10 +26,17 @@ std::string text(const ConfigValue& m, const std::string& key) {
   return v && v->is_scalar() ? v->scalar : "";
 }
 
+// A sequence's scalars; a nested sequence (a YAML alias to a shared list of settings) is spliced in place.
 std::vector<std::string> list(const ConfigValue* seq) {
   std::vector<std::string> out;
   if (seq) {
-    for (const auto& c : seq->children) out.push_back(c.scalar);
+    for (const auto& c : seq->children) {
+      if (c.children.empty()) {
+        out.push_back(c.scalar);
+      } else {
+        for (const auto& s : list(&c)) out.push_back(s);
+      }
+    }
   }
   return out;
 }

@@ -19,6 +19,9 @@ void GptModelConfig::visit(Section& s) {
           "key/value heads with group_query_attention (must divide num_attention_heads); 0 = num_attention_heads",
           Range::at_least(0));
   s.field("kv_channels", kv_channels, "head dimension; 0 = hidden_size / num_attention_heads", Range::at_least(0));
+  s.field("qk_layernorm", qk_layernorm,
+          "normalize each query and key head after the QKV projection (Megatron-LM's --qk-layernorm; Qwen3): one "
+          "memory-bound norm over the queries and keys per layer and pass, its input kept for backward");
   s.field("seq_length", seq_length, "tokens per sequence", Range::at_least(1));
   s.field("vocab_size", vocab_size, "vocabulary size (padded, as Megatron pads it)", Range::at_least(1));
   s.field("swiglu", swiglu, "gated MLP (three matrices) instead of GeLU (two)");
@@ -86,6 +89,10 @@ void GptModelConfig::visit(Section& s) {
   if (multi_latent_attention && group_query_attention) {
     s.error("group_query_attention", "and multi_latent_attention exclude each other (as in Megatron-LM)");
   }
+  if (multi_latent_attention && qk_layernorm) {
+    s.error("qk_layernorm", "is for multi-head and grouped-query attention; multi_latent_attention normalizes its "
+                            "query and key/value latents itself (q_lora_rank, kv_lora_rank)");
+  }
   if (num_query_groups > 0 && !group_query_attention) {
     s.error("num_query_groups", "takes effect only with group_query_attention: true");
   }
@@ -129,7 +136,9 @@ double GptModelConfig::mla_projection_params() const {
 double GptModelConfig::attention_params() const {
   if (multi_latent_attention) return mla_projection_params() + norm_params(*this);
   const double h = hidden_size, q = 1.0 * num_attention_heads * head_dim(), kv = 2.0 * query_groups() * head_dim();
-  return h * (q + kv) + q * h + (add_bias_linear ? q + kv + h : 0.0) + norm_params(*this);
+  // --qk-layernorm: one norm of head_dim for the queries and one for the keys (weight, and bias with LayerNorm).
+  const double qk_norms = qk_layernorm ? 2.0 * head_dim() * (normalization == "LayerNorm" ? 2 : 1) : 0.0;
+  return h * (q + kv) + q * h + (add_bias_linear ? q + kv + h : 0.0) + norm_params(*this) + qk_norms;
 }
 
 double GptModelConfig::dense_mlp_params() const { return mlp_params(*this, ffn()) + norm_params(*this); }
@@ -272,6 +281,8 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
     kernel_groups = a;
   } else {
     ops.qkv.push_back(gemm("qkv", t, (a + 2 * g) * d, h, e));
+    // --qk-layernorm: each query and key head normalized before the rotary embedding (read and write once).
+    if (m.qk_layernorm) ops.qkv.push_back(memory("qk_norm", 2 * t * (a + g) * d, e, kNorm));
     // Rotary embedding: queries and keys read and written once.
     if (m.position_embedding_type == "rope") ops.qkv.push_back(memory("rope", 2 * t * (a + g) * d, e, kRope));
   }
@@ -304,25 +315,28 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
   ops.norm2.push_back(memory("residual1", 3 * tn * h, e));
   ops.norm2.push_back(memory("norm2", 2 * tn * h, e, kNorm));
   auto dense_mlp = [&](const char* up, const char* act, const char* down, double f, double tokens, double batch,
-                       bool after_norm) {
+                       bool after_norm, double split) {
     fp8_cast(ops.mlp, "mlp_up_fp8_cast", tokens, h, batch, after_norm);
-    ops.mlp.push_back(gemm(up, tokens, (m.swiglu ? 2 : 1) * f / tp, h, e, batch));
-    ops.mlp.push_back(memory(act, (m.swiglu ? 3 : 2) * tokens * batch * f / tp, e, kAct));
-    fp8_cast(ops.mlp, "mlp_down_fp8_cast", tokens, f / tp, batch);
-    ops.mlp.push_back(gemm(down, tokens, h, f / tp, e, batch));
+    ops.mlp.push_back(gemm(up, tokens, (m.swiglu ? 2 : 1) * f / split, h, e, batch));
+    ops.mlp.push_back(memory(act, (m.swiglu ? 3 : 2) * tokens * batch * f / split, e, kAct));
+    fp8_cast(ops.mlp, "mlp_down_fp8_cast", tokens, f / split, batch);
+    ops.mlp.push_back(gemm(down, tokens, h, f / split, e, batch));
   };
   if (m.is_moe_layer(layer)) {
     ops.norm2.push_back(gemm_16bit("router", tn, m.num_experts, h, e));
     // Each of the num_experts / ep local experts sees ep x t x topk / num_experts tokens of its EP group (the
     // experts are split over tp too, so tokens are gathered over tp): a grouped GEMM, as large as the busiest.
+    // Folded (etp 1 under tp > 1): each rank of the EP group sends its own 1/tp share of the tokens (sequence
+    // parallel) to experts held whole: as many FLOPs, in wider and shorter GEMMs.
+    const double etp = sh.etp > 0 ? sh.etp : tp;
     const double local = static_cast<double>(m.num_experts) / sh.ep;
-    const double tokens = sh.ep * t * m.moe_router_topk / m.num_experts * sh.moe_imbalance;
-    dense_mlp("expert_up", "expert_act", "expert_down", m.moe_ffn(), tokens, local, false);
+    const double tokens = sh.ep * (t * etp / tp) * m.moe_router_topk / m.num_experts * sh.moe_imbalance;
+    dense_mlp("expert_up", "expert_act", "expert_down", m.moe_ffn(), tokens, local, false, etp);
     if (m.moe_shared_expert_intermediate_size > 0) {
-      dense_mlp("shared_up", "shared_act", "shared_down", m.moe_shared_expert_intermediate_size, t, 1, false);
+      dense_mlp("shared_up", "shared_act", "shared_down", m.moe_shared_expert_intermediate_size, t, 1, false, tp);
     }
   } else {
-    dense_mlp("mlp_up", m.swiglu ? "swiglu" : "gelu", "mlp_down", m.ffn(), t, 1, true);
+    dense_mlp("mlp_up", m.swiglu ? "swiglu" : "gelu", "mlp_down", m.ffn(), t, 1, true, tp);
   }
   ops.residual.push_back(memory("residual2", 3 * tn * h, e));
   return ops;

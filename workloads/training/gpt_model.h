@@ -26,6 +26,9 @@ struct GptModelConfig {
   bool group_query_attention = false;
   int num_query_groups = 0;  // key/value heads with group_query_attention; 0 = num_attention_heads
   int kv_channels = 0;       // head dimension; 0 = hidden_size / num_attention_heads
+  // An RMSNorm / LayerNorm over each query and key head after the QKV projection (Megatron-LM's --qk-layernorm;
+  // Qwen3, OLMoE): a memory-bound kernel over the queries and keys, two head-wide weights per layer.
+  bool qk_layernorm = false;
   int seq_length = 2048;
   int vocab_size = 50304;
   bool swiglu = false;
@@ -119,6 +122,9 @@ struct LayerShard {
   std::string cp_comm_type = "p2p";
   bool cp_pytorch = false;
   bool cp_repeat_kv = false;
+  // Tensor parallelism of the experts (0: tp). 1 under tp > 1 is MoE parallel folding: each expert whole, fed with
+  // its EP group's sequence-parallel shares of the tokens (not gathered over tp).
+  int etp = 0;
 };
 
 /// The forward kernels of one layer in the groups that tensor/expert-parallel communication separates:

@@ -30,6 +30,9 @@ LayerActivations layer_activations(const GptModelConfig& m, int layer, const Act
     // unfused path repeats them to every head first (Megatron-LM's DotProductAttention, repeat_interleave).
     const double d = m.head_dim(), g = o.fused_attention ? m.query_groups() : a;
     out.split += e * (a + 2 * g) * d + e * a * d;
+    // --qk-layernorm: the norm's input, the QKV projection's query and key output (its own weights' gradient and
+    // its input gradient need it; the norm output goes on into the rotary embedding).
+    if (m.qk_layernorm) out.split += e * (a + m.query_groups()) * d;
   }
   const double up_width = m.swiglu ? 2 : 1;
   if (!m.is_moe_layer(layer)) {

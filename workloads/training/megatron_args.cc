@@ -38,6 +38,7 @@ const std::map<std::string, ArgRule>& rules() {
     m["group-query-attention"] = {"model.group_query_attention", "true"};
     m["multi-latent-attention"] = {"model.multi_latent_attention", "true"};
     m["swiglu"] = {"model.swiglu", "true"};
+    m["qk-layernorm"] = {"model.qk_layernorm", "true"};
     m["hidden-dropout"] = {"model.hidden_dropout"};
     m["disable-bias-linear"] = {"model.add_bias_linear", "false"};
     m["untie-embeddings-and-output-weights"] = {"model.untie_embeddings_and_output_weights", "true"};

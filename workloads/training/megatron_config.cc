@@ -127,7 +127,9 @@ void MegatronConfig::visit_keys(Section& s) {
           "model chunks per pipeline rank (interleaving), instead of num_layers_per_virtual_pipeline_stage; 0 = "
           "not given", Range::at_least(0));
   s.field("expert_tensor_parallel_size", expert_tensor_parallel_size,
-          "tensor parallelism of the experts; 0 = tensor_model_parallel_size, the only split lcsim models",
+          "tensor parallelism of the experts: 0 = tensor_model_parallel_size; 1 under TP > 1 = MoE parallel folding "
+          "(Megatron-Core's --expert-tensor-parallel-size 1): experts whole on every rank, each rank's sequence-"
+          "parallel share of the tokens dispatched, the expert-parallel group drawn from TP x CP x DP",
           Range::at_least(0));
   s.field("context_parallel_size", context_parallel_size,
           "context-parallel ranks (CP): each sequence split over them, keys/values exchanged", Range::at_least(1));
@@ -332,11 +334,11 @@ void MegatronConfig::visit_keys(Section& s) {
   if (fp8_saved_activations && precision != "fp8") {
     s.error("fp8_saved_activations", "needs precision: fp8 (got " + precision + ")");
   }
-  if (expert_tensor_parallel_size > 0 && expert_tensor_parallel_size != tensor_model_parallel_size) {
-    s.error("expert_tensor_parallel_size", "experts split differently from the dense layers (" +
-                                               std::to_string(expert_tensor_parallel_size) + " vs TP " +
-                                               std::to_string(tensor_model_parallel_size) +
-                                               ") is not modelled; use 0 or tensor_model_parallel_size");
+  if (expert_tensor_parallel_size > 1 && expert_tensor_parallel_size != tensor_model_parallel_size) {
+    s.error("expert_tensor_parallel_size", "experts split " + std::to_string(expert_tensor_parallel_size) +
+                                               " ways beside TP " + std::to_string(tensor_model_parallel_size) +
+                                               " is not modelled; use 0 or tensor_model_parallel_size (the dense "
+                                               "split), or 1 (MoE parallel folding)");
   }
   if (num_virtual_stages_per_pipeline_rank > 0 && num_layers_per_virtual_pipeline_stage > 0) {
     s.error("num_virtual_stages_per_pipeline_rank", "and num_layers_per_virtual_pipeline_stage exclude each other");
@@ -437,6 +439,7 @@ LayerShard MegatronConfig::layer_shard() const {
   LayerShard sh{tp, context_parallel_size, expert_model_parallel_size, sequence_parallel && tp > 1,
                 moe_load_imbalance, use_flash_attn, precision == "fp8"};
   sh.fp8_current_scaling = sh.fp8 && fp8_recipe == "tensorwise";
+  sh.etp = expert_tp();
   sh.unpad = attention_unpad;
   sh.cp_comm_type = cp_comm_type;
   sh.cp_pytorch = cp_implementation == "pytorch";
@@ -538,7 +541,12 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
   if (ep > 1 && m.num_experts == 0) s.error("expert_model_parallel_size", "needs a mixture-of-experts model (model.num_experts)");
   if (m.num_experts > 0) {
     if (m.num_experts % ep != 0) s.error("expert_model_parallel_size", "must divide num_experts (" + str(m.num_experts) + ")");
-    if ((dp_ * cp) % ep != 0) {
+    if (c.experts_fold_tp()) {
+      if ((tp * dp_ * cp) % ep != 0) {
+        s.error("expert_model_parallel_size", "must divide tensor x data x context parallel size with "
+                                              "expert_tensor_parallel_size 1 (" + str(tp * dp_ * cp) + ")");
+      }
+    } else if ((dp_ * cp) % ep != 0) {
       s.error("expert_model_parallel_size", "must divide data x context parallel size (" + str(dp_ * cp) + ")");
     }
     if (tp > 1 && !c.sequence_parallel) s.error("sequence_parallel", "must be true with tensor parallelism and experts (as in Megatron-LM)");
@@ -550,7 +558,7 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
   // at moe_flex_network_efficiency of the line rate (DeepEP's measured share; costed as that many more bytes).
   dispatch_factor_ = 1;
   if (m.num_experts > 0 && ep > 1 && c.moe_token_dispatcher_type == "flex" && s.diagnostics()->empty()) {
-    const Placement pl(tp, cp, dp_, pp, ep, c.parallel_order);
+    const Placement pl(tp, cp, dp_, pp, ep, c.parallel_order, c.experts_fold_tp());
     std::set<uint32_t> nodes;
     for (uint32_t r : pl.group(GroupKind::kEp, 0)) nodes.insert(gpus[r].node);
     const double G = static_cast<double>(nodes.size()), k = m.moe_router_topk;

@@ -74,9 +74,17 @@ struct MegatronConfig {
   int zero_stage() const { return use_torch_fsdp2 ? 3 : use_distributed_optimizer ? 1 : 0; }
   /// Bytes per gradient element as kept and reduced: fp32 with accumulate_allreduce_grads_in_fp32, else 16-bit.
   double grad_bytes() const { return accumulate_allreduce_grads_in_fp32 ? 4 : 2; }
-  /// Ranks that hold the same experts (Megatron's expert-data-parallel group): data x context parallelism over EP.
+  /// Tensor parallelism of the experts: tensor_model_parallel_size, or 1 with MoE parallel folding
+  /// (expert_tensor_parallel_size: 1 under TP > 1, Liu et al., arXiv 2504.14960): experts whole on every rank,
+  /// the expert-parallel group drawn from TP x CP x DP.
+  int expert_tp() const { return expert_tensor_parallel_size > 0 ? expert_tensor_parallel_size : tensor_model_parallel_size; }
+  /// Whether the experts fold the dense layers' tensor parallelism into expert parallelism.
+  bool experts_fold_tp() const { return expert_tp() < tensor_model_parallel_size; }
+  /// Ranks that hold the same experts (Megatron's expert-data-parallel group): the ranks of one pipeline stage over
+  /// expert TP x EP (data x context parallelism over EP when the experts keep the dense TP).
   int expert_data_parallel(int data_parallel) const {
-    return std::max(1, data_parallel * context_parallel_size / expert_model_parallel_size);
+    return std::max(1, data_parallel * context_parallel_size * tensor_model_parallel_size /
+                           (expert_model_parallel_size * expert_tp()));
   }
   int64_t ddp_bucket_size = 0;
   bool use_flash_attn = true;

@@ -206,7 +206,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   auto layer_shard = [&](int l) {
     if (!m.is_moe_layer(l)) return std::make_pair(m.attention_params() / tp + m.dense_mlp_params() / tp, 0.0);
     return std::make_pair(m.attention_params() / tp + (m.moe_mlp_params() - m.num_experts * m.expert_params()) / tp,
-                          1.0 * m.num_experts / ep * m.expert_params() / tp);
+                          1.0 * m.num_experts / ep * m.expert_params() / c.expert_tp());
   };
   const double embedding_shard =
       (m.embedding_params() - (m.untie_embeddings_and_output_weights ? 1.0 * m.vocab_size * h : 0.0)) / tp;
@@ -292,11 +292,18 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
           slots[3].fwd.push_back(a2a("dispatch", false, dispatch_fp8));
           slots[4].bwd.push_back(a2a("combine (bwd)", false, dispatch_fp8));
         }
-        if (tpc) {
+        if (tpc && !c.experts_fold_tp()) {  // folded experts take each rank's own tokens: no TP gather
           slots[3].fwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kTp, routed, Exposure::kTp, "routed tokens"));
           slots[3].bwd.insert(slots[3].bwd.begin(), call(CollectiveOp::kReduceScatter, GroupKind::kTp, routed, Exposure::kTp, "routed tokens (bwd)"));
           slots[4].fwd.push_back(call(CollectiveOp::kReduceScatter, GroupKind::kTp, routed, Exposure::kTp, "expert output"));
           slots[4].bwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kTp, routed, Exposure::kTp, "expert output (bwd)"));
+        } else if (tpc && m.moe_shared_expert_intermediate_size > 0) {
+          // Folded experts: the shared expert keeps the dense layers' TP, so it gathers the sequence-parallel
+          // tokens and scatters its output itself (Megatron-core's SharedExpertMLP).
+          slots[3].fwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kTp, act, Exposure::kTp, "shared expert input"));
+          slots[3].bwd.insert(slots[3].bwd.begin(), call(CollectiveOp::kReduceScatter, GroupKind::kTp, act, Exposure::kTp, "shared expert input (bwd)"));
+          slots[4].fwd.push_back(call(CollectiveOp::kReduceScatter, GroupKind::kTp, act, Exposure::kTp, "shared expert output"));
+          slots[4].bwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kTp, act, Exposure::kTp, "shared expert output (bwd)"));
         }
         if (ep > 1) {
           slots[4].fwd.push_back(a2a("combine", true, dispatch));

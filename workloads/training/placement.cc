@@ -37,8 +37,8 @@ std::string Placement::check_order(const std::string& order) {
   return "";
 }
 
-Placement::Placement(int tp, int cp, int dp, int pp, int ep, const std::string& order)
-    : tp_(tp), cp_(cp), dp_(dp), pp_(pp), ep_(ep), sizes_{tp, cp, dp, pp} {
+Placement::Placement(int tp, int cp, int dp, int pp, int ep, const std::string& order, bool fold_tp)
+    : tp_(tp), cp_(cp), dp_(dp), pp_(pp), ep_(ep), fold_tp_(fold_tp), sizes_{tp, cp, dp, pp} {
   uint32_t stride = 1;
   for (const auto& t : split_order(order)) {
     const int d = dim_index(t);
@@ -101,7 +101,12 @@ std::vector<uint32_t> Placement::group(GroupKind kind, uint32_t r) const {
     }
     case GroupKind::kEp:
     case GroupKind::kEdp: {
-      vary({Dim::kDp, Dim::kCp});  // the ranks sharing (tp, pp), sorted
+      // The ranks sharing (tp, pp), sorted; with folding every rank of the stage.
+      if (fold_tp_) {
+        vary({Dim::kTp, Dim::kDp, Dim::kCp});
+      } else {
+        vary({Dim::kDp, Dim::kCp});
+      }
       const auto pos = static_cast<size_t>(std::find(out.begin(), out.end(), r) - out.begin());
       const size_t e = static_cast<size_t>(ep_);
       std::vector<uint32_t> g;

@@ -34,7 +34,10 @@ class Placement {
   /// separated by '-'. Returns an error message for a bad order string, empty if fine.
   static std::string check_order(const std::string& order);
   Placement() = default;
-  Placement(int tp, int cp, int dp, int pp, int ep, const std::string& order);
+  /// fold_tp: MoE parallel folding (expert_tensor_parallel_size 1 under TP > 1): the expert-parallel groups are
+  /// consecutive runs of the stage's ranks over TP x CP x DP in rank order (Megatron-Core's tp-ep-dp-pp expert
+  /// order), not of its DP x CP ranks that share a TP rank.
+  Placement(int tp, int cp, int dp, int pp, int ep, const std::string& order, bool fold_tp = false);
 
   int size() const { return tp_ * cp_ * dp_ * pp_; }
   int size(Dim d) const { return sizes_[static_cast<int>(d)]; }
@@ -46,6 +49,7 @@ class Placement {
 
  private:
   int tp_ = 1, cp_ = 1, dp_ = 1, pp_ = 1, ep_ = 1;
+  bool fold_tp_ = false;
   std::array<int, 4> sizes_{1, 1, 1, 1};
   std::array<uint32_t, 4> stride_{1, 1, 1, 1};
 };
