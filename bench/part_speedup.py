@@ -67,9 +67,12 @@ if vidur:
     vidur_ratios(vidur)
     sys.exit(0)
 data = yaml.safe_load(open(os.path.join(root, "bench", "training_validation.yaml")))
-rows = {r["name"]: r for r in data["rows"]}
+# Pairs that are checks, not validation rows (bench/speedup_checks.yaml): their families and rows join the table's.
+checks = yaml.safe_load(open(os.path.join(root, "bench", "speedup_checks.yaml")))
+data["families"].update(checks["families"])
+rows = {r["name"]: r for r in data["rows"] + checks["rows"]}
 
-# (model, fast part's row, slow part's row): llm-foundry's H100 and A100 80GB tables, sequence 2,048.
+# (model, fast part's row, slow part's row): llm-foundry's H100 and A100 80GB tables, sequence 2,048; fms-fsdp's.
 PAIRS = [
     ("MPT-3B", "MPT-3B (FSDP16, 16 H100)", "MPT-3B (FSDP8, 8 A100)"),
     ("MPT-7B", "MPT-7B (FSDP8, 8 H100)", "MPT-7B (FSDP8, 8 A100)"),
@@ -77,6 +80,11 @@ PAIRS = [
     ("MPT-30B", "MPT-30B (FSDP8, 8 H100, full recompute)", "MPT-30B (FSDP8, 8 A100, full recompute)"),
     ("MPT-70B/32", "MPT-70B (FSDP32, 32 H100, full recompute)", "MPT-70B (FSDP32, 32 A100, full recompute, PURE)"),
     ("MPT-70B/64", "MPT-70B (FSDP64, 64 H100, full recompute)", "MPT-70B (FSDP64, 64 A100, full recompute, PURE)"),
+    # fms-fsdp's table (bench/speedup_checks.yaml): Llama 2, FSDP1, sequence 4,096, 2 per GPU on both parts.
+    ("fms 7B", "fms 7B (96 H100)", "fms 7B (128 A100)"),
+    ("fms 13B", "fms 13B (96 H100)", "fms 13B (128 A100)"),
+    ("fms 34B", "fms 34B (96 H100)", "fms 34B (128 A100)"),
+    ("fms 70B", "fms 70B (96 H100)", "fms 70B (128 A100)"),
 ]
 # (model, part, layout with more micro-batches, layout with fewer): the same model at two micro-batch counts.
 LAYOUTS = [
@@ -122,10 +130,12 @@ def run(name):
             section[kind(f[0])] += float(f[-1]) * 1e-6
     res = {k: 0.0 for k in KINDS}
     wl = yaml.safe_load(open(os.path.join(out, "scenario.resolved.yaml")))["workload"]
-    recompute = wl.get("recompute_granularity") == "full"
-    passes = m["micro_batches"] * wl["model"]["num_layers"]
+    layers = wl["model"]["num_layers"]
+    recomputed = 0  # layers whose forward runs twice: all with full recompute, the first N with the block method
+    if wl.get("recompute_granularity") == "full":
+        recomputed = min(wl["recompute_num_layers"], layers) if wl.get("recompute_method") == "block" else layers
     for k in ("gemm", "attention", "memory"):
-        res[k] = passes * ((2 if recompute else 1) * fwd[k] + bwd[k])
+        res[k] = m["micro_batches"] * (layers * (fwd[k] + bwd[k]) + recomputed * fwd[k])
     res["rest"] = m["time_compute_s"] - sum(res[k] for k in ("gemm", "attention", "memory"))
     res["exposed"] = sum(m[f"time_exposed_{x}_s"] for x in ("tp", "cp", "ep", "pp", "dp")) + m["time_pipeline_bubble_s"]
     res["optimizer"] = m["time_optimizer_s"]
