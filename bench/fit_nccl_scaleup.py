@@ -5,19 +5,22 @@ closed form lcsim's model reduces to inside one node (the flow model on a node's
 the two scale-up hop latencies a transfer crosses, 1 us in all):
 
     ring:  hops + base + 2(n-1) x step + 2(n-1)/n x S / (link x eff)
-    nvls:  hops + base + steps(S) x step + (n+1)/n x S / (link x eff)
+    nvls:  hops + max(floor, base + steps(S) x step + (n+1)/n x (S + fill(S)) / (link x eff))
 
 per protocol ((n+1)/n: the bytes NVLS moves through the switch each way, policy::nvls_traffic); a call takes the fastest (algorithm, protocol) pair its protocols allow, as the tuner does. NVLS's
 steps(S) follow NCCL's chunking (src/enqueue.cc): the call moves in rounds of channels x n chunks (NVLS_NCHANNELS
 16, chunk 128 KiB halved to 64/32/16 KiB for calls below 64/8/2 rounds' worth) and pays one step per round up to
 NCCL_STEPS = 8 rounds in flight (policy::nvls_steps in policies/collective_algorithms.cc; nvls_steps below is the
-same); without chunk channels (GB200 NVL72, measured only from 512 MiB) two steps. Ring step latencies are NCCL's
+same); fill(S) = min(S, one round), the kernel's pipeline fill (policy::nvls_fill); floor: the least a call takes
+(floor_latency, fitted; H100's held under ring LL128's time at 64 KiB so that NVLS runs there, as NCCL's tuner
+does). Without chunk channels (GB200 NVL72, measured only from 512 MiB): two steps, no fill, no floor. Ring step latencies are NCCL's
 own (src/graph/tuning.cc, hwLat NVLink: Ring LL 0.6 us, LL128 1.9 us, Simple 3.4 us); on Hopper the ring LL128
 line is NCCL's own too (baseLat 14.0 us, 0.92 of the Simple ring's bandwidth: tuning.cc), since NCCL never runs it on
 one NVLS node; base latencies, efficiencies and NVLS's step are fitted (least squares of log error, Nelder-Mead from
 fixed starts: deterministic). Prints the fitted constants and, per part, the error of the fit at every measured size
-with the (algorithm/protocol) it picks. Usage: bench/fit_nccl_scaleup.py [--old] (--old: the previous H100/H200
-constants, as shipped before the chunked NVLS model, for the before/after table)"""
+with the (algorithm/protocol) it picks. Usage: bench/fit_nccl_scaleup.py [--old | --variants] (--old: the previous H100/H200
+constants, as shipped before the chunked NVLS model, for the before/after table; --variants: the Hopper NVLS lines
+refitted without the fill, without the floor and with two rounds of fill, docs/validation-nccl-nvls.md)"""
 import csv, math, os, sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,15 +35,38 @@ NVLS_CHANNELS = 16  # NCCL_NVLS_NCHANNELS' default (src/transport/nvls.cc), "NVL
 STEPS_IN_FLIGHT = 8  # NCCL_STEPS
 
 
-def nvls_steps(s, n, channels, max_chunk=131072):
-    """policy::nvls_steps: rounds of channels x n chunks, one step each up to NCCL_STEPS; 0 channels: two steps."""
-    if channels <= 0:
-        return 2
+def nvls_round(s, n, channels, max_chunk=131072):
+    """policy::nvls_round: the bytes of one round, channels x n chunks of NCCL's chunk for a call of s bytes."""
     ops, c = channels * n, max_chunk
     if s < 64 * ops * c and c > 65536: c = 65536
     if s < 8 * ops * c and c > 32768: c = 32768
     if s < 2 * ops * c and c > 16384: c = 16384
-    return min(max(1, math.ceil(s / (ops * c))), STEPS_IN_FLIGHT)
+    return ops * c
+
+
+def nvls_steps(s, n, channels, max_chunk=131072):
+    """policy::nvls_steps: rounds of channels x n chunks, one step each up to NCCL_STEPS; 0 channels: two steps."""
+    if channels <= 0:
+        return 2
+    return min(max(1, math.ceil(s / nvls_round(s, n, channels, max_chunk))), STEPS_IN_FLIGHT)
+
+
+# The NVLS model's two terms, as shipped (policy::nvls_fill, floor_latency); --variants refits without them or with
+# two rounds of fill, the alternatives docs/validation-nccl-nvls.md measures.
+FILL_ROUNDS, USE_FLOOR = 1, True
+
+
+def nvls_fill(s, n, channels, max_chunk=131072):
+    """policy::nvls_fill: the bytes of the pipeline's one round of fill, min(S, one round); 0 unchunked."""
+    return FILL_ROUNDS * min(s, nvls_round(s, n, channels, max_chunk)) if channels > 0 else 0
+
+
+def nvls_time(p, link, n, s):
+    """NvlsCost::estimate plus the hops: max(floor, base + steps x step + (n+1)/n x (S + fill) / (link x eff))."""
+    base, eff, step = p[0], p[1], p[2] if len(p) > 2 else STEP["nvls"]
+    channels, floor = (p[3] if len(p) > 3 else 0), (p[4] if len(p) > 4 else 0)
+    data = (n + 1) / n * (s + nvls_fill(s, n, channels)) / (link * eff)
+    return HOPS + max(floor, base + nvls_steps(s, n, channels) * step + data)
 
 
 def measured_time(r):
@@ -61,7 +87,7 @@ def model_choice(protos, link, n, s, algos=("ring", "nvls")):
         if algo == "ring":
             t = HOPS + base + 2 * (n - 1) * step + 2 * (n - 1) / n * s / (link * eff)
         else:
-            t = HOPS + base + nvls_steps(s, n, p[3] if len(p) > 3 else 0) * step + (n + 1) / n * s / (link * eff)
+            t = nvls_time(p, link, n, s)
         best = min(best, (t, f"{algo}/{name}"))
     return best
 
@@ -113,15 +139,15 @@ def decode(x, names, chunked=True):
         out[n] = (math.exp(x[i]) * 1e-6, EFF_CAP.get(n, 1.0) / (1 + math.exp(-x[i + 1])))
         i += 2
         if n == "nvls" and chunked:
-            out[n] += (math.exp(x[i]) * 1e-6, NVLS_CHANNELS)
-            i += 1
+            out[n] += (math.exp(x[i]) * 1e-6, NVLS_CHANNELS, math.exp(x[i + 1]) * 1e-6 if USE_FLOOR else 0.0)
+            i += 2
     return out
 
 
 def start(names, b0, e0, chunked=True):
     x = []
     for n in names:
-        x += [b0, e0] + ([math.log(5.0)] if n == "nvls" and chunked else [])
+        x += [b0, e0] + ([math.log(5.0), math.log(30.0)] if n == "nvls" and chunked else [])
     return x
 
 
@@ -160,6 +186,7 @@ def show(gpu, protos):
     for name, p in protos.items():
         step = p[2] if len(p) > 2 else STEP[name]
         extra = f" chunk_channels {p[3]}" if len(p) > 3 and p[3] else ""
+        extra += f" floor_latency {p[4] * 1e6:.1f}us" if len(p) > 4 else ""
         print(f"  {name:7s} base_latency {p[0] * 1e6:.1f}us step_latency {step * 1e6:.2f}us "
               f"scale_up_efficiency {p[1]:.3f}{extra}")
 
@@ -190,21 +217,48 @@ simple = {"simple": (8.4e-6, fit("H100", ["simple"], ring_h100)["simple"][1])}  
 FITTED = {}  # the Hopper fits, by part (H100's NVLS line is carried to Blackwell below)
 OLD = {"H100": {"ll": (15.9e-6, 0.015), "ll128": (7.4e-6, 0.704), "simple": (8.4e-6, 0.823), "nvls": (50.4e-6, 0.598 * 9 / 8)},
        "H200": {"ll128": (1.4e-6, 0.674), "simple": (8.4e-6, 0.823), "nvls": (45.9e-6, 0.601 * 9 / 8)}}
+HELD = dict(simple, ll128=(14.0e-6, 0.92 * simple["simple"][1]))  # Simple fitted above; LL128 at NCCL's constants
+
+
+def hopper_fit(gpu, system):
+    """The ring LL (H100) and NVLS lines of a Hopper part over its Azure table (and H100's forced-NVLS rows)."""
+    t = targets(rows(system, min_size=0, below=64 * 1024), ("ring", "nvls"))
+    t += targets(rows(system, min_size=64 * 1024), ("nvls",))
+    if gpu == "H100":
+        t += targets([r for r in rows("HGX_H100", algo="nvls") if int(r["ranks"]) >= 4], ("nvls",))
+    return fit(gpu, ["ll", "nvls"] if gpu == "H100" else ["nvls"], t, HELD)
+
+
 for gpu, system in (("H100", "ND_H100_v5"), ("H200", "ND_H200_v5")):
     if "--old" in sys.argv:
         show(gpu + " (before: unchunked NVLS, fitted LL128)", OLD[gpu])
         errors(gpu, OLD[gpu], system)
         continue
-    t = targets(rows(system, min_size=0, below=64 * 1024), ("ring", "nvls"))
-    t += targets(rows(system, min_size=64 * 1024), ("nvls",))
-    if gpu == "H100":
-        t += targets([r for r in rows("HGX_H100", algo="nvls") if int(r["ranks"]) >= 4], ("nvls",))
-    held = dict(simple)
-    held["ll128"] = (14.0e-6, 0.92 * simple["simple"][1])
-    protos = fit(gpu, ["ll", "nvls"] if gpu == "H100" else ["nvls"], t, held)
+    held = HELD
+    protos = hopper_fit(gpu, system)
+    # NCCL runs NVLS from 64 KiB on 8 GPUs (the measured step from ring LL's line onto NVLS's plateau; its tuner
+    # never picks ring LL128 on one NVLS node): the floor is held, to 0.1 us, below ring LL128's time at 64 KiB.
+    nv = protos["nvls"]
+    ll128_64k = model_choice({"ll128": held["ll128"]}, LINK[gpu], 8, 65536)[0] - HOPS
+    protos["nvls"] = nv[:4] + (min(nv[4], math.floor(ll128_64k * 1e7 - 0.5) * 1e-7),)
     show(gpu, protos)
     errors(gpu, protos, system)
     FITTED[gpu] = protos
+if "--variants" in sys.argv:
+    # The Hopper NVLS lines refitted under each alternative (the same rows and held protocols as above), error in
+    # time from 64 KiB (NVLS's sizes): mean, max and 8 MiB, per part.
+    for fill_rounds, use_floor in ((0, False), (0, True), (1, False), (2, False), (1, True), (2, True)):
+        FILL_ROUNDS, USE_FLOOR = fill_rounds, use_floor
+        line = []
+        for gpu, system in (("H100", "ND_H100_v5"), ("H200", "ND_H200_v5")):
+            protos = hopper_fit(gpu, system)
+            errs = {int(r["size_bytes"]): 100 * (nvls_time(protos["nvls"], LINK[gpu], 8, int(r["size_bytes"]))
+                                                  / measured_time(r) - 1) for r in rows(system, min_size=64 * 1024)}
+            worst = max(errs, key=lambda k: abs(errs[k]))
+            line.append(f"{gpu} mean {sum(abs(e) for e in errs.values()) / len(errs):.1f}% max {abs(errs[worst]):.1f}% "
+                        f"({worst >> 10} KiB) 8 MiB {errs[8 * MIB]:+.1f}%")
+        print(f"fill {fill_rounds} round(s), floor {'yes' if use_floor else 'no '}: " + "; ".join(line))
+    sys.exit(0)
 # GB200 (one ND GB200 v6 VM: 4 GPUs, ring by NCCL's choice), every size from 1 KiB: LL128 and Simple. (Fitted from
 # 1 MiB only, LL128 came out with no base latency and 21% of the link, 26-32% fast below 1 MiB; from 1 KiB its
 # base is the measured floor. A third, LL, line changes no size by more than 3%: not claimed.)
@@ -228,7 +282,7 @@ if "--old" not in sys.argv:
     h100_nvls = FITTED["H100"]["nvls"]
     base, eff, step = round(h100_nvls[0] * 1e6, 1) * 1e-6, round(h100_nvls[1], 3), round(h100_nvls[2] * 1e6, 2) * 1e-6
     b200_nvls = dict(b200)
-    b200_nvls["nvls"] = (base, round(eff * 0.74 / 0.85, 3), step, 24)
+    b200_nvls["nvls"] = (base, round(eff * 0.74 / 0.85, 3), step, 24, round(h100_nvls[4] * 1e6, 1) * 1e-6)
     show("B200 8-GPU NVLS (derived: H100's line x 0.74/0.85, 24 channels)", {"nvls": b200_nvls["nvls"]})
     for gb in (1, 8):
         s_ = gb << 30

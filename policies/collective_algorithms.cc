@@ -57,16 +57,25 @@ Duration HierarchicalCost::estimate(const CollectiveCase& c) const {
                            2 * (k - 1) / k * S / intra + 2 * (N - 1) / N * (S / k) / inter);
 }
 
-double nvls_steps(Bytes bytes, int ranks, int channels, Bytes max_chunk) {
-  if (channels <= 0) return 2;
-  constexpr double kStepsInFlight = 8;  // NCCL_STEPS: rounds a channel keeps in flight
+Bytes nvls_round(Bytes bytes, int ranks, int channels, Bytes max_chunk) {
   const double S = bytes.bytes(), ops = static_cast<double>(channels) * ranks;  // NCCL's concurrentOps
   double chunk = max_chunk.bytes();
   if (S < 64 * ops * chunk && chunk > 65536) chunk = 65536;
   if (S < 8 * ops * chunk && chunk > 32768) chunk = 32768;
   if (S < 2 * ops * chunk && chunk > 16384) chunk = 16384;
-  const double rounds = std::max(1.0, std::ceil(S / (ops * chunk)));
+  return Bytes::of(ops * chunk);
+}
+
+double nvls_steps(Bytes bytes, int ranks, int channels, Bytes max_chunk) {
+  if (channels <= 0) return 2;
+  constexpr double kStepsInFlight = 8;  // NCCL_STEPS: rounds a channel keeps in flight
+  const double rounds = std::max(1.0, std::ceil(bytes.bytes() / nvls_round(bytes, ranks, channels, max_chunk).bytes()));
   return std::min(rounds, kStepsInFlight);
+}
+
+Bytes nvls_fill(Bytes bytes, int ranks, int channels, Bytes max_chunk) {
+  if (channels <= 0) return Bytes::of(0);
+  return Bytes::of(std::min(bytes.bytes(), nvls_round(bytes, ranks, channels, max_chunk).bytes()));
 }
 
 double nvls_traffic(int ranks) { return (ranks + 1.0) / ranks; }
@@ -77,8 +86,9 @@ bool NvlsCost::applies(const CollectiveCase& c) const {
 
 Duration NvlsCost::estimate(const CollectiveCase& c) const {
   const double steps = nvls_steps(c.bytes, c.ranks, c.chunk_channels, c.max_chunk);
-  return Duration::seconds(c.base_latency.s() + steps * c.step_latency.s() +
-                           nvls_traffic(c.ranks) * c.bytes.bytes() / c.intra_bandwidth.bps());
+  const double moved = c.bytes.bytes() + nvls_fill(c.bytes, c.ranks, c.chunk_channels, c.max_chunk).bytes();
+  return Duration::seconds(std::max(c.floor_latency.s(), c.base_latency.s() + steps * c.step_latency.s() +
+                                                             nvls_traffic(c.ranks) * moved / c.intra_bandwidth.bps()));
 }
 
 bool HalvingDoublingCost::supports(CollectiveOp op) const {

@@ -45,6 +45,20 @@ class HierarchicalCost final : public CollectiveCost {
 /// unchunked model: push once, receive once).
 double nvls_steps(Bytes bytes, int ranks, int channels, Bytes max_chunk);
 
+/// The bytes of one NVLS round of a call of `bytes`: channels x ranks chunks of the chunk nvls_steps picks (2 MiB
+/// on 8 H100s up to 8 MiB, 4 MiB up to 64 MiB, 8 MiB up to 1 GiB, 16 MiB above).
+Bytes nvls_round(Bytes bytes, int ranks, int channels, Bytes max_chunk);
+
+/// The NVLS pipeline's fill: the bytes' worth of time a call spends beyond its data, min(S, one round); none
+/// unchunked (channels 0). NCCL's NVLS all-reduce (src/device/all_reduce.h, single node) is a pipeline per channel:
+/// separate warp groups scatter a slab of ranks chunks into the multicast buffer, reduce-load and multicast-store it
+/// through the switch, and gather the result out, slab after slab (a loop of heads x chunk per channel); the last
+/// slab's reduce and gather follow its scatter, one round's slab-time after the data alone. Under one round every
+/// channel's one slab is smaller (the last slab shrinks to its share), so the fill is then S itself. Chosen against
+/// the alternatives on the Azure H100 and H200 curves (docs/validation-nccl-nvls.md, the 8 MiB step): no fill
+/// leaves 8 MiB 11-14% fast, one round fits every size from 64 KiB within 5%, two put 1 MiB or 64 MiB 7-8% off.
+Bytes nvls_fill(Bytes bytes, int ranks, int channels, Bytes max_chunk);
+
 /// The bytes one NVLS all-reduce moves over each GPU's link, each direction, per byte of the call: (n+1)/n. The
 /// switch's reduce-read pulls every GPU's whole buffer (S out) and returns each GPU its reduced 1/n share (S/n in);
 /// the multicast store sends that share back (S/n out) and delivers every share to every GPU (S in): S + S/n each
@@ -55,8 +69,9 @@ double nvls_traffic(int ranks);
 
 /// In-switch reduction (NVLink SHARP): every GPU pushes its buffer through the switch once and receives the result
 /// once (nvls_traffic); all-reduce inside one node of more than two GPUs whose scale-up switches reduce (NCCL
-/// enables NVLS only above two GPUs, src/transport/nvls.cc). Costs base + nvls_steps x step + nvls_traffic x bytes
-/// over its bandwidth.
+/// enables NVLS only above two GPUs, src/transport/nvls.cc). Costs max(floor, base + nvls_steps x step +
+/// nvls_traffic x (bytes + nvls_fill) over its bandwidth): the floor is the least a call takes (its launch and the
+/// NVLS synchronisation the data pipeline overlaps: the measured curves' flat start, 42 us on ND H100 v5 up to 1 MiB).
 class NvlsCost final : public CollectiveCost {
  public:
   bool supports(CollectiveOp op) const override { return op == CollectiveOp::kAllReduce; }

@@ -34,6 +34,7 @@ struct CollectiveCase {
   bool in_switch_reduction = false;  // NVLS-class scale-up switches on every node
   int chunk_channels = 0;            // NVLS: channels a call is split over (0: not chunked, two steps)
   Bytes max_chunk = Bytes::of(131072);  // NVLS: largest chunk one channel moves per round per GPU
+  Duration floor_latency;               // NVLS: the least time a call takes (0: none)
 };
 
 /// The cost side of one collective algorithm: which operations it implements, where it applies, and its

@@ -509,6 +509,7 @@ void apply_collective_calibration(Scenario& sc) {
     q.algorithms = p.algorithms;
     q.chunk_channels = p.chunk_channels;
     q.max_chunk = p.max_chunk;
+    q.floor_latency = p.floor_latency;
     cc.protocols.push_back(std::move(q));
   }
   if (cc.p2p_scale_up_efficiency <= 0) cc.p2p_scale_up_efficiency = cal.p2p_scale_up_efficiency;

@@ -498,11 +498,8 @@ TEST(Nvls, StepsFollowNcclsChunkingByHand) {
   EXPECT_EQ(steps(Bytes::gib(1), 8, 0), 2);                  // no chunk channels: push once, receive once
 }
 
-// A chunked NVLS protocol (30 us base, 6 us a step, 0.6 of 450 GB/s, 16 channels) on one 8-GPU node: the plan's
-// latency is base + steps x step and its flows carry each buffer once (and its own share back: 9/8 of it) at the
-// protocol's efficiency; the tuner's estimate adds 9/8 of the bytes over 0.6 x 450 GB/s. 1 MiB and 2 MiB cost the
-// same latency (one round: the plateau).
-TEST(Nvls, ACallCostsBasePlusOneStepPerRoundPlusItsBytesOnce) {
+// A Simple ring and a chunked NVLS protocol (30 us base, 6 us a step, 0.6 of the link, 16 channels, the floor given).
+CollectiveConfig chunked_nvls(Duration floor = Duration::us(0)) {
   CollectiveConfig cc;
   CollectiveProtocol simple, nvls;
   simple.algorithms = {"ring"};
@@ -511,16 +508,30 @@ TEST(Nvls, ACallCostsBasePlusOneStepPerRoundPlusItsBytesOnce) {
   nvls.step_latency = Duration::us(6);
   nvls.scale_up_efficiency = 0.6;
   nvls.chunk_channels = 16;
+  nvls.floor_latency = floor;
   nvls.intra_node_only = true;
   nvls.algorithms = {"nvls"};
   cc.protocols = {simple, nvls};
-  Fixture f(nodes(1, 8, true), cc);
-  const std::vector<std::pair<Bytes, double>> cases = {
-      {Bytes::mib(1), 36}, {Bytes::mib(2), 36}, {Bytes::mib(4), 42}, {Bytes::mib(16), 54}, {Bytes::gib(1), 78}};
-  for (const auto& [size, latency_us] : cases) {
+  return cc;
+}
+
+// A chunked NVLS protocol (30 us base, 6 us a step, 0.6 of 450 GB/s, 16 channels) on one 8-GPU node: its flows
+// carry each buffer once (and its own share back: 9/8 of it) at the protocol's efficiency, and the plan's latency is
+// base + steps x step (1 MiB and 2 MiB the same: one round, the plateau) + the pipeline's one round of fill
+// (policy::nvls_fill: the call itself up to one round, 2 MiB; 2 MiB at 4 MiB, 4 MiB at 16 MiB, 16 MiB at 1 GiB), 9/8
+// of it at 0.6 x 450 GB/s; the tuner's estimate is the same sum with the data.
+TEST(Nvls, ACallCostsBasePlusOneStepPerRoundPlusItsBytesAndOneRoundOfFill) {
+  Fixture f(nodes(1, 8, true), chunked_nvls());
+  const double MiB = 1048576;
+  const std::vector<std::tuple<Bytes, double, double>> cases = {{Bytes::mib(1), 36, 1 * MiB},
+                                                                {Bytes::mib(2), 36, 2 * MiB},
+                                                                {Bytes::mib(4), 42, 2 * MiB},
+                                                                {Bytes::mib(16), 54, 4 * MiB},
+                                                                {Bytes::gib(1), 78, 16 * MiB}};
+  for (const auto& [size, latency_us, fill] : cases) {
     const auto p = f.coll.plan(CollectiveOp::kAllReduce, "nvls", all(8), size, 1);
     ASSERT_EQ(p.size(), 1u);
-    EXPECT_NEAR(p.front().latency.s() * 1e6, latency_us, 1e-9) << size.bytes();
+    EXPECT_NEAR(p.front().latency.s() * 1e6, latency_us + 9.0 / 8 * fill / 270e9 * 1e6, 1e-9) << size.bytes();
     EXPECT_NEAR(p.front().flows.front().size.bytes(), size.bytes() * 9 / 8 / 0.6, 1e-6 * size.bytes());
   }
   policy::CollectiveCase c;
@@ -528,7 +539,55 @@ TEST(Nvls, ACallCostsBasePlusOneStepPerRoundPlusItsBytesOnce) {
   c.intra_bandwidth = Bandwidth::gbytes_per_s(450 * 0.6);
   c.base_latency = Duration::us(30), c.step_latency = Duration::us(6), c.chunk_channels = 16;
   const double estimate_us = collective_algorithms().get("nvls").factory.cost->estimate(c).s() * 1e6;
-  EXPECT_NEAR(estimate_us, 36 + 9.0 / 8 * 1048576 / 270e9 * 1e6, 1e-9);
+  EXPECT_NEAR(estimate_us, 36 + 9.0 / 8 * 2 * MiB / 270e9 * 1e6, 1e-9);
+}
+
+// The fill by hand (8 GPUs, 16 channels, NCCL's chunking as in StepsFollowNcclsChunkingByHand): a call under one
+// round keeps S / (8 x 16 KiB) channels busy, one slab each, so its fill is S; from one round up it is one round:
+// 2 MiB (16 KiB chunks) below 8 MiB, 4 MiB (32 KiB) below 64 MiB, 8 MiB (64 KiB) below 1 GiB, 16 MiB from 1 GiB.
+// The 8 MiB call (the H200 table's largest miss before the fill, -13.9%) takes two rounds of 4 MiB and 4 MiB of
+// fill: 1.5x its bytes, against 1.5x at 4 MiB (two rounds of 2 MiB) and 1.25x at 16 MiB. Unchunked: none.
+TEST(Nvls, ThePipelinesFillIsTheCallUpToOneRoundThenOneRound) {
+  const Bytes c = Bytes::kib(128);
+  auto fill_mib = [&](Bytes s, int ranks = 8, int channels = 16) {
+    return policy::nvls_fill(s, ranks, channels, c).bytes() / 1048576;
+  };
+  EXPECT_DOUBLE_EQ(policy::nvls_round(Bytes::mib(1), 8, 16, c).bytes(), 2 * 1048576.0);
+  EXPECT_DOUBLE_EQ(fill_mib(Bytes::kib(64)), 1.0 / 16);
+  EXPECT_DOUBLE_EQ(fill_mib(Bytes::mib(1)), 1);
+  EXPECT_DOUBLE_EQ(fill_mib(Bytes::mib(2)), 2);
+  EXPECT_DOUBLE_EQ(fill_mib(Bytes::mib(4)), 2);
+  EXPECT_DOUBLE_EQ(fill_mib(Bytes::mib(8)), 4);
+  EXPECT_DOUBLE_EQ(fill_mib(Bytes::mib(16)), 4);
+  EXPECT_DOUBLE_EQ(fill_mib(Bytes::mib(64)), 8);
+  EXPECT_DOUBLE_EQ(fill_mib(Bytes::gib(1)), 16);
+  EXPECT_DOUBLE_EQ(fill_mib(Bytes::gib(8)), 16);
+  EXPECT_DOUBLE_EQ(fill_mib(Bytes::mib(8), 8, 24), 3);  // B200's 24 channels: 192 chunks of 16 KiB (below 12 MiB)
+  EXPECT_DOUBLE_EQ(fill_mib(Bytes::gib(1), 8, 0), 0);   // unchunked (the GB200 NVL72 rack's line)
+}
+
+// The floor: a call never takes less than floor_latency (the measured curves' flat start), and the data pipeline
+// runs under it. Same protocol as above with a 40 us floor: 1 MiB would take 36 us + 9/8 x 2 MiB / 270 GB/s =
+// 44.74 us, above the floor (unchanged; the plan's latency 36 us + the fill's 4.37 us); 64 KiB would take 36 + 9/8 x
+// 128 KiB / 270 GB/s = 36.55 us: 40 us. The plan pads its latency so that latency + the flows' time on an idle link
+// (9/8 x 64 KiB / 0.6 at 450 GB/s = 0.27 us) is the floor: 39.73 us. The estimate of the tuner and the plan agree.
+TEST(Nvls, AFloorHoldsSmallCallsAndThePlanPadsItsLatencyToIt) {
+  Fixture f(nodes(1, 8, true), chunked_nvls(Duration::us(40)));
+  const double data_64k = 9.0 / 8 * 65536 / 270e9;  // 64 KiB's flows, 9/8 of it, at 0.6 x 450 GB/s
+  const auto small = f.coll.plan(CollectiveOp::kAllReduce, "nvls", all(8), Bytes::kib(64), 1);
+  EXPECT_NEAR(small.front().latency.s(), 40e-6 - data_64k, 1e-15);
+  const auto mib = f.coll.plan(CollectiveOp::kAllReduce, "nvls", all(8), Bytes::mib(1), 1);
+  EXPECT_NEAR(mib.front().latency.s(), 36e-6 + 9.0 / 8 * 1048576 / 270e9, 1e-15);
+  policy::CollectiveCase c;
+  c.ranks = 8, c.nodes = 1, c.ranks_per_node = 8, c.in_switch_reduction = true;
+  c.intra_bandwidth = Bandwidth::gbytes_per_s(450 * 0.6);
+  c.base_latency = Duration::us(30), c.step_latency = Duration::us(6), c.chunk_channels = 16;
+  c.floor_latency = Duration::us(40);
+  const auto& cost = *collective_algorithms().get("nvls").factory.cost;
+  c.bytes = Bytes::kib(64);
+  EXPECT_NEAR(cost.estimate(c).s(), 40e-6, 1e-15);
+  c.bytes = Bytes::mib(1);
+  EXPECT_NEAR(cost.estimate(c).s(), 36e-6 + 9.0 / 8 * 2 * 1048576 / 270e9, 1e-15);
 }
 
 // NCCL enables NVLS only above two GPUs (src/transport/nvls.cc): on 2 the tuner cannot pick it and a scenario's

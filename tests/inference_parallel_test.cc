@@ -225,22 +225,24 @@ TEST(InferenceExpertParallel, BadSettingsAreErrors) {
 
 // A TP group's collectives on a measured part take the collective model's estimate over the part's protocols
 // (tp_collective.cc), as the training model's tuner does: H100's catalog lists LL (15.9 us + 0.6 us a step, 0.015 of
-// NVLink), LL128 (14.0 us + 1.9 us a step, 0.757), Simple (8.4 + 3.4 us, 0.823) and NVLS (33.4 us + 6.08 us a round
-// of 16 x 8 chunks, 0.682, moving 9/8 of the buffer each way on 8 GPUs: policy::nvls_traffic; in-switch reduction).
+// NVLink), LL128 (14.0 us + 1.9 us a step, 0.757), Simple (8.4 + 3.4 us, 0.823) and NVLS (24.5 us + 4.85 us a round
+// of 16 x 8 chunks, 0.686, moving 9/8 of the buffer each way on 8 GPUs (policy::nvls_traffic; in-switch reduction)
+// plus one round of pipeline fill (policy::nvls_fill), never under its 40.8 us floor).
 TEST(InferenceTensorParallel, AllReducesTakeTheMeasuredProtocolsLatencyAndBandwidth) {
   ServingConfig tp8;
   tp8.tensor_parallel = 8;
   const InstanceCost cost(hw::PartCatalog::get().part("H100-SXM-80GB"), mixtral_8x7b(), tp8);
   const auto all_reduce = [&](double bytes) { return cost.tp_collective_seconds(policy::CollectiveOp::kAllReduce, bytes); };
   // 16 KiB (a decode batch of one token, 8,192 x 2 B): LL's ring, 15.9 + 14 x 0.6 us + 1.75 x 16 KiB / (450 GB/s x
-  // 0.015) = 28.55 us (NVLS 39.54 us, LL128's ring 40.68 us).
+  // 0.015) = 28.55 us (NVLS 40.8 us, its floor; LL128's ring 40.68 us).
   EXPECT_NEAR(all_reduce(16384), 15.9e-6 + 14 * 0.6e-6 + 1.75 * 16384 / (450e9 * 0.015), 1e-12);
-  // 1 MiB (a decode batch of 64 x 8,192 x 2 B): NVLS, one round (16 KiB chunks: 2 MiB a round), 33.4 + 6.08 us +
-  // 9/8 x 1 MiB / (450 GB/s x 0.682) = 43.32 us (LL128's ring 45.99 us, Simple's 60.95 us, LL's 296.2 us).
-  EXPECT_NEAR(all_reduce(1048576), 33.4e-6 + 6.08e-6 + 9.0 / 8 * 1048576 / (450e9 * 0.682), 1e-12);
-  // 256 MiB (a long prefill chunk): NVLS, 32 rounds of 64 KiB chunks, 8 of them in flight: 33.4 + 8 x 6.08 us +
-  // 9/8 x 256 MiB / (450 GB/s x 0.682) = 1,066.0 us (Simple's ring 1,324.4 us, LL128's 1,419.2 us).
-  EXPECT_NEAR(all_reduce(268435456), 33.4e-6 + 8 * 6.08e-6 + 9.0 / 8 * 268435456 / (450e9 * 0.682), 1e-12);
+  // 1 MiB (a decode batch of 64 x 8,192 x 2 B): NVLS, one round (16 KiB chunks: 2 MiB a round, so the fill is the
+  // 1 MiB itself), 24.5 + 4.85 us + 9/8 x 2 MiB / (450 GB/s x 0.686) = 36.99 us, under the floor: 40.8 us (LL128's
+  // ring 45.99 us, Simple's 60.95 us, LL's 296.2 us).
+  EXPECT_NEAR(all_reduce(1048576), 40.8e-6, 1e-12);
+  // 256 MiB (a long prefill chunk): NVLS, 32 rounds of 64 KiB chunks (8 MiB a round), 8 of them in flight: 24.5 + 8
+  // x 4.85 us + 9/8 x (256 + 8) MiB / (450 GB/s x 0.686) = 1,072.1 us (Simple's ring 1,324.4 us, LL128's 1,419.2 us).
+  EXPECT_NEAR(all_reduce(268435456), 24.5e-6 + 8 * 4.85e-6 + 9.0 / 8 * (256 + 8) * 1048576 / (450e9 * 0.686), 1e-12);
   // A decode step pays two per layer; TP 1 pays none.
   const std::vector<BatchEntry> decode = {{1, 1000, true}};
   ServingConfig one = tp8;

@@ -15,6 +15,8 @@ void CollectiveProtocolCalibration::visit(Section& s) {
           "NVLS only: channels a call is split over (NCCL's nvlsChannels); 0 = two steps", Range::at_least(0));
   s.field("max_chunk", max_chunk, "NVLS only: largest chunk per channel and GPU per round (NCCL_NVLS_CHUNKSIZE)",
           Range::positive());
+  s.field("floor_latency", floor_latency, "NVLS only: the least time a call takes (launch and synchronisation); 0 = none",
+          Range::at_least(0));
   if (s.mode() == Section::Mode::kParse && name.empty()) s.error("name", "must not be empty");
 }
 

@@ -22,6 +22,7 @@ struct CollectiveProtocolCalibration {
   std::vector<std::string> algorithms;  // empty = every algorithm
   int chunk_channels = 0;               // NVLS: channels a call is split over; 0 = two steps
   Bytes max_chunk = Bytes::kib(128);    // NVLS: largest chunk per channel and GPU per round
+  Duration floor_latency;               // NVLS: the least time a call takes; 0 = none
   void visit(Section& s);
 };
 

@@ -119,9 +119,16 @@ std::vector<CollectivePhase> NvlsPlanner::plan(const PlanInput& in) const {
   CollectivePhase p;
   const auto& r = in.ranks;
   const int n = static_cast<int>(r.size());
-  p.latency = in.base + in.step * policy::nvls_steps(in.size, n, in.chunk_channels, in.max_chunk);
   const Bytes each = in.size * policy::nvls_traffic(n);  // through the switch, each way (S + S/n)
   for (size_t i = 0; i < r.size(); ++i) p.flows.push_back(in.flow(r[i], r[(i + 1) % r.size()], each, 0));
+  // The pipeline's fill and the floor are time, not traffic: both are priced at the flows' rate on an idle link
+  // (as NvlsCost::estimate), the fill added to the latency, the floor less the flows' time bounding it below.
+  const double link = in.topology.scale_up_bandwidth(r[0]).bps();
+  const Bytes fill = policy::nvls_fill(in.size, n, in.chunk_channels, in.max_chunk);
+  const Duration data = Duration::seconds(p.flows.front().size.bytes() / link);
+  p.latency = in.base + in.step * policy::nvls_steps(in.size, n, in.chunk_channels, in.max_chunk) +
+              (in.size.bytes() > 0 ? data * (fill.bytes() / in.size.bytes()) : Duration::seconds(0));
+  p.latency = std::max(p.latency, in.floor_latency - data);
   return {p};
 }
 

@@ -52,6 +52,7 @@ struct PlanInput {
   const Topology& topology;
   int chunk_channels = 0;               // the protocol's NVLS channels (policy::nvls_steps)
   Bytes max_chunk = Bytes::kib(128);    // the protocol's largest NVLS chunk
+  Duration floor_latency;               // the protocol's least NVLS call time (policy::NvlsCost)
   double scale_up_efficiency = 1;   // collective flows inside a node (config x protocol)
   double scale_out_efficiency = 1;  // the same between nodes
   P2pCost p2p;  // send/recv's latency and efficiencies
@@ -89,7 +90,8 @@ class HierarchicalPlanner final : public CollectivePlanner {
 };
 /// The switch reduces and multicasts: every GPU pushes its buffer once and receives the result once (with its own
 /// share's round trip: policy::nvls_traffic, (n+1)/n of the buffer each way), after base + policy::nvls_steps x
-/// step (the rounds of chunks NCCL splits the call into).
+/// step (the rounds of chunks NCCL splits the call into) + its pipeline's fill (policy::nvls_fill, timed at the
+/// flows' rate on an idle link), or longer: up to the floor less the flows' time on an idle link.
 class NvlsPlanner final : public CollectivePlanner {
  public:
   std::vector<CollectivePhase> plan(const PlanInput& in) const override;

@@ -32,6 +32,9 @@ void CollectiveProtocol::visit(Section& s) {
   s.field("max_chunk", max_chunk,
           "NVLS only: the largest chunk per channel and GPU in a round (NCCL_NVLS_CHUNKSIZE); smaller calls use "
           "64, 32 or 16 KiB as NCCL does", Range::positive());
+  s.field("floor_latency", floor_latency,
+          "NVLS only: the least time a call takes (its launch and synchronisation, which the data pipeline "
+          "overlaps): a call costs max(floor_latency, base + steps + data); 0 = none", Range::at_least(0));
   if (s.mode() != Section::Mode::kParse) return;
   if (name.empty()) s.error("name", "must not be empty");
   const auto& registered = collective_algorithms();
@@ -163,6 +166,7 @@ policy::CollectiveCase Collectives::describe(CollectiveOp op, const std::vector<
   c.step_latency = p.step_latency;
   c.chunk_channels = p.chunk_channels;
   c.max_chunk = p.max_chunk;
+  c.floor_latency = p.floor_latency;
   if (op == CollectiveOp::kSendRecv) {  // each rank to the next: inside a meshed node over one link
     const double pair = ranks.size() > 1 ? topology_.scale_up_pair_share(ranks[0], ranks[1]) : 1.0;
     const double up = topology_.scale_up_bandwidth(ranks.front()).bps();
@@ -303,6 +307,7 @@ std::vector<Collectives::Phase> Collectives::plan_endpoints(CollectiveOp op, siz
                      .topology = topology_,
                      .chunk_channels = proto.chunk_channels,
                      .max_chunk = proto.max_chunk,
+                     .floor_latency = proto.floor_latency,
                      .scale_up_efficiency = config_.scale_up_efficiency * proto.scale_up_efficiency,
                      .scale_out_efficiency = config_.scale_out_efficiency * proto.scale_out_efficiency,
                      .p2p = p2p_};

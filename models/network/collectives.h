@@ -47,6 +47,7 @@ struct CollectiveProtocol {
   std::vector<std::string> algorithms;  // the algorithms that run with it (NCCL's per-(algorithm, protocol) table); empty = all
   int chunk_channels = 0;               // NVLS: channels a call is split over (NCCL nvlsChannels); 0 = two steps
   Bytes max_chunk = Bytes::kib(128);    // NVLS: largest chunk per channel and GPU per round (NCCL_NVLS_CHUNKSIZE)
+  Duration floor_latency;               // NVLS: the least time a call takes; 0 = none
   void visit(Section& s);
 };
 

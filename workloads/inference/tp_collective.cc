@@ -34,7 +34,8 @@ double InstanceCost::tp_collective_seconds(policy::CollectiveOp op, double bytes
   std::vector<hw::CollectiveProtocolCalibration> protocols = part_->collectives.protocols;
   if (protocols.empty()) {
     const net::CollectiveProtocol d;  // the collective model's default protocol
-    protocols.push_back({d.name, d.base_latency, d.step_latency, d.scale_up_efficiency, false, {}, 0, d.max_chunk});
+    protocols.push_back(
+        {d.name, d.base_latency, d.step_latency, d.scale_up_efficiency, false, {}, 0, d.max_chunk, d.floor_latency});
   }
   policy::CollectiveCase c;
   c.op = op;
@@ -53,6 +54,7 @@ double InstanceCost::tp_collective_seconds(policy::CollectiveOp op, double bytes
     c.step_latency = p.step_latency;
     c.chunk_channels = p.chunk_channels;
     c.max_chunk = p.max_chunk;
+    c.floor_latency = p.floor_latency;
     std::vector<const policy::CollectiveCost*> costs;
     for (const auto& [name, entry] : net::collective_algorithms().entries()) {
       if (runs(p.algorithms, name)) costs.push_back(entry.factory.cost.get());
