@@ -158,5 +158,24 @@ TEST(Mesh, RingsAcrossMeshedNodesSpreadEvenlyOverLinksAndNics) {
   for (const auto& [pair, bytes] : in_node) EXPECT_NEAR(bytes, volume / 8, 1e-9 * volume);
 }
 
+// The hierarchical all-reduce's in-node reduce-scatter on two meshed nodes of 8: the 7 cycles, each twice (14 rings
+// for 8 channels), so every one of a node's 56 links carries 2/14 of the phase's 7/8 x S per GPU, 1/7 of it.
+TEST(Mesh, HierarchicalInNodeRingsFollowTheMeshCycles) {
+  auto engine = sim::make_engine("queue");
+  const NodeShape shape{8, Bandwidth::gbytes_per_s(448), Bandwidth::gbits_per_s(400), false, {}, {}, 7};
+  LeafSpine topology(LeafSpineConfig{}, {shape, shape});
+  policy::Spray spray;
+  AnalyticalTransfer transfer(*engine, topology, spray, {});
+  Collectives coll(*engine, topology, transfer, CollectiveConfig{}, 8);
+  std::vector<uint32_t> ranks;
+  for (uint32_t r = 0; r < 16; ++r) ranks.push_back(r);
+  const auto phases = coll.plan(CollectiveOp::kAllReduce, "hierarchical", ranks, Bytes::of(kS));
+  ASSERT_EQ(phases.size(), 3u);
+  std::map<std::pair<uint32_t, uint32_t>, double> per_pair;
+  for (const auto& f : phases[0].flows) per_pair[{f.src, f.dst}] += f.size.bytes();
+  EXPECT_EQ(per_pair.size(), 2u * 56);
+  for (const auto& [pair, bytes] : per_pair) EXPECT_NEAR(bytes, 7.0 / 8 * kS / 7, 1e-9 * kS);
+}
+
 }  // namespace
 }  // namespace lcsim::net

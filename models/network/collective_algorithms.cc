@@ -12,17 +12,17 @@ namespace {
 /// The rings of a ring collective inside meshed nodes (Topology::mesh_link): the group's GPUs taken around
 /// mesh_rings(m), R cycles that share no link, so that every link carries traffic (RCCL lays its MI300X rings out
 /// likewise). Inside one node ring c goes around cycle c mod R, and there are at least `channels` rings, a multiple
-/// of R so that every cycle carries the same share. Across nodes each cycle is entered at each of the m GPUs in turn
-/// (ring c: cycle (c / m) mod R, entered at c mod m), a multiple of R x m rings: every GPU leaves its node (over its
-/// NIC) in as many rings as every other, and every in-node link carries the same share. Null where the first group
-/// is not three or more GPUs of one meshed node (then the rings are rotations of the node's own order, as on a
-/// switch).
-const std::vector<std::vector<uint32_t>>* mesh_cycles(const PlanInput& in, uint32_t* rings) {
+/// of R so that every cycle carries the same share. Rings that leave the node (`across_nodes`) enter each cycle at
+/// each of the m GPUs in turn (ring c: cycle (c / m) mod R, entered at c mod m), a multiple of R x m rings: every
+/// GPU leaves its node (over its NIC) in as many rings as every other, and every in-node link carries the same
+/// share. Null where the first group is not three or more GPUs of one meshed node (then the rings are rotations of
+/// the node's own order, as on a switch).
+const std::vector<std::vector<uint32_t>>* mesh_cycles(const PlanInput& in, bool across_nodes, uint32_t* rings) {
   const auto& g = in.groups.front();
   if (g.size() < 3 || in.topology.mesh_link(g[0], g[1]) < 0) return nullptr;
   const auto& cycles = mesh_rings(static_cast<uint32_t>(g.size()));
   if (cycles.empty()) return nullptr;
-  const uint32_t entries = in.groups.size() > 1 ? static_cast<uint32_t>(g.size()) : 1;
+  const uint32_t entries = across_nodes ? static_cast<uint32_t>(g.size()) : 1;
   const uint32_t r = static_cast<uint32_t>(cycles.size()) * entries;
   *rings = r * ((std::max<uint32_t>(in.channels, 1) + r - 1) / r);
   return &cycles;
@@ -68,7 +68,7 @@ std::vector<CollectivePhase> RingPlanner::plan(const PlanInput& in) const {
   // taken around the channel's mesh cycle instead (mesh_cycles), from s_0 = c and then from the local index the
   // ring left the node before by (the same rail).
   uint32_t rings = in.channels;
-  const auto* cycles = mesh_cycles(in, &rings);
+  const auto* cycles = mesh_cycles(in, groups.size() > 1, &rings);
   auto ring_order = [&](uint32_t c) {
     std::vector<uint32_t> order;
     size_t start = 0;
@@ -137,7 +137,7 @@ std::vector<CollectivePhase> HierarchicalPlanner::plan(const PlanInput& in) cons
   ar.latency = in.base + in.step * (2 * (N - 1));
   // The intra-node rings: rotations of the node's order, or inside meshed nodes its mesh cycles (mesh_cycles).
   uint32_t rings = in.channels;
-  const auto* cycles = mesh_cycles(in, &rings);
+  const auto* cycles = mesh_cycles(in, false, &rings);
   for (const auto& g : groups) {
     const size_t m = g.size();
     for (uint32_t c = 0; c < rings; ++c) {
