@@ -8,6 +8,7 @@
 #include <set>
 
 #include "models/network/collectives.h"
+#include "models/network/explicit_topology.h"
 #include "models/network/mesh_rings.h"
 #include "models/network/topology.h"
 #include "models/network/transfer.h"
@@ -71,6 +72,15 @@ TEST(Mesh, EveryPairOfAMeshedNodeHasItsOwnLink) {
   EXPECT_DOUBLE_EQ(mesh.topology.scale_up_bandwidth(3).bps(), 448e9);  // the GPU's own figure stays
   Node sw(0);
   EXPECT_EQ(sw.topology.mesh_link(0, 1), -1);
+  // An explicit fabric builds the same links inside its meshed nodes.
+  ExplicitTopology ex(LeafSpineConfig{}, ExplicitConfig{},
+                      {NodeShape{8, Bandwidth::gbytes_per_s(448), Bandwidth::gbits_per_s(400), false, {}, {}, 7}});
+  ex.paths(2, 5, p);
+  ASSERT_EQ(p.size(), 1u);
+  ASSERT_EQ(p[0].size(), 1u);
+  EXPECT_EQ(static_cast<int64_t>(p[0][0]), ex.mesh_link(2, 5));
+  EXPECT_DOUBLE_EQ(ex.links()[p[0][0]].bandwidth.bps(), kLink);
+  EXPECT_DOUBLE_EQ(ex.links()[p[0][0]].latency.s(), kLatency);
 }
 
 // One peer: one link, S / 64 GB/s (a switch gives the pair the whole 448 GB/s port). Seven peers at once: seven
