@@ -8,7 +8,8 @@ Prints a table per configuration and a summary (max and mean |error| from 16 MiB
 
     bench/validate_nccl.py [BUILD_DIR] --scaleup [--markdown] [--set KEY=VALUE ...]
 does the same for the scale-up calibration of H100, H200, B200, GB200 NVL72 and MI300X (data/calibration/nccl_scaleup_all_reduce.csv:
-measured all-reduce bus bandwidth by system, ranks, algorithm and size): one scenario per part under
+measured all-reduce bus bandwidth by system, ranks, algorithm and size; the MI300X and MI325X rows of AMD's
+Accelerator Cloud also on 2 to 8 nodes): one scenario per part under
 scenarios/validation/, the algorithm pinned where the measurement forced it (NCCL_ALGO), else NCCL's and lcsim's
 own choice; summary: max and mean |error| of the time at every measured size (1 KiB up). Then the unfitted checks
 against single published figures without a table (8 x B200 and B300 at large sizes: docs/validation-nccl.md)."""
@@ -63,10 +64,14 @@ if scaleup:
     # System -> (scenario, part); each (system, ranks, algorithm) group is one configuration.
     scenarios = {"ND_H100_v5": "nccl-h100-hgx", "HGX_H100": "nccl-h100-hgx", "ND_H200_v5": "nccl-h200-hgx",
                  "ND_GB200_v6": "nccl-b200-gb200", "NVL72_GB200": "nccl-b200-gb200",
-                 "ND_MI300X_v5": "nccl-h100-hgx"}
-    system_sets = {"NVL72_GB200": ["cluster.pools=[{node: gb200-nvl72, count: 1}]"],  # the whole rack
-                   "ND_MI300X_v5": ["cluster.pools=[{node: mi300x-platform, count: 1}]"]}
-    pinned = {"HGX_H100"}  # measured with NCCL_ALGO set: lcsim pins the same algorithm
+                 "ND_MI300X_v5": "nccl-h100-hgx", "AAC8_MI300X": "nccl-h100-hgx", "AAC10_MI300X": "nccl-h100-hgx",
+                 "AAC11_MI325X": "nccl-h100-hgx"}
+    system_sets = {"NVL72_GB200": ["cluster.pools=[{node: gb200-nvl72, count: 1}]"]}  # the whole rack
+    # Infinity Fabric systems: 8 GPUs per node (a mesh), as many nodes as the ranks need (hisohara/ai-scripts' AMD
+    # Accelerator Cloud runs: 8 x 400G NICs per node, as the mi300x-platform template)
+    amd_nodes = {"ND_MI300X_v5": "mi300x-platform", "AAC8_MI300X": "mi300x-platform",
+                 "AAC10_MI300X": "mi300x-platform", "AAC11_MI325X": "{base: mi300x-platform, accelerator: MI325X}"}
+    pinned = {"HGX_H100", "AAC11_MI325X"}  # measured with NCCL_ALGO set: lcsim pins the same algorithm
     data = list(csv.DictReader(open(os.path.join(root, "data", "calibration", "nccl_scaleup_all_reduce.csv"))))
     groups = []
     for r in data:
@@ -79,6 +84,8 @@ if scaleup:
         sizes = [int(r["size_bytes"]) for r in rows]
         extra = [f"workload.ranks={ranks}", "workload.sizes=[" + ", ".join(f"{x}B" for x in sizes) + "]"]
         extra += system_sets.get(system, [])
+        if system in amd_nodes:
+            extra.append(f"cluster.pools=[{{node: {amd_nodes[system]}, count: {max(1, ranks // 8)}}}]")
         if system in pinned:
             extra.append(f"policies.collectives.algorithm={algo}")
         sim = run_lcsim(os.path.join(root, "scenarios", "validation", scenarios[system] + ".yaml"), extra)

@@ -317,6 +317,60 @@ TEST(ScaleUpCalibration, Mi300xSendRecvMovesOverThePairsOneXgmiLink) {
   EXPECT_NEAR(time("hgx-h100", 2), h100, 1e-4 * h100);
 }
 
+// 2, 4 and 8 MI300X of one node: a ring all-reduce moves over the links of the mesh cycles it runs on (mesh_rings: 1,
+// 2 and 7 of a GPU's 7 links of 64 GB/s), each at the part's Simple efficiency 0.709. By hand: 1 us (the pair link's
+// two scale-up hops) + 23.1 us + 2(n-1) x 3.4 us + 2(n-1)/n x S / (links x 64 GB/s x 0.709). Not measured (ROCm/
+// rccl#1270 reports that fewer than 8 MI300X reach a fraction of the bandwidth, without a table).
+TEST(ScaleUpCalibration, FewerMi300xRunOverTheLinksOfTheirRings) {
+  const double s = 1024.0 * (1 << 20);
+  const std::vector<std::string> node = {"cluster.pools=[{node: mi300x-platform, count: 1}]"};
+  for (const auto& [n, links] : {std::pair{2, 1}, std::pair{4, 2}, std::pair{8, 7}}) {
+    const auto sim = run("nccl-h100-hgx", n, {s}, node).at(s);
+    const double by_hand = 1e-6 + 23.1e-6 + 2 * (n - 1) * 3.4e-6 + bus_factor(n) * s / (links * 64e9 * 0.709);
+    EXPECT_NEAR(sim.time_s, by_hand, 1e-4 * by_hand) << n;
+    EXPECT_EQ(sim.algorithm, "ring/simple") << n;
+  }
+}
+
+// Tables not fitted (hisohara/ai-scripts, AMD Accelerator Cloud; docs/validation-nccl.md): 8 MI300X of one node
+// (another RCCL build) within 5% from 32 MiB; 16 MI300X on two nodes and MI325X (MI300X's line carried over) on 1,
+// 2, 4 and 8 nodes within 5% from 1 GiB, where the rings cross the NICs of every GPU (mesh cycles entered at each
+// GPU). Below those sizes the releases and the network differ (docs/validation-nccl.md): not claimed.
+TEST(ScaleUpCalibration, Mi300xAndMi325xTablesOfASecondSourceWithinFivePercentAtLargeSizes) {
+  struct Check {
+    std::string system, node;
+    double from;
+    bool pinned;
+  };
+  const std::vector<Check> checks = {{"AAC8_MI300X", "mi300x-platform", 32.0 * (1 << 20), false},
+                                     {"AAC10_MI300X", "mi300x-platform", 1024.0 * (1 << 20), false},
+                                     {"AAC11_MI325X", "{base: mi300x-platform, accelerator: MI325X}", 0, true}};
+  int checked = 0;
+  for (const auto& c : checks) {
+    std::map<int, std::vector<Measured>> by_ranks;
+    for (const auto& m : measured()) {
+      if (m.system == c.system && m.size >= c.from) by_ranks[m.ranks].push_back(m);
+    }
+    for (const auto& [ranks, rows] : by_ranks) {
+      std::vector<double> sizes;
+      for (const auto& m : rows) sizes.push_back(m.size);
+      std::vector<std::string> extra = {"cluster.pools=[{node: " + c.node + ", count: " +
+                                        std::to_string(ranks / 8) + "}]"};
+      if (c.pinned) extra.push_back("policies.collectives.algorithm=ring");
+      const auto sim = run("nccl-h100-hgx", ranks, sizes, extra);
+      for (const auto& m : rows) {
+        const double busbw = m.size * bus_factor(ranks) / sim.at(m.size).time_s / 1e9;
+        EXPECT_NEAR(busbw / m.busbw_gbps, 1.0, 0.05)
+            << c.system << ", " << ranks << " GPUs, " << m.size << " B: lcsim " << busbw << " GB/s, measured "
+            << m.busbw_gbps;
+        EXPECT_EQ(sim.at(m.size).algorithm, "ring/simple") << c.system << " " << m.size;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, 9 + 5 + 12);
+}
+
 // Without the part's calibration (the built-in defaults: full link bandwidth, NCCL's model latencies) the same
 // node is far above the measurement: the calibration is what brings it down.
 TEST(ScaleUpCalibration, WithoutThePartCalibrationTheModelIsFarAboveTheMeasurement) {

@@ -272,8 +272,10 @@ void AcceleratorSpec::visit(Section& s) {
           "scale-up switches reduce in the network (NVLink SHARP, used by NCCL's NVLS algorithm)");
   s.field("scale_up_mesh", scale_up_mesh,
           "the scale-up domain is a full mesh of point-to-point links without a switch (AMD Infinity Fabric): one "
-          "link of scale_up_bandwidth / (scale_up_domain - 1) between any two devices, so a pair's send/recv is "
-          "bounded by that link; false = switched (NVSwitch): a pair gets the whole scale_up_bandwidth");
+          "link of scale_up_bandwidth / (scale_up_domain - 1) between any two devices, so a pair's traffic is "
+          "bounded by that link, a device sending to k peers at once uses k links, and ring collectives follow "
+          "cycles of the mesh that share no link; false = switched (NVSwitch): a pair gets the whole "
+          "scale_up_bandwidth");
   s.field("tdp", tdp, "power when busy (thermal design power); also the highest power_limit the part accepts",
           Range::positive());
   s.field("idle_power", idle_power, "power when idle", Range::at_least(0));

@@ -1,10 +1,34 @@
 #include "models/network/collective_algorithms.h"
 
+#include <algorithm>
 #include <cmath>
 
+#include "models/network/mesh_rings.h"
 #include "policies/collective_algorithms.h"
 
 namespace lcsim::net {
+namespace {
+
+/// The rings of a ring collective inside meshed nodes (Topology::mesh_link): the group's GPUs taken around
+/// mesh_rings(m), R cycles that share no link, so that every link carries traffic (RCCL lays its MI300X rings out
+/// likewise). Inside one node ring c goes around cycle c mod R, and there are at least `channels` rings, a multiple
+/// of R so that every cycle carries the same share. Rings that leave the node (`across_nodes`) enter each cycle at
+/// each of the m GPUs in turn (ring c: cycle (c / m) mod R, entered at c mod m), a multiple of R x m rings: every
+/// GPU leaves its node (over its NIC) in as many rings as every other, and every in-node link carries the same
+/// share. Null where the first group is not three or more GPUs of one meshed node (then the rings are rotations of
+/// the node's own order, as on a switch).
+const std::vector<std::vector<uint32_t>>* mesh_cycles(const PlanInput& in, bool across_nodes, uint32_t* rings) {
+  const auto& g = in.groups.front();
+  if (g.size() < 3 || in.topology.mesh_link(g[0], g[1]) < 0) return nullptr;
+  const auto& cycles = mesh_rings(static_cast<uint32_t>(g.size()));
+  if (cycles.empty()) return nullptr;
+  const uint32_t entries = across_nodes ? static_cast<uint32_t>(g.size()) : 1;
+  const uint32_t r = static_cast<uint32_t>(cycles.size()) * entries;
+  *rings = r * ((std::max<uint32_t>(in.channels, 1) + r - 1) / r);
+  return &cycles;
+}
+
+}  // namespace
 
 std::vector<CollectivePhase> RingPlanner::plan(const PlanInput& in) const {
   const auto& ranks = in.ranks;
@@ -40,24 +64,37 @@ std::vector<CollectivePhase> RingPlanner::plan(const PlanInput& in) const {
   }
   // Ring order of channel c: node k's ranks rotated to start at s_k = c - k, so the ring leaves node k from the
   // GPU that enters node k+1 (s_k - 1 = s_{k+1}): the network hop stays on one rail, as NCCL lays rings out on
-  // rail-optimized fabrics. Over the channels every GPU leaves its node once.
+  // rail-optimized fabrics. Over the channels every GPU leaves its node once. Inside meshed nodes each node is
+  // taken around the channel's mesh cycle instead (mesh_cycles), from s_0 = c and then from the local index the
+  // ring left the node before by (the same rail).
+  uint32_t rings = in.channels;
+  const auto* cycles = mesh_cycles(in, groups.size() > 1, &rings);
   auto ring_order = [&](uint32_t c) {
     std::vector<uint32_t> order;
+    size_t start = 0;
     for (size_t k = 0; k < groups.size(); ++k) {
       const auto& g = groups[k];
       const size_t m = g.size();
-      const size_t start = ((c % m) + m * groups.size() - (k % m)) % m;
+      if (cycles && (*cycles)[0].size() == m) {
+        const auto& cycle = (*cycles)[(groups.size() > 1 ? c / m : c) % cycles->size()];
+        start = k == 0 ? c % m : start % m;
+        const size_t at = static_cast<size_t>(std::find(cycle.begin(), cycle.end(), start) - cycle.begin());
+        for (size_t i = 0; i < m; ++i) order.push_back(g[cycle[(at + i) % m]]);
+        start = cycle[(at + m - 1) % m];
+        continue;
+      }
+      start = ((c % m) + m * groups.size() - (k % m)) % m;
       for (size_t i = 0; i < m; ++i) order.push_back(g[(start + i) % m]);
     }
     return order;
   };
   p.latency = in.base + in.step * steps;
-  for (uint32_t c = 0; c < in.channels; ++c) {
+  for (uint32_t c = 0; c < rings; ++c) {
     const auto order = ring_order(c);
     const size_t edges = chain ? order.size() - 1 : order.size();
     for (size_t i = 0; i < edges; ++i) {
       const uint32_t a = order[i], b = order[(i + 1) % order.size()];
-      const Bytes s = size * volume / in.channels;
+      const Bytes s = size * volume / rings;
       p.flows.push_back(reverse ? in.flow(b, a, s, c) : in.flow(a, b, s, c));
     }
   }
@@ -98,12 +135,21 @@ std::vector<CollectivePhase> HierarchicalPlanner::plan(const PlanInput& in) cons
   CollectivePhase rs, ar, ag;
   rs.latency = ag.latency = in.base + in.step * (k - 1);
   ar.latency = in.base + in.step * (2 * (N - 1));
+  // The intra-node rings: rotations of the node's order, or inside meshed nodes its mesh cycles (mesh_cycles).
+  uint32_t rings = in.channels;
+  const auto* cycles = mesh_cycles(in, false, &rings);
   for (const auto& g : groups) {
-    for (uint32_t c = 0; c < in.channels; ++c) {
-      for (size_t i = 0; i < g.size(); ++i) {
-        const uint32_t a = g[(i + c) % g.size()], b = g[(i + c + 1) % g.size()];
-        rs.flows.push_back(in.flow(a, b, size * ((k - 1) / k) / in.channels, c));
-        ag.flows.push_back(in.flow(a, b, size * ((k - 1) / k) / in.channels, c));
+    const size_t m = g.size();
+    for (uint32_t c = 0; c < rings; ++c) {
+      for (size_t i = 0; i < m; ++i) {
+        uint32_t a = g[(i + c) % m], b = g[(i + c + 1) % m];
+        if (cycles) {
+          const auto& cycle = (*cycles)[c % cycles->size()];
+          a = g[cycle[i]];
+          b = g[cycle[(i + 1) % m]];
+        }
+        rs.flows.push_back(in.flow(a, b, size * ((k - 1) / k) / rings, c));
+        ag.flows.push_back(in.flow(a, b, size * ((k - 1) / k) / rings, c));
       }
     }
   }

@@ -29,12 +29,10 @@ struct P2pCost {
   Duration latency;
   double scale_up_efficiency = 1;
   double scale_out_efficiency = 1;
-  /// The flow of `s` bytes from endpoint a to b: s / efficiency bytes (inside a meshed node over the pair's one link,
-  /// Topology::scale_up_pair_share), carrying the latency (FlowRequest::latency: paid with the flow, no event).
+  /// The flow of `s` bytes from endpoint a to b: s / efficiency bytes (inside a meshed node its path is the pair's
+  /// one link, Topology::mesh_link), carrying the latency (FlowRequest::latency: paid with the flow, no event).
   FlowRequest flow(const Topology& topology, uint32_t a, uint32_t b, Bytes s) const {
-    const double eff = topology.node_of(a) == topology.node_of(b)
-                           ? scale_up_efficiency * topology.scale_up_pair_share(a, b)
-                           : scale_out_efficiency;
+    const double eff = topology.node_of(a) == topology.node_of(b) ? scale_up_efficiency : scale_out_efficiency;
     return FlowRequest{a, b, s / eff, 0, false, latency};
   }
 };

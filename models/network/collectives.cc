@@ -6,6 +6,8 @@
 #include <memory>
 #include <set>
 
+#include "models/network/mesh_rings.h"
+
 namespace lcsim::net {
 
 void CollectiveProtocol::visit(Section& s) {
@@ -162,6 +164,14 @@ policy::CollectiveCase Collectives::describe(CollectiveOp op, const std::vector<
                                              config_.scale_up_efficiency * p.scale_up_efficiency);
   c.inter_bandwidth = Bandwidth::bytes_per_s(topology_.nic_bandwidth(ranks.front()).bps() *
                                              config_.scale_out_efficiency * p.scale_out_efficiency);
+  const auto& first = groups.front();
+  const uint32_t links = topology_.scale_up_links(first.front());
+  if (links > 0 && first.size() > 1 && op != CollectiveOp::kAllToAll) {
+    // A meshed node: its rings move over the links of their mesh cycles (mesh_rings: m - 1 of a GPU's links for m
+    // GPUs where the mesh decomposes, fewer for 4 and 6), not over every link of the GPU.
+    const size_t used = std::min<size_t>(mesh_rings(static_cast<uint32_t>(first.size())).size(), links);
+    c.intra_bandwidth = c.intra_bandwidth * (static_cast<double>(used) / links);
+  }
   c.base_latency = p.base_latency;
   c.step_latency = p.step_latency;
   c.chunk_channels = p.chunk_channels;

@@ -20,7 +20,8 @@
 //
 // Point-to-point sends (NCCL send/recv) have their own latency and efficiencies: they copy without reducing and
 // without a ring's step-by-step dependency. Inside a node whose scale-up domain is a switchless mesh (MI300X's
-// xGMI), a pair's send moves over the one link between the two GPUs (Topology::scale_up_pair_share).
+// xGMI), a pair's send moves over the one link between the two GPUs (Topology::mesh_link), and rings follow cycles
+// of the mesh that share no link (mesh_rings.h).
 #pragma once
 
 #include <cstdint>

@@ -67,6 +67,7 @@ ExplicitTopology::ExplicitTopology(const LeafSpineConfig& scale_up, const Explic
     su_up_.push_back(add_link(vertices_[e].name + ".nvl_up", su, scale_up.scale_up_latency, "scale_up", -1, e, sw));
     su_down_.push_back(add_link(vertices_[e].name + ".nvl_down", su, scale_up.scale_up_latency, "scale_up", -1, sw, e));
   }
+  build_scale_up_mesh(nodes, scale_up.scale_up_latency * 2.0);
   for (const auto& s : config.switches) {
     if (by_name.count(s.name)) fail_at(s.where, "'" + s.name + "' is named twice");
     by_name[s.name] = add_vertex(s.name, s.kind);
@@ -122,7 +123,12 @@ void ExplicitTopology::paths(uint32_t src, uint32_t dst, std::vector<Path>& out)
   out.clear();
   // Inside a node, traffic takes the scale-up network (as with leaf_spine), even where a NIC path is as short.
   if (node_of_[src] == node_of_[dst]) {
-    if (up_[su_up_[src]] && up_[su_down_[dst]]) out.push_back({su_up_[src], su_down_[dst]});
+    const int64_t mesh = mesh_link(src, dst);
+    if (mesh >= 0) {
+      if (up_[static_cast<uint32_t>(mesh)]) out.push_back({static_cast<uint32_t>(mesh)});
+    } else if (up_[su_up_[src]] && up_[su_down_[dst]]) {
+      out.push_back({su_up_[src], su_down_[dst]});
+    }
     cache_[key] = out;
     return;
   }

@@ -194,8 +194,32 @@ LeafSpine::LeafSpine(const LeafSpineConfig& config, const std::vector<NodeShape>
       }
     }
   }
+  build_scale_up_mesh(nodes, config.scale_up_latency * 2.0);
   build_host_io(nodes);
   if (config.host_networks) build_host_networks(config, nodes);
+}
+
+void Topology::build_scale_up_mesh(const std::vector<NodeShape>& nodes, Duration latency) {
+  mesh_base_.assign(endpoint_count(), -1);
+  mesh_local_.assign(endpoint_count(), 0);
+  uint32_t first = 0;
+  for (const NodeShape& nd : nodes) {
+    if (nd.scale_up_links > 0 && nd.gpus > 1) {
+      for (uint32_t a = 0; a < nd.gpus; ++a) {
+        const uint32_t ea = first + a;
+        mesh_local_[ea] = a;
+        const Bandwidth link = scale_up_bandwidth(ea) / static_cast<double>(nd.scale_up_links);
+        for (uint32_t b = 0; b < nd.gpus; ++b) {
+          if (b == a) continue;
+          const uint32_t eb = first + b;
+          const uint32_t id = add_link(vertices_[ea].name + ".xgmi.gpu" + std::to_string(b), link, latency, "scale_up",
+                                       -1, ea, eb);
+          if (mesh_base_[ea] < 0) mesh_base_[ea] = id;
+        }
+      }
+    }
+    first += nd.gpus;
+  }
 }
 
 void Topology::build_host_io(const std::vector<NodeShape>& nodes) {
@@ -501,7 +525,9 @@ void LeafSpine::paths(uint32_t src, uint32_t dst, std::vector<Path>& out) const 
     out.push_back(std::move(p));
   };
   if (node_of(src) == node_of(dst)) {
-    add_if_up({su_up_[src], su_down_[dst]});
+    const int64_t mesh = mesh_link(src, dst);
+    if (mesh >= 0) add_if_up({static_cast<uint32_t>(mesh)});
+    else add_if_up({su_up_[src], su_down_[dst]});
     return;
   }
   // The GPUs' PCIe hops start and end every scale-out path (built in place: this is the analytical model's hot

@@ -89,8 +89,8 @@ struct NodeShape {
   std::vector<std::pair<std::string, Bandwidth>> host_networks = {};
   HostIo io = {};
   /// Point-to-point scale-up links per GPU where the domain is a switchless full mesh (xGMI: one link to each other
-  /// GPU, scale_up_bandwidth / scale_up_links each); 0 = switched. The scale-up tier is still built as one port per
-  /// GPU; what a pair can use is Topology::scale_up_pair_share.
+  /// GPU, scale_up_bandwidth / scale_up_links each); 0 = switched. Such a node's GPUs reach each other over one link
+  /// per pair (Topology::build_scale_up_mesh); each GPU's port is still built (its scale_up_bandwidth).
   uint32_t scale_up_links = 0;
   bool operator==(const NodeShape&) const = default;
 };
@@ -116,9 +116,20 @@ class Topology {
   virtual uint32_t scale_up_links(uint32_t /*endpoint*/) const { return 0; }
   /// The share of a GPU's scale-up bandwidth one pair can use: 1 / links between two GPUs of one meshed node (one
   /// link each), else 1 (a switch gives a pair the whole port; across nodes the scale-up tier is not the pair's).
+  /// The tuner's closed form; the flows themselves take the pair's link (mesh_link).
   double scale_up_pair_share(uint32_t a, uint32_t b) const {
     const uint32_t links = node_of(a) == node_of(b) ? scale_up_links(a) : 0;
     return links > 0 ? 1.0 / links : 1.0;
+  }
+  /// The link from GPU a to GPU b of one meshed node (built by build_scale_up_mesh: paths inside such a node are
+  /// this one link), -1 where a and b are not two GPUs of one meshed node.
+  int64_t mesh_link(uint32_t a, uint32_t b) const {
+    if (a >= mesh_base_.size() || b >= mesh_base_.size() || a == b || mesh_base_[a] < 0 || mesh_base_[b] < 0 ||
+        node_of(a) != node_of(b)) {
+      return -1;
+    }
+    const uint32_t la = mesh_local_[a], lb = mesh_local_[b];
+    return mesh_base_[a] + (lb < la ? lb : lb - 1);
   }
 
   // --- Service endpoints: each node's host (its memory, behind the root complex; on the node's storage,
@@ -181,6 +192,11 @@ class Topology {
   uint32_t add_vertex(const std::string& name, const std::string& kind);
   uint32_t add_link(const std::string& name, Bandwidth bw, Duration lat, const std::string& tier, int plane,
                     uint32_t from, uint32_t to);
+  /// Every meshed node's (NodeShape::scale_up_links > 0) GPU-to-GPU links, one per ordered pair of its GPUs (tier
+  /// scale_up): a GPU's scale_up_bandwidth / scale_up_links each, with `latency` (the two scale-up hops of a switched
+  /// pair: the same latency, one link). Call once every endpoint's scale-up port is built; GPUs are vertices 0..n-1
+  /// in node order. A GPU sending to k peers at once uses k links.
+  void build_scale_up_mesh(const std::vector<NodeShape>& nodes, Duration latency);
   /// The storage, frontend and management networks: a switch each, every node's host and the storage servers.
   /// Call after build_host_io.
   void build_host_networks(const LeafSpineConfig& config, const std::vector<NodeShape>& nodes);
@@ -196,6 +212,8 @@ class Topology {
   std::vector<VertexInfo> vertices_;
   std::vector<LinkInfo> links_;
   std::vector<bool> up_;
+  std::vector<int64_t> mesh_base_;    // per GPU: its first mesh link (to the lowest other local index), -1: none
+  std::vector<uint32_t> mesh_local_;  // per GPU: its index inside its node
   uint64_t up_version_ = 0;
   bool frozen_ = false;
 
