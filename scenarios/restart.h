@@ -12,8 +12,9 @@
 
 namespace lcsim {
 
-/// A fresh workload of `type` with the configuration of `from`: written out through its visitor, read back and
-/// validated again against `gpus`. Nothing else of `from` is carried over (see restart_factory), except with
+/// A fresh workload of `type` with the configuration of `from` (a Megatron workload's copied as it is, any other
+/// written out through its visitor and read back), validated again against `gpus`. Nothing else of `from` is
+/// carried over (see restart_factory), except with
 /// `from_gpus`: `from` is validated and never started, against those GPUs, equal to `gpus` rank for rank (a copy
 /// of the same cluster), and the validation may take over what from's computed (Workload::validate_like).
 std::unique_ptr<wl::Workload> copy_workload(const Catalog& catalog, const std::string& type, const wl::Workload& from,

@@ -131,10 +131,10 @@ TEST(Evaluate, ACopyOfAScenarioResolvesToTheSameYaml) {
   }
 }
 
-// evaluate(const Scenario&) runs a copy whose Megatron configuration was written out and read back: what a pasted
-// command line set (ignored arguments, the job's length) survives, and the run is the original's, bit for bit.
-// (Its header loses the "megatron_args left out, lcsim's default taken" line: written out, every key reads as given.
-// Known, 3 Dec 2026; the fix is to copy the configuration without the round trip: docs/performance-training-2.md.)
+// evaluate(const Scenario&) runs a copy whose Megatron configuration is copied as it is (MegatronTraining::copy_config,
+// scenarios/restart.cc): what a pasted command line set (ignored arguments, the job's length) survives, and so does
+// what it left out: the run header's "megatron_args left out, lcsim's default taken" line, which a copy written out
+// and read back lost (every key then reads as given; main 555f495). The run is the original's, bit for bit.
 TEST(Evaluate, ACopiedMegatronWorkloadKeepsWhatItsCommandLineSaid) {
   const std::vector<std::string> sets = {"workload.global_batch_size=128",
                                          "workload.megatron_args=--lr 3e-4 --data-path /d --train-iters 500000"};
@@ -147,6 +147,11 @@ TEST(Evaluate, ACopiedMegatronWorkloadKeepsWhatItsCommandLineSaid) {
   EXPECT_EQ(to.assumed_args, from.assumed_args);
   EXPECT_EQ(from.job_train_iters, 500000);
   EXPECT_EQ(to.job_train_iters, 500000);
+  // The scenario's full recompute with no --recompute-method: lcsim's "uniform, 1" is named in the header.
+  ASSERT_FALSE(from.defaults_taken.empty());
+  EXPECT_EQ(to.defaults_taken, from.defaults_taken);
+  EXPECT_NE(copy.workload->describe().find("megatron_args left out, lcsim's default taken"), std::string::npos);
+  EXPECT_EQ(copy.workload->describe(), sc.workload->describe());
   const Result a = evaluate(sc);  // a copy of sc
   ASSERT_TRUE(a.ok()) << a.error;
   const Result b = evaluate(load_scenario(k175b, sets));  // sc itself, as `lcsim run` runs it

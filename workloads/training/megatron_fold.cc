@@ -7,8 +7,9 @@
 //    rendezvous inside the pass waits for a peer), and FSDP (torch_fsdp2) is off;
 //  - no other stream of the rank has collectives in flight when the pass starts (gradient buckets, the parameter
 //    gather, expert all-to-alls): a collective started while the compute stream waits charges that wait to the
-//    bubble, which makes the inside of the pass observable; and no overlapped chain holds more than one collective
-//    (for the same reason);
+//    bubble, which makes the inside of the pass observable. An overlapped chain of several collectives (context
+//    parallelism's CP - 1 send/recv rounds) folds: each of its collectives that starts while the rank waits for the
+//    chain moves the wait so far to the bubble on the fine path, and replay makes the same additions (wait_chain);
 //  - every segment's collectives run on the compute stream, blocking or overlapped with the next segment's compute
 //    (not on the side stream, whose expert all-to-alls run beside several passes), there are no FSDP prefetches
 //    or reductions, and no gradient bucket completes inside it while gradients are being reduced (the last
@@ -81,11 +82,6 @@ MegatronTraining::FoldedPass* MegatronTraining::folded(uint32_t sim) {
       if (it == collective_cache_.end()) return &f;  // not run yet: the fine-grained path runs it and memoizes it
       out.comms.push_back({it->second, &c, static_cast<size_t>(c.group) + kGroupKinds * static_cast<size_t>(c.stream), true});
     }
-    // An overlapped chain of several collectives: the rank may be waiting for it when a later one starts, and a
-    // collective that starts while its rank waits charges the wait so far to the bubble (megatron_comms.cc).
-    size_t events = 0;
-    for (const auto& c : out.comms) events += c.event ? 1 : 0;
-    if (out.overlap && events > 1) return never();
     segs.push_back(std::move(out));
   }
   if (segs.empty()) return never();
@@ -191,6 +187,8 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
   bool pending = false;  // an overlapped chain's last event has not run yet
   Duration overlap_end;
   Exposure overlap_kind = Exposure::kTp;
+  Duration chain_start;                         // and when its chain started
+  const FoldedPass::Seg* overlapped = nullptr;  // the segment whose chain is pending
   // Runs a chain of collectives from `from`; returns its end (each collective waits for the one before).
   auto chain = [&](const FoldedPass::Seg& seg, Duration from, bool blocking, bool* any_event) {
     Duration s = from;
@@ -208,13 +206,29 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
     }
     return s;
   };
+  // The rank waits from `from` for the pending chain (after_compute or task_done: wait(overlap_kind)). On the fine
+  // path each of the chain's collectives that starts after `from` finds its rank waiting and moves the wait so far
+  // to the bubble (megatron_comms.cc, collective: imbalance between ranks), and the chain's end charges the rest to
+  // its kind (resume). The chain is walked again with chain()'s additions, so each collective starts at the very
+  // time the fine path gives it; a group of one starts nothing (collective returns before the rendezvous).
+  auto wait_chain = [&](const FoldedPass::Seg& seg, Duration from) {
+    Duration since = from, s = chain_start;
+    for (const FoldedPass::Comm& c : seg.comms) {
+      if (!c.event) continue;
+      if (s > since) {
+        st.waits[static_cast<size_t>(Exposure::kBubble)] += s - since;
+        since = s;
+      }
+      s = s + c.time;
+    }
+    st.waits[static_cast<size_t>(overlap_kind)] += overlap_end - since;
+  };
   // SM contention (after_compute): a segment's compute that ran beside the previous segment's overlapped chain
   // takes beside x share / (1 - share) longer, charged once, when the compute completes. `beside_total` is the
   // rank's running sum of time with a collective beside the kernels; the fine path adds each chain's span to it when
   // the chain ends, and measures a segment's beside time as the difference of that sum (plus the running chain's
   // part) between the compute's start and end: the same additions are made here, in the same order.
   Duration beside_total = st.beside_total;
-  Duration chain_start;
   for (const FoldedPass::Seg& seg : f.segs) {
     if (apply) st.compute += seg.compute;
     // start_compute: the beside time so far (a chain started at this very time counts zero).
@@ -240,7 +254,7 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
       }
     }
     if (pending && overlap_end >= t) {  // the previous segment's overlapped chain is still running
-      if (apply) st.waits[static_cast<size_t>(overlap_kind)] += overlap_end - t;
+      if (apply) wait_chain(*overlapped, t);
       t = overlap_end;
       *priority = sim::kDefault;
     }
@@ -253,13 +267,14 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
       chain_start = t;
       overlap_end = chain(seg, t, false, &any_event);
       pending = any_event;
+      overlapped = &seg;
     } else {
       t = chain(seg, t, true, &any_event);
       if (any_event) *priority = sim::kDefault;
     }
   }
   if (pending) {  // the last segment's overlapped chain: the pass ends with it
-    if (apply) st.waits[static_cast<size_t>(overlap_kind)] += overlap_end - t;
+    if (apply) wait_chain(*overlapped, t);
     t = overlap_end;
     *priority = sim::kDefault;
     beside_total = beside_total + (overlap_end - chain_start);
