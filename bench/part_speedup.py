@@ -27,22 +27,17 @@ Usage: bench/part_speedup.py [BUILD_DIR] [--set KEY=VALUE ...]   (the pairs are 
        bench/part_speedup.py --vidur"""
 import csv, json, os, re, statistics, subprocess, sys, tempfile
 
-import yaml
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_args
 
+USAGE = "bench/part_speedup.py [BUILD_DIR] [--set KEY=VALUE ...]  |  bench/part_speedup.py --vidur"
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-args = sys.argv[1:]
-build, extra, vidur = "build", [], None
-i = 0
-while i < len(args):
-    if args[i] == "--vidur":
-        vidur = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "calibration",
-                             "vidur_serving_layers.csv"); i += 1
-    elif args[i] == "--set":
-        extra.append(args[i + 1]); i += 2
-    else:
-        build = args[i]; i += 1
-lcsim = os.path.join(root, build, "apps", "lcsim")
+opts = bench_args.parse(USAGE, flags=("--vidur",), valued={"--set": str}, repeated=("--set",))
+build, extra = opts["build"], opts["--set"]
+vidur = os.path.join(root, "data", "calibration", "vidur_serving_layers.csv") if opts["--vidur"] else None
+lcsim = os.path.join(root, build, "apps", "lcsim") if vidur else bench_args.lcsim_binary(USAGE, root, build)
 
+import yaml  # after the command line: a bad one is reported without needing PyYAML
 
 def vidur_ratios(path):
     """Median A100 / H100 time per operator over the shapes (model, tokens, TP) both parts profiled, >= 2,048 tokens."""

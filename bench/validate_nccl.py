@@ -15,28 +15,30 @@ own choice; summary: max and mean |error| of the time at every measured size (1 
 against single published figures without a table (8 x B200 and B300 at large sizes: docs/validation-nccl.md)."""
 import csv, json, os, subprocess, sys, tempfile
 
-args = sys.argv[1:]
-build = "build"
-sets, markdown, collective, scaleup = [], False, "all_reduce", False
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_args
+
+
+def gbps_pair(text):
+    gpu, node = (float(x) for x in text.split(","))
+    return gpu, node
+
+
+USAGE = ("bench/validate_nccl.py [BUILD_DIR] [--set KEY=VALUE ...] [--markdown] [--collective all_reduce|send_recv] "
+         "[--shared-nic GPU_GBPS,NODE_GBPS] [--scaleup]")
+COLLECTIVES = ("all_reduce", "send_recv")
 # The testbed's scale-out network, fitted to the 2-node rows (docs/validation.md): one NIC per node that all its
 # GPUs share (215 Gb/s per node: balances the 2 x 4 and 2 x 8 all-reduce rows), each GPU reaching it at up to
 # 62.2 Gb/s (send/recv 2 x 1; collectives get scale_out_efficiency 0.752 of it, all-reduce 2 x 1).
 # --shared-nic 0,0 uses the dgx-a100 template's own network instead (one NIC per GPU).
-shared_nic = (62.2, 215.0)
-i = 0
-while i < len(args):
-    if args[i] == "--set":
-        sets.append(args[i + 1]); i += 2
-    elif args[i] == "--markdown":
-        markdown = True; i += 1
-    elif args[i] == "--collective":
-        collective = args[i + 1]; i += 2
-    elif args[i] == "--shared-nic":
-        shared_nic = tuple(float(x) for x in args[i + 1].split(",")); i += 2
-    elif args[i] == "--scaleup":
-        scaleup = True; i += 1
-    else:
-        build = args[i]; i += 1
+opts = bench_args.parse(USAGE, flags=("--markdown", "--scaleup"),
+                        valued={"--set": str, "--collective": str, "--shared-nic": gbps_pair}, repeated=("--set",))
+build, sets, markdown, scaleup = opts["build"], opts["--set"], opts["--markdown"], opts["--scaleup"]
+collective = opts.get("--collective", "all_reduce")
+if collective not in COLLECTIVES:
+    bench_args.fail(USAGE, f"option --collective: '{collective}' is not one of {', '.join(COLLECTIVES)}")
+shared_nic = opts.get("--shared-nic", (62.2, 215.0))
+bench_args.lcsim_binary(USAGE, os.getcwd(), build)
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MiB = 1 << 20

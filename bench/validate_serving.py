@@ -16,6 +16,11 @@ Usage: bench/validate_serving.py [--rows] [--roofline]   (--rows: every row with
 model before the kernels between the GEMMs were costed, for comparison)"""
 import csv, os, re, statistics, sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_args
+
+opts = bench_args.parse("bench/validate_serving.py [--rows] [--roofline]", flags=("--rows", "--roofline"),
+                        build_dir=False)
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 files = {"H100-SXM-80GB": "h100-sxm-80gb.yaml", "A100-SXM-80GB": "a100-sxm-80gb.yaml"}
 
@@ -47,10 +52,10 @@ ops = ["input_layernorm", "attn_pre_proj", "attn_rope", "attn_post_proj", "post_
        "mlp_act", "mlp_down_proj", "add"]
 consts = {p: catalog(f) for p, f in files.items()}
 groups = {}
-show_rows = "--rows" in sys.argv
+show_rows = opts["--rows"]
 for r in csv.DictReader(open(os.path.join(root, "data/calibration/vidur_serving_layers.csv"))):
     measured = sum(float(r[o + "_ms"]) for o in ops) * 1e-3
-    pred = predict(consts[r["part"]], r, "--roofline" in sys.argv)
+    pred = predict(consts[r["part"]], r, opts["--roofline"])
     err = pred / measured - 1
     phase = "decode" if int(r["num_tokens"]) <= 256 else "prefill"
     groups.setdefault((r["part"], r["model"], phase), []).append(err)

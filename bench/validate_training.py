@@ -13,24 +13,19 @@ attention kernel's calibration: docs/validation.md); the published tables use no
 import json, os, subprocess, sys, tempfile, time
 from concurrent.futures import ThreadPoolExecutor
 
-import yaml
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_args
 
-args = sys.argv[1:]
-build, markdown, only, jobs, extra = "build", False, "", os.cpu_count() or 1, []
-i = 0
-while i < len(args):
-    if args[i] == "--markdown":
-        markdown = True; i += 1
-    elif args[i] == "--only":
-        only = args[i + 1]; i += 2
-    elif args[i] == "--jobs":
-        jobs = int(args[i + 1]); i += 2
-    elif args[i] == "--set":
-        extra.append(args[i + 1]); i += 2
-    else:
-        build = args[i]; i += 1
+USAGE = "bench/validate_training.py [BUILD_DIR] [--markdown] [--only NAME-PREFIX] [--jobs N] [--set KEY=VALUE ...]"
+opts = bench_args.parse(USAGE, flags=("--markdown",), valued={"--only": str, "--jobs": bench_args.positive_int,
+                                                               "--set": str}, repeated=("--set",))
+build, markdown, only, extra = opts["build"], opts["--markdown"], opts.get("--only", ""), opts["--set"]
+jobs = opts.get("--jobs", os.cpu_count() or 1)
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-lcsim = os.path.join(root, build, "apps", "lcsim")
+lcsim = bench_args.lcsim_binary(USAGE, root, build)
+
+import yaml  # after the command line: a bad one is reported without needing PyYAML
+
 data = yaml.safe_load(open(os.path.join(root, "bench", "training_validation.yaml")))
 UNITS = {"tflops_recompute": "TFLOP/s/GPU (SC'21 count, with recompute)", "tflops_model": "TFLOP/s/GPU (model FLOPs)",
          "mfu_pct": "MFU %", "tokens_per_gpu": "tokens/s/GPU"}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# BenchScripts.*: the bench scripts reject a bad command line with one message naming the option (or BUILD_DIR) and
+# what is allowed, exit status 2, and no Python traceback; --help exits 0 (bench/bench_args.py).
+# Usage: tests/bench_args_test.sh BUILD_DIR   (run from the repository root)
+set -u
+build=$1
+fails=0
+expect() {  # STATUS NEEDLE SCRIPT ARGS...: the script exits with STATUS, its stderr or stdout holds NEEDLE, no traceback
+  local status=$1 needle=$2
+  shift 2
+  local out rc
+  out=$(python3 "$@" 2>&1)
+  rc=$?
+  if [[ $rc -ne $status ]] || [[ "$out" != *"$needle"* ]] || [[ "$out" == *Traceback* ]]; then
+    echo "FAIL: python3 $* -> exit $rc (want $status), output: $out"
+    fails=$((fails + 1))
+  fi
+}
+for s in bench/validate_training.py bench/validate_nccl.py bench/part_speedup.py; do
+  expect 2 "unknown option '--bogus'" "$s" "$build" --bogus
+  expect 2 "BUILD_DIR 'no-such-build' has no apps/lcsim" "$s" no-such-build
+  expect 2 "option --set needs a value" "$s" "$build" --set
+  expect 0 "usage: bench/" "$s" --help
+  expect 2 "unexpected argument 'extra'" "$s" "$build" extra
+done
+expect 2 "option --jobs: '0' is not allowed" bench/validate_training.py "$build" --jobs 0
+expect 2 "option --jobs: 'two' is not allowed" bench/validate_training.py "$build" --jobs two
+expect 2 "option --collective: 'gather' is not one of all_reduce, send_recv" bench/validate_nccl.py "$build" --collective gather
+expect 2 "option --shared-nic: '1' is not allowed" bench/validate_nccl.py "$build" --shared-nic 1
+expect 2 "unknown option '--row'" bench/validate_serving.py --row
+expect 2 "unexpected argument 'build'" bench/validate_serving.py build
+expect 0 "usage: bench/validate_serving.py" bench/validate_serving.py -h
+[[ $fails -eq 0 ]] && echo "all bench command lines answered as expected"
+exit $((fails > 0))
