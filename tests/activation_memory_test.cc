@@ -96,5 +96,64 @@ TEST(ActivationMemory, HiddenDropoutFromTheCommandLine) {
   EXPECT_DOUBLE_EQ(dropout(""), 0.1);
 }
 
+// Qwen3-30B-A3B's layer (h 2,048, 32 query heads and 4 key/value heads of 128, per-head query/key norm, 128 experts
+// of width 768, top 8, SwiGLU, no dropout), per token. 16-bit: whole the two norm inputs and outputs 4 x 2 x 2,048
+// = 16,384; split q, k, v 2 x (32 + 8) x 128 = 10,240, the attention output 2 x 4,096 = 8,192, the query/key norm's
+// input 2 x 36 x 128 = 9,216, the router's fp32 probabilities 4 x 128 = 512 and per routed copy (8) the expert's
+// input 2 x 2,048, its SwiGLU input 2 x 1,536, its output 2 x 768 and its fp32 probability 4: 8 x 8,708 = 69,664.
+// Transformer Engine's FP8 linear layers keep 1-byte copies of their inputs: the norm outputs (2 x 2,048), the
+// experts' inputs (2,048) and SwiGLU outputs (768), and a second, FP8 copy of the attention output (4,096) beside
+// the attention kernel's 16-bit one; the SwiGLU input stays 16-bit: whole 12,288, split 10,240 + 12,288 + 9,216 +
+// 512 + 8 x (2,048 + 3,072 + 768 + 4) = 79,392. DeepSeek-V3's caching (fp8_saved) also stores the SwiGLU input in
+// FP8 and keeps the attention output once: split 10,240 + 8,192 + 9,216 + 512 + 8 x (2,048 + 1,536 + 768 + 4) =
+// 63,008, with or without the Transformer Engine flag.
+TEST(ActivationMemory, TransformerEngineFp8KeepsOneByteCopiesOfLinearInputs) {
+  wl::GptModelConfig m;
+  m.hidden_size = 2048, m.num_attention_heads = 32, m.group_query_attention = true, m.num_query_groups = 4;
+  m.kv_channels = 128, m.qk_layernorm = true, m.swiglu = true, m.hidden_dropout = 0;
+  m.num_experts = 128, m.moe_router_topk = 8, m.moe_ffn_hidden_size = 768, m.ffn_hidden_size = 6144;
+  const wl::LayerActivations bf16 = wl::layer_activations(m, 0, {});
+  EXPECT_DOUBLE_EQ(bf16.whole, 16384.0);
+  EXPECT_DOUBLE_EQ(bf16.split, 10240.0 + 8192 + 9216 + 512 + 69664);
+  wl::ActivationOptions te;
+  te.fp8_linear_inputs = true;
+  const wl::LayerActivations fp8 = wl::layer_activations(m, 0, te);
+  EXPECT_DOUBLE_EQ(fp8.whole, 12288.0);
+  EXPECT_DOUBLE_EQ(fp8.split, 79392.0);
+  wl::ActivationOptions deepseek;
+  deepseek.fp8_saved = true;
+  EXPECT_DOUBLE_EQ(wl::layer_activations(m, 0, deepseek).whole, 12288.0);
+  EXPECT_DOUBLE_EQ(wl::layer_activations(m, 0, deepseek).split, 63008.0);
+  deepseek.fp8_linear_inputs = true;
+  EXPECT_DOUBLE_EQ(wl::layer_activations(m, 0, deepseek).split, 63008.0);
+}
+
+// The megatron job: kBase's stage 1 (2 layers, 3 micro-batches in flight, TP 2 without sequence parallelism, MHA of
+// 16 heads, GeLU FFN 8,192, dropout 0.1) keeps 45,056 B per token and layer in 16 bits. With precision: fp8 as
+// Transformer Engine saves: whole 4 x 2,048 (norm inputs) + 2 x 2,048 (masks) + 2 x 2,048 (FP8 norm outputs) =
+// 16,384; split (q, k, v 6 x 2,048 + the attention output 3 x 2,048 + the GeLU input 2 x 8,192 and its FP8 output
+// 8,192) / 2 = 21,504: 37,888 B. torchao's high_precision saving keeps the 16-bit count.
+TEST(ActivationMemory, Fp8LinearSavedInputFollowsTheFramework) {
+  const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
+  auto activations = [&](const std::vector<std::string>& sets) {
+    Scenario sc = parse_sets(sets);
+    const auto r = dynamic_cast<const MegatronTraining&>(*sc.workload).plan_stage(part, 1);
+    EXPECT_DOUBLE_EQ(r.in_flight, 3);
+    return item(r.memory, "activations");
+  };
+  EXPECT_DOUBLE_EQ(activations({"workload.precision=fp8"}), 37888.0 * 2048 * 2 * 3);
+  EXPECT_DOUBLE_EQ(activations({"workload.precision=fp8", "workload.fp8_linear_saved_input=high_precision"}),
+                   45056.0 * 2048 * 2 * 3);
+  EXPECT_DOUBLE_EQ(activations({"workload.fp8_linear_saved_input=fp8"}), 45056.0 * 2048 * 2 * 3);  // bf16
+  // An unknown value names the file and line, the key and what is allowed.
+  const std::string msg = megatron_support::parse_error_with(
+      "workload:\n  type: megatron\n  model: {num_layers: 2, hidden_size: 1024, num_attention_heads: 8, "
+      "seq_length: 1024, vocab_size: 32000}\n  global_batch_size: 32\n  micro_batch_size: 1\n  precision: fp8\n"
+      "  fp8_linear_saved_input: bf16\n");
+  EXPECT_NE(msg.find("mt.yaml:"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("fp8_linear_saved_input"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("high_precision"), std::string::npos) << msg;
+}
+
 }  // namespace
 }  // namespace lcsim

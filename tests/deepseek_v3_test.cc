@@ -177,7 +177,7 @@ TEST(DeepSeekV3Memory, MlaMoeLayerKeepsWhatTheReportSays) {
   // inputs), the experts' SwiGLU output recomputed, linear inputs and the SwiGLU input in FP8 (1 B), the attention
   // output in E5M6 (1.5 B).
   m.hidden_dropout = 0;
-  const wl::LayerActivations ds = wl::layer_activations(m, 5, {true, true, true, true, 1});
+  const wl::LayerActivations ds = wl::layer_activations(m, 5, {true, true, true, true, false, 1});
   EXPECT_DOUBLE_EQ(ds.whole, 4 * 7168.0 + 2 * 1536 + 2 * 512 + 128);
   EXPECT_DOUBLE_EQ(ds.split, 1.5 * 128 * 128 + 1024 + 8 * (7168.0 + 4096 + 4) + 4096);
 }
@@ -209,8 +209,16 @@ TEST(DeepSeekV3Memory, RecomputedModulesAndFp8ActivationsPerGpuByHand) {
   // Plain: whole 10h + 4 x 512 + 4 x 256 + 2 x 32 = 23,616; split q, k (16 x 96) and v (16 x 64) at 2 B = 8,192,
   // output 2,048, router 32, 2 routed copies of 2h + 2 x 2 x 1,024 + 2 x 1,024 + 4 (probability) = 10,244, shared
   // 6,144.
+  // That is the count of 16-bit saved inputs (fp8_linear_saved_input: high_precision, torchao's). Transformer
+  // Engine's FP8 linear layers keep 1-byte copies (the default): whole 8h + 3 x 512 + 3 x 256 + 2 x 32 = 18,752 (the
+  // latents' norm outputs in FP8); the output 2,048 + its FP8 copy 1,024; 2 routed copies of h + 2 x 2 x 1,024 +
+  // 1,024 + 4 = 7,172 (the SwiGLU input stays 16-bit); shared 4,096 + 1,024 = 5,120.
   const double plain_token = 23616 + 8192 + 2048 + 32 + 2 * 10244 + 6144;
-  EXPECT_DOUBLE_EQ(item(p.memory, "activations"), plain_token * 2048 * 2 * 3);
+  Scenario hp = parse_sets(small_mla({"workload.fp8_linear_saved_input=high_precision"}));
+  const auto h = dynamic_cast<const MegatronTraining&>(*hp.workload).plan_stage(part, 1);
+  EXPECT_DOUBLE_EQ(item(h.memory, "activations"), plain_token * 2048 * 2 * 3);
+  const double te_token = 18752 + 8192 + 3072 + 32 + 2 * 7172 + 5120;
+  EXPECT_DOUBLE_EQ(item(p.memory, "activations"), te_token * 2048 * 2 * 3);
   // DeepSeek's: whole 6h + 2 x 512 + 2 x 256 + 2 x 32 = 13,888; split output 1.5 x 16 x 64 = 1,536 (E5M6),
   // router 32, 2 copies of h + 2 x 1,024 + 4 = 4,100 (FP8 input and SwiGLU input, its output recomputed, the
   // probability), shared 2,048.

@@ -12,6 +12,7 @@
 
 #include "models/hardware/memory.h"
 #include "scenarios/scenario.h"
+#include "sim/error.h"
 
 namespace lcsim::megatron_support {
 
@@ -62,6 +63,16 @@ inline Scenario parse_with(const std::string& workload_yaml) {
   std::string text = kBase;
   text = text.substr(0, text.find("workload:")) + workload_yaml + "simulation: {fidelity: analytical}\n";
   return parse_scenario(parse_yaml_text(text, "mt.yaml"));
+}
+
+/// The InputError message of parsing kBase with its workload block replaced by `workload_yaml`; "" if accepted.
+inline std::string parse_error_with(const std::string& workload_yaml) {
+  try {
+    parse_with(workload_yaml);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
 }
 
 }  // namespace lcsim::megatron_support

@@ -3,8 +3,15 @@
 namespace lcsim::wl {
 
 LayerActivations layer_activations(const GptModelConfig& m, int layer, const ActivationOptions& o) {
-  // e: a 16-bit tensor; c: a linear layer's saved input (1 B with FP8 caching, DeepSeek-V3 section 3.3.3).
-  const double e = 2, c = o.fp8_saved ? 1 : 2, h = m.hidden_size, a = m.num_attention_heads;
+  // e: a 16-bit tensor; c: a linear layer's saved input (1 B with FP8 caching, DeepSeek-V3 section 3.3.3, or as
+  // Transformer Engine's FP8 linear layers keep it: its quantized column-wise copy; linear.py and grouped_linear.py,
+  // `update_usage(rowwise_usage=False, columnwise_usage=True)` before saving). s: the experts' SwiGLU input (FP8
+  // only with DeepSeek-V3's caching; Transformer Engine saves the activation's 16-bit input). p: the output
+  // projection's own FP8 copy of the attention output, which the attention kernel keeps in 16 bits for its backward
+  // (none with DeepSeek-V3's caching: one E5M6 tensor serves both).
+  const bool te_fp8 = o.fp8_linear_inputs && !o.fp8_saved;
+  const double e = 2, c = o.fp8_saved || te_fp8 ? 1 : 2, s = o.fp8_saved ? 1 : e, p = te_fp8 ? 1 : 0;
+  const double h = m.hidden_size, a = m.num_attention_heads;
   LayerActivations out;
   // Two norm inputs (the residual stream), two dropout masks (1 B each) unless the dropout is 0 (PyTorch's dropout
   // then returns its input: ATen native/Dropout.cpp, `if (p == 0 || !train ...) return input`), and the two norm
@@ -23,13 +30,13 @@ LayerActivations layer_activations(const GptModelConfig& m, int layer, const Act
     // recomputed) and its output, also the output projection's input: with FP8 caching DeepSeek-V3 keeps it in
     // "a customized E5M6 data format" (12 bits, 1.5 B; section 3.3.3), as the attention's backward needs it too.
     const double qk = m.qk_head_dim + m.qk_pos_emb_head_dim, out_bytes = o.fp8_saved ? 1.5 : e;
-    out.split += (o.recompute_mla_up ? 0 : e * a * (2 * qk + m.v_head_dim)) + out_bytes * a * m.v_head_dim;
+    out.split += (o.recompute_mla_up ? 0 : e * a * (2 * qk + m.v_head_dim)) + (out_bytes + p) * a * m.v_head_dim;
   } else {
     // Queries, keys and values as the attention kernel saves them, and its output (the output projection's input).
     // A fused kernel takes grouped-query keys and values at their own width (flash-attn's and cuDNN's GQA); the
     // unfused path repeats them to every head first (Megatron-LM's DotProductAttention, repeat_interleave).
     const double d = m.head_dim(), g = o.fused_attention ? m.query_groups() : a;
-    out.split += e * (a + 2 * g) * d + e * a * d;
+    out.split += e * (a + 2 * g) * d + (e + p) * a * d;
     // --qk-layernorm: the norm's input, the QKV projection's query and key output (its own weights' gradient and
     // its input gradient need it; the norm output goes on into the rotary embedding).
     if (m.qk_layernorm) out.split += e * (a + m.query_groups()) * d;
@@ -49,9 +56,9 @@ LayerActivations layer_activations(const GptModelConfig& m, int layer, const Act
   // on the norm's output.
   const double f = m.moe_ffn(), k = m.moe_router_topk * o.moe_imbalance;
   out.split += 4.0 * m.num_experts;
-  out.split += k * (c * h + c * up_width * f + (o.recompute_moe_act ? 0 : c * f) + 4);
+  out.split += k * (c * h + s * up_width * f + (o.recompute_moe_act ? 0 : c * f) + 4);
   if (const double fs = m.moe_shared_expert_intermediate_size; fs > 0) {
-    out.split += c * up_width * fs + (o.recompute_moe_act ? 0 : c * fs);
+    out.split += s * up_width * fs + (o.recompute_moe_act ? 0 : c * fs);
   }
   return out;
 }

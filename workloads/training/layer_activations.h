@@ -16,6 +16,10 @@ struct ActivationOptions {
   bool recompute_mla_up = false;    // `mla_up_proj`: queries, keys and values rebuilt from the latents
   bool recompute_moe_act = false;   // `moe_act`: the experts' SwiGLU/GeLU outputs not kept
   bool fp8_saved = false;           // linear layers' saved inputs (and the experts' SwiGLU inputs) in FP8
+  // Transformer Engine's FP8 linear layers (Linear, LayerNormLinear, GroupedLinear) keep only the column-wise FP8
+  // copy of their input for the weight gradient: 1 B per element, the SwiGLU inputs stay 16-bit, and the attention
+  // output is kept twice (16-bit by the attention kernel, FP8 by the output projection).
+  bool fp8_linear_inputs = false;
   double moe_imbalance = 1;         // busiest expert's tokens / mean
   bool fused_attention = true;      // flash / cuDNN attention: keys and values kept at the key/value heads' width
 };

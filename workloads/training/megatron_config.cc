@@ -168,6 +168,13 @@ void MegatronConfig::visit_keys(Section& s) {
   s.field("fp8_saved_activations", fp8_saved_activations,
           "linear layers keep their saved inputs, and experts their activation function's input, in FP8 (1 B) "
           "for backward (DeepSeek-V3, report section 3.3.3; needs precision: fp8)");
+  s.choice("fp8_linear_saved_input", fp8_linear_saved_input, {"fp8", "high_precision"},
+           "with precision: fp8, what a linear layer keeps of its input for the weight gradient: fp8 = the "
+           "quantized column-wise copy, 1 B per element, as Transformer Engine's Linear, LayerNormLinear and "
+           "GroupedLinear do (Megatron-LM, NeMo; the SwiGLU input stays 16-bit and the attention output is kept "
+           "twice, 16-bit by the attention kernel and FP8 by the output projection); high_precision = the 16-bit "
+           "input (torchao's Float8Linear, torchtitan's float8: save_for_backward(input_hp, weight_hp_t)). Memory "
+           "only; ignored without precision: fp8 (docs/training.md)");
   s.field("selective_ac_option", selective_ac_option,
           "with recompute_granularity: selective, what is recomputed: megatron (Megatron-LM: the attention core); "
           "op (torchtitan's op-level policy: each layer keeps its input, the outputs of its 1st, 3rd, 5th... "

@@ -600,8 +600,13 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   // Tensor by tensor (layer_activations.h): it knows what the closed form does not (multi-latent attention,
   // modules recomputed beyond the attention core, FP8 saved activations, grouped-query keys and values, no dropout)
   // and equals it otherwise. Averaged over the model's layers as ffn is.
-  const ActivationOptions opts{c.recomputes("layernorm"), c.recomputes("mla_up_proj"), c.recomputes("moe_act"),
-                               c.fp8_saved_activations, imb, c.use_flash_attn};
+  const ActivationOptions opts{c.recomputes("layernorm"),
+                               c.recomputes("mla_up_proj"),
+                               c.recomputes("moe_act"),
+                               c.fp8_saved_activations,
+                               c.precision == "fp8" && c.fp8_linear_saved_input == "fp8",
+                               imb,
+                               c.use_flash_attn};
   in.layer_whole = in.layer_split = 0;
   for (int l = 0; l < m.num_layers; ++l) {  // whole bytes summed, divided once: exact where the layers are alike
     const LayerActivations a = layer_activations(m, l, opts);
