@@ -137,19 +137,30 @@ TEST(Mesh, RingAllReduceBusBandwidthFollowsTheRingCount) {
   EXPECT_NEAR(sw.ring_busbw(2), 448e9, 1e-6 * kLink);
 }
 
+// Two meshed nodes of 8 GPUs (7 links each, 448 GB/s per GPU) on a leaf-spine, with their 16 ranks.
+struct TwoMeshedNodes {
+  std::unique_ptr<sim::Engine> engine = sim::make_engine("queue");
+  NodeShape shape{8, Bandwidth::gbytes_per_s(448), Bandwidth::gbits_per_s(400), false, {}, {}, 7};
+  LeafSpine topology{LeafSpineConfig{}, {shape, shape}};
+  policy::Spray spray;
+  AnalyticalTransfer transfer{*engine, topology, spray, {}};
+  Collectives coll{*engine, topology, transfer, CollectiveConfig{}, 8};
+  std::vector<uint32_t> ranks = [] {
+    std::vector<uint32_t> r;
+    for (uint32_t i = 0; i < 16; ++i) r.push_back(i);
+    return r;
+  }();
+};
+
 // Ring all-reduce over two meshed nodes of 8: each of the 7 mesh cycles entered at each of the 8 GPUs, 56 rings.
 // Every GPU sends the ring's 2(n-1)/n x S; each leaves its node in 7 of the 56 rings (its NIC carries 1/8 of what
 // the node sends out), and each of a node's 56 links lies on 7 of them (the ring's path through a node drops the
 // cycle's link into its entry GPU): 1/8 of 2(n-1)/n x S on every link and every NIC.
 TEST(Mesh, RingsAcrossMeshedNodesSpreadEvenlyOverLinksAndNics) {
-  auto engine = sim::make_engine("queue");
-  const NodeShape shape{8, Bandwidth::gbytes_per_s(448), Bandwidth::gbits_per_s(400), false, {}, {}, 7};
-  LeafSpine topology(LeafSpineConfig{}, {shape, shape});
-  policy::Spray spray;
-  AnalyticalTransfer transfer(*engine, topology, spray, {});
-  Collectives coll(*engine, topology, transfer, CollectiveConfig{}, 8);
-  std::vector<uint32_t> ranks;
-  for (uint32_t r = 0; r < 16; ++r) ranks.push_back(r);
+  TwoMeshedNodes m;
+  auto& topology = m.topology;
+  auto& coll = m.coll;
+  const auto& ranks = m.ranks;
   std::map<std::pair<uint32_t, uint32_t>, double> in_node;
   std::map<uint32_t, double> per_gpu, out_of_node;
   for (const auto& p : coll.plan(CollectiveOp::kAllReduce, "ring", ranks, Bytes::of(kS))) {
@@ -171,14 +182,9 @@ TEST(Mesh, RingsAcrossMeshedNodesSpreadEvenlyOverLinksAndNics) {
 // The hierarchical all-reduce's in-node reduce-scatter on two meshed nodes of 8: the 7 cycles, each twice (14 rings
 // for 8 channels), so every one of a node's 56 links carries 2/14 of the phase's 7/8 x S per GPU, 1/7 of it.
 TEST(Mesh, HierarchicalInNodeRingsFollowTheMeshCycles) {
-  auto engine = sim::make_engine("queue");
-  const NodeShape shape{8, Bandwidth::gbytes_per_s(448), Bandwidth::gbits_per_s(400), false, {}, {}, 7};
-  LeafSpine topology(LeafSpineConfig{}, {shape, shape});
-  policy::Spray spray;
-  AnalyticalTransfer transfer(*engine, topology, spray, {});
-  Collectives coll(*engine, topology, transfer, CollectiveConfig{}, 8);
-  std::vector<uint32_t> ranks;
-  for (uint32_t r = 0; r < 16; ++r) ranks.push_back(r);
+  TwoMeshedNodes m;
+  auto& coll = m.coll;
+  const auto& ranks = m.ranks;
   const auto phases = coll.plan(CollectiveOp::kAllReduce, "hierarchical", ranks, Bytes::of(kS));
   ASSERT_EQ(phases.size(), 3u);
   std::map<std::pair<uint32_t, uint32_t>, double> per_pair;
