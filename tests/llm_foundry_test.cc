@@ -23,6 +23,8 @@
 namespace lcsim {
 namespace {
 
+using megatron_support::op_bytes;
+
 // MPT-7B's shape (llm-foundry's mpt-7b.yaml): d_model 4096, 32 heads, sequence 2,048.
 wl::GptModelConfig mpt7b() {
   wl::GptModelConfig m;
@@ -32,19 +34,6 @@ wl::GptModelConfig mpt7b() {
   m.seq_length = 2048;
   m.vocab_size = 50368;
   return m;
-}
-
-double bytes_of(const std::vector<hw::OpWork>& ops, const std::string& name) {
-  double sum = 0;
-  int found = 0;
-  for (const auto& op : ops) {
-    if (op.name == name) {
-      sum += op.bytes.bytes();
-      ++found;
-    }
-  }
-  EXPECT_EQ(found, 1) << name;
-  return sum;
 }
 
 std::vector<std::string> names(const std::vector<hw::OpWork>& ops) {
@@ -62,13 +51,13 @@ TEST(AttentionUnpad, CopiesMoveTheHandCountedBytesForwardAndBackward) {
   sh.unpad = true;
   const double elements = 6.0 * 2048 * 4096;
   const auto fwd = wl::layer_forward(m, 0, 6, 2.0, sh).all();
-  EXPECT_DOUBLE_EQ(bytes_of(fwd, "attn_unpad"), 3 * 4 * elements);
-  EXPECT_DOUBLE_EQ(bytes_of(fwd, "attn_pad"), 6 * elements);
-  EXPECT_DOUBLE_EQ(bytes_of(fwd, "attn_unpad") + bytes_of(fwd, "attn_pad"), 905969664.0);
+  EXPECT_DOUBLE_EQ(op_bytes(fwd, "attn_unpad"), 3 * 4 * elements);
+  EXPECT_DOUBLE_EQ(op_bytes(fwd, "attn_pad"), 6 * elements);
+  EXPECT_DOUBLE_EQ(op_bytes(fwd, "attn_unpad") + op_bytes(fwd, "attn_pad"), 905969664.0);
   const auto bwd = wl::backward_of(fwd, 2.0);
-  EXPECT_DOUBLE_EQ(bytes_of(bwd, "attn_unpad_bwd"), 3 * 6 * elements);
-  EXPECT_DOUBLE_EQ(bytes_of(bwd, "attn_pad_bwd"), 4 * elements);
-  EXPECT_DOUBLE_EQ(bytes_of(bwd, "attn_unpad_bwd") + bytes_of(bwd, "attn_pad_bwd"), 1107296256.0);
+  EXPECT_DOUBLE_EQ(op_bytes(bwd, "attn_unpad_bwd"), 3 * 6 * elements);
+  EXPECT_DOUBLE_EQ(op_bytes(bwd, "attn_pad_bwd"), 4 * elements);
+  EXPECT_DOUBLE_EQ(op_bytes(bwd, "attn_unpad_bwd") + op_bytes(bwd, "attn_pad_bwd"), 1107296256.0);
 }
 
 // The copies sit around the attention kernel and change nothing else: without them the layer is the same list
@@ -97,8 +86,8 @@ TEST(AttentionUnpad, GroupedKeysAndValuesAreCopiedAtTheirWidth) {
   wl::LayerShard sh;
   sh.unpad = true;
   const auto fwd = wl::layer_forward(m, 0, 1, 2.0, sh).all();
-  EXPECT_DOUBLE_EQ(bytes_of(fwd, "attn_unpad"), 4.0 * 2048 * 6144);
-  EXPECT_DOUBLE_EQ(bytes_of(fwd, "attn_pad"), 6.0 * 2048 * 4096);
+  EXPECT_DOUBLE_EQ(op_bytes(fwd, "attn_unpad"), 4.0 * 2048 * 6144);
+  EXPECT_DOUBLE_EQ(op_bytes(fwd, "attn_pad"), 6.0 * 2048 * 4096);
 }
 
 bool unpad_of(const Scenario& sc) {

@@ -11,6 +11,7 @@
 #include "test_support.h"
 
 #include "models/hardware/memory.h"
+#include "models/hardware/op_cost.h"
 #include "scenarios/scenario.h"
 #include "sim/error.h"
 
@@ -56,6 +57,17 @@ inline double memory_item(const hw::MemoryFit& f, const std::string& name) {
     if (i.name == name) return i.bytes.bytes();
   }
   return -1.0;
+}
+
+/// Bytes of the one op named `name` in `ops` (-1: no such op; a test failure if several share the name).
+inline double op_bytes(const std::vector<hw::OpWork>& ops, const std::string& name) {
+  double bytes = -1.0;
+  int found = 0;
+  for (const auto& op : ops) {
+    if (op.name == name) bytes = op.bytes.bytes(), ++found;
+  }
+  EXPECT_LE(found, 1) << name;
+  return bytes;
 }
 
 /// kBase with its workload block replaced by `workload_yaml`, parsed.

@@ -19,6 +19,8 @@
 namespace lcsim {
 namespace {
 
+using megatron_support::op_bytes;
+
 // Mixtral 8x7B as Megatron-LM's MoE README trains it (32 layers, h 4,096, FFN 14,336, 32 heads in 8 groups, SwiGLU,
 // 8 experts, top 2, vocabulary 32,000, untied).
 wl::GptModelConfig mixtral_8x7b() {
@@ -67,11 +69,6 @@ TEST(MoeModels, Qwen3With128ExpertsHasItsPublishedParameterCounts) {
   EXPECT_NEAR(m.active_params() / 3.3e9, 1, 0.02);
 }
 
-double bytes_of(const std::vector<hw::OpWork>& ops, const std::string& name) {
-  const auto it = std::find_if(ops.begin(), ops.end(), [&](const hw::OpWork& op) { return op.name == name; });
-  return it == ops.end() ? -1 : it->bytes.bytes();
-}
-
 // --qk-layernorm on Qwen3-30B-A3B's attention, one sequence of 4,096 on TP 2: 16 query and 2 key/value heads of 128
 // per rank, so the norm reads and writes 4,096 x (16 + 2) x 128 bf16 elements: 2 x 2 x 9,437,184 = 37,748,736 B,
 // between the QKV GEMM and the rotary embedding; without the flag there is no such kernel. Its parameters are two
@@ -85,12 +82,12 @@ TEST(MoeModels, QkLayernormNormalizesEveryQueryAndKeyHeadOnce) {
   EXPECT_EQ(with.qkv[0].name, "qkv");
   EXPECT_EQ(with.qkv[1].name, "qk_norm");
   EXPECT_EQ(with.qkv[2].name, "rope");
-  EXPECT_DOUBLE_EQ(bytes_of(with.qkv, "qk_norm"), 37748736.0);
+  EXPECT_DOUBLE_EQ(op_bytes(with.qkv, "qk_norm"), 37748736.0);
   EXPECT_EQ(with.qkv[1].memory_kind, hw::MemoryKind::kNorm);
   const double params = m.attention_params(), saved = wl::layer_activations(m, 0, {}).split;
 
   m.qk_layernorm = false;
-  EXPECT_EQ(bytes_of(wl::layer_forward(m, 0, 1, 2, sh).qkv, "qk_norm"), -1);
+  EXPECT_EQ(op_bytes(wl::layer_forward(m, 0, 1, 2, sh).qkv, "qk_norm"), -1);
   EXPECT_DOUBLE_EQ(params - m.attention_params(), 256.0);
   EXPECT_DOUBLE_EQ(saved - wl::layer_activations(m, 0, {}).split, 36 * 128 * 2.0);
 }
