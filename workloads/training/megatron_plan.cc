@@ -101,9 +101,10 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   auto call = [&](CollectiveOp op, GroupKind g, Bytes size, Exposure x, const std::string& what) {
     return CommCall{op, g, size, x, std::string(group_kind_name(g)) + " " + op_word(op) + " " + what};
   };
-  // PyTorch's rotater (cp_attention.h): allgather, one all-gather of the sequence's keys/values; p2p (its alltoall
-  // rotater, a permute to the next rank), CP - 1 sends of one rank's pair.
-  auto pytorch_kv_exchange = [&](std::vector<CommCall>& to, const std::string& what) {
+  // The keys/values a CP ring exchanges: allgather (PyTorch's rotater), one all-gather of the sequence's keys/values;
+  // p2p (Transformer Engine's ring, PyTorch's alltoall rotater: a permute to the next rank), CP - 1 sends of one
+  // rank's pair (cp_attention.h).
+  auto kv_exchange = [&](std::vector<CommCall>& to, const std::string& what) {
     if (c.cp_comm_type == "allgather") {
       to.push_back(call(CollectiveOp::kAllGather, GroupKind::kCp, kv, Exposure::kCp, what));
       return;
@@ -256,7 +257,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       } else if (cp > 1 && c.cp_implementation == "pytorch") {
         // PyTorch's ring (cp_attention.h): its keys/values under the attention steps, forward (the all-gather is
         // issued before step 0 and waited for at step 1; the fp32 gradients' sends are below, with slot 2).
-        pytorch_kv_exchange(slots[1].fwd, "keys/values");
+        kv_exchange(slots[1].fwd, "keys/values");
         slots[1].overlap = true;
         slots[1].bwd.push_back(call(CollectiveOp::kSendRecv, GroupKind::kCp, kv / cp * (4 / e), Exposure::kCp,
                                     "key/value gradients, last (bwd)"));
@@ -268,10 +269,8 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         // p2p (and a2a+p2p's ring level): Transformer Engine's ring, CP - 1 rounds in which every rank sends its
         // neighbour one rank's keys and values (batch_isend_irecv: NCCL send/recv at its calibrated cost), under the
         // attention kernels; the backward sends as many bytes back round by round.
-        for (int i = 1; i < cp; ++i) {
-          slots[1].fwd.push_back(call(CollectiveOp::kSendRecv, GroupKind::kCp, kv / cp, Exposure::kCp, "keys/values"));
-          slots[1].bwd.push_back(call(CollectiveOp::kSendRecv, GroupKind::kCp, kv / cp, Exposure::kCp, "keys/values (bwd)"));
-        }
+        kv_exchange(slots[1].fwd, "keys/values");
+        kv_exchange(slots[1].bwd, "keys/values (bwd)");
         slots[1].overlap = true;
       }
       slots[2] = row_slot("attention output");
@@ -280,7 +279,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         // under the attention backward's steps: issued before its segment (slot 2's backward comms precede it).
         // Where slot 2 holds TP traffic that is not overlapped, they stay exposed with it.
         const bool free = slots[2].bwd.empty() || slots[2].bwd_overlaps();
-        pytorch_kv_exchange(slots[2].bwd, "keys/values (bwd)");
+        kv_exchange(slots[2].bwd, "keys/values (bwd)");
         for (int i = 1; i < cp; ++i) {
           slots[2].bwd.push_back(call(CollectiveOp::kSendRecv, GroupKind::kCp, kv / cp * (4 / e), Exposure::kCp,
                                       "key/value gradients (bwd)"));
