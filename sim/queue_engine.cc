@@ -262,7 +262,6 @@ class QueueEngine final : public Engine {
     if (!hosts_.empty()) cap_[host_res(static_cast<HostId>(hosts_.size() - 1))] = hosts_.back().speed;
   }
 
-  /// Moves every joined activity forward to `t` at its rate (SimGrid's update_remains, with its snapping).
   /// The loop above while nothing shares (no exec or flow running or waiting to join, nothing to solve or report):
   /// each instant is then its events alone, and this runs them without the sharing's steps, which would do nothing
   /// (advance() only moves the clock, join_due() and take_finished() have nothing to take). The analytical fidelity
@@ -277,6 +276,7 @@ class QueueEngine final : public Engine {
     }
   }
 
+  /// Moves every joined activity forward to `t` at its rate (SimGrid's update_remains, with its snapping).
   void advance(double t) {
     const double dt = t - clock_;
     clock_ = t;
