@@ -10,6 +10,11 @@ Duration HostIssue::group_time(Duration gpu, size_t kernels) const {
   return std::max(gpu, config_.op_time * static_cast<double>(kernels));
 }
 
+Duration HostIssue::group_time(Duration gpu, size_t kernels, size_t per_expert, int experts) const {
+  const double further = static_cast<double>(per_expert) * std::max(0, experts - 1);
+  return std::max(gpu, config_.op_time * static_cast<double>(kernels) + config_.expert_launch_time * further);
+}
+
 Bytes optimizer_step_bytes(const OptimizerStep& s) {
   return Bytes::of(s.updated_params * (s.grad_bytes + 14.0 + 2 * s.moment_bytes) + s.buffer_params * s.grad_bytes);
 }

@@ -4,7 +4,9 @@
 //    before the host has issued it. A group of n kernels therefore takes at least n x op_time, however short the
 //    kernels, and a pass that starts after the host waited on the GPU (a pipeline receive) exposes one op_time
 //    before its first kernel runs. op_time is the host time of one kernel-issuing operator, measured on a PyTorch
-//    execution trace (median 23 us, mlcommons/chakra's feeder test trace; data/README.md).
+//    execution trace (median 23 us, mlcommons/chakra's feeder test trace; data/README.md). A grouped operator
+//    that loops over local experts in C++ (Transformer Engine's GroupedLinear on its multi-stream cuBLAS path)
+//    pays one op_time and expert_launch_time per further expert (docs/calibration.md).
 //  - OptimizerStep: mixed-precision Adam's passes over HBM, bound by memory: the gradient norm for clipping (read
 //    every gradient), the update (read fp32 gradient, master, m, v; write master, m, v and the 16-bit weights: 30 B
 //    per parameter) and zeroing the gradient buffer for the next step (Megatron-LM's clip_grad_norm_fp32 and
@@ -23,10 +25,16 @@ class HostIssue {
  public:
   struct Config {
     Duration op_time = Duration::us(23);  // host time per kernel-issuing operator; 0 = the host is never the limit
+    // Host time of each further kernel a grouped operator issues from its own C++ loop, one per local expert
+    // (Transformer Engine's GroupedLinear: a cuBLAS GEMM or a quantization kernel per expert).
+    Duration expert_launch_time = Duration::us(8.3);
   };
   explicit HostIssue(const Config& config) : config_(config) {}
   /// A group of `kernels` kernels that take `gpu` on the device, issued back to back by the host.
   Duration group_time(Duration gpu, size_t kernels) const;
+  /// The same where `per_expert` of the group's operators each issue one kernel per local expert (`experts`):
+  /// the operator's own op_time, then expert_launch_time for each of the other experts' kernels.
+  Duration group_time(Duration gpu, size_t kernels, size_t per_expert, int experts) const;
   /// Exposed at the start of a pass that follows a host synchronization (a blocking pipeline receive).
   Duration pass_start() const { return config_.op_time; }
 

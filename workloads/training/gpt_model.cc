@@ -403,6 +403,27 @@ double fp8_gemm_weight_elements(const std::vector<hw::OpWork>& forward, int* gem
   return elements;
 }
 
+size_t per_expert_ops(const std::vector<hw::OpWork>& ops) {
+  auto expert_gemm = [](const hw::OpWork& op) {
+    return op.op_class == hw::OpClass::kGemm && (op.name.starts_with("expert_up") || op.name.starts_with("expert_down"));
+  };
+  auto quantizes = [](const hw::OpWork& op) {
+    return memory_op_ending(op, "_fp8_cast") || memory_op_ending(op, "_fp8_amax") || memory_op_ending(op, "_fp8_cast_bwd") ||
+           memory_op_ending(op, "_fp8_amax_bwd");
+  };
+  size_t n = 0;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (expert_gemm(ops[i])) {
+      ++n;
+    } else if (quantizes(ops[i])) {  // counted with the GEMM it feeds: the next operator that is not a cast
+      size_t j = i + 1;
+      while (j < ops.size() && quantizes(ops[j])) ++j;
+      if (j < ops.size() && expert_gemm(ops[j])) ++n;
+    }
+  }
+  return n;
+}
+
 std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, double e) {
   std::vector<hw::OpWork> out;
   for (size_t i = 0; i < forward.size(); ++i) {

@@ -152,6 +152,11 @@ bool is_fp8_amax(const hw::OpWork& op);
 /// Transformer Engine casts and transposes to FP8 once per iteration, on its first micro-batch (a linear module's
 /// `is_first_microbatch`; later micro-batches reuse the cached FP8 weight and its transpose).
 double fp8_gemm_weight_elements(const std::vector<hw::OpWork>& forward, int* gemms = nullptr);
+/// Operators of `ops` (a forward group or its backward_of) that Transformer Engine's GroupedLinear runs once per
+/// local expert: the routed experts' GEMMs (expert_up, expert_down and their _dgrad / _wgrad) and the FP8 amax and
+/// cast kernels feeding them (split_quantize over the experts' token blocks); not the activation between them, one
+/// kernel over all the tokens.
+size_t per_expert_ops(const std::vector<hw::OpWork>& ops);
 /// Bytes per weight element of that cast: read the 16-bit weight (e), write the FP8 weight and its transpose (1 + 1;
 /// TE's fp8_cast_transpose_fused).
 inline double fp8_weight_cast_bytes_per_element(double elem_bytes) { return elem_bytes + 2; }

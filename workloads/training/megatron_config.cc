@@ -293,6 +293,17 @@ void MegatronConfig::visit_keys(Section& s) {
           "and each pass after a pipeline receive waits one before its first kernel (measured: median of a PyTorch "
           "execution trace, docs/calibration.md); 0 = the host is never the limit",
           Range::at_least(0));
+  s.choice("moe_grouped_gemm", moe_grouped_gemm, {"multi_stream", "single_kernel"},
+           "how the host issues a MoE layer's expert GEMMs: multi_stream = Transformer Engine's GroupedLinear "
+           "(Megatron-core's TEGroupedMLP), one cuBLAS GEMM per local expert in each of forward, data gradient and "
+           "weight gradient, and with FP8 one quantization kernel per expert per cast, each issued by the host; "
+           "single_kernel = one grouped kernel for all local experts (CUTLASS or cuBLASLt grouped GEMM). "
+           "fp8_gemm_backend: deepgemm always runs single_kernel (docs/calibration.md)");
+  s.field("expert_launch_time", expert_launch_time,
+          "with moe_grouped_gemm: multi_stream, host time of each kernel a grouped expert operator issues beyond its "
+          "first (its first costs host_op_time): measured host time of one PyTorch cuBLAS GEMM call in a host-bound "
+          "loop, 8.3 us (pytorch/pytorch#161822; docs/calibration.md)",
+          Range::at_least(0));
   s.field("train_iters", train_iters,
           "iterations to simulate; the first is simulated, the rest repeat its result while the cluster state is "
           "unchanged",

@@ -103,6 +103,10 @@ struct MegatronConfig {
   double moe_flex_network_efficiency = 0.80;
   Bytes memory_reserve = Bytes::gib(2);
   Duration host_op_time = Duration::us(23);  // framework overhead per kernel (models/hardware/step_overhead.h)
+  // Expert GEMMs: multi_stream (Transformer Engine's GroupedLinear, one cuBLAS GEMM and one quantization kernel per
+  // local expert, each issued by the host) or single_kernel (one grouped kernel for all local experts).
+  std::string moe_grouped_gemm = "multi_stream";
+  Duration expert_launch_time = Duration::us(8.3);  // host time per further expert's kernel (step_overhead.h)
   int train_iters = 1;
   int job_train_iters = 0;  // the whole job's iterations (Megatron's --train-iters), for job_* metrics; 0: none
   std::string symmetry = "auto";  // auto: one rank per stage when ranks are identical; off: every rank

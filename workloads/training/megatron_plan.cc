@@ -89,8 +89,15 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   const Bytes qkv_a2a = Bytes::of(t * (heads_tp + 2 * groups_tp) * m.head_dim() * e);
   const Bytes out_a2a = Bytes::of(t * heads_tp * m.head_dim() * e);
   // Each group of kernels as the host issues them (step_overhead.h): never faster than its kernels' issue time.
-  const hw::HostIssue host({c.host_op_time});
-  auto T = [&](const std::vector<hw::OpWork>& ops) { return host.group_time(hw::total_time(ops, part, dtype_), ops.size()); };
+  // Transformer Engine's multi-stream grouped GEMM issues each local expert's GEMM and FP8 casts from the host
+  // (moe_grouped_gemm); one grouped kernel (or DeepGEMM's) is one launch, as any other operator.
+  const hw::HostIssue host({c.host_op_time, c.expert_launch_time});
+  const bool per_expert = c.moe_grouped_gemm == "multi_stream" && !(sh.fp8 && c.fp8_gemm_backend == "deepgemm");
+  const int local_experts = per_expert && m.num_experts > 0 ? m.num_experts / ep : 1;
+  auto T = [&](const std::vector<hw::OpWork>& ops) {
+    const size_t grouped = local_experts > 1 ? per_expert_ops(ops) : 0;
+    return host.group_time(hw::total_time(ops, part, dtype_), ops.size(), grouped, local_experts);
+  };
   auto TB = [&](const std::vector<hw::OpWork>& ops) { return T(backward_of(ops, e)); };
   // The weight-gradient GEMMs of a backward group (what a zero-bubble schedule defers), at most the group's time.
   auto TW = [&](const std::vector<hw::OpWork>& ops) {
@@ -326,6 +333,12 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
           s.overlap = slots[i].overlap && !s.comms.empty();
           s.side = side && (i == 3 || i == 4) && !s.comms.empty();
         }
+        // Megatron-core's dropless dispatchers wait on the host for the GPU before the all-to-all: alltoall
+        // synchronizes its device-to-host copy of the routing counts (its split sizes), flex (DeepEP) polls the
+        // received-token counters its notify kernel writes. The host resumes only when the router's kernels
+        // have run, so the dispatch starts one host_op_time after the group before it (as a pass after a blocking
+        // receive). Backward reuses the forward's splits (all-to-all) or cached layout (DeepEP): no wait.
+        if (moe && i == 3) s.compute += host.pass_start();
         fwd.push_back(s);
       }
       for (int i = 5; i >= 0 && !te; --i) {
