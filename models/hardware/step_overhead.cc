@@ -6,9 +6,7 @@
 
 namespace lcsim::hw {
 
-Duration HostIssue::group_time(Duration gpu, size_t kernels) const {
-  return std::max(gpu, config_.op_time * static_cast<double>(kernels));
-}
+Duration HostIssue::group_time(Duration gpu, size_t kernels) const { return group_time(gpu, kernels, 0, 1); }
 
 Duration HostIssue::group_time(Duration gpu, size_t kernels, size_t per_expert, int experts) const {
   const double further = static_cast<double>(per_expert) * std::max(0, experts - 1);
