@@ -459,6 +459,8 @@ LayerShard MegatronConfig::layer_shard() const {
 // ---------------------------------------------------------------------------------------------------------------
 // Validation against the cluster: parallel sizes, layer split, batch, experts, precision, and memory
 
+void MegatronTraining::copy_config(const Workload& from) { config_ = same_type<MegatronTraining>(from).config_; }
+
 void MegatronTraining::validate_like(const Workload& from, const std::vector<Gpu>& from_gpus) {
   like_ = dynamic_cast<const MegatronTraining*>(&from);
   like_gpus_ = &from_gpus;
