@@ -50,7 +50,9 @@ fragmentation, placement and cost.
   --power LIST             node power policies to compare, e.g. always-on,reactive,forecast (--list shows
                            them): prints queueing delay, energy, powered share, boots and forecast error instead
   --boot SECONDS           with --power: a node switched on takes this long before it runs jobs (default 300)
-  --gpu-watts SPEC         POOL=IDLE_W:BUSY_W,... per-GPU power for the energy column, e.g. a100=50:400
+  --gpu-watts SPEC         POOL=IDLE_W:BUSY_W,... per-GPU power for the energy column, e.g. a100=50:400;
+                           with --cluster a pool left out draws its part's idle power and its power limit
+                           (power_limit, else the TDP); with --pools, 0 (not counted)
   --job-classes SPEC       NAME:WEIGHT:POOL=THROUGHPUT/POOL=THROUGHPUT...,... a throughput matrix: each job gets a
                            class at random by weight and runs at its class's speed on each pool (every pool
                            named), e.g. lm:1:a100=1/h100=3,cnn:1:a100=1/h100=1.2 (for gavel, docs/scheduling.md)

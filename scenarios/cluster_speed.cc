@@ -40,8 +40,14 @@ ScenarioJobSpeed::ScenarioJobSpeed(const std::string& cluster_file, Options opti
     throw InputError({{SourceLocation{cluster_file, 0, 0}, "cluster.topology",
                        "the cluster scheduler places jobs on leaf_spine fabrics only, got '" + sc.cluster.topology +
                            "'"}});
-  for (const auto& p : sc.cluster.pools)
-    cluster_.pools.push_back({p.name, static_cast<uint32_t>(p.count), static_cast<uint32_t>(p.node.gpus), 1.0, 0.0});
+  for (const auto& p : sc.cluster.pools) {
+    // Each pool's GPUs draw what their part draws (models/hardware/power.h): its idle power without a job and, with
+    // one, the power in force: the part's power_limit where it is set below the TDP (a capped GPU never draws above
+    // its cap), else the TDP. `lcsim schedule --gpu-watts` overrides both.
+    const hw::AcceleratorSpec& part = p.node.accelerator;
+    cluster_.pools.push_back({p.name, static_cast<uint32_t>(p.count), static_cast<uint32_t>(p.node.gpus), 1.0, 0.0,
+                              part.idle_power.w(), part.power_cap().w()});
+  }
   cluster_.fabric = sc.cluster.fabric;
   // Flow runs on lcsim's own queue (many runs per process); the analytical fidelity stays as it is.
   ConfigValue* sim = base_.find("simulation");

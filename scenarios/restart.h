@@ -1,5 +1,5 @@
-// What a job's restart runs: a fresh workload from the first one's configuration (written out, read back and
-// validated again against the job's GPUs) and wired to the run as the first was (a serving deployment's link to
+// What a job's restart runs: a fresh workload from the first one's configuration (copied by the workload itself
+// and validated again against the job's GPUs) and wired to the run as the first was (a serving deployment's link to
 // the cluster's storage, which its autoscaler loads weights from). scenarios/run.cc builds every job with it.
 #pragma once
 
@@ -12,8 +12,8 @@
 
 namespace lcsim {
 
-/// A fresh workload of `type` with the configuration of `from` (a Megatron workload's copied as it is, any other
-/// written out through its visitor and read back), validated again against `gpus`. Nothing else of `from` is
+/// A fresh workload of `type` (`from`'s own) with the configuration of `from`, copied as it is
+/// (Workload::copy_config), validated again against `gpus`. Nothing else of `from` is
 /// carried over (see restart_factory), except with
 /// `from_gpus`: `from` is validated and never started, against those GPUs, equal to `gpus` rank for rank (a copy
 /// of the same cluster), and the validation may take over what from's computed (Workload::validate_like).

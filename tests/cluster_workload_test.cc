@@ -156,5 +156,30 @@ TEST(ClusterWorkload, JobsAcrossTheSameSpineLinksSlowEachOtherOnTheFlowModel) {
   fs::remove_all(d);
 }
 
+// `lcsim schedule --cluster`: each pool's GPUs draw their part's power where --gpu-watts names no other, the power
+// limit in force while they run a job. The catalog's H100 SXM: 70 W idle, 700 W TDP; a pool of them capped at
+// 500 W draws 500 W busy; a limit at or above the TDP leaves the TDP.
+TEST(ClusterWorkload, PoolsOfAScenarioDrawTheirPartsPowerLimit) {
+  fs::path d = temp_dir("pool_watts");
+  std::ofstream(d / "c.yaml") << "cluster:\n  pools:\n"
+                                 "    - {name: full, count: 2, node: {base: hgx-h100}}\n"
+                                 "    - {name: capped, count: 2, node: {base: hgx-h100, accelerator: {base: H100-SXM-80GB,"
+                                 " power_limit: 500W}}}\n"
+                                 "    - {name: above, count: 1, node: {base: hgx-h100, accelerator: {base: H100-SXM-80GB,"
+                                 " power_limit: 700W}}}\n"
+                                 "simulation: {seed: 1}\n";
+  ScenarioJobSpeed speed((d / "c.yaml").string());
+  const ClusterConfig c = speed.cluster_config();
+  ASSERT_EQ(c.pools.size(), 3u);
+  EXPECT_EQ(c.pools[0].name, "full");
+  EXPECT_DOUBLE_EQ(c.pools[0].idle_watts_per_gpu, 70);
+  EXPECT_DOUBLE_EQ(c.pools[0].busy_watts_per_gpu, 700);
+  EXPECT_EQ(c.pools[1].name, "capped");
+  EXPECT_DOUBLE_EQ(c.pools[1].idle_watts_per_gpu, 70);
+  EXPECT_DOUBLE_EQ(c.pools[1].busy_watts_per_gpu, 500);
+  EXPECT_DOUBLE_EQ(c.pools[2].busy_watts_per_gpu, 700);
+  fs::remove_all(d);
+}
+
 }  // namespace
 }  // namespace lcsim::cluster

@@ -14,7 +14,10 @@
 
 #include "eval/batch.h"
 #include "eval/evaluate.h"
+#include "scenarios/catalog.h"
+#include "scenarios/restart.h"
 #include "scenarios/scenario.h"
+#include "sim/config_tree.h"
 #include "sim/error.h"
 #include "workloads/training/megatron.h"
 
@@ -157,6 +160,50 @@ TEST(Evaluate, ACopiedMegatronWorkloadKeepsWhatItsCommandLineSaid) {
   const Result b = evaluate(load_scenario(k175b, sets));  // sc itself, as `lcsim run` runs it
   EXPECT_EQ(a.metrics.to_json(), b.metrics.to_json());
   EXPECT_EQ(a.metrics.get("job_iterations"), 500000);
+}
+
+/// A workload whose configuration holds, besides its one key, what only parsing its section knew: where the section
+/// is in its file. Writing the configuration out and reading it back loses that; copy_config keeps it.
+class Noted final : public wl::Workload {
+ public:
+  struct Config {
+    int n = 1;
+    SourceLocation parsed_at;  // not a key
+  };
+  Config config_;
+  void visit(Section& s) override {
+    s.field("n", config_.n, "a number", Range::at_least(0));
+    if (s.mode() == Section::Mode::kParse && s.node()) config_.parsed_at = s.node()->location;
+  }
+  void copy_config(const wl::Workload& from) override { config_ = wl::same_type<Noted>(from).config_; }
+  void validate(const std::vector<wl::Gpu>& /*gpus*/, Section& /*s*/) override {}
+  void start(wl::RunContext& ctx) override { ctx.finish(); }
+  void report(MetricSet& /*m*/) const override {}
+  double progress() const override { return 1; }
+  std::string describe() const override { return "noted"; }
+};
+
+// copy_workload (a job's restart, evaluate()'s copy) asks the workload to copy its own configuration
+// (Workload::copy_config): restart.cc knows no workload type. A workload that is not Megatron keeps what a copy
+// written out and read back lost; a copy into another type is refused.
+TEST(Evaluate, EveryWorkloadCopiesItsOwnConfiguration) {
+  Catalog catalog;
+  catalog.workloads.add("noted", "test workload", [] { return std::unique_ptr<wl::Workload>(new Noted); });
+  const ConfigValue tree = parse_yaml_text("name: x\nworkload:\n  n: 3\n", "noted.yaml");
+  Noted original;
+  Diagnostics diags;
+  Section s = Section::parser(tree.find("workload"), "workload", &diags);
+  original.visit(s);
+  s.finish();
+  diags.throw_if_any();
+  ASSERT_EQ(original.config_.n, 3);
+  ASSERT_EQ(original.config_.parsed_at.file, "noted.yaml");
+  ASSERT_EQ(original.config_.parsed_at.line, 3);
+  const std::unique_ptr<wl::Workload> copy = copy_workload(catalog, "noted", original, {});
+  const Noted& c = dynamic_cast<const Noted&>(*copy);
+  EXPECT_EQ(c.config_.n, 3);
+  EXPECT_EQ(c.config_.parsed_at, original.config_.parsed_at);  // read back from a written-out copy: line 0, no file
+  EXPECT_THROW(copy_workload(Catalog::get(), "traffic", original, {}), std::bad_cast);
 }
 
 TEST(Evaluate, ThreadsGiveTheSameResultsAsSequentialRunsBitForBit) {

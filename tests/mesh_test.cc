@@ -6,9 +6,12 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <sstream>
+#include <string>
 
 #include "models/network/collectives.h"
 #include "models/network/explicit_topology.h"
+#include "models/network/graph.h"
 #include "models/network/mesh_rings.h"
 #include "models/network/topology.h"
 #include "models/network/transfer.h"
@@ -191,6 +194,33 @@ TEST(Mesh, HierarchicalInNodeRingsFollowTheMeshCycles) {
   for (const auto& f : phases[0].flows) per_pair[{f.src, f.dst}] += f.size.bytes();
   EXPECT_EQ(per_pair.size(), 2u * 56);
   for (const auto& [pair, bytes] : per_pair) EXPECT_NEAR(bytes, 7.0 / 8 * kS / 7, 1e-9 * kS);
+}
+
+// What `lcsim topology` reports of one meshed node of 8 GPUs is the hardware: the 28 GPU pairs' links (one each way)
+// and no switch. Its bisection, the first 4 GPUs against the last 4, is the 4 x 4 = 16 mesh links that cross the cut
+// at 64 GB/s per direction (1,024 GB/s), plus the scale-out path: the first 4 GPUs' 400 Gb/s NICs through the leaf
+// (4 x 50 GB/s), 1,224 GB/s. Counting the switch the topology builds for the GPUs' 448 GB/s ports (which no path
+// inside a meshed node takes) would add 4 x 448 GB/s (3,016 GB/s). A switched node of the same GPUs keeps its
+// switch: 4 x 448 + 4 x 50 = 1,992 GB/s.
+TEST(Mesh, TopologyReportOfAMeshedNodeHasTheMeshLinksAndNoSwitch) {
+  Node mesh(7), sw(0);
+  constexpr double kNic = 50e9;
+  const TopologyReport r = TopologyGraph(mesh.topology).report();
+  EXPECT_NEAR(r.bisection.bps(), 16 * kLink + 4 * kNic, 1e-9 * kLink);
+  std::map<std::string, size_t> kinds(r.vertices_per_kind.begin(), r.vertices_per_kind.end());
+  std::map<std::string, size_t> tiers(r.links_per_tier.begin(), r.links_per_tier.end());
+  EXPECT_EQ(kinds["gpu"], 8u);
+  EXPECT_FALSE(kinds.contains("scale_up_switch"));
+  EXPECT_EQ(tiers["scale_up"], 28u);
+  EXPECT_EQ(r.diameter_hops, 1);
+  std::ostringstream dot;
+  TopologyGraph(mesh.topology).write_dot(dot);
+  EXPECT_EQ(dot.str().find("nvswitch"), std::string::npos);
+  const TopologyReport s = TopologyGraph(sw.topology).report();
+  EXPECT_NEAR(s.bisection.bps(), 4 * 448e9 + 4 * kNic, 1e-9 * kLink);
+  std::map<std::string, size_t> sw_kinds(s.vertices_per_kind.begin(), s.vertices_per_kind.end());
+  EXPECT_EQ(sw_kinds["scale_up_switch"], 1u);
+  EXPECT_EQ(s.diameter_hops, 2);
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 // Tensor-parallel comm+GEMM overlap as Transformer Engine's userbuffers run it (tp_comm_overlap,
 // tp_comm_overlap_cfg; workloads/training/megatron_tp_overlap.cc, docs/training.md): the chunked GEMMs and the
 // collectives beside them in the plan of one layer, each derived by hand from the layer's shapes, the GEMM on the
-// SMs a margin leaves, and the SM share that replaces the part's overlap_sm_share for the kernels beside them.
+// SMs a margin leaves, and the SM share that replaces the part's overlap_sm_share for the kernels beside them; and
+// without the overlap, a sequence-parallel column-parallel layer's backward as Megatron-LM's and Transformer Engine's
+// own linear layers run it (SequenceParallel.*: its input gathered again beside the input-gradient GEMM).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -47,8 +49,8 @@ TEST(TpOverlap, AGemmOnFewerSmsTakesTheWavesItsTilesNeedThere) {
 
 // One layer (h 4,096, 32 heads, sequence 4,096, micro-batch 1: t = 4,096 tokens), TP 2 with SP, bf16, no host
 // floor. Per TP rank: QKV 4096 x 6144 x 4096 (16 heads + 2 x 16 key/value heads of 128), projection
-// 4096 x 4096 x 2048, MLP 4096 x 8192 x 4096 and 4096 x 4096 x 8192.
-std::string layer_yaml(const std::string& extra) {
+// 4096 x 4096 x 2048, MLP 4096 x 8192 x 4096 and 4096 x 4096 x 8192, logits 4096 x 16000 x 4096.
+std::string layer_yaml(const std::string& extra, bool overlap = true) {
   return R"(workload:
   type: megatron
   model: {num_layers: 1, hidden_size: 4096, num_attention_heads: 32, seq_length: 4096, vocab_size: 32000}
@@ -56,7 +58,7 @@ std::string layer_yaml(const std::string& extra) {
   micro_batch_size: 1
   tensor_model_parallel_size: 2
   sequence_parallel: true
-  tp_comm_overlap: true
+  tp_comm_overlap: )" + std::string(overlap ? "true" : "false") + R"(
   host_op_time: 0us
 )" + extra;
 }
@@ -116,7 +118,8 @@ TEST(TpOverlap, ForwardGemmsRunInChunksBesideTheirExchanges) {
   EXPECT_EQ(f[13].compute, hw::memory_time(part, Bytes::of(3.0 * 2048 * 4096 * 2)));  // residual of 1/TP tokens
 }
 
-// Backward (the head's 2 segments first): the output gradient all-gathered chunk by chunk beside the
+// Backward (the head's 4 segments first: the output layer's backward as without the overlap, below, and the final
+// norm's): the output gradient all-gathered chunk by chunk beside the
 // second MLP GEMM's input-gradient GEMM (4096 x 8192 x 4096 in two halves of tokens); the first MLP GEMM's saved
 // input (4,096 x 4,096 x 2 B) all-gathered beside its input-gradient GEMM and that GEMM's output reduce-scattered
 // beside its weight-gradient GEMM (bulk). With NeMo's setting for GPT3-20B's fc1_dgrad (4 SMs, no margin) the
@@ -126,25 +129,25 @@ TEST(TpOverlap, BackwardGathersTheSavedInputBesideTheInputGradientGemm) {
   const auto bf16 = hw::DType::kBf16;
   auto plan = plan_of(parse_with(layer_yaml("")));
   const auto* b = &plan.backward[0].segments;
-  ASSERT_EQ(b->size(), 2u + 11 + 2) << "the head's 2, 11 segments of the layer, the embedding's 2";
+  ASSERT_EQ(b->size(), 4u + 11 + 2) << "the head's 4, 11 segments of the layer, the embedding's 2";
   const double chunk = 2048.0 * 4096 * 2, input = 4096.0 * 4096 * 2;
-  expect_comm((*b)[2], CollectiveOp::kSendRecv, chunk, true, "fc2 output gradient exchange");
-  EXPECT_NEAR((*b)[3].compute.s(), chunk_s(part, {4096, 8192, 4096}, 2), 1e-12);
-  expect_comm((*b)[4], CollectiveOp::kAllGather, input, true, "fc1 saved input");
-  expect_comm((*b)[5], CollectiveOp::kReduceScatter, input, true, "fc1 input gradient");
-  EXPECT_TRUE((*b)[6].comms.empty()) << "the weight-gradient GEMM waits for the reduce-scatter at its end";
+  expect_comm((*b)[4], CollectiveOp::kSendRecv, chunk, true, "fc2 output gradient exchange");
+  EXPECT_NEAR((*b)[5].compute.s(), chunk_s(part, {4096, 8192, 4096}, 2), 1e-12);
+  expect_comm((*b)[6], CollectiveOp::kAllGather, input, true, "fc1 saved input");
+  expect_comm((*b)[7], CollectiveOp::kReduceScatter, input, true, "fc1 input gradient");
+  EXPECT_TRUE((*b)[8].comms.empty()) << "the weight-gradient GEMM waits for the reduce-scatter at its end";
   const hw::AcceleratorSpec margin = hw::with_compute_units(part, 116);  // Transformer Engine's default: 16 SMs
-  EXPECT_EQ((*b)[5].compute, hw::gemm_time(margin, bf16, {4096, 4096, 8192}));
-  EXPECT_EQ((*b)[5].sm_share, 0.0);
-  EXPECT_EQ((*b)[6].compute, hw::gemm_time(margin, bf16, {4096, 8192, 4096}));
+  EXPECT_EQ((*b)[7].compute, hw::gemm_time(margin, bf16, {4096, 4096, 8192}));
+  EXPECT_EQ((*b)[7].sm_share, 0.0);
+  EXPECT_EQ((*b)[8].compute, hw::gemm_time(margin, bf16, {4096, 8192, 4096}));
   plan = plan_of(parse_with(layer_yaml("  tp_comm_overlap_cfg: {fc1_dgrad: {num_sm: 4, set_sm_margin: false}}\n")));
   b = &plan.backward[0].segments;
-  EXPECT_EQ((*b)[5].compute, hw::gemm_time(part, bf16, {4096, 4096, 8192}));
-  EXPECT_DOUBLE_EQ((*b)[5].sm_share, 4.0 / 132);
-  expect_comm((*b)[7], CollectiveOp::kSendRecv, chunk, true, "projection output gradient exchange");
-  expect_comm((*b)[9], CollectiveOp::kAllGather, input, true, "qkv saved input");
-  expect_comm((*b)[10], CollectiveOp::kReduceScatter, input, true, "qkv input gradient");
-  EXPECT_EQ((*b)[10].compute, hw::gemm_time(margin, bf16, {4096, 4096, 6144}));
+  EXPECT_EQ((*b)[7].compute, hw::gemm_time(part, bf16, {4096, 4096, 8192}));
+  EXPECT_DOUBLE_EQ((*b)[7].sm_share, 4.0 / 132);
+  expect_comm((*b)[9], CollectiveOp::kSendRecv, chunk, true, "projection output gradient exchange");
+  expect_comm((*b)[11], CollectiveOp::kAllGather, input, true, "qkv saved input");
+  expect_comm((*b)[12], CollectiveOp::kReduceScatter, input, true, "qkv input gradient");
+  EXPECT_EQ((*b)[12].compute, hw::gemm_time(margin, bf16, {4096, 4096, 6144}));
 }
 
 // GEMM + reduce-scatter by ring exchange (GPT3-175B's fc2_fprop in NeMo): the second MLP GEMM in two halves of
@@ -175,14 +178,17 @@ TEST(TpOverlap, Fp8BuffersHalveTheBytesExchanged) {
 
 // In a run: where no Transformer Engine overlap takes SMs (no margins, no SMs taken), the part's overlap_sm_share
 // no longer applies to the kernels beside the TP collectives; with 33 SMs taken beside them it does (33 / 132 =
-// 0.25). The folded passes give what the segment-by-segment path gives, bit for bit.
+// 0.25). The folded passes give what the segment-by-segment path gives, bit for bit. (The output layer is
+// Megatron's own, not Transformer Engine's: its NCCL collectives beside its GEMMs take the part's share, so it keeps
+// them after its GEMMs here, sequence_parallel_backward_gather: false.)
 TEST(TpOverlap, TheOverlapsOwnSmShareReplacesThePartsInARun) {
   std::string none = "workload.tp_comm_overlap_cfg={";
   for (const char* l : {"proj_fprop", "fc2_fprop", "qkv_dgrad", "fc1_dgrad", "qkv_wgrad", "fc1_wgrad"}) {
     none += std::string(l) + ": {num_sm: 0, set_sm_margin: false}, ";
   }
   none += "qkv_fprop: {num_sm: 0}}";
-  const std::vector<std::string> on = {"workload.sequence_parallel=true", "workload.tp_comm_overlap=true"};
+  const std::vector<std::string> on = {"workload.sequence_parallel=true", "workload.tp_comm_overlap=true",
+                                       "workload.sequence_parallel_backward_gather=false"};
   auto with = [&](std::vector<std::string> extra) {
     extra.insert(extra.begin(), on.begin(), on.end());
     return run(extra);
@@ -234,6 +240,69 @@ TEST(TpOverlap, EachRingStepIsExposedByWhatItOutlastsItsChunkGemm) {
   EXPECT_NEAR(two.at("iteration_time_s") - one.at("iteration_time_s"), 64e-3, 1e-9);
   EXPECT_NEAR(two.at("time_exposed_tp_s") - one.at("time_exposed_tp_s"), 64e-3, 1e-9);
   EXPECT_EQ(two.at("time_compute_s"), one.at("time_compute_s"));
+}
+
+// The backward of the layer without tp_comm_overlap (sequence parallelism as Megatron-LM's and Transformer Engine's
+// own linear layers run it; docs/training.md, "Sequence parallelism without overlap").
+std::vector<Segment> backward_of_plan(const std::string& extra) {
+  return plan_of(parse_with(layer_yaml(extra, false))).backward[0].segments;
+}
+
+// The backward, in order: the output layer (its column-parallel logits GEMM: the cross-entropy's backward ending with
+// the input's all-gather, the input-gradient GEMM 4096 x 4096 x 16000 ending with the reduce-scatter, the
+// weight-gradient GEMM 4096 x 16000 x 4096), the final norm; the layer: residual (the MLP output gradient's
+// all-gather, the row-parallel layer's, synchronous as before), the MLP in three (its down GEMM and activation
+// backward ending with the up GEMM's input all-gather; the up GEMM's input gradient 4096 x 4096 x 8192 ending with
+// the reduce-scatter; its weight gradient 4096 x 8192 x 4096), norm2, attention, the QKV projection in three (input
+// gradient 4096 x 4096 x 6144, weight gradient 4096 x 6144 x 4096), norm1; the embedding's two. The all-gathers and
+// reduce-scatters move 4,096 x 4,096 x 2 B and each runs beside the next segment, which waits for it at its end.
+TEST(SequenceParallel, ColumnParallelBackwardGathersItsInputAgainBesideTheInputGradientGemm) {
+  const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
+  const auto bf16 = hw::DType::kBf16;
+  const std::vector<Segment> b = backward_of_plan("");
+  ASSERT_EQ(b.size(), 4u + 10 + 2) << "the head's 4, the layer's 10, the embedding's 2";
+  const double input = 4096.0 * 4096 * 2;
+  const struct {
+    size_t first;
+    double n;
+    std::string what;
+  } layers[] = {{0, 16000, "logits"}, {5, 8192, "mlp up"}, {10, 6144, "qkv"}};
+  for (const auto& l : layers) {
+    const Segment &gather = b[l.first], &dgrad = b[l.first + 1], &wgrad = b[l.first + 2];
+    expect_comm(gather, CollectiveOp::kAllGather, input, true, l.what + ": the input again");
+    expect_comm(dgrad, CollectiveOp::kReduceScatter, input, true, l.what + ": the input gradient");
+    EXPECT_EQ(dgrad.compute, hw::gemm_time(part, bf16, {4096, 4096, l.n})) << l.what;
+    EXPECT_EQ(dgrad.weight, Duration()) << l.what;
+    EXPECT_TRUE(wgrad.comms.empty()) << l.what << ": the weight-gradient GEMM waits for the reduce-scatter at its end";
+    EXPECT_EQ(wgrad.compute, hw::gemm_time(part, bf16, {4096, l.n, 4096})) << l.what;
+    EXPECT_EQ(wgrad.weight, wgrad.compute) << l.what;
+  }
+  // The MLP's first segment holds the down GEMM's weight gradient (4096 x 4096 x 8192 on 8,192 of 16,384 columns).
+  EXPECT_EQ(b[5].weight, hw::gemm_time(part, bf16, {8192, 4096, 4096}));
+  expect_comm(b[4], CollectiveOp::kAllGather, input, false, "the row-parallel MLP output's gradient, as before");
+}
+
+// What the gather adds and moves, by hand against the layer's own backward kept as one segment
+// (sequence_parallel_backward_gather: false, PyTorch's DTensor tensor parallelism): the same kernels (the three
+// segments sum to the one), the reduce-scatter after them and exposed, and no all-gather. In FP8 the gathered input
+// is Transformer Engine's saved 1-byte copy (fp8_linear_saved_input: fp8, 4,096 x 4,096 x 1 B), 16-bit where the
+// framework keeps the 16-bit input (high_precision); the logits GEMM stays 16-bit either way.
+TEST(SequenceParallel, TheGatherMovesWhatTheLayerSavedAndNothingElseChanges) {
+  const std::vector<Segment> with = backward_of_plan(""), without =
+      backward_of_plan("  sequence_parallel_backward_gather: false\n");
+  ASSERT_EQ(without.size(), with.size() - 6) << "three segments for one, three times";
+  // The QKV projection: with[10..12] against without[6].
+  EXPECT_NEAR((with[10].compute + with[11].compute + with[12].compute).s(), without[6].compute.s(),
+              1e-15 + 1e-12 * without[6].compute.s());
+  EXPECT_NEAR((with[10].weight + with[12].weight).s(), without[6].weight.s(), 1e-15);
+  expect_comm(without[6], CollectiveOp::kReduceScatter, 4096.0 * 4096 * 2, false, "kept input: no gather");
+  const std::vector<Segment> fp8 = backward_of_plan("  precision: fp8\n");
+  const std::vector<Segment> hp = backward_of_plan("  precision: fp8\n  fp8_linear_saved_input: high_precision\n");
+  for (size_t at : {5u, 10u}) {
+    expect_comm(fp8[at], CollectiveOp::kAllGather, 4096.0 * 4096 * 1, true, "TE's FP8 copy " + std::to_string(at));
+    expect_comm(hp[at], CollectiveOp::kAllGather, 4096.0 * 4096 * 2, true, "16-bit input " + std::to_string(at));
+  }
+  expect_comm(fp8[0], CollectiveOp::kAllGather, 4096.0 * 4096 * 2, true, "the 16-bit logits GEMM's input");
 }
 
 }  // namespace

@@ -67,15 +67,21 @@ class Workload {
   virtual ~Workload() = default;
   /// Declares (parse / describe / emit) the workload's keys.
   virtual void visit(Section& s) = 0;
+  /// Takes the configuration of `from`, a workload of this one's own type that visit() parsed (and validated), as
+  /// it is: a job's restart and an evaluation's copy (copy_workload, scenarios/restart.h) run it instead of writing
+  /// `from` out and reading it back, so that what only parsing knew stays (a Megatron command line's defaults
+  /// taken, a trace's location in the scenario file). Called on a fresh workload, before validate(). Reads `from`
+  /// only: copies may be made from one workload on several threads at once.
+  virtual void copy_config(const Workload& from) = 0;
   /// Checks the config against the cluster before anything runs (including whether it fits in memory);
   /// problems are reported through `s.error()`.
   virtual void validate(const std::vector<Gpu>& gpus, Section& s) = 0;
   /// Called on a copy before its validate(): `from` is a validated, never-started workload of the same type whose
-  /// configuration this one was read from (written out and read back), validated against `from_gpus`, and
-  /// validate() is about to get GPUs equal to those, rank for rank (a copy of the same cluster: equal parts at other
-  /// addresses). validate() may then take over what from's validation computed instead of computing it again; both
-  /// must stay alive and unchanged until it returns. Reads `from` only: copies may be made from one workload on
-  /// several threads at once. Default: nothing taken over.
+  /// configuration this one took (copy_config), validated against `from_gpus`, and validate() is about to get GPUs
+  /// equal to those, rank for rank (a copy of the same cluster: equal parts at other addresses). validate() may then
+  /// take over what from's validation computed instead of computing it again; both must stay alive and unchanged
+  /// until it returns. Reads `from` only: copies may be made from one workload on several threads at once.
+  /// Default: nothing taken over.
   virtual void validate_like(const Workload& /*from*/, const std::vector<Gpu>& /*from_gpus*/) {}
   /// Schedules the workload's first events, from a clean state: a job that was stopped (everything it had
   /// scheduled cancelled) is restarted by calling start() again. Calls ctx.finish() when its work is done.
@@ -103,6 +109,13 @@ class Workload {
   /// post-run checkpoint estimate (scenarios/storage_run.cc) uses it. After start(); null where the workload has none.
   virtual const storage::CheckpointJob* checkpoint_ranks() const { return nullptr; }
 };
+
+/// `from` as the workload type W whose copy_config() is called: a workload's configuration is copied only into one
+/// of its own type (copy_workload makes the copy from the type's factory); another type throws std::bad_cast.
+template <class W>
+const W& same_type(const Workload& from) {
+  return dynamic_cast<const W&>(from);
+}
 
 using WorkloadFactory = std::unique_ptr<Workload> (*)();
 void register_workloads(Registry<WorkloadFactory>& r);

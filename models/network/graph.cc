@@ -24,11 +24,38 @@ struct TopologyGraph::Impl {
   explicit Impl(const Topology& topo) : t(topo) {}
 };
 
+namespace {
+
+// A meshed node's GPU port to its scale-up switch (NodeShape::scale_up_links > 0): the topology builds it (it
+// carries the GPU's scale_up_bandwidth) but no path takes it, since the node's GPUs reach each other over their mesh
+// links only (Topology::mesh_link), and the hardware has no such switch (AMD's MI300X platform: seven xGMI links
+// per GPU, one to each other GPU). The graph, and everything reported from it, leaves the port and the switch out.
+bool meshed_port(const Topology& t, const LinkInfo& l) {
+  const auto& v = t.vertices();
+  auto meshed_gpu = [&](uint32_t x) { return v[x].kind == "gpu" && t.scale_up_links(x) > 0; };
+  return l.tier == "scale_up" && ((meshed_gpu(l.from) && v[l.to].kind == "scale_up_switch") ||
+                                  (meshed_gpu(l.to) && v[l.from].kind == "scale_up_switch"));
+}
+
+}  // namespace
+
 TopologyGraph::TopologyGraph(const Topology& t) : impl_(std::make_unique<Impl>(t)) {
   Graph& g = impl_->g;
-  for (const auto& v : t.vertices()) boost::add_vertex(v, g);
+  // A switch whose every link is a meshed port is left out; the others keep their order (GPUs first: a GPU's graph
+  // vertex is its endpoint id, as in the topology).
+  std::vector<bool> kept(t.vertices().size(), true);
+  for (size_t v = 0; v < kept.size(); ++v) kept[v] = t.vertices()[v].kind != "scale_up_switch";
   for (const auto& l : t.links()) {
-    if (l.from < l.to) boost::add_edge(l.from, l.to, EdgeProps{l.tier, l.bandwidth}, g);  // one edge per pair
+    if (!meshed_port(t, l)) kept[l.from] = kept[l.to] = true;
+  }
+  std::vector<size_t> id(kept.size(), 0);
+  for (size_t v = 0; v < kept.size(); ++v) {
+    if (kept[v]) id[v] = boost::add_vertex(t.vertices()[v], g);
+  }
+  for (const auto& l : t.links()) {
+    if (l.from < l.to && !meshed_port(t, l)) {
+      boost::add_edge(id[l.from], id[l.to], EdgeProps{l.tier, l.bandwidth}, g);  // one edge per pair
+    }
   }
 }
 
@@ -72,7 +99,7 @@ double max_flow(const Topology& t, const std::vector<uint32_t>& from, const std:
     rev[r] = e;
   };
   for (size_t l = 0; l < t.links().size(); ++l) {
-    if (!t.link_up(static_cast<uint32_t>(l)) || host_side(t.links()[l])) continue;
+    if (!t.link_up(static_cast<uint32_t>(l)) || host_side(t.links()[l]) || meshed_port(t, t.links()[l])) continue;
     add(t.links()[l].from, t.links()[l].to,
         static_cast<Capacity>(std::llround(std::max(0.0, t.links()[l].bandwidth.bps()) / unit)));
   }
@@ -109,7 +136,7 @@ TopologyReport TopologyGraph::report() const {
   double worst = 0;
   std::vector<double> down(t.vertices().size(), 0), up(t.vertices().size(), 0);
   for (const auto& l : t.links()) {
-    if (host_side(l)) continue;
+    if (host_side(l) || meshed_port(t, l)) continue;
     if (t.vertices()[l.from].kind == "gpu") down[l.to] += l.bandwidth.bps();
     else if (t.vertices()[l.to].kind != "gpu" && t.vertices()[l.from].kind != "scale_up_switch") up[l.from] += l.bandwidth.bps();
   }

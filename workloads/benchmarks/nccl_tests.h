@@ -29,6 +29,7 @@ struct NcclTestsConfig {
 class NcclTests final : public Workload {
  public:
   void visit(Section& s) override { config_.visit(s); }
+  void copy_config(const Workload& from) override { config_ = same_type<NcclTests>(from).config_; }
   void validate(const std::vector<Gpu>& gpus, Section& s) override;
   void start(RunContext& ctx) override;
   void report(MetricSet& m) const override;

@@ -28,6 +28,7 @@ struct StorageIoConfig {
 class StorageIo final : public Workload {
  public:
   void visit(Section& s) override { config_.visit(s); }
+  void copy_config(const Workload& from) override { config_ = same_type<StorageIo>(from).config_; }
   void validate(const std::vector<Gpu>& gpus, Section& s) override;
   void start(RunContext& ctx) override;
   void report(MetricSet& m) const override;

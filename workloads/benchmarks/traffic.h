@@ -22,6 +22,7 @@ struct TrafficConfig {
 class Traffic final : public Workload {
  public:
   void visit(Section& s) override { config_.visit(s); }
+  void copy_config(const Workload& from) override { config_ = same_type<Traffic>(from).config_; }
   void validate(const std::vector<Gpu>& gpus, Section& s) override;
   void start(RunContext& ctx) override;
   void report(MetricSet& m) const override;

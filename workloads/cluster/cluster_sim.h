@@ -28,7 +28,7 @@ struct PoolConfig {
   double throughput = 1.0;       // relative to the trace's GPUs
   double cost_per_gpu_hour = 0;  // USD
   double idle_watts_per_gpu = 0;  // a powered GPU with no job (energy metrics; 0: not counted)
-  double busy_watts_per_gpu = 0;  // a GPU running a job
+  double busy_watts_per_gpu = 0;  // a GPU running a job (a scenario's pool: its part's power limit, cluster_speed.cc)
 };
 
 struct TeamConfig {

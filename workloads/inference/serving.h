@@ -97,6 +97,7 @@ class InferenceServing final : public wl::Workload {
   InferenceServing();
   ~InferenceServing() override;
   void visit(Section& s) override;
+  void copy_config(const wl::Workload& from) override { config_ = wl::same_type<InferenceServing>(from).config_; }
   void validate(const std::vector<wl::Gpu>& gpus, Section& s) override;
   void start(wl::RunContext& ctx) override;
   void report(MetricSet& m) const override;

@@ -38,6 +38,11 @@ class ChakraReplay final : public Workload {
   ChakraReplay();
   ~ChakraReplay() override;
   void visit(Section& s) override;
+  void copy_config(const Workload& from) override {
+    const auto& c = same_type<ChakraReplay>(from);
+    config_ = c.config_;
+    trace_location_ = c.trace_location_;
+  }
   void validate(const std::vector<Gpu>& gpus, Section& s) override;
   void start(RunContext& ctx) override;
   /// Throws InputError when the replay stopped on a deadlock or on collectives that do not match.

@@ -74,10 +74,9 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   std::vector<std::string> explain_placement(const std::vector<Gpu>& gpus) const override;
 
   const MegatronConfig& config() const { return config_; }
-  /// Takes `from`'s configuration as it is, instead of reading it back written out (copy_workload,
-  /// scenarios/restart.cc): the same keys, and what only parsing its command line knew (defaults_taken, the run
-  /// header's "megatron_args left out" line).
-  void copy_config(const MegatronTraining& from) { config_ = from.config_; }
+  /// The same keys, and what only parsing its command line knew (defaults_taken, the run header's "megatron_args
+  /// left out" line).
+  void copy_config(const Workload& from) override;
 
   // --- the plan, public for tests ---
   enum class Exposure { kTp, kCp, kEp, kPp, kDp, kBubble, kCount };

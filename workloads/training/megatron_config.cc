@@ -223,6 +223,13 @@ void MegatronConfig::visit_keys(Section& s) {
   s.field("tp_comm_overlap", tp_comm_overlap,
           "tensor-parallel all-gathers and reduce-scatters overlapped with the GEMMs that produce or consume them, "
           "in chunks, as Transformer Engine's userbuffers run them (tp_comm_overlap_cfg; needs sequence_parallel)");
+  s.field("sequence_parallel_backward_gather", sequence_parallel_backward_gather,
+          "with sequence_parallel, a column-parallel linear layer keeps only its input's sequence shard for backward: "
+          "its backward all-gathers the input again for the weight gradient, beside the input-gradient GEMM, and "
+          "reduce-scatters the input gradient beside the weight-gradient GEMM (Megatron-LM's "
+          "LinearWithGradAccumulationAndAsyncCommunication, Transformer Engine's Linear and LayerNormLinear); false: "
+          "the layer keeps the gathered input and reduce-scatters the input gradient after its backward (PyTorch's "
+          "DTensor tensor parallelism, torchtitan). Time only (docs/training.md)");
   s.section("tp_comm_overlap_cfg",
             "with tp_comm_overlap: how Transformer Engine runs each overlapped GEMM (its userbuffers ub_cfgs; NeMo's "
             "tp_comm_overlap_cfg), Transformer Engine's defaults unless set",
@@ -469,6 +476,8 @@ LayerShard MegatronConfig::layer_shard() const {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Validation against the cluster: parallel sizes, layer split, batch, experts, precision, and memory
+
+void MegatronTraining::copy_config(const Workload& from) { config_ = same_type<MegatronTraining>(from).config_; }
 
 void MegatronTraining::validate_like(const Workload& from, const std::vector<Gpu>& from_gpus) {
   like_ = dynamic_cast<const MegatronTraining*>(&from);

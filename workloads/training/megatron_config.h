@@ -64,6 +64,10 @@ struct MegatronConfig {
   bool overlap_grad_reduce = false;
   bool overlap_param_gather = false;
   bool tp_comm_overlap = false;
+  // With sequence parallelism: a column-parallel linear keeps its input's sequence shard and all-gathers it again
+  // in backward for the weight gradient (Megatron-LM, Transformer Engine); false: it keeps the gathered input
+  // (PyTorch's DTensor tensor parallelism, torchtitan).
+  bool sequence_parallel_backward_gather = true;
   TpOverlapConfig tp_comm_overlap_cfg;  // Transformer Engine's userbuffers settings per overlapped GEMM
   bool accumulate_allreduce_grads_in_fp32 = true;
   std::string exp_avg_dtype = "fp32";     // Adam's first moment (Megatron-LM's precision-aware optimizer)

@@ -10,6 +10,7 @@
 
 #include "models/hardware/step_overhead.h"
 #include "workloads/training/cp_attention.h"
+#include "workloads/training/gemm_split.h"
 #include "workloads/training/layer_activations.h"
 
 namespace lcsim::wl {
@@ -99,12 +100,13 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     return host.group_time(hw::total_time(ops, part, dtype_), ops.size(), grouped, local_experts);
   };
   auto TB = [&](const std::vector<hw::OpWork>& ops) { return T(backward_of(ops, e)); };
-  // The weight-gradient GEMMs of a backward group (what a zero-bubble schedule defers), at most the group's time.
-  auto TW = [&](const std::vector<hw::OpWork>& ops) {
-    std::vector<hw::OpWork> w = backward_of(ops, e);
+  // The weight-gradient GEMMs among backward kernels (what a zero-bubble schedule defers), at most their time.
+  auto W = [&](const std::vector<hw::OpWork>& bwd) {
+    std::vector<hw::OpWork> w = bwd;
     std::erase_if(w, [](const hw::OpWork& op) { return !op.name.ends_with("_wgrad"); });
-    return w.empty() ? Duration() : std::min(T(w), TB(ops));
+    return w.empty() ? Duration() : std::min(T(w), T(bwd));
   };
+  auto TW = [&](const std::vector<hw::OpWork>& ops) { return W(backward_of(ops, e)); };
   auto call = [&](CollectiveOp op, GroupKind g, Bytes size, Exposure x, const std::string& what) {
     return CommCall{op, g, size, x, std::string(group_kind_name(g)) + " " + op_word(op) + " " + what};
   };
@@ -190,15 +192,55 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     bool overlap = false;
     int overlap_bwd = -1;  // the backward's own setting where it differs (-1: overlap)
     bool bwd_overlaps() const { return overlap_bwd < 0 ? overlap : overlap_bwd == 1; }
+    // A column-parallel layer whose backward gathers its input again (column_backward): its GEMM, and what it is.
+    std::string gemm, what;
   };
   // Slot before a column-parallel layer (copy / all-gather) and after a row-parallel one (all-reduce / RS).
-  auto column_slot = [&](const std::string& what) {
+  auto column_slot = [&](const std::string& what, const std::string& gemm) {
     Slot s;
     if (!tpc) return s;
     if (sp) s.fwd.push_back(tp_call(CollectiveOp::kAllGather, what));
     s.bwd.push_back(tp_call(sp ? CollectiveOp::kReduceScatter : CollectiveOp::kAllReduce, what + " (bwd)"));
     s.overlap = c.tp_comm_overlap;
+    if (sp && c.sequence_parallel_backward_gather) s.gemm = gemm, s.what = what;
     return s;
+  };
+  // The backward of a column-parallel layer under sequence parallelism as Megatron-LM's
+  // LinearWithGradAccumulationAndAsyncCommunication (megatron/mpu/layers.py, 2022; megatron/core/tensor_parallel/
+  // layers.py since) and Transformer Engine's Linear / LayerNormLinear run it: the layer kept only its input's
+  // sequence shard, so it all-gathers the input again for the weight gradient, issued before the input-gradient GEMM
+  // and waited for after it; then it reduce-scatters the input gradient beside the weight-gradient GEMM, waited for
+  // at the end (both async, in issue order under CUDA_DEVICE_MAX_CONNECTIONS=1). The gathered input is what the
+  // layer saved: Transformer Engine's FP8 copy (1 B) where it keeps one (fp8_linear_saved_input), else 16-bit.
+  // `group`'s backward as three segments: its other kernels (after `redo`, kernels run again before them) ending with
+  // the all-gather; the input-gradient GEMM ending with the slot's reduce-scatter; the weight-gradient GEMM and the
+  // backward of the kernels before the GEMM's input casts. Empty where the slot gathers nothing again or the group
+  // has no such GEMM (multi-latent attention's projections).
+  auto column_backward = [&](const std::vector<hw::OpWork>& group, const Slot& slot, const std::vector<Duration>& redo) {
+    std::vector<Segment> out;
+    if (slot.gemm.empty() || !has_op(group, slot.gemm)) return out;
+    const GemmSplit g = split_at(group, slot.gemm);
+    std::vector<hw::OpWork> in = g.casts;
+    in.push_back(g.gemm);
+    std::vector<hw::OpWork> grads = backward_of(in, e);  // the casts' backward, dgrad, wgrad
+    const hw::OpWork wgrad = grads.back(), dgrad = grads[grads.size() - 2];
+    grads.resize(grads.size() - 2);
+    std::vector<hw::OpWork> first = backward_of(g.post, e), last = backward_of(g.pre, e);
+    first.insert(first.end(), grads.begin(), grads.end());
+    last.insert(last.begin(), wgrad);
+    const bool fp8_saved = sh.fp8 && !g.gemm.gemm.keep_16bit &&
+                           (c.fp8_linear_saved_input == "fp8" || c.fp8_saved_activations);
+    const Bytes input = Bytes::of(g.gemm.gemm.m * g.gemm.gemm.k * (fp8_saved ? 1 : e));
+    out.push_back(make_segment(T(first), {call(CollectiveOp::kAllGather, GroupKind::kTp, input, Exposure::kTp,
+                                               slot.what + " again (bwd)")}));
+    for (const Duration& d : redo) out.back().compute += d;
+    out.back().weight = W(first);
+    out.back().overlap = true;
+    out.push_back(make_segment(T({dgrad}), slot.bwd));
+    out.back().overlap = !slot.bwd.empty();
+    out.push_back(make_segment(T(last)));
+    out.back().weight = W(last);
+    return out;
   };
   auto row_slot = [&](const std::string& what) {
     Slot s;
@@ -253,7 +295,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     const bool moe = m.is_moe_layer(l);
     if (!prev.valid || moe != prev.moe || !(ops == prev.ops)) {
       Slot slots[5];
-      slots[0] = column_slot("qkv input");
+      slots[0] = column_slot("qkv input", "qkv");
       if (cp > 1 && c.cp_comm_type == "a2a") {
         // Ulysses: queries, keys and values all-to-all'd to whole sequences of 1/CP of the heads, the attention
         // output back; neither overlaps (both are costed here, before the attention group, and in backward).
@@ -316,7 +358,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
           slots[3].bwd.push_back(a2a("dispatch (bwd)", true, dispatch));
         }
       } else {
-        slots[3] = column_slot("mlp input");
+        slots[3] = column_slot("mlp input", "mlp_up");
         slots[4] = row_slot("mlp output");
       }
       const std::vector<hw::OpWork>* groups[6] = {&ops.norm1, &ops.qkv, &ops.attention, &ops.norm2, &ops.mlp, &ops.residual};
@@ -342,18 +384,27 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         fwd.push_back(s);
       }
       for (int i = 5; i >= 0 && !te; --i) {
-        Segment s = make_segment(TB(*groups[i]));
-        s.weight = TW(*groups[i]);
+        std::vector<Duration> redo;  // kernels run again before the group's backward
         if (i == 2 && c.recomputes("core_attn") && !c.use_flash_attn) {
           // Selective recomputation redoes the attention core (everything but the output projection).
-          s.compute += T({ops.attention.begin(), ops.attention.end() - 1});
+          redo.push_back(T({ops.attention.begin(), ops.attention.end() - 1}));
         }
         // The other recomputed modules: their kernels' forward runs again before the group's backward.
         std::vector<hw::OpWork> again;
         for (const auto& op : *groups[i]) {
           if (rerun.contains(op.name)) again.push_back(op);
         }
-        if (!again.empty()) s.compute += T(again);
+        if (!again.empty()) redo.push_back(T(again));
+        if (i >= 1) {
+          std::vector<Segment> split = column_backward(*groups[i], slots[i - 1], redo);
+          if (!split.empty()) {
+            bwd.insert(bwd.end(), split.begin(), split.end());
+            continue;
+          }
+        }
+        Segment s = make_segment(TB(*groups[i]));
+        s.weight = TW(*groups[i]);
+        for (const Duration& d : redo) s.compute += d;
         if (i >= 1) {
           s.comms = slots[i - 1].bwd;
           s.overlap = slots[i - 1].bwd_overlaps() && !s.comms.empty();
@@ -398,12 +449,16 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     if (v == V - 1) {
       const auto head = head_forward_ops(m, b, e, sh);
       const std::vector<hw::OpWork> norm(head.begin(), head.begin() + 1), logits(head.begin() + 1, head.end());
-      Slot s = column_slot("logits input");
+      Slot s = column_slot("logits input", "logits");
       Segment a = make_segment(T(norm), s.fwd), z = make_segment(T(logits));
       if (tpc) z.comms.push_back(call(CollectiveOp::kAllReduce, GroupKind::kTp, Bytes::of(12 * t), Exposure::kTp, "cross-entropy"));
       auto head_bwd = [&] {
-        B.segments.push_back(make_segment(TB(logits), s.bwd));
-        B.segments.back().weight = TW(logits);
+        const std::vector<Segment> split = column_backward(logits, s, {});
+        B.segments.insert(B.segments.end(), split.begin(), split.end());
+        if (split.empty()) {
+          B.segments.push_back(make_segment(TB(logits), s.bwd));
+          B.segments.back().weight = TW(logits);
+        }
         B.segments.push_back(make_segment(TB(norm)));
       };
       F.segments.push_back(a);

@@ -24,28 +24,12 @@
 
 #include "models/hardware/step_overhead.h"
 #include "sim/error.h"
+#include "workloads/training/gemm_split.h"
 #include "workloads/training/megatron.h"
 
 namespace lcsim::wl {
 
 using policy::CollectiveOp;
-
-namespace {
-// A group's GEMM `name`: the kernels before its input casts, the casts (FP8: amax and cast-transpose), the GEMM,
-// the kernels after it.
-struct GemmSplit {
-  std::vector<hw::OpWork> pre, casts;
-  hw::OpWork gemm;
-  std::vector<hw::OpWork> post;
-};
-GemmSplit split_at(const std::vector<hw::OpWork>& group, const std::string& name) {
-  const auto it = std::find_if(group.begin(), group.end(), [&](const hw::OpWork& op) { return op.name == name; });
-  LCSIM_ASSERT(it != group.end(), "the layer has no GEMM " + name);
-  auto c = it;
-  while (c != group.begin() && (is_fp8_cast(*(c - 1)) || is_fp8_amax(*(c - 1)))) --c;
-  return {{group.begin(), c}, {c, it}, *it, {it + 1, group.end()}};
-}
-}  // namespace
 
 void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const LayerOps& ops, const TeCp& cp,
                                      std::vector<Segment>& fwd, std::vector<Segment>& bwd) const {
