@@ -1,7 +1,8 @@
 // The host side of a Megatron-core MoE layer (docs/calibration.md, "Framework overhead and the optimizer step"):
 // Transformer Engine's GroupedLinear issues one GEMM and one quantization kernel per local expert from the host
-// (moe_grouped_gemm: multi_stream), and the dropless dispatchers wait on the host for the GPU once per MoE layer's
-// forward.
+// (moe_grouped_gemm: multi_stream), Megatron-core's SequentialMLP issues every expert operator once per local
+// expert (sequential), Megatron-LM's flags pick between them, and the dropless dispatchers wait on the host for the
+// GPU once per MoE layer's forward.
 #include <gtest/gtest.h>
 
 #include "megatron_support.h"
