@@ -1,11 +1,13 @@
 // The host side of a Megatron-core MoE layer (docs/calibration.md, "Framework overhead and the optimizer step"):
 // Transformer Engine's GroupedLinear issues one GEMM and one quantization kernel per local expert from the host
-// (moe_grouped_gemm: multi_stream), and the dropless dispatchers wait on the host for the GPU once per MoE layer's
-// forward.
+// (moe_grouped_gemm: multi_stream), Megatron-core's SequentialMLP issues every expert operator once per local
+// expert (sequential), Megatron-LM's flags pick between them, and the dropless dispatchers wait on the host for the
+// GPU once per MoE layer's forward.
 #include <gtest/gtest.h>
 
 #include "megatron_support.h"
 #include "workloads/training/gpt_model.h"
+#include "workloads/training/megatron.h"
 
 namespace lcsim {
 namespace {
@@ -105,9 +107,109 @@ TEST(MoeHostIssue, TheDispatchersHostWaitIsPaidOncePerMoeLayerForward) {
   EXPECT_NEAR(dfast["time_compute_s"] - doff["time_compute_s"], 0.0, 1e-12);
 }
 
+// Megatron-core's SequentialMLP (experts.py; moe_grouped_gemm: sequential): tokens_per_expert.tolist() and
+// torch.split of the tokens and probabilities (views, no kernel), then per local expert its own MLP module (fc1
+// with its FP8 cast, the activation, fc2 with its cast), under FP8 first _pad_tensor_for_quantization (a zero fill
+// and a torch.cat for the tokens, the same for the probabilities), and after the loop one torch.cat of the outputs.
+TEST(MoeHostIssue, SequentialMlpIssuesEveryExpertOperatorOncePerLocalExpert) {
+  auto mlp = [](wl::LayerShard sh, int shared = 0) {
+    sh.ep = 2;  // 8 experts, 4 local
+    sh.sequential_experts = true;
+    return wl::layer_forward(small_moe(shared), 0, 1, 2, sh).mlp;
+  };
+  // Host operators of a group as the plan counts them: each kernel once, each per-expert one 3 more times.
+  auto issued = [](const std::vector<hw::OpWork>& ops) { return ops.size() + 3 * wl::sequential_expert_ops(ops); };
+  wl::LayerShard bf16;
+  // Forward: fc1, activation, fc2 per expert (3 x 4) and the output cat once: 13. Backward: fc1 and fc2 dgrad and
+  // wgrad and the activation's backward per expert (5 x 4) and the token split's backward cat: 21.
+  EXPECT_EQ(mlp(bf16).size(), 4u);
+  EXPECT_EQ(issued(mlp(bf16)), 13u);
+  EXPECT_EQ(issued(wl::backward_of(mlp(bf16), 2)), 21u);
+  // Delayed FP8: + the two casts and the 4 padding kernels per expert forward ((3 + 2 + 4) x 4 + 1 = 37); backward
+  // + the output gradient's two casts and the output slice's zero fill and copy ((5 + 2 + 2) x 4 + 1 = 37).
+  wl::LayerShard delayed = bf16;
+  delayed.fp8 = true;
+  EXPECT_EQ(issued(mlp(delayed)), 37u);
+  EXPECT_EQ(issued(wl::backward_of(mlp(delayed), 2)), 37u);
+  // Current scaling: + an amax pass before each cast, forward and backward: (11 x 4) + 1 = 45 both ways.
+  wl::LayerShard current = delayed;
+  current.fp8_current_scaling = true;
+  EXPECT_EQ(issued(mlp(current)), 45u);
+  EXPECT_EQ(issued(wl::backward_of(mlp(current), 2)), 45u);
+  // A shared expert is one MLP module: once, not per expert (its 5 kernels delayed FP8: 2 casts, 2 GEMMs, activation).
+  EXPECT_EQ(issued(mlp(delayed, 512)), 37u + 5u);
+  // Bytes by hand: tokens per local expert 2 x 1024 x 2 / 8 = 512, h 1024, 2 B: the padding copy and the output cat
+  // move 2 x 2 B per element of the 4 experts' tokens, the zero fill of the slice's gradient half that.
+  const double elements = 512.0 * 4 * 1024;
+  EXPECT_DOUBLE_EQ(megatron_support::op_bytes(mlp(delayed), wl::kExpertPadTokens), 4 * elements);
+  EXPECT_DOUBLE_EQ(megatron_support::op_bytes(mlp(delayed), wl::kExpertOutputCat), 4 * elements);
+  EXPECT_DOUBLE_EQ(megatron_support::op_bytes(mlp(delayed), wl::kExpertPadProbs), 8 * 512.0 * 4);
+  const auto bwd = wl::backward_of(mlp(delayed), 2);
+  EXPECT_DOUBLE_EQ(megatron_support::op_bytes(bwd, std::string(wl::kExpertPadZeros) + "_bwd"), 2 * elements);
+  EXPECT_DOUBLE_EQ(megatron_support::op_bytes(bwd, std::string(wl::kExpertOutputCat) + "_bwd"), 4 * elements);
+  EXPECT_EQ(megatron_support::op_bytes(bwd, std::string(wl::kExpertPadProbs) + "_bwd"), -1);
+  // No padding in bf16.
+  EXPECT_EQ(megatron_support::op_bytes(mlp(bf16), wl::kExpertPadTokens), -1);
+}
+
+TEST(MoeHostIssue, HostBoundSequentialExpertsTakeEveryOperatorsIssueTime) {
+  // 1 s per operator: every group is host-bound. Per MoE layer and micro-batch (bf16, 4 local experts) the expert
+  // group issues 3 operators as one grouped kernel each, 13 as SequentialMLP (above); backward 5 against 21: 26 s
+  // more per layer and micro-batch, x 8 layers x 2 micro-batches = 416 s. multi_stream at expert_launch_time 0
+  // issues as one kernel does.
+  auto seq = run_moe({"workload.host_op_time=1s", "workload.moe_grouped_gemm=sequential"});
+  auto one = run_moe({"workload.host_op_time=1s", "workload.moe_grouped_gemm=single_kernel"});
+  auto multi = run_moe({"workload.host_op_time=1s", "workload.expert_launch_time=0us"});
+  ASSERT_FALSE(seq.count("child_failed") || one.count("child_failed") || multi.count("child_failed"));
+  EXPECT_NEAR(seq["time_compute_s"] - one["time_compute_s"], 416.0, 1e-6);
+  EXPECT_NEAR(multi["time_compute_s"], one["time_compute_s"], 1e-9);
+}
+
+// Megatron-LM's experts' module from its command line (TESpecProvider.grouped_mlp_modules; training/arguments.py:
+// "SequentialMLP (default when --moe-grouped-gemm is not set)"): --moe-grouped-gemm is TEGroupedMLP, with
+// --moe-use-legacy-grouped-gemm the grouped_gemm package's GroupedMLP; without --moe-grouped-gemm lcsim keeps its
+// default (TEGroupedMLP, what every published MoE configuration sets) and the run header says so.
+TEST(MoeHostIssue, MegatronCommandLinesPickTheExpertsModuleAndTheHeaderNamesTheDefault) {
+  const std::string line = "--num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 "
+                           "--vocab-size 32000 --global-batch-size 32 --micro-batch-size 1 --bf16 --use-flash-attn ";
+  auto parse = [&](const std::string& extra) {
+    return megatron_support::parse_with("workload:\n  type: megatron\n  megatron_args: \"" + line + extra + "\"\n");
+  };
+  auto config = [](const Scenario& sc) -> const wl::MegatronConfig& {
+    return dynamic_cast<wl::MegatronTraining*>(sc.workload.get())->config();
+  };
+  auto noted = [&](const Scenario& sc) {
+    for (const auto& t : config(sc).defaults_taken) {
+      if (t.rfind("moe_grouped_gemm = ", 0) == 0) return t;
+    }
+    return std::string();
+  };
+  const std::string moe = "--num-experts 8 --moe-router-topk 2 ";
+  EXPECT_EQ(config(parse(moe + "--moe-grouped-gemm")).moe_grouped_gemm, "multi_stream");
+  EXPECT_EQ(noted(parse(moe + "--moe-grouped-gemm")), "");
+  EXPECT_EQ(config(parse(moe + "--moe-grouped-gemm --moe-use-legacy-grouped-gemm")).moe_grouped_gemm, "single_kernel");
+  EXPECT_EQ(config(parse(moe + "--moe-use-legacy-grouped-gemm --moe-grouped-gemm")).moe_grouped_gemm, "single_kernel");
+  // The legacy flag alone changes nothing in Megatron (SequentialMLP): lcsim's default, named in the header.
+  for (const std::string& extra : {moe, moe + "--moe-use-legacy-grouped-gemm"}) {
+    const Scenario sc = parse(extra);
+    EXPECT_EQ(config(sc).moe_grouped_gemm, "multi_stream") << extra;
+    EXPECT_EQ(noted(sc).rfind("moe_grouped_gemm = multi_stream (Megatron-LM: SequentialMLP", 0), 0u) << noted(sc);
+    EXPECT_NE(sc.workload->describe().find("lcsim's default taken:"), std::string::npos);
+    EXPECT_NE(sc.workload->describe().find("moe_grouped_gemm = multi_stream"), std::string::npos)
+        << sc.workload->describe();
+  }
+  // Written beside the line, the key is not a default taken; a dense model has no experts to name.
+  const std::string written = "workload:\n  type: megatron\n  moe_grouped_gemm: sequential\n  megatron_args: \"";
+  EXPECT_EQ(noted(megatron_support::parse_with(written + line + moe + "\"\n")), "");
+  EXPECT_EQ(noted(parse("")), "");
+}
+
 TEST(MoeHostIssue, BadKeysAreRejectedWithTheirNames) {
   for (const auto& [set, key] : std::vector<std::pair<std::string, std::string>>{
            {"workload.moe_grouped_gemm=cutlass", "workload.moe_grouped_gemm"},
+           {"workload.moe_grouped_gemm=SequentialMLP",
+            "workload.moe_grouped_gemm: unknown value 'SequentialMLP'; did you mean 'sequential'? (valid: "
+            "multi_stream, single_kernel, sequential)"},
            {"workload.expert_launch_time=-1us", "workload.expert_launch_time"}}) {
     try {
       megatron_support::parse_sets({set});

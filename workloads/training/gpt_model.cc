@@ -331,7 +331,18 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
     const double etp = sh.etp > 0 ? sh.etp : tp;
     const double local = static_cast<double>(m.num_experts) / sh.ep;
     const double tokens = sh.ep * (t * etp / tp) * m.moe_router_topk / m.num_experts * sh.moe_imbalance;
+    // SequentialMLP (moe_grouped_gemm: sequential; Megatron-core experts.py): with FP8 each expert's tokens and
+    // probabilities are padded to the quantization alignment before its MLP (_pad_tensor_for_quantization: a zero
+    // fill and a torch.cat each; the fill's few rows move no counted bytes), and the outputs are concatenated.
+    if (sh.sequential_experts && sh.fp8) {
+      const double elements = tokens * local * h;
+      ops.mlp.push_back(hw::memory_op(kExpertPadZeros, Bytes()));
+      ops.mlp.push_back(memory(kExpertPadTokens, 2 * elements, e));
+      ops.mlp.push_back(hw::memory_op(kExpertPadProbsZeros, Bytes()));
+      ops.mlp.push_back(hw::memory_op(kExpertPadProbs, Bytes::of(8 * tokens * local)));
+    }
     dense_mlp("expert_up", "expert_act", "expert_down", m.moe_ffn(), tokens, local, false, etp);
+    if (sh.sequential_experts) ops.mlp.push_back(memory(kExpertOutputCat, 2 * tokens * local * h, e));
     if (m.moe_shared_expert_intermediate_size > 0) {
       dense_mlp("shared_up", "shared_act", "shared_down", m.moe_shared_expert_intermediate_size, t, 1, false, tp);
     }
@@ -424,10 +435,33 @@ size_t per_expert_ops(const std::vector<hw::OpWork>& ops) {
   return n;
 }
 
+size_t sequential_expert_ops(const std::vector<hw::OpWork>& ops) {
+  // The expert GEMMs and the casts feeding them (per_expert_ops), and the experts' other kernels: the activation,
+  // the padding (and their backward).
+  return per_expert_ops(ops) + static_cast<size_t>(std::count_if(ops.begin(), ops.end(), [](const hw::OpWork& op) {
+           return op.op_class != hw::OpClass::kGemm && op.name.starts_with("expert_") &&
+                  !op.name.starts_with(kExpertOutputCat);
+         }));
+}
+
 std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, double e) {
   std::vector<hw::OpWork> out;
   for (size_t i = 0; i < forward.size(); ++i) {
     const hw::OpWork& op = forward[i];
+    // SequentialMLP's padding and concatenation (kExpertPad*): the probabilities' padding has no backward kernel
+    // (its cat's backward is views); the tokens' padding is undone by the output slice's backward, a zero fill of
+    // the padded gradient (e B per element of the copied tokens) and the copy into it (2e); the output cat's
+    // backward is views, but the split of the dispatched tokens before the loop has a cat as backward (2e).
+    if (op.name == kExpertPadProbsZeros || op.name == kExpertPadProbs) continue;
+    if (op.name == kExpertPadZeros) {
+      const Bytes copied = i + 1 < forward.size() ? forward[i + 1].bytes : Bytes();
+      out.push_back(hw::memory_op(op.name + std::string("_bwd"), copied * 0.5));
+      continue;
+    }
+    if (op.name == kExpertPadTokens || op.name == kExpertOutputCat) {
+      out.push_back(hw::memory_op(op.name + std::string("_bwd"), op.bytes));
+      continue;
+    }
     if (is_fp8_amax(op) && i + 2 < forward.size() && is_fp8_cast(forward[i + 1]) &&
         forward[i + 2].op_class == hw::OpClass::kGemm) {
       // Current scaling: the amax of the output gradient of the GEMM the cast feeds (read e B per element).

@@ -125,6 +125,10 @@ struct LayerShard {
   // Tensor parallelism of the experts (0: tp). 1 under tp > 1 is MoE parallel folding: each expert whole, fed with
   // its EP group's sequence-parallel shares of the tokens (not gathered over tp).
   int etp = 0;
+  // Megatron-core's SequentialMLP (moe_grouped_gemm: sequential): each local expert's tokens through its own MLP
+  // module in a Python loop; with FP8 each expert's tokens padded to the quantization alignment first, and the
+  // experts' outputs concatenated after.
+  bool sequential_experts = false;
 };
 
 /// The forward kernels of one layer in the groups that tensor/expert-parallel communication separates:
@@ -157,6 +161,10 @@ double fp8_gemm_weight_elements(const std::vector<hw::OpWork>& forward, int* gem
 /// cast kernels feeding them (split_quantize over the experts' token blocks); not the activation between them, one
 /// kernel over all the tokens.
 size_t per_expert_ops(const std::vector<hw::OpWork>& ops);
+/// Operators of `ops` that Megatron-core's SequentialMLP runs once per local expert, each a module or PyTorch call
+/// of its own: every routed-expert operator (the GEMMs, their FP8 casts, the activation, the FP8 padding) but the
+/// concatenation of the experts' outputs (and its backward), which runs once.
+size_t sequential_expert_ops(const std::vector<hw::OpWork>& ops);
 /// Bytes per weight element of that cast: read the 16-bit weight (e), write the FP8 weight and its transpose (1 + 1;
 /// TE's fp8_cast_transpose_fused).
 inline double fp8_weight_cast_bytes_per_element(double elem_bytes) { return elem_bytes + 2; }
@@ -170,6 +178,17 @@ std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, doub
 /// gather, 2e).
 inline constexpr const char* kAttnUnpad = "attn_unpad";
 inline constexpr const char* kAttnPad = "attn_pad";
+/// SequentialMLP's extra kernels (layer_forward with LayerShard::sequential_experts; backward_of gives each its own
+/// backward): with FP8, per expert, its tokens padded to the alignment (a zero fill of the pad rows, a copy of the
+/// tokens into the padded tensor: 2e B per element) and its routing probabilities likewise (8 B per token); per
+/// layer, the concatenation of the experts' outputs (2e B per element). Backward: the output slice's gradient
+/// (zero fill e, copy 2e B per element), nothing for the probabilities' views, and the token split's backward (a
+/// concatenation of the input gradients, 2e).
+inline constexpr const char* kExpertPadZeros = "expert_pad_zeros";
+inline constexpr const char* kExpertPadTokens = "expert_pad_tokens";
+inline constexpr const char* kExpertPadProbsZeros = "expert_pad_probs_zeros";
+inline constexpr const char* kExpertPadProbs = "expert_pad_probs";
+inline constexpr const char* kExpertOutputCat = "expert_output_cat";
 /// The loss kernel's name in head_forward_ops (backward_of gives it its own backward bytes).
 inline constexpr const char* kCrossEntropy = "cross_entropy";
 /// Bytes the cross-entropy moves per logit of the rank's vocabulary slice, forward or backward, with logits of

@@ -59,6 +59,10 @@ const std::map<std::string, ArgRule>& rules() {
     m["overlap-param-gather"] = {"overlap_param_gather", "true"};
     m["tp-comm-overlap"] = {"tp_comm_overlap", "true"};
     m["overlap-moe-expert-parallel-comm"] = {"overlap_moe_expert_parallel_comm", "true"};
+    // The experts' module (Megatron-core's get_moe_module_spec_for_backend / TESpecProvider.grouped_mlp_modules):
+    // --moe-grouped-gemm is TEGroupedMLP (TE's GroupedLinear), and with --moe-use-legacy-grouped-gemm (below) the
+    // grouped_gemm package's GroupedMLP; without it SequentialMLP, whatever the legacy flag says.
+    m["moe-grouped-gemm"] = {"moe_grouped_gemm", "multi_stream"};
     m["account-for-embedding-in-pipeline-split"] = {"account_for_embedding_in_pipeline_split", "true"};
     m["account-for-loss-in-pipeline-split"] = {"account_for_loss_in_pipeline_split", "true"};
     m["accumulate-allreduce-grads-in-fp32"] = {"accumulate_allreduce_grads_in_fp32", "true"};
@@ -91,7 +95,7 @@ const std::set<std::string>& ignored_values() {
       "distributed-backend", "distributed-timeout-minutes", "data-cache-path", "num-workers", "exit-interval",
       "exit-duration-in-mins", "loss-scale", "initial-loss-scale", "min-loss-scale", "loss-scale-window",
       "hysteresis", "attention-softmax-in-fp32", "moe-router-load-balancing-type", "moe-aux-loss-coeff",
-      "moe-z-loss-coeff", "moe-grouped-gemm", "moe-enable-deepep", "fp8-recipe", "moe-permute-fusion",
+      "moe-z-loss-coeff", "moe-enable-deepep", "fp8-recipe", "moe-permute-fusion",
       "fp8-amax-history-len", "fp8-amax-compute-algo",
       "ckpt-format", "timing-log-level", "data-parallel-random-init", "make-vocab-size-divisible-by",
       "tensorboard-log-interval", "log-throughput", "use-mcore-models", "no-masked-softmax-fusion",
@@ -167,6 +171,7 @@ std::vector<std::string> megatron_arg_names() {
   for (const auto& [k, r] : rules()) out.push_back(k);
   out.push_back("moe-layer-freq");
   out.push_back("recompute-modules");
+  out.push_back("moe-use-legacy-grouped-gemm");
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -239,6 +244,7 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
   // own layers) runs unfused attention unless one of them asks for flash.
   bool attention_given = false, flash_flag = false;
   std::string transformer_impl, backend;  // backend: lcsim's attention_backend from --attention-backend
+  bool legacy_grouped_gemm = false;       // --moe-use-legacy-grouped-gemm: the grouped_gemm package, one kernel
   for (size_t i = 0; i < toks.size(); ++i) {
     const Token& at = toks[i];
     const std::string& tok = at.text;
@@ -286,6 +292,10 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
         attention_given = true;
       }
       out.assumed.push_back("--" + name + " " + value);
+      continue;
+    }
+    if (name == "moe-use-legacy-grouped-gemm") {
+      legacy_grouped_gemm = true;
       continue;
     }
     if (name == "recompute-modules") {
@@ -348,6 +358,7 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
                             layers->scalar + " (Megatron requires them equal)");
     }
   }
+  if (legacy_grouped_gemm && out.tree.find("moe_grouped_gemm")) put("moe_grouped_gemm", "single_kernel");
   if (transformer_impl == "local" && !attention_given) put("use_flash_attn", "false");
   // --use-flash-attn asks for the flash-attn package (FlashAttention-2) unless --attention-backend names one.
   if (backend.empty() && flash_flag) {

@@ -92,6 +92,11 @@ void MegatronConfig::name_defaults_taken(const ConfigValue& given) {
          "default (cuDNN on Hopper: lcsim's attention_backend auto); unfused with --transformer-impl local or "
          "--attention-backend unfused");
   }
+  if (model.num_experts > 0 && !has("", "moe_grouped_gemm")) {
+    note("moe_grouped_gemm", moe_grouped_gemm,
+         "SequentialMLP, one MLP module per local expert, without --moe-grouped-gemm (lcsim: moe_grouped_gemm: "
+         "sequential); --moe-grouped-gemm is TEGroupedMLP (multi_stream)");
+  }
   if (recompute_granularity == "full" && !has("", "recompute_method")) {
     note("recompute_method", recompute_method + ", recompute_num_layers = " + std::to_string(recompute_num_layers),
          "required with --recompute-granularity full: --recompute-method uniform|block --recompute-num-layers N");
@@ -300,12 +305,16 @@ void MegatronConfig::visit_keys(Section& s) {
           "and each pass after a pipeline receive waits one before its first kernel (measured: median of a PyTorch "
           "execution trace, docs/calibration.md); 0 = the host is never the limit",
           Range::at_least(0));
-  s.choice("moe_grouped_gemm", moe_grouped_gemm, {"multi_stream", "single_kernel"},
+  s.choice("moe_grouped_gemm", moe_grouped_gemm, {"multi_stream", "single_kernel", "sequential"},
            "how the host issues a MoE layer's expert GEMMs: multi_stream = Transformer Engine's GroupedLinear "
-           "(Megatron-core's TEGroupedMLP), one cuBLAS GEMM per local expert in each of forward, data gradient and "
-           "weight gradient, and with FP8 one quantization kernel per expert per cast, each issued by the host; "
-           "single_kernel = one grouped kernel for all local experts (CUTLASS or cuBLASLt grouped GEMM). "
-           "fp8_gemm_backend: deepgemm always runs single_kernel (docs/calibration.md)");
+           "(Megatron-core's TEGroupedMLP, --moe-grouped-gemm), one cuBLAS GEMM per local expert in each of forward, "
+           "data gradient and weight gradient, and with FP8 one quantization kernel per expert per cast, each issued "
+           "by the host; single_kernel = one grouped kernel for all local experts (the grouped_gemm package's "
+           "GroupedMLP, --moe-use-legacy-grouped-gemm; CUTLASS or cuBLASLt grouped GEMM); sequential = Megatron-core's "
+           "SequentialMLP (Megatron-LM's default without --moe-grouped-gemm), one MLP module per local expert run in "
+           "a Python loop: every expert operator a full host_op_time per expert, with FP8 each expert's tokens padded "
+           "first, the outputs concatenated after. fp8_gemm_backend: deepgemm runs multi_stream as single_kernel "
+           "(docs/calibration.md)");
   s.field("expert_launch_time", expert_launch_time,
           "with moe_grouped_gemm: multi_stream, host time of each kernel a grouped expert operator issues beyond its "
           "first (its first costs host_op_time): measured host time of one PyTorch cuBLAS GEMM call in a host-bound "
@@ -469,6 +478,7 @@ LayerShard MegatronConfig::layer_shard() const {
   sh.cp_comm_type = cp_comm_type;
   sh.cp_pytorch = cp_implementation == "pytorch";
   sh.cp_repeat_kv = cp_repeat_kv;
+  sh.sequential_experts = moe_grouped_gemm == "sequential";
   return sh;
 }
 

@@ -91,13 +91,18 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   const Bytes out_a2a = Bytes::of(t * heads_tp * m.head_dim() * e);
   // Each group of kernels as the host issues them (step_overhead.h): never faster than its kernels' issue time.
   // Transformer Engine's multi-stream grouped GEMM issues each local expert's GEMM and FP8 casts from the host
-  // (moe_grouped_gemm); one grouped kernel (or DeepGEMM's) is one launch, as any other operator.
+  // (moe_grouped_gemm); one grouped kernel (or DeepGEMM's) is one launch, as any other operator. Megatron-core's
+  // SequentialMLP calls every routed-expert operator once per local expert from Python, each a whole operator.
   const hw::HostIssue host({c.host_op_time, c.expert_launch_time});
-  const bool per_expert = c.moe_grouped_gemm == "multi_stream" && !(sh.fp8 && c.fp8_gemm_backend == "deepgemm");
+  const bool sequential = c.moe_grouped_gemm == "sequential";
+  const bool per_expert =
+      sequential || (c.moe_grouped_gemm == "multi_stream" && !(sh.fp8 && c.fp8_gemm_backend == "deepgemm"));
   const int local_experts = per_expert && m.num_experts > 0 ? m.num_experts / ep : 1;
   auto T = [&](const std::vector<hw::OpWork>& ops) {
+    const Duration gpu = hw::total_time(ops, part, dtype_);
+    if (sequential) return host.group_time(gpu, ops.size() + sequential_expert_ops(ops) * (local_experts - 1));
     const size_t grouped = local_experts > 1 ? per_expert_ops(ops) : 0;
-    return host.group_time(hw::total_time(ops, part, dtype_), ops.size(), grouped, local_experts);
+    return host.group_time(gpu, ops.size(), grouped, local_experts);
   };
   auto TB = [&](const std::vector<hw::OpWork>& ops) { return T(backward_of(ops, e)); };
   // The weight-gradient GEMMs among backward kernels (what a zero-bubble schedule defers), at most their time.
