@@ -140,6 +140,11 @@ void TransferModel::mark(const SubFlow& s) {
   }
 }
 
+void TransferModel::count_bytes(const SubFlow& s) {
+  const double bytes = s.size.bytes();
+  for (uint32_t l : *s.path) link_bytes_[l] += bytes;
+}
+
 void TransferModel::account(const std::vector<FlowRequest>& flows) {
   flows_started_ += flows.size();
   for (const auto& f : flows) bytes_moved_ += f.size;
@@ -400,20 +405,31 @@ void AnalyticalTransfer::transfer_to(const std::vector<FlowRequest>& flows, sim:
 
 void AnalyticalTransfer::start_kept(const FlowRequest& flow, Kept& k, sim::Callback* done, sim::Callback* failed,
                                     sim::EventSink* sink, uint64_t tag) {
-  for (const SubFlow& s : k.subs) mark(s);
+  // The links' busy marks (active_, busy_since_) have two readers: the timeline's busy spans, and load() for a
+  // policy that reads loads, which keeps no routes. Without spans a kept route's batch leaves them alone (and
+  // undoes nothing when it ends: Batch::counted); the bytes per link are added either way.
+  const bool counted = options_.tracer && options_.tracer->enabled();
+  for (const SubFlow& s : k.subs) {
+    if (counted) {
+      mark(s);
+      continue;
+    }
+    count_bytes(s);
+  }
   account(flow);
-  start(k.subs, k.loads, timed(k), done, failed, sink, tag, &k);
+  start(k.subs, k.loads, timed(k), done, failed, sink, tag, &k, counted);
 }
 
 void AnalyticalTransfer::start(const std::vector<SubFlow>& subs, const LinkLoadList& loads, Duration t,
                                sim::Callback* done, sim::Callback* failed, sim::EventSink* sink, uint64_t tag,
-                               Kept* kept) {
+                               Kept* kept, bool counted) {
   const bool rates = options_.link_rates;
   if (rates && rate_.empty()) rate_.assign(topology_.links().size(), 0.0);
   const uint32_t slot = take_slot();
   Batch& b = batches_[slot];
   b.id = next_batch_++;
   b.live = true;
+  b.counted = counted;
   const Duration at = engine_.now();
   const double now = at.s(), span = t.s();
   const auto& links = topology_.links();
@@ -468,7 +484,9 @@ void AnalyticalTransfer::release(const Batch& b) {
         if (load > 0 && b.span > 0) rate_[l] -= load / b.span;
       }
     }
-    for (const SubFlow& s : b.kept->subs) links_idle(*s.path);
+    if (b.counted) {
+      for (const SubFlow& s : b.kept->subs) links_idle(*s.path);
+    }
     return;
   }
   for (const auto& [l, r] : b.rates) rate_[l] -= r;
@@ -483,6 +501,10 @@ void AnalyticalTransfer::unkeep(Batch& b) {
     if (b.span > 0 && options_.link_rates) b.rates.push_back({l, load / b.span});
   }
   for (const SubFlow& s : b.kept->subs) b.paths.push_back(s.path);
+  if (!b.counted) {  // its own paths from now on, released as other batches' are (links_idle): marked busy now
+    for (const Path* p : b.paths) links_busy(*p);
+    b.counted = true;
+  }
   b.keep.assign(1, b.kept->candidates);
   drop_kept(b);
 }

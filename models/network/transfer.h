@@ -139,6 +139,7 @@ class TransferModel : public policy::LinkLoads {
   void account(const FlowRequest& flow);  // the same for a batch of one
   /// route()'s marks for one sub-flow: its path's links busy, its bytes added to each link's count.
   void mark(const SubFlow& s);
+  void count_bytes(const SubFlow& s);  // mark()'s bytes per link alone (no busy marks)
   void links_busy(const Path& p);
   void links_idle(const Path& p);
   /// `count` more sub-flows of `each` bytes are routed over `link` (what route() marks for each of their paths,
@@ -278,6 +279,9 @@ class AnalyticalTransfer final : public TransferModel, public sim::EventSink {
     /// Counted in the route's `live` (no shared pointer: an atomic count per send otherwise).
     Kept* kept = nullptr;
     double span = 0;  // the batch's time when it started, in seconds (its rates' divisor)
+    /// Its links are marked busy (active_, busy_since_). A batch from a kept route skips that where nothing reads
+    /// them (start_kept); it still adds its bytes per link.
+    bool counted = true;
   };
   /// A kept batch's loads, rates and paths copied into its own vectors, as start() fills them for other batches.
   void unkeep(Batch& b);
@@ -320,9 +324,9 @@ class AnalyticalTransfer final : public TransferModel, public sim::EventSink {
   /// Starts the routed batch (subs, routed_, the loads and time from cost() or a kept route): its slot, the
   /// fabric-link queues, the per-link rates, and its completion timer.
   /// `kept`: the kept route the batch starts from (subs and loads are its), or null.
-  /// `done` and `failed` (null: none) are moved into the batch.
+  /// `done` and `failed` (null: none) are moved into the batch. `counted`: its links were marked busy.
   void start(const std::vector<SubFlow>& subs, const LinkLoadList& loads, Duration t, sim::Callback* done,
-             sim::Callback* failed, sim::EventSink* sink, uint64_t tag, Kept* kept);
+             sim::Callback* failed, sim::EventSink* sink, uint64_t tag, Kept* kept, bool counted = true);
   std::vector<double> load_;         // bytes per link, scratch (zero outside touched_)
   std::vector<uint32_t> touched_;    // links with a non-zero load_
   LinkLoadList loads_;               // of the last cost() call
