@@ -119,16 +119,14 @@ Scenario copy_scenario(const Scenario& from) {
 }
 
 Result evaluate(const Scenario& scenario, const EvalOptions& options) {
-  Scenario sc;
   try {
-    sc = copy_scenario(scenario);
-  } catch (const InputError& e) {
+    // Built in place by copy_scenario (one Scenario made and destroyed per evaluation, not a default one as well).
+    Scenario sc = copy_scenario(scenario);
+    return run(sc, options, /*rerun=*/true);
+  } catch (const InputError& e) {  // from copy_scenario: run() returns its own errors as results
     Result r;
     r.error = e.what();
     return r;
-  }
-  try {
-    return run(sc, options, /*rerun=*/true);
   } catch (const TimelineRerun&) {
     // The auto timeline passed its JSON limit: the same run again, written as protobuf from its start (what the
     // switch within a run writes, without logging every event for it). The header was announced already.

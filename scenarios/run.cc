@@ -146,6 +146,7 @@ RunResult run_once(Scenario& sc, const RunHooks& hooks) {
   auto balancer = cat.load_balancers.get(sc.policies.load_balancing)
                       .factory.make(sc.policies.load_balancer, rng.hash("load_balancing", 0));
   net::TransferOptions topts{&tracer, static_cast<size_t>(sc.outputs.timeline_links), sc.cluster.flow_calibration};
+  topts.link_rates = sc.outputs.utilization_interval.s() > 0;  // current_rate()'s one reader: the sampler below
   std::unique_ptr<net::TransferModel> transfer = fidelity.transfer(engine, topology, *balancer, topts, hosts);
   // Intra-node collectives on the analytical model (private scale-up links), for workloads that ask for it.
   std::unique_ptr<net::AnalyticalTransfer> scale_up_transfer;

@@ -247,8 +247,11 @@ class QueueEngine final : public Engine {
 
   /// Sizes the per-resource arrays for the hosts and links that exist, and their capacities.
   void grow() {
-    const size_t n = 2 * std::max(links_.size(), hosts_.size());
-    if (cap_.size() < n) {
+    const size_t need = 2 * std::max(links_.size(), hosts_.size());
+    if (cap_.size() < need) {
+      // Doubled, not grown by one resource: a run adds hundreds of hosts one by one (an index past the hosts and
+      // links is never used: its entries stay as made).
+      const size_t n = std::max(need, 2 * cap_.size());
       cap_.resize(n, 0.0);
       members_.resize(n);
       active_pos_.resize(n, kNone);

@@ -32,10 +32,11 @@ struct Arrivals final : sim::EventSink {
 
 /// One analytical model on the small fabric (4 nodes of 8 GPUs, two nodes per leaf, 4 spines, 50 GB/s NICs).
 struct Model {
+  explicit Model(TransferOptions options = {}) : transfer(*engine, topo, spray, options) {}
   std::unique_ptr<sim::Engine> engine = sim::make_engine("queue");
   LeafSpine topo{small_fabric(), uniform(4, 8)};
   policy::Spray spray;
-  AnalyticalTransfer transfer{*engine, topo, spray, {}};
+  AnalyticalTransfer transfer;
   Arrivals arrivals{*engine};
   double on(const std::string& links) const {
     double bytes = 0;
@@ -141,6 +142,56 @@ TEST(RouteMemo, ALinkChangeDropsKeptRoutesButNotTheOnesSendsInFlightRead) {
   EXPECT_EQ(m.on("spine0"), spine0_before);  // send 3 avoided the failed spine
   EXPECT_DOUBLE_EQ(m.on("n0.gpu1.nic_up"), 200e6);
   for (uint32_t l = 0; l < m.topo.links().size(); ++l) EXPECT_EQ(m.transfer.load(l), 0.0) << m.topo.links()[l].name;
+}
+
+// A kept route times its own links (the NICs here) from the bandwidths it was kept at: a bandwidth change forgets
+// the kept routes. GPU 0's NIC drops from 50 to 25 GB/s 1 ms into a 100 MB send (its last 50 MB then take 2 ms: it
+// ends at 3 ms) and 0.5 ms into the same send from the kept route, and the same send again from the memo at 10 ms
+// takes 4 ms (2 ms with the old bandwidth). No timeline: the batch from the kept route had left its links' busy
+// marks alone, and the change, which makes it keep its own paths, marks them; every mark is undone at the end.
+TEST(RouteMemo, ABandwidthChangeRetimesTheSendsOfAKeptRoute) {
+  Model m;
+  TransferModel::RouteMemo memo;
+  const FlowRequest f{0, 8, Bytes::mb(100)};
+  m.transfer.transfer_to(f, &m.arrivals, 0, &memo);
+  m.engine->at(Duration::ms(0.5), [&] { m.transfer.transfer_to(f, &m.arrivals, 1, &memo); });  // from the kept route
+  m.engine->at(Duration::ms(1), [&] {
+    for (uint32_t l : m.topo.find_links("n0.gpu0.nic_up")) m.transfer.set_link_bandwidth(l, Bandwidth::gbytes_per_s(25));
+  });
+  m.engine->at(Duration::ms(10), [&] { m.transfer.transfer_to(f, &m.arrivals, 2, &memo); });
+  m.engine->run(Duration::seconds(1));
+  ASSERT_EQ(m.arrivals.times.size(), 3u);
+  EXPECT_GT(m.arrivals.times[0], 0.003);
+  EXPECT_LT(m.arrivals.times[0], 0.00301);
+  EXPECT_GT(m.arrivals.times[1], 0.004);  // started at 0.5 ms: 25 MB at 50 GB/s, then 75 MB at 25 GB/s from 1 ms
+  EXPECT_LT(m.arrivals.times[1], 0.00401);
+  EXPECT_GT(m.arrivals.times[2], 0.014);
+  EXPECT_LT(m.arrivals.times[2], 0.01401);
+  EXPECT_DOUBLE_EQ(m.on("n0.gpu0.nic_up"), 300e6);
+  for (uint32_t l = 0; l < m.topo.links().size(); ++l) EXPECT_EQ(m.transfer.load(l), 0.0) << m.topo.links()[l].name;
+}
+
+// TransferOptions::link_rates off (lcsim run without outputs.utilization_interval): the same sends end at the same
+// times and carry the same bytes per link; only current_rate() is no longer kept (it reads 0 while they are in
+// flight, where the default model reads the NIC's 50 GB/s).
+TEST(RouteMemo, SendsWithoutLinkRatesEndWhenTheyDoWithThem) {
+  TransferOptions off;
+  off.link_rates = false;
+  Model with, without(off);
+  double rate_with = -1, rate_without = -1;
+  for (Model* m : {&with, &without}) {
+    m->engine->at(Duration::ms(1), [m, &rate_with, &rate_without, &with] {
+      double& r = m == &with ? rate_with : rate_without;
+      r = 0;
+      for (uint32_t l : m->topo.find_links("n0.gpu0.nic_up")) r += m->transfer.current_rate(l).bps();
+    });
+  }
+  run(with, true);
+  run(without, true);
+  EXPECT_EQ(without.arrivals.times, with.arrivals.times);
+  EXPECT_EQ(without.transfer.bytes_per_link(), with.transfer.bytes_per_link());
+  EXPECT_GT(rate_with, 40e9);
+  EXPECT_EQ(rate_without, 0.0);
 }
 
 }  // namespace

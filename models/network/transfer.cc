@@ -140,9 +140,19 @@ void TransferModel::mark(const SubFlow& s) {
   }
 }
 
+void TransferModel::count_bytes(const SubFlow& s) {
+  const double bytes = s.size.bytes();
+  for (uint32_t l : *s.path) link_bytes_[l] += bytes;
+}
+
 void TransferModel::account(const std::vector<FlowRequest>& flows) {
   flows_started_ += flows.size();
   for (const auto& f : flows) bytes_moved_ += f.size;
+}
+
+void TransferModel::account(const FlowRequest& flow) {
+  ++flows_started_;
+  bytes_moved_ += flow.size;
 }
 
 void TransferModel::links_busy(const Path& p) {
@@ -305,18 +315,32 @@ size_t AnalyticalTransfer::KeptKeyHash::operator()(const KeptKey& k) const {
 }
 
 AnalyticalTransfer::Kept* AnalyticalTransfer::find_kept(const KeptKey& key) {
-  if (kept_version_ != topology_.up_version() || kept_.size() >= kKeptRoutes) {
-    for (auto& [k, route] : kept_) {  // routes batches in flight still read wait for the last of them (drop_kept)
-      if (route->live == 0) continue;
-      route->retired = true;
-      retired_.push_back(std::move(route));
-    }
-    kept_.clear();
-    kept_version_ = topology_.up_version();
-    ++kept_epoch_;
-  }
+  if (kept_version_ != topology_.up_version() || kept_.size() >= kKeptRoutes) forget_kept();
   const auto it = kept_.find(key);
   return it == kept_.end() ? nullptr : it->second.get();
+}
+
+void AnalyticalTransfer::forget_kept() {
+  for (auto& [k, route] : kept_) {  // routes batches in flight still read wait for the last of them (drop_kept)
+    if (route->live == 0) continue;
+    route->retired = true;
+    retired_.push_back(std::move(route));
+  }
+  kept_.clear();
+  kept_version_ = topology_.up_version();
+  ++kept_epoch_;
+}
+
+Duration AnalyticalTransfer::timed(const Kept& k) {
+  const double now = engine_.now().s();
+  double worst_serialization = k.own_serialization;
+  for (const auto& [l, load] : k.fabric_loads) {
+    const double queued = std::max(0.0, drained_at_[l] - now);
+    worst_serialization = std::max(worst_serialization, queued + load / topology_.links()[l].bandwidth.bps());
+  }
+  last_latency_ = Duration::seconds(k.latency);
+  last_serialization_ = Duration::seconds(worst_serialization);
+  return Duration::seconds(k.latency + worst_serialization);
 }
 
 // Once per pipeline send (18K per evaluation of the 175B layout), as finish(): flattened (engine.cc, dispatch_until).
@@ -330,16 +354,16 @@ void AnalyticalTransfer::transfer_to(const std::vector<FlowRequest>& flows, sim:
 
 [[gnu::flatten]] void AnalyticalTransfer::transfer_to(const FlowRequest& flow, sim::EventSink* done, uint64_t tag,
                                                       RouteMemo* memo) {
-  flow_.assign(1, flow);
   // The memo's route, where it is still kept (the same epoch of kept_, the links up as they were) and is this
   // flow's: what begin() would find in kept_.
   if (memo && memo->route && memo->epoch == kept_epoch_ && kept_version_ == topology_.up_version()) {
     Kept& k = *static_cast<Kept*>(const_cast<void*>(memo->route));
-    if (k.key == KeptKey{flow.src, flow.dst, flow.label, flow.size.bytes(), flow.latency.s()}) {
-      start_kept(flow_, k, {}, {}, done, tag);
+    if (k.key == KeptKey::of(flow)) {
+      start_kept(flow, k, nullptr, nullptr, done, tag);
       return;
     }
   }
+  flow_.assign(1, flow);
   begin(flow_, {}, {}, done, tag, memo);
 }
 
@@ -349,10 +373,9 @@ void AnalyticalTransfer::transfer_to(const std::vector<FlowRequest>& flows, sim:
   // A policy that does not read loads routes a flow the same way while the links stay up as they are.
   const bool keep = flows.size() == 1 && !balancer_.reads_loads();
   if (keep) {
-    const FlowRequest& f = flows.front();
-    if (Kept* k = find_kept({f.src, f.dst, f.label, f.size.bytes(), f.latency.s()})) {
+    if (Kept* k = find_kept(KeptKey::of(flows.front()))) {
       if (memo) *memo = {k, kept_epoch_};
-      start_kept(flows, *k, std::move(done), std::move(failed), sink, tag);
+      start_kept(flows.front(), *k, &done, &failed, sink, tag);
       return;
     }
   }
@@ -360,44 +383,73 @@ void AnalyticalTransfer::transfer_to(const std::vector<FlowRequest>& flows, sim:
   account(flows);
   const Duration t = cost(subs_);
   if (keep) {
-    const FlowRequest& f = flows.front();
-    const KeptKey key{f.src, f.dst, f.label, f.size.bytes(), f.latency.s()};
+    const KeptKey key = KeptKey::of(flows.front());
     auto& route = kept_[key];
-    route.reset(new Kept{key, routed_.front(), subs_, loads_, last_latency_.s()});
+    route = std::make_unique<Kept>();
+    route->key = key;
+    route->candidates = routed_.front();
+    route->subs = subs_;
+    route->loads = loads_;
+    route->latency = last_latency_.s();
+    for (const auto& [l, load] : loads_) {
+      if (fabric_link_[l]) {
+        route->fabric_loads.push_back({l, load});
+      } else {
+        route->own_serialization = std::max(route->own_serialization, load / topology_.links()[l].bandwidth.bps());
+      }
+    }
     if (memo) *memo = {route.get(), kept_epoch_};
   }
-  start(subs_, loads_, t, std::move(done), std::move(failed), sink, tag, nullptr);
+  start(subs_, loads_, t, &done, &failed, sink, tag, nullptr);
 }
 
-void AnalyticalTransfer::start_kept(const std::vector<FlowRequest>& flows, Kept& k, sim::Callback&& done,
-                                    sim::Callback&& failed, sim::EventSink* sink, uint64_t tag) {
-  for (const SubFlow& s : k.subs) mark(s);
-  account(flows);
-  start(k.subs, k.loads, timed(k.loads, k.latency), std::move(done), std::move(failed), sink, tag, &k);
+void AnalyticalTransfer::start_kept(const FlowRequest& flow, Kept& k, sim::Callback* done, sim::Callback* failed,
+                                    sim::EventSink* sink, uint64_t tag) {
+  // The links' busy marks (active_, busy_since_) have two readers: the timeline's busy spans, and load() for a
+  // policy that reads loads, which keeps no routes. Without spans a kept route's batch leaves them alone (and
+  // undoes nothing when it ends: Batch::counted); the bytes per link are added either way.
+  const bool counted = options_.tracer && options_.tracer->enabled();
+  for (const SubFlow& s : k.subs) {
+    if (counted) {
+      mark(s);
+      continue;
+    }
+    count_bytes(s);
+  }
+  account(flow);
+  start(k.subs, k.loads, timed(k), done, failed, sink, tag, &k, counted);
 }
 
 void AnalyticalTransfer::start(const std::vector<SubFlow>& subs, const LinkLoadList& loads, Duration t,
-                               sim::Callback&& done, sim::Callback&& failed, sim::EventSink* sink, uint64_t tag,
-                               Kept* kept) {
-  if (rate_.empty()) rate_.assign(topology_.links().size(), 0.0);
+                               sim::Callback* done, sim::Callback* failed, sim::EventSink* sink, uint64_t tag,
+                               Kept* kept, bool counted) {
+  const bool rates = options_.link_rates;
+  if (rates && rate_.empty()) rate_.assign(topology_.links().size(), 0.0);
   const uint32_t slot = take_slot();
   Batch& b = batches_[slot];
   b.id = next_batch_++;
   b.live = true;
+  b.counted = counted;
   const Duration at = engine_.now();
   const double now = at.s(), span = t.s();
   const auto& links = topology_.links();
   // One pass over the links: each link's rate gets the same additions, in the same order, as in a second loop.
   // A batch from a kept route reads its loads, rates and paths from the kept route later (release, unkeep): the
   // same values (a rate is load / span either way), with nothing copied per send.
-  for (const auto& [l, load] : loads) {
-    if (load <= 0) continue;
-    if (fabric_link_[l]) drained_at_[l] = std::max(drained_at_[l], now) + load / links[l].bandwidth.bps();
-    if (!kept) b.loads.push_back({l, load});
-    if (span > 0) {
-      const double r = load / span;
-      if (!kept) b.rates.push_back({l, r});
-      rate_[l] += r;
+  if (kept && !rates) {  // only the fabric links' queues to move on
+    for (const auto& [l, load] : kept->fabric_loads) {
+      if (load > 0) drained_at_[l] = std::max(drained_at_[l], now) + load / links[l].bandwidth.bps();
+    }
+  } else {
+    for (const auto& [l, load] : loads) {
+      if (load <= 0) continue;
+      if (fabric_link_[l]) drained_at_[l] = std::max(drained_at_[l], now) + load / links[l].bandwidth.bps();
+      if (!kept) b.loads.push_back({l, load});
+      if (span > 0 && rates) {
+        const double r = load / span;
+        if (!kept) b.rates.push_back({l, r});
+        rate_[l] += r;
+      }
     }
   }
   if (kept) {
@@ -411,8 +463,8 @@ void AnalyticalTransfer::start(const std::vector<SubFlow>& subs, const LinkLoadL
   b.latency = last_latency_;
   b.serial_start = at;
   b.serial_end = at + last_serialization_;
-  if (done) b.done = std::move(done);  // a free slot's are empty: nothing to move for transfer_to()
-  if (failed) b.failed = std::move(failed);
+  if (done && *done) b.done = std::move(*done);  // a free slot's are empty: nothing to move for transfer_to()
+  if (failed && *failed) b.failed = std::move(*failed);
   b.done_sink = sink;
   b.done_tag = tag;
   // A typed timer (fire: finish, cancelled: abandon): the same event as engine_.after(t, ...) at now() + t.
@@ -427,10 +479,14 @@ void AnalyticalTransfer::abandon(uint32_t slot) {
 
 void AnalyticalTransfer::release(const Batch& b) {
   if (b.kept) {  // start()'s rates, recomputed in its order (load / span: the same quotients), and its paths
-    for (const auto& [l, load] : b.kept->loads) {
-      if (load > 0 && b.span > 0) rate_[l] -= load / b.span;
+    if (options_.link_rates) {
+      for (const auto& [l, load] : b.kept->loads) {
+        if (load > 0 && b.span > 0) rate_[l] -= load / b.span;
+      }
     }
-    for (const SubFlow& s : b.kept->subs) links_idle(*s.path);
+    if (b.counted) {
+      for (const SubFlow& s : b.kept->subs) links_idle(*s.path);
+    }
     return;
   }
   for (const auto& [l, r] : b.rates) rate_[l] -= r;
@@ -442,9 +498,13 @@ void AnalyticalTransfer::unkeep(Batch& b) {
   for (const auto& [l, load] : b.kept->loads) {
     if (load <= 0) continue;
     b.loads.push_back({l, load});
-    if (b.span > 0) b.rates.push_back({l, load / b.span});
+    if (b.span > 0 && options_.link_rates) b.rates.push_back({l, load / b.span});
   }
   for (const SubFlow& s : b.kept->subs) b.paths.push_back(s.path);
+  if (!b.counted) {  // its own paths from now on, released as other batches' are (links_idle): marked busy now
+    for (const Path* p : b.paths) links_busy(*p);
+    b.counted = true;
+  }
   b.keep.assign(1, b.kept->candidates);
   drop_kept(b);
 }
@@ -512,13 +572,14 @@ void AnalyticalTransfer::link_changed(uint32_t link) {
       b.serial_start = now;
       b.serial_end = now + Duration::seconds(serial);
       const double t = serial + b.latency.s();
-      if (t > 0) {
+      if (t > 0 && options_.link_rates) {
         for (const auto& [l, bytes] : b.loads) b.rates.push_back({l, bytes / t});
       }
       for (const auto& [l, r] : b.rates) rate_[l] += r;
       retime(slot, b.serial_end + b.latency);
     }
   }
+  forget_kept();  // kept routes hold their links' bandwidths (Kept::own_serialization)
   for (auto& f : failures) f();
 }
 

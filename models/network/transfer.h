@@ -68,6 +68,9 @@ struct TransferOptions {
   /// loaded link sets every flow's max-min rate at c/n for the whole transfer either way); under other traffic
   /// its flows off that link cannot speed up (docs/performance-flow.md, "Coupled all-to-all classes").
   size_t couple_from = 1024;
+  /// Keep each link's current rate for current_rate() (what the utilization sampler reads; the flow model's rates
+  /// are the engine's). Off: the analytical model does not add up rates nobody reads, and its current_rate() is 0.
+  bool link_rates = true;
 };
 
 class TransferModel : public policy::LinkLoads {
@@ -133,8 +136,10 @@ class TransferModel : public policy::LinkLoads {
   void route(const std::vector<FlowRequest>& flows, std::vector<SubFlow>& out);
   std::vector<CandidatesPtr> routed_;
   void account(const std::vector<FlowRequest>& flows);
+  void account(const FlowRequest& flow);  // the same for a batch of one
   /// route()'s marks for one sub-flow: its path's links busy, its bytes added to each link's count.
   void mark(const SubFlow& s);
+  void count_bytes(const SubFlow& s);  // mark()'s bytes per link alone (no busy marks)
   void links_busy(const Path& p);
   void links_idle(const Path& p);
   /// `count` more sub-flows of `each` bytes are routed over `link` (what route() marks for each of their paths,
@@ -232,6 +237,7 @@ class AnalyticalTransfer final : public TransferModel, public sim::EventSink {
     double size;
     double latency;  // the request's own (FlowRequest::latency), in seconds
     bool operator==(const KeptKey&) const = default;
+    static KeptKey of(const FlowRequest& f) { return {f.src, f.dst, f.label, f.size.bytes(), f.latency.s()}; }
   };
   struct KeptKeyHash {
     size_t operator()(const KeptKey& k) const;
@@ -246,6 +252,11 @@ class AnalyticalTransfer final : public TransferModel, public sim::EventSink {
     /// a kept route dropped from kept_ while some are in flight waits in retired_ until the last one ends.
     uint32_t live = 0;
     bool retired = false;
+    /// timed() of `loads` in two parts: the largest load / bandwidth over the links that are not fabric links (a
+    /// maximum, which does not depend on the order of the links), and the fabric links' loads, which queue behind
+    /// other batches. The bandwidths are those the route was kept at: link_changed() forgets the kept routes.
+    double own_serialization = 0;
+    LinkLoadList fabric_loads;
   };
   /// A batch in flight: its bytes per link, moved evenly over its serialization time, then its latency. Batches
   /// live in reused slots that keep their vectors' capacity (no allocation per send once the slots are warm).
@@ -268,6 +279,9 @@ class AnalyticalTransfer final : public TransferModel, public sim::EventSink {
     /// Counted in the route's `live` (no shared pointer: an atomic count per send otherwise).
     Kept* kept = nullptr;
     double span = 0;  // the batch's time when it started, in seconds (its rates' divisor)
+    /// Its links are marked busy (active_, busy_since_). A batch from a kept route skips that where nothing reads
+    /// them (start_kept); it still adds its bytes per link.
+    bool counted = true;
   };
   /// A kept batch's loads, rates and paths copied into its own vectors, as start() fills them for other batches.
   void unkeep(Batch& b);
@@ -278,9 +292,14 @@ class AnalyticalTransfer final : public TransferModel, public sim::EventSink {
              uint64_t tag, RouteMemo* memo = nullptr);
   /// The kept route of a one-flow batch, or null (after emptying kept_ where the links changed or it is full).
   Kept* find_kept(const KeptKey& key);
-  /// Starts a one-flow batch from its kept route: route()'s marks, account(), cost()'s time from the kept loads.
-  void start_kept(const std::vector<FlowRequest>& flows, Kept& k, sim::Callback&& done, sim::Callback&& failed,
-                  sim::EventSink* sink, uint64_t tag);
+  /// Empties kept_ (routes batches in flight still read wait in retired_) and starts a new epoch of it.
+  void forget_kept();
+  /// timed() of a batch from kept route `k`: the same time, visiting only its fabric links.
+  Duration timed(const Kept& k);
+  /// Starts the one-flow batch `flow` from its kept route: route()'s marks, account(), cost()'s time from the kept
+  /// loads. `done` and `failed`: null for none (transfer_to(): nothing built or destroyed per send).
+  void start_kept(const FlowRequest& flow, Kept& k, sim::Callback* done, sim::Callback* failed, sim::EventSink* sink,
+                  uint64_t tag);
   /// The batch no longer reads its kept route; a retired route is freed with its last batch.
   void drop_kept(Batch& b);
   bool retiming_ = false;  // a timer cancelled by retime() or a failure: no abandon()
@@ -296,7 +315,7 @@ class AnalyticalTransfer final : public TransferModel, public sim::EventSink {
   std::vector<uint32_t> free_batches_;  // free slots
   uint64_t next_batch_ = 0;
   std::vector<SubFlow> subs_;  // transfer()'s sub-flows (reused)
-  std::vector<FlowRequest> flow_;  // transfer_to()'s one flow as a batch (reused)
+  std::vector<FlowRequest> flow_;  // transfer_to()'s one flow as a batch, where it is routed (reused)
   /// Sets loads_ (the batch's links in the order first touched, each with its load) and returns timed()'s time.
   Duration cost(const std::vector<SubFlow>& subs);
   /// The batch's time from its links' loads and its largest path latency: the bytes of the most loaded link,
@@ -305,8 +324,9 @@ class AnalyticalTransfer final : public TransferModel, public sim::EventSink {
   /// Starts the routed batch (subs, routed_, the loads and time from cost() or a kept route): its slot, the
   /// fabric-link queues, the per-link rates, and its completion timer.
   /// `kept`: the kept route the batch starts from (subs and loads are its), or null.
-  void start(const std::vector<SubFlow>& subs, const LinkLoadList& loads, Duration t, sim::Callback&& done,
-             sim::Callback&& failed, sim::EventSink* sink, uint64_t tag, Kept* kept);
+  /// `done` and `failed` (null: none) are moved into the batch. `counted`: its links were marked busy.
+  void start(const std::vector<SubFlow>& subs, const LinkLoadList& loads, Duration t, sim::Callback* done,
+             sim::Callback* failed, sim::EventSink* sink, uint64_t tag, Kept* kept, bool counted = true);
   std::vector<double> load_;         // bytes per link, scratch (zero outside touched_)
   std::vector<uint32_t> touched_;    // links with a non-zero load_
   LinkLoadList loads_;               // of the last cost() call

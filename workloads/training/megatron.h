@@ -382,6 +382,8 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   std::vector<char> send_cross_;
   /// Per route (as send_dst_): the transfer model's memo of where that one-flow send went (refilled each build()).
   std::vector<net::TransferModel::RouteMemo> send_memo_;
+  /// Per route: its one flow (Collectives::p2p_flow of send_size_), made by the first send over it (size 0: not yet).
+  std::vector<net::FlowRequest> send_flow_;
   Bytes send_size_;
   void send_arrived(uint32_t send);
   /// Sends the pass's output of `micro_batch` to (pipeline rank, chunk) `to`: activations (`forward`) or gradients.

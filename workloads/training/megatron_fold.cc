@@ -26,6 +26,7 @@
 // simulation.event_granularity: kernel keeps the fine-grained path everywhere (for checking), and
 // outputs.timeline_detail: kernels writes the collectives inside folded passes as their own spans, with the times
 // the fine-grained path gives them.
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -94,20 +95,29 @@ MegatronTraining::FoldedPass* MegatronTraining::folded(uint32_t sim) {
 
 void MegatronTraining::flatten(FoldedPass& f) {
   f.plain = true;
-  f.steps.clear();
+  f.plain_segs.clear();
+  f.plain_comms.clear();
+  f.plain_counts.clear();
   for (const FoldedPass::Seg& seg : f.segs) {
     if (seg.overlap && !seg.comms.empty()) {
       f.plain = false;
-      f.steps.clear();
+      f.plain_segs.clear();
+      f.plain_comms.clear();
+      f.plain_counts.clear();
       return;
     }
-    f.steps.push_back({seg.compute, 0, 0, FoldedPass::kCompute});
     bool any_event = false;
     for (const FoldedPass::Comm& c : seg.comms) {
-      f.steps.push_back({c.time, static_cast<uint32_t>(c.counter), static_cast<uint8_t>(c.call->kind),
-                         c.event ? FoldedPass::kComm : FoldedPass::kInstant});
-      any_event = any_event || c.event;
+      if (!c.event) continue;
+      any_event = true;
+      f.plain_comms.push_back({c.time, static_cast<uint8_t>(c.call->kind)});
+      const auto counter = static_cast<uint32_t>(c.counter);
+      auto it = std::find_if(f.plain_counts.begin(), f.plain_counts.end(),
+                             [counter](const auto& n) { return n.first == counter; });
+      if (it == f.plain_counts.end()) it = f.plain_counts.insert(it, {counter, 0});
+      ++it->second;
     }
+    f.plain_segs.push_back({seg.compute, static_cast<uint32_t>(f.plain_comms.size())});
     // replay(): a compute's completion, then a blocking chain's last collective (an event) if it has one.
     f.plain_priority = any_event ? sim::kDefault : sim::kCompletion;
   }
@@ -166,19 +176,17 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
     // The rank's compute sum is kept in a local while the loop runs (the same additions in the same order; a store
     // per step otherwise, as the steps could alias it for the compiler).
     Duration t = start, compute = st.compute;
-    for (const FoldedPass::Step& s : f.steps) {
-      if (s.what == FoldedPass::kCompute) {
-        compute += s.time;
-        t = t + s.time;
-        continue;
+    const FoldedPass::PlainComm* c = f.plain_comms.data();
+    for (const FoldedPass::PlainSeg& seg : f.plain_segs) {
+      compute += seg.compute;
+      t = t + seg.compute;
+      for (const FoldedPass::PlainComm* end = f.plain_comms.data() + seg.comms_end; c != end; ++c) {
+        const Duration begin = t;
+        t = t + c->time;
+        st.waits[c->kind] += t - begin;
       }
-      const Duration begin = t;
-      if (s.what == FoldedPass::kComm) {
-        t = t + s.time;
-        ++st.seq[s.counter];
-      }
-      st.waits[s.kind] += t - begin;
     }
+    for (const auto& [counter, n] : f.plain_counts) st.seq[counter] += n;
     st.compute = compute;
     *priority = f.plain_priority;
     return t;

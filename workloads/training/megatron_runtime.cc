@@ -135,6 +135,7 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
   send_dst_.assign(states_.size() * static_cast<size_t>(pp), 0);
   send_cross_.assign(send_dst_.size(), 0);
   send_memo_.assign(send_dst_.size(), {});
+  send_flow_.assign(send_dst_.size(), net::FlowRequest{0, 0, Bytes()});
   for (size_t i = 0; i < states_.size(); ++i) {
     for (int s = 0; s < pp; ++s) {
       Coord co = placement_.coord(states_[i]->rank);
@@ -501,7 +502,10 @@ void MegatronTraining::send_output(uint32_t sim, int micro_batch, std::pair<int,
   // Each send is an NCCL send/recv at its calibrated latency and efficiency (Collectives::send_to, what nccl_tests'
   // send_recv runs per pair).
   if (!mirrored || flows.size() == 1) {  // fire(): send_arrived(send); the route found once per (rank, stage)
-    ctx_->collectives.send_to(st.rank, dst, size, this, kSendArrived | send, &send_memo_[route]);
+    // Collectives::send_to, with the flow made once per route (the same request: its size and latency are fixed).
+    net::FlowRequest& f = send_flow_[route];
+    if (f.size.bytes() == 0) f = ctx_->collectives.p2p_flow(st.rank, dst, size);
+    ctx_->collectives.transfer().transfer_to(f, this, kSendArrived | send, &send_memo_[route]);
     return;
   }
   auto arrived = [this, send] { send_arrived(send); };

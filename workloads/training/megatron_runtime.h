@@ -83,16 +83,22 @@ struct MegatronTraining::FoldedPass {
   std::vector<Seg> segs;
   bool has_bucket = false;  // a gradient bucket completes inside it (the last micro-batch's backward must not fold)
   /// No segment's collectives overlap the next compute: nothing runs beside the kernels, so the pass is a plain
-  /// sequence of additions, kept flat in `steps` for replay's fast path (the same additions in the same order).
-  struct Step {
-    Duration time;     // a compute's duration, or a collective's memoized time
-    uint32_t counter;  // a collective: its rendezvous counter
-    uint8_t kind;      // a collective: its Exposure (what its blocking time is charged to)
-    uint8_t what;      // kCompute, kComm (an event on the fine path) or kInstant (a group of one)
+  /// sequence of additions, kept flat for replay's fast path (the same additions in the same order): per segment its
+  /// compute, then its collectives with an event (plain_comms[previous segment's comms_end, comms_end)). A group of
+  /// one (no event) adds t - t = +0 to a wait that is never -0, which changes nothing, so it is left out; the
+  /// collectives' counters are integers, added per pass (plain_counts: counter, how many).
+  struct PlainSeg {
+    Duration compute;
+    uint32_t comms_end;
   };
-  static constexpr uint8_t kCompute = 0, kComm = 1, kInstant = 2;
+  struct PlainComm {
+    Duration time;  // the collective's memoized time
+    uint8_t kind;   // its Exposure (what its blocking time is charged to)
+  };
   bool plain = false;
-  std::vector<Step> steps;
+  std::vector<PlainSeg> plain_segs;
+  std::vector<PlainComm> plain_comms;
+  std::vector<std::pair<uint32_t, uint32_t>> plain_counts;
   int plain_priority = 0;  // the priority of the pass's last event on the fine path
 };
 }  // namespace lcsim::wl
