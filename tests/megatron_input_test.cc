@@ -77,8 +77,10 @@ TEST(MegatronInput, PastedTrainItersIsTheJobLengthNotTheSimulatedIterations) {
                         "iteration"),
             std::string::npos)
       << header;
-  ASSERT_EQ(c.defaults_taken.size(), 1u) << header;  // only the attention assumed (the line does not say)
+  // Only the attention and, TP 2 without SP, the input gradient's async all-reduce assumed (the line does not say).
+  ASSERT_EQ(c.defaults_taken.size(), 2u) << header;
   EXPECT_EQ(c.defaults_taken[0].rfind("use_flash_attn = true", 0), 0u) << header;
+  EXPECT_EQ(c.defaults_taken[1].rfind("tensor_parallel_backward_async_allreduce = true", 0), 0u) << header;
   // train_iters written beside the line is what is simulated.
   Scenario b = parse_with(R"(workload:
   type: megatron

@@ -163,11 +163,14 @@ TEST(MoeTensorParallel, TheSharedExpertGathersItsInputAgainInBackward) {
     EXPECT_EQ(wgrad.weight, wgrad.compute);
     // Split over TP (not folded), the routed tokens' reduce-scatter follows the routed experts' backward, exposed.
     ASSERT_EQ(routed.comms.size(), *folded ? 0u : 1u);
-    if (!*folded) EXPECT_EQ(routed.comms[0].name, "tp reduce-scatter routed tokens (bwd)");
+    if (!*folded) {
+      EXPECT_EQ(routed.comms[0].name, "tp reduce-scatter routed tokens (bwd)");
+    }
     EXPECT_FALSE(routed.overlap);
     EXPECT_EQ(segment_with(b, "tp all-gather routed tokens again (bwd)"), b.size()) << "the experts gather nothing again";
-    // The kept input: the MLP's backward is one segment, with the same kernels.
-    ASSERT_EQ(kept.size(), b.size() - 3);
+    // The kept input: the MLP's backward is one segment (four before), with the same kernels; so are the QKV
+    // projection's and the output layer's (three each before).
+    ASSERT_EQ(kept.size(), b.size() - 3 - 2 - 2);
     EXPECT_EQ(segment_with(kept, "tp all-gather shared expert input again (bwd)"), kept.size());
     const Segment& one = kept[segment_with(kept, "tp reduce-scatter shared expert input (bwd)")];
     EXPECT_FALSE(one.overlap);
