@@ -110,11 +110,13 @@ TEST(DeepSeekV3Model, MtpAddsALayerItsProjectionAndTheLogitsOnce) {
   // for the norms and projection, 2 h V for the logits again.
   EXPECT_DOUBLE_EQ(m.forward_model_flops(1) - o.config().model.forward_model_flops(1),
                    2048 * (12 * h * h + 16 * h * h + 2 * (3 * h + 2 * h * h) + 2 * h * 32000));
-  // The last stage runs it after the output layer: 1 input segment, the layer's 6 and the head's 2 more each way.
+  // The last stage runs it after the output layer: 1 input segment, the layer's 6 and the head's 2 more each way;
+  // in backward 3 more again (TP 2 without SP: the layer's QKV and first MLP GEMMs and the logits each end their
+  // input-gradient part with the all-reduce beside their weight-gradient GEMM, a segment of its own).
   const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
   const auto p = w.plan_stage(part, 3), q = o.plan_stage(part, 3);
   EXPECT_EQ(p.forward[0].segments.size(), q.forward[0].segments.size() + 9);
-  EXPECT_EQ(p.backward[0].segments.size(), q.backward[0].segments.size() + 9);
+  EXPECT_EQ(p.backward[0].segments.size(), q.backward[0].segments.size() + 9 + 3);
   EXPECT_GT(p.forward[0].compute, q.forward[0].compute);
   EXPECT_DOUBLE_EQ(p.dense_params - q.dense_params, m.mtp_params() / 2);
   // Other stages are unchanged.

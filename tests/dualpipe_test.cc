@@ -282,8 +282,11 @@ TEST(DualPipeRun, EqualStagesTakeTheReadmesBubble) {
 // ranks 1 and 2 stages 1 and 2 (4 layers); ranks r and PP-1-r compute the same. Where 1F1B waits on its 3-layer
 // last stage, DualPipe's busiest rank carries less and the iteration is shorter. symmetry: off agrees.
 TEST(DualPipeRun, UnevenStagesShareTheEndsAndMirrorRanksComputeAlike) {
+  // The schedules alone: the TP input gradients' all-reduce after each layer's backward in both (with it beside the
+  // weight-gradient GEMMs, tensor_parallel_backward_async_allreduce, 1F1B hides it under GEMMs DualPipe defers).
   const std::vector<std::string> uneven = {"workload.decoder_first_pipeline_num_layers=1",
-                                           "workload.decoder_last_pipeline_num_layers=3"};
+                                           "workload.decoder_last_pipeline_num_layers=3",
+                                           "workload.tensor_parallel_backward_async_allreduce=false"};
   const RunResult r = run_sets(dualpipe_sets(uneven));
   const RunResult one = run_sets(uneven);
   const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");

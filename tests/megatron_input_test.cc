@@ -77,8 +77,10 @@ TEST(MegatronInput, PastedTrainItersIsTheJobLengthNotTheSimulatedIterations) {
                         "iteration"),
             std::string::npos)
       << header;
-  ASSERT_EQ(c.defaults_taken.size(), 1u) << header;  // only the attention assumed (the line does not say)
+  // Only the attention and, TP 2 without SP, the input gradient's async all-reduce assumed (the line does not say).
+  ASSERT_EQ(c.defaults_taken.size(), 2u) << header;
   EXPECT_EQ(c.defaults_taken[0].rfind("use_flash_attn = true", 0), 0u) << header;
+  EXPECT_EQ(c.defaults_taken[1].rfind("tensor_parallel_backward_async_allreduce = true", 0), 0u) << header;
   // train_iters written beside the line is what is simulated.
   Scenario b = parse_with(R"(workload:
   type: megatron
@@ -111,18 +113,33 @@ TEST(MegatronInput, EssentialsAPastedLineLeavesOutAreNamed) {
   Scenario a = parse_with("workload:\n  type: megatron\n  megatron_args: \"" + line + "\"\n");
   const auto& c = dynamic_cast<wl::MegatronTraining*>(a.workload.get())->config();
   EXPECT_EQ(c.model.vocab_size, 50304);
-  ASSERT_EQ(c.defaults_taken.size(), 2u);  // the vocabulary and fused attention
+  ASSERT_EQ(c.defaults_taken.size(), 3u);  // the vocabulary, fused attention, TP 2 without SP: the async all-reduce
   const std::string header = a.workload->describe();
+  EXPECT_NE(header.find("tensor_parallel_backward_async_allreduce = true (input-gradient all-reduce beside the "
+                        "weight-gradient GEMM) (Megatron-LM: async since 2022 (allreduce_dgrad), exposed in the 2021 "
+                        "code; set false for that code)"),
+            std::string::npos)
+      << header;
   EXPECT_NE(header.find("\n  megatron_args left out, lcsim's default taken: model.vocab_size = 50304 (Megatron-LM: "
                         "from the tokenizer, padded to a multiple of 128 x TP; give --vocab-size)"),
             std::string::npos)
       << header;
   // Given on the line, or written out beside it: nothing to name.
+  // --no-async-tensor-model-parallel-allreduce is read as the Megatron-LM that honoured it read it, and the header
+  // says so (later versions ignore it).
   Scenario given = parse_with("workload:\n  type: megatron\n  megatron_args: \"" + line +
-                              " --vocab-size 32000 --attention-backend fused\"\n");
-  EXPECT_TRUE(dynamic_cast<wl::MegatronTraining*>(given.workload.get())->config().defaults_taken.empty());
+                              " --vocab-size 32000 --attention-backend fused --no-async-tensor-model-parallel-allreduce\"\n");
+  const auto& g = dynamic_cast<wl::MegatronTraining*>(given.workload.get())->config();
+  EXPECT_TRUE(g.defaults_taken.empty());
+  EXPECT_FALSE(g.tensor_parallel_backward_async_allreduce);
+  EXPECT_NE(given.workload->describe().find("\n  megatron_args read as: --no-async-tensor-model-parallel-allreduce "
+                                            "-> tensor_parallel_backward_async_allreduce = false (honoured"),
+            std::string::npos)
+      << given.workload->describe();
   Scenario written = parse_with("workload:\n  type: megatron\n  megatron_args: \"" + line +
-                                "\"\n  model: {vocab_size: 32000}\n  use_flash_attn: true\n");
+                                "\"\n  model: {vocab_size: 32000}\n  use_flash_attn: true\n"
+                                "  tensor_parallel_backward_async_allreduce: true\n");
+  EXPECT_TRUE(dynamic_cast<wl::MegatronTraining*>(written.workload.get())->config().flags_read.empty());
   EXPECT_TRUE(dynamic_cast<wl::MegatronTraining*>(written.workload.get())->config().defaults_taken.empty());
   EXPECT_EQ(written.workload->describe().find("default taken"), std::string::npos);
   // A bare line: every essential is named, with the value used.
@@ -130,11 +147,11 @@ TEST(MegatronInput, EssentialsAPastedLineLeavesOutAreNamed) {
   const auto& taken = dynamic_cast<wl::MegatronTraining*>(bare.workload.get())->config().defaults_taken;
   std::string all;
   for (const auto& t : taken) all += t + "\n";
-  EXPECT_EQ(taken.size(), 9u) << all;
+  EXPECT_EQ(taken.size(), 10u) << all;
   for (const char* key : {"model.num_layers = 24 ", "model.hidden_size = 2048 ", "model.num_attention_heads = 16 ",
                           "model.seq_length = 2048 ", "model.vocab_size = 50304 ", "global_batch_size = 512 ",
                           "micro_batch_size = 1 ", "precision = bf16 (Megatron-LM: fp32 without --bf16",
-                          "use_flash_attn = true (fused attention)"}) {
+                          "use_flash_attn = true (fused attention)", "tensor_parallel_backward_async_allreduce = true "}) {
     EXPECT_NE(all.find(key), std::string::npos) << key << " in\n" << all;
   }
   // A workload written out as keys (no pasted line) names nothing: its defaults are documented keys.

@@ -509,9 +509,11 @@ TEST(MegatronRun, OverlappedCommunicationSlowsTheKernelsBesideIt) {
   EXPECT_GT(contended["time_compute_s"], free["time_compute_s"]);
   // Kernels run 1 / (1 - 0.15) as long while a collective is beside them, never more.
   EXPECT_LT(contended["time_compute_s"], free["time_compute_s"] / (1 - 0.15) * (1 + 1e-9));
-  // Without overlap nothing runs beside the kernels (the gradients are reduced after the backward).
-  auto plain = run({});
-  sets = {"cluster.accelerator={base: H100-SXM-80GB, calibration: {overlap_sm_share: 0}}"};
+  // Without overlap nothing runs beside the kernels (the gradients are reduced after the backward; the TP input
+  // gradients' all-reduce after each layer's backward, tensor_parallel_backward_async_allreduce false).
+  auto plain = run({"workload.tensor_parallel_backward_async_allreduce=false"});
+  sets = {"workload.tensor_parallel_backward_async_allreduce=false",
+          "cluster.accelerator={base: H100-SXM-80GB, calibration: {overlap_sm_share: 0}}"};
   auto plain_free = run(sets);
   EXPECT_DOUBLE_EQ(plain["time_compute_s"], plain_free["time_compute_s"]);
 }

@@ -58,6 +58,8 @@ const std::map<std::string, ArgRule>& rules() {
     m["overlap-grad-reduce"] = {"overlap_grad_reduce", "true"};
     m["overlap-param-gather"] = {"overlap_param_gather", "true"};
     m["tp-comm-overlap"] = {"tp_comm_overlap", "true"};
+    // Honoured as from 2022 (megatron/mpu/layers.py); versions that mark it deprecated ignore it (run header).
+    m["no-async-tensor-model-parallel-allreduce"] = {"tensor_parallel_backward_async_allreduce", "false"};
     m["overlap-moe-expert-parallel-comm"] = {"overlap_moe_expert_parallel_comm", "true"};
     // The experts' module (Megatron-core's get_moe_module_spec_for_backend / TESpecProvider.grouped_mlp_modules):
     // --moe-grouped-gemm is TEGroupedMLP (TE's GroupedLinear), and with --moe-use-legacy-grouped-gemm (below) the
@@ -101,7 +103,7 @@ const std::set<std::string>& ignored_values() {
       "tensorboard-log-interval", "log-throughput", "use-mcore-models", "no-masked-softmax-fusion",
       "no-bias-gelu-fusion", "no-bias-dropout-fusion", "no-gradient-accumulation-fusion",
       "apply-layernorm-1p",
-      "no-async-tensor-model-parallel-allreduce", "log-timers-to-tensorboard", "log-memory-to-tensorboard",
+      "log-timers-to-tensorboard", "log-memory-to-tensorboard",
       "log-validation-ppl-to-tensorboard", "no-load-optim", "no-load-rng", "no-save-optim", "no-save-rng",
       "use-checkpoint-args", "mock-data", "moe-router-dtype", "cross-entropy-loss-fusion",
       "manual-gc", "manual-gc-interval", "check-for-nan-in-loss-and-grad", "bias-swiglu-fusion", "no-rope-fusion", "calculate-per-token-loss"};

@@ -48,7 +48,7 @@ void MegatronConfig::visit(Section& s) {
       Section inner = Section::parser(&merged, s.path(), s.diagnostics());
       visit_keys(inner);
       inner.finish();
-      name_defaults_taken(merged);
+      name_defaults_taken(merged, imported.tree);
     } catch (const InputError& e) {
       for (const auto& d : e.diagnostics()) s.diagnostics()->add(raw->location, s.child_path("megatron_args"), d.message);
       if (e.diagnostics().empty()) s.diagnostics()->add(raw->location, s.child_path("megatron_args"), e.what());
@@ -59,7 +59,7 @@ void MegatronConfig::visit(Section& s) {
   visit_keys(s);
 }
 
-void MegatronConfig::name_defaults_taken(const ConfigValue& given) {
+void MegatronConfig::name_defaults_taken(const ConfigValue& given, const ConfigValue& line) {
   // Keys a Megatron-LM run cannot do without, or whose lcsim default differs from Megatron-LM's own: when a pasted
   // command line (and the keys written beside it) leaves one out, the run header names the value used.
   auto has = [&given](const std::string& section, const std::string& key) {
@@ -100,6 +100,20 @@ void MegatronConfig::name_defaults_taken(const ConfigValue& given) {
   if (recompute_granularity == "full" && !has("", "recompute_method")) {
     note("recompute_method", recompute_method + ", recompute_num_layers = " + std::to_string(recompute_num_layers),
          "required with --recompute-granularity full: --recompute-method uniform|block --recompute-num-layers N");
+  }
+  // The column-parallel input-gradient all-reduce without sequence parallelism: async beside the weight-gradient
+  // GEMM since 2022 unless --no-async-tensor-model-parallel-allreduce, which later versions ignore (docs/training.md).
+  flags_read.clear();
+  const std::string async = "tensor_parallel_backward_async_allreduce";
+  if (tensor_model_parallel_size > 1 && !sequence_parallel) {
+    if (!has("", async)) {
+      note(async, "true (input-gradient all-reduce beside the weight-gradient GEMM)",
+           "async since 2022 (allreduce_dgrad), exposed in the 2021 code; set false for that code");
+    } else if (line.find(async) && !tensor_parallel_backward_async_allreduce) {
+      flags_read.push_back("--no-async-tensor-model-parallel-allreduce -> " + async +
+                           " = false (honoured, as Megatron-LM did from 2022; versions that mark it deprecated "
+                           "ignore it and overlap the all-reduce: set the key true for them)");
+    }
   }
 }
 
@@ -235,6 +249,13 @@ void MegatronConfig::visit_keys(Section& s) {
           "LinearWithGradAccumulationAndAsyncCommunication, Transformer Engine's Linear and LayerNormLinear); false: "
           "the layer keeps the gathered input and reduce-scatters the input gradient after its backward (PyTorch's "
           "DTensor tensor parallelism, torchtitan). Time only (docs/training.md)");
+  s.field("tensor_parallel_backward_async_allreduce", tensor_parallel_backward_async_allreduce,
+          "without sequence_parallel, a column-parallel linear layer all-reduces its input gradient beside its "
+          "weight-gradient GEMM: issued after the input-gradient GEMM, waited for after the weight-gradient GEMM "
+          "(Megatron-LM's LinearWithGradAccumulationAndAsyncCommunication with allreduce_dgrad, Transformer Engine's "
+          "Linear and LayerNormLinear); false: after the layer's backward, exposed (Megatron-LM of 2021, "
+          "_CopyToModelParallelRegion; --no-async-tensor-model-parallel-allreduce in the versions that honoured it). "
+          "Time only (docs/training.md)");
   s.section("tp_comm_overlap_cfg",
             "with tp_comm_overlap: how Transformer Engine runs each overlapped GEMM (its userbuffers ub_cfgs; NeMo's "
             "tp_comm_overlap_cfg), Transformer Engine's defaults unless set",

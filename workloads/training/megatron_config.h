@@ -68,6 +68,10 @@ struct MegatronConfig {
   // in backward for the weight gradient (Megatron-LM, Transformer Engine); false: it keeps the gathered input
   // (PyTorch's DTensor tensor parallelism, torchtitan).
   bool sequence_parallel_backward_gather = true;
+  // Without sequence parallelism: a column-parallel linear all-reduces its input gradient beside its weight-gradient
+  // GEMM (Megatron-LM's allreduce_dgrad, Transformer Engine); false: after its backward, exposed (Megatron-LM of 2021,
+  // _CopyToModelParallelRegion; --no-async-tensor-model-parallel-allreduce where it was honoured).
+  bool tensor_parallel_backward_async_allreduce = true;
   TpOverlapConfig tp_comm_overlap_cfg;  // Transformer Engine's userbuffers settings per overlapped GEMM
   bool accumulate_allreduce_grads_in_fp32 = true;
   std::string exp_avg_dtype = "fp32";     // Adam's first moment (Megatron-LM's precision-aware optimizer)
@@ -120,9 +124,11 @@ struct MegatronConfig {
   std::vector<std::string> ignored_args;  // from megatron_args, for the run header
   std::vector<std::string> assumed_args;  // --attention-backend / --transformer-impl as pasted, for the header
   std::vector<std::string> defaults_taken;  // essentials megatron_args left out: "key = value (Megatron: ...)"
+  std::vector<std::string> flags_read;  // flags whose meaning changed across Megatron-LM versions: the reading taken
   void visit(Section& s);
   void visit_keys(Section& s);
-  void name_defaults_taken(const ConfigValue& given);  // fills defaults_taken from the merged megatron_args keys
+  // Fills defaults_taken and flags_read from the merged megatron_args keys (`given`) and the command line's own.
+  void name_defaults_taken(const ConfigValue& given, const ConfigValue& line);
   int virtual_stages() const;  // model chunks per pipeline rank
   /// Layers [0, n) of a model chunk holding n layers whose forward is recomputed before its backward (full
   /// recompute: every layer with the uniform method, the first recompute_num_layers with block; else none).

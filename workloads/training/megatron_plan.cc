@@ -197,8 +197,10 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     bool overlap = false;
     int overlap_bwd = -1;  // the backward's own setting where it differs (-1: overlap)
     bool bwd_overlaps() const { return overlap_bwd < 0 ? overlap : overlap_bwd == 1; }
-    // A column-parallel layer whose backward gathers its input again (column_backward): its GEMM, and what it is.
+    // A column-parallel layer whose backward column_backward splits at its GEMM: the GEMM, what it is, and whether
+    // it gathers its input again (sequence parallelism) or all-reduces the input gradient beside the wgrad GEMM.
     std::string gemm, what;
+    bool gather = false;
   };
   // Slot before a column-parallel layer (copy / all-gather) and after a row-parallel one (all-reduce / RS).
   auto column_slot = [&](const std::string& what, const std::string& gemm) {
@@ -207,7 +209,9 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     if (sp) s.fwd.push_back(tp_call(CollectiveOp::kAllGather, what));
     s.bwd.push_back(tp_call(sp ? CollectiveOp::kReduceScatter : CollectiveOp::kAllReduce, what + " (bwd)"));
     s.overlap = c.tp_comm_overlap;
-    if (sp && c.sequence_parallel_backward_gather) s.gemm = gemm, s.what = what;
+    if (sp ? c.sequence_parallel_backward_gather : c.tensor_parallel_backward_async_allreduce) {
+      s.gemm = gemm, s.what = what, s.gather = sp;
+    }
     return s;
   };
   // The backward of a column-parallel layer under sequence parallelism as Megatron-LM's
@@ -218,9 +222,12 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   // at the end (both async, in issue order under CUDA_DEVICE_MAX_CONNECTIONS=1). The gathered input is what the
   // layer saved: Transformer Engine's FP8 copy (1 B) where it keeps one (fp8_linear_saved_input), else 16-bit.
   // `group`'s backward as three segments: its other kernels (after `redo`, kernels run again before them) ending with
-  // the all-gather; the input-gradient GEMM ending with the slot's reduce-scatter; the weight-gradient GEMM and the
-  // backward of the kernels before the GEMM's input casts. Empty where the slot gathers nothing again or the group
-  // has no such GEMM (multi-latent attention's projections).
+  // the all-gather; the input-gradient GEMM ending with the slot's reduce-scatter; the weight-gradient GEMM, which
+  // waits for it; then, where the group has any, the backward of the kernels before the GEMM's input casts. Without sequence parallelism (Megatron-LM's allreduce_dgrad
+  // since 2022, megatron/core/tensor_parallel/layers.py; Transformer Engine's "Overlap dgrad-RS/AR with wgrad") the
+  // input gradient is all-reduced the same way, and the first two segments are one: the other kernels and the
+  // input-gradient GEMM, ending with the all-reduce beside the weight-gradient GEMM. Empty where the slot is not split
+  // or the group has no such GEMM (multi-latent attention's projections).
   auto column_backward = [&](const std::vector<hw::OpWork>& group, const Slot& slot, const std::vector<Duration>& redo) {
     std::vector<Segment> out;
     if (slot.gemm.empty() || !has_op(group, slot.gemm)) return out;
@@ -230,21 +237,39 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     std::vector<hw::OpWork> grads = backward_of(in, e);  // the casts' backward, dgrad, wgrad
     const hw::OpWork wgrad = grads.back(), dgrad = grads[grads.size() - 2];
     grads.resize(grads.size() - 2);
-    std::vector<hw::OpWork> first = backward_of(g.post, e), last = backward_of(g.pre, e);
+    std::vector<hw::OpWork> first = backward_of(g.post, e), before = backward_of(g.pre, e);
     first.insert(first.end(), grads.begin(), grads.end());
-    last.insert(last.begin(), wgrad);
+    if (!slot.gather) first.push_back(dgrad);
+    // The layer's own collective (the slot's first backward one); the slot's others (a MoE layer's dispatch) after
+    // the kernels before the GEMM, as the unsplit group has them.
+    const size_t own = std::min<size_t>(1, slot.bwd.size());
+    const std::vector<CommCall> mine(slot.bwd.begin(), slot.bwd.begin() + own), rest(slot.bwd.begin() + own, slot.bwd.end());
+    // Transformer Engine's FP8 copy where it keeps one; Megatron-core's shared expert keeps its 16-bit input under
+    // current scaling (SharedExpertMLP: set_save_original_input on linear_fc1, TE 2.6+, fp8_recipe != delayed).
     const bool fp8_saved = sh.fp8 && !g.gemm.gemm.keep_16bit &&
-                           (c.fp8_linear_saved_input == "fp8" || c.fp8_saved_activations);
+                           (c.fp8_linear_saved_input == "fp8" || c.fp8_saved_activations) &&
+                           !(slot.gemm == "shared_up" && c.fp8_recipe != "delayed");
     const Bytes input = Bytes::of(g.gemm.gemm.m * g.gemm.gemm.k * (fp8_saved ? 1 : e));
-    out.push_back(make_segment(T(first), {call(CollectiveOp::kAllGather, GroupKind::kTp, input, Exposure::kTp,
-                                               slot.what + " again (bwd)")}));
+    const CommCall again = call(CollectiveOp::kAllGather, GroupKind::kTp, input, Exposure::kTp, slot.what + " again (bwd)");
+    out.push_back(make_segment(T(first), slot.gather ? std::vector<CommCall>{again} : mine));
     for (const Duration& d : redo) out.back().compute += d;
     out.back().weight = W(first);
     out.back().overlap = true;
-    out.push_back(make_segment(T({dgrad}), slot.bwd));
-    out.back().overlap = !slot.bwd.empty();
-    out.push_back(make_segment(T(last)));
-    out.back().weight = W(last);
+    if (slot.gather) {
+      out.push_back(make_segment(T({dgrad}), mine));
+      out.back().overlap = !mine.empty();
+    }
+    // The weight-gradient GEMM, the wait for the reduce-scatter / all-reduce at its end (the linear layer's
+    // backward ends there), then the kernels before the GEMM where the group has any.
+    out.push_back(make_segment(T({wgrad})));
+    out.back().weight = W({wgrad});
+    if (before.empty()) {
+      out.back().comms = rest;
+    } else {
+      out.push_back(make_segment(T(before), rest));
+      out.back().weight = W(before);
+    }
+    out.back().overlap = slot.bwd_overlaps() && !rest.empty();
     return out;
   };
   auto row_slot = [&](const std::string& what) {
@@ -350,13 +375,19 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
           slots[3].bwd.insert(slots[3].bwd.begin(), call(CollectiveOp::kReduceScatter, GroupKind::kTp, routed, Exposure::kTp, "routed tokens (bwd)"));
           slots[4].fwd.push_back(call(CollectiveOp::kReduceScatter, GroupKind::kTp, routed, Exposure::kTp, "expert output"));
           slots[4].bwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kTp, routed, Exposure::kTp, "expert output (bwd)"));
-        } else if (tpc && m.moe_shared_expert_intermediate_size > 0) {
-          // Folded experts: the shared expert keeps the dense layers' TP, so it gathers the sequence-parallel
-          // tokens and scatters its output itself (Megatron-core's SharedExpertMLP).
+        }
+        if (tpc && m.moe_shared_expert_intermediate_size > 0) {
+          // The shared expert keeps the dense layers' TP and runs on the layer's own (sequence-parallel) input,
+          // folded or not: it gathers the tokens and scatters its output itself (Megatron-core's SharedExpertMLP, an
+          // MLP of TP linear layers called on MoELayer's input). Its first linear layer is column-parallel: its
+          // backward gathers its input again beside the input-gradient GEMM (column_backward).
           slots[3].fwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kTp, act, Exposure::kTp, "shared expert input"));
           slots[3].bwd.insert(slots[3].bwd.begin(), call(CollectiveOp::kReduceScatter, GroupKind::kTp, act, Exposure::kTp, "shared expert input (bwd)"));
           slots[4].fwd.push_back(call(CollectiveOp::kReduceScatter, GroupKind::kTp, act, Exposure::kTp, "shared expert output"));
           slots[4].bwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kTp, act, Exposure::kTp, "shared expert output (bwd)"));
+          if (sp && c.sequence_parallel_backward_gather) {
+            slots[3].gemm = "shared_up", slots[3].what = "shared expert input", slots[3].gather = true;
+          }
         }
         if (ep > 1) {
           slots[4].fwd.push_back(a2a("combine", true, dispatch));
@@ -729,55 +760,6 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   plan.memory = hw::training_memory(in, part.hbm_capacity);
   plan.in_flight = in_flight;
   return plan;
-}
-
-void MegatronTraining::plan_dualpipe(StagePlan& plan, Duration pass_start) const {
-  const size_t chunks = plan.forward.size();
-  plan.backward_input.clear();
-  plan.weight.clear();
-  plan.pairs.clear();
-  for (size_t c = 0; c < chunks; ++c) {
-    // Input gradients only: the weight-gradient GEMMs are left out, and with them the gradient buckets.
-    Pass in = plan.backward[c], w;
-    in.compute = Duration();
-    Duration pending;
-    for (Segment& s : in.segments) {
-      s.compute -= s.weight;
-      in.compute += s.compute;
-      pending += s.weight;
-      // The deferred weight gradients, one segment per gradient bucket they complete (none in between).
-      if (s.bucket >= 0) {
-        w.segments.push_back(make_segment(pending));
-        w.segments.back().bucket = s.bucket;
-        w.compute += pending;
-        pending = Duration();
-      }
-      s.weight = Duration();
-      s.bucket = -1;
-    }
-    if (pending > Duration() || w.segments.empty()) {
-      w.segments.push_back(make_segment(pending));
-      w.compute += pending;
-    }
-    plan.backward_input.push_back(std::move(in));
-    plan.weight.push_back(std::move(w));
-  }
-  // F&B pairs: the forward's segments, then the backward's (one receive before both: the backward's pass start is
-  // not paid twice); each expert all-to-all runs beside the pair's compute, waited for at the pair's end.
-  for (size_t f = 0; f < chunks; ++f) {
-    for (size_t b = 0; b < chunks; ++b) {
-      Pass p = plan.forward[f];
-      const Pass& back = plan.backward[b];
-      p.segments.insert(p.segments.end(), back.segments.begin(), back.segments.end());
-      p.segments[plan.forward[f].segments.size()].compute -= pass_start;
-      p.compute += back.compute - pass_start;
-      for (Segment& s : p.segments) {
-        const bool ep = std::any_of(s.comms.begin(), s.comms.end(), [](const CommCall& x) { return x.kind == Exposure::kEp; });
-        if (ep) s.side = true, s.overlap = false;
-      }
-      plan.pairs.push_back(std::move(p));
-    }
-  }
 }
 
 std::pair<hw::MemoryFit, int> MegatronTraining::tightest_stage(

@@ -52,6 +52,7 @@ std::string MegatronTraining::describe() const {
     out += " -> " + (c.use_flash_attn ? "fused attention, attention_backend " + c.attention_backend + " (" + attention_label_ + ")"
                                       : std::string("unfused attention (score matrix in memory)"));
   }
+  for (const auto& f : c.flags_read) out += "\n  megatron_args read as: " + f;
   if (!c.defaults_taken.empty()) {
     out += "\n  megatron_args left out, lcsim's default taken:";
     for (size_t i = 0; i < c.defaults_taken.size(); ++i) out += (i ? "; " : " ") + c.defaults_taken[i];
