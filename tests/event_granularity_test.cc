@@ -100,7 +100,10 @@ TEST_F(EventGranularity, FoldingPassesChangesNothingButTheEventCount) {
 
 // With no timeline a folded pass takes replay()'s fast path (megatron_fold.cc: no spans to write): per segment its
 // compute, then its collectives with an event; a collective over a group of one (TP 1 here) has no event and is
-// left out of it. Every metric the same bit for bit as the kernel granularity's, with far fewer events.
+// left out of it. The 175B layout (TP 8, no sequence parallelism) overlaps each column-parallel backward's input-
+// gradient all-reduce with its weight-gradient GEMM, one collective per overlapped chain: its backward passes take the
+// second fast path (replay_simple), with the SM contention's extra time. Every metric the same bit for bit as the
+// kernel granularity's, with far fewer events.
 TEST_F(EventGranularity, FoldedPassesWithoutATimelineGiveTheSameMetrics) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"scenarios/training/gpt3-175b-a100-1024.yaml", "workload: {global_batch_size: 128}\n"},

@@ -218,6 +218,7 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// Walks a folded pass from `start` as the fine-grained path would; returns its end and the priority of its
   /// last event. `apply`: also charge compute and waits to the rank and write its spans.
   Duration replay(uint32_t sim, const FoldedPass& f, Duration start, bool apply, int* priority);
+  Duration replay_simple(uint32_t sim, const FoldedPass& f, Duration start, int* priority);  // FoldedPass::simple
   using CollectiveKey = std::tuple<int, int64_t, uint32_t, uint32_t, uint32_t, double>;
   /// Whether a collective over `group` is contention-free (private scale-up links, or the analytical model), so its
   /// time depends only on its key and is memoized.

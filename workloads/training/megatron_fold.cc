@@ -95,31 +95,64 @@ MegatronTraining::FoldedPass* MegatronTraining::folded(uint32_t sim) {
 
 void MegatronTraining::flatten(FoldedPass& f) {
   f.plain = true;
+  f.simple = true;
   f.plain_segs.clear();
   f.plain_comms.clear();
   f.plain_counts.clear();
+  f.simple_segs.clear();
+  f.simple_computes.clear();
+  const auto count = [&f](size_t c) {
+    const auto counter = static_cast<uint32_t>(c);
+    auto it = std::find_if(f.plain_counts.begin(), f.plain_counts.end(),
+                           [counter](const auto& n) { return n.first == counter; });
+    if (it == f.plain_counts.end()) it = f.plain_counts.insert(it, {counter, 0});
+    ++it->second;
+  };
+  bool after_chain = false;  // the segment before has an overlapped chain with an event (simple form)
   for (const FoldedPass::Seg& seg : f.segs) {
+    FoldedPass::SimpleSeg simple{seg.compute, seg.share, Duration(), 0, 0, 0, false};
+    bool any_event = false;
     if (seg.overlap && !seg.comms.empty()) {
       f.plain = false;
-      f.plain_segs.clear();
-      f.plain_comms.clear();
-      f.plain_counts.clear();
-      return;
+      size_t events = 0;
+      for (const FoldedPass::Comm& c : seg.comms) {
+        if (!c.event) continue;
+        ++events;
+        simple.overlap_time = c.time;
+        count(c.counter);
+      }
+      if (events > 1) f.simple = false;  // a chain of several (context parallelism's rings): the general path
+      simple.overlapped = events == 1;
+      simple.overlap_kind = static_cast<uint8_t>(seg.comms.front().call->kind);
+    } else {
+      for (const FoldedPass::Comm& c : seg.comms) {
+        if (!c.event) continue;
+        any_event = true;
+        f.plain_comms.push_back({c.time, static_cast<uint8_t>(c.call->kind)});
+        count(c.counter);
+      }
     }
-    bool any_event = false;
-    for (const FoldedPass::Comm& c : seg.comms) {
-      if (!c.event) continue;
-      any_event = true;
-      f.plain_comms.push_back({c.time, static_cast<uint8_t>(c.call->kind)});
-      const auto counter = static_cast<uint32_t>(c.counter);
-      auto it = std::find_if(f.plain_counts.begin(), f.plain_counts.end(),
-                             [counter](const auto& n) { return n.first == counter; });
-      if (it == f.plain_counts.end()) it = f.plain_counts.insert(it, {counter, 0});
-      ++it->second;
+    simple.comms_end = static_cast<uint32_t>(f.plain_comms.size());
+    f.plain_segs.push_back({seg.compute, simple.comms_end});
+    if (!after_chain && !any_event && !simple.overlapped) {
+      f.simple_computes.push_back(seg.compute);
+    } else {
+      simple.computes_end = static_cast<uint32_t>(f.simple_computes.size());
+      f.simple_segs.push_back(simple);
     }
-    f.plain_segs.push_back({seg.compute, static_cast<uint32_t>(f.plain_comms.size())});
+    after_chain = simple.overlapped;
     // replay(): a compute's completion, then a blocking chain's last collective (an event) if it has one.
     f.plain_priority = any_event ? sim::kDefault : sim::kCompletion;
+  }
+  if (f.plain) f.simple = false;
+  if (!f.plain) f.plain_segs.clear();
+  if (!f.plain && !f.simple) {
+    f.plain_comms.clear();
+    f.plain_counts.clear();
+  }
+  if (!f.simple) {
+    f.simple_segs.clear();
+    f.simple_computes.clear();
   }
 }
 
@@ -191,6 +224,7 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
     *priority = f.plain_priority;
     return t;
   }
+  if (f.simple && apply && !spans) return replay_simple(sim, f, start, priority);
   Duration t = start;
   bool pending = false;  // an overlapped chain's last event has not run yet
   Duration overlap_end;
@@ -288,6 +322,100 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
     beside_total = beside_total + (overlap_end - chain_start);
   }
   if (apply) st.beside_total = beside_total;
+  return t;
+}
+
+// replay()'s general path for a simple pass (FoldedPass::simple_segs), applied, without spans: the same additions in
+// the same order. wait_chain over a chain of one collective with an event: the collective starts at chain_start, so
+// the wait moves to the bubble only if the chain started after the rank began waiting, then the rest is charged to
+// the chain's kind. The rank's compute sum stays in a local while the loop runs (as on the plain path).
+Duration MegatronTraining::replay_simple(uint32_t sim, const FoldedPass& f, Duration start, int* priority) {
+  RankState& st = *states_[sim];
+  Duration t = start, compute = st.compute, beside_total = st.beside_total;
+  bool pending = false;
+  Duration overlap_end, chain_start;
+  size_t overlap_kind = static_cast<size_t>(Exposure::kTp);
+  int prio = sim::kCompletion;
+  const auto wait_chain = [&](Duration from) {
+    Duration since = from;
+    if (chain_start > since) {
+      st.waits[static_cast<size_t>(Exposure::kBubble)] += chain_start - since;
+      since = chain_start;
+    }
+    st.waits[overlap_kind] += overlap_end - since;
+  };
+  const FoldedPass::PlainComm* c = f.plain_comms.data();
+  const Duration* alone = f.simple_computes.data();
+  for (const FoldedPass::SimpleSeg& seg : f.simple_segs) {
+    // The computes alone before it: no chain is pending (pending is false here), nothing is added but the compute.
+    for (const Duration* end = f.simple_computes.data() + seg.computes_end; alone != end; ++alone) {
+      compute += *alone;
+      t = t + *alone;
+      prio = sim::kCompletion;
+    }
+    compute += seg.compute;
+    const Duration snapshot = pending ? beside_total + (t - chain_start) : beside_total + Duration();
+    t = t + seg.compute;
+    prio = sim::kCompletion;
+    if (const double share = seg.share; share > 0) {
+      Duration now_beside;
+      if (pending && overlap_end >= t) {
+        now_beside = beside_total + (t - chain_start);
+      } else {
+        if (pending) {
+          beside_total = beside_total + (overlap_end - chain_start);
+          pending = false;
+        }
+        now_beside = beside_total + Duration();
+      }
+      const Duration beside = now_beside - snapshot;
+      if (beside > Duration()) {
+        const Duration extra = beside * (share / (1 - share));
+        compute += extra;
+        t = t + extra;
+      }
+    }
+    if (pending) {
+      if (overlap_end >= t) {
+        wait_chain(t);
+        t = overlap_end;
+        prio = sim::kDefault;
+      }
+      beside_total = beside_total + (overlap_end - chain_start);
+      pending = false;
+    }
+    const FoldedPass::PlainComm* end = f.plain_comms.data() + seg.comms_end;
+    if (c != end) {
+      prio = sim::kDefault;
+      for (; c != end; ++c) {
+        const Duration begin = t;
+        t = t + c->time;
+        st.waits[c->kind] += t - begin;
+      }
+    }
+    if (seg.overlapped) {
+      overlap_kind = seg.overlap_kind;
+      chain_start = t;
+      overlap_end = t + seg.overlap_time;
+      pending = true;
+    }
+  }
+  // The computes alone after the last step (then no chain is pending).
+  for (const Duration* end = f.simple_computes.data() + f.simple_computes.size(); alone != end; ++alone) {
+    compute += *alone;
+    t = t + *alone;
+    prio = sim::kCompletion;
+  }
+  if (pending) {  // the last step's chain (no compute follows it alone: the segment after a chain is a step)
+    wait_chain(t);
+    t = overlap_end;
+    prio = sim::kDefault;
+    beside_total = beside_total + (overlap_end - chain_start);
+  }
+  for (const auto& [counter, n] : f.plain_counts) st.seq[counter] += n;
+  st.compute = compute;
+  st.beside_total = beside_total;
+  *priority = prio;
   return t;
 }
 

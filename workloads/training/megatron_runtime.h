@@ -100,5 +100,24 @@ struct MegatronTraining::FoldedPass {
   std::vector<PlainComm> plain_comms;
   std::vector<std::pair<uint32_t, uint32_t>> plain_counts;
   int plain_priority = 0;  // the priority of the pass's last event on the fine path
+  /// Not plain, but each overlapped chain has one collective with an event (Megatron's input-gradient all-reduce
+  /// beside the weight-gradient GEMM, TP without SP): replay's second fast path walks this flat form with the
+  /// general path's additions in the same order. Blocking collectives are in plain_comms and plain_counts as for a
+  /// plain pass; an overlapped chain's counter joins plain_counts too (integers). An overlapped chain without an
+  /// event is left out (it never becomes pending). A segment that follows no pending chain and has no collective
+  /// with an event is a compute alone (its SM contention adds nothing: no beside time, (x + 0) - (x + 0) = 0): those
+  /// are simple_computes, run before each step up to its computes_end (and after the last, up to the end).
+  struct SimpleSeg {
+    Duration compute;
+    double share;           // Seg::share
+    Duration overlap_time;  // the overlapped chain's one collective with an event (overlapped only)
+    uint32_t computes_end;  // the computes alone before it: simple_computes[previous computes_end, computes_end)
+    uint32_t comms_end;     // its blocking collectives: plain_comms[previous comms_end, comms_end)
+    uint8_t overlap_kind;   // the chain's first collective's Exposure (what waiting for it is charged to)
+    bool overlapped;        // its chain runs beside the next segment's compute
+  };
+  bool simple = false;
+  std::vector<SimpleSeg> simple_segs;
+  std::vector<Duration> simple_computes;
 };
 }  // namespace lcsim::wl
