@@ -419,7 +419,7 @@ size_t per_expert_ops(const std::vector<hw::OpWork>& ops) {
     return op.op_class == hw::OpClass::kGemm && (op.name.starts_with("expert_up") || op.name.starts_with("expert_down"));
   };
   auto quantizes = [](const hw::OpWork& op) {
-    return memory_op_ending(op, "_fp8_cast") || memory_op_ending(op, "_fp8_amax") || memory_op_ending(op, "_fp8_cast_bwd") ||
+    return is_fp8_cast(op) || is_fp8_amax(op) || memory_op_ending(op, "_fp8_cast_bwd") ||
            memory_op_ending(op, "_fp8_amax_bwd");
   };
   size_t n = 0;

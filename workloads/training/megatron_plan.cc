@@ -223,11 +223,11 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   // layer saved: Transformer Engine's FP8 copy (1 B) where it keeps one (fp8_linear_saved_input), else 16-bit.
   // `group`'s backward as three segments: its other kernels (after `redo`, kernels run again before them) ending with
   // the all-gather; the input-gradient GEMM ending with the slot's reduce-scatter; the weight-gradient GEMM, which
-  // waits for it; then, where the group has any, the backward of the kernels before the GEMM's input casts. Without sequence parallelism (Megatron-LM's allreduce_dgrad
-  // since 2022, megatron/core/tensor_parallel/layers.py; Transformer Engine's "Overlap dgrad-RS/AR with wgrad") the
-  // input gradient is all-reduced the same way, and the first two segments are one: the other kernels and the
-  // input-gradient GEMM, ending with the all-reduce beside the weight-gradient GEMM. Empty where the slot is not split
-  // or the group has no such GEMM (multi-latent attention's projections).
+  // waits for it; then, where the group has any, the backward of the kernels before the GEMM's input casts. Without
+  // sequence parallelism (Megatron-LM's allreduce_dgrad since 2022, megatron/core/tensor_parallel/layers.py; Transformer
+  // Engine's "Overlap dgrad-RS/AR with wgrad") the input gradient is all-reduced the same way, and the first two segments
+  // are one: the other kernels and the input-gradient GEMM, ending with the all-reduce beside the weight-gradient GEMM.
+  // Empty where the slot is not split or the group has no such GEMM (multi-latent attention's projections).
   auto column_backward = [&](const std::vector<hw::OpWork>& group, const Slot& slot, const std::vector<Duration>& redo) {
     std::vector<Segment> out;
     if (slot.gemm.empty() || !has_op(group, slot.gemm)) return out;
@@ -250,8 +250,10 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
                            (c.fp8_linear_saved_input == "fp8" || c.fp8_saved_activations) &&
                            !(slot.gemm == "shared_up" && c.fp8_recipe != "delayed");
     const Bytes input = Bytes::of(g.gemm.gemm.m * g.gemm.gemm.k * (fp8_saved ? 1 : e));
-    const CommCall again = call(CollectiveOp::kAllGather, GroupKind::kTp, input, Exposure::kTp, slot.what + " again (bwd)");
-    out.push_back(make_segment(T(first), slot.gather ? std::vector<CommCall>{again} : mine));
+    out.push_back(make_segment(
+        T(first), slot.gather ? std::vector<CommCall>{call(CollectiveOp::kAllGather, GroupKind::kTp, input,
+                                                            Exposure::kTp, slot.what + " again (bwd)")}
+                              : mine));
     for (const Duration& d : redo) out.back().compute += d;
     out.back().weight = W(first);
     out.back().overlap = true;
