@@ -12,7 +12,8 @@
 //
 // Prints what ran, the wall time (steady clock, from the first scenario build to the last result) and evaluations
 // per second, per thread too; and a checksum of the results (sum of iteration times), the same for any THREADS.
-// Run from the repository root (it reads scenarios/). Timeline off: evaluations are for their metrics.
+// Run from the repository root (it reads scenarios/). Timeline and table off: evaluations are for their metrics, as
+// sweeps and searches run them.
 #include <time.h>
 
 #include <algorithm>
@@ -84,6 +85,7 @@ int bench_175b(size_t count, int threads) {
   std::vector<const Scenario*> batch(count, &sc);
   BatchOptions options;
   options.threads = threads;
+  options.eval.table = false;  // as sweeps and searches evaluate: metrics only
   const auto t0 = std::chrono::steady_clock::now();
   const double c0 = cpu_seconds();
   const std::vector<Result> results = lcsim::evaluate_batch(batch, options);
@@ -159,6 +161,7 @@ int bench_sweep70b(size_t count, int threads) {
   std::printf("sweep70b: %zu candidate layouts, taking the first %zu valid ones\n", candidates.size(), valid.size());
   BatchOptions options;
   options.threads = threads;
+  options.eval.table = false;  // as sweeps and searches evaluate: metrics only
   const auto t0 = std::chrono::steady_clock::now();
   const double c0 = cpu_seconds();
   const std::vector<Result> results =

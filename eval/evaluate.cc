@@ -40,6 +40,7 @@ Result run(Scenario& sc, const EvalOptions& options, bool rerun = false) {
     if (options.timeline) hooks.open_timeline = options.open_timeline;
     hooks.timeline_rerun = rerun;
     hooks.fabrics = options.context ? &options.context->fabrics : nullptr;
+    hooks.table = options.table;
     RunResult rr = run_scenario(sc, hooks);
     r.status = rr.completed ? Result::Status::kCompleted : Result::Status::kIncomplete;
     r.warnings = std::move(rr.warnings);  // settings the run could not honour

@@ -40,6 +40,10 @@ struct EvalOptions {
   std::function<void(double fraction, double sim_seconds)> progress;
   /// Called with Result::header once the models are built, before the simulation starts.
   std::function<void(const std::vector<std::string>& header)> started;
+  /// Fill Result::table (the workload's own table: nccl-tests lines, a training run's per-rank times and one
+  /// layer's kernels). Off: the table stays empty and nothing else changes; sweeps and searches, which keep only the
+  /// metrics, save its cost (a 175B training layout's table costs about 1% of its evaluation).
+  bool table = true;
 };
 
 struct Result {

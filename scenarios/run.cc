@@ -299,7 +299,7 @@ RunResult run_once(Scenario& sc, const RunHooks& hooks) {
   if (single) {
     wl::Workload& w = jobs.front()->workload();
     w.report(result.metrics);
-    result.table = w.table();
+    if (hooks.table) result.table = w.table();
     tokens_per_s = result.metrics.has("tokens_per_s") ? result.metrics.get("tokens_per_s") : 0.0;
     collective_count = jobs.front()->collectives().count();
   } else {
@@ -308,7 +308,9 @@ RunResult run_once(Scenario& sc, const RunHooks& hooks) {
       MetricSet m;
       w.report(m);
       for (const auto& x : m.metrics()) result.metrics.set(job->name() + "." + x.name, x.value, x.description);
-      for (const auto& l : w.table()) result.table.push_back(job->name() + ": " + l);
+      if (hooks.table) {
+        for (const auto& l : w.table()) result.table.push_back(job->name() + ": " + l);
+      }
       const bool ran = job->starts() > 0;
       if (m.has("tokens_per_s")) tokens_per_s += m.get("tokens_per_s");
       collective_count += job->collectives().count();

@@ -151,6 +151,8 @@ struct RunHooks {
   /// Fabrics shared between runs (read-only; scenarios/fabric.h): the run takes its cluster's from here, built once
   /// per distinct fabric. Null: the run builds its own.
   FabricCache* fabrics = nullptr;
+  /// Fill RunResult::table from the workloads (Workload::table). Off: it stays empty; the metrics are the same.
+  bool table = true;
 };
 
 /// Thrown by run_scenario with RunHooks::timeline_rerun when the auto timeline passed its JSON limit: run the

@@ -188,6 +188,7 @@ PointRecord run_point(const Point& p, const RunOptions& options, EvalContext* sh
     } else {
       EvalOptions eval;
       eval.context = shared;  // the sweep's points share their clusters' fabrics
+      eval.table = false;     // a point keeps only its metrics
       Result r = evaluate(std::move(sc), eval);
       if (r.ok()) {
         rec.status = r.status == Result::Status::kCompleted ? "completed" : "incomplete";

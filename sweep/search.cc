@@ -187,6 +187,7 @@ SearchResult search(const std::string& path, const SearchSpace& space, const Sea
   EvalContext shared;  // the candidates share their cluster's fabric
   EvalOptions eval;
   eval.context = &shared;
+  eval.table = false;  // a candidate keeps only its metrics
   for_each_index(todo.size(), options.jobs, [&](size_t i) {
     Candidate& c = todo[i];
     std::optional<Scenario> sc;

@@ -72,6 +72,23 @@ TEST(Evaluate, MetricsEqualThoseOfLcsimRun) {
   fs::remove_all(dir);
 }
 
+TEST(Evaluate, TheTableIsLeftOutWhenNotAskedForAndNothingElseChanges) {
+  // A training run's table: its per-rank times and one layer's kernels. Sweeps and searches turn it off
+  // (EvalOptions::table); the metrics and the event count must not move.
+  const Scenario sc = load_scenario(k175b, {"workload.global_batch_size=128"});
+  const Result with = evaluate(sc);
+  ASSERT_EQ(with.status, Result::Status::kCompleted) << with.error;
+  ASSERT_FALSE(with.table.empty());
+  EXPECT_EQ(with.table.front().rfind("time per iteration by simulated rank", 0), 0u) << with.table.front();
+  EvalOptions metrics_only;
+  metrics_only.table = false;
+  const Result without = evaluate(sc, metrics_only);
+  ASSERT_EQ(without.status, Result::Status::kCompleted) << without.error;
+  EXPECT_TRUE(without.table.empty());
+  EXPECT_EQ(without.metrics.to_json(), with.metrics.to_json());
+  EXPECT_EQ(without.events, with.events);
+}
+
 TEST(Evaluate, AnAutoTimelinePastItsLimitIsRerunAsWhatProtobufWrites) {
   // The auto timeline of an analytical run keeps no event log: past outputs.timeline_json_limit the run is done
   // again with protobuf (evaluate(const Scenario&)). The file must be what protobuf writes, and what the in-run

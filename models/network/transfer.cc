@@ -146,8 +146,7 @@ void TransferModel::count_bytes(const SubFlow& s) {
 }
 
 void TransferModel::account(const std::vector<FlowRequest>& flows) {
-  flows_started_ += flows.size();
-  for (const auto& f : flows) bytes_moved_ += f.size;
+  for (const auto& f : flows) account(f);
 }
 
 void TransferModel::account(const FlowRequest& flow) {

@@ -110,7 +110,9 @@ class TransferModel : public policy::LinkLoads {
   virtual Bandwidth current_rate(uint32_t link) const = 0;
   /// Bytes each link has carried (or been assigned) so far.
   const std::vector<double>& bytes_per_link() const { return link_bytes_; }
-  /// Flows in flight on a link now (what adaptive routing reads).
+  /// Flows in flight on a link now (what adaptive routing reads). Without a timeline the analytical model's sends
+  /// over a kept route (RouteMemo) leave their links unmarked and are not counted here: only a policy that reads
+  /// no loads lets routes be kept, so no reader of load() misses them.
   double load(uint32_t link) const override { return active_[link]; }
   Bytes bytes_moved() const { return bytes_moved_; }
 
