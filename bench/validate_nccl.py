@@ -11,8 +11,10 @@ does the same for the scale-up calibration of H100, H200, B200, GB200 NVL72 and 
 measured all-reduce bus bandwidth by system, ranks, algorithm and size; the MI300X and MI325X rows of AMD's
 Accelerator Cloud also on 2 to 8 nodes): one scenario per part under
 scenarios/validation/, the algorithm pinned where the measurement forced it (NCCL_ALGO), else NCCL's and lcsim's
-own choice; summary: max and mean |error| of the time at every measured size (1 KiB up). Then the unfitted checks
-against single published figures without a table (8 x B200 and B300 at large sizes: docs/validation-nccl.md)."""
+own choice; then the measured all-gather and reduce-scatter tables (data/calibration/nccl_scaleup_gather_scatter.csv:
+4 and 8 H100s, 2 B200s; docs/validation-nccl-gather-scatter.md); summary: max and mean |error| of the time at every
+measured size (1 KiB up). Then the unfitted checks against single published figures without a table (8 x B200 and
+B300 at large sizes: docs/validation-nccl.md)."""
 import csv, json, os, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -67,7 +69,7 @@ if scaleup:
     scenarios = {"ND_H100_v5": "nccl-h100-hgx", "HGX_H100": "nccl-h100-hgx", "ND_H200_v5": "nccl-h200-hgx",
                  "ND_GB200_v6": "nccl-b200-gb200", "NVL72_GB200": "nccl-b200-gb200",
                  "ND_MI300X_v5": "nccl-h100-hgx", "AAC8_MI300X": "nccl-h100-hgx", "AAC10_MI300X": "nccl-h100-hgx",
-                 "AAC11_MI325X": "nccl-h100-hgx"}
+                 "AAC11_MI325X": "nccl-h100-hgx", "HGX_H100_wh8": "nccl-h100-hgx"}
     system_sets = {"NVL72_GB200": ["cluster.pools=[{node: gb200-nvl72, count: 1}]"]}  # the whole rack
     # Infinity Fabric systems: 8 GPUs per node (a mesh), as many nodes as the ranks need (hisohara/ai-scripts' AMD
     # Accelerator Cloud runs: 8 x 400G NICs per node, as the mi300x-platform template)
@@ -81,6 +83,26 @@ if scaleup:
         if key not in groups:
             groups.append(key)
     summary = []
+
+    def compare(title, factor, measured, sim):
+        """Prints one configuration's table: measured {size: (time_s, busbw as printed)} against lcsim's {size:
+        (time_s, ran)}, lcsim's bus bandwidth as nccl-tests computes it (size x factor / time); adds its max and
+        mean |error| in time to the summary."""
+        print(f"\n### {title}\n" if markdown else f"\n{title}")
+        print("| size (B) | measured busbw (GB/s) | lcsim busbw (GB/s) | lcsim ran | error (time) |" if markdown
+              else f"{'size':>12} {'measured':>9} {'lcsim':>9} {'ran':>12} {'error':>8}")
+        if markdown:
+            print("|---:|---:|---:|---|---:|")
+        errs = []
+        for size, (measured_t, busbw) in measured.items():
+            t, ran = sim[size]
+            e = (t - measured_t) / measured_t
+            errs.append(abs(e))
+            model_busbw = size * factor / t / 1e9
+            print(f"| {size} | {busbw:.1f} | {model_busbw:.1f} | {ran} | {100 * e:+.1f}% |" if markdown
+                  else f"{size:>12} {busbw:>9.1f} {model_busbw:>9.1f} {ran:>12} {100 * e:>+7.1f}%")
+        summary.append((title, len(errs), max(errs), sum(errs) / len(errs)))
+
     for system, ranks, algo in groups:
         rows = [r for r in data if (r["system"], int(r["ranks"]), r["algorithm"]) == (system, ranks, algo)]
         sizes = [int(r["size_bytes"]) for r in rows]
@@ -92,24 +114,37 @@ if scaleup:
             extra.append(f"policies.collectives.algorithm={algo}")
         sim = run_lcsim(os.path.join(root, "scenarios", "validation", scenarios[system] + ".yaml"), extra)
         how = f"NCCL_ALGO={algo}" if system in pinned else f"NCCL's choice ({algo} as published)"
-        title = f"{system}, {ranks} GPUs, {how}"
-        print(f"\n### {title}\n" if markdown else f"\n{title}")
-        print("| size (B) | measured busbw (GB/s) | lcsim busbw (GB/s) | lcsim ran | error (time) |" if markdown
-              else f"{'size':>12} {'measured':>9} {'lcsim':>9} {'ran':>12} {'error':>8}")
-        if markdown:
-            print("|---:|---:|---:|---|---:|")
-        errs = []
-        for r in rows:
-            size, busbw = int(r["size_bytes"]), float(r["busbw_gbps"])
-            factor = 2 * (ranks - 1) / ranks
-            measured_t = size * factor / (busbw * 1e9)
-            t, ran = sim[size]
-            e = (t - measured_t) / measured_t
-            errs.append(abs(e))
-            model_busbw = size * factor / t / 1e9
-            print(f"| {size} | {busbw:.1f} | {model_busbw:.1f} | {ran} | {100 * e:+.1f}% |" if markdown
-                  else f"{size:>12} {busbw:>9.1f} {model_busbw:>9.1f} {ran:>12} {100 * e:>+7.1f}%")
-        summary.append((title, len(errs), max(errs), sum(errs) / len(errs)))
+        factor = 2 * (ranks - 1) / ranks
+        # the CSV holds bus bandwidths: the measured time is size x factor / busbw
+        measured = {int(r["size_bytes"]): (int(r["size_bytes"]) * factor / (float(r["busbw_gbps"]) * 1e9),
+                                           float(r["busbw_gbps"])) for r in rows}
+        compare(f"{system}, {ranks} GPUs, {how}", factor, measured, sim)
+    # All-gather and reduce-scatter inside one node (data/calibration/nccl_scaleup_gather_scatter.csv: measured
+    # times): 4 of an HGX H100's GPUs (waynehacking8/nccl-collectives-bench), a whole HGX H100 with the ring
+    # pinned (NVIDIA/nccl#1047), 2 of an HGX B200's GPUs (kubernetes-sigs/dranet). Not fitted: checks of the
+    # all-reduce fit's ring lines on the other two collectives (docs/validation-nccl-gather-scatter.md).
+    gs_nodes = {"HGX_H100_wh8": ("nccl-h100-hgx", "hgx-h100"), "HGX_H100_nccl1047": ("nccl-h100-hgx", "hgx-h100"),
+                "GKE_A4_B200": ("nccl-b200-gb200", "{base: hgx-h100, accelerator: B200}")}
+    gs_pinned = {"HGX_H100_nccl1047"}
+    gs = list(csv.DictReader(open(os.path.join(root, "data", "calibration", "nccl_scaleup_gather_scatter.csv"))))
+    gs_groups = []
+    for r in gs:
+        key = (r["system"], int(r["ranks"]), r["operation"], r["algorithm"])
+        if key not in gs_groups:
+            gs_groups.append(key)
+    for system, ranks, op, algo in gs_groups:
+        rows = [r for r in gs
+                if (r["system"], int(r["ranks"]), r["operation"], r["algorithm"]) == (system, ranks, op, algo)]
+        sizes = [int(r["size_bytes"]) for r in rows]
+        extra = [f"workload.ranks={ranks}", f"workload.operation={op}",
+                 "workload.sizes=[" + ", ".join(f"{x}B" for x in sizes) + "]",
+                 f"cluster.pools=[{{node: {gs_nodes[system][1]}, count: 1}}]"]
+        if system in gs_pinned:
+            extra.append(f"policies.collectives.algorithm={algo}")
+        sim = run_lcsim(os.path.join(root, "scenarios", "validation", gs_nodes[system][0] + ".yaml"), extra)
+        how = f"NCCL_ALGO={algo}" if system in gs_pinned else f"NCCL's choice ({algo}, inferred)"
+        measured = {int(r["size_bytes"]): (float(r["time_us"]) * 1e-6, float(r["busbw_gbps"])) for r in rows}
+        compare(f"{system}, {op}, {ranks} GPUs, {how}", (ranks - 1) / ranks, measured, sim)
     # Checks against single published figures (no table, no size: each a large-size bus bandwidth), not fitted:
     # (title, node, ranks, pinned algorithm or None, measured busbw GB/s, source). Run at 8 GiB.
     checks = [("8 x B200, NCCL's choice", "B200", 8, None, 830.0, "NVIDIA/nccl#1807 (\"830+\")"),
