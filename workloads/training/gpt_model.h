@@ -129,6 +129,12 @@ struct LayerShard {
   // module in a Python loop; with FP8 each expert's tokens padded to the quantization alignment first, and the
   // experts' outputs concatenated after.
   bool sequential_experts = false;
+  // Megatron-core's token dispatcher around the expert all-to-alls (moe_permutation.h): flex (DeepEP) permutes the
+  // received tokens after the dispatch, alltoall before it (and sorts them by local expert after it); with
+  // permute_fusion Transformer Engine's fused kernels (--moe-permute-fusion).
+  bool flex_dispatch = false;
+  bool permute_fusion = false;
+  bool fp8_dispatch = false;  // the dispatched rows and the combine's backward gradients in FP8 (moe_fp8_dispatch)
 };
 
 /// The forward kernels of one layer in the groups that tensor/expert-parallel communication separates:

@@ -336,6 +336,12 @@ void MegatronConfig::visit_keys(Section& s) {
            "a Python loop: every expert operator a full host_op_time per expert, with FP8 each expert's tokens padded "
            "first, the outputs concatenated after. fp8_gemm_backend: deepgemm runs multi_stream as single_kernel "
            "(docs/calibration.md)");
+  s.field("moe_permute_fusion", moe_permute_fusion,
+          "the token dispatcher's permutations in Transformer Engine's fused kernels (Megatron-LM's "
+          "--moe-permute-fusion; its default false: PyTorch's index_select, argsort, split + cat and scatter_add_): "
+          "every MoE layer permutes each token's routed copies into expert order before the dispatch (flex: after "
+          "it), sorts the received rows by local expert after it, and reverses both around the combine, each a "
+          "memory-bound kernel over tokens x topk x hidden (docs/training.md, token permutation)");
   s.field("expert_launch_time", expert_launch_time,
           "with moe_grouped_gemm: multi_stream, host time of each kernel a grouped expert operator issues beyond its "
           "first (its first costs host_op_time): measured host time of one PyTorch cuBLAS GEMM call in a host-bound "
@@ -500,6 +506,9 @@ LayerShard MegatronConfig::layer_shard() const {
   sh.cp_pytorch = cp_implementation == "pytorch";
   sh.cp_repeat_kv = cp_repeat_kv;
   sh.sequential_experts = moe_grouped_gemm == "sequential";
+  sh.flex_dispatch = moe_token_dispatcher_type == "flex";
+  sh.permute_fusion = moe_permute_fusion;
+  sh.fp8_dispatch = moe_fp8_dispatch;
   return sh;
 }
 
