@@ -2,6 +2,7 @@
 // leaves out, unknown arguments, job length), and input checks (inconsistent parallelism, out of memory).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -157,6 +158,57 @@ TEST(MegatronInput, EssentialsAPastedLineLeavesOutAreNamed) {
   // A workload written out as keys (no pasted line) names nothing: its defaults are documented keys.
   Scenario keys = parse_with("workload:\n  type: megatron\n  tensor_model_parallel_size: 2\n");
   EXPECT_TRUE(dynamic_cast<wl::MegatronTraining*>(keys.workload.get())->config().defaults_taken.empty());
+}
+
+// Megatron-LM's validate_args: --bf16 forces fp32 gradients unless --grad-reduce-in-bf16 (which wins over
+// --accumulate-allreduce-grads-in-fp32); --fp16 keeps 16-bit gradients unless the fp32 flag is given.
+TEST(MegatronInput, GradientTypeFollowsMegatronsValidateArgs) {
+  auto grads_fp32 = [](const std::string& flags) {
+    return config_of(parse_with("workload:\n  type: megatron\n  megatron_args: \"--num-layers 8 " + flags + "\"\n"))
+        .accumulate_allreduce_grads_in_fp32;
+  };
+  EXPECT_TRUE(grads_fp32("--bf16"));
+  EXPECT_FALSE(grads_fp32("--bf16 --grad-reduce-in-bf16"));
+  EXPECT_FALSE(grads_fp32("--bf16 --accumulate-allreduce-grads-in-fp32 --grad-reduce-in-bf16"));
+  EXPECT_FALSE(grads_fp32("--fp16"));
+  EXPECT_TRUE(grads_fp32("--fp16 --accumulate-allreduce-grads-in-fp32"));
+  EXPECT_FALSE(grads_fp32("--fp16 --grad-reduce-in-bf16")) << "only bf16 reads --grad-reduce-in-bf16";
+  // The gradient buffers hold half the bytes with 16-bit gradients (memory.cc: grad_bytes 4 or 2 per parameter).
+  const auto fp32 = run({"workload.megatron_args=--bf16"});
+  const auto bf16 = run({"workload.megatron_args=--bf16 --grad-reduce-in-bf16"});
+  ASSERT_TRUE(fp32.count("memory_gradients_bytes") && bf16.count("memory_gradients_bytes"));
+  EXPECT_GT(fp32.at("memory_gradients_bytes"), 0);
+  EXPECT_DOUBLE_EQ(bf16.at("memory_gradients_bytes") * 2, fp32.at("memory_gradients_bytes"));
+}
+
+// Megatron-LM's own H100 example (examples/llama/train_llama3_8b_h100_fp8.sh, less --fp8-param-gather, which lcsim
+// does not model yet) is accepted: what it passes for learning rates, the mock tokenizer, the dataset, profiling
+// and the allocator is listed as ignored.
+TEST(MegatronInput, MegatronLmsLlama3ExampleLineIsAccepted) {
+  const Scenario sc = parse_with(R"(workload:
+  type: megatron
+  megatron_args: >-
+    --use-mcore-models --num-layers 4 --hidden-size 4096 --ffn-hidden-size 14336 --num-attention-heads 32
+    --group-query-attention --num-query-groups 8 --kv-channels 128 --seq-length 8192 --max-position-embeddings 8192
+    --position-embedding-type rope --rotary-base 1000000 --rotary-percent 1.0 --attention-dropout 0.0
+    --hidden-dropout 0.0 --swiglu --init-method-std 0.0134 --attention-backend fused --apply-layernorm-1p
+    --untie-embeddings-and-output-weights --disable-bias-linear --micro-batch-size 1 --global-batch-size 128
+    --lr 0.00015 --min-lr 0.00001 --decoupled-lr 5.0e-4 --decoupled-min-lr 4.5e-5 --lr-decay-style cosine
+    --clip-grad 1.0 --bf16 --grad-reduce-in-bf16 --calculate-per-token-loss --manual-gc
+    --empty-unused-memory-level 1 --fp8-format hybrid --fp8-amax-history-len 1024 --fp8-amax-compute-algo max
+    --tensor-model-parallel-size 1 --context-parallel-size 1 --use-distributed-optimizer --overlap-grad-reduce
+    --overlap-param-gather --mock-data --tokenizer-type NullTokenizer --vocab-size 128256
+    --tiktoken-pattern v2 --split '99,1,0' --no-create-attention-mask-in-dataloader --no-mmap-bin-files
+    --num-workers 1 --log-throughput --profile --profile-step-start 4 --profile-step-end 6
+    --ckpt-format torch_dist --distributed-timeout-minutes 60
+)");
+  const auto& c = config_of(sc);
+  EXPECT_EQ(c.precision, "fp8");
+  EXPECT_FALSE(c.accumulate_allreduce_grads_in_fp32);
+  for (const char* arg : {"--decoupled-lr", "--tiktoken-pattern", "--no-mmap-bin-files", "--profile-step-end",
+                          "--empty-unused-memory-level"}) {
+    EXPECT_NE(std::find(c.ignored_args.begin(), c.ignored_args.end(), arg), c.ignored_args.end()) << arg;
+  }
 }
 
 TEST(MegatronInput, EveryKnownArgumentIsDocumented) {

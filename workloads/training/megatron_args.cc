@@ -90,6 +90,15 @@ const std::map<std::string, ArgRule>& rules() {
 // Value arguments take one value; flags none.
 const std::set<std::string>& ignored_values() {
   static const std::set<std::string> s = {
+      // Megatron-LM's own example lines (examples/llama/train_llama3_8b_h100_fp8.sh): decoupled learning rates of
+      // the embedding and output layer, the mock tokenizer's pattern, dataset options, an nsys profile window,
+      // and the allocator's cache flush (empty_cache() after each iteration or pass: lcsim counts allocated, not
+      // reserved, memory, and no source times the flush).
+      "decoupled-lr", "decoupled-min-lr", "tiktoken-pattern", "no-create-attention-mask-in-dataloader",
+      "no-mmap-bin-files", "profile", "profile-step-start", "profile-step-end", "profile-ranks",
+      "empty-unused-memory-level", "dataloader-type", "eod-mask-loss", "reset-position-ids", "reset-attention-mask",
+      "num-dataset-builder-threads", "log-num-zeros-in-grad", "log-params-norm", "log-batch-size-to-tensorboard",
+      "tensorboard-queue-size", "no-check-for-nan-in-loss-and-grad",
       "lr", "min-lr", "lr-decay-style", "lr-decay-iters", "lr-decay-samples", "lr-warmup-iters",
       "lr-warmup-samples", "lr-warmup-fraction", "lr-warmup-init", "weight-decay", "start-weight-decay",
       "end-weight-decay", "clip-grad", "adam-beta1", "adam-beta2", "adam-eps", "init-method-std",
@@ -177,6 +186,7 @@ std::vector<std::string> megatron_arg_names() {
   out.push_back("moe-layer-freq");
   out.push_back("recompute-modules");
   out.push_back("moe-use-legacy-grouped-gemm");
+  out.push_back("grad-reduce-in-bf16");
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -250,6 +260,9 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
   bool attention_given = false, flash_flag = false;
   std::string transformer_impl, backend;  // backend: lcsim's attention_backend from --attention-backend
   bool legacy_grouped_gemm = false;       // --moe-use-legacy-grouped-gemm: the grouped_gemm package, one kernel
+  // The gradients' type: Megatron-LM's validate_args forces accumulate_allreduce_grads_in_fp32 on with --bf16
+  // unless --grad-reduce-in-bf16 (which wins over the fp32 flag); with --fp16 it stays as given (off by default).
+  bool grad_reduce_bf16 = false, grads_fp32_flag = false, fp16 = false;
   for (size_t i = 0; i < toks.size(); ++i) {
     const Token& at = toks[i];
     const std::string& tok = at.text;
@@ -303,6 +316,12 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       legacy_grouped_gemm = true;
       continue;
     }
+    if (name == "grad-reduce-in-bf16") {
+      grad_reduce_bf16 = true;
+      continue;
+    }
+    grads_fp32_flag = grads_fp32_flag || name == "accumulate-allreduce-grads-in-fp32";
+    fp16 = fp16 || name == "fp16";
     if (name == "recompute-modules") {
       // nargs='*': the module names up to the next argument (checked as the recompute_modules key is).
       std::vector<std::string> modules;
@@ -364,6 +383,11 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     }
   }
   if (legacy_grouped_gemm && out.tree.find("moe_grouped_gemm")) put("moe_grouped_gemm", "single_kernel");
+  if (fp16) {
+    put("accumulate_allreduce_grads_in_fp32", grads_fp32_flag ? "true" : "false");
+  } else if (grad_reduce_bf16) {
+    put("accumulate_allreduce_grads_in_fp32", "false");
+  }
   if (transformer_impl == "local" && !attention_given) put("use_flash_attn", "false");
   // --use-flash-attn asks for the flash-attn package (FlashAttention-2) unless --attention-backend names one.
   if (backend.empty() && flash_flag) {
