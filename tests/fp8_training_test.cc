@@ -144,6 +144,37 @@ TEST(Fp8Training, TransformerEngineCastsEachFp8WeightOncePerIteration) {
   EXPECT_EQ(gemms, 4);
 }
 
+// --fp8-param-gather (NeMo's bf16_with_fp8_mixed sets it): the FP8 GEMMs' weights are kept in FP8, so the optimizer
+// writes its shard of them in FP8 and the once-per-iteration work is the transpose alone (read 1 B, write 1 B: 2 B
+// per element instead of TE's cache's 4), and the all-gather after the step moves 1 B for each such weight. By hand
+// on megatron_support's layout (above: 50,331,648 FP8 weights per stage, a middle stage holding no embedding or
+// output layer): the step is 2 x 50,331,648 B of streaming shorter, and stage 1's gather 50,331,648 B smaller than
+// its 2 B per parameter.
+TEST(Fp8Training, Fp8ParamGatherGathersFp8WeightsAndOnlyTransposesThem) {
+  const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
+  const double weights = 50331648.0;
+  const std::vector<std::string> dist = {"workload.precision=fp8", "workload.use_distributed_optimizer=true"};
+  std::vector<std::string> fp8_params = dist;
+  fp8_params.push_back("workload.fp8_param_gather=true");
+  auto cached = megatron_support::run(dist);
+  auto gathered = megatron_support::run(fp8_params);
+  EXPECT_NEAR(cached["time_optimizer_s"] - gathered["time_optimizer_s"],
+              2 * weights / (3.35e12 * part.calibration.memory_efficiency), 1e-9);
+  const Scenario a = megatron_support::parse_sets(dist), b = megatron_support::parse_sets(fp8_params);
+  const auto pa = dynamic_cast<const wl::MegatronTraining&>(*a.workload).plan_stage(part, 1);
+  const auto pb = dynamic_cast<const wl::MegatronTraining&>(*b.workload).plan_stage(part, 1);
+  ASSERT_EQ(pa.param_gather.size(), 1u);
+  ASSERT_EQ(pb.param_gather.size(), 1u);
+  EXPECT_DOUBLE_EQ(pa.param_gather[0].size.bytes(), 2 * pa.dense_params);
+  EXPECT_DOUBLE_EQ(pb.param_gather[0].size.bytes(), 2 * pb.dense_params - weights);
+  EXPECT_DOUBLE_EQ(pb.memory.total.bytes(), pa.memory.total.bytes()) << "1 B weight and 1 B transpose for 2 B";
+  // It needs FP8 and the distributed optimizer, as Megatron-LM's flag does.
+  EXPECT_THROW(megatron_support::parse_sets({"workload.precision=fp8", "workload.fp8_param_gather=true"}),
+               InputError);
+  EXPECT_THROW(megatron_support::parse_sets({"workload.use_distributed_optimizer=true", "workload.fp8_param_gather=true"}),
+               InputError);
+}
+
 // The workload key: fp8_recipe (delayed by default, Megatron-LM's default) reaches the layer plan only in FP8 runs;
 // an unknown recipe is an error that names the key, its line and the allowed values.
 TEST(Fp8Training, Fp8RecipeKeyChoosesCurrentScalingOnlyForFp8Runs) {

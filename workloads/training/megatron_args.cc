@@ -71,6 +71,7 @@ const std::map<std::string, ArgRule>& rules() {
     m["account-for-embedding-in-pipeline-split"] = {"account_for_embedding_in_pipeline_split", "true"};
     m["account-for-loss-in-pipeline-split"] = {"account_for_loss_in_pipeline_split", "true"};
     m["accumulate-allreduce-grads-in-fp32"] = {"accumulate_allreduce_grads_in_fp32", "true"};
+    m["fp8-param-gather"] = {"fp8_param_gather", "true"};
     m["use-flash-attn"] = {"use_flash_attn", "true"};
     m["overlap-p2p-communication"] = {"overlap_p2p_comm", "true"};
     m["no-overlap-p2p-communication"] = {"overlap_p2p_comm", "false"};

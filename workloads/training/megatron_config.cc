@@ -194,6 +194,12 @@ void MegatronConfig::visit_keys(Section& s) {
            "twice, 16-bit by the attention kernel and FP8 by the output projection); high_precision = the 16-bit "
            "input (torchao's Float8Linear, torchtitan's float8: save_for_backward(input_hp, weight_hp_t)). Memory "
            "only; ignored without precision: fp8 (docs/training.md)");
+  s.field("fp8_param_gather", fp8_param_gather,
+          "with precision: fp8 and the distributed optimizer, the FP8 GEMMs' weights are kept in FP8 (Megatron-LM's "
+          "--fp8-param-gather; NeMo's bf16_with_fp8_mixed sets it): the optimizer writes its shard of them in FP8 and "
+          "the all-gather after the step moves 1 B per such weight instead of 2; no cast of the 16-bit weight on the "
+          "first micro-batch, only the transpose (1 B read, 1 B written per element, once per iteration). Memory as "
+          "without it (1 B weight and 1 B transpose for 2 B)");
   s.field("selective_ac_option", selective_ac_option,
           "with recompute_granularity: selective, what is recomputed: megatron (Megatron-LM: the attention core); "
           "op (torchtitan's op-level policy: each layer keeps its input, the outputs of its 1st, 3rd, 5th... "
@@ -394,6 +400,11 @@ void MegatronConfig::visit_keys(Section& s) {
   }
   if (fp8_saved_activations && precision != "fp8") {
     s.error("fp8_saved_activations", "needs precision: fp8 (got " + precision + ")");
+  }
+  if (fp8_param_gather && (precision != "fp8" || !use_distributed_optimizer || fp8_gemm_backend == "deepgemm")) {
+    s.error("fp8_param_gather", "needs precision: fp8, use_distributed_optimizer: true and Transformer Engine's FP8 "
+                                "GEMMs (fp8_gemm_backend auto), as Megatron-LM's --fp8-param-gather (got precision " +
+                                    precision + ")");
   }
   if (expert_tensor_parallel_size > 1 && expert_tensor_parallel_size != tensor_model_parallel_size) {
     s.error("expert_tensor_parallel_size", "experts split " + std::to_string(expert_tensor_parallel_size) +

@@ -52,6 +52,7 @@ struct MegatronConfig {
   // precision: fp8: what a linear layer keeps of its input for backward: fp8 (Transformer Engine: the quantized
   // column-wise copy) or high_precision (torchao's Float8Linear: the 16-bit input).
   std::string fp8_linear_saved_input = "fp8";
+  bool fp8_param_gather = false;  // FP8 compute weights, gathered in FP8 (Megatron-LM's --fp8-param-gather)
   std::string cp_comm_type = "p2p";          // p2p, a2a, allgather, a2a+p2p (Megatron's --cp-comm-type)
   bool cp_repeat_kv = false;  // keys/values expanded to the query heads before the CP exchange (torchtitan)
   bool attention_unpad = false;  // flash-attn's varlen path with llm-foundry's unpad/pad copies around it

@@ -320,7 +320,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   // is cast and transposed on the first micro-batch of the iteration only. FSDP2's float8 (torchao) and DeepGEMM's
   // block-quantized weights are cast their own ways, not modelled.
   const bool te_weight_cache = sh.fp8 && !c.use_torch_fsdp2 && c.fp8_gemm_backend != "deepgemm";
-  double fp8_weights = 0;  // elements cast per iteration on this stage
+  double fp8_weights = 0, fp8_expert_weights = 0;  // elements cast per iteration on this stage (of experts)
   int fp8_weight_casts = 0;
   auto plan_layer = [&](int l) {
     LayerOps ops = layer_forward(m, l, b, e, sh);
@@ -478,6 +478,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     for (int l = l0; l < l1; ++l) {
       plan_layer(l);
       if (te_weight_cache) fp8_weights += fp8_gemm_weight_elements(prev.ops.all(), &fp8_weight_casts);
+      if (te_weight_cache) fp8_expert_weights += fp8_gemm_weight_elements(prev.ops.all(), nullptr, true);
       std::vector<Segment> fwd = prev.fwd, bwd = prev.bwd;
       if (l - l0 < c.recomputed_layers(l1 - l0)) bwd.insert(bwd.begin(), fwd.begin(), fwd.end());
       first_fwd.push_back(F.segments.size());
@@ -616,8 +617,10 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   const double buffer = c.use_torch_fsdp2 ? local : plan.dense_params + plan.expert_params;
   plan.optimizer =
       hw::optimizer_step_time(part, {local, buffer, c.grad_bytes(), c.moment_bytes()});
-  if (fp8_weight_casts > 0) {  // once per iteration, costed with the step (each a streaming kernel)
-    plan.optimizer += hw::memory_time(part, Bytes::of(fp8_weight_cast_bytes_per_element(e) * fp8_weights)) +
+  if (fp8_weight_casts > 0) {  // once per iteration, costed with the step (each a streaming kernel; FP8 weights:
+    // only the transpose, read 1 B and write 1 B, the optimizer having written its shard in FP8)
+    const double per_element = c.fp8_param_gather ? 2.0 : fp8_weight_cast_bytes_per_element(e);
+    plan.optimizer += hw::memory_time(part, Bytes::of(per_element * fp8_weights)) +
                       part.calibration.kernel_launch * (fp8_weight_casts - 1.0);
   }
   if (dualpipe_) {
@@ -629,13 +632,17 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
                                   Bytes::of(local * c.grad_bytes()), Exposure::kDp,
                                   "stage-copies all-reduce grads"});
   }
-  if (c.use_distributed_optimizer) {  // the updated 16-bit parameters, gathered back after the step
+  if (c.use_distributed_optimizer) {  // the updated 16-bit parameters (fp8_param_gather: FP8 weights 1 B), gathered
+    const double fp8_dense = c.fp8_param_gather ? fp8_weights - fp8_expert_weights : 0;
+    const double fp8_experts = c.fp8_param_gather ? fp8_expert_weights : 0;
     if (dp_ * cp > 1) {
-      plan.param_gather.push_back({CollectiveOp::kAllGather, GroupKind::kDpCp, Bytes::of(plan.dense_params * 2),
+      plan.param_gather.push_back({CollectiveOp::kAllGather, GroupKind::kDpCp,
+                                   Bytes::of(plan.dense_params * 2 - fp8_dense),
                                    Exposure::kDp, "dp-cp all-gather params"});
     }
     if (plan.expert_params > 0 && edp > 1) {
-      plan.param_gather.push_back({CollectiveOp::kAllGather, GroupKind::kEdp, Bytes::of(plan.expert_params * 2),
+      plan.param_gather.push_back({CollectiveOp::kAllGather, GroupKind::kEdp,
+                                   Bytes::of(plan.expert_params * 2 - fp8_experts),
                                    Exposure::kDp, "expert-dp all-gather params"});
     }
   }
