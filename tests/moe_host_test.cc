@@ -120,24 +120,26 @@ TEST(MoeHostIssue, SequentialMlpIssuesEveryExpertOperatorOncePerLocalExpert) {
   // Host operators of a group as the plan counts them: each kernel once, each per-expert one 3 more times.
   auto issued = [](const std::vector<hw::OpWork>& ops) { return ops.size() + 3 * wl::sequential_expert_ops(ops); };
   wl::LayerShard bf16;
-  // Forward: fc1, activation, fc2 per expert (3 x 4) and the output cat once: 13. Backward: fc1 and fc2 dgrad and
-  // wgrad and the activation's backward per expert (5 x 4) and the token split's backward cat: 21.
-  EXPECT_EQ(mlp(bf16).size(), 4u);
-  EXPECT_EQ(issued(mlp(bf16)), 13u);
-  EXPECT_EQ(issued(wl::backward_of(mlp(bf16), 2)), 21u);
-  // Delayed FP8: + the two casts and the 4 padding kernels per expert forward ((3 + 2 + 4) x 4 + 1 = 37); backward
-  // + the output gradient's two casts and the output slice's zero fill and copy ((5 + 2 + 2) x 4 + 1 = 37).
+  // Forward: fc1, activation, fc2 per expert (3 x 4) and the output cat once: 13, and the dispatcher's sort of the
+  // received rows by local expert (a cat of the tokens, one of their probabilities) and its unsort before the
+  // combine, once each (moe_permutation.h): 16. Backward: fc1 and fc2 dgrad and wgrad and the activation's backward
+  // per expert (5 x 4) and the token split's backward cat: 21, and the three cats' backward: 24.
+  EXPECT_EQ(mlp(bf16).size(), 4u + 3u);
+  EXPECT_EQ(issued(mlp(bf16)), 16u);
+  EXPECT_EQ(issued(wl::backward_of(mlp(bf16), 2)), 24u);
+  // Delayed FP8: + the two casts and the 4 padding kernels per expert forward ((3 + 2 + 4) x 4 + 1 + 3 = 40);
+  // backward + the output gradient's two casts and the output slice's zero fill and copy ((5 + 2 + 2) x 4 + 1 + 3).
   wl::LayerShard delayed = bf16;
   delayed.fp8 = true;
-  EXPECT_EQ(issued(mlp(delayed)), 37u);
-  EXPECT_EQ(issued(wl::backward_of(mlp(delayed), 2)), 37u);
-  // Current scaling: + an amax pass before each cast, forward and backward: (11 x 4) + 1 = 45 both ways.
+  EXPECT_EQ(issued(mlp(delayed)), 40u);
+  EXPECT_EQ(issued(wl::backward_of(mlp(delayed), 2)), 40u);
+  // Current scaling: + an amax pass before each cast, forward and backward: (11 x 4) + 1 + 3 = 48 both ways.
   wl::LayerShard current = delayed;
   current.fp8_current_scaling = true;
-  EXPECT_EQ(issued(mlp(current)), 45u);
-  EXPECT_EQ(issued(wl::backward_of(mlp(current), 2)), 45u);
+  EXPECT_EQ(issued(mlp(current)), 48u);
+  EXPECT_EQ(issued(wl::backward_of(mlp(current), 2)), 48u);
   // A shared expert is one MLP module: once, not per expert (its 5 kernels delayed FP8: 2 casts, 2 GEMMs, activation).
-  EXPECT_EQ(issued(mlp(delayed, 512)), 37u + 5u);
+  EXPECT_EQ(issued(mlp(delayed, 512)), 40u + 5u);
   // Bytes by hand: tokens per local expert 2 x 1024 x 2 / 8 = 512, h 1024, 2 B: the padding copy and the output cat
   // move 2 x 2 B per element of the 4 experts' tokens, the zero fill of the slice's gradient half that.
   const double elements = 512.0 * 4 * 1024;
@@ -154,8 +156,9 @@ TEST(MoeHostIssue, SequentialMlpIssuesEveryExpertOperatorOncePerLocalExpert) {
 
 TEST(MoeHostIssue, HostBoundSequentialExpertsTakeEveryOperatorsIssueTime) {
   // 1 s per operator: every group is host-bound. Per MoE layer and micro-batch (bf16, 4 local experts) the expert
-  // group issues 3 operators as one grouped kernel each, 13 as SequentialMLP (above); backward 5 against 21: 26 s
-  // more per layer and micro-batch, x 8 layers x 2 micro-batches = 416 s. multi_stream at expert_launch_time 0
+  // group issues 3 operators as one grouped kernel each, 13 as SequentialMLP (above; the dispatcher's 3 sorts, in
+  // both, left out); backward 5 against 21: 26 s more per layer and micro-batch, x 8 layers x 2 micro-batches =
+  // 416 s. multi_stream at expert_launch_time 0
   // issues as one kernel does.
   auto seq = run_moe({"workload.host_op_time=1s", "workload.moe_grouped_gemm=sequential"});
   auto one = run_moe({"workload.host_op_time=1s", "workload.moe_grouped_gemm=single_kernel"});

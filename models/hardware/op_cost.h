@@ -67,6 +67,13 @@ enum class OpClass { kGemm, kAttention, kMemory };
 /// Memory-bound kernels by how close to a streaming copy they get (KernelCalibration's *_efficiency).
 enum class MemoryKind { kStreaming, kNorm, kActivation, kRope };
 
+/// A memory-bound kernel named with what it moves: one of the backward kernels a workload states for an OpWork.
+struct MemoryPass {
+  std::string name;
+  Bytes bytes;
+  bool operator==(const MemoryPass&) const = default;
+};
+
 /// One kernel's work. GEMMs and attention carry their shape; FLOPs and bytes are derived from it.
 struct OpWork {
   std::string name;
@@ -76,6 +83,11 @@ struct OpWork {
   Bytes bytes;
   GemmShape gemm;
   AttentionShape attention;
+  // Where the workload states the backward kernel by kernel (a memory-bound kernel whose backward is not a fixed
+  // multiple of its forward, e.g. a gather whose gradient is a zero fill and a scatter-add): backward_stated, and
+  // those kernels in order (none: no backward kernel). Not stated: the workload's own rules.
+  bool backward_stated = false;
+  std::vector<MemoryPass> backward;
   bool operator==(const OpWork&) const = default;  // same kernel: same cost (plan_stage reuses equal layers' plans)
 };
 

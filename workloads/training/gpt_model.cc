@@ -1,6 +1,7 @@
 #include "workloads/training/gpt_model.h"
 
 #include "workloads/training/cp_attention.h"
+#include "workloads/training/moe_permutation.h"
 
 #include <algorithm>
 #include <string_view>
@@ -363,8 +364,32 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
       ops.mlp.push_back(hw::memory_op(kExpertPadProbsZeros, Bytes()));
       ops.mlp.push_back(hw::memory_op(kExpertPadProbs, Bytes::of(8 * tokens * local)));
     }
+    // The token dispatcher's permutations (moe_permutation.h), each in the group its slot closes or opens:
+    // before the dispatch after the router, after it before the experts, before the combine after them, after it
+    // before the residual. flex's dispatch delivers a token once per destination rank: distinct_ranks of the
+    // ranks its experts can be on (with group-limited routing, the ranks of moe_router_group_topk groups).
+    const double reach = m.moe_router_num_groups > 0
+                             ? std::max(1.0, 1.0 * sh.ep * m.moe_router_group_topk / m.moe_router_num_groups)
+                             : 1.0 * sh.ep;
+    MoePermutationShape perm;
+    perm.tokens = tn;
+    perm.topk = m.moe_router_topk;
+    perm.rows = tokens * local;
+    perm.experts = m.num_experts;
+    perm.local_experts = local;
+    perm.hidden = h;
+    perm.elem_bytes = e;
+    perm.dispatch_elem_bytes = sh.fp8_dispatch ? 1 + 4.0 / 128 : 0;  // FP8 and a 4 B scale per 128 (megatron_plan.cc)
+    perm.flex = sh.flex_dispatch;
+    perm.received = perm.rows * distinct_ranks(std::min(reach, 1.0 * sh.ep), m.moe_router_topk) / m.moe_router_topk;
+    perm.fused = sh.permute_fusion;
+    const MoePermutationOps perm_ops = moe_permutation_ops(perm);
+    ops.norm2.insert(ops.norm2.end(), perm_ops.before_dispatch.begin(), perm_ops.before_dispatch.end());
+    ops.mlp.insert(ops.mlp.end(), perm_ops.after_dispatch.begin(), perm_ops.after_dispatch.end());
     dense_mlp("expert_up", "expert_act", "expert_down", m.moe_ffn(), tokens, local, false, etp);
     if (sh.sequential_experts) ops.mlp.push_back(memory(kExpertOutputCat, 2 * tokens * local * h, e));
+    ops.mlp.insert(ops.mlp.end(), perm_ops.before_combine.begin(), perm_ops.before_combine.end());
+    ops.residual.insert(ops.residual.end(), perm_ops.after_combine.begin(), perm_ops.after_combine.end());
     if (m.moe_shared_expert_intermediate_size > 0) {
       dense_mlp("shared_up", "shared_act", "shared_down", m.moe_shared_expert_intermediate_size, t, 1, false, tp);
     }
@@ -492,6 +517,10 @@ std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, doub
   std::vector<hw::OpWork> out;
   for (size_t i = 0; i < forward.size(); ++i) {
     const hw::OpWork& op = forward[i];
+    if (op.backward_stated) {  // the kernels its forward's author stated (the MoE permutations)
+      for (const hw::MemoryPass& p : op.backward) out.push_back(hw::memory_op(p.name, p.bytes));
+      continue;
+    }
     // SequentialMLP's padding and concatenation (kExpertPad*): the probabilities' padding has no backward kernel
     // (its cat's backward is views); the tokens' padding is undone by the output slice's backward, a zero fill of
     // the padded gradient (e B per element of the copied tokens) and the copy into it (2e); the output cat's

@@ -139,6 +139,12 @@ struct LayerShard {
   // Megatron-core's elementwise fusions (TransformerConfig fields of these names, all on by default); each off adds
   // the kernels named in kUnfusedKernels (docs/training-fusions.md).
   bool bias_activation_fusion = true, bias_dropout_fusion = true, masked_softmax_fusion = true, apply_rope_fusion = true;
+  // Megatron-core's token dispatcher around the expert all-to-alls (moe_permutation.h): flex (DeepEP) permutes the
+  // received tokens after the dispatch, alltoall before it (and sorts them by local expert after it); with
+  // permute_fusion Transformer Engine's fused kernels (--moe-permute-fusion).
+  bool flex_dispatch = false;
+  bool permute_fusion = false;
+  bool fp8_dispatch = false;  // the dispatched rows and the combine's backward gradients in FP8 (moe_fp8_dispatch)
 };
 
 /// The forward kernels of one layer in the groups that tensor/expert-parallel communication separates:

@@ -65,6 +65,9 @@ const std::map<std::string, ArgRule>& rules() {
     // --moe-grouped-gemm is TEGroupedMLP (TE's GroupedLinear), and with --moe-use-legacy-grouped-gemm (below) the
     // grouped_gemm package's GroupedMLP; without it SequentialMLP, whatever the legacy flag says.
     m["moe-grouped-gemm"] = {"moe_grouped_gemm", "multi_stream"};
+    // Transformer Engine's fused permutation kernels in the token dispatcher (moe_utils.permute / unpermute /
+    // sort_chunks_by_idxs with fused=True).
+    m["moe-permute-fusion"] = {"moe_permute_fusion", "true"};
     m["account-for-embedding-in-pipeline-split"] = {"account_for_embedding_in_pipeline_split", "true"};
     m["account-for-loss-in-pipeline-split"] = {"account_for_loss_in_pipeline_split", "true"};
     m["accumulate-allreduce-grads-in-fp32"] = {"accumulate_allreduce_grads_in_fp32", "true"};
@@ -104,7 +107,7 @@ const std::set<std::string>& ignored_values() {
       "distributed-backend", "distributed-timeout-minutes", "data-cache-path", "num-workers", "exit-interval",
       "exit-duration-in-mins", "loss-scale", "initial-loss-scale", "min-loss-scale", "loss-scale-window",
       "hysteresis", "attention-softmax-in-fp32", "moe-router-load-balancing-type", "moe-aux-loss-coeff",
-      "moe-z-loss-coeff", "moe-enable-deepep", "fp8-recipe", "moe-permute-fusion",
+      "moe-z-loss-coeff", "moe-enable-deepep", "fp8-recipe",
       "fp8-amax-history-len", "fp8-amax-compute-algo",
       "ckpt-format", "timing-log-level", "data-parallel-random-init", "make-vocab-size-divisible-by",
       "tensorboard-log-interval", "log-throughput", "use-mcore-models", "apply-layernorm-1p",

@@ -361,6 +361,12 @@ void MegatronConfig::visit_keys(Section& s) {
            "a Python loop: every expert operator a full host_op_time per expert, with FP8 each expert's tokens padded "
            "first, the outputs concatenated after. fp8_gemm_backend: deepgemm runs multi_stream as single_kernel "
            "(docs/calibration.md)");
+  s.field("moe_permute_fusion", moe_permute_fusion,
+          "the token dispatcher's permutations in Transformer Engine's fused kernels (Megatron-LM's "
+          "--moe-permute-fusion; its default false: PyTorch's index_select, argsort, split + cat and scatter_add_): "
+          "every MoE layer permutes each token's routed copies into expert order before the dispatch (flex: after "
+          "it), sorts the received rows by local expert after it, and reverses both around the combine, each a "
+          "memory-bound kernel over tokens x topk x hidden (docs/training.md, token permutation)");
   s.field("expert_launch_time", expert_launch_time,
           "with moe_grouped_gemm: multi_stream, host time of each kernel a grouped expert operator issues beyond its "
           "first (its first costs host_op_time): measured host time of one PyTorch cuBLAS GEMM call in a host-bound "
@@ -534,6 +540,9 @@ LayerShard MegatronConfig::layer_shard() const {
   sh.masked_softmax_fusion = masked_softmax_fusion;
   sh.apply_rope_fusion = apply_rope_fusion;
   sh.wgrad_accumulation_bytes = gradient_accumulation_fusion ? 0 : wgrad_accumulation_bytes(2, grad_bytes());
+  sh.flex_dispatch = moe_token_dispatcher_type == "flex";
+  sh.permute_fusion = moe_permute_fusion;
+  sh.fp8_dispatch = moe_fp8_dispatch;
   return sh;
 }
 

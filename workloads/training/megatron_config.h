@@ -122,6 +122,7 @@ struct MegatronConfig {
   // Expert GEMMs: multi_stream (Transformer Engine's GroupedLinear, one cuBLAS GEMM and one quantization kernel per
   // local expert, each issued by the host) or single_kernel (one grouped kernel for all local experts).
   std::string moe_grouped_gemm = "multi_stream";
+  bool moe_permute_fusion = false;  // the dispatcher's permutations in TE's fused kernels (--moe-permute-fusion)
   Duration expert_launch_time = Duration::us(8.3);  // host time per further expert's kernel (step_overhead.h)
   int train_iters = 1;
   int job_train_iters = 0;  // the whole job's iterations (Megatron's --train-iters), for job_* metrics; 0: none
