@@ -275,6 +275,7 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
     fp8_cast(ops.qkv, "kv_up_fp8_cast", t, kv, 1);
     ops.qkv.push_back(gemm("kv_up", t, a * (m.qk_head_dim + m.v_head_dim), kv, e));
     ops.qkv.push_back(memory("rope", 2 * t * (a + 1) * rope, e, kRope));
+    if (!sh.apply_rope_fusion) ops.qkv.push_back(memory("rope_unfused", 10 * t * (a + 1) * rope, e));
     // The kernel's scores run at the query/key width and its values at the value width: one head dimension of
     // their mean does the same FLOPs. Every head has its own keys and values.
     v_dim = m.v_head_dim;
@@ -285,7 +286,12 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
     // --qk-layernorm: each query and key head normalized before the rotary embedding (read and write once).
     if (m.qk_layernorm) ops.qkv.push_back(memory("qk_norm", 2 * t * (a + g) * d, e, kNorm));
     // Rotary embedding: queries and keys read and written once.
-    if (m.position_embedding_type == "rope") ops.qkv.push_back(memory("rope", 2 * t * (a + g) * d, e, kRope));
+    if (m.position_embedding_type == "rope") {
+      ops.qkv.push_back(memory("rope", 2 * t * (a + g) * d, e, kRope));
+      // apply_rope_fusion off (rope_utils.py, _apply_rotary_pos_emb_bshd): per element negate half (e), cat (2e),
+      // times cos (2e), rotated times sin (2e), add (3e), cat with the empty pass-through part (2e): 12e, 10e more.
+      if (!sh.apply_rope_fusion) ops.qkv.push_back(memory("rope_unfused", 10 * t * (a + g) * d, e));
+    }
   }
   // Flash attention of this rank's queries against the whole causal sequence. Context parallelism splits the
   // sequence into load-balanced chunks (each rank does 1/cp of the causal work): Ulysses (a2a) in one kernel of
@@ -309,17 +315,33 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
     const double q = m.seq_length / cp, k = m.seq_length, heads = b * a;
     ops.attention.push_back(gemm("attn_scores", q, k, m.multi_latent_attention ? m.qk_head_dim + m.qk_pos_emb_head_dim : d, e, heads));
     ops.attention.push_back(memory("attn_softmax", 5.0 / e * heads * q * k, e));
+    // masked_softmax_fusion off (FusedScaleMaskSoftmax.forward_torch_softmax): the mask applied by masked_fill_ in
+    // place before the softmax, one more pass over the scores (read and write 2 B).
+    if (!sh.masked_softmax_fusion) ops.attention.push_back(memory("attn_mask", 2 * heads * q * k, e));
     ops.attention.push_back(gemm("attn_values", q, v_dim, k, e, heads));
   }
   fp8_cast(ops.attention, "attn_proj_fp8_cast", t, a * v_dim, 1);
   ops.attention.push_back(gemm("attn_proj", t, h, a * v_dim, e));
+  // bias_dropout_fusion off (fused_bias_dropout.py, _bias_dropout_add_func unfused): the bias (add_bias_linear)
+  // and the dropout (hidden_dropout > 0) each read and write the hidden state before the residual add.
+  const double unfused_residual =
+      sh.bias_dropout_fusion ? 0 : (m.add_bias_linear ? 2.0 : 0.0) + (m.hidden_dropout > 0 ? 2.0 : 0.0);
   ops.norm2.push_back(memory("residual1", 3 * tn * h, e));
+  if (unfused_residual > 0) ops.norm2.push_back(memory("residual1_unfused", unfused_residual * tn * h, e));
   ops.norm2.push_back(memory("norm2", 2 * tn * h, e, kNorm));
   auto dense_mlp = [&](const char* up, const char* act, const char* down, double f, double tokens, double batch,
                        bool after_norm, double split) {
     fp8_cast(ops.mlp, "mlp_up_fp8_cast", tokens, h, batch, after_norm);
     ops.mlp.push_back(gemm(up, tokens, (m.swiglu ? 2 : 1) * f / split, h, e, batch));
     ops.mlp.push_back(memory(act, (m.swiglu ? 3 : 2) * tokens * batch * f / split, e, kAct));
+    // bias_activation_fusion off (megatron/core/transformer/mlp.py, MLP.forward; not the routed experts): a bias
+    // added by its own kernel (read and write the first GEMM's output), and SwiGLU as silu (read e, write e of f)
+    // then a multiply (read 2e, write e): 5e per element of f instead of the fused kernel's 3e.
+    if (!sh.bias_activation_fusion && std::string_view(up) != "expert_up") {
+      const double elements = tokens * batch * f / split;
+      if (m.add_bias_linear) ops.mlp.push_back(memory("mlp_bias_add", 2 * (m.swiglu ? 2 : 1) * elements, e));
+      if (m.swiglu) ops.mlp.push_back(memory("swiglu_unfused", 2 * elements, e));
+    }
     fp8_cast(ops.mlp, "mlp_down_fp8_cast", tokens, f / split, batch);
     ops.mlp.push_back(gemm(down, tokens, h, f / split, e, batch));
   };
@@ -375,6 +397,7 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
     dense_mlp("mlp_up", m.swiglu ? "swiglu" : "gelu", "mlp_down", m.ffn(), t, 1, true, tp);
   }
   ops.residual.push_back(memory("residual2", 3 * tn * h, e));
+  if (unfused_residual > 0) ops.residual.push_back(memory("residual2_unfused", unfused_residual * tn * h, e));
   return ops;
 }
 
@@ -404,17 +427,38 @@ std::vector<hw::OpWork> head_forward_ops(const GptModelConfig& m, int b, double 
   const double v = m.vocab_size / static_cast<double>(sh.tp);
   return {memory("final_norm", 2 * (sh.sp ? t / sh.tp : t) * m.hidden_size, e, kNorm), gemm_16bit("logits", t, v, m.hidden_size, e),
           // fp32 softmax cross-entropy over this rank's vocabulary slice, its passes as Megatron runs them
-          hw::memory_op(kCrossEntropy, Bytes::of(cross_entropy_bytes_per_logit(e, false) * t * v))};
+          hw::memory_op(sh.cross_entropy_fusion ? kCrossEntropyFused : kCrossEntropy,
+                        Bytes::of(cross_entropy_bytes_per_logit(e, false, sh.cross_entropy_fusion) * t * v))};
 }
 
-double cross_entropy_bytes_per_logit(double e, bool backward) {
+double cross_entropy_bytes_per_logit(double e, bool backward, bool fused) {
   // Megatron-LM's vocab-parallel cross-entropy (megatron/core/tensor_parallel/cross_entropy.py, the unfused path,
   // Megatron's default), per logit of the rank's slice. Forward: cast to fp32 (read e, write 4), max over the
   // vocabulary (read 4), subtract the max in place (read 4, write 4), exp in place (4 + 4), sum (4), divide by the
   // sum to keep the softmax for backward (4 + 4). Backward: scale by the loss gradient in place (4 + 4), and the
   // autograd cast back to the logits' type (read 4, write e). fp32 logits skip both casts.
+  // Fused (megatron/core/fusions/fused_cross_entropy.py, cross_entropy_loss_fusion): the cast and the max in one
+  // jit-fused kernel (read e, write 4; fp32 logits: read 4), the subtraction and exp in one in place (4 + 4), then
+  // the sum and the division as unfused: 12 B per logit fewer. Its backward (calculate_gradients) makes the same
+  // passes as the unfused one.
   const double cast = e < 4 ? 4 + e : 0;
-  return backward ? 8 + cast : cast + 32;
+  if (backward) return 8 + cast;
+  return fused ? (e < 4 ? e + 4 : 4) + 20 : cast + 32;
+}
+
+double wgrad_accumulation_bytes(double e, double grad_bytes) { return grad_bytes + e + grad_bytes; }
+
+std::vector<hw::OpWork> with_wgrad_accumulation(const std::vector<hw::OpWork>& ops, double bytes_per_element) {
+  if (bytes_per_element <= 0) return ops;
+  std::vector<hw::OpWork> out;
+  for (const auto& op : ops) {
+    out.push_back(op);
+    if (op.op_class != hw::OpClass::kGemm || !op.name.ends_with("_wgrad")) continue;
+    // The weight gradient dW (m x n per batch entry) added into main_grad by a memory-bound kernel of its own.
+    const double elements = op.gemm.m * op.gemm.n * op.gemm.batch;
+    out.push_back(hw::memory_op(op.name + "_accum", Bytes::of(bytes_per_element * elements)));
+  }
+  return out;
 }
 
 namespace {
@@ -527,9 +571,17 @@ std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, doub
           out.push_back(cp_merge_backward(op, forward[i - 1].attention, e));  // the step's gradient accumulation
           break;
         }
-        if (op.name == kCrossEntropy) {  // its backward is its own pass list, not twice the forward
-          const double logits = op.bytes.bytes() / cross_entropy_bytes_per_logit(e, false);
+        if (op.name == kCrossEntropy || op.name == kCrossEntropyFused) {  // its own passes, not twice the forward
+          const double logits = op.bytes.bytes() / cross_entropy_bytes_per_logit(e, false, op.name == kCrossEntropyFused);
           out.push_back(hw::memory_op(op.name + "_bwd", Bytes::of(logits * cross_entropy_bytes_per_logit(e, true))));
+          break;
+        }
+        if (const auto* u = std::find_if(std::begin(kUnfusedKernels), std::end(kUnfusedKernels),
+                                         [&](const UnfusedKernel& k) { return op.name == k.name; });
+            u != std::end(kUnfusedKernels)) {  // what a switched-off fusion adds to the backward, if anything
+          if (u->backward_per_forward > 0) {
+            out.push_back(hw::memory_op(op.name + "_bwd", op.bytes * u->backward_per_forward));
+          }
           break;
         }
         if (op.name == kAttnUnpad || op.name == kAttnPad) {  // zero-fill + scatter (3e of 2e), gather (2e of 3e)

@@ -129,6 +129,16 @@ struct LayerShard {
   // module in a Python loop; with FP8 each expert's tokens padded to the quantization alignment first, and the
   // experts' outputs concatenated after.
   bool sequential_experts = false;
+  // Megatron-core's cross_entropy_loss_fusion (--cross-entropy-loss-fusion): the loss as fused_cross_entropy.py
+  // runs it (cross_entropy_bytes_per_logit); false: tensor_parallel/cross_entropy.py's unfused passes.
+  bool cross_entropy_fusion = false;
+  // Bytes per weight element of the separate gradient accumulation that Megatron-core runs without
+  // gradient_accumulation_fusion (wgrad_accumulation_bytes); 0: the weight-gradient GEMM accumulates into the
+  // main gradient itself (Megatron's default).
+  double wgrad_accumulation_bytes = 0;
+  // Megatron-core's elementwise fusions (TransformerConfig fields of these names, all on by default); each off adds
+  // the kernels named in kUnfusedKernels (docs/training-fusions.md).
+  bool bias_activation_fusion = true, bias_dropout_fusion = true, masked_softmax_fusion = true, apply_rope_fusion = true;
   // Megatron-core's token dispatcher around the expert all-to-alls (moe_permutation.h): flex (DeepEP) permutes the
   // received tokens after the dispatch, alltoall before it (and sorts them by local expert after it); with
   // permute_fusion Transformer Engine's fused kernels (--moe-permute-fusion).
@@ -196,11 +206,34 @@ inline constexpr const char* kExpertPadTokens = "expert_pad_tokens";
 inline constexpr const char* kExpertPadProbsZeros = "expert_pad_probs_zeros";
 inline constexpr const char* kExpertPadProbs = "expert_pad_probs";
 inline constexpr const char* kExpertOutputCat = "expert_output_cat";
-/// The loss kernel's name in head_forward_ops (backward_of gives it its own backward bytes).
+/// A kernel a switched-off fusion adds to layer_forward (what it costs beyond the fused kernel), and the bytes its
+/// backward adds per forward byte (0: none; docs/training-fusions.md).
+struct UnfusedKernel {
+  const char* name;
+  double backward_per_forward;
+};
+/// SwiGLU's silu and multiply (2e more per element of the MLP width forward, 8e backward); a bias added on its
+/// own (backward: the bias gradient's reduction, made either way); a dropout before the residual add (backward:
+/// the mask's multiply, made either way); unfused attention's mask pass (masked_fill_ in place and its backward,
+/// 2 + 2 B per score each way); RoPE's rotate-half sequence (10e forward, 15e backward).
+inline constexpr UnfusedKernel kUnfusedKernels[] = {{"swiglu_unfused", 4}, {"mlp_bias_add", 0},
+                                                    {"residual1_unfused", 0}, {"residual2_unfused", 0},
+                                                    {"attn_mask", 1}, {"rope_unfused", 1.5}};
+/// The loss kernel's name in head_forward_ops (backward_of gives it its own backward bytes), unfused and fused.
 inline constexpr const char* kCrossEntropy = "cross_entropy";
+inline constexpr const char* kCrossEntropyFused = "cross_entropy_fused";
 /// Bytes the cross-entropy moves per logit of the rank's vocabulary slice, forward or backward, with logits of
-/// `elem_bytes` (Megatron-LM's unfused vocab-parallel cross-entropy; docs/calibration.md, "Workload constants").
-double cross_entropy_bytes_per_logit(double elem_bytes, bool backward);
+/// `elem_bytes`: Megatron-LM's vocab-parallel cross-entropy, unfused or (`fused`) as cross_entropy_loss_fusion
+/// runs it (docs/training-fusions.md).
+double cross_entropy_bytes_per_logit(double elem_bytes, bool backward, bool fused = false);
+/// Bytes per weight element of the gradient accumulation Megatron-core runs after the weight-gradient GEMM when
+/// gradient_accumulation_fusion is off: read the main gradient (`grad_bytes`) and the GEMM's `elem_bytes` output,
+/// write the main gradient (docs/training-fusions.md).
+double wgrad_accumulation_bytes(double elem_bytes, double grad_bytes);
+/// `ops` with, after each weight-gradient GEMM (name ending in "_wgrad"), the separate accumulation of its output
+/// into the main gradient, `bytes_per_element` per weight element (named "<gemm>_wgrad_accum"); `ops` unchanged
+/// when it is 0.
+std::vector<hw::OpWork> with_wgrad_accumulation(const std::vector<hw::OpWork>& ops, double bytes_per_element);
 
 /// The `attention_backend` key (the training workloads; inference_serving's serving section): auto (each part's
 /// default kernel) or a named one.

@@ -41,11 +41,11 @@ LayerActivations layer_activations(const GptModelConfig& m, int layer, const Act
     // its input gradient need it; the norm output goes on into the rotary embedding).
     if (m.qk_layernorm) out.split += e * (a + m.query_groups()) * d;
   }
-  const double up_width = m.swiglu ? 2 : 1;
+  const double up_width = m.swiglu ? 2 : 1, silu = o.unfused_swiglu && m.swiglu ? e : 0;
   if (!m.is_moe_layer(layer)) {
     // The first MLP GEMM's output (the activation's input) and the activation's output (the second's input).
     const double f = m.ffn();
-    out.split += e * up_width * f + c * f;
+    out.split += e * up_width * f + c * f + silu * f;
     return out;
   }
   // Experts: the router's probabilities (fp32), then per routed copy of a token the expert's input (the first
@@ -58,7 +58,7 @@ LayerActivations layer_activations(const GptModelConfig& m, int layer, const Act
   out.split += 4.0 * m.num_experts;
   out.split += k * (c * h + s * up_width * f + (o.recompute_moe_act ? 0 : c * f) + 4);
   if (const double fs = m.moe_shared_expert_intermediate_size; fs > 0) {
-    out.split += s * up_width * fs + (o.recompute_moe_act ? 0 : c * fs);
+    out.split += s * up_width * fs + (o.recompute_moe_act ? 0 : (c + silu) * fs);
   }
   return out;
 }

@@ -22,6 +22,9 @@ struct ActivationOptions {
   bool fp8_linear_inputs = false;
   double moe_imbalance = 1;         // busiest expert's tokens / mean
   bool fused_attention = true;      // flash / cuDNN attention: keys and values kept at the key/value heads' width
+  // bias_activation_fusion off with SwiGLU: the multiply keeps the silu output (e per element of the MLP width) as
+  // well as the first GEMM's output the silu keeps (the dense MLP and the shared expert; mlp.py's glu).
+  bool unfused_swiglu = false;
 };
 
 struct LayerActivations {

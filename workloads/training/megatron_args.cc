@@ -78,6 +78,13 @@ const std::map<std::string, ArgRule>& rules() {
     // --attention-backend and --transformer-impl decide use_flash_attn (below); their values are checked there.
     m["attention-backend"] = {"use_flash_attn"};
     m["transformer-impl"] = {"use_flash_attn"};
+    // Kernel fusions (Megatron-core's TransformerConfig fields; docs/training-fusions.md). --no-bias-gelu-fusion and
+    // --no-bias-swiglu-fusion / --bias-swiglu-fusion decide bias_activation_fusion together with --swiglu (below).
+    m["no-gradient-accumulation-fusion"] = {"gradient_accumulation_fusion", "false"};
+    m["cross-entropy-loss-fusion"] = {"cross_entropy_loss_fusion", "true"};
+    m["no-bias-dropout-fusion"] = {"bias_dropout_fusion", "false"};
+    m["no-masked-softmax-fusion"] = {"masked_softmax_fusion", "false"};
+    m["no-rope-fusion"] = {"apply_rope_fusion", "false"};
     m["recompute-activations"] = {"recompute_granularity", "selective"};
     m["bf16"] = {"precision", "bf16"};
     m["fp16"] = {"precision", "fp16"};
@@ -113,13 +120,11 @@ const std::set<std::string>& ignored_values() {
       "moe-z-loss-coeff", "moe-enable-deepep", "fp8-recipe",
       "fp8-amax-history-len", "fp8-amax-compute-algo",
       "ckpt-format", "timing-log-level", "data-parallel-random-init", "make-vocab-size-divisible-by",
-      "tensorboard-log-interval", "log-throughput", "use-mcore-models", "no-masked-softmax-fusion",
-      "no-bias-gelu-fusion", "no-bias-dropout-fusion", "no-gradient-accumulation-fusion",
-      "apply-layernorm-1p",
+      "tensorboard-log-interval", "log-throughput", "use-mcore-models", "apply-layernorm-1p",
       "log-timers-to-tensorboard", "log-memory-to-tensorboard",
       "log-validation-ppl-to-tensorboard", "no-load-optim", "no-load-rng", "no-save-optim", "no-save-rng",
-      "use-checkpoint-args", "mock-data", "moe-router-dtype", "cross-entropy-loss-fusion",
-      "manual-gc", "manual-gc-interval", "check-for-nan-in-loss-and-grad", "bias-swiglu-fusion", "no-rope-fusion", "calculate-per-token-loss"};
+      "use-checkpoint-args", "mock-data", "moe-router-dtype", "manual-gc", "manual-gc-interval",
+      "check-for-nan-in-loss-and-grad", "calculate-per-token-loss"};
   return s;
 }
 
@@ -188,6 +193,10 @@ std::vector<std::string> megatron_arg_names() {
   out.push_back("recompute-modules");
   out.push_back("moe-use-legacy-grouped-gemm");
   out.push_back("grad-reduce-in-bf16");
+  for (const char* fusion : {"no-bias-gelu-fusion", "no-bias-swiglu-fusion", "bias-swiglu-fusion",
+                             "cross-entropy-fusion-impl"}) {
+    out.push_back(fusion);
+  }
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -264,6 +273,9 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
   // The gradients' type: Megatron-LM's validate_args forces accumulate_allreduce_grads_in_fp32 on with --bf16
   // unless --grad-reduce-in-bf16 (which wins over the fp32 flag); with --fp16 it stays as given (off by default).
   bool grad_reduce_bf16 = false, grads_fp32_flag = false, fp16 = false;
+  // Megatron's bias_activation_fusion is --no-bias-swiglu-fusion's with --swiglu, else --no-bias-gelu-fusion's
+  // (core_transformer_config_from_args); each remembered as given (-1: not given, 0: off, 1: on).
+  int gelu_fusion = -1, swiglu_fusion = -1;
   for (size_t i = 0; i < toks.size(); ++i) {
     const Token& at = toks[i];
     const std::string& tok = at.text;
@@ -311,6 +323,23 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
         attention_given = true;
       }
       out.assumed.push_back("--" + name + " " + value);
+      continue;
+    }
+    if (name == "no-bias-gelu-fusion" || name == "no-bias-swiglu-fusion" || name == "bias-swiglu-fusion") {
+      (name == "no-bias-gelu-fusion" ? gelu_fusion : swiglu_fusion) = name.starts_with("no-") ? 0 : 1;
+      continue;
+    }
+    if (name == "cross-entropy-fusion-impl") {
+      // native: megatron/core/fusions/fused_cross_entropy.py (what cross_entropy_loss_fusion costs); te: Transformer
+      // Engine's parallel_cross_entropy, costed as native (a note in the run header).
+      const std::vector<std::string> allowed = {"native", "te"};
+      if (!next_value()) {
+        fail(at, "--cross-entropy-fusion-impl needs a value");
+      } else if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
+        fail(at, unknown_name_message("--cross-entropy-fusion-impl", value, allowed));
+      } else if (value == "te") {
+        out.assumed.push_back("--cross-entropy-fusion-impl te (costed as native)");
+      }
       continue;
     }
     if (name == "moe-use-legacy-grouped-gemm") {
@@ -389,6 +418,9 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
   } else if (grad_reduce_bf16) {
     put("accumulate_allreduce_grads_in_fp32", "false");
   }
+  const ConfigValue* model = out.tree.find("model");
+  const int activation_fusion = model && model->find("swiglu") ? swiglu_fusion : gelu_fusion;
+  if (activation_fusion >= 0) put("bias_activation_fusion", activation_fusion ? "true" : "false");
   if (transformer_impl == "local" && !attention_given) put("use_flash_attn", "false");
   // --use-flash-attn asks for the flash-attn package (FlashAttention-2) unless --attention-backend names one.
   if (backend.empty() && flash_flag) {

@@ -7,6 +7,7 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "workloads/training/megatron.h"
@@ -299,6 +300,30 @@ void MegatronConfig::visit_keys(Section& s) {
            "softmax, 6 B per logit); torch_fp32 = the logits upcast to fp32 and PyTorch's cross_entropy (torchtitan's "
            "Llama: output(h).float(); log_softmax keeps its fp32 output, and the first step of the backward holds it, "
            "its gradient and the input gradient: 12 B per logit). Its time is costed as Megatron's either way");
+  // Kernel fusions, under Megatron-core's TransformerConfig names (docs/training-fusions.md).
+  for (auto [key, value, what] : {
+         std::tuple{"cross_entropy_loss_fusion", &cross_entropy_loss_fusion,
+                    "--cross-entropy-loss-fusion (Megatron-LM's default off): the loss's fp32 cast with its max and "
+                    "the max's subtraction with the exp, one kernel each: 26 B per bf16 logit forward, not 38"},
+         std::tuple{"gradient_accumulation_fusion", &gradient_accumulation_fusion,
+                    "off with --no-gradient-accumulation-fusion: each weight-gradient GEMM writes a 16-bit gradient "
+                    "that a kernel of its own adds into the main gradient, every micro-batch (10 B per weight "
+                    "element with fp32 gradients, 6 without); on: the GEMM accumulates into it"},
+         std::tuple{"bias_activation_fusion", &bias_activation_fusion,
+                    "off with --no-bias-swiglu-fusion (--swiglu) or --no-bias-gelu-fusion: SwiGLU as silu then a "
+                    "multiply (4 B more per element of the MLP width forward, 16 B backward, silu's output kept), a "
+                    "bias added on its own; no effect on GeLU without a bias. Dense MLP and shared expert only"},
+         std::tuple{"bias_dropout_fusion", &bias_dropout_fusion,
+                    "off with --no-bias-dropout-fusion: the dropout (hidden_dropout > 0) and the bias each a pass "
+                    "of their own before the residual add (4 B per element each); no effect without either"},
+         std::tuple{"masked_softmax_fusion", &masked_softmax_fusion,
+                    "off with --no-masked-softmax-fusion: unfused attention's mask a pass of its own over the "
+                    "scores (4 B per score each way); no effect with fused attention"},
+         std::tuple{"apply_rope_fusion", &apply_rope_fusion,
+                    "off with --no-rope-fusion: RoPE as PyTorch's rotate-half sequence, 20 B more per query or "
+                    "key element forward, 30 B backward; no effect without rope"}}) {
+    s.field(key, *value, std::string(what) + " (docs/training-fusions.md)");
+  }
   attention_backend_key(s, attention_backend);
   s.choice("fp8_gemm_backend", fp8_gemm_backend, hw::fp8_gemm_backend_kinds(),
            "the FP8 GEMM kernels (precision: fp8): auto = the part's fp8_gemm_efficiency (cuBLASLt, as Transformer "
@@ -375,6 +400,9 @@ void MegatronConfig::visit_keys(Section& s) {
     s.error("overlap_param_gather", "needs use_distributed_optimizer: true (as in Megatron-LM)");
   }
   if (tp_comm_overlap && !sequence_parallel) s.error("tp_comm_overlap", "needs sequence_parallel: true");
+  if (cross_entropy_loss_fusion && cross_entropy != "megatron") {
+    s.error("cross_entropy_loss_fusion", "is Megatron-LM's fused loss; it needs cross_entropy: megatron");
+  }
   if (recompute_granularity == "full" && recompute_num_layers < 1) {
     s.error("recompute_num_layers", "must be at least 1 with recompute_granularity: full");
   }
@@ -517,6 +545,12 @@ LayerShard MegatronConfig::layer_shard() const {
   sh.cp_pytorch = cp_implementation == "pytorch";
   sh.cp_repeat_kv = cp_repeat_kv;
   sh.sequential_experts = moe_grouped_gemm == "sequential";
+  sh.cross_entropy_fusion = cross_entropy_loss_fusion;
+  sh.bias_activation_fusion = bias_activation_fusion;
+  sh.bias_dropout_fusion = bias_dropout_fusion;
+  sh.masked_softmax_fusion = masked_softmax_fusion;
+  sh.apply_rope_fusion = apply_rope_fusion;
+  sh.wgrad_accumulation_bytes = gradient_accumulation_fusion ? 0 : wgrad_accumulation_bytes(2, grad_bytes());
   sh.flex_dispatch = moe_token_dispatcher_type == "flex";
   sh.permute_fusion = moe_permute_fusion;
   sh.fp8_dispatch = moe_fp8_dispatch;

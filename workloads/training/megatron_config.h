@@ -101,6 +101,14 @@ struct MegatronConfig {
   int64_t ddp_bucket_size = 0;
   bool use_flash_attn = true;
   std::string cross_entropy = "megatron";  // megatron (fused, vocab-parallel) or torch_fp32 (torchtitan)
+  // Megatron-core's TransformerConfig switches of the same names (docs/training-fusions.md): the loss's fused
+  // kernels (--cross-entropy-loss-fusion), and the weight-gradient GEMMs accumulating into the main gradient
+  // themselves (on unless --no-gradient-accumulation-fusion).
+  bool cross_entropy_loss_fusion = false;
+  bool gradient_accumulation_fusion = true;
+  // The layer's elementwise fusions, on by default in Megatron-LM (--no-... turns each off): the MLP's bias and
+  // activation, the bias-dropout-add after attention and the MLP, unfused attention's scale-mask-softmax, RoPE.
+  bool bias_activation_fusion = true, bias_dropout_fusion = true, masked_softmax_fusion = true, apply_rope_fusion = true;
   std::string attention_backend = "auto";  // fused-attention kernel: auto (the part's default), flash2, flash3, cudnn
   std::string fp8_gemm_backend = "auto";   // FP8 GEMM kernels: auto (cuBLASLt's measured rate), deepgemm
   double moe_load_imbalance = 1.0;

@@ -98,7 +98,8 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   const bool per_expert =
       sequential || (c.moe_grouped_gemm == "multi_stream" && !(sh.fp8 && c.fp8_gemm_backend == "deepgemm"));
   const int local_experts = per_expert && m.num_experts > 0 ? m.num_experts / ep : 1;
-  auto T = [&](const std::vector<hw::OpWork>& ops) {
+  auto T = [&](const std::vector<hw::OpWork>& kernels) {  // with the gradient accumulation unless fused
+    const std::vector<hw::OpWork> ops = with_wgrad_accumulation(kernels, sh.wgrad_accumulation_bytes);
     const Duration gpu = hw::total_time(ops, part, dtype_);
     if (sequential) return host.group_time(gpu, ops.size() + sequential_expert_ops(ops) * (local_experts - 1));
     const size_t grouped = local_experts > 1 ? per_expert_ops(ops) : 0;
@@ -300,8 +301,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
                                                      : std::max(40e6, 1e6 * dp_ * cp))
                             : 1e300;
   const bool output_layer_here = m.untie_embeddings_and_output_weights || pp > 1;
-  // The last layer planned, for the next one (see below).
-  struct PrevLayer {
+  struct PrevLayer {  // the last layer planned, for the next one (see below)
     bool valid = false, moe = false;
     LayerOps ops;
     std::vector<Segment> fwd, bwd;
@@ -717,8 +717,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
                                c.recomputes("moe_act"),
                                c.fp8_saved_activations,
                                c.precision == "fp8" && c.fp8_linear_saved_input == "fp8",
-                               imb,
-                               c.use_flash_attn};
+                               imb, c.use_flash_attn, !c.bias_activation_fusion};
   in.layer_whole = in.layer_split = 0;
   for (int l = 0; l < m.num_layers; ++l) {  // whole bytes summed, divided once: exact where the layers are alike
     const LayerActivations a = layer_activations(m, l, opts);

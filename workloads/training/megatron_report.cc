@@ -210,7 +210,7 @@ std::vector<std::string> MegatronTraining::table() const {
   for (int layer : {first_dense, first_moe}) {
     if (layer < 0) continue;
     const auto fwd = layer_forward(c.model, layer, c.micro_batch_size, 2, sh).all();
-    const auto bwd = backward_of(fwd, 2);
+    const auto bwd = with_wgrad_accumulation(backward_of(fwd, 2), sh.wgrad_accumulation_bytes);
     out.push_back("");
     out.push_back(std::string("kernels of one ") + (c.model.is_moe_layer(layer) ? "MoE" : "dense") +
                   " layer, one micro-batch, on rank 0 (" + part.name + ", its shard):");

@@ -65,11 +65,15 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
     double share = -1;
   } cur;
   std::vector<Segment>* out = &fwd;
+  // A weight-gradient GEMM brings its separate accumulation into the main gradient where that is not fused.
+  const double accumulation = c.layer_shard().wgrad_accumulation_bytes;
   auto add = [&](const hw::OpWork& op, const hw::AcceleratorSpec& where) {
-    const Duration d = hw::op_time(where, dtype_, op);
-    cur.kernels += d;
-    ++cur.n;
-    if (op.name.ends_with("_wgrad")) cur.weight += d;
+    for (const hw::OpWork& k : with_wgrad_accumulation({op}, accumulation)) {
+      const Duration d = hw::op_time(where, dtype_, k);
+      cur.kernels += d;
+      ++cur.n;
+      if (op.name.ends_with("_wgrad")) cur.weight += d;
+    }
   };
   auto add_all = [&](const std::vector<hw::OpWork>& list) {
     for (const auto& op : list) add(op, part);
