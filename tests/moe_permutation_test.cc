@@ -249,7 +249,8 @@ TEST(MoePermutation, MegatronFlagSetsTheKey) {
   };
   EXPECT_TRUE(config(parse("--moe-permute-fusion")).moe_permute_fusion);
   EXPECT_FALSE(config(parse("")).moe_permute_fusion);  // Megatron-LM's default
-  const auto& ignored = config(parse("--moe-permute-fusion")).ignored_args;
+  const Scenario fused = parse("--moe-permute-fusion");  // kept: the config lives in its workload
+  const auto& ignored = config(fused).ignored_args;
   EXPECT_EQ(std::find(ignored.begin(), ignored.end(), "--moe-permute-fusion"), ignored.end());
 }
 
