@@ -142,7 +142,7 @@ TEST(MoePermutation, KernelsSitBetweenTheRouterTheAllToAllsAndTheExperts) {
   wl::LayerShard flex = shard(true);
   flex.flex_dispatch = true;
   const wl::LayerOps f = wl::layer_forward(toy(), 0, 1, 2, flex);
-  EXPECT_EQ(f.norm2.back().name, "router");
+  EXPECT_TRUE(f.norm2.back().name.starts_with("router")) << f.norm2.back().name;  // the router's own kernels last
   EXPECT_EQ(f.residual.size(), 1u);
   EXPECT_LT(index_of(f.mlp, wl::kMoePermute), index_of(f.mlp, "expert_up"));
   EXPECT_LT(index_of(f.mlp, "expert_down"), index_of(f.mlp, wl::kMoeUnpermute));

@@ -52,6 +52,18 @@ void GptModelConfig::visit(Section& s) {
           "expert-parallel group); 0 = no limit", Range::at_least(0));
   s.field("moe_router_group_topk", moe_router_group_topk,
           "group-limited routing: each token's experts come from at most this many groups", Range::at_least(0));
+  s.choice("moe_router_score_function", moe_router_score_function, {"softmax", "sigmoid"},
+           "the router's score over the experts (Megatron-LM's --moe-router-score-function): softmax over the "
+           "chosen top-k logits (or over all of them first with moe_router_pre_softmax), or each logit's sigmoid, "
+           "the chosen normalized by their sum (DeepSeek-V3); sqrtsoftplus is not modelled (docs/training-moe-router.md)");
+  s.field("moe_router_pre_softmax", moe_router_pre_softmax,
+          "softmax over every expert's logit before the top-k (--moe-router-pre-softmax; softmax scores only)");
+  s.field("moe_router_enable_expert_bias", moe_router_enable_expert_bias,
+          "aux-loss-free balancing (--moe-router-enable-expert-bias; sigmoid scores, as Megatron-core requires): a "
+          "per-expert bias added to the scores for the selection only, the tokens per expert counted for its update");
+  s.field("moe_router_topk_scaling_factor", moe_router_topk_scaling_factor,
+          "the chosen probabilities multiplied by this (--moe-router-topk-scaling-factor; DeepSeek-V3: 2.5); 0 = none",
+          Range::at_least(0));
   s.field("multi_latent_attention", multi_latent_attention,
           "multi-latent attention (DeepSeek-V2/V3): low-rank query and key/value projections, queries and keys of "
           "qk_head_dim + qk_pos_emb_head_dim per head, values of v_head_dim (kv_channels and group_query_attention "
@@ -78,6 +90,13 @@ void GptModelConfig::visit(Section& s) {
                                            moe_router_group_topk > moe_router_num_groups)) {
     s.error("moe_router_num_groups", "must divide num_experts (" + std::to_string(num_experts) +
                                          ") and be at least moe_router_group_topk");
+  }
+  if (moe_router_pre_softmax && moe_router_score_function != "softmax") {
+    s.error("moe_router_pre_softmax", "applies to moe_router_score_function: softmax (got " + moe_router_score_function + ")");
+  }
+  if (moe_router_enable_expert_bias && moe_router_score_function != "sigmoid") {
+    s.error("moe_router_enable_expert_bias", "needs moe_router_score_function: sigmoid, as Megatron-core (got " +
+                                                  moe_router_score_function + ")");
   }
   if (moe_first_dense_layers > 0 && moe_first_dense_layers >= num_layers) {
     s.error("moe_first_dense_layers", "must be less than num_layers (" + std::to_string(num_layers) + "), got " +
@@ -346,7 +365,24 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
     ops.mlp.push_back(gemm(down, tokens, h, f / split, e, batch));
   };
   if (m.is_moe_layer(layer)) {
+    // The router (moe_router.h): input jitter, the gate's GEMM, then the score function, top-k, probabilities and
+    // map, token dropping and the load-balancing losses, all before the dispatch.
+    MoeRouterShape rs;
+    rs.tokens = tn;
+    rs.experts = m.num_experts;
+    rs.topk = m.moe_router_topk;
+    rs.hidden = h;
+    rs.elem_bytes = e;
+    rs.score_function = m.moe_router_score_function;
+    rs.pre_softmax = m.moe_router_pre_softmax;
+    rs.expert_bias = m.moe_router_enable_expert_bias;
+    rs.scaling_factor = m.moe_router_topk_scaling_factor;
+    rs.group_limited = m.moe_router_num_groups > 0;
+    rs.run = sh.router;
+    const MoeRouterOps router = moe_router_ops(rs);
+    ops.norm2.insert(ops.norm2.end(), router.before_gate.begin(), router.before_gate.end());
     ops.norm2.push_back(gemm_16bit("router", tn, m.num_experts, h, e));
+    ops.norm2.insert(ops.norm2.end(), router.after_gate.begin(), router.after_gate.end());
     // Each of the num_experts / ep local experts sees ep x t x topk / num_experts tokens of its EP group (the
     // experts are split over tp too, so tokens are gathered over tp): a grouped GEMM, as large as the busiest.
     // Folded (etp 1 under tp > 1): each rank of the EP group sends its own 1/tp share of the tokens (sequence
@@ -373,7 +409,8 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
                              : 1.0 * sh.ep;
     MoePermutationShape perm;
     perm.tokens = tn;
-    perm.topk = m.moe_router_topk;
+    // Padded to capacity, the permutation moves every expert's capacity rows: topk x capacity factor per token.
+    perm.topk = m.moe_router_topk * (sh.router.moe_pad_expert_input_to_capacity ? sh.router.moe_expert_capacity_factor : 1.0);
     perm.rows = tokens * local;
     perm.experts = m.num_experts;
     perm.local_experts = local;

@@ -15,6 +15,7 @@
 
 #include "models/hardware/op_cost.h"
 #include "sim/config.h"
+#include "workloads/training/moe_router.h"
 
 namespace lcsim::wl {
 
@@ -48,6 +49,13 @@ struct GptModelConfig {
   int moe_first_dense_layers = 0;  // the first n layers dense whatever moe_layer_freq says (DeepSeek-V3: 3)
   int moe_router_num_groups = 0;  // group-limited routing: experts in this many groups (one per node, as in
   int moe_router_group_topk = 0;  // DeepSeek-V3), each token routed within this many of them; 0 = unlimited
+  // The router's score function and selection (Megatron-core's TransformerConfig fields; moe_router.h): softmax or
+  // sigmoid scores, softmax before the top-k (pre-softmax), a per-expert bias for the selection only
+  // (aux-loss-free balancing), the chosen probabilities scaled (0: not).
+  std::string moe_router_score_function = "softmax";
+  bool moe_router_pre_softmax = false;
+  bool moe_router_enable_expert_bias = false;
+  double moe_router_topk_scaling_factor = 0;
   // Multi-latent attention (DeepSeek-V2/V3; Megatron-LM's --multi-latent-attention and its arguments): queries
   // through a q_lora_rank bottleneck (0: a plain projection), keys and values from a kv_lora_rank latent; per head
   // queries and keys of qk_head_dim + qk_pos_emb_head_dim (the rotary part), values of v_head_dim.
@@ -145,6 +153,7 @@ struct LayerShard {
   bool flex_dispatch = false;
   bool permute_fusion = false;
   bool fp8_dispatch = false;  // the dispatched rows and the combine's backward gradients in FP8 (moe_fp8_dispatch)
+  MoeRouterSettings router{};  // the router's losses, fusion, dtype and token dropping (moe_router.h)
 };
 
 /// The forward kernels of one layer in the groups that tensor/expert-parallel communication separates:

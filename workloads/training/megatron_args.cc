@@ -33,7 +33,8 @@ const std::map<std::string, ArgRule>& rules() {
                          "kv-channels", "seq-length", "vocab-size", "normalization", "position-embedding-type",
                          "num-experts", "moe-router-topk", "moe-ffn-hidden-size",
                          "moe-shared-expert-intermediate-size", "moe-router-num-groups",
-                         "moe-router-group-topk", "q-lora-rank", "kv-lora-rank", "qk-head-dim", "qk-pos-emb-head-dim",
+                         "moe-router-group-topk", "moe-router-score-function", "moe-router-topk-scaling-factor",
+                         "q-lora-rank", "kv-lora-rank", "qk-head-dim", "qk-pos-emb-head-dim",
                          "v-head-dim", "mtp-num-layers"});
     m["group-query-attention"] = {"model.group_query_attention", "true"};
     m["multi-latent-attention"] = {"model.multi_latent_attention", "true"};
@@ -49,7 +50,15 @@ const std::map<std::string, ArgRule>& rules() {
                    "expert-model-parallel-size", "recompute-granularity", "moe-token-dispatcher-type",
                    "decoder-first-pipeline-num-layers", "decoder-last-pipeline-num-layers", "recompute-method",
                    "recompute-num-layers", "cp-comm-type", "ddp-bucket-size", "num-virtual-stages-per-pipeline-rank",
-                   "expert-tensor-parallel-size", "exp-avg-dtype", "exp-avg-sq-dtype"});
+                   "expert-tensor-parallel-size", "exp-avg-dtype", "exp-avg-sq-dtype",
+                   // The MoE router (moe_router.h): its losses, logit type, token dropping and input jitter.
+                   "moe-router-load-balancing-type", "moe-aux-loss-coeff", "moe-z-loss-coeff", "moe-router-dtype",
+                   "moe-expert-capacity-factor", "moe-token-drop-policy", "moe-input-jitter-eps"});
+    m["moe-router-pre-softmax"] = {"model.moe_router_pre_softmax", "true"};
+    m["moe-router-enable-expert-bias"] = {"model.moe_router_enable_expert_bias", "true"};
+    m["moe-router-fusion"] = {"moe_router_fusion", "true"};
+    m["moe-router-force-load-balancing"] = {"moe_router_force_load_balancing", "true"};
+    m["moe-pad-expert-input-to-capacity"] = {"moe_pad_expert_input_to_capacity", "true"};
     // The job's length, not the iterations to simulate: a pasted production line says --train-iters 500000.
     m["train-iters"] = {"job_train_iters"};
     m["sequence-parallel"] = {"sequence_parallel", "true"};
@@ -116,14 +125,15 @@ const std::set<std::string>& ignored_values() {
       "seed", "train-samples", "max-position-embeddings", "rotary-base", "rotary-percent", "norm-epsilon",
       "distributed-backend", "distributed-timeout-minutes", "data-cache-path", "num-workers", "exit-interval",
       "exit-duration-in-mins", "loss-scale", "initial-loss-scale", "min-loss-scale", "loss-scale-window",
-      "hysteresis", "attention-softmax-in-fp32", "moe-router-load-balancing-type", "moe-aux-loss-coeff",
-      "moe-z-loss-coeff", "moe-enable-deepep", "fp8-recipe",
+      "hysteresis", "attention-softmax-in-fp32", "moe-enable-deepep", "fp8-recipe",
+      // The expert bias's update speed at the optimizer step (numerics), and per-layer logging of the MoE losses.
+      "moe-router-bias-update-rate", "moe-per-layer-logging",
       "fp8-amax-history-len", "fp8-amax-compute-algo",
       "ckpt-format", "timing-log-level", "data-parallel-random-init", "make-vocab-size-divisible-by",
       "tensorboard-log-interval", "log-throughput", "use-mcore-models", "apply-layernorm-1p",
       "log-timers-to-tensorboard", "log-memory-to-tensorboard",
       "log-validation-ppl-to-tensorboard", "no-load-optim", "no-load-rng", "no-save-optim", "no-save-rng",
-      "use-checkpoint-args", "mock-data", "moe-router-dtype", "manual-gc", "manual-gc-interval",
+      "use-checkpoint-args", "mock-data", "manual-gc", "manual-gc-interval",
       "check-for-nan-in-loss-and-grad", "calculate-per-token-loss"};
   return s;
 }

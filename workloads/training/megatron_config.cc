@@ -373,6 +373,7 @@ void MegatronConfig::visit_keys(Section& s) {
           "every MoE layer permutes each token's routed copies into expert order before the dispatch (flex: after "
           "it), sorts the received rows by local expert after it, and reverses both around the combine, each a "
           "memory-bound kernel over tokens x topk x hidden (docs/training.md, token permutation)");
+  router.visit(s);
   s.field("expert_launch_time", expert_launch_time,
           "with moe_grouped_gemm: multi_stream, host time of each kernel a grouped expert operator issues beyond its "
           "first (its first costs host_op_time): measured host time of one PyTorch cuBLAS GEMM call in a host-bound "
@@ -422,6 +423,9 @@ void MegatronConfig::visit_keys(Section& s) {
   if (recompute_modules != std::vector<std::string>{"core_attn"} && recompute_granularity != "selective") {
     s.error("recompute_modules", "takes effect only with recompute_granularity: selective (got " +
                                      recompute_granularity + ")");
+  }
+  if (router.moe_expert_capacity_factor > 0 && moe_token_dispatcher_type != "alltoall") {
+    s.error("moe_expert_capacity_factor", "token dropping is modelled for moe_token_dispatcher_type: alltoall only");
   }
   if (moe_fp8_dispatch && precision != "fp8") {
     s.error("moe_fp8_dispatch", "needs precision: fp8 (got " + precision + ")");
@@ -537,7 +541,8 @@ std::string MegatronConfig::schedule() const {
 LayerShard MegatronConfig::layer_shard() const {
   const int tp = tensor_model_parallel_size;
   LayerShard sh{tp, context_parallel_size, expert_model_parallel_size, sequence_parallel && tp > 1,
-                moe_load_imbalance, use_flash_attn, precision == "fp8"};
+                router.expert_load(moe_load_imbalance), use_flash_attn, precision == "fp8"};
+  sh.router = router;
   sh.fp8_current_scaling = sh.fp8 && fp8_recipe == "tensorwise";
   sh.etp = expert_tp();
   sh.unpad = attention_unpad;

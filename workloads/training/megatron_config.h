@@ -124,6 +124,7 @@ struct MegatronConfig {
   // local expert, each issued by the host) or single_kernel (one grouped kernel for all local experts).
   std::string moe_grouped_gemm = "multi_stream";
   bool moe_permute_fusion = false;  // the dispatcher's permutations in TE's fused kernels (--moe-permute-fusion)
+  MoeRouterSettings router;  // the router's losses, fusion, logit type, input jitter and token dropping (moe_router.h)
   Duration expert_launch_time = Duration::us(8.3);  // host time per further expert's kernel (step_overhead.h)
   int train_iters = 1;
   int job_train_iters = 0;  // the whole job's iterations (Megatron's --train-iters), for job_* metrics; 0: none

@@ -71,7 +71,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   const double e = 2;  // activations stay 16-bit (fp8 only inside the GEMMs)
   const double t = static_cast<double>(b) * m.seq_length / cp, h = m.hidden_size;
   const Bytes act = Bytes::of(t * h * e);
-  const double k = m.moe_router_topk, imb = c.moe_load_imbalance;
+  const double k = m.moe_router_topk, imb = c.router.expert_load(c.moe_load_imbalance);
   const Bytes routed = Bytes::of(t * k * h * e * imb);                  // tokens gathered over TP for the experts
   // Per rank into the token all-to-all, at perfect balance; with moe_load_imbalance the busiest expert rank
   // receives (dispatch) and sends back (combine) that many times the mean, the others correspondingly less.
@@ -417,8 +417,9 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         // synchronizes its device-to-host copy of the routing counts (its split sizes), flex (DeepEP) polls the
         // received-token counters its notify kernel writes. The host resumes only when the router's kernels
         // have run, so the dispatch starts one host_op_time after the group before it (as a pass after a blocking
-        // receive). Backward reuses the forward's splits (all-to-all) or cached layout (DeepEP): no wait.
-        if (moe && i == 3) s.compute += host.pass_start();
+        // receive). Backward reuses the forward's splits (all-to-all) or cached layout (DeepEP): no wait. Padded
+        // to capacity (drop_and_pad) the splits are known without the counts: no wait.
+        if (moe && i == 3 && !c.router.moe_pad_expert_input_to_capacity) s.compute += host.pass_start();
         fwd.push_back(s);
       }
       for (int i = 5; i >= 0 && !te; --i) {

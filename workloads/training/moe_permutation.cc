@@ -6,14 +6,17 @@
 
 namespace lcsim::wl {
 
-namespace {
-
-// A memory-bound kernel of `bytes` whose backward kernels are `backward` (none: it has no gradient).
-hw::OpWork pass(const std::string& name, double bytes, std::vector<hw::MemoryPass> backward = {}) {
+hw::OpWork stated_pass(const std::string& name, double bytes, std::vector<hw::MemoryPass> backward) {
   hw::OpWork op = hw::memory_op(name, Bytes::of(bytes));
   op.backward_stated = true;
   op.backward = std::move(backward);
   return op;
+}
+
+namespace {
+
+hw::OpWork pass(const std::string& name, double bytes, std::vector<hw::MemoryPass> backward = {}) {
+  return stated_pass(name, bytes, std::move(backward));
 }
 hw::MemoryPass bwd(const std::string& name, double bytes) { return {name, Bytes::of(bytes)}; }
 

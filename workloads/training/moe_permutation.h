@@ -7,6 +7,7 @@
 // its Triton kernels). Bytes and backward kernels per kernel: docs/training.md, "Token permutation".
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "models/hardware/op_cost.h"
@@ -38,6 +39,9 @@ struct MoePermutationOps {
   std::vector<hw::OpWork> before_dispatch, after_dispatch, before_combine, after_combine;
 };
 MoePermutationOps moe_permutation_ops(const MoePermutationShape& s);
+
+/// A memory-bound kernel of `bytes` whose backward kernels are `backward` (none: it has no gradient).
+hw::OpWork stated_pass(const std::string& name, double bytes, std::vector<hw::MemoryPass> backward);
 
 /// Distinct ranks among a token's k experts, each on one of `reach` ranks at random: reach (1 - (1 - 1/reach)^k).
 double distinct_ranks(double reach, double topk);
