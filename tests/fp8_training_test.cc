@@ -139,9 +139,18 @@ TEST(Fp8Training, TransformerEngineCastsEachFp8WeightOncePerIteration) {
   m.num_layers = 1, m.hidden_size = 2048, m.num_attention_heads = 16, m.seq_length = 2048;
   wl::LayerShard sh;
   sh.tp = 2, sh.fp8 = true, sh.flash = false;
-  int gemms = 0;
-  EXPECT_DOUBLE_EQ(wl::fp8_gemm_weight_elements(wl::layer_forward(m, 0, 1, 2, sh).all(), &gemms), weights / 2);
-  EXPECT_EQ(gemms, 4);
+  const wl::Fp8WeightElements w = wl::fp8_gemm_weight_elements(wl::layer_forward(m, 0, 1, 2, sh).all());
+  EXPECT_DOUBLE_EQ(w.all, weights / 2);
+  EXPECT_EQ(w.gemms, 4);
+  EXPECT_DOUBLE_EQ(w.experts, 0);  // a dense layer
+  // A MoE layer (8 experts over EP 2, split over TP 2): the 4 local experts' up and down weights, 4 x 2 x f x h / 2,
+  // counted apart (fp8_param_gather gathers them over the expert group); the router's 16-bit GEMM not at all.
+  m.num_experts = 8, m.moe_router_topk = 2;
+  sh.ep = 2;
+  const wl::Fp8WeightElements moe = wl::fp8_gemm_weight_elements(wl::layer_forward(m, 0, 1, 2, sh).all());
+  EXPECT_DOUBLE_EQ(moe.experts, 4.0 * 2 * 8192 * 2048 / 2);
+  EXPECT_DOUBLE_EQ(moe.all - moe.experts, w.all - 2.0 * 8192 * 2048 / 2);  // attention's weights as the dense layer's
+  EXPECT_EQ(moe.gemms, 4);
 }
 
 // --fp8-param-gather (NeMo's bf16_with_fp8_mixed sets it): the FP8 GEMMs' weights are kept in FP8, so the optimizer

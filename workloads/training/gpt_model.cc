@@ -508,17 +508,18 @@ bool memory_op_ending(const hw::OpWork& op, std::string_view suffix) {
 bool is_fp8_cast(const hw::OpWork& op) { return memory_op_ending(op, "_fp8_cast"); }
 bool is_fp8_amax(const hw::OpWork& op) { return memory_op_ending(op, "_fp8_amax"); }
 
-double fp8_gemm_weight_elements(const std::vector<hw::OpWork>& forward, int* gemms, bool experts_only) {
-  double elements = 0;
+Fp8WeightElements fp8_gemm_weight_elements(const std::vector<hw::OpWork>& forward) {
+  Fp8WeightElements w;
   for (const auto& op : forward) {
     // Unfused attention's score and value GEMMs multiply activations: no weight.
     const bool weight = op.name != "attn_scores" && op.name != "attn_values";
     if (op.op_class != hw::OpClass::kGemm || op.gemm.keep_16bit || !weight) continue;
-    if (experts_only && !op.name.starts_with("expert_")) continue;
-    elements += op.gemm.k * op.gemm.n * op.gemm.batch;
-    if (gemms) ++*gemms;
+    const double elements = op.gemm.k * op.gemm.n * op.gemm.batch;
+    w.all += elements;
+    if (op.name.starts_with("expert_")) w.experts += elements;
+    ++w.gemms;
   }
-  return elements;
+  return w;
 }
 
 size_t per_expert_ops(const std::vector<hw::OpWork>& ops) {

@@ -180,8 +180,12 @@ bool is_fp8_amax(const hw::OpWork& op);
 /// Elements of the weights of a forward set's FP8 GEMMs (k x n x batch of each GEMM not kept in 16 bits): what
 /// Transformer Engine casts and transposes to FP8 once per iteration, on its first micro-batch (a linear module's
 /// `is_first_microbatch`; later micro-batches reuse the cached FP8 weight and its transpose).
-/// `experts_only`: the routed experts' GEMMs alone (expert_up, expert_down).
-double fp8_gemm_weight_elements(const std::vector<hw::OpWork>& forward, int* gemms = nullptr, bool experts_only = false);
+/// All of them, those of the routed experts' GEMMs alone (expert_up, expert_down), and how many GEMMs.
+struct Fp8WeightElements {
+  double all = 0, experts = 0;
+  int gemms = 0;
+};
+Fp8WeightElements fp8_gemm_weight_elements(const std::vector<hw::OpWork>& forward);
 /// Operators of `ops` (a forward group or its backward_of) that Transformer Engine's GroupedLinear runs once per
 /// local expert: the routed experts' GEMMs (expert_up, expert_down and their _dgrad / _wgrad) and the FP8 amax and
 /// cast kernels feeding them (split_quantize over the experts' token blocks); not the activation between them, one

@@ -478,8 +478,10 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     std::vector<size_t> first_fwd, first_bwd(static_cast<size_t>(l1 - l0)), last_bwd(static_cast<size_t>(l1 - l0));
     for (int l = l0; l < l1; ++l) {
       plan_layer(l);
-      if (te_weight_cache) fp8_weights += fp8_gemm_weight_elements(prev.ops.all(), &fp8_weight_casts);
-      if (te_weight_cache) fp8_expert_weights += fp8_gemm_weight_elements(prev.ops.all(), nullptr, true);
+      if (te_weight_cache) {
+        const Fp8WeightElements w = fp8_gemm_weight_elements(prev.ops.all());
+        fp8_weights += w.all, fp8_expert_weights += w.experts, fp8_weight_casts += w.gemms;
+      }
       std::vector<Segment> fwd = prev.fwd, bwd = prev.bwd;
       if (l - l0 < c.recomputed_layers(l1 - l0)) bwd.insert(bwd.begin(), fwd.begin(), fwd.end());
       first_fwd.push_back(F.segments.size());
