@@ -1,10 +1,11 @@
-// The token dispatcher's memory-bound kernels around a MoE layer's expert all-to-alls, as Megatron-core runs them
-// (megatron/core/transformer/moe/token_dispatcher.py and moe_utils.py): each token's routed copies gathered into
-// expert order before the dispatch (permute), the received chunks sorted by local expert after it (several local
-// experts), the reverse before the combine (unsort) and after it (unpermute: the copies summed back into one row
-// per token). Unfused: PyTorch's operators (index_select, argsort, split + cat, zeros + scatter_add_); fused
-// (--moe-permute-fusion): Transformer Engine's permutation kernels (transformer_engine/pytorch/permutation.py and
-// its Triton kernels). Bytes and backward kernels per kernel: docs/training.md, "Token permutation".
+// The token dispatcher's memory-bound kernels around a MoE layer's expert all-to-alls, as Megatron-core runs
+// them (megatron/core/transformer/moe/token_dispatcher.py and moe_utils.py): each token's routed copies
+// gathered into expert order before the dispatch (permute), the received chunks sorted by local expert after
+// it (several local experts), the reverse before the combine (unsort) and after it (unpermute: the copies
+// summed back into one row per token). Unfused: PyTorch's operators (index_select, argsort, split + cat,
+// zeros + scatter_add_); fused
+// (--moe-permute-fusion): Transformer Engine's permutation kernels (transformer_engine/pytorch/permutation.py
+// and its Triton kernels). Bytes and backward kernels per kernel: docs/training.md, "Token permutation".
 #pragma once
 
 #include <string>
@@ -15,35 +16,39 @@
 namespace lcsim::wl {
 
 struct MoePermutationShape {
-  double tokens = 0;    // tokens into the dispatcher on this rank (its sequence-parallel share)
-  double topk = 1;      // experts per token
-  double rows = 0;      // rows the local experts process (after the dispatch and any TP gather; x imbalance)
-  double experts = 1;   // routed experts (the alltoall dispatcher's routing map has one column each)
+  double tokens = 0;   // tokens into the dispatcher on this rank (its sequence-parallel share)
+  double topk = 1;     // experts per token
+  double rows = 0;     // rows the local experts process (after the dispatch and any TP gather; x imbalance)
+  double experts = 1;  // routed experts (the alltoall dispatcher's routing map has one column each)
   double local_experts = 1;
   double hidden = 0;
   double elem_bytes = 2;  // the tokens' (16-bit activations)
-  // Bytes per element of the rows the dispatch delivers and of the gradients the combine's backward delivers (FP8
-  // with its scales under moe_fp8_dispatch); 0: elem_bytes.
+  // Bytes per element of the rows the dispatch delivers and of the gradients the combine's backward delivers
+  // (FP8 with its scales under moe_fp8_dispatch); 0: elem_bytes.
   double dispatch_elem_bytes = 0;
-  // flex (DeepEP): the dispatch delivers each token once per destination rank; the tokens are permuted into local
-  // expert order after it and unpermuted before the combine (no permute before, no sort). `received`: the token
-  // rows it delivers to this rank.
+  // flex (DeepEP): the dispatch delivers each token once per destination rank; the tokens are permuted into
+  // local expert order after it and unpermuted before the combine (no permute before, no sort). `received`:
+  // the token rows it delivers to this rank.
   bool flex = false;
   double received = 0;
   bool fused = false;  // Transformer Engine's fused permutation (Megatron-LM's --moe-permute-fusion)
 };
 
-/// The kernels of each slot, each with its backward kernels stated (hw::OpWork::backward): before the dispatch
-/// (after the router), after the dispatch (before the experts), before the combine, after the combine.
+/// The kernels of each slot, each with its backward kernels stated (hw::OpWork::backward): before the
+/// dispatch (after the router), after the dispatch (before the experts), before the combine, after the
+/// combine.
 struct MoePermutationOps {
   std::vector<hw::OpWork> before_dispatch, after_dispatch, before_combine, after_combine;
 };
 MoePermutationOps moe_permutation_ops(const MoePermutationShape& s);
 
-/// A memory-bound kernel of `bytes` whose backward kernels are `backward` (none: it has no gradient).
-hw::OpWork stated_pass(const std::string& name, double bytes, std::vector<hw::MemoryPass> backward);
+/// A memory-bound kernel of `bytes` whose backward kernels are `backward` (none: it has no gradient), and one
+/// such backward kernel (the permutation's and the router's kernels state theirs this way).
+hw::OpWork stated_pass(const std::string& name, double bytes, std::vector<hw::MemoryPass> backward = {});
+hw::MemoryPass stated_backward(const std::string& name, double bytes);
 
-/// Distinct ranks among a token's k experts, each on one of `reach` ranks at random: reach (1 - (1 - 1/reach)^k).
+/// Distinct ranks among a token's k experts, each on one of `reach` ranks at random: reach (1 - (1 -
+/// 1/reach)^k).
 double distinct_ranks(double reach, double topk);
 
 /// Names of the big kernels (the timeline shows them; tests look them up).

@@ -1,9 +1,11 @@
 // A MoE layer's router after its gating GEMM, as Megatron-core's TopKRouter runs it in training
 // (megatron/core/transformer/moe/router.py and moe_utils.py): the score function and top-k selection over the
-// gate's logits, the routing probabilities and map scattered back to one column per expert, the load-balancing
-// losses (auxiliary, z-loss) and token dropping to a capacity, each a memory-bound kernel over tokens x experts
-// (fp32 where Megatron computes in fp32), with its backward kernels stated. Unfused: PyTorch's operators; fused
-// (--moe-router-fusion): Transformer Engine's fused router kernels. Bytes per kernel: docs/training-moe-router.md.
+// gate's logits, the routing probabilities and map scattered back to one column per expert, the
+// load-balancing losses (auxiliary, z-loss) and token dropping to a capacity, each a memory-bound kernel over
+// tokens x experts (fp32 where Megatron computes in fp32), with its backward kernels stated. Unfused:
+// PyTorch's operators; fused
+// (--moe-router-fusion): Transformer Engine's fused router kernels. Bytes per kernel:
+// docs/training-moe-router.md.
 #pragma once
 
 #include <string>
@@ -17,7 +19,8 @@ class Section;
 
 namespace lcsim::wl {
 
-/// The router's training settings: Megatron-core TransformerConfig fields of the same names (the workload's keys).
+/// The router's training settings: Megatron-core TransformerConfig fields of the same names (the workload's
+/// keys).
 struct MoeRouterSettings {
   std::string moe_router_load_balancing_type = "aux_loss";  // aux_loss, seq_aux_loss, global_aux_loss, none
   double moe_aux_loss_coeff = 0;                            // Megatron-LM's default: no auxiliary loss
@@ -41,7 +44,7 @@ struct MoeRouterSettings {
 struct MoeRouterShape {
   double tokens = 0;  // tokens into the router on this rank (its sequence-parallel share)
   double experts = 1, topk = 1, hidden = 0;
-  double elem_bytes = 2;                  // the activations'
+  double elem_bytes = 2;                   // the activations'
   std::string score_function = "softmax";  // the model's: softmax or sigmoid
   bool pre_softmax = false, expert_bias = false;
   double scaling_factor = 0;  // 0: none
