@@ -307,12 +307,12 @@ TEST(DeepSeekV3Input, BadSettingsNameTheKeyAndWhatIsAllowed) {
   try {
     megatron_support::parse_with("workload:\n  type: megatron\n  model: {num_layers: 6, hidden_size: 2048, "
                                  "num_attention_heads: 16, seq_length: 2048, vocab_size: 32000}\n  global_batch_size: 32\n"
-                                 "  recompute_granularity: selective\n  recompute_modules: [core_attn, mlp]\n");
+                                 "  recompute_granularity: selective\n  recompute_modules: [core_attn, experts]\n");
   } catch (const InputError& e) {
     in_file = e.what();
   }
   EXPECT_NE(in_file.find("mt.yaml:10:"), std::string::npos) << in_file;
-  EXPECT_NE(in_file.find("item 1: unknown recompute module 'mlp'"), std::string::npos) << in_file;
+  EXPECT_NE(in_file.find("item 1: unknown recompute module 'experts'"), std::string::npos) << in_file;
 }
 
 }  // namespace

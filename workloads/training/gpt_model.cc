@@ -423,12 +423,27 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
     const MoePermutationOps perm_ops = moe_permutation_ops(perm);
     ops.norm2.insert(ops.norm2.end(), perm_ops.before_dispatch.begin(), perm_ops.before_dispatch.end());
     ops.mlp.insert(ops.mlp.end(), perm_ops.after_dispatch.begin(), perm_ops.after_dispatch.end());
+    // TEGroupedMLP with FP8 (experts.py): the rows and their probabilities padded per expert to FP8's alignment
+    // (fused_multi_row_padding: read and write e B per element; the probabilities fp32), the output unpadded
+    // after the second GEMM. Backward: the padding's is a cat of the unpadded slices of the gradient, the
+    // unpadding's a padding of the gradient: each a copy of as many bytes.
+    const double rows_bytes = 2 * tokens * local * h * e;
+    if (sh.fp8_expert_padding) {
+      ops.mlp.push_back(stated_pass("expert_fp8_pad", rows_bytes, {stated_backward("expert_fp8_pad_bwd", rows_bytes)}));
+      ops.mlp.push_back(stated_pass("expert_fp8_pad_probs", 8 * tokens * local,
+                                    {stated_backward("expert_fp8_pad_probs_bwd", 8 * tokens * local)}));
+    }
     dense_mlp("expert_up", "expert_act", "expert_down", m.moe_ffn(), tokens, local, false, etp);
+    if (sh.fp8_expert_padding) {
+      ops.mlp.push_back(stated_pass("expert_fp8_unpad", rows_bytes, {stated_backward("expert_fp8_unpad_bwd", rows_bytes)}));
+    }
     if (sh.sequential_experts) ops.mlp.push_back(memory(kExpertOutputCat, 2 * tokens * local * h, e));
     ops.mlp.insert(ops.mlp.end(), perm_ops.before_combine.begin(), perm_ops.before_combine.end());
     ops.residual.insert(ops.residual.end(), perm_ops.after_combine.begin(), perm_ops.after_combine.end());
     if (m.moe_shared_expert_intermediate_size > 0) {
+      ops.shared_begin = ops.mlp.size();
       dense_mlp("shared_up", "shared_act", "shared_down", m.moe_shared_expert_intermediate_size, t, 1, false, tp);
+      ops.shared_end = ops.mlp.size();
     }
   } else {
     dense_mlp("mlp_up", m.swiglu ? "swiglu" : "gelu", "mlp_down", m.ffn(), t, 1, true, tp);

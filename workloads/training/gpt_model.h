@@ -153,6 +153,10 @@ struct LayerShard {
   bool flex_dispatch = false;
   bool permute_fusion = false;
   bool fp8_dispatch = false;  // the dispatched rows and the combine's backward gradients in FP8 (moe_fp8_dispatch)
+  // Transformer Engine's grouped experts with FP8 (TEGroupedMLP): each expert's rows padded to the FP8 alignment
+  // before the first GEMM and unpadded after the second (Fp8Padding / Fp8Unpadding: a copy each, as the dropless
+  // routing's counts are not aligned), unless the router pads its map (moe_router_padding_for_fp8).
+  bool fp8_expert_padding = false;
   MoeRouterSettings router{};  // the router's losses, fusion, dtype and token dropping (moe_router.h)
 };
 
@@ -160,6 +164,7 @@ struct LayerShard {
 /// norm1 | qkv | attention + projection | residual + norm2 (+ router) | MLP or experts | residual.
 struct LayerOps {
   std::vector<hw::OpWork> norm1, qkv, attention, norm2, mlp, residual;
+  size_t shared_begin = 0, shared_end = 0;  // a MoE layer's shared expert: mlp[shared_begin, shared_end)
   std::vector<hw::OpWork> all() const;
   bool operator==(const LayerOps&) const = default;
 };

@@ -42,7 +42,14 @@ LayerActivations layer_activations(const GptModelConfig& m, int layer, const Act
     if (m.qk_layernorm) out.split += e * (a + m.query_groups()) * d;
   }
   const double up_width = m.swiglu ? 2 : 1, silu = o.unfused_swiglu && m.swiglu ? e : 0;
-  if (!m.is_moe_layer(layer)) {
+  // A checkpointed MLP or MoE part keeps its input (the norm's output) in 16 bits, not the FP8 copy its first
+  // linear layer would keep (nor nothing, where the norms are recomputed: the checkpoint holds it).
+  const bool moe = m.is_moe_layer(layer);
+  if (moe ? o.recompute_moe : o.recompute_mlp) {
+    out.whole += e * h - (o.recompute_norms ? 0 : c * h);
+    return out;
+  }
+  if (!moe) {
     // The first MLP GEMM's output (the activation's input) and the activation's output (the second's input).
     const double f = m.ffn();
     out.split += e * up_width * f + c * f + silu * f;
@@ -57,7 +64,7 @@ LayerActivations layer_activations(const GptModelConfig& m, int layer, const Act
   const double f = m.moe_ffn(), k = m.moe_router_topk * o.moe_imbalance;
   out.split += 4.0 * m.num_experts;
   out.split += k * (c * h + s * up_width * f + (o.recompute_moe_act ? 0 : c * f) + 4);
-  if (const double fs = m.moe_shared_expert_intermediate_size; fs > 0) {
+  if (const double fs = m.moe_shared_expert_intermediate_size; fs > 0 && !o.recompute_shared) {
     out.split += s * up_width * fs + (o.recompute_moe_act ? 0 : (c + silu) * fs);
   }
   return out;

@@ -25,6 +25,9 @@ struct ActivationOptions {
   // bias_activation_fusion off with SwiGLU: the multiply keeps the silu output (e per element of the MLP width) as
   // well as the first GEMM's output the silu keeps (the dense MLP and the shared expert; mlp.py's glu).
   bool unfused_swiglu = false;
+  // Megatron-LM's normal-checkpointing modules: the dense MLP (`mlp`), a MoE layer's whole MoE part (`moe`), its
+  // shared expert (`shared_experts`) keep none of their tensors, only their input (the norm's 16-bit output).
+  bool recompute_mlp = false, recompute_moe = false, recompute_shared = false;
 };
 
 struct LayerActivations {

@@ -59,6 +59,9 @@ const std::map<std::string, ArgRule>& rules() {
     m["moe-router-fusion"] = {"moe_router_fusion", "true"};
     m["moe-router-force-load-balancing"] = {"moe_router_force_load_balancing", "true"};
     m["moe-pad-expert-input-to-capacity"] = {"moe_pad_expert_input_to_capacity", "true"};
+    // The router pads its map to FP8's alignment (renamed --moe-router-padding-for-quantization later).
+    m["moe-router-padding-for-fp8"] = {"moe_router_padding_for_fp8", "true"};
+    m["moe-router-padding-for-quantization"] = {"moe_router_padding_for_fp8", "true"};
     // The job's length, not the iterations to simulate: a pasted production line says --train-iters 500000.
     m["train-iters"] = {"job_train_iters"};
     m["sequence-parallel"] = {"sequence_parallel", "true"};
@@ -128,6 +131,8 @@ const std::set<std::string>& ignored_values() {
       "hysteresis", "attention-softmax-in-fp32", "moe-enable-deepep", "fp8-recipe",
       // The expert bias's update speed at the optimizer step (numerics), and per-layer logging of the MoE losses.
       "moe-router-bias-update-rate", "moe-per-layer-logging",
+      // Initial weights from a dense checkpoint's MLP (loaded once, before training).
+      "moe-use-upcycling",
       "fp8-amax-history-len", "fp8-amax-compute-algo",
       "ckpt-format", "timing-log-level", "data-parallel-random-init", "make-vocab-size-divisible-by",
       "tensorboard-log-interval", "log-throughput", "use-mcore-models", "apply-layernorm-1p",
@@ -202,6 +207,7 @@ std::vector<std::string> megatron_arg_names() {
   out.push_back("moe-layer-freq");
   out.push_back("recompute-modules");
   out.push_back("moe-use-legacy-grouped-gemm");
+  out.push_back("moe-layer-recompute");
   out.push_back("grad-reduce-in-bf16");
   for (const char* fusion : {"no-bias-gelu-fusion", "no-bias-swiglu-fusion", "bias-swiglu-fusion",
                              "cross-entropy-fusion-impl"}) {
@@ -280,6 +286,7 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
   bool attention_given = false, flash_flag = false;
   std::string transformer_impl, backend;  // backend: lcsim's attention_backend from --attention-backend
   bool legacy_grouped_gemm = false;       // --moe-use-legacy-grouped-gemm: the grouped_gemm package, one kernel
+  const Token* moe_layer_recompute = nullptr;  // --moe-layer-recompute (Megatron-core: selective, plus "moe")
   // The gradients' type: Megatron-LM's validate_args forces accumulate_allreduce_grads_in_fp32 on with --bf16
   // unless --grad-reduce-in-bf16 (which wins over the fp32 flag); with --fp16 it stays as given (off by default).
   bool grad_reduce_bf16 = false, grads_fp32_flag = false, fp16 = false;
@@ -356,6 +363,10 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       legacy_grouped_gemm = true;
       continue;
     }
+    if (name == "moe-layer-recompute") {
+      moe_layer_recompute = &at;
+      continue;
+    }
     if (name == "grad-reduce-in-bf16") {
       grad_reduce_bf16 = true;
       continue;
@@ -420,6 +431,23 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     if (layers && layers->scalar != std::to_string(pattern_layers)) {
       fail(*pattern_at, "--moe-layer-freq lists " + std::to_string(pattern_layers) + " layers but --num-layers is " +
                             layers->scalar + " (Megatron requires them equal)");
+    }
+  }
+  if (moe_layer_recompute) {
+    // Megatron-core's TransformerConfig: the deprecated flag sets selective recomputation and adds "moe" to the
+    // modules (["core_attn"] unless --recompute-modules gave them); full recomputation is rejected.
+    const ConfigValue* granularity = out.tree.find("recompute_granularity");
+    if (granularity && granularity->scalar == "full") {
+      fail(*moe_layer_recompute, "--moe-layer-recompute with --recompute-granularity full: Megatron-LM rejects it");
+    } else {
+      std::vector<std::string> modules = {"core_attn"};
+      if (const ConfigValue* given = out.tree.find("recompute_modules")) {
+        modules.clear();
+        for (const ConfigValue& item : given->children) modules.push_back(item.scalar);
+      }
+      if (std::find(modules.begin(), modules.end(), "moe") == modules.end()) modules.push_back("moe");
+      put("recompute_granularity", "selective");
+      put_list("recompute_modules", modules);
     }
   }
   if (legacy_grouped_gemm && out.tree.find("moe_grouped_gemm")) put("moe_grouped_gemm", "single_kernel");

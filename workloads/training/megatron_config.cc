@@ -184,7 +184,10 @@ void MegatronConfig::visit_keys(Section& s) {
            "(multi-latent attention's queries, keys and values rebuilt from the latents: the up projections, their "
            "norms and rotary embedding run again), moe_act (the experts' activation function run again); the "
            "recomputed kernels' forward time is added to their backward, their tensors leave the memory fit "
-           "(DeepSeek-V3: [layernorm, mla_up_proj, moe_act], report sections 3.2.3 and 3.3.3)");
+           "(DeepSeek-V3: [layernorm, mla_up_proj, moe_act], report sections 3.2.3 and 3.3.3); checkpointed whole, "
+           "their forward (collectives included) run again before their backward and only their input kept: mlp "
+           "(the dense layers' MLP), moe (a MoE layer's router, dispatch, experts and combine; "
+           "--moe-layer-recompute), shared_experts (docs/training.md)");
   s.field("fp8_saved_activations", fp8_saved_activations,
           "linear layers keep their saved inputs, and experts their activation function's input, in FP8 (1 B) "
           "for backward (DeepSeek-V3, report section 3.3.3; needs precision: fp8)");
@@ -409,20 +412,35 @@ void MegatronConfig::visit_keys(Section& s) {
   }
   for (size_t i = 0; i < recompute_modules.size(); ++i) {
     const std::string& mod = recompute_modules[i];
-    static const std::vector<std::string> known = {"core_attn", "layernorm", "mla_up_proj", "moe_act"};
+    static const std::vector<std::string> known = {"core_attn", "layernorm", "mla_up_proj", "moe_act",
+                                                   "mlp",       "moe",       "shared_experts"};
     const std::string item = "item " + std::to_string(i) + ": ";
+    bool dense = false;  // a dense MLP layer for `mlp` to recompute
+    for (int l = 0; l < model.num_layers && mod == "mlp"; ++l) dense = dense || !model.is_moe_layer(l);
     if (std::find(known.begin(), known.end(), mod) == known.end()) {
-      s.error("recompute_modules", item + unknown_name_message("recompute module", mod, known) +
-                                       "; Megatron-LM's mlp, moe and shared_experts are not modelled");
+      s.error("recompute_modules", item + unknown_name_message("recompute module", mod, known));
     } else if (mod == "mla_up_proj" && !model.multi_latent_attention) {
       s.error("recompute_modules", item + "mla_up_proj needs model.multi_latent_attention: true");
-    } else if (mod == "moe_act" && model.num_experts == 0) {
-      s.error("recompute_modules", item + "moe_act needs an MoE model (model.num_experts > 0)");
+    } else if ((mod == "moe_act" || mod == "moe") && model.num_experts == 0) {
+      s.error("recompute_modules", item + mod + " needs an MoE model (model.num_experts > 0)");
+    } else if (mod == "shared_experts" && model.moe_shared_expert_intermediate_size <= 0) {
+      s.error("recompute_modules", item + "shared_experts needs model.moe_shared_expert_intermediate_size > 0");
+    } else if (mod == "mlp" && !dense) {
+      s.error("recompute_modules", item + "mlp recomputes the dense MLP layers; every layer of this model is MoE");
+    } else if (mod == "mlp" && sequence_parallel && tp_comm_overlap && !model.multi_latent_attention) {
+      s.error("recompute_modules", item + "mlp with tp_comm_overlap (Transformer Engine's overlapped layers) is not "
+                                          "modelled");
+    } else if (mod == "moe" && overlap_moe_expert_parallel_comm) {
+      s.error("recompute_modules", item + "moe with overlap_moe_expert_parallel_comm is not modelled (Megatron-LM "
+                                          "recomputes its a2a_overlap_* segments there)");
     }
   }
   if (recompute_modules != std::vector<std::string>{"core_attn"} && recompute_granularity != "selective") {
     s.error("recompute_modules", "takes effect only with recompute_granularity: selective (got " +
                                      recompute_granularity + ")");
+  }
+  if (router.moe_router_padding_for_fp8 && precision != "fp8") {
+    s.error("moe_router_padding_for_fp8", "pads the routing map to FP8's alignment: needs precision: fp8");
   }
   if (router.moe_expert_capacity_factor > 0 && moe_token_dispatcher_type != "alltoall") {
     s.error("moe_expert_capacity_factor", "token dropping is modelled for moe_token_dispatcher_type: alltoall only");
@@ -559,6 +577,9 @@ LayerShard MegatronConfig::layer_shard() const {
   sh.flex_dispatch = moe_token_dispatcher_type == "flex";
   sh.permute_fusion = moe_permute_fusion;
   sh.fp8_dispatch = moe_fp8_dispatch;
+  sh.fp8_expert_padding = sh.fp8 && moe_grouped_gemm == "multi_stream" && fp8_gemm_backend != "deepgemm" &&
+                          !router.moe_router_padding_for_fp8 && !router.moe_pad_expert_input_to_capacity &&
+                          !sh.flex_dispatch;
   return sh;
 }
 

@@ -18,28 +18,6 @@ namespace lcsim::wl {
 using policy::CollectiveOp;
 using Exposure = MegatronTraining::Exposure;
 
-std::pair<int, int> MegatronTraining::layer_range(int v) const {
-  const int V = model_stages(), L = config_.model.num_layers;
-  const int first = config_.decoder_first_pipeline_num_layers, last = config_.decoder_last_pipeline_num_layers;
-  if (config_.split_layers() != L) {
-    // Megatron's account_for_embedding/loss_in_pipeline_split: the embedding and the loss take one layer's place
-    // each at the two ends of an even split of split_layers() places; a chunk may be left with no layer.
-    const int per = config_.split_layers() / V, shift = config_.account_for_embedding_in_pipeline_split ? 1 : 0;
-    auto at = [&](int s) { return std::clamp(s * per - shift, 0, L); };
-    return {at(v), v == V - 1 ? L : at(v + 1)};
-  }
-  // The first and last virtual stage may hold fewer layers (Megatron's uneven split; with interleaving lcsim
-  // applies it to the first and last model chunk); the others share the rest evenly.
-  const int special = (first > 0 ? 1 : 0) + (last > 0 ? 1 : 0);
-  const int middle = V - special;
-  const int per = middle > 0 ? (L - (first > 0 ? first : 0) - (last > 0 ? last : 0)) / middle : 0;
-  auto start = [&](int s) {
-    if (s <= 0) return 0;
-    return std::min(L, (first > 0 ? first : per) + (s - 1) * per);
-  };
-  return {start(v), v == V - 1 ? L : start(v + 1)};
-}
-
 namespace {
 MegatronTraining::Segment make_segment(Duration compute, std::vector<MegatronTraining::CommCall> comms = {}) {
   MegatronTraining::Segment s;
@@ -48,17 +26,6 @@ MegatronTraining::Segment make_segment(Duration compute, std::vector<MegatronTra
   return s;
 }
 }  // namespace
-
-const char* MegatronTraining::op_word(CollectiveOp op) {
-  switch (op) {
-    case CollectiveOp::kAllReduce: return "all-reduce";
-    case CollectiveOp::kAllGather: return "all-gather";
-    case CollectiveOp::kReduceScatter: return "reduce-scatter";
-    case CollectiveOp::kAllToAll: return "all-to-all";
-    case CollectiveOp::kSendRecv: return "send/recv";
-    default: return "collective";
-  }
-}
 
 MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSpec& part, int stage) const {
   const auto& c = config_;
@@ -451,6 +418,23 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         }
         bwd.push_back(s);
       }
+      // Modules checkpointed whole (recompute_modules mlp, moe, shared_experts: Megatron-core's normal
+      // checkpointing) run their forward again, collectives included, before the layer's backward reaches them.
+      if (!te && (moe ? c.recomputes("moe") : c.recomputes("mlp"))) {
+        Segment pre = fwd[3];  // a MoE layer's router, permutation and dispatch; a dense MLP's input gather
+        const auto norm = std::find_if(ops.norm2.begin(), ops.norm2.end(), [](const hw::OpWork& op) { return op.name == "norm2"; });
+        pre.compute = T({norm == ops.norm2.end() ? norm : norm + 1, ops.norm2.end()});  // not the norm itself
+        if (moe && !c.router.moe_pad_expert_input_to_capacity) pre.compute += host.pass_start();
+        bwd.insert(bwd.begin(), {pre, fwd[4]});
+      } else if (!te && moe && c.recomputes("shared_experts") && ops.shared_end > ops.shared_begin) {
+        Segment again = make_segment(T({ops.mlp.begin() + static_cast<long>(ops.shared_begin),
+                                        ops.mlp.begin() + static_cast<long>(ops.shared_end)}));
+        if (tpc) {  // its own gather and scatter, as its forward ran them
+          again.comms = {call(CollectiveOp::kAllGather, GroupKind::kTp, act, Exposure::kTp, "shared expert input (recompute)"),
+                         call(CollectiveOp::kReduceScatter, GroupKind::kTp, act, Exposure::kTp, "shared expert output (recompute)")};
+        }
+        bwd.insert(bwd.begin(), again);
+      }
       if (c.op_selective_ac()) bwd.insert(bwd.begin(), make_segment(op_sac_recompute(ops)));
       prev = {true, moe, std::move(ops), std::move(fwd), std::move(bwd)};
     }
@@ -720,7 +704,8 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
                                c.recomputes("moe_act"),
                                c.fp8_saved_activations,
                                c.precision == "fp8" && c.fp8_linear_saved_input == "fp8",
-                               imb, c.use_flash_attn, !c.bias_activation_fusion};
+                               imb, c.use_flash_attn, !c.bias_activation_fusion,
+                               c.recomputes("mlp"), c.recomputes("moe"), c.recomputes("shared_experts")};
   in.layer_whole = in.layer_split = 0;
   for (int l = 0; l < m.num_layers; ++l) {  // whole bytes summed, divided once: exact where the layers are alike
     const LayerActivations a = layer_activations(m, l, opts);

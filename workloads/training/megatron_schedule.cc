@@ -147,4 +147,38 @@ std::vector<MegatronTraining::Task> MegatronTraining::schedule(const std::string
   return out;
 }
 
+// The layers [first, last) of virtual stage v (plan_stage, the report).
+std::pair<int, int> MegatronTraining::layer_range(int v) const {
+  const int V = model_stages(), L = config_.model.num_layers;
+  const int first = config_.decoder_first_pipeline_num_layers, last = config_.decoder_last_pipeline_num_layers;
+  if (config_.split_layers() != L) {
+    // Megatron's account_for_embedding/loss_in_pipeline_split: the embedding and the loss take one layer's place
+    // each at the two ends of an even split of split_layers() places; a chunk may be left with no layer.
+    const int per = config_.split_layers() / V, shift = config_.account_for_embedding_in_pipeline_split ? 1 : 0;
+    auto at = [&](int s) { return std::clamp(s * per - shift, 0, L); };
+    return {at(v), v == V - 1 ? L : at(v + 1)};
+  }
+  // The first and last virtual stage may hold fewer layers (Megatron's uneven split; with interleaving lcsim
+  // applies it to the first and last model chunk); the others share the rest evenly.
+  const int special = (first > 0 ? 1 : 0) + (last > 0 ? 1 : 0);
+  const int middle = V - special;
+  const int per = middle > 0 ? (L - (first > 0 ? first : 0) - (last > 0 ? last : 0)) / middle : 0;
+  auto start = [&](int s) {
+    if (s <= 0) return 0;
+    return std::min(L, (first > 0 ? first : per) + (s - 1) * per);
+  };
+  return {start(v), v == V - 1 ? L : start(v + 1)};
+}
+
+const char* MegatronTraining::op_word(policy::CollectiveOp op) {
+  switch (op) {
+    case policy::CollectiveOp::kAllReduce: return "all-reduce";
+    case policy::CollectiveOp::kAllGather: return "all-gather";
+    case policy::CollectiveOp::kReduceScatter: return "reduce-scatter";
+    case policy::CollectiveOp::kAllToAll: return "all-to-all";
+    case policy::CollectiveOp::kSendRecv: return "send/recv";
+    default: return "collective";
+  }
+}
+
 }  // namespace lcsim::wl

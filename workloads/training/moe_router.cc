@@ -55,6 +55,12 @@ void MoeRouterSettings::visit(Section& s) {
       "multiplicative noise on the router's input (Megatron-LM's --moe-input-jitter-eps; 0: none): a uniform "
       "draw over the tokens' hidden states and a multiply, before the gate",
       Range::at_least(0));
+  s.field("moe_router_padding_for_fp8", moe_router_padding_for_fp8,
+          "with precision: fp8, the router pads its routing map so that every expert gets a multiple of FP8's "
+          "alignment (16 rows; Megatron-LM's --moe-router-padding-for-fp8, later "
+          "--moe-router-padding-for-quantization): six small kernels over the map, and Transformer Engine's grouped "
+          "experts then copy nothing to pad and unpad their rows (their Fp8Padding returns its input when every "
+          "count is aligned); the few padding rows themselves are not counted (docs/training-moe-router.md)");
   if (s.mode() != Section::Mode::kParse) return;
   if (moe_pad_expert_input_to_capacity && moe_expert_capacity_factor <= 0) {
     s.error("moe_pad_expert_input_to_capacity",
@@ -174,6 +180,18 @@ MoeRouterOps moe_router_ops(const MoeRouterShape& s) {
     if (!r.moe_pad_expert_input_to_capacity) add("router_capacity_and", 3 * M);
     add("router_capacity_apply", (2 * L + 1) * M,
         {stated_backward("router_capacity_apply_bwd", (2 * L + 1) * M)});
+  }
+
+  // pad_routing_map (moe_utils.py): over the map seen expert by expert, the tokens per expert (a sum), the
+  // zeros marked (==), made int32 and their running count (cumsum, int64), compared with each expert's shortfall,
+  // and the first zeros set (masked_fill). No gradient.
+  if (r.moe_router_padding_for_fp8) {
+    add("router_pad_counts", M);
+    add("router_pad_zeros", 2 * M);
+    add("router_pad_int", 5 * M);
+    add("router_pad_cumsum", 12 * M);
+    add("router_pad_mask", 9 * M);
+    add("router_pad_fill", 3 * M);
   }
 
   // compute_routing_scores_for_aux_loss and the loss: every expert's score again, their top-k map, the tokens

@@ -32,6 +32,9 @@ struct MoeRouterSettings {
   bool moe_pad_expert_input_to_capacity = false;
   std::string moe_token_drop_policy = "probs";  // probs, position
   double moe_input_jitter_eps = 0;              // 0: none
+  // FP8: the routing map padded so that every expert's token count is a multiple of the quantization's
+  // alignment (pad_routing_map), so the grouped experts skip their own padding copies (Fp8Padding).
+  bool moe_router_padding_for_fp8 = false;
 
   void visit(Section& s);
   bool aux_loss() const { return moe_aux_loss_coeff > 0 && moe_router_load_balancing_type != "none"; }

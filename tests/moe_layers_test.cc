@@ -1,0 +1,217 @@
+// MoE and MLP layers as Megatron-core runs them beyond the router (docs/training-moe-layers.md): Transformer
+// Engine's FP8 padding copies around the grouped experts and the router's padding that removes them; modules
+// checkpointed whole (recompute_modules mlp, moe, shared_experts; --moe-layer-recompute): their forward again
+// before their backward, only their input kept; the Megatron arguments and bad settings.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "megatron_support.h"
+#include "workloads/training/gpt_model.h"
+#include "workloads/training/layer_activations.h"
+#include "workloads/training/megatron.h"
+
+namespace lcsim {
+namespace {
+
+using megatron_support::op_bytes;
+
+wl::GptModelConfig moe_model() {
+  wl::GptModelConfig m;
+  m.num_layers = 2, m.hidden_size = 1024, m.num_attention_heads = 8, m.seq_length = 1024, m.vocab_size = 32000;
+  m.num_experts = 8, m.moe_router_topk = 2, m.moe_ffn_hidden_size = 512, m.swiglu = true;
+  return m;
+}
+
+long count(const std::vector<hw::OpWork>& ops, const std::string& prefix) {
+  return std::count_if(ops.begin(), ops.end(), [&](const hw::OpWork& op) { return op.name.starts_with(prefix); });
+}
+
+// 1,024 tokens, top 2 of 8 experts, EP 2: each of the 4 local experts gets 2 x 1,024 x 2 / 8 = 512 rows, 2,048 rows
+// of 1,024 16-bit elements on the rank: each copy reads and writes 4 MiB.
+TEST(MoeLayers, Fp8GroupedExpertsPadAndUnpadTheirRows) {
+  const wl::GptModelConfig m = moe_model();
+  wl::LayerShard sh;
+  sh.ep = 2;
+  sh.fp8 = true;
+  sh.fp8_expert_padding = true;
+  const auto mlp = wl::layer_forward(m, 0, 1, 2, sh).mlp;
+  const double rows = 2048, h = 1024;
+  EXPECT_DOUBLE_EQ(op_bytes(mlp, "expert_fp8_pad"), 2 * rows * h * 2);
+  EXPECT_DOUBLE_EQ(op_bytes(mlp, "expert_fp8_pad_probs"), 8 * rows);
+  EXPECT_DOUBLE_EQ(op_bytes(mlp, "expert_fp8_unpad"), 2 * rows * h * 2);
+  auto at = [&](const std::string& name) {
+    return std::find_if(mlp.begin(), mlp.end(), [&](const hw::OpWork& op) { return op.name == name; }) - mlp.begin();
+  };
+  // The padding before the first expert GEMM's FP8 cast (which stays next to its GEMM), the unpadding after the
+  // second GEMM.
+  EXPECT_LT(at("expert_fp8_pad_probs"), at("mlp_up_fp8_cast"));
+  EXPECT_EQ(at("mlp_up_fp8_cast") + 1, at("expert_up"));
+  EXPECT_EQ(at("expert_down") + 1, at("expert_fp8_unpad"));
+  // Backward: each a copy of as many bytes (the padding's a cat of the gradient's unpadded slices, the
+  // unpadding's a padding of the gradient).
+  const auto bwd = wl::backward_of(mlp, 2);
+  EXPECT_DOUBLE_EQ(op_bytes(bwd, "expert_fp8_pad_bwd"), 2 * rows * h * 2);
+  EXPECT_DOUBLE_EQ(op_bytes(bwd, "expert_fp8_unpad_bwd"), 2 * rows * h * 2);
+  EXPECT_DOUBLE_EQ(op_bytes(bwd, "expert_fp8_pad_probs_bwd"), 8 * rows);
+  sh.fp8_expert_padding = false;
+  EXPECT_EQ(count(wl::layer_forward(m, 0, 1, 2, sh).mlp, "expert_fp8_"), 0);
+}
+
+// Which runs pad (MegatronConfig::layer_shard): TEGroupedMLP with Transformer Engine's FP8 and a dropless
+// alltoall dispatcher, unless the router pads its map; never in BF16, with DeepGEMM or SequentialMLP (its own
+// per-expert padding).
+TEST(MoeLayers, PaddingFollowsTheExpertsModuleAndTheRouter) {
+  auto pads = [](std::vector<std::string> sets) {
+    sets.insert(sets.begin(), {"workload.model.num_experts=8", "workload.expert_model_parallel_size=2",
+                               "workload.sequence_parallel=true"});
+    const Scenario sc = megatron_support::parse_sets(sets);
+    return dynamic_cast<wl::MegatronTraining&>(*sc.workload).config().layer_shard().fp8_expert_padding;
+  };
+  EXPECT_TRUE(pads({"workload.precision=fp8"}));
+  EXPECT_FALSE(pads({"workload.precision=bf16"}));
+  EXPECT_FALSE(pads({"workload.precision=fp8", "workload.moe_router_padding_for_fp8=true"}));
+  EXPECT_FALSE(pads({"workload.precision=fp8", "workload.fp8_gemm_backend=deepgemm"}));
+  EXPECT_FALSE(pads({"workload.precision=fp8", "workload.moe_grouped_gemm=sequential"}));
+  EXPECT_FALSE(pads({"workload.precision=fp8", "workload.moe_expert_capacity_factor=1",
+                     "workload.moe_pad_expert_input_to_capacity=true"}));
+}
+
+// pad_routing_map's six kernels over the map (1 B per logit read by the sum; ==, int32, int64 cumsum, compare,
+// masked fill), no gradient.
+TEST(MoeLayers, RouterPaddingKernelsByHand) {
+  wl::MoeRouterShape s;
+  s.tokens = 1024, s.experts = 8, s.topk = 2, s.hidden = 1024, s.elem_bytes = 2;
+  s.run.moe_router_padding_for_fp8 = true;
+  const auto ops = wl::moe_router_ops(s).after_gate;
+  const double M = 1024 * 8;
+  EXPECT_DOUBLE_EQ(op_bytes(ops, "router_pad_counts"), M);
+  EXPECT_DOUBLE_EQ(op_bytes(ops, "router_pad_zeros"), 2 * M);
+  EXPECT_DOUBLE_EQ(op_bytes(ops, "router_pad_int"), 5 * M);
+  EXPECT_DOUBLE_EQ(op_bytes(ops, "router_pad_cumsum"), 12 * M);
+  EXPECT_DOUBLE_EQ(op_bytes(ops, "router_pad_mask"), 9 * M);
+  EXPECT_DOUBLE_EQ(op_bytes(ops, "router_pad_fill"), 3 * M);
+  EXPECT_EQ(count(wl::backward_of(ops, 2), "router_pad"), 0);
+}
+
+// By hand at the toy layer (h 1,024, expert width 512, SwiGLU, top 2, 16-bit): a checkpointed MoE part keeps only
+// its input, the norm's 16-bit output; the shared expert's own tensors leave with shared_experts.
+TEST(MoeLayers, CheckpointedModulesKeepOnlyTheirInput) {
+  wl::GptModelConfig m = moe_model();
+  m.hidden_dropout = 0;
+  wl::ActivationOptions o;
+  const wl::LayerActivations kept = wl::layer_activations(m, 0, o);
+  o.recompute_moe = true;
+  const wl::LayerActivations moe = wl::layer_activations(m, 0, o);
+  const double h = 1024, f = 512, k = 2;
+  // The MoE part: the probabilities (4 B x 8 experts), per routed copy its input (2h), the SwiGLU input (2 x 2f),
+  // its output (2f) and its probability (4 B).
+  EXPECT_DOUBLE_EQ(kept.split - moe.split, 4 * 8 + k * (2 * h + 2 * 2 * f + 2 * f + 4));
+  EXPECT_DOUBLE_EQ(moe.whole, kept.whole);  // its input is the norm output kept either way (16-bit here)
+  // With FP8 linear inputs the norm output was kept as the first linear layer's 1 B copy; checkpointed, 2 B.
+  o.fp8_linear_inputs = true;
+  const double fp8_moe = wl::layer_activations(m, 0, o).whole;
+  o.recompute_moe = false;
+  EXPECT_DOUBLE_EQ(fp8_moe - wl::layer_activations(m, 0, o).whole, h);
+  // The shared expert (width 256): its SwiGLU input (2 x 2 x 256) and output (2 x 256), 16-bit.
+  o.fp8_linear_inputs = false;
+  m.moe_shared_expert_intermediate_size = 256;
+  const double with_shared = wl::layer_activations(m, 0, o).split;
+  o.recompute_shared = true;
+  EXPECT_DOUBLE_EQ(with_shared - wl::layer_activations(m, 0, o).split, 2 * 2 * 256 + 2 * 256);
+  // A dense layer's MLP (width 4h by default, SwiGLU): its up GEMM's output (2 x 2 x 4h) and the activation's (2 x 4h).
+  m.num_experts = 0;
+  o = {};
+  const double dense = wl::layer_activations(m, 0, o).split;
+  o.recompute_mlp = true;
+  EXPECT_DOUBLE_EQ(dense - wl::layer_activations(m, 0, o).split, 2 * 2 * 4 * h + 2 * 4 * h);
+}
+
+// Whole runs: each checkpointed module keeps fewer activations and takes longer; the MoE part runs its
+// dispatch and combine again (more exposed expert-parallel time); FP8 padding costs time the router's padding
+// saves.
+TEST(MoeLayers, RunsReflectRecomputationAndPadding) {
+  const std::vector<std::string> moe = {"workload.model.num_experts=8", "workload.model.moe_router_topk=2",
+                                        "workload.expert_model_parallel_size=2", "workload.sequence_parallel=true"};
+  auto run = [&](std::vector<std::string> extra, bool is_moe = true) {
+    if (is_moe) extra.insert(extra.begin(), moe.begin(), moe.end());
+    return megatron_support::run(extra);
+  };
+  const auto plain = run({});
+  const auto moe_redo = run({"workload.recompute_granularity=selective", "workload.recompute_modules=[core_attn, moe]"});
+  EXPECT_GT(moe_redo.at("iteration_time_s"), plain.at("iteration_time_s"));
+  EXPECT_LT(moe_redo.at("memory_activations_bytes"), plain.at("memory_activations_bytes"));
+  EXPECT_GT(moe_redo.at("time_exposed_ep_s"), plain.at("time_exposed_ep_s"));
+  const auto dense = run({}, false);
+  const auto mlp_redo = run({"workload.recompute_granularity=selective", "workload.recompute_modules=[core_attn, mlp]"}, false);
+  EXPECT_GT(mlp_redo.at("iteration_time_s"), dense.at("iteration_time_s"));
+  EXPECT_LT(mlp_redo.at("memory_activations_bytes"), dense.at("memory_activations_bytes"));
+  // Micro-batches of 4 sequences: the copies (4 x 2 x 2 rows x 2,048 x 2 B per token) outweigh the router's six
+  // kernels over the map (32 B per token and expert) and their launches.
+  const std::string mbs4 = "workload.micro_batch_size=4";
+  const double padded = run({"workload.precision=fp8", mbs4}).at("iteration_time_s");
+  const double router_padded = run({"workload.precision=fp8", mbs4, "workload.moe_router_padding_for_fp8=true"}).at("iteration_time_s");
+  EXPECT_LT(router_padded, padded);
+}
+
+TEST(MoeLayers, MegatronArgumentsSetTheKeys) {
+  const std::string model =
+      "--num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 --vocab-size 32000 "
+      "--global-batch-size 32 --micro-batch-size 1 --bf16 --use-flash-attn --num-experts 8 --moe-router-topk 2 ";
+  auto config = [&](const std::string& rest) {
+    const Scenario sc = megatron_support::parse_with("workload:\n  type: megatron\n  megatron_args: \"" + model + rest + "\"\n");
+    return dynamic_cast<wl::MegatronTraining&>(*sc.workload).config();
+  };
+  // --moe-layer-recompute: selective, "moe" added to the modules given or to the default [core_attn].
+  auto c = config("--moe-layer-recompute --moe-use-upcycling");
+  EXPECT_EQ(c.recompute_granularity, "selective");
+  EXPECT_EQ(c.recompute_modules, (std::vector<std::string>{"core_attn", "moe"}));
+  EXPECT_EQ(c.ignored_args, (std::vector<std::string>{"--moe-use-upcycling"}));
+  c = config("--recompute-granularity selective --recompute-modules moe_act layernorm --moe-layer-recompute");
+  EXPECT_EQ(c.recompute_modules, (std::vector<std::string>{"moe_act", "layernorm", "moe"}));
+  c = config("--fp8-format hybrid --moe-router-padding-for-fp8");
+  EXPECT_TRUE(c.router.moe_router_padding_for_fp8);
+  c = config("--fp8-format hybrid --moe-router-padding-for-quantization");
+  EXPECT_TRUE(c.router.moe_router_padding_for_fp8);
+  const std::string e = megatron_support::parse_error_with("workload:\n  type: megatron\n  megatron_args: \"" + model +
+                                                      "--recompute-granularity full --moe-layer-recompute\"\n");
+  EXPECT_NE(e.find("--moe-layer-recompute with --recompute-granularity full"), std::string::npos) << e;
+  EXPECT_NE(e.find("column"), std::string::npos) << e;
+}
+
+TEST(MoeLayers, BadSettingsNameTheirKeys) {
+  auto error = [](const std::vector<std::string>& sets) {
+    try {
+      megatron_support::parse_sets(sets);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  auto has = [](const std::string& msg, const std::string& part) { return msg.find(part) != std::string::npos; };
+  const std::string selective = "workload.recompute_granularity=selective";
+  std::string e = error({selective, "workload.recompute_modules=[moe]"});
+  EXPECT_TRUE(has(e, "recompute_modules") && has(e, "moe needs an MoE model")) << e;
+  e = error({selective, "workload.recompute_modules=[shared_experts]", "workload.model.num_experts=8",
+             "workload.expert_model_parallel_size=2"});
+  EXPECT_TRUE(has(e, "shared_experts needs model.moe_shared_expert_intermediate_size")) << e;
+  e = error({selective, "workload.recompute_modules=[mlp]", "workload.model.num_experts=8",
+             "workload.expert_model_parallel_size=2"});
+  EXPECT_TRUE(has(e, "every layer of this model is MoE")) << e;
+  e = error({selective, "workload.recompute_modules=[mlp]", "workload.sequence_parallel=true",
+             "workload.tp_comm_overlap=true"});
+  EXPECT_TRUE(has(e, "mlp with tp_comm_overlap")) << e;
+  e = error({selective, "workload.recompute_modules=[moe]", "workload.model.num_experts=8",
+             "workload.expert_model_parallel_size=2", "workload.overlap_moe_expert_parallel_comm=true"});
+  EXPECT_TRUE(has(e, "overlap_moe_expert_parallel_comm")) << e;
+  e = error({selective, "workload.recompute_modules=[experts]"});
+  EXPECT_TRUE(has(e, "recompute_modules") && has(e, "experts")) << e;
+  e = error({"workload.moe_router_padding_for_fp8=true", "workload.model.num_experts=8",
+             "workload.expert_model_parallel_size=2"});
+  EXPECT_TRUE(has(e, "moe_router_padding_for_fp8") && has(e, "precision: fp8")) << e;
+}
+
+}  // namespace
+}  // namespace lcsim
