@@ -73,6 +73,7 @@ const std::map<std::string, ArgRule>& rules() {
     // Honoured as from 2022 (megatron/mpu/layers.py); versions that mark it deprecated ignore it (run header).
     m["no-async-tensor-model-parallel-allreduce"] = {"tensor_parallel_backward_async_allreduce", "false"};
     m["overlap-moe-expert-parallel-comm"] = {"overlap_moe_expert_parallel_comm", "true"};
+    m["moe-shared-expert-overlap"] = {"moe_shared_expert_overlap", "true"};
     // The experts' module (Megatron-core's get_moe_module_spec_for_backend / TESpecProvider.grouped_mlp_modules):
     // --moe-grouped-gemm is TEGroupedMLP (TE's GroupedLinear), and with --moe-use-legacy-grouped-gemm (below) the
     // grouped_gemm package's GroupedMLP; without it SequentialMLP, whatever the legacy flag says.

@@ -350,6 +350,9 @@ void MegatronConfig::visit_keys(Section& s) {
           "(combine) per GPU counted once per destination node, 7/8 of it over the network: 0.80 of 50 GB/s "
           "(DeepEP README, February 2025; 0.87-0.89 after its April 2025 update; docs/calibration.md)",
           Range::fraction());
+  s.field("moe_shared_expert_overlap", moe_shared_expert_overlap,
+          "the shared expert's two linear layers on their own stream beside the dispatch and the combine all-to-all, "
+          "forward and backward (Megatron-LM's --moe-shared-expert-overlap; docs/training-moe-layers.md)");
   s.field("overlap_moe_expert_parallel_comm", overlap_moe_expert_parallel_comm,
           "expert-parallel all-to-alls run beside the compute (another micro-batch's work hides them, as 1F1B "
           "all-to-all overlap or DualPipe do): waited for only at the end of each pass");
@@ -439,6 +442,13 @@ void MegatronConfig::visit_keys(Section& s) {
     s.error("recompute_modules", "takes effect only with recompute_granularity: selective (got " +
                                      recompute_granularity + ")");
   }
+  if (moe_shared_expert_overlap) {
+    const char* why = model.moe_shared_expert_intermediate_size <= 0 ? "needs a shared expert (model.moe_shared_expert_intermediate_size)"
+                      : tensor_model_parallel_size > 1 ? "with tensor parallelism is not modelled (the shared expert's own gather and scatter)"
+                      : overlap_moe_expert_parallel_comm || pipeline_schedule == "dualpipe" ? "with overlap_moe_expert_parallel_comm or dualpipe is not modelled"
+                      : recomputes("shared_experts") ? "with recompute module shared_experts is not modelled" : nullptr;
+    if (why) s.error("moe_shared_expert_overlap", why);
+  }
   if (router.moe_router_padding_for_fp8 && precision != "fp8") {
     s.error("moe_router_padding_for_fp8", "pads the routing map to FP8's alignment: needs precision: fp8");
   }
@@ -516,71 +526,6 @@ void MegatronConfig::visit_keys(Section& s) {
     s.error("pipeline_schedule", "'" + sched + "' runs one model chunk per stage; num_layers_per_virtual_"
                                   "pipeline_stage asks for interleaving");
   }
-}
-
-bool MegatronConfig::recomputes(const std::string& module) const {
-  return recompute_granularity == "selective" && selective_ac_option == "megatron" &&
-         std::find(recompute_modules.begin(), recompute_modules.end(), module) != recompute_modules.end();
-}
-
-double MegatronConfig::moment_bytes() const {
-  auto size = [](const std::string& type) { return type == "fp32" ? 4.0 : 2.0; };
-  return size(exp_avg_dtype) + size(exp_avg_sq_dtype);
-}
-
-int MegatronConfig::virtual_stages() const {
-  if (pipeline_schedule == "dualpipe") return 2;
-  if (num_virtual_stages_per_pipeline_rank > 0) return num_virtual_stages_per_pipeline_rank;
-  if (num_layers_per_virtual_pipeline_stage <= 0) return 1;
-  const double per_stage = static_cast<double>(split_layers()) / pipeline_model_parallel_size;
-  return std::max(1, static_cast<int>(std::lround(per_stage / num_layers_per_virtual_pipeline_stage)));
-}
-
-int MegatronConfig::selective_ac_every() const {
-  const std::string& o = selective_ac_option;
-  if (o.size() > 6 || !all_digits(o)) return 0;
-  return std::stoi(o);
-}
-
-int MegatronConfig::recomputed_layers(int layers_in_chunk) const {
-  // torchtitan's layer-level policy wraps every Nth block in a full checkpoint (its count runs over the model;
-  // here over each chunk: the same with one chunk per rank).
-  if (recompute_granularity == "selective" && selective_ac_every() > 0) return layers_in_chunk / selective_ac_every();
-  if (recompute_granularity != "full") return 0;
-  if (recompute_method == "block") return std::min(layers_in_chunk, recompute_num_layers);
-  return layers_in_chunk;
-}
-
-std::string MegatronConfig::schedule() const {
-  if (pipeline_schedule != "auto") return pipeline_schedule;
-  return virtual_stages() > 1 ? "interleaved" : "1f1b";
-}
-
-LayerShard MegatronConfig::layer_shard() const {
-  const int tp = tensor_model_parallel_size;
-  LayerShard sh{tp, context_parallel_size, expert_model_parallel_size, sequence_parallel && tp > 1,
-                router.expert_load(moe_load_imbalance), use_flash_attn, precision == "fp8"};
-  sh.router = router;
-  sh.fp8_current_scaling = sh.fp8 && fp8_recipe == "tensorwise";
-  sh.etp = expert_tp();
-  sh.unpad = attention_unpad;
-  sh.cp_comm_type = cp_comm_type;
-  sh.cp_pytorch = cp_implementation == "pytorch";
-  sh.cp_repeat_kv = cp_repeat_kv;
-  sh.sequential_experts = moe_grouped_gemm == "sequential";
-  sh.cross_entropy_fusion = cross_entropy_loss_fusion;
-  sh.bias_activation_fusion = bias_activation_fusion;
-  sh.bias_dropout_fusion = bias_dropout_fusion;
-  sh.masked_softmax_fusion = masked_softmax_fusion;
-  sh.apply_rope_fusion = apply_rope_fusion;
-  sh.wgrad_accumulation_bytes = gradient_accumulation_fusion ? 0 : wgrad_accumulation_bytes(2, grad_bytes());
-  sh.flex_dispatch = moe_token_dispatcher_type == "flex";
-  sh.permute_fusion = moe_permute_fusion;
-  sh.fp8_dispatch = moe_fp8_dispatch;
-  sh.fp8_expert_padding = sh.fp8 && moe_grouped_gemm == "multi_stream" && fp8_gemm_backend != "deepgemm" &&
-                          !router.moe_router_padding_for_fp8 && !router.moe_pad_expert_input_to_capacity &&
-                          !sh.flex_dispatch;
-  return sh;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -789,6 +734,22 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
     s.error_here("pipeline stage " + str(memory_stage_) + " " + hw::out_of_memory_message(part->name, memory_, alts));
     return;
   }
+}
+
+// The stage whose plan leaves the least memory free (validate()'s memory check).
+std::pair<hw::MemoryFit, int> MegatronTraining::tightest_stage(
+    const hw::AcceleratorSpec& part, std::vector<PlanPtr>* keep, const std::function<PlanPtr(int stage)>& reuse) const {
+  std::pair<hw::MemoryFit, int> worst;
+  for (int stage = 0; stage < config_.pipeline_model_parallel_size; ++stage) {
+    PlanPtr known = reuse ? reuse(stage) : nullptr;
+    PlanPtr plan = known ? std::move(known) : std::make_shared<const StagePlan>(plan_stage(part, stage));
+    const hw::MemoryFit& f = plan->memory;
+    if (worst.first.items.empty() || f.capacity - f.total < worst.first.capacity - worst.first.total) {
+      worst = {f, stage};
+    }
+    if (keep) keep->push_back(std::move(plan));
+  }
+  return worst;
 }
 
 }  // namespace lcsim::wl

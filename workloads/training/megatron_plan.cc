@@ -373,6 +373,28 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       // multi-latent attention layers keep the overlap below).
       const bool te = sp && c.tp_comm_overlap && !moe && !m.multi_latent_attention;
       if (te) plan_te_layer(part, ops, {slots[1].fwd, slots[1].bwd, slots[1].overlap}, fwd, bwd);
+      // moe_shared_expert_overlap: the shared expert leaves the experts' group; its first linear layer (with the
+      // activation) runs beside the dispatch, its second beside the combine, each way (SharedExpertMLP's stream).
+      const bool shared_beside = moe && c.moe_shared_expert_overlap && ops.shared_end > ops.shared_begin;
+      std::vector<hw::OpWork> routed_mlp = ops.mlp, fc1, fc2;
+      if (shared_beside) {
+        const auto sb = ops.mlp.begin() + static_cast<long>(ops.shared_begin), se = ops.mlp.begin() + static_cast<long>(ops.shared_end);
+        auto f2 = std::find_if(sb, se, [](const hw::OpWork& op) { return op.name == "shared_down"; });
+        while (f2 > sb && (is_fp8_cast(*(f2 - 1)) || is_fp8_amax(*(f2 - 1)))) --f2;
+        fc1.assign(sb, f2), fc2.assign(f2, se);
+        routed_mlp.erase(routed_mlp.begin() + static_cast<long>(ops.shared_begin), routed_mlp.begin() + static_cast<long>(ops.shared_end));
+        groups[4] = &routed_mlp;
+      }
+      auto shared_bwd = [&](const std::vector<hw::OpWork>& half) {  // its backward, beside the all-to-all's
+        Segment x = make_segment(TB(half));
+        x.weight = TW(half);
+        std::vector<hw::OpWork> again;
+        for (const auto& op : half) {
+          if (rerun.contains(op.name)) again.push_back(op);
+        }
+        if (!again.empty()) x.compute += T(again);
+        return x;
+      };
       for (int i = 0; i < 6 && !te; ++i) {
         Segment s = make_segment(T(*groups[i]));
         if (i < 5) {
@@ -388,6 +410,10 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         // to capacity (drop_and_pad) the splits are known without the counts: no wait.
         if (moe && i == 3 && !c.router.moe_pad_expert_input_to_capacity) s.compute += host.pass_start();
         fwd.push_back(s);
+        if (shared_beside && (i == 3 || i == 4)) {
+          fwd.back().overlap = !fwd.back().comms.empty();
+          fwd.push_back(make_segment(T(i == 3 ? fc1 : fc2)));
+        }
       }
       for (int i = 5; i >= 0 && !te; --i) {
         std::vector<Duration> redo;  // kernels run again before the group's backward
@@ -417,6 +443,10 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
           s.side = side && (i - 1 == 3 || i - 1 == 4) && !s.comms.empty();
         }
         bwd.push_back(s);
+        if (shared_beside && (i == 5 || i == 4)) {
+          bwd.back().overlap = !bwd.back().comms.empty();
+          bwd.push_back(shared_bwd(i == 5 ? fc2 : fc1));
+        }
       }
       // Modules checkpointed whole (recompute_modules mlp, moe, shared_experts: Megatron-core's normal
       // checkpointing) run their forward again, collectives included, before the layer's backward reaches them.
@@ -425,7 +455,8 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         const auto norm = std::find_if(ops.norm2.begin(), ops.norm2.end(), [](const hw::OpWork& op) { return op.name == "norm2"; });
         pre.compute = T({norm == ops.norm2.end() ? norm : norm + 1, ops.norm2.end()});  // not the norm itself
         if (moe && !c.router.moe_pad_expert_input_to_capacity) pre.compute += host.pass_start();
-        bwd.insert(bwd.begin(), {pre, fwd[4]});
+        bwd.insert(bwd.begin(), pre);
+        bwd.insert(bwd.begin() + 1, fwd.begin() + 4, fwd.begin() + (shared_beside ? 7 : 5));  // to the combine
       } else if (!te && moe && c.recomputes("shared_experts") && ops.shared_end > ops.shared_begin) {
         Segment again = make_segment(T({ops.mlp.begin() + static_cast<long>(ops.shared_begin),
                                         ops.mlp.begin() + static_cast<long>(ops.shared_end)}));
@@ -756,25 +787,6 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   plan.memory = hw::training_memory(in, part.hbm_capacity);
   plan.in_flight = in_flight;
   return plan;
-}
-
-std::pair<hw::MemoryFit, int> MegatronTraining::tightest_stage(
-    const hw::AcceleratorSpec& part, std::vector<PlanPtr>* keep, const std::function<PlanPtr(int stage)>& reuse) const {
-  std::pair<hw::MemoryFit, int> worst;
-  for (int stage = 0; stage < config_.pipeline_model_parallel_size; ++stage) {
-    PlanPtr known = reuse ? reuse(stage) : nullptr;
-    PlanPtr plan = known ? std::move(known) : std::make_shared<const StagePlan>(plan_stage(part, stage));
-    const hw::MemoryFit& f = plan->memory;
-    if (worst.first.items.empty() || f.capacity - f.total < worst.first.capacity - worst.first.total) {
-      worst = {f, stage};
-    }
-    if (keep) keep->push_back(std::move(plan));
-  }
-  return worst;
-}
-
-double MegatronTraining::model_flops() const {
-  return 3.0 * config_.model.forward_model_flops(config_.global_batch_size);
 }
 
 }  // namespace lcsim::wl

@@ -232,4 +232,8 @@ std::vector<std::string> MegatronTraining::table() const {
   return out;
 }
 
+double MegatronTraining::model_flops() const {
+  return 3.0 * config_.model.forward_model_flops(config_.global_batch_size);
+}
+
 }  // namespace lcsim::wl
