@@ -13,6 +13,7 @@
 #include "workloads/training/gpt_model.h"
 #include "workloads/training/layer_activations.h"
 #include "workloads/training/megatron.h"
+#include "workloads/training/moe_permutation.h"
 
 namespace lcsim {
 namespace {
@@ -181,6 +182,55 @@ TEST(MoeLayers, SharedExpertBesideTheAllToAlls) {
   EXPECT_GT(again.at("iteration_time_s"), beside.at("iteration_time_s"));
 }
 
+// MoEAllGatherTokenDispatcher's kernels at the toy layer (1,024 tokens per rank, EP 2: 2,048 gathered, 4 local
+// experts of 8, 2,048 rows, fp32 probabilities): the local columns sliced out, the counts, the permutation of the
+// gathered tokens by the 4 local columns, the unpermutation and the casts around the reduce-scatter.
+TEST(MoeLayers, AllGatherDispatcherKernelsByHand) {
+  wl::MoePermutationShape s;
+  s.tokens = 1024, s.topk = 2, s.rows = 2048, s.experts = 8, s.local_experts = 4, s.hidden = 1024;
+  s.allgather = true, s.gathered = 2048, s.probs_bytes = 4, s.fused = true;
+  const wl::MoePermutationOps ops = wl::moe_permutation_ops(s);
+  const double g = 2048, gl = g * 4, h = 1024, rows = 2048;
+  EXPECT_TRUE(ops.before_dispatch.empty());
+  EXPECT_DOUBLE_EQ(op_bytes(ops.after_dispatch, "moe_ag_local_map"), 2 * gl);
+  EXPECT_DOUBLE_EQ(op_bytes(ops.after_dispatch, "moe_ag_local_probs"), 8 * gl);
+  EXPECT_DOUBLE_EQ(op_bytes(ops.after_dispatch, "moe_ag_counts"), gl);
+  // Transformer Engine's permute over the gathered tokens: each read once, each row written, 8 B of
+  // probabilities per row.
+  EXPECT_DOUBLE_EQ(op_bytes(ops.after_dispatch, "moe_permute"), 2 * h * (g + rows) + 8 * rows);
+  EXPECT_DOUBLE_EQ(op_bytes(ops.before_combine, "moe_unpermute"), 2 * h * (rows + g));
+  EXPECT_DOUBLE_EQ(op_bytes(ops.before_combine, "moe_ag_cast"), 6 * g * h);
+  EXPECT_DOUBLE_EQ(op_bytes(ops.after_combine, "moe_ag_uncast"), 6 * 1024 * h);
+  s.probs_bytes = 2;  // 16-bit probabilities: the reduce-scatter in the tokens' type, no casts
+  EXPECT_EQ(count(wl::moe_permutation_ops(s).before_combine, "moe_ag_cast"), 0);
+}
+
+// Whole runs (TP 1, EP 2, top 2 of 8): allgather moves every token to every rank of the EP group (EP x 2 h B per
+// token) where alltoall moves the routed copies, so it exposes more expert-parallel time; a pasted Megatron line
+// without --moe-token-dispatcher-type names the dispatcher lcsim assumed.
+TEST(MoeLayers, AllGatherDispatcherRuns) {
+  const std::vector<std::string> base = {"workload.model.num_experts=8", "workload.model.moe_router_topk=1",
+                                         "workload.expert_model_parallel_size=4", "workload.tensor_model_parallel_size=1"};
+  auto run = [&](const std::string& dispatcher) {
+    std::vector<std::string> sets = base;
+    sets.push_back("workload.moe_token_dispatcher_type=" + dispatcher);
+    return megatron_support::run(sets);
+  };
+  const auto a2a = run("alltoall"), gather = run("allgather");
+  EXPECT_GT(gather.at("time_exposed_ep_s"), a2a.at("time_exposed_ep_s"));
+  EXPECT_GT(gather.at("iteration_time_s"), a2a.at("iteration_time_s"));
+  const std::string line =
+      "--num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 --vocab-size 32000 "
+      "--global-batch-size 32 --micro-batch-size 1 --bf16 --use-flash-attn --num-experts 8 --moe-router-topk 2 "
+      "--moe-grouped-gemm";
+  const Scenario sc = megatron_support::parse_with("workload:\n  type: megatron\n  megatron_args: \"" + line + "\"\n");
+  const auto& c = dynamic_cast<wl::MegatronTraining&>(*sc.workload).config();
+  const bool named = std::any_of(c.defaults_taken.begin(), c.defaults_taken.end(), [](const std::string& d) {
+    return d.find("moe_token_dispatcher_type = alltoall (Megatron-LM: allgather") != std::string::npos;
+  });
+  EXPECT_TRUE(named);
+}
+
 TEST(MoeLayers, MegatronArgumentsSetTheKeys) {
   const std::string model =
       "--num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 --vocab-size 32000 "
@@ -241,6 +291,12 @@ TEST(MoeLayers, BadSettingsNameTheirKeys) {
     more.insert(more.begin(), moe.begin(), moe.end());
     return error(more);
   };
+  e = with({"workload.model.moe_shared_expert_intermediate_size=1024", "workload.tensor_model_parallel_size=1",
+            "workload.moe_token_dispatcher_type=allgather"});
+  EXPECT_TRUE(has(e, "moe_shared_expert_overlap") && has(e, "alltoall or flex")) << e;
+  e = error({"workload.model.num_experts=8", "workload.expert_model_parallel_size=2", "workload.sequence_parallel=true",
+             "workload.moe_token_dispatcher_type=allgather"});
+  EXPECT_TRUE(has(e, "moe_token_dispatcher_type") && has(e, "expert_tensor_parallel_size")) << e;
   e = with({"workload.tensor_model_parallel_size=1"});
   EXPECT_TRUE(has(e, "moe_shared_expert_overlap") && has(e, "needs a shared expert")) << e;
   e = with({"workload.model.moe_shared_expert_intermediate_size=1024", "workload.sequence_parallel=true"});

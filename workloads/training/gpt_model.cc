@@ -420,6 +420,9 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
     perm.flex = sh.flex_dispatch;
     perm.received = perm.rows * distinct_ranks(std::min(reach, 1.0 * sh.ep), m.moe_router_topk) / m.moe_router_topk;
     perm.fused = sh.permute_fusion;
+    perm.allgather = sh.allgather_dispatch;
+    perm.gathered = tn * sh.ep;  // the EP group's tokens (with folded experts it spans the TP ranks too)
+    perm.probs_bytes = sh.router.moe_router_dtype == "fp32" ? 4 : e;
     const MoePermutationOps perm_ops = moe_permutation_ops(perm);
     ops.norm2.insert(ops.norm2.end(), perm_ops.before_dispatch.begin(), perm_ops.before_dispatch.end());
     ops.mlp.insert(ops.mlp.end(), perm_ops.after_dispatch.begin(), perm_ops.after_dispatch.end());
@@ -451,6 +454,35 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
   ops.residual.push_back(memory("residual2", 3 * tn * h, e));
   if (unfused_residual > 0) ops.residual.push_back(memory("residual2_unfused", unfused_residual * tn * h, e));
   return ops;
+}
+
+OpSacRedo op_sac_redo(const GptModelConfig& m, const LayerOps& ops) {
+  // The norms and residual add, the wk part of the fused q/k/v GEMM, rope, the output projection (wo), the w3
+  // half of a gated MLP's up GEMM, the activation; not the attention kernel (saved), wq, wv, w1 / fc1 (saved),
+  // nor the down GEMM and last residual (after the stop).
+  OpSacRedo r;
+  r.kernels.assign(ops.norm1.begin(), ops.norm1.end());
+  r.kernels.insert(r.kernels.end(), ops.norm2.begin(), ops.norm2.end());
+  const double a = m.num_attention_heads, g = m.query_groups();
+  for (const auto& op : ops.qkv) {
+    if (op.name == "qkv") {
+      r.gemm_parts.push_back({op, g / (a + 2 * g)});
+    } else {
+      r.kernels.push_back(op);
+    }
+  }
+  for (const auto& op : ops.attention) {  // CP's merges are inside the saved attention op (cp_attention.h)
+    if (op.op_class != hw::OpClass::kAttention && !is_cp_merge(op.name)) r.kernels.push_back(op);
+  }
+  const auto up = std::find_if(ops.mlp.begin(), ops.mlp.end(), [](const hw::OpWork& op) { return op.op_class == hw::OpClass::kGemm; });
+  for (auto it = ops.mlp.begin(); it != ops.mlp.end(); ++it) {
+    if (it == up) {
+      if (m.swiglu) r.gemm_parts.push_back({*it, 0.5});
+    } else if (it->op_class != hw::OpClass::kGemm && it->name != "mlp_down_fp8_cast") {
+      r.kernels.push_back(*it);
+    }
+  }
+  return r;
 }
 
 std::vector<hw::OpWork> layer_forward_ops(const GptModelConfig& m, int b, double e) {

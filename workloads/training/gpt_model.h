@@ -11,6 +11,7 @@
 
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "models/hardware/op_cost.h"
@@ -151,6 +152,7 @@ struct LayerShard {
   // received tokens after the dispatch, alltoall before it (and sorts them by local expert after it); with
   // permute_fusion Transformer Engine's fused kernels (--moe-permute-fusion).
   bool flex_dispatch = false;
+  bool allgather_dispatch = false;  // MoEAllGatherTokenDispatcher: the TP x EP group's tokens all-gathered
   bool permute_fusion = false;
   bool fp8_dispatch = false;  // the dispatched rows and the combine's backward gradients in FP8 (moe_fp8_dispatch)
   // Transformer Engine's grouped experts with FP8 (TEGroupedMLP): each expert's rows padded to the FP8 alignment
@@ -169,6 +171,15 @@ struct LayerOps {
   bool operator==(const LayerOps&) const = default;
 };
 LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double elem_bytes, const LayerShard& sh = {});
+/// torchtitan's op-level selective checkpointing (hw::op_sac_saved_bytes says what it keeps): before a layer's
+/// backward its forward runs again up to the last tensor the backward needs (PyTorch's non-reentrant checkpoint
+/// stops there), every kernel but the saved ones. `kernels` run whole; `gemm_parts` run in part (the share of
+/// the GEMM that is not saved).
+struct OpSacRedo {
+  std::vector<hw::OpWork> kernels;
+  std::vector<std::pair<hw::OpWork, double>> gemm_parts;
+};
+OpSacRedo op_sac_redo(const GptModelConfig& m, const LayerOps& ops);
 /// Forward kernels of one (average dense) transformer layer, unsharded.
 std::vector<hw::OpWork> layer_forward_ops(const GptModelConfig& m, int b, double elem_bytes);
 /// Forward kernels of the embedding lookup.

@@ -93,6 +93,10 @@ void MegatronConfig::name_defaults_taken(const ConfigValue& given, const ConfigV
          "default (cuDNN on Hopper: lcsim's attention_backend auto); unfused with --transformer-impl local or "
          "--attention-backend unfused");
   }
+  if (model.num_experts > 0 && !has("", "moe_token_dispatcher_type")) {
+    note("moe_token_dispatcher_type", moe_token_dispatcher_type,
+         "allgather without --moe-token-dispatcher-type (lcsim: moe_token_dispatcher_type: allgather)");
+  }
   if (model.num_experts > 0 && !has("", "moe_grouped_gemm")) {
     note("moe_grouped_gemm", moe_grouped_gemm,
          "SequentialMLP, one MLP module per local expert, without --moe-grouped-gemm (lcsim: moe_grouped_gemm: "
@@ -337,9 +341,11 @@ void MegatronConfig::visit_keys(Section& s) {
   s.field("moe_load_imbalance", moe_load_imbalance,
           "tokens of the busiest expert / mean (1 = perfect balance): expert GEMMs and token all-to-alls take "
           "this much longer", Range::at_least(1));
-  s.choice("moe_token_dispatcher_type", moe_token_dispatcher_type, {"alltoall", "flex"},
+  s.choice("moe_token_dispatcher_type", moe_token_dispatcher_type, {"alltoall", "flex", "allgather"},
            "alltoall: each token travels once per chosen expert; flex (DeepEP-style): once per destination node, "
-           "then over NVLink inside it");
+           "then over NVLink inside it; allgather (Megatron-LM's default without --moe-token-dispatcher-type): "
+           "every token of the EP group gathered by every rank, the experts' outputs reduce-scattered back "
+           "(docs/training-moe-layers.md)");
   s.field("moe_fp8_dispatch", moe_fp8_dispatch,
           "with precision: fp8, the tokens dispatched to the experts and the output gradients sent back to them (the "
           "combine's backward) travel in FP8 with one fp32 scale per 128 elements (1 + 4/128 B per element); the "
@@ -442,8 +448,13 @@ void MegatronConfig::visit_keys(Section& s) {
     s.error("recompute_modules", "takes effect only with recompute_granularity: selective (got " +
                                      recompute_granularity + ")");
   }
+  if (moe_token_dispatcher_type == "allgather" && tensor_model_parallel_size > 1 && !experts_fold_tp()) {
+    s.error("moe_token_dispatcher_type", "allgather with experts split over TP (expert_tensor_parallel_size > 1) is "
+                                         "not modelled; expert_tensor_parallel_size: 1 folds them");
+  }
   if (moe_shared_expert_overlap) {
     const char* why = model.moe_shared_expert_intermediate_size <= 0 ? "needs a shared expert (model.moe_shared_expert_intermediate_size)"
+                      : moe_token_dispatcher_type == "allgather" ? "needs the alltoall or flex dispatcher (as Megatron-core requires)"
                       : tensor_model_parallel_size > 1 ? "with tensor parallelism is not modelled (the shared expert's own gather and scatter)"
                       : overlap_moe_expert_parallel_comm || pipeline_schedule == "dualpipe" ? "with overlap_moe_expert_parallel_comm or dualpipe is not modelled"
                       : recomputes("shared_experts") ? "with recompute module shared_experts is not modelled" : nullptr;

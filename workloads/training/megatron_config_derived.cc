@@ -66,6 +66,7 @@ LayerShard MegatronConfig::layer_shard() const {
   sh.apply_rope_fusion = apply_rope_fusion;
   sh.wgrad_accumulation_bytes = gradient_accumulation_fusion ? 0 : wgrad_accumulation_bytes(2, grad_bytes());
   sh.flex_dispatch = moe_token_dispatcher_type == "flex";
+  sh.allgather_dispatch = moe_token_dispatcher_type == "allgather";
   sh.permute_fusion = moe_permute_fusion;
   sh.fp8_dispatch = moe_fp8_dispatch;
   sh.fp8_expert_padding = sh.fp8 && moe_grouped_gemm == "multi_stream" && fp8_gemm_backend != "deepgemm" &&

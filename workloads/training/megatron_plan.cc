@@ -102,35 +102,13 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   };
   const CollectiveOp row = sp ? CollectiveOp::kReduceScatter : CollectiveOp::kAllReduce;
 
-  // torchtitan's op-level selective checkpointing (hw::op_sac_saved_bytes says what it keeps): before a layer's
-  // backward, its forward runs again up to the last tensor the backward needs (PyTorch's non-reentrant checkpoint
-  // stops there), every kernel but the saved ones: the norms and residual add, the wk part of the fused q/k/v
-  // GEMM, rope, the output projection (wo), the w3 half of a gated MLP's up GEMM, the activation; not the
-  // attention kernel (saved), wq, wv, w1 / fc1 (saved), nor the down GEMM and last residual (after the stop).
+  // torchtitan's op-level selective checkpointing (gpt_model.h, op_sac_redo): the kernels run again, and the parts
+  // of GEMMs, in the order the additions were always made.
   auto op_sac_recompute = [&](const LayerOps& ops) {
-    std::vector<hw::OpWork> redo(ops.norm1.begin(), ops.norm1.end());
-    redo.insert(redo.end(), ops.norm2.begin(), ops.norm2.end());
+    const OpSacRedo r = op_sac_redo(m, ops);
     Duration part_gemms;
-    const double a = m.num_attention_heads, g = m.query_groups();
-    for (const auto& op : ops.qkv) {
-      if (op.name == "qkv") {
-        part_gemms += T({op}) * (g / (a + 2 * g));
-      } else {
-        redo.push_back(op);
-      }
-    }
-    for (const auto& op : ops.attention) {  // CP's merges are inside the saved attention op (cp_attention.h)
-      if (op.op_class != hw::OpClass::kAttention && !is_cp_merge(op.name)) redo.push_back(op);
-    }
-    const auto up = std::find_if(ops.mlp.begin(), ops.mlp.end(), [](const hw::OpWork& op) { return op.op_class == hw::OpClass::kGemm; });
-    for (auto it = ops.mlp.begin(); it != ops.mlp.end(); ++it) {
-      if (it == up) {
-        if (m.swiglu) part_gemms += T({*it}) * 0.5;
-      } else if (it->op_class != hw::OpClass::kGemm && it->name != "mlp_down_fp8_cast") {
-        redo.push_back(*it);
-      }
-    }
-    return T(redo) + part_gemms;
+    for (const auto& [op, share] : r.gemm_parts) part_gemms += T({op}) * share;
+    return T(r.kernels) + part_gemms;
   };
 
   // FSDP's copies around one unit's collectives, memory-bound kernels over the bytes they move, for a unit of
@@ -334,8 +312,25 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         }
         if (free) slots[2].overlap_bwd = 1;
       }
+      const bool gather = moe && ep > 1 && sh.allgather_dispatch;
+      if (gather) {
+        // MoEAllGatherTokenDispatcher over the EP group (TP 1, or folded experts: it spans the TP ranks too): the
+        // routing map (1 B), probabilities and tokens of every rank gathered; the experts' outputs reduce-scattered
+        // back in the probabilities' type. Backward: the tokens' and probabilities' gathers reduce-scatter their
+        // gradients, the outputs' scatter gathers theirs.
+        const double g = t / tp * ep, p = c.router.moe_router_dtype == "fp32" ? 4 : e, E = m.num_experts;
+        auto ag = [&](CollectiveOp op, double bytes, const std::string& what) {
+          return call(op, GroupKind::kEp, Bytes::of(bytes), Exposure::kEp, what);
+        };
+        slots[3].fwd = {ag(CollectiveOp::kAllGather, g * E, "routing map"), ag(CollectiveOp::kAllGather, g * E * p, "routing probabilities"),
+                        ag(CollectiveOp::kAllGather, g * h * e, "tokens")};
+        slots[3].bwd = {ag(CollectiveOp::kReduceScatter, g * h * e, "tokens (bwd)"),
+                        ag(CollectiveOp::kReduceScatter, g * E * p, "routing probabilities (bwd)")};
+        slots[4].fwd = {ag(CollectiveOp::kReduceScatter, g * h * p, "expert output")};
+        slots[4].bwd = {ag(CollectiveOp::kAllGather, g * h * p, "expert output (bwd)")};
+      }
       if (moe) {
-        if (ep > 1) {
+        if (ep > 1 && !gather) {
           slots[3].fwd.push_back(a2a("dispatch", false, dispatch_fp8));
           slots[4].bwd.push_back(a2a("combine (bwd)", false, dispatch_fp8));
         }
@@ -358,7 +353,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
             slots[3].gemm = "shared_up", slots[3].what = "shared expert input", slots[3].gather = true;
           }
         }
-        if (ep > 1) {
+        if (ep > 1 && !gather) {
           slots[4].fwd.push_back(a2a("combine", true, dispatch));
           slots[3].bwd.push_back(a2a("dispatch (bwd)", true, dispatch));
         }
@@ -408,7 +403,8 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         // have run, so the dispatch starts one host_op_time after the group before it (as a pass after a blocking
         // receive). Backward reuses the forward's splits (all-to-all) or cached layout (DeepEP): no wait. Padded
         // to capacity (drop_and_pad) the splits are known without the counts: no wait.
-        if (moe && i == 3 && !c.router.moe_pad_expert_input_to_capacity) s.compute += host.pass_start();
+        // allgather's wait is after its gathers: the counts of the gathered map's local columns (.cpu()).
+        if (moe && i == (gather ? 4 : 3) && !c.router.moe_pad_expert_input_to_capacity) s.compute += host.pass_start();
         fwd.push_back(s);
         if (shared_beside && (i == 3 || i == 4)) {
           fwd.back().overlap = !fwd.back().comms.empty();
@@ -454,7 +450,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         Segment pre = fwd[3];  // a MoE layer's router, permutation and dispatch; a dense MLP's input gather
         const auto norm = std::find_if(ops.norm2.begin(), ops.norm2.end(), [](const hw::OpWork& op) { return op.name == "norm2"; });
         pre.compute = T({norm == ops.norm2.end() ? norm : norm + 1, ops.norm2.end()});  // not the norm itself
-        if (moe && !c.router.moe_pad_expert_input_to_capacity) pre.compute += host.pass_start();
+        if (moe && !c.router.moe_pad_expert_input_to_capacity && !gather) pre.compute += host.pass_start();
         bwd.insert(bwd.begin(), pre);
         bwd.insert(bwd.begin() + 1, fwd.begin() + 4, fwd.begin() + (shared_beside ? 7 : 5));  // to the combine
       } else if (!te && moe && c.recomputes("shared_experts") && ops.shared_end > ops.shared_begin) {

@@ -147,6 +147,28 @@ MoePermutationOps moe_permutation_ops(const MoePermutationShape& s) {
     unpermute(ops.before_combine, s.received, s.rows, h, e, d, s.fused);
     return ops;
   }
+  if (s.allgather) {
+    // dispatch_postprocess: the local experts' columns of the gathered map (bool) and probabilities sliced out
+    // (.contiguous(): read and write each; the probabilities' backward a zero fill of the gathered gradient and
+    // the copy back), the map's column sums (the counts, copied to the host), the gathered tokens permuted by the
+    // local map (the probabilities' transpose and selection as permute's own); combine_preprocess: the rows
+    // unpermuted into the gathered shape, cast to the probabilities' type for the reduce-scatter where it is not
+    // the tokens', and cast back after it (combine_postprocess's view is free).
+    const double g = s.gathered, gl = g * s.local_experts, p = s.probs_bytes;
+    ops.after_dispatch.push_back(stated_pass("moe_ag_local_map", 2 * gl));
+    ops.after_dispatch.push_back(stated_pass(
+        "moe_ag_local_probs", 2 * p * gl,
+        {stated_backward("moe_ag_local_probs_bwd_zeros", p * g * s.experts), stated_backward("moe_ag_local_probs_bwd", 2 * p * gl)}));
+    ops.after_dispatch.push_back(stated_pass("moe_ag_counts", gl));
+    permute(ops.after_dispatch, g, s.rows, s.local_experts, h, e, e, s.fused);
+    unpermute(ops.before_combine, g, s.rows, h, e, e, s.fused);
+    if (p != e) {
+      ops.before_combine.push_back(stated_pass("moe_ag_cast", (e + p) * g * h, {stated_backward("moe_ag_cast_bwd", (e + p) * g * h)}));
+      ops.after_combine.push_back(stated_pass("moe_ag_uncast", (p + e) * s.tokens * h,
+                                              {stated_backward("moe_ag_uncast_bwd", (p + e) * s.tokens * h)}));
+    }
+    return ops;
+  }
   // MoEAlltoAllTokenDispatcher: permutation 1 in dispatch_preprocess, permutation 2 (several local experts)
   // in dispatch_postprocess, their reverses in combine_preprocess and combine_postprocess.
   const double copies = s.tokens * s.topk;

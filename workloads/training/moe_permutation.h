@@ -32,6 +32,12 @@ struct MoePermutationShape {
   bool flex = false;
   double received = 0;
   bool fused = false;  // Transformer Engine's fused permutation (Megatron-LM's --moe-permute-fusion)
+  // allgather (MoEAllGatherTokenDispatcher): every rank of the TP x EP group gathers all its tokens (`gathered`
+  // rows), its routing map and probabilities (`probs_bytes` per entry), keeps its local experts' columns and
+  // permutes by them; before the combine's reduce-scatter the rows are unpermuted and cast to the probabilities'
+  // type, and cast back after it.
+  bool allgather = false;
+  double gathered = 0, probs_bytes = 4;
 };
 
 /// The kernels of each slot, each with its backward kernels stated (hw::OpWork::backward): before the
