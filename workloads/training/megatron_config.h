@@ -92,6 +92,8 @@ struct MegatronConfig {
   int expert_tp() const { return expert_tensor_parallel_size > 0 ? expert_tensor_parallel_size : tensor_model_parallel_size; }
   /// Whether the experts fold the dense layers' tensor parallelism into expert parallelism.
   bool experts_fold_tp() const { return expert_tp() < tensor_model_parallel_size; }
+  /// Tokens of the busiest expert / mean, after the router's dropping or padding (MoeRouterSettings::expert_load).
+  double expert_load() const { return router.expert_load(moe_load_imbalance); }
   /// Ranks that hold the same experts (Megatron's expert-data-parallel group): the ranks of one pipeline stage over
   /// expert TP x EP (data x context parallelism over EP when the experts keep the dense TP).
   int expert_data_parallel(int data_parallel) const {

@@ -50,7 +50,7 @@ std::string MegatronConfig::schedule() const {
 LayerShard MegatronConfig::layer_shard() const {
   const int tp = tensor_model_parallel_size;
   LayerShard sh{tp, context_parallel_size, expert_model_parallel_size, sequence_parallel && tp > 1,
-                router.expert_load(moe_load_imbalance), use_flash_attn, precision == "fp8"};
+                expert_load(), use_flash_attn, precision == "fp8"};
   sh.router = router;
   sh.fp8_current_scaling = sh.fp8 && fp8_recipe == "tensorwise";
   sh.etp = expert_tp();

@@ -38,7 +38,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   const double e = 2;  // activations stay 16-bit (fp8 only inside the GEMMs)
   const double t = static_cast<double>(b) * m.seq_length / cp, h = m.hidden_size;
   const Bytes act = Bytes::of(t * h * e);
-  const double k = m.moe_router_topk, imb = c.router.expert_load(c.moe_load_imbalance);
+  const double k = m.moe_router_topk, imb = c.expert_load();
   const Bytes routed = Bytes::of(t * k * h * e * imb);                  // tokens gathered over TP for the experts
   // Per rank into the token all-to-all, at perfect balance; with moe_load_imbalance the busiest expert rank
   // receives (dispatch) and sends back (combine) that many times the mean, the others correspondingly less.
