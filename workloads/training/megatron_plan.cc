@@ -258,6 +258,13 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     rerun.insert({"q_norm", "q_up_fp8_cast", "q_up", "kv_norm", "kv_up_fp8_cast", "kv_up", "rope"});
   }
   if (c.recomputes("moe_act")) rerun.insert({"expert_act", "shared_act"});
+  auto again_of = [&rerun](const std::vector<hw::OpWork>& group) {  // a group's kernels recomputed by name
+    std::vector<hw::OpWork> again;
+    for (const auto& op : group) {
+      if (rerun.contains(op.name)) again.push_back(op);
+    }
+    return again;
+  };
   // The segments of layer `l` (from 0; an MTP module's layer: num_layers), in `prev`. A layer with the same kernels
   // and MoE-ness as the last one planned has the same segments (nothing else below depends on the layer): they
   // are reused rather than costed again.
@@ -318,7 +325,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         // routing map (1 B), probabilities and tokens of every rank gathered; the experts' outputs reduce-scattered
         // back in the probabilities' type. Backward: the tokens' and probabilities' gathers reduce-scatter their
         // gradients, the outputs' scatter gathers theirs.
-        const double g = t / tp * ep, p = c.router.moe_router_dtype == "fp32" ? 4 : e, E = m.num_experts;
+        const double g = t / tp * ep, p = c.router.logit_bytes(e), E = m.num_experts;
         auto ag = [&](CollectiveOp op, double bytes, const std::string& what) {
           return call(op, GroupKind::kEp, Bytes::of(bytes), Exposure::kEp, what);
         };
@@ -383,11 +390,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       auto shared_bwd = [&](const std::vector<hw::OpWork>& half) {  // its backward, beside the all-to-all's
         Segment x = make_segment(TB(half));
         x.weight = TW(half);
-        std::vector<hw::OpWork> again;
-        for (const auto& op : half) {
-          if (rerun.contains(op.name)) again.push_back(op);
-        }
-        if (!again.empty()) x.compute += T(again);
+        if (const auto again = again_of(half); !again.empty()) x.compute += T(again);
         return x;
       };
       for (int i = 0; i < 6 && !te; ++i) {
@@ -418,11 +421,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
           redo.push_back(T({ops.attention.begin(), ops.attention.end() - 1}));
         }
         // The other recomputed modules: their kernels' forward runs again before the group's backward.
-        std::vector<hw::OpWork> again;
-        for (const auto& op : *groups[i]) {
-          if (rerun.contains(op.name)) again.push_back(op);
-        }
-        if (!again.empty()) redo.push_back(T(again));
+        if (const auto again = again_of(*groups[i]); !again.empty()) redo.push_back(T(again));
         if (i >= 1) {
           std::vector<Segment> split = column_backward(*groups[i], slots[i - 1], redo);
           if (!split.empty()) {

@@ -78,7 +78,7 @@ MoeRouterOps moe_router_ops(const MoeRouterShape& s) {
   MoeRouterOps ops;
   const MoeRouterSettings& r = s.run;
   const double T = s.tokens, E = s.experts, k = s.topk, M = T * E, K = T * k;
-  const double L = r.moe_router_dtype == "fp32" ? 4 : s.elem_bytes;  // bytes per logit
+  const double L = r.logit_bytes(s.elem_bytes);  // bytes per logit
   const double cast = L < 4 ? 4 + L : 0;  // per element, an fp32 tensor cast to the logits' type (or none)
   const bool softmax = s.score_function == "softmax";
   std::vector<hw::OpWork>& out = ops.after_gate;

@@ -38,6 +38,8 @@ struct MoeRouterSettings {
 
   void visit(Section& s);
   bool aux_loss() const { return moe_aux_loss_coeff > 0 && moe_router_load_balancing_type != "none"; }
+  /// Bytes per logit and routing probability: fp32 with moe_router_dtype fp32, else the activations' `elem_bytes`.
+  double logit_bytes(double elem_bytes) const { return moe_router_dtype == "fp32" ? 4 : elem_bytes; }
   /// Tokens of the busiest expert / mean after dropping: the imbalance, capped at the capacity factor; every
   /// expert padded to the capacity with moe_pad_expert_input_to_capacity.
   double expert_load(double imbalance) const;
