@@ -66,6 +66,10 @@ const std::vector<std::pair<std::string, std::string>> kCases = {
     {"scenarios/training/llama3-405b-h100-16k.yaml", "workload: {global_batch_size: 2048}\n"},
     // DualPipe needs at least 2 x PP = 32 micro-batches (DP 128: 4,096 sequences).
     {"scenarios/training/deepseek-v3-h800-2048.yaml", "workload: {global_batch_size: 4096}\n"},
+    // 1F1B with TP 2: the shared expert beside the all-to-alls, its own gather and scatter in chains of their own.
+    {"scenarios/training/deepseek-v3-h800-2048.yaml",
+     "workload: {global_batch_size: 2048, pipeline_schedule: 1f1b, tensor_model_parallel_size: 2, "
+     "sequence_parallel: true, moe_shared_expert_overlap: true}\n"},
     // Context parallelism (overlapped key/value exchanges beside overlapped TP), the parameter gather and
     // gradient buckets running beside the passes.
     {"scenarios/training/llama3-70b-h100-1024.yaml", "workload: {global_batch_size: 128, context_parallel_size: 2}\n"},

@@ -424,6 +424,7 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
     perm.gathered = tn * sh.ep;  // the EP group's tokens (with folded experts it spans the TP ranks too)
     perm.probs_bytes = sh.router.logit_bytes(e);
     const MoePermutationOps perm_ops = moe_permutation_ops(perm);
+    ops.dispatch_begin = ops.norm2.size();
     ops.norm2.insert(ops.norm2.end(), perm_ops.before_dispatch.begin(), perm_ops.before_dispatch.end());
     ops.mlp.insert(ops.mlp.end(), perm_ops.after_dispatch.begin(), perm_ops.after_dispatch.end());
     // TEGroupedMLP with FP8 (experts.py): the rows and their probabilities padded per expert to FP8's alignment

@@ -167,6 +167,7 @@ struct LayerShard {
 struct LayerOps {
   std::vector<hw::OpWork> norm1, qkv, attention, norm2, mlp, residual;
   size_t shared_begin = 0, shared_end = 0;  // a MoE layer's shared expert: mlp[shared_begin, shared_end)
+  size_t dispatch_begin = 0;                 // a MoE layer's permutation before the dispatch: norm2[dispatch_begin, end)
   std::vector<hw::OpWork> all() const;
   bool operator==(const LayerOps&) const = default;
 };

@@ -65,7 +65,7 @@ LayerActivations layer_activations(const GptModelConfig& m, int layer, const Act
   out.split += 4.0 * m.num_experts;
   out.split += k * (c * h + s * up_width * f + (o.recompute_moe_act ? 0 : c * f) + 4);
   if (const double fs = m.moe_shared_expert_intermediate_size; fs > 0 && !o.recompute_shared) {
-    out.split += s * up_width * fs + (o.recompute_moe_act ? 0 : (c + silu) * fs);
+    out.split += s * up_width * fs + (o.recompute_moe_act ? 0 : (c + silu) * fs) + o.shared_gathered_input * h;
   }
   return out;
 }

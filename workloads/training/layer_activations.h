@@ -28,6 +28,9 @@ struct ActivationOptions {
   // Megatron-LM's normal-checkpointing modules: the dense MLP (`mlp`), a MoE layer's whole MoE part (`moe`), its
   // shared expert (`shared_experts`) keep none of their tensors, only their input (the norm's 16-bit output).
   bool recompute_mlp = false, recompute_moe = false, recompute_shared = false;
+  // moe_shared_expert_overlap with TP: the shared expert's first linear layer keeps its input gathered over TP
+  // (SharedExpertMLP.pre_forward_comm), bytes per element times TP; 0: it keeps the norm's output, counted above.
+  double shared_gathered_input = 0;
 };
 
 struct LayerActivations {

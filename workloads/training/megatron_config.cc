@@ -358,7 +358,8 @@ void MegatronConfig::visit_keys(Section& s) {
           Range::fraction());
   s.field("moe_shared_expert_overlap", moe_shared_expert_overlap,
           "the shared expert's two linear layers on their own stream beside the dispatch and the combine all-to-all, "
-          "forward and backward (Megatron-LM's --moe-shared-expert-overlap; docs/training-moe-layers.md)");
+          "forward and backward, with tensor parallelism its own gather and scatter on that stream too (Megatron-LM's "
+          "--moe-shared-expert-overlap; docs/training-moe-layers.md); no effect without a shared expert");
   s.field("overlap_moe_expert_parallel_comm", overlap_moe_expert_parallel_comm,
           "expert-parallel all-to-alls run beside the compute (another micro-batch's work hides them, as 1F1B "
           "all-to-all overlap or DualPipe do): waited for only at the end of each pass");
@@ -452,10 +453,10 @@ void MegatronConfig::visit_keys(Section& s) {
     s.error("moe_token_dispatcher_type", "allgather with experts split over TP (expert_tensor_parallel_size > 1) is "
                                          "not modelled; expert_tensor_parallel_size: 1 folds them");
   }
-  if (moe_shared_expert_overlap) {
-    const char* why = model.moe_shared_expert_intermediate_size <= 0 ? "needs a shared expert (model.moe_shared_expert_intermediate_size)"
-                      : moe_token_dispatcher_type == "allgather" ? "needs the alltoall or flex dispatcher (as Megatron-core requires)"
-                      : tensor_model_parallel_size > 1 ? "with tensor parallelism is not modelled (the shared expert's own gather and scatter)"
+  // Megatron-core checks the flag only where there is a shared expert (TransformerConfig.__post_init__); without
+  // one it does nothing, as here.
+  if (moe_shared_expert_overlap && model.moe_shared_expert_intermediate_size > 0) {
+    const char* why = moe_token_dispatcher_type == "allgather" ? "needs the alltoall or flex dispatcher (as Megatron-core requires)"
                       : overlap_moe_expert_parallel_comm || pipeline_schedule == "dualpipe" ? "with overlap_moe_expert_parallel_comm or dualpipe is not modelled"
                       : recomputes("shared_experts") ? "with recompute module shared_experts is not modelled" : nullptr;
     if (why) s.error("moe_shared_expert_overlap", why);

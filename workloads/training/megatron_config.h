@@ -12,6 +12,10 @@
 #include "workloads/training/gpt_model.h"
 #include "workloads/training/tp_overlap.h"
 
+namespace lcsim::hw {
+struct TrainingMemoryInput;
+}  // namespace lcsim::hw
+
 namespace lcsim::wl {
 
 struct MegatronConfig {
@@ -157,6 +161,9 @@ struct MegatronConfig {
   hw::AcceleratorSpec kernels_on(const hw::AcceleratorSpec& part) const;
   /// Whether kernels_on changes the part (another measured kernel than the part's own).
   bool kernels_change(const hw::AcceleratorSpec& part) const;
+  /// The memory fit's inputs that follow from the model and these keys alone: the activations one layer keeps per
+  /// token (layer_activations.h, averaged over the layers), their shape, what recomputation they follow, the logits.
+  void activation_inputs(hw::TrainingMemoryInput& in) const;
 };
 
 }  // namespace lcsim::wl

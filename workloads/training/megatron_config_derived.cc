@@ -1,8 +1,11 @@
 // What MegatronConfig's keys imply for the rest of the workload: recomputed modules and layers, the schedule and
-// its model chunks, the moments' bytes, and the shard of one layer a GPU computes (LayerShard).
+// its model chunks, the moments' bytes, the shard of one layer a GPU computes (LayerShard), and the activations
+// the memory fit counts per layer.
 #include <algorithm>
 #include <string>
 
+#include "models/hardware/memory.h"
+#include "workloads/training/layer_activations.h"
 #include "workloads/training/megatron.h"
 #include "workloads/training/megatron_args.h"
 #include "workloads/training/megatron_config.h"
@@ -73,6 +76,55 @@ LayerShard MegatronConfig::layer_shard() const {
                           !router.moe_router_padding_for_fp8 && !router.moe_pad_expert_input_to_capacity &&
                           !sh.flex_dispatch;
   return sh;
+}
+
+void MegatronConfig::activation_inputs(hw::TrainingMemoryInput& in) const {
+  const GptModelConfig& m = model;
+  const int tp = tensor_model_parallel_size, cp = context_parallel_size;
+  const double h = m.hidden_size, k = m.moe_router_topk, imb = expert_load(), e = 2;
+  in.seq = 1.0 * m.seq_length / cp;
+  in.hidden = h;
+  double ffn = 0;
+  for (int l = 0; l < m.num_layers; ++l) {
+    ffn += m.is_moe_layer(l) ? k * m.moe_ffn() * imb + m.moe_shared_expert_intermediate_size : m.ffn();
+  }
+  in.ffn = ffn / m.num_layers;
+  in.heads = m.num_attention_heads;
+  in.vocab = m.vocab_size;
+  in.swiglu = m.swiglu;
+  in.flash_attention = use_flash_attn;
+  // What the activations follow: torchtitan's op-level selective checkpointing ("op"), its every-Nth-layer policy
+  // (those layers recomputed whole: "full"), Megatron's selective without core_attn (keeps an unfused attention's
+  // score matrix, as no recompute does: "none"), else the granularity itself.
+  const bool selective = recompute_granularity == "selective";
+  in.recompute = op_selective_ac()                        ? "op"
+                 : selective && selective_ac_every() > 0 ? "full"
+                 : selective && !recomputes("core_attn") ? "none"
+                                                         : recompute_granularity;
+  // Tensor by tensor (layer_activations.h): it knows what the closed form does not (multi-latent attention,
+  // modules recomputed beyond the attention core, FP8 saved activations, grouped-query keys and values, no dropout)
+  // and equals it otherwise. Averaged over the model's layers as ffn is.
+  const ActivationOptions opts{recomputes("layernorm"),
+                               recomputes("mla_up_proj"),
+                               recomputes("moe_act"),
+                               fp8_saved_activations,
+                               precision == "fp8" && fp8_linear_saved_input == "fp8",
+                               imb, use_flash_attn, !bias_activation_fusion,
+                               recomputes("mlp"), recomputes("moe"), recomputes("shared_experts"),
+                               // the overlapped shared expert's gathered input (16-bit as column_backward says)
+                               moe_shared_expert_overlap && tp > 1 ? tp * (precision == "fp8" && fp8_recipe == "delayed" &&
+                                   (fp8_linear_saved_input == "fp8" || fp8_saved_activations) ? 1 : e) : 0.0};
+  in.layer_whole = in.layer_split = 0;
+  for (int l = 0; l < m.num_layers; ++l) {  // whole bytes summed, divided once: exact where the layers are alike
+    const LayerActivations a = layer_activations(m, l, opts);
+    in.layer_whole += a.whole;
+    in.layer_split += a.split;
+  }
+  in.layer_whole /= m.num_layers;
+  in.layer_split /= m.num_layers;
+  in.output_heads = 1 + m.mtp_num_layers;
+  in.kv_heads = m.query_groups();
+  in.logit_bytes = cross_entropy == "torch_fp32" ? 12 : 6;
 }
 
 }  // namespace lcsim::wl

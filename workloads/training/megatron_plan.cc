@@ -5,13 +5,13 @@
 #include <algorithm>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "models/hardware/step_overhead.h"
 #include "workloads/training/cp_attention.h"
 #include "workloads/training/gemm_split.h"
-#include "workloads/training/layer_activations.h"
 
 namespace lcsim::wl {
 
@@ -320,6 +320,11 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         if (free) slots[2].overlap_bwd = 1;
       }
       const bool gather = moe && ep > 1 && sh.allgather_dispatch;
+      // moe_shared_expert_overlap: the shared expert leaves the experts' group; its first linear layer (with the
+      // activation) runs beside the dispatch, its second beside the combine, each way (SharedExpertMLP's stream);
+      // with TP its own gather before the dispatch, its reduce-scatter after its second GEMM, beside what follows
+      // (backward: its output's gather first, its input's scatter after its first GEMM; docs/training-moe-layers.md).
+      const bool shared_beside = moe && c.moe_shared_expert_overlap && ops.shared_end > ops.shared_begin;
       if (gather) {
         // MoEAllGatherTokenDispatcher over the EP group (TP 1, or folded experts: it spans the TP ranks too): the
         // routing map (1 B), probabilities and tokens of every rank gathered; the experts' outputs reduce-scattered
@@ -347,7 +352,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
           slots[4].fwd.push_back(call(CollectiveOp::kReduceScatter, GroupKind::kTp, routed, Exposure::kTp, "expert output"));
           slots[4].bwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kTp, routed, Exposure::kTp, "expert output (bwd)"));
         }
-        if (tpc && m.moe_shared_expert_intermediate_size > 0) {
+        if (tpc && m.moe_shared_expert_intermediate_size > 0 && !shared_beside) {
           // The shared expert keeps the dense layers' TP and runs on the layer's own (sequence-parallel) input,
           // folded or not: it gathers the tokens and scatters its output itself (Megatron-core's SharedExpertMLP, an
           // MLP of TP linear layers called on MoELayer's input). Its first linear layer is column-parallel: its
@@ -375,9 +380,6 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       // multi-latent attention layers keep the overlap below).
       const bool te = sp && c.tp_comm_overlap && !moe && !m.multi_latent_attention;
       if (te) plan_te_layer(part, ops, {slots[1].fwd, slots[1].bwd, slots[1].overlap}, fwd, bwd);
-      // moe_shared_expert_overlap: the shared expert leaves the experts' group; its first linear layer (with the
-      // activation) runs beside the dispatch, its second beside the combine, each way (SharedExpertMLP's stream).
-      const bool shared_beside = moe && c.moe_shared_expert_overlap && ops.shared_end > ops.shared_begin;
       std::vector<hw::OpWork> routed_mlp = ops.mlp, fc1, fc2;
       if (shared_beside) {
         const auto sb = ops.mlp.begin() + static_cast<long>(ops.shared_begin), se = ops.mlp.begin() + static_cast<long>(ops.shared_end);
@@ -393,8 +395,30 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         if (const auto again = again_of(half); !again.empty()) x.compute += T(again);
         return x;
       };
+      // With TP the shared expert's own collectives split the groups around the all-to-alls where Megatron-core
+      // waits for them: its input's gather runs beside the permutation (issued after the router), its output's
+      // scatter beside the unpermutation (joined before the residual add); backward, its output gradient's gather
+      // beside the unpermutation's backward, its input gradient's scatter beside the router's (joined before the norm).
+      const bool shared_tp = shared_beside && tpc;
+      const auto cut = [](const std::vector<hw::OpWork>& g, size_t at) {
+        const auto mid = g.begin() + static_cast<long>(std::min(at, g.size()));
+        return std::make_pair(std::vector<hw::OpWork>(g.begin(), mid), std::vector<hw::OpWork>(mid, g.end()));
+      };
+      const auto index = [](const std::vector<hw::OpWork>& g, const char* name) {
+        return static_cast<size_t>(std::find_if(g.begin(), g.end(), [&](const hw::OpWork& op) { return op.name == name; }) - g.begin());
+      };
+      std::vector<hw::OpWork> route, permute, norm, gate, unpermute, add;
+      if (shared_tp) {
+        std::tie(route, permute) = cut(ops.norm2, ops.dispatch_begin);
+        std::tie(norm, gate) = cut(ops.norm2, index(ops.norm2, "norm2") + 1);
+        std::tie(unpermute, add) = cut(ops.residual, index(ops.residual, "residual2"));
+      }
       for (int i = 0; i < 6 && !te; ++i) {
-        Segment s = make_segment(T(*groups[i]));
+        if (shared_tp && i == 3) {
+          fwd.push_back(make_segment(T(route), {tp_call(CollectiveOp::kAllGather, "shared expert input")}));
+          fwd.back().overlap = true;
+        }
+        Segment s = make_segment(T(shared_tp && i == 3 ? permute : shared_tp && i == 5 ? unpermute : *groups[i]));
         if (i < 5) {
           s.comms = slots[i].fwd;
           s.overlap = slots[i].overlap && !s.comms.empty();
@@ -412,7 +436,9 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         if (shared_beside && (i == 3 || i == 4)) {
           fwd.back().overlap = !fwd.back().comms.empty();
           fwd.push_back(make_segment(T(i == 3 ? fc1 : fc2)));
+          if (shared_tp && i == 4) fwd.back().comms = {tp_call(CollectiveOp::kReduceScatter, "shared expert output")}, fwd.back().overlap = true;
         }
+        if (shared_tp && i == 5) fwd.push_back(make_segment(T(add)));
       }
       for (int i = 5; i >= 0 && !te; --i) {
         std::vector<Duration> redo;  // kernels run again before the group's backward
@@ -429,9 +455,22 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
             continue;
           }
         }
-        Segment s = make_segment(TB(*groups[i]));
-        s.weight = TW(*groups[i]);
-        for (const Duration& d : redo) s.compute += d;
+        const size_t first = bwd.size();  // the group's first segment: its recomputed kernels run there
+        if (shared_tp && i == 5) {
+          bwd.push_back(make_segment(TB(add), {tp_call(CollectiveOp::kAllGather, "shared expert output (bwd)")}));
+          bwd.back().overlap = true;
+        } else if (shared_tp && i == 3) {
+          bwd.push_back(make_segment(TB(gate)));
+          bwd.back().weight = TW(gate);
+        }
+        const std::vector<hw::OpWork>& group = shared_tp && i == 5 ? unpermute : shared_tp && i == 3 ? norm : *groups[i];
+        Segment s = make_segment(TB(group));
+        s.weight = TW(group);
+        if (bwd.size() == first) {
+          for (const Duration& d : redo) s.compute += d;
+        } else {
+          for (const Duration& d : redo) bwd[first].compute += d;
+        }
         if (i >= 1) {
           s.comms = slots[i - 1].bwd;
           s.overlap = slots[i - 1].bwd_overlaps() && !s.comms.empty();
@@ -441,17 +480,20 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         if (shared_beside && (i == 5 || i == 4)) {
           bwd.back().overlap = !bwd.back().comms.empty();
           bwd.push_back(shared_bwd(i == 5 ? fc2 : fc1));
+          if (shared_tp && i == 4) bwd.back().comms = {tp_call(CollectiveOp::kReduceScatter, "shared expert input (bwd)")}, bwd.back().overlap = true;
         }
       }
       // Modules checkpointed whole (recompute_modules mlp, moe, shared_experts: Megatron-core's normal
       // checkpointing) run their forward again, collectives included, before the layer's backward reaches them.
       if (!te && (moe ? c.recomputes("moe") : c.recomputes("mlp"))) {
         Segment pre = fwd[3];  // a MoE layer's router, permutation and dispatch; a dense MLP's input gather
-        const auto norm = std::find_if(ops.norm2.begin(), ops.norm2.end(), [](const hw::OpWork& op) { return op.name == "norm2"; });
-        pre.compute = T({norm == ops.norm2.end() ? norm : norm + 1, ops.norm2.end()});  // not the norm itself
-        if (moe && !c.router.moe_pad_expert_input_to_capacity && !gather) pre.compute += host.pass_start();
+        const auto norm_op = std::find_if(ops.norm2.begin(), ops.norm2.end(), [](const hw::OpWork& op) { return op.name == "norm2"; });
+        // Not the norm itself; with the shared expert's gather the router alone (the permutation's segment follows).
+        pre.compute = shared_tp ? T(cut(route, norm.size()).second)
+                                : T({norm_op == ops.norm2.end() ? norm_op : norm_op + 1, ops.norm2.end()});
+        if (moe && !c.router.moe_pad_expert_input_to_capacity && !gather && !shared_tp) pre.compute += host.pass_start();
         bwd.insert(bwd.begin(), pre);
-        bwd.insert(bwd.begin() + 1, fwd.begin() + 4, fwd.begin() + (shared_beside ? 7 : 5));  // to the combine
+        bwd.insert(bwd.begin() + 1, fwd.begin() + 4, fwd.begin() + (shared_tp ? 8 : shared_beside ? 7 : 5));  // to the combine
       } else if (!te && moe && c.recomputes("shared_experts") && ops.shared_end > ops.shared_begin) {
         Segment again = make_segment(T({ops.mlp.begin() + static_cast<long>(ops.shared_begin),
                                         ops.mlp.begin() + static_cast<long>(ops.shared_end)}));
@@ -703,49 +745,10 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       schedules_ ? (*schedules_)[stage] : (own = schedule(c.schedule(), pp, stage, micro_batches_, chunks_));
   const double in_flight = peak_in_flight(order, chunk_layers);
   in.in_flight = in_flight;
-  in.seq = 1.0 * m.seq_length / cp;
-  in.hidden = h;
-  double ffn = 0;
-  for (int l = 0; l < m.num_layers; ++l) {
-    ffn += m.is_moe_layer(l) ? k * m.moe_ffn() * imb + m.moe_shared_expert_intermediate_size : m.ffn();
-  }
-  in.ffn = ffn / m.num_layers;
-  in.heads = m.num_attention_heads;
-  in.vocab = m.vocab_size;
-  in.swiglu = m.swiglu;
-  in.flash_attention = c.use_flash_attn;
-  // What the activations follow: torchtitan's op-level selective checkpointing ("op"), its every-Nth-layer policy
-  // (those layers recomputed whole: "full"), Megatron's selective without core_attn (keeps an unfused attention's
-  // score matrix, as no recompute does: "none"), else the granularity itself.
-  const bool selective = c.recompute_granularity == "selective";
-  in.recompute = c.op_selective_ac()                         ? "op"
-                 : selective && c.selective_ac_every() > 0  ? "full"
-                 : selective && !c.recomputes("core_attn")  ? "none"
-                                                            : c.recompute_granularity;
-  // Tensor by tensor (layer_activations.h): it knows what the closed form does not (multi-latent attention,
-  // modules recomputed beyond the attention core, FP8 saved activations, grouped-query keys and values, no dropout)
-  // and equals it otherwise. Averaged over the model's layers as ffn is.
-  const ActivationOptions opts{c.recomputes("layernorm"),
-                               c.recomputes("mla_up_proj"),
-                               c.recomputes("moe_act"),
-                               c.fp8_saved_activations,
-                               c.precision == "fp8" && c.fp8_linear_saved_input == "fp8",
-                               imb, c.use_flash_attn, !c.bias_activation_fusion,
-                               c.recomputes("mlp"), c.recomputes("moe"), c.recomputes("shared_experts")};
-  in.layer_whole = in.layer_split = 0;
-  for (int l = 0; l < m.num_layers; ++l) {  // whole bytes summed, divided once: exact where the layers are alike
-    const LayerActivations a = layer_activations(m, l, opts);
-    in.layer_whole += a.whole;
-    in.layer_split += a.split;
-  }
-  in.layer_whole /= m.num_layers;
-  in.layer_split /= m.num_layers;
+  c.activation_inputs(in);
   in.tensor_parallel = tp;
   in.sequence_parallel = sp;
   in.holds_output_layer = holds_output_layer;
-  in.output_heads = 1 + m.mtp_num_layers;
-  in.kv_heads = m.query_groups();
-  in.logit_bytes = c.cross_entropy == "torch_fp32" ? 12 : 6;
   // No separate bucket buffers: Megatron-LM's buckets are views of the contiguous gradient (and parameter) buffer,
   // reduced and gathered in place (param_and_grad_buffer.py: reduce_scatter_tensor(local_data_view,
   // bucket.grad_data), all_reduce(bucket.grad_data), all-gather into bucket.param_data); NCCL's own buffers are in
