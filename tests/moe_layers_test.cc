@@ -210,6 +210,10 @@ TEST(MoeLayers, SharedExpertBesideTheAllToAllsWithTensorParallelism) {
   EXPECT_EQ(fine.at("iteration_time_s"), beside.at("iteration_time_s"));
   EXPECT_EQ(fine.at("time_exposed_tp_s"), beside.at("time_exposed_tp_s"));
   EXPECT_EQ(fine.at("time_exposed_ep_s"), beside.at("time_exposed_ep_s"));
+  // Recomputed whole, the MoE part runs its forward again, the shared expert's gather and scatter included.
+  const auto again = run({shared, overlap, "workload.recompute_granularity=selective", "workload.recompute_modules=[core_attn, moe]"});
+  EXPECT_GT(again.at("iteration_time_s"), beside.at("iteration_time_s"));
+  EXPECT_GT(again.at("time_exposed_tp_s") + again.at("time_compute_s"), beside.at("time_exposed_tp_s") + beside.at("time_compute_s"));
   const auto flag_alone = run({overlap});
   EXPECT_EQ(flag_alone.at("iteration_time_s"), none.at("iteration_time_s"));
   EXPECT_EQ(flag_alone.at("memory_per_gpu_bytes"), none.at("memory_per_gpu_bytes"));
