@@ -87,4 +87,14 @@ inline std::string parse_error_with(const std::string& workload_yaml) {
   return "";
 }
 
+/// The InputError message of parsing kBase with `sets` applied; "" if accepted.
+inline std::string parse_sets_error(const std::vector<std::string>& sets) {
+  try {
+    parse_sets(sets);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
 }  // namespace lcsim::megatron_support

@@ -486,7 +486,8 @@ TEST(MegatronRun, ContextParallelCommTypes) {
   EXPECT_LT(p2p["time_exposed_cp_s"], gather["time_exposed_cp_s"]);
   EXPECT_GT(a2a["time_exposed_cp_s"], 0);
   EXPECT_NE(a2a["iteration_time_s"], gather["iteration_time_s"]);
-  EXPECT_DOUBLE_EQ(hier["iteration_time_s"], p2p["iteration_time_s"]) << "a2a+p2p is costed as its ring level";
+  // a2a+p2p without hierarchical sizes is [1, CP]: the ring over every CP rank (hierarchical_cp_test.cc: the levels).
+  EXPECT_DOUBLE_EQ(hier["iteration_time_s"], p2p["iteration_time_s"]);
   // Ulysses splits the heads over CP.
   try {
     parse_with("workload:\n  type: megatron\n  model: {num_layers: 8, hidden_size: 2048, num_attention_heads: 6, "

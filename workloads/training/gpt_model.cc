@@ -316,10 +316,12 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
   // sequence into load-balanced chunks (each rank does 1/cp of the causal work): Ulysses (a2a) in one kernel of
   // 1/cp of the heads over the whole sequence (costed as this rank's queries against it: the same FLOPs and key
   // length); the ring and all-gather kinds in the calls and merges the frameworks make (cp_attention.h).
+  // a2a+p2p's all-to-all level A first gives each rank A chunks of the sequence for 1/A of the heads: a ring of
+  // CP / A ranks over the whole sequence (Transformer Engine's AttnFuncWithCPAndKVP2P after flash_attn_a2a_communicate).
   if (sh.flash && cp > 1 && sh.cp_comm_type != "a2a") {
-    const double kernel_kv = sh.cp_repeat_kv ? a : kernel_groups;
-    const auto calls = cp_attention_forward(
-        {sh.cp, sh.cp_comm_type, sh.cp_pytorch, static_cast<double>(b), 1.0 * m.seq_length, a, kernel_kv, kernel_dim}, e);
+    const double kernel_kv = sh.cp_repeat_kv ? a : kernel_groups, la = sh.cp_a2a;
+    const auto calls = cp_attention_forward({sh.cp / sh.cp_a2a, sh.cp_comm_type, sh.cp_pytorch, static_cast<double>(b),
+                                             1.0 * m.seq_length, a / la, kernel_kv / la, kernel_dim}, e);
     ops.attention.insert(ops.attention.end(), calls.begin(), calls.end());
   } else if (sh.flash) {
     // Packed copies of the queries, keys and values (this rank's heads) for flash-attn's varlen kernel.

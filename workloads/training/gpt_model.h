@@ -129,6 +129,7 @@ struct LayerShard {
   // runs one whole-sequence kernel), whose implementation (PyTorch's context_parallel or Transformer Engine's) and
   // whether the kernel sees the keys/values repeated to every query head (cp_repeat_kv).
   std::string cp_comm_type = "p2p";
+  int cp_a2a = 1;  // a2a+p2p: its all-to-all level (1/cp_a2a of the heads on a ring of cp / cp_a2a ranks)
   bool cp_pytorch = false;
   bool cp_repeat_kv = false;
   // Tensor parallelism of the experts (0: tp). 1 under tp > 1 is MoE parallel folding: each expert whole, fed with

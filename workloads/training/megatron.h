@@ -189,9 +189,13 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   struct TeCp {
     std::vector<CommCall> fwd, bwd;
     bool overlap = false;
+    std::vector<CommCall> a2a_fwd, a2a_bwd;  // a2a+p2p's all-to-all level, blocking, before the exchange
   };
   /// tp_comm_overlap on a dense layer: its forward and backward segments with the four linear layers' TP
   /// collectives run as Transformer Engine's userbuffers run them (tp_comm_overlap_cfg; megatron_tp_overlap.cc).
+  /// plan_stage's last step: the stage's memory fit (StagePlan::memory) and micro-batches in flight (megatron_memory.cc).
+  void fit_memory(const hw::AcceleratorSpec& part, int stage, double embedding_shard, double output_shard,
+                  StagePlan& plan) const;
   void plan_te_layer(const hw::AcceleratorSpec& part, const LayerOps& ops, const TeCp& cp, std::vector<Segment>& fwd,
                      std::vector<Segment>& bwd) const;
   /// DualPipe's passes of a planned stage (StagePlan::backward_input, weight, pairs); `pass_start`: the host's

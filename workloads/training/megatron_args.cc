@@ -207,6 +207,7 @@ std::vector<std::string> megatron_arg_names() {
   for (const auto& [k, r] : rules()) out.push_back(k);
   out.push_back("moe-layer-freq");
   out.push_back("recompute-modules");
+  out.push_back("hierarchical-context-parallel-sizes");
   out.push_back("moe-use-legacy-grouped-gemm");
   out.push_back("moe-layer-recompute");
   out.push_back("grad-reduce-in-bf16");
@@ -288,6 +289,7 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
   std::string transformer_impl, backend;  // backend: lcsim's attention_backend from --attention-backend
   bool legacy_grouped_gemm = false;       // --moe-use-legacy-grouped-gemm: the grouped_gemm package, one kernel
   const Token* moe_layer_recompute = nullptr;  // --moe-layer-recompute (Megatron-core: selective, plus "moe")
+  const Token* cp_comm_type = nullptr;         // --cp-comm-type (a2a+p2p needs the hierarchical sizes)
   // The gradients' type: Megatron-LM's validate_args forces accumulate_allreduce_grads_in_fp32 on with --bf16
   // unless --grad-reduce-in-bf16 (which wins over the fp32 flag); with --fp16 it stays as given (off by default).
   bool grad_reduce_bf16 = false, grads_fp32_flag = false, fp16 = false;
@@ -357,6 +359,19 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
         fail(at, unknown_name_message("--cross-entropy-fusion-impl", value, allowed));
       } else if (value == "te") {
         out.assumed.push_back("--cross-entropy-fusion-impl te (costed as native)");
+      }
+      continue;
+    }
+    if (name == "cp-comm-type") cp_comm_type = &at;  // and read by its rule below
+    if (name == "hierarchical-context-parallel-sizes") {
+      // nargs='+', integers (checked as the hierarchical_context_parallel_sizes key is).
+      std::vector<std::string> sizes;
+      if (has_value) sizes.push_back(value);
+      while (i + 1 < toks.size() && toks[i + 1].text.rfind("--", 0) != 0) sizes.push_back(toks[++i].text);
+      if (sizes.empty()) {
+        fail(at, "--hierarchical-context-parallel-sizes needs its sizes (two: the all-to-all level, the ring)");
+      } else {
+        put_list("hierarchical_context_parallel_sizes", sizes);
       }
       continue;
     }
@@ -452,6 +467,10 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     }
   }
   if (legacy_grouped_gemm && out.tree.find("moe_grouped_gemm")) put("moe_grouped_gemm", "single_kernel");
+  if (const ConfigValue* type = out.tree.find("cp_comm_type");
+      cp_comm_type && type && type->scalar == "a2a+p2p" && !out.tree.find("hierarchical_context_parallel_sizes")) {
+    fail(*cp_comm_type, "--cp-comm-type a2a+p2p needs --hierarchical-context-parallel-sizes (Megatron-LM asserts it)");
+  }
   if (fp16) {
     put("accumulate_allreduce_grads_in_fp32", grads_fp32_flag ? "true" : "false");
   } else if (grad_reduce_bf16) {

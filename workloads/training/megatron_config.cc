@@ -237,7 +237,13 @@ void MegatronConfig::visit_keys(Section& s) {
            "context parallelism (Transformer Engine's kinds): p2p exchanges key/value chunks in a ring under the "
            "attention kernels (CP - 1 rounds of send/recv at the calibrated point-to-point cost); allgather gathers keys/values before attention (not overlapped; PyTorch's under its calls, cp_implementation); a2a (Ulysses) "
            "all-to-alls queries, keys and values to whole sequences of 1/CP of the heads and the output back (not "
-           "overlapped); a2a+p2p is costed as p2p (its all-to-all level inside the node is not modelled)");
+           "overlapped); a2a+p2p (hierarchical) all-to-alls them over the first level of "
+           "hierarchical_context_parallel_sizes and runs the p2p ring over the second");
+  s.values("hierarchical_context_parallel_sizes", hierarchical_context_parallel_sizes,
+           "a2a+p2p's two levels [A, P], A x P = context_parallel_size: Ulysses' all-to-all over A consecutive CP "
+           "ranks (1/A of the heads, A chunks of the sequence each), then Transformer Engine's p2p ring over the P "
+           "ranks A apart (Megatron's --hierarchical-context-parallel-sizes); not given: [1, CP], the ring over "
+           "every CP rank");
   s.choice("cp_implementation", cp_implementation, {"transformer_engine", "pytorch"},
            "whose context parallelism runs attention: transformer_engine (Megatron-LM, NeMo: one fused-attention "
            "call per ring step merged by one fused correction kernel; allgather: one call per local query chunk) or "
@@ -628,6 +634,18 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
   if (cp > 1 && c.cp_implementation == "pytorch" && (c.cp_comm_type == "a2a" || c.cp_comm_type == "a2a+p2p")) {
     s.error("cp_comm_type", "'" + c.cp_comm_type + "' is Transformer Engine's; PyTorch's context parallelism "
             "(cp_implementation: pytorch) runs a ring: p2p or allgather");
+  }
+  if (const auto& h = c.hierarchical_context_parallel_sizes; !h.empty()) {
+    if (c.cp_comm_type != "a2a+p2p") {
+      s.error("hierarchical_context_parallel_sizes", "takes effect only with cp_comm_type: a2a+p2p (got " + c.cp_comm_type + ")");
+    } else if (h.size() != 2 || h[0] < 1 || h[1] < 1 || h[0] * h[1] != cp) {
+      s.error("hierarchical_context_parallel_sizes", "needs two levels [A, P] of at least 1 with A x P = "
+                                                     "context_parallel_size (" + str(cp) + ")");
+    } else if ((m.num_attention_heads / tp) % h[0] != 0 || std::max(1, m.query_groups() / tp) % h[0] != 0) {
+      s.error("hierarchical_context_parallel_sizes", "the all-to-all level (" + str(h[0]) + ") splits the heads: it "
+              "must divide the query heads (" + str(m.num_attention_heads / tp) + ") and the key/value heads (" +
+              str(std::max(1, m.query_groups() / tp)) + ") per TP rank");
+    }
   }
   if (cp > 1 && c.cp_comm_type == "a2a" && (m.num_attention_heads / tp) % cp != 0) {
     s.error("cp_comm_type", "a2a splits the heads over CP: CP must divide the heads per TP rank (" +

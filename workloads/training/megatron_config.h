@@ -58,6 +58,12 @@ struct MegatronConfig {
   std::string fp8_linear_saved_input = "fp8";
   bool fp8_param_gather = false;  // FP8 compute weights, gathered in FP8 (Megatron-LM's --fp8-param-gather)
   std::string cp_comm_type = "p2p";          // p2p, a2a, allgather, a2a+p2p (Megatron's --cp-comm-type)
+  // a2a+p2p's two levels [all-to-all, ring], their product CP (Megatron's --hierarchical-context-parallel-sizes);
+  // empty: [1, CP], the ring over every CP rank.
+  std::vector<int> hierarchical_context_parallel_sizes;
+  int cp_a2a_size() const {
+    return hierarchical_context_parallel_sizes.size() == 2 ? hierarchical_context_parallel_sizes[0] : 1;
+  }
   bool cp_repeat_kv = false;  // keys/values expanded to the query heads before the CP exchange (torchtitan)
   bool attention_unpad = false;  // flash-attn's varlen path with llm-foundry's unpad/pad copies around it
   // Whose context parallelism runs attention: transformer_engine (Megatron-LM, NeMo) or pytorch (torchtitan's

@@ -59,6 +59,7 @@ LayerShard MegatronConfig::layer_shard() const {
   sh.etp = expert_tp();
   sh.unpad = attention_unpad;
   sh.cp_comm_type = cp_comm_type;
+  sh.cp_a2a = cp_a2a_size();
   sh.cp_pytorch = cp_implementation == "pytorch";
   sh.cp_repeat_kv = cp_repeat_kv;
   sh.sequential_experts = moe_grouped_gemm == "sequential";

@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "models/hardware/step_overhead.h"
-#include "workloads/training/cp_attention.h"
 #include "workloads/training/gemm_split.h"
 
 namespace lcsim::wl {
@@ -86,12 +85,16 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   // The keys/values a CP ring exchanges: allgather (PyTorch's rotater), one all-gather of the sequence's keys/values;
   // p2p (Transformer Engine's ring, PyTorch's alltoall rotater: a permute to the next rank), CP - 1 sends of one
   // rank's pair (cp_attention.h).
+  // a2a+p2p: the ring runs over the P ranks of its second level; each step still moves one rank's keys/values (after
+  // the all-to-all a rank holds A chunks of the sequence for 1/A of the heads).
+  const int ring = cp / c.cp_a2a_size();
+  const GroupKind ring_group = c.cp_a2a_size() > 1 ? GroupKind::kCpP2p : GroupKind::kCp;
   auto kv_exchange = [&](std::vector<CommCall>& to, const std::string& what) {
     if (c.cp_comm_type == "allgather") {
       to.push_back(call(CollectiveOp::kAllGather, GroupKind::kCp, kv, Exposure::kCp, what));
       return;
     }
-    for (int i = 1; i < cp; ++i) to.push_back(call(CollectiveOp::kSendRecv, GroupKind::kCp, kv / cp, Exposure::kCp, what));
+    for (int i = 1; i < ring; ++i) to.push_back(call(CollectiveOp::kSendRecv, ring_group, kv / cp, Exposure::kCp, what));
   };
   auto tp_call = [&](CollectiveOp op, const std::string& what) { return call(op, GroupKind::kTp, act, Exposure::kTp, what); };
   auto a2a = [&](const std::string& what, bool sends, Bytes size) {
@@ -279,6 +282,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     const bool moe = m.is_moe_layer(l);
     if (!prev.valid || moe != prev.moe || !(ops == prev.ops)) {
       Slot slots[5];
+      std::vector<CommCall> cp_a2a_fwd, cp_a2a_bwd;  // a2a+p2p's all-to-all level (blocking, before its ring)
       slots[0] = column_slot("qkv input", "qkv");
       if (cp > 1 && c.cp_comm_type == "a2a") {
         // Ulysses: queries, keys and values all-to-all'd to whole sequences of 1/CP of the heads, the attention
@@ -301,7 +305,16 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       } else if (cp > 1) {
         // p2p (and a2a+p2p's ring level): Transformer Engine's ring, CP - 1 rounds in which every rank sends its
         // neighbour one rank's keys and values (batch_isend_irecv: NCCL send/recv at its calibrated cost), under the
-        // attention kernels; the backward sends as many bytes back round by round.
+        // attention kernels; the backward sends as many bytes back round by round. a2a+p2p first all-to-alls the
+        // queries, keys and values over its first level (flash_attn_a2a_communicate, as Ulysses over A ranks) and
+        // the output back after the ring, neither overlapped (both costed before the ring, as Ulysses' are);
+        // backward the output gradient's and the q/k/v gradients' all-to-alls.
+        if (c.cp_a2a_size() > 1) {
+          cp_a2a_fwd = {call(CollectiveOp::kAllToAll, GroupKind::kCpA2a, qkv_a2a, Exposure::kCp, "q/k/v"),
+                        call(CollectiveOp::kAllToAll, GroupKind::kCpA2a, out_a2a, Exposure::kCp, "attention output")};
+          cp_a2a_bwd = {call(CollectiveOp::kAllToAll, GroupKind::kCpA2a, out_a2a, Exposure::kCp, "attention output (bwd)"),
+                        call(CollectiveOp::kAllToAll, GroupKind::kCpA2a, qkv_a2a, Exposure::kCp, "q/k/v (bwd)")};
+        }
         kv_exchange(slots[1].fwd, "keys/values");
         kv_exchange(slots[1].bwd, "keys/values (bwd)");
         slots[1].overlap = true;
@@ -379,7 +392,17 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       // Transformer Engine's comm+GEMM overlap on the dense layers it covers (its four linear layers; MoE and
       // multi-latent attention layers keep the overlap below).
       const bool te = sp && c.tp_comm_overlap && !moe && !m.multi_latent_attention;
-      if (te) plan_te_layer(part, ops, {slots[1].fwd, slots[1].bwd, slots[1].overlap}, fwd, bwd);
+      if (te) plan_te_layer(part, ops, {slots[1].fwd, slots[1].bwd, slots[1].overlap, cp_a2a_fwd, cp_a2a_bwd}, fwd, bwd);
+      // a2a+p2p: the group before the ring ends with the all-to-all level's blocking collectives, the ring chain
+      // follows in a segment of no kernels of its own, beside the next group (attention forward, q/k/v backward).
+      const auto a2a_then_ring = [](std::vector<Segment>& to, Segment& s, const std::vector<CommCall>& level) {
+        Segment exchange = make_segment(Duration(), std::move(s.comms));
+        exchange.overlap = s.overlap;
+        s.comms = level;
+        s.overlap = false;
+        to.push_back(s);
+        s = exchange;
+      };
       std::vector<hw::OpWork> routed_mlp = ops.mlp, fc1, fc2;
       if (shared_beside) {
         const auto sb = ops.mlp.begin() + static_cast<long>(ops.shared_begin), se = ops.mlp.begin() + static_cast<long>(ops.shared_end);
@@ -432,6 +455,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         // to capacity (drop_and_pad) the splits are known without the counts: no wait.
         // allgather's wait is after its gathers: the counts of the gathered map's local columns (.cpu()).
         if (moe && i == (gather ? 4 : 3) && !c.router.moe_pad_expert_input_to_capacity) s.compute += host.pass_start();
+        if (i == 1 && !cp_a2a_fwd.empty()) a2a_then_ring(fwd, s, cp_a2a_fwd);
         fwd.push_back(s);
         if (shared_beside && (i == 3 || i == 4)) {
           fwd.back().overlap = !fwd.back().comms.empty();
@@ -476,6 +500,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
           s.overlap = slots[i - 1].bwd_overlaps() && !s.comms.empty();
           s.side = side && (i - 1 == 3 || i - 1 == 4) && !s.comms.empty();
         }
+        if (i == 2 && !cp_a2a_bwd.empty()) a2a_then_ring(bwd, s, cp_a2a_bwd);
         bwd.push_back(s);
         if (shared_beside && (i == 5 || i == 4)) {
           bwd.back().overlap = !bwd.back().comms.empty();
@@ -702,88 +727,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     }
   }
 
-  // Memory of this stage.
-  hw::TrainingMemoryInput in;
-  in.parameters = plan.dense_params;
-  in.expert_parameters = plan.expert_params;
-  in.data_parallel = dp_ * cp;
-  in.expert_data_parallel = static_cast<int>(edp);
-  in.zero_stage = c.zero_stage();
-  in.grad_bytes = c.grad_bytes();
-  in.optimizer_bytes = 4 + c.moment_bytes();  // fp32 master weights and Adam's moments
-  int layers = 0, recomputed = 0, checkpoints = 0;
-  const int group = c.recompute_granularity == "full" && c.recompute_method == "uniform" ? std::max(1, c.recompute_num_layers) : 1;
-  std::vector<int> chunk_layers;
-  bool holds_output_layer = false;
-  for (int chunk = 0; chunk < chunks_; ++chunk) {
-    const auto [l0, l1] = layer_range(virtual_stage(stage, chunk));
-    const bool last = virtual_stage(stage, chunk) == V - 1;
-    chunk_layers.push_back(l1 - l0 + (last ? m.mtp_num_layers : 0));
-    holds_output_layer = holds_output_layer || last;
-    layers += l1 - l0;
-    const int r = c.recomputed_layers(l1 - l0);
-    recomputed += r;
-    checkpoints += (r + group - 1) / group;  // uniform: one input per group of layers; block: one per layer
-    if (last && m.mtp_num_layers > 0) {  // each MTP module's layer, recomputed alone as plan_stage runs it
-      layers += m.mtp_num_layers;
-      recomputed += c.recomputed_layers(1) * m.mtp_num_layers;
-      checkpoints += c.recomputed_layers(1) * m.mtp_num_layers;
-    }
-  }
-  in.layers = layers;
-  in.recomputed_layers = recomputed;
-  in.checkpoints = checkpoints;
-  in.recompute_group = std::min(group, std::max(1, recomputed));
-  in.micro_batch = b;
-  // Micro-batches in flight, counted from the schedule's order with each chunk weighted by its layers: 1F1B
-  // min(M, PP - stage); interleaved Megatron's warm-up of (PP - stage - 1) x 2 + (V - 1) x PP chunk passes plus the
-  // first steady forward, whose extra passes (beyond whole micro-batches) fall on the first chunks, so a chunk that
-  // holds only the embedding adds nothing; DualPipe PP + 1 micro-batches of a stage with equal stages (its README).
-  // The stage's pass order: validate()'s (made before the memory fit), else made here.
-  std::vector<Task> own;
-  const std::vector<Task>& order =
-      schedules_ ? (*schedules_)[stage] : (own = schedule(c.schedule(), pp, stage, micro_batches_, chunks_));
-  const double in_flight = peak_in_flight(order, chunk_layers);
-  in.in_flight = in_flight;
-  c.activation_inputs(in);
-  in.tensor_parallel = tp;
-  in.sequence_parallel = sp;
-  in.holds_output_layer = holds_output_layer;
-  // No separate bucket buffers: Megatron-LM's buckets are views of the contiguous gradient (and parameter) buffer,
-  // reduced and gathered in place (param_and_grad_buffer.py: reduce_scatter_tensor(local_data_view,
-  // bucket.grad_data), all_reduce(bucket.grad_data), all-gather into bucket.param_data); NCCL's own buffers are in
-  // the runtime reserve.
-  in.bucket = Bytes();
-  if (c.use_torch_fsdp2) {
-    // PyTorch FSDP (1 and 2, with MixedPrecision / MixedPrecisionPolicy param_dtype bf16) shards the fp32
-    // parameters themselves: the shard is the optimizer's master copy (4 B), Adam adds m and v (8 B), the sharded
-    // gradient is fp32 (FSDP2's reduce-scatter output in reduce_dtype; FSDP1 casts it back to the parameter's
-    // dtype, _cast_grad_to_param_dtype).
-    in.weight_bytes = 4;
-    in.optimizer_bytes = 8;
-    in.grad_bytes = 4;
-    // Unsharded 16-bit buffers of one unit (a layer) at the peak, in backward: the unit computing and the one
-    // prefetched (at most two all-gathers in flight: FSDP2 prefetches one unit, FSDP1's limit_all_gathers rate
-    // limiter lets the host run two ahead), the unit's unsharded 16-bit gradients and, where it is a separate
-    // buffer, the reduce-scatter input in the reduce dtype (FSDP2's chunk_cat output; FSDP1's cast flat gradient
-    // when reducing in fp32), plus FSDP2's all-gather output of the prefetched unit until its copy-out.
-    const double layer = m.layer_params() / tp, gb = c.grad_bytes();
-    const bool fsdp2 = c.fsdp_version == 2;
-    double per_layer = 2 * 2 + 2 + (fsdp2 || gb != 2 ? gb : 0.0) + (fsdp2 ? 2 : 0.0);
-    // The root unit (embedding, final norm, output layer) is never resharded between forward and backward (FSDP2's
-    // lazy_init sets the root's post_forward_mesh_info to None; FSDP1's _post_forward_reshard skips the root).
-    bool first = false;
-    for (int chunk = 0; chunk < chunks_; ++chunk) first = first || virtual_stage(stage, chunk) == 0;
-    const double root = (first ? embedding_shard : 0.0) + (holds_output_layer && output_layer_here ? output_shard : 0.0);
-    in.bucket = Bytes::of(per_layer * layer + 2 * root);
-  }
-  if (cp > 1 && c.cp_comm_type != "a2a" && c.use_flash_attn) {
-    in.cp_buffers = cp_kv_buffers({cp, c.cp_comm_type, c.cp_implementation == "pytorch", 1.0 * b, 1.0 * m.seq_length,
-                                   heads_tp, groups_tp, 1.0 * m.head_dim()}, e);
-  }
-  in.runtime_reserve = c.memory_reserve;
-  plan.memory = hw::training_memory(in, part.hbm_capacity);
-  plan.in_flight = in_flight;
+  fit_memory(part, stage, embedding_shard, output_shard, plan);
   return plan;
 }
 

@@ -98,6 +98,7 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
   const int pp = c.pipeline_model_parallel_size;
   placement_ = Placement(c.tensor_model_parallel_size, c.context_parallel_size, dp_, pp, c.expert_model_parallel_size,
                          c.parallel_order, c.experts_fold_tp());
+  placement_.set_cp_a2a(c.cp_a2a_size());
   std::set<const hw::AcceleratorSpec*> parts;
   for (const auto& g : gpus) parts.insert(g.part);
   symmetric_ = c.symmetry == "auto" && parts.size() == 1 && (c.straggler_ranks.empty() || c.straggler_slowdown == 1.0);

@@ -167,6 +167,7 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
   add_all(qkv.casts);
   ring_ag(u.qkv_fprop, qkv.gemm, "qkv input");
   add_all(qkv.post);
+  if (!cp.a2a_fwd.empty()) close(cp.a2a_fwd, false, -1);
   if (!cp.fwd.empty()) close(cp.fwd, cp.overlap, -1);
   add_all(proj.pre);
   add_all(proj.casts);
@@ -205,6 +206,7 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
   add(proj_wgrad, part);
   if (c.recomputes("core_attn") && !c.use_flash_attn) add_all(proj.pre);  // the attention core again
   add_all(backward_of(proj.pre, e));
+  if (!cp.a2a_bwd.empty()) close(cp.a2a_bwd, false, -1);
   if (!cp.bwd.empty()) close(cp.bwd, cp.overlap, -1);
   add_all(backward_of(qkv.post, e));
   const auto [qkv_dgrad, qkv_wgrad] = grads(qkv);

@@ -83,6 +83,17 @@ std::vector<uint32_t> Placement::group(GroupKind kind, uint32_t r) const {
     case GroupKind::kDp: vary({Dim::kDp}); break;
     case GroupKind::kDpCp: vary({Dim::kDp, Dim::kCp}); break;
     case GroupKind::kPp: vary({Dim::kPp}); break;
+    case GroupKind::kCpA2a:
+    case GroupKind::kCpP2p: {
+      vary({Dim::kCp});  // by CP index: the ranks grow with it
+      const auto a = static_cast<size_t>(std::max(1, cp_a2a_)), pos = static_cast<size_t>(me.cp);
+      std::vector<uint32_t> g;
+      for (size_t i = 0; i < out.size(); ++i) {
+        if (kind == GroupKind::kCpA2a ? i / a == pos / a : i % a == pos % a) g.push_back(out[i]);
+      }
+      out = std::move(g);
+      break;
+    }
     case GroupKind::kEmbedding: {
       Coord first = me, last = me;
       first.pp = 0;
@@ -132,6 +143,8 @@ const char* group_kind_name(GroupKind k) {
     case GroupKind::kEdp: return "expert-dp";
     case GroupKind::kEmbedding: return "embedding";
     case GroupKind::kMirror: return "stage-copies";
+    case GroupKind::kCpA2a: return "cp-a2a";
+    case GroupKind::kCpP2p: return "cp-p2p";
   }
   return "?";
 }

@@ -20,8 +20,11 @@ enum class Dim { kTp = 0, kCp = 1, kDp = 2, kPp = 3 };
 
 /// Communicator kinds a rank belongs to.
 /// kEmbedding: the first and last stage; kMirror: stages s and PP-1-s (DualPipe's two copies of a stage).
-enum class GroupKind { kTp, kCp, kDp, kDpCp, kPp, kEp, kEdp, kEmbedding, kMirror };
-inline constexpr size_t kGroupKinds = 9;
+// kCpA2a, kCpP2p: hierarchical context parallelism's two levels (cp_comm_type a2a+p2p,
+// hierarchical_context_parallel_sizes [A, P]): the A consecutive CP ranks of the all-to-all, the P ranks A apart of
+// the ring (Megatron-core's create_hierarchical_groups: the first size innermost).
+enum class GroupKind { kTp, kCp, kDp, kDpCp, kPp, kEp, kEdp, kEmbedding, kMirror, kCpA2a, kCpP2p };
+inline constexpr size_t kGroupKinds = 11;
 
 struct Coord {
   int tp = 0, cp = 0, dp = 0, pp = 0;
@@ -46,9 +49,11 @@ class Placement {
   uint32_t rank(const Coord& c) const;
   /// The ranks of `rank`'s communicator of this kind, sorted.
   std::vector<uint32_t> group(GroupKind kind, uint32_t rank) const;
+  /// Hierarchical context parallelism: the size of its all-to-all level (kCpA2a; 1: none).
+  void set_cp_a2a(int a2a) { cp_a2a_ = a2a; }
 
  private:
-  int tp_ = 1, cp_ = 1, dp_ = 1, pp_ = 1, ep_ = 1;
+  int tp_ = 1, cp_ = 1, dp_ = 1, pp_ = 1, ep_ = 1, cp_a2a_ = 1;
   bool fold_tp_ = false;
   std::array<int, 4> sizes_{1, 1, 1, 1};
   std::array<uint32_t, 4> stride_{1, 1, 1, 1};
