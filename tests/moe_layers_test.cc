@@ -14,6 +14,7 @@
 #include "workloads/training/layer_activations.h"
 #include "workloads/training/megatron.h"
 #include "workloads/training/moe_permutation.h"
+#include "workloads/training/placement.h"
 
 namespace lcsim {
 namespace {
@@ -275,6 +276,35 @@ TEST(MoeLayers, AllGatherDispatcherRuns) {
   EXPECT_TRUE(named);
 }
 
+// With the experts split over TP (expert_tensor_parallel_size = TP = 2) the dispatcher gathers over TP x EP
+// (Megatron-core's tp_ep_group): rank 0's EP group {0, 2} (the ranks of its TP index), its TP x EP group {0, 1, 2, 3};
+// folded, the EP group already spans the TP pair. At the toy layer (512 tokens per rank under sequence parallelism,
+// EP 2, 4 local experts) a rank holds 512 x 2 x 2 = 2,048 gathered tokens, whose local map columns it slices (2 B
+// per element, read and write). Runs: split experts, EP 2 and EP 1, fold as the fine path runs them.
+TEST(MoeLayers, AllGatherDispatcherOverTpTimesEp) {
+  const wl::Placement split(2, 1, 4, 1, 2, "tp-cp-ep-dp-pp"), folded(2, 1, 4, 1, 2, "tp-cp-ep-dp-pp", true);
+  EXPECT_EQ(split.group(wl::GroupKind::kEp, 0), (std::vector<uint32_t>{0, 2}));
+  EXPECT_EQ(split.group(wl::GroupKind::kTpEp, 0), (std::vector<uint32_t>{0, 1, 2, 3}));
+  EXPECT_EQ(split.group(wl::GroupKind::kTpEp, 7), (std::vector<uint32_t>{4, 5, 6, 7}));
+  EXPECT_EQ(folded.group(wl::GroupKind::kTpEp, 0), (std::vector<uint32_t>{0, 1}));
+  wl::LayerShard sh;
+  sh.tp = 2, sh.sp = true, sh.ep = 2, sh.allgather_dispatch = true, sh.flash = true;
+  const wl::LayerOps ops = wl::layer_forward(moe_model(), 0, 1, 2, sh);
+  EXPECT_DOUBLE_EQ(op_bytes(ops.mlp, "moe_ag_local_map"), 2 * 2048.0 * 4);
+  const std::vector<std::string> base = {"workload.model.num_experts=8", "workload.model.moe_router_topk=2",
+                                         "workload.sequence_parallel=true", "workload.moe_token_dispatcher_type=allgather"};
+  for (const std::string ep : {"2", "1"}) {
+    std::vector<std::string> sets = base;
+    sets.push_back("workload.expert_model_parallel_size=" + ep);
+    const auto pass = megatron_support::run(sets);
+    sets.push_back("simulation.event_granularity=kernel");
+    const auto fine = megatron_support::run(sets);
+    EXPECT_GT(pass.at("time_exposed_ep_s"), 0) << ep;
+    EXPECT_EQ(pass.at("iteration_time_s"), fine.at("iteration_time_s")) << ep;
+    EXPECT_EQ(pass.at("time_exposed_ep_s"), fine.at("time_exposed_ep_s")) << ep;
+  }
+}
+
 TEST(MoeLayers, MegatronArgumentsSetTheKeys) {
   const std::string model =
       "--num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 --vocab-size 32000 "
@@ -331,9 +361,6 @@ TEST(MoeLayers, BadSettingsNameTheirKeys) {
   e = with({"workload.model.moe_shared_expert_intermediate_size=1024", "workload.tensor_model_parallel_size=1",
             "workload.moe_token_dispatcher_type=allgather"});
   EXPECT_TRUE(has(e, "moe_shared_expert_overlap") && has(e, "alltoall or flex")) << e;
-  e = error({"workload.model.num_experts=8", "workload.expert_model_parallel_size=2", "workload.sequence_parallel=true",
-             "workload.moe_token_dispatcher_type=allgather"});
-  EXPECT_TRUE(has(e, "moe_token_dispatcher_type") && has(e, "expert_tensor_parallel_size")) << e;
   // Without a shared expert the flag does nothing, as in Megatron-core (it checks it only where there is one).
   EXPECT_EQ(with({"workload.tensor_model_parallel_size=1"}), "");
   EXPECT_EQ(with({"workload.sequence_parallel=true"}), "");

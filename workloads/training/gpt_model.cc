@@ -423,7 +423,7 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
     perm.received = perm.rows * distinct_ranks(std::min(reach, 1.0 * sh.ep), m.moe_router_topk) / m.moe_router_topk;
     perm.fused = sh.permute_fusion;
     perm.allgather = sh.allgather_dispatch;
-    perm.gathered = tn * sh.ep;  // the EP group's tokens (with folded experts it spans the TP ranks too)
+    perm.gathered = tn * sh.ep * etp;  // the TP x EP group's tokens (folded experts: the EP group, spanning TP)
     perm.probs_bytes = sh.router.logit_bytes(e);
     const MoePermutationOps perm_ops = moe_permutation_ops(perm);
     ops.dispatch_begin = ops.norm2.size();

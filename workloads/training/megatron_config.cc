@@ -350,8 +350,8 @@ void MegatronConfig::visit_keys(Section& s) {
   s.choice("moe_token_dispatcher_type", moe_token_dispatcher_type, {"alltoall", "flex", "allgather"},
            "alltoall: each token travels once per chosen expert; flex (DeepEP-style): once per destination node, "
            "then over NVLink inside it; allgather (Megatron-LM's default without --moe-token-dispatcher-type): "
-           "every token of the EP group gathered by every rank, the experts' outputs reduce-scattered back "
-           "(docs/training-moe-layers.md)");
+           "every token of the experts' TP x EP group gathered by every rank, the experts' outputs reduce-scattered "
+           "back (docs/training-moe-layers.md)");
   s.field("moe_fp8_dispatch", moe_fp8_dispatch,
           "with precision: fp8, the tokens dispatched to the experts and the output gradients sent back to them (the "
           "combine's backward) travel in FP8 with one fp32 scale per 128 elements (1 + 4/128 B per element); the "
@@ -454,10 +454,6 @@ void MegatronConfig::visit_keys(Section& s) {
   if (recompute_modules != std::vector<std::string>{"core_attn"} && recompute_granularity != "selective") {
     s.error("recompute_modules", "takes effect only with recompute_granularity: selective (got " +
                                      recompute_granularity + ")");
-  }
-  if (moe_token_dispatcher_type == "allgather" && tensor_model_parallel_size > 1 && !experts_fold_tp()) {
-    s.error("moe_token_dispatcher_type", "allgather with experts split over TP (expert_tensor_parallel_size > 1) is "
-                                         "not modelled; expert_tensor_parallel_size: 1 folds them");
   }
   // Megatron-core checks the flag only where there is a shared expert (TransformerConfig.__post_init__); without
   // one it does nothing, as here.

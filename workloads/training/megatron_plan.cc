@@ -332,20 +332,23 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         }
         if (free) slots[2].overlap_bwd = 1;
       }
-      const bool gather = moe && ep > 1 && sh.allgather_dispatch;
+      // The allgather dispatcher gathers over the experts' TP x EP group: with experts split over TP even at EP 1.
+      const bool split_experts = tpc && !c.experts_fold_tp();
+      const bool gather = moe && (ep > 1 || split_experts) && sh.allgather_dispatch;
       // moe_shared_expert_overlap: the shared expert leaves the experts' group; its first linear layer (with the
       // activation) runs beside the dispatch, its second beside the combine, each way (SharedExpertMLP's stream);
       // with TP its own gather before the dispatch, its reduce-scatter after its second GEMM, beside what follows
       // (backward: its output's gather first, its input's scatter after its first GEMM; docs/training-moe-layers.md).
       const bool shared_beside = moe && c.moe_shared_expert_overlap && ops.shared_end > ops.shared_begin;
       if (gather) {
-        // MoEAllGatherTokenDispatcher over the EP group (TP 1, or folded experts: it spans the TP ranks too): the
-        // routing map (1 B), probabilities and tokens of every rank gathered; the experts' outputs reduce-scattered
-        // back in the probabilities' type. Backward: the tokens' and probabilities' gathers reduce-scatter their
-        // gradients, the outputs' scatter gathers theirs.
-        const double g = t / tp * ep, p = c.router.logit_bytes(e), E = m.num_experts;
+        // MoEAllGatherTokenDispatcher over its tp_ep_group (the EP group with TP 1 or folded experts, which spans
+        // the TP ranks; TP x EP with experts split over TP, every TP rank then running its shard of the local experts
+        // on all the gathered rows): the routing map (1 B), probabilities and tokens of every rank gathered; the
+        // experts' outputs (partial over TP) reduce-scattered back in the probabilities' type. Backward: the tokens'
+        // and probabilities' gathers reduce-scatter their gradients, the outputs' scatter gathers theirs.
+        const double g = t / tp * (ep * (split_experts ? tp : 1)), p = c.router.logit_bytes(e), E = m.num_experts;
         auto ag = [&](CollectiveOp op, double bytes, const std::string& what) {
-          return call(op, GroupKind::kEp, Bytes::of(bytes), Exposure::kEp, what);
+          return call(op, GroupKind::kTpEp, Bytes::of(bytes), Exposure::kEp, what);
         };
         slots[3].fwd = {ag(CollectiveOp::kAllGather, g * E, "routing map"), ag(CollectiveOp::kAllGather, g * E * p, "routing probabilities"),
                         ag(CollectiveOp::kAllGather, g * h * e, "tokens")};
@@ -359,7 +362,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
           slots[3].fwd.push_back(a2a("dispatch", false, dispatch_fp8));
           slots[4].bwd.push_back(a2a("combine (bwd)", false, dispatch_fp8));
         }
-        if (tpc && !c.experts_fold_tp()) {  // folded experts take each rank's own tokens: no TP gather
+        if (split_experts && !gather) {  // folded experts take each rank's own tokens: no TP gather
           slots[3].fwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kTp, routed, Exposure::kTp, "routed tokens"));
           slots[3].bwd.insert(slots[3].bwd.begin(), call(CollectiveOp::kReduceScatter, GroupKind::kTp, routed, Exposure::kTp, "routed tokens (bwd)"));
           slots[4].fwd.push_back(call(CollectiveOp::kReduceScatter, GroupKind::kTp, routed, Exposure::kTp, "expert output"));

@@ -83,6 +83,18 @@ std::vector<uint32_t> Placement::group(GroupKind kind, uint32_t r) const {
     case GroupKind::kDp: vary({Dim::kDp}); break;
     case GroupKind::kDpCp: vary({Dim::kDp, Dim::kCp}); break;
     case GroupKind::kPp: vary({Dim::kPp}); break;
+    case GroupKind::kTpEp: {
+      out = group(GroupKind::kEp, r);
+      if (fold_tp_ || tp_ == 1) break;
+      std::vector<uint32_t> all;
+      for (uint32_t x : out) {
+        Coord cx = coord(x);
+        for (cx.tp = 0; cx.tp < tp_; ++cx.tp) all.push_back(rank(cx));
+      }
+      std::sort(all.begin(), all.end());
+      out = std::move(all);
+      break;
+    }
     case GroupKind::kCpA2a:
     case GroupKind::kCpP2p: {
       vary({Dim::kCp});  // by CP index: the ranks grow with it
@@ -145,6 +157,7 @@ const char* group_kind_name(GroupKind k) {
     case GroupKind::kMirror: return "stage-copies";
     case GroupKind::kCpA2a: return "cp-a2a";
     case GroupKind::kCpP2p: return "cp-p2p";
+    case GroupKind::kTpEp: return "tp-ep";
   }
   return "?";
 }

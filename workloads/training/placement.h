@@ -23,8 +23,10 @@ enum class Dim { kTp = 0, kCp = 1, kDp = 2, kPp = 3 };
 // kCpA2a, kCpP2p: hierarchical context parallelism's two levels (cp_comm_type a2a+p2p,
 // hierarchical_context_parallel_sizes [A, P]): the A consecutive CP ranks of the all-to-all, the P ranks A apart of
 // the ring (Megatron-core's create_hierarchical_groups: the first size innermost).
-enum class GroupKind { kTp, kCp, kDp, kDpCp, kPp, kEp, kEdp, kEmbedding, kMirror, kCpA2a, kCpP2p };
-inline constexpr size_t kGroupKinds = 11;
+// kTpEp: the experts' TP x EP group (Megatron-core's tp_ep_group: the allgather token dispatcher's), the EP group
+// itself where the experts fold over TP.
+enum class GroupKind { kTp, kCp, kDp, kDpCp, kPp, kEp, kEdp, kEmbedding, kMirror, kCpA2a, kCpP2p, kTpEp };
+inline constexpr size_t kGroupKinds = 12;
 
 struct Coord {
   int tp = 0, cp = 0, dp = 0, pp = 0;
