@@ -280,7 +280,8 @@ TEST(MoeLayers, AllGatherDispatcherRuns) {
 // (Megatron-core's tp_ep_group): rank 0's EP group {0, 2} (the ranks of its TP index), its TP x EP group {0, 1, 2, 3};
 // folded, the EP group already spans the TP pair. At the toy layer (512 tokens per rank under sequence parallelism,
 // EP 2, 4 local experts) a rank holds 512 x 2 x 2 = 2,048 gathered tokens, whose local map columns it slices (2 B
-// per element, read and write). Runs: split experts, EP 2 and EP 1, fold as the fine path runs them.
+// per element, read and write). Runs: split experts, EP 2 and EP 1, fold as the fine path runs them; the memory
+// fit holds the gathered tokens' buffer once.
 TEST(MoeLayers, AllGatherDispatcherOverTpTimesEp) {
   const wl::Placement split(2, 1, 4, 1, 2, "tp-cp-ep-dp-pp"), folded(2, 1, 4, 1, 2, "tp-cp-ep-dp-pp", true);
   EXPECT_EQ(split.group(wl::GroupKind::kEp, 0), (std::vector<uint32_t>{0, 2}));
@@ -302,6 +303,8 @@ TEST(MoeLayers, AllGatherDispatcherOverTpTimesEp) {
     EXPECT_GT(pass.at("time_exposed_ep_s"), 0) << ep;
     EXPECT_EQ(pass.at("iteration_time_s"), fine.at("iteration_time_s")) << ep;
     EXPECT_EQ(pass.at("time_exposed_ep_s"), fine.at("time_exposed_ep_s")) << ep;
+    // The gathered tokens in Megatron-core's global buffer: 2,048 / TP 2 per rank, times TP x EP, 2 B x 2,048 each.
+    EXPECT_DOUBLE_EQ(pass.at("memory_MoE_all-gather_buffer_bytes"), 1024.0 * 2 * std::stoi(ep) * 2048 * 2) << ep;
   }
 }
 

@@ -63,6 +63,7 @@ MemoryFit training_memory(const TrainingMemoryInput& in, Bytes capacity) {
   }
   fit.items.push_back({"communication buffers", in.bucket});
   if (in.cp_buffers > Bytes()) fit.items.push_back({"context-parallel K/V buffers", in.cp_buffers});
+  if (in.moe_gather_buffer > Bytes()) fit.items.push_back({"MoE all-gather buffer", in.moe_gather_buffer});
   fit.items.push_back({"runtime reserve", in.runtime_reserve});
   std::stable_sort(fit.items.begin(), fit.items.end(),
                    [](const MemoryItem& x, const MemoryItem& y) { return x.bytes > y.bytes; });

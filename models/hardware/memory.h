@@ -57,6 +57,7 @@ struct TrainingMemoryInput {
   Bytes bucket;                    // communication buffers of their own (FSDP's unsharded units; Megatron's
                                    // buckets are views of the gradient buffer: none)
   Bytes cp_buffers;                // context parallelism's key/value exchange buffers (one layer's, at its peak)
+  Bytes moe_gather_buffer;         // the allgather token dispatcher's gathered tokens (one buffer, reused by layers)
   Bytes runtime_reserve = Bytes::gib(2);  // CUDA context, NCCL buffers, library workspaces, fragmentation
 };
 

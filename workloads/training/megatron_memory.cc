@@ -100,6 +100,19 @@ void MegatronTraining::fit_memory(const hw::AcceleratorSpec& part, int stage, do
                                    1.0 * m.seq_length, 1.0 * m.num_attention_heads / tp / a2a,
                                    std::max(1.0, kv_heads / tp) / a2a, 1.0 * m.head_dim()}, e);
   }
+  // The allgather dispatcher gathers a MoE layer's tokens over its TP x EP group into Megatron-core's global memory
+  // buffer (gather_from_sequence_parallel_region(..., use_global_buffer=True)): one buffer of the gathered tokens,
+  // reused by every layer (permute keeps only its index map for backward).
+  bool moe_here = false;
+  for (int chunk = 0; chunk < chunks_; ++chunk) {
+    const auto [l0, l1] = layer_range(virtual_stage(stage, chunk));
+    for (int l = l0; l < l1; ++l) moe_here = moe_here || m.is_moe_layer(l);
+  }
+  const bool split_experts = tp > 1 && !c.experts_fold_tp();
+  if (moe_here && c.moe_token_dispatcher_type == "allgather" && (c.expert_model_parallel_size > 1 || split_experts)) {
+    const double tokens = 1.0 * b * m.seq_length / cp / tp * c.expert_model_parallel_size * (split_experts ? tp : 1);
+    in.moe_gather_buffer = Bytes::of(tokens * m.hidden_size * e);
+  }
   in.runtime_reserve = c.memory_reserve;
   plan.memory = hw::training_memory(in, part.hbm_capacity);
   plan.in_flight = in_flight;
