@@ -212,13 +212,44 @@ TEST(MegatronInput, MegatronLmsLlama3ExampleLineIsAccepted) {
 }
 
 TEST(MegatronInput, EveryKnownArgumentIsDocumented) {
-  std::ifstream in("docs/training.md");
+  std::ifstream in("docs/training-megatron-args.md");
   std::stringstream ss;
   ss << in.rdbuf();
   const std::string doc = ss.str();
   ASSERT_FALSE(doc.empty());
   for (const auto& names : {wl::megatron_arg_names(), wl::megatron_ignored_arg_names()}) {
     for (const auto& n : names) EXPECT_NE(doc.find("`--" + n + "`"), std::string::npos) << n;
+  }
+}
+
+// Arguments of production lines (NVIDIA's and others' training scripts): read into keys (--use-te,
+// --use-tp-pp-dp-mapping), ignored (checkpointing, numerics), accepted but named in the run header as not modelled
+// (CUDA graphs, with its scope's values taken along), or rejected with the reason at their column.
+TEST(MegatronInput, ProductionArgumentsAreReadIgnoredOrRejected) {
+  const std::string model =
+      "--num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 --vocab-size 32000 "
+      "--global-batch-size 32 --micro-batch-size 1 --bf16 ";
+  const Scenario sc = parse_with("workload:\n  type: megatron\n  megatron_args: \"" + model +
+                                 "--use-te --use-tp-pp-dp-mapping --async-save --te-rng-tracker "
+                                 "--enable-cuda-graph --cuda-graph-scope attn mlp --delay-wgrad-compute "
+                                 "--num-distributed-optimizer-instances 1\"\n");
+  const auto& c = dynamic_cast<wl::MegatronTraining&>(*sc.workload).config();
+  EXPECT_EQ(c.parallel_order, "tp-cp-ep-pp-dp");
+  EXPECT_EQ(c.ignored_args,
+            (std::vector<std::string>{"--async-save", "--te-rng-tracker", "--num-distributed-optimizer-instances"}));
+  EXPECT_EQ(c.not_modelled_args,
+            (std::vector<std::string>{"--enable-cuda-graph", "--cuda-graph-scope attn mlp", "--delay-wgrad-compute"}));
+  try {
+    parse_with("workload:\n  type: megatron\n  megatron_args: \"" + model +
+               "--optimizer-cpu-offload --pipeline-model-parallel-layout Et*3|tL --main-grads-dtype bf16\"\n");
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(e.diagnostics().size(), 3u) << msg;
+    EXPECT_NE(msg.find("--optimizer-cpu-offload: optimizer states offloaded to host memory are not modelled"),
+              std::string::npos) << msg;
+    EXPECT_NE(msg.find("--pipeline-model-parallel-layout: a layout string is not read"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("--main-grads-dtype bf16 is not modelled"), std::string::npos) << msg;
   }
 }
 

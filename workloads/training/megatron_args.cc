@@ -140,8 +140,52 @@ const std::set<std::string>& ignored_values() {
       "log-timers-to-tensorboard", "log-memory-to-tensorboard",
       "log-validation-ppl-to-tensorboard", "no-load-optim", "no-load-rng", "no-save-optim", "no-save-rng",
       "use-checkpoint-args", "mock-data", "manual-gc", "manual-gc-interval",
-      "check-for-nan-in-loss-and-grad", "calculate-per-token-loss"};
+      "check-for-nan-in-loss-and-grad", "calculate-per-token-loss",
+      // Checkpointing, fault tolerance and logging (lcsim's checkpoints are scenario keys: docs/storage.md).
+      "async-save", "use-dist-ckpt", "ckpt-assume-constant-structure", "dist-ckpt-strictness", "log-straggler",
+      "enable-ft-package", "check-weight-hash-across-dp-replicas-interval", "logging-level", "log-progress",
+      "record-memory-history",
+      // Numerics: rotary scaling (YaRN's factors), interleaved rotary halves, query-key layer scaling (fp16), the
+      // random-number tracker, the gradient division's placement (inside NCCL or fused into a kernel: no modelled
+      // kernel either way), the router probabilities applied to the expert input instead of its activation.
+      "rotary-scaling-factor", "mscale", "mscale-all-dim", "rope-scaling-factor", "use-rope-scaling",
+      "rotary-interleaved", "apply-query-key-layer-scaling", "te-rng-tracker", "ddp-average-in-collective",
+      "gradient-reduce-div-fusion", "moe-apply-probs-on-input",
+      // Communication set-up lcsim does not distinguish: NCCL options per group, stream priorities, the pipeline's
+      // backend (NCCL) and its send/recv form (batched isend/irecv, ring exchange), shapes sent ahead of variable
+      // sequence lengths, bucket padding for NCCL's bandwidth.
+      "nccl-communicator-config-path", "high-priority-stream-groups", "pipeline-model-parallel-comm-backend",
+      "batch-p2p-comm", "use-ring-exchange-p2p", "variable-seq-lengths", "ddp-pad-buckets-for-high-nccl-busbw",
+      // The layer-norm kernel variant (apex's persistent kernel; Transformer Engine's norms either way), MXFP8's
+      // reuse of the gradient buffer (MXFP8 is not modelled: fp8-recipe is read and ignored), the precision-aware
+      // optimizer's switch (its moment types are their own arguments: --exp-avg-dtype, --exp-avg-sq-dtype).
+      "no-persist-layer-norm", "reuse-grad-buf-for-mxfp8-param-ag", "use-precision-aware-optimizer"};
   return s;
+}
+
+// Arguments that change speed or memory in ways lcsim does not model: accepted, costed as without them, and named
+// in the run header (docs/training-megatron-args.md says what each does). Value arguments take their values along.
+const std::set<std::string>& not_modelled_values() {
+  static const std::set<std::string> s = {
+      "enable-cuda-graph", "external-cuda-graph", "cuda-graph-impl", "cuda-graph-scope", "cuda-graph-warmup-steps",
+      "delay-wgrad-compute", "overlap-param-gather-with-optimizer-step", "align-param-gather",
+      "defer-embedding-wgrad-compute", "overlap-p2p-communication-warmup-flush", "first-last-layers-bf16",
+      "num-layers-at-start-in-bf16", "num-layers-at-end-in-bf16", "deterministic-mode",
+      "distribute-saved-activations", "microbatch-group-size-per-virtual-pipeline-stage"};
+  return s;
+}
+
+// Arguments whose effect is too large to cost as without them, rejected with the reason.
+const std::map<std::string, std::string>& rejected_values() {
+  static const std::map<std::string, std::string> m = {
+      {"optimizer-cpu-offload", "optimizer states offloaded to host memory are not modelled"},
+      {"use-megatron-fsdp", "Megatron-FSDP is not modelled (use_torch_fsdp2 models PyTorch's FSDP2)"},
+      {"use-custom-fsdp", "Megatron-FSDP is not modelled (use_torch_fsdp2 models PyTorch's FSDP2)"},
+      {"heterogeneous-layers-config-path", "layers of different shapes are not modelled"},
+      {"pipeline-model-parallel-layout", "a layout string is not read; --decoder-first-pipeline-num-layers, "
+                                         "--decoder-last-pipeline-num-layers and --account-for-embedding/loss-in-"
+                                         "pipeline-split give the splits lcsim models"}};
+  return m;
 }
 
 // One word of the command line and where it starts in it (1-based line and column of the megatron_args text).
@@ -208,6 +252,12 @@ std::vector<std::string> megatron_arg_names() {
   out.push_back("moe-layer-freq");
   out.push_back("recompute-modules");
   out.push_back("hierarchical-context-parallel-sizes");
+  for (const char* mapped : {"use-te", "use-tp-pp-dp-mapping", "moe-flex-dispatcher-backend",
+                             "num-distributed-optimizer-instances", "main-params-dtype", "main-grads-dtype"}) {
+    out.push_back(mapped);
+  }
+  for (const auto& n : not_modelled_values()) out.push_back(n);
+  for (const auto& [n, why] : rejected_values()) out.push_back(n);
   out.push_back("moe-use-legacy-grouped-gemm");
   out.push_back("moe-layer-recompute");
   out.push_back("grad-reduce-in-bf16");
@@ -363,6 +413,49 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       continue;
     }
     if (name == "cp-comm-type") cp_comm_type = &at;  // and read by its rule below
+    if (name == "use-te") {  // the legacy spelling of --transformer-impl transformer_engine
+      transformer_impl = "transformer_engine";
+      continue;
+    }
+    if (name == "use-tp-pp-dp-mapping") {  // Megatron-core's order with the pipeline inside data parallelism
+      put("parallel_order", "tp-cp-ep-pp-dp");
+      continue;
+    }
+    if (name == "moe-flex-dispatcher-backend") {  // with --moe-token-dispatcher-type flex: DeepEP (lcsim's flex)
+      const std::vector<std::string> allowed = {"deepep", "hybridep"};
+      if (!next_value()) {
+        fail(at, "--moe-flex-dispatcher-backend needs a value");
+      } else if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
+        fail(at, unknown_name_message("--moe-flex-dispatcher-backend", value, allowed));
+      } else if (value == "hybridep") {
+        out.not_modelled.push_back("--moe-flex-dispatcher-backend hybridep (costed as DeepEP)");
+      }
+      continue;
+    }
+    if (name == "num-distributed-optimizer-instances" || name == "main-params-dtype" || name == "main-grads-dtype") {
+      // Their defaults change nothing; other values shard or type the optimizer's state in ways not modelled.
+      const std::string plain = name == "num-distributed-optimizer-instances" ? "1" : "fp32";
+      if (!next_value()) {
+        fail(at, "--" + name + " needs a value");
+      } else if (value != plain) {
+        fail(at, "--" + name + " " + value + " is not modelled (only " + plain + ", its default)");
+      } else {
+        out.ignored.push_back("--" + name);
+      }
+      continue;
+    }
+    if (auto r = rejected_values().find(name); r != rejected_values().end()) {
+      fail(at, "--" + name + ": " + r->second);
+      if (!has_value && i + 1 < toks.size() && toks[i + 1].text.rfind("--", 0) != 0) ++i;
+      continue;
+    }
+    if (not_modelled_values().count(name)) {
+      std::string given = "--" + name;
+      while (!has_value && i + 1 < toks.size() && toks[i + 1].text.rfind("--", 0) != 0) given += " " + toks[++i].text;
+      if (has_value) given += " " + value;
+      out.not_modelled.push_back(given);
+      continue;
+    }
     if (name == "hierarchical-context-parallel-sizes") {
       // nargs='+', integers (checked as the hierarchical_context_parallel_sizes key is).
       std::vector<std::string> sizes;

@@ -42,6 +42,7 @@ void MegatronConfig::visit(Section& s) {
       ImportedArgs imported = import_megatron_args(raw->scalar, raw->location);
       ignored_args = imported.ignored;
       assumed_args = imported.assumed;
+      not_modelled_args = imported.not_modelled;
       ConfigValue merged = imported.tree;
       merge_into(merged, *s.node());
       // `type` belongs to the enclosing workload section, which has consumed it already.

@@ -147,6 +147,7 @@ struct MegatronConfig {
 
   std::vector<std::string> ignored_args;  // from megatron_args, for the run header
   std::vector<std::string> assumed_args;  // --attention-backend / --transformer-impl as pasted, for the header
+  std::vector<std::string> not_modelled_args;  // accepted but not modelled (costed as without them), for the header
   std::vector<std::string> defaults_taken;  // essentials megatron_args left out: "key = value (Megatron: ...)"
   std::vector<std::string> flags_read;  // flags whose meaning changed across Megatron-LM versions: the reading taken
   void visit(Section& s);

@@ -52,6 +52,10 @@ std::string MegatronTraining::describe() const {
     out += " -> " + (c.use_flash_attn ? "fused attention, attention_backend " + c.attention_backend + " (" + attention_label_ + ")"
                                       : std::string("unfused attention (score matrix in memory)"));
   }
+  if (!c.not_modelled_args.empty()) {
+    out += "\n  megatron_args not modelled (costed as without them; docs/training-megatron-args.md):";
+    for (const auto& a : c.not_modelled_args) out += " " + a;
+  }
   for (const auto& f : c.flags_read) out += "\n  megatron_args read as: " + f;
   if (!c.defaults_taken.empty()) {
     out += "\n  megatron_args left out, lcsim's default taken:";
