@@ -50,7 +50,7 @@ MemoryFit training_memory(const TrainingMemoryInput& in, Bytes capacity) {
     // recomputed layers has its activations back at a time.
     const double recomputed = in.recomputed_layers < 0 ? in.layers : std::min<double>(in.layers, in.recomputed_layers);
     const double checkpoints = in.checkpoints < 0 ? recomputed : in.checkpoints;
-    const double input = 2 * s * b * h / (in.sequence_parallel ? t : 1.0);
+    const double input = 2 * s * b * h / (in.sequence_parallel || in.distribute_saved_inputs ? t : 1.0);
     act = (input * checkpoints + per_layer * (in.layers - recomputed)) * in.in_flight;
     if (recomputed > 0) act += std::max(1, in.recompute_group) * (split / t + replicated);
   }

@@ -49,6 +49,7 @@ struct TrainingMemoryInput {
   double recomputed_layers = -1;
   double checkpoints = -1;
   int recompute_group = 1;
+  bool distribute_saved_inputs = false;  // full recompute: each checkpointed input split over TP (1/TP kept)
   int tensor_parallel = 1;
   bool sequence_parallel = false;
   bool holds_output_layer = true;  // the logits and loss live on this GPU

@@ -99,6 +99,7 @@ const std::map<std::string, ArgRule>& rules() {
     m["no-masked-softmax-fusion"] = {"masked_softmax_fusion", "false"};
     m["no-rope-fusion"] = {"apply_rope_fusion", "false"};
     m["recompute-activations"] = {"recompute_granularity", "selective"};
+    m["distribute-saved-activations"] = {"distribute_saved_activations", "true"};
     m["bf16"] = {"precision", "bf16"};
     m["fp16"] = {"precision", "fp16"};
     m["fp8-format"] = {"precision"};  // its value (hybrid, e4m3) is replaced by fp8 below
@@ -171,7 +172,7 @@ const std::set<std::string>& not_modelled_values() {
       "delay-wgrad-compute", "overlap-param-gather-with-optimizer-step", "align-param-gather",
       "defer-embedding-wgrad-compute", "overlap-p2p-communication-warmup-flush", "first-last-layers-bf16",
       "num-layers-at-start-in-bf16", "num-layers-at-end-in-bf16", "deterministic-mode",
-      "distribute-saved-activations", "microbatch-group-size-per-virtual-pipeline-stage"};
+      "microbatch-group-size-per-virtual-pipeline-stage"};
   return s;
 }
 

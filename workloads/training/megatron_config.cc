@@ -222,6 +222,11 @@ void MegatronConfig::visit_keys(Section& s) {
   s.field("recompute_num_layers", recompute_num_layers,
           "full recompute: layers per uniform group, or layers recomputed per model chunk with block",
           Range::at_least(0));
+  s.field("distribute_saved_activations", distribute_saved_activations,
+          "full recompute: each checkpointed input kept split over the TP ranks (1/TP each) and all-gathered over TP "
+          "before its recomputation (Megatron-LM's --distribute-saved-activations; CheckpointFunction's "
+          "split_tensor_into_1d_equal_chunks / gather_split_1d_tensor); needs TP > 1 and no sequence parallelism, "
+          "as Megatron-core requires");
   s.field("cp_repeat_kv", cp_repeat_kv,
           "keys and values are expanded to one per query head before attention, so the context-parallel exchange "
           "moves num_attention_heads / num_query_groups times the bytes (torchtitan's Llama: repeat_kv before "
@@ -423,6 +428,12 @@ void MegatronConfig::visit_keys(Section& s) {
   if (tp_comm_overlap && !sequence_parallel) s.error("tp_comm_overlap", "needs sequence_parallel: true");
   if (cross_entropy_loss_fusion && cross_entropy != "megatron") {
     s.error("cross_entropy_loss_fusion", "is Megatron-LM's fused loss; it needs cross_entropy: megatron");
+  }
+  if (distribute_saved_activations) {
+    const char* why = recompute_granularity != "full" ? "needs recompute_granularity: full"
+                      : tensor_model_parallel_size < 2 ? "needs tensor_model_parallel_size > 1"
+                      : sequence_parallel ? "must be false with sequence_parallel (as Megatron-core requires)" : nullptr;
+    if (why) s.error("distribute_saved_activations", why);
   }
   if (recompute_granularity == "full" && recompute_num_layers < 1) {
     s.error("recompute_num_layers", "must be at least 1 with recompute_granularity: full");

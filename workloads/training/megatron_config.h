@@ -48,6 +48,7 @@ struct MegatronConfig {
   std::string selective_ac_option = "megatron";
   std::string recompute_method = "uniform";  // full recompute: uniform (groups of N layers) or block (first N)
   int recompute_num_layers = 1;              // N; Megatron requires it with full recompute
+  bool distribute_saved_activations = false;  // full recompute: checkpointed inputs split over TP (gathered back)
   // Selective recompute: what is recomputed (Megatron-LM's --recompute-modules): core_attn, layernorm,
   // mla_up_proj, moe_act.
   std::vector<std::string> recompute_modules = {"core_attn"};

@@ -50,6 +50,7 @@ void MegatronTraining::fit_memory(const hw::AcceleratorSpec& part, int stage, do
   in.recomputed_layers = recomputed;
   in.checkpoints = checkpoints;
   in.recompute_group = std::min(group, std::max(1, recomputed));
+  in.distribute_saved_inputs = c.distribute_saved_activations;
   in.micro_batch = b;
   // Micro-batches in flight, counted from the schedule's order with each chunk weighted by its layers: 1F1B
   // min(M, PP - stage); interleaved Megatron's warm-up of (PP - stage - 1) x 2 + (V - 1) x PP chunk passes plus the

@@ -563,7 +563,15 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         fp8_weights += w.all, fp8_expert_weights += w.experts, fp8_weight_casts += w.gemms;
       }
       std::vector<Segment> fwd = prev.fwd, bwd = prev.bwd;
-      if (l - l0 < c.recomputed_layers(l1 - l0)) bwd.insert(bwd.begin(), fwd.begin(), fwd.end());
+      if (l - l0 < c.recomputed_layers(l1 - l0)) {
+        bwd.insert(bwd.begin(), fwd.begin(), fwd.end());
+        // distribute_saved_activations: a checkpoint's input (one per uniform group, one per layer with block) is
+        // all-gathered over TP before its recomputation.
+        const int per = c.recompute_method == "uniform" ? std::max(1, c.recompute_num_layers) : 1;
+        if (c.distribute_saved_activations && (l - l0) % per == 0) {
+          bwd.insert(bwd.begin(), make_segment(Duration(), {tp_call(CollectiveOp::kAllGather, "checkpointed input")}));
+        }
+      }
       first_fwd.push_back(F.segments.size());
       F.segments.insert(F.segments.end(), fwd.begin(), fwd.end());
       layer_bwd.push_back(std::move(bwd));
