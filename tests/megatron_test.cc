@@ -84,6 +84,48 @@ TEST(MegatronSchedule, InterleavedVisitsChunksInMegatronsOrder) {
   }
 }
 
+// microbatch_group_size_per_virtual_pipeline_stage: groups of G micro-batches through each chunk in turn
+// (Megatron-core's get_schedule_table), warm-up (p - stage - 1) x 2 + (v - 1) G. G = p is the default order; with
+// p = 2, v = 2, m = 8 and G = 4 stage 0 forwards micro-batches 0..3 on chunk 0, then 0..3 on chunk 1 (its 6
+// warm-up passes and the first steady one), every pass once. A run with G = 2 p keeps more micro-batches in flight
+// (more activation memory) and folds as the fine path runs it.
+TEST(MegatronSchedule, InterleavedGroupsOfMicroBatches) {
+  const int p = 2, m = 8, v = 2;
+  for (int stage = 0; stage < p; ++stage) {
+    const auto plain = MegatronTraining::schedule("interleaved", p, stage, m, v);
+    const auto same = MegatronTraining::schedule("interleaved", p, stage, m, v, p);
+    ASSERT_EQ(plain.size(), same.size());
+    for (size_t i = 0; i < plain.size(); ++i) {
+      EXPECT_EQ(plain[i].forward, same[i].forward);
+      EXPECT_EQ(plain[i].micro_batch, same[i].micro_batch);
+      EXPECT_EQ(plain[i].chunk, same[i].chunk);
+    }
+    const auto grouped = MegatronTraining::schedule("interleaved", p, stage, m, v, 4);
+    expect_complete(grouped, m, v);
+    const int warmup = (p - stage - 1) * 2 + (v - 1) * 4;
+    for (int i = 0; i < warmup; ++i) EXPECT_TRUE(grouped[i].forward) << i;
+    EXPECT_FALSE(grouped[warmup + 1].forward);
+  }
+  const auto t0 = MegatronTraining::schedule("interleaved", p, 0, m, v, 4);
+  for (int k = 0; k < 7; ++k) {
+    EXPECT_EQ(t0[k].micro_batch, k % 4) << k;
+    EXPECT_EQ(t0[k].chunk, k / 4) << k;
+  }
+  const std::vector<std::string> layout = {"workload.pipeline_model_parallel_size=2",
+                                           "workload.num_layers_per_virtual_pipeline_stage=2"};
+  auto with = [&](std::vector<std::string> more) {
+    more.insert(more.begin(), layout.begin(), layout.end());
+    return run(more);
+  };
+  const auto def = with({}), wide = with({"workload.microbatch_group_size_per_virtual_pipeline_stage=4"});
+  const auto fine = with({"workload.microbatch_group_size_per_virtual_pipeline_stage=4", "simulation.event_granularity=kernel"});
+  EXPECT_GT(wide.at("memory_activations_bytes"), def.at("memory_activations_bytes"));
+  EXPECT_EQ(wide.at("iteration_time_s"), fine.at("iteration_time_s"));
+  const std::string e = megatron_support::parse_sets_error({"workload.pipeline_model_parallel_size=4",
+                                                            "workload.microbatch_group_size_per_virtual_pipeline_stage=2"});
+  EXPECT_NE(e.find("microbatch_group_size_per_virtual_pipeline_stage: must be at least"), std::string::npos) << e;
+}
+
 // Multi-latent attention with DeepSeek-V3's sizes (report section 4.2: 128 heads of 128 plus a 64-wide rotary part,
 // values of 128, key/value latent 512, query bottleneck 1,536): per layer the HF checkpoint's q_a_proj 7168 x 1536,
 // q_a_layernorm 1536, q_b_proj 1536 x 24576, kv_a_proj_with_mqa 7168 x 576, kv_a_layernorm 512, kv_b_proj 512 x

@@ -149,7 +149,10 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   };
   /// The order of forward and backward passes on pipeline rank `stage`: Megatron's (gpipe, 1f1b, interleaved), or
   /// DualPipe's (DeepSeek-V3 report section 3.2.1; megatron_schedule.cc).
-  static std::vector<Task> schedule(const std::string& kind, int stages, int stage, int micro_batches, int chunks);
+  /// `group`: the interleaved schedule's micro-batches per group (Megatron's microbatch_group_size_per_vp_stage;
+  /// 0: the pipeline's size, Megatron's default).
+  static std::vector<Task> schedule(const std::string& kind, int stages, int stage, int micro_batches, int chunks,
+                                    int group = 0);
   /// Micro-batches that are in flight on rank `stage` at the schedule's peak, in units of an average layer's
   /// activations (each task's chunk weighted by `chunk_layers`): activations live from a forward pass until the
   /// backward pass (or its deferred weight gradients) that frees them; a pair counts its forward before its

@@ -50,6 +50,7 @@ const std::map<std::string, ArgRule>& rules() {
                    "expert-model-parallel-size", "recompute-granularity", "moe-token-dispatcher-type",
                    "decoder-first-pipeline-num-layers", "decoder-last-pipeline-num-layers", "recompute-method",
                    "recompute-num-layers", "cp-comm-type", "ddp-bucket-size", "num-virtual-stages-per-pipeline-rank",
+                   "microbatch-group-size-per-virtual-pipeline-stage",
                    "expert-tensor-parallel-size", "exp-avg-dtype", "exp-avg-sq-dtype",
                    // The MoE router (moe_router.h): its losses, logit type, token dropping and input jitter.
                    "moe-router-load-balancing-type", "moe-aux-loss-coeff", "moe-z-loss-coeff", "moe-router-dtype",
@@ -171,8 +172,7 @@ const std::set<std::string>& not_modelled_values() {
       "enable-cuda-graph", "external-cuda-graph", "cuda-graph-impl", "cuda-graph-scope", "cuda-graph-warmup-steps",
       "delay-wgrad-compute", "overlap-param-gather-with-optimizer-step", "align-param-gather",
       "defer-embedding-wgrad-compute", "overlap-p2p-communication-warmup-flush", "first-last-layers-bf16",
-      "num-layers-at-start-in-bf16", "num-layers-at-end-in-bf16", "deterministic-mode",
-      "microbatch-group-size-per-virtual-pipeline-stage"};
+      "num-layers-at-start-in-bf16", "num-layers-at-end-in-bf16", "deterministic-mode"};
   return s;
 }
 

@@ -138,6 +138,10 @@ void MegatronConfig::visit_keys(Section& s) {
           "pipeline stages (PP): layers split into consecutive stages", Range::at_least(1));
   s.field("num_layers_per_virtual_pipeline_stage", num_layers_per_virtual_pipeline_stage,
           "layers per model chunk for the interleaved schedule; 0 = one chunk per stage", Range::at_least(0));
+  s.field("microbatch_group_size_per_virtual_pipeline_stage", microbatch_group_size_per_virtual_pipeline_stage,
+          "interleaved schedule: micro-batches run through each model chunk in turn, a group at a time "
+          "(Megatron-LM's --microbatch-group-size-per-virtual-pipeline-stage); 0 = pipeline_model_parallel_size, "
+          "Megatron's default; larger groups keep more micro-batches in flight", Range::at_least(0));
   s.field("decoder_first_pipeline_num_layers", decoder_first_pipeline_num_layers,
           "layers on the first pipeline stage when the split is uneven; 0 = even split", Range::at_least(0));
   s.field("decoder_last_pipeline_num_layers", decoder_last_pipeline_num_layers,
@@ -631,6 +635,10 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
     s.error("global_batch_size", "dualpipe needs an even number of micro-batches, at least 2 x PP = " + str(2 * pp) +
                                      " (half enter at each end, at least PP each), got " + str(micro_batches_) +
                                      " (global_batch_size / (micro_batch_size x data-parallel size))");
+  }
+  if (const int g = c.microbatch_group_size_per_virtual_pipeline_stage; g > 0 && g < pp) {
+    s.error("microbatch_group_size_per_virtual_pipeline_stage", "must be at least pipeline_model_parallel_size (" +
+                                                                str(pp) + "): a smaller group is not modelled");
   }
   if (c.schedule() == "interleaved" && micro_batches_ % pp != 0) {
     s.error("global_batch_size", "the interleaved schedule needs the number of micro-batches (" + str(micro_batches_) +

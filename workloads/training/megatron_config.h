@@ -26,6 +26,7 @@ struct MegatronConfig {
   int tensor_model_parallel_size = 1;
   int pipeline_model_parallel_size = 1;
   int num_layers_per_virtual_pipeline_stage = 0;  // 0: no interleaving
+  int microbatch_group_size_per_virtual_pipeline_stage = 0;  // interleaved: micro-batches per group (0: PP)
   int decoder_first_pipeline_num_layers = 0;      // 0: even split
   int decoder_last_pipeline_num_layers = 0;
   bool account_for_embedding_in_pipeline_split = false;  // the input embedding takes one layer's place

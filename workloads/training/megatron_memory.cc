@@ -59,7 +59,8 @@ void MegatronTraining::fit_memory(const hw::AcceleratorSpec& part, int stage, do
   // The stage's pass order: validate()'s (made before the memory fit), else made here.
   std::vector<Task> own;
   const std::vector<Task>& order =
-      schedules_ ? (*schedules_)[stage] : (own = schedule(c.schedule(), pp, stage, micro_batches_, chunks_));
+      schedules_ ? (*schedules_)[stage] : (own = schedule(c.schedule(), pp, stage, micro_batches_, chunks_,
+                                                                c.microbatch_group_size_per_virtual_pipeline_stage));
   const double in_flight = peak_in_flight(order, chunk_layers);
   in.in_flight = in_flight;
   c.activation_inputs(in);

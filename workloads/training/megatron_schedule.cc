@@ -108,12 +108,15 @@ double MegatronTraining::peak_in_flight(const std::vector<Task>& tasks, const st
 std::shared_ptr<const std::vector<std::vector<MegatronTraining::Task>>> MegatronTraining::make_schedules() const {
   const int pp = config_.pipeline_model_parallel_size;
   auto out = std::make_shared<std::vector<std::vector<Task>>>();
-  for (int s = 0; s < pp; ++s) out->push_back(schedule(config_.schedule(), pp, s, micro_batches_, chunks_));
+  for (int s = 0; s < pp; ++s) {
+    out->push_back(schedule(config_.schedule(), pp, s, micro_batches_, chunks_,
+                            config_.microbatch_group_size_per_virtual_pipeline_stage));
+  }
   return out;
 }
 
 std::vector<MegatronTraining::Task> MegatronTraining::schedule(const std::string& kind, int stages, int stage,
-                                                               int m, int chunks) {
+                                                               int m, int chunks, int group) {
   if (kind == "dualpipe") return dualpipe(stages, stage, m);
   std::vector<Task> out;
   if (kind == "gpipe") {
@@ -131,13 +134,24 @@ std::vector<MegatronTraining::Task> MegatronTraining::schedule(const std::string
     for (int i = m - warmup; i < m; ++i) out.push_back({false, i, 0});
     return out;
   }
-  // Interleaved 1F1B (Narayanan et al. SC'21; Megatron's forward_backward_pipelining_with_interleaving): the k-th
-  // virtual micro-batch is micro-batch (k / (p v)) p + k % p of chunk (k / p) % v (backward: chunks reversed).
-  const int total = m * chunks;
-  const int warmup = std::min(total, (stages - stage - 1) * 2 + (chunks - 1) * stages);
-  auto mb = [&](int k) { return (k / (stages * chunks)) * stages + k % stages; };
-  auto f = [&](int k) { return Task{true, mb(k), (k / stages) % chunks}; };
-  auto b = [&](int k) { return Task{false, mb(k), chunks - 1 - (k / stages) % chunks}; };
+  // Interleaved 1F1B (Narayanan et al. SC'21; Megatron's forward_backward_pipelining_with_interleaving): virtual
+  // micro-batches in groups of G micro-batches (microbatch_group_size_per_vp_stage, default p), each group's
+  // micro-batches on chunk 0, then chunk 1, ...; the last group takes the micro-batches left (Megatron-core's
+  // get_schedule_table). With G = p and p dividing m the k-th is micro-batch (k / (p v)) p + k % p of chunk
+  // (k / p) % v. Backward walks the same table with the chunks reversed. Warm-up: (p - stage - 1) x 2 + (v - 1) G.
+  const int total = m * chunks, G = group > 0 ? group : stages;
+  const int warmup = std::min(total, (stages - stage - 1) * 2 + (chunks - 1) * G);
+  std::vector<std::pair<int, int>> table;  // (micro-batch, chunk) of each virtual micro-batch
+  for (int first = 0; first < m; first += G) {
+    const int last = first + G >= m ? m : first + G;
+    for (int chunk = 0; chunk < chunks; ++chunk) {
+      for (int i = first; i < last; ++i) table.push_back({i, chunk});
+    }
+  }
+  auto f = [&](int k) { return Task{true, table[static_cast<size_t>(k)].first, table[static_cast<size_t>(k)].second}; };
+  auto b = [&](int k) {
+    return Task{false, table[static_cast<size_t>(k)].first, chunks - 1 - table[static_cast<size_t>(k)].second};
+  };
   for (int k = 0; k < warmup; ++k) out.push_back(f(k));
   for (int i = 0; i < total - warmup; ++i) {
     out.push_back(f(warmup + i));
