@@ -121,9 +121,13 @@ TEST(MegatronSchedule, InterleavedGroupsOfMicroBatches) {
   const auto fine = with({"workload.microbatch_group_size_per_virtual_pipeline_stage=4", "simulation.event_granularity=kernel"});
   EXPECT_GT(wide.at("memory_activations_bytes"), def.at("memory_activations_bytes"));
   EXPECT_EQ(wide.at("iteration_time_s"), fine.at("iteration_time_s"));
-  const std::string e = megatron_support::parse_sets_error({"workload.pipeline_model_parallel_size=4",
-                                                            "workload.microbatch_group_size_per_virtual_pipeline_stage=2"});
-  EXPECT_NE(e.find("microbatch_group_size_per_virtual_pipeline_stage: must be at least"), std::string::npos) << e;
+  // PP 4 with 2 chunks, 8 micro-batches: a group of 2 is below PP; of 5 leaves a last group of 3 (Megatron-core's
+  // checks).
+  const std::string interleaved = "workload.num_layers_per_virtual_pipeline_stage=1";
+  std::string e = megatron_support::parse_sets_error({interleaved, "workload.microbatch_group_size_per_virtual_pipeline_stage=2"});
+  EXPECT_NE(e.find("micro-batches] = [4, 8], as Megatron-core requires"), std::string::npos) << e;
+  e = megatron_support::parse_sets_error({interleaved, "workload.microbatch_group_size_per_virtual_pipeline_stage=5"});
+  EXPECT_NE(e.find("leaves a last group of 3 micro-batches"), std::string::npos) << e;
 }
 
 // Multi-latent attention with DeepSeek-V3's sizes (report section 4.2: 128 heads of 128 plus a 64-wide rotary part,

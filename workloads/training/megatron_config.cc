@@ -636,9 +636,18 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
                                      " (half enter at each end, at least PP each), got " + str(micro_batches_) +
                                      " (global_batch_size / (micro_batch_size x data-parallel size))");
   }
-  if (const int g = c.microbatch_group_size_per_virtual_pipeline_stage; g > 0 && g < pp) {
-    s.error("microbatch_group_size_per_virtual_pipeline_stage", "must be at least pipeline_model_parallel_size (" +
-                                                                str(pp) + "): a smaller group is not modelled");
+  // Megatron-core's forward_backward_pipelining_with_interleaving: the group in [PP, M], and the last group's
+  // remainder 0 or at least PP ("otherwise, it introduces dependency bubbles").
+  if (const int g = c.microbatch_group_size_per_virtual_pipeline_stage; g > 0 && c.schedule() == "interleaved") {
+    if (g < pp || g > micro_batches_) {
+      s.error("microbatch_group_size_per_virtual_pipeline_stage",
+              "must lie in [pipeline_model_parallel_size, micro-batches] = [" + str(pp) + ", " + str(micro_batches_) +
+                  "], as Megatron-core requires");
+    } else if (micro_batches_ % g != 0 && micro_batches_ % g < pp) {
+      s.error("microbatch_group_size_per_virtual_pipeline_stage",
+              "leaves a last group of " + str(micro_batches_ % g) + " micro-batches, fewer than "
+              "pipeline_model_parallel_size (" + str(pp) + "): Megatron-core rejects it");
+    }
   }
   if (c.schedule() == "interleaved" && micro_batches_ % pp != 0) {
     s.error("global_batch_size", "the interleaved schedule needs the number of micro-batches (" + str(micro_batches_) +
