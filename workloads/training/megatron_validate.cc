@@ -1,0 +1,261 @@
+// MegatronTraining::validate(): the configuration checked against the cluster (parallel sizes, layer split, batch,
+// experts, precision), data parallelism and micro-batches sized, and a run that does not fit in memory stopped.
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <utility>
+
+#include "workloads/training/megatron.h"
+#include "workloads/training/megatron_config.h"
+
+namespace lcsim::wl {
+
+
+void MegatronTraining::copy_config(const Workload& from) { config_ = same_type<MegatronTraining>(from).config_; }
+
+void MegatronTraining::validate_like(const Workload& from, const std::vector<Gpu>& from_gpus) {
+  like_ = dynamic_cast<const MegatronTraining*>(&from);
+  like_gpus_ = &from_gpus;
+}
+
+void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
+  // The workload this one copies (validate_like), for this call only.
+  const MegatronTraining* like = like_;
+  const std::vector<Gpu>* like_gpus = like_gpus_;
+  like_ = nullptr;
+  like_gpus_ = nullptr;
+  auto& c = config_;
+  const auto& m = c.model;
+  const int n = static_cast<int>(gpus.size());
+  const int tp = c.tensor_model_parallel_size, pp = c.pipeline_model_parallel_size, cp = c.context_parallel_size;
+  const int ep = c.expert_model_parallel_size;
+  auto str = [](auto x) { return std::to_string(x); };
+  // Each at most n (<= cluster.max_gpus) before they are multiplied: the product then fits in 64 bits.
+  const bool bounded = tp <= n && pp <= n && cp <= n;
+  const int64_t model_ranks = bounded ? int64_t{tp} * pp * cp : 0;
+  if (!bounded || n % model_ranks != 0) {
+    s.error("tensor_model_parallel_size", "TP x PP x CP (" + str(tp) + " x " + str(pp) + " x " + str(cp) + " = " +
+                                              (bounded ? str(model_ranks) : "more than " + str(n)) +
+                                              ") must divide the cluster's " + str(n) + " GPUs");
+    return;
+  }
+  dp_ = static_cast<int>(n / model_ranks);
+  chunks_ = c.virtual_stages();
+  dualpipe_ = c.schedule() == "dualpipe";
+  if (m.num_attention_heads % tp != 0) {
+    s.error("tensor_model_parallel_size", "must divide num_attention_heads (" + str(m.num_attention_heads) + ")");
+  }
+  if (m.query_groups() % tp != 0 && tp % m.query_groups() != 0) {
+    s.error("tensor_model_parallel_size", "and num_query_groups (" + str(m.query_groups()) + ") must divide one another");
+  }
+  {
+    const int first = c.decoder_first_pipeline_num_layers, last = c.decoder_last_pipeline_num_layers;
+    const int V = model_stages(), x = c.num_layers_per_virtual_pipeline_stage;
+    const int special = (first > 0) + (last > 0);
+    const int rest = m.num_layers - first - last;
+    const int middle = V - special;
+    const bool uneven = special > 0;
+    if (uneven && (V < 2 || rest < 0 || (middle > 0 && rest % middle != 0) || (middle == 0 && rest != 0))) {
+      s.error(first > 0 ? "decoder_first_pipeline_num_layers" : "decoder_last_pipeline_num_layers",
+              "the remaining " + str(rest) + " layers must split evenly over the other " + str(middle) +
+                  (V > pp ? " model chunks" : " stages"));
+    } else if (uneven && x > 0 && middle > 0 && rest / middle != x) {
+      s.error("num_layers_per_virtual_pipeline_stage",
+              "the chunks between the first and last hold " + str(rest / middle) + " layers, not " + str(x));
+    } else if (!uneven && (c.split_layers() % V != 0 || (x > 0 && c.split_layers() != V * x))) {
+      const bool counted = c.split_layers() != m.num_layers;
+      s.error(x > 0 ? "num_layers_per_virtual_pipeline_stage" : "pipeline_model_parallel_size",
+              "num_layers (" + str(m.num_layers) + (counted ? ", " + str(c.split_layers()) + " with the embedding/loss places" : "") +
+                  ") must split evenly into " + str(pp) + " stages" +
+                  (x > 0 ? " of chunks of " + str(x) + " layers" : V > pp ? " of " + str(V / pp) + " chunks" : "") +
+                  " (or set decoder_first/last_pipeline_num_layers)");
+    }
+  }
+  const int64_t per_step = int64_t{c.micro_batch_size} * dp_;
+  if (c.global_batch_size % per_step != 0) {
+    s.error("global_batch_size", "must be a multiple of micro_batch_size x data-parallel size (" +
+                                     str(c.micro_batch_size) + " x " + str(dp_) + " = " + str(per_step) + "), got " +
+                                     str(c.global_batch_size));
+    return;
+  }
+  micro_batches_ = static_cast<int>(c.global_batch_size / per_step);
+  if (c.schedule() == "dualpipe" && (micro_batches_ % 2 != 0 || micro_batches_ < 2 * pp)) {
+    s.error("global_batch_size", "dualpipe needs an even number of micro-batches, at least 2 x PP = " + str(2 * pp) +
+                                     " (half enter at each end, at least PP each), got " + str(micro_batches_) +
+                                     " (global_batch_size / (micro_batch_size x data-parallel size))");
+  }
+  // Megatron-core's forward_backward_pipelining_with_interleaving: the group in [PP, M], and the last group's
+  // remainder 0 or at least PP ("otherwise, it introduces dependency bubbles").
+  if (const int g = c.microbatch_group_size_per_virtual_pipeline_stage; g > 0 && c.schedule() == "interleaved") {
+    if (g < pp || g > micro_batches_) {
+      s.error("microbatch_group_size_per_virtual_pipeline_stage",
+              "must lie in [pipeline_model_parallel_size, micro-batches] = [" + str(pp) + ", " + str(micro_batches_) +
+                  "], as Megatron-core requires");
+    } else if (micro_batches_ % g != 0 && micro_batches_ % g < pp) {
+      s.error("microbatch_group_size_per_virtual_pipeline_stage",
+              "leaves a last group of " + str(micro_batches_ % g) + " micro-batches, fewer than "
+              "pipeline_model_parallel_size (" + str(pp) + "): Megatron-core rejects it");
+    }
+  }
+  if (c.schedule() == "interleaved" && micro_batches_ % pp != 0) {
+    s.error("global_batch_size", "the interleaved schedule needs the number of micro-batches (" + str(micro_batches_) +
+                                     ") to be a multiple of pipeline_model_parallel_size (" + str(pp) + ")");
+  }
+  if (cp > 1 && m.seq_length % (2 * cp) != 0) {
+    s.error("context_parallel_size", "2 x CP must divide seq_length (" + str(m.seq_length) + ")");
+  }
+  if (cp > 1 && c.cp_implementation == "pytorch" && (c.cp_comm_type == "a2a" || c.cp_comm_type == "a2a+p2p")) {
+    s.error("cp_comm_type", "'" + c.cp_comm_type + "' is Transformer Engine's; PyTorch's context parallelism "
+            "(cp_implementation: pytorch) runs a ring: p2p or allgather");
+  }
+  if (const auto& h = c.hierarchical_context_parallel_sizes; !h.empty()) {
+    if (c.cp_comm_type != "a2a+p2p") {
+      s.error("hierarchical_context_parallel_sizes", "takes effect only with cp_comm_type: a2a+p2p (got " + c.cp_comm_type + ")");
+    } else if (h.size() != 2 || h[0] < 1 || h[1] < 1 || h[0] * h[1] != cp) {
+      s.error("hierarchical_context_parallel_sizes", "needs two levels [A, P] of at least 1 with A x P = "
+                                                     "context_parallel_size (" + str(cp) + ")");
+    } else if ((m.num_attention_heads / tp) % h[0] != 0 || std::max(1, m.query_groups() / tp) % h[0] != 0) {
+      s.error("hierarchical_context_parallel_sizes", "the all-to-all level (" + str(h[0]) + ") splits the heads: it "
+              "must divide the query heads (" + str(m.num_attention_heads / tp) + ") and the key/value heads (" +
+              str(std::max(1, m.query_groups() / tp)) + ") per TP rank");
+    }
+  }
+  if (cp > 1 && c.cp_comm_type == "a2a" && (m.num_attention_heads / tp) % cp != 0) {
+    s.error("cp_comm_type", "a2a splits the heads over CP: CP must divide the heads per TP rank (" +
+                                str(m.num_attention_heads / tp) + ")");
+  }
+  if (ep > 1 && m.num_experts == 0) s.error("expert_model_parallel_size", "needs a mixture-of-experts model (model.num_experts)");
+  if (m.num_experts > 0) {
+    if (m.num_experts % ep != 0) s.error("expert_model_parallel_size", "must divide num_experts (" + str(m.num_experts) + ")");
+    if (c.experts_fold_tp()) {
+      if ((tp * dp_ * cp) % ep != 0) {
+        s.error("expert_model_parallel_size", "must divide tensor x data x context parallel size with "
+                                              "expert_tensor_parallel_size 1 (" + str(tp * dp_ * cp) + ")");
+      }
+    } else if ((dp_ * cp) % ep != 0) {
+      s.error("expert_model_parallel_size", "must divide data x context parallel size (" + str(dp_ * cp) + ")");
+    }
+    if (tp > 1 && !c.sequence_parallel) s.error("sequence_parallel", "must be true with tensor parallelism and experts (as in Megatron-LM)");
+  }
+  // Token all-to-all volume. alltoall sends a token once per chosen expert (k copies, (G-1)/G of them to other
+  // nodes when the EP group spans G nodes); flex sends it once per destination node and forwards it over NVLink
+  // inside, so the network carries the expected number of distinct nodes among its k experts, D = n (1 - (1 -
+  // 1/n)^k) with n = G, or n = moe_router_group_topk nodes with group-limited routing: D / k of alltoall's bytes,
+  // at moe_flex_network_efficiency of the line rate (DeepEP's measured share; costed as that many more bytes).
+  dispatch_factor_ = 1;
+  if (m.num_experts > 0 && ep > 1 && c.moe_token_dispatcher_type == "flex" && s.diagnostics()->empty()) {
+    const Placement pl(tp, cp, dp_, pp, ep, c.parallel_order, c.experts_fold_tp());
+    std::set<uint32_t> nodes;
+    for (uint32_t r : pl.group(GroupKind::kEp, 0)) nodes.insert(gpus[r].node);
+    const double G = static_cast<double>(nodes.size()), k = m.moe_router_topk;
+    if (G > 1) {
+      const double reach = m.moe_router_num_groups > 0 ? std::min(G, 1.0 * m.moe_router_group_topk) : G;
+      dispatch_factor_ = reach * (1 - std::pow(1 - 1 / reach, k)) / k / c.moe_flex_network_efficiency;
+    }
+  }
+  for (int r : c.straggler_ranks) {
+    if (r < 0 || r >= n) s.error("straggler_ranks", "rank " + str(r) + " is outside 0.." + str(n - 1));
+  }
+  dtype_ = hw::parse_dtype(c.precision);
+  std::set<const hw::AcceleratorSpec*> parts;
+  for (const auto& g : gpus) parts.insert(g.part);
+  for (const auto* part : parts) {
+    if (!part->supports(dtype_)) s.error("precision", part->name + " has no " + c.precision + " tensor cores");
+  }
+  attention_label_ = check_attention_backend(c.attention_backend, c.use_flash_attn, parts, s);
+  if (c.fp8_gemm_backend != "auto" && c.precision != "fp8") {
+    s.error("fp8_gemm_backend", "'" + c.fp8_gemm_backend + "' runs FP8 GEMMs: needs precision: fp8 (got " +
+                                    c.precision + ")");
+  } else {
+    for (const auto* part : parts) {
+      if (const std::string problem = hw::fp8_gemm_backend_problem(*part, c.fp8_gemm_backend); !problem.empty()) {
+        s.error("fp8_gemm_backend", problem);
+      }
+    }
+  }
+  if (s.diagnostics() && !s.diagnostics()->empty()) return;
+  // Memory: every stage on every part. Alternatives for the message are tried one at a time.
+  memory_ = {};
+  plans_.clear();
+  // A copy of a validated, never-started workload (validate_like) takes over its plans: the same configuration on
+  // equal parts plans every stage the same. Each part here stands for the part of the same ranks there.
+  std::map<const hw::AcceleratorSpec*, const hw::AcceleratorSpec*> like_part;
+  if (like && !like->ctx_ && like_gpus && like_gpus->size() == gpus.size()) {
+    for (size_t r = 0; r < gpus.size() && like; ++r) {
+      const auto [it, added] = like_part.emplace(gpus[r].part, (*like_gpus)[r].part);
+      if (!added && it->second != (*like_gpus)[r].part) like = nullptr;  // not a copy of that cluster
+    }
+  } else {
+    like = nullptr;
+  }
+  // The pass order of every stage, for the memory fit's micro-batches in flight (plan_stage) and for the run: a
+  // copy shares the original's (the same configuration).
+  schedules_ = like && like->schedules_ ? like->schedules_ : make_schedules();
+  for (const auto* part : parts) {
+    std::vector<PlanPtr> kept;
+    auto reuse = [&, from = like ? like_part.at(part) : nullptr](int stage) -> PlanPtr {
+      if (!like) return nullptr;
+      const auto it = like->plans_.find({from, stage});
+      return it == like->plans_.end() ? nullptr : it->second;
+    };
+    const auto [fit, stage] = tightest_stage(*part, &kept, reuse);
+    if (memory_.items.empty() || fit.capacity - fit.total < memory_.capacity - memory_.total) {
+      memory_ = fit;
+      memory_stage_ = stage;
+    }
+    // The run plans each stage on the part with its kernels applied (build(): kernels_on); where that leaves the
+    // part as it is, these plans are the run's.
+    if (c.kernels_change(*part)) continue;
+    for (size_t st = 0; st < kept.size(); ++st) plans_[{part, static_cast<int>(st)}] = std::move(kept[st]);
+  }
+  if (!memory_.fits()) {
+    std::vector<std::pair<std::string, std::function<void(MegatronConfig&)>>> changes;
+    if (!c.use_distributed_optimizer) changes.push_back({"use_distributed_optimizer: true", [](auto& x) { x.use_distributed_optimizer = true; }});
+    if (c.recompute_granularity != "full") changes.push_back({"recompute_granularity: full", [](auto& x) { x.recompute_granularity = "full"; }});
+    if (!c.sequence_parallel && tp > 1) changes.push_back({"sequence_parallel: true", [](auto& x) { x.sequence_parallel = true; }});
+    if (c.micro_batch_size > 1) changes.push_back({"micro_batch_size: 1", [](auto& x) { x.micro_batch_size = 1; }});
+    const hw::AcceleratorSpec* part = nullptr;
+    for (const auto* p : parts) part = part && part->hbm_capacity < p->hbm_capacity ? part : p;
+    std::vector<std::pair<std::string, hw::MemoryFit>> alts;
+    const MegatronConfig saved = c;
+    auto fit_with = [&](MegatronConfig& x) {
+      c = x;
+      hw::MemoryFit worst = tightest_stage(*part).first;
+      c = saved;
+      return worst;
+    };
+    MegatronConfig all = saved;
+    std::string label;
+    for (const auto& [l, change] : changes) {
+      MegatronConfig x = saved;
+      change(x);
+      alts.push_back({l, fit_with(x)});
+      change(all);
+      label += (label.empty() ? "" : " + ") + l;
+    }
+    if (changes.size() > 1) alts.push_back({label, fit_with(all)});
+    s.error_here("pipeline stage " + str(memory_stage_) + " " + hw::out_of_memory_message(part->name, memory_, alts));
+    return;
+  }
+}
+
+// The stage whose plan leaves the least memory free (validate()'s memory check).
+std::pair<hw::MemoryFit, int> MegatronTraining::tightest_stage(
+    const hw::AcceleratorSpec& part, std::vector<PlanPtr>* keep, const std::function<PlanPtr(int stage)>& reuse) const {
+  std::pair<hw::MemoryFit, int> worst;
+  for (int stage = 0; stage < config_.pipeline_model_parallel_size; ++stage) {
+    PlanPtr known = reuse ? reuse(stage) : nullptr;
+    PlanPtr plan = known ? std::move(known) : std::make_shared<const StagePlan>(plan_stage(part, stage));
+    const hw::MemoryFit& f = plan->memory;
+    if (worst.first.items.empty() || f.capacity - f.total < worst.first.capacity - worst.first.total) {
+      worst = {f, stage};
+    }
+    if (keep) keep->push_back(std::move(plan));
+  }
+  return worst;
+}
+
+}  // namespace lcsim::wl
