@@ -370,16 +370,21 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       }
       return false;
     };
-    if (name == "attention-backend" || name == "transformer-impl") {
+    // A value argument with a fixed set of values: true where one of them was given, else the error at its column.
+    auto choice = [&](const std::vector<std::string>& allowed) {
       if (!next_value()) {
         fail(at, "--" + name + " needs a value");
-        continue;
+        return false;
       }
-      const std::vector<std::string> allowed =
-          name == "attention-backend" ? std::vector<std::string>{"auto", "flash", "fused", "unfused", "local"}
-                                      : std::vector<std::string>{"transformer_engine", "local"};
       if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
         fail(at, unknown_name_message("--" + name, value, allowed));
+        return false;
+      }
+      return true;
+    };
+    if (name == "attention-backend" || name == "transformer-impl") {
+      if (!choice(name == "attention-backend" ? std::vector<std::string>{"auto", "flash", "fused", "unfused", "local"}
+                                              : std::vector<std::string>{"transformer_engine", "local"})) {
         continue;
       }
       if (name == "transformer-impl") {
@@ -403,12 +408,7 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     if (name == "cross-entropy-fusion-impl") {
       // native: megatron/core/fusions/fused_cross_entropy.py (what cross_entropy_loss_fusion costs); te: Transformer
       // Engine's parallel_cross_entropy, costed as native (a note in the run header).
-      const std::vector<std::string> allowed = {"native", "te"};
-      if (!next_value()) {
-        fail(at, "--cross-entropy-fusion-impl needs a value");
-      } else if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
-        fail(at, unknown_name_message("--cross-entropy-fusion-impl", value, allowed));
-      } else if (value == "te") {
+      if (choice({"native", "te"}) && value == "te") {
         out.assumed.push_back("--cross-entropy-fusion-impl te (costed as native)");
       }
       continue;
@@ -423,12 +423,7 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       continue;
     }
     if (name == "moe-flex-dispatcher-backend") {  // with --moe-token-dispatcher-type flex: DeepEP (lcsim's flex)
-      const std::vector<std::string> allowed = {"deepep", "hybridep"};
-      if (!next_value()) {
-        fail(at, "--moe-flex-dispatcher-backend needs a value");
-      } else if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
-        fail(at, unknown_name_message("--moe-flex-dispatcher-backend", value, allowed));
-      } else if (value == "hybridep") {
+      if (choice({"deepep", "hybridep"}) && value == "hybridep") {
         out.not_modelled.push_back("--moe-flex-dispatcher-backend hybridep (costed as DeepEP)");
       }
       continue;

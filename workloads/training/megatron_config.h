@@ -63,6 +63,8 @@ struct MegatronConfig {
   // a2a+p2p's two levels [all-to-all, ring], their product CP (Megatron's --hierarchical-context-parallel-sizes);
   // empty: [1, CP], the ring over every CP rank.
   std::vector<int> hierarchical_context_parallel_sizes;
+  /// Key/value heads the context-parallel exchange moves: one per query head where they are repeated first.
+  double cp_kv_heads() const { return cp_repeat_kv ? model.num_attention_heads : model.query_groups(); }
   int cp_a2a_size() const {
     return hierarchical_context_parallel_sizes.size() == 2 ? hierarchical_context_parallel_sizes[0] : 1;
   }
@@ -104,6 +106,12 @@ struct MegatronConfig {
   int expert_tp() const { return expert_tensor_parallel_size > 0 ? expert_tensor_parallel_size : tensor_model_parallel_size; }
   /// Whether the experts fold the dense layers' tensor parallelism into expert parallelism.
   bool experts_fold_tp() const { return expert_tp() < tensor_model_parallel_size; }
+  /// Ranks of the allgather dispatcher's group (Megatron-core's tp_ep_group): EP, times TP where the experts are
+  /// split over TP (with folded experts the EP group already spans the TP ranks).
+  int tp_ep_size() const {
+    const bool split = tensor_model_parallel_size > 1 && !experts_fold_tp();
+    return expert_model_parallel_size * (split ? tensor_model_parallel_size : 1);
+  }
   /// Tokens of the busiest expert / mean, after the router's dropping or padding (MoeRouterSettings::expert_load).
   double expert_load() const { return router.expert_load(moe_load_imbalance); }
   /// Ranks that hold the same experts (Megatron's expert-data-parallel group): the ranks of one pipeline stage over

@@ -30,9 +30,10 @@ void MegatronTraining::fit_memory(const hw::AcceleratorSpec& part, int stage, do
   int layers = 0, recomputed = 0, checkpoints = 0;
   const int group = c.recompute_granularity == "full" && c.recompute_method == "uniform" ? std::max(1, c.recompute_num_layers) : 1;
   std::vector<int> chunk_layers;
-  bool holds_output_layer = false;
+  bool holds_output_layer = false, moe_here = false;
   for (int chunk = 0; chunk < chunks_; ++chunk) {
     const auto [l0, l1] = layer_range(virtual_stage(stage, chunk));
+    for (int l = l0; l < l1; ++l) moe_here = moe_here || m.is_moe_layer(l);
     const bool last = virtual_stage(stage, chunk) == V - 1;
     chunk_layers.push_back(l1 - l0 + (last ? m.mtp_num_layers : 0));
     holds_output_layer = holds_output_layer || last;
@@ -97,7 +98,7 @@ void MegatronTraining::fit_memory(const hw::AcceleratorSpec& part, int stage, do
   }
   if (cp / c.cp_a2a_size() > 1 && c.cp_comm_type != "a2a" && c.use_flash_attn) {  // a ring, or the all-gather
     // After a2a+p2p's all-to-all level (A) a rank's ring of CP / A holds A chunks of the sequence for 1/A of the heads.
-    const double a2a = c.cp_a2a_size(), kv_heads = c.cp_repeat_kv ? m.num_attention_heads : m.query_groups();
+    const double a2a = c.cp_a2a_size(), kv_heads = c.cp_kv_heads();
     in.cp_buffers = cp_kv_buffers({cp / c.cp_a2a_size(), c.cp_comm_type, c.cp_implementation == "pytorch", 1.0 * b,
                                    1.0 * m.seq_length, 1.0 * m.num_attention_heads / tp / a2a,
                                    std::max(1.0, kv_heads / tp) / a2a, 1.0 * m.head_dim()}, e);
@@ -105,14 +106,8 @@ void MegatronTraining::fit_memory(const hw::AcceleratorSpec& part, int stage, do
   // The allgather dispatcher gathers a MoE layer's tokens over its TP x EP group into Megatron-core's global memory
   // buffer (gather_from_sequence_parallel_region(..., use_global_buffer=True)): one buffer of the gathered tokens,
   // reused by every layer (permute keeps only its index map for backward).
-  bool moe_here = false;
-  for (int chunk = 0; chunk < chunks_; ++chunk) {
-    const auto [l0, l1] = layer_range(virtual_stage(stage, chunk));
-    for (int l = l0; l < l1; ++l) moe_here = moe_here || m.is_moe_layer(l);
-  }
-  const bool split_experts = tp > 1 && !c.experts_fold_tp();
-  if (moe_here && c.moe_token_dispatcher_type == "allgather" && (c.expert_model_parallel_size > 1 || split_experts)) {
-    const double tokens = 1.0 * b * m.seq_length / cp / tp * c.expert_model_parallel_size * (split_experts ? tp : 1);
+  if (moe_here && c.moe_token_dispatcher_type == "allgather" && c.tp_ep_size() > 1) {
+    const double tokens = 1.0 * b * m.seq_length / cp / tp * c.tp_ep_size();
     in.moe_gather_buffer = Bytes::of(tokens * m.hidden_size * e);
   }
   in.runtime_reserve = c.memory_reserve;

@@ -48,7 +48,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   // Keys and values the CP exchange moves: one per query group, or one per query head where the framework
   // repeats them before attention (cp_repeat_kv), for the whole sequence: the all-gather's output (Collectives
   // sizes an all-gather by what it gathers), each rank contributing its 1/CP; the ring moves as many bytes.
-  const double kv_heads = c.cp_repeat_kv ? m.num_attention_heads : m.query_groups();
+  const double kv_heads = c.cp_kv_heads();
   const Bytes kv = Bytes::of(2.0 * b * m.seq_length * std::max(1.0, kv_heads / tp) * m.head_dim() * e);
   // Ulysses (cp_comm_type a2a): per rank, this rank's tokens' queries, keys and values of its TP heads in, and
   // the attention output back.
@@ -334,7 +334,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       }
       // The allgather dispatcher gathers over the experts' TP x EP group: with experts split over TP even at EP 1.
       const bool split_experts = tpc && !c.experts_fold_tp();
-      const bool gather = moe && (ep > 1 || split_experts) && sh.allgather_dispatch;
+      const bool gather = moe && c.tp_ep_size() > 1 && sh.allgather_dispatch;
       // moe_shared_expert_overlap: the shared expert leaves the experts' group; its first linear layer (with the
       // activation) runs beside the dispatch, its second beside the combine, each way (SharedExpertMLP's stream);
       // with TP its own gather before the dispatch, its reduce-scatter after its second GEMM, beside what follows
@@ -346,7 +346,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         // on all the gathered rows): the routing map (1 B), probabilities and tokens of every rank gathered; the
         // experts' outputs (partial over TP) reduce-scattered back in the probabilities' type. Backward: the tokens'
         // and probabilities' gathers reduce-scatter their gradients, the outputs' scatter gathers theirs.
-        const double g = t / tp * (ep * (split_experts ? tp : 1)), p = c.router.logit_bytes(e), E = m.num_experts;
+        const double g = t / tp * c.tp_ep_size(), p = c.router.logit_bytes(e), E = m.num_experts;
         auto ag = [&](CollectiveOp op, double bytes, const std::string& what) {
           return call(op, GroupKind::kTpEp, Bytes::of(bytes), Exposure::kEp, what);
         };
@@ -515,10 +515,10 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       // checkpointing) run their forward again, collectives included, before the layer's backward reaches them.
       if (!te && (moe ? c.recomputes("moe") : c.recomputes("mlp"))) {
         Segment pre = fwd[3];  // a MoE layer's router, permutation and dispatch; a dense MLP's input gather
-        const auto norm_op = std::find_if(ops.norm2.begin(), ops.norm2.end(), [](const hw::OpWork& op) { return op.name == "norm2"; });
         // Not the norm itself; with the shared expert's gather the router alone (the permutation's segment follows).
-        pre.compute = shared_tp ? T(cut(route, norm.size()).second)
-                                : T({norm_op == ops.norm2.end() ? norm_op : norm_op + 1, ops.norm2.end()});
+        const size_t after_norm = std::min(index(ops.norm2, "norm2") + 1, ops.norm2.size());
+        pre.compute = T({ops.norm2.begin() + static_cast<long>(after_norm),
+                         ops.norm2.begin() + static_cast<long>(shared_tp ? ops.dispatch_begin : ops.norm2.size())});
         if (moe && !c.router.moe_pad_expert_input_to_capacity && !gather && !shared_tp) pre.compute += host.pass_start();
         bwd.insert(bwd.begin(), pre);
         bwd.insert(bwd.begin() + 1, fwd.begin() + 4, fwd.begin() + (shared_tp ? 8 : shared_beside ? 7 : 5));  // to the combine
