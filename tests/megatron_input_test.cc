@@ -241,14 +241,14 @@ TEST(MegatronInput, ProductionArgumentsAreReadIgnoredOrRejected) {
             (std::vector<std::string>{"--enable-cuda-graph", "--cuda-graph-scope attn mlp", "--delay-wgrad-compute"}));
   try {
     parse_with("workload:\n  type: megatron\n  megatron_args: \"" + model +
-               "--optimizer-cpu-offload --pipeline-model-parallel-layout Et*3|tL --main-grads-dtype bf16\"\n");
+               "--optimizer-cpu-offload --heterogeneous-layers-config-path h.yaml --main-grads-dtype bf16\"\n");
     FAIL() << "no error";
   } catch (const InputError& e) {
     const std::string msg = e.what();
     EXPECT_EQ(e.diagnostics().size(), 3u) << msg;
     EXPECT_NE(msg.find("--optimizer-cpu-offload: optimizer states offloaded to host memory are not modelled"),
               std::string::npos) << msg;
-    EXPECT_NE(msg.find("--pipeline-model-parallel-layout: a layout string is not read"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("--heterogeneous-layers-config-path: layers of different shapes are not modelled"), std::string::npos) << msg;
     EXPECT_NE(msg.find("--main-grads-dtype bf16 is not modelled"), std::string::npos) << msg;
   }
 }

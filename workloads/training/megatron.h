@@ -171,6 +171,13 @@ class MegatronTraining final : public Workload, public sim::EventSink {
     const int pp = config_.pipeline_model_parallel_size;
     return dualpipe_ ? pp : pp * chunks_;
   }
+  /// Bytes each TP rank sends across the boundary between virtual stages k and k + 1 per micro-batch (activations
+  /// forward, their gradients backward): the hidden state's sequence shard, 1 + mtp_num_layers of them after a
+  /// layout's standalone MTP stage.
+  Bytes pipeline_send_bytes(int boundary) const;
+  /// The virtual stage that runs the MTP modules: the last, unless a layout places them before it (Megatron-core's
+  /// "standalone" MTP: the modules' layers there, their output layer and loss with the main one in the last).
+  int mtp_stage() const;
   /// The (pipeline rank, chunk) that runs virtual stage v for micro-batches going the way of `chunk`.
   std::pair<int, int> place_of(int v, int chunk) const {
     const int pp = config_.pipeline_model_parallel_size;
@@ -393,6 +400,10 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// Per route: its one flow (Collectives::p2p_flow of send_size_), made by the first send over it (size 0: not yet).
   std::vector<net::FlowRequest> send_flow_;
   Bytes send_size_;
+  /// Sends across the boundaries from this virtual stage on carry wide_send_size_ (a layout's standalone MTP: the
+  /// modules' hidden states beside the main one); model_stages() when none does.
+  int wide_sends_from_ = 0;
+  Bytes wide_send_size_;
   void send_arrived(uint32_t send);
   /// Sends the pass's output of `micro_batch` to (pipeline rank, chunk) `to`: activations (`forward`) or gradients.
   /// A blocking send counts in the rank's sends_open.

@@ -50,7 +50,7 @@ const std::map<std::string, ArgRule>& rules() {
                    "expert-model-parallel-size", "recompute-granularity", "moe-token-dispatcher-type",
                    "decoder-first-pipeline-num-layers", "decoder-last-pipeline-num-layers", "recompute-method",
                    "recompute-num-layers", "cp-comm-type", "ddp-bucket-size", "num-virtual-stages-per-pipeline-rank",
-                   "microbatch-group-size-per-virtual-pipeline-stage",
+                   "microbatch-group-size-per-virtual-pipeline-stage", "pipeline-model-parallel-layout",
                    "expert-tensor-parallel-size", "exp-avg-dtype", "exp-avg-sq-dtype",
                    // The MoE router (moe_router.h): its losses, logit type, token dropping and input jitter.
                    "moe-router-load-balancing-type", "moe-aux-loss-coeff", "moe-z-loss-coeff", "moe-router-dtype",
@@ -182,10 +182,7 @@ const std::map<std::string, std::string>& rejected_values() {
       {"optimizer-cpu-offload", "optimizer states offloaded to host memory are not modelled"},
       {"use-megatron-fsdp", "Megatron-FSDP is not modelled (use_torch_fsdp2 models PyTorch's FSDP2)"},
       {"use-custom-fsdp", "Megatron-FSDP is not modelled (use_torch_fsdp2 models PyTorch's FSDP2)"},
-      {"heterogeneous-layers-config-path", "layers of different shapes are not modelled"},
-      {"pipeline-model-parallel-layout", "a layout string is not read; --decoder-first-pipeline-num-layers, "
-                                         "--decoder-last-pipeline-num-layers and --account-for-embedding/loss-in-"
-                                         "pipeline-split give the splits lcsim models"}};
+      {"heterogeneous-layers-config-path", "layers of different shapes are not modelled"}};
   return m;
 }
 

@@ -155,6 +155,11 @@ void MegatronConfig::visit_keys(Section& s) {
   s.field("num_virtual_stages_per_pipeline_rank", num_virtual_stages_per_pipeline_rank,
           "model chunks per pipeline rank (interleaving), instead of num_layers_per_virtual_pipeline_stage; 0 = "
           "not given", Range::at_least(0));
+  s.field("pipeline_model_parallel_layout", pipeline_model_parallel_layout,
+          "Megatron-core's custom pipeline layout (--pipeline-model-parallel-layout): the layers of each virtual "
+          "stage in model order, E the embedding, t a transformer layer, m an MTP module, L the output layer and "
+          "loss, | between virtual stages, x*n and (...)*n to repeat, commas ignored (e.g. \"Et*3|(tt|)*29,m|L\": "
+          "PP 16, two chunks per rank); its length / PP sets the chunks per rank. Empty = the split keys above");
   s.field("expert_tensor_parallel_size", expert_tensor_parallel_size,
           "tensor parallelism of the experts: 0 = tensor_model_parallel_size; 1 under TP > 1 = MoE parallel folding "
           "(Megatron-Core's --expert-tensor-parallel-size 1): experts whole on every rank, each rank's sequence-"
@@ -502,6 +507,33 @@ void MegatronConfig::visit_keys(Section& s) {
                                                " is not modelled; use 0 or tensor_model_parallel_size (the dense "
                                                "split), or 1 (MoE parallel folding)");
   }
+  layout.clear();
+  if (!pipeline_model_parallel_layout.empty()) {
+    std::string why;
+    layout = parse_pipeline_layout(pipeline_model_parallel_layout, &why);
+    if (why.empty()) why = check_pipeline_layout(layout, pipeline_model_parallel_size, model.num_layers, model.mtp_num_layers);
+    if (!why.empty()) {
+      const std::string& text = pipeline_model_parallel_layout;
+      s.error("pipeline_model_parallel_layout", "'" + (text.size() > 120 ? text.substr(0, 120) + "..." : text) + "' " + why);
+      layout.clear();
+    }
+    // Megatron-LM's validate_args: one way to set the chunks; the layout also gives the split (first/last and the
+    // embedding/loss places are the split keys it replaces).
+    for (const auto& [key, given] : {std::pair{"num_layers_per_virtual_pipeline_stage", num_layers_per_virtual_pipeline_stage > 0},
+                                     std::pair{"num_virtual_stages_per_pipeline_rank", num_virtual_stages_per_pipeline_rank > 0},
+                                     std::pair{"decoder_first_pipeline_num_layers", decoder_first_pipeline_num_layers > 0},
+                                     std::pair{"decoder_last_pipeline_num_layers", decoder_last_pipeline_num_layers > 0},
+                                     std::pair{"account_for_embedding_in_pipeline_split", account_for_embedding_in_pipeline_split},
+                                     std::pair{"account_for_loss_in_pipeline_split", account_for_loss_in_pipeline_split}}) {
+      if (given) {
+        s.error(key, std::string("and pipeline_model_parallel_layout exclude each other (the layout gives the split "
+                                 "and the chunks per rank)"));
+      }
+    }
+    if (pipeline_schedule == "dualpipe") {
+      s.error("pipeline_model_parallel_layout", "is Megatron's interleaved split; dualpipe places its own stages");
+    }
+  }
   if (num_virtual_stages_per_pipeline_rank > 0 && num_layers_per_virtual_pipeline_stage > 0) {
     s.error("num_virtual_stages_per_pipeline_rank", "and num_layers_per_virtual_pipeline_stage exclude each other");
   }
@@ -546,15 +578,17 @@ void MegatronConfig::visit_keys(Section& s) {
     if (use_torch_fsdp2) s.error("use_torch_fsdp2", "and dualpipe together are not modelled");
     return;
   }
+  // The key that asked for the chunks: the layout, or the chunk size.
+  const char* chunks_key = layout.empty() ? "num_layers_per_virtual_pipeline_stage" : "pipeline_model_parallel_layout";
   if (virtual_stages() > 1 && pipeline_model_parallel_size < 2) {
-    s.error("num_layers_per_virtual_pipeline_stage", "interleaving needs pipeline_model_parallel_size > 1");
+    s.error(chunks_key, "interleaving needs pipeline_model_parallel_size > 1");
   } else if (sched == "interleaved" && virtual_stages() == 1) {
     s.error("pipeline_schedule", "interleaved needs num_layers_per_virtual_pipeline_stage (more than one model "
                                  "chunk per stage)");
   }
   if (sched != "interleaved" && virtual_stages() > 1) {
-    s.error("pipeline_schedule", "'" + sched + "' runs one model chunk per stage; num_layers_per_virtual_"
-                                  "pipeline_stage asks for interleaving");
+    s.error("pipeline_schedule", "'" + sched + "' runs one model chunk per stage; " + chunks_key +
+                                     " asks for interleaving");
   }
 }
 

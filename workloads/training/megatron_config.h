@@ -10,6 +10,7 @@
 #include "sim/config.h"
 #include "sim/units.h"
 #include "workloads/training/gpt_model.h"
+#include "workloads/training/pipeline_layout.h"
 #include "workloads/training/tp_overlap.h"
 
 namespace lcsim::hw {
@@ -74,6 +75,10 @@ struct MegatronConfig {
   // torch.distributed.tensor.experimental.context_parallel); cp_attention.h says what each costs.
   std::string cp_implementation = "transformer_engine";
   int num_virtual_stages_per_pipeline_rank = 0;  // another way to ask for interleaving; 0: not given
+  // Megatron-core's custom layout (--pipeline-model-parallel-layout): the layers of each virtual stage, e.g.
+  // "Et*3|(tt|)*29,m|L"; empty: the split keys above. `layout` is its parsed form (empty when not given).
+  std::string pipeline_model_parallel_layout;
+  std::vector<PipelineLayoutStage> layout;
   int expert_tensor_parallel_size = 0;       // 0: as tensor_model_parallel_size (the only split modelled)
   bool use_distributed_optimizer = false;
   bool overlap_grad_reduce = false;

@@ -24,6 +24,7 @@ double MegatronConfig::moment_bytes() const {
 
 int MegatronConfig::virtual_stages() const {
   if (pipeline_schedule == "dualpipe") return 2;
+  if (!layout.empty()) return static_cast<int>(layout.size()) / std::max(1, pipeline_model_parallel_size);
   if (num_virtual_stages_per_pipeline_rank > 0) return num_virtual_stages_per_pipeline_rank;
   if (num_layers_per_virtual_pipeline_stage <= 0) return 1;
   const double per_stage = static_cast<double>(split_layers()) / pipeline_model_parallel_size;

@@ -34,14 +34,14 @@ void MegatronTraining::fit_memory(const hw::AcceleratorSpec& part, int stage, do
   for (int chunk = 0; chunk < chunks_; ++chunk) {
     const auto [l0, l1] = layer_range(virtual_stage(stage, chunk));
     for (int l = l0; l < l1; ++l) moe_here = moe_here || m.is_moe_layer(l);
-    const bool last = virtual_stage(stage, chunk) == V - 1;
-    chunk_layers.push_back(l1 - l0 + (last ? m.mtp_num_layers : 0));
+    const bool last = virtual_stage(stage, chunk) == V - 1, mtp = virtual_stage(stage, chunk) == mtp_stage();
+    chunk_layers.push_back(l1 - l0 + (mtp ? m.mtp_num_layers : 0));
     holds_output_layer = holds_output_layer || last;
     layers += l1 - l0;
     const int r = c.recomputed_layers(l1 - l0);
     recomputed += r;
     checkpoints += (r + group - 1) / group;  // uniform: one input per group of layers; block: one per layer
-    if (last && m.mtp_num_layers > 0) {  // each MTP module's layer, recomputed alone as plan_stage runs it
+    if (mtp && m.mtp_num_layers > 0) {  // each MTP module's layer, recomputed alone as plan_stage runs it
       layers += m.mtp_num_layers;
       recomputed += c.recomputed_layers(1) * m.mtp_num_layers;
       checkpoints += c.recomputed_layers(1) * m.mtp_num_layers;

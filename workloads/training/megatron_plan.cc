@@ -3,6 +3,7 @@
 #include "workloads/training/megatron.h"
 
 #include <algorithm>
+#include <functional>
 #include <set>
 #include <string>
 #include <tuple>
@@ -576,45 +577,74 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       F.segments.insert(F.segments.end(), fwd.begin(), fwd.end());
       layer_bwd.push_back(std::move(bwd));
     }
+    // The output layer's final norm and logits (and, with MTP, each module's): in the last virtual stage, or for a
+    // layout's standalone MTP, the modules' norms where they run and their logits with the main ones.
+    const auto head = head_forward_ops(m, b, e, sh);
+    const std::vector<hw::OpWork> norm(head.begin(), head.begin() + 1), logits(head.begin() + 1, head.end());
+    const bool standalone_mtp = m.mtp_num_layers > 0 && mtp_stage() != V - 1;
+    // Multi-token prediction modules (gpt_model.h): each its input (embedding, norms, projection), one layer of the
+    // last layer's kind (recomputed as a chunk's first layer would be) and its head (`head_fwd`, `head_bwd`);
+    // backward runs them last module first, before the chunk's layers. `close`: the chunk's last bucket closes with
+    // its last module (no transformer layer follows in backward).
+    auto plan_mtp = [&](const std::function<void()>& head_fwd, const std::function<void()>& head_bwd, bool close) {
+      const auto input = mtp_input_forward_ops(m, b, e, sh);
+      plan_layer(m.num_layers);
+      std::vector<Segment> layer_fwd = prev.fwd, layer_bwd_mtp = prev.bwd;
+      if (c.recomputed_layers(1) > 0) layer_bwd_mtp.insert(layer_bwd_mtp.begin(), layer_fwd.begin(), layer_fwd.end());
+      const auto [dense, expert] = layer_shard(m.num_layers);
+      for (int d = 0; d < m.mtp_num_layers; ++d) {
+        F.segments.push_back(make_segment(T(input)));
+        F.segments.insert(F.segments.end(), layer_fwd.begin(), layer_fwd.end());
+        head_fwd();
+      }
+      for (int d = 0; d < m.mtp_num_layers; ++d) {
+        head_bwd();
+        B.segments.insert(B.segments.end(), layer_bwd_mtp.begin(), layer_bwd_mtp.end());
+        B.segments.push_back(make_segment(TB(input)));
+        B.segments.back().weight = TW(input);
+        add_params(dense + (m.mtp_params() - m.layer_params(m.num_layers)) / tp, expert, close && d == m.mtp_num_layers - 1);
+      }
+    };
+    if (standalone_mtp && v == mtp_stage()) {
+      // Megatron-core's MultiTokenPredictionBlock in its own chunk (GPTModel._postprocess with mtp_process and no
+      // post_process): each module's head is its final norm; their hidden states go on beside the main ones
+      // (send_output: 1 + mtp_num_layers times the bytes).
+      plan_mtp([&] { F.segments.push_back(make_segment(T(norm))); },
+               [&] { B.segments.push_back(make_segment(TB(norm))); }, l1 == l0);
+    }
     if (v == V - 1) {
-      const auto head = head_forward_ops(m, b, e, sh);
-      const std::vector<hw::OpWork> norm(head.begin(), head.begin() + 1), logits(head.begin() + 1, head.end());
       Slot s = column_slot("logits input", "logits");
       Segment a = make_segment(T(norm), s.fwd), z = make_segment(T(logits));
       if (tpc) z.comms.push_back(call(CollectiveOp::kAllReduce, GroupKind::kTp, Bytes::of(12 * t), Exposure::kTp, "cross-entropy"));
-      auto head_bwd = [&] {
+      auto logits_bwd = [&] {
         const std::vector<Segment> split = column_backward(logits, s, {});
         B.segments.insert(B.segments.end(), split.begin(), split.end());
         if (split.empty()) {
           B.segments.push_back(make_segment(TB(logits), s.bwd));
           B.segments.back().weight = TW(logits);
         }
+      };
+      auto head_bwd = [&] {
+        logits_bwd();
         B.segments.push_back(make_segment(TB(norm)));
       };
       F.segments.push_back(a);
       F.segments.push_back(z);
-      if (m.mtp_num_layers > 0) {
-        // Multi-token prediction modules after the main loss (gpt_model.h), each its input (embedding, norms,
-        // projection), one layer of the last layer's kind (recomputed as the chunk's first layer would be) and the
-        // output layer and loss; backward runs them last module first, before the main output layer's backward.
-        const auto input = mtp_input_forward_ops(m, b, e, sh);
-        plan_layer(m.num_layers);
-        std::vector<Segment> layer_fwd = prev.fwd, layer_bwd_mtp = prev.bwd;
-        if (c.recomputed_layers(1) > 0) layer_bwd_mtp.insert(layer_bwd_mtp.begin(), layer_fwd.begin(), layer_fwd.end());
-        const auto [dense, expert] = layer_shard(m.num_layers);
+      if (standalone_mtp) {
+        // process_mtp_loss: each module's hidden state through the (shared) output layer and its loss, after the
+        // input's all-gather under sequence parallelism; backward before the main output layer's.
         for (int d = 0; d < m.mtp_num_layers; ++d) {
-          F.segments.push_back(make_segment(T(input)));
-          F.segments.insert(F.segments.end(), layer_fwd.begin(), layer_fwd.end());
-          F.segments.push_back(a);
+          if (!s.fwd.empty()) F.segments.push_back(make_segment(Duration(), s.fwd));
           F.segments.push_back(z);
         }
-        for (int d = 0; d < m.mtp_num_layers; ++d) {
-          head_bwd();
-          B.segments.insert(B.segments.end(), layer_bwd_mtp.begin(), layer_bwd_mtp.end());
-          B.segments.push_back(make_segment(TB(input)));
-          B.segments.back().weight = TW(input);
-          add_params(dense + (m.mtp_params() - m.layer_params(m.num_layers)) / tp, expert, false);
-        }
+        for (int d = 0; d < m.mtp_num_layers; ++d) logits_bwd();
+      } else if (m.mtp_num_layers > 0) {  // after the main loss, each with the norm, output layer and loss
+        plan_mtp(
+            [&] {
+              F.segments.push_back(a);
+              F.segments.push_back(z);
+            },
+            head_bwd, false);
       }
       head_bwd();
       // A last chunk with no layer (account_for_loss_in_pipeline_split) closes its bucket here.
@@ -681,6 +711,10 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         Segment& last = (j == 0 && v == 0) ? B.segments.back() : B.segments[last_bwd[j]];
         last.reduce.insert(last.reduce.end(), reduce[j].begin(), reduce[j].end());
       }
+    }
+    // A layout's empty virtual stage (Megatron-core builds an empty block there) passes the hidden state on.
+    for (Pass* p : {&F, &B}) {
+      if (p->segments.empty()) p->segments.push_back(make_segment(Duration()));
     }
     if (pp > 1) {
       // Each pass follows the host's blocking pipeline receive: the GPU waits for the host to issue its first kernel.

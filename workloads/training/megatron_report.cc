@@ -42,6 +42,15 @@ std::string MegatronTraining::describe() const {
                 c.expert_model_parallel_size, c.global_batch_size, c.micro_batch_size, micro_batches_,
                 c.precision.c_str(), extras.c_str());
   std::string out = buf;
+  if (!c.layout.empty()) {
+    out += "\n  pipeline layout (pipeline_model_parallel_layout): " + describe_pipeline_layout(c.layout, c.pipeline_model_parallel_size);
+    if (m.mtp_num_layers > 0 && !c.layout.back().mtp) {
+      int v = 0;
+      while (c.layout[static_cast<size_t>(v)].mtp == 0) ++v;
+      out += "; MTP standalone in virtual stage " + std::to_string(v) + ": sends after it carry " +
+             std::to_string(1 + m.mtp_num_layers) + " hidden states";
+    }
+  }
   if (!c.ignored_args.empty()) {
     out += "\n  megatron_args ignored (no effect on speed or memory):";
     for (const auto& a : c.ignored_args) out += " " + a;

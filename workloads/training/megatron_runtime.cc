@@ -135,8 +135,9 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
   // the activations (sequence-parallel or Megatron's scatter/gather).
   send_dst_.assign(states_.size() * static_cast<size_t>(pp), 0);
   send_cross_.assign(send_dst_.size(), 0);
-  send_memo_.assign(send_dst_.size(), {});
-  send_flow_.assign(send_dst_.size(), net::FlowRequest{0, 0, Bytes()});
+  // Per route twice: the hidden state's sends, then (a layout's standalone MTP) those that also carry the modules'.
+  send_memo_.assign(2 * send_dst_.size(), {});
+  send_flow_.assign(2 * send_dst_.size(), net::FlowRequest{0, 0, Bytes()});
   for (size_t i = 0; i < states_.size(); ++i) {
     for (int s = 0; s < pp; ++s) {
       Coord co = placement_.coord(states_[i]->rank);
@@ -147,8 +148,11 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
       send_cross_[route] = gpus[states_[i]->rank].node != gpus[dst].node;
     }
   }
-  const double tp = c.tensor_model_parallel_size, cp = c.context_parallel_size;
-  send_size_ = Bytes::of(1.0 * c.micro_batch_size * c.model.seq_length / cp * c.model.hidden_size * 2 / tp);
+  // Megatron-core's standalone MTP (a layout's m before the last virtual stage): from its stage on, the main hidden
+  // state and each module's go on together (MultiTokenPredictionBlock's output, concatenated), 1 + D times the bytes.
+  send_size_ = pipeline_send_bytes(0);
+  wide_sends_from_ = c.model.mtp_num_layers > 0 && mtp_stage() != model_stages() - 1 ? mtp_stage() : model_stages();
+  wide_send_size_ = pipeline_send_bytes(model_stages() - 1);
   // What an iteration's result depends on besides the configuration: each simulated rank's part and speed.
   memo_key_ = describe();
   for (const auto& st : states_) {
@@ -461,7 +465,10 @@ void MegatronTraining::send_output(uint32_t sim, int micro_batch, std::pair<int,
     deliver(to_sim, to_slot, fwd, now);
     return;
   }
-  const Bytes size = send_size_;
+  // The boundary between virtual stages k and k + 1 that this send crosses (forward from k, backward from k + 1).
+  const int to_v = virtual_stage(to_stage, to_chunk), boundary = fwd ? to_v - 1 : to_v;
+  const bool wide = boundary >= wide_sends_from_;
+  const Bytes size = wide ? wide_send_size_ : send_size_;
   // One flow, unless the flow model must see every replica's copy of it (below).
   const bool mirrored = symmetric_ && flow_ && send_cross_[route] != 0;
   std::vector<net::FlowRequest>& flows = send_flows_;
@@ -504,9 +511,10 @@ void MegatronTraining::send_output(uint32_t sim, int micro_batch, std::pair<int,
   // send_recv runs per pair).
   if (!mirrored || flows.size() == 1) {  // fire(): send_arrived(send); the route found once per (rank, stage)
     // Collectives::send_to, with the flow made once per route (the same request: its size and latency are fixed).
-    net::FlowRequest& f = send_flow_[route];
+    const size_t memo = route + (wide ? send_dst_.size() : 0);
+    net::FlowRequest& f = send_flow_[memo];
     if (f.size.bytes() == 0) f = ctx_->collectives.p2p_flow(st.rank, dst, size);
-    ctx_->collectives.transfer().transfer_to(f, this, kSendArrived | send, &send_memo_[route]);
+    ctx_->collectives.transfer().transfer_to(f, this, kSendArrived | send, &send_memo_[memo]);
     return;
   }
   auto arrived = [this, send] { send_arrived(send); };

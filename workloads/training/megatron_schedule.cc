@@ -165,6 +165,11 @@ std::vector<MegatronTraining::Task> MegatronTraining::schedule(const std::string
 std::pair<int, int> MegatronTraining::layer_range(int v) const {
   const int V = model_stages(), L = config_.model.num_layers;
   const int first = config_.decoder_first_pipeline_num_layers, last = config_.decoder_last_pipeline_num_layers;
+  if (!config_.layout.empty()) {  // Megatron-core's layout: the transformer layers of the stages before, then its own
+    int l0 = 0;
+    for (int s = 0; s < v; ++s) l0 += config_.layout[static_cast<size_t>(s)].decoders;
+    return {l0, l0 + config_.layout[static_cast<size_t>(v)].decoders};
+  }
   if (config_.split_layers() != L) {
     // Megatron's account_for_embedding/loss_in_pipeline_split: the embedding and the loss take one layer's place
     // each at the two ends of an even split of split_layers() places; a chunk may be left with no layer.
@@ -182,6 +187,21 @@ std::pair<int, int> MegatronTraining::layer_range(int v) const {
     return std::min(L, (first > 0 ? first : per) + (s - 1) * per);
   };
   return {start(v), v == V - 1 ? L : start(v + 1)};
+}
+
+Bytes MegatronTraining::pipeline_send_bytes(int boundary) const {
+  const auto& c = config_;
+  const double tp = c.tensor_model_parallel_size, cp = c.context_parallel_size;
+  const Bytes one = Bytes::of(1.0 * c.micro_batch_size * c.model.seq_length / cp * c.model.hidden_size * 2 / tp);
+  const bool standalone = c.model.mtp_num_layers > 0 && mtp_stage() != model_stages() - 1;
+  return standalone && boundary >= mtp_stage() ? one * (1.0 + c.model.mtp_num_layers) : one;
+}
+
+int MegatronTraining::mtp_stage() const {
+  for (size_t v = 0; v < config_.layout.size(); ++v) {
+    if (config_.layout[v].mtp > 0) return static_cast<int>(v);
+  }
+  return model_stages() - 1;
 }
 
 const char* MegatronTraining::op_word(policy::CollectiveOp op) {

@@ -51,7 +51,7 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
   if (m.query_groups() % tp != 0 && tp % m.query_groups() != 0) {
     s.error("tensor_model_parallel_size", "and num_query_groups (" + str(m.query_groups()) + ") must divide one another");
   }
-  {
+  if (c.layout.empty()) {  // a layout was checked as Megatron-core checks it (MegatronConfig's keys)
     const int first = c.decoder_first_pipeline_num_layers, last = c.decoder_last_pipeline_num_layers;
     const int V = model_stages(), x = c.num_layers_per_virtual_pipeline_stage;
     const int special = (first > 0) + (last > 0);
