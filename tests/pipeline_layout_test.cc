@@ -144,6 +144,42 @@ TEST(PipelineLayout, StandaloneMtpRunsInItsStageAndWidensTheSendsAfterIt) {
   }
 }
 
+// Megatron-core keeps a copy of the word embeddings where the MTP modules run ("duplicated embedding weights in mtp
+// process stage", LanguageModule) unless a tied output layer in that same last stage is the copy, and all-reduces
+// its gradients with the first stage's (pretrain_gpt.py's get_embedding_ranks: the first rank, the last with tied
+// embeddings, the MTP ranks).
+TEST(PipelineLayout, MtpStageHoldsAnEmbeddingCopyInTheEmbeddingGroup) {
+  const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
+  const std::string mtp = "workload.model.mtp_num_layers=1", untie = "workload.model.untie_embeddings_and_output_weights=true";
+  const std::string alone = "workload.pipeline_model_parallel_layout=Et|t|t|t|t|tt|tm|L";
+  auto stage_params = [&](const std::vector<std::string>& sets, int stage) {
+    const Scenario sc = megatron_support::parse_sets(sets);
+    return dynamic_cast<const MegatronTraining&>(*sc.workload).plan_stage(part, stage).dense_params;
+  };
+  auto group = [&](const std::vector<std::string>& sets) {
+    const Scenario sc = megatron_support::parse_sets(sets);
+    return dynamic_cast<const MegatronTraining&>(*sc.workload).embedding_stages();
+  };
+  const double copy = 32000.0 * 2048 / 2;  // vocabulary x hidden / TP 2
+  // MTP in the last stage: untied, the stage holds the copy beside its output layer; tied, the output layer is it.
+  EXPECT_DOUBLE_EQ(stage_params({mtp, untie}, 3) - stage_params({mtp}, 3), copy);
+  EXPECT_DOUBLE_EQ(stage_params({untie}, 3) - stage_params({}, 3), 0.0);
+  EXPECT_EQ(group({}), (std::vector<int>{0, 3}));
+  EXPECT_EQ(group({untie}), (std::vector<int>{0}));
+  EXPECT_EQ(group({mtp, untie}), (std::vector<int>{0, 3}));
+  // Standalone on rank 2: the copy there, tied or not (the module's own parameters as in the last stage: the tied
+  // in-last difference), and rank 2 in the group.
+  const double module = stage_params({mtp}, 3) - stage_params({}, 3);
+  const std::string same = "workload.pipeline_model_parallel_layout=Et|t|t|t|t|tt|t|L";  // the layers without the m
+  EXPECT_NEAR(stage_params({mtp, alone}, 2) - stage_params({same}, 2) - module, copy, 1e-6 * copy);
+  EXPECT_NEAR(stage_params({mtp, alone, untie}, 2) - stage_params({same, untie}, 2) - module, copy, 1e-6 * copy);
+  EXPECT_EQ(group({mtp, alone}), (std::vector<int>{0, 2, 3}));
+  EXPECT_EQ(group({mtp, alone, untie}), (std::vector<int>{0, 2}));
+  // A run's fullest stage (the last) holds the copy: more weight memory.
+  const auto with_copy = megatron_support::run({mtp, untie});
+  EXPECT_GT(with_copy.at("memory_weights_bytes"), megatron_support::run({untie}).at("memory_weights_bytes"));
+}
+
 // Pasted from a Megatron-LM line (the quotes as a shell reads them): the chunks it implies and each one's layers; an
 // empty chunk passes the hidden state on (the same compute as the even split, another schedule).
 TEST(PipelineLayout, ReadFromAMegatronLineWithEmptyChunks) {

@@ -175,6 +175,15 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// forward, their gradients backward): the hidden state's sequence shard, 1 + mtp_num_layers of them after a
   /// layout's standalone MTP stage.
   Bytes pipeline_send_bytes(int boundary) const;
+  /// Whether the MTP stage holds its own copy of the word embeddings (Megatron-core's LanguageModule: "duplicated
+  /// embedding weights in mtp process stage", tied to the first stage's): with PP > 1 where the modules run in
+  /// another chunk than the embedding's, unless a tied output layer in the same (last) stage is that copy. DualPipe
+  /// places the last stage on rank 0 beside the embedding, which DeepSeek-V3 shares physically (section 3.2.3).
+  bool mtp_embedding_copy() const;
+  /// The pipeline ranks whose word-embedding copies all-reduce their gradients before the step (Megatron-LM's
+  /// embedding group, pretrain_gpt.py's get_embedding_ranks): the first, the last with tied embeddings, the MTP
+  /// stage's rank with MTP (not DualPipe's); one rank: none.
+  std::vector<int> embedding_stages() const;
   /// The virtual stage that runs the MTP modules: the last, unless a layout places them before it (Megatron-core's
   /// "standalone" MTP: the modules' layers there, their output layer and loss with the main one in the last).
   int mtp_stage() const;

@@ -602,7 +602,9 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         B.segments.insert(B.segments.end(), layer_bwd_mtp.begin(), layer_bwd_mtp.end());
         B.segments.push_back(make_segment(TB(input)));
         B.segments.back().weight = TW(input);
-        add_params(dense + (m.mtp_params() - m.layer_params(m.num_layers)) / tp, expert, close && d == m.mtp_num_layers - 1);
+        // The stage's copy of the word embeddings (mtp_embedding_copy) with the first module's parameters.
+        const double copy = d == 0 && mtp_embedding_copy() ? 1.0 * m.vocab_size * h / tp : 0.0;
+        add_params(copy + dense + (m.mtp_params() - m.layer_params(m.num_layers)) / tp, expert, close && d == m.mtp_num_layers - 1);
       }
     };
     if (standalone_mtp && v == mtp_stage()) {

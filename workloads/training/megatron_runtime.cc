@@ -99,6 +99,7 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
   placement_ = Placement(c.tensor_model_parallel_size, c.context_parallel_size, dp_, pp, c.expert_model_parallel_size,
                          c.parallel_order, c.experts_fold_tp());
   placement_.set_cp_a2a(c.cp_a2a_size());
+  placement_.set_embedding_stages(embedding_stages());
   std::set<const hw::AcceleratorSpec*> parts;
   for (const auto& g : gpus) parts.insert(g.part);
   symmetric_ = c.symmetry == "auto" && parts.size() == 1 && (c.straggler_ranks.empty() || c.straggler_slowdown == 1.0);
@@ -604,12 +605,11 @@ void MegatronTraining::maybe_optimizer(uint32_t sim) {
       });
     });
   };
-  // Tied word embeddings: the first and last stage add their copies' gradients before the step; DualPipe's two
-  // copies of each stage do the same.
-  const bool tied = !config_.model.untie_embeddings_and_output_weights && config_.pipeline_model_parallel_size > 1;
-  const int pp = config_.pipeline_model_parallel_size;
+  // The word embeddings' copies (the first stage's, a tied output layer's, an MTP stage's) add their gradients
+  // before the step (embedding_stages); DualPipe's two copies of each stage do the same.
+  const std::vector<int> emb = embedding_stages();
   auto comms = std::make_shared<std::vector<CommCall>>(st.plan->copies_reduce);
-  if (tied && (st.stage == 0 || st.stage == pp - 1)) {
+  if (emb.size() > 1 && std::find(emb.begin(), emb.end(), st.stage) != emb.end()) {
     const double gb = config_.grad_bytes();
     comms->insert(comms->begin(), CommCall{CollectiveOp::kAllReduce, GroupKind::kEmbedding,
          Bytes::of(1.0 * config_.model.vocab_size * config_.model.hidden_size / config_.tensor_model_parallel_size * gb),

@@ -197,6 +197,23 @@ Bytes MegatronTraining::pipeline_send_bytes(int boundary) const {
   return standalone && boundary >= mtp_stage() ? one * (1.0 + c.model.mtp_num_layers) : one;
 }
 
+bool MegatronTraining::mtp_embedding_copy() const {
+  const auto& c = config_;
+  return c.model.mtp_num_layers > 0 && c.pipeline_model_parallel_size > 1 && !dualpipe_ &&
+         (c.model.untie_embeddings_and_output_weights || mtp_stage() != model_stages() - 1);
+}
+
+std::vector<int> MegatronTraining::embedding_stages() const {
+  const auto& c = config_;
+  const int pp = c.pipeline_model_parallel_size;
+  std::vector<int> out = {0};
+  if (pp > 1 && !c.model.untie_embeddings_and_output_weights) out.push_back(pp - 1);
+  if (pp > 1 && !dualpipe_ && c.model.mtp_num_layers > 0) out.push_back(place_of(mtp_stage(), 0).first);
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 int MegatronTraining::mtp_stage() const {
   for (size_t v = 0; v < config_.layout.size(); ++v) {
     if (config_.layout[v].mtp > 0) return static_cast<int>(v);

@@ -107,11 +107,14 @@ std::vector<uint32_t> Placement::group(GroupKind kind, uint32_t r) const {
       break;
     }
     case GroupKind::kEmbedding: {
-      Coord first = me, last = me;
-      first.pp = 0;
-      last.pp = pp_ - 1;
-      out = {rank(first), rank(last)};
-      if (pp_ == 1) out.pop_back();
+      out.clear();
+      for (const int s : embedding_stages_.empty() ? std::vector<int>{0, pp_ - 1} : embedding_stages_) {
+        Coord at = me;
+        at.pp = s;
+        out.push_back(rank(at));
+      }
+      std::sort(out.begin(), out.end());
+      out.erase(std::unique(out.begin(), out.end()), out.end());
       break;
     }
     case GroupKind::kMirror: {

@@ -19,7 +19,7 @@ namespace lcsim::wl {
 enum class Dim { kTp = 0, kCp = 1, kDp = 2, kPp = 3 };
 
 /// Communicator kinds a rank belongs to.
-/// kEmbedding: the first and last stage; kMirror: stages s and PP-1-s (DualPipe's two copies of a stage).
+/// kEmbedding: the first and last stage (or the stages set_embedding_stages gives); kMirror: stages s and PP-1-s (DualPipe's two copies of a stage).
 // kCpA2a, kCpP2p: hierarchical context parallelism's two levels (cp_comm_type a2a+p2p,
 // hierarchical_context_parallel_sizes [A, P]): the A consecutive CP ranks of the all-to-all, the P ranks A apart of
 // the ring (Megatron-core's create_hierarchical_groups: the first size innermost).
@@ -53,10 +53,13 @@ class Placement {
   std::vector<uint32_t> group(GroupKind kind, uint32_t rank) const;
   /// Hierarchical context parallelism: the size of its all-to-all level (kCpA2a; 1: none).
   void set_cp_a2a(int a2a) { cp_a2a_ = a2a; }
+  /// The pipeline ranks of the embedding group (kEmbedding; default: the first and the last).
+  void set_embedding_stages(std::vector<int> stages) { embedding_stages_ = std::move(stages); }
 
  private:
   int tp_ = 1, cp_ = 1, dp_ = 1, pp_ = 1, ep_ = 1, cp_a2a_ = 1;
   bool fold_tp_ = false;
+  std::vector<int> embedding_stages_;  // empty: {0, PP - 1}
   std::array<int, 4> sizes_{1, 1, 1, 1};
   std::array<uint32_t, 4> stride_{1, 1, 1, 1};
 };
