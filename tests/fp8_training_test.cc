@@ -6,6 +6,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "megatron_support.h"
 #include "test_support.h"
@@ -210,6 +211,54 @@ TEST(Fp8Training, Fp8RecipeKeyChoosesCurrentScalingOnlyForFp8Runs) {
     EXPECT_NE(msg.find("tensorwise"), std::string::npos) << msg;
     EXPECT_NE(msg.find("delayed"), std::string::npos) << msg;
   }
+}
+
+// Megatron-LM's --first-last-layers-bf16 (Megatron-core's is_first_last_bf16_layer: global layer index; Megatron-
+// Bridge's bf16_with_fp8_current_scaling_mixed sets it with 1 and 1): those layers run as a BF16 run's, the others
+// as FP8's. The test layout: 8 layers on PP 4, two per stage, TP 2, on H100.
+TEST(Fp8Training, FirstAndLastLayersInBf16RunAsBf16Layers) {
+  const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
+  const std::string fp8 = "workload.precision=fp8", on = "workload.first_last_layers_bf16=true";
+  auto plans = [&](const std::vector<std::string>& sets) {
+    const Scenario sc = megatron_support::parse_sets(sets);
+    const auto& w = dynamic_cast<const wl::MegatronTraining&>(*sc.workload);
+    std::vector<wl::MegatronTraining::StagePlan> out;
+    for (int s = 0; s < 4; ++s) out.push_back(w.plan_stage(part, s));
+    return out;
+  };
+  const auto all_fp8 = plans({fp8}), ends = plans({fp8, on}), none = plans({fp8, on, "workload.num_layers_at_start_in_bf16=0",
+                                                                              "workload.num_layers_at_end_in_bf16=0"});
+  // Layer 0 (stage 0) and layer 7 (stage 3) costed otherwise (at this small width FP8's casts cost about what its
+  // GEMMs save, so either way); stages 1 and 2 untouched; no layer counted: as off.
+  EXPECT_NE(ends[0].forward[0].compute, all_fp8[0].forward[0].compute);
+  EXPECT_NE(ends[3].backward[0].compute, all_fp8[3].backward[0].compute);
+  for (int s : {1, 2}) {
+    EXPECT_EQ(ends[s].forward[0].compute, all_fp8[s].forward[0].compute) << s;
+    EXPECT_EQ(ends[s].backward[0].compute, all_fp8[s].backward[0].compute) << s;
+  }
+  for (int s = 0; s < 4; ++s) EXPECT_EQ(none[s].forward[0].compute, all_fp8[s].forward[0].compute) << s;
+  // Every layer in BF16: each stage's passes are a BF16 run's, bit for bit.
+  const auto bf16 = plans({}), every = plans({fp8, on, "workload.num_layers_at_start_in_bf16=8"});
+  for (int s = 0; s < 4; ++s) {
+    EXPECT_EQ(every[s].forward[0].compute, bf16[s].forward[0].compute) << s;
+    EXPECT_EQ(every[s].backward[0].compute, bf16[s].backward[0].compute) << s;
+  }
+  // Their linear inputs kept in 16 bits: more activation memory than all-FP8 layers keep.
+  EXPECT_GT(megatron_support::memory_item(ends[1].memory, "activations"),
+            megatron_support::memory_item(all_fp8[1].memory, "activations"));
+  // From a Megatron-LM line, and only with FP8.
+  const Scenario line = parse_with(R"(workload:
+  type: megatron
+  megatron_args: "--fp8-format hybrid --first-last-layers-bf16 --num-layers-at-start-in-bf16 2 --num-layers-at-end-in-bf16 0"
+)");
+  const auto& c = dynamic_cast<const wl::MegatronTraining&>(*line.workload).config();
+  EXPECT_TRUE(c.first_last_layers_bf16);
+  EXPECT_TRUE(c.bf16_layer(1));
+  EXPECT_FALSE(c.bf16_layer(2));
+  EXPECT_FALSE(c.bf16_layer(7));
+  EXPECT_TRUE(c.not_modelled_args.empty());
+  const std::string e = megatron_support::parse_sets_error({on});
+  EXPECT_NE(e.find("first_last_layers_bf16: keeps some layers out of FP8; it needs precision: fp8"), std::string::npos) << e;
 }
 
 }  // namespace

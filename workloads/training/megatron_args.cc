@@ -86,6 +86,8 @@ const std::map<std::string, ArgRule>& rules() {
     m["account-for-loss-in-pipeline-split"] = {"account_for_loss_in_pipeline_split", "true"};
     m["accumulate-allreduce-grads-in-fp32"] = {"accumulate_allreduce_grads_in_fp32", "true"};
     m["fp8-param-gather"] = {"fp8_param_gather", "true"};
+    m["first-last-layers-bf16"] = {"first_last_layers_bf16", "true"};
+    same_name("", {"num-layers-at-start-in-bf16", "num-layers-at-end-in-bf16"});
     m["use-flash-attn"] = {"use_flash_attn", "true"};
     m["overlap-p2p-communication"] = {"overlap_p2p_comm", "true"};
     m["no-overlap-p2p-communication"] = {"overlap_p2p_comm", "false"};
@@ -171,8 +173,7 @@ const std::set<std::string>& not_modelled_values() {
   static const std::set<std::string> s = {
       "enable-cuda-graph", "external-cuda-graph", "cuda-graph-impl", "cuda-graph-scope", "cuda-graph-warmup-steps",
       "delay-wgrad-compute", "overlap-param-gather-with-optimizer-step", "align-param-gather",
-      "defer-embedding-wgrad-compute", "overlap-p2p-communication-warmup-flush", "first-last-layers-bf16",
-      "num-layers-at-start-in-bf16", "num-layers-at-end-in-bf16", "deterministic-mode"};
+      "defer-embedding-wgrad-compute", "overlap-p2p-communication-warmup-flush", "deterministic-mode"};
   return s;
 }
 

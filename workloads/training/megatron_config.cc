@@ -218,6 +218,17 @@ void MegatronConfig::visit_keys(Section& s) {
           "the all-gather after the step moves 1 B per such weight instead of 2; no cast of the 16-bit weight on the "
           "first micro-batch, only the transpose (1 B read, 1 B written per element, once per iteration). Memory as "
           "without it (1 B weight and 1 B transpose for 2 B)");
+  s.field("first_last_layers_bf16", first_last_layers_bf16,
+          "with precision: fp8, the first num_layers_at_start_in_bf16 and the last num_layers_at_end_in_bf16 "
+          "transformer layers run in BF16, no FP8 casts, their linear inputs kept in 16 bits (Megatron-LM's "
+          "--first-last-layers-bf16; Megatron-Bridge's bf16_with_fp8_current_scaling_mixed sets it with 1 and 1, "
+          "its performance scripts turn it off); layers by global index, the MTP modules' after the last");
+  s.field("num_layers_at_start_in_bf16", num_layers_at_start_in_bf16,
+          "with first_last_layers_bf16: transformer layers at the start run in BF16 (Megatron-LM's default 1)",
+          Range::at_least(0));
+  s.field("num_layers_at_end_in_bf16", num_layers_at_end_in_bf16,
+          "with first_last_layers_bf16: transformer layers at the end run in BF16 (Megatron-LM's default 1)",
+          Range::at_least(0));
   s.field("selective_ac_option", selective_ac_option,
           "with recompute_granularity: selective, what is recomputed: megatron (Megatron-LM: the attention core); "
           "op (torchtitan's op-level policy: each layer keeps its input, the outputs of its 1st, 3rd, 5th... "
@@ -492,6 +503,9 @@ void MegatronConfig::visit_keys(Section& s) {
   }
   if (moe_fp8_dispatch && precision != "fp8") {
     s.error("moe_fp8_dispatch", "needs precision: fp8 (got " + precision + ")");
+  }
+  if (first_last_layers_bf16 && precision != "fp8") {
+    s.error("first_last_layers_bf16", "keeps some layers out of FP8; it needs precision: fp8 (got " + precision + ")");
   }
   if (fp8_saved_activations && precision != "fp8") {
     s.error("fp8_saved_activations", "needs precision: fp8 (got " + precision + ")");

@@ -60,6 +60,16 @@ struct MegatronConfig {
   // column-wise copy) or high_precision (torchao's Float8Linear: the 16-bit input).
   std::string fp8_linear_saved_input = "fp8";
   bool fp8_param_gather = false;  // FP8 compute weights, gathered in FP8 (Megatron-LM's --fp8-param-gather)
+  // precision: fp8 with the first and last transformer layers in BF16 (Megatron-core's first_last_layers_bf16 and
+  // its two counts, defaults as Megatron-LM's arguments).
+  bool first_last_layers_bf16 = false;
+  int num_layers_at_start_in_bf16 = 1, num_layers_at_end_in_bf16 = 1;
+  /// Whether layer l (global index; the MTP modules' layers are num_layers + d) runs in BF16 under precision: fp8
+  /// (Megatron-core's is_first_last_bf16_layer).
+  bool bf16_layer(int l) const {
+    return precision == "fp8" && first_last_layers_bf16 && l >= 0 &&
+           (l < num_layers_at_start_in_bf16 || l >= model.num_layers - num_layers_at_end_in_bf16);
+  }
   std::string cp_comm_type = "p2p";          // p2p, a2a, allgather, a2a+p2p (Megatron's --cp-comm-type)
   // a2a+p2p's two levels [all-to-all, ring], their product CP (Megatron's --hierarchical-context-parallel-sizes);
   // empty: [1, CP], the ring over every CP rank.

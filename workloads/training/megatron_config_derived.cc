@@ -106,7 +106,7 @@ void MegatronConfig::activation_inputs(hw::TrainingMemoryInput& in) const {
   // Tensor by tensor (layer_activations.h): it knows what the closed form does not (multi-latent attention,
   // modules recomputed beyond the attention core, FP8 saved activations, grouped-query keys and values, no dropout)
   // and equals it otherwise. Averaged over the model's layers as ffn is.
-  const ActivationOptions opts{recomputes("layernorm"),
+  ActivationOptions opts{recomputes("layernorm"),
                                recomputes("mla_up_proj"),
                                recomputes("moe_act"),
                                fp8_saved_activations,
@@ -117,8 +117,10 @@ void MegatronConfig::activation_inputs(hw::TrainingMemoryInput& in) const {
                                moe_shared_expert_overlap && tp > 1 ? tp * (precision == "fp8" && fp8_recipe == "delayed" &&
                                    (fp8_linear_saved_input == "fp8" || fp8_saved_activations) ? 1 : e) : 0.0};
   in.layer_whole = in.layer_split = 0;
+  ActivationOptions bf16 = opts;  // first_last_layers_bf16's layers keep their linear inputs in 16 bits
+  bf16.fp8_saved = bf16.fp8_linear_inputs = false;
   for (int l = 0; l < m.num_layers; ++l) {  // whole bytes summed, divided once: exact where the layers are alike
-    const LayerActivations a = layer_activations(m, l, opts);
+    const LayerActivations a = layer_activations(m, l, bf16_layer(l) ? bf16 : opts);
     in.layer_whole += a.whole;
     in.layer_split += a.split;
   }

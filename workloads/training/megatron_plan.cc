@@ -33,7 +33,9 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   const int tp = c.tensor_model_parallel_size, cp = c.context_parallel_size, ep = c.expert_model_parallel_size;
   const int pp = c.pipeline_model_parallel_size, V = model_stages();
   const bool sp = c.sequence_parallel && tp > 1, tpc = tp > 1;
-  const LayerShard sh = c.layer_shard();
+  // How this GPU holds a layer; plan_layer switches it to BF16 for first_last_layers_bf16's layers and back.
+  LayerShard sh = c.layer_shard();
+  const LayerShard run_shard = sh;
   const int b = c.micro_batch_size;
   const double e = 2;  // activations stay 16-bit (fp8 only inside the GEMMs)
   const double t = static_cast<double>(b) * m.seq_length / cp, h = m.hidden_size;
@@ -279,7 +281,19 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   double fp8_weights = 0, fp8_expert_weights = 0;  // elements cast per iteration on this stage (of experts)
   int fp8_weight_casts = 0;
   auto plan_layer = [&](int l) {
+    struct Restore {  // the run's shard again when the layer is planned
+      LayerShard& s;
+      const LayerShard& to;
+      ~Restore() { s = to; }
+    } restore{sh, run_shard};
+    const bool bf16 = c.bf16_layer(l);
+    if (bf16) sh.fp8 = sh.fp8_current_scaling = sh.fp8_expert_padding = false;
     LayerOps ops = layer_forward(m, l, b, e, sh);
+    if (bf16) {  // no FP8 casts (above) and every GEMM at the 16-bit rate, as a BF16 run's
+      for (auto* g : {&ops.norm1, &ops.qkv, &ops.attention, &ops.norm2, &ops.mlp, &ops.residual}) {
+        for (hw::OpWork& op : *g) op.gemm.keep_16bit = op.op_class == hw::OpClass::kGemm || op.gemm.keep_16bit;
+      }
+    }
     const bool moe = m.is_moe_layer(l);
     if (!prev.valid || moe != prev.moe || !(ops == prev.ops)) {
       Slot slots[5];
