@@ -217,6 +217,9 @@ class MegatronTraining final : public Workload, public sim::EventSink {
                   StagePlan& plan) const;
   void plan_te_layer(const hw::AcceleratorSpec& part, const LayerOps& ops, const TeCp& cp, std::vector<Segment>& fwd,
                      std::vector<Segment>& bwd) const;
+  /// FSDP's copies around one unit's collectives for a unit of `params` (this TP rank's): {copy-in before the
+  /// all-gather, before the reduce-scatter, copy-out after the all-gather} (megatron_fsdp.cc).
+  std::tuple<Duration, Duration, Duration> fsdp_unit_copies(const hw::AcceleratorSpec& part, double params) const;
   /// DualPipe's passes of a planned stage (StagePlan::backward_input, weight, pairs); `pass_start`: the host's
   /// wait after a pipeline receive that each pass's first segment carries.
   void plan_dualpipe(StagePlan& plan, Duration pass_start) const;

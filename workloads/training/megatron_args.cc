@@ -87,6 +87,9 @@ const std::map<std::string, ArgRule>& rules() {
     m["accumulate-allreduce-grads-in-fp32"] = {"accumulate_allreduce_grads_in_fp32", "true"};
     m["fp8-param-gather"] = {"fp8_param_gather", "true"};
     m["first-last-layers-bf16"] = {"first_last_layers_bf16", "true"};
+    m["enable-cuda-graph"] = {"cuda_graph_impl", "local"};
+    m["external-cuda-graph"] = {"cuda_graph_impl", "transformer_engine"};
+    same_name("", {"cuda-graph-impl"});
     same_name("", {"num-layers-at-start-in-bf16", "num-layers-at-end-in-bf16"});
     m["use-flash-attn"] = {"use_flash_attn", "true"};
     m["overlap-p2p-communication"] = {"overlap_p2p_comm", "true"};
@@ -119,6 +122,8 @@ const std::set<std::string>& ignored_values() {
       // the embedding and output layer, the mock tokenizer's pattern, dataset options, an nsys profile window,
       // and the allocator's cache flush (empty_cache() after each iteration or pass: lcsim counts allocated, not
       // reserved, memory, and no source times the flush).
+      // CUDA graphs' warm-up iterations before capture (not the steady step lcsim simulates).
+      "cuda-graph-warmup-steps",
       "decoupled-lr", "decoupled-min-lr", "tiktoken-pattern", "no-create-attention-mask-in-dataloader",
       "no-mmap-bin-files", "profile", "profile-step-start", "profile-step-end", "profile-ranks",
       "empty-unused-memory-level", "dataloader-type", "eod-mask-loss", "reset-position-ids", "reset-attention-mask",
@@ -171,7 +176,6 @@ const std::set<std::string>& ignored_values() {
 // in the run header (docs/training-megatron-args.md says what each does). Value arguments take their values along.
 const std::set<std::string>& not_modelled_values() {
   static const std::set<std::string> s = {
-      "enable-cuda-graph", "external-cuda-graph", "cuda-graph-impl", "cuda-graph-scope", "cuda-graph-warmup-steps",
       "delay-wgrad-compute", "overlap-param-gather-with-optimizer-step", "align-param-gather",
       "defer-embedding-wgrad-compute", "overlap-p2p-communication-warmup-flush", "deterministic-mode"};
   return s;
@@ -250,6 +254,7 @@ std::vector<std::string> megatron_arg_names() {
   for (const auto& [k, r] : rules()) out.push_back(k);
   out.push_back("moe-layer-freq");
   out.push_back("recompute-modules");
+  out.push_back("cuda-graph-scope");
   out.push_back("hierarchical-context-parallel-sizes");
   for (const char* mapped : {"use-te", "use-tp-pp-dp-mapping", "moe-flex-dispatcher-backend",
                              "num-distributed-optimizer-instances", "main-params-dtype", "main-grads-dtype"}) {
@@ -450,11 +455,15 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       out.not_modelled.push_back(given);
       continue;
     }
-    if (name == "hierarchical-context-parallel-sizes") {
-      // nargs='+', integers (checked as the hierarchical_context_parallel_sizes key is).
-      std::vector<std::string> sizes;
-      if (has_value) sizes.push_back(value);
-      while (i + 1 < toks.size() && toks[i + 1].text.rfind("--", 0) != 0) sizes.push_back(toks[++i].text);
+    // nargs='*' / '+': the values up to the next argument (checked as the key they set is).
+    auto values = [&] {
+      std::vector<std::string> given;
+      if (has_value) given.push_back(value);
+      while (i + 1 < toks.size() && toks[i + 1].text.rfind("--", 0) != 0) given.push_back(toks[++i].text);
+      return given;
+    };
+    if (name == "hierarchical-context-parallel-sizes") {  // integers
+      const std::vector<std::string> sizes = values();
       if (sizes.empty()) {
         fail(at, "--hierarchical-context-parallel-sizes needs its sizes (two: the all-to-all level, the ring)");
       } else {
@@ -476,12 +485,8 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     }
     grads_fp32_flag = grads_fp32_flag || name == "accumulate-allreduce-grads-in-fp32";
     fp16 = fp16 || name == "fp16";
-    if (name == "recompute-modules") {
-      // nargs='*': the module names up to the next argument (checked as the recompute_modules key is).
-      std::vector<std::string> modules;
-      if (has_value) modules.push_back(value);
-      while (i + 1 < toks.size() && toks[i + 1].text.rfind("--", 0) != 0) modules.push_back(toks[++i].text);
-      put_list("recompute_modules", modules);
+    if (name == "cuda-graph-scope" || name == "recompute-modules") {  // the captured modules; the module names
+      put_list(name == "cuda-graph-scope" ? "cuda_graph_scope" : "recompute_modules", values());
       continue;
     }
     if (name == "moe-layer-freq") {

@@ -218,6 +218,16 @@ void MegatronConfig::visit_keys(Section& s) {
           "the all-gather after the step moves 1 B per such weight instead of 2; no cast of the 16-bit weight on the "
           "first micro-batch, only the transpose (1 B read, 1 B written per element, once per iteration). Memory as "
           "without it (1 B weight and 1 B transpose for 2 B)");
+  s.choice("cuda_graph_impl", cuda_graph_impl, {"none", "local", "transformer_engine"},
+           "CUDA graphs (Megatron-LM's --cuda-graph-impl; --enable-cuda-graph = local, --external-cuda-graph = "
+           "transformer_engine): the modules of cuda_graph_scope replay as one graph launch each, so the host issues "
+           "one operator's time per captured module instead of one per kernel (host_op_time, expert_launch_time); "
+           "none = every kernel issued (docs/training-cuda-graphs.md)");
+  s.values("cuda_graph_scope", cuda_graph_scope,
+           "with cuda_graph_impl: the captured modules of each transformer layer: attn (norm, QKV, attention, "
+           "projection), mlp (a dense layer's norm and MLP), moe_router (a MoE layer's norm, router and a shared expert "
+           "that is not overlapped), moe_preprocess (also the dispatcher's permutation), moe (the whole MoE part: "
+           "fixed shapes only, moe_pad_expert_input_to_capacity); [] = the whole layer (Megatron-LM's default)");
   s.field("first_last_layers_bf16", first_last_layers_bf16,
           "with precision: fp8, the first num_layers_at_start_in_bf16 and the last num_layers_at_end_in_bf16 "
           "transformer layers run in BF16, no FP8 casts, their linear inputs kept in 16 bits (Megatron-LM's "
@@ -503,6 +513,24 @@ void MegatronConfig::visit_keys(Section& s) {
   }
   if (moe_fp8_dispatch && precision != "fp8") {
     s.error("moe_fp8_dispatch", "needs precision: fp8 (got " + precision + ")");
+  }
+  if (cuda_graph_impl == "none" && !cuda_graph_scope.empty()) {
+    s.error("cuda_graph_scope", "needs cuda_graph_impl: local or transformer_engine (Megatron-LM's --cuda-graph-impl)");
+  }
+  for (const auto& scope : cuda_graph_scope) {
+    if (scope == "full_iteration") {
+      s.error("cuda_graph_scope", "full_iteration (a whole iteration in one graph) is not modelled; capture "
+                                  "attn, mlp, moe_router, moe_preprocess or moe");
+    } else if (scope != "attn" && scope != "mlp" && scope != "moe" && scope != "moe_router" && scope != "moe_preprocess") {
+      s.error("cuda_graph_scope", "'" + scope + "' is none of attn, mlp, moe, moe_router, moe_preprocess");
+    }
+  }
+  if (cuda_graph_impl != "none" && model.num_experts > 0 && !router.moe_pad_expert_input_to_capacity &&
+      (cuda_graph_scope.empty() || in_graph_scope("moe"))) {
+    s.error("cuda_graph_scope", std::string(cuda_graph_scope.empty() ? "[] (the whole layer)" : "moe") +
+                                    " captures the experts, whose token counts change every step in a dropless MoE: a "
+                                    "graph needs fixed shapes; set moe_pad_expert_input_to_capacity (with a capacity "
+                                    "factor), or capture attn, moe_router and moe_preprocess only");
   }
   if (first_last_layers_bf16 && precision != "fp8") {
     s.error("first_last_layers_bf16", "keeps some layers out of FP8; it needs precision: fp8 (got " + precision + ")");

@@ -62,10 +62,27 @@ struct MegatronConfig {
   bool fp8_param_gather = false;  // FP8 compute weights, gathered in FP8 (Megatron-LM's --fp8-param-gather)
   // precision: fp8 with the first and last transformer layers in BF16 (Megatron-core's first_last_layers_bf16 and
   // its two counts, defaults as Megatron-LM's arguments).
+  // CUDA graphs (Megatron-LM's --cuda-graph-impl, --cuda-graph-scope): none, local (Megatron-core's own) or
+  // transformer_engine; the scope's modules (attn, mlp, moe, moe_router, moe_preprocess; empty = the whole layer)
+  // replay as one launch each instead of the host issuing each kernel (docs/training-cuda-graphs.md).
+  std::string cuda_graph_impl = "none";
+  std::vector<std::string> cuda_graph_scope;
   bool first_last_layers_bf16 = false;
   int num_layers_at_start_in_bf16 = 1, num_layers_at_end_in_bf16 = 1;
   /// Whether layer l (global index; the MTP modules' layers are num_layers + d) runs in BF16 under precision: fp8
   /// (Megatron-core's is_first_last_bf16_layer).
+  /// Whether CUDA graphs capture `module` of the layers: attn, mlp, moe_router, moe_preprocess (each graph of a
+  /// MoE layer's route step reaches that far: moe_preprocess and moe include the router), moe (the experts on).
+  bool graphs(const std::string& module) const {
+    if (cuda_graph_impl == "none") return false;
+    if (cuda_graph_scope.empty() || in_graph_scope(module) || in_graph_scope("moe")) {
+      return module != "attn" && module != "mlp" ? true : cuda_graph_scope.empty() || in_graph_scope(module);
+    }
+    return module == "moe_router" && in_graph_scope("moe_preprocess");
+  }
+  bool in_graph_scope(const std::string& module) const {  // `module` named in cuda_graph_scope
+    return std::find(cuda_graph_scope.begin(), cuda_graph_scope.end(), module) != cuda_graph_scope.end();
+  }
   bool bf16_layer(int l) const {
     return precision == "fp8" && first_last_layers_bf16 && l >= 0 &&
            (l < num_layers_at_start_in_bf16 || l >= model.num_layers - num_layers_at_end_in_bf16);

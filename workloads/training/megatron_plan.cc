@@ -7,10 +7,12 @@
 #include <set>
 #include <string>
 #include <tuple>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "models/hardware/step_overhead.h"
+#include "workloads/training/cuda_graphs.h"
 #include "workloads/training/gemm_split.h"
 
 namespace lcsim::wl {
@@ -67,9 +69,18 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   const bool per_expert =
       sequential || (c.moe_grouped_gemm == "multi_stream" && !(sh.fp8 && c.fp8_gemm_backend == "deepgemm"));
   const int local_experts = per_expert && m.num_experts > 0 ? m.num_experts / ep : 1;
+  // CUDA graphs (cuda_graphs.h): the kernels the layer being planned has in captured modules (plan_layer fills it
+  // and empties it after). A run of captured kernels is one graph launch for the host, one operator's issue time.
+  std::unordered_set<std::string> graphed;
   auto T = [&](const std::vector<hw::OpWork>& kernels) {  // with the gradient accumulation unless fused
     const std::vector<hw::OpWork> ops = with_wgrad_accumulation(kernels, sh.wgrad_accumulation_bytes);
     const Duration gpu = hw::total_time(ops, part, dtype_);
+    if (!graphed.empty()) {
+      std::vector<hw::OpWork> issued;
+      const size_t launches = graph_launches(ops, graphed, issued);
+      if (sequential) return host.group_time(gpu, launches + issued.size() + sequential_expert_ops(issued) * (local_experts - 1));
+      return host.group_time(gpu, launches + issued.size(), local_experts > 1 ? per_expert_ops(issued) : 0, local_experts);
+    }
     if (sequential) return host.group_time(gpu, ops.size() + sequential_expert_ops(ops) * (local_experts - 1));
     const size_t grouped = local_experts > 1 ? per_expert_ops(ops) : 0;
     return host.group_time(gpu, ops.size(), grouped, local_experts);
@@ -117,31 +128,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     return T(r.kernels) + part_gemms;
   };
 
-  // FSDP's copies around one unit's collectives, memory-bound kernels over the bytes they move, for a unit of
-  // `params` (this TP rank's): {copy-in before the all-gather, on its stream: the fp32 shard cast into the 16-bit
-  // all-gather input (FSDP2 foreach_all_gather; FSDP1 _use_low_precision_shard); before the reduce-scatter, on
-  // its stream: FSDP2's chunk_cat of the 16-bit unsharded gradients into the reduce dtype's input, FSDP1's cast of
-  // its flat gradient only where the reduce dtype is not 16-bit; copy-out after the all-gather, on the compute
-  // stream: FSDP2's split_with_sizes_copy of the gathered buffer into the parameters (FSDP1 gathers into its flat
-  // parameter: none)}. No gradient division kernel in FSDP2: with fp32 or bf16 reductions it divides inside NCCL
-  // (ReduceOp.AVG / PREMUL_SUM, _get_gradient_divide_factors). FSDP1's default communication hook divides in two
-  // kernels on the same stream (reduce_scatter_hook in torch/distributed/algorithms/_comm_hooks/default_hooks.py:
-  // grad.div_(gradient_predivide_factor) on the unsharded gradient in the reduce dtype before the reduce-scatter,
-  // output.div_(gradient_postdivide_factor) on the shard after it; the pre-divide factor is > 1 for any DP >= 2).
-  auto fsdp_copies = [&](double params) {
-    const double gb = c.grad_bytes(), shard = params / (dp_ * cp);
-    const bool fsdp2 = c.fsdp_version == 2;
-    // FSDP1's rate limiter synchronizes the host on the event of the unit two gathers back and launches the next
-    // all-gather 235 us after it is met ("there is an 235 us overhead between the time the synchronization is met
-    // and the time a new all-gather is launched", pytorch/pytorch#108234, measured on FSDP1's CPU-sync limiter).
-    const Duration limiter = !fsdp2 && c.fsdp_limit_all_gathers ? Duration::us(235) : Duration();
-    const Duration copy_in = hw::memory_time(part, Bytes::of(shard * (4 + 2))) + limiter;
-    const Duration grad_in = (fsdp2 || gb != 2 ? hw::memory_time(part, Bytes::of(params * (2 + gb))) : Duration()) +
-                             (fsdp2 ? Duration() : hw::memory_time(part, Bytes::of(params * 2 * gb)) +
-                                                       hw::memory_time(part, Bytes::of(shard * 2 * gb)));
-    const Duration copy_out = fsdp2 ? host.group_time(hw::memory_time(part, Bytes::of(params * 2 * 2)), 1) : Duration();
-    return std::make_tuple(copy_in, grad_in, copy_out);
-  };
+  auto fsdp_copies = [&](double params) { return fsdp_unit_copies(part, params); };  // megatron_fsdp.cc
 
   // A comm slot between two compute groups: what forward and backward run there.
   struct Slot {
@@ -281,11 +268,15 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   double fp8_weights = 0, fp8_expert_weights = 0;  // elements cast per iteration on this stage (of experts)
   int fp8_weight_casts = 0;
   auto plan_layer = [&](int l) {
-    struct Restore {  // the run's shard again when the layer is planned
+    struct Restore {  // the run's shard again, and no captured kernel, when the layer is planned
       LayerShard& s;
       const LayerShard& to;
-      ~Restore() { s = to; }
-    } restore{sh, run_shard};
+      std::unordered_set<std::string>& g;
+      ~Restore() {
+        s = to;
+        g.clear();
+      }
+    } restore{sh, run_shard, graphed};
     const bool bf16 = c.bf16_layer(l);
     if (bf16) sh.fp8 = sh.fp8_current_scaling = sh.fp8_expert_padding = false;
     LayerOps ops = layer_forward(m, l, b, e, sh);
@@ -294,6 +285,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         for (hw::OpWork& op : *g) op.gemm.keep_16bit = op.op_class == hw::OpClass::kGemm || op.gemm.keep_16bit;
       }
     }
+    graphed = captured_kernels(c, l, ops);
     const bool moe = m.is_moe_layer(l);
     if (!prev.valid || moe != prev.moe || !(ops == prev.ops)) {
       Slot slots[5];

@@ -1,0 +1,40 @@
+// MegatronTraining's FSDP unit copies (plan_stage, megatron_plan.cc: torch_fsdp2 with fsdp_version 1 or 2).
+#include <tuple>
+
+#include "models/hardware/op_cost.h"
+#include "models/hardware/step_overhead.h"
+#include "workloads/training/megatron.h"
+
+namespace lcsim::wl {
+
+// FSDP's copies around one unit's collectives, memory-bound kernels over the bytes they move, for a unit of
+// `params` (this TP rank's): {copy-in before the all-gather, on its stream: the fp32 shard cast into the 16-bit
+// all-gather input (FSDP2 foreach_all_gather; FSDP1 _use_low_precision_shard); before the reduce-scatter, on
+// its stream: FSDP2's chunk_cat of the 16-bit unsharded gradients into the reduce dtype's input, FSDP1's cast of
+// its flat gradient only where the reduce dtype is not 16-bit; copy-out after the all-gather, on the compute
+// stream: FSDP2's split_with_sizes_copy of the gathered buffer into the parameters (FSDP1 gathers into its flat
+// parameter: none)}. No gradient division kernel in FSDP2: with fp32 or bf16 reductions it divides inside NCCL
+// (ReduceOp.AVG / PREMUL_SUM, _get_gradient_divide_factors). FSDP1's default communication hook divides in two
+// kernels on the same stream (reduce_scatter_hook in torch/distributed/algorithms/_comm_hooks/default_hooks.py:
+// grad.div_(gradient_predivide_factor) on the unsharded gradient in the reduce dtype before the reduce-scatter,
+// output.div_(gradient_postdivide_factor) on the shard after it; the pre-divide factor is > 1 for any DP >= 2).
+std::tuple<Duration, Duration, Duration> MegatronTraining::fsdp_unit_copies(const hw::AcceleratorSpec& part,
+                                                                            double params) const {
+  const auto& c = config_;
+  const int cp = c.context_parallel_size;
+  const hw::HostIssue host({c.host_op_time, c.expert_launch_time});
+  const double gb = c.grad_bytes(), shard = params / (dp_ * cp);
+  const bool fsdp2 = c.fsdp_version == 2;
+  // FSDP1's rate limiter synchronizes the host on the event of the unit two gathers back and launches the next
+  // all-gather 235 us after it is met ("there is an 235 us overhead between the time the synchronization is met
+  // and the time a new all-gather is launched", pytorch/pytorch#108234, measured on FSDP1's CPU-sync limiter).
+  const Duration limiter = !fsdp2 && c.fsdp_limit_all_gathers ? Duration::us(235) : Duration();
+  const Duration copy_in = hw::memory_time(part, Bytes::of(shard * (4 + 2))) + limiter;
+  const Duration grad_in = (fsdp2 || gb != 2 ? hw::memory_time(part, Bytes::of(params * (2 + gb))) : Duration()) +
+                           (fsdp2 ? Duration() : hw::memory_time(part, Bytes::of(params * 2 * gb)) +
+                                                     hw::memory_time(part, Bytes::of(shard * 2 * gb)));
+  const Duration copy_out = fsdp2 ? host.group_time(hw::memory_time(part, Bytes::of(params * 2 * 2)), 1) : Duration();
+  return std::make_tuple(copy_in, grad_in, copy_out);
+}
+
+}  // namespace lcsim::wl
