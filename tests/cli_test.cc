@@ -474,7 +474,7 @@ TEST_F(Cli, ShortSummaryFirstDetailBehindVerboseAndInReport) {
   const std::string lines = block_from(r.out, "iteration      ");
   for (const char* label : {"iteration      ", "throughput     ", "memory per GPU 42 GB of 80 GB HBM (52.5%)",
                             "simulated run  ", "job length     ",
-                            "Confidence: H100 dense training: validated on 22 published runs"}) {
+                            "Confidence: H100 dense training: validated on 25 published runs"}) {
     EXPECT_NE(lines.find(std::string("\n  ") + label), std::string::npos) << label << " in\n" << lines;
   }
   EXPECT_LE(std::count(lines.begin(), lines.end(), '\n'), 10) << lines;
