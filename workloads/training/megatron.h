@@ -187,6 +187,10 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// The virtual stage that runs the MTP modules: the last, unless a layout places them before it (Megatron-core's
   /// "standalone" MTP: the modules' layers there, their output layer and loss with the main one in the last).
   int mtp_stage() const;
+  /// Whether a layout places the MTP modules before the last virtual stage (mtp_stage() < the last).
+  bool standalone_mtp() const {
+    return config_.model.mtp_num_layers > 0 && !config_.layout.empty() && config_.layout.back().mtp == 0;
+  }
   /// The (pipeline rank, chunk) that runs virtual stage v for micro-batches going the way of `chunk`.
   std::pair<int, int> place_of(int v, int chunk) const {
     const int pp = config_.pipeline_model_parallel_size;

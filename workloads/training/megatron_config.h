@@ -75,10 +75,9 @@ struct MegatronConfig {
   /// MoE layer's route step reaches that far: moe_preprocess and moe include the router), moe (the experts on).
   bool graphs(const std::string& module) const {
     if (cuda_graph_impl == "none") return false;
-    if (cuda_graph_scope.empty() || in_graph_scope(module) || in_graph_scope("moe")) {
-      return module != "attn" && module != "mlp" ? true : cuda_graph_scope.empty() || in_graph_scope(module);
-    }
-    return module == "moe_router" && in_graph_scope("moe_preprocess");
+    if (cuda_graph_scope.empty() || in_graph_scope(module)) return true;
+    if (module == "moe_router") return in_graph_scope("moe_preprocess") || in_graph_scope("moe");
+    return module == "moe_preprocess" && in_graph_scope("moe");
   }
   bool in_graph_scope(const std::string& module) const {  // `module` named in cuda_graph_scope
     return std::find(cuda_graph_scope.begin(), cuda_graph_scope.end(), module) != cuda_graph_scope.end();

@@ -34,7 +34,8 @@ void MegatronTraining::fit_memory(const hw::AcceleratorSpec& part, int stage, do
   for (int chunk = 0; chunk < chunks_; ++chunk) {
     const auto [l0, l1] = layer_range(virtual_stage(stage, chunk));
     for (int l = l0; l < l1; ++l) moe_here = moe_here || m.is_moe_layer(l);
-    const bool last = virtual_stage(stage, chunk) == V - 1, mtp = virtual_stage(stage, chunk) == mtp_stage();
+    const int v = virtual_stage(stage, chunk);
+    const bool last = v == V - 1, mtp = v == mtp_stage();
     chunk_layers.push_back(l1 - l0 + (mtp ? m.mtp_num_layers : 0));
     holds_output_layer = holds_output_layer || last;
     layers += l1 - l0;

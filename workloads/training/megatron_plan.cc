@@ -75,15 +75,13 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   auto T = [&](const std::vector<hw::OpWork>& kernels) {  // with the gradient accumulation unless fused
     const std::vector<hw::OpWork> ops = with_wgrad_accumulation(kernels, sh.wgrad_accumulation_bytes);
     const Duration gpu = hw::total_time(ops, part, dtype_);
-    if (!graphed.empty()) {
-      std::vector<hw::OpWork> issued;
-      const size_t launches = graph_launches(ops, graphed, issued);
-      if (sequential) return host.group_time(gpu, launches + issued.size() + sequential_expert_ops(issued) * (local_experts - 1));
-      return host.group_time(gpu, launches + issued.size(), local_experts > 1 ? per_expert_ops(issued) : 0, local_experts);
-    }
-    if (sequential) return host.group_time(gpu, ops.size() + sequential_expert_ops(ops) * (local_experts - 1));
-    const size_t grouped = local_experts > 1 ? per_expert_ops(ops) : 0;
-    return host.group_time(gpu, ops.size(), grouped, local_experts);
+    // The kernels the host issues one by one (all of them without graphs) and the captured runs' launches.
+    std::vector<hw::OpWork> issued;
+    const size_t launches = graphed.empty() ? 0 : graph_launches(ops, graphed, issued);
+    const std::vector<hw::OpWork>& each = graphed.empty() ? ops : issued;
+    if (sequential) return host.group_time(gpu, launches + each.size() + sequential_expert_ops(each) * (local_experts - 1));
+    const size_t grouped = local_experts > 1 ? per_expert_ops(each) : 0;
+    return host.group_time(gpu, launches + each.size(), grouped, local_experts);
   };
   auto TB = [&](const std::vector<hw::OpWork>& ops) { return T(backward_of(ops, e)); };
   // The weight-gradient GEMMs among backward kernels (what a zero-bubble schedule defers), at most their time.
@@ -587,7 +585,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     // layout's standalone MTP, the modules' norms where they run and their logits with the main ones.
     const auto head = head_forward_ops(m, b, e, sh);
     const std::vector<hw::OpWork> norm(head.begin(), head.begin() + 1), logits(head.begin() + 1, head.end());
-    const bool standalone_mtp = m.mtp_num_layers > 0 && mtp_stage() != V - 1;
+    const bool standalone = standalone_mtp();
     // Multi-token prediction modules (gpt_model.h): each its input (embedding, norms, projection), one layer of the
     // last layer's kind (recomputed as a chunk's first layer would be) and its head (`head_fwd`, `head_bwd`);
     // backward runs them last module first, before the chunk's layers. `close`: the chunk's last bucket closes with
@@ -613,7 +611,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         add_params(copy + dense + (m.mtp_params() - m.layer_params(m.num_layers)) / tp, expert, close && d == m.mtp_num_layers - 1);
       }
     };
-    if (standalone_mtp && v == mtp_stage()) {
+    if (standalone && v == mtp_stage()) {
       // Megatron-core's MultiTokenPredictionBlock in its own chunk (GPTModel._postprocess with mtp_process and no
       // post_process): each module's head is its final norm; their hidden states go on beside the main ones
       // (send_output: 1 + mtp_num_layers times the bytes).
@@ -638,7 +636,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       };
       F.segments.push_back(a);
       F.segments.push_back(z);
-      if (standalone_mtp) {
+      if (standalone) {
         // process_mtp_loss: each module's hidden state through the (shared) output layer and its loss, after the
         // input's all-gather under sequence parallelism; backward before the main output layer's.
         for (int d = 0; d < m.mtp_num_layers; ++d) {

@@ -44,10 +44,8 @@ std::string MegatronTraining::describe() const {
   std::string out = buf;
   if (!c.layout.empty()) {
     out += "\n  pipeline layout (pipeline_model_parallel_layout): " + describe_pipeline_layout(c.layout, c.pipeline_model_parallel_size);
-    if (m.mtp_num_layers > 0 && !c.layout.back().mtp) {
-      int v = 0;
-      while (c.layout[static_cast<size_t>(v)].mtp == 0) ++v;
-      out += "; MTP standalone in virtual stage " + std::to_string(v) + ": sends after it carry " +
+    if (standalone_mtp()) {
+      out += "; MTP standalone in virtual stage " + std::to_string(mtp_stage()) + ": sends after it carry " +
              std::to_string(1 + m.mtp_num_layers) + " hidden states";
     }
   }

@@ -152,7 +152,7 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
   // Megatron-core's standalone MTP (a layout's m before the last virtual stage): from its stage on, the main hidden
   // state and each module's go on together (MultiTokenPredictionBlock's output, concatenated), 1 + D times the bytes.
   send_size_ = pipeline_send_bytes(0);
-  wide_sends_from_ = c.model.mtp_num_layers > 0 && mtp_stage() != model_stages() - 1 ? mtp_stage() : model_stages();
+  wide_sends_from_ = standalone_mtp() ? mtp_stage() : model_stages();
   wide_send_size_ = pipeline_send_bytes(model_stages() - 1);
   // What an iteration's result depends on besides the configuration: each simulated rank's part and speed.
   memo_key_ = describe();

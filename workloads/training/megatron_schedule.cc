@@ -193,14 +193,13 @@ Bytes MegatronTraining::pipeline_send_bytes(int boundary) const {
   const auto& c = config_;
   const double tp = c.tensor_model_parallel_size, cp = c.context_parallel_size;
   const Bytes one = Bytes::of(1.0 * c.micro_batch_size * c.model.seq_length / cp * c.model.hidden_size * 2 / tp);
-  const bool standalone = c.model.mtp_num_layers > 0 && mtp_stage() != model_stages() - 1;
-  return standalone && boundary >= mtp_stage() ? one * (1.0 + c.model.mtp_num_layers) : one;
+  return standalone_mtp() && boundary >= mtp_stage() ? one * (1.0 + c.model.mtp_num_layers) : one;
 }
 
 bool MegatronTraining::mtp_embedding_copy() const {
   const auto& c = config_;
   return c.model.mtp_num_layers > 0 && c.pipeline_model_parallel_size > 1 && !dualpipe_ &&
-         (c.model.untie_embeddings_and_output_weights || mtp_stage() != model_stages() - 1);
+         (c.model.untie_embeddings_and_output_weights || standalone_mtp());
 }
 
 std::vector<int> MegatronTraining::embedding_stages() const {
