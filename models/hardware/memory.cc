@@ -64,6 +64,9 @@ MemoryFit training_memory(const TrainingMemoryInput& in, Bytes capacity) {
   fit.items.push_back({"communication buffers", in.bucket});
   if (in.cp_buffers > Bytes()) fit.items.push_back({"context-parallel K/V buffers", in.cp_buffers});
   if (in.moe_gather_buffer > Bytes()) fit.items.push_back({"MoE all-gather buffer", in.moe_gather_buffer});
+  if (in.deferred_wgrad_buffers > Bytes()) {
+    fit.items.push_back({"deferred output-layer wgrad buffers", in.deferred_wgrad_buffers});
+  }
   fit.items.push_back({"runtime reserve", in.runtime_reserve});
   std::stable_sort(fit.items.begin(), fit.items.end(),
                    [](const MemoryItem& x, const MemoryItem& y) { return x.bytes > y.bytes; });

@@ -59,6 +59,7 @@ struct TrainingMemoryInput {
                                    // buckets are views of the gradient buffer: none)
   Bytes cp_buffers;                // context parallelism's key/value exchange buffers (one layer's, at its peak)
   Bytes moe_gather_buffer;         // the allgather token dispatcher's gathered tokens (one buffer, reused by layers)
+  Bytes deferred_wgrad_buffers;    // defer_embedding_wgrad_compute: the output layer's inputs and logit gradients
   Bytes runtime_reserve = Bytes::gib(2);  // CUDA context, NCCL buffers, library workspaces, fragmentation
 };
 

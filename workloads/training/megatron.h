@@ -124,6 +124,13 @@ class MegatronTraining final : public Workload, public sim::EventSink {
     // DualPipe: per chunk, the backward of input gradients only and the deferred weight gradients; per (forward
     // chunk x 2 + backward chunk), an F&B pair with its expert all-to-alls beside the pair's compute.
     std::vector<Pass> backward_input, weight, pairs;
+    // defer_embedding_wgrad_compute: the chunk holding the last virtual stage (-1: none here), its backward without
+    // the output layer's weight-gradient GEMMs (Part::kDeferOutput), and what the flush then runs per deferred
+    // micro-batch: the input's all-gather over TP (sequence parallelism) and those GEMMs.
+    int deferred_chunk = -1;
+    Pass backward_deferred;
+    std::vector<CommCall> drain_gather;
+    Duration output_wgrad;
     std::vector<Bucket> buckets;
     Duration optimizer;
     std::vector<CommCall> param_gather;  // distributed optimizer: after the step (or with the next forward)
@@ -134,7 +141,9 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   };
   /// What a backward pass computes: all of it, only the input gradients (the weight gradients deferred to a later
   /// kWeight task, zero-bubble style), or only those deferred weight gradients.
-  enum class Part : int8_t { kWhole, kInput, kWeight };
+  /// kDeferOutput: all of it but the output layer's weight gradients, deferred to the flush
+  /// (defer_embedding_wgrad_compute).
+  enum class Part : int8_t { kWhole, kInput, kWeight, kDeferOutput };
   struct Task {
     bool forward;     // a forward pass, or an F&B pair (forward first)
     int micro_batch;  // the forward's micro-batch (the backward's when !forward)
@@ -153,6 +162,9 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// 0: the pipeline's size, Megatron's default).
   static std::vector<Task> schedule(const std::string& kind, int stages, int stage, int micro_batches, int chunks,
                                     int group = 0);
+  /// The interleaved schedule's warm-up on rank `stage`: its first passes, forward only; as many backward passes
+  /// alone end it (the flush). Megatron-core's (PP - stage - 1) x 2 + (chunks - 1) x group, at most every pass.
+  static int interleaved_warmup(int stages, int stage, int micro_batches, int chunks, int group = 0);
   /// Micro-batches that are in flight on rank `stage` at the schedule's peak, in units of an average layer's
   /// activations (each task's chunk weighted by `chunk_layers`): activations live from a forward pass until the
   /// backward pass (or its deferred weight gradients) that frees them; a pair counts its forward before its
@@ -197,6 +209,11 @@ class MegatronTraining final : public Workload, public sim::EventSink {
     if (dualpipe_) return {chunk == 0 ? v : pp - 1 - v, chunk};
     return {v % pp, v / pp};
   }
+  /// Micro-batches whose output-layer weight gradients the flush computes (defer_embedding_wgrad_compute).
+  int deferred_micro_batches() const {
+    const int limit = config_.wgrad_deferral_limit;
+    return !config_.defer_embedding_wgrad_compute ? 0 : limit == 0 ? micro_batches_ : std::min(limit, micro_batches_);
+  }
   /// The last micro-batch whose backward goes through model chunk `chunk` (its weight gradients complete the
   /// gradient buckets of that chunk). DualPipe: micro-batches 0..m/2-1 go through chunk 0, the others through
   /// chunk 1.
@@ -227,6 +244,9 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// DualPipe's passes of a planned stage (StagePlan::backward_input, weight, pairs); `pass_start`: the host's
   /// wait after a pipeline receive that each pass's first segment carries.
   void plan_dualpipe(StagePlan& plan, Duration pass_start) const;
+  /// The optimizer step's time (with the FP8 weight casts `casts` it runs once per iteration), DualPipe's copies'
+  /// gradient sum and the distributed optimizer's parameter all-gathers (megatron_step.cc).
+  void plan_step(const hw::AcceleratorSpec& part, StagePlan& plan, const Fp8WeightElements& casts) const;
   /// The stage with the least memory headroom on `part`, and its fit.
   /// `keep`: also store each stage's plan in `*keep` (in stage order).
   /// `reuse`: where it gives a stage's plan, that plan is taken (shared) instead of planning the stage.
@@ -410,6 +430,7 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// Made once by build(): per simulated rank and pipeline rank (sim x PP + stage), the rank its sends to that stage
   /// go to (its own coordinates, that stage), whether it is on another node, and the bytes each TP rank sends.
   std::vector<uint32_t> send_dst_;
+  std::vector<size_t> warmup_tasks_;  // per pipeline rank: the interleaved schedule's warm-up (send_output)
   std::vector<char> send_cross_;
   /// Per route (as send_dst_): the transfer model's memo of where that one-flow send went (refilled each build()).
   std::vector<net::TransferModel::RouteMemo> send_memo_;

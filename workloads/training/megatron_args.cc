@@ -94,6 +94,9 @@ const std::map<std::string, ArgRule>& rules() {
     m["use-flash-attn"] = {"use_flash_attn", "true"};
     m["overlap-p2p-communication"] = {"overlap_p2p_comm", "true"};
     m["no-overlap-p2p-communication"] = {"overlap_p2p_comm", "false"};
+    m["overlap-p2p-communication-warmup-flush"] = {"overlap_p2p_comm_warmup_flush", "true"};
+    m["defer-embedding-wgrad-compute"] = {"defer_embedding_wgrad_compute", "true"};
+    same_name("", {"wgrad-deferral-limit"});
     // --attention-backend and --transformer-impl decide use_flash_attn (below); their values are checked there.
     m["attention-backend"] = {"use_flash_attn"};
     m["transformer-impl"] = {"use_flash_attn"};
@@ -177,7 +180,7 @@ const std::set<std::string>& ignored_values() {
 const std::set<std::string>& not_modelled_values() {
   static const std::set<std::string> s = {
       "delay-wgrad-compute", "overlap-param-gather-with-optimizer-step", "align-param-gather",
-      "defer-embedding-wgrad-compute", "overlap-p2p-communication-warmup-flush", "deterministic-mode"};
+      "deterministic-mode"};
   return s;
 }
 

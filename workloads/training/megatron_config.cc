@@ -173,8 +173,19 @@ void MegatronConfig::visit_keys(Section& s) {
   s.field("sequence_parallel", sequence_parallel,
           "norms and dropouts on 1/TP of the tokens; TP all-reduces become all-gather + reduce-scatter");
   s.field("overlap_p2p_comm", overlap_p2p_comm,
-          "interleaved schedule: pipeline sends overlap the next pass (the non-interleaved schedules always wait "
-          "for their sends, as Megatron-LM's do)");
+          "interleaved schedule: the steady state's pipeline sends overlap the next pass (the non-interleaved "
+          "schedules always wait for their sends, as Megatron-LM's do)");
+  s.field("defer_embedding_wgrad_compute", defer_embedding_wgrad_compute,
+          "the output layer's weight-gradient GEMMs left to the pipeline flush (Megatron-core's "
+          "defer_embedding_wgrad_compute): the last virtual stage's backward passes skip them (and their input's "
+          "all-gather), the flush runs them after its last backward pass, and their inputs and logit gradients are "
+          "held until then (memory item 'deferred output-layer wgrad buffers')");
+  s.field("wgrad_deferral_limit", wgrad_deferral_limit,
+          "defer_embedding_wgrad_compute: micro-batches deferred, the first ones (0: all, Megatron-core's default)",
+          Range::at_least(0));
+  s.field("overlap_p2p_comm_warmup_flush", overlap_p2p_comm_warmup_flush,
+          "interleaved schedule: the warm-up's and flush's pipeline sends overlap the next pass too (Megatron-core's "
+          "overlap_p2p_comm_warmup_flush, off by default: those passes wait for their sends)");
   s.choice("pipeline_schedule", pipeline_schedule, {"auto", "gpipe", "1f1b", "interleaved", "dualpipe"},
            "auto: interleaved 1F1B with virtual stages, else 1F1B; dualpipe: DeepSeek-V3's bidirectional schedule "
            "(not in Megatron-LM: no command-line flag sets it): each rank holds stages r and PP-1-r, micro-batches "
@@ -605,6 +616,14 @@ void MegatronConfig::visit_keys(Section& s) {
     s.error("use_torch_fsdp2", "and use_distributed_optimizer exclude each other (FSDP shards the optimizer too)");
   }
   const std::string sched = schedule();
+  if (defer_embedding_wgrad_compute) {  // Megatron-core's TransformerConfig checks the first
+    if (!gradient_accumulation_fusion) {
+      s.error("defer_embedding_wgrad_compute", "needs gradient_accumulation_fusion (Megatron-core: the deferred GEMMs "
+                                               "accumulate into the main gradient)");
+    }
+    if (use_torch_fsdp2) s.error("defer_embedding_wgrad_compute", "with use_torch_fsdp2 is not modelled");
+    if (sched == "dualpipe") s.error("defer_embedding_wgrad_compute", "with dualpipe is not modelled");
+  }
   if (sched == "dualpipe") {
     const std::string why = "dualpipe holds two model chunks per rank, stages r and PP-1-r";
     if (pipeline_model_parallel_size < 2 || pipeline_model_parallel_size % 2 != 0) {

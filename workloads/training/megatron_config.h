@@ -40,7 +40,10 @@ struct MegatronConfig {
   int expert_model_parallel_size = 1;
   bool sequence_parallel = false;
   std::string pipeline_schedule = "auto";         // auto, gpipe, 1f1b, interleaved
-  bool overlap_p2p_comm = true;                   // interleaved only
+  bool overlap_p2p_comm = true;                   // interleaved only: the steady state's sends
+  bool overlap_p2p_comm_warmup_flush = false;     // interleaved only: the warm-up's and flush's sends
+  bool defer_embedding_wgrad_compute = false;     // the output layer's weight gradients in the pipeline flush
+  int wgrad_deferral_limit = 0;                   // micro-batches deferred (0: all)
   std::string parallel_order = "tp-cp-ep-dp-pp";  // innermost first (Megatron's --order)
   std::string precision = "bf16";
   std::string fp8_recipe = "delayed";  // FP8 scaling: delayed (Megatron's default) or tensorwise (current scaling)

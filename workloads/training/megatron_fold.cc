@@ -42,14 +42,16 @@ using Part = MegatronTraining::Part;
 MegatronTraining::FoldedPass* MegatronTraining::folded(uint32_t sim) {
   RankState& st = *states_[sim];
   const Task& t = (*st.tasks)[st.task];
-  // Per chunk: backward, forward, input gradients, weight gradients; then the F&B pairs (forward x backward chunk).
-  const size_t n = static_cast<size_t>(chunks_), per_rank = n * (4 + n);
+  // Per chunk: backward, forward, input gradients, weight gradients, backward without the output layer's weight
+  // gradients; then the F&B pairs (forward x backward chunk).
+  const size_t n = static_cast<size_t>(chunks_), per_rank = n * (5 + n);
   if (folds_.size() < states_.size() * per_rank) folds_.resize(states_.size() * per_rank);
-  const size_t kind = t.pair() ? 4 * n + static_cast<size_t>(t.chunk) * n + static_cast<size_t>(t.b_chunk)
-                      : t.forward            ? n + static_cast<size_t>(t.chunk)
-                      : t.part == Part::kInput  ? 2 * n + static_cast<size_t>(t.chunk)
-                      : t.part == Part::kWeight ? 3 * n + static_cast<size_t>(t.chunk)
-                                                : static_cast<size_t>(t.chunk);
+  const size_t kind = t.pair() ? 5 * n + static_cast<size_t>(t.chunk) * n + static_cast<size_t>(t.b_chunk)
+                      : t.forward                    ? n + static_cast<size_t>(t.chunk)
+                      : t.part == Part::kInput       ? 2 * n + static_cast<size_t>(t.chunk)
+                      : t.part == Part::kWeight      ? 3 * n + static_cast<size_t>(t.chunk)
+                      : t.part == Part::kDeferOutput ? 4 * n + static_cast<size_t>(t.chunk)
+                                                     : static_cast<size_t>(t.chunk);
   std::unique_ptr<FoldedPass>& slot = folds_[sim * per_rank + kind];
   if (!slot) {
     slot = std::make_unique<FoldedPass>();

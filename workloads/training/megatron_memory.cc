@@ -111,6 +111,14 @@ void MegatronTraining::fit_memory(const hw::AcceleratorSpec& part, int stage, do
     const double tokens = 1.0 * b * m.seq_length / cp / tp * c.tp_ep_size();
     in.moe_gather_buffer = Bytes::of(tokens * m.hidden_size * e);
   }
+  // defer_embedding_wgrad_compute: each deferred micro-batch's output-layer input (its sequence shard under
+  // sequence parallelism) and logit gradient (this rank's vocabulary slice) per head, held until the flush
+  // (Megatron-core's embedding_activation_buffer and grad_output_buffer); counted whole at the peak, an upper bound.
+  if (plan.deferred_chunk >= 0) {
+    const double tokens = 1.0 * b * m.seq_length / cp, heads = 1.0 + m.mtp_num_layers;
+    const double per = tokens * (m.hidden_size / (sp ? tp : 1.0) + 1.0 * m.vocab_size / tp) * e;
+    in.deferred_wgrad_buffers = Bytes::of(deferred_micro_batches() * heads * per);
+  }
   in.runtime_reserve = c.memory_reserve;
   plan.memory = hw::training_memory(in, part.hbm_capacity);
   plan.in_flight = in_flight;

@@ -543,7 +543,12 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   for (int chunk = 0; chunk < chunks_; ++chunk) {
     const int v = virtual_stage(stage, chunk);
     const auto [l0, l1] = layer_range(v);
-    Pass F, B;
+    Pass F, B, D;  // D: B with the output layer's weight gradients deferred (defer_embedding_wgrad_compute)
+    struct DeferredHead {
+      size_t begin, end;  // an output layer's backward in B.segments
+      Segment without;    // it without its weight gradients
+    };
+    std::vector<DeferredHead> deferred_heads;
     Bucket filling{0, 0, chunk};
     auto add_params = [&](double dense, double expert, bool close) {
       filling.dense_params += dense;
@@ -623,11 +628,27 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       Segment a = make_segment(T(norm), s.fwd), z = make_segment(T(logits));
       if (tpc) z.comms.push_back(call(CollectiveOp::kAllReduce, GroupKind::kTp, Bytes::of(12 * t), Exposure::kTp, "cross-entropy"));
       auto logits_bwd = [&] {
+        const size_t begin = B.segments.size();
         const std::vector<Segment> split = column_backward(logits, s, {});
         B.segments.insert(B.segments.end(), split.begin(), split.end());
         if (split.empty()) {
           B.segments.push_back(make_segment(TB(logits), s.bwd));
           B.segments.back().weight = TW(logits);
+        }
+        if (c.defer_embedding_wgrad_compute) {
+          // Megatron-core's output layer with a grad_output_buffer (LinearWithGradAccumulationAndAsyncCommunication):
+          // no weight gradient, so no input gathered again; the input gradient's reduction is waited for at once.
+          std::vector<hw::OpWork> bwd = backward_of(logits, e), wgrad;
+          for (auto it = bwd.begin(); it != bwd.end();) {
+            if (it->name.ends_with("_wgrad")) {
+              wgrad.push_back(*it);
+              it = bwd.erase(it);
+            } else {
+              ++it;
+            }
+          }
+          deferred_heads.push_back({begin, B.segments.size(), make_segment(T(bwd), s.bwd)});
+          plan.output_wgrad += T(wgrad);
         }
       };
       auto head_bwd = [&] {
@@ -722,61 +743,31 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     for (Pass* p : {&F, &B}) {
       if (p->segments.empty()) p->segments.push_back(make_segment(Duration()));
     }
-    if (pp > 1) {
-      // Each pass follows the host's blocking pipeline receive: the GPU waits for the host to issue its first kernel.
-      for (Pass* p : {&F, &B}) {
-        if (!p->segments.empty()) p->segments.front().compute += host.pass_start();
+    if (!deferred_heads.empty()) {  // the last one first: the earlier ranges keep their places
+      D = B;
+      for (auto h = deferred_heads.rbegin(); h != deferred_heads.rend(); ++h) {
+        D.segments.erase(D.segments.begin() + static_cast<long>(h->begin), D.segments.begin() + static_cast<long>(h->end));
+        D.segments.insert(D.segments.begin() + static_cast<long>(h->begin), h->without);
       }
+      plan.deferred_chunk = chunk;
+      if (sp) plan.drain_gather.push_back(tp_call(CollectiveOp::kAllGather, "logits input (deferred wgrad)"));
     }
-    for (const auto& s : F.segments) F.compute += s.compute;
-    for (const auto& s : B.segments) B.compute += s.compute;
+    const std::vector<Pass*> passes = deferred_heads.empty() ? std::vector<Pass*>{&F, &B} : std::vector<Pass*>{&F, &B, &D};
+    for (Pass* p : passes) {
+      // Each pass follows the host's blocking pipeline receive: the GPU waits for the host to issue its first kernel.
+      if (pp > 1 && !p->segments.empty()) p->segments.front().compute += host.pass_start();
+      for (const auto& s : p->segments) p->compute += s.compute;
+    }
     plan.forward.push_back(std::move(F));
     plan.backward.push_back(std::move(B));
+    if (!deferred_heads.empty()) plan.backward_deferred = std::move(D);
   }
   if (dualpipe_) plan_dualpipe(plan, pp > 1 ? host.pass_start() : Duration());
   for (const auto& bk : plan.buckets) {
     plan.dense_params += bk.dense_params;
     plan.expert_params += bk.expert_params;
   }
-  // Mixed-precision Adam: per parameter read fp32 grad, master, m, v (16 B), write master, m, v (12 B) and the
-  // 16-bit weights (2 B): memory bound. The distributed optimizer updates 1/DP of them.
-  const double edp = c.expert_data_parallel(dp_);
-  const bool sharded = c.use_distributed_optimizer || c.use_torch_fsdp2;
-  const double local = sharded ? plan.dense_params / (dp_ * cp) + plan.expert_params / edp
-                               : plan.dense_params + plan.expert_params;
-  // With gradient norm and zeroing (step_overhead.h): the gradient buffer holds every local parameter (FSDP: 1/DP).
-  const double buffer = c.use_torch_fsdp2 ? local : plan.dense_params + plan.expert_params;
-  plan.optimizer =
-      hw::optimizer_step_time(part, {local, buffer, c.grad_bytes(), c.moment_bytes()});
-  if (fp8_weight_casts > 0) {  // once per iteration, costed with the step (each a streaming kernel; FP8 weights:
-    // only the transpose, read 1 B and write 1 B, the optimizer having written its shard in FP8)
-    const double per_element = c.fp8_param_gather ? 2.0 : fp8_weight_cast_bytes_per_element(e);
-    plan.optimizer += hw::memory_time(part, Bytes::of(per_element * fp8_weights)) +
-                      part.calibration.kernel_launch * (fp8_weight_casts - 1.0);
-  }
-  if (dualpipe_) {
-    // DualPipe: ranks r and PP-1-r hold the same two stages (as chunks 0 and 1, swapped), and the copies' gradients
-    // are added before the step: after the data-parallel reduction, each rank adds the part it updates (its shard
-    // with a sharded optimizer), with the rank of the other copy (the DualPipe repository's example adds them the
-    // same way, rank r with rank PP-1-r).
-    plan.copies_reduce.push_back({CollectiveOp::kAllReduce, GroupKind::kMirror,
-                                  Bytes::of(local * c.grad_bytes()), Exposure::kDp,
-                                  "stage-copies all-reduce grads"});
-  }
-  if (c.use_distributed_optimizer) {  // the updated 16-bit parameters (fp8_param_gather: FP8 weights 1 B), gathered
-    const double fp8_dense = c.fp8_param_gather ? fp8_weights - fp8_expert_weights : 0;
-    const double fp8_experts = c.fp8_param_gather ? fp8_expert_weights : 0;
-    if (dp_ * cp > 1) {
-      plan.param_gather.push_back({CollectiveOp::kAllGather, GroupKind::kDpCp,
-                                   Bytes::of(plan.dense_params * 2 - fp8_dense),
-                                   Exposure::kDp, "dp-cp all-gather params"});
-    }
-    if (plan.expert_params > 0 && edp > 1) {
-      plan.param_gather.push_back({CollectiveOp::kAllGather, GroupKind::kEdp,
-                                   Bytes::of(plan.expert_params * 2 - fp8_experts),
-                                   Exposure::kDp, "expert-dp all-gather params"});
-    }
-  }
+  plan_step(part, plan, {fp8_weights, fp8_expert_weights, fp8_weight_casts});
 
   fit_memory(part, stage, embedding_shard, output_shard, plan);
   return plan;

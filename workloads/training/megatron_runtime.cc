@@ -25,6 +25,7 @@ const MegatronTraining::Pass& MegatronTraining::current_pass(const RankState& st
   if (t.forward) return st.plan->forward[c];
   if (t.part == Part::kInput) return st.plan->backward_input[c];
   if (t.part == Part::kWeight) return st.plan->weight[c];
+  if (t.part == Part::kDeferOutput) return st.plan->backward_deferred;
   return st.plan->backward[c];
 }
 
@@ -136,6 +137,11 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
   // the activations (sequence-parallel or Megatron's scatter/gather).
   send_dst_.assign(states_.size() * static_cast<size_t>(pp), 0);
   send_cross_.assign(send_dst_.size(), 0);
+  warmup_tasks_.assign(static_cast<size_t>(pp), 0);
+  for (int s = 0; s < pp && chunks_ > 1 && !dualpipe_; ++s) {
+    warmup_tasks_[static_cast<size_t>(s)] = static_cast<size_t>(interleaved_warmup(
+        pp, s, micro_batches_, chunks_, c.microbatch_group_size_per_virtual_pipeline_stage));
+  }
   // Per route twice: the hidden state's sends, then (a layout's standalone MTP) those that also carry the modules'.
   send_memo_.assign(2 * send_dst_.size(), {});
   send_flow_.assign(2 * send_dst_.size(), net::FlowRequest{0, 0, Bytes()});
@@ -491,9 +497,16 @@ void MegatronTraining::send_output(uint32_t sim, int micro_batch, std::pair<int,
   }
   const Duration start = now;
   // Megatron's non-interleaved schedules wait for their sends (batched isend/irecv, then wait); the interleaved
-  // one overlaps them with the next pass when overlap_p2p_comm is on. DualPipe waits for them before its next
-  // pass (DualPipe.step commits and waits for its sends with the next pass's receives).
-  const bool blocking = !(config_.overlap_p2p_comm && chunks_ > 1 && !dualpipe_);
+  // one overlaps its steady state's with the next pass when overlap_p2p_comm is on, and its warm-up's and flush's
+  // only with overlap_p2p_comm_warmup_flush (forward_backward_pipelining_with_interleaving: send_forward_recv_forward
+  // and send_backward_recv_backward without overlap_p2p_comm there). DualPipe waits for them before its next pass
+  // (DualPipe.step commits and waits for its sends with the next pass's receives).
+  bool blocking = true;
+  if (chunks_ > 1 && !dualpipe_) {
+    const size_t w = warmup_tasks_[static_cast<size_t>(st.stage)];
+    const bool edge = st.task < w || st.task >= st.tasks->size() - w;
+    blocking = !(edge ? config_.overlap_p2p_comm_warmup_flush : config_.overlap_p2p_comm);
+  }
   if (blocking) {
     wait(sim, Exposure::kPp);
     ++st.sends_open;
@@ -564,6 +577,25 @@ void MegatronTraining::fire(uint64_t tag) {
 
 void MegatronTraining::tasks_finished(uint32_t sim) {
   RankState& st = *states_[sim];
+  if (st.plan->deferred_chunk >= 0 && !st.drained) {
+    // defer_embedding_wgrad_compute: the flush's output-layer weight gradients (Megatron-core's
+    // drain_embedding_wgrad_compute, before finalize_model_grads): under sequence parallelism the first deferred
+    // input's all-gather is waited for, each next one runs beside the previous GEMM (its time not added).
+    st.drained = true;
+    if (!st.plan->drain_gather.empty()) wait(sim, Exposure::kTp);
+    run_comms(sim, st.plan->drain_gather, 0, [this, sim] {
+      RankState& s = *states_[sim];
+      resume(sim);
+      const Duration start = ctx_->engine.now();
+      const Duration d = s.plan->output_wgrad * deferred_micro_batches() * s.slow;
+      s.compute += d;
+      ctx_->engine.compute(ctx_->gpus[s.rank].host, d, [this, sim, start] {
+        trace(sim, SpanKind::kCompute, "output-layer wgrad (deferred)", start);
+        tasks_finished(sim);
+      });
+    });
+    return;
+  }
   st.finished_tasks = true;
   if (config_.use_torch_fsdp2) {
     // Gradients went out layer by layer: wait for the reduce stream, then the step.

@@ -53,6 +53,7 @@ struct MegatronTraining::RankState {
   Duration beside_since, beside_total, segment_beside;
   bool contention_charged = true;
   bool finished_tasks = false;
+  bool drained = false;  // the flush's deferred output-layer weight gradients have run (tasks_finished)
   bool optimizer_started = false;
   Duration compute, optimizer, finish;
   std::array<Duration, static_cast<size_t>(Exposure::kCount)> waits{};

@@ -112,6 +112,17 @@ std::shared_ptr<const std::vector<std::vector<MegatronTraining::Task>>> Megatron
     out->push_back(schedule(config_.schedule(), pp, s, micro_batches_, chunks_,
                             config_.microbatch_group_size_per_virtual_pipeline_stage));
   }
+  if (config_.defer_embedding_wgrad_compute) {
+    // The output layer's first wgrad_deferral_limit backward passes (0: all) leave their weight gradients to the
+    // flush (Megatron-core fills its grad_output_buffer while it holds fewer than the limit); a chunk's backward
+    // passes go through its micro-batches in order.
+    const auto [stage, chunk] = place_of(model_stages() - 1, 0);
+    for (Task& t : (*out)[static_cast<size_t>(stage)]) {
+      if (!t.forward && t.part == Part::kWhole && t.chunk == chunk && t.micro_batch < deferred_micro_batches()) {
+        t.part = Part::kDeferOutput;
+      }
+    }
+  }
   return out;
 }
 
@@ -140,7 +151,7 @@ std::vector<MegatronTraining::Task> MegatronTraining::schedule(const std::string
   // get_schedule_table). With G = p and p dividing m the k-th is micro-batch (k / (p v)) p + k % p of chunk
   // (k / p) % v. Backward walks the same table with the chunks reversed. Warm-up: (p - stage - 1) x 2 + (v - 1) G.
   const int total = m * chunks, G = group > 0 ? group : stages;
-  const int warmup = std::min(total, (stages - stage - 1) * 2 + (chunks - 1) * G);
+  const int warmup = interleaved_warmup(stages, stage, m, chunks, group);
   std::vector<std::pair<int, int>> table;  // (micro-batch, chunk) of each virtual micro-batch
   for (int first = 0; first < m; first += G) {
     const int last = first + G >= m ? m : first + G;
@@ -159,6 +170,10 @@ std::vector<MegatronTraining::Task> MegatronTraining::schedule(const std::string
   }
   for (int k = total - warmup; k < total; ++k) out.push_back(b(k));
   return out;
+}
+
+int MegatronTraining::interleaved_warmup(int stages, int stage, int m, int chunks, int group) {
+  return std::min(m * chunks, (stages - stage - 1) * 2 + (chunks - 1) * (group > 0 ? group : stages));
 }
 
 // The layers [first, last) of virtual stage v (plan_stage, the report).

@@ -1,0 +1,180 @@
+// The pipeline's warm-up and flush as Megatron-core runs them: the interleaved schedule's warm-up and flush sends
+// wait unless overlap_p2p_comm_warmup_flush (forward_backward_pipelining_with_interleaving), and
+// defer_embedding_wgrad_compute leaves the output layer's weight gradients to the flush
+// (drain_embedding_wgrad_compute). The test layout: TP 2, PP 4 on 32 H100s, 8 layers, 8 micro-batches per rank.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "megatron_support.h"
+#include "timeline_support.h"
+
+#include "models/hardware/catalog.h"
+#include "timeline/model.h"
+#include "workloads/training/megatron.h"
+
+namespace lcsim {
+namespace {
+
+using megatron_support::memory_item;
+using megatron_support::parse_sets;
+using megatron_support::parse_sets_error;
+using megatron_support::run;
+
+struct Span {
+  std::string name;
+  double start, end;  // ns
+};
+
+// Rank 0's passes (compute lane) and pipeline sends (pp lane), in order.
+std::pair<std::vector<Span>, std::vector<Span>> rank0(const std::vector<std::string>& sets, const std::string& name) {
+  std::vector<std::string> all = {"outputs.timeline=true", "outputs.timeline_format=json", "outputs.timeline_ranks=1"};
+  all.insert(all.end(), sets.begin(), sets.end());
+  Scenario sc = parse_sets(all);
+  const RunResult r = run_scenario(sc);
+  EXPECT_TRUE(r.completed);
+  const auto dir = timeline::support::temp_dir("pipeline_flush_test", name);
+  const timeline::Trace t = timeline::support::read_text(dir, "timeline.json", r.timeline_json);
+  std::pair<std::vector<Span>, std::vector<Span>> out;
+  for (const auto& tr : t.tracks) {
+    if (tr.group != "node0") continue;
+    auto* to = tr.name == "gpu0 compute" ? &out.first : tr.name == "gpu0 pp" ? &out.second : nullptr;
+    if (!to) continue;
+    for (const auto& s : tr.slices) {
+      const std::string n(t.str(s.name));
+      if (to == &out.first && n[0] != 'F' && n[0] != 'B') continue;  // the optimizer step
+      to->push_back({n, static_cast<double>(s.start_ns), static_cast<double>(s.end_ns())});
+    }
+  }
+  return out;
+}
+
+// The send that pass `p` started as it ended (nullptr: none).
+const Span* send_of(const Span& p, const std::vector<Span>& sends) {
+  for (const auto& s : sends) {
+    if (std::abs(s.start - p.end) <= 1) return &s;
+  }
+  return nullptr;
+}
+
+const std::vector<std::string> kInterleaved = {"workload.num_layers_per_virtual_pipeline_stage=1"};
+
+// Rank 0 (stage 0) with 2 chunks and 8 micro-batches: a warm-up of (4 - 0 - 1) x 2 + (2 - 1) x 4 = 10 forward
+// passes, as many backward passes alone at the end. By default each of those waits for its send before the next
+// pass starts; with overlap_p2p_comm_warmup_flush the second forward starts as the first ends, its send in flight.
+TEST(PipelineFlush, WarmupAndFlushSendsWaitUnlessOverlapped) {
+  const auto [passes, sends] = rank0(kInterleaved, "default");
+  ASSERT_EQ(passes.size(), 32u);
+  EXPECT_EQ(passes[0].name, "F0.0");
+  int waited = 0;
+  for (size_t i = 0; i + 1 < passes.size(); ++i) {
+    const bool edge = i < 10 || i >= 22;
+    const Span* s = send_of(passes[i], sends);
+    if (!edge || !s) continue;
+    EXPECT_GE(passes[i + 1].start, s->end - 1) << passes[i].name << " -> " << passes[i + 1].name;
+    ++waited;
+  }
+  // Every warm-up forward sends on (10); in the flush, the backward passes of chunk 1 send to stage 3 (4 of them).
+  EXPECT_EQ(waited, 14);
+  std::vector<std::string> overlapped = kInterleaved;
+  overlapped.push_back("workload.overlap_p2p_comm_warmup_flush=true");
+  const auto [early, early_sends] = rank0(overlapped, "overlapped");
+  ASSERT_EQ(early.size(), 32u);
+  const Span* first = send_of(early[0], early_sends);
+  ASSERT_NE(first, nullptr);
+  EXPECT_NEAR(early[1].start, early[0].end, 1);
+  EXPECT_LT(early[1].start, first->end - 1);
+
+  // Metrics: the flag hides exposed pipeline time, and the steady state's overlap (overlap_p2p_comm) still counts.
+  const auto wait = run(kInterleaved), hide = run(overlapped);
+  std::vector<std::string> blocking = kInterleaved;
+  blocking.push_back("workload.overlap_p2p_comm=false");
+  const auto none = run(blocking);
+  EXPECT_LT(hide.at("time_exposed_pp_s"), wait.at("time_exposed_pp_s"));
+  EXPECT_LT(wait.at("time_exposed_pp_s"), none.at("time_exposed_pp_s"));
+  EXPECT_LE(hide.at("iteration_time_s"), wait.at("iteration_time_s"));
+  EXPECT_LE(wait.at("iteration_time_s"), none.at("iteration_time_s"));
+  // Without interleaving every send waits anyway: the flag changes nothing.
+  const auto plain = run({}), flagged = run({"workload.overlap_p2p_comm_warmup_flush=true"});
+  EXPECT_EQ(plain.at("iteration_time_s"), flagged.at("iteration_time_s"));
+  EXPECT_EQ(plain.at("time_exposed_pp_s"), flagged.at("time_exposed_pp_s"));
+}
+
+// The last stage (3) holds the output layer: deferred, its backward passes skip the logits' weight-gradient GEMM
+// (and, under sequence parallelism, the input's all-gather it needs); the flush runs 8 of them, and holds each
+// micro-batch's input and logit gradient until then: 8 x 2,048 tokens x (2,048 / SP + 32,000 / TP 2) x 2 B.
+TEST(PipelineFlush, OutputLayerWeightGradientsLeftToTheFlush) {
+  const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
+  const std::string on = "workload.defer_embedding_wgrad_compute=true";
+  auto plan = [&](const std::vector<std::string>& sets, int stage) {
+    const Scenario sc = parse_sets(sets);
+    return dynamic_cast<const wl::MegatronTraining&>(*sc.workload).plan_stage(part, stage);
+  };
+  const auto before = plan({}, 3), after = plan({on}, 3);
+  EXPECT_EQ(before.deferred_chunk, -1);
+  ASSERT_EQ(after.deferred_chunk, 0);
+  EXPECT_EQ(after.backward[0].compute, before.backward[0].compute);
+  EXPECT_GT(after.output_wgrad.s(), 0);
+  EXPECT_NEAR((after.backward_deferred.compute + after.output_wgrad).s(), before.backward[0].compute.s(), 1e-12);
+  EXPECT_TRUE(after.drain_gather.empty());  // no sequence parallelism
+  for (int s = 0; s < 3; ++s) EXPECT_EQ(plan({on}, s).deferred_chunk, -1) << s;
+  const double tokens = 2048, per_tp = 32000.0 / 2;
+  EXPECT_EQ(memory_item(before.memory, "deferred output-layer wgrad buffers"), -1);
+  EXPECT_DOUBLE_EQ(memory_item(after.memory, "deferred output-layer wgrad buffers"), 8 * tokens * (2048 + per_tp) * 2);
+  EXPECT_DOUBLE_EQ(memory_item(plan({on, "workload.wgrad_deferral_limit=3"}, 3).memory, "deferred output-layer wgrad buffers"),
+                   3 * tokens * (2048 + per_tp) * 2);
+  EXPECT_DOUBLE_EQ(memory_item(plan({on, "workload.wgrad_deferral_limit=20"}, 3).memory, "deferred output-layer wgrad buffers"),
+                   8 * tokens * (2048 + per_tp) * 2);
+  // Sequence parallelism: the backward no longer gathers the input again; the flush gathers it, 8 MiB per GEMM.
+  const std::string sp = "workload.sequence_parallel=true";
+  const auto sp_after = plan({on, sp}, 3);
+  ASSERT_EQ(sp_after.drain_gather.size(), 1u);
+  EXPECT_EQ(sp_after.drain_gather[0].size.bytes(), tokens * 2048 * 2);
+  EXPECT_DOUBLE_EQ(memory_item(sp_after.memory, "deferred output-layer wgrad buffers"), 8 * tokens * (1024 + per_tp) * 2);
+  size_t comms_before = 0, comms_after = 0;
+  const auto sp_before = plan({sp}, 3);
+  for (const auto& s : sp_before.backward[0].segments) comms_before += s.comms.size();
+  for (const auto& s : sp_after.backward_deferred.segments) comms_after += s.comms.size();
+  EXPECT_EQ(comms_after + 1, comms_before);
+
+  // Runs: the same kernels, moved into the last stage's flush bubble (the other stages' last backward passes): a
+  // shorter iteration; folded passes as the fine path runs them; the limit defers fewer. The input gradient's
+  // all-reduce no longer runs beside the weight-gradient GEMM, so its SM contention goes: a little less compute.
+  const auto whole = run({}), deferred = run({on});
+  EXPECT_LE(deferred.at("time_compute_s"), whole.at("time_compute_s"));
+  EXPECT_NEAR(deferred.at("time_compute_s"), whole.at("time_compute_s"), 2e-3 * whole.at("time_compute_s"));
+  EXPECT_LT(deferred.at("iteration_time_s"), whole.at("iteration_time_s"));
+  const auto fine = run({on, "simulation.event_granularity=kernel"});
+  EXPECT_EQ(fine.at("iteration_time_s"), deferred.at("iteration_time_s"));
+  const auto sp_run = run({on, sp}), sp_fine = run({on, sp, "simulation.event_granularity=kernel"});
+  EXPECT_EQ(sp_fine.at("iteration_time_s"), sp_run.at("iteration_time_s"));
+  const auto some = run({on, "workload.wgrad_deferral_limit=3"});
+  EXPECT_LT(some.at("time_compute_s"), whole.at("time_compute_s"));
+  EXPECT_GT(some.at("time_compute_s"), deferred.at("time_compute_s"));
+  EXPECT_NE(some.at("iteration_time_s"), deferred.at("iteration_time_s"));
+}
+
+TEST(PipelineFlush, MegatronLineAndChecks) {
+  const Scenario line = megatron_support::parse_with(R"(workload:
+  type: megatron
+  megatron_args: "--pipeline-model-parallel-size 4 --num-layers-per-virtual-pipeline-stage 1 --defer-embedding-wgrad-compute --wgrad-deferral-limit 2 --overlap-p2p-communication-warmup-flush"
+)");
+  const auto& c = dynamic_cast<const wl::MegatronTraining&>(*line.workload).config();
+  EXPECT_TRUE(c.defer_embedding_wgrad_compute);
+  EXPECT_EQ(c.wgrad_deferral_limit, 2);
+  EXPECT_TRUE(c.overlap_p2p_comm_warmup_flush);
+  EXPECT_TRUE(c.not_modelled_args.empty());
+  const std::string on = "workload.defer_embedding_wgrad_compute=true";
+  std::string e = parse_sets_error({on, "workload.gradient_accumulation_fusion=false"});
+  EXPECT_NE(e.find("defer_embedding_wgrad_compute: needs gradient_accumulation_fusion"), std::string::npos) << e;
+  e = parse_sets_error({on, "workload.wgrad_deferral_limit=-1"});
+  EXPECT_NE(e.find("wgrad_deferral_limit"), std::string::npos) << e;
+  e = parse_sets_error({on, "workload.pipeline_schedule=dualpipe"});
+  EXPECT_NE(e.find("defer_embedding_wgrad_compute: with dualpipe is not modelled"), std::string::npos) << e;
+}
+
+}  // namespace
+}  // namespace lcsim

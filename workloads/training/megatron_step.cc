@@ -1,0 +1,56 @@
+// MegatronTraining's optimizer step and what follows it (plan_step, the end of plan_stage in megatron_plan.cc): the
+// step's time, DualPipe's copies' gradient sum, and the distributed optimizer's parameter all-gathers.
+#include "models/hardware/step_overhead.h"
+#include "workloads/training/megatron.h"
+
+namespace lcsim::wl {
+
+using policy::CollectiveOp;
+
+void MegatronTraining::plan_step(const hw::AcceleratorSpec& part, StagePlan& plan, const Fp8WeightElements& casts) const {
+  const auto& c = config_;
+  const double e = 2;
+  const int cp = c.context_parallel_size;
+  // Mixed-precision Adam: per parameter read fp32 grad, master, m, v (16 B), write master, m, v (12 B) and the
+  // 16-bit weights (2 B): memory bound. The distributed optimizer updates 1/DP of them.
+  const double edp = c.expert_data_parallel(dp_);
+  const bool sharded = c.use_distributed_optimizer || c.use_torch_fsdp2;
+  const double local = sharded ? plan.dense_params / (dp_ * cp) + plan.expert_params / edp
+                               : plan.dense_params + plan.expert_params;
+  // With gradient norm and zeroing (step_overhead.h): the gradient buffer holds every local parameter (FSDP: 1/DP).
+  const double buffer = c.use_torch_fsdp2 ? local : plan.dense_params + plan.expert_params;
+  plan.optimizer =
+      hw::optimizer_step_time(part, {local, buffer, c.grad_bytes(), c.moment_bytes()});
+  if (casts.gemms > 0) {  // once per iteration, costed with the step (each a streaming kernel; FP8 weights:
+    // only the transpose, read 1 B and write 1 B, the optimizer having written its shard in FP8)
+    const double per_element = c.fp8_param_gather ? 2.0 : fp8_weight_cast_bytes_per_element(e);
+    plan.optimizer += hw::memory_time(part, Bytes::of(per_element * casts.all)) +
+                      part.calibration.kernel_launch * (casts.gemms - 1.0);
+  }
+  if (dualpipe_) {
+    // DualPipe: ranks r and PP-1-r hold the same two stages (as chunks 0 and 1, swapped), and the copies' gradients
+    // are added before the step: after the data-parallel reduction, each rank adds the part it updates (its shard
+    // with a sharded optimizer), with the rank of the other copy (the DualPipe repository's example adds them the
+    // same way, rank r with rank PP-1-r).
+    plan.copies_reduce.push_back({CollectiveOp::kAllReduce, GroupKind::kMirror,
+                                  Bytes::of(local * c.grad_bytes()), Exposure::kDp,
+                                  "stage-copies all-reduce grads"});
+  }
+  if (c.use_distributed_optimizer) {  // the updated 16-bit parameters (fp8_param_gather: FP8 weights 1 B), gathered
+    const double fp8_dense = c.fp8_param_gather ? casts.all - casts.experts : 0;
+    const double fp8_experts = c.fp8_param_gather ? casts.experts : 0;
+    if (dp_ * cp > 1) {
+      plan.param_gather.push_back({CollectiveOp::kAllGather, GroupKind::kDpCp,
+                                   Bytes::of(plan.dense_params * 2 - fp8_dense),
+                                   Exposure::kDp, "dp-cp all-gather params"});
+    }
+    if (plan.expert_params > 0 && edp > 1) {
+      plan.param_gather.push_back({CollectiveOp::kAllGather, GroupKind::kEdp,
+                                   Bytes::of(plan.expert_params * 2 - fp8_experts),
+                                   Exposure::kDp, "expert-dp all-gather params"});
+    }
+  }
+
+}
+
+}  // namespace lcsim::wl
