@@ -153,8 +153,10 @@ TEST_F(EventGranularity, ContextParallelRingsFoldAndChangeNothingButTheEventCoun
         ASSERT_FALSE(value(pass, "metric.sim_events").empty()) << tag;
         const double e_pass = std::stod(value(pass, "metric.sim_events"));
         const double e_kernel = std::stod(value(kernel, "metric.sim_events"));
-        // Unfolded (main 555f495) the pass granularity ran as many events as the kernel one.
-        EXPECT_LT(e_pass * 3, e_kernel) << tag << ": the passes fold";
+        // Unfolded (main 555f495) the pass granularity ran as many events as the kernel one. Since the parameter
+        // gathers run chunk by chunk (aligned: chunk k + 1's from chunk k's first forward pass), the passes that run
+        // beside one do not fold (its SM contention is observable): 0.37 of the kernel granularity's events here.
+        EXPECT_LT(e_pass * 2, e_kernel) << tag << ": the passes fold";
         std::cout << tag << ": " << e_pass << " events folded, " << e_kernel << " unfolded\n";
         waited = waited || (std::stod(value(pass, "metric.time_exposed_cp_s")) > 0 &&
                             std::stod(value(pass, "metric.time_pipeline_bubble_s")) > 0);

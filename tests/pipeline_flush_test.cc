@@ -4,6 +4,7 @@
 // (drain_embedding_wgrad_compute). The test layout: TP 2, PP 4 on 32 H100s, 8 layers, 8 micro-batches per rank.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <utility>
@@ -28,6 +29,39 @@ struct Span {
   std::string name;
   double start, end;  // ns
 };
+
+// Rank 0's lanes: compute (passes), pp (pipeline sends) and dp (data-parallel collectives), in order.
+struct Lanes {
+  std::vector<Span> passes, sends, dp;
+  const Span& find(const std::vector<Span>& in, const std::string& name) const {
+    for (const auto& s : in) {
+      if (s.name == name) return s;
+    }
+    ADD_FAILURE() << "no span " << name;
+    return in.front();
+  }
+};
+Lanes lanes(const std::vector<std::string>& sets, const std::string& name) {
+  std::vector<std::string> all = {"outputs.timeline=true", "outputs.timeline_format=json", "outputs.timeline_ranks=1"};
+  all.insert(all.end(), sets.begin(), sets.end());
+  Scenario sc = parse_sets(all);
+  const RunResult r = run_scenario(sc);
+  EXPECT_TRUE(r.completed);
+  const auto dir = timeline::support::temp_dir("pipeline_flush_test", name);
+  const timeline::Trace t = timeline::support::read_text(dir, "timeline.json", r.timeline_json);
+  Lanes out;
+  for (const auto& tr : t.tracks) {
+    if (tr.group != "node0") continue;
+    auto* to = tr.name == "gpu0 compute" ? &out.passes : tr.name == "gpu0 pp" ? &out.sends : tr.name == "gpu0 dp" ? &out.dp : nullptr;
+    if (!to) continue;
+    for (const auto& s : tr.slices) {
+      const std::string n(t.str(s.name));
+      if (to == &out.passes && n[0] != 'F' && n[0] != 'B') continue;  // the optimizer step
+      to->push_back({n, static_cast<double>(s.start_ns), static_cast<double>(s.end_ns())});
+    }
+  }
+  return out;
+}
 
 // Rank 0's passes (compute lane) and pipeline sends (pp lane), in order.
 std::pair<std::vector<Span>, std::vector<Span>> rank0(const std::vector<std::string>& sets, const std::string& name) {
@@ -155,6 +189,57 @@ TEST(PipelineFlush, OutputLayerWeightGradientsLeftToTheFlush) {
   EXPECT_LT(some.at("time_compute_s"), whole.at("time_compute_s"));
   EXPECT_GT(some.at("time_compute_s"), deferred.at("time_compute_s"));
   EXPECT_NE(some.at("iteration_time_s"), deferred.at("iteration_time_s"));
+}
+
+// overlap_param_gather on PP 2 with 4 chunks of one layer (DP 8, 4 micro-batches; G = PP = 2): each chunk's
+// parameters gathered on their own, one gather after the other. Aligned (Megatron-LM's default), rank 0 (stage 0)
+// gathers chunks 0 and 1 from the start and chunk k + 1 from its forward pass of virtual micro-batch 2k (the first
+// of chunk k: F0.1 launches chunk 2, F0.2 chunk 3); not aligned, each chunk's from its own first forward pass. Either
+// way a chunk's first forward pass ends only once its gather has.
+TEST(PipelineFlush, ParameterGathersRunChunkByChunk) {
+  const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
+  const std::vector<std::string> sets = {"workload.pipeline_model_parallel_size=2",
+                                         "workload.num_layers_per_virtual_pipeline_stage=1",
+                                         "workload.use_distributed_optimizer=true", "workload.overlap_param_gather=true"};
+  const Scenario sc = parse_sets(sets);
+  const auto plan = dynamic_cast<const wl::MegatronTraining&>(*sc.workload).plan_stage(part, 0);
+  ASSERT_EQ(plan.param_gather.size(), 1u);
+  ASSERT_EQ(plan.param_gather_chunks.size(), 4u);
+  double bytes = 0;
+  for (const auto& g : plan.param_gather_chunks) {
+    ASSERT_EQ(g.size(), 1u);
+    bytes += g[0].size.bytes();
+  }
+  EXPECT_NEAR(bytes, plan.param_gather[0].size.bytes(), 1e-9 * bytes);
+  auto gather = [](int k) { return "dp-cp all-gather params (chunk " + std::to_string(k) + ")"; };
+  const Lanes aligned = lanes(sets, "aligned");
+  ASSERT_EQ(aligned.dp.size() >= 4, true);
+  const double t0 = aligned.find(aligned.passes, "F0.0").start;
+  EXPECT_NEAR(aligned.find(aligned.dp, gather(0)).start, t0, 1);
+  EXPECT_NEAR(aligned.find(aligned.dp, gather(1)).start, aligned.find(aligned.dp, gather(0)).end, 1);
+  for (int k : {2, 3}) {
+    const double launch = aligned.find(aligned.passes, "F0." + std::to_string(k - 1)).start;
+    EXPECT_NEAR(aligned.find(aligned.dp, gather(k)).start, std::max(launch, aligned.find(aligned.dp, gather(k - 1)).end), 1) << k;
+  }
+  std::vector<std::string> lazy = sets;
+  lazy.push_back("workload.align_param_gather=false");
+  const Lanes own = lanes(lazy, "lazy");
+  for (int k = 0; k < 4; ++k) {
+    const Span& first = own.find(own.passes, "F0." + std::to_string(k));
+    const double prev = k > 0 ? own.find(own.dp, gather(k - 1)).end : 0;
+    EXPECT_NEAR(own.find(own.dp, gather(k)).start, std::max(first.start, prev), 1) << k;
+    EXPECT_GE(first.end, own.find(own.dp, gather(k)).end - 1) << k;
+    const Span& early = aligned.find(aligned.passes, "F0." + std::to_string(k));
+    EXPECT_GE(early.end, aligned.find(aligned.dp, gather(k)).end - 1) << k;
+  }
+  // Launched ahead, the gathers are waited for less.
+  const auto a = run(sets), l = run(lazy);
+  EXPECT_LT(a.at("time_exposed_dp_s"), l.at("time_exposed_dp_s"));
+  const Scenario line = megatron_support::parse_with(R"(workload:
+  type: megatron
+  megatron_args: "--use-distributed-optimizer --overlap-param-gather --no-align-param-gather"
+)");
+  EXPECT_FALSE(dynamic_cast<const wl::MegatronTraining&>(*line.workload).config().align_param_gather);
 }
 
 TEST(PipelineFlush, MegatronLineAndChecks) {

@@ -134,6 +134,8 @@ class MegatronTraining final : public Workload, public sim::EventSink {
     std::vector<Bucket> buckets;
     Duration optimizer;
     std::vector<CommCall> param_gather;  // distributed optimizer: after the step (or with the next forward)
+    // overlap_param_gather: per model chunk, its parameters' gathers (empty where nothing is gathered).
+    std::vector<std::vector<CommCall>> param_gather_chunks;
     std::vector<CommCall> copies_reduce;  // DualPipe: the two copies of each stage add their gradients
     double dense_params = 0, expert_params = 0;  // per GPU
     hw::MemoryFit memory;
@@ -333,6 +335,10 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   static void run_on(net::Collectives& coll, const CommCall& c, const std::vector<uint32_t>& group, sim::Callback done);
   void pump_dp(uint32_t sim);
   void tasks_finished(uint32_t sim);
+  /// overlap_param_gather: queues model chunk `chunk`'s parameter gathers on the rank's gather stream (once an
+  /// iteration), and starts the next queued one when the stream is free.
+  void queue_gather(uint32_t sim, int chunk);
+  void pump_gather(uint32_t sim);
   void maybe_optimizer(uint32_t sim);
   void rank_done(uint32_t sim);
   void wait(uint32_t sim, Exposure why);
@@ -431,6 +437,9 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// go to (its own coordinates, that stage), whether it is on another node, and the bytes each TP rank sends.
   std::vector<uint32_t> send_dst_;
   std::vector<size_t> warmup_tasks_;  // per pipeline rank: the interleaved schedule's warm-up (send_output)
+  // overlap_param_gather aligned: per pipeline rank, per forward pass (in order), the chunk whose gather it launches
+  // (-1: none); empty when not aligned.
+  std::vector<std::vector<int>> gather_launch_;
   std::vector<char> send_cross_;
   /// Per route (as send_dst_): the transfer model's memo of where that one-flow send went (refilled each build()).
   std::vector<net::TransferModel::RouteMemo> send_memo_;

@@ -70,6 +70,8 @@ const std::map<std::string, ArgRule>& rules() {
     m["use-torch-fsdp2"] = {"use_torch_fsdp2", "true"};
     m["overlap-grad-reduce"] = {"overlap_grad_reduce", "true"};
     m["overlap-param-gather"] = {"overlap_param_gather", "true"};
+    m["no-align-param-gather"] = {"align_param_gather", "false"};
+    m["align-param-gather"] = {"align_param_gather", "true"};  // Megatron-LM 0.9's spelling, off by default there
     m["tp-comm-overlap"] = {"tp_comm_overlap", "true"};
     // Honoured as from 2022 (megatron/mpu/layers.py); versions that mark it deprecated ignore it (run header).
     m["no-async-tensor-model-parallel-allreduce"] = {"tensor_parallel_backward_async_allreduce", "false"};
@@ -179,8 +181,7 @@ const std::set<std::string>& ignored_values() {
 // in the run header (docs/training-megatron-args.md says what each does). Value arguments take their values along.
 const std::set<std::string>& not_modelled_values() {
   static const std::set<std::string> s = {
-      "delay-wgrad-compute", "overlap-param-gather-with-optimizer-step", "align-param-gather",
-      "deterministic-mode"};
+      "delay-wgrad-compute", "overlap-param-gather-with-optimizer-step", "deterministic-mode"};
   return s;
 }
 

@@ -304,8 +304,14 @@ void MegatronConfig::visit_keys(Section& s) {
   s.field("overlap_grad_reduce", overlap_grad_reduce,
           "reduce gradient buckets during the last micro-batch's backward instead of after it");
   s.field("overlap_param_gather", overlap_param_gather,
-          "all-gather updated parameters alongside the next iteration's first forward pass (distributed "
-          "optimizer)");
+          "all-gather each model chunk's updated parameters alongside the next iteration's forward passes "
+          "(distributed optimizer): launched when the chunk's first forward pass starts (or ahead, "
+          "align_param_gather), waited for at that pass's end");
+  s.field("align_param_gather", align_param_gather,
+          "overlap_param_gather with interleaving: chunks 0 and 1 gathered from the iteration's start, chunk k + 1 "
+          "from the forward pass of virtual micro-batch k x G - stage (G: the micro-batch group, PP by default), "
+          "the same step on every pipeline rank (Megatron-LM's default; false: --no-align-param-gather, each "
+          "chunk's when its first forward pass starts). No effect without interleaving (Megatron-LM turns it off)");
   s.field("tp_comm_overlap", tp_comm_overlap,
           "tensor-parallel all-gathers and reduce-scatters overlapped with the GEMMs that produce or consume them, "
           "in chunks, as Transformer Engine's userbuffers run them (tp_comm_overlap_cfg; needs sequence_parallel)");

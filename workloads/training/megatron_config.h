@@ -112,6 +112,9 @@ struct MegatronConfig {
   bool use_distributed_optimizer = false;
   bool overlap_grad_reduce = false;
   bool overlap_param_gather = false;
+  // overlap_param_gather with interleaving: the chunks' gathers launched ahead, at the same step on every pipeline
+  // rank (Megatron-LM's default; --no-align-param-gather: each chunk's when its first forward pass starts).
+  bool align_param_gather = true;
   bool tp_comm_overlap = false;
   // With sequence parallelism: a column-parallel linear keeps its input's sequence shard and all-gathers it again
   // in backward for the weight gradient (Megatron-LM, Transformer Engine); false: it keeps the gathered input

@@ -169,7 +169,7 @@ void MegatronTraining::flatten(FoldedPass& f) {
   // Another stream of the rank is running collectives (gradient buckets, the parameter gather, expert all-to-alls):
   // each one it starts while the compute stream waits moves that wait to the bubble (megatron_comms.cc), so the
   // inside of this pass is observable. It runs segment by segment.
-  if (st.dp_busy || st.dp_next < st.dp_queue.size() || st.gather_pending || st.side_busy ||
+  if (st.dp_busy || st.dp_next < st.dp_queue.size() || st.gathering() || st.side_busy ||
       st.side_next < st.side_queue.size()) {
     return false;
   }

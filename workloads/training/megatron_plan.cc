@@ -745,9 +745,9 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     }
     if (!deferred_heads.empty()) {  // the last one first: the earlier ranges keep their places
       D = B;
-      for (auto h = deferred_heads.rbegin(); h != deferred_heads.rend(); ++h) {
-        D.segments.erase(D.segments.begin() + static_cast<long>(h->begin), D.segments.begin() + static_cast<long>(h->end));
-        D.segments.insert(D.segments.begin() + static_cast<long>(h->begin), h->without);
+      for (auto it = deferred_heads.rbegin(); it != deferred_heads.rend(); ++it) {
+        D.segments.erase(D.segments.begin() + static_cast<long>(it->begin), D.segments.begin() + static_cast<long>(it->end));
+        D.segments.insert(D.segments.begin() + static_cast<long>(it->begin), it->without);
       }
       plan.deferred_chunk = chunk;
       if (sp) plan.drain_gather.push_back(tp_call(CollectiveOp::kAllGather, "logits input (deferred wgrad)"));

@@ -137,6 +137,20 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
   // the activations (sequence-parallel or Megatron's scatter/gather).
   send_dst_.assign(states_.size() * static_cast<size_t>(pp), 0);
   send_cross_.assign(send_dst_.size(), 0);
+  // overlap_param_gather aligned (interleaving): on rank s, the forward pass of virtual micro-batch k G - s launches
+  // chunk k + 1's gather for 1 <= k <= chunks - 2 (Megatron-core: param_sync_microbatch_id = virtual micro-batch +
+  // pipeline rank, the first micro-batch of chunk k, whose table index is k G in the first group).
+  gather_launch_.clear();
+  if (c.overlap_param_gather && c.align_param_gather && chunks_ > 1 && !dualpipe_) {
+    const int G = c.microbatch_group_size_per_virtual_pipeline_stage > 0 ? c.microbatch_group_size_per_virtual_pipeline_stage : pp;
+    for (int s = 0; s < pp; ++s) {
+      std::vector<int>& at = gather_launch_.emplace_back(static_cast<size_t>(micro_batches_ * chunks_), -1);
+      for (int k = 1; k + 1 < chunks_; ++k) {
+        const int j = k * G - s;
+        if (j >= 0 && j < static_cast<int>(at.size())) at[static_cast<size_t>(j)] = k + 1;
+      }
+    }
+  }
   warmup_tasks_.assign(static_cast<size_t>(pp), 0);
   for (int s = 0; s < pp && chunks_ > 1 && !dualpipe_; ++s) {
     warmup_tasks_[static_cast<size_t>(s)] = static_cast<size_t>(interleaved_warmup(
@@ -202,19 +216,42 @@ void MegatronTraining::begin_iteration() {
   }
   for (uint32_t i = 0; i < states_.size(); ++i) {
     RankState& st = *states_[i];
-    if (config_.use_distributed_optimizer && config_.overlap_param_gather) {
-      // Steady state: the previous step's updated parameters are gathered alongside the first forward pass.
-      if (!st.plan->param_gather.empty()) {
-        st.gather_pending = true;
-        run_comms(i, st.plan->param_gather, 0, [this, i] {
-          RankState& s = *states_[i];
-          s.gather_pending = false;
-          if (s.after_gather) std::exchange(s.after_gather, nullptr)();
-        });
+    if (!st.plan->param_gather_chunks.empty()) {
+      // overlap_param_gather, steady state: the previous step's updated parameters, gathered chunk by chunk
+      // alongside the forward passes. Aligned (interleaving): chunks 0 and 1 from the start (Megatron-core's
+      // forward_backward_pipelining_with_interleaving calls param_sync_func on both before its warm-up).
+      st.gather_state.assign(st.plan->param_gather_chunks.size(), 0);
+      if (!gather_launch_.empty()) {
+        for (int k = 0; k < std::min(2, chunks_); ++k) queue_gather(i, k);
       }
     }
     run_task(i);
   }
+}
+
+void MegatronTraining::queue_gather(uint32_t sim, int chunk) {
+  RankState& st = *states_[sim];
+  if (st.gather_state[static_cast<size_t>(chunk)] != 0) return;
+  st.gather_state[static_cast<size_t>(chunk)] = 1;
+  st.gather_queue.push_back(chunk);
+  pump_gather(sim);
+}
+
+void MegatronTraining::pump_gather(uint32_t sim) {
+  RankState& st = *states_[sim];
+  if (st.gather_busy || st.gather_next == st.gather_queue.size()) return;
+  const int chunk = st.gather_queue[st.gather_next++];
+  st.gather_busy = true;
+  run_comms(sim, st.plan->param_gather_chunks[static_cast<size_t>(chunk)], 0, [this, sim, chunk] {
+    RankState& s = *states_[sim];
+    s.gather_busy = false;
+    s.gather_state[static_cast<size_t>(chunk)] = 2;
+    pump_gather(sim);
+    if (s.gather_wait == chunk) {
+      s.gather_wait = -1;
+      std::exchange(s.after_gather, nullptr)();
+    }
+  });
 }
 
 void MegatronTraining::wait(uint32_t sim, Exposure why) {
@@ -248,6 +285,18 @@ void MegatronTraining::run_task(uint32_t sim) {
   if (t.forward && virtual_stage(st.stage, t.chunk) > 0) count_queued(sim, t.micro_batch * chunks_ + t.chunk, true, false);
   if (t.has_backward() && t.part != Part::kWeight) {
     count_queued(sim, t.backward_micro_batch() * chunks_ + t.backward_chunk(), false, false);
+  }
+  if (t.forward && !st.gather_state.empty()) {
+    // overlap_param_gather: aligned, the chunk whose turn this forward pass is (gather_launch_); else, and for any
+    // chunk not launched yet, the pass's own chunk (Megatron-core's forward pre-hook dispatches it).
+    const int j = st.forwards_started++;
+    if (!gather_launch_.empty()) {
+      const std::vector<int>& launch = gather_launch_[static_cast<size_t>(st.stage)];
+      if (j < static_cast<int>(launch.size()) && launch[static_cast<size_t>(j)] >= 0) {
+        queue_gather(sim, launch[static_cast<size_t>(j)]);
+      }
+    }
+    queue_gather(sim, t.chunk);
   }
   st.task_start = ctx_->engine.now();
   st.pass_open = true;
@@ -395,8 +444,11 @@ void MegatronTraining::task_done(uint32_t sim) {
     };
     return;
   }
-  if (st.gather_pending) {
+  if (!st.gather_state.empty() && (*st.tasks)[st.task].forward &&
+      st.gather_state[static_cast<size_t>((*st.tasks)[st.task].chunk)] == 1) {
+    // The forward pass of a chunk whose parameters are still being gathered waits for them at its end.
     wait(sim, Exposure::kDp);
+    st.gather_wait = (*st.tasks)[st.task].chunk;
     st.after_gather = [this, sim] {
       resume(sim);
       task_done(sim);

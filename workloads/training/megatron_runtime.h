@@ -29,8 +29,16 @@ struct MegatronTraining::RankState {
   bool overlap_pending = false;
   Exposure overlap_kind = Exposure::kTp;
   sim::Callback after_overlap;
-  bool gather_pending = false;
+  // overlap_param_gather: per model chunk 0 (not launched), 1 (queued or running), 2 (done); the chunks queued on
+  // the gather stream, one after the other; the chunk a finished forward pass waits for; forward passes started.
+  std::vector<int8_t> gather_state;
+  std::vector<int> gather_queue;
+  size_t gather_next = 0;
+  bool gather_busy = false;
+  int gather_wait = -1;
+  int forwards_started = 0;
   sim::Callback after_gather;
+  bool gathering() const { return gather_busy || gather_next < gather_queue.size(); }
   // FSDP streams: [0] parameter gathers (counted per pass), [1] gradient reduce-scatters.
   std::vector<const std::vector<CommCall>*> fsdp_queue[2];
   size_t fsdp_next[2] = {0, 0};

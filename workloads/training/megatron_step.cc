@@ -1,5 +1,8 @@
 // MegatronTraining's optimizer step and what follows it (plan_step, the end of plan_stage in megatron_plan.cc): the
 // step's time, DualPipe's copies' gradient sum, and the distributed optimizer's parameter all-gathers.
+#include <string>
+#include <vector>
+
 #include "models/hardware/step_overhead.h"
 #include "workloads/training/megatron.h"
 
@@ -49,8 +52,31 @@ void MegatronTraining::plan_step(const hw::AcceleratorSpec& part, StagePlan& pla
                                    Bytes::of(plan.expert_params * 2 - fp8_experts),
                                    Exposure::kDp, "expert-dp all-gather params"});
     }
+    // overlap_param_gather: each model chunk's own (Megatron-core's DDP wraps each chunk, start_param_sync gathers
+    // its buckets), the FP8 weights' share in proportion to the chunk's parameters.
+    if (c.overlap_param_gather && !plan.param_gather.empty()) {
+      std::vector<double> dense(static_cast<size_t>(chunks_), 0.0), expert(dense);
+      for (const Bucket& b : plan.buckets) {
+        dense[static_cast<size_t>(b.chunk)] += b.dense_params;
+        expert[static_cast<size_t>(b.chunk)] += b.expert_params;
+      }
+      auto share = [](double x, double all) { return x == all ? 1.0 : x / all; };  // one chunk: exact
+      for (size_t k = 0; k < dense.size(); ++k) {
+        std::vector<CommCall>& g = plan.param_gather_chunks.emplace_back();
+        const std::string of = chunks_ > 1 ? " (chunk " + std::to_string(k) + ")" : "";
+        if (dp_ * cp > 1 && dense[k] > 0) {
+          g.push_back({CollectiveOp::kAllGather, GroupKind::kDpCp,
+                       Bytes::of(dense[k] * 2 - fp8_dense * share(dense[k], plan.dense_params)), Exposure::kDp,
+                       "dp-cp all-gather params" + of});
+        }
+        if (expert[k] > 0 && edp > 1) {
+          g.push_back({CollectiveOp::kAllGather, GroupKind::kEdp,
+                       Bytes::of(expert[k] * 2 - fp8_experts * share(expert[k], plan.expert_params)), Exposure::kDp,
+                       "expert-dp all-gather params" + of});
+        }
+      }
+    }
   }
-
 }
 
 }  // namespace lcsim::wl
