@@ -65,25 +65,8 @@ Lanes lanes(const std::vector<std::string>& sets, const std::string& name) {
 
 // Rank 0's passes (compute lane) and pipeline sends (pp lane), in order.
 std::pair<std::vector<Span>, std::vector<Span>> rank0(const std::vector<std::string>& sets, const std::string& name) {
-  std::vector<std::string> all = {"outputs.timeline=true", "outputs.timeline_format=json", "outputs.timeline_ranks=1"};
-  all.insert(all.end(), sets.begin(), sets.end());
-  Scenario sc = parse_sets(all);
-  const RunResult r = run_scenario(sc);
-  EXPECT_TRUE(r.completed);
-  const auto dir = timeline::support::temp_dir("pipeline_flush_test", name);
-  const timeline::Trace t = timeline::support::read_text(dir, "timeline.json", r.timeline_json);
-  std::pair<std::vector<Span>, std::vector<Span>> out;
-  for (const auto& tr : t.tracks) {
-    if (tr.group != "node0") continue;
-    auto* to = tr.name == "gpu0 compute" ? &out.first : tr.name == "gpu0 pp" ? &out.second : nullptr;
-    if (!to) continue;
-    for (const auto& s : tr.slices) {
-      const std::string n(t.str(s.name));
-      if (to == &out.first && n[0] != 'F' && n[0] != 'B') continue;  // the optimizer step
-      to->push_back({n, static_cast<double>(s.start_ns), static_cast<double>(s.end_ns())});
-    }
-  }
-  return out;
+  Lanes l = lanes(sets, name);
+  return {std::move(l.passes), std::move(l.sends)};
 }
 
 // The send that pass `p` started as it ended (nullptr: none).
