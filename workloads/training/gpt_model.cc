@@ -540,7 +540,7 @@ std::vector<hw::OpWork> with_wgrad_accumulation(const std::vector<hw::OpWork>& o
   std::vector<hw::OpWork> out;
   for (const auto& op : ops) {
     out.push_back(op);
-    if (op.op_class != hw::OpClass::kGemm || !op.name.ends_with("_wgrad")) continue;
+    if (op.op_class != hw::OpClass::kGemm || !is_wgrad(op)) continue;
     // The weight gradient dW (m x n per batch entry) added into main_grad by a memory-bound kernel of its own.
     const double elements = op.gemm.m * op.gemm.n * op.gemm.batch;
     out.push_back(hw::memory_op(op.name + "_accum", Bytes::of(bytes_per_element * elements)));

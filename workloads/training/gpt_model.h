@@ -220,6 +220,8 @@ inline double fp8_weight_cast_bytes_per_element(double elem_bytes) { return elem
 /// backward kernel, an FP8 cast (and its amax pass) the cast and transpose (and amax) of its GEMM's output
 /// gradient, each other memory-bound kernel moves twice the bytes.
 std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, double elem_bytes);
+/// Whether `op` is one of backward_of's weight-gradient GEMMs (named after its forward GEMM, "_wgrad").
+inline bool is_wgrad(const hw::OpWork& op) { return op.name.ends_with("_wgrad"); }
 /// attention_unpad's copies in layer_forward (backward_of gives each its own backward bytes): the gather of the
 /// queries, keys and values into packed tensors (read e, write e B per element; backward: zero-fill, then scatter
 /// the gradient, 3e) and the output's scatter into a zeroed padded tensor (zero-fill e, read e, write e; backward:

@@ -437,9 +437,7 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// go to (its own coordinates, that stage), whether it is on another node, and the bytes each TP rank sends.
   std::vector<uint32_t> send_dst_;
   std::vector<size_t> warmup_tasks_;  // per pipeline rank: the interleaved schedule's warm-up (send_output)
-  // overlap_param_gather aligned: per pipeline rank, per forward pass (in order), the chunk whose gather it launches
-  // (-1: none); empty when not aligned.
-  std::vector<std::vector<int>> gather_launch_;
+  int gather_group_ = 0;  // overlap_param_gather aligned: the interleaved table's micro-batch group (0: not aligned)
   std::vector<char> send_cross_;
   /// Per route (as send_dst_): the transfer model's memo of where that one-flow send went (refilled each build()).
   std::vector<net::TransferModel::RouteMemo> send_memo_;

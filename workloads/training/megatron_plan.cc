@@ -87,7 +87,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   // The weight-gradient GEMMs among backward kernels (what a zero-bubble schedule defers), at most their time.
   auto W = [&](const std::vector<hw::OpWork>& bwd) {
     std::vector<hw::OpWork> w = bwd;
-    std::erase_if(w, [](const hw::OpWork& op) { return !op.name.ends_with("_wgrad"); });
+    std::erase_if(w, [](const hw::OpWork& op) { return !is_wgrad(op); });
     return w.empty() ? Duration() : std::min(T(w), T(bwd));
   };
   auto TW = [&](const std::vector<hw::OpWork>& ops) { return W(backward_of(ops, e)); };
@@ -638,15 +638,10 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         if (c.defer_embedding_wgrad_compute) {
           // Megatron-core's output layer with a grad_output_buffer (LinearWithGradAccumulationAndAsyncCommunication):
           // no weight gradient, so no input gathered again; the input gradient's reduction is waited for at once.
-          std::vector<hw::OpWork> bwd = backward_of(logits, e), wgrad;
-          for (auto it = bwd.begin(); it != bwd.end();) {
-            if (it->name.ends_with("_wgrad")) {
-              wgrad.push_back(*it);
-              it = bwd.erase(it);
-            } else {
-              ++it;
-            }
-          }
+          std::vector<hw::OpWork> bwd = backward_of(logits, e);
+          const auto wgrads = std::stable_partition(bwd.begin(), bwd.end(), [](const hw::OpWork& op) { return !is_wgrad(op); });
+          const std::vector<hw::OpWork> wgrad(wgrads, bwd.end());
+          bwd.erase(wgrads, bwd.end());
           deferred_heads.push_back({begin, B.segments.size(), make_segment(T(bwd), s.bwd)});
           plan.output_wgrad += T(wgrad);
         }

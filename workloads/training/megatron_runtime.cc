@@ -137,20 +137,9 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
   // the activations (sequence-parallel or Megatron's scatter/gather).
   send_dst_.assign(states_.size() * static_cast<size_t>(pp), 0);
   send_cross_.assign(send_dst_.size(), 0);
-  // overlap_param_gather aligned (interleaving): on rank s, the forward pass of virtual micro-batch k G - s launches
-  // chunk k + 1's gather for 1 <= k <= chunks - 2 (Megatron-core: param_sync_microbatch_id = virtual micro-batch +
-  // pipeline rank, the first micro-batch of chunk k, whose table index is k G in the first group).
-  gather_launch_.clear();
-  if (c.overlap_param_gather && c.align_param_gather && chunks_ > 1 && !dualpipe_) {
-    const int G = c.microbatch_group_size_per_virtual_pipeline_stage > 0 ? c.microbatch_group_size_per_virtual_pipeline_stage : pp;
-    for (int s = 0; s < pp; ++s) {
-      std::vector<int>& at = gather_launch_.emplace_back(static_cast<size_t>(micro_batches_ * chunks_), -1);
-      for (int k = 1; k + 1 < chunks_; ++k) {
-        const int j = k * G - s;
-        if (j >= 0 && j < static_cast<int>(at.size())) at[static_cast<size_t>(j)] = k + 1;
-      }
-    }
-  }
+  // overlap_param_gather aligned (interleaving): the micro-batch group G of the interleaved table (run_task).
+  const int group = c.microbatch_group_size_per_virtual_pipeline_stage;
+  gather_group_ = c.overlap_param_gather && c.align_param_gather && chunks_ > 1 && !dualpipe_ ? (group > 0 ? group : pp) : 0;
   warmup_tasks_.assign(static_cast<size_t>(pp), 0);
   for (int s = 0; s < pp && chunks_ > 1 && !dualpipe_; ++s) {
     warmup_tasks_[static_cast<size_t>(s)] = static_cast<size_t>(interleaved_warmup(
@@ -221,7 +210,7 @@ void MegatronTraining::begin_iteration() {
       // alongside the forward passes. Aligned (interleaving): chunks 0 and 1 from the start (Megatron-core's
       // forward_backward_pipelining_with_interleaving calls param_sync_func on both before its warm-up).
       st.gather_state.assign(st.plan->param_gather_chunks.size(), 0);
-      if (!gather_launch_.empty()) {
+      if (gather_group_ > 0) {
         for (int k = 0; k < std::min(2, chunks_); ++k) queue_gather(i, k);
       }
     }
@@ -287,14 +276,13 @@ void MegatronTraining::run_task(uint32_t sim) {
     count_queued(sim, t.backward_micro_batch() * chunks_ + t.backward_chunk(), false, false);
   }
   if (t.forward && !st.gather_state.empty()) {
-    // overlap_param_gather: aligned, the chunk whose turn this forward pass is (gather_launch_); else, and for any
-    // chunk not launched yet, the pass's own chunk (Megatron-core's forward pre-hook dispatches it).
-    const int j = st.forwards_started++;
-    if (!gather_launch_.empty()) {
-      const std::vector<int>& launch = gather_launch_[static_cast<size_t>(st.stage)];
-      if (j < static_cast<int>(launch.size()) && launch[static_cast<size_t>(j)] >= 0) {
-        queue_gather(sim, launch[static_cast<size_t>(j)]);
-      }
+    // overlap_param_gather: aligned, the forward pass of virtual micro-batch j on pipeline rank s launches chunk
+    // k + 1's gather when j + s is chunk k's first (k G in the table's first group), 1 <= k <= chunks - 2
+    // (Megatron-core's param_sync_func: param_sync_microbatch_id = virtual micro-batch + pipeline rank); else, and
+    // for any chunk not launched yet, the pass's own chunk (Megatron-core's forward pre-hook dispatches it).
+    const int x = st.forwards_started++ + st.stage;
+    if (gather_group_ > 0 && x % gather_group_ == 0 && x / gather_group_ >= 1 && x / gather_group_ + 1 < chunks_) {
+      queue_gather(sim, x / gather_group_ + 1);
     }
     queue_gather(sim, t.chunk);
   }
@@ -444,11 +432,11 @@ void MegatronTraining::task_done(uint32_t sim) {
     };
     return;
   }
-  if (!st.gather_state.empty() && (*st.tasks)[st.task].forward &&
-      st.gather_state[static_cast<size_t>((*st.tasks)[st.task].chunk)] == 1) {
+  const Task& ended = (*st.tasks)[st.task];
+  if (!st.gather_state.empty() && ended.forward && st.gather_state[static_cast<size_t>(ended.chunk)] == 1) {
     // The forward pass of a chunk whose parameters are still being gathered waits for them at its end.
     wait(sim, Exposure::kDp);
-    st.gather_wait = (*st.tasks)[st.task].chunk;
+    st.gather_wait = ended.chunk;
     st.after_gather = [this, sim] {
       resume(sim);
       task_done(sim);

@@ -72,7 +72,7 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
       const Duration d = hw::op_time(where, dtype_, k);
       cur.kernels += d;
       ++cur.n;
-      if (op.name.ends_with("_wgrad")) cur.weight += d;
+      if (is_wgrad(op)) cur.weight += d;
     }
   };
   auto add_all = [&](const std::vector<hw::OpWork>& list) {
