@@ -6,6 +6,7 @@ pkgs=(
   libsimgrid-dev libyaml-cpp-dev libboost-graph-dev libtbb-dev
   libprotobuf-dev protobuf-compiler libgtest-dev nlohmann-json3-dev
   libglpk-dev  # Gavel's max-min LP (policies/gavel_lp.cc)
+  libmimalloc-dev  # the allocator lcsim's programs link (CMakeLists.txt, lcsim_allocator; optional in CMake)
   libgrpc++-dev protobuf-compiler-grpc  # optional: lcsim-policy-server (docs/scheduling.md)
   libsqlite3-dev gnuplot-nox  # lcsim sweep: results databases (SQLite); lcsim plot (gnuplot)
   libopenmpi-dev openmpi-bin  # mpirun -n N lcsim sweep (optional: built only when CMake finds MPI)

@@ -140,9 +140,8 @@ void TransferModel::mark(const SubFlow& s) {
   }
 }
 
-void TransferModel::count_bytes(const SubFlow& s) {
-  const double bytes = s.size.bytes();
-  for (uint32_t l : *s.path) link_bytes_[l] += bytes;
+void TransferModel::count_bytes(const std::vector<std::pair<uint32_t, double>>& adds) {
+  for (const auto& [l, bytes] : adds) link_bytes_[l] += bytes;
 }
 
 void TransferModel::account(const std::vector<FlowRequest>& flows) {
@@ -388,6 +387,9 @@ void AnalyticalTransfer::transfer_to(const std::vector<FlowRequest>& flows, sim:
     route->key = key;
     route->candidates = routed_.front();
     route->subs = subs_;
+    for (const SubFlow& s : subs_) {
+      for (uint32_t l : *s.path) route->byte_counts.push_back({l, s.size.bytes()});
+    }
     route->loads = loads_;
     route->latency = last_latency_.s();
     for (const auto& [l, load] : loads_) {
@@ -408,12 +410,10 @@ void AnalyticalTransfer::start_kept(const FlowRequest& flow, Kept& k, sim::Callb
   // policy that reads loads, which keeps no routes. Without spans a kept route's batch leaves them alone (and
   // undoes nothing when it ends: Batch::counted); the bytes per link are added either way.
   const bool counted = options_.tracer && options_.tracer->enabled();
-  for (const SubFlow& s : k.subs) {
-    if (counted) {
-      mark(s);
-      continue;
-    }
-    count_bytes(s);
+  if (counted) {
+    for (const SubFlow& s : k.subs) mark(s);
+  } else {
+    count_bytes(k.byte_counts);
   }
   account(flow);
   start(k.subs, k.loads, timed(k), done, failed, sink, tag, &k, counted);

@@ -141,7 +141,9 @@ class TransferModel : public policy::LinkLoads {
   void account(const FlowRequest& flow);  // the same for a batch of one
   /// route()'s marks for one sub-flow: its path's links busy, its bytes added to each link's count.
   void mark(const SubFlow& s);
-  void count_bytes(const SubFlow& s);  // mark()'s bytes per link alone (no busy marks)
+  /// mark()'s bytes per link alone (no busy marks), from a flat list of (link, bytes): each sub-flow's bytes for
+  /// each link of its path, in route()'s order.
+  void count_bytes(const std::vector<std::pair<uint32_t, double>>& adds);
   void links_busy(const Path& p);
   void links_idle(const Path& p);
   /// `count` more sub-flows of `each` bytes are routed over `link` (what route() marks for each of their paths,
@@ -259,6 +261,9 @@ class AnalyticalTransfer final : public TransferModel, public sim::EventSink {
     /// other batches. The bandwidths are those the route was kept at: link_changed() forgets the kept routes.
     double own_serialization = 0;
     LinkLoadList fabric_loads;
+    /// count_bytes() over `subs`, flat: each sub-flow's bytes for each link of its path, in the same order (one
+    /// array walked per send instead of a pointer chase per sub-flow: the same additions in the same order).
+    LinkLoadList byte_counts;
   };
   /// A batch in flight: its bytes per link, moved evenly over its serialization time, then its latency. Batches
   /// live in reused slots that keep their vectors' capacity (no allocation per send once the slots are warm).

@@ -350,7 +350,8 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   void start_iteration();
   /// In-run checkpoints (megatron_checkpoint.cc): the job's state per rank, from each stage's memory fit.
   void setup_checkpoints();
-  uint32_t sim_of(uint32_t rank) const;  // the simulated rank that stands for `rank`
+  /// The simulated rank that stands for `rank` (build(): itself, or its stage's first rank under symmetry).
+  uint32_t sim_of(uint32_t rank) const { return stands_for_[rank]; }
   bool traced(uint32_t sim) const { return sim < ctx_->traced_ranks && ctx_->tracer.enabled(); }
   void trace(uint32_t sim, SpanKind kind, const std::string& name, Duration start, uint64_t flow = 0,
              bool flow_in = false, bool flow_out = false) const;
@@ -391,6 +392,7 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   bool flow_ = false;
   std::vector<uint32_t> sim_ranks_;     // the ranks simulated
   std::vector<int> sim_index_;          // rank -> index in sim_ranks_, -1 if represented
+  std::vector<uint32_t> stands_for_;    // rank -> the simulated rank that stands for it (sim_of)
   // Per (part, stage). validate() keeps the plans its memory fit made where they are the run's (the attention
   // backend leaves the part as it is), so build() does not plan those stages again.
   // Immutable once made: a copy's validate() shares them with the original (validate_like).

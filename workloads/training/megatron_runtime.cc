@@ -18,17 +18,6 @@ using Part = MegatronTraining::Part;
 MegatronTraining::MegatronTraining() = default;
 MegatronTraining::~MegatronTraining() = default;
 
-const MegatronTraining::Pass& MegatronTraining::current_pass(const RankState& st) const {
-  const Task& t = (*st.tasks)[st.task];
-  const auto c = static_cast<size_t>(t.chunk);
-  if (t.pair()) return st.plan->pairs[c * 2 + static_cast<size_t>(t.b_chunk)];
-  if (t.forward) return st.plan->forward[c];
-  if (t.part == Part::kInput) return st.plan->backward_input[c];
-  if (t.part == Part::kWeight) return st.plan->weight[c];
-  if (t.part == Part::kDeferOutput) return st.plan->backward_deferred;
-  return st.plan->backward[c];
-}
-
 bool MegatronTraining::completes_buckets(const Task& t) const {
   return t.has_backward() && t.part != Part::kInput && t.backward_micro_batch() == last_micro_batch(t.backward_chunk());
 }
@@ -37,18 +26,13 @@ bool MegatronTraining::missing_input(const RankState& st, bool* forward, size_t*
   const Task& t = (*st.tasks)[st.task];
   if (t.forward && virtual_stage(st.stage, t.chunk) > 0) {  // the activations from the previous stage
     const size_t s = static_cast<size_t>(t.micro_batch * chunks_ + t.chunk);
-    if (st.arrival[1][s] < 0) return *forward = true, *slot = s, true;
+    if (!st.arrived[1][s]) return *forward = true, *slot = s, true;
   }
   if (t.has_backward() && t.part != Part::kWeight) {  // the gradients from the next stage (or the own loss)
     const size_t s = static_cast<size_t>(t.backward_micro_batch() * chunks_ + t.backward_chunk());
-    if (st.arrival[0][s] < 0) return *forward = false, *slot = s, true;
+    if (!st.arrived[0][s]) return *forward = false, *slot = s, true;
   }
   return false;
-}
-
-uint32_t MegatronTraining::sim_of(uint32_t rank) const {
-  if (sim_index_[rank] >= 0) return static_cast<uint32_t>(sim_index_[rank]);
-  return static_cast<uint32_t>(sim_index_[placement_.rank({0, 0, 0, placement_.coord(rank).pp})]);
 }
 
 void MegatronTraining::trace(uint32_t sim, SpanKind kind, const std::string& name, Duration start, uint64_t flow,
@@ -111,6 +95,13 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
     if (symmetric_ && (co.tp != 0 || co.cp != 0 || co.dp != 0)) continue;
     sim_index_[r] = static_cast<int>(sim_ranks_.size());
     sim_ranks_.push_back(r);
+  }
+  // Each rank's simulated rank, looked up per pipeline send (sim_of): itself, or its stage's first rank.
+  stands_for_.resize(gpus.size());
+  for (uint32_t r = 0; r < gpus.size(); ++r) {
+    const int own = sim_index_[r];
+    const int first = own >= 0 ? own : sim_index_[placement_.rank({0, 0, 0, placement_.coord(r).pp})];
+    stands_for_[r] = static_cast<uint32_t>(first);
   }
   folds_.clear();
   if (!schedules_) schedules_ = make_schedules();  // validate() made it, where it got as far as the memory fit
@@ -200,7 +191,7 @@ void MegatronTraining::begin_iteration() {
     const double slow = st.slow;
     st = RankState{};
     st.rank = rank, st.stage = stage, st.plan = plan, st.tasks = tasks, st.slow = slow;
-    for (int d = 0; d < 2; ++d) st.arrival[d].assign(slots, -1), st.producer[d].assign(slots, -1);
+    for (auto& a : st.arrived) a.assign(slots, 0);
     counters_begin(i);
   }
   for (uint32_t i = 0; i < states_.size(); ++i) {
@@ -303,8 +294,7 @@ void MegatronTraining::deliver(uint32_t to, int slot, bool forward, Duration pro
   size_t missing_slot = 0;
   const bool awaited = st.blocked_on_input && missing_input(st, &missing_forward, &missing_slot) &&
                        missing_forward == forward && missing_slot == static_cast<size_t>(slot);
-  st.arrival[forward][static_cast<size_t>(slot)] = now;
-  st.producer[forward][static_cast<size_t>(slot)] = producer_done.s();
+  st.arrived[forward][static_cast<size_t>(slot)] = 1;
   if (!awaited) {
     if (!own) count_queued(to, slot, forward, true);  // waits for the schedule to reach it
     return;

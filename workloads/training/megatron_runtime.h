@@ -21,7 +21,7 @@ struct MegatronTraining::RankState {
   int sends_open = 0;                // the pass's blocking sends not yet arrived
   bool pass_open = false;            // from the pass's start until its span is written (task_done)
   std::vector<FlowStep> pass_flows;  // edges from the pass to collectives the rank joined in its middle
-  std::vector<double> arrival[2], producer[2];  // [forward?]: per slot (micro-batch x chunk), seconds; <0: not yet
+  std::vector<uint8_t> arrived[2];  // [forward?]: per slot (micro-batch x chunk), 1 once its input has arrived
   bool blocked_on_input = false;
   Duration wait_start;
   bool waiting = false;
@@ -129,4 +129,16 @@ struct MegatronTraining::FoldedPass {
   std::vector<SimpleSeg> simple_segs;
   std::vector<Duration> simple_computes;
 };
+
+// Per segment and per pass (start_compute, after_compute, folded): defined here, where RankState is, to inline.
+inline const MegatronTraining::Pass& MegatronTraining::current_pass(const RankState& st) const {
+  const Task& t = (*st.tasks)[st.task];
+  const auto c = static_cast<size_t>(t.chunk);
+  if (t.pair()) return st.plan->pairs[c * 2 + static_cast<size_t>(t.b_chunk)];
+  if (t.forward) return st.plan->forward[c];
+  if (t.part == Part::kInput) return st.plan->backward_input[c];
+  if (t.part == Part::kWeight) return st.plan->weight[c];
+  if (t.part == Part::kDeferOutput) return st.plan->backward_deferred;
+  return st.plan->backward[c];
+}
 }  // namespace lcsim::wl
