@@ -254,6 +254,41 @@ TEST(MegatronInput, ProductionArgumentsAreReadIgnoredOrRejected) {
   }
 }
 
+// --deterministic-mode: accepted and named in the run header (its kernels' cost is not modelled); Megatron-LM's
+// validate_args asserts --use-flash-attn and --cross-entropy-loss-fusion off with it, and so does the import, each
+// at its own column; without it both are read as before.
+TEST(MegatronInput, DeterministicModeIsCheckedAsMegatronChecksIt) {
+  const std::string model =
+      "--num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 --vocab-size 32000 "
+      "--global-batch-size 32 --micro-batch-size 1 --bf16 ";
+  const auto line = [&](const std::string& rest) {
+    return "workload:\n  type: megatron\n  megatron_args: \"" + model + rest + "\"\n";
+  };
+  const Scenario sc = parse_with(line("--deterministic-mode"));
+  const auto& c = config_of(sc);
+  ASSERT_EQ(c.not_modelled_args.size(), 1u);
+  EXPECT_TRUE(c.not_modelled_args[0].starts_with("--deterministic-mode (deterministic kernels; NCCL_ALGO is "
+                                                 "network.collectives.algorithm"))
+      << c.not_modelled_args[0];
+  const Scenario fused = parse_with(line("--use-flash-attn --cross-entropy-loss-fusion"));
+  EXPECT_TRUE(config_of(fused).use_flash_attn);
+  EXPECT_TRUE(config_of(fused).cross_entropy_loss_fusion);
+  EXPECT_TRUE(config_of(fused).not_modelled_args.empty());
+  try {
+    parse_with(line("--use-flash-attn --deterministic-mode --cross-entropy-loss-fusion"));
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    const std::string msg = e.what();
+    ASSERT_EQ(e.diagnostics().size(), 2u) << msg;
+    const std::string flash = "column " + std::to_string(model.size() + 1);
+    EXPECT_NE(msg.find(flash + " of the command line: --use-flash-attn cannot be used with --deterministic-mode "
+                       "(Megatron-LM asserts it"), std::string::npos) << msg;
+    const std::string ce = "column " + std::to_string((model + "--use-flash-attn --deterministic-mode ").size() + 1);
+    EXPECT_NE(msg.find(ce + " of the command line: --cross-entropy-loss-fusion cannot be used with "
+                       "--deterministic-mode"), std::string::npos) << msg;
+  }
+}
+
 TEST(MegatronInput, UnknownArgumentNamesItAndSuggests) {
   try {
     parse_with("workload:\n  type: megatron\n  megatron_args: \"--num-layer 8\"\n");

@@ -348,6 +348,9 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
   bool legacy_grouped_gemm = false;       // --moe-use-legacy-grouped-gemm: the grouped_gemm package, one kernel
   const Token* moe_layer_recompute = nullptr;  // --moe-layer-recompute (Megatron-core: selective, plus "moe")
   const Token* cp_comm_type = nullptr;         // --cp-comm-type (a2a+p2p needs the hierarchical sizes)
+  // --deterministic-mode and the two arguments Megatron-LM's validate_args asserts off with it (its flash-attn
+  // package path and the fused cross entropy are not deterministic).
+  const Token *deterministic = nullptr, *flash_at = nullptr, *ce_fusion_at = nullptr;
   // The gradients' type: Megatron-LM's validate_args forces accumulate_allreduce_grads_in_fp32 on with --bf16
   // unless --grad-reduce-in-bf16 (which wins over the fp32 flag); with --fp16 it stays as given (off by default).
   bool grad_reduce_bf16 = false, grads_fp32_flag = false, fp16 = false;
@@ -456,6 +459,12 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       std::string given = "--" + name;
       while (!has_value && i + 1 < toks.size() && toks[i + 1].text.rfind("--", 0) != 0) given += " " + toks[++i].text;
       if (has_value) given += " " + value;
+      if (name == "deterministic-mode") {
+        // Megatron-LM also asserts NCCL_ALGO set to a choice without NVLS; the scenario says that with its
+        // network.collectives.algorithm (docs/training-megatron-args.md).
+        deterministic = &at;
+        given += " (deterministic kernels; NCCL_ALGO is network.collectives.algorithm: ring or tree)";
+      }
       out.not_modelled.push_back(given);
       continue;
     }
@@ -516,7 +525,8 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     if (auto it = rules().find(name); it != rules().end()) {
       if (it->second.flag_value) {
         put(it->second.key, it->second.flag_value);
-        if (it->second.key == "use_flash_attn") attention_given = flash_flag = true;
+        if (it->second.key == "use_flash_attn") attention_given = flash_flag = true, flash_at = &at;
+        if (name == "cross-entropy-loss-fusion") ce_fusion_at = &at;
       } else {
         if (!next_value()) {
           fail(at, "--" + name + " needs a value");
@@ -566,6 +576,14 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
   if (const ConfigValue* type = out.tree.find("cp_comm_type");
       cp_comm_type && type && type->scalar == "a2a+p2p" && !out.tree.find("hierarchical_context_parallel_sizes")) {
     fail(*cp_comm_type, "--cp-comm-type a2a+p2p needs --hierarchical-context-parallel-sizes (Megatron-LM asserts it)");
+  }
+  if (deterministic && flash_at) {
+    fail(*flash_at, "--use-flash-attn cannot be used with --deterministic-mode (Megatron-LM asserts it: the "
+                    "flash-attn package's backward is not deterministic)");
+  }
+  if (deterministic && ce_fusion_at) {
+    fail(*ce_fusion_at, "--cross-entropy-loss-fusion cannot be used with --deterministic-mode (Megatron-LM asserts "
+                        "it: the fused cross entropy is not deterministic)");
   }
   if (fp16) {
     put("accumulate_allreduce_grads_in_fp32", grads_fp32_flag ? "true" : "false");
