@@ -343,14 +343,15 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
   const Token* pattern_at = nullptr;
   // Attention: --use-flash-attn and --attention-backend say it outright; --transformer-impl local (Megatron's
   // own layers) runs unfused attention unless one of them asks for flash.
-  bool attention_given = false, flash_flag = false;
+  bool attention_given = false;
   std::string transformer_impl, backend;  // backend: lcsim's attention_backend from --attention-backend
   bool legacy_grouped_gemm = false;       // --moe-use-legacy-grouped-gemm: the grouped_gemm package, one kernel
   const Token* moe_layer_recompute = nullptr;  // --moe-layer-recompute (Megatron-core: selective, plus "moe")
   const Token* cp_comm_type = nullptr;         // --cp-comm-type (a2a+p2p needs the hierarchical sizes)
-  // --deterministic-mode and the two arguments Megatron-LM's validate_args asserts off with it (its flash-attn
-  // package path and the fused cross entropy are not deterministic).
-  const Token *deterministic = nullptr, *flash_at = nullptr, *ce_fusion_at = nullptr;
+  // --use-flash-attn where given (it also asks for the flash-attn package, below); --deterministic-mode, with which
+  // Megatron-LM's validate_args asserts it and --cross-entropy-loss-fusion off (neither is deterministic).
+  const Token *flash_at = nullptr, *ce_fusion_at = nullptr;
+  bool deterministic = false;
   // The gradients' type: Megatron-LM's validate_args forces accumulate_allreduce_grads_in_fp32 on with --bf16
   // unless --grad-reduce-in-bf16 (which wins over the fp32 flag); with --fp16 it stays as given (off by default).
   bool grad_reduce_bf16 = false, grads_fp32_flag = false, fp16 = false;
@@ -462,7 +463,7 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       if (name == "deterministic-mode") {
         // Megatron-LM also asserts NCCL_ALGO set to a choice without NVLS; the scenario says that with its
         // network.collectives.algorithm (docs/training-megatron-args.md).
-        deterministic = &at;
+        deterministic = true;
         given += " (deterministic kernels; NCCL_ALGO is network.collectives.algorithm: ring or tree)";
       }
       out.not_modelled.push_back(given);
@@ -525,7 +526,7 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     if (auto it = rules().find(name); it != rules().end()) {
       if (it->second.flag_value) {
         put(it->second.key, it->second.flag_value);
-        if (it->second.key == "use_flash_attn") attention_given = flash_flag = true, flash_at = &at;
+        if (it->second.key == "use_flash_attn") attention_given = true, flash_at = &at;
         if (name == "cross-entropy-loss-fusion") ce_fusion_at = &at;
       } else {
         if (!next_value()) {
@@ -595,7 +596,7 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
   if (activation_fusion >= 0) put("bias_activation_fusion", activation_fusion ? "true" : "false");
   if (transformer_impl == "local" && !attention_given) put("use_flash_attn", "false");
   // --use-flash-attn asks for the flash-attn package (FlashAttention-2) unless --attention-backend names one.
-  if (backend.empty() && flash_flag) {
+  if (backend.empty() && flash_at) {
     backend = "flash2";
     out.assumed.push_back("--use-flash-attn");
   }

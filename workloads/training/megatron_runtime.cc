@@ -288,7 +288,6 @@ void MegatronTraining::run_task(uint32_t sim) {
 
 void MegatronTraining::deliver(uint32_t to, int slot, bool forward, Duration producer_done, bool own) {
   RankState& st = *states_[to];
-  const double now = ctx_->engine.now().s();
   // Awaited: the first input the blocked pass still misses (an F&B pair may miss two, one after the other).
   bool missing_forward = false;
   size_t missing_slot = 0;
@@ -302,7 +301,7 @@ void MegatronTraining::deliver(uint32_t to, int slot, bool forward, Duration pro
   st.blocked_on_input = false;
   // Waiting for the producing stage to compute is the pipeline bubble; waiting for the transfer after it is
   // exposed pipeline communication.
-  const double w = st.wait_start.s(), pd = producer_done.s();
+  const double now = ctx_->engine.now().s(), w = st.wait_start.s(), pd = producer_done.s();
   st.waits[static_cast<size_t>(Exposure::kBubble)] += Duration::from_base(std::max(0.0, std::min(now, pd) - w));
   st.waits[static_cast<size_t>(Exposure::kPp)] += Duration::from_base(std::max(0.0, now - std::max(w, pd)));
   run_task(to);
