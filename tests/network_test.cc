@@ -560,6 +560,50 @@ TEST(AnalyticalTransfer, BatchesAFailureEndsFailInTheOrderTheyStarted) {
   }
 }
 
+// batches_queued() counts the batches a fabric link's queue of earlier batches lengthened: batches started at the
+// same instant queue behind each other (the analytical model's FIFO) without being counted (one collective's
+// copies in every group, launched together), a batch started while they still cross the spines is counted, and one
+// started after they drained is not. Megatron reuses a collective's time only where none was counted meanwhile.
+TEST(AnalyticalTransfer, CountsBatchesQueuedBehindEarlierOnes) {
+  std::unique_ptr<sim::Engine> engine = sim::make_engine("queue");
+  LeafSpine topo(small_fabric(), uniform(4, 8));  // nodes 0 and 1 on one leaf, 2 and 3 on the other; 4 spines
+  policy::Spray spray;
+  AnalyticalTransfer transfer(*engine, topo, spray, {});
+  // A node's eight GPUs to the other leaf's node: 8 GB over the leaf's four uplinks, each loaded twice a NIC's share.
+  auto node_to_node = [](uint32_t from, uint32_t to) {
+    std::vector<FlowRequest> flows;
+    for (uint32_t g = 0; g < 8; ++g) flows.push_back({from * 8 + g, to * 8 + g, Bytes::gb(1)});
+    return flows;
+  };
+  std::map<std::string, double> done;
+  auto at_end = [&](const std::string& name) { return [&done, &engine, name] { done[name] = engine->now().s(); }; };
+  transfer.transfer(node_to_node(0, 2), at_end("a"));
+  transfer.transfer(node_to_node(1, 3), at_end("b"));  // the same instant, the same uplinks: behind a
+  EXPECT_EQ(transfer.batches_queued(), 0u);
+  uint64_t while_crossing = 0, after = 0;
+  engine->at(Duration::ms(1), [&] {
+    transfer.transfer(node_to_node(0, 3), at_end("c"));  // a and b still cross the uplinks
+    while_crossing = transfer.batches_queued();
+  });
+  engine->at(Duration::seconds(5), [&] {
+    transfer.transfer(node_to_node(1, 2), at_end("d"));  // everything drained
+    after = transfer.batches_queued();
+  });
+  engine->run(Duration::seconds(100));
+  ASSERT_EQ(done.size(), 4u);
+  EXPECT_GT(done["b"], done["a"] * 1.5);  // b really queued behind a
+  EXPECT_GT(done["c"] - 1e-3, done["b"]);
+  EXPECT_EQ(while_crossing, 1u);
+  EXPECT_EQ(after, 1u);
+  EXPECT_NEAR(done["d"] - 5.0, done["a"], 1e-9);  // d alone took a's time
+  // An estimate is no batch: it counts nothing.
+  transfer.transfer(node_to_node(0, 2), [] {});
+  const uint64_t before = transfer.batches_queued();
+  (void)transfer.estimate(node_to_node(1, 3));
+  EXPECT_EQ(transfer.batches_queued(), before);
+  engine->run(Duration::seconds(200));
+}
+
 // Candidate paths are cached per pair of endpoints (transfer.cc): a link that goes down or comes back, through the
 // transfer model or on the topology itself, changes the paths of the flows routed after it.
 TEST_P(FabricChange, RoutingFollowsLinksThatGoDownAndComeBack) {

@@ -32,7 +32,7 @@ struct Span {
 
 // Rank 0's lanes: compute (passes), pp (pipeline sends) and dp (data-parallel collectives), in order.
 struct Lanes {
-  std::vector<Span> passes, sends, dp;
+  std::vector<Span> passes, sends, dp, steps;  // steps: the optimizer's spans on the compute lane
   const Span& find(const std::vector<Span>& in, const std::string& name) const {
     for (const auto& s : in) {
       if (s.name == name) return s;
@@ -56,8 +56,12 @@ Lanes lanes(const std::vector<std::string>& sets, const std::string& name) {
     if (!to) continue;
     for (const auto& s : tr.slices) {
       const std::string n(t.str(s.name));
-      if (to == &out.passes && n[0] != 'F' && n[0] != 'B') continue;  // the optimizer step
-      to->push_back({n, static_cast<double>(s.start_ns), static_cast<double>(s.end_ns())});
+      const Span span{n, static_cast<double>(s.start_ns), static_cast<double>(s.end_ns())};
+      if (to == &out.passes && n[0] != 'F' && n[0] != 'B') {  // the optimizer step
+        if (n.rfind("optimizer", 0) == 0) out.steps.push_back(span);
+        continue;
+      }
+      to->push_back(span);
     }
   }
   return out;
@@ -223,6 +227,90 @@ TEST(PipelineFlush, ParameterGathersRunChunkByChunk) {
   megatron_args: "--use-distributed-optimizer --overlap-param-gather --no-align-param-gather"
 )");
   EXPECT_FALSE(dynamic_cast<const wl::MegatronTraining&>(*line.workload).config().align_param_gather);
+}
+
+// Megatron-core's DDP splits gradients into buckets only in pipeline rank 0's first model chunk: a later rank's
+// chunks and rank 0's later chunks reduce as one bucket each (DistributedDataParallel: pp_rank > 0 or
+// disable_bucketing; get_model: disable_bucketing for the chunks after the first, and for the first too with
+// overlap_param_gather_with_optimizer_step). Small buckets (ddp_bucket_size 1 parameter: one per layer at least).
+TEST(PipelineFlush, OnlyTheFirstRanksFirstChunkSplitsItsGradients) {
+  const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
+  std::vector<std::string> sets = {"workload.num_layers_per_virtual_pipeline_stage=1",
+                                   "workload.use_distributed_optimizer=true", "workload.overlap_grad_reduce=true",
+                                   "workload.overlap_param_gather=true", "workload.ddp_bucket_size=1"};
+  auto buckets_per_chunk = [&part](const std::vector<std::string>& s, int stage) {
+    const Scenario sc = parse_sets(s);
+    const auto plan = dynamic_cast<const wl::MegatronTraining&>(*sc.workload).plan_stage(part, stage);
+    std::vector<int> n(2, 0);
+    double params = 0;
+    for (const auto& b : plan.buckets) ++n.at(static_cast<size_t>(b.chunk)), params += b.dense_params;
+    EXPECT_NEAR(params, plan.dense_params, 1e-9 * params);
+    return n;
+  };
+  const std::vector<int> first = buckets_per_chunk(sets, 0);
+  EXPECT_GE(first[0], 2);  // the embedding and the layer at least
+  EXPECT_EQ(first[1], 1);
+  for (int stage : {1, 3}) EXPECT_EQ(buckets_per_chunk(sets, stage), (std::vector<int>{1, 1})) << stage;
+  sets.push_back("workload.overlap_param_gather_with_optimizer_step=true");
+  EXPECT_EQ(buckets_per_chunk(sets, 0), (std::vector<int>{1, 1}));
+}
+
+// overlap_param_gather_with_optimizer_step (Megatron-core's ChainedOptimizer with one optimizer for model chunk 0 and
+// one for the others): the step runs as chunk 0's optimizer at the iteration's end and the others' at the next
+// iteration's start, chunk 0's parameter gather beside it; chunk 1's gather follows (the warm-up's param_sync_func)
+// and the first forward pass waits for the other chunks' optimizer and chunk 0's gather. PP 2, 4 chunks of a layer.
+TEST(PipelineFlush, ChunkZerosGatherRunsBesideTheOtherChunksStep) {
+  const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
+  std::vector<std::string> sets = {"workload.pipeline_model_parallel_size=2",
+                                   "workload.num_layers_per_virtual_pipeline_stage=1",
+                                   "workload.use_distributed_optimizer=true", "workload.overlap_param_gather=true"};
+  const auto plan_of = [&part](const std::vector<std::string>& s) {
+    const Scenario sc = parse_sets(s);
+    return dynamic_cast<const wl::MegatronTraining&>(*sc.workload).plan_stage(part, 0);
+  };
+  const auto one = plan_of(sets);
+  std::vector<std::string> on = sets;
+  on.push_back("workload.overlap_param_gather_with_optimizer_step=true");
+  const auto two = plan_of(on);
+  EXPECT_EQ(one.optimizer_first, Duration());
+  EXPECT_GT(two.optimizer_first, Duration());
+  EXPECT_LT(two.optimizer_first, two.optimizer * 0.5);  // chunk 0 holds the embedding and one of 4 layers
+  // Two optimizers over the same bytes: the second's five kernel launches more (step_overhead.h).
+  EXPECT_NEAR((two.optimizer - one.optimizer).s(), 5 * part.calibration.kernel_launch.s(), 1e-12);
+  auto gather = [](int k) { return "dp-cp all-gather params (chunk " + std::to_string(k) + ")"; };
+  const Lanes l = lanes(on, "optimizer_step_gather");
+  ASSERT_EQ(l.steps.size(), 2u);
+  const Span& rest = l.steps[0];
+  const Span& own = l.steps[1];
+  EXPECT_EQ(rest.name, "optimizer step (chunks 1-3)");
+  EXPECT_EQ(own.name, "optimizer step (chunk 0)");
+  EXPECT_NEAR(rest.start, 0, 1);
+  EXPECT_NEAR((rest.end - rest.start) + (own.end - own.start), two.optimizer.s() * 1e9, 2);
+  EXPECT_GT(own.start, l.passes.back().end - 1);  // after the last backward pass
+  EXPECT_NEAR(l.find(l.dp, gather(0)).start, 0, 1);
+  EXPECT_NEAR(l.find(l.dp, gather(1)).start, std::max(rest.end, l.find(l.dp, gather(0)).end), 1);
+  const Span& f0 = l.find(l.passes, "F0.0");
+  EXPECT_GE(f0.start, rest.end - 1);
+  EXPECT_GE(f0.end, l.find(l.dp, gather(0)).end - 1);
+  // Without it every chunk's optimizer runs at the end and chunk 0's gather starts with the iteration.
+  const Lanes off = lanes(sets, "optimizer_step_plain");
+  ASSERT_EQ(off.steps.size(), 1u);
+  EXPECT_EQ(off.steps[0].name, "optimizer step");
+  // The Megatron-LM line, and Megatron-LM's checks (validate_args), each naming the key.
+  const Scenario line = megatron_support::parse_with(R"(workload:
+  type: megatron
+  megatron_args: "--pipeline-model-parallel-size 2 --num-layers-per-virtual-pipeline-stage 1 --use-distributed-optimizer --overlap-param-gather --overlap-param-gather-with-optimizer-step"
+)");
+  const auto& c = dynamic_cast<const wl::MegatronTraining&>(*line.workload).config();
+  EXPECT_TRUE(c.overlap_param_gather_with_optimizer_step);
+  EXPECT_TRUE(c.not_modelled_args.empty());
+  const std::string key = "workload.overlap_param_gather_with_optimizer_step=true";
+  std::string e = parse_sets_error({key, "workload.num_layers_per_virtual_pipeline_stage=1"});
+  EXPECT_NE(e.find("overlap_param_gather_with_optimizer_step: needs use_distributed_optimizer"), std::string::npos) << e;
+  e = parse_sets_error({key, "workload.num_layers_per_virtual_pipeline_stage=1", "workload.use_distributed_optimizer=true"});
+  EXPECT_NE(e.find("overlap_param_gather_with_optimizer_step: needs overlap_param_gather"), std::string::npos) << e;
+  e = parse_sets_error({key, "workload.use_distributed_optimizer=true", "workload.overlap_param_gather=true"});
+  EXPECT_NE(e.find("overlap_param_gather_with_optimizer_step: needs interleaving"), std::string::npos) << e;
 }
 
 TEST(PipelineFlush, MegatronLineAndChecks) {

@@ -210,7 +210,10 @@ Duration AnalyticalTransfer::estimate(const std::vector<FlowRequest>& flows) {
   std::vector<SubFlow> subs;
   route(flows, subs);
   for (const SubFlow& s : subs) unroute(*s.path, s.size);
-  return cost(subs);
+  const uint64_t queued = batches_queued_;  // no side effects: an estimate is no batch
+  const Duration t = cost(subs);
+  batches_queued_ = queued;
+  return t;
 }
 
 void AnalyticalTransfer::prepare_links() {
@@ -218,6 +221,8 @@ void AnalyticalTransfer::prepare_links() {
   const auto& vertices = topology_.vertices();
   load_.assign(links.size(), 0.0);
   drained_at_.assign(links.size(), 0.0);
+  earlier_drained_.assign(links.size(), 0.0);
+  earlier_at_.assign(links.size(), -1.0);
   fabric_link_.assign(links.size(), 0);
   auto endpoint_side = [&](uint32_t v) {
     const std::string& k = vertices[v].kind;
@@ -251,12 +256,16 @@ Duration AnalyticalTransfer::cost(const std::vector<SubFlow>& subs) {
 
 Duration AnalyticalTransfer::timed(const LinkLoadList& loads, double worst_latency) {
   const double now = engine_.now().s();
-  double worst_serialization = 0;
+  double worst_serialization = 0, own = 0, behind_earlier = 0;
   for (const auto& [l, load] : loads) {
     // On a fabric link, this batch's bytes queue behind those of batches routed over it before.
     const double queued = fabric_link_[l] ? std::max(0.0, drained_at_[l] - now) : 0.0;
-    worst_serialization = std::max(worst_serialization, queued + load / topology_.links()[l].bandwidth.bps());
+    const double alone = load / topology_.links()[l].bandwidth.bps();
+    worst_serialization = std::max(worst_serialization, queued + alone);
+    own = std::max(own, alone);
+    if (fabric_link_[l]) behind_earlier = std::max(behind_earlier, std::max(0.0, earlier_drained(l, now) - now) + alone);
   }
+  if (behind_earlier > own) ++batches_queued_;
   last_latency_ = Duration::seconds(worst_latency);
   last_serialization_ = Duration::seconds(worst_serialization);
   return Duration::seconds(worst_latency + worst_serialization);
@@ -331,11 +340,15 @@ void AnalyticalTransfer::forget_kept() {
 
 Duration AnalyticalTransfer::timed(const Kept& k) {
   const double now = engine_.now().s();
-  double worst_serialization = k.own_serialization;
+  double worst_serialization = k.own_serialization, own = k.own_serialization, behind_earlier = 0;
   for (const auto& [l, load] : k.fabric_loads) {
     const double queued = std::max(0.0, drained_at_[l] - now);
-    worst_serialization = std::max(worst_serialization, queued + load / topology_.links()[l].bandwidth.bps());
+    const double alone = load / topology_.links()[l].bandwidth.bps();
+    worst_serialization = std::max(worst_serialization, queued + alone);
+    own = std::max(own, alone);
+    behind_earlier = std::max(behind_earlier, std::max(0.0, earlier_drained(l, now) - now) + alone);
   }
+  if (behind_earlier > own) ++batches_queued_;
   last_latency_ = Duration::seconds(k.latency);
   last_serialization_ = Duration::seconds(worst_serialization);
   return Duration::seconds(k.latency + worst_serialization);
@@ -437,12 +450,12 @@ void AnalyticalTransfer::start(const std::vector<SubFlow>& subs, const LinkLoadL
   // same values (a rate is load / span either way), with nothing copied per send.
   if (kept && !rates) {  // only the fabric links' queues to move on
     for (const auto& [l, load] : kept->fabric_loads) {
-      if (load > 0) drained_at_[l] = std::max(drained_at_[l], now) + load / links[l].bandwidth.bps();
+      if (load > 0) queue_on(l, now, load / links[l].bandwidth.bps());
     }
   } else {
     for (const auto& [l, load] : loads) {
       if (load <= 0) continue;
-      if (fabric_link_[l]) drained_at_[l] = std::max(drained_at_[l], now) + load / links[l].bandwidth.bps();
+      if (fabric_link_[l]) queue_on(l, now, load / links[l].bandwidth.bps());
       if (!kept) b.loads.push_back({l, load});
       if (span > 0 && rates) {
         const double r = load / span;

@@ -104,6 +104,11 @@ class TransferModel : public policy::LinkLoads {
   void set_link_up(uint32_t link, bool up);
   void set_link_bandwidth(uint32_t link, Bandwidth bandwidth);
   uint64_t batches_failed() const { return batches_failed_; }
+  /// Batches whose time a fabric link's queue of earlier batches lengthened (the analytical model: bytes routed
+  /// over the link at an earlier instant still crossing it; batches started at the same instant, e.g. one
+  /// collective's copies in every group, are not counted against each other). A caller that reuses a transfer's
+  /// time reuses only one during which none was counted: the flow model shares bandwidth instead and counts none.
+  uint64_t batches_queued() const { return batches_queued_; }
 
   uint64_t flows_started() const { return flows_started_; }
   /// Bytes per second a link carries now.
@@ -161,6 +166,7 @@ class TransferModel : public policy::LinkLoads {
   TransferOptions options_;
   uint64_t flows_started_ = 0;
   uint64_t batches_failed_ = 0;
+  uint64_t batches_queued_ = 0;
   Bytes bytes_moved_;
 
  private:
@@ -349,6 +355,15 @@ class AnalyticalTransfer final : public TransferModel, public sim::EventSink {
   /// Per fabric link: when it will have carried every byte routed over it so far, in seconds (a queue served at
   /// the link's bandwidth).
   std::vector<double> drained_at_;
+  /// Per fabric link: drained_at_ as it was before the first batch of the instant earlier_at_ joined its queue, so
+  /// that a batch can tell a queue left by earlier batches from one of batches started at the same instant as it
+  /// (the copies of one collective in every group, launched together: batches_queued() counts only the first).
+  std::vector<double> earlier_drained_, earlier_at_;
+  double earlier_drained(uint32_t l, double now) const { return earlier_at_[l] == now ? earlier_drained_[l] : drained_at_[l]; }
+  void queue_on(uint32_t l, double now, double seconds) {
+    if (earlier_at_[l] != now) earlier_at_[l] = now, earlier_drained_[l] = drained_at_[l];
+    drained_at_[l] = std::max(drained_at_[l], now) + seconds;
+  }
   void prepare_links();
 };
 

@@ -133,6 +133,9 @@ class MegatronTraining final : public Workload, public sim::EventSink {
     Duration output_wgrad;
     std::vector<Bucket> buckets;
     Duration optimizer;
+    // overlap_param_gather_with_optimizer_step: model chunk 0's own optimizer, the first of the two; the rest of
+    // `optimizer` (the other chunks' optimizer and what follows the step) runs beside chunk 0's gather.
+    Duration optimizer_first;
     std::vector<CommCall> param_gather;  // distributed optimizer: after the step (or with the next forward)
     // overlap_param_gather: per model chunk, its parameters' gathers (empty where nothing is gathered).
     std::vector<std::vector<CommCall>> param_gather_chunks;

@@ -72,6 +72,7 @@ const std::map<std::string, ArgRule>& rules() {
     m["overlap-param-gather"] = {"overlap_param_gather", "true"};
     m["no-align-param-gather"] = {"align_param_gather", "false"};
     m["align-param-gather"] = {"align_param_gather", "true"};  // Megatron-LM 0.9's spelling, off by default there
+    m["overlap-param-gather-with-optimizer-step"] = {"overlap_param_gather_with_optimizer_step", "true"};
     m["tp-comm-overlap"] = {"tp_comm_overlap", "true"};
     // Honoured as from 2022 (megatron/mpu/layers.py); versions that mark it deprecated ignore it (run header).
     m["no-async-tensor-model-parallel-allreduce"] = {"tensor_parallel_backward_async_allreduce", "false"};
@@ -181,7 +182,7 @@ const std::set<std::string>& ignored_values() {
 // in the run header (docs/training-megatron-args.md says what each does). Value arguments take their values along.
 const std::set<std::string>& not_modelled_values() {
   static const std::set<std::string> s = {
-      "delay-wgrad-compute", "overlap-param-gather-with-optimizer-step", "deterministic-mode"};
+      "delay-wgrad-compute", "deterministic-mode"};
   return s;
 }
 

@@ -191,8 +191,11 @@ MegatronTraining::CollectiveKey MegatronTraining::collective_key(const CommCall&
 void MegatronTraining::launch(uint32_t rank, const CommCall& c, const std::vector<uint32_t>& group, sim::Callback done) {
   bool local = true;
   for (uint32_t r : group) local = local && ctx_->gpus[r].node == ctx_->gpus[group.front()].node;
-  // Without contention (private scale-up links, or the analytical model) a collective's time depends only on
-  // the operation, the group and the size: the first call is simulated, later ones reuse its time.
+  // Without contention (private scale-up links, or the analytical model's links to itself) a collective's time
+  // depends only on the operation, the group and the size: calls are simulated until one runs with no batch queued
+  // behind an earlier instant's traffic meanwhile (TransferModel::batches_queued; its copies in the other groups,
+  // launched with it, do not count), and later calls reuse that one's time. A reused time is charged no contention
+  // with other traffic; before 4 Dec 2026 the first call's was reused, contended or not (docs/validation.md).
   net::Collectives* coll = local && ctx_->scale_up ? ctx_->scale_up : &ctx_->collectives;
   if (memoizable(group)) {
     const CollectiveKey key = collective_key(c, group);
@@ -202,8 +205,9 @@ void MegatronTraining::launch(uint32_t rank, const CommCall& c, const std::vecto
       return;
     }
     const Duration start = ctx_->engine.now();
-    run_on(*coll, c, group, [this, key, start, done = std::move(done)] {
-      collective_cache_[key] = ctx_->engine.now() - start;
+    const uint64_t queued = coll->transfer().batches_queued();
+    run_on(*coll, c, group, [this, coll, key, start, queued, done = std::move(done)] {
+      if (coll->transfer().batches_queued() == queued) collective_cache_[key] = ctx_->engine.now() - start;
       done();
     });
     return;

@@ -312,6 +312,12 @@ void MegatronConfig::visit_keys(Section& s) {
           "from the forward pass of virtual micro-batch k x G - stage (G: the micro-batch group, PP by default), "
           "the same step on every pipeline rank (Megatron-LM's default; false: --no-align-param-gather, each "
           "chunk's when its first forward pass starts). No effect without interleaving (Megatron-LM turns it off)");
+  s.field("overlap_param_gather_with_optimizer_step", overlap_param_gather_with_optimizer_step,
+          "overlap_param_gather with interleaving: the optimizer step runs as two optimizers, model chunk 0's "
+          "then the other chunks', and chunk 0's parameter gather starts after the first, beside the second "
+          "(Megatron-core's ChainedOptimizer); chunk 0's gradients are reduced as one bucket, as every other "
+          "chunk's (Megatron-LM's disable_bucketing). Needs use_distributed_optimizer, overlap_param_gather and "
+          "more than one model chunk per stage, as in Megatron-LM");
   s.field("tp_comm_overlap", tp_comm_overlap,
           "tensor-parallel all-gathers and reduce-scatters overlapped with the GEMMs that produce or consume them, "
           "in chunks, as Transformer Engine's userbuffers run them (tp_comm_overlap_cfg; needs sequence_parallel)");
@@ -591,6 +597,18 @@ void MegatronConfig::visit_keys(Section& s) {
     }
     if (pipeline_schedule == "dualpipe") {
       s.error("pipeline_model_parallel_layout", "is Megatron's interleaved split; dualpipe places its own stages");
+    }
+  }
+  // Megatron-LM's validate_args, in its order (here, after the layout: it gives the chunks).
+  if (overlap_param_gather_with_optimizer_step) {
+    if (!use_distributed_optimizer) {
+      s.error("overlap_param_gather_with_optimizer_step", "needs use_distributed_optimizer: true (as in Megatron-LM)");
+    } else if (!overlap_param_gather) {
+      s.error("overlap_param_gather_with_optimizer_step", "needs overlap_param_gather: true (as in Megatron-LM)");
+    } else if (pipeline_schedule == "dualpipe" || virtual_stages() < 2) {
+      s.error("overlap_param_gather_with_optimizer_step",
+              "needs interleaving (more than one model chunk per stage: num_layers_per_virtual_pipeline_stage, "
+              "num_virtual_stages_per_pipeline_rank or pipeline_model_parallel_layout), as in Megatron-LM");
     }
   }
   if (num_virtual_stages_per_pipeline_rank > 0 && num_layers_per_virtual_pipeline_stage > 0) {

@@ -115,6 +115,10 @@ struct MegatronConfig {
   // overlap_param_gather with interleaving: the chunks' gathers launched ahead, at the same step on every pipeline
   // rank (Megatron-LM's default; --no-align-param-gather: each chunk's when its first forward pass starts).
   bool align_param_gather = true;
+  // overlap_param_gather with interleaving: the first model chunk's gather dispatched right after its own share of
+  // the optimizer step (a second optimizer for it, ChainedOptimizer), beside the other chunks' step; its gradients
+  // then go as one bucket (Megatron-LM's get_model: disable_bucketing).
+  bool overlap_param_gather_with_optimizer_step = false;
   bool tp_comm_overlap = false;
   // With sequence parallelism: a column-parallel linear keeps its input's sequence shard and all-gathers it again
   // in backward for the weight gradient (Megatron-LM, Transformer Engine); false: it keeps the gathered input

@@ -549,11 +549,18 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       Segment without;    // it without its weight gradients
     };
     std::vector<DeferredHead> deferred_heads;
+    // Megatron-core's DDP splits gradients into buckets (bucket_limit) only in pipeline rank 0's first model chunk:
+    // each chunk of a later pipeline rank, and each later chunk of rank 0, reduces as one bucket when its last
+    // backward pass is done (DistributedDataParallel: 'pp_rank > 0 or disable_bucketing'; Megatron-LM's get_model:
+    // disable_bucketing for the chunks after the first, and for the first too with
+    // overlap_param_gather_with_optimizer_step). DualPipe, not Megatron's DDP, keeps buckets in both its chunks.
+    const bool bucketed = dualpipe_ || (stage == 0 && chunk == 0 && !c.overlap_param_gather_with_optimizer_step);
+    const double limit = bucketed ? bucket_limit : 1e300;
     Bucket filling{0, 0, chunk};
     auto add_params = [&](double dense, double expert, bool close) {
       filling.dense_params += dense;
       filling.expert_params += expert;
-      if (filling.dense_params + filling.expert_params >= bucket_limit || close) {
+      if (filling.dense_params + filling.expert_params >= limit || close) {
         plan.buckets.push_back(filling);
         B.segments.back().bucket = static_cast<int>(plan.buckets.size() - 1);
         filling = {0, 0, chunk};

@@ -201,6 +201,22 @@ void MegatronTraining::begin_iteration() {
       // alongside the forward passes. Aligned (interleaving): chunks 0 and 1 from the start (Megatron-core's
       // forward_backward_pipelining_with_interleaving calls param_sync_func on both before its warm-up).
       st.gather_state.assign(st.plan->param_gather_chunks.size(), 0);
+      if (config_.overlap_param_gather_with_optimizer_step) {
+        // Chunk 0's gather was dispatched after its own optimizer (ChainedOptimizer.step_with_ready_grads), before
+        // the other chunks' optimizer: the iteration is taken from there, that optimizer running first beside the
+        // gather (the iteration's end runs chunk 0's: maybe_optimizer). The warm-up's param_sync_func then gathers
+        // chunk 1 (chunk 0's DDP skips a dispatch it did not force).
+        queue_gather(i, 0);
+        const Duration start = ctx_->engine.now();
+        const Duration d = (st.plan->optimizer - st.plan->optimizer_first) * st.slow;
+        st.optimizer += d;
+        ctx_->engine.compute(ctx_->gpus[st.rank].host, d, [this, i, start] {
+          trace(i, SpanKind::kCompute, "optimizer step (chunks 1-" + std::to_string(chunks_ - 1) + ")", start);
+          if (gather_group_ > 0) queue_gather(i, 1);
+          run_task(i);
+        });
+        continue;
+      }
       if (gather_group_ > 0) {
         for (int k = 0; k < std::min(2, chunks_); ++k) queue_gather(i, k);
       }
@@ -653,10 +669,12 @@ void MegatronTraining::maybe_optimizer(uint32_t sim) {
     RankState& s = *states_[sim];
     resume(sim);
     const Duration start = ctx_->engine.now();
-    const Duration d = s.plan->optimizer * s.slow;
+    // overlap_param_gather_with_optimizer_step: chunk 0's optimizer only (the others' opens the next iteration).
+    const bool first = config_.overlap_param_gather_with_optimizer_step && !s.plan->param_gather_chunks.empty();
+    const Duration d = (first ? s.plan->optimizer_first : s.plan->optimizer) * s.slow;
     s.optimizer += d;
-    ctx_->engine.compute(ctx_->gpus[s.rank].host, d, [this, sim, start] {
-      trace(sim, SpanKind::kCompute, "optimizer step", start);
+    ctx_->engine.compute(ctx_->gpus[s.rank].host, d, [this, sim, start, first] {
+      trace(sim, SpanKind::kCompute, first ? "optimizer step (chunk 0)" : "optimizer step", start);
       static const std::vector<CommCall> kNone;
       const std::vector<CommCall>& gather = config_.overlap_param_gather ? kNone : states_[sim]->plan->param_gather;
       if (!gather.empty()) wait(sim, Exposure::kDp);

@@ -24,6 +24,19 @@ void MegatronTraining::plan_step(const hw::AcceleratorSpec& part, StagePlan& pla
   const double buffer = c.use_torch_fsdp2 ? local : plan.dense_params + plan.expert_params;
   plan.optimizer =
       hw::optimizer_step_time(part, {local, buffer, c.grad_bytes(), c.moment_bytes()});
+  if (c.overlap_param_gather_with_optimizer_step) {
+    // Two optimizers (Megatron-core's get_megatron_optimizer: model chunk 0, then the other chunks), each its own
+    // kernels over its parameters; the gradient norm is one, over both (ChainedOptimizer), its bytes split likewise.
+    double dense0 = 0, expert0 = 0;
+    for (const Bucket& b : plan.buckets) {
+      if (b.chunk == 0) dense0 += b.dense_params, expert0 += b.expert_params;
+    }
+    const double local0 = dense0 / (dp_ * cp) + expert0 / edp;  // sharded: the option needs the distributed optimizer
+    const double buffer0 = dense0 + expert0;
+    plan.optimizer_first = hw::optimizer_step_time(part, {local0, buffer0, c.grad_bytes(), c.moment_bytes()});
+    plan.optimizer = plan.optimizer_first +
+                     hw::optimizer_step_time(part, {local - local0, buffer - buffer0, c.grad_bytes(), c.moment_bytes()});
+  }
   if (casts.gemms > 0) {  // once per iteration, costed with the step (each a streaming kernel; FP8 weights:
     // only the transpose, read 1 B and write 1 B, the optimizer having written its shard in FP8)
     const double per_element = c.fp8_param_gather ? 2.0 : fp8_weight_cast_bytes_per_element(e);
