@@ -81,6 +81,12 @@ const Span* send_of(const Span& p, const std::vector<Span>& sends) {
   return nullptr;
 }
 
+// The workload a pasted Megatron-LM line (megatron_args) gives, as parsed.
+wl::MegatronConfig line_config(const std::string& args) {
+  const Scenario line = megatron_support::parse_with("workload:\n  type: megatron\n  megatron_args: \"" + args + "\"\n");
+  return dynamic_cast<const wl::MegatronTraining&>(*line.workload).config();
+}
+
 const std::vector<std::string> kInterleaved = {"workload.num_layers_per_virtual_pipeline_stage=1"};
 
 // Rank 0 (stage 0) with 2 chunks and 8 micro-batches: a warm-up of (4 - 0 - 1) x 2 + (2 - 1) x 4 = 10 forward
@@ -222,11 +228,7 @@ TEST(PipelineFlush, ParameterGathersRunChunkByChunk) {
   // Launched ahead, the gathers are waited for less.
   const auto a = run(sets), l = run(lazy);
   EXPECT_LT(a.at("time_exposed_dp_s"), l.at("time_exposed_dp_s"));
-  const Scenario line = megatron_support::parse_with(R"(workload:
-  type: megatron
-  megatron_args: "--use-distributed-optimizer --overlap-param-gather --no-align-param-gather"
-)");
-  EXPECT_FALSE(dynamic_cast<const wl::MegatronTraining&>(*line.workload).config().align_param_gather);
+  EXPECT_FALSE(line_config("--use-distributed-optimizer --overlap-param-gather --no-align-param-gather").align_param_gather);
 }
 
 // Megatron-core's DDP splits gradients into buckets only in pipeline rank 0's first model chunk: a later rank's
@@ -297,11 +299,9 @@ TEST(PipelineFlush, ChunkZerosGatherRunsBesideTheOtherChunksStep) {
   ASSERT_EQ(off.steps.size(), 1u);
   EXPECT_EQ(off.steps[0].name, "optimizer step");
   // The Megatron-LM line, and Megatron-LM's checks (validate_args), each naming the key.
-  const Scenario line = megatron_support::parse_with(R"(workload:
-  type: megatron
-  megatron_args: "--pipeline-model-parallel-size 2 --num-layers-per-virtual-pipeline-stage 1 --use-distributed-optimizer --overlap-param-gather --overlap-param-gather-with-optimizer-step"
-)");
-  const auto& c = dynamic_cast<const wl::MegatronTraining&>(*line.workload).config();
+  const wl::MegatronConfig c = line_config("--pipeline-model-parallel-size 2 --num-layers-per-virtual-pipeline-stage 1 "
+                                            "--use-distributed-optimizer --overlap-param-gather "
+                                            "--overlap-param-gather-with-optimizer-step");
   EXPECT_TRUE(c.overlap_param_gather_with_optimizer_step);
   EXPECT_TRUE(c.not_modelled_args.empty());
   const std::string key = "workload.overlap_param_gather_with_optimizer_step=true";
@@ -314,11 +314,9 @@ TEST(PipelineFlush, ChunkZerosGatherRunsBesideTheOtherChunksStep) {
 }
 
 TEST(PipelineFlush, MegatronLineAndChecks) {
-  const Scenario line = megatron_support::parse_with(R"(workload:
-  type: megatron
-  megatron_args: "--pipeline-model-parallel-size 4 --num-layers-per-virtual-pipeline-stage 1 --defer-embedding-wgrad-compute --wgrad-deferral-limit 2 --overlap-p2p-communication-warmup-flush"
-)");
-  const auto& c = dynamic_cast<const wl::MegatronTraining&>(*line.workload).config();
+  const wl::MegatronConfig c = line_config("--pipeline-model-parallel-size 4 --num-layers-per-virtual-pipeline-stage 1 "
+                                            "--defer-embedding-wgrad-compute --wgrad-deferral-limit 2 "
+                                            "--overlap-p2p-communication-warmup-flush");
   EXPECT_TRUE(c.defer_embedding_wgrad_compute);
   EXPECT_EQ(c.wgrad_deferral_limit, 2);
   EXPECT_TRUE(c.overlap_p2p_comm_warmup_flush);
