@@ -231,7 +231,8 @@ TEST(MegatronInput, ProductionArgumentsAreReadIgnoredOrRejected) {
       "--global-batch-size 32 --micro-batch-size 1 --bf16 ";
   const Scenario sc = parse_with("workload:\n  type: megatron\n  megatron_args: \"" + model +
                                  "--use-te --use-tp-pp-dp-mapping --async-save --te-rng-tracker "
-                                 "--enable-cuda-graph --cuda-graph-scope attn mlp --delay-wgrad-compute "
+                                 "--enable-cuda-graph --cuda-graph-scope attn mlp --num-experts 8 --expert-model-parallel-size 2 "
+                                 "--delay-wgrad-compute --overlap-moe-expert-parallel-comm "
                                  "--num-distributed-optimizer-instances 1\"\n");
   const auto& c = dynamic_cast<wl::MegatronTraining&>(*sc.workload).config();
   EXPECT_EQ(c.parallel_order, "tp-cp-ep-pp-dp");
@@ -257,6 +258,36 @@ TEST(MegatronInput, ProductionArgumentsAreReadIgnoredOrRejected) {
 // --deterministic-mode: accepted and named in the run header (its kernels' cost is not modelled); Megatron-LM's
 // validate_args asserts --use-flash-attn and --cross-entropy-loss-fusion off with it, and so does the import, each
 // at its own column; without it both are read as before.
+// --delay-wgrad-compute is accepted and not costed (the run header names it), but checked as Megatron-core's
+// TransformerConfig checks it, against the line and the keys beside it: it needs the 1F1B all-to-all overlap and
+// Transformer Engine's grouped GEMM (not the legacy one).
+TEST(MegatronInput, DelayWgradComputeIsCheckedAsMegatronChecksIt) {
+  const std::string model =
+      "--num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 --vocab-size 32000 "
+      "--global-batch-size 32 --micro-batch-size 1 --bf16 --num-experts 8 --expert-model-parallel-size 2 ";
+  const auto line = [&](const std::string& rest, const std::string& keys = "") {
+    return "workload:\n  type: megatron\n  megatron_args: \"" + model + rest + "\"\n" + keys;
+  };
+  const Scenario sc = parse_with(line("--delay-wgrad-compute --overlap-moe-expert-parallel-comm"));
+  EXPECT_EQ(config_of(sc).not_modelled_args, (std::vector<std::string>{"--delay-wgrad-compute"}));
+  // The overlap given as a key beside the line counts as Megatron's argument would.
+  const Scenario keyed = parse_with(line("--delay-wgrad-compute", "  overlap_moe_expert_parallel_comm: true\n"));
+  EXPECT_TRUE(config_of(keyed).overlap_moe_expert_parallel_comm);
+  auto error_of = [&](const std::string& rest) {
+    try {
+      parse_with(line(rest));
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  std::string e = error_of("--delay-wgrad-compute");
+  EXPECT_NE(e.find("megatron_args"), std::string::npos) << e;
+  EXPECT_NE(e.find("--delay-wgrad-compute needs --overlap-moe-expert-parallel-comm"), std::string::npos) << e;
+  e = error_of("--delay-wgrad-compute --overlap-moe-expert-parallel-comm --moe-grouped-gemm --moe-use-legacy-grouped-gemm");
+  EXPECT_NE(e.find("--delay-wgrad-compute is not supported with --moe-use-legacy-grouped-gemm"), std::string::npos) << e;
+}
+
 TEST(MegatronInput, DeterministicModeIsCheckedAsMegatronChecksIt) {
   const std::string model =
       "--num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 --vocab-size 32000 "

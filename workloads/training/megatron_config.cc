@@ -51,6 +51,22 @@ void MegatronConfig::visit(Section& s) {
       visit_keys(inner);
       inner.finish();
       name_defaults_taken(merged, imported.tree);
+      // --delay-wgrad-compute is not costed (run header), but Megatron-core's TransformerConfig checks it against the
+      // settings the line and the keys give: the 1F1B all-to-all overlap whose gaps the deferred weight gradients
+      // fill, and Transformer Engine's grouped GEMM rather than the legacy one.
+      const bool delay_wgrad = std::any_of(not_modelled_args.begin(), not_modelled_args.end(), [](const std::string& a) {
+        return a.rfind("--delay-wgrad-compute", 0) == 0;
+      });
+      if (delay_wgrad && !overlap_moe_expert_parallel_comm) {
+        s.diagnostics()->add(raw->location, s.child_path("megatron_args"),
+                             "--delay-wgrad-compute needs --overlap-moe-expert-parallel-comm "
+                             "(overlap_moe_expert_parallel_comm: Megatron-core's TransformerConfig asserts it)");
+      }
+      if (delay_wgrad && moe_grouped_gemm == "single_kernel") {
+        s.diagnostics()->add(raw->location, s.child_path("megatron_args"),
+                             "--delay-wgrad-compute is not supported with --moe-use-legacy-grouped-gemm (moe_grouped_gemm: "
+                             "single_kernel; Megatron-core's TransformerConfig asserts it)");
+      }
     } catch (const InputError& e) {
       for (const auto& d : e.diagnostics()) s.diagnostics()->add(raw->location, s.child_path("megatron_args"), d.message);
       if (e.diagnostics().empty()) s.diagnostics()->add(raw->location, s.child_path("megatron_args"), e.what());
