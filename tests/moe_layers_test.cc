@@ -370,6 +370,21 @@ TEST(MoeLayers, BadSettingsNameTheirKeys) {
   e = with({"workload.model.moe_shared_expert_intermediate_size=1024", "workload.tensor_model_parallel_size=1",
             "workload.overlap_moe_expert_parallel_comm=true"});
   EXPECT_TRUE(has(e, "moe_shared_expert_overlap") && has(e, "overlap_moe_expert_parallel_comm")) << e;
+  // Megatron-core's other assertions with the all-to-all overlap, each naming the key.
+  const std::string overlap = "workload.overlap_moe_expert_parallel_comm=true";
+  e = error({overlap, "workload.model.num_experts=8"});
+  EXPECT_TRUE(has(e, "overlap_moe_expert_parallel_comm: needs expert_model_parallel_size > 1")) << e;
+  e = error({overlap, "workload.model.num_experts=8", "workload.expert_model_parallel_size=2",
+             "workload.moe_token_dispatcher_type=allgather"});
+  EXPECT_TRUE(has(e, "overlap_moe_expert_parallel_comm: needs the alltoall or flex dispatcher")) << e;
+  e = error({overlap, "workload.model.num_experts=8", "workload.expert_model_parallel_size=2",
+             "workload.recompute_granularity=full"});
+  EXPECT_TRUE(has(e, "overlap_moe_expert_parallel_comm: cannot be used with recompute_granularity: full")) << e;
+  e = error({overlap, "workload.model.num_experts=8", "workload.expert_model_parallel_size=2",
+             "workload.model.mtp_num_layers=2"});
+  EXPECT_TRUE(has(e, "overlap_moe_expert_parallel_comm: takes at most one MTP module")) << e;
+  EXPECT_EQ(error({overlap, "workload.model.num_experts=8", "workload.expert_model_parallel_size=2",
+                   "workload.sequence_parallel=true"}), "");
   e = error({"workload.moe_router_padding_for_fp8=true", "workload.model.num_experts=8",
              "workload.expert_model_parallel_size=2"});
   EXPECT_TRUE(has(e, "moe_router_padding_for_fp8") && has(e, "precision: fp8")) << e;
