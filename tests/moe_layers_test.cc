@@ -371,20 +371,21 @@ TEST(MoeLayers, BadSettingsNameTheirKeys) {
             "workload.overlap_moe_expert_parallel_comm=true"});
   EXPECT_TRUE(has(e, "moe_shared_expert_overlap") && has(e, "overlap_moe_expert_parallel_comm")) << e;
   // Megatron-core's other assertions with the all-to-all overlap, each naming the key.
-  const std::string overlap = "workload.overlap_moe_expert_parallel_comm=true";
-  e = error({overlap, "workload.model.num_experts=8"});
+  auto overlapped = [&](const std::vector<std::string>& more) {
+    std::vector<std::string> sets = {"workload.overlap_moe_expert_parallel_comm=true", "workload.model.num_experts=8"};
+    sets.insert(sets.end(), more.begin(), more.end());
+    return error(sets);
+  };
+  const std::string ep = "workload.expert_model_parallel_size=2";
+  e = overlapped({});
   EXPECT_TRUE(has(e, "overlap_moe_expert_parallel_comm: needs expert_model_parallel_size > 1")) << e;
-  e = error({overlap, "workload.model.num_experts=8", "workload.expert_model_parallel_size=2",
-             "workload.moe_token_dispatcher_type=allgather"});
+  e = overlapped({ep, "workload.moe_token_dispatcher_type=allgather"});
   EXPECT_TRUE(has(e, "overlap_moe_expert_parallel_comm: needs the alltoall or flex dispatcher")) << e;
-  e = error({overlap, "workload.model.num_experts=8", "workload.expert_model_parallel_size=2",
-             "workload.recompute_granularity=full"});
+  e = overlapped({ep, "workload.recompute_granularity=full"});
   EXPECT_TRUE(has(e, "overlap_moe_expert_parallel_comm: cannot be used with recompute_granularity: full")) << e;
-  e = error({overlap, "workload.model.num_experts=8", "workload.expert_model_parallel_size=2",
-             "workload.model.mtp_num_layers=2"});
+  e = overlapped({ep, "workload.model.mtp_num_layers=2"});
   EXPECT_TRUE(has(e, "overlap_moe_expert_parallel_comm: takes at most one MTP module")) << e;
-  EXPECT_EQ(error({overlap, "workload.model.num_experts=8", "workload.expert_model_parallel_size=2",
-                   "workload.sequence_parallel=true"}), "");
+  EXPECT_EQ(overlapped({ep, "workload.sequence_parallel=true"}), "");
   e = error({"workload.moe_router_padding_for_fp8=true", "workload.model.num_experts=8",
              "workload.expert_model_parallel_size=2"});
   EXPECT_TRUE(has(e, "moe_router_padding_for_fp8") && has(e, "precision: fp8")) << e;

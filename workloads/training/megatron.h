@@ -343,6 +343,12 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   void queue_gather(uint32_t sim, int chunk);
   void pump_gather(uint32_t sim);
   void maybe_optimizer(uint32_t sim);
+  /// An optimizer's `d` (before the rank's slowdown) on the rank's compute stream, counted as optimizer time and
+  /// traced as `name`, then `then`.
+  void run_optimizer(uint32_t sim, Duration d, const char* name, sim::Callback then);
+  /// overlap_param_gather_with_optimizer_step where the rank gathers parameters: its step runs as chunk 0's
+  /// optimizer at the iteration's end and the other chunks' at the next one's start (begin_iteration).
+  bool splits_step(uint32_t sim) const;
   void rank_done(uint32_t sim);
   void wait(uint32_t sim, Exposure why);
   void resume(uint32_t sim);
@@ -442,6 +448,7 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// go to (its own coordinates, that stage), whether it is on another node, and the bytes each TP rank sends.
   std::vector<uint32_t> send_dst_;
   std::vector<size_t> warmup_tasks_;  // per pipeline rank: the interleaved schedule's warm-up (send_output)
+  std::string rest_step_name_;  // the timeline's name of the other chunks' optimizer (splits_step)
   int gather_group_ = 0;  // overlap_param_gather aligned: the interleaved table's micro-batch group (0: not aligned)
   std::vector<char> send_cross_;
   /// Per route (as send_dst_): the transfer model's memo of where that one-flow send went (refilled each build()).

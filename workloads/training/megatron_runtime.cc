@@ -131,6 +131,7 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
   // overlap_param_gather aligned (interleaving): the micro-batch group G of the interleaved table (run_task).
   const int group = c.microbatch_group_size_per_virtual_pipeline_stage;
   gather_group_ = c.overlap_param_gather && c.align_param_gather && chunks_ > 1 && !dualpipe_ ? (group > 0 ? group : pp) : 0;
+  rest_step_name_ = "optimizer step (chunks 1-" + std::to_string(chunks_ - 1) + ")";
   warmup_tasks_.assign(static_cast<size_t>(pp), 0);
   for (int s = 0; s < pp && chunks_ > 1 && !dualpipe_; ++s) {
     warmup_tasks_[static_cast<size_t>(s)] = static_cast<size_t>(interleaved_warmup(
@@ -201,17 +202,13 @@ void MegatronTraining::begin_iteration() {
       // alongside the forward passes. Aligned (interleaving): chunks 0 and 1 from the start (Megatron-core's
       // forward_backward_pipelining_with_interleaving calls param_sync_func on both before its warm-up).
       st.gather_state.assign(st.plan->param_gather_chunks.size(), 0);
-      if (config_.overlap_param_gather_with_optimizer_step) {
+      if (splits_step(i)) {
         // Chunk 0's gather was dispatched after its own optimizer (ChainedOptimizer.step_with_ready_grads), before
         // the other chunks' optimizer: the iteration is taken from there, that optimizer running first beside the
         // gather (the iteration's end runs chunk 0's: maybe_optimizer). The warm-up's param_sync_func then gathers
         // chunk 1 (chunk 0's DDP skips a dispatch it did not force).
         queue_gather(i, 0);
-        const Duration start = ctx_->engine.now();
-        const Duration d = (st.plan->optimizer - st.plan->optimizer_first) * st.slow;
-        st.optimizer += d;
-        ctx_->engine.compute(ctx_->gpus[st.rank].host, d, [this, i, start] {
-          trace(i, SpanKind::kCompute, "optimizer step (chunks 1-" + std::to_string(chunks_ - 1) + ")", start);
+        run_optimizer(i, st.plan->optimizer - st.plan->optimizer_first, rest_step_name_.c_str(), [this, i] {
           if (gather_group_ > 0) queue_gather(i, 1);
           run_task(i);
         });
@@ -666,15 +663,9 @@ void MegatronTraining::maybe_optimizer(uint32_t sim) {
   if (!st.finished_tasks || st.optimizer_started || st.buckets_done < st.plan->buckets.size()) return;
   st.optimizer_started = true;
   auto step = [this, sim] {
-    RankState& s = *states_[sim];
+    const StagePlan& plan = *states_[sim]->plan;
     resume(sim);
-    const Duration start = ctx_->engine.now();
-    // overlap_param_gather_with_optimizer_step: chunk 0's optimizer only (the others' opens the next iteration).
-    const bool first = config_.overlap_param_gather_with_optimizer_step && !s.plan->param_gather_chunks.empty();
-    const Duration d = (first ? s.plan->optimizer_first : s.plan->optimizer) * s.slow;
-    s.optimizer += d;
-    ctx_->engine.compute(ctx_->gpus[s.rank].host, d, [this, sim, start, first] {
-      trace(sim, SpanKind::kCompute, first ? "optimizer step (chunk 0)" : "optimizer step", start);
+    auto after = [this, sim] {
       static const std::vector<CommCall> kNone;
       const std::vector<CommCall>& gather = config_.overlap_param_gather ? kNone : states_[sim]->plan->param_gather;
       if (!gather.empty()) wait(sim, Exposure::kDp);
@@ -682,7 +673,13 @@ void MegatronTraining::maybe_optimizer(uint32_t sim) {
         resume(sim);
         rank_done(sim);
       });
-    });
+    };
+    // overlap_param_gather_with_optimizer_step: chunk 0's optimizer only (the others' opens the next iteration).
+    if (splits_step(sim)) {
+      run_optimizer(sim, plan.optimizer_first, "optimizer step (chunk 0)", after);
+    } else {
+      run_optimizer(sim, plan.optimizer, "optimizer step", after);
+    }
   };
   // The word embeddings' copies (the first stage's, a tied output layer's, an MTP stage's) add their gradients
   // before the step (embedding_stages); DualPipe's two copies of each stage do the same.
@@ -699,6 +696,21 @@ void MegatronTraining::maybe_optimizer(uint32_t sim) {
   } else {
     run_comms(sim, *comms, 0, [step, comms] { step(); });
   }
+}
+
+bool MegatronTraining::splits_step(uint32_t sim) const {
+  return config_.overlap_param_gather_with_optimizer_step && !states_[sim]->plan->param_gather_chunks.empty();
+}
+
+void MegatronTraining::run_optimizer(uint32_t sim, Duration d, const char* name, sim::Callback then) {
+  RankState& st = *states_[sim];
+  const Duration start = ctx_->engine.now();
+  d = d * st.slow;
+  st.optimizer += d;
+  ctx_->engine.compute(ctx_->gpus[st.rank].host, d, [this, sim, start, name, then = std::move(then)] {
+    trace(sim, SpanKind::kCompute, name, start);
+    then();
+  });
 }
 
 void MegatronTraining::rank_done(uint32_t sim) {

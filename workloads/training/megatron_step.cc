@@ -24,15 +24,17 @@ void MegatronTraining::plan_step(const hw::AcceleratorSpec& part, StagePlan& pla
   const double buffer = c.use_torch_fsdp2 ? local : plan.dense_params + plan.expert_params;
   plan.optimizer =
       hw::optimizer_step_time(part, {local, buffer, c.grad_bytes(), c.moment_bytes()});
+  // Each model chunk's parameters (its buckets'), for the split step and the per-chunk gathers below.
+  std::vector<double> dense(static_cast<size_t>(chunks_), 0.0), expert(dense);
+  for (const Bucket& b : plan.buckets) {
+    dense[static_cast<size_t>(b.chunk)] += b.dense_params;
+    expert[static_cast<size_t>(b.chunk)] += b.expert_params;
+  }
   if (c.overlap_param_gather_with_optimizer_step) {
     // Two optimizers (Megatron-core's get_megatron_optimizer: model chunk 0, then the other chunks), each its own
     // kernels over its parameters; the gradient norm is one, over both (ChainedOptimizer), its bytes split likewise.
-    double dense0 = 0, expert0 = 0;
-    for (const Bucket& b : plan.buckets) {
-      if (b.chunk == 0) dense0 += b.dense_params, expert0 += b.expert_params;
-    }
-    const double local0 = dense0 / (dp_ * cp) + expert0 / edp;  // sharded: the option needs the distributed optimizer
-    const double buffer0 = dense0 + expert0;
+    const double local0 = dense[0] / (dp_ * cp) + expert[0] / edp;  // sharded: the option needs the distributed optimizer
+    const double buffer0 = dense[0] + expert[0];
     plan.optimizer_first = hw::optimizer_step_time(part, {local0, buffer0, c.grad_bytes(), c.moment_bytes()});
     plan.optimizer = plan.optimizer_first +
                      hw::optimizer_step_time(part, {local - local0, buffer - buffer0, c.grad_bytes(), c.moment_bytes()});
@@ -68,11 +70,6 @@ void MegatronTraining::plan_step(const hw::AcceleratorSpec& part, StagePlan& pla
     // overlap_param_gather: each model chunk's own (Megatron-core's DDP wraps each chunk, start_param_sync gathers
     // its buckets), the FP8 weights' share in proportion to the chunk's parameters.
     if (c.overlap_param_gather && !plan.param_gather.empty()) {
-      std::vector<double> dense(static_cast<size_t>(chunks_), 0.0), expert(dense);
-      for (const Bucket& b : plan.buckets) {
-        dense[static_cast<size_t>(b.chunk)] += b.dense_params;
-        expert[static_cast<size_t>(b.chunk)] += b.expert_params;
-      }
       auto share = [](double x, double all) { return x == all ? 1.0 : x / all; };  // one chunk: exact
       for (size_t k = 0; k < dense.size(); ++k) {
         std::vector<CommCall>& g = plan.param_gather_chunks.emplace_back();
