@@ -16,6 +16,8 @@ namespace lcsim::sweep {
 
 namespace {
 
+constexpr int kBusyTimeoutMs = 60000;
+
 constexpr const char* kSchema = R"(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS points (
@@ -109,10 +111,15 @@ ResultsDb::ResultsDb(const std::string& path) : path_(path) {
     db_ = nullptr;
     throw InputError("cannot open results database '" + path + "': " + msg);
   }
-  sqlite3_busy_timeout(db_, 60000);
+  sqlite3_busy_timeout(db_, kBusyTimeoutMs);
   try {
-    exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
-    exec(kSchema);
+    // Another process may be opening the same new file (a sweep and a reader watching it): switching the journal
+    // to WAL returns SQLITE_BUSY at once, without the busy handler, while the other holds the file, so it is
+    // retried; the schema is created under a write lock taken up front (BEGIN IMMEDIATE waits on the handler),
+    // never by a read upgraded to a write, which SQLite also refuses at once.
+    exec_retrying("PRAGMA journal_mode=WAL");
+    exec("PRAGMA synchronous=NORMAL");
+    in_transaction("BEGIN IMMEDIATE", [&] { exec(kSchema); });
   } catch (const InputError& e) {
     sqlite3_close(db_);
     db_ = nullptr;
@@ -128,6 +135,29 @@ void ResultsDb::exec(const std::string& sql) const {
     const std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
     throw InputError("results database '" + path_ + "': " + msg);
+  }
+}
+
+template <class Body>
+void ResultsDb::in_transaction(const char* begin, Body&& body) const {
+  exec(begin);
+  try {
+    body();
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+void ResultsDb::exec_retrying(const std::string& sql) const {
+  for (int waited_ms = 0;; ++waited_ms) {
+    const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
+    if (rc == SQLITE_OK) return;
+    if ((rc & 0xff) != SQLITE_BUSY || waited_ms >= kBusyTimeoutMs) {
+      throw InputError("results database '" + path_ + "': " + sqlite3_errmsg(db_));
+    }
+    sqlite3_sleep(1);
   }
 }
 
@@ -150,14 +180,14 @@ void ResultsDb::bind_plan(const std::string& name, const std::string& fingerprin
   }
   std::string axes;
   for (const auto& a : axis_names) axes += (axes.empty() ? "" : "\n") + a;
-  exec("BEGIN IMMEDIATE");
-  Stmt s(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)");
-  s.bind(1, std::string("plan_name")).bind(2, name).run();
-  s.bind(1, std::string("plan_fingerprint")).bind(2, fingerprint).run();
-  s.bind(1, std::string("points")).bind(2, std::to_string(points)).run();
-  s.bind(1, std::string("axes")).bind(2, axes).run();
-  s.bind(1, std::string("schema")).bind(2, std::string("1")).run();
-  exec("COMMIT");
+  in_transaction("BEGIN IMMEDIATE", [&] {
+    Stmt s(db_, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)");
+    s.bind(1, std::string("plan_name")).bind(2, name).run();
+    s.bind(1, std::string("plan_fingerprint")).bind(2, fingerprint).run();
+    s.bind(1, std::string("points")).bind(2, std::to_string(points)).run();
+    s.bind(1, std::string("axes")).bind(2, axes).run();
+    s.bind(1, std::string("schema")).bind(2, std::string("1")).run();
+  });
 }
 
 std::vector<std::string> ResultsDb::axis_names() const {
@@ -181,8 +211,7 @@ std::set<int64_t> ResultsDb::finished_ids() const {
 }
 
 void ResultsDb::record(const PointRecord& r) {
-  exec("BEGIN IMMEDIATE");
-  try {
+  in_transaction("BEGIN IMMEDIATE", [&] {
     Stmt p(db_, "INSERT INTO points(id, alternative, repetition, seed, status, error, wall_s, scenario_hash) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     p.bind(1, r.id).bind(2, r.alternative).bind(3, static_cast<int64_t>(r.repetition)).bind(4, r.seed);
@@ -196,14 +225,17 @@ void ResultsDb::record(const PointRecord& r) {
       m.bind(1, r.id).bind(2, static_cast<int64_t>(i)).bind(3, r.metrics[i].first).bind(4, r.metrics[i].second);
       m.run();
     }
-    exec("COMMIT");
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
-  }
+  });
 }
 
 std::vector<PointRecord> ResultsDb::rows() const {
+  // One read transaction: the three tables as of one instant, though a running sweep commits points meanwhile.
+  std::vector<PointRecord> out;
+  in_transaction("BEGIN", [&] { out = rows_in_transaction(); });
+  return out;
+}
+
+std::vector<PointRecord> ResultsDb::rows_in_transaction() const {
   std::vector<PointRecord> out;
   std::map<int64_t, size_t> at;
   {

@@ -56,6 +56,12 @@ class ResultsDb {
 
  private:
   void exec(const std::string& sql) const;
+  /// `exec`, retried for up to the busy timeout while SQLite answers SQLITE_BUSY without waiting itself.
+  void exec_retrying(const std::string& sql) const;
+  /// Runs `body` between `begin` (BEGIN or BEGIN IMMEDIATE) and COMMIT; rolls back and rethrows if it throws.
+  template <class Body>
+  void in_transaction(const char* begin, Body&& body) const;
+  std::vector<PointRecord> rows_in_transaction() const;
   std::string path_;
   sqlite3* db_ = nullptr;
 };

@@ -142,6 +142,53 @@ TEST(SweepRun, ADatabaseOfAnotherPlanIsRefused) {
   EXPECT_THROW(db.bind_plan("b", "0000000000000002", 3, {"x"}), InputError);
 }
 
+// A reader (`lcsim results export`, or whoever watches a sweep) opening the file while a sweep creates it and
+// commits points: neither side fails, and every point read is whole. Before the fix, one open in a few hundred
+// of a new file failed with "database is locked" (the WAL switch and the schema's read-to-write upgrade return
+// SQLITE_BUSY without waiting), and reads across a commit saw a point without its axes (map::at).
+TEST(SweepRun, AReaderBesideAWritingSweepNeitherFailsNorSeesHalfAPoint) {
+  const std::string dir = temp_dir();
+  constexpr int kRounds = 150, kPoints = 40;
+  int writer_failures = 0, reader_failures = 0, partial_rows = 0;
+  std::string first_error;
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string path = dir + "/r" + std::to_string(round) + ".db";
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      try {
+        ResultsDb db(path);
+        db.bind_plan("p", "0000000000000001", kPoints, {"x"});
+        for (int i = 0; i < kPoints; ++i) {
+          PointRecord r;
+          r.id = i;
+          r.status = "completed";
+          r.axes = {{"x", std::to_string(i)}};
+          r.metrics = {{"m", 1.0 * i}, {"n", 2.0 * i}};
+          db.record(r);
+        }
+      } catch (const std::exception&) {
+        ::_exit(1);
+      }
+      ::_exit(0);
+    }
+    for (int reads = 0; reads < 3; ++reads) {
+      try {
+        ResultsDb db(path);
+        for (const auto& r : db.rows()) partial_rows += r.axes.size() != 1 || r.metrics.size() != 2;
+      } catch (const std::exception& e) {
+        ++reader_failures;
+        if (first_error.empty()) first_error = e.what();
+      }
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    writer_failures += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+  }
+  EXPECT_EQ(writer_failures, 0);
+  EXPECT_EQ(reader_failures, 0) << first_error;
+  EXPECT_EQ(partial_rows, 0);
+}
+
 TEST(SweepRun, ShardsMergeIntoExactlyTheFullRun) {
   const std::string dir = temp_dir();
   const std::string plan = kDir + "grid.yaml";
