@@ -254,21 +254,33 @@ Duration AnalyticalTransfer::cost(const std::vector<SubFlow>& subs) {
   return timed(loads_, worst_latency);
 }
 
+void AnalyticalTransfer::Serialization::add(double alone) {
+  worst = std::max(worst, alone);
+  own = std::max(own, alone);
+}
+
+// On a fabric link, the batch's bytes queue behind those of batches routed over it before.
+void AnalyticalTransfer::Serialization::add_fabric(const AnalyticalTransfer& t, uint32_t l, double alone) {
+  worst = std::max(worst, std::max(0.0, t.drained_at_[l] - now) + alone);
+  own = std::max(own, alone);
+  behind_earlier = std::max(behind_earlier, std::max(0.0, t.earlier_drained(l, now) - now) + alone);
+}
+
+Duration AnalyticalTransfer::timed(const Serialization& q, double latency) {
+  if (q.behind_earlier > q.own) ++batches_queued_;
+  last_latency_ = Duration::seconds(latency);
+  last_serialization_ = Duration::seconds(q.worst);
+  return Duration::seconds(latency + q.worst);
+}
+
 Duration AnalyticalTransfer::timed(const LinkLoadList& loads, double worst_latency) {
-  const double now = engine_.now().s();
-  double worst_serialization = 0, own = 0, behind_earlier = 0;
+  Serialization q{engine_.now().s()};
   for (const auto& [l, load] : loads) {
-    // On a fabric link, this batch's bytes queue behind those of batches routed over it before.
-    const double queued = fabric_link_[l] ? std::max(0.0, drained_at_[l] - now) : 0.0;
     const double alone = load / topology_.links()[l].bandwidth.bps();
-    worst_serialization = std::max(worst_serialization, queued + alone);
-    own = std::max(own, alone);
-    if (fabric_link_[l]) behind_earlier = std::max(behind_earlier, std::max(0.0, earlier_drained(l, now) - now) + alone);
+    if (fabric_link_[l]) q.add_fabric(*this, l, alone);
+    else q.add(alone);
   }
-  if (behind_earlier > own) ++batches_queued_;
-  last_latency_ = Duration::seconds(worst_latency);
-  last_serialization_ = Duration::seconds(worst_serialization);
-  return Duration::seconds(worst_latency + worst_serialization);
+  return timed(q, worst_latency);
 }
 
 uint32_t AnalyticalTransfer::take_slot() {
@@ -339,19 +351,9 @@ void AnalyticalTransfer::forget_kept() {
 }
 
 Duration AnalyticalTransfer::timed(const Kept& k) {
-  const double now = engine_.now().s();
-  double worst_serialization = k.own_serialization, own = k.own_serialization, behind_earlier = 0;
-  for (const auto& [l, load] : k.fabric_loads) {
-    const double queued = std::max(0.0, drained_at_[l] - now);
-    const double alone = load / topology_.links()[l].bandwidth.bps();
-    worst_serialization = std::max(worst_serialization, queued + alone);
-    own = std::max(own, alone);
-    behind_earlier = std::max(behind_earlier, std::max(0.0, earlier_drained(l, now) - now) + alone);
-  }
-  if (behind_earlier > own) ++batches_queued_;
-  last_latency_ = Duration::seconds(k.latency);
-  last_serialization_ = Duration::seconds(worst_serialization);
-  return Duration::seconds(k.latency + worst_serialization);
+  Serialization q{engine_.now().s(), k.own_serialization, k.own_serialization};
+  for (const auto& [l, load] : k.fabric_loads) q.add_fabric(*this, l, load / topology_.links()[l].bandwidth.bps());
+  return timed(q, k.latency);
 }
 
 // Once per pipeline send (18K per evaluation of the 175B layout), as finish(): flattened (engine.cc, dispatch_until).

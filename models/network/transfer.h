@@ -309,6 +309,16 @@ class AnalyticalTransfer final : public TransferModel, public sim::EventSink {
   void forget_kept();
   /// timed() of a batch from kept route `k`: the same time, visiting only its fabric links.
   Duration timed(const Kept& k);
+  /// What timed() gathers over a batch's links: the largest serialization (a fabric link's behind its queue), the
+  /// largest of the batch's own bytes alone, and the largest behind an earlier instant's traffic only.
+  struct Serialization {
+    double now, worst = 0, own = 0, behind_earlier = 0;
+    void add(double alone);  // a link that is no fabric link: no queue
+    void add_fabric(const AnalyticalTransfer& t, uint32_t l, double alone);
+  };
+  /// The batch's time from its links (counts a batch queued behind earlier traffic: batches_queued()); sets
+  /// last_latency_ and last_serialization_.
+  Duration timed(const Serialization& q, double latency);
   /// Starts the one-flow batch `flow` from its kept route: route()'s marks, account(), cost()'s time from the kept
   /// loads. `done` and `failed`: null for none (transfer_to(): nothing built or destroyed per send).
   void start_kept(const FlowRequest& flow, Kept& k, sim::Callback* done, sim::Callback* failed, sim::EventSink* sink,
