@@ -288,6 +288,37 @@ TEST(MegatronInput, DelayWgradComputeIsCheckedAsMegatronChecksIt) {
   EXPECT_NE(e.find("--delay-wgrad-compute is not supported with --moe-use-legacy-grouped-gemm"), std::string::npos) << e;
 }
 
+TEST(MegatronInput, ExpertOverlapOnACommandLineNeedsVirtualStagesWithPipelineParallelism) {
+  const std::string model =
+      "--num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 --vocab-size 32000 "
+      "--global-batch-size 32 --micro-batch-size 1 --bf16 --num-experts 8 --expert-model-parallel-size 2 "
+      "--overlap-moe-expert-parallel-comm ";
+  const auto line = [&](const std::string& rest, const std::string& keys = "") {
+    return "workload:\n  type: megatron\n  megatron_args: \"" + model + rest + "\"\n" + keys;
+  };
+  auto error_of = [&](const std::string& rest, const std::string& keys = "") {
+    return megatron_support::parse_error_with(line(rest, keys));
+  };
+  // Megatron runs it without pipeline parallelism, and with virtual stages given either way.
+  EXPECT_EQ(error_of(""), "");
+  EXPECT_EQ(error_of("--pipeline-model-parallel-size 2 --num-layers-per-virtual-pipeline-stage 2"), "");
+  EXPECT_EQ(error_of("--pipeline-model-parallel-size 2 --num-virtual-stages-per-pipeline-rank 2"), "");
+  const std::string e = error_of("--pipeline-model-parallel-size 2");
+  EXPECT_NE(e.find("megatron_args"), std::string::npos) << e;
+  EXPECT_NE(e.find("--overlap-moe-expert-parallel-comm with --pipeline-model-parallel-size 2 needs virtual pipeline "
+                   "stages"), std::string::npos) << e;
+  // The chunks given as a key beside the line count as Megatron's argument would.
+  EXPECT_EQ(error_of("--pipeline-model-parallel-size 2", "  num_layers_per_virtual_pipeline_stage: 2\n"), "");
+  // The scenario key alone keeps lcsim's 1F1B stand-in, which Megatron cannot run.
+  const Scenario keyed = parse_with(
+      "workload:\n  type: megatron\n  pipeline_model_parallel_size: 2\n  expert_model_parallel_size: 2\n"
+      "  overlap_moe_expert_parallel_comm: true\n  global_batch_size: 32\n  model:\n    num_layers: 8\n"
+      "    hidden_size: 2048\n    num_attention_heads: 16\n    seq_length: 2048\n    vocab_size: 32000\n"
+      "    num_experts: 8\n");
+  EXPECT_TRUE(config_of(keyed).overlap_moe_expert_parallel_comm);
+  EXPECT_EQ(config_of(keyed).virtual_stages(), 1);
+}
+
 TEST(MegatronInput, DeterministicModeIsCheckedAsMegatronChecksIt) {
   const std::string model =
       "--num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 --vocab-size 32000 "

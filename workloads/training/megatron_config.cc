@@ -67,6 +67,19 @@ void MegatronConfig::visit(Section& s) {
                              "--delay-wgrad-compute is not supported with --moe-use-legacy-grouped-gemm (moe_grouped_gemm: "
                              "single_kernel; Megatron-core's TransformerConfig asserts it)");
       }
+      // Megatron-core's TransformerConfig also asserts virtual pipeline stages for the 1F1B all-to-all overlap when
+      // PP > 1 (its combined forward-backward schedule is the interleaved one's). A command line stands for a run
+      // Megatron would start, so it is checked here; the scenario key alone still runs the overlap with 1F1B, lcsim's
+      // side stream standing in (a what-if Megatron cannot run; docs/training.md).
+      if (overlap_moe_expert_parallel_comm && pipeline_model_parallel_size > 1 && pipeline_schedule != "dualpipe" &&
+          virtual_stages() < 2) {
+        s.diagnostics()->add(raw->location, s.child_path("megatron_args"),
+                             "--overlap-moe-expert-parallel-comm with --pipeline-model-parallel-size " +
+                                 std::to_string(pipeline_model_parallel_size) +
+                                 " needs virtual pipeline stages (--num-layers-per-virtual-pipeline-stage, "
+                                 "--num-virtual-stages-per-pipeline-rank or --pipeline-model-parallel-layout: "
+                                 "Megatron-core's TransformerConfig asserts it)");
+      }
     } catch (const InputError& e) {
       for (const auto& d : e.diagnostics()) s.diagnostics()->add(raw->location, s.child_path("megatron_args"), d.message);
       if (e.diagnostics().empty()) s.diagnostics()->add(raw->location, s.child_path("megatron_args"), e.what());
