@@ -210,12 +210,17 @@ std::set<int64_t> ResultsDb::finished_ids() const {
   return out;
 }
 
-void ResultsDb::record(const PointRecord& r) {
+bool ResultsDb::record(const PointRecord& r) {
+  bool stored = false;
   in_transaction("BEGIN IMMEDIATE", [&] {
+    // Another sweep of the same plan writing to the same file may have stored this point since this one read
+    // finished_ids(): its row stands (the same plan and seed give the same result) and this one adds nothing.
     Stmt p(db_, "INSERT INTO points(id, alternative, repetition, seed, status, error, wall_s, scenario_hash) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING");
     p.bind(1, r.id).bind(2, r.alternative).bind(3, static_cast<int64_t>(r.repetition)).bind(4, r.seed);
     p.bind(5, r.status).bind(6, r.error).bind(7, r.wall_s).bind(8, r.scenario_hash).run();
+    if (sqlite3_changes(db_) == 0) return;
+    stored = true;
     Stmt a(db_, "INSERT INTO axis_values(point_id, position, name, value) VALUES (?, ?, ?, ?)");
     for (size_t i = 0; i < r.axes.size(); ++i) {
       a.bind(1, r.id).bind(2, static_cast<int64_t>(i)).bind(3, r.axes[i].first).bind(4, r.axes[i].second).run();
@@ -226,6 +231,7 @@ void ResultsDb::record(const PointRecord& r) {
       m.run();
     }
   });
+  return stored;
 }
 
 std::vector<PointRecord> ResultsDb::rows() const {
@@ -276,8 +282,7 @@ size_t ResultsDb::merge_from(const std::string& other_path) {
   size_t added = 0;
   for (const auto& r : other.rows()) {
     if (have.count(r.id)) continue;
-    record(r);
-    ++added;
+    added += record(r) ? 1 : 0;
   }
   return added;
 }

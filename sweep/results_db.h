@@ -44,8 +44,9 @@ class ResultsDb {
   std::optional<std::string> meta(const std::string& key) const;
   /// Ids of the points already stored.
   std::set<int64_t> finished_ids() const;
-  /// Stores one point with its metrics, in one transaction (nothing or all of it is in the file).
-  void record(const PointRecord& r);
+  /// Stores one point with its metrics, in one transaction (nothing or all of it is in the file). Returns false,
+  /// storing nothing, when the file holds that point already (another sweep of the plan wrote it meanwhile).
+  bool record(const PointRecord& r);
   /// Every point, by id.
   std::vector<PointRecord> rows() const;
   /// Axis names in column order (from the plan).

@@ -224,8 +224,8 @@ RunSummary run_points(const std::vector<Point>& points, ResultsDb& db, const Run
   for_each_index(todo.size(), options.jobs, [&](size_t i) {
     PointRecord rec = run_point(*todo[i], options, &shared);
     std::lock_guard<std::mutex> lock(mu);
-    db.record(rec);
-    if (rec.status == "completed") ++sum.completed;
+    if (!db.record(rec)) ++sum.skipped;  // another sweep writing to the file stored it first
+    else if (rec.status == "completed") ++sum.completed;
     else if (rec.status == "incomplete") ++sum.incomplete;
     else ++sum.failed;
     progress.point_done(rec);

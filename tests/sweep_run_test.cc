@@ -189,6 +189,37 @@ TEST(SweepRun, AReaderBesideAWritingSweepNeitherFailsNorSeesHalfAPoint) {
   EXPECT_EQ(partial_rows, 0);
 }
 
+// Two sweeps of one plan writing to one file at once: a point the other stored first is counted as already done,
+// not an error (it was "UNIQUE constraint failed: points.id", exit 2), and the file ends as one uninterrupted run's.
+TEST(SweepRun, TwoSweepsIntoOneFileBothFinishWithOneRowPerPoint) {
+  const std::string dir = temp_dir();
+  {
+    ResultsDb db(dir + "/unit.db");
+    PointRecord first;
+    first.id = 7;
+    first.status = "completed";
+    first.axes = {{"x", "1"}};
+    first.metrics = {{"m", 1.0}};
+    EXPECT_TRUE(db.record(first));
+    PointRecord again = first;
+    again.metrics = {{"m", 2.0}};
+    EXPECT_FALSE(db.record(again));
+    const auto rows = db.rows();
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(rows[0].metrics, first.metrics);
+  }
+  const std::string plan = kDir + "long.yaml";
+  const std::string cmd = kLcsim + " sweep " + plan + " -o " + dir + "/both.db -j 1 --no-progress";
+  const Shell both = shell("(" + cmd + " > " + dir + "/a.txt 2>&1; echo bg=$? >> " + dir + "/a.txt) & " + cmd +
+                           "; echo rc=$?; wait; cat " + dir + "/a.txt");
+  EXPECT_NE(both.out.find("rc=0"), std::string::npos) << both.out;
+  EXPECT_NE(both.out.find("bg=0"), std::string::npos) << both.out;
+  EXPECT_EQ(both.out.find("UNIQUE"), std::string::npos) << both.out;
+  ASSERT_EQ(shell(kLcsim + " sweep " + plan + " -o " + dir + "/clean.db --no-progress").rc, 0);
+  ResultsDb merged(dir + "/both.db"), clean(dir + "/clean.db");
+  EXPECT_EQ(export_csv(merged, false), export_csv(clean, false));
+}
+
 TEST(SweepRun, ShardsMergeIntoExactlyTheFullRun) {
   const std::string dir = temp_dir();
   const std::string plan = kDir + "grid.yaml";
