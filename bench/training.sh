@@ -6,7 +6,8 @@
 #   the DeepSeek-V3-style MoE on 2,048 H800s; the 175B layout of the training-model issue on 256 A100s.
 # Usage: bench/training.sh [BUILD_DIR]     (prints a Markdown table; each case runs once: runs are deterministic)
 # CPU user+sys is GNU time's %U + %S: on a machine busy with other work it is closer than wall time to what the run
-# takes alone. CASES=REGEX runs only the cases whose name matches.
+# takes alone. CASES=REGEX runs only the cases whose name matches. CHECK=1 validates every case's scenario and flags
+# instead (`lcsim validate`; the test BenchScripts.TrainingCasesAreValid).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LCSIM=${1:-build}/apps/lcsim
@@ -21,6 +22,11 @@ case_run() {  # NAME FILE ARGS...
   local name=$1 file=$2
   shift 2
   [[ -n "${CASES:-}" && ! "$name" =~ $CASES ]] && return 0
+  if [[ -n ${CHECK:-} ]]; then  # CHECK=1: validate the case's scenario and flags instead of running it
+    "$LCSIM" validate "$file" "$@" >"$TMP/err" 2>&1 || { echo "bench/training.sh: '$name': $(cat "$TMP/err")" >&2; exit 1; }
+    echo "| $name | valid |"
+    return 0
+  fi
   local out=$TMP/$RANDOM t0 t1 rss="-" cpu="-" m
   t0=$EPOCHREALTIME
   if ((have_time)); then
