@@ -76,6 +76,57 @@ TEST(HostileYaml, BillionLaughsIsRejectedQuickly) {
   EXPECT_NE(yaml_error(text).find("(limit: input.max_values = 250000)"), std::string::npos);
 }
 
+// Past the value limit through aliases, a dry walk finds the error without building values (sim/yaml_io.cc,
+// convert_document). It must report the very error the full conversion reports: each expected message below is
+// what lcsim printed before the dry walk existed (main 69e66d7), for errors before and after the crossing point,
+// and a shared list re-entered deeper than the depth limit allows.
+TEST(HostileYaml, TheDryWalkReportsTheConversionsFirstError) {
+  std::string laughs = "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  for (int i = 1; i <= 8; ++i) {
+    laughs += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int k = 0; k < 10; ++k) laughs += (k ? ", *a" : "*a") + std::to_string(i - 1);
+    laughs += "]\n";
+  }
+  const auto deep = [](int n, const std::string& inner) {
+    return std::string(static_cast<size_t>(n), '[') + inner + std::string(static_cast<size_t>(n), ']');
+  };
+  const std::string over = "(limit: input.max_values = 250000)";
+  const std::string depth = "mappings and lists nested deeper than 32 levels";
+  std::string d31;
+  for (int i = 0; i < 31; ++i) d31 += "[0]";
+  EXPECT_EQ(yaml_error(laughs), "error: t.yaml:1:45: a5[1][1][3][8][8][7]: the document has more than 250000 values "
+                                "(after expanding aliases) " + over);
+  EXPECT_EQ(yaml_error("d: " + deep(40, "x") + "\n" + laughs),
+            "error: t.yaml:1:35: d" + d31 + ": " + depth + " (limit: input.max_depth = 32)");
+  EXPECT_NE(yaml_error(laughs + "d: " + deep(40, "x") + "\n").find("a5[1][1][3][8][8][7]: the document has more"),
+            std::string::npos);
+  EXPECT_EQ(yaml_error("c: &r [1, *r]\n" + laughs),
+            "error: t.yaml:1:4: c[1]: an alias refers to a value that contains it (a cycle)");
+  EXPECT_NE(yaml_error(laughs + "c: &r [1, *r]\n").find("a5[1][1][3][8][8][7]"), std::string::npos);
+  // A 20-deep list used at the top, then under 15 more levels: the second use passes the depth limit.
+  const std::string shared = "s: &s " + deep(20, "x") + "\nt: " + deep(15, "*s") + "\n";
+  EXPECT_EQ(yaml_error(shared + laughs), "error: t.yaml:1:23: t" + d31 + ": " + depth + " (limit: input.max_depth = 32)");
+  EXPECT_NE(yaml_error("s: &s " + deep(20, "x") + "\n" + laughs + "t: " + deep(15, "*s") + "\n")
+                .find("2:50: a5[1][1][3][8][6][8]: the document has more"),
+            std::string::npos);
+  // Duplicate keys inside the shared maps count once, as the conversion counts them.
+  std::string dups = "m0: &m0 {a: 1, a: 2, b: [1,2,3,4,5,6,7,8,9]}\n";
+  for (int i = 1; i <= 6; ++i) {
+    dups += "m" + std::to_string(i) + ": &m" + std::to_string(i) + " [";
+    for (int k = 0; k < 12; ++k) dups += (k ? ", *m" : "*m") + std::to_string(i - 1);
+    dups += "]\n";
+  }
+  EXPECT_EQ(yaml_error(dups), "error: t.yaml:1:34: m4[10][10][5][11].b[4]: the document has more than 250000 "
+                              "values (after expanding aliases) " + over);
+  // The count to the value: with 501 uses of the 500-value list the limit is passed at b[498][497]; with 498 it fits.
+  std::string ones;
+  for (int i = 0; i < 499; ++i) ones += i ? ",1" : "1";
+  std::string uses;
+  for (int i = 0; i < 501; ++i) uses += i ? ",*a0" : "*a0";
+  EXPECT_EQ(yaml_error("a0: &a0 [" + ones + "]\nb: [" + uses + "]\n").substr(0, 35), "error: t.yaml:1:1004: b[498][497]: ");
+  EXPECT_EQ(yaml_error("a0: &a0 [" + ones + "]\nb: [" + uses.substr(0, uses.size() - 12) + "]\n"), "(accepted)");
+}
+
 TEST(HostileYaml, UnterminatedQuotesAnywhere) {
   // yaml-cpp itself reports one without a newline; with one (the usual end of a file) it accepted it.
   EXPECT_EQ(yaml_error("name: \"abc"), "error: t.yaml:1:11: invalid YAML: illegal EOF in scalar");
