@@ -38,6 +38,10 @@ void MegatronConfig::visit(Section& s) {
       s.skip_unknown_keys();
       return;
     }
+    // An error of the line as a whole (Megatron's own checks of its arguments), at the line's key.
+    const auto line_error = [&](const std::string& message) {
+      s.diagnostics()->add(raw->location, s.child_path("megatron_args"), message);
+    };
     try {
       ImportedArgs imported = import_megatron_args(raw->scalar, raw->location);
       ignored_args = imported.ignored;
@@ -58,14 +62,12 @@ void MegatronConfig::visit(Section& s) {
         return a.rfind("--delay-wgrad-compute", 0) == 0;
       });
       if (delay_wgrad && !overlap_moe_expert_parallel_comm) {
-        s.diagnostics()->add(raw->location, s.child_path("megatron_args"),
-                             "--delay-wgrad-compute needs --overlap-moe-expert-parallel-comm "
-                             "(overlap_moe_expert_parallel_comm: Megatron-core's TransformerConfig asserts it)");
+        line_error("--delay-wgrad-compute needs --overlap-moe-expert-parallel-comm "
+                   "(overlap_moe_expert_parallel_comm: Megatron-core's TransformerConfig asserts it)");
       }
       if (delay_wgrad && moe_grouped_gemm == "single_kernel") {
-        s.diagnostics()->add(raw->location, s.child_path("megatron_args"),
-                             "--delay-wgrad-compute is not supported with --moe-use-legacy-grouped-gemm (moe_grouped_gemm: "
-                             "single_kernel; Megatron-core's TransformerConfig asserts it)");
+        line_error("--delay-wgrad-compute is not supported with --moe-use-legacy-grouped-gemm (moe_grouped_gemm: "
+                   "single_kernel; Megatron-core's TransformerConfig asserts it)");
       }
       // Megatron-core's TransformerConfig also asserts virtual pipeline stages for the 1F1B all-to-all overlap when
       // PP > 1 (its combined forward-backward schedule is the interleaved one's). A command line stands for a run
@@ -73,16 +75,15 @@ void MegatronConfig::visit(Section& s) {
       // side stream standing in (a what-if Megatron cannot run; docs/training.md).
       if (overlap_moe_expert_parallel_comm && pipeline_model_parallel_size > 1 && pipeline_schedule != "dualpipe" &&
           virtual_stages() < 2) {
-        s.diagnostics()->add(raw->location, s.child_path("megatron_args"),
-                             "--overlap-moe-expert-parallel-comm with --pipeline-model-parallel-size " +
-                                 std::to_string(pipeline_model_parallel_size) +
-                                 " needs virtual pipeline stages (--num-layers-per-virtual-pipeline-stage, "
-                                 "--num-virtual-stages-per-pipeline-rank or --pipeline-model-parallel-layout: "
-                                 "Megatron-core's TransformerConfig asserts it)");
+        line_error("--overlap-moe-expert-parallel-comm with --pipeline-model-parallel-size " +
+                       std::to_string(pipeline_model_parallel_size) +
+                       " needs virtual pipeline stages (--num-layers-per-virtual-pipeline-stage, "
+                       "--num-virtual-stages-per-pipeline-rank or --pipeline-model-parallel-layout: "
+                       "Megatron-core's TransformerConfig asserts it)");
       }
     } catch (const InputError& e) {
-      for (const auto& d : e.diagnostics()) s.diagnostics()->add(raw->location, s.child_path("megatron_args"), d.message);
-      if (e.diagnostics().empty()) s.diagnostics()->add(raw->location, s.child_path("megatron_args"), e.what());
+      for (const auto& d : e.diagnostics()) line_error(d.message);
+      if (e.diagnostics().empty()) line_error(e.what());
     }
     s.skip_unknown_keys();
     return;
