@@ -458,6 +458,11 @@ void MegatronConfig::visit_keys(Section& s) {
   s.field("overlap_moe_expert_parallel_comm", overlap_moe_expert_parallel_comm,
           "expert-parallel all-to-alls run beside the compute (another micro-batch's work hides them, as 1F1B "
           "all-to-all overlap or DualPipe do): waited for only at the end of each pass");
+  s.field("moe_overlap_sm_share", moe_overlap_sm_share,
+          "with overlap_moe_expert_parallel_comm, the share of the SMs the expert all-to-alls take from the MoE "
+          "layers' kernels beside them (those kernels take 1 / (1 - share) as long; the part's overlap_sm_share "
+          "elsewhere): fitted to Megatron-Bridge's measured A/B of the overlap on 16 H100 (docs/calibration.md)",
+          Range::between(0, 0.9));
   s.field("memory_reserve", memory_reserve,
           "per-GPU memory kept for the CUDA context, NCCL, workspaces and fragmentation", Range::at_least(0));
   s.field("host_op_time", host_op_time,

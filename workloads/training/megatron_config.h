@@ -177,6 +177,9 @@ struct MegatronConfig {
   double moe_load_imbalance = 1.0;
   std::string moe_token_dispatcher_type = "alltoall";  // alltoall: one copy per (token, expert); flex: per node
   bool overlap_moe_expert_parallel_comm = false;
+  // With it, the share of the SMs the expert all-to-alls take from the MoE layers' kernels beside them (fitted to a
+  // measured A/B of the overlap: docs/calibration.md).
+  double moe_overlap_sm_share = 0.41;
   bool moe_shared_expert_overlap = false;  // the shared expert beside the dispatch and combine (docs/training-moe-layers.md)
   bool moe_fp8_dispatch = false;  // tokens to the experts and their gradients in FP8 (DeepSeek-V3, section 3.3.3)
   // Share of the NIC's line rate the flex (DeepEP) dispatcher's all-to-alls reach between nodes (DeepEP's measured
