@@ -101,7 +101,8 @@ class MegatronTraining final : public Workload, public sim::EventSink {
     Duration weight;              // backward: the part of `compute` that is weight gradients (GEMMs' wgrad)
     // SM contention: the share of the SMs the collectives running beside this segment's compute take (the
     // overlapped GEMMs of tp_comm_overlap: Transformer Engine's num_sm, 0 where the GEMM's time already has its
-    // SM margin or the exchange runs on the copy engines); < 0: the part's overlap_sm_share.
+    // SM margin or the exchange runs on the copy engines; a MoE layer's segments with overlap_moe_expert_parallel_comm:
+    // moe_overlap_sm_share); < 0: the part's overlap_sm_share.
     double sm_share = -1;
     double share_or(double part_share) const { return sm_share >= 0 ? sm_share : part_share; }
     // FSDP: parameter all-gathers this segment issues on the gather stream as its compute starts (prefetch),

@@ -540,9 +540,9 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       // The expert all-to-alls on the side stream take moe_overlap_sm_share of the SMs from the MoE layer's kernels
       // beside them (NCCL's or the flex dispatcher's kernels and their HBM traffic; fitted to a measured A/B of
       // the overlap, docs/calibration.md), where a segment does not carry a share of its own.
-      for (std::vector<Segment>* pass : {&fwd, &bwd}) {
-        for (Segment& s : *pass) {
-          if (side && s.sm_share < 0) s.sm_share = c.moe_overlap_sm_share;
+      if (side) {
+        for (std::vector<Segment>* pass : {&fwd, &bwd}) {
+          for (Segment& s : *pass) s.sm_share = s.sm_share < 0 ? c.moe_overlap_sm_share : s.sm_share;
         }
       }
       prev = {true, moe, std::move(ops), std::move(fwd), std::move(bwd)};
