@@ -275,6 +275,9 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// last event. `apply`: also charge compute and waits to the rank and write its spans.
   Duration replay(uint32_t sim, const FoldedPass& f, Duration start, bool apply, int* priority);
   Duration replay_simple(uint32_t sim, const FoldedPass& f, Duration start, int* priority);  // FoldedPass::simple
+  /// A pass beside the data-parallel stream's gradient buckets (megatron_fold_dp.cc): folded where the fine path's
+  /// order of events is known; false (nothing changed) where it is not.
+  bool fold_beside_dp(uint32_t sim, const FoldedPass& f);
   using CollectiveKey = std::tuple<int, int64_t, uint32_t, uint32_t, uint32_t, double>;
   /// Whether a collective over `group` is contention-free (private scale-up links, or the analytical model), so its
   /// time depends only on its key and is memoized.
@@ -338,6 +341,8 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   static const char* op_word(policy::CollectiveOp op);
   static void run_on(net::Collectives& coll, const CommCall& c, const std::vector<uint32_t>& group, sim::Callback done);
   void pump_dp(uint32_t sim);
+  /// A gradient bucket's collectives on the data-parallel stream (pump_dp), one after the other.
+  std::shared_ptr<std::vector<CommCall>> bucket_comms(const Bucket& b) const;
   void tasks_finished(uint32_t sim);
   /// overlap_param_gather: queues model chunk `chunk`'s parameter gathers on the rank's gather stream (once an
   /// iteration), and starts the next queued one when the stream is free.

@@ -59,10 +59,11 @@ void MegatronTraining::run_comms(uint32_t sim, const std::vector<CommCall>& comm
   }
   RankState& st = *states_[sim];
   if (i == 0 && !blocking) {  // beside the kernels: counted for SM contention (start_compute, after_compute)
-    if (st.beside++ == 0) st.beside_since = ctx_->engine.now();
+    // Not while a pass folded beside the data-parallel stream runs: the fold has counted this chain (fold_beside_dp).
+    if (!st.folding_dp && st.beside++ == 0) st.beside_since = ctx_->engine.now();
     done = [this, sim, next = std::move(done)] {
       RankState& s = *states_[sim];
-      if (--s.beside == 0) s.beside_total += ctx_->engine.now() - s.beside_since;
+      if (!s.folding_dp && --s.beside == 0) s.beside_total += ctx_->engine.now() - s.beside_since;
       next();
     };
   }
@@ -150,6 +151,18 @@ void MegatronTraining::collective(uint32_t sim, const CommCall& c, sim::Callback
   const auto key = std::make_tuple(static_cast<int>(counter), group.front(), seq);
   uint32_t members = 0;
   for (uint32_t r : group) members += sim_index_[r] >= 0 ? 1 : 0;
+  if (st.dp_chain && &c >= st.dp_chain->data() && &c < st.dp_chain->data() + st.dp_chain->size()) {
+    // The data-parallel stream's collective: which one runs, and its end where launch() will take a memoized time.
+    st.dp_index = static_cast<size_t>(&c - st.dp_chain->data());
+    st.dp_end_known = false;
+    if (members == 1 && memoizable(group)) {
+      const auto it = collective_cache_.find(collective_key(c, group));
+      if (it != collective_cache_.end()) {
+        st.dp_end = ctx_->engine.now() + it->second;  // launch(): engine.after(time), at now + time
+        st.dp_end_known = true;
+      }
+    }
+  }
   if (ticket) mark_arrival(sim, group, key, ticket);
   pending_.arrive(key, sim, std::move(done), members, [&](Pending::Arrivals waiters) {
     open_edges_.erase(key);  // every participant has its ticket
@@ -277,19 +290,25 @@ void MegatronTraining::pump_side(uint32_t sim) {
   }, false, true);
 }
 
-void MegatronTraining::pump_dp(uint32_t sim) {
-  RankState& st = *states_[sim];
-  if (st.dp_busy || st.dp_next >= st.dp_queue.size()) return;
-  const Bucket& b = st.plan->buckets[static_cast<size_t>(st.dp_queue[st.dp_next++])];
-  st.dp_busy = true;
+std::shared_ptr<std::vector<MegatronTraining::CommCall>> MegatronTraining::bucket_comms(const Bucket& b) const {
   const double gb = config_.grad_bytes();
   const CollectiveOp op = config_.use_distributed_optimizer ? CollectiveOp::kReduceScatter : CollectiveOp::kAllReduce;
   auto comms = std::make_shared<std::vector<CommCall>>();
   if (b.dense_params > 0) comms->push_back({op, GroupKind::kDpCp, Bytes::of(b.dense_params * gb), Exposure::kDp, std::string("dp-cp ") + op_word(op) + " grads"});
   if (b.expert_params > 0) comms->push_back({op, GroupKind::kEdp, Bytes::of(b.expert_params * gb), Exposure::kDp, std::string("expert-dp ") + op_word(op) + " grads"});
+  return comms;
+}
+
+void MegatronTraining::pump_dp(uint32_t sim) {
+  RankState& st = *states_[sim];
+  if (st.dp_busy || st.dp_next >= st.dp_queue.size()) return;
+  auto comms = bucket_comms(st.plan->buckets[static_cast<size_t>(st.dp_queue[st.dp_next++])]);
+  st.dp_busy = true;
+  st.dp_chain = comms;
   run_comms(sim, *comms, 0, [this, sim, comms] {
     RankState& s = *states_[sim];
     s.dp_busy = false;
+    s.dp_chain = nullptr;
     ++s.buckets_done;
     pump_dp(sim);
     maybe_optimizer(sim);

@@ -5,15 +5,17 @@
 // the simulated rank running it:
 //  - symmetry is on (one simulated rank per stage: no other simulated rank shares its TP, CP or EP groups, so no
 //    rendezvous inside the pass waits for a peer), and FSDP (torch_fsdp2) is off;
-//  - no other stream of the rank has collectives in flight when the pass starts (gradient buckets, the parameter
-//    gather, expert all-to-alls): a collective started while the compute stream waits charges that wait to the
-//    bubble, which makes the inside of the pass observable. An overlapped chain of several collectives (context
-//    parallelism's CP - 1 send/recv rounds) folds: each of its collectives that starts while the rank waits for the
-//    chain moves the wait so far to the bubble on the fine path, and replay makes the same additions (wait_chain);
+//  - no other stream of the rank has collectives in flight when the pass starts (the parameter gather, expert
+//    all-to-alls): a collective started while the compute stream waits charges that wait to the bubble, which makes
+//    the inside of the pass observable. The data-parallel stream's gradient buckets are the exception: their times
+//    are known, so the pass is walked with them beside it (megatron_fold_dp.cc). An overlapped chain of several
+//    collectives (context parallelism's CP - 1 send/recv rounds) folds: each of its collectives that starts while
+//    the rank waits for the chain moves the wait so far to the bubble on the fine path, and replay makes the same
+//    additions (wait_chain);
 //  - every segment's collectives run on the compute stream, blocking or overlapped with the next segment's compute
 //    (not on the side stream, whose expert all-to-alls run beside several passes), there are no FSDP prefetches
-//    or reductions, and no gradient bucket completes inside it while gradients are being reduced (the last
-//    micro-batch's backward with overlap_grad_reduce starts data-parallel work mid-pass);
+//    or reductions (a gradient bucket completed inside it, in the last micro-batch's backward with
+//    overlap_grad_reduce, starts data-parallel work mid-pass: the walk beside the buckets queues it at its time);
 //  - every collective is contention-free, so its time is already memoized: on private scale-up links (a TP group
 //    inside one NVLink domain, on either fidelity) or anywhere on the analytical model. A collective that crosses
 //    nodes on the flow model shares links with other flows, so its pass keeps the fine-grained path;
@@ -71,7 +73,7 @@ MegatronTraining::FoldedPass* MegatronTraining::folded(uint32_t sim) {
     if (!seg.prefetch.empty() || seg.await > 0 || !seg.reduce.empty() || seg.side) return never();
     has_bucket = has_bucket || seg.bucket >= 0;
     const double share = seg.share_or(ctx_->gpus[st.rank].part->calibration.overlap_sm_share);
-    FoldedPass::Seg out{seg.compute * st.slow, {}, seg.overlap, share};
+    FoldedPass::Seg out{seg.compute * st.slow, {}, seg.overlap, share, seg.bucket};
     for (const CommCall& c : seg.comms) {
       const std::vector<uint32_t>& group = group_of(c.group, st.rank);
       if (group.size() < 2) {  // a group of one: done at once, no event
@@ -165,13 +167,14 @@ void MegatronTraining::flatten(FoldedPass& f) {
   if (f->state != FoldedPass::State::kFoldable) return false;
   RankState& st = *states_[sim];
   const Task& t = (*st.tasks)[st.task];
-  if (f->has_bucket && config_.overlap_grad_reduce && completes_buckets(t)) return false;
-  // Another stream of the rank is running collectives (gradient buckets, the parameter gather, expert all-to-alls):
-  // each one it starts while the compute stream waits moves that wait to the bubble (megatron_comms.cc), so the
-  // inside of this pass is observable. It runs segment by segment.
-  if (st.dp_busy || st.dp_next < st.dp_queue.size() || st.gathering() || st.side_busy ||
-      st.side_next < st.side_queue.size()) {
-    return false;
+  // Another stream of the rank is running collectives (the parameter gather, expert all-to-alls): each one it starts
+  // while the compute stream waits moves that wait to the bubble (megatron_comms.cc), so the inside of this pass is
+  // observable. It runs segment by segment. The data-parallel stream's gradient buckets (running, or started by a
+  // bucket this pass completes) are walked beside the pass instead where their times are known (fold_beside_dp).
+  if (st.gathering() || st.side_busy || st.side_next < st.side_queue.size()) return false;
+  if (st.dp_busy || st.dp_next < st.dp_queue.size() ||
+      (f->has_bucket && config_.overlap_grad_reduce && completes_buckets(t))) {
+    return fold_beside_dp(sim, *f);
   }
   int priority = sim::kCompletion;
   // One walk of the pass, applied now (its compute, waits, collective counters and beside time): nothing else

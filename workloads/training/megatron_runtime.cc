@@ -597,6 +597,7 @@ void MegatronTraining::fire(uint64_t tag) {
   if (tag & kSendArrived) {
     send_arrived(index);
   } else {
+    states_[index]->folding_dp = false;  // a pass folded beside the data-parallel stream ends (fold_beside_dp)
     task_done(index);
   }
 }

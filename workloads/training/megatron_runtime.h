@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "workloads/training/megatron.h"
@@ -55,6 +56,15 @@ struct MegatronTraining::RankState {
   size_t dp_next = 0;
   bool dp_busy = false;
   size_t buckets_done = 0;
+  // The data-parallel stream's running chain (pump_dp), which of its collectives is running and when that one ends
+  // (known where it started from a memoized time: collective()); read by a pass folded beside it (megatron_fold_dp.cc).
+  std::shared_ptr<const std::vector<CommCall>> dp_chain;
+  size_t dp_index = 0;
+  Duration dp_end;
+  bool dp_end_known = false;
+  // A pass folded beside the data-parallel stream is running (until its end event): the fold has made the stream's
+  // additions to the count of collectives beside the kernels for that time, so its own events leave them alone.
+  bool folding_dp = false;
   // Collectives running beside the kernels (SM contention): how many are in flight, since when, the time with at
   // least one in flight so far, and that time when the current kernel segment started.
   int beside = 0;
@@ -85,6 +95,7 @@ struct MegatronTraining::FoldedPass {
     std::vector<Comm> comms;  // one after the other once the compute is done
     bool overlap;             // alongside the next segment's compute (else blocking)
     double share;             // SM share of the collectives beside its compute (Segment::sm_share, resolved)
+    int bucket;               // Segment::bucket
   };
   enum class State : int8_t { kUnknown, kFoldable, kNever };
   State state = State::kUnknown;

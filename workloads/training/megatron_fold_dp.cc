@@ -1,0 +1,316 @@
+// A pass folded beside the data-parallel stream (MegatronTraining::fold_beside_dp).
+//
+// With overlap_grad_reduce the last micro-batch's backward passes complete gradient buckets, and each bucket's
+// reduce-scatter (or all-reduce) runs on the data-parallel stream beside the passes that follow. Such a pass is
+// observable from outside the compute stream in two ways only (megatron_comms.cc): the stream's chains count as
+// collectives beside the kernels (SM contention: a segment's compute takes longer for the time a chain ran beside
+// it), and a data-parallel collective that starts while the compute stream waits (for a blocking collective or for
+// an overlapped chain) moves that wait so far to the bubble. Both follow from the times the stream's collectives
+// start and end, which are known where each collective's time is memoized (the analytical model; one simulated
+// rank in the data-parallel group). So the pass is walked here with the stream beside it, event by event in time
+// order, making the fine path's additions in its order; where two events fall at the very same time the fine path's
+// order rests on priorities and sequence numbers the walk does not keep, and the pass runs segment by segment
+// instead (as does any pass whose data-parallel collectives are not all memoized).
+//
+// The stream's own events still run at their times (they start the next collectives and count the buckets done);
+// from the pass's start to its end event they leave the count of collectives beside the kernels to the fold
+// (RankState::folding_dp), which has set it to what the fine path reaches at the pass's end. A bucket the pass
+// completes is queued by an event at the time the fine path queues it (after_compute), with that event's priority.
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "workloads/training/megatron_runtime.h"
+
+namespace lcsim::wl {
+
+using Exposure = MegatronTraining::Exposure;
+
+bool MegatronTraining::fold_beside_dp(uint32_t sim, const FoldedPass& f) {
+  RankState& st = *states_[sim];
+  // The stream's state as the fine path left it: a chain running (its collective's end known) or none, nothing
+  // queued behind an idle stream, and nothing else beside the kernels.
+  if (config_.use_torch_fsdp2 || st.waiting || st.overlap_pending) return false;
+  if (!st.dp_busy && st.dp_next < st.dp_queue.size()) return false;
+  if (st.beside != (st.dp_busy ? 1 : 0)) return false;
+  if (st.dp_busy && (!st.dp_chain || !st.dp_end_known || st.dp_index >= st.dp_chain->size() ||
+                     st.dp_end <= st.task_start)) {
+    return false;  // an end at the pass's start: before or after it, as the heap orders them
+  }
+  const Task& task = (*st.tasks)[st.task];
+  const bool pushes = f.has_bucket && config_.overlap_grad_reduce && completes_buckets(task);
+  const Duration inf = Duration::seconds(std::numeric_limits<double>::infinity());
+  const auto bubble = static_cast<size_t>(Exposure::kBubble);
+
+  // What the walk adds, applied only if it gets to the end.
+  auto waits = st.waits;
+  auto seq = st.seq;
+  Duration compute = st.compute;
+  int count = st.beside;  // collectives beside the kernels (RankState::beside), since when, the time so far
+  Duration since = st.beside_since, total = st.beside_total;
+  bool waiting = false;  // the compute stream waits (wait(), resume()): since when, charged to which kind
+  size_t why = 0;
+  Duration wait_start;
+  bool ok = true;
+
+  // The data-parallel stream: the running chain, its collective and that one's end; the buckets queued behind it.
+  bool dp_running = st.dp_busy;
+  std::shared_ptr<const std::vector<CommCall>> chain = st.dp_chain;
+  size_t index = st.dp_index;
+  Duration dp_end = st.dp_busy ? st.dp_end : inf;
+  size_t next_queued = st.dp_next;
+  std::vector<int> pushed;
+  size_t next_pushed = 0;
+  struct Push {
+    Duration time;
+    int bucket;
+    int priority;
+  };
+  std::vector<Push> push_events;
+  // outputs.timeline_detail: kernels on a traced rank: the pass's collectives as spans, written at its end (as
+  // finish_fold writes a folded pass's), each with the times the fine path gives it.
+  struct Span {
+    const CommCall* call;
+    Duration begin, end;
+  };
+  const bool spans = kernel_spans_ && traced(sim);
+  std::vector<Span> kernel_spans;
+
+  // The pending overlapped chain of the compute stream: its collectives' starts (those with an event) and its end.
+  bool pending = false;
+  Duration overlap_end;
+  size_t overlap_why = 0;
+  std::vector<Duration> tp_starts;
+  size_t tp_next = 0;
+
+  const auto beside_time = [&](Duration now) { return total + (count > 0 ? now - since : Duration()); };
+  const auto up = [&](Duration now) {  // run_comms: a chain starts beside the kernels
+    if (count++ == 0) since = now;
+  };
+  const auto down = [&](Duration now) {  // and ends
+    if (--count == 0) total += now - since;
+  };
+  // collective(): a collective starting while the rank waits moves the wait so far to the bubble.
+  const auto start_collective = [&](Duration now) {
+    if (waiting && wait_start < now) {
+      waits[bubble] += now - wait_start;
+      wait_start = now;
+    }
+  };
+  // The data-parallel collective chain[index] starts now: its end from its memoized time (launch()).
+  const auto dp_launch = [&](Duration now) {
+    start_collective(now);
+    const CommCall& c = (*chain)[index];
+    const std::vector<uint32_t>& group = group_of(c.group, st.rank);
+    uint32_t members = 0;
+    for (uint32_t r : group) members += sim_index_[r] >= 0 ? 1 : 0;
+    if (group.size() < 2 || members != 1 || !memoizable(group)) {
+      ok = false;
+      return;
+    }
+    const auto it = collective_cache_.find(collective_key(c, group));
+    if (it == collective_cache_.end()) {
+      ok = false;
+      return;
+    }
+    dp_end = now + it->second;
+  };
+  // pump_dp: the next queued bucket's chain starts now, if there is one.
+  const auto dp_next_chain = [&](Duration now) {
+    int b = -1;
+    if (next_queued < st.dp_queue.size()) {
+      b = st.dp_queue[next_queued++];
+    } else if (next_pushed < pushed.size()) {
+      b = pushed[next_pushed++];
+    }
+    if (b < 0) {
+      dp_running = false;
+      dp_end = inf;
+      return;
+    }
+    chain = bucket_comms(st.plan->buckets[static_cast<size_t>(b)]);
+    if (chain->empty()) {  // run_comms would end it at once, outside the count: not walked here
+      ok = false;
+      return;
+    }
+    index = 0;
+    dp_running = true;
+    up(now);
+    dp_launch(now);
+  };
+  // The running data-parallel collective ends: the next of its chain starts, or the chain ends and the next starts.
+  const auto dp_event = [&] {
+    const Duration now = dp_end;
+    if (index + 1 < chain->size()) {
+      ++index;
+      dp_launch(now);
+      return;
+    }
+    down(now);
+    dp_next_chain(now);
+  };
+  // The events of the data-parallel stream and of the pending chain before `until` (a compute-stream event), in
+  // time order. The pending chain's events at `until` come after it (a compute's completion runs first); a
+  // data-parallel event at `until`, or at the time of one of the chain's, is a tie the walk does not order.
+  const auto advance = [&](Duration until) {
+    while (ok) {
+      const Duration tp = !pending ? inf : tp_next < tp_starts.size() ? tp_starts[tp_next] : overlap_end;
+      if (dp_running && (dp_end == until || (pending && dp_end == tp))) {
+        ok = false;
+        return;
+      }
+      if (dp_running && dp_end < until && dp_end < tp) {
+        dp_event();
+      } else if (pending && tp < until) {
+        if (tp_next < tp_starts.size()) {
+          start_collective(tp);
+          ++tp_next;
+        } else {
+          down(overlap_end);
+          pending = false;
+        }
+      } else {
+        return;
+      }
+    }
+  };
+  // The compute stream waits from `from` for the pending chain (after_compute, task_done): its collectives that
+  // start meanwhile, and the data-parallel stream's, move the wait so far to the bubble; its end charges the rest.
+  const auto wait_for_chain = [&](Duration from) {
+    waiting = true;
+    why = overlap_why;
+    wait_start = from;
+    while (ok && pending) {
+      const Duration tp = tp_next < tp_starts.size() ? tp_starts[tp_next] : overlap_end;
+      if (dp_running && dp_end == tp) {
+        ok = false;
+      } else if (dp_running && dp_end < tp) {
+        dp_event();
+      } else if (tp_next < tp_starts.size()) {
+        start_collective(tp);
+        ++tp_next;
+      } else {
+        down(overlap_end);
+        pending = false;
+        waits[why] += overlap_end - wait_start;  // resume()
+        waiting = false;
+      }
+    }
+  };
+
+  Duration t = st.task_start;
+  int priority = sim::kCompletion;
+  for (const FoldedPass::Seg& seg : f.segs) {
+    if (!ok) break;
+    // start_compute, then its completion (after_compute) and the SM contention's extra time.
+    compute += seg.compute;
+    const Duration snapshot = beside_time(t);
+    t = t + seg.compute;
+    advance(t);
+    priority = sim::kCompletion;
+    if (seg.share > 0) {
+      const Duration beside = beside_time(t) - snapshot;
+      if (beside > Duration()) {
+        const Duration extra = beside * (seg.share / (1 - seg.share));
+        compute += extra;
+        t = t + extra;
+        advance(t);
+      }
+    }
+    if (pending) {  // the previous segment's overlapped chain is still running
+      wait_for_chain(t);
+      t = overlap_end;
+      priority = sim::kDefault;
+    }
+    if (pushes && seg.bucket >= 0) {  // after_compute: the bucket is complete
+      push_events.push_back({t, seg.bucket, priority});
+      pushed.push_back(seg.bucket);
+      if (!dp_running) dp_next_chain(t);
+    }
+    if (seg.comms.empty()) continue;
+    if (seg.overlap) {
+      pending = true;
+      overlap_why = static_cast<size_t>(seg.comms.front().call->kind);
+      up(t);
+      tp_starts.clear();
+      tp_next = 0;
+      Duration s = t;
+      for (const FoldedPass::Comm& c : seg.comms) {
+        if (!c.event) {
+          if (spans) kernel_spans.push_back({c.call, s, s});
+          continue;
+        }
+        tp_starts.push_back(s);
+        if (spans) kernel_spans.push_back({c.call, s, s + c.time});
+        s = s + c.time;
+        ++seq[c.counter];
+      }
+      overlap_end = s;
+      if (tp_starts.empty()) {  // no collective with an event: the chain ends as it starts
+        down(t);
+        pending = false;
+      }
+    } else {
+      waiting = true;
+      why = static_cast<size_t>(seg.comms.front().call->kind);
+      wait_start = t;
+      bool first = true;
+      for (const FoldedPass::Comm& c : seg.comms) {
+        if (!first) {  // run_comms: charge the wait so far to the collective before, then wait for this one
+          waits[why] += t - wait_start;
+          why = static_cast<size_t>(c.call->kind);
+          wait_start = t;
+        }
+        first = false;
+        if (!c.event) {
+          if (spans) kernel_spans.push_back({c.call, t, t});
+          continue;
+        }
+        ++seq[c.counter];
+        const Duration end = t + c.time;
+        if (spans) kernel_spans.push_back({c.call, t, end});
+        advance(end);
+        t = end;
+        priority = sim::kDefault;
+      }
+      waits[why] += t - wait_start;  // the chain's end: resume()
+      waiting = false;
+    }
+  }
+  if (ok && pending) {  // task_done: the last segment's overlapped chain
+    wait_for_chain(t);
+    t = overlap_end;
+    priority = sim::kDefault;
+  }
+  if (!ok || (dp_running && dp_end == t)) return false;
+
+  st.waits = waits;
+  st.seq = seq;
+  st.compute = compute;
+  st.beside = count;
+  st.beside_since = since;
+  st.beside_total = total;
+  st.folding_dp = true;
+  // Queued before the end event, so that one at the pass's very end comes first, as on the fine path.
+  for (const Push& p : push_events) {
+    ctx_->engine.at(p.time, [this, sim, b = p.bucket] {
+      states_[sim]->dp_queue.push_back(b);
+      pump_dp(sim);
+    }, p.priority);
+  }
+  if (!spans) {
+    ctx_->engine.post(t, this, kFoldEnd | sim, priority);  // fire(): task_done(sim)
+    return true;
+  }
+  ctx_->engine.at(t, [this, sim, kernel_spans = std::move(kernel_spans)] {
+    states_[sim]->folding_dp = false;
+    for (const Span& k : kernel_spans) {
+      trace_at(sim, k.call->kind == Exposure::kDp ? SpanKind::kDataParallel : SpanKind::kComm, k.call->name, k.begin,
+               k.end);
+    }
+    task_done(sim);
+  }, priority);
+  return true;
+}
+
+}  // namespace lcsim::wl
