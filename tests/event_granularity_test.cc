@@ -168,43 +168,50 @@ TEST_F(EventGranularity, ContextParallelRingsFoldAndChangeNothingButTheEventCoun
 
 // With overlap_grad_reduce the last micro-batch's backward passes complete gradient buckets, and the buckets'
 // reduce-scatters (all-reduces without the distributed optimizer) run on the data-parallel stream beside the passes
-// that follow. Those passes fold with the stream walked beside them (megatron_fold_dp.cc): its chains' time beside
-// the kernels (SM contention) and its collectives that start while the compute stream waits (the bubble split) are
-// the fine path's additions in its order, so every metric is the same bit for bit. The training-model issue's 175B
-// layout (TP 8, PP 8 with 6 chunks, DP 4; 16 micro-batches here): 168 of its 1,536 passes run beside a bucket or
-// complete one; unfolded (main abfc625) they made the buckets' overlap cost 8,782 events more than running the
-// buckets at the iteration's end, against 2,052 folded (the passes beside a bucket's first reduce-scatter, whose
-// time is not memoized yet, still run segment by segment), while folding saves 41,677 events of the kernel
-// granularity's 46,986 here. Also: the buckets all-reduced (no distributed optimizer), and context parallelism's
-// chains of send/recv rounds beside them.
-TEST_F(EventGranularity, PassesBesideTheGradientBucketsFoldAndChangeNothingButTheEventCount) {
+// that follow; with overlap_param_gather the first forward passes run beside the parameters' all-gathers. Those
+// passes fold with the streams walked beside them (megatron_fold_dp.cc): the streams' chains' time beside the
+// kernels (SM contention) and their collectives that start while the compute stream waits (the bubble split) are the
+// fine path's additions in its order, so every metric is the same bit for bit. Each overlap then costs few events
+// more than the same collectives run blocking: (a) the training-model issue's 175B layout (TP 8, PP 8 with 6 chunks,
+// DP 4; 16 micro-batches here): 168 of its 1,536 passes run beside a bucket or complete one; unfolded (main abfc625)
+// the buckets' overlap cost 8,782 events more than the buckets at the iteration's end, folded 2,052 (the passes
+// beside a bucket's first reduce-scatter, whose time is not memoized yet, still run segment by segment), while
+// folding saves 41,677 of the kernel granularity's 46,986 events; (b) Llama 3 70B on 1,024 H100s (128 sequences):
+// the parameter gather's overlap cost 4,285 events more than gathering after the optimizer step before the gather's
+// passes folded (a946de6), 822 since, against 22,874 saved by folding. Also: the buckets all-reduced (no
+// distributed optimizer), and context parallelism's chains of send/recv rounds beside both streams.
+TEST_F(EventGranularity, PassesBesideTheDataParallelStreamsFoldAndChangeNothingButTheEventCount) {
+  const std::string off = "outputs: {timeline: false}\n";
+  const std::string pass = "simulation: {event_granularity: pass}\n" + off;
+  const std::string kernel = "simulation: {event_granularity: kernel}\n" + off;
+  const auto events = [](const Fingerprint& fp) { return std::stod(value(fp, "metric.sim_events")); };
+  // `open` ends in "<key>: " inside a workload mapping: true overlaps, false runs the collectives blocking.
+  const auto overlap_costs_few_events = [&](const std::string& base, const std::string& tag, const std::string& open) {
+    const Fingerprint on = run(base, tag + "_on", open + "true}\n" + pass);
+    const Fingerprint on_kernel = run(base, tag + "_on_kernel", open + "true}\n" + kernel);
+    const Fingerprint blocking = run(base, tag + "_blocking", open + "false}\n" + pass);
+    expect_same_but_events(on, on_kernel, tag);
+    ASSERT_FALSE(value(on, "metric.sim_events").empty()) << tag;
+    ASSERT_FALSE(value(blocking, "metric.sim_events").empty()) << tag;
+    EXPECT_LT((events(on) - events(blocking)) * 10, events(on_kernel) - events(on))
+        << tag << ": the passes beside the stream fold: " << events(on) << " events overlapped, " << events(blocking)
+        << " blocking, " << events(on_kernel) << " unfolded";
+  };
   const std::string k175 = "scenarios/training/gpt3-175b-a100-1024.yaml";
   const std::string layout =
       "cluster: {pools: [{name: dgx, node: dgx-a100, count: 32}]}\n"
-      "workload: {pipeline_model_parallel_size: 8, num_layers_per_virtual_pipeline_stage: 2, global_batch_size: 64, "
-      "overlap_grad_reduce: ";
-  const std::string off = "outputs: {timeline: false}\n";
-  const auto events = [](const Fingerprint& fp) { return std::stod(value(fp, "metric.sim_events")); };
-  const std::string pass = "simulation: {event_granularity: pass}\n" + off;
-  const std::string kernel = "simulation: {event_granularity: kernel}\n" + off;
-  const Fingerprint on = run(k175, "buckets_on", layout + "true}\n" + pass);
-  const Fingerprint on_kernel = run(k175, "buckets_on_kernel", layout + "true}\n" + kernel);
-  const Fingerprint at_end = run(k175, "buckets_at_end", layout + "false}\n" + pass);
-  expect_same_but_events(on, on_kernel, "175B layout, buckets overlapped");
-  ASSERT_FALSE(value(on, "metric.sim_events").empty());
-  ASSERT_FALSE(value(at_end, "metric.sim_events").empty());
-  EXPECT_LT((events(on) - events(at_end)) * 10, events(on_kernel) - events(on))
-      << "the passes beside the gradient buckets fold: " << events(on) << " events with the buckets overlapped, "
-      << events(at_end) << " with them at the iteration's end, " << events(on_kernel) << " unfolded";
+      "workload: {pipeline_model_parallel_size: 8, num_layers_per_virtual_pipeline_stage: 2, global_batch_size: 64, ";
+  overlap_costs_few_events(k175, "buckets", layout + "overlap_grad_reduce: ");
+  const std::string k70 = "scenarios/training/llama3-70b-h100-1024.yaml";
+  overlap_costs_few_events(k70, "gathers", "workload: {global_batch_size: 128, overlap_param_gather: ");
 
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {k175, layout + "true, use_distributed_optimizer: false, overlap_param_gather: false}\n"},
-      {"scenarios/training/llama3-70b-h100-1024.yaml",
-       "workload: {global_batch_size: 128, context_parallel_size: 2, overlap_grad_reduce: true}\n"},
+      {k175, layout + "overlap_grad_reduce: true, use_distributed_optimizer: false, overlap_param_gather: false}\n"},
+      {k70, "workload: {global_batch_size: 128, context_parallel_size: 2, overlap_grad_reduce: true}\n"},
   };
   for (size_t i = 0; i < cases.size(); ++i) {
     const auto& [base, extra] = cases[i];
-    const std::string tag = "beside_buckets" + std::to_string(i);
+    const std::string tag = "beside_streams" + std::to_string(i);
     const Fingerprint folded = run(base, tag + "_pass", extra + pass);
     const Fingerprint fine = run(base, tag + "_kernel", extra + kernel);
     expect_same_but_events(folded, fine, tag);

@@ -151,15 +151,16 @@ void MegatronTraining::collective(uint32_t sim, const CommCall& c, sim::Callback
   const auto key = std::make_tuple(static_cast<int>(counter), group.front(), seq);
   uint32_t members = 0;
   for (uint32_t r : group) members += sim_index_[r] >= 0 ? 1 : 0;
-  if (st.dp_chain && &c >= st.dp_chain->data() && &c < st.dp_chain->data() + st.dp_chain->size()) {
-    // The data-parallel stream's collective: which one runs, and its end where launch() will take a memoized time.
-    st.dp_index = static_cast<size_t>(&c - st.dp_chain->data());
-    st.dp_end_known = false;
+  for (RankState::StreamCursor* cur : {&st.dp_cursor, &st.gather_cursor}) {
+    if (!cur->chain || &c < cur->chain->data() || &c >= cur->chain->data() + cur->chain->size()) continue;
+    // A data-parallel stream's collective: which one runs, and its end where launch() will take a memoized time.
+    cur->index = static_cast<size_t>(&c - cur->chain->data());
+    cur->end_known = false;
     if (members == 1 && memoizable(group)) {
       const auto it = collective_cache_.find(collective_key(c, group));
       if (it != collective_cache_.end()) {
-        st.dp_end = ctx_->engine.now() + it->second;  // launch(): engine.after(time), at now + time
-        st.dp_end_known = true;
+        cur->end = ctx_->engine.now() + it->second;  // launch(): engine.after(time), at now + time
+        cur->end_known = true;
       }
     }
   }
@@ -305,10 +306,12 @@ void MegatronTraining::pump_dp(uint32_t sim) {
   auto comms = bucket_comms(st.plan->buckets[static_cast<size_t>(st.dp_queue[st.dp_next++])]);
   st.dp_busy = true;
   st.dp_chain = comms;
+  st.dp_cursor.chain = comms.get();
   run_comms(sim, *comms, 0, [this, sim, comms] {
     RankState& s = *states_[sim];
     s.dp_busy = false;
     s.dp_chain = nullptr;
+    s.dp_cursor.chain = nullptr;
     ++s.buckets_done;
     pump_dp(sim);
     maybe_optimizer(sim);

@@ -5,9 +5,9 @@
 // the simulated rank running it:
 //  - symmetry is on (one simulated rank per stage: no other simulated rank shares its TP, CP or EP groups, so no
 //    rendezvous inside the pass waits for a peer), and FSDP (torch_fsdp2) is off;
-//  - no other stream of the rank has collectives in flight when the pass starts (the parameter gather, expert
-//    all-to-alls): a collective started while the compute stream waits charges that wait to the bubble, which makes
-//    the inside of the pass observable. The data-parallel stream's gradient buckets are the exception: their times
+//  - no other stream of the rank has collectives in flight when the pass starts (expert all-to-alls): a collective
+//    started while the compute stream waits charges that wait to the bubble, which makes the inside of the pass
+//    observable. The data-parallel streams (gradient buckets, the parameter gather) are the exception: their times
 //    are known, so the pass is walked with them beside it (megatron_fold_dp.cc). An overlapped chain of several
 //    collectives (context parallelism's CP - 1 send/recv rounds) folds: each of its collectives that starts while
 //    the rank waits for the chain moves the wait so far to the bubble on the fine path, and replay makes the same
@@ -167,12 +167,12 @@ void MegatronTraining::flatten(FoldedPass& f) {
   if (f->state != FoldedPass::State::kFoldable) return false;
   RankState& st = *states_[sim];
   const Task& t = (*st.tasks)[st.task];
-  // Another stream of the rank is running collectives (the parameter gather, expert all-to-alls): each one it starts
-  // while the compute stream waits moves that wait to the bubble (megatron_comms.cc), so the inside of this pass is
-  // observable. It runs segment by segment. The data-parallel stream's gradient buckets (running, or started by a
-  // bucket this pass completes) are walked beside the pass instead where their times are known (fold_beside_dp).
-  if (st.gathering() || st.side_busy || st.side_next < st.side_queue.size()) return false;
-  if (st.dp_busy || st.dp_next < st.dp_queue.size() ||
+  // Another stream of the rank is running collectives (expert all-to-alls): each one it starts while the compute
+  // stream waits moves that wait to the bubble (megatron_comms.cc), so the inside of this pass is observable. It runs
+  // segment by segment. The data-parallel streams (gradient buckets, running or started by a bucket this pass
+  // completes; the parameter gather) are walked beside the pass instead where their times are known (fold_beside_dp).
+  if (st.side_busy || st.side_next < st.side_queue.size()) return false;
+  if (st.dp_busy || st.dp_next < st.dp_queue.size() || st.gathering() ||
       (f->has_bucket && config_.overlap_grad_reduce && completes_buckets(t))) {
     return fold_beside_dp(sim, *f);
   }

@@ -1,21 +1,23 @@
-// A pass folded beside the data-parallel stream (MegatronTraining::fold_beside_dp).
+// A pass folded beside the data-parallel streams (MegatronTraining::fold_beside_dp).
 //
 // With overlap_grad_reduce the last micro-batch's backward passes complete gradient buckets, and each bucket's
-// reduce-scatter (or all-reduce) runs on the data-parallel stream beside the passes that follow. Such a pass is
-// observable from outside the compute stream in two ways only (megatron_comms.cc): the stream's chains count as
-// collectives beside the kernels (SM contention: a segment's compute takes longer for the time a chain ran beside
-// it), and a data-parallel collective that starts while the compute stream waits (for a blocking collective or for
-// an overlapped chain) moves that wait so far to the bubble. Both follow from the times the stream's collectives
-// start and end, which are known where each collective's time is memoized (the analytical model; one simulated
-// rank in the data-parallel group). So the pass is walked here with the stream beside it, event by event in time
-// order, making the fine path's additions in its order; where two events fall at the very same time the fine path's
-// order rests on priorities and sequence numbers the walk does not keep, and the pass runs segment by segment
-// instead (as does any pass whose data-parallel collectives are not all memoized).
+// reduce-scatter (or all-reduce) runs on the data-parallel stream beside the passes that follow; with
+// overlap_param_gather the first forward passes run beside the parameter all-gathers, chunk by chunk, on a stream
+// of their own. Such a pass is observable from outside the compute stream in two ways only (megatron_comms.cc): the
+// streams' chains count as collectives beside the kernels (SM contention: a segment's compute takes longer for the
+// time a chain ran beside it), and a data-parallel collective that starts while the compute stream waits (for a
+// blocking collective or for an overlapped chain) moves that wait so far to the bubble. Both follow from the times
+// the streams' collectives start and end, which are known where each collective's time is memoized (the analytical
+// model; one simulated rank in the data-parallel group). So the pass is walked here with the streams beside it,
+// event by event in time order, making the fine path's additions in its order; where two events fall at the very
+// same time the fine path's order rests on priorities and sequence numbers the walk does not keep, and the pass runs
+// segment by segment instead (as does any pass whose data-parallel collectives are not all memoized).
 //
-// The stream's own events still run at their times (they start the next collectives and count the buckets done);
-// from the pass's start to its end event they leave the count of collectives beside the kernels to the fold
-// (RankState::folding_dp), which has set it to what the fine path reaches at the pass's end. A bucket the pass
-// completes is queued by an event at the time the fine path queues it (after_compute), with that event's priority.
+// The streams' own events still run at their times (they start the next collectives, count the buckets done and
+// mark the chunks gathered); from the pass's start to its end event they leave the count of collectives beside the
+// kernels to the fold (RankState::folding_dp), which has set it to what the fine path reaches at the pass's end. A
+// bucket the pass completes is queued by an event at the time the fine path queues it (after_compute), with that
+// event's priority. Waiting for a chunk's gather at the end of a forward pass is task_done's, after the pass.
 #include <limits>
 #include <memory>
 #include <vector>
@@ -28,15 +30,16 @@ using Exposure = MegatronTraining::Exposure;
 
 bool MegatronTraining::fold_beside_dp(uint32_t sim, const FoldedPass& f) {
   RankState& st = *states_[sim];
-  // The stream's state as the fine path left it: a chain running (its collective's end known) or none, nothing
+  // The streams' state as the fine path left it: a chain running (its collective's end known) or none, nothing
   // queued behind an idle stream, and nothing else beside the kernels.
   if (config_.use_torch_fsdp2 || st.waiting || st.overlap_pending) return false;
-  if (!st.dp_busy && st.dp_next < st.dp_queue.size()) return false;
-  if (st.beside != (st.dp_busy ? 1 : 0)) return false;
-  if (st.dp_busy && (!st.dp_chain || !st.dp_end_known || st.dp_index >= st.dp_chain->size() ||
-                     st.dp_end <= st.task_start)) {
-    return false;  // an end at the pass's start: before or after it, as the heap orders them
-  }
+  if ((!st.dp_busy && st.dp_next < st.dp_queue.size()) || (!st.gather_busy && st.gathering())) return false;
+  if (st.beside != (st.dp_busy ? 1 : 0) + (st.gather_busy ? 1 : 0)) return false;
+  const auto known = [&st](bool busy, const RankState::StreamCursor& c) {
+    // an end at the pass's start is before or after it as the heap orders them: not walked
+    return !busy || (c.chain && c.end_known && c.index < c.chain->size() && c.end > st.task_start);
+  };
+  if (!known(st.dp_busy, st.dp_cursor) || !known(st.gather_busy, st.gather_cursor)) return false;
   const Task& task = (*st.tasks)[st.task];
   const bool pushes = f.has_bucket && config_.overlap_grad_reduce && completes_buckets(task);
   const Duration inf = Duration::seconds(std::numeric_limits<double>::infinity());
@@ -53,12 +56,17 @@ bool MegatronTraining::fold_beside_dp(uint32_t sim, const FoldedPass& f) {
   Duration wait_start;
   bool ok = true;
 
-  // The data-parallel stream: the running chain, its collective and that one's end; the buckets queued behind it.
-  bool dp_running = st.dp_busy;
-  std::shared_ptr<const std::vector<CommCall>> chain = st.dp_chain;
-  size_t index = st.dp_index;
-  Duration dp_end = st.dp_busy ? st.dp_end : inf;
-  size_t next_queued = st.dp_next;
+  // The data-parallel streams: [0] the gradient buckets (pump_dp), [1] the parameter gather (pump_gather); each
+  // its running chain, the collective of it that runs and that one's end (inf: none running).
+  struct Stream {
+    const std::vector<CommCall>* chain;
+    size_t index;
+    Duration end;
+  };
+  Stream streams[2] = {{st.dp_cursor.chain, st.dp_cursor.index, st.dp_busy ? st.dp_cursor.end : inf},
+                       {st.gather_cursor.chain, st.gather_cursor.index, st.gather_busy ? st.gather_cursor.end : inf}};
+  std::vector<std::shared_ptr<std::vector<CommCall>>> owned;  // bucket chains made here (bucket_comms)
+  size_t next_queued = st.dp_next, next_gather = st.gather_next;
   std::vector<int> pushed;
   size_t next_pushed = 0;
   struct Push {
@@ -97,10 +105,10 @@ bool MegatronTraining::fold_beside_dp(uint32_t sim, const FoldedPass& f) {
       wait_start = now;
     }
   };
-  // The data-parallel collective chain[index] starts now: its end from its memoized time (launch()).
-  const auto dp_launch = [&](Duration now) {
+  // Stream k's collective chain[index] starts now: its end from its memoized time (launch()).
+  const auto launch_on = [&](Stream& x, Duration now) {
     start_collective(now);
-    const CommCall& c = (*chain)[index];
+    const CommCall& c = (*x.chain)[x.index];
     const std::vector<uint32_t>& group = group_of(c.group, st.rank);
     uint32_t members = 0;
     for (uint32_t r : group) members += sim_index_[r] >= 0 ? 1 : 0;
@@ -113,41 +121,53 @@ bool MegatronTraining::fold_beside_dp(uint32_t sim, const FoldedPass& f) {
       ok = false;
       return;
     }
-    dp_end = now + it->second;
+    x.end = now + it->second;
   };
-  // pump_dp: the next queued bucket's chain starts now, if there is one.
-  const auto dp_next_chain = [&](Duration now) {
-    int b = -1;
-    if (next_queued < st.dp_queue.size()) {
-      b = st.dp_queue[next_queued++];
-    } else if (next_pushed < pushed.size()) {
-      b = pushed[next_pushed++];
+  // pump_dp, pump_gather: stream k's next queued chain starts now, if there is one.
+  const auto next_chain = [&](size_t k, Duration now) {
+    Stream& x = streams[k];
+    x.chain = nullptr;
+    x.end = inf;
+    if (k == 0) {
+      int b = -1;
+      if (next_queued < st.dp_queue.size()) {
+        b = st.dp_queue[next_queued++];
+      } else if (next_pushed < pushed.size()) {
+        b = pushed[next_pushed++];
+      }
+      if (b < 0) return;
+      owned.push_back(bucket_comms(st.plan->buckets[static_cast<size_t>(b)]));
+      x.chain = owned.back().get();
+    } else {
+      if (next_gather >= st.gather_queue.size()) return;
+      x.chain = &st.plan->param_gather_chunks[static_cast<size_t>(st.gather_queue[next_gather++])];
     }
-    if (b < 0) {
-      dp_running = false;
-      dp_end = inf;
-      return;
-    }
-    chain = bucket_comms(st.plan->buckets[static_cast<size_t>(b)]);
-    if (chain->empty()) {  // run_comms would end it at once, outside the count: not walked here
+    if (x.chain->empty()) {  // run_comms would end it at once, outside the count: not walked here
       ok = false;
       return;
     }
-    index = 0;
-    dp_running = true;
+    x.index = 0;
     up(now);
-    dp_launch(now);
+    launch_on(x, now);
   };
-  // The running data-parallel collective ends: the next of its chain starts, or the chain ends and the next starts.
-  const auto dp_event = [&] {
-    const Duration now = dp_end;
-    if (index + 1 < chain->size()) {
-      ++index;
-      dp_launch(now);
+  // Stream k's running collective ends: the next of its chain starts, or the chain ends and the next starts.
+  const auto stream_event = [&](size_t k) {
+    Stream& x = streams[k];
+    const Duration now = x.end;
+    if (x.index + 1 < x.chain->size()) {
+      ++x.index;
+      launch_on(x, now);
       return;
     }
     down(now);
-    dp_next_chain(now);
+    next_chain(k, now);
+  };
+  // The stream whose event comes first (its time in *at), or -1; two at one time are a tie: ok false.
+  const auto first_stream = [&](Duration* at) {
+    const Duration a = streams[0].end, b = streams[1].end;
+    if (a == b && a < inf) ok = false;
+    *at = a < b ? a : b;
+    return a == inf && b == inf ? -1 : a < b ? 0 : 1;
   };
   // The events of the data-parallel stream and of the pending chain before `until` (a compute-stream event), in
   // time order. The pending chain's events at `until` come after it (a compute's completion runs first); a
@@ -155,12 +175,14 @@ bool MegatronTraining::fold_beside_dp(uint32_t sim, const FoldedPass& f) {
   const auto advance = [&](Duration until) {
     while (ok) {
       const Duration tp = !pending ? inf : tp_next < tp_starts.size() ? tp_starts[tp_next] : overlap_end;
-      if (dp_running && (dp_end == until || (pending && dp_end == tp))) {
+      Duration at;
+      const int k = first_stream(&at);
+      if (!ok || (k >= 0 && (at == until || (pending && at == tp)))) {
         ok = false;
         return;
       }
-      if (dp_running && dp_end < until && dp_end < tp) {
-        dp_event();
+      if (k >= 0 && at < until && at < tp) {
+        stream_event(static_cast<size_t>(k));
       } else if (pending && tp < until) {
         if (tp_next < tp_starts.size()) {
           start_collective(tp);
@@ -182,10 +204,12 @@ bool MegatronTraining::fold_beside_dp(uint32_t sim, const FoldedPass& f) {
     wait_start = from;
     while (ok && pending) {
       const Duration tp = tp_next < tp_starts.size() ? tp_starts[tp_next] : overlap_end;
-      if (dp_running && dp_end == tp) {
+      Duration at;
+      const int k = first_stream(&at);
+      if (!ok || (k >= 0 && at == tp)) {
         ok = false;
-      } else if (dp_running && dp_end < tp) {
-        dp_event();
+      } else if (k >= 0 && at < tp) {
+        stream_event(static_cast<size_t>(k));
       } else if (tp_next < tp_starts.size()) {
         start_collective(tp);
         ++tp_next;
@@ -225,7 +249,7 @@ bool MegatronTraining::fold_beside_dp(uint32_t sim, const FoldedPass& f) {
     if (pushes && seg.bucket >= 0) {  // after_compute: the bucket is complete
       push_events.push_back({t, seg.bucket, priority});
       pushed.push_back(seg.bucket);
-      if (!dp_running) dp_next_chain(t);
+      if (!streams[0].chain) next_chain(0, t);
     }
     if (seg.comms.empty()) continue;
     if (seg.overlap) {
@@ -282,7 +306,11 @@ bool MegatronTraining::fold_beside_dp(uint32_t sim, const FoldedPass& f) {
     t = overlap_end;
     priority = sim::kDefault;
   }
-  if (!ok || (dp_running && dp_end == t)) return false;
+  if (ok) {
+    Duration at;
+    if (first_stream(&at) >= 0 && at == t) ok = false;
+  }
+  if (!ok) return false;
 
   st.waits = waits;
   st.seq = seq;

@@ -235,9 +235,11 @@ void MegatronTraining::pump_gather(uint32_t sim) {
   if (st.gather_busy || st.gather_next == st.gather_queue.size()) return;
   const int chunk = st.gather_queue[st.gather_next++];
   st.gather_busy = true;
+  st.gather_cursor.chain = &st.plan->param_gather_chunks[static_cast<size_t>(chunk)];
   run_comms(sim, st.plan->param_gather_chunks[static_cast<size_t>(chunk)], 0, [this, sim, chunk] {
     RankState& s = *states_[sim];
     s.gather_busy = false;
+    s.gather_cursor.chain = nullptr;
     s.gather_state[static_cast<size_t>(chunk)] = 2;
     pump_gather(sim);
     if (s.gather_wait == chunk) {

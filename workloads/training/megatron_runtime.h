@@ -56,14 +56,19 @@ struct MegatronTraining::RankState {
   size_t dp_next = 0;
   bool dp_busy = false;
   size_t buckets_done = 0;
-  // The data-parallel stream's running chain (pump_dp), which of its collectives is running and when that one ends
-  // (known where it started from a memoized time: collective()); read by a pass folded beside it (megatron_fold_dp.cc).
-  std::shared_ptr<const std::vector<CommCall>> dp_chain;
-  size_t dp_index = 0;
-  Duration dp_end;
-  bool dp_end_known = false;
-  // A pass folded beside the data-parallel stream is running (until its end event): the fold has made the stream's
-  // additions to the count of collectives beside the kernels for that time, so its own events leave them alone.
+  // A data-parallel stream's running chain (pump_dp, pump_gather), which of its collectives is running and when that
+  // one ends (known where it started from a memoized time: collective()); read by a pass folded beside the stream
+  // (megatron_fold_dp.cc).
+  struct StreamCursor {
+    const std::vector<CommCall>* chain = nullptr;
+    size_t index = 0;
+    Duration end;
+    bool end_known = false;
+  };
+  StreamCursor dp_cursor, gather_cursor;
+  std::shared_ptr<const std::vector<CommCall>> dp_chain;  // the running bucket's collectives (bucket_comms)
+  // A pass folded beside the data-parallel streams is running (until its end event): the fold has made the streams'
+  // additions to the count of collectives beside the kernels for that time, so their own events leave them alone.
   bool folding_dp = false;
   // Collectives running beside the kernels (SM contention): how many are in flight, since when, the time with at
   // least one in flight so far, and that time when the current kernel segment started.
