@@ -69,12 +69,12 @@ if scaleup:
     scenarios = {"ND_H100_v5": "nccl-h100-hgx", "HGX_H100": "nccl-h100-hgx", "ND_H200_v5": "nccl-h200-hgx",
                  "ND_GB200_v6": "nccl-b200-gb200", "NVL72_GB200": "nccl-b200-gb200",
                  "ND_MI300X_v5": "nccl-h100-hgx", "AAC8_MI300X": "nccl-h100-hgx", "AAC10_MI300X": "nccl-h100-hgx",
-                 "AAC11_MI325X": "nccl-h100-hgx", "HGX_H100_wh8": "nccl-h100-hgx"}
+                 "ROCmBlog_MI300X": "nccl-h100-hgx", "AAC11_MI325X": "nccl-h100-hgx", "HGX_H100_wh8": "nccl-h100-hgx"}
     system_sets = {"NVL72_GB200": ["cluster.pools=[{node: gb200-nvl72, count: 1}]"]}  # the whole rack
     # Infinity Fabric systems: 8 GPUs per node (a mesh), as many nodes as the ranks need (hisohara/ai-scripts' AMD
     # Accelerator Cloud runs: 8 x 400G NICs per node, as the mi300x-platform template)
     amd_nodes = {"ND_MI300X_v5": "mi300x-platform", "AAC8_MI300X": "mi300x-platform",
-                 "AAC10_MI300X": "mi300x-platform", "AAC11_MI325X": "{base: mi300x-platform, accelerator: MI325X}"}
+                 "AAC10_MI300X": "mi300x-platform", "ROCmBlog_MI300X": "mi300x-platform", "AAC11_MI325X": "{base: mi300x-platform, accelerator: MI325X}"}
     pinned = {"HGX_H100", "AAC11_MI325X"}  # measured with NCCL_ALGO set: lcsim pins the same algorithm
     data = list(csv.DictReader(open(os.path.join(root, "data", "calibration", "nccl_scaleup_all_reduce.csv"))))
     groups = []
