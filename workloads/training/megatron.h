@@ -275,8 +275,8 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// last event. `apply`: also charge compute and waits to the rank and write its spans.
   Duration replay(uint32_t sim, const FoldedPass& f, Duration start, bool apply, int* priority);
   Duration replay_simple(uint32_t sim, const FoldedPass& f, Duration start, int* priority);  // FoldedPass::simple
-  /// A pass beside the data-parallel stream's gradient buckets (megatron_fold_dp.cc): folded where the fine path's
-  /// order of events is known; false (nothing changed) where it is not.
+  /// A pass beside the data-parallel streams (gradient buckets, parameter gathers; megatron_fold_dp.cc): folded where
+  /// the fine path's order of events is known; false (nothing changed) where it is not.
   bool fold_beside_dp(uint32_t sim, const FoldedPass& f);
   using CollectiveKey = std::tuple<int, int64_t, uint32_t, uint32_t, uint32_t, double>;
   /// Whether a collective over `group` is contention-free (private scale-up links, or the analytical model), so its

@@ -169,7 +169,7 @@ bool MegatronTraining::fold_beside_dp(uint32_t sim, const FoldedPass& f) {
     *at = a < b ? a : b;
     return a == inf && b == inf ? -1 : a < b ? 0 : 1;
   };
-  // The events of the data-parallel stream and of the pending chain before `until` (a compute-stream event), in
+  // The events of the data-parallel streams and of the pending chain before `until` (a compute-stream event), in
   // time order. The pending chain's events at `until` come after it (a compute's completion runs first); a
   // data-parallel event at `until`, or at the time of one of the chain's, is a tie the walk does not order.
   const auto advance = [&](Duration until) {
@@ -197,7 +197,7 @@ bool MegatronTraining::fold_beside_dp(uint32_t sim, const FoldedPass& f) {
     }
   };
   // The compute stream waits from `from` for the pending chain (after_compute, task_done): its collectives that
-  // start meanwhile, and the data-parallel stream's, move the wait so far to the bubble; its end charges the rest.
+  // start meanwhile, and the data-parallel streams', move the wait so far to the bubble; its end charges the rest.
   const auto wait_for_chain = [&](Duration from) {
     waiting = true;
     why = overlap_why;
