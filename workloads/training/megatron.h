@@ -282,6 +282,11 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// Whether a collective over `group` is contention-free (private scale-up links, or the analytical model), so its
   /// time depends only on its key and is memoized.
   bool memoizable(const std::vector<uint32_t>& group) const;
+  /// How many of `group`'s ranks are simulated (the others are stood for by symmetry).
+  uint32_t simulated_members(const std::vector<uint32_t>& group) const;
+  /// The memoized time of a collective over `group` that its rank runs as the group's one simulated member, where it
+  /// is contention-free (memoizable) and has run once; null otherwise. What launch() takes, known at its start.
+  const Duration* time_alone(const CommCall& c, const std::vector<uint32_t>& group) const;
   static CollectiveKey collective_key(const CommCall& c, const std::vector<uint32_t>& group);
   const std::vector<uint32_t>& group_of(GroupKind kind, uint32_t rank);
   /// `flow`: the dependency chain the span is a step of (SpanEvent::flow), with its in/out ends.

@@ -149,20 +149,14 @@ void MegatronTraining::collective(uint32_t sim, const CommCall& c, sim::Callback
   const size_t counter = static_cast<size_t>(c.group) + kGroupKinds * static_cast<size_t>(c.stream);
   const uint64_t seq = st.seq[counter]++;
   const auto key = std::make_tuple(static_cast<int>(counter), group.front(), seq);
-  uint32_t members = 0;
-  for (uint32_t r : group) members += sim_index_[r] >= 0 ? 1 : 0;
+  const uint32_t members = simulated_members(group);
   for (RankState::StreamCursor* cur : {&st.dp_cursor, &st.gather_cursor}) {
     if (!cur->chain || &c < cur->chain->data() || &c >= cur->chain->data() + cur->chain->size()) continue;
     // A data-parallel stream's collective: which one runs, and its end where launch() will take a memoized time.
     cur->index = static_cast<size_t>(&c - cur->chain->data());
-    cur->end_known = false;
-    if (members == 1 && memoizable(group)) {
-      const auto it = collective_cache_.find(collective_key(c, group));
-      if (it != collective_cache_.end()) {
-        cur->end = ctx_->engine.now() + it->second;  // launch(): engine.after(time), at now + time
-        cur->end_known = true;
-      }
-    }
+    const Duration* time = time_alone(c, group);
+    cur->end_known = time != nullptr;
+    if (time) cur->end = ctx_->engine.now() + *time;  // launch(): engine.after(time), at now + time
   }
   if (ticket) mark_arrival(sim, group, key, ticket);
   pending_.arrive(key, sim, std::move(done), members, [&](Pending::Arrivals waiters) {
@@ -188,6 +182,18 @@ const std::vector<uint32_t>& MegatronTraining::group_of(GroupKind kind, uint32_t
   auto git = group_cache_.find(gkey);
   if (git == group_cache_.end()) git = group_cache_.emplace(gkey, placement_.group(kind, rank)).first;
   return git->second;
+}
+
+uint32_t MegatronTraining::simulated_members(const std::vector<uint32_t>& group) const {
+  uint32_t members = 0;
+  for (uint32_t r : group) members += sim_index_[r] >= 0 ? 1 : 0;
+  return members;
+}
+
+const Duration* MegatronTraining::time_alone(const CommCall& c, const std::vector<uint32_t>& group) const {
+  if (group.size() < 2 || simulated_members(group) != 1 || !memoizable(group)) return nullptr;
+  const auto it = collective_cache_.find(collective_key(c, group));
+  return it == collective_cache_.end() ? nullptr : &it->second;
 }
 
 bool MegatronTraining::memoizable(const std::vector<uint32_t>& group) const {
@@ -305,12 +311,10 @@ void MegatronTraining::pump_dp(uint32_t sim) {
   if (st.dp_busy || st.dp_next >= st.dp_queue.size()) return;
   auto comms = bucket_comms(st.plan->buckets[static_cast<size_t>(st.dp_queue[st.dp_next++])]);
   st.dp_busy = true;
-  st.dp_chain = comms;
-  st.dp_cursor.chain = comms.get();
+  st.dp_cursor.chain = comms.get();  // alive while the chain runs: its callback holds it
   run_comms(sim, *comms, 0, [this, sim, comms] {
     RankState& s = *states_[sim];
     s.dp_busy = false;
-    s.dp_chain = nullptr;
     s.dp_cursor.chain = nullptr;
     ++s.buckets_done;
     pump_dp(sim);

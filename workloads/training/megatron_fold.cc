@@ -80,9 +80,7 @@ MegatronTraining::FoldedPass* MegatronTraining::folded(uint32_t sim) {
         out.comms.push_back({Duration(), &c, 0, false});
         continue;
       }
-      uint32_t members = 0;
-      for (uint32_t r : group) members += sim_index_[r] >= 0 ? 1 : 0;
-      if (members != 1 || !memoizable(group)) return never();
+      if (simulated_members(group) != 1 || !memoizable(group)) return never();
       auto it = collective_cache_.find(collective_key(c, group));
       if (it == collective_cache_.end()) return &f;  // not run yet: the fine-grained path runs it and memoizes it
       out.comms.push_back({it->second, &c, static_cast<size_t>(c.group) + kGroupKinds * static_cast<size_t>(c.stream), true});

@@ -109,19 +109,12 @@ bool MegatronTraining::fold_beside_dp(uint32_t sim, const FoldedPass& f) {
   const auto launch_on = [&](Stream& x, Duration now) {
     start_collective(now);
     const CommCall& c = (*x.chain)[x.index];
-    const std::vector<uint32_t>& group = group_of(c.group, st.rank);
-    uint32_t members = 0;
-    for (uint32_t r : group) members += sim_index_[r] >= 0 ? 1 : 0;
-    if (group.size() < 2 || members != 1 || !memoizable(group)) {
+    const Duration* time = time_alone(c, group_of(c.group, st.rank));
+    if (!time) {
       ok = false;
       return;
     }
-    const auto it = collective_cache_.find(collective_key(c, group));
-    if (it == collective_cache_.end()) {
-      ok = false;
-      return;
-    }
-    x.end = now + it->second;
+    x.end = now + *time;
   };
   // pump_dp, pump_gather: stream k's next queued chain starts now, if there is one.
   const auto next_chain = [&](size_t k, Duration now) {

@@ -4,7 +4,6 @@
 
 #include <array>
 #include <cstdint>
-#include <memory>
 #include <vector>
 
 #include "workloads/training/megatron.h"
@@ -66,7 +65,6 @@ struct MegatronTraining::RankState {
     bool end_known = false;
   };
   StreamCursor dp_cursor, gather_cursor;
-  std::shared_ptr<const std::vector<CommCall>> dp_chain;  // the running bucket's collectives (bucket_comms)
   // A pass folded beside the data-parallel streams is running (until its end event): the fold has made the streams'
   // additions to the count of collectives beside the kernels for that time, so their own events leave them alone.
   bool folding_dp = false;
