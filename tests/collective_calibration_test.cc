@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <tuple>
 
 #include "scenarios/scenario.h"
 
@@ -113,25 +115,66 @@ TEST(ScaleUpCalibration, B200FourGpusAsMeasuredOnAzureNdGb200v6) {
   expect_within_target("ND_GB200_v6", "nccl-b200-gb200", kSizes);
 }
 
-// Eight MI300X on their Infinity Fabric mesh (Azure ND MI300X v5, RCCL's choice): the part's Simple ring, fitted to
-// these rows, within the target at 4 MiB to 8 GiB; without it (the built-in defaults) far above the measurement.
-TEST(ScaleUpCalibration, Mi300xEightGpusAsMeasuredOnAzureNdMi300xV5) {
+// Eight MI300X on their Infinity Fabric mesh (AMD's own all_reduce_perf: ROCm blog "Understanding RCCL Bandwidth and
+// xGMI Performance on AMD Instinct MI300X", one process per GPU, RCCL's choice): the part's three ring lines, fitted
+// together to these 25 rows from 1 KiB to 16 GiB, within 20% at every size and 3% on average (the fit: max 18.8% at
+// 512 KiB, mean 2.7%), with LL up to 2 MiB, LL128 at 4 to 16 MiB and Simple from 32 MiB; without the calibration
+// (the built-in defaults) far above the measurement.
+TEST(ScaleUpCalibration, Mi300xEightGpusAsAmdMeasuredThem) {
   const std::vector<std::string> node = {"cluster.pools=[{node: mi300x-platform, count: 1}]"};
-  int checked = 0;
+  std::vector<Measured> rows;
+  std::vector<double> sizes;
   for (const auto& m : measured()) {
-    if (m.system != "ND_MI300X_v5" || !std::count(kSizes.begin(), kSizes.end(), m.size)) continue;
-    const auto sim = run("nccl-h100-hgx", 8, {m.size}, node);
-    const double busbw = m.size * bus_factor(8) / sim.at(m.size).time_s / 1e9;
-    EXPECT_NEAR(busbw / m.busbw_gbps, 1.0, kTarget) << m.size << " B: lcsim " << busbw << " GB/s, measured "
-                                                    << m.busbw_gbps << " (" << sim.at(m.size).algorithm << ")";
-    EXPECT_EQ(sim.at(m.size).algorithm, "ring/simple");
-    ++checked;
+    if (m.system != "ROCmBlog_MI300X") continue;
+    rows.push_back(m);
+    sizes.push_back(m.size);
   }
-  EXPECT_EQ(checked, 4);
+  ASSERT_EQ(rows.size(), 25u);
+  const auto sim = run("nccl-h100-hgx", 8, sizes, node);
+  double sum = 0;
+  for (const auto& m : rows) {
+    const double busbw = m.size * bus_factor(8) / sim.at(m.size).time_s / 1e9;
+    const double err = m.busbw_gbps / busbw - 1.0;  // in time
+    EXPECT_LT(std::abs(err), 0.20) << m.size << " B: lcsim " << busbw << " GB/s, measured " << m.busbw_gbps << " ("
+                                   << sim.at(m.size).algorithm << ")";
+    sum += std::abs(err);
+    const std::string expected = m.size <= 2.0 * (1 << 20)    ? "ring/ll"
+                                 : m.size <= 16.0 * (1 << 20) ? "ring/ll128"
+                                                              : "ring/simple";
+    EXPECT_EQ(sim.at(m.size).algorithm, expected) << m.size;
+  }
+  EXPECT_LT(sum / rows.size(), 0.03);
   auto raw = node;
   raw.push_back("policies.collectives.part_calibration=false");
   const double s = 1024.0 * (1 << 20);
-  EXPECT_GT(s * bus_factor(8) / run("nccl-h100-hgx", 8, {s}, raw).at(s).time_s / 1e9, 1.2 * 313.92);
+  EXPECT_GT(s * bus_factor(8) / run("nccl-h100-hgx", 8, {s}, raw).at(s).time_s / 1e9, 1.2 * 314.72);
+}
+
+// The same line predicts a table it was not fitted to: AMD Accelerator Cloud's 8 MI300X (hisohara/ai-scripts AAC8,
+// a newer RCCL build, whole node) at every size from 1 KiB within 30% and 5% on average (4.0%; 8.9% without the
+// LL128 line, 119% with the line fitted to Azure's VM until 5 Dec 2026). Azure's ND MI300X v5 VM (an SR-IOV VM)
+// measures small all-reduces 3.5x slower than both whole-node tables: within 5% only from 128 MiB.
+TEST(ScaleUpCalibration, Mi300xLinePredictsAnotherWholeNodeTableAtEverySize) {
+  const std::vector<std::string> node = {"cluster.pools=[{node: mi300x-platform, count: 1}]"};
+  for (const auto& [system, from, bound, mean_bound] : {std::tuple{std::string("AAC8_MI300X"), 0.0, 0.30, 0.05},
+                                                       std::tuple{std::string("ND_MI300X_v5"), 128e6, 0.05, 0.05}}) {
+    std::vector<Measured> rows;
+    std::vector<double> sizes;
+    for (const auto& m : measured()) {
+      if (m.system != system || m.size < from) continue;
+      rows.push_back(m);
+      sizes.push_back(m.size);
+    }
+    ASSERT_GE(rows.size(), 7u) << system;
+    const auto sim = run("nccl-h100-hgx", 8, sizes, node);
+    double sum = 0;
+    for (const auto& m : rows) {
+      const double err = m.busbw_gbps / (m.size * bus_factor(8) / sim.at(m.size).time_s / 1e9) - 1.0;  // in time
+      EXPECT_LT(std::abs(err), bound) << system << " " << m.size << " B (" << sim.at(m.size).algorithm << ")";
+      sum += std::abs(err);
+    }
+    EXPECT_LT(sum / rows.size(), mean_bound) << system;
+  }
 }
 
 // A whole GB200 NVL72 rack (72 GPUs in one NVLink domain; coreweave/nccl-tests#43, 512 MiB to 8 GiB): the
@@ -318,15 +361,15 @@ TEST(ScaleUpCalibration, Mi300xSendRecvMovesOverThePairsOneXgmiLink) {
 }
 
 // 2, 4 and 8 MI300X of one node: a ring all-reduce moves over the links of the mesh cycles it runs on (mesh_rings: 1,
-// 2 and 7 of a GPU's 7 links of 64 GB/s), each at the part's Simple efficiency 0.709. By hand: 1 us (the pair link's
-// two scale-up hops) + 23.1 us + 2(n-1) x 3.4 us + 2(n-1)/n x S / (links x 64 GB/s x 0.709). Not measured (ROCm/
+// 2 and 7 of a GPU's 7 links of 64 GB/s), each at the part's Simple efficiency 0.710. By hand: 1 us (the pair link's
+// two scale-up hops) + 11.0 us + 2(n-1) x 3.4 us + 2(n-1)/n x S / (links x 64 GB/s x 0.710). Not measured (ROCm/
 // rccl#1270 reports that fewer than 8 MI300X reach a fraction of the bandwidth, without a table).
 TEST(ScaleUpCalibration, FewerMi300xRunOverTheLinksOfTheirRings) {
   const double s = 1024.0 * (1 << 20);
   const std::vector<std::string> node = {"cluster.pools=[{node: mi300x-platform, count: 1}]"};
   for (const auto& [n, links] : {std::pair{2, 1}, std::pair{4, 2}, std::pair{8, 7}}) {
     const auto sim = run("nccl-h100-hgx", n, {s}, node).at(s);
-    const double by_hand = 1e-6 + 23.1e-6 + 2 * (n - 1) * 3.4e-6 + bus_factor(n) * s / (links * 64e9 * 0.709);
+    const double by_hand = 1e-6 + 11.0e-6 + 2 * (n - 1) * 3.4e-6 + bus_factor(n) * s / (links * 64e9 * 0.710);
     EXPECT_NEAR(sim.time_s, by_hand, 1e-4 * by_hand) << n;
     EXPECT_EQ(sim.algorithm, "ring/simple") << n;
   }
@@ -335,9 +378,8 @@ TEST(ScaleUpCalibration, FewerMi300xRunOverTheLinksOfTheirRings) {
 // Tables not fitted (hisohara/ai-scripts, AMD Accelerator Cloud; docs/validation-nccl.md): 8 MI300X of one node
 // (another RCCL build) within 5% from 32 MiB; 16 MI300X on two nodes and MI325X (MI300X's line carried over) on 1,
 // 2, 4 and 8 nodes within 5% from 1 GiB, where the rings cross the NICs of every GPU (mesh cycles entered at each
-// GPU); AMD's own 8 x MI300X table (ROCm blog "Understanding RCCL Bandwidth and xGMI Performance on AMD Instinct
-// MI300X", RCCL 2.22.3-develop, one process per GPU) within 5% from 64 MiB (+2.9% there, within 0.5% from 512 MiB).
-// Below those sizes the releases, the launch and the network differ (docs/validation-rccl.md): not claimed.
+// GPU). Below those sizes the releases, the launch and the network differ (docs/validation-rccl.md): not claimed
+// here (AAC8's every size: Mi300xLinePredictsAnotherWholeNodeTableAtEverySize).
 TEST(ScaleUpCalibration, Mi300xAndMi325xTablesOfASecondSourceWithinFivePercentAtLargeSizes) {
   struct Check {
     std::string system, node;
@@ -346,7 +388,6 @@ TEST(ScaleUpCalibration, Mi300xAndMi325xTablesOfASecondSourceWithinFivePercentAt
   };
   const std::vector<Check> checks = {{"AAC8_MI300X", "mi300x-platform", 32.0 * (1 << 20), false},
                                      {"AAC10_MI300X", "mi300x-platform", 1024.0 * (1 << 20), false},
-                                     {"ROCmBlog_MI300X", "mi300x-platform", 64.0 * (1 << 20), false},
                                      {"AAC11_MI325X", "{base: mi300x-platform, accelerator: MI325X}", 0, true}};
   int checked = 0;
   for (const auto& c : checks) {
@@ -371,7 +412,7 @@ TEST(ScaleUpCalibration, Mi300xAndMi325xTablesOfASecondSourceWithinFivePercentAt
       }
     }
   }
-  EXPECT_EQ(checked, 9 + 5 + 9 + 12);
+  EXPECT_EQ(checked, 9 + 5 + 12);
 }
 
 // All-gather and reduce-scatter on H100 against measured tables (data/calibration/nccl_scaleup_gather_scatter.csv,
