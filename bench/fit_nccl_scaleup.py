@@ -131,7 +131,7 @@ def nelder_mead(f, x0, step=0.3, iters=600):
 EFF_CAP = {"ll": 0.5 * 0.823}
 
 
-def decode(x, names, chunked=True):
+def decode(x, names, chunked=True, channels=NVLS_CHANNELS):
     # per protocol: log(base in us), logit(eff); a chunked nvls also log(step in us) and its chunk channels (not
     # fitted); an unchunked one keeps NCCL's 2 x 12.5 us steps
     out, i = {}, 0
@@ -139,7 +139,7 @@ def decode(x, names, chunked=True):
         out[n] = (math.exp(x[i]) * 1e-6, EFF_CAP.get(n, 1.0) / (1 + math.exp(-x[i + 1])))
         i += 2
         if n == "nvls" and chunked:
-            out[n] += (math.exp(x[i]) * 1e-6, NVLS_CHANNELS, math.exp(x[i + 1]) * 1e-6 if USE_FLOOR else 0.0)
+            out[n] += (math.exp(x[i]) * 1e-6, channels, math.exp(x[i + 1]) * 1e-6 if USE_FLOOR else 0.0)
             i += 2
     return out
 
@@ -151,13 +151,13 @@ def start(names, b0, e0, chunked=True):
     return x
 
 
-def fit(gpu, names, targets, fixed=None, chunked=True):
+def fit(gpu, names, targets, fixed=None, chunked=True, channels=NVLS_CHANNELS):
     """targets: [(n, size, measured_s, algos)]. fixed: protocols kept as given (not fitted). chunked: NVLS with
-    chunk channels and a fitted step (else two steps of 12.5 us)."""
+    `channels` chunk channels and a fitted step (else two steps of 12.5 us)."""
     fixed = fixed or {}
     def loss(x):
         protos = dict(fixed)
-        protos.update(decode(x, names, chunked))
+        protos.update(decode(x, names, chunked, channels))
         return sum(math.log(model_time(protos, LINK[gpu], n, s, a) / t) ** 2 for n, s, t, a in targets) / len(targets)
     best = None
     for b0 in (math.log(5.0), math.log(30.0)):
@@ -167,7 +167,7 @@ def fit(gpu, names, targets, fixed=None, chunked=True):
             if best is None or v < best[1]:
                 best = (x, v)
     protos = dict(fixed)
-    protos.update(decode(best[0], names, chunked))
+    protos.update(decode(best[0], names, chunked, channels))
     return protos
 
 
@@ -272,18 +272,34 @@ errors("GB200", b200, "ND_GB200_v6")
 nvl72 = fit("GB200", ["nvls"], targets(rows("NVL72_GB200"), ("nvls",)), b200, chunked=False)
 show("GB200 NVL72 (NVLS)", nvl72)
 errors("GB200", nvl72, "NVL72_GB200")
-# B200 in one 8-GPU HGX/DGX node (and B300: the same NVLink 5 and switch, NCCL's Blackwell index): no measured
-# table, so its NVLS line is DERIVED, not fitted (docs/calibration.md, low confidence): H100's fitted line (as the
-# catalog rounds it) with its efficiency x NCCL's own Blackwell/Hopper NVLS efficiency (src/tuning/nvls.cc,
-# nvlsEfficiency 0.74 / 0.85), NCCL's 24 single-node Blackwell NVLS channels (src/transport/nvls.cc,
-# NVLS_NCHANNELS_SM100_NVL), H100's base and step. Checked, not fitted, against the two 8-GPU reports at large
-# sizes: "830+" GB/s on 8 B200 (NVIDIA/nccl#1807, NCCL 2.27.1, the size not given) and 845 on 8 B300 (#2140).
+# B200 in one 8-GPU HGX/DGX node (and B300: the same NVLink 5 and switch, NCCL's Blackwell index), since 5 Dec 2026
+# fitted: all_reduce_perf on the 8 B200 of a GCP a4-highgpu-8g (yangwhale/gpu-tpu-pedia, one process for 8 GPUs,
+# NCCL's choice; NVLS inferred: the largest sizes exceed any ring line), 8 MiB to 4 GiB: the NVLS line alone (as
+# H100's), NCCL's 24 single-node Blackwell NVLS channels (src/transport/nvls.cc, NVLS_NCHANNELS_SM100_NVL), the
+# floor held at H100's (it does not bind from 8 MiB), the rings held (B200's above). The table's 8 and 16 GiB rows
+# are left out: both 8-GPU B200 tables found step up there by 14% in bus bandwidth (739 -> 840 GB/s), at the first
+# size whose float count exceeds 2^31 - 1, which no line follows (docs/validation-nccl.md). Checked, not fitted: AWS
+# P6-B200 (stas00/ml-engineering, torch.distributed all-reduce, NCCL 2.27.7, 32 KiB to 16 GiB), "830+" GB/s on 8
+# B200 (NVIDIA/nccl#1807, NCCL 2.27.1, the size not given) and 845 on 8 B300 (#2140). Before 5 Dec 2026 the line was
+# derived (H100's x NCCL's nvlsEfficiency 0.74/0.85); its errors are printed first.
 if "--old" not in sys.argv:
     h100_nvls = FITTED["H100"]["nvls"]
     base, eff, step = round(h100_nvls[0] * 1e6, 1) * 1e-6, round(h100_nvls[1], 3), round(h100_nvls[2] * 1e6, 2) * 1e-6
-    b200_nvls = dict(b200)
-    b200_nvls["nvls"] = (base, round(eff * 0.74 / 0.85, 3), step, 24, round(h100_nvls[4] * 1e6, 1) * 1e-6)
-    show("B200 8-GPU NVLS (derived: H100's line x 0.74/0.85, 24 channels)", {"nvls": b200_nvls["nvls"]})
+    floor = round(h100_nvls[4] * 1e6, 1) * 1e-6
+    derived = dict(b200)
+    derived["nvls"] = (base, round(eff * 0.74 / 0.85, 3), step, 24, floor)
+    show("B200 8-GPU NVLS before 5 Dec 2026 (derived: H100's line x 0.74/0.85, 24 channels)", {"nvls": derived["nvls"]})
+    errors("GB200", derived, "GKE_A4_B200")
+    use_floor, USE_FLOOR = USE_FLOOR, False
+    b200_nvls = fit("GB200", ["nvls"], targets(rows("GKE_A4_B200", below=8 << 30), ("nvls",)), b200, channels=24)
+    USE_FLOOR = use_floor
+    b200_nvls["nvls"] = b200_nvls["nvls"][:4] + (floor,)
+    show("B200 8-GPU NVLS (fitted on GKE_A4_B200, 8 MiB to 4 GiB; floor H100's)", {"nvls": b200_nvls["nvls"]})
+    errors("GB200", b200_nvls, "GKE_A4_B200")
+    errors("GB200", b200_nvls, "P6_B200")
+    print("  NVLS alone on GKE_A4_B200: " + " ".join(
+        f"{r['size_label']} {100 * (nvls_time(b200_nvls['nvls'], LINK['GB200'], 8, int(r['size_bytes'])) / measured_time(r) - 1):+.1f}%"
+        for r in rows("GKE_A4_B200")))
     for gb in (1, 8):
         s_ = gb << 30
         t, ran = model_choice(b200_nvls, LINK["GB200"], 8, s_)
@@ -293,7 +309,7 @@ if "--old" not in sys.argv:
     for n in (2, 3, 4, 5, 8):
         print(f"  {n} GPUs: " + ", ".join(f"{label} {model_choice(b200_nvls, LINK['GB200'], n, sz)[1]}"
                                         for label, sz in (("64 KiB", 65536), ("1 MiB", MIB), ("16 MiB", 16 * MIB),
-                                                          ("1 GiB", 1 << 30))))
+                                                          ("256 MiB", 256 * MIB), ("1 GiB", 1 << 30))))
 # MI300X (since 5 Dec 2026): AMD's own all_reduce_perf on the 8 MI300X of one node (ROCm blog "Understanding RCCL
 # Bandwidth and xGMI Performance on AMD Instinct MI300X": RCCL 2.22.3-develop, one process per GPU), 1 KiB to 16 GiB,
 # RCCL's choice; no in-switch reduction, so rings, with NCCL's NVLink step latencies (RCCL's own xGMI values not

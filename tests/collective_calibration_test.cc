@@ -254,14 +254,46 @@ TEST(ScaleUpCalibration, TheTunerPicksNvlsOnlyWhereItWasMeasuredToWin) {
   for (double s : kSizes) EXPECT_EQ(run("nccl-b200-gb200", 4, {s}).at(s).algorithm.substr(0, 5), "ring/") << s;
 }
 
-// Eight Blackwell GPUs in one HGX node (the hgx-h100 template with the part swapped: 8 GPUs on one NVLink switch).
-// B200's NVLS line is derived, not fitted (H100's line x NCCL's Blackwell/Hopper NVLS efficiency, 0.74/0.85: 0.597;
-// 24 channels), so the two public 8-GPU figures check it: "830+" GB/s on 8 B200 (NVIDIA/nccl#1807) and 845 on 8 B300
-// (NVIDIA/nccl#2140), each a large-size NVLS bus bandwidth. By hand at 8 GiB: 14/9 x 0.597 x 900 = 836 GB/s, less
-// the latencies (24.5 + 8 x 4.85 us + 1 us of hops) and the 16 MiB of fill on ~18 ms: about 830. B300 carries B200's line (same NVLink 5
-// and switch); its ring, pinned, against the 695 GB/s #2140 measured: 0.725 x 900 = 652 (7% slow). Before the line,
-// rings only: 652 GB/s, 21% below 830.
-TEST(ScaleUpCalibration, EightBlackwellGpusRunTheDerivedNvlsLineAtTheReportedFigures) {
+// Eight B200 in one HGX node (GCP a4-highgpu-8g, all_reduce_perf, NCCL's choice; data/calibration/
+// nccl_scaleup_all_reduce.csv `GKE_A4_B200`): B200's NVLS line, fitted to these rows from 8 MiB to 4 GiB (NVLS alone,
+// 24 channels), runs them within 9% where lcsim's tuner picks it, and every one within 9% pinned; at 16 to 128 MiB
+// the tuner runs B200's ring (fitted on 4 GB200s), up to 14% fast. Not fitted: AWS P6-B200 (torch.distributed,
+// NCCL 2.27.7) within 5% from 128 MiB. Both tables step up by 14% at 8 GiB (739 -> 840 GB/s), which the line does
+// not follow: there lcsim is 8-12% slow (docs/validation-nccl.md). Before 5 Dec 2026 the line was derived from
+// H100's and ran 8-64 MiB 20-22% fast and 128 MiB-4 GiB 6-10% fast.
+TEST(ScaleUpCalibration, B200EightGpusAsMeasuredOnGcpA4) {
+  const std::vector<std::string> node = {"cluster.pools=[{node: hgx-b200, count: 1}]"};
+  auto pinned = node;
+  pinned.push_back("policies.collectives.algorithm=nvls");
+  for (const auto& [system, from, to, bound] : {std::tuple{std::string("GKE_A4_B200"), 0.0, 4294967296.0, 0.15},
+                                                std::tuple{std::string("P6_B200"), 128.0 * (1 << 20), 4294967296.0, 0.05}}) {
+    std::vector<Measured> rows;
+    std::vector<double> sizes;
+    for (const auto& m : measured()) {
+      if (m.system != system || m.size < from || m.size > to) continue;
+      rows.push_back(m);
+      sizes.push_back(m.size);
+    }
+    ASSERT_GE(rows.size(), 6u) << system;
+    const auto sim = run("nccl-b200-gb200", 8, sizes, node);
+    const auto nvls = run("nccl-b200-gb200", 8, sizes, pinned);
+    for (const auto& m : rows) {
+      const double t = m.size * bus_factor(8) / (m.busbw_gbps * 1e9);  // the measured time
+      const Simulated& s = sim.at(m.size);
+      EXPECT_LT(std::abs(s.time_s / t - 1), s.algorithm == "nvls/nvls" ? 0.09 : bound)
+          << system << " " << m.size << " B (" << s.algorithm << ")";
+      EXPECT_EQ(nvls.at(m.size).algorithm, "nvls/nvls");
+      EXPECT_LT(std::abs(nvls.at(m.size).time_s / t - 1), 0.09) << system << " " << m.size << " B, NVLS pinned";
+    }
+  }
+}
+
+// Single published figures at 8 GiB, not fitted: "830+" GB/s on 8 B200 (NVIDIA/nccl#1807) and, B300 carrying B200's
+// line (same NVLink 5 and switch), 845 (NVLS) and 695 (ring pinned) on 8 B300 (NVIDIA/nccl#2140). At 8 GiB lcsim's
+// NVLS line stays on the 1-4 GiB plateau the 8-GPU tables measure (734-739 GB/s) and reads 8-10% below these
+// figures, which are of the sizes past the tables' 8 GiB step; the ring, pinned, 7% below 695. NVLS still beats the
+// ring's ceiling there (0.725 x 900 = 652 GB/s), as the measurements do.
+TEST(ScaleUpCalibration, EightBlackwellGpusAgainstTheReportedLargeSizeFigures) {
   const double s = 8192.0 * (1 << 20);
   auto busbw = [&](const std::string& part, std::vector<std::string> extra = {}) {
     extra.push_back("cluster.pools=[{node: {base: hgx-h100, accelerator: " + part + "}, count: 1}]");
@@ -270,11 +302,12 @@ TEST(ScaleUpCalibration, EightBlackwellGpusRunTheDerivedNvlsLineAtTheReportedFig
   };
   const auto [b200, b200_ran] = busbw("B200");
   EXPECT_EQ(b200_ran, "nvls/nvls");
-  EXPECT_NEAR(b200 / 830, 1.0, 0.03) << b200;  // nccl#1807: "830+"
-  EXPECT_GT(b200, 1.2 * 0.725 * 900);           // the ring's ceiling, which the plain B200 ran before
+  EXPECT_NEAR(b200 / 830, 1.0, kTarget) << b200;  // nccl#1807: "830+"
+  EXPECT_LT(b200, 830);
+  EXPECT_GT(b200, 1.1 * 0.725 * 900);  // the ring's ceiling, which the plain B200 ran before NVLS
   const auto [b300, b300_ran] = busbw("B300");
   EXPECT_EQ(b300_ran, "nvls/nvls");
-  EXPECT_NEAR(b300 / 845, 1.0, 0.03) << b300;  // nccl#2140: NVLS 845
+  EXPECT_NEAR(b300 / 845, 1.0, kTarget) << b300;  // nccl#2140: NVLS 845
   const auto [ring, ring_ran] = busbw("B300", {"policies.collectives.algorithm=ring"});
   EXPECT_EQ(ring_ran, "ring/simple");
   EXPECT_NEAR(ring / 695, 1.0, kTarget) << ring;  // nccl#2140: ring 695
@@ -282,9 +315,10 @@ TEST(ScaleUpCalibration, EightBlackwellGpusRunTheDerivedNvlsLineAtTheReportedFig
 
 // Where NCCL runs NVLS (src/transport/nvls.cc: only above two GPUs of a node; src/tuning/nvls.cc: Simple protocol
 // only, and across nodes only with CollNet), lcsim's tuner may pick the B200 line; where NCCL cannot, it never does.
-// Inside that, the data decide, as on H100: on 8 GPUs NVLS from a few MiB (below, ring LL128's lower latency wins),
-// on 4 the ring (NVLS moves 5/4 of the buffer at 0.597 against the ring's 3/2 at 0.725: 2.09 against 2.07 link-bytes
-// per byte), on 5 NVLS at large sizes (6/5 at 0.597 = 2.01 against 8/5 at 0.725 = 2.21).
+// Inside that, the data decide, as on H100: on 8 GPUs NVLS at 8 MiB and from 256 MiB (below 8 MiB ring LL128's lower
+// latency wins; at 16-128 MiB B200's Simple ring, fitted on 4 GPUs, beats the fitted NVLS line's 8 steps of 8.6 us),
+// on 4 the ring (NVLS moves 5/4 of the buffer at 0.552 against the ring's 3/2 at 0.725: 2.26 against 2.07
+// link-bytes per byte).
 TEST(ScaleUpCalibration, TheTunerRunsB200sNvlsWhereNcclCan) {
   const double KiB = 1024, MiB = 1 << 20, GiB = 1024 * MiB;
   const std::string node = "{node: hgx-b200, count: ";
@@ -294,8 +328,8 @@ TEST(ScaleUpCalibration, TheTunerRunsB200sNvlsWhereNcclCan) {
         .algorithm;
   };
   EXPECT_EQ(ran(8, 64 * KiB).substr(0, 5), "ring/");
-  for (double size : {16 * MiB, 1 * GiB, 8 * GiB}) EXPECT_EQ(ran(8, size), "nvls/nvls") << size;
-  EXPECT_EQ(ran(5, 1 * GiB), "nvls/nvls");
+  for (double size : {8 * MiB, 256 * MiB, 1 * GiB, 8 * GiB}) EXPECT_EQ(ran(8, size), "nvls/nvls") << size;
+  EXPECT_EQ(ran(8, 64 * MiB), "ring/simple");
   for (double size : {64 * KiB, 16 * MiB, 1 * GiB}) {
     EXPECT_EQ(ran(2, size).substr(0, 5), "ring/") << size;  // NCCL: no NVLS on two GPUs
     EXPECT_EQ(ran(4, size).substr(0, 5), "ring/") << size;
@@ -304,7 +338,7 @@ TEST(ScaleUpCalibration, TheTunerRunsB200sNvlsWhereNcclCan) {
 }
 
 // Which Blackwell part runs which NVLS line (docs/calibration.md): B300 (HGX B300: NVLink 5 at 900 GB/s, the same
-// switch, NCCL's Blackwell index) carries B200's derived 8-GPU line; the GB200 NVL72 rack keeps the line fitted on
+// switch, NCCL's Blackwell index) carries B200's 8-GPU line; the GB200 NVL72 rack keeps the line fitted on
 // a whole rack (unchunked, 0.504; unchanged by B200's new line, which it overrides), and so does its 4-GPU tray and
 // the GB300 NVL72 rack (the same 72-GPU NVLink 5 domain; B300's 8-GPU line would put 72 GPUs 23% above the rack
 // measured).
@@ -326,9 +360,8 @@ TEST(ScaleUpCalibration, BlackwellPartsCarryTheNvlsLineOfTheirNvlinkDomain) {
   const auto b200 = nvls(protocols("{node: hgx-b200, count: 1}"));
   const auto h100 = nvls(protocols("{node: hgx-h100, count: 1}"));
   EXPECT_EQ(b200.chunk_channels, 24);  // NCCL's NVLS_NCHANNELS_SM100_NVL
-  EXPECT_EQ(b200.base_latency, h100.base_latency);
-  EXPECT_EQ(b200.step_latency, h100.step_latency);
-  EXPECT_NEAR(b200.scale_up_efficiency, h100.scale_up_efficiency * 0.74 / 0.85, 5e-4);
+  EXPECT_DOUBLE_EQ(b200.scale_up_efficiency, 0.552);  // fitted on 8 B200 (GCP a4-highgpu-8g)
+  EXPECT_EQ(b200.floor_latency, h100.floor_latency);  // held: no 8-GPU B200 row below 8 MiB
   EXPECT_TRUE(same(nvls(protocols("{node: {base: hgx-h100, accelerator: B300}, count: 1}")), b200));
   const auto rack = nvls(protocols("{node: gb200-nvl72, count: 1}"));
   EXPECT_EQ(rack.chunk_channels, 0);  // unchunked: fitted from 512 MiB up only
