@@ -255,9 +255,6 @@ TEST(MegatronInput, ProductionArgumentsAreReadIgnoredOrRejected) {
   }
 }
 
-// --deterministic-mode: accepted and named in the run header (its kernels' cost is not modelled); Megatron-LM's
-// validate_args asserts --use-flash-attn and --cross-entropy-loss-fusion off with it, and so does the import, each
-// at its own column; without it both are read as before.
 // --delay-wgrad-compute is accepted and not costed (the run header names it), but checked as Megatron-core's
 // TransformerConfig checks it, against the line and the keys beside it: it needs the 1F1B all-to-all overlap and
 // Transformer Engine's grouped GEMM (not the legacy one).
@@ -319,36 +316,45 @@ TEST(MegatronInput, ExpertOverlapOnACommandLineNeedsVirtualStagesWithPipelinePar
   EXPECT_EQ(config_of(keyed).virtual_stages(), 1);
 }
 
+// --deterministic-mode sets deterministic_mode (costed: megatron_test.cc, DeterministicMode*). What today's
+// Megatron-LM rejects with it (megatron/training/determinism.py, apply_determinism_to_args) is an error at each
+// argument: --tp-comm-overlap, --cross-entropy-loss-fusion, --moe-router-fusion (the router's aux-loss fusion
+// follows it); --use-flash-attn is accepted (TE's FlashAttention is deterministic on supported configurations).
+// Without it all of them are read as before.
 TEST(MegatronInput, DeterministicModeIsCheckedAsMegatronChecksIt) {
   const std::string model =
       "--num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 --vocab-size 32000 "
-      "--global-batch-size 32 --micro-batch-size 1 --bf16 ";
+      "--global-batch-size 32 --micro-batch-size 1 --bf16 --tensor-model-parallel-size 2 --sequence-parallel ";
   const auto line = [&](const std::string& rest) {
     return "workload:\n  type: megatron\n  megatron_args: \"" + model + rest + "\"\n";
   };
-  const Scenario sc = parse_with(line("--deterministic-mode"));
+  const Scenario sc = parse_with(line("--deterministic-mode --use-flash-attn"));
   const auto& c = config_of(sc);
-  ASSERT_EQ(c.not_modelled_args.size(), 1u);
-  EXPECT_TRUE(c.not_modelled_args[0].starts_with("--deterministic-mode (deterministic kernels; NCCL_ALGO is "
-                                                 "network.collectives.algorithm"))
-      << c.not_modelled_args[0];
-  const Scenario fused = parse_with(line("--use-flash-attn --cross-entropy-loss-fusion"));
-  EXPECT_TRUE(config_of(fused).use_flash_attn);
+  EXPECT_TRUE(c.deterministic_mode);
+  EXPECT_TRUE(c.use_flash_attn);
+  EXPECT_TRUE(c.not_modelled_args.empty());
+  const Scenario fused = parse_with(line("--tp-comm-overlap --cross-entropy-loss-fusion --moe-router-fusion"));
+  EXPECT_FALSE(config_of(fused).deterministic_mode);
+  EXPECT_TRUE(config_of(fused).tp_comm_overlap);
   EXPECT_TRUE(config_of(fused).cross_entropy_loss_fusion);
-  EXPECT_TRUE(config_of(fused).not_modelled_args.empty());
+  EXPECT_TRUE(config_of(fused).router.moe_router_fusion);
   try {
-    parse_with(line("--use-flash-attn --deterministic-mode --cross-entropy-loss-fusion"));
+    parse_with(line("--deterministic-mode --tp-comm-overlap --cross-entropy-loss-fusion --moe-router-fusion"));
     FAIL() << "no error";
   } catch (const InputError& e) {
     const std::string msg = e.what();
-    ASSERT_EQ(e.diagnostics().size(), 2u) << msg;
-    const std::string flash = "column " + std::to_string(model.size() + 1);
-    EXPECT_NE(msg.find(flash + " of the command line: --use-flash-attn cannot be used with --deterministic-mode "
-                       "(Megatron-LM asserts it"), std::string::npos) << msg;
-    const std::string ce = "column " + std::to_string((model + "--use-flash-attn --deterministic-mode ").size() + 1);
-    EXPECT_NE(msg.find(ce + " of the command line: --cross-entropy-loss-fusion cannot be used with "
-                       "--deterministic-mode"), std::string::npos) << msg;
+    ASSERT_EQ(e.diagnostics().size(), 3u) << msg;
+    for (const char* key : {"tp_comm_overlap", "cross_entropy_loss_fusion", "moe_router_fusion"}) {
+      EXPECT_NE(msg.find(std::string(key) + ": cannot be used with deterministic_mode (--deterministic-mode): "
+                                            "Megatron-LM rejects it"),
+                std::string::npos)
+          << key << ": " << msg;
+    }
   }
+  // The same keys written in the scenario are checked alike.
+  EXPECT_NE(megatron_support::parse_error_with(line("--deterministic-mode") + "  tp_comm_overlap: true\n")
+                .find("tp_comm_overlap: cannot be used with deterministic_mode"),
+            std::string::npos);
 }
 
 TEST(MegatronInput, UnknownArgumentNamesItAndSuggests) {

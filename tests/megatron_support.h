@@ -32,10 +32,10 @@ simulation: {fidelity: analytical}
 outputs: {timeline: false}
 )";
 
-/// The metrics of kBase with `sets` applied, run in a child process (test_support.h).
-inline std::map<std::string, double> run(const std::vector<std::string>& sets) {
+/// The metrics of the scenario `yaml` with `sets` applied, run in a child process (test_support.h).
+inline std::map<std::string, double> run_from(const char* yaml, const std::vector<std::string>& sets) {
   return testing::metrics_in_child([&] {
-    ConfigValue tree = parse_yaml_text(kBase, "mt.yaml");
+    ConfigValue tree = parse_yaml_text(yaml, "mt.yaml");
     for (const auto& s : sets) apply_override(tree, s);
     Scenario sc = parse_scenario(tree);
     RunResult r = run_scenario(sc);
@@ -43,6 +43,9 @@ inline std::map<std::string, double> run(const std::vector<std::string>& sets) {
     return r.metrics;
   });
 }
+
+/// The metrics of kBase with `sets` applied, run in a child process.
+inline std::map<std::string, double> run(const std::vector<std::string>& sets) { return run_from(kBase, sets); }
 
 /// kBase with `sets` applied, parsed (not run).
 inline Scenario parse_sets(const std::vector<std::string>& sets) {

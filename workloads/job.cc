@@ -91,11 +91,16 @@ Job::Job(std::string name, uint32_t id, std::vector<uint32_t> gpus, Workload& fi
   // A job on the whole cluster in rank order needs no translation: its ranks are the fabric's endpoints.
   bool identity = allocation_.size() == cluster.gpus.size();
   for (uint32_t i = 0; identity && i < allocation_.size(); ++i) identity = allocation_[i] == i;
-  collectives_ = std::make_unique<net::Collectives>(cluster.engine, cluster.topology, cluster.transfer,
-                                                    cluster.collectives, cluster.gpus_per_node);
+  // The scenario's collective settings, with the algorithm the workload's own settings pin (NCCL_ALGO).
+  net::CollectiveConfig config = cluster.collectives;
+  if (std::string algorithm = first.collective_algorithm(config.algorithm); !algorithm.empty()) {
+    config.algorithm = std::move(algorithm);
+  }
+  collectives_ = std::make_unique<net::Collectives>(cluster.engine, cluster.topology, cluster.transfer, config,
+                                                    cluster.gpus_per_node);
   if (cluster.scale_up_transfer) {
     scale_up_ = std::make_unique<net::Collectives>(cluster.engine, cluster.topology, *cluster.scale_up_transfer,
-                                                   cluster.collectives, cluster.gpus_per_node);
+                                                   config, cluster.gpus_per_node);
   }
   if (!identity) {
     collectives_->set_endpoints(allocation_);

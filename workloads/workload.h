@@ -100,6 +100,10 @@ class Workload {
   /// start()). False where the workload simulates representative copies and reuses their times (megatron on the
   /// analytical fidelity): there the load-balancing policy decides little or nothing, and the run says so.
   virtual bool sees_path_collisions() const { return true; }
+  /// The collective algorithm the job runs in place of `configured` (network.collectives.algorithm), or empty to keep
+  /// it: what the workload's own settings ask of the communication library (Megatron-LM's --deterministic-mode sets
+  /// NCCL_ALGO=Ring unless the launcher set it). Read once, when the job builds its collectives.
+  virtual std::string collective_algorithm(const std::string& /*configured*/) const { return {}; }
   /// Reads to the end the input files the workload otherwise only streams while it runs (request traces), so that
   /// `lcsim validate` finds their bad rows before a run: throws InputError naming the file and line. Returns one
   /// line saying what was read; empty where there is nothing of the kind.

@@ -86,6 +86,23 @@ AcceleratorSpec with_attention_backend(const AcceleratorSpec& part, const std::s
   return p;
 }
 
+AcceleratorSpec with_deterministic_attention(const AcceleratorSpec& part) {
+  AcceleratorSpec p = part;
+  auto& c = p.calibration;
+  const double slowdown = c.deterministic_attention_backward_slowdown;
+  if (slowdown <= 1) return p;
+  if (c.attention_forward_efficiency <= 0) {  // the flat figure for both passes: the forward keeps it
+    c.attention_forward_efficiency = c.attention_efficiency;
+    c.attention_forward_seq_half = 0;
+  }
+  if (c.attention_backward_efficiency <= 0) {  // the backward follows the forward's curve
+    c.attention_backward_efficiency = c.attention_forward_efficiency;
+    c.attention_backward_seq_half = c.attention_forward_seq_half;
+  }
+  c.attention_backward_efficiency /= slowdown;
+  return p;
+}
+
 std::string attention_backend_label(const AcceleratorSpec& part, const std::string& backend) {
   const AcceleratorSpec p = with_attention_backend(part, backend);
   if (!p.calibration.attention_backend.empty() && p.calibration.attention_forward_efficiency > 0) {
@@ -218,6 +235,11 @@ void KernelCalibration::visit(Section& s) {
           Range::between(0, 1));
   s.field("attention_backward_seq_half", attention_backward_seq_half,
           "key/value tokens at which flash attention's backward reaches half its plateau", Range::at_least(0));
+  s.field("deterministic_attention_backward_slowdown", deterministic_attention_backward_slowdown,
+          "the deterministic attention backward's time over the default backward's (Transformer Engine with "
+          "NVTE_ALLOW_NONDETERMINISTIC_ALGO=0, as Megatron-LM's --deterministic-mode runs it); 0 = not measured "
+          "on this part (not costed)",
+          Range::at_least(0));
   s.field("attention_backend", attention_backend,
           "the fused-attention kernel the attention_* figures above describe, the part's default for a run's "
           "attention_backend: auto (flash2, flash3, cudnn; empty = not a named kernel)");

@@ -64,6 +64,9 @@ struct KernelCalibration {
   double attention_forward_seq_half = 0;     // key/value tokens at which the forward reaches half its plateau
   double attention_backward_efficiency = 0;  // backward's plateau; 0 = attention_forward_efficiency
   double attention_backward_seq_half = 0;    // the same for the backward
+  // Transformer Engine's deterministic attention backward (NVTE_ALLOW_NONDETERMINISTIC_ALGO=0, which Megatron-LM's
+  // --deterministic-mode sets): its time over the default backward's; 0 = not measured on this part (not costed).
+  double deterministic_attention_backward_slowdown = 0;
   // The kernel the attention figures above describe: the part's default backend ("" = not a named kernel).
   std::string attention_backend;
   std::vector<AttentionBackendCurve> attention_backends;  // the other kernels measured on this part
@@ -126,6 +129,10 @@ std::string attention_backend_problem(const AcceleratorSpec& part, const std::st
 AcceleratorSpec with_attention_backend(const AcceleratorSpec& part, const std::string& backend);
 /// What a run's attention costs follow on this part, for run headers: "cudnn", or "flat 0.55 of peak".
 std::string attention_backend_label(const AcceleratorSpec& part, const std::string& backend);
+/// The part with attention's backward running the deterministic kernel: its backward efficiency divided by
+/// deterministic_attention_backward_slowdown (the forward's curve where the backward has none of its own); unchanged
+/// where that is not measured (0) or not above 1.
+AcceleratorSpec with_deterministic_attention(const AcceleratorSpec& part);
 
 /// The FP8 GEMM kernel libraries a training run may name: "auto" (the part's fp8_gemm_efficiency: cuBLASLt, as
 /// Transformer Engine and torchao call it) and "deepgemm" (DeepSeek's fine-grained-scaling kernels).

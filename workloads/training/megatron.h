@@ -69,6 +69,8 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// On the flow model every copy of a cross-node collective runs (symmetry mirrors them); on the analytical
   /// model one copy runs and its time is reused.
   bool sees_path_collisions() const override { return flow_; }
+  /// deterministic_mode with network.collectives.algorithm auto: "ring" (Megatron-LM's NCCL_ALGO=Ring default).
+  std::string collective_algorithm(const std::string& configured) const override;
   const storage::CheckpointJob* checkpoint_ranks() const override { return ctx_ ? &checkpoint_job_ : nullptr; }
   std::vector<std::string> table() const override;
   std::vector<std::string> explain_placement(const std::vector<Gpu>& gpus) const override;
@@ -406,6 +408,7 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   int dp_ = 1, micro_batches_ = 1, chunks_ = 1;
   bool dualpipe_ = false;  // the schedule is DualPipe (set by validate(), with chunks_)
   std::string attention_label_;  // what attention follows (check_attention_backend), for the header
+  std::string deterministic_label_;  // deterministic_mode: what it costs per part, for the header
   double dispatch_factor_ = 1;  // token all-to-all bytes relative to one copy per (token, expert)
   double mirror_spread_ = 0;    // see the symmetry_spread metric
   bool symmetric_ = true;

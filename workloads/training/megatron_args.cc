@@ -107,6 +107,7 @@ const std::map<std::string, ArgRule>& rules() {
     // --no-bias-swiglu-fusion / --bias-swiglu-fusion decide bias_activation_fusion together with --swiglu (below).
     m["no-gradient-accumulation-fusion"] = {"gradient_accumulation_fusion", "false"};
     m["cross-entropy-loss-fusion"] = {"cross_entropy_loss_fusion", "true"};
+    m["deterministic-mode"] = {"deterministic_mode", "true"};
     m["no-bias-dropout-fusion"] = {"bias_dropout_fusion", "false"};
     m["no-masked-softmax-fusion"] = {"masked_softmax_fusion", "false"};
     m["no-rope-fusion"] = {"apply_rope_fusion", "false"};
@@ -182,7 +183,7 @@ const std::set<std::string>& ignored_values() {
 // in the run header (docs/training-megatron-args.md says what each does). Value arguments take their values along.
 const std::set<std::string>& not_modelled_values() {
   static const std::set<std::string> s = {
-      "delay-wgrad-compute", "deterministic-mode"};
+      "delay-wgrad-compute"};
   return s;
 }
 
@@ -349,10 +350,8 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
   bool legacy_grouped_gemm = false;       // --moe-use-legacy-grouped-gemm: the grouped_gemm package, one kernel
   const Token* moe_layer_recompute = nullptr;  // --moe-layer-recompute (Megatron-core: selective, plus "moe")
   const Token* cp_comm_type = nullptr;         // --cp-comm-type (a2a+p2p needs the hierarchical sizes)
-  // --use-flash-attn where given (it also asks for the flash-attn package, below); --deterministic-mode, with which
-  // Megatron-LM's validate_args asserts it and --cross-entropy-loss-fusion off (neither is deterministic).
-  const Token *flash_at = nullptr, *ce_fusion_at = nullptr;
-  bool deterministic = false;
+  // --use-flash-attn where given (it also asks for the flash-attn package, below).
+  const Token* flash_at = nullptr;
   // The gradients' type: Megatron-LM's validate_args forces accumulate_allreduce_grads_in_fp32 on with --bf16
   // unless --grad-reduce-in-bf16 (which wins over the fp32 flag); with --fp16 it stays as given (off by default).
   bool grad_reduce_bf16 = false, grads_fp32_flag = false, fp16 = false;
@@ -461,12 +460,6 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       std::string given = "--" + name;
       while (!has_value && i + 1 < toks.size() && toks[i + 1].text.rfind("--", 0) != 0) given += " " + toks[++i].text;
       if (has_value) given += " " + value;
-      if (name == "deterministic-mode") {
-        // Megatron-LM also asserts NCCL_ALGO set to a choice without NVLS; the scenario says that with its
-        // network.collectives.algorithm (docs/training-megatron-args.md).
-        deterministic = true;
-        given += " (deterministic kernels; NCCL_ALGO is network.collectives.algorithm: ring or tree)";
-      }
       out.not_modelled.push_back(given);
       continue;
     }
@@ -528,7 +521,6 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       if (it->second.flag_value) {
         put(it->second.key, it->second.flag_value);
         if (it->second.key == "use_flash_attn") attention_given = true, flash_at = &at;
-        if (name == "cross-entropy-loss-fusion") ce_fusion_at = &at;
       } else {
         if (!next_value()) {
           fail(at, "--" + name + " needs a value");
@@ -578,14 +570,6 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
   if (const ConfigValue* type = out.tree.find("cp_comm_type");
       cp_comm_type && type && type->scalar == "a2a+p2p" && !out.tree.find("hierarchical_context_parallel_sizes")) {
     fail(*cp_comm_type, "--cp-comm-type a2a+p2p needs --hierarchical-context-parallel-sizes (Megatron-LM asserts it)");
-  }
-  if (deterministic && flash_at) {
-    fail(*flash_at, "--use-flash-attn cannot be used with --deterministic-mode (Megatron-LM asserts it: the "
-                    "flash-attn package's backward is not deterministic)");
-  }
-  if (deterministic && ce_fusion_at) {
-    fail(*ce_fusion_at, "--cross-entropy-loss-fusion cannot be used with --deterministic-mode (Megatron-LM asserts "
-                        "it: the fused cross entropy is not deterministic)");
   }
   if (fp16) {
     put("accumulate_allreduce_grads_in_fp32", grads_fp32_flag ? "true" : "false");

@@ -196,6 +196,10 @@ const Duration* MegatronTraining::time_alone(const CommCall& c, const std::vecto
   return it == collective_cache_.end() ? nullptr : &it->second;
 }
 
+std::string MegatronTraining::collective_algorithm(const std::string& configured) const {
+  return config_.deterministic_mode && configured == "auto" ? "ring" : "";
+}
+
 bool MegatronTraining::memoizable(const std::vector<uint32_t>& group) const {
   bool local = true;
   for (uint32_t r : group) local = local && ctx_->gpus[r].node == ctx_->gpus[group.front()].node;

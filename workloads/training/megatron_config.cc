@@ -16,13 +16,17 @@
 namespace lcsim::wl {
 
 hw::AcceleratorSpec MegatronConfig::kernels_on(const hw::AcceleratorSpec& part) const {
-  return hw::with_fp8_gemm_backend(hw::with_attention_backend(part, attention_backend), fp8_gemm_backend);
+  const hw::AcceleratorSpec p =
+      hw::with_fp8_gemm_backend(hw::with_attention_backend(part, attention_backend), fp8_gemm_backend);
+  return deterministic_mode ? hw::with_deterministic_attention(p) : p;
 }
 
 /// hw::with_attention_backend applies another measured backend's curve when attention_backend names one that is
-/// not the part's own (models/hardware/accelerator.cc); any fp8_gemm_backend but auto replaces the GEMM terms.
+/// not the part's own (models/hardware/accelerator.cc); any fp8_gemm_backend but auto replaces the GEMM terms;
+/// deterministic_mode slows attention's backward where the part has a measured deterministic slowdown.
 bool MegatronConfig::kernels_change(const hw::AcceleratorSpec& part) const {
   if (fp8_gemm_backend != "auto") return true;
+  if (deterministic_mode && part.calibration.deterministic_attention_backward_slowdown > 1) return true;
   for (const auto& b : part.calibration.attention_backends) {
     if (b.name == attention_backend && attention_backend != part.calibration.attention_backend) return true;
   }
@@ -351,6 +355,12 @@ void MegatronConfig::visit_keys(Section& s) {
   s.field("tp_comm_overlap", tp_comm_overlap,
           "tensor-parallel all-gathers and reduce-scatters overlapped with the GEMMs that produce or consume them, "
           "in chunks, as Transformer Engine's userbuffers run them (tp_comm_overlap_cfg; needs sequence_parallel)");
+  s.field("deterministic_mode", deterministic_mode,
+          "Megatron-LM's --deterministic-mode: this job's collectives run rings where network.collectives.algorithm "
+          "is auto (Megatron sets NCCL_ALGO=Ring unless the launcher set it), attention's backward runs the "
+          "deterministic kernel (the part's deterministic_attention_backward_slowdown, where measured), and the "
+          "fused kernels Megatron rejects with it are errors (tp_comm_overlap, cross_entropy_loss_fusion, "
+          "moe_router_fusion)");
   s.field("sequence_parallel_backward_gather", sequence_parallel_backward_gather,
           "with sequence_parallel, a column-parallel linear layer keeps only its input's sequence shard for backward: "
           "its backward all-gathers the input again for the weight gradient, beside the input-gradient GEMM, and "
@@ -514,6 +524,23 @@ void MegatronConfig::visit_keys(Section& s) {
     s.error("overlap_param_gather", "needs use_distributed_optimizer: true (as in Megatron-LM)");
   }
   if (tp_comm_overlap && !sequence_parallel) s.error("tp_comm_overlap", "needs sequence_parallel: true");
+  // What Megatron-LM's --deterministic-mode rejects (megatron/training/determinism.py, apply_determinism_to_args:
+  // "Incompatible options are rejected with an explicit error rather than silently overridden").
+  if (deterministic_mode) {
+    if (tp_comm_overlap) {
+      s.error("tp_comm_overlap", "cannot be used with deterministic_mode (--deterministic-mode): Megatron-LM rejects "
+                                 "it, overlapped collectives' ordering is not reproducible");
+    }
+    if (cross_entropy_loss_fusion) {
+      s.error("cross_entropy_loss_fusion", "cannot be used with deterministic_mode (--deterministic-mode): "
+                                           "Megatron-LM rejects it, the fused cross entropy is not deterministic");
+    }
+    if (router.moe_router_fusion) {
+      s.error("moe_router_fusion", "cannot be used with deterministic_mode (--deterministic-mode): Megatron-LM "
+                                   "rejects it, the fused router's auxiliary loss follows it and is not "
+                                   "deterministic");
+    }
+  }
   if (cross_entropy_loss_fusion && cross_entropy != "megatron") {
     s.error("cross_entropy_loss_fusion", "is Megatron-LM's fused loss; it needs cross_entropy: megatron");
   }

@@ -120,6 +120,11 @@ struct MegatronConfig {
   // then go as one bucket (Megatron-LM's get_model: disable_bucketing).
   bool overlap_param_gather_with_optimizer_step = false;
   bool tp_comm_overlap = false;
+  // Megatron-LM's --deterministic-mode (megatron/training/determinism.py): NCCL_ALGO defaults to Ring (this job's
+  // collectives run rings where the scenario leaves the algorithm to the tuner), Transformer Engine's
+  // deterministic attention backward (the part's deterministic_attention_backward_slowdown), and the fused
+  // kernels it rejects (tp_comm_overlap, cross_entropy_loss_fusion, moe_router_fusion) checked.
+  bool deterministic_mode = false;
   // With sequence parallelism: a column-parallel linear keeps its input's sequence shard and all-gathers it again
   // in backward for the weight gradient (Megatron-LM, Transformer Engine); false: it keeps the gathered input
   // (PyTorch's DTensor tensor parallelism, torchtitan).
@@ -218,7 +223,8 @@ struct MegatronConfig {
   std::string schedule() const;  // the resolved pipeline schedule
   /// How one GPU holds a layer under these settings (parallel splits, attention kind, FP8 and its scaling).
   LayerShard layer_shard() const;
-  /// The part as this run's kernels see it: its attention_backend's curve and its fp8_gemm_backend's GEMM terms.
+  /// The part as this run's kernels see it: its attention_backend's curve, its fp8_gemm_backend's GEMM terms and,
+  /// with deterministic_mode, the deterministic attention backward (hw::with_deterministic_attention).
   hw::AcceleratorSpec kernels_on(const hw::AcceleratorSpec& part) const;
   /// Whether kernels_on changes the part (another measured kernel than the part's own).
   bool kernels_change(const hw::AcceleratorSpec& part) const;

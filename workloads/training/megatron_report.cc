@@ -59,6 +59,11 @@ std::string MegatronTraining::describe() const {
     out += " -> " + (c.use_flash_attn ? "fused attention, attention_backend " + c.attention_backend + " (" + attention_label_ + ")"
                                       : std::string("unfused attention (score matrix in memory)"));
   }
+  if (c.deterministic_mode) {
+    out += "\n  deterministic mode (--deterministic-mode): collectives on rings where network.collectives.algorithm is "
+           "auto (Megatron-LM's NCCL_ALGO=Ring), " + deterministic_label_ +
+           "; MoE's deterministic scatter and sort, the embedding's deterministic backward not costed";
+  }
   if (!c.not_modelled_args.empty()) {
     out += "\n  megatron_args not modelled (costed as without them; docs/training-megatron-args.md):";
     for (const auto& a : c.not_modelled_args) out += " " + a;

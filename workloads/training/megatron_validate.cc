@@ -166,6 +166,21 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
     if (!part->supports(dtype_)) s.error("precision", part->name + " has no " + c.precision + " tensor cores");
   }
   attention_label_ = check_attention_backend(c.attention_backend, c.use_flash_attn, parts, s);
+  deterministic_label_.clear();
+  if (c.deterministic_mode) {  // what --deterministic-mode costs on these parts, for the header
+    for (const auto* part : parts) {
+      const double slowdown = part->calibration.deterministic_attention_backward_slowdown;
+      char buf[160];
+      if (slowdown > 1) {
+        std::snprintf(buf, sizeof buf, "%s attention backward x%.4g (deterministic kernel, measured)",
+                      part->name.c_str(), slowdown);
+      } else {
+        std::snprintf(buf, sizeof buf, "%s attention backward not costed (deterministic kernel not measured)",
+                      part->name.c_str());
+      }
+      deterministic_label_ += (deterministic_label_.empty() ? "" : ", ") + std::string(buf);
+    }
+  }
   if (c.fp8_gemm_backend != "auto" && c.precision != "fp8") {
     s.error("fp8_gemm_backend", "'" + c.fp8_gemm_backend + "' runs FP8 GEMMs: needs precision: fp8 (got " +
                                     c.precision + ")");
