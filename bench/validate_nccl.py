@@ -168,6 +168,26 @@ if scaleup:
         e = busbw / model - 1
         print(f"| {title} | {busbw:.1f} | {model:.1f} | {ran} | {100 * e:+.1f}% | {source} |" if markdown
               else f"  {title}: measured {busbw:.1f}, lcsim {model:.1f} ({ran}), {100 * e:+.1f}% ({source})")
+    # GB200 NVL72, GPUs of one NVLink domain (MNNVL, 4 per tray), every collective at 16 GiB, not fitted: GCP A4X
+    # (yangwhale/gpu-tpu-pedia gpu/a4x/04-nccl-test/README.md at 01568bb, nccl-tests bus bandwidth "@16G", same-domain
+    # runs on 2, 8 and 16 trays; NCCL release not stated). (operation, ranks, measured busbw GB/s.)
+    nvl72 = [("all_reduce", 8, 839.54), ("all_gather", 8, 683.83), ("reduce_scatter", 8, 693.07), ("all_to_all", 8, 682.73),
+             ("all_reduce", 32, 908.80), ("all_gather", 32, 690.52), ("reduce_scatter", 32, 708.16), ("all_to_all", 32, 675.98),
+             ("all_reduce", 64, 909.96), ("all_gather", 64, 692.88), ("reduce_scatter", 64, 706.98), ("all_to_all", 64, 666.64)]
+    print("\n### Unfitted checks: GB200 NVL72 (GCP A4X, one NVLink domain), every collective at 16 GiB\n" if markdown
+          else "\nunfitted checks (GB200 NVL72, 16 GiB)")
+    if markdown:
+        print("| operation | GPUs | measured busbw (GB/s) | lcsim busbw (GB/s) | lcsim ran | error (time) |")
+        print("|---|---:|---:|---:|---|---:|")
+    for op, ranks, busbw in nvl72:
+        size = 16 << 30
+        extra = [f"workload.ranks={ranks}", f"workload.sizes=[{size}B]", f"workload.operation={op}",
+                 "cluster.pools=[{node: gb200-nvl72, count: 1}]"]
+        t, ran = run_lcsim(os.path.join(root, "scenarios", "validation", "nccl-b200-gb200.yaml"), extra)[size]
+        model = size * (2 if op == "all_reduce" else 1) * (ranks - 1) / ranks / t / 1e9
+        e = busbw / model - 1
+        print(f"| {op} | {ranks} | {busbw:.1f} | {model:.1f} | {ran} | {100 * e:+.1f}% |" if markdown
+              else f"  {op} on {ranks}: measured {busbw:.1f}, lcsim {model:.1f} ({ran}), {100 * e:+.1f}%")
     print("\n| configuration | sizes | max abs error | mean abs error |" if markdown else "\nsummary (every measured size)")
     if markdown:
         print("|---|---:|---:|---:|")
