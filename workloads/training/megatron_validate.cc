@@ -172,10 +172,10 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
       const double slowdown = part->calibration.deterministic_attention_backward_slowdown;
       char buf[160];
       if (slowdown > 1) {
-        std::snprintf(buf, sizeof buf, "%s attention backward x%.4g (deterministic kernel, measured)",
+        std::snprintf(buf, sizeof buf, "%s attention backward x%.4g (deterministic_attention_backward_slowdown)",
                       part->name.c_str(), slowdown);
       } else {
-        std::snprintf(buf, sizeof buf, "%s attention backward not costed (deterministic kernel not measured)",
+        std::snprintf(buf, sizeof buf, "%s attention backward not costed (its deterministic kernel not measured)",
                       part->name.c_str());
       }
       deterministic_label_ += (deterministic_label_.empty() ? "" : ", ") + std::string(buf);
