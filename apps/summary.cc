@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -303,6 +304,28 @@ std::vector<std::string> parts_of(const ClusterConfig& cluster, const std::vecto
   return parts;
 }
 
+double nodes_of(const ClusterConfig& cluster, const std::vector<uint32_t>& ranks, double gpus) {
+  // The cluster's GPUs node by node, pool by pool (ranks number them in that order); a run without an allocation
+  // takes its first `gpus` (0: all).
+  std::vector<uint32_t> node_of;
+  uint32_t node = 0;
+  for (const auto& pool : cluster.pools) {
+    for (int n = 0; n < pool.count; ++n, ++node) {
+      node_of.insert(node_of.end(), static_cast<size_t>(pool.node.gpus), node);
+    }
+  }
+  std::set<uint32_t> spanned;
+  if (ranks.empty()) {
+    const size_t used = gpus > 0 ? std::min(node_of.size(), static_cast<size_t>(gpus)) : node_of.size();
+    for (size_t r = 0; r < used; ++r) spanned.insert(node_of[r]);
+  } else {
+    for (uint32_t r : ranks) {
+      if (r < node_of.size()) spanned.insert(node_of[r]);
+    }
+  }
+  return static_cast<double>(spanned.size());
+}
+
 std::vector<std::string> short_summary(const Scenario& sc, const RunOutcome& r,
                                        const ValidationStatus& status) {
   std::vector<std::string> out;
@@ -336,7 +359,8 @@ std::vector<std::string> short_summary(const Scenario& sc, const RunOutcome& r,
                                           " gives the whole job's time, GPU-hours, energy and cost"));
     }
     add_confidence(status.confidence(parts_of(sc.cluster, {}), workload_kind(type, is_moe(all)),
-                                     run_gpus(all), all.get_or("parameters", 0)));
+                                     run_gpus(all), all.get_or("parameters", 0),
+                                     nodes_of(sc.cluster, {}, run_gpus(all))));
   } else {
     size_t done = 0;
     for (const auto& job : sc.jobs) {
@@ -347,7 +371,8 @@ std::vector<std::string> short_summary(const Scenario& sc, const RunOutcome& r,
       add_confidence(
           job.name + ": " +
           status.confidence(parts_of(sc.cluster, job.allocation), workload_kind(job.workload_type, is_moe(m)),
-                            static_cast<double>(job.allocation.size()), m.get_or("parameters", 0)));
+                            static_cast<double>(job.allocation.size()), m.get_or("parameters", 0),
+                            nodes_of(sc.cluster, job.allocation, 0)));
     }
     out.push_back(row("cluster", format_count(static_cast<double>(done)) + " of " +
                                      format_count(static_cast<double>(sc.jobs.size())) +

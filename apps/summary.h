@@ -36,5 +36,8 @@ std::string detail(const RunOutcome& r);
 
 /// The distinct accelerator parts of the GPUs with these global ranks (all of the cluster's when empty).
 std::vector<std::string> parts_of(const ClusterConfig& cluster, const std::vector<uint32_t>& ranks);
+/// How many nodes (scale-up domains: an NVL72 rack is one node) the run's GPUs span: `ranks` (a job's allocation),
+/// or with none the cluster's first `gpus` GPUs (0: all of them).
+double nodes_of(const ClusterConfig& cluster, const std::vector<uint32_t>& ranks, double gpus);
 
 }  // namespace lcsim::app

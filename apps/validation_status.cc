@@ -26,7 +26,7 @@ namespace {
 
 /// "; this run is outside that range: 1.32 B parameters (validated: 405 B), 64 GPUs (validated: 8,192 to
 /// 16,384)" when the run's size lies outside the family's rows; "" otherwise.
-std::string outside(const ValidationFamily& f, double gpus, double parameters) {
+std::string outside(const ValidationFamily& f, double gpus, double parameters, double nodes) {
   std::string why;
   auto check = [&why](double x, const std::vector<double>& range, const std::string& what) {
     // Within 10% of the range counts as inside: lcsim's own parameter count of a published model differs a
@@ -38,6 +38,7 @@ std::string outside(const ValidationFamily& f, double gpus, double parameters) {
   };
   check(parameters, f.parameters, "parameters");
   check(gpus, f.gpus, "GPUs");
+  check(nodes, f.nodes, nodes == 1 ? "node" : "nodes");
   return why.empty() ? "" : "; this run is outside that range: " + why;
 }
 
@@ -62,10 +63,12 @@ ValidationStatus ValidationStatus::parse(const std::string& yaml_text, const std
            f.field("covers", v.covers, "what the rows span");
            f.values("gpus", v.gpus, "[fewest, most] GPUs of the rows");
            f.values("parameters", v.parameters, "[smallest, largest] model parameters of the rows");
-           for (const auto* range : {&v.gpus, &v.parameters}) {
+           f.values("nodes", v.nodes, "[fewest, most] nodes (scale-up domains) the rows span");
+           for (const auto& [range, key] : {std::pair{&v.gpus, "gpus"}, std::pair{&v.parameters, "parameters"},
+                                            std::pair{&v.nodes, "nodes"}}) {
              if (f.mode() == Section::Mode::kParse && !range->empty() &&
                  (range->size() != 2 || (*range)[0] > (*range)[1] || (*range)[0] <= 0)) {
-               f.error(range == &v.gpus ? "gpus" : "parameters", "expected [lowest, highest], both positive");
+               f.error(key, "expected [lowest, highest], both positive");
              }
            }
            f.values("sources", v.sources, "publications or data sets of the rows");
@@ -101,7 +104,7 @@ const ValidationFamily* ValidationStatus::find(const std::vector<std::string>& p
 }
 
 std::string ValidationStatus::confidence(const std::vector<std::string>& parts, const std::string& kind,
-                                         double gpus, double parameters) const {
+                                         double gpus, double parameters, double nodes) const {
   auto pct = [](double x) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.1f%%", x);
@@ -116,7 +119,7 @@ std::string ValidationStatus::confidence(const std::vector<std::string>& parts, 
   if (const ValidationFamily* f = find(parts, kind)) {
     return f->family + ": validated on " + rows(*f) + (f->covers.empty() ? "" : " (" + f->covers + ")") +
            ", mean |error| " + pct(f->mean_abs_error_pct) + ", max " + pct(f->max_abs_error_pct) +
-           " (docs/validation.md)" + outside(*f, gpus, parameters);
+           " (docs/validation.md)" + outside(*f, gpus, parameters, nodes);
   }
   std::string what;
   for (const auto& p : parts) what += (what.empty() ? "" : " + ") + p;

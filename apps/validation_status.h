@@ -23,6 +23,7 @@ struct ValidationFamily {
   std::string covers;                       // what the rows span, in a few words
   std::vector<double> gpus;                 // [fewest, most] GPUs (ranks) of its rows; empty: not given
   std::vector<double> parameters;  // [smallest, largest] model parameters of its rows; empty: not given
+  std::vector<double> nodes;       // [fewest, most] nodes (scale-up domains) its rows span; empty: not given
   std::vector<std::string> sources;
   int rows = 0;
   double mean_abs_error_pct = 0;
@@ -42,10 +43,10 @@ class ValidationStatus {
   const ValidationFamily* find(const std::vector<std::string>& parts, const std::string& kind) const;
   /// "A100 dense training: validated on 11 published runs (...), mean |error| 7.6%, max 14.5%
   /// (docs/validation.md)" or "not validated for H100-SXM-80GB collectives (...)".
-  /// With `gpus` and `parameters` of the run (0: unknown), a validated line also says when the run lies
-  /// outside the range of GPU counts or model sizes the rows cover.
+  /// With `gpus`, `parameters` and `nodes` of the run (0: unknown), a validated line also says when the run lies
+  /// outside the range of GPU counts, model sizes or nodes (scale-up domains) the rows cover.
   std::string confidence(const std::vector<std::string>& parts, const std::string& kind, double gpus = 0,
-                         double parameters = 0) const;
+                         double parameters = 0, double nodes = 0) const;
 
  private:
   std::vector<ValidationFamily> families_;

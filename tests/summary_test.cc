@@ -123,5 +123,24 @@ TEST(Summary, MixedPartsAreNotValidated) {
       << text;
 }
 
+// The nodes a run spans (its Confidence line's node range): a job's allocation node by node, pool by pool; a run
+// without one takes the cluster's first GPUs. Then a collectives run across four HGX B200 nodes is outside the
+// one-node family it would otherwise claim.
+TEST(Summary, RunsSayHowManyNodesTheySpan) {
+  const Scenario sc = load_scenario(kSource + "/scenarios/validation/nccl-b200-gb200.yaml",
+                                    {"cluster.pools=[{node: hgx-b200, count: 4}, {node: gb200-nvl72, count: 1}]",
+                                     "workload.ranks=32", "workload.sizes=[1GiB]", "simulation.fidelity=analytical"});
+  EXPECT_EQ(nodes_of(sc.cluster, {}, 8), 1);
+  EXPECT_EQ(nodes_of(sc.cluster, {}, 9), 2);
+  EXPECT_EQ(nodes_of(sc.cluster, {}, 0), 5);
+  EXPECT_EQ(nodes_of(sc.cluster, {0, 7, 31, 32, 103}, 0), 3);  // 32 and 103: the rack, one node of 72 GPUs
+  Scenario four = load_scenario(kSource + "/scenarios/validation/nccl-b200-gb200.yaml",
+                                {"cluster.pools=[{node: hgx-b200, count: 4}]", "workload.ranks=32",
+                                 "workload.sizes=[1GiB]", "simulation.fidelity=analytical"});
+  const RunResult r = run_scenario(four);
+  const std::string text = joined(short_summary(four, r, ValidationStatus::builtin()));
+  EXPECT_NE(text.find("this run is outside that range: 4 nodes (validated: 1)"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace lcsim::app

@@ -227,6 +227,12 @@ TEST(ValidationStatus, ConfidenceForValidatedAndUnvalidatedFamilies) {
       << h100_nccl;
   EXPECT_NE(h100_nccl.find("fits, not independent checks"), std::string::npos) << h100_nccl;
   EXPECT_NE(status.confidence({"H100-SXM-80GB"}, "collectives", 64).find("outside"), std::string::npos);
+  // The one-node families say so for a run across nodes even when its GPU count is inside their range: 32 B200 on
+  // four HGX nodes (the family's rows span 4 to 72 GPUs, the rack's 72 in one NVLink domain).
+  EXPECT_EQ(status.confidence({"B200"}, "collectives", 32, 0, 1).find("outside"), std::string::npos);
+  const std::string b200_nodes = status.confidence({"B200"}, "collectives", 32, 0, 4);
+  EXPECT_NE(b200_nodes.find("this run is outside that range: 4 nodes (validated: 1)"), std::string::npos)
+      << b200_nodes;
   const std::string mi300x = status.confidence({"MI300X"}, "collectives");
   EXPECT_EQ(mi300x.rfind("MI300X RCCL all-reduce in one node: validated on 1 measured configuration (", 0), 0u)
       << mi300x;
