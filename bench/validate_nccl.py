@@ -70,10 +70,11 @@ if scaleup:
                  "ND_GB200_v6": "nccl-b200-gb200", "NVL72_GB200": "nccl-b200-gb200",
                  "ND_MI300X_v5": "nccl-h100-hgx", "AAC8_MI300X": "nccl-h100-hgx", "AAC10_MI300X": "nccl-h100-hgx",
                  "ROCmBlog_MI300X": "nccl-h100-hgx", "AAC11_MI325X": "nccl-h100-hgx", "HGX_H100_wh8": "nccl-h100-hgx",
-                 "GKE_A4_B200": "nccl-b200-gb200", "P6_B200": "nccl-b200-gb200"}
+                 "GKE_A4_B200": "nccl-b200-gb200", "P6_B200": "nccl-b200-gb200", "P6_B200_4N": "nccl-b200-gb200"}
     system_sets = {"NVL72_GB200": ["cluster.pools=[{node: gb200-nvl72, count: 1}]"],  # the whole rack
                    "GKE_A4_B200": ["cluster.pools=[{node: hgx-b200, count: 1}]"],  # 8 B200 (GCP a4-highgpu-8g)
-                   "P6_B200": ["cluster.pools=[{node: hgx-b200, count: 1}]"]}  # 8 B200 (AWS P6-B200)
+                   "P6_B200": ["cluster.pools=[{node: hgx-b200, count: 1}]"],  # 8 B200 (AWS P6-B200)
+                   "P6_B200_4N": ["cluster.pools=[{node: hgx-b200, count: 4}]"]}  # 4 P6-B200 nodes, 400G per GPU
     # Infinity Fabric systems: 8 GPUs per node (a mesh), as many nodes as the ranks need (hisohara/ai-scripts' AMD
     # Accelerator Cloud runs: 8 x 400G NICs per node, as the mi300x-platform template)
     amd_nodes = {"ND_MI300X_v5": "mi300x-platform", "AAC8_MI300X": "mi300x-platform",

@@ -314,6 +314,25 @@ TEST(ScaleUpCalibration, EightBlackwellGpusAgainstTheReportedLargeSizeFigures) {
   EXPECT_NEAR(ring / 695, 1.0, kTarget) << ring;  // nccl#2140: ring 695
 }
 
+// 32 B200 on four AWS P6-B200 nodes (8 x 50 GB/s EFA per node, torch.distributed, NCCL 2.27.7; stas00/ml-engineering;
+// not fitted): across nodes the ring is the NICs' (hgx-b200's 8 x 400G), within 6% from 1 GiB (lcsim 4-6% fast);
+// from 128 to 512 MiB lcsim is 11-33% fast, as on two MI300X nodes (docs/validation-nccl.md).
+TEST(ScaleUpCalibration, FourB200NodesAcrossTheirNicsFromOneGiB) {
+  std::vector<Measured> rows;
+  std::vector<double> sizes;
+  for (const auto& m : measured()) {
+    if (m.system != "P6_B200_4N" || m.size < 1024.0 * (1 << 20)) continue;
+    rows.push_back(m);
+    sizes.push_back(m.size);
+  }
+  ASSERT_EQ(rows.size(), 5u);
+  const auto sim = run("nccl-b200-gb200", 32, sizes, {"cluster.pools=[{node: hgx-b200, count: 4}]"});
+  for (const auto& m : rows) {
+    const double t = m.size * bus_factor(32) / (m.busbw_gbps * 1e9);
+    EXPECT_NEAR(sim.at(m.size).time_s / t, 1.0, 0.06) << m.size << " B (" << sim.at(m.size).algorithm << ")";
+  }
+}
+
 // GB200 NVL72, GPUs of one NVLink domain across trays (GCP A4X, nccl-tests at 16 GiB, same-domain runs on 2, 8 and
 // 16 trays; yangwhale/gpu-tpu-pedia gpu/a4x/04-nccl-test/README.md; not fitted): all-gather, reduce-scatter and
 // all-to-all, which lcsim runs on B200's Simple ring (0.725 of 900 GB/s), within 10% in time on 8, 32 and 64 GPUs
