@@ -71,6 +71,24 @@ std::map<double, Simulated> run(const std::string& scenario, int ranks, const st
 
 double bus_factor(int n) { return 2.0 * (n - 1) / n; }
 
+// The measured rows of `system` from `from` to `to` bytes, in the file's order.
+std::vector<Measured> rows_of(const std::string& system, double from = 0, double to = 1e30) {
+  std::vector<Measured> out;
+  for (const auto& m : measured()) {
+    if (m.system == system && m.size >= from && m.size <= to) out.push_back(m);
+  }
+  return out;
+}
+
+std::vector<double> sizes_of(const std::vector<Measured>& rows) {
+  std::vector<double> out;
+  for (const auto& m : rows) out.push_back(m.size);
+  return out;
+}
+
+// An all-reduce row's measured time: size x 2(n-1)/n / bus bandwidth.
+double measured_time(const Measured& m) { return m.size * bus_factor(m.ranks) / (m.busbw_gbps * 1e9); }
+
 // Every measured row of `system` at the given sizes, against the scenario run the way it was measured.
 void expect_within_target(const std::string& system, const std::string& scenario, const std::vector<double>& sizes,
                           double target = kTarget) {
@@ -122,15 +140,9 @@ TEST(ScaleUpCalibration, B200FourGpusAsMeasuredOnAzureNdGb200v6) {
 // (the built-in defaults) far above the measurement.
 TEST(ScaleUpCalibration, Mi300xEightGpusAsAmdMeasuredThem) {
   const std::vector<std::string> node = {"cluster.pools=[{node: mi300x-platform, count: 1}]"};
-  std::vector<Measured> rows;
-  std::vector<double> sizes;
-  for (const auto& m : measured()) {
-    if (m.system != "ROCmBlog_MI300X") continue;
-    rows.push_back(m);
-    sizes.push_back(m.size);
-  }
+  const std::vector<Measured> rows = rows_of("ROCmBlog_MI300X");
   ASSERT_EQ(rows.size(), 25u);
-  const auto sim = run("nccl-h100-hgx", 8, sizes, node);
+  const auto sim = run("nccl-h100-hgx", 8, sizes_of(rows), node);
   double sum = 0;
   for (const auto& m : rows) {
     const double busbw = m.size * bus_factor(8) / sim.at(m.size).time_s / 1e9;
@@ -158,18 +170,12 @@ TEST(ScaleUpCalibration, Mi300xLinePredictsAnotherWholeNodeTableAtEverySize) {
   const std::vector<std::string> node = {"cluster.pools=[{node: mi300x-platform, count: 1}]"};
   for (const auto& [system, from, bound, mean_bound] : {std::tuple{std::string("AAC8_MI300X"), 0.0, 0.30, 0.05},
                                                        std::tuple{std::string("ND_MI300X_v5"), 128e6, 0.05, 0.05}}) {
-    std::vector<Measured> rows;
-    std::vector<double> sizes;
-    for (const auto& m : measured()) {
-      if (m.system != system || m.size < from) continue;
-      rows.push_back(m);
-      sizes.push_back(m.size);
-    }
+    const std::vector<Measured> rows = rows_of(system, from);
     ASSERT_GE(rows.size(), 7u) << system;
-    const auto sim = run("nccl-h100-hgx", 8, sizes, node);
+    const auto sim = run("nccl-h100-hgx", 8, sizes_of(rows), node);
     double sum = 0;
     for (const auto& m : rows) {
-      const double err = m.busbw_gbps / (m.size * bus_factor(8) / sim.at(m.size).time_s / 1e9) - 1.0;  // in time
+      const double err = sim.at(m.size).time_s / measured_time(m) - 1.0;  // in time
       EXPECT_LT(std::abs(err), bound) << system << " " << m.size << " B (" << sim.at(m.size).algorithm << ")";
       sum += std::abs(err);
     }
@@ -268,18 +274,12 @@ TEST(ScaleUpCalibration, B200EightGpusAsMeasuredOnGcpA4) {
   const double to = 4096.0 * (1 << 20);  // the tables' 8 and 16 GiB rows step up: not followed
   for (const auto& [system, from, bound] : {std::tuple{std::string("GKE_A4_B200"), 0.0, 0.15},
                                             std::tuple{std::string("P6_B200"), 128.0 * (1 << 20), 0.05}}) {
-    std::vector<Measured> rows;
-    std::vector<double> sizes;
-    for (const auto& m : measured()) {
-      if (m.system != system || m.size < from || m.size > to) continue;
-      rows.push_back(m);
-      sizes.push_back(m.size);
-    }
+    const std::vector<Measured> rows = rows_of(system, from, to);
     ASSERT_GE(rows.size(), 6u) << system;
-    const auto sim = run("nccl-b200-gb200", 8, sizes, node);
-    const auto nvls = run("nccl-b200-gb200", 8, sizes, pinned);
+    const auto sim = run("nccl-b200-gb200", 8, sizes_of(rows), node);
+    const auto nvls = run("nccl-b200-gb200", 8, sizes_of(rows), pinned);
     for (const auto& m : rows) {
-      const double t = m.size * bus_factor(8) / (m.busbw_gbps * 1e9);  // the measured time
+      const double t = measured_time(m);
       const Simulated& s = sim.at(m.size);
       EXPECT_LT(std::abs(s.time_s / t - 1), s.algorithm == "nvls/nvls" ? 0.09 : bound)
           << system << " " << m.size << " B (" << s.algorithm << ")";
@@ -318,18 +318,11 @@ TEST(ScaleUpCalibration, EightBlackwellGpusAgainstTheReportedLargeSizeFigures) {
 // not fitted): across nodes the ring is the NICs' (hgx-b200's 8 x 400G), within 6% from 1 GiB (lcsim 4-6% fast);
 // from 128 to 512 MiB lcsim is 11-33% fast, as on two MI300X nodes (docs/validation-nccl.md).
 TEST(ScaleUpCalibration, FourB200NodesAcrossTheirNicsFromOneGiB) {
-  std::vector<Measured> rows;
-  std::vector<double> sizes;
-  for (const auto& m : measured()) {
-    if (m.system != "P6_B200_4N" || m.size < 1024.0 * (1 << 20)) continue;
-    rows.push_back(m);
-    sizes.push_back(m.size);
-  }
+  const std::vector<Measured> rows = rows_of("P6_B200_4N", 1024.0 * (1 << 20));
   ASSERT_EQ(rows.size(), 5u);
-  const auto sim = run("nccl-b200-gb200", 32, sizes, {"cluster.pools=[{node: hgx-b200, count: 4}]"});
+  const auto sim = run("nccl-b200-gb200", 32, sizes_of(rows), {"cluster.pools=[{node: hgx-b200, count: 4}]"});
   for (const auto& m : rows) {
-    const double t = m.size * bus_factor(32) / (m.busbw_gbps * 1e9);
-    EXPECT_NEAR(sim.at(m.size).time_s / t, 1.0, 0.06) << m.size << " B (" << sim.at(m.size).algorithm << ")";
+    EXPECT_NEAR(sim.at(m.size).time_s / measured_time(m), 1.0, 0.06) << m.size << " B (" << sim.at(m.size).algorithm << ")";
   }
 }
 

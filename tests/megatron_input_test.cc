@@ -316,7 +316,7 @@ TEST(MegatronInput, ExpertOverlapOnACommandLineNeedsVirtualStagesWithPipelinePar
   EXPECT_EQ(config_of(keyed).virtual_stages(), 1);
 }
 
-// --deterministic-mode sets deterministic_mode (costed: megatron_test.cc, DeterministicMode*). What today's
+// --deterministic-mode sets deterministic_mode (costed: megatron_determinism_test.cc, DeterministicMode.*). What today's
 // Megatron-LM rejects with it (megatron/training/determinism.py, apply_determinism_to_args) is an error at each
 // argument: --tp-comm-overlap, --cross-entropy-loss-fusion, --moe-router-fusion (the router's aux-loss fusion
 // follows it); --use-flash-attn is accepted (TE's FlashAttention is deterministic on supported configurations).

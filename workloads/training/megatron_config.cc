@@ -527,18 +527,16 @@ void MegatronConfig::visit_keys(Section& s) {
   // What Megatron-LM's --deterministic-mode rejects (megatron/training/determinism.py, apply_determinism_to_args:
   // "Incompatible options are rejected with an explicit error rather than silently overridden").
   if (deterministic_mode) {
-    if (tp_comm_overlap) {
-      s.error("tp_comm_overlap", "cannot be used with deterministic_mode (--deterministic-mode): Megatron-LM rejects "
-                                 "it, overlapped collectives' ordering is not reproducible");
-    }
-    if (cross_entropy_loss_fusion) {
-      s.error("cross_entropy_loss_fusion", "cannot be used with deterministic_mode (--deterministic-mode): "
-                                           "Megatron-LM rejects it, the fused cross entropy is not deterministic");
-    }
-    if (router.moe_router_fusion) {
-      s.error("moe_router_fusion", "cannot be used with deterministic_mode (--deterministic-mode): Megatron-LM "
-                                   "rejects it, the fused router's auxiliary loss follows it and is not "
-                                   "deterministic");
+    for (const auto& [on, key, why] :
+         {std::tuple{tp_comm_overlap, "tp_comm_overlap", "overlapped collectives' ordering is not reproducible"},
+          std::tuple{cross_entropy_loss_fusion, "cross_entropy_loss_fusion", "the fused cross entropy is not "
+                                                                             "deterministic"},
+          std::tuple{router.moe_router_fusion, "moe_router_fusion", "the fused router's auxiliary loss follows it "
+                                                                    "and is not deterministic"}}) {
+      if (on) {
+        s.error(key, std::string("cannot be used with deterministic_mode (--deterministic-mode): Megatron-LM rejects "
+                                 "it, ") + why);
+      }
     }
   }
   if (cross_entropy_loss_fusion && cross_entropy != "megatron") {
