@@ -154,6 +154,79 @@ TEST(MegatronFusions, UnfusedRopeAndMaskAndDropoutPasses) {
   EXPECT_EQ(names(wl::layer_forward(m, 0, 1, 2, sh).all()), names(wl::layer_forward(m, 0, 1, 2, {.tp = 2}).all()));
 }
 
+// torchtitan's Llama shape: RMSNorm, grouped-query attention (16 query heads, 4 key/value groups), SwiGLU, rope.
+wl::GptModelConfig llama() {
+  wl::GptModelConfig m = model(true, false);
+  m.normalization = "RMSNorm", m.group_query_attention = true, m.num_query_groups = 4;
+  return m;
+}
+
+TEST(MegatronFusions, TorchEagerRunsTorchtitansOperatorsOneKernelEach) {
+  wl::LayerShard sh;
+  sh.torch_eager = true;
+  const wl::GptModelConfig m = llama();
+  // t = 2048 tokens of h = 2048 on TP 1. RMSNorm, forward: cast (2 + 4), pow (4 + 4), mean (4), x * rsqrt (4 + 4),
+  // cast (4 + 2), weight (2 + 2) = 36 B per element against the fused 4: 32 more. Backward: the weight multiply
+  // (4, and 6 + 2 for the weight's gradient), cast (6), the rsqrt multiply (8, and 12 + 4 for rsqrt's), mean (4),
+  // pow (8 + 8 + 12), the two gradients of x.float() added (12), cast (6) = 92 against the fused 8: 84 more.
+  const double hidden = 2048.0 * 2048;
+  const auto fwd = wl::layer_forward(m, 0, 1, 2, sh).all();
+  const auto bwd = wl::backward_of(fwd, 2);
+  for (const std::string norm : {"norm1", "norm2"}) {
+    EXPECT_DOUBLE_EQ(op_bytes(fwd, norm), 4 * hidden) << norm;  // the fused kernel stays
+    EXPECT_DOUBLE_EQ(op_bytes(fwd, norm + "_eager"), 32 * hidden) << norm;
+    EXPECT_DOUBLE_EQ(op_bytes(bwd, norm + "_eager_bwd"), 84 * hidden) << norm;
+  }
+  // Rope over the queries and keys, (16 + 4) heads x 128: cast, complex multiply (4 + 4), cast = 20 B against the
+  // fused 4, both ways (backward: 20 against 8).
+  const double qk = 2048.0 * 20 * 128;
+  EXPECT_DOUBLE_EQ(op_bytes(fwd, "rope_eager"), 16 * qk);
+  EXPECT_DOUBLE_EQ(op_bytes(bwd, "rope_eager_bwd"), 12 * qk);
+  // SwiGLU over f = 8192: silu (2 + 2) and the multiply (4 + 2) = 10 B against the fused 6; backward 18 against 12.
+  const double width = 2048.0 * 8192;
+  EXPECT_DOUBLE_EQ(op_bytes(fwd, "swiglu_eager"), 4 * width);
+  EXPECT_DOUBLE_EQ(op_bytes(bwd, "swiglu_eager_bwd"), 6 * width);
+  // The final norm too; fused (the default) adds none of them; LayerNorm is one PyTorch kernel either way.
+  EXPECT_DOUBLE_EQ(op_bytes(wl::head_forward_ops(m, 1, 2, sh), "final_norm_eager"), 32 * hidden);
+  for (const std::string name : {"norm1_eager", "rope_eager", "swiglu_eager"}) {
+    EXPECT_FALSE(has(wl::layer_forward(m, 0, 1, 2, {}).all(), name)) << name;
+  }
+  wl::GptModelConfig ln = m;
+  ln.normalization = "LayerNorm";
+  EXPECT_FALSE(has(wl::layer_forward(ln, 0, 1, 2, sh).all(), "norm1_eager"));
+  EXPECT_TRUE(has(wl::layer_forward(ln, 0, 1, 2, sh).all(), "rope_eager"));
+  // torchtitan's op-level selective checkpointing runs them again before the backward (they are not matmuls).
+  const wl::LayerOps ops = wl::layer_forward(m, 0, 1, 2, sh);
+  const auto redo = names(wl::op_sac_redo(m, ops).kernels);
+  for (const std::string name : {"norm1_eager", "norm2_eager", "rope_eager", "swiglu_eager"}) {
+    EXPECT_NE(std::find(redo.begin(), redo.end(), name), redo.end()) << name;
+  }
+}
+
+TEST(MegatronFusions, RepeatedKeysAndValuesAreACopyEachWay) {
+  wl::LayerShard sh;
+  sh.cp_repeat_kv = true;
+  // repeat_kv: keys and values, read 4 groups and write 16 heads of 128 per token, 2 B each; the backward sums the
+  // repeats back over the same bytes. With as many groups as heads there is nothing to repeat.
+  const double bytes = 2 * 2048.0 * (16 + 4) * 128 * 2;
+  const auto fwd = wl::layer_forward(llama(), 0, 1, 2, sh).all();
+  EXPECT_DOUBLE_EQ(op_bytes(fwd, "repeat_kv"), bytes);
+  EXPECT_DOUBLE_EQ(op_bytes(wl::backward_of(fwd, 2), "repeat_kv_bwd"), bytes);
+  EXPECT_FALSE(has(wl::layer_forward(model(true, false), 0, 1, 2, sh).all(), "repeat_kv"));
+  EXPECT_FALSE(has(wl::layer_forward(llama(), 0, 1, 2, {}).all(), "repeat_kv"));
+}
+
+TEST(MegatronFusions, TorchEagerRunIsSlowerByItsPassesAndSaysSo) {
+  const char* swiglu = "workload.model={num_layers: 8, hidden_size: 2048, num_attention_heads: 16, seq_length: 2048, "
+                       "vocab_size: 32000, swiglu: true, normalization: RMSNorm, position_embedding_type: rope}";
+  const auto fused = megatron_support::run({swiglu});
+  const auto eager = megatron_support::run({swiglu, "workload.layer_kernels=torch_eager"});
+  EXPECT_GT(eager.at("iteration_time_s"), fused.at("iteration_time_s"));
+  EXPECT_DOUBLE_EQ(eager.at("model_flops_per_iteration"), fused.at("model_flops_per_iteration"));
+  const Scenario sc = megatron_support::parse_sets({swiglu, "workload.layer_kernels=torch_eager"});
+  EXPECT_NE(sc.workload->describe().find("PyTorch eager kernels"), std::string::npos) << sc.workload->describe();
+}
+
 TEST(MegatronFusions, CommandLineSetsTheKeys) {
   const Scenario a = parse_with(R"(workload:
   type: megatron
@@ -196,6 +269,18 @@ TEST(MegatronFusions, BadInputIsNamed) {
     EXPECT_NE(msg.find("mt.yaml:"), std::string::npos) << key << ": " << msg;
     EXPECT_NE(msg.find(key), std::string::npos) << msg;
   }
+  for (const std::string megatron :
+       {"bias_activation_fusion: false", "apply_rope_fusion: false", "cuda_graph_impl: local"}) {
+    const std::string msg =
+        parse_error_with("workload:\n  type: megatron\n  layer_kernels: torch_eager\n  " + megatron + "\n");
+    const std::string key = megatron.substr(0, megatron.find(':'));
+    EXPECT_NE(msg.find("mt.yaml:"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(key), std::string::npos) << msg;
+    EXPECT_NE(msg.find("torch_eager"), std::string::npos) << msg;
+  }
+  const std::string kernels = parse_error_with("workload:\n  type: megatron\n  layer_kernels: compiled\n");
+  EXPECT_NE(kernels.find("'compiled'"), std::string::npos) << kernels;
+  EXPECT_NE(kernels.find("torch_eager"), std::string::npos) << kernels;
   const std::string torch = parse_error_with(
       "workload:\n  type: megatron\n  cross_entropy: torch_fp32\n  cross_entropy_loss_fusion: true\n");
   EXPECT_NE(torch.find("cross_entropy_loss_fusion"), std::string::npos) << torch;

@@ -238,7 +238,52 @@ hw::OpWork memory(const char* name, double elements, double e, hw::MemoryKind ki
 }
 constexpr hw::MemoryKind kNorm = hw::MemoryKind::kNorm, kAct = hw::MemoryKind::kActivation,
                          kRope = hw::MemoryKind::kRope;
+// A pass PyTorch eager adds to a fused kernel over `elements` (torch_eager_bytes), its backward stated.
+hw::OpWork eager(const std::string& name, EagerKernel kernel, double elements, double e) {
+  const EagerBytes b = torch_eager_bytes(kernel, e);
+  hw::OpWork op = hw::memory_op(name, Bytes::of(b.forward * elements));
+  op.backward_stated = true;
+  op.backward = {{name + "_bwd", Bytes::of(b.backward * elements)}};
+  return op;
+}
+// A norm over `elements` (read and write once, fused), and under torch_eager what torchtitan's RMSNorm adds
+// (PyTorch's LayerNorm is one kernel either way).
+void norm(std::vector<hw::OpWork>& ops, const std::string& name, double elements, double e, const GptModelConfig& m,
+          const LayerShard& sh) {
+  // The eager passes first: a cut after the norm's fused kernel (megatron_plan.cc) keeps them with it.
+  if (sh.torch_eager && m.normalization == "RMSNorm") {
+    ops.push_back(eager(name + "_eager", EagerKernel::kRmsNorm, elements, e));
+  }
+  ops.push_back(memory(name.c_str(), 2 * elements, e, kNorm));
+}
 }  // namespace
+
+EagerBytes torch_eager_bytes(EagerKernel kernel, double e) {
+  const double cast = e + 4;  // a conversion between the 16-bit activations and fp32: read one, write the other
+  switch (kernel) {
+    case EagerKernel::kRmsNorm:
+      // torchtitan's RMSNorm (torchtitan/models/norms.py, norm_type rmsnorm): x.float() (cast), pow(2) (4 + 4),
+      // mean over the row (4), + eps and rsqrt per row (nothing per element), x * rsqrt (4 + 4), type_as (cast),
+      // times the weight (2e): 28 + 4e B where the fused kernel lcsim costs reads and writes once (2e). Autograd's
+      // backward: the weight multiply's input gradient (2e), its weight gradient (a multiply, 3e, and a sum, e),
+      // type_as's (cast), the rsqrt multiply's two gradients (4 + 4; then 4 + 4 + 4 and a row sum, 4), mean's
+      // expanded gradient (4), pow's (self.pow(1) 4 + 4, times 2 4 + 4, times the gradient 4 + 4 + 4), the two
+      // gradients of x.float() added (4 + 4 + 4), float()'s (cast): 68 + 6e + 2 casts, against the fused 4e.
+      return {2 * cast + 20, 68 + 2 * e + 2 * cast};
+    case EagerKernel::kRope:
+      // torchtitan's apply_rotary_emb: xq.float() (cast), view_as_complex (a view), times freqs_cis (complex
+      // multiply: 4 + 4 per real element), view_as_real and flatten (views), type_as (cast): 8 + 2 casts, against
+      // the fused 2e; backward: type_as's (cast), the multiply's input gradient (4 + 4), float()'s (cast),
+      // against the fused 4e.
+      return {2 * cast + 8 - 2 * e, 2 * cast + 8 - 4 * e};
+    case EagerKernel::kSwiglu:
+      // F.silu(w1(x)) * w3(x) (torchtitan's FeedForward: w1 and w3 separate GEMMs, no chunk): silu (e + e) and the
+      // multiply (2e + e), 5e against the fused 3e; backward: the multiply's two gradients (3e each) and silu's
+      // (3e), 9e against the fused 6e.
+      return {2 * e, 3 * e};
+  }
+  return {0, 0};
+}
 
 std::vector<hw::OpWork> LayerOps::all() const {
   std::vector<hw::OpWork> out;
@@ -253,7 +298,7 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
   const double h = m.hidden_size, d = m.head_dim();
   const double a = m.num_attention_heads / tp, g = std::max(1.0, m.query_groups() / tp);
   LayerOps ops;
-  ops.norm1.push_back(memory("norm1", 2 * tn * h, e, kNorm));
+  norm(ops.norm1, "norm1", tn * h, e, m, sh);
   // FP8 linear layers (Transformer Engine's recipe, docs/calibration.md): a GEMM's 16-bit input is cast to FP8 and
   // transposed for the weight gradient in one kernel (read e, write 1 + 1 B per element); where a LayerNorm feeds
   // the GEMM inside one module (QKV, and the dense MLP's first GEMM), the norm writes FP8 itself (1 B less) and only
@@ -283,18 +328,19 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
     const double qk = m.qk_head_dim + m.qk_pos_emb_head_dim, rope = m.qk_pos_emb_head_dim, kv = m.kv_lora_rank;
     if (m.q_lora_rank > 0) {
       ops.qkv.push_back(gemm("q_down", t, m.q_lora_rank, h, e));
-      ops.qkv.push_back(memory("q_norm", 2 * t * m.q_lora_rank, e, kNorm));
+      norm(ops.qkv, "q_norm", t * m.q_lora_rank, e, m, sh);
       fp8_cast(ops.qkv, "q_up_fp8_cast", t, m.q_lora_rank, 1);
       ops.qkv.push_back(gemm("q_up", t, a * qk, m.q_lora_rank, e));
     } else {
       ops.qkv.push_back(gemm("q_proj", t, a * qk, h, e));
     }
     ops.qkv.push_back(gemm("kv_down", t, kv + rope, h, e));
-    ops.qkv.push_back(memory("kv_norm", 2 * t * kv, e, kNorm));
+    norm(ops.qkv, "kv_norm", t * kv, e, m, sh);
     fp8_cast(ops.qkv, "kv_up_fp8_cast", t, kv, 1);
     ops.qkv.push_back(gemm("kv_up", t, a * (m.qk_head_dim + m.v_head_dim), kv, e));
     ops.qkv.push_back(memory("rope", 2 * t * (a + 1) * rope, e, kRope));
     if (!sh.apply_rope_fusion) ops.qkv.push_back(memory("rope_unfused", 10 * t * (a + 1) * rope, e));
+    if (sh.torch_eager) ops.qkv.push_back(eager("rope_eager", EagerKernel::kRope, t * (a + 1) * rope, e));
     // The kernel's scores run at the query/key width and its values at the value width: one head dimension of
     // their mean does the same FLOPs. Every head has its own keys and values.
     v_dim = m.v_head_dim;
@@ -303,13 +349,22 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
   } else {
     ops.qkv.push_back(gemm("qkv", t, (a + 2 * g) * d, h, e));
     // --qk-layernorm: each query and key head normalized before the rotary embedding (read and write once).
-    if (m.qk_layernorm) ops.qkv.push_back(memory("qk_norm", 2 * t * (a + g) * d, e, kNorm));
+    if (m.qk_layernorm) norm(ops.qkv, "qk_norm", t * (a + g) * d, e, m, sh);
     // Rotary embedding: queries and keys read and written once.
     if (m.position_embedding_type == "rope") {
       ops.qkv.push_back(memory("rope", 2 * t * (a + g) * d, e, kRope));
       // apply_rope_fusion off (rope_utils.py, _apply_rotary_pos_emb_bshd): per element negate half (e), cat (2e),
       // times cos (2e), rotated times sin (2e), add (3e), cat with the empty pass-through part (2e): 12e, 10e more.
       if (!sh.apply_rope_fusion) ops.qkv.push_back(memory("rope_unfused", 10 * t * (a + g) * d, e));
+      if (sh.torch_eager) ops.qkv.push_back(eager("rope_eager", EagerKernel::kRope, t * (a + g) * d, e));
+    }
+    // torchtitan's repeat_kv (cp_repeat_kv): the keys and values expanded to one per query head and reshaped, a
+    // copy each (read the group's, write the heads'); its backward sums the repeats back (the same bytes).
+    if (sh.cp_repeat_kv && a > g) {
+      hw::OpWork copy = memory("repeat_kv", 2 * t * (a + g) * d, e);
+      copy.backward_stated = true;
+      copy.backward = {{"repeat_kv_bwd", copy.bytes}};
+      ops.qkv.push_back(copy);
     }
   }
   // Flash attention of this rank's queries against the whole causal sequence. Context parallelism splits the
@@ -349,7 +404,7 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
       sh.bias_dropout_fusion ? 0 : (m.add_bias_linear ? 2.0 : 0.0) + (m.hidden_dropout > 0 ? 2.0 : 0.0);
   ops.norm2.push_back(memory("residual1", 3 * tn * h, e));
   if (unfused_residual > 0) ops.norm2.push_back(memory("residual1_unfused", unfused_residual * tn * h, e));
-  ops.norm2.push_back(memory("norm2", 2 * tn * h, e, kNorm));
+  norm(ops.norm2, "norm2", tn * h, e, m, sh);
   auto dense_mlp = [&](const char* up, const char* act, const char* down, double f, double tokens, double batch,
                        bool after_norm, double split) {
     fp8_cast(ops.mlp, "mlp_up_fp8_cast", tokens, h, batch, after_norm);
@@ -362,6 +417,9 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
       const double elements = tokens * batch * f / split;
       if (m.add_bias_linear) ops.mlp.push_back(memory("mlp_bias_add", 2 * (m.swiglu ? 2 : 1) * elements, e));
       if (m.swiglu) ops.mlp.push_back(memory("swiglu_unfused", 2 * elements, e));
+    }
+    if (sh.torch_eager && m.swiglu && std::string_view(up) != "expert_up") {
+      ops.mlp.push_back(eager("swiglu_eager", EagerKernel::kSwiglu, tokens * batch * f / split, e));
     }
     fp8_cast(ops.mlp, "mlp_down_fp8_cast", tokens, f / split, batch);
     ops.mlp.push_back(gemm(down, tokens, h, f / split, e, batch));
@@ -501,8 +559,8 @@ std::vector<hw::OpWork> mtp_input_forward_ops(const GptModelConfig& m, int b, do
   const double t = static_cast<double>(b) * m.seq_length / sh.cp, h = m.hidden_size;
   const double tn = sh.sp ? t / sh.tp : t;
   std::vector<hw::OpWork> ops = embedding_forward_ops(m, b, e, sh);
-  ops.push_back(memory("mtp_enorm", 2 * tn * h, e, kNorm));
-  ops.push_back(memory("mtp_hnorm", 2 * tn * h, e, kNorm));
+  norm(ops, "mtp_enorm", tn * h, e, m, sh);
+  norm(ops, "mtp_hnorm", tn * h, e, m, sh);
   ops.push_back(memory("mtp_concat", 4 * tn * h, e));
   if (sh.fp8) ops.push_back(hw::memory_op("mtp_proj_fp8_cast", Bytes::of((e + 2) * t * 2 * h)));
   ops.push_back(gemm("mtp_proj", t, h / sh.tp, 2 * h, e));
@@ -512,10 +570,13 @@ std::vector<hw::OpWork> mtp_input_forward_ops(const GptModelConfig& m, int b, do
 std::vector<hw::OpWork> head_forward_ops(const GptModelConfig& m, int b, double e, const LayerShard& sh) {
   const double t = static_cast<double>(b) * m.seq_length / sh.cp;
   const double v = m.vocab_size / static_cast<double>(sh.tp);
-  return {memory("final_norm", 2 * (sh.sp ? t / sh.tp : t) * m.hidden_size, e, kNorm), gemm_16bit("logits", t, v, m.hidden_size, e),
-          // fp32 softmax cross-entropy over this rank's vocabulary slice, its passes as Megatron runs them
-          hw::memory_op(sh.cross_entropy_fusion ? kCrossEntropyFused : kCrossEntropy,
-                        Bytes::of(cross_entropy_bytes_per_logit(e, false, sh.cross_entropy_fusion) * t * v))};
+  std::vector<hw::OpWork> ops;
+  norm(ops, "final_norm", (sh.sp ? t / sh.tp : t) * m.hidden_size, e, m, sh);
+  ops.push_back(gemm_16bit("logits", t, v, m.hidden_size, e));
+  // fp32 softmax cross-entropy over this rank's vocabulary slice, its passes as Megatron runs them
+  ops.push_back(hw::memory_op(sh.cross_entropy_fusion ? kCrossEntropyFused : kCrossEntropy,
+                              Bytes::of(cross_entropy_bytes_per_logit(e, false, sh.cross_entropy_fusion) * t * v)));
+  return ops;
 }
 
 double cross_entropy_bytes_per_logit(double e, bool backward, bool fused) {

@@ -149,6 +149,9 @@ struct LayerShard {
   // Megatron-core's elementwise fusions (TransformerConfig fields of these names, all on by default); each off adds
   // the kernels named in kUnfusedKernels (docs/training-fusions.md).
   bool bias_activation_fusion = true, bias_dropout_fusion = true, masked_softmax_fusion = true, apply_rope_fusion = true;
+  // PyTorch eager (layer_kernels: torch_eager): RMSNorm, the rotary embedding and SwiGLU as torchtitan's Llama
+  // writes them, one kernel per operator (torch_eager_bytes); false: one fused kernel each.
+  bool torch_eager = false;
   // Megatron-core's token dispatcher around the expert all-to-alls (moe_permutation.h): flex (DeepEP) permutes the
   // received tokens after the dispatch, alltoall before it (and sorts them by local expert after it); with
   // permute_fusion Transformer Engine's fused kernels (--moe-permute-fusion).
@@ -252,6 +255,15 @@ struct UnfusedKernel {
 inline constexpr UnfusedKernel kUnfusedKernels[] = {{"swiglu_unfused", 4}, {"mlp_bias_add", 0},
                                                     {"residual1_unfused", 0}, {"residual2_unfused", 0},
                                                     {"attn_mask", 1}, {"rope_unfused", 1.5}};
+/// What PyTorch eager adds to a fused kernel (layer_kernels: torch_eager), in bytes per element of the tensor
+/// it runs over, forward and backward, with 16-bit activations: torchtitan's RMSNorm, its complex-number rotary
+/// embedding (per query or key element) and SwiGLU as silu then a multiply (per element of the MLP width)
+/// (docs/training-fusions.md, "PyTorch eager").
+struct EagerBytes {
+  double forward, backward;
+};
+enum class EagerKernel { kRmsNorm, kRope, kSwiglu };
+EagerBytes torch_eager_bytes(EagerKernel kernel, double elem_bytes);
 /// The loss kernel's name in head_forward_ops (backward_of gives it its own backward bytes), unfused and fused.
 inline constexpr const char* kCrossEntropy = "cross_entropy";
 inline constexpr const char* kCrossEntropyFused = "cross_entropy_fused";

@@ -303,10 +303,10 @@ void MegatronConfig::visit_keys(Section& s) {
           "split_tensor_into_1d_equal_chunks / gather_split_1d_tensor); needs TP > 1 and no sequence parallelism, "
           "as Megatron-core requires");
   s.field("cp_repeat_kv", cp_repeat_kv,
-          "keys and values are expanded to one per query head before attention, so the context-parallel exchange "
-          "moves num_attention_heads / num_query_groups times the bytes (torchtitan's Llama: repeat_kv before "
-          "scaled_dot_product_attention, which PyTorch's context parallelism wraps); false = Megatron-LM, which "
-          "exchanges the query groups' keys and values");
+          "keys and values are expanded to one per query head before attention: a copy of each per layer (and "
+          "its backward), and the context-parallel exchange moves num_attention_heads / num_query_groups times the "
+          "bytes (torchtitan's Llama: repeat_kv before scaled_dot_product_attention, which PyTorch's context "
+          "parallelism wraps); false = Megatron-LM, which exchanges the query groups' keys and values");
   s.field("attention_unpad", attention_unpad,
           "fused attention through flash-attn's variable-length kernel as llm-foundry's flash_attn_fn calls it "
           "(MPT; attn_impl: flash): before the kernel, bert_padding.unpad_input gathers the queries, keys and "
@@ -412,6 +412,12 @@ void MegatronConfig::visit_keys(Section& s) {
            "softmax, 6 B per logit); torch_fp32 = the logits upcast to fp32 and PyTorch's cross_entropy (torchtitan's "
            "Llama: output(h).float(); log_softmax keeps its fp32 output, and the first step of the backward holds it, "
            "its gradient and the input gradient: 12 B per logit). Its time is costed as Megatron's either way");
+  s.choice("layer_kernels", layer_kernels, {"fused", "torch_eager"},
+           "the layer's memory-bound operators: fused = one kernel per norm, rotary embedding and activation "
+           "(Megatron-core with Transformer Engine, or torch.compile); torch_eager = PyTorch without torch.compile, "
+           "one kernel per operator as torchtitan's Llama writes them (its RMSNorm in fp32, its complex-number "
+           "rotary embedding, silu then a multiply): 32 B more per norm element forward, 84 B backward "
+           "(docs/training-fusions.md, 'PyTorch eager')");
   // Kernel fusions, under Megatron-core's TransformerConfig names (docs/training-fusions.md).
   for (auto [key, value, what] : {
          std::tuple{"cross_entropy_loss_fusion", &cross_entropy_loss_fusion,
@@ -537,6 +543,14 @@ void MegatronConfig::visit_keys(Section& s) {
         s.error(key, std::string("cannot be used with deterministic_mode (--deterministic-mode): Megatron-LM rejects "
                                  "it, ") + why);
       }
+    }
+  }
+  if (layer_kernels == "torch_eager") {
+    for (auto [on, key] : {std::pair{!bias_activation_fusion, "bias_activation_fusion"},
+                           std::pair{!apply_rope_fusion, "apply_rope_fusion"},
+                           std::pair{cuda_graph_impl != "none", "cuda_graph_impl"}}) {
+      if (on) s.error(key, "is Megatron-LM's; layer_kernels: torch_eager costs PyTorch's own kernels (leave it at "
+                           "its default)");
     }
   }
   if (cross_entropy_loss_fusion && cross_entropy != "megatron") {

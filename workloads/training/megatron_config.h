@@ -69,6 +69,9 @@ struct MegatronConfig {
   // transformer_engine; the scope's modules (attn, mlp, moe, moe_router, moe_preprocess; empty = the whole layer)
   // replay as one launch each instead of the host issuing each kernel (docs/training-cuda-graphs.md).
   std::string cuda_graph_impl = "none";
+  // The layer's memory-bound operators: fused (one kernel each) or torch_eager (PyTorch without torch.compile,
+  // torchtitan's Llama; docs/training-fusions.md).
+  std::string layer_kernels = "fused";
   std::vector<std::string> cuda_graph_scope;
   bool first_last_layers_bf16 = false;
   int num_layers_at_start_in_bf16 = 1, num_layers_at_end_in_bf16 = 1;

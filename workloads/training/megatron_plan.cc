@@ -244,9 +244,10 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   } prev;
   // Kernels that selective recompute runs again (recompute_modules), by name (gpt_model.cc's layer_forward).
   std::set<std::string> rerun;
-  if (c.recomputes("layernorm")) rerun.insert({"norm1", "norm2"});
+  if (c.recomputes("layernorm")) rerun.insert({"norm1_eager", "norm1", "norm2_eager", "norm2"});
   if (c.recomputes("mla_up_proj")) {
-    rerun.insert({"q_norm", "q_up_fp8_cast", "q_up", "kv_norm", "kv_up_fp8_cast", "kv_up", "rope"});
+    rerun.insert({"q_norm_eager", "q_norm", "q_up_fp8_cast", "q_up", "kv_norm_eager", "kv_norm", "kv_up_fp8_cast",
+                  "kv_up", "rope", "rope_eager"});
   }
   if (c.recomputes("moe_act")) rerun.insert({"expert_act", "shared_act"});
   auto again_of = [&rerun](const std::vector<hw::OpWork>& group) {  // a group's kernels recomputed by name

@@ -155,7 +155,9 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
   // Forward kernels of `group` that selective recompute runs again before its backward (recompute_modules).
   auto rerun = [&](const std::vector<hw::OpWork>& group) {
     for (const auto& op : group) {
-      if ((op.name == "norm1" || op.name == "norm2") && c.recomputes("layernorm")) add(op, part);
+      const bool a_norm =
+          op.name == "norm1" || op.name == "norm2" || op.name == "norm1_eager" || op.name == "norm2_eager";
+      if (a_norm && c.recomputes("layernorm")) add(op, part);
     }
   };
 
