@@ -89,8 +89,8 @@ AcceleratorSpec with_attention_backend(const AcceleratorSpec& part, const std::s
 AcceleratorSpec with_deterministic_attention(const AcceleratorSpec& part) {
   AcceleratorSpec p = part;
   auto& c = p.calibration;
+  if (!costs_deterministic_attention(part)) return p;
   const double slowdown = c.deterministic_attention_backward_slowdown;
-  if (slowdown <= 1) return p;
   if (c.attention_forward_efficiency <= 0) {  // the flat figure for both passes: the forward keeps it
     c.attention_forward_efficiency = c.attention_efficiency;
     c.attention_forward_seq_half = 0;

@@ -133,6 +133,10 @@ std::string attention_backend_label(const AcceleratorSpec& part, const std::stri
 /// deterministic_attention_backward_slowdown (the forward's curve where the backward has none of its own); unchanged
 /// where that is not measured (0) or not above 1.
 AcceleratorSpec with_deterministic_attention(const AcceleratorSpec& part);
+/// Whether a deterministic run costs this part's attention backward: its slowdown measured and above 1.
+inline bool costs_deterministic_attention(const AcceleratorSpec& part) {
+  return part.calibration.deterministic_attention_backward_slowdown > 1;
+}
 
 /// The FP8 GEMM kernel libraries a training run may name: "auto" (the part's fp8_gemm_efficiency: cuBLASLt, as
 /// Transformer Engine and torchao call it) and "deepgemm" (DeepSeek's fine-grained-scaling kernels).

@@ -26,7 +26,7 @@ hw::AcceleratorSpec MegatronConfig::kernels_on(const hw::AcceleratorSpec& part) 
 /// deterministic_mode slows attention's backward where the part has a measured deterministic slowdown.
 bool MegatronConfig::kernels_change(const hw::AcceleratorSpec& part) const {
   if (fp8_gemm_backend != "auto") return true;
-  if (deterministic_mode && part.calibration.deterministic_attention_backward_slowdown > 1) return true;
+  if (deterministic_mode && hw::costs_deterministic_attention(part)) return true;
   for (const auto& b : part.calibration.attention_backends) {
     if (b.name == attention_backend && attention_backend != part.calibration.attention_backend) return true;
   }

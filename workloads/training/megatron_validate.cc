@@ -171,7 +171,7 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
     for (const auto* part : parts) {
       const double slowdown = part->calibration.deterministic_attention_backward_slowdown;
       char buf[160];
-      if (slowdown > 1) {
+      if (hw::costs_deterministic_attention(*part)) {
         std::snprintf(buf, sizeof buf, "%s attention backward x%.4g (deterministic_attention_backward_slowdown)",
                       part->name.c_str(), slowdown);
       } else {
