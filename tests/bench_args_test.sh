@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# BenchScripts.*: the bench scripts reject a bad command line with one message naming the option (or BUILD_DIR) and
+# BenchScripts.*: the bench scripts (validate_training, validate_nccl, part_speedup, mpt_seq_sweep,
+# validate_serving) reject a bad command line with one message naming the option (or BUILD_DIR) and
 # what is allowed, exit status 2, and no Python traceback; --help exits 0 (bench/bench_args.py).
 # Usage: tests/bench_args_test.sh BUILD_DIR   (run from the repository root)
 set -u
@@ -24,6 +25,11 @@ for s in bench/validate_training.py bench/validate_nccl.py bench/part_speedup.py
   expect 2 "unexpected argument 'extra'" "$s" "$build" extra
 done
 expect 2 "option --jobs: '0' is not allowed" bench/validate_training.py "$build" --jobs 0
+expect 2 "unknown option '--bogus'" bench/mpt_seq_sweep.py "$build" --bogus
+expect 2 "BUILD_DIR 'no-such-build' has no apps/lcsim" bench/mpt_seq_sweep.py no-such-build
+expect 2 "option --jobs: '0' is not allowed" bench/mpt_seq_sweep.py "$build" --jobs 0
+expect 2 "unexpected argument 'extra'" bench/mpt_seq_sweep.py "$build" extra
+expect 0 "usage: bench/mpt_seq_sweep.py" bench/mpt_seq_sweep.py --help
 expect 2 "option --jobs: 'two' is not allowed" bench/validate_training.py "$build" --jobs two
 expect 2 "option --collective: 'gather' is not one of all_reduce, send_recv" bench/validate_nccl.py "$build" --collective gather
 expect 2 "option --shared-nic: '1' is not allowed" bench/validate_nccl.py "$build" --shared-nic 1
