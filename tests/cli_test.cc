@@ -472,7 +472,7 @@ TEST_F(Cli, ShortSummaryFirstDetailBehindVerboseAndInReport) {
   EXPECT_LT(header, summary);
   EXPECT_NE(r.out.find("  workload: GPT 1.32B params"), std::string::npos) << r.out;
   const std::string lines = block_from(r.out, "iteration      ");
-  for (const char* label : {"iteration      ", "throughput     ", "memory per GPU 42 GB of 80 GB HBM (52.5%)",
+  for (const char* label : {"iteration      ", "throughput     ", "memory per GPU 42 GB of 85.5 GB HBM (49.1%)",
                             "simulated run  ", "job length     ",
                             "Confidence: H100 dense training: validated on 25 published runs"}) {
     EXPECT_NE(lines.find(std::string("\n  ") + label), std::string::npos) << label << " in\n" << lines;

@@ -69,9 +69,9 @@ TEST(Summary, TrainingInHumanUnitsWithTheRunsOwnNumbers) {
                       format_percent(m.get("mfu"))),
             std::string::npos)
       << text;
-  // 41,994,985,472 bytes of the part's 80 GB (the memory plan does not depend on the simulation; no bucket
+  // 41,994,985,472 bytes of the part's 81,559 MiB (the memory plan does not depend on the simulation; no bucket
   // buffers: Megatron reduces the gradient buffer in place).
-  EXPECT_NE(text.find("memory per GPU 42 GB of 80 GB HBM (52.5%)"), std::string::npos) << text;
+  EXPECT_NE(text.find("memory per GPU 42 GB of 85.5 GB HBM (49.1%)"), std::string::npos) << text;
   EXPECT_NE(text.find("job length     not given: cost.token_budget"), std::string::npos) << text;
   EXPECT_NE(text.find("Confidence: H100 dense training: validated on 25 published runs"), std::string::npos)
       << text;
