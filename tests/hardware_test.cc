@@ -60,12 +60,12 @@ TEST(Catalog, PartsPeoplePlanWithCarryTheirDatasheetNumbers) {
   EXPECT_DOUBLE_EQ(h20.hbm_bandwidth.bps(), 4e12);
   EXPECT_DOUBLE_EQ(h20.scale_up_bandwidth.bps(), 450e9);
   EXPECT_DOUBLE_EQ(h20.tdp.w(), 400);
-  // B300: B200's dense FP8/BF16, 270 GB usable, INT8 cut.
+  // B300: B200's dense FP8/BF16, 275,040 MiB as nvidia-smi reports it (the datasheet's 270 GB), INT8 cut.
   const auto& b300 = cat.part("B300");
   EXPECT_DOUBLE_EQ(b300.peak(DType::kFp8).flop_per_s(), 4500e12);
   EXPECT_DOUBLE_EQ(b300.peak(DType::kBf16).flop_per_s(), 2250e12);
   EXPECT_DOUBLE_EQ(b300.peak(DType::kInt8).flop_per_s(), 150e12);
-  EXPECT_DOUBLE_EQ(b300.hbm_capacity.bytes(), 270e9);
+  EXPECT_DOUBLE_EQ(b300.hbm_capacity.bytes(), 275040.0 * 1024 * 1024);
   EXPECT_DOUBLE_EQ(b300.tdp.w(), 1100);
   // MI325X: MI300X's compute, 256 GB HBM3E at 6 TB/s, 1 kW.
   const auto& mi325 = cat.part("MI325X");
@@ -188,7 +188,7 @@ TEST(Catalog, NodeTemplatesLoadWithTheirNetworkPlanes) {
   EXPECT_EQ(gb300.accelerator.name, "GB300-GPU");
   EXPECT_EQ(gb300.accelerator.scale_up_domain, 72);
   EXPECT_DOUBLE_EQ(gb300.accelerator.peak(DType::kFp8).flop_per_s(), 5000e12);
-  EXPECT_DOUBLE_EQ(gb300.accelerator.hbm_capacity.bytes(), 279e9);
+  EXPECT_DOUBLE_EQ(gb300.accelerator.hbm_capacity.bytes(), 284208.0 * 1024 * 1024);  // nvidia-smi's total
   EXPECT_DOUBLE_EQ(gb300.accelerator.scale_up_bandwidth.bps(), 900e9);  // inherited from B300
   EXPECT_DOUBLE_EQ(gb300.accelerator.tdp.w(), 1400);
   EXPECT_DOUBLE_EQ(gb300.compute_nic_bandwidth_per_gpu().bps(), 100e9);
