@@ -39,6 +39,7 @@ TEST(Catalog, EveryPartLoadsWithItsDatasheetNumbers) {
   EXPECT_DOUBLE_EQ(h100.hbm_capacity.bytes(), 81559.0 * 1024 * 1024);
   EXPECT_DOUBLE_EQ(cat.part("A100-SXM-80GB").hbm_capacity.bytes(), 81920.0 * 1024 * 1024);
   EXPECT_DOUBLE_EQ(cat.part("H200-SXM-141GB").hbm_capacity.bytes(), 143771.0 * 1024 * 1024);
+  EXPECT_DOUBLE_EQ(cat.part("MI300X").hbm_capacity.bytes(), 206141652992.0);  // rocm-smi's VRAM total
   EXPECT_DOUBLE_EQ(cat.part("MI300X").peak(DType::kBf16).flop_per_s(), 1307.4e12);
   EXPECT_FALSE(cat.part("A100-SXM-80GB").supports(DType::kFp8));
   EXPECT_THROW(cat.part("A100-SXM-80GB").peak(DType::kFp8), InputError);
