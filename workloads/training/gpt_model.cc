@@ -238,13 +238,19 @@ hw::OpWork memory(const char* name, double elements, double e, hw::MemoryKind ki
 }
 constexpr hw::MemoryKind kNorm = hw::MemoryKind::kNorm, kAct = hw::MemoryKind::kActivation,
                          kRope = hw::MemoryKind::kRope;
-// A pass PyTorch eager adds to a fused kernel over `elements` (torch_eager_bytes), its backward stated.
-hw::OpWork eager(const std::string& name, EagerKernel kernel, double elements, double e) {
-  const EagerBytes b = torch_eager_bytes(kernel, e);
-  hw::OpWork op = hw::memory_op(name, Bytes::of(b.forward * elements));
+constexpr std::string_view kEager = "_eager";
+// A streaming memory-bound kernel whose backward is one stated pass.
+hw::OpWork stated(const std::string& name, Bytes forward, Bytes backward) {
+  hw::OpWork op = hw::memory_op(name, forward);
   op.backward_stated = true;
-  op.backward = {{name + "_bwd", Bytes::of(b.backward * elements)}};
+  op.backward = {{name + "_bwd", backward}};
   return op;
+}
+// What PyTorch eager adds beside the fused kernel `kernel` over `elements` (torch_eager_bytes).
+hw::OpWork eager(std::string_view kernel, EagerKernel kind, double elements, double e) {
+  const EagerBytes b = torch_eager_bytes(kind, e);
+  return stated(std::string(kernel) + std::string(kEager), Bytes::of(b.forward * elements),
+                Bytes::of(b.backward * elements));
 }
 // A norm over `elements` (read and write once, fused), and under torch_eager what torchtitan's RMSNorm adds
 // (PyTorch's LayerNorm is one kernel either way).
@@ -252,11 +258,15 @@ void norm(std::vector<hw::OpWork>& ops, const std::string& name, double elements
           const LayerShard& sh) {
   // The eager passes first: a cut after the norm's fused kernel (megatron_plan.cc) keeps them with it.
   if (sh.torch_eager && m.normalization == "RMSNorm") {
-    ops.push_back(eager(name + "_eager", EagerKernel::kRmsNorm, elements, e));
+    ops.push_back(eager(name, EagerKernel::kRmsNorm, elements, e));
   }
   ops.push_back(memory(name.c_str(), 2 * elements, e, kNorm));
 }
 }  // namespace
+
+std::string_view kernel_of(std::string_view op_name) {
+  return op_name.ends_with(kEager) ? op_name.substr(0, op_name.size() - kEager.size()) : op_name;
+}
 
 EagerBytes torch_eager_bytes(EagerKernel kernel, double e) {
   const double cast = e + 4;  // a conversion between the 16-bit activations and fp32: read one, write the other
@@ -340,7 +350,7 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
     ops.qkv.push_back(gemm("kv_up", t, a * (m.qk_head_dim + m.v_head_dim), kv, e));
     ops.qkv.push_back(memory("rope", 2 * t * (a + 1) * rope, e, kRope));
     if (!sh.apply_rope_fusion) ops.qkv.push_back(memory("rope_unfused", 10 * t * (a + 1) * rope, e));
-    if (sh.torch_eager) ops.qkv.push_back(eager("rope_eager", EagerKernel::kRope, t * (a + 1) * rope, e));
+    if (sh.torch_eager) ops.qkv.push_back(eager("rope", EagerKernel::kRope, t * (a + 1) * rope, e));
     // The kernel's scores run at the query/key width and its values at the value width: one head dimension of
     // their mean does the same FLOPs. Every head has its own keys and values.
     v_dim = m.v_head_dim;
@@ -356,15 +366,13 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
       // apply_rope_fusion off (rope_utils.py, _apply_rotary_pos_emb_bshd): per element negate half (e), cat (2e),
       // times cos (2e), rotated times sin (2e), add (3e), cat with the empty pass-through part (2e): 12e, 10e more.
       if (!sh.apply_rope_fusion) ops.qkv.push_back(memory("rope_unfused", 10 * t * (a + g) * d, e));
-      if (sh.torch_eager) ops.qkv.push_back(eager("rope_eager", EagerKernel::kRope, t * (a + g) * d, e));
+      if (sh.torch_eager) ops.qkv.push_back(eager("rope", EagerKernel::kRope, t * (a + g) * d, e));
     }
     // torchtitan's repeat_kv (cp_repeat_kv): the keys and values expanded to one per query head and reshaped, a
     // copy each (read the group's, write the heads'); its backward sums the repeats back (the same bytes).
     if (sh.cp_repeat_kv && a > g) {
-      hw::OpWork copy = memory("repeat_kv", 2 * t * (a + g) * d, e);
-      copy.backward_stated = true;
-      copy.backward = {{"repeat_kv_bwd", copy.bytes}};
-      ops.qkv.push_back(copy);
+      const Bytes copy = Bytes::of(2 * t * (a + g) * d * e);
+      ops.qkv.push_back(stated("repeat_kv", copy, copy));
     }
   }
   // Flash attention of this rank's queries against the whole causal sequence. Context parallelism splits the
@@ -419,7 +427,7 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
       if (m.swiglu) ops.mlp.push_back(memory("swiglu_unfused", 2 * elements, e));
     }
     if (sh.torch_eager && m.swiglu && std::string_view(up) != "expert_up") {
-      ops.mlp.push_back(eager("swiglu_eager", EagerKernel::kSwiglu, tokens * batch * f / split, e));
+      ops.mlp.push_back(eager("swiglu", EagerKernel::kSwiglu, tokens * batch * f / split, e));
     }
     fp8_cast(ops.mlp, "mlp_down_fp8_cast", tokens, f / split, batch);
     ops.mlp.push_back(gemm(down, tokens, h, f / split, e, batch));

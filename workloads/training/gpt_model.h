@@ -11,6 +11,7 @@
 
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -264,6 +265,9 @@ struct EagerBytes {
 };
 enum class EagerKernel { kRmsNorm, kRope, kSwiglu };
 EagerBytes torch_eager_bytes(EagerKernel kernel, double elem_bytes);
+/// The kernel an op stands for: its name less the "_eager" of the passes PyTorch eager adds beside a fused kernel
+/// (`norm1_eager` beside `norm1`), so that what is said of a kernel by name (recompute_modules) holds for them.
+std::string_view kernel_of(std::string_view op_name);
 /// The loss kernel's name in head_forward_ops (backward_of gives it its own backward bytes), unfused and fused.
 inline constexpr const char* kCrossEntropy = "cross_entropy";
 inline constexpr const char* kCrossEntropyFused = "cross_entropy_fused";

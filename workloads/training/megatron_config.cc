@@ -545,7 +545,7 @@ void MegatronConfig::visit_keys(Section& s) {
       }
     }
   }
-  if (layer_kernels == "torch_eager") {
+  if (torch_eager()) {
     for (auto [on, key] : {std::pair{!bias_activation_fusion, "bias_activation_fusion"},
                            std::pair{!apply_rope_fusion, "apply_rope_fusion"},
                            std::pair{cuda_graph_impl != "none", "cuda_graph_impl"}}) {

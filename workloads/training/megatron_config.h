@@ -72,6 +72,7 @@ struct MegatronConfig {
   // The layer's memory-bound operators: fused (one kernel each) or torch_eager (PyTorch without torch.compile,
   // torchtitan's Llama; docs/training-fusions.md).
   std::string layer_kernels = "fused";
+  bool torch_eager() const { return layer_kernels == "torch_eager"; }
   std::vector<std::string> cuda_graph_scope;
   bool first_last_layers_bf16 = false;
   int num_layers_at_start_in_bf16 = 1, num_layers_at_end_in_bf16 = 1;

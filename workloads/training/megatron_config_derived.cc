@@ -69,7 +69,7 @@ LayerShard MegatronConfig::layer_shard() const {
   sh.bias_dropout_fusion = bias_dropout_fusion;
   sh.masked_softmax_fusion = masked_softmax_fusion;
   sh.apply_rope_fusion = apply_rope_fusion;
-  sh.torch_eager = layer_kernels == "torch_eager";
+  sh.torch_eager = torch_eager();
   sh.wgrad_accumulation_bytes = gradient_accumulation_fusion ? 0 : wgrad_accumulation_bytes(2, grad_bytes());
   sh.flex_dispatch = moe_token_dispatcher_type == "flex";
   sh.allgather_dispatch = moe_token_dispatcher_type == "allgather";
@@ -112,7 +112,7 @@ void MegatronConfig::activation_inputs(hw::TrainingMemoryInput& in) const {
                                recomputes("moe_act"),
                                fp8_saved_activations,
                                precision == "fp8" && fp8_linear_saved_input == "fp8",
-                               imb, use_flash_attn, !bias_activation_fusion || layer_kernels == "torch_eager",
+                               imb, use_flash_attn, !bias_activation_fusion || torch_eager(),
                                recomputes("mlp"), recomputes("moe"), recomputes("shared_experts"),
                                // the overlapped shared expert's gathered input (16-bit as column_backward says)
                                moe_shared_expert_overlap && tp > 1 ? tp * (precision == "fp8" && fp8_recipe == "delayed" &&

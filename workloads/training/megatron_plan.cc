@@ -244,16 +244,15 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   } prev;
   // Kernels that selective recompute runs again (recompute_modules), by name (gpt_model.cc's layer_forward).
   std::set<std::string> rerun;
-  if (c.recomputes("layernorm")) rerun.insert({"norm1_eager", "norm1", "norm2_eager", "norm2"});
+  if (c.recomputes("layernorm")) rerun.insert({"norm1", "norm2"});
   if (c.recomputes("mla_up_proj")) {
-    rerun.insert({"q_norm_eager", "q_norm", "q_up_fp8_cast", "q_up", "kv_norm_eager", "kv_norm", "kv_up_fp8_cast",
-                  "kv_up", "rope", "rope_eager"});
+    rerun.insert({"q_norm", "q_up_fp8_cast", "q_up", "kv_norm", "kv_up_fp8_cast", "kv_up", "rope"});
   }
   if (c.recomputes("moe_act")) rerun.insert({"expert_act", "shared_act"});
   auto again_of = [&rerun](const std::vector<hw::OpWork>& group) {  // a group's kernels recomputed by name
     std::vector<hw::OpWork> again;
     for (const auto& op : group) {
-      if (rerun.contains(op.name)) again.push_back(op);
+      if (rerun.contains(std::string(kernel_of(op.name)))) again.push_back(op);  // PyTorch eager's passes too
     }
     return again;
   };

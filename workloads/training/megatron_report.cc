@@ -33,7 +33,7 @@ std::string MegatronTraining::describe() const {
   extras += c.use_flash_attn ? ", fused attention (" + attention_label_ + ")" : ", unfused attention";
   if (m.num_experts > 0) extras += ", " + std::to_string(m.num_experts) + " experts top-" + std::to_string(m.moe_router_topk);
   if (c.fp8_gemm_backend != "auto") extras += ", FP8 GEMMs " + c.fp8_gemm_backend;
-  if (c.layer_kernels == "torch_eager") extras += ", PyTorch eager kernels";
+  if (c.torch_eager()) extras += ", PyTorch eager kernels";
   std::snprintf(buf, sizeof buf,
                 "Megatron GPT %.4gB params (%d layers, h=%d, %d heads/%d kv, seq %d), TP %d CP %d PP %d (%s%s) DP %d "
                 "EP %d, global batch %d, micro %d (%d micro-batches), %s%s",

@@ -155,9 +155,8 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
   // Forward kernels of `group` that selective recompute runs again before its backward (recompute_modules).
   auto rerun = [&](const std::vector<hw::OpWork>& group) {
     for (const auto& op : group) {
-      const bool a_norm =
-          op.name == "norm1" || op.name == "norm2" || op.name == "norm1_eager" || op.name == "norm2_eager";
-      if (a_norm && c.recomputes("layernorm")) add(op, part);
+      const std::string_view kernel = kernel_of(op.name);  // PyTorch eager's passes go with their norm
+      if ((kernel == "norm1" || kernel == "norm2") && c.recomputes("layernorm")) add(op, part);
     }
   };
 
