@@ -79,6 +79,18 @@ Duration memory_time(const AcceleratorSpec& part, Bytes bytes, MemoryKind kind) 
 
 Duration gemm_time(const AcceleratorSpec& part, DType dtype, const GemmShape& s) {
   const auto& c = part.calibration;
+  if (s.streams >= 1 && s.batch > 1) {  // separate kernels on S streams: rounds of S, then the rest together
+    GemmShape round = s;
+    round.streams = 0;
+    round.batch = std::min(s.streams, s.batch);
+    const double rounds = std::floor(s.batch / round.batch), rest = s.batch - rounds * round.batch;
+    Duration t = gemm_time(part, dtype, round) * rounds;
+    if (rest > 0) {
+      round.batch = rest;
+      t = t + gemm_time(part, dtype, round);
+    }
+    return t;
+  }
   if (s.keep_16bit && dtype == DType::kFp8 && part.supports(DType::kBf16)) dtype = DType::kBf16;
   const double e = dtype_bytes(dtype);
   const Duration memory =

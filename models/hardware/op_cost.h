@@ -44,6 +44,10 @@ struct GemmShape {
   // or the run's fp8_gemm_backend sets one (DeepGEMM's measured weight-gradient kernels), else as the other
   // split-accumulation GEMMs.
   bool weight_gradient = false;
+  // How the `batch` GEMMs run: 0 = one kernel for all of them (a batched or grouped GEMM); S >= 1 = each its own
+  // kernel, issued round-robin to S streams (Transformer Engine's multi-stream grouped GEMM: 4; one after another:
+  // 1), costed as rounds of S GEMMs sharing the GPU, each round one batched GEMM (gemm_time).
+  double streams = 0;
   bool operator==(const GemmShape&) const = default;
 };
 

@@ -416,21 +416,24 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
   auto dense_mlp = [&](const char* up, const char* act, const char* down, double f, double tokens, double batch,
                        bool after_norm, double split) {
     fp8_cast(ops.mlp, "mlp_up_fp8_cast", tokens, h, batch, after_norm);
+    const bool experts = std::string_view(up) == "expert_up";
     ops.mlp.push_back(gemm(up, tokens, (m.swiglu ? 2 : 1) * f / split, h, e, batch));
+    if (experts) ops.mlp.back().gemm.streams = sh.expert_gemm_streams;
     ops.mlp.push_back(memory(act, (m.swiglu ? 3 : 2) * tokens * batch * f / split, e, kAct));
     // bias_activation_fusion off (megatron/core/transformer/mlp.py, MLP.forward; not the routed experts): a bias
     // added by its own kernel (read and write the first GEMM's output), and SwiGLU as silu (read e, write e of f)
     // then a multiply (read 2e, write e): 5e per element of f instead of the fused kernel's 3e.
-    if (!sh.bias_activation_fusion && std::string_view(up) != "expert_up") {
+    if (!sh.bias_activation_fusion && !experts) {
       const double elements = tokens * batch * f / split;
       if (m.add_bias_linear) ops.mlp.push_back(memory("mlp_bias_add", 2 * (m.swiglu ? 2 : 1) * elements, e));
       if (m.swiglu) ops.mlp.push_back(memory("swiglu_unfused", 2 * elements, e));
     }
-    if (sh.torch_eager && m.swiglu && std::string_view(up) != "expert_up") {
+    if (sh.torch_eager && m.swiglu && !experts) {
       ops.mlp.push_back(eager("swiglu", EagerKernel::kSwiglu, tokens * batch * f / split, e));
     }
     fp8_cast(ops.mlp, "mlp_down_fp8_cast", tokens, f / split, batch);
     ops.mlp.push_back(gemm(down, tokens, h, f / split, e, batch));
+    if (experts) ops.mlp.back().gemm.streams = sh.expert_gemm_streams;
   };
   if (m.is_moe_layer(layer)) {
     // The router (moe_router.h): input jitter, the gate's GEMM, then the score function, top-k, probabilities and
@@ -713,8 +716,8 @@ std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, doub
         // dX = dY W^T and dW = X^T dY. Both accumulate with promotion to FP32 in FP8 training (Transformer
         // Engine's _2X_ACC_DGRAD / _2X_ACC_WGRAD, torchao's backward use_fast_accum=False; docs/calibration.md).
         const bool split = true;
-        out.push_back(hw::gemm_op(op.name + "_dgrad", {g.m, g.k, g.n, g.batch, g.keep_16bit, split}, e));
-        out.push_back(hw::gemm_op(op.name + "_wgrad", {g.k, g.n, g.m, g.batch, g.keep_16bit, split, true}, e));
+        out.push_back(hw::gemm_op(op.name + "_dgrad", {g.m, g.k, g.n, g.batch, g.keep_16bit, split, false, g.streams}, e));
+        out.push_back(hw::gemm_op(op.name + "_wgrad", {g.k, g.n, g.m, g.batch, g.keep_16bit, split, true, g.streams}, e));
         break;
       }
       case hw::OpClass::kAttention: {

@@ -140,6 +140,9 @@ struct LayerShard {
   // module in a Python loop; with FP8 each expert's tokens padded to the quantization alignment first, and the
   // experts' outputs concatenated after.
   bool sequential_experts = false;
+  // How the expert GEMMs run (hw::GemmShape::streams): 4 = Transformer Engine's multi-stream grouped GEMM, 1 =
+  // SequentialMLP's one after another, 0 = one grouped kernel.
+  double expert_gemm_streams = 0;
   // Megatron-core's cross_entropy_loss_fusion (--cross-entropy-loss-fusion): the loss as fused_cross_entropy.py
   // runs it (cross_entropy_bytes_per_logit); false: tensor_parallel/cross_entropy.py's unfused passes.
   bool cross_entropy_fusion = false;

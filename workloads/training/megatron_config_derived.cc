@@ -64,6 +64,11 @@ LayerShard MegatronConfig::layer_shard() const {
   sh.cp_pytorch = cp_implementation == "pytorch";
   sh.cp_repeat_kv = cp_repeat_kv;
   sh.sequential_experts = moe_grouped_gemm == "sequential";
+  // Transformer Engine's GroupedLinear runs one cuBLAS GEMM per local expert, round-robin on its 4 compute streams
+  // (transformer_engine/common/util/multi_stream.cpp, num_compute_streams = 4; general_grouped_gemm);
+  // SequentialMLP one after another; one grouped kernel (or DeepGEMM's) all at once.
+  const bool te_grouped = moe_grouped_gemm == "multi_stream" && !(sh.fp8 && fp8_gemm_backend == "deepgemm");
+  sh.expert_gemm_streams = sh.sequential_experts ? 1 : te_grouped ? 4 : 0;
   sh.cross_entropy_fusion = cross_entropy_loss_fusion;
   sh.bias_activation_fusion = bias_activation_fusion;
   sh.bias_dropout_fusion = bias_dropout_fusion;
