@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "models/hardware/catalog.h"
+#include "models/hardware/node.h"
 #include "models/hardware/op_cost.h"
 
 namespace lcsim::hw {
@@ -139,6 +140,76 @@ TEST(AttentionCurve, AgreesWithAzuresForwardPlusBackward) {
     const double flops = 3.5 * 4.0 * 2 * 8192.0 * 8192 * 16 * 128 / 2;
     EXPECT_NEAR(flops / (fwd + bwd).s() / 1e12, measured, 0.025 * measured) << part;
   }
+}
+
+// Blackwell (docs/calibration.md, "Blackwell kernels"): B200's and GB200's curves against NVIDIA/cudnn-frontend's
+// measured SDPA benchmarks they were fitted to (causal, batch 1, 128 query and 8 key/value heads of 128, 4,096 to
+// 32,768 tokens: within 3.5%), GB200's against a run it was not fitted to (batch 2, 64 / 8 heads, cuDNN 9.27,
+// causal, 4,096 to 16,384 tokens: within 7%), its deterministic backward's measured slowdown, and the flat figure
+// the curves replaced (0.55 of the peak at every length: 45% fast for B200's 4,096-token causal forward).
+struct BlackwellRow {
+  std::string run, part, kernel, pass;
+  bool causal = false;
+  double batch = 0, q_heads = 0, kv_heads = 0, head_dim = 0, seq_len = 0, tflops = 0;
+};
+
+std::vector<BlackwellRow> blackwell_rows() {
+  std::ifstream in(std::string(LCSIM_SOURCE_DIR) +
+                   "/models/hardware/calibration/data/b200_gb200_attention_cudnn_fe.csv");
+  std::vector<BlackwellRow> rows;
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "run,part,kernel,pass,causal,batch,q_heads,kv_heads,head_dim,seq_len,tflops");
+  while (std::getline(in, line)) {
+    std::stringstream ss(line);
+    std::string f[11];
+    for (auto& x : f) std::getline(ss, x, ',');
+    rows.push_back({f[0], f[1], f[2], f[3], f[4] == "true", std::stod(f[5]), std::stod(f[6]), std::stod(f[7]),
+                    std::stod(f[8]), std::stod(f[9]), std::stod(f[10])});
+  }
+  return rows;
+}
+
+double blackwell_error(const AcceleratorSpec& p, const BlackwellRow& r) {
+  const AttentionShape s{r.batch, r.seq_len, r.seq_len, r.q_heads, r.kv_heads, r.head_dim, r.causal,
+                         r.pass == "backward"};
+  return predicted_tflops(p, s) / r.tflops - 1;
+}
+
+TEST(AttentionCurve, BlackwellCurvesFollowCudnnFrontendsMeasurements) {
+  const AcceleratorSpec& b200 = PartCatalog::get().part("B200");
+  const AcceleratorSpec& gb200 = NodeCatalog::get().node("gb200-nvl72").accelerator;
+  EXPECT_EQ(b200.calibration.attention_backend, "cudnn");
+  EXPECT_EQ(gb200.calibration.attention_backend, "cudnn");
+  const auto rows = blackwell_rows();
+  int fitted = 0, checked = 0;
+  for (const auto& r : rows) {
+    const AcceleratorSpec& part = r.part == "B200" ? b200 : gb200;
+    SCOPED_TRACE(r.run + " " + r.kernel + " " + r.pass + " " + std::to_string(static_cast<int>(r.seq_len)));
+    if (r.run != "gb200_llama31_cudnn927" && r.seq_len >= 4096 && r.seq_len <= 32768) {
+      EXPECT_LT(std::abs(blackwell_error(with_attention_backend(part, r.kernel), r)), 0.035);
+      ++fitted;
+    } else if (r.run == "gb200_llama31_cudnn927" && r.kernel == "cudnn" && r.causal && r.seq_len >= 4096 &&
+               r.seq_len <= 16384) {
+      EXPECT_LT(std::abs(blackwell_error(gb200, r)), 0.07);
+      ++checked;
+    }
+  }
+  EXPECT_EQ(fitted, 32);
+  EXPECT_EQ(checked, 6);
+  // The deterministic backward's measured slowdown on GB200, causal, 4,096 to 32,768 tokens: 1.113 to 1.141.
+  for (const auto& r : rows) {
+    if (r.kernel != "cudnn_deterministic" || !r.causal || r.seq_len < 4096) continue;
+    for (const auto& d : rows) {
+      if (d.run == r.run && d.kernel == "cudnn" && d.pass == "backward" && d.causal && d.seq_len == r.seq_len) {
+        EXPECT_NEAR(d.tflops / r.tflops, gb200.calibration.deterministic_attention_backward_slowdown, 0.02);
+      }
+    }
+  }
+  // The flat 0.55 the curves replaced: B200's causal 4,096-token forward measured 855.7 TFLOP/s.
+  AcceleratorSpec flat = b200;
+  flat.calibration.attention_forward_efficiency = 0;
+  EXPECT_GT(predicted_tflops(flat, {1, 4096, 4096, 128, 8, 128, true, false}) / 855.7, 1.4);
 }
 
 TEST(AttentionCurve, PartsWithoutACurveKeepTheirFlatFigure) {

@@ -30,6 +30,9 @@ expect 2 "BUILD_DIR 'no-such-build' has no apps/lcsim" bench/mpt_seq_sweep.py no
 expect 2 "option --jobs: '0' is not allowed" bench/mpt_seq_sweep.py "$build" --jobs 0
 expect 2 "unexpected argument 'extra'" bench/mpt_seq_sweep.py "$build" extra
 expect 0 "usage: bench/mpt_seq_sweep.py" bench/mpt_seq_sweep.py --help
+expect 2 "option --min: 'abc' is not allowed" bench/fit_attention_curves.py --min abc
+expect 2 "--min 40000 is above --max 32768" bench/fit_attention_curves.py --min 40000
+expect 2 "unknown option '--bogus'" bench/fit_attention_curves.py --bogus
 expect 2 "option --jobs: 'two' is not allowed" bench/validate_training.py "$build" --jobs two
 expect 2 "option --collective: 'gather' is not one of all_reduce, send_recv" bench/validate_nccl.py "$build" --collective gather
 expect 2 "option --shared-nic: '1' is not allowed" bench/validate_nccl.py "$build" --shared-nic 1

@@ -202,7 +202,7 @@ TEST(Fp8Training, Fp8RecipeKeyChoosesCurrentScalingOnlyForFp8Runs) {
   EXPECT_TRUE(shard("  precision: fp8\n  fp8_recipe: tensorwise\n").fp8_current_scaling);
   EXPECT_FALSE(shard("  fp8_recipe: tensorwise\n").fp8_current_scaling);
   try {
-    shard("  precision: fp8\n  fp8_recipe: mxfp8\n");
+    shard("  precision: fp8\n  fp8_recipe: blockwise\n");
     ADD_FAILURE() << "an unknown recipe was accepted";
   } catch (const InputError& e) {
     const std::string msg = e.what();
@@ -210,7 +210,57 @@ TEST(Fp8Training, Fp8RecipeKeyChoosesCurrentScalingOnlyForFp8Runs) {
     EXPECT_NE(msg.find("fp8_recipe"), std::string::npos) << msg;
     EXPECT_NE(msg.find("tensorwise"), std::string::npos) << msg;
     EXPECT_NE(msg.find("delayed"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("mxfp8"), std::string::npos) << msg;
   }
+}
+
+// MXFP8 (Transformer Engine's MXFP8BlockScaling; Megatron-LM's --fp8-recipe mxfp8): one E8M0 scale per 32 elements,
+// computed inside each cast, in tensor cores that apply the scales themselves (Blackwell's, the part key
+// block_scaled_fp8). A Hopper part has none: the key and the part are named. On B200 its casts are delayed
+// scaling's (no amax pass: each cast reads 2 B and writes the row- and column-wise FP8 copies), unlike current
+// scaling's.
+TEST(Fp8Training, MxFp8RunsOnBlockScaledTensorCoresWithoutAmaxPasses) {
+  const std::string msg = megatron_support::parse_sets_error({"workload.precision=fp8", "workload.fp8_recipe=mxfp8"});
+  EXPECT_NE(msg.find("fp8_recipe"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("H100-SXM-80GB has none"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("block_scaled_fp8"), std::string::npos) << msg;
+  EXPECT_TRUE(hw::PartCatalog::get().part("B200").block_scaled_fp8);
+  EXPECT_TRUE(hw::PartCatalog::get().part("B300").block_scaled_fp8);
+  EXPECT_FALSE(hw::PartCatalog::get().part("H100-SXM-80GB").block_scaled_fp8);
+  auto b200 = [](const std::string& recipe) {
+    std::vector<std::string> sets = {"cluster.accelerator=B200", "workload.precision=fp8",
+                                     "workload.fp8_recipe=" + recipe};
+    const Scenario sc = megatron_support::parse_sets(sets);
+    return dynamic_cast<const wl::MegatronTraining&>(*sc.workload).config().layer_shard();
+  };
+  const wl::LayerShard mx = b200("mxfp8"), current = b200("tensorwise");
+  EXPECT_TRUE(mx.fp8);
+  EXPECT_FALSE(mx.fp8_current_scaling);
+  wl::GptModelConfig m;
+  m.num_layers = 2, m.hidden_size = 1024, m.num_attention_heads = 8, m.seq_length = 1024, m.vocab_size = 32000;
+  auto amax_passes = [&](const wl::LayerShard& sh) {
+    int n = 0;
+    for (const auto& op : wl::layer_forward(m, 0, 1, 2, sh).all()) n += wl::is_fp8_amax(op);
+    return n;
+  };
+  EXPECT_EQ(amax_passes(mx), 0);
+  EXPECT_GT(amax_passes(current), 0);
+  // The attention output's cast before the projection: 2 B read, 1 + 1 B written per element, twice the bytes of
+  // current scaling's amax pass over the same elements (2 B read), and as many as that recipe's cast.
+  const auto mx_attn = wl::layer_forward(m, 0, 1, 2, mx).attention;
+  const auto cs_attn = wl::layer_forward(m, 0, 1, 2, current).attention;
+  const double cast = megatron_support::op_bytes(mx_attn, "attn_proj_fp8_cast");
+  EXPECT_GT(cast, 0);
+  EXPECT_DOUBLE_EQ(cast, 2 * megatron_support::op_bytes(cs_attn, "attn_proj_fp8_amax"));
+  EXPECT_DOUBLE_EQ(cast, megatron_support::op_bytes(cs_attn, "attn_proj_fp8_cast"));
+  // Megatron-LM's flag names the recipe; one lcsim does not model is reported with the allowed ones.
+  const Scenario cli = megatron_support::parse_sets(
+      {"cluster.accelerator=B200", "workload.megatron_args=--fp8-format hybrid --fp8-recipe mxfp8"});
+  EXPECT_EQ(dynamic_cast<const wl::MegatronTraining&>(*cli.workload).config().fp8_recipe, "mxfp8");
+  const std::string bad = megatron_support::parse_sets_error(
+      {"cluster.accelerator=B200", "workload.megatron_args=--fp8-format hybrid --fp8-recipe blockwise"});
+  EXPECT_NE(bad.find("fp8_recipe"), std::string::npos) << bad;
+  EXPECT_NE(bad.find("mxfp8"), std::string::npos) << bad;
 }
 
 // Megatron-LM's --first-last-layers-bf16 (Megatron-core's is_first_last_bf16_layer: global layer index; Megatron-

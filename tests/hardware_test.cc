@@ -107,7 +107,8 @@ TEST(Catalog, ScenariosDeriveAndDefineParts) {
   ASSERT_EQ(d.items().size(), 1u);
   EXPECT_EQ(d.items()[0].to_string(),
             "b.yaml:2:1: cluster.accelerator.hbm_capacty: unknown key 'hbm_capacty'; did you mean 'hbm_capacity'? "
-            "(valid: calibration, collectives, compute_units, confidence, dense_peak, hbm_bandwidth, hbm_capacity, idle_power, "
+            "(valid: block_scaled_fp8, calibration, collectives, compute_units, confidence, dense_peak, hbm_bandwidth, "
+            "hbm_capacity, idle_power, "
             "min_power_limit, name, power_clock, power_limit, scale_up_bandwidth, scale_up_domain, scale_up_mesh, "
             "scale_up_reduction, tdp, vendor)");
 }

@@ -292,6 +292,9 @@ void AcceleratorSpec::visit(Section& s) {
   s.field("scale_up_domain", scale_up_domain, "devices in one scale-up domain", Range::at_least(1));
   s.field("scale_up_reduction", scale_up_reduction,
           "scale-up switches reduce in the network (NVLink SHARP, used by NCCL's NVLS algorithm)");
+  s.field("block_scaled_fp8", block_scaled_fp8,
+          "the tensor cores apply MX block scales (OCP microscaling, 32 elements per E8M0 scale) at the FP8 rate: "
+          "Blackwell's; a run may use fp8_recipe: mxfp8 on it");
   s.field("scale_up_mesh", scale_up_mesh,
           "the scale-up domain is a full mesh of point-to-point links without a switch (AMD Infinity Fabric): one "
           "link of scale_up_bandwidth / (scale_up_domain - 1) between any two devices, so a pair's traffic is "

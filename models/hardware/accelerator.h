@@ -97,6 +97,9 @@ struct AcceleratorSpec {
   // has one link to each of the other scale_up_domain - 1, each scale_up_bandwidth / (scale_up_domain - 1), so a
   // pair's send/recv moves over one link; false: switched (NVSwitch), a pair gets the device's whole bandwidth.
   bool scale_up_mesh = false;
+  // The tensor cores apply MX block scales themselves (OCP microscaling: 32 elements per E8M0 scale; Blackwell):
+  // MXFP8 GEMMs run at the FP8 rate (fp8_recipe: mxfp8).
+  bool block_scaled_fp8 = false;
   /// Point-to-point links per device on a mesh (scale_up_domain - 1); 0 when switched.
   int scale_up_links() const { return scale_up_mesh ? scale_up_domain - 1 : 0; }
   Power tdp;         // power when busy; also the highest power limit the part accepts (its default limit)

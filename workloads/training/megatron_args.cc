@@ -116,6 +116,8 @@ const std::map<std::string, ArgRule>& rules() {
     m["bf16"] = {"precision", "bf16"};
     m["fp16"] = {"precision", "fp16"};
     m["fp8-format"] = {"precision"};  // its value (hybrid, e4m3) is replaced by fp8 below
+    // delayed, tensorwise, mxfp8 as lcsim's keys; blockwise and custom are reported by the key's allowed values.
+    m["fp8-recipe"] = {"fp8_recipe"};
     return m;
   }();
   return r;
@@ -145,7 +147,7 @@ const std::set<std::string>& ignored_values() {
       "seed", "train-samples", "max-position-embeddings", "rotary-base", "rotary-percent", "norm-epsilon",
       "distributed-backend", "distributed-timeout-minutes", "data-cache-path", "num-workers", "exit-interval",
       "exit-duration-in-mins", "loss-scale", "initial-loss-scale", "min-loss-scale", "loss-scale-window",
-      "hysteresis", "attention-softmax-in-fp32", "moe-enable-deepep", "fp8-recipe",
+      "hysteresis", "attention-softmax-in-fp32", "moe-enable-deepep",
       // The expert bias's update speed at the optimizer step (numerics), and per-layer logging of the MoE losses.
       "moe-router-bias-update-rate", "moe-per-layer-logging",
       // Initial weights from a dense checkpoint's MLP (loaded once, before training).
@@ -173,8 +175,9 @@ const std::set<std::string>& ignored_values() {
       "nccl-communicator-config-path", "high-priority-stream-groups", "pipeline-model-parallel-comm-backend",
       "batch-p2p-comm", "use-ring-exchange-p2p", "variable-seq-lengths", "ddp-pad-buckets-for-high-nccl-busbw",
       // The layer-norm kernel variant (apex's persistent kernel; Transformer Engine's norms either way), MXFP8's
-      // reuse of the gradient buffer (MXFP8 is not modelled: fp8-recipe is read and ignored), the precision-aware
-      // optimizer's switch (its moment types are their own arguments: --exp-avg-dtype, --exp-avg-sq-dtype).
+      // reuse of the gradient buffer for the parameter all-gather (a memory saving lcsim does not count), the
+      // precision-aware optimizer's switch (its moment types are their own arguments: --exp-avg-dtype,
+      // --exp-avg-sq-dtype).
       "no-persist-layer-norm", "reuse-grad-buf-for-mxfp8-param-ag", "use-precision-aware-optimizer"};
   return s;
 }

@@ -230,11 +230,13 @@ void MegatronConfig::visit_keys(Section& s) {
           "how ranks decompose, innermost first (Megatron's order): tp, cp, ep, dp, pp joined by '-' (ep may be "
           "left out; expert groups are always cut from the data x context-parallel ranks)");
   s.choice("precision", precision, {"bf16", "fp16", "fp8"}, "data type of the matrix multiplies");
-  s.choice("fp8_recipe", fp8_recipe, {"delayed", "tensorwise"},
+  s.choice("fp8_recipe", fp8_recipe, {"delayed", "tensorwise", "mxfp8"},
            "FP8 scaling (precision: fp8): delayed = scales from earlier iterations' amax, computed inside each "
            "cast (Megatron-LM's default --fp8-recipe, Transformer Engine's DelayedScaling); tensorwise = current "
            "scaling, an amax pass over each tensor before its cast (Transformer Engine's Float8CurrentScaling, "
-           "torchao float8's dynamic tensorwise recipe; docs/calibration.md)");
+           "torchao float8's dynamic tensorwise recipe); mxfp8 = Blackwell's block scaling, one E8M0 scale per 32 "
+           "elements computed inside each cast, no amax pass (Transformer Engine's MXFP8BlockScaling, "
+           "--fp8-recipe mxfp8; parts with block_scaled_fp8 only; docs/calibration-fp8.md)");
   s.choice("recompute_granularity", recompute_granularity, {"none", "selective", "full"},
            "activation recomputation: selective recomputes attention's core, full each layer's forward");
   s.values("recompute_modules", recompute_modules,

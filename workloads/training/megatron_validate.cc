@@ -191,6 +191,15 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
       }
     }
   }
+  if (c.precision == "fp8" && c.fp8_recipe == "mxfp8") {
+    for (const auto* part : parts) {
+      if (!part->block_scaled_fp8) {
+        s.error("fp8_recipe", "'mxfp8' needs tensor cores that apply MX block scales (block_scaled_fp8: B200, B300 "
+                              "and the GB200 / GB300 racks' GPUs); " + part->name + " has none: use delayed or "
+                              "tensorwise");
+      }
+    }
+  }
   if (s.diagnostics() && !s.diagnostics()->empty()) return;
   // Memory: every stage on every part. Alternatives for the message are tried one at a time.
   memory_ = {};
