@@ -253,6 +253,22 @@ TEST(Fp8Training, MxFp8RunsOnBlockScaledTensorCoresWithoutAmaxPasses) {
   EXPECT_GT(cast, 0);
   EXPECT_DOUBLE_EQ(cast, 2 * megatron_support::op_bytes(cs_attn, "attn_proj_fp8_amax"));
   EXPECT_DOUBLE_EQ(cast, megatron_support::op_bytes(cs_attn, "attn_proj_fp8_cast"));
+  // Its GEMMs run at the part's measured MXFP8 rate: mxfp8_gemm_slowdown (1.051 on B200, B300's measurement) times
+  // a per-tensor FP8 GEMM's time, the launch apart; a BF16 GEMM as before.
+  auto kernels = [](const std::string& recipe) {
+    const Scenario sc = megatron_support::parse_sets(
+        {"cluster.accelerator=B200", "workload.precision=fp8", "workload.fp8_recipe=" + recipe});
+    const auto& c = dynamic_cast<const wl::MegatronTraining&>(*sc.workload).config();
+    return c.kernels_on(hw::PartCatalog::get().part("B200"));
+  };
+  const hw::AcceleratorSpec mx_part = kernels("mxfp8"), cs_part = kernels("tensorwise");
+  const hw::GemmShape g{8192, 8192, 8192};
+  const double launch = cs_part.calibration.kernel_launch.s();
+  EXPECT_DOUBLE_EQ(mx_part.calibration.mxfp8_gemm_slowdown, 1.051);
+  EXPECT_NEAR((hw::gemm_time(mx_part, hw::DType::kFp8, g).s() - launch) /
+                  (hw::gemm_time(cs_part, hw::DType::kFp8, g).s() - launch),
+              1.051, 1e-9);
+  EXPECT_DOUBLE_EQ(hw::gemm_time(mx_part, hw::DType::kBf16, g).s(), hw::gemm_time(cs_part, hw::DType::kBf16, g).s());
   // Megatron-LM's flag names the recipe; one lcsim does not model is reported with the allowed ones.
   const Scenario cli = megatron_support::parse_sets(
       {"cluster.accelerator=B200", "workload.megatron_args=--fp8-format hybrid --fp8-recipe mxfp8"});

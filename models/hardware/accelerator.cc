@@ -144,6 +144,14 @@ AcceleratorSpec with_fp8_gemm_backend(const AcceleratorSpec& part, const std::st
   return p;
 }
 
+AcceleratorSpec with_mxfp8_gemms(const AcceleratorSpec& part) {
+  AcceleratorSpec p = part;
+  auto& c = p.calibration;
+  const double per_tensor = c.fp8_gemm_efficiency > 0 ? c.fp8_gemm_efficiency : c.gemm_efficiency;
+  c.fp8_gemm_efficiency = per_tensor / c.mxfp8_gemm_slowdown;
+  return p;
+}
+
 FlopRate AcceleratorSpec::peak(DType d) const {
   auto it = dense_peak.find(d);
   if (it == dense_peak.end()) {
@@ -195,6 +203,10 @@ void KernelCalibration::visit(Section& s) {
           "the same for FP8 weight-gradient GEMMs alone; 0 = fp8_split_accumulation_slowdown "
           "(fp8_gemm_backend: deepgemm sets deepgemm_wgrad_slowdown here)",
           Range::between(0, 4));
+  s.field("mxfp8_gemm_slowdown", mxfp8_gemm_slowdown,
+          "how many times as long an MXFP8 GEMM (block scales applied by the tensor cores; fp8_recipe: mxfp8) "
+          "takes as the per-tensor FP8 GEMMs of fp8_gemm_efficiency; 1 = the same (docs/calibration.md)",
+          Range::between(1, 4));
   s.field("gemm_k_half", gemm_k_half,
           "inner dimension k at which a GEMM reaches half its efficiency; 0 = no dependence on k",
           Range::at_least(0));

@@ -43,6 +43,9 @@ struct KernelCalibration {
   double fp8_split_accumulation_slowdown = 1;
   // The same for the weight-gradient GEMMs alone; 0 = fp8_split_accumulation_slowdown (op_cost.h).
   double fp8_wgrad_slowdown = 0;
+  // MXFP8 GEMMs (block scales applied by the tensor cores; fp8_recipe: mxfp8) take this many times as long as the
+  // per-tensor-scaled FP8 GEMMs fp8_gemm_efficiency describes; 1 = the same.
+  double mxfp8_gemm_slowdown = 1;
   double gemm_k_half = 0;            // inner dimension k at which a GEMM reaches half its efficiency (0: none)
   double fp8_gemm_k_half = 0;        // the same for FP8 GEMMs; 0 = gemm_k_half
   // FP8 GEMMs with fine-grained scaling as DeepSeek's DeepGEMM runs them (1 x 128 activation and 128 x 128 weight
@@ -149,5 +152,7 @@ std::string fp8_gemm_backend_problem(const AcceleratorSpec& part, const std::str
 /// The part with `backend`'s FP8 GEMM terms in place of its own ("auto": unchanged); InputError naming the part
 /// where the backend was not measured on it.
 AcceleratorSpec with_fp8_gemm_backend(const AcceleratorSpec& part, const std::string& backend);
+/// The part with its FP8 GEMMs at the MXFP8 rate (fp8_gemm_efficiency / mxfp8_gemm_slowdown).
+AcceleratorSpec with_mxfp8_gemms(const AcceleratorSpec& part);
 
 }  // namespace lcsim::hw

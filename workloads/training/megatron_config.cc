@@ -16,16 +16,19 @@
 namespace lcsim::wl {
 
 hw::AcceleratorSpec MegatronConfig::kernels_on(const hw::AcceleratorSpec& part) const {
-  const hw::AcceleratorSpec p =
+  hw::AcceleratorSpec p =
       hw::with_fp8_gemm_backend(hw::with_attention_backend(part, attention_backend), fp8_gemm_backend);
+  if (mxfp8()) p = hw::with_mxfp8_gemms(p);
   return deterministic_mode ? hw::with_deterministic_attention(p) : p;
 }
 
 /// hw::with_attention_backend applies another measured backend's curve when attention_backend names one that is
 /// not the part's own (models/hardware/accelerator.cc); any fp8_gemm_backend but auto replaces the GEMM terms;
-/// deterministic_mode slows attention's backward where the part has a measured deterministic slowdown.
+/// deterministic_mode slows attention's backward where the part has a measured deterministic slowdown; MXFP8
+/// slows the FP8 GEMMs where the part has a measured MXFP8 slowdown.
 bool MegatronConfig::kernels_change(const hw::AcceleratorSpec& part) const {
   if (fp8_gemm_backend != "auto") return true;
+  if (mxfp8() && part.calibration.mxfp8_gemm_slowdown != 1) return true;
   if (deterministic_mode && hw::costs_deterministic_attention(part)) return true;
   for (const auto& b : part.calibration.attention_backends) {
     if (b.name == attention_backend && attention_backend != part.calibration.attention_backend) return true;

@@ -73,6 +73,8 @@ struct MegatronConfig {
   // torchtitan's Llama; docs/training-fusions.md).
   std::string layer_kernels = "fused";
   bool torch_eager() const { return layer_kernels == "torch_eager"; }
+  /// FP8 with Blackwell's block scaling (precision: fp8, fp8_recipe: mxfp8).
+  bool mxfp8() const { return precision == "fp8" && fp8_recipe == "mxfp8"; }
   std::vector<std::string> cuda_graph_scope;
   bool first_last_layers_bf16 = false;
   int num_layers_at_start_in_bf16 = 1, num_layers_at_end_in_bf16 = 1;

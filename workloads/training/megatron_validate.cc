@@ -191,7 +191,7 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
       }
     }
   }
-  if (c.precision == "fp8" && c.fp8_recipe == "mxfp8") {
+  if (c.mxfp8()) {
     for (const auto* part : parts) {
       if (!part->block_scaled_fp8) {
         s.error("fp8_recipe", "'mxfp8' needs tensor cores that apply MX block scales (block_scaled_fp8: B200, B300 "
