@@ -716,8 +716,10 @@ std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, doub
         // dX = dY W^T and dW = X^T dY. Both accumulate with promotion to FP32 in FP8 training (Transformer
         // Engine's _2X_ACC_DGRAD / _2X_ACC_WGRAD, torchao's backward use_fast_accum=False; docs/calibration.md).
         const bool split = true;
-        out.push_back(hw::gemm_op(op.name + "_dgrad", {g.m, g.k, g.n, g.batch, g.keep_16bit, split, false, g.streams}, e));
-        out.push_back(hw::gemm_op(op.name + "_wgrad", {g.k, g.n, g.m, g.batch, g.keep_16bit, split, true, g.streams}, e));
+        const hw::GemmShape dgrad{g.m, g.k, g.n, g.batch, g.keep_16bit, split, false, g.streams};
+        const hw::GemmShape wgrad{g.k, g.n, g.m, g.batch, g.keep_16bit, split, true, g.streams};
+        out.push_back(hw::gemm_op(op.name + "_dgrad", dgrad, e));
+        out.push_back(hw::gemm_op(op.name + "_wgrad", wgrad, e));
         break;
       }
       case hw::OpClass::kAttention: {

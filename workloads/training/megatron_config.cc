@@ -495,11 +495,12 @@ void MegatronConfig::visit_keys(Section& s) {
            "how a MoE layer's expert GEMMs are issued and run: multi_stream = Transformer Engine's GroupedLinear "
            "(Megatron-core's TEGroupedMLP, --moe-grouped-gemm), one cuBLAS GEMM per local expert in each of forward, "
            "data gradient and weight gradient, and with FP8 one quantization kernel per expert per cast, each issued "
-           "by the host, the GEMMs on 4 streams (rounds of 4 sharing the GPU); single_kernel = one grouped kernel for all local experts (the grouped_gemm package's "
-           "GroupedMLP, --moe-use-legacy-grouped-gemm; CUTLASS or cuBLASLt grouped GEMM); sequential = Megatron-core's "
-           "SequentialMLP (Megatron-LM's default without --moe-grouped-gemm), one MLP module per local expert run in "
-           "a Python loop, one GEMM after another: every expert operator a full host_op_time per expert, with FP8 each expert's tokens padded "
-           "first, the outputs concatenated after. fp8_gemm_backend: deepgemm runs multi_stream as single_kernel "
+           "by the host, the GEMMs on 4 streams (rounds of 4 sharing the GPU); single_kernel = one grouped kernel "
+           "for all local experts (the grouped_gemm package's GroupedMLP, --moe-use-legacy-grouped-gemm; CUTLASS or "
+           "cuBLASLt grouped GEMM); sequential = Megatron-core's SequentialMLP (Megatron-LM's default without "
+           "--moe-grouped-gemm), one MLP module per local expert run in a Python loop, one GEMM after another: "
+           "every expert operator a full host_op_time per expert, with FP8 each expert's tokens padded first, the "
+           "outputs concatenated after. fp8_gemm_backend: deepgemm runs multi_stream as single_kernel "
            "(docs/calibration.md)");
   s.field("moe_permute_fusion", moe_permute_fusion,
           "the token dispatcher's permutations in Transformer Engine's fused kernels (Megatron-LM's "
