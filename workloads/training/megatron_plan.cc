@@ -65,9 +65,8 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   // (moe_grouped_gemm); one grouped kernel (or DeepGEMM's) is one launch, as any other operator. Megatron-core's
   // SequentialMLP calls every routed-expert operator once per local expert from Python, each a whole operator.
   const hw::HostIssue host({c.host_op_time, c.expert_launch_time});
-  const bool sequential = c.moe_grouped_gemm == "sequential";
-  const bool per_expert =
-      sequential || (c.moe_grouped_gemm == "multi_stream" && !(sh.fp8 && c.fp8_gemm_backend == "deepgemm"));
+  // Issued per expert exactly where the GEMMs run as separate kernels (LayerShard::expert_gemm_streams).
+  const bool sequential = sh.sequential_experts, per_expert = sh.expert_gemm_streams > 0;
   const int local_experts = per_expert && m.num_experts > 0 ? m.num_experts / ep : 1;
   // CUDA graphs (cuda_graphs.h): the kernels the layer being planned has in captured modules (plan_layer fills it
   // and empties it after). A run of captured kernels is one graph launch for the host, one operator's issue time.
