@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@
 #include "eval/evaluate.h"
 #include "models/failure/distribution.h"
 #include "models/hardware/calibration.h"
+#include "models/hardware/node.h"
 #include "models/network/graph.h"
 #include "policies/collective_tuner.h"
 #include "policies/admission.h"
@@ -98,8 +100,9 @@ Prints the scenario keys under KEY (all keys without one): type, units, default,
 
 const char* kCalibrateHelp = R"(usage: lcsim calibrate --part NAME CSV [-o FILE] [--report FILE]
 
-Fits the kernel-efficiency parameters of accelerator NAME (lcsim list accelerators) to the measured kernel times
-in CSV (header: operator,dtype,m,n,k,time_us; operator gemm) and prints the model's error before and after.
+Fits the kernel-efficiency parameters of accelerator NAME (lcsim list accelerators, or one that a node template
+defines, e.g. GB200-GPU of gb200-nvl72) to the measured kernel times in CSV (header: operator,dtype,m,n,k,time_us;
+operator gemm) and prints the model's error before and after.
   -o FILE        write the fitted calibration (YAML); a scenario uses it as
                  cluster.accelerator: {base: NAME, calibration_file: FILE}
   --report FILE  write every measurement with the fitted model's prediction and error (Markdown)
@@ -569,6 +572,21 @@ int cmd_list(Args& a) {
 
 }  // namespace
 
+// A catalog part, or the accelerator a node template defines for itself (the GB200 NVL72 rack's GB200-GPU).
+const lcsim::hw::AcceleratorSpec& calibration_part(const std::string& name) {
+  const auto& parts = lcsim::hw::PartCatalog::get();
+  if (parts.contains(name)) return parts.part(name);
+  if (const auto* node = lcsim::hw::NodeCatalog::get().first_with_part(name)) return node->accelerator;
+  std::string valid;
+  for (const auto& n : parts.names()) valid += (valid.empty() ? "" : ", ") + n;
+  std::set<std::string> seen;
+  for (const auto& node : lcsim::hw::NodeCatalog::get().nodes()) {
+    const std::string& own = node.accelerator.name;
+    if (!parts.contains(own) && seen.insert(own).second) valid += ", " + own + " (node template " + node.name + ")";
+  }
+  throw InputError("lcsim calibrate --part: unknown accelerator '" + name + "' (valid: " + valid + ")");
+}
+
 int cmd_calibrate(Args& a) {
   std::string part_name, csv, out, report;
   bool evaluate_only = false;
@@ -595,7 +613,7 @@ int cmd_calibrate(Args& a) {
     else throw InputError("lcsim calibrate takes one CSV file; got a second one: '" + x + "'");
   }
   if (part_name.empty() || csv.empty()) throw InputError("lcsim calibrate needs --part NAME and a CSV file");
-  const auto& part = lcsim::hw::PartCatalog::get().part(part_name);
+  const auto& part = calibration_part(part_name);
   const auto data = lcsim::hw::read_measurements(csv);
   const auto before = lcsim::hw::evaluate(part, data);
   const lcsim::Duration from = lcsim::Duration::us(sustained_from_us);

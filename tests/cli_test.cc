@@ -299,6 +299,19 @@ TEST_F(Cli, NoInputReachesExitOne) {
   EXPECT_EQ(lcsim("calibrate --part H100-SXM-80GB " + long_name).code, 2);
 }
 
+// `lcsim calibrate --part` takes a catalog part or the accelerator a node template defines for itself (the GB200
+// NVL72 rack's GB200-GPU); any other name lists both kinds.
+TEST_F(Cli, CalibrateTakesANodeTemplatesOwnAccelerator) {
+  const std::string csv = "models/hardware/calibration/data/gb200_gemm_fp8_azure.csv";
+  Result own = lcsim("calibrate --part GB200-GPU " + csv + " --evaluate");
+  EXPECT_EQ(own.code, 0) << own.out;
+  EXPECT_NE(own.out.find("GB200-GPU: 9 measurements"), std::string::npos) << own.out;
+  Result bad = lcsim("calibrate --part GB200 " + csv);
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("unknown accelerator 'GB200' (valid: A100-SXM-80GB"), std::string::npos) << bad.out;
+  EXPECT_NE(bad.out.find("GB200-GPU (node template gb200-nvl72)"), std::string::npos) << bad.out;
+}
+
 TEST_F(Cli, ListCoversEveryRegisteredName) {
   Result all = lcsim("list");
   ASSERT_EQ(all.code, 0) << all.out;

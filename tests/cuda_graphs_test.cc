@@ -55,6 +55,42 @@ TEST(CudaGraphs, CapturedLayersCostOneLaunchPerRunOfKernels) {
             megatron_support::run({}).at("iteration_time_s"));
 }
 
+// A whole iteration in one graph (local, scope [full_iteration]; Megatron-core's FullCudaGraphWrapper around the
+// forward-backward schedule): the host issues nothing, so every segment takes its kernels' GPU time alone, exactly
+// as with a host that never binds, and no pass waits on the host after its pipeline receive. Megatron-LM's
+// arguments say the same.
+TEST(CudaGraphs, FullIterationGraphLeavesTheHostOutOfTheStep) {
+  const std::string slow = "workload.host_op_time=1ms";
+  const std::vector<std::string> full = {"workload.cuda_graph_impl=local", "workload.cuda_graph_scope=[full_iteration]"};
+  const auto free_host = stage_plan({"workload.host_op_time=0s"}, 1);
+  auto slow_full = full;
+  slow_full.push_back(slow);
+  const auto graphed = stage_plan(slow_full, 1);
+  const auto layers = stage_plan({slow, "workload.cuda_graph_impl=local"}, 1);  // per-layer graphs: launches remain
+  for (const auto* p : {&graphed.forward, &graphed.backward}) ASSERT_FALSE(p->empty());
+  for (size_t pass = 0; pass < 2; ++pass) {
+    const auto& g = pass == 0 ? graphed.forward[0] : graphed.backward[0];
+    const auto& f = pass == 0 ? free_host.forward[0] : free_host.backward[0];
+    ASSERT_EQ(g.segments.size(), f.segments.size());
+    for (size_t i = 0; i < g.segments.size(); ++i) EXPECT_EQ(g.segments[i].compute, f.segments[i].compute) << pass << i;
+    EXPECT_EQ(g.compute, f.compute) << pass;
+  }
+  // Per-layer graphs at the same slow host still pay a launch per captured run and the pass's first wait.
+  EXPECT_GT(layers.forward[0].compute, graphed.forward[0].compute + Duration::ms(2));
+  // The whole run: a never-binding host gives the same metrics, bit for bit.
+  const auto run_full = megatron_support::run({"workload.cuda_graph_impl=local", "workload.cuda_graph_scope=[full_iteration]", slow});
+  const auto run_free = megatron_support::run({"workload.host_op_time=0s"});
+  for (const auto& [k, v] : run_free) EXPECT_EQ(run_full.at(k), v) << k;
+  const Scenario line = megatron_support::parse_with(R"(workload:
+  type: megatron
+  megatron_args: "--cuda-graph-impl local --cuda-graph-scope full_iteration --no-check-for-nan-in-loss-and-grad"
+)");
+  const auto& c = dynamic_cast<const MegatronTraining&>(*line.workload).config();
+  EXPECT_TRUE(c.full_iteration_graph());
+  EXPECT_TRUE(c.graphs("mlp"));
+  EXPECT_EQ(c.host_issue().op_time, Duration());
+}
+
 // Megatron-LM's arguments, and what a dropless MoE layer allows: its router and permutation captured (the route and
 // preprocess steps), not its experts, whose token counts change every step.
 TEST(CudaGraphs, ArgumentsAndDroplessExperts) {
@@ -82,7 +118,14 @@ TEST(CudaGraphs, ArgumentsAndDroplessExperts) {
             std::string::npos);
   EXPECT_NE(with({}).find("[] (the whole layer) captures the experts"), std::string::npos);
   EXPECT_EQ(with({"workload.cuda_graph_scope=[attn, moe_router, moe_preprocess]"}), "");
-  EXPECT_NE(with({"workload.cuda_graph_scope=[full_iteration]"}).find("full_iteration (a whole iteration in one graph) is not modelled"),
+  // A whole iteration in one graph captures the experts too; it is Megatron-core's own (local) graphs only, alone.
+  EXPECT_NE(with({"workload.cuda_graph_impl=local", "workload.cuda_graph_scope=[full_iteration]"}).find("full_iteration captures the experts"),
+            std::string::npos);
+  EXPECT_NE(megatron_support::parse_sets_error({"workload.cuda_graph_impl=transformer_engine", "workload.cuda_graph_scope=[full_iteration]"})
+                .find("full_iteration needs cuda_graph_impl: local"),
+            std::string::npos);
+  EXPECT_NE(megatron_support::parse_sets_error({"workload.cuda_graph_impl=local", "workload.cuda_graph_scope=[attn, full_iteration]"})
+                .find("name it alone"),
             std::string::npos);
   EXPECT_NE(megatron_support::parse_sets_error({"workload.cuda_graph_scope=[attn]"}).find("needs cuda_graph_impl"),
             std::string::npos);

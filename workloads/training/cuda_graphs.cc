@@ -13,7 +13,7 @@ std::unordered_set<std::string> captured_kernels(const MegatronConfig& c, int la
   auto add = [&out](const std::vector<hw::OpWork>& g, size_t from = 0, size_t to = SIZE_MAX) {
     for (size_t i = from; i < std::min(to, g.size()); ++i) out.insert(g[i].name);
   };
-  if (c.cuda_graph_scope.empty()) {  // the whole layer
+  if (c.cuda_graph_scope.empty() || c.full_iteration_graph()) {  // the whole layer
     for (const auto* g : {&ops.norm1, &ops.qkv, &ops.attention, &ops.norm2, &ops.mlp, &ops.residual}) add(*g);
     return out;
   }

@@ -277,7 +277,9 @@ void MegatronConfig::visit_keys(Section& s) {
            "with cuda_graph_impl: the captured modules of each transformer layer: attn (norm, QKV, attention, "
            "projection), mlp (a dense layer's norm and MLP), moe_router (a MoE layer's norm, router and a shared expert "
            "that is not overlapped), moe_preprocess (also the dispatcher's permutation), moe (the whole MoE part: "
-           "fixed shapes only, moe_pad_expert_input_to_capacity); [] = the whole layer (Megatron-LM's default)");
+           "fixed shapes only, moe_pad_expert_input_to_capacity); [] = the whole layer (Megatron-LM's default); "
+           "full_iteration (alone, cuda_graph_impl: local) = every micro-batch's forward and backward passes of an "
+           "iteration in one graph: the host issues no kernel and waits on no pipeline receive");
   s.field("first_last_layers_bf16", first_last_layers_bf16,
           "with precision: fp8, the first num_layers_at_start_in_bf16 and the last num_layers_at_end_in_bf16 "
           "transformer layers run in BF16, no FP8 casts, their linear inputs kept in 16 bits (Megatron-LM's "
@@ -632,15 +634,23 @@ void MegatronConfig::visit_keys(Section& s) {
   }
   for (const auto& scope : cuda_graph_scope) {
     if (scope == "full_iteration") {
-      s.error("cuda_graph_scope", "full_iteration (a whole iteration in one graph) is not modelled; capture "
-                                  "attn, mlp, moe_router, moe_preprocess or moe");
+      if (cuda_graph_impl == "transformer_engine") {
+        s.error("cuda_graph_scope", "full_iteration needs cuda_graph_impl: local (Megatron-core's own graphs; "
+                                    "Transformer Engine's capture is per layer)");
+      }
+      if (cuda_graph_scope.size() > 1) {
+        s.error("cuda_graph_scope", "full_iteration captures every module of every layer; name it alone");
+      }
     } else if (scope != "attn" && scope != "mlp" && scope != "moe" && scope != "moe_router" && scope != "moe_preprocess") {
-      s.error("cuda_graph_scope", "'" + scope + "' is none of attn, mlp, moe, moe_router, moe_preprocess");
+      s.error("cuda_graph_scope",
+              "'" + scope + "' is none of attn, mlp, moe, moe_router, moe_preprocess, full_iteration");
     }
   }
   if (cuda_graph_impl != "none" && model.num_experts > 0 && !router.moe_pad_expert_input_to_capacity &&
-      (cuda_graph_scope.empty() || in_graph_scope("moe"))) {
-    s.error("cuda_graph_scope", std::string(cuda_graph_scope.empty() ? "[] (the whole layer)" : "moe") +
+      (cuda_graph_scope.empty() || in_graph_scope("moe") || in_graph_scope("full_iteration"))) {
+    s.error("cuda_graph_scope", std::string(cuda_graph_scope.empty()            ? "[] (the whole layer)"
+                                            : in_graph_scope("full_iteration") ? "full_iteration"
+                                                                               : "moe") +
                                     " captures the experts, whose token counts change every step in a dropless MoE: a "
                                     "graph needs fixed shapes; set moe_pad_expert_input_to_capacity (with a capacity "
                                     "factor), or capture attn, moe_router and moe_preprocess only");

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "models/hardware/step_overhead.h"
 #include "sim/config.h"
 #include "sim/units.h"
 #include "workloads/training/gpt_model.h"
@@ -78,19 +79,28 @@ struct MegatronConfig {
   std::vector<std::string> cuda_graph_scope;
   bool first_last_layers_bf16 = false;
   int num_layers_at_start_in_bf16 = 1, num_layers_at_end_in_bf16 = 1;
-  /// Whether layer l (global index; the MTP modules' layers are num_layers + d) runs in BF16 under precision: fp8
-  /// (Megatron-core's is_first_last_bf16_layer).
   /// Whether CUDA graphs capture `module` of the layers: attn, mlp, moe_router, moe_preprocess (each graph of a
   /// MoE layer's route step reaches that far: moe_preprocess and moe include the router), moe (the experts on).
   bool graphs(const std::string& module) const {
     if (cuda_graph_impl == "none") return false;
-    if (cuda_graph_scope.empty() || in_graph_scope(module)) return true;
+    if (cuda_graph_scope.empty() || full_iteration_graph() || in_graph_scope(module)) return true;
     if (module == "moe_router") return in_graph_scope("moe_preprocess") || in_graph_scope("moe");
     return module == "moe_preprocess" && in_graph_scope("moe");
   }
   bool in_graph_scope(const std::string& module) const {  // `module` named in cuda_graph_scope
     return std::find(cuda_graph_scope.begin(), cuda_graph_scope.end(), module) != cuda_graph_scope.end();
   }
+  /// Each iteration's forward and backward passes, every micro-batch, in one graph (cuda_graph_scope
+  /// [full_iteration], Megatron-core's local implementation): the host issues no kernel and waits on no pipeline
+  /// receive of its own (docs/training-cuda-graphs.md).
+  bool full_iteration_graph() const { return cuda_graph_impl == "local" && in_graph_scope("full_iteration"); }
+  /// The host's issue times for the step's kernels (step_overhead.h): none under a whole-iteration graph.
+  hw::HostIssue::Config host_issue() const {
+    return full_iteration_graph() ? hw::HostIssue::Config{Duration(), Duration()}
+                                  : hw::HostIssue::Config{host_op_time, expert_launch_time};
+  }
+  /// Whether layer l (global index; the MTP modules' layers are num_layers + d) runs in BF16 under precision: fp8
+  /// (Megatron-core's is_first_last_bf16_layer).
   bool bf16_layer(int l) const {
     return precision == "fp8" && first_last_layers_bf16 && l >= 0 &&
            (l < num_layers_at_start_in_bf16 || l >= model.num_layers - num_layers_at_end_in_bf16);
