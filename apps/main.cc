@@ -110,6 +110,8 @@ operator gemm) and prints the model's error before and after.
   --sustained-from US
                  fit gemm_sustained_efficiency alone (the 16-bit throughput ceiling of long GEMMs) to the
                  measurements that ran US microseconds or longer, keeping the part's other terms
+  --from US      fit only the measurements that ran US microseconds or longer (training-size kernels);
+                 the errors and the report still cover every measurement
 )";
 
 const char* kTopologyHelp = R"(usage: lcsim topology FILE [--dot FILE] [--set KEY=VALUE ...]
@@ -590,7 +592,7 @@ const lcsim::hw::AcceleratorSpec& calibration_part(const std::string& name) {
 int cmd_calibrate(Args& a) {
   std::string part_name, csv, out, report;
   bool evaluate_only = false;
-  double sustained_from_us = 0;
+  double sustained_from_us = 0, from_us = 0;
   while (!a.done()) {
     const std::string x = a.next();
     if (is_help(x)) {
@@ -601,13 +603,14 @@ int cmd_calibrate(Args& a) {
     else if (x == "-o" || x == "--output") out = a.value_of(x);
     else if (x == "--report") report = a.value_of(x);
     else if (x == "--evaluate") evaluate_only = true;
-    else if (x == "--sustained-from") {
+    else if (x == "--sustained-from" || x == "--from") {
       const std::string v = a.value_of(x);
       char* end = nullptr;
-      sustained_from_us = std::strtod(v.c_str(), &end);
-      if (end == v.c_str() || *end != '\0' || !(sustained_from_us > 0)) {
-        throw InputError("lcsim calibrate --sustained-from: '" + v + "' is not a positive number of microseconds");
+      const double us = std::strtod(v.c_str(), &end);
+      if (end == v.c_str() || *end != '\0' || !(us > 0) || !std::isfinite(us)) {
+        throw InputError("lcsim calibrate " + x + ": '" + v + "' is not a positive number of microseconds");
       }
+      (x == "--from" ? from_us : sustained_from_us) = us;
     } else if (!x.empty() && x[0] == '-') unknown_option("calibrate", x);
     else if (csv.empty()) csv = x;
     else throw InputError("lcsim calibrate takes one CSV file; got a second one: '" + x + "'");
@@ -616,10 +619,13 @@ int cmd_calibrate(Args& a) {
   const auto& part = calibration_part(part_name);
   const auto data = lcsim::hw::read_measurements(csv);
   const auto before = lcsim::hw::evaluate(part, data);
-  const lcsim::Duration from = lcsim::Duration::us(sustained_from_us);
-  const auto after = evaluate_only           ? before
-                     : sustained_from_us > 0 ? lcsim::hw::fit_sustained(part, data, from)
-                                             : lcsim::hw::fit(part, data);
+  if (sustained_from_us > 0 && from_us > 0) {
+    throw InputError("lcsim calibrate: --sustained-from and --from each choose the measurements fitted; give one");
+  }
+  const auto after = evaluate_only ? before
+                     : sustained_from_us > 0
+                         ? lcsim::hw::fit_sustained(part, data, lcsim::Duration::us(sustained_from_us))
+                         : lcsim::hw::fit(part, data, lcsim::Duration::us(from_us));
   const auto& c = after.calibration;
   std::printf("%s: %zu measurements from %s\n", part_name.c_str(), data.size(), csv.c_str());
   std::printf("  fitted: gemm_efficiency %.4f, gemm_k_half %.1f, memory_efficiency %.4f, kernel_launch %s\n",

@@ -61,7 +61,8 @@ TEST(CudaGraphs, CapturedLayersCostOneLaunchPerRunOfKernels) {
 // arguments say the same.
 TEST(CudaGraphs, FullIterationGraphLeavesTheHostOutOfTheStep) {
   const std::string slow = "workload.host_op_time=1ms";
-  const std::vector<std::string> full = {"workload.cuda_graph_impl=local", "workload.cuda_graph_scope=[full_iteration]"};
+  const std::string local = "workload.cuda_graph_impl=local", whole = "workload.cuda_graph_scope=[full_iteration]";
+  const std::vector<std::string> full = {local, whole};
   const auto free_host = stage_plan({"workload.host_op_time=0s"}, 1);
   auto slow_full = full;
   slow_full.push_back(slow);
@@ -78,7 +79,7 @@ TEST(CudaGraphs, FullIterationGraphLeavesTheHostOutOfTheStep) {
   // Per-layer graphs at the same slow host still pay a launch per captured run and the pass's first wait.
   EXPECT_GT(layers.forward[0].compute, graphed.forward[0].compute + Duration::ms(2));
   // The whole run: a never-binding host gives the same metrics, bit for bit.
-  const auto run_full = megatron_support::run({"workload.cuda_graph_impl=local", "workload.cuda_graph_scope=[full_iteration]", slow});
+  const auto run_full = megatron_support::run({local, whole, slow});
   const auto run_free = megatron_support::run({"workload.host_op_time=0s"});
   for (const auto& [k, v] : run_free) EXPECT_EQ(run_full.at(k), v) << k;
   const Scenario line = megatron_support::parse_with(R"(workload:
@@ -119,12 +120,14 @@ TEST(CudaGraphs, ArgumentsAndDroplessExperts) {
   EXPECT_NE(with({}).find("[] (the whole layer) captures the experts"), std::string::npos);
   EXPECT_EQ(with({"workload.cuda_graph_scope=[attn, moe_router, moe_preprocess]"}), "");
   // A whole iteration in one graph captures the experts too; it is Megatron-core's own (local) graphs only, alone.
-  EXPECT_NE(with({"workload.cuda_graph_impl=local", "workload.cuda_graph_scope=[full_iteration]"}).find("full_iteration captures the experts"),
+  const std::string whole = "workload.cuda_graph_scope=[full_iteration]";
+  EXPECT_NE(with({"workload.cuda_graph_impl=local", whole}).find("full_iteration captures the experts"),
             std::string::npos);
-  EXPECT_NE(megatron_support::parse_sets_error({"workload.cuda_graph_impl=transformer_engine", "workload.cuda_graph_scope=[full_iteration]"})
+  EXPECT_NE(megatron_support::parse_sets_error({"workload.cuda_graph_impl=transformer_engine", whole})
                 .find("full_iteration needs cuda_graph_impl: local"),
             std::string::npos);
-  EXPECT_NE(megatron_support::parse_sets_error({"workload.cuda_graph_impl=local", "workload.cuda_graph_scope=[attn, full_iteration]"})
+  EXPECT_NE(megatron_support::parse_sets_error(
+                    {"workload.cuda_graph_impl=local", "workload.cuda_graph_scope=[attn, full_iteration]"})
                 .find("name it alone"),
             std::string::npos);
   EXPECT_NE(megatron_support::parse_sets_error({"workload.cuda_graph_scope=[attn]"}).find("needs cuda_graph_impl"),

@@ -229,7 +229,17 @@ FitReport fit_sustained(const AcceleratorSpec& part, const std::vector<KernelMea
   return evaluate(fitted, data);
 }
 
-FitReport fit(const AcceleratorSpec& part, const std::vector<KernelMeasurement>& data) {
+FitReport fit(const AcceleratorSpec& part, const std::vector<KernelMeasurement>& all, Duration from) {
+  if (from > Duration()) {
+    std::vector<KernelMeasurement> longer;
+    std::copy_if(all.begin(), all.end(), std::back_inserter(longer),
+                 [&](const KernelMeasurement& m) { return m.time >= from; });
+    if (longer.empty()) throw InputError("no measured kernel runs " + to_string(from) + " or longer");
+    AcceleratorSpec fitted = part;
+    fitted.calibration = fit(part, longer).calibration;
+    return evaluate(fitted, all);
+  }
+  const std::vector<KernelMeasurement>& data = all;
   const bool all_fp8 = !data.empty() && std::all_of(data.begin(), data.end(),
                                                     [](const KernelMeasurement& m) { return m.dtype == DType::kFp8; });
   // FP8 GEMMs only: fp8_gemm_efficiency alone (one measured table of a few large FP8 shapes cannot pin down four

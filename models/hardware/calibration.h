@@ -35,8 +35,10 @@ struct FitReport {
 /// Model error of `part` (with its current calibration) on the measurements.
 FitReport evaluate(const AcceleratorSpec& part, const std::vector<KernelMeasurement>& data);
 /// Fits part.calibration to the measurements (other fields of the calibration are kept). Measurements that are all
-/// FP8 GEMMs fit fp8_gemm_efficiency alone, keeping the part's 16-bit GEMM terms (k_half, launch, memory).
-FitReport fit(const AcceleratorSpec& part, const std::vector<KernelMeasurement>& data);
+/// FP8 GEMMs fit fp8_gemm_efficiency alone, keeping the part's 16-bit GEMM terms (k_half, launch, memory). With
+/// `from`, only the measurements that ran that long or longer are fitted (training-size kernels, where the tile
+/// model's waves do not describe a part's short ones); the report covers every measurement.
+FitReport fit(const AcceleratorSpec& part, const std::vector<KernelMeasurement>& data, Duration from = Duration());
 /// Fits gemm_sustained_efficiency alone to the measurements that ran `from` or longer (the part's other terms
 /// kept); the report covers every measurement.
 FitReport fit_sustained(const AcceleratorSpec& part, const std::vector<KernelMeasurement>& data, Duration from);
