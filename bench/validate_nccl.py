@@ -189,6 +189,31 @@ if scaleup:
         e = busbw / model - 1
         print(f"| {op} | {ranks} | {busbw:.1f} | {model:.1f} | {ran} | {100 * e:+.1f}% |" if markdown
               else f"  {op} on {ranks}: measured {busbw:.1f}, lcsim {model:.1f} ({ran}), {100 * e:+.1f}%")
+    # 8 B200 in one node, every collective at 16 GiB (bus bandwidth) and 1 KiB (median time per call), not fitted:
+    # stas00/ml-engineering network/benchmarks/README.md at fb75494c, "Other collectives" (torch-dist-bench.py,
+    # torch 2.14.0+cu130, NCCL 2.30.7, torch.distributed; within ~1 us of nccl-tests up to 1 MiB and 2% at 16 GiB by
+    # its author; batch_isend_irecv = every rank to the next, nccl-tests' sendrecv). (operation, busbw GB/s, us.)
+    b200 = [("all_reduce", 839.63, 29.7), ("all_gather", 668.28, 20.5), ("reduce_scatter", 692.63, 20.5),
+            ("all_to_all", 659.71, 15.6), ("send_recv", 658.84, 18.4)]
+    print("\n### Unfitted checks: 8 B200 in one node (stas00/ml-engineering, NCCL 2.30.7), every collective\n"
+          if markdown else "\nunfitted checks (8 B200, 16 GiB and 1 KiB)")
+    if markdown:
+        print("| operation | measured busbw at 16 GiB (GB/s) | lcsim | lcsim ran | error (time) "
+              "| measured at 1 KiB (us) | lcsim (us) | lcsim ran | error |")
+        print("|---|---:|---:|---|---:|---:|---:|---|---:|")
+    for op, busbw, small_us in b200:
+        big, small = 16 << 30, 1024
+        extra = ["workload.ranks=8", f"workload.sizes=[{big}B, {small}B]", f"workload.operation={op}",
+                 "cluster.pools=[{node: hgx-b200, count: 1}]"]
+        res = run_lcsim(os.path.join(root, "scenarios", "validation", "nccl-b200-gb200.yaml"), extra)
+        factor = {"all_reduce": 2 * 7 / 8, "send_recv": 1.0}.get(op, 7 / 8)
+        (t, ran), (ts, rans) = res[big], res[small]
+        model = big * factor / t / 1e9
+        e, es = busbw / model - 1, ts / (small_us * 1e-6) - 1
+        print(f"| {op} | {busbw:.1f} | {model:.1f} | {ran} | {100 * e:+.1f}% | {small_us:.1f} | {ts * 1e6:.1f} | {rans} "
+              f"| {100 * es:+.1f}% |" if markdown
+              else f"  {op}: 16 GiB measured {busbw:.1f}, lcsim {model:.1f} ({ran}), {100 * e:+.1f}%; "
+                   f"1 KiB measured {small_us:.1f} us, lcsim {ts * 1e6:.1f} us ({rans}), {100 * es:+.1f}%")
     print("\n| configuration | sizes | max abs error | mean abs error |" if markdown else "\nsummary (every measured size)")
     if markdown:
         print("|---|---:|---:|---:|")

@@ -179,16 +179,29 @@ double blackwell_error(const AcceleratorSpec& p, const BlackwellRow& r) {
 TEST(AttentionCurve, BlackwellCurvesFollowCudnnFrontendsMeasurements) {
   const AcceleratorSpec& b200 = PartCatalog::get().part("B200");
   const AcceleratorSpec& gb200 = NodeCatalog::get().node("gb200-nvl72").accelerator;
+  const AcceleratorSpec& gb300 = NodeCatalog::get().node("gb300-nvl72").accelerator;
   EXPECT_EQ(b200.calibration.attention_backend, "cudnn");
   EXPECT_EQ(gb200.calibration.attention_backend, "cudnn");
+  EXPECT_EQ(gb300.calibration.attention_backend, "cudnn");
   const auto rows = blackwell_rows();
-  int fitted = 0, checked = 0;
+  int fitted = 0, checked = 0, sweeps = 0;
   for (const auto& r : rows) {
-    const AcceleratorSpec& part = r.part == "B200" ? b200 : gb200;
+    const AcceleratorSpec& part = r.part == "B200" ? b200 : r.part == "GB300-GPU" ? gb300 : gb200;
     SCOPED_TRACE(r.run + " " + r.kernel + " " + r.pass + " " + std::to_string(static_cast<int>(r.seq_len)));
-    if (r.run != "gb200_llama31_cudnn927" && r.seq_len >= 4096 && r.seq_len <= 32768) {
+    // The fitted runs (bench/fit_attention_curves.py): B200's cuDNN through cudnn-frontend (cuDNN 9.13.1), its
+    // FlashAttention-2 through PyTorch, GB200's both; B200's older cuDNN 9.10.2 run through PyTorch is not fitted.
+    const bool fitted_run = r.run == "gb200_frontend" || (r.run == "b200_frontend_91301" && r.kernel == "cudnn") ||
+                            (r.run == "b200_pytorch" && r.kernel == "flash2");
+    // FlashAttention-4 on GB200 and GB300 and GB300's cuDNN: fitted to the runner sweeps' causal rows (noisier: up
+    // to 6.5% off the curve on GB200).
+    const bool gb300_sweep = r.run == "gb300_llama31_cudnn926" && (r.kernel == "cudnn" || r.kernel == "flash4");
+    const bool sweep = r.causal && ((r.run == "gb200_llama31_cudnn927" && r.kernel == "flash4") || gb300_sweep);
+    if (fitted_run && r.seq_len >= 4096 && r.seq_len <= 32768) {
       EXPECT_LT(std::abs(blackwell_error(with_attention_backend(part, r.kernel), r)), 0.035);
       ++fitted;
+    } else if (sweep && r.seq_len >= 4096 && r.seq_len <= 32768) {
+      EXPECT_LT(std::abs(blackwell_error(with_attention_backend(part, r.kernel), r)), 0.07);
+      ++sweeps;
     } else if (r.run == "gb200_llama31_cudnn927" && r.kernel == "cudnn" && r.causal && r.seq_len >= 4096 &&
                r.seq_len <= 16384) {
       EXPECT_LT(std::abs(blackwell_error(gb200, r)), 0.07);
@@ -197,15 +210,22 @@ TEST(AttentionCurve, BlackwellCurvesFollowCudnnFrontendsMeasurements) {
   }
   EXPECT_EQ(fitted, 32);
   EXPECT_EQ(checked, 6);
-  // The deterministic backward's measured slowdown on GB200, causal, 4,096 to 32,768 tokens: 1.113 to 1.141.
+  EXPECT_EQ(sweeps, 24);
+  // The deterministic backward's measured slowdown, causal, 4,096 to 32,768 tokens: GB200 1.113 to 1.141, GB300
+  // 1.098 to 1.128 (each part's own sweep).
+  int deterministic = 0;
   for (const auto& r : rows) {
     if (r.kernel != "cudnn_deterministic" || !r.causal || r.seq_len < 4096) continue;
+    const AcceleratorSpec& own = r.part == "GB300-GPU" ? gb300 : gb200;
+    const double slowdown = own.calibration.deterministic_attention_backward_slowdown;
     for (const auto& d : rows) {
       if (d.run == r.run && d.kernel == "cudnn" && d.pass == "backward" && d.causal && d.seq_len == r.seq_len) {
-        EXPECT_NEAR(d.tflops / r.tflops, gb200.calibration.deterministic_attention_backward_slowdown, 0.02);
+        EXPECT_NEAR(d.tflops / r.tflops, slowdown, 0.02) << r.run << " " << r.seq_len;
+        ++deterministic;
       }
     }
   }
+  EXPECT_EQ(deterministic, 8);
   // The flat 0.55 the curves replaced: B200's causal 4,096-token forward measured 855.7 TFLOP/s.
   AcceleratorSpec flat = b200;
   flat.calibration.attention_forward_efficiency = 0;

@@ -464,10 +464,10 @@ TEST(MegatronInput, AttentionBackendKeyIsCheckedAgainstTheParts) {
   };
   const std::string base = "workload:\n  type: megatron\n  model: {num_layers: 8, hidden_size: 2048, "
                            "num_attention_heads: 16, seq_length: 2048, vocab_size: 32000}\n  global_batch_size: 32\n";
-  std::string msg = error_of(base + "  attention_backend: flash4\n");
+  std::string msg = error_of(base + "  attention_backend: flash5\n");
   EXPECT_NE(msg.find("mt.yaml:9:"), std::string::npos) << msg;
   EXPECT_NE(msg.find("attention_backend"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("auto, flash2, flash3, cudnn"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("auto, flash2, flash3, cudnn, flash4"), std::string::npos) << msg;
   msg = error_of(base + "  use_flash_attn: false\n  attention_backend: cudnn\n");
   EXPECT_NE(msg.find("'cudnn' needs use_flash_attn: true"), std::string::npos) << msg;
   EXPECT_EQ(error_of(base + "  use_flash_attn: false\n"), "");

@@ -30,7 +30,7 @@ double dtype_bytes(DType d) {
 }
 
 const std::vector<std::string>& attention_backend_kinds() {
-  static const std::vector<std::string> kinds = {"flash2", "flash3", "cudnn"};
+  static const std::vector<std::string> kinds = {"flash2", "flash3", "cudnn", "flash4"};
   return kinds;
 }
 
@@ -254,7 +254,7 @@ void KernelCalibration::visit(Section& s) {
           Range::at_least(0));
   s.field("attention_backend", attention_backend,
           "the fused-attention kernel the attention_* figures above describe, the part's default for a run's "
-          "attention_backend: auto (flash2, flash3, cudnn; empty = not a named kernel)");
+          "attention_backend: auto (flash2, flash3, cudnn, flash4; empty = not a named kernel)");
   if (s.mode() == Section::Mode::kParse && !attention_backend.empty()) {
     const auto& k = attention_backend_kinds();
     if (std::find(k.begin(), k.end(), attention_backend) == k.end()) {

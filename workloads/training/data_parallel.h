@@ -31,7 +31,8 @@ struct DataParallelConfig {
   int zero_stage = 0;                      // DeepSpeed-style: 1 optimizer states, 2 + gradients
   std::string recompute_granularity = "none";  // none, selective, full
   bool use_flash_attn = true;
-  std::string attention_backend = "auto";  // fused-attention kernel: auto (the part's default), flash2, flash3, cudnn
+  // fused-attention kernel: auto (the part's default), flash2, flash3, cudnn, flash4
+  std::string attention_backend = "auto";
   Bytes memory_reserve = Bytes::gib(2);  // CUDA context, NCCL buffers, workspaces, fragmentation
   Duration host_op_time = Duration::us(23);  // framework overhead per kernel (models/hardware/step_overhead.h)
   int train_iters = 1;

@@ -764,7 +764,7 @@ void attention_backend_key(Section& s, std::string& value) {
            "fused-attention kernel whose measured curve costs attention: auto = the part's default (cudnn on "
            "H100 / H200 / H800, Transformer Engine's choice under Megatron-LM; the flat attention_efficiency on "
            "parts without a curve), flash2 = FlashAttention-2, flash3 = FlashAttention-3, cudnn = cuDNN fused "
-           "attention (docs/calibration.md)");
+           "attention, flash4 = FlashAttention-4 (Blackwell; docs/calibration.md)");
 }
 
 std::string check_attention_backend(const std::string& backend, bool fused,

@@ -193,7 +193,8 @@ struct MegatronConfig {
   // The layer's elementwise fusions, on by default in Megatron-LM (--no-... turns each off): the MLP's bias and
   // activation, the bias-dropout-add after attention and the MLP, unfused attention's scale-mask-softmax, RoPE.
   bool bias_activation_fusion = true, bias_dropout_fusion = true, masked_softmax_fusion = true, apply_rope_fusion = true;
-  std::string attention_backend = "auto";  // fused-attention kernel: auto (the part's default), flash2, flash3, cudnn
+  // fused-attention kernel: auto (the part's default), flash2, flash3, cudnn, flash4
+  std::string attention_backend = "auto";
   std::string fp8_gemm_backend = "auto";   // FP8 GEMM kernels: auto (cuBLASLt's measured rate), deepgemm
   double moe_load_imbalance = 1.0;
   std::string moe_token_dispatcher_type = "alltoall";  // alltoall: one copy per (token, expert); flex: per node
