@@ -652,7 +652,7 @@ int cmd_calibrate(Args& a) {
       char row[256];
       const double meas = data[i].time.s() * 1e6, pred = after.predicted[i].s() * 1e6;
       std::snprintf(row, sizeof row, "| %.0f | %.0f | %.0f | %s | %.1f | %.1f | %+.1f%% |\n", data[i].shape.m,
-                    data[i].shape.n, data[i].shape.k, lcsim::hw::dtype_name(data[i].dtype).c_str(), meas, pred,
+                    data[i].shape.n, data[i].shape.k, data[i].dtype_label().c_str(), meas, pred,
                     100 * (pred - meas) / meas);
       md += row;
     }

@@ -471,9 +471,11 @@ TEST(Calibration, BlackwellGemmsRunAtTheirMeasuredTrainingSizeRates) {
     size_t rows;
     double max_long_error;
   };
-  // B300's 16-bit rows: its output projection (0.3 ms) ran 13% faster than the other three.
+  // B300's 16-bit rows: its output projection (0.3 ms) ran 13% faster than the other three. B200's two long FP8
+  // measurements (vLLM's per-tensor CUTLASS GEMM, FlashInfer's MXFP8 one at 16,384^3) lie 25% apart; the fit sits
+  // between them (-11% and +12%).
   for (const Case& c : {Case{&b200, "b200_gemm_bf16.csv", false, 9, 0.04},
-                        Case{&b200, "b200_gemm_fp8.csv", true, 1, 1e-3},
+                        Case{&b200, "b200_gemm_fp8.csv", true, 5, 0.13},
                         Case{&gb200, "gb200_gemm_fp8_azure.csv", true, 9, 0.04},
                         Case{&b300, "b300_gemm_bf16_te.csv", false, 4, 0.13},
                         Case{&b300, "b300_gemm_fp8_te.csv", true, 4, 0.04}}) {
@@ -514,7 +516,7 @@ TEST(Calibration, BadCsvRowsAreReportedWithTheirLine) {
     EXPECT_EQ(e.diagnostics()[0].to_string(), path + ":3:1: operator: unknown operator 'conv' (valid: gemm)");
     EXPECT_EQ(e.diagnostics()[1].to_string(),
               path + ":4:1: dtype: unknown dtype 'bf17'; did you mean 'bf16'? (valid: fp32, tf32, bf16, fp16, fp8, "
-                     "int8)");
+                     "int8, mxfp8)");
     EXPECT_EQ(e.diagnostics()[2].to_string(), path + ":4:1: k: expected a positive number, got 'x'");
   }
 }

@@ -65,9 +65,13 @@ std::vector<KernelMeasurement> read_measurements(const std::string& path) {
     m.line = no;
     m.op = cols[0];
     if (m.op != "gemm") diags.add({path, no, 1}, "operator", unknown_name_message("operator", m.op, {"gemm"}));
-    const auto& names = dtype_names();
+    std::vector<std::string> names = dtype_names();
+    names.push_back("mxfp8");
     if (std::find(names.begin(), names.end(), cols[1]) == names.end()) {
       diags.add({path, no, 1}, "dtype", unknown_name_message("dtype", cols[1], names));
+    } else if (cols[1] == "mxfp8") {
+      m.dtype = DType::kFp8;
+      m.block_scaled = true;
     } else {
       m.dtype = parse_dtype(cols[1]);
     }
@@ -89,12 +93,19 @@ std::vector<KernelMeasurement> read_measurements(const std::string& path) {
   return out;
 }
 
+Duration predicted_time(const AcceleratorSpec& part, const KernelMeasurement& m) {
+  if (m.block_scaled && part.calibration.mxfp8_gemm_slowdown > 0) {
+    return gemm_time(with_mxfp8_gemms(part), m.dtype, m.shape);
+  }
+  return gemm_time(part, m.dtype, m.shape);
+}
+
 FitReport evaluate(const AcceleratorSpec& part, const std::vector<KernelMeasurement>& data) {
   FitReport r;
   r.calibration = part.calibration;
   std::vector<double> errs;
   for (const auto& m : data) {
-    const Duration p = gemm_time(part, m.dtype, m.shape);
+    const Duration p = predicted_time(part, m);
     r.predicted.push_back(p);
     errs.push_back(std::abs(p.s() - m.time.s()) / m.time.s());
   }
@@ -126,7 +137,7 @@ double loss(const AcceleratorSpec& part, const std::vector<KernelMeasurement>& d
   p.calibration = decode(x, part.calibration);
   double sum = 0;
   for (const auto& m : data) {
-    const double e = std::log(gemm_time(p, m.dtype, m.shape).s() / m.time.s());
+    const double e = std::log(predicted_time(p, m).s() / m.time.s());
     sum += e * e;
   }
   return sum / static_cast<double>(data.size());
@@ -198,7 +209,7 @@ static FitReport fit_one(const AcceleratorSpec& part, const std::vector<KernelMe
     p.calibration.*term = value;
     double sum = 0;
     for (const auto& m : data) {
-      const double e = std::log(gemm_time(p, m.dtype, m.shape).s() / m.time.s());
+      const double e = std::log(predicted_time(p, m).s() / m.time.s());
       sum += e * e;
     }
     return sum;

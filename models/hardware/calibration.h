@@ -1,6 +1,6 @@
 // Calibration: fit a part's kernel-efficiency parameters (KernelCalibration) to measured kernel times.
 // Measurements are a CSV with the header `operator,dtype,m,n,k,time_us` (operator: gemm; C[m x n] = A[m x k]
-// B[k x n]). The fit minimises the squared log error (relative error, so small and large kernels count alike)
+// B[k x n]; dtype a precision name, or mxfp8 for FP8 GEMMs with MXFP8 block scales). The fit minimises the squared log error (relative error, so small and large kernels count alike)
 // with Nelder-Mead over gemm_efficiency, gemm_k_half, memory_efficiency and kernel_launch, from fixed starting
 // points: deterministic. `lcsim calibrate` writes the result as a YAML file that a scenario's accelerator can
 // name (`calibration_file:`).
@@ -16,10 +16,15 @@ namespace lcsim::hw {
 struct KernelMeasurement {
   std::string op;  // "gemm"
   DType dtype = DType::kBf16;
+  bool block_scaled = false;  // dtype mxfp8 in the CSV: an FP8 GEMM with MXFP8's block scales (mxfp8_gemm_slowdown)
   GemmShape shape;
   Duration time;
   int line = 0;  // in the CSV
+  std::string dtype_label() const { return block_scaled ? "mxfp8" : dtype_name(dtype); }
 };
+
+/// The model's time for one measurement: its GEMM on the part, an MXFP8 one at the part's block-scaled rate.
+Duration predicted_time(const AcceleratorSpec& part, const KernelMeasurement& m);
 
 /// Reads a measurement CSV; every bad row is an InputError "file:line: column: message" (all reported).
 std::vector<KernelMeasurement> read_measurements(const std::string& path);
