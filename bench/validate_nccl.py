@@ -210,8 +210,8 @@ if scaleup:
         (t, ran), (ts, rans) = res[big], res[small]
         model = big * factor / t / 1e9
         e, es = busbw / model - 1, ts / (small_us * 1e-6) - 1
-        print(f"| {op} | {busbw:.1f} | {model:.1f} | {ran} | {100 * e:+.1f}% | {small_us:.1f} | {ts * 1e6:.1f} | {rans} "
-              f"| {100 * es:+.1f}% |" if markdown
+        print(f"| {op} | {busbw:.1f} | {model:.1f} | {ran} | {100 * e:+.1f}% | {small_us:.1f} | {ts * 1e6:.1f} "
+              f"| {rans} | {100 * es:+.1f}% |" if markdown
               else f"  {op}: 16 GiB measured {busbw:.1f}, lcsim {model:.1f} ({ran}), {100 * e:+.1f}%; "
                    f"1 KiB measured {small_us:.1f} us, lcsim {ts * 1e6:.1f} us ({rans}), {100 * es:+.1f}%")
     print("\n| configuration | sizes | max abs error | mean abs error |" if markdown else "\nsummary (every measured size)")
