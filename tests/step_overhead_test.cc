@@ -29,6 +29,19 @@ TEST(HostIssue, AGroupTakesAtLeastItsKernelsIssueTime) {
   EXPECT_DOUBLE_EQ(off.pass_start().s(), 0);
 }
 
+// The serial bound (workload.host_issue_model serial): issue and execution in series, their sum, where the default
+// takes the larger of the two.
+TEST(HostIssue, TheSerialBoundAddsTheIssueTime) {
+  const hw::HostIssue serial({Duration::us(23), Duration::us(8.3), true});
+  EXPECT_DOUBLE_EQ(serial.group_time(Duration::us(30), 3).s(), Duration::us(99).s());
+  EXPECT_DOUBLE_EQ(serial.group_time(Duration::ms(1), 3).s(), Duration::us(1069).s());
+  // A grouped operator's further experts too: 2 kernels, one per expert over 4 experts: 2 x 23 + 3 x 8.3 us.
+  EXPECT_NEAR(serial.group_time(Duration::us(10), 2, 1, 4).s(), (10 + 46 + 24.9) * 1e-6, 1e-12);
+  // Without host time the bound is the GPU time, as the default.
+  const hw::HostIssue off({Duration(), Duration(), true});
+  EXPECT_DOUBLE_EQ(off.group_time(Duration::us(30), 3).s(), Duration::us(30).s());
+}
+
 TEST(OptimizerStep, NormAdamAndZeroingAreMemoryBoundPasses) {
   const hw::AcceleratorSpec& h100 = hw::PartCatalog::get().part("H100-SXM-80GB");
   // 1B parameters, unsharded, fp32 gradients: norm reads 4 B, Adam moves 30 B, zeroing writes 4 B per parameter.
@@ -62,6 +75,20 @@ TEST(HostIssue, EveryPipelinePassWaitsForTheHostOnce) {
   // more than the 8 x 23 us of pass starts.
   EXPECT_GT(measured["time_compute_s"] - off["time_compute_s"], 8 * 23e-6);
   EXPECT_GT(measured["iteration_time_s"], off["iteration_time_s"]);
+}
+
+// A whole Megatron run under the serial bound: slower than with the host running ahead, and the same as it when the
+// host takes no time.
+TEST(HostIssue, TheSerialBoundSlowsARunOnlyByItsIssueTime) {
+  auto with = [](const std::string& op_time, const std::string& model) {
+    return megatron_support::run({"workload.global_batch_size=16", "cluster.fabric.rail_optimized=false",
+                                  "workload.host_op_time=" + op_time, "workload.host_issue_model=" + model});
+  };
+  const auto overlapped = with("23us", "overlapped"), serial = with("23us", "serial");
+  EXPECT_GT(serial.at("time_compute_s"), overlapped.at("time_compute_s"));
+  EXPECT_GT(serial.at("iteration_time_s"), overlapped.at("iteration_time_s"));
+  const auto free_overlapped = with("0us", "overlapped"), free_serial = with("0us", "serial");
+  for (const auto& [k, v] : free_overlapped) EXPECT_EQ(free_serial.at(k), v) << k;
 }
 
 TEST(HostIssue, BadValueIsRejectedWithItsKey) {

@@ -10,7 +10,8 @@ Duration HostIssue::group_time(Duration gpu, size_t kernels) const { return grou
 
 Duration HostIssue::group_time(Duration gpu, size_t kernels, size_t per_expert, int experts) const {
   const double further = static_cast<double>(per_expert) * std::max(0, experts - 1);
-  return std::max(gpu, config_.op_time * static_cast<double>(kernels) + config_.expert_launch_time * further);
+  const Duration issue = config_.op_time * static_cast<double>(kernels) + config_.expert_launch_time * further;
+  return config_.serial ? gpu + issue : std::max(gpu, issue);
 }
 
 Bytes optimizer_step_bytes(const OptimizerStep& s) {

@@ -28,9 +28,14 @@ class HostIssue {
     // Host time of each further kernel a grouped operator issues from its own C++ loop, one per local expert
     // (Transformer Engine's GroupedLinear: a cuBLAS GEMM or a quantization kernel per expert).
     Duration expert_launch_time = Duration::us(8.3);
+    // false: the host issues ahead of the GPU, a group takes the larger of its GPU time and its issue time (the
+    // default); true: no overlap at all, the issue time added to the GPU time (an upper bound on what the host
+    // costs, for what-ifs: workload.host_issue_model serial).
+    bool serial = false;
   };
   explicit HostIssue(const Config& config) : config_(config) {}
-  /// A group of `kernels` kernels that take `gpu` on the device, issued back to back by the host.
+  /// A group of `kernels` kernels that take `gpu` on the device, issued back to back by the host (serial: after
+  /// the issue time rather than beside it).
   Duration group_time(Duration gpu, size_t kernels) const;
   /// The same where `per_expert` of the group's operators each issue one kernel per local expert (`experts`):
   /// the operator's own op_time, then expert_launch_time for each of the other experts' kernels.

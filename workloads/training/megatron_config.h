@@ -96,8 +96,8 @@ struct MegatronConfig {
   bool full_iteration_graph() const { return cuda_graph_impl == "local" && in_graph_scope("full_iteration"); }
   /// The host's issue times for the step's kernels (step_overhead.h): none under a whole-iteration graph.
   hw::HostIssue::Config host_issue() const {
-    return full_iteration_graph() ? hw::HostIssue::Config{Duration(), Duration()}
-                                  : hw::HostIssue::Config{host_op_time, expert_launch_time};
+    if (full_iteration_graph()) return hw::HostIssue::Config{Duration(), Duration()};
+    return hw::HostIssue::Config{host_op_time, expert_launch_time, host_issue_model == "serial"};
   }
   /// Whether layer l (global index; the MTP modules' layers are num_layers + d) runs in BF16 under precision: fp8
   /// (Megatron-core's is_first_last_bf16_layer).
@@ -209,6 +209,7 @@ struct MegatronConfig {
   double moe_flex_network_efficiency = 0.80;
   Bytes memory_reserve = Bytes::gib(2);
   Duration host_op_time = Duration::us(23);  // framework overhead per kernel (models/hardware/step_overhead.h)
+  std::string host_issue_model = "overlapped";  // overlapped (the host runs ahead) or serial (an upper bound)
   // Expert GEMMs: multi_stream (Transformer Engine's GroupedLinear, one cuBLAS GEMM and one quantization kernel per
   // local expert, each issued by the host) or single_kernel (one grouped kernel for all local experts).
   std::string moe_grouped_gemm = "multi_stream";
