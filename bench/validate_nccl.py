@@ -46,6 +46,11 @@ root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MiB = 1 << 20
 
 
+def bus_factor(op, ranks):
+    """nccl-tests' bus bandwidth factor: busbw = algbw x this (send/recv moves the buffer once)."""
+    return 1.0 if op == "send_recv" else (2 if op == "all_reduce" else 1) * (ranks - 1) / ranks
+
+
 def run_lcsim(scenario, extra):
     """Runs a scenario with --set overrides; returns {size: (time_s, algorithm column)} from its report."""
     with tempfile.TemporaryDirectory() as out:
@@ -118,7 +123,7 @@ if scaleup:
             extra.append(f"policies.collectives.algorithm={algo}")
         sim = run_lcsim(os.path.join(root, "scenarios", "validation", scenarios[system] + ".yaml"), extra)
         how = f"NCCL_ALGO={algo}" if system in pinned else f"NCCL's choice ({algo} as published)"
-        factor = 2 * (ranks - 1) / ranks
+        factor = bus_factor("all_reduce", ranks)
         # the CSV holds bus bandwidths: the measured time is size x factor / busbw
         measured = {int(r["size_bytes"]): (int(r["size_bytes"]) * factor / (float(r["busbw_gbps"]) * 1e9),
                                            float(r["busbw_gbps"])) for r in rows}
@@ -165,7 +170,7 @@ if scaleup:
         if algo:
             extra.append(f"policies.collectives.algorithm={algo}")
         t, ran = run_lcsim(os.path.join(root, "scenarios", "validation", "nccl-b200-gb200.yaml"), extra)[size]
-        model = size * 2 * (ranks - 1) / ranks / t / 1e9
+        model = size * bus_factor("all_reduce", ranks) / t / 1e9
         e = busbw / model - 1
         print(f"| {title} | {busbw:.1f} | {model:.1f} | {ran} | {100 * e:+.1f}% | {source} |" if markdown
               else f"  {title}: measured {busbw:.1f}, lcsim {model:.1f} ({ran}), {100 * e:+.1f}% ({source})")
@@ -185,7 +190,7 @@ if scaleup:
         extra = [f"workload.ranks={ranks}", f"workload.sizes=[{size}B]", f"workload.operation={op}",
                  "cluster.pools=[{node: gb200-nvl72, count: 1}]"]
         t, ran = run_lcsim(os.path.join(root, "scenarios", "validation", "nccl-b200-gb200.yaml"), extra)[size]
-        model = size * (2 if op == "all_reduce" else 1) * (ranks - 1) / ranks / t / 1e9
+        model = size * bus_factor(op, ranks) / t / 1e9
         e = busbw / model - 1
         print(f"| {op} | {ranks} | {busbw:.1f} | {model:.1f} | {ran} | {100 * e:+.1f}% |" if markdown
               else f"  {op} on {ranks}: measured {busbw:.1f}, lcsim {model:.1f} ({ran}), {100 * e:+.1f}%")
@@ -206,9 +211,8 @@ if scaleup:
         extra = ["workload.ranks=8", f"workload.sizes=[{big}B, {small}B]", f"workload.operation={op}",
                  "cluster.pools=[{node: hgx-b200, count: 1}]"]
         res = run_lcsim(os.path.join(root, "scenarios", "validation", "nccl-b200-gb200.yaml"), extra)
-        factor = {"all_reduce": 2 * 7 / 8, "send_recv": 1.0}.get(op, 7 / 8)
         (t, ran), (ts, rans) = res[big], res[small]
-        model = big * factor / t / 1e9
+        model = big * bus_factor(op, 8) / t / 1e9
         e, es = busbw / model - 1, ts / (small_us * 1e-6) - 1
         print(f"| {op} | {busbw:.1f} | {model:.1f} | {ran} | {100 * e:+.1f}% | {small_us:.1f} | {ts * 1e6:.1f} "
               f"| {rans} | {100 * es:+.1f}% |" if markdown

@@ -228,11 +228,17 @@ static FitReport fit_one(const AcceleratorSpec& part, const std::vector<KernelMe
   return evaluate(fitted, data);
 }
 
-FitReport fit_sustained(const AcceleratorSpec& part, const std::vector<KernelMeasurement>& data, Duration from) {
+// The measurements that ran `from` or longer; an error if none did.
+static std::vector<KernelMeasurement> ran_at_least(const std::vector<KernelMeasurement>& data, Duration from) {
   std::vector<KernelMeasurement> longer;
   std::copy_if(data.begin(), data.end(), std::back_inserter(longer),
                [&](const KernelMeasurement& m) { return m.time >= from; });
   if (longer.empty()) throw InputError("no measured kernel runs " + to_string(from) + " or longer");
+  return longer;
+}
+
+FitReport fit_sustained(const AcceleratorSpec& part, const std::vector<KernelMeasurement>& data, Duration from) {
+  const std::vector<KernelMeasurement> longer = ran_at_least(data, from);
   AcceleratorSpec fitted = part;
   fitted.calibration.gemm_sustained_efficiency =
       fit_one(part, longer, &KernelCalibration::gemm_sustained_efficiency, 0.05, 1.0).calibration
@@ -240,17 +246,12 @@ FitReport fit_sustained(const AcceleratorSpec& part, const std::vector<KernelMea
   return evaluate(fitted, data);
 }
 
-FitReport fit(const AcceleratorSpec& part, const std::vector<KernelMeasurement>& all, Duration from) {
+FitReport fit(const AcceleratorSpec& part, const std::vector<KernelMeasurement>& data, Duration from) {
   if (from > Duration()) {
-    std::vector<KernelMeasurement> longer;
-    std::copy_if(all.begin(), all.end(), std::back_inserter(longer),
-                 [&](const KernelMeasurement& m) { return m.time >= from; });
-    if (longer.empty()) throw InputError("no measured kernel runs " + to_string(from) + " or longer");
     AcceleratorSpec fitted = part;
-    fitted.calibration = fit(part, longer).calibration;
-    return evaluate(fitted, all);
+    fitted.calibration = fit(part, ran_at_least(data, from)).calibration;
+    return evaluate(fitted, data);
   }
-  const std::vector<KernelMeasurement>& data = all;
   const bool all_fp8 = !data.empty() && std::all_of(data.begin(), data.end(),
                                                     [](const KernelMeasurement& m) { return m.dtype == DType::kFp8; });
   // FP8 GEMMs only: fp8_gemm_efficiency alone (one measured table of a few large FP8 shapes cannot pin down four

@@ -2,8 +2,8 @@
 // Measurements are a CSV with the header `operator,dtype,m,n,k,time_us` (operator: gemm; C[m x n] = A[m x k]
 // B[k x n]; dtype a precision name, or mxfp8 for FP8 GEMMs with MXFP8 block scales). The fit minimises the squared
 // log error (relative error, so small and large kernels count alike) with Nelder-Mead over gemm_efficiency,
-// gemm_k_half, memory_efficiency and kernel_launch, from fixed starting points: deterministic. `lcsim calibrate` writes the result as a YAML file that a scenario's accelerator can
-// name (`calibration_file:`).
+// gemm_k_half, memory_efficiency and kernel_launch, from fixed starting points: deterministic. `lcsim calibrate`
+// writes the result as a YAML file that a scenario's accelerator can name (`calibration_file:`).
 #pragma once
 
 #include <string>
