@@ -6,7 +6,8 @@ Data: models/hardware/calibration/data/b200_gb200_attention_cudnn_fe.csv, NVIDIA
 benchmarks (run b200_pytorch: B200, NGC PyTorch 25.06, cuDNN 9.10.2 and flash_attn 2.7.4 through PyTorch, now
 fitted for FlashAttention-2 only; run b200_frontend_91301: B200, cuDNN 9.13.1 through cudnn-frontend 1.14.1, NGC
 PyTorch 25.09; run gb200_frontend: GB200, cuDNN through cudnn-frontend and PyTorch's FlashAttention-2), causal,
-batch 1, 128 query and 8 key/value heads of 128, BF16; TFLOP/s as lcsim counts them (forward 4 b h s^2 d / 2, backward 2.5 x).
+batch 1, 128 query and 8 key/value heads of 128, BF16; TFLOP/s as lcsim counts them (forward 4 b h s^2 d / 2,
+backward 2.5 x).
 Model (models/hardware/op_cost.cc attention_time): time = FLOPs / (16-bit peak x plateau x s / (s + seq_half))
 + kernel_launch (the part's: 4 us, the default); one plateau and seq_half per part, kernel and pass, least squares
 on log time over a grid (plateau step 0.002, seq_half step 25; deterministic), over MIN to MAX tokens.
