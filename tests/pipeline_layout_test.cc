@@ -185,6 +185,8 @@ TEST(PipelineLayout, MtpStageHoldsAnEmbeddingCopyInTheEmbeddingGroup) {
 TEST(PipelineLayout, ReadFromAMegatronLineWithEmptyChunks) {
   const std::string line = R"(workload:
   type: megatron
+  host_op_time: 23us
+  host_issue_model: overlapped
   megatron_args: >-
     --num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 --vocab-size 32000
     --global-batch-size 32 --micro-batch-size 1 --tensor-model-parallel-size 2 --pipeline-model-parallel-size 4

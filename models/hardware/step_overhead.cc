@@ -9,9 +9,15 @@ namespace lcsim::hw {
 Duration HostIssue::group_time(Duration gpu, size_t kernels) const { return group_time(gpu, kernels, 0, 1); }
 
 Duration HostIssue::group_time(Duration gpu, size_t kernels, size_t per_expert, int experts) const {
+  return work(gpu, kernels, per_expert, experts).time;
+}
+
+HostIssue::Work HostIssue::work(Duration gpu, size_t kernels, size_t per_expert, int experts) const {
   const double further = static_cast<double>(per_expert) * std::max(0, experts - 1);
   const Duration issue = config_.op_time * static_cast<double>(kernels) + config_.expert_launch_time * further;
-  return config_.serial ? gpu + issue : std::max(gpu, issue);
+  if (config_.serial) return {gpu + issue, Duration(), issue};
+  const Duration time = std::max(gpu, issue);
+  return {time, config_.runahead ? time - gpu : Duration(), issue};
 }
 
 Bytes optimizer_step_bytes(const OptimizerStep& s) {

@@ -32,6 +32,22 @@ class HostIssue {
     // default); true: no overlap at all, the issue time added to the GPU time (an upper bound on what the host
     // costs, for what-ifs: workload.host_issue_model serial).
     bool serial = false;
+    // With overlap: whether a host already ahead of the GPU keeps its lead from one group to the next (Work::slack
+    // is what it can hide; workload.host_issue_model runahead); false: every group starts with the host and the GPU
+    // together (slack 0).
+    bool runahead = false;
+  };
+  /// A group of kernels as the host issues them: `time` when the host starts issuing as the GPU starts (what
+  /// group_time returns), `slack` the part of it the host's issue adds beyond the kernels' own time (a host that is
+  /// already ahead of the GPU hides up to that much; 0 for the serial bound), `issue` the host's time to issue them.
+  struct Work {
+    Duration time, slack, issue;
+    Work& operator+=(const Work& o) {
+      time += o.time, slack += o.slack, issue += o.issue;
+      return *this;
+    }
+    Work operator+(const Work& o) const { return Work(*this) += o; }
+    Work operator*(double f) const { return {time * f, slack * f, issue * f}; }
   };
   explicit HostIssue(const Config& config) : config_(config) {}
   /// A group of `kernels` kernels that take `gpu` on the device, issued back to back by the host (serial: after
@@ -40,6 +56,8 @@ class HostIssue {
   /// The same where `per_expert` of the group's operators each issue one kernel per local expert (`experts`):
   /// the operator's own op_time, then expert_launch_time for each of the other experts' kernels.
   Duration group_time(Duration gpu, size_t kernels, size_t per_expert, int experts) const;
+  /// group_time's result with its slack and issue time (Work).
+  Work work(Duration gpu, size_t kernels, size_t per_expert = 0, int experts = 1) const;
   /// Exposed at the start of a pass that follows a host synchronization (a blocking pipeline receive).
   Duration pass_start() const { return config_.op_time; }
 

@@ -30,6 +30,7 @@
 // megatron_report.cc (header, placement, metrics, table), megatron_checkpoint.cc (in-run checkpoints).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <functional>
 #include <map>
@@ -40,6 +41,7 @@
 #include <vector>
 
 #include "models/hardware/memory.h"
+#include "models/hardware/step_overhead.h"
 #include "workloads/rendezvous.h"
 #include "workloads/training/checkpoint_saver.h"
 #include "workloads/training/gpt_model.h"
@@ -96,6 +98,12 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   };
   struct Segment {
     Duration compute;
+    // The host (hw::HostIssue, workload.host_issue_model runahead): the part of `compute` that its issue time adds
+    // beyond the kernels (a host already ahead of the GPU hides up to that much), the host's time to issue the
+    // segment, and whether the host waits for the GPU at the segment's end (the dropless dispatcher's device-to-host
+    // copy of the routing counts before its all-to-all).
+    Duration host_slack, host_issue;
+    bool host_sync = false;
     std::vector<CommCall> comms;  // run one after the other once the compute is done
     bool overlap = false;         // the comms run alongside the next segment's compute
     bool side = false;            // the comms run on the rank's side stream, waited for at the end of the pass
@@ -113,10 +121,33 @@ class MegatronTraining final : public Workload, public sim::EventSink {
     std::vector<std::vector<CommCall>> prefetch;
     int await = 0;
     std::vector<CommCall> reduce;
+    /// Adds a group of kernels (its time, slack and issue time).
+    void add(const hw::HostIssue::Work& w) {
+      compute += w.time, host_slack += w.slack, host_issue += w.issue;
+    }
+    /// The segment's compute from `start` with the host free (done issuing) at `*host_free`: `compute` less the
+    /// host's lead over the GPU, at most host_slack; moves *host_free past this segment's issue (runahead).
+    Duration run_from(Duration start, Duration scaled_compute, Duration* host_free) const {
+      return run(start, scaled_compute, host_slack, host_issue, host_free);
+    }
+    /// On raw doubles, branch-light: the folded passes run it once per segment.
+    static Duration run(Duration start, Duration compute, Duration slack, Duration issue, Duration* host_free) {
+      const double t = start.value(), free = host_free->value();
+      double d = compute.value();
+      if (slack.value() > 0 && t > free) {
+        double hidden = t - free;
+        hidden = slack.value() < hidden ? slack.value() : hidden;
+        d -= hidden < d ? hidden : d;
+      }
+      const double end = t + d, issued = free + issue.value();
+      *host_free = Duration::from_base(issued < end ? issued : end);
+      return Duration::from_base(d);
+    }
   };
   struct Pass {
     std::vector<Segment> segments;
     Duration compute;
+    bool host_sync = false;  // the host waits for the GPU before the pass (a pipeline receive's synchronize)
   };
   struct Bucket {
     double dense_params = 0, expert_params = 0;  // per GPU

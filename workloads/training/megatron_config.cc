@@ -493,10 +493,13 @@ void MegatronConfig::visit_keys(Section& s) {
           "and each pass after a pipeline receive waits one before its first kernel (measured: median of a PyTorch "
           "execution trace, docs/calibration.md); 0 = the host is never the limit",
           Range::at_least(0));
-  s.choice("host_issue_model", host_issue_model, {"overlapped", "serial"},
-           "how the host's issue time and the GPU's kernels combine in a group of kernels: overlapped = the host "
-           "issues ahead of the GPU, the group takes the larger of the two (the default); serial = no overlap, their "
-           "sum: an upper bound on the host's cost, for what-ifs (docs/calibration.md, 'Framework overhead')");
+  s.choice("host_issue_model", host_issue_model, {"runahead", "overlapped", "serial"},
+           "how the host's issue time and the GPU's kernels combine: runahead = the host issues ahead of the GPU "
+           "and keeps its lead from one group of kernels to the next, growing while the GPU runs long kernels or "
+           "waits on collectives, lost where the host waits for the GPU (a pipeline receive, the dropless "
+           "dispatcher's count copy, the iteration's end); overlapped = each group of kernels starts with host and "
+           "GPU together and takes the larger of its issue and kernel time; serial = no overlap, their sum: an "
+           "upper bound on the host's cost (docs/calibration.md, 'Framework overhead')");
   s.choice("moe_grouped_gemm", moe_grouped_gemm, {"multi_stream", "single_kernel", "sequential"},
            "how a MoE layer's expert GEMMs are issued and run: multi_stream = Transformer Engine's GroupedLinear "
            "(Megatron-core's TEGroupedMLP, --moe-grouped-gemm), one cuBLAS GEMM per local expert in each of forward, "

@@ -97,7 +97,8 @@ struct MegatronConfig {
   /// The host's issue times for the step's kernels (step_overhead.h): none under a whole-iteration graph.
   hw::HostIssue::Config host_issue() const {
     if (full_iteration_graph()) return hw::HostIssue::Config{Duration(), Duration()};
-    return hw::HostIssue::Config{host_op_time, expert_launch_time, host_issue_model == "serial"};
+    return hw::HostIssue::Config{host_op_time, expert_launch_time, host_issue_model == "serial",
+                                 host_issue_model == "runahead"};
   }
   /// Whether layer l (global index; the MTP modules' layers are num_layers + d) runs in BF16 under precision: fp8
   /// (Megatron-core's is_first_last_bf16_layer).
@@ -208,8 +209,12 @@ struct MegatronConfig {
   // normal kernels on H800: docs/calibration.md, expert all-to-all).
   double moe_flex_network_efficiency = 0.80;
   Bytes memory_reserve = Bytes::gib(2);
-  Duration host_op_time = Duration::us(23);  // framework overhead per kernel (models/hardware/step_overhead.h)
-  std::string host_issue_model = "overlapped";  // overlapped (the host runs ahead) or serial (an upper bound)
+  // Host time per kernel Megatron-core issues in eager mode, fitted to a measured CUDA-graph A/B
+  // (docs/calibration.md, 'Framework overhead'; models/hardware/step_overhead.h).
+  Duration host_op_time = Duration::us(90);
+  // runahead (the host keeps its lead over the GPU until it waits for it), overlapped (each group of kernels starts
+  // with host and GPU together) or serial (an upper bound)
+  std::string host_issue_model = "runahead";
   // Expert GEMMs: multi_stream (Transformer Engine's GroupedLinear, one cuBLAS GEMM and one quantization kernel per
   // local expert, each issued by the host) or single_kernel (one grouped kernel for all local experts).
   std::string moe_grouped_gemm = "multi_stream";

@@ -73,7 +73,8 @@ MegatronTraining::FoldedPass* MegatronTraining::folded(uint32_t sim) {
     if (!seg.prefetch.empty() || seg.await > 0 || !seg.reduce.empty() || seg.side) return never();
     has_bucket = has_bucket || seg.bucket >= 0;
     const double share = seg.share_or(ctx_->gpus[st.rank].part->calibration.overlap_sm_share);
-    FoldedPass::Seg out{seg.compute * st.slow, {}, seg.overlap, share, seg.bucket};
+    FoldedPass::Seg out{seg.compute * st.slow, {}, seg.overlap, share, seg.bucket, seg.host_slack, seg.host_issue,
+                        seg.host_sync};
     for (const CommCall& c : seg.comms) {
       const std::vector<uint32_t>& group = group_of(c.group, st.rank);
       if (group.size() < 2) {  // a group of one: done at once, no event
@@ -90,6 +91,16 @@ MegatronTraining::FoldedPass* MegatronTraining::folded(uint32_t sim) {
   if (segs.empty()) return never();
   f.segs = std::move(segs);
   f.has_bucket = has_bucket;
+  const StagePlan& p = *st.plan;
+  const auto all_wait = [](const std::vector<Pass>& v) {
+    return std::all_of(v.begin(), v.end(), [](const Pass& x) { return x.host_sync; });
+  };
+  const bool every_pass_waits = all_wait(p.forward) && all_wait(p.backward) && all_wait(p.backward_input) &&
+                                all_wait(p.weight) && all_wait(p.pairs) &&
+                                (p.deferred_chunk < 0 || p.backward_deferred.host_sync);
+  f.host = !every_pass_waits || std::any_of(f.segs.begin(), f.segs.end(), [](const FoldedPass::Seg& s) {
+             return s.slack > Duration();
+           });
   flatten(f);
   f.state = FoldedPass::State::kFoldable;
   return &f;
@@ -99,10 +110,12 @@ void MegatronTraining::flatten(FoldedPass& f) {
   f.plain = true;
   f.simple = true;
   f.plain_segs.clear();
+  f.plain_host.clear();
   f.plain_comms.clear();
   f.plain_counts.clear();
   f.simple_segs.clear();
   f.simple_computes.clear();
+  f.simple_host.clear();
   const auto count = [&f](size_t c) {
     const auto counter = static_cast<uint32_t>(c);
     auto it = std::find_if(f.plain_counts.begin(), f.plain_counts.end(),
@@ -112,7 +125,7 @@ void MegatronTraining::flatten(FoldedPass& f) {
   };
   bool after_chain = false;  // the segment before has an overlapped chain with an event (simple form)
   for (const FoldedPass::Seg& seg : f.segs) {
-    FoldedPass::SimpleSeg simple{seg.compute, seg.share, Duration(), 0, 0, 0, false};
+    FoldedPass::SimpleSeg simple{seg.compute, seg.share, Duration(), 0, 0, 0, false, seg.slack, seg.issue, seg.sync};
     bool any_event = false;
     if (seg.overlap && !seg.comms.empty()) {
       f.plain = false;
@@ -136,8 +149,10 @@ void MegatronTraining::flatten(FoldedPass& f) {
     }
     simple.comms_end = static_cast<uint32_t>(f.plain_comms.size());
     f.plain_segs.push_back({seg.compute, simple.comms_end});
+    f.plain_host.push_back({seg.slack, seg.issue, seg.sync});
     if (!after_chain && !any_event && !simple.overlapped) {
       f.simple_computes.push_back(seg.compute);
+      f.simple_host.push_back(f.plain_host.back());
     } else {
       simple.computes_end = static_cast<uint32_t>(f.simple_computes.size());
       f.simple_segs.push_back(simple);
@@ -147,7 +162,7 @@ void MegatronTraining::flatten(FoldedPass& f) {
     f.plain_priority = any_event ? sim::kDefault : sim::kCompletion;
   }
   if (f.plain) f.simple = false;
-  if (!f.plain) f.plain_segs.clear();
+  if (!f.plain) f.plain_segs.clear(), f.plain_host.clear();
   if (!f.plain && !f.simple) {
     f.plain_comms.clear();
     f.plain_counts.clear();
@@ -155,6 +170,7 @@ void MegatronTraining::flatten(FoldedPass& f) {
   if (!f.simple) {
     f.simple_segs.clear();
     f.simple_computes.clear();
+    f.simple_host.clear();
   }
 }
 
@@ -211,19 +227,34 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
     // what remains are the general walk's own additions, in its order, over the flat list of steps.
     // The rank's compute sum is kept in a local while the loop runs (the same additions in the same order; a store
     // per step otherwise, as the steps could alias it for the compiler).
-    Duration t = start, compute = st.compute;
+    Duration t = start, compute = st.compute, host_free = st.host_free;
     const FoldedPass::PlainComm* c = f.plain_comms.data();
-    for (const FoldedPass::PlainSeg& seg : f.plain_segs) {
-      compute += seg.compute;
-      t = t + seg.compute;
+    const auto comms = [&](const FoldedPass::PlainSeg& seg) {
       for (const FoldedPass::PlainComm* end = f.plain_comms.data() + seg.comms_end; c != end; ++c) {
         const Duration begin = t;
         t = t + c->time;
         st.waits[c->kind] += t - begin;
       }
+    };
+    if (f.host) {
+      const FoldedPass::HostStep* h = f.plain_host.data();
+      for (const FoldedPass::PlainSeg& seg : f.plain_segs) {
+        const Duration d = Segment::run(t, seg.compute, h->slack, h->issue, &host_free);
+        compute += d;
+        t = t + d;
+        if (h++->sync) host_free = t;
+        comms(seg);
+      }
+    } else {
+      for (const FoldedPass::PlainSeg& seg : f.plain_segs) {
+        compute += seg.compute;
+        t = t + seg.compute;
+        comms(seg);
+      }
     }
     for (const auto& [counter, n] : f.plain_counts) st.seq[counter] += n;
     st.compute = compute;
+    st.host_free = host_free;
     *priority = f.plain_priority;
     return t;
   }
@@ -273,12 +304,13 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
   // rank's running sum of time with a collective beside the kernels; the fine path adds each chain's span to it when
   // the chain ends, and measures a segment's beside time as the difference of that sum (plus the running chain's
   // part) between the compute's start and end: the same additions are made here, in the same order.
-  Duration beside_total = st.beside_total;
+  Duration beside_total = st.beside_total, host_free = st.host_free;
   for (const FoldedPass::Seg& seg : f.segs) {
-    if (apply) st.compute += seg.compute;
+    const Duration d = f.run(seg, t, &host_free);
+    if (apply) st.compute += d;
     // start_compute: the beside time so far (a chain started at this very time counts zero).
     const Duration snapshot = pending ? beside_total + (t - chain_start) : beside_total + Duration();
-    t = t + seg.compute;
+    t = t + d;
     *priority = sim::kCompletion;
     if (const double share = seg.share; share > 0) {
       Duration now_beside;
@@ -305,6 +337,7 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
     }
     if (pending) beside_total = beside_total + (overlap_end - chain_start);
     pending = false;
+    if (seg.sync) host_free = t;
     if (seg.comms.empty()) continue;
     bool any_event = false;
     if (seg.overlap) {
@@ -324,7 +357,7 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
     *priority = sim::kDefault;
     beside_total = beside_total + (overlap_end - chain_start);
   }
-  if (apply) st.beside_total = beside_total;
+  if (apply) st.beside_total = beside_total, st.host_free = host_free;
   return t;
 }
 
@@ -334,7 +367,7 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
 // the chain's kind. The rank's compute sum stays in a local while the loop runs (as on the plain path).
 Duration MegatronTraining::replay_simple(uint32_t sim, const FoldedPass& f, Duration start, int* priority) {
   RankState& st = *states_[sim];
-  Duration t = start, compute = st.compute, beside_total = st.beside_total;
+  Duration t = start, compute = st.compute, beside_total = st.beside_total, host_free = st.host_free;
   bool pending = false;
   Duration overlap_end, chain_start;
   size_t overlap_kind = static_cast<size_t>(Exposure::kTp);
@@ -349,16 +382,32 @@ Duration MegatronTraining::replay_simple(uint32_t sim, const FoldedPass& f, Dura
   };
   const FoldedPass::PlainComm* c = f.plain_comms.data();
   const Duration* alone = f.simple_computes.data();
-  for (const FoldedPass::SimpleSeg& seg : f.simple_segs) {
-    // The computes alone before it: no chain is pending (pending is false here), nothing is added but the compute.
-    for (const Duration* end = f.simple_computes.data() + seg.computes_end; alone != end; ++alone) {
-      compute += *alone;
-      t = t + *alone;
-      prio = sim::kCompletion;
+  // The computes alone up to `end`: no chain is pending, nothing is added but the compute (and the host's clock moved,
+  // where the walk follows it).
+  const auto run_alone = [&](const Duration* end) {
+    if (alone == end) return;
+    prio = sim::kCompletion;
+    if (!f.host) {
+      for (; alone != end; ++alone) {
+        compute += *alone;
+        t = t + *alone;
+      }
+      return;
     }
-    compute += seg.compute;
+    for (const FoldedPass::HostStep* h = f.simple_host.data() + (alone - f.simple_computes.data()); alone != end;
+         ++alone, ++h) {
+      const Duration d = Segment::run(t, *alone, h->slack, h->issue, &host_free);
+      compute += d;
+      t = t + d;
+      if (h->sync) host_free = t;
+    }
+  };
+  for (const FoldedPass::SimpleSeg& seg : f.simple_segs) {
+    run_alone(f.simple_computes.data() + seg.computes_end);  // the computes alone before it
+    const Duration d = f.run(seg, t, &host_free);
+    compute += d;
     const Duration snapshot = pending ? beside_total + (t - chain_start) : beside_total + Duration();
-    t = t + seg.compute;
+    t = t + d;
     prio = sim::kCompletion;
     if (const double share = seg.share; share > 0) {
       Duration now_beside;
@@ -387,6 +436,7 @@ Duration MegatronTraining::replay_simple(uint32_t sim, const FoldedPass& f, Dura
       beside_total = beside_total + (overlap_end - chain_start);
       pending = false;
     }
+    if (seg.sync) host_free = t;
     const FoldedPass::PlainComm* end = f.plain_comms.data() + seg.comms_end;
     if (c != end) {
       prio = sim::kDefault;
@@ -404,11 +454,7 @@ Duration MegatronTraining::replay_simple(uint32_t sim, const FoldedPass& f, Dura
     }
   }
   // The computes alone after the last step (then no chain is pending).
-  for (const Duration* end = f.simple_computes.data() + f.simple_computes.size(); alone != end; ++alone) {
-    compute += *alone;
-    t = t + *alone;
-    prio = sim::kCompletion;
-  }
+  run_alone(f.simple_computes.data() + f.simple_computes.size());
   if (pending) {  // the last step's chain (no compute follows it alone: the segment after a chain is a step)
     wait_chain(t);
     t = overlap_end;
@@ -418,6 +464,7 @@ Duration MegatronTraining::replay_simple(uint32_t sim, const FoldedPass& f, Dura
   for (const auto& [counter, n] : f.plain_counts) st.seq[counter] += n;
   st.compute = compute;
   st.beside_total = beside_total;
+  st.host_free = host_free;
   *priority = prio;
   return t;
 }

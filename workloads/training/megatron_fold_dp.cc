@@ -48,7 +48,7 @@ bool MegatronTraining::fold_beside_dp(uint32_t sim, const FoldedPass& f) {
   // What the walk adds, applied only if it gets to the end.
   auto waits = st.waits;
   auto seq = st.seq;
-  Duration compute = st.compute;
+  Duration compute = st.compute, host_free = st.host_free;
   int count = st.beside;  // collectives beside the kernels (RankState::beside), since when, the time so far
   Duration since = st.beside_since, total = st.beside_total;
   bool waiting = false;  // the compute stream waits (wait(), resume()): since when, charged to which kind
@@ -220,9 +220,10 @@ bool MegatronTraining::fold_beside_dp(uint32_t sim, const FoldedPass& f) {
   for (const FoldedPass::Seg& seg : f.segs) {
     if (!ok) break;
     // start_compute, then its completion (after_compute) and the SM contention's extra time.
-    compute += seg.compute;
+    const Duration d = f.run(seg, t, &host_free);
+    compute += d;
     const Duration snapshot = beside_time(t);
-    t = t + seg.compute;
+    t = t + d;
     advance(t);
     priority = sim::kCompletion;
     if (seg.share > 0) {
@@ -239,6 +240,7 @@ bool MegatronTraining::fold_beside_dp(uint32_t sim, const FoldedPass& f) {
       t = overlap_end;
       priority = sim::kDefault;
     }
+    if (seg.sync) host_free = t;
     if (pushes && seg.bucket >= 0) {  // after_compute: the bucket is complete
       push_events.push_back({t, seg.bucket, priority});
       pushed.push_back(seg.bucket);
@@ -308,6 +310,7 @@ bool MegatronTraining::fold_beside_dp(uint32_t sim, const FoldedPass& f) {
   st.waits = waits;
   st.seq = seq;
   st.compute = compute;
+  st.host_free = host_free;
   st.beside = count;
   st.beside_since = since;
   st.beside_total = total;

@@ -27,6 +27,14 @@ MegatronTraining::Segment make_segment(Duration compute, std::vector<MegatronTra
   s.comms = std::move(comms);
   return s;
 }
+// A segment of a group of kernels as the host issues them (its slack and issue time with it).
+MegatronTraining::Segment make_segment(const hw::HostIssue::Work& w,
+                                       std::vector<MegatronTraining::CommCall> comms = {}) {
+  MegatronTraining::Segment s = make_segment(w.time, std::move(comms));
+  s.host_slack = w.slack;
+  s.host_issue = w.issue;
+  return s;
+}
 }  // namespace
 
 MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSpec& part, int stage) const {
@@ -78,16 +86,16 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     std::vector<hw::OpWork> issued;
     const size_t launches = graphed.empty() ? 0 : graph_launches(ops, graphed, issued);
     const std::vector<hw::OpWork>& each = graphed.empty() ? ops : issued;
-    if (sequential) return host.group_time(gpu, launches + each.size() + sequential_expert_ops(each) * (local_experts - 1));
+    if (sequential) return host.work(gpu, launches + each.size() + sequential_expert_ops(each) * (local_experts - 1));
     const size_t grouped = local_experts > 1 ? per_expert_ops(each) : 0;
-    return host.group_time(gpu, launches + each.size(), grouped, local_experts);
+    return host.work(gpu, launches + each.size(), grouped, local_experts);
   };
   auto TB = [&](const std::vector<hw::OpWork>& ops) { return T(backward_of(ops, e)); };
   // The weight-gradient GEMMs among backward kernels (what a zero-bubble schedule defers), at most their time.
   auto W = [&](const std::vector<hw::OpWork>& bwd) {
     std::vector<hw::OpWork> w = bwd;
     std::erase_if(w, [](const hw::OpWork& op) { return !is_wgrad(op); });
-    return w.empty() ? Duration() : std::min(T(w), T(bwd));
+    return w.empty() ? Duration() : std::min(T(w).time, T(bwd).time);
   };
   auto TW = [&](const std::vector<hw::OpWork>& ops) { return W(backward_of(ops, e)); };
   auto call = [&](CollectiveOp op, GroupKind g, Bytes size, Exposure x, const std::string& what) {
@@ -120,7 +128,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   // of GEMMs, in the order the additions were always made.
   auto op_sac_recompute = [&](const LayerOps& ops) {
     const OpSacRedo r = op_sac_redo(m, ops);
-    Duration part_gemms;
+    hw::HostIssue::Work part_gemms;
     for (const auto& [op, share] : r.gemm_parts) part_gemms += T({op}) * share;
     return T(r.kernels) + part_gemms;
   };
@@ -164,7 +172,8 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   // Engine's "Overlap dgrad-RS/AR with wgrad") the input gradient is all-reduced the same way, and the first two segments
   // are one: the other kernels and the input-gradient GEMM, ending with the all-reduce beside the weight-gradient GEMM.
   // Empty where the slot is not split or the group has no such GEMM (multi-latent attention's projections).
-  auto column_backward = [&](const std::vector<hw::OpWork>& group, const Slot& slot, const std::vector<Duration>& redo) {
+  auto column_backward = [&](const std::vector<hw::OpWork>& group, const Slot& slot,
+                             const std::vector<hw::HostIssue::Work>& redo) {
     std::vector<Segment> out;
     if (slot.gemm.empty() || !has_op(group, slot.gemm)) return out;
     const GemmSplit g = split_at(group, slot.gemm);
@@ -190,7 +199,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         T(first), slot.gather ? std::vector<CommCall>{call(CollectiveOp::kAllGather, GroupKind::kTp, input,
                                                             Exposure::kTp, slot.what + " again (bwd)")}
                               : mine));
-    for (const Duration& d : redo) out.back().compute += d;
+    for (const hw::HostIssue::Work& d : redo) out.back().add(d);
     out.back().weight = W(first);
     out.back().overlap = true;
     if (slot.gather) {
@@ -422,7 +431,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       auto shared_bwd = [&](const std::vector<hw::OpWork>& half) {  // its backward, beside the all-to-all's
         Segment x = make_segment(TB(half));
         x.weight = TW(half);
-        if (const auto again = again_of(half); !again.empty()) x.compute += T(again);
+        if (const auto again = again_of(half); !again.empty()) x.add(T(again));
         return x;
       };
       // With TP the shared expert's own collectives split the groups around the all-to-alls where Megatron-core
@@ -461,7 +470,10 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         // receive). Backward reuses the forward's splits (all-to-all) or cached layout (DeepEP): no wait. Padded
         // to capacity (drop_and_pad) the splits are known without the counts: no wait.
         // allgather's wait is after its gathers: the counts of the gathered map's local columns (.cpu()).
-        if (moe && i == (gather ? 4 : 3) && !c.router.moe_pad_expert_input_to_capacity) s.compute += host.pass_start();
+        if (moe && i == (gather ? 4 : 3) && !c.router.moe_pad_expert_input_to_capacity) {
+          s.compute += host.pass_start();
+          s.host_sync = true;
+        }
         if (i == 1 && !cp_a2a_fwd.empty()) a2a_then_ring(fwd, s, cp_a2a_fwd);
         fwd.push_back(s);
         if (shared_beside && (i == 3 || i == 4)) {
@@ -472,7 +484,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         if (shared_tp && i == 5) fwd.push_back(make_segment(T(add)));
       }
       for (int i = 5; i >= 0 && !te; --i) {
-        std::vector<Duration> redo;  // kernels run again before the group's backward
+        std::vector<hw::HostIssue::Work> redo;  // kernels run again before the group's backward
         if (i == 2 && c.recomputes("core_attn") && !c.use_flash_attn) {
           // Selective recomputation redoes the attention core (everything but the output projection).
           redo.push_back(T({ops.attention.begin(), ops.attention.end() - 1}));
@@ -498,9 +510,9 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         Segment s = make_segment(TB(group));
         s.weight = TW(group);
         if (bwd.size() == first) {
-          for (const Duration& d : redo) s.compute += d;
+          for (const hw::HostIssue::Work& d : redo) s.add(d);
         } else {
-          for (const Duration& d : redo) bwd[first].compute += d;
+          for (const hw::HostIssue::Work& d : redo) bwd[first].add(d);
         }
         if (i >= 1) {
           s.comms = slots[i - 1].bwd;
@@ -521,9 +533,14 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         Segment pre = fwd[3];  // a MoE layer's router, permutation and dispatch; a dense MLP's input gather
         // Not the norm itself; with the shared expert's gather the router alone (the permutation's segment follows).
         const size_t after_norm = std::min(index(ops.norm2, "norm2") + 1, ops.norm2.size());
-        pre.compute = T({ops.norm2.begin() + static_cast<long>(after_norm),
-                         ops.norm2.begin() + static_cast<long>(shared_tp ? ops.dispatch_begin : ops.norm2.size())});
-        if (moe && !c.router.moe_pad_expert_input_to_capacity && !gather && !shared_tp) pre.compute += host.pass_start();
+        pre.compute = pre.host_slack = pre.host_issue = Duration();
+        pre.host_sync = false;
+        pre.add(T({ops.norm2.begin() + static_cast<long>(after_norm),
+                   ops.norm2.begin() + static_cast<long>(shared_tp ? ops.dispatch_begin : ops.norm2.size())}));
+        if (moe && !c.router.moe_pad_expert_input_to_capacity && !gather && !shared_tp) {
+          pre.compute += host.pass_start();
+          pre.host_sync = true;
+        }
         bwd.insert(bwd.begin(), pre);
         bwd.insert(bwd.begin() + 1, fwd.begin() + 4, fwd.begin() + (shared_tp ? 8 : shared_beside ? 7 : 5));  // to the combine
       } else if (!te && moe && c.recomputes("shared_experts") && ops.shared_end > ops.shared_begin) {
@@ -657,7 +674,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
           const std::vector<hw::OpWork> wgrad(wgrads, bwd.end());
           bwd.erase(wgrads, bwd.end());
           deferred_heads.push_back({begin, B.segments.size(), make_segment(T(bwd), s.bwd)});
-          plan.output_wgrad += T(wgrad);
+          plan.output_wgrad += T(wgrad).time;
         }
       };
       auto head_bwd = [&] {
@@ -764,7 +781,10 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     const std::vector<Pass*> passes = deferred_heads.empty() ? std::vector<Pass*>{&F, &B} : std::vector<Pass*>{&F, &B, &D};
     for (Pass* p : passes) {
       // Each pass follows the host's blocking pipeline receive: the GPU waits for the host to issue its first kernel.
-      if (pp > 1 && !p->segments.empty()) p->segments.front().compute += host.pass_start();
+      if (pp > 1 && !p->segments.empty()) {
+        p->segments.front().compute += host.pass_start();
+        p->host_sync = true;
+      }
       for (const auto& s : p->segments) p->compute += s.compute;
     }
     plan.forward.push_back(std::move(F));

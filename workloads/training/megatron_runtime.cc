@@ -192,6 +192,7 @@ void MegatronTraining::begin_iteration() {
     const double slow = st.slow;
     st = RankState{};
     st.rank = rank, st.stage = stage, st.plan = plan, st.tasks = tasks, st.slow = slow;
+    st.host_free = iteration_start_;  // the host waited for the last step's end (the optimizer's norm)
     for (auto& a : st.arrived) a.assign(slots, 0);
     counters_begin(i);
   }
@@ -293,6 +294,8 @@ void MegatronTraining::run_task(uint32_t sim) {
     queue_gather(sim, t.chunk);
   }
   st.task_start = ctx_->engine.now();
+  // A pass after a blocking pipeline receive: the host waited for the GPU (torch.cuda.synchronize).
+  if (current_pass(st).host_sync) st.host_free = std::max(st.host_free, st.task_start);
   st.pass_open = true;
   st.gathers_done = st.gathers_issued = 0;
   st.fsdp_queue[0].clear();
@@ -345,7 +348,8 @@ void MegatronTraining::run_segment(uint32_t sim, size_t i) {
 
 void MegatronTraining::start_compute(uint32_t sim, size_t i) {
   RankState& st = *states_[sim];
-  const Duration d = current_pass(st).segments[i].compute * st.slow;
+  const Segment& s = current_pass(st).segments[i];
+  const Duration d = s.run_from(ctx_->engine.now(), s.compute * st.slow, &st.host_free);
   st.segment_beside = beside_time(st);
   st.contention_charged = false;
   st.compute += d;
@@ -386,6 +390,7 @@ void MegatronTraining::after_compute(uint32_t sim, size_t i) {
   }
   const Task& t = (*st.tasks)[st.task];
   const Segment& seg = current_pass(st).segments[i];
+  if (seg.host_sync) st.host_free = ctx_->engine.now();  // the host waited for the GPU to get here
   if (!seg.reduce.empty()) {  // FSDP: this unit's gradients are complete
     st.fsdp_queue[1].push_back(&seg.reduce);
     pump_fsdp(sim, 1);

@@ -18,6 +18,7 @@ struct MegatronTraining::RankState {
   const std::vector<Task>* tasks = nullptr;
   size_t task = 0;
   Duration task_start;
+  Duration host_free;  // when the host is done issuing what it has issued (Segment::run_from)
   int sends_open = 0;                // the pass's blocking sends not yet arrived
   bool pass_open = false;            // from the pass's start until its span is written (task_done)
   std::vector<FlowStep> pass_flows;  // edges from the pass to collectives the rank joined in its middle
@@ -99,12 +100,23 @@ struct MegatronTraining::FoldedPass {
     bool overlap;             // alongside the next segment's compute (else blocking)
     double share;             // SM share of the collectives beside its compute (Segment::sm_share, resolved)
     int bucket;               // Segment::bucket
+    Duration slack, issue;    // Segment::host_slack, host_issue
+    bool sync;                // Segment::host_sync
   };
   enum class State : int8_t { kUnknown, kFoldable, kNever };
   State state = State::kUnknown;
   uint32_t sim = 0;  // the simulated rank it belongs to (the end event's callback captures only this and the pass)
   std::vector<Seg> segs;
   bool has_bucket = false;  // a gradient bucket completes inside it (the last micro-batch's backward must not fold)
+  // Whether the walk follows the host's clock (Segment::run). Not where no segment has slack (each takes its compute
+  // whatever the host's lead) and every pass of the rank starts by waiting for the GPU (the host's clock after this
+  // pass is never read before the next pass sets it): the same times, a cheaper walk.
+  bool host = true;
+  /// The segment's time from t (Segment::run where the walk follows the host, else its compute).
+  template <class S>
+  Duration run(const S& seg, Duration t, Duration* host_free) const {
+    return host ? Segment::run(t, seg.compute, seg.slack, seg.issue, host_free) : seg.compute;
+  }
   /// No segment's collectives overlap the next compute: nothing runs beside the kernels, so the pass is a plain
   /// sequence of additions, kept flat for replay's fast path (the same additions in the same order): per segment its
   /// compute, then its collectives with an event (plain_comms[previous segment's comms_end, comms_end)). A group of
@@ -114,6 +126,13 @@ struct MegatronTraining::FoldedPass {
     Duration compute;
     uint32_t comms_end;
   };
+  // A flat segment's host side (Seg's slack, issue, sync), beside plain_segs and simple_computes where the walk
+  // follows the host (host): the other walks read the compact arrays only.
+  struct HostStep {
+    Duration slack, issue;
+    bool sync;
+  };
+  std::vector<HostStep> plain_host;
   struct PlainComm {
     Duration time;  // the collective's memoized time
     uint8_t kind;   // its Exposure (what its blocking time is charged to)
@@ -138,10 +157,13 @@ struct MegatronTraining::FoldedPass {
     uint32_t comms_end;     // its blocking collectives: plain_comms[previous comms_end, comms_end)
     uint8_t overlap_kind;   // the chain's first collective's Exposure (what waiting for it is charged to)
     bool overlapped;        // its chain runs beside the next segment's compute
+    Duration slack, issue;  // Seg's
+    bool sync;
   };
   bool simple = false;
   std::vector<SimpleSeg> simple_segs;
   std::vector<Duration> simple_computes;
+  std::vector<HostStep> simple_host;  // beside simple_computes (host)
 };
 
 // Per segment and per pass (start_compute, after_compute, folded): defined here, where RankState is, to inline.

@@ -1,0 +1,169 @@
+// The host running ahead of the GPU (workload.host_issue_model: runahead, the default; models/hardware/
+// step_overhead.h, MegatronTraining::Segment::run): what a group of kernels leaves for a host already ahead to hide,
+// how the lead carries from one segment to the next and is lost where the host waits, and the two measured CUDA-graph
+// A/Bs of Qwen3-30B-A3B on H100 that fit and check it (docs/calibration.md, "Framework overhead").
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "megatron_support.h"
+
+#include "models/hardware/catalog.h"
+#include "models/hardware/step_overhead.h"
+#include "scenarios/scenario.h"
+#include "workloads/training/megatron.h"
+
+namespace lcsim {
+namespace {
+
+using Segment = wl::MegatronTraining::Segment;
+
+TEST(HostRunahead, AGroupStatesWhatAHostAheadCanHide) {
+  hw::HostIssue::Config c{Duration::us(90), Duration::us(8), false, true};
+  const hw::HostIssue ahead(c);
+  // Ten kernels of 100 us in all: the host needs 900 us to issue them; started together, the GPU waits 800 us for it.
+  const auto w = ahead.work(Duration::us(100), 10);
+  EXPECT_DOUBLE_EQ(w.time.s(), 900e-6);
+  EXPECT_DOUBLE_EQ(w.slack.s(), 800e-6);
+  EXPECT_DOUBLE_EQ(w.issue.s(), 900e-6);
+  // Long kernels: nothing to hide, the issue time still counts for the host.
+  const auto g = ahead.work(Duration::ms(5), 10);
+  EXPECT_DOUBLE_EQ(g.time.s(), 5e-3);
+  EXPECT_DOUBLE_EQ(g.slack.s(), 0);
+  EXPECT_DOUBLE_EQ(g.issue.s(), 900e-6);
+  // Two further experts of one grouped operator: 8 us each.
+  EXPECT_DOUBLE_EQ(ahead.work(Duration(), 1, 1, 3).issue.s(), 106e-6);
+  // overlapped: every group starts with host and GPU together, no slack; serial: the sum, no slack.
+  c.runahead = false;
+  EXPECT_DOUBLE_EQ(hw::HostIssue(c).work(Duration::us(100), 10).slack.s(), 0);
+  c.serial = true;
+  const auto s = hw::HostIssue(c).work(Duration::us(100), 10);
+  EXPECT_DOUBLE_EQ(s.time.s(), 1000e-6);
+  EXPECT_DOUBLE_EQ(s.slack.s(), 0);
+}
+
+TEST(HostRunahead, AHostAheadHidesItsIssueTimeUntilItsLeadIsSpent) {
+  // A segment of 100 us of kernels the host needs 900 us to issue (900 us started together, 800 of slack).
+  Segment host_bound;
+  host_bound.compute = Duration::us(900), host_bound.host_slack = Duration::us(800);
+  host_bound.host_issue = Duration::us(900);
+  // The host finished issuing at 0 and the GPU is free at 500 us (a 500 us collective ran): 500 us of lead.
+  Duration host_free;
+  const Duration d = host_bound.run_from(Duration::us(500), host_bound.compute, &host_free);
+  EXPECT_NEAR(d.s(), 400e-6, 1e-15);          // 900 - 500: the host issues the last kernel at 900 us
+  EXPECT_NEAR(host_free.s(), 900e-6, 1e-15);  // and the GPU finishes with it: no lead left
+  // The same segment again at once: nothing hidden.
+  EXPECT_NEAR(host_bound.run_from(Duration::us(900), host_bound.compute, &host_free).s(), 900e-6, 1e-15);
+  // A GPU-bound segment (5 ms of kernels, 900 us to issue) gives the host 4.1 ms of lead back.
+  Segment long_kernels;
+  long_kernels.compute = Duration::ms(5), long_kernels.host_issue = Duration::us(900);
+  host_free = Duration();
+  EXPECT_NEAR(long_kernels.run_from(Duration(), long_kernels.compute, &host_free).s(), 5e-3, 1e-15);
+  EXPECT_NEAR(host_free.s(), 900e-6, 1e-15);
+  // A lead of more than the slack hides the slack only: the GPU still runs its 100 us.
+  EXPECT_NEAR(host_bound.run_from(Duration::ms(5), host_bound.compute, &host_free).s(), 100e-6, 1e-15);
+  EXPECT_NEAR(host_free.s(), 1800e-6, 1e-15);
+}
+
+// Qwen3-30B-A3B on two DGX H100 (BF16, sequence 4,096, MBS 1; the mbridge-qwen3-bf16 family's model, router and
+// settings, bench/training_validation.yaml).
+const char* kQwen3 = R"(
+name: qwen3
+cluster: {accelerator: H100-SXM-80GB, nodes: 2, gpus_per_node: 8, topology: leaf_spine,
+          fabric: {nic_bandwidth: 400Gb/s, rail_optimized: true, ports_per_leaf: 32, spines: 32,
+                   uplink_bandwidth: 400Gb/s, link_latency: 0.6us}}
+workload:
+  type: megatron
+  model: {num_layers: 48, hidden_size: 2048, ffn_hidden_size: 6144, num_attention_heads: 32,
+          group_query_attention: true, num_query_groups: 4, kv_channels: 128, qk_layernorm: true, seq_length: 4096,
+          vocab_size: 151936, swiglu: true,
+          hidden_dropout: 0, normalization: RMSNorm, position_embedding_type: rope, add_bias_linear: false,
+          untie_embeddings_and_output_weights: true, num_experts: 128, moe_router_topk: 8, moe_ffn_hidden_size: 768}
+  precision: bf16
+  attention_backend: cudnn
+  cross_entropy_loss_fusion: true
+  moe_aux_loss_coeff: 0.001
+  moe_router_force_load_balancing: true
+  moe_router_fusion: true
+  moe_token_dispatcher_type: alltoall
+  use_distributed_optimizer: true
+  overlap_grad_reduce: true
+  overlap_param_gather: true
+  micro_batch_size: 1
+simulation: {fidelity: analytical}
+outputs: {timeline: false}
+)";
+
+const std::string kGraphs[] = {"workload.cuda_graph_impl=transformer_engine",
+                               "workload.cuda_graph_scope=[attn, moe_router, moe_preprocess]"};
+
+double step(std::vector<std::string> sets, bool graphs) {
+  if (graphs) sets.insert(sets.end(), std::begin(kGraphs), std::end(kGraphs));
+  return megatron_support::run_from(kQwen3, sets).at("iteration_time_s");
+}
+
+TEST(HostRunahead, GraphsSaveNothingWhereTheHostRunsAheadOfLongAllToAlls) {
+  // EP 16 over both nodes: each expert all-to-all takes over a millisecond, during which the host issues ahead, so
+  // graphing the attention, router and preprocessing saves no GPU time (Megatron-Bridge PR #3868 measured 42.00 s
+  // graphed against 41.36 s eager at 48 layers and GBS 1,024). Without the lead carried over (overlapped) each
+  // group's issue time shows, and the graphs would save about a tenth.
+  const std::vector<std::string> small = {"workload.model.num_layers=8", "workload.global_batch_size=64",
+                                          "workload.expert_model_parallel_size=16"};
+  const double eager = step(small, false), graphed = step(small, true);
+  EXPECT_NEAR(graphed / eager, 1.0, 0.005);
+  std::vector<std::string> overlapped = small;
+  overlapped.push_back("workload.host_issue_model=overlapped");
+  EXPECT_LT(step(overlapped, true), 0.95 * step(overlapped, false));
+  // The lead is all the difference: runahead is never slower than overlapped.
+  EXPECT_LE(eager, step(overlapped, false));
+}
+
+TEST(HostRunahead, TheFittedHostTimeGivesTheMeasuredGraphSpeedUp) {
+  // Megatron-Bridge docs/training/cuda-graphs.md: Qwen3-30B-A3B on 16 H100, TP 2 PP 2 EP 4, GBS 8, MBS 1, graphs of
+  // attn, moe_router and moe_preprocess: 623 ms eager, 484 ms graphed (1.287 x). host_op_time's 90 us is fitted to
+  // that ratio (docs/calibration.md); the pipeline's receives make the host wait for the GPU before every pass.
+  const std::vector<std::string> ab = {"workload.tensor_model_parallel_size=2", "workload.sequence_parallel=true",
+                                       "workload.pipeline_model_parallel_size=2",
+                                       "workload.expert_model_parallel_size=4", "workload.global_batch_size=8",
+                                       "workload.moe_permute_fusion=true"};
+  const double eager = step(ab, false), graphed = step(ab, true);
+  EXPECT_NEAR(eager / graphed, 623.0 / 484.0, 0.02 * 623.0 / 484.0);
+  // At the earlier 23 us per kernel the graphs saved under 2%.
+  std::vector<std::string> old = ab;
+  old.push_back("workload.host_op_time=23us");
+  EXPECT_LT(step(old, false) / step(old, true), 1.02);
+}
+
+TEST(HostRunahead, TheHostWaitsAtPipelineReceivesAndTheDroplessDispatch) {
+  // Where the host loses its lead (Pass::host_sync, Segment::host_sync): every pass after a pipeline receive (PP > 1,
+  // Megatron-core's batch_isend_irecv followed by torch.cuda.synchronize), and each MoE layer's forward before the
+  // dropless dispatch (the routing counts copied to the host); no wait without a pipeline or with padded experts.
+  const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
+  const auto plan = [&](const std::vector<std::string>& sets) {
+    const Scenario sc = megatron_support::parse_sets(sets);
+    return dynamic_cast<const wl::MegatronTraining&>(*sc.workload).plan_stage(part, 0);
+  };
+  const auto syncs = [](const wl::MegatronTraining::Pass& p) {
+    return std::count_if(p.segments.begin(), p.segments.end(), [](const Segment& s) { return s.host_sync; });
+  };
+  const auto pp4 = plan({});
+  EXPECT_TRUE(pp4.forward[0].host_sync);
+  EXPECT_TRUE(pp4.backward[0].host_sync);
+  EXPECT_EQ(syncs(pp4.forward[0]), 0);  // dense: no dispatcher
+  const std::vector<std::string> moe = {"workload.pipeline_model_parallel_size=1", "workload.model.num_experts=8",
+                                        "workload.model.moe_router_topk=2", "workload.expert_model_parallel_size=2",
+                                        "workload.sequence_parallel=true"};
+  const auto dropless = plan(moe);
+  EXPECT_FALSE(dropless.forward[0].host_sync);
+  EXPECT_EQ(syncs(dropless.forward[0]), 8);  // one per MoE layer
+  EXPECT_EQ(syncs(dropless.backward[0]), 0);  // the backward reuses the forward's split sizes
+  std::vector<std::string> padded = moe;
+  padded.insert(padded.end(),
+                {"workload.moe_expert_capacity_factor=1", "workload.moe_pad_expert_input_to_capacity=true"});
+  EXPECT_EQ(syncs(plan(padded).forward[0]), 0);
+}
+
+}  // namespace
+}  // namespace lcsim
