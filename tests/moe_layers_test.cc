@@ -254,8 +254,11 @@ TEST(MoeLayers, AllGatherDispatcherKernelsByHand) {
 // token) where alltoall moves the routed copies, so it exposes more expert-parallel time; a pasted Megatron line
 // without --moe-token-dispatcher-type names the dispatcher lcsim assumed.
 TEST(MoeLayers, AllGatherDispatcherRuns) {
+  // The host off: at this toy's kernel sizes the alltoall preprocess's launches (moe_token_counts) would set the
+  // time, where the test compares what the two dispatchers move.
   const std::vector<std::string> base = {"workload.model.num_experts=8", "workload.model.moe_router_topk=1",
-                                         "workload.expert_model_parallel_size=4", "workload.tensor_model_parallel_size=1"};
+                                         "workload.expert_model_parallel_size=4",
+                                         "workload.tensor_model_parallel_size=1", "workload.host_op_time=0us"};
   auto run = [&](const std::string& dispatcher) {
     std::vector<std::string> sets = base;
     sets.push_back("workload.moe_token_dispatcher_type=" + dispatcher);

@@ -110,12 +110,13 @@ TEST(MoePermutation, FusedPathIssuesFewerOperators) {
     };
     return std::make_pair(moe(fwd), moe(bwd));
   };
-  // Fused: forward 3 row-id passes + permute, sort map + sort, unsort map + unsort, unpermute = 9; backward one
-  // kernel for each of the four = 4. Unfused: forward 6 (map transpose, argsort, modulo, probabilities' transpose
-  // and gather, index_select) + 2 (cat, probabilities' cat) + 1 (cat) + 2 (zeros, scatter_add_) = 11; backward
+  // Fused: forward the split counts (moe_token_counts: the preprocess's counts, gathered and copied to the host),
+  // 3 row-id passes + permute, sort map + sort, unsort map + unsort, unpermute = 10; backward one kernel for each
+  // of the four = 4. Unfused: forward the counts + 6 (map transpose, argsort, modulo, probabilities' transpose
+  // and gather, index_select) + 2 (cat, probabilities' cat) + 1 (cat) + 2 (zeros, scatter_add_) = 12; backward
   // 5 (transpose, zeros + index_put_, zeros + index_add_) + 2 + 1 + 1 (gather) = 9.
-  EXPECT_EQ(count(true), std::make_pair(9L, 4L));
-  EXPECT_EQ(count(false), std::make_pair(11L, 9L));
+  EXPECT_EQ(count(true), std::make_pair(10L, 4L));
+  EXPECT_EQ(count(false), std::make_pair(12L, 9L));
   // One local expert (EP 8): no sort, no unsort.
   wl::LayerShard one = shard(true);
   one.ep = 8;
@@ -138,11 +139,15 @@ TEST(MoePermutation, KernelsSitBetweenTheRouterTheAllToAllsAndTheExperts) {
   EXPECT_EQ(ops.mlp.back().name, wl::kMoeUnsort);
   EXPECT_EQ(ops.residual.front().name, wl::kMoeUnpermute);
   // flex: DeepEP's dispatch permutes as it sends; the received rows are permuted after it and unpermuted before
-  // the combine, nothing around the router or the residual.
+  // the combine, nothing around the residual; after the router only its dispatch layout (setup_metadata's top-k and
+  // get_dispatch_layout: 3 launches).
   wl::LayerShard flex = shard(true);
   flex.flex_dispatch = true;
   const wl::LayerOps f = wl::layer_forward(toy(), 0, 1, 2, flex);
-  EXPECT_TRUE(f.norm2.back().name.starts_with("router")) << f.norm2.back().name;  // the router's own kernels last
+  ASSERT_GE(f.norm2.size(), 2u);
+  EXPECT_EQ(f.norm2.back().name, "moe_dispatch_layout");
+  EXPECT_EQ(f.norm2.back().launches, 3);
+  EXPECT_TRUE(f.norm2[f.norm2.size() - 2].name.starts_with("router")) << f.norm2[f.norm2.size() - 2].name;
   EXPECT_EQ(f.residual.size(), 1u);
   EXPECT_LT(index_of(f.mlp, wl::kMoePermute), index_of(f.mlp, "expert_up"));
   EXPECT_LT(index_of(f.mlp, "expert_down"), index_of(f.mlp, wl::kMoeUnpermute));
@@ -186,6 +191,7 @@ TEST(MoePermutation, PlanSegmentsHoldEachSlotBesideItsAllToAll) {
   // 8 experts over EP 2, top 2; the 4 local experts get their EP group's copies gathered over TP: 4,096 rows.
   wl::MoePermutationShape s;
   s.tokens = 1024, s.topk = 2, s.rows = 4096, s.experts = 8, s.local_experts = 4, s.hidden = 2048;
+  s.count_splits = s.gather_splits = true;  // the alltoall dispatcher's preprocess, its counts gathered over EP x TP
   auto slots = [&](bool f) {
     s.fused = f;
     return wl::moe_permutation_ops(s);

@@ -155,10 +155,12 @@ double attention_efficiency(const AcceleratorSpec& part, const AttentionShape& s
 }
 
 Duration op_time(const AcceleratorSpec& part, DType dtype, const OpWork& op) {
+  // Each further launch of an op that stands for several kernels (OpWork::launches) is one more kernel's fixed cost.
+  const Duration more = op.launches > 1 ? part.calibration.kernel_launch * (op.launches - 1) : Duration();
   switch (op.op_class) {
-    case OpClass::kGemm: return gemm_time(part, dtype, op.gemm);
-    case OpClass::kAttention: return attention_time(part, dtype, op.attention);
-    case OpClass::kMemory: return memory_time(part, op.bytes, op.memory_kind);
+    case OpClass::kGemm: return gemm_time(part, dtype, op.gemm) + more;
+    case OpClass::kAttention: return attention_time(part, dtype, op.attention) + more;
+    case OpClass::kMemory: return memory_time(part, op.bytes, op.memory_kind) + more;
   }
   return Duration();
 }

@@ -75,6 +75,7 @@ enum class MemoryKind { kStreaming, kNorm, kActivation, kRope };
 struct MemoryPass {
   std::string name;
   Bytes bytes;
+  int launches = 1;  // as OpWork::launches
   bool operator==(const MemoryPass&) const = default;
 };
 
@@ -92,6 +93,10 @@ struct OpWork {
   // those kernels in order (none: no backward kernel). Not stated: the workload's own rules.
   bool backward_stated = false;
   std::vector<MemoryPass> backward;
+  // What the host issues for it (step_overhead.h): where lcsim costs several PyTorch kernels as one memory pass
+  // (a router's group-limited top-k), or a pass comes with device-to-host copies and a small collective (a token
+  // dispatcher's split sizes), the kernels, copies and collective launches the framework's code runs; else 1.
+  int launches = 1;
   bool operator==(const OpWork&) const = default;  // same kernel: same cost (plan_stage reuses equal layers' plans)
 };
 

@@ -491,6 +491,9 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
     perm.flex = sh.flex_dispatch;
     perm.received = perm.rows * distinct_ranks(std::min(reach, 1.0 * sh.ep), m.moe_router_topk) / m.moe_router_topk;
     perm.fused = sh.permute_fusion;
+    perm.count_splits = !sh.flex_dispatch && !sh.allgather_dispatch && !sh.router.moe_pad_expert_input_to_capacity;
+    perm.gather_splits = sh.ep * tp > 1;
+    perm.padded_counts = sh.router.moe_router_padding_for_fp8;
     perm.allgather = sh.allgather_dispatch;
     perm.gathered = tn * sh.ep * etp;  // the TP x EP group's tokens (folded experts: the EP group, spanning TP)
     perm.probs_bytes = sh.router.logit_bytes(e);
@@ -679,7 +682,10 @@ std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, doub
   for (size_t i = 0; i < forward.size(); ++i) {
     const hw::OpWork& op = forward[i];
     if (op.backward_stated) {  // the kernels its forward's author stated (the MoE permutations)
-      for (const hw::MemoryPass& p : op.backward) out.push_back(hw::memory_op(p.name, p.bytes));
+      for (const hw::MemoryPass& p : op.backward) {
+        out.push_back(hw::memory_op(p.name, p.bytes));
+        out.back().launches = p.launches;
+      }
       continue;
     }
     // SequentialMLP's padding and concatenation (kExpertPad*): the probabilities' padding has no backward kernel

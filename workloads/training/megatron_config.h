@@ -211,7 +211,7 @@ struct MegatronConfig {
   Bytes memory_reserve = Bytes::gib(2);
   // Host time per kernel Megatron-core issues in eager mode, fitted to a measured CUDA-graph A/B
   // (docs/calibration.md, 'Framework overhead'; models/hardware/step_overhead.h).
-  Duration host_op_time = Duration::us(90);
+  Duration host_op_time = Duration::us(68);
   // runahead (the host keeps its lead over the GPU until it waits for it), overlapped (each group of kernels starts
   // with host and GPU together) or serial (an upper bound)
   std::string host_issue_model = "runahead";

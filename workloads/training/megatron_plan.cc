@@ -86,9 +86,12 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     std::vector<hw::OpWork> issued;
     const size_t launches = graphed.empty() ? 0 : graph_launches(ops, graphed, issued);
     const std::vector<hw::OpWork>& each = graphed.empty() ? ops : issued;
-    if (sequential) return host.work(gpu, launches + each.size() + sequential_expert_ops(each) * (local_experts - 1));
+    // Each kernel's host launches (OpWork::launches: several where lcsim costs several PyTorch kernels as one).
+    size_t issued_kernels = launches;
+    for (const hw::OpWork& op : each) issued_kernels += static_cast<size_t>(std::max(1, op.launches));
+    if (sequential) return host.work(gpu, issued_kernels + sequential_expert_ops(each) * (local_experts - 1));
     const size_t grouped = local_experts > 1 ? per_expert_ops(each) : 0;
-    return host.work(gpu, launches + each.size(), grouped, local_experts);
+    return host.work(gpu, issued_kernels, grouped, local_experts);
   };
   auto TB = [&](const std::vector<hw::OpWork>& ops) { return T(backward_of(ops, e)); };
   // The weight-gradient GEMMs among backward kernels (what a zero-bubble schedule defers), at most their time.

@@ -142,6 +142,11 @@ MoePermutationOps moe_permutation_ops(const MoePermutationShape& s) {
   if (s.flex) {
     // MoEFlexTokenDispatcher (_DeepepManager): get_permuted_hidden_states_by_experts after the dispatch,
     // get_restored_hidden_states_by_experts before the combine.
+    // _DeepepManager.setup_metadata: the chosen experts (a sorted top-k of the dense probabilities: 2 kernels), then
+    // DeepEP's get_dispatch_layout (one kernel: tokens per rank and expert) before its dispatch.
+    ops.before_dispatch.push_back(
+        stated_pass("moe_dispatch_layout", 4 * s.tokens * s.experts + 16 * s.tokens * s.topk));
+    ops.before_dispatch.back().launches = 3;
     multihot(ops.after_dispatch, s.received, s.topk, s.local_experts, s.rows, s.fused);
     permute(ops.after_dispatch, s.received, s.rows, s.local_experts, h, d, e, s.fused);
     unpermute(ops.before_combine, s.received, s.rows, h, e, d, s.fused);
@@ -172,6 +177,17 @@ MoePermutationOps moe_permutation_ops(const MoePermutationShape& s) {
   // MoEAlltoAllTokenDispatcher: permutation 1 in dispatch_preprocess, permutation 2 (several local experts)
   // in dispatch_postprocess, their reverses in combine_preprocess and combine_postprocess.
   const double copies = s.tokens * s.topk;
+  if (s.count_splits) {
+    // preprocess: the tokens per expert (the map summed over tokens), the input splits, the gathered counts'
+    // local slice made contiguous and summed three ways: 6 small kernels (7 with the padded map's output count),
+    // the all-gather of the counts over the EP x TP group, and their copies to pinned host memory (4, 5 without
+    // the fused permutation, one more for the padded count). Costed as one pass over the map and a kernel's fixed
+    // cost per further launch.
+    const int kernels = 6 + (s.padded_counts ? 1 : 0);
+    const int copies_to_host = 4 + (s.fused ? 0 : 1) + (s.padded_counts ? 1 : 0);
+    ops.before_dispatch.push_back(stated_pass("moe_token_counts", s.tokens * s.experts));
+    ops.before_dispatch.back().launches = kernels + (s.gather_splits ? 1 : 0) + copies_to_host;
+  }
   permute(ops.before_dispatch, s.tokens, copies, s.experts, h, e, e, s.fused);
   if (s.local_experts > 1) {
     sort_chunks(ops.after_dispatch, kMoeSort, s.rows, h, d, e, true, s.fused);

@@ -32,6 +32,11 @@ struct MoePermutationShape {
   bool flex = false;
   double received = 0;
   bool fused = false;  // Transformer Engine's fused permutation (Megatron-LM's --moe-permute-fusion)
+  // The alltoall dispatcher's preprocess (dropless, not padded to capacity): the tokens per expert and the split
+  // sizes counted on the GPU, gathered over the EP x TP group (`gather_splits`) and copied to the host, where the
+  // dispatcher then waits for them; `padded_counts`: the routing map padded for FP8, whose output token count is
+  // one more sum and copy.
+  bool count_splits = false, gather_splits = false, padded_counts = false;
   // allgather (MoEAllGatherTokenDispatcher): every rank of the TP x EP group gathers all its tokens (`gathered`
   // rows), its routing map and probabilities (`probs_bytes` per entry), keeps its local experts' columns and
   // permutes by them; before the combine's reduce-scatter the rows are unpermuted and cast to the probabilities'

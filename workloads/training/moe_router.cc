@@ -85,6 +85,10 @@ MoeRouterOps moe_router_ops(const MoeRouterShape& s) {
   auto add = [&out](const char* name, double bytes, std::vector<hw::MemoryPass> backward = {}) {
     out.push_back(stated_pass(name, bytes, std::move(backward)));
   };
+  // The PyTorch kernels Megatron-core's code runs for the pass just added, where lcsim costs several as one
+  // (OpWork::launches; counted from router.py and moe_utils.py, docs/training-moe-router.md, "Host launches").
+  auto launches = [&out](int n) { out.back().launches = n; };
+  const bool seq_loss = r.moe_router_load_balancing_type == "seq_aux_loss";
   // apply_input_jitter: a uniform draw of the input's shape (rsample: the fill, then scaled and shifted) and
   // the multiply; its backward multiplies the gradient by the same noise.
   if (r.moe_input_jitter_eps > 0) {
@@ -97,7 +101,7 @@ MoeRouterOps moe_router_ops(const MoeRouterShape& s) {
   // one more kernel (read two, write one) in backward.
   const hw::MemoryPass grad_sum = stated_backward("router_grad_sum", 3 * L * M);
   // RandomSTE: logits.clone().normal_(); its backward passes the gradient through.
-  if (r.moe_router_force_load_balancing) add("router_random_logits", 3 * L * M);
+  if (r.moe_router_force_load_balancing) add("router_random_logits", 3 * L * M), launches(2);  // clone, normal_
   // z-loss: logsumexp over each token's logits (a max pass and an exp-sum pass), squared and averaged;
   // backward the softmax of the logits times the gradient, added to the logits' gradient.
   if (r.moe_z_loss_coeff > 0)
@@ -114,6 +118,7 @@ MoeRouterOps moe_router_ops(const MoeRouterShape& s) {
       // topk over the logits (values and int64 indices), then softmax over the k chosen in fp32. topk's
       // backward: a zero fill of the logits' shape and a scatter of the k gradients.
       add("router_topk", L * M + (L + 8) * K, {stated_backward("router_topk_bwd", L * M + (8 + 2 * L) * K)});
+      launches(2);  // a sorted top-k: the selection and its sort
       add("router_softmax", (L + 4) * K, {stated_backward("router_softmax_bwd", (12 + cast) * K)});
     } else {
       // Every expert's score in fp32: softmax (pre-softmax) or the logits made fp32 and their sigmoid.
@@ -127,23 +132,30 @@ MoeRouterOps moe_router_ops(const MoeRouterShape& s) {
       // group_limited_topk: each group's top scores summed, the top groups, their mask expanded to every
       // expert (a copy), made boolean and inverted, and masked_fill of the rest; with the expert bias only
       // the selection sees it (no gradient), else the masked fill's backward masks the gradient.
-      if (s.group_limited)
+      if (s.group_limited) {
         add("router_group_limit", 24 * M,
             s.expert_bias ? std::vector<hw::MemoryPass>{}
                           : std::vector{stated_backward("router_group_limit_bwd", 9 * M)});
+        // group_limited_topk before its final top-k: each group's top 2 (sorted: 2), their sum, the top groups
+        // (unsorted: 1), zeros_like, scatter_, the mask expanded (a copy), bool, inverted, masked_fill (a copy
+        // and the fill).
+        launches(11);
+      }
       if (s.expert_bias) {
         // The bias added for the selection only; the chosen scores gathered from the unbiased ones.
         add("router_bias_add", 8 * M);
-        add("router_topk", 4 * M + 12 * K);
+        add("router_topk", 4 * M + 12 * K), launches(2);
         add("router_gather", 16 * K,
             {stated_backward("router_gather_bwd_zeros", 4 * M),
              stated_backward("router_gather_bwd", 16 * K)});
       } else {
         add("router_topk", 4 * M + 12 * K, {stated_backward("router_topk_bwd", 4 * M + 16 * K)});
+        launches(2);
       }
       // sigmoid: the k scores normalized by their sum (a sum and a division).
       if (!softmax && k > 1)
-        add("router_normalize", 12 * K + 8 * T, {stated_backward("router_normalize_bwd", 20 * K + 8 * T)});
+        add("router_normalize", 12 * K + 8 * T, {stated_backward("router_normalize_bwd", 20 * K + 8 * T)}),
+            launches(3);  // the sum, + 1e-20, the division
     }
     if (s.scaling_factor > 0) add("router_scale", 8 * K, {stated_backward("router_scale_bwd", 8 * K)});
     if (cast > 0) add("router_probs_cast", cast * K, {stated_backward("router_probs_cast_bwd", cast * K)});
@@ -154,9 +166,10 @@ MoeRouterOps moe_router_ops(const MoeRouterShape& s) {
     add("router_probs_zeros", L * M);
     add("router_probs_scatter", 2 * L * M + (8 + 2 * L) * K,
         {stated_backward("router_probs_scatter_bwd", (8 + 2 * L) * K)});
+    launches(2);  // the out-of-place scatter's copy, then the scatter
     add("router_map_zeros", L * M);
     add("router_map_int", (L + 4) * M);
-    add("router_map_scatter", 8 * M + 12 * K);
+    add("router_map_scatter", 8 * M + 12 * K), launches(2);
     add("router_map_bool", 5 * M);
   }
 
@@ -206,6 +219,7 @@ MoeRouterOps moe_router_ops(const MoeRouterShape& s) {
           {stated_backward("router_aux_scores_fused_bwd", (8 + L) * M), grad_sum});
       add("router_aux_counts", M);
       add("router_aux_loss_fused", 4 * M, {stated_backward("router_aux_loss_fused_bwd", 4 * M)});
+      launches(seq_loss ? 4 : 3);  // the fused loss, (/ batch size,) the tracker's division and sum
     } else {
       if (softmax) {
         add("router_aux_scores", (L + 4) * M,
@@ -216,19 +230,22 @@ MoeRouterOps moe_router_ops(const MoeRouterShape& s) {
         add("router_aux_scores", 8 * M, {stated_backward("router_aux_scores_bwd", 12 * M), grad_sum});
         add("router_aux_normalize", 12 * M + 8 * T,
             {stated_backward("router_aux_normalize_bwd", 16 * M + 8 * T)});
+        launches(3);
       }
-      add("router_aux_topk", 4 * M + 12 * K);
+      add("router_aux_topk", 4 * M + 12 * K), launches(2);
       add("router_aux_map_zeros", L * M);
       add("router_aux_map_int", (L + 4) * M);
-      add("router_aux_map_scatter", 8 * M + 12 * K);
+      add("router_aux_map_scatter", 8 * M + 12 * K), launches(2);
       add("router_aux_map_bool", 5 * M);
       add("router_aux_counts", M);
-      add("router_aux_loss", 4 * M);
+      // switch_load_balancing_loss_func (the probabilities summed, times the counts, summed, scaled), (/ batch
+      // size for the sequence-wise loss,) the tracker's division and sum.
+      add("router_aux_loss", 4 * M), launches(seq_loss ? 7 : 6);
     }
   }
   // Aux-loss-free balancing (moe_router_enable_expert_bias): the map's tokens per expert accumulated for the
   // bias update at the optimizer step.
-  if (s.expert_bias) add("router_bias_counts", M);
+  if (s.expert_bias) add("router_bias_counts", M), launches(2);  // the map's sum, added to the running counts
   return ops;
 }
 
