@@ -201,5 +201,16 @@ TEST(HostRunahead, RouterAndPreprocessLaunchesAsNvidiaCountedThem) {
   EXPECT_NEAR(deepep, 17, 3);
 }
 
+TEST(HostRunahead, TheRunHeaderNamesAHostModelOtherThanTheDefault) {
+  const auto header = [](const std::vector<std::string>& sets) {
+    std::vector<std::string> all = sets;
+    all.insert(all.begin(), {"workload.host_op_time=68us", "workload.host_issue_model=runahead"});
+    return megatron_support::parse_sets(all).workload->describe();
+  };
+  EXPECT_EQ(header({}).find(", host "), std::string::npos) << header({});
+  EXPECT_NE(header({"workload.host_issue_model=serial"}).find(", host serial at 68 us per launch"), std::string::npos);
+  EXPECT_NE(header({"workload.host_op_time=23us"}).find(", host runahead at 23 us per launch"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace lcsim

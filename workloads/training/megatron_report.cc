@@ -34,6 +34,13 @@ std::string MegatronTraining::describe() const {
   if (m.num_experts > 0) extras += ", " + std::to_string(m.num_experts) + " experts top-" + std::to_string(m.moe_router_topk);
   if (c.fp8_gemm_backend != "auto") extras += ", FP8 GEMMs " + c.fp8_gemm_backend;
   if (c.torch_eager()) extras += ", PyTorch eager kernels";
+  // The host's model where it is not the default (docs/calibration.md, "Framework overhead").
+  if (c.host_issue_model != MegatronConfig{}.host_issue_model || c.host_op_time != MegatronConfig{}.host_op_time) {
+    char host[96];
+    std::snprintf(host, sizeof host, ", host %s at %.4g us per launch", c.host_issue_model.c_str(),
+                  c.host_op_time.s() * 1e6);
+    extras += host;
+  }
   std::snprintf(buf, sizeof buf,
                 "Megatron GPT %.4gB params (%d layers, h=%d, %d heads/%d kv, seq %d), TP %d CP %d PP %d (%s%s) DP %d "
                 "EP %d, global batch %d, micro %d (%d micro-batches), %s%s",
