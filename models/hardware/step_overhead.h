@@ -4,14 +4,16 @@
 //    before the host has issued it. A group of n kernels therefore takes at least n x op_time, however short the
 //    kernels, and a pass that starts after the host waited on the GPU (a pipeline receive) exposes one op_time
 //    before its first kernel runs. op_time is the host time of one kernel-issuing operator, measured on a PyTorch
-//    execution trace (median 23 us, mlcommons/chakra's feeder test trace; data/README.md). A grouped operator
-//    that loops over local experts in C++ (Transformer Engine's GroupedLinear on its multi-stream cuBLAS path)
-//    pays one op_time and expert_launch_time per further expert (docs/calibration.md).
+//    execution trace (median 23 us, mlcommons/chakra's feeder test trace; data/README.md; the default here), or
+//    per launch fitted to a measured CUDA-graph A/B for Megatron-core (68 us, the megatron workload's default). A
+//    grouped operator that loops over local experts in C++ (Transformer Engine's GroupedLinear on its multi-stream
+//    cuBLAS path) pays one op_time and expert_launch_time per further expert (docs/calibration.md). work() says
+//    what a host already ahead of the GPU can hide (the megatron workload's runahead model, Segment::run).
 //  - OptimizerStep: mixed-precision Adam's passes over HBM, bound by memory: the gradient norm for clipping (read
 //    every gradient), the update (read fp32 gradient, master, m, v; write master, m, v and the 16-bit weights: 30 B
 //    per parameter) and zeroing the gradient buffer for the next step (Megatron-LM's clip_grad_norm_fp32 and
 //    zero_grad_buffer), each a handful of multi-tensor kernels.
-// Assumes the host keeps ahead of the GPU otherwise (no CPU contention, no Python garbage collection pauses).
+// Assumes no CPU contention and no Python garbage collection pauses.
 #pragma once
 
 #include <cstddef>
