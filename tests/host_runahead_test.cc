@@ -48,8 +48,7 @@ TEST(HostRunahead, AGroupStatesWhatAHostAheadCanHide) {
 TEST(HostRunahead, AHostAheadHidesItsIssueTimeUntilItsLeadIsSpent) {
   // A segment of 100 us of kernels the host needs 900 us to issue (900 us started together, 800 of slack).
   Segment host_bound;
-  host_bound.compute = Duration::us(900), host_bound.host_slack = Duration::us(800);
-  host_bound.host_issue = Duration::us(900);
+  host_bound.compute = Duration::us(900), host_bound.host = {Duration::us(800), Duration::us(900)};
   // The host finished issuing at 0 and the GPU is free at 500 us (a 500 us collective ran): 500 us of lead.
   Duration host_free;
   const Duration d = host_bound.run_from(Duration::us(500), host_bound.compute, &host_free);
@@ -59,7 +58,7 @@ TEST(HostRunahead, AHostAheadHidesItsIssueTimeUntilItsLeadIsSpent) {
   EXPECT_NEAR(host_bound.run_from(Duration::us(900), host_bound.compute, &host_free).s(), 900e-6, 1e-15);
   // A GPU-bound segment (5 ms of kernels, 900 us to issue) gives the host 4.1 ms of lead back.
   Segment long_kernels;
-  long_kernels.compute = Duration::ms(5), long_kernels.host_issue = Duration::us(900);
+  long_kernels.compute = Duration::ms(5), long_kernels.host.issue = Duration::us(900);
   host_free = Duration();
   EXPECT_NEAR(long_kernels.run_from(Duration(), long_kernels.compute, &host_free).s(), 5e-3, 1e-15);
   EXPECT_NEAR(host_free.s(), 900e-6, 1e-15);
@@ -138,7 +137,7 @@ TEST(HostRunahead, TheFittedHostTimeGivesTheMeasuredGraphSpeedUp) {
 }
 
 TEST(HostRunahead, TheHostWaitsAtPipelineReceivesAndTheDroplessDispatch) {
-  // Where the host loses its lead (Pass::host_sync, Segment::host_sync): every pass after a pipeline receive (PP > 1,
+  // Where the host loses its lead (Pass::host_sync, Segment::host.sync): every pass after a pipeline receive (PP > 1,
   // Megatron-core's batch_isend_irecv followed by torch.cuda.synchronize), and each MoE layer's forward before the
   // dropless dispatch (the routing counts copied to the host); no wait without a pipeline or with padded experts.
   const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
@@ -147,7 +146,7 @@ TEST(HostRunahead, TheHostWaitsAtPipelineReceivesAndTheDroplessDispatch) {
     return dynamic_cast<const wl::MegatronTraining&>(*sc.workload).plan_stage(part, 0);
   };
   const auto syncs = [](const wl::MegatronTraining::Pass& p) {
-    return std::count_if(p.segments.begin(), p.segments.end(), [](const Segment& s) { return s.host_sync; });
+    return std::count_if(p.segments.begin(), p.segments.end(), [](const Segment& s) { return s.host.sync; });
   };
   const auto pp4 = plan({});
   EXPECT_TRUE(pp4.forward[0].host_sync);

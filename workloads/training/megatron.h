@@ -38,6 +38,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "models/hardware/memory.h"
@@ -96,14 +97,17 @@ class MegatronTraining final : public Workload, public sim::EventSink {
     bool skew_sends = false;  // the first rank sends more (combine) instead of receiving more (dispatch)
     Duration prep = Duration();  // FSDP: copy kernels on the collective's own stream before it (copy-in, chunk_cat, casts)
   };
+  // A segment's host side (hw::HostIssue, workload.host_issue_model runahead): the part of its compute that the
+  // issue time adds beyond the kernels (a host already ahead of the GPU hides up to that much), the host's time to
+  // issue the segment, and whether the host waits for the GPU at the segment's end (the dropless dispatcher's
+  // device-to-host copy of the routing counts before its all-to-all).
+  struct HostSide {
+    Duration slack, issue;
+    bool sync = false;
+  };
   struct Segment {
     Duration compute;
-    // The host (hw::HostIssue, workload.host_issue_model runahead): the part of `compute` that its issue time adds
-    // beyond the kernels (a host already ahead of the GPU hides up to that much), the host's time to issue the
-    // segment, and whether the host waits for the GPU at the segment's end (the dropless dispatcher's device-to-host
-    // copy of the routing counts before its all-to-all).
-    Duration host_slack, host_issue;
-    bool host_sync = false;
+    HostSide host;
     std::vector<CommCall> comms;  // run one after the other once the compute is done
     bool overlap = false;         // the comms run alongside the next segment's compute
     bool side = false;            // the comms run on the rank's side stream, waited for at the end of the pass
@@ -121,25 +125,38 @@ class MegatronTraining final : public Workload, public sim::EventSink {
     std::vector<std::vector<CommCall>> prefetch;
     int await = 0;
     std::vector<CommCall> reduce;
+    /// A segment of `compute` ending with `comms`; of a group of kernels as the host issues them (hw::HostIssue::Work:
+    /// its time, slack and issue time).
+    static Segment of(Duration compute, std::vector<CommCall> comms = {}) {
+      Segment s;
+      s.compute = compute;
+      s.comms = std::move(comms);
+      return s;
+    }
+    static Segment of(const hw::HostIssue::Work& w, std::vector<CommCall> comms = {}) {
+      Segment s = of(w.time, std::move(comms));
+      s.host.slack = w.slack, s.host.issue = w.issue;
+      return s;
+    }
     /// Adds a group of kernels (its time, slack and issue time).
     void add(const hw::HostIssue::Work& w) {
-      compute += w.time, host_slack += w.slack, host_issue += w.issue;
+      compute += w.time, host.slack += w.slack, host.issue += w.issue;
     }
     /// The segment's compute from `start` with the host free (done issuing) at `*host_free`: `compute` less the
-    /// host's lead over the GPU, at most host_slack; moves *host_free past this segment's issue (runahead).
+    /// host's lead over the GPU, at most host.slack; moves *host_free past this segment's issue (runahead).
     Duration run_from(Duration start, Duration scaled_compute, Duration* host_free) const {
-      return run(start, scaled_compute, host_slack, host_issue, host_free);
+      return run(start, scaled_compute, host, host_free);
     }
     /// On raw doubles, branch-light: the folded passes run it once per segment.
-    static Duration run(Duration start, Duration compute, Duration slack, Duration issue, Duration* host_free) {
-      const double t = start.value(), free = host_free->value();
+    static Duration run(Duration start, Duration compute, const HostSide& h, Duration* host_free) {
+      const double t = start.value(), free = host_free->value(), slack = h.slack.value();
       double d = compute.value();
-      if (slack.value() > 0 && t > free) {
+      if (slack > 0 && t > free) {
         double hidden = t - free;
-        hidden = slack.value() < hidden ? slack.value() : hidden;
+        hidden = slack < hidden ? slack : hidden;
         d -= hidden < d ? hidden : d;
       }
-      const double end = t + d, issued = free + issue.value();
+      const double end = t + d, issued = free + h.issue.value();
       *host_free = Duration::from_base(issued < end ? issued : end);
       return Duration::from_base(d);
     }

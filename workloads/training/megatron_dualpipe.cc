@@ -7,15 +7,6 @@
 
 namespace lcsim::wl {
 
-namespace {
-// A segment of deferred weight-gradient GEMMs: compute only.
-MegatronTraining::Segment deferred(Duration compute) {
-  MegatronTraining::Segment s;
-  s.compute = compute;
-  return s;
-}
-}  // namespace
-
 void MegatronTraining::plan_dualpipe(StagePlan& plan, Duration pass_start) const {
   const size_t chunks = plan.forward.size();
   plan.backward_input.clear();
@@ -32,7 +23,7 @@ void MegatronTraining::plan_dualpipe(StagePlan& plan, Duration pass_start) const
       pending += s.weight;
       // The deferred weight gradients, one segment per gradient bucket they complete (none in between).
       if (s.bucket >= 0) {
-        w.segments.push_back(deferred(pending));
+        w.segments.push_back(Segment::of(pending));  // the deferred weight-gradient GEMMs: compute only
         w.segments.back().bucket = s.bucket;
         w.compute += pending;
         pending = Duration();
@@ -41,7 +32,7 @@ void MegatronTraining::plan_dualpipe(StagePlan& plan, Duration pass_start) const
       s.bucket = -1;
     }
     if (pending > Duration() || w.segments.empty()) {
-      w.segments.push_back(deferred(pending));
+      w.segments.push_back(Segment::of(pending));
       w.compute += pending;
     }
     plan.backward_input.push_back(std::move(in));

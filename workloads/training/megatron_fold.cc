@@ -73,8 +73,7 @@ MegatronTraining::FoldedPass* MegatronTraining::folded(uint32_t sim) {
     if (!seg.prefetch.empty() || seg.await > 0 || !seg.reduce.empty() || seg.side) return never();
     has_bucket = has_bucket || seg.bucket >= 0;
     const double share = seg.share_or(ctx_->gpus[st.rank].part->calibration.overlap_sm_share);
-    FoldedPass::Seg out{seg.compute * st.slow, {}, seg.overlap, share, seg.bucket, seg.host_slack, seg.host_issue,
-                        seg.host_sync};
+    FoldedPass::Seg out{seg.compute * st.slow, {}, seg.overlap, share, seg.bucket, seg.host};
     for (const CommCall& c : seg.comms) {
       const std::vector<uint32_t>& group = group_of(c.group, st.rank);
       if (group.size() < 2) {  // a group of one: done at once, no event
@@ -99,7 +98,7 @@ MegatronTraining::FoldedPass* MegatronTraining::folded(uint32_t sim) {
                                 all_wait(p.weight) && all_wait(p.pairs) &&
                                 (p.deferred_chunk < 0 || p.backward_deferred.host_sync);
   f.host = !every_pass_waits || std::any_of(f.segs.begin(), f.segs.end(), [](const FoldedPass::Seg& s) {
-             return s.slack > Duration();
+             return s.host.slack > Duration();
            });
   flatten(f);
   f.state = FoldedPass::State::kFoldable;
@@ -125,7 +124,7 @@ void MegatronTraining::flatten(FoldedPass& f) {
   };
   bool after_chain = false;  // the segment before has an overlapped chain with an event (simple form)
   for (const FoldedPass::Seg& seg : f.segs) {
-    FoldedPass::SimpleSeg simple{seg.compute, seg.share, Duration(), 0, 0, 0, false, seg.slack, seg.issue, seg.sync};
+    FoldedPass::SimpleSeg simple{seg.compute, seg.share, Duration(), 0, 0, 0, false, seg.host};
     bool any_event = false;
     if (seg.overlap && !seg.comms.empty()) {
       f.plain = false;
@@ -149,7 +148,7 @@ void MegatronTraining::flatten(FoldedPass& f) {
     }
     simple.comms_end = static_cast<uint32_t>(f.plain_comms.size());
     f.plain_segs.push_back({seg.compute, simple.comms_end});
-    f.plain_host.push_back({seg.slack, seg.issue, seg.sync});
+    f.plain_host.push_back(seg.host);
     if (!after_chain && !any_event && !simple.overlapped) {
       f.simple_computes.push_back(seg.compute);
       f.simple_host.push_back(f.plain_host.back());
@@ -237,9 +236,9 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
       }
     };
     if (f.host) {
-      const FoldedPass::HostStep* h = f.plain_host.data();
+      const HostSide* h = f.plain_host.data();
       for (const FoldedPass::PlainSeg& seg : f.plain_segs) {
-        const Duration d = Segment::run(t, seg.compute, h->slack, h->issue, &host_free);
+        const Duration d = Segment::run(t, seg.compute, *h, &host_free);
         compute += d;
         t = t + d;
         if (h++->sync) host_free = t;
@@ -337,7 +336,7 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
     }
     if (pending) beside_total = beside_total + (overlap_end - chain_start);
     pending = false;
-    if (seg.sync) host_free = t;
+    if (seg.host.sync) host_free = t;
     if (seg.comms.empty()) continue;
     bool any_event = false;
     if (seg.overlap) {
@@ -394,9 +393,8 @@ Duration MegatronTraining::replay_simple(uint32_t sim, const FoldedPass& f, Dura
       }
       return;
     }
-    for (const FoldedPass::HostStep* h = f.simple_host.data() + (alone - f.simple_computes.data()); alone != end;
-         ++alone, ++h) {
-      const Duration d = Segment::run(t, *alone, h->slack, h->issue, &host_free);
+    for (const HostSide* h = f.simple_host.data() + (alone - f.simple_computes.data()); alone != end; ++alone, ++h) {
+      const Duration d = Segment::run(t, *alone, *h, &host_free);
       compute += d;
       t = t + d;
       if (h->sync) host_free = t;
@@ -436,7 +434,7 @@ Duration MegatronTraining::replay_simple(uint32_t sim, const FoldedPass& f, Dura
       beside_total = beside_total + (overlap_end - chain_start);
       pending = false;
     }
-    if (seg.sync) host_free = t;
+    if (seg.host.sync) host_free = t;
     const FoldedPass::PlainComm* end = f.plain_comms.data() + seg.comms_end;
     if (c != end) {
       prio = sim::kDefault;

@@ -240,7 +240,7 @@ bool MegatronTraining::fold_beside_dp(uint32_t sim, const FoldedPass& f) {
       t = overlap_end;
       priority = sim::kDefault;
     }
-    if (seg.sync) host_free = t;
+    if (seg.host.sync) host_free = t;
     if (pushes && seg.bucket >= 0) {  // after_compute: the bucket is complete
       push_events.push_back({t, seg.bucket, priority});
       pushed.push_back(seg.bucket);

@@ -20,22 +20,6 @@ namespace lcsim::wl {
 using policy::CollectiveOp;
 using Exposure = MegatronTraining::Exposure;
 
-namespace {
-MegatronTraining::Segment make_segment(Duration compute, std::vector<MegatronTraining::CommCall> comms = {}) {
-  MegatronTraining::Segment s;
-  s.compute = compute;
-  s.comms = std::move(comms);
-  return s;
-}
-// A segment of a group of kernels as the host issues them (its slack and issue time with it).
-MegatronTraining::Segment make_segment(const hw::HostIssue::Work& w,
-                                       std::vector<MegatronTraining::CommCall> comms = {}) {
-  MegatronTraining::Segment s = make_segment(w.time, std::move(comms));
-  s.host_slack = w.slack;
-  s.host_issue = w.issue;
-  return s;
-}
-}  // namespace
 
 MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSpec& part, int stage) const {
   const auto& c = config_;
@@ -198,7 +182,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
                            (c.fp8_linear_saved_input == "fp8" || c.fp8_saved_activations) &&
                            !(slot.gemm == "shared_up" && c.fp8_recipe != "delayed");
     const Bytes input = Bytes::of(g.gemm.gemm.m * g.gemm.gemm.k * (fp8_saved ? 1 : e));
-    out.push_back(make_segment(
+    out.push_back(Segment::of(
         T(first), slot.gather ? std::vector<CommCall>{call(CollectiveOp::kAllGather, GroupKind::kTp, input,
                                                             Exposure::kTp, slot.what + " again (bwd)")}
                               : mine));
@@ -206,17 +190,17 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     out.back().weight = W(first);
     out.back().overlap = true;
     if (slot.gather) {
-      out.push_back(make_segment(T({dgrad}), mine));
+      out.push_back(Segment::of(T({dgrad}), mine));
       out.back().overlap = !mine.empty();
     }
     // The weight-gradient GEMM, the wait for the reduce-scatter / all-reduce at its end (the linear layer's
     // backward ends there), then the kernels before the GEMM where the group has any.
-    out.push_back(make_segment(T({wgrad})));
+    out.push_back(Segment::of(T({wgrad})));
     out.back().weight = W({wgrad});
     if (before.empty()) {
       out.back().comms = rest;
     } else {
-      out.push_back(make_segment(T(before), rest));
+      out.push_back(Segment::of(T(before), rest));
       out.back().weight = W(before);
     }
     out.back().overlap = slot.bwd_overlaps() && !rest.empty();
@@ -415,7 +399,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       // a2a+p2p: the group before the ring ends with the all-to-all level's blocking collectives, the ring chain
       // follows in a segment of no kernels of its own, beside the next group (attention forward, q/k/v backward).
       const auto a2a_then_ring = [](std::vector<Segment>& to, Segment& s, const std::vector<CommCall>& level) {
-        Segment exchange = make_segment(Duration(), std::move(s.comms));
+        Segment exchange = Segment::of(Duration(), std::move(s.comms));
         exchange.overlap = s.overlap;
         s.comms = level;
         s.overlap = false;
@@ -432,7 +416,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         groups[4] = &routed_mlp;
       }
       auto shared_bwd = [&](const std::vector<hw::OpWork>& half) {  // its backward, beside the all-to-all's
-        Segment x = make_segment(TB(half));
+        Segment x = Segment::of(TB(half));
         x.weight = TW(half);
         if (const auto again = again_of(half); !again.empty()) x.add(T(again));
         return x;
@@ -457,10 +441,10 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       }
       for (int i = 0; i < 6 && !te; ++i) {
         if (shared_tp && i == 3) {
-          fwd.push_back(make_segment(T(route), {tp_call(CollectiveOp::kAllGather, "shared expert input")}));
+          fwd.push_back(Segment::of(T(route), {tp_call(CollectiveOp::kAllGather, "shared expert input")}));
           fwd.back().overlap = true;
         }
-        Segment s = make_segment(T(shared_tp && i == 3 ? permute : shared_tp && i == 5 ? unpermute : *groups[i]));
+        Segment s = Segment::of(T(shared_tp && i == 3 ? permute : shared_tp && i == 5 ? unpermute : *groups[i]));
         if (i < 5) {
           s.comms = slots[i].fwd;
           s.overlap = slots[i].overlap && !s.comms.empty();
@@ -475,16 +459,16 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         // allgather's wait is after its gathers: the counts of the gathered map's local columns (.cpu()).
         if (moe && i == (gather ? 4 : 3) && !c.router.moe_pad_expert_input_to_capacity) {
           s.compute += host.pass_start();
-          s.host_sync = true;
+          s.host.sync = true;
         }
         if (i == 1 && !cp_a2a_fwd.empty()) a2a_then_ring(fwd, s, cp_a2a_fwd);
         fwd.push_back(s);
         if (shared_beside && (i == 3 || i == 4)) {
           fwd.back().overlap = !fwd.back().comms.empty();
-          fwd.push_back(make_segment(T(i == 3 ? fc1 : fc2)));
+          fwd.push_back(Segment::of(T(i == 3 ? fc1 : fc2)));
           if (shared_tp && i == 4) fwd.back().comms = {tp_call(CollectiveOp::kReduceScatter, "shared expert output")}, fwd.back().overlap = true;
         }
-        if (shared_tp && i == 5) fwd.push_back(make_segment(T(add)));
+        if (shared_tp && i == 5) fwd.push_back(Segment::of(T(add)));
       }
       for (int i = 5; i >= 0 && !te; --i) {
         std::vector<hw::HostIssue::Work> redo;  // kernels run again before the group's backward
@@ -503,14 +487,14 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         }
         const size_t first = bwd.size();  // the group's first segment: its recomputed kernels run there
         if (shared_tp && i == 5) {
-          bwd.push_back(make_segment(TB(add), {tp_call(CollectiveOp::kAllGather, "shared expert output (bwd)")}));
+          bwd.push_back(Segment::of(TB(add), {tp_call(CollectiveOp::kAllGather, "shared expert output (bwd)")}));
           bwd.back().overlap = true;
         } else if (shared_tp && i == 3) {
-          bwd.push_back(make_segment(TB(gate)));
+          bwd.push_back(Segment::of(TB(gate)));
           bwd.back().weight = TW(gate);
         }
         const std::vector<hw::OpWork>& group = shared_tp && i == 5 ? unpermute : shared_tp && i == 3 ? norm : *groups[i];
-        Segment s = make_segment(TB(group));
+        Segment s = Segment::of(TB(group));
         s.weight = TW(group);
         if (bwd.size() == first) {
           for (const hw::HostIssue::Work& d : redo) s.add(d);
@@ -536,18 +520,18 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         Segment pre = fwd[3];  // a MoE layer's router, permutation and dispatch; a dense MLP's input gather
         // Not the norm itself; with the shared expert's gather the router alone (the permutation's segment follows).
         const size_t after_norm = std::min(index(ops.norm2, "norm2") + 1, ops.norm2.size());
-        pre.compute = pre.host_slack = pre.host_issue = Duration();
-        pre.host_sync = false;
+        pre.compute = Duration();
+        pre.host = {};
         pre.add(T({ops.norm2.begin() + static_cast<long>(after_norm),
                    ops.norm2.begin() + static_cast<long>(shared_tp ? ops.dispatch_begin : ops.norm2.size())}));
         if (moe && !c.router.moe_pad_expert_input_to_capacity && !gather && !shared_tp) {
           pre.compute += host.pass_start();
-          pre.host_sync = true;
+          pre.host.sync = true;
         }
         bwd.insert(bwd.begin(), pre);
         bwd.insert(bwd.begin() + 1, fwd.begin() + 4, fwd.begin() + (shared_tp ? 8 : shared_beside ? 7 : 5));  // to the combine
       } else if (!te && moe && c.recomputes("shared_experts") && ops.shared_end > ops.shared_begin) {
-        Segment again = make_segment(T({ops.mlp.begin() + static_cast<long>(ops.shared_begin),
+        Segment again = Segment::of(T({ops.mlp.begin() + static_cast<long>(ops.shared_begin),
                                         ops.mlp.begin() + static_cast<long>(ops.shared_end)}));
         if (tpc) {  // its own gather and scatter, as its forward ran them
           again.comms = {call(CollectiveOp::kAllGather, GroupKind::kTp, act, Exposure::kTp, "shared expert input (recompute)"),
@@ -555,7 +539,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         }
         bwd.insert(bwd.begin(), again);
       }
-      if (c.op_selective_ac()) bwd.insert(bwd.begin(), make_segment(op_sac_recompute(ops)));
+      if (c.op_selective_ac()) bwd.insert(bwd.begin(), Segment::of(op_sac_recompute(ops)));
       // The expert all-to-alls on the side stream take moe_overlap_sm_share of the SMs from the MoE layer's kernels
       // beside them (NCCL's or the flex dispatcher's kernels and their HBM traffic; fitted to a measured A/B of
       // the overlap, docs/calibration.md), where a segment does not carry a share of its own.
@@ -594,7 +578,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       }
     };
     if (v == 0) {
-      Segment s = make_segment(T(embedding_forward_ops(m, b, e, sh)));
+      Segment s = Segment::of(T(embedding_forward_ops(m, b, e, sh)));
       if (tpc) s.comms.push_back(tp_call(row, "embedding"));
       F.segments.push_back(s);
     }
@@ -613,7 +597,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         // all-gathered over TP before its recomputation.
         const int per = c.recompute_method == "uniform" ? std::max(1, c.recompute_num_layers) : 1;
         if (c.distribute_saved_activations && (l - l0) % per == 0) {
-          bwd.insert(bwd.begin(), make_segment(Duration(), {tp_call(CollectiveOp::kAllGather, "checkpointed input")}));
+          bwd.insert(bwd.begin(), Segment::of(Duration(), {tp_call(CollectiveOp::kAllGather, "checkpointed input")}));
         }
       }
       first_fwd.push_back(F.segments.size());
@@ -636,14 +620,14 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       if (c.recomputed_layers(1) > 0) layer_bwd_mtp.insert(layer_bwd_mtp.begin(), layer_fwd.begin(), layer_fwd.end());
       const auto [dense, expert] = layer_shard(m.num_layers);
       for (int d = 0; d < m.mtp_num_layers; ++d) {
-        F.segments.push_back(make_segment(T(input)));
+        F.segments.push_back(Segment::of(T(input)));
         F.segments.insert(F.segments.end(), layer_fwd.begin(), layer_fwd.end());
         head_fwd();
       }
       for (int d = 0; d < m.mtp_num_layers; ++d) {
         head_bwd();
         B.segments.insert(B.segments.end(), layer_bwd_mtp.begin(), layer_bwd_mtp.end());
-        B.segments.push_back(make_segment(TB(input)));
+        B.segments.push_back(Segment::of(TB(input)));
         B.segments.back().weight = TW(input);
         // The stage's copy of the word embeddings (mtp_embedding_copy) with the first module's parameters.
         const double copy = d == 0 && mtp_embedding_copy() ? 1.0 * m.vocab_size * h / tp : 0.0;
@@ -654,19 +638,19 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       // Megatron-core's MultiTokenPredictionBlock in its own chunk (GPTModel._postprocess with mtp_process and no
       // post_process): each module's head is its final norm; their hidden states go on beside the main ones
       // (send_output: 1 + mtp_num_layers times the bytes).
-      plan_mtp([&] { F.segments.push_back(make_segment(T(norm))); },
-               [&] { B.segments.push_back(make_segment(TB(norm))); }, l1 == l0);
+      plan_mtp([&] { F.segments.push_back(Segment::of(T(norm))); },
+               [&] { B.segments.push_back(Segment::of(TB(norm))); }, l1 == l0);
     }
     if (v == V - 1) {
       Slot s = column_slot("logits input", "logits");
-      Segment a = make_segment(T(norm), s.fwd), z = make_segment(T(logits));
+      Segment a = Segment::of(T(norm), s.fwd), z = Segment::of(T(logits));
       if (tpc) z.comms.push_back(call(CollectiveOp::kAllReduce, GroupKind::kTp, Bytes::of(12 * t), Exposure::kTp, "cross-entropy"));
       auto logits_bwd = [&] {
         const size_t begin = B.segments.size();
         const std::vector<Segment> split = column_backward(logits, s, {});
         B.segments.insert(B.segments.end(), split.begin(), split.end());
         if (split.empty()) {
-          B.segments.push_back(make_segment(TB(logits), s.bwd));
+          B.segments.push_back(Segment::of(TB(logits), s.bwd));
           B.segments.back().weight = TW(logits);
         }
         if (c.defer_embedding_wgrad_compute) {
@@ -676,13 +660,13 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
           const auto wgrads = std::stable_partition(bwd.begin(), bwd.end(), [](const hw::OpWork& op) { return !is_wgrad(op); });
           const std::vector<hw::OpWork> wgrad(wgrads, bwd.end());
           bwd.erase(wgrads, bwd.end());
-          deferred_heads.push_back({begin, B.segments.size(), make_segment(T(bwd), s.bwd)});
+          deferred_heads.push_back({begin, B.segments.size(), Segment::of(T(bwd), s.bwd)});
           plan.output_wgrad += T(wgrad).time;
         }
       };
       auto head_bwd = [&] {
         logits_bwd();
-        B.segments.push_back(make_segment(TB(norm)));
+        B.segments.push_back(Segment::of(TB(norm)));
       };
       F.segments.push_back(a);
       F.segments.push_back(z);
@@ -690,7 +674,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         // process_mtp_loss: each module's hidden state through the (shared) output layer and its loss, after the
         // input's all-gather under sequence parallelism; backward before the main output layer's.
         for (int d = 0; d < m.mtp_num_layers; ++d) {
-          if (!s.fwd.empty()) F.segments.push_back(make_segment(Duration(), s.fwd));
+          if (!s.fwd.empty()) F.segments.push_back(Segment::of(Duration(), s.fwd));
           F.segments.push_back(z);
         }
         for (int d = 0; d < m.mtp_num_layers; ++d) logits_bwd();
@@ -715,10 +699,10 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       add_params(dense, expert, v != 0 && i == 0);
     }
     if (v == 0) {
-      Segment s = make_segment(Duration());
+      Segment s = Segment::of(Duration());
       if (sp) s.comms.push_back(tp_call(CollectiveOp::kAllGather, "embedding (bwd)"));
       if (!s.comms.empty()) B.segments.push_back(s);
-      B.segments.push_back(make_segment(TB(embedding_forward_ops(m, b, e, sh))));
+      B.segments.push_back(Segment::of(TB(embedding_forward_ops(m, b, e, sh))));
       add_params(embedding_shard, 0, true);
     }
     if (c.use_torch_fsdp2 && l1 > l0) {
@@ -770,7 +754,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     }
     // A layout's empty virtual stage (Megatron-core builds an empty block there) passes the hidden state on.
     for (Pass* p : {&F, &B}) {
-      if (p->segments.empty()) p->segments.push_back(make_segment(Duration()));
+      if (p->segments.empty()) p->segments.push_back(Segment::of(Duration()));
     }
     if (!deferred_heads.empty()) {  // the last one first: the earlier ranges keep their places
       D = B;

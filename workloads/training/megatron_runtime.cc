@@ -390,7 +390,7 @@ void MegatronTraining::after_compute(uint32_t sim, size_t i) {
   }
   const Task& t = (*st.tasks)[st.task];
   const Segment& seg = current_pass(st).segments[i];
-  if (seg.host_sync) st.host_free = ctx_->engine.now();  // the host waited for the GPU to get here
+  if (seg.host.sync) st.host_free = ctx_->engine.now();  // the host waited for the GPU to get here
   if (!seg.reduce.empty()) {  // FSDP: this unit's gradients are complete
     st.fsdp_queue[1].push_back(&seg.reduce);
     pump_fsdp(sim, 1);

@@ -100,8 +100,7 @@ struct MegatronTraining::FoldedPass {
     bool overlap;             // alongside the next segment's compute (else blocking)
     double share;             // SM share of the collectives beside its compute (Segment::sm_share, resolved)
     int bucket;               // Segment::bucket
-    Duration slack, issue;    // Segment::host_slack, host_issue
-    bool sync;                // Segment::host_sync
+    HostSide host;            // Segment::host
   };
   enum class State : int8_t { kUnknown, kFoldable, kNever };
   State state = State::kUnknown;
@@ -115,7 +114,7 @@ struct MegatronTraining::FoldedPass {
   /// The segment's time from t (Segment::run where the walk follows the host, else its compute).
   template <class S>
   Duration run(const S& seg, Duration t, Duration* host_free) const {
-    return host ? Segment::run(t, seg.compute, seg.slack, seg.issue, host_free) : seg.compute;
+    return host ? Segment::run(t, seg.compute, seg.host, host_free) : seg.compute;
   }
   /// No segment's collectives overlap the next compute: nothing runs beside the kernels, so the pass is a plain
   /// sequence of additions, kept flat for replay's fast path (the same additions in the same order): per segment its
@@ -126,13 +125,9 @@ struct MegatronTraining::FoldedPass {
     Duration compute;
     uint32_t comms_end;
   };
-  // A flat segment's host side (Seg's slack, issue, sync), beside plain_segs and simple_computes where the walk
-  // follows the host (host): the other walks read the compact arrays only.
-  struct HostStep {
-    Duration slack, issue;
-    bool sync;
-  };
-  std::vector<HostStep> plain_host;
+  // The flat segments' host sides, beside plain_segs and simple_computes where the walk follows the host (host): the
+  // other walks read the compact arrays only.
+  std::vector<HostSide> plain_host;
   struct PlainComm {
     Duration time;  // the collective's memoized time
     uint8_t kind;   // its Exposure (what its blocking time is charged to)
@@ -157,13 +152,12 @@ struct MegatronTraining::FoldedPass {
     uint32_t comms_end;     // its blocking collectives: plain_comms[previous comms_end, comms_end)
     uint8_t overlap_kind;   // the chain's first collective's Exposure (what waiting for it is charged to)
     bool overlapped;        // its chain runs beside the next segment's compute
-    Duration slack, issue;  // Seg's
-    bool sync;
+    HostSide host;          // Seg's
   };
   bool simple = false;
   std::vector<SimpleSeg> simple_segs;
   std::vector<Duration> simple_computes;
-  std::vector<HostStep> simple_host;  // beside simple_computes (host)
+  std::vector<HostSide> simple_host;  // beside simple_computes (host)
 };
 
 // Per segment and per pass (start_compute, after_compute, folded): defined here, where RankState is, to inline.

@@ -82,8 +82,7 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
   // has `next_share` of the SMs taken).
   auto close = [&](std::vector<CommCall> comms, bool overlap, double next_share) {
     Segment s;
-    const hw::HostIssue::Work w = host.work(cur.kernels, cur.n);
-    s.compute = w.time, s.host_slack = w.slack, s.host_issue = w.issue;
+    s.add(host.work(cur.kernels, cur.n));
     s.comms = std::move(comms);
     s.overlap = overlap && !s.comms.empty();
     s.weight = std::min(cur.weight, s.compute);
