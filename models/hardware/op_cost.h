@@ -75,7 +75,6 @@ enum class MemoryKind { kStreaming, kNorm, kActivation, kRope };
 struct MemoryPass {
   std::string name;
   Bytes bytes;
-  int launches = 1;  // as OpWork::launches
   bool operator==(const MemoryPass&) const = default;
 };
 

@@ -682,10 +682,7 @@ std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, doub
   for (size_t i = 0; i < forward.size(); ++i) {
     const hw::OpWork& op = forward[i];
     if (op.backward_stated) {  // the kernels its forward's author stated (the MoE permutations)
-      for (const hw::MemoryPass& p : op.backward) {
-        out.push_back(hw::memory_op(p.name, p.bytes));
-        out.back().launches = p.launches;
-      }
+      for (const hw::MemoryPass& p : op.backward) out.push_back(hw::memory_op(p.name, p.bytes));
       continue;
     }
     // SequentialMLP's padding and concatenation (kExpertPad*): the probabilities' padding has no backward kernel

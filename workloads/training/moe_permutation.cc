@@ -140,10 +140,10 @@ MoePermutationOps moe_permutation_ops(const MoePermutationShape& s) {
   // bits.
   const double h = s.hidden, e = s.elem_bytes, d = s.dispatch_elem_bytes > 0 ? s.dispatch_elem_bytes : e;
   if (s.flex) {
-    // MoEFlexTokenDispatcher (_DeepepManager): get_permuted_hidden_states_by_experts after the dispatch,
-    // get_restored_hidden_states_by_experts before the combine.
-    // _DeepepManager.setup_metadata: the chosen experts (a sorted top-k of the dense probabilities: 2 kernels), then
-    // DeepEP's get_dispatch_layout (one kernel: tokens per rank and expert) before its dispatch.
+    // MoEFlexTokenDispatcher (_DeepepManager): setup_metadata before the dispatch, the chosen experts (a sorted
+    // top-k of the dense probabilities: 2 kernels), then DeepEP's get_dispatch_layout (one kernel: tokens per rank
+    // and expert); get_permuted_hidden_states_by_experts after the dispatch, get_restored_hidden_states_by_experts
+    // before the combine.
     ops.before_dispatch.push_back(
         stated_pass("moe_dispatch_layout", 4 * s.tokens * s.experts + 16 * s.tokens * s.topk));
     ops.before_dispatch.back().launches = 3;
