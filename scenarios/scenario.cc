@@ -274,7 +274,8 @@ void visit_rest(Section& s, Scenario& sc) {
 /// The shorthand keys describe one pool of nodes named after the part: its accelerators, one 400 Gb/s compute NIC
 /// each, and the rest of the node's power (CPUs, memory, NICs, fans) taken from the catalog's first node template
 /// with the same part, scaled per accelerator; a part no template holds gets the hgx-h100 template's ratio of host
-/// to accelerator power (busy 4.6 kW / 8 x 700 W, idle 1.5 kW / 8 x 700 W). The pool's description says which.
+/// to accelerator power (busy 4.6 kW / 8 x 700 W, idle 1.5 kW / 8 x 700 W) and a DGX H100 host's speed. The pool's
+/// description says which.
 void build_shorthand_pool(ClusterConfig& cl) {
   if (!cl.shorthand) return;
   PoolConfig pool;
@@ -288,6 +289,8 @@ void build_shorthand_pool(ClusterConfig& cl) {
     pool.node.overhead_power = Power::watts(like->overhead_power.w() * gpus / like->gpus);
     pool.node.overhead_idle_power = Power::watts(like->overhead_idle_power.w() * gpus / like->gpus);
     pool.node.description = "shorthand cluster: host power per accelerator from node template " + like->name;
+    // and its host's speed (the host CPU a superchip such as GB200's Grace comes with)
+    pool.node.host_op_time_factor = pool.node.accelerator.host_op_time_factor = like->host_op_time_factor;
   } else {
     const double tdp = cl.accelerator.tdp.w() * gpus;
     pool.node.overhead_power = Power::watts(tdp * 4600.0 / 5600.0);

@@ -113,6 +113,9 @@ struct AcceleratorSpec {
   std::string confidence = "datasheet";  // datasheet, medium, low
   KernelCalibration calibration;
   CollectiveCalibration collectives;  // measured scale-up collective protocols (empty: none)
+  /// The host's framework time per operator relative to a DGX H100 host's (NodeSpec::host_op_time_factor). Not a
+  /// key of the part: the node it is installed in sets it, because workloads plan per part.
+  double host_op_time_factor = 1;
 
   /// Peak for a data type; InputError if the part has none (e.g. fp8 on A100).
   FlopRate peak(DType d) const;

@@ -30,6 +30,11 @@ void NodeSpec::visit(Section& s) {
   s.field("gpus", gpus, "accelerators in the node (one scale-up domain)", Range::between(1, 576));
   s.field("cpu_model", cpu_model, "host CPUs");
   s.field("cpu_cores", cpu_cores, "host CPU cores in all sockets", Range::at_least(0));
+  s.field("host_op_time_factor", host_op_time_factor,
+          "the host's time per framework operator (Python, PyTorch's dispatcher, the kernel launch) relative to a "
+          "DGX H100 host's (2 x Xeon Platinum 8480C): workloads issue each kernel in host_op_time x this",
+          Range::positive());
+  if (s.mode() == Section::Mode::kParse) accelerator.host_op_time_factor = host_op_time_factor;
   s.field("host_memory", host_memory, "host DRAM capacity", Range::at_least(0));
   s.field("host_memory_bandwidth", host_memory_bandwidth, "host DRAM bandwidth, all channels", Range::at_least(0));
   s.field("pcie_generation", pcie_generation, "PCIe generation of GPU and NIC slots", Range::between(3, 7));

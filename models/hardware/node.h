@@ -26,6 +26,10 @@ struct NodeSpec {
   int gpus = 8;
   std::string cpu_model;
   int cpu_cores = 0;
+  /// The host's time per framework operator (Python, PyTorch's dispatcher, the kernel launch) relative to a DGX
+  /// H100 host's (2 x Xeon Platinum 8480C), which the workloads' host_op_time is measured or fitted on: they issue
+  /// each kernel in host_op_time x this (docs/calibration.md, "Framework overhead"). Copied into the accelerator.
+  double host_op_time_factor = 1;
   Bytes host_memory;
   Bandwidth host_memory_bandwidth;
   int pcie_generation = 5;

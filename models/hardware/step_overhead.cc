@@ -1,6 +1,8 @@
 #include "models/hardware/step_overhead.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <map>
 
 #include "models/hardware/op_cost.h"
 
@@ -18,6 +20,20 @@ HostIssue::Work HostIssue::work(Duration gpu, size_t kernels, size_t per_expert,
   if (config_.serial) return {gpu + issue, Duration(), issue};
   const Duration time = std::max(gpu, issue);
   return {time, config_.runahead ? time - gpu : Duration(), issue};
+}
+
+std::string host_factor_label(const std::set<const AcceleratorSpec*>& parts) {
+  std::map<std::string, double> slower;  // by name: the same label whatever the parts' addresses
+  for (const AcceleratorSpec* p : parts) {
+    if (p->host_op_time_factor != 1) slower[p->name] = p->host_op_time_factor;
+  }
+  std::string label;
+  for (const auto& [name, f] : slower) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%s%.4g (%s's host)", label.empty() ? "" : ", ", f, name.c_str());
+    label += buf;
+  }
+  return label;
 }
 
 Bytes optimizer_step_bytes(const OptimizerStep& s) {

@@ -17,6 +17,8 @@
 #pragma once
 
 #include <cstddef>
+#include <set>
+#include <string>
 
 #include "models/hardware/accelerator.h"
 #include "sim/units.h"
@@ -66,6 +68,10 @@ class HostIssue {
  private:
   Config config_;
 };
+
+/// The parts whose node's host is not as fast as a DGX H100's (AcceleratorSpec::host_op_time_factor), for a run's
+/// header: "1.77 (GB200-GPU's host)", by part name, joined by ", "; empty when every host is.
+std::string host_factor_label(const std::set<const AcceleratorSpec*>& parts);
 
 struct OptimizerStep {
   double updated_params = 0;  // parameters this GPU updates (1/DP of them with a sharded optimizer)

@@ -37,7 +37,7 @@ void DataParallelConfig::visit(Section& s) {
   s.field("host_op_time", host_op_time,
           "host (CPU) time to issue one kernel in eager-mode PyTorch: a group of n kernels takes at least n x it, "
           "each layer's forward or backward is one group (measured: median of a PyTorch execution trace, "
-          "docs/calibration.md); 0 = the host is never the limit",
+          "docs/calibration.md; each node's host_op_time_factor scales it); 0 = the host is never the limit",
           Range::at_least(0));
   s.field("train_iters", train_iters, "iterations to simulate", Range::at_least(1));
 }
@@ -74,6 +74,7 @@ void GptDataParallel::validate(const std::vector<Gpu>& gpus, Section& s) {
     if (!part->supports(d)) s.error("precision", part->name + " has no " + config_.precision + " tensor cores");
   }
   attention_label_ = check_attention_backend(config_.attention_backend, config_.use_flash_attn, parts, s);
+  host_label_ = hw::host_factor_label(parts);
   const int64_t per_step = int64_t{config_.micro_batch_size} * dp;  // up to 2^24 x 2^17: 64 bits
   if (config_.global_batch_size % per_step != 0) {
     s.error("global_batch_size", "must be a multiple of micro_batch_size x data-parallel size (" +
@@ -124,7 +125,10 @@ std::string GptDataParallel::describe() const {
                 config_.shard_stage() > 0 ? (", sharded optimizer (stage " + std::to_string(config_.shard_stage()) + ")").c_str() : "",
                 config_.recompute_granularity == "full" ? ", full recompute" : "",
                 config_.use_flash_attn ? ("fused attention (" + attention_label_ + ")").c_str() : "unfused attention");
-  return buf;
+  if (host_label_.empty()) return buf;
+  char host[48];
+  std::snprintf(host, sizeof host, ", host at %.4g us per launch x ", config_.host_op_time.s() * 1e6);
+  return buf + (host + host_label_);
 }
 
 void GptDataParallel::plan(const RunContext& ctx) {
@@ -188,7 +192,7 @@ void GptDataParallel::plan(const RunContext& ctx) {
   for (const auto& g : ctx.gpus) {
     if (plans_.count(g.part)) continue;
     const hw::AcceleratorSpec part = hw::with_attention_backend(*g.part, config_.attention_backend);
-    const hw::HostIssue host({config_.host_op_time});
+    const hw::HostIssue host({config_.host_op_time * part.host_op_time_factor});  // the node's host
     auto T = [&](const std::vector<hw::OpWork>& ops) { return host.group_time(hw::total_time(ops, part, dtype_), ops.size()); };
     const Duration lf = T(layer_f), lb = T(layer_b);
     const Duration t[] = {T(emb_f), lf, T(head_f) + T(head_b), full_recompute ? lf + lb : lb, T(emb_b)};

@@ -87,6 +87,7 @@ class GptDataParallel final : public Workload {
   RunContext* ctx_ = nullptr;
   hw::DType dtype_ = hw::DType::kBf16;
   std::string attention_label_;  // what attention follows (check_attention_backend), for the header
+  std::string host_label_;       // the hosts not as fast as a DGX H100's (hw::host_factor_label), for the header
   std::vector<Step> steps_;
   std::map<const hw::AcceleratorSpec*, PartPlan> plans_;
   std::vector<Bucket> buckets_;

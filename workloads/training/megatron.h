@@ -456,6 +456,7 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   int dp_ = 1, micro_batches_ = 1, chunks_ = 1;
   bool dualpipe_ = false;  // the schedule is DualPipe (set by validate(), with chunks_)
   std::string attention_label_;  // what attention follows (check_attention_backend), for the header
+  std::string host_label_;       // the hosts not as fast as a DGX H100's (host_factor_label), for the header
   std::string deterministic_label_;  // deterministic_mode: what it costs per part, for the header
   double dispatch_factor_ = 1;  // token all-to-all bytes relative to one copy per (token, expert)
   double mirror_spread_ = 0;    // see the symmetry_spread metric

@@ -489,9 +489,10 @@ void MegatronConfig::visit_keys(Section& s) {
   s.field("memory_reserve", memory_reserve,
           "per-GPU memory kept for the CUDA context, NCCL, workspaces and fragmentation", Range::at_least(0));
   s.field("host_op_time", host_op_time,
-          "host (CPU) time to issue one kernel in eager-mode PyTorch: a group of n kernels takes at least n x it, "
-          "and each pass after a pipeline receive waits one before its first kernel (measured: median of a PyTorch "
-          "execution trace, docs/calibration.md); 0 = the host is never the limit",
+          "host (CPU) time to issue one kernel in eager-mode Megatron-core on a DGX H100 host (each node's "
+          "host_op_time_factor scales it: GB200's Grace 1.77): a group of n kernels takes at least n x it, and each "
+          "pass after a pipeline receive waits one before its first kernel (fitted to a measured CUDA-graph A/B, "
+          "docs/calibration.md, 'Framework overhead'); 0 = the host is never the limit",
           Range::at_least(0));
   s.choice("host_issue_model", host_issue_model, {"runahead", "overlapped", "serial"},
            "how the host's issue time and the GPU's kernels combine: runahead = the host issues ahead of the GPU "
@@ -521,7 +522,7 @@ void MegatronConfig::visit_keys(Section& s) {
   s.field("expert_launch_time", expert_launch_time,
           "with moe_grouped_gemm: multi_stream, host time of each kernel a grouped expert operator issues beyond its "
           "first (its first costs host_op_time): measured host time of one PyTorch cuBLAS GEMM call in a host-bound "
-          "loop, 8.3 us (pytorch/pytorch#161822; docs/calibration.md)",
+          "loop, 8.3 us (pytorch/pytorch#161822; docs/calibration.md); scaled by the node's host_op_time_factor",
           Range::at_least(0));
   s.field("train_iters", train_iters,
           "iterations to simulate; the first is simulated, the rest repeat its result while the cluster state is "

@@ -94,10 +94,12 @@ struct MegatronConfig {
   /// [full_iteration], Megatron-core's local implementation): the host issues no kernel and waits on no pipeline
   /// receive of its own (docs/training-cuda-graphs.md).
   bool full_iteration_graph() const { return cuda_graph_impl == "local" && in_graph_scope("full_iteration"); }
-  /// The host's issue times for the step's kernels (step_overhead.h): none under a whole-iteration graph.
-  hw::HostIssue::Config host_issue() const {
+  /// The host's issue times for the step's kernels on `part` (step_overhead.h): host_op_time and expert_launch_time
+  /// times the part's host_op_time_factor (its node's host); none under a whole-iteration graph.
+  hw::HostIssue::Config host_issue(const hw::AcceleratorSpec& part) const {
     if (full_iteration_graph()) return hw::HostIssue::Config{Duration(), Duration()};
-    return hw::HostIssue::Config{host_op_time, expert_launch_time, host_issue_model == "serial",
+    const double f = part.host_op_time_factor;
+    return hw::HostIssue::Config{host_op_time * f, expert_launch_time * f, host_issue_model == "serial",
                                  host_issue_model == "runahead"};
   }
   /// Whether layer l (global index; the MTP modules' layers are num_layers + d) runs in BF16 under precision: fp8

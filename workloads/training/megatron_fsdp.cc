@@ -22,7 +22,7 @@ std::tuple<Duration, Duration, Duration> MegatronTraining::fsdp_unit_copies(cons
                                                                             double params) const {
   const auto& c = config_;
   const int cp = c.context_parallel_size;
-  const hw::HostIssue host(c.host_issue());
+  const hw::HostIssue host(c.host_issue(part));
   const double gb = c.grad_bytes(), shard = params / (dp_ * cp);
   const bool fsdp2 = c.fsdp_version == 2;
   // FSDP1's rate limiter synchronizes the host on the event of the unit two gathers back and launches the next

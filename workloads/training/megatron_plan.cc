@@ -56,7 +56,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   // Transformer Engine's multi-stream grouped GEMM issues each local expert's GEMM and FP8 casts from the host
   // (moe_grouped_gemm); one grouped kernel (or DeepGEMM's) is one launch, as any other operator. Megatron-core's
   // SequentialMLP calls every routed-expert operator once per local expert from Python, each a whole operator.
-  const hw::HostIssue host(c.host_issue());
+  const hw::HostIssue host(c.host_issue(part));
   // Issued per expert exactly where the GEMMs run as separate kernels (LayerShard::expert_gemm_streams).
   const bool sequential = sh.sequential_experts, per_expert = sh.expert_gemm_streams > 0;
   const int local_experts = per_expert && m.num_experts > 0 ? m.num_experts / ep : 1;

@@ -35,11 +35,12 @@ std::string MegatronTraining::describe() const {
   if (c.fp8_gemm_backend != "auto") extras += ", FP8 GEMMs " + c.fp8_gemm_backend;
   if (c.torch_eager()) extras += ", PyTorch eager kernels";
   // The host's model where it is not the default (docs/calibration.md, "Framework overhead").
-  if (c.host_issue_model != MegatronConfig{}.host_issue_model || c.host_op_time != MegatronConfig{}.host_op_time) {
+  if (c.host_issue_model != MegatronConfig{}.host_issue_model || c.host_op_time != MegatronConfig{}.host_op_time ||
+      !host_label_.empty()) {
     char host[96];
     std::snprintf(host, sizeof host, ", host %s at %.4g us per launch", c.host_issue_model.c_str(),
                   c.host_op_time.s() * 1e6);
-    extras += host;
+    extras += host + (host_label_.empty() ? "" : " x " + host_label_);
   }
   std::snprintf(buf, sizeof buf,
                 "Megatron GPT %.4gB params (%d layers, h=%d, %d heads/%d kv, seq %d), TP %d CP %d PP %d (%s%s) DP %d "

@@ -38,7 +38,7 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
   const int tp = c.tensor_model_parallel_size;
   const double e = 2;
   const bool fp8 = dtype_ == hw::DType::kFp8;
-  const hw::HostIssue host(c.host_issue());
+  const hw::HostIssue host(c.host_issue(part));
 
   // The part as a GEMM with an SM margin sees it: the SMs the communication leaves, the peak in proportion.
   std::map<int, hw::AcceleratorSpec> fewer;

@@ -166,6 +166,7 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
     if (!part->supports(dtype_)) s.error("precision", part->name + " has no " + c.precision + " tensor cores");
   }
   attention_label_ = check_attention_backend(c.attention_backend, c.use_flash_attn, parts, s);
+  host_label_ = hw::host_factor_label(parts);
   deterministic_label_.clear();
   if (c.deterministic_mode) {  // what --deterministic-mode costs on these parts, for the header
     for (const auto* part : parts) {
