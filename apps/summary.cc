@@ -150,6 +150,10 @@ std::string iteration_split(const JobMetrics& m) {
   for (const auto& [name, t] : parts) {
     if (t <= 0 && name != "compute") continue;
     s += (s.empty() ? "" : ", ") + name + " " + format_duration(t);
+    // megatron: how much of the compute the GPU spent waiting for the host to issue its kernels
+    if (name == "compute" && m.get_or("time_host_s", 0) > 0) {
+      s += " (waiting for the host " + format_duration(m.get("time_host_s")) + ")";
+    }
   }
   return s;
 }

@@ -50,12 +50,14 @@ TEST(HostRunahead, AGroupStatesWhatAHostAheadCanHide) {
 TEST(HostRunahead, AHostAheadHidesItsIssueTimeUntilItsLeadIsSpent) {
   // A segment of 100 us of kernels the host needs 900 us to issue (900 us started together, 800 of slack).
   Segment host_bound;
-  host_bound.compute = Duration::us(900), host_bound.host = {Duration::us(800), Duration::us(900)};
+  host_bound.compute = Duration::us(900), host_bound.host = {Duration::us(800), Duration::us(900), Duration::us(800)};
   // The host finished issuing at 0 and the GPU is free at 500 us (a 500 us collective ran): 500 us of lead.
   Duration host_free;
   const Duration d = host_bound.run_from(Duration::us(500), host_bound.compute, &host_free);
   EXPECT_NEAR(d.s(), 400e-6, 1e-15);          // 900 - 500: the host issues the last kernel at 900 us
   EXPECT_NEAR(host_free.s(), 900e-6, 1e-15);  // and the GPU finishes with it: no lead left
+  // Of the 400 us, the kernels' own 100 us; the GPU waited 300 us for the host (time_host_s).
+  EXPECT_NEAR(Segment::host_part(d, host_bound.compute, host_bound.host).s(), 300e-6, 1e-15);
   // The same segment again at once: nothing hidden.
   EXPECT_NEAR(host_bound.run_from(Duration::us(900), host_bound.compute, &host_free).s(), 900e-6, 1e-15);
   // A GPU-bound segment (5 ms of kernels, 900 us to issue) gives the host 4.1 ms of lead back.
@@ -211,6 +213,50 @@ TEST(HostRunahead, TheRunHeaderNamesAHostModelOtherThanTheDefault) {
   EXPECT_EQ(header({}).find(", host "), std::string::npos) << header({});
   EXPECT_NE(header({"workload.host_issue_model=serial"}).find(", host serial at 68 us per launch"), std::string::npos);
   EXPECT_NE(header({"workload.host_op_time=23us"}).find(", host runahead at 23 us per launch"), std::string::npos);
+}
+
+// --- The time the GPU waits for the host (time_host_s, Segment::host_part) -------------------------------------
+
+TEST(HostTime, IsTheComputeAHostThatNeverBindsWouldSave) {
+  // Qwen3-30B-A3B at the first graph A/B's layout (TP 2, PP 2, EP 4): host-bound. Whatever the host model, the
+  // compute less the host's part is the kernels' own time, which a free host (host_op_time 0) takes alone.
+  const std::vector<std::string> ab = {"workload.tensor_model_parallel_size=2", "workload.sequence_parallel=true",
+                                       "workload.pipeline_model_parallel_size=2",
+                                       "workload.expert_model_parallel_size=4", "workload.global_batch_size=8",
+                                       "workload.moe_permute_fusion=true"};
+  const auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.begin(), ab.begin(), ab.end());
+    return megatron_support::run_from(kQwen3, extra);
+  };
+  const auto free = with({"workload.host_op_time=0s"});
+  EXPECT_EQ(free.at("time_host_s"), 0.0);
+  for (const char* model : {"runahead", "overlapped", "serial"}) {
+    const auto m = with({std::string("workload.host_issue_model=") + model});
+    EXPECT_GT(m.at("time_host_s"), 0.1 * m.at("time_compute_s")) << model;
+    // The same kernels; the SM contention beside the gradient buckets moves a little with the timing.
+    EXPECT_NEAR(m.at("time_compute_s") - m.at("time_host_s"), free.at("time_compute_s"),
+                0.005 * free.at("time_compute_s"))
+        << model;
+  }
+  // Serial puts all of the issue time in series, runahead hides some of it: the most and the least.
+  EXPECT_GT(with({"workload.host_issue_model=serial"}).at("time_host_s"), with({}).at("time_host_s"));
+  // Graphs of the attention, router and preprocessing take most of the host's part away, and the iteration at
+  // least as much as the mean rank's host part (a stage's host-bound pass holds the other stage too: the bubble).
+  const auto eager = with({}), graphed = with({kGraphs[0], kGraphs[1]});
+  EXPECT_LT(graphed.at("time_host_s"), 0.6 * eager.at("time_host_s"));
+  const double saved = eager.at("iteration_time_s") - graphed.at("iteration_time_s");
+  EXPECT_GT(saved, eager.at("time_host_s") - graphed.at("time_host_s"));
+}
+
+TEST(HostTime, GrowsWithTheHostsTimePerLaunch) {
+  // megatron_support's 8-layer toy layout (TP 2, PP 4; overlapped): none with a free host, some at its 23 us, most
+  // of the compute at 1 ms per launch.
+  EXPECT_EQ(megatron_support::run({"workload.host_op_time=0s"}).at("time_host_s"), 0.0);
+  const double some = megatron_support::run({}).at("time_host_s");
+  const auto slow = megatron_support::run({"workload.host_op_time=1ms"});
+  EXPECT_GT(some, 0.0);
+  EXPECT_GT(slow.at("time_host_s"), 10 * some);
+  EXPECT_GT(slow.at("time_host_s"), 0.5 * slow.at("time_compute_s"));
 }
 
 // --- The host's speed per node (NodeSpec::host_op_time_factor) ------------------------------------------------

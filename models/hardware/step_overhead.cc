@@ -17,9 +17,9 @@ Duration HostIssue::group_time(Duration gpu, size_t kernels, size_t per_expert, 
 HostIssue::Work HostIssue::work(Duration gpu, size_t kernels, size_t per_expert, int experts) const {
   const double further = static_cast<double>(per_expert) * std::max(0, experts - 1);
   const Duration issue = config_.op_time * static_cast<double>(kernels) + config_.expert_launch_time * further;
-  if (config_.serial) return {gpu + issue, Duration(), issue};
+  if (config_.serial) return {gpu + issue, Duration(), issue, issue};
   const Duration time = std::max(gpu, issue);
-  return {time, config_.runahead ? time - gpu : Duration(), issue};
+  return {time, config_.runahead ? time - gpu : Duration(), issue, time - gpu};
 }
 
 std::string host_factor_label(const std::set<const AcceleratorSpec*>& parts) {

@@ -43,15 +43,17 @@ class HostIssue {
   };
   /// A group of kernels as the host issues them: `time` when the host starts issuing as the GPU starts (what
   /// group_time returns), `slack` the part of it the host's issue adds beyond the kernels' own time (a host that is
-  /// already ahead of the GPU hides up to that much; 0 for the serial bound), `issue` the host's time to issue them.
+  /// already ahead of the GPU hides up to that much; 0 for the serial bound), `issue` the host's time to issue them,
+  /// `wait` the part of `time` that is the host's whatever the model (time less the kernels' own time: the slack
+  /// with runahead, the same excess with overlapped, the issue time with serial).
   struct Work {
-    Duration time, slack, issue;
+    Duration time, slack, issue, wait;
     Work& operator+=(const Work& o) {
-      time += o.time, slack += o.slack, issue += o.issue;
+      time += o.time, slack += o.slack, issue += o.issue, wait += o.wait;
       return *this;
     }
     Work operator+(const Work& o) const { return Work(*this) += o; }
-    Work operator*(double f) const { return {time * f, slack * f, issue * f}; }
+    Work operator*(double f) const { return {time * f, slack * f, issue * f, wait * f}; }
   };
   explicit HostIssue(const Config& config) : config_(config) {}
   /// A group of `kernels` kernels that take `gpu` on the device, issued back to back by the host (serial: after

@@ -103,6 +103,10 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   // device-to-host copy of the routing counts before its all-to-all).
   struct HostSide {
     Duration slack, issue;
+    // The part of the segment's compute that is the host's (its groups' hw::HostIssue::Work::wait and the waits
+    // after a host synchronization): what the GPU would not spend with a host that never binds. Only reported
+    // (RankState::host, time_host_s); run() takes the slack.
+    Duration wait;
     bool sync = false;
   };
   struct Segment {
@@ -135,18 +139,23 @@ class MegatronTraining final : public Workload, public sim::EventSink {
     }
     static Segment of(const hw::HostIssue::Work& w, std::vector<CommCall> comms = {}) {
       Segment s = of(w.time, std::move(comms));
-      s.host.slack = w.slack, s.host.issue = w.issue;
+      s.host.slack = w.slack, s.host.issue = w.issue, s.host.wait = w.wait;
       return s;
     }
-    /// Adds a group of kernels (its time, slack and issue time).
+    /// Adds a group of kernels (its time, slack, issue time and wait).
     void add(const hw::HostIssue::Work& w) {
-      compute += w.time, host.slack += w.slack, host.issue += w.issue;
+      compute += w.time, host.slack += w.slack, host.issue += w.issue, host.wait += w.wait;
     }
+    /// A wait on the host before the segment's kernels (a pass after a blocking receive, a dropless dispatch).
+    void add_host_wait(Duration d) { compute += d, host.wait += d; }
     /// The segment's compute from `start` with the host free (done issuing) at `*host_free`: `compute` less the
     /// host's lead over the GPU, at most host.slack; moves *host_free past this segment's issue (runahead).
     Duration run_from(Duration start, Duration scaled_compute, Duration* host_free) const {
       return run(start, scaled_compute, host, host_free);
     }
+    /// Of a segment's time `d` (run's result) from `compute` (scaled as run was given it): the part the GPU waited
+    /// for the host, its kernels' own time being compute less the host's wait. Every walk adds it in the same order.
+    static Duration host_part(Duration d, Duration compute, const HostSide& h) { return d - (compute - h.wait); }
     /// On raw doubles, branch-light: the folded passes run it once per segment.
     static Duration run(Duration start, Duration compute, const HostSide& h, Duration* host_free) {
       const double t = start.value(), free = host_free->value(), slack = h.slack.value();
@@ -540,6 +549,7 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   uint64_t tasks_done_ = 0, tasks_total_ = 0;
   std::vector<double> breakdown_;  // seconds per Exposure (+ compute, optimizer), mean over simulated ranks
   Duration compute_, optimizer_;   // mean per rank per iteration
+  Duration host_;                  // of compute_, the GPU waiting for the host (RankState::host), mean per rank
   hw::MemoryFit memory_;           // the stage with the least headroom
   int memory_stage_ = 0;
   CheckpointSaver checkpoints_;    // in-run checkpoints (checkpoint.run_every)

@@ -19,6 +19,7 @@ void MegatronTraining::plan_dualpipe(StagePlan& plan, Duration pass_start) const
     Duration pending;
     for (Segment& s : in.segments) {
       s.compute -= s.weight;
+      s.host.wait = std::min(s.host.wait, s.compute);  // the host's part stays with the input gradients
       in.compute += s.compute;
       pending += s.weight;
       // The deferred weight gradients, one segment per gradient bucket they complete (none in between).
@@ -45,7 +46,8 @@ void MegatronTraining::plan_dualpipe(StagePlan& plan, Duration pass_start) const
       Pass p = plan.forward[f];
       const Pass& back = plan.backward[b];
       p.segments.insert(p.segments.end(), back.segments.begin(), back.segments.end());
-      p.segments[plan.forward[f].segments.size()].compute -= pass_start;
+      Segment& first_back = p.segments[plan.forward[f].segments.size()];
+      first_back.compute -= pass_start, first_back.host.wait -= pass_start;
       p.compute += back.compute - pass_start;
       for (Segment& s : p.segments) {
         const bool ep = std::any_of(s.comms.begin(), s.comms.end(), [](const CommCall& x) { return x.kind == Exposure::kEp; });

@@ -226,7 +226,7 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
     // what remains are the general walk's own additions, in its order, over the flat list of steps.
     // The rank's compute sum is kept in a local while the loop runs (the same additions in the same order; a store
     // per step otherwise, as the steps could alias it for the compiler).
-    Duration t = start, compute = st.compute, host_free = st.host_free;
+    Duration t = start, compute = st.compute, host_free = st.host_free, host = st.host;
     const FoldedPass::PlainComm* c = f.plain_comms.data();
     const auto comms = [&](const FoldedPass::PlainSeg& seg) {
       for (const FoldedPass::PlainComm* end = f.plain_comms.data() + seg.comms_end; c != end; ++c) {
@@ -240,19 +240,24 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
       for (const FoldedPass::PlainSeg& seg : f.plain_segs) {
         const Duration d = Segment::run(t, seg.compute, *h, &host_free);
         compute += d;
+        if (h->wait > Duration()) host += Segment::host_part(d, seg.compute, *h);
         t = t + d;
         if (h++->sync) host_free = t;
         comms(seg);
       }
     } else {
+      const HostSide* h = f.plain_host.data();
       for (const FoldedPass::PlainSeg& seg : f.plain_segs) {
         compute += seg.compute;
+        if (h->wait > Duration()) host += Segment::host_part(seg.compute, seg.compute, *h);
+        ++h;
         t = t + seg.compute;
         comms(seg);
       }
     }
     for (const auto& [counter, n] : f.plain_counts) st.seq[counter] += n;
     st.compute = compute;
+    st.host = host;
     st.host_free = host_free;
     *priority = f.plain_priority;
     return t;
@@ -307,6 +312,7 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
   for (const FoldedPass::Seg& seg : f.segs) {
     const Duration d = f.run(seg, t, &host_free);
     if (apply) st.compute += d;
+    if (apply && seg.host.wait > Duration()) st.host += Segment::host_part(d, seg.compute, seg.host);
     // start_compute: the beside time so far (a chain started at this very time counts zero).
     const Duration snapshot = pending ? beside_total + (t - chain_start) : beside_total + Duration();
     t = t + d;
@@ -366,7 +372,7 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
 // the chain's kind. The rank's compute sum stays in a local while the loop runs (as on the plain path).
 Duration MegatronTraining::replay_simple(uint32_t sim, const FoldedPass& f, Duration start, int* priority) {
   RankState& st = *states_[sim];
-  Duration t = start, compute = st.compute, beside_total = st.beside_total, host_free = st.host_free;
+  Duration t = start, compute = st.compute, beside_total = st.beside_total, host_free = st.host_free, host = st.host;
   bool pending = false;
   Duration overlap_end, chain_start;
   size_t overlap_kind = static_cast<size_t>(Exposure::kTp);
@@ -386,16 +392,19 @@ Duration MegatronTraining::replay_simple(uint32_t sim, const FoldedPass& f, Dura
   const auto run_alone = [&](const Duration* end) {
     if (alone == end) return;
     prio = sim::kCompletion;
+    const HostSide* h = f.simple_host.data() + (alone - f.simple_computes.data());
     if (!f.host) {
-      for (; alone != end; ++alone) {
+      for (; alone != end; ++alone, ++h) {
         compute += *alone;
+        if (h->wait > Duration()) host += Segment::host_part(*alone, *alone, *h);
         t = t + *alone;
       }
       return;
     }
-    for (const HostSide* h = f.simple_host.data() + (alone - f.simple_computes.data()); alone != end; ++alone, ++h) {
+    for (; alone != end; ++alone, ++h) {
       const Duration d = Segment::run(t, *alone, *h, &host_free);
       compute += d;
+      if (h->wait > Duration()) host += Segment::host_part(d, *alone, *h);
       t = t + d;
       if (h->sync) host_free = t;
     }
@@ -404,6 +413,7 @@ Duration MegatronTraining::replay_simple(uint32_t sim, const FoldedPass& f, Dura
     run_alone(f.simple_computes.data() + seg.computes_end);  // the computes alone before it
     const Duration d = f.run(seg, t, &host_free);
     compute += d;
+    if (seg.host.wait > Duration()) host += Segment::host_part(d, seg.compute, seg.host);
     const Duration snapshot = pending ? beside_total + (t - chain_start) : beside_total + Duration();
     t = t + d;
     prio = sim::kCompletion;
@@ -461,6 +471,7 @@ Duration MegatronTraining::replay_simple(uint32_t sim, const FoldedPass& f, Dura
   }
   for (const auto& [counter, n] : f.plain_counts) st.seq[counter] += n;
   st.compute = compute;
+  st.host = host;
   st.beside_total = beside_total;
   st.host_free = host_free;
   *priority = prio;

@@ -124,13 +124,14 @@ void MegatronTraining::iteration_done() {
   // Breakdown, mean over simulated ranks (each stands for the same number of ranks): compute, optimizer, the
   // exposed waits, and the idle time at the iteration's end counted with the bubble.
   breakdown_.assign(static_cast<size_t>(Exposure::kCount), 0.0);
-  compute_ = optimizer_ = Duration();
+  compute_ = optimizer_ = host_ = Duration();
   stage_rows_.clear();
   const double n = static_cast<double>(states_.size());
   for (const auto& st : states_) {
     st->waits[static_cast<size_t>(Exposure::kBubble)] += now - st->finish;
     for (size_t k = 0; k < breakdown_.size(); ++k) breakdown_[k] += st->waits[k].s() / n;
     compute_ += st->compute / n;
+    host_ += st->host / n;
     optimizer_ += st->optimizer / n;
     std::array<double, 9> row{};
     row[0] = st->compute.s();

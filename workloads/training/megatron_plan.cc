@@ -458,7 +458,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         // to capacity (drop_and_pad) the splits are known without the counts: no wait.
         // allgather's wait is after its gathers: the counts of the gathered map's local columns (.cpu()).
         if (moe && i == (gather ? 4 : 3) && !c.router.moe_pad_expert_input_to_capacity) {
-          s.compute += host.pass_start();
+          s.add_host_wait(host.pass_start());
           s.host.sync = true;
         }
         if (i == 1 && !cp_a2a_fwd.empty()) a2a_then_ring(fwd, s, cp_a2a_fwd);
@@ -525,7 +525,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         pre.add(T({ops.norm2.begin() + static_cast<long>(after_norm),
                    ops.norm2.begin() + static_cast<long>(shared_tp ? ops.dispatch_begin : ops.norm2.size())}));
         if (moe && !c.router.moe_pad_expert_input_to_capacity && !gather && !shared_tp) {
-          pre.compute += host.pass_start();
+          pre.add_host_wait(host.pass_start());
           pre.host.sync = true;
         }
         bwd.insert(bwd.begin(), pre);
@@ -769,7 +769,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     for (Pass* p : passes) {
       // Each pass follows the host's blocking pipeline receive: the GPU waits for the host to issue its first kernel.
       if (pp > 1 && !p->segments.empty()) {
-        p->segments.front().compute += host.pass_start();
+        p->segments.front().add_host_wait(host.pass_start());
         p->host_sync = true;
       }
       for (const auto& s : p->segments) p->compute += s.compute;

@@ -179,6 +179,10 @@ void MegatronTraining::report(MetricSet& m) const {
   m.set("tflops_per_gpu", achieved / n / 1e12, "model TFLOP/s per GPU, counted as Megatron-LM counts them");
   m.set("mfu", peak > 0 ? achieved / peak : 0.0, "model FLOPs utilization against the dense peak of the precision");
   m.set("time_compute_s", compute_.s(), "per iteration, mean over ranks: forward, backward and recompute kernels");
+  m.set("time_host_s", std::max(0.0, host_.s()),
+        "per iteration, mean over ranks: the part of time_compute_s the GPU waited for the host to issue kernels "
+        "(host_op_time per launch, the waits after a pipeline receive or a dropless dispatch; 0 with a host that "
+        "never binds)");
   m.set("time_optimizer_s", optimizer_.s(), "per iteration, mean over ranks: optimizer step");
   const char* names[] = {"tp", "cp", "ep", "pp", "dp", "bubble"};
   const char* help[] = {"tensor-parallel collectives", "context-parallel key/value exchange",

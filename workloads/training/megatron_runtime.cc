@@ -349,10 +349,12 @@ void MegatronTraining::run_segment(uint32_t sim, size_t i) {
 void MegatronTraining::start_compute(uint32_t sim, size_t i) {
   RankState& st = *states_[sim];
   const Segment& s = current_pass(st).segments[i];
-  const Duration d = s.run_from(ctx_->engine.now(), s.compute * st.slow, &st.host_free);
+  const Duration scaled = s.compute * st.slow;
+  const Duration d = s.run_from(ctx_->engine.now(), scaled, &st.host_free);
   st.segment_beside = beside_time(st);
   st.contention_charged = false;
   st.compute += d;
+  if (s.host.wait > Duration()) st.host += Segment::host_part(d, scaled, s.host);
   // The segment as 32 bits: (this, sim, segment) fits in the std::function's own 16 bytes (no allocation per event).
   const auto seg = static_cast<uint32_t>(i);
   ctx_->engine.compute(ctx_->gpus[st.rank].host, d, [this, sim, seg] { after_compute(sim, seg); });

@@ -78,6 +78,7 @@ struct MegatronTraining::RankState {
   bool drained = false;  // the flush's deferred output-layer weight gradients have run (tasks_finished)
   bool optimizer_started = false;
   Duration compute, optimizer, finish;
+  Duration host;  // the part of compute the GPU waited for the host (Segment::host_part, every walk in one order)
   std::array<Duration, static_cast<size_t>(Exposure::kCount)> waits{};
   std::array<uint64_t, 3 * kGroupKinds> seq{};  // collectives issued per (group kind, stream)
   // Timeline counters (traced ranks): HBM in use (bytes), inputs received and not yet started on (per slot).
