@@ -100,6 +100,10 @@ MegatronTraining::FoldedPass* MegatronTraining::folded(uint32_t sim) {
   f.host = !every_pass_waits || std::any_of(f.segs.begin(), f.segs.end(), [](const FoldedPass::Seg& s) {
              return s.host.slack > Duration();
            });
+  f.host_fixed = Duration();
+  if (!f.host) {
+    for (const FoldedPass::Seg& s : f.segs) f.host_fixed += Segment::host_part(s.compute, s.compute, s.host);
+  }
   flatten(f);
   f.state = FoldedPass::State::kFoldable;
   return &f;
@@ -226,7 +230,7 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
     // what remains are the general walk's own additions, in its order, over the flat list of steps.
     // The rank's compute sum is kept in a local while the loop runs (the same additions in the same order; a store
     // per step otherwise, as the steps could alias it for the compiler).
-    Duration t = start, compute = st.compute, host_free = st.host_free, host = st.host;
+    Duration t = start, compute = st.compute, host_free = st.host_free, host;
     const FoldedPass::PlainComm* c = f.plain_comms.data();
     const auto comms = [&](const FoldedPass::PlainSeg& seg) {
       for (const FoldedPass::PlainComm* end = f.plain_comms.data() + seg.comms_end; c != end; ++c) {
@@ -240,24 +244,22 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
       for (const FoldedPass::PlainSeg& seg : f.plain_segs) {
         const Duration d = Segment::run(t, seg.compute, *h, &host_free);
         compute += d;
-        if (h->wait > Duration()) host += Segment::host_part(d, seg.compute, *h);
+        host += Segment::host_part(d, seg.compute, *h);
         t = t + d;
         if (h++->sync) host_free = t;
         comms(seg);
       }
     } else {
-      const HostSide* h = f.plain_host.data();
+      host = f.host_fixed;
       for (const FoldedPass::PlainSeg& seg : f.plain_segs) {
         compute += seg.compute;
-        if (h->wait > Duration()) host += Segment::host_part(seg.compute, seg.compute, *h);
-        ++h;
         t = t + seg.compute;
         comms(seg);
       }
     }
     for (const auto& [counter, n] : f.plain_counts) st.seq[counter] += n;
     st.compute = compute;
-    st.host = host;
+    st.pass_host = host;
     st.host_free = host_free;
     *priority = f.plain_priority;
     return t;
@@ -308,11 +310,11 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
   // rank's running sum of time with a collective beside the kernels; the fine path adds each chain's span to it when
   // the chain ends, and measures a segment's beside time as the difference of that sum (plus the running chain's
   // part) between the compute's start and end: the same additions are made here, in the same order.
-  Duration beside_total = st.beside_total, host_free = st.host_free;
+  Duration beside_total = st.beside_total, host_free = st.host_free, host;
   for (const FoldedPass::Seg& seg : f.segs) {
     const Duration d = f.run(seg, t, &host_free);
     if (apply) st.compute += d;
-    if (apply && seg.host.wait > Duration()) st.host += Segment::host_part(d, seg.compute, seg.host);
+    if (f.host) host += Segment::host_part(d, seg.compute, seg.host);
     // start_compute: the beside time so far (a chain started at this very time counts zero).
     const Duration snapshot = pending ? beside_total + (t - chain_start) : beside_total + Duration();
     t = t + d;
@@ -362,7 +364,7 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
     *priority = sim::kDefault;
     beside_total = beside_total + (overlap_end - chain_start);
   }
-  if (apply) st.beside_total = beside_total, st.host_free = host_free;
+  if (apply) st.beside_total = beside_total, st.host_free = host_free, st.pass_host = f.host ? host : f.host_fixed;
   return t;
 }
 
@@ -372,7 +374,8 @@ Duration MegatronTraining::replay(uint32_t sim, const FoldedPass& f, Duration st
 // the chain's kind. The rank's compute sum stays in a local while the loop runs (as on the plain path).
 Duration MegatronTraining::replay_simple(uint32_t sim, const FoldedPass& f, Duration start, int* priority) {
   RankState& st = *states_[sim];
-  Duration t = start, compute = st.compute, beside_total = st.beside_total, host_free = st.host_free, host = st.host;
+  Duration t = start, compute = st.compute, beside_total = st.beside_total, host_free = st.host_free;
+  Duration host = f.host ? Duration() : f.host_fixed;
   bool pending = false;
   Duration overlap_end, chain_start;
   size_t overlap_kind = static_cast<size_t>(Exposure::kTp);
@@ -392,19 +395,17 @@ Duration MegatronTraining::replay_simple(uint32_t sim, const FoldedPass& f, Dura
   const auto run_alone = [&](const Duration* end) {
     if (alone == end) return;
     prio = sim::kCompletion;
-    const HostSide* h = f.simple_host.data() + (alone - f.simple_computes.data());
     if (!f.host) {
-      for (; alone != end; ++alone, ++h) {
+      for (; alone != end; ++alone) {
         compute += *alone;
-        if (h->wait > Duration()) host += Segment::host_part(*alone, *alone, *h);
         t = t + *alone;
       }
       return;
     }
-    for (; alone != end; ++alone, ++h) {
+    for (const HostSide* h = f.simple_host.data() + (alone - f.simple_computes.data()); alone != end; ++alone, ++h) {
       const Duration d = Segment::run(t, *alone, *h, &host_free);
       compute += d;
-      if (h->wait > Duration()) host += Segment::host_part(d, *alone, *h);
+      host += Segment::host_part(d, *alone, *h);
       t = t + d;
       if (h->sync) host_free = t;
     }
@@ -413,7 +414,7 @@ Duration MegatronTraining::replay_simple(uint32_t sim, const FoldedPass& f, Dura
     run_alone(f.simple_computes.data() + seg.computes_end);  // the computes alone before it
     const Duration d = f.run(seg, t, &host_free);
     compute += d;
-    if (seg.host.wait > Duration()) host += Segment::host_part(d, seg.compute, seg.host);
+    if (f.host) host += Segment::host_part(d, seg.compute, seg.host);
     const Duration snapshot = pending ? beside_total + (t - chain_start) : beside_total + Duration();
     t = t + d;
     prio = sim::kCompletion;
@@ -471,7 +472,7 @@ Duration MegatronTraining::replay_simple(uint32_t sim, const FoldedPass& f, Dura
   }
   for (const auto& [counter, n] : f.plain_counts) st.seq[counter] += n;
   st.compute = compute;
-  st.host = host;
+  st.pass_host = host;
   st.beside_total = beside_total;
   st.host_free = host_free;
   *priority = prio;

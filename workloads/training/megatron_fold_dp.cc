@@ -48,7 +48,7 @@ bool MegatronTraining::fold_beside_dp(uint32_t sim, const FoldedPass& f) {
   // What the walk adds, applied only if it gets to the end.
   auto waits = st.waits;
   auto seq = st.seq;
-  Duration compute = st.compute, host_free = st.host_free, host = st.host;
+  Duration compute = st.compute, host_free = st.host_free, host;
   int count = st.beside;  // collectives beside the kernels (RankState::beside), since when, the time so far
   Duration since = st.beside_since, total = st.beside_total;
   bool waiting = false;  // the compute stream waits (wait(), resume()): since when, charged to which kind
@@ -222,7 +222,7 @@ bool MegatronTraining::fold_beside_dp(uint32_t sim, const FoldedPass& f) {
     // start_compute, then its completion (after_compute) and the SM contention's extra time.
     const Duration d = f.run(seg, t, &host_free);
     compute += d;
-    if (seg.host.wait > Duration()) host += Segment::host_part(d, seg.compute, seg.host);
+    if (f.host) host += Segment::host_part(d, seg.compute, seg.host);
     const Duration snapshot = beside_time(t);
     t = t + d;
     advance(t);
@@ -311,7 +311,7 @@ bool MegatronTraining::fold_beside_dp(uint32_t sim, const FoldedPass& f) {
   st.waits = waits;
   st.seq = seq;
   st.compute = compute;
-  st.host = host;
+  st.pass_host = f.host ? host : f.host_fixed;
   st.host_free = host_free;
   st.beside = count;
   st.beside_since = since;

@@ -131,7 +131,7 @@ void MegatronTraining::iteration_done() {
     st->waits[static_cast<size_t>(Exposure::kBubble)] += now - st->finish;
     for (size_t k = 0; k < breakdown_.size(); ++k) breakdown_[k] += st->waits[k].s() / n;
     compute_ += st->compute / n;
-    host_ += st->host / n;
+    host_ += (st->host + st->pass_host) / n;
     optimizer_ += st->optimizer / n;
     std::array<double, 9> row{};
     row[0] = st->compute.s();

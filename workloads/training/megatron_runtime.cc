@@ -300,6 +300,8 @@ void MegatronTraining::run_task(uint32_t sim) {
   st.gathers_done = st.gathers_issued = 0;
   st.fsdp_queue[0].clear();
   st.fsdp_next[0] = 0;
+  st.host += st.pass_host;  // the pass before's
+  st.pass_host = Duration();
   if (fold_pass(sim)) return;
   run_segment(sim, 0);
 }
@@ -354,7 +356,7 @@ void MegatronTraining::start_compute(uint32_t sim, size_t i) {
   st.segment_beside = beside_time(st);
   st.contention_charged = false;
   st.compute += d;
-  if (s.host.wait > Duration()) st.host += Segment::host_part(d, scaled, s.host);
+  st.pass_host += Segment::host_part(d, scaled, s.host);
   // The segment as 32 bits: (this, sim, segment) fits in the std::function's own 16 bytes (no allocation per event).
   const auto seg = static_cast<uint32_t>(i);
   ctx_->engine.compute(ctx_->gpus[st.rank].host, d, [this, sim, seg] { after_compute(sim, seg); });

@@ -78,7 +78,9 @@ struct MegatronTraining::RankState {
   bool drained = false;  // the flush's deferred output-layer weight gradients have run (tasks_finished)
   bool optimizer_started = false;
   Duration compute, optimizer, finish;
-  Duration host;  // the part of compute the GPU waited for the host (Segment::host_part, every walk in one order)
+  // The part of compute the GPU waited for the host (Segment::host_part): the running pass's, from 0 in segment
+  // order on every walk, added to `host` when the next pass starts (or the iteration ends).
+  Duration host, pass_host;
   std::array<Duration, static_cast<size_t>(Exposure::kCount)> waits{};
   std::array<uint64_t, 3 * kGroupKinds> seq{};  // collectives issued per (group kind, stream)
   // Timeline counters (traced ranks): HBM in use (bytes), inputs received and not yet started on (per slot).
@@ -112,6 +114,9 @@ struct MegatronTraining::FoldedPass {
   // whatever the host's lead) and every pass of the rank starts by waiting for the GPU (the host's clock after this
   // pass is never read before the next pass sets it): the same times, a cheaper walk.
   bool host = true;
+  // Where the walk does not follow the host's clock, every segment takes its compute: the pass's host part is this
+  // constant, summed from 0 in segment order as the fine path sums it (RankState::pass_host).
+  Duration host_fixed;
   /// The segment's time from t (Segment::run where the walk follows the host, else its compute).
   template <class S>
   Duration run(const S& seg, Duration t, Duration* host_free) const {
