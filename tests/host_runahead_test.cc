@@ -259,6 +259,27 @@ TEST(HostTime, GrowsWithTheHostsTimePerLaunch) {
   EXPECT_GT(slow.at("time_host_s"), 0.5 * slow.at("time_compute_s"));
 }
 
+TEST(HostTime, TheDataParallelWorkloadReportsItToo) {
+  // gpt_data_parallel: each layer's forward or backward one group of kernels (overlapped host). A small model on 8
+  // GPUs: none with a free host, most of the compute at 1 ms per kernel, and more of it on Grace (1.77).
+  const auto run = [](const std::string& node, const std::string& op_time) {
+    const std::string yaml = "name: dp\ncluster: {pools: [{name: p, node: " + node + ", count: 1}]}\n" + R"(
+workload: {model: {num_layers: 4, hidden_size: 1024, num_attention_heads: 8, seq_length: 1024}, global_batch_size: 16,
+           micro_batch_size: 2, host_op_time: )" + op_time + R"(}
+simulation: {fidelity: analytical}
+outputs: {timeline: false}
+)";
+    return testing::metrics_in_child([&] {
+      Scenario sc = parse_scenario(parse_yaml_text(yaml, "dp.yaml"));
+      return run_scenario(sc).metrics;
+    });
+  };
+  EXPECT_EQ(run("hgx-h100", "0s").at("time_host_s"), 0.0);
+  const auto x86 = run("hgx-h100", "1ms"), grace = run("{base: gb200-nvl72, gpus: 8}", "1ms");
+  EXPECT_GT(x86.at("time_host_s"), 0.5 * x86.at("compute_time_s"));
+  EXPECT_GT(grace.at("time_host_s"), 1.5 * x86.at("time_host_s"));
+}
+
 // --- The host's speed per node (NodeSpec::host_op_time_factor) ------------------------------------------------
 
 TEST(HostSpeed, NodeTemplatesSayHowFastTheirHostIs) {

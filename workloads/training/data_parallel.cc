@@ -193,13 +193,14 @@ void GptDataParallel::plan(const RunContext& ctx) {
     if (plans_.count(g.part)) continue;
     const hw::AcceleratorSpec part = hw::with_attention_backend(*g.part, config_.attention_backend);
     const hw::HostIssue host({config_.host_op_time * part.host_op_time_factor});  // the node's host
-    auto T = [&](const std::vector<hw::OpWork>& ops) { return host.group_time(hw::total_time(ops, part, dtype_), ops.size()); };
-    const Duration lf = T(layer_f), lb = T(layer_b);
-    const Duration t[] = {T(emb_f), lf, T(head_f) + T(head_b), full_recompute ? lf + lb : lb, T(emb_b)};
+    auto T = [&](const std::vector<hw::OpWork>& ops) { return host.work(hw::total_time(ops, part, dtype_), ops.size()); };
+    const hw::HostIssue::Work lf = T(layer_f), lb = T(layer_b);
+    const hw::HostIssue::Work t[] = {T(emb_f), lf, T(head_f) + T(head_b), full_recompute ? lf + lb : lb, T(emb_b)};
     PartPlan p;
     for (Kind k : kinds) {
-      p.step_time.push_back(t[k]);
-      p.compute += t[k];
+      p.step_time.push_back(t[k].time);
+      p.compute += t[k].time;
+      p.host += t[k].wait;  // the part of it the GPU waits for the host (time_host_s)
     }
     // Gradient norm, mixed-precision Adam and zeroing the gradients (step_overhead.h); sharded: 1/DP of the
     // update (and of the gradients with ZeRO-2).
@@ -403,9 +404,9 @@ void GptDataParallel::report(MetricSet& m) const {
   const double tokens = static_cast<double>(config_.global_batch_size) * model.seq_length;
   double peak_sum = 0;
   for (const auto& g : ctx_->gpus) peak_sum += g.part->peak(dtype_).flop_per_s();
-  Duration compute, optimizer;  // of the slowest part
+  Duration compute, optimizer, host;  // of the slowest part (its host part with its compute)
   for (const auto& [part, p] : plans_) {
-    compute = std::max(compute, p.compute);
+    if (p.compute > compute) compute = p.compute, host = p.host;
     optimizer = std::max(optimizer, p.optimizer);
   }
   m.set("num_gpus", n, "GPUs in the run");
@@ -420,6 +421,9 @@ void GptDataParallel::report(MetricSet& m) const {
   m.set("tflops_per_gpu", achieved / n / 1e12, "achieved model TFLOP/s per GPU");
   m.set("mfu", achieved / peak_sum, "model FLOPs utilization: achieved / dense peak of the precision, all GPUs");
   m.set("compute_time_s", compute.s(), "forward and backward kernel time per GPU per iteration (slowest part)");
+  m.set("time_host_s", host.s(),
+        "of compute_time_s, the time the GPU waits for the host to issue kernels (host_op_time per kernel beyond the "
+        "kernels' own time, per layer's forward or backward)");
   m.set("optimizer_time_s", optimizer.s(), "optimizer step time per GPU per iteration (slowest part)");
   m.set("grad_allreduce_time_s", iters > 0 ? comm_time_.s() / iters : 0.0,
         "gradient (and sharded-weight) collective time per iteration, summed, overlapped or not");

@@ -64,6 +64,7 @@ class GptDataParallel final : public Workload {
   struct PartPlan {
     std::vector<Duration> step_time;  // per step
     Duration compute, optimizer;
+    Duration host;  // of compute, the GPU waiting for the host (hw::HostIssue::Work::wait)
     double hbm_static = 0, hbm_layer = 0;  // the memory fit without its activations; one layer's activations
   };
   struct Bucket {
