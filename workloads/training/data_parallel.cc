@@ -193,7 +193,9 @@ void GptDataParallel::plan(const RunContext& ctx) {
     if (plans_.count(g.part)) continue;
     const hw::AcceleratorSpec part = hw::with_attention_backend(*g.part, config_.attention_backend);
     const hw::HostIssue host({config_.host_op_time * part.host_op_time_factor});  // the node's host
-    auto T = [&](const std::vector<hw::OpWork>& ops) { return host.work(hw::total_time(ops, part, dtype_), ops.size()); };
+    auto T = [&](const std::vector<hw::OpWork>& ops) {
+      return host.work(hw::total_time(ops, part, dtype_), ops.size());
+    };
     const hw::HostIssue::Work lf = T(layer_f), lb = T(layer_b);
     const hw::HostIssue::Work t[] = {T(emb_f), lf, T(head_f) + T(head_b), full_recompute ? lf + lb : lb, T(emb_b)};
     PartPlan p;
