@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -80,6 +81,25 @@ TEST(Evaluate, TheTableIsLeftOutWhenNotAskedForAndNothingElseChanges) {
   ASSERT_EQ(with.status, Result::Status::kCompleted) << with.error;
   ASSERT_FALSE(with.table.empty());
   EXPECT_EQ(with.table.front().rfind("time per iteration by simulated rank", 0), 0u) << with.table.front();
+  // Each simulated rank's compute and, of it, its wait for the host: their mean is time_host_s.
+  ASSERT_GE(with.table.size(), 3u);
+  EXPECT_NE(with.table[1].find("compute    host  optim"), std::string::npos) << with.table[1];
+  double host_sum = 0, rows = 0;
+  const auto is_row = [](const std::string& l) {
+    const size_t at = l.find_first_not_of(' ');
+    return at != std::string::npos && std::isdigit(static_cast<unsigned char>(l[at]));
+  };
+  for (size_t i = 2; i < with.table.size() && is_row(with.table[i]); ++i) {
+    std::istringstream row(with.table[i]);
+    double rank = 0, stage = 0, compute = 0, host = -1;
+    row >> rank >> stage >> compute >> host;
+    EXPECT_GE(host, 0) << with.table[i];
+    EXPECT_LT(host, compute) << with.table[i];
+    host_sum += host, ++rows;
+  }
+  ASSERT_GT(rows, 0);
+  EXPECT_GT(with.metrics.get("time_host_s"), 0);
+  EXPECT_NEAR(host_sum / rows, with.metrics.get("time_host_s") * 1e3, 0.01);
   EvalOptions metrics_only;
   metrics_only.table = false;
   const Result without = evaluate(sc, metrics_only);

@@ -554,7 +554,7 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   int memory_stage_ = 0;
   CheckpointSaver checkpoints_;    // in-run checkpoints (checkpoint.run_every)
   storage::CheckpointJob checkpoint_job_;  // what each rank saves (setup_checkpoints), for both of them
-  std::vector<std::array<double, 9>> stage_rows_;  // per simulated rank: compute, opt, 6 waits, finish
+  std::vector<std::array<double, 10>> stage_rows_;  // per simulated rank: compute, opt, 6 waits, stage, host
 };
 
 }  // namespace lcsim::wl

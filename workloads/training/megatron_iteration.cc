@@ -133,11 +133,12 @@ void MegatronTraining::iteration_done() {
     compute_ += st->compute / n;
     host_ += (st->host + st->pass_host) / n;
     optimizer_ += st->optimizer / n;
-    std::array<double, 9> row{};
+    std::array<double, 10> row{};
     row[0] = st->compute.s();
     row[1] = st->optimizer.s();
     for (size_t k = 0; k < 6; ++k) row[2 + k] = st->waits[k].s();
     row[8] = st->stage;
+    row[9] = (st->host + st->pass_host).s();
     stage_rows_.push_back(row);
   }
   // Power: each simulated rank's compute (with the optimizer) and exposed communication, for every GPU it stands

@@ -219,13 +219,14 @@ void MegatronTraining::report(MetricSet& m) const {
 std::vector<std::string> MegatronTraining::table() const {
   std::vector<std::string> out;
   char line[256];
-  out.push_back("time per iteration by simulated rank (ms): compute, optimizer, then exposed waits");
-  out.push_back("  rank stage  compute  optim     tp     cp     ep     pp     dp  bubble");
+  out.push_back("time per iteration by simulated rank (ms): compute (of it, waiting for the host), optimizer, then "
+                "exposed waits");
+  out.push_back("  rank stage  compute    host  optim     tp     cp     ep     pp     dp  bubble");
   for (size_t i = 0; i < stage_rows_.size() && i < 64; ++i) {
     const auto& r = stage_rows_[i];
-    std::snprintf(line, sizeof line, "  %4u %5d %8.2f %6.2f %6.2f %6.2f %6.2f %6.2f %6.2f %7.2f", states_[i]->rank,
-                  static_cast<int>(r[8]), r[0] * 1e3, r[1] * 1e3, r[2] * 1e3, r[3] * 1e3, r[4] * 1e3, r[5] * 1e3,
-                  r[6] * 1e3, r[7] * 1e3);
+    std::snprintf(line, sizeof line, "  %4u %5d %8.2f %7.2f %6.2f %6.2f %6.2f %6.2f %6.2f %6.2f %7.2f",
+                  states_[i]->rank, static_cast<int>(r[8]), r[0] * 1e3, std::max(0.0, r[9]) * 1e3, r[1] * 1e3,
+                  r[2] * 1e3, r[3] * 1e3, r[4] * 1e3, r[5] * 1e3, r[6] * 1e3, r[7] * 1e3);
     out.push_back(line);
   }
   if (stage_rows_.size() > 64) out.push_back("  ... (" + std::to_string(stage_rows_.size() - 64) + " more)");
