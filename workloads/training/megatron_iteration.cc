@@ -130,15 +130,17 @@ void MegatronTraining::iteration_done() {
   for (const auto& st : states_) {
     st->waits[static_cast<size_t>(Exposure::kBubble)] += now - st->finish;
     for (size_t k = 0; k < breakdown_.size(); ++k) breakdown_[k] += st->waits[k].s() / n;
+    st->host += st->pass_host;  // the last pass's
+    st->pass_host = Duration();
     compute_ += st->compute / n;
-    host_ += (st->host + st->pass_host) / n;
+    host_ += st->host / n;
     optimizer_ += st->optimizer / n;
     std::array<double, 10> row{};
     row[0] = st->compute.s();
     row[1] = st->optimizer.s();
     for (size_t k = 0; k < 6; ++k) row[2 + k] = st->waits[k].s();
     row[8] = st->stage;
-    row[9] = (st->host + st->pass_host).s();
+    row[9] = st->host.s();
     stage_rows_.push_back(row);
   }
   // Power: each simulated rank's compute (with the optimizer) and exposed communication, for every GPU it stands
