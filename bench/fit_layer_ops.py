@@ -10,6 +10,9 @@ Model (models/hardware/op_cost.cc, workloads/training/gpt_model.cc): time = byte
 2 x tokens x (q + kv heads per GPU) x head dim, SwiGLU 3 x tokens x f / TP; 2 bytes each. kernel_launch and the
 bandwidth are the part's catalog values. One efficiency per kernel kind and part, least squares on log time
 (a golden-section search; deterministic), over the rows with at least MIN_TOKENS tokens.
+B200 (since 6 Dec 2026): RMSNorm only, from data/calibration/b200_rmsnorm_forward.csv, measured forward times of
+four RMSNorm kernels on B200 (meta-pytorch/tritonbench PR #1130: quack, torch.compile, int21; linkedin/Liger-Kernel
+PR #1462: its CuTe DSL kernel), the same model and loss; no B200 activation or rotary timings were found.
 Usage: bench/fit_layer_ops.py [--min-tokens N]"""
 import csv, math, os, re, sys
 
@@ -22,7 +25,8 @@ def catalog(name):
     text = open(os.path.join(root, "models/hardware/catalog/accelerators", name)).read()
     bw = re.search(r"^hbm_bandwidth:\s*([\d.]+)(TB/s|GB/s)", text, re.M)
     launch = re.search(r"^\s+kernel_launch:\s*([\d.]+)us", text, re.M)
-    return float(bw.group(1)) * (1e12 if bw.group(2) == "TB/s" else 1e9), float(launch.group(1)) * 1e-6
+    # Without a kernel_launch of its own a part takes KernelCalibration's default, 4 us (models/hardware/accelerator.h).
+    return float(bw.group(1)) * (1e12 if bw.group(2) == "TB/s" else 1e9), float(launch.group(1) if launch else 4) * 1e-6
 
 
 def golden(f, lo, hi, iters=80):
@@ -35,6 +39,14 @@ def golden(f, lo, hi, iters=80):
         else:
             a = c
     return (a + b) / 2
+
+
+def report(part, kind, data, bw, launch):
+    loss = lambda e: sum(math.log((b / (bw * e) + launch) / t) ** 2 for b, t in data)
+    e = golden(loss, 0.05, 1.0)
+    errs = sorted(abs((b / (bw * e) + launch) / t - 1) for b, t in data)
+    print(f"{part} {kind:10s} efficiency {e:.3f}  ({len(data)} kernels; |error| median {errs[len(errs) // 2]:.1%}, "
+          f"p90 {errs[len(errs) * 9 // 10]:.1%}, max {errs[-1]:.1%})")
 
 
 for part, yaml_name in parts.items():
@@ -51,8 +63,10 @@ for part, yaml_name in parts.items():
         samples["rope"].append((2 * T * (a + g) * d * 2, float(r["time_stats.attn_rope.median"]) * 1e-3))
         samples["activation"].append((3 * T * f / tp * 2, float(r["time_stats.mlp_act.median"]) * 1e-3))
     for kind, data in samples.items():
-        loss = lambda e: sum(math.log((b / (bw * e) + launch) / t) ** 2 for b, t in data)
-        e = golden(loss, 0.05, 1.0)
-        errs = sorted(abs((b / (bw * e) + launch) / t - 1) for b, t in data)
-        print(f"{part} {kind:10s} efficiency {e:.3f}  ({len(data)} kernels; |error| median {errs[len(errs) // 2]:.1%}, "
-              f"p90 {errs[len(errs) * 9 // 10]:.1%}, max {errs[-1]:.1%})")
+        report(part, kind, data, bw, launch)
+
+bw, launch = catalog("b200.yaml")
+rows = [r for r in csv.DictReader(open(os.path.join(root, "data/calibration/b200_rmsnorm_forward.csv")))
+        if int(r["tokens"]) >= min_tokens]
+report("b200", "norm", [(2 * int(r["tokens"]) * int(r["hidden"]) * 2, float(r["time_us"]) * 1e-6) for r in rows],
+       bw, launch)

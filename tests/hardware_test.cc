@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <map>
 
 #include "models/hardware/calibration.h"
 #include "models/hardware/catalog.h"
@@ -503,6 +504,58 @@ TEST(Calibration, BlackwellGemmsRunAtTheirMeasuredTrainingSizeRates) {
   const double flops = 2.0 * 16384 * 16384 * 16384;
   EXPECT_NEAR(flops / gemm_time(b200, DType::kBf16, big).s() / 2250e12, b200.calibration.gemm_sustained_efficiency,
               1e-3);
+}
+
+// Blackwell's norms at their measured rate (docs/calibration.md, "Blackwell kernels"): B200's norm_efficiency refits
+// (least squares on log time, bench/fit_layer_ops.py's model and loss) to the 20 RMSNorm forward kernels measured
+// on B200 (tritonbench PR #1130, Liger-Kernel PR #1462); at the streaming memory_efficiency every kernel of 64 MB or
+// more would run faster than the fastest measured one of its size. GB200-GPU and B300 carry B200's value.
+TEST(Calibration, BlackwellNormsRunAtTheirMeasuredRate) {
+  std::ifstream in(std::string(LCSIM_SOURCE_DIR) + "/data/calibration/b200_rmsnorm_forward.csv");
+  ASSERT_TRUE(in.good());
+  std::string line;
+  std::getline(in, line);
+  ASSERT_EQ(line, "source,kernel,tokens,hidden,time_us");
+  std::vector<std::pair<Bytes, Duration>> rows;  // bytes as lcsim counts a norm's (read and write, 2 B each), time
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    for (size_t at = 0, comma; at <= line.size(); at = comma + 1) {
+      comma = std::min(line.find(',', at), line.size());
+      f.push_back(line.substr(at, comma - at));
+    }
+    ASSERT_EQ(f.size(), 5u) << line;
+    rows.emplace_back(Bytes::of(2.0 * std::stod(f[2]) * std::stod(f[3]) * 2), Duration::us(std::stod(f[4])));
+  }
+  ASSERT_EQ(rows.size(), 20u);
+  const AcceleratorSpec& b200 = PartCatalog::get().part("B200");
+  auto loss = [&](double e) {
+    AcceleratorSpec p = b200;
+    p.calibration.norm_efficiency = e;
+    double sum = 0;
+    for (const auto& [bytes, t] : rows) sum += std::pow(std::log(memory_time(p, bytes, MemoryKind::kNorm) / t), 2);
+    return sum;
+  };
+  double best = 0.05;
+  for (double e = 0.05; e <= 1.0; e += 0.0005) best = loss(e) < loss(best) ? e : best;
+  EXPECT_NEAR(b200.calibration.norm_efficiency, best, 0.002);
+  EXPECT_LT(b200.calibration.norm_efficiency, b200.calibration.memory_efficiency * 0.6);
+  std::map<double, Duration> fastest;  // by size: the fastest measured kernel
+  for (const auto& [bytes, t] : rows) {
+    auto [it, added] = fastest.emplace(bytes.value(), t);
+    if (!added) it->second = std::min(it->second, t);
+  }
+  size_t large = 0;
+  for (const auto& [bytes, t] : fastest) {
+    if (bytes < 64e6) continue;
+    ++large;
+    EXPECT_LT(memory_time(b200, Bytes::of(bytes), MemoryKind::kStreaming), t) << bytes;
+    EXPECT_GT(memory_time(b200, Bytes::of(bytes), MemoryKind::kNorm), 0.6 * t) << bytes;
+  }
+  EXPECT_EQ(large, 3u);
+  const NodeSpec* rack = NodeCatalog::get().first_with_part("GB200-GPU");
+  ASSERT_NE(rack, nullptr);
+  EXPECT_EQ(rack->accelerator.calibration.norm_efficiency, b200.calibration.norm_efficiency);
+  EXPECT_EQ(PartCatalog::get().part("B300").calibration.norm_efficiency, b200.calibration.norm_efficiency);
 }
 
 TEST(Calibration, BadCsvRowsAreReportedWithTheirLine) {
