@@ -306,6 +306,21 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// FSDP's copies around one unit's collectives for a unit of `params` (this TP rank's): {copy-in before the
   /// all-gather, before the reduce-scatter, copy-out after the all-gather} (megatron_fsdp.cc).
   std::tuple<Duration, Duration, Duration> fsdp_unit_copies(const hw::AcceleratorSpec& part, double params) const;
+  /// A model chunk's FSDP units, one per layer: each its (this TP rank's) dense and expert parameters and layer; where
+  /// its forward and backward start in the chunk's passes and where its backward ends; `embedding_last`: the chunk
+  /// holds the embedding, whose backward (the passes' last segment) ends unit 0's.
+  struct FsdpUnits {
+    struct Unit {
+      double dense = 0, expert = 0;
+      int layer = 0;
+    };
+    std::vector<Unit> params;
+    std::vector<size_t> first_fwd, first_bwd, last_bwd;
+    bool embedding_last = false;
+  };
+  /// FSDP's gathers and reduce-scatters of a chunk's units wired into its passes (prefetch, await, reduce;
+  /// megatron_fsdp.cc).
+  void plan_fsdp_units(const hw::AcceleratorSpec& part, const FsdpUnits& u, Pass& F, Pass& B) const;
   /// DualPipe's passes of a planned stage (StagePlan::backward_input, weight, pairs); `pass_start`: the host's
   /// wait after a pipeline receive that each pass's first segment carries.
   void plan_dualpipe(StagePlan& plan, Duration pass_start) const;

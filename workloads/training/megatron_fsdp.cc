@@ -1,5 +1,8 @@
-// MegatronTraining's FSDP unit copies (plan_stage, megatron_plan.cc: torch_fsdp2 with fsdp_version 1 or 2).
+// MegatronTraining's FSDP units (plan_stage, megatron_plan.cc: torch_fsdp2 with fsdp_version 1 or 2): their
+// collectives wired into a model chunk's passes, and the copies around them.
+#include <string>
 #include <tuple>
+#include <vector>
 
 #include "models/hardware/op_cost.h"
 #include "models/hardware/step_overhead.h"
@@ -35,6 +38,56 @@ std::tuple<Duration, Duration, Duration> MegatronTraining::fsdp_unit_copies(cons
                                                      hw::memory_time(part, Bytes::of(shard * 2 * gb)));
   const Duration copy_out = fsdp2 ? host.group_time(hw::memory_time(part, Bytes::of(params * 2 * 2)), 1) : Duration();
   return std::make_tuple(copy_in, grad_in, copy_out);
+}
+
+// Forward gathers units 0..n-1, backward n-1..0, each prefetched as the previous unit starts computing; a unit's
+// gradients are reduce-scattered when its backward is done.
+void MegatronTraining::plan_fsdp_units(const hw::AcceleratorSpec& part, const FsdpUnits& u, Pass& F, Pass& B) const {
+  using policy::CollectiveOp;
+  const auto& c = config_;
+  const size_t n = u.params.size();
+  const double gb = c.grad_bytes();
+  const double edp = c.expert_data_parallel(dp_);
+  std::vector<std::vector<CommCall>> gather(n), reduce(n);
+  std::vector<Duration> unpack(n);  // copy-out on the compute stream, before the unit's first kernel
+  for (size_t j = 0; j < n; ++j) {
+    const auto [dense, expert, layer] = u.params[j];
+    const std::string unit = " layer " + std::to_string(layer);
+    gather[j].push_back({CollectiveOp::kAllGather, GroupKind::kDpCp, Bytes::of(dense * 2), Exposure::kDp,
+                         "fsdp all-gather" + unit, 1});
+    reduce[j].push_back({CollectiveOp::kReduceScatter, GroupKind::kDpCp, Bytes::of(dense * gb), Exposure::kDp,
+                         "fsdp reduce-scatter" + unit, 2});
+    const auto [copy_in, grad_in, copy_out] = fsdp_unit_copies(part, dense);
+    gather[j].front().prep = copy_in;
+    reduce[j].front().prep = grad_in;
+    unpack[j] = copy_out;
+    if (expert > 0 && edp > 1) {
+      gather[j].push_back({CollectiveOp::kAllGather, GroupKind::kEdp, Bytes::of(expert * 2), Exposure::kDp,
+                           "fsdp expert all-gather" + unit, 1});
+      reduce[j].push_back({CollectiveOp::kReduceScatter, GroupKind::kEdp, Bytes::of(expert * gb), Exposure::kDp,
+                           "fsdp expert reduce-scatter" + unit, 2});
+    }
+  }
+  F.segments[0].prefetch.push_back(gather[0]);
+  F.segments[0].await = 1;
+  F.segments[0].compute += unpack[0];
+  for (size_t j = 0; j < n; ++j) {
+    Segment& first = F.segments[u.first_fwd[j]];
+    first.await = static_cast<int>(j + 1);
+    if (j > 0) first.compute += unpack[j];
+    if (j + 1 < n) first.prefetch.push_back(gather[j + 1]);
+  }
+  B.segments[0].prefetch.push_back(gather[n - 1]);
+  B.segments[0].await = 1;
+  B.segments[0].compute += unpack[n - 1];
+  for (size_t j = n; j-- > 0;) {
+    Segment& first = B.segments[u.first_bwd[j]];
+    first.await = static_cast<int>(n - j);
+    if (j + 1 < n) first.compute += unpack[j];
+    if (j > 0) first.prefetch.push_back(gather[j - 1]);
+    Segment& last = (j == 0 && u.embedding_last) ? B.segments.back() : B.segments[u.last_bwd[j]];
+    last.reduce.insert(last.reduce.end(), reduce[j].begin(), reduce[j].end());
+  }
 }
 
 }  // namespace lcsim::wl

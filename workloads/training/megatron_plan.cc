@@ -120,8 +120,6 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     return T(r.kernels) + part_gemms;
   };
 
-  auto fsdp_copies = [&](double params) { return fsdp_unit_copies(part, params); };  // megatron_fsdp.cc
-
   // A comm slot between two compute groups: what forward and backward run there.
   struct Slot {
     std::vector<CommCall> fwd, bwd;
@@ -706,51 +704,15 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       add_params(embedding_shard, 0, true);
     }
     if (c.use_torch_fsdp2 && l1 > l0) {
-      // FSDP: one unit per layer (the first also holds the embedding, the last the output layer). Forward
-      // gathers units 0..n-1, backward n-1..0, each prefetched as the previous unit starts computing; a unit's
-      // gradients are reduce-scattered when its backward is done.
-      const size_t n = static_cast<size_t>(l1 - l0);
-      const double gb = c.grad_bytes();
-      const double edp = c.expert_data_parallel(dp_);
-      std::vector<std::vector<CommCall>> gather(n), reduce(n);
-      std::vector<Duration> unpack(n);  // copy-out on the compute stream, before the unit's first kernel
-      for (size_t j = 0; j < n; ++j) {
-        const int l = l0 + static_cast<int>(j);
+      // FSDP: one unit per layer (the first also holds the embedding, the last the output layer).
+      FsdpUnits units{{}, first_fwd, first_bwd, last_bwd, v == 0};
+      for (int l = l0; l < l1; ++l) {
         auto [dense, expert] = layer_shard(l);
-        if (j == 0 && v == 0) dense += embedding_shard;
-        if (j == n - 1 && v == V - 1 && output_layer_here) dense += output_shard;
-        const std::string unit = " layer " + std::to_string(l);
-        gather[j].push_back({CollectiveOp::kAllGather, GroupKind::kDpCp, Bytes::of(dense * 2), Exposure::kDp, "fsdp all-gather" + unit, 1});
-        reduce[j].push_back({CollectiveOp::kReduceScatter, GroupKind::kDpCp, Bytes::of(dense * gb), Exposure::kDp, "fsdp reduce-scatter" + unit, 2});
-        const auto [copy_in, grad_in, copy_out] = fsdp_copies(dense);
-        gather[j].front().prep = copy_in;
-        reduce[j].front().prep = grad_in;
-        unpack[j] = copy_out;
-        if (expert > 0 && edp > 1) {
-          gather[j].push_back({CollectiveOp::kAllGather, GroupKind::kEdp, Bytes::of(expert * 2), Exposure::kDp, "fsdp expert all-gather" + unit, 1});
-          reduce[j].push_back({CollectiveOp::kReduceScatter, GroupKind::kEdp, Bytes::of(expert * gb), Exposure::kDp, "fsdp expert reduce-scatter" + unit, 2});
-        }
+        if (l == l0 && v == 0) dense += embedding_shard;
+        if (l == l1 - 1 && v == V - 1 && output_layer_here) dense += output_shard;
+        units.params.push_back({dense, expert, l});
       }
-      F.segments[0].prefetch.push_back(gather[0]);
-      F.segments[0].await = 1;
-      F.segments[0].compute += unpack[0];
-      for (size_t j = 0; j < n; ++j) {
-        Segment& first = F.segments[first_fwd[j]];
-        first.await = static_cast<int>(j + 1);
-        if (j > 0) first.compute += unpack[j];
-        if (j + 1 < n) first.prefetch.push_back(gather[j + 1]);
-      }
-      B.segments[0].prefetch.push_back(gather[n - 1]);
-      B.segments[0].await = 1;
-      B.segments[0].compute += unpack[n - 1];
-      for (size_t j = n; j-- > 0;) {
-        Segment& first = B.segments[first_bwd[j]];
-        first.await = static_cast<int>(n - j);
-        if (j + 1 < n) first.compute += unpack[j];
-        if (j > 0) first.prefetch.push_back(gather[j - 1]);
-        Segment& last = (j == 0 && v == 0) ? B.segments.back() : B.segments[last_bwd[j]];
-        last.reduce.insert(last.reduce.end(), reduce[j].begin(), reduce[j].end());
-      }
+      plan_fsdp_units(part, units, F, B);
     }
     // A layout's empty virtual stage (Megatron-core builds an empty block there) passes the hidden state on.
     for (Pass* p : {&F, &B}) {
