@@ -55,6 +55,35 @@ TEST(CudaGraphs, CapturedLayersCostOneLaunchPerRunOfKernels) {
             megatron_support::run({}).at("iteration_time_s"));
 }
 
+// The same with Transformer Engine's TP overlap (tp_comm_overlap: its chunked GEMMs and their exchanges cut a
+// layer into more segments, megatron_tp_overlap.cc): captured, each segment's run of kernels is one launch there
+// too, where before the graphs were not seen on those layers and every kernel and GEMM chunk was a launch.
+TEST(CudaGraphs, TpOverlappedLayersCountTheirCapturedRunsAsOneLaunch) {
+  const std::vector<std::string> te = {"workload.host_op_time=1ms", "workload.sequence_parallel=true",
+                                       "workload.tp_comm_overlap=true"};
+  auto with = [&](std::vector<std::string> more) {
+    more.insert(more.begin(), te.begin(), te.end());
+    return stage_plan(more, 1);
+  };
+  const auto graphs = with({"workload.cuda_graph_impl=local"}), eager = with({});
+  ASSERT_EQ(graphs.forward[0].segments.size(), eager.forward[0].segments.size());
+  // The overlapped layers' own segments (chunks), more than the layers have without the overlap.
+  const auto plain = stage_plan({te[0], te[1]}, 1);
+  EXPECT_GT(eager.forward[0].segments.size(), plain.forward[0].segments.size());
+  bool some_several = false;
+  for (size_t i = 0; i < graphs.forward[0].segments.size(); ++i) {
+    const double g = graphs.forward[0].segments[i].compute.s(), e = eager.forward[0].segments[i].compute.s();
+    EXPECT_LE(g, (i == 0 ? 2e-3 : 1e-3) + 1e-12) << i;
+    EXPECT_LE(g, e + 1e-12) << i;
+    some_several = some_several || e > g + 1e-4;
+  }
+  EXPECT_TRUE(some_several);
+  for (size_t i = 0; i < graphs.backward[0].segments.size(); ++i) {
+    EXPECT_LE(graphs.backward[0].segments[i].compute.s(), (i == 0 ? 2e-3 : 1e-3) + 1e-12) << i;
+  }
+  EXPECT_LT(graphs.forward[0].compute + graphs.backward[0].compute, eager.forward[0].compute + eager.backward[0].compute);
+}
+
 // A whole iteration in one graph (local, scope [full_iteration]; Megatron-core's FullCudaGraphWrapper around the
 // forward-backward schedule): the host issues nothing, so every segment takes its kernels' GPU time alone, exactly
 // as with a host that never binds, and no pass waits on the host after its pipeline receive. Megatron-LM's

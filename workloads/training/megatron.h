@@ -38,6 +38,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -301,7 +302,9 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// plan_stage's last step: the stage's memory fit (StagePlan::memory) and micro-batches in flight (megatron_memory.cc).
   void fit_memory(const hw::AcceleratorSpec& part, int stage, double embedding_shard, double output_shard,
                   StagePlan& plan) const;
-  void plan_te_layer(const hw::AcceleratorSpec& part, const LayerOps& ops, const TeCp& cp, std::vector<Segment>& fwd,
+  /// `graphed`: the layer's kernels in captured modules (cuda_graphs.h), each run of them one host launch.
+  void plan_te_layer(const hw::AcceleratorSpec& part, const LayerOps& ops, const TeCp& cp,
+                     const std::unordered_set<std::string>& graphed, std::vector<Segment>& fwd,
                      std::vector<Segment>& bwd) const;
   /// FSDP's copies around one unit's collectives for a unit of `params` (this TP rank's): {copy-in before the
   /// all-gather, before the reduce-scatter, copy-out after the all-gather} (megatron_fsdp.cc).

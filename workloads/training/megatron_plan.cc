@@ -393,7 +393,9 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       // Transformer Engine's comm+GEMM overlap on the dense layers it covers (its four linear layers; MoE and
       // multi-latent attention layers keep the overlap below).
       const bool te = sp && c.tp_comm_overlap && !moe && !m.multi_latent_attention;
-      if (te) plan_te_layer(part, ops, {slots[1].fwd, slots[1].bwd, slots[1].overlap, cp_a2a_fwd, cp_a2a_bwd}, fwd, bwd);
+      if (te) {
+        plan_te_layer(part, ops, {slots[1].fwd, slots[1].bwd, slots[1].overlap, cp_a2a_fwd, cp_a2a_bwd}, graphed, fwd, bwd);
+      }
       // a2a+p2p: the group before the ring ends with the all-to-all level's blocking collectives, the ring chain
       // follows in a segment of no kernels of its own, beside the next group (attention forward, q/k/v backward).
       const auto a2a_then_ring = [](std::vector<Segment>& to, Segment& s, const std::vector<CommCall>& level) {

@@ -20,10 +20,12 @@
 #include <algorithm>
 #include <map>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "models/hardware/step_overhead.h"
 #include "sim/error.h"
+#include "workloads/training/cuda_graphs.h"
 #include "workloads/training/gemm_split.h"
 #include "workloads/training/megatron.h"
 
@@ -32,7 +34,8 @@ namespace lcsim::wl {
 using policy::CollectiveOp;
 
 void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const LayerOps& ops, const TeCp& cp,
-                                     std::vector<Segment>& fwd, std::vector<Segment>& bwd) const {
+                                     const std::unordered_set<std::string>& graphed, std::vector<Segment>& fwd,
+                                     std::vector<Segment>& bwd) const {
   const auto& c = config_;
   const auto& u = c.tp_comm_overlap_cfg;
   const int tp = c.tensor_model_parallel_size;
@@ -58,12 +61,22 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
                     std::string(group_kind_name(GroupKind::kTp)) + " " + op_word(op) + " " + what};
   };
 
-  // The segment being filled: its kernels (issued back to back by the host) and the SM share beside it.
+  // The segment being filled: its kernels (issued back to back by the host), its host launches and the SM share
+  // beside it. With CUDA graphs (cuda_graphs.h) a run of kernels of captured modules is one launch, as T() counts
+  // them in megatron_plan.cc; another kernel takes its OpWork::launches.
   struct Open {
     Duration kernels, weight;
     size_t n = 0;
+    bool in_graph = false;
     double share = -1;
   } cur;
+  auto launch = [&](const hw::OpWork& k) {
+    std::vector<hw::OpWork> issued;
+    const bool captured = !graphed.empty() && graph_launches({k}, graphed, issued) > 0;
+    if (!captured) cur.n += static_cast<size_t>(std::max(1, k.launches));
+    else if (!cur.in_graph) ++cur.n;
+    cur.in_graph = captured;
+  };
   std::vector<Segment>* out = &fwd;
   // A weight-gradient GEMM brings its separate accumulation into the main gradient where that is not fused.
   const double accumulation = c.layer_shard().wgrad_accumulation_bytes;
@@ -71,7 +84,7 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
     for (const hw::OpWork& k : with_wgrad_accumulation({op}, accumulation)) {
       const Duration d = hw::op_time(where, dtype_, k);
       cur.kernels += d;
-      ++cur.n;
+      launch(k);
       if (is_wgrad(op)) cur.weight += d;
     }
   };
@@ -100,9 +113,9 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
     hw::OpWork batch = g;
     batch.gemm.m /= parts;
     batch.gemm.batch *= streams;
-    const Duration launch = where.calibration.kernel_launch;
-    cur.kernels += (hw::op_time(where, dtype_, batch) - launch) * (1.0 / streams) + launch;
-    ++cur.n;
+    const Duration kernel = where.calibration.kernel_launch;
+    cur.kernels += (hw::op_time(where, dtype_, batch) - kernel) * (1.0 / streams) + kernel;
+    launch(g);
   };
 
   // AG+GEMM, ring exchange: `g`'s input (rows: tokens, columns: its k) gathered chunk by chunk beside the GEMM.
