@@ -231,7 +231,8 @@ TEST(Fp8Training, MxFp8RunsOnBlockScaledTensorCoresWithoutAmaxPasses) {
     std::vector<std::string> sets = {"cluster.accelerator=B200", "workload.precision=fp8",
                                      "workload.fp8_recipe=" + recipe};
     const Scenario sc = megatron_support::parse_sets(sets);
-    return dynamic_cast<const wl::MegatronTraining&>(*sc.workload).config().layer_shard();
+    return dynamic_cast<const wl::MegatronTraining&>(*sc.workload).config().layer_shard(
+        &hw::PartCatalog::get().part("B200"));
   };
   const wl::LayerShard mx = b200("mxfp8"), current = b200("tensorwise");
   EXPECT_TRUE(mx.fp8);
@@ -245,14 +246,33 @@ TEST(Fp8Training, MxFp8RunsOnBlockScaledTensorCoresWithoutAmaxPasses) {
   };
   EXPECT_EQ(amax_passes(mx), 0);
   EXPECT_GT(amax_passes(current), 0);
-  // The attention output's cast before the projection: 2 B read, 1 + 1 B written per element, twice the bytes of
-  // current scaling's amax pass over the same elements (2 B read), and as many as that recipe's cast.
+  // The attention output's cast before the projection: 2 B read, 1 + 1 B written per element (its row- and
+  // column-wise copies) and one E8M0 scale per 32 elements of each, against current scaling's amax pass over the
+  // same elements (2 B read) and its cast, which on B200 writes one FP8 copy and no transpose (2 B read, 1 B
+  // written: FP8 GEMMs take any layout there, AcceleratorSpec::non_tn_fp8_gemm); on H100 it writes both (the layer
+  // shard without a part is Hopper's).
   const auto mx_attn = wl::layer_forward(m, 0, 1, 2, mx).attention;
   const auto cs_attn = wl::layer_forward(m, 0, 1, 2, current).attention;
   const double cast = megatron_support::op_bytes(mx_attn, "attn_proj_fp8_cast");
+  const double amax = megatron_support::op_bytes(cs_attn, "attn_proj_fp8_amax");
   EXPECT_GT(cast, 0);
-  EXPECT_DOUBLE_EQ(cast, 2 * megatron_support::op_bytes(cs_attn, "attn_proj_fp8_amax"));
-  EXPECT_DOUBLE_EQ(cast, megatron_support::op_bytes(cs_attn, "attn_proj_fp8_cast"));
+  EXPECT_DOUBLE_EQ(cast, (2 + 2 + 2.0 / 32) / 2 * amax);
+  EXPECT_DOUBLE_EQ(megatron_support::op_bytes(cs_attn, "attn_proj_fp8_cast"), 1.5 * amax);
+  EXPECT_TRUE(hw::PartCatalog::get().part("B200").non_tn_fp8_gemm);
+  EXPECT_FALSE(hw::PartCatalog::get().part("H100-SXM-80GB").non_tn_fp8_gemm);
+  const Scenario hopper = megatron_support::parse_sets({"workload.precision=fp8", "workload.fp8_recipe=tensorwise"});
+  const wl::LayerShard h100 = dynamic_cast<const wl::MegatronTraining&>(*hopper.workload).config().layer_shard(
+      &hw::PartCatalog::get().part("H100-SXM-80GB"));
+  EXPECT_DOUBLE_EQ(megatron_support::op_bytes(wl::layer_forward(m, 0, 1, 2, h100).attention, "attn_proj_fp8_cast"),
+                   2 * amax);
+  // The output gradient's cast in backward the same way: 2 B read and what the forward's cast writes, per element.
+  const auto grad = [&](const wl::LayerShard& sh) {
+    return megatron_support::op_bytes(wl::backward_of(wl::layer_forward(m, 0, 1, 2, sh).attention, 2,
+                                                      sh.fp8_cast_out),
+                                      "attn_proj_fp8_cast_bwd");
+  };
+  EXPECT_DOUBLE_EQ(grad(current) / grad(h100), 3.0 / 4.0);
+  EXPECT_DOUBLE_EQ(grad(mx) / grad(h100), (4 + 2.0 / 32) / 4.0);
   // Its GEMMs run at the part's measured MXFP8 rate: mxfp8_gemm_slowdown (1.051 on B200, B300's measurement) times
   // a per-tensor FP8 GEMM's time, the launch apart; a BF16 GEMM as before.
   auto kernels = [](const std::string& recipe) {

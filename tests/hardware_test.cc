@@ -110,7 +110,8 @@ TEST(Catalog, ScenariosDeriveAndDefineParts) {
             "b.yaml:2:1: cluster.accelerator.hbm_capacty: unknown key 'hbm_capacty'; did you mean 'hbm_capacity'? "
             "(valid: block_scaled_fp8, calibration, collectives, compute_units, confidence, dense_peak, hbm_bandwidth, "
             "hbm_capacity, idle_power, "
-            "min_power_limit, name, power_clock, power_limit, scale_up_bandwidth, scale_up_domain, scale_up_mesh, "
+            "min_power_limit, name, non_tn_fp8_gemm, power_clock, power_limit, scale_up_bandwidth, scale_up_domain, "
+            "scale_up_mesh, "
             "scale_up_reduction, tdp, vendor)");
 }
 

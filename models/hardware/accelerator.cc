@@ -307,6 +307,10 @@ void AcceleratorSpec::visit(Section& s) {
   s.field("block_scaled_fp8", block_scaled_fp8,
           "the tensor cores apply MX block scales (OCP microscaling, 32 elements per E8M0 scale) at the FP8 rate: "
           "Blackwell's; a run may use fp8_recipe: mxfp8 on it");
+  s.field("non_tn_fp8_gemm", non_tn_fp8_gemm,
+          "FP8 GEMMs take either operand transposed (Blackwell, SM 10.x; Transformer Engine's "
+          "nvte_is_non_tn_fp8_gemm_supported): a per-tensor-scaled FP8 cast writes no transposed copy; false = TN "
+          "only (Hopper): each FP8 cast also writes the transpose");
   s.field("scale_up_mesh", scale_up_mesh,
           "the scale-up domain is a full mesh of point-to-point links without a switch (AMD Infinity Fabric): one "
           "link of scale_up_bandwidth / (scale_up_domain - 1) between any two devices, so a pair's traffic is "

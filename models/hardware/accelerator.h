@@ -103,6 +103,10 @@ struct AcceleratorSpec {
   // The tensor cores apply MX block scales themselves (OCP microscaling: 32 elements per E8M0 scale; Blackwell):
   // MXFP8 GEMMs run at the FP8 rate (fp8_recipe: mxfp8).
   bool block_scaled_fp8 = false;
+  // FP8 GEMMs take either operand transposed (Blackwell, SM 10.x: Transformer Engine's
+  // nvte_is_non_tn_fp8_gemm_supported): a per-tensor-scaled FP8 tensor needs no transposed copy for the backward
+  // GEMMs; false (Hopper, Ada): only the TN layout, so each FP8 cast writes the tensor and its transpose.
+  bool non_tn_fp8_gemm = false;
   /// Point-to-point links per device on a mesh (scale_up_domain - 1); 0 when switched.
   int scale_up_links() const { return scale_up_mesh ? scale_up_domain - 1 : 0; }
   Power tdp;         // power when busy; also the highest power limit the part accepts (its default limit)

@@ -315,7 +315,10 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
   // the transpose follows (1 + 1 B): 1 B per element more than the 16-bit norm. backward_of casts and transposes
   // the output gradient (fp8_cast_bytes_per_gradient per element of the GEMM's output). Current (tensorwise)
   // scaling needs the tensor's amax before it can cast: one more kernel reads the 16-bit input first (e B per
-  // element), and no norm can write FP8 itself; backward_of gives the output gradient the same pass.
+  // element), and no norm can write FP8 itself; backward_of gives the output gradient the same pass. Where FP8 GEMMs
+  // take any layout (Blackwell) a per-tensor cast writes no transpose, MXFP8's writes two copies with their scales
+  // (LayerShard::fp8_cast_out); a norm-fused cast keeps the 1 B per element above on every part (the norm's saved
+  // byte and the transpose are not separated there; only delayed scaling fuses it).
   auto fp8_cast = [&](std::vector<hw::OpWork>& group, const char* name, double rows, double cols, double batch,
                       bool after_norm = false) {
     if (!sh.fp8) return;
@@ -326,7 +329,7 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
       group.push_back(hw::memory_op(amax, Bytes::of(e * elements)));
       after_norm = false;
     }
-    group.push_back(hw::memory_op(name, Bytes::of((after_norm ? 1 : e + 2) * elements)));
+    group.push_back(hw::memory_op(name, Bytes::of((after_norm ? 1 : e + sh.fp8_cast_out) * elements)));
   };
   fp8_cast(ops.qkv, "qkv_fp8_cast", t, h, 1, true);
   // Attention's value width per head (the projection's input is a x it) and the fused kernel's head dimension.
@@ -576,7 +579,7 @@ std::vector<hw::OpWork> mtp_input_forward_ops(const GptModelConfig& m, int b, do
   norm(ops, "mtp_enorm", tn * h, e, m, sh);
   norm(ops, "mtp_hnorm", tn * h, e, m, sh);
   ops.push_back(memory("mtp_concat", 4 * tn * h, e));
-  if (sh.fp8) ops.push_back(hw::memory_op("mtp_proj_fp8_cast", Bytes::of((e + 2) * t * 2 * h)));
+  if (sh.fp8) ops.push_back(hw::memory_op("mtp_proj_fp8_cast", Bytes::of((e + sh.fp8_cast_out) * t * 2 * h)));
   ops.push_back(gemm("mtp_proj", t, h / sh.tp, 2 * h, e));
   return ops;
 }
@@ -677,7 +680,7 @@ size_t sequential_expert_ops(const std::vector<hw::OpWork>& ops) {
          }));
 }
 
-std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, double e) {
+std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, double e, double fp8_cast_out) {
   std::vector<hw::OpWork> out;
   for (size_t i = 0; i < forward.size(); ++i) {
     const hw::OpWork& op = forward[i];
@@ -708,9 +711,9 @@ std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, doub
     }
     if (is_fp8_cast(op) && i + 1 < forward.size() && forward[i + 1].op_class == hw::OpClass::kGemm) {
       // The output gradient of the GEMM the cast feeds, cast and transposed (Transformer Engine's
-      // fp8_cast_transpose on grad_output): read e, write 1 + 1 B per element.
+      // fp8_cast_transpose on grad_output): read e, write 1 + 1 B per element (fp8_cast_out: LayerShard).
       const hw::GemmShape& g = forward[i + 1].gemm;
-      out.push_back(hw::memory_op(op.name + "_bwd", Bytes::of((e + 2) * g.m * g.n * g.batch)));
+      out.push_back(hw::memory_op(op.name + "_bwd", Bytes::of((e + fp8_cast_out) * g.m * g.n * g.batch)));
       continue;
     }
     switch (op.op_class) {

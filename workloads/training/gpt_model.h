@@ -122,6 +122,11 @@ struct LayerShard {
   // Engine's Float8CurrentScaling, Megatron-LM's --fp8-recipe tensorwise, torchao float8's dynamic tensorwise
   // recipe); false: delayed scaling (the amax of earlier iterations, computed inside the cast).
   bool fp8_current_scaling = false;
+  // Bytes an FP8 cast writes per element of its input (and the output gradient's cast in backward): 2, the FP8
+  // copy and its transpose (Transformer Engine's cast_transpose, where FP8 GEMMs are TN-only: Hopper); 1, the copy
+  // alone (per-tensor scaling where FP8 GEMMs take any layout: Blackwell, AcceleratorSpec::non_tn_fp8_gemm); MXFP8
+  // 2 + 2/32, its row- and column-wise copies (their scale blocks differ), each with one E8M0 scale per 32 elements.
+  double fp8_cast_out = 2;
   // flash-attn's variable-length path as llm-foundry's flash_attn_fn calls it (attention_unpad): queries, keys and
   // values gathered into packed copies before the kernel (bert_padding.unpad_input), the output scattered back
   // into a zeroed padded tensor after it (pad_input); each copy's backward is the mirror image.
@@ -222,11 +227,13 @@ size_t per_expert_ops(const std::vector<hw::OpWork>& ops);
 size_t sequential_expert_ops(const std::vector<hw::OpWork>& ops);
 /// Bytes per weight element of that cast: read the 16-bit weight (e), write the FP8 weight and its transpose (1 + 1;
 /// TE's fp8_cast_transpose_fused).
-inline double fp8_weight_cast_bytes_per_element(double elem_bytes) { return elem_bytes + 2; }
+inline double fp8_weight_cast_bytes_per_element(double elem_bytes, double cast_out = 2) {
+  return elem_bytes + cast_out;
+}
 /// Backward kernels of a forward set: each GEMM becomes two (input and weight gradients), attention its
 /// backward kernel, an FP8 cast (and its amax pass) the cast and transpose (and amax) of its GEMM's output
 /// gradient, each other memory-bound kernel moves twice the bytes.
-std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, double elem_bytes);
+std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, double elem_bytes, double fp8_cast_out = 2);
 /// Whether `op` is one of backward_of's weight-gradient GEMMs (named after its forward GEMM, "_wgrad").
 inline bool is_wgrad(const hw::OpWork& op) { return op.name.ends_with("_wgrad"); }
 /// attention_unpad's copies in layer_forward (backward_of gives each its own backward bytes): the gather of the

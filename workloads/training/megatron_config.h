@@ -247,7 +247,8 @@ struct MegatronConfig {
   bool op_selective_ac() const { return recompute_granularity == "selective" && selective_ac_option == "op"; }
   std::string schedule() const;  // the resolved pipeline schedule
   /// How one GPU holds a layer under these settings (parallel splits, attention kind, FP8 and its scaling).
-  LayerShard layer_shard() const;
+  /// `part`: the GPU the layer runs on, where its kernels depend on it (LayerShard::fp8_cast_out); none: Hopper's.
+  LayerShard layer_shard(const hw::AcceleratorSpec* part = nullptr) const;
   /// The part as this run's kernels see it: its attention_backend's curve, its fp8_gemm_backend's GEMM terms and,
   /// with deterministic_mode, the deterministic attention backward (hw::with_deterministic_attention).
   hw::AcceleratorSpec kernels_on(const hw::AcceleratorSpec& part) const;

@@ -28,7 +28,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   const int pp = c.pipeline_model_parallel_size, V = model_stages();
   const bool sp = c.sequence_parallel && tp > 1, tpc = tp > 1;
   // How this GPU holds a layer; plan_layer switches it to BF16 for first_last_layers_bf16's layers and back.
-  LayerShard sh = c.layer_shard();
+  LayerShard sh = c.layer_shard(&part);
   const LayerShard run_shard = sh;
   const int b = c.micro_batch_size;
   const double e = 2;  // activations stay 16-bit (fp8 only inside the GEMMs)
@@ -77,14 +77,14 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     const size_t grouped = local_experts > 1 ? per_expert_ops(each) : 0;
     return host.work(gpu, issued_kernels, grouped, local_experts);
   };
-  auto TB = [&](const std::vector<hw::OpWork>& ops) { return T(backward_of(ops, e)); };
+  auto TB = [&](const std::vector<hw::OpWork>& ops) { return T(backward_of(ops, e, sh.fp8_cast_out)); };
   // The weight-gradient GEMMs among backward kernels (what a zero-bubble schedule defers), at most their time.
   auto W = [&](const std::vector<hw::OpWork>& bwd) {
     std::vector<hw::OpWork> w = bwd;
     std::erase_if(w, [](const hw::OpWork& op) { return !is_wgrad(op); });
     return w.empty() ? Duration() : std::min(T(w).time, T(bwd).time);
   };
-  auto TW = [&](const std::vector<hw::OpWork>& ops) { return W(backward_of(ops, e)); };
+  auto TW = [&](const std::vector<hw::OpWork>& ops) { return W(backward_of(ops, e, sh.fp8_cast_out)); };
   auto call = [&](CollectiveOp op, GroupKind g, Bytes size, Exposure x, const std::string& what) {
     return CommCall{op, g, size, x, std::string(group_kind_name(g)) + " " + op_word(op) + " " + what};
   };
@@ -164,10 +164,10 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     const GemmSplit g = split_at(group, slot.gemm);
     std::vector<hw::OpWork> in = g.casts;
     in.push_back(g.gemm);
-    std::vector<hw::OpWork> grads = backward_of(in, e);  // the casts' backward, dgrad, wgrad
+    std::vector<hw::OpWork> grads = backward_of(in, e, sh.fp8_cast_out);  // the casts' backward, dgrad, wgrad
     const hw::OpWork wgrad = grads.back(), dgrad = grads[grads.size() - 2];
     grads.resize(grads.size() - 2);
-    std::vector<hw::OpWork> first = backward_of(g.post, e), before = backward_of(g.pre, e);
+    std::vector<hw::OpWork> first = backward_of(g.post, e, sh.fp8_cast_out), before = backward_of(g.pre, e, sh.fp8_cast_out);
     first.insert(first.end(), grads.begin(), grads.end());
     if (!slot.gather) first.push_back(dgrad);
     // The layer's own collective (the slot's first backward one); the slot's others (a MoE layer's dispatch) after
@@ -656,7 +656,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         if (c.defer_embedding_wgrad_compute) {
           // Megatron-core's output layer with a grad_output_buffer (LinearWithGradAccumulationAndAsyncCommunication):
           // no weight gradient, so no input gathered again; the input gradient's reduction is waited for at once.
-          std::vector<hw::OpWork> bwd = backward_of(logits, e);
+          std::vector<hw::OpWork> bwd = backward_of(logits, e, sh.fp8_cast_out);
           const auto wgrads = std::stable_partition(bwd.begin(), bwd.end(), [](const hw::OpWork& op) { return !is_wgrad(op); });
           const std::vector<hw::OpWork> wgrad(wgrads, bwd.end());
           bwd.erase(wgrads, bwd.end());

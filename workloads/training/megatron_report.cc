@@ -233,14 +233,14 @@ std::vector<std::string> MegatronTraining::table() const {
   if (symmetric_) out.push_back("  (one rank per pipeline stage simulated; the others are identical to it)");
   // The operator graph of one layer as rank 0 runs it (its shard of every kernel), forward and backward.
   const auto& c = config_;
-  const LayerShard sh = c.layer_shard();
+  const LayerShard sh = c.layer_shard(ctx_->gpus[0].part);
   const hw::AcceleratorSpec part = c.kernels_on(*ctx_->gpus[0].part);
   int first_dense = -1, first_moe = -1;
   for (int l = c.model.num_layers - 1; l >= 0; --l) (c.model.is_moe_layer(l) ? first_moe : first_dense) = l;
   for (int layer : {first_dense, first_moe}) {
     if (layer < 0) continue;
     const auto fwd = layer_forward(c.model, layer, c.micro_batch_size, 2, sh).all();
-    const auto bwd = with_wgrad_accumulation(backward_of(fwd, 2), sh.wgrad_accumulation_bytes);
+    const auto bwd = with_wgrad_accumulation(backward_of(fwd, 2, sh.fp8_cast_out), sh.wgrad_accumulation_bytes);
     out.push_back("");
     out.push_back(std::string("kernels of one ") + (c.model.is_moe_layer(layer) ? "MoE" : "dense") +
                   " layer, one micro-batch, on rank 0 (" + part.name + ", its shard):");

@@ -79,7 +79,8 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
   };
   std::vector<Segment>* out = &fwd;
   // A weight-gradient GEMM brings its separate accumulation into the main gradient where that is not fused.
-  const double accumulation = c.layer_shard().wgrad_accumulation_bytes;
+  const LayerShard shard = c.layer_shard(&part);
+  const double accumulation = shard.wgrad_accumulation_bytes;
   auto add = [&](const hw::OpWork& op, const hw::AcceleratorSpec& where) {
     for (const hw::OpWork& k : with_wgrad_accumulation({op}, accumulation)) {
       const Duration d = hw::op_time(where, dtype_, k);
@@ -202,31 +203,31 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
   auto grads = [&](const GemmSplit& s) {
     std::vector<hw::OpWork> in = s.casts;
     in.push_back(s.gemm);
-    const std::vector<hw::OpWork> b = backward_of(in, e);
+    const std::vector<hw::OpWork> b = backward_of(in, e, shard.fp8_cast_out);
     add_all({b.begin(), b.end() - 2});
     return std::make_pair(b[b.size() - 2], b.back());
   };
-  add_all(backward_of(ops.residual, e));
+  add_all(backward_of(ops.residual, e, shard.fp8_cast_out));
   const auto [fc2_dgrad, fc2_wgrad] = grads(fc2);
   ring_ag(u.fc2_dgrad, fc2_dgrad, "mlp output (bwd)");
   add(fc2_wgrad, part);
-  add_all(backward_of(fc2.pre, e));
+  add_all(backward_of(fc2.pre, e, shard.fp8_cast_out));
   const auto [fc1_dgrad, fc1_wgrad] = grads(fc1);
   bulk(u.fc1_dgrad, u.fc1_wgrad, fc1.gemm, fc1_dgrad, fc1_wgrad, "mlp input");
   rerun(ops.norm2);
-  add_all(backward_of(ops.norm2, e));
+  add_all(backward_of(ops.norm2, e, shard.fp8_cast_out));
   const auto [proj_dgrad, proj_wgrad] = grads(proj);
   ring_ag(u.proj_dgrad, proj_dgrad, "attention output (bwd)");
   add(proj_wgrad, part);
   if (c.recomputes("core_attn") && !c.use_flash_attn) add_all(proj.pre);  // the attention core again
-  add_all(backward_of(proj.pre, e));
+  add_all(backward_of(proj.pre, e, shard.fp8_cast_out));
   if (!cp.a2a_bwd.empty()) close(cp.a2a_bwd, false, -1);
   if (!cp.bwd.empty()) close(cp.bwd, cp.overlap, -1);
-  add_all(backward_of(qkv.post, e));
+  add_all(backward_of(qkv.post, e, shard.fp8_cast_out));
   const auto [qkv_dgrad, qkv_wgrad] = grads(qkv);
   bulk(u.qkv_dgrad, u.qkv_wgrad, qkv.gemm, qkv_dgrad, qkv_wgrad, "qkv input");
   rerun(ops.norm1);
-  add_all(backward_of(ops.norm1, e));
+  add_all(backward_of(ops.norm1, e, shard.fp8_cast_out));
   close({}, false, -1);
 }
 
