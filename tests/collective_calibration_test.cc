@@ -289,6 +289,21 @@ TEST(ScaleUpCalibration, B200EightGpusAsMeasuredOnGcpA4) {
   }
 }
 
+// Eight H200 of one node through torch.distributed (stas00/ml-engineering, NCCL 2.27.7; data/calibration/
+// nccl_scaleup_all_reduce.csv `MLE_H200`), not fitted: from 64 MiB, where the harness's per-call overhead no longer
+// shows, H200's NVLS line (fitted to Azure ND H200 v5) is within 2% at every size to 16 GiB, and lcsim runs NVLS
+// there, as NCCL's log did from 2 MiB. Below, NCCL 2.27.7 ran the LL ring up to 1 MiB where lcsim (like NCCL 2.20.5
+// on Azure's table) runs NVLS; the measured times there carry ~9 us of the harness's own per call.
+TEST(ScaleUpCalibration, EightH200AsMeasuredWithTorchDistributed) {
+  const std::vector<Measured> rows = rows_of("MLE_H200", 64.0 * (1 << 20));
+  ASSERT_EQ(rows.size(), 9u);
+  const auto sim = run("nccl-h200-hgx", 8, sizes_of(rows));
+  for (const auto& m : rows) {
+    EXPECT_EQ(sim.at(m.size).algorithm, "nvls/nvls") << m.size;
+    EXPECT_NEAR(sim.at(m.size).time_s / measured_time(m), 1.0, 0.02) << m.size;
+  }
+}
+
 // Single published figures at 8 GiB, not fitted: "830+" GB/s on 8 B200 (NVIDIA/nccl#1807) and, B300 carrying B200's
 // line (same NVLink 5 and switch), 845 (NVLS) and 695 (ring pinned) on 8 B300 (NVIDIA/nccl#2140). At 8 GiB lcsim's
 // NVLS line stays on the 1-4 GiB plateau the 8-GPU tables measure (734-739 GB/s) and reads 8-10% below these
