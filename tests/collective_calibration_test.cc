@@ -302,6 +302,10 @@ TEST(ScaleUpCalibration, EightH200AsMeasuredWithTorchDistributed) {
     EXPECT_EQ(sim.at(m.size).algorithm, "nvls/nvls") << m.size;
     EXPECT_NEAR(sim.at(m.size).time_s / measured_time(m), 1.0, 0.02) << m.size;
   }
+  // The same node with NVLS off (the page's SHARP section: 367.61 GB/s at 16 GiB): H200's ring (H100's fit) within 1%.
+  const double s = 16384.0 * (1 << 20);
+  const auto ring = run("nccl-h200-hgx", 8, {s}, {"policies.collectives.algorithm=ring"});
+  EXPECT_NEAR(s * bus_factor(8) / ring.at(s).time_s / 1e9 / 367.61, 1.0, 0.01);
 }
 
 // Single published figures at 8 GiB, not fitted: "830+" GB/s on 8 B200 (NVIDIA/nccl#1807) and, B300 carrying B200's
