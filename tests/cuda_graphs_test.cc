@@ -81,7 +81,8 @@ TEST(CudaGraphs, TpOverlappedLayersCountTheirCapturedRunsAsOneLaunch) {
   for (size_t i = 0; i < graphs.backward[0].segments.size(); ++i) {
     EXPECT_LE(graphs.backward[0].segments[i].compute.s(), (i == 0 ? 2e-3 : 1e-3) + 1e-12) << i;
   }
-  EXPECT_LT(graphs.forward[0].compute + graphs.backward[0].compute, eager.forward[0].compute + eager.backward[0].compute);
+  EXPECT_LT(graphs.forward[0].compute + graphs.backward[0].compute,
+            eager.forward[0].compute + eager.backward[0].compute);
 }
 
 // A whole iteration in one graph (local, scope [full_iteration]; Megatron-core's FullCudaGraphWrapper around the

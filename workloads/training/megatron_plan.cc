@@ -167,7 +167,8 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     std::vector<hw::OpWork> grads = backward_of(in, e, sh.fp8_cast_out);  // the casts' backward, dgrad, wgrad
     const hw::OpWork wgrad = grads.back(), dgrad = grads[grads.size() - 2];
     grads.resize(grads.size() - 2);
-    std::vector<hw::OpWork> first = backward_of(g.post, e, sh.fp8_cast_out), before = backward_of(g.pre, e, sh.fp8_cast_out);
+    std::vector<hw::OpWork> first = backward_of(g.post, e, sh.fp8_cast_out);
+    std::vector<hw::OpWork> before = backward_of(g.pre, e, sh.fp8_cast_out);
     first.insert(first.end(), grads.begin(), grads.end());
     if (!slot.gather) first.push_back(dgrad);
     // The layer's own collective (the slot's first backward one); the slot's others (a MoE layer's dispatch) after
@@ -394,7 +395,8 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       // multi-latent attention layers keep the overlap below).
       const bool te = sp && c.tp_comm_overlap && !moe && !m.multi_latent_attention;
       if (te) {
-        plan_te_layer(part, ops, {slots[1].fwd, slots[1].bwd, slots[1].overlap, cp_a2a_fwd, cp_a2a_bwd}, graphed, fwd, bwd);
+        const TeCp te_cp{slots[1].fwd, slots[1].bwd, slots[1].overlap, cp_a2a_fwd, cp_a2a_bwd};
+        plan_te_layer(part, ops, te_cp, graphed, fwd, bwd);
       }
       // a2a+p2p: the group before the ring ends with the all-to-all level's blocking collectives, the ring chain
       // follows in a segment of no kernels of its own, beside the next group (attention forward, q/k/v backward).
