@@ -33,16 +33,20 @@ std::unordered_set<std::string> captured_kernels(const MegatronConfig& c, int la
   return out;
 }
 
+bool is_captured(const hw::OpWork& op, const std::unordered_set<std::string>& captured) {
+  std::string_view n = op.name;
+  for (const std::string_view suffix : {"_accum", "_wgrad", "_dgrad", "_bwd"}) {
+    if (n.ends_with(suffix)) n.remove_suffix(suffix.size());
+  }
+  return captured.count(std::string(n)) > 0;
+}
+
 size_t graph_launches(const std::vector<hw::OpWork>& ops, const std::unordered_set<std::string>& captured,
                       std::vector<hw::OpWork>& issued) {
   size_t launches = 0;
   bool in_graph = false;
   for (const hw::OpWork& op : ops) {
-    std::string_view n = op.name;
-    for (const std::string_view suffix : {"_accum", "_wgrad", "_dgrad", "_bwd"}) {
-      if (n.ends_with(suffix)) n.remove_suffix(suffix.size());
-    }
-    const bool g = captured.count(std::string(n)) > 0;
+    const bool g = is_captured(op, captured);
     if (g && !in_graph) ++launches;
     if (!g) issued.push_back(op);
     in_graph = g;

@@ -18,6 +18,10 @@ namespace lcsim::wl {
 /// graphs and for the MTP modules' layers (layer >= num_layers).
 std::unordered_set<std::string> captured_kernels(const MegatronConfig& c, int layer, const LayerOps& ops);
 
+/// Whether `op` is a kernel of a captured module: its forward name in `captured` (its backward, gradient and
+/// accumulation kernels count as it, by name).
+bool is_captured(const hw::OpWork& op, const std::unordered_set<std::string>& captured);
+
 /// The host's launches for `ops` under graphs: one per run of consecutive captured kernels (a kernel's backward,
 /// gradient and accumulation kernels count as it, by name); the kernels issued one by one are added to `issued`.
 size_t graph_launches(const std::vector<hw::OpWork>& ops, const std::unordered_set<std::string>& captured,

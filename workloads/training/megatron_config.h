@@ -249,6 +249,8 @@ struct MegatronConfig {
   /// How one GPU holds a layer under these settings (parallel splits, attention kind, FP8 and its scaling).
   /// `part`: the GPU the layer runs on, where its kernels depend on it (LayerShard::fp8_cast_out); none: Hopper's.
   LayerShard layer_shard(const hw::AcceleratorSpec* part = nullptr) const;
+  /// Bytes an FP8 cast writes per element on `part` (LayerShard::fp8_cast_out; none: Hopper's).
+  double fp8_cast_out(const hw::AcceleratorSpec* part) const;
   /// The part as this run's kernels see it: its attention_backend's curve, its fp8_gemm_backend's GEMM terms and,
   /// with deterministic_mode, the deterministic attention backward (hw::with_deterministic_attention).
   hw::AcceleratorSpec kernels_on(const hw::AcceleratorSpec& part) const;

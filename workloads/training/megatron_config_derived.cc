@@ -51,17 +51,21 @@ std::string MegatronConfig::schedule() const {
   return virtual_stages() > 1 ? "interleaved" : "1f1b";
 }
 
+// Transformer Engine's casts (not torchao's, under torch FSDP2): its FP8 tensors keep no transposed copy where the
+// part's FP8 GEMMs take any layout (Float8Quantizer: create_transpose = columnwise_usage &&
+// !nvte_is_non_tn_fp8_gemm_supported()); MXFP8 quantizes row- and column-wise, each with its E8M0 scales.
+double MegatronConfig::fp8_cast_out(const hw::AcceleratorSpec* part) const {
+  if (mxfp8()) return 2 + 2.0 / 32;
+  return part && part->non_tn_fp8_gemm && !use_torch_fsdp2 ? 1 : 2;
+}
+
 LayerShard MegatronConfig::layer_shard(const hw::AcceleratorSpec* part) const {
   const int tp = tensor_model_parallel_size;
   LayerShard sh{tp, context_parallel_size, expert_model_parallel_size, sequence_parallel && tp > 1,
                 expert_load(), use_flash_attn, precision == "fp8"};
   sh.router = router;
   sh.fp8_current_scaling = sh.fp8 && fp8_recipe == "tensorwise";
-  // Transformer Engine's casts (not torchao's, under torch FSDP2): its FP8 tensors keep no transposed copy where
-  // the part's FP8 GEMMs take any layout (Float8Quantizer: create_transpose = columnwise_usage &&
-  // !nvte_is_non_tn_fp8_gemm_supported()); MXFP8 quantizes row- and column-wise, each with its E8M0 scales.
-  if (mxfp8()) sh.fp8_cast_out = 2 + 2.0 / 32;
-  else if (part && part->non_tn_fp8_gemm && !use_torch_fsdp2) sh.fp8_cast_out = 1;
+  sh.fp8_cast_out = fp8_cast_out(part);
   sh.etp = expert_tp();
   sh.unpad = attention_unpad;
   sh.cp_comm_type = cp_comm_type;

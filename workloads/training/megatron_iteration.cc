@@ -130,8 +130,7 @@ void MegatronTraining::iteration_done() {
   for (const auto& st : states_) {
     st->waits[static_cast<size_t>(Exposure::kBubble)] += now - st->finish;
     for (size_t k = 0; k < breakdown_.size(); ++k) breakdown_[k] += st->waits[k].s() / n;
-    st->host += st->pass_host;  // the last pass's
-    st->pass_host = Duration();
+    st->close_pass_host();  // the last pass's
     compute_ += st->compute / n;
     host_ += st->host / n;
     optimizer_ += st->optimizer / n;

@@ -300,8 +300,7 @@ void MegatronTraining::run_task(uint32_t sim) {
   st.gathers_done = st.gathers_issued = 0;
   st.fsdp_queue[0].clear();
   st.fsdp_next[0] = 0;
-  st.host += st.pass_host;  // the pass before's
-  st.pass_host = Duration();
+  st.close_pass_host();  // the pass before's
   if (fold_pass(sim)) return;
   run_segment(sim, 0);
 }

@@ -81,6 +81,7 @@ struct MegatronTraining::RankState {
   // The part of compute the GPU waited for the host (Segment::host_part): the running pass's, from 0 in segment
   // order on every walk, added to `host` when the next pass starts (or the iteration ends).
   Duration host, pass_host;
+  void close_pass_host() { host += pass_host, pass_host = Duration(); }
   std::array<Duration, static_cast<size_t>(Exposure::kCount)> waits{};
   std::array<uint64_t, 3 * kGroupKinds> seq{};  // collectives issued per (group kind, stream)
   // Timeline counters (traced ranks): HBM in use (bytes), inputs received and not yet started on (per slot).

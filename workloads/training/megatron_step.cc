@@ -42,7 +42,7 @@ void MegatronTraining::plan_step(const hw::AcceleratorSpec& part, StagePlan& pla
   // Once per iteration, costed with the step (each a streaming kernel): the weights' casts (LayerShard::fp8_cast_out
   // bytes written per element); FP8 weights (fp8_param_gather): only the transpose, read 1 B and write 1 B, the
   // optimizer having written its shard in FP8, and nothing where FP8 GEMMs take any layout (no transpose to make).
-  const double cast_out = casts.gemms > 0 ? c.layer_shard(&part).fp8_cast_out : 0;
+  const double cast_out = c.fp8_cast_out(&part);
   const double per_element =
       c.fp8_param_gather ? (cast_out == 1 ? 0.0 : 2.0) : fp8_weight_cast_bytes_per_element(e, cast_out);
   if (casts.gemms > 0 && per_element > 0) {

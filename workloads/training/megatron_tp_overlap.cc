@@ -71,8 +71,7 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
     double share = -1;
   } cur;
   auto launch = [&](const hw::OpWork& k) {
-    std::vector<hw::OpWork> issued;
-    const bool captured = !graphed.empty() && graph_launches({k}, graphed, issued) > 0;
+    const bool captured = !graphed.empty() && is_captured(k, graphed);
     if (!captured) cur.n += static_cast<size_t>(std::max(1, k.launches));
     else if (!cur.in_graph) ++cur.n;
     cur.in_graph = captured;
