@@ -185,6 +185,44 @@ TEST(Fp8Training, Fp8ParamGatherGathersFp8WeightsAndOnlyTransposesThem) {
                InputError);
 }
 
+// --fp8-param-gather with MXFP8 (Megatron-Bridge's bf16_with_mxfp8_mixed sets it): Megatron-core keeps an MXFP8
+// model's gathered parameters in a 16-bit view of the gradient buffer (param_and_grad_buffer.py: shared_buffer for
+// any MXFP8 parameter under the distributed optimizer), so the all-gather moves 2 B per weight and each weight is
+// quantized after it (read 2 B, write the row- and column-wise copies with their scales): both as without the flag,
+// where per-tensor FP8 on the same B200 gathers 1 B per FP8 weight and writes no transpose.
+TEST(Fp8Training, MxFp8ParamGatherGathersSixteenBitWeightsAndQuantizesThem) {
+  const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("B200");
+  auto run = [&](const std::string& recipe, bool gather) {
+    std::vector<std::string> sets = {"cluster.accelerator=B200", "workload.precision=fp8",
+                                     "workload.use_distributed_optimizer=true", "workload.fp8_recipe=" + recipe};
+    if (gather) sets.push_back("workload.fp8_param_gather=true");
+    const Scenario sc = megatron_support::parse_sets(sets);
+    const auto& w = dynamic_cast<const wl::MegatronTraining&>(*sc.workload);
+    EXPECT_EQ(w.config().fp8_weights_gathered(), gather && recipe != "mxfp8") << recipe;
+    return std::make_pair(w.plan_stage(part, 1), megatron_support::run(sets));
+  };
+  auto [mx_plain, mx_plain_run] = run("mxfp8", false);
+  auto [mx_gather, mx_gather_run] = run("mxfp8", true);
+  auto [cs_plain, cs_plain_run] = run("tensorwise", false);
+  auto [cs_gather, cs_gather_run] = run("tensorwise", true);
+  ASSERT_EQ(mx_gather.param_gather.size(), 1u);
+  ASSERT_EQ(cs_gather.param_gather.size(), 1u);
+  EXPECT_DOUBLE_EQ(mx_gather.param_gather[0].size.bytes(), 2 * mx_gather.dense_params);
+  EXPECT_DOUBLE_EQ(mx_gather.param_gather[0].size.bytes(), mx_plain.param_gather[0].size.bytes());
+  EXPECT_DOUBLE_EQ(mx_gather_run["time_optimizer_s"], mx_plain_run["time_optimizer_s"]);
+  // Per-tensor FP8: 1 B per FP8 weight (50,331,648 per stage on this layout), and on B200 no transpose to write, so
+  // nothing is cast after the step where TE's cache would read 2 B and write 1 B per weight, in 8 kernels (one per
+  // FP8 GEMM weight of the stage's two layers).
+  const double weights = 50331648.0;
+  EXPECT_DOUBLE_EQ(cs_gather.param_gather[0].size.bytes(), 2 * cs_gather.dense_params - weights);
+  EXPECT_NEAR(cs_plain_run["time_optimizer_s"] - cs_gather_run["time_optimizer_s"],
+              3 * weights / (8e12 * part.calibration.memory_efficiency) + 8 * part.calibration.kernel_launch.s(),
+              1e-9);
+  // MXFP8's quantization after the gather writes more than per-tensor FP8's cache: 2 + 2/32 B against 1 B.
+  EXPECT_NEAR(mx_plain_run["time_optimizer_s"] - cs_plain_run["time_optimizer_s"],
+              (1 + 2.0 / 32) * weights / (8e12 * part.calibration.memory_efficiency), 1e-9);
+}
+
 // The workload key: fp8_recipe (delayed by default, Megatron-LM's default) reaches the layer plan only in FP8 runs;
 // an unknown recipe is an error that names the key, its line and the allowed values.
 TEST(Fp8Training, Fp8RecipeKeyChoosesCurrentScalingOnlyForFp8Runs) {

@@ -175,7 +175,8 @@ const std::set<std::string>& ignored_values() {
       "nccl-communicator-config-path", "high-priority-stream-groups", "pipeline-model-parallel-comm-backend",
       "batch-p2p-comm", "use-ring-exchange-p2p", "variable-seq-lengths", "ddp-pad-buckets-for-high-nccl-busbw",
       // The layer-norm kernel variant (apex's persistent kernel; Transformer Engine's norms either way), MXFP8's
-      // reuse of the gradient buffer for the parameter all-gather (a memory saving lcsim does not count), the
+      // reuse of the gradient buffer for the parameter all-gather (a memory saving lcsim does not count; the 16-bit
+      // gather of an MXFP8 model is costed with or without it: MegatronConfig::fp8_weights_gathered), the
       // precision-aware optimizer's switch (its moment types are their own arguments: --exp-avg-dtype,
       // --exp-avg-sq-dtype).
       "no-persist-layer-norm", "reuse-grad-buf-for-mxfp8-param-ag", "use-precision-aware-optimizer"};

@@ -267,7 +267,9 @@ void MegatronConfig::visit_keys(Section& s) {
           "--fp8-param-gather; NeMo's bf16_with_fp8_mixed sets it): the optimizer writes its shard of them in FP8 and "
           "the all-gather after the step moves 1 B per such weight instead of 2; no cast of the 16-bit weight on the "
           "first micro-batch, only the transpose (1 B read, 1 B written per element, once per iteration). Memory as "
-          "without it (1 B weight and 1 B transpose for 2 B)");
+          "without it (1 B weight and 1 B transpose for 2 B). With fp8_recipe: mxfp8 the gather stays 16-bit and "
+          "the weights are quantized after it (Megatron-core keeps MXFP8 models' parameters in a 16-bit view of the "
+          "gradient buffer): costed as without it");
   s.choice("cuda_graph_impl", cuda_graph_impl, {"none", "local", "transformer_engine"},
            "CUDA graphs (Megatron-LM's --cuda-graph-impl; --enable-cuda-graph = local, --external-cuda-graph = "
            "transformer_engine): the modules of cuda_graph_scope replay as one graph launch each, so the host issues "

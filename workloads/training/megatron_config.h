@@ -76,6 +76,10 @@ struct MegatronConfig {
   bool torch_eager() const { return layer_kernels == "torch_eager"; }
   /// FP8 with Blackwell's block scaling (precision: fp8, fp8_recipe: mxfp8).
   bool mxfp8() const { return precision == "fp8" && fp8_recipe == "mxfp8"; }
+  /// fp8_param_gather's weights travel in FP8 (1 B) after the step. Not with MXFP8: Megatron-core keeps an MXFP8
+  /// model's gathered parameters in a 16-bit view of the gradient buffer (param_and_grad_buffer.py, shared_buffer
+  /// for any MXFP8 parameter), gathers them in 16-bit and quantizes them into the MXFP8 weights after the gather.
+  bool fp8_weights_gathered() const { return fp8_param_gather && !mxfp8(); }
   std::vector<std::string> cuda_graph_scope;
   bool first_last_layers_bf16 = false;
   int num_layers_at_start_in_bf16 = 1, num_layers_at_end_in_bf16 = 1;

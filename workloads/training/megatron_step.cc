@@ -42,9 +42,10 @@ void MegatronTraining::plan_step(const hw::AcceleratorSpec& part, StagePlan& pla
   // Once per iteration, costed with the step (each a streaming kernel): the weights' casts (LayerShard::fp8_cast_out
   // bytes written per element); FP8 weights (fp8_param_gather): only the transpose, read 1 B and write 1 B, the
   // optimizer having written its shard in FP8, and nothing where FP8 GEMMs take any layout (no transpose to make).
+  // MXFP8 with fp8_param_gather gathers 16-bit weights and quantizes them after (fp8_weights_gathered): the cast.
   const double cast_out = c.fp8_cast_out(&part);
   const double per_element =
-      c.fp8_param_gather ? (cast_out == 1 ? 0.0 : 2.0) : fp8_weight_cast_bytes_per_element(e, cast_out);
+      c.fp8_weights_gathered() ? (cast_out == 1 ? 0.0 : 2.0) : fp8_weight_cast_bytes_per_element(e, cast_out);
   if (casts.gemms > 0 && per_element > 0) {
     plan.optimizer += hw::memory_time(part, Bytes::of(per_element * casts.all)) +
                       part.calibration.kernel_launch * (casts.gemms - 1.0);
@@ -58,9 +59,10 @@ void MegatronTraining::plan_step(const hw::AcceleratorSpec& part, StagePlan& pla
                                   Bytes::of(local * c.grad_bytes()), Exposure::kDp,
                                   "stage-copies all-reduce grads"});
   }
-  if (c.use_distributed_optimizer) {  // the updated 16-bit parameters (fp8_param_gather: FP8 weights 1 B), gathered
-    const double fp8_dense = c.fp8_param_gather ? casts.all - casts.experts : 0;
-    const double fp8_experts = c.fp8_param_gather ? casts.experts : 0;
+  // The updated 16-bit parameters, gathered (fp8_weights_gathered: the FP8 weights 1 B).
+  if (c.use_distributed_optimizer) {
+    const double fp8_dense = c.fp8_weights_gathered() ? casts.all - casts.experts : 0;
+    const double fp8_experts = c.fp8_weights_gathered() ? casts.experts : 0;
     if (dp_ * cp > 1) {
       plan.param_gather.push_back({CollectiveOp::kAllGather, GroupKind::kDpCp,
                                    Bytes::of(plan.dense_params * 2 - fp8_dense),
