@@ -77,13 +77,16 @@ TEST(Fp8Training, GradientGemmsAccumulateWithPromotionForwardOnesDoNot) {
 // GeLU MLP f = 4h): before each cast an amax pass reads the 16-bit input (2 B per element), and the cast itself is
 // a full cast + transpose (2 + 1 + 1 B) even after a norm, which cannot write FP8 before the amax is known (delayed
 // scaling: 1 B there). Backward: the output gradient's amax (2 B per element of the GEMM's output) before its cast
-// and transpose (4 B, as with delayed scaling).
+// and transpose (4 B, as with delayed scaling). Transformer Engine's own norm kernel computes the amax of what it
+// writes (FUSED_NORM_AMAX_FP8, its default; NormCast::kAmaxFused): the QKV's and the MLP's first cast then have no
+// amax pass forward, their output gradients still do; with cuDNN's norms (or torchao's float8) every cast has one.
 TEST(Fp8Training, CurrentScalingReadsEachCastTensorOnceMoreForItsAmax) {
   wl::GptModelConfig m;
   m.num_layers = 1, m.hidden_size = 4096, m.num_attention_heads = 32, m.seq_length = 4096, m.swiglu = false;
   wl::LayerShard current;
   current.fp8 = true;
   current.fp8_current_scaling = true;
+  current.fp8_norm_cast = wl::NormCast::kUnfused;
   const auto fwd = wl::layer_forward(m, 0, 1, 2, current).all();
   const auto bwd = wl::backward_of(fwd, 2);
   const double tok = 4096, h = 4096, f = 4 * h;
@@ -112,6 +115,22 @@ TEST(Fp8Training, CurrentScalingReadsEachCastTensorOnceMoreForItsAmax) {
   }
   EXPECT_EQ(seen.size(), 2 * expected.size());
   for (const auto& [name, n] : seen) EXPECT_EQ(n, 1) << name;
+  // The norm's amax: the same kernels less the two norm-fed amax passes forward (2 B per element of t x h each);
+  // backward unchanged, kernel for kernel.
+  wl::LayerShard fused = current;
+  fused.fp8_norm_cast = wl::NormCast::kAmaxFused;
+  const auto fwd_fused = wl::layer_forward(m, 0, 1, 2, fused).all();
+  const auto bwd_fused = wl::backward_of(fwd_fused, 2);
+  EXPECT_EQ(fwd_fused.size() + 2, fwd.size());
+  EXPECT_EQ(megatron_support::op_bytes(fwd_fused, "qkv_fp8_amax"), -1.0);  // none
+  EXPECT_EQ(megatron_support::op_bytes(fwd_fused, "mlp_up_fp8_amax"), -1.0);
+  EXPECT_DOUBLE_EQ(megatron_support::op_bytes(fwd_fused, "qkv_fp8_cast"), 4 * tok * h);
+  EXPECT_DOUBLE_EQ(megatron_support::op_bytes(fwd_fused, "attn_proj_fp8_amax"), 2 * tok * h);
+  ASSERT_EQ(bwd_fused.size(), bwd.size());
+  for (size_t i = 0; i < bwd.size(); ++i) {
+    EXPECT_EQ(bwd_fused[i].name, bwd[i].name);
+    EXPECT_DOUBLE_EQ(bwd_fused[i].bytes.bytes(), bwd[i].bytes.bytes()) << bwd[i].name;
+  }
   // Delayed scaling (the default) has no amax pass.
   wl::LayerShard delayed;
   delayed.fp8 = true;
@@ -221,6 +240,58 @@ TEST(Fp8Training, MxFp8ParamGatherGathersSixteenBitWeightsAndQuantizesThem) {
   // MXFP8's quantization after the gather writes more than per-tensor FP8's cache: 2 + 2/32 B against 1 B.
   EXPECT_NEAR(mx_plain_run["time_optimizer_s"] - cs_plain_run["time_optimizer_s"],
               (1 + 2.0 / 32) * weights / (8e12 * part.calibration.memory_efficiency), 1e-9);
+}
+
+// Transformer Engine's norm writes the FP8 input of the GEMM it feeds as its recipe allows (normalization.cpp, "Choose
+// implementation"): delayed scaling fused (FULLY_FUSED), current scaling with the amax computed by the norm
+// (FUSED_NORM_AMAX_FP8), MXFP8 unfused (the norm in 16 bits, then the quantization) unless cuDNN's norms are on
+// (NVTE_NORM_FWD_USE_CUDNN: workload key cudnn_norm), which fuse MXFP8 and unfuse current scaling. torchao's float8
+// (torch FSDP2) fuses nothing with current scaling. By hand on B200 (MXFP8 writes 2 + 2/32 B per element): the QKV's
+// input cast reads 2 B and writes both copies, or the norm writes them instead of its 16-bit output (2/32 B more).
+TEST(Fp8Training, TransformerEnginesNormWritesTheFp8InputAsTheRecipeAllows) {
+  auto shard = [](const std::string& part, std::vector<std::string> sets) {
+    sets.push_back("cluster.accelerator=" + part);
+    sets.push_back("workload.precision=fp8");
+    const Scenario sc = megatron_support::parse_sets(sets);
+    return dynamic_cast<const wl::MegatronTraining&>(*sc.workload).config().layer_shard(
+        &hw::PartCatalog::get().part(part));
+  };
+  const std::string h100 = "H100-SXM-80GB";
+  EXPECT_EQ(shard(h100, {}).fp8_norm_cast, wl::NormCast::kFused);
+  EXPECT_EQ(shard(h100, {"workload.fp8_recipe=tensorwise"}).fp8_norm_cast, wl::NormCast::kAmaxFused);
+  EXPECT_EQ(shard(h100, {"workload.fp8_recipe=tensorwise", "workload.cudnn_norm=true"}).fp8_norm_cast,
+            wl::NormCast::kUnfused);
+  EXPECT_EQ(shard(h100, {"workload.fp8_recipe=tensorwise", "workload.use_torch_fsdp2=true",
+                         "workload.use_distributed_optimizer=false", "workload.overlap_param_gather=false"})
+                .fp8_norm_cast,
+            wl::NormCast::kUnfused);
+  const wl::LayerShard mx = shard("B200", {"workload.fp8_recipe=mxfp8"});
+  const wl::LayerShard mx_cudnn = shard("B200", {"workload.fp8_recipe=mxfp8", "workload.cudnn_norm=true"});
+  EXPECT_EQ(mx.fp8_norm_cast, wl::NormCast::kUnfused);
+  EXPECT_EQ(mx_cudnn.fp8_norm_cast, wl::NormCast::kFused);
+  EXPECT_TRUE(mx.fp8_block_scaled);
+  wl::GptModelConfig m;
+  m.num_layers = 1, m.hidden_size = 4096, m.num_attention_heads = 32, m.seq_length = 4096, m.swiglu = false;
+  const double elements = 4096.0 * 4096;
+  const auto qkv = [&](const wl::LayerShard& sh) {
+    return megatron_support::op_bytes(wl::layer_forward(m, 0, 1, 2, sh).qkv, "qkv_fp8_cast");
+  };
+  EXPECT_DOUBLE_EQ(qkv(mx), (2 + 2 + 2.0 / 32) * elements);
+  EXPECT_DOUBLE_EQ(qkv(mx_cudnn), 2.0 / 32 * elements);
+  // The projection's input comes from attention, not a norm: the same cast either way.
+  const auto proj = [&](const wl::LayerShard& sh) {
+    return megatron_support::op_bytes(wl::layer_forward(m, 0, 1, 2, sh).attention, "attn_proj_fp8_cast");
+  };
+  EXPECT_DOUBLE_EQ(proj(mx), proj(mx_cudnn));
+  // A whole run: the unfused MXFP8 norms take longer, by their bytes only (no kernel is added or removed; micro-
+  // batches of 4 x 8,192 tokens, so that the kernels and not the host's issue set the time).
+  const auto run = [](bool cudnn) {
+    std::vector<std::string> sets = {"cluster.accelerator=B200", "workload.precision=fp8", "workload.fp8_recipe=mxfp8",
+                                     "workload.model.seq_length=8192", "workload.micro_batch_size=4"};
+    if (cudnn) sets.push_back("workload.cudnn_norm=true");
+    return megatron_support::run(sets);
+  };
+  EXPECT_GT(run(false)["iteration_time_s"], run(true)["iteration_time_s"]);
 }
 
 // The workload key: fp8_recipe (delayed by default, Megatron-LM's default) reaches the layer plan only in FP8 runs;

@@ -309,27 +309,10 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
   const double a = m.num_attention_heads / tp, g = std::max(1.0, m.query_groups() / tp);
   LayerOps ops;
   norm(ops.norm1, "norm1", tn * h, e, m, sh);
-  // FP8 linear layers (Transformer Engine's recipe, docs/calibration.md): a GEMM's 16-bit input is cast to FP8 and
-  // transposed for the weight gradient in one kernel (read e, write 1 + 1 B per element); where a LayerNorm feeds
-  // the GEMM inside one module (QKV, and the dense MLP's first GEMM), the norm writes FP8 itself (1 B less) and only
-  // the transpose follows (1 + 1 B): 1 B per element more than the 16-bit norm. backward_of casts and transposes
-  // the output gradient (fp8_cast_bytes_per_gradient per element of the GEMM's output). Current (tensorwise)
-  // scaling needs the tensor's amax before it can cast: one more kernel reads the 16-bit input first (e B per
-  // element), and no norm can write FP8 itself; backward_of gives the output gradient the same pass. Where FP8 GEMMs
-  // take any layout (Blackwell) a per-tensor cast writes no transpose, MXFP8's writes two copies with their scales
-  // (LayerShard::fp8_cast_out); a norm-fused cast keeps the 1 B per element above on every part (the norm's saved
-  // byte and the transpose are not separated there; only delayed scaling fuses it).
+  // FP8 linear layers: each GEMM's 16-bit input cast first (fp8_casts.cc), the norm's where one feeds it.
   auto fp8_cast = [&](std::vector<hw::OpWork>& group, const char* name, double rows, double cols, double batch,
                       bool after_norm = false) {
-    if (!sh.fp8) return;
-    const double elements = rows * cols * batch;
-    if (sh.fp8_current_scaling) {
-      const std::string_view cast(name);
-      const std::string amax = std::string(cast.substr(0, cast.size() - 5)) + "_amax";  // "_cast" -> "_amax"
-      group.push_back(hw::memory_op(amax, Bytes::of(e * elements)));
-      after_norm = false;
-    }
-    group.push_back(hw::memory_op(name, Bytes::of((after_norm ? 1 : e + sh.fp8_cast_out) * elements)));
+    if (sh.fp8) fp8_input_cast(group, name, rows * cols * batch, e, sh, after_norm);
   };
   fp8_cast(ops.qkv, "qkv_fp8_cast", t, h, 1, true);
   // Attention's value width per head (the projection's input is a x it) and the fused kernel's head dimension.
@@ -531,6 +514,8 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
   }
   ops.residual.push_back(memory("residual2", 3 * tn * h, e));
   if (unfused_residual > 0) ops.residual.push_back(memory("residual2_unfused", unfused_residual * tn * h, e));
+  state_norm_cast_backward(ops.qkv, e, sh);
+  state_norm_cast_backward(ops.mlp, e, sh);
   return ops;
 }
 

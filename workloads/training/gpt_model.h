@@ -9,6 +9,7 @@
 // kernels' real work instead (causal attention, a 2.5x flash-attention backward, the real GEMM shapes).
 #pragma once
 
+#include <cstdint>
 #include <set>
 #include <string>
 #include <string_view>
@@ -109,6 +110,15 @@ struct GptModelConfig {
   double forward_model_flops(int b) const;
 };
 
+/// How Transformer Engine's norm writes the FP8 input of the GEMM it feeds inside one module (LayerNormLinear: the
+/// QKV and the dense MLP's first GEMM), by recipe (transformer_engine/pytorch/csrc/extensions/normalization.cpp,
+/// "Choose implementation"; fp8_input_cast).
+enum class NormCast : uint8_t {
+  kFused,      // the norm writes FP8 itself (FULLY_FUSED: delayed scaling; MXFP8 with cuDNN's norm kernels)
+  kAmaxFused,  // the norm writes 16 bits and their amax, then one cast (FUSED_NORM_AMAX_FP8: current scaling)
+  kUnfused,    // the norm writes 16 bits, then the cast as any input's (UNFUSED: MXFP8; current scaling with cuDNN's)
+};
+
 /// How one GPU holds a layer: tensor-parallel (column/row split, vocab-parallel embedding), sequence-parallel
 /// (norms and residuals on 1/tp of the tokens), context-parallel (1/cp of each sequence; attention against the
 /// whole causal sequence), expert-parallel (num_experts / ep experts per GPU; experts also split over tp).
@@ -127,6 +137,8 @@ struct LayerShard {
   // alone (per-tensor scaling where FP8 GEMMs take any layout: Blackwell, AcceleratorSpec::non_tn_fp8_gemm); MXFP8
   // 2 + 2/32, its row- and column-wise copies (their scale blocks differ), each with one E8M0 scale per 32 elements.
   double fp8_cast_out = 2;
+  bool fp8_block_scaled = false;             // MXFP8 (its casts write fp8_cast_out = 2 + 2/32 B)
+  NormCast fp8_norm_cast = NormCast::kFused;  // a norm feeding an FP8 GEMM (NormCast)
   // flash-attn's variable-length path as llm-foundry's flash_attn_fn calls it (attention_unpad): queries, keys and
   // values gathered into packed copies before the kernel (bert_padding.unpad_input), the output scattered back
   // into a zeroed padded tensor after it (pad_input); each copy's backward is the mirror image.
@@ -207,6 +219,14 @@ std::vector<hw::OpWork> head_forward_ops(const GptModelConfig& m, int b, double 
 bool is_fp8_cast(const hw::OpWork& op);
 /// Current scaling's amax pass before an FP8 cast (name ending in "_fp8_amax"), followed by the cast.
 bool is_fp8_amax(const hw::OpWork& op);
+/// An FP8 linear layer's input cast into `group`, before the GEMM it feeds (`name` ends in "_fp8_cast"): with current
+/// scaling an amax pass first (read e B per element), then the cast (read e, write LayerShard::fp8_cast_out B);
+/// `after_norm` where a norm of the same Transformer Engine module writes the input (LayerShard::fp8_norm_cast).
+void fp8_input_cast(std::vector<hw::OpWork>& group, std::string_view name, double elements, double e,
+                    const LayerShard& sh, bool after_norm);
+/// Current scaling's casts whose amax the norm computed (NormCast::kAmaxFused) in `group`: the output gradient of the
+/// GEMM each feeds still needs its amax pass and cast in backward, stated on the cast (backward_of runs them).
+void state_norm_cast_backward(std::vector<hw::OpWork>& group, double e, const LayerShard& sh);
 /// Elements of the weights of a forward set's FP8 GEMMs (k x n x batch of each GEMM not kept in 16 bits): what
 /// Transformer Engine casts and transposes to FP8 once per iteration, on its first micro-batch (a linear module's
 /// `is_first_microbatch`; later micro-batches reuse the cached FP8 weight and its transpose).

@@ -270,6 +270,11 @@ void MegatronConfig::visit_keys(Section& s) {
           "without it (1 B weight and 1 B transpose for 2 B). With fp8_recipe: mxfp8 the gather stays 16-bit and "
           "the weights are quantized after it (Megatron-core keeps MXFP8 models' parameters in a 16-bit view of the "
           "gradient buffer): costed as without it");
+  s.field("cudnn_norm", cudnn_norm,
+          "Transformer Engine's norm kernels through cuDNN (NVTE_NORM_FWD_USE_CUDNN=1): with precision: fp8, how a "
+          "norm writes the FP8 input of the GEMM it feeds: MXFP8 fused into the norm (default: the norm in 16 bits, "
+          "then the cast), current scaling unfused (default: the norm computes the amax, then the cast; "
+          "docs/calibration-fp8.md)");
   s.choice("cuda_graph_impl", cuda_graph_impl, {"none", "local", "transformer_engine"},
            "CUDA graphs (Megatron-LM's --cuda-graph-impl; --enable-cuda-graph = local, --external-cuda-graph = "
            "transformer_engine): the modules of cuda_graph_scope replay as one graph launch each, so the host issues "

@@ -64,6 +64,7 @@ struct MegatronConfig {
   // column-wise copy) or high_precision (torchao's Float8Linear: the 16-bit input).
   std::string fp8_linear_saved_input = "fp8";
   bool fp8_param_gather = false;  // FP8 compute weights, gathered in FP8 (Megatron-LM's --fp8-param-gather)
+  bool cudnn_norm = false;  // Transformer Engine's norms through cuDNN (NVTE_NORM_FWD_USE_CUDNN=1; NormCast)
   // precision: fp8 with the first and last transformer layers in BF16 (Megatron-core's first_last_layers_bf16 and
   // its two counts, defaults as Megatron-LM's arguments).
   // CUDA graphs (Megatron-LM's --cuda-graph-impl, --cuda-graph-scope): none, local (Megatron-core's own) or

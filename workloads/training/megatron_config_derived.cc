@@ -66,6 +66,16 @@ LayerShard MegatronConfig::layer_shard(const hw::AcceleratorSpec* part) const {
   sh.router = router;
   sh.fp8_current_scaling = sh.fp8 && fp8_recipe == "tensorwise";
   sh.fp8_cast_out = fp8_cast_out(part);
+  sh.fp8_block_scaled = mxfp8();
+  // Transformer Engine's norm before a GEMM (NormCast; fp8_casts.cc); torchao's float8 (torch FSDP2) fuses nothing
+  // with current scaling, and stays as it was with delayed scaling.
+  if (use_torch_fsdp2) {
+    sh.fp8_norm_cast = sh.fp8_current_scaling ? NormCast::kUnfused : NormCast::kFused;
+  } else if (sh.fp8_current_scaling) {
+    sh.fp8_norm_cast = cudnn_norm ? NormCast::kUnfused : NormCast::kAmaxFused;
+  } else if (mxfp8()) {
+    sh.fp8_norm_cast = cudnn_norm ? NormCast::kFused : NormCast::kUnfused;
+  }
   sh.etp = expert_tp();
   sh.unpad = attention_unpad;
   sh.cp_comm_type = cp_comm_type;
