@@ -75,7 +75,7 @@ if scaleup:
                  "ND_GB200_v6": "nccl-b200-gb200", "NVL72_GB200": "nccl-b200-gb200",
                  "ND_MI300X_v5": "nccl-h100-hgx", "AAC8_MI300X": "nccl-h100-hgx", "AAC10_MI300X": "nccl-h100-hgx",
                  "ROCmBlog_MI300X": "nccl-h100-hgx", "AAC11_MI325X": "nccl-h100-hgx", "HGX_H100_wh8": "nccl-h100-hgx",
-                 "HGX_H100_wh8_scaling": "nccl-h100-hgx", "MLE_H200": "nccl-h200-hgx",
+                 "HGX_H100_wh8_scaling": "nccl-h100-hgx", "HGX_H100_wh8_algo": "nccl-h100-hgx", "MLE_H200": "nccl-h200-hgx",
                  "GKE_A4_B200": "nccl-b200-gb200", "P6_B200": "nccl-b200-gb200", "P6_B200_4N": "nccl-b200-gb200"}
     system_sets = {"NVL72_GB200": ["cluster.pools=[{node: gb200-nvl72, count: 1}]"],  # the whole rack
                    "GKE_A4_B200": ["cluster.pools=[{node: hgx-b200, count: 1}]"],  # 8 B200 (GCP a4-highgpu-8g)
@@ -85,7 +85,7 @@ if scaleup:
     # Accelerator Cloud runs: 8 x 400G NICs per node, as the mi300x-platform template)
     amd_nodes = {"ND_MI300X_v5": "mi300x-platform", "AAC8_MI300X": "mi300x-platform",
                  "AAC10_MI300X": "mi300x-platform", "ROCmBlog_MI300X": "mi300x-platform", "AAC11_MI325X": "{base: mi300x-platform, accelerator: MI325X}"}
-    pinned = {"HGX_H100", "AAC11_MI325X"}  # measured with NCCL_ALGO set: lcsim pins the same algorithm
+    pinned = {"HGX_H100", "AAC11_MI325X", "HGX_H100_wh8_algo"}  # measured with NCCL_ALGO set: lcsim pins the same
     data = list(csv.DictReader(open(os.path.join(root, "data", "calibration", "nccl_scaleup_all_reduce.csv"))))
     groups = []
     for r in data:

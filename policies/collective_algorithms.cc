@@ -35,15 +35,20 @@ Duration RingCost::estimate(const CollectiveCase& c) const {
   return Duration::seconds(base_latency + steps * step_latency + volume * S / ring_bw(c));
 }
 
-bool TreeCost::applies(const CollectiveCase& c) const { return supports(c.op) && c.nodes > 1; }
+bool TreeCost::applies(const CollectiveCase& c) const {
+  return supports(c.op) && (c.nodes > 1 || c.ranks_per_node > 1);
+}
 
 Duration TreeCost::estimate(const CollectiveCase& c) const {
   // Reduce up and broadcast down, pipelined; each tree carries half the data over one NIC per node in each
-  // direction.
+  // direction. Inside a node each GPU of the chain sends the whole buffer up and down (the two trees' halves, each
+  // both ways: 2S), at kTreeChainEfficiency: the bound on one node, and beside the NICs' on several.
   const double N = c.nodes, k = c.ranks_per_node, S = c.bytes.bytes();
   const double intra = c.intra_bandwidth.bps(), inter = c.inter_bandwidth.bps();
+  const double chain = k > 1 ? 2 * S / (kTreeChainEfficiency * intra) : 0;
+  const double across = N > 1 ? S / std::min(intra, 2 * inter) : 0;
   return Duration::seconds(c.base_latency.s() + 2 * (std::log2(N) + k - 1) * c.step_latency.s() +
-                           S / std::min(intra, 2 * inter));
+                           std::max(chain, across));
 }
 
 bool HierarchicalCost::applies(const CollectiveCase& c) const {

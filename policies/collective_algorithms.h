@@ -17,7 +17,13 @@ class RingCost final : public CollectiveCost {
   int preference() const override { return 0; }
 };
 
-/// NCCL's double binary tree across nodes, chains inside; all-reduce over several nodes.
+/// NCCL's tree all-reduce inside a node: a chain through the node's GPUs, each sending the data up (the reduction)
+/// and down (the broadcast), at NCCL's own correction of a tree's bandwidth (src/graph/tuning.cc: a tree all-reduce's
+/// bus bandwidth x 0.92). The intra-node chain flows of TreePlanner carry it too.
+inline constexpr double kTreeChainEfficiency = 0.92;
+
+/// NCCL's double binary tree across nodes, chains inside; all-reduce over several nodes, or inside one node (the
+/// chain alone: only when pinned, as NCCL's tuner picks it there no more than lcsim's, a ring being faster).
 class TreeCost final : public CollectiveCost {
  public:
   bool supports(CollectiveOp op) const override { return op == CollectiveOp::kAllReduce; }

@@ -72,11 +72,20 @@ TEST(Collectives, EveryAlgorithmSendsWhatItsDefinitionSays) {
   double total = 0;
   for (const auto& [rank, bytes] : b) total += bytes;
   EXPECT_NEAR(total, (n - 1) * S, 1e-6 * S);
-  // Tree: every tree edge carries half the data up and half down; 2 trees, 15 edges each.
+  // Tree: every tree edge carries half the data up and half down; 2 trees, 15 edges each: 3 between the nodes and
+  // 12 in their chains (3 per node), those at NCCL's tree correction (as that many more bytes).
   const auto t = f.coll.plan(O::kAllReduce, "tree", r, Bytes::of(S));
   double tree_bytes = 0;
   for (const auto& fl : t.front().flows) tree_bytes += fl.size.bytes();
-  EXPECT_NEAR(tree_bytes, 2 * 15 * 2 * (S / 2), 1e-6 * S);
+  EXPECT_NEAR(tree_bytes, 2 * (3 * 2 * (S / 2) + 12 * 2 * (S / 2) / policy::kTreeChainEfficiency), 1e-6 * S);
+  // Inside one node (pinned): the chain alone, each GPU sending the whole buffer (both trees' halves) up and down.
+  Fixture one(nodes(1, 4, true));
+  const auto chain = sent(one.coll.plan(O::kAllReduce, "tree", all(4), Bytes::of(S)));
+  ASSERT_EQ(chain.size(), 4u);
+  for (const auto& [rank, bytes] : chain) {
+    const double links = rank == 0 || rank == 3 ? 1 : 2;  // the chain's ends have one neighbour per tree
+    EXPECT_NEAR(bytes, links * S / policy::kTreeChainEfficiency, 1e-6 * S) << rank;
+  }
 }
 
 // NVLS moves each buffer up through the switch once and the result down once, plus its own share's round trip
@@ -268,7 +277,7 @@ TEST(CollectiveRegistry, TheScenarioKeyIsCheckedAgainstTheRegistry) {
     pinned.algorithm = name;
     Fixture f(nodes(1, 8, true), pinned);
     const std::string chosen = f.coll.algorithm_for(CollectiveOp::kAllReduce, all(8), Bytes::mib(64));
-    EXPECT_EQ(chosen, name == "tree" || name == "hierarchical" ? "nvls" : name) << name;
+    EXPECT_EQ(chosen, name == "hierarchical" ? "nvls" : name) << name;
   }
 }
 

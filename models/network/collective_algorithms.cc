@@ -116,12 +116,14 @@ std::vector<CollectivePhase> TreePlanner::plan(const PlanInput& in) const {
       p.flows.push_back(in.flow(child, parent, half, t));
       p.flows.push_back(in.flow(parent, child, half, t));
     }
+    // The chains inside the nodes, at NCCL's tree correction (policy::kTreeChainEfficiency: as that many more bytes).
+    const Bytes chained = half / policy::kTreeChainEfficiency;
     for (size_t i = 0; i < N; ++i) {
       const auto& g = node_at(i);
       for (size_t j = 0; j + 1 < g.size(); ++j) {
         const uint32_t a = t == 0 ? g[j] : g[g.size() - 1 - j], b = t == 0 ? g[j + 1] : g[g.size() - 2 - j];
-        p.flows.push_back(in.flow(a, b, half, t));
-        p.flows.push_back(in.flow(b, a, half, t));
+        p.flows.push_back(in.flow(a, b, chained, t));
+        p.flows.push_back(in.flow(b, a, chained, t));
       }
     }
   }
@@ -202,7 +204,9 @@ void register_collective_algorithms(CollectiveAlgorithms& r) {
   r.add("ring",
         "one ring per channel, each entering and leaving a node through a different GPU and NIC; every operation",
         {std::make_shared<policy::RingCost>(), std::make_shared<RingPlanner>()});
-  r.add("tree", "double binary tree across nodes, chains inside (NCCL's tree); all-reduce over several nodes",
+  r.add("tree",
+        "double binary tree across nodes, chains inside (NCCL's tree); all-reduce over several nodes, or one node's "
+        "chain when pinned",
         {std::make_shared<policy::TreeCost>(), std::make_shared<TreePlanner>()});
   r.add("hierarchical",
         "intra-node reduce-scatter, rail-aligned inter-node all-reduce, intra-node all-gather; all-reduce, equal "
