@@ -158,6 +158,8 @@ const std::set<std::string>& ignored_values() {
       "log-timers-to-tensorboard", "log-memory-to-tensorboard",
       "log-validation-ppl-to-tensorboard", "no-load-optim", "no-load-rng", "no-save-optim", "no-save-rng",
       "use-checkpoint-args", "mock-data", "manual-gc", "manual-gc-interval",
+      // The switch that lets Megatron-core's experimental features be turned on (each by its own argument).
+      "enable-experimental",
       "check-for-nan-in-loss-and-grad", "calculate-per-token-loss",
       // Checkpointing, fault tolerance and logging (lcsim's checkpoints are scenario keys: docs/storage.md).
       "async-save", "use-dist-ckpt", "ckpt-assume-constant-structure", "dist-ckpt-strictness", "log-straggler",
