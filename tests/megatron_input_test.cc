@@ -233,13 +233,16 @@ TEST(MegatronInput, ProductionArgumentsAreReadIgnoredOrRejected) {
                                  "--use-te --use-tp-pp-dp-mapping --async-save --te-rng-tracker "
                                  "--enable-cuda-graph --cuda-graph-scope attn mlp --num-experts 8 --expert-model-parallel-size 2 "
                                  "--delay-wgrad-compute --overlap-moe-expert-parallel-comm "
-                                 "--num-distributed-optimizer-instances 1 --enable-experimental\"\n");
+                                 "--num-distributed-optimizer-instances 1 --enable-experimental "
+                                 "--override-opt-param-scheduler --weight-decay-incr-style constant "
+                                 "--moe-hybridep-num-sms 32\"\n");
   const auto& c = dynamic_cast<wl::MegatronTraining&>(*sc.workload).config();
   EXPECT_EQ(c.parallel_order, "tp-cp-ep-pp-dp");
   EXPECT_EQ(c.ignored_args,
             (std::vector<std::string>{"--async-save", "--te-rng-tracker", "--num-distributed-optimizer-instances",
-                                      "--enable-experimental"}));
-  EXPECT_EQ(c.not_modelled_args, (std::vector<std::string>{"--delay-wgrad-compute"}));
+                                      "--enable-experimental", "--override-opt-param-scheduler",
+                                      "--weight-decay-incr-style"}));
+  EXPECT_EQ(c.not_modelled_args, (std::vector<std::string>{"--delay-wgrad-compute", "--moe-hybridep-num-sms 32"}));
   EXPECT_EQ(c.cuda_graph_impl, "local");  // read since 4 Dec 2026 (docs/training-cuda-graphs.md)
   EXPECT_EQ(c.cuda_graph_scope, (std::vector<std::string>{"attn", "mlp"}));
   try {

@@ -158,8 +158,9 @@ const std::set<std::string>& ignored_values() {
       "log-timers-to-tensorboard", "log-memory-to-tensorboard",
       "log-validation-ppl-to-tensorboard", "no-load-optim", "no-load-rng", "no-save-optim", "no-save-rng",
       "use-checkpoint-args", "mock-data", "manual-gc", "manual-gc-interval",
-      // The switch that lets Megatron-core's experimental features be turned on (each by its own argument).
-      "enable-experimental",
+      // The switch that lets Megatron-core's experimental features be turned on (each by its own argument); the
+      // optimizer's schedules (the scheduler's values taken from the arguments, not the checkpoint; weight decay's).
+      "enable-experimental", "override-opt-param-scheduler", "weight-decay-incr-style",
       "check-for-nan-in-loss-and-grad", "calculate-per-token-loss",
       // Checkpointing, fault tolerance and logging (lcsim's checkpoints are scenario keys: docs/storage.md).
       "async-save", "use-dist-ckpt", "ckpt-assume-constant-structure", "dist-ckpt-strictness", "log-straggler",
@@ -189,7 +190,10 @@ const std::set<std::string>& ignored_values() {
 // in the run header (docs/training-megatron-args.md says what each does). Value arguments take their values along.
 const std::set<std::string>& not_modelled_values() {
   static const std::set<std::string> s = {
-      "delay-wgrad-compute"};
+      "delay-wgrad-compute",
+      // HybridEP's SMs for its dispatch and combine kernels (default 16): the flex dispatcher's cost is DeepEP's
+      // measured share, whatever the count.
+      "moe-hybridep-num-sms"};
   return s;
 }
 
