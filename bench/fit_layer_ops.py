@@ -10,9 +10,15 @@ Model (models/hardware/op_cost.cc, workloads/training/gpt_model.cc): time = byte
 2 x tokens x (q + kv heads per GPU) x head dim, SwiGLU 3 x tokens x f / TP; 2 bytes each. kernel_launch and the
 bandwidth are the part's catalog values. One efficiency per kernel kind and part, least squares on log time
 (a golden-section search; deterministic), over the rows with at least MIN_TOKENS tokens.
-B200 (since 6 Dec 2026): RMSNorm only, from data/calibration/b200_rmsnorm_forward.csv, measured forward times of
-four RMSNorm kernels on B200 (meta-pytorch/tritonbench PR #1130: quack, torch.compile, int21; linkedin/Liger-Kernel
-PR #1462: its CuTe DSL kernel), the same model and loss; no B200 activation or rotary timings were found.
+B200 (since 6 Dec 2026): RMSNorm from data/calibration/b200_rmsnorm_forward.csv, measured forward times of four
+RMSNorm kernels on B200 (meta-pytorch/tritonbench PR #1130: quack, torch.compile, int21; linkedin/Liger-Kernel PR
+#1462: its CuTe DSL kernel); since the second session of 6 Dec 2026 also the SwiGLU activation and the rotary
+embedding from data/calibration/b200_swiglu_rope_forward.csv (Liger-Kernel's own benchmark tables on an NVIDIA B200,
+v0.8.2, August 2026: its fused Triton and CuTe DSL kernels, forward, BF16, triton.testing.do_bench, which flushes the
+L2 cache before each timed call; SwiGLU of 13,824 and 14,336 columns, rotary of 32 query and 4 or 8 key/value heads
+and of 48 and 8, head dim 128, batch 1), the same model and loss; SwiGLU's bytes as lcsim's (gate and up read, the
+product written: 3 x tokens x n_cols), the rotary's as lcsim's (queries and keys read and written; the cos / sin
+tables, 3% of the bytes, are not counted).
 Usage: bench/fit_layer_ops.py [--min-tokens N]"""
 import csv, math, os, re, sys
 
@@ -70,3 +76,9 @@ rows = [r for r in csv.DictReader(open(os.path.join(root, "data/calibration/b200
         if int(r["tokens"]) >= min_tokens]
 report("b200", "norm", [(2 * int(r["tokens"]) * int(r["hidden"]) * 2, float(r["time_us"]) * 1e-6) for r in rows],
        bw, launch)
+rows = [r for r in csv.DictReader(open(os.path.join(root, "data/calibration/b200_swiglu_rope_forward.csv")))
+        if int(r["tokens"]) >= min_tokens]
+report("b200", "activation", [(3 * int(r["tokens"]) * int(r["n_cols"]) * 2, float(r["time_us"]) * 1e-6)
+                              for r in rows if r["kernel"] == "swiglu"], bw, launch)
+report("b200", "rope", [(2 * int(r["tokens"]) * (int(r["q_heads"]) + int(r["kv_heads"])) * int(r["head_dim"]) * 2,
+                         float(r["time_us"]) * 1e-6) for r in rows if r["kernel"] == "rope"], bw, launch)

@@ -559,6 +559,64 @@ TEST(Calibration, BlackwellNormsRunAtTheirMeasuredRate) {
   EXPECT_EQ(PartCatalog::get().part("B300").calibration.norm_efficiency, b200.calibration.norm_efficiency);
 }
 
+// Blackwell's SwiGLU and rotary embedding at their measured rate (docs/calibration.md, "Blackwell kernels"): B200's
+// activation_efficiency and rope_efficiency refit (bench/fit_layer_ops.py's model and loss) to the 16 SwiGLU and 20
+// rotary forward kernels Liger-Kernel measured on a B200 (data/calibration/b200_swiglu_rope_forward.csv), each below
+// the streaming memory_efficiency (0.85) they had before; the largest SwiGLU (8,192 x 14,336: 705 MB) within 12% of
+// its fastest measured kernel. B300 carries B200's values, GB200-GPU derives them.
+TEST(Calibration, BlackwellActivationAndRotaryRunAtTheirMeasuredRate) {
+  std::ifstream in(std::string(LCSIM_SOURCE_DIR) + "/data/calibration/b200_swiglu_rope_forward.csv");
+  ASSERT_TRUE(in.good());
+  std::string line;
+  std::getline(in, line);
+  ASSERT_EQ(line, "source,kernel,provider,tokens,n_cols,q_heads,kv_heads,head_dim,time_us");
+  std::map<MemoryKind, std::vector<std::pair<Bytes, Duration>>> rows;  // lcsim's bytes, measured time
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    for (size_t at = 0, comma; at <= line.size(); at = comma + 1) {
+      comma = std::min(line.find(',', at), line.size());
+      f.push_back(line.substr(at, comma - at));
+    }
+    ASSERT_EQ(f.size(), 9u) << line;
+    const double tokens = std::stod(f[3]);
+    const Duration t = Duration::us(std::stod(f[8]));
+    if (f[1] == "swiglu") {  // gate and up read, the product written
+      rows[MemoryKind::kActivation].emplace_back(Bytes::of(3 * tokens * std::stod(f[4]) * 2), t);
+    } else {  // queries and keys read and written
+      ASSERT_EQ(f[1], "rope") << line;
+      const double heads = std::stod(f[5]) + std::stod(f[6]);
+      rows[MemoryKind::kRope].emplace_back(Bytes::of(2 * tokens * heads * std::stod(f[7]) * 2), t);
+    }
+  }
+  ASSERT_EQ(rows[MemoryKind::kActivation].size(), 16u);
+  ASSERT_EQ(rows[MemoryKind::kRope].size(), 20u);
+  const AcceleratorSpec& b200 = PartCatalog::get().part("B200");
+  for (const MemoryKind kind : {MemoryKind::kActivation, MemoryKind::kRope}) {
+    auto loss = [&](double e) {
+      AcceleratorSpec p = b200;
+      (kind == MemoryKind::kActivation ? p.calibration.activation_efficiency : p.calibration.rope_efficiency) = e;
+      double sum = 0;
+      for (const auto& [bytes, t] : rows[kind]) sum += std::pow(std::log(memory_time(p, bytes, kind) / t), 2);
+      return sum;
+    };
+    double best = 0.05;
+    for (double e = 0.05; e <= 1.0; e += 0.0005) best = loss(e) < loss(best) ? e : best;
+    const double fitted =
+        kind == MemoryKind::kActivation ? b200.calibration.activation_efficiency : b200.calibration.rope_efficiency;
+    EXPECT_NEAR(fitted, best, 0.002);
+    EXPECT_LT(fitted, b200.calibration.memory_efficiency);
+  }
+  const Bytes largest = Bytes::of(3.0 * 8192 * 14336 * 2);
+  EXPECT_NEAR(memory_time(b200, largest, MemoryKind::kActivation).s() / 110.624e-6, 1.0, 0.12);
+  const AcceleratorSpec& b300 = PartCatalog::get().part("B300");
+  EXPECT_EQ(b300.calibration.activation_efficiency, b200.calibration.activation_efficiency);
+  EXPECT_EQ(b300.calibration.rope_efficiency, b200.calibration.rope_efficiency);
+  const NodeSpec* rack = NodeCatalog::get().first_with_part("GB200-GPU");
+  ASSERT_NE(rack, nullptr);
+  EXPECT_EQ(rack->accelerator.calibration.activation_efficiency, b200.calibration.activation_efficiency);
+  EXPECT_EQ(rack->accelerator.calibration.rope_efficiency, b200.calibration.rope_efficiency);
+}
+
 TEST(Calibration, BadCsvRowsAreReportedWithTheirLine) {
   const std::string path = ::testing::TempDir() + "bad_kernels.csv";
   std::ofstream(path) << "operator,dtype,m,n,k,time_us\ngemm,bf16,1,2,3,4\nconv,bf16,1,2,3,4\ngemm,bf17,1,2,x,4\n";
