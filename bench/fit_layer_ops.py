@@ -19,6 +19,11 @@ L2 cache before each timed call; SwiGLU of 13,824 and 14,336 columns, rotary of 
 and of 48 and 8, head dim 128, batch 1), the same model and loss; SwiGLU's bytes as lcsim's (gate and up read, the
 product written: 3 x tokens x n_cols), the rotary's as lcsim's (queries and keys read and written; the cos / sin
 tables, 3% of the bytes, are not counted).
+H100's loss kernels (since 6 Dec 2026, second session; loss_efficiency): Megatron-core's own vocab-parallel
+cross-entropy, fused (cross_entropy_loss_fusion) and unfused, timed by Liger-Kernel's benchmark on an H100 80GB HBM3
+(data/calibration/h100_megatron_cross_entropy.csv: bf16 logits of 8,192 tokens and 4,096 to 131,072 words, one rank,
+triton.testing.do_bench; forward, and forward with backward from a fresh graph); the model is lcsim's own
+(cross_entropy_bytes_per_logit: 26 B per logit fused, 38 unfused, 14 more for backward; one launch per pass).
 Usage: bench/fit_layer_ops.py [--min-tokens N]"""
 import csv, math, os, re, sys
 
@@ -48,9 +53,11 @@ def golden(f, lo, hi, iters=80):
 
 
 def report(part, kind, data, bw, launch):
-    loss = lambda e: sum(math.log((b / (bw * e) + launch) / t) ** 2 for b, t in data)
+    """data: (bytes, time) or (bytes, time, launches) per measured kernel or chain of kernels."""
+    data = [d if len(d) == 3 else (d[0], d[1], 1) for d in data]
+    loss = lambda e: sum(math.log((b / (bw * e) + n * launch) / t) ** 2 for b, t, n in data)
     e = golden(loss, 0.05, 1.0)
-    errs = sorted(abs((b / (bw * e) + launch) / t - 1) for b, t in data)
+    errs = sorted(abs((b / (bw * e) + n * launch) / t - 1) for b, t, n in data)
     print(f"{part} {kind:10s} efficiency {e:.3f}  ({len(data)} kernels; |error| median {errs[len(errs) // 2]:.1%}, "
           f"p90 {errs[len(errs) * 9 // 10]:.1%}, max {errs[-1]:.1%})")
 
@@ -82,3 +89,13 @@ report("b200", "activation", [(3 * int(r["tokens"]) * int(r["n_cols"]) * 2, floa
                               for r in rows if r["kernel"] == "swiglu"], bw, launch)
 report("b200", "rope", [(2 * int(r["tokens"]) * (int(r["q_heads"]) + int(r["kv_heads"])) * int(r["head_dim"]) * 2,
                          float(r["time_us"]) * 1e-6) for r in rows if r["kernel"] == "rope"], bw, launch)
+
+bw, launch = catalog("h100-sxm-80gb.yaml")
+rows = list(csv.DictReader(open(os.path.join(root, "data/calibration/h100_megatron_cross_entropy.csv"))))
+loss_data = []
+for r in rows:
+    per_logit = 26 if r["implementation"] == "fused" else 38  # gpt_model.cc, cross_entropy_bytes_per_logit (bf16)
+    both = r["mode"] == "forward_backward"
+    logits = int(r["tokens"]) * int(r["vocab"])
+    loss_data.append((logits * (per_logit + (14 if both else 0)), float(r["time_us"]) * 1e-6, 2 if both else 1))
+report("h100", "loss", loss_data, bw, launch)

@@ -273,6 +273,9 @@ void KernelCalibration::visit(Section& s) {
           Range::between(0, 1));
   s.field("rope_efficiency", rope_efficiency,
           "fraction of HBM bandwidth reached by rotary-embedding kernels; 0 = memory_efficiency", Range::between(0, 1));
+  s.field("loss_efficiency", loss_efficiency,
+          "fraction of HBM bandwidth reached by the loss's kernels over the logits (the cross-entropy's casts, row "
+          "max and sum, softmax and gradient); 0 = memory_efficiency", Range::between(0, 1));
   s.field("overlap_sm_share", overlap_sm_share,
           "share of the compute units a collective running beside the kernels takes: kernels in flight with one "
           "take 1 / (1 - share) as long (training workloads)",

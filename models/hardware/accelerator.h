@@ -78,6 +78,7 @@ struct KernelCalibration {
   double norm_efficiency = 0;        // layer / RMS norms (a reduction per token)
   double activation_efficiency = 0;  // GeLU, SwiGLU (silu x mul)
   double rope_efficiency = 0;        // rotary embedding of queries and keys
+  double loss_efficiency = 0;        // the loss's passes over the logits (cross-entropy: casts, row max and sum)
   // Share of the compute units a collective running beside the kernels occupies (NCCL / DeepEP channels):
   // kernels that run while one is in flight take 1 / (1 - share) as long.
   double overlap_sm_share = 0.15;

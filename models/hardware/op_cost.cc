@@ -58,6 +58,7 @@ double memory_efficiency(const AcceleratorSpec& part, MemoryKind kind) {
     case MemoryKind::kNorm: e = c.norm_efficiency; break;
     case MemoryKind::kActivation: e = c.activation_efficiency; break;
     case MemoryKind::kRope: e = c.rope_efficiency; break;
+    case MemoryKind::kLoss: e = c.loss_efficiency; break;
   }
   return e > 0 ? e : c.memory_efficiency;
 }

@@ -69,7 +69,7 @@ struct AttentionShape {
 
 enum class OpClass { kGemm, kAttention, kMemory };
 /// Memory-bound kernels by how close to a streaming copy they get (KernelCalibration's *_efficiency).
-enum class MemoryKind { kStreaming, kNorm, kActivation, kRope };
+enum class MemoryKind { kStreaming, kNorm, kActivation, kRope, kLoss };
 
 /// A memory-bound kernel named with what it moves: one of the backward kernels a workload states for an OpWork.
 struct MemoryPass {

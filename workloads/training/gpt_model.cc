@@ -577,7 +577,8 @@ std::vector<hw::OpWork> head_forward_ops(const GptModelConfig& m, int b, double 
   ops.push_back(gemm_16bit("logits", t, v, m.hidden_size, e));
   // fp32 softmax cross-entropy over this rank's vocabulary slice, its passes as Megatron runs them
   ops.push_back(hw::memory_op(sh.cross_entropy_fusion ? kCrossEntropyFused : kCrossEntropy,
-                              Bytes::of(cross_entropy_bytes_per_logit(e, false, sh.cross_entropy_fusion) * t * v)));
+                              Bytes::of(cross_entropy_bytes_per_logit(e, false, sh.cross_entropy_fusion) * t * v),
+                              hw::MemoryKind::kLoss));
   return ops;
 }
 
@@ -726,7 +727,8 @@ std::vector<hw::OpWork> backward_of(const std::vector<hw::OpWork>& forward, doub
         }
         if (op.name == kCrossEntropy || op.name == kCrossEntropyFused) {  // its own passes, not twice the forward
           const double logits = op.bytes.bytes() / cross_entropy_bytes_per_logit(e, false, op.name == kCrossEntropyFused);
-          out.push_back(hw::memory_op(op.name + "_bwd", Bytes::of(logits * cross_entropy_bytes_per_logit(e, true))));
+          out.push_back(hw::memory_op(op.name + "_bwd", Bytes::of(logits * cross_entropy_bytes_per_logit(e, true)),
+                                      hw::MemoryKind::kLoss));
           break;
         }
         if (const auto* u = std::find_if(std::begin(kUnfusedKernels), std::end(kUnfusedKernels),
