@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 
+#include "test_support.h"
 #include "models/hardware/calibration.h"
 #include "models/hardware/catalog.h"
 #include "models/hardware/memory.h"
@@ -512,19 +513,11 @@ TEST(Calibration, BlackwellGemmsRunAtTheirMeasuredTrainingSizeRates) {
 // on B200 (tritonbench PR #1130, Liger-Kernel PR #1462); at the streaming memory_efficiency every kernel of 64 MB or
 // more would run faster than the fastest measured one of its size. GB200-GPU and B300 carry B200's value.
 TEST(Calibration, BlackwellNormsRunAtTheirMeasuredRate) {
-  std::ifstream in(std::string(LCSIM_SOURCE_DIR) + "/data/calibration/b200_rmsnorm_forward.csv");
-  ASSERT_TRUE(in.good());
-  std::string line;
-  std::getline(in, line);
-  ASSERT_EQ(line, "source,kernel,tokens,hidden,time_us");
+  const auto table = testing::csv_rows("data/calibration/b200_rmsnorm_forward.csv", "source,kernel,tokens,hidden,time_us");
+  ASSERT_FALSE(table.empty()) << "data/calibration/b200_rmsnorm_forward.csv";
   std::vector<std::pair<Bytes, Duration>> rows;  // bytes as lcsim counts a norm's (read and write, 2 B each), time
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    for (size_t at = 0, comma; at <= line.size(); at = comma + 1) {
-      comma = std::min(line.find(',', at), line.size());
-      f.push_back(line.substr(at, comma - at));
-    }
-    ASSERT_EQ(f.size(), 5u) << line;
+  for (const std::vector<std::string>& f : table) {
+    ASSERT_EQ(f.size(), 5u) << f[0];
     rows.emplace_back(Bytes::of(2.0 * std::stod(f[2]) * std::stod(f[3]) * 2), Duration::us(std::stod(f[4])));
   }
   ASSERT_EQ(rows.size(), 20u);
@@ -565,25 +558,17 @@ TEST(Calibration, BlackwellNormsRunAtTheirMeasuredRate) {
 // the streaming memory_efficiency (0.85) they had before; the largest SwiGLU (8,192 x 14,336: 705 MB) within 12% of
 // its fastest measured kernel. B300 carries B200's values, GB200-GPU derives them.
 TEST(Calibration, BlackwellActivationAndRotaryRunAtTheirMeasuredRate) {
-  std::ifstream in(std::string(LCSIM_SOURCE_DIR) + "/data/calibration/b200_swiglu_rope_forward.csv");
-  ASSERT_TRUE(in.good());
-  std::string line;
-  std::getline(in, line);
-  ASSERT_EQ(line, "source,kernel,provider,tokens,n_cols,q_heads,kv_heads,head_dim,time_us");
+  const auto table = testing::csv_rows("data/calibration/b200_swiglu_rope_forward.csv", "source,kernel,provider,tokens,n_cols,q_heads,kv_heads,head_dim,time_us");
+  ASSERT_FALSE(table.empty()) << "data/calibration/b200_swiglu_rope_forward.csv";
   std::map<MemoryKind, std::vector<std::pair<Bytes, Duration>>> rows;  // lcsim's bytes, measured time
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    for (size_t at = 0, comma; at <= line.size(); at = comma + 1) {
-      comma = std::min(line.find(',', at), line.size());
-      f.push_back(line.substr(at, comma - at));
-    }
-    ASSERT_EQ(f.size(), 9u) << line;
+  for (const std::vector<std::string>& f : table) {
+    ASSERT_EQ(f.size(), 9u) << f[0];
     const double tokens = std::stod(f[3]);
     const Duration t = Duration::us(std::stod(f[8]));
     if (f[1] == "swiglu") {  // gate and up read, the product written
       rows[MemoryKind::kActivation].emplace_back(Bytes::of(3 * tokens * std::stod(f[4]) * 2), t);
     } else {  // queries and keys read and written
-      ASSERT_EQ(f[1], "rope") << line;
+      ASSERT_EQ(f[1], "rope") << f[0];
       const double heads = std::stod(f[5]) + std::stod(f[6]);
       rows[MemoryKind::kRope].emplace_back(Bytes::of(2 * tokens * heads * std::stod(f[7]) * 2), t);
     }

@@ -297,24 +297,16 @@ TEST(MegatronFusions, BadInputIsNamed) {
 // 131,072 words (data/calibration/h100_megatron_cross_entropy.csv); at the streaming memory_efficiency the largest
 // fused forward (1.07 G logits) would be 19% fast, now within 6%. H200 and H800 carry H100's value.
 TEST(MegatronFusions, H100LossKernelsRunAtTheirMeasuredRate) {
-  std::ifstream in(std::string(LCSIM_SOURCE_DIR) + "/data/calibration/h100_megatron_cross_entropy.csv");
-  ASSERT_TRUE(in.good());
-  std::string line;
-  std::getline(in, line);
-  ASSERT_EQ(line, "source,implementation,mode,tokens,vocab,time_us");
+  const auto table = testing::csv_rows("data/calibration/h100_megatron_cross_entropy.csv", "source,implementation,mode,tokens,vocab,time_us");
+  ASSERT_FALSE(table.empty()) << "data/calibration/h100_megatron_cross_entropy.csv";
   struct Row {
     Bytes forward, backward;  // lcsim's passes over the logits
     bool both = false;        // the measurement is forward + backward
     Duration t;
   };
   std::vector<Row> rows;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    for (size_t at = 0, comma; at <= line.size(); at = comma + 1) {
-      comma = std::min(line.find(',', at), line.size());
-      f.push_back(line.substr(at, comma - at));
-    }
-    ASSERT_EQ(f.size(), 6u) << line;
+  for (const std::vector<std::string>& f : table) {
+    ASSERT_EQ(f.size(), 6u) << f[0];
     const double logits = std::stod(f[3]) * std::stod(f[4]);
     const bool fused = f[1] == "fused";
     rows.push_back({Bytes::of(logits * wl::cross_entropy_bytes_per_logit(2, false, fused)),

@@ -4,18 +4,42 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "sim/metrics.h"
 
 namespace lcsim::testing {
 
 /// Runs `produce` in a forked child and returns the text it produced; nullopt if the child failed.
+/// The comma-separated fields of one line of a calibration table (they quote nothing).
+inline std::vector<std::string> csv_fields(const std::string& line) {
+  std::vector<std::string> f;
+  for (size_t at = 0, comma; at <= line.size(); at = comma + 1) {
+    comma = std::min(line.find(',', at), line.size());
+    f.push_back(line.substr(at, comma - at));
+  }
+  return f;
+}
+
+/// The rows of the table at `path` (under the source tree), each split into its fields, below a first line equal to
+/// `header`; empty if the file cannot be read or its header differs.
+inline std::vector<std::vector<std::string>> csv_rows(const std::string& path, const std::string& header) {
+  std::ifstream in(std::string(LCSIM_SOURCE_DIR) + "/" + path);
+  std::string line;
+  if (!std::getline(in, line) || line != header) return {};
+  std::vector<std::vector<std::string>> rows;
+  while (std::getline(in, line)) rows.push_back(csv_fields(line));
+  return rows;
+}
+
 inline std::optional<std::string> text_in_child(const std::function<std::string()>& produce) {
   int fds[2];
   if (pipe(fds) != 0) return std::nullopt;
