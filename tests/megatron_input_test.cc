@@ -222,6 +222,34 @@ TEST(MegatronInput, EveryKnownArgumentIsDocumented) {
   }
 }
 
+// Two flags Megatron-core accepts where they change nothing lcsim costs, as NVIDIA's DeepSeek-V3 GB200 line passes
+// them: --moe-router-pre-softmax with --moe-router-score-function sigmoid (read for softmax only) and --qk-layernorm
+// with --multi-latent-attention (the latents' norms, which lcsim's multi-latent attention always has). Both are
+// listed as ignored; the same keys written in the scenario stay errors, as they are there.
+TEST(MegatronInput, FlagsWithoutEffectInTheirContextAreIgnoredAsMegatronDoes) {
+  const std::string model =
+      "--num-layers 4 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 --vocab-size 32000 "
+      "--global-batch-size 32 --micro-batch-size 1 --bf16 --num-experts 8 --moe-router-topk 2 "
+      "--moe-router-score-function sigmoid --moe-router-pre-softmax --multi-latent-attention --q-lora-rank 512 "
+      "--kv-lora-rank 256 --qk-head-dim 64 --qk-pos-emb-head-dim 32 --v-head-dim 64 --qk-layernorm";
+  const Scenario sc = parse_with("workload:\n  type: megatron\n  megatron_args: \"" + model + "\"\n");
+  const auto& c = config_of(sc);
+  EXPECT_TRUE(c.model.multi_latent_attention);
+  EXPECT_FALSE(c.model.qk_layernorm);
+  EXPECT_FALSE(c.model.moe_router_pre_softmax);
+  for (const char* arg : {"--moe-router-pre-softmax", "--qk-layernorm"}) {
+    EXPECT_NE(std::find(c.ignored_args.begin(), c.ignored_args.end(), arg), c.ignored_args.end()) << arg;
+  }
+  const std::string bad = megatron_support::parse_error_with(R"(workload:
+  type: megatron
+  model: {num_layers: 4, hidden_size: 2048, num_attention_heads: 16, seq_length: 2048, vocab_size: 32000,
+          num_experts: 8, moe_router_topk: 2, moe_router_score_function: sigmoid, moe_router_pre_softmax: true}
+  global_batch_size: 32
+  micro_batch_size: 1
+)");
+  EXPECT_NE(bad.find("moe_router_pre_softmax"), std::string::npos) << bad;
+}
+
 // Arguments of production lines (NVIDIA's and others' training scripts): read into keys (--use-te,
 // --use-tp-pp-dp-mapping), ignored (checkpointing, numerics), accepted but named in the run header as not modelled
 // (CUDA graphs, with its scope's values taken along), or rejected with the reason at their column.
@@ -235,13 +263,13 @@ TEST(MegatronInput, ProductionArgumentsAreReadIgnoredOrRejected) {
                                  "--delay-wgrad-compute --overlap-moe-expert-parallel-comm "
                                  "--num-distributed-optimizer-instances 1 --enable-experimental "
                                  "--override-opt-param-scheduler --weight-decay-incr-style constant "
-                                 "--moe-hybridep-num-sms 32\"\n");
+                                 "--moe-hybridep-num-sms 32 --auto-detect-ckpt-format\"\n");
   const auto& c = dynamic_cast<wl::MegatronTraining&>(*sc.workload).config();
   EXPECT_EQ(c.parallel_order, "tp-cp-ep-pp-dp");
   EXPECT_EQ(c.ignored_args,
             (std::vector<std::string>{"--async-save", "--te-rng-tracker", "--num-distributed-optimizer-instances",
                                       "--enable-experimental", "--override-opt-param-scheduler",
-                                      "--weight-decay-incr-style"}));
+                                      "--weight-decay-incr-style", "--auto-detect-ckpt-format"}));
   EXPECT_EQ(c.not_modelled_args, (std::vector<std::string>{"--delay-wgrad-compute", "--moe-hybridep-num-sms 32"}));
   EXPECT_EQ(c.cuda_graph_impl, "local");  // read since 4 Dec 2026 (docs/training-cuda-graphs.md)
   EXPECT_EQ(c.cuda_graph_scope, (std::vector<std::string>{"attn", "mlp"}));

@@ -164,6 +164,7 @@ const std::set<std::string>& ignored_values() {
       "check-for-nan-in-loss-and-grad", "calculate-per-token-loss",
       // Checkpointing, fault tolerance and logging (lcsim's checkpoints are scenario keys: docs/storage.md).
       "async-save", "use-dist-ckpt", "ckpt-assume-constant-structure", "dist-ckpt-strictness", "log-straggler",
+      "auto-detect-ckpt-format",
       "enable-ft-package", "check-weight-hash-across-dp-replicas-interval", "logging-level", "log-progress",
       "record-memory-history",
       // Numerics: rotary scaling (YaRN's factors), interleaved rotary halves, query-key layer scaling (fp16), the
@@ -577,6 +578,23 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     }
   }
   if (legacy_grouped_gemm && out.tree.find("moe_grouped_gemm")) put("moe_grouped_gemm", "single_kernel");
+  // Flags Megatron-core accepts where they change nothing lcsim costs: the pre-softmax order under a sigmoid score
+  // function (topk_routing_with_score_function reads it for softmax only), and --qk-layernorm with multi-latent
+  // attention, where it makes the query and key/value up-projections LayerNormLinear modules, the latents' norms that
+  // lcsim's multi-latent attention always has (gpt_layer_specs.py).
+  if (ConfigValue* model = out.tree.find("model")) {
+    auto drop = [&](const std::string& key, const std::string& arg) {
+      auto& c = model->children;
+      c.erase(std::remove_if(c.begin(), c.end(), [&](const ConfigValue& v) { return v.key == key; }), c.end());
+      out.ignored.push_back(arg);
+    };
+    const ConfigValue* score = model->find("moe_router_score_function");
+    if (model->find("moe_router_pre_softmax") && score && score->scalar != "softmax") {
+      drop("moe_router_pre_softmax", "--moe-router-pre-softmax");
+    }
+    const ConfigValue* mla = model->find("multi_latent_attention");
+    if (model->find("qk_layernorm") && mla && mla->scalar == "true") drop("qk_layernorm", "--qk-layernorm");
+  }
   if (const ConfigValue* type = out.tree.find("cp_comm_type");
       cp_comm_type && type && type->scalar == "a2a+p2p" && !out.tree.find("hierarchical_context_parallel_sizes")) {
     fail(*cp_comm_type, "--cp-comm-type a2a+p2p needs --hierarchical-context-parallel-sizes (Megatron-LM asserts it)");
