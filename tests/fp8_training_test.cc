@@ -283,6 +283,22 @@ TEST(Fp8Training, TransformerEnginesNormWritesTheFp8InputAsTheRecipeAllows) {
     return megatron_support::op_bytes(wl::layer_forward(m, 0, 1, 2, sh).attention, "attn_proj_fp8_cast");
   };
   EXPECT_DOUBLE_EQ(proj(mx), proj(mx_cudnn));
+  // Multi-latent attention's latent norms sit in the up projections' LayerNormLinear modules (Megatron-core's MLA
+  // spec with qk_layernorm): their casts are norm-fed too. Delayed scaling: 1 B per element of the query latent
+  // (q_lora_rank 512 per token); current scaling: no amax pass forward, the output gradient's amax in backward.
+  wl::GptModelConfig mla = m;
+  mla.multi_latent_attention = true, mla.q_lora_rank = 512, mla.kv_lora_rank = 256, mla.qk_head_dim = 64;
+  mla.qk_pos_emb_head_dim = 32, mla.v_head_dim = 64;
+  wl::LayerShard delayed;
+  delayed.fp8 = true;
+  EXPECT_DOUBLE_EQ(megatron_support::op_bytes(wl::layer_forward(mla, 0, 1, 2, delayed).qkv, "q_up_fp8_cast"),
+                   1.0 * 4096 * 512);
+  wl::LayerShard cs;
+  cs.fp8 = true, cs.fp8_current_scaling = true, cs.fp8_norm_cast = wl::NormCast::kAmaxFused;
+  const auto mla_fwd = wl::layer_forward(mla, 0, 1, 2, cs).qkv;
+  EXPECT_EQ(megatron_support::op_bytes(mla_fwd, "q_up_fp8_amax"), -1.0);
+  EXPECT_EQ(megatron_support::op_bytes(mla_fwd, "kv_up_fp8_amax"), -1.0);
+  EXPECT_GT(megatron_support::op_bytes(wl::backward_of(mla_fwd, 2), "kv_up_fp8_amax_bwd"), 0);
   // A whole run: the unfused MXFP8 norms take longer, by their bytes only (no kernel is added or removed; micro-
   // batches of 4 x 8,192 tokens, so that the kernels and not the host's issue set the time).
   const auto run = [](bool cudnn) {

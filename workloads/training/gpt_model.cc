@@ -320,19 +320,21 @@ LayerOps layer_forward(const GptModelConfig& m, int layer, int b, double e, cons
   if (m.multi_latent_attention) {
     // Multi-latent attention (DeepSeek-V2/V3; Megatron-LM's MLASelfAttention): the down projections (to the query
     // bottleneck and to the key/value latent plus the shared rotary key) whole on every TP rank, their norms, the
-    // up projections split over the heads; rotary embedding on the queries' and the shared key's rotary parts.
+    // up projections split over the heads; rotary embedding on the queries' and the shared key's rotary parts. The
+    // latents' norms live in the up projections' LayerNormLinear modules (Megatron-core's MLA layer spec with
+    // qk_layernorm), so the up projections' FP8 casts are norm-fed (fp8_input_cast).
     const double qk = m.qk_head_dim + m.qk_pos_emb_head_dim, rope = m.qk_pos_emb_head_dim, kv = m.kv_lora_rank;
     if (m.q_lora_rank > 0) {
       ops.qkv.push_back(gemm("q_down", t, m.q_lora_rank, h, e));
       norm(ops.qkv, "q_norm", t * m.q_lora_rank, e, m, sh);
-      fp8_cast(ops.qkv, "q_up_fp8_cast", t, m.q_lora_rank, 1);
+      fp8_cast(ops.qkv, "q_up_fp8_cast", t, m.q_lora_rank, 1, true);
       ops.qkv.push_back(gemm("q_up", t, a * qk, m.q_lora_rank, e));
     } else {
       ops.qkv.push_back(gemm("q_proj", t, a * qk, h, e));
     }
     ops.qkv.push_back(gemm("kv_down", t, kv + rope, h, e));
     norm(ops.qkv, "kv_norm", t * kv, e, m, sh);
-    fp8_cast(ops.qkv, "kv_up_fp8_cast", t, kv, 1);
+    fp8_cast(ops.qkv, "kv_up_fp8_cast", t, kv, 1, true);
     ops.qkv.push_back(gemm("kv_up", t, a * (m.qk_head_dim + m.v_head_dim), kv, e));
     ops.qkv.push_back(memory("rope", 2 * t * (a + 1) * rope, e, kRope));
     if (!sh.apply_rope_fusion) ops.qkv.push_back(memory("rope_unfused", 10 * t * (a + 1) * rope, e));
