@@ -18,7 +18,6 @@
 
 namespace lcsim::testing {
 
-/// Runs `produce` in a forked child and returns the text it produced; nullopt if the child failed.
 /// The comma-separated fields of one line of a calibration table (they quote nothing).
 inline std::vector<std::string> csv_fields(const std::string& line) {
   std::vector<std::string> f;
@@ -40,6 +39,7 @@ inline std::vector<std::vector<std::string>> csv_rows(const std::string& path, c
   return rows;
 }
 
+/// Runs `produce` in a forked child and returns the text it produced; nullopt if the child failed.
 inline std::optional<std::string> text_in_child(const std::function<std::string()>& produce) {
   int fds[2];
   if (pipe(fds) != 0) return std::nullopt;
