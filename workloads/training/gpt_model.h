@@ -245,9 +245,10 @@ size_t per_expert_ops(const std::vector<hw::OpWork>& ops);
 /// of its own: every routed-expert operator (the GEMMs, their FP8 casts, the activation, the FP8 padding) but the
 /// concatenation of the experts' outputs (and its backward), which runs once.
 size_t sequential_expert_ops(const std::vector<hw::OpWork>& ops);
-/// Bytes per weight element of that cast: read the 16-bit weight (e), write the FP8 weight and its transpose (1 + 1;
-/// TE's fp8_cast_transpose_fused).
-inline double fp8_weight_cast_bytes_per_element(double elem_bytes, double cast_out = 2) {
+/// Bytes per weight element of that cast: read the 16-bit weight (e), write what an FP8 cast writes on the part
+/// (`cast_out`, LayerShard::fp8_cast_out: the FP8 weight and its transpose, 1 + 1, on Hopper; TE's
+/// fp8_cast_transpose_fused).
+inline double fp8_weight_cast_bytes_per_element(double elem_bytes, double cast_out) {
   return elem_bytes + cast_out;
 }
 /// Backward kernels of a forward set: each GEMM becomes two (input and weight gradients), attention its
