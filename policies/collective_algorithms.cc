@@ -96,6 +96,13 @@ Duration NvlsCost::estimate(const CollectiveCase& c) const {
                                                              nvls_traffic(c.ranks) * moved / c.intra_bandwidth.bps()));
 }
 
+Duration NvlsCost::tuner_estimate(const CollectiveCase& c) const {
+  // estimate() with the latency of a call of one round (two steps: push once, receive once) at every size.
+  const double moved = c.bytes.bytes() + nvls_fill(c.bytes, c.ranks, c.chunk_channels, c.max_chunk).bytes();
+  return Duration::seconds(std::max(c.floor_latency.s(), c.base_latency.s() + 2 * c.step_latency.s() +
+                                                             nvls_traffic(c.ranks) * moved / c.intra_bandwidth.bps()));
+}
+
 bool HalvingDoublingCost::supports(CollectiveOp op) const {
   return op == CollectiveOp::kAllReduce || op == CollectiveOp::kReduceScatter || op == CollectiveOp::kAllGather;
 }

@@ -83,6 +83,9 @@ class NvlsCost final : public CollectiveCost {
   bool supports(CollectiveOp op) const override { return op == CollectiveOp::kAllReduce; }
   bool applies(const CollectiveCase& c) const override;
   Duration estimate(const CollectiveCase& c) const override;
+  /// The unchunked line, max(floor, base + 2 x step + nvls_traffic x bytes over its bandwidth): NCCL's tuner prices
+  /// NVLS at one latency whatever the size (tuning.cc's hwLat), without the rounds' steps or the fill.
+  Duration tuner_estimate(const CollectiveCase& c) const override;
   int preference() const override { return 3; }
 };
 

@@ -24,7 +24,7 @@ std::optional<size_t> choose(const std::vector<const CollectiveCost*>& candidate
   double best_t = 0;
   for (size_t i = 0; i < candidates.size(); ++i) {
     if (!candidates[i]->tuned() || !candidates[i]->applies(c)) continue;
-    const double t = candidates[i]->estimate(c).s();
+    const double t = candidates[i]->tuner_estimate(c).s();
     if (!best || t < best_t) {
       best = i;
       best_t = t;

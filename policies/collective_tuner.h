@@ -48,13 +48,18 @@ class CollectiveCost {
   virtual bool applies(const CollectiveCase& c) const = 0;
   /// Alpha-beta estimate of one call.
   virtual Duration estimate(const CollectiveCase& c) const = 0;
+  /// What the tuner ranks the algorithm by: NCCL's tuner prices each (algorithm, protocol) as a line, a latency plus
+  /// the bytes over a bandwidth (src/graph/tuning.cc), so its choice between two of them switches once at most as
+  /// the size grows. estimate() where that is already a line; an algorithm whose estimate carries more than NCCL's
+  /// tuner knows (NVLS's per-round steps and pipeline fill) ranks by its line and is timed by estimate().
+  virtual Duration tuner_estimate(const CollectiveCase& c) const { return estimate(c); }
   /// Whether the tuner considers it when nothing is pinned (NCCL's own algorithms); else only when pinned.
   virtual bool tuned() const { return true; }
   /// On equal estimates the lower wins (NCCL's order: ring, tree, ring over rails, NVLS).
   virtual int preference() const = 0;
 };
 
-/// The candidate (an index into `candidates`) with the smallest estimate among those that are tuned() and apply;
+/// The candidate (an index into `candidates`) with the smallest tuner_estimate among those that are tuned() and apply;
 /// none if none does. Ties keep the earlier one, so callers list candidates by preference() (ring first).
 std::optional<size_t> choose(const std::vector<const CollectiveCost*>& candidates, const CollectiveCase& c);
 

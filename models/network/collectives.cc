@@ -247,8 +247,9 @@ Collectives::IndexChoice Collectives::choose_endpoints(CollectiveOp op, const st
                                                        Bytes size, std::optional<size_t> algo) const {
   const bool one_node = by_node(ranks).size() == 1;
   // Over the protocols that apply (intra_node_only ones only inside one node), the (algorithm, protocol) pair with
-  // the smallest estimate. `pin`: only that algorithm, with the protocols that run it (and, for the scenario's
-  // pin, only where it applies); none: the tuner's choice per protocol.
+  // the smallest tuner estimate (CollectiveCost::tuner_estimate: NCCL's tuner's line). `pin`: only that algorithm,
+  // with the protocols that run it (and, for the scenario's pin, only where it applies); none: the tuner's choice
+  // per protocol.
   auto search = [&](std::optional<size_t> pin, bool must_apply) {
     std::optional<IndexChoice> best;
     double best_t = std::numeric_limits<double>::infinity();
@@ -266,7 +267,7 @@ Collectives::IndexChoice Collectives::choose_endpoints(CollectiveOp op, const st
         if (!pick) continue;  // nothing this protocol runs applies to the call
         a = allowed[*pick];
       }
-      const double t = costs_[a]->estimate(c).s();
+      const double t = costs_[a]->tuner_estimate(c).s();
       if (!best || t < best_t) {
         best = IndexChoice{a, i};
         best_t = t;
