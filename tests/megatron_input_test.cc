@@ -211,6 +211,40 @@ TEST(MegatronInput, MegatronLmsLlama3ExampleLineIsAccepted) {
   }
 }
 
+// The experts' module follows the backend, as Megatron-core's spec providers build it: Transformer Engine's
+// TEGroupedMLP with --moe-grouped-gemm (the legacy GroupedMLP with --moe-use-legacy-grouped-gemm), and with
+// --transformer-impl local SequentialMLP whatever --moe-grouped-gemm says (LocalSpecProvider.grouped_mlp_modules),
+// named in the run header as the reading taken (versions that still had the legacy GroupedMLP built that instead).
+// Megatron-LM's DeepSeek-V2-Lite example (examples/deepseek2_lite) passes both.
+TEST(MegatronInput, TransformerImplLocalBuildsSequentialExperts) {
+  const std::string moe = "--num-layers 4 --hidden-size 1024 --num-attention-heads 16 --seq-length 512 "
+                          "--vocab-size 1024 --num-experts 8 --moe-router-topk 2 --global-batch-size 32 "
+                          "--micro-batch-size 1 --moe-grouped-gemm ";
+  auto config = [&](const std::string& tail) {
+    return config_of(parse_with("workload:\n  type: megatron\n  megatron_args: \"" + moe + tail + "\"\n"));
+  };
+  const wl::MegatronConfig te = config("");
+  EXPECT_EQ(te.moe_grouped_gemm, "multi_stream");
+  EXPECT_EQ(config("--moe-use-legacy-grouped-gemm").moe_grouped_gemm, "single_kernel");
+  const wl::MegatronConfig local = config("--transformer-impl local");
+  EXPECT_EQ(local.moe_grouped_gemm, "sequential");
+  EXPECT_EQ(config("--transformer-impl local --moe-use-legacy-grouped-gemm").moe_grouped_gemm, "sequential");
+  const auto read = std::find_if(local.flags_read.begin(), local.flags_read.end(), [](const std::string& f) {
+    return f.rfind("--moe-grouped-gemm with --transformer-impl local -> moe_grouped_gemm = sequential", 0) == 0;
+  });
+  EXPECT_NE(read, local.flags_read.end());
+  EXPECT_TRUE(te.flags_read.empty() || std::none_of(te.flags_read.begin(), te.flags_read.end(), [](const auto& f) {
+                return f.find("--transformer-impl local") != std::string::npos;
+              }));
+  // Without --moe-grouped-gemm nothing is read: lcsim's default stands, named in the header as a default taken.
+  const std::string bare = moe.substr(0, moe.find("--moe-grouped-gemm"));
+  const wl::MegatronConfig plain =
+      config_of(parse_with("workload:\n  type: megatron\n  megatron_args: \"" + bare + "--transformer-impl local\"\n"));
+  EXPECT_EQ(plain.moe_grouped_gemm, wl::MegatronConfig{}.moe_grouped_gemm);
+  EXPECT_TRUE(std::any_of(plain.defaults_taken.begin(), plain.defaults_taken.end(),
+                          [](const std::string& d) { return d.rfind("moe_grouped_gemm = ", 0) == 0; }));
+}
+
 TEST(MegatronInput, EveryKnownArgumentIsDocumented) {
   std::ifstream in("docs/training-megatron-args.md");
   std::stringstream ss;
@@ -574,8 +608,10 @@ TEST(MegatronInput, RecomputeMethodFromTheCommandLine) {
 }
 
 // Megatron-LM's --moe-layer-freq as DeepSeek-V3's launch writes it (3 dense layers, then MoE ones) and
-// --recompute-modules with its list of names; a pattern lcsim cannot hold, a pattern whose length is not
-// --num-layers, and a misspelt module are errors naming what is wrong.
+// --recompute-modules with its list of names; the other list expressions Megatron evaluates, each read as the layers
+// it lists (DeepSeek-V2-Lite's '[0]+[1]*15', every other layer, a repeated group); a pattern lcsim cannot hold, one
+// that is no list expression, one of more layers than any model, one whose length is not --num-layers, and a
+// misspelt module are errors naming what is wrong.
 TEST(MegatronInput, MoeLayerPatternAndRecomputeModulesFromTheCommandLine) {
   const std::string moe = "--num-layers 8 --hidden-size 1024 --num-attention-heads 16 --seq-length 512 "
                           "--vocab-size 1024 --num-experts 4 --moe-router-topk 2 --global-batch-size 32 "
@@ -601,9 +637,34 @@ TEST(MegatronInput, MoeLayerPatternAndRecomputeModulesFromTheCommandLine) {
     }
     return std::string("no error");
   };
-  const std::string interleaved = error_of("--moe-layer-freq '[1,0,1,0,1,0,1,0]'");
-  EXPECT_NE(interleaved.find("--moe-layer-freq '[1,0,1,0,1,0,1,0]'"), std::string::npos) << interleaved;
+  // Each list expression is read as the layers it lists, where lcsim's model (the first N layers dense, then every
+  // k-th layer MoE) holds them.
+  auto layers_of = [&](const std::string& freq) {
+    const wl::MegatronConfig& m = config_of(
+        parse_with("workload:\n  type: megatron\n  megatron_args: \"" + moe + "--moe-layer-freq '" + freq + "'\"\n"));
+    std::string out;
+    for (int l = 0; l < 8; ++l) out += m.model.is_moe_layer(l) ? '1' : '0';
+    return out;
+  };
+  EXPECT_EQ(layers_of("[0]+[1]*7"), "01111111");
+  EXPECT_EQ(layers_of("[1,0,1,0,1,0,1,0]"), "10101010");
+  EXPECT_EQ(layers_of("([1]+[0])*4"), "10101010");
+  EXPECT_EQ(layers_of("([0]*2+[1]*2)+[1,1]+([1]*1)*2"), "00111111");
+  EXPECT_EQ(layers_of("([0]*4+[1,0])+[1,0]"), "00001010");
+  const std::string interleaved = error_of("--moe-layer-freq '[0,1,0,1,0,1,0,1]'");
+  EXPECT_NE(interleaved.find("--moe-layer-freq '[0,1,0,1,0,1,0,1]'"), std::string::npos) << interleaved;
   EXPECT_NE(interleaved.find("other layer patterns are not modelled"), std::string::npos) << interleaved;
+  const std::string grouped = error_of("--moe-layer-freq '([1]*3+[0]*1)*2'");
+  EXPECT_NE(grouped.find("other layer patterns are not modelled"), std::string::npos) << grouped;
+  for (const char* bad : {"[0]*3+[2]*5", "[0]*3+", "([1]*8", "[1]**8", "[0,1]*x", "__import__(os)"}) {
+    const std::string e = error_of(std::string("--moe-layer-freq '") + bad + "'");
+    EXPECT_NE(e.find("list expression of the layers"), std::string::npos) << bad << ": " << e;
+  }
+  const std::string huge = error_of("--moe-layer-freq '([1]*9999999)*9999999'");
+  EXPECT_NE(huge.find("list expression of the layers"), std::string::npos) << huge;
+  std::string deep = "[1]*8";
+  for (int i = 0; i < 40; ++i) deep = "(" + deep + ")";
+  EXPECT_NE(error_of("--moe-layer-freq '" + deep + "'").find("list expression of the layers"), std::string::npos);
   const std::string length = error_of("--moe-layer-freq '([0]*3+[1]*58)'");
   EXPECT_NE(length.find("lists 61 layers but --num-layers is 8"), std::string::npos) << length;
   const std::string typo = error_of("--recompute-modules layernorn");

@@ -246,22 +246,75 @@ std::vector<Token> tokenize(const std::string& text) {
   return out;
 }
 
-// Megatron-LM's --moe-layer-freq: an integer (every n-th layer MoE), or a Python list expression that lcsim reads in
-// the one shape it can hold, `[0]*N+[1]*M` with or without brackets around it (N dense layers, then M MoE ones:
-// DeepSeek-V3's '([0]*3+[1]*58)'). Sets `dense` to N and `moe` to M; false for any other expression.
-bool moe_layer_pattern(std::string v, int& dense, int& moe) {
-  std::erase_if(v, [](char c) { return c == ' '; });
-  if (v.size() > 2 && v.front() == '(' && v.back() == ')') v = v.substr(1, v.size() - 2);
-  auto count = [](const std::string& text, const std::string& head, int& n) {
-    if (text.rfind(head, 0) != 0) return false;
-    const std::string digits = text.substr(head.size());
-    if (digits.size() > 6 || !all_digits(digits)) return false;
-    n = std::stoi(digits);
+// Megatron-LM's --moe-layer-freq: an integer (every n-th layer MoE), or a Python list expression of the layers, 1 for
+// MoE, 0 for dense, that Megatron evaluates (arguments.py, moe_freq_type: eval of e.g. '([0]*3+[1]*58)',
+// '([1]*3+[0]*1)*3', '[0]+[1]*15'). The expressions its users write: sums of bracketed lists of 0 and 1 and of
+// parenthesised sums, each optionally repeated (`*count`). Grammar: expr = term ('+' term)*; term = atom ('*' count)?;
+// atom = '[' bit (',' bit)* ']' | '(' expr ')'. The layers go to `out`; false for anything else, for nesting deeper
+// than 16, or for more than 100,000 layers (a hostile count is refused before anything is allocated).
+class LayerListParser {
+ public:
+  explicit LayerListParser(std::string text) : s_(std::move(text)) {
+    std::erase_if(s_, [](char c) { return c == ' '; });
+  }
+  bool parse(std::vector<int>& out) { return expr(out, 0) && i_ == s_.size() && !out.empty(); }
+
+ private:
+  static constexpr size_t kMaxLayers = 100000;
+  static constexpr int kMaxDepth = 16;
+  bool eat(char c) {
+    if (i_ < s_.size() && s_[i_] == c) return ++i_, true;
+    return false;
+  }
+  bool expr(std::vector<int>& out, int depth) {
+    if (depth > kMaxDepth || !term(out, depth)) return false;
+    while (eat('+')) {
+      if (!term(out, depth)) return false;
+    }
+    return out.size() <= kMaxLayers;
+  }
+  bool term(std::vector<int>& out, int depth) {
+    std::vector<int> part;
+    if (eat('[')) {
+      do {
+        if (!eat('0') && !eat('1')) return false;
+        part.push_back(s_[i_ - 1] - '0');
+      } while (eat(','));
+      if (!eat(']')) return false;
+    } else if (eat('(')) {
+      if (!expr(part, depth + 1) || !eat(')')) return false;
+    } else {
+      return false;
+    }
+    size_t count = 1;
+    if (eat('*')) {
+      const size_t from = i_;
+      while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9' && i_ - from < 7) ++i_;
+      if (i_ == from) return false;
+      count = std::stoul(s_.substr(from, i_ - from));
+    }
+    if (part.size() * count + out.size() > kMaxLayers) return false;
+    for (size_t k = 0; k < count; ++k) out.insert(out.end(), part.begin(), part.end());
     return true;
-  };
-  const auto plus = v.find('+');
-  if (plus == std::string::npos) return false;
-  return count(v.substr(0, plus), "[0]*", dense) && count(v.substr(plus + 1), "[1]*", moe) && moe > 0;
+  }
+  std::string s_;
+  size_t i_ = 0;
+};
+
+// The (first dense layers N, frequency k) of lcsim's model (GptModel::is_moe: layer >= N and layer % k == 0) that
+// gives exactly `layers`, the smallest k that does; false where none does (the odd layers MoE, say). N can be the
+// first MoE layer itself: no layer below it is MoE either way.
+bool moe_layer_form(const std::vector<int>& layers, int& dense, int& freq) {
+  const int n = static_cast<int>(layers.size());
+  const int f = static_cast<int>(std::find(layers.begin(), layers.end(), 1) - layers.begin());
+  if (f == n) return false;
+  for (int k = 1; k <= n; ++k) {
+    if (f % k != 0) continue;
+    bool same = true;
+    for (int l = 0; l < n && same; ++l) same = layers[static_cast<size_t>(l)] == (l >= f && l % k == 0 ? 1 : 0);
+    if (same) return dense = f, freq = k, true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -513,18 +566,22 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
         fail(at, "--moe-layer-freq needs a value");
         continue;
       }
-      int dense = 0, moe = 0;
+      std::vector<int> layers;
+      int dense = 0, freq = 1;
       if (all_digits(value)) {
         put("model.moe_layer_freq", value);
-      } else if (moe_layer_pattern(value, dense, moe)) {
-        put("model.moe_first_dense_layers", std::to_string(dense));
-        put("model.moe_layer_freq", "1");
-        pattern_layers = dense + moe;
-        pattern_at = &at;
-      } else {
+      } else if (!LayerListParser(value).parse(layers)) {
         fail(at, "--moe-layer-freq '" + value + "': lcsim reads an integer (every n-th layer MoE) or Megatron's "
-                 "list expression of N dense layers then M MoE layers, '([0]*N+[1]*M)'; other layer patterns are "
-                 "not modelled");
+                 "list expression of the layers, 1 for MoE and 0 for dense: bracketed lists of 0 and 1, each "
+                 "optionally repeated, joined by '+' ('([0]*3+[1]*58)', '[0]+[1]*15', '([1]*3+[0])*2')");
+      } else if (!moe_layer_form(layers, dense, freq)) {
+        fail(at, "--moe-layer-freq '" + value + "': lcsim's model holds the first N layers dense, then every k-th "
+                 "layer MoE (counted from layer 0); other layer patterns are not modelled");
+      } else {
+        put("model.moe_first_dense_layers", std::to_string(dense));
+        put("model.moe_layer_freq", std::to_string(freq));
+        pattern_layers = static_cast<int>(layers.size());
+        pattern_at = &at;
       }
       continue;
     }
@@ -577,7 +634,16 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       put_list("recompute_modules", modules);
     }
   }
-  if (legacy_grouped_gemm && out.tree.find("moe_grouped_gemm")) put("moe_grouped_gemm", "single_kernel");
+  if (transformer_impl == "local" && out.tree.find("moe_grouped_gemm")) {
+    // Megatron-core's local backend (LocalSpecProvider.grouped_mlp_modules) builds SequentialMLP whatever
+    // --moe-grouped-gemm says; before the legacy GroupedMLP was removed it built that (the grouped_gemm package).
+    put("moe_grouped_gemm", "sequential");
+    out.read_as.push_back("--moe-grouped-gemm with --transformer-impl local -> moe_grouped_gemm = sequential "
+                          "(Megatron-core's local backend builds SequentialMLP, one MLP module per local expert; "
+                          "versions that still had the legacy GroupedMLP built it: set single_kernel for them)");
+  } else if (legacy_grouped_gemm && out.tree.find("moe_grouped_gemm")) {
+    put("moe_grouped_gemm", "single_kernel");
+  }
   // Flags Megatron-core accepts where they change nothing lcsim costs: the pre-softmax order under a sigmoid score
   // function (topk_routing_with_score_function reads it for softmax only), and --qk-layernorm with multi-latent
   // attention, where it makes the query and key/value up-projections LayerNormLinear modules, the latents' norms that

@@ -23,6 +23,7 @@ struct ImportedArgs {
   std::vector<std::string> ignored;  // arguments accepted with no effect on the simulation
   std::vector<std::string> assumed;  // --attention-backend / --transformer-impl as given, for the run header
   std::vector<std::string> not_modelled;  // accepted, costed as without them: named in the run header
+  std::vector<std::string> read_as;  // arguments whose meaning depends on the Megatron-LM version: the reading taken
   bool attention_given = false;      // the line decides attention (flash or not)
 };
 

@@ -62,6 +62,7 @@ void MegatronConfig::visit(Section& s) {
       visit_keys(inner);
       inner.finish();
       name_defaults_taken(merged, imported.tree);
+      flags_read.insert(flags_read.end(), imported.read_as.begin(), imported.read_as.end());
       // --delay-wgrad-compute is not costed (run header), but Megatron-core's TransformerConfig checks it against the
       // settings the line and the keys give: the 1F1B all-to-all overlap whose gaps the deferred weight gradients
       // fill, and Transformer Engine's grouped GEMM rather than the legacy one.
