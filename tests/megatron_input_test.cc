@@ -651,6 +651,13 @@ TEST(MegatronInput, MoeLayerPatternAndRecomputeModulesFromTheCommandLine) {
   EXPECT_EQ(layers_of("([1]+[0])*4"), "10101010");
   EXPECT_EQ(layers_of("([0]*2+[1]*2)+[1,1]+([1]*1)*2"), "00111111");
   EXPECT_EQ(layers_of("([0]*4+[1,0])+[1,0]"), "00001010");
+  // Quoted once more, as a launcher that hands the line to a second shell writes it (slime's "'([1]*48)'").
+  {
+    const wl::MegatronConfig& m = config_of(
+        parse_with("workload:\n  type: megatron\n  megatron_args: >-\n    " + moe + "--moe-layer-freq \"'[0]+[1]*7'\"\n"));
+    EXPECT_EQ(m.model.moe_first_dense_layers, 1);
+    EXPECT_EQ(m.model.moe_layer_freq, 1);
+  }
   const std::string interleaved = error_of("--moe-layer-freq '[0,1,0,1,0,1,0,1]'");
   EXPECT_NE(interleaved.find("--moe-layer-freq '[0,1,0,1,0,1,0,1]'"), std::string::npos) << interleaved;
   EXPECT_NE(interleaved.find("other layer patterns are not modelled"), std::string::npos) << interleaved;

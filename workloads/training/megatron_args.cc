@@ -256,6 +256,11 @@ class LayerListParser {
  public:
   explicit LayerListParser(std::string text) : s_(std::move(text)) {
     std::erase_if(s_, [](char c) { return c == ' '; });
+    // A second level of quotes, as launchers that hand the line to another shell write it ("'([1]*48)'"): that
+    // shell removes them before Megatron reads the value.
+    if (s_.size() >= 2 && (s_.front() == '\'' || s_.front() == '"') && s_.back() == s_.front()) {
+      s_ = s_.substr(1, s_.size() - 2);
+    }
   }
   bool parse(std::vector<int>& out) { return expr(out, 0) && i_ == s_.size() && !out.empty(); }
 
