@@ -245,6 +245,31 @@ TEST(MegatronInput, TransformerImplLocalBuildsSequentialExperts) {
                           [](const std::string& d) { return d.rfind("moe_grouped_gemm = ", 0) == 0; }));
 }
 
+// --add-qkv-bias (Qwen2's and GLM-4.5's attention): with --disable-bias-linear, a bias on the QKV projection alone,
+// as Megatron-core builds linear_qkv (bias = add_bias_linear or add_qkv_bias): per layer the query and key/value
+// widths in parameters, nothing else (its add and gradient sit in the GEMM's epilogue).
+TEST(MegatronInput, AddQkvBiasCountsTheQkvBiasAlone) {
+  const std::string line = "--num-layers 4 --hidden-size 1024 --num-attention-heads 16 --group-query-attention "
+                           "--num-query-groups 4 --kv-channels 64 --seq-length 512 --vocab-size 1024 "
+                           "--global-batch-size 32 --micro-batch-size 1 --disable-bias-linear ";
+  auto config = [&](const std::string& tail) {
+    return config_of(parse_with("workload:\n  type: megatron\n  megatron_args: \"" + line + tail + "\"\n"));
+  };
+  const wl::MegatronConfig plain = config(""), qkv = config("--add-qkv-bias");
+  EXPECT_FALSE(plain.model.add_qkv_bias);
+  EXPECT_TRUE(qkv.model.add_qkv_bias);
+  EXPECT_FALSE(qkv.model.add_bias_linear);
+  // 16 query heads and 2 x 4 key/value heads of 64 per layer, 4 layers.
+  EXPECT_DOUBLE_EQ(qkv.model.total_params() - plain.model.total_params(), 4.0 * (16 + 2 * 4) * 64);
+  // With every linear biased the flag adds nothing more.
+  EXPECT_DOUBLE_EQ(config_of(parse_with("workload:\n  type: megatron\n  megatron_args: \"" +
+                                        line.substr(0, line.find("--disable-bias-linear")) + "--add-qkv-bias\"\n"))
+                       .model.total_params(),
+                   config_of(parse_with("workload:\n  type: megatron\n  megatron_args: \"" +
+                                        line.substr(0, line.find("--disable-bias-linear")) + "\"\n"))
+                       .model.total_params());
+}
+
 TEST(MegatronInput, EveryKnownArgumentIsDocumented) {
   std::ifstream in("docs/training-megatron-args.md");
   std::stringstream ss;

@@ -34,6 +34,9 @@ void GptModelConfig::visit(Section& s) {
   s.choice("position_embedding_type", position_embedding_type, {"learned_absolute", "rope"},
            "learned position embeddings (parameters) or rotary (none)");
   s.field("add_bias_linear", add_bias_linear, "biases in the linear layers");
+  s.field("add_qkv_bias", add_qkv_bias,
+          "a bias on the QKV projection even where add_bias_linear is off (Megatron-LM's --add-qkv-bias; Qwen2, "
+          "GLM-4.5): parameters only, the bias added and its gradient reduced in the GEMM's epilogue");
   s.field("untie_embeddings_and_output_weights", untie_embeddings_and_output_weights,
           "separate output-layer weights instead of reusing the word embeddings");
   s.field("num_experts", num_experts, "routed experts per MoE layer; 0 = dense model", Range::at_least(0));
@@ -158,7 +161,8 @@ double GptModelConfig::attention_params() const {
   const double h = hidden_size, q = 1.0 * num_attention_heads * head_dim(), kv = 2.0 * query_groups() * head_dim();
   // --qk-layernorm: one norm of head_dim for the queries and one for the keys (weight, and bias with LayerNorm).
   const double qk_norms = qk_layernorm ? 2.0 * head_dim() * (normalization == "LayerNorm" ? 2 : 1) : 0.0;
-  return h * (q + kv) + q * h + (add_bias_linear ? q + kv + h : 0.0) + norm_params(*this) + qk_norms;
+  const double bias = add_bias_linear ? q + kv + h : add_qkv_bias ? q + kv : 0.0;
+  return h * (q + kv) + q * h + bias + norm_params(*this) + qk_norms;
 }
 
 double GptModelConfig::dense_mlp_params() const { return mlp_params(*this, ffn()) + norm_params(*this); }

@@ -42,6 +42,10 @@ struct GptModelConfig {
   std::string normalization = "LayerNorm";           // LayerNorm or RMSNorm
   std::string position_embedding_type = "learned_absolute";  // learned_absolute or rope
   bool add_bias_linear = true;
+  // A bias on the QKV projection alone (Megatron-LM's --add-qkv-bias; Qwen2, GLM-4.5): Megatron-core's attention
+  // builds linear_qkv with bias = add_bias_linear or add_qkv_bias. Its parameters only: Transformer Engine adds the
+  // bias in the GEMM's epilogue and reduces its gradient there too, no kernel of its own.
+  bool add_qkv_bias = false;
   bool untie_embeddings_and_output_weights = false;
   // Mixture of experts (num_experts > 0: every moe_layer_freq-th layer's MLP is a set of experts).
   int num_experts = 0;

@@ -42,6 +42,7 @@ const std::map<std::string, ArgRule>& rules() {
     m["qk-layernorm"] = {"model.qk_layernorm", "true"};
     m["hidden-dropout"] = {"model.hidden_dropout"};
     m["disable-bias-linear"] = {"model.add_bias_linear", "false"};
+    m["add-qkv-bias"] = {"model.add_qkv_bias", "true"};
     m["untie-embeddings-and-output-weights"] = {"model.untie_embeddings_and_output_weights", "true"};
     m["use-rotary-position-embeddings"] = {"model.position_embedding_type", "rope"};
     m["no-position-embedding"] = {"model.position_embedding_type", "rope"};
