@@ -665,8 +665,9 @@ TEST(MegatronInput, MoeLayerPatternAndRecomputeModulesFromTheCommandLine) {
   // Each list expression is read as the layers it lists, where lcsim's model (the first N layers dense, then every
   // k-th layer MoE) holds them.
   auto layers_of = [&](const std::string& freq) {
-    const wl::MegatronConfig& m = config_of(
-        parse_with("workload:\n  type: megatron\n  megatron_args: \"" + moe + "--moe-layer-freq '" + freq + "'\"\n"));
+    const Scenario parsed =
+        parse_with("workload:\n  type: megatron\n  megatron_args: \"" + moe + "--moe-layer-freq '" + freq + "'\"\n");
+    const wl::MegatronConfig& m = config_of(parsed);
     std::string out;
     for (int l = 0; l < 8; ++l) out += m.model.is_moe_layer(l) ? '1' : '0';
     return out;
@@ -678,8 +679,9 @@ TEST(MegatronInput, MoeLayerPatternAndRecomputeModulesFromTheCommandLine) {
   EXPECT_EQ(layers_of("([0]*4+[1,0])+[1,0]"), "00001010");
   // Quoted once more, as a launcher that hands the line to a second shell writes it (slime's "'([1]*48)'").
   {
-    const wl::MegatronConfig& m = config_of(
-        parse_with("workload:\n  type: megatron\n  megatron_args: >-\n    " + moe + "--moe-layer-freq \"'[0]+[1]*7'\"\n"));
+    const Scenario parsed =
+        parse_with("workload:\n  type: megatron\n  megatron_args: >-\n    " + moe + "--moe-layer-freq \"'[0]+[1]*7'\"\n");
+    const wl::MegatronConfig& m = config_of(parsed);
     EXPECT_EQ(m.model.moe_first_dense_layers, 1);
     EXPECT_EQ(m.model.moe_layer_freq, 1);
   }

@@ -145,6 +145,7 @@ const std::set<std::string>& ignored_values() {
       "attention-dropout", "data-path", "train-data-path", "valid-data-path", "test-data-path",
       "split", "tokenizer-type", "tokenizer-model", "vocab-file", "merge-file", "save", "load", "save-interval",
       "eval-interval", "eval-iters", "log-interval", "tensorboard-dir", "wandb-project", "wandb-exp-name",
+      "wandb-save-dir",
       "seed", "train-samples", "max-position-embeddings", "rotary-base", "rotary-percent", "norm-epsilon",
       "distributed-backend", "distributed-timeout-minutes", "data-cache-path", "num-workers", "exit-interval",
       "exit-duration-in-mins", "loss-scale", "initial-loss-scale", "min-loss-scale", "loss-scale-window",
