@@ -270,6 +270,29 @@ TEST(MegatronInput, AddQkvBiasCountsTheQkvBiasAlone) {
                        .model.total_params());
 }
 
+// --fp8-recipe blockwise (Transformer Engine's Float8BlockScaling; NVIDIA's H100 FP8 MoE recipes use it) is said to
+// be not modelled at the argument's column, in either spelling, beside any other error of the line.
+TEST(MegatronInput, BlockwiseFp8RecipeIsSaidToBeNotModelled) {
+  const std::string line = "--num-layers 4 --hidden-size 1024 --num-attention-heads 16 --seq-length 512 "
+                           "--vocab-size 1024 --global-batch-size 32 --micro-batch-size 1 --bf16 --fp8-format e4m3 ";
+  for (const std::string recipe : {"--fp8-recipe blockwise", "--fp8-recipe=blockwise"}) {
+    try {
+      parse_with("workload:\n  type: megatron\n  megatron_args: \"" + line + recipe + " --no-such-flag\"\n");
+      ADD_FAILURE() << recipe << " was accepted";
+    } catch (const InputError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("--fp8-recipe blockwise (Transformer Engine's Float8BlockScaling"), std::string::npos) << what;
+      EXPECT_NE(what.find("is not modelled"), std::string::npos) << what;
+      EXPECT_NE(what.find("at column " + std::to_string(line.size() + 1)), std::string::npos) << what;
+      EXPECT_NE(what.find("unknown Megatron argument '--no-such-flag'"), std::string::npos) << what;
+    }
+  }
+  // The recipes lcsim costs still read as keys.
+  EXPECT_EQ(config_of(parse_with("workload:\n  type: megatron\n  megatron_args: \"" + line + "--fp8-recipe tensorwise\"\n"))
+                .fp8_recipe,
+            "tensorwise");
+}
+
 TEST(MegatronInput, EveryKnownArgumentIsDocumented) {
   std::ifstream in("docs/training-megatron-args.md");
   std::stringstream ss;
