@@ -414,14 +414,19 @@ TEST(Fp8Training, MxFp8RunsOnBlockScaledTensorCoresWithoutAmaxPasses) {
                   (hw::gemm_time(cs_part, hw::DType::kFp8, g).s() - launch),
               1.051, 1e-9);
   EXPECT_DOUBLE_EQ(hw::gemm_time(mx_part, hw::DType::kBf16, g).s(), hw::gemm_time(cs_part, hw::DType::kBf16, g).s());
-  // Megatron-LM's flag names the recipe; one lcsim does not model is reported with the allowed ones.
+  // Megatron-LM's flag names the recipe; blockwise, which lcsim does not model, is reported as such with the allowed
+  // ones (MegatronInput.BlockwiseFp8RecipeIsSaidToBeNotModelled), and so is an unknown one.
   const Scenario cli = megatron_support::parse_sets(
       {"cluster.accelerator=B200", "workload.megatron_args=--fp8-format hybrid --fp8-recipe mxfp8"});
   EXPECT_EQ(dynamic_cast<const wl::MegatronTraining&>(*cli.workload).config().fp8_recipe, "mxfp8");
   const std::string bad = megatron_support::parse_sets_error(
       {"cluster.accelerator=B200", "workload.megatron_args=--fp8-format hybrid --fp8-recipe blockwise"});
-  EXPECT_NE(bad.find("fp8_recipe"), std::string::npos) << bad;
+  EXPECT_NE(bad.find("--fp8-recipe blockwise"), std::string::npos) << bad;
   EXPECT_NE(bad.find("mxfp8"), std::string::npos) << bad;
+  const std::string unknown = megatron_support::parse_sets_error(
+      {"cluster.accelerator=B200", "workload.megatron_args=--fp8-format hybrid --fp8-recipe fp4"});
+  EXPECT_NE(unknown.find("fp8_recipe"), std::string::npos) << unknown;
+  EXPECT_NE(unknown.find("mxfp8"), std::string::npos) << unknown;
 }
 
 // Megatron-LM's --first-last-layers-bf16 (Megatron-core's is_first_last_bf16_layer: global layer index; Megatron-
