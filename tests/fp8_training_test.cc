@@ -477,5 +477,81 @@ TEST(Fp8Training, FirstAndLastLayersInBf16RunAsBf16Layers) {
   EXPECT_NE(e.find("first_last_layers_bf16: keeps some layers out of FP8; it needs precision: fp8"), std::string::npos) << e;
 }
 
+// Transformer Engine's own GEMM benchmark (data/calibration/te_gemm_profiling.csv: benchmarks/gemm/benchmark_gemm.py
+// as TE's GEMM profiling guide ran it, a 5B layer of hidden 4,096 and FFN 16,384 at 15,872 tokens, its 12 GEMMs:
+// fprop, dgrad, wgrad of QKV, attention out, MLP up and down), per layer, against lcsim's kernels for the same
+// GEMMs: each at the recipe's GEMM rate (kernels_on: MXFP8's measured slowdown; dgrad and wgrad with split
+// accumulation, as Transformer Engine's training GEMMs), and, in autocast mode, both operands of every GEMM cast by
+// the recipe's rule (fp8_input_cast: 2 B read and fp8_cast_out written per element, current scaling an amax pass
+// before). H200 NVL rows run on lcsim's H200 SXM (700 W; the NVL is a 600 W card lcsim has no part for); B300 rows on
+// B300. Every FP8 row and B300's BF16 rows within 7%; current scaling over delayed within 7% on both parts. H200's
+// BF16 rows are not checked: lcsim runs them 14% faster (its BF16 rate, 0.70 of peak, is H100 SXM's sustained rate
+// at 700 W; the NVL's 600 W shows on BF16 GEMMs, 0.60 of peak here, while its FP8 GEMMs match lcsim's within 1%).
+TEST(Fp8Training, RecipesGemmsAndCastsAsTransformerEnginesOwnBenchmarkMeasuresThem) {
+  const auto rows = testing::csv_rows("data/calibration/te_gemm_profiling.csv",
+                                      "source,gpu,mode,recipe,fprop_ms,dgrad_ms,wgrad_ms,layer_ms");
+  ASSERT_EQ(rows.size(), 17u);
+  struct Shape { double m, k, n; };
+  const std::vector<Shape> gemms = {{15872, 4096, 12288}, {15872, 4096, 4096}, {15872, 4096, 16384},
+                                    {15872, 16384, 4096}};
+  // lcsim's time for one layer's 12 GEMMs (ms), with or without the autocast casts.
+  auto layer_ms = [&](const std::string& part_name, const std::string& recipe, bool casts) {
+    std::vector<std::string> sets = {"cluster.accelerator=" + part_name};
+    if (recipe != "bf16") {
+      sets.push_back("workload.precision=fp8");
+      sets.push_back("workload.fp8_recipe=" + recipe);
+    }
+    const Scenario sc = megatron_support::parse_sets(sets);
+    const auto& c = dynamic_cast<const wl::MegatronTraining&>(*sc.workload).config();
+    const hw::AcceleratorSpec& base = hw::PartCatalog::get().part(part_name);
+    const hw::AcceleratorSpec part = c.kernels_on(base);
+    const wl::LayerShard sh = c.layer_shard(&base);
+    const hw::DType dtype = recipe == "bf16" ? hw::DType::kBf16 : hw::DType::kFp8;
+    auto cast = [&](double elements) {
+      if (!casts || recipe == "bf16") return 0.0;
+      std::vector<hw::OpWork> ops;
+      wl::fp8_input_cast(ops, "x_fp8_cast", elements, 2, sh, false);
+      double t = 0;
+      for (const auto& op : ops) t += hw::op_time(part, dtype, op).s();
+      return t;
+    };
+    double t = 0;
+    for (const Shape& g : gemms) {
+      const hw::GemmShape fprop{g.m, g.n, g.k};
+      hw::GemmShape dgrad{g.m, g.k, g.n}, wgrad{g.k, g.n, g.m};
+      dgrad.split_accumulation = wgrad.split_accumulation = wgrad.weight_gradient = true;
+      t += hw::gemm_time(part, dtype, fprop).s() + hw::gemm_time(part, dtype, dgrad).s() +
+           hw::gemm_time(part, dtype, wgrad).s();
+      t += 2 * cast(g.m * g.k) + 2 * cast(g.k * g.n) + 2 * cast(g.m * g.n);  // X, W, dY: each in two GEMMs
+    }
+    return t * 1e3;
+  };
+  const std::map<std::string, std::string> parts = {{"H200 NVL", "H200-SXM-141GB"}, {"B300 SXM6 AC", "B300"}};
+  const std::map<std::string, std::string> recipes = {
+      {"bf16", "bf16"}, {"current", "tensorwise"}, {"delayed", "delayed"}, {"mxfp8", "mxfp8"}};
+  std::map<std::string, double> measured, simulated;
+  int checked = 0;
+  for (const auto& r : rows) {
+    const auto recipe = recipes.find(r[3]);
+    if (recipe == recipes.end() || (r[2] == "prequantized" && r[3] == "delayed")) continue;  // block, nvfp4; delayed
+    // stays in autocast even when pre-quantized (the guide's note)
+    const std::string part = parts.at(r[1]);
+    const double m = std::stod(r[7]), s = layer_ms(part, recipe->second, r[2] == "autocast");
+    measured[r[1] + r[2] + r[3]] = m;
+    simulated[r[1] + r[2] + r[3]] = s;
+    if (r[1] == "H200 NVL" && r[3] == "bf16") continue;  // the 600 W card's BF16 rate (above)
+    EXPECT_NEAR(s / m, 1.0, 0.07) << r[1] << " " << r[2] << " " << r[3] << ": lcsim " << s << " ms, measured " << m;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 10);
+  for (const std::string gpu : {"H200 NVL", "B300 SXM6 AC"}) {
+    const double m = measured[gpu + "autocastcurrent"] / measured[gpu + "autocastdelayed"];
+    const double s = simulated[gpu + "autocastcurrent"] / simulated[gpu + "autocastdelayed"];
+    EXPECT_NEAR(s / m, 1.0, 0.07) << gpu << ": current over delayed, lcsim " << s << ", measured " << m;
+  }
+  // The miss left unchecked above, as documented: lcsim's H200 BF16 faster than the 600 W card's.
+  EXPECT_LT(simulated["H200 NVLautocastbf16"], measured["H200 NVLautocastbf16"]);
+}
+
 }  // namespace
 }  // namespace lcsim
