@@ -152,6 +152,14 @@ AcceleratorSpec with_mxfp8_gemms(const AcceleratorSpec& part) {
   return p;
 }
 
+AcceleratorSpec with_block_fp8_gemms(const AcceleratorSpec& part) {
+  AcceleratorSpec p = part;
+  auto& c = p.calibration;
+  const double per_tensor = c.fp8_gemm_efficiency > 0 ? c.fp8_gemm_efficiency : c.gemm_efficiency;
+  c.fp8_gemm_efficiency = per_tensor / c.fp8_block_gemm_slowdown;
+  return p;
+}
+
 FlopRate AcceleratorSpec::peak(DType d) const {
   auto it = dense_peak.find(d);
   if (it == dense_peak.end()) {
@@ -206,6 +214,11 @@ void KernelCalibration::visit(Section& s) {
   s.field("mxfp8_gemm_slowdown", mxfp8_gemm_slowdown,
           "how many times as long an MXFP8 GEMM (block scales applied by the tensor cores; fp8_recipe: mxfp8) "
           "takes as the per-tensor FP8 GEMMs of fp8_gemm_efficiency; 1 = the same (docs/calibration.md)",
+          Range::between(1, 4));
+  s.field("fp8_block_gemm_slowdown", fp8_block_gemm_slowdown,
+          "how many times as long a block-scaled FP8 GEMM on Hopper (Transformer Engine's Float8BlockScaling: 1 x 128 "
+          "and 128 x 128 scales; fp8_recipe: blockwise) takes as the per-tensor FP8 GEMMs of fp8_gemm_efficiency; "
+          "1 = the same (docs/calibration-fp8.md)",
           Range::between(1, 4));
   s.field("gemm_k_half", gemm_k_half,
           "inner dimension k at which a GEMM reaches half its efficiency; 0 = no dependence on k",

@@ -46,6 +46,9 @@ struct KernelCalibration {
   // MXFP8 GEMMs (block scales applied by the tensor cores; fp8_recipe: mxfp8) take this many times as long as the
   // per-tensor-scaled FP8 GEMMs fp8_gemm_efficiency describes; 1 = the same.
   double mxfp8_gemm_slowdown = 1;
+  // Hopper's block-scaled FP8 GEMMs (Transformer Engine's Float8BlockScaling, cuBLAS with 1 x 128 and 128 x 128
+  // scales; fp8_recipe: blockwise) take this many times as long as the per-tensor FP8 GEMMs; 1 = the same.
+  double fp8_block_gemm_slowdown = 1;
   double gemm_k_half = 0;            // inner dimension k at which a GEMM reaches half its efficiency (0: none)
   double fp8_gemm_k_half = 0;        // the same for FP8 GEMMs; 0 = gemm_k_half
   // FP8 GEMMs with fine-grained scaling as DeepSeek's DeepGEMM runs them (1 x 128 activation and 128 x 128 weight
@@ -162,5 +165,7 @@ std::string fp8_gemm_backend_problem(const AcceleratorSpec& part, const std::str
 AcceleratorSpec with_fp8_gemm_backend(const AcceleratorSpec& part, const std::string& backend);
 /// The part with its FP8 GEMMs at the MXFP8 rate (fp8_gemm_efficiency / mxfp8_gemm_slowdown).
 AcceleratorSpec with_mxfp8_gemms(const AcceleratorSpec& part);
+/// The part with its FP8 GEMMs at the block-scaled rate (fp8_gemm_efficiency / fp8_block_gemm_slowdown).
+AcceleratorSpec with_block_fp8_gemms(const AcceleratorSpec& part);
 
 }  // namespace lcsim::hw

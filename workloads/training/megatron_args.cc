@@ -152,6 +152,8 @@ const std::set<std::string>& ignored_values() {
       "hysteresis", "attention-softmax-in-fp32", "moe-enable-deepep",
       // The expert bias's update speed at the optimizer step (numerics), and per-layer logging of the MoE losses.
       "moe-router-bias-update-rate", "moe-per-layer-logging",
+      // The multi-token-prediction loss's weight in the total loss (numerics).
+      "mtp-loss-scaling-factor",
       // Initial weights from a dense checkpoint's MLP (loaded once, before training).
       "moe-use-upcycling",
       "fp8-amax-history-len", "fp8-amax-compute-algo",
@@ -564,15 +566,6 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     }
     grads_fp32_flag = grads_fp32_flag || name == "accumulate-allreduce-grads-in-fp32";
     fp16 = fp16 || name == "fp16";
-    if (name == "fp8-recipe" && (has_value ? value : (i + 1 < toks.size() ? toks[i + 1].text : "")) == "blockwise") {
-      // Transformer Engine's Float8BlockScaling (1 x 128 activation and 128 x 128 weight scales on Hopper), which
-      // NVIDIA's own H100 FP8 MoE recipes use (examples/moe_recipes: DeepSeek-V3, Qwen3-30B-A3B): its GEMMs and
-      // casts are not costed; said at the argument rather than as an unknown value of the key.
-      fail(at, "--fp8-recipe blockwise (Transformer Engine's Float8BlockScaling: 1 x 128 and 128 x 128 scales) is not "
-               "modelled; lcsim costs delayed, tensorwise and, on Blackwell, mxfp8 (docs/calibration-fp8.md)");
-      if (!has_value) ++i;
-      continue;
-    }
     if (name == "cuda-graph-scope" || name == "recompute-modules") {  // the captured modules; the module names
       put_list(name == "cuda-graph-scope" ? "cuda_graph_scope" : "recompute_modules", values());
       continue;

@@ -19,6 +19,7 @@ hw::AcceleratorSpec MegatronConfig::kernels_on(const hw::AcceleratorSpec& part) 
   hw::AcceleratorSpec p =
       hw::with_fp8_gemm_backend(hw::with_attention_backend(part, attention_backend), fp8_gemm_backend);
   if (mxfp8()) p = hw::with_mxfp8_gemms(p);
+  if (fp8_blockwise()) p = hw::with_block_fp8_gemms(p);
   return deterministic_mode ? hw::with_deterministic_attention(p) : p;
 }
 
@@ -29,6 +30,7 @@ hw::AcceleratorSpec MegatronConfig::kernels_on(const hw::AcceleratorSpec& part) 
 bool MegatronConfig::kernels_change(const hw::AcceleratorSpec& part) const {
   if (fp8_gemm_backend != "auto") return true;
   if (mxfp8() && part.calibration.mxfp8_gemm_slowdown != 1) return true;
+  if (fp8_blockwise() && part.calibration.fp8_block_gemm_slowdown != 1) return true;
   if (deterministic_mode && hw::costs_deterministic_attention(part)) return true;
   for (const auto& b : part.calibration.attention_backends) {
     if (b.name == attention_backend && attention_backend != part.calibration.attention_backend) return true;
@@ -234,13 +236,16 @@ void MegatronConfig::visit_keys(Section& s) {
           "how ranks decompose, innermost first (Megatron's order): tp, cp, ep, dp, pp joined by '-' (ep may be "
           "left out; expert groups are always cut from the data x context-parallel ranks)");
   s.choice("precision", precision, {"bf16", "fp16", "fp8"}, "data type of the matrix multiplies");
-  s.choice("fp8_recipe", fp8_recipe, {"delayed", "tensorwise", "mxfp8"},
+  s.choice("fp8_recipe", fp8_recipe, {"delayed", "tensorwise", "mxfp8", "blockwise"},
            "FP8 scaling (precision: fp8): delayed = scales from earlier iterations' amax, computed inside each "
            "cast (Megatron-LM's default --fp8-recipe, Transformer Engine's DelayedScaling); tensorwise = current "
            "scaling, an amax pass over each tensor before its cast (Transformer Engine's Float8CurrentScaling, "
            "torchao float8's dynamic tensorwise recipe); mxfp8 = Blackwell's block scaling, one E8M0 scale per 32 "
            "elements computed inside each cast, no amax pass (Transformer Engine's MXFP8BlockScaling, "
-           "--fp8-recipe mxfp8; parts with block_scaled_fp8 only; docs/calibration-fp8.md)");
+           "--fp8-recipe mxfp8; parts with block_scaled_fp8 only; docs/calibration-fp8.md); blockwise = Hopper's "
+           "block scaling, FP32 scales per 1 x 128 (activations, gradients) or 128 x 128 (weights) elements, row- and "
+           "column-wise copies, no amax pass, GEMMs at the part's fp8_block_gemm_slowdown (Transformer Engine's "
+           "Float8BlockScaling, --fp8-recipe blockwise; parts without block_scaled_fp8)");
   s.choice("recompute_granularity", recompute_granularity, {"none", "selective", "full"},
            "activation recomputation: selective recomputes attention's core, full each layer's forward");
   s.values("recompute_modules", recompute_modules,

@@ -77,6 +77,7 @@ struct MegatronConfig {
   bool torch_eager() const { return layer_kernels == "torch_eager"; }
   /// FP8 with Blackwell's block scaling (precision: fp8, fp8_recipe: mxfp8).
   bool mxfp8() const { return precision == "fp8" && fp8_recipe == "mxfp8"; }
+  bool fp8_blockwise() const { return precision == "fp8" && fp8_recipe == "blockwise"; }
   /// fp8_param_gather's weights travel in FP8 (1 B) after the step. Not with MXFP8: Megatron-core keeps an MXFP8
   /// model's gathered parameters in a 16-bit view of the gradient buffer (param_and_grad_buffer.py, shared_buffer
   /// for any MXFP8 parameter), gathers them in 16-bit and quantizes them into the MXFP8 weights after the gather.

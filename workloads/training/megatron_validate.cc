@@ -201,6 +201,14 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
       }
     }
   }
+  if (c.fp8_blockwise()) {
+    for (const auto* part : parts) {
+      if (part->block_scaled_fp8) {
+        s.error("fp8_recipe", "'blockwise' is Hopper's block scaling; on " + part->name + " Transformer Engine runs "
+                              "it through MXFP8 GEMMs (emulated): use mxfp8");
+      }
+    }
+  }
   if (s.diagnostics() && !s.diagnostics()->empty()) return;
   // Memory: every stage on every part. Alternatives for the message are tried one at a time.
   memory_ = {};
