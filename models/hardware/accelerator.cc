@@ -144,20 +144,25 @@ AcceleratorSpec with_fp8_gemm_backend(const AcceleratorSpec& part, const std::st
   return p;
 }
 
-AcceleratorSpec with_mxfp8_gemms(const AcceleratorSpec& part) {
+namespace {
+
+// The part with its FP8 GEMMs `slowdown` times as long as its per-tensor-scaled ones.
+AcceleratorSpec with_slower_fp8_gemms(const AcceleratorSpec& part, double slowdown) {
   AcceleratorSpec p = part;
   auto& c = p.calibration;
   const double per_tensor = c.fp8_gemm_efficiency > 0 ? c.fp8_gemm_efficiency : c.gemm_efficiency;
-  c.fp8_gemm_efficiency = per_tensor / c.mxfp8_gemm_slowdown;
+  c.fp8_gemm_efficiency = per_tensor / slowdown;
   return p;
 }
 
+}  // namespace
+
+AcceleratorSpec with_mxfp8_gemms(const AcceleratorSpec& part) {
+  return with_slower_fp8_gemms(part, part.calibration.mxfp8_gemm_slowdown);
+}
+
 AcceleratorSpec with_block_fp8_gemms(const AcceleratorSpec& part) {
-  AcceleratorSpec p = part;
-  auto& c = p.calibration;
-  const double per_tensor = c.fp8_gemm_efficiency > 0 ? c.fp8_gemm_efficiency : c.gemm_efficiency;
-  c.fp8_gemm_efficiency = per_tensor / c.fp8_block_gemm_slowdown;
-  return p;
+  return with_slower_fp8_gemms(part, part.calibration.fp8_block_gemm_slowdown);
 }
 
 FlopRate AcceleratorSpec::peak(DType d) const {
