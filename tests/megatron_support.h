@@ -1,5 +1,6 @@
 // Shared set-up of the Megatron workload's tests (megatron_test.cc: schedules, placement, accounting, runs;
-// megatron_input_test.cc: command-line import and input checks): a small TP 2 x PP 4 layout on 32 H100s, a run of
+// megatron_input_test.cc: command-line import and input checks; megatron_args_model_test.cc: what a pasted line
+// builds): a small TP 2 x PP 4 layout on 32 H100s, a run of
 // it with overrides in a child process, and a scenario parsed from another workload block.
 #pragma once
 
@@ -14,6 +15,7 @@
 #include "models/hardware/op_cost.h"
 #include "scenarios/scenario.h"
 #include "sim/error.h"
+#include "workloads/training/megatron.h"
 
 namespace lcsim::megatron_support {
 
@@ -83,6 +85,16 @@ inline Scenario parse_with(const std::string& workload_yaml) {
   std::string text = kBase;
   text = text.substr(0, text.find("workload:")) + workload_yaml + "simulation: {fidelity: analytical}\n";
   return parse_scenario(parse_yaml_text(text, "mt.yaml"));
+}
+
+/// The Megatron workload's configuration of a parsed scenario (a reference into `sc`: keep the scenario).
+inline const wl::MegatronConfig& config_of(const Scenario& sc) {
+  return dynamic_cast<wl::MegatronTraining*>(sc.workload.get())->config();
+}
+
+/// The configuration a pasted Megatron-LM command line `args` gives on kBase's cluster (a copy).
+inline wl::MegatronConfig config_of_line(const std::string& args) {
+  return config_of(parse_with("workload:\n  type: megatron\n  megatron_args: \"" + args + "\"\n"));
 }
 
 /// The InputError message of parsing kBase with its workload block replaced by `workload_yaml`; "" if accepted.
