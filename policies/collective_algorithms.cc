@@ -90,17 +90,17 @@ bool NvlsCost::applies(const CollectiveCase& c) const {
 }
 
 Duration NvlsCost::estimate(const CollectiveCase& c) const {
-  const double steps = nvls_steps(c.bytes, c.ranks, c.chunk_channels, c.max_chunk);
+  return with_steps(c, nvls_steps(c.bytes, c.ranks, c.chunk_channels, c.max_chunk));
+}
+
+Duration NvlsCost::with_steps(const CollectiveCase& c, double steps) {
   const double moved = c.bytes.bytes() + nvls_fill(c.bytes, c.ranks, c.chunk_channels, c.max_chunk).bytes();
   return Duration::seconds(std::max(c.floor_latency.s(), c.base_latency.s() + steps * c.step_latency.s() +
                                                              nvls_traffic(c.ranks) * moved / c.intra_bandwidth.bps()));
 }
 
 Duration NvlsCost::tuner_estimate(const CollectiveCase& c) const {
-  // estimate() with the latency of a call of one round (two steps: push once, receive once) at every size.
-  const double moved = c.bytes.bytes() + nvls_fill(c.bytes, c.ranks, c.chunk_channels, c.max_chunk).bytes();
-  return Duration::seconds(std::max(c.floor_latency.s(), c.base_latency.s() + 2 * c.step_latency.s() +
-                                                             nvls_traffic(c.ranks) * moved / c.intra_bandwidth.bps()));
+  return with_steps(c, 2);  // the latency of a call of one round (push once, receive once) at every size
 }
 
 bool HalvingDoublingCost::supports(CollectiveOp op) const {

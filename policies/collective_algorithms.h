@@ -83,10 +83,14 @@ class NvlsCost final : public CollectiveCost {
   bool supports(CollectiveOp op) const override { return op == CollectiveOp::kAllReduce; }
   bool applies(const CollectiveCase& c) const override;
   Duration estimate(const CollectiveCase& c) const override;
-  /// The unchunked line, max(floor, base + 2 x step + nvls_traffic x bytes over its bandwidth): NCCL's tuner prices
-  /// NVLS at one latency whatever the size (tuning.cc's hwLat), without the rounds' steps or the fill.
+  /// estimate() with two steps at every size, the fill kept (a bytes term): NCCL's tuner prices NVLS at one
+  /// latency whatever the size (tuning.cc's hwLat), without the rounds' steps.
   Duration tuner_estimate(const CollectiveCase& c) const override;
   int preference() const override { return 3; }
+
+ private:
+  /// max(floor, base + steps x step + nvls_traffic x (bytes + fill) over the bandwidth).
+  static Duration with_steps(const CollectiveCase& c, double steps);
 };
 
 /// Recursive halving-doubling on a power-of-two rank count; all-reduce, reduce-scatter, all-gather. Not one of
