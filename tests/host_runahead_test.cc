@@ -213,6 +213,10 @@ TEST(HostRunahead, TheRunHeaderNamesAHostModelOtherThanTheDefault) {
   EXPECT_EQ(header({}).find(", host "), std::string::npos) << header({});
   EXPECT_NE(header({"workload.host_issue_model=serial"}).find(", host serial at 68 us per launch"), std::string::npos);
   EXPECT_NE(header({"workload.host_op_time=23us"}).find(", host runahead at 23 us per launch"), std::string::npos);
+  // A time per module call (module_calls.h) is named where it is set, and only there.
+  EXPECT_EQ(header({"workload.host_op_time=23us"}).find("module call"), std::string::npos);
+  EXPECT_NE(header({"workload.host_module_time=470us"}).find(", host runahead at 68 us per launch and 470 us per module call"),
+            std::string::npos);
 }
 
 // --- The time the GPU waits for the host (time_host_s, Segment::host_part) -------------------------------------

@@ -14,9 +14,10 @@ Duration HostIssue::group_time(Duration gpu, size_t kernels, size_t per_expert, 
   return work(gpu, kernels, per_expert, experts).time;
 }
 
-HostIssue::Work HostIssue::work(Duration gpu, size_t kernels, size_t per_expert, int experts) const {
+HostIssue::Work HostIssue::work(Duration gpu, size_t kernels, size_t per_expert, int experts, size_t modules) const {
   const double further = static_cast<double>(per_expert) * std::max(0, experts - 1);
-  const Duration issue = config_.op_time * static_cast<double>(kernels) + config_.expert_launch_time * further;
+  Duration issue = config_.op_time * static_cast<double>(kernels) + config_.expert_launch_time * further;
+  if (modules > 0) issue += config_.module_time * static_cast<double>(modules);
   if (config_.serial) return {gpu + issue, Duration(), issue, issue};
   const Duration time = std::max(gpu, issue);
   return {time, config_.runahead ? time - gpu : Duration(), issue, time - gpu};

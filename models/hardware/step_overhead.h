@@ -40,6 +40,9 @@ class HostIssue {
     // is what it can hide; workload.host_issue_model runahead); false: every group starts with the host and the GPU
     // together (slack 0).
     bool runahead = false;
+    // Host time of each framework module call beyond its kernels' launches (a Transformer Engine module's forward or
+    // backward: its Python, quantizer and workspace bookkeeping; docs/calibration.md, "Host time per module call").
+    Duration module_time = Duration();
   };
   /// A group of kernels as the host issues them: `time` when the host starts issuing as the GPU starts (what
   /// group_time returns), `slack` the part of it the host's issue adds beyond the kernels' own time (a host that is
@@ -62,8 +65,8 @@ class HostIssue {
   /// The same where `per_expert` of the group's operators each issue one kernel per local expert (`experts`):
   /// the operator's own op_time, then expert_launch_time for each of the other experts' kernels.
   Duration group_time(Duration gpu, size_t kernels, size_t per_expert, int experts) const;
-  /// group_time's result with its slack and issue time (Work).
-  Work work(Duration gpu, size_t kernels, size_t per_expert = 0, int experts = 1) const;
+  /// group_time's result with its slack and issue time (Work); `modules` framework module calls add module_time each.
+  Work work(Duration gpu, size_t kernels, size_t per_expert = 0, int experts = 1, size_t modules = 0) const;
   /// Exposed at the start of a pass that follows a host synchronization (a blocking pipeline receive).
   Duration pass_start() const { return config_.op_time; }
 

@@ -378,10 +378,17 @@ void MegatronConfig::visit_keys(Section& s) {
   s.field("memory_reserve", memory_reserve,
           "per-GPU memory kept for the CUDA context, NCCL, workspaces and fragmentation", Range::at_least(0));
   s.field("host_op_time", host_op_time,
-          "host (CPU) time to issue one kernel in eager-mode Megatron-core on a DGX H100 host (each node's "
-          "host_op_time_factor scales it: GB200's Grace 1.77): a group of n kernels takes at least n x it, and each "
-          "pass after a pipeline receive waits one before its first kernel (fitted to a measured CUDA-graph A/B, "
-          "docs/calibration.md, 'Framework overhead'); 0 = the host is never the limit",
+          "host (CPU) time to issue one kernel in eager-mode Megatron-core on a DGX H100 host, one PyTorch GEMM "
+          "call's 8.3 us (each node's host_op_time_factor scales it: GB200's Grace): a group of n kernels takes at "
+          "least n x it plus its module calls' host_module_time, and each pass after a pipeline receive waits one "
+          "before its first kernel (docs/calibration.md, 'Framework overhead'); 0 = the host is never the limit "
+          "(module calls included)",
+          Range::at_least(0));
+  s.field("host_module_time", host_module_time,
+          "host (CPU) time of each framework module call beyond its kernels' launches: the forward or backward of "
+          "a linear layer (its weight gradient is the same call), a core attention or the output layer; the MoE "
+          "router's gate is costed by its launches. Fitted to a measured CUDA-graph A/B of Qwen3-30B-A3B on 16 "
+          "H100 (docs/calibration.md, 'Host time per module call'); scaled by the node's host_op_time_factor",
           Range::at_least(0));
   s.choice("host_issue_model", host_issue_model, {"runahead", "overlapped", "serial"},
            "how the host's issue time and the GPU's kernels combine: runahead = the host issues ahead of the GPU "

@@ -100,13 +100,15 @@ struct MegatronConfig {
   /// [full_iteration], Megatron-core's local implementation): the host issues no kernel and waits on no pipeline
   /// receive of its own (docs/training-cuda-graphs.md).
   bool full_iteration_graph() const { return cuda_graph_impl == "local" && in_graph_scope("full_iteration"); }
-  /// The host's issue times for the step's kernels on `part` (step_overhead.h): host_op_time and expert_launch_time
-  /// times the part's host_op_time_factor (its node's host); none under a whole-iteration graph.
+  /// The host's issue times for the step's kernels on `part` (step_overhead.h): host_op_time, expert_launch_time and
+  /// host_module_time times the part's host_op_time_factor (its node's host); none under a whole-iteration graph.
   hw::HostIssue::Config host_issue(const hw::AcceleratorSpec& part) const {
     if (full_iteration_graph()) return hw::HostIssue::Config{Duration(), Duration()};
     const double f = part.host_op_time_factor;
+    // host_op_time 0: the host is never the limit, module calls included.
+    const Duration module = host_op_time > Duration() ? host_module_time * f : Duration();
     return hw::HostIssue::Config{host_op_time * f, expert_launch_time * f, host_issue_model == "serial",
-                                 host_issue_model == "runahead"};
+                                 host_issue_model == "runahead", module};
   }
   /// Whether layer l (global index; the MTP modules' layers are num_layers + d) runs in BF16 under precision: fp8
   /// (Megatron-core's is_first_last_bf16_layer).
@@ -217,9 +219,12 @@ struct MegatronConfig {
   // normal kernels on H800: docs/calibration.md, expert all-to-all).
   double moe_flex_network_efficiency = 0.80;
   Bytes memory_reserve = Bytes::gib(2);
-  // Host time per kernel Megatron-core issues in eager mode, fitted to a measured CUDA-graph A/B
-  // (docs/calibration.md, 'Framework overhead'; models/hardware/step_overhead.h).
+  // Host time per kernel Megatron-core issues in eager mode: one PyTorch GEMM call's (docs/calibration.md,
+  // 'Framework overhead'; models/hardware/step_overhead.h).
   Duration host_op_time = Duration::us(68);
+  // Host time per framework module call (a Transformer Engine module's forward or backward) beyond its kernels'
+  // launches, fitted to a measured CUDA-graph A/B (docs/calibration.md, 'Host time per module call').
+  Duration host_module_time = Duration();
   // runahead (the host keeps its lead over the GPU until it waits for it), overlapped (each group of kernels starts
   // with host and GPU together) or serial (an upper bound)
   std::string host_issue_model = "runahead";

@@ -14,6 +14,7 @@
 #include "models/hardware/step_overhead.h"
 #include "workloads/training/cuda_graphs.h"
 #include "workloads/training/gemm_split.h"
+#include "workloads/training/module_calls.h"
 
 namespace lcsim::wl {
 
@@ -73,9 +74,14 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     // Each kernel's host launches (OpWork::launches: several where lcsim costs several PyTorch kernels as one).
     size_t issued_kernels = launches;
     for (const hw::OpWork& op : each) issued_kernels += static_cast<size_t>(std::max(1, op.launches));
-    if (sequential) return host.work(gpu, issued_kernels + sequential_expert_ops(each) * (local_experts - 1));
+    // The framework module calls among them (module_calls.h); a captured module's call is its graph's launch.
+    size_t modules = module_calls(each);
+    if (sequential) {
+      modules += expert_module_calls(each) * static_cast<size_t>(local_experts - 1);
+      return host.work(gpu, issued_kernels + sequential_expert_ops(each) * (local_experts - 1), 0, 1, modules);
+    }
     const size_t grouped = local_experts > 1 ? per_expert_ops(each) : 0;
-    return host.work(gpu, issued_kernels, grouped, local_experts);
+    return host.work(gpu, issued_kernels, grouped, local_experts, modules);
   };
   auto TB = [&](const std::vector<hw::OpWork>& ops) { return T(backward_of(ops, e, sh.fp8_cast_out)); };
   // The weight-gradient GEMMs among backward kernels (what a zero-bubble schedule defers), at most their time.

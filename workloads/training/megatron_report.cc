@@ -1,6 +1,7 @@
 // MegatronTraining's reporting: the run header, the placement, progress, metrics and the per-rank table.
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <set>
 #include <string>
 #include <vector>
@@ -36,10 +37,14 @@ std::string MegatronTraining::describe() const {
   if (c.torch_eager()) extras += ", PyTorch eager kernels";
   // The host's model where it is not the default (docs/calibration.md, "Framework overhead").
   if (c.host_issue_model != MegatronConfig{}.host_issue_model || c.host_op_time != MegatronConfig{}.host_op_time ||
-      !host_label_.empty()) {
-    char host[96];
+      c.host_module_time != MegatronConfig{}.host_module_time || !host_label_.empty()) {
+    char host[128];
     std::snprintf(host, sizeof host, ", host %s at %.4g us per launch", c.host_issue_model.c_str(),
                   c.host_op_time.s() * 1e6);
+    if (c.host_module_time > Duration()) {
+      std::snprintf(host + std::strlen(host), sizeof host - std::strlen(host), " and %.4g us per module call",
+                    c.host_module_time.s() * 1e6);
+    }
     extras += host + (host_label_.empty() ? "" : " x " + host_label_);
   }
   std::snprintf(buf, sizeof buf,

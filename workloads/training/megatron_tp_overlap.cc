@@ -28,6 +28,7 @@
 #include "workloads/training/cuda_graphs.h"
 #include "workloads/training/gemm_split.h"
 #include "workloads/training/megatron.h"
+#include "workloads/training/module_calls.h"
 
 namespace lcsim::wl {
 
@@ -64,16 +65,23 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
   // The segment being filled: its kernels (issued back to back by the host), its host launches and the SM share
   // beside it. With CUDA graphs (cuda_graphs.h) a run of kernels of captured modules is one launch, as T() counts
   // them in megatron_plan.cc; another kernel takes its OpWork::launches.
+  // Its framework module calls (module_calls.h) are counted once per module, at its first kernel: a chunked GEMM's
+  // later chunks are the same call.
   struct Open {
     Duration kernels, weight;
-    size_t n = 0;
+    size_t n = 0, modules = 0;
     bool in_graph = false;
     double share = -1;
   } cur;
-  auto launch = [&](const hw::OpWork& k) {
+  ModuleCalls calls;  // one counter per pass (a context-parallel ring's steps are one call)
+  auto launch = [&](const hw::OpWork& k, bool module = true) {
     const bool captured = !graphed.empty() && is_captured(k, graphed);
-    if (!captured) cur.n += static_cast<size_t>(std::max(1, k.launches));
-    else if (!cur.in_graph) ++cur.n;
+    if (!captured) {
+      cur.n += static_cast<size_t>(std::max(1, k.launches));
+      if (module) cur.modules += calls.count(k);
+    } else if (!cur.in_graph) {
+      ++cur.n;
+    }
     cur.in_graph = captured;
   };
   std::vector<Segment>* out = &fwd;
@@ -95,7 +103,7 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
   // has `next_share` of the SMs taken).
   auto close = [&](std::vector<CommCall> comms, bool overlap, double next_share) {
     Segment s;
-    s.add(host.work(cur.kernels, cur.n));
+    s.add(host.work(cur.kernels, cur.n, 0, 1, cur.modules));
     s.comms = std::move(comms);
     s.overlap = overlap && !s.comms.empty();
     s.weight = std::min(cur.weight, s.compute);
@@ -108,14 +116,14 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
   // One of `parts` chunks of tokens of the GEMM `g`. The chunks run on min(3, parts) compute streams
   // (_NUM_MAX_UB_STREAMS; each chunk waits only for its own input), so their tiles share waves: a chunk costs
   // 1/s of s chunks priced as one batched GEMM (one launch each).
-  auto add_chunk = [&](const hw::OpWork& g, int parts, const hw::AcceleratorSpec& where) {
+  auto add_chunk = [&](const hw::OpWork& g, int parts, const hw::AcceleratorSpec& where, bool first) {
     const int streams = std::min(3, parts);
     hw::OpWork batch = g;
     batch.gemm.m /= parts;
     batch.gemm.batch *= streams;
     const Duration kernel = where.calibration.kernel_launch;
     cur.kernels += (hw::op_time(where, dtype_, batch) - kernel) * (1.0 / streams) + kernel;
-    launch(g);
+    launch(g, first);
   };
 
   // AG+GEMM, ring exchange: `g`'s input (rows: tokens, columns: its k) gathered chunk by chunk beside the GEMM.
@@ -124,11 +132,11 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
     const CommCall step = comm(CollectiveOp::kSendRecv, g.gemm.m / tp * g.gemm.k, l.fp8_buf, what);
     close({step}, true, beside(l));
     for (int i = 0; i + 1 < tp; ++i) {
-      add_chunk(g, tp, on(l));
+      add_chunk(g, tp, on(l), i == 0);
       const bool more = i + 2 < tp;  // steps 0..TP-2: step i+1 goes beside chunk i+1
       close(more ? std::vector<CommCall>{step} : std::vector<CommCall>{}, true, beside(l));
     }
-    add_chunk(g, tp, on(l));
+    add_chunk(g, tp, on(l), tp == 1);
   };
   // GEMM+RS: `g`'s output (rows: tokens, columns: its n) reduce-scattered over TP. What is open runs before the
   // GEMM (in the first chunk's segment); the segment after it starts open.
@@ -137,7 +145,7 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
       const int n = l.num_splits;
       const CommCall rs = comm(CollectiveOp::kReduceScatter, g.gemm.m / n * g.gemm.n, l.fp8_buf, what);
       for (int i = 0; i < n; ++i) {
-        add_chunk(g, n, on(l));
+        add_chunk(g, n, on(l), i == 0);
         close({rs}, i + 1 < n, beside(l));  // the last chunk's reduce-scatter is exposed
       }
       return;
@@ -145,10 +153,10 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
     const double elements = g.gemm.m / tp * g.gemm.n;  // one chunk of the output
     const CommCall send = comm(CollectiveOp::kSendRecv, elements, l.fp8_buf, what);
     for (int i = 0; i + 1 < tp; ++i) {
-      add_chunk(g, tp, on(l));
+      add_chunk(g, tp, on(l), i == 0);
       close({send}, true, beside(l));
     }
-    add_chunk(g, tp, on(l));
+    add_chunk(g, tp, on(l), tp == 1);
     close({}, true, -1);  // the last (own) chunk, beside the last send
     // The TP partial outputs (FP8 or 16-bit) summed into the 16-bit output: read TP chunks, write one.
     const double in = fp8 && l.fp8_buf ? 1 : e;
@@ -197,6 +205,7 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
 
   // Backward: each GEMM's output-gradient casts, then its input and weight gradients (backward_of's order).
   out = &bwd;
+  calls = ModuleCalls();
   // Adds the backward of `s`'s casts and returns its GEMM's input and weight gradients (backward_of gives
   // [casts..., dgrad, wgrad]).
   auto grads = [&](const GemmSplit& s) {
