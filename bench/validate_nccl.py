@@ -14,7 +14,8 @@ scenarios/validation/, the algorithm pinned where the measurement forced it (NCC
 own choice; then the measured all-gather and reduce-scatter tables (data/calibration/nccl_scaleup_gather_scatter.csv:
 4 and 8 H100s, 2 B200s; docs/validation-nccl-gather-scatter.md); summary: max and mean |error| of the time at every
 measured size (1 KiB up). Then the unfitted checks against single published figures without a table (8 x B200 and
-B300 at large sizes: docs/validation-nccl.md)."""
+B300 at large sizes: docs/validation-nccl.md), and the measured expert all-to-alls of Megatron Core MoE (arXiv
+2603.07685, Table 7: NCCL all-to-all at 448 MiB per rank on 8-64 H100s and in a GB200 NVL72)."""
 import csv, json, os, subprocess, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -219,6 +220,33 @@ if scaleup:
               f"| {rans} | {100 * es:+.1f}% |" if markdown
               else f"  {op}: 16 GiB measured {busbw:.1f}, lcsim {model:.1f} ({ran}), {100 * e:+.1f}%; "
                    f"1 KiB measured {small_us:.1f} us, lcsim {ts * 1e6:.1f} us ({rans}), {100 * es:+.1f}%")
+    # Expert-parallel all-to-all (data/calibration/mcore_moe_ep_all_to_all.csv: Megatron Core MoE, arXiv 2603.07685,
+    # Table 7): NCCL's all-to-all of the permuted tokens, hidden 7,168, 4,096 tokens per rank, top-8 in BF16 (448 MiB
+    # per rank), on DGX H100 nodes (EP 8 in one, 16-64 over 2-8 nodes; InfiniBand routes by destination, lcsim's
+    # pinned) and in one GB200 NVL72. H100's all_to_all_scale_out_efficiency is fitted to its EP 16-64 rows
+    # (docs/calibration.md); the EP 8 and GB200 rows are checks. Its HybridEP rows are kept as data: lcsim costs that
+    # dispatcher inside the training workload (moe_token_dispatcher_type flex), not as a collective.
+    ep_rows = [r for r in csv.DictReader(open(os.path.join(root, "data", "calibration", "mcore_moe_ep_all_to_all.csv")))
+               if r["backend"] == "all_to_all"]
+    a2a_size = 4096 * 8 * 7168 * 2
+    print("\n### Expert all-to-all: Megatron Core MoE's measured NCCL all-to-all (arXiv 2603.07685, Table 7), 448 MiB per rank\n"
+          if markdown else "\nexpert all-to-all (448 MiB per rank)")
+    if markdown:
+        print("| part | EP | nodes | measured dispatch (us) | measured combine (us) | lcsim (us) | error dispatch | error combine |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for part, node in (("H100", "hgx-h100"), ("GB200", "gb200-nvl72")):
+        for ep in sorted({int(r["ep"]) for r in ep_rows if r["part"] == part}):
+            got = {r["phase"]: float(r["time_us"]) for r in ep_rows if r["part"] == part and int(r["ep"]) == ep}
+            nodes = max(1, ep // 8) if part == "H100" else 1
+            extra = [f"workload.ranks={ep}", f"workload.sizes=[{a2a_size}B]", "workload.operation=all_to_all",
+                     f"cluster.pools=[{{node: {node}, count: {nodes}}}]", "policies.load_balancing=pinned"]
+            t, ran = run_lcsim(os.path.join(root, "scenarios", "validation", "nccl-h100-hgx.yaml"), extra)[a2a_size]
+            errs = [(t * 1e6 - got[ph]) / got[ph] for ph in ("dispatch", "combine")]
+            summary.append((f"{part} all-to-all, EP {ep}", 2, max(abs(e) for e in errs), sum(abs(e) for e in errs) / 2))
+            print(f"| {part} | {ep} | {nodes} | {got['dispatch']:.0f} | {got['combine']:.0f} | {t * 1e6:.0f} "
+                  f"| {100 * errs[0]:+.1f}% | {100 * errs[1]:+.1f}% |" if markdown
+                  else f"  {part} EP {ep} ({nodes} node{'s' if nodes > 1 else ''}): measured {got['dispatch']:.0f} / "
+                       f"{got['combine']:.0f} us, lcsim {t * 1e6:.0f} us ({ran}), {100 * errs[0]:+.1f}% / {100 * errs[1]:+.1f}%")
     print("\n| configuration | sizes | max abs error | mean abs error |" if markdown else "\nsummary (every measured size)")
     if markdown:
         print("|---|---:|---:|---:|")

@@ -516,6 +516,7 @@ void apply_collective_calibration(Scenario& sc) {
     cc.protocols.push_back(std::move(q));
   }
   if (cc.p2p_scale_up_efficiency <= 0) cc.p2p_scale_up_efficiency = cal.p2p_scale_up_efficiency;
+  if (cc.all_to_all_scale_out_efficiency <= 0) cc.all_to_all_scale_out_efficiency = cal.all_to_all_scale_out_efficiency;
 }
 
 }  // namespace

@@ -25,6 +25,10 @@ void CollectiveCalibration::visit(Section& s) {
          [](Section& x, CollectiveProtocolCalibration& p) { p.visit(x); });
   s.field("p2p_scale_up_efficiency", p2p_scale_up_efficiency,
           "fraction of scale-up bandwidth a send/recv reaches; 0 = not calibrated", Range::between(0, 1));
+  s.field("all_to_all_scale_out_efficiency", all_to_all_scale_out_efficiency,
+          "fraction of the NIC's line rate an all-to-all's traffic between nodes reaches (NCCL's grouped sends to "
+          "every peer, measured on this part's servers); 0 = not calibrated",
+          Range::between(0, 1));
   s.field("source", source, "where the numbers come from (docs/calibration.md cites each)");
   if (s.mode() != Section::Mode::kParse || protocols.empty()) return;
   bool rings_across_nodes = false;

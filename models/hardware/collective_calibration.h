@@ -29,6 +29,7 @@ struct CollectiveProtocolCalibration {
 struct CollectiveCalibration {
   std::vector<CollectiveProtocolCalibration> protocols;  // empty: no calibration (the scenario's defaults stand)
   double p2p_scale_up_efficiency = 0;                    // send/recv inside a node; 0 = not calibrated
+  double all_to_all_scale_out_efficiency = 0;            // an all-to-all's traffic between nodes; 0 = not calibrated
   std::string source;                                    // where the numbers come from
   bool empty() const { return protocols.empty(); }
   void visit(Section& s);

@@ -85,6 +85,11 @@ void CollectiveConfig::visit(Section& s) {
           Range::between(0, 1));
   s.field("p2p_scale_out_efficiency", p2p_scale_out_efficiency,
           "fraction of scale-out bandwidth a send/recv achieves; 0 = scale_out_efficiency", Range::between(0, 1));
+  s.field("all_to_all_scale_out_efficiency", all_to_all_scale_out_efficiency,
+          "fraction of the NIC's line rate an all-to-all's traffic between nodes achieves (NCCL's grouped sends to "
+          "every peer); 0 = the part's calibration where it has one (H100: fitted to measured expert all-to-alls, "
+          "docs/calibration.md), else scale_out_efficiency",
+          Range::between(0, 1));
   if (s.mode() != Section::Mode::kParse || protocols.empty()) return;
   std::set<std::string> names;
   bool across_nodes = false;
@@ -163,7 +168,9 @@ policy::CollectiveCase Collectives::describe(CollectiveOp op, const std::vector<
   c.intra_bandwidth = Bandwidth::bytes_per_s(topology_.scale_up_bandwidth(ranks.front()).bps() *
                                              config_.scale_up_efficiency * p.scale_up_efficiency);
   c.inter_bandwidth = Bandwidth::bytes_per_s(topology_.nic_bandwidth(ranks.front()).bps() *
-                                             config_.scale_out_efficiency * p.scale_out_efficiency);
+                                             (op == CollectiveOp::kAllToAll ? config_.all_to_all_out(p)
+                                                                            : config_.scale_out_efficiency *
+                                                                                  p.scale_out_efficiency));
   const auto& first = groups.front();
   const uint32_t links = topology_.scale_up_links(first.front());
   if (links > 0 && first.size() > 1 && op != CollectiveOp::kAllToAll) {
@@ -301,7 +308,7 @@ std::vector<Collectives::Phase> Collectives::plan(CollectiveOp op, const std::st
 
 std::vector<Collectives::Phase> Collectives::plan_endpoints(CollectiveOp op, size_t algo,
                                                             const std::vector<uint32_t>& ranks, Bytes size,
-                                                            size_t protocol) const {
+                                                            size_t protocol, bool token_dispatch) const {
   LCSIM_ASSERT(protocol < protocols_.size(), "no such collective protocol");
   LCSIM_ASSERT(algo < algorithms_.size(), "no such collective algorithm");
   const CollectiveProtocol& proto = protocols_[protocol];
@@ -320,7 +327,9 @@ std::vector<Collectives::Phase> Collectives::plan_endpoints(CollectiveOp op, siz
                      .max_chunk = proto.max_chunk,
                      .floor_latency = proto.floor_latency,
                      .scale_up_efficiency = config_.scale_up_efficiency * proto.scale_up_efficiency,
-                     .scale_out_efficiency = config_.scale_out_efficiency * proto.scale_out_efficiency,
+                     .scale_out_efficiency = op == CollectiveOp::kAllToAll
+                                                 ? all_to_all_out(proto, token_dispatch)
+                                                 : config_.scale_out_efficiency * proto.scale_out_efficiency,
                      .p2p = p2p_};
   std::vector<Phase> phases = algorithms_[algo]->factory.planner->plan(in);
   // Connections between nodes open several queue pairs: split each such flow into equal parts with their own
@@ -357,7 +366,7 @@ void Collectives::run_phases(std::shared_ptr<std::vector<Phase>> phases, size_t 
 }
 
 void Collectives::run(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size, sim::Callback done,
-                      std::optional<std::string> algo) {
+                      std::optional<std::string> algo, bool token_dispatch) {
   ++count_;
   if (ranks.size() < 2 || size.bytes() <= 0) {
     engine_.after(Duration(), std::move(done), sim::kCompletion);
@@ -368,12 +377,12 @@ void Collectives::run(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes
   std::optional<size_t> pinned;
   if (algo) pinned = algorithm_index(*algo);
   const IndexChoice c = choose_endpoints(op, eps, size, pinned);
-  auto phases = std::make_shared<std::vector<Phase>>(plan_endpoints(op, c.algo, eps, size, c.protocol));
+  auto phases = std::make_shared<std::vector<Phase>>(plan_endpoints(op, c.algo, eps, size, c.protocol, token_dispatch));
   run_phases(phases, 0, engine_.now(), std::move(done));
 }
 
 void Collectives::all_to_allv(const std::vector<uint32_t>& job_ranks, const std::vector<std::vector<Bytes>>& sizes,
-                              sim::Callback done) {
+                              sim::Callback done, bool token_dispatch) {
   ++count_;
   std::vector<uint32_t> scratch;
   const std::vector<uint32_t>& ranks = mapped(job_ranks, scratch);
@@ -400,7 +409,7 @@ void Collectives::all_to_allv(const std::vector<uint32_t>& job_ranks, const std:
       const uint32_t a = ranks[i], b = ranks[j];
       const double eff = topology_.node_of(a) == topology_.node_of(b)
                              ? config_.scale_up_efficiency * proto.scale_up_efficiency
-                             : config_.scale_out_efficiency * proto.scale_out_efficiency;
+                             : all_to_all_out(proto, token_dispatch);
       p.flows.push_back(FlowRequest{a, b, sizes[i][j] / eff, 0, true});
     }
   }

@@ -66,6 +66,14 @@ struct CollectiveConfig {
   Duration p2p_latency = Duration::us(8.4);   // fixed latency of one send/recv
   double p2p_scale_up_efficiency = 0;         // send/recv's fraction of scale-up bandwidth; 0 = scale_up_efficiency
   double p2p_scale_out_efficiency = 0;        // the same across nodes; 0 = scale_out_efficiency
+  // An all-to-all's flows between nodes (NCCL's grouped sends to every peer): their fraction of the NIC's line rate;
+  // 0 = scale_out_efficiency x the protocol's. From the part's calibration where it has one (scenario.cc).
+  double all_to_all_scale_out_efficiency = 0;
+  /// The efficiency an all-to-all's flow between nodes moves at under protocol `p`.
+  double all_to_all_out(const CollectiveProtocol& p) const {
+    return all_to_all_scale_out_efficiency > 0 ? all_to_all_scale_out_efficiency
+                                               : scale_out_efficiency * p.scale_out_efficiency;
+  }
   void visit(Section& s);
 };
 
@@ -83,9 +91,11 @@ class Collectives {
 
   /// Runs `op` of `size` bytes (nccl-tests' size: the per-rank buffer; all-gather: the gathered output) over
   /// `ranks` (endpoint ids, sorted by node); `done` when finished. `algo` (a registered name) pins an algorithm
-  /// for this call.
+  /// for this call. `token_dispatch`: an all-to-all that stands for a token dispatcher's own transport (DeepEP,
+  /// HybridEP: the workload costs its share of the line rate itself), whose flows between nodes move at
+  /// scale_out_efficiency x the protocol's rather than all_to_all_scale_out_efficiency (NCCL's grouped sends).
   void run(CollectiveOp op, const std::vector<uint32_t>& ranks, Bytes size, sim::Callback done,
-           std::optional<std::string> algo = std::nullopt);
+           std::optional<std::string> algo = std::nullopt, bool token_dispatch = false);
   void all_reduce(const std::vector<uint32_t>& ranks, Bytes size, sim::Callback done) {
     run(CollectiveOp::kAllReduce, ranks, size, std::move(done));
   }
@@ -100,7 +110,7 @@ class Collectives {
   /// ranks[j]. One wave of flows after the all-to-all's latency, at the protocol the tuner picks for an all-to-all
   /// of the largest row; `done` when every pair's data has arrived.
   void all_to_allv(const std::vector<uint32_t>& ranks, const std::vector<std::vector<Bytes>>& sizes,
-                   sim::Callback done);
+                   sim::Callback done, bool token_dispatch = false);
 
   /// One point-to-point message of `size` bytes from `src` to `dst` (an NCCL send matched with its receive):
   /// p2p_latency and one flow at the link tier's p2p efficiency (p2p().flow(): what nccl_tests' send_recv runs per
@@ -166,7 +176,12 @@ class Collectives {
   IndexChoice choose_endpoints(CollectiveOp op, const std::vector<uint32_t>& endpoints, Bytes size,
                                std::optional<size_t> algo) const;
   std::vector<Phase> plan_endpoints(CollectiveOp op, size_t algo, const std::vector<uint32_t>& endpoints,
-                                    Bytes size, size_t protocol) const;
+                                    Bytes size, size_t protocol, bool token_dispatch = false) const;
+  /// An all-to-all's efficiency between nodes under protocol `p` (CollectiveConfig::all_to_all_out; a token
+  /// dispatcher's: scale_out_efficiency x the protocol's).
+  double all_to_all_out(const CollectiveProtocol& p, bool token_dispatch) const {
+    return token_dispatch ? config_.scale_out_efficiency * p.scale_out_efficiency : config_.all_to_all_out(p);
+  }
   std::vector<std::vector<uint32_t>> by_node(const std::vector<uint32_t>& ranks) const;
   void run_phases(std::shared_ptr<std::vector<Phase>> phases, size_t i, Duration start, sim::Callback done);
 

@@ -96,6 +96,9 @@ class MegatronTraining final : public Workload, public sim::EventSink {
                      // 2 FSDP gradient reductions
     double skew = 1;          // all-to-all: the group's first rank receives (or sends) this many times the mean
     bool skew_sends = false;  // the first rank sends more (combine) instead of receiving more (dispatch)
+    // all-to-all: the flex dispatcher's token transport (DeepEP, HybridEP), costed at moe_flex_network_efficiency in
+    // its bytes (dispatch_factor_), not at NCCL's all-to-all efficiency (net::Collectives::run)
+    bool token_dispatch = false;
     Duration prep = Duration();  // FSDP: copy kernels on the collective's own stream before it (copy-in, chunk_cat, casts)
   };
   // A segment's host side (hw::HostIssue, workload.host_issue_model runahead): the part of its compute that the

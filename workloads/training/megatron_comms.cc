@@ -273,7 +273,7 @@ bool MegatronTraining::copy_arrived(Copies& c) {
 void MegatronTraining::run_on(net::Collectives& coll, const CommCall& c, const std::vector<uint32_t>& group,
                               sim::Callback done) {
   if (c.op != CollectiveOp::kAllToAll || c.skew <= 1) {
-    coll.run(c.op, group, c.size, std::move(done));
+    coll.run(c.op, group, c.size, std::move(done), std::nullopt, c.token_dispatch);
     return;
   }
   // An uneven all-to-all: the group's first rank is the busiest expert rank.
@@ -284,7 +284,7 @@ void MegatronTraining::run_on(net::Collectives& coll, const CommCall& c, const s
   for (size_t i = 0; i < n; ++i) {
     for (size_t j = 0; j < n; ++j) sizes[i][j] = pair * ((c.skew_sends ? i : j) == 0 ? hot : cold);
   }
-  coll.all_to_allv(group, sizes, std::move(done));
+  coll.all_to_allv(group, sizes, std::move(done), c.token_dispatch);
 }
 
 void MegatronTraining::pump_side(uint32_t sim) {

@@ -113,6 +113,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     CommCall x = call(CollectiveOp::kAllToAll, GroupKind::kEp, size, Exposure::kEp, what);
     x.skew = std::min<double>(imb, ep);
     x.skew_sends = sends;
+    x.token_dispatch = c.moe_token_dispatcher_type == "flex";  // DeepEP / HybridEP: their own share of the line rate
     return x;
   };
   const CollectiveOp row = sp ? CollectiveOp::kReduceScatter : CollectiveOp::kAllReduce;
