@@ -132,5 +132,33 @@ outputs: {timeline: false}
   EXPECT_GT(ep_time("alltoall", "0"), ep_time("alltoall", "1"));  // 0: the part's calibration, 0.88 on H100
 }
 
+// Inside one node the flex dispatcher (DeepEP's intranode kernels, HybridEP) sends a token once per destination rank:
+// D / k of alltoall's bytes, D = n (1 - (1 - 1/n)^k) over the ranks a token can reach. Megatron-LM's MoE layer
+// benchmark's DeepSeek proxy on 8 H100 (scenarios/validation/moe-layer-h100.yaml: 32 experts, top-8 in 4 of 8 groups,
+// one group per rank): n = 4, D = 4 (1 - (3/4)^8) = 3.5996 copies of each of the 4,096 tokens' 7,168 BF16 values;
+// without groups n = 8 ranks, D = 8 (1 - (7/8)^8) = 5.2508; the alltoall dispatcher sends all 8.
+TEST(MoeDeepEp, TheFlexDispatcherSendsOncePerRankInsideANode) {
+  auto dispatch = [](const std::vector<std::string>& sets) {
+    ConfigValue tree = load_yaml_file(std::string(LCSIM_SOURCE_DIR) + "/scenarios/validation/moe-layer-h100.yaml");
+    for (const auto& s : sets) apply_override(tree, s);
+    Scenario sc = parse_scenario(tree);
+    const auto& w = dynamic_cast<const wl::MegatronTraining&>(*sc.workload);
+    const auto plan = w.plan_stage(w.config().kernels_on(hw::PartCatalog::get().part("H100-SXM-80GB")), 0);
+    for (const auto& seg : plan.forward[0].segments) {
+      for (const auto& c : seg.comms) {
+        if (c.op == policy::CollectiveOp::kAllToAll && c.name.find("dispatch") != std::string::npos) return c.size.bytes();
+      }
+    }
+    ADD_FAILURE() << "no dispatch";
+    return 0.0;
+  };
+  const double token = 7168 * 2.0, tokens = 4096;
+  EXPECT_NEAR(dispatch({}), tokens * 8 * token, 1e-3);  // alltoall: every routed copy
+  const std::string flex = "workload.moe_token_dispatcher_type=flex";
+  EXPECT_NEAR(dispatch({flex, "workload.model.moe_router_num_groups=8", "workload.model.moe_router_group_topk=4"}),
+              tokens * 4 * (1 - std::pow(0.75, 8)) * token, 1e-3);
+  EXPECT_NEAR(dispatch({flex}), tokens * 8 * (1 - std::pow(7.0 / 8, 8)) * token, 1e-3);
+}
+
 }  // namespace
 }  // namespace lcsim

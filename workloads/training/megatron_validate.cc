@@ -145,6 +145,11 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
   // inside, so the network carries the expected number of distinct nodes among its k experts, D = n (1 - (1 -
   // 1/n)^k) with n = G, or n = moe_router_group_topk nodes with group-limited routing: D / k of alltoall's bytes,
   // at moe_flex_network_efficiency of the line rate (DeepEP's measured share; costed as that many more bytes).
+  // Inside one node (G = 1) the same kernels send a token once per destination rank (DeepEP's intranode kernels,
+  // HybridEP's), over NVLink at the collective's own efficiency: D / k of alltoall's bytes with D the expected number
+  // of distinct ranks among its k experts, n = EP ranks, or with group-limited routing the ranks of group_topk groups
+  // (a group spanning EP / groups ranks where groups < EP). Checked against Megatron-LM's MoE layer benchmark on 8 H100
+  // (bench/validate_moe_layer.py; docs/validation.md, "One MoE layer").
   dispatch_factor_ = 1;
   if (m.num_experts > 0 && ep > 1 && c.moe_token_dispatcher_type == "flex" && s.diagnostics()->empty()) {
     const Placement pl(tp, cp, dp_, pp, ep, c.parallel_order, c.experts_fold_tp());
@@ -154,6 +159,10 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
     if (G > 1) {
       const double reach = m.moe_router_num_groups > 0 ? std::min(G, 1.0 * m.moe_router_group_topk) : G;
       dispatch_factor_ = reach * (1 - std::pow(1 - 1 / reach, k)) / k / c.moe_flex_network_efficiency;
+    } else {
+      const double ranks = ep, groups = m.moe_router_num_groups;
+      const double reach = groups > 0 ? std::min(ranks, m.moe_router_group_topk * std::max(1.0, ranks / groups)) : ranks;
+      dispatch_factor_ = reach * (1 - std::pow(1 - 1 / reach, k)) / k;
     }
   }
   for (int r : c.straggler_ranks) {
