@@ -158,7 +158,27 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
     const double G = static_cast<double>(nodes.size()), k = m.moe_router_topk;
     if (G > 1) {
       const double reach = m.moe_router_num_groups > 0 ? std::min(G, 1.0 * m.moe_router_group_topk) : G;
-      dispatch_factor_ = reach * (1 - std::pow(1 - 1 / reach, k)) / k / c.moe_flex_network_efficiency;
+      double nodes_reached = reach * (1 - std::pow(1 - 1 / reach, k));
+      const int groups = m.moe_router_num_groups, chosen = m.moe_router_group_topk, g = static_cast<int>(G);
+      if (groups > g && groups % g == 0 && chosen < groups) {
+        // Several groups a node: a token's `chosen` groups (drawn without replacement) land on fewer distinct nodes.
+        // A node is reached unless none of its groups is chosen or none of its chosen groups gets one of the k
+        // experts (each chosen group does with p = 1 - (1 - 1/chosen)^k): hypergeometric over its groups / G groups.
+        const int per_node = groups / g;
+        const double p = 1 - std::pow(1 - 1.0 / chosen, k);
+        const auto binom = [](int total, int r) {
+          if (r < 0 || r > total) return 0.0;
+          double b = 1;
+          for (int i = 1; i <= r; ++i) b = b * (total - r + i) / i;
+          return b;
+        };
+        double none = 0;
+        for (int j = 0; j <= std::min(per_node, chosen); ++j) {
+          none += binom(per_node, j) * binom(groups - per_node, chosen - j) / binom(groups, chosen) * std::pow(1 - p, j);
+        }
+        nodes_reached = G * (1 - none);
+      }
+      dispatch_factor_ = nodes_reached / k / c.moe_flex_network_efficiency;
     } else {
       const double ranks = ep, groups = m.moe_router_num_groups;
       const double reach = groups > 0 ? std::min(ranks, m.moe_router_group_topk * std::max(1.0, ranks / groups)) : ranks;
