@@ -212,7 +212,7 @@ TEST(ValidationStatus, ConfidenceForValidatedAndUnvalidatedFamilies) {
   const std::string h100 = status.confidence({"H100-SXM-80GB"}, "dense training", 32768, 1.8e12);
   EXPECT_NE(
       h100.find("(docs/validation.md); this run is outside that range: 1.8 T parameters (validated: 3 B to 405 B), "
-                "32,768 GPUs (validated: 8 to 16,384)"),
+                "32,768 GPUs (validated: 4 to 16,384)"),
       std::string::npos)
       << h100;
   EXPECT_EQ(status.confidence({"H100-SXM-80GB"}, "dense training", 1024, 70.56e9).find("outside"),
