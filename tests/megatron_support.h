@@ -31,7 +31,7 @@ workload:
   tensor_model_parallel_size: 2
   pipeline_model_parallel_size: 4
   # The host as lcsim modelled it before 5 Dec 2026 (night): this toy layout's kernels (tens of microseconds) would be
-  # host-bound at the fitted 68 us per kernel, hiding the kernel and collective effects these tests check. The
+  # host-bound at the fitted 62 us per kernel, hiding the kernel and collective effects these tests check. The
   # runahead model and its default are tested in step_overhead_test.cc and moe_host_test.cc.
   host_op_time: 23us
   host_issue_model: overlapped

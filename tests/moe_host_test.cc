@@ -63,18 +63,42 @@ std::map<std::string, double> run_moe(std::vector<std::string> sets) {
 
 TEST(MoeHostIssue, HostBoundExpertGroupsTakeTheirLaunchesIssueTime) {
   // With host_op_time 0 only the per-expert launches cost the host. Per MoE layer and micro-batch, bf16: forward 2
-  // grouped operators, backward 4, each issuing 3 kernels beyond its first (4 local experts): 18 launches. At 1 s a
-  // launch every expert group is host-bound (its kernels take microseconds), so 2 micro-batches x 8 layers x 18 =
-  // 288 launches: the iteration is their issue time, and each further second per launch adds 288 s of compute.
-  auto one = run_moe({"workload.host_op_time=0us", "workload.expert_launch_time=1s"});
-  auto two = run_moe({"workload.host_op_time=0us", "workload.expert_launch_time=2s"});
-  auto grouped = run_moe({"workload.host_op_time=0us", "workload.expert_launch_time=1s", "workload.moe_grouped_gemm=single_kernel"});
-  ASSERT_FALSE(one.count("child_failed") || two.count("child_failed") || grouped.count("child_failed"));
+  // grouped operators, backward 4, each issuing 3 GEMMs beyond its first (4 local experts): 18 launches, each at
+  // expert_gemm_launch_time (bf16 has no per-expert casts: expert_launch_time costs nothing). At 1 s a launch every
+  // expert group is host-bound (its kernels take microseconds), so 2 micro-batches x 8 layers x 18 = 288 launches:
+  // the iteration is their issue time, and each further second per launch adds 288 s of compute.
+  const std::string no_op = "workload.host_op_time=0us", no_cast = "workload.expert_launch_time=0us";
+  auto one = run_moe({no_op, no_cast, "workload.expert_gemm_launch_time=1s"});
+  auto two = run_moe({no_op, no_cast, "workload.expert_gemm_launch_time=2s"});
+  auto casts = run_moe({no_op, "workload.expert_launch_time=1s", "workload.expert_gemm_launch_time=1s"});
+  auto grouped = run_moe({no_op, no_cast, "workload.expert_gemm_launch_time=1s", "workload.moe_grouped_gemm=single_kernel"});
+  ASSERT_FALSE(one.count("child_failed") || two.count("child_failed") || casts.count("child_failed") ||
+               grouped.count("child_failed"));
   EXPECT_EQ(one["micro_batches"], 2);
   EXPECT_NEAR(two["time_compute_s"] - one["time_compute_s"], 288.0, 1e-6);
   EXPECT_NEAR(one["iteration_time_s"], 288.0, 288.0 * 0.005);
+  EXPECT_DOUBLE_EQ(casts["time_compute_s"], one["time_compute_s"]);
   // One grouped kernel per operator: no launch is per expert, the host is not the limit.
   EXPECT_LT(grouped["iteration_time_s"], 1.0);
+}
+
+TEST(MoeHostIssue, PerExpertCastsTakeTheLaunchTimeAndGemmsTheirOwn) {
+  // FP8 delayed scaling: per MoE layer and micro-batch the grouped operators' casts are forward 2 (fc1's and fc2's
+  // inputs) and backward 2 (their output gradients), each issuing 3 kernels beyond its first (4 local experts): 12
+  // cast launches at expert_launch_time, beside the 18 GEMM launches at expert_gemm_launch_time (a GEMM call of
+  // Transformer Engine's builds its cuBLASLt descriptors and asks the heuristic every time; a cast does not).
+  const std::vector<std::string> fp8 = {"workload.precision=fp8", "workload.fp8_recipe=delayed", "workload.host_op_time=0us"};
+  auto with = [&](const std::string& cast, const std::string& gemm) {
+    std::vector<std::string> sets = fp8;
+    sets.push_back("workload.expert_launch_time=" + cast);
+    sets.push_back("workload.expert_gemm_launch_time=" + gemm);
+    return run_moe(sets);
+  };
+  auto casts1 = with("1s", "0us"), casts2 = with("2s", "0us"), gemms1 = with("0us", "1s"), gemms2 = with("0us", "2s");
+  ASSERT_FALSE(casts1.count("child_failed") || casts2.count("child_failed") || gemms1.count("child_failed") ||
+               gemms2.count("child_failed"));
+  EXPECT_NEAR(casts2["time_compute_s"] - casts1["time_compute_s"], 2 * 8 * 12.0, 1e-6);
+  EXPECT_NEAR(gemms2["time_compute_s"] - gemms1["time_compute_s"], 2 * 8 * 18.0, 1e-6);
 }
 
 TEST(MoeHostIssue, TheDispatchersHostWaitIsPaidOncePerMoeLayerForward) {
@@ -158,11 +182,10 @@ TEST(MoeHostIssue, HostBoundSequentialExpertsTakeEveryOperatorsIssueTime) {
   // 1 s per operator: every group is host-bound. Per MoE layer and micro-batch (bf16, 4 local experts) the expert
   // group issues 3 operators as one grouped kernel each, 13 as SequentialMLP (above; the dispatcher's 3 sorts, in
   // both, left out); backward 5 against 21: 26 s more per layer and micro-batch, x 8 layers x 2 micro-batches =
-  // 416 s. multi_stream at expert_launch_time 0
-  // issues as one kernel does.
+  // 416 s. multi_stream at expert_launch_time and expert_gemm_launch_time 0 issues as one kernel does.
   auto seq = run_moe({"workload.host_op_time=1s", "workload.moe_grouped_gemm=sequential"});
   auto one = run_moe({"workload.host_op_time=1s", "workload.moe_grouped_gemm=single_kernel"});
-  auto multi = run_moe({"workload.host_op_time=1s", "workload.expert_launch_time=0us"});
+  auto multi = run_moe({"workload.host_op_time=1s", "workload.expert_launch_time=0us", "workload.expert_gemm_launch_time=0us"});
   ASSERT_FALSE(seq.count("child_failed") || one.count("child_failed") || multi.count("child_failed"));
   EXPECT_NEAR(seq["time_compute_s"] - one["time_compute_s"], 416.0, 1e-6);
   EXPECT_NEAR(multi["time_compute_s"], one["time_compute_s"], 1e-9);

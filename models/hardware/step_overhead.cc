@@ -14,9 +14,13 @@ Duration HostIssue::group_time(Duration gpu, size_t kernels, size_t per_expert, 
   return work(gpu, kernels, per_expert, experts).time;
 }
 
-HostIssue::Work HostIssue::work(Duration gpu, size_t kernels, size_t per_expert, int experts, size_t modules) const {
-  const double further = static_cast<double>(per_expert) * std::max(0, experts - 1);
-  Duration issue = config_.op_time * static_cast<double>(kernels) + config_.expert_launch_time * further;
+HostIssue::Work HostIssue::work(Duration gpu, size_t kernels, size_t per_expert, int experts, size_t modules,
+                                size_t per_expert_gemms) const {
+  const size_t gemms = std::min(per_expert_gemms, per_expert);
+  const double others = static_cast<double>(experts > 1 ? experts - 1 : 0);
+  Duration issue = config_.op_time * static_cast<double>(kernels) +
+                   config_.expert_launch_time * (static_cast<double>(per_expert - gemms) * others) +
+                   config_.expert_gemm_launch_time * (static_cast<double>(gemms) * others);
   if (modules > 0) issue += config_.module_time * static_cast<double>(modules);
   if (config_.serial) return {gpu + issue, Duration(), issue, issue};
   const Duration time = std::max(gpu, issue);

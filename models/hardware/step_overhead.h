@@ -5,7 +5,7 @@
 //    kernels, and a pass that starts after the host waited on the GPU (a pipeline receive) exposes one op_time
 //    before its first kernel runs. op_time is the host time of one kernel-issuing operator, measured on a PyTorch
 //    execution trace (median 23 us, mlcommons/chakra's feeder test trace; data/README.md; the default here), or
-//    per launch fitted to a measured CUDA-graph A/B for Megatron-core (68 us, the megatron workload's default). A
+//    per launch fitted to a measured CUDA-graph A/B for Megatron-core (62 us, the megatron workload's default). A
 //    grouped operator that loops over local experts in C++ (Transformer Engine's GroupedLinear on its multi-stream
 //    cuBLAS path) pays one op_time and expert_launch_time per further expert (docs/calibration.md). work() says
 //    what a host already ahead of the GPU can hide (the megatron workload's runahead model, Segment::run).
@@ -43,6 +43,10 @@ class HostIssue {
     // Host time of each framework module call beyond its kernels' launches (a Transformer Engine module's forward or
     // backward: its Python, quantizer and workspace bookkeeping; docs/calibration.md, "Host time per module call").
     Duration module_time = Duration();
+    // Host time of each further expert's GEMM of such an operator (Transformer Engine's nvte_cublas_gemm per local
+    // expert: it builds its cuBLASLt descriptors and queries the heuristic on every call); its other per-expert
+    // kernels (the quantization casts) take expert_launch_time.
+    Duration expert_gemm_launch_time = Duration::us(8.3);
   };
   /// A group of kernels as the host issues them: `time` when the host starts issuing as the GPU starts (what
   /// group_time returns), `slack` the part of it the host's issue adds beyond the kernels' own time (a host that is
@@ -65,8 +69,10 @@ class HostIssue {
   /// The same where `per_expert` of the group's operators each issue one kernel per local expert (`experts`):
   /// the operator's own op_time, then expert_launch_time for each of the other experts' kernels.
   Duration group_time(Duration gpu, size_t kernels, size_t per_expert, int experts) const;
-  /// group_time's result with its slack and issue time (Work); `modules` framework module calls add module_time each.
-  Work work(Duration gpu, size_t kernels, size_t per_expert = 0, int experts = 1, size_t modules = 0) const;
+  /// group_time's result with its slack and issue time (Work); `modules` framework module calls add module_time each;
+  /// `per_expert_gemms` of the `per_expert` operators are GEMMs, whose further experts take expert_gemm_launch_time.
+  Work work(Duration gpu, size_t kernels, size_t per_expert = 0, int experts = 1, size_t modules = 0,
+            size_t per_expert_gemms = 0) const;
   /// Exposed at the start of a pass that follows a host synchronization (a blocking pipeline receive).
   Duration pass_start() const { return config_.op_time; }
 
@@ -75,7 +81,7 @@ class HostIssue {
 };
 
 /// The parts whose node's host is not as fast as a DGX H100's (AcceleratorSpec::host_op_time_factor), for a run's
-/// header: "1.77 (GB200-GPU's host)", by part name, joined by ", "; empty when every host is.
+/// header: "1.85 (GB200-GPU's host)", by part name, joined by ", "; empty when every host is.
 std::string host_factor_label(const std::set<const AcceleratorSpec*>& parts);
 
 struct OptimizerStep {

@@ -642,10 +642,17 @@ Fp8WeightElements fp8_gemm_weight_elements(const std::vector<hw::OpWork>& forwar
   return w;
 }
 
+namespace {
+bool expert_gemm(const hw::OpWork& op) {
+  return op.op_class == hw::OpClass::kGemm && (op.name.starts_with("expert_up") || op.name.starts_with("expert_down"));
+}
+}  // namespace
+
+size_t per_expert_gemms(const std::vector<hw::OpWork>& ops) {
+  return static_cast<size_t>(std::count_if(ops.begin(), ops.end(), expert_gemm));
+}
+
 size_t per_expert_ops(const std::vector<hw::OpWork>& ops) {
-  auto expert_gemm = [](const hw::OpWork& op) {
-    return op.op_class == hw::OpClass::kGemm && (op.name.starts_with("expert_up") || op.name.starts_with("expert_down"));
-  };
   auto quantizes = [](const hw::OpWork& op) {
     return is_fp8_cast(op) || is_fp8_amax(op) || memory_op_ending(op, "_fp8_cast_bwd") ||
            memory_op_ending(op, "_fp8_amax_bwd");

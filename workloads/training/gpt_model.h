@@ -245,6 +245,9 @@ Fp8WeightElements fp8_gemm_weight_elements(const std::vector<hw::OpWork>& forwar
 /// cast kernels feeding them (split_quantize over the experts' token blocks); not the activation between them, one
 /// kernel over all the tokens.
 size_t per_expert_ops(const std::vector<hw::OpWork>& ops);
+/// Of per_expert_ops, the expert GEMMs themselves (each one cuBLAS call per local expert: HostIssue's
+/// expert_gemm_launch_time).
+size_t per_expert_gemms(const std::vector<hw::OpWork>& ops);
 /// Operators of `ops` that Megatron-core's SequentialMLP runs once per local expert, each a module or PyTorch call
 /// of its own: every routed-expert operator (the GEMMs, their FP8 casts, the activation, the FP8 padding) but the
 /// concatenation of the experts' outputs (and its backward), which runs once.

@@ -420,6 +420,11 @@ void MegatronConfig::visit_keys(Section& s) {
           "first (its first costs host_op_time): measured host time of one PyTorch cuBLAS GEMM call in a host-bound "
           "loop, 8.3 us (pytorch/pytorch#161822; docs/calibration.md); scaled by the node's host_op_time_factor",
           Range::at_least(0));
+  s.field("expert_gemm_launch_time", expert_gemm_launch_time,
+          "with moe_grouped_gemm: multi_stream, host time of each expert GEMM a grouped expert operator issues beyond "
+          "its first (Transformer Engine's nvte_cublas_gemm per local expert; its quantization kernels take "
+          "expert_launch_time; docs/calibration.md, 'MoE layers on the host'); scaled by the node's host_op_time_factor",
+          Range::at_least(0));
   s.field("train_iters", train_iters,
           "iterations to simulate; the first is simulated, the rest repeat its result while the cluster state is "
           "unchanged",

@@ -103,12 +103,12 @@ struct MegatronConfig {
   /// The host's issue times for the step's kernels on `part` (step_overhead.h): host_op_time, expert_launch_time and
   /// host_module_time times the part's host_op_time_factor (its node's host); none under a whole-iteration graph.
   hw::HostIssue::Config host_issue(const hw::AcceleratorSpec& part) const {
-    if (full_iteration_graph()) return hw::HostIssue::Config{Duration(), Duration()};
+    if (full_iteration_graph()) return hw::HostIssue::Config{Duration(), Duration(), false, false, Duration(), Duration()};
     const double f = part.host_op_time_factor;
     // host_op_time 0: the host is never the limit, module calls included.
     const Duration module = host_op_time > Duration() ? host_module_time * f : Duration();
     return hw::HostIssue::Config{host_op_time * f, expert_launch_time * f, host_issue_model == "serial",
-                                 host_issue_model == "runahead", module};
+                                 host_issue_model == "runahead", module, expert_gemm_launch_time * f};
   }
   /// Whether layer l (global index; the MTP modules' layers are num_layers + d) runs in BF16 under precision: fp8
   /// (Megatron-core's is_first_last_bf16_layer).
@@ -221,7 +221,7 @@ struct MegatronConfig {
   Bytes memory_reserve = Bytes::gib(2);
   // Host time per kernel Megatron-core issues in eager mode: one PyTorch GEMM call's (docs/calibration.md,
   // 'Framework overhead'; models/hardware/step_overhead.h).
-  Duration host_op_time = Duration::us(68);
+  Duration host_op_time = Duration::us(62);
   // Host time per framework module call (a Transformer Engine module's forward or backward) beyond its kernels'
   // launches, fitted to a measured CUDA-graph A/B (docs/calibration.md, 'Host time per module call').
   Duration host_module_time = Duration();
@@ -234,6 +234,8 @@ struct MegatronConfig {
   bool moe_permute_fusion = false;  // the dispatcher's permutations in TE's fused kernels (--moe-permute-fusion)
   MoeRouterSettings router;  // the router's losses, fusion, logit type, input jitter and token dropping (moe_router.h)
   Duration expert_launch_time = Duration::us(8.3);  // host time per further expert's kernel (step_overhead.h)
+  // Host time per further expert's GEMM of a grouped operator (Transformer Engine's nvte_cublas_gemm; step_overhead.h).
+  Duration expert_gemm_launch_time = Duration::us(13.7);
   int train_iters = 1;
   int job_train_iters = 0;  // the whole job's iterations (Megatron's --train-iters), for job_* metrics; 0: none
   std::string symmetry = "auto";  // auto: one rank per stage when ranks are identical; off: every rank

@@ -81,7 +81,8 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       return host.work(gpu, issued_kernels + sequential_expert_ops(each) * (local_experts - 1), 0, 1, modules);
     }
     const size_t grouped = local_experts > 1 ? per_expert_ops(each) : 0;
-    return host.work(gpu, issued_kernels, grouped, local_experts, modules);
+    const size_t grouped_gemms = local_experts > 1 ? per_expert_gemms(each) : 0;
+    return host.work(gpu, issued_kernels, grouped, local_experts, modules, grouped_gemms);
   };
   auto TB = [&](const std::vector<hw::OpWork>& ops) { return T(backward_of(ops, e, sh.fp8_cast_out)); };
   // The weight-gradient GEMMs among backward kernels (what a zero-bubble schedule defers), at most their time.
