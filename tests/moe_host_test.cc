@@ -82,6 +82,30 @@ TEST(MoeHostIssue, HostBoundExpertGroupsTakeTheirLaunchesIssueTime) {
   EXPECT_LT(grouped["iteration_time_s"], 1.0);
 }
 
+TEST(MoeHostIssue, ExpertModuleTimeIsPaidPerFurtherExpertOfEachGroupedModuleCall) {
+  // The what-if expert_module_time: per MoE layer and micro-batch, bf16, the grouped expert modules are called 4
+  // times (fc1 and fc2, forward and backward), each paying it for 3 further experts (4 local): 12 per layer and
+  // micro-batch, 2 x 8 x 12 = 192 per iteration, nothing else costing the host.
+  const std::vector<std::string> free = {"workload.host_op_time=0us", "workload.expert_launch_time=0us",
+                                         "workload.expert_gemm_launch_time=0us"};
+  auto with = [&](const std::string& t) {
+    std::vector<std::string> sets = free;
+    sets.push_back("workload.expert_module_time=" + t);
+    return run_moe(sets);
+  };
+  auto none = with("0s"), one = with("1s"), two = with("2s");
+  ASSERT_FALSE(none.count("child_failed") || one.count("child_failed") || two.count("child_failed"));
+  EXPECT_NEAR(two["time_compute_s"] - one["time_compute_s"], 192.0, 1e-6);
+  EXPECT_NEAR(one["iteration_time_s"], 192.0, 192.0 * 0.005);
+  EXPECT_LT(none["iteration_time_s"], 1.0);
+  // One grouped kernel (single_kernel) is still one module call per operator, but no expert is further.
+  std::vector<std::string> single = free;
+  single.insert(single.end(), {"workload.expert_module_time=1s", "workload.moe_grouped_gemm=single_kernel"});
+  auto grouped = run_moe(single);
+  ASSERT_FALSE(grouped.count("child_failed"));
+  EXPECT_LT(grouped["iteration_time_s"], 1.0);
+}
+
 TEST(MoeHostIssue, PerExpertCastsTakeTheLaunchTimeAndGemmsTheirOwn) {
   // FP8 delayed scaling: per MoE layer and micro-batch the grouped operators' casts are forward 2 (fc1's and fc2's
   // inputs) and backward 2 (their output gradients), each issuing 3 kernels beyond its first (4 local experts): 12

@@ -15,13 +15,14 @@ Duration HostIssue::group_time(Duration gpu, size_t kernels, size_t per_expert, 
 }
 
 HostIssue::Work HostIssue::work(Duration gpu, size_t kernels, size_t per_expert, int experts, size_t modules,
-                                size_t per_expert_gemms) const {
+                                size_t per_expert_gemms, size_t expert_modules) const {
   const size_t gemms = std::min(per_expert_gemms, per_expert);
   const double others = static_cast<double>(experts > 1 ? experts - 1 : 0);
   Duration issue = config_.op_time * static_cast<double>(kernels) +
                    config_.expert_launch_time * (static_cast<double>(per_expert - gemms) * others) +
                    config_.expert_gemm_launch_time * (static_cast<double>(gemms) * others);
   if (modules > 0) issue += config_.module_time * static_cast<double>(modules);
+  if (expert_modules > 0) issue += config_.expert_module_time * (static_cast<double>(expert_modules) * others);
   if (config_.serial) return {gpu + issue, Duration(), issue, issue};
   const Duration time = std::max(gpu, issue);
   return {time, config_.runahead ? time - gpu : Duration(), issue, time - gpu};

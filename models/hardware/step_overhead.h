@@ -47,6 +47,9 @@ class HostIssue {
     // expert: it builds its cuBLASLt descriptors and queries the heuristic on every call); its other per-expert
     // kernels (the quantization casts) take expert_launch_time.
     Duration expert_gemm_launch_time = Duration::us(8.3);
+    // Host time of each further local expert per grouped expert module call (a Transformer Engine GroupedLinear's
+    // forward or backward: its Python per expert beyond the launches; a what-if, 0 by default).
+    Duration expert_module_time = Duration();
   };
   /// A group of kernels as the host issues them: `time` when the host starts issuing as the GPU starts (what
   /// group_time returns), `slack` the part of it the host's issue adds beyond the kernels' own time (a host that is
@@ -71,8 +74,9 @@ class HostIssue {
   Duration group_time(Duration gpu, size_t kernels, size_t per_expert, int experts) const;
   /// group_time's result with its slack and issue time (Work); `modules` framework module calls add module_time each;
   /// `per_expert_gemms` of the `per_expert` operators are GEMMs, whose further experts take expert_gemm_launch_time.
+  /// `expert_modules` of the `modules` are grouped expert module calls, each adding expert_module_time per further expert.
   Work work(Duration gpu, size_t kernels, size_t per_expert = 0, int experts = 1, size_t modules = 0,
-            size_t per_expert_gemms = 0) const;
+            size_t per_expert_gemms = 0, size_t expert_modules = 0) const;
   /// Exposed at the start of a pass that follows a host synchronization (a blocking pipeline receive).
   Duration pass_start() const { return config_.op_time; }
 

@@ -425,6 +425,11 @@ void MegatronConfig::visit_keys(Section& s) {
           "its first (Transformer Engine's nvte_cublas_gemm per local expert; its quantization kernels take "
           "expert_launch_time; docs/calibration.md, 'MoE layers on the host'); scaled by the node's host_op_time_factor",
           Range::at_least(0));
+  s.field("expert_module_time", expert_module_time,
+          "with moe_grouped_gemm: multi_stream, host time per further local expert of each grouped expert module call "
+          "(a Transformer Engine GroupedLinear's forward or backward: its Python per expert beyond the launches); a "
+          "what-if, 0 by default (docs/calibration.md, 'MoE layers on the host'); scaled by the node's "
+          "host_op_time_factor", Range::at_least(0));
   s.field("train_iters", train_iters,
           "iterations to simulate; the first is simulated, the rest repeat its result while the cluster state is "
           "unchanged",

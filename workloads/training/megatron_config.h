@@ -103,12 +103,15 @@ struct MegatronConfig {
   /// The host's issue times for the step's kernels on `part` (step_overhead.h): host_op_time, expert_launch_time and
   /// host_module_time times the part's host_op_time_factor (its node's host); none under a whole-iteration graph.
   hw::HostIssue::Config host_issue(const hw::AcceleratorSpec& part) const {
-    if (full_iteration_graph()) return hw::HostIssue::Config{Duration(), Duration(), false, false, Duration(), Duration()};
+    if (full_iteration_graph()) {
+      return hw::HostIssue::Config{Duration(), Duration(), false, false, Duration(), Duration(), Duration()};
+    }
     const double f = part.host_op_time_factor;
     // host_op_time 0: the host is never the limit, module calls included.
     const Duration module = host_op_time > Duration() ? host_module_time * f : Duration();
     return hw::HostIssue::Config{host_op_time * f, expert_launch_time * f, host_issue_model == "serial",
-                                 host_issue_model == "runahead", module, expert_gemm_launch_time * f};
+                                 host_issue_model == "runahead", module, expert_gemm_launch_time * f,
+                                 expert_module_time * f};
   }
   /// Whether layer l (global index; the MTP modules' layers are num_layers + d) runs in BF16 under precision: fp8
   /// (Megatron-core's is_first_last_bf16_layer).
@@ -236,6 +239,8 @@ struct MegatronConfig {
   Duration expert_launch_time = Duration::us(8.3);  // host time per further expert's kernel (step_overhead.h)
   // Host time per further expert's GEMM of a grouped operator (Transformer Engine's nvte_cublas_gemm; step_overhead.h).
   Duration expert_gemm_launch_time = Duration::us(13.7);
+  // Host time per further local expert of each grouped expert module call (what-if; step_overhead.h).
+  Duration expert_module_time = Duration();
   int train_iters = 1;
   int job_train_iters = 0;  // the whole job's iterations (Megatron's --train-iters), for job_* metrics; 0: none
   std::string symmetry = "auto";  // auto: one rank per stage when ranks are identical; off: every rank

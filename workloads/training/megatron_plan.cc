@@ -82,7 +82,8 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     }
     const size_t grouped = local_experts > 1 ? per_expert_ops(each) : 0;
     const size_t grouped_gemms = local_experts > 1 ? per_expert_gemms(each) : 0;
-    return host.work(gpu, issued_kernels, grouped, local_experts, modules, grouped_gemms);
+    const size_t grouped_modules = local_experts > 1 ? expert_module_calls(each) : 0;
+    return host.work(gpu, issued_kernels, grouped, local_experts, modules, grouped_gemms, grouped_modules);
   };
   auto TB = [&](const std::vector<hw::OpWork>& ops) { return T(backward_of(ops, e, sh.fp8_cast_out)); };
   // The weight-gradient GEMMs among backward kernels (what a zero-bubble schedule defers), at most their time.
