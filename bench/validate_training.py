@@ -31,12 +31,17 @@ UNITS = {"tflops_recompute": "TFLOP/s/GPU (SC'21 count, with recompute)", "tflop
          "mfu_pct": "MFU %", "tokens_per_gpu": "tokens/s/GPU"}
 
 
+def flatten(items):
+    """A YAML alias to settings several rows share is a nested list (an alias inside an alias, a list in a list): spliced in place."""
+    return [x for item in items for x in (flatten(item) if isinstance(item, list) else [item])]
+
+
 def simulate(row):
     fam = data["families"][row["family"]]
     out = tempfile.mkdtemp(prefix="lcsim-val-")
     cmd = [lcsim, "run", os.path.join(root, fam["scenario"]), "-q", "--no-progress", "-o", out]
     # A nested list (a YAML alias to settings several rows share) is spliced in place.
-    for s in [x for item in fam["set"] + row["set"] + extra for x in (item if isinstance(item, list) else [item])]:
+    for s in flatten(fam["set"] + row["set"] + extra):
         cmd += ["--set", s]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
