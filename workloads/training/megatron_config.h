@@ -47,7 +47,9 @@ struct MegatronConfig {
   int wgrad_deferral_limit = 0;                   // micro-batches deferred (0: all)
   std::string parallel_order = "tp-cp-ep-dp-pp";  // innermost first (Megatron's --order)
   std::string precision = "bf16";
-  std::string fp8_recipe = "delayed";  // FP8 scaling: delayed (Megatron's default) or tensorwise (current scaling)
+  // FP8 scaling: delayed (Megatron's default), tensorwise (current scaling), mxfp8 (Blackwell's 1 x 32 blocks) or
+  // blockwise (Hopper's 128 x 128 weights, 1 x 128 activations)
+  std::string fp8_recipe = "delayed";
   std::string recompute_granularity = "none";
   // selective recompute: megatron (the attention core), op (torchtitan's op-level policy) or a positive integer N
   // (torchtitan's layer-level policy: every Nth layer fully recomputed, the others keep everything).
