@@ -106,6 +106,26 @@ TEST(MoeHostIssue, ExpertModuleTimeIsPaidPerFurtherExpertOfEachGroupedModuleCall
   EXPECT_LT(grouped["iteration_time_s"], 1.0);
 }
 
+TEST(MoeHostIssue, TheOverlappedSchedulesHostTimeIsPaidPerMoeLayerAndPass) {
+  // The what-if moe_ep_overlap_host_time: with overlap_moe_expert_parallel_comm each MoE layer's forward and backward
+  // pays it once on the host, hidden only where the host is ahead of the GPU (here by milliseconds at most): 8 layers
+  // x 2 micro-batches x 2 passes = 32 per iteration. Without the overlap it is never paid.
+  const std::vector<std::string> base = {"workload.host_op_time=0us", "workload.expert_launch_time=0us",
+                                         "workload.expert_gemm_launch_time=0us"};
+  auto with = [&](const std::string& t, bool overlap) {
+    std::vector<std::string> sets = base;
+    sets.push_back("workload.moe_ep_overlap_host_time=" + t);
+    sets.push_back(std::string("workload.overlap_moe_expert_parallel_comm=") + (overlap ? "true" : "false"));
+    return run_moe(sets);
+  };
+  auto one = with("1s", true), two = with("2s", true), off = with("2s", false), none = with("0s", false);
+  ASSERT_FALSE(one.count("child_failed") || two.count("child_failed") || off.count("child_failed") ||
+               none.count("child_failed"));
+  EXPECT_NEAR(two["time_compute_s"] - one["time_compute_s"], 32.0, 1e-6);
+  EXPECT_GT(one["time_host_s"], 31.0);
+  EXPECT_DOUBLE_EQ(off["iteration_time_s"], none["iteration_time_s"]);
+}
+
 TEST(MoeHostIssue, PerExpertCastsTakeTheLaunchTimeAndGemmsTheirOwn) {
   // FP8 delayed scaling: per MoE layer and micro-batch the grouped operators' casts are forward 2 (fc1's and fc2's
   // inputs) and backward 2 (their output gradients), each issuing 3 kernels beyond its first (4 local experts): 12

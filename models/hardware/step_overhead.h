@@ -77,6 +77,11 @@ class HostIssue {
   /// `expert_modules` of the `modules` are grouped expert module calls, each adding expert_module_time per further expert.
   Work work(Duration gpu, size_t kernels, size_t per_expert = 0, int experts = 1, size_t modules = 0,
             size_t per_expert_gemms = 0, size_t expert_modules = 0) const;
+  /// Host work with no kernel of its own (`d` of the host's time): what it adds to a group as work() would count it.
+  Work host_only(Duration d) const {
+    if (config_.serial) return {d, Duration(), d, d};
+    return {d, config_.runahead ? d : Duration(), d, d};
+  }
   /// Exposed at the start of a pass that follows a host synchronization (a blocking pipeline receive).
   Duration pass_start() const { return config_.op_time; }
 

@@ -375,6 +375,11 @@ void MegatronConfig::visit_keys(Section& s) {
           "layers' kernels beside them (those kernels take 1 / (1 - share) as long; the part's overlap_sm_share "
           "elsewhere): fitted to Megatron-Bridge's measured A/B of the overlap on 16 H100 (docs/calibration.md)",
           Range::between(0, 0.9));
+  s.field("moe_ep_overlap_host_time", moe_ep_overlap_host_time,
+          "with overlap_moe_expert_parallel_comm, the overlapped schedule's own host time per MoE layer and pass "
+          "(scheduling the layer's sub-modules on two streams), hidden where the host runs ahead of the GPU; a what-if, "
+          "0 by default (docs/validation.md, 'Qwen3-30B-A3B: a fixed cost per layer and micro-batch'); scaled by the "
+          "node's host_op_time_factor", Range::at_least(0));
   s.field("memory_reserve", memory_reserve,
           "per-GPU memory kept for the CUDA context, NCCL, workspaces and fragmentation", Range::at_least(0));
   s.field("host_op_time", host_op_time,

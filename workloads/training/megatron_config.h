@@ -218,6 +218,8 @@ struct MegatronConfig {
   // With it, the share of the SMs the expert all-to-alls take from the MoE layers' kernels beside them (fitted to a
   // measured A/B of the overlap: docs/calibration.md).
   double moe_overlap_sm_share = 0.41;
+  // Host time of the overlapped schedule per MoE layer and pass (a what-if, 0 by default; docs/validation.md).
+  Duration moe_ep_overlap_host_time = Duration();
   bool moe_shared_expert_overlap = false;  // the shared expert beside the dispatch and combine (docs/training-moe-layers.md)
   bool moe_fp8_dispatch = false;  // tokens to the experts and their gradients in FP8 (DeepSeek-V3, section 3.3.3)
   // Share of the NIC's line rate the flex (DeepEP) dispatcher's all-to-alls reach between nodes (DeepEP's measured

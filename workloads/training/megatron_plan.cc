@@ -557,6 +557,11 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       if (side) {
         for (std::vector<Segment>* pass : {&fwd, &bwd}) {
           for (Segment& s : *pass) s.sm_share = s.sm_share < 0 ? c.moe_overlap_sm_share : s.sm_share;
+          // The overlapped schedule's own host work per MoE layer and pass (a what-if, 0 by default): its
+          // scheduling of the layer's sub-modules on the compute and communication streams.
+          if (c.moe_ep_overlap_host_time > Duration() && !pass->empty()) {
+            pass->front().add(host.host_only(c.moe_ep_overlap_host_time * part.host_op_time_factor));
+          }
         }
       }
       prev = {true, moe, std::move(ops), std::move(fwd), std::move(bwd)};
