@@ -226,8 +226,9 @@ if scaleup:
     # pinned) and in one GB200 NVL72. H100's all_to_all_scale_out_efficiency is fitted to its EP 16-64 rows
     # (docs/calibration.md); the EP 8 and GB200 rows are checks. Its HybridEP rows follow (lcsim costs that dispatcher
     # inside the training workload, moe_token_dispatcher_type flex).
-    ep_rows = [r for r in csv.DictReader(open(os.path.join(root, "data", "calibration", "mcore_moe_ep_all_to_all.csv")))
-               if r["backend"] == "all_to_all"]
+    with open(os.path.join(root, "data", "calibration", "mcore_moe_ep_all_to_all.csv")) as f:
+        ep_table = list(csv.DictReader(f))  # its NCCL rows here, its HybridEP rows below
+    ep_rows = [r for r in ep_table if r["backend"] == "all_to_all"]
     a2a_size = 4096 * 8 * 7168 * 2
     print("\n### Expert all-to-all: Megatron Core MoE's measured NCCL all-to-all (arXiv 2603.07685, Table 7), 448 MiB per rank\n"
           if markdown else "\nexpert all-to-all (448 MiB per rank)")
@@ -250,8 +251,7 @@ if scaleup:
     # The same table's HybridEP rows against lcsim's flex dispatcher (costed inside the training workload): a one-layer
     # MoE model (scenarios/validation/moe-layer-h100.yaml) with DeepSeek-V3's 256 experts, top-8 in 4 of 8 groups
     # (the report's routing is not stated; DeepSeek-V3's taken), its dispatch and combine all-to-alls' timeline spans.
-    hyb = [r for r in csv.DictReader(open(os.path.join(root, "data", "calibration", "mcore_moe_ep_all_to_all.csv")))
-           if r["backend"] == "hybridep"]
+    hyb = [r for r in ep_table if r["backend"] == "hybridep"]
     dsv3 = ("{num_layers: 1, hidden_size: 7168, ffn_hidden_size: 18432, num_attention_heads: 8, seq_length: 4096, "
             "vocab_size: 32000, swiglu: true, normalization: RMSNorm, position_embedding_type: rope, "
             "add_bias_linear: false, num_experts: 256, moe_router_topk: 8, moe_ffn_hidden_size: 2048, "

@@ -240,22 +240,31 @@ TEST(AttentionCurve, BlackwellCurvesFollowCudnnFrontendsMeasurements) {
 // (its curve is FlashAttention-3's paper's cuDNN at head dimension 128) and the 4,096-token backward 18% faster; at
 // 4,096 tokens, DeepSeek-V3's length, forward plus 2.5 x backward is then about 8% fast. Checks, not fitted
 // (docs/calibration.md, "Attention per backend").
+// A measured MLA kernel: DeepSeek-V3's 128 heads, causal, costed as lcsim's head-dimension-160 kernel.
+struct MlaRow {
+  const AcceleratorSpec* part;
+  double seq, forward, backward;  // measured TFLOP/s
+};
+struct MlaError {
+  double forward, backward;  // lcsim's TFLOP/s over the measured, less 1
+};
+MlaError mla_error(const MlaRow& r, double batch) {
+  const AttentionShape fwd{batch, r.seq, r.seq, 128, 128, 160, true, false};
+  AttentionShape bwd = fwd;
+  bwd.backward = true;
+  const MlaError e{predicted_tflops(*r.part, fwd) / r.forward - 1, predicted_tflops(*r.part, bwd) / r.backward - 1};
+  std::printf("%s %.0f: forward %+.1f%%, backward %+.1f%% (lcsim's TFLOP/s against the measured)\n", r.part->name.c_str(),
+              r.seq, 100 * e.forward, 100 * e.backward);
+  return e;
+}
+
 TEST(AttentionCurve, MultiLatentAttentionAgainstCudnnsMeasuredDeepSeekV3Kernels) {
   const AcceleratorSpec& h100 = PartCatalog::get().part("H100-SXM-80GB");
   const AcceleratorSpec& gb200 = NodeCatalog::get().node("gb200-nvl72").accelerator;
-  struct Row {
-    const AcceleratorSpec* part;
-    double seq, forward, backward;
-  };
-  const Row rows[] = {{&h100, 4096, 553, 422}, {&h100, 16384, 638, 523}, {&gb200, 4096, 1324, 1083}, {&gb200, 16384, 1698, 1298}};
-  for (const Row& r : rows) {
+  const MlaRow rows[] = {{&h100, 4096, 553, 422}, {&h100, 16384, 638, 523}, {&gb200, 4096, 1324, 1083}, {&gb200, 16384, 1698, 1298}};
+  for (const MlaRow& r : rows) {
     SCOPED_TRACE(r.part->name + " " + std::to_string(static_cast<int>(r.seq)));
-    const AttentionShape fwd{1, r.seq, r.seq, 128, 128, 160, true, false};
-    AttentionShape bwd = fwd;
-    bwd.backward = true;
-    const double f = predicted_tflops(*r.part, fwd) / r.forward - 1, b = predicted_tflops(*r.part, bwd) / r.backward - 1;
-    std::printf("%s %.0f: forward %+.1f%%, backward %+.1f%% (lcsim's TFLOP/s against the measured)\n", r.part->name.c_str(),
-                r.seq, 100 * f, 100 * b);
+    const auto [f, b] = mla_error(r, 1);
     if (r.part == &gb200) {
       EXPECT_LT(std::abs(f), 0.07);
       EXPECT_LT(std::abs(b), 0.07);
@@ -280,23 +289,14 @@ TEST(AttentionCurve, MultiLatentAttentionAgainstCudnnsMeasuredDeepSeekV3Kernels)
 TEST(AttentionCurve, MultiLatentAttentionAgainstCudnnFrontendsBlackwellSweep) {
   const AcceleratorSpec& gb200 = NodeCatalog::get().node("gb200-nvl72").accelerator;
   const AcceleratorSpec& gb300 = NodeCatalog::get().node("gb300-nvl72").accelerator;
-  struct Row {
-    const AcceleratorSpec* part;
-    double seq, forward, backward;
-  };
-  const Row rows[] = {{&gb200, 2048, 1106, 869},  {&gb200, 4096, 1456, 1096}, {&gb200, 8192, 1646, 1257},
-                      {&gb200, 16384, 1810, 1165}, {&gb200, 32768, 1705, 1112}, {&gb300, 2048, 1359, 923},
-                      {&gb300, 4096, 1693, 1157}, {&gb300, 8192, 1937, 1274}, {&gb300, 16384, 2059, 1316},
-                      {&gb300, 32768, 2023, 1304}};
+  const MlaRow rows[] = {{&gb200, 2048, 1106, 869},  {&gb200, 4096, 1456, 1096}, {&gb200, 8192, 1646, 1257},
+                         {&gb200, 16384, 1810, 1165}, {&gb200, 32768, 1705, 1112}, {&gb300, 2048, 1359, 923},
+                         {&gb300, 4096, 1693, 1157}, {&gb300, 8192, 1937, 1274}, {&gb300, 16384, 2059, 1316},
+                         {&gb300, 32768, 2023, 1304}};
   double fsum = 0, bsum = 0;
-  for (const Row& r : rows) {
+  for (const MlaRow& r : rows) {
     SCOPED_TRACE(r.part->name + " " + std::to_string(static_cast<int>(r.seq)));
-    const AttentionShape fwd{2, r.seq, r.seq, 128, 128, 160, true, false};
-    AttentionShape bwd = fwd;
-    bwd.backward = true;
-    const double f = predicted_tflops(*r.part, fwd) / r.forward - 1, b = predicted_tflops(*r.part, bwd) / r.backward - 1;
-    std::printf("%s %.0f: forward %+.1f%%, backward %+.1f%% (lcsim's TFLOP/s against the measured)\n", r.part->name.c_str(),
-                r.seq, 100 * f, 100 * b);
+    const auto [f, b] = mla_error(r, 2);
     if (r.part == &gb200) {
       EXPECT_LT(std::abs(f), 0.10);
       EXPECT_LT(std::abs(b), r.seq <= 8192 ? 0.05 : 0.23);
