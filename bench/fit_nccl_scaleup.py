@@ -20,7 +20,9 @@ one NVLS node; base latencies, efficiencies and NVLS's step are fitted (least sq
 fixed starts: deterministic). Prints the fitted constants and, per part, the error of the fit at every measured size
 with the (algorithm/protocol) it picks. Usage: bench/fit_nccl_scaleup.py [--old | --variants] (--old: the previous H100/H200
 constants, as shipped before the chunked NVLS model, for the before/after table; --variants: the Hopper NVLS lines
-refitted without the fill, without the floor and with two rounds of fill, docs/validation-nccl-nvls.md)"""
+refitted without the fill, without the floor and with two rounds of fill, docs/validation-nccl-nvls.md; --gather-scatter:
+also, last, Hopper's all-gather and reduce-scatter factors on the Simple ring, fitted to the measured tables at their
+largest size, data/calibration/nccl_scaleup_gather_scatter.csv)"""
 import csv, math, os, sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -333,3 +335,30 @@ two = fit("MI300X", ["ll"], targets(rows("ROCmBlog_MI300X", min_size=0, below=MI
 show("MI300X without LL128 (not used)", two)
 errors("MI300X", two, "ROCmBlog_MI300X")
 errors("MI300X", two, "AAC8_MI300X")
+# All-gather and reduce-scatter inside a Hopper node (since 6 Dec 2026, sixth session): their kernels reach less of
+# the link than all-reduce's ring does (data/calibration/nccl_scaleup_gather_scatter.csv; NVIDIA/nccl#1281: "There
+# isn't a known reason for this. The CUDA compiler may make better choices when building reduce_scatter than
+# allgather"). Each collective's factor on the Simple ring's efficiency is what makes lcsim's closed-form ring
+# (hops + base + (n-1) x step + (n-1)/n x S / (link x eff x factor)) take the measured time at each table's largest
+# size (8 GiB), where the rate has settled; over several tables the geometric mean. The middle sizes, whose measured
+# rate approaches that slowly, are left as a miss (docs/validation-nccl-gather-scatter.md).
+GS = list(csv.DictReader(open(os.path.join(ROOT, "data", "calibration", "nccl_scaleup_gather_scatter.csv"))))
+
+
+def gather_scatter_factors(simple_eff=0.823, base=8.4e-6, step=3.4e-6, link=450e9):
+    factors = {}
+    for op in ("all_gather", "reduce_scatter"):
+        per_table = []
+        for system in sorted({r["system"] for r in GS if r["system"].startswith("HGX_H100") and r["operation"] == op}):
+            r = max((r for r in GS if r["system"] == system and r["operation"] == op), key=lambda r: int(r["size_bytes"]))
+            n, s, t = int(r["ranks"]), int(r["size_bytes"]), float(r["time_us"]) * 1e-6
+            f = (n - 1) / n * s / (link * simple_eff) / (t - HOPS - base - (n - 1) * step)
+            per_table.append(f)
+            print(f"  {op} {system} ({n} GPUs, {s >> 30} GiB, {r['time_us']} us): factor {f:.4f}")
+        factors[op] = math.exp(sum(math.log(f) for f in per_table) / len(per_table))
+        print(f"{op}_scale_up_factor (H100, H200): {factors[op]:.4f} (geometric mean of {len(per_table)})")
+    return factors
+
+
+if "--gather-scatter" in sys.argv:
+    gather_scatter_factors()

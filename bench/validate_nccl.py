@@ -132,8 +132,9 @@ if scaleup:
         compare(f"{system}, {ranks} GPUs, {how}", factor, measured, sim)
     # All-gather and reduce-scatter inside one node (data/calibration/nccl_scaleup_gather_scatter.csv: measured
     # times): 4 of an HGX H100's GPUs (waynehacking8/nccl-collectives-bench), a whole HGX H100 with the ring
-    # pinned (NVIDIA/nccl#1047), 2 of an HGX B200's GPUs (kubernetes-sigs/dranet). Not fitted: checks of the
-    # all-reduce fit's ring lines on the other two collectives (docs/validation-nccl-gather-scatter.md).
+    # pinned (NVIDIA/nccl#1047), 2 of an HGX B200's GPUs (kubernetes-sigs/dranet). The all-reduce fit's ring lines
+    # on the other two collectives; on Hopper at the part's all-gather / reduce-scatter factors, fitted to the H100
+    # rows at 8 GiB (bench/fit_nccl_scaleup.py --gather-scatter; docs/validation-nccl-gather-scatter.md).
     gs_nodes = {"HGX_H100_wh8": ("nccl-h100-hgx", "hgx-h100"), "HGX_H100_nccl1047": ("nccl-h100-hgx", "hgx-h100"),
                 "GKE_A4_B200": ("nccl-b200-gb200", "{base: hgx-h100, accelerator: B200}")}
     gs_pinned = {"HGX_H100_nccl1047"}

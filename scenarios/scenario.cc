@@ -517,6 +517,8 @@ void apply_collective_calibration(Scenario& sc) {
   }
   if (cc.p2p_scale_up_efficiency <= 0) cc.p2p_scale_up_efficiency = cal.p2p_scale_up_efficiency;
   if (cc.all_to_all_scale_out_efficiency <= 0) cc.all_to_all_scale_out_efficiency = cal.all_to_all_scale_out_efficiency;
+  if (cc.all_gather_scale_up_factor <= 0) cc.all_gather_scale_up_factor = cal.all_gather_scale_up_factor;
+  if (cc.reduce_scatter_scale_up_factor <= 0) cc.reduce_scatter_scale_up_factor = cal.reduce_scatter_scale_up_factor;
 }
 
 }  // namespace

@@ -29,6 +29,12 @@ void CollectiveCalibration::visit(Section& s) {
           "fraction of the NIC's line rate an all-to-all's traffic between nodes reaches (NCCL's grouped sends to "
           "every peer, measured on this part's servers); 0 = not calibrated",
           Range::between(0, 1));
+  s.field("all_gather_scale_up_factor", all_gather_scale_up_factor,
+          "the fraction of the protocols' scale-up efficiency (fitted on all-reduce) NCCL's all-gather kernels reach "
+          "inside a node, measured on this part; 0 = not calibrated (1)",
+          Range::between(0, 1));
+  s.field("reduce_scatter_scale_up_factor", reduce_scatter_scale_up_factor,
+          "the same for reduce-scatter; 0 = not calibrated (1)", Range::between(0, 1));
   s.field("source", source, "where the numbers come from (docs/calibration.md cites each)");
   if (s.mode() != Section::Mode::kParse || protocols.empty()) return;
   bool rings_across_nodes = false;

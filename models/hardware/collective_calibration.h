@@ -30,6 +30,8 @@ struct CollectiveCalibration {
   std::vector<CollectiveProtocolCalibration> protocols;  // empty: no calibration (the scenario's defaults stand)
   double p2p_scale_up_efficiency = 0;                    // send/recv inside a node; 0 = not calibrated
   double all_to_all_scale_out_efficiency = 0;            // an all-to-all's traffic between nodes; 0 = not calibrated
+  double all_gather_scale_up_factor = 0;      // all-gather's kernels inside a node, of all-reduce's; 0 = not calibrated
+  double reduce_scatter_scale_up_factor = 0;  // the same for reduce-scatter
   std::string source;                                    // where the numbers come from
   bool empty() const { return protocols.empty(); }
   void visit(Section& s);

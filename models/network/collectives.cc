@@ -90,6 +90,13 @@ void CollectiveConfig::visit(Section& s) {
           "every peer); 0 = the part's calibration where it has one (H100: fitted to measured expert all-to-alls, "
           "docs/calibration.md), else scale_out_efficiency",
           Range::between(0, 1));
+  s.field("all_gather_scale_up_factor", all_gather_scale_up_factor,
+          "multiplies an all-gather's scale-up efficiency: the fraction of the all-reduce kernels' bus bandwidth over "
+          "the scale-up links that NCCL's all-gather kernels reach; 0 = the part's calibration where it has one "
+          "(H100, H200: fitted to measured all-gather tables, docs/calibration.md), else 1",
+          Range::between(0, 1));
+  s.field("reduce_scatter_scale_up_factor", reduce_scatter_scale_up_factor,
+          "the same for a reduce-scatter; 0 = the part's calibration where it has one, else 1", Range::between(0, 1));
   if (s.mode() != Section::Mode::kParse || protocols.empty()) return;
   std::set<std::string> names;
   bool across_nodes = false;
@@ -166,7 +173,8 @@ policy::CollectiveCase Collectives::describe(CollectiveOp op, const std::vector<
     if (static_cast<int>(g.size()) != c.ranks_per_node) c.ranks_per_node = 0;  // uneven: no hierarchical
   }
   c.intra_bandwidth = Bandwidth::bytes_per_s(topology_.scale_up_bandwidth(ranks.front()).bps() *
-                                             config_.scale_up_efficiency * p.scale_up_efficiency);
+                                             config_.scale_up_efficiency * p.scale_up_efficiency *
+                                             config_.scale_up_factor(op));
   c.inter_bandwidth = Bandwidth::bytes_per_s(topology_.nic_bandwidth(ranks.front()).bps() *
                                              (op == CollectiveOp::kAllToAll ? config_.all_to_all_out(p)
                                                                             : config_.scale_out_efficiency *
@@ -326,7 +334,8 @@ std::vector<Collectives::Phase> Collectives::plan_endpoints(CollectiveOp op, siz
                      .chunk_channels = proto.chunk_channels,
                      .max_chunk = proto.max_chunk,
                      .floor_latency = proto.floor_latency,
-                     .scale_up_efficiency = config_.scale_up_efficiency * proto.scale_up_efficiency,
+                     .scale_up_efficiency = config_.scale_up_efficiency * proto.scale_up_efficiency *
+                                            config_.scale_up_factor(op),
                      .scale_out_efficiency = op == CollectiveOp::kAllToAll
                                                  ? all_to_all_out(proto, token_dispatch)
                                                  : config_.scale_out_efficiency * proto.scale_out_efficiency,

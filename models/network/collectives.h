@@ -69,6 +69,18 @@ struct CollectiveConfig {
   // An all-to-all's flows between nodes (NCCL's grouped sends to every peer): their fraction of the NIC's line rate;
   // 0 = scale_out_efficiency x the protocol's. From the part's calibration where it has one (scenario.cc).
   double all_to_all_scale_out_efficiency = 0;
+  // All-gather's and reduce-scatter's kernels inside a node: the fraction of the protocol's scale-up efficiency (fitted
+  // on all-reduce) they reach; 0 = the part's calibration where it has one, else 1 (scenario.cc).
+  double all_gather_scale_up_factor = 0;
+  double reduce_scatter_scale_up_factor = 0;
+  /// What multiplies the scale-up efficiency of `op`'s flows inside a node: the factor above for an all-gather or a
+  /// reduce-scatter where it is set, else 1.
+  double scale_up_factor(CollectiveOp op) const {
+    const double f = op == CollectiveOp::kAllGather       ? all_gather_scale_up_factor
+                     : op == CollectiveOp::kReduceScatter ? reduce_scatter_scale_up_factor
+                                                          : 0;
+    return f > 0 ? f : 1.0;
+  }
   /// The efficiency an all-to-all's flow between nodes moves at under protocol `p`.
   double all_to_all_out(const CollectiveProtocol& p) const {
     return all_to_all_scale_out_efficiency > 0 ? all_to_all_scale_out_efficiency

@@ -7,8 +7,9 @@
 // algorithm NCCL's tuner considers that the protocol runs and that applies to one node, the smallest alpha-beta
 // estimate: base latency + steps x step latency + bytes over the protocol's bandwidth. So a decode step's small
 // all-reduces pay their latency (tens of microseconds each on 8 GPUs), as they do on real NVLink nodes, and large
-// prefill ones their bandwidth. The node is taken to reduce in its switches (NVLS) when the part's calibration
-// lists a protocol that runs `nvls` (parts fitted on NVSwitch nodes).
+// prefill ones their bandwidth; an all-gather or a reduce-scatter at the part's measured fraction of that (its
+// calibration's all_gather_scale_up_factor, reduce_scatter_scale_up_factor). The node is taken to reduce in its
+// switches (NVLS) when the part's calibration lists a protocol that runs `nvls` (parts fitted on NVSwitch nodes).
 #include <algorithm>
 #include <limits>
 #include <string>
@@ -46,9 +47,17 @@ double InstanceCost::tp_collective_seconds(policy::CollectiveOp op, double bytes
   for (const auto& p : protocols) {
     c.in_switch_reduction = c.in_switch_reduction || (!p.algorithms.empty() && runs(p.algorithms, "nvls"));
   }
+  // All-gather's and reduce-scatter's kernels reach a measured fraction of the all-reduce fit's efficiency
+  // (net::CollectiveConfig::scale_up_factor).
+  const hw::CollectiveCalibration& cal = part_->collectives;
+  const double factor = op == policy::CollectiveOp::kAllGather && cal.all_gather_scale_up_factor > 0
+                            ? cal.all_gather_scale_up_factor
+                        : op == policy::CollectiveOp::kReduceScatter && cal.reduce_scatter_scale_up_factor > 0
+                            ? cal.reduce_scatter_scale_up_factor
+                            : 1.0;
   double best = std::numeric_limits<double>::infinity();
   for (const auto& p : protocols) {
-    c.intra_bandwidth = Bandwidth::bytes_per_s(part_->scale_up_bandwidth.bps() * p.scale_up_efficiency);
+    c.intra_bandwidth = Bandwidth::bytes_per_s(part_->scale_up_bandwidth.bps() * p.scale_up_efficiency * factor);
     c.inter_bandwidth = c.intra_bandwidth;
     c.base_latency = p.base_latency;
     c.step_latency = p.step_latency;

@@ -648,27 +648,29 @@ bool expert_gemm(const hw::OpWork& op) {
 }
 }  // namespace
 
-size_t per_expert_gemms(const std::vector<hw::OpWork>& ops) {
-  return static_cast<size_t>(std::count_if(ops.begin(), ops.end(), expert_gemm));
-}
-
-size_t per_expert_ops(const std::vector<hw::OpWork>& ops) {
+PerExpertCalls per_expert_calls(const std::vector<hw::OpWork>& ops) {
   auto quantizes = [](const hw::OpWork& op) {
     return is_fp8_cast(op) || is_fp8_amax(op) || memory_op_ending(op, "_fp8_cast_bwd") ||
            memory_op_ending(op, "_fp8_amax_bwd");
   };
-  size_t n = 0;
+  PerExpertCalls n;
   for (size_t i = 0; i < ops.size(); ++i) {
     if (expert_gemm(ops[i])) {
-      ++n;
+      ++n.ops;
+      ++n.gemms;
+      if (!is_wgrad(ops[i])) ++n.modules;  // an input gradient or a forward: a module call of its own
     } else if (quantizes(ops[i])) {  // counted with the GEMM it feeds: the next operator that is not a cast
       size_t j = i + 1;
       while (j < ops.size() && quantizes(ops[j])) ++j;
-      if (j < ops.size() && expert_gemm(ops[j])) ++n;
+      if (j < ops.size() && expert_gemm(ops[j])) ++n.ops;
     }
   }
   return n;
 }
+
+size_t per_expert_gemms(const std::vector<hw::OpWork>& ops) { return per_expert_calls(ops).gemms; }
+
+size_t per_expert_ops(const std::vector<hw::OpWork>& ops) { return per_expert_calls(ops).ops; }
 
 size_t sequential_expert_ops(const std::vector<hw::OpWork>& ops) {
   // The expert GEMMs and the casts feeding them (per_expert_ops), and the experts' other kernels: the activation,

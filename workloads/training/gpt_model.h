@@ -248,6 +248,12 @@ size_t per_expert_ops(const std::vector<hw::OpWork>& ops);
 /// Of per_expert_ops, the expert GEMMs themselves (each one cuBLAS call per local expert: HostIssue's
 /// expert_gemm_launch_time).
 size_t per_expert_gemms(const std::vector<hw::OpWork>& ops);
+/// What the host issues once per local expert among `ops`, in one walk: per_expert_ops, per_expert_gemms and
+/// expert_module_calls (module_calls.h) of the same operators.
+struct PerExpertCalls {
+  size_t ops = 0, gemms = 0, modules = 0;
+};
+PerExpertCalls per_expert_calls(const std::vector<hw::OpWork>& ops);
 /// Operators of `ops` that Megatron-core's SequentialMLP runs once per local expert, each a module or PyTorch call
 /// of its own: every routed-expert operator (the GEMMs, their FP8 casts, the activation, the FP8 padding) but the
 /// concatenation of the experts' outputs (and its backward), which runs once.

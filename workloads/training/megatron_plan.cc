@@ -80,10 +80,8 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       modules += expert_module_calls(each) * static_cast<size_t>(local_experts - 1);
       return host.work(gpu, issued_kernels + sequential_expert_ops(each) * (local_experts - 1), 0, 1, modules);
     }
-    const size_t grouped = local_experts > 1 ? per_expert_ops(each) : 0;
-    const size_t grouped_gemms = local_experts > 1 ? per_expert_gemms(each) : 0;
-    const size_t grouped_modules = local_experts > 1 ? expert_module_calls(each) : 0;
-    return host.work(gpu, issued_kernels, grouped, local_experts, modules, grouped_gemms, grouped_modules);
+    const PerExpertCalls grouped = local_experts > 1 ? per_expert_calls(each) : PerExpertCalls{};
+    return host.work(gpu, issued_kernels, grouped.ops, local_experts, modules, grouped.gemms, grouped.modules);
   };
   auto TB = [&](const std::vector<hw::OpWork>& ops) { return T(backward_of(ops, e, sh.fp8_cast_out)); };
   // The weight-gradient GEMMs among backward kernels (what a zero-bubble schedule defers), at most their time.

@@ -44,15 +44,6 @@ size_t ModuleCalls::count(const std::vector<hw::OpWork>& ops) {
 
 size_t module_calls(const std::vector<hw::OpWork>& ops) { return ModuleCalls().count(ops); }
 
-size_t expert_module_calls(const std::vector<hw::OpWork>& ops) {
-  size_t n = 0;
-  for (const hw::OpWork& op : ops) {
-    if (op.op_class == hw::OpClass::kGemm && !is_wgrad(op) &&
-        (op.name.starts_with("expert_up") || op.name.starts_with("expert_down"))) {
-      ++n;
-    }
-  }
-  return n;
-}
+size_t expert_module_calls(const std::vector<hw::OpWork>& ops) { return per_expert_calls(ops).modules; }
 
 }  // namespace lcsim::wl
