@@ -46,8 +46,8 @@ SWEEP = [
 ]
 
 
-def settings(items):  # a nested list (a YAML alias) is spliced in place
-    return [x for item in items for x in (item if isinstance(item, list) else [item])]
+def settings(items):  # a nested list (a YAML alias, an alias inside an alias) is spliced in place, at any depth
+    return [x for item in items for x in (settings(item) if isinstance(item, list) else [item])]
 
 
 def simulate(case):
