@@ -252,5 +252,33 @@ TEST(InferenceTensorParallel, AllReducesTakeTheMeasuredProtocolsLatencyAndBandwi
   EXPECT_EQ(InstanceCost(cost.part(), mixtral_8x7b(), one).tp_collective_seconds(policy::CollectiveOp::kAllReduce, 8192), 0);
 }
 
+// With expert parallelism attention's output moves as a reduce-scatter and an all-gather (serving_model.cc): on H100
+// each at its measured fraction of the all-reduce fit's efficiency (all_gather_scale_up_factor 0.929,
+// reduce_scatter_scale_up_factor 0.964; docs/calibration.md), so between two large sizes (the Simple ring, whose
+// latencies cancel) each takes 1 / factor of the time a part without the factors takes; all-reduce's is untouched.
+TEST(InferenceTensorParallel, GathersAndScattersTakeThePartsMeasuredFactors) {
+  ServingConfig tp8;
+  tp8.tensor_parallel = 8;
+  const hw::AcceleratorSpec& h100 = hw::PartCatalog::get().part("H100-SXM-80GB");
+  ASSERT_DOUBLE_EQ(h100.collectives.all_gather_scale_up_factor, 0.929);
+  ASSERT_DOUBLE_EQ(h100.collectives.reduce_scatter_scale_up_factor, 0.964);
+  hw::AcceleratorSpec plain = h100;
+  plain.collectives.all_gather_scale_up_factor = 0;
+  plain.collectives.reduce_scatter_scale_up_factor = 0;
+  const InstanceCost with(h100, mixtral_8x7b(), tp8), without(plain, mixtral_8x7b(), tp8);
+  const double s1 = 1 << 30, s2 = 2.0 * (1 << 30);
+  const auto slope = [&](const InstanceCost& c, policy::CollectiveOp op) {
+    return c.tp_collective_seconds(op, s2) - c.tp_collective_seconds(op, s1);
+  };
+  using policy::CollectiveOp;
+  // The Simple ring: 7/8 of the extra GiB over 450 GB/s x 0.823 x factor.
+  EXPECT_NEAR(slope(without, CollectiveOp::kAllGather), 7.0 / 8 * (s2 - s1) / (450e9 * 0.823), 1e-9);
+  EXPECT_NEAR(slope(with, CollectiveOp::kAllGather) / slope(without, CollectiveOp::kAllGather), 1 / 0.929, 1e-9);
+  EXPECT_NEAR(slope(with, CollectiveOp::kReduceScatter) / slope(without, CollectiveOp::kReduceScatter), 1 / 0.964,
+              1e-9);
+  EXPECT_DOUBLE_EQ(with.tp_collective_seconds(CollectiveOp::kAllReduce, s2),
+                   without.tp_collective_seconds(CollectiveOp::kAllReduce, s2));
+}
+
 }  // namespace
 }  // namespace lcsim::inf
