@@ -52,6 +52,14 @@ struct CollectiveProtocol {
   void visit(Section& s);
 };
 
+/// What multiplies the scale-up efficiency of `op`'s flows inside a node, given a part's or a scenario's
+/// all-gather and reduce-scatter factors (0 = none): that factor for an all-gather or a reduce-scatter where it is
+/// set, else 1. The collective model (CollectiveConfig::scale_up_factor) and the serving model's TP collectives both.
+inline double scale_up_factor(CollectiveOp op, double all_gather, double reduce_scatter) {
+  const double f = op == CollectiveOp::kAllGather ? all_gather : op == CollectiveOp::kReduceScatter ? reduce_scatter : 0;
+  return f > 0 ? f : 1.0;
+}
+
 struct CollectiveConfig {
   std::string algorithm = "auto";  // auto (the tuner) or a name in collective_algorithms()
   int channels = 0;                // 0: one per GPU in a node (one ring per NIC rail)
@@ -73,13 +81,9 @@ struct CollectiveConfig {
   // on all-reduce) they reach; 0 = the part's calibration where it has one, else 1 (scenario.cc).
   double all_gather_scale_up_factor = 0;
   double reduce_scatter_scale_up_factor = 0;
-  /// What multiplies the scale-up efficiency of `op`'s flows inside a node: the factor above for an all-gather or a
-  /// reduce-scatter where it is set, else 1.
+  /// What multiplies the scale-up efficiency of `op`'s flows inside a node (net::scale_up_factor of the two above).
   double scale_up_factor(CollectiveOp op) const {
-    const double f = op == CollectiveOp::kAllGather       ? all_gather_scale_up_factor
-                     : op == CollectiveOp::kReduceScatter ? reduce_scatter_scale_up_factor
-                                                          : 0;
-    return f > 0 ? f : 1.0;
+    return net::scale_up_factor(op, all_gather_scale_up_factor, reduce_scatter_scale_up_factor);
   }
   /// The efficiency an all-to-all's flow between nodes moves at under protocol `p`.
   double all_to_all_out(const CollectiveProtocol& p) const {

@@ -47,14 +47,10 @@ double InstanceCost::tp_collective_seconds(policy::CollectiveOp op, double bytes
   for (const auto& p : protocols) {
     c.in_switch_reduction = c.in_switch_reduction || (!p.algorithms.empty() && runs(p.algorithms, "nvls"));
   }
-  // All-gather's and reduce-scatter's kernels reach a measured fraction of the all-reduce fit's efficiency
-  // (net::CollectiveConfig::scale_up_factor).
+  // All-gather's and reduce-scatter's kernels reach a measured fraction of the all-reduce fit's efficiency.
   const hw::CollectiveCalibration& cal = part_->collectives;
-  const double factor = op == policy::CollectiveOp::kAllGather && cal.all_gather_scale_up_factor > 0
-                            ? cal.all_gather_scale_up_factor
-                        : op == policy::CollectiveOp::kReduceScatter && cal.reduce_scatter_scale_up_factor > 0
-                            ? cal.reduce_scatter_scale_up_factor
-                            : 1.0;
+  const double factor =
+      net::scale_up_factor(op, cal.all_gather_scale_up_factor, cal.reduce_scatter_scale_up_factor);
   double best = std::numeric_limits<double>::infinity();
   for (const auto& p : protocols) {
     c.intra_bandwidth = Bandwidth::bytes_per_s(part_->scale_up_bandwidth.bps() * p.scale_up_efficiency * factor);
