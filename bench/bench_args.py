@@ -12,16 +12,22 @@ def fail(usage, message):
     sys.exit(2)
 
 
-def parse(usage, flags=(), valued=None, repeated=(), build_dir=True, argv=None):
+def parse(usage, flags=(), valued=None, repeated=(), build_dir=True, argv=None, positionals=None):
     """Returns {option: value} and, with build_dir, the positional BUILD_DIR (default "build").
 
     flags: options without a value (True when given). valued: {option: converter} of options with one value; an option
-    in `repeated` collects a list. -h / --help prints the usage and exits 0."""
+    in `repeated` collects a list. positionals: [(NAME, default)] in order, each returned under NAME (a default of None:
+    required; build_dir is then ignored); without it, build_dir stands for [("BUILD_DIR", "build")], returned under
+    "build". -h / --help prints the usage
+    and exits 0."""
     valued = valued or {}
     args = sys.argv[1:] if argv is None else argv
     out = {f: False for f in flags}
     out.update({o: [] for o in repeated})
-    build = None
+    legacy = positionals is None  # BUILD_DIR alone, returned under "build"
+    if legacy:
+        positionals = [("BUILD_DIR", "build")] if build_dir else []
+    given = []
     i = 0
     while i < len(args):
         a = args[i]
@@ -45,13 +51,18 @@ def parse(usage, flags=(), valued=None, repeated=(), build_dir=True, argv=None):
         elif a.startswith("-"):
             allowed = ", ".join(sorted(set(flags) | set(valued)) + ["-h/--help"])
             fail(usage, f"unknown option '{a}' (allowed: {allowed})")
-        elif build_dir and build is None:
-            build = a
+        elif len(given) < len(positionals):
+            given.append(a)
         else:
-            fail(usage, f"unexpected argument '{a}'" + (" (BUILD_DIR was already given)" if build_dir else ""))
+            names = " and ".join(n for n, _ in positionals)
+            fail(usage, f"unexpected argument '{a}'" + (f" ({names} {'was' if len(positionals) == 1 else 'were'} already "
+                                                         "given)" if positionals else ""))
         i += 1
-    if build_dir:
-        out["build"] = build or "build"
+    for k, (name, default) in enumerate(positionals):
+        value = given[k] if k < len(given) else default
+        if value is None:
+            fail(usage, f"name the {name}")
+        out["build" if legacy else name] = value
     return out
 
 

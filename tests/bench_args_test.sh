@@ -5,18 +5,7 @@
 # Usage: tests/bench_args_test.sh BUILD_DIR   (run from the repository root)
 set -u
 build=$1
-fails=0
-expect() {  # STATUS NEEDLE SCRIPT ARGS...: the script exits with STATUS, its stderr or stdout holds NEEDLE, no traceback
-  local status=$1 needle=$2
-  shift 2
-  local out rc
-  out=$(python3 "$@" 2>&1)
-  rc=$?
-  if [[ $rc -ne $status ]] || [[ "$out" != *"$needle"* ]] || [[ "$out" == *Traceback* ]]; then
-    echo "FAIL: python3 $* -> exit $rc (want $status), output: $out"
-    fails=$((fails + 1))
-  fi
-}
+source "$(dirname "$0")/bench_expect.sh"
 for s in bench/validate_training.py bench/validate_nccl.py bench/part_speedup.py; do
   expect 2 "unknown option '--bogus'" "$s" "$build" --bogus
   expect 2 "BUILD_DIR 'no-such-build' has no apps/lcsim" "$s" no-such-build
