@@ -73,7 +73,7 @@ TEST(Summary, TrainingInHumanUnitsWithTheRunsOwnNumbers) {
   // buffers: Megatron reduces the gradient buffer in place).
   EXPECT_NE(text.find("memory per GPU 42 GB of 85.5 GB HBM (49.1%)"), std::string::npos) << text;
   EXPECT_NE(text.find("job length     not given: cost.token_budget"), std::string::npos) << text;
-  EXPECT_NE(text.find("Confidence: H100 dense training: validated on 34 published runs"), std::string::npos)
+  EXPECT_NE(text.find("Confidence: H100 dense training: validated on 43 published runs"), std::string::npos)
       << text;
 }
 
