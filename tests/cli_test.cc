@@ -487,7 +487,8 @@ TEST_F(Cli, ShortSummaryFirstDetailBehindVerboseAndInReport) {
   const std::string lines = block_from(r.out, "iteration      ");
   for (const char* label : {"iteration      ", "throughput     ", "memory per GPU 42 GB of 85.5 GB HBM (49.1%)",
                             "simulated run  ", "job length     ",
-                            "Confidence: H100 dense training: validated on 34 published runs"}) {
+                            // the family's row count is validation_status_test's to check against docs/validation.md
+                            "Confidence: H100 dense training: validated on "}) {
     EXPECT_NE(lines.find(std::string("\n  ") + label), std::string::npos) << label << " in\n" << lines;
   }
   EXPECT_LE(std::count(lines.begin(), lines.end(), '\n'), 10) << lines;

@@ -73,8 +73,9 @@ TEST(Summary, TrainingInHumanUnitsWithTheRunsOwnNumbers) {
   // buffers: Megatron reduces the gradient buffer in place).
   EXPECT_NE(text.find("memory per GPU 42 GB of 85.5 GB HBM (49.1%)"), std::string::npos) << text;
   EXPECT_NE(text.find("job length     not given: cost.token_budget"), std::string::npos) << text;
-  EXPECT_NE(text.find("Confidence: H100 dense training: validated on 43 published runs"), std::string::npos)
-      << text;
+  // The family's line (its row count and errors are validation_status_test's to check against docs/validation.md).
+  EXPECT_NE(text.find("Confidence: H100 dense training: validated on "), std::string::npos) << text;
+  EXPECT_NE(text.find(" published runs ("), std::string::npos) << text;
 }
 
 TEST(Summary, TokenBudgetGivesTheWholeJob) {
