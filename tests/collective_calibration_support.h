@@ -25,17 +25,28 @@ struct Measured {
   double size = 0, busbw_gbps = 0;
 };
 
-inline std::vector<Measured> measured() {
-  std::ifstream in("data/calibration/nccl_scaleup_all_reduce.csv");
-  EXPECT_TRUE(in) << "data/calibration/nccl_scaleup_all_reduce.csv";
-  std::vector<Measured> out;
+/// The rows of a measured table (comma-separated, no quoted fields) after its header, which must read `header`; a
+/// missing file or another header is a test failure (callers that need them stop on ::testing::Test::HasFailure()).
+inline std::vector<std::vector<std::string>> table_rows(const std::string& path, const std::string& header) {
+  std::ifstream in(path);
+  EXPECT_TRUE(in) << path;
   std::string line;
   std::getline(in, line);
-  EXPECT_EQ(line, "system,gpu,ranks,algorithm,size_bytes,size_label,busbw_gbps,source");
+  EXPECT_EQ(line, header) << path;
+  std::vector<std::vector<std::string>> rows;
   while (std::getline(in, line)) {
     std::vector<std::string> f;
     std::stringstream ss(line);
     for (std::string x; std::getline(ss, x, ',');) f.push_back(x);
+    rows.push_back(std::move(f));
+  }
+  return rows;
+}
+
+inline std::vector<Measured> measured() {
+  std::vector<Measured> out;
+  for (const auto& f : table_rows("data/calibration/nccl_scaleup_all_reduce.csv",
+                                  "system,gpu,ranks,algorithm,size_bytes,size_label,busbw_gbps,source")) {
     if (f.size() < 8) continue;
     out.push_back({f[0], f[3], std::stoi(f[2]), std::stod(f[4]), std::stod(f[6])});
   }

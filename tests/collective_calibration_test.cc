@@ -577,18 +577,12 @@ TEST(ScaleUpCalibration, WithoutThePartCalibrationTheModelIsFarAboveTheMeasureme
 // uncalibrated default) reads EP 16 18% fast; inside one node (8 H100, a GB200 NVL72 up to 64) lcsim runs 5-22% fast
 // at this size (the scale-up rings' efficiency, fitted at larger sizes; docs/validation-nccl.md), never slow.
 TEST(ScaleUpCalibration, ExpertAllToAllAsMegatronCoreMoeMeasuredIt) {
-  const std::string path = "data/calibration/mcore_moe_ep_all_to_all.csv";
-  std::ifstream in(path);
-  ASSERT_TRUE(in) << path;
-  std::string line;
-  std::getline(in, line);
-  ASSERT_EQ(line, "part,ep,phase,backend,time_us,source");
+  const auto table = table_rows("data/calibration/mcore_moe_ep_all_to_all.csv", "part,ep,phase,backend,time_us,source");
+  ASSERT_FALSE(::testing::Test::HasFailure());
   std::map<std::pair<std::string, int>, std::vector<double>> measured;  // (part, EP) -> dispatch, combine (s)
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    for (std::string x; std::getline(ss, x, ',');) f.push_back(x);
-    ASSERT_EQ(f.size(), 6u) << line;
+  for (size_t i = 0; i < table.size(); ++i) {
+    const auto& f = table[i];
+    ASSERT_EQ(f.size(), 6u) << "line " << i + 2;
     if (f[3] == "all_to_all") measured[{f[0], std::stoi(f[1])}].push_back(std::stod(f[4]) * 1e-6);
   }
   ASSERT_EQ(measured.size(), 8u);

@@ -28,23 +28,18 @@ using namespace collective_support;  // NOLINT(google-build-using-namespace): th
 // 19.6 + 17,395.6 / 0.964 = 18,064.8 us (reduce-scatter); on 8: 8.4 + 7 x 3.4 + 1 + 7/8 x 2^33 / (370.35 GB/s x
 // 0.964) = 33.2 + 21,052.7 = 21,085.9 us.
 TEST(ScaleUpCalibration, H100AllGatherAndReduceScatterRingsAgainstMeasuredTables) {
-  const std::string path = "data/calibration/nccl_scaleup_gather_scatter.csv";
-  std::ifstream in(path);
-  ASSERT_TRUE(in) << path;
-  std::string line;
-  std::getline(in, line);
-  ASSERT_EQ(line, "system,gpu,ranks,operation,algorithm,size_bytes,time_us,busbw_gbps,source");
+  const auto table = table_rows("data/calibration/nccl_scaleup_gather_scatter.csv",
+                                 "system,gpu,ranks,operation,algorithm,size_bytes,time_us,busbw_gbps,source");
+  ASSERT_FALSE(::testing::Test::HasFailure());
   struct Row {
     std::string system, op;
     int ranks = 0;
     double size = 0, time_us = 0;
   };
   std::map<std::string, std::vector<Row>> by_case;  // system/operation/ranks
-  while (std::getline(in, line)) {
-    std::vector<std::string> f;
-    std::stringstream ss(line);
-    for (std::string x; std::getline(ss, x, ',');) f.push_back(x);
-    ASSERT_EQ(f.size(), 9u) << line;
+  for (size_t i = 0; i < table.size(); ++i) {
+    const auto& f = table[i];
+    ASSERT_EQ(f.size(), 9u) << "line " << i + 2;
     if (f[0].rfind("HGX_H100", 0) != 0 || std::stod(f[5]) < 1024.0 * (1 << 20)) continue;
     by_case[f[0] + "/" + f[3] + "/" + f[2]].push_back({f[0], f[3], std::stoi(f[2]), std::stod(f[5]), std::stod(f[6])});
   }
