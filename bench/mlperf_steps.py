@@ -10,11 +10,12 @@ micro-batches, a least-squares line step = (m + b) x t + C gives t (per micro-ba
 whose rows share one m (or have fewer than two) prints its rows and no line.
 
 Usage: bench/mlperf_steps.py [BUILD_DIR] [--family NAME ...] [--jobs N]"""
-import json, os, subprocess, sys, tempfile
+import os, sys
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_args
+from validation_rows import row_settings, run_row
 
 USAGE = "bench/mlperf_steps.py [BUILD_DIR] [--family NAME ...] [--jobs N]"
 opts = bench_args.parse(USAGE, valued={"--family": str, "--jobs": bench_args.positive_int}, repeated=("--family",))
@@ -31,17 +32,9 @@ for f in families:
         bench_args.fail(USAGE, f"option --family: '{f}' is not a family of bench/training_validation.yaml")
 
 
-def flatten(items):
-    return [x for item in items for x in (flatten(item) if isinstance(item, list) else [item])]
-
-
 def settings(row):
     """The row's `key=value` settings after its family's (the last of each key wins, as `lcsim run --set` reads them)."""
-    out = {}
-    for s in flatten(data["families"][row["family"]]["set"] + row["set"]):
-        key, _, value = s.partition("=")
-        out[key] = value
-    return out
+    return dict(s.partition("=")[::2] for s in row_settings(data, row))
 
 
 def layout(row):
@@ -67,15 +60,8 @@ def layout(row):
 
 
 def simulate(row):
-    out = tempfile.mkdtemp(prefix="lcsim-mlperf-")
-    fam = data["families"][row["family"]]
-    cmd = [lcsim, "run", os.path.join(root, fam["scenario"]), "-q", "--no-progress", "-o", out]
-    for s in flatten(fam["set"] + row["set"]):
-        cmd += ["--set", s]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        return None
-    return json.load(open(os.path.join(out, "metrics.json")))["metrics"]["iteration_time_s"]
+    m, _ = run_row(lcsim, root, data, row)
+    return m["iteration_time_s"] if m else None
 
 
 def line(points):

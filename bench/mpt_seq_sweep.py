@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_args
+from validation_rows import row_settings
 
 USAGE = "bench/mpt_seq_sweep.py [BUILD_DIR] [--markdown] [--jobs N]"
 opts = bench_args.parse(USAGE, flags=("--markdown",), valued={"--jobs": bench_args.positive_int})
@@ -46,16 +47,12 @@ SWEEP = [
 ]
 
 
-def settings(items):  # a nested list (a YAML alias, an alias inside an alias) is spliced in place, at any depth
-    return [x for item in items for x in (settings(item) if isinstance(item, list) else [item])]
-
-
 def simulate(case):
     base, (seq, mbs, gbs, ac, _) = case
     row = rows_by_name[base]
     fam = data["families"][row["family"]]
     out = tempfile.mkdtemp(prefix="lcsim-mpt-")
-    sets = [s for s in settings(fam["set"] + row["set"]) if not s.startswith("cluster.nodes=")]  # 8 GPUs: one node
+    sets = [s for s in row_settings(data, row) if not s.startswith("cluster.nodes=")]  # 8 GPUs: one node
     sets += [f"workload.model.seq_length={seq}", f"workload.micro_batch_size={mbs}",
              f"workload.global_batch_size={gbs}", "workload.recompute_granularity=" + ("full" if ac else "none")]
     cmd = [lcsim, "run", os.path.join(root, fam["scenario"]), "-q", "--no-progress", "-o", out]

@@ -10,11 +10,12 @@ Usage: bench/validate_training.py [BUILD_DIR] [--markdown] [--only NAME-PREFIX] 
 Rows run N at a time (default: the machine's cores); the whole file takes about a minute on 2 cores.
 --set adds an override to every row that runs, after its family's and its own (a what-if, e.g. another
 attention kernel's calibration: docs/validation.md); the published tables use none."""
-import json, os, subprocess, sys, tempfile, time
+import os, sys, time
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_args
+from validation_rows import run_row
 
 USAGE = "bench/validate_training.py [BUILD_DIR] [--markdown] [--only NAME-PREFIX] [--jobs N] [--set KEY=VALUE ...]"
 opts = bench_args.parse(USAGE, flags=("--markdown",), valued={"--only": str, "--jobs": bench_args.positive_int,
@@ -31,22 +32,10 @@ UNITS = {"tflops_recompute": "TFLOP/s/GPU (SC'21 count, with recompute)", "tflop
          "mfu_pct": "MFU %", "tokens_per_gpu": "tokens/s/GPU"}
 
 
-def flatten(items):
-    """A YAML alias to settings several rows share is a nested list (an alias inside an alias, a list in a list): spliced in place."""
-    return [x for item in items for x in (flatten(item) if isinstance(item, list) else [item])]
-
-
 def simulate(row):
-    fam = data["families"][row["family"]]
-    out = tempfile.mkdtemp(prefix="lcsim-val-")
-    cmd = [lcsim, "run", os.path.join(root, fam["scenario"]), "-q", "--no-progress", "-o", out]
-    # A nested list (a YAML alias to settings several rows share) is spliced in place.
-    for s in flatten(fam["set"] + row["set"] + extra):
-        cmd += ["--set", s]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        return None, r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "failed"
-    m = json.load(open(os.path.join(out, "metrics.json")))["metrics"]
+    m, why = run_row(lcsim, root, data, row, extra)
+    if m is None:
+        return None, why
     unit = row["unit"]
     if unit == "tflops_recompute":
         B, s, l, h, V = row["sc21"]
