@@ -121,6 +121,26 @@ std::string ValidationStatus::confidence(const std::vector<std::string>& parts, 
            ", mean |error| " + pct(f->mean_abs_error_pct) + ", max " + pct(f->max_abs_error_pct) +
            " (docs/validation.md)" + outside(*f, gpus, parameters, nodes);
   }
+  // A part derived from a catalog part without a name of its own (PartCatalog::resolve names it "BASE (derived)"):
+  // the base's evidence, said to be the base's, since its overrides are not what the rows measured (the rows
+  // themselves derive parts, e.g. H100 with NVLS off, so it is the nearest evidence there is).
+  static const std::string kDerived = " (derived)";
+  std::vector<std::string> bases;
+  for (const auto& p : parts) {
+    bases.push_back(p.size() > kDerived.size() && p.ends_with(kDerived) ? p.substr(0, p.size() - kDerived.size())
+                                                                       : p);
+  }
+  if (bases != parts) {
+    if (const ValidationFamily* f = find(bases, kind)) {
+      std::string derived;
+      for (size_t i = 0; i < parts.size(); ++i) {
+        if (bases[i] != parts[i] && derived.find(bases[i]) == std::string::npos)
+          derived += (derived.empty() ? "" : ", ") + bases[i];
+      }
+      return "a part derived from " + derived + " (its overrides are not validated as such); " +
+             confidence(bases, kind, gpus, parameters, nodes);
+    }
+  }
   std::string what;
   for (const auto& p : parts) what += (what.empty() ? "" : " + ") + p;
   std::string line = "not validated for " + (parts.size() > 1 ? "mixed " : std::string()) + what + " " + kind;

@@ -250,6 +250,20 @@ TEST(ValidationStatus, ConfidenceForValidatedAndUnvalidatedFamilies) {
   EXPECT_EQ(status.confidence({"H100-SXM-80GB", "A100-SXM-80GB"}, "dense training")
                 .rfind("not validated for mixed H100-SXM-80GB + A100-SXM-80GB dense training", 0),
             0u);
+  // A part derived from a validated one (`{base: H100-SXM-80GB, scale_up_reduction: false}`, as validation rows
+  // use): the base's evidence, named as the base's; a derived part of an unvalidated base stays unvalidated.
+  const std::string derived = status.confidence({"H100-SXM-80GB (derived)"}, "dense training", 64, 8e9);
+  EXPECT_EQ(derived.rfind("a part derived from H100-SXM-80GB (its overrides are not validated as such); "
+                          "H100 dense training: validated on ",
+                          0),
+            0u)
+      << derived;
+  EXPECT_EQ(status.confidence({"MI300X (derived)"}, "dense training")
+                .rfind("not validated for MI300X (derived) dense training", 0),
+            0u);
+  EXPECT_EQ(status.confidence({"H100-SXM-80GB (derived)", "H100-SXM-80GB"}, "dense training")
+                .rfind("a part derived from H100-SXM-80GB (", 0),
+            0u);
   EXPECT_EQ(status.confidence({"H100-SXM-80GB"}, "trace replay"),
             "not validated for H100-SXM-80GB trace replay (nothing of this kind is in docs/validation.md)");
   EXPECT_EQ(workload_kind("megatron", true), "MoE training");
