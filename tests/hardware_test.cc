@@ -722,5 +722,25 @@ TEST(EnergyMeter, IntegratesBusyEventsPerGpuAndPool) {
   EXPECT_EQ(u[1].node, &a100);
 }
 
+// A need just above the capacity is printed with the decimals that tell the two apart (it read "needs 85.5 GB per
+// GPU, H100 has 85.5 GB" for 85.52 against 85.50); a clear miss keeps one decimal.
+TEST(Memory, OutOfMemoryMessageTellsANearMissFromTheCapacity) {
+  MemoryFit fit;
+  fit.items = {{"weights", Bytes::of(60e9)}, {"activations", Bytes::of(25.52e9)}};
+  fit.total = Bytes::of(85.52e9);
+  fit.capacity = Bytes::of(85.5e9);
+  ASSERT_FALSE(fit.fits());
+  const std::string near = out_of_memory_message("H100-SXM-80GB", fit, {});
+  EXPECT_NE(near.find("needs 85.52 GB per GPU, H100-SXM-80GB has 85.50 GB"), std::string::npos) << near;
+  fit.total = Bytes::of(85.5004e9);  // indistinguishable at three decimals: three are printed, no more
+  const std::string closer = out_of_memory_message("H100-SXM-80GB", fit, {});
+  EXPECT_NE(closer.find("needs 85.500 GB per GPU, H100-SXM-80GB has 85.500 GB"), std::string::npos) << closer;
+  fit.total = Bytes::of(96.7e9);
+  const std::string clear = out_of_memory_message("H100-SXM-80GB", fit, {});
+  EXPECT_NE(clear.find("needs 96.7 GB per GPU, H100-SXM-80GB has 85.5 GB; largest: weights 60.0 GB"),
+            std::string::npos)
+      << clear;
+}
+
 }  // namespace
 }  // namespace lcsim::hw

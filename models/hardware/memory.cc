@@ -102,8 +102,18 @@ Bytes kv_cache_bytes(double layers, double tokens, double kv_heads, double head_
 
 std::string out_of_memory_message(const std::string& part, const MemoryFit& fit,
                                   const std::vector<std::pair<std::string, MemoryFit>>& alternatives) {
-  std::string msg = "does not fit in memory: needs " + gb(fit.total) + " per GPU, " + part + " has " +
-                    gb(fit.capacity) + "; largest: ";
+  // A need just above the capacity would read "needs 85.5 GB, has 85.5 GB" at one decimal: both get the decimals
+  // that tell them apart (at most three: "needs 85.53 GB, has 85.50 GB").
+  std::string need = gb(fit.total), have = gb(fit.capacity);
+  for (int digits = 2; need == have && digits <= 3; ++digits) {
+    const auto fixed = [digits](Bytes b) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.*f GB", digits, b.bytes() / 1e9);
+      return std::string(buf);
+    };
+    need = fixed(fit.total), have = fixed(fit.capacity);
+  }
+  std::string msg = "does not fit in memory: needs " + need + " per GPU, " + part + " has " + have + "; largest: ";
   for (size_t i = 0; i < std::min<size_t>(3, fit.items.size()); ++i) {
     msg += (i ? ", " : "") + fit.items[i].name + " " + gb(fit.items[i].bytes);
   }
