@@ -4,6 +4,10 @@
 //                                                 6 interleaved chunks, DP 4, 192 micro-batches, 256 A100s), COUNT
 //                                                 evaluations (default 200) of the loaded scenario, each on its own
 //                                                 copy, over THREADS oneTBB threads (default 1)
+//   bench_eval_throughput 175b-overlap [COUNT] [THREADS]  the same layout with its steady state's pipeline sends
+//                                                 overlapped with the next pass (overlap_p2p_comm: Megatron-LM's default
+//                                                 for the interleaved schedule; the scenario replicates SC'21, whose
+//                                                 runs waited for their sends)
 //   bench_eval_throughput sweep70b [COUNT] [THREADS]  COUNT (default 1000) distinct valid parallel layouts of Llama 3
 //                                                 70B on 1,024 H100s (TP, CP, PP, DP, micro-batch size, interleaving,
 //                                                 sequence parallelism, recomputation), each built from its overrides
@@ -77,11 +81,12 @@ void report(const char* what, size_t count, int threads, double wall, double cpu
   if (!s.first_error.empty()) std::printf("  first error: %s\n", s.first_error.c_str());
 }
 
-int bench_175b(size_t count, int threads) {
-  const Scenario sc = lcsim::load_scenario(
-      "scenarios/training/gpt3-175b-a100-1024.yaml",
-      {"cluster.pools[0].count=32", "workload.pipeline_model_parallel_size=8",
-       "workload.num_layers_per_virtual_pipeline_stage=2", "workload.global_batch_size=768"});
+int bench_175b(size_t count, int threads, bool overlap) {
+  std::vector<std::string> sets = {"cluster.pools[0].count=32", "workload.pipeline_model_parallel_size=8",
+                                   "workload.num_layers_per_virtual_pipeline_stage=2",
+                                   "workload.global_batch_size=768"};
+  if (overlap) sets.push_back("workload.overlap_p2p_comm=true");
+  const Scenario sc = lcsim::load_scenario("scenarios/training/gpt3-175b-a100-1024.yaml", sets);
   std::vector<const Scenario*> batch(count, &sc);
   BatchOptions options;
   options.threads = threads;
@@ -90,7 +95,7 @@ int bench_175b(size_t count, int threads) {
   const double c0 = cpu_seconds();
   const std::vector<Result> results = lcsim::evaluate_batch(batch, options);
   const double wall = seconds_since(t0), cpu = cpu_seconds() - c0;
-  report("175b", count, threads, wall, cpu, summarize(results));
+  report(overlap ? "175b-overlap" : "175b", count, threads, wall, cpu, summarize(results));
   return 0;
 }
 
@@ -176,8 +181,9 @@ int bench_sweep70b(size_t count, int threads) {
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   try {
-    if (mode == "175b") {
-      return bench_175b(argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 200, argc > 3 ? std::atoi(argv[3]) : 1);
+    if (mode == "175b" || mode == "175b-overlap") {
+      return bench_175b(argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 200, argc > 3 ? std::atoi(argv[3]) : 1,
+                        mode == "175b-overlap");
     }
     if (mode == "sweep70b") {
       return bench_sweep70b(argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 1000, argc > 3 ? std::atoi(argv[3]) : 2);
@@ -186,6 +192,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", e.what());
     return 2;
   }
-  std::fprintf(stderr, "usage: bench_eval_throughput 175b|sweep70b [COUNT] [THREADS] (run from the repository root)\n");
+  std::fprintf(stderr, "usage: bench_eval_throughput 175b|175b-overlap|sweep70b [COUNT] [THREADS] (run from the repository root)\n");
   return 2;
 }

@@ -194,5 +194,73 @@ TEST(RouteMemo, SendsWithoutLinkRatesEndWhenTheyDoWithThem) {
   EXPECT_EQ(rate_without, 0.0);
 }
 
+
+// A send without an event (transfer_unwatched, what a pipeline send its receiver is not waiting for takes): on a kept
+// route with no link rates or spans to keep, it makes the additions the same send with an event makes (bytes per
+// link, flows, the fabric links' queues) and gives the time that send's event fires at, bit for bit, so that the
+// sends after it queue as they would.
+TEST(RouteMemo, ASendWithoutAnEventArrivesWhenTheSameSendWithOneWould) {
+  TransferOptions options;
+  options.link_rates = false;  // as sweeps and searches evaluate (no utilization sampler)
+  Model watched(options), unwatched(options);
+  std::vector<double> times(kSends.size(), -1);
+  std::vector<TransferModel::RouteMemo> memos(32 * 32);
+  size_t without_event = 0;
+  for (uint64_t i = 0; i < kSends.size(); ++i) {
+    const Send s = kSends[i];
+    unwatched.engine->at(Duration::ms(s.start_ms), [&, s, i] {
+      const FlowRequest f{s.src, s.dst, Bytes::mb(s.mb)};
+      TransferModel::RouteMemo& memo = memos[s.src * 32 + s.dst];
+      Duration arrival;
+      if (unwatched.transfer.transfer_unwatched(f, &memo, &arrival)) {
+        times[i] = arrival.s();
+        ++without_event;
+      } else {  // the pair's first send: no route kept yet
+        unwatched.transfer.transfer_to(f, &unwatched.arrivals, i, &memo);
+      }
+    });
+  }
+  run(watched, true);
+  unwatched.engine->run(Duration::seconds(10));
+  EXPECT_EQ(without_event, kSends.size() - 4);  // four pairs, each routed once with an event
+  for (uint64_t i = 0; i < kSends.size(); ++i) {
+    if (times[i] < 0) times[i] = unwatched.arrivals.times.at(i);
+  }
+  EXPECT_EQ(times, watched.arrivals.times);  // bit for bit
+  EXPECT_EQ(unwatched.transfer.bytes_per_link(), watched.transfer.bytes_per_link());
+  EXPECT_EQ(unwatched.transfer.flows_started(), watched.transfer.flows_started());
+  EXPECT_EQ(unwatched.transfer.bytes_moved(), watched.transfer.bytes_moved());
+  EXPECT_EQ(unwatched.transfer.batches_queued(), watched.transfer.batches_queued());
+}
+
+// Where a batch in flight must stay visible (link rates for the utilization sampler), or no route is kept, the model
+// declines and changes nothing; and a link changed through the model under a send without an event (which could
+// not be failed or re-timed) is an internal error, not a silently wrong arrival.
+TEST(RouteMemo, ASendWithoutAnEventOnlyWhereNothingWatchesTheBatch) {
+  Model rates;  // link_rates on (the default)
+  TransferModel::RouteMemo memo;
+  const FlowRequest f{0, 16, Bytes::mb(100)};
+  rates.transfer.transfer_to(f, &rates.arrivals, 0, &memo);
+  Duration arrival = Duration::seconds(-1);
+  EXPECT_FALSE(rates.transfer.transfer_unwatched(f, &memo, &arrival));
+  EXPECT_EQ(arrival.s(), -1);
+  EXPECT_EQ(rates.transfer.flows_started(), 1u);
+
+  TransferOptions options;
+  options.link_rates = false;
+  Model m(options);
+  TransferModel::RouteMemo fresh;
+  EXPECT_FALSE(m.transfer.transfer_unwatched(f, &fresh, &arrival));  // nothing kept in the memo yet
+  EXPECT_FALSE(m.transfer.transfer_unwatched(f, nullptr, &arrival));
+  EXPECT_EQ(m.transfer.flows_started(), 0u);
+  m.transfer.transfer_to(f, &m.arrivals, 0, &fresh);
+  ASSERT_TRUE(m.transfer.transfer_unwatched(f, &fresh, &arrival));
+  EXPECT_GT(arrival.s(), 0.002);  // 100 MB behind the first 100 MB on GPU 0's NIC: about 4 ms
+  const std::vector<uint32_t> spine = m.topo.find_links("spine0");
+  EXPECT_THROW(m.transfer.set_link_up(spine.front(), false), std::logic_error);
+  m.engine->at(arrival, [&] { m.transfer.set_link_up(spine.front(), false); });  // after it: allowed
+  EXPECT_NO_THROW(m.engine->run(Duration::seconds(1)));
+}
+
 }  // namespace
 }  // namespace lcsim::net

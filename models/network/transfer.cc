@@ -51,6 +51,7 @@ TransferModel::TransferModel(sim::Engine& engine, Topology& topology, const poli
 
 void TransferModel::set_link_up(uint32_t link, bool up) {
   LCSIM_ASSERT(link < topology_.links().size(), "unknown link");
+  LCSIM_ASSERT(engine_.now() >= unwatched_until_, "a link changed under a batch in flight without an event");
   if (topology_.link_up(link) == up) return;
   topology_.set_link_up(link, up);
   if (options_.tracer) {
@@ -62,6 +63,7 @@ void TransferModel::set_link_up(uint32_t link, bool up) {
 
 void TransferModel::set_link_bandwidth(uint32_t link, Bandwidth bandwidth) {
   LCSIM_ASSERT(link < topology_.links().size() && bandwidth.bps() > 0, "bad link bandwidth");
+  LCSIM_ASSERT(engine_.now() >= unwatched_until_, "a link changed under a batch in flight without an event");
   topology_.set_link_bandwidth(link, bandwidth);
   if (link < bandwidth_text_.size()) bandwidth_text_[link].clear();
   if (options_.tracer) {
@@ -417,6 +419,30 @@ void AnalyticalTransfer::transfer_to(const std::vector<FlowRequest>& flows, sim:
     if (memo) *memo = {route.get(), kept_epoch_};
   }
   start(subs_, loads_, t, &done, &failed, sink, tag, nullptr);
+}
+
+// transfer_to() over a kept route without the batch: start_kept()'s additions (no spans to mark: the tracer is off),
+// then start()'s for a kept route without link rates (the fabric links' queues), in the same order; the batch's
+// slot, its event and release() (nothing to undo for such a batch) are what is left out.
+[[gnu::flatten]] bool AnalyticalTransfer::transfer_unwatched(const FlowRequest& flow, RouteMemo* memo,
+                                                             Duration* arrival) {
+  if (!memo || !memo->route || memo->epoch != kept_epoch_ || kept_version_ != topology_.up_version()) return false;
+  if (options_.link_rates || (options_.tracer && options_.tracer->enabled())) return false;
+  Kept& k = *static_cast<Kept*>(const_cast<void*>(memo->route));
+  if (!(k.key == KeptKey::of(flow))) return false;
+  count_bytes(k.byte_counts);
+  account(flow);
+  const Duration t = timed(k);
+  const Duration at = engine_.now();
+  const double now = at.s();
+  const auto& links = topology_.links();
+  for (const auto& [l, load] : k.fabric_loads) {
+    if (load > 0) queue_on(l, now, load / links[l].bandwidth.bps());
+  }
+  ++next_batch_;  // the id the batch would have taken: later batches keep theirs
+  *arrival = at + t;
+  if (*arrival > unwatched_until_) unwatched_until_ = *arrival;
+  return true;
 }
 
 void AnalyticalTransfer::start_kept(const FlowRequest& flow, Kept& k, sim::Callback* done, sim::Callback* failed,

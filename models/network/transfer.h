@@ -98,6 +98,16 @@ class TransferModel : public policy::LinkLoads {
   virtual void transfer_to(const FlowRequest& flow, sim::EventSink* done, uint64_t tag, RouteMemo* /*memo*/) {
     transfer_to(std::vector<FlowRequest>{flow}, done, tag);
   }
+  /// The same one-flow batch without a completion event, for a caller that reads its arrival time instead of being
+  /// told (a pipeline send whose receiver is busy: it looks at the time when it needs the input). Where the model can
+  /// (the analytical one, over a route kept in `memo`, with no timeline spans or link rates that need the batch in
+  /// flight): makes every addition transfer_to() makes (bytes per link, the fabric links' queues, counts), sets
+  /// `*arrival` to the time transfer_to()'s event would fire at, and returns true. Otherwise false, and nothing
+  /// happened: the caller uses transfer_to(). Such a batch cannot be failed or re-timed in flight, so a link changed
+  /// through this model before the last one's arrival is an internal error (no run changes links mid-step).
+  virtual bool transfer_unwatched(const FlowRequest& /*flow*/, RouteMemo* /*memo*/, Duration* /*arrival*/) {
+    return false;
+  }
 
   // --- Runtime fabric changes. New flows route around links that are down (the topology's paths skip them);
   // batches in flight over a link that goes down fail; a bandwidth change re-times the batches on that link. ---
@@ -167,6 +177,8 @@ class TransferModel : public policy::LinkLoads {
   uint64_t flows_started_ = 0;
   uint64_t batches_failed_ = 0;
   uint64_t batches_queued_ = 0;
+  /// The latest arrival of a transfer_unwatched() batch (set_link_up / set_link_bandwidth before it: internal error).
+  Duration unwatched_until_;
   Bytes bytes_moved_;
 
  private:
@@ -223,6 +235,7 @@ class AnalyticalTransfer final : public TransferModel, public sim::EventSink {
   void transfer(const std::vector<FlowRequest>& flows, sim::Callback done, sim::Callback failed = {}) override;
   void transfer_to(const std::vector<FlowRequest>& flows, sim::EventSink* done, uint64_t tag) override;
   void transfer_to(const FlowRequest& flow, sim::EventSink* done, uint64_t tag, RouteMemo* memo) override;
+  bool transfer_unwatched(const FlowRequest& flow, RouteMemo* memo, Duration* arrival) override;
   /// The engine's: a batch's completion timer (Engine::post, tag = its slot) fired, or was cancelled from outside.
   void fire(uint64_t slot) override { finish(static_cast<uint32_t>(slot)); }
   void cancelled(uint64_t slot) override {

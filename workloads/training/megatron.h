@@ -66,9 +66,10 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   void report(MetricSet& m) const override;
   double progress() const override;
   /// The engine's: the typed events of the hot path (Engine::post, Collectives::transfer_to): a folded pass's end
-  /// (kFoldEnd | simulated rank: task_done) and a pipeline send's arrival (kSendArrived | send: send_arrived).
+  /// (kFoldEnd | simulated rank: task_done), a pipeline send's arrival (kSendArrived | send: send_arrived) and the
+  /// arrival of an input sent without an event that a rank blocked on (kDueArrival | simulated rank: due_arrived).
   void fire(uint64_t tag) override;
-  static constexpr uint64_t kFoldEnd = 0, kSendArrived = uint64_t{1} << 32;
+  static constexpr uint64_t kFoldEnd = 0, kSendArrived = uint64_t{1} << 32, kDueArrival = uint64_t{1} << 33;
   std::string describe() const override;
   /// On the flow model every copy of a cross-node collective runs (symmetry mirrors them); on the analytical
   /// model one copy runs and its time is reused.
@@ -382,6 +383,10 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   void task_done(uint32_t sim);
   /// `own`: the rank's own loss (the backward pass's input; not a queued input).
   void deliver(uint32_t to_sim, int slot, bool forward, Duration producer_done, bool own = false);
+  /// The rank blocked on an input has it now (deliver, due_arrived): the wait's split, then its next task.
+  void unblock(uint32_t sim, double producer_done);
+  /// The rank is blocked on exactly this input.
+  bool awaits(uint32_t sim, bool forward, int slot) const;
   /// Runs comms[i..] one after the other. `in_pass`: a pass's own collectives (TP, CP, EP), written to the
   /// timeline only with kernel detail.
   void run_comms(uint32_t sim, const std::vector<CommCall>& comms, size_t i, sim::Callback done,
@@ -554,6 +559,9 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   int wide_sends_from_ = 0;
   Bytes wide_send_size_;
   void send_arrived(uint32_t send);
+  /// The input a blocked rank waits for, sent without an event (RankState::due), has arrived: deliver()'s awaited
+  /// path for it.
+  void due_arrived(uint32_t sim);
   /// Sends the pass's output of `micro_batch` to (pipeline rank, chunk) `to`: activations (`forward`) or gradients.
   /// A blocking send counts in the rank's sends_open.
   void send_output(uint32_t sim, int micro_batch, std::pair<int, int> to, bool forward);

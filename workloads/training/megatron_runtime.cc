@@ -24,13 +24,17 @@ bool MegatronTraining::completes_buckets(const Task& t) const {
 
 bool MegatronTraining::missing_input(const RankState& st, bool* forward, size_t* slot) const {
   const Task& t = (*st.tasks)[st.task];
+  // An input sent without an event has arrived once its time has come (RankState::due).
+  const auto here = [&st, now = ctx_->engine.now().s()](int f, size_t s) {
+    return st.arrived[f][s] || (st.due[f][s].at >= 0 && st.due[f][s].at <= now);
+  };
   if (t.forward && virtual_stage(st.stage, t.chunk) > 0) {  // the activations from the previous stage
     const size_t s = static_cast<size_t>(t.micro_batch * chunks_ + t.chunk);
-    if (!st.arrived[1][s]) return *forward = true, *slot = s, true;
+    if (!here(1, s)) return *forward = true, *slot = s, true;
   }
   if (t.has_backward() && t.part != Part::kWeight) {  // the gradients from the next stage (or the own loss)
     const size_t s = static_cast<size_t>(t.backward_micro_batch() * chunks_ + t.backward_chunk());
-    if (!st.arrived[0][s]) return *forward = false, *slot = s, true;
+    if (!here(0, s)) return *forward = false, *slot = s, true;
   }
   return false;
 }
@@ -194,6 +198,7 @@ void MegatronTraining::begin_iteration() {
     st.rank = rank, st.stage = stage, st.plan = plan, st.tasks = tasks, st.slow = slow;
     st.host_free = iteration_start_;  // the host waited for the last step's end (the optimizer's norm)
     for (auto& a : st.arrived) a.assign(slots, 0);
+    for (auto& d : st.due) d.assign(slots, RankState::Due{});
     counters_begin(i);
   }
   for (uint32_t i = 0; i < states_.size(); ++i) {
@@ -275,6 +280,12 @@ void MegatronTraining::run_task(uint32_t sim) {
   if (missing_input(st, &forward, &slot)) {
     st.blocked_on_input = true;
     st.wait_start = ctx_->engine.now();
+    // Sent without an event, still on its way: its arrival wakes the rank (at the completion priority, as the
+    // transfer's own event would).
+    if (const RankState::Due& d = st.due[forward][slot]; d.at >= 0) {
+      st.wake_forward = forward, st.wake_slot = slot;
+      ctx_->engine.post(Duration::from_base(d.at), this, kDueArrival | sim, sim::kCompletion);
+    }
     return;
   }
   const Task& t = (*st.tasks)[st.task];
@@ -305,25 +316,43 @@ void MegatronTraining::run_task(uint32_t sim) {
   run_segment(sim, 0);
 }
 
-void MegatronTraining::deliver(uint32_t to, int slot, bool forward, Duration producer_done, bool own) {
-  RankState& st = *states_[to];
-  // Awaited: the first input the blocked pass still misses (an F&B pair may miss two, one after the other).
+bool MegatronTraining::awaits(uint32_t sim, bool forward, int slot) const {
+  // The first input the blocked pass still misses (an F&B pair may miss two, one after the other).
+  const RankState& st = *states_[sim];
   bool missing_forward = false;
   size_t missing_slot = 0;
-  const bool awaited = st.blocked_on_input && missing_input(st, &missing_forward, &missing_slot) &&
-                       missing_forward == forward && missing_slot == static_cast<size_t>(slot);
+  return st.blocked_on_input && missing_input(st, &missing_forward, &missing_slot) && missing_forward == forward &&
+         missing_slot == static_cast<size_t>(slot);
+}
+
+void MegatronTraining::deliver(uint32_t to, int slot, bool forward, Duration producer_done, bool own) {
+  RankState& st = *states_[to];
+  const bool awaited = awaits(to, forward, slot);
   st.arrived[forward][static_cast<size_t>(slot)] = 1;
   if (!awaited) {
     if (!own) count_queued(to, slot, forward, true);  // waits for the schedule to reach it
     return;
   }
+  unblock(to, producer_done.s());
+}
+
+void MegatronTraining::unblock(uint32_t sim, double producer_done) {
+  RankState& st = *states_[sim];
   st.blocked_on_input = false;
   // Waiting for the producing stage to compute is the pipeline bubble; waiting for the transfer after it is
   // exposed pipeline communication.
-  const double now = ctx_->engine.now().s(), w = st.wait_start.s(), pd = producer_done.s();
+  const double now = ctx_->engine.now().s(), w = st.wait_start.s(), pd = producer_done;
   st.waits[static_cast<size_t>(Exposure::kBubble)] += Duration::from_base(std::max(0.0, std::min(now, pd) - w));
   st.waits[static_cast<size_t>(Exposure::kPp)] += Duration::from_base(std::max(0.0, now - std::max(w, pd)));
-  run_task(to);
+  run_task(sim);
+}
+
+void MegatronTraining::due_arrived(uint32_t sim) {
+  RankState& st = *states_[sim];
+  RankState::Due& d = st.due[st.wake_forward][st.wake_slot];
+  LCSIM_ASSERT(st.blocked_on_input && d.at == ctx_->engine.now().s(), "an input woke a rank not waiting for it");
+  st.arrived[st.wake_forward][st.wake_slot] = 1;
+  unblock(sim, d.from);
 }
 
 void MegatronTraining::run_segment(uint32_t sim, size_t i) {
@@ -563,6 +592,20 @@ void MegatronTraining::send_output(uint32_t sim, int micro_batch, std::pair<int,
     wait(sim, Exposure::kPp);
     ++st.sends_open;
   }
+  // A non-blocking send its receiver is not waiting for, on neither rank's timeline: no event. The receiver reads
+  // its arrival time when it needs the input (missing_input), and only an input still on its way then costs an
+  // event (run_task). The same additions to the links and the same arrival time as the event's (transfer_unwatched);
+  // about two thirds of the 175B layout's sends (docs/performance-training.md, "Sends without an event").
+  if (!blocking && (!mirrored || flows.size() == 1) && !traced(sim) && !traced(to_sim) && !awaits(to_sim, fwd, to_slot)) {
+    const size_t memo = route + (wide ? send_dst_.size() : 0);
+    net::FlowRequest& f = send_flow_[memo];
+    if (f.size.bytes() == 0) f = ctx_->collectives.p2p_flow(st.rank, dst, size);
+    Duration arrival;
+    if (ctx_->collectives.transfer().transfer_unwatched(f, &send_memo_[memo], &arrival)) {
+      states_[to_sim]->due[fwd][static_cast<size_t>(to_slot)] = {arrival.s(), start.s()};
+      return;
+    }
+  }
   const uint64_t flow = traced(sim) ? flow_id(sim, micro_batch) : 0;
   uint32_t send;
   if (free_sends_.empty()) {
@@ -606,6 +649,8 @@ void MegatronTraining::fire(uint64_t tag) {
   const uint32_t index = static_cast<uint32_t>(tag);
   if (tag & kSendArrived) {
     send_arrived(index);
+  } else if (tag & kDueArrival) {
+    due_arrived(index);
   } else {
     states_[index]->folding_dp = false;  // a pass folded beside the data-parallel stream ends (fold_beside_dp)
     task_done(index);

@@ -23,6 +23,15 @@ struct MegatronTraining::RankState {
   bool pass_open = false;            // from the pass's start until its span is written (task_done)
   std::vector<FlowStep> pass_flows;  // edges from the pass to collectives the rank joined in its middle
   std::vector<uint8_t> arrived[2];  // [forward?]: per slot (micro-batch x chunk), 1 once its input has arrived
+  // Inputs sent without an arrival event (send_output: a non-blocking send its receiver was not waiting for): per
+  // slot, when it arrives (< 0: none) and when its producer sent it (for deliver's split of a wait). It counts as
+  // arrived from that time on; a rank that blocks on it before then is woken by an event of its own (kDueArrival).
+  struct Due {
+    double at = -1, from = 0;
+  };
+  std::vector<Due> due[2];
+  bool wake_forward = false;  // the input a kDueArrival event delivers
+  size_t wake_slot = 0;
   bool blocked_on_input = false;
   Duration wait_start;
   bool waiting = false;
