@@ -623,7 +623,15 @@ void MegatronTraining::send_output(uint32_t sim, int micro_batch, std::pair<int,
     const size_t memo = route + (wide ? send_dst_.size() : 0);
     net::FlowRequest& f = send_flow_[memo];
     if (f.size.bytes() == 0) f = ctx_->collectives.p2p_flow(st.rank, dst, size);
-    ctx_->collectives.transfer().transfer_to(f, this, kSendArrived | send, &send_memo_[memo]);
+    // A send someone waits for (its blocked sender, its blocked receiver) keeps its event; where the model can, that
+    // event is posted here, at the time and in the place in the event order the transfer's own would have taken,
+    // and the transfer keeps no batch for it (transfer_unwatched: nothing would read one in flight).
+    Duration arrival;
+    if (ctx_->collectives.transfer().transfer_unwatched(f, &send_memo_[memo], &arrival)) {
+      ctx_->engine.post(arrival, this, kSendArrived | send, sim::kCompletion);
+    } else {
+      ctx_->collectives.transfer().transfer_to(f, this, kSendArrived | send, &send_memo_[memo]);
+    }
     return;
   }
   auto arrived = [this, send] { send_arrived(send); };
