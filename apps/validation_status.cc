@@ -131,7 +131,7 @@ std::string ValidationStatus::confidence(const std::vector<std::string>& parts, 
                                                                        : p);
   }
   if (bases != parts) {
-    if (const ValidationFamily* f = find(bases, kind)) {
+    if (find(bases, kind)) {
       std::string derived;
       for (size_t i = 0; i < parts.size(); ++i) {
         if (bases[i] != parts[i] && derived.find(bases[i]) == std::string::npos)
