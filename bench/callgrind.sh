@@ -6,7 +6,8 @@
 #     `outputs.timeline_format: json` (what the default `auto` format should cost for a run under its JSON limit)
 #   - `lcsim --version` (process start-up)
 #   - bench_eval_throughput 175b 5 1: five in-process evaluations of that layout (the per-evaluation figure is the
-#     count inside lcsim::evaluate_batch divided by 5; scenario loading is left out)
+#     count inside lcsim::evaluate_batch divided by 5; scenario loading is left out), and 175b-overlap 5 1 (the same
+#     layout with overlapped pipeline sends; n/a for a build whose benchmark lacks the case)
 # Each case runs once under callgrind (~20-60x slower than natively). Needs valgrind (callgrind_annotate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ cg() {  # OUT-FILE COMMAND...
   valgrind --tool=callgrind --callgrind-out-file="$out" "$@" >/dev/null 2>&1
 }
 
-declare -a run json ver eval  # indexed by build: an associative array would list them in hash order
+declare -a run json ver eval over  # indexed by build: an associative array would list them in hash order
 for i in "${!BUILDS[@]}"; do
   b=${BUILDS[$i]}
   cg "$TMP/run$i" "$b/apps/lcsim" run scenarios/training/gpt3-175b-a100-1024.yaml -q --no-progress -o "$TMP/o$i" "${L175[@]}"
@@ -42,6 +43,11 @@ for i in "${!BUILDS[@]}"; do
   ver[$i]=$(total "$TMP/ver$i")
   cg "$TMP/eval$i" "$b/bench/bench_eval_throughput" 175b 5 1
   eval[$i]=$(( $(inside "$TMP/eval$i" "lcsim::evaluate_batch(") / 5 ))
+  # The same layout with overlapped pipeline sends (Megatron-LM's default for interleaving); "n/a" for a build from
+  # before the benchmark had the case (6 Dec 2026).
+  cg "$TMP/over$i" "$b/bench/bench_eval_throughput" 175b-overlap 5 1 || true
+  n=$(inside "$TMP/over$i" "lcsim::evaluate_batch(" || true)
+  over[$i]=$([[ -n "$n" ]] && echo $((n / 5)) || echo n/a)
 done
 
 header="| case |"
@@ -61,3 +67,4 @@ row "175B layout, whole lcsim run process, default outputs" "${run[@]}"
 row "175B layout, whole lcsim run process, timeline_format: json" "${json[@]}"
 row "lcsim --version" "${ver[@]}"
 row "one in-process evaluation of the 175B layout (bench_eval_throughput 175b 5 1, per evaluation)" "${eval[@]}"
+row "the same with overlapped pipeline sends (bench_eval_throughput 175b-overlap 5 1, per evaluation)" "${over[@]}"
