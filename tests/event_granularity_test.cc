@@ -167,6 +167,60 @@ TEST_F(EventGranularity, SendsNoOneWaitsForChangeNothingButTheEventCount) {
   }
 }
 
+// Two jobs on one analytical fabric, their nodes interleaved so that their pipeline sends cross the same leaves and
+// spines: a send without an event still queues on the fabric links exactly where its event's send would, so the other
+// job's sends see the same queues. Every metric of both jobs the same bit for bit with every rank traced and with none.
+TEST_F(EventGranularity, SendsNoOneWaitsForQueueAsTheirEventsWouldUnderAnotherJob) {
+  const std::string job =
+      "    workload:\n"
+      "      type: megatron\n"
+      "      model: {num_layers: 16, hidden_size: 4096, ffn_hidden_size: 14336, num_attention_heads: 32, "
+      "group_query_attention: true, num_query_groups: 8, seq_length: 8192, vocab_size: 128256, swiglu: true, "
+      "normalization: RMSNorm, position_embedding_type: rope, add_bias_linear: false}\n"
+      "      tensor_model_parallel_size: 8\n"
+      "      pipeline_model_parallel_size: 4\n"
+      "      num_layers_per_virtual_pipeline_stage: 2\n"
+      "      sequence_parallel: true\n"
+      "      use_distributed_optimizer: true\n"
+      "      overlap_grad_reduce: true\n"
+      "      global_batch_size: 64\n"
+      "      micro_batch_size: 1\n";
+  const std::string scenario = "name: two-pipelines\n"
+                               "cluster:\n"
+                               "  pools:\n"
+                               "    - {node: hgx-h100, count: 16}\n"
+                               "  fabric: {ports_per_leaf: 8, spines: 2, uplink_bandwidth: 100Gb/s}\n"
+                               "jobs:\n"
+                               "  - name: a\n"
+                               "    node_ids: [0, 2, 4, 6, 8, 10, 12, 14]\n" +
+                               job +
+                               "  - name: b\n"
+                               "    node_ids: [1, 3, 5, 7, 9, 11, 13, 15]\n"
+                               "    start: 1ms\n" +
+                               job + "simulation: {fidelity: analytical}\n";
+  std::vector<std::pair<std::string, std::string>> metrics[2];
+  double events[2] = {0, 0};
+  for (int off = 0; off < 2; ++off) {
+    const std::string tag = off ? "jobs_off" : "jobs_on";
+    const fs::path file = dir_ / (tag + ".yaml");
+    std::ofstream(file) << scenario << (off ? "outputs: {timeline: false}\n" : "outputs: {timeline_ranks: 0}\n");
+    std::string error;
+    const Fingerprint fp = fingerprint::take(file, dir_ / tag, &error);
+    ASSERT_TRUE(error.empty()) << error;
+    for (const auto& line : fp.lines) {
+      if (line.first.rfind("metric.", 0) != 0) continue;
+      if (line.first.find("sim_events") != std::string::npos) {
+        events[off] += std::stod(line.second);
+        continue;
+      }
+      metrics[off].push_back(line);
+    }
+  }
+  ASSERT_GT(metrics[0].size(), 40u);
+  EXPECT_EQ(metrics[0], metrics[1]);
+  EXPECT_LT(events[1], events[0]);
+}
+
 // Context parallelism's p2p ring is CP - 1 send/recv rounds in one chain under the attention kernels: a rank
 // waiting for the chain has the wait so far moved to the bubble by each round that starts while it waits, so a
 // wrong replay of those rounds moves time between time_exposed_cp_s and time_pipeline_bubble_s. CP 3 (768 GPUs,
