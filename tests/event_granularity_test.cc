@@ -50,6 +50,21 @@ std::string value(const Fingerprint& fp, const std::string& key) {
   return "";
 }
 
+/// The fingerprint's metrics but sim_events (a job's too: metric.<job>.sim_events), and the sum of its event counts.
+std::vector<std::pair<std::string, std::string>> metrics_but_events(const Fingerprint& fp, double* events) {
+  std::vector<std::pair<std::string, std::string>> out;
+  *events = 0;
+  for (const auto& line : fp.lines) {
+    if (line.first.rfind("metric.", 0) != 0) continue;
+    if (line.first.find("sim_events") != std::string::npos) {
+      *events += std::stod(line.second);
+    } else {
+      out.push_back(line);
+    }
+  }
+  return out;
+}
+
 void expect_same_but_events(const Fingerprint& pass, const Fingerprint& kernel, const std::string& what) {
   ASSERT_EQ(pass.lines.size(), kernel.lines.size()) << what;
   for (size_t i = 0; i < pass.lines.size(); ++i) {
@@ -151,18 +166,11 @@ TEST_F(EventGranularity, SendsNoOneWaitsForChangeNothingButTheEventCount) {
   for (size_t i = 0; i < cases.size(); ++i) {
     const auto& [base, extra, most] = cases[i];
     const std::string tag = "unwatched" + std::to_string(i);
-    const Fingerprint watched = run(base, tag + "_on", extra + "outputs: {timeline_ranks: 0}\n");
-    const Fingerprint unwatched = run(base, tag + "_off", extra + "outputs: {timeline: false}\n");
-    std::vector<std::pair<std::string, std::string>> a, b;
-    for (const auto& line : watched.lines) {
-      if (line.first.rfind("metric.", 0) == 0 && line.first != "metric.sim_events") a.push_back(line);
-    }
-    for (const auto& line : unwatched.lines) {
-      if (line.first.rfind("metric.", 0) == 0 && line.first != "metric.sim_events") b.push_back(line);
-    }
+    double on = 0, off = 0;
+    const auto a = metrics_but_events(run(base, tag + "_on", extra + "outputs: {timeline_ranks: 0}\n"), &on);
+    const auto b = metrics_but_events(run(base, tag + "_off", extra + "outputs: {timeline: false}\n"), &off);
     ASSERT_GT(a.size(), 20u) << tag;
     EXPECT_EQ(a, b) << tag;
-    const double on = std::stod(value(watched, "metric.sim_events")), off = std::stod(value(unwatched, "metric.sim_events"));
     EXPECT_LT(off, most * on) << tag << ": " << off << " events without a timeline, " << on << " with";
   }
 }
@@ -207,14 +215,7 @@ TEST_F(EventGranularity, SendsNoOneWaitsForQueueAsTheirEventsWouldUnderAnotherJo
     std::string error;
     const Fingerprint fp = fingerprint::take(file, dir_ / tag, &error);
     ASSERT_TRUE(error.empty()) << error;
-    for (const auto& line : fp.lines) {
-      if (line.first.rfind("metric.", 0) != 0) continue;
-      if (line.first.find("sim_events") != std::string::npos) {
-        events[off] += std::stod(line.second);
-        continue;
-      }
-      metrics[off].push_back(line);
-    }
+    metrics[off] = metrics_but_events(fp, &events[off]);
   }
   ASSERT_GT(metrics[0].size(), 40u);
   EXPECT_EQ(metrics[0], metrics[1]);

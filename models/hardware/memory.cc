@@ -5,9 +5,9 @@
 
 namespace lcsim::hw {
 
-std::string gb(Bytes b) {
+std::string gb(Bytes b, int decimals) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f GB", b.bytes() / 1e9);
+  std::snprintf(buf, sizeof buf, "%.*f GB", decimals, b.bytes() / 1e9);
   return buf;
 }
 
@@ -105,13 +105,8 @@ std::string out_of_memory_message(const std::string& part, const MemoryFit& fit,
   // A need just above the capacity would read "needs 85.5 GB, has 85.5 GB" at one decimal: both get the decimals
   // that tell them apart (at most three: "needs 85.53 GB, has 85.50 GB").
   std::string need = gb(fit.total), have = gb(fit.capacity);
-  for (int digits = 2; need == have && digits <= 3; ++digits) {
-    const auto fixed = [digits](Bytes b) {
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "%.*f GB", digits, b.bytes() / 1e9);
-      return std::string(buf);
-    };
-    need = fixed(fit.total), have = fixed(fit.capacity);
+  for (int decimals = 2; need == have && decimals <= 3; ++decimals) {
+    need = gb(fit.total, decimals), have = gb(fit.capacity, decimals);
   }
   std::string msg = "does not fit in memory: needs " + need + " per GPU, " + part + " has " + have + "; largest: ";
   for (size_t i = 0; i < std::min<size_t>(3, fit.items.size()); ++i) {

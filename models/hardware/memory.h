@@ -97,6 +97,6 @@ Bytes kv_cache_bytes(double layers, double tokens, double kv_heads, double head_
 std::string out_of_memory_message(const std::string& part, const MemoryFit& fit,
                                   const std::vector<std::pair<std::string, MemoryFit>>& alternatives);
 
-std::string gb(Bytes b);  // "12.3 GB" (decimal, as datasheets state memory)
+std::string gb(Bytes b, int decimals = 1);  // "12.3 GB" (decimal, as datasheets state memory)
 
 }  // namespace lcsim::hw

@@ -367,16 +367,24 @@ void AnalyticalTransfer::transfer_to(const std::vector<FlowRequest>& flows, sim:
   begin(flows, {}, {}, done, tag);
 }
 
+AnalyticalTransfer::Kept* AnalyticalTransfer::memo_route(const FlowRequest& flow, const RouteMemo* memo) {
+  if (!memo || !memo->route || memo->epoch != kept_epoch_ || kept_version_ != topology_.up_version()) return nullptr;
+  Kept* k = static_cast<Kept*>(const_cast<void*>(memo->route));
+  return k->key == KeptKey::of(flow) ? k : nullptr;
+}
+
+void AnalyticalTransfer::queue_kept(const Kept& k, double now) {
+  const auto& links = topology_.links();
+  for (const auto& [l, load] : k.fabric_loads) {
+    if (load > 0) queue_on(l, now, load / links[l].bandwidth.bps());
+  }
+}
+
 [[gnu::flatten]] void AnalyticalTransfer::transfer_to(const FlowRequest& flow, sim::EventSink* done, uint64_t tag,
                                                       RouteMemo* memo) {
-  // The memo's route, where it is still kept (the same epoch of kept_, the links up as they were) and is this
-  // flow's: what begin() would find in kept_.
-  if (memo && memo->route && memo->epoch == kept_epoch_ && kept_version_ == topology_.up_version()) {
-    Kept& k = *static_cast<Kept*>(const_cast<void*>(memo->route));
-    if (k.key == KeptKey::of(flow)) {
-      start_kept(flow, k, nullptr, nullptr, done, tag);
-      return;
-    }
+  if (Kept* k = memo_route(flow, memo)) {
+    start_kept(flow, *k, nullptr, nullptr, done, tag);
+    return;
   }
   flow_.assign(1, flow);
   begin(flow_, {}, {}, done, tag, memo);
@@ -426,19 +434,14 @@ void AnalyticalTransfer::transfer_to(const std::vector<FlowRequest>& flows, sim:
 // slot, its event and release() (nothing to undo for such a batch) are what is left out.
 [[gnu::flatten]] bool AnalyticalTransfer::transfer_unwatched(const FlowRequest& flow, RouteMemo* memo,
                                                              Duration* arrival) {
-  if (!memo || !memo->route || memo->epoch != kept_epoch_ || kept_version_ != topology_.up_version()) return false;
   if (options_.link_rates || (options_.tracer && options_.tracer->enabled())) return false;
-  Kept& k = *static_cast<Kept*>(const_cast<void*>(memo->route));
-  if (!(k.key == KeptKey::of(flow))) return false;
-  count_bytes(k.byte_counts);
+  Kept* k = memo_route(flow, memo);
+  if (!k) return false;
+  count_bytes(k->byte_counts);
   account(flow);
-  const Duration t = timed(k);
+  const Duration t = timed(*k);
   const Duration at = engine_.now();
-  const double now = at.s();
-  const auto& links = topology_.links();
-  for (const auto& [l, load] : k.fabric_loads) {
-    if (load > 0) queue_on(l, now, load / links[l].bandwidth.bps());
-  }
+  queue_kept(*k, at.s());
   ++next_batch_;  // the id the batch would have taken: later batches keep theirs
   *arrival = at + t;
   if (*arrival > unwatched_until_) unwatched_until_ = *arrival;
@@ -477,9 +480,7 @@ void AnalyticalTransfer::start(const std::vector<SubFlow>& subs, const LinkLoadL
   // A batch from a kept route reads its loads, rates and paths from the kept route later (release, unkeep): the
   // same values (a rate is load / span either way), with nothing copied per send.
   if (kept && !rates) {  // only the fabric links' queues to move on
-    for (const auto& [l, load] : kept->fabric_loads) {
-      if (load > 0) queue_on(l, now, load / links[l].bandwidth.bps());
-    }
+    queue_kept(*kept, now);
   } else {
     for (const auto& [l, load] : loads) {
       if (load <= 0) continue;

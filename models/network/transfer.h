@@ -318,6 +318,11 @@ class AnalyticalTransfer final : public TransferModel, public sim::EventSink {
              uint64_t tag, RouteMemo* memo = nullptr);
   /// The kept route of a one-flow batch, or null (after emptying kept_ where the links changed or it is full).
   Kept* find_kept(const KeptKey& key);
+  /// The route in the caller's memo where it is still kept (the same epoch of kept_, the links up as they were) and
+  /// is this flow's: what begin() would find in kept_; null otherwise.
+  Kept* memo_route(const FlowRequest& flow, const RouteMemo* memo);
+  /// A kept route's batch joins its fabric links' queues at `now` (start() without link rates, transfer_unwatched()).
+  void queue_kept(const Kept& k, double now);
   /// Empties kept_ (routes batches in flight still read wait in retired_) and starts a new epoch of it.
   void forget_kept();
   /// timed() of a batch from kept route `k`: the same time, visiting only its fabric links.

@@ -592,19 +592,26 @@ void MegatronTraining::send_output(uint32_t sim, int micro_batch, std::pair<int,
     wait(sim, Exposure::kPp);
     ++st.sends_open;
   }
+  // One flow (not every replica's copy on the flow model): the flow made once per route (the same request: its size
+  // and latency are fixed), and where the model keeps no batch for it, its arrival (transfer_unwatched: the same
+  // additions to the links and the same time as transfer_to()'s event).
+  const bool single = !mirrored || flows.size() == 1;
+  const size_t memo = route + (wide ? send_dst_.size() : 0);
+  net::FlowRequest* single_flow = nullptr;
+  Duration arrival;
+  bool unwatched = false;
+  if (single) {
+    single_flow = &send_flow_[memo];
+    if (single_flow->size.bytes() == 0) *single_flow = ctx_->collectives.p2p_flow(st.rank, dst, size);
+    unwatched = ctx_->collectives.transfer().transfer_unwatched(*single_flow, &send_memo_[memo], &arrival);
+  }
   // A non-blocking send its receiver is not waiting for, on neither rank's timeline: no event. The receiver reads
   // its arrival time when it needs the input (missing_input), and only an input still on its way then costs an
-  // event (run_task). The same additions to the links and the same arrival time as the event's (transfer_unwatched);
-  // about two thirds of the 175B layout's sends (docs/performance-training.md, "Sends without an event").
-  if (!blocking && (!mirrored || flows.size() == 1) && !traced(sim) && !traced(to_sim) && !awaits(to_sim, fwd, to_slot)) {
-    const size_t memo = route + (wide ? send_dst_.size() : 0);
-    net::FlowRequest& f = send_flow_[memo];
-    if (f.size.bytes() == 0) f = ctx_->collectives.p2p_flow(st.rank, dst, size);
-    Duration arrival;
-    if (ctx_->collectives.transfer().transfer_unwatched(f, &send_memo_[memo], &arrival)) {
-      states_[to_sim]->due[fwd][static_cast<size_t>(to_slot)] = {arrival.s(), start.s()};
-      return;
-    }
+  // event (run_task); about two thirds of the 175B layout's sends (docs/performance-training.md, "Sends without an
+  // event").
+  if (unwatched && !blocking && !traced(sim) && !traced(to_sim) && !awaits(to_sim, fwd, to_slot)) {
+    states_[to_sim]->due[fwd][static_cast<size_t>(to_slot)] = {arrival.s(), start.s()};
+    return;
   }
   const uint64_t flow = traced(sim) ? flow_id(sim, micro_batch) : 0;
   uint32_t send;
@@ -618,19 +625,14 @@ void MegatronTraining::send_output(uint32_t sim, int micro_batch, std::pair<int,
   sends_[send] = {sim, to_sim, to_slot, fwd, blocking, start, flow};
   // Each send is an NCCL send/recv at its calibrated latency and efficiency (Collectives::send_to, what nccl_tests'
   // send_recv runs per pair).
-  if (!mirrored || flows.size() == 1) {  // fire(): send_arrived(send); the route found once per (rank, stage)
-    // Collectives::send_to, with the flow made once per route (the same request: its size and latency are fixed).
-    const size_t memo = route + (wide ? send_dst_.size() : 0);
-    net::FlowRequest& f = send_flow_[memo];
-    if (f.size.bytes() == 0) f = ctx_->collectives.p2p_flow(st.rank, dst, size);
-    // A send someone waits for (its blocked sender, its blocked receiver) keeps its event; where the model can, that
-    // event is posted here, at the time and in the place in the event order the transfer's own would have taken,
-    // and the transfer keeps no batch for it (transfer_unwatched: nothing would read one in flight).
-    Duration arrival;
-    if (ctx_->collectives.transfer().transfer_unwatched(f, &send_memo_[memo], &arrival)) {
+  if (single) {  // fire(): send_arrived(send); the route found once per (rank, stage)
+    // A send someone waits for (its blocked sender, its blocked receiver, or a traced rank) keeps its event; without a
+    // batch in the model it is posted here, at the time and in the place in the event order the transfer's own would
+    // have taken.
+    if (unwatched) {
       ctx_->engine.post(arrival, this, kSendArrived | send, sim::kCompletion);
     } else {
-      ctx_->collectives.transfer().transfer_to(f, this, kSendArrived | send, &send_memo_[memo]);
+      ctx_->collectives.transfer().transfer_to(*single_flow, this, kSendArrived | send, &send_memo_[memo]);
     }
     return;
   }
