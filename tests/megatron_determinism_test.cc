@@ -40,7 +40,9 @@ TEST(DeterministicMode, RunsTheJobsCollectivesOnRingsUnlessTheScenarioPinsOne) {
   const auto det = run({"workload.deterministic_mode=true"});
   ASSERT_GT(tuner.at("time_exposed_tp_s"), 0);
   EXPECT_LT(tuner.at("time_exposed_tp_s"), 0.95 * ring.at("time_exposed_tp_s"));  // NVLS beats the ring here
-  EXPECT_DOUBLE_EQ(det.at("time_exposed_tp_s"), ring.at("time_exposed_tp_s"));
+  // The same collectives; the runs' clocks differ (the deterministic attention backward), so the sums of the same
+  // exposures round apart by a few units in the last place.
+  EXPECT_NEAR(det.at("time_exposed_tp_s"), ring.at("time_exposed_tp_s"), 1e-12 * ring.at("time_exposed_tp_s"));
   const auto nvls = run({"policies.collectives.algorithm=nvls"});
   const auto det_nvls = run({"workload.deterministic_mode=true", "policies.collectives.algorithm=nvls"});
   EXPECT_DOUBLE_EQ(det_nvls.at("time_exposed_tp_s"), nvls.at("time_exposed_tp_s"));

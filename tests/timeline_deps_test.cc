@@ -348,8 +348,8 @@ TEST(TimelineDeps, DataParallelCollectivesWaitOnEveryParticipant) {
   ASSERT_NE(dp0, nullptr);
   ASSERT_GE(dp0->slices.size(), 2u);
   const uint32_t lane = static_cast<uint32_t>(dp0 - a.tracks.data());
-  // The first gradient collective waited on each rank's backward pass (one micro-batch: B0), which ended as
-  // the rank arrived.
+  // The first gradient collective waited on each rank's DDP work after its backward pass (one micro-batch: B0, then
+  // the buckets' NaN checks and scaling, Megatron-LM's defaults), which ended as the rank arrived.
   std::vector<std::string> preds;
   for (const auto& r : a.waited_on({lane, 0})) {
     preds.push_back(where(a, r));
@@ -357,7 +357,7 @@ TEST(TimelineDeps, DataParallelCollectivesWaitOnEveryParticipant) {
   }
   std::sort(preds.begin(), preds.end());
   std::vector<std::string> want;
-  for (int g = 0; g < 8; ++g) want.push_back("node0/gpu" + std::to_string(g) + " compute:B0");
+  for (int g = 0; g < 8; ++g) want.push_back("node0/gpu" + std::to_string(g) + " compute:gradient checks and scaling");
   EXPECT_EQ(preds, want);
   // The gradients go in one bucket; the next collective gathers the updated parameters: it waited on every rank's
   // optimizer step.

@@ -179,10 +179,17 @@ class MegatronTraining final : public Workload, public sim::EventSink {
     std::vector<Segment> segments;
     Duration compute;
     bool host_sync = false;  // the host waits for the GPU before the pass (a pipeline receive's synchronize)
+    // The pass as the micro-batch that completes its gradient buckets runs it (overlap_grad_reduce): each bucket's
+    // work before its collective (Bucket::prep) added to the segment that completes it; null where there is none.
+    std::shared_ptr<const Pass> last;
   };
   struct Bucket {
     double dense_params = 0, expert_params = 0;  // per GPU
     int chunk = 0;
+    // Megatron's DDP on the compute stream before the bucket's collective (plan_reduce_prep): the NaN check's norm
+    // and the gradients' scaling, and the GPU's wait for the host after the check's synchronizations (prep_host,
+    // part of prep).
+    Duration prep, prep_host;
   };
   struct StagePlan {
     std::vector<Pass> forward, backward;  // per model chunk
@@ -197,6 +204,8 @@ class MegatronTraining final : public Workload, public sim::EventSink {
     std::vector<CommCall> drain_gather;
     Duration output_wgrad;
     std::vector<Bucket> buckets;
+    Duration reduce_prep, reduce_prep_host;  // the buckets' prep summed: run before the collectives without overlap
+    bool has_last = false;                   // some pass has a Pass::last
     Duration optimizer;
     // overlap_param_gather_with_optimizer_step: model chunk 0's own optimizer, the first of the two; the rest of
     // `optimizer` (the other chunks' optimizer and what follows the step) runs beside chunk 0's gather.
@@ -334,6 +343,9 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// The optimizer step's time (with the FP8 weight casts `casts` it runs once per iteration), DualPipe's copies'
   /// gradient sum and the distributed optimizer's parameter all-gathers (megatron_step.cc).
   void plan_step(const hw::AcceleratorSpec& part, StagePlan& plan, const Fp8WeightElements& casts) const;
+  /// Megatron's DDP work before each bucket's collective (NaN check, scaling: Bucket::prep), and the passes that
+  /// complete buckets as the last micro-batch runs them (Pass::last).
+  void plan_reduce_prep(const hw::AcceleratorSpec& part, StagePlan& plan, Duration host_op) const;
   /// The stage with the least memory headroom on `part`, and its fit.
   /// `keep`: also store each stage's plan in `*keep` (in stage order).
   /// `reuse`: where it gives a stage's plan, that plan is taken (shared) instead of planning the stage.
@@ -465,6 +477,7 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// Each replica of the pipeline (a TP/CP/DP coordinate, when symmetry does not stand one for all) has its own.
   uint64_t flow_id(uint32_t sim, int micro_batch) const;
   const Pass& current_pass(const RankState& st) const;  // the pass the rank is running
+  const Pass& task_pass(const RankState& st) const;     // its plan, as most micro-batches run it (not Pass::last)
   /// The task's weight gradients complete its chunk's gradient buckets (its backward is that chunk's last).
   bool completes_buckets(const Task& t) const;
   /// The first input the rank's current task still waits for: activations (forward) or gradients, and their slot.

@@ -68,6 +68,8 @@ const std::map<std::string, ArgRule>& rules() {
     m["train-iters"] = {"job_train_iters"};
     m["sequence-parallel"] = {"sequence_parallel", "true"};
     m["use-distributed-optimizer"] = {"use_distributed_optimizer", "true"};
+    m["ddp-average-in-collective"] = {"ddp_average_in_collective", "true"};
+    m["calculate-per-token-loss"] = {"calculate_per_token_loss", "true"};
     m["use-torch-fsdp2"] = {"use_torch_fsdp2", "true"};
     m["overlap-grad-reduce"] = {"overlap_grad_reduce", "true"};
     m["overlap-param-gather"] = {"overlap_param_gather", "true"};
@@ -138,7 +140,7 @@ const std::set<std::string>& ignored_values() {
       "no-mmap-bin-files", "profile", "profile-step-start", "profile-step-end", "profile-ranks",
       "empty-unused-memory-level", "dataloader-type", "eod-mask-loss", "reset-position-ids", "reset-attention-mask",
       "num-dataset-builder-threads", "log-num-zeros-in-grad", "log-params-norm", "log-batch-size-to-tensorboard",
-      "tensorboard-queue-size", "no-check-for-nan-in-loss-and-grad",
+      "tensorboard-queue-size",
       "lr", "min-lr", "lr-decay-style", "lr-decay-iters", "lr-decay-samples", "lr-warmup-iters",
       "lr-warmup-samples", "lr-warmup-fraction", "lr-warmup-init", "weight-decay", "start-weight-decay",
       "end-weight-decay", "clip-grad", "adam-beta1", "adam-beta2", "adam-eps", "init-method-std",
@@ -165,17 +167,16 @@ const std::set<std::string>& ignored_values() {
       // The switch that lets Megatron-core's experimental features be turned on (each by its own argument); the
       // optimizer's schedules (the scheduler's values taken from the arguments, not the checkpoint; weight decay's).
       "enable-experimental", "override-opt-param-scheduler", "weight-decay-incr-style",
-      "check-for-nan-in-loss-and-grad", "calculate-per-token-loss",
       // Checkpointing, fault tolerance and logging (lcsim's checkpoints are scenario keys: docs/storage.md).
       "async-save", "use-dist-ckpt", "ckpt-assume-constant-structure", "dist-ckpt-strictness", "log-straggler",
       "auto-detect-ckpt-format",
       "enable-ft-package", "check-weight-hash-across-dp-replicas-interval", "logging-level", "log-progress",
       "record-memory-history",
       // Numerics: rotary scaling (YaRN's factors), interleaved rotary halves, query-key layer scaling (fp16), the
-      // random-number tracker, the gradient division's placement (inside NCCL or fused into a kernel: no modelled
-      // kernel either way), the router probabilities applied to the expert input instead of its activation.
+      // random-number tracker, the gradient division fused into Megatron-FSDP's reduction kernel (not modelled
+      // here), the router probabilities applied to the expert input instead of its activation.
       "rotary-scaling-factor", "mscale", "mscale-all-dim", "rope-scaling-factor", "use-rope-scaling",
-      "rotary-interleaved", "apply-query-key-layer-scaling", "te-rng-tracker", "ddp-average-in-collective",
+      "rotary-interleaved", "apply-query-key-layer-scaling", "te-rng-tracker",
       "gradient-reduce-div-fusion", "moe-apply-probs-on-input",
       // Communication set-up lcsim does not distinguish: NCCL options per group, stream priorities, the pipeline's
       // backend (NCCL) and its send/recv form (batched isend/irecv, ring exchange), shapes sent ahead of variable
@@ -500,6 +501,13 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     if (name == "cp-comm-type") cp_comm_type = &at;  // and read by its rule below
     if (name == "use-te") {  // the legacy spelling of --transformer-impl transformer_engine
       transformer_impl = "transformer_engine";
+      continue;
+    }
+    if (name == "no-check-for-nan-in-loss-and-grad" || name == "check-for-nan-in-loss-and-grad") {
+      // One argument for both checks (Megatron-LM: args.check_for_nan_in_loss_and_grad, copied into the DDP config's
+      // check_for_nan_in_grad and read by the loss function).
+      put("check_for_nan_in_grad", name.starts_with("no-") ? "false" : "true");
+      put("check_for_nan_in_loss", name.starts_with("no-") ? "false" : "true");
       continue;
     }
     if (name == "use-tp-pp-dp-mapping") {  // Megatron-core's order with the pipeline inside data parallelism

@@ -293,6 +293,27 @@ void MegatronConfig::visit_keys(Section& s) {
           "gathers with stream waits: no effect");
   s.field("accumulate_allreduce_grads_in_fp32", accumulate_allreduce_grads_in_fp32,
           "gradients kept and reduced in fp32 (Megatron forces this on with bf16)");
+  s.field("check_for_nan_in_grad", check_for_nan_in_grad,
+          "Megatron's DDP checks each gradient bucket for NaN and Inf before its collective (the last micro-batch's "
+          "backward, or after it without overlap_grad_reduce): an L2 norm of the bucket on the compute stream and a "
+          "host synchronization on its result, so the GPU waits one host operation before its next kernel "
+          "(Megatron-LM's default; --no-check-for-nan-in-loss-and-grad turns it and check_for_nan_in_loss off; "
+          "NeMo's and Megatron-Bridge's performance scripts turn it off). No effect with use_torch_fsdp2");
+  s.field("check_for_nan_in_loss", check_for_nan_in_loss,
+          "the loss of each micro-batch is checked for NaN and Inf on the host (a synchronization after the forward "
+          "pass on the loss's stage): with pipeline parallelism every pass already follows a host synchronization "
+          "(the pipeline receive), so it adds time only without it, where each backward pass then starts one host "
+          "operation after the GPU is done (Megatron-LM's and Megatron-Bridge's default)");
+  s.field("ddp_average_in_collective", ddp_average_in_collective,
+          "the gradient collective averages (NCCL's AVG) instead of Megatron's DDP scaling each bucket's gradients by "
+          "1 / (DP x CP) on the compute stream before it (a read and a write of the bucket; expert buckets are still "
+          "scaled by 1 / EP where EP > 1). Megatron-LM's default false (--ddp-average-in-collective); NeMo's and "
+          "Megatron-Bridge's recipes set it. No effect with use_torch_fsdp2");
+  s.field("calculate_per_token_loss", calculate_per_token_loss,
+          "the loss summed over tokens: no bucket is scaled before its collective; after the reduction every local "
+          "gradient is divided by the step's token count once, a read and a write of the gradient buffer before "
+          "the optimizer step (Megatron-core's finalize_model_grads; Megatron-LM's --calculate-per-token-loss). "
+          "Not with ddp_average_in_collective (Megatron-core asserts it). No effect with use_torch_fsdp2");
   for (auto [key, value] : {std::pair{"exp_avg_dtype", &exp_avg_dtype}, std::pair{"exp_avg_sq_dtype", &exp_avg_sq_dtype}}) {
     s.choice(key, *value, {"fp32", "bf16", "fp16"},
              "Adam's first (exp_avg) or second (exp_avg_sq) moment kept in this type (Megatron-LM's "
@@ -564,6 +585,15 @@ void MegatronConfig::visit_keys(Section& s) {
       s.error("cuda_graph_scope",
               "'" + scope + "' is none of attn, mlp, moe, moe_router, moe_preprocess, full_iteration");
     }
+  }
+  if (calculate_per_token_loss && ddp_average_in_collective) {
+    s.error("calculate_per_token_loss", "cannot be used with ddp_average_in_collective: true (Megatron-core's "
+                                        "DistributedDataParallel asserts it: the collective would average a sum)");
+  }
+  if (cuda_graph_impl == "local" && in_graph_scope("full_iteration") && (check_for_nan_in_grad || check_for_nan_in_loss)) {
+    s.error(check_for_nan_in_grad ? "check_for_nan_in_grad" : "check_for_nan_in_loss",
+            "a full_iteration CUDA graph cannot synchronize with the host inside it: set check_for_nan_in_grad and "
+            "check_for_nan_in_loss to false (Megatron-LM asserts --no-check-for-nan-in-loss-and-grad with it)");
   }
   if (cuda_graph_impl != "none" && model.num_experts > 0 && !router.moe_pad_expert_input_to_capacity &&
       (cuda_graph_scope.empty() || in_graph_scope("moe") || in_graph_scope("full_iteration"))) {

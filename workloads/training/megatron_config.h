@@ -167,6 +167,17 @@ struct MegatronConfig {
   bool tensor_parallel_backward_async_allreduce = true;
   TpOverlapConfig tp_comm_overlap_cfg;  // Transformer Engine's userbuffers settings per overlapped GEMM
   bool accumulate_allreduce_grads_in_fp32 = true;
+  // Megatron's DDP before each gradient bucket's collective, on the compute stream (param_and_grad_buffer.py,
+  // start_grad_sync): the NaN check (an L2 norm of the bucket and a host synchronization), and the gradients' scaling
+  // by 1/DP where the collective does not average; the loss's NaN check (a host synchronization per micro-batch on
+  // the loss's stage). Megatron-LM's defaults; NeMo's and Megatron-Bridge's performance scripts turn the gradient
+  // check off, their recipes average in the collective.
+  bool check_for_nan_in_grad = true;
+  bool check_for_nan_in_loss = true;
+  bool ddp_average_in_collective = false;
+  // The loss summed over tokens, the gradients divided by the step's token count once, after their reduction
+  // (finalize_model_grads' scale_gradients), none scaled before it.
+  bool calculate_per_token_loss = false;
   std::string exp_avg_dtype = "fp32";     // Adam's first moment (Megatron-LM's precision-aware optimizer)
   std::string exp_avg_sq_dtype = "fp32";  // and second moment
   /// Bytes per parameter of Adam's two moments.

@@ -46,15 +46,18 @@ MegatronTraining::FoldedPass* MegatronTraining::folded(uint32_t sim) {
   const Task& t = (*st.tasks)[st.task];
   // Per chunk: backward, forward, input gradients, weight gradients, backward without the output layer's weight
   // gradients; then the F&B pairs (forward x backward chunk).
-  const size_t n = static_cast<size_t>(chunks_), per_rank = n * (5 + n);
+  // Twice over: the passes as most micro-batches run them, then as the one that completes their buckets (Pass::last).
+  const size_t n = static_cast<size_t>(chunks_), kinds = n * (5 + n), per_rank = 2 * kinds;
   if (folds_.size() < states_.size() * per_rank) folds_.resize(states_.size() * per_rank);
+  // (Asked once per pass: the plan says first whether any of its passes has such a copy.)
+  const bool last = st.plan->has_last && completes_buckets(t) && task_pass(st).last;
   const size_t kind = t.pair() ? 5 * n + static_cast<size_t>(t.chunk) * n + static_cast<size_t>(t.b_chunk)
                       : t.forward                    ? n + static_cast<size_t>(t.chunk)
                       : t.part == Part::kInput       ? 2 * n + static_cast<size_t>(t.chunk)
                       : t.part == Part::kWeight      ? 3 * n + static_cast<size_t>(t.chunk)
                       : t.part == Part::kDeferOutput ? 4 * n + static_cast<size_t>(t.chunk)
                                                      : static_cast<size_t>(t.chunk);
-  std::unique_ptr<FoldedPass>& slot = folds_[sim * per_rank + kind];
+  std::unique_ptr<FoldedPass>& slot = folds_[sim * per_rank + kind + (last ? kinds : 0)];
   if (!slot) {
     slot = std::make_unique<FoldedPass>();
     slot->sim = sim;
@@ -67,9 +70,10 @@ MegatronTraining::FoldedPass* MegatronTraining::folded(uint32_t sim) {
     return &f;
   };
   if (!fold_ || !symmetric_ || config_.use_torch_fsdp2) return never();
+  const Pass& pass = current_pass(st);
   std::vector<FoldedPass::Seg> segs;
   bool has_bucket = false;
-  for (const Segment& seg : current_pass(st).segments) {
+  for (const Segment& seg : pass.segments) {
     if (!seg.prefetch.empty() || seg.await > 0 || !seg.reduce.empty() || seg.side) return never();
     has_bucket = has_bucket || seg.bucket >= 0;
     const double share = seg.share_or(ctx_->gpus[st.rank].part->calibration.overlap_sm_share);

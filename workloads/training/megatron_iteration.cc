@@ -49,6 +49,20 @@ void MegatronTraining::tasks_finished(uint32_t sim) {
   }
   if (!config_.overlap_grad_reduce) {
     for (size_t b = 0; b < st.plan->buckets.size(); ++b) st.dp_queue.push_back(static_cast<int>(b));
+    if (st.plan->reduce_prep > Duration()) {
+      // Each bucket's NaN check and scaling on the compute stream before its collective (Bucket::prep): with the
+      // collectives on the same stream one after the other, their sum first.
+      const Duration start = ctx_->engine.now(), d = st.plan->reduce_prep * st.slow;
+      st.compute += d;
+      st.host += st.plan->reduce_prep_host;
+      ctx_->engine.compute(ctx_->gpus[st.rank].host, d, [this, sim, start] {
+        trace(sim, SpanKind::kCompute, "gradient checks and scaling", start);
+        wait(sim, Exposure::kDp);
+        pump_dp(sim);
+        maybe_optimizer(sim);
+      });
+      return;
+    }
   }
   wait(sim, Exposure::kDp);
   pump_dp(sim);

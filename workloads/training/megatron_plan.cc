@@ -581,14 +581,14 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     // overlap_param_gather_with_optimizer_step). DualPipe, not Megatron's DDP, keeps buckets in both its chunks.
     const bool bucketed = dualpipe_ || (stage == 0 && chunk == 0 && !c.overlap_param_gather_with_optimizer_step);
     const double limit = bucketed ? bucket_limit : 1e300;
-    Bucket filling{0, 0, chunk};
+    Bucket filling{0, 0, chunk, {}, {}};
     auto add_params = [&](double dense, double expert, bool close) {
       filling.dense_params += dense;
       filling.expert_params += expert;
       if (filling.dense_params + filling.expert_params >= limit || close) {
         plan.buckets.push_back(filling);
         B.segments.back().bucket = static_cast<int>(plan.buckets.size() - 1);
-        filling = {0, 0, chunk};
+        filling = {0, 0, chunk, {}, {}};
       }
     };
     if (v == 0) {
@@ -746,7 +746,9 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     const std::vector<Pass*> passes = deferred_heads.empty() ? std::vector<Pass*>{&F, &B} : std::vector<Pass*>{&F, &B, &D};
     for (Pass* p : passes) {
       // Each pass follows the host's blocking pipeline receive: the GPU waits for the host to issue its first kernel.
-      if (pp > 1 && !p->segments.empty()) {
+      // Without a pipeline, the loss's NaN check (check_for_nan_in_loss: a host synchronization on the loss) does
+      // the same to each backward pass.
+      if ((pp > 1 || (c.check_for_nan_in_loss && p != &F)) && !p->segments.empty()) {
         p->segments.front().add_host_wait(host.pass_start());
         p->host_sync = true;
       }
@@ -762,6 +764,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     plan.expert_params += bk.expert_params;
   }
   plan_step(part, plan, {fp8_weights, fp8_expert_weights, fp8_weight_casts});
+  plan_reduce_prep(part, plan, host.pass_start());
 
   fit_memory(part, stage, embedding_shard, output_shard, plan);
   return plan;

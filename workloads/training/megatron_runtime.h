@@ -177,14 +177,20 @@ struct MegatronTraining::FoldedPass {
 };
 
 // Per segment and per pass (start_compute, after_compute, folded): defined here, where RankState is, to inline.
-inline const MegatronTraining::Pass& MegatronTraining::current_pass(const RankState& st) const {
+inline const MegatronTraining::Pass& MegatronTraining::task_pass(const RankState& st) const {
   const Task& t = (*st.tasks)[st.task];
   const auto c = static_cast<size_t>(t.chunk);
-  if (t.pair()) return st.plan->pairs[c * 2 + static_cast<size_t>(t.b_chunk)];
-  if (t.forward) return st.plan->forward[c];
-  if (t.part == Part::kInput) return st.plan->backward_input[c];
-  if (t.part == Part::kWeight) return st.plan->weight[c];
-  if (t.part == Part::kDeferOutput) return st.plan->backward_deferred;
-  return st.plan->backward[c];
+  return t.pair()                       ? st.plan->pairs[c * 2 + static_cast<size_t>(t.b_chunk)]
+                  : t.forward                    ? st.plan->forward[c]
+                  : t.part == Part::kInput       ? st.plan->backward_input[c]
+                  : t.part == Part::kWeight      ? st.plan->weight[c]
+                  : t.part == Part::kDeferOutput ? st.plan->backward_deferred
+                                                 : st.plan->backward[c];
+}
+
+inline const MegatronTraining::Pass& MegatronTraining::current_pass(const RankState& st) const {
+  // The micro-batch that completes the pass's gradient buckets runs their work before the collectives (Pass::last).
+  const Pass& p = task_pass(st);
+  return p.last && completes_buckets((*st.tasks)[st.task]) ? *p.last : p;
 }
 }  // namespace lcsim::wl

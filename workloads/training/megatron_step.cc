@@ -1,5 +1,7 @@
 // MegatronTraining's optimizer step and what follows it (plan_step, the end of plan_stage in megatron_plan.cc): the
 // step's time, DualPipe's copies' gradient sum, and the distributed optimizer's parameter all-gathers.
+#include <algorithm>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,11 @@ void MegatronTraining::plan_step(const hw::AcceleratorSpec& part, StagePlan& pla
   const double buffer = c.use_torch_fsdp2 ? local : plan.dense_params + plan.expert_params;
   plan.optimizer =
       hw::optimizer_step_time(part, {local, buffer, c.grad_bytes(), c.moment_bytes()});
+  // calculate_per_token_loss: every local gradient divided by the step's token count after the reduction
+  // (finalize_model_grads' scale_gradients over the whole buffer: a read and a write), before the step.
+  if (c.calculate_per_token_loss && !c.use_torch_fsdp2) {
+    plan.optimizer += hw::memory_time(part, Bytes::of(2 * buffer * c.grad_bytes()));
+  }
   // Each model chunk's parameters (its buckets'), for the split step and the per-chunk gathers below.
   std::vector<double> dense(static_cast<size_t>(chunks_), 0.0), expert(dense);
   for (const Bucket& b : plan.buckets) {
@@ -93,6 +100,60 @@ void MegatronTraining::plan_step(const hw::AcceleratorSpec& part, StagePlan& pla
       }
     }
   }
+}
+
+// Megatron-core's DDP, start_grad_sync (param_and_grad_buffer.py), per bucket before its collective, on the compute
+// stream: with check_for_nan_in_grad an L2 norm of the bucket's gradients (a read of the bucket) whose result the host
+// checks twice (isnan, then isinf, each a synchronization: the GPU idles while the host issues the next kernel, one
+// host operation each); then, unless the collective averages (or the loss is per token), the gradients multiplied by
+// 1 / (DP x CP) (a read and a write). Expert buckets are scaled by 1 / EP when the collective averages (EP > 1).
+// With overlap_grad_reduce this runs in the last micro-batch's backward, where the bucket completes: the passes that
+// complete buckets get a copy for that micro-batch (Pass::last) with the work added to the completing segment, and
+// the host synchronized at its end; without it, after the backward, before each collective (reduce_prep).
+void MegatronTraining::plan_reduce_prep(const hw::AcceleratorSpec& part, StagePlan& plan, Duration host_op) const {
+  const auto& c = config_;
+  if (c.use_torch_fsdp2) return;
+  const double gb = c.grad_bytes();
+  const bool dense_scaled = !c.calculate_per_token_loss && !c.ddp_average_in_collective && dp_ * c.context_parallel_size > 1;
+  const bool expert_scaled = !c.calculate_per_token_loss && (c.ddp_average_in_collective
+                                                                 ? c.expert_model_parallel_size > 1
+                                                                 : dp_ * c.context_parallel_size > 1);
+  for (Bucket& b : plan.buckets) {
+    b.prep = b.prep_host = Duration();
+    if (c.check_for_nan_in_grad) {
+      b.prep_host = host_op * 2;
+      b.prep = hw::memory_time(part, Bytes::of((b.dense_params + b.expert_params) * gb)) + b.prep_host;
+    }
+    const double scaled = (dense_scaled ? b.dense_params : 0) + (expert_scaled ? b.expert_params : 0);
+    if (scaled > 0) b.prep += hw::memory_time(part, Bytes::of(2 * scaled * gb));
+    plan.reduce_prep += b.prep;
+    plan.reduce_prep_host += b.prep_host;
+  }
+  if (!c.overlap_grad_reduce || plan.reduce_prep == Duration()) return;
+  const auto add_last = [&](std::vector<Pass>& passes) {
+    for (Pass& p : passes) {
+      if (std::none_of(p.segments.begin(), p.segments.end(), [](const Segment& s) { return s.bucket >= 0; })) continue;
+      auto last = std::make_shared<Pass>(p);
+      for (Segment& s : last->segments) {
+        if (s.bucket < 0) continue;
+        const Bucket& b = plan.buckets[static_cast<size_t>(s.bucket)];
+        s.compute += b.prep - b.prep_host;
+        last->compute += b.prep;
+        if (b.prep_host > Duration()) {
+          s.add_host_wait(b.prep_host);
+          s.host.sync = true;
+        }
+      }
+      p.last = std::move(last);
+      plan.has_last = true;
+    }
+  };
+  add_last(plan.backward);
+  add_last(plan.weight);
+  add_last(plan.pairs);
+  std::vector<Pass> deferred{plan.backward_deferred};
+  add_last(deferred);
+  plan.backward_deferred = std::move(deferred.front());
 }
 
 }  // namespace lcsim::wl
