@@ -68,6 +68,18 @@ TEST(DdpChecks, EachBucketCostsItsNormTwoHostWaitsAndItsScaling) {
     EXPECT_NEAR(b.prep.s(), (hw::memory_time(h100(), Bytes::of(4 * (b.dense_params + b.expert_params))) + op * 2).s(),
                 1e-15);
   }
+  // --check-for-large-grads: the same norm, one more synchronization; alone, the norm and that one.
+  auto large = avg;
+  large.push_back("workload.check_for_large_grads=true");
+  auto large_alone = large;
+  large_alone.push_back("workload.check_for_nan_in_grad=false");
+  const auto both = plan_of(large), alone = plan_of(large_alone), nan_only = plan_of(avg);
+  ASSERT_EQ(both.buckets.size(), nan_only.buckets.size());
+  for (size_t i = 0; i < both.buckets.size(); ++i) {
+    EXPECT_NEAR((both.buckets[i].prep - nan_only.buckets[i].prep).s(), op.s(), 1e-15);
+    EXPECT_NEAR((nan_only.buckets[i].prep - alone.buckets[i].prep).s(), op.s(), 1e-15);
+    EXPECT_EQ(alone.buckets[i].prep_host, op);
+  }
   // Neither: nothing, and no pass has a last-micro-batch copy.
   auto none = avg;
   none.push_back("workload.check_for_nan_in_grad=false");
@@ -164,6 +176,9 @@ TEST(DdpChecks, TheLossCheckWaitsBeforeEachBackwardOnlyWithoutAPipeline) {
   EXPECT_GT(a.at("iteration_time_s"), b.at("iteration_time_s"));
   const auto pa = with({}, true), pb = with({}, false);  // kBase: PP 4
   for (const auto& [key, v] : pb) EXPECT_EQ(pa.at(key), v) << key;
+  // --check-for-spiky-loss synchronizes at the same place: alone it waits as the NaN check does.
+  const auto spiky = with(flat({"workload.check_for_spiky_loss=true"}), false);
+  for (const auto& [key, v] : a) EXPECT_EQ(spiky.at(key), v) << key;
 }
 
 // calculate_per_token_loss: no bucket scaled before its collective, the whole buffer divided once after it (a read
@@ -192,13 +207,20 @@ TEST(DdpChecks, MegatronArgumentsAndRefusals) {
   EXPECT_FALSE(off.check_for_nan_in_loss);
   EXPECT_TRUE(off.ddp_average_in_collective);
   EXPECT_TRUE(megatron_support::config_of_line("--calculate-per-token-loss").calculate_per_token_loss);
+  const auto debug = megatron_support::config_of_line("--check-for-large-grads --check-for-spiky-loss");
+  EXPECT_TRUE(debug.check_for_large_grads);
+  EXPECT_TRUE(debug.check_for_spiky_loss);
+  EXPECT_FALSE(plain.check_for_large_grads || plain.check_for_spiky_loss);
   const std::string graph = megatron_support::parse_sets_error(
       {"workload.cuda_graph_impl=local", "workload.cuda_graph_scope=[full_iteration]"});
   EXPECT_NE(graph.find("check_for_nan_in_grad"), std::string::npos) << graph;
   EXPECT_NE(graph.find("full_iteration"), std::string::npos) << graph;
-  EXPECT_EQ(megatron_support::parse_sets_error({"workload.cuda_graph_impl=local", "workload.cuda_graph_scope=[full_iteration]",
-                                                "workload.check_for_nan_in_grad=false", "workload.check_for_nan_in_loss=false"}),
-            "");
+  const std::vector<std::string> graph_sets = {"workload.cuda_graph_impl=local", "workload.cuda_graph_scope=[full_iteration]",
+                                               "workload.check_for_nan_in_grad=false", "workload.check_for_nan_in_loss=false"};
+  EXPECT_EQ(megatron_support::parse_sets_error(graph_sets), "");
+  auto spiky_graph = graph_sets;
+  spiky_graph.push_back("workload.check_for_spiky_loss=true");
+  EXPECT_NE(megatron_support::parse_sets_error(spiky_graph).find("check_for_spiky_loss"), std::string::npos);
   const std::string both = megatron_support::parse_sets_error(
       {"workload.calculate_per_token_loss=true", "workload.ddp_average_in_collective=true"});
   EXPECT_NE(both.find("calculate_per_token_loss"), std::string::npos) << both;

@@ -70,6 +70,8 @@ const std::map<std::string, ArgRule>& rules() {
     m["use-distributed-optimizer"] = {"use_distributed_optimizer", "true"};
     m["ddp-average-in-collective"] = {"ddp_average_in_collective", "true"};
     m["calculate-per-token-loss"] = {"calculate_per_token_loss", "true"};
+    m["check-for-large-grads"] = {"check_for_large_grads", "true"};
+    m["check-for-spiky-loss"] = {"check_for_spiky_loss", "true"};
     m["use-torch-fsdp2"] = {"use_torch_fsdp2", "true"};
     m["overlap-grad-reduce"] = {"overlap_grad_reduce", "true"};
     m["overlap-param-gather"] = {"overlap_param_gather", "true"};

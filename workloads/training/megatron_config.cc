@@ -304,6 +304,13 @@ void MegatronConfig::visit_keys(Section& s) {
           "pass on the loss's stage): with pipeline parallelism every pass already follows a host synchronization "
           "(the pipeline receive), so it adds time only without it, where each backward pass then starts one host "
           "operation after the GPU is done (Megatron-LM's and Megatron-Bridge's default)");
+  s.field("check_for_large_grads", check_for_large_grads,
+          "Megatron-LM's --check-for-large-grads: each bucket's L2 norm (computed once with check_for_nan_in_grad) is "
+          "compared with its history on the host before the collective, one more host synchronization per bucket "
+          "(off by default). No effect with use_torch_fsdp2");
+  s.field("check_for_spiky_loss", check_for_spiky_loss,
+          "Megatron-LM's --check-for-spiky-loss: each micro-batch's loss is compared with its history on the host, a "
+          "synchronization after the forward pass as check_for_nan_in_loss's (off by default)");
   s.field("ddp_average_in_collective", ddp_average_in_collective,
           "the gradient collective averages (NCCL's AVG) instead of Megatron's DDP scaling each bucket's gradients by "
           "1 / (DP x CP) on the compute stream before it (a read and a write of the bucket; expert buckets are still "
@@ -590,10 +597,17 @@ void MegatronConfig::visit_keys(Section& s) {
     s.error("calculate_per_token_loss", "cannot be used with ddp_average_in_collective: true (Megatron-core's "
                                         "DistributedDataParallel asserts it: the collective would average a sum)");
   }
-  if (cuda_graph_impl == "local" && in_graph_scope("full_iteration") && (check_for_nan_in_grad || check_for_nan_in_loss)) {
-    s.error(check_for_nan_in_grad ? "check_for_nan_in_grad" : "check_for_nan_in_loss",
-            "a full_iteration CUDA graph cannot synchronize with the host inside it: set check_for_nan_in_grad and "
-            "check_for_nan_in_loss to false (Megatron-LM asserts --no-check-for-nan-in-loss-and-grad with it)");
+  if (cuda_graph_impl == "local" && in_graph_scope("full_iteration")) {
+    const char* key = check_for_nan_in_grad   ? "check_for_nan_in_grad"
+                      : check_for_nan_in_loss ? "check_for_nan_in_loss"
+                      : check_for_large_grads ? "check_for_large_grads"
+                      : check_for_spiky_loss  ? "check_for_spiky_loss"
+                                              : nullptr;
+    if (key) {
+      s.error(key, "a full_iteration CUDA graph cannot synchronize with the host inside it: set check_for_nan_in_grad, "
+                   "check_for_nan_in_loss, check_for_large_grads and check_for_spiky_loss to false (Megatron-LM asserts "
+                   "--no-check-for-nan-in-loss-and-grad with it)");
+    }
   }
   if (cuda_graph_impl != "none" && model.num_experts > 0 && !router.moe_pad_expert_input_to_capacity &&
       (cuda_graph_scope.empty() || in_graph_scope("moe") || in_graph_scope("full_iteration"))) {

@@ -174,6 +174,8 @@ struct MegatronConfig {
   // check off, their recipes average in the collective.
   bool check_for_nan_in_grad = true;
   bool check_for_nan_in_loss = true;
+  bool check_for_large_grads = false;  // the bucket's norm against its history: one more synchronization per bucket
+  bool check_for_spiky_loss = false;   // the loss against its history: a synchronization per micro-batch
   bool ddp_average_in_collective = false;
   // The loss summed over tokens, the gradients divided by the step's token count once, after their reduction
   // (finalize_model_grads' scale_gradients), none scaled before it.

@@ -746,9 +746,9 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     const std::vector<Pass*> passes = deferred_heads.empty() ? std::vector<Pass*>{&F, &B} : std::vector<Pass*>{&F, &B, &D};
     for (Pass* p : passes) {
       // Each pass follows the host's blocking pipeline receive: the GPU waits for the host to issue its first kernel.
-      // Without a pipeline, the loss's NaN check (check_for_nan_in_loss: a host synchronization on the loss) does
-      // the same to each backward pass.
-      if ((pp > 1 || (c.check_for_nan_in_loss && p != &F)) && !p->segments.empty()) {
+      // Without a pipeline, the loss's checks (check_for_nan_in_loss, check_for_spiky_loss: host synchronizations on
+      // the loss) do the same to each backward pass.
+      if ((pp > 1 || ((c.check_for_nan_in_loss || c.check_for_spiky_loss) && p != &F)) && !p->segments.empty()) {
         p->segments.front().add_host_wait(host.pass_start());
         p->host_sync = true;
       }

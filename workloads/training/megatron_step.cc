@@ -120,8 +120,9 @@ void MegatronTraining::plan_reduce_prep(const hw::AcceleratorSpec& part, StagePl
                                                                  : dp_ * c.context_parallel_size > 1);
   for (Bucket& b : plan.buckets) {
     b.prep = b.prep_host = Duration();
-    if (c.check_for_nan_in_grad) {
-      b.prep_host = host_op * 2;
+    // The norm once for both checks; isnan and isinf, then the history's comparison, each a synchronization.
+    if (const int syncs = (c.check_for_nan_in_grad ? 2 : 0) + (c.check_for_large_grads ? 1 : 0); syncs > 0) {
+      b.prep_host = host_op * syncs;
       b.prep = hw::memory_time(part, Bytes::of((b.dense_params + b.expert_params) * gb)) + b.prep_host;
     }
     const double scaled = (dense_scaled ? b.dense_params : 0) + (expert_scaled ? b.expert_params : 0);
