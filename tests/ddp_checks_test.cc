@@ -132,6 +132,9 @@ TEST(DdpChecks, WithoutOverlapTheStepGrowsByTheBucketsWork) {
   EXPECT_NEAR(a.at("iteration_time_s") - b.at("iteration_time_s"), plan.reduce_prep.s(), 1e-9);
   EXPECT_NEAR(a.at("time_host_s") - b.at("time_host_s"), plan.reduce_prep_host.s(), 1e-9);
   EXPECT_NEAR(a.at("time_compute_s") - b.at("time_compute_s"), plan.reduce_prep.s(), 1e-9);
+  // The report names it.
+  EXPECT_NEAR(a.at("time_ddp_bucket_work_s"), plan.reduce_prep.s(), 1e-12);
+  EXPECT_EQ(b.at("time_ddp_bucket_work_s"), 0);
 }
 
 // With overlap: the work sits on the compute stream inside the last backward, which the collectives' overlap does not

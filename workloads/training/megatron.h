@@ -592,6 +592,7 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   std::vector<double> breakdown_;  // seconds per Exposure (+ compute, optimizer), mean over simulated ranks
   Duration compute_, optimizer_;   // mean per rank per iteration
   Duration host_;                  // of compute_, the GPU waiting for the host (RankState::host), mean per rank
+  Duration bucket_work_;           // of compute_, the DDP's work before the gradient collectives (StagePlan::reduce_prep)
   hw::MemoryFit memory_;           // the stage with the least headroom
   int memory_stage_ = 0;
   CheckpointSaver checkpoints_;    // in-run checkpoints (checkpoint.run_every)

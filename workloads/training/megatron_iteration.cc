@@ -138,7 +138,7 @@ void MegatronTraining::iteration_done() {
   // Breakdown, mean over simulated ranks (each stands for the same number of ranks): compute, optimizer, the
   // exposed waits, and the idle time at the iteration's end counted with the bubble.
   breakdown_.assign(static_cast<size_t>(Exposure::kCount), 0.0);
-  compute_ = optimizer_ = host_ = Duration();
+  compute_ = optimizer_ = host_ = bucket_work_ = Duration();
   stage_rows_.clear();
   const double n = static_cast<double>(states_.size());
   for (const auto& st : states_) {
@@ -147,6 +147,7 @@ void MegatronTraining::iteration_done() {
     st->close_pass_host();  // the last pass's
     compute_ += st->compute / n;
     host_ += st->host / n;
+    bucket_work_ += st->plan->reduce_prep * st->slow / n;
     optimizer_ += st->optimizer / n;
     std::array<double, 10> row{};
     row[0] = st->compute.s();

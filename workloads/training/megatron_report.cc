@@ -188,6 +188,9 @@ void MegatronTraining::report(MetricSet& m) const {
         "per iteration, mean over ranks: the part of time_compute_s the GPU waited for the host to issue kernels "
         "(host_op_time per launch, the waits after a pipeline receive or a dropless dispatch; 0 with a host that "
         "never binds)");
+  m.set("time_ddp_bucket_work_s", bucket_work_.s(),
+        "per iteration, mean over ranks: the part of time_compute_s that is Megatron's DDP before the gradient "
+        "collectives (each bucket's NaN check, its norm and host synchronizations, and its scaling by 1 / DP)");
   m.set("time_optimizer_s", optimizer_.s(), "per iteration, mean over ranks: optimizer step");
   const char* names[] = {"tp", "cp", "ep", "pp", "dp", "bubble"};
   const char* help[] = {"tensor-parallel collectives", "context-parallel key/value exchange",
