@@ -18,10 +18,6 @@ using Part = MegatronTraining::Part;
 MegatronTraining::MegatronTraining() = default;
 MegatronTraining::~MegatronTraining() = default;
 
-bool MegatronTraining::completes_buckets(const Task& t) const {
-  return t.has_backward() && t.part != Part::kInput && t.backward_micro_batch() == last_micro_batch(t.backward_chunk());
-}
-
 bool MegatronTraining::missing_input(const RankState& st, bool* forward, size_t* slot) const {
   const Task& t = (*st.tasks)[st.task];
   // An input sent without an event has arrived once its time has come (RankState::due).
