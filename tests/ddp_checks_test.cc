@@ -5,6 +5,7 @@
 
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "megatron_support.h"
@@ -33,6 +34,15 @@ std::vector<std::string> flat(std::vector<std::string> more) {
 MegatronTraining::StagePlan plan_of(const std::vector<std::string>& sets, int stage = 0) {
   Scenario sc = parse_sets(sets);
   return dynamic_cast<const MegatronTraining&>(*sc.workload).plan_stage(h100(), stage);
+}
+
+// `base` with `key` set true, then false.
+std::pair<std::vector<std::string>, std::vector<std::string>> on_off(const std::vector<std::string>& base,
+                                                                      const std::string& key) {
+  auto on = base, off = base;
+  on.push_back(key + "=true");
+  off.push_back(key + "=false");
+  return {on, off};
 }
 
 Duration host_op(const std::vector<std::string>& sets) {
@@ -122,10 +132,7 @@ TEST(DdpChecks, TheLastMicroBatchsBackwardCarriesTheBucketsWork) {
 TEST(DdpChecks, WithoutOverlapTheStepGrowsByTheBucketsWork) {
   const std::vector<std::string> base = flat({"workload.overlap_grad_reduce=false", "workload.check_for_nan_in_loss=false",
                                               "workload.ddp_average_in_collective=true"});
-  auto on = base;
-  on.push_back("workload.check_for_nan_in_grad=true");
-  auto off = base;
-  off.push_back("workload.check_for_nan_in_grad=false");
+  const auto [on, off] = on_off(base, "workload.check_for_nan_in_grad");
   const auto plan = plan_of(on);
   const auto a = megatron_support::run(on), b = megatron_support::run(off);
   ASSERT_FALSE(a.count("child_failed") || b.count("child_failed"));
@@ -142,10 +149,7 @@ TEST(DdpChecks, WithoutOverlapTheStepGrowsByTheBucketsWork) {
 TEST(DdpChecks, WithOverlapTheChecksSitInTheLastBackwardFoldedOrNot) {
   const std::vector<std::string> base = flat({"workload.check_for_nan_in_loss=false", "workload.use_distributed_optimizer=true",
                                               "workload.overlap_grad_reduce=true"});
-  auto on = base;
-  on.push_back("workload.check_for_nan_in_grad=true");
-  auto off = base;
-  off.push_back("workload.check_for_nan_in_grad=false");
+  const auto [on, off] = on_off(base, "workload.check_for_nan_in_grad");
   auto fine = on;
   fine.push_back("simulation.event_granularity=kernel");
   const auto plan = plan_of(on);
