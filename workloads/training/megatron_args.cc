@@ -508,8 +508,9 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     if (name == "no-check-for-nan-in-loss-and-grad" || name == "check-for-nan-in-loss-and-grad") {
       // One argument for both checks (Megatron-LM: args.check_for_nan_in_loss_and_grad, copied into the DDP config's
       // check_for_nan_in_grad and read by the loss function).
-      put("check_for_nan_in_grad", name.starts_with("no-") ? "false" : "true");
-      put("check_for_nan_in_loss", name.starts_with("no-") ? "false" : "true");
+      const std::string on = name.starts_with("no-") ? "false" : "true";
+      put("check_for_nan_in_grad", on);
+      put("check_for_nan_in_loss", on);
       continue;
     }
     if (name == "use-tp-pp-dp-mapping") {  // Megatron-core's order with the pipeline inside data parallelism

@@ -47,6 +47,11 @@ void MegatronTraining::tasks_finished(uint32_t sim) {
     maybe_optimizer(sim);
     return;
   }
+  const auto reduce = [this, sim] {
+    wait(sim, Exposure::kDp);
+    pump_dp(sim);
+    maybe_optimizer(sim);
+  };
   if (!config_.overlap_grad_reduce) {
     for (size_t b = 0; b < st.plan->buckets.size(); ++b) st.dp_queue.push_back(static_cast<int>(b));
     if (st.plan->reduce_prep > Duration()) {
@@ -55,18 +60,14 @@ void MegatronTraining::tasks_finished(uint32_t sim) {
       const Duration start = ctx_->engine.now(), d = st.plan->reduce_prep * st.slow;
       st.compute += d;
       st.host += st.plan->reduce_prep_host;
-      ctx_->engine.compute(ctx_->gpus[st.rank].host, d, [this, sim, start] {
+      ctx_->engine.compute(ctx_->gpus[st.rank].host, d, [this, sim, start, reduce] {
         trace(sim, SpanKind::kCompute, "gradient checks and scaling", start);
-        wait(sim, Exposure::kDp);
-        pump_dp(sim);
-        maybe_optimizer(sim);
+        reduce();
       });
       return;
     }
   }
-  wait(sim, Exposure::kDp);
-  pump_dp(sim);
-  maybe_optimizer(sim);
+  reduce();
 }
 
 void MegatronTraining::maybe_optimizer(uint32_t sim) {

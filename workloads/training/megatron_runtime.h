@@ -176,12 +176,12 @@ struct MegatronTraining::FoldedPass {
   std::vector<HostSide> simple_host;  // beside simple_computes (host)
 };
 
-// Per segment and per pass (start_compute, after_compute, folded): defined here, where RankState is, to inline.
 // Asked once per pass (fold) and per segment of a pass with a last-micro-batch copy (current_pass): inline.
 inline bool MegatronTraining::completes_buckets(const Task& t) const {
   return t.has_backward() && t.part != Part::kInput && t.backward_micro_batch() == last_micro_batch(t.backward_chunk());
 }
 
+// Per segment and per pass (start_compute, after_compute, folded): defined here, where RankState is, to inline.
 inline const MegatronTraining::Pass& MegatronTraining::task_pass(const RankState& st) const {
   const Task& t = (*st.tasks)[st.task];
   const auto c = static_cast<size_t>(t.chunk);

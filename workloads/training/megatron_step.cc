@@ -131,30 +131,26 @@ void MegatronTraining::plan_reduce_prep(const hw::AcceleratorSpec& part, StagePl
     plan.reduce_prep_host += b.prep_host;
   }
   if (!c.overlap_grad_reduce || plan.reduce_prep == Duration()) return;
-  const auto add_last = [&](std::vector<Pass>& passes) {
-    for (Pass& p : passes) {
-      if (std::none_of(p.segments.begin(), p.segments.end(), [](const Segment& s) { return s.bucket >= 0; })) continue;
-      auto last = std::make_shared<Pass>(p);
-      for (Segment& s : last->segments) {
-        if (s.bucket < 0) continue;
-        const Bucket& b = plan.buckets[static_cast<size_t>(s.bucket)];
-        s.compute += b.prep - b.prep_host;
-        last->compute += b.prep;
-        if (b.prep_host > Duration()) {
-          s.add_host_wait(b.prep_host);
-          s.host.sync = true;
-        }
+  const auto add_last = [&](Pass& p) {
+    if (std::none_of(p.segments.begin(), p.segments.end(), [](const Segment& s) { return s.bucket >= 0; })) return;
+    auto last = std::make_shared<Pass>(p);
+    for (Segment& s : last->segments) {
+      if (s.bucket < 0) continue;
+      const Bucket& b = plan.buckets[static_cast<size_t>(s.bucket)];
+      s.compute += b.prep - b.prep_host;
+      last->compute += b.prep;
+      if (b.prep_host > Duration()) {
+        s.add_host_wait(b.prep_host);
+        s.host.sync = true;
       }
-      p.last = std::move(last);
-      plan.has_last = true;
     }
+    p.last = std::move(last);
+    plan.has_last = true;
   };
-  add_last(plan.backward);
-  add_last(plan.weight);
-  add_last(plan.pairs);
-  std::vector<Pass> deferred{plan.backward_deferred};
-  add_last(deferred);
-  plan.backward_deferred = std::move(deferred.front());
+  for (std::vector<Pass>* passes : {&plan.backward, &plan.weight, &plan.pairs}) {
+    for (Pass& p : *passes) add_last(p);
+  }
+  add_last(plan.backward_deferred);
 }
 
 }  // namespace lcsim::wl
