@@ -13,6 +13,7 @@
 #include "models/hardware/catalog.h"
 #include "workloads/training/megatron.h"
 #include "workloads/training/megatron_args.h"
+#include "workloads/training/megatron_args_lists.h"
 
 namespace lcsim {
 namespace {
@@ -385,6 +386,126 @@ TEST(MegatronInput, DeterministicModeIsCheckedAsMegatronChecksIt) {
   EXPECT_NE(megatron_support::parse_error_with(line("--deterministic-mode") + "  tp_comm_overlap: true\n")
                 .find("tp_comm_overlap: cannot be used with deterministic_mode"),
             std::string::npos);
+}
+
+// Every argument of Megatron-LM's training parser (megatron_args_lists.cc: its add_argument calls and the arguments it
+// generates from its config dataclasses) is one lcsim knows: read, ignored, not modelled or rejected with a reason,
+// never "unknown". Each is given as Megatron's parser takes it (a flag alone, a value argument one word, a list two), so
+// that a wrong kind would leave a word over ("expected an --argument") or ask for a value.
+TEST(MegatronInput, EveryArgumentOfMegatronLmsParserIsKnown) {
+  const auto& parser = wl::megatron_lm::parser();
+  ASSERT_GT(parser.size(), 800u);
+  size_t rejected = 0;
+  for (const auto& [name, takes] : parser) {
+    const std::string value = takes == wl::megatron_lm::Takes::kNone ? ""
+                              : takes == wl::megatron_lm::Takes::kOne ? " 2"
+                                                                      : " 2 2";
+    try {
+      wl::import_megatron_args("--" + name + value, SourceLocation{"mt.yaml", 1, 1});
+    } catch (const InputError& e) {
+      const std::string msg = e.what();
+      EXPECT_EQ(msg.find("unknown Megatron argument"), std::string::npos) << name << ": " << msg;
+      EXPECT_EQ(msg.find("expected an --argument"), std::string::npos) << name << ": " << msg;
+      EXPECT_EQ(msg.find("needs a value"), std::string::npos) << name << ": " << msg;
+      EXPECT_EQ(e.diagnostics().size(), 1u) << name << ": " << msg;
+      ++rejected;
+    }
+  }
+  // Rejected (with its reason) or refused for the value 2 (a choice): a small part of the parser, not most of it.
+  EXPECT_LT(rejected, 120u);
+  // The three tables lcsim keeps beside megatron_args.cc's own do not overlap.
+  for (const auto& n : wl::megatron_lm::ignored()) {
+    EXPECT_EQ(wl::megatron_lm::not_modelled().count(n), 0u) << n;
+    EXPECT_EQ(wl::megatron_lm::rejected().count(n), 0u) << n;
+    EXPECT_EQ(parser.count(n), 1u) << n;
+  }
+  for (const auto& n : wl::megatron_lm::not_modelled()) EXPECT_EQ(wl::megatron_lm::rejected().count(n), 0u) << n;
+}
+
+// NVIDIA's own example lines as Megatron-LM ships them: GPT-3 175B (examples/gpt3/train_gpt3_175b_distributed.sh, with
+// its batch-size ramp-up, three values) and a data blend of weights and paths (examples/llama's H200 scripts pass
+// --data-path with two pairs): accepted, the ramp-up named as not modelled.
+TEST(MegatronInput, NvidiasExampleLinesAreAccepted) {
+  const std::string gpt3 =
+      "--num-layers 96 --hidden-size 12288 --num-attention-heads 96 --seq-length 2048 --max-position-embeddings 2048 "
+      "--attention-backend auto --micro-batch-size 1 --global-batch-size 1536 --rampup-batch-size 16 16 5859375 "
+      "--train-iters 500000 --weight-decay 0.1 --adam-beta1 0.9 --adam-beta2 0.95 --init-method-std 0.006 "
+      "--clip-grad 1.0 --fp16 --lr 6.0e-5 --lr-decay-style cosine --min-lr 6.0e-6 --lr-warmup-fraction .001 "
+      "--lr-decay-iters 430000 --tensor-model-parallel-size 8 --pipeline-model-parallel-size 16 "
+      "--data-path 0.5 /data/a_text_document 0.5 /data/b_text_document --vocab-file gpt2-vocab.json "
+      "--merge-file gpt2-merges.txt --split 949,50,1 --log-interval 100 --save-interval 10000 --eval-interval 1000 "
+      "--save /ckpt --load /ckpt --eval-iters 10 --tensorboard-dir /tb --vocab-size 51200";
+  const wl::ImportedArgs a = wl::import_megatron_args(gpt3, SourceLocation{"mt.yaml", 1, 1});
+  EXPECT_EQ(a.not_modelled, (std::vector<std::string>{"--rampup-batch-size 16 16 5859375"}));
+  for (const char* arg : {"--data-path", "--lr-decay-iters", "--tensorboard-dir"}) {
+    EXPECT_NE(std::find(a.ignored.begin(), a.ignored.end(), arg), a.ignored.end()) << arg;
+  }
+  EXPECT_EQ(a.tree.find("pipeline_model_parallel_size")->scalar, "16");
+  EXPECT_EQ(a.tree.find("precision")->scalar, "fp16");
+}
+
+// Each argument takes its values as Megatron-LM's parser gives them: a flag none, a value argument one, a list every
+// word up to the next argument; lists lcsim models one value of take one value repeated; older spellings, the optimizer,
+// the activations and the arguments Megatron-LM itself refuses.
+TEST(MegatronInput, ArgumentsTakeTheValuesMegatronsParserGivesThem) {
+  const auto problems = [](const std::string& line) -> std::string {
+    try {
+      wl::import_megatron_args(line, SourceLocation{"mt.yaml", 1, 1});
+      return "";
+    } catch (const InputError& e) {
+      return e.what();
+    }
+  };
+  EXPECT_NE(problems("--mock-data=yes").find("--mock-data is a flag and takes no value"), std::string::npos);
+  EXPECT_NE(problems("--mock-data yes").find("expected an --argument, got 'yes'"), std::string::npos);
+  EXPECT_NE(problems("--log-interval").find("--log-interval needs a value"), std::string::npos);
+  EXPECT_NE(problems("--optimizer-offload-fraction").find("needs a value"), std::string::npos);
+  EXPECT_EQ(problems("--iterations-to-skip 3 7 9 --profile-ranks 0 8"), "");
+  // One value for every layer: the same value repeated is that value; different ones are refused.
+  const wl::ImportedArgs cp = wl::import_megatron_args("--cp-comm-type a2a a2a a2a", SourceLocation{});
+  EXPECT_EQ(cp.tree.find("cp_comm_type")->scalar, "a2a");
+  EXPECT_NE(problems("--cp-comm-type p2p a2a").find("--cp-comm-type p2p a2a: a type per layer is not modelled"),
+            std::string::npos);
+  EXPECT_NE(problems("--moe-router-load-balancing-type aux_loss seq_aux_loss --moe-aux-loss-coeff 1e-2 1e-3")
+                .find("several load-balancing losses at once are not modelled"),
+            std::string::npos);
+  // The optimizer: Adam (Megatron-LM's default) is lcsim's; the others are refused by name.
+  const wl::ImportedArgs adam = wl::import_megatron_args("--optimizer adam", SourceLocation{});
+  EXPECT_EQ(adam.ignored, (std::vector<std::string>{"--optimizer adam"}));
+  EXPECT_NE(problems("--optimizer muon").find("--optimizer muon: only Adam's optimizer states and step are modelled"),
+            std::string::npos);
+  EXPECT_NE(problems("--optimizer adamw").find("unknown --optimizer 'adamw'"), std::string::npos);
+  // Older spellings of the layers and the sequence, asserted exclusive as Megatron-LM asserts them; the padded
+  // vocabulary as given.
+  const wl::ImportedArgs enc =
+      wl::import_megatron_args("--encoder-num-layers 12 --encoder-seq-length 4096 --vocab-size 50257 "
+                               "--padded-vocab-size 50304",
+                               SourceLocation{});
+  EXPECT_EQ(enc.tree.find("model")->find("num_layers")->scalar, "12");
+  EXPECT_EQ(enc.tree.find("model")->find("seq_length")->scalar, "4096");
+  EXPECT_EQ(enc.tree.find("model")->find("vocab_size")->scalar, "50304");
+  EXPECT_NE(problems("--num-layers 12 --encoder-num-layers 12")
+                .find("--encoder-num-layers with --num-layers: Megatron-LM asserts that only one of them is given"),
+            std::string::npos);
+  // The activations: quick GeGLU is a gated MLP (costed as SwiGLU's), squared ReLU is costed as GeLU; both named.
+  const wl::ImportedArgs geglu = wl::import_megatron_args("--quick-geglu", SourceLocation{});
+  EXPECT_EQ(geglu.tree.find("model")->find("swiglu")->scalar, "true");
+  EXPECT_EQ(geglu.read_as.size(), 1u);
+  const wl::ImportedArgs relu = wl::import_megatron_args("--squared-relu", SourceLocation{});
+  EXPECT_EQ(relu.tree.find("model"), nullptr);
+  ASSERT_EQ(relu.read_as.size(), 1u);
+  EXPECT_NE(relu.read_as[0].find("costed as GeLU's"), std::string::npos);
+  // Arguments Megatron-LM refuses, and models lcsim does not have, each with its reason at its column.
+  const std::string refused = problems(
+      "--batch-size 4 --checkpoint-activations --hybrid-override-pattern M*M* --window-size 128,0 --fp4-format e2m1");
+  EXPECT_NE(refused.find("column 1 of the command line: --batch-size: no longer valid, use --micro-batch-size"),
+            std::string::npos) << refused;
+  EXPECT_NE(refused.find("--checkpoint-activations: no longer valid"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("--hybrid-override-pattern: hybrid Mamba / attention models are not modelled"),
+            std::string::npos) << refused;
+  EXPECT_NE(refused.find("--window-size: sliding-window attention is not modelled"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("--fp4-format: FP4 training is not modelled"), std::string::npos) << refused;
+  EXPECT_EQ(refused.find("expected an --argument"), std::string::npos) << "each one's value taken along: " << refused;
 }
 
 TEST(MegatronInput, UnknownArgumentNamesItAndSuggests) {

@@ -7,6 +7,7 @@
 
 #include "sim/config.h"
 #include "sim/error.h"
+#include "workloads/training/megatron_args_lists.h"
 
 namespace lcsim::wl {
 
@@ -344,6 +345,12 @@ std::vector<std::string> megatron_arg_names() {
   }
   for (const auto& n : not_modelled_values()) out.push_back(n);
   for (const auto& [n, why] : rejected_values()) out.push_back(n);
+  for (const auto& n : megatron_lm::not_modelled()) out.push_back(n);
+  for (const auto& [n, why] : megatron_lm::rejected()) out.push_back(n);
+  for (const char* read : {"optimizer", "encoder-num-layers", "encoder-seq-length", "padded-vocab-size", "squared-relu",
+                           "quick-geglu"}) {
+    out.push_back(read);
+  }
   out.push_back("moe-use-legacy-grouped-gemm");
   out.push_back("moe-layer-recompute");
   out.push_back("grad-reduce-in-bf16");
@@ -356,7 +363,10 @@ std::vector<std::string> megatron_arg_names() {
 }
 
 std::vector<std::string> megatron_ignored_arg_names() {
-  return {ignored_values().begin(), ignored_values().end()};
+  std::vector<std::string> out(ignored_values().begin(), ignored_values().end());
+  out.insert(out.end(), megatron_lm::ignored().begin(), megatron_lm::ignored().end());
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 ImportedArgs import_megatron_args(const std::string& args, const SourceLocation& where) {
@@ -418,6 +428,11 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     out.tree.set(key, v).key_location = where;
   };
   int pattern_layers = -1;  // N + M of a --moe-layer-freq pattern, checked against --num-layers at the end
+  struct Spelled {            // --encoder-num-layers, --encoder-seq-length, --padded-vocab-size: set at the end
+    const Token* at;
+    std::string name, value;
+  };
+  std::vector<Spelled> spelled;
   const Token* pattern_at = nullptr;
   // Attention: --use-flash-attn and --attention-backend say it outright; --transformer-impl local (Megatron's
   // own layers) runs unfused attention unless one of them asks for flash.
@@ -535,18 +550,6 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       }
       continue;
     }
-    if (auto r = rejected_values().find(name); r != rejected_values().end()) {
-      fail(at, "--" + name + ": " + r->second);
-      if (!has_value && i + 1 < toks.size() && toks[i + 1].text.rfind("--", 0) != 0) ++i;
-      continue;
-    }
-    if (not_modelled_values().count(name)) {
-      std::string given = "--" + name;
-      while (!has_value && i + 1 < toks.size() && toks[i + 1].text.rfind("--", 0) != 0) given += " " + toks[++i].text;
-      if (has_value) given += " " + value;
-      out.not_modelled.push_back(given);
-      continue;
-    }
     // nargs='*' / '+': the values up to the next argument (checked as the key they set is).
     auto values = [&] {
       std::vector<std::string> given;
@@ -554,6 +557,103 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       while (i + 1 < toks.size() && toks[i + 1].text.rfind("--", 0) != 0) given.push_back(toks[++i].text);
       return given;
     };
+    // The words an accepted argument takes, as Megatron-LM's parser defines it (megatron_args_lists.h): none for a
+    // flag, one for a value argument, every word up to the next argument for a list, appended to `given`; false, with
+    // the error at its column, where a flag was given a value or a value argument none. An argument of an older
+    // version, not in today's parser, takes one word if one follows.
+    auto take = [&](std::string* given) {
+      const auto kind = megatron_lm::parser().find(name);
+      if (kind == megatron_lm::parser().end()) {
+        if (next_value()) *given += " " + value;
+        return true;
+      }
+      switch (kind->second) {
+        case megatron_lm::Takes::kNone:
+          if (has_value) {
+            fail(at, "--" + name + " is a flag and takes no value");
+            return false;
+          }
+          return true;
+        case megatron_lm::Takes::kOne:
+          if (!next_value()) {
+            fail(at, "--" + name + " needs a value");
+            return false;
+          }
+          *given += " " + value;
+          return true;
+        case megatron_lm::Takes::kList:
+          for (const std::string& v : values()) *given += " " + v;
+          return true;
+      }
+      return true;
+    };
+    if (auto r = rejected_values().find(name); r != rejected_values().end()) {
+      fail(at, "--" + name + ": " + r->second);
+      std::string given;
+      take(&given);
+      continue;
+    }
+    if (auto r = megatron_lm::rejected().find(name); r != megatron_lm::rejected().end()) {
+      fail(at, "--" + name + ": " + r->second);
+      std::string given;
+      take(&given);
+      continue;
+    }
+    if (not_modelled_values().count(name) || megatron_lm::not_modelled().count(name)) {
+      std::string given = "--" + name;
+      if (take(&given)) out.not_modelled.push_back(given);
+      continue;
+    }
+    if (name == "optimizer") {  // Megatron-LM's choices; lcsim's optimizer state and step are Adam's
+      if (choice({"adam", "sgd", "muon", "dist_muon", "lion", "soap", "adaptive_muon"})) {
+        if (value == "adam") {
+          out.ignored.push_back("--optimizer adam");
+        } else {
+          fail(at, "--optimizer " + value + ": only Adam's optimizer states and step are modelled (adam, Megatron-LM's "
+                   "default)");
+        }
+      }
+      continue;
+    }
+    if (name == "encoder-num-layers" || name == "encoder-seq-length" || name == "padded-vocab-size") {
+      // Megatron-LM's older spellings of --num-layers and --seq-length (validate_args copies one into the other and
+      // asserts that only one was given), and the vocabulary as padded (used as given: lcsim's vocab_size is the size
+      // of the embedding table). Set after the line is read, where the other spelling is known.
+      if (!next_value()) {
+        fail(at, "--" + name + " needs a value");
+      } else {
+        spelled.push_back({&at, name, value});
+      }
+      continue;
+    }
+    if (name == "squared-relu") {  // the MLP's activation (Megatron-core: squared_relu instead of GeLU)
+      out.read_as.push_back("--squared-relu -> the MLP's activation costed as GeLU's (one elementwise kernel over its "
+                            "hidden activations)");
+      continue;
+    }
+    if (name == "quick-geglu") {  // a gated MLP (Megatron-core: gated_linear_unit with quick_gelu)
+      put("model.swiglu", "true");
+      out.read_as.push_back("--quick-geglu -> model.swiglu = true (a gated MLP, two input projections as SwiGLU's; its "
+                            "activation costed as SwiGLU's)");
+      continue;
+    }
+    if (name == "cp-comm-type" || name == "moe-router-load-balancing-type" || name == "moe-aux-loss-coeff") {
+      // nargs '+' in Megatron-LM: one value for every layer (or a router loss each); lcsim models one.
+      const std::vector<std::string> given = values();
+      if (given.empty()) {
+        fail(at, "--" + name + " needs a value");
+      } else if (std::any_of(given.begin(), given.end(), [&](const std::string& v) { return v != given.front(); })) {
+        std::string list;
+        for (const std::string& v : given) list += (list.empty() ? "" : " ") + v;
+        fail(at, "--" + name + " " + list + ": " +
+                     (name == "cp-comm-type" ? "a type per layer is not modelled (lcsim runs one type in every layer)"
+                                             : "several load-balancing losses at once are not modelled (one type and "
+                                               "its coefficient)"));
+      } else {
+        put(rules().at(name).key, given.front());
+      }
+      continue;
+    }
     if (name == "hierarchical-context-parallel-sizes") {  // integers
       const std::vector<std::string> sizes = values();
       if (sizes.empty()) {
@@ -616,9 +716,9 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
         }
         put(it->second.key, name == "fp8-format" ? "fp8" : value);
       }
-    } else if (ignored_values().count(name)) {
-      next_value();  // flags take none; a value argument takes its value along
-      out.ignored.push_back("--" + name);
+    } else if (ignored_values().count(name) || megatron_lm::ignored().count(name)) {
+      std::string given;
+      if (take(&given)) out.ignored.push_back("--" + name);
     } else {
       std::vector<std::string> known = megatron_arg_names();
       known.insert(known.end(), ignored_values().begin(), ignored_values().end());
@@ -628,6 +728,22 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       // Its value, if any, is not an argument of its own.
       if (!has_value && i + 1 < toks.size() && toks[i + 1].text.rfind("--", 0) != 0) ++i;
     }
+  }
+  for (const Spelled& sp : spelled) {
+    if (sp.name == "padded-vocab-size") {
+      put("model.vocab_size", sp.value);
+      out.read_as.push_back("--padded-vocab-size " + sp.value + " -> model.vocab_size = " + sp.value);
+      continue;
+    }
+    const bool layers = sp.name == "encoder-num-layers";
+    const std::string key = layers ? "num_layers" : "seq_length";
+    const ConfigValue* model = out.tree.find("model");
+    if (model && model->find(key)) {
+      fail(*sp.at, "--" + sp.name + " with --" + (layers ? "num-layers" : "seq-length") +
+                       ": Megatron-LM asserts that only one of them is given");
+      continue;
+    }
+    put("model." + key, sp.value);
   }
   if (pattern_at) {
     const ConfigValue* model = out.tree.find("model");

@@ -1,0 +1,23 @@
+#pragma once
+// Megatron-LM's training argument parser as tables (megatron_args_lists.cc): how each of its arguments takes values,
+// and what lcsim does with those megatron_args.cc neither reads nor lists itself.
+#include <map>
+#include <set>
+#include <string>
+
+namespace lcsim::wl::megatron_lm {
+
+/// How an argument takes its values on the command line (argparse): a flag none, a value argument one, a list
+/// (nargs '*', '+' or a count) every word up to the next argument.
+enum class Takes { kNone, kOne, kList };
+
+/// Every argument of Megatron-LM's training parser (its --no- / --disable- forms included) and how it takes values.
+const std::map<std::string, Takes>& parser();
+/// Arguments with no effect on the time or memory lcsim models, beyond megatron_args.cc's own list.
+const std::set<std::string>& ignored();
+/// Arguments that change speed or memory in ways lcsim does not model: accepted and named in the run header.
+const std::set<std::string>& not_modelled();
+/// Arguments rejected, with the reason (too large an effect to cost as without them, or refused by Megatron-LM).
+const std::map<std::string, std::string>& rejected();
+
+}  // namespace lcsim::wl::megatron_lm
