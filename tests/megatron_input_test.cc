@@ -91,6 +91,39 @@ TEST(MegatronInput, PastedTrainItersIsTheJobLengthNotTheSimulatedIterations) {
   EXPECT_NE(b.workload->describe().find("simulated: 3 (train_iters)"), std::string::npos);
 }
 
+// Sample-based training (--train-samples, as Megatron-LM's GPT-3 scripts of SC'21 ran it): the job's length is the
+// iterations Megatron runs, samples // global batch (update_train_iters); with --train-iters too it is refused as
+// Megatron refuses it; without the batch on the line it is named as not taken.
+TEST(MegatronInput, PastedTrainSamplesIsTheJobLength) {
+  const std::string base = "--num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 "
+                           "--vocab-size 32000 --micro-batch-size 1 --tensor-model-parallel-size 2 "
+                           "--pipeline-model-parallel-size 4 --bf16 ";
+  Scenario a = parse_with("workload:\n  type: megatron\n  megatron_args: \"" + base +
+                          "--global-batch-size 32 --train-samples 1000000\"\n");
+  const auto& c = config_of(a);
+  EXPECT_EQ(c.train_iters, 1);
+  EXPECT_EQ(c.job_train_iters, 31250);  // 1,000,000 // 32
+  EXPECT_NE(a.workload->describe().find("--train-samples 1000000 -> job_train_iters = 31250"), std::string::npos)
+      << a.workload->describe();
+  Scenario b = parse_with("workload:\n  type: megatron\n  megatron_args: \"" + base +
+                          "--global-batch-size 32 --train-samples 1000031\"\n");
+  EXPECT_EQ(config_of(b).job_train_iters, 31250) << "a partial last batch is not run";
+  const auto error_of = [&](const std::string& rest) {
+    return megatron_support::parse_error_with("workload:\n  type: megatron\n  megatron_args: \"" + rest + "\"\n");
+  };
+  const std::string both = error_of(base + "--global-batch-size 32 --train-samples 1000000 --train-iters 9");
+  EXPECT_NE(both.find("--train-samples with --train-iters: Megatron-LM runs sample-based or iteration-based"),
+            std::string::npos) << both;
+  const std::string tiny = error_of(base + "--global-batch-size 32 --train-samples 31");
+  EXPECT_NE(tiny.find("less than one global batch (32)"), std::string::npos) << tiny;
+  const wl::ImportedArgs no_batch = wl::import_megatron_args("--train-samples 1000", SourceLocation{});
+  EXPECT_EQ(no_batch.tree.find("job_train_iters"), nullptr);
+  ASSERT_EQ(no_batch.read_as.size(), 1u);
+  EXPECT_NE(no_batch.read_as[0].find("not taken as the job's length"), std::string::npos);
+  EXPECT_NE(error_of("--train-samples 1e6").find("--train-samples needs a whole number of samples"),
+            std::string::npos);
+}
+
 TEST(MegatronRun, PastedTrainItersIsExtrapolatedNotSimulated) {
   auto one = run({});
   auto job = run({"workload.megatron_args=--train-iters 500000"});
@@ -436,7 +469,8 @@ TEST(MegatronInput, NvidiasExampleLinesAreAccepted) {
       "--merge-file gpt2-merges.txt --split 949,50,1 --log-interval 100 --save-interval 10000 --eval-interval 1000 "
       "--save /ckpt --load /ckpt --eval-iters 10 --tensorboard-dir /tb --vocab-size 51200";
   const wl::ImportedArgs a = wl::import_megatron_args(gpt3, SourceLocation{"mt.yaml", 1, 1});
-  EXPECT_EQ(a.not_modelled, (std::vector<std::string>{"--rampup-batch-size 16 16 5859375"}));
+  EXPECT_EQ(a.not_modelled, (std::vector<std::string>{"--rampup-batch-size 16 16 5859375 (the ramp's samples costed "
+                                                      "at the full global batch's rate)"}));
   for (const char* arg : {"--data-path", "--lr-decay-iters", "--tensorboard-dir"}) {
     EXPECT_NE(std::find(a.ignored.begin(), a.ignored.end(), arg), a.ignored.end()) << arg;
   }

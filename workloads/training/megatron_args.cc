@@ -151,7 +151,7 @@ const std::set<std::string>& ignored_values() {
       "split", "tokenizer-type", "tokenizer-model", "vocab-file", "merge-file", "save", "load", "save-interval",
       "eval-interval", "eval-iters", "log-interval", "tensorboard-dir", "wandb-project", "wandb-exp-name",
       "wandb-save-dir",
-      "seed", "train-samples", "max-position-embeddings", "rotary-base", "rotary-percent", "norm-epsilon",
+      "seed", "max-position-embeddings", "rotary-base", "rotary-percent", "norm-epsilon",
       "distributed-backend", "distributed-timeout-minutes", "data-cache-path", "num-workers", "exit-interval",
       "exit-duration-in-mins", "loss-scale", "initial-loss-scale", "min-loss-scale", "loss-scale-window",
       "hysteresis", "attention-softmax-in-fp32", "moe-enable-deepep",
@@ -348,6 +348,7 @@ std::vector<std::string> megatron_arg_names() {
   for (const auto& n : megatron_lm::not_modelled()) out.push_back(n);
   for (const auto& [n, why] : megatron_lm::rejected()) out.push_back(n);
   for (const char* read : {"optimizer", "encoder-num-layers", "encoder-seq-length", "padded-vocab-size", "squared-relu",
+                           "train-samples",
                            "quick-geglu"}) {
     out.push_back(read);
   }
@@ -433,6 +434,8 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     std::string name, value;
   };
   std::vector<Spelled> spelled;
+  const Token* train_samples = nullptr;  // --train-samples, and its count
+  unsigned long long samples = 0;
   const Token* pattern_at = nullptr;
   // Attention: --use-flash-attn and --attention-backend say it outright; --transformer-impl local (Megatron's
   // own layers) runs unfused attention unless one of them asks for flash.
@@ -601,7 +604,20 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     }
     if (not_modelled_values().count(name) || megatron_lm::not_modelled().count(name)) {
       std::string given = "--" + name;
-      if (take(&given)) out.not_modelled.push_back(given);
+      if (take(&given)) {
+        out.not_modelled.push_back(given + (name == "rampup-batch-size" ? " (the ramp's samples costed at the full "
+                                                                          "global batch's rate)"
+                                                                        : ""));
+      }
+      continue;
+    }
+    if (name == "train-samples") {  // sample-based training: the job's length (set at the end, with the batch)
+      if (!next_value() || !all_digits(value) || value.size() > 15) {
+        fail(at, "--train-samples needs a whole number of samples");
+      } else {
+        train_samples = &at;
+        samples = std::stoull(value);
+      }
       continue;
     }
     if (name == "optimizer") {  // Megatron-LM's choices; lcsim's optimizer state and step are Adam's
@@ -744,6 +760,28 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       continue;
     }
     put("model." + key, sp.value);
+  }
+  if (train_samples) {
+    // Megatron-LM's update_train_iters: sample-based training runs train_samples // global_batch_size iterations
+    // (with a batch-size ramp-up more, smaller ones: lcsim costs the ramp's samples at the full batch's rate, so the
+    // job's time is the samples' at that rate either way). validate_args asserts that --train-iters is not given too.
+    const ConfigValue* gbs = out.tree.find("global_batch_size");
+    if (out.tree.find("job_train_iters")) {
+      fail(*train_samples, "--train-samples with --train-iters: Megatron-LM runs sample-based or iteration-based "
+                           "training, not both (it asserts it)");
+    } else if (!gbs || !all_digits(gbs->scalar) || gbs->scalar.size() > 9 || std::stoull(gbs->scalar) == 0) {
+      out.read_as.push_back("--train-samples " + std::to_string(samples) + ": not taken as the job's length "
+                            "(--global-batch-size is not on the line; set job_train_iters beside it)");
+    } else if (samples < std::stoull(gbs->scalar)) {
+      fail(*train_samples, "--train-samples " + std::to_string(samples) + " is less than one global batch (" +
+                               gbs->scalar + "): Megatron-LM would run no iteration");
+    } else {
+      const unsigned long long iters = samples / std::stoull(gbs->scalar);
+      put("job_train_iters", std::to_string(iters));
+      out.read_as.push_back("--train-samples " + std::to_string(samples) + " -> job_train_iters = " +
+                            std::to_string(iters) + " (the samples / global batch " + gbs->scalar +
+                            ", Megatron-LM's update_train_iters)");
+    }
   }
   if (pattern_at) {
     const ConfigValue* model = out.tree.find("model");
