@@ -495,6 +495,8 @@ TEST(MegatronInput, ArgumentsTakeTheValuesMegatronsParserGivesThem) {
   EXPECT_NE(problems("--log-interval").find("--log-interval needs a value"), std::string::npos);
   EXPECT_NE(problems("--optimizer-offload-fraction").find("needs a value"), std::string::npos);
   EXPECT_EQ(problems("--iterations-to-skip 3 7 9 --profile-ranks 0 8"), "");
+  // A misspelt argument of the parser's whole list is pointed at its name.
+  EXPECT_NE(problems("--use-pytorch-profiling").find("did you mean '--use-pytorch-profiler'"), std::string::npos);
   // One value for every layer: the same value repeated is that value; different ones are refused.
   const wl::ImportedArgs cp = wl::import_megatron_args("--cp-comm-type a2a a2a a2a", SourceLocation{});
   EXPECT_EQ(cp.tree.find("cp_comm_type")->scalar, "a2a");

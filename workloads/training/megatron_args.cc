@@ -348,8 +348,7 @@ std::vector<std::string> megatron_arg_names() {
   for (const auto& n : megatron_lm::not_modelled()) out.push_back(n);
   for (const auto& [n, why] : megatron_lm::rejected()) out.push_back(n);
   for (const char* read : {"optimizer", "encoder-num-layers", "encoder-seq-length", "padded-vocab-size", "squared-relu",
-                           "train-samples",
-                           "quick-geglu"}) {
+                           "quick-geglu", "train-samples"}) {
     out.push_back(read);
   }
   out.push_back("moe-use-legacy-grouped-gemm");
@@ -590,16 +589,14 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       }
       return true;
     };
-    if (auto r = rejected_values().find(name); r != rejected_values().end()) {
-      fail(at, "--" + name + ": " + r->second);
-      std::string given;
-      take(&given);
-      continue;
+    const std::string* reason = nullptr;
+    for (const auto* table : {&rejected_values(), &megatron_lm::rejected()}) {
+      if (auto r = table->find(name); r != table->end()) reason = &r->second;
     }
-    if (auto r = megatron_lm::rejected().find(name); r != megatron_lm::rejected().end()) {
-      fail(at, "--" + name + ": " + r->second);
+    if (reason) {
+      fail(at, "--" + name + ": " + *reason);
       std::string given;
-      take(&given);
+      take(&given);  // its values are not arguments of their own
       continue;
     }
     if (not_modelled_values().count(name) || megatron_lm::not_modelled().count(name)) {
@@ -737,7 +734,8 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       if (take(&given)) out.ignored.push_back("--" + name);
     } else {
       std::vector<std::string> known = megatron_arg_names();
-      known.insert(known.end(), ignored_values().begin(), ignored_values().end());
+      const std::vector<std::string> ignored = megatron_ignored_arg_names();
+      known.insert(known.end(), ignored.begin(), ignored.end());
       const std::string best = did_you_mean(name, known);
       fail(at, "unknown Megatron argument '--" + name + "'" + (best.empty() ? "" : "; did you mean '--" + best + "'?") +
                    " (the arguments lcsim knows are listed in docs/training.md)");
@@ -769,9 +767,9 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     if (out.tree.find("job_train_iters")) {
       fail(*train_samples, "--train-samples with --train-iters: Megatron-LM runs sample-based or iteration-based "
                            "training, not both (it asserts it)");
-    } else if (!gbs || !all_digits(gbs->scalar) || gbs->scalar.size() > 9 || std::stoull(gbs->scalar) == 0) {
+    } else if (!gbs || !all_digits(gbs->scalar) || gbs->scalar.size() > 15 || std::stoull(gbs->scalar) == 0) {
       out.read_as.push_back("--train-samples " + std::to_string(samples) + ": not taken as the job's length "
-                            "(--global-batch-size is not on the line; set job_train_iters beside it)");
+                            "(no --global-batch-size on the line to divide it by; set job_train_iters beside it)");
     } else if (samples < std::stoull(gbs->scalar)) {
       fail(*train_samples, "--train-samples " + std::to_string(samples) + " is less than one global batch (" +
                                gbs->scalar + "): Megatron-LM would run no iteration");
