@@ -91,6 +91,39 @@ TEST(MegatronInput, PastedTrainItersIsTheJobLengthNotTheSimulatedIterations) {
   EXPECT_NE(b.workload->describe().find("simulated: 3 (train_iters)"), std::string::npos);
 }
 
+// The vocabulary as Megatron-LM builds it (build_tokenizer, _vocab_size_with_padding): NullTokenizer's --vocab-size
+// plus its end-of-document token, GPT2BPETokenizer's 50,257 where the line gives no size, padded up to a multiple of
+// --make-vocab-size-divisible-by (128) x TP; --padded-vocab-size as given. SC'21's GPT-3 at TP 8 reads 51,200.
+TEST(MegatronInput, VocabularyIsPaddedAsMegatronPadsIt) {
+  const auto vocab = [](const std::string& line) {
+    const wl::ImportedArgs a = wl::import_megatron_args(line, SourceLocation{});
+    const ConfigValue* model = a.tree.find("model");
+    const ConfigValue* v = model ? model->find("vocab_size") : nullptr;
+    return v ? v->scalar : std::string("none");
+  };
+  EXPECT_EQ(vocab("--tokenizer-type NullTokenizer --vocab-size 128256"), "128384");  // 128,257 up to 1,003 x 128
+  EXPECT_EQ(vocab("--tokenizer-type NullTokenizer --vocab-size 128256 --tensor-model-parallel-size 8"), "129024");
+  EXPECT_EQ(vocab("--tokenizer-type NullTokenizer --vocab-size 128256 --make-vocab-size-divisible-by 64"), "128320");
+  EXPECT_EQ(vocab("--tokenizer-type GPT2BPETokenizer --tensor-model-parallel-size 8"), "51200");
+  EXPECT_EQ(vocab("--tokenizer-type GPT2BPETokenizer"), "50304");
+  EXPECT_EQ(vocab("--vocab-size 32000 --tensor-model-parallel-size 4"), "32256");
+  EXPECT_EQ(vocab("--vocab-size 32000 --tensor-model-parallel-size 2"), "32000");  // a multiple already
+  EXPECT_EQ(vocab("--tokenizer-type HuggingFaceTokenizer"), "none");  // its size is the tokenizer's: not known here
+  EXPECT_EQ(vocab("--tokenizer-type NullTokenizer --vocab-size 128256 --padded-vocab-size 128256"), "128256");
+  const wl::ImportedArgs a =
+      wl::import_megatron_args("--tokenizer-type NullTokenizer --vocab-size 128256", SourceLocation{});
+  ASSERT_EQ(a.read_as.size(), 1u);
+  EXPECT_EQ(a.read_as[0], "--vocab-size 128256 with NullTokenizer, which adds its end-of-document token: 128257 -> "
+                          "model.vocab_size = 128384 (Megatron-LM pads the vocabulary to a multiple of 128 x TP 1)");
+  try {
+    wl::import_megatron_args("--make-vocab-size-divisible-by 0", SourceLocation{});
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--make-vocab-size-divisible-by needs a positive whole number"),
+              std::string::npos) << e.what();
+  }
+}
+
 // Sample-based training (--train-samples, as Megatron-LM's GPT-3 scripts of SC'21 ran it): the job's length is the
 // iterations Megatron runs, samples // global batch (update_train_iters); with --train-iters too it is refused as
 // Megatron refuses it; without the batch on the line it is named as not taken.

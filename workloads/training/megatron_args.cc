@@ -148,7 +148,7 @@ const std::set<std::string>& ignored_values() {
       "lr-warmup-samples", "lr-warmup-fraction", "lr-warmup-init", "weight-decay", "start-weight-decay",
       "end-weight-decay", "clip-grad", "adam-beta1", "adam-beta2", "adam-eps", "init-method-std",
       "attention-dropout", "data-path", "train-data-path", "valid-data-path", "test-data-path",
-      "split", "tokenizer-type", "tokenizer-model", "vocab-file", "merge-file", "save", "load", "save-interval",
+      "split", "tokenizer-model", "vocab-file", "merge-file", "save", "load", "save-interval",
       "eval-interval", "eval-iters", "log-interval", "tensorboard-dir", "wandb-project", "wandb-exp-name",
       "wandb-save-dir",
       "seed", "max-position-embeddings", "rotary-base", "rotary-percent", "norm-epsilon",
@@ -162,7 +162,7 @@ const std::set<std::string>& ignored_values() {
       // Initial weights from a dense checkpoint's MLP (loaded once, before training).
       "moe-use-upcycling",
       "fp8-amax-history-len", "fp8-amax-compute-algo",
-      "ckpt-format", "timing-log-level", "data-parallel-random-init", "make-vocab-size-divisible-by",
+      "ckpt-format", "timing-log-level", "data-parallel-random-init",
       "tensorboard-log-interval", "log-throughput", "use-mcore-models", "apply-layernorm-1p",
       "log-timers-to-tensorboard", "log-memory-to-tensorboard",
       "log-validation-ppl-to-tensorboard", "no-load-optim", "no-load-rng", "no-save-optim", "no-save-rng",
@@ -348,7 +348,7 @@ std::vector<std::string> megatron_arg_names() {
   for (const auto& n : megatron_lm::not_modelled()) out.push_back(n);
   for (const auto& [n, why] : megatron_lm::rejected()) out.push_back(n);
   for (const char* read : {"optimizer", "encoder-num-layers", "encoder-seq-length", "padded-vocab-size", "squared-relu",
-                           "quick-geglu", "train-samples"}) {
+                           "quick-geglu", "train-samples", "tokenizer-type", "make-vocab-size-divisible-by"}) {
     out.push_back(read);
   }
   out.push_back("moe-use-legacy-grouped-gemm");
@@ -435,6 +435,8 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
   std::vector<Spelled> spelled;
   const Token* train_samples = nullptr;  // --train-samples, and its count
   unsigned long long samples = 0;
+  std::string tokenizer;                // --tokenizer-type
+  unsigned long vocab_multiple = 128;   // --make-vocab-size-divisible-by (Megatron-LM's default)
   const Token* pattern_at = nullptr;
   // Attention: --use-flash-attn and --attention-backend say it outright; --transformer-impl local (Megatron's
   // own layers) runs unfused attention unless one of them asks for flash.
@@ -617,6 +619,22 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       }
       continue;
     }
+    if (name == "tokenizer-type") {  // the vocabulary's size before padding (below, after the loop)
+      if (!next_value()) {
+        fail(at, "--tokenizer-type needs a value");
+      } else {
+        tokenizer = value;
+      }
+      continue;
+    }
+    if (name == "make-vocab-size-divisible-by") {
+      if (!next_value() || !all_digits(value) || value.size() > 6 || std::stoul(value) == 0) {
+        fail(at, "--make-vocab-size-divisible-by needs a positive whole number");
+      } else {
+        vocab_multiple = std::stoul(value);
+      }
+      continue;
+    }
     if (name == "optimizer") {  // Megatron-LM's choices; lcsim's optimizer state and step are Adam's
       if (choice({"adam", "sgd", "muon", "dist_muon", "lion", "soap", "adaptive_muon"})) {
         if (value == "adam") {
@@ -741,6 +759,42 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
                    " (the arguments lcsim knows are listed in docs/training.md)");
       // Its value, if any, is not an argument of its own.
       if (!has_value && i + 1 < toks.size() && toks[i + 1].text.rfind("--", 0) != 0) ++i;
+    }
+  }
+  // The vocabulary as Megatron-LM builds it (build_tokenizer, _vocab_size_with_padding): the tokenizer's size, for
+  // NullTokenizer --vocab-size and its end-of-document token, for GPT2BPETokenizer GPT-2's 50,257 where the line gives
+  // no size, else --vocab-size as given, padded up to a multiple of --make-vocab-size-divisible-by (128) x TP, TP as
+  // the line gives it. --padded-vocab-size is used as given (below).
+  const bool padded_given = std::any_of(spelled.begin(), spelled.end(),
+                                        [](const Spelled& sp) { return sp.name == "padded-vocab-size"; });
+  if (!padded_given) {
+    const ConfigValue* model = out.tree.find("model");
+    const ConfigValue* given = model ? model->find("vocab_size") : nullptr;
+    unsigned long long base = 0;
+    std::string what;
+    if (given && all_digits(given->scalar) && given->scalar.size() <= 12) {
+      base = std::stoull(given->scalar);
+      what = "--vocab-size " + given->scalar;
+      if (tokenizer == "NullTokenizer") {
+        ++base;
+        what += " with NullTokenizer, which adds its end-of-document token: " + std::to_string(base);
+      }
+    } else if (!given && tokenizer == "GPT2BPETokenizer") {
+      base = 50257;
+      what = "GPT2BPETokenizer's 50257";
+    }
+    const ConfigValue* tp_value = out.tree.find("tensor_model_parallel_size");
+    const unsigned long long tp = tp_value && all_digits(tp_value->scalar) && tp_value->scalar.size() <= 6 &&
+                                          std::stoull(tp_value->scalar) > 0
+                                      ? std::stoull(tp_value->scalar)
+                                      : 1;
+    const unsigned long long multiple = vocab_multiple * tp;
+    const unsigned long long padded = base == 0 ? 0 : (base + multiple - 1) / multiple * multiple;
+    if (padded != 0 && (!given || std::to_string(padded) != given->scalar)) {
+      put("model.vocab_size", std::to_string(padded));
+      out.read_as.push_back(what + " -> model.vocab_size = " + std::to_string(padded) + " (Megatron-LM pads the " +
+                            "vocabulary to a multiple of " + std::to_string(vocab_multiple) + " x TP " +
+                            std::to_string(tp) + ")");
     }
   }
   for (const Spelled& sp : spelled) {
