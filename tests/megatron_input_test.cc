@@ -528,6 +528,22 @@ TEST(MegatronInput, ArgumentsTakeTheValuesMegatronsParserGivesThem) {
   EXPECT_NE(problems("--log-interval").find("--log-interval needs a value"), std::string::npos);
   EXPECT_NE(problems("--optimizer-offload-fraction").find("needs a value"), std::string::npos);
   EXPECT_EQ(problems("--iterations-to-skip 3 7 9 --profile-ranks 0 8"), "");
+  // FP8 over BF16 whichever comes first (Megatron-LM's functional tests put --fp8-format before --bf16).
+  EXPECT_EQ(wl::import_megatron_args("--fp8-format hybrid --bf16", SourceLocation{}).tree.find("precision")->scalar,
+            "fp8");
+  EXPECT_EQ(wl::import_megatron_args("--bf16 --fp8-format hybrid", SourceLocation{}).tree.find("precision")->scalar,
+            "fp8");
+  EXPECT_NE(problems("--moe-router-load-balancing-type sinkhorn").find("Sinkhorn balancing is not modelled"),
+            std::string::npos);
+  // Today's name of the captured modules, and a version's switch for the router's aux-loss fusion apart from its top-k
+  // (Megatron-LM's functional test moe/gpt3_moe_mcore_te_tp4_ep2_etp2_pp2_scoped_cudagraph passes both).
+  const wl::ImportedArgs graphs = wl::import_megatron_args(
+      "--cuda-graph-impl transformer_engine --cuda-graph-modules attn moe_router moe_preprocess --moe-router-fusion "
+      "--no-moe-router-aux-loss-fusion",
+      SourceLocation{});
+  ASSERT_NE(graphs.tree.find("cuda_graph_scope"), nullptr);
+  EXPECT_EQ(graphs.tree.find("cuda_graph_scope")->children.size(), 3u);
+  EXPECT_EQ(graphs.tree.find("moe_router_fusion")->scalar, "false");
   // A misspelt argument of the parser's whole list is pointed at its name.
   EXPECT_NE(problems("--use-pytorch-profiling").find("did you mean '--use-pytorch-profiler'"), std::string::npos);
   // One value for every layer: the same value repeated is that value; different ones are refused.

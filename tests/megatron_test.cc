@@ -128,6 +128,24 @@ TEST(MegatronSchedule, InterleavedGroupsOfMicroBatches) {
   EXPECT_NE(e.find("micro-batches] = [4, 8], as Megatron-core requires"), std::string::npos) << e;
   e = megatron_support::parse_sets_error({interleaved, "workload.microbatch_group_size_per_virtual_pipeline_stage=5"});
   EXPECT_NE(e.find("leaves a last group of 3 micro-batches"), std::string::npos) << e;
+  // 10 micro-batches on PP 4: not a multiple of PP, which the default group (PP) needs; a group of 5 leaves no
+  // remainder and Megatron-core runs it (its functional test gpt3_mcore_te_tp1_pp4_vp1_tunable_overlap: 5 micro-batches
+  // in a group of 5 on PP 4).
+  e = megatron_support::parse_sets_error({interleaved, "workload.global_batch_size=40"});
+  EXPECT_NE(e.find("needs the number of micro-batches (10) to be a multiple of pipeline_model_parallel_size (4)"),
+            std::string::npos) << e;
+  EXPECT_EQ(megatron_support::parse_sets_error({interleaved, "workload.global_batch_size=40",
+                                                "workload.microbatch_group_size_per_virtual_pipeline_stage=5"}),
+            "");
+  const auto ten = run({interleaved, "workload.global_batch_size=40",
+                        "workload.microbatch_group_size_per_virtual_pipeline_stage=5"});
+  const auto ten_fine = run({interleaved, "workload.global_batch_size=40",
+                             "workload.microbatch_group_size_per_virtual_pipeline_stage=5",
+                             "simulation.event_granularity=kernel"});
+  ASSERT_EQ(ten.count("child_failed"), 0u);
+  EXPECT_EQ(ten.at("completed"), 1);
+  EXPECT_EQ(ten.at("micro_batches"), 10);
+  EXPECT_EQ(ten.at("iteration_time_s"), ten_fine.at("iteration_time_s"));
 }
 
 // Multi-latent attention with DeepSeek-V3's sizes (report section 4.2: 128 heads of 128 plus a 64-wide rotary part,

@@ -191,7 +191,10 @@ const std::set<std::string>& ignored_values() {
       // gather of an MXFP8 model is costed with or without it: MegatronConfig::fp8_weights_gathered), the
       // precision-aware optimizer's switch (its moment types are their own arguments: --exp-avg-dtype,
       // --exp-avg-sq-dtype).
-      "no-persist-layer-norm", "reuse-grad-buf-for-mxfp8-param-ag", "use-precision-aware-optimizer"};
+      "no-persist-layer-norm", "reuse-grad-buf-for-mxfp8-param-ag", "use-precision-aware-optimizer",
+      // An argument of another Megatron-LM version than the parser's table (megatron_args_lists.cc), from Megatron-LM's
+      // own functional tests: the tokenizer's library.
+      "tokenizer-library"};
   return s;
 }
 
@@ -338,6 +341,8 @@ std::vector<std::string> megatron_arg_names() {
   out.push_back("moe-layer-freq");
   out.push_back("recompute-modules");
   out.push_back("cuda-graph-scope");
+  out.push_back("cuda-graph-modules");
+  out.push_back("no-moe-router-aux-loss-fusion");
   out.push_back("hierarchical-context-parallel-sizes");
   for (const char* mapped : {"use-te", "use-tp-pp-dp-mapping", "moe-flex-dispatcher-backend",
                              "num-distributed-optimizer-instances", "main-params-dtype", "main-grads-dtype"}) {
@@ -450,6 +455,11 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
   // The gradients' type: Megatron-LM's validate_args forces accumulate_allreduce_grads_in_fp32 on with --bf16
   // unless --grad-reduce-in-bf16 (which wins over the fp32 flag); with --fp16 it stays as given (off by default).
   bool grad_reduce_bf16 = false, grads_fp32_flag = false, fp16 = false;
+  // --fp8-format runs the GEMMs in FP8 over a --bf16 (or --fp16) model, whichever comes first on the line: precision fp8.
+  bool fp8 = false;
+  // --no-moe-router-aux-loss-fusion (Megatron-LM's functional tests of a version with the router's top-k and aux-loss
+  // fusions apart): lcsim's moe_router_fusion is both, so both are costed unfused, whatever --moe-router-fusion says.
+  bool router_aux_unfused = false;
   // Megatron's bias_activation_fusion is --no-bias-swiglu-fusion's with --swiglu, else --no-bias-gelu-fusion's
   // (core_transformer_config_from_args); each remembered as given (-1: not given, 0: off, 1: on).
   int gelu_fusion = -1, swiglu_fusion = -1;
@@ -673,6 +683,10 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       const std::vector<std::string> given = values();
       if (given.empty()) {
         fail(at, "--" + name + " needs a value");
+      } else if (name == "moe-router-load-balancing-type" &&
+                 std::find(given.begin(), given.end(), "sinkhorn") != given.end()) {
+        fail(at, "--moe-router-load-balancing-type sinkhorn: Sinkhorn balancing is not modelled (aux_loss, "
+                 "seq_aux_loss, global_aux_loss or none)");
       } else if (std::any_of(given.begin(), given.end(), [&](const std::string& v) { return v != given.front(); })) {
         std::string list;
         for (const std::string& v : given) list += (list.empty() ? "" : " ") + v;
@@ -708,8 +722,15 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     }
     grads_fp32_flag = grads_fp32_flag || name == "accumulate-allreduce-grads-in-fp32";
     fp16 = fp16 || name == "fp16";
-    if (name == "cuda-graph-scope" || name == "recompute-modules") {  // the captured modules; the module names
-      put_list(name == "cuda-graph-scope" ? "cuda_graph_scope" : "recompute_modules", values());
+    fp8 = fp8 || name == "fp8-format";
+    // The captured modules (--cuda-graph-modules, today's name; --cuda-graph-scope, its deprecated spelling); the
+    // recomputed modules.
+    if (name == "cuda-graph-scope" || name == "cuda-graph-modules" || name == "recompute-modules") {
+      put_list(name == "recompute-modules" ? "recompute_modules" : "cuda_graph_scope", values());
+      continue;
+    }
+    if (name == "no-moe-router-aux-loss-fusion") {  // a Megatron-LM version's own switch for the aux loss (below)
+      router_aux_unfused = true;
       continue;
     }
     if (name == "moe-layer-freq") {
@@ -828,10 +849,11 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       fail(*train_samples, "--train-samples " + std::to_string(samples) + " is less than one global batch (" +
                                gbs->scalar + "): Megatron-LM would run no iteration");
     } else {
-      const unsigned long long iters = samples / std::stoull(gbs->scalar);
+      const std::string batch = gbs->scalar;  // a copy: put() below may move the tree's nodes
+      const unsigned long long iters = samples / std::stoull(batch);
       put("job_train_iters", std::to_string(iters));
       out.read_as.push_back("--train-samples " + std::to_string(samples) + " -> job_train_iters = " +
-                            std::to_string(iters) + " (the samples / global batch " + gbs->scalar +
+                            std::to_string(iters) + " (the samples / global batch " + batch +
                             ", Megatron-LM's update_train_iters)");
     }
   }
@@ -890,6 +912,12 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
   if (const ConfigValue* type = out.tree.find("cp_comm_type");
       cp_comm_type && type && type->scalar == "a2a+p2p" && !out.tree.find("hierarchical_context_parallel_sizes")) {
     fail(*cp_comm_type, "--cp-comm-type a2a+p2p needs --hierarchical-context-parallel-sizes (Megatron-LM asserts it)");
+  }
+  if (fp8) put("precision", "fp8");
+  if (router_aux_unfused) {
+    put("moe_router_fusion", "false");
+    out.read_as.push_back("--no-moe-router-aux-loss-fusion -> moe_router_fusion = false (lcsim's router fusion is the "
+                          "top-k and the auxiliary loss together: both costed unfused)");
   }
   if (fp16) {
     put("accumulate_allreduce_grads_in_fp32", grads_fp32_flag ? "true" : "false");

@@ -406,7 +406,7 @@ const std::set<std::string>& ignored() {
       "eval-global-batch-size", "eval-micro-batch-size", "full-validation", "multiple-validation-sets",
       "start-eval-at-iter", "test-mode", "validation-set-names",
       // inference
-      "bert-embedder-type", "cuda-graph-modules", "decode-only-cuda-graphs", "enable-chunked-prefill",
+      "bert-embedder-type", "decode-only-cuda-graphs", "enable-chunked-prefill",
       "inference-batch-times-seqlen-threshold", "inference-coordinator-port", "inference-cuda-graph-all-prefills",
       "inference-cuda-graph-max-tokens", "inference-disable-ep-consensus", "inference-dynamic-batching",
       "inference-dynamic-batching-async-sched-mode", "inference-dynamic-batching-block-size",

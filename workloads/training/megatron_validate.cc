@@ -100,9 +100,13 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
               "pipeline_model_parallel_size (" + str(pp) + "): Megatron-core rejects it");
     }
   }
-  if (c.schedule() == "interleaved" && micro_batches_ % pp != 0) {
+  // Without a group size the group is PP (the same rule: the remainder must be 0); with one, the rule above.
+  if (c.schedule() == "interleaved" && c.microbatch_group_size_per_virtual_pipeline_stage <= 0 &&
+      micro_batches_ % pp != 0) {
     s.error("global_batch_size", "the interleaved schedule needs the number of micro-batches (" + str(micro_batches_) +
-                                     ") to be a multiple of pipeline_model_parallel_size (" + str(pp) + ")");
+                                     ") to be a multiple of pipeline_model_parallel_size (" + str(pp) + "), or "
+                                     "microbatch_group_size_per_virtual_pipeline_stage set to a group that leaves "
+                                     "no remainder, or one of at least pipeline_model_parallel_size");
   }
   if (cp > 1 && m.seq_length % (2 * cp) != 0) {
     s.error("context_parallel_size", "2 x CP must divide seq_length (" + str(m.seq_length) + ")");
