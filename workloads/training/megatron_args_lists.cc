@@ -306,7 +306,7 @@ const std::set<std::string>& ignored() {
       "mid-level-dataset-surplus", "object-storage-cache-path", "per-dataset-sequences-path",
       "per-split-data-args-path", "phase-transition-iterations", "sample-rate", "short-seq-prob",
       // distributed init
-      "create-all-gather-group", "data-parallel-sharding-strategy",
+      "data-parallel-sharding-strategy",
       "ddp-param-name-patterns-for-fp32-local-accumulation", "disable-symmetric-registration",
       "enable-full-sharding-in-hsdp", "fsdp-double-buffer", "fsdp-manual-registration",
       "no-gradient-reduce-div-fusion", "no-use-layer-wise-param-layout", "outer-dp-sharding-strategy",
@@ -483,7 +483,7 @@ const std::set<std::string>& ignored() {
 
 const std::set<std::string>& not_modelled() {
   static const std::set<std::string> s = {
-      "batch-invariant-mode", "cp-partition-mode", "cuda-graph-dynamic-microbatches", "ddp-num-buckets",
+      "batch-invariant-mode", "cp-partition-mode", "create-all-gather-group", "cuda-graph-dynamic-microbatches", "ddp-num-buckets",
       "ddp-reduce-scatter-with-fp32-accumulation", "dense-grouped-gemm", "disable-align-grad-reduce",
       "disable-bf16-reduced-precision-matmul", "disable-fp8-wgrad", "disable-jit-fuser", "disable-tp-comm-bulk-dgrad",
       "disable-tp-comm-bulk-wgrad", "disable-tp-comm-overlap-ag", "disable-tp-comm-overlap-rs",
