@@ -8,6 +8,7 @@
 #include "sim/config.h"
 #include "sim/error.h"
 #include "workloads/training/megatron_args_lists.h"
+#include "workloads/training/moe_layer_freq.h"
 
 namespace lcsim::wl {
 
@@ -129,96 +130,6 @@ const std::map<std::string, ArgRule>& rules() {
   return r;
 }
 
-// Arguments that change numerics, data, logging or checkpointing but not the time or memory lcsim models.
-// Value arguments take one value; flags none.
-const std::set<std::string>& ignored_values() {
-  static const std::set<std::string> s = {
-      // Megatron-LM's own example lines (examples/llama/train_llama3_8b_h100_fp8.sh): decoupled learning rates of
-      // the embedding and output layer, the mock tokenizer's pattern, dataset options, an nsys profile window,
-      // and the allocator's cache flush (empty_cache() after each iteration or pass: lcsim counts allocated, not
-      // reserved, memory, and no source times the flush).
-      // CUDA graphs' warm-up iterations before capture (not the steady step lcsim simulates).
-      "cuda-graph-warmup-steps",
-      "decoupled-lr", "decoupled-min-lr", "tiktoken-pattern", "no-create-attention-mask-in-dataloader",
-      "no-mmap-bin-files", "profile", "profile-step-start", "profile-step-end", "profile-ranks",
-      "empty-unused-memory-level", "dataloader-type", "eod-mask-loss", "reset-position-ids", "reset-attention-mask",
-      "num-dataset-builder-threads", "log-num-zeros-in-grad", "log-params-norm", "log-batch-size-to-tensorboard",
-      "tensorboard-queue-size",
-      "lr", "min-lr", "lr-decay-style", "lr-decay-iters", "lr-decay-samples", "lr-warmup-iters",
-      "lr-warmup-samples", "lr-warmup-fraction", "lr-warmup-init", "weight-decay", "start-weight-decay",
-      "end-weight-decay", "clip-grad", "adam-beta1", "adam-beta2", "adam-eps", "init-method-std",
-      "attention-dropout", "data-path", "train-data-path", "valid-data-path", "test-data-path",
-      "split", "tokenizer-model", "vocab-file", "merge-file", "save", "load", "save-interval",
-      "eval-interval", "eval-iters", "log-interval", "tensorboard-dir", "wandb-project", "wandb-exp-name",
-      "wandb-save-dir",
-      "seed", "max-position-embeddings", "rotary-base", "rotary-percent", "norm-epsilon",
-      "distributed-backend", "distributed-timeout-minutes", "data-cache-path", "num-workers", "exit-interval",
-      "exit-duration-in-mins", "loss-scale", "initial-loss-scale", "min-loss-scale", "loss-scale-window",
-      "hysteresis", "attention-softmax-in-fp32", "moe-enable-deepep",
-      // The expert bias's update speed at the optimizer step (numerics), and per-layer logging of the MoE losses.
-      "moe-router-bias-update-rate", "moe-per-layer-logging",
-      // The multi-token-prediction loss's weight in the total loss (numerics).
-      "mtp-loss-scaling-factor",
-      // Initial weights from a dense checkpoint's MLP (loaded once, before training).
-      "moe-use-upcycling",
-      "fp8-amax-history-len", "fp8-amax-compute-algo",
-      "ckpt-format", "timing-log-level", "data-parallel-random-init",
-      "tensorboard-log-interval", "log-throughput", "use-mcore-models", "apply-layernorm-1p",
-      "log-timers-to-tensorboard", "log-memory-to-tensorboard",
-      "log-validation-ppl-to-tensorboard", "no-load-optim", "no-load-rng", "no-save-optim", "no-save-rng",
-      "use-checkpoint-args", "mock-data", "manual-gc", "manual-gc-interval",
-      // The switch that lets Megatron-core's experimental features be turned on (each by its own argument); the
-      // optimizer's schedules (the scheduler's values taken from the arguments, not the checkpoint; weight decay's).
-      "enable-experimental", "override-opt-param-scheduler", "weight-decay-incr-style",
-      // Checkpointing, fault tolerance and logging (lcsim's checkpoints are scenario keys: docs/storage.md).
-      "async-save", "use-dist-ckpt", "ckpt-assume-constant-structure", "dist-ckpt-strictness", "log-straggler",
-      "auto-detect-ckpt-format",
-      "enable-ft-package", "check-weight-hash-across-dp-replicas-interval", "logging-level", "log-progress",
-      "record-memory-history",
-      // Numerics: rotary scaling (YaRN's factors), interleaved rotary halves, query-key layer scaling (fp16), the
-      // random-number tracker, the gradient division fused into Megatron-FSDP's reduction kernel (not modelled
-      // here), the router probabilities applied to the expert input instead of its activation.
-      "rotary-scaling-factor", "mscale", "mscale-all-dim", "rope-scaling-factor", "use-rope-scaling",
-      "rotary-interleaved", "apply-query-key-layer-scaling", "te-rng-tracker",
-      "gradient-reduce-div-fusion", "moe-apply-probs-on-input",
-      // Communication set-up lcsim does not distinguish: NCCL options per group, stream priorities, the pipeline's
-      // backend (NCCL) and its send/recv form (batched isend/irecv, ring exchange), shapes sent ahead of variable
-      // sequence lengths, bucket padding for NCCL's bandwidth.
-      "nccl-communicator-config-path", "high-priority-stream-groups", "pipeline-model-parallel-comm-backend",
-      "batch-p2p-comm", "use-ring-exchange-p2p", "variable-seq-lengths", "ddp-pad-buckets-for-high-nccl-busbw",
-      // The layer-norm kernel variant (apex's persistent kernel; Transformer Engine's norms either way), MXFP8's
-      // reuse of the gradient buffer for the parameter all-gather (a memory saving lcsim does not count; the 16-bit
-      // gather of an MXFP8 model is costed with or without it: MegatronConfig::fp8_weights_gathered), the
-      // precision-aware optimizer's switch (its moment types are their own arguments: --exp-avg-dtype,
-      // --exp-avg-sq-dtype).
-      "no-persist-layer-norm", "reuse-grad-buf-for-mxfp8-param-ag", "use-precision-aware-optimizer",
-      // An argument of another Megatron-LM version than the parser's table (megatron_args_lists.cc), from Megatron-LM's
-      // own functional tests: the tokenizer's library.
-      "tokenizer-library"};
-  return s;
-}
-
-// Arguments that change speed or memory in ways lcsim does not model: accepted, costed as without them, and named
-// in the run header (docs/training-megatron-args.md says what each does). Value arguments take their values along.
-const std::set<std::string>& not_modelled_values() {
-  static const std::set<std::string> s = {
-      "delay-wgrad-compute",
-      // HybridEP's SMs for its dispatch and combine kernels (default 16): the flex dispatcher's cost is DeepEP's
-      // measured share, whatever the count.
-      "moe-hybridep-num-sms"};
-  return s;
-}
-
-// Arguments whose effect is too large to cost as without them, rejected with the reason.
-const std::map<std::string, std::string>& rejected_values() {
-  static const std::map<std::string, std::string> m = {
-      {"optimizer-cpu-offload", "optimizer states offloaded to host memory are not modelled"},
-      {"use-megatron-fsdp", "Megatron-FSDP is not modelled (use_torch_fsdp2 models PyTorch's FSDP2)"},
-      {"use-custom-fsdp", "Megatron-FSDP is not modelled (use_torch_fsdp2 models PyTorch's FSDP2)"},
-      {"heterogeneous-layers-config-path", "layers of different shapes are not modelled"}};
-  return m;
-}
-
 // One word of the command line and where it starts in it (1-based line and column of the megatron_args text).
 struct Token {
   std::string text;
@@ -257,82 +168,6 @@ std::vector<Token> tokenize(const std::string& text) {
   return out;
 }
 
-// Megatron-LM's --moe-layer-freq: an integer (every n-th layer MoE), or a Python list expression of the layers, 1 for
-// MoE, 0 for dense, that Megatron evaluates (arguments.py, moe_freq_type: eval of e.g. '([0]*3+[1]*58)',
-// '([1]*3+[0]*1)*3', '[0]+[1]*15'). The expressions its users write: sums of bracketed lists of 0 and 1 and of
-// parenthesised sums, each optionally repeated (`*count`). Grammar: expr = term ('+' term)*; term = atom ('*' count)?;
-// atom = '[' bit (',' bit)* ']' | '(' expr ')'. The layers go to `out`; false for anything else, for nesting deeper
-// than 16, or for more than 100,000 layers (a hostile count is refused before anything is allocated).
-class LayerListParser {
- public:
-  explicit LayerListParser(std::string text) : s_(std::move(text)) {
-    std::erase_if(s_, [](char c) { return c == ' '; });
-    // A second level of quotes, as launchers that hand the line to another shell write it ("'([1]*48)'"): that
-    // shell removes them before Megatron reads the value.
-    if (s_.size() >= 2 && (s_.front() == '\'' || s_.front() == '"') && s_.back() == s_.front()) {
-      s_ = s_.substr(1, s_.size() - 2);
-    }
-  }
-  bool parse(std::vector<int>& out) { return expr(out, 0) && i_ == s_.size() && !out.empty(); }
-
- private:
-  static constexpr size_t kMaxLayers = 100000;
-  static constexpr int kMaxDepth = 16;
-  bool eat(char c) {
-    if (i_ < s_.size() && s_[i_] == c) return ++i_, true;
-    return false;
-  }
-  bool expr(std::vector<int>& out, int depth) {
-    if (depth > kMaxDepth || !term(out, depth)) return false;
-    while (eat('+')) {
-      if (!term(out, depth)) return false;
-    }
-    return out.size() <= kMaxLayers;
-  }
-  bool term(std::vector<int>& out, int depth) {
-    std::vector<int> part;
-    if (eat('[')) {
-      do {
-        if (!eat('0') && !eat('1')) return false;
-        part.push_back(s_[i_ - 1] - '0');
-      } while (eat(','));
-      if (!eat(']')) return false;
-    } else if (eat('(')) {
-      if (!expr(part, depth + 1) || !eat(')')) return false;
-    } else {
-      return false;
-    }
-    size_t count = 1;
-    if (eat('*')) {
-      const size_t from = i_;
-      while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9' && i_ - from < 7) ++i_;
-      if (i_ == from) return false;
-      count = std::stoul(s_.substr(from, i_ - from));
-    }
-    if (part.size() * count + out.size() > kMaxLayers) return false;
-    for (size_t k = 0; k < count; ++k) out.insert(out.end(), part.begin(), part.end());
-    return true;
-  }
-  std::string s_;
-  size_t i_ = 0;
-};
-
-// The (first dense layers N, frequency k) of lcsim's model (GptModel::is_moe: layer >= N and layer % k == 0) that
-// gives exactly `layers`, the smallest k that does; false where none does (the odd layers MoE, say). N can be the
-// first MoE layer itself: no layer below it is MoE either way.
-bool moe_layer_form(const std::vector<int>& layers, int& dense, int& freq) {
-  const int n = static_cast<int>(layers.size());
-  const int f = static_cast<int>(std::find(layers.begin(), layers.end(), 1) - layers.begin());
-  if (f == n) return false;
-  for (int k = 1; k <= n; ++k) {
-    if (f % k != 0) continue;
-    bool same = true;
-    for (int l = 0; l < n && same; ++l) same = layers[static_cast<size_t>(l)] == (l >= f && l % k == 0 ? 1 : 0);
-    if (same) return dense = f, freq = k, true;
-  }
-  return false;
-}
-
 }  // namespace
 
 std::vector<std::string> megatron_arg_names() {
@@ -348,8 +183,8 @@ std::vector<std::string> megatron_arg_names() {
                              "num-distributed-optimizer-instances", "main-params-dtype", "main-grads-dtype"}) {
     out.push_back(mapped);
   }
-  for (const auto& n : not_modelled_values()) out.push_back(n);
-  for (const auto& [n, why] : rejected_values()) out.push_back(n);
+  for (const auto& n : megatron_lm::listed_not_modelled()) out.push_back(n);
+  for (const auto& [n, why] : megatron_lm::listed_rejected()) out.push_back(n);
   for (const auto& n : megatron_lm::not_modelled()) out.push_back(n);
   for (const auto& [n, why] : megatron_lm::rejected()) out.push_back(n);
   for (const char* read : {"optimizer", "encoder-num-layers", "encoder-seq-length", "padded-vocab-size", "squared-relu",
@@ -368,7 +203,7 @@ std::vector<std::string> megatron_arg_names() {
 }
 
 std::vector<std::string> megatron_ignored_arg_names() {
-  std::vector<std::string> out(ignored_values().begin(), ignored_values().end());
+  std::vector<std::string> out(megatron_lm::listed_ignored().begin(), megatron_lm::listed_ignored().end());
   out.insert(out.end(), megatron_lm::ignored().begin(), megatron_lm::ignored().end());
   std::sort(out.begin(), out.end());
   return out;
@@ -602,7 +437,7 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       return true;
     };
     const std::string* reason = nullptr;
-    for (const auto* table : {&rejected_values(), &megatron_lm::rejected()}) {
+    for (const auto* table : {&megatron_lm::listed_rejected(), &megatron_lm::rejected()}) {
       if (auto r = table->find(name); r != table->end()) reason = &r->second;
     }
     if (reason) {
@@ -611,7 +446,7 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       take(&given);  // its values are not arguments of their own
       continue;
     }
-    if (not_modelled_values().count(name) || megatron_lm::not_modelled().count(name)) {
+    if (megatron_lm::listed_not_modelled().count(name) || megatron_lm::not_modelled().count(name)) {
       std::string given = "--" + name;
       if (take(&given)) {
         out.not_modelled.push_back(given + (name == "rampup-batch-size" ? " (the ramp's samples costed at the full "
@@ -742,7 +577,7 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       int dense = 0, freq = 1;
       if (all_digits(value)) {
         put("model.moe_layer_freq", value);
-      } else if (!LayerListParser(value).parse(layers)) {
+      } else if (!parse_moe_layer_list(value, layers)) {
         fail(at, "--moe-layer-freq '" + value + "': lcsim reads an integer (every n-th layer MoE) or Megatron's "
                  "list expression of the layers, 1 for MoE and 0 for dense: bracketed lists of 0 and 1, each "
                  "optionally repeated, joined by '+' ('([0]*3+[1]*58)', '[0]+[1]*15', '([1]*3+[0])*2')");
@@ -768,7 +603,7 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
         }
         put(it->second.key, name == "fp8-format" ? "fp8" : value);
       }
-    } else if (ignored_values().count(name) || megatron_lm::ignored().count(name)) {
+    } else if (megatron_lm::listed_ignored().count(name) || megatron_lm::ignored().count(name)) {
       std::string given;
       if (take(&given)) out.ignored.push_back("--" + name);
     } else {

@@ -10,6 +10,99 @@
 
 namespace lcsim::wl::megatron_lm {
 
+// The lists kept by hand before the parser's table, each entry with why it is where it is (arguments of older
+// versions included).
+// Arguments that change numerics, data, logging or checkpointing but not the time or memory lcsim models.
+// Value arguments take one value; flags none.
+const std::set<std::string>& listed_ignored() {
+  static const std::set<std::string> s = {
+      // Megatron-LM's own example lines (examples/llama/train_llama3_8b_h100_fp8.sh): decoupled learning rates of
+      // the embedding and output layer, the mock tokenizer's pattern, dataset options, an nsys profile window,
+      // and the allocator's cache flush (empty_cache() after each iteration or pass: lcsim counts allocated, not
+      // reserved, memory, and no source times the flush).
+      // CUDA graphs' warm-up iterations before capture (not the steady step lcsim simulates).
+      "cuda-graph-warmup-steps",
+      "decoupled-lr", "decoupled-min-lr", "tiktoken-pattern", "no-create-attention-mask-in-dataloader",
+      "no-mmap-bin-files", "profile", "profile-step-start", "profile-step-end", "profile-ranks",
+      "empty-unused-memory-level", "dataloader-type", "eod-mask-loss", "reset-position-ids", "reset-attention-mask",
+      "num-dataset-builder-threads", "log-num-zeros-in-grad", "log-params-norm", "log-batch-size-to-tensorboard",
+      "tensorboard-queue-size",
+      "lr", "min-lr", "lr-decay-style", "lr-decay-iters", "lr-decay-samples", "lr-warmup-iters",
+      "lr-warmup-samples", "lr-warmup-fraction", "lr-warmup-init", "weight-decay", "start-weight-decay",
+      "end-weight-decay", "clip-grad", "adam-beta1", "adam-beta2", "adam-eps", "init-method-std",
+      "attention-dropout", "data-path", "train-data-path", "valid-data-path", "test-data-path",
+      "split", "tokenizer-model", "vocab-file", "merge-file", "save", "load", "save-interval",
+      "eval-interval", "eval-iters", "log-interval", "tensorboard-dir", "wandb-project", "wandb-exp-name",
+      "wandb-save-dir",
+      "seed", "max-position-embeddings", "rotary-base", "rotary-percent", "norm-epsilon",
+      "distributed-backend", "distributed-timeout-minutes", "data-cache-path", "num-workers", "exit-interval",
+      "exit-duration-in-mins", "loss-scale", "initial-loss-scale", "min-loss-scale", "loss-scale-window",
+      "hysteresis", "attention-softmax-in-fp32", "moe-enable-deepep",
+      // The expert bias's update speed at the optimizer step (numerics), and per-layer logging of the MoE losses.
+      "moe-router-bias-update-rate", "moe-per-layer-logging",
+      // The multi-token-prediction loss's weight in the total loss (numerics).
+      "mtp-loss-scaling-factor",
+      // Initial weights from a dense checkpoint's MLP (loaded once, before training).
+      "moe-use-upcycling",
+      "fp8-amax-history-len", "fp8-amax-compute-algo",
+      "ckpt-format", "timing-log-level", "data-parallel-random-init",
+      "tensorboard-log-interval", "log-throughput", "use-mcore-models", "apply-layernorm-1p",
+      "log-timers-to-tensorboard", "log-memory-to-tensorboard",
+      "log-validation-ppl-to-tensorboard", "no-load-optim", "no-load-rng", "no-save-optim", "no-save-rng",
+      "use-checkpoint-args", "mock-data", "manual-gc", "manual-gc-interval",
+      // The switch that lets Megatron-core's experimental features be turned on (each by its own argument); the
+      // optimizer's schedules (the scheduler's values taken from the arguments, not the checkpoint; weight decay's).
+      "enable-experimental", "override-opt-param-scheduler", "weight-decay-incr-style",
+      // Checkpointing, fault tolerance and logging (lcsim's checkpoints are scenario keys: docs/storage.md).
+      "async-save", "use-dist-ckpt", "ckpt-assume-constant-structure", "dist-ckpt-strictness", "log-straggler",
+      "auto-detect-ckpt-format",
+      "enable-ft-package", "check-weight-hash-across-dp-replicas-interval", "logging-level", "log-progress",
+      "record-memory-history",
+      // Numerics: rotary scaling (YaRN's factors), interleaved rotary halves, query-key layer scaling (fp16), the
+      // random-number tracker, the gradient division fused into Megatron-FSDP's reduction kernel (not modelled
+      // here), the router probabilities applied to the expert input instead of its activation.
+      "rotary-scaling-factor", "mscale", "mscale-all-dim", "rope-scaling-factor", "use-rope-scaling",
+      "rotary-interleaved", "apply-query-key-layer-scaling", "te-rng-tracker",
+      "gradient-reduce-div-fusion", "moe-apply-probs-on-input",
+      // Communication set-up lcsim does not distinguish: NCCL options per group, stream priorities, the pipeline's
+      // backend (NCCL) and its send/recv form (batched isend/irecv, ring exchange), shapes sent ahead of variable
+      // sequence lengths, bucket padding for NCCL's bandwidth.
+      "nccl-communicator-config-path", "high-priority-stream-groups", "pipeline-model-parallel-comm-backend",
+      "batch-p2p-comm", "use-ring-exchange-p2p", "variable-seq-lengths", "ddp-pad-buckets-for-high-nccl-busbw",
+      // The layer-norm kernel variant (apex's persistent kernel; Transformer Engine's norms either way), MXFP8's
+      // reuse of the gradient buffer for the parameter all-gather (a memory saving lcsim does not count; the 16-bit
+      // gather of an MXFP8 model is costed with or without it: MegatronConfig::fp8_weights_gathered), the
+      // precision-aware optimizer's switch (its moment types are their own arguments: --exp-avg-dtype,
+      // --exp-avg-sq-dtype).
+      "no-persist-layer-norm", "reuse-grad-buf-for-mxfp8-param-ag", "use-precision-aware-optimizer",
+      // An argument of another Megatron-LM version than the parser's table (megatron_args_lists.cc), from Megatron-LM's
+      // own functional tests: the tokenizer's library.
+      "tokenizer-library"};
+  return s;
+}
+
+// Arguments that change speed or memory in ways lcsim does not model: accepted, costed as without them, and named
+// in the run header (docs/training-megatron-args.md says what each does). Value arguments take their values along.
+const std::set<std::string>& listed_not_modelled() {
+  static const std::set<std::string> s = {
+      "delay-wgrad-compute",
+      // HybridEP's SMs for its dispatch and combine kernels (default 16): the flex dispatcher's cost is DeepEP's
+      // measured share, whatever the count.
+      "moe-hybridep-num-sms"};
+  return s;
+}
+
+// Arguments whose effect is too large to cost as without them, rejected with the reason.
+const std::map<std::string, std::string>& listed_rejected() {
+  static const std::map<std::string, std::string> m = {
+      {"optimizer-cpu-offload", "optimizer states offloaded to host memory are not modelled"},
+      {"use-megatron-fsdp", "Megatron-FSDP is not modelled (use_torch_fsdp2 models PyTorch's FSDP2)"},
+      {"use-custom-fsdp", "Megatron-FSDP is not modelled (use_torch_fsdp2 models PyTorch's FSDP2)"},
+      {"heterogeneous-layers-config-path", "layers of different shapes are not modelled"}};
+  return m;
+}
+
+
 const std::map<std::string, Takes>& parser() {
   static const std::map<std::string, Takes> m = [] {
     std::map<std::string, Takes> k;

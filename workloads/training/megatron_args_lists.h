@@ -11,6 +11,11 @@ namespace lcsim::wl::megatron_lm {
 /// (nargs '*', '+' or a count) every word up to the next argument.
 enum class Takes { kNone, kOne, kList };
 
+/// The lists kept by hand before the parser's table (arguments of older versions included): ignored, not modelled,
+/// rejected with the reason. megatron_args.cc looks an argument up in these and in the tables below.
+const std::set<std::string>& listed_ignored();
+const std::set<std::string>& listed_not_modelled();
+const std::map<std::string, std::string>& listed_rejected();
 /// Every argument of Megatron-LM's training parser (its --no- / --disable- forms included) and how it takes values.
 const std::map<std::string, Takes>& parser();
 /// Arguments with no effect on the time or memory lcsim models, beyond megatron_args.cc's own list.
