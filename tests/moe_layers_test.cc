@@ -286,7 +286,7 @@ TEST(MoeLayers, AllGatherDispatcherRuns) {
 // per element, read and write). Runs: split experts, EP 2 and EP 1, fold as the fine path runs them; the memory
 // fit holds the gathered tokens' buffer once.
 TEST(MoeLayers, AllGatherDispatcherOverTpTimesEp) {
-  const wl::Placement split(2, 1, 4, 1, 2, "tp-cp-ep-dp-pp"), folded(2, 1, 4, 1, 2, "tp-cp-ep-dp-pp", true);
+  const wl::Placement split(2, 1, 4, 1, 2, "tp-cp-ep-dp-pp"), folded(2, 1, 4, 1, 2, "tp-cp-ep-dp-pp", 1);
   EXPECT_EQ(split.group(wl::GroupKind::kEp, 0), (std::vector<uint32_t>{0, 2}));
   EXPECT_EQ(split.group(wl::GroupKind::kTpEp, 0), (std::vector<uint32_t>{0, 1, 2, 3}));
   EXPECT_EQ(split.group(wl::GroupKind::kTpEp, 7), (std::vector<uint32_t>{4, 5, 6, 7}));

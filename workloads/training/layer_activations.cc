@@ -57,13 +57,14 @@ LayerActivations layer_activations(const GptModelConfig& m, int layer, const Act
   }
   // Experts: the router's probabilities (fp32), then per routed copy of a token the expert's input (the first
   // GEMM's), the activation's input (FP8 with FP8 caching: DeepSeek-V3 caches "the inputs of the SwiGLU operator"
-  // in FP8), its output unless recomputed (moe_act) and the copy's probability (fp32). Megatron-core's experts
+  // in FP8), its output unless recomputed (moe_act) and the copy's probability (fp32); with the experts split over
+// expert TP the input and probability are kept as gathered over it (ActivationOptions::expert_tp). Megatron-core's experts
   // weight the activation's output by that probability (experts.py, activation_func_with_probs; the unpermute then
   // only sums), so the expert's output is not kept for the probability's gradient; the shared expert as a dense MLP
   // on the norm's output.
   const double f = m.moe_ffn(), k = m.moe_router_topk * o.moe_imbalance;
   out.split += 4.0 * m.num_experts;
-  out.split += k * (c * h + s * up_width * f + (o.recompute_moe_act ? 0 : c * f) + 4);
+  out.split += k * (c * h * o.expert_tp + s * up_width * f + (o.recompute_moe_act ? 0 : c * f) + 4 * o.expert_tp);
   if (const double fs = m.moe_shared_expert_intermediate_size; fs > 0 && !o.recompute_shared) {
     out.split += s * up_width * fs + (o.recompute_moe_act ? 0 : (c + silu) * fs) + o.shared_gathered_input * h;
   }

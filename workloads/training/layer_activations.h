@@ -31,6 +31,10 @@ struct ActivationOptions {
   // moe_shared_expert_overlap with TP: the shared expert's first linear layer keeps its input gathered over TP
   // (SharedExpertMLP.pre_forward_comm), bytes per element times TP; 0: it keeps the norm's output, counted above.
   double shared_gathered_input = 0;
+  // The experts' tensor parallelism (expert_tensor_parallel_size): the routed copies are gathered over it after the
+  // all-to-all, so each expert's first linear layer keeps its input (and each copy its probability) for expert TP
+  // times the rank's own share; the layer's FFN-wide tensors are split over it and stay a 1/TP share.
+  double expert_tp = 1;
 };
 
 struct LayerActivations {

@@ -79,7 +79,9 @@ void MegatronConfig::visit_keys(Section& s) {
   s.field("expert_tensor_parallel_size", expert_tensor_parallel_size,
           "tensor parallelism of the experts: 0 = tensor_model_parallel_size; 1 under TP > 1 = MoE parallel folding "
           "(Megatron-Core's --expert-tensor-parallel-size 1): experts whole on every rank, each rank's sequence-"
-          "parallel share of the tokens dispatched, the expert-parallel group drawn from TP x CP x DP",
+          "parallel share of the tokens dispatched, the expert-parallel group drawn from TP x CP x DP; any other size "
+          "splits each expert that many ways, its routed tokens gathered over the expert TP group after the "
+          "all-to-all (expert TP x EP must divide TP x CP x DP, and expert TP the experts' FFN size)",
           Range::at_least(0));
   s.field("context_parallel_size", context_parallel_size,
           "context-parallel ranks (CP): each sequence split over them, keys/values exchanged", Range::at_least(1));
@@ -628,12 +630,6 @@ void MegatronConfig::visit_keys(Section& s) {
     s.error("fp8_param_gather", "needs precision: fp8, use_distributed_optimizer: true and Transformer Engine's FP8 "
                                 "GEMMs (fp8_gemm_backend auto), as Megatron-LM's --fp8-param-gather (got precision " +
                                     precision + ")");
-  }
-  if (expert_tensor_parallel_size > 1 && expert_tensor_parallel_size != tensor_model_parallel_size) {
-    s.error("expert_tensor_parallel_size", "experts split " + std::to_string(expert_tensor_parallel_size) +
-                                               " ways beside TP " + std::to_string(tensor_model_parallel_size) +
-                                               " is not modelled; use 0 or tensor_model_parallel_size (the dense "
-                                               "split), or 1 (MoE parallel folding)");
   }
   layout.clear();
   if (!pipeline_model_parallel_layout.empty()) {

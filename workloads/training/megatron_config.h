@@ -191,18 +191,15 @@ struct MegatronConfig {
   int zero_stage() const { return use_torch_fsdp2 ? 3 : use_distributed_optimizer ? 1 : 0; }
   /// Bytes per gradient element as kept and reduced: fp32 with accumulate_allreduce_grads_in_fp32, else 16-bit.
   double grad_bytes() const { return accumulate_allreduce_grads_in_fp32 ? 4 : 2; }
-  /// Tensor parallelism of the experts: tensor_model_parallel_size, or 1 with MoE parallel folding
-  /// (expert_tensor_parallel_size: 1 under TP > 1, Liu et al., arXiv 2504.14960): experts whole on every rank,
-  /// the expert-parallel group drawn from TP x CP x DP.
+  /// Tensor parallelism of the experts: tensor_model_parallel_size (0, the default), or its own size
+  /// (expert_tensor_parallel_size; 1 under TP > 1 is MoE parallel folding, Liu et al., arXiv 2504.14960: experts whole
+  /// on every rank, the expert-parallel group drawn from TP x CP x DP).
   int expert_tp() const { return expert_tensor_parallel_size > 0 ? expert_tensor_parallel_size : tensor_model_parallel_size; }
-  /// Whether the experts fold the dense layers' tensor parallelism into expert parallelism.
-  bool experts_fold_tp() const { return expert_tp() < tensor_model_parallel_size; }
-  /// Ranks of the allgather dispatcher's group (Megatron-core's tp_ep_group): EP, times TP where the experts are
-  /// split over TP (with folded experts the EP group already spans the TP ranks).
-  int tp_ep_size() const {
-    const bool split = tensor_model_parallel_size > 1 && !experts_fold_tp();
-    return expert_model_parallel_size * (split ? tensor_model_parallel_size : 1);
-  }
+  /// Whether the experts' groups are cut from the stage's TP x CP x DP ranks (Megatron-core's expert rank generator)
+  /// rather than from the DP x CP ranks of one TP rank: wherever their tensor parallelism is not the dense layers'.
+  bool experts_fold_tp() const { return expert_tp() != tensor_model_parallel_size; }
+  /// Ranks of the allgather dispatcher's group (Megatron-core's tp_ep_group): the experts' TP x EP.
+  int tp_ep_size() const { return expert_model_parallel_size * expert_tp(); }
   /// Tokens of the busiest expert / mean, after the router's dropping or padding (MoeRouterSettings::expert_load).
   double expert_load() const { return router.expert_load(moe_load_imbalance); }
   /// Ranks that hold the same experts (Megatron's expert-data-parallel group): the ranks of one pipeline stage over

@@ -146,6 +146,7 @@ void MegatronConfig::activation_inputs(hw::TrainingMemoryInput& in) const {
                                // the overlapped shared expert's gathered input (16-bit as column_backward says)
                                moe_shared_expert_overlap && tp > 1 ? tp * (precision == "fp8" && fp8_recipe == "delayed" &&
                                    (fp8_linear_saved_input == "fp8" || fp8_saved_activations) ? 1 : e) : 0.0};
+  opts.expert_tp = expert_tp();
   in.layer_whole = in.layer_split = 0;
   ActivationOptions bf16 = opts;  // first_last_layers_bf16's layers keep their linear inputs in 16 bits
   bf16.fp8_saved = bf16.fp8_linear_inputs = false;

@@ -339,7 +339,11 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         if (free) slots[2].overlap_bwd = 1;
       }
       // The allgather dispatcher gathers over the experts' TP x EP group: with experts split over TP even at EP 1.
-      const bool split_experts = tpc && !c.experts_fold_tp();
+      // Experts split over their own TP group (expert_tensor_parallel_size > 1): the alltoall dispatcher gathers the
+      // routed tokens over it after the all-to-all and reduce-scatters the experts' output before the combine
+      // (Megatron-core's MoEAlltoAllTokenDispatcher: A2A(EP) -> AG(expert TP), RS(expert TP) -> A2A(EP)).
+      const bool split_experts = c.expert_tp() > 1;
+      const Bytes routed_gathered = routed * (1.0 * c.expert_tp() / tp);  // each rank's routed share x expert TP
       const bool gather = moe && c.tp_ep_size() > 1 && sh.allgather_dispatch;
       // moe_shared_expert_overlap: the shared expert leaves the experts' group; its first linear layer (with the
       // activation) runs beside the dispatch, its second beside the combine, each way (SharedExpertMLP's stream);
@@ -369,10 +373,15 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
           slots[4].bwd.push_back(a2a("combine (bwd)", false, dispatch_fp8));
         }
         if (split_experts && !gather) {  // folded experts take each rank's own tokens: no TP gather
-          slots[3].fwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kTp, routed, Exposure::kTp, "routed tokens"));
-          slots[3].bwd.insert(slots[3].bwd.begin(), call(CollectiveOp::kReduceScatter, GroupKind::kTp, routed, Exposure::kTp, "routed tokens (bwd)"));
-          slots[4].fwd.push_back(call(CollectiveOp::kReduceScatter, GroupKind::kTp, routed, Exposure::kTp, "expert output"));
-          slots[4].bwd.push_back(call(CollectiveOp::kAllGather, GroupKind::kTp, routed, Exposure::kTp, "expert output (bwd)"));
+          // Over the TP group itself where the experts keep the dense split (the same ranks).
+          const GroupKind group = c.experts_fold_tp() ? GroupKind::kEtp : GroupKind::kTp;
+          const auto etp_call = [&](CollectiveOp op, const std::string& what) {
+            return call(op, group, routed_gathered, Exposure::kTp, what);
+          };
+          slots[3].fwd.push_back(etp_call(CollectiveOp::kAllGather, "routed tokens"));
+          slots[3].bwd.insert(slots[3].bwd.begin(), etp_call(CollectiveOp::kReduceScatter, "routed tokens (bwd)"));
+          slots[4].fwd.push_back(etp_call(CollectiveOp::kReduceScatter, "expert output"));
+          slots[4].bwd.push_back(etp_call(CollectiveOp::kAllGather, "expert output (bwd)"));
         }
         if (tpc && m.moe_shared_expert_intermediate_size > 0 && !shared_beside) {
           // The shared expert keeps the dense layers' TP and runs on the layer's own (sequence-parallel) input,

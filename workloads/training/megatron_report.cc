@@ -100,7 +100,7 @@ std::string MegatronTraining::describe() const {
 std::vector<std::string> MegatronTraining::explain_placement(const std::vector<Gpu>& gpus) const {
   const auto& c = config_;
   Placement pl(c.tensor_model_parallel_size, c.context_parallel_size, dp_, c.pipeline_model_parallel_size,
-               c.expert_model_parallel_size, c.parallel_order);
+               c.expert_model_parallel_size, c.parallel_order, c.expert_tp());
   std::vector<std::string> out;
   char line[256];
   std::snprintf(line, sizeof line, "placement: order %s (innermost first), TP %d x CP %d x DP %d x PP %d, EP %d",
@@ -109,6 +109,7 @@ std::vector<std::string> MegatronTraining::explain_placement(const std::vector<G
   out.push_back(line);
   std::vector<GroupKind> kinds = {GroupKind::kTp, GroupKind::kCp, GroupKind::kDp, GroupKind::kPp};
   if (c.model.num_experts > 0) kinds.push_back(GroupKind::kEp);
+  if (c.model.num_experts > 0 && c.experts_fold_tp() && c.expert_tp() > 1) kinds.push_back(GroupKind::kEtp);
   for (GroupKind k : kinds) {
     std::set<std::vector<uint32_t>> groups;
     for (uint32_t r = 0; r < gpus.size(); ++r) groups.insert(pl.group(k, r));

@@ -82,7 +82,7 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
   const auto& c = config_;
   const int pp = c.pipeline_model_parallel_size;
   placement_ = Placement(c.tensor_model_parallel_size, c.context_parallel_size, dp_, pp, c.expert_model_parallel_size,
-                         c.parallel_order, c.experts_fold_tp());
+                         c.parallel_order, c.expert_tp());
   placement_.set_cp_a2a(c.cp_a2a_size());
   placement_.set_embedding_stages(embedding_stages());
   std::set<const hw::AcceleratorSpec*> parts;

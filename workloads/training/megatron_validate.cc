@@ -134,10 +134,16 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
   if (ep > 1 && m.num_experts == 0) s.error("expert_model_parallel_size", "needs a mixture-of-experts model (model.num_experts)");
   if (m.num_experts > 0) {
     if (m.num_experts % ep != 0) s.error("expert_model_parallel_size", "must divide num_experts (" + str(m.num_experts) + ")");
+    const int etp = c.expert_tp();
     if (c.experts_fold_tp()) {
-      if ((tp * dp_ * cp) % ep != 0) {
-        s.error("expert_model_parallel_size", "must divide tensor x data x context parallel size with "
-                                              "expert_tensor_parallel_size 1 (" + str(tp * dp_ * cp) + ")");
+      // Megatron-core's expert rank generator cuts the stage's TP x CP x DP ranks into expert TP x EP x DP.
+      if ((tp * dp_ * cp) % (ep * etp) != 0) {
+        s.error(etp > 1 ? "expert_tensor_parallel_size" : "expert_model_parallel_size",
+                "expert_model_parallel_size x expert_tensor_parallel_size (" + str(ep) + " x " + str(etp) +
+                    ") must divide tensor x data x context parallel size (" + str(tp * dp_ * cp) + ")");
+      }
+      if (m.moe_ffn() % etp != 0) {
+        s.error("expert_tensor_parallel_size", "must divide the experts' FFN size (" + str(m.moe_ffn()) + ")");
       }
     } else if ((dp_ * cp) % ep != 0) {
       s.error("expert_model_parallel_size", "must divide data x context parallel size (" + str(dp_ * cp) + ")");
@@ -156,7 +162,7 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
   // (bench/validate_moe_layer.py; docs/validation.md, "One MoE layer").
   dispatch_factor_ = 1;
   if (m.num_experts > 0 && ep > 1 && c.moe_token_dispatcher_type == "flex" && s.diagnostics()->empty()) {
-    const Placement pl(tp, cp, dp_, pp, ep, c.parallel_order, c.experts_fold_tp());
+    const Placement pl(tp, cp, dp_, pp, ep, c.parallel_order, c.expert_tp());
     std::set<uint32_t> nodes;
     for (uint32_t r : pl.group(GroupKind::kEp, 0)) nodes.insert(gpus[r].node);
     const double G = static_cast<double>(nodes.size()), k = m.moe_router_topk;

@@ -37,8 +37,8 @@ std::string Placement::check_order(const std::string& order) {
   return "";
 }
 
-Placement::Placement(int tp, int cp, int dp, int pp, int ep, const std::string& order, bool fold_tp)
-    : tp_(tp), cp_(cp), dp_(dp), pp_(pp), ep_(ep), fold_tp_(fold_tp), sizes_{tp, cp, dp, pp} {
+Placement::Placement(int tp, int cp, int dp, int pp, int ep, const std::string& order, int etp)
+    : tp_(tp), cp_(cp), dp_(dp), pp_(pp), ep_(ep), etp_(etp > 0 ? etp : tp), sizes_{tp, cp, dp, pp} {
   uint32_t stride = 1;
   for (const auto& t : split_order(order)) {
     const int d = dim_index(t);
@@ -77,6 +77,23 @@ std::vector<uint32_t> Placement::group(GroupKind kind, uint32_t r) const {
     for (const Coord& c : cs) out.push_back(rank(c));
     std::sort(out.begin(), out.end());
   };
+  // The experts' groups where they do not keep the dense split: the stage's ranks over TP x CP x DP in rank order,
+  // index i, cut as Megatron-core's expert rank generator cuts them (tp-ep-dp-pp with the experts' sizes): expert TP
+  // i / etp, TP x EP i / (etp x ep), EP the same TP x EP group and offset i % etp, expert DP i % (etp x ep).
+  auto expert_group = [&](GroupKind k) {
+    vary({Dim::kTp, Dim::kDp, Dim::kCp});
+    const auto pos = static_cast<size_t>(std::find(out.begin(), out.end(), r) - out.begin());
+    const size_t t = static_cast<size_t>(etp_), te = t * static_cast<size_t>(ep_);
+    std::vector<uint32_t> g;
+    for (size_t i = 0; i < out.size(); ++i) {
+      const bool same = k == GroupKind::kEtp   ? i / t == pos / t
+                        : k == GroupKind::kTpEp ? i / te == pos / te
+                        : k == GroupKind::kEp   ? i / te == pos / te && i % t == pos % t
+                                                : i % te == pos % te;  // kEdp
+      if (same) g.push_back(out[i]);
+    }
+    out = std::move(g);
+  };
   switch (kind) {
     case GroupKind::kTp: vary({Dim::kTp}); break;
     case GroupKind::kCp: vary({Dim::kCp}); break;
@@ -84,8 +101,12 @@ std::vector<uint32_t> Placement::group(GroupKind kind, uint32_t r) const {
     case GroupKind::kDpCp: vary({Dim::kDp, Dim::kCp}); break;
     case GroupKind::kPp: vary({Dim::kPp}); break;
     case GroupKind::kTpEp: {
+      if (etp_ != tp_) {
+        expert_group(kind);
+        break;
+      }
       out = group(GroupKind::kEp, r);
-      if (fold_tp_ || tp_ == 1) break;
+      if (tp_ == 1) break;
       std::vector<uint32_t> all;
       for (uint32_t x : out) {
         Coord cx = coord(x);
@@ -95,6 +116,13 @@ std::vector<uint32_t> Placement::group(GroupKind kind, uint32_t r) const {
       out = std::move(all);
       break;
     }
+    case GroupKind::kEtp:
+      if (etp_ != tp_) {
+        expert_group(kind);
+      } else {
+        vary({Dim::kTp});
+      }
+      break;
     case GroupKind::kCpA2a:
     case GroupKind::kCpP2p: {
       vary({Dim::kCp});  // by CP index: the ranks grow with it
@@ -127,12 +155,12 @@ std::vector<uint32_t> Placement::group(GroupKind kind, uint32_t r) const {
     }
     case GroupKind::kEp:
     case GroupKind::kEdp: {
-      // The ranks sharing (tp, pp), sorted; with folding every rank of the stage.
-      if (fold_tp_) {
-        vary({Dim::kTp, Dim::kDp, Dim::kCp});
-      } else {
-        vary({Dim::kDp, Dim::kCp});
+      if (etp_ != tp_) {
+        expert_group(kind);
+        break;
       }
+      // The ranks sharing (tp, pp), sorted, cut into runs of ep.
+      vary({Dim::kDp, Dim::kCp});
       const auto pos = static_cast<size_t>(std::find(out.begin(), out.end(), r) - out.begin());
       const size_t e = static_cast<size_t>(ep_);
       std::vector<uint32_t> g;
@@ -161,6 +189,7 @@ const char* group_kind_name(GroupKind k) {
     case GroupKind::kCpA2a: return "cp-a2a";
     case GroupKind::kCpP2p: return "cp-p2p";
     case GroupKind::kTpEp: return "tp-ep";
+    case GroupKind::kEtp: return "expert-tp";
   }
   return "?";
 }

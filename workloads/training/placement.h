@@ -24,9 +24,10 @@ enum class Dim { kTp = 0, kCp = 1, kDp = 2, kPp = 3 };
 // hierarchical_context_parallel_sizes [A, P]): the A consecutive CP ranks of the all-to-all, the P ranks A apart of
 // the ring (Megatron-core's create_hierarchical_groups: the first size innermost).
 // kTpEp: the experts' TP x EP group (Megatron-core's tp_ep_group: the allgather token dispatcher's), the EP group
-// itself where the experts fold over TP.
-enum class GroupKind { kTp, kCp, kDp, kDpCp, kPp, kEp, kEdp, kEmbedding, kMirror, kCpA2a, kCpP2p, kTpEp };
-inline constexpr size_t kGroupKinds = 12;
+// itself where the experts fold over TP. kEtp: the experts' own tensor-parallel group (Megatron-core's expt_tp_group:
+// the alltoall dispatcher gathers the routed tokens over it), the TP group where the experts keep the dense split.
+enum class GroupKind { kTp, kCp, kDp, kDpCp, kPp, kEp, kEdp, kEmbedding, kMirror, kCpA2a, kCpP2p, kTpEp, kEtp };
+inline constexpr size_t kGroupKinds = 13;
 
 struct Coord {
   int tp = 0, cp = 0, dp = 0, pp = 0;
@@ -39,10 +40,13 @@ class Placement {
   /// separated by '-'. Returns an error message for a bad order string, empty if fine.
   static std::string check_order(const std::string& order);
   Placement() = default;
-  /// fold_tp: MoE parallel folding (expert_tensor_parallel_size 1 under TP > 1): the expert-parallel groups are
-  /// consecutive runs of the stage's ranks over TP x CP x DP in rank order (Megatron-Core's tp-ep-dp-pp expert
-  /// order), not of its DP x CP ranks that share a TP rank.
-  Placement(int tp, int cp, int dp, int pp, int ep, const std::string& order, bool fold_tp = false);
+  /// etp: the experts' tensor parallelism (expert_tensor_parallel_size; 0 = tp). Equal to tp, the experts keep the
+  /// dense split: the EP groups are drawn from the DP x CP ranks that share a TP rank. Otherwise (MoE parallel
+  /// folding: 1 under TP > 1, or any other size) the stage's ranks over TP x CP x DP, in rank order, are cut as
+  /// Megatron-core's expert rank generator cuts them (its order tp-ep-dp-pp with the experts' own sizes): runs of etp
+  /// consecutive ranks are the expert TP groups, etp x ep the TP x EP groups, and within one of those the ranks at
+  /// the same offset in the expert TP groups are an EP group.
+  Placement(int tp, int cp, int dp, int pp, int ep, const std::string& order, int etp = 0);
 
   int size() const { return tp_ * cp_ * dp_ * pp_; }
   int size(Dim d) const { return sizes_[static_cast<int>(d)]; }
@@ -58,7 +62,7 @@ class Placement {
 
  private:
   int tp_ = 1, cp_ = 1, dp_ = 1, pp_ = 1, ep_ = 1, cp_a2a_ = 1;
-  bool fold_tp_ = false;
+  int etp_ = 1;  // the experts' tensor parallelism (expert_tensor_parallel_size; tp_ where they keep the dense split)
   std::vector<int> embedding_stages_;  // empty: {0, PP - 1}
   std::array<int, 4> sizes_{1, 1, 1, 1};
   std::array<uint32_t, 4> stride_{1, 1, 1, 1};
