@@ -107,6 +107,9 @@ std::vector<std::string> MegatronTraining::explain_placement(const std::vector<G
                 c.parallel_order.c_str(), pl.size(Dim::kTp), pl.size(Dim::kCp), pl.size(Dim::kDp), pl.size(Dim::kPp),
                 pl.ep());
   out.push_back(line);
+  if (c.model.num_experts > 0 && c.experts_fold_tp()) {
+    out.back() += ", expert TP " + std::to_string(c.expert_tp()) + " (the expert groups cut from TP x CP x DP)";
+  }
   std::vector<GroupKind> kinds = {GroupKind::kTp, GroupKind::kCp, GroupKind::kDp, GroupKind::kPp};
   if (c.model.num_experts > 0) kinds.push_back(GroupKind::kEp);
   if (c.model.num_experts > 0 && c.experts_fold_tp() && c.expert_tp() > 1) kinds.push_back(GroupKind::kEtp);
