@@ -25,7 +25,7 @@ void DataParallelConfig::visit(Section& s) {
           "shard optimizer states over data-parallel ranks (Megatron's distributed optimizer, ZeRO-1)");
   s.field("zero_stage", zero_stage,
           "ZeRO sharding over data-parallel ranks: 1 optimizer states, 2 also gradients (3 / FSDP: use the megatron "
-          "workload with use_torch_fsdp2)",
+          "workload with use_torch_fsdp2 or use_megatron_fsdp)",
           Range::between(0, 2));
   s.choice("recompute_granularity", recompute_granularity, {"none", "selective", "full"},
            "activation recomputation: full recomputes each layer's forward during backward");

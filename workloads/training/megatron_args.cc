@@ -75,6 +75,11 @@ const std::map<std::string, ArgRule>& rules() {
     m["check-for-large-grads"] = {"check_for_large_grads", "true"};
     m["check-for-spiky-loss"] = {"check_for_spiky_loss", "true"};
     m["use-torch-fsdp2"] = {"use_torch_fsdp2", "true"};
+    // Megatron-FSDP (--use-custom-fsdp its older name, which Megatron-LM still maps to it) and its sharding.
+    m["use-megatron-fsdp"] = {"use_megatron_fsdp", "true"};
+    m["use-custom-fsdp"] = {"use_megatron_fsdp", "true"};
+    m["data-parallel-sharding-strategy"] = {"data_parallel_sharding_strategy"};
+    m["outer-dp-sharding-strategy"] = {"outer_dp_sharding_strategy"};
     m["overlap-grad-reduce"] = {"overlap_grad_reduce", "true"};
     m["overlap-param-gather"] = {"overlap_param_gather", "true"};
     m["no-align-param-gather"] = {"align_param_gather", "false"};

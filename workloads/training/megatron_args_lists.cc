@@ -86,6 +86,12 @@ const std::set<std::string>& listed_ignored() {
 const std::set<std::string>& listed_not_modelled() {
   static const std::set<std::string> s = {
       "delay-wgrad-compute",
+      // Megatron-FSDP's knobs beyond its sharding (use_megatron_fsdp models one unit gathered ahead, 16-bit compute
+      // and fp32 main shards, gradients in the DDP's type): its double buffers and prefetch budget, the dtypes of its
+      // main parameters, gradients and gradient communication, the fine-grained gather, NCCL buffer registration.
+      "fsdp-double-buffer", "suggested-communication-unit-size", "megatron-fsdp-grad-comm-dtype",
+      "megatron-fsdp-main-grads-dtype", "megatron-fsdp-main-params-dtype", "megatron-fsdp-max-pool-double-buffer",
+      "megatron-fsdp-enable-fine-grained-param-gather", "fsdp-manual-registration",
       // HybridEP's SMs for its dispatch and combine kernels (default 16): the flex dispatcher's cost is DeepEP's
       // measured share, whatever the count.
       "moe-hybridep-num-sms"};
@@ -96,8 +102,6 @@ const std::set<std::string>& listed_not_modelled() {
 const std::map<std::string, std::string>& listed_rejected() {
   static const std::map<std::string, std::string> m = {
       {"optimizer-cpu-offload", "optimizer states offloaded to host memory are not modelled"},
-      {"use-megatron-fsdp", "Megatron-FSDP is not modelled (use_torch_fsdp2 models PyTorch's FSDP2)"},
-      {"use-custom-fsdp", "Megatron-FSDP is not modelled (use_torch_fsdp2 models PyTorch's FSDP2)"},
       {"heterogeneous-layers-config-path", "layers of different shapes are not modelled"}};
   return m;
 }
@@ -399,15 +403,15 @@ const std::set<std::string>& ignored() {
       "mid-level-dataset-surplus", "object-storage-cache-path", "per-dataset-sequences-path",
       "per-split-data-args-path", "phase-transition-iterations", "sample-rate", "short-seq-prob",
       // distributed init
-      "data-parallel-sharding-strategy",
+      
       "ddp-param-name-patterns-for-fp32-local-accumulation", "disable-symmetric-registration",
-      "enable-full-sharding-in-hsdp", "fsdp-double-buffer", "fsdp-manual-registration",
-      "no-gradient-reduce-div-fusion", "no-use-layer-wise-param-layout", "outer-dp-sharding-strategy",
-      "suggested-communication-unit-size",
+      "enable-full-sharding-in-hsdp", 
+      "no-gradient-reduce-div-fusion", "no-use-layer-wise-param-layout", 
+      
       // experimental
-      "fsdp-db-use-persist-buf-on-alloc-fail", "megatron-fsdp-enable-fine-grained-param-gather",
-      "megatron-fsdp-grad-comm-dtype", "megatron-fsdp-main-grads-dtype", "megatron-fsdp-main-params-dtype",
-      "megatron-fsdp-max-pool-double-buffer",
+      "fsdp-db-use-persist-buf-on-alloc-fail", 
+      
+      
       // ft_package
       "calc-ft-timeouts", "ft-num-warmup-iters",
       // CheckpointConfig

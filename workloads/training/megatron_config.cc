@@ -288,6 +288,19 @@ void MegatronConfig::visit_keys(Section& s) {
           "1 = FullyShardedDataParallel's flat parameter (gathered in place, reduced from the flat gradient; "
           "Composer / llm-foundry). Both keep the fp32 parameter shard as the optimizer's master copy",
           Range::between(1, 2));
+  s.field("use_megatron_fsdp", use_megatron_fsdp,
+          "Megatron-FSDP (Megatron-LM's --use-megatron-fsdp): fully sharded data parallelism over data x context "
+          "parallelism (experts over expert-DP), each TransformerLayer one unit, as use_torch_fsdp2 runs it, with "
+          "Megatron-FSDP's buffers: all-gathers straight into the unit's bucket (no copy-in or copy-out), gradients "
+          "reduce-scattered from a bucket every micro-batch and added into the persistent shard, a 16-bit compute "
+          "shard beside the fp32 main shard (docs/training.md). Megatron-LM turns use_distributed_optimizer on with "
+          "it: given too, it has no effect of its own");
+  s.choice("data_parallel_sharding_strategy", data_parallel_sharding_strategy,
+           {"optim_grads_params", "optim_grads", "optim", "no_shard"},
+           "with use_megatron_fsdp: what it shards; optim_grads_params (ZeRO-3, Megatron-LM's default) is modelled");
+  s.choice("outer_dp_sharding_strategy", outer_dp_sharding_strategy, {"no_shard", "optim"},
+           "with use_megatron_fsdp: the hybrid (HSDP) outer level's sharding; no_shard (one FSDP instance) is "
+           "modelled");
   s.field("fsdp_limit_all_gathers", fsdp_limit_all_gathers,
           "fsdp_version 1: FullyShardedDataParallel's limit_all_gathers (PyTorch's default since 2.1, llm-foundry's "
           "yamls): the host waits on a CUDA event before issuing each all-gather, and launches it 235 us after the "
@@ -698,13 +711,35 @@ void MegatronConfig::visit_keys(Section& s) {
   if (use_torch_fsdp2 && use_distributed_optimizer) {
     s.error("use_torch_fsdp2", "and use_distributed_optimizer exclude each other (FSDP shards the optimizer too)");
   }
+  if (use_megatron_fsdp) {
+    if (use_torch_fsdp2) s.error("use_megatron_fsdp", "and use_torch_fsdp2 are two FSDP implementations: take one");
+    // Megatron-LM sets use_distributed_optimizer itself with Megatron-FSDP (validate_args); its sharded optimizer is
+    // Megatron-FSDP's, so the DDP's buckets and parameter gathers do not run.
+    use_distributed_optimizer = false;
+    if (data_parallel_sharding_strategy != "optim_grads_params") {
+      s.error("data_parallel_sharding_strategy",
+              data_parallel_sharding_strategy + " is not modelled: Megatron-FSDP then " +
+                  (data_parallel_sharding_strategy == "optim_grads"
+                       ? std::string("reduce-scatters every micro-batch's gradients but gathers the parameters once an "
+                                     "iteration")
+                       : std::string("all-reduces the gradients on the last micro-batch")) +
+                  "; use optim_grads_params, or use_distributed_optimizer for ZeRO-1's buckets");
+    }
+    if (outer_dp_sharding_strategy != "no_shard") {
+      s.error("outer_dp_sharding_strategy", "optim (Megatron-FSDP's fully sharded hybrid level) is not modelled");
+    }
+    if (pipeline_model_parallel_size > 1) {
+      s.error("use_megatron_fsdp", "with pipeline parallelism is not modelled (Megatron-FSDP combines with TP, CP "
+                                   "and EP)");
+    }
+  }
   const std::string sched = schedule();
   if (defer_embedding_wgrad_compute) {  // Megatron-core's TransformerConfig checks the first
     if (!gradient_accumulation_fusion) {
       s.error("defer_embedding_wgrad_compute", "needs gradient_accumulation_fusion (Megatron-core: the deferred GEMMs "
                                                "accumulate into the main gradient)");
     }
-    if (use_torch_fsdp2) s.error("defer_embedding_wgrad_compute", "with use_torch_fsdp2 is not modelled");
+    if (fsdp()) s.error("defer_embedding_wgrad_compute", "with fully sharded data parallelism is not modelled");
     if (sched == "dualpipe") s.error("defer_embedding_wgrad_compute", "with dualpipe is not modelled");
   }
   if (sched == "dualpipe") {
@@ -720,6 +755,7 @@ void MegatronConfig::visit_keys(Section& s) {
                                                   "pairs itself (its single passes do not overlap them): leave it out");
     }
     if (use_torch_fsdp2) s.error("use_torch_fsdp2", "and dualpipe together are not modelled");
+    if (use_megatron_fsdp) s.error("use_megatron_fsdp", "and dualpipe together are not modelled");
     return;
   }
   // The key that asked for the chunks: the layout, or the chunk size.

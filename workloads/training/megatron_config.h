@@ -186,9 +186,15 @@ struct MegatronConfig {
   double moment_bytes() const;
   bool use_torch_fsdp2 = false;  // fully sharded data parallelism: parameters gathered per layer
   int fsdp_version = 2;  // 2: fully_shard's per-parameter sharding (torchtitan); 1: FSDP1's flat parameter
+  // Megatron-FSDP (Megatron-LM's --use-megatron-fsdp): its own fully sharded data parallelism, per TransformerLayer.
+  bool use_megatron_fsdp = false;
+  std::string data_parallel_sharding_strategy = "optim_grads_params";  // Megatron-FSDP's; only ZeRO-3 is modelled
+  std::string outer_dp_sharding_strategy = "no_shard";                 // Megatron-FSDP's HSDP outer level
+  /// Fully sharded data parallelism of either kind: the FSDP units (plan_fsdp_units), no DDP buckets.
+  bool fsdp() const { return use_torch_fsdp2 || use_megatron_fsdp; }
   bool fsdp_limit_all_gathers = true;  // FSDP1's rate limiter (a CPU synchronization before each all-gather)
   /// The ZeRO stage these flags amount to (hw::TrainingMemoryInput::zero_stage): FSDP 3, distributed optimizer 1.
-  int zero_stage() const { return use_torch_fsdp2 ? 3 : use_distributed_optimizer ? 1 : 0; }
+  int zero_stage() const { return fsdp() ? 3 : use_distributed_optimizer ? 1 : 0; }
   /// Bytes per gradient element as kept and reduced: fp32 with accumulate_allreduce_grads_in_fp32, else 16-bit.
   double grad_bytes() const { return accumulate_allreduce_grads_in_fp32 ? 4 : 2; }
   /// Tensor parallelism of the experts: tensor_model_parallel_size (0, the default), or its own size

@@ -69,7 +69,7 @@ MegatronTraining::FoldedPass* MegatronTraining::folded(uint32_t sim) {
     f.segs.clear();
     return &f;
   };
-  if (!fold_ || !symmetric_ || config_.use_torch_fsdp2) return never();
+  if (!fold_ || !symmetric_ || config_.fsdp()) return never();
   const Pass& pass = current_pass(st);
   std::vector<FoldedPass::Seg> segs;
   bool has_bucket = false;

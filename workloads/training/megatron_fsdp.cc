@@ -27,6 +27,19 @@ std::tuple<Duration, Duration, Duration> MegatronTraining::fsdp_unit_copies(cons
   const int cp = c.context_parallel_size;
   const hw::HostIssue host(c.host_issue(part));
   const double gb = c.grad_bytes(), shard = params / (dp_ * cp);
+  if (c.use_megatron_fsdp) {
+    // Megatron-FSDP (param_and_grad_buffer.py, megatron_fsdp.py): the all-gather writes straight into the unit's
+    // bucket, whose views are the parameters (fetch_bucket), from the persistent 16-bit shard: no copy-in or
+    // copy-out. Before the reduce-scatter, on its stream: without gradient_accumulation_fusion the 16-bit param.grad
+    // copied (and cast) into the bucket (_grad_acc; with it Transformer Engine accumulates into the bucket itself),
+    // and with 16-bit gradients their scaling by 1 / DP (gradient_reduce_preprocessing's mul_; other types divide
+    // in NCCL); after it the reduced shard added into the persistent gradient shard (local_grad += reduced_grad: read
+    // two, write one), costed on the same stream before the collective.
+    const Duration grad_in = (c.gradient_accumulation_fusion ? Duration() : hw::memory_time(part, Bytes::of(params * (2 + gb)))) +
+                             (gb == 2 ? hw::memory_time(part, Bytes::of(params * 2 * 2)) : Duration()) +
+                             hw::memory_time(part, Bytes::of(shard * 3 * gb));
+    return std::make_tuple(Duration(), grad_in, Duration());
+  }
   const bool fsdp2 = c.fsdp_version == 2;
   // FSDP1's rate limiter synchronizes the host on the event of the unit two gathers back and launches the next
   // all-gather 235 us after it is met ("there is an 235 us overhead between the time the synchronization is met

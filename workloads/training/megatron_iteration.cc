@@ -36,7 +36,7 @@ void MegatronTraining::tasks_finished(uint32_t sim) {
     return;
   }
   st.finished_tasks = true;
-  if (config_.use_torch_fsdp2) {
+  if (config_.fsdp()) {
     // Gradients went out layer by layer: wait for the reduce stream, then the step.
     st.buckets_done = st.plan->buckets.size();
     wait(sim, Exposure::kDp);

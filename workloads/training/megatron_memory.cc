@@ -74,7 +74,23 @@ void MegatronTraining::fit_memory(const hw::AcceleratorSpec& part, int stage, do
   // bucket.grad_data), all_reduce(bucket.grad_data), all-gather into bucket.param_data); NCCL's own buffers are in
   // the runtime reserve.
   in.bucket = Bytes();
-  if (c.use_torch_fsdp2) {
+  if (c.use_megatron_fsdp) {
+    // Megatron-FSDP with optim_grads_params (ParamAndGradBuffer: every buffer sharded over DP x CP): the 16-bit
+    // compute weights and the fp32 main weights (2 + 4 B), the main gradients in the DDP's type, the optimizer's
+    // moments. At the peak, in backward: the unit computing and the one prefetched gathered into their 16-bit buckets
+    // (2 x 2 B), the unit's unsharded gradient bucket in the gradient type (Transformer Engine's fused accumulation
+    // writes into it; without gradient_accumulation_fusion the 16-bit param.grad beside it, 2 B); the modules outside
+    // the units (embedding, final norm, output layer) stay gathered for the whole iteration (no release hook).
+    in.weight_bytes = 2 + 4;
+    in.optimizer_bytes = c.moment_bytes();
+    in.grad_bytes = c.grad_bytes();
+    const double layer = m.layer_params() / tp;
+    const double per_layer = 2 * 2 + c.grad_bytes() + (c.gradient_accumulation_fusion ? 0.0 : 2.0);
+    bool first = false;
+    for (int chunk = 0; chunk < chunks_; ++chunk) first = first || virtual_stage(stage, chunk) == 0;
+    const double root = (first ? embedding_shard : 0.0) + (holds_output_layer && output_layer_here ? output_shard : 0.0);
+    in.bucket = Bytes::of(per_layer * layer + 2 * root);
+  } else if (c.use_torch_fsdp2) {
     // PyTorch FSDP (1 and 2, with MixedPrecision / MixedPrecisionPolicy param_dtype bf16) shards the fp32
     // parameters themselves: the shard is the optimizer's master copy (4 B), Adam adds m and v (8 B), the sharded
     // gradient is fp32 (FSDP2's reduce-scatter output in reduce_dtype; FSDP1 casts it back to the parameter's

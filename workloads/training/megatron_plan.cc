@@ -728,7 +728,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       B.segments.push_back(Segment::of(TB(embedding_forward_ops(m, b, e, sh))));
       add_params(embedding_shard, 0, true);
     }
-    if (c.use_torch_fsdp2 && l1 > l0) {
+    if (c.fsdp() && l1 > l0) {
       // FSDP: one unit per layer (the first also holds the embedding, the last the output layer).
       FsdpUnits units{{}, first_fwd, first_bwd, last_bwd, v == 0};
       for (int l = l0; l < l1; ++l) {

@@ -423,7 +423,7 @@ void MegatronTraining::after_compute(uint32_t sim, size_t i) {
     st.fsdp_queue[1].push_back(&seg.reduce);
     pump_fsdp(sim, 1);
   }
-  if (!config_.use_torch_fsdp2 && seg.bucket >= 0 && config_.overlap_grad_reduce && completes_buckets(t)) {
+  if (!config_.fsdp() && seg.bucket >= 0 && config_.overlap_grad_reduce && completes_buckets(t)) {
     st.dp_queue.push_back(seg.bucket);
     pump_dp(sim);
   }

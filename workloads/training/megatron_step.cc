@@ -19,16 +19,16 @@ void MegatronTraining::plan_step(const hw::AcceleratorSpec& part, StagePlan& pla
   // Mixed-precision Adam: per parameter read fp32 grad, master, m, v (16 B), write master, m, v (12 B) and the
   // 16-bit weights (2 B): memory bound. The distributed optimizer updates 1/DP of them.
   const double edp = c.expert_data_parallel(dp_);
-  const bool sharded = c.use_distributed_optimizer || c.use_torch_fsdp2;
+  const bool sharded = c.use_distributed_optimizer || c.fsdp();
   const double local = sharded ? plan.dense_params / (dp_ * cp) + plan.expert_params / edp
                                : plan.dense_params + plan.expert_params;
   // With gradient norm and zeroing (step_overhead.h): the gradient buffer holds every local parameter (FSDP: 1/DP).
-  const double buffer = c.use_torch_fsdp2 ? local : plan.dense_params + plan.expert_params;
+  const double buffer = c.fsdp() ? local : plan.dense_params + plan.expert_params;
   plan.optimizer =
       hw::optimizer_step_time(part, {local, buffer, c.grad_bytes(), c.moment_bytes()});
   // calculate_per_token_loss: every local gradient divided by the step's token count after the reduction
   // (finalize_model_grads' scale_gradients over the whole buffer: a read and a write), before the step.
-  if (c.calculate_per_token_loss && !c.use_torch_fsdp2) {
+  if (c.calculate_per_token_loss && !c.fsdp()) {
     plan.optimizer += hw::memory_time(part, Bytes::of(2 * buffer * c.grad_bytes()));
   }
   // Each model chunk's parameters (its buckets'), for the split step and the per-chunk gathers below.
@@ -112,7 +112,7 @@ void MegatronTraining::plan_step(const hw::AcceleratorSpec& part, StagePlan& pla
 // the host synchronized at its end; without it, after the backward, before each collective (reduce_prep).
 void MegatronTraining::plan_reduce_prep(const hw::AcceleratorSpec& part, StagePlan& plan, Duration host_op) const {
   const auto& c = config_;
-  if (c.use_torch_fsdp2) return;
+  if (c.fsdp()) return;
   const double gb = c.grad_bytes();
   const bool dense_scaled = !c.calculate_per_token_loss && !c.ddp_average_in_collective && dp_ * c.context_parallel_size > 1;
   const bool expert_scaled = !c.calculate_per_token_loss && (c.ddp_average_in_collective
