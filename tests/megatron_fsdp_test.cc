@@ -69,6 +69,25 @@ TEST(MegatronFsdp, UnitsGatherIntoTheirBucketsAndAccumulateTheReducedShard) {
   unfused.push_back("workload.gradient_accumulation_fusion=false");
   const Unit u = unit_of(training(megatron_support::parse_sets(unfused)));
   EXPECT_EQ(u.reduce_prep, hw::memory_time(part, Bytes::of(params * 6)) + m.reduce_prep);
+  // ... and nothing is added into a main gradient on the compute stream (Megatron's DDP adds each weight gradient
+  // into main_grad there without the fusion): the backward passes cost the same as with it.
+  const hw::AcceleratorSpec& h100 = part;
+  const auto backward = [&](const Scenario& sc) { return training(sc).plan_stage(h100, 0).backward.front().compute; };
+  EXPECT_EQ(backward(megatron_support::parse_sets(unfused)), backward(mfsdp));
+}
+
+// With fp8_param_gather (Megatron-Bridge's FP8 recipes) each unit's FP8 GEMM weights are gathered in FP8: a layer of
+// kBase's model has 12 h^2 GEMM weights (QKV 3 h^2, projection h^2, MLP 8 h^2), h 2,048, half on each TP rank, one
+// byte fewer each; the layer's norms and the first unit's embedding stay 16-bit.
+TEST(MegatronFsdp, Fp8WeightsAreGatheredInFp8) {
+  std::vector<std::string> fp8 = layout("workload.use_megatron_fsdp=true");
+  fp8.push_back("workload.precision=fp8");
+  std::vector<std::string> gathered = fp8;
+  gathered.push_back("workload.fp8_param_gather=true");
+  const Unit bf16 = unit_of(training(megatron_support::parse_sets(fp8)));
+  const Unit in_fp8 = unit_of(training(megatron_support::parse_sets(gathered)));
+  EXPECT_DOUBLE_EQ(bf16.gather_bytes - in_fp8.gather_bytes, 12.0 * 2048 * 2048 / 2);
+  EXPECT_DOUBLE_EQ(in_fp8.reduce_bytes, bf16.reduce_bytes);
 }
 
 // Memory: every buffer sharded over DP 16 as FSDP2's, but a 16-bit compute shard beside the fp32 main one: 6 B of

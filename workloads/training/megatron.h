@@ -329,6 +329,8 @@ class MegatronTraining final : public Workload, public sim::EventSink {
     struct Unit {
       double dense = 0, expert = 0;
       int layer = 0;
+      // Of them, FP8 GEMM weights gathered in FP8 (1 B: Megatron-FSDP with fp8_param_gather; else none).
+      double dense_fp8 = 0, expert_fp8 = 0;
     };
     std::vector<Unit> params;
     std::vector<size_t> first_fwd, first_bwd, last_bwd;

@@ -639,10 +639,11 @@ void MegatronConfig::visit_keys(Section& s) {
   if (fp8_saved_activations && precision != "fp8") {
     s.error("fp8_saved_activations", "needs precision: fp8 (got " + precision + ")");
   }
-  if (fp8_param_gather && (precision != "fp8" || !use_distributed_optimizer || fp8_gemm_backend == "deepgemm")) {
-    s.error("fp8_param_gather", "needs precision: fp8, use_distributed_optimizer: true and Transformer Engine's FP8 "
-                                "GEMMs (fp8_gemm_backend auto), as Megatron-LM's --fp8-param-gather (got precision " +
-                                    precision + ")");
+  if (fp8_param_gather && (precision != "fp8" || !(use_distributed_optimizer || use_megatron_fsdp) ||
+                           fp8_gemm_backend == "deepgemm")) {
+    s.error("fp8_param_gather", "needs precision: fp8, use_distributed_optimizer: true (or use_megatron_fsdp) and "
+                                "Transformer Engine's FP8 GEMMs (fp8_gemm_backend auto), as Megatron-LM's "
+                                "--fp8-param-gather (got precision " + precision + ")");
   }
   layout.clear();
   if (!pipeline_model_parallel_layout.empty()) {

@@ -99,7 +99,10 @@ LayerShard MegatronConfig::layer_shard(const hw::AcceleratorSpec* part) const {
   sh.masked_softmax_fusion = masked_softmax_fusion;
   sh.apply_rope_fusion = apply_rope_fusion;
   sh.torch_eager = torch_eager();
-  sh.wgrad_accumulation_bytes = gradient_accumulation_fusion ? 0 : wgrad_accumulation_bytes(2, grad_bytes());
+  // Megatron-FSDP keeps no main_grad to add into on the compute stream: its hook copies param.grad into the unit's
+  // gradient bucket on its own stream (fsdp_unit_copies).
+  sh.wgrad_accumulation_bytes =
+      gradient_accumulation_fusion || use_megatron_fsdp ? 0 : wgrad_accumulation_bytes(2, grad_bytes());
   sh.flex_dispatch = moe_token_dispatcher_type == "flex";
   sh.allgather_dispatch = moe_token_dispatcher_type == "allgather";
   sh.permute_fusion = moe_permute_fusion;

@@ -64,9 +64,10 @@ void MegatronTraining::plan_fsdp_units(const hw::AcceleratorSpec& part, const Fs
   std::vector<std::vector<CommCall>> gather(n), reduce(n);
   std::vector<Duration> unpack(n);  // copy-out on the compute stream, before the unit's first kernel
   for (size_t j = 0; j < n; ++j) {
-    const auto [dense, expert, layer] = u.params[j];
+    const auto [dense, expert, layer, dense_fp8, expert_fp8] = u.params[j];
     const std::string unit = " layer " + std::to_string(layer);
-    gather[j].push_back({CollectiveOp::kAllGather, GroupKind::kDpCp, Bytes::of(dense * 2), Exposure::kDp,
+    // 16-bit parameters, but FP8 GEMM weights in FP8 where Megatron-FSDP gathers them so (fp8_param_gather).
+    gather[j].push_back({CollectiveOp::kAllGather, GroupKind::kDpCp, Bytes::of(dense * 2 - dense_fp8), Exposure::kDp,
                          "fsdp all-gather" + unit, 1});
     reduce[j].push_back({CollectiveOp::kReduceScatter, GroupKind::kDpCp, Bytes::of(dense * gb), Exposure::kDp,
                          "fsdp reduce-scatter" + unit, 2});
@@ -75,7 +76,7 @@ void MegatronTraining::plan_fsdp_units(const hw::AcceleratorSpec& part, const Fs
     reduce[j].front().prep = grad_in;
     unpack[j] = copy_out;
     if (expert > 0 && edp > 1) {
-      gather[j].push_back({CollectiveOp::kAllGather, GroupKind::kEdp, Bytes::of(expert * 2), Exposure::kDp,
+      gather[j].push_back({CollectiveOp::kAllGather, GroupKind::kEdp, Bytes::of(expert * 2 - expert_fp8), Exposure::kDp,
                            "fsdp expert all-gather" + unit, 1});
       reduce[j].push_back({CollectiveOp::kReduceScatter, GroupKind::kEdp, Bytes::of(expert * gb), Exposure::kDp,
                            "fsdp expert reduce-scatter" + unit, 2});

@@ -607,11 +607,15 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     }
     std::vector<std::vector<Segment>> layer_bwd;
     std::vector<size_t> first_fwd, first_bwd(static_cast<size_t>(l1 - l0)), last_bwd(static_cast<size_t>(l1 - l0));
+    // Megatron-FSDP with fp8_param_gather: each unit's FP8 GEMM weights are gathered in FP8.
+    const bool fsdp_fp8 = c.use_megatron_fsdp && c.fp8_weights_gathered();
+    std::vector<Fp8WeightElements> unit_fp8;
     for (int l = l0; l < l1; ++l) {
       plan_layer(l);
-      if (te_weight_cache) {
+      if (te_weight_cache || fsdp_fp8) {
         const Fp8WeightElements w = fp8_gemm_weight_elements(prev.ops.all());
-        fp8_weights += w.all, fp8_expert_weights += w.experts, fp8_weight_casts += w.gemms;
+        if (te_weight_cache) fp8_weights += w.all, fp8_expert_weights += w.experts, fp8_weight_casts += w.gemms;
+        if (fsdp_fp8) unit_fp8.push_back(w);
       }
       std::vector<Segment> fwd = prev.fwd, bwd = prev.bwd;
       if (l - l0 < c.recomputed_layers(l1 - l0)) {
@@ -735,7 +739,12 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
         auto [dense, expert] = layer_shard(l);
         if (l == l0 && v == 0) dense += embedding_shard;
         if (l == l1 - 1 && v == V - 1 && output_layer_here) dense += output_shard;
-        units.params.push_back({dense, expert, l});
+        FsdpUnits::Unit unit{dense, expert, l};
+        if (fsdp_fp8) {
+          const Fp8WeightElements& w = unit_fp8[static_cast<size_t>(l - l0)];
+          unit.dense_fp8 = w.all - w.experts, unit.expert_fp8 = w.experts;
+        }
+        units.params.push_back(unit);
       }
       plan_fsdp_units(part, units, F, B);
     }
