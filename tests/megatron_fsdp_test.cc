@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -132,10 +134,35 @@ TEST(MegatronFsdp, ACommandLineSelectsIt) {
       "--fsdp-double-buffer --ckpt-format fsdp_dtensor");
   EXPECT_TRUE(c.use_megatron_fsdp);
   EXPECT_TRUE(c.fsdp());
-  EXPECT_FALSE(c.use_distributed_optimizer);
+  EXPECT_TRUE(c.use_distributed_optimizer);  // kept as given; Megatron's own distributed optimizer does not run
+  EXPECT_FALSE(c.dist_opt());
   EXPECT_EQ(c.zero_stage(), 3);
   EXPECT_NE(std::find(c.not_modelled_args.begin(), c.not_modelled_args.end(), "--fsdp-double-buffer"),
             c.not_modelled_args.end());
+}
+
+// A run's resolved scenario reloads to itself with Megatron-FSDP beside the distributed optimizer's keys (as Megatron-LM
+// lines and the H100 validation scenario give them: use_distributed_optimizer and overlap_param_gather on), and
+// overlap_param_gather needs either of them, as Megatron-LM's validate_args says.
+TEST(MegatronFsdp, ItsResolvedScenarioReloadsToItself) {
+  std::vector<std::string> sets = layout("workload.use_megatron_fsdp=true");
+  sets.push_back("workload.use_distributed_optimizer=true");
+  sets.push_back("workload.overlap_param_gather=true");
+  sets.push_back("workload.overlap_grad_reduce=true");
+  Scenario sc = megatron_support::parse_sets(sets);
+  const std::string first = resolved_yaml(sc);
+  const auto path = std::filesystem::temp_directory_path() / "lcsim_megatron_fsdp_resolved.yaml";
+  std::ofstream(path) << first;
+  Scenario again = load_scenario(path.string());
+  EXPECT_EQ(resolved_yaml(again), first);
+  std::filesystem::remove(path);
+  EXPECT_FALSE(megatron_support::config_of(again).dist_opt());
+  std::vector<std::string> alone = layout("workload.use_megatron_fsdp=true");
+  alone.push_back("workload.overlap_param_gather=true");
+  EXPECT_EQ(megatron_support::parse_sets_error(alone), "");
+  std::vector<std::string> neither = layout("workload.overlap_param_gather=true");
+  EXPECT_NE(megatron_support::parse_sets_error(neither).find("needs use_distributed_optimizer: true or use_megatron_fsdp"),
+            std::string::npos);
 }
 
 // What is not modelled says so: the other sharding strategies (ZeRO-2, 1, 0 reduce and gather on another rhythm),
@@ -156,6 +183,11 @@ TEST(MegatronFsdp, WhatIsNotModelledIsRefused) {
                 .find("outer_dp_sharding_strategy"),
             std::string::npos);
   EXPECT_NE(parse_sets_error(with({})).find("with pipeline parallelism is not modelled"), std::string::npos);
+  EXPECT_NE(parse_sets_error(with({"workload.pipeline_model_parallel_size=1", "workload.use_distributed_optimizer=true",
+                                    "workload.overlap_param_gather=true", "workload.overlap_grad_reduce=true",
+                                    "workload.overlap_param_gather_with_optimizer_step=true"}))
+                .find("overlap_param_gather_with_optimizer_step: with use_megatron_fsdp is not modelled"),
+            std::string::npos);
   EXPECT_NE(parse_sets_error(with({"workload.pipeline_model_parallel_size=1", "workload.use_torch_fsdp2=true"}))
                 .find("two FSDP implementations"),
             std::string::npos);

@@ -496,8 +496,8 @@ void MegatronConfig::visit_keys(Section& s) {
   if (!Placement::check_order(parallel_order).empty()) {
     s.error("parallel_order", Placement::check_order(parallel_order));
   }
-  if (overlap_param_gather && !use_distributed_optimizer) {
-    s.error("overlap_param_gather", "needs use_distributed_optimizer: true (as in Megatron-LM)");
+  if (overlap_param_gather && !use_distributed_optimizer && !use_megatron_fsdp) {
+    s.error("overlap_param_gather", "needs use_distributed_optimizer: true or use_megatron_fsdp (as in Megatron-LM)");
   }
   if (tp_comm_overlap && !sequence_parallel) s.error("tp_comm_overlap", "needs sequence_parallel: true");
   // What Megatron-LM's --deterministic-mode rejects (megatron/training/determinism.py, apply_determinism_to_args:
@@ -715,8 +715,11 @@ void MegatronConfig::visit_keys(Section& s) {
   if (use_megatron_fsdp) {
     if (use_torch_fsdp2) s.error("use_megatron_fsdp", "and use_torch_fsdp2 are two FSDP implementations: take one");
     // Megatron-LM sets use_distributed_optimizer itself with Megatron-FSDP (validate_args); its sharded optimizer is
-    // Megatron-FSDP's, so the DDP's buckets and parameter gathers do not run.
-    use_distributed_optimizer = false;
+    // Megatron-FSDP's, so the DDP's buckets and parameter gathers do not run (dist_opt()).
+    if (overlap_param_gather_with_optimizer_step) {
+      s.error("overlap_param_gather_with_optimizer_step", "with use_megatron_fsdp is not modelled (Megatron-FSDP "
+                                                           "gathers each unit before it runs, not after the step)");
+    }
     if (data_parallel_sharding_strategy != "optim_grads_params") {
       s.error("data_parallel_sharding_strategy",
               data_parallel_sharding_strategy + " is not modelled: Megatron-FSDP then " +

@@ -195,6 +195,9 @@ struct MegatronConfig {
   bool fsdp_limit_all_gathers = true;  // FSDP1's rate limiter (a CPU synchronization before each all-gather)
   /// The ZeRO stage these flags amount to (hw::TrainingMemoryInput::zero_stage): FSDP 3, distributed optimizer 1.
   int zero_stage() const { return fsdp() ? 3 : use_distributed_optimizer ? 1 : 0; }
+  /// Megatron's distributed optimizer with its buckets and the parameter gather after the step: not under
+  /// Megatron-FSDP, whose sharded optimizer it is (Megatron-LM turns use_distributed_optimizer on with it).
+  bool dist_opt() const { return use_distributed_optimizer && !use_megatron_fsdp; }
   /// Bytes per gradient element as kept and reduced: fp32 with accumulate_allreduce_grads_in_fp32, else 16-bit.
   double grad_bytes() const { return accumulate_allreduce_grads_in_fp32 ? 4 : 2; }
   /// Tensor parallelism of the experts: tensor_model_parallel_size (0, the default), or its own size

@@ -19,7 +19,7 @@ std::string MegatronTraining::describe() const {
   char buf[512];
   std::string extras;
   if (c.sequence_parallel && c.tensor_model_parallel_size > 1) extras += ", SP";
-  if (c.use_distributed_optimizer) extras += ", distributed optimizer";
+  if (c.dist_opt()) extras += ", distributed optimizer";
   if (c.use_megatron_fsdp) extras += ", Megatron-FSDP";
   if (c.recompute_granularity == "full") {
     extras += ", full recompute (" + c.recompute_method + " " + std::to_string(c.recompute_num_layers) + ")";

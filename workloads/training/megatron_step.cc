@@ -67,7 +67,7 @@ void MegatronTraining::plan_step(const hw::AcceleratorSpec& part, StagePlan& pla
                                   "stage-copies all-reduce grads"});
   }
   // The updated 16-bit parameters, gathered (fp8_weights_gathered: the FP8 weights 1 B).
-  if (c.use_distributed_optimizer) {
+  if (c.dist_opt()) {
     const double fp8_dense = c.fp8_weights_gathered() ? casts.all - casts.experts : 0;
     const double fp8_experts = c.fp8_weights_gathered() ? casts.experts : 0;
     if (dp_ * cp > 1) {
