@@ -74,40 +74,39 @@ void MegatronTraining::fit_memory(const hw::AcceleratorSpec& part, int stage, do
   // bucket.grad_data), all_reduce(bucket.grad_data), all-gather into bucket.param_data); NCCL's own buffers are in
   // the runtime reserve.
   in.bucket = Bytes();
-  if (c.use_megatron_fsdp) {
-    // Megatron-FSDP with optim_grads_params (ParamAndGradBuffer: every buffer sharded over DP x CP): the 16-bit
-    // compute weights and the fp32 main weights (2 + 4 B), the main gradients in the DDP's type, the optimizer's
-    // moments. At the peak, in backward: the unit computing and the one prefetched gathered into their 16-bit buckets
-    // (2 x 2 B), the unit's unsharded gradient bucket in the gradient type (Transformer Engine's fused accumulation
-    // writes into it; without gradient_accumulation_fusion the 16-bit param.grad beside it, 2 B); the modules outside
-    // the units (embedding, final norm, output layer) stay gathered for the whole iteration (no release hook).
-    in.weight_bytes = 2 + 4;
-    in.optimizer_bytes = c.moment_bytes();
-    in.grad_bytes = c.grad_bytes();
-    const double layer = m.layer_params() / tp;
-    const double per_layer = 2 * 2 + c.grad_bytes() + (c.gradient_accumulation_fusion ? 0.0 : 2.0);
-    bool first = false;
-    for (int chunk = 0; chunk < chunks_; ++chunk) first = first || virtual_stage(stage, chunk) == 0;
-    const double root = (first ? embedding_shard : 0.0) + (holds_output_layer && output_layer_here ? output_shard : 0.0);
-    in.bucket = Bytes::of(per_layer * layer + 2 * root);
-  } else if (c.use_torch_fsdp2) {
-    // PyTorch FSDP (1 and 2, with MixedPrecision / MixedPrecisionPolicy param_dtype bf16) shards the fp32
-    // parameters themselves: the shard is the optimizer's master copy (4 B), Adam adds m and v (8 B), the sharded
-    // gradient is fp32 (FSDP2's reduce-scatter output in reduce_dtype; FSDP1 casts it back to the parameter's
-    // dtype, _cast_grad_to_param_dtype).
-    in.weight_bytes = 4;
-    in.optimizer_bytes = 8;
-    in.grad_bytes = 4;
-    // Unsharded 16-bit buffers of one unit (a layer) at the peak, in backward: the unit computing and the one
-    // prefetched (at most two all-gathers in flight: FSDP2 prefetches one unit, FSDP1's limit_all_gathers rate
-    // limiter lets the host run two ahead), the unit's unsharded 16-bit gradients and, where it is a separate
-    // buffer, the reduce-scatter input in the reduce dtype (FSDP2's chunk_cat output; FSDP1's cast flat gradient
-    // when reducing in fp32), plus FSDP2's all-gather output of the prefetched unit until its copy-out.
+  if (c.fsdp()) {
+    // Per unit (a layer) at the peak, in backward, what each FSDP keeps unsharded, bytes per unit parameter.
     const double layer = m.layer_params() / tp, gb = c.grad_bytes();
-    const bool fsdp2 = c.fsdp_version == 2;
-    double per_layer = 2 * 2 + 2 + (fsdp2 || gb != 2 ? gb : 0.0) + (fsdp2 ? 2 : 0.0);
-    // The root unit (embedding, final norm, output layer) is never resharded between forward and backward (FSDP2's
-    // lazy_init sets the root's post_forward_mesh_info to None; FSDP1's _post_forward_reshard skips the root).
+    double per_layer = 0;
+    if (c.use_megatron_fsdp) {
+      // Megatron-FSDP with optim_grads_params (ParamAndGradBuffer: every buffer sharded over DP x CP): the 16-bit
+      // compute weights and the fp32 main weights (2 + 4 B), the main gradients in the DDP's type, the optimizer's
+      // moments. At the peak: the unit computing and the one prefetched gathered into their 16-bit buckets (2 x 2 B),
+      // the unit's unsharded gradient bucket in the gradient type (Transformer Engine's fused accumulation writes into
+      // it; without gradient_accumulation_fusion the 16-bit param.grad beside it, 2 B).
+      in.weight_bytes = 2 + 4;
+      in.optimizer_bytes = c.moment_bytes();
+      in.grad_bytes = gb;
+      per_layer = 2 * 2 + gb + (c.gradient_accumulation_fusion ? 0.0 : 2.0);
+    } else {
+      // PyTorch FSDP (1 and 2, with MixedPrecision / MixedPrecisionPolicy param_dtype bf16) shards the fp32
+      // parameters themselves: the shard is the optimizer's master copy (4 B), Adam adds m and v (8 B), the sharded
+      // gradient is fp32 (FSDP2's reduce-scatter output in reduce_dtype; FSDP1 casts it back to the parameter's
+      // dtype, _cast_grad_to_param_dtype).
+      in.weight_bytes = 4;
+      in.optimizer_bytes = 8;
+      in.grad_bytes = 4;
+      // The unit computing and the one prefetched (at most two all-gathers in flight: FSDP2 prefetches one unit,
+      // FSDP1's limit_all_gathers rate limiter lets the host run two ahead), the unit's unsharded 16-bit gradients
+      // and, where it is a separate buffer, the reduce-scatter input in the reduce dtype (FSDP2's chunk_cat output;
+      // FSDP1's cast flat gradient when reducing in fp32), plus FSDP2's all-gather output of the prefetched unit
+      // until its copy-out.
+      const bool fsdp2 = c.fsdp_version == 2;
+      per_layer = 2 * 2 + 2 + (fsdp2 || gb != 2 ? gb : 0.0) + (fsdp2 ? 2 : 0.0);
+    }
+    // The root unit (embedding, final norm, output layer) stays gathered: never resharded between forward and
+    // backward (FSDP2's lazy_init sets the root's post_forward_mesh_info to None; FSDP1's _post_forward_reshard skips
+    // the root), and Megatron-FSDP's modules outside its units have no release hook, gathered the whole iteration.
     bool first = false;
     for (int chunk = 0; chunk < chunks_; ++chunk) first = first || virtual_stage(stage, chunk) == 0;
     const double root = (first ? embedding_shard : 0.0) + (holds_output_layer && output_layer_here ? output_shard : 0.0);
