@@ -1,7 +1,8 @@
-// Megatron-FSDP (use_megatron_fsdp; Megatron-LM's --use-megatron-fsdp with --data-parallel-sharding-strategy
-// optim_grads_params): the FSDP units as use_torch_fsdp2 runs them, with Megatron-FSDP's buffers (no copy-in or
+// Megatron-FSDP (use_megatron_fsdp; Megatron-LM's --use-megatron-fsdp). With --data-parallel-sharding-strategy
+// optim_grads_params: the FSDP units as use_torch_fsdp2 runs them, with Megatron-FSDP's buffers (no copy-in or
 // copy-out around the all-gathers, the reduced shard added into the persistent one), its memory (16-bit compute and
-// fp32 main shards), what it is read from on a pasted command line, and what is refused.
+// fp32 main shards), what it is read from on a pasted command line, and what is refused. Its other strategies
+// (optim_grads, optim, no_shard): the DDP's buckets on their own rhythm, and their memory.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -66,16 +67,21 @@ TEST(MegatronFsdp, UnitsGatherIntoTheirBucketsAndAccumulateTheReducedShard) {
   const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
   const double params = m.reduce_bytes / 4;  // fp32 gradients
   EXPECT_EQ(m.reduce_prep, hw::memory_time(part, Bytes::of(params / 16 * 3 * 4)));
-  // Without the fused accumulation the 16-bit param.grad is copied into the fp32 bucket first (2 + 4 B a parameter).
+  // Without the fused accumulation each 16-bit weight gradient is copied into the fp32 bucket on the compute stream
+  // (_grad_acc, from the module's post-backward hook: read 2 B, write 4), not on the reduce stream, whose work is the
+  // same; Megatron's DDP adds it into main_grad instead (read 2 + 4, write 4): a longer kernel per weight gradient.
   std::vector<std::string> unfused = layout("workload.use_megatron_fsdp=true");
   unfused.push_back("workload.gradient_accumulation_fusion=false");
   const Unit u = unit_of(training(megatron_support::parse_sets(unfused)));
-  EXPECT_EQ(u.reduce_prep, hw::memory_time(part, Bytes::of(params * 6)) + m.reduce_prep);
-  // ... and nothing is added into a main gradient on the compute stream (Megatron's DDP adds each weight gradient
-  // into main_grad there without the fusion): the backward passes cost the same as with it.
-  const hw::AcceleratorSpec& h100 = part;
-  const auto backward = [&](const Scenario& sc) { return training(sc).plan_stage(h100, 0).backward.front().compute; };
-  EXPECT_EQ(backward(megatron_support::parse_sets(unfused)), backward(mfsdp));
+  EXPECT_EQ(u.reduce_prep, m.reduce_prep);
+  const auto backward = [&](const std::vector<std::string>& sets) {
+    return training(megatron_support::parse_sets(sets)).plan_stage(part, 0).backward.front().compute;
+  };
+  std::vector<std::string> ddp = layout("workload.use_distributed_optimizer=true"), ddp_unfused = ddp;
+  ddp_unfused.push_back("workload.gradient_accumulation_fusion=false");
+  const Duration copies = backward(unfused) - backward(layout("workload.use_megatron_fsdp=true"));
+  EXPECT_GT(copies, Duration());
+  EXPECT_LT(copies, backward(ddp_unfused) - backward(ddp));
 }
 
 // With fp8_param_gather (Megatron-Bridge's FP8 recipes) each unit's FP8 GEMM weights are gathered in FP8: a layer of
@@ -165,24 +171,24 @@ TEST(MegatronFsdp, ItsResolvedScenarioReloadsToItself) {
             std::string::npos);
 }
 
-// What is not modelled says so: the other sharding strategies (ZeRO-2, 1, 0 reduce and gather on another rhythm),
-// the fully sharded hybrid level, pipeline parallelism, both FSDPs at once.
+// What is not modelled says so: the fully sharded hybrid level, the FSDP units with pipeline parallelism (the other
+// strategies run with it), both FSDPs at once.
 TEST(MegatronFsdp, WhatIsNotModelledIsRefused) {
   using megatron_support::parse_sets_error;
   const auto with = [](std::vector<std::string> sets) {
     sets.insert(sets.begin(), "workload.use_megatron_fsdp=true");
     return sets;
   };
-  EXPECT_NE(parse_sets_error(with({"workload.pipeline_model_parallel_size=1", "workload.data_parallel_sharding_strategy=optim_grads"}))
-                .find("data_parallel_sharding_strategy: optim_grads is not modelled"),
-            std::string::npos);
-  EXPECT_NE(parse_sets_error(with({"workload.pipeline_model_parallel_size=1", "workload.data_parallel_sharding_strategy=optim"}))
-                .find("all-reduces the gradients on the last micro-batch"),
-            std::string::npos);
   EXPECT_NE(parse_sets_error(with({"workload.pipeline_model_parallel_size=1", "workload.outer_dp_sharding_strategy=optim"}))
                 .find("outer_dp_sharding_strategy"),
             std::string::npos);
-  EXPECT_NE(parse_sets_error(with({})).find("with pipeline parallelism is not modelled"), std::string::npos);
+  EXPECT_NE(parse_sets_error(with({})).find("with optim_grads_params (its FSDP units) and pipeline parallelism is not "
+                                            "modelled"),
+            std::string::npos);
+  for (const char* strategy : {"optim_grads", "optim", "no_shard"}) {
+    EXPECT_EQ(parse_sets_error(with({std::string("workload.data_parallel_sharding_strategy=") + strategy})), "")
+        << strategy;
+  }
   EXPECT_NE(parse_sets_error(with({"workload.pipeline_model_parallel_size=1", "workload.use_distributed_optimizer=true",
                                     "workload.overlap_param_gather=true", "workload.overlap_grad_reduce=true",
                                     "workload.overlap_param_gather_with_optimizer_step=true"}))
@@ -191,6 +197,117 @@ TEST(MegatronFsdp, WhatIsNotModelledIsRefused) {
   EXPECT_NE(parse_sets_error(with({"workload.pipeline_model_parallel_size=1", "workload.use_torch_fsdp2=true"}))
                 .find("two FSDP implementations"),
             std::string::npos);
+}
+
+// The other sharding strategies keep whole parameters and run the DDP's buckets. Memory, item by item against
+// Megatron's DDP on the same layout (DP 16): no_shard holds what the DDP without the distributed optimizer holds,
+// optim what the DDP with it holds (the fp32 main weights and moments sharded, the gradients whole), optim_grads the
+// gradients sharded too, plus the two largest buckets' whole gradients in their temporary buffers (here the layout's
+// 200M-parameter TP shard is one bucket, without overlap_grad_reduce).
+TEST(MegatronFsdp, TheStrategiesShardWhatTheyName) {
+  const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
+  const auto mem = [&](std::vector<std::string> sets) {
+    return training(megatron_support::parse_sets(sets)).plan_stage(part, 0).memory;
+  };
+  const auto fsdp = [](const char* strategy) {
+    std::vector<std::string> sets = layout("workload.use_megatron_fsdp=true");
+    sets.push_back(std::string("workload.data_parallel_sharding_strategy=") + strategy);
+    return sets;
+  };
+  const hw::MemoryFit ddp = mem(layout("workload.use_distributed_optimizer=false"));
+  const hw::MemoryFit dist = mem(layout("workload.use_distributed_optimizer=true"));
+  const hw::MemoryFit no_shard = mem(fsdp("no_shard")), optim = mem(fsdp("optim")), grads = mem(fsdp("optim_grads"));
+  using megatron_support::memory_item;
+  for (const char* item : {"weights", "gradients", "optimizer states", "communication buffers", "activations"}) {
+    EXPECT_DOUBLE_EQ(memory_item(no_shard, item), memory_item(ddp, item)) << item;
+    EXPECT_DOUBLE_EQ(memory_item(optim, item), memory_item(dist, item)) << item;
+  }
+  EXPECT_DOUBLE_EQ(memory_item(grads, "weights"), memory_item(dist, "weights"));
+  EXPECT_DOUBLE_EQ(memory_item(grads, "optimizer states"), memory_item(dist, "optimizer states"));
+  EXPECT_DOUBLE_EQ(memory_item(grads, "gradients"), memory_item(dist, "gradients") / 16);
+  EXPECT_DOUBLE_EQ(memory_item(grads, "communication buffers"), memory_item(dist, "gradients"));
+  EXPECT_LT(optim.total, no_shard.total);
+  EXPECT_EQ(megatron_support::config_of(megatron_support::parse_sets(fsdp("optim_grads"))).zero_stage(), 2);
+}
+
+// optim_grads reduce-scatters each bucket every micro-batch, on the reduce stream, as the backward segment that
+// completes it ends (the bucket's gradients in the gradient type, then the reduced shard added into the persistent
+// one: 3 x 4 B per shard element), and gathers the parameters after the step as the distributed optimizer does.
+TEST(MegatronFsdp, OptimGradsReduceScattersEveryMicroBatch) {
+  const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
+  std::vector<std::string> sets = layout("workload.use_megatron_fsdp=true");
+  sets.push_back("workload.data_parallel_sharding_strategy=optim_grads");
+  sets.push_back("workload.overlap_grad_reduce=true");
+  const auto plan = training(megatron_support::parse_sets(sets)).plan_stage(part, 0);
+  const auto dist = training(megatron_support::parse_sets(layout("workload.use_distributed_optimizer=true")))
+                        .plan_stage(part, 0);
+  ASSERT_GT(plan.buckets.size(), 1u);
+  size_t reduced = 0;
+  for (const auto& seg : plan.backward.front().segments) {
+    if (seg.bucket < 0) {
+      EXPECT_TRUE(seg.reduce.empty());
+      continue;
+    }
+    const auto& b = plan.buckets[static_cast<size_t>(seg.bucket)];
+    ASSERT_EQ(seg.reduce.size(), 1u);
+    EXPECT_EQ(seg.reduce.front().op, policy::CollectiveOp::kReduceScatter);
+    EXPECT_DOUBLE_EQ(seg.reduce.front().size.bytes(), b.dense_params * 4);
+    EXPECT_EQ(seg.reduce.front().prep, hw::memory_time(part, Bytes::of(b.dense_params / 16 * 3 * 4)));
+    ++reduced;
+  }
+  EXPECT_EQ(reduced, plan.buckets.size());
+  ASSERT_EQ(plan.param_gather.size(), dist.param_gather.size());
+  EXPECT_DOUBLE_EQ(plan.param_gather.front().size.bytes(), dist.param_gather.front().size.bytes());
+  // A run (two micro-batches per step here): each micro-batch's reductions beside the next passes slow their kernels
+  // (SM contention), where the distributed optimizer reduces once, in the last micro-batch (without the DDP's NaN
+  // check and scaling, which run on the compute stream).
+  std::vector<std::string> ddp = layout("workload.use_distributed_optimizer=true");
+  ddp.push_back("workload.overlap_grad_reduce=true");
+  ddp.push_back("workload.check_for_nan_in_grad=false");
+  ddp.push_back("workload.ddp_average_in_collective=true");
+  const auto g = megatron_support::run(sets), d = megatron_support::run(ddp);
+  ASSERT_TRUE(g.count("time_compute_s"));
+  EXPECT_GT(g.at("time_compute_s"), d.at("time_compute_s"));
+}
+
+// optim all-reduces the whole gradients on the last micro-batch (its gradient buffer is not sharded, so the bucket's
+// reduction takes the all-reduce branch), then gathers the updated parameters: the distributed optimizer's rhythm
+// with twice its gradient traffic. no_shard is Megatron's DDP without the distributed optimizer. Compared where the
+// two implementations' preparation kernels agree (no NaN check, the average inside the collective): no_shard runs
+// exactly as the DDP; optim's exposed data-parallel time is the DDP's plus about one more reduce-scatter.
+TEST(MegatronFsdp, OptimAndNoShardRunTheDdpsRhythm) {
+  const auto with = [](std::vector<std::string> sets) {
+    sets.push_back("workload.check_for_nan_in_grad=false");
+    sets.push_back("workload.ddp_average_in_collective=true");
+    return sets;
+  };
+  const auto fsdp = [&](const char* strategy) {
+    std::vector<std::string> sets = layout("workload.use_megatron_fsdp=true");
+    sets.push_back(std::string("workload.data_parallel_sharding_strategy=") + strategy);
+    return megatron_support::run(with(sets));
+  };
+  const auto no_shard = fsdp("no_shard"), optim = fsdp("optim");
+  const auto ddp = megatron_support::run(with(layout("workload.use_distributed_optimizer=false")));
+  const auto dist = megatron_support::run(with(layout("workload.use_distributed_optimizer=true")));
+  ASSERT_TRUE(no_shard.count("iteration_time_s"));
+  EXPECT_DOUBLE_EQ(no_shard.at("iteration_time_s"), ddp.at("iteration_time_s"));
+  EXPECT_GT(optim.at("time_exposed_dp_s"), 1.3 * dist.at("time_exposed_dp_s"));
+  EXPECT_LT(optim.at("time_exposed_dp_s"), 1.7 * dist.at("time_exposed_dp_s"));
+}
+
+// With pipeline parallelism (kBase's TP 2 x PP 4 x DP 4, eight micro-batches): optim_grads runs, each stage's
+// buckets reduced every micro-batch, the same iteration with every rank simulated as with one per stage.
+TEST(MegatronFsdp, OptimGradsRunsWithAPipeline) {
+  const std::vector<std::string> sets = {"workload.use_megatron_fsdp=true",
+                                         "workload.data_parallel_sharding_strategy=optim_grads",
+                                         "workload.overlap_grad_reduce=true"};
+  std::vector<std::string> every = sets;
+  every.push_back("workload.symmetry=off");
+  const auto one = megatron_support::run(sets), all = megatron_support::run(every);
+  ASSERT_TRUE(one.count("iteration_time_s"));
+  EXPECT_DOUBLE_EQ(one.at("iteration_time_s"), all.at("iteration_time_s"));
+  const auto dist = megatron_support::run({"workload.use_distributed_optimizer=true", "workload.overlap_grad_reduce=true"});
+  EXPECT_GT(one.at("time_compute_s"), dist.at("time_compute_s"));
 }
 
 }  // namespace

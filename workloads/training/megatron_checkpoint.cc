@@ -63,7 +63,7 @@ void MegatronTraining::setup_checkpoints() {
       }
     }
   }
-  job.optimizer_sharded = (c.use_distributed_optimizer || c.fsdp()) && job.data_parallel > 1;
+  job.optimizer_sharded = c.zero_stage() >= 1 && job.data_parallel > 1;
   job.weights_sharded = c.fsdp() && job.data_parallel > 1;
   checkpoint_job_ = std::move(job);
   checkpoints_.setup(*ctx_, checkpoint_job_);

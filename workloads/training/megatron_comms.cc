@@ -303,7 +303,7 @@ void MegatronTraining::pump_side(uint32_t sim) {
 
 std::shared_ptr<std::vector<MegatronTraining::CommCall>> MegatronTraining::bucket_comms(const Bucket& b) const {
   const double gb = config_.grad_bytes();
-  const CollectiveOp op = config_.dist_opt() ? CollectiveOp::kReduceScatter : CollectiveOp::kAllReduce;
+  const CollectiveOp op = config_.grads_all_reduced() ? CollectiveOp::kAllReduce : CollectiveOp::kReduceScatter;
   auto comms = std::make_shared<std::vector<CommCall>>();
   if (b.dense_params > 0) comms->push_back({op, GroupKind::kDpCp, Bytes::of(b.dense_params * gb), Exposure::kDp, std::string("dp-cp ") + op_word(op) + " grads"});
   if (b.expert_params > 0) comms->push_back({op, GroupKind::kEdp, Bytes::of(b.expert_params * gb), Exposure::kDp, std::string("expert-dp ") + op_word(op) + " grads"});

@@ -289,15 +289,21 @@ void MegatronConfig::visit_keys(Section& s) {
           "Composer / llm-foundry). Both keep the fp32 parameter shard as the optimizer's master copy",
           Range::between(1, 2));
   s.field("use_megatron_fsdp", use_megatron_fsdp,
-          "Megatron-FSDP (Megatron-LM's --use-megatron-fsdp): fully sharded data parallelism over data x context "
-          "parallelism (experts over expert-DP), each TransformerLayer one unit, as use_torch_fsdp2 runs it, with "
-          "Megatron-FSDP's buffers: all-gathers straight into the unit's bucket (no copy-in or copy-out), gradients "
-          "reduce-scattered from a bucket every micro-batch and added into the persistent shard, a 16-bit compute "
-          "shard beside the fp32 main shard (docs/training.md). Megatron-LM turns use_distributed_optimizer on with "
-          "it: given too, it has no effect of its own");
+          "Megatron-FSDP (Megatron-LM's --use-megatron-fsdp): data parallelism over data x context parallelism "
+          "(experts over expert-DP) sharded as data_parallel_sharding_strategy says; with optim_grads_params each "
+          "TransformerLayer is one unit, as use_torch_fsdp2 runs it, with Megatron-FSDP's buffers: all-gathers "
+          "straight into the unit's bucket (no copy-in or copy-out), gradients reduce-scattered from a bucket every "
+          "micro-batch and added into the persistent shard, a 16-bit compute shard beside the fp32 main shard "
+          "(docs/training.md). Megatron-LM turns use_distributed_optimizer on with it: given too, it has no effect of "
+          "its own");
   s.choice("data_parallel_sharding_strategy", data_parallel_sharding_strategy,
            {"optim_grads_params", "optim_grads", "optim", "no_shard"},
-           "with use_megatron_fsdp: what it shards; optim_grads_params (ZeRO-3, Megatron-LM's default) is modelled");
+           "with use_megatron_fsdp: what it shards (Megatron-LM's --data-parallel-sharding-strategy). "
+           "optim_grads_params (ZeRO-3, the default): parameters, gradients and optimizer, per TransformerLayer; "
+           "optim_grads (ZeRO-2): each gradient bucket reduce-scattered every micro-batch, the parameters whole and "
+           "gathered once an iteration after the step; optim (ZeRO-1): gradients accumulated whole and all-reduced on "
+           "the last micro-batch, the parameters gathered after the step; no_shard: the gradients all-reduced on the "
+           "last micro-batch, nothing gathered");
   s.choice("outer_dp_sharding_strategy", outer_dp_sharding_strategy, {"no_shard", "optim"},
            "with use_megatron_fsdp: the hybrid (HSDP) outer level's sharding; no_shard (one FSDP instance) is "
            "modelled");
@@ -715,26 +721,18 @@ void MegatronConfig::visit_keys(Section& s) {
   if (use_megatron_fsdp) {
     if (use_torch_fsdp2) s.error("use_megatron_fsdp", "and use_torch_fsdp2 are two FSDP implementations: take one");
     // Megatron-LM sets use_distributed_optimizer itself with Megatron-FSDP (validate_args); its sharded optimizer is
-    // Megatron-FSDP's, so the DDP's buckets and parameter gathers do not run (dist_opt()).
+    // Megatron-FSDP's, and data_parallel_sharding_strategy decides what is gathered and reduced (dist_opt()).
     if (overlap_param_gather_with_optimizer_step) {
       s.error("overlap_param_gather_with_optimizer_step", "with use_megatron_fsdp is not modelled (Megatron-FSDP "
-                                                           "gathers each unit before it runs, not after the step)");
-    }
-    if (data_parallel_sharding_strategy != "optim_grads_params") {
-      s.error("data_parallel_sharding_strategy",
-              data_parallel_sharding_strategy + " is not modelled: Megatron-FSDP then " +
-                  (data_parallel_sharding_strategy == "optim_grads"
-                       ? std::string("reduce-scatters every micro-batch's gradients but gathers the parameters once an "
-                                     "iteration")
-                       : std::string("all-reduces the gradients on the last micro-batch")) +
-                  "; use optim_grads_params, or use_distributed_optimizer for ZeRO-1's buckets");
+                                                           "gathers through its own pipeline, not after chunk 0's step)");
     }
     if (outer_dp_sharding_strategy != "no_shard") {
       s.error("outer_dp_sharding_strategy", "optim (Megatron-FSDP's fully sharded hybrid level) is not modelled");
     }
-    if (pipeline_model_parallel_size > 1) {
-      s.error("use_megatron_fsdp", "with pipeline parallelism is not modelled (Megatron-FSDP combines with TP, CP "
-                                   "and EP)");
+    if (pipeline_model_parallel_size > 1 && megatron_fsdp_units()) {
+      s.error("use_megatron_fsdp", "with optim_grads_params (its FSDP units) and pipeline parallelism is not modelled "
+                                   "(the units combine with TP, CP and EP; data_parallel_sharding_strategy optim_grads, "
+                                   "optim and no_shard run with pipeline parallelism)");
     }
   }
   const std::string sched = schedule();
@@ -743,7 +741,9 @@ void MegatronConfig::visit_keys(Section& s) {
       s.error("defer_embedding_wgrad_compute", "needs gradient_accumulation_fusion (Megatron-core: the deferred GEMMs "
                                                "accumulate into the main gradient)");
     }
-    if (fsdp()) s.error("defer_embedding_wgrad_compute", "with fully sharded data parallelism is not modelled");
+    if (fsdp() || use_megatron_fsdp) {
+      s.error("defer_embedding_wgrad_compute", "with fully sharded data parallelism is not modelled");
+    }
     if (sched == "dualpipe") s.error("defer_embedding_wgrad_compute", "with dualpipe is not modelled");
   }
   if (sched == "dualpipe") {

@@ -188,16 +188,35 @@ struct MegatronConfig {
   int fsdp_version = 2;  // 2: fully_shard's per-parameter sharding (torchtitan); 1: FSDP1's flat parameter
   // Megatron-FSDP (Megatron-LM's --use-megatron-fsdp): its own fully sharded data parallelism, per TransformerLayer.
   bool use_megatron_fsdp = false;
-  std::string data_parallel_sharding_strategy = "optim_grads_params";  // Megatron-FSDP's; only ZeRO-3 is modelled
+  std::string data_parallel_sharding_strategy = "optim_grads_params";  // Megatron-FSDP's: what it shards
   std::string outer_dp_sharding_strategy = "no_shard";                 // Megatron-FSDP's HSDP outer level
+  /// Megatron-FSDP sharding the parameters too (optim_grads_params, ZeRO-3): its FSDP units. Its other strategies
+  /// keep whole parameters and run the DDP's buckets (dist_opt(), grads_each_micro_batch(), grads_all_reduced()).
+  bool megatron_fsdp_units() const { return use_megatron_fsdp && data_parallel_sharding_strategy == "optim_grads_params"; }
   /// Fully sharded data parallelism of either kind: the FSDP units (plan_fsdp_units), no DDP buckets.
-  bool fsdp() const { return use_torch_fsdp2 || use_megatron_fsdp; }
+  bool fsdp() const { return use_torch_fsdp2 || megatron_fsdp_units(); }
+  /// Megatron-FSDP's optim_grads (ZeRO-2): each bucket's gradients reduce-scattered every micro-batch as the bucket
+  /// completes (grad_reduce_every_bprop), into a persistent shard; the DDP's buckets, not FSDP units.
+  bool grads_each_micro_batch() const { return use_megatron_fsdp && data_parallel_sharding_strategy == "optim_grads"; }
+  /// Gradients reduced as a pass completes them, every micro-batch, on the FSDP reduce stream (Segment::reduce).
+  bool reduces_each_micro_batch() const { return fsdp() || grads_each_micro_batch(); }
   bool fsdp_limit_all_gathers = true;  // FSDP1's rate limiter (a CPU synchronization before each all-gather)
   /// The ZeRO stage these flags amount to (hw::TrainingMemoryInput::zero_stage): FSDP 3, distributed optimizer 1.
-  int zero_stage() const { return fsdp() ? 3 : use_distributed_optimizer ? 1 : 0; }
-  /// Megatron's distributed optimizer with its buckets and the parameter gather after the step: not under
-  /// Megatron-FSDP, whose sharded optimizer it is (Megatron-LM turns use_distributed_optimizer on with it).
-  bool dist_opt() const { return use_distributed_optimizer && !use_megatron_fsdp; }
+  int zero_stage() const { return fsdp() ? 3 : grads_each_micro_batch() ? 2 : dist_opt() ? 1 : 0; }
+  /// A sharded optimizer with whole parameters: Megatron's distributed optimizer (its buckets and the parameter
+  /// gather after the step), or Megatron-FSDP's optim and optim_grads, which run the same gather (their main weights
+  /// sharded, the compute weights whole). Megatron-LM turns use_distributed_optimizer on with Megatron-FSDP: there
+  /// the strategy decides.
+  bool dist_opt() const {
+    return use_megatron_fsdp ? data_parallel_sharding_strategy == "optim" || data_parallel_sharding_strategy == "optim_grads"
+                             : use_distributed_optimizer;
+  }
+  /// The buckets' gradient collective: an all-reduce without a sharded optimizer, and with Megatron-FSDP's optim
+  /// (ZeRO-1), whose gradient buffer is whole (its bucket reduce takes the all-reduce branch); a reduce-scatter with
+  /// Megatron's distributed optimizer and Megatron-FSDP's optim_grads.
+  bool grads_all_reduced() const {
+    return !dist_opt() || (use_megatron_fsdp && data_parallel_sharding_strategy == "optim");
+  }
   /// Bytes per gradient element as kept and reduced: fp32 with accumulate_allreduce_grads_in_fp32, else 16-bit.
   double grad_bytes() const { return accumulate_allreduce_grads_in_fp32 ? 4 : 2; }
   /// Tensor parallelism of the experts: tensor_model_parallel_size (0, the default), or its own size

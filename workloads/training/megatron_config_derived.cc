@@ -99,10 +99,14 @@ LayerShard MegatronConfig::layer_shard(const hw::AcceleratorSpec* part) const {
   sh.masked_softmax_fusion = masked_softmax_fusion;
   sh.apply_rope_fusion = apply_rope_fusion;
   sh.torch_eager = torch_eager();
-  // Megatron-FSDP keeps no main_grad to add into on the compute stream: its hook copies param.grad into the unit's
-  // gradient bucket on its own stream (fsdp_unit_copies).
-  sh.wgrad_accumulation_bytes =
-      gradient_accumulation_fusion || use_megatron_fsdp ? 0 : wgrad_accumulation_bytes(2, grad_bytes());
+  // Without the fused accumulation each weight gradient goes into main_grad by a kernel on the compute stream: the
+  // DDP's add (read both, write the sum); Megatron-FSDP's _grad_acc (called from the module's post-backward hook,
+  // no stream of its own) copies it into the temporary bucket where the gradients are sharded (optim_grads_params,
+  // optim_grads: main_grad.copy_, read 2 B, write the gradient type) and adds it where they are whole.
+  const bool overwrite = use_megatron_fsdp && (megatron_fsdp_units() || grads_each_micro_batch());
+  sh.wgrad_accumulation_bytes = gradient_accumulation_fusion ? 0
+                                : overwrite                  ? 2 + grad_bytes()
+                                                             : wgrad_accumulation_bytes(2, grad_bytes());
   sh.flex_dispatch = moe_token_dispatcher_type == "flex";
   sh.allgather_dispatch = moe_token_dispatcher_type == "allgather";
   sh.permute_fusion = moe_permute_fusion;

@@ -4,7 +4,8 @@
 // The rule (docs/performance-training.md, "Event granularity and the in-process API"). A pass folds when, for
 // the simulated rank running it:
 //  - symmetry is on (one simulated rank per stage: no other simulated rank shares its TP, CP or EP groups, so no
-//    rendezvous inside the pass waits for a peer), and FSDP (torch_fsdp2) is off;
+//    rendezvous inside the pass waits for a peer), and no gradients are reduced every micro-batch (FSDP of either kind,
+//    Megatron-FSDP's optim_grads: reduces_each_micro_batch);
 //  - no other stream of the rank has collectives in flight when the pass starts (expert all-to-alls): a collective
 //    started while the compute stream waits charges that wait to the bubble, which makes the inside of the pass
 //    observable. The data-parallel streams (gradient buckets, the parameter gather) are the exception: their times
@@ -69,7 +70,7 @@ MegatronTraining::FoldedPass* MegatronTraining::folded(uint32_t sim) {
     f.segs.clear();
     return &f;
   };
-  if (!fold_ || !symmetric_ || config_.fsdp()) return never();
+  if (!fold_ || !symmetric_ || config_.reduces_each_micro_batch()) return never();
   const Pass& pass = current_pass(st);
   std::vector<FoldedPass::Seg> segs;
   bool has_bucket = false;

@@ -32,7 +32,7 @@ bool MegatronTraining::fold_beside_dp(uint32_t sim, const FoldedPass& f) {
   RankState& st = *states_[sim];
   // The streams' state as the fine path left it: a chain running (its collective's end known) or none, nothing
   // queued behind an idle stream, and nothing else beside the kernels.
-  if (config_.fsdp() || st.waiting || st.overlap_pending) return false;
+  if (config_.reduces_each_micro_batch() || st.waiting || st.overlap_pending) return false;
   if ((!st.dp_busy && st.dp_next < st.dp_queue.size()) || (!st.gather_busy && st.gathering())) return false;
   if (st.beside != (st.dp_busy ? 1 : 0) + (st.gather_busy ? 1 : 0)) return false;
   const auto known = [&st](bool busy, const RankState::StreamCursor& c) {

@@ -21,6 +21,16 @@ namespace lcsim::wl {
 // kernels on the same stream (reduce_scatter_hook in torch/distributed/algorithms/_comm_hooks/default_hooks.py:
 // grad.div_(gradient_predivide_factor) on the unsharded gradient in the reduce dtype before the reduce-scatter,
 // output.div_(gradient_postdivide_factor) on the shard after it; the pre-divide factor is > 1 for any DP >= 2).
+// Megatron-FSDP's gradient_reduce_preprocessing before each bucket's gradient collective, on its stream, over the
+// bucket's `params` (this TP rank's): with 16-bit gradients a scaling by 1 / DP (mul_ on the bucket: read and write
+// 2 B); none where the loss is per token (no scaling factor), where the collective averages
+// (ddp_average_in_collective: NCCL's AVG) or with other gradient types (the division fused into NCCL's PREMUL_SUM).
+Duration MegatronTraining::megatron_fsdp_reduce_prep(const hw::AcceleratorSpec& part, double params) const {
+  const auto& c = config_;
+  if (c.grad_bytes() != 2 || c.calculate_per_token_loss || c.ddp_average_in_collective) return Duration();
+  return hw::memory_time(part, Bytes::of(params * 2 * 2));
+}
+
 std::tuple<Duration, Duration, Duration> MegatronTraining::fsdp_unit_copies(const hw::AcceleratorSpec& part,
                                                                             double params) const {
   const auto& c = config_;
@@ -30,14 +40,12 @@ std::tuple<Duration, Duration, Duration> MegatronTraining::fsdp_unit_copies(cons
   if (c.use_megatron_fsdp) {
     // Megatron-FSDP (param_and_grad_buffer.py, megatron_fsdp.py): the all-gather writes straight into the unit's
     // bucket, whose views are the parameters (fetch_bucket), from the persistent 16-bit shard: no copy-in or
-    // copy-out. Before the reduce-scatter, on its stream: without gradient_accumulation_fusion the 16-bit param.grad
-    // copied (and cast) into the bucket (_grad_acc; with it Transformer Engine accumulates into the bucket itself),
-    // and with 16-bit gradients their scaling by 1 / DP (gradient_reduce_preprocessing's mul_; other types divide
-    // in NCCL); after it the reduced shard added into the persistent gradient shard (local_grad += reduced_grad: read
-    // two, write one), costed on the same stream before the collective.
-    const Duration grad_in = (c.gradient_accumulation_fusion ? Duration() : hw::memory_time(part, Bytes::of(params * (2 + gb)))) +
-                             (gb == 2 ? hw::memory_time(part, Bytes::of(params * 2 * 2)) : Duration()) +
-                             hw::memory_time(part, Bytes::of(shard * 3 * gb));
+    // copy-out. Without gradient_accumulation_fusion the 16-bit param.grad is copied into the bucket on the compute
+    // stream (_grad_acc from the module's post-backward hook: ShardPlan::wgrad_accumulation_bytes). Before the
+    // reduce-scatter, on its stream, with 16-bit gradients their scaling by 1 / DP (megatron_fsdp_reduce_prep);
+    // after it the reduced shard added into the persistent gradient shard (local_grad += reduced_grad: read two,
+    // write one), costed on the same stream before the collective.
+    const Duration grad_in = megatron_fsdp_reduce_prep(part, params) + hw::memory_time(part, Bytes::of(shard * 3 * gb));
     return std::make_tuple(Duration(), grad_in, Duration());
   }
   const bool fsdp2 = c.fsdp_version == 2;

@@ -36,8 +36,8 @@ void MegatronTraining::tasks_finished(uint32_t sim) {
     return;
   }
   st.finished_tasks = true;
-  if (config_.fsdp()) {
-    // Gradients went out layer by layer: wait for the reduce stream, then the step.
+  if (config_.reduces_each_micro_batch()) {
+    // Gradients went out unit by unit (bucket by bucket): wait for the reduce stream, then the step.
     st.buckets_done = st.plan->buckets.size();
     wait(sim, Exposure::kDp);
     if (st.fsdp_busy[1] || st.fsdp_next[1] < st.fsdp_queue[1].size()) {

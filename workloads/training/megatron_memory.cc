@@ -74,6 +74,17 @@ void MegatronTraining::fit_memory(const hw::AcceleratorSpec& part, int stage, do
   // bucket.grad_data), all_reduce(bucket.grad_data), all-gather into bucket.param_data); NCCL's own buffers are in
   // the runtime reserve.
   in.bucket = Bytes();
+  if (c.grads_each_micro_batch()) {
+    // Megatron-FSDP's optim_grads: the gradients sharded (ZeRO-2), each bucket's whole gradients written into a
+    // temporary bucket in the gradient type until its reduce-scatter has been added into the shard: at the peak the
+    // bucket filling and the one reducing, the two largest.
+    std::vector<double> sizes;
+    for (const Bucket& bk : plan.buckets) sizes.push_back(bk.dense_params + bk.expert_params);
+    std::sort(sizes.rbegin(), sizes.rend());
+    double held = 0;
+    for (size_t i = 0; i < std::min<size_t>(2, sizes.size()); ++i) held += sizes[i];
+    in.bucket = Bytes::of(held * c.grad_bytes());
+  }
   if (c.fsdp()) {
     // Per unit (a layer) at the peak, in backward, what each FSDP keeps unsharded, bytes per unit parameter.
     const double layer = m.layer_params() / tp, gb = c.grad_bytes();

@@ -608,7 +608,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     std::vector<std::vector<Segment>> layer_bwd;
     std::vector<size_t> first_fwd, first_bwd(static_cast<size_t>(l1 - l0)), last_bwd(static_cast<size_t>(l1 - l0));
     // Megatron-FSDP with fp8_param_gather: each unit's FP8 GEMM weights are gathered in FP8.
-    const bool fsdp_fp8 = c.use_megatron_fsdp && c.fp8_weights_gathered();
+    const bool fsdp_fp8 = c.megatron_fsdp_units() && c.fp8_weights_gathered();
     std::vector<Fp8WeightElements> unit_fp8;
     for (int l = l0; l < l1; ++l) {
       plan_layer(l);

@@ -19,8 +19,12 @@ std::string MegatronTraining::describe() const {
   char buf[512];
   std::string extras;
   if (c.sequence_parallel && c.tensor_model_parallel_size > 1) extras += ", SP";
-  if (c.dist_opt()) extras += ", distributed optimizer";
-  if (c.use_megatron_fsdp) extras += ", Megatron-FSDP";
+  if (c.use_megatron_fsdp) {
+    extras += ", Megatron-FSDP";
+    if (!c.megatron_fsdp_units()) extras += " (" + c.data_parallel_sharding_strategy + ")";
+  } else if (c.dist_opt()) {
+    extras += ", distributed optimizer";
+  }
   if (c.recompute_granularity == "full") {
     extras += ", full recompute (" + c.recompute_method + " " + std::to_string(c.recompute_num_layers) + ")";
   } else if (c.recompute_granularity != "none") {

@@ -419,11 +419,11 @@ void MegatronTraining::after_compute(uint32_t sim, size_t i) {
   const Task& t = (*st.tasks)[st.task];
   const Segment& seg = current_pass(st).segments[i];
   if (seg.host.sync) st.host_free = ctx_->engine.now();  // the host waited for the GPU to get here
-  if (!seg.reduce.empty()) {  // FSDP: this unit's gradients are complete
+  if (!seg.reduce.empty()) {  // FSDP: this unit's gradients are complete (Megatron-FSDP's optim_grads: a bucket's)
     st.fsdp_queue[1].push_back(&seg.reduce);
     pump_fsdp(sim, 1);
   }
-  if (!config_.fsdp() && seg.bucket >= 0 && config_.overlap_grad_reduce && completes_buckets(t)) {
+  if (!config_.reduces_each_micro_batch() && seg.bucket >= 0 && config_.overlap_grad_reduce && completes_buckets(t)) {
     st.dp_queue.push_back(seg.bucket);
     pump_dp(sim);
   }

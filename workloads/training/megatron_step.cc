@@ -19,11 +19,12 @@ void MegatronTraining::plan_step(const hw::AcceleratorSpec& part, StagePlan& pla
   // Mixed-precision Adam: per parameter read fp32 grad, master, m, v (16 B), write master, m, v (12 B) and the
   // 16-bit weights (2 B): memory bound. The distributed optimizer updates 1/DP of them.
   const double edp = c.expert_data_parallel(dp_);
-  const bool sharded = c.use_distributed_optimizer || c.fsdp();
+  const bool sharded = c.zero_stage() >= 1;
   const double local = sharded ? plan.dense_params / (dp_ * cp) + plan.expert_params / edp
                                : plan.dense_params + plan.expert_params;
-  // With gradient norm and zeroing (step_overhead.h): the gradient buffer holds every local parameter (FSDP: 1/DP).
-  const double buffer = c.fsdp() ? local : plan.dense_params + plan.expert_params;
+  // With gradient norm and zeroing (step_overhead.h): the gradient buffer holds every local parameter (FSDP and
+  // Megatron-FSDP's optim_grads: 1/DP).
+  const double buffer = c.zero_stage() >= 2 ? local : plan.dense_params + plan.expert_params;
   plan.optimizer =
       hw::optimizer_step_time(part, {local, buffer, c.grad_bytes(), c.moment_bytes()});
   // calculate_per_token_loss: every local gradient divided by the step's token count after the reduction
@@ -120,6 +121,12 @@ void MegatronTraining::plan_reduce_prep(const hw::AcceleratorSpec& part, StagePl
                                                                  : dp_ * c.context_parallel_size > 1);
   for (Bucket& b : plan.buckets) {
     b.prep = b.prep_host = Duration();
+    if (c.use_megatron_fsdp) {
+      // Megatron-FSDP's buckets (optim_grads, optim, no_shard): its gradient_reduce_preprocessing only, no NaN check.
+      b.prep = megatron_fsdp_reduce_prep(part, b.dense_params);
+      plan.reduce_prep += b.prep;
+      continue;
+    }
     // The norm once for both checks; isnan and isinf, then the history's comparison, each a synchronization.
     if (const int syncs = (c.check_for_nan_in_grad ? 2 : 0) + (c.check_for_large_grads ? 1 : 0); syncs > 0) {
       b.prep_host = host_op * syncs;
@@ -129,6 +136,28 @@ void MegatronTraining::plan_reduce_prep(const hw::AcceleratorSpec& part, StagePl
     if (scaled > 0) b.prep += hw::memory_time(part, Bytes::of(2 * scaled * gb));
     plan.reduce_prep += b.prep;
     plan.reduce_prep_host += b.prep_host;
+  }
+  if (c.grads_each_micro_batch()) {
+    // Megatron-FSDP's optim_grads: every micro-batch, the segment that completes a bucket queues its reduce-scatter on
+    // the reduce stream (Segment::reduce, as FSDP units do), after the scaling on that stream; the reduced shard is
+    // then added into the persistent gradient shard (local_grad += reduced_grad: read two, write one; costed before
+    // the collective on the same stream).
+    const double edp = c.expert_data_parallel(dp_);
+    const auto attach = [&](Pass& p) {
+      for (Segment& s : p.segments) {
+        if (s.bucket < 0) continue;
+        const Bucket& b = plan.buckets[static_cast<size_t>(s.bucket)];
+        s.reduce = *bucket_comms(b);
+        const double shard = b.dense_params / (dp_ * c.context_parallel_size) + b.expert_params / edp;
+        s.reduce.front().prep = b.prep + hw::memory_time(part, Bytes::of(shard * 3 * gb));
+      }
+    };
+    for (std::vector<Pass>* passes : {&plan.backward, &plan.weight, &plan.pairs}) {
+      for (Pass& p : *passes) attach(p);
+    }
+    attach(plan.backward_deferred);
+    plan.reduce_prep = Duration();  // on the reduce stream, not before the step
+    return;
   }
   if (!c.overlap_grad_reduce || plan.reduce_prep == Duration()) return;
   const auto add_last = [&](Pass& p) {

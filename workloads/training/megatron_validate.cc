@@ -285,7 +285,11 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
   }
   if (!memory_.fits()) {
     std::vector<std::pair<std::string, std::function<void(MegatronConfig&)>>> changes;
-    if (!c.use_distributed_optimizer && !c.fsdp()) changes.push_back({"use_distributed_optimizer: true", [](auto& x) { x.use_distributed_optimizer = true; }});
+    if (!c.use_distributed_optimizer && !c.fsdp() && !c.use_megatron_fsdp) changes.push_back({"use_distributed_optimizer: true", [](auto& x) { x.use_distributed_optimizer = true; }});
+    if (c.use_megatron_fsdp && !c.megatron_fsdp_units() && c.pipeline_model_parallel_size == 1) {  // its ZeRO-3
+      changes.push_back({"data_parallel_sharding_strategy: optim_grads_params",
+                         [](auto& x) { x.data_parallel_sharding_strategy = "optim_grads_params"; }});
+    }
     if (c.recompute_granularity != "full") changes.push_back({"recompute_granularity: full", [](auto& x) { x.recompute_granularity = "full"; }});
     if (!c.sequence_parallel && tp > 1) changes.push_back({"sequence_parallel: true", [](auto& x) { x.sequence_parallel = true; }});
     if (c.micro_batch_size > 1) changes.push_back({"micro_batch_size: 1", [](auto& x) { x.micro_batch_size = 1; }});
