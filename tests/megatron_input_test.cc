@@ -264,9 +264,9 @@ TEST(MegatronInput, ProductionArgumentsAreReadIgnoredOrRejected) {
                                  "--moe-hybridep-num-sms 32 --auto-detect-ckpt-format\"\n");
   const auto& c = dynamic_cast<wl::MegatronTraining&>(*sc.workload).config();
   EXPECT_EQ(c.parallel_order, "tp-cp-ep-pp-dp");
+  EXPECT_EQ(c.num_distributed_optimizer_instances, 1);  // read into its key (the partial distributed optimizer)
   EXPECT_EQ(c.ignored_args,
-            (std::vector<std::string>{"--async-save", "--te-rng-tracker", "--num-distributed-optimizer-instances",
-                                      "--enable-experimental", "--override-opt-param-scheduler",
+            (std::vector<std::string>{"--async-save", "--te-rng-tracker", "--enable-experimental", "--override-opt-param-scheduler",
                                       "--weight-decay-incr-style", "--auto-detect-ckpt-format"}));
   EXPECT_EQ(c.not_modelled_args, (std::vector<std::string>{"--delay-wgrad-compute", "--moe-hybridep-num-sms 32"}));
   EXPECT_EQ(c.cuda_graph_impl, "local");  // read since 4 Dec 2026 (docs/training-cuda-graphs.md)

@@ -70,6 +70,7 @@ const std::map<std::string, ArgRule>& rules() {
     m["train-iters"] = {"job_train_iters"};
     m["sequence-parallel"] = {"sequence_parallel", "true"};
     m["use-distributed-optimizer"] = {"use_distributed_optimizer", "true"};
+    m["num-distributed-optimizer-instances"] = {"num_distributed_optimizer_instances"};
     m["ddp-average-in-collective"] = {"ddp_average_in_collective", "true"};
     m["calculate-per-token-loss"] = {"calculate_per_token_loss", "true"};
     m["check-for-large-grads"] = {"check_for_large_grads", "true"};
@@ -184,8 +185,8 @@ std::vector<std::string> megatron_arg_names() {
   out.push_back("cuda-graph-modules");
   out.push_back("no-moe-router-aux-loss-fusion");
   out.push_back("hierarchical-context-parallel-sizes");
-  for (const char* mapped : {"use-te", "use-tp-pp-dp-mapping", "moe-flex-dispatcher-backend",
-                             "num-distributed-optimizer-instances", "main-params-dtype", "main-grads-dtype"}) {
+  for (const char* mapped : {"use-te", "use-tp-pp-dp-mapping", "moe-flex-dispatcher-backend", "main-params-dtype",
+                             "main-grads-dtype"}) {
     out.push_back(mapped);
   }
   for (const auto& n : megatron_lm::listed_not_modelled()) out.push_back(n);
@@ -392,9 +393,9 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       }
       continue;
     }
-    if (name == "num-distributed-optimizer-instances" || name == "main-params-dtype" || name == "main-grads-dtype") {
-      // Their defaults change nothing; other values shard or type the optimizer's state in ways not modelled.
-      const std::string plain = name == "num-distributed-optimizer-instances" ? "1" : "fp32";
+    if (name == "main-params-dtype" || name == "main-grads-dtype") {
+      // Their defaults change nothing; other values type the optimizer's state in ways not modelled.
+      const std::string plain = "fp32";
       if (!next_value()) {
         fail(at, "--" + name + " needs a value");
       } else if (value != plain) {

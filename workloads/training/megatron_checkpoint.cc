@@ -38,7 +38,9 @@ void MegatronTraining::setup_checkpoints() {
           Bytes w, o;
           for (const auto& item : it->second->memory.items) {
             if (item.name == "weights") w = item.bytes;
-            if (item.name == "optimizer states") o = item.bytes;
+            // With several optimizer instances each shard has that many copies, and a fully parallel save
+            // spreads its writing over them: each rank writes 1 / N of its shard, the job the same bytes.
+            if (item.name == "optimizer states") o = item.bytes / static_cast<double>(c.num_distributed_optimizer_instances);
           }
           job.rank_weights.push_back(w);
           job.rank_optimizer.push_back(o);
@@ -47,8 +49,8 @@ void MegatronTraining::setup_checkpoints() {
             hw::TrainingMemoryInput in;
             in.parameters = plan.dense_params;
             in.expert_parameters = plan.expert_params;
-            in.data_parallel = dp_ * cp;
-            in.expert_data_parallel = job.expert_data_parallel;
+            in.data_parallel = c.optimizer_dp(dp_);  // as the memory fit shards them (fit_memory)
+            in.expert_data_parallel = c.optimizer_edp(dp_);
             in.zero_stage = c.zero_stage();
             auto expert_part = [&](Bytes b, int stage) {
               const auto [dense, expert] = hw::held_parameters(in, stage);

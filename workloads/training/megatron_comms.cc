@@ -305,8 +305,21 @@ std::shared_ptr<std::vector<MegatronTraining::CommCall>> MegatronTraining::bucke
   const double gb = config_.grad_bytes();
   const CollectiveOp op = config_.grads_all_reduced() ? CollectiveOp::kAllReduce : CollectiveOp::kReduceScatter;
   auto comms = std::make_shared<std::vector<CommCall>>();
-  if (b.dense_params > 0) comms->push_back({op, GroupKind::kDpCp, Bytes::of(b.dense_params * gb), Exposure::kDp, std::string("dp-cp ") + op_word(op) + " grads"});
-  if (b.expert_params > 0) comms->push_back({op, GroupKind::kEdp, Bytes::of(b.expert_params * gb), Exposure::kDp, std::string("expert-dp ") + op_word(op) + " grads"});
+  const auto call = [&](CollectiveOp o, GroupKind g, double bytes) {
+    comms->push_back({o, g, Bytes::of(bytes), Exposure::kDp, std::string(group_kind_name(g)) + " " + op_word(o) + " grads"});
+  };
+  // The partial distributed optimizer (start_grad_sync with num_distributed_optimizer_instances > 1): each bucket
+  // reduce-scattered within the optimizer instance, then this rank's shard all-reduced across the instances, one
+  // after the other on the communication stream.
+  const bool partial = config_.num_distributed_optimizer_instances > 1;
+  if (b.dense_params > 0) {
+    call(op, config_.optimizer_group(), b.dense_params * gb);
+    if (partial) call(CollectiveOp::kAllReduce, GroupKind::kDpCpInter, b.dense_params * gb / config_.optimizer_dp(dp_));
+  }
+  if (b.expert_params > 0) {
+    call(op, config_.optimizer_expert_group(), b.expert_params * gb);
+    if (partial) call(CollectiveOp::kAllReduce, GroupKind::kEdpInter, b.expert_params * gb / config_.optimizer_edp(dp_));
+  }
   return comms;
 }
 

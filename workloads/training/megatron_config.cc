@@ -233,6 +233,13 @@ void MegatronConfig::visit_keys(Section& s) {
   s.field("use_distributed_optimizer", use_distributed_optimizer,
           "optimizer states sharded over data-parallel ranks: gradients reduce-scattered, parameters "
           "all-gathered");
+  s.field("num_distributed_optimizer_instances", num_distributed_optimizer_instances,
+          "with use_distributed_optimizer: Megatron's partial distributed optimizer (--num-distributed-optimizer-"
+          "instances): the DP x CP ranks cut into this many consecutive blocks, each one optimizer instance; each "
+          "gradient bucket reduce-scattered within the block, then its shard all-reduced across the blocks (the "
+          "ranks at the same offset); the parameters gathered within the block; the optimizer's shard 1 / (DP x CP / "
+          "N). Experts likewise over their expert-data-parallel group. 1 = one instance",
+          Range::at_least(1));
   s.field("overlap_grad_reduce", overlap_grad_reduce,
           "reduce gradient buckets during the last micro-batch's backward instead of after it");
   s.field("overlap_param_gather", overlap_param_gather,

@@ -12,6 +12,7 @@
 #include "sim/units.h"
 #include "workloads/training/gpt_model.h"
 #include "workloads/training/pipeline_layout.h"
+#include "workloads/training/placement.h"
 #include "workloads/training/tp_overlap.h"
 
 namespace lcsim::hw {
@@ -142,6 +143,9 @@ struct MegatronConfig {
   std::vector<PipelineLayoutStage> layout;
   int expert_tensor_parallel_size = 0;       // 0: as tensor_model_parallel_size (the only split modelled)
   bool use_distributed_optimizer = false;
+  /// Megatron's partial distributed optimizer (--num-distributed-optimizer-instances): the optimizer sharded over
+  /// DP x CP / N ranks (one instance), replicated N times; 1 = one instance over DP x CP.
+  int num_distributed_optimizer_instances = 1;
   bool overlap_grad_reduce = false;
   bool overlap_param_gather = false;
   // overlap_param_gather with interleaving: the chunks' gathers launched ahead, at the same step on every pipeline
@@ -236,6 +240,18 @@ struct MegatronConfig {
     return std::max(1, data_parallel * context_parallel_size * tensor_model_parallel_size /
                            (expert_model_parallel_size * expert_tp()));
   }
+  /// Ranks one distributed-optimizer instance spans (its shard's divisor): DP x CP / num_distributed_optimizer_instances,
+  /// and of the experts' expert-DP group likewise.
+  int optimizer_dp(int data_parallel) const {
+    return std::max(1, data_parallel * context_parallel_size / num_distributed_optimizer_instances);
+  }
+  int optimizer_edp(int data_parallel) const {
+    return std::max(1, expert_data_parallel(data_parallel) / num_distributed_optimizer_instances);
+  }
+  /// Partial distributed optimizer: the dense and expert groups of its reduce-scatter and gather (the whole DP x CP
+  /// and expert-DP groups with one instance).
+  GroupKind optimizer_group() const { return num_distributed_optimizer_instances > 1 ? GroupKind::kDpCpIntra : GroupKind::kDpCp; }
+  GroupKind optimizer_expert_group() const { return num_distributed_optimizer_instances > 1 ? GroupKind::kEdpIntra : GroupKind::kEdp; }
   int64_t ddp_bucket_size = 0;
   bool use_flash_attn = true;
   std::string cross_entropy = "megatron";  // megatron (fused, vocab-parallel) or torch_fp32 (torchtitan)

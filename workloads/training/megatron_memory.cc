@@ -17,13 +17,14 @@ void MegatronTraining::fit_memory(const hw::AcceleratorSpec& part, int stage, do
   const int tp = c.tensor_model_parallel_size, cp = c.context_parallel_size, pp = c.pipeline_model_parallel_size;
   const int V = model_stages(), b = c.micro_batch_size;
   const bool sp = c.sequence_parallel && tp > 1;
-  const double e = 2, edp = c.expert_data_parallel(dp_);
+  const double e = 2;
   const bool output_layer_here = m.untie_embeddings_and_output_weights || pp > 1;
   hw::TrainingMemoryInput in;
   in.parameters = plan.dense_params;
   in.expert_parameters = plan.expert_params;
-  in.data_parallel = dp_ * cp;
-  in.expert_data_parallel = static_cast<int>(edp);
+  // Sharded over one optimizer instance (num_distributed_optimizer_instances; all of DP x CP with one).
+  in.data_parallel = c.optimizer_dp(dp_);
+  in.expert_data_parallel = c.optimizer_edp(dp_);
   in.zero_stage = c.zero_stage();
   in.grad_bytes = c.grad_bytes();
   in.optimizer_bytes = 4 + c.moment_bytes();  // fp32 master weights and Adam's moments

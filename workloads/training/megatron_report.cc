@@ -106,6 +106,7 @@ std::vector<std::string> MegatronTraining::explain_placement(const std::vector<G
   const auto& c = config_;
   Placement pl(c.tensor_model_parallel_size, c.context_parallel_size, dp_, c.pipeline_model_parallel_size,
                c.expert_model_parallel_size, c.parallel_order, c.expert_tp());
+  pl.set_optimizer_instances(c.num_distributed_optimizer_instances);
   std::vector<std::string> out;
   char line[256];
   std::snprintf(line, sizeof line, "placement: order %s (innermost first), TP %d x CP %d x DP %d x PP %d, EP %d",
@@ -118,6 +119,10 @@ std::vector<std::string> MegatronTraining::explain_placement(const std::vector<G
   std::vector<GroupKind> kinds = {GroupKind::kTp, GroupKind::kCp, GroupKind::kDp, GroupKind::kPp};
   if (c.model.num_experts > 0) kinds.push_back(GroupKind::kEp);
   if (c.model.num_experts > 0 && c.experts_fold_tp() && c.expert_tp() > 1) kinds.push_back(GroupKind::kEtp);
+  if (c.num_distributed_optimizer_instances > 1) {  // the partial distributed optimizer's instances and their copies
+    kinds.push_back(GroupKind::kDpCpIntra);
+    kinds.push_back(GroupKind::kDpCpInter);
+  }
   for (GroupKind k : kinds) {
     std::set<std::vector<uint32_t>> groups;
     for (uint32_t r = 0; r < gpus.size(); ++r) groups.insert(pl.group(k, r));

@@ -84,6 +84,7 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
   placement_ = Placement(c.tensor_model_parallel_size, c.context_parallel_size, dp_, pp, c.expert_model_parallel_size,
                          c.parallel_order, c.expert_tp());
   placement_.set_cp_a2a(c.cp_a2a_size());
+  placement_.set_optimizer_instances(c.num_distributed_optimizer_instances);
   placement_.set_embedding_stages(embedding_stages());
   std::set<const hw::AcceleratorSpec*> parts;
   for (const auto& g : gpus) parts.insert(g.part);

@@ -19,8 +19,10 @@ void MegatronTraining::plan_step(const hw::AcceleratorSpec& part, StagePlan& pla
   // Mixed-precision Adam: per parameter read fp32 grad, master, m, v (16 B), write master, m, v (12 B) and the
   // 16-bit weights (2 B): memory bound. The distributed optimizer updates 1/DP of them.
   const double edp = c.expert_data_parallel(dp_);
+  // Sharded over one optimizer instance's ranks (all of DP x CP and expert-DP with one instance).
+  const double odp = c.optimizer_dp(dp_), oedp = c.optimizer_edp(dp_);
   const bool sharded = c.zero_stage() >= 1;
-  const double local = sharded ? plan.dense_params / (dp_ * cp) + plan.expert_params / edp
+  const double local = sharded ? plan.dense_params / odp + plan.expert_params / oedp
                                : plan.dense_params + plan.expert_params;
   // With gradient norm and zeroing (step_overhead.h): the gradient buffer holds every local parameter (FSDP and
   // Megatron-FSDP's optim_grads: 1/DP).
@@ -67,19 +69,21 @@ void MegatronTraining::plan_step(const hw::AcceleratorSpec& part, StagePlan& pla
                                   Bytes::of(local * c.grad_bytes()), Exposure::kDp,
                                   "stage-copies all-reduce grads"});
   }
-  // The updated 16-bit parameters, gathered (fp8_weights_gathered: the FP8 weights 1 B).
+  // The updated 16-bit parameters, gathered (fp8_weights_gathered: the FP8 weights 1 B) over the optimizer
+  // instance's ranks (start_param_sync: intra_distributed_optimizer_instance_group).
   if (c.dist_opt()) {
     const double fp8_dense = c.fp8_weights_gathered() ? casts.all - casts.experts : 0;
     const double fp8_experts = c.fp8_weights_gathered() ? casts.experts : 0;
-    if (dp_ * cp > 1) {
-      plan.param_gather.push_back({CollectiveOp::kAllGather, GroupKind::kDpCp,
-                                   Bytes::of(plan.dense_params * 2 - fp8_dense),
-                                   Exposure::kDp, "dp-cp all-gather params"});
+    const GroupKind dense_group = c.optimizer_group(), expert_group = c.optimizer_expert_group();
+    const std::string dense_name = std::string(group_kind_name(dense_group)) + " all-gather params";
+    const std::string expert_name = std::string(group_kind_name(expert_group)) + " all-gather params";
+    if (odp > 1) {
+      plan.param_gather.push_back({CollectiveOp::kAllGather, dense_group, Bytes::of(plan.dense_params * 2 - fp8_dense),
+                                   Exposure::kDp, dense_name});
     }
-    if (plan.expert_params > 0 && edp > 1) {
-      plan.param_gather.push_back({CollectiveOp::kAllGather, GroupKind::kEdp,
-                                   Bytes::of(plan.expert_params * 2 - fp8_experts),
-                                   Exposure::kDp, "expert-dp all-gather params"});
+    if (plan.expert_params > 0 && oedp > 1) {
+      plan.param_gather.push_back({CollectiveOp::kAllGather, expert_group,
+                                   Bytes::of(plan.expert_params * 2 - fp8_experts), Exposure::kDp, expert_name});
     }
     // overlap_param_gather: each model chunk's own (Megatron-core's DDP wraps each chunk, start_param_sync gathers
     // its buckets), the FP8 weights' share in proportion to the chunk's parameters.
@@ -88,15 +92,15 @@ void MegatronTraining::plan_step(const hw::AcceleratorSpec& part, StagePlan& pla
       for (size_t k = 0; k < dense.size(); ++k) {
         std::vector<CommCall>& g = plan.param_gather_chunks.emplace_back();
         const std::string of = chunks_ > 1 ? " (chunk " + std::to_string(k) + ")" : "";
-        if (dp_ * cp > 1 && dense[k] > 0) {
-          g.push_back({CollectiveOp::kAllGather, GroupKind::kDpCp,
+        if (odp > 1 && dense[k] > 0) {
+          g.push_back({CollectiveOp::kAllGather, dense_group,
                        Bytes::of(dense[k] * 2 - fp8_dense * share(dense[k], plan.dense_params)), Exposure::kDp,
-                       "dp-cp all-gather params" + of});
+                       dense_name + of});
         }
-        if (expert[k] > 0 && edp > 1) {
-          g.push_back({CollectiveOp::kAllGather, GroupKind::kEdp,
+        if (expert[k] > 0 && oedp > 1) {
+          g.push_back({CollectiveOp::kAllGather, expert_group,
                        Bytes::of(expert[k] * 2 - fp8_experts * share(expert[k], plan.expert_params)), Exposure::kDp,
-                       "expert-dp all-gather params" + of});
+                       expert_name + of});
         }
       }
     }

@@ -150,6 +150,21 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
     }
     if (tp > 1 && !c.sequence_parallel) s.error("sequence_parallel", "must be true with tensor parallelism and experts (as in Megatron-LM)");
   }
+  if (const int instances = c.num_distributed_optimizer_instances; instances > 1) {
+    // Megatron-core: DDP asserts the distributed optimizer; parallel_state that N divides DP x CP and expert-DP.
+    if (!c.use_distributed_optimizer || c.use_megatron_fsdp || c.use_torch_fsdp2) {
+      s.error("num_distributed_optimizer_instances",
+              c.use_megatron_fsdp || c.use_torch_fsdp2
+                  ? std::string("above 1 with FSDP (Megatron-FSDP's hybrid sharding) is not modelled")
+                  : std::string("above 1 needs use_distributed_optimizer: true (Megatron-core: \"Partial DistOpt "
+                                "cannot be used without DistOpt\")"));
+    } else if ((dp_ * cp) % instances != 0) {
+      s.error("num_distributed_optimizer_instances", "must divide data x context parallel size (" + str(dp_ * cp) + ")");
+    } else if (m.num_experts > 0 && static_cast<int>(c.expert_data_parallel(dp_)) % instances != 0) {
+      s.error("num_distributed_optimizer_instances", "must divide the experts' data-parallel size (" +
+                                                         str(static_cast<int>(c.expert_data_parallel(dp_))) + ")");
+    }
+  }
   // Token all-to-all volume. alltoall sends a token once per chosen expert (k copies, (G-1)/G of them to other
   // nodes when the EP group spans G nodes); flex sends it once per destination node and forwards it over NVLink
   // inside, so the network carries the expected number of distinct nodes among its k experts, D = n (1 - (1 -

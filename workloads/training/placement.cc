@@ -94,7 +94,23 @@ std::vector<uint32_t> Placement::group(GroupKind kind, uint32_t r) const {
     }
     out = std::move(g);
   };
+  // Megatron's partial distributed optimizer: `whole`'s ranks (in order) cut into optimizer_instances_ consecutive
+  // blocks (intra: this rank's block) or taken at this rank's offset in every block (inter).
+  auto instances = [&](GroupKind whole, bool intra) {
+    out = group(whole, r);
+    const auto pos = static_cast<size_t>(std::find(out.begin(), out.end(), r) - out.begin());
+    const size_t block = out.size() / static_cast<size_t>(optimizer_instances_);
+    std::vector<uint32_t> g;
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (intra ? i / block == pos / block : i % block == pos % block) g.push_back(out[i]);
+    }
+    out = std::move(g);
+  };
   switch (kind) {
+    case GroupKind::kDpCpIntra: instances(GroupKind::kDpCp, true); break;
+    case GroupKind::kDpCpInter: instances(GroupKind::kDpCp, false); break;
+    case GroupKind::kEdpIntra: instances(GroupKind::kEdp, true); break;
+    case GroupKind::kEdpInter: instances(GroupKind::kEdp, false); break;
     case GroupKind::kTp: vary({Dim::kTp}); break;
     case GroupKind::kCp: vary({Dim::kCp}); break;
     case GroupKind::kDp: vary({Dim::kDp}); break;
@@ -190,6 +206,10 @@ const char* group_kind_name(GroupKind k) {
     case GroupKind::kCpP2p: return "cp-p2p";
     case GroupKind::kTpEp: return "tp-ep";
     case GroupKind::kEtp: return "expert-tp";
+    case GroupKind::kDpCpIntra: return "dp-cp-intra";
+    case GroupKind::kDpCpInter: return "dp-cp-inter";
+    case GroupKind::kEdpIntra: return "expert-dp-intra";
+    case GroupKind::kEdpInter: return "expert-dp-inter";
   }
   return "?";
 }

@@ -8,6 +8,7 @@
 // offset in their blocks form the expert-data-parallel group that reduces expert gradients.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -26,8 +27,16 @@ enum class Dim { kTp = 0, kCp = 1, kDp = 2, kPp = 3 };
 // kTpEp: the experts' TP x EP group (Megatron-core's tp_ep_group: the allgather token dispatcher's), the EP group
 // itself where the experts fold over TP. kEtp: the experts' own tensor-parallel group (Megatron-core's expt_tp_group:
 // the alltoall dispatcher gathers the routed tokens over it), the TP group where the experts keep the dense split.
-enum class GroupKind { kTp, kCp, kDp, kDpCp, kPp, kEp, kEdp, kEmbedding, kMirror, kCpA2a, kCpP2p, kTpEp, kEtp };
-inline constexpr size_t kGroupKinds = 13;
+// kDpCpIntra, kDpCpInter, kEdpIntra, kEdpInter: Megatron's partial distributed optimizer
+// (num_distributed_optimizer_instances N > 1; set_optimizer_instances): the DP x CP group (the expert-DP group) cut
+// into N consecutive blocks, one optimizer instance each (intra), and the ranks at the same offset in every block
+// (inter; parallel_state's intra_partial_data_parallel_group_with_cp and create_hierarchical_groups over the
+// expert-DP group). With N = 1 the intra group is the whole group and the inter group the rank alone.
+enum class GroupKind {
+  kTp, kCp, kDp, kDpCp, kPp, kEp, kEdp, kEmbedding, kMirror, kCpA2a, kCpP2p, kTpEp, kEtp,
+  kDpCpIntra, kDpCpInter, kEdpIntra, kEdpInter
+};
+inline constexpr size_t kGroupKinds = 17;
 
 struct Coord {
   int tp = 0, cp = 0, dp = 0, pp = 0;
@@ -59,9 +68,11 @@ class Placement {
   void set_cp_a2a(int a2a) { cp_a2a_ = a2a; }
   /// The pipeline ranks of the embedding group (kEmbedding; default: the first and the last).
   void set_embedding_stages(std::vector<int> stages) { embedding_stages_ = std::move(stages); }
+  /// Megatron's distributed optimizer instances (kDpCpIntra ... kEdpInter; 1: one instance over the whole group).
+  void set_optimizer_instances(int n) { optimizer_instances_ = std::max(1, n); }
 
  private:
-  int tp_ = 1, cp_ = 1, dp_ = 1, pp_ = 1, ep_ = 1, cp_a2a_ = 1;
+  int tp_ = 1, cp_ = 1, dp_ = 1, pp_ = 1, ep_ = 1, cp_a2a_ = 1, optimizer_instances_ = 1;
   int etp_ = 1;  // the experts' tensor parallelism (expert_tensor_parallel_size; tp_ where they keep the dense split)
   std::vector<int> embedding_stages_;  // empty: {0, PP - 1}
   std::array<int, 4> sizes_{1, 1, 1, 1};
