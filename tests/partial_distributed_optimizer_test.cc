@@ -139,14 +139,66 @@ TEST(PartialDistributedOptimizer, IsCheckedAsMegatronChecksIt) {
             std::string::npos);
   std::vector<std::string> fsdp = layout(2);
   fsdp.push_back("workload.use_megatron_fsdp=true");
-  EXPECT_NE(parse_sets_error(fsdp).find("with FSDP (Megatron-FSDP's hybrid sharding) is not modelled"),
-            std::string::npos);
+  EXPECT_EQ(parse_sets_error(fsdp), "");  // Megatron-FSDP's hybrid sharding (below)
+  fsdp.push_back("workload.data_parallel_sharding_strategy=optim");
+  EXPECT_NE(parse_sets_error(fsdp).find("above 1 with Megatron-FSDP's optim is not modelled"), std::string::npos);
+  std::vector<std::string> torch = layout(2);
+  torch[2] = "workload.use_torch_fsdp2=true";
+  EXPECT_NE(parse_sets_error(torch).find("above 1 with use_torch_fsdp2 is not modelled"), std::string::npos);
   EXPECT_EQ(parse_sets_error(layout(16)), "");  // one rank an instance: the whole gradients all-reduced
   const wl::MegatronConfig c = megatron_support::config_of_line(
       "--num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 --vocab-size 32000 "
       "--global-batch-size 32 --micro-batch-size 1 --bf16 --use-distributed-optimizer "
       "--num-distributed-optimizer-instances 4");
   EXPECT_EQ(c.num_distributed_optimizer_instances, 4);
+}
+
+// Megatron-FSDP's hybrid sharding (its units with two instances, the outer level not sharded): each unit gathered
+// and reduce-scattered within its instance every micro-batch, the same bytes as over all of DP x CP; on the last
+// micro-batch (the backward pass's copy for it) each reduced shard all-reduced across the instances, 1 / 8 of the
+// unit's gradients; every buffer sharded over the instance's 8 ranks, twice one instance's shard.
+TEST(PartialDistributedOptimizer, MegatronFsdpShardsWithinAnInstanceAndAllReducesAcross) {
+  const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
+  const auto plan_of = [&](int instances) {
+    std::vector<std::string> sets = layout(instances);
+    sets.push_back("workload.use_megatron_fsdp=true");
+    return training(megatron_support::parse_sets(sets)).plan_stage(part, 0);
+  };
+  const auto one = plan_of(1), two = plan_of(2);
+  const auto& gather = two.forward.front().segments.front().prefetch.front().front();
+  EXPECT_EQ(gather.group, GroupKind::kDpCpIntra);
+  EXPECT_DOUBLE_EQ(gather.size.bytes(), one.forward.front().segments.front().prefetch.front().front().size.bytes());
+  EXPECT_FALSE(one.backward.front().last);
+  ASSERT_TRUE(two.backward.front().last);
+  size_t outer = 0;
+  const auto& every = two.backward.front().segments;
+  const auto& last = two.backward.front().last->segments;
+  ASSERT_EQ(every.size(), last.size());
+  for (size_t i = 0; i < every.size(); ++i) {
+    ASSERT_EQ(last[i].reduce.size(), 2 * every[i].reduce.size());
+    for (size_t k = 0; k < every[i].reduce.size(); ++k) {
+      const auto& rs = last[i].reduce[k];
+      const auto& ar = last[i].reduce[every[i].reduce.size() + k];
+      EXPECT_EQ(rs.group, GroupKind::kDpCpIntra);
+      EXPECT_EQ(ar.group, GroupKind::kDpCpInter);
+      EXPECT_EQ(ar.op, policy::CollectiveOp::kAllReduce);
+      EXPECT_DOUBLE_EQ(ar.size.bytes(), rs.size.bytes() / 8);
+      ++outer;
+    }
+  }
+  EXPECT_GT(outer, 0u);
+  using megatron_support::memory_item;
+  for (const char* item : {"weights", "gradients", "optimizer states"}) {
+    EXPECT_DOUBLE_EQ(memory_item(two.memory, item), 2 * memory_item(one.memory, item)) << item;
+  }
+  // A run: four instances (each inside a node), every rank simulated or one per stage, the same iteration.
+  std::vector<std::string> sets = layout(4);
+  sets.push_back("workload.use_megatron_fsdp=true");
+  std::vector<std::string> off = sets;
+  off.push_back("workload.symmetry=off");
+  const auto sym = megatron_support::run(sets), all = megatron_support::run(off);
+  ASSERT_TRUE(sym.count("iteration_time_s"));
+  EXPECT_DOUBLE_EQ(sym.at("iteration_time_s"), all.at("iteration_time_s"));
 }
 
 }  // namespace

@@ -350,6 +350,8 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// Megatron's DDP work before each bucket's collective (NaN check, scaling: Bucket::prep), and the passes that
   /// complete buckets as the last micro-batch runs them (Pass::last).
   void plan_reduce_prep(const hw::AcceleratorSpec& part, StagePlan& plan, Duration host_op) const;
+  /// Megatron-FSDP's hybrid sharding: the last micro-batch's all-reduce of each reduced shard across the instances.
+  void plan_hybrid_fsdp(StagePlan& plan) const;
   /// The stage with the least memory headroom on `part`, and its fit.
   /// `keep`: also store each stage's plan in `*keep` (in stage order).
   /// `reuse`: where it gives a stage's plan, that plan is taken (shared) instead of planning the stage.

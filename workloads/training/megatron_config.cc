@@ -238,7 +238,9 @@ void MegatronConfig::visit_keys(Section& s) {
           "instances): the DP x CP ranks cut into this many consecutive blocks, each one optimizer instance; each "
           "gradient bucket reduce-scattered within the block, then its shard all-reduced across the blocks (the "
           "ranks at the same offset); the parameters gathered within the block; the optimizer's shard 1 / (DP x CP / "
-          "N). Experts likewise over their expert-data-parallel group. 1 = one instance",
+          "N). Experts likewise over their expert-data-parallel group. With use_megatron_fsdp (optim_grads_params): "
+          "its hybrid sharding, the units gathered and reduced within the block every micro-batch, each reduced shard "
+          "all-reduced across the blocks on the last. 1 = one instance",
           Range::at_least(1));
   s.field("overlap_grad_reduce", overlap_grad_reduce,
           "reduce gradient buckets during the last micro-batch's backward instead of after it");

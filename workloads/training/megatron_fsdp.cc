@@ -36,7 +36,9 @@ std::tuple<Duration, Duration, Duration> MegatronTraining::fsdp_unit_copies(cons
   const auto& c = config_;
   const int cp = c.context_parallel_size;
   const hw::HostIssue host(c.host_issue(part));
-  const double gb = c.grad_bytes(), shard = params / (dp_ * cp);
+  const double gb = c.grad_bytes();
+  // The persistent shard: over DP x CP, or over one hybrid-sharding instance (num_distributed_optimizer_instances).
+  const double shard = c.use_megatron_fsdp ? params / c.optimizer_dp(dp_) : params / (dp_ * cp);
   if (c.use_megatron_fsdp) {
     // Megatron-FSDP (param_and_grad_buffer.py, megatron_fsdp.py): the all-gather writes straight into the unit's
     // bucket, whose views are the parameters (fetch_bucket), from the persistent 16-bit shard: no copy-in or
@@ -75,18 +77,20 @@ void MegatronTraining::plan_fsdp_units(const hw::AcceleratorSpec& part, const Fs
     const auto [dense, expert, layer, dense_fp8, expert_fp8] = u.params[j];
     const std::string unit = " layer " + std::to_string(layer);
     // 16-bit parameters, but FP8 GEMM weights in FP8 where Megatron-FSDP gathers them so (fp8_param_gather).
-    gather[j].push_back({CollectiveOp::kAllGather, GroupKind::kDpCp, Bytes::of(dense * 2 - dense_fp8), Exposure::kDp,
+    // Over DP x CP, or Megatron-FSDP's inner group with hybrid sharding (optimizer_group: one instance's ranks).
+    const GroupKind dense_group = c.optimizer_group(), expert_group = c.optimizer_expert_group();
+    gather[j].push_back({CollectiveOp::kAllGather, dense_group, Bytes::of(dense * 2 - dense_fp8), Exposure::kDp,
                          "fsdp all-gather" + unit, 1});
-    reduce[j].push_back({CollectiveOp::kReduceScatter, GroupKind::kDpCp, Bytes::of(dense * gb), Exposure::kDp,
+    reduce[j].push_back({CollectiveOp::kReduceScatter, dense_group, Bytes::of(dense * gb), Exposure::kDp,
                          "fsdp reduce-scatter" + unit, 2});
     const auto [copy_in, grad_in, copy_out] = fsdp_unit_copies(part, dense);
     gather[j].front().prep = copy_in;
     reduce[j].front().prep = grad_in;
     unpack[j] = copy_out;
     if (expert > 0 && edp > 1) {
-      gather[j].push_back({CollectiveOp::kAllGather, GroupKind::kEdp, Bytes::of(expert * 2 - expert_fp8), Exposure::kDp,
+      gather[j].push_back({CollectiveOp::kAllGather, expert_group, Bytes::of(expert * 2 - expert_fp8), Exposure::kDp,
                            "fsdp expert all-gather" + unit, 1});
-      reduce[j].push_back({CollectiveOp::kReduceScatter, GroupKind::kEdp, Bytes::of(expert * gb), Exposure::kDp,
+      reduce[j].push_back({CollectiveOp::kReduceScatter, expert_group, Bytes::of(expert * gb), Exposure::kDp,
                            "fsdp expert reduce-scatter" + unit, 2});
     }
   }

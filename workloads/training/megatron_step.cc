@@ -117,7 +117,10 @@ void MegatronTraining::plan_step(const hw::AcceleratorSpec& part, StagePlan& pla
 // the host synchronized at its end; without it, after the backward, before each collective (reduce_prep).
 void MegatronTraining::plan_reduce_prep(const hw::AcceleratorSpec& part, StagePlan& plan, Duration host_op) const {
   const auto& c = config_;
-  if (c.fsdp()) return;
+  if (c.fsdp()) {
+    if (c.num_distributed_optimizer_instances > 1) plan_hybrid_fsdp(plan);
+    return;
+  }
   const double gb = c.grad_bytes();
   const bool dense_scaled = !c.calculate_per_token_loss && !c.ddp_average_in_collective && dp_ * c.context_parallel_size > 1;
   const bool expert_scaled = !c.calculate_per_token_loss && (c.ddp_average_in_collective
@@ -176,6 +179,42 @@ void MegatronTraining::plan_reduce_prep(const hw::AcceleratorSpec& part, StagePl
         s.add_host_wait(b.prep_host);
         s.host.sync = true;
       }
+    }
+    p.last = std::move(last);
+    plan.has_last = true;
+  };
+  for (std::vector<Pass>* passes : {&plan.backward, &plan.weight, &plan.pairs}) {
+    for (Pass& p : *passes) add_last(p);
+  }
+  add_last(plan.backward_deferred);
+}
+
+// Megatron-FSDP's hybrid sharding (num_distributed_optimizer_instances N > 1, outer_dp_sharding_strategy no_shard):
+// each unit gathered and reduce-scattered within its instance every micro-batch (plan_fsdp_units, optimizer_group),
+// and on the last micro-batch each reduced shard all-reduced across the instances right after its reduce-scatter
+// (GradReducePipeline's outer_fsdp_group_grad_reduce, on a stream that waits for the reduce-scatter's; here on the
+// same stream, after it): the passes that reduce get a copy for that micro-batch (Pass::last).
+void MegatronTraining::plan_hybrid_fsdp(StagePlan& plan) const {
+  const auto& c = config_;
+  const auto add_last = [&](Pass& p) {
+    if (std::none_of(p.segments.begin(), p.segments.end(), [](const Segment& s) { return !s.reduce.empty(); })) return;
+    auto last = std::make_shared<Pass>(p);
+    for (Segment& s : last->segments) {
+      std::vector<CommCall> outer;
+      for (const CommCall& r : s.reduce) {
+        const bool expert = r.group == GroupKind::kEdpIntra;
+        const double ranks = expert ? c.optimizer_edp(dp_) : c.optimizer_dp(dp_);
+        CommCall a = r;
+        a.op = CollectiveOp::kAllReduce;
+        a.group = expert ? GroupKind::kEdpInter : GroupKind::kDpCpInter;
+        a.size = r.size / ranks;
+        const size_t layer = r.name.find(" layer");
+        a.name = std::string(expert ? "fsdp expert outer all-reduce" : "fsdp outer all-reduce") +
+                 (layer == std::string::npos ? std::string() : r.name.substr(layer));
+        a.prep = Duration();
+        outer.push_back(std::move(a));
+      }
+      s.reduce.insert(s.reduce.end(), outer.begin(), outer.end());
     }
     p.last = std::move(last);
     plan.has_last = true;

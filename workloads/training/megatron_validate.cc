@@ -152,12 +152,16 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
   }
   if (const int instances = c.num_distributed_optimizer_instances; instances > 1) {
     // Megatron-core: DDP asserts the distributed optimizer; parallel_state that N divides DP x CP and expert-DP.
-    if (!c.use_distributed_optimizer || c.use_megatron_fsdp || c.use_torch_fsdp2) {
+    // Megatron-FSDP's hybrid sharding (its units, the outer level not sharded) is modelled; its other strategies and
+    // PyTorch's FSDP2 (Megatron-LM asserts no partial instances with it) are not.
+    if (c.use_torch_fsdp2 || (c.use_megatron_fsdp && !c.megatron_fsdp_units())) {
       s.error("num_distributed_optimizer_instances",
-              c.use_megatron_fsdp || c.use_torch_fsdp2
-                  ? std::string("above 1 with FSDP (Megatron-FSDP's hybrid sharding) is not modelled")
-                  : std::string("above 1 needs use_distributed_optimizer: true (Megatron-core: \"Partial DistOpt "
-                                "cannot be used without DistOpt\")"));
+              c.use_torch_fsdp2 ? std::string("above 1 with use_torch_fsdp2 is not modelled")
+                                : "above 1 with Megatron-FSDP's " + c.data_parallel_sharding_strategy +
+                                      " is not modelled (its hybrid sharding is, with optim_grads_params)");
+    } else if (!c.use_distributed_optimizer && !c.use_megatron_fsdp) {
+      s.error("num_distributed_optimizer_instances", "above 1 needs use_distributed_optimizer: true (Megatron-core: "
+                                                     "\"Partial DistOpt cannot be used without DistOpt\")");
     } else if ((dp_ * cp) % instances != 0) {
       s.error("num_distributed_optimizer_instances", "must divide data x context parallel size (" + str(dp_ * cp) + ")");
     } else if (m.num_experts > 0 && static_cast<int>(c.expert_data_parallel(dp_)) % instances != 0) {
