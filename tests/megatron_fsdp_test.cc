@@ -54,17 +54,32 @@ Unit unit_of(const wl::MegatronTraining& w) {
 // Each unit moves the same bytes as FSDP2's (16-bit parameters gathered, gradients reduced in fp32), but Megatron-FSDP
 // gathers into the unit's bucket from its 16-bit shard (no cast before, no copy after), and with fused gradient
 // accumulation its reduce-scatter's only kernel is the shard's accumulation: a read of two fp32 shards and a write of
-// one, 3 x 4 B per shard element (the unit's parameters / DP 16).
+// one, 3 x 4 B per shard element (the unit's parameters / DP 16). The first unit's gather leaves out the embedding,
+// which Megatron-FSDP gathers once an iteration, before the first micro-batch's forward (Pass::first: one more
+// gather, awaited before the first unit's), where FSDP2 gathers it with the first unit each pass.
 TEST(MegatronFsdp, UnitsGatherIntoTheirBucketsAndAccumulateTheReducedShard) {
   const Scenario mfsdp = megatron_support::parse_sets(layout("workload.use_megatron_fsdp=true"));
   const Scenario torch = megatron_support::parse_sets(layout("workload.use_torch_fsdp2=true"));
   const Unit m = unit_of(training(mfsdp)), t = unit_of(training(torch));
-  EXPECT_DOUBLE_EQ(m.gather_bytes, t.gather_bytes);
+  const hw::AcceleratorSpec& h100 = hw::PartCatalog::get().part("H100-SXM-80GB");
+  const auto mplan = training(mfsdp).plan_stage(h100, 0);
+  EXPECT_FALSE(training(torch).plan_stage(h100, 0).forward.front().first);
+  ASSERT_TRUE(mplan.forward.front().first);
+  const auto& once = *mplan.forward.front().first;
+  ASSERT_EQ(once.segments[0].prefetch.size(), mplan.forward.front().segments[0].prefetch.size() + 1);
+  const double root = once.segments[0].prefetch.front().front().size.bytes();
+  // kBase's tied word embedding and learned positions (this TP rank's halves) and the final norm, 16-bit.
+  EXPECT_DOUBLE_EQ(root, 2.0 * (32000.0 * 2048 / 2 + 2048.0 * 2048 / 2 + 2048));
+  EXPECT_DOUBLE_EQ(m.gather_bytes + root, t.gather_bytes);
+  for (size_t i = 0; i < once.segments.size(); ++i) {
+    const int await = mplan.forward.front().segments[i].await;
+    EXPECT_EQ(once.segments[i].await, await > 0 ? await + 1 : 0) << i;
+  }
   EXPECT_DOUBLE_EQ(m.reduce_bytes, t.reduce_bytes);
   EXPECT_EQ(m.gather_prep, Duration());
   EXPECT_GT(t.gather_prep, Duration());
   EXPECT_LT(m.first_forward, t.first_forward);  // FSDP2's split_with_sizes_copy of unit 0
-  const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
+  const hw::AcceleratorSpec& part = h100;
   const double params = m.reduce_bytes / 4;  // fp32 gradients
   EXPECT_EQ(m.reduce_prep, hw::memory_time(part, Bytes::of(params / 16 * 3 * 4)));
   // Without the fused accumulation each 16-bit weight gradient is copied into the fp32 bucket on the compute stream
@@ -99,21 +114,61 @@ TEST(MegatronFsdp, Fp8WeightsAreGatheredInFp8) {
 }
 
 // Memory: every buffer sharded over DP 16 as FSDP2's, but a 16-bit compute shard beside the fp32 main one: 6 B of
-// weights a parameter against FSDP2's 4, the same gradients (fp32) and moments; the communication buffers hold two
-// gathered units and one fp32 gradient bucket (2 x 2 + 4 B a unit parameter) where FSDP2 also holds its 16-bit
-// gradients and the all-gather output (2 x 2 + 2 + 4 + 2).
+// weights a parameter against FSDP2's 4, the same gradients (fp32) and moments; with its double buffers the
+// communication buffers hold two gathered units and one fp32 gradient bucket (2 x 2 + 4 B a unit parameter) where
+// FSDP2 also holds its 16-bit gradients and the all-gather output (2 x 2 + 2 + 4 + 2). Without them Megatron-FSDP's
+// prefetch (at least 5e8 elements) gathers every one of kBase's 8 layers (25M parameters a TP rank each) at once:
+// six more gathered units, 2 B a parameter each.
 TEST(MegatronFsdp, HoldsAComputeShardBesideTheMainShard) {
   const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
-  const auto mem = [&](const std::string& key) {
-    return training(megatron_support::parse_sets(layout(key))).plan_stage(part, 0).memory;
+  const auto mem = [&](std::vector<std::string> sets) {
+    return training(megatron_support::parse_sets(sets)).plan_stage(part, 0).memory;
   };
-  const hw::MemoryFit m = mem("workload.use_megatron_fsdp=true"), t = mem("workload.use_torch_fsdp2=true");
+  std::vector<std::string> doubled = layout("workload.use_megatron_fsdp=true");
+  doubled.push_back("workload.fsdp_double_buffer=true");
+  const hw::MemoryFit m = mem(doubled), t = mem(layout("workload.use_torch_fsdp2=true"));
+  const hw::MemoryFit ahead = mem(layout("workload.use_megatron_fsdp=true"));
   using megatron_support::memory_item;
   EXPECT_DOUBLE_EQ(memory_item(m, "weights"), memory_item(t, "weights") * 6 / 4);
   EXPECT_DOUBLE_EQ(memory_item(m, "gradients"), memory_item(t, "gradients"));
   EXPECT_DOUBLE_EQ(memory_item(m, "optimizer states"), memory_item(t, "optimizer states"));
   EXPECT_LT(memory_item(m, "communication buffers"), memory_item(t, "communication buffers"));
   EXPECT_DOUBLE_EQ(memory_item(m, "activations"), memory_item(t, "activations"));
+  const double layer = megatron_support::config_of(megatron_support::parse_sets(doubled)).model.layer_params() / 2;
+  EXPECT_DOUBLE_EQ(memory_item(ahead, "communication buffers") - memory_item(m, "communication buffers"), 6 * 2 * layer);
+}
+
+// Megatron-FSDP's all-gather prefetch (AllGatherPipeline.all_gather_params): as each unit starts, the following units
+// up to half its communication unit (suggested_communication_unit_size; by default at least 5e8 elements, here all of
+// kBase's 8 layers of 25M); with fsdp_double_buffer one unit ahead, as FSDP2. The most units gathered ahead of the
+// one a segment waits for, in the forward and backward passes.
+size_t most_ahead(const wl::MegatronTraining::Pass& p) {
+  size_t issued = 0, most = 0;
+  for (const auto& s : p.segments) {
+    issued += s.prefetch.size();
+    if (s.await > 0) most = std::max(most, issued - static_cast<size_t>(s.await));
+  }
+  return most;
+}
+TEST(MegatronFsdp, PrefetchGathersUnitsUpToItsBudget) {
+  const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
+  const auto plan = [&](const std::vector<std::string>& more) {
+    std::vector<std::string> sets = layout("workload.use_megatron_fsdp=true");
+    sets.insert(sets.end(), more.begin(), more.end());
+    return training(megatron_support::parse_sets(sets)).plan_stage(part, 0);
+  };
+  const auto all = plan({}), doubled = plan({"workload.fsdp_double_buffer=true"});
+  const auto torch = training(megatron_support::parse_sets(layout("workload.use_torch_fsdp2=true"))).plan_stage(part, 0);
+  EXPECT_EQ(most_ahead(all.forward.front()), 7u);
+  EXPECT_EQ(most_ahead(all.backward.front()), 7u);
+  EXPECT_EQ(most_ahead(doubled.forward.front()), 1u);
+  EXPECT_EQ(most_ahead(torch.forward.front()), 1u);
+  // A budget of 1.75 layers' elements (a communication unit of 3.5): two units ahead.
+  const double layer =
+      megatron_support::config_of(megatron_support::parse_sets(layout("workload.use_megatron_fsdp=true"))).model.layer_params() / 2;
+  const auto two = plan({"workload.suggested_communication_unit_size=" + std::to_string(static_cast<int64_t>(3.5 * layer))});
+  EXPECT_EQ(most_ahead(two.forward.front()), 2u);
+  EXPECT_EQ(most_ahead(two.backward.front()), 2u);
 }
 
 // A run: the same collectives, fewer copies; the DP wait and the compute both no longer than FSDP2's, and the
@@ -130,7 +185,7 @@ TEST(MegatronFsdp, RunsWithFewerCopiesThanTorchFsdp2) {
 
 // A pasted line (Megatron-LM's functional test deepseek_proxy_fsdp's data-parallel arguments): --use-megatron-fsdp
 // with its sharding strategies and --use-distributed-optimizer, which Megatron-LM turns on itself for Megatron-FSDP
-// and which then has no effect of its own; --fsdp-double-buffer is accepted as not modelled.
+// and which then has no effect of its own; --fsdp-double-buffer (one unit gathered ahead).
 TEST(MegatronFsdp, ACommandLineSelectsIt) {
   const wl::MegatronConfig c = megatron_support::config_of_line(
       "--num-layers 8 --hidden-size 2048 --num-attention-heads 16 --seq-length 2048 --vocab-size 32000 "
@@ -143,8 +198,7 @@ TEST(MegatronFsdp, ACommandLineSelectsIt) {
   EXPECT_TRUE(c.use_distributed_optimizer);  // kept as given; Megatron's own distributed optimizer does not run
   EXPECT_FALSE(c.dist_opt());
   EXPECT_EQ(c.zero_stage(), 3);
-  EXPECT_NE(std::find(c.not_modelled_args.begin(), c.not_modelled_args.end(), "--fsdp-double-buffer"),
-            c.not_modelled_args.end());
+  EXPECT_TRUE(c.fsdp_double_buffer);
 }
 
 // A run's resolved scenario reloads to itself with Megatron-FSDP beside the distributed optimizer's keys (as Megatron-LM

@@ -182,6 +182,9 @@ class MegatronTraining final : public Workload, public sim::EventSink {
     // The pass as the micro-batch that completes its gradient buckets runs it (overlap_grad_reduce): each bucket's
     // work before its collective (Bucket::prep) added to the segment that completes it; null where there is none.
     std::shared_ptr<const Pass> last;
+    // The pass as the iteration's first micro-batch runs it (Megatron-FSDP: the modules outside its units, the
+    // embedding and output layer, gathered once an iteration, before it); null where it is the same.
+    std::shared_ptr<const Pass> first;
   };
   struct Bucket {
     double dense_params = 0, expert_params = 0;  // per GPU
@@ -331,6 +334,8 @@ class MegatronTraining final : public Workload, public sim::EventSink {
     struct Unit {
       double dense = 0, expert = 0;
       int layer = 0;
+      // Of dense, the modules outside the layers (embedding, output layer) that the unit holds (FSDP's root).
+      double root = 0;
       // Of them, FP8 GEMM weights gathered in FP8 (1 B: Megatron-FSDP with fp8_param_gather; else none).
       double dense_fp8 = 0, expert_fp8 = 0;
     };
@@ -341,6 +346,11 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// FSDP's gathers and reduce-scatters of a chunk's units wired into its passes (prefetch, await, reduce;
   /// megatron_fsdp.cc).
   void plan_fsdp_units(const hw::AcceleratorSpec& part, const FsdpUnits& u, Pass& F, Pass& B) const;
+  /// Megatron-FSDP's all-gather prefetch (AllGatherPipeline.all_gather_params): from position p of `sizes` (a pass's
+  /// units in its order, elements of this TP rank), the last position gathered when p's unit starts: following
+  /// units until their elements reach suggested_AG_prefetch_size (at least one; one with fsdp_double_buffer, and
+  /// for PyTorch's FSDP).
+  size_t fsdp_prefetch_end(const std::vector<double>& sizes, size_t p) const;
   /// DualPipe's passes of a planned stage (StagePlan::backward_input, weight, pairs); `pass_start`: the host's
   /// wait after a pipeline receive that each pass's first segment carries.
   void plan_dualpipe(StagePlan& plan, Duration pass_start) const;

@@ -81,6 +81,8 @@ const std::map<std::string, ArgRule>& rules() {
     m["use-custom-fsdp"] = {"use_megatron_fsdp", "true"};
     m["data-parallel-sharding-strategy"] = {"data_parallel_sharding_strategy"};
     m["outer-dp-sharding-strategy"] = {"outer_dp_sharding_strategy"};
+    m["fsdp-double-buffer"] = {"fsdp_double_buffer", "true"};
+    m["suggested-communication-unit-size"] = {"suggested_communication_unit_size"};
     m["overlap-grad-reduce"] = {"overlap_grad_reduce", "true"};
     m["overlap-param-gather"] = {"overlap_param_gather", "true"};
     m["no-align-param-gather"] = {"align_param_gather", "false"};

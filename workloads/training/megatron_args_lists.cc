@@ -86,10 +86,10 @@ const std::set<std::string>& listed_ignored() {
 const std::set<std::string>& listed_not_modelled() {
   static const std::set<std::string> s = {
       "delay-wgrad-compute",
-      // Megatron-FSDP's knobs beyond its sharding (use_megatron_fsdp models one unit gathered ahead, 16-bit compute
-      // and fp32 main shards, gradients in the DDP's type): its double buffers and prefetch budget, the dtypes of its
-      // main parameters, gradients and gradient communication, the fine-grained gather, NCCL buffer registration.
-      "fsdp-double-buffer", "suggested-communication-unit-size", "megatron-fsdp-grad-comm-dtype",
+      // Megatron-FSDP's knobs beyond its sharding and prefetch (use_megatron_fsdp models 16-bit compute and fp32 main
+      // shards, gradients in the DDP's type): the max-pool double buffer, the dtypes of its main parameters,
+      // gradients and gradient communication, the fine-grained gather, NCCL buffer registration.
+      "megatron-fsdp-grad-comm-dtype",
       "megatron-fsdp-main-grads-dtype", "megatron-fsdp-main-params-dtype", "megatron-fsdp-max-pool-double-buffer",
       "megatron-fsdp-enable-fine-grained-param-gather", "fsdp-manual-registration",
       // HybridEP's SMs for its dispatch and combine kernels (default 16): the flex dispatcher's cost is DeepEP's

@@ -313,6 +313,15 @@ void MegatronConfig::visit_keys(Section& s) {
            "gathered once an iteration after the step; optim (ZeRO-1): gradients accumulated whole and all-reduced on "
            "the last micro-batch, the parameters gathered after the step; no_shard: the gradients all-reduced on the "
            "last micro-batch, nothing gathered");
+  s.field("fsdp_double_buffer", fsdp_double_buffer,
+          "with use_megatron_fsdp (optim_grads_params): Megatron-FSDP's double buffers (--fsdp-double-buffer), which "
+          "stop its all-gather prefetch at the next unit; without them it gathers units ahead until their elements "
+          "reach half its communication unit (suggested_communication_unit_size)");
+  s.field("suggested_communication_unit_size", suggested_communication_unit_size,
+          "with use_megatron_fsdp (optim_grads_params): Megatron-FSDP's --suggested-communication-unit-size, in "
+          "elements: its all-gather prefetch reaches half of it ahead; 0 = its default, max(1e9, 2 x the mean unit), "
+          "so at least 5e8 elements ahead",
+          Range::at_least(0));
   s.choice("outer_dp_sharding_strategy", outer_dp_sharding_strategy, {"no_shard", "optim"},
            "with use_megatron_fsdp: the hybrid (HSDP) outer level's sharding; no_shard (one FSDP instance) is "
            "modelled");

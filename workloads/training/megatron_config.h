@@ -194,6 +194,8 @@ struct MegatronConfig {
   bool use_megatron_fsdp = false;
   std::string data_parallel_sharding_strategy = "optim_grads_params";  // Megatron-FSDP's: what it shards
   std::string outer_dp_sharding_strategy = "no_shard";                 // Megatron-FSDP's HSDP outer level
+  bool fsdp_double_buffer = false;              // Megatron-FSDP's --fsdp-double-buffer: one unit gathered ahead
+  int64_t suggested_communication_unit_size = 0;  // Megatron-FSDP's: elements; 0 = its default (prefetch >= 5e8)
   /// Megatron-FSDP sharding the parameters too (optim_grads_params, ZeRO-3): its FSDP units. Its other strategies
   /// keep whole parameters and run the DDP's buckets (dist_opt(), grads_each_micro_batch(), grads_all_reduced()).
   bool megatron_fsdp_units() const { return use_megatron_fsdp && data_parallel_sharding_strategy == "optim_grads_params"; }

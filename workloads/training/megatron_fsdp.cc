@@ -1,5 +1,8 @@
 // MegatronTraining's FSDP units (plan_stage, megatron_plan.cc: torch_fsdp2 with fsdp_version 1 or 2): their
 // collectives wired into a model chunk's passes, and the copies around them.
+#include <algorithm>
+#include <cmath>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -71,15 +74,24 @@ void MegatronTraining::plan_fsdp_units(const hw::AcceleratorSpec& part, const Fs
   const size_t n = u.params.size();
   const double gb = c.grad_bytes();
   const double edp = c.expert_data_parallel(dp_);
+  // Megatron-FSDP gathers the modules outside its units (embedding, output layer) once an iteration, in the first
+  // micro-batch's forward (their pre-forward hook; nothing releases them until finish_grad_sync): the units' gathers
+  // leave them out. FSDP2 gathers its root with the first unit each pass. Both reduce them every micro-batch.
+  const bool megatron = c.megatron_fsdp_units();
+  const GroupKind dense_group = c.optimizer_group(), expert_group = c.optimizer_expert_group();
   std::vector<std::vector<CommCall>> gather(n), reduce(n);
   std::vector<Duration> unpack(n);  // copy-out on the compute stream, before the unit's first kernel
+  std::vector<double> elements(n);  // each unit's parameters on this rank without the root (the prefetch's sizes)
+  double root = 0;
   for (size_t j = 0; j < n; ++j) {
-    const auto [dense, expert, layer, dense_fp8, expert_fp8] = u.params[j];
+    const auto [dense, expert, layer, unit_root, dense_fp8, expert_fp8] = u.params[j];
     const std::string unit = " layer " + std::to_string(layer);
+    const double gathered = megatron ? dense - unit_root : dense;
+    root += unit_root;
+    elements[j] = dense - unit_root + expert;
     // 16-bit parameters, but FP8 GEMM weights in FP8 where Megatron-FSDP gathers them so (fp8_param_gather).
     // Over DP x CP, or Megatron-FSDP's inner group with hybrid sharding (optimizer_group: one instance's ranks).
-    const GroupKind dense_group = c.optimizer_group(), expert_group = c.optimizer_expert_group();
-    gather[j].push_back({CollectiveOp::kAllGather, dense_group, Bytes::of(dense * 2 - dense_fp8), Exposure::kDp,
+    gather[j].push_back({CollectiveOp::kAllGather, dense_group, Bytes::of(gathered * 2 - dense_fp8), Exposure::kDp,
                          "fsdp all-gather" + unit, 1});
     reduce[j].push_back({CollectiveOp::kReduceScatter, dense_group, Bytes::of(dense * gb), Exposure::kDp,
                          "fsdp reduce-scatter" + unit, 2});
@@ -94,26 +106,65 @@ void MegatronTraining::plan_fsdp_units(const hw::AcceleratorSpec& part, const Fs
                            "fsdp expert reduce-scatter" + unit, 2});
     }
   }
-  F.segments[0].prefetch.push_back(gather[0]);
-  F.segments[0].await = 1;
-  F.segments[0].compute += unpack[0];
-  for (size_t j = 0; j < n; ++j) {
-    Segment& first = F.segments[u.first_fwd[j]];
-    first.await = static_cast<int>(j + 1);
-    if (j > 0) first.compute += unpack[j];
-    if (j + 1 < n) first.prefetch.push_back(gather[j + 1]);
-  }
-  B.segments[0].prefetch.push_back(gather[n - 1]);
-  B.segments[0].await = 1;
-  B.segments[0].compute += unpack[n - 1];
+  // Gathers run in pass order on their stream: at the pass's start the first unit's, then at each unit's first
+  // segment the following units' up to fsdp_prefetch_end; each unit's first segment waits for its own.
+  const auto wire = [&](Pass& P, const std::vector<size_t>& first_of, bool forward) {
+    std::vector<double> sizes(n);
+    const auto unit_at = [&](size_t pos) { return forward ? pos : n - 1 - pos; };
+    for (size_t pos = 0; pos < n; ++pos) sizes[pos] = elements[unit_at(pos)];
+    size_t issued = 0;  // positions [0, issued) gathered
+    const auto issue = [&](Segment& seg, size_t end) {
+      for (; issued <= end && issued < n; ++issued) seg.prefetch.push_back(gather[unit_at(issued)]);
+    };
+    issue(P.segments[0], 0);
+    P.segments[0].await = 1;
+    P.segments[0].compute += unpack[unit_at(0)];
+    for (size_t pos = 0; pos < n; ++pos) {
+      const size_t j = unit_at(pos);
+      Segment& first = P.segments[first_of[j]];
+      first.await = static_cast<int>(pos + 1);
+      if (pos > 0) first.compute += unpack[j];
+      issue(first, fsdp_prefetch_end(sizes, pos));
+    }
+  };
+  wire(F, u.first_fwd, true);
+  wire(B, u.first_bwd, false);
   for (size_t j = n; j-- > 0;) {
-    Segment& first = B.segments[u.first_bwd[j]];
-    first.await = static_cast<int>(n - j);
-    if (j + 1 < n) first.compute += unpack[j];
-    if (j > 0) first.prefetch.push_back(gather[j - 1]);
     Segment& last = (j == 0 && u.embedding_last) ? B.segments.back() : B.segments[u.last_bwd[j]];
     last.reduce.insert(last.reduce.end(), reduce[j].begin(), reduce[j].end());
   }
+  if (megatron && root > 0 && c.optimizer_dp(dp_) > 1) {
+    // The iteration's first forward pass (Pass::first) gathers the root before its first unit: one more gather
+    // ahead of every unit's.
+    auto first = std::make_shared<Pass>(F);
+    Segment& s0 = first->segments[0];
+    s0.prefetch.insert(s0.prefetch.begin(), std::vector<CommCall>{{CollectiveOp::kAllGather, dense_group,
+                                                                   Bytes::of(root * 2), Exposure::kDp,
+                                                                   "fsdp all-gather embedding and output layer", 1}});
+    for (Segment& s : first->segments) {
+      if (s.await > 0) ++s.await;
+    }
+    F.first = std::move(first);
+  }
+}
+
+size_t MegatronTraining::fsdp_prefetch_end(const std::vector<double>& sizes, size_t p) const {
+  const auto& c = config_;
+  const size_t n = sizes.size();
+  if (p + 1 >= n) return p;
+  if (!c.megatron_fsdp_units() || c.fsdp_double_buffer) return p + 1;
+  // Megatron-FSDP (_init_fsdp_param_and_grad_buffer): its reduce-scatter queue holds suggested_communication_unit_size
+  // elements, by default max(1e9, 2 x the mean unit); the all-gather prefetch half of it. AllGatherPipeline adds the
+  // following units (whole) until the elements gathered ahead reach that.
+  double mean = 0;
+  for (double x : sizes) mean += x / static_cast<double>(n);
+  const double capacity = c.suggested_communication_unit_size > 0 ? static_cast<double>(c.suggested_communication_unit_size)
+                                                                  : std::max(1e9, 2 * mean);
+  const double budget = std::floor(capacity / 2);
+  double ahead = 0;
+  size_t e = p;
+  while (e + 1 < n && ahead < budget) ahead += sizes[++e];
+  return e;
 }
 
 }  // namespace lcsim::wl

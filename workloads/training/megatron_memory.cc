@@ -93,13 +93,16 @@ void MegatronTraining::fit_memory(const hw::AcceleratorSpec& part, int stage, do
     if (c.use_megatron_fsdp) {
       // Megatron-FSDP with optim_grads_params (ParamAndGradBuffer: every buffer sharded over DP x CP): the 16-bit
       // compute weights and the fp32 main weights (2 + 4 B), the main gradients in the DDP's type, the optimizer's
-      // moments. At the peak: the unit computing and the one prefetched gathered into their 16-bit buckets (2 x 2 B),
+      // moments. At the peak: the unit computing and the ones prefetched (fsdp_prefetch_end: one with
+      // fsdp_double_buffer, else as many as its prefetch budget reaches) gathered into their 16-bit buckets (2 B each),
       // the unit's unsharded gradient bucket in the gradient type (Transformer Engine's fused accumulation writes into
       // it; without gradient_accumulation_fusion the 16-bit param.grad beside it, 2 B).
       in.weight_bytes = 2 + 4;
       in.optimizer_bytes = c.moment_bytes();
       in.grad_bytes = gb;
-      per_layer = 2 * 2 + gb + (c.gradient_accumulation_fusion ? 0.0 : 2.0);
+      const std::vector<double> units(static_cast<size_t>(std::max(1, layers)), layer);
+      const double ahead = static_cast<double>(fsdp_prefetch_end(units, 0));
+      per_layer = (1 + std::max(1.0, ahead)) * 2 + gb + (c.gradient_accumulation_fusion ? 0.0 : 2.0);
     } else {
       // PyTorch FSDP (1 and 2, with MixedPrecision / MixedPrecisionPolicy param_dtype bf16) shards the fp32
       // parameters themselves: the shard is the optimizer's master copy (4 B), Adam adds m and v (8 B), the sharded

@@ -737,9 +737,10 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
       FsdpUnits units{{}, first_fwd, first_bwd, last_bwd, v == 0};
       for (int l = l0; l < l1; ++l) {
         auto [dense, expert] = layer_shard(l);
-        if (l == l0 && v == 0) dense += embedding_shard;
-        if (l == l1 - 1 && v == V - 1 && output_layer_here) dense += output_shard;
-        FsdpUnits::Unit unit{dense, expert, l};
+        double root = 0;
+        if (l == l0 && v == 0) root += embedding_shard;
+        if (l == l1 - 1 && v == V - 1 && output_layer_here) root += output_shard;
+        FsdpUnits::Unit unit{dense + root, expert, l, root};
         if (fsdp_fp8) {
           const Fp8WeightElements& w = unit_fp8[static_cast<size_t>(l - l0)];
           unit.dense_fp8 = w.all - w.experts, unit.expert_fp8 = w.experts;
