@@ -99,6 +99,40 @@ TEST(MegatronFsdp, UnitsGatherIntoTheirBucketsAndAccumulateTheReducedShard) {
   EXPECT_LT(copies, backward(ddp_unfused) - backward(ddp));
 }
 
+// Experts (8 of them, EP 2: expert-DP 8 of the 32 GPUs' TP 2 x DP 16): each MoE unit's reduce stream adds the expert
+// shard's accumulation into its persistent shard (3 x 4 B per expert-shard element, fp32 gradients, so no scaling
+// kernel) to the dense shard's, before the unit's chain; with 16-bit gradients each also scales its bucket first
+// (read and write 2 B a parameter).
+TEST(MegatronFsdp, ExpertUnitsAccumulateAndScaleTheirShards) {
+  const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
+  std::vector<std::string> sets = layout("workload.use_megatron_fsdp=true");
+  for (const char* s : {"workload.model.num_experts=8", "workload.expert_model_parallel_size=2",
+                        "workload.model.moe_router_topk=2"}) {
+    sets.push_back(s);
+  }
+  const auto prep_of = [&](const std::vector<std::string>& with, double* dense, double* expert) {
+    const auto plan = training(megatron_support::parse_sets(with)).plan_stage(part, 0);
+    for (const auto& seg : plan.backward.front().segments) {
+      if (seg.reduce.size() != 2) continue;
+      *dense = seg.reduce[0].size.bytes(), *expert = seg.reduce[1].size.bytes();
+      EXPECT_EQ(seg.reduce[1].prep, Duration());
+      return seg.reduce[0].prep;
+    }
+    ADD_FAILURE() << "no unit with experts";
+    return Duration();
+  };
+  double dense = 0, expert = 0;
+  const Duration fp32 = prep_of(sets, &dense, &expert);
+  EXPECT_EQ(fp32, hw::memory_time(part, Bytes::of(dense / 4 / 16 * 3 * 4)) +
+                      hw::memory_time(part, Bytes::of(expert / 4 / 8 * 3 * 4)));
+  sets.push_back("workload.accumulate_allreduce_grads_in_fp32=false");
+  const Duration bf16 = prep_of(sets, &dense, &expert);
+  EXPECT_EQ(bf16, (hw::memory_time(part, Bytes::of(dense / 2 * 2 * 2)) +
+                   hw::memory_time(part, Bytes::of(dense / 2 / 16 * 3 * 2))) +
+                      (hw::memory_time(part, Bytes::of(expert / 2 * 2 * 2)) +
+                       hw::memory_time(part, Bytes::of(expert / 2 / 8 * 3 * 2))));
+}
+
 // With fp8_param_gather (Megatron-Bridge's FP8 recipes) each unit's FP8 GEMM weights are gathered in FP8: a layer of
 // kBase's model has 12 h^2 GEMM weights (QKV 3 h^2, projection h^2, MLP 8 h^2), h 2,048, half on each TP rank, one
 // byte fewer each; the layer's norms and the first unit's embedding stay 16-bit.

@@ -104,6 +104,16 @@ void MegatronTraining::plan_fsdp_units(const hw::AcceleratorSpec& part, const Fs
                            "fsdp expert all-gather" + unit, 1});
       reduce[j].push_back({CollectiveOp::kReduceScatter, expert_group, Bytes::of(expert * gb), Exposure::kDp,
                            "fsdp expert reduce-scatter" + unit, 2});
+      if (megatron) {
+        // Megatron-FSDP's expert buckets: gradient_reduce_preprocessing scales them by 1 / DP (by EDP / DP where the
+        // collective averages over EDP), a mul_ on 16-bit gradients unless the loss is per token or the factor is 1;
+        // then the reduced shard is added into the persistent one, as the dense unit's. The stream's kernels run
+        // before its chain (pump_fsdp takes the first call's prep): added to the unit's.
+        const double dense_dp = static_cast<double>(dp_ * c.context_parallel_size);
+        const bool scaled = gb == 2 && !c.calculate_per_token_loss && (!c.ddp_average_in_collective || edp != dense_dp);
+        reduce[j].front().prep += (scaled ? hw::memory_time(part, Bytes::of(expert * 2 * 2)) : Duration()) +
+                                  hw::memory_time(part, Bytes::of(expert / c.optimizer_edp(dp_) * 3 * gb));
+      }
     }
   }
   // Gathers run in pass order on their stream: at the pass's start the first unit's, then at each unit's first
