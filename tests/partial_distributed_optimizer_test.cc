@@ -151,6 +151,9 @@ TEST(PartialDistributedOptimizer, IsCheckedAsMegatronChecksIt) {
       "--global-batch-size 32 --micro-batch-size 1 --bf16 --use-distributed-optimizer "
       "--num-distributed-optimizer-instances 4");
   EXPECT_EQ(c.num_distributed_optimizer_instances, 4);
+  // The run header says so.
+  EXPECT_NE(training(megatron_support::parse_sets(layout(2))).describe().find("distributed optimizer (2 instances)"),
+            std::string::npos);
 }
 
 // Megatron-FSDP's hybrid sharding (its units with two instances, the outer level not sharded): each unit gathered

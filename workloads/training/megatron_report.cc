@@ -25,6 +25,9 @@ std::string MegatronTraining::describe() const {
   } else if (c.dist_opt()) {
     extras += ", distributed optimizer";
   }
+  if (c.num_distributed_optimizer_instances > 1) {  // Megatron's partial distributed optimizer (or hybrid FSDP)
+    extras += " (" + std::to_string(c.num_distributed_optimizer_instances) + " instances)";
+  }
   if (c.recompute_granularity == "full") {
     extras += ", full recompute (" + c.recompute_method + " " + std::to_string(c.recompute_num_layers) + ")";
   } else if (c.recompute_granularity != "none") {
