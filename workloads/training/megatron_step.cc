@@ -12,6 +12,32 @@ namespace lcsim::wl {
 
 using policy::CollectiveOp;
 
+namespace {
+
+using Pass = MegatronTraining::Pass;
+using StagePlan = MegatronTraining::StagePlan;
+
+// Every pass of the stage that can complete gradients: the backward passes, DualPipe's weight passes and pairs, the
+// backward with the output layer's weight gradients deferred.
+template <typename Fn>
+void for_gradient_passes(StagePlan& plan, Fn&& fn) {
+  for (std::vector<Pass>* passes : {&plan.backward, &plan.weight, &plan.pairs}) {
+    for (Pass& p : *passes) fn(p);
+  }
+  fn(plan.backward_deferred);
+}
+
+// The pass as the step's last micro-batch runs it (Pass::last): a copy of `p` changed by `edit`.
+template <typename Edit>
+void add_last_copy(StagePlan& plan, Pass& p, Edit&& edit) {
+  auto last = std::make_shared<Pass>(p);
+  edit(*last);
+  p.last = std::move(last);
+  plan.has_last = true;
+}
+
+}  // namespace
+
 void MegatronTraining::plan_step(const hw::AcceleratorSpec& part, StagePlan& plan, const Fp8WeightElements& casts) const {
   const auto& c = config_;
   const double e = 2;
@@ -149,44 +175,34 @@ void MegatronTraining::plan_reduce_prep(const hw::AcceleratorSpec& part, StagePl
     // the reduce stream (Segment::reduce, as FSDP units do), after the scaling on that stream; the reduced shard is
     // then added into the persistent gradient shard (local_grad += reduced_grad: read two, write one; costed before
     // the collective on the same stream).
-    const double edp = c.expert_data_parallel(dp_);
-    const auto attach = [&](Pass& p) {
+    for_gradient_passes(plan, [&](Pass& p) {
       for (Segment& s : p.segments) {
         if (s.bucket < 0) continue;
         const Bucket& b = plan.buckets[static_cast<size_t>(s.bucket)];
         s.reduce = *bucket_comms(b);
-        const double shard = b.dense_params / (dp_ * c.context_parallel_size) + b.expert_params / edp;
+        const double shard = b.dense_params / c.optimizer_dp(dp_) + b.expert_params / c.optimizer_edp(dp_);
         s.reduce.front().prep = b.prep + hw::memory_time(part, Bytes::of(shard * 3 * gb));
       }
-    };
-    for (std::vector<Pass>* passes : {&plan.backward, &plan.weight, &plan.pairs}) {
-      for (Pass& p : *passes) attach(p);
-    }
-    attach(plan.backward_deferred);
+    });
     plan.reduce_prep = Duration();  // on the reduce stream, not before the step
     return;
   }
   if (!c.overlap_grad_reduce || plan.reduce_prep == Duration()) return;
-  const auto add_last = [&](Pass& p) {
+  for_gradient_passes(plan, [&](Pass& p) {
     if (std::none_of(p.segments.begin(), p.segments.end(), [](const Segment& s) { return s.bucket >= 0; })) return;
-    auto last = std::make_shared<Pass>(p);
-    for (Segment& s : last->segments) {
-      if (s.bucket < 0) continue;
-      const Bucket& b = plan.buckets[static_cast<size_t>(s.bucket)];
-      s.compute += b.prep - b.prep_host;
-      last->compute += b.prep;
-      if (b.prep_host > Duration()) {
-        s.add_host_wait(b.prep_host);
-        s.host.sync = true;
+    add_last_copy(plan, p, [&](Pass& last) {
+      for (Segment& s : last.segments) {
+        if (s.bucket < 0) continue;
+        const Bucket& b = plan.buckets[static_cast<size_t>(s.bucket)];
+        s.compute += b.prep - b.prep_host;
+        last.compute += b.prep;
+        if (b.prep_host > Duration()) {
+          s.add_host_wait(b.prep_host);
+          s.host.sync = true;
+        }
       }
-    }
-    p.last = std::move(last);
-    plan.has_last = true;
-  };
-  for (std::vector<Pass>* passes : {&plan.backward, &plan.weight, &plan.pairs}) {
-    for (Pass& p : *passes) add_last(p);
-  }
-  add_last(plan.backward_deferred);
+    });
+  });
 }
 
 // Megatron-FSDP's hybrid sharding (num_distributed_optimizer_instances N > 1, outer_dp_sharding_strategy no_shard):
@@ -196,33 +212,28 @@ void MegatronTraining::plan_reduce_prep(const hw::AcceleratorSpec& part, StagePl
 // same stream, after it): the passes that reduce get a copy for that micro-batch (Pass::last).
 void MegatronTraining::plan_hybrid_fsdp(StagePlan& plan) const {
   const auto& c = config_;
-  const auto add_last = [&](Pass& p) {
+  for_gradient_passes(plan, [&](Pass& p) {
     if (std::none_of(p.segments.begin(), p.segments.end(), [](const Segment& s) { return !s.reduce.empty(); })) return;
-    auto last = std::make_shared<Pass>(p);
-    for (Segment& s : last->segments) {
-      std::vector<CommCall> outer;
-      for (const CommCall& r : s.reduce) {
-        const bool expert = r.group == GroupKind::kEdpIntra;
-        const double ranks = expert ? c.optimizer_edp(dp_) : c.optimizer_dp(dp_);
-        CommCall a = r;
-        a.op = CollectiveOp::kAllReduce;
-        a.group = expert ? GroupKind::kEdpInter : GroupKind::kDpCpInter;
-        a.size = r.size / ranks;
-        const size_t layer = r.name.find(" layer");
-        a.name = std::string(expert ? "fsdp expert outer all-reduce" : "fsdp outer all-reduce") +
-                 (layer == std::string::npos ? std::string() : r.name.substr(layer));
-        a.prep = Duration();
-        outer.push_back(std::move(a));
+    add_last_copy(plan, p, [&](Pass& last) {
+      for (Segment& s : last.segments) {
+        std::vector<CommCall> outer;
+        for (const CommCall& r : s.reduce) {
+          const bool expert = r.group == GroupKind::kEdpIntra;
+          const double ranks = expert ? c.optimizer_edp(dp_) : c.optimizer_dp(dp_);
+          CommCall a = r;
+          a.op = CollectiveOp::kAllReduce;
+          a.group = expert ? GroupKind::kEdpInter : GroupKind::kDpCpInter;
+          a.size = r.size / ranks;
+          const size_t layer = r.name.find(" layer");
+          a.name = std::string(expert ? "fsdp expert outer all-reduce" : "fsdp outer all-reduce") +
+                   (layer == std::string::npos ? std::string() : r.name.substr(layer));
+          a.prep = Duration();
+          outer.push_back(std::move(a));
+        }
+        s.reduce.insert(s.reduce.end(), outer.begin(), outer.end());
       }
-      s.reduce.insert(s.reduce.end(), outer.begin(), outer.end());
-    }
-    p.last = std::move(last);
-    plan.has_last = true;
-  };
-  for (std::vector<Pass>* passes : {&plan.backward, &plan.weight, &plan.pairs}) {
-    for (Pass& p : *passes) add_last(p);
-  }
-  add_last(plan.backward_deferred);
+    });
+  });
 }
 
 }  // namespace lcsim::wl
