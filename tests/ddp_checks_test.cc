@@ -3,6 +3,7 @@
 // time, then seen in whole runs, with and without overlap_grad_reduce, folded and step by step.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <map>
 #include <string>
 #include <utility>
@@ -199,6 +200,40 @@ TEST(DdpChecks, PerTokenLossScalesTheBufferOnceAfterTheReduction) {
   EXPECT_EQ(token.reduce_prep, Duration());
   const double buffer = token.dense_params + token.expert_params;
   EXPECT_NEAR((token.optimizer - mean.optimizer).s(), hw::memory_time(h100(), Bytes::of(2 * 4 * buffer)).s(), 1e-15);
+}
+
+// --ddp-num-buckets N (ddp_num_buckets): Megatron-LM's get_model sizes the buckets at this rank's parameters (every
+// model chunk it holds) over N, rounded down. Every parameter of a stage lands in one of its buckets, so the plan's
+// buckets sum to the stage's parameters; with the bucket size given as that quotient the buckets are the same,
+// bucket by bucket, with and without a pipeline (where only the first stage's first chunk is split). Given with
+// ddp_bucket_size it is refused, as Megatron-LM asserts.
+TEST(DdpChecks, NumBucketsSizesTheBucketsFromTheStagesParameters) {
+  for (const bool pipeline : {false, true}) {
+    std::vector<std::string> base = {"workload.overlap_grad_reduce=true"};
+    if (!pipeline) base = flat(base);
+    // Three buckets' worth of the flat layout; eight of pipeline rank 0's (embedding and two layers: one bucket
+    // each, where the default size puts the layers together).
+    const int n = pipeline ? 8 : 3;
+    auto by_count = base;
+    by_count.push_back("workload.ddp_num_buckets=" + std::to_string(n));
+    const auto counted = plan_of(by_count);
+    double total = 0;
+    for (const auto& b : counted.buckets) total += b.dense_params + b.expert_params;
+    ASSERT_GT(total, 0);
+    auto by_size = base;
+    by_size.push_back("workload.ddp_bucket_size=" + std::to_string(static_cast<long long>(std::floor(total / n))));
+    const auto sized = plan_of(by_size);
+    ASSERT_EQ(counted.buckets.size(), sized.buckets.size()) << pipeline;
+    EXPECT_GE(counted.buckets.size(), 3u) << pipeline;
+    for (size_t i = 0; i < sized.buckets.size(); ++i) {
+      EXPECT_EQ(counted.buckets[i].dense_params, sized.buckets[i].dense_params) << pipeline << " " << i;
+    }
+    // Not the default size (max(40M, 1M x DP)): the count decides.
+    EXPECT_NE(plan_of(base).buckets.size(), counted.buckets.size()) << pipeline;
+  }
+  EXPECT_EQ(megatron_support::config_of_line("--ddp-num-buckets 8").ddp_num_buckets, 8);
+  const std::string both = megatron_support::parse_sets_error({"workload.ddp_num_buckets=8", "workload.ddp_bucket_size=1000"});
+  EXPECT_NE(both.find("ddp_num_buckets: cannot be given with ddp_bucket_size"), std::string::npos) << both;
 }
 
 // The command line means what Megatron-LM means: both checks on unless --no-check-for-nan-in-loss-and-grad, the

@@ -17,6 +17,7 @@
 #include "models/hardware/op_cost.h"
 #include "scenarios/scenario.h"
 #include "workloads/training/megatron.h"
+#include "workloads/training/megatron_args.h"
 
 namespace lcsim {
 namespace {
@@ -204,6 +205,81 @@ TEST(TpOverlap, TheOverlapsOwnSmShareReplacesThePartsInARun) {
   EXPECT_GT(c.at("time_compute_s"), a.at("time_compute_s"));
   for (const char* k : {"iteration_time_s", "time_compute_s", "time_exposed_tp_s"}) EXPECT_EQ(c.at(k), d.at(k)) << k;
   EXPECT_LT(c.at("sim_events"), d.at("sim_events"));
+}
+
+// Megatron-core's switches per kind of overlap (tp_comm_overlap_ag / _rs / tp_comm_bulk_dgrad / _wgrad; Megatron-LM's
+// --disable-tp-comm-* and --no-tp-comm-*): each one off gives that collective back to NCCL where Transformer Engine
+// issues it, and leaves the others as they were. Same layer as above (t = 4,096 tokens, h 4,096, TP 2, bf16).
+//  - ag off: the QKV and first MLP GEMMs' whole input (4,096 x 4,096 x 2 B) all-gathered before the GEMM, exposed,
+//    and the GEMM whole on all 132 SMs; backward the same for the second MLP GEMM's and the projection's output
+//    gradients (4,096 x 4,096 x 2 B: the dgrad GEMM's k is h). Two segments fewer each way (the exchange's own).
+//  - rs off: the projection and second MLP GEMM whole, then their output (4,096 x 4,096 x 2 B) reduce-scattered,
+//    exposed: three segments fewer per GEMM.
+//  - bulk_dgrad / bulk_wgrad off: the same collectives at the same places, but the GEMM beside them runs on all 132
+//    SMs and the kernels there pay the part's overlap_sm_share (sm_share -1) instead of the margin.
+// An imported line sets them from either spelling; --disable-tp-comm-split-ag has no effect since TE 1.5 (ignored).
+TEST(TpOverlap, MegatronsSwitchesGiveEachKindOfOverlapBackToNccl) {
+  const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
+  const hw::AcceleratorSpec margin = hw::with_compute_units(part, 116);
+  const auto bf16 = hw::DType::kBf16;
+  const double whole = 4096.0 * 4096 * 2, quarter = 1024.0 * 4096 * 2;
+  const auto on = plan_of(parse_with(layer_yaml("")));
+  ASSERT_EQ(on.forward[0].segments.size(), 1u + 13 + 2);
+  ASSERT_EQ(on.backward[0].segments.size(), 4u + 11 + 2);
+
+  auto plan = plan_of(parse_with(layer_yaml("  tp_comm_overlap_ag: false\n")));
+  const auto* f = &plan.forward[0].segments;
+  const auto* b = &plan.backward[0].segments;
+  ASSERT_EQ(f->size(), 1u + 11 + 2);
+  expect_comm((*f)[1], CollectiveOp::kAllGather, whole, false, "qkv input, NCCL");
+  for (int i = 2; i <= 5; ++i) expect_comm((*f)[i], CollectiveOp::kReduceScatter, quarter, i < 5, "proj, still pipelined");
+  expect_comm((*f)[6], CollectiveOp::kAllGather, whole, false, "mlp input, NCCL");
+  for (int i = 7; i <= 10; ++i) expect_comm((*f)[i], CollectiveOp::kReduceScatter, quarter, i < 10, "fc2, still pipelined");
+  EXPECT_GE((*f)[2].compute, hw::gemm_time(part, bf16, {4096, 6144, 4096})) << "the QKV GEMM whole on every SM";
+  ASSERT_EQ(b->size(), 4u + 9 + 2);
+  expect_comm((*b)[4], CollectiveOp::kAllGather, whole, false, "mlp output gradient, NCCL");
+  EXPECT_GE((*b)[5].compute, hw::gemm_time(part, bf16, {4096, 8192, 4096}))
+      << "fc2's input-gradient GEMM whole on every SM, then its weight gradient";
+  expect_comm((*b)[8], CollectiveOp::kAllGather, whole, false, "attention output gradient, NCCL");
+  expect_comm((*b)[5], CollectiveOp::kAllGather, whole, true, "fc1 saved input, still bulk");
+
+  plan = plan_of(parse_with(layer_yaml("  tp_comm_overlap_rs: false\n")));
+  f = &plan.forward[0].segments;
+  ASSERT_EQ(f->size(), 1u + 7 + 2);
+  expect_comm((*f)[1], CollectiveOp::kSendRecv, 2048.0 * 4096 * 2, true, "qkv exchange, as before");
+  expect_comm((*f)[3], CollectiveOp::kReduceScatter, whole, false, "attention output, NCCL after the whole GEMM");
+  expect_comm((*f)[4], CollectiveOp::kSendRecv, 2048.0 * 4096 * 2, true, "fc1 exchange, as before");
+  expect_comm((*f)[6], CollectiveOp::kReduceScatter, whole, false, "mlp output, NCCL after the whole GEMM");
+  EXPECT_GE((*f)[6].compute, hw::gemm_time(part, bf16, {4096, 4096, 8192}));
+  EXPECT_EQ(plan.backward[0].segments.size(), on.backward[0].segments.size()) << "backward has no forward RS";
+
+  for (const bool dgrad : {false, true}) {
+    plan = plan_of(parse_with(layer_yaml(dgrad ? "  tp_comm_bulk_dgrad: false\n" : "  tp_comm_bulk_wgrad: false\n")));
+    b = &plan.backward[0].segments;
+    ASSERT_EQ(b->size(), on.backward[0].segments.size());
+    const std::string what = dgrad ? "bulk_dgrad off" : "bulk_wgrad off";
+    expect_comm((*b)[6], CollectiveOp::kAllGather, whole, true, what + ": fc1 saved input");
+    expect_comm((*b)[7], CollectiveOp::kReduceScatter, whole, true, what + ": fc1 input gradient");
+    // The input-gradient GEMM beside the gather, the weight-gradient GEMM beside the reduce-scatter.
+    EXPECT_EQ((*b)[7].compute, hw::gemm_time(dgrad ? part : margin, bf16, {4096, 4096, 8192})) << what;
+    EXPECT_EQ((*b)[7].sm_share, dgrad ? -1.0 : 0.0) << what;
+    EXPECT_EQ((*b)[8].compute, hw::gemm_time(dgrad ? margin : part, bf16, {4096, 8192, 4096})) << what;
+    EXPECT_EQ((*b)[8].sm_share, dgrad ? 0.0 : -1.0) << what;
+    EXPECT_EQ((*b)[12].compute, hw::gemm_time(dgrad ? part : margin, bf16, {4096, 4096, 6144})) << what << ": qkv too";
+  }
+
+  for (const char* line : {"--tp-comm-overlap --disable-tp-comm-overlap-ag --no-tp-comm-overlap-rs "
+                           "--disable-tp-comm-bulk-dgrad --no-tp-comm-bulk-wgrad --disable-tp-comm-split-ag",
+                           "--tp-comm-overlap --no-tp-comm-overlap-ag --disable-tp-comm-overlap-rs "
+                           "--no-tp-comm-bulk-dgrad --disable-tp-comm-bulk-wgrad --no-tp-comm-split-rs"}) {
+    const wl::ImportedArgs a = wl::import_megatron_args(line, SourceLocation{});
+    for (const char* key : {"tp_comm_overlap_ag", "tp_comm_overlap_rs", "tp_comm_bulk_dgrad", "tp_comm_bulk_wgrad"}) {
+      ASSERT_NE(a.tree.find(key), nullptr) << line << ": " << key;
+      EXPECT_EQ(a.tree.find(key)->scalar, "false") << line << ": " << key;
+    }
+    EXPECT_EQ(a.ignored.size(), 1u) << line;
+    EXPECT_TRUE(a.not_modelled.empty()) << line;
+  }
 }
 
 // A wrong setting names its key, what was given and what is allowed; every one is reported.

@@ -496,6 +496,19 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   const Pass& task_pass(const RankState& st) const;     // its plan, as most micro-batches run it (not Pass::last)
   /// The task's weight gradients complete its chunk's gradient buckets (its backward is that chunk's last).
   bool completes_buckets(const Task& t) const;
+  /// align_grad_reduce with overlap_grad_reduce and the interleaved schedule (Megatron's DDP, not FSDP units, not
+  /// DualPipe): the schedule launches each chunk's buckets after a backward step (grad_sync_launch_), the passes that
+  /// complete them do not.
+  bool aligned_grad_sync() const;
+  /// The task's end launches its buckets' reductions from the backward hooks (overlap_grad_reduce, not aligned).
+  bool hooks_launch_buckets(const Task& t) const {
+    return config_.overlap_grad_reduce && !aligned_grad_sync_ && completes_buckets(t);
+  }
+  /// aligned_grad_sync: launches `chunks`' buckets (grad_sync_launch_) after their preparation on the compute
+  /// stream, then runs `then`.
+  void launch_aligned_grad_sync(uint32_t sim, std::vector<int> chunks, sim::Callback then);
+  /// The rest of task_done: the pass's outputs sent, then the next task (after the sends where they block).
+  void send_outputs(uint32_t sim);
   /// The first input the rank's current task still waits for: activations (forward) or gradients, and their slot.
   bool missing_input(const RankState& st, bool* forward, size_t* slot) const;
   // Per-GPU counters of the traced ranks (megatron_counters.cc): HBM in use (the fit's static part, plus one
@@ -577,6 +590,10 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   std::vector<size_t> warmup_tasks_;  // per pipeline rank: the interleaved schedule's warm-up (send_output)
   std::string rest_step_name_;  // the timeline's name of the other chunks' optimizer (splits_step)
   int gather_group_ = 0;  // overlap_param_gather aligned: the interleaved table's micro-batch group (0: not aligned)
+  bool aligned_grad_sync_ = false;  // aligned_grad_sync(), set by build()
+  /// aligned_grad_sync: per pipeline rank, (task, model chunk) in launch order: that task's end launches that chunk's
+  /// gradient reduction (RankState::grad_sync_next walks it).
+  std::vector<std::vector<std::pair<size_t, int>>> grad_sync_launch_;
   std::vector<char> send_cross_;
   /// Per route (as send_dst_): the transfer model's memo of where that one-flow send went (refilled each build()).
   std::vector<net::TransferModel::RouteMemo> send_memo_;

@@ -71,6 +71,7 @@ const std::map<std::string, ArgRule>& rules() {
     m["sequence-parallel"] = {"sequence_parallel", "true"};
     m["use-distributed-optimizer"] = {"use_distributed_optimizer", "true"};
     m["num-distributed-optimizer-instances"] = {"num_distributed_optimizer_instances"};
+    m["ddp-num-buckets"] = {"ddp_num_buckets"};
     m["ddp-average-in-collective"] = {"ddp_average_in_collective", "true"};
     m["calculate-per-token-loss"] = {"calculate_per_token_loss", "true"};
     m["check-for-large-grads"] = {"check_for_large_grads", "true"};
@@ -86,9 +87,19 @@ const std::map<std::string, ArgRule>& rules() {
     m["overlap-grad-reduce"] = {"overlap_grad_reduce", "true"};
     m["overlap-param-gather"] = {"overlap_param_gather", "true"};
     m["no-align-param-gather"] = {"align_param_gather", "false"};
+    m["no-align-grad-reduce"] = {"align_grad_reduce", "false"};
+    m["disable-align-grad-reduce"] = {"align_grad_reduce", "false"};
     m["align-param-gather"] = {"align_param_gather", "true"};  // Megatron-LM 0.9's spelling, off by default there
     m["overlap-param-gather-with-optimizer-step"] = {"overlap_param_gather_with_optimizer_step", "true"};
     m["tp-comm-overlap"] = {"tp_comm_overlap", "true"};
+    // Megatron-core's switches per kind of overlap (ModelParallelConfig), each under both of Megatron-LM's spellings
+    // (--disable-*: the hand-written parser; --no-*: the one generated from the config, which adds both).
+    for (const char* kind : {"overlap-ag", "overlap-rs", "bulk-dgrad", "bulk-wgrad"}) {
+      std::string key = std::string("tp_comm_") + kind;
+      std::replace(key.begin(), key.end(), '-', '_');
+      m[std::string("disable-tp-comm-") + kind] = {key, "false"};
+      m[std::string("no-tp-comm-") + kind] = {key, "false"};
+    }
     // Honoured as from 2022 (megatron/mpu/layers.py); versions that mark it deprecated ignore it (run header).
     m["no-async-tensor-model-parallel-allreduce"] = {"tensor_parallel_backward_async_allreduce", "false"};
     m["overlap-moe-expert-parallel-comm"] = {"overlap_moe_expert_parallel_comm", "true"};

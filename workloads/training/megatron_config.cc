@@ -259,9 +259,33 @@ void MegatronConfig::visit_keys(Section& s) {
           "(Megatron-core's ChainedOptimizer); chunk 0's gradients are reduced as one bucket, as every other "
           "chunk's (Megatron-LM's disable_bucketing). Needs use_distributed_optimizer, overlap_param_gather and "
           "more than one model chunk per stage, as in Megatron-LM");
+  s.field("align_grad_reduce", align_grad_reduce,
+          "overlap_grad_reduce with interleaving: each model chunk's gradients reduced when the schedule launches "
+          "them, all its buckets together, after backward step b + r on pipeline rank r (b: the chunk's last "
+          "backward step; the rest after the last), not bucket by bucket inside the backward (Megatron-LM's "
+          "default: config.grad_sync_func; false: --no-align-grad-reduce, the buckets launched from the backward "
+          "hooks as their gradients are ready). No effect without interleaving (Megatron-LM launches the same "
+          "there)");
   s.field("tp_comm_overlap", tp_comm_overlap,
           "tensor-parallel all-gathers and reduce-scatters overlapped with the GEMMs that produce or consume them, "
           "in chunks, as Transformer Engine's userbuffers run them (tp_comm_overlap_cfg; needs sequence_parallel)");
+  s.field("tp_comm_overlap_ag", tp_comm_overlap_ag,
+          "with tp_comm_overlap, the all-gather + GEMM overlaps (the QKV and first MLP GEMMs' input forward, the "
+          "projection's and second MLP GEMM's output gradient backward); false: Transformer Engine all-gathers "
+          "that tensor with NCCL before the GEMM, exposed (Megatron-LM's --disable-tp-comm-overlap-ag)");
+  s.field("tp_comm_overlap_rs", tp_comm_overlap_rs,
+          "with tp_comm_overlap, the GEMM + reduce-scatter overlaps of the projection and the second MLP GEMM "
+          "forward; false: the GEMM, then an NCCL reduce-scatter of its output, exposed (Megatron-LM's "
+          "--disable-tp-comm-overlap-rs)");
+  s.field("tp_comm_bulk_dgrad", tp_comm_bulk_dgrad,
+          "with tp_comm_overlap, the bulk all-gather of the QKV and first MLP GEMMs' saved input beside their "
+          "input-gradient GEMM (userbuffers, tp_comm_overlap_cfg's qkv_dgrad / fc1_dgrad); false: the same "
+          "all-gather with NCCL, issued before that GEMM and waited for after it, on the SMs beside it "
+          "(Megatron-LM's --disable-tp-comm-bulk-dgrad)");
+  s.field("tp_comm_bulk_wgrad", tp_comm_bulk_wgrad,
+          "with tp_comm_overlap, the bulk reduce-scatter of the QKV and first MLP GEMMs' input gradient beside "
+          "their weight-gradient GEMM (userbuffers, qkv_wgrad / fc1_wgrad); false: the same reduce-scatter with "
+          "NCCL beside that GEMM (Megatron-LM's --disable-tp-comm-bulk-wgrad)");
   s.field("deterministic_mode", deterministic_mode,
           "Megatron-LM's --deterministic-mode: this job's collectives run rings where network.collectives.algorithm "
           "is auto (Megatron sets NCCL_ALGO=Ring unless the launcher set it), attention's backward runs the "
@@ -368,6 +392,11 @@ void MegatronConfig::visit_keys(Section& s) {
   }
   s.field("ddp_bucket_size", ddp_bucket_size,
           "parameters per gradient bucket; 0 = Megatron's default max(40M, 1M x data-parallel size)",
+          Range::at_least(0));
+  s.field("ddp_num_buckets", ddp_num_buckets,
+          "with overlap_grad_reduce, the gradient bucket size as Megatron-LM's --ddp-num-buckets sets it: the "
+          "parameters this GPU holds (every model chunk of its pipeline stage) divided by this, rounded down; "
+          "0 = not given. Exclusive with ddp_bucket_size, as in Megatron-LM",
           Range::at_least(0));
   s.field("use_flash_attn", use_flash_attn, "fused attention: no score matrix in memory");
   s.choice("cross_entropy", cross_entropy, {"megatron", "torch_fp32"},
@@ -524,6 +553,10 @@ void MegatronConfig::visit_keys(Section& s) {
     s.error("overlap_param_gather", "needs use_distributed_optimizer: true or use_megatron_fsdp (as in Megatron-LM)");
   }
   if (tp_comm_overlap && !sequence_parallel) s.error("tp_comm_overlap", "needs sequence_parallel: true");
+  if (ddp_num_buckets > 0 && ddp_bucket_size > 0) {
+    s.error("ddp_num_buckets", "cannot be given with ddp_bucket_size (Megatron-LM: \"Cannot specify both "
+                               "--ddp-num-buckets and --ddp-bucket-size\")");
+  }
   // What Megatron-LM's --deterministic-mode rejects (megatron/training/determinism.py, apply_determinism_to_args:
   // "Incompatible options are rejected with an explicit error rather than silently overridden").
   if (deterministic_mode) {

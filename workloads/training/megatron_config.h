@@ -155,7 +155,23 @@ struct MegatronConfig {
   // the optimizer step (a second optimizer for it, ChainedOptimizer), beside the other chunks' step; its gradients
   // then go as one bucket (Megatron-LM's get_model: disable_bucketing).
   bool overlap_param_gather_with_optimizer_step = false;
+  // overlap_grad_reduce with interleaving: each model chunk's gradient reduction launched by the schedule, all its
+  // buckets at once, after backward step b + r on pipeline rank r (b: the chunk's last backward step), so that every
+  // pipeline rank launches a chunk's together (Megatron-LM's default; --no-align-grad-reduce: each bucket as its
+  // gradients are ready, from the backward hooks).
+  bool align_grad_reduce = true;
   bool tp_comm_overlap = false;
+  // With tp_comm_overlap, Megatron-core's switches per kind of overlap (ModelParallelConfig; --disable-tp-comm-* /
+  // --no-tp-comm-*), as its Transformer Engine layers pass them on (megatron/core/extensions/transformer_engine.py):
+  // ag: the all-gather + GEMM overlaps (QKV and first MLP GEMM forward, ub_overlap_ag_fprop; the projection's and
+  // second MLP GEMM's output gradients backward, ub_overlap_ag_dgrad); rs: the GEMM + reduce-scatter of the
+  // projection and second MLP GEMM forward (ub_overlap_rs_fprop); bulk_dgrad / bulk_wgrad: the QKV and first MLP
+  // GEMM backward's bulk all-gather of the saved input / reduce-scatter of the input gradient. Off: Transformer
+  // Engine runs that collective with NCCL (megatron_tp_overlap.cc).
+  bool tp_comm_overlap_ag = true;
+  bool tp_comm_overlap_rs = true;
+  bool tp_comm_bulk_dgrad = true;
+  bool tp_comm_bulk_wgrad = true;
   // Megatron-LM's --deterministic-mode (megatron/training/determinism.py): NCCL_ALGO defaults to Ring (this job's
   // collectives run rings where the scenario leaves the algorithm to the tuner), Transformer Engine's
   // deterministic attention backward (the part's deterministic_attention_backward_slowdown), and the fused
@@ -255,6 +271,9 @@ struct MegatronConfig {
   GroupKind optimizer_group() const { return num_distributed_optimizer_instances > 1 ? GroupKind::kDpCpIntra : GroupKind::kDpCp; }
   GroupKind optimizer_expert_group() const { return num_distributed_optimizer_instances > 1 ? GroupKind::kEdpIntra : GroupKind::kEdp; }
   int64_t ddp_bucket_size = 0;
+  // Megatron-LM's --ddp-num-buckets: the bucket size is this rank's parameters (all its model chunks) over it
+  // (get_model: num_parameters // ddp_num_buckets); 0 = not given. Exclusive with ddp_bucket_size.
+  int64_t ddp_num_buckets = 0;
   bool use_flash_attn = true;
   std::string cross_entropy = "megatron";  // megatron (fused, vocab-parallel) or torch_fp32 (torchtitan)
   // Megatron-core's TransformerConfig switches of the same names (docs/training-fusions.md): the loss's fused

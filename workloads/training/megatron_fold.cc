@@ -195,7 +195,7 @@ void MegatronTraining::flatten(FoldedPass& f) {
   // completes; the parameter gather) are walked beside the pass instead where their times are known (fold_beside_dp).
   if (st.side_busy || st.side_next < st.side_queue.size()) return false;
   if (st.dp_busy || st.dp_next < st.dp_queue.size() || st.gathering() ||
-      (f->has_bucket && config_.overlap_grad_reduce && completes_buckets(t))) {
+      (f->has_bucket && hooks_launch_buckets(t))) {
     return fold_beside_dp(sim, *f);
   }
   int priority = sim::kCompletion;

@@ -41,7 +41,7 @@ bool MegatronTraining::fold_beside_dp(uint32_t sim, const FoldedPass& f) {
   };
   if (!known(st.dp_busy, st.dp_cursor) || !known(st.gather_busy, st.gather_cursor)) return false;
   const Task& task = (*st.tasks)[st.task];
-  const bool pushes = f.has_bucket && config_.overlap_grad_reduce && completes_buckets(task);
+  const bool pushes = f.has_bucket && hooks_launch_buckets(task);
   const Duration inf = Duration::seconds(std::numeric_limits<double>::infinity());
   const auto bubble = static_cast<size_t>(Exposure::kBubble);
 

@@ -132,6 +132,36 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
   // overlap_param_gather aligned (interleaving): the micro-batch group G of the interleaved table (run_task).
   const int group = c.microbatch_group_size_per_virtual_pipeline_stage;
   gather_group_ = c.overlap_param_gather && c.align_param_gather && chunks_ > 1 && !dualpipe_ ? (group > 0 ? group : pp) : 0;
+  // align_grad_reduce (megatron_step.cc, aligned_grad_sync): on pipeline rank r, the task that is backward step
+  // b_k + r launches chunk k's buckets (b_k: chunk k's last backward step); those beyond the last step launch after it,
+  // the one due there first, then the rest in chunk order (the schedule's "Launch any remaining grad reductions").
+  aligned_grad_sync_ = aligned_grad_sync();
+  grad_sync_launch_.assign(aligned_grad_sync_ ? static_cast<size_t>(pp) : 0, {});
+  for (int s = 0; s < pp && aligned_grad_sync_; ++s) {
+    const std::vector<Task>& tasks = (*schedules_)[s];
+    std::vector<size_t> steps;  // the task of each backward step
+    std::vector<int> last(static_cast<size_t>(chunks_), -1);
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      const Task& t = tasks[i];
+      if (!t.has_backward() || t.part == Part::kWeight) continue;
+      if (t.backward_micro_batch() == last_micro_batch(t.backward_chunk())) {
+        last[static_cast<size_t>(t.backward_chunk())] = static_cast<int>(steps.size());
+      }
+      steps.push_back(i);
+    }
+    if (steps.empty()) continue;
+    // Chunk k is due after step last[k] + s: by step, then the rest after the last step in chunk order.
+    std::vector<std::pair<size_t, int>> due;  // (step, chunk)
+    const size_t final_step = steps.size() - 1;
+    for (int k = 0; k < chunks_; ++k) {
+      if (last[static_cast<size_t>(k)] < 0) continue;
+      const size_t step = static_cast<size_t>(last[static_cast<size_t>(k)] + s);
+      due.push_back({step <= final_step ? step : final_step + 1, k});
+    }
+    std::sort(due.begin(), due.end());
+    auto& at = grad_sync_launch_[static_cast<size_t>(s)];
+    for (const auto& [step, k] : due) at.push_back({steps[std::min(step, final_step)], k});
+  }
   rest_step_name_ = "optimizer step (chunks 1-" + std::to_string(chunks_ - 1) + ")";
   warmup_tasks_.assign(static_cast<size_t>(pp), 0);
   for (int s = 0; s < pp && chunks_ > 1 && !dualpipe_; ++s) {
@@ -424,7 +454,7 @@ void MegatronTraining::after_compute(uint32_t sim, size_t i) {
     st.fsdp_queue[1].push_back(&seg.reduce);
     pump_fsdp(sim, 1);
   }
-  if (!config_.reduces_each_micro_batch() && seg.bucket >= 0 && config_.overlap_grad_reduce && completes_buckets(t)) {
+  if (!config_.reduces_each_micro_batch() && seg.bucket >= 0 && hooks_launch_buckets(t)) {
     st.dp_queue.push_back(seg.bucket);
     pump_dp(sim);
   }
@@ -490,7 +520,6 @@ void MegatronTraining::task_done(uint32_t sim) {
     return;
   }
   const Task t = (*st.tasks)[st.task];
-  const int V = model_stages();
   const int v = virtual_stage(st.stage, t.chunk), bv = virtual_stage(st.stage, t.backward_chunk());
   // The HBM counter first: the pass's span is held (Tracer::span_held) for a collective the rank may join now.
   if (t.forward) count_pass(sim, true);
@@ -518,6 +547,26 @@ void MegatronTraining::task_done(uint32_t sim) {
           !first, !last);
   }
   ++tasks_done_;
+  // align_grad_reduce: the schedule launches a chunk's gradient reduction after this backward step (before its sends).
+  if (aligned_grad_sync_) {
+    const auto& at = grad_sync_launch_[static_cast<size_t>(st.stage)];
+    if (st.grad_sync_next < at.size() && at[st.grad_sync_next].first == st.task) {
+      std::vector<int> chunks;
+      for (; st.grad_sync_next < at.size() && at[st.grad_sync_next].first == st.task; ++st.grad_sync_next) {
+        chunks.push_back(at[st.grad_sync_next].second);
+      }
+      launch_aligned_grad_sync(sim, std::move(chunks), [this, sim] { send_outputs(sim); });
+      return;
+    }
+  }
+  send_outputs(sim);
+}
+
+void MegatronTraining::send_outputs(uint32_t sim) {
+  RankState& st = *states_[sim];
+  const Task t = (*st.tasks)[st.task];
+  const int V = model_stages();
+  const int v = virtual_stage(st.stage, t.chunk), bv = virtual_stage(st.stage, t.backward_chunk());
   const Duration now = ctx_->engine.now();
   st.sends_open = 0;
   // Its outputs: the forward's activations to the next stage (the loss to its own backward at the last one), the

@@ -63,6 +63,7 @@ struct MegatronTraining::RankState {
   sim::Callback after_side;
   std::vector<int> dp_queue;
   size_t dp_next = 0;
+  size_t grad_sync_next = 0;  // aligned_grad_sync: the next entry of grad_sync_launch_ for this rank's stage
   bool dp_busy = false;
   size_t buckets_done = 0;
   // A data-parallel stream's running chain (pump_dp, pump_gather), which of its collectives is running and when that

@@ -7,6 +7,7 @@
 
 #include "models/hardware/step_overhead.h"
 #include "workloads/training/megatron.h"
+#include "workloads/training/megatron_runtime.h"
 
 namespace lcsim::wl {
 
@@ -187,7 +188,8 @@ void MegatronTraining::plan_reduce_prep(const hw::AcceleratorSpec& part, StagePl
     plan.reduce_prep = Duration();  // on the reduce stream, not before the step
     return;
   }
-  if (!c.overlap_grad_reduce || plan.reduce_prep == Duration()) return;
+  // align_grad_reduce: the buckets' work runs where the schedule launches their chunk (launch_aligned_grad_sync).
+  if (!c.overlap_grad_reduce || plan.reduce_prep == Duration() || aligned_grad_sync()) return;
   for_gradient_passes(plan, [&](Pass& p) {
     if (std::none_of(p.segments.begin(), p.segments.end(), [](const Segment& s) { return s.bucket >= 0; })) return;
     add_last_copy(plan, p, [&](Pass& last) {
@@ -233,6 +235,53 @@ void MegatronTraining::plan_hybrid_fsdp(StagePlan& plan) const {
         s.reduce.insert(s.reduce.end(), outer.begin(), outer.end());
       }
     });
+  });
+}
+
+// Megatron-LM's align_grad_reduce (training.py sets config.grad_sync_func to each chunk's start_grad_sync when
+// overlap_grad_reduce and align_grad_reduce; schedules.py, forward_backward_pipelining_with_interleaving): grad sync
+// stays disabled during every backward pass (no_sync on every chunk, so the backward hooks only accumulate), and after
+// backward step j pipeline rank r launches the chunk whose last backward step is j - r, all its buckets at once
+// (start_grad_sync: the NaN check and scaling, then the collectives); chunks not launched by the last step are
+// launched after it ("Launch any remaining grad reductions"). Without interleaving Megatron-LM launches the same as
+// the hooks do (rank 0 enables them for its last backward; the other ranks have one bucket, complete at its end).
+bool MegatronTraining::aligned_grad_sync() const {
+  const auto& c = config_;
+  return c.overlap_grad_reduce && c.align_grad_reduce && chunks_ > 1 && !dualpipe_ && !c.reduces_each_micro_batch();
+}
+
+void MegatronTraining::launch_aligned_grad_sync(uint32_t sim, std::vector<int> chunks, sim::Callback then) {
+  RankState& st = *states_[sim];
+  Duration prep, prep_host;
+  for (int chunk : chunks) {
+    for (size_t b = 0; b < st.plan->buckets.size(); ++b) {
+      const Bucket& bucket = st.plan->buckets[b];
+      if (bucket.chunk != chunk) continue;
+      prep += bucket.prep, prep_host += bucket.prep_host;
+    }
+  }
+  auto launch = [this, sim, chunks = std::move(chunks), then = std::move(then)] {
+    RankState& s = *states_[sim];
+    for (int chunk : chunks) {
+      for (size_t b = 0; b < s.plan->buckets.size(); ++b) {
+        if (s.plan->buckets[b].chunk == chunk) s.dp_queue.push_back(static_cast<int>(b));
+      }
+    }
+    pump_dp(sim);
+    then();
+  };
+  if (prep == Duration()) {
+    launch();
+    return;
+  }
+  // The buckets' NaN checks and scaling on the compute stream before their collectives (Bucket::prep), as without
+  // overlap: their sum, then the launch.
+  const Duration start = ctx_->engine.now(), d = prep * st.slow;
+  st.compute += d;
+  st.host += prep_host;
+  ctx_->engine.compute(ctx_->gpus[st.rank].host, d, [this, sim, start, launch = std::move(launch)] {
+    trace(sim, SpanKind::kCompute, "gradient checks and scaling", start);
+    launch();
   });
 }
 

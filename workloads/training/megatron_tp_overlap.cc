@@ -128,7 +128,15 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
 
   // AG+GEMM, ring exchange: `g`'s input (rows: tokens, columns: its k) gathered chunk by chunk beside the GEMM.
   // What is open runs before the GEMM; the last chunk stays open.
+  // With tp_comm_overlap_ag off (Megatron-core passes ub_overlap_ag = false): Transformer Engine all-gathers the
+  // whole input with NCCL before the GEMM (gather_along_first_dim, synchronous; FP8 runs gather the quantized
+  // tensor, 1 B), exposed, and runs the GEMM whole on every SM.
   auto ring_ag = [&](const TpOverlapLayer& l, const hw::OpWork& g, const std::string& what) {
+    if (!c.tp_comm_overlap_ag) {
+      close({comm(CollectiveOp::kAllGather, g.gemm.m * g.gemm.k, true, what)}, false, -1);
+      add(g, part);
+      return;
+    }
     const CommCall step = comm(CollectiveOp::kSendRecv, g.gemm.m / tp * g.gemm.k, l.fp8_buf, what);
     close({step}, true, beside(l));
     for (int i = 0; i + 1 < tp; ++i) {
@@ -140,7 +148,14 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
   };
   // GEMM+RS: `g`'s output (rows: tokens, columns: its n) reduce-scattered over TP. What is open runs before the
   // GEMM (in the first chunk's segment); the segment after it starts open.
+  // With tp_comm_overlap_rs off: the whole GEMM, then an NCCL reduce-scatter of its 16-bit output
+  // (reduce_scatter_along_first_dim, synchronous), exposed.
   auto gemm_rs = [&](const TpOverlapLayer& l, const hw::OpWork& g, const std::string& what) {
+    if (!c.tp_comm_overlap_rs) {
+      add(g, part);
+      close({comm(CollectiveOp::kReduceScatter, g.gemm.m * g.gemm.n, false, what)}, false, -1);
+      return;
+    }
     if (l.method == "pipeline") {
       const int n = l.num_splits;
       const CommCall rs = comm(CollectiveOp::kReduceScatter, g.gemm.m / n * g.gemm.n, l.fp8_buf, what);
@@ -164,13 +179,20 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
   };
   // Bulk, backward of a column-parallel layer: its saved input all-gathered beside dgrad, dgrad's output
   // reduce-scattered beside wgrad. `dgrad` and `wgrad` are backward_of's GEMMs of the forward GEMM `g`.
+  // Either half off (tp_comm_bulk_dgrad, tp_comm_bulk_wgrad): Transformer Engine runs that collective with NCCL
+  // at the same place (gather_along_first_dim / reduce_scatter_along_first_dim with async_op, waited for at the same
+  // point; the gathered saved input quantized in FP8 runs, the input gradient 16-bit), beside the GEMM on all its
+  // SMs: the kernels there pay the part's overlap_sm_share.
   auto bulk = [&](const TpOverlapLayer& ag, const TpOverlapLayer& rs, const hw::OpWork& g, const hw::OpWork& dgrad,
                   const hw::OpWork& wgrad, const std::string& what) {
     const double elements = g.gemm.m * g.gemm.k;  // the layer's input, all tokens
-    close({comm(CollectiveOp::kAllGather, elements, ag.fp8_buf, what + " input (bwd)")}, true, beside(ag));
-    add(dgrad, on(ag));
-    close({comm(CollectiveOp::kReduceScatter, elements, rs.fp8_buf, what + " (bwd)")}, true, beside(rs));
-    add(wgrad, on(rs));
+    const bool ub_ag = c.tp_comm_bulk_dgrad, ub_rs = c.tp_comm_bulk_wgrad;
+    close({comm(CollectiveOp::kAllGather, elements, ub_ag ? ag.fp8_buf : true, what + " input (bwd)")}, true,
+          ub_ag ? beside(ag) : -1);
+    add(dgrad, ub_ag ? on(ag) : part);
+    close({comm(CollectiveOp::kReduceScatter, elements, ub_rs && rs.fp8_buf, what + " (bwd)")}, true,
+          ub_rs ? beside(rs) : -1);
+    add(wgrad, ub_rs ? on(rs) : part);
     close({}, false, -1);
   };
   // Forward kernels of `group` that selective recompute runs again before its backward (recompute_modules).
