@@ -133,6 +133,40 @@ TEST(MegatronFsdp, ExpertUnitsAccumulateAndScaleTheirShards) {
                        hw::memory_time(part, Bytes::of(expert / 2 / 8 * 3 * 2))));
 }
 
+// The strategies without units (optim_grads, optim, no_shard) run the same gradient_reduce_preprocessing on the DDP's
+// buckets: with 16-bit gradients each bucket's dense and expert gradients scaled (one read and one write of 2 B each)
+// by 1 / DP; where the collective averages, the dense part not at all and the expert part by EDP / DP (EDP 8 here
+// against DP 16: still a kernel); with fp32 gradients nothing.
+TEST(MegatronFsdp, StrategiesWithoutUnitsScaleTheirBucketsExpertPartToo) {
+  const hw::AcceleratorSpec& part = hw::PartCatalog::get().part("H100-SXM-80GB");
+  std::vector<std::string> sets = layout("workload.use_megatron_fsdp=true");
+  for (const char* s : {"workload.model.num_experts=8", "workload.expert_model_parallel_size=2",
+                        "workload.model.moe_router_topk=2", "workload.data_parallel_sharding_strategy=optim",
+                        "workload.accumulate_allreduce_grads_in_fp32=false", "workload.overlap_grad_reduce=true"}) {
+    sets.push_back(s);
+  }
+  const auto buckets = [&](const std::vector<std::string>& with) {
+    return training(megatron_support::parse_sets(with)).plan_stage(part, 0).buckets;
+  };
+  const auto plain = buckets(sets);
+  ASSERT_FALSE(plain.empty());
+  bool experts = false;
+  for (const auto& b : plain) {
+    experts = experts || b.expert_params > 0;
+    EXPECT_EQ(b.prep, hw::memory_time(part, Bytes::of((b.dense_params + b.expert_params) * 2 * 2)));
+  }
+  EXPECT_TRUE(experts);
+  auto avg = sets;
+  avg.push_back("workload.ddp_average_in_collective=true");
+  for (const auto& b : buckets(avg)) {
+    EXPECT_EQ(b.prep, b.expert_params > 0 ? hw::memory_time(part, Bytes::of(b.expert_params * 2 * 2)) : Duration());
+  }
+  auto fp32 = sets;
+  fp32.back() = "workload.overlap_grad_reduce=true";
+  fp32[fp32.size() - 2] = "workload.accumulate_allreduce_grads_in_fp32=true";
+  for (const auto& b : buckets(fp32)) EXPECT_EQ(b.prep, Duration());
+}
+
 // With fp8_param_gather (Megatron-Bridge's FP8 recipes) each unit's FP8 GEMM weights are gathered in FP8: a layer of
 // kBase's model has 12 h^2 GEMM weights (QKV 3 h^2, projection h^2, MLP 8 h^2), h 2,048, half on each TP rank, one
 // byte fewer each; the layer's norms and the first unit's embedding stay 16-bit.

@@ -325,8 +325,9 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// FSDP's copies around one unit's collectives for a unit of `params` (this TP rank's): {copy-in before the
   /// all-gather, before the reduce-scatter, copy-out after the all-gather} (megatron_fsdp.cc).
   std::tuple<Duration, Duration, Duration> fsdp_unit_copies(const hw::AcceleratorSpec& part, double params) const;
-  /// Megatron-FSDP's gradient_reduce_preprocessing before a bucket's collective, over its `params` (megatron_fsdp.cc).
-  Duration megatron_fsdp_reduce_prep(const hw::AcceleratorSpec& part, double params) const;
+  /// Megatron-FSDP's gradient_reduce_preprocessing before a bucket's collective, over its dense and expert parameters
+  /// (this TP rank's; megatron_fsdp.cc): the 16-bit gradients' scaling, each part where its factor is not 1.
+  Duration megatron_fsdp_reduce_prep(const hw::AcceleratorSpec& part, double dense, double expert) const;
   /// A model chunk's FSDP units, one per layer: each its (this TP rank's) dense and expert parameters and layer; where
   /// its forward and backward start in the chunk's passes and where its backward ends; `embedding_last`: the chunk
   /// holds the embedding, whose backward (the passes' last segment) ends unit 0's.

@@ -25,13 +25,19 @@ namespace lcsim::wl {
 // grad.div_(gradient_predivide_factor) on the unsharded gradient in the reduce dtype before the reduce-scatter,
 // output.div_(gradient_postdivide_factor) on the shard after it; the pre-divide factor is > 1 for any DP >= 2).
 // Megatron-FSDP's gradient_reduce_preprocessing before each bucket's gradient collective, on its stream, over the
-// bucket's `params` (this TP rank's): with 16-bit gradients a scaling by 1 / DP (mul_ on the bucket: read and write
-// 2 B); none where the loss is per token (no scaling factor), where the collective averages
-// (ddp_average_in_collective: NCCL's AVG) or with other gradient types (the division fused into NCCL's PREMUL_SUM).
-Duration MegatronTraining::megatron_fsdp_reduce_prep(const hw::AcceleratorSpec& part, double params) const {
+// bucket's parameters (this TP rank's): with 16-bit gradients a scaling (mul_ on the bucket: read and write 2 B) by
+// 1 / DP for dense gradients, none where the collective averages (ddp_average_in_collective: NCCL's AVG); by 1 / DP
+// for expert gradients too, or by EDP / DP where the collective averages over the expert-DP ranks (none where that is
+// 1); none where the loss is per token (no scaling factor) or with other gradient types (the division fused into
+// NCCL's PREMUL_SUM).
+Duration MegatronTraining::megatron_fsdp_reduce_prep(const hw::AcceleratorSpec& part, double dense, double expert) const {
   const auto& c = config_;
-  if (c.grad_bytes() != 2 || c.calculate_per_token_loss || c.ddp_average_in_collective) return Duration();
-  return hw::memory_time(part, Bytes::of(params * 2 * 2));
+  if (c.grad_bytes() != 2 || c.calculate_per_token_loss) return Duration();
+  const double dense_dp = static_cast<double>(dp_ * c.context_parallel_size);
+  const double edp = c.expert_data_parallel(dp_);
+  const double scaled = (c.ddp_average_in_collective ? 0.0 : dense) +
+                        (!c.ddp_average_in_collective || edp != dense_dp ? expert : 0.0);
+  return scaled > 0 ? hw::memory_time(part, Bytes::of(scaled * 2 * 2)) : Duration();
 }
 
 std::tuple<Duration, Duration, Duration> MegatronTraining::fsdp_unit_copies(const hw::AcceleratorSpec& part,
@@ -50,7 +56,7 @@ std::tuple<Duration, Duration, Duration> MegatronTraining::fsdp_unit_copies(cons
     // reduce-scatter, on its stream, with 16-bit gradients their scaling by 1 / DP (megatron_fsdp_reduce_prep);
     // after it the reduced shard added into the persistent gradient shard (local_grad += reduced_grad: read two,
     // write one), costed on the same stream before the collective.
-    const Duration grad_in = megatron_fsdp_reduce_prep(part, params) + hw::memory_time(part, Bytes::of(shard * 3 * gb));
+    const Duration grad_in = megatron_fsdp_reduce_prep(part, params, 0) + hw::memory_time(part, Bytes::of(shard * 3 * gb));
     return std::make_tuple(Duration(), grad_in, Duration());
   }
   const bool fsdp2 = c.fsdp_version == 2;
@@ -105,13 +111,10 @@ void MegatronTraining::plan_fsdp_units(const hw::AcceleratorSpec& part, const Fs
       reduce[j].push_back({CollectiveOp::kReduceScatter, expert_group, Bytes::of(expert * gb), Exposure::kDp,
                            "fsdp expert reduce-scatter" + unit, 2});
       if (megatron) {
-        // Megatron-FSDP's expert buckets: gradient_reduce_preprocessing scales them by 1 / DP (by EDP / DP where the
-        // collective averages over EDP), a mul_ on 16-bit gradients unless the loss is per token or the factor is 1;
-        // then the reduced shard is added into the persistent one, as the dense unit's. The stream's kernels run
-        // before its chain (pump_fsdp takes the first call's prep): added to the unit's.
-        const double dense_dp = static_cast<double>(dp_ * c.context_parallel_size);
-        const bool scaled = gb == 2 && !c.calculate_per_token_loss && (!c.ddp_average_in_collective || edp != dense_dp);
-        reduce[j].front().prep += (scaled ? hw::memory_time(part, Bytes::of(expert * 2 * 2)) : Duration()) +
+        // Megatron-FSDP's expert buckets: their scaling (megatron_fsdp_reduce_prep), then the reduced shard added into
+        // the persistent one, as the dense unit's. The stream's kernels run before its chain (pump_fsdp takes the
+        // first call's prep): added to the unit's.
+        reduce[j].front().prep += megatron_fsdp_reduce_prep(part, 0, expert) +
                                   hw::memory_time(part, Bytes::of(expert / c.optimizer_edp(dp_) * 3 * gb));
       }
     }

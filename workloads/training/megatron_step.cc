@@ -156,8 +156,9 @@ void MegatronTraining::plan_reduce_prep(const hw::AcceleratorSpec& part, StagePl
   for (Bucket& b : plan.buckets) {
     b.prep = b.prep_host = Duration();
     if (c.use_megatron_fsdp) {
-      // Megatron-FSDP's buckets (optim_grads, optim, no_shard): its gradient_reduce_preprocessing only, no NaN check.
-      b.prep = megatron_fsdp_reduce_prep(part, b.dense_params);
+      // Megatron-FSDP's buckets (optim_grads, optim, no_shard): its gradient_reduce_preprocessing only (dense and
+      // expert gradients), no NaN check.
+      b.prep = megatron_fsdp_reduce_prep(part, b.dense_params, b.expert_params);
       plan.reduce_prep += b.prep;
       continue;
     }
