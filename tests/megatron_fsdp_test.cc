@@ -293,8 +293,8 @@ TEST(MegatronFsdp, ItsResolvedScenarioReloadsToItself) {
             std::string::npos);
 }
 
-// What is not modelled says so: the fully sharded hybrid level, the FSDP units with pipeline parallelism (the other
-// strategies run with it), both FSDPs at once.
+// What is not modelled says so: the fully sharded hybrid level without several instances (Megatron-FSDP needs them),
+// the FSDP units with pipeline parallelism (the other strategies run with it), both FSDPs at once.
 TEST(MegatronFsdp, WhatIsNotModelledIsRefused) {
   using megatron_support::parse_sets_error;
   const auto with = [](std::vector<std::string> sets) {

@@ -25,7 +25,11 @@ MemoryFit training_memory(const TrainingMemoryInput& in, Bytes capacity) {
   fit.capacity = capacity;
   fit.items.push_back({"weights", Bytes::of(held(3) * in.weight_bytes)});
   fit.items.push_back({"gradients", Bytes::of(held(2) * in.grad_bytes)});
-  fit.items.push_back({"optimizer states", Bytes::of(held(1) * in.optimizer_bytes)});
+  double states = held(1);
+  if (in.optimizer_data_parallel > 0 && in.zero_stage >= 1) {
+    states = in.parameters / in.optimizer_data_parallel + in.expert_parameters / std::max(1, in.expert_data_parallel);
+  }
+  fit.items.push_back({"optimizer states", Bytes::of(states * in.optimizer_bytes)});
 
   // Activations of one layer for one micro-batch (16-bit), Korthikanti et al. Table 2, generalised to any FFN
   // width: attention block 11sbh (+5as^2b for the score matrix without flash attention), MLP 3sbh + 4sbf

@@ -20,6 +20,9 @@ struct TrainingMemoryInput {
   double expert_parameters = 0;  // expert weights this GPU holds (MoE), sharded over expert_data_parallel
   int expert_data_parallel = 1;
   int zero_stage = 0;          // 0: none, 1: optimizer states, 2: + gradients, 3: + weights (FSDP)
+  // Ranks the optimizer states (and master weights) shard over where more than data_parallel (Megatron-FSDP's fully
+  // sharded hybrid level: the whole DP group, the rest over one instance); 0: data_parallel.
+  int optimizer_data_parallel = 0;
   double weight_bytes = 2;     // per parameter (bf16)
   double grad_bytes = 4;       // per parameter (fp32 main gradients in Megatron)
   double optimizer_bytes = 12; // per parameter: fp32 master copy, Adam m and v

@@ -183,7 +183,8 @@ class MegatronTraining final : public Workload, public sim::EventSink {
     // work before its collective (Bucket::prep) added to the segment that completes it; null where there is none.
     std::shared_ptr<const Pass> last;
     // The pass as the iteration's first micro-batch runs it (Megatron-FSDP: the modules outside its units, the
-    // embedding and output layer, gathered once an iteration, before it); null where it is the same.
+    // embedding and output layer, gathered once an iteration, before it; its fully sharded hybrid level: every
+    // gather preceded by the outer one, forward and backward); null where it is the same.
     std::shared_ptr<const Pass> first;
   };
   struct Bucket {

@@ -347,8 +347,10 @@ void MegatronConfig::visit_keys(Section& s) {
           "so at least 5e8 elements ahead",
           Range::at_least(0));
   s.choice("outer_dp_sharding_strategy", outer_dp_sharding_strategy, {"no_shard", "optim"},
-           "with use_megatron_fsdp: the hybrid (HSDP) outer level's sharding; no_shard (one FSDP instance) is "
-           "modelled");
+           "with use_megatron_fsdp's units and num_distributed_optimizer_instances above 1: the hybrid (HSDP) outer "
+           "level, the instances. no_shard: each unit's reduced shard all-reduced across them on the last "
+           "micro-batch; optim: reduce-scattered there, each unit's shard gathered across them before its gathers "
+           "in the first micro-batch's forward and backward, the optimizer states over all of DP x CP");
   s.field("fsdp_limit_all_gathers", fsdp_limit_all_gathers,
           "fsdp_version 1: FullyShardedDataParallel's limit_all_gathers (PyTorch's default since 2.1, llm-foundry's "
           "yamls): the host waits on a CUDA event before issuing each all-gather, and launches it 235 us after the "
@@ -777,8 +779,19 @@ void MegatronConfig::visit_keys(Section& s) {
       s.error("overlap_param_gather_with_optimizer_step", "with use_megatron_fsdp is not modelled (Megatron-FSDP "
                                                            "gathers through its own pipeline, not after chunk 0's step)");
     }
-    if (outer_dp_sharding_strategy != "no_shard") {
-      s.error("outer_dp_sharding_strategy", "optim (Megatron-FSDP's fully sharded hybrid level) is not modelled");
+    if (outer_dp_sharding_strategy == "optim") {
+      // Megatron-FSDP's fully_shard: "Sharding with Hybrid (Fully) Sharded Data Parallel (HSDP) requires zero_dp_strategy
+      // to use FSDP ('optim_grads_params', 3)"; the hybrid level needs several instances (the adapter's enable_hsdp).
+      if (!megatron_fsdp_units()) {
+        s.error("outer_dp_sharding_strategy", "optim needs data_parallel_sharding_strategy: optim_grads_params "
+                                              "(Megatron-FSDP's fully_shard: hybrid sharding requires its units)");
+      } else if (num_distributed_optimizer_instances < 2) {
+        s.error("outer_dp_sharding_strategy", "optim needs num_distributed_optimizer_instances above 1 (the outer "
+                                              "level is the instances: Megatron-FSDP's hybrid sharding)");
+      } else if (model.num_experts > 0) {
+        s.error("outer_dp_sharding_strategy", "optim with experts is not modelled (in the Megatron-FSDP code read, "
+                                              "expert buffers have no outer level)");
+      }
     }
     if (pipeline_model_parallel_size > 1 && megatron_fsdp_units()) {
       s.error("use_megatron_fsdp", "with optim_grads_params (its FSDP units) and pipeline parallelism is not modelled "

@@ -210,6 +210,12 @@ struct MegatronConfig {
   bool use_megatron_fsdp = false;
   std::string data_parallel_sharding_strategy = "optim_grads_params";  // Megatron-FSDP's: what it shards
   std::string outer_dp_sharding_strategy = "no_shard";                 // Megatron-FSDP's HSDP outer level
+  /// Megatron-FSDP's fully sharded hybrid level (outer_dp_sharding_strategy optim with its units and several
+  /// instances): each unit's shard also gathered over the instances in the first micro-batch, its gradients
+  /// reduce-scattered over them on the last, the optimizer over the whole DP x CP group (megatron_fsdp.cc).
+  bool outer_optim() const {
+    return megatron_fsdp_units() && num_distributed_optimizer_instances > 1 && outer_dp_sharding_strategy == "optim";
+  }
   bool fsdp_double_buffer = false;              // Megatron-FSDP's --fsdp-double-buffer: one unit gathered ahead
   int64_t suggested_communication_unit_size = 0;  // Megatron-FSDP's: elements; 0 = its default (prefetch >= 5e8)
   /// Megatron-FSDP sharding the parameters too (optim_grads_params, ZeRO-3): its FSDP units. Its other strategies

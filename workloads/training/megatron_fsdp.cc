@@ -159,6 +159,32 @@ void MegatronTraining::plan_fsdp_units(const hw::AcceleratorSpec& part, const Fs
     }
     F.first = std::move(first);
   }
+  if (c.outer_optim()) {
+    // Megatron-FSDP's fully sharded hybrid level (AllGatherPipeline.all_gather_params with
+    // outer_fsdp_group_param_gather while microbatch_count == 0): in the first micro-batch's forward and backward (the
+    // units are released after forward) each unit's 1 / (DP x CP) shard is first all-gathered over the instances
+    // into its inner shard, on a stream the inner gather waits for: here the same chain, before it. The root
+    // (embedding, output layer) likewise, in the first forward. Pass::first of both passes.
+    const double inner = c.optimizer_dp(dp_);
+    const auto with_outer = [&](const Pass& from) {
+      auto first = std::make_shared<Pass>(from);
+      for (Segment& s : first->segments) {
+        for (std::vector<CommCall>& chain : s.prefetch) {
+          if (chain.empty()) continue;
+          CommCall o = chain.front();
+          o.group = GroupKind::kDpCpInter;
+          o.size = o.size / inner;
+          const std::string plain = "fsdp all-gather";
+          o.name = o.name.rfind(plain, 0) == 0 ? "fsdp outer all-gather" + o.name.substr(plain.size()) : "fsdp outer " + o.name;
+          chain.front().prep = Duration();  // the chain's copies run before its first collective
+          chain.insert(chain.begin(), std::move(o));
+        }
+      }
+      return first;
+    };
+    F.first = with_outer(F.first ? *F.first : F);
+    B.first = with_outer(B);
+  }
 }
 
 size_t MegatronTraining::fsdp_prefetch_end(const std::vector<double>& sizes, size_t p) const {

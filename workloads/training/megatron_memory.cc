@@ -26,6 +26,8 @@ void MegatronTraining::fit_memory(const hw::AcceleratorSpec& part, int stage, do
   in.data_parallel = c.optimizer_dp(dp_);
   in.expert_data_parallel = c.optimizer_edp(dp_);
   in.zero_stage = c.zero_stage();
+  // Megatron-FSDP's fully sharded hybrid level: the main weights and optimizer states over the whole DP x CP group.
+  if (c.outer_optim()) in.optimizer_data_parallel = dp_ * c.context_parallel_size;
   in.grad_bytes = c.grad_bytes();
   in.optimizer_bytes = 4 + c.moment_bytes();  // fp32 master weights and Adam's moments
   int layers = 0, recomputed = 0, checkpoints = 0;

@@ -197,9 +197,9 @@ inline const MegatronTraining::Pass& MegatronTraining::task_pass(const RankState
 inline const MegatronTraining::Pass& MegatronTraining::current_pass(const RankState& st) const {
   // The micro-batch that completes the pass's gradient buckets runs their work before the collectives (Pass::last).
   const Pass& p = task_pass(st);
-  if (p.first) {  // the iteration's first forward pass (Pass::first)
+  if (p.first) {  // the iteration's first micro-batch's pass (Pass::first)
     const Task& t = (*st.tasks)[st.task];
-    if (t.forward && !t.pair() && t.micro_batch == 0) return *p.first;
+    if (!t.pair() && t.micro_batch == 0) return *p.first;
   }
   return p.last && completes_buckets((*st.tasks)[st.task]) ? *p.last : p;
 }

@@ -49,7 +49,9 @@ void MegatronTraining::plan_step(const hw::AcceleratorSpec& part, StagePlan& pla
   // Sharded over one optimizer instance's ranks (all of DP x CP and expert-DP with one instance).
   const double odp = c.optimizer_dp(dp_), oedp = c.optimizer_edp(dp_);
   const bool sharded = c.zero_stage() >= 1;
-  const double local = sharded ? plan.dense_params / odp + plan.expert_params / oedp
+  // Megatron-FSDP's fully sharded hybrid level: the main weights and their optimizer states over all of DP x CP.
+  const double state_dp = c.outer_optim() ? static_cast<double>(dp_ * cp) : odp;
+  const double local = sharded ? plan.dense_params / state_dp + plan.expert_params / oedp
                                : plan.dense_params + plan.expert_params;
   // With gradient norm and zeroing (step_overhead.h): the gradient buffer holds every local parameter (FSDP and
   // Megatron-FSDP's optim_grads: 1/DP).
@@ -215,27 +217,38 @@ void MegatronTraining::plan_reduce_prep(const hw::AcceleratorSpec& part, StagePl
 // same stream, after it): the passes that reduce get a copy for that micro-batch (Pass::last).
 void MegatronTraining::plan_hybrid_fsdp(StagePlan& plan) const {
   const auto& c = config_;
+  const bool sharded = c.outer_optim();
   for_gradient_passes(plan, [&](Pass& p) {
     if (std::none_of(p.segments.begin(), p.segments.end(), [](const Segment& s) { return !s.reduce.empty(); })) return;
-    add_last_copy(plan, p, [&](Pass& last) {
+    const auto outer_reduce = [&](Pass& last) {
       for (Segment& s : last.segments) {
         std::vector<CommCall> outer;
         for (const CommCall& r : s.reduce) {
           const bool expert = r.group == GroupKind::kEdpIntra;
           const double ranks = expert ? c.optimizer_edp(dp_) : c.optimizer_dp(dp_);
           CommCall a = r;
-          a.op = CollectiveOp::kAllReduce;
+          // outer_dp_sharding_strategy optim: the inner shard reduce-scattered over the instances (each rank then
+          // holds 1 / (DP x CP) of the unit's gradients); no_shard: all-reduced.
+          a.op = sharded ? CollectiveOp::kReduceScatter : CollectiveOp::kAllReduce;
           a.group = expert ? GroupKind::kEdpInter : GroupKind::kDpCpInter;
           a.size = r.size / ranks;
           const size_t layer = r.name.find(" layer");
-          a.name = std::string(expert ? "fsdp expert outer all-reduce" : "fsdp outer all-reduce") +
+          a.name = std::string(expert ? "fsdp expert outer " : "fsdp outer ") +
+                   (sharded ? "reduce-scatter" : "all-reduce") +
                    (layer == std::string::npos ? std::string() : r.name.substr(layer));
           a.prep = Duration();
           outer.push_back(std::move(a));
         }
         s.reduce.insert(s.reduce.end(), outer.begin(), outer.end());
       }
-    });
+    };
+    add_last_copy(plan, p, outer_reduce);
+    // One micro-batch: it is both the first (Pass::first: the outer gathers) and the last.
+    if (p.first && micro_batches_ == 1) {
+      auto both = std::make_shared<Pass>(*p.first);
+      outer_reduce(*both);
+      p.first = std::move(both);
+    }
   });
 }
 
