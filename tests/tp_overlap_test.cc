@@ -243,6 +243,21 @@ TEST(TpOverlap, MegatronsSwitchesGiveEachKindOfOverlapBackToNccl) {
   expect_comm((*b)[8], CollectiveOp::kAllGather, whole, false, "attention output gradient, NCCL");
   expect_comm((*b)[5], CollectiveOp::kAllGather, whole, true, "fc1 saved input, still bulk");
 
+  // tp_comm_overlap_disable_qkv / _fc1: that layer's forward gather alone; the projection's and the backward as before.
+  for (const bool qkv : {true, false}) {
+    plan = plan_of(parse_with(layer_yaml(qkv ? "  tp_comm_overlap_disable_qkv: true\n" : "  tp_comm_overlap_disable_fc1: true\n")));
+    f = &plan.forward[0].segments;
+    ASSERT_EQ(f->size(), 1u + 12 + 2) << qkv;
+    if (qkv) {
+      expect_comm((*f)[1], CollectiveOp::kAllGather, whole, false, "qkv input, NCCL");
+      expect_comm((*f)[6], CollectiveOp::kSendRecv, 2048.0 * 4096 * 2, true, "fc1 exchange kept");
+    } else {
+      expect_comm((*f)[1], CollectiveOp::kSendRecv, 2048.0 * 4096 * 2, true, "qkv exchange kept");
+      expect_comm((*f)[7], CollectiveOp::kAllGather, whole, false, "mlp input, NCCL");
+    }
+    EXPECT_EQ(plan.backward[0].segments.size(), on.backward[0].segments.size()) << qkv;
+  }
+
   plan = plan_of(parse_with(layer_yaml("  tp_comm_overlap_rs: false\n")));
   f = &plan.forward[0].segments;
   ASSERT_EQ(f->size(), 1u + 7 + 2);

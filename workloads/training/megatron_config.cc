@@ -273,6 +273,12 @@ void MegatronConfig::visit_keys(Section& s) {
           "with tp_comm_overlap, the all-gather + GEMM overlaps (the QKV and first MLP GEMMs' input forward, the "
           "projection's and second MLP GEMM's output gradient backward); false: Transformer Engine all-gathers "
           "that tensor with NCCL before the GEMM, exposed (Megatron-LM's --disable-tp-comm-overlap-ag)");
+  s.field("tp_comm_overlap_disable_qkv", tp_comm_overlap_disable_qkv,
+          "with tp_comm_overlap, the QKV GEMM's forward all-gather with NCCL before the GEMM, exposed, the other "
+          "overlaps kept (Megatron-core's TransformerConfig field of that name; NeMo's LoRA recipes set it)");
+  s.field("tp_comm_overlap_disable_fc1", tp_comm_overlap_disable_fc1,
+          "with tp_comm_overlap, the first MLP GEMM's forward all-gather with NCCL before the GEMM, exposed, the other "
+          "overlaps kept (Megatron-core's TransformerConfig field of that name)");
   s.field("tp_comm_overlap_rs", tp_comm_overlap_rs,
           "with tp_comm_overlap, the GEMM + reduce-scatter overlaps of the projection and the second MLP GEMM "
           "forward; false: the GEMM, then an NCCL reduce-scatter of its output, exposed (Megatron-LM's "

@@ -172,6 +172,11 @@ struct MegatronConfig {
   bool tp_comm_overlap_rs = true;
   bool tp_comm_bulk_dgrad = true;
   bool tp_comm_bulk_wgrad = true;
+  // Megatron-core's tp_comm_overlap_disable_qkv / _fc1 (config fields without an argument; NeMo's LoRA recipes set the
+  // first): that layer's forward all-gather overlap off alone (its TELayerNormColumnParallelLinear gets
+  // ub_overlap_ag = False), its backward's bulk overlaps kept.
+  bool tp_comm_overlap_disable_qkv = false;
+  bool tp_comm_overlap_disable_fc1 = false;
   // Megatron-LM's --deterministic-mode (megatron/training/determinism.py): NCCL_ALGO defaults to Ring (this job's
   // collectives run rings where the scenario leaves the algorithm to the tuner), Transformer Engine's
   // deterministic attention backward (the part's deterministic_attention_backward_slowdown), and the fused

@@ -131,8 +131,9 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
   // With tp_comm_overlap_ag off (Megatron-core passes ub_overlap_ag = false): Transformer Engine all-gathers the
   // whole input with NCCL before the GEMM (gather_along_first_dim, synchronous; FP8 runs gather the quantized
   // tensor, 1 B), exposed, and runs the GEMM whole on every SM.
-  auto ring_ag = [&](const TpOverlapLayer& l, const hw::OpWork& g, const std::string& what) {
-    if (!c.tp_comm_overlap_ag) {
+  // tp_comm_overlap_disable_qkv / _fc1 turn off that layer's forward overlap alone (`overlap`).
+  auto ring_ag = [&](const TpOverlapLayer& l, const hw::OpWork& g, const std::string& what, bool overlap = true) {
+    if (!c.tp_comm_overlap_ag || !overlap) {
       close({comm(CollectiveOp::kAllGather, g.gemm.m * g.gemm.k, true, what)}, false, -1);
       add(g, part);
       return;
@@ -209,7 +210,7 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
   // Forward.
   add_all(ops.norm1);
   add_all(qkv.casts);
-  ring_ag(u.qkv_fprop, qkv.gemm, "qkv input");
+  ring_ag(u.qkv_fprop, qkv.gemm, "qkv input", !c.tp_comm_overlap_disable_qkv);
   add_all(qkv.post);
   if (!cp.a2a_fwd.empty()) close(cp.a2a_fwd, false, -1);
   if (!cp.fwd.empty()) close(cp.fwd, cp.overlap, -1);
@@ -218,7 +219,7 @@ void MegatronTraining::plan_te_layer(const hw::AcceleratorSpec& part, const Laye
   gemm_rs(u.proj_fprop, proj.gemm, "attention output");
   add_all(ops.norm2);
   add_all(fc1.casts);
-  ring_ag(u.fc1_fprop, fc1.gemm, "mlp input");
+  ring_ag(u.fc1_fprop, fc1.gemm, "mlp input", !c.tp_comm_overlap_disable_fc1);
   add_all(fc2.pre);
   add_all(fc2.casts);
   gemm_rs(u.fc2_fprop, fc2.gemm, "mlp output");
