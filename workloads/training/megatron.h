@@ -506,6 +506,13 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   bool hooks_launch_buckets(const Task& t) const {
     return config_.overlap_grad_reduce && !aligned_grad_sync_ && completes_buckets(t);
   }
+  /// Parameters one GPU holds (dense over TP; experts over EP and TP; megatron_step.cc): layer `l`'s {dense, expert},
+  /// the embedding (the input half of it when the output layer is untied) and the output layer.
+  std::pair<double, double> layer_parameters(int l) const;
+  double embedding_parameters() const;
+  double output_parameters() const;
+  /// Parameters per gradient bucket on pipeline rank `stage` (Megatron's DDP; no limit without overlap_grad_reduce).
+  double gradient_bucket_limit(int stage) const;
   /// aligned_grad_sync: launches `chunks`' buckets (grad_sync_launch_) after their preparation on the compute
   /// stream, then runs `then`.
   void launch_aligned_grad_sync(uint32_t sim, std::vector<int> chunks, sim::Callback then);

@@ -344,6 +344,8 @@ struct MegatronConfig {
   std::vector<std::string> flags_read;  // flags whose meaning changed across Megatron-LM versions: the reading taken
   void visit(Section& s);
   void visit_keys(Section& s);
+  /// The parsed keys checked against each other as Megatron-LM checks them (megatron_config_checks.cc).
+  void check_keys(Section& s);
   // Fills defaults_taken and flags_read from the merged megatron_args keys (`given`) and the command line's own.
   void name_defaults_taken(const ConfigValue& given, const ConfigValue& line);
   int virtual_stages() const;  // model chunks per pipeline rank

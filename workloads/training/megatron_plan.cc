@@ -3,7 +3,6 @@
 #include "workloads/training/megatron.h"
 
 #include <algorithm>
-#include <cmath>
 #include <functional>
 #include <set>
 #include <string>
@@ -222,37 +221,13 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     return s;
   };
 
-  // Parameters one GPU holds (dense over TP; experts over EP and TP): per layer, the embedding (the input half
-  // of it when the output layer is untied) and the output layer.
-  auto layer_shard = [&](int l) {
-    if (!m.is_moe_layer(l)) return std::make_pair(m.attention_params() / tp + m.dense_mlp_params() / tp, 0.0);
-    return std::make_pair(m.attention_params() / tp + (m.moe_mlp_params() - m.num_experts * m.expert_params()) / tp,
-                          1.0 * m.num_experts / ep * m.expert_params() / c.expert_tp());
-  };
-  const double embedding_shard =
-      (m.embedding_params() - (m.untie_embeddings_and_output_weights ? 1.0 * m.vocab_size * h : 0.0)) / tp;
-  const double output_shard = 1.0 * m.vocab_size * h / tp;
+  // Parameters one GPU holds (megatron_step.cc): per layer, the embedding and the output layer.
+  const auto layer_shard = [this](int l) { return layer_parameters(l); };
+  const double embedding_shard = embedding_parameters(), output_shard = output_parameters();
 
   StagePlan plan;
   const bool output_layer_here = m.untie_embeddings_and_output_weights || pp > 1;
-  // --ddp-num-buckets: Megatron-LM's get_model sets the bucket size to the parameters of every model chunk this rank
-  // holds (num_parameters, this stage's) over it, rounded down (multi-token prediction modules' not counted here).
-  auto stage_parameters = [&] {
-    double n = 0;
-    for (int chunk = 0; chunk < chunks_; ++chunk) {
-      const int v = virtual_stage(stage, chunk);
-      const auto [l0, l1] = layer_range(v);
-      for (int l = l0; l < l1; ++l) n += layer_shard(l).first + layer_shard(l).second;
-      if (v == 0) n += embedding_shard;
-      if (v == model_stages() - 1 && output_layer_here) n += output_shard;
-    }
-    return n;
-  };
-  const double bucket_limit =
-      !c.overlap_grad_reduce       ? 1e300
-      : c.ddp_num_buckets > 0      ? std::floor(stage_parameters() / static_cast<double>(c.ddp_num_buckets))
-      : c.ddp_bucket_size > 0      ? static_cast<double>(c.ddp_bucket_size)
-                                   : std::max(40e6, 1e6 * dp_ * cp);
+  const double bucket_limit = gradient_bucket_limit(stage);
   struct PrevLayer {  // the last layer planned, for the next one (see below)
     bool valid = false, moe = false;
     LayerOps ops;

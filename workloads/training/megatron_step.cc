@@ -1,8 +1,10 @@
 // MegatronTraining's optimizer step and what follows it (plan_step, the end of plan_stage in megatron_plan.cc): the
 // step's time, DualPipe's copies' gradient sum, and the distributed optimizer's parameter all-gathers.
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "models/hardware/step_overhead.h"
@@ -250,6 +252,50 @@ void MegatronTraining::plan_hybrid_fsdp(StagePlan& plan) const {
       p.first = std::move(both);
     }
   });
+}
+
+std::pair<double, double> MegatronTraining::layer_parameters(int l) const {
+  const auto& c = config_;
+  const auto& m = c.model;
+  const int tp = c.tensor_model_parallel_size, ep = c.expert_model_parallel_size;
+  if (!m.is_moe_layer(l)) return std::make_pair(m.attention_params() / tp + m.dense_mlp_params() / tp, 0.0);
+  return std::make_pair(m.attention_params() / tp + (m.moe_mlp_params() - m.num_experts * m.expert_params()) / tp,
+                        1.0 * m.num_experts / ep * m.expert_params() / c.expert_tp());
+}
+
+double MegatronTraining::embedding_parameters() const {
+  const auto& m = config_.model;
+  const double h = m.hidden_size;
+  return (m.embedding_params() - (m.untie_embeddings_and_output_weights ? 1.0 * m.vocab_size * h : 0.0)) /
+         config_.tensor_model_parallel_size;
+}
+
+double MegatronTraining::output_parameters() const {
+  const auto& m = config_.model;
+  return 1.0 * m.vocab_size * m.hidden_size / config_.tensor_model_parallel_size;
+}
+
+// Megatron's DDP bucket size: ddp_bucket_size, or by default max(40M, 1M x DP x CP); with --ddp-num-buckets
+// Megatron-LM's get_model sets it to the parameters of every model chunk this rank holds (num_parameters, this
+// stage's) over it, rounded down (multi-token prediction modules' not counted here). Without overlap_grad_reduce one
+// bucket.
+double MegatronTraining::gradient_bucket_limit(int stage) const {
+  const auto& c = config_;
+  if (!c.overlap_grad_reduce) return 1e300;
+  if (c.ddp_num_buckets > 0) {
+    const bool output_layer_here = c.model.untie_embeddings_and_output_weights || c.pipeline_model_parallel_size > 1;
+    double n = 0;
+    for (int chunk = 0; chunk < chunks_; ++chunk) {
+      const int v = virtual_stage(stage, chunk);
+      const auto [l0, l1] = layer_range(v);
+      for (int l = l0; l < l1; ++l) n += layer_parameters(l).first + layer_parameters(l).second;
+      if (v == 0) n += embedding_parameters();
+      if (v == model_stages() - 1 && output_layer_here) n += output_parameters();
+    }
+    return std::floor(n / static_cast<double>(c.ddp_num_buckets));
+  }
+  if (c.ddp_bucket_size > 0) return static_cast<double>(c.ddp_bucket_size);
+  return std::max(40e6, 1e6 * dp_ * c.context_parallel_size);
 }
 
 // Megatron-LM's align_grad_reduce (training.py sets config.grad_sync_func to each chunk's start_grad_sync when
