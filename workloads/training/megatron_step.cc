@@ -312,21 +312,20 @@ bool MegatronTraining::aligned_grad_sync() const {
 
 void MegatronTraining::launch_aligned_grad_sync(uint32_t sim, std::vector<int> chunks, sim::Callback then) {
   RankState& st = *states_[sim];
+  // The chunks' buckets, in launch order, and their work before the collectives.
+  std::vector<int> buckets;
   Duration prep, prep_host;
   for (int chunk : chunks) {
     for (size_t b = 0; b < st.plan->buckets.size(); ++b) {
       const Bucket& bucket = st.plan->buckets[b];
       if (bucket.chunk != chunk) continue;
+      buckets.push_back(static_cast<int>(b));
       prep += bucket.prep, prep_host += bucket.prep_host;
     }
   }
-  auto launch = [this, sim, chunks = std::move(chunks), then = std::move(then)] {
+  auto launch = [this, sim, buckets = std::move(buckets), then = std::move(then)] {
     RankState& s = *states_[sim];
-    for (int chunk : chunks) {
-      for (size_t b = 0; b < s.plan->buckets.size(); ++b) {
-        if (s.plan->buckets[b].chunk == chunk) s.dp_queue.push_back(static_cast<int>(b));
-      }
-    }
+    s.dp_queue.insert(s.dp_queue.end(), buckets.begin(), buckets.end());
     pump_dp(sim);
     then();
   };
