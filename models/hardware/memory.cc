@@ -71,6 +71,11 @@ MemoryFit training_memory(const TrainingMemoryInput& in, Bytes capacity) {
   if (in.deferred_wgrad_buffers > Bytes()) {
     fit.items.push_back({"deferred output-layer wgrad buffers", in.deferred_wgrad_buffers});
   }
+  if (in.receive_buffers > Bytes()) {
+    // Alive from each bucket's all-to-all to the step, beside at most receive_beside of the activations.
+    const double above = in.receive_buffers.value() - act * (1 - in.receive_beside);
+    if (above > 0) fit.items.push_back({"gradient all-to-all buffers", Bytes::of(above)});
+  }
   fit.items.push_back({"runtime reserve", in.runtime_reserve});
   std::stable_sort(fit.items.begin(), fit.items.end(),
                    [](const MemoryItem& x, const MemoryItem& y) { return x.bytes > y.bytes; });

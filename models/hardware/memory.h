@@ -63,6 +63,11 @@ struct TrainingMemoryInput {
   Bytes cp_buffers;                // context parallelism's key/value exchange buffers (one layer's, at its peak)
   Bytes moe_gather_buffer;         // the allgather token dispatcher's gathered tokens (one buffer, reused by layers)
   Bytes deferred_wgrad_buffers;    // defer_embedding_wgrad_compute: the output layer's inputs and logit gradients
+  // Megatron's reduce-scatter with fp32 accumulation: the buckets' all-to-all receive buffers alive at once, and the
+  // share of `in_flight` micro-batches' activations alive beside them (they raise the peak only by what they exceed
+  // the rest by).
+  Bytes receive_buffers;
+  double receive_beside = 0;
   Bytes runtime_reserve = Bytes::gib(2);  // CUDA context, NCCL buffers, library workspaces, fragmentation
 };
 

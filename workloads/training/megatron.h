@@ -194,6 +194,9 @@ class MegatronTraining final : public Workload, public sim::EventSink {
     // and the gradients' scaling, and the GPU's wait for the host after the check's synchronizations (prep_host,
     // part of prep).
     Duration prep, prep_host;
+    // rs_fp32_accumulation: the received chunks summed in fp32 and the sum copied into the shard, on the compute
+    // stream after the bucket's all-to-all (the work handle's wait, in finish_grad_sync).
+    Duration accumulate;
   };
   struct StagePlan {
     std::vector<Pass> forward, backward;  // per model chunk

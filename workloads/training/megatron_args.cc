@@ -72,6 +72,7 @@ const std::map<std::string, ArgRule>& rules() {
     m["use-distributed-optimizer"] = {"use_distributed_optimizer", "true"};
     m["num-distributed-optimizer-instances"] = {"num_distributed_optimizer_instances"};
     m["ddp-num-buckets"] = {"ddp_num_buckets"};
+    m["ddp-reduce-scatter-with-fp32-accumulation"] = {"ddp_reduce_scatter_with_fp32_accumulation", "true"};
     m["ddp-average-in-collective"] = {"ddp_average_in_collective", "true"};
     m["calculate-per-token-loss"] = {"calculate_per_token_loss", "true"};
     m["check-for-large-grads"] = {"check_for_large_grads", "true"};

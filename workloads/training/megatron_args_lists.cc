@@ -585,8 +585,7 @@ const std::set<std::string>& ignored() {
 const std::set<std::string>& not_modelled() {
   static const std::set<std::string> s = {
       "batch-invariant-mode", "cp-partition-mode", "create-all-gather-group", "cuda-graph-dynamic-microbatches",
-      "ddp-reduce-scatter-with-fp32-accumulation", "dense-grouped-gemm",
-      "disable-bf16-reduced-precision-matmul", "disable-fp8-wgrad", "disable-jit-fuser",
+      "dense-grouped-gemm", "disable-bf16-reduced-precision-matmul", "disable-fp8-wgrad", "disable-jit-fuser",
       "ep-overlap-early-attn-memory-release", "fallback-to-eager-attn", "fp16-lm-cross-entropy",
       "fp32-residual-connection", "fp8-output-proj", "fp8-quantizer-factory", "fused-residual-rmsnorm",
       "keep-fp8-transpose-cache", "kitchen-attention-backend", "kitchen-config-file", "kitchen-recipe-number",

@@ -303,7 +303,10 @@ void MegatronTraining::pump_side(uint32_t sim) {
 
 std::shared_ptr<std::vector<MegatronTraining::CommCall>> MegatronTraining::bucket_comms(const Bucket& b) const {
   const double gb = config_.grad_bytes();
-  const CollectiveOp op = config_.grads_all_reduced() ? CollectiveOp::kAllReduce : CollectiveOp::kReduceScatter;
+  // rs_fp32_accumulation: the reduce-scatter an all-to-all of the same buffer (all_to_all_single over the group).
+  const CollectiveOp op = config_.grads_all_reduced()      ? CollectiveOp::kAllReduce
+                          : config_.rs_fp32_accumulation() ? CollectiveOp::kAllToAll
+                                                           : CollectiveOp::kReduceScatter;
   auto comms = std::make_shared<std::vector<CommCall>>();
   const auto call = [&](CollectiveOp o, GroupKind g, double bytes) {
     comms->push_back({o, g, Bytes::of(bytes), Exposure::kDp, std::string(group_kind_name(g)) + " " + op_word(o) + " grads"});
@@ -326,16 +329,35 @@ std::shared_ptr<std::vector<MegatronTraining::CommCall>> MegatronTraining::bucke
 void MegatronTraining::pump_dp(uint32_t sim) {
   RankState& st = *states_[sim];
   if (st.dp_busy || st.dp_next >= st.dp_queue.size()) return;
-  auto comms = bucket_comms(st.plan->buckets[static_cast<size_t>(st.dp_queue[st.dp_next++])]);
+  const Bucket& bucket = st.plan->buckets[static_cast<size_t>(st.dp_queue[st.dp_next++])];
+  auto comms = bucket_comms(bucket);
   st.dp_busy = true;
   st.dp_cursor.chain = comms.get();  // alive while the chain runs: its callback holds it
-  run_comms(sim, *comms, 0, [this, sim, comms] {
+  run_comms(sim, *comms, 0, [this, sim, comms, sum = bucket.accumulate] {
     RankState& s = *states_[sim];
     s.dp_busy = false;
     s.dp_cursor.chain = nullptr;
-    ++s.buckets_done;
-    pump_dp(sim);
-    maybe_optimizer(sim);
+    const auto next = [this, sim] {
+      ++states_[sim]->buckets_done;
+      pump_dp(sim);
+      maybe_optimizer(sim);
+    };
+    if (sum > Duration()) {
+      if (config_.overlap_grad_reduce) {  // summed by finish_grad_sync after the passes (maybe_optimizer)
+        s.accumulate_after.emplace_back(ctx_->engine.now(), sum);
+      } else {  // synchronous: the sum follows its all-to-all on the same stream, before the next bucket's
+        resume(sim);
+        const Duration start = ctx_->engine.now(), d = sum * s.slow;
+        s.compute += d;
+        ctx_->engine.compute(ctx_->gpus[s.rank].host, d, [this, sim, start, next] {
+          trace(sim, SpanKind::kCompute, "fp32 accumulation of reduced gradients", start);
+          wait(sim, Exposure::kDp);
+          next();
+        });
+        return;
+      }
+    }
+    next();
   });
 }
 

@@ -406,6 +406,13 @@ void MegatronConfig::visit_keys(Section& s) {
           "parameters this GPU holds (every model chunk of its pipeline stage) divided by this, rounded down; "
           "0 = not given. Exclusive with ddp_bucket_size, as in Megatron-LM",
           Range::at_least(0));
+  s.field("ddp_reduce_scatter_with_fp32_accumulation", ddp_reduce_scatter_with_fp32_accumulation,
+          "Megatron-LM's --ddp-reduce-scatter-with-fp32-accumulation: with the distributed optimizer each gradient "
+          "bucket's reduce-scatter runs as an all-to-all of the same bytes over the data-parallel group, then the "
+          "received chunks are summed in fp32 and copied into the shard on the compute stream (after the backward "
+          "with overlap_grad_reduce, right after each all-to-all without), its receive buffers alive until the "
+          "step; no effect without the distributed optimizer (Megatron's all-reduce branch), not with "
+          "num_distributed_optimizer_instances > 1 (Megatron asserts) or FSDP");
   s.field("use_flash_attn", use_flash_attn, "fused attention: no score matrix in memory");
   s.choice("cross_entropy", cross_entropy, {"megatron", "torch_fp32"},
            "the loss, for its memory: megatron = Megatron-LM's vocab-parallel cross entropy (bf16 logits and an fp32 "

@@ -285,6 +285,13 @@ struct MegatronConfig {
   // Megatron-LM's --ddp-num-buckets: the bucket size is this rank's parameters (all its model chunks) over it
   // (get_model: num_parameters // ddp_num_buckets); 0 = not given. Exclusive with ddp_bucket_size.
   int64_t ddp_num_buckets = 0;
+  // Megatron-LM's --ddp-reduce-scatter-with-fp32-accumulation (DistributedDataParallelConfig's
+  // reduce_scatter_with_fp32_accumulation): with the distributed optimizer each bucket's reduce-scatter is an
+  // all-to-all of the same bytes, the received chunks then summed in fp32 and copied back (rs_fp32_accumulation()).
+  bool ddp_reduce_scatter_with_fp32_accumulation = false;
+  /// Whether the buckets' reduce-scatters run as all-to-alls with the sum on the compute stream: the option, where
+  /// the buckets are reduce-scattered (Megatron's all-reduce branch never calls the function it replaces).
+  bool rs_fp32_accumulation() const { return ddp_reduce_scatter_with_fp32_accumulation && !grads_all_reduced(); }
   bool use_flash_attn = true;
   std::string cross_entropy = "megatron";  // megatron (fused, vocab-parallel) or torch_fp32 (torchtitan)
   // Megatron-core's TransformerConfig switches of the same names (docs/training-fusions.md): the loss's fused

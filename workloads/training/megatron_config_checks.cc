@@ -26,6 +26,16 @@ void MegatronConfig::check_keys(Section& s) {
     s.error("ddp_num_buckets", "cannot be given with ddp_bucket_size (Megatron-LM: \"Cannot specify both "
                                "--ddp-num-buckets and --ddp-bucket-size\")");
   }
+  if (ddp_reduce_scatter_with_fp32_accumulation) {
+    const char* why = num_distributed_optimizer_instances > 1
+                          ? "cannot be used with num_distributed_optimizer_instances > 1 (Megatron-LM asserts: \"RS w/ "
+                            "FP32 accumulation not supported with num_distributed_optimizer_instances > 1\")"
+                      : use_megatron_fsdp || use_torch_fsdp2
+                          ? "is modelled for Megatron's DDP buckets (use_distributed_optimizer), not with "
+                            "use_megatron_fsdp or use_torch_fsdp2"
+                          : nullptr;
+    if (why) s.error("ddp_reduce_scatter_with_fp32_accumulation", why);
+  }
   // What Megatron-LM's --deterministic-mode rejects (megatron/training/determinism.py, apply_determinism_to_args:
   // "Incompatible options are rejected with an explicit error rather than silently overridden").
   if (deterministic_mode) {

@@ -36,6 +36,7 @@ void MegatronTraining::tasks_finished(uint32_t sim) {
     return;
   }
   st.finished_tasks = true;
+  st.tasks_end = ctx_->engine.now();
   if (config_.reduces_each_micro_batch()) {
     // Gradients went out unit by unit (bucket by bucket): wait for the reduce stream, then the step.
     st.buckets_done = st.plan->buckets.size();
@@ -74,6 +75,25 @@ void MegatronTraining::maybe_optimizer(uint32_t sim) {
   RankState& st = *states_[sim];
   if (!st.finished_tasks || st.optimizer_started || st.buckets_done < st.plan->buckets.size()) return;
   st.optimizer_started = true;
+  if (!st.accumulate_after.empty()) {
+    // rs_fp32_accumulation with overlap_grad_reduce: finish_grad_sync, after the passes, waits for each bucket's
+    // all-to-all in turn and sums it on the compute stream; the sums that end after the last all-to-all come before
+    // the step (the others ran while the rank waited for the data-parallel stream).
+    Duration t = st.tasks_end;
+    for (const auto& [done, sum] : st.accumulate_after) t = std::max(t, done) + sum * st.slow;
+    st.accumulate_after.clear();
+    if (const Duration tail = t - ctx_->engine.now(); tail > Duration()) {
+      resume(sim);
+      const Duration start = ctx_->engine.now();
+      st.compute += tail;
+      st.optimizer_started = false;
+      ctx_->engine.compute(ctx_->gpus[st.rank].host, tail, [this, sim, start] {
+        trace(sim, SpanKind::kCompute, "fp32 accumulation of reduced gradients", start);
+        maybe_optimizer(sim);
+      });
+      return;
+    }
+  }
   auto step = [this, sim] {
     const StagePlan& plan = *states_[sim]->plan;
     resume(sim);

@@ -77,6 +77,19 @@ void MegatronTraining::fit_memory(const hw::AcceleratorSpec& part, int stage, do
   // bucket.grad_data), all_reduce(bucket.grad_data), all-gather into bucket.param_data); NCCL's own buffers are in
   // the runtime reserve.
   in.bucket = Bytes();
+  if (c.rs_fp32_accumulation()) {
+    // reduce_scatter_with_fp32_accumulation's all-to-all output (torch.empty_like(input)), held by the work handle
+    // until finish_grad_sync waits on it: with overlap_grad_reduce every bucket's from its launch in the last
+    // micro-batch's backward to the step, beside at most that micro-batch's activations; without, one bucket at a
+    // time after the backward.
+    double all = 0, largest = 0;
+    for (const Bucket& bk : plan.buckets) {
+      all += bk.dense_params + bk.expert_params;
+      largest = std::max(largest, bk.dense_params + bk.expert_params);
+    }
+    in.receive_buffers = Bytes::of((c.overlap_grad_reduce ? all : largest) * c.grad_bytes());
+    in.receive_beside = c.overlap_grad_reduce && in_flight > 0 ? std::min(1.0, 1 / in_flight) : 0.0;
+  }
   if (c.grads_each_micro_batch()) {
     // Megatron-FSDP's optim_grads: the gradients sharded (ZeRO-2), each bucket's whole gradients written into a
     // temporary bucket in the gradient type until its reduce-scatter has been added into the shard: at the peak the

@@ -580,14 +580,14 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     // overlap_param_gather_with_optimizer_step). DualPipe, not Megatron's DDP, keeps buckets in both its chunks.
     const bool bucketed = dualpipe_ || (stage == 0 && chunk == 0 && !c.overlap_param_gather_with_optimizer_step);
     const double limit = bucketed ? bucket_limit : 1e300;
-    Bucket filling{0, 0, chunk, {}, {}};
+    Bucket filling{0, 0, chunk, {}, {}, {}};
     auto add_params = [&](double dense, double expert, bool close) {
       filling.dense_params += dense;
       filling.expert_params += expert;
       if (filling.dense_params + filling.expert_params >= limit || close) {
         plan.buckets.push_back(filling);
         B.segments.back().bucket = static_cast<int>(plan.buckets.size() - 1);
-        filling = {0, 0, chunk, {}, {}};
+        filling = {0, 0, chunk, {}, {}, {}};
       }
     };
     if (v == 0) {

@@ -66,6 +66,10 @@ struct MegatronTraining::RankState {
   size_t grad_sync_next = 0;  // aligned_grad_sync: the next entry of grad_sync_launch_ for this rank's stage
   bool dp_busy = false;
   size_t buckets_done = 0;
+  // rs_fp32_accumulation with overlap_grad_reduce: each reduced bucket's end and its sum's time, in the order the
+  // buckets finished, and when the passes ended (finish_grad_sync then runs the sums: maybe_optimizer).
+  std::vector<std::pair<Duration, Duration>> accumulate_after;
+  Duration tasks_end;
   // A data-parallel stream's running chain (pump_dp, pump_gather), which of its collectives is running and when that
   // one ends (known where it started from a memoized time: collective()); read by a pass folded beside the stream
   // (megatron_fold_dp.cc).

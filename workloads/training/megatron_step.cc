@@ -173,6 +173,15 @@ void MegatronTraining::plan_reduce_prep(const hw::AcceleratorSpec& part, StagePl
     }
     const double scaled = (dense_scaled ? b.dense_params : 0) + (expert_scaled ? b.expert_params : 0);
     if (scaled > 0) b.prep += hw::memory_time(part, Bytes::of(2 * scaled * gb));
+    if (c.rs_fp32_accumulation()) {
+      // reduce_scatter_with_fp32_accumulation's wait: torch.sum over the group's chunks received (a read of the
+      // bucket, the fp32 sum of this rank's shard written), then the shard copied back in the gradient type (its fp32
+      // read, the shard written): two streaming kernels per buffer (dense, expert).
+      const double shard = b.dense_params / c.optimizer_dp(dp_) + b.expert_params / c.optimizer_edp(dp_);
+      const int kernels = 2 * ((b.dense_params > 0 ? 1 : 0) + (b.expert_params > 0 ? 1 : 0));
+      b.accumulate = hw::memory_time(part, Bytes::of((b.dense_params + b.expert_params) * gb + shard * (4 + 4 + gb))) +
+                     part.calibration.kernel_launch * std::max(0, kernels - 1);
+    }
     plan.reduce_prep += b.prep;
     plan.reduce_prep_host += b.prep_host;
   }
