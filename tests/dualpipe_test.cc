@@ -331,7 +331,9 @@ TEST(DualPipeRun, TimelineShowsPairsAndDeferredWeights) {
                                            "F3.0 + B5.1", "F6.1 + B0.0", "B6.1", "F7.1 + B1.0", "B7.1",
                                            "B2.0 (input grads)", "W2.0", "B3.0 (input grads)", "W3.0",
                                            // Megatron's DDP before the (not overlapped) reduction: NaN checks, scaling.
-                                           "gradient checks and scaling", "optimizer step"};
+                                           "gradient checks and scaling",
+                                           // The step, the host's waits on the loop's all-reduces before and after it.
+                                           "host synchronizations (step)", "optimizer step", "host synchronizations (step)"};
   std::vector<std::string> passes;
   for (const auto& n : names) {
     if (n.find("send") == std::string::npos) passes.push_back(n);

@@ -150,9 +150,9 @@ TEST(MoeHostIssue, TheDispatchersHostWaitIsPaidOncePerMoeLayerForward) {
   // pass waits for a receive) what it adds is the dispatch's wait for the GPU: once per MoE layer forward, 8
   // layers x 2 micro-batches = 16 ns. Backward reuses the forward's split sizes: no wait there.
   // Without Megatron's NaN checks, whose host waits (per bucket; per backward pass without a pipeline) DdpChecks
-  // tests.
+  // tests, and the step's small all-reduces (StepSyncs).
   const std::vector<std::string> grouped = {"workload.moe_grouped_gemm=single_kernel", "workload.check_for_nan_in_grad=false",
-                                            "workload.check_for_nan_in_loss=false"};
+                                            "workload.check_for_nan_in_loss=false", "workload.step_syncs=off"};
   auto with = [&](std::vector<std::string> sets) {
     sets.insert(sets.end(), grouped.begin(), grouped.end());
     return run_moe(sets);
@@ -173,8 +173,11 @@ TEST(MoeHostIssue, TheDispatchersHostWaitIsPaidOncePerMoeLayerForward) {
   EXPECT_NEAR(rfast["time_compute_s"] - roff["time_compute_s"], 32e-9, 1e-12);
   // A dense model of the same layout has no dispatcher: nothing.
   const std::string no_grad = "workload.check_for_nan_in_grad=false", no_loss = "workload.check_for_nan_in_loss=false";
-  auto doff = megatron_support::run({"workload.pipeline_model_parallel_size=1", "workload.host_op_time=0us", no_grad, no_loss});
-  auto dfast = megatron_support::run({"workload.pipeline_model_parallel_size=1", "workload.host_op_time=1ns", no_grad, no_loss});
+  const std::string no_step = "workload.step_syncs=off";
+  auto doff = megatron_support::run({"workload.pipeline_model_parallel_size=1", "workload.host_op_time=0us", no_grad, no_loss,
+                                     no_step});
+  auto dfast = megatron_support::run({"workload.pipeline_model_parallel_size=1", "workload.host_op_time=1ns", no_grad, no_loss,
+                                      no_step});
   ASSERT_FALSE(doff.count("child_failed") || dfast.count("child_failed"));
   EXPECT_NEAR(dfast["time_compute_s"] - doff["time_compute_s"], 0.0, 1e-12);
 }

@@ -60,9 +60,11 @@ TEST(OptimizerStep, NormAdamAndZeroingAreMemoryBoundPasses) {
 /// megatron_support's layout (4 HGX H100 nodes, TP 2, PP 4, 8 layers) with 16 sequences a step on a plain (not
 /// rail-optimized) fabric, the host issuing kernels at `host_op_time`.
 std::map<std::string, double> run(const std::string& host_op_time) {
-  // Without the DDP's NaN check (its host waits per bucket: DdpChecks tests them).
+  // Without the DDP's NaN check (its host waits per bucket: DdpChecks tests them) and the step's small all-reduces
+  // (their host waits after each .item(): StepSyncs).
   return megatron_support::run({"workload.global_batch_size=16", "cluster.fabric.rail_optimized=false",
-                                "workload.host_op_time=" + host_op_time, "workload.check_for_nan_in_grad=false"});
+                                "workload.host_op_time=" + host_op_time, "workload.check_for_nan_in_grad=false",
+                                "workload.step_syncs=off"});
 }
 
 TEST(HostIssue, EveryPipelinePassWaitsForTheHostOnce) {

@@ -130,7 +130,9 @@ RunResult pipeline_run(const std::string& format) {
   Scenario sc = load_scenario(
       "scenarios/validation/train-h100.yaml",
       {"workload.tensor_model_parallel_size=2", "workload.pipeline_model_parallel_size=4",
-       "workload.global_batch_size=4", "outputs.timeline_ranks=0", "outputs.timeline_format=" + format});
+       "workload.global_batch_size=4", "outputs.timeline_ranks=0", "outputs.timeline_format=" + format,
+       // Without the step's small all-reduces (their edges join every stage; StepSyncs tests them).
+       "workload.step_syncs=off"});
   return run_scenario(sc);
 }
 
@@ -330,7 +332,7 @@ RunResult dp_run(const std::string& format, const std::vector<std::string>& more
       "workload.model.num_layers=8",           "workload.global_batch_size=8",
       "workload.symmetry=off",                 "workload.overlap_grad_reduce=false",
       "workload.overlap_param_gather=false",   "outputs.timeline_ranks=0",
-      "outputs.timeline_format=" + format};
+      "outputs.timeline_format=" + format,     "workload.step_syncs=off"};  // the step's all-reduces: StepSyncs
   sets.insert(sets.end(), more.begin(), more.end());
   Scenario sc = load_scenario("scenarios/validation/train-h100.yaml", sets);
   return run_scenario(sc);

@@ -211,6 +211,12 @@ class MegatronTraining final : public Workload, public sim::EventSink {
     std::vector<CommCall> drain_gather;
     Duration output_wgrad;
     std::vector<Bucket> buckets;
+    // Megatron-LM's small all-reduces around the optimizer step (plan_step_syncs): before it the rerun state
+    // machine's check over the world and the gradient norm's over the gradient-statistics group, after it
+    // train_step's and training_log's over the model-parallel group (and the loss's over DP x CP on the last stage);
+    // and the GPU's wait for the host after each .item() among them.
+    std::vector<CommCall> step_before, step_after;
+    Duration step_before_host, step_after_host;
     Duration reduce_prep, reduce_prep_host;  // the buckets' prep summed: run before the collectives without overlap
     bool has_last = false;                   // some pass has a Pass::last
     Duration optimizer;
@@ -365,6 +371,9 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// Megatron's DDP work before each bucket's collective (NaN check, scaling: Bucket::prep), and the passes that
   /// complete buckets as the last micro-batch runs them (Pass::last).
   void plan_reduce_prep(const hw::AcceleratorSpec& part, StagePlan& plan, Duration host_op) const;
+  /// Megatron-LM's small all-reduces and host synchronizations around the optimizer step (StagePlan::step_before,
+  /// step_after), where its training loop runs (MegatronConfig::step_syncs_on).
+  void plan_step_syncs(StagePlan& plan, int stage, Duration host_op) const;
   /// Megatron-FSDP's hybrid sharding: the last micro-batch's all-reduce of each reduced shard across the instances.
   void plan_hybrid_fsdp(StagePlan& plan) const;
   /// The stage with the least memory headroom on `part`, and its fit.
@@ -479,6 +488,8 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// optimizer at the iteration's end and the other chunks' at the next one's start (begin_iteration).
   bool splits_step(uint32_t sim) const;
   void rank_done(uint32_t sim);
+  /// The plan's step_before (before) or step_after collectives, blocking, then its host waits; `then` after them.
+  void step_syncs(uint32_t sim, bool before, sim::Callback then);
   void wait(uint32_t sim, Exposure why);
   void resume(uint32_t sim);
   void iteration_done();

@@ -406,6 +406,14 @@ void MegatronConfig::visit_keys(Section& s) {
           "parameters this GPU holds (every model chunk of its pipeline stage) divided by this, rounded down; "
           "0 = not given. Exclusive with ddp_bucket_size, as in Megatron-LM",
           Range::at_least(0));
+  s.choice("step_syncs", step_syncs, {"auto", "on", "off"},
+           "Megatron-LM's small all-reduces around each optimizer step and the host's waits on them: before the step "
+           "the rerun state machine's check (an int over every rank, then .item()) and the gradient norm's "
+           "all-reduce (one float over every rank with the distributed optimizer, over TP x PP without); after it "
+           "train_step's and training_log's (the update check, the gradient norm's and the learning rate's maxima "
+           "over TP x PP, each read with .item(); the loss over DP x CP on the last stage; the loss scale's "
+           ".item()). auto: on unless use_torch_fsdp2 or layer_kernels torch_eager (they stand for torchtitan and "
+           "Composer, whose loops differ); off: none (lcsim before 7 Dec 2026)");
   s.field("ddp_reduce_scatter_with_fp32_accumulation", ddp_reduce_scatter_with_fp32_accumulation,
           "Megatron-LM's --ddp-reduce-scatter-with-fp32-accumulation: with the distributed optimizer each gradient "
           "bucket's reduce-scatter runs as an all-to-all of the same bytes over the data-parallel group, then the "

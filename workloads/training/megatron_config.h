@@ -289,6 +289,13 @@ struct MegatronConfig {
   // reduce_scatter_with_fp32_accumulation): with the distributed optimizer each bucket's reduce-scatter is an
   // all-to-all of the same bytes, the received chunks then summed in fp32 and copied back (rs_fp32_accumulation()).
   bool ddp_reduce_scatter_with_fp32_accumulation = false;
+  // Megatron-LM's small all-reduces and host synchronizations around each optimizer step (docs/training.md, "The
+  // step's small all-reduces"): auto (on where the run stands for Megatron-LM's training loop: not FSDP2, not
+  // torch_eager layers, which stand for torchtitan and Composer), on, off.
+  std::string step_syncs = "auto";
+  bool step_syncs_on() const {
+    return step_syncs == "on" || (step_syncs == "auto" && !use_torch_fsdp2 && !torch_eager());
+  }
   /// Whether the buckets' reduce-scatters run as all-to-alls with the sum on the compute stream: the option, where
   /// the buckets are reduce-scattered (Megatron's all-reduce branch never calls the function it replaces).
   bool rs_fp32_accumulation() const { return ddp_reduce_scatter_with_fp32_accumulation && !grads_all_reduced(); }

@@ -95,7 +95,6 @@ void MegatronTraining::maybe_optimizer(uint32_t sim) {
     }
   }
   auto step = [this, sim] {
-    const StagePlan& plan = *states_[sim]->plan;
     resume(sim);
     auto after = [this, sim] {
       static const std::vector<CommCall> kNone;
@@ -103,15 +102,19 @@ void MegatronTraining::maybe_optimizer(uint32_t sim) {
       if (!gather.empty()) wait(sim, Exposure::kDp);
       run_comms(sim, gather, 0, [this, sim] {
         resume(sim);
-        rank_done(sim);
+        step_syncs(sim, false, [this, sim] { rank_done(sim); });
       });
     };
-    // overlap_param_gather_with_optimizer_step: chunk 0's optimizer only (the others' opens the next iteration).
-    if (splits_step(sim)) {
-      run_optimizer(sim, plan.optimizer_first, "optimizer step (chunk 0)", after);
-    } else {
-      run_optimizer(sim, plan.optimizer, "optimizer step", after);
-    }
+    // Megatron-LM's rerun check and gradient-norm all-reduce first (plan_step_syncs).
+    step_syncs(sim, true, [this, sim, after] {
+      const StagePlan& plan = *states_[sim]->plan;
+      // overlap_param_gather_with_optimizer_step: chunk 0's optimizer only (the others' opens the next iteration).
+      if (splits_step(sim)) {
+        run_optimizer(sim, plan.optimizer_first, "optimizer step (chunk 0)", after);
+      } else {
+        run_optimizer(sim, plan.optimizer, "optimizer step", after);
+      }
+    });
   };
   // The word embeddings' copies (the first stage's, a tied output layer's, an MTP stage's) add their gradients
   // before the step (embedding_stages); DualPipe's two copies of each stage do the same.
@@ -128,6 +131,34 @@ void MegatronTraining::maybe_optimizer(uint32_t sim) {
   } else {
     run_comms(sim, *comms, 0, [step, comms] { step(); });
   }
+}
+
+void MegatronTraining::step_syncs(uint32_t sim, bool before, sim::Callback then) {
+  RankState& st = *states_[sim];
+  const std::vector<CommCall>& comms = before ? st.plan->step_before : st.plan->step_after;
+  const Duration host = before ? st.plan->step_before_host : st.plan->step_after_host;
+  if (comms.empty() && host == Duration()) {
+    then();
+    return;
+  }
+  // Blocking, on the compute stream: what a rank waits there (its own collectives and the other ranks' arrival at
+  // them) is charged to the data-parallel exposure, as the wait for the gradient reduction before the step is.
+  if (!comms.empty()) wait(sim, Exposure::kDp);
+  run_comms(sim, comms, 0, [this, sim, host, then = std::move(then)]() mutable {
+    resume(sim);
+    if (host == Duration()) {
+      then();
+      return;
+    }
+    RankState& s = *states_[sim];
+    const Duration start = ctx_->engine.now();
+    s.compute += host;
+    s.host += host;
+    ctx_->engine.compute(ctx_->gpus[s.rank].host, host, [this, sim, start, then = std::move(then)] {
+      trace(sim, SpanKind::kCompute, "host synchronizations (step)", start);
+      then();
+    });
+  }, true);
 }
 
 bool MegatronTraining::splits_step(uint32_t sim) const {

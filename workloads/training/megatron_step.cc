@@ -353,4 +353,36 @@ void MegatronTraining::launch_aligned_grad_sync(uint32_t sim, std::vector<int> c
   });
 }
 
+// Megatron-LM's training loop around each optimizer step (megatron/training/training.py train_step and
+// training_log, megatron/core/optimizer: read at the commits docs/training.md names), beside the step's kernels:
+//  - after the passes, the rerun state machine (rerun_mode validate_results, the default) asks every rank whether to
+//    rerun: an int32 all-reduce over the world, read with .item();
+//  - in the step, the gradient norm's local sum (in the step's kernels) all-reduced over the gradient-statistics
+//    group (the distributed optimizer's: every rank of the optimizer instance, here the world; without it TP x PP),
+//    one float; with Transformer Engine's multi-tensor kernels not read on the host;
+//  - after the step, train_step's update check (logical_and_across_model_parallel_group: an int32 MIN all-reduce
+//    over TP x PP, .item()) and the gradient norm's maximum (reduce_max_stat_across_model_parallel_group: a float
+//    MAX over TP x PP, .item()), the loss over DP x CP on the last pipeline stage (two floats, not read), the loss
+//    scale's .item() in train, and training_log's learning rate maximum (a float over TP x PP, .item()).
+// Each .item() leaves the GPU idle for one host operation before the host issues its next kernel.
+void MegatronTraining::plan_step_syncs(StagePlan& plan, int stage, Duration host_op) const {
+  const auto& c = config_;
+  plan.step_before.clear();
+  plan.step_after.clear();
+  plan.step_before_host = plan.step_after_host = Duration();
+  if (!c.step_syncs_on()) return;
+  const auto call = [](GroupKind g, double bytes, const char* what) {
+    return CommCall{CollectiveOp::kAllReduce, g, Bytes::of(bytes), Exposure::kDp,
+                    std::string(group_kind_name(g)) + " all-reduce " + what};
+  };
+  plan.step_before.push_back(call(GroupKind::kWorld, 4, "rerun check"));
+  plan.step_before.push_back(call(c.dist_opt() ? GroupKind::kWorld : GroupKind::kMp, 4, "gradient norm"));
+  plan.step_before_host = host_op;
+  plan.step_after.push_back(call(GroupKind::kMp, 4, "update check"));
+  plan.step_after.push_back(call(GroupKind::kMp, 4, "gradient norm max"));
+  if (stage == c.pipeline_model_parallel_size - 1) plan.step_after.push_back(call(GroupKind::kDpCp, 8, "loss"));
+  plan.step_after.push_back(call(GroupKind::kMp, 4, "learning rate max"));
+  plan.step_after_host = host_op * 4;
+}
+
 }  // namespace lcsim::wl

@@ -116,6 +116,8 @@ std::vector<uint32_t> Placement::group(GroupKind kind, uint32_t r) const {
     case GroupKind::kDp: vary({Dim::kDp}); break;
     case GroupKind::kDpCp: vary({Dim::kDp, Dim::kCp}); break;
     case GroupKind::kPp: vary({Dim::kPp}); break;
+    case GroupKind::kWorld: vary({Dim::kTp, Dim::kCp, Dim::kDp, Dim::kPp}); break;
+    case GroupKind::kMp: vary({Dim::kTp, Dim::kPp}); break;
     case GroupKind::kTpEp: {
       if (etp_ != tp_) {
         expert_group(kind);
@@ -210,6 +212,8 @@ const char* group_kind_name(GroupKind k) {
     case GroupKind::kDpCpInter: return "dp-cp-inter";
     case GroupKind::kEdpIntra: return "expert-dp-intra";
     case GroupKind::kEdpInter: return "expert-dp-inter";
+    case GroupKind::kWorld: return "world";
+    case GroupKind::kMp: return "tp-pp";
   }
   return "?";
 }

@@ -34,9 +34,11 @@ enum class Dim { kTp = 0, kCp = 1, kDp = 2, kPp = 3 };
 // expert-DP group). With N = 1 the intra group is the whole group and the inter group the rank alone.
 enum class GroupKind {
   kTp, kCp, kDp, kDpCp, kPp, kEp, kEdp, kEmbedding, kMirror, kCpA2a, kCpP2p, kTpEp, kEtp,
-  kDpCpIntra, kDpCpInter, kEdpIntra, kEdpInter
+  kDpCpIntra, kDpCpInter, kEdpIntra, kEdpInter,
+  kWorld,  // every rank of the job (Megatron's rerun check, the distributed optimizer's gradient statistics)
+  kMp      // Megatron's model-parallel group: the TP x PP ranks of one data-parallel and context-parallel coordinate
 };
-inline constexpr size_t kGroupKinds = 17;
+inline constexpr size_t kGroupKinds = 19;
 
 struct Coord {
   int tp = 0, cp = 0, dp = 0, pp = 0;

@@ -1,0 +1,177 @@
+// Megatron-LM's small all-reduces around each optimizer step (step_syncs; megatron_step.cc, plan_step_syncs): before
+// the step the rerun state machine's check over every rank and the gradient norm's all-reduce (every rank with the
+// distributed optimizer, TP x PP without), after it the update check, the gradient norm's and the learning rate's
+// maxima over TP x PP and the loss over DP x CP on the last stage; one host operation after each .item(). Checked on
+// the plan by hand, on the groups, and on a run's timeline: the world check ends at one instant on every stage (it
+// waits for the slowest), and the step follows it. The layout: kBase (TP 2, PP 4, DP 4 on 32 H100s).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "megatron_support.h"
+#include "timeline_support.h"
+
+#include "models/hardware/catalog.h"
+#include "models/hardware/step_overhead.h"
+#include "scenarios/scenario.h"
+#include "timeline/model.h"
+#include "workloads/training/megatron.h"
+#include "workloads/training/placement.h"
+
+namespace lcsim {
+namespace {
+
+using megatron_support::parse_sets;
+using wl::GroupKind;
+using wl::MegatronTraining;
+
+const hw::AcceleratorSpec& h100() { return hw::PartCatalog::get().part("H100-SXM-80GB"); }
+
+MegatronTraining::StagePlan plan_of(const std::vector<std::string>& sets, int stage) {
+  Scenario sc = parse_sets(sets);
+  return dynamic_cast<const MegatronTraining&>(*sc.workload).plan_stage(h100(), stage);
+}
+
+Duration host_op(const std::vector<std::string>& sets) {
+  Scenario sc = parse_sets(sets);
+  return hw::HostIssue(megatron_support::config_of(sc).host_issue(h100())).pass_start();
+}
+
+std::vector<std::string> names(const std::vector<MegatronTraining::CommCall>& v) {
+  std::vector<std::string> out;
+  for (const auto& c : v) out.push_back(c.name);
+  return out;
+}
+
+// What each stage plans, by hand: two all-reduces before the step (the gradient norm's over every rank with the
+// distributed optimizer, over TP x PP without), three after it and the loss's on the last stage, one host operation
+// before and four after. Off, and for the loops that auto leaves out (FSDP2, torch_eager): nothing.
+TEST(StepSyncs, EachStagePlansTheLoopsAllReducesAndHostWaits) {
+  const std::vector<std::string> dist = {"workload.use_distributed_optimizer=true"};
+  const Duration op = host_op(dist);
+  ASSERT_GT(op, Duration());
+  for (int stage = 0; stage < 4; ++stage) {
+    const auto p = plan_of(dist, stage);
+    EXPECT_EQ(names(p.step_before), (std::vector<std::string>{"world all-reduce rerun check",
+                                                               "world all-reduce gradient norm"}));
+    std::vector<std::string> after = {"tp-pp all-reduce update check", "tp-pp all-reduce gradient norm max"};
+    if (stage == 3) after.push_back("dp-cp all-reduce loss");
+    after.push_back("tp-pp all-reduce learning rate max");
+    EXPECT_EQ(names(p.step_after), after) << stage;
+    EXPECT_EQ(p.step_before_host, op);
+    EXPECT_EQ(p.step_after_host, op * 4);
+    for (const auto& c : p.step_before) EXPECT_EQ(c.size, Bytes::of(4));
+    if (stage == 3) {
+      EXPECT_EQ(p.step_after[2].size, Bytes::of(8));
+    }
+  }
+  const auto whole = plan_of({"workload.use_distributed_optimizer=false"}, 0);
+  ASSERT_EQ(whole.step_before.size(), 2u);
+  EXPECT_EQ(whole.step_before[1].group, GroupKind::kMp);
+  for (const auto& sets : {std::vector<std::string>{"workload.step_syncs=off"},
+                           std::vector<std::string>{"workload.use_torch_fsdp2=true", "workload.pipeline_model_parallel_size=1"},
+                           std::vector<std::string>{"workload.layer_kernels=torch_eager"}}) {
+    const auto p = plan_of(sets, 0);
+    EXPECT_TRUE(p.step_before.empty() && p.step_after.empty()) << sets[0];
+    EXPECT_EQ(p.step_before_host + p.step_after_host, Duration()) << sets[0];
+  }
+  auto forced = std::vector<std::string>{"workload.layer_kernels=torch_eager", "workload.step_syncs=on"};
+  EXPECT_EQ(plan_of(forced, 0).step_after.size(), 3u);
+}
+
+// The groups: every rank of the job, and Megatron's model-parallel group (TP x PP of one DP and CP coordinate).
+TEST(StepSyncs, WorldAndModelParallelGroups) {
+  const wl::Placement p(2, 1, 4, 4, 1, "tp-cp-ep-dp-pp");  // rank = tp + 2 dp + 8 pp
+  std::vector<uint32_t> all(32);
+  for (uint32_t i = 0; i < 32; ++i) all[i] = i;
+  EXPECT_EQ(p.group(GroupKind::kWorld, 13), all);
+  EXPECT_EQ(p.group(GroupKind::kMp, 13), (std::vector<uint32_t>{4, 5, 12, 13, 20, 21, 28, 29}));
+  EXPECT_STREQ(wl::group_kind_name(GroupKind::kWorld), "world");
+  EXPECT_STREQ(wl::group_kind_name(GroupKind::kMp), "tp-pp");
+}
+
+struct Span {
+  std::string name;
+  double start, end;  // ns
+};
+
+// Each pipeline rank's first GPU (node r, gpu0): its compute and data-parallel spans.
+std::vector<std::vector<Span>> spans(const std::vector<std::string>& sets, const std::string& name, double* iteration,
+                                     double* host) {
+  std::vector<std::string> all = {"outputs.timeline=true", "outputs.timeline_format=json", "outputs.timeline_ranks=32"};
+  all.insert(all.end(), sets.begin(), sets.end());
+  Scenario sc = parse_sets(all);
+  const RunResult r = run_scenario(sc);
+  EXPECT_TRUE(r.completed);
+  *iteration = r.metrics.get("iteration_time_s");
+  *host = r.metrics.get("time_host_s");
+  const auto dir = timeline::support::temp_dir("step_syncs_test", name);
+  const timeline::Trace t = timeline::support::read_text(dir, "timeline.json", r.timeline_json);
+  std::vector<std::vector<Span>> out(4);
+  for (const auto& tr : t.tracks) {
+    if (tr.group.rfind("node", 0) != 0 || (tr.name != "gpu0 compute" && tr.name != "gpu0 dp")) continue;
+    const int node = std::stoi(tr.group.substr(4));
+    if (node > 3) continue;
+    for (const auto& s : tr.slices) {
+      out[static_cast<size_t>(node)].push_back(
+          {std::string(t.str(s.name)), static_cast<double>(s.start_ns), static_cast<double>(s.end_ns())});
+    }
+  }
+  return out;
+}
+
+const Span* find(const std::vector<Span>& v, const std::string& name) {
+  for (const Span& s : v) {
+    if (s.name == name) return &s;
+  }
+  ADD_FAILURE() << "no span " << name;
+  return nullptr;
+}
+
+// On the timeline: the rerun check ends at the same instant on every pipeline stage, after the last stage to arrive
+// (here pipeline rank 0, whose last backward pass ends the schedule); the gradient norm's all-reduce follows it, the
+// step one host operation after that; after the step the loop's all-reduces, the loss's on the last stage only, and
+// four host operations. The iteration is longer than without them by at least those five host operations.
+TEST(StepSyncs, TheWorldCheckWaitsForEveryStageAndTheStepFollows) {
+  const std::vector<std::string> base = {"workload.use_distributed_optimizer=true"};
+  auto off = base;
+  off.push_back("workload.step_syncs=off");
+  const Duration op = host_op(base);
+  double it_on = 0, it_off = 0, host_on = 0, host_off = 0;
+  const auto on = spans(base, "on", &it_on, &host_on);
+  spans(off, "off", &it_off, &host_off);
+  double end = -1, latest_arrival = 0;
+  for (int r = 0; r < 4; ++r) {
+    const auto& v = on[static_cast<size_t>(r)];
+    const Span* check = find(v, "world all-reduce rerun check");
+    const Span* norm = find(v, "world all-reduce gradient norm");
+    const Span* step = find(v, "optimizer step");
+    ASSERT_TRUE(check && norm && step) << r;
+    if (end < 0) end = check->end;
+    EXPECT_NEAR(check->end, end, 1.0) << r;
+    latest_arrival = std::max(latest_arrival, check->start);
+    EXPECT_NEAR(norm->start, check->end, 1.0) << r;
+    EXPECT_NEAR(step->start, norm->end + op.s() * 1e9, 1.0) << r;
+    const bool last = r == 3;
+    bool loss = false;
+    for (const Span& s : v) loss = loss || s.name == "dp-cp all-reduce loss";
+    EXPECT_EQ(loss, last) << r;
+    const Span* lr = find(v, "tp-pp all-reduce learning rate max");
+    ASSERT_TRUE(lr) << r;
+    EXPECT_GE(lr->start, step->end) << r;
+    const Span* syncs = nullptr;
+    for (const Span& s : v) {
+      if (s.name == "host synchronizations (step)" && s.start >= lr->end - 1.0) syncs = &s;
+    }
+    ASSERT_TRUE(syncs) << r;
+    EXPECT_NEAR(syncs->end - syncs->start, op.s() * 4e9, 1.0) << r;
+  }
+  EXPECT_GT(end, latest_arrival);
+  EXPECT_GT(it_on - it_off, op.s() * 5);
+  EXPECT_GT(host_on, host_off);
+}
+
+}  // namespace
+}  // namespace lcsim
