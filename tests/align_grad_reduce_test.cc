@@ -12,8 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "megatron_support.h"
-#include "timeline_support.h"
+#include "megatron_timeline_support.h"
 
 #include "timeline/model.h"
 #include "workloads/training/megatron.h"
@@ -21,12 +20,7 @@
 namespace lcsim {
 namespace {
 
-using megatron_support::parse_sets;
-
-struct Span {
-  std::string name;
-  double start, end;  // ns
-};
+using megatron_support::Span;
 
 // Pipeline rank r's first GPU (tp 0, dp 0: rank 8r, gpu0 of node r): its backward passes in order and its
 // data-parallel reduce-scatters in order.
@@ -41,32 +35,15 @@ std::vector<std::string> layout(bool align) {
 }
 
 std::vector<Rank> ranks(const std::vector<std::string>& sets, const std::string& name, double* exposed_dp) {
-  std::vector<std::string> all = {"outputs.timeline=true", "outputs.timeline_format=json", "outputs.timeline_ranks=32"};
-  all.insert(all.end(), sets.begin(), sets.end());
-  Scenario sc = parse_sets(all);
-  const RunResult r = run_scenario(sc);
-  EXPECT_TRUE(r.completed);
-  *exposed_dp = r.metrics.get("time_exposed_dp_s");
-  const auto dir = timeline::support::temp_dir("align_grad_reduce_test", name);
-  const timeline::Trace t = timeline::support::read_text(dir, "timeline.json", r.timeline_json);
+  const megatron_support::TimelineRun run = megatron_support::run_timeline(sets, 32, "align_grad_reduce_test", name);
+  *exposed_dp = run.metrics.get("time_exposed_dp_s");
   std::vector<Rank> out(4);
-  for (const auto& tr : t.tracks) {
-    if (tr.group.rfind("node", 0) != 0) continue;
-    const int node = std::stoi(tr.group.substr(4));
-    if (node > 3) continue;
-    for (const auto& s : tr.slices) {
-      const std::string n(t.str(s.name));
-      const Span span{n, static_cast<double>(s.start_ns), static_cast<double>(s.end_ns())};
-      if (tr.name == "gpu0 compute" && n[0] == 'B') out[static_cast<size_t>(node)].backward.push_back(span);
-      if (tr.name == "gpu0 dp" && n.find("reduce-scatter grads") != std::string::npos) {
-        out[static_cast<size_t>(node)].reduce.push_back(span);
-      }
+  for (int node = 0; node < 4; ++node) {
+    Rank& k = out[static_cast<size_t>(node)];
+    for (const Span& s : run.lane(node, "gpu0 compute")) {
+      if (s.name[0] == 'B') k.backward.push_back(s);
     }
-  }
-  for (Rank& k : out) {
-    for (auto* v : {&k.backward, &k.reduce}) {
-      std::sort(v->begin(), v->end(), [](const Span& a, const Span& b) { return a.start < b.start; });
-    }
+    k.reduce = megatron_support::named(run.lane(node, "gpu0 dp"), "reduce-scatter grads");
   }
   return out;
 }

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "megatron_support.h"
+#include "megatron_timeline_support.h"
 #include "test_support.h"
 
 #include "models/hardware/catalog.h"
@@ -21,20 +21,16 @@
 namespace lcsim {
 namespace {
 
+using megatron_support::h100;
+using megatron_support::host_op;
 using megatron_support::parse_sets;
+using megatron_support::plan_of;
 using wl::MegatronTraining;
-
-const hw::AcceleratorSpec& h100() { return hw::PartCatalog::get().part("H100-SXM-80GB"); }
 
 // kBase without the pipeline: TP 2, DP 16, 2 micro-batches per rank.
 std::vector<std::string> flat(std::vector<std::string> more) {
   more.insert(more.begin(), "workload.pipeline_model_parallel_size=1");
   return more;
-}
-
-MegatronTraining::StagePlan plan_of(const std::vector<std::string>& sets, int stage = 0) {
-  Scenario sc = parse_sets(sets);
-  return dynamic_cast<const MegatronTraining&>(*sc.workload).plan_stage(h100(), stage);
 }
 
 // `base` with `key` set true, then false.
@@ -44,11 +40,6 @@ std::pair<std::vector<std::string>, std::vector<std::string>> on_off(const std::
   on.push_back(key + "=true");
   off.push_back(key + "=false");
   return {on, off};
-}
-
-Duration host_op(const std::vector<std::string>& sets) {
-  Scenario sc = parse_sets(sets);
-  return hw::HostIssue(megatron_support::config_of(sc).host_issue(h100())).pass_start();
 }
 
 // Per bucket: the NaN check reads the bucket once (an L2 norm: a streaming kernel) and the host synchronizes twice

@@ -11,8 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "megatron_support.h"
-#include "timeline_support.h"
+#include "megatron_timeline_support.h"
 
 #include "models/hardware/catalog.h"
 #include "models/hardware/memory.h"
@@ -24,19 +23,16 @@
 namespace lcsim {
 namespace {
 
+using megatron_support::h100;
+using megatron_support::named;
 using megatron_support::parse_sets;
+using megatron_support::plan_of;
+using megatron_support::Span;
 using wl::MegatronTraining;
-
-const hw::AcceleratorSpec& h100() { return hw::PartCatalog::get().part("H100-SXM-80GB"); }
 
 std::vector<std::string> flat(std::vector<std::string> more) {
   more.insert(more.begin(), {"workload.pipeline_model_parallel_size=1", "workload.use_distributed_optimizer=true"});
   return more;
-}
-
-MegatronTraining::StagePlan plan_of(const std::vector<std::string>& sets) {
-  Scenario sc = parse_sets(sets);
-  return dynamic_cast<const MegatronTraining&>(*sc.workload).plan_stage(h100(), 0);
 }
 
 // Per bucket (fp32 gradients, 4 B, Megatron's default): the sum reads the whole bucket received and writes this
@@ -68,11 +64,6 @@ TEST(DdpFp32Accumulation, EachBucketSumsTheReceivedChunksAndCopiesTheShardBack) 
   for (const auto& b : all_reduce.buckets) EXPECT_EQ(b.accumulate, Duration());
 }
 
-struct Span {
-  std::string name;
-  double start, end;  // ns
-};
-
 // Rank 0's (node 0, gpu0) compute spans and data-parallel spans, each in start order.
 struct Lanes {
   std::vector<Span> compute, dp;
@@ -80,35 +71,8 @@ struct Lanes {
 };
 
 Lanes lanes(const std::vector<std::string>& sets, const std::string& name) {
-  std::vector<std::string> all = {"outputs.timeline=true", "outputs.timeline_format=json", "outputs.timeline_ranks=1"};
-  all.insert(all.end(), sets.begin(), sets.end());
-  Scenario sc = parse_sets(all);
-  const RunResult r = run_scenario(sc);
-  EXPECT_TRUE(r.completed);
-  Lanes out;
-  out.iteration = r.metrics.get("iteration_time_s");
-  const auto dir = timeline::support::temp_dir("ddp_fp32_accumulation_test", name);
-  const timeline::Trace t = timeline::support::read_text(dir, "timeline.json", r.timeline_json);
-  for (const auto& tr : t.tracks) {
-    if (tr.group != "node0") continue;
-    for (const auto& s : tr.slices) {
-      const Span span{std::string(t.str(s.name)), static_cast<double>(s.start_ns), static_cast<double>(s.end_ns())};
-      if (tr.name == "gpu0 compute") out.compute.push_back(span);
-      if (tr.name == "gpu0 dp") out.dp.push_back(span);
-    }
-  }
-  for (auto* v : {&out.compute, &out.dp}) {
-    std::sort(v->begin(), v->end(), [](const Span& a, const Span& b) { return a.start < b.start; });
-  }
-  return out;
-}
-
-std::vector<Span> named(const std::vector<Span>& v, const std::string& part) {
-  std::vector<Span> out;
-  for (const Span& s : v) {
-    if (s.name.find(part) != std::string::npos) out.push_back(s);
-  }
-  return out;
+  const megatron_support::TimelineRun run = megatron_support::run_timeline(sets, 1, "ddp_fp32_accumulation_test", name);
+  return {run.lane(0, "gpu0 compute"), run.lane(0, "gpu0 dp"), run.metrics.get("iteration_time_s")};
 }
 
 // With overlap_grad_reduce the buckets go out as the backward completes them, as all-to-alls (no reduce-scatter on

@@ -10,8 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "megatron_support.h"
-#include "timeline_support.h"
+#include "megatron_timeline_support.h"
 
 #include "models/hardware/catalog.h"
 #include "timeline/model.h"
@@ -25,43 +24,27 @@ using megatron_support::parse_sets;
 using megatron_support::parse_sets_error;
 using megatron_support::run;
 
-struct Span {
-  std::string name;
-  double start, end;  // ns
-};
+using megatron_support::Span;
 
 // Rank 0's lanes: compute (passes), pp (pipeline sends) and dp (data-parallel collectives), in order.
 struct Lanes {
   std::vector<Span> passes, sends, dp, steps;  // steps: the optimizer's spans on the compute lane
   const Span& find(const std::vector<Span>& in, const std::string& name) const {
-    for (const auto& s : in) {
-      if (s.name == name) return s;
-    }
-    ADD_FAILURE() << "no span " << name;
-    return in.front();
+    const Span* s = megatron_support::find(in, name);
+    return s ? *s : in.front();
   }
 };
+
 Lanes lanes(const std::vector<std::string>& sets, const std::string& name) {
-  std::vector<std::string> all = {"outputs.timeline=true", "outputs.timeline_format=json", "outputs.timeline_ranks=1"};
-  all.insert(all.end(), sets.begin(), sets.end());
-  Scenario sc = parse_sets(all);
-  const RunResult r = run_scenario(sc);
-  EXPECT_TRUE(r.completed);
-  const auto dir = timeline::support::temp_dir("pipeline_flush_test", name);
-  const timeline::Trace t = timeline::support::read_text(dir, "timeline.json", r.timeline_json);
+  const megatron_support::TimelineRun run = megatron_support::run_timeline(sets, 1, "pipeline_flush_test", name);
   Lanes out;
-  for (const auto& tr : t.tracks) {
-    if (tr.group != "node0") continue;
-    auto* to = tr.name == "gpu0 compute" ? &out.passes : tr.name == "gpu0 pp" ? &out.sends : tr.name == "gpu0 dp" ? &out.dp : nullptr;
-    if (!to) continue;
-    for (const auto& s : tr.slices) {
-      const std::string n(t.str(s.name));
-      const Span span{n, static_cast<double>(s.start_ns), static_cast<double>(s.end_ns())};
-      if (to == &out.passes && n[0] != 'F' && n[0] != 'B') {  // the optimizer step
-        if (n.rfind("optimizer", 0) == 0) out.steps.push_back(span);
-        continue;
-      }
-      to->push_back(span);
+  out.sends = run.lane(0, "gpu0 pp");
+  out.dp = run.lane(0, "gpu0 dp");
+  for (const Span& s : run.lane(0, "gpu0 compute")) {
+    if (s.name[0] == 'F' || s.name[0] == 'B') {
+      out.passes.push_back(s);
+    } else if (s.name.rfind("optimizer", 0) == 0) {  // the optimizer step
+      out.steps.push_back(s);
     }
   }
   return out;

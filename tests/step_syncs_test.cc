@@ -10,8 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "megatron_support.h"
-#include "timeline_support.h"
+#include "megatron_timeline_support.h"
 
 #include "models/hardware/catalog.h"
 #include "models/hardware/step_overhead.h"
@@ -23,21 +22,12 @@
 namespace lcsim {
 namespace {
 
-using megatron_support::parse_sets;
+using megatron_support::find;
+using megatron_support::host_op;
+using megatron_support::plan_of;
+using megatron_support::Span;
 using wl::GroupKind;
 using wl::MegatronTraining;
-
-const hw::AcceleratorSpec& h100() { return hw::PartCatalog::get().part("H100-SXM-80GB"); }
-
-MegatronTraining::StagePlan plan_of(const std::vector<std::string>& sets, int stage) {
-  Scenario sc = parse_sets(sets);
-  return dynamic_cast<const MegatronTraining&>(*sc.workload).plan_stage(h100(), stage);
-}
-
-Duration host_op(const std::vector<std::string>& sets) {
-  Scenario sc = parse_sets(sets);
-  return hw::HostIssue(megatron_support::config_of(sc).host_issue(h100())).pass_start();
-}
 
 std::vector<std::string> names(const std::vector<MegatronTraining::CommCall>& v) {
   std::vector<std::string> out;
@@ -81,6 +71,40 @@ TEST(StepSyncs, EachStagePlansTheLoopsAllReducesAndHostWaits) {
   EXPECT_EQ(plan_of(forced, 0).step_after.size(), 3u);
 }
 
+// Megatron-LM's --rerun-mode: disabled asks nothing after the passes (no world check, no .item() before the step;
+// the gradient norm's all-reduce stays), and the iteration is shorter by at least that host operation;
+// validate_results (the default) and skip keep the check; the two reporting modes, which run every step's passes
+// twice, are refused, on a line at the argument's value.
+TEST(StepSyncs, RerunModeDisabledDropsTheCheck) {
+  const std::vector<std::string> dist = {"workload.use_distributed_optimizer=true"};
+  auto disabled = dist;
+  disabled.push_back("workload.rerun_mode=disabled");
+  for (int stage : {0, 3}) {
+    const auto p = plan_of(disabled, stage);
+    EXPECT_EQ(names(p.step_before), (std::vector<std::string>{"world all-reduce gradient norm"})) << stage;
+    EXPECT_EQ(p.step_before_host, Duration()) << stage;
+    EXPECT_EQ(p.step_after.size(), plan_of(dist, stage).step_after.size()) << stage;
+    EXPECT_EQ(p.step_after_host, host_op(dist) * 4) << stage;
+  }
+  auto skip = dist;
+  skip.push_back("workload.rerun_mode=skip");
+  EXPECT_EQ(names(plan_of(skip, 0).step_before), names(plan_of(dist, 0).step_before));
+  const auto on = megatron_support::run(dist), off = megatron_support::run(disabled);
+  EXPECT_GE(on.at("iteration_time_s") - off.at("iteration_time_s"), host_op(dist).s());
+  EXPECT_EQ(megatron_support::config_of_line("--num-layers 2 --hidden-size 512 --num-attention-heads 8 "
+                                             "--seq-length 512 --global-batch-size 32 --micro-batch-size 1 "
+                                             "--rerun-mode disabled")
+                .rerun_mode,
+            "disabled");
+  for (const char* mode : {"report_stats", "report_determinism_stats"}) {
+    const std::string e = megatron_support::parse_sets_error({std::string("workload.rerun_mode=") + mode});
+    EXPECT_NE(e.find("rerun_mode"), std::string::npos) << e;
+    EXPECT_NE(e.find("twice"), std::string::npos) << e;
+  }
+  EXPECT_NE(megatron_support::parse_sets_error({"workload.rerun_mode=always"}).find("validate_results"),
+            std::string::npos);
+}
+
 // The groups: every rank of the job, and Megatron's model-parallel group (TP x PP of one DP and CP coordinate).
 TEST(StepSyncs, WorldAndModelParallelGroups) {
   const wl::Placement p(2, 1, 4, 4, 1, "tp-cp-ep-dp-pp");  // rank = tp + 2 dp + 8 pp
@@ -92,42 +116,21 @@ TEST(StepSyncs, WorldAndModelParallelGroups) {
   EXPECT_STREQ(wl::group_kind_name(GroupKind::kMp), "tp-pp");
 }
 
-struct Span {
-  std::string name;
-  double start, end;  // ns
-};
-
-// Each pipeline rank's first GPU (node r, gpu0): its compute and data-parallel spans.
+// Each pipeline rank's first GPU (node r, gpu0): its compute spans, then its data-parallel spans.
 std::vector<std::vector<Span>> spans(const std::vector<std::string>& sets, const std::string& name, double* iteration,
                                      double* host) {
-  std::vector<std::string> all = {"outputs.timeline=true", "outputs.timeline_format=json", "outputs.timeline_ranks=32"};
-  all.insert(all.end(), sets.begin(), sets.end());
-  Scenario sc = parse_sets(all);
-  const RunResult r = run_scenario(sc);
-  EXPECT_TRUE(r.completed);
-  *iteration = r.metrics.get("iteration_time_s");
-  *host = r.metrics.get("time_host_s");
-  const auto dir = timeline::support::temp_dir("step_syncs_test", name);
-  const timeline::Trace t = timeline::support::read_text(dir, "timeline.json", r.timeline_json);
+  const megatron_support::TimelineRun run = megatron_support::run_timeline(sets, 32, "step_syncs_test", name);
+  *iteration = run.metrics.get("iteration_time_s");
+  *host = run.metrics.get("time_host_s");
   std::vector<std::vector<Span>> out(4);
-  for (const auto& tr : t.tracks) {
-    if (tr.group.rfind("node", 0) != 0 || (tr.name != "gpu0 compute" && tr.name != "gpu0 dp")) continue;
-    const int node = std::stoi(tr.group.substr(4));
-    if (node > 3) continue;
-    for (const auto& s : tr.slices) {
-      out[static_cast<size_t>(node)].push_back(
-          {std::string(t.str(s.name)), static_cast<double>(s.start_ns), static_cast<double>(s.end_ns())});
+  for (int node = 0; node < 4; ++node) {
+    auto& v = out[static_cast<size_t>(node)];
+    for (const char* track : {"gpu0 compute", "gpu0 dp"}) {
+      const auto& lane = run.lane(node, track);
+      v.insert(v.end(), lane.begin(), lane.end());
     }
   }
   return out;
-}
-
-const Span* find(const std::vector<Span>& v, const std::string& name) {
-  for (const Span& s : v) {
-    if (s.name == name) return &s;
-  }
-  ADD_FAILURE() << "no span " << name;
-  return nullptr;
 }
 
 // On the timeline: the rerun check ends at the same instant on every pipeline stage, after the last stage to arrive

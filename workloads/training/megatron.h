@@ -484,6 +484,9 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// An optimizer's `d` (before the rank's slowdown) on the rank's compute stream, counted as optimizer time and
   /// traced as `name`, then `then`.
   void run_optimizer(uint32_t sim, Duration d, const char* name, sim::Callback then);
+  /// `d` of GPU time on the rank's compute stream from now, traced as `name` (a literal) when it ends, then `then`.
+  /// The caller counts it (compute, host, optimizer) and scales it by the rank's slowdown where that applies.
+  void compute_span(uint32_t sim, Duration d, const char* name, sim::Callback then);
   /// overlap_param_gather_with_optimizer_step where the rank gathers parameters: its step runs as chunk 0's
   /// optimizer at the iteration's end and the other chunks' at the next one's start (begin_iteration).
   bool splits_step(uint32_t sim) const;

@@ -57,7 +57,9 @@ const std::map<std::string, ArgRule>& rules() {
                    "expert-tensor-parallel-size", "exp-avg-dtype", "exp-avg-sq-dtype",
                    // The MoE router (moe_router.h): its losses, logit type, token dropping and input jitter.
                    "moe-router-load-balancing-type", "moe-aux-loss-coeff", "moe-z-loss-coeff", "moe-router-dtype",
-                   "moe-expert-capacity-factor", "moe-token-drop-policy", "moe-input-jitter-eps"});
+                   "moe-expert-capacity-factor", "moe-token-drop-policy", "moe-input-jitter-eps",
+                   // Megatron-LM's rerun state machine: its per-step check (step_syncs) unless disabled.
+                   "rerun-mode"});
     m["moe-router-pre-softmax"] = {"model.moe_router_pre_softmax", "true"};
     m["moe-router-enable-expert-bias"] = {"model.moe_router_enable_expert_bias", "true"};
     m["moe-router-fusion"] = {"moe_router_fusion", "true"};

@@ -456,7 +456,7 @@ const std::set<std::string>& ignored() {
       // RNGConfig
       "inference-rng-tracker",
       // RerunStateMachineConfig
-      "error-injection-rate", "error-injection-type", "rerun-mode",
+      "error-injection-rate", "error-injection-type",
       // SchedulerConfig
       "lr-wsd-decay-iters", "lr-wsd-decay-samples", "lr-wsd-decay-style", "use-checkpoint-opt-param-scheduler",
       // StragglerDetectionConfig

@@ -178,7 +178,8 @@ void MegatronTraining::collective(uint32_t sim, const CommCall& c, sim::Callback
 }
 
 const std::vector<uint32_t>& MegatronTraining::group_of(GroupKind kind, uint32_t rank) {
-  const auto gkey = std::make_tuple(static_cast<int>(kind), rank);
+  // Every rank's world group is the same one: built once.
+  const auto gkey = std::make_tuple(static_cast<int>(kind), kind == GroupKind::kWorld ? 0u : rank);
   auto git = group_cache_.find(gkey);
   if (git == group_cache_.end()) git = group_cache_.emplace(gkey, placement_.group(kind, rank)).first;
   return git->second;
@@ -347,10 +348,9 @@ void MegatronTraining::pump_dp(uint32_t sim) {
         s.accumulate_after.emplace_back(ctx_->engine.now(), sum);
       } else {  // synchronous: the sum follows its all-to-all on the same stream, before the next bucket's
         resume(sim);
-        const Duration start = ctx_->engine.now(), d = sum * s.slow;
+        const Duration d = sum * s.slow;
         s.compute += d;
-        ctx_->engine.compute(ctx_->gpus[s.rank].host, d, [this, sim, start, next] {
-          trace(sim, SpanKind::kCompute, "fp32 accumulation of reduced gradients", start);
+        compute_span(sim, d, "fp32 accumulation of reduced gradients", [this, sim, next] {
           wait(sim, Exposure::kDp);
           next();
         });

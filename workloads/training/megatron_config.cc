@@ -414,6 +414,12 @@ void MegatronConfig::visit_keys(Section& s) {
            "over TP x PP, each read with .item(); the loss over DP x CP on the last stage; the loss scale's "
            ".item()). auto: on unless use_torch_fsdp2 or layer_kernels torch_eager (they stand for torchtitan and "
            "Composer, whose loops differ); off: none (lcsim before 7 Dec 2026)");
+  s.choice("rerun_mode", rerun_mode,
+           {"validate_results", "skip", "disabled", "report_stats", "report_determinism_stats"},
+           "Megatron-LM's --rerun-mode: validate_results (its default) and skip ask every rank after the passes "
+           "whether to rerun the step, an int all-reduced over every rank and read with .item() (one of step_syncs' "
+           "all-reduces); disabled asks nothing. report_stats and report_determinism_stats run every step's "
+           "passes twice to compare their results: not modelled (refused)");
   s.field("ddp_reduce_scatter_with_fp32_accumulation", ddp_reduce_scatter_with_fp32_accumulation,
           "Megatron-LM's --ddp-reduce-scatter-with-fp32-accumulation: with the distributed optimizer each gradient "
           "bucket's reduce-scatter runs as an all-to-all of the same bytes over the data-parallel group, then the "

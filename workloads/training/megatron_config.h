@@ -293,6 +293,10 @@ struct MegatronConfig {
   // step's small all-reduces"): auto (on where the run stands for Megatron-LM's training loop: not FSDP2, not
   // torch_eager layers, which stand for torchtitan and Composer), on, off.
   std::string step_syncs = "auto";
+  // Megatron-LM's --rerun-mode (RerunStateMachineConfig.rerun_mode): validate_results (Megatron-LM's default) and
+  // skip check every step with an all-reduce over every rank (step_syncs); disabled does not; report_stats and
+  // report_determinism_stats rerun every step's passes and are refused (not modelled).
+  std::string rerun_mode = "validate_results";
   bool step_syncs_on() const {
     return step_syncs == "on" || (step_syncs == "auto" && !use_torch_fsdp2 && !torch_eager());
   }

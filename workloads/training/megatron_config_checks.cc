@@ -36,6 +36,11 @@ void MegatronConfig::check_keys(Section& s) {
                           : nullptr;
     if (why) s.error("ddp_reduce_scatter_with_fp32_accumulation", why);
   }
+  if (rerun_mode == "report_stats" || rerun_mode == "report_determinism_stats") {
+    s.error("rerun_mode", "is not modelled: Megatron-LM's rerun state machine then runs every step's forward and "
+                          "backward passes twice to compare their results; use validate_results (Megatron-LM's "
+                          "default), skip or disabled");
+  }
   // What Megatron-LM's --deterministic-mode rejects (megatron/training/determinism.py, apply_determinism_to_args:
   // "Incompatible options are rejected with an explicit error rather than silently overridden").
   if (deterministic_mode) {

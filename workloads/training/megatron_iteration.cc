@@ -25,13 +25,9 @@ void MegatronTraining::tasks_finished(uint32_t sim) {
     run_comms(sim, st.plan->drain_gather, 0, [this, sim] {
       RankState& s = *states_[sim];
       resume(sim);
-      const Duration start = ctx_->engine.now();
       const Duration d = s.plan->output_wgrad * deferred_micro_batches() * s.slow;
       s.compute += d;
-      ctx_->engine.compute(ctx_->gpus[s.rank].host, d, [this, sim, start] {
-        trace(sim, SpanKind::kCompute, "output-layer wgrad (deferred)", start);
-        tasks_finished(sim);
-      });
+      compute_span(sim, d, "output-layer wgrad (deferred)", [this, sim] { tasks_finished(sim); });
     });
     return;
   }
@@ -58,13 +54,10 @@ void MegatronTraining::tasks_finished(uint32_t sim) {
     if (st.plan->reduce_prep > Duration()) {
       // Each bucket's NaN check and scaling on the compute stream before its collective (Bucket::prep): with the
       // collectives on the same stream one after the other, their sum first.
-      const Duration start = ctx_->engine.now(), d = st.plan->reduce_prep * st.slow;
+      const Duration d = st.plan->reduce_prep * st.slow;
       st.compute += d;
       st.host += st.plan->reduce_prep_host;
-      ctx_->engine.compute(ctx_->gpus[st.rank].host, d, [this, sim, start, reduce] {
-        trace(sim, SpanKind::kCompute, "gradient checks and scaling", start);
-        reduce();
-      });
+      compute_span(sim, d, "gradient checks and scaling", reduce);
       return;
     }
   }
@@ -84,13 +77,9 @@ void MegatronTraining::maybe_optimizer(uint32_t sim) {
     st.accumulate_after.clear();
     if (const Duration tail = t - ctx_->engine.now(); tail > Duration()) {
       resume(sim);
-      const Duration start = ctx_->engine.now();
       st.compute += tail;
       st.optimizer_started = false;
-      ctx_->engine.compute(ctx_->gpus[st.rank].host, tail, [this, sim, start] {
-        trace(sim, SpanKind::kCompute, "fp32 accumulation of reduced gradients", start);
-        maybe_optimizer(sim);
-      });
+      compute_span(sim, tail, "fp32 accumulation of reduced gradients", [this, sim] { maybe_optimizer(sim); });
       return;
     }
   }
@@ -151,13 +140,9 @@ void MegatronTraining::step_syncs(uint32_t sim, bool before, sim::Callback then)
       return;
     }
     RankState& s = *states_[sim];
-    const Duration start = ctx_->engine.now();
     s.compute += host;
     s.host += host;
-    ctx_->engine.compute(ctx_->gpus[s.rank].host, host, [this, sim, start, then = std::move(then)] {
-      trace(sim, SpanKind::kCompute, "host synchronizations (step)", start);
-      then();
-    });
+    compute_span(sim, host, "host synchronizations (step)", std::move(then));
   }, true);
 }
 
@@ -167,10 +152,14 @@ bool MegatronTraining::splits_step(uint32_t sim) const {
 
 void MegatronTraining::run_optimizer(uint32_t sim, Duration d, const char* name, sim::Callback then) {
   RankState& st = *states_[sim];
-  const Duration start = ctx_->engine.now();
   d = d * st.slow;
   st.optimizer += d;
-  ctx_->engine.compute(ctx_->gpus[st.rank].host, d, [this, sim, start, name, then = std::move(then)] {
+  compute_span(sim, d, name, std::move(then));
+}
+
+void MegatronTraining::compute_span(uint32_t sim, Duration d, const char* name, sim::Callback then) {
+  const Duration start = ctx_->engine.now();
+  ctx_->engine.compute(ctx_->gpus[states_[sim]->rank].host, d, [this, sim, start, name, then = std::move(then)] {
     trace(sim, SpanKind::kCompute, name, start);
     then();
   });

@@ -344,19 +344,16 @@ void MegatronTraining::launch_aligned_grad_sync(uint32_t sim, std::vector<int> c
   }
   // The buckets' NaN checks and scaling on the compute stream before their collectives (Bucket::prep), as without
   // overlap: their sum, then the launch.
-  const Duration start = ctx_->engine.now(), d = prep * st.slow;
+  const Duration d = prep * st.slow;
   st.compute += d;
   st.host += prep_host;
-  ctx_->engine.compute(ctx_->gpus[st.rank].host, d, [this, sim, start, launch = std::move(launch)] {
-    trace(sim, SpanKind::kCompute, "gradient checks and scaling", start);
-    launch();
-  });
+  compute_span(sim, d, "gradient checks and scaling", std::move(launch));
 }
 
 // Megatron-LM's training loop around each optimizer step (megatron/training/training.py train_step and
 // training_log, megatron/core/optimizer: read at the commits docs/training.md names), beside the step's kernels:
-//  - after the passes, the rerun state machine (rerun_mode validate_results, the default) asks every rank whether to
-//    rerun: an int32 all-reduce over the world, read with .item();
+//  - after the passes, the rerun state machine (rerun_mode validate_results, the default, or skip; not disabled) asks
+//    every rank whether to rerun: an int32 all-reduce over the world, read with .item();
 //  - in the step, the gradient norm's local sum (in the step's kernels) all-reduced over the gradient-statistics
 //    group (the distributed optimizer's: every rank of the optimizer instance, here the world; without it TP x PP),
 //    one float; with Transformer Engine's multi-tensor kernels not read on the host;
@@ -375,9 +372,11 @@ void MegatronTraining::plan_step_syncs(StagePlan& plan, int stage, Duration host
     return CommCall{CollectiveOp::kAllReduce, g, Bytes::of(bytes), Exposure::kDp,
                     std::string(group_kind_name(g)) + " all-reduce " + what};
   };
-  plan.step_before.push_back(call(GroupKind::kWorld, 4, "rerun check"));
+  // --rerun-mode disabled: no check, and so no .item() before the step (the gradient norm is not read there).
+  const bool check = c.rerun_mode != "disabled";
+  if (check) plan.step_before.push_back(call(GroupKind::kWorld, 4, "rerun check"));
   plan.step_before.push_back(call(c.dist_opt() ? GroupKind::kWorld : GroupKind::kMp, 4, "gradient norm"));
-  plan.step_before_host = host_op;
+  if (check) plan.step_before_host = host_op;
   plan.step_after.push_back(call(GroupKind::kMp, 4, "update check"));
   plan.step_after.push_back(call(GroupKind::kMp, 4, "gradient norm max"));
   if (stage == c.pipeline_model_parallel_size - 1) plan.step_after.push_back(call(GroupKind::kDpCp, 8, "loss"));
