@@ -182,6 +182,33 @@ TEST(MegatronInput, VocabularyIsPaddedAsMegatronPadsIt) {
   ASSERT_EQ(a.read_as.size(), 1u);
   EXPECT_EQ(a.read_as[0], "--vocab-size 128256 with NullTokenizer, which adds its end-of-document token: 128257 -> "
                           "model.vocab_size = 128384 (Megatron-LM pads the vocabulary to a multiple of 128 x TP 1)");
+  // Hugging Face tokenizers: Megatron-LM takes len(tokenizer) and not --vocab-size; lcsim knows the families of
+  // tokenizers.h (docs/training-megatron-args.md, "The vocabulary"), by hub id or local path.
+  const std::string hf = "--tokenizer-type HuggingFaceTokenizer --tokenizer-model ";
+  EXPECT_EQ(vocab(hf + "meta-llama/Meta-Llama-3-8B"), "128256");  // 128,000 + 256 special, a multiple of 128
+  EXPECT_EQ(vocab(hf + "meta-llama/Llama-3.1-405B --tensor-model-parallel-size 8"), "129024");  // 126 x 1,024
+  EXPECT_EQ(vocab(hf + "/ckpt/llama3_70b_hf/ --vocab-size 32000"), "128256");  // the tokenizer's, not --vocab-size
+  EXPECT_EQ(vocab(hf + "Qwen/Qwen3-30B-A3B"), "151680");                      // 151,669 up to 1,185 x 128
+  EXPECT_EQ(vocab(hf + "Qwen/Qwen2.5-72B --tensor-model-parallel-size 8"), "152576");  // 151,665 up to 149 x 1,024
+  EXPECT_EQ(vocab(hf + "meta-llama/Llama-2-7b-hf --tensor-model-parallel-size 8"), "32768");
+  EXPECT_EQ(vocab(hf + "deepseek-ai/DeepSeek-V3"), "129280");  // its config's size (the tokenizer's not known)
+  EXPECT_EQ(vocab(hf + "codellama/CodeLlama-34b-hf"), "none");  // not Llama 3's
+  EXPECT_EQ(vocab(hf + "Qwen/Qwen2-57B-A14B"), "none");         // not Qwen2.5's
+  EXPECT_EQ(vocab(hf + "some/unknown-model --vocab-size 50000"), "50048");  // --vocab-size stands in, padded
+  EXPECT_EQ(vocab("--tokenizer-type Llama2Tokenizer --tokenizer-model /data/tokenizer.model --tensor-model-parallel-size 4"),
+            "32256");
+  EXPECT_EQ(vocab("--tokenizer-type TikTokenizer --tiktoken-pattern v2"), "131072");  // 2^17, Megatron's default
+  EXPECT_EQ(vocab("--tokenizer-type TikTokenizer --vocab-size 100000"), "100096");
+  const wl::ImportedArgs h = wl::import_megatron_args(hf + "Qwen/Qwen3-8B --vocab-size 151936", SourceLocation{});
+  ASSERT_EQ(h.read_as.size(), 1u);
+  EXPECT_EQ(h.read_as[0], "--tokenizer-model Qwen/Qwen3-8B: the Qwen3 tokenizer's length 151669 (Megatron-LM does not "
+                          "read --vocab-size 151936 for HuggingFaceTokenizer) -> model.vocab_size = 151680 (Megatron-LM "
+                          "pads the vocabulary to a multiple of 128 x TP 1)");
+  EXPECT_TRUE(h.ignored.empty());
+  const wl::ImportedArgs u = wl::import_megatron_args(hf + "some/unknown-model --vocab-size 50304", SourceLocation{});
+  ASSERT_EQ(u.read_as.size(), 1u);
+  EXPECT_NE(u.read_as[0].find("--tokenizer-model some/unknown-model is not a tokenizer lcsim knows"), std::string::npos)
+      << u.read_as[0];
   try {
     wl::import_megatron_args("--make-vocab-size-divisible-by 0", SourceLocation{});
     FAIL() << "no error";

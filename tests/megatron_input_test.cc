@@ -120,7 +120,9 @@ TEST(MegatronInput, EssentialsAPastedLineLeavesOutAreNamed) {
             std::string::npos)
       << header;
   EXPECT_NE(header.find("\n  megatron_args left out, lcsim's default taken: model.vocab_size = 50304 (Megatron-LM: "
-                        "from the tokenizer, padded to a multiple of 128 x TP; give --vocab-size)"),
+                        "from the tokenizer, padded to a multiple of 128 x TP: give --vocab-size, or --tokenizer-type "
+                        "HuggingFaceTokenizer with a --tokenizer-model of a family lcsim knows "
+                        "(docs/training-megatron-args.md))"),
             std::string::npos)
       << header;
   // Given on the line, or written out beside it: nothing to name.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -9,6 +10,7 @@
 #include "sim/error.h"
 #include "workloads/training/megatron_args_lists.h"
 #include "workloads/training/moe_layer_freq.h"
+#include "workloads/training/tokenizers.h"
 
 namespace lcsim::wl {
 
@@ -210,7 +212,8 @@ std::vector<std::string> megatron_arg_names() {
   for (const auto& n : megatron_lm::not_modelled()) out.push_back(n);
   for (const auto& [n, why] : megatron_lm::rejected()) out.push_back(n);
   for (const char* read : {"optimizer", "encoder-num-layers", "encoder-seq-length", "padded-vocab-size", "squared-relu",
-                           "quick-geglu", "train-samples", "tokenizer-type", "make-vocab-size-divisible-by"}) {
+                           "quick-geglu", "train-samples", "tokenizer-type", "tokenizer-model",
+                           "make-vocab-size-divisible-by"}) {
     out.push_back(read);
   }
   out.push_back("moe-use-legacy-grouped-gemm");
@@ -298,6 +301,7 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
   const Token* train_samples = nullptr;  // --train-samples, and its count
   unsigned long long samples = 0;
   std::string tokenizer;                // --tokenizer-type
+  std::string tokenizer_model;          // --tokenizer-model (a Hugging Face hub id or path; tokenizers.h)
   unsigned long vocab_multiple = 128;   // --make-vocab-size-divisible-by (Megatron-LM's default)
   const Token* pattern_at = nullptr;
   // Attention: --use-flash-attn and --attention-backend say it outright; --transformer-impl local (Megatron's
@@ -494,6 +498,14 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       }
       continue;
     }
+    if (name == "tokenizer-model") {  // read with --tokenizer-type after the loop
+      if (!next_value()) {
+        fail(at, "--tokenizer-model needs a value");
+      } else {
+        tokenizer_model = value;
+      }
+      continue;
+    }
     if (name == "make-vocab-size-divisible-by") {
       if (!next_value() || !all_digits(value) || value.size() > 6 || std::stoul(value) == 0) {
         fail(at, "--make-vocab-size-divisible-by needs a positive whole number");
@@ -639,10 +651,12 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       if (!has_value && i + 1 < toks.size() && toks[i + 1].text.rfind("--", 0) != 0) ++i;
     }
   }
-  // The vocabulary as Megatron-LM builds it (build_tokenizer, _vocab_size_with_padding): the tokenizer's size, for
-  // NullTokenizer --vocab-size and its end-of-document token, for GPT2BPETokenizer GPT-2's 50,257 where the line gives
-  // no size, else --vocab-size as given, padded up to a multiple of --make-vocab-size-divisible-by (128) x TP, TP as
-  // the line gives it. --padded-vocab-size is used as given (below).
+  // The vocabulary as Megatron-LM builds it (build_tokenizer, vocab_size_with_padding): the tokenizer's size, padded
+  // up to a multiple of --make-vocab-size-divisible-by (128) x TP, TP as the line gives it. The size: for
+  // HuggingFaceTokenizer len(tokenizer), which lcsim knows for the families of tokenizers.h (Megatron-LM does not
+  // read --vocab-size then); for Llama2Tokenizer Llama 2's 32,000 pieces; for NullTokenizer --vocab-size and its
+  // end-of-document token; for TikTokenizer --vocab-size, else 2^17; for GPT2BPETokenizer GPT-2's 50,257 where the
+  // line gives no size; else --vocab-size as given. --padded-vocab-size is used as given (below).
   const bool padded_given = std::any_of(spelled.begin(), spelled.end(),
                                         [](const Spelled& sp) { return sp.name == "padded-vocab-size"; });
   if (!padded_given) {
@@ -650,9 +664,31 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     const ConfigValue* given = model ? model->find("vocab_size") : nullptr;
     unsigned long long base = 0;
     std::string what;
-    if (given && all_digits(given->scalar) && given->scalar.size() <= 12) {
+    const std::optional<TokenizerSize> known = tokenizer == "HuggingFaceTokenizer" && !tokenizer_model.empty()
+                                                   ? hugging_face_tokenizer_size(tokenizer_model)
+                                                   : std::nullopt;
+    if (known) {
+      base = known->size;
+      what = "--tokenizer-model " + tokenizer_model + ": the " + known->family + " tokenizer's " +
+             (known->tokenizer_length ? "length " : "model's vocab_size (its config.json; the tokenizer's own length "
+                                                    "is not known to lcsim) ") +
+             std::to_string(base);
+      if (given) what += " (Megatron-LM does not read --vocab-size " + given->scalar + " for HuggingFaceTokenizer)";
+    } else if (!given && tokenizer == "Llama2Tokenizer") {
+      base = 32000;
+      what = "Llama2Tokenizer's 32000 (Llama 2's SentencePiece pieces)";
+    } else if (!given && tokenizer == "TikTokenizer") {
+      base = 131072;
+      what = "TikTokenizer's default 131072 (2^17)";
+    } else if (given && all_digits(given->scalar) && given->scalar.size() <= 12) {
       base = std::stoull(given->scalar);
       what = "--vocab-size " + given->scalar;
+      if (tokenizer == "HuggingFaceTokenizer") {
+        what += " standing for the tokenizer's length (Megatron-LM takes len(tokenizer) and does not read it; " +
+                (tokenizer_model.empty() ? std::string("no --tokenizer-model")
+                                         : "--tokenizer-model " + tokenizer_model + " is not a tokenizer lcsim knows") +
+                ")";
+      }
       if (tokenizer == "NullTokenizer") {
         ++base;
         what += " with NullTokenizer, which adds its end-of-document token: " + std::to_string(base);
@@ -668,7 +704,8 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
                                       : 1;
     const unsigned long long multiple = vocab_multiple * tp;
     const unsigned long long padded = base == 0 ? 0 : (base + multiple - 1) / multiple * multiple;
-    if (padded != 0 && (!given || std::to_string(padded) != given->scalar)) {
+    if (padded != 0 &&
+        (!given || known || tokenizer == "HuggingFaceTokenizer" || std::to_string(padded) != given->scalar)) {
       put("model.vocab_size", std::to_string(padded));
       out.read_as.push_back(what + " -> model.vocab_size = " + std::to_string(padded) + " (Megatron-LM pads the " +
                             "vocabulary to a multiple of " + std::to_string(vocab_multiple) + " x TP " +

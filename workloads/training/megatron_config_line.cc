@@ -92,7 +92,8 @@ void MegatronConfig::name_defaults_taken(const ConfigValue& given, const ConfigV
   if (!has("model", "seq_length")) note("model.seq_length", str(model.seq_length), "required, --seq-length");
   if (!has("model", "vocab_size")) {
     note("model.vocab_size", str(model.vocab_size),
-         "from the tokenizer, padded to a multiple of 128 x TP; give --vocab-size");
+         "from the tokenizer, padded to a multiple of 128 x TP: give --vocab-size, or --tokenizer-type "
+         "HuggingFaceTokenizer with a --tokenizer-model of a family lcsim knows (docs/training-megatron-args.md)");
   }
   if (!has("", "global_batch_size")) {
     note("global_batch_size", str(global_batch_size), "micro-batch size x data-parallel size");
