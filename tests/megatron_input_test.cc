@@ -50,6 +50,22 @@ TEST(MegatronInput, CommandLineImportEqualsWrittenKeys) {
   EXPECT_TRUE(c.sequence_parallel);
   EXPECT_TRUE(c.use_distributed_optimizer);
   EXPECT_EQ(c.ignored_args, (std::vector<std::string>{"--lr", "--data-path"}));
+  // A script's lines as pasted: backslash continuations and comments ('#' starting a word, to the end of its line).
+  Scenario script = parse_with(R"(workload:
+  type: megatron
+  megatron_args: |
+    torchrun --nproc_per_node 8 pretrain_gpt.py \
+      --num-layers 8 --hidden-size 2048 --num-attention-heads 16 \
+      --seq-length 2048 --vocab-size 32000 --global-batch-size 32 --micro-batch-size 1 \
+      --tensor-model-parallel-size 2 --pipeline-model-parallel-size 4  # model parallelism
+      # --sequence-parallel  (commented out)
+      --bf16 --lr 3e-4 --data-path /data/x#1 --use-distributed-optimizer
+)");
+  const auto& sc = dynamic_cast<wl::MegatronTraining*>(script.workload.get())->config();
+  EXPECT_EQ(sc.pipeline_model_parallel_size, 4);
+  EXPECT_FALSE(sc.sequence_parallel);
+  EXPECT_TRUE(sc.use_distributed_optimizer);
+  EXPECT_EQ(sc.ignored_args, c.ignored_args);  // "/data/x#1": a '#' inside a word is part of it
   // A key written out overrides the command line.
   Scenario b = parse_with(R"(workload:
   type: megatron

@@ -161,7 +161,8 @@ struct Token {
 };
 
 std::vector<Token> tokenize(const std::string& text) {
-  // Backslash-newline continuations and quotes as a shell would (no variables or escapes beyond that).
+  // Backslash-newline continuations, quotes and comments as a shell would (no variables or escapes beyond that): a
+  // '#' that starts a word starts a comment to the end of its line, as in a pasted script's argument arrays.
   std::vector<Token> out;
   Token cur;
   bool in_word = false;
@@ -169,6 +170,10 @@ std::vector<Token> tokenize(const std::string& text) {
   for (size_t i = 0; i < text.size(); ++i, ++column) {
     const char c = text[i];
     if (c == '\\' && i + 1 < text.size() && (text[i + 1] == '\n' || text[i + 1] == '\r')) continue;
+    if (c == '#' && !in_word) {
+      while (i + 1 < text.size() && text[i + 1] != '\n') ++i, ++column;
+      continue;
+    }
     if (c == '\n') {
       if (in_word) out.push_back(cur);
       in_word = false;
