@@ -169,7 +169,18 @@ std::vector<std::string> report_reliability(const ReliabilityConfig& c, int node
   const bool from_storage = c.restore > Duration();
   const Duration restart = from_storage ? c.reinit : c.restart;
   const policy::CheckpointCosts costs{c.checkpoint_save, from_storage ? c.reinit + c.restore : c.restart, job_mtbf};
-  const Duration interval = policy::checkpoint_interval(c.checkpoint_policy, costs, c.checkpoint_interval);
+  // The job's own checkpoint interval, where its workload gives one in iterations (Megatron's --save-interval) and
+  // reliability.checkpoint_interval is not set: that many iterations of compute, in place of the policy's.
+  Duration given = c.checkpoint_interval;
+  std::string interval_source = "checkpoint_policy " + c.checkpoint_policy + "'s";
+  if (given > Duration()) {
+    interval_source = "reliability.checkpoint_interval";
+  } else if (m.has(prefix + "checkpoint_every_iterations") && m.has(prefix + "iteration_time_s")) {
+    const double every = m.get(prefix + "checkpoint_every_iterations");
+    given = Duration::seconds(every * m.get(prefix + "iteration_time_s"));
+    interval_source = "the workload's save_interval: " + std::to_string(static_cast<long long>(every)) + " iterations";
+  }
+  const Duration interval = policy::checkpoint_interval(c.checkpoint_policy, costs, given);
   spec.plan.work = work;
   spec.plan.checkpoint_interval = interval;
   spec.plan.checkpoint_save = c.checkpoint_save;
@@ -178,7 +189,7 @@ std::vector<std::string> report_reliability(const ReliabilityConfig& c, int node
   spec.plan.recovery = c.recovery;
   spec.plan.spares = c.spares;
   spec.plan.causes = spec.classes.size() + 1;
-  if (c.checkpoint_policy == "adaptive" && c.checkpoint_interval <= Duration()) {
+  if (c.checkpoint_policy == "adaptive" && given <= Duration()) {
     const policy::AdaptiveInterval adaptive{costs};
     spec.plan.adapt = [adaptive](int n, Duration elapsed) { return adaptive.interval_after(n, elapsed); };
   }
@@ -233,7 +244,7 @@ std::vector<std::string> report_reliability(const ReliabilityConfig& c, int node
   const double g = gpus;
   put("reliability_job_mtbf_h", job_mtbf.s() / 3600, "mean time between the job's unplanned interruptions: 1 / the "
                                                       "sum of its components' failure rates");
-  put("reliability_checkpoint_interval_s", interval.s(), "compute between checkpoints (checkpoint_policy's unless set)");
+  put("reliability_checkpoint_interval_s", interval.s(), "compute between checkpoints (" + interval_source + ")");
   put("reliability_ettr", ettr.mean, "effective training time ratio: useful compute / wall time (mean over seeds)");
   put("reliability_ettr_ci95", ettr.ci95, "95% confidence half-width of reliability_ettr");
   put("reliability_time_days", wall.mean, "the whole job's wall time with failures: time to train (mean over seeds)");

@@ -218,6 +218,28 @@ TEST(MegatronInput, VocabularyIsPaddedAsMegatronPadsIt) {
   }
 }
 
+// --save-interval N with --save: Megatron saves every N iterations (the job's checkpoint interval for reliability);
+// without --save it saves nothing, and the header says so.
+TEST(MegatronInput, SaveIntervalIsTakenWithASaveDirectory) {
+  const wl::ImportedArgs a = wl::import_megatron_args("--save /ckpt --save-interval 500", SourceLocation{});
+  const ConfigValue* v = a.tree.find("save_interval");
+  ASSERT_NE(v, nullptr);
+  EXPECT_EQ(v->scalar, "500");
+  ASSERT_EQ(a.read_as.size(), 1u);
+  EXPECT_EQ(a.read_as[0], "--save-interval 500 -> save_interval = 500 (the job's checkpoint interval for reliability: "
+                          "that many iterations)");
+  const wl::ImportedArgs b = wl::import_megatron_args("--save-interval 500", SourceLocation{});
+  EXPECT_EQ(b.tree.find("save_interval"), nullptr);
+  EXPECT_EQ(b.ignored, (std::vector<std::string>{"--save-interval (no --save: Megatron-LM saves nothing)"}));
+  try {
+    wl::import_megatron_args("--save /ckpt --save-interval often", SourceLocation{});
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--save-interval needs a whole number of iterations"), std::string::npos)
+        << e.what();
+  }
+}
+
 // Sample-based training (--train-samples, as Megatron-LM's GPT-3 scripts of SC'21 ran it): the job's length is the
 // iterations Megatron runs, samples // global batch (update_train_iters); with --train-iters too it is refused as
 // Megatron refuses it; without the batch on the line it is named as not taken.

@@ -67,6 +67,29 @@ TEST(Reliability, WithoutFailuresOnlyTheCheckpointsCost) {
   EXPECT_EQ(m.get("reliability_ettr_ci95"), 0.0);
 }
 
+// The job's own checkpoint interval (Megatron's --save-interval, workload key save_interval): that many iterations of
+// compute between checkpoints, in place of the policy's; reliability.checkpoint_interval, where set, still wins.
+TEST(Reliability, TheWorkloadsSaveIntervalIsTheCheckpointInterval) {
+  const std::vector<std::string> base = {"reliability.enabled=true", "reliability.failures=node",
+                                         "outputs.timeline=false", "workload.save_interval=500"};
+  const RunResult r = run(k70b, base);
+  const MetricSet& m = r.metrics;
+  ASSERT_TRUE(m.has("reliability_ettr"));
+  EXPECT_EQ(m.get("checkpoint_every_iterations"), 500.0);
+  EXPECT_NEAR(m.get("reliability_checkpoint_interval_s"), 500 * m.get("iteration_time_s"), 1e-9);
+  std::string described;
+  for (const auto& x : m.metrics()) {
+    if (x.name == "reliability_checkpoint_interval_s") described = x.description;
+  }
+  EXPECT_NE(described.find("save_interval: 500 iterations"), std::string::npos) << described;
+  const RunResult daly = run(k70b, {"reliability.enabled=true", "reliability.failures=node", "outputs.timeline=false"});
+  EXPECT_NE(daly.metrics.get("reliability_checkpoint_interval_s"), m.get("reliability_checkpoint_interval_s"));
+  EXPECT_NE(m.get("reliability_ettr"), daly.metrics.get("reliability_ettr"));
+  auto fixed = base;
+  fixed.push_back("reliability.checkpoint_interval=1h");
+  EXPECT_DOUBLE_EQ(run(k70b, fixed).metrics.get("reliability_checkpoint_interval_s"), 3600.0);
+}
+
 TEST(Reliability, AnUnknownJobLengthIsAWarning) {
   const RunResult r = run("scenarios/examples/gpt-1.3b-dp-h100.yaml", {"reliability.enabled=true",
                                                                        "outputs.timeline=false"});

@@ -217,7 +217,7 @@ std::vector<std::string> megatron_arg_names() {
   for (const auto& n : megatron_lm::not_modelled()) out.push_back(n);
   for (const auto& [n, why] : megatron_lm::rejected()) out.push_back(n);
   for (const char* read : {"optimizer", "encoder-num-layers", "encoder-seq-length", "padded-vocab-size", "squared-relu",
-                           "quick-geglu", "train-samples", "tokenizer-type", "tokenizer-model",
+                           "quick-geglu", "train-samples", "tokenizer-type", "tokenizer-model", "save-interval",
                            "make-vocab-size-divisible-by"}) {
     out.push_back(read);
   }
@@ -307,6 +307,9 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
   unsigned long long samples = 0;
   std::string tokenizer;                // --tokenizer-type
   std::string tokenizer_model;          // --tokenizer-model (a Hugging Face hub id or path; tokenizers.h)
+  const Token* save_interval = nullptr;  // --save-interval (taken with --save: Megatron saves only with a directory)
+  std::string save_every;
+  bool save_given = false;               // --save
   unsigned long vocab_multiple = 128;   // --make-vocab-size-divisible-by (Megatron-LM's default)
   const Token* pattern_at = nullptr;
   // Attention: --use-flash-attn and --attention-backend say it outright; --transformer-impl local (Megatron's
@@ -503,6 +506,16 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       }
       continue;
     }
+    if (name == "save-interval") {  // taken after the loop, with --save
+      if (!next_value() || !all_digits(value) || value.size() > 9) {
+        fail(at, "--save-interval needs a whole number of iterations");
+      } else {
+        save_interval = &at;
+        save_every = value;
+      }
+      continue;
+    }
+    if (name == "save") save_given = true;  // and listed as ignored below
     if (name == "tokenizer-model") {  // read with --tokenizer-type after the loop
       if (!next_value()) {
         fail(at, "--tokenizer-model needs a value");
@@ -732,6 +745,15 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       continue;
     }
     put("model." + key, sp.value);
+  }
+  // Megatron-LM saves every --save-interval iterations where --save names a directory (training.py: args.save and
+  // args.save_interval and iteration % args.save_interval == 0).
+  if (save_interval && save_given) {
+    put("save_interval", save_every);
+    out.read_as.push_back("--save-interval " + save_every + " -> save_interval = " + save_every +
+                          " (the job's checkpoint interval for reliability: that many iterations)");
+  } else if (save_interval) {
+    out.ignored.push_back("--save-interval (no --save: Megatron-LM saves nothing)");
   }
   if (train_samples) {
     // Megatron-LM's update_train_iters: sample-based training runs train_samples // global_batch_size iterations

@@ -35,7 +35,7 @@ const std::set<std::string>& listed_ignored() {
       "lr-warmup-samples", "lr-warmup-fraction", "lr-warmup-init", "weight-decay", "start-weight-decay",
       "end-weight-decay", "clip-grad", "adam-beta1", "adam-beta2", "adam-eps", "init-method-std",
       "attention-dropout", "data-path", "train-data-path", "valid-data-path", "test-data-path",
-      "split", "vocab-file", "merge-file", "save", "load", "save-interval",
+      "split", "vocab-file", "merge-file", "save", "load",
       "eval-interval", "eval-iters", "log-interval", "tensorboard-dir", "wandb-project", "wandb-exp-name",
       "wandb-save-dir",
       "seed", "max-position-embeddings", "rotary-base", "rotary-percent", "norm-epsilon",

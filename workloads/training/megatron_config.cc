@@ -568,6 +568,11 @@ void MegatronConfig::visit_keys(Section& s) {
           "the whole job's iterations (Megatron's --train-iters lands here, not in train_iters): the job_* metrics "
           "extrapolate its time, tokens and GPU-hours from the simulated iteration; 0 = no job length",
           Range::at_least(0));
+  s.field("save_interval", save_interval,
+          "Megatron's --save-interval (with --save): iterations between checkpoint saves; the job's checkpoint "
+          "interval for reliability: (save_interval x the simulated iteration time of compute between checkpoints) "
+          "where reliability.checkpoint_interval is not set, in place of its checkpoint_policy's; 0 = not given",
+          Range::at_least(0));
   s.choice("symmetry", symmetry, {"auto", "off"},
            "auto: simulate one rank per pipeline stage when ranks are identical (same part, no straggler); off: "
            "every rank");

@@ -351,6 +351,9 @@ struct MegatronConfig {
   Duration expert_module_time = Duration();
   int train_iters = 1;
   int job_train_iters = 0;  // the whole job's iterations (Megatron's --train-iters), for job_* metrics; 0: none
+  // Megatron's --save-interval (with --save): iterations between checkpoint saves, the reliability model's checkpoint
+  // interval where reliability.checkpoint_interval is not set (metric checkpoint_every_iterations); 0: not given.
+  int save_interval = 0;
   std::string symmetry = "auto";  // auto: one rank per stage when ranks are identical; off: every rank
   std::vector<int> straggler_ranks;
   double straggler_slowdown = 1.0;

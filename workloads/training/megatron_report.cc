@@ -194,6 +194,11 @@ void MegatronTraining::report(MetricSet& m) const {
     m.set("job_time_days", job * it / 86400, "the whole job's duration at the simulated iteration time");
     m.set("job_gpu_hours", job * it * n / 3600, "the whole job's GPU-hours at the simulated iteration time");
   }
+  if (c.save_interval > 0) {
+    m.set("checkpoint_every_iterations", c.save_interval,
+          "iterations between checkpoint saves (save_interval, Megatron's --save-interval): the reliability model's "
+          "checkpoint interval unless reliability.checkpoint_interval is set");
+  }
   m.set("tokens_per_iteration", tokens, "global_batch_size x seq_length");
   m.set("tokens_per_s", it > 0 ? tokens / it : 0.0, "training throughput");
   m.set("model_flops_per_iteration", model_flops(), "Megatron-LM's model FLOPs per iteration, all GPUs");
