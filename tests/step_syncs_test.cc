@@ -13,6 +13,7 @@
 #include "megatron_timeline_support.h"
 
 #include "models/hardware/catalog.h"
+#include "models/hardware/op_cost.h"
 #include "models/hardware/step_overhead.h"
 #include "scenarios/scenario.h"
 #include "timeline/model.h"
@@ -103,6 +104,55 @@ TEST(StepSyncs, RerunModeDisabledDropsTheCheck) {
   }
   EXPECT_NE(megatron_support::parse_sets_error({"workload.rerun_mode=always"}).find("validate_results"),
             std::string::npos);
+}
+
+// Megatron-LM's --log-num-zeros-in-grad and --log-params-norm, every step: the count's kernels (the fp32 gradient
+// read, a bool map written and read) and its 8-byte all-reduce over the gradient-statistics group before the step,
+// its maximum over TP x PP after it; the norm's kernel (the fp32 main parameters read) and its all-reduces over
+// DP x CP and TP x PP after the step; one host operation per .item(). The distributed optimizer's shard (DP 4 here)
+// or, without it, the rank's whole parameters.
+TEST(StepSyncs, LoggedStatisticsCostTheirKernelsAllReducesAndHostWaits) {
+  const std::vector<std::string> dist = {"workload.use_distributed_optimizer=true"};
+  auto logged = dist;
+  logged.insert(logged.end(), {"workload.log_params_norm=true", "workload.log_num_zeros_in_grad=true"});
+  const Duration op = host_op(dist), launch = megatron_support::h100().calibration.kernel_launch;
+  const auto p = plan_of(logged, 3);
+  const double shard = p.dense_params / 4;  // TP 2, PP 4 on 32 GPUs: DP 4
+  ASSERT_GT(shard, 0);
+  EXPECT_EQ(p.expert_params, 0);
+  EXPECT_EQ(p.step_before_compute, hw::memory_time(megatron_support::h100(), Bytes::of(shard * 6)) + launch * 2);
+  EXPECT_EQ(p.step_after_compute, hw::memory_time(megatron_support::h100(), Bytes::of(shard * 4)) + launch * 2);
+  EXPECT_EQ(names(p.step_before), (std::vector<std::string>{"world all-reduce rerun check",
+                                                             "world all-reduce gradient norm",
+                                                             "world all-reduce zeros in gradients"}));
+  EXPECT_EQ(p.step_before.back().size, Bytes::of(8));
+  EXPECT_EQ(names(p.step_after),
+            (std::vector<std::string>{"tp-pp all-reduce update check", "tp-pp all-reduce gradient norm max",
+                                      "tp-pp all-reduce zeros in gradients max", "dp-cp all-reduce loss",
+                                      "dp-cp all-reduce parameter norm", "tp-pp all-reduce parameter norm",
+                                      "tp-pp all-reduce learning rate max"}));
+  EXPECT_EQ(p.step_before_host, op * 2);
+  EXPECT_EQ(p.step_after_host, op * 6);
+  const auto plain = plan_of(dist, 3);
+  EXPECT_EQ(plain.step_before_compute + plain.step_after_compute, Duration());
+  // Without the distributed optimizer: the whole main parameters and gradients, the count over TP x PP.
+  const auto whole = plan_of({"workload.use_distributed_optimizer=false", "workload.log_params_norm=true",
+                              "workload.log_num_zeros_in_grad=true"}, 0);
+  EXPECT_EQ(whole.step_after_compute,
+            hw::memory_time(megatron_support::h100(), Bytes::of(whole.dense_params * 4)) + launch * 2);
+  EXPECT_EQ(whole.step_before[2].group, GroupKind::kMp);
+  // Off with step_syncs, read from a line, and on the run: the iteration longer by at least the kernels and the
+  // three more host operations.
+  auto off = logged;
+  off.push_back("workload.step_syncs=off");
+  EXPECT_EQ(plan_of(off, 3).step_before_compute, Duration());
+  const wl::MegatronConfig line = megatron_support::config_of_line(
+      "--num-layers 2 --hidden-size 512 --num-attention-heads 8 --seq-length 512 --global-batch-size 32 "
+      "--micro-batch-size 1 --log-params-norm --log-num-zeros-in-grad");
+  EXPECT_TRUE(line.log_params_norm && line.log_num_zeros_in_grad);
+  const auto with = megatron_support::run(logged), without = megatron_support::run(dist);
+  EXPECT_GE(with.at("iteration_time_s") - without.at("iteration_time_s"),
+            (p.step_before_compute + p.step_after_compute + op * 3).s() * 0.999);
 }
 
 // The groups: every rank of the job, and Megatron's model-parallel group (TP x PP of one DP and CP coordinate).

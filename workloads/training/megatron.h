@@ -217,6 +217,9 @@ class MegatronTraining final : public Workload, public sim::EventSink {
     // and the GPU's wait for the host after each .item() among them.
     std::vector<CommCall> step_before, step_after;
     Duration step_before_host, step_after_host;
+    // Their kernels on the compute stream, first: --log-num-zeros-in-grad's count over the gradients before the step,
+    // --log-params-norm's L2 norm over the parameters after it (log_num_zeros_in_grad, log_params_norm).
+    Duration step_before_compute, step_after_compute;
     Duration reduce_prep, reduce_prep_host;  // the buckets' prep summed: run before the collectives without overlap
     bool has_last = false;                   // some pass has a Pass::last
     Duration optimizer;
@@ -373,7 +376,7 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   void plan_reduce_prep(const hw::AcceleratorSpec& part, StagePlan& plan, Duration host_op) const;
   /// Megatron-LM's small all-reduces and host synchronizations around the optimizer step (StagePlan::step_before,
   /// step_after), where its training loop runs (MegatronConfig::step_syncs_on).
-  void plan_step_syncs(StagePlan& plan, int stage, Duration host_op) const;
+  void plan_step_syncs(const hw::AcceleratorSpec& part, StagePlan& plan, int stage, Duration host_op) const;
   /// Megatron-FSDP's hybrid sharding: the last micro-batch's all-reduce of each reduced shard across the instances.
   void plan_hybrid_fsdp(StagePlan& plan) const;
   /// The stage with the least memory headroom on `part`, and its fit.
@@ -493,6 +496,8 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   void rank_done(uint32_t sim);
   /// The plan's step_before (before) or step_after collectives, blocking, then its host waits; `then` after them.
   void step_syncs(uint32_t sim, bool before, sim::Callback then);
+  /// step_syncs' collectives and host waits, after the logged statistics' kernels.
+  void step_comms(uint32_t sim, bool before, sim::Callback then);
   void wait(uint32_t sim, Exposure why);
   void resume(uint32_t sim);
   void iteration_done();

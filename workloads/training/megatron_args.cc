@@ -65,6 +65,9 @@ const std::map<std::string, ArgRule>& rules() {
     m["moe-router-pre-softmax"] = {"model.moe_router_pre_softmax", "true"};
     m["moe-router-enable-expert-bias"] = {"model.moe_router_enable_expert_bias", "true"};
     m["moe-router-fusion"] = {"moe_router_fusion", "true"};
+    // Statistics Megatron-LM's loop computes every step when asked (docs/training.md, "The step's small all-reduces").
+    m["log-params-norm"] = {"log_params_norm", "true"};
+    m["log-num-zeros-in-grad"] = {"log_num_zeros_in_grad", "true"};
     m["moe-router-force-load-balancing"] = {"moe_router_force_load_balancing", "true"};
     m["moe-pad-expert-input-to-capacity"] = {"moe_pad_expert_input_to_capacity", "true"};
     // The router pads its map to FP8's alignment (renamed --moe-router-padding-for-quantization later).

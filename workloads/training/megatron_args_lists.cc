@@ -29,7 +29,7 @@ const std::set<std::string>& listed_ignored() {
       "decoupled-lr", "decoupled-min-lr", "tiktoken-pattern", "no-create-attention-mask-in-dataloader",
       "no-mmap-bin-files", "profile", "profile-step-start", "profile-step-end", "profile-ranks",
       "empty-unused-memory-level", "dataloader-type", "eod-mask-loss", "reset-position-ids", "reset-attention-mask",
-      "num-dataset-builder-threads", "log-num-zeros-in-grad", "log-params-norm", "log-batch-size-to-tensorboard",
+      "num-dataset-builder-threads", "log-batch-size-to-tensorboard",
       "tensorboard-queue-size",
       "lr", "min-lr", "lr-decay-style", "lr-decay-iters", "lr-decay-samples", "lr-warmup-iters",
       "lr-warmup-samples", "lr-warmup-fraction", "lr-warmup-init", "weight-decay", "start-weight-decay",

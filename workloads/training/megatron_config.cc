@@ -420,6 +420,15 @@ void MegatronConfig::visit_keys(Section& s) {
            "whether to rerun the step, an int all-reduced over every rank and read with .item() (one of step_syncs' "
            "all-reduces); disabled asks nothing. report_stats and report_determinism_stats run every step's "
            "passes twice to compare their results: not modelled (refused)");
+  s.field("log_params_norm", log_params_norm,
+          "Megatron-LM's --log-params-norm: every step after it (calc_params_l2_norm) a multi-tensor L2 norm over this "
+          "rank's fp32 main parameters (its shard with the distributed optimizer), all-reduced over DP x CP and over "
+          "TP x PP, read with .item(); with step_syncs on");
+  s.field("log_num_zeros_in_grad", log_num_zeros_in_grad,
+          "Megatron-LM's --log-num-zeros-in-grad: every step in the optimizer's step (count_zeros) a count of the zero "
+          "gradients (count_nonzero over each fp32 gradient: read, a bool map written and summed), all-reduced over "
+          "the gradient-statistics group and read with .item(), then train_step's maximum over TP x PP (.item()); "
+          "with step_syncs on");
   s.field("ddp_reduce_scatter_with_fp32_accumulation", ddp_reduce_scatter_with_fp32_accumulation,
           "Megatron-LM's --ddp-reduce-scatter-with-fp32-accumulation: with the distributed optimizer each gradient "
           "bucket's reduce-scatter runs as an all-to-all of the same bytes over the data-parallel group, then the "

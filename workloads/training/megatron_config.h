@@ -297,6 +297,9 @@ struct MegatronConfig {
   // skip check every step with an all-reduce over every rank (step_syncs); disabled does not; report_stats and
   // report_determinism_stats rerun every step's passes and are refused (not modelled).
   std::string rerun_mode = "validate_results";
+  // Megatron-LM's --log-params-norm and --log-num-zeros-in-grad: statistics computed every step (with step_syncs).
+  bool log_params_norm = false;
+  bool log_num_zeros_in_grad = false;
   bool step_syncs_on() const {
     return step_syncs == "on" || (step_syncs == "auto" && !use_torch_fsdp2 && !torch_eager());
   }

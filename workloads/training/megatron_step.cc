@@ -362,11 +362,13 @@ void MegatronTraining::launch_aligned_grad_sync(uint32_t sim, std::vector<int> c
 //    MAX over TP x PP, .item()), the loss over DP x CP on the last pipeline stage (two floats, not read), the loss
 //    scale's .item() in train, and training_log's learning rate maximum (a float over TP x PP, .item()).
 // Each .item() leaves the GPU idle for one host operation before the host issues its next kernel.
-void MegatronTraining::plan_step_syncs(StagePlan& plan, int stage, Duration host_op) const {
+void MegatronTraining::plan_step_syncs(const hw::AcceleratorSpec& part, StagePlan& plan, int stage,
+                                       Duration host_op) const {
   const auto& c = config_;
   plan.step_before.clear();
   plan.step_after.clear();
   plan.step_before_host = plan.step_after_host = Duration();
+  plan.step_before_compute = plan.step_after_compute = Duration();
   if (!c.step_syncs_on()) return;
   const auto call = [](GroupKind g, double bytes, const char* what) {
     return CommCall{CollectiveOp::kAllReduce, g, Bytes::of(bytes), Exposure::kDp,
@@ -377,11 +379,38 @@ void MegatronTraining::plan_step_syncs(StagePlan& plan, int stage, Duration host
   if (check) plan.step_before.push_back(call(GroupKind::kWorld, 4, "rerun check"));
   plan.step_before.push_back(call(c.dist_opt() ? GroupKind::kWorld : GroupKind::kMp, 4, "gradient norm"));
   if (check) plan.step_before_host = host_op;
+  // The statistics Megatron-LM logs when asked, every step (training.py computes them each iteration and prints them
+  // every --log-interval): the rank's fp32 main parameters and gradients, its shard with the distributed optimizer
+  // (DP x CP for the dense ones, expert-DP for the experts'), whole without it (Float16Optimizer's main copies).
+  const bool sharded = c.dist_opt();
+  const double elements = plan.dense_params / (sharded ? c.optimizer_dp(dp_) : 1) +
+                          plan.expert_params / (sharded ? c.optimizer_edp(dp_) : 1);
+  const Duration launch = part.calibration.kernel_launch;
+  if (c.log_num_zeros_in_grad) {
+    // count_zeros_fp32: per gradient numel - count_nonzero(grad), count_nonzero being (grad != 0).sum(): the fp32
+    // gradient read, a bool map written and read; the int64 total all-reduced over the gradient-statistics group
+    // (every rank with the distributed optimizer, TP x PP without) and read with .item(); train_step then takes
+    // its maximum over TP x PP (reduce_max_stat_across_model_parallel_group, .item()). Four kernels per tensor: the
+    // launches are not counted (lcsim does not count a stage's parameter tensors), the bytes are.
+    plan.step_before_compute += hw::memory_time(part, Bytes::of(elements * (4 + 1 + 1))) + launch * 2;
+    plan.step_before.push_back(call(c.dist_opt() ? GroupKind::kWorld : GroupKind::kMp, 8, "zeros in gradients"));
+    plan.step_before_host += host_op;
+  }
   plan.step_after.push_back(call(GroupKind::kMp, 4, "update check"));
   plan.step_after.push_back(call(GroupKind::kMp, 4, "gradient norm max"));
+  if (c.log_num_zeros_in_grad) plan.step_after.push_back(call(GroupKind::kMp, 4, "zeros in gradients max"));
   if (stage == c.pipeline_model_parallel_size - 1) plan.step_after.push_back(call(GroupKind::kDpCp, 8, "loss"));
+  if (c.log_params_norm) {
+    // calc_params_l2_norm: multi_tensor_l2norm over the fp32 main parameters (the shard's, and without the
+    // distributed optimizer the dense and the expert ones apart: two calls), the squared norm all-reduced over
+    // DP x CP (always) and over TP x PP, then .item(). MoE's third all-reduce over the experts' TP x EP x PP is not
+    // costed (no group kind of its own).
+    plan.step_after_compute += hw::memory_time(part, Bytes::of(elements * 4)) + launch * 2;
+    plan.step_after.push_back(call(GroupKind::kDpCp, 4, "parameter norm"));
+    plan.step_after.push_back(call(GroupKind::kMp, 4, "parameter norm"));
+  }
   plan.step_after.push_back(call(GroupKind::kMp, 4, "learning rate max"));
-  plan.step_after_host = host_op * 4;
+  plan.step_after_host = host_op * (4 + (c.log_num_zeros_in_grad ? 1 : 0) + (c.log_params_norm ? 1 : 0));
 }
 
 }  // namespace lcsim::wl
