@@ -7,6 +7,14 @@
 
 namespace lcsim::wl::megatron_lm {
 
+/// How one argument lcsim reads maps onto a key: a value argument, or a flag that sets the key to a fixed value.
+struct ArgRule {
+  std::string key;
+  const char* flag_value = nullptr;  // non-null: a store_true style flag
+};
+/// The arguments read into keys, by name without the leading dashes (megatron_args_rules.cc).
+const std::map<std::string, ArgRule>& rules();
+
 /// How an argument takes its values on the command line (argparse): a flag none, a value argument one, a list
 /// (nargs '*', '+' or a count) every word up to the next argument.
 enum class Takes { kNone, kOne, kList };
