@@ -124,12 +124,6 @@ void MegatronTraining::maybe_optimizer(uint32_t sim) {
 
 void MegatronTraining::step_syncs(uint32_t sim, bool before, sim::Callback then) {
   RankState& st = *states_[sim];
-  const std::vector<CommCall>& comms = before ? st.plan->step_before : st.plan->step_after;
-  const Duration host = before ? st.plan->step_before_host : st.plan->step_after_host;
-  if (comms.empty() && host == Duration()) {
-    then();
-    return;
-  }
   // The logged statistics' kernels first (StagePlan::step_before_compute, step_after_compute), then the rest.
   if (const Duration d = (before ? st.plan->step_before_compute : st.plan->step_after_compute) * st.slow;
       d > Duration()) {
@@ -146,6 +140,10 @@ void MegatronTraining::step_comms(uint32_t sim, bool before, sim::Callback then)
   RankState& st = *states_[sim];
   const std::vector<CommCall>& comms = before ? st.plan->step_before : st.plan->step_after;
   const Duration host = before ? st.plan->step_before_host : st.plan->step_after_host;
+  if (comms.empty() && host == Duration()) {
+    then();
+    return;
+  }
   // Blocking, on the compute stream: what a rank waits there (its own collectives and the other ranks' arrival at
   // them) is charged to the data-parallel exposure, as the wait for the gradient reduction before the step is.
   if (!comms.empty()) wait(sim, Exposure::kDp);
