@@ -187,6 +187,12 @@ void training_lines(const JobMetrics& m, const hw::CostConfig& cost, std::vector
           format_money(m.get("job_gpu_hours") * cost.price_per_gpu_hour + kwh * cost.price_per_kwh, currency);
     }
     out.push_back(row("whole job", job));
+    if (m.has("job_evaluations") && m.get("job_evaluations") > 0) {  // Megatron-LM's evaluation, part of the job
+      out.push_back(row("evaluation", format_count(m.get("job_evaluations")) + " of them in the whole job: " +
+                                          format_duration(m.get("job_eval_time_days") * 86400) + " (" +
+                                          format_percent(m.get("job_eval_time_days") / m.get("job_time_days")) +
+                                          ")"));
+    }
   }
   if (m.has("budget_time_days")) {
     const double tokens = m.get("budget_time_days") * 86400 * m.get("tokens_per_s");

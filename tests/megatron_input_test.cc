@@ -108,7 +108,7 @@ TEST(MegatronInput, PastedTrainItersIsTheJobLengthNotTheSimulatedIterations) {
 
 TEST(MegatronRun, PastedTrainItersIsExtrapolatedNotSimulated) {
   auto one = run({});
-  auto job = run({"workload.megatron_args=--train-iters 500000"});
+  auto job = run({"workload.megatron_args=--train-iters 500000 --eval-iters 0"});  // evaluation: megatron_eval_test.cc
   ASSERT_FALSE(one.count("child_failed") || job.count("child_failed"));
   EXPECT_EQ(one.count("job_iterations"), 0u) << "no job length, no job metrics";
   EXPECT_EQ(job["iterations"], 1);

@@ -111,6 +111,13 @@ TEST(Summary, JobTrainItersGivesTheWholeJobAtTheRunsPower) {
                       ", " + format_money(m.get("job_gpu_hours") * 3 + kwh * 0.10, "EUR") + "\n"),
             std::string::npos)
       << text;
+  // Megatron-LM's evaluations (100 forward-only iterations every 1,000, then on the validation and test sets): 502.
+  EXPECT_EQ(m.get("job_evaluations"), 502);
+  EXPECT_NE(text.find("evaluation     502 of them in the whole job: " +
+                      format_duration(m.get("job_eval_time_days") * 86400) + " (" +
+                      format_percent(m.get("job_eval_time_days") / m.get("job_time_days")) + ")\n"),
+            std::string::npos)
+      << text;
   EXPECT_EQ(text.find("job length"), std::string::npos) << text;
 }
 

@@ -220,6 +220,9 @@ class MegatronTraining final : public Workload, public sim::EventSink {
     // Their kernels on the compute stream, first: --log-num-zeros-in-grad's count over the gradients before the step,
     // --log-params-norm's L2 norm over the parameters after it (log_num_zeros_in_grad, log_params_norm).
     Duration step_before_compute, step_after_compute;
+    // Megatron-LM's evaluation (plan_eval): around it, the parameters' forced gather and the timers' barriers
+    // (eval_start, eval_end); after each forward-only iteration, the loss's all-reduce over DP x CP on the last stage.
+    std::vector<CommCall> eval_start, eval_end, eval_loss;
     Duration reduce_prep, reduce_prep_host;  // the buckets' prep summed: run before the collectives without overlap
     bool has_last = false;                   // some pass has a Pass::last
     Duration optimizer;
@@ -257,6 +260,9 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// 0: the pipeline's size, Megatron's default).
   static std::vector<Task> schedule(const std::string& kind, int stages, int stage, int micro_batches, int chunks,
                                     int group = 0);
+  /// An evaluation iteration's passes on a pipeline rank whose training schedule is `tasks` (Megatron-core's
+  /// schedules with forward_only): its forward passes in their order (an F&B pair's forward half).
+  static std::vector<Task> forward_only(const std::vector<Task>& tasks);
   /// The interleaved schedule's warm-up on rank `stage`: its first passes, forward only; as many backward passes
   /// alone end it (the flush). Megatron-core's (PP - stage - 1) x 2 + (chunks - 1) x group, at most every pass.
   static int interleaved_warmup(int stages, int stage, int micro_batches, int chunks, int group = 0);
@@ -501,9 +507,23 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   void wait(uint32_t sim, Exposure why);
   void resume(uint32_t sim);
   void iteration_done();
+  /// Per simulated rank, what it did in the iteration just ended: compute (with the optimizer), exposed communication.
+  std::vector<std::pair<Duration, Duration>> rank_busy() const;
   void next_iteration();
-  /// The next iteration: simulated, or the memoized one replayed when the cluster state was seen before and no
-  /// checkpoint flush is in flight.
+  // Megatron-LM's evaluation during training (megatron_eval.cc).
+  void plan_eval(StagePlan& plan, int stage) const;
+  /// An evaluation of `iterations` forward-only iterations: its start on every rank (StagePlan::eval_start), the
+  /// iterations (the first simulated, the others memoized while the cluster state is unchanged), its end
+  /// (eval_end), then `then`.
+  void evaluate(int iterations, sim::Callback then);
+  /// Every simulated rank runs its plan's `comms` on its compute stream; `then` once all of them have.
+  void eval_sync(std::vector<CommCall> StagePlan::*comms, sim::Callback then);
+  void eval_iteration_done(Duration it);
+  void eval_iteration_end();
+  /// The job_* metrics need an evaluation's time and the run has not simulated one (next_iteration runs one then).
+  bool needs_eval_probe() const;
+  /// The next iteration (or evaluation iteration, eval_mode_): simulated, or the memoized one replayed when the
+  /// cluster state was seen before and no checkpoint flush is in flight.
   void start_iteration();
   /// In-run checkpoints (megatron_checkpoint.cc): the job's state per rank, from each stage's memory fit.
   void setup_checkpoints();
@@ -643,6 +663,17 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// A blocking send counts in the rank's sends_open.
   void send_output(uint32_t sim, int micro_batch, std::pair<int, int> to, bool forward);
   uint32_t done_ranks_ = 0;
+  // Evaluation (megatron_eval.cc): an evaluation's iterations are running (eval_mode_), how many are left, the
+  // training iteration after which the last one ran, the forward-only schedules, each evaluation iteration's time
+  // (simulated; memoized ones counted), each evaluation's start and end (the forced gather, the barriers).
+  bool eval_mode_ = false;
+  int eval_left_ = 0, evaluated_after_ = 0, eval_memoized_ = 0, evaluations_ = 0;
+  std::shared_ptr<const std::vector<std::vector<Task>>> eval_schedules_;
+  std::vector<Duration> eval_times_, eval_overheads_;
+  Duration eval_sync_start_, eval_overhead_;
+  size_t eval_sync_left_ = 0;
+  sim::Callback after_eval_, after_eval_sync_;
+  std::string eval_key_;  // memo_key_ of an evaluation iteration
   Duration iteration_start_;
   std::vector<Duration> iteration_times_;
   int memoized_ = 0;

@@ -22,16 +22,27 @@ struct Token {
   int line = 1, column = 1;
 };
 
-std::vector<Token> tokenize(const std::string& text) {
+// `unclosed`: where a quote that is never closed opens (its text the quote; empty where every quote closes).
+std::vector<Token> tokenize(const std::string& text, Token* unclosed) {
   // Backslash-newline continuations, quotes and comments as a shell would (no variables or escapes beyond that): a
   // '#' that starts a word starts a comment to the end of its line, as in a pasted script's argument arrays.
   std::vector<Token> out;
   Token cur;
   bool in_word = false;
+  char quote = 0;  // the quote a quoted part of the word opened (its spaces are the word's)
   int line = 1, column = 1;
   for (size_t i = 0; i < text.size(); ++i, ++column) {
     const char c = text[i];
     if (c == '\\' && i + 1 < text.size() && (text[i + 1] == '\n' || text[i + 1] == '\r')) continue;
+    if (quote) {
+      if (c == quote) {
+        quote = 0;
+      } else {
+        cur.text += c;
+      }
+      if (c == '\n') ++line, column = 0;
+      continue;
+    }
     if (c == '#' && !in_word) {
       while (i + 1 < text.size() && text[i + 1] != '\n') ++i, ++column;
       continue;
@@ -52,9 +63,15 @@ std::vector<Token> tokenize(const std::string& text) {
       cur = Token{"", line, column};
       in_word = true;
     }
-    if (c != '"' && c != '\'') cur.text += c;
+    if (c == '"' || c == '\'') {
+      quote = c;
+      *unclosed = Token{std::string(1, c), line, column};
+    } else {
+      cur.text += c;
+    }
   }
   if (in_word) out.push_back(cur);
+  if (!quote) *unclosed = Token{};
   std::erase_if(out, [](const Token& t) { return t.text.empty(); });
   return out;
 }
@@ -80,7 +97,7 @@ std::vector<std::string> megatron_arg_names() {
   for (const auto& [n, why] : megatron_lm::rejected()) out.push_back(n);
   for (const char* read : {"optimizer", "encoder-num-layers", "encoder-seq-length", "padded-vocab-size", "squared-relu",
                            "quick-geglu", "train-samples", "tokenizer-type", "tokenizer-model", "save-interval",
-                           "make-vocab-size-divisible-by"}) {
+                           "make-vocab-size-divisible-by", "split", "mock-data"}) {
     out.push_back(read);
   }
   out.push_back("moe-use-legacy-grouped-gemm");
@@ -102,7 +119,8 @@ std::vector<std::string> megatron_ignored_arg_names() {
 }
 
 ImportedArgs import_megatron_args(const std::string& args, const SourceLocation& where) {
-  std::vector<Token> toks = tokenize(args);
+  Token unclosed;
+  std::vector<Token> toks = tokenize(args, &unclosed);
   // Skip a launcher and the script: everything up to the last token naming a .py file, if any.
   for (size_t i = toks.size(); i-- > 0;) {
     const std::string& t = toks[i].text;
@@ -119,6 +137,9 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
                                       : "column " + std::to_string(at.column);
     problems.push_back({where, "megatron_args", "at " + pos + " of the command line: " + msg});
   };
+  if (!unclosed.text.empty()) {
+    fail(unclosed, "a " + unclosed.text + " quote that is never closed (a shell would wait for it)");
+  }
   ImportedArgs out;
   out.tree.kind = ConfigValue::Kind::kMap;
   out.tree.location = where;
@@ -172,6 +193,11 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
   const Token* save_interval = nullptr;  // --save-interval (taken with --save: Megatron saves only with a directory)
   std::string save_every;
   bool save_given = false;               // --save
+  // The data sets Megatron-LM evaluates (eval_valid_set, eval_test_set): --split's shares, --mock-data (all three),
+  // the per-split paths given.
+  const Token* split_at = nullptr;
+  std::string split;
+  bool mock_data = false, split_paths[3] = {false, false, false};
   unsigned long vocab_multiple = 128;   // --make-vocab-size-divisible-by (Megatron-LM's default)
   const Token* pattern_at = nullptr;
   // Attention: --use-flash-attn and --attention-backend say it outright; --transformer-impl local (Megatron's
@@ -378,6 +404,26 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       continue;
     }
     if (name == "save") save_given = true;  // and listed as ignored below
+    if (name == "split") {  // read after the loop
+      if (!next_value()) {
+        fail(at, "--split needs a value");
+      } else {
+        split_at = &at;
+        split = value;
+      }
+      continue;
+    }
+    if (name == "mock-data") {
+      if (has_value) {
+        fail(at, "--mock-data is a flag and takes no value");
+      } else {
+        mock_data = true;
+      }
+      continue;
+    }
+    if (name == "train-data-path" || name == "valid-data-path" || name == "test-data-path") {  // listed as ignored
+      split_paths[name[0] == 't' && name[1] == 'r' ? 0 : name[0] == 'v' ? 1 : 2] = true;
+    }
     if (name == "tokenizer-model") {  // read with --tokenizer-type after the loop
       if (!next_value()) {
         fail(at, "--tokenizer-model needs a value");
@@ -616,6 +662,15 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
                           " (the job's checkpoint interval for reliability: that many iterations)");
   } else if (save_interval) {
     out.ignored.push_back("--save-interval (no --save: Megatron-LM saves nothing)");
+  }
+  // The data sets Megatron-LM evaluates besides training (docs/training.md, "Evaluation").
+  if (const megatron_lm::DataSets sets = megatron_lm::data_sets(split_at ? &split : nullptr, mock_data, split_paths);
+      !sets.error.empty()) {
+    fail(*split_at, sets.error);
+  } else {
+    if (!sets.valid) put("eval_valid_set", "false");
+    if (!sets.test) put("eval_test_set", "false");
+    if (!sets.reading.empty()) out.read_as.push_back(sets.reading);
   }
   if (train_samples) {
     // Megatron-LM's update_train_iters: sample-based training runs train_samples // global_batch_size iterations

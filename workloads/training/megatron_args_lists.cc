@@ -35,8 +35,7 @@ const std::set<std::string>& listed_ignored() {
       "lr-warmup-samples", "lr-warmup-fraction", "lr-warmup-init", "weight-decay", "start-weight-decay",
       "end-weight-decay", "clip-grad", "adam-beta1", "adam-beta2", "adam-eps", "init-method-std",
       "attention-dropout", "data-path", "train-data-path", "valid-data-path", "test-data-path",
-      "split", "vocab-file", "merge-file", "save", "load",
-      "eval-interval", "eval-iters", "log-interval", "tensorboard-dir", "wandb-project", "wandb-exp-name",
+      "vocab-file", "merge-file", "save", "load", "log-interval", "tensorboard-dir", "wandb-project", "wandb-exp-name",
       "wandb-save-dir",
       "seed", "max-position-embeddings", "rotary-base", "rotary-percent", "norm-epsilon",
       "distributed-backend", "distributed-timeout-minutes", "data-cache-path", "num-workers", "exit-interval",
@@ -53,7 +52,7 @@ const std::set<std::string>& listed_ignored() {
       "tensorboard-log-interval", "log-throughput", "use-mcore-models", "apply-layernorm-1p",
       "log-timers-to-tensorboard", "log-memory-to-tensorboard",
       "log-validation-ppl-to-tensorboard", "no-load-optim", "no-load-rng", "no-save-optim", "no-save-rng",
-      "use-checkpoint-args", "mock-data", "manual-gc", "manual-gc-interval",
+      "use-checkpoint-args", "manual-gc", "manual-gc-interval",
       // The switch that lets Megatron-core's experimental features be turned on (each by its own argument); the
       // optimizer's schedules (the scheduler's values taken from the arguments, not the checkpoint; weight decay's).
       "enable-experimental", "override-opt-param-scheduler", "weight-decay-incr-style",
@@ -503,9 +502,8 @@ const std::set<std::string>& ignored() {
       "no-mok-use-mxfp8-weights", "num-residual-streams", "offload-modules", "qk-clip", "qk-clip-alpha",
       "qk-clip-threshold", "rotary-base-per-layer", "thd-max-packed-sequences", "tp-comm-bootstrap-backend",
       "use-cpu-initialization", "use-fused-mhc", "use-mup",
-      // ValidationConfig
-      "eval-global-batch-size", "eval-micro-batch-size", "full-validation", "multiple-validation-sets",
-      "start-eval-at-iter", "test-mode", "validation-set-names",
+      // ValidationConfig (its batch sizes, the full validation set and the first evaluation's iteration: not modelled)
+      "test-mode", "validation-set-names",
       // inference
       "bert-embedder-type", "decode-only-cuda-graphs", "enable-chunked-prefill",
       "inference-batch-times-seqlen-threshold", "inference-coordinator-port", "inference-cuda-graph-all-prefills",
@@ -600,7 +598,12 @@ const std::set<std::string>& not_modelled() {
       "te-precision-config-file", "torch-fsdp2-no-reshard-after-forward", "tp-comm-overlap-cfg",
       "tp-comm-overlap-rs-dgrad", "use-fused-weighted-squared-relu", "use-grouped-gemm-for-dense-mlp",
       "use-grouped-gemm-for-shared-expert", "use-kitchen-attention", "use-mok-megakernel", "use-nccl-ub", "use-sharp",
-      "use-te-activation-func", "use-transformer-engine-op-fuser"
+      "use-te-activation-func", "use-transformer-engine-op-fuser",
+      // Evaluation (ValidationConfig): another batch for it, the whole validation set each time (as many iterations as
+      // the data has), its first iteration; lcsim's evaluation runs eval_iters of the training batch every
+      // eval_interval iterations (docs/training.md, "Evaluation").
+      "eval-global-batch-size", "eval-micro-batch-size", "full-validation", "multiple-validation-sets",
+      "start-eval-at-iter"
   };
   return s;
 }

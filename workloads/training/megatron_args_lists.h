@@ -15,6 +15,16 @@ struct ArgRule {
 /// The arguments read into keys, by name without the leading dashes (megatron_args_rules.cc).
 const std::map<std::string, ArgRule>& rules();
 
+/// The data sets a Megatron-LM run has besides its training set, which its evaluation reads (training.py's do_valid
+/// and do_test): `split` is --split's value (null: not given), `mock` --mock-data, `paths` whether
+/// --train-data-path, --valid-data-path, --test-data-path were given (megatron_args_rules.cc).
+struct DataSets {
+  bool valid = true, test = true;
+  std::string reading;  // how the line was read, for the run header ("" where it gave none of them)
+  std::string error;    // a --split Megatron-LM would refuse, and why
+};
+DataSets data_sets(const std::string* split, bool mock, const bool (&paths)[3]);
+
 /// How an argument takes its values on the command line (argparse): a flag none, a value argument one, a list
 /// (nargs '*', '+' or a count) every word up to the next argument.
 enum class Takes { kNone, kOne, kList };

@@ -1,9 +1,11 @@
 // The Megatron-LM arguments lcsim reads into keys, one rule each (megatron_args_lists.h): the argument's value, or a
 // flag's fixed value. megatron_args.cc applies them; what they mean is in docs/training-megatron-args.md.
 #include <algorithm>
+#include <cstdlib>
 #include <initializer_list>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "workloads/training/megatron_args_lists.h"
 
@@ -62,6 +64,10 @@ const std::map<std::string, ArgRule>& rules() {
     m["moe-router-padding-for-quantization"] = {"moe_router_padding_for_fp8", "true"};
     // The job's length, not the iterations to simulate: a pasted production line says --train-iters 500000.
     m["train-iters"] = {"job_train_iters"};
+    // Megatron-LM's evaluation during training (docs/training.md, "Evaluation"); --split and --mock-data say which
+    // data sets it has (megatron_args.cc).
+    m["eval-interval"] = {"eval_interval"};
+    m["eval-iters"] = {"eval_iters"};
     m["sequence-parallel"] = {"sequence_parallel", "true"};
     m["use-distributed-optimizer"] = {"use_distributed_optimizer", "true"};
     m["num-distributed-optimizer-instances"] = {"num_distributed_optimizer_instances"};
@@ -142,6 +148,60 @@ const std::map<std::string, ArgRule>& rules() {
     return m;
   }();
   return r;
+}
+
+DataSets data_sets(const std::string* split, bool mock, const bool (&paths)[3]) {
+  DataSets d;
+  const auto sets = [&d] {
+    return d.valid && d.test ? std::string("evaluation on the validation and the test set")
+           : d.valid         ? std::string("evaluation on the validation set only (eval_test_set = false)")
+           : d.test          ? std::string("evaluation after training on the test set only (eval_valid_set = false)")
+                             : std::string("no evaluation (eval_valid_set = false, eval_test_set = false)");
+  };
+  if (mock) {
+    // BlendedMegatronDatasetConfig: with no data path the datasets are mock ones, split "1,1,1" whatever --split says.
+    d.reading = "--mock-data -> " + sets() + " (Megatron-LM's mock datasets split 1,1,1" +
+                (split ? std::string(", --split ") + *split + " not used)" : std::string(")"));
+    return d;
+  }
+  if (paths[0] || paths[1] || paths[2]) {  // per-split data: the sets whose paths are given
+    d.valid = paths[1];
+    d.test = paths[2];
+    d.reading = "--train-data-path / --valid-data-path / --test-data-path -> " + sets();
+    return d;
+  }
+  if (!split) return d;  // Megatron-LM's legacy default split '969, 30, 1': both sets
+  // parse_and_normalize_split: the numbers of the string (re.findall of [.0-9]+), missing ones 0, three at most,
+  // summing to more than 0.
+  std::vector<double> shares;
+  std::string number;
+  const std::string text = *split + " ";
+  for (char ch : text) {
+    if ((ch >= '0' && ch <= '9') || ch == '.') {
+      number += ch;
+    } else if (!number.empty()) {
+      char* end = nullptr;
+      const double v = std::strtod(number.c_str(), &end);
+      if (end != number.c_str() + number.size()) {
+        d.error = "--split '" + *split + "': '" + number + "' is not a number";
+        return d;
+      }
+      shares.push_back(v);
+      number.clear();
+    }
+  }
+  double sum = 0;
+  for (double v : shares) sum += v;
+  if (shares.empty() || shares.size() > 3 || !(sum > 0)) {
+    d.error = "--split '" + *split + "': Megatron-LM reads one to three shares of the data, train, validation and "
+              "test, summing to more than 0 (e.g. 969,30,1)";
+    return d;
+  }
+  shares.resize(3, 0.0);
+  d.valid = shares[1] > 0;
+  d.test = shares[2] > 0;
+  d.reading = "--split " + *split + " -> " + sets();
+  return d;
 }
 
 }  // namespace lcsim::wl::megatron_lm

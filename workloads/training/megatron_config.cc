@@ -575,13 +575,26 @@ void MegatronConfig::visit_keys(Section& s) {
           Range::at_least(1));
   s.field("job_train_iters", job_train_iters,
           "the whole job's iterations (Megatron's --train-iters lands here, not in train_iters): the job_* metrics "
-          "extrapolate its time, tokens and GPU-hours from the simulated iteration; 0 = no job length",
+          "extrapolate its time, tokens and GPU-hours from the simulated iteration, with its evaluations (eval_iters, "
+          "eval_interval) from one the run simulates after its iterations; 0 = no job length",
           Range::at_least(0));
   s.field("save_interval", save_interval,
           "Megatron's --save-interval (with --save): iterations between checkpoint saves; the job's checkpoint "
           "interval for reliability: (save_interval x the simulated iteration time of compute between checkpoints) "
           "where reliability.checkpoint_interval is not set, in place of its checkpoint_policy's; 0 = not given",
           Range::at_least(0));
+  s.field("eval_interval", eval_interval,
+          "Megatron's --eval-interval: every that many training iterations an evaluation of eval_iters forward-only "
+          "iterations over the validation set (inside the simulated iterations, and in the job_* metrics); 0 = none "
+          "during training", Range::at_least(0));
+  s.field("eval_iters", eval_iters,
+          "Megatron's --eval-iters: forward-only iterations of one evaluation (the global batch each), during "
+          "training and after it on each data set; 0 = no evaluation", Range::at_least(0));
+  s.field("eval_valid_set", eval_valid_set,
+          "the data has a validation split (Megatron's do_valid; --split's second share): evaluated every "
+          "eval_interval iterations and after training");
+  s.field("eval_test_set", eval_test_set,
+          "the data has a test split (Megatron's do_test; --split's third share): evaluated once after training");
   s.choice("symmetry", symmetry, {"auto", "off"},
            "auto: simulate one rank per pipeline stage when ranks are identical (same part, no straggler); off: "
            "every rank");

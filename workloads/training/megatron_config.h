@@ -357,6 +357,25 @@ struct MegatronConfig {
   // Megatron's --save-interval (with --save): iterations between checkpoint saves, the reliability model's checkpoint
   // interval where reliability.checkpoint_interval is not set (metric checkpoint_every_iterations); 0: not given.
   int save_interval = 0;
+  // Megatron-LM's evaluation during training (training.py): every eval_interval iterations (0: never in the loop),
+  // eval_iters forward-only iterations over the validation set; after training, eval_iters over the validation set
+  // and eval_iters over the test set (its do_valid and do_test: the data has those splits). eval_iters 0: none.
+  int eval_interval = 1000;
+  int eval_iters = 100;
+  bool eval_valid_set = true;
+  bool eval_test_set = true;
+  /// Evaluations (of eval_iters iterations each) in a job of `train_iters` iterations: one per eval_interval with a
+  /// validation set, then one on each set after training.
+  long long evaluations(long long iterations) const;
+  /// Evaluations that fall after training iteration `iteration` (1-based) inside the loop: 1 or 0.
+  bool evaluates_after(int iteration) const {
+    return eval_iters > 0 && eval_valid_set && eval_interval > 0 && iteration % eval_interval == 0;
+  }
+  /// The run simulates an evaluation: inside its iterations, or one after them for the job_* metrics.
+  bool runs_evaluation() const {
+    return (train_iters >= eval_interval && evaluates_after(eval_interval)) ||
+           (job_train_iters > 0 && evaluations(job_train_iters) > 0);
+  }
   std::string symmetry = "auto";  // auto: one rank per stage when ranks are identical; off: every rank
   std::vector<int> straggler_ranks;
   double straggler_slowdown = 1.0;

@@ -16,6 +16,15 @@ using Exposure = MegatronTraining::Exposure;
 
 void MegatronTraining::tasks_finished(uint32_t sim) {
   RankState& st = *states_[sim];
+  if (eval_mode_) {  // an evaluation iteration: no gradients, no step; the loss's all-reduce (megatron_eval.cc)
+    st.finished_tasks = true;
+    if (!st.plan->eval_loss.empty()) wait(sim, Exposure::kDp);
+    run_comms(sim, st.plan->eval_loss, 0, [this, sim] {
+      resume(sim);
+      rank_done(sim);
+    }, true);
+    return;
+  }
   if (st.plan->deferred_chunk >= 0 && !st.drained) {
     // defer_embedding_wgrad_compute: the flush's output-layer weight gradients (Megatron-core's
     // drain_embedding_wgrad_compute, before finalize_model_grads): under sequence parallelism the first deferred
@@ -189,6 +198,10 @@ void MegatronTraining::rank_done(uint32_t sim) {
 void MegatronTraining::iteration_done() {
   const Duration now = ctx_->engine.now();
   const Duration it = now - iteration_start_;
+  if (eval_mode_) {
+    eval_iteration_done(it);
+    return;
+  }
   iteration_times_.push_back(it);
   // Breakdown, mean over simulated ranks (each stands for the same number of ranks): compute, optimizer, the
   // exposed waits, and the idle time at the iteration's end counted with the bubble.
@@ -212,6 +225,17 @@ void MegatronTraining::iteration_done() {
     row[9] = st->host.s();
     stage_rows_.push_back(row);
   }
+  std::vector<std::pair<Duration, Duration>> busy = rank_busy();
+  emit_busy(busy, iteration_start_, now);
+  checkpoints_.iteration_ended(it);
+  if (checkpoints_.last_iteration_quiet()) {  // an iteration beside a checkpoint flush is not the clean one
+    memo_[memo_key_] = it;
+    memo_busy_[memo_key_] = std::move(busy);
+  }
+  next_iteration();
+}
+
+std::vector<std::pair<Duration, Duration>> MegatronTraining::rank_busy() const {
   // Power: each simulated rank's compute (with the optimizer) and exposed communication, for every GPU it stands
   // for.
   std::vector<std::pair<Duration, Duration>> busy;
@@ -222,13 +246,7 @@ void MegatronTraining::iteration_done() {
     }
     busy.push_back({st->compute + st->optimizer, comm});
   }
-  emit_busy(busy, iteration_start_, now);
-  checkpoints_.iteration_ended(it);
-  if (checkpoints_.last_iteration_quiet()) {  // an iteration beside a checkpoint flush is not the clean one
-    memo_[memo_key_] = it;
-    memo_busy_[memo_key_] = std::move(busy);
-  }
-  next_iteration();
+  return busy;
 }
 
 void MegatronTraining::emit_busy(const std::vector<std::pair<Duration, Duration>>& busy, Duration start,
@@ -241,7 +259,17 @@ void MegatronTraining::emit_busy(const std::vector<std::pair<Duration, Duration>
 
 void MegatronTraining::next_iteration() {
   const int done = static_cast<int>(iteration_times_.size()) + memoized_;
+  // Megatron-LM evaluates after the iteration's step and log, before its checkpoint save (megatron_eval.cc).
+  if (evaluated_after_ < done && config_.evaluates_after(done)) {
+    evaluated_after_ = done;
+    evaluate(config_.eval_iters, [this] { next_iteration(); });
+    return;
+  }
   if (done >= config_.train_iters) {
+    if (needs_eval_probe()) {  // the job's evaluations are timed from one iteration of one (megatron_eval.cc)
+      evaluate(1, [this] { next_iteration(); });
+      return;
+    }
     checkpoints_.at_end([this] {  // once the last checkpoint flush has landed
       ctx_->tracer.flush();
       ctx_->finish();
@@ -253,14 +281,24 @@ void MegatronTraining::next_iteration() {
 
 void MegatronTraining::start_iteration() {
   // The same cluster state gives the same iteration: replay the memoized time, one event per iteration; a state
-  // not seen before, or one with a checkpoint flush on the links, is simulated.
-  auto hit = memo_.find(memo_key_);
+  // not seen before, or one with a checkpoint flush on the links, is simulated. An evaluation's iterations are
+  // memoized apart (eval_key_; megatron_eval.cc).
+  const std::string& key = eval_mode_ ? eval_key_ : memo_key_;
+  auto hit = memo_.find(key);
   if (hit == memo_.end() || checkpoints_.flushing()) {
     begin_iteration();
     return;
   }
   const Duration start = ctx_->engine.now();
   checkpoints_.iteration_started();
+  if (eval_mode_) {
+    ctx_->engine.after(hit->second, [this, start] {
+      ++eval_memoized_;
+      emit_busy(memo_busy_.at(eval_key_), start, ctx_->engine.now());
+      eval_iteration_end();
+    });
+    return;
+  }
   ctx_->engine.after(hit->second, [this, start] {
     ++memoized_;
     emit_busy(memo_busy_.at(memo_key_), start, ctx_->engine.now());

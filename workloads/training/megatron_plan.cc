@@ -775,6 +775,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
   plan_step(part, plan, {fp8_weights, fp8_expert_weights, fp8_weight_casts});
   plan_reduce_prep(part, plan, host.pass_start());
   plan_step_syncs(part, plan, stage, host.pass_start());
+  plan_eval(plan, stage);
 
   fit_memory(part, stage, embedding_shard, output_shard, plan);
   return plan;

@@ -102,6 +102,24 @@ std::string MegatronTraining::describe() const {
   } else if (c.train_iters > 1) {
     out += "\n  iterations simulated: " + std::to_string(c.train_iters) + " (train_iters)";
   }
+  // Megatron-LM's evaluation (megatron_eval.cc), where the run or the job's estimate has one.
+  const long long in_run = c.evaluations(c.train_iters) - (c.eval_valid_set ? 1 : 0) - (c.eval_test_set ? 1 : 0);
+  const long long job_evals = c.job_train_iters > 0 ? c.evaluations(c.job_train_iters) : 0;
+  if (in_run > 0 || job_evals > 0) {
+    const std::string sets = c.eval_valid_set && c.eval_test_set ? "the validation and the test set"
+                             : c.eval_valid_set                   ? "the validation set"
+                                                                  : "the test set";
+    out += "\n  evaluation (Megatron-LM's, eval_iters " + std::to_string(c.eval_iters) + ", eval_interval " +
+           std::to_string(c.eval_interval) + "): " + std::to_string(c.eval_iters) + " forward-only iterations" +
+           (c.eval_valid_set && c.eval_interval > 0 ? " every " + std::to_string(c.eval_interval) +
+                                                          " training iterations and" : "") +
+           " after training on " + sets;
+    if (in_run > 0) out += "; " + std::to_string(in_run) + " of them inside the simulated iterations";
+    if (job_evals > 0) {
+      out += "; the job's " + std::to_string(job_evals) + " are in job_time_days and job_gpu_hours" +
+             (in_run > 0 ? "" : " (one evaluation iteration simulated after the training iterations)");
+    }
+  }
   return out;
 }
 
@@ -186,13 +204,36 @@ void MegatronTraining::report(MetricSet& m) const {
   m.set("iterations", static_cast<double>(iteration_times_.size() + static_cast<size_t>(memoized_)), "training iterations");
   m.set("iterations_memoized", memoized_, "iterations that repeated the first one's result (same cluster state)");
   m.set("iteration_time_s", it, "duration of one training iteration (simulated time)");
+  // Megatron-LM's evaluation (megatron_eval.cc): one evaluation iteration and one evaluation's start and end as the
+  // run simulated them first.
+  const double eval_it = eval_times_.empty() ? 0.0 : eval_times_.front().s();
+  const double eval_overhead = eval_overheads_.empty() ? 0.0 : eval_overheads_.front().s();
+  if (evaluations_ > 0) {
+    m.set("eval_iteration_time_s", eval_it,
+          "one forward-only evaluation iteration (Megatron-LM's evaluate: the global batch's forward passes, the "
+          "loss's all-reduce), simulated");
+    m.set("eval_overhead_s", eval_overhead,
+          "per evaluation besides its iterations: the parameters' forced all-gather (distributed optimizer with "
+          "overlap_param_gather) and the timers' barriers, simulated");
+    m.set("eval_iterations", static_cast<double>(eval_times_.size()) + eval_memoized_,
+          "evaluation iterations the run simulated (memoized ones included; with job_train_iters and none in the "
+          "training iterations, one after them to time the job's)");
+  }
   if (c.job_train_iters > 0) {
     const double job = c.job_train_iters;
+    const double evals = static_cast<double>(c.evaluations(c.job_train_iters));
+    const double eval_s = evals * (eval_overhead + c.eval_iters * eval_it);
     m.set("job_iterations", job, "the whole job's iterations (job_train_iters); not simulated, extrapolated");
     m.set("job_tokens", job * static_cast<double>(c.global_batch_size) * model.seq_length,
           "tokens of the whole job: job_iterations x tokens_per_iteration");
-    m.set("job_time_days", job * it / 86400, "the whole job's duration at the simulated iteration time");
-    m.set("job_gpu_hours", job * it * n / 3600, "the whole job's GPU-hours at the simulated iteration time");
+    m.set("job_evaluations", evals,
+          "the whole job's evaluations (eval_iters iterations each): one every eval_interval iterations with a "
+          "validation set, one on each data set after training");
+    m.set("job_eval_time_days", eval_s / 86400,
+          "the whole job's evaluations: job_evaluations x (eval_overhead_s + eval_iters x eval_iteration_time_s)");
+    m.set("job_time_days", (job * it + eval_s) / 86400,
+          "the whole job's duration: its iterations at the simulated iteration time, and its evaluations");
+    m.set("job_gpu_hours", (job * it + eval_s) * n / 3600, "the whole job's GPU-hours (job_time_days x GPUs)");
   }
   if (c.save_interval > 0) {
     m.set("checkpoint_every_iterations", c.save_interval,

@@ -66,7 +66,8 @@ uint64_t MegatronTraining::flow_id(uint32_t sim, int micro_batch) const {
   // Unique within the job (the job's forwarder adds the job and the attempt): iteration, then micro-batch. Bit 31
   // stays clear (the collectives' edges have it set, collective_flows); bit 30 marks the chains of replicas other
   // than the first (TP, CP and DP rank 0: the only one with symmetry).
-  const uint64_t iteration = iteration_times_.size() + static_cast<uint64_t>(memoized_);
+  const uint64_t iteration = iteration_times_.size() + static_cast<uint64_t>(memoized_) + eval_times_.size() +
+                             static_cast<uint64_t>(eval_memoized_);
   const Coord co = placement_.coord(states_[sim]->rank);
   const uint64_t tp = static_cast<uint64_t>(config_.tensor_model_parallel_size);
   const uint64_t cp = static_cast<uint64_t>(config_.context_parallel_size);
@@ -191,6 +192,19 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
   for (const auto& st : states_) {
     memo_key_ += "|" + std::to_string(st->rank) + ":" + gpus[st->rank].part->name + ":" + std::to_string(st->slow);
   }
+  // Evaluation (megatron_eval.cc): its forward-only schedules where the run evaluates, inside its iterations or for
+  // the job's estimate.
+  eval_mode_ = false;
+  eval_left_ = evaluated_after_ = eval_memoized_ = evaluations_ = 0;
+  eval_times_.clear();
+  eval_overheads_.clear();
+  eval_schedules_.reset();
+  if (c.runs_evaluation()) {
+    eval_key_ = memo_key_ + "|evaluation";
+    auto eval = std::make_shared<std::vector<std::vector<Task>>>();
+    for (const auto& tasks : *schedules_) eval->push_back(forward_only(tasks));
+    eval_schedules_ = std::move(eval);
+  }
 }
 
 void MegatronTraining::start(RunContext& ctx) {
@@ -217,7 +231,8 @@ void MegatronTraining::begin_iteration() {
   for (uint32_t i = 0; i < states_.size(); ++i) {
     RankState& st = *states_[i];
     const StagePlan* plan = st.plan;
-    const auto* tasks = st.tasks;
+    // An evaluation iteration runs the forward-only schedule (megatron_eval.cc).
+    const auto* tasks = &(eval_mode_ ? *eval_schedules_ : *schedules_)[static_cast<size_t>(st.stage)];
     const uint32_t rank = st.rank;
     const int stage = st.stage;
     const double slow = st.slow;
@@ -230,7 +245,7 @@ void MegatronTraining::begin_iteration() {
   }
   for (uint32_t i = 0; i < states_.size(); ++i) {
     RankState& st = *states_[i];
-    if (!st.plan->param_gather_chunks.empty()) {
+    if (!eval_mode_ && !st.plan->param_gather_chunks.empty()) {
       // overlap_param_gather, steady state: the previous step's updated parameters, gathered chunk by chunk
       // alongside the forward passes. Aligned (interleaving): chunks 0 and 1 from the start (Megatron-core's
       // forward_backward_pipelining_with_interleaving calls param_sync_func on both before its warm-up).
@@ -522,7 +537,7 @@ void MegatronTraining::task_done(uint32_t sim) {
   const Task t = (*st.tasks)[st.task];
   const int v = virtual_stage(st.stage, t.chunk), bv = virtual_stage(st.stage, t.backward_chunk());
   // The HBM counter first: the pass's span is held (Tracer::span_held) for a collective the rank may join now.
-  if (t.forward) count_pass(sim, true);
+  if (t.forward && !eval_mode_) count_pass(sim, true);  // evaluation keeps no activations
   if (t.has_backward() && t.part != Part::kInput) count_pass(sim, false);
   st.pass_open = false;
   if (traced(sim)) {  // the name is built only for ranks on the timeline
@@ -536,19 +551,20 @@ void MegatronTraining::task_done(uint32_t sim) {
              (part == Part::kInput ? " (input grads)" : "");
     };
     const int mb = t.pair() ? t.micro_batch : t.backward_micro_batch();
-    std::string what = name(t.forward, t.micro_batch, t.chunk, t.forward ? Part::kWhole : t.part);
+    std::string what = (eval_mode_ ? "eval " : "") + name(t.forward, t.micro_batch, t.chunk, t.forward ? Part::kWhole : t.part);
     if (t.pair()) {
       what += " + " + name(false, t.b_micro_batch, t.b_chunk, Part::kWhole);
       next_flows_.push_back({flow_id(sim, t.b_micro_batch), true, bv != 0});
     }
     // Deferred weight gradients are no step of the chain (nothing waits on them).
-    const bool first = t.forward && v == 0, last = !t.forward && bv == 0;
+    // An evaluation's chain ends at the last stage's forward pass.
+    const bool first = t.forward && v == 0, last = eval_mode_ ? v == model_stages() - 1 : !t.forward && bv == 0;
     trace(sim, SpanKind::kCompute, what, st.task_start, t.part == Part::kWeight && !t.forward ? 0 : flow_id(sim, mb),
           !first, !last);
   }
-  ++tasks_done_;
+  if (!eval_mode_) ++tasks_done_;
   // align_grad_reduce: the schedule launches a chunk's gradient reduction after this backward step (before its sends).
-  if (aligned_grad_sync_) {
+  if (aligned_grad_sync_ && !eval_mode_) {
     const auto& at = grad_sync_launch_[static_cast<size_t>(st.stage)];
     if (st.grad_sync_next < at.size() && at[st.grad_sync_next].first == st.task) {
       std::vector<int> chunks;
@@ -574,7 +590,7 @@ void MegatronTraining::send_outputs(uint32_t sim) {
   if (t.forward) {
     const int slot = t.micro_batch * chunks_ + t.chunk;
     if (v == V - 1) {
-      deliver(sim, slot, false, now, true);  // the loss: this micro-batch's backward may start here
+      if (!eval_mode_) deliver(sim, slot, false, now, true);  // the loss: this micro-batch's backward may start here
     } else {
       send_output(sim, t.micro_batch, place_of(v + 1, t.chunk), true);
     }
@@ -631,7 +647,8 @@ void MegatronTraining::send_output(uint32_t sim, int micro_batch, std::pair<int,
   bool blocking = true;
   if (chunks_ > 1 && !dualpipe_) {
     const size_t w = warmup_tasks_[static_cast<size_t>(st.stage)];
-    const bool edge = st.task < w || st.task >= st.tasks->size() - w;
+    // Forward-only (evaluation): every pass is the warm-up's.
+    const bool edge = eval_mode_ || st.task < w || st.task >= st.tasks->size() - w;
     blocking = !(edge ? config_.overlap_p2p_comm_warmup_flush : config_.overlap_p2p_comm);
   }
   if (blocking) {
