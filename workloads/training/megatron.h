@@ -442,6 +442,12 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// timeline only with kernel detail.
   void run_comms(uint32_t sim, const std::vector<CommCall>& comms, size_t i, sim::Callback done,
                  bool blocking = false, bool in_pass = false);
+  /// `comms` blocking on the rank's compute stream, its wait charged to the data-parallel exposure (the step's small
+  /// all-reduces, an evaluation's), then `then`.
+  void run_blocking_dp(uint32_t sim, const std::vector<CommCall>& comms, sim::Callback then);
+  /// An all-reduce of a few bytes over `g` (the step's and the evaluation's statistics, barriers), named
+  /// "<group> all-reduce <what>".
+  static CommCall small_all_reduce(GroupKind g, double bytes, const std::string& what);
   void pump_side(uint32_t sim);
   void start_compute(uint32_t sim, size_t seg);
   void pump_fsdp(uint32_t sim, int stream);
@@ -665,9 +671,9 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   uint32_t done_ranks_ = 0;
   // Evaluation (megatron_eval.cc): an evaluation's iterations are running (eval_mode_), how many are left, the
   // training iteration after which the last one ran, the forward-only schedules, each evaluation iteration's time
-  // (simulated; memoized ones counted), each evaluation's start and end (the forced gather, the barriers).
+  // (simulated; memoized ones counted), each finished evaluation's start and end (the forced gather, the barriers).
   bool eval_mode_ = false;
-  int eval_left_ = 0, evaluated_after_ = 0, eval_memoized_ = 0, evaluations_ = 0;
+  int eval_left_ = 0, evaluated_after_ = 0, eval_memoized_ = 0;
   std::shared_ptr<const std::vector<std::vector<Task>>> eval_schedules_;
   std::vector<Duration> eval_times_, eval_overheads_;
   Duration eval_sync_start_, eval_overhead_;

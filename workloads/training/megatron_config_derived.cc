@@ -26,7 +26,7 @@ long long MegatronConfig::evaluations(long long iterations) const {
   // training.py: in the loop where eval_interval divides the iteration and do_valid; after it (pretrain), once on the
   // validation set (do_valid) and once on the test set (do_test), even where the loop's last iteration evaluated.
   if (eval_iters <= 0) return 0;
-  const long long loop = eval_valid_set && eval_interval > 0 ? iterations / eval_interval : 0;
+  const long long loop = evaluates_after(eval_interval) ? iterations / eval_interval : 0;
   return loop + (eval_valid_set ? 1 : 0) + (eval_test_set ? 1 : 0);
 }
 

@@ -19,9 +19,6 @@
 
 namespace lcsim::wl {
 
-using policy::CollectiveOp;
-using Exposure = MegatronTraining::Exposure;
-
 std::vector<MegatronTraining::Task> MegatronTraining::forward_only(const std::vector<Task>& tasks) {
   // Megatron-core with forward_only: without pipelining each micro-batch's forward step; 1F1B each stage's forward
   // steps in micro-batch order, each input received and each output sent blocking (recv_forward, send_forward); the
@@ -41,10 +38,6 @@ void MegatronTraining::plan_eval(StagePlan& plan, int stage) const {
   plan.eval_end.clear();
   plan.eval_loss.clear();
   if (!c.runs_evaluation()) return;
-  const auto all_reduce = [](GroupKind g, double bytes, const std::string& what) {
-    return CommCall{CollectiveOp::kAllReduce, g, Bytes::of(bytes), Exposure::kDp,
-                    std::string(group_kind_name(g)) + " all-reduce " + what};
-  };
   // train(): disable_forward_pre_hook (should_disable_forward_pre_hook: the distributed optimizer with
   // overlap_param_gather, not Megatron-FSDP) forces start_param_sync(force_sync=True), every bucket's all-gather,
   // synchronous; then timers('eval-time').start(barrier=True) and evaluate()'s timers('evaluate').start(barrier=True),
@@ -55,25 +48,24 @@ void MegatronTraining::plan_eval(StagePlan& plan, int stage) const {
       plan.eval_start.push_back(std::move(call));
     }
   }
-  plan.eval_start.push_back(all_reduce(GroupKind::kWorld, 4, "barrier (eval-time timer)"));
-  plan.eval_start.push_back(all_reduce(GroupKind::kWorld, 4, "barrier (evaluate timer)"));
+  plan.eval_start.push_back(small_all_reduce(GroupKind::kWorld, 4, "barrier (eval-time timer)"));
+  plan.eval_start.push_back(small_all_reduce(GroupKind::kWorld, 4, "barrier (evaluate timer)"));
   // After it: timers('interval-time').start(barrier=True).
-  plan.eval_end.push_back(all_reduce(GroupKind::kWorld, 4, "barrier (interval-time timer)"));
+  plan.eval_end.push_back(small_all_reduce(GroupKind::kWorld, 4, "barrier (interval-time timer)"));
   // evaluate(): on the last pipeline stage, GPT's 'lm loss' (its sum and token count, two fp32) all-reduced over
   // DP x CP after each iteration; no .item() until the evaluation ends.
   if (stage == c.pipeline_model_parallel_size - 1) {
-    plan.eval_loss.push_back(all_reduce(GroupKind::kDpCp, 8, "loss (evaluation)"));
+    plan.eval_loss.push_back(small_all_reduce(GroupKind::kDpCp, 8, "loss (evaluation)"));
   }
 }
 
 bool MegatronTraining::needs_eval_probe() const {
-  return config_.job_train_iters > 0 && config_.evaluations(config_.job_train_iters) > 0 && evaluations_ == 0;
+  return config_.job_train_iters > 0 && config_.evaluations(config_.job_train_iters) > 0 && eval_overheads_.empty();
 }
 
 void MegatronTraining::evaluate(int iterations, sim::Callback then) {
   eval_mode_ = true;
   eval_left_ = iterations;
-  ++evaluations_;
   after_eval_ = std::move(then);
   eval_overhead_ = Duration();
   eval_sync(&StagePlan::eval_start, [this] { start_iteration(); });
@@ -88,15 +80,12 @@ void MegatronTraining::eval_sync(std::vector<CommCall> StagePlan::*comms, sim::C
   eval_sync_left_ = states_.size();
   after_eval_sync_ = std::move(then);
   for (uint32_t i = 0; i < states_.size(); ++i) {
-    const std::vector<CommCall>& chain = states_[i]->plan->*comms;
-    if (!chain.empty()) wait(i, Exposure::kDp);
-    run_comms(i, chain, 0, [this, i] {
-      resume(i);
+    run_blocking_dp(i, states_[i]->plan->*comms, [this] {
       if (--eval_sync_left_ == 0) {
         eval_overhead_ += ctx_->engine.now() - eval_sync_start_;
         std::exchange(after_eval_sync_, nullptr)();
       }
-    }, true);
+    });
   }
 }
 

@@ -18,11 +18,7 @@ void MegatronTraining::tasks_finished(uint32_t sim) {
   RankState& st = *states_[sim];
   if (eval_mode_) {  // an evaluation iteration: no gradients, no step; the loss's all-reduce (megatron_eval.cc)
     st.finished_tasks = true;
-    if (!st.plan->eval_loss.empty()) wait(sim, Exposure::kDp);
-    run_comms(sim, st.plan->eval_loss, 0, [this, sim] {
-      resume(sim);
-      rank_done(sim);
-    }, true);
+    run_blocking_dp(sim, st.plan->eval_loss, [this, sim] { rank_done(sim); });
     return;
   }
   if (st.plan->deferred_chunk >= 0 && !st.drained) {
@@ -153,11 +149,7 @@ void MegatronTraining::step_comms(uint32_t sim, bool before, sim::Callback then)
     then();
     return;
   }
-  // Blocking, on the compute stream: what a rank waits there (its own collectives and the other ranks' arrival at
-  // them) is charged to the data-parallel exposure, as the wait for the gradient reduction before the step is.
-  if (!comms.empty()) wait(sim, Exposure::kDp);
-  run_comms(sim, comms, 0, [this, sim, host, then = std::move(then)]() mutable {
-    resume(sim);
+  run_blocking_dp(sim, comms, [this, sim, host, then = std::move(then)]() mutable {
     if (host == Duration()) {
       then();
       return;
@@ -166,6 +158,16 @@ void MegatronTraining::step_comms(uint32_t sim, bool before, sim::Callback then)
     s.compute += host;
     s.host += host;
     compute_span(sim, host, "host synchronizations (step)", std::move(then));
+  });
+}
+
+void MegatronTraining::run_blocking_dp(uint32_t sim, const std::vector<CommCall>& comms, sim::Callback then) {
+  // Blocking, on the compute stream: what a rank waits there (its own collectives and the other ranks' arrival at
+  // them) is charged to the data-parallel exposure, as the wait for the gradient reduction before the step is.
+  if (!comms.empty()) wait(sim, Exposure::kDp);
+  run_comms(sim, comms, 0, [this, sim, then = std::move(then)]() mutable {
+    resume(sim);
+    then();
   }, true);
 }
 

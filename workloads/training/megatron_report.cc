@@ -103,7 +103,7 @@ std::string MegatronTraining::describe() const {
     out += "\n  iterations simulated: " + std::to_string(c.train_iters) + " (train_iters)";
   }
   // Megatron-LM's evaluation (megatron_eval.cc), where the run or the job's estimate has one.
-  const long long in_run = c.evaluations(c.train_iters) - (c.eval_valid_set ? 1 : 0) - (c.eval_test_set ? 1 : 0);
+  const long long in_run = c.evaluates_after(c.eval_interval) ? c.train_iters / c.eval_interval : 0;
   const long long job_evals = c.job_train_iters > 0 ? c.evaluations(c.job_train_iters) : 0;
   if (in_run > 0 || job_evals > 0) {
     const std::string sets = c.eval_valid_set && c.eval_test_set ? "the validation and the test set"
@@ -208,7 +208,7 @@ void MegatronTraining::report(MetricSet& m) const {
   // run simulated them first.
   const double eval_it = eval_times_.empty() ? 0.0 : eval_times_.front().s();
   const double eval_overhead = eval_overheads_.empty() ? 0.0 : eval_overheads_.front().s();
-  if (evaluations_ > 0) {
+  if (!eval_overheads_.empty()) {
     m.set("eval_iteration_time_s", eval_it,
           "one forward-only evaluation iteration (Megatron-LM's evaluate: the global batch's forward passes, the "
           "loss's all-reduce), simulated");

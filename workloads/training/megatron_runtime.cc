@@ -195,7 +195,7 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
   // Evaluation (megatron_eval.cc): its forward-only schedules where the run evaluates, inside its iterations or for
   // the job's estimate.
   eval_mode_ = false;
-  eval_left_ = evaluated_after_ = eval_memoized_ = evaluations_ = 0;
+  eval_left_ = evaluated_after_ = eval_memoized_ = 0;
   eval_times_.clear();
   eval_overheads_.clear();
   eval_schedules_.reset();

@@ -362,6 +362,11 @@ void MegatronTraining::launch_aligned_grad_sync(uint32_t sim, std::vector<int> c
 //    MAX over TP x PP, .item()), the loss over DP x CP on the last pipeline stage (two floats, not read), the loss
 //    scale's .item() in train, and training_log's learning rate maximum (a float over TP x PP, .item()).
 // Each .item() leaves the GPU idle for one host operation before the host issues its next kernel.
+MegatronTraining::CommCall MegatronTraining::small_all_reduce(GroupKind g, double bytes, const std::string& what) {
+  return CommCall{CollectiveOp::kAllReduce, g, Bytes::of(bytes), Exposure::kDp,
+                  std::string(group_kind_name(g)) + " all-reduce " + what};
+}
+
 void MegatronTraining::plan_step_syncs(const hw::AcceleratorSpec& part, StagePlan& plan, int stage,
                                        Duration host_op) const {
   const auto& c = config_;
@@ -370,10 +375,7 @@ void MegatronTraining::plan_step_syncs(const hw::AcceleratorSpec& part, StagePla
   plan.step_before_host = plan.step_after_host = Duration();
   plan.step_before_compute = plan.step_after_compute = Duration();
   if (!c.step_syncs_on()) return;
-  const auto call = [](GroupKind g, double bytes, const char* what) {
-    return CommCall{CollectiveOp::kAllReduce, g, Bytes::of(bytes), Exposure::kDp,
-                    std::string(group_kind_name(g)) + " all-reduce " + what};
-  };
+  const auto call = small_all_reduce;
   // --rerun-mode disabled: no check, and so no .item() before the step (the gradient norm is not read there).
   const bool check = c.rerun_mode != "disabled";
   if (check) plan.step_before.push_back(call(GroupKind::kWorld, 4, "rerun check"));
