@@ -195,12 +195,17 @@ void training_lines(const JobMetrics& m, const hw::CostConfig& cost, std::vector
     }
   }
   if (m.has("budget_time_days")) {
-    const double tokens = m.get("budget_time_days") * 86400 * m.get("tokens_per_s");
-    out.push_back(row("token budget", format_count(tokens) +
-                                          " tokens: " + format_duration(m.get("budget_time_days") * 86400) +
-                                          ", " + format_count(m.get("budget_gpu_hours")) + " GPU-hours, " +
-                                          format_energy_mwh(m.get("budget_energy_mwh")) + ", " +
-                                          format_money(m.get("budget_cost_total"), currency)));
+    const double tokens = m.has("budget_tokens") ? m.get("budget_tokens")
+                                                 : m.get("budget_time_days") * 86400 * m.get("tokens_per_s");
+    std::string budget = format_count(tokens) + " tokens: " + format_duration(m.get("budget_time_days") * 86400) +
+                         ", " + format_count(m.get("budget_gpu_hours")) + " GPU-hours, " +
+                         format_energy_mwh(m.get("budget_energy_mwh")) + ", " +
+                         format_money(m.get("budget_cost_total"), currency);
+    if (m.has("budget_evaluations") && m.get("budget_evaluations") > 0) {  // Megatron-LM's, in budget_time_days
+      budget += "; with " + format_count(m.get("budget_evaluations")) + " evaluations, " +
+                format_percent(m.get("budget_eval_time_days") / m.get("budget_time_days")) + " of the time";
+    }
+    out.push_back(row("token budget", budget));
   }
 }
 

@@ -327,7 +327,11 @@ RunResult run_once(Scenario& sc, const RunHooks& hooks) {
   }
   const std::vector<hw::PoolUsage> usage = energy.usage(span);
   const int ports = tables.switch_ports;
-  hw::report_energy(result.metrics, hw::energy_over(usage, ports, span, sc.cost), sc.cost, tokens_per_s, usage, ports);
+  // What a single workload spends besides its throughput to train the token budget (Workload::set_token_budget).
+  const Duration budget_extra = Duration::seconds(
+      single && result.metrics.has("budget_eval_time_days") ? result.metrics.get("budget_eval_time_days") * 86400 : 0.0);
+  hw::report_energy(result.metrics, hw::energy_over(usage, ports, span, sc.cost), sc.cost, tokens_per_s, usage, ports,
+                    budget_extra);
   // Checkpoints and data loading over the storage (checkpoint:, dataset:); a checkpoint's cost feeds reliability.
   std::map<const wl::Job*, ReliabilityConfig> reliability;
   for (const auto& job : jobs) {

@@ -489,6 +489,7 @@ void validate(Scenario& sc, const ConfigValue& tree, Diagnostics& diags) {
   // A file without a workload (a cluster to build on) has nothing to check it against.
   if (!tree.find("workload") || !sc.workload) return;
   Section w = Section::parser(tree.find("workload"), "workload", &diags);
+  sc.workload->set_token_budget(sc.cost.token_budget);
   sc.workload->validate(cluster_gpus(sc.cluster), w);
 }
 

@@ -85,6 +85,7 @@ CapacityPlan plan_capacity(const std::string& path, const CapacityOptions& o) {
       row.overrides.insert(row.overrides.end(), best.overrides.begin(), best.overrides.end());
       row.tokens_per_s = best.metric("tokens_per_s");
       row.time_days = best.metric("budget_time_days");
+      row.eval_days = best.metric("budget_eval_time_days", 0);
       row.gpu_hours = best.metric("budget_gpu_hours");
       row.energy_mwh = best.metric("budget_energy_mwh");
       row.cost = best.metric("budget_cost_total");
@@ -155,10 +156,11 @@ std::string format_capacity(const CapacityPlan& p) {
       continue;
     }
     out += r.layout + "\n";
+    const std::string evals = r.eval_days > 0 ? " (" + fmt(r.eval_days) + " of them evaluation)" : "";
     std::snprintf(line, sizeof line,
-                  "    failure-free: %s tokens/s, %s days, %s GPU-hours, %s MWh, %s %s\n", fmt(r.tokens_per_s).c_str(),
-                  fmt(r.time_days).c_str(), fmt(r.gpu_hours).c_str(), fmt(r.energy_mwh).c_str(), fmt(r.cost).c_str(),
-                  p.currency.c_str());
+                  "    failure-free: %s tokens/s, %s days%s, %s GPU-hours, %s MWh, %s %s\n", fmt(r.tokens_per_s).c_str(),
+                  fmt(r.time_days).c_str(), evals.c_str(), fmt(r.gpu_hours).c_str(), fmt(r.energy_mwh).c_str(),
+                  fmt(r.cost).c_str(), p.currency.c_str());
     out += line;
     if (r.reliability) {
       std::snprintf(line, sizeof line,

@@ -31,6 +31,7 @@ struct CapacityRow {
   std::string why_none;               // no layout: the search's reason
   double tokens_per_s = 0;
   double time_days = 0, gpu_hours = 0, energy_mwh = 0, cost = 0;  // failure-free, from the budget metrics
+  double eval_days = 0;  // of time_days, Megatron-LM's evaluations (budget_eval_time_days)
   bool reliability = false;            // the fields below are set
   int seeds = 0;
   double rel_time_days = 0, rel_time_ci95 = 0, rel_time_quantile = 0;  // mean, half-width, at `confidence`

@@ -75,6 +75,37 @@ TEST(Evaluation, JobTimeHoldsMegatronsEvaluations) {
   EXPECT_EQ(run({"workload.job_train_iters=2500"}).at("job_evaluations"), 4) << "Megatron-LM's 1000 and 100";
 }
 
+TEST(Evaluation, TokenBudgetHoldsMegatronsEvaluations) {
+  // 2,500 iterations of 32 x 2,048 tokens: cost.token_budget's time holds the same evaluations job_train_iters
+  // 2500 gives (two in the loop, then the validation and the test set), timed the same way.
+  const std::string tokens = "cost.token_budget=" + std::to_string(2500 * 32 * 2048);
+  const auto off = run({tokens, "workload.eval_iters=0"});
+  const auto on = run({tokens, "workload.eval_iters=10"});
+  const auto job = run({"workload.job_train_iters=2500", "workload.eval_iters=10"});
+  ASSERT_FALSE(off.count("child_failed") || on.count("child_failed") || job.count("child_failed"));
+  const double train_days = 2500.0 * 32 * 2048 / on.at("tokens_per_s") / 86400;
+  EXPECT_EQ(on.at("budget_iterations"), 2500);
+  EXPECT_EQ(on.at("budget_evaluations"), 4);
+  EXPECT_EQ(on.at("eval_iterations"), 1) << "one evaluation iteration simulated after the training iterations";
+  EXPECT_DOUBLE_EQ(on.at("eval_iteration_time_s"), job.at("eval_iteration_time_s"));
+  EXPECT_NEAR(on.at("budget_eval_time_days"), job.at("job_eval_time_days"), 1e-15);
+  EXPECT_GT(on.at("budget_eval_time_days"), 0);
+  EXPECT_NEAR(on.at("budget_time_days"), train_days + on.at("budget_eval_time_days"), 1e-12);
+  EXPECT_NEAR(on.at("budget_tokens"), 2500.0 * 32 * 2048, 1e-3);
+  // Without evaluation: the tokens at the throughput, as before.
+  EXPECT_EQ(off.at("budget_evaluations"), 0);
+  EXPECT_EQ(off.count("eval_iteration_time_s"), 0u) << "nothing to time";
+  EXPECT_DOUBLE_EQ(off.at("tokens_per_s"), on.at("tokens_per_s"));
+  EXPECT_NEAR(off.at("budget_time_days"), train_days, 1e-12);
+  // The GPU-hours cover the same time (32 GPUs for the budget's duration).
+  EXPECT_NEAR(on.at("budget_gpu_hours"), on.at("budget_time_days") * 24 * 32, 1e-6);
+  EXPECT_NEAR(off.at("budget_gpu_hours"), off.at("budget_time_days") * 24 * 32, 1e-6);
+  // One token more is one iteration more: a part of an iteration is run as a whole one.
+  const auto more = run({"cost.token_budget=" + std::to_string(2500 * 32 * 2048 + 1), "workload.eval_interval=2501"});
+  EXPECT_EQ(more.at("budget_iterations"), 2501);
+  EXPECT_EQ(more.at("budget_evaluations"), 3) << "one in the loop (iteration 2501), two after";
+}
+
 TEST(Evaluation, InsideTheSimulatedIterations) {
   // Evaluations after iterations 2 and 4 of 5, three iterations each (the first simulated, the others memoized).
   const auto off = run({"workload.train_iters=5", "workload.eval_iters=0"});

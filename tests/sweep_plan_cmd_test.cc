@@ -32,12 +32,12 @@ CapacityOptions small(double days) {
   return o;
 }
 
-double own_run_tokens_per_s(const CapacityRow& row) {
+MetricSet own_run(const CapacityRow& row) {
   ConfigValue t = load_layered(kScenario);
   for (const auto& x : row.overrides) apply_override(t, x);
   const Result r = evaluate(parse_scenario(t));
   EXPECT_TRUE(r.ok()) << r.error;
-  return r.metrics.get("tokens_per_s");
+  return r.metrics;
 }
 
 TEST(SweepPlanCmd, TimeIsTokensOverTheChosenLayoutsOwnThroughput) {
@@ -45,9 +45,14 @@ TEST(SweepPlanCmd, TimeIsTokensOverTheChosenLayoutsOwnThroughput) {
   ASSERT_EQ(p.rows.size(), 2u);
   for (const auto& row : p.rows) {
     ASSERT_FALSE(row.layout.empty()) << row.gpus << ": " << row.why_none;
-    const double tps = own_run_tokens_per_s(row);
+    const MetricSet own = own_run(row);
+    const double tps = own.get("tokens_per_s");
     EXPECT_DOUBLE_EQ(row.tokens_per_s, tps);
-    EXPECT_NEAR(row.time_days, 2e10 / tps / 86400, 1e-9 * row.time_days);
+    // The tokens at that throughput and Megatron-LM's evaluations over their iterations (by default every 1,000).
+    ASSERT_GT(own.get("budget_evaluations"), 2);
+    EXPECT_GT(row.eval_days, 0);
+    EXPECT_DOUBLE_EQ(row.eval_days, own.get("budget_eval_time_days"));
+    EXPECT_NEAR(row.time_days, 2e10 / tps / 86400 + row.eval_days, 1e-9 * row.time_days);
     EXPECT_GT(row.gpu_hours, 0);
     EXPECT_GT(row.cost, 0);
     EXPECT_GT(row.energy_mwh, 0);

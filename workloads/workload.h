@@ -112,6 +112,11 @@ class Workload {
   /// figures of its metrics (pipeline stages of different sizes, experts replicated over their own group): the
   /// post-run checkpoint estimate (scenarios/storage_run.cc) uses it. After start(); null where the workload has none.
   virtual const storage::CheckpointJob* checkpoint_ranks() const { return nullptr; }
+  /// The scenario's cost.token_budget (0: none), given to a single-workload run before validate() (and kept by
+  /// copy_config): a workload that spends time besides its throughput to train that many tokens (Megatron-LM's
+  /// evaluations) times it and reports it as budget_eval_time_days, which budget_time_days then holds. Default:
+  /// nothing besides the throughput.
+  virtual void set_token_budget(double /*tokens*/) {}
 };
 
 /// `from` as the workload type W whose copy_config() is called: a workload's configuration is copied only into one

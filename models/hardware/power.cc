@@ -58,7 +58,7 @@ EnergyReport energy_over(const std::vector<PoolUsage>& pools, int switch_ports, 
 }
 
 void report_energy(MetricSet& m, const EnergyReport& run, const CostConfig& cost, double tokens_per_s,
-                   const std::vector<PoolUsage>& pools, int switch_ports) {
+                   const std::vector<PoolUsage>& pools, int switch_ports, Duration budget_extra) {
   m.set_label("currency", cost.currency);
   m.set("power_kw", run.average_power_kw, "mean facility power (IT power x PUE) during the run");
   m.set("energy_mwh", run.facility_energy_kwh / 1000.0, "facility energy of the simulated run");
@@ -83,9 +83,12 @@ void report_energy(MetricSet& m, const EnergyReport& run, const CostConfig& cost
   m.set("cost_energy", run.cost_energy, "facility energy x price_per_kwh");
   m.set("cost_total", run.cost_gpu_hours + run.cost_energy, "cost_gpu_hours + cost_energy");
   if (cost.token_budget > 0 && tokens_per_s > 0) {
-    const Duration t = Duration::seconds(cost.token_budget / tokens_per_s);
+    const Duration t = Duration::seconds(cost.token_budget / tokens_per_s) + budget_extra;
     const EnergyReport all = energy_over(pools, switch_ports, t, cost);
-    m.set("budget_time_days", t.s() / 86400.0, "time to train token_budget tokens at the simulated throughput");
+    m.set("budget_tokens", cost.token_budget, "cost.token_budget: the tokens the budget_* metrics train");
+    m.set("budget_time_days", t.s() / 86400.0,
+          "time to train token_budget tokens at the simulated throughput, with what the workload spends besides "
+          "(budget_eval_time_days: Megatron-LM's evaluations)");
     m.set("budget_gpu_hours", all.gpu_hours, "accelerator-hours to train token_budget tokens");
     m.set("budget_energy_mwh", all.facility_energy_kwh / 1000.0, "facility energy to train token_budget tokens");
     m.set("budget_cost_total", all.cost_gpu_hours + all.cost_energy, "money to train token_budget tokens");

@@ -60,8 +60,9 @@ struct EnergyReport {
 /// Energy of `pools` (and `switch_ports` fabric switch ports in use) over `span`.
 EnergyReport energy_over(const std::vector<PoolUsage>& pools, int switch_ports, Duration span, const CostConfig& cost);
 /// Adds energy_mwh, its split by state and pool, power_kw, gpu_hours, cost_* (and, with a token budget, the same for
-/// the whole training) to `m`.
+/// the whole training: its tokens at `tokens_per_s`, plus `budget_extra`, what the workload spends besides them) to
+/// `m`.
 void report_energy(MetricSet& m, const EnergyReport& run, const CostConfig& cost, double tokens_per_s,
-                   const std::vector<PoolUsage>& pools, int switch_ports);
+                   const std::vector<PoolUsage>& pools, int switch_ports, Duration budget_extra = Duration());
 
 }  // namespace lcsim::hw

@@ -77,6 +77,9 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// deterministic_mode with network.collectives.algorithm auto: "ring" (Megatron-LM's NCCL_ALGO=Ring default).
   std::string collective_algorithm(const std::string& configured) const override;
   const storage::CheckpointJob* checkpoint_ranks() const override { return ctx_ ? &checkpoint_job_ : nullptr; }
+  /// The budget's iterations (tokens / tokens per iteration, rounded up), whose evaluations budget_eval_time_days
+  /// holds (megatron_eval.cc).
+  void set_token_budget(double tokens) override;
   std::vector<std::string> table() const override;
   std::vector<std::string> explain_placement(const std::vector<Gpu>& gpus) const override;
 

@@ -354,6 +354,11 @@ struct MegatronConfig {
   Duration expert_module_time = Duration();
   int train_iters = 1;
   int job_train_iters = 0;  // the whole job's iterations (Megatron's --train-iters), for job_* metrics; 0: none
+  // Not a key: the scenario's cost.token_budget (Workload::set_token_budget), whose iterations' evaluations the
+  // budget_* metrics hold; 0: no budget.
+  double token_budget = 0;
+  /// The token budget's iterations: tokens / (global batch x sequence), rounded up; 0 without a budget.
+  long long budget_train_iters() const;
   // Megatron's --save-interval (with --save): iterations between checkpoint saves, the reliability model's checkpoint
   // interval where reliability.checkpoint_interval is not set (metric checkpoint_every_iterations); 0: not given.
   int save_interval = 0;
@@ -371,10 +376,14 @@ struct MegatronConfig {
   bool evaluates_after(int iteration) const {
     return eval_iters > 0 && eval_valid_set && eval_interval > 0 && iteration % eval_interval == 0;
   }
-  /// The run simulates an evaluation: inside its iterations, or one after them for the job_* metrics.
+  /// The run simulates an evaluation: inside its iterations, or one after them for the job_* or budget_* metrics.
   bool runs_evaluation() const {
-    return (train_iters >= eval_interval && evaluates_after(eval_interval)) ||
-           (job_train_iters > 0 && evaluations(job_train_iters) > 0);
+    return (train_iters >= eval_interval && evaluates_after(eval_interval)) || extrapolates_evaluations();
+  }
+  /// A job length (job_train_iters or the token budget's iterations) whose evaluations are extrapolated.
+  bool extrapolates_evaluations() const {
+    return (job_train_iters > 0 && evaluations(job_train_iters) > 0) ||
+           (token_budget > 0 && evaluations(budget_train_iters()) > 0);
   }
   std::string symmetry = "auto";  // auto: one rank per stage when ranks are identical; off: every rank
   std::vector<int> straggler_ranks;

@@ -2,6 +2,7 @@
 // its model chunks, the moments' bytes, the shard of one layer a GPU computes (LayerShard), and the activations
 // the memory fit counts per layer.
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "models/hardware/memory.h"
@@ -28,6 +29,12 @@ long long MegatronConfig::evaluations(long long iterations) const {
   if (eval_iters <= 0) return 0;
   const long long loop = evaluates_after(eval_interval) ? iterations / eval_interval : 0;
   return loop + (eval_valid_set ? 1 : 0) + (eval_test_set ? 1 : 0);
+}
+
+long long MegatronConfig::budget_train_iters() const {
+  const double per_iteration = static_cast<double>(global_batch_size) * model.seq_length;
+  if (token_budget <= 0 || per_iteration <= 0) return 0;
+  return static_cast<long long>(std::min(std::ceil(token_budget / per_iteration), 1e15));
 }
 
 int MegatronConfig::virtual_stages() const {

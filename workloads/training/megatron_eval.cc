@@ -10,6 +10,7 @@
 // save of the same iteration. For the job_* metrics (job_train_iters) the run simulates one evaluation of one
 // iteration after its training iterations where none ran in them, and the job's evaluations are extrapolated from
 // it: each evaluation's start and end plus eval_iters of its iterations. docs/training.md, "Evaluation".
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <utility>
@@ -59,8 +60,10 @@ void MegatronTraining::plan_eval(StagePlan& plan, int stage) const {
   }
 }
 
+void MegatronTraining::set_token_budget(double tokens) { config_.token_budget = std::max(0.0, tokens); }
+
 bool MegatronTraining::needs_eval_probe() const {
-  return config_.job_train_iters > 0 && config_.evaluations(config_.job_train_iters) > 0 && eval_overheads_.empty();
+  return config_.extrapolates_evaluations() && eval_overheads_.empty();
 }
 
 void MegatronTraining::evaluate(int iterations, sim::Callback then) {

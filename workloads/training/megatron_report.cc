@@ -105,7 +105,8 @@ std::string MegatronTraining::describe() const {
   // Megatron-LM's evaluation (megatron_eval.cc), where the run or the job's estimate has one.
   const long long in_run = c.evaluates_after(c.eval_interval) ? c.train_iters / c.eval_interval : 0;
   const long long job_evals = c.job_train_iters > 0 ? c.evaluations(c.job_train_iters) : 0;
-  if (in_run > 0 || job_evals > 0) {
+  const long long budget_evals = c.token_budget > 0 ? c.evaluations(c.budget_train_iters()) : 0;
+  if (in_run > 0 || job_evals > 0 || budget_evals > 0) {
     const std::string sets = c.eval_valid_set && c.eval_test_set ? "the validation and the test set"
                              : c.eval_valid_set                   ? "the validation set"
                                                                   : "the test set";
@@ -115,10 +116,12 @@ std::string MegatronTraining::describe() const {
                                                           " training iterations and" : "") +
            " after training on " + sets;
     if (in_run > 0) out += "; " + std::to_string(in_run) + " of them inside the simulated iterations";
-    if (job_evals > 0) {
-      out += "; the job's " + std::to_string(job_evals) + " are in job_time_days and job_gpu_hours" +
-             (in_run > 0 ? "" : " (one evaluation iteration simulated after the training iterations)");
+    if (job_evals > 0) out += "; the job's " + std::to_string(job_evals) + " are in job_time_days and job_gpu_hours";
+    if (budget_evals > 0) {
+      out += std::string(job_evals > 0 ? "," : ";") + " the token budget's " + std::to_string(budget_evals) + " (of " +
+             std::to_string(c.budget_train_iters()) + " iterations) in budget_time_days";
     }
+    if (in_run == 0) out += " (one evaluation iteration simulated after the training iterations)";
   }
   return out;
 }
@@ -234,6 +237,17 @@ void MegatronTraining::report(MetricSet& m) const {
     m.set("job_time_days", (job * it + eval_s) / 86400,
           "the whole job's duration: its iterations at the simulated iteration time, and its evaluations");
     m.set("job_gpu_hours", (job * it + eval_s) * n / 3600, "the whole job's GPU-hours (job_time_days x GPUs)");
+  }
+  if (c.token_budget > 0) {  // cost.token_budget: its iterations' evaluations, which budget_time_days holds
+    const double evals = static_cast<double>(c.evaluations(c.budget_train_iters()));
+    m.set("budget_iterations", static_cast<double>(c.budget_train_iters()),
+          "iterations to train cost.token_budget tokens: token_budget / tokens_per_iteration, rounded up");
+    m.set("budget_evaluations", evals,
+          "evaluations while training cost.token_budget tokens (eval_iters iterations each): one every eval_interval "
+          "of budget_iterations with a validation set, one on each data set after training");
+    m.set("budget_eval_time_days", evals * (eval_overhead + c.eval_iters * eval_it) / 86400,
+          "time of budget_evaluations: each eval_overhead_s + eval_iters x eval_iteration_time_s; in "
+          "budget_time_days");
   }
   if (c.save_interval > 0) {
     m.set("checkpoint_every_iterations", c.save_interval,
