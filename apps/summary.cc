@@ -193,6 +193,13 @@ void training_lines(const JobMetrics& m, const hw::CostConfig& cost, std::vector
                                           format_percent(m.get("job_eval_time_days") / m.get("job_time_days")) +
                                           ")"));
     }
+    if (m.has("job_ramp_iterations") && m.get("job_ramp_iterations") > 0) {  // a batch-size schedule's smaller batches
+      out.push_back(row("batch ramp", format_count(m.get("job_ramp_iterations")) +
+                                          " iterations below the global batch: " +
+                                          format_duration(m.get("job_ramp_time_days") * 86400) + " (" +
+                                          format_percent(m.get("job_ramp_time_days") / m.get("job_time_days")) +
+                                          " of the job)"));
+    }
   }
   if (m.has("budget_time_days")) {
     const double tokens = m.has("budget_tokens") ? m.get("budget_tokens")

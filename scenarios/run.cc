@@ -328,8 +328,12 @@ RunResult run_once(Scenario& sc, const RunHooks& hooks) {
   const std::vector<hw::PoolUsage> usage = energy.usage(span);
   const int ports = tables.switch_ports;
   // What a single workload spends besides its throughput to train the token budget (Workload::set_token_budget).
-  const Duration budget_extra = Duration::seconds(
-      single && result.metrics.has("budget_eval_time_days") ? result.metrics.get("budget_eval_time_days") * 86400 : 0.0);
+  // (the megatron workload's evaluations and batch-size schedule).
+  double budget_extra_days = 0;
+  for (const char* extra : {"budget_eval_time_days", "budget_ramp_extra_days"}) {
+    if (single && result.metrics.has(extra)) budget_extra_days += result.metrics.get(extra);
+  }
+  const Duration budget_extra = Duration::seconds(budget_extra_days * 86400);
   hw::report_energy(result.metrics, hw::energy_over(usage, ports, span, sc.cost), sc.cost, tokens_per_s, usage, ports,
                     budget_extra);
   // Checkpoints and data loading over the storage (checkpoint:, dataset:); a checkpoint's cost feeds reliability.

@@ -36,6 +36,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <unordered_set>
@@ -531,6 +532,20 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   void eval_iteration_end();
   /// The job_* metrics need an evaluation's time and the run has not simulated one (next_iteration runs one then).
   bool needs_eval_probe() const;
+  // A global batch-size schedule (megatron_batch_schedule.cc): the batches whose iteration the job's and the
+  // budget's phases need timed (at most batch_schedule_timed), whether one is still to time, timing the next (one
+  // iteration of a copy at that batch, then `then`), a batch's iteration time (timed, or interpolated), and the
+  // time of a list of phases.
+  std::vector<int64_t> batches_to_time() const;
+  bool needs_batch_probe() const;
+  void time_next_batch(sim::Callback then);
+  Duration batch_time(int64_t batch) const;
+  struct PhaseTime {
+    double iterations = 0, samples = 0, seconds = 0;
+    double ramp_iterations = 0, ramp_seconds = 0;  // the iterations below the global batch
+    double ramp_extra_seconds = 0;                  // their time less their samples' at the global batch's rate
+  };
+  PhaseTime phase_time(const std::vector<BatchSchedule::Phase>& phases) const;
   /// The next iteration (or evaluation iteration, eval_mode_): simulated, or the memoized one replayed when the
   /// cluster state was seen before and no checkpoint flush is in flight.
   void start_iteration();
@@ -683,6 +698,15 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   size_t eval_sync_left_ = 0;
   sim::Callback after_eval_, after_eval_sync_;
   std::string eval_key_;  // memo_key_ of an evaluation iteration
+  // The batch-size schedule's timed batches (megatron_batch_schedule.cc): iteration time by batch, the batches whose
+  // copy did not run, the copies (kept until this workload goes: the engine may still hold their last events).
+  std::map<int64_t, Duration> batch_times_;
+  std::set<int64_t> batch_failed_;
+  struct BatchProbe {
+    std::unique_ptr<RunContext> ctx;
+    std::unique_ptr<MegatronTraining> run;
+  };
+  std::vector<BatchProbe> batch_probes_;
   Duration iteration_start_;
   std::vector<Duration> iteration_times_;
   int memoized_ = 0;

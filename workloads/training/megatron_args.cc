@@ -87,6 +87,8 @@ std::vector<std::string> megatron_arg_names() {
   out.push_back("cuda-graph-modules");
   out.push_back("no-moe-router-aux-loss-fusion");
   out.push_back("hierarchical-context-parallel-sizes");
+  out.push_back("rampup-batch-size");
+  out.push_back("step-batch-size-schedule");
   for (const char* mapped : {"use-te", "use-tp-pp-dp-mapping", "moe-flex-dispatcher-backend", "main-params-dtype",
                              "main-grads-dtype"}) {
     out.push_back(mapped);
@@ -212,6 +214,7 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
   // The gradients' type: Megatron-LM's validate_args forces accumulate_allreduce_grads_in_fp32 on with --bf16
   // unless --grad-reduce-in-bf16 (which wins over the fp32 flag); with --fp16 it stays as given (off by default).
   bool grad_reduce_bf16 = false, grads_fp32_flag = false, fp16 = false;
+  bool batch_schedule = false;  // --rampup-batch-size or --step-batch-size-schedule
   // --fp8-format runs the GEMMs in FP8 over a --bf16 (or --fp16) model, whichever comes first on the line: precision fp8.
   bool fp8 = false;
   // --no-moe-router-aux-loss-fusion (Megatron-LM's functional tests of a version with the router's top-k and aux-loss
@@ -370,11 +373,7 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     }
     if (megatron_lm::listed_not_modelled().count(name) || megatron_lm::not_modelled().count(name)) {
       std::string given = "--" + name;
-      if (take(&given)) {
-        out.not_modelled.push_back(given + (name == "rampup-batch-size" ? " (the ramp's samples costed at the full "
-                                                                          "global batch's rate)"
-                                                                        : ""));
-      }
+      if (take(&given)) out.not_modelled.push_back(given);
       continue;
     }
     if (name == "train-samples") {  // sample-based training: the job's length (set at the end, with the batch)
@@ -492,6 +491,15 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       } else {
         put(megatron_lm::rules().at(name).key, given.front());
       }
+      continue;
+    }
+    if (name == "rampup-batch-size" || name == "step-batch-size-schedule") {  // batch-size schedules (checked there)
+      const std::vector<std::string> given = name == "rampup-batch-size" ? values() : std::vector<std::string>{};
+      if (name == "rampup-batch-size" && given.empty()) fail(at, "--rampup-batch-size needs START INCREMENT SAMPLES");
+      else if (name == "rampup-batch-size") put_list("rampup_batch_size", given);
+      else if (next_value()) put("step_batch_size_schedule", value);
+      else fail(at, "--step-batch-size-schedule needs its \"THRESHOLD:BATCH ...\" pairs");
+      batch_schedule = true;
       continue;
     }
     if (name == "hierarchical-context-parallel-sizes") {  // integers
@@ -673,13 +681,15 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     if (!sets.reading.empty()) out.read_as.push_back(sets.reading);
   }
   if (train_samples) {
-    // Megatron-LM's update_train_iters: sample-based training runs train_samples // global_batch_size iterations
-    // (with a batch-size ramp-up more, smaller ones: lcsim costs the ramp's samples at the full batch's rate, so the
-    // job's time is the samples' at that rate either way). validate_args asserts that --train-iters is not given too.
+    // Megatron-LM's update_train_iters: sample-based training runs train_samples // global_batch_size iterations;
+    // with a batch-size schedule the samples are the job's length and the configuration counts its iterations
+    // (MegatronConfig::job_phases). validate_args asserts that --train-iters is not given too.
     const ConfigValue* gbs = out.tree.find("global_batch_size");
     if (out.tree.find("job_train_iters")) {
       fail(*train_samples, "--train-samples with --train-iters: Megatron-LM runs sample-based or iteration-based "
                            "training, not both (it asserts it)");
+    } else if (batch_schedule) {
+      put("job_train_samples", std::to_string(samples));
     } else if (!gbs || !all_digits(gbs->scalar) || gbs->scalar.size() > 15 || std::stoull(gbs->scalar) == 0) {
       out.read_as.push_back("--train-samples " + std::to_string(samples) + ": not taken as the job's length "
                             "(no --global-batch-size on the line to divide it by; set job_train_iters beside it)");

@@ -594,7 +594,7 @@ const std::set<std::string>& not_modelled() {
       "moe-ncclep-static-shape", "moe-ncclep-use-symm-mem", "moe-paged-stash", "moe-permute-fusion-into-hybridep",
       "moe-shared-expert-gate", "mtp-detach-heads", "mtp-standalone", "mtp-use-repeated-layer",
       "no-fp8-wgrad", "optimizer-cuda-graph", "overlap-dispatch-backward-with-experts-wgrad",
-      "qk-l2-norm", "rampup-batch-size", "softmax-type", "step-batch-size-schedule", "symmetric-ar-type",
+      "qk-l2-norm", "softmax-type", "symmetric-ar-type",
       "te-precision-config-file", "torch-fsdp2-no-reshard-after-forward", "tp-comm-overlap-cfg",
       "tp-comm-overlap-rs-dgrad", "use-fused-weighted-squared-relu", "use-grouped-gemm-for-dense-mlp",
       "use-grouped-gemm-for-shared-expert", "use-kitchen-attention", "use-mok-megakernel", "use-nccl-ub", "use-sharp",

@@ -595,6 +595,23 @@ void MegatronConfig::visit_keys(Section& s) {
           "eval_interval iterations and after training");
   s.field("eval_test_set", eval_test_set,
           "the data has a test split (Megatron's do_test; --split's third share): evaluated once after training");
+  s.field("job_train_samples", job_train_samples,
+          "Megatron's --train-samples: the whole job's length in samples; its iterations follow Megatron-LM's "
+          "update_train_iters (samples // global_batch_size, or with a batch-size schedule its iterations of each "
+          "batch); the job_* metrics as with job_train_iters; 0 = none",
+          Range::at_least(0));
+  s.values("rampup_batch_size", rampup_batch_size,
+           "Megatron's --rampup-batch-size [START, INCREMENT, SAMPLES]: the job's global batch grows from START by "
+           "INCREMENT every SAMPLES / ((global_batch_size - START) / INCREMENT) samples to global_batch_size; the job "
+           "(job_train_samples or cost.token_budget) runs those iterations at their own speed; [] = none");
+  s.field("step_batch_size_schedule", step_batch_size_schedule,
+          "Megatron's --step-batch-size-schedule \"THRESHOLD:BATCH ...\": BATCH from THRESHOLD tokens on (K, M, B, T "
+          "suffixes), the first threshold 0, the last batch global_batch_size; as rampup_batch_size for the job; "
+          "empty = none");
+  s.field("batch_schedule_timed", batch_schedule_timed,
+          "batch sizes of a batch-size schedule that are timed by one simulated iteration each, spread over the "
+          "schedule (its smallest always); the others interpolated linearly in their micro-batch count",
+          Range::between(1, 1000));
   s.choice("symmetry", symmetry, {"auto", "off"},
            "auto: simulate one rank per pipeline stage when ranks are identical (same part, no straggler); off: "
            "every rank");

@@ -10,6 +10,7 @@
 #include "models/hardware/step_overhead.h"
 #include "sim/config.h"
 #include "sim/units.h"
+#include "workloads/training/batch_schedule.h"
 #include "workloads/training/gpt_model.h"
 #include "workloads/training/pipeline_layout.h"
 #include "workloads/training/placement.h"
@@ -354,10 +355,26 @@ struct MegatronConfig {
   Duration expert_module_time = Duration();
   int train_iters = 1;
   int job_train_iters = 0;  // the whole job's iterations (Megatron's --train-iters), for job_* metrics; 0: none
+  // Megatron's --train-samples: the whole job's length in samples (sample-based training); its iterations follow
+  // Megatron-LM's update_train_iters, with the batch-size schedule below. 0: none.
+  int64_t job_train_samples = 0;
+  // A global batch-size schedule (Megatron's --rampup-batch-size START INCREMENT SAMPLES, or
+  // --step-batch-size-schedule "THRESHOLD:BATCH ..."): the job's first iterations run smaller batches; the simulated
+  // iterations run global_batch_size. batch_schedule is derived from them by check_keys (batch_schedule.h).
+  std::vector<int64_t> rampup_batch_size;
+  std::string step_batch_size_schedule;
+  int batch_schedule_timed = 8;  // the schedule's batch sizes timed by a simulated iteration each (the rest
+                                 // interpolated in their micro-batch count)
+  BatchSchedule batch_schedule;
   // Not a key: the scenario's cost.token_budget (Workload::set_token_budget), whose iterations' evaluations the
   // budget_* metrics hold; 0: no budget.
   double token_budget = 0;
-  /// The token budget's iterations: tokens / (global batch x sequence), rounded up; 0 without a budget.
+  /// The job's iterations by global batch, in order: job_train_iters of the global batch, or job_train_samples'
+  /// (Megatron-LM's update_train_iters with the batch schedule); empty without a job length.
+  std::vector<BatchSchedule::Phase> job_phases() const;
+  /// The token budget's: its samples (tokens / sequence, rounded up) the same way, a last partial batch run whole.
+  std::vector<BatchSchedule::Phase> budget_phases() const;
+  /// The token budget's iterations (all of budget_phases); 0 without a budget.
   long long budget_train_iters() const;
   // Megatron's --save-interval (with --save): iterations between checkpoint saves, the reliability model's checkpoint
   // interval where reliability.checkpoint_interval is not set (metric checkpoint_every_iterations); 0: not given.
@@ -380,11 +397,13 @@ struct MegatronConfig {
   bool runs_evaluation() const {
     return (train_iters >= eval_interval && evaluates_after(eval_interval)) || extrapolates_evaluations();
   }
-  /// A job length (job_train_iters or the token budget's iterations) whose evaluations are extrapolated.
+  /// A job length (job_train_iters, job_train_samples or the token budget) whose evaluations are extrapolated.
   bool extrapolates_evaluations() const {
-    return (job_train_iters > 0 && evaluations(job_train_iters) > 0) ||
+    return (job_iterations() > 0 && evaluations(job_iterations()) > 0) ||
            (token_budget > 0 && evaluations(budget_train_iters()) > 0);
   }
+  /// The job's iterations (all of job_phases); 0 without a job length.
+  long long job_iterations() const;
   std::string symmetry = "auto";  // auto: one rank per stage when ranks are identical; off: every rank
   std::vector<int> straggler_ranks;
   double straggler_slowdown = 1.0;
@@ -398,6 +417,7 @@ struct MegatronConfig {
   void visit_keys(Section& s);
   /// The parsed keys checked against each other as Megatron-LM checks them (megatron_config_checks.cc).
   void check_keys(Section& s);
+  void check_batch_schedule(Section& s);
   // Fills defaults_taken and flags_read from the merged megatron_args keys (`given`) and the command line's own.
   void name_defaults_taken(const ConfigValue& given, const ConfigValue& line);
   int virtual_stages() const;  // model chunks per pipeline rank

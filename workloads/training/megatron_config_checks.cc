@@ -5,6 +5,7 @@
 #include <cmath>
 #include <functional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -14,7 +15,48 @@
 
 namespace lcsim::wl {
 
+void MegatronConfig::check_batch_schedule(Section& s) {
+  // Megatron-LM's batch-size schedules (batch_schedule.h) and the job lengths they need.
+  batch_schedule = BatchSchedule();
+  if (job_train_iters > 0 && job_train_samples > 0) {
+    s.error("job_train_samples", "cannot be given with job_train_iters: Megatron-LM trains sample-based "
+                                 "(--train-samples) or iteration-based (--train-iters), not both");
+  }
+  if (!rampup_batch_size.empty() && !step_batch_size_schedule.empty()) {
+    s.error("step_batch_size_schedule", "cannot be given with rampup_batch_size: one batch-size schedule");
+    return;
+  }
+  try {
+    if (!rampup_batch_size.empty()) {
+      if (rampup_batch_size.size() != 3) {
+        s.error("rampup_batch_size", "needs three numbers, [START, INCREMENT, SAMPLES] (Megatron-core asserts "
+                                     "len(rampup_batch_size) == 3), got " + std::to_string(rampup_batch_size.size()));
+        return;
+      }
+      batch_schedule = BatchSchedule::rampup(rampup_batch_size[0], rampup_batch_size[1], rampup_batch_size[2],
+                                             global_batch_size);
+    } else if (!step_batch_size_schedule.empty()) {
+      batch_schedule = BatchSchedule::steps(step_batch_size_schedule, model.seq_length);
+      if (batch_schedule.global() != global_batch_size) {
+        s.error("step_batch_size_schedule", "its last batch (" + std::to_string(batch_schedule.global()) +
+                                                ") is the global batch: set global_batch_size to it, not " +
+                                                std::to_string(global_batch_size));
+      }
+    }
+  } catch (const std::invalid_argument& e) {
+    s.error(rampup_batch_size.empty() ? "step_batch_size_schedule" : "rampup_batch_size", e.what());
+    batch_schedule = BatchSchedule();
+    return;
+  }
+  if (!batch_schedule.empty() && job_train_iters > 0) {
+    s.error(rampup_batch_size.empty() ? "step_batch_size_schedule" : "rampup_batch_size",
+            "needs sample-based training (job_train_samples, Megatron's --train-samples, or cost.token_budget), not "
+            "job_train_iters: Megatron-LM asserts \"expected no batch-size rampup for iteration-based training\"");
+  }
+}
+
 void MegatronConfig::check_keys(Section& s) {
+  check_batch_schedule(s);
   if (!Placement::check_order(parallel_order).empty()) {
     s.error("parallel_order", Placement::check_order(parallel_order));
   }

@@ -31,11 +31,35 @@ long long MegatronConfig::evaluations(long long iterations) const {
   return loop + (eval_valid_set ? 1 : 0) + (eval_test_set ? 1 : 0);
 }
 
-long long MegatronConfig::budget_train_iters() const {
-  const double per_iteration = static_cast<double>(global_batch_size) * model.seq_length;
-  if (token_budget <= 0 || per_iteration <= 0) return 0;
-  return static_cast<long long>(std::min(std::ceil(token_budget / per_iteration), 1e15));
+std::vector<BatchSchedule::Phase> MegatronConfig::job_phases() const {
+  if (job_train_iters > 0) return {{global_batch_size, job_train_iters}};
+  if (job_train_samples <= 0) return {};
+  // update_train_iters: train_samples // global_batch_size without a schedule.
+  if (batch_schedule.empty()) return {{global_batch_size, job_train_samples / std::max(1, global_batch_size)}};
+  return batch_schedule.phases(job_train_samples);
 }
+
+std::vector<BatchSchedule::Phase> MegatronConfig::budget_phases() const {
+  if (token_budget <= 0 || model.seq_length <= 0 || global_batch_size <= 0) return {};
+  const double samples = std::min(std::ceil(token_budget / model.seq_length), 1e15);
+  if (batch_schedule.empty()) {
+    return {{global_batch_size, static_cast<int64_t>(std::ceil(samples / global_batch_size))}};
+  }
+  // A last partial batch run whole: the schedule's job of one global batch less a sample more.
+  return batch_schedule.phases(static_cast<int64_t>(samples) + global_batch_size - 1);
+}
+
+namespace {
+long long iterations_of(const std::vector<BatchSchedule::Phase>& phases) {
+  long long n = 0;
+  for (const auto& p : phases) n += p.iterations;
+  return n;
+}
+}  // namespace
+
+long long MegatronConfig::job_iterations() const { return iterations_of(job_phases()); }
+
+long long MegatronConfig::budget_train_iters() const { return iterations_of(budget_phases()); }
 
 int MegatronConfig::virtual_stages() const {
   if (pipeline_schedule == "dualpipe") return 2;

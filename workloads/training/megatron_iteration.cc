@@ -272,6 +272,10 @@ void MegatronTraining::next_iteration() {
       evaluate(1, [this] { next_iteration(); });
       return;
     }
+    if (needs_batch_probe()) {  // the batch schedule's smaller batches (megatron_batch_schedule.cc)
+      time_next_batch([this] { next_iteration(); });
+      return;
+    }
     checkpoints_.at_end([this] {  // once the last checkpoint flush has landed
       ctx_->tracer.flush();
       ctx_->finish();

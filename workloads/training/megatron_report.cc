@@ -95,16 +95,28 @@ std::string MegatronTraining::describe() const {
     out += "\n  megatron_args left out, lcsim's default taken:";
     for (size_t i = 0; i < c.defaults_taken.size(); ++i) out += (i ? "; " : " ") + c.defaults_taken[i];
   }
-  if (c.job_train_iters > 0) {
-    out += "\n  job: " + std::to_string(c.job_train_iters) +
-           " iterations (job_train_iters, Megatron's --train-iters); simulated: " + std::to_string(c.train_iters) +
+  const long long job_iters = c.job_iterations();
+  if (c.job_train_iters > 0 || c.job_train_samples > 0) {
+    out += "\n  job: " + (c.job_train_samples > 0 ? std::to_string(c.job_train_samples) +
+                                                     " samples (job_train_samples, Megatron's --train-samples), " +
+                                                     std::to_string(job_iters) + " iterations"
+                                               : std::to_string(job_iters) +
+                                                     " iterations (job_train_iters, Megatron's --train-iters)") +
+           "; simulated: " + std::to_string(c.train_iters) +
            " (train_iters); job_time_days, job_gpu_hours and job_tokens extrapolate from the simulated iteration";
   } else if (c.train_iters > 1) {
     out += "\n  iterations simulated: " + std::to_string(c.train_iters) + " (train_iters)";
   }
+  if (!c.batch_schedule.empty()) {  // megatron_batch_schedule.cc
+    const size_t timed = batches_to_time().size();
+    out += "\n  batch-size schedule: " + c.batch_schedule.describe() + "; the simulated iterations run the global batch" +
+           (timed > 0 ? ", " + std::to_string(timed) + " smaller batches of the job's each timed by one iteration after "
+                        "them (batch_schedule_timed " + std::to_string(c.batch_schedule_timed) + "; others interpolated)"
+                      : " (no job length: job_train_samples or cost.token_budget times the schedule)");
+  }
   // Megatron-LM's evaluation (megatron_eval.cc), where the run or the job's estimate has one.
   const long long in_run = c.evaluates_after(c.eval_interval) ? c.train_iters / c.eval_interval : 0;
-  const long long job_evals = c.job_train_iters > 0 ? c.evaluations(c.job_train_iters) : 0;
+  const long long job_evals = job_iters > 0 ? c.evaluations(job_iters) : 0;
   const long long budget_evals = c.token_budget > 0 ? c.evaluations(c.budget_train_iters()) : 0;
   if (in_run > 0 || job_evals > 0 || budget_evals > 0) {
     const std::string sets = c.eval_valid_set && c.eval_test_set ? "the validation and the test set"
@@ -222,26 +234,44 @@ void MegatronTraining::report(MetricSet& m) const {
           "evaluation iterations the run simulated (memoized ones included; with job_train_iters and none in the "
           "training iterations, one after them to time the job's)");
   }
-  if (c.job_train_iters > 0) {
-    const double job = c.job_train_iters;
-    const double evals = static_cast<double>(c.evaluations(c.job_train_iters));
+  const bool schedule = !c.batch_schedule.empty();
+  if (const auto phases = c.job_phases(); !phases.empty()) {
+    const PhaseTime job = phase_time(phases);
+    const double evals = static_cast<double>(c.evaluations(static_cast<long long>(job.iterations)));
     const double eval_s = evals * (eval_overhead + c.eval_iters * eval_it);
-    m.set("job_iterations", job, "the whole job's iterations (job_train_iters); not simulated, extrapolated");
-    m.set("job_tokens", job * static_cast<double>(c.global_batch_size) * model.seq_length,
-          "tokens of the whole job: job_iterations x tokens_per_iteration");
+    m.set("job_iterations", job.iterations,
+          "the whole job's iterations (job_train_iters, or job_train_samples' as Megatron-LM counts them); not "
+          "simulated, extrapolated");
+    m.set("job_tokens", job.samples * model.seq_length,
+          "tokens of the whole job: its iterations' global batches x seq_length");
+    if (schedule) {
+      m.set("job_ramp_iterations", job.ramp_iterations,
+            "the job's iterations at batches below global_batch_size (the batch-size schedule)");
+      m.set("job_ramp_time_days", job.ramp_seconds / 86400,
+            "their time: each at its batch's iteration time (timed, or interpolated); in job_time_days");
+    }
     m.set("job_evaluations", evals,
           "the whole job's evaluations (eval_iters iterations each): one every eval_interval iterations with a "
           "validation set, one on each data set after training");
     m.set("job_eval_time_days", eval_s / 86400,
           "the whole job's evaluations: job_evaluations x (eval_overhead_s + eval_iters x eval_iteration_time_s)");
-    m.set("job_time_days", (job * it + eval_s) / 86400,
-          "the whole job's duration: its iterations at the simulated iteration time, and its evaluations");
-    m.set("job_gpu_hours", (job * it + eval_s) * n / 3600, "the whole job's GPU-hours (job_time_days x GPUs)");
+    m.set("job_time_days", (job.seconds + eval_s) / 86400,
+          "the whole job's duration: its iterations at the simulated iteration time (a batch-size schedule's smaller "
+          "batches at theirs), and its evaluations");
+    m.set("job_gpu_hours", (job.seconds + eval_s) * n / 3600, "the whole job's GPU-hours (job_time_days x GPUs)");
   }
-  if (c.token_budget > 0) {  // cost.token_budget: its iterations' evaluations, which budget_time_days holds
-    const double evals = static_cast<double>(c.evaluations(c.budget_train_iters()));
-    m.set("budget_iterations", static_cast<double>(c.budget_train_iters()),
-          "iterations to train cost.token_budget tokens: token_budget / tokens_per_iteration, rounded up");
+  if (c.token_budget > 0) {  // cost.token_budget: its iterations' evaluations and schedule, in budget_time_days
+    const PhaseTime budget = phase_time(c.budget_phases());
+    const double evals = static_cast<double>(c.evaluations(static_cast<long long>(budget.iterations)));
+    m.set("budget_iterations", budget.iterations,
+          "iterations to train cost.token_budget tokens: token_budget / tokens_per_iteration, rounded up (with a "
+          "batch-size schedule, its samples as Megatron-LM counts them)");
+    if (schedule) {
+      m.set("budget_ramp_iterations", budget.ramp_iterations,
+            "the budget's iterations at batches below global_batch_size (the batch-size schedule)");
+      m.set("budget_ramp_extra_days", budget.ramp_extra_seconds / 86400,
+            "their time less their tokens' at the training throughput: in budget_time_days");
+    }
     m.set("budget_evaluations", evals,
           "evaluations while training cost.token_budget tokens (eval_iters iterations each): one every eval_interval "
           "of budget_iterations with a validation set, one on each data set after training");

@@ -199,6 +199,8 @@ void MegatronTraining::build(const std::vector<Gpu>& gpus) {
   eval_times_.clear();
   eval_overheads_.clear();
   eval_schedules_.reset();
+  batch_times_.clear();
+  batch_failed_.clear();
   if (c.runs_evaluation()) {
     eval_key_ = memo_key_ + "|evaluation";
     auto eval = std::make_shared<std::vector<std::vector<Task>>>();

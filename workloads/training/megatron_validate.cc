@@ -100,6 +100,26 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
               "pipeline_model_parallel_size (" + str(pp) + "): Megatron-core rejects it");
     }
   }
+  // A batch-size schedule's smaller batches each run as many micro-batches as they hold, under the same rules (the
+  // training loop's consistency check, the schedules' own checks at every step).
+  for (const int64_t b : c.batch_schedule.batches()) {
+    const int g = c.microbatch_group_size_per_virtual_pipeline_stage > 0 ? c.microbatch_group_size_per_virtual_pipeline_stage : pp;
+    const int64_t count = b / per_step;
+    std::string why;
+    if (b % per_step != 0) {
+      why = "is not a multiple of micro_batch_size x data-parallel size (" + str(per_step) + ")";
+    } else if (c.schedule() == "dualpipe" && (count % 2 != 0 || count < 2 * pp)) {
+      why = "gives " + str(count) + " micro-batches, where dualpipe needs an even number, at least " + str(2 * pp);
+    } else if (c.schedule() == "interleaved" && (count < g || (count % g != 0 && count % g < pp))) {
+      why = "gives " + str(count) + " micro-batches, which the interleaved schedule's groups of " + str(g) +
+            " do not take (at least a group, and a last group of 0 or at least " + str(pp) + ")";
+    }
+    if (!why.empty()) {
+      s.error(c.rampup_batch_size.empty() ? "step_batch_size_schedule" : "rampup_batch_size",
+              "its global batch " + str(b) + " " + why + ": Megatron-LM stops there");
+      break;
+    }
+  }
   // Without a group size the group is PP (the same rule: the remainder must be 0); with one, the rule above.
   if (c.schedule() == "interleaved" && c.microbatch_group_size_per_virtual_pipeline_stage <= 0 &&
       micro_batches_ % pp != 0) {
