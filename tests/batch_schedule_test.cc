@@ -118,6 +118,7 @@ TEST(BatchSchedule, StepsReadTokenThresholds) {
            {"100:8 200:16", "the first threshold must be 0"},
            {"0:8 2M:16 1M:32", "thresholds must increase"},
            {"0:8 1M:0", "the batch size must be a positive whole number"},
+           {"0:99999999999 1M:32", "each batch at least the one before"},
            {"0:8 1X:16", "the threshold must be a whole number of tokens"},
            {"0-8", "expected THRESHOLD:BATCH"},
            {"  ", "no THRESHOLD:BATCH pair"}}) {

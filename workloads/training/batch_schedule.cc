@@ -82,6 +82,9 @@ BatchSchedule BatchSchedule::steps(const std::string& text, int64_t seq_length) 
     const auto t = static_cast<int64_t>(tokens);
     if (s.steps_.empty() && t != 0) throw bad("the first threshold must be 0");
     if (!s.steps_.empty() && t <= last_tokens) throw bad("thresholds must increase");
+    if (!s.steps_.empty() && std::stoll(batch) < s.steps_.back().second) {
+      throw bad("lcsim times schedules whose batch grows: each batch at least the one before");
+    }
     if (static_cast<int64_t>(s.steps_.size()) >= kMaxBatches) throw bad("more than " + str(kMaxBatches) + " steps");
     last_tokens = t;
     s.steps_.push_back({t / std::max<int64_t>(1, seq_length), std::stoll(batch)});
