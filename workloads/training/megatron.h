@@ -533,17 +533,16 @@ class MegatronTraining final : public Workload, public sim::EventSink {
   /// The job_* metrics need an evaluation's time and the run has not simulated one (next_iteration runs one then).
   bool needs_eval_probe() const;
   // A global batch-size schedule (megatron_batch_schedule.cc): the batches whose iteration the job's and the
-  // budget's phases need timed (at most batch_schedule_timed), whether one is still to time, timing the next (one
-  // iteration of a copy at that batch, then `then`), a batch's iteration time (timed, or interpolated), and the
+  // budget's phases need timed (at most batch_schedule_timed), the next of them still to time (0: none), timing one
+  // (one iteration of a copy at that batch, then `then`), a batch's iteration time (timed, or interpolated), and the
   // time of a list of phases.
   std::vector<int64_t> batches_to_time() const;
-  bool needs_batch_probe() const;
-  void time_next_batch(sim::Callback then);
+  int64_t next_batch_to_time() const;
+  void time_batch(int64_t batch, sim::Callback then);
   Duration batch_time(int64_t batch) const;
   struct PhaseTime {
     double iterations = 0, samples = 0, seconds = 0;
-    double ramp_iterations = 0, ramp_seconds = 0;  // the iterations below the global batch
-    double ramp_extra_seconds = 0;                  // their time less their samples' at the global batch's rate
+    double ramp_iterations = 0, ramp_samples = 0, ramp_seconds = 0;  // the iterations below the global batch
   };
   PhaseTime phase_time(const std::vector<BatchSchedule::Phase>& phases) const;
   /// The next iteration (or evaluation iteration, eval_mode_): simulated, or the memoized one replayed when the

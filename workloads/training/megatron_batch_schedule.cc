@@ -37,22 +37,15 @@ std::vector<int64_t> MegatronTraining::batches_to_time() const {
   return out;
 }
 
-bool MegatronTraining::needs_batch_probe() const {
-  if (config_.batch_schedule.empty()) return false;
+int64_t MegatronTraining::next_batch_to_time() const {
+  if (config_.batch_schedule.empty()) return 0;
   for (const int64_t b : batches_to_time()) {
-    if (!batch_times_.count(b) && !batch_failed_.count(b)) return true;
+    if (!batch_times_.count(b) && !batch_failed_.count(b)) return b;
   }
-  return false;
+  return 0;
 }
 
-void MegatronTraining::time_next_batch(sim::Callback then) {
-  int64_t batch = 0;
-  for (const int64_t b : batches_to_time()) {
-    if (!batch_times_.count(b) && !batch_failed_.count(b)) {
-      batch = b;
-      break;
-    }
-  }
+void MegatronTraining::time_batch(int64_t batch, sim::Callback then) {
   // A copy of this workload at that batch: one training iteration, no job length, schedule, evaluation or
   // checkpoint of its own.
   auto probe = std::make_unique<MegatronTraining>();
@@ -113,7 +106,6 @@ Duration MegatronTraining::batch_time(int64_t batch) const {
 MegatronTraining::PhaseTime MegatronTraining::phase_time(const std::vector<BatchSchedule::Phase>& phases) const {
   PhaseTime out;
   const auto& c = config_;
-  const Duration full = iteration_times_.empty() ? Duration() : iteration_times_.front();
   for (const auto& p : phases) {
     const double n = static_cast<double>(p.iterations);
     const double t = batch_time(p.batch).s();
@@ -123,7 +115,7 @@ MegatronTraining::PhaseTime MegatronTraining::phase_time(const std::vector<Batch
     if (p.batch != c.global_batch_size) {
       out.ramp_iterations += n;
       out.ramp_seconds += n * t;
-      out.ramp_extra_seconds += n * (t - full.s() * static_cast<double>(p.batch) / c.global_batch_size);
+      out.ramp_samples += n * static_cast<double>(p.batch);
     }
   }
   return out;

@@ -399,8 +399,8 @@ struct MegatronConfig {
   }
   /// A job length (job_train_iters, job_train_samples or the token budget) whose evaluations are extrapolated.
   bool extrapolates_evaluations() const {
-    return (job_iterations() > 0 && evaluations(job_iterations()) > 0) ||
-           (token_budget > 0 && evaluations(budget_train_iters()) > 0);
+    const long long job = job_iterations();
+    return (job > 0 && evaluations(job) > 0) || (token_budget > 0 && evaluations(budget_train_iters()) > 0);
   }
   /// The job's iterations (all of job_phases); 0 without a job length.
   long long job_iterations() const;

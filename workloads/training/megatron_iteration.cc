@@ -272,8 +272,8 @@ void MegatronTraining::next_iteration() {
       evaluate(1, [this] { next_iteration(); });
       return;
     }
-    if (needs_batch_probe()) {  // the batch schedule's smaller batches (megatron_batch_schedule.cc)
-      time_next_batch([this] { next_iteration(); });
+    if (const int64_t batch = next_batch_to_time()) {  // the batch schedule's smaller batches
+      time_batch(batch, [this] { next_iteration(); });   // (megatron_batch_schedule.cc)
       return;
     }
     checkpoints_.at_end([this] {  // once the last checkpoint flush has landed

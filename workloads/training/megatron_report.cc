@@ -235,10 +235,11 @@ void MegatronTraining::report(MetricSet& m) const {
           "training iterations, one after them to time the job's)");
   }
   const bool schedule = !c.batch_schedule.empty();
+  const double per_evaluation = eval_overhead + c.eval_iters * eval_it;  // its start and end, and its iterations
   if (const auto phases = c.job_phases(); !phases.empty()) {
     const PhaseTime job = phase_time(phases);
     const double evals = static_cast<double>(c.evaluations(static_cast<long long>(job.iterations)));
-    const double eval_s = evals * (eval_overhead + c.eval_iters * eval_it);
+    const double eval_s = evals * per_evaluation;
     m.set("job_iterations", job.iterations,
           "the whole job's iterations (job_train_iters, or job_train_samples' as Megatron-LM counts them); not "
           "simulated, extrapolated");
@@ -269,13 +270,13 @@ void MegatronTraining::report(MetricSet& m) const {
     if (schedule) {
       m.set("budget_ramp_iterations", budget.ramp_iterations,
             "the budget's iterations at batches below global_batch_size (the batch-size schedule)");
-      m.set("budget_ramp_extra_days", budget.ramp_extra_seconds / 86400,
+      m.set("budget_ramp_extra_days", (budget.ramp_seconds - it * budget.ramp_samples / c.global_batch_size) / 86400,
             "their time less their tokens' at the training throughput: in budget_time_days");
     }
     m.set("budget_evaluations", evals,
           "evaluations while training cost.token_budget tokens (eval_iters iterations each): one every eval_interval "
           "of budget_iterations with a validation set, one on each data set after training");
-    m.set("budget_eval_time_days", evals * (eval_overhead + c.eval_iters * eval_it) / 86400,
+    m.set("budget_eval_time_days", evals * per_evaluation / 86400,
           "time of budget_evaluations: each eval_overhead_s + eval_iters x eval_iteration_time_s; in "
           "budget_time_days");
   }
