@@ -631,6 +631,7 @@ int cmd_calibrate(Args& a) {
   std::printf("  fitted: gemm_efficiency %.4f, gemm_k_half %.1f, memory_efficiency %.4f, kernel_launch %s\n",
               c.gemm_efficiency, c.gemm_k_half, c.memory_efficiency, lcsim::to_string(c.kernel_launch).c_str());
   if (c.fp8_gemm_efficiency > 0) std::printf("  fp8_gemm_efficiency %.4f\n", c.fp8_gemm_efficiency);
+  if (c.fp4_gemm_efficiency > 0) std::printf("  fp4_gemm_efficiency %.4f\n", c.fp4_gemm_efficiency);
   if (c.gemm_sustained_efficiency > 0) std::printf("  gemm_sustained_efficiency %.4f\n", c.gemm_sustained_efficiency);
   std::printf("  |error| before (catalog calibration): median %.1f%%, p90 %.1f%%, max %.1f%%\n",
               100 * before.median_abs_error, 100 * before.p90_abs_error, 100 * before.max_abs_error);

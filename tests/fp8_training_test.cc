@@ -474,7 +474,9 @@ TEST(Fp8Training, FirstAndLastLayersInBf16RunAsBf16Layers) {
   EXPECT_FALSE(c.bf16_layer(7));
   EXPECT_TRUE(c.not_modelled_args.empty());
   const std::string e = megatron_support::parse_sets_error({on});
-  EXPECT_NE(e.find("first_last_layers_bf16: keeps some layers out of FP8; it needs precision: fp8"), std::string::npos) << e;
+  EXPECT_NE(e.find("first_last_layers_bf16: keeps some layers out of FP8 or NVFP4; it needs precision: fp8 or fp4"),
+            std::string::npos)
+      << e;
 }
 
 // Hopper's block scaling (--fp8-recipe blockwise, Transformer Engine's Float8BlockScaling, which NVIDIA's H100 FP8
@@ -522,8 +524,10 @@ TEST(Fp8Training, BlockwiseCastsWriteScaledCopiesWithoutAmaxAndItsGemmsRunAtTheB
 // H200 SXM (700 W; the NVL is a 600 W card lcsim has no part for); B300 rows on B300. Every FP8 row and B300's BF16
 // rows within 7%; current scaling over delayed within 7% on both parts. Not independent of the table: B300's BF16
 // and FP8 GEMM rates were fitted to its forward rows (b300.yaml), MXFP8's slowdown to two of its B300 rows, and Hopper's
-// block-scaled GEMM slowdown (fp8_block_gemm_slowdown 1.209) to the H200 block row; the H200 current and delayed
-// rows are checks (H200's rates are H100's measurements). H200's BF16 rows are not checked: lcsim runs them 14%
+// block-scaled GEMM slowdown (fp8_block_gemm_slowdown 1.209) to the H200 block row, and (since 8 Dec 2026) B300's
+// NVFP4 rate (fp4_gemm_efficiency) to its pre-quantized NVFP4 forward row; the NVFP4 autocast row (casts as FP8
+// current scaling's, writing NVFP4's two copies) and the H200 current and delayed rows are checks (H200's rates are
+// H100's measurements). H200's BF16 rows are not checked: lcsim runs them 14%
 // faster (its BF16 rate, 0.70 of peak, is H100 SXM's sustained rate at 700 W; the NVL's 600 W shows on BF16 GEMMs,
 // 0.60 of peak here, while its FP8 GEMMs match lcsim's within 1%).
 TEST(Fp8Training, RecipesGemmsAndCastsAsTransformerEnginesOwnBenchmarkMeasuresThem) {
@@ -536,7 +540,9 @@ TEST(Fp8Training, RecipesGemmsAndCastsAsTransformerEnginesOwnBenchmarkMeasuresTh
   // lcsim's time for one layer's 12 GEMMs (ms), with or without the autocast casts.
   auto layer_ms = [&](const std::string& part_name, const std::string& recipe, bool casts) {
     std::vector<std::string> sets = {"cluster.accelerator=" + part_name};
-    if (recipe != "bf16") {
+    if (recipe == "nvfp4") {
+      sets.push_back("workload.precision=fp4");
+    } else if (recipe != "bf16") {
       sets.push_back("workload.precision=fp8");
       sets.push_back("workload.fp8_recipe=" + recipe);
     }
@@ -545,7 +551,9 @@ TEST(Fp8Training, RecipesGemmsAndCastsAsTransformerEnginesOwnBenchmarkMeasuresTh
     const hw::AcceleratorSpec& base = hw::PartCatalog::get().part(part_name);
     const hw::AcceleratorSpec part = c.kernels_on(base);
     const wl::LayerShard sh = c.layer_shard(&base);
-    const hw::DType dtype = recipe == "bf16" ? hw::DType::kBf16 : hw::DType::kFp8;
+    const hw::DType dtype = recipe == "bf16"    ? hw::DType::kBf16
+                            : recipe == "nvfp4" ? hw::DType::kFp4
+                                                : hw::DType::kFp8;
     auto cast = [&](double elements) {
       if (!casts || recipe == "bf16") return 0.0;
       std::vector<hw::OpWork> ops;
@@ -567,22 +575,26 @@ TEST(Fp8Training, RecipesGemmsAndCastsAsTransformerEnginesOwnBenchmarkMeasuresTh
   };
   const std::map<std::string, std::string> parts = {{"H200 NVL", "H200-SXM-141GB"}, {"B300 SXM6 AC", "B300"}};
   const std::map<std::string, std::string> recipes = {
-      {"bf16", "bf16"}, {"current", "tensorwise"}, {"delayed", "delayed"}, {"mxfp8", "mxfp8"}, {"block", "blockwise"}};
+      {"bf16", "bf16"},   {"current", "tensorwise"}, {"delayed", "delayed"},
+      {"mxfp8", "mxfp8"}, {"block", "blockwise"},    {"nvfp4", "nvfp4"}};
   std::map<std::string, double> measured, simulated;
   int checked = 0;
   for (const auto& r : rows) {
     const auto recipe = recipes.find(r[3]);
-    if (recipe == recipes.end() || (r[2] == "prequantized" && r[3] == "delayed")) continue;  // block, nvfp4; delayed
+    if (recipe == recipes.end() || (r[2] == "prequantized" && r[3] == "delayed")) continue;  // delayed
     // stays in autocast even when pre-quantized (the guide's note)
     const std::string part = parts.at(r[1]);
     const double m = std::stod(r[7]), s = layer_ms(part, recipe->second, r[2] == "autocast");
     measured[r[1] + r[2] + r[3]] = m;
     simulated[r[1] + r[2] + r[3]] = s;
     if (r[1] == "H200 NVL" && r[3] == "bf16") continue;  // the 600 W card's BF16 rate (above)
-    EXPECT_NEAR(s / m, 1.0, 0.07) << r[1] << " " << r[2] << " " << r[3] << ": lcsim " << s << " ms, measured " << m;
+    // NVFP4's autocast row reads -8.1%: its casts (amax pass, then both copies, the Hadamard transform and stochastic
+    // rounding inside) cost 2.69 ms there against lcsim's memory-bound 2.17 ms; not fitted (docs/calibration-fp8.md).
+    const double band = r[2] == "autocast" && r[3] == "nvfp4" ? 0.09 : 0.07;
+    EXPECT_NEAR(s / m, 1.0, band) << r[1] << " " << r[2] << " " << r[3] << ": lcsim " << s << " ms, measured " << m;
     ++checked;
   }
-  EXPECT_EQ(checked, 11);
+  EXPECT_EQ(checked, 13);
   for (const std::string gpu : {"H200 NVL", "B300 SXM6 AC"}) {
     const double m = measured[gpu + "autocastcurrent"] / measured[gpu + "autocastdelayed"];
     const double s = simulated[gpu + "autocastcurrent"] / simulated[gpu + "autocastdelayed"];

@@ -501,6 +501,33 @@ TEST(Calibration, BlackwellGemmsRunAtTheirMeasuredTrainingSizeRates) {
               gb200.calibration.gemm_efficiency * b200.calibration.gemm_sustained_efficiency /
                   b200.calibration.gemm_efficiency,
               1e-4);
+  // NVFP4 (since 8 Dec 2026): fp4_gemm_efficiency fitted alone, B300's to its rows of 0.3 ms or longer, B200's to
+  // both of its rows (0.21 ms each: no longer NVFP4 GEMM measured on B200; vLLM's CUTLASS NVFP4 and cuBLASLt's MXFP4,
+  // 26% apart in rate, the fit between them); the GB200 and GB300 racks' GPUs carry B200's and B300's fractions.
+  const NodeSpec* rack300 = NodeCatalog::get().first_with_part("GB300-GPU");
+  ASSERT_NE(rack300, nullptr);
+  struct Fp4Case {
+    const AcceleratorSpec* part;
+    const char* file;
+    Duration from;
+    size_t rows;
+    double max_error;
+  };
+  for (const Fp4Case& c : {Fp4Case{&b200, "b200_gemm_fp4.csv", Duration(), 2, 0.16},
+                           Fp4Case{&b300, "b300_gemm_fp4_te.csv", from, 4, 0.05}}) {
+    const auto d = data(c.file);
+    ASSERT_EQ(d.size(), c.rows) << c.file;
+    EXPECT_NEAR(fit(*c.part, d, c.from).calibration.fp4_gemm_efficiency, c.part->calibration.fp4_gemm_efficiency,
+                0.001)
+        << c.file;
+    const FitReport now = evaluate(*c.part, d);
+    for (size_t i = 0; i < d.size(); ++i) {
+      if (d[i].time < c.from) continue;
+      EXPECT_LT(std::abs(now.predicted[i].s() / d[i].time.s() - 1), c.max_error) << c.file << " row " << i;
+    }
+  }
+  EXPECT_DOUBLE_EQ(gb200.calibration.fp4_gemm_efficiency, b200.calibration.fp4_gemm_efficiency);
+  EXPECT_DOUBLE_EQ(rack300->accelerator.calibration.fp4_gemm_efficiency, b300.calibration.fp4_gemm_efficiency);
   // A long 16-bit GEMM (16,384 x 16,384 x 16,384) runs at the sustained ceiling, not the best-shape plateau.
   const GemmShape big{16384, 16384, 16384, 1};
   const double flops = 2.0 * 16384 * 16384 * 16384;
@@ -613,7 +640,7 @@ TEST(Calibration, BadCsvRowsAreReportedWithTheirLine) {
     EXPECT_EQ(e.diagnostics()[0].to_string(), path + ":3:1: operator: unknown operator 'conv' (valid: gemm)");
     EXPECT_EQ(e.diagnostics()[1].to_string(),
               path + ":4:1: dtype: unknown dtype 'bf17'; did you mean 'bf16'? (valid: fp32, tf32, bf16, fp16, fp8, "
-                     "int8, mxfp8)");
+                     "int8, fp4, mxfp8)");
     EXPECT_EQ(e.diagnostics()[2].to_string(), path + ":4:1: k: expected a positive number, got 'x'");
   }
 }

@@ -152,14 +152,14 @@ TEST(MegatronInput, ArgumentsTakeTheValuesMegatronsParserGivesThem) {
   EXPECT_NE(relu.read_as[0].find("costed as GeLU's"), std::string::npos);
   // Arguments Megatron-LM refuses, and models lcsim does not have, each with its reason at its column.
   const std::string refused = problems(
-      "--batch-size 4 --checkpoint-activations --hybrid-override-pattern M*M* --window-size 128,0 --fp4-format e2m1");
+      "--batch-size 4 --checkpoint-activations --hybrid-override-pattern M*M* --window-size 128,0 --fp4-recipe custom");
   EXPECT_NE(refused.find("column 1 of the command line: --batch-size: no longer valid, use --micro-batch-size"),
             std::string::npos) << refused;
   EXPECT_NE(refused.find("--checkpoint-activations: no longer valid"), std::string::npos) << refused;
   EXPECT_NE(refused.find("--hybrid-override-pattern: hybrid Mamba / attention models are not modelled"),
             std::string::npos) << refused;
   EXPECT_NE(refused.find("--window-size: sliding-window attention is not modelled"), std::string::npos) << refused;
-  EXPECT_NE(refused.find("--fp4-format: FP4 training is not modelled"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("--fp4-recipe custom: a quantizer factory"), std::string::npos) << refused;
   EXPECT_EQ(refused.find("expected an --argument"), std::string::npos) << "each one's value taken along: " << refused;
 }
 

@@ -7,7 +7,7 @@
 namespace lcsim::hw {
 
 const std::vector<std::string>& dtype_names() {
-  static const std::vector<std::string> names = {"fp32", "tf32", "bf16", "fp16", "fp8", "int8"};
+  static const std::vector<std::string> names = {"fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4"};
   return names;
 }
 
@@ -25,6 +25,7 @@ double dtype_bytes(DType d) {
     case DType::kFp32: case DType::kTf32: return 4;
     case DType::kBf16: case DType::kFp16: return 2;
     case DType::kFp8: case DType::kInt8: return 1;
+    case DType::kFp4: return 0.5;
   }
   return 4;
 }
@@ -225,6 +226,10 @@ void KernelCalibration::visit(Section& s) {
           "and 128 x 128 scales; fp8_recipe: blockwise) takes as the per-tensor FP8 GEMMs of fp8_gemm_efficiency; "
           "1 = the same (docs/calibration-fp8.md)",
           Range::between(1, 4));
+  s.field("fp4_gemm_efficiency", fp4_gemm_efficiency,
+          "fraction of the FP4 dense peak reached by large NVFP4 GEMMs (E2M1 values, an E4M3 scale per 16 "
+          "elements applied by the tensor cores; precision: fp4); 0 = fp8_gemm_efficiency (docs/calibration-fp8.md)",
+          Range::between(0, 1));
   s.field("gemm_k_half", gemm_k_half,
           "inner dimension k at which a GEMM reaches half its efficiency; 0 = no dependence on k",
           Range::at_least(0));

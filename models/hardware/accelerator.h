@@ -15,8 +15,8 @@
 
 namespace lcsim::hw {
 
-enum class DType { kFp32, kTf32, kBf16, kFp16, kFp8, kInt8 };
-const std::vector<std::string>& dtype_names();  // "fp32", "tf32", "bf16", "fp16", "fp8", "int8"
+enum class DType { kFp32, kTf32, kBf16, kFp16, kFp8, kInt8, kFp4 };
+const std::vector<std::string>& dtype_names();  // "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp4"
 DType parse_dtype(const std::string& name);     // asserts: names are validated by Section::choice
 std::string dtype_name(DType d);
 /// Bytes per element of a data type.
@@ -49,6 +49,9 @@ struct KernelCalibration {
   // Hopper's block-scaled FP8 GEMMs (Transformer Engine's Float8BlockScaling, cuBLAS with 1 x 128 and 128 x 128
   // scales; fp8_recipe: blockwise) take this many times as long as the per-tensor FP8 GEMMs; 1 = the same.
   double fp8_block_gemm_slowdown = 1;
+  // NVFP4 GEMMs (E2M1 with an E4M3 scale per 16 elements, applied by Blackwell's tensor cores): fraction of the FP4
+  // dense peak they reach; 0 = fp8_gemm_efficiency (docs/calibration-fp8.md, "NVFP4").
+  double fp4_gemm_efficiency = 0;
   double gemm_k_half = 0;            // inner dimension k at which a GEMM reaches half its efficiency (0: none)
   double fp8_gemm_k_half = 0;        // the same for FP8 GEMMs; 0 = gemm_k_half
   // FP8 GEMMs with fine-grained scaling as DeepSeek's DeepGEMM runs them (1 x 128 activation and 128 x 128 weight

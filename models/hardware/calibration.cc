@@ -257,6 +257,10 @@ FitReport fit(const AcceleratorSpec& part, const std::vector<KernelMeasurement>&
   // FP8 GEMMs only: fp8_gemm_efficiency alone (one measured table of a few large FP8 shapes cannot pin down four
   // terms; the 16-bit k_half, launch and memory terms are kept).
   if (all_fp8) return fit_one(part, data, &KernelCalibration::fp8_gemm_efficiency, 0.05, 1.0);
+  // NVFP4 GEMMs only: fp4_gemm_efficiency alone, likewise.
+  const bool all_fp4 = !data.empty() && std::all_of(data.begin(), data.end(),
+                                                    [](const KernelMeasurement& m) { return m.dtype == DType::kFp4; });
+  if (all_fp4) return fit_one(part, data, &KernelCalibration::fp4_gemm_efficiency, 0.05, 1.0);
   auto f = [&](const Point& x) { return loss(part, data, x); };
   // A few fixed starting points (efficiency ~0.5/0.8, k_half 64/512, memory 0.8, launch 2/8 us); keep the best.
   Point best{};

@@ -131,7 +131,8 @@ struct LayerShard {
   bool sp = false;
   double moe_imbalance = 1;  // busiest expert's tokens / mean
   bool flash = true;         // fused (flash) attention; false: score GEMM, softmax/mask/dropout, value GEMM
-  bool fp8 = false;          // FP8 linear layers: each casts its input to FP8 first (a memory-bound kernel)
+  // Quantized linear layers (FP8, or NVFP4 with precision: fp4): each casts its input first (a memory-bound kernel)
+  bool fp8 = false;
   // FP8 current (tensorwise, dynamic) scaling: each cast waits for an amax pass over its input (Transformer
   // Engine's Float8CurrentScaling, Megatron-LM's --fp8-recipe tensorwise, torchao float8's dynamic tensorwise
   // recipe); false: delayed scaling (the amax of earlier iterations, computed inside the cast).
@@ -139,8 +140,12 @@ struct LayerShard {
   // Bytes an FP8 cast writes per element of its input (and the output gradient's cast in backward): 2, the FP8
   // copy and its transpose (Transformer Engine's cast_transpose, where FP8 GEMMs are TN-only: Hopper); 1, the copy
   // alone (per-tensor scaling where FP8 GEMMs take any layout: Blackwell, AcceleratorSpec::non_tn_fp8_gemm); MXFP8
-  // 2 + 2/32, its row- and column-wise copies (their scale blocks differ), each with one E8M0 scale per 32 elements.
+  // 2 + 2/32, its row- and column-wise copies (their scale blocks differ), each with one E8M0 scale per 32 elements;
+  // NVFP4 (precision: fp4) 2 x (0.5 + 1/16), both copies (its GEMMs are TN-only), each with an E4M3 scale per 16.
   double fp8_cast_out = 2;
+  // Bytes per element of the quantized copy a linear layer keeps of its input for the weight gradient (the
+  // column-wise one): 1 (FP8), 0.5 + 1/16 (NVFP4).
+  double fp8_saved_bytes = 1;
   bool fp8_block_scaled = false;             // MXFP8 (its casts write fp8_cast_out = 2 + 2/32 B)
   NormCast fp8_norm_cast = NormCast::kFused;  // a norm feeding an FP8 GEMM (NormCast)
   // flash-attn's variable-length path as llm-foundry's flash_attn_fn calls it (attention_unpad): queries, keys and

@@ -10,7 +10,8 @@ LayerActivations layer_activations(const GptModelConfig& m, int layer, const Act
   // projection's own FP8 copy of the attention output, which the attention kernel keeps in 16 bits for its backward
   // (none with DeepSeek-V3's caching: one E5M6 tensor serves both).
   const bool te_fp8 = o.fp8_linear_inputs && !o.fp8_saved;
-  const double e = 2, c = o.fp8_saved || te_fp8 ? 1 : 2, s = o.fp8_saved ? 1 : e, p = te_fp8 ? 1 : 0;
+  const double q = te_fp8 ? o.quantized_bytes : 1;  // NVFP4's copy 0.5 + 1/16 B (ActivationOptions)
+  const double e = 2, c = o.fp8_saved || te_fp8 ? q : 2, s = o.fp8_saved ? 1 : e, p = te_fp8 ? q : 0;
   const double h = m.hidden_size, a = m.num_attention_heads;
   LayerActivations out;
   // Two norm inputs (the residual stream), two dropout masks (1 B each) unless the dropout is 0 (PyTorch's dropout

@@ -35,6 +35,8 @@ struct ActivationOptions {
   // all-to-all, so each expert's first linear layer keeps its input (and each copy its probability) for expert TP
   // times the rank's own share; the layer's FFN-wide tensors are split over it and stay a 1/TP share.
   double expert_tp = 1;
+  // The bytes per element of fp8_linear_inputs' copy: 1 (FP8), 0.5 + 1/16 (NVFP4). Last: the struct is built in order.
+  double quantized_bytes = 1;
 };
 
 struct LayerActivations {

@@ -217,6 +217,7 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
   bool batch_schedule = false;  // --rampup-batch-size or --step-batch-size-schedule
   // --fp8-format runs the GEMMs in FP8 over a --bf16 (or --fp16) model, whichever comes first on the line: precision fp8.
   bool fp8 = false;
+  const Token* fp4 = nullptr;  // --fp4-format (e2m1): NVFP4, precision fp4; not with --fp8-format (Megatron-LM)
   // --no-moe-router-aux-loss-fusion (Megatron-LM's functional tests of a version with the router's top-k and aux-loss
   // fusions apart): lcsim's moe_router_fusion is both, so both are costed unfused, whatever --moe-router-fusion says.
   bool router_aux_unfused = false;
@@ -526,6 +527,14 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     grads_fp32_flag = grads_fp32_flag || name == "accumulate-allreduce-grads-in-fp32";
     fp16 = fp16 || name == "fp16";
     fp8 = fp8 || name == "fp8-format";
+    if (name == "fp4-format" || name == "fp4-recipe") {  // custom: a quantizer factory lcsim cannot read
+      if (name == "fp4-format" && choice({"e2m1"})) fp4 = &at;
+      if (name == "fp4-recipe" && choice({"nvfp4", "custom"}) && value == "custom") {
+        fail(at, "--fp4-recipe custom: a quantizer factory (--fp4-quantizer-factory) is not modelled; nvfp4, the "
+                 "default, is Transformer Engine's NVFP4BlockScaling (precision: fp4)");
+      }
+      continue;
+    }
     // The captured modules (--cuda-graph-modules, today's name; --cuda-graph-scope, its deprecated spelling); the
     // recomputed modules.
     if (name == "cuda-graph-scope" || name == "cuda-graph-modules" || name == "recompute-modules") {
@@ -585,52 +594,18 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
       if (!has_value && i + 1 < toks.size() && toks[i + 1].text.rfind("--", 0) != 0) ++i;
     }
   }
-  // The vocabulary as Megatron-LM builds it (build_tokenizer, vocab_size_with_padding): the tokenizer's size, padded
-  // up to a multiple of --make-vocab-size-divisible-by (128) x TP, TP as the line gives it. The size: for
-  // HuggingFaceTokenizer len(tokenizer), which lcsim knows for the families of tokenizers.h (Megatron-LM does not
-  // read --vocab-size then); for Llama2Tokenizer Llama 2's 32,000 pieces; for NullTokenizer --vocab-size and its
-  // end-of-document token; for TikTokenizer --vocab-size, else 2^17; for GPT2BPETokenizer GPT-2's 50,257 where the
-  // line gives no size; else --vocab-size as given. --padded-vocab-size is used as given (below).
+  // The vocabulary as Megatron-LM builds it (build_tokenizer, vocab_size_with_padding): the tokenizer's size
+  // (line_vocabulary, tokenizers.h), padded up to a multiple of --make-vocab-size-divisible-by (128) x TP, TP as the
+  // line gives it. --padded-vocab-size is used as given (below).
   const bool padded_given = std::any_of(spelled.begin(), spelled.end(),
                                         [](const Spelled& sp) { return sp.name == "padded-vocab-size"; });
   if (!padded_given) {
     const ConfigValue* model = out.tree.find("model");
     const ConfigValue* given = model ? model->find("vocab_size") : nullptr;
-    unsigned long long base = 0;
-    std::string what;
-    const std::optional<TokenizerSize> known = tokenizer == "HuggingFaceTokenizer" && !tokenizer_model.empty()
-                                                   ? hugging_face_tokenizer_size(tokenizer_model)
-                                                   : std::nullopt;
-    if (known) {
-      base = known->size;
-      what = "--tokenizer-model " + tokenizer_model + ": the " + known->family + " tokenizer's " +
-             (known->tokenizer_length ? "length " : "model's vocab_size (its config.json; the tokenizer's own length "
-                                                    "is not known to lcsim) ") +
-             std::to_string(base);
-      if (given) what += " (Megatron-LM does not read --vocab-size " + given->scalar + " for HuggingFaceTokenizer)";
-    } else if (!given && tokenizer == "Llama2Tokenizer") {
-      base = 32000;
-      what = "Llama2Tokenizer's 32000 (Llama 2's SentencePiece pieces)";
-    } else if (!given && tokenizer == "TikTokenizer") {
-      base = 131072;
-      what = "TikTokenizer's default 131072 (2^17)";
-    } else if (given && all_digits(given->scalar) && given->scalar.size() <= 12) {
-      base = std::stoull(given->scalar);
-      what = "--vocab-size " + given->scalar;
-      if (tokenizer == "HuggingFaceTokenizer") {
-        what += " standing for the tokenizer's length (Megatron-LM takes len(tokenizer) and does not read it; " +
-                (tokenizer_model.empty() ? std::string("no --tokenizer-model")
-                                         : "--tokenizer-model " + tokenizer_model + " is not a tokenizer lcsim knows") +
-                ")";
-      }
-      if (tokenizer == "NullTokenizer") {
-        ++base;
-        what += " with NullTokenizer, which adds its end-of-document token: " + std::to_string(base);
-      }
-    } else if (!given && tokenizer == "GPT2BPETokenizer") {
-      base = 50257;
-      what = "GPT2BPETokenizer's 50257";
-    }
+    const LineVocabulary v = line_vocabulary(tokenizer, tokenizer_model, given ? &given->scalar : nullptr);
+    const unsigned long long base = v.base;
+    const std::string& what = v.what;
+    const bool known = v.known;
     const ConfigValue* tp_value = out.tree.find("tensor_model_parallel_size");
     const unsigned long long tp = tp_value && all_digits(tp_value->scalar) && tp_value->scalar.size() <= 6 &&
                                           std::stoull(tp_value->scalar) > 0
@@ -762,6 +737,8 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
     fail(*cp_comm_type, "--cp-comm-type a2a+p2p needs --hierarchical-context-parallel-sizes (Megatron-LM asserts it)");
   }
   if (fp8) put("precision", "fp8");
+  if (fp4 && fp8) fail(*fp4, "--fp4-format and --fp8-format cannot be used simultaneously (Megatron-LM asserts it)");
+  if (fp4 && !fp8) put("precision", "fp4");
   if (router_aux_unfused) {
     put("moe_router_fusion", "false");
     out.read_as.push_back("--no-moe-router-aux-loss-fusion -> moe_router_fusion = false (lcsim's router fusion is the "

@@ -584,7 +584,7 @@ const std::set<std::string>& not_modelled() {
   static const std::set<std::string> s = {
       "batch-invariant-mode", "cp-partition-mode", "create-all-gather-group", "cuda-graph-dynamic-microbatches",
       "dense-grouped-gemm", "disable-bf16-reduced-precision-matmul", "disable-fp8-wgrad", "disable-jit-fuser",
-      "ep-overlap-early-attn-memory-release", "fallback-to-eager-attn", "fp16-lm-cross-entropy",
+      "ep-overlap-early-attn-memory-release", "fallback-to-eager-attn", "fp16-lm-cross-entropy", "fp4-param-gather",
       "fp32-residual-connection", "fp8-output-proj", "fp8-quantizer-factory", "fused-residual-rmsnorm",
       "keep-fp8-transpose-cache", "kitchen-attention-backend", "kitchen-config-file", "kitchen-recipe-number",
       "logits-load-dir", "logits-save-dir", "max-seqlen-per-dp-cp-rank", "mla-down-proj-fusion",
@@ -621,9 +621,6 @@ const std::map<std::string, std::string>& rejected() {
        "experimental attention variants (gated delta net, DeepSeek sparse attention) are not modelled"},
       {"fake-process-group", "a fake process group (collectives that move nothing) is not modelled"},
       {"fine-grained-activation-offloading", "activations offloaded to host memory are not modelled"},
-      {"fp4-format", "FP4 training is not modelled (precision: bf16, fp16 or fp8)"},
-      {"fp4-param-gather", "FP4 training is not modelled (precision: bf16, fp16 or fp8)"},
-      {"fp4-recipe", "FP4 training is not modelled (precision: bf16, fp16 or fp8)"},
       {"freeze-all-layers", "frozen layers (no weight gradients, no optimizer step) are not modelled"},
       {"head-wise-attn-gate", "a head-wise attention gate (a further projection) is not modelled"},
       {"heterogeneous-layers-config-encoded-json", "layers of different shapes are not modelled"},

@@ -113,7 +113,14 @@ void MegatronConfig::visit_keys(Section& s) {
   s.field("parallel_order", parallel_order,
           "how ranks decompose, innermost first (Megatron's order): tp, cp, ep, dp, pp joined by '-' (ep may be "
           "left out; expert groups are always cut from the data x context-parallel ranks)");
-  s.choice("precision", precision, {"bf16", "fp16", "fp8"}, "data type of the matrix multiplies");
+  s.choice("precision", precision, {"bf16", "fp16", "fp8", "fp4"},
+           "data type of the linear layers' matrix multiplies (attention, the output layer and the router stay "
+           "16-bit): fp8 with fp8_recipe; fp4 = NVFP4 (Transformer Engine's NVFP4BlockScaling, Megatron-LM's "
+           "--fp4-format e2m1 --fp4-recipe nvfp4): E2M1 values with an E4M3 scale per 16 elements (16 x 16 blocks "
+           "for weights) and a per-tensor scale from an amax pass, the forward, input-gradient and weight-gradient "
+           "GEMMs at the part's FP4 rate, casts writing row- and column-wise copies (2 x (0.5 + 1/16) B per element), "
+           "linear inputs kept as the column-wise copy (0.5 + 1/16 B); parts with an fp4 peak only (Blackwell; "
+           "docs/calibration-fp8.md, \"NVFP4\")");
   s.choice("fp8_recipe", fp8_recipe, {"delayed", "tensorwise", "mxfp8", "blockwise"},
            "FP8 scaling (precision: fp8): delayed = scales from earlier iterations' amax, computed inside each "
            "cast (Megatron-LM's default --fp8-recipe, Transformer Engine's DelayedScaling); tensorwise = current "
@@ -172,8 +179,8 @@ void MegatronConfig::visit_keys(Section& s) {
            "full_iteration (alone, cuda_graph_impl: local) = every micro-batch's forward and backward passes of an "
            "iteration in one graph: the host issues no kernel and waits on no pipeline receive");
   s.field("first_last_layers_bf16", first_last_layers_bf16,
-          "with precision: fp8, the first num_layers_at_start_in_bf16 and the last num_layers_at_end_in_bf16 "
-          "transformer layers run in BF16, no FP8 casts, their linear inputs kept in 16 bits (Megatron-LM's "
+          "with precision: fp8 or fp4, the first num_layers_at_start_in_bf16 and the last num_layers_at_end_in_bf16 "
+          "transformer layers run in BF16, no FP8 / NVFP4 casts, their linear inputs kept in 16 bits (Megatron-LM's "
           "--first-last-layers-bf16; Megatron-Bridge's bf16_with_fp8_current_scaling_mixed sets it with 1 and 1, "
           "its performance scripts turn it off); layers by global index, the MTP modules' after the last");
   s.field("num_layers_at_start_in_bf16", num_layers_at_start_in_bf16,

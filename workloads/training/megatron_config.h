@@ -48,6 +48,7 @@ struct MegatronConfig {
   bool defer_embedding_wgrad_compute = false;     // the output layer's weight gradients in the pipeline flush
   int wgrad_deferral_limit = 0;                   // micro-batches deferred (0: all)
   std::string parallel_order = "tp-cp-ep-dp-pp";  // innermost first (Megatron's --order)
+  // bf16, fp16, fp8, or fp4 (NVFP4: Transformer Engine's NVFP4BlockScaling, Megatron-LM's --fp4-format e2m1).
   std::string precision = "bf16";
   // FP8 scaling: delayed (Megatron's default), tensorwise (current scaling), mxfp8 (Blackwell's 1 x 32 blocks) or
   // blockwise (Hopper's 128 x 128 weights, 1 x 128 activations)
@@ -69,7 +70,7 @@ struct MegatronConfig {
   std::string fp8_linear_saved_input = "fp8";
   bool fp8_param_gather = false;  // FP8 compute weights, gathered in FP8 (Megatron-LM's --fp8-param-gather)
   bool cudnn_norm = false;  // Transformer Engine's norms through cuDNN (NVTE_NORM_FWD_USE_CUDNN=1; NormCast)
-  // precision: fp8 with the first and last transformer layers in BF16 (Megatron-core's first_last_layers_bf16 and
+  // precision: fp8 or fp4 with the first and last transformer layers in BF16 (Megatron-core's first_last_layers_bf16 and
   // its two counts, defaults as Megatron-LM's arguments).
   // CUDA graphs (Megatron-LM's --cuda-graph-impl, --cuda-graph-scope): none, local (Megatron-core's own) or
   // transformer_engine; the scope's modules (attn, mlp, moe, moe_router, moe_preprocess; empty = the whole layer)
@@ -79,6 +80,11 @@ struct MegatronConfig {
   // torchtitan's Llama; docs/training-fusions.md).
   std::string layer_kernels = "fused";
   bool torch_eager() const { return layer_kernels == "torch_eager"; }
+  /// The linear layers' GEMMs run quantized: FP8 (any recipe) or NVFP4. LayerShard::fp8 is this.
+  bool quantized() const { return precision == "fp8" || precision == "fp4"; }
+  /// NVFP4 (precision: fp4): E2M1 values, an E4M3 scale per 16 elements (16 x 16 for weights) and a per-tensor FP32
+  /// scale from the tensor's amax; the weight gradient's operands through a 16-point Hadamard transform.
+  bool nvfp4() const { return precision == "fp4"; }
   /// FP8 with Blackwell's block scaling (precision: fp8, fp8_recipe: mxfp8).
   bool mxfp8() const { return precision == "fp8" && fp8_recipe == "mxfp8"; }
   bool fp8_blockwise() const { return precision == "fp8" && fp8_recipe == "blockwise"; }
@@ -118,9 +124,9 @@ struct MegatronConfig {
                                  expert_module_time * f};
   }
   /// Whether layer l (global index; the MTP modules' layers are num_layers + d) runs in BF16 under precision: fp8
-  /// (Megatron-core's is_first_last_bf16_layer).
+  /// or fp4 (Megatron-core's is_first_last_bf16_layer; fp4_utils.py, get_fp4_context, the same counts).
   bool bf16_layer(int l) const {
-    return precision == "fp8" && first_last_layers_bf16 && l >= 0 &&
+    return quantized() && first_last_layers_bf16 && l >= 0 &&
            (l < num_layers_at_start_in_bf16 || l >= model.num_layers - num_layers_at_end_in_bf16);
   }
   std::string cp_comm_type = "p2p";          // p2p, a2a, allgather, a2a+p2p (Megatron's --cp-comm-type)

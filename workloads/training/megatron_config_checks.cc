@@ -64,6 +64,13 @@ void MegatronConfig::check_keys(Section& s) {
     s.error("overlap_param_gather", "needs use_distributed_optimizer: true or use_megatron_fsdp (as in Megatron-LM)");
   }
   if (tp_comm_overlap && !sequence_parallel) s.error("tp_comm_overlap", "needs sequence_parallel: true");
+  // Transformer Engine's userbuffers fill their all-gather buffer from FP8 and MXFP8 quantizers only (base.py,
+  // fill_userbuffers_buffer_for_all_gather: "Unsupported quantizer for Userbuffers"); Megatron-Bridge's performance
+  // scripts turn the TP overlap off for nvfp4.
+  if (tp_comm_overlap && nvfp4()) {
+    s.error("tp_comm_overlap", "with precision: fp4 Transformer Engine's userbuffers take no NVFP4 input "
+                               "(\"Unsupported quantizer for Userbuffers\"): set it to false");
+  }
   if (ddp_num_buckets > 0 && ddp_bucket_size > 0) {
     s.error("ddp_num_buckets", "cannot be given with ddp_bucket_size (Megatron-LM: \"Cannot specify both "
                                "--ddp-num-buckets and --ddp-bucket-size\")");
@@ -165,8 +172,9 @@ void MegatronConfig::check_keys(Section& s) {
                       : model.mtp_num_layers > 1 ? "takes at most one MTP module (model.mtp_num_layers)" : nullptr;
     if (why) s.error("overlap_moe_expert_parallel_comm", std::string(why) + " (Megatron-core's TransformerConfig asserts it)");
   }
-  if (router.moe_router_padding_for_fp8 && precision != "fp8") {
-    s.error("moe_router_padding_for_fp8", "pads the routing map to FP8's alignment: needs precision: fp8");
+  if (router.moe_router_padding_for_fp8 && !quantized()) {
+    s.error("moe_router_padding_for_fp8", "pads the routing map to the quantized GEMMs' alignment: needs precision: "
+                                          "fp8 or fp4");
   }
   if (router.moe_expert_capacity_factor > 0 && moe_token_dispatcher_type != "alltoall") {
     s.error("moe_expert_capacity_factor", "token dropping is modelled for moe_token_dispatcher_type: alltoall only");
@@ -216,8 +224,9 @@ void MegatronConfig::check_keys(Section& s) {
                                     "graph needs fixed shapes; set moe_pad_expert_input_to_capacity (with a capacity "
                                     "factor), or capture attn, moe_router and moe_preprocess only");
   }
-  if (first_last_layers_bf16 && precision != "fp8") {
-    s.error("first_last_layers_bf16", "keeps some layers out of FP8; it needs precision: fp8 (got " + precision + ")");
+  if (first_last_layers_bf16 && !quantized()) {
+    s.error("first_last_layers_bf16", "keeps some layers out of FP8 or NVFP4; it needs precision: fp8 or fp4 (got " +
+                                          precision + ")");
   }
   if (fp8_saved_activations && precision != "fp8") {
     s.error("fp8_saved_activations", "needs precision: fp8 (got " + precision + ")");

@@ -95,6 +95,9 @@ std::string MegatronConfig::schedule() const {
 // !nvte_is_non_tn_fp8_gemm_supported()); MXFP8 quantizes row- and column-wise, each with its E8M0 scales.
 double MegatronConfig::fp8_cast_out(const hw::AcceleratorSpec* part) const {
   if (mxfp8()) return 2 + 2.0 / 32;
+  // NVFP4Quantizer: row- and column-wise copies (NVFP4 GEMMs are TN-only), 0.5 B per element each and an E4M3 scale
+  // per 16 elements (Transformer Engine's nvfp4_tensor.py, make_empty; its scale padding left out).
+  if (nvfp4()) return 2 * (0.5 + 1.0 / 16);
   // Float8BlockQuantizer: row- and column-wise copies, each with an FP32 scale per 128 elements (1 x 128; a weight's
   // 128 x 128 blocks have fewer, counted the same: 3% of the cast's bytes either way).
   if (fp8_blockwise()) return 2 + 2 * 4.0 / 128;
@@ -104,14 +107,20 @@ double MegatronConfig::fp8_cast_out(const hw::AcceleratorSpec* part) const {
 LayerShard MegatronConfig::layer_shard(const hw::AcceleratorSpec* part) const {
   const int tp = tensor_model_parallel_size;
   LayerShard sh{tp, context_parallel_size, expert_model_parallel_size, sequence_parallel && tp > 1,
-                expert_load(), use_flash_attn, precision == "fp8"};
+                expert_load(), use_flash_attn, quantized()};
   sh.router = router;
-  sh.fp8_current_scaling = sh.fp8 && fp8_recipe == "tensorwise";
+  // NVFP4's per-tensor scale comes from the tensor's amax, computed first, as current scaling's (Transformer
+  // Engine's NVFP4 guide: s_global = global_amax / (448 x 6)).
+  sh.fp8_current_scaling = sh.fp8 && (fp8_recipe == "tensorwise" || nvfp4());
   sh.fp8_cast_out = fp8_cast_out(part);
+  sh.fp8_saved_bytes = nvfp4() ? 0.5 + 1.0 / 16 : 1;
   sh.fp8_block_scaled = mxfp8();
   // Transformer Engine's norm before a GEMM (NormCast; fp8_casts.cc); torchao's float8 (torch FSDP2) fuses nothing
-  // with current scaling, and stays as it was with delayed scaling.
-  if (use_torch_fsdp2) {
+  // with current scaling, and stays as it was with delayed scaling. NVFP4: the norm in 16 bits, then the amax pass
+  // and the cast (assumed: no NVFP4 output of the norm kernels found; docs/calibration-fp8.md).
+  if (nvfp4()) {
+    sh.fp8_norm_cast = NormCast::kUnfused;
+  } else if (use_torch_fsdp2) {
     sh.fp8_norm_cast = sh.fp8_current_scaling ? NormCast::kUnfused : NormCast::kFused;
   } else if (sh.fp8_current_scaling) {
     sh.fp8_norm_cast = cudnn_norm ? NormCast::kUnfused : NormCast::kAmaxFused;
@@ -186,13 +195,14 @@ void MegatronConfig::activation_inputs(hw::TrainingMemoryInput& in) const {
                                recomputes("mla_up_proj"),
                                recomputes("moe_act"),
                                fp8_saved_activations,
-                               precision == "fp8" && fp8_linear_saved_input == "fp8",
+                               quantized() && fp8_linear_saved_input == "fp8",
                                imb, use_flash_attn, !bias_activation_fusion || torch_eager(),
                                recomputes("mlp"), recomputes("moe"), recomputes("shared_experts"),
                                // the overlapped shared expert's gathered input (16-bit as column_backward says)
                                moe_shared_expert_overlap && tp > 1 ? tp * (precision == "fp8" && fp8_recipe == "delayed" &&
                                    (fp8_linear_saved_input == "fp8" || fp8_saved_activations) ? 1 : e) : 0.0};
   opts.expert_tp = expert_tp();
+  opts.quantized_bytes = nvfp4() ? 0.5 + 1.0 / 16 : 1;
   in.layer_whole = in.layer_split = 0;
   ActivationOptions bf16 = opts;  // first_last_layers_bf16's layers keep their linear inputs in 16 bits
   bf16.fp8_saved = bf16.fp8_linear_inputs = false;

@@ -187,7 +187,7 @@ MegatronTraining::StagePlan MegatronTraining::plan_stage(const hw::AcceleratorSp
     const bool fp8_saved = sh.fp8 && !g.gemm.gemm.keep_16bit &&
                            (c.fp8_linear_saved_input == "fp8" || c.fp8_saved_activations) &&
                            !(slot.gemm == "shared_up" && c.fp8_recipe != "delayed");
-    const Bytes input = Bytes::of(g.gemm.gemm.m * g.gemm.gemm.k * (fp8_saved ? 1 : e));
+    const Bytes input = Bytes::of(g.gemm.gemm.m * g.gemm.gemm.k * (fp8_saved ? sh.fp8_saved_bytes : e));
     out.push_back(Segment::of(
         T(first), slot.gather ? std::vector<CommCall>{call(CollectiveOp::kAllGather, GroupKind::kTp, input,
                                                             Exposure::kTp, slot.what + " again (bwd)")}

@@ -241,7 +241,12 @@ void MegatronTraining::validate(const std::vector<Gpu>& gpus, Section& s) {
   std::set<const hw::AcceleratorSpec*> parts;
   for (const auto& g : gpus) parts.insert(g.part);
   for (const auto* part : parts) {
-    if (!part->supports(dtype_)) s.error("precision", part->name + " has no " + c.precision + " tensor cores");
+    if (!part->supports(dtype_)) {
+      s.error("precision", part->name + " has no " + c.precision + " tensor cores" +
+                               (c.nvfp4() ? std::string(" (NVFP4 training needs Blackwell: B200, B300 and the GB200 / "
+                                                        "GB300 racks' GPUs)")
+                                          : std::string()));
+    }
   }
   attention_label_ = check_attention_backend(c.attention_backend, c.use_flash_attn, parts, s);
   host_label_ = hw::host_factor_label(parts);

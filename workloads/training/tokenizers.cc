@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <regex>
+#include <string>
 #include <vector>
 
 namespace lcsim::wl {
@@ -62,6 +63,48 @@ std::optional<TokenizerSize> hugging_face_tokenizer_size(const std::string& mode
     if (std::regex_search(name, std::regex(f.pattern))) return TokenizerSize{f.size, f.name, f.tokenizer_length};
   }
   return std::nullopt;
+}
+
+LineVocabulary line_vocabulary(const std::string& tokenizer, const std::string& tokenizer_model,
+                               const std::string* given) {
+  LineVocabulary v;
+  const std::optional<TokenizerSize> known = tokenizer == "HuggingFaceTokenizer" && !tokenizer_model.empty()
+                                                 ? hugging_face_tokenizer_size(tokenizer_model)
+                                                 : std::nullopt;
+  const bool digits = given && !given->empty() && given->size() <= 12 &&
+                      std::all_of(given->begin(), given->end(), [](unsigned char c) { return std::isdigit(c); });
+  if (known) {
+    v.known = true;
+    v.base = known->size;
+    v.what = "--tokenizer-model " + tokenizer_model + ": the " + known->family + " tokenizer's " +
+             (known->tokenizer_length ? "length " : "model's vocab_size (its config.json; the tokenizer's own length "
+                                                    "is not known to lcsim) ") +
+             std::to_string(v.base);
+    if (given) v.what += " (Megatron-LM does not read --vocab-size " + *given + " for HuggingFaceTokenizer)";
+  } else if (!given && tokenizer == "Llama2Tokenizer") {
+    v.base = 32000;
+    v.what = "Llama2Tokenizer's 32000 (Llama 2's SentencePiece pieces)";
+  } else if (!given && tokenizer == "TikTokenizer") {
+    v.base = 131072;
+    v.what = "TikTokenizer's default 131072 (2^17)";
+  } else if (digits) {
+    v.base = std::stoull(*given);
+    v.what = "--vocab-size " + *given;
+    if (tokenizer == "HuggingFaceTokenizer") {
+      v.what += " standing for the tokenizer's length (Megatron-LM takes len(tokenizer) and does not read it; " +
+                (tokenizer_model.empty() ? std::string("no --tokenizer-model")
+                                         : "--tokenizer-model " + tokenizer_model + " is not a tokenizer lcsim knows") +
+                ")";
+    }
+    if (tokenizer == "NullTokenizer") {
+      ++v.base;
+      v.what += " with NullTokenizer, which adds its end-of-document token: " + std::to_string(v.base);
+    }
+  } else if (!given && tokenizer == "GPT2BPETokenizer") {
+    v.base = 50257;
+    v.what = "GPT2BPETokenizer's 50257";
+  }
+  return v;
 }
 
 }  // namespace lcsim::wl

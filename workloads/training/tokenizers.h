@@ -22,4 +22,18 @@ struct TokenizerSize {
 /// (len(tokenizer): the base vocabulary and the added special tokens); nullopt for a tokenizer lcsim does not know.
 std::optional<TokenizerSize> hugging_face_tokenizer_size(const std::string& model);
 
+/// A command line's vocabulary before padding, as Megatron-LM's build_tokenizer sizes it from --tokenizer-type,
+/// --tokenizer-model and --vocab-size (`vocab_size`: its value, nullptr where the line has none): for
+/// HuggingFaceTokenizer len(tokenizer) where lcsim knows it (Megatron-LM does not read --vocab-size then); for
+/// Llama2Tokenizer Llama 2's 32,000 pieces; for NullTokenizer --vocab-size and its end-of-document token; for
+/// TikTokenizer --vocab-size, else 2^17; for GPT2BPETokenizer GPT-2's 50,257 where the line gives no size; else
+/// --vocab-size as given.
+struct LineVocabulary {
+  unsigned long long base = 0;  // 0: the line says nothing lcsim can size
+  std::string what;             // how it was read, for the run header
+  bool known = false;           // a Hugging Face tokenizer lcsim knows (its size wins over --vocab-size)
+};
+LineVocabulary line_vocabulary(const std::string& tokenizer, const std::string& tokenizer_model,
+                               const std::string* vocab_size);
+
 }  // namespace lcsim::wl
