@@ -63,11 +63,14 @@ double memory_efficiency(const AcceleratorSpec& part, MemoryKind kind) {
   return e > 0 ? e : c.memory_efficiency;
 }
 
+// FP8 or FP4: the quantized GEMM types, which share FP8's terms where FP4 has none of its own and keep 16-bit work
+// (keep_16bit GEMMs, attention) at the 16-bit rate.
+static bool quantized(DType d) { return d == DType::kFp8 || d == DType::kFp4; }
+
 double gemm_efficiency(const AcceleratorSpec& part, DType dtype) {
   const auto& c = part.calibration;
   if (dtype == DType::kFp4 && c.fp4_gemm_efficiency > 0) return c.fp4_gemm_efficiency;
-  const bool quantized = dtype == DType::kFp8 || dtype == DType::kFp4;
-  return quantized && c.fp8_gemm_efficiency > 0 ? c.fp8_gemm_efficiency : c.gemm_efficiency;
+  return quantized(dtype) && c.fp8_gemm_efficiency > 0 ? c.fp8_gemm_efficiency : c.gemm_efficiency;
 }
 
 double gemm_sustained_efficiency(const AcceleratorSpec& part, DType dtype) {
@@ -94,13 +97,11 @@ Duration gemm_time(const AcceleratorSpec& part, DType dtype, const GemmShape& s)
     }
     return t;
   }
-  const bool quantized = dtype == DType::kFp8 || dtype == DType::kFp4;
-  if (s.keep_16bit && quantized && part.supports(DType::kBf16)) dtype = DType::kBf16;
+  if (s.keep_16bit && quantized(dtype) && part.supports(DType::kBf16)) dtype = DType::kBf16;
   const double e = dtype_bytes(dtype);
   const Duration memory =
       Bytes::of(e * s.batch * (s.m * s.k + s.k * s.n + s.m * s.n)) / (part.hbm_bandwidth * c.memory_efficiency);
-  const bool low = dtype == DType::kFp8 || dtype == DType::kFp4;
-  const double k_half = low && c.fp8_gemm_k_half > 0 ? c.fp8_gemm_k_half : c.gemm_k_half;
+  const double k_half = quantized(dtype) && c.fp8_gemm_k_half > 0 ? c.fp8_gemm_k_half : c.gemm_k_half;
   const double k_factor = k_half > 0 ? s.k / (s.k + k_half) : 1.0;
   // An FP8 GEMM that promotes its partial sums to FP32 runs slower than the fast-accumulating ones measured.
   const double slowdown =
@@ -144,8 +145,7 @@ Duration attention_time(const AcceleratorSpec& part, DType dtype, const Attentio
   const OpWork op = attention_op("attention", s, dtype_bytes(dtype) < 2 ? 2 : dtype_bytes(dtype));
   // FP8 training keeps attention in 16 bits (Transformer Engine casts only the linear layers' GEMMs unless FP8
   // attention is asked for, which lcsim does not model): its FLOPs run at the 16-bit peak.
-  const bool quantized = dtype == DType::kFp8 || dtype == DType::kFp4;
-  const DType math = quantized && part.supports(DType::kBf16) ? DType::kBf16 : dtype;
+  const DType math = quantized(dtype) && part.supports(DType::kBf16) ? DType::kBf16 : dtype;
   const Duration compute = op.flops / (part.peak(math) * attention_efficiency(part, s) * part.compute_clock_fraction());
   const Duration memory = op.bytes / (part.hbm_bandwidth * c.memory_efficiency);
   return std::max(compute, memory) + c.kernel_launch;

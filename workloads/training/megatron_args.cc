@@ -602,10 +602,7 @@ ImportedArgs import_megatron_args(const std::string& args, const SourceLocation&
   if (!padded_given) {
     const ConfigValue* model = out.tree.find("model");
     const ConfigValue* given = model ? model->find("vocab_size") : nullptr;
-    const LineVocabulary v = line_vocabulary(tokenizer, tokenizer_model, given ? &given->scalar : nullptr);
-    const unsigned long long base = v.base;
-    const std::string& what = v.what;
-    const bool known = v.known;
+    const auto [base, what, known] = line_vocabulary(tokenizer, tokenizer_model, given ? &given->scalar : nullptr);
     const ConfigValue* tp_value = out.tree.find("tensor_model_parallel_size");
     const unsigned long long tp = tp_value && all_digits(tp_value->scalar) && tp_value->scalar.size() <= 6 &&
                                           std::stoull(tp_value->scalar) > 0

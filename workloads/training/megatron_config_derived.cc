@@ -90,14 +90,17 @@ std::string MegatronConfig::schedule() const {
   return virtual_stages() > 1 ? "interleaved" : "1f1b";
 }
 
+// One NVFP4 copy (row- or column-wise) per element: 0.5 B of E2M1 and an E4M3 scale per 16 elements (Transformer
+// Engine's nvfp4_tensor.py, make_empty; its scale padding left out). Casts write two, linear layers keep one.
+constexpr double kNvfp4CopyBytes = 0.5 + 1.0 / 16;
+
 // Transformer Engine's casts (not torchao's, under torch FSDP2): its FP8 tensors keep no transposed copy where the
 // part's FP8 GEMMs take any layout (Float8Quantizer: create_transpose = columnwise_usage &&
 // !nvte_is_non_tn_fp8_gemm_supported()); MXFP8 quantizes row- and column-wise, each with its E8M0 scales.
 double MegatronConfig::fp8_cast_out(const hw::AcceleratorSpec* part) const {
   if (mxfp8()) return 2 + 2.0 / 32;
-  // NVFP4Quantizer: row- and column-wise copies (NVFP4 GEMMs are TN-only), 0.5 B per element each and an E4M3 scale
-  // per 16 elements (Transformer Engine's nvfp4_tensor.py, make_empty; its scale padding left out).
-  if (nvfp4()) return 2 * (0.5 + 1.0 / 16);
+  // NVFP4Quantizer: row- and column-wise copies (NVFP4 GEMMs are TN-only).
+  if (nvfp4()) return 2 * kNvfp4CopyBytes;
   // Float8BlockQuantizer: row- and column-wise copies, each with an FP32 scale per 128 elements (1 x 128; a weight's
   // 128 x 128 blocks have fewer, counted the same: 3% of the cast's bytes either way).
   if (fp8_blockwise()) return 2 + 2 * 4.0 / 128;
@@ -113,7 +116,7 @@ LayerShard MegatronConfig::layer_shard(const hw::AcceleratorSpec* part) const {
   // Engine's NVFP4 guide: s_global = global_amax / (448 x 6)).
   sh.fp8_current_scaling = sh.fp8 && (fp8_recipe == "tensorwise" || nvfp4());
   sh.fp8_cast_out = fp8_cast_out(part);
-  sh.fp8_saved_bytes = nvfp4() ? 0.5 + 1.0 / 16 : 1;
+  sh.fp8_saved_bytes = nvfp4() ? kNvfp4CopyBytes : 1;
   sh.fp8_block_scaled = mxfp8();
   // Transformer Engine's norm before a GEMM (NormCast; fp8_casts.cc); torchao's float8 (torch FSDP2) fuses nothing
   // with current scaling, and stays as it was with delayed scaling. NVFP4: the norm in 16 bits, then the amax pass
@@ -202,7 +205,7 @@ void MegatronConfig::activation_inputs(hw::TrainingMemoryInput& in) const {
                                moe_shared_expert_overlap && tp > 1 ? tp * (precision == "fp8" && fp8_recipe == "delayed" &&
                                    (fp8_linear_saved_input == "fp8" || fp8_saved_activations) ? 1 : e) : 0.0};
   opts.expert_tp = expert_tp();
-  opts.quantized_bytes = nvfp4() ? 0.5 + 1.0 / 16 : 1;
+  opts.quantized_bytes = nvfp4() ? kNvfp4CopyBytes : 1;
   in.layer_whole = in.layer_split = 0;
   ActivationOptions bf16 = opts;  // first_last_layers_bf16's layers keep their linear inputs in 16 bits
   bf16.fp8_saved = bf16.fp8_linear_inputs = false;

@@ -1,5 +1,7 @@
 #include "workloads/training/tokenizers.h"
 
+#include "workloads/training/megatron_args.h"
+
 #include <algorithm>
 #include <cctype>
 #include <regex>
@@ -71,8 +73,7 @@ LineVocabulary line_vocabulary(const std::string& tokenizer, const std::string& 
   const std::optional<TokenizerSize> known = tokenizer == "HuggingFaceTokenizer" && !tokenizer_model.empty()
                                                  ? hugging_face_tokenizer_size(tokenizer_model)
                                                  : std::nullopt;
-  const bool digits = given && !given->empty() && given->size() <= 12 &&
-                      std::all_of(given->begin(), given->end(), [](unsigned char c) { return std::isdigit(c); });
+  const bool digits = given && given->size() <= 12 && all_digits(*given);
   if (known) {
     v.known = true;
     v.base = known->size;
